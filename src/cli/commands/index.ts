@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
+import { registerEmulatorCommand } from './emulator.ts';
+import { registerIdentityCommand } from './identity.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
+  registerIdentityCommand(program);
+  registerEmulatorCommand(program);
   void program;
 }

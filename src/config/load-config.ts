@@ -1,0 +1,252 @@
+import { isAbsolute, resolve } from 'node:path';
+
+export const ROLES = ['api', 'worker', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** X's production Ads API host; used when `TCA_X_API_BASE_URL` is not set. */
+export const X_API_DEFAULT_BASE_URL = 'https://ads-api.x.com';
+
+/** Every setting of the service, validated once at start-up. */
+export interface Config {
+  dataDir: string;
+  /** `postgres://…` or a SQLite file path; undefined means the store's default SQLite file inside `dataDir`. */
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  /** Key for credentials at rest; undefined means the store generates `secret.key` in `dataDir`. */
+  secretKey: string | undefined;
+  /** The X Ads API base URL for new destinations; `xApiBaseUrlExplicit` says whether the operator set it. */
+  xApiBaseUrl: string;
+  xApiBaseUrlExplicit: boolean;
+  logLevel: LogLevel;
+  role: Role;
+  demo: boolean;
+  /** Port of the built-in emulator in demo mode (0 picks a free port). */
+  emulatorPort: number;
+  limits: {
+    maxBodyBytes: number;
+    maxIngestItems: number;
+  };
+  alerts: {
+    /** A webhook that receives every alert, in addition to each destination's own webhook. */
+    webhookUrl: string | undefined;
+    /** Fire "exclusion rate exceeded" when a run excludes more than this share of the identities it received. */
+    exclusionRateThreshold: number;
+    /** Fire "dataflow delayed" when pending changes are older than this many minutes. */
+    delayMinutes: number;
+    /** How often the alert evaluator looks at dataflows. */
+    checkIntervalSeconds: number;
+  };
+  shutdownTimeoutSeconds: number;
+}
+
+/** Command-line overrides; a flag wins over its environment variable. */
+export interface ConfigFlags {
+  dataDir?: string;
+  databaseUrl?: string;
+  port?: string | number;
+  host?: string;
+  logLevel?: string;
+  role?: string;
+  demo?: boolean;
+}
+
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+/** Thrown by {@link loadConfig} with every invalid setting at once. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n'),
+    );
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads and validates every setting. Flags override environment variables; unset values take their documented
+ * defaults (docs/operations.md). Throws a {@link ConfigError} naming each bad variable with a valid example.
+ *
+ * @example
+ * const config = loadConfig(process.env, { port: '9000' });
+ * config.port; // 9000
+ */
+export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = process.cwd()): Config {
+  const problems: ConfigProblem[] = [];
+  const read = (name: string, flag: string | number | undefined): string | undefined => {
+    if (flag !== undefined) return String(flag);
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+
+  const int = (name: string, raw: string | undefined, dflt: number, min: number, max: number, example: string) => {
+    if (raw === undefined) return dflt;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push({
+        variable: name,
+        message: `must be a whole number from ${min} to ${max} (got "${raw}"); for example ${name}=${example}`,
+      });
+      return dflt;
+    }
+    return Number(raw);
+  };
+  const num = (name: string, raw: string | undefined, dflt: number, min: number, max: number, example: string) => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push({
+        variable: name,
+        message: `must be a number from ${min} to ${max} (got "${raw}"); for example ${name}=${example}`,
+      });
+      return dflt;
+    }
+    return n;
+  };
+  const url = (name: string, raw: string | undefined, protocols: string[], example: string) => {
+    if (raw === undefined) return undefined;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) throw new TypeError('protocol');
+      return raw.replace(/\/+$/, '');
+    } catch {
+      problems.push({
+        variable: name,
+        message: `must be a ${protocols.map((p) => p.replace(':', '')).join(' or ')} URL (got "${raw}"); for example ${name}=${example}`,
+      });
+      return undefined;
+    }
+  };
+  const oneOf = <T extends string>(name: string, raw: string | undefined, values: readonly T[], dflt: T): T => {
+    if (raw === undefined) return dflt;
+    const v = raw.toLowerCase();
+    if ((values as readonly string[]).includes(v)) return v as T;
+    problems.push({
+      variable: name,
+      message: `must be one of ${values.join(', ')} (got "${raw}"); for example ${name}=${dflt}`,
+    });
+    return dflt;
+  };
+
+  const dataDirRaw = read('TCA_DATA_DIR', flags.dataDir) ?? './data';
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
+
+  const databaseRaw = read('TCA_DATABASE_URL', flags.databaseUrl);
+  let databaseUrl: string | undefined;
+  if (databaseRaw !== undefined) {
+    if (/^postgres(ql)?:\/\//.test(databaseRaw)) {
+      databaseUrl = url('TCA_DATABASE_URL', databaseRaw, ['postgres:', 'postgresql:'], 'postgres://tca@db:5432/tca');
+    } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(databaseRaw)) {
+      problems.push({
+        variable: 'TCA_DATABASE_URL',
+        message: `must be a postgres:// URL or a SQLite file path (got "${databaseRaw}"); for example TCA_DATABASE_URL=postgres://tca@db:5432/tca or TCA_DATABASE_URL=./data/tca.db`,
+      });
+    } else {
+      databaseUrl = isAbsolute(databaseRaw) ? databaseRaw : resolve(cwd, databaseRaw);
+    }
+  }
+
+  const port = int('TCA_PORT', read('TCA_PORT', flags.port), 8080, 0, 65535, '8080');
+  const host = read('TCA_HOST', flags.host) ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(host)) {
+    problems.push({
+      variable: 'TCA_HOST',
+      message: `must be a host name or IP address (got "${host}"); for example TCA_HOST=0.0.0.0`,
+    });
+  }
+
+  const secretKey = read('TCA_SECRET_KEY', undefined);
+  if (secretKey !== undefined && !isValidSecretKey(secretKey)) {
+    problems.push({
+      variable: 'TCA_SECRET_KEY',
+      message:
+        'must be 32 random bytes as 64 hex characters or base64 (got a value of the wrong length); generate one with ' +
+        'TCA_SECRET_KEY=$(openssl rand -hex 32)',
+    });
+  }
+
+  const xRaw = read('TCA_X_API_BASE_URL', undefined);
+  const xApiBaseUrl = url('TCA_X_API_BASE_URL', xRaw, ['http:', 'https:'], X_API_DEFAULT_BASE_URL);
+
+  const logLevel = oneOf('TCA_LOG_LEVEL', read('TCA_LOG_LEVEL', flags.logLevel), LOG_LEVELS, 'info');
+  const role = oneOf('TCA_ROLE', read('TCA_ROLE', flags.role), ROLES, 'all');
+  const demo = flags.demo ?? parseBool('TCA_DEMO', env['TCA_DEMO'], problems);
+
+  const emulatorPort = int('TCA_EMULATOR_PORT', read('TCA_EMULATOR_PORT', undefined), 9090, 0, 65535, '9090');
+  const maxBodyBytes = int(
+    'TCA_MAX_BODY_BYTES',
+    read('TCA_MAX_BODY_BYTES', undefined),
+    5 * 1024 * 1024,
+    1024,
+    512 * 1024 * 1024,
+    '5242880',
+  );
+  const maxIngestItems = int('TCA_MAX_INGEST_ITEMS', read('TCA_MAX_INGEST_ITEMS', undefined), 10_000, 1, 1_000_000, '10000');
+  const webhookUrl = url('TCA_ALERT_WEBHOOK_URL', read('TCA_ALERT_WEBHOOK_URL', undefined), ['http:', 'https:'], 'https://hooks.example.com/tca');
+  const exclusionRateThreshold = num(
+    'TCA_ALERT_EXCLUSION_RATE',
+    read('TCA_ALERT_EXCLUSION_RATE', undefined),
+    0.5,
+    0,
+    1,
+    '0.5',
+  );
+  const delayMinutes = int('TCA_ALERT_DELAY_MINUTES', read('TCA_ALERT_DELAY_MINUTES', undefined), 150, 1, 100_000, '150');
+  const checkIntervalSeconds = int(
+    'TCA_ALERT_CHECK_SECONDS',
+    read('TCA_ALERT_CHECK_SECONDS', undefined),
+    60,
+    1,
+    86_400,
+    '60',
+  );
+  const shutdownTimeoutSeconds = int(
+    'TCA_SHUTDOWN_TIMEOUT_SECONDS',
+    read('TCA_SHUTDOWN_TIMEOUT_SECONDS', undefined),
+    30,
+    1,
+    3600,
+    '30',
+  );
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    dataDir,
+    databaseUrl,
+    port,
+    host,
+    secretKey,
+    xApiBaseUrl: xApiBaseUrl ?? X_API_DEFAULT_BASE_URL,
+    xApiBaseUrlExplicit: xApiBaseUrl !== undefined,
+    logLevel,
+    role,
+    demo,
+    emulatorPort,
+    limits: { maxBodyBytes, maxIngestItems },
+    alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds },
+    shutdownTimeoutSeconds,
+  };
+}
+
+function parseBool(name: string, raw: string | undefined, problems: ConfigProblem[]): boolean {
+  if (raw === undefined || raw.trim() === '') return false;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  problems.push({ variable: name, message: `must be true or false (got "${raw}"); for example ${name}=true` });
+  return false;
+}
+
+function isValidSecretKey(value: string): boolean {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return true;
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) return false;
+  return Buffer.from(value, 'base64').length === 32;
+}

@@ -1,0 +1,128 @@
+import type { MappingRow } from '../audience/mapping.ts';
+import type { Db } from './sql-helpers.ts';
+import { isScheduleActive } from './schedule.ts';
+
+/** Dataflow statuses whose audiences keep their ledger up to date (delivery runs only for `active`). */
+export const TRACKED_DATAFLOW_STATUSES = ['active', 'paused', 'failed'] as const;
+/** Audience states that are gone from the dataflow. */
+export const REMOVED_AUDIENCE_STATES = ['removing', 'removed'] as const;
+
+/** An activated audience as ingest and delivery see it. */
+export interface AudienceContext {
+  id: string;
+  dataflowId: string;
+  segmentId: string;
+  mappingName: string;
+  startAt: number;
+  endAt: number | null;
+  ttlDays: number | null;
+  existingXAudienceId: string | null;
+}
+
+export interface DataflowContext {
+  id: string;
+  sandboxId: string;
+  destinationId: string;
+  status: string;
+  mapping: MappingRow[];
+  /** Keys of `mapping`'s rows (see `mappingRowKey`). */
+  rowKeys: string[];
+  maxBatchAgeSeconds: number;
+  cadenceMode: string;
+  cadenceWindowSeconds: number;
+  onAudienceRemoval: string;
+  profileKeyNamespaces: string[];
+  audiences: AudienceContext[];
+}
+
+export interface SandboxContext {
+  sandboxId: string;
+  /** Every mapping row any tracked dataflow of the sandbox uses, by key: profiles keep one value list per row. */
+  rows: Map<string, MappingRow>;
+  dataflows: DataflowContext[];
+  /** Namespaces (upper case) that give the profile key, in order of preference. */
+  keyNamespaces: string[];
+}
+
+/**
+ * The identity of a mapping row: the same source mapped to the same target the same way yields the same values, so
+ * dataflows sharing a row share its stored values (and a backfill can rebuild users from them).
+ */
+export function mappingRowKey(row: MappingRow): string {
+  return `${row.sourceType}|${row.source}|${row.target}|${row.applyTransformation ? 1 : 0}`;
+}
+
+/** Loads the sandbox's tracked dataflows, their live audiences and the union of their mapping rows. */
+export async function loadSandboxContext(
+  db: Db,
+  sandboxId: string,
+  defaultKeyNamespaces: readonly string[],
+): Promise<SandboxContext> {
+  const flows = await db
+    .selectFrom('dataflows')
+    .selectAll()
+    .where('sandbox_id', '=', sandboxId)
+    .where('status', 'in', [...TRACKED_DATAFLOW_STATUSES])
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  const audiences =
+    flows.length === 0
+      ? []
+      : await db
+          .selectFrom('dataflow_audiences')
+          .selectAll()
+          .where('sandbox_id', '=', sandboxId)
+          .where(
+            'dataflow_id',
+            'in',
+            flows.map((f) => f.id),
+          )
+          .where('state', 'not in', [...REMOVED_AUDIENCE_STATES])
+          .orderBy('created_at')
+          .orderBy('id')
+          .execute();
+  const rows = new Map<string, MappingRow>();
+  const dataflows: DataflowContext[] = flows.map((flow) => {
+    const mapping = JSON.parse(flow.mapping) as MappingRow[];
+    const rowKeys = mapping.map((row) => {
+      const key = mappingRowKey(row);
+      rows.set(key, row);
+      return key;
+    });
+    return {
+      id: flow.id,
+      sandboxId: flow.sandbox_id,
+      destinationId: flow.destination_id,
+      status: flow.status,
+      mapping,
+      rowKeys,
+      maxBatchAgeSeconds: flow.max_batch_age_seconds,
+      cadenceMode: flow.cadence_mode,
+      cadenceWindowSeconds: flow.cadence_window_seconds,
+      onAudienceRemoval: flow.on_audience_removal,
+      profileKeyNamespaces: JSON.parse(flow.profile_key_namespaces) as string[],
+      audiences: audiences
+        .filter((a) => a.dataflow_id === flow.id)
+        .map((a) => ({
+          id: a.id,
+          dataflowId: a.dataflow_id,
+          segmentId: a.segment_id,
+          mappingName: a.mapping_name,
+          startAt: a.start_date,
+          endAt: a.end_date,
+          ttlDays: a.ttl_days,
+          existingXAudienceId: a.existing_x_audience_id,
+        })),
+    };
+  });
+  // One key per profile for the whole sandbox (the per-profile state backs every dataflow): the first dataflow's
+  // preference, else the engine's default.
+  const keyNamespaces = (dataflows[0]?.profileKeyNamespaces ?? defaultKeyNamespaces).map((ns) => ns.toUpperCase());
+  return { sandboxId, rows, dataflows, keyNamespaces: keyNamespaces.length > 0 ? keyNamespaces : [...defaultKeyNamespaces] };
+}
+
+/** True when the audience exports at `now`. */
+export function audienceActive(audience: AudienceContext, now: number): boolean {
+  return isScheduleActive({ startAt: audience.startAt, endAt: audience.endAt }, now);
+}

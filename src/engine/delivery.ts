@@ -1,0 +1,621 @@
+import { sql } from 'kysely';
+import { isXAdsError, type XAdsError } from '../xads/errors.ts';
+import { planUserRequests } from '../xads/pack-user-changes.ts';
+import type { PackedRequest, UserChange } from '../xads/types.ts';
+import type { Destination } from '../store/index.ts';
+import { deliveredAfter, planMemberChange, type LedgerEntry, type MemberChange } from './ledger-diff.ts';
+import { ensureXAudience, removeAudience } from './lifecycle.ts';
+import { pauseDataflow } from './pauses.ts';
+import { RunCounters } from './run-counters.ts';
+import { destinationClient, type EngineRuntime } from './runtime.ts';
+import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt } from './schedule.ts';
+import { chunkRows, same, typed, type Db } from './sql-helpers.ts';
+import type { EngineXClient } from './x-port.ts';
+import { identifierCount, identifierKeys, parseUser } from './xuser.ts';
+
+/** What one delivery pass did for one audience. */
+export interface AudienceDeliveryReport {
+  audienceId: string;
+  dataflowId: string;
+  outcome: 'delivered' | 'idle' | 'deferred' | 'retrying' | 'paused' | 'error' | 'removed';
+  requests: number;
+  /** Identifiers X accepted in Update operations for changed members. */
+  added: number;
+  /** Identifiers X accepted in Delete operations. */
+  removed: number;
+  deadLettered: number;
+  message?: string;
+  nextAttemptAt?: number | null;
+}
+
+interface Item {
+  entry: LedgerEntry;
+  change: MemberChange;
+  accepted: { remove: boolean; add: boolean };
+  /** Re-add owed only because another member's Delete wipes the X record they share. */
+  dependent: boolean;
+}
+
+interface Unit {
+  items: Item[];
+}
+
+interface AudienceRow {
+  id: string;
+  sandboxId: string;
+  dataflowId: string;
+  accountId: string;
+  xAudienceId: string;
+  ttlDays: number | null;
+  cadence: { windowMs: number; lastAdd: number | null; lastRemove: number | null } | null;
+}
+
+type Stop = { stop: true; outcome: AudienceDeliveryReport['outcome']; message: string; nextAttemptAt?: number | null; error: unknown };
+
+/** Members whose delivered users share an identifier, transitively: X merged them into one record. */
+async function wipedTogether(db: Db, audienceId: string, start: Iterable<string>, known: Set<string>): Promise<Map<string, LedgerEntry>> {
+  const found = new Map<string, LedgerEntry>();
+  let frontier = [...new Set(start)];
+  const seenIdents = new Set(frontier);
+  while (frontier.length > 0) {
+    const members = new Set<string>();
+    for (let i = 0; i < frontier.length; i += 500) {
+      const rows = await db
+        .selectFrom('engine_delivered_ids')
+        .select('member')
+        .distinct()
+        .where('audience_id', '=', audienceId)
+        .where('ident', 'in', frontier.slice(i, i + 500))
+        .execute();
+      for (const row of rows) if (!known.has(row.member) && !found.has(row.member)) members.add(row.member);
+    }
+    frontier = [];
+    if (members.size === 0) break;
+    const list = [...members];
+    for (let i = 0; i < list.length; i += 500) {
+      const rows = await db
+        .selectFrom('engine_ledger')
+        .select(['member', 'desired', 'delivered'])
+        .where('audience_id', '=', audienceId)
+        .where('member', 'in', list.slice(i, i + 500))
+        .execute();
+      for (const row of rows) {
+        found.set(row.member, { member: row.member, desired: row.desired, delivered: row.delivered, resend: true });
+        for (const key of identifierKeys(parseUser(row.delivered))) {
+          if (!seenIdents.has(key)) {
+            seenIdents.add(key);
+            frontier.push(key);
+          }
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * One delivery pass for one audience (the caller holds its claim): lifecycle first (create / attach / rename /
+ * remove), then every pending ledger entry, page by page, in as few requests as X's limits allow. Entries are marked
+ * delivered only in the transaction that follows X's acceptance.
+ */
+export async function deliverAudience(rt: EngineRuntime, audienceId: string): Promise<AudienceDeliveryReport> {
+  const db = rt.store.db as unknown as Db;
+  const ea = await db.selectFrom('engine_audiences').selectAll().where('id', '=', audienceId).executeTakeFirst();
+  const report: AudienceDeliveryReport = {
+    audienceId,
+    dataflowId: ea?.dataflow_id ?? '',
+    outcome: 'idle',
+    requests: 0,
+    added: 0,
+    removed: 0,
+    deadLettered: 0,
+  };
+  if (!ea || ea.lifecycle === 'removed') return { ...report, outcome: 'removed' };
+  const df = await db.selectFrom('dataflows').selectAll().where('id', '=', ea.dataflow_id).executeTakeFirst();
+  const da = await db.selectFrom('dataflow_audiences').selectAll().where('id', '=', audienceId).executeTakeFirst();
+  const connection = await destinationClient(rt, ea.sandbox_id, ea.destination_id);
+
+  if (ea.lifecycle === 'removing') {
+    try {
+      await removeAudience(rt, {
+        audienceId,
+        client: connection?.client ?? null,
+        accountId: connection?.destination.accountId ?? null,
+        xAudienceId: ea.x_audience_id,
+        createdByEngine: ea.created_by_engine === 1,
+        action: df?.on_audience_removal ?? 'delete',
+      });
+      return { ...report, outcome: 'removed' };
+    } catch (error) {
+      const stop = await onError(rt, { audienceId, dataflowId: ea.dataflow_id, sandboxId: ea.sandbox_id, destination: connection?.destination ?? null }, error, ea.failures);
+      return { ...report, outcome: stop.outcome, message: stop.message, nextAttemptAt: stop.nextAttemptAt ?? null };
+    }
+  }
+  if (!df || df.status !== 'active' || !da) return { ...report, outcome: 'paused', message: `dataflow is ${df?.status ?? 'gone'}` };
+  if (!connection) return { ...report, outcome: 'error', message: `destination ${ea.destination_id} not found` };
+  const { client, destination } = connection;
+  const where = { audienceId, dataflowId: df.id, sandboxId: ea.sandbox_id, destination };
+
+  const ensured = await ensureXAudience(rt, client, destination.accountId, {
+    id: audienceId,
+    mappingName: da.mapping_name,
+    existingXAudienceId: da.existing_x_audience_id,
+    xAudienceId: ea.x_audience_id,
+    xAudienceName: ea.x_audience_name,
+    nameBase: ea.name_base,
+    createdByEngine: ea.created_by_engine === 1,
+    creatingAt: ea.creating_at,
+  });
+  if (!ensured.ok) {
+    if (ensured.reason === 'invalid_name') {
+      await db.updateTable('engine_audiences').set({ last_error: ensured.message, updated_at: rt.now() }).where('id', '=', audienceId).execute();
+      return { ...report, outcome: 'error', message: ensured.message };
+    }
+    const stop = await onError(rt, where, ensured.error, ea.failures);
+    return { ...report, outcome: stop.outcome, message: stop.message, nextAttemptAt: stop.nextAttemptAt ?? null };
+  }
+
+  const audience: AudienceRow = {
+    id: audienceId,
+    sandboxId: ea.sandbox_id,
+    dataflowId: df.id,
+    accountId: destination.accountId,
+    xAudienceId: ensured.xAudienceId,
+    ttlDays: da.ttl_days,
+    cadence:
+      df.cadence_mode === 'x_cadence'
+        ? { windowMs: df.cadence_window_seconds * 1000, lastAdd: ea.last_add_push_at, lastRemove: ea.last_remove_push_at }
+        : null,
+  };
+
+  // Refresh: X drops a membership at its expires_at (13 months by default); re-send still-desired members before.
+  if (audience.ttlDays === null) {
+    const now = rt.now();
+    await sql`update engine_ledger set resend = 1, pending = 1, pending_since = ${now}
+      where audience_id = ${audienceId} and pending = 0 and desired is not null and desired = delivered
+        and expires_at is not null and expires_at < ${now + rt.tuning.refreshWindowMs}`.execute(db);
+  }
+
+  const pushed = { add: false, remove: false };
+  for (;;) {
+    const page = await db
+      .selectFrom('engine_ledger')
+      .select(['member', 'desired', 'delivered', 'resend'])
+      .where('audience_id', '=', audienceId)
+      .where('pending', '=', 1)
+      .orderBy('pending_since')
+      .orderBy('member')
+      .limit(rt.tuning.pageSize)
+      .execute();
+    if (page.length === 0) break;
+    const settled: string[] = [];
+    const items = new Map<string, Item>();
+    for (const row of page) {
+      const entry: LedgerEntry = { member: row.member, desired: row.desired, delivered: row.delivered, resend: row.resend === 1 };
+      const change = planMemberChange(entry);
+      if (change) items.set(row.member, { entry, change, accepted: { remove: false, add: false }, dependent: false });
+      else settled.push(row.member);
+    }
+    if (settled.length > 0) await settle(rt, audienceId, settled);
+
+    const units = await groupUnits(db, audienceId, items);
+    const sendable = audience.cadence ? units.filter((u) => cadenceOk(u, audience.cadence!, rt.now())) : units;
+    if (sendable.length === 0) {
+      if (settled.length === 0) {
+        report.outcome = 'deferred';
+        break;
+      }
+      continue;
+    }
+    const stop = await sendUnits(rt, client, audience, sendable, report, pushed);
+    if (stop) {
+      const handled = await onError(rt, where, stop.error, ea.failures);
+      return { ...report, outcome: handled.outcome, message: handled.message, nextAttemptAt: handled.nextAttemptAt ?? null };
+    }
+    if (sendable.length < units.length) {
+      report.outcome = 'deferred';
+      break;
+    }
+  }
+
+  const now = rt.now();
+  await db
+    .updateTable('engine_audiences')
+    .set({
+      failures: 0,
+      next_attempt_at: null,
+      last_error: null,
+      flush_requested: 0,
+      ...(pushed.add ? { last_add_push_at: now } : {}),
+      ...(pushed.remove ? { last_remove_push_at: now } : {}),
+      updated_at: now,
+    })
+    .where('id', '=', audienceId)
+    .execute();
+  if (report.requests > 0) {
+    await db.updateTable('dataflow_audiences').set({ last_delivery_at: now, updated_at: now }).where('id', '=', audienceId).execute();
+    if (report.outcome === 'idle') report.outcome = 'delivered';
+  }
+  return report;
+}
+
+function cadenceOk(unit: Unit, cadence: NonNullable<AudienceRow['cadence']>, now: number): boolean {
+  const needsAdd = unit.items.some((i) => i.change.add !== null);
+  const needsRemove = unit.items.some((i) => i.change.remove !== null);
+  if (needsAdd && !cadenceAllows(cadence.lastAdd, now, cadence.windowMs)) return false;
+  if (needsRemove && !cadenceAllows(cadence.lastRemove, now, cadence.windowMs)) return false;
+  return true;
+}
+
+/** Groups a page into units: a member whose removal wipes a merged X record travels with everyone that record held. */
+async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>): Promise<Unit[]> {
+  const parent = new Map<string, string>();
+  const find = (m: string): string => {
+    let root = m;
+    while (parent.get(root) !== root) root = parent.get(root)!;
+    parent.set(m, root);
+    return root;
+  };
+  for (const member of items.keys()) parent.set(member, member);
+  const known = new Set(items.keys());
+  for (const item of [...items.values()]) {
+    if (item.change.remove === null) continue;
+    const group = await wipedTogether(db, audienceId, identifierKeys(parseUser(item.entry.delivered)), new Set([item.entry.member]));
+    for (const [member, entry] of group) {
+      if (!known.has(member)) {
+        const change = planMemberChange(entry);
+        if (!change) continue;
+        known.add(member);
+        parent.set(member, member);
+        items.set(member, { entry, change, accepted: { remove: false, add: false }, dependent: true });
+      }
+      parent.set(find(member), find(item.entry.member));
+    }
+  }
+  const units = new Map<string, Unit>();
+  for (const [member, item] of items) {
+    const root = find(member);
+    let unit = units.get(root);
+    if (!unit) units.set(root, (unit = { items: [] }));
+    unit.items.push(item);
+  }
+  return [...units.values()];
+}
+
+interface Built {
+  changes: UserChange[];
+  owners: Array<{ item: Item; unit: Unit; kind: 'remove' | 'add' }>;
+}
+
+function buildChanges(units: readonly Unit[], expiresAt: Date | undefined): Built {
+  const built: Built = { changes: [], owners: [] };
+  // Every removal before every addition: X applies operations in order, and a Delete wipes the whole merged record.
+  for (const unit of units) {
+    for (const item of unit.items) {
+      if (item.change.remove && !item.accepted.remove) {
+        built.changes.push({ operation: 'Delete', user: item.change.remove });
+        built.owners.push({ item, unit, kind: 'remove' });
+      }
+    }
+  }
+  for (const unit of units) {
+    for (const item of unit.items) {
+      if (item.change.add && !item.accepted.add) {
+        built.changes.push(expiresAt ? { operation: 'Update', user: item.change.add, expiresAt } : { operation: 'Update', user: item.change.add });
+        built.owners.push({ item, unit, kind: 'add' });
+      }
+    }
+  }
+  return built;
+}
+
+/**
+ * Sends units, bisecting any request X refuses with a 400 until the offending members are isolated (they go to the
+ * dead-letter store; everyone else is delivered). Returns a stop for errors that end the pass.
+ */
+async function sendUnits(
+  rt: EngineRuntime,
+  client: EngineXClient,
+  audience: AudienceRow,
+  units: Unit[],
+  report: AudienceDeliveryReport,
+  pushed: { add: boolean; remove: boolean },
+): Promise<Stop | null> {
+  const expiresAt = audience.ttlDays !== null ? new Date(rt.now() + audience.ttlDays * 86_400_000) : undefined;
+  const built = buildChanges(units, expiresAt);
+  if (built.changes.length === 0) {
+    await commit(rt, audience, units.flatMap((u) => u.items), units, report);
+    return null;
+  }
+  const { requests, rejected } = planUserRequests(built.changes);
+  if (rejected.length > 0) {
+    const bad = new Set(rejected.map((r) => built.owners[r.index]!.unit));
+    for (const unit of bad) {
+      const first = rejected.find((r) => built.owners[r.index]!.unit === unit)!;
+      await deadLetter(rt, audience, unit, { code: first.code, message: first.message, details: [] }, report);
+    }
+    const rest = units.filter((u) => !bad.has(u));
+    return rest.length > 0 ? sendUnits(rt, client, audience, rest, report, pushed) : null;
+  }
+  for (const request of requests) {
+    try {
+      await client.postUsers(audience.accountId, audience.xAudienceId, request);
+    } catch (error) {
+      if (isXAdsError(error) && error.kind === 'validation') {
+        const inRequest = unitsOf(request, built);
+        if (inRequest.length === 1) {
+          const unit = inRequest[0]!;
+          if (unit.items.length > 1) {
+            const singles = unit.items.map((item) => ({ items: [item] }));
+            const stop = await sendUnits(rt, client, audience, singles, report, pushed);
+            if (stop) return stop;
+          } else {
+            await deadLetter(rt, audience, unit, describe(error), report);
+          }
+          continue;
+        }
+        const half = Math.ceil(inRequest.length / 2);
+        const stop =
+          (await sendUnits(rt, client, audience, inRequest.slice(0, half), report, pushed)) ??
+          (await sendUnits(rt, client, audience, inRequest.slice(half), report, pushed));
+        if (stop) return stop;
+        continue;
+      }
+      return classify(error);
+    }
+    report.requests += 1;
+    const touched = new Set<Item>();
+    for (const index of request.changeIndexes) {
+      const owner = built.owners[index]!;
+      owner.item.accepted[owner.kind] = true;
+      touched.add(owner.item);
+      if (owner.kind === 'add') pushed.add = true;
+      else pushed.remove = true;
+    }
+    await commit(rt, audience, [...touched], unitsOf(request, built), report);
+  }
+  return null;
+}
+
+function unitsOf(request: PackedRequest, built: Built): Unit[] {
+  const units: Unit[] = [];
+  const seen = new Set<Unit>();
+  for (const index of request.changeIndexes) {
+    const unit = built.owners[index]!.unit;
+    if (!seen.has(unit)) {
+      seen.add(unit);
+      units.push(unit);
+    }
+  }
+  return units;
+}
+
+function describe(error: unknown): { code: string; message: string; details: unknown[] } {
+  if (isXAdsError(error)) {
+    return { code: error.xCode ?? error.details[0]?.code ?? error.kind.toUpperCase(), message: error.message, details: error.details };
+  }
+  return { code: 'UNKNOWN', message: error instanceof Error ? error.message : String(error), details: [] };
+}
+
+function classify(error: unknown): Stop {
+  if (isXAdsError(error)) {
+    if (error.kind === 'auth' || error.kind === 'permission') return { stop: true, outcome: 'paused', message: error.message, error };
+    if (error.kind === 'not_found') return { stop: true, outcome: 'error', message: 'x_audience_gone', error };
+    return {
+      stop: true,
+      outcome: 'retrying',
+      message: error.message,
+      error,
+      ...(error.retryAt !== undefined ? { nextAttemptAt: error.retryAt } : {}),
+    };
+  }
+  return { stop: true, outcome: 'retrying', message: error instanceof Error ? error.message : String(error), error };
+}
+
+/**
+ * Marks what X accepted, in one transaction: each touched member's delivered state (a re-send is still owed when the
+ * desired state moved on meanwhile), the delivered-identifier index, re-sends owed by members whose record a
+ * committed Delete wiped, and the run counters.
+ */
+async function commit(
+  rt: EngineRuntime,
+  audience: AudienceRow,
+  touched: readonly Item[],
+  units: readonly Unit[],
+  report: AudienceDeliveryReport,
+): Promise<void> {
+  const now = rt.now();
+  const caps = rt.store.capabilities;
+  const expires = audience.ttlDays !== null ? now + audience.ttlDays * 86_400_000 : defaultMembershipExpiry(now);
+  const counters = new RunCounters();
+  let added = 0;
+  let removed = 0;
+  const updates = touched.map((item) => {
+    const delivered = deliveredAfter(item.entry, item.accepted, item.change);
+    if (item.accepted.add && !item.dependent && item.entry.desired !== item.entry.delivered) added += identifierCount(item.change.add);
+    if (item.accepted.remove) removed += identifierCount(item.change.remove);
+    return { member: item.entry.member, delivered, addOk: item.accepted.add ? 1 : 0, planned: item.entry.desired };
+  });
+  // Members of a unit whose record a committed Delete wiped but whose re-add is not committed yet.
+  const owed = new Set<string>();
+  for (const unit of units) {
+    if (!unit.items.some((i) => i.accepted.remove)) continue;
+    for (const item of unit.items) if (item.change.add && !item.accepted.add) owed.add(item.entry.member);
+  }
+  report.added += added;
+  report.removed += removed;
+  if (added > 0) {
+    counters.add({ dataflowId: audience.dataflowId, metric: 'identities_added', value: added, at: now });
+    counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'identities_added', value: added, at: now });
+  }
+  if (removed > 0) {
+    counters.add({ dataflowId: audience.dataflowId, metric: 'identities_removed', value: removed, at: now });
+    counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'identities_removed', value: removed, at: now });
+  }
+
+  await rt.store.transaction(async (tx) => {
+    const db = tx.db as unknown as Db;
+    const L = sql.ref('engine_ledger.desired');
+    const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and (engine_ledger.resend = 0 or (v.add_ok = 1 and ${same(caps, L, sql.ref('v.planned'))})))`;
+    for (const chunk of chunkRows(updates, 5, caps)) {
+      const values = sql.join(
+        chunk.map(
+          (u) =>
+            sql`(${typed(caps, u.member, 'text')}, ${typed(caps, u.delivered, 'text')}, ${typed(caps, u.addOk, 'integer')}, ${typed(caps, u.planned, 'text')}, ${typed(caps, expires, 'bigint')})`,
+        ),
+      );
+      await sql`with v(member, delivered, add_ok, planned, expires) as (values ${values})
+        update engine_ledger set
+          delivered = v.delivered,
+          resend = case when v.add_ok = 1 and ${same(caps, L, sql.ref('v.planned'))} then 0 else engine_ledger.resend end,
+          expires_at = case when v.add_ok = 1 then v.expires else engine_ledger.expires_at end,
+          pending = case when ${done} then 0 else 1 end,
+          pending_since = case when ${done} then null else coalesce(engine_ledger.pending_since, ${now}) end,
+          updated_at = ${now}
+        from v where engine_ledger.audience_id = ${audience.id} and engine_ledger.member = v.member`.execute(db);
+      await db
+        .deleteFrom('engine_delivered_ids')
+        .where('audience_id', '=', audience.id)
+        .where(
+          'member',
+          'in',
+          chunk.map((u) => u.member),
+        )
+        .execute();
+    }
+    const idents = updates.flatMap((u) => identifierKeys(parseUser(u.delivered)).map((ident) => ({ audience_id: audience.id, ident, member: u.member })));
+    for (const chunk of chunkRows(idents, 3, caps)) {
+      await db.insertInto('engine_delivered_ids').values(chunk).onConflict((oc) => oc.doNothing()).execute();
+    }
+    const owedList = [...owed];
+    for (const chunk of chunkRows(owedList, 1, caps, 1000)) {
+      await db
+        .updateTable('engine_ledger')
+        .set({ resend: 1, pending: 1, pending_since: sql`coalesce(pending_since, ${now})` as never, updated_at: now })
+        .where('audience_id', '=', audience.id)
+        .where('member', 'in', chunk)
+        .execute();
+    }
+    await counters.write(db, caps);
+    await db
+      .updateTable('engine_audiences')
+      .set({ lease_until: now + rt.tuning.leaseMs })
+      .where('id', '=', audience.id)
+      .where('lease_owner', '=', rt.workerId)
+      .execute();
+  });
+}
+
+/** Clears pending flags of entries that need nothing sent (their desired state already holds at X). */
+async function settle(rt: EngineRuntime, audienceId: string, members: string[]): Promise<void> {
+  const caps = rt.store.capabilities;
+  for (const chunk of chunkRows(members, 1, caps, 1000)) {
+    await sql`update engine_ledger set pending = 0, resend = 0, pending_since = null
+      where audience_id = ${audienceId} and member in (${sql.join(chunk)}) and ${same(caps, sql.ref('desired'), sql.ref('delivered'))}`.execute(
+      rt.store.db,
+    );
+  }
+}
+
+/** Stores the members of a unit X refused as dead letters; they are not retried until their desired state changes. */
+async function deadLetter(
+  rt: EngineRuntime,
+  audience: AudienceRow,
+  unit: Unit,
+  error: { code: string; message: string; details: unknown[] },
+  report: AudienceDeliveryReport,
+): Promise<void> {
+  const now = rt.now();
+  const caps = rt.store.capabilities;
+  const counters = new RunCounters();
+  await rt.store.transaction(async (tx) => {
+    for (const item of unit.items) {
+      const operations = [
+        ...(item.change.remove ? [{ operation: 'Delete', user: item.change.remove }] : []),
+        ...(item.change.add ? [{ operation: 'Update', user: item.change.add }] : []),
+      ];
+      await tx.db
+        .insertInto('engine_dead_letters')
+        .values({
+          id: rt.store.newId('dl'),
+          sandbox_id: audience.sandboxId,
+          dataflow_id: audience.dataflowId,
+          audience_id: audience.id,
+          member: item.entry.member,
+          operations: JSON.stringify(operations),
+          error_code: error.code,
+          error_message: error.message,
+          error_details: JSON.stringify(error.details),
+          created_at: now,
+        })
+        .execute();
+      const planned = item.entry.desired;
+      await sql`update engine_ledger set dead = ${planned ?? ''}, resend = 0,
+          pending = case when ${same(caps, sql.ref('desired'), sql`${planned}`)} then 0 else 1 end, updated_at = ${now}
+        where audience_id = ${audience.id} and member = ${item.entry.member}`.execute(tx.db);
+      const failed = identifierCount(item.change.add) + identifierCount(item.change.remove);
+      counters.add({ dataflowId: audience.dataflowId, metric: 'identities_failed', code: error.code, value: failed, at: now });
+      counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'identities_failed', code: error.code, value: failed, at: now });
+      report.deadLettered += 1;
+    }
+    await counters.write(tx.db as unknown as Db, caps);
+  });
+  rt.logger.warn({ audienceId: audience.id, members: unit.items.length, code: error.code }, 'members dead-lettered');
+}
+
+/** The X audience is gone (deleted outside the engine): start over with a new one holding every desired member. */
+async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<void> {
+  const now = rt.now();
+  await rt.store.transaction(async (tx) => {
+    await tx.db
+      .updateTable('engine_audiences')
+      .set({ x_audience_id: null, x_audience_name: null, name_base: null, created_by_engine: 0, creating_at: null, updated_at: now })
+      .where('id', '=', audienceId)
+      .execute();
+    await tx.db
+      .updateTable('dataflow_audiences')
+      .set({ x_audience_id: null, x_audience_name: null, state: 'pending_create', updated_at: now })
+      .where('id', '=', audienceId)
+      .execute();
+    await sql`update engine_ledger set delivered = null, resend = 0, expires_at = null,
+        pending = case when desired is null then 0 else 1 end,
+        pending_since = case when desired is null then null else ${now} end
+      where audience_id = ${audienceId}`.execute(tx.db);
+    await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', '=', audienceId).execute();
+  });
+  rt.logger.warn({ audienceId }, 'X audience not found; it will be recreated with every desired member');
+}
+
+async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): Promise<void> {
+  if (stop.outcome !== 'retrying') return;
+  const row = await rt.store.db.selectFrom('engine_audiences').select('failures').where('id', '=', audienceId).executeTakeFirst();
+  const failures = (row?.failures ?? 0) + 1;
+  const next = nextAttemptAt({ now: rt.now(), failures, retryAt: stop.nextAttemptAt ?? undefined, random: rt.random });
+  stop.nextAttemptAt = next;
+  await rt.store.db
+    .updateTable('engine_audiences')
+    .set({ failures, next_attempt_at: next, last_error: stop.message, updated_at: rt.now() })
+    .where('id', '=', audienceId)
+    .execute();
+  rt.logger.warn({ audienceId, failures, nextAttemptAt: next, error: stop.message }, 'delivery will be retried');
+}
+
+/** Errors outside a users request (lifecycle calls): pause on 401/403, back off otherwise. */
+async function onError(
+  rt: EngineRuntime,
+  where: { audienceId: string; dataflowId: string; sandboxId: string; destination: Destination | null },
+  error: unknown,
+  _failures: number,
+): Promise<Stop> {
+  const stop = classify(error);
+  if (stop.outcome === 'paused' && where.destination) {
+    await pauseDataflow(rt, { dataflowId: where.dataflowId, destination: where.destination, error: error as XAdsError });
+  } else if (stop.outcome === 'error' && stop.message === 'x_audience_gone') {
+    await resetXAudience(rt, where.audienceId);
+    stop.outcome = 'retrying';
+  }
+  await noteFailure(rt, where.audienceId, stop);
+  return stop;
+}
+
+export { onError as handleDeliveryError };

@@ -1,0 +1,33 @@
+/** What went wrong in the engine, so callers (the service, the CLI) can branch without parsing messages. */
+export type EngineErrorCode =
+  | 'not_found'
+  | 'invalid_input'
+  | 'invalid_file'
+  | 'store_missing_feature'
+  | 'delivery_failed'
+  | 'stopped';
+
+/**
+ * The engine's only error type: `message` says what happened and where, `hint` how to fix it, `details` carries
+ * JSON paths or ids for API error envelopes.
+ *
+ * @example
+ * throw new EngineError('not_found', 'Dataflow df_1 does not exist in sandbox prod', { hint: 'List dataflows first' });
+ */
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  readonly code: EngineErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Array<{ path: string; reason: string }>;
+
+  constructor(
+    code: EngineErrorCode,
+    message: string,
+    options: { hint?: string; cause?: unknown; details?: Array<{ path: string; reason: string }> } = {},
+  ) {
+    super(options.hint ? `${message}. ${options.hint}` : message, { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details ?? [];
+  }
+}

@@ -1,0 +1,40 @@
+import { sql } from 'kysely';
+import type { Capabilities } from '../store/capabilities.ts';
+import { chunkRows, differs, same, type Db } from './sql-helpers.ts';
+
+/** One desired-state write: the member's desired user for an audience (canonical JSON or null). */
+export interface DesiredWrite {
+  audienceId: string;
+  member: string;
+  desired: string | null;
+}
+
+/**
+ * Writes desired states. A row whose desired state is unchanged is left alone (re-sending a batch changes nothing);
+ * otherwise `pending` says whether X differs from the new desired state, so an add followed by a remove before
+ * delivery leaves nothing pending (net-change compaction). A desired state X refused before (dead-lettered) is not
+ * retried. `pending_since` keeps the age of the oldest undelivered change.
+ */
+export async function writeDesired(db: Db, capabilities: Capabilities, writes: readonly DesiredWrite[], now: number): Promise<void> {
+  const t = sql.table('engine_ledger');
+  const delivered = sql.ref('engine_ledger.delivered');
+  const incoming = sql.ref('excluded.desired');
+  const settled = sql`((${same(capabilities, incoming, delivered)} and engine_ledger.resend = 0) or (engine_ledger.dead is not null and ${same(
+    capabilities,
+    incoming,
+    sql.ref('engine_ledger.dead'),
+  )}))`;
+  for (const chunk of chunkRows(writes, 6, capabilities)) {
+    await sql`insert into ${t} (audience_id, member, desired, pending, pending_since, updated_at) values ${sql.join(
+      chunk.map(
+        (w) =>
+          sql`(${w.audienceId}, ${w.member}, ${w.desired}, ${w.desired === null ? 0 : 1}, ${w.desired === null ? null : now}, ${now})`,
+      ),
+    )} on conflict (audience_id, member) do update set
+        desired = excluded.desired,
+        pending = case when ${settled} then 0 else 1 end,
+        pending_since = case when ${settled} then null when engine_ledger.pending = 1 then engine_ledger.pending_since else excluded.updated_at end,
+        updated_at = excluded.updated_at
+      where ${differs(capabilities, sql.ref('engine_ledger.desired'), incoming)}`.execute(db);
+  }
+}

@@ -1,0 +1,224 @@
+import { validateAudienceName } from '../audience/naming.ts';
+import { isXAdsError, type XAdsError } from '../xads/errors.ts';
+import type { CustomAudience } from '../xads/types.ts';
+import type { EngineRuntime } from './runtime.ts';
+import type { EngineXClient } from './x-port.ts';
+
+/** The description the engine gives audiences it creates: lets a restart adopt an audience whose create it did not record. */
+export function audienceMarker(audienceId: string): string {
+  return `tca-${audienceId}`;
+}
+
+/** The name X holds for the `n`th attempt: the mapping name, then ` (2)`, ` (3)`… */
+export function suffixedName(base: string, attempt: number): string {
+  return attempt <= 1 ? base : `${base} (${attempt})`;
+}
+
+/** True when X refused a name because another (possibly deleted) audience of the account holds it. */
+export function isNameTaken(error: unknown): boolean {
+  if (!isXAdsError(error) || error.kind !== 'validation') return false;
+  return error.details.some(
+    (d) => (d.parameter === 'name' || d.parameter === undefined) && /already exists|unique|taken|duplicate/i.test(d.message),
+  );
+}
+
+export type LifecycleOutcome =
+  | { ok: true; xAudienceId: string; name: string }
+  | { ok: false; reason: 'invalid_name'; message: string }
+  | { ok: false; reason: 'x_error'; error: XAdsError | Error };
+
+const MAX_NAME_ATTEMPTS = 50;
+
+/** Records the X audience on the engine's row and mirrors it to the dataflow audience the API shows. */
+async function recordXAudience(
+  rt: EngineRuntime,
+  audienceId: string,
+  x: { id: string; name: string; base: string; createdByEngine: boolean },
+): Promise<void> {
+  const now = rt.now();
+  await rt.store.transaction(async (tx) => {
+    await tx.db
+      .updateTable('engine_audiences')
+      .set({
+        x_audience_id: x.id,
+        x_audience_name: x.name,
+        name_base: x.base,
+        created_by_engine: x.createdByEngine ? 1 : 0,
+        creating_at: null,
+        updated_at: now,
+      })
+      .where('id', '=', audienceId)
+      .execute();
+    await tx.db
+      .updateTable('dataflow_audiences')
+      .set({ x_audience_id: x.id, x_audience_name: x.name, state: 'active', updated_at: now })
+      .where('id', '=', audienceId)
+      .where('state', 'not in', ['removing', 'removed'])
+      .execute();
+  });
+}
+
+/**
+ * Makes sure the audience has its X audience: attaches to the given existing id, adopts one a crashed run created,
+ * or creates one named after the mapping name (adding ` (2)`, ` (3)`… when X says the name is taken, e.g. by a
+ * deleted audience). A mapping name changed since then is pushed with a PUT.
+ */
+export async function ensureXAudience(
+  rt: EngineRuntime,
+  client: EngineXClient,
+  accountId: string,
+  audience: {
+    id: string;
+    mappingName: string;
+    existingXAudienceId: string | null;
+    xAudienceId: string | null;
+    xAudienceName: string | null;
+    nameBase: string | null;
+    createdByEngine: boolean;
+    creatingAt: number | null;
+  },
+): Promise<LifecycleOutcome> {
+  const validation = validateAudienceName(audience.mappingName, { field: 'mappingName' });
+  if (!validation.ok) {
+    return { ok: false, reason: 'invalid_name', message: `${validation.message} Suggested: "${validation.suggestion}"` };
+  }
+  try {
+    if (audience.xAudienceId !== null) {
+      if (audience.createdByEngine && audience.nameBase !== audience.mappingName) {
+        return await rename(rt, client, accountId, audience.id, audience.xAudienceId, audience.mappingName);
+      }
+      return { ok: true, xAudienceId: audience.xAudienceId, name: audience.xAudienceName ?? audience.mappingName };
+    }
+    if (audience.existingXAudienceId !== null) {
+      const existing = await client.getCustomAudience(accountId, audience.existingXAudienceId);
+      await recordXAudience(rt, audience.id, {
+        id: existing.id,
+        name: existing.name,
+        base: audience.mappingName,
+        createdByEngine: false,
+      });
+      return { ok: true, xAudienceId: existing.id, name: existing.name };
+    }
+    const marker = audienceMarker(audience.id);
+    if (audience.creatingAt !== null) {
+      const adopted = await findByMarker(client, accountId, marker);
+      if (adopted) {
+        await recordXAudience(rt, audience.id, {
+          id: adopted.id,
+          name: adopted.name,
+          base: audience.mappingName,
+          createdByEngine: true,
+        });
+        return { ok: true, xAudienceId: adopted.id, name: adopted.name };
+      }
+    }
+    await rt.store.db
+      .updateTable('engine_audiences')
+      .set({ creating_at: rt.now(), updated_at: rt.now() })
+      .where('id', '=', audience.id)
+      .execute();
+    for (let attempt = 1; attempt <= MAX_NAME_ATTEMPTS; attempt += 1) {
+      const name = suffixedName(audience.mappingName, attempt);
+      try {
+        const created = await client.createCustomAudience(accountId, { name, description: marker });
+        await recordXAudience(rt, audience.id, { id: created.id, name: created.name, base: audience.mappingName, createdByEngine: true });
+        rt.logger.info({ audienceId: audience.id, xAudienceId: created.id, attempt }, 'created X audience');
+        return { ok: true, xAudienceId: created.id, name: created.name };
+      } catch (error) {
+        if (!isNameTaken(error)) throw error;
+        // The name may be held by the audience a crashed create made: adopt it rather than make a second one.
+        const adopted = attempt === 1 ? await findByMarker(client, accountId, marker) : null;
+        if (adopted) {
+          await recordXAudience(rt, audience.id, { id: adopted.id, name: adopted.name, base: audience.mappingName, createdByEngine: true });
+          return { ok: true, xAudienceId: adopted.id, name: adopted.name };
+        }
+      }
+    }
+    return { ok: false, reason: 'invalid_name', message: `Every name from "${audience.mappingName}" to "${suffixedName(audience.mappingName, MAX_NAME_ATTEMPTS)}" is taken in the X account` };
+  } catch (error) {
+    return { ok: false, reason: 'x_error', error: error instanceof Error ? error : new Error(String(error)) };
+  }
+}
+
+async function findByMarker(client: EngineXClient, accountId: string, marker: string): Promise<CustomAudience | null> {
+  const all = await client.listCustomAudiences(accountId);
+  return all.find((a) => !a.deleted && a.description === marker) ?? null;
+}
+
+async function rename(
+  rt: EngineRuntime,
+  client: EngineXClient,
+  accountId: string,
+  audienceId: string,
+  xAudienceId: string,
+  base: string,
+): Promise<LifecycleOutcome> {
+  for (let attempt = 1; attempt <= MAX_NAME_ATTEMPTS; attempt += 1) {
+    const name = suffixedName(base, attempt);
+    try {
+      const updated = await client.updateCustomAudience(accountId, xAudienceId, { name });
+      await recordXAudience(rt, audienceId, { id: xAudienceId, name: updated.name, base, createdByEngine: true });
+      rt.logger.info({ audienceId, xAudienceId }, 'renamed X audience');
+      return { ok: true, xAudienceId, name: updated.name };
+    } catch (error) {
+      if (!isNameTaken(error)) throw error;
+    }
+  }
+  return { ok: false, reason: 'invalid_name', message: `Every name derived from "${base}" is taken in the X account` };
+}
+
+/**
+ * Takes a removed audience off X: deletes the X audience when the engine created it and the dataflow says
+ * `delete` (the default, as AEP does for this destination), keeps it otherwise, then drops the ledger rows.
+ */
+export async function removeAudience(
+  rt: EngineRuntime,
+  input: {
+    audienceId: string;
+    client: EngineXClient | null;
+    accountId: string | null;
+    xAudienceId: string | null;
+    createdByEngine: boolean;
+    action: string;
+  },
+): Promise<void> {
+  if (input.client && input.accountId && input.xAudienceId && input.createdByEngine && input.action !== 'keep') {
+    try {
+      await input.client.deleteCustomAudience(input.accountId, input.xAudienceId);
+    } catch (error) {
+      // Already gone at X is the state we want.
+      if (!(isXAdsError(error) && error.kind === 'not_found')) throw error;
+    }
+  }
+  const now = rt.now();
+  await rt.store.transaction(async (tx) => {
+    await tx.db.deleteFrom('engine_ledger').where('audience_id', '=', input.audienceId).execute();
+    await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', '=', input.audienceId).execute();
+    await tx.db
+      .updateTable('engine_audiences')
+      .set({ lifecycle: 'removed', lease_owner: null, lease_until: null, updated_at: now })
+      .where('id', '=', input.audienceId)
+      .execute();
+    await tx.db
+      .updateTable('dataflow_audiences')
+      .set({ state: 'removed', updated_at: now })
+      .where('id', '=', input.audienceId)
+      .execute();
+  });
+}
+
+/** Polls X for the audience's size and targetability and stores it on the dataflow audience. */
+export async function pollHealth(
+  rt: EngineRuntime,
+  client: EngineXClient,
+  accountId: string,
+  audience: { id: string; sandboxId: string; xAudienceId: string },
+): Promise<void> {
+  const x = await client.getCustomAudience(accountId, audience.xAudienceId);
+  await rt.store.audiences.recordHealth(audience.sandboxId, audience.id, {
+    audienceSize: x.audienceSize,
+    targetable: x.targetable,
+    reasonsNotTargetable: x.reasonsNotTargetable,
+    checkedAt: rt.now(),
+  });
+}

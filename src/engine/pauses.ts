@@ -1,0 +1,102 @@
+import type { Destination } from '../store/index.ts';
+import type { XAdsError } from '../xads/errors.ts';
+import { EngineError } from './errors.ts';
+import type { EngineRuntime } from './runtime.ts';
+
+/** What the operator must do, by error kind and X code. */
+export function pauseMessage(error: XAdsError): { code: string; message: string } {
+  const code = error.xCode ?? (error.kind === 'auth' ? 'UNAUTHORIZED_ACCESS' : 'FORBIDDEN');
+  const fix =
+    error.kind === 'auth'
+      ? 'X refused the credentials (401). Log in again for this destination (PIN flow) or update its credentials; delivery resumes once the destination verifies.'
+      : code === 'UNAUTHORIZED_CLIENT_APPLICATION'
+        ? 'The X app is not approved for the Ads API (403). Use an allowlisted app, then update the destination.'
+        : code === 'ACCOUNT_NOT_FOUND'
+          ? 'The ads account is not accessible to this user (403). Check the account id or grant the user access, then update the destination.'
+          : 'X refused the action (403). Give the user the Partner Audience Manager permission on the ads account (or fix the app access), then update the destination.';
+  return { code, message: `${fix} (${code}${error.hint ? `: ${error.hint}` : ''})` };
+}
+
+/**
+ * Pauses a dataflow after a 401/403: every pending change is kept, the status says what to fix, and the worker
+ * resumes it when the destination is updated and verifies.
+ */
+export async function pauseDataflow(
+  rt: EngineRuntime,
+  input: { dataflowId: string; destination: Destination; error: XAdsError },
+): Promise<void> {
+  const now = rt.now();
+  const { code, message } = pauseMessage(input.error);
+  await rt.store.transaction(async (tx) => {
+    await tx.db
+      .insertInto('engine_dataflow_pauses')
+      .values({
+        dataflow_id: input.dataflowId,
+        reason_code: code,
+        message,
+        paused_at: now,
+        destination_updated_at: input.destination.updatedAt,
+        last_verify_at: null,
+      })
+      .onConflict((oc) =>
+        oc.column('dataflow_id').doUpdateSet({ reason_code: code, message, destination_updated_at: input.destination.updatedAt }),
+      )
+      .execute();
+    await tx.db
+      .updateTable('dataflows')
+      .set({ status: 'paused', status_reason: message, updated_at: now })
+      .where('id', '=', input.dataflowId)
+      .where('status', '=', 'active')
+      .execute();
+  });
+  rt.logger.warn({ dataflowId: input.dataflowId, code }, 'dataflow paused');
+}
+
+/**
+ * Resumes dataflows the engine paused whose destination changed since (new credentials, say) and now verifies.
+ * Returns the ids resumed.
+ */
+export async function resumeVerified(rt: EngineRuntime): Promise<string[]> {
+  const pauses = await rt.store.db.selectFrom('engine_dataflow_pauses').selectAll().execute();
+  const resumed: string[] = [];
+  for (const pause of pauses) {
+    const flow = await rt.store.db.selectFrom('dataflows').selectAll().where('id', '=', pause.dataflow_id).executeTakeFirst();
+    if (!flow || flow.status === 'deleted') {
+      await rt.store.db.deleteFrom('engine_dataflow_pauses').where('dataflow_id', '=', pause.dataflow_id).execute();
+      continue;
+    }
+    const destination = await rt.store.destinations.get(flow.sandbox_id, flow.destination_id);
+    if (!destination || destination.updatedAt <= pause.destination_updated_at) continue;
+    const now = rt.now();
+    try {
+      const client = await rt.clientFor(destination);
+      const result = await client.verify(destination.accountId);
+      if (!result.ok) throw new EngineError('delivery_failed', 'the destination does not pass verification');
+    } catch (error) {
+      await rt.store.db
+        .updateTable('engine_dataflow_pauses')
+        .set({ last_verify_at: now, destination_updated_at: destination.updatedAt })
+        .where('dataflow_id', '=', pause.dataflow_id)
+        .execute();
+      rt.logger.warn({ dataflowId: pause.dataflow_id, error: String(error) }, 'destination still does not verify');
+      continue;
+    }
+    await rt.store.transaction(async (tx) => {
+      await tx.db.deleteFrom('engine_dataflow_pauses').where('dataflow_id', '=', pause.dataflow_id).execute();
+      await tx.db
+        .updateTable('dataflows')
+        .set({ status: 'active', status_reason: null, updated_at: now })
+        .where('id', '=', pause.dataflow_id)
+        .where('status', '=', 'paused')
+        .execute();
+      await tx.db
+        .updateTable('engine_audiences')
+        .set({ failures: 0, next_attempt_at: null, updated_at: now })
+        .where('dataflow_id', '=', pause.dataflow_id)
+        .execute();
+    });
+    resumed.push(pause.dataflow_id);
+    rt.logger.info({ dataflowId: pause.dataflow_id }, 'dataflow resumed');
+  }
+  return resumed;
+}

@@ -1,0 +1,130 @@
+import { planUserRequests } from '../xads/pack-user-changes.ts';
+import type { UserChange, UserOperation } from '../xads/types.ts';
+import { EngineError } from './errors.ts';
+import { planMemberChange } from './ledger-diff.ts';
+import type { EngineRuntime } from './runtime.ts';
+import { syncAudiences } from './sync.ts';
+
+export type AudienceAction = 'create' | 'attach' | 'rename' | 'delete' | 'keep' | 'none';
+
+export interface AudiencePlan {
+  audienceId: string;
+  segmentId: string;
+  mappingName: string | null;
+  action: AudienceAction;
+  xAudienceId: string | null;
+  xAudienceName: string | null;
+  /** Members the next flush adds (or re-adds). */
+  pendingAdds: number;
+  /** Members the next flush removes identifiers of. */
+  pendingRemoves: number;
+  /** Users requests the next flush makes for this audience. */
+  requests: number;
+  /** The first request's body, cut to a few users per operation (hashes only). */
+  samplePayload: UserOperation[] | null;
+}
+
+export interface DataflowPlan {
+  dataflowId: string;
+  status: string;
+  audiences: AudiencePlan[];
+  totals: { pendingAdds: number; pendingRemoves: number; requests: number };
+}
+
+const SAMPLE_USERS = 3;
+const PLAN_PAGE = 50_000;
+
+/**
+ * A dry run: what the next flush of the dataflow would do, computed from the ledger without calling X.
+ *
+ * @example
+ * const plan = await planDataflow(rt, 'df_1');
+ * plan.audiences.map((a) => `${a.action} ${a.mappingName}: +${a.pendingAdds} −${a.pendingRemoves} in ${a.requests} request(s)`);
+ */
+export async function planDataflow(rt: EngineRuntime, dataflowId: string, sandboxId?: string): Promise<DataflowPlan> {
+  const db = rt.store.db;
+  const flow = await db.selectFrom('dataflows').selectAll().where('id', '=', dataflowId).executeTakeFirst();
+  if (!flow || (sandboxId !== undefined && flow.sandbox_id !== sandboxId)) {
+    throw new EngineError('not_found', `Dataflow ${dataflowId} does not exist${sandboxId ? ` in sandbox ${sandboxId}` : ''}`);
+  }
+  await syncAudiences(rt, { sandboxId: flow.sandbox_id });
+  const engineRows = await db.selectFrom('engine_audiences').selectAll().where('dataflow_id', '=', dataflowId).where('lifecycle', '<>', 'removed').execute();
+  const live = new Map(
+    (await db.selectFrom('dataflow_audiences').selectAll().where('dataflow_id', '=', dataflowId).execute()).map((a) => [a.id, a]),
+  );
+  const audiences: AudiencePlan[] = [];
+  for (const ea of engineRows) {
+    const da = live.get(ea.id);
+    let action: AudienceAction = 'none';
+    if (ea.lifecycle === 'removing') {
+      action = ea.x_audience_id && ea.created_by_engine === 1 && flow.on_audience_removal !== 'keep' ? 'delete' : 'keep';
+    } else if (ea.x_audience_id === null) {
+      action = da?.existing_x_audience_id ? 'attach' : 'create';
+    } else if (ea.created_by_engine === 1 && da && ea.name_base !== da.mapping_name) {
+      action = 'rename';
+    }
+    const plan: AudiencePlan = {
+      audienceId: ea.id,
+      segmentId: ea.segment_id,
+      mappingName: da?.mapping_name ?? null,
+      action,
+      xAudienceId: ea.x_audience_id,
+      xAudienceName: ea.x_audience_name,
+      pendingAdds: 0,
+      pendingRemoves: 0,
+      requests: 0,
+      samplePayload: null,
+    };
+    if (ea.lifecycle !== 'removing') {
+      const expiresAt = da?.ttl_days ? new Date(rt.now() + da.ttl_days * 86_400_000) : undefined;
+      let offset = 0;
+      for (;;) {
+        const page = await db
+          .selectFrom('engine_ledger')
+          .select(['member', 'desired', 'delivered', 'resend'])
+          .where('audience_id', '=', ea.id)
+          .where('pending', '=', 1)
+          .orderBy('pending_since')
+          .orderBy('member')
+          .limit(PLAN_PAGE)
+          .offset(offset)
+          .execute();
+        const removes: UserChange[] = [];
+        const adds: UserChange[] = [];
+        for (const row of page) {
+          const change = planMemberChange({ member: row.member, desired: row.desired, delivered: row.delivered, resend: row.resend === 1 });
+          if (!change) continue;
+          if (change.remove) {
+            plan.pendingRemoves += 1;
+            removes.push({ operation: 'Delete', user: change.remove });
+          }
+          if (change.add) {
+            plan.pendingAdds += 1;
+            adds.push(expiresAt ? { operation: 'Update', user: change.add, expiresAt } : { operation: 'Update', user: change.add });
+          }
+        }
+        const { requests } = planUserRequests([...removes, ...adds]);
+        plan.requests += requests.length;
+        if (plan.samplePayload === null && requests[0]) {
+          plan.samplePayload = requests[0].operations.map((op) => ({
+            ...op,
+            params: { ...op.params, users: op.params.users.slice(0, SAMPLE_USERS) },
+          }));
+        }
+        if (page.length < PLAN_PAGE) break;
+        offset += PLAN_PAGE;
+      }
+    }
+    audiences.push(plan);
+  }
+  return {
+    dataflowId,
+    status: flow.status,
+    audiences,
+    totals: {
+      pendingAdds: audiences.reduce((n, a) => n + a.pendingAdds, 0),
+      pendingRemoves: audiences.reduce((n, a) => n + a.pendingRemoves, 0),
+      requests: audiences.reduce((n, a) => n + a.requests, 0),
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { applyMapping } from '../audience/mapping.ts';
+import type { MappingRow } from '../audience/mapping.ts';
+import { sha256Hex } from '../identity/index.ts';
+import type { XIdentifierType, XUser } from '../identity/types.ts';
+import type { ProfileExport } from '../profile/index.ts';
+import type { DataflowContext, SandboxContext } from './dataflow-context.ts';
+import { canonicalUser, serializeUser } from './xuser.ts';
+
+/** The only segment namespace X audiences take: Adobe's Segmentation Service (`ups`). */
+export const ACCEPTED_SEGMENT_NAMESPACE = 'ups';
+
+/** Reason codes for identities or profiles left out of an activation (besides the identity rejection codes). */
+export const EXCLUSION_CODES = {
+  noIdentifier: 'no_mappable_identifier',
+  segmentNamespace: 'segment_namespace_not_supported',
+} as const;
+
+/** Values each mapping row produced for a profile (hashes, or partner ids), by mapping row key. */
+export type RowValues = Record<string, string[]>;
+
+export interface ProfileEvaluation {
+  /** `k:` + keyed hash of the profile's key identity; `u:` + digest of its identifiers when it has none; null when untrackable. */
+  key: string | null;
+  values: RowValues;
+  /** Rejected identifiers per mapping row key, as reason codes. */
+  rejections: Record<string, string[]>;
+  /** `ups` memberships the export states: true = member (realized / existing), false = exited. */
+  memberships: Map<string, boolean>;
+  /** Segment ids of memberships in other namespaces (not accepted for this destination). */
+  foreignSegments: string[];
+}
+
+type Membership = Record<string, Record<string, { status?: unknown } | undefined> | undefined>;
+type IdentityMap = Record<string, Array<{ id?: unknown }> | undefined>;
+
+/** Reads the membership statuses and identities a profile export carries, and maps them with every sandbox row. */
+export function evaluateProfile(
+  profile: ProfileExport,
+  context: SandboxContext,
+  profileKeyHash: (namespace: string, id: string) => string,
+): ProfileEvaluation {
+  const memberships = new Map<string, boolean>();
+  const foreignSegments: string[] = [];
+  const segmentMembership = (profile as { segmentMembership?: Membership }).segmentMembership ?? {};
+  for (const [namespace, segments] of Object.entries(segmentMembership)) {
+    if (!segments) continue;
+    for (const [segmentId, entry] of Object.entries(segments)) {
+      const status = typeof entry?.status === 'string' ? entry.status.toLowerCase() : '';
+      if (namespace.toLowerCase() !== ACCEPTED_SEGMENT_NAMESPACE) {
+        foreignSegments.push(segmentId);
+        continue;
+      }
+      if (status === 'realized' || status === 'existing') memberships.set(segmentId, true);
+      else if (status === 'exited') memberships.set(segmentId, false);
+    }
+  }
+
+  const values: RowValues = {};
+  const rejections: Record<string, string[]> = {};
+  for (const [rowKey, row] of context.rows) {
+    const result = applyMapping([row], profile);
+    const produced = result.user[row.target as XIdentifierType];
+    if (produced && produced.length > 0) values[rowKey] = [...new Set(produced)].sort();
+    if (result.rejected.length > 0) rejections[rowKey] = result.rejected.map((r) => r.code);
+  }
+
+  let key: string | null = null;
+  const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
+  const byNamespace = new Map<string, string[]>();
+  for (const [namespace, entries] of Object.entries(identityMap)) {
+    const ids = (entries ?? []).map((e) => e?.id).filter((id): id is string => typeof id === 'string' && id !== '');
+    if (ids.length > 0) byNamespace.set(namespace.toUpperCase(), ids);
+  }
+  for (const namespace of context.keyNamespaces) {
+    const ids = byNamespace.get(namespace);
+    if (!ids) continue;
+    // Several ids in one namespace: the smallest, so the key does not depend on the order the source lists them.
+    const id = ids.length === 1 ? ids[0]! : [...ids].sort()[0]!;
+    key = `k:${profileKeyHash(namespace, id)}`;
+    break;
+  }
+  if (key === null) {
+    const rowKeys = Object.keys(values).sort();
+    if (rowKeys.length > 0) {
+      const text = JSON.stringify(rowKeys.map((k) => [k, values[k]]));
+      // A digest of digests: the identifiers themselves are hashes already (partner ids aside).
+      key = `u:${sha256Hex(text)}`;
+    }
+  }
+  return { key, values, rejections, memberships, foreignSegments };
+}
+
+/** The user a dataflow's mapping yields from stored row values; canonical JSON, or null when it has no identifier. */
+export function userFor(dataflow: Pick<DataflowContext, 'mapping' | 'rowKeys'>, values: RowValues): string | null {
+  const user: XUser = {};
+  dataflow.mapping.forEach((row: MappingRow, index) => {
+    const produced = values[dataflow.rowKeys[index]!];
+    if (!produced || produced.length === 0) return;
+    const target = row.target as XIdentifierType;
+    (user[target] ??= []).push(...produced);
+  });
+  return serializeUser(canonicalUser(user));
+}
+
+/** Reason codes of the identifiers a dataflow's mapping rejected for this profile. */
+export function rejectionsFor(dataflow: Pick<DataflowContext, 'rowKeys'>, rejections: Record<string, string[]>): string[] {
+  const codes: string[] = [];
+  for (const key of new Set(dataflow.rowKeys)) for (const code of rejections[key] ?? []) codes.push(code);
+  return codes;
+}

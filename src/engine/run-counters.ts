@@ -1,0 +1,51 @@
+import { sql } from 'kysely';
+import type { Capabilities } from '../store/capabilities.ts';
+import { chunkRows, type Db } from './sql-helpers.ts';
+import { runHour } from './schedule.ts';
+
+/** Counter names of a dataflow run. */
+export type RunMetric =
+  | 'profiles_received'
+  | 'identities_added'
+  | 'identities_removed'
+  | 'identities_excluded'
+  | 'identities_failed';
+
+/** Audience id used for dataflow-level counters. */
+export const DATAFLOW_LEVEL = '';
+
+/**
+ * Counters gathered while a batch is processed and written once with it (one upsert per distinct counter), so
+ * metrics commit atomically with the work they describe.
+ */
+export class RunCounters {
+  readonly #counters = new Map<string, { dataflowId: string; hour: number; audienceId: string; metric: RunMetric; code: string; value: number }>();
+
+  add(input: { dataflowId: string; audienceId?: string; metric: RunMetric; code?: string; value?: number; at: number }): void {
+    const hour = runHour(input.at);
+    const audienceId = input.audienceId ?? DATAFLOW_LEVEL;
+    const code = input.code ?? '';
+    const key = `${input.dataflowId}\u0000${hour}\u0000${audienceId}\u0000${input.metric}\u0000${code}`;
+    const existing = this.#counters.get(key);
+    const value = input.value ?? 1;
+    if (existing) existing.value += value;
+    else this.#counters.set(key, { dataflowId: input.dataflowId, hour, audienceId, metric: input.metric, code, value });
+  }
+
+  get size(): number {
+    return this.#counters.size;
+  }
+
+  /** Adds the counters to the stored ones. */
+  async write(db: Db, capabilities: Capabilities): Promise<void> {
+    const all = [...this.#counters.values()].filter((c) => c.value !== 0);
+    for (const chunk of chunkRows(all, 6, capabilities)) {
+      await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value) values ${sql.join(
+        chunk.map((c) => sql`(${c.dataflowId}, ${c.hour}, ${c.audienceId}, ${c.metric}, ${c.code}, ${c.value})`),
+      )} on conflict (dataflow_id, hour, audience_id, metric, code) do update set value = engine_run_counters.value + excluded.value`.execute(
+        db,
+      );
+    }
+    this.#counters.clear();
+  }
+}

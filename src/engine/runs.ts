@@ -1,0 +1,139 @@
+import { DATAFLOW_LEVEL } from './run-counters.ts';
+import type { EngineRuntime } from './runtime.ts';
+import { runHour } from './schedule.ts';
+
+/** Counts of one hourly window, for a dataflow or one of its audiences. */
+export interface RunCounts {
+  profilesReceived: number;
+  /** Identities added plus removed (AEP counts removals as activated too). */
+  identitiesActivated: number;
+  identitiesAdded: number;
+  identitiesRemoved: number;
+  identitiesExcluded: number;
+  identitiesFailed: number;
+  excludedByReason: Record<string, number>;
+  /** Per X error code, counted once per identity on its last attempt. */
+  failedByCode: Record<string, number>;
+  /** activated / (activated + failed + excluded), or null when nothing was processed. */
+  activationRate: number | null;
+}
+
+/** One dataflow run: the hourly window AEP shows as a run, with a per-audience breakdown. */
+export interface DataflowRun extends RunCounts {
+  runId: string;
+  dataflowId: string;
+  startedAt: number;
+  endsAt: number;
+  /** `processing` while the hour is still open. */
+  status: 'completed' | 'processing';
+  audiences: Array<RunCounts & { audienceId: string }>;
+}
+
+function emptyCounts(): RunCounts {
+  return {
+    profilesReceived: 0,
+    identitiesActivated: 0,
+    identitiesAdded: 0,
+    identitiesRemoved: 0,
+    identitiesExcluded: 0,
+    identitiesFailed: 0,
+    excludedByReason: {},
+    failedByCode: {},
+    activationRate: null,
+  };
+}
+
+function add(counts: RunCounts, metric: string, code: string, value: number): void {
+  switch (metric) {
+    case 'profiles_received':
+      counts.profilesReceived += value;
+      break;
+    case 'identities_added':
+      counts.identitiesAdded += value;
+      break;
+    case 'identities_removed':
+      counts.identitiesRemoved += value;
+      break;
+    case 'identities_excluded':
+      counts.identitiesExcluded += value;
+      counts.excludedByReason[code] = (counts.excludedByReason[code] ?? 0) + value;
+      break;
+    case 'identities_failed':
+      counts.identitiesFailed += value;
+      counts.failedByCode[code] = (counts.failedByCode[code] ?? 0) + value;
+      break;
+  }
+}
+
+function finish(counts: RunCounts): void {
+  counts.identitiesActivated = counts.identitiesAdded + counts.identitiesRemoved;
+  const total = counts.identitiesActivated + counts.identitiesFailed + counts.identitiesExcluded;
+  counts.activationRate = total === 0 ? null : counts.identitiesActivated / total;
+}
+
+/**
+ * The hourly runs of a dataflow between `from` and `to` (epoch ms, default the last 24 hours), newest first.
+ *
+ * @example
+ * const runs = await listRuns(rt, 'df_1', { from: Date.now() - 86_400_000 });
+ * runs[0]?.identitiesActivated;
+ */
+export async function listRuns(
+  rt: EngineRuntime,
+  dataflowId: string,
+  range: { from?: number; to?: number } = {},
+): Promise<DataflowRun[]> {
+  const now = rt.now();
+  const to = range.to ?? now;
+  const from = range.from ?? to - 86_400_000;
+  const rows = await rt.store.db
+    .selectFrom('engine_run_counters')
+    .select(['hour', 'audience_id', 'metric', 'code', 'value'])
+    .where('dataflow_id', '=', dataflowId)
+    .where('hour', '>=', runHour(from))
+    .where('hour', '<=', to)
+    .execute();
+  const runs = new Map<number, DataflowRun>();
+  const audienceCounts = new Map<string, RunCounts & { audienceId: string }>();
+  for (const row of rows) {
+    let run = runs.get(row.hour);
+    if (!run) {
+      run = {
+        runId: `${dataflowId}:${new Date(row.hour).toISOString()}`,
+        dataflowId,
+        startedAt: row.hour,
+        endsAt: row.hour + 3_600_000,
+        status: row.hour + 3_600_000 <= now ? 'completed' : 'processing',
+        ...emptyCounts(),
+        audiences: [],
+      };
+      runs.set(row.hour, run);
+    }
+    const value = Number(row.value);
+    if (row.audience_id === DATAFLOW_LEVEL) {
+      add(run, row.metric, row.code, value);
+    } else {
+      const key = `${row.hour}\u0000${row.audience_id}`;
+      let counts = audienceCounts.get(key);
+      if (!counts) {
+        counts = { audienceId: row.audience_id, ...emptyCounts() };
+        audienceCounts.set(key, counts);
+        run.audiences.push(counts);
+      }
+      add(counts, row.metric, row.code, value);
+    }
+  }
+  for (const run of runs.values()) {
+    finish(run);
+    for (const audience of run.audiences) finish(audience);
+    run.audiences.sort((a, b) => a.audienceId.localeCompare(b.audienceId));
+  }
+  return [...runs.values()].sort((a, b) => b.startedAt - a.startedAt);
+}
+
+/** Deletes run counters past the retention (90 days, as AEP keeps runs) and old idempotency records. */
+export async function pruneHistory(rt: EngineRuntime): Promise<void> {
+  const now = rt.now();
+  await rt.store.db.deleteFrom('engine_run_counters').where('hour', '<', now - rt.tuning.runRetentionMs).execute();
+  await rt.store.db.deleteFrom('engine_ingest_requests').where('created_at', '<', now - rt.tuning.requestRetentionMs).execute();
+}

@@ -1,0 +1,73 @@
+import type { Destination, Store } from '../store/index.ts';
+import type { EngineXClient } from './x-port.ts';
+
+/** Structured log sink (pino-compatible subset). Never pass identifiers or credentials. */
+export interface EngineLogger {
+  info(obj: Record<string, unknown>, msg?: string): void;
+  warn(obj: Record<string, unknown>, msg?: string): void;
+  error(obj: Record<string, unknown>, msg?: string): void;
+  debug?(obj: Record<string, unknown>, msg?: string): void;
+}
+
+export const silentLogger: EngineLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Tunables of delivery; defaults in `resolveOptions`. */
+export interface EngineTuning {
+  /** Pending members that fill a users request (flush at once when reached). */
+  fullRequestUsers: number;
+  /** Ledger rows read per delivery round. */
+  pageSize: number;
+  /** Re-send still-desired members this long before X expires them. */
+  refreshWindowMs: number;
+  /** Audiences delivered at once by the worker (within the client's shared rate budget). */
+  concurrency: number;
+  /** How long a claimed audience stays claimed without renewal. */
+  leaseMs: number;
+  /** Health poll interval per audience. */
+  healthIntervalMs: number;
+  /** Worker tick. */
+  tickMs: number;
+  /** Run counters older than this are deleted. */
+  runRetentionMs: number;
+  /** Idempotency records older than this are deleted. */
+  requestRetentionMs: number;
+  /** Namespaces that give the profile key when a dataflow names none. */
+  profileKeyNamespaces: string[];
+}
+
+export const DEFAULT_TUNING: EngineTuning = {
+  // ~170 bytes per user with two identifiers: 25 000 users stay under X's 5 MB body.
+  fullRequestUsers: 25_000,
+  pageSize: 25_000,
+  refreshWindowMs: 30 * 86_400_000,
+  concurrency: 4,
+  leaseMs: 60_000,
+  healthIntervalMs: 3_600_000,
+  tickMs: 1_000,
+  runRetentionMs: 90 * 86_400_000,
+  requestRetentionMs: 7 * 86_400_000,
+  profileKeyNamespaces: ['ECID', 'CRMID'],
+};
+
+/** Everything the engine's parts share. */
+export interface EngineRuntime {
+  store: Store;
+  clientFor: (destination: Destination) => EngineXClient | Promise<EngineXClient>;
+  now: () => number;
+  random: () => number;
+  logger: EngineLogger;
+  tuning: EngineTuning;
+  /** This process's id for audience leases. */
+  workerId: string;
+}
+
+/** Loads a destination and its client. */
+export async function destinationClient(
+  rt: EngineRuntime,
+  sandboxId: string,
+  destinationId: string,
+): Promise<{ destination: Destination; client: EngineXClient } | null> {
+  const destination = await rt.store.destinations.get(sandboxId, destinationId);
+  if (!destination) return null;
+  return { destination, client: await rt.clientFor(destination) };
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { cadenceAllows, defaultMembershipExpiry, flushReason, isScheduleActive, nextAttemptAt, runHour } from './schedule.ts';
+
+describe('isScheduleActive', () => {
+  it('includes the start and excludes the end', () => {
+    const s = { startAt: 100, endAt: 200 };
+    expect(isScheduleActive(s, 99)).toBe(false);
+    expect(isScheduleActive(s, 100)).toBe(true);
+    expect(isScheduleActive(s, 199)).toBe(true);
+    expect(isScheduleActive(s, 200)).toBe(false);
+    expect(isScheduleActive({ startAt: null, endAt: null }, 0)).toBe(true);
+  });
+});
+
+describe('flushReason', () => {
+  const base = {
+    now: 1_000_000,
+    pendingCount: 10,
+    oldestPendingAt: 1_000_000 - 100_000,
+    maxBatchAgeSeconds: 900,
+    fullRequestUsers: 100,
+    nextAttemptAt: null,
+    demand: false,
+  };
+  it('waits while the batch is young and small', () => expect(flushReason(base)).toBeNull());
+  it('flushes a full batch', () => expect(flushReason({ ...base, pendingCount: 100 })).toBe('full'));
+  it('flushes an old batch', () =>
+    expect(flushReason({ ...base, oldestPendingAt: base.now - 900_000 })).toBe('age'));
+  it('flushes on demand', () => expect(flushReason({ ...base, demand: true })).toBe('demand'));
+  it('never flushes during a back-off', () =>
+    expect(flushReason({ ...base, demand: true, nextAttemptAt: base.now + 1 })).toBeNull());
+  it('has nothing to flush without pending changes', () =>
+    expect(flushReason({ ...base, pendingCount: 0, demand: true })).toBeNull());
+});
+
+describe('cadence and back-off', () => {
+  it('allows one push per window', () => {
+    expect(cadenceAllows(null, 0, 10)).toBe(true);
+    expect(cadenceAllows(0, 9, 10)).toBe(false);
+    expect(cadenceAllows(0, 10, 10)).toBe(true);
+  });
+  it('retries at once, then after 1 and 5 minutes, honouring a later server time', () => {
+    expect(nextAttemptAt({ now: 0, failures: 1 })).toBe(0);
+    expect(nextAttemptAt({ now: 0, failures: 2 })).toBe(60_000);
+    expect(nextAttemptAt({ now: 0, failures: 3 })).toBe(300_000);
+    expect(nextAttemptAt({ now: 0, failures: 50 })).toBe(3_600_000);
+    expect(nextAttemptAt({ now: 0, failures: 1, retryAt: 5_000 })).toBe(5_000);
+  });
+  it('expires memberships after 13 months by default', () => {
+    expect(new Date(defaultMembershipExpiry(Date.UTC(2026, 0, 15))).toISOString()).toBe('2027-02-15T00:00:00.000Z');
+  });
+  it('buckets runs by hour', () => expect(runHour(Date.UTC(2026, 0, 1, 10, 30))).toBe(Date.UTC(2026, 0, 1, 10)));
+});

@@ -1,0 +1,145 @@
+/**
+ * Table types of the engine's migrations (0100–0199), combined with the store's in `src/store/schema/index.ts`.
+ * Conventions follow the store's: text ids, epoch-ms bigint timestamps, JSON in text columns, 0/1 integers.
+ * No column ever holds a raw identifier: users are canonical JSON of SHA-256 digests (see `src/engine/xuser.ts`),
+ * profile keys are keyed hashes.
+ */
+
+/** Epoch milliseconds. */
+type EpochMs = number;
+
+/** Per-profile segment membership and mapped identities, independent of dataflows (for backfill and mirror). */
+export interface EngineProfilesTable {
+  sandbox_id: string;
+  /** `k:` + HMAC of the profile's key identity, or `u:` + digest of its identifiers when it has no key. */
+  profile_key: string;
+  /** JSON `{ [mappingRowKey]: string[] }`: the values each mapping row produced (hashes). */
+  identities: string;
+  /** JSON array of the `ups` segment ids the profile is a member of. */
+  segments: string;
+  updated_at: EpochMs;
+}
+
+/** Desired vs delivered state per (activated audience, member). */
+export interface EngineLedgerTable {
+  /** The dataflow audience id. */
+  audience_id: string;
+  member: string;
+  /** Canonical user X should hold for this member, or null (not a member). */
+  desired: string | null;
+  /** Canonical user X last accepted for this member, or null. */
+  delivered: string | null;
+  /** 1 while X's state differs from the desired one (or a re-send is owed). */
+  pending: number;
+  pending_since: EpochMs | null;
+  /** 1 when the desired user must be re-sent although X has it (refresh, or its X record was wiped). */
+  resend: number;
+  /** When the delivered membership expires at X. */
+  expires_at: EpochMs | null;
+  /** The desired user X rejected (dead-lettered); it is not retried until the desired state changes. */
+  dead: string | null;
+  updated_at: EpochMs;
+}
+
+/** Which member holds which delivered identifier (`type:value`), to find users X merged into one record. */
+export interface EngineDeliveredIdsTable {
+  audience_id: string;
+  ident: string;
+  member: string;
+}
+
+/** The engine's state of each activated audience, kept after the dataflow audience is removed (to delete it at X). */
+export interface EngineAudiencesTable {
+  id: string;
+  sandbox_id: string;
+  dataflow_id: string;
+  destination_id: string;
+  segment_id: string;
+  /** The X audience, once created or attached. */
+  x_audience_id: string | null;
+  x_audience_name: string | null;
+  /** The mapping name the X name was made from (a suffix may have been added). */
+  name_base: string | null;
+  /** 1 when the engine created the X audience (only those are deleted on removal). */
+  created_by_engine: number;
+  /** Epoch ms of the create attempt in progress (a crash between X's create and the commit adopts it by marker). */
+  creating_at: EpochMs | null;
+  /** 'active' | 'removing' | 'removed'. */
+  lifecycle: string;
+  backfilled_at: EpochMs | null;
+  failures: number;
+  next_attempt_at: EpochMs | null;
+  last_error: string | null;
+  last_add_push_at: EpochMs | null;
+  last_remove_push_at: EpochMs | null;
+  flush_requested: number;
+  lease_owner: string | null;
+  lease_until: EpochMs | null;
+  updated_at: EpochMs;
+}
+
+/** Accepted ingest requests, so a retried request changes nothing. */
+export interface EngineIngestRequestsTable {
+  sandbox_id: string;
+  request_id: string;
+  /** JSON of the ingest result returned the first time. */
+  result: string;
+  created_at: EpochMs;
+}
+
+/** Hourly run counters per dataflow (audience_id '' = the whole dataflow). */
+export interface EngineRunCountersTable {
+  dataflow_id: string;
+  hour: EpochMs;
+  audience_id: string;
+  metric: string;
+  code: string;
+  value: number;
+}
+
+/** Members X refused (400) after bisection isolated them. */
+export interface EngineDeadLettersTable {
+  id: string;
+  sandbox_id: string;
+  dataflow_id: string;
+  audience_id: string;
+  member: string;
+  /** JSON of the operations that failed: `[{ operation, user }]` (hashes only). */
+  operations: string;
+  error_code: string;
+  error_message: string;
+  /** JSON of X's error details. */
+  error_details: string;
+  created_at: EpochMs;
+  replayed_at: EpochMs | null;
+}
+
+/** Dataflows paused by the engine (401/403) and what the operator must fix. */
+export interface EngineDataflowPausesTable {
+  dataflow_id: string;
+  reason_code: string;
+  message: string;
+  paused_at: EpochMs;
+  /** The destination's updated_at when paused: a later update triggers a verify and resume. */
+  destination_updated_at: EpochMs;
+  last_verify_at: EpochMs | null;
+}
+
+/** Profile keys seen by a mirror-mode import (the file is the full audience). */
+export interface EngineImportSeenTable {
+  import_id: string;
+  profile_key: string;
+}
+
+/** Tables created by the engine's migrations. */
+export interface EngineTables {
+  engine_profiles: EngineProfilesTable;
+  engine_ledger: EngineLedgerTable;
+  engine_delivered_ids: EngineDeliveredIdsTable;
+  engine_audiences: EngineAudiencesTable;
+  engine_ingest_requests: EngineIngestRequestsTable;
+  engine_run_counters: EngineRunCountersTable;
+  engine_dead_letters: EngineDeadLettersTable;
+  engine_dataflow_pauses: EngineDataflowPausesTable;
+  engine_import_seen: EngineImportSeenTable;
+}

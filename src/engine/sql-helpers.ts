@@ -1,0 +1,38 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Capabilities } from '../store/capabilities.ts';
+import type { Database } from '../store/schema/index.ts';
+
+/** A query executor: the store's Kysely instance or an open transaction. */
+export type Db = Kysely<Database>;
+
+/** Null-safe equality, which SQLite spells `IS` and PostgreSQL `IS NOT DISTINCT FROM`. */
+export function same(capabilities: Capabilities, a: RawBuilder<unknown>, b: RawBuilder<unknown>): RawBuilder<unknown> {
+  return capabilities.dialect === 'postgres' ? sql`(${a} is not distinct from ${b})` : sql`(${a} is ${b})`;
+}
+
+/** Null-safe inequality. */
+export function differs(capabilities: Capabilities, a: RawBuilder<unknown>, b: RawBuilder<unknown>): RawBuilder<unknown> {
+  return capabilities.dialect === 'postgres' ? sql`(${a} is distinct from ${b})` : sql`(${a} is not ${b})`;
+}
+
+/**
+ * A bound value with the type PostgreSQL needs inside `values (…)` lists (untyped parameters there default to
+ * text). SQLite takes the value as is.
+ */
+export function typed(capabilities: Capabilities, value: unknown, type: 'text' | 'bigint' | 'integer'): RawBuilder<unknown> {
+  return capabilities.dialect === 'postgres' ? sql`cast(${value} as ${sql.raw(type)})` : sql`${value}`;
+}
+
+/** Splits rows so that a statement never exceeds the backend's bound-parameter limit (or `maxRows`). */
+export function chunkRows<T>(rows: readonly T[], paramsPerRow: number, capabilities: Capabilities, maxRows = 500): T[][] {
+  const size = Math.max(1, Math.min(maxRows, Math.floor(capabilities.maxParameters / Math.max(1, paramsPerRow)) - 1));
+  const chunks: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+  return chunks;
+}
+
+/** Runs a statement and returns its rows. */
+export async function rows<T>(db: Db, query: RawBuilder<T>): Promise<T[]> {
+  const result = await query.execute(db);
+  return result.rows;
+}

@@ -1,0 +1,122 @@
+import { sql } from 'kysely';
+import { audienceActive, loadSandboxContext, REMOVED_AUDIENCE_STATES, TRACKED_DATAFLOW_STATUSES } from './dataflow-context.ts';
+import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
+import { userFor, type RowValues } from './profile-state.ts';
+import type { EngineRuntime } from './runtime.ts';
+import type { Db } from './sql-helpers.ts';
+
+const BACKFILL_PAGE = 2000;
+
+/**
+ * Reconciles the engine's audience state with the dataflows: new activated audiences get a row, audiences taken off a
+ * dataflow (or whose dataflow was deleted) are marked for removal, and audiences whose schedule has started are
+ * backfilled with every current member already known. Safe to run at any time, from any worker.
+ */
+export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: string } = {}): Promise<void> {
+  const db = rt.store.db as unknown as Db;
+  let query = db
+    .selectFrom('dataflow_audiences as a')
+    .innerJoin('dataflows as d', 'd.id', 'a.dataflow_id')
+    .select(['a.id', 'a.sandbox_id', 'a.dataflow_id', 'a.segment_id', 'a.state', 'a.start_date', 'a.end_date', 'd.destination_id', 'd.status']);
+  if (scope.sandboxId !== undefined) query = query.where('a.sandbox_id', '=', scope.sandboxId);
+  const live = await query.execute();
+  let engineQuery = db.selectFrom('engine_audiences').selectAll().where('lifecycle', '<>', 'removed');
+  if (scope.sandboxId !== undefined) engineQuery = engineQuery.where('sandbox_id', '=', scope.sandboxId);
+  const known = new Map((await engineQuery.execute()).map((row) => [row.id, row]));
+  const now = rt.now();
+  const liveIds = new Set<string>();
+
+  for (const a of live) {
+    const gone = (REMOVED_AUDIENCE_STATES as readonly string[]).includes(a.state) || a.status === 'deleted';
+    if (!gone) liveIds.add(a.id);
+    if (!gone && !known.has(a.id)) {
+      await db
+        .insertInto('engine_audiences')
+        .values({
+          id: a.id,
+          sandbox_id: a.sandbox_id,
+          dataflow_id: a.dataflow_id,
+          destination_id: a.destination_id,
+          segment_id: a.segment_id,
+          lifecycle: 'active',
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+    }
+  }
+  for (const row of known.values()) {
+    if (row.lifecycle === 'active' && !liveIds.has(row.id)) {
+      await db.updateTable('engine_audiences').set({ lifecycle: 'removing', flush_requested: 1, updated_at: now }).where('id', '=', row.id).execute();
+    }
+  }
+
+  // Backfill audiences whose schedule has begun.
+  const waiting = await db
+    .selectFrom('engine_audiences')
+    .select(['id', 'sandbox_id', 'dataflow_id', 'segment_id'])
+    .where('lifecycle', '=', 'active')
+    .where('backfilled_at', 'is', null)
+    .execute();
+  const bySandbox = new Map<string, typeof waiting>();
+  for (const w of waiting) {
+    if (scope.sandboxId !== undefined && w.sandbox_id !== scope.sandboxId) continue;
+    const list = bySandbox.get(w.sandbox_id) ?? [];
+    list.push(w);
+    bySandbox.set(w.sandbox_id, list);
+  }
+  for (const [sandboxId, list] of bySandbox) {
+    const context = await loadSandboxContext(db, sandboxId, rt.tuning.profileKeyNamespaces);
+    for (const w of list) {
+      const dataflow = context.dataflows.find((d) => d.id === w.dataflow_id);
+      const audience = dataflow?.audiences.find((a) => a.id === w.id);
+      if (!dataflow || !audience || !(TRACKED_DATAFLOW_STATUSES as readonly string[]).includes(dataflow.status)) continue;
+      if (!audienceActive(audience, now)) continue;
+      await backfill(rt, sandboxId, dataflow, audience.id, audience.segmentId);
+    }
+  }
+}
+
+/** Writes the desired state of every known member of the segment (historical qualifications, as AEP backfills). */
+async function backfill(
+  rt: EngineRuntime,
+  sandboxId: string,
+  dataflow: Parameters<typeof userFor>[0],
+  audienceId: string,
+  segmentId: string,
+): Promise<void> {
+  const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
+  let after = '';
+  let total = 0;
+  for (;;) {
+    const count = await rt.store.transaction(async (tx) => {
+      const db = tx.db as unknown as Db;
+      let query = db
+        .selectFrom('engine_profiles')
+        .select(['profile_key', 'identities', 'segments'])
+        .where('sandbox_id', '=', sandboxId)
+        .where('profile_key', '>', after)
+        .where(sql<boolean>`segments like ${needle} escape '\\'`)
+        .orderBy('profile_key')
+        .limit(BACKFILL_PAGE);
+      // On PostgreSQL an ingest could commit between this read and the write below; lock the rows read.
+      if (rt.store.capabilities.dialect === 'postgres') query = query.forUpdate();
+      const rows = await query.execute();
+      const writes: DesiredWrite[] = [];
+      for (const row of rows) {
+        const segments = JSON.parse(row.segments) as string[];
+        if (!segments.includes(segmentId)) continue;
+        const desired = userFor(dataflow, JSON.parse(row.identities) as RowValues);
+        if (desired !== null) writes.push({ audienceId, member: row.profile_key, desired });
+      }
+      await writeDesired(db, rt.store.capabilities, writes, rt.now());
+      const last = rows[rows.length - 1];
+      if (last) after = last.profile_key;
+      total += writes.length;
+      return rows.length;
+    });
+    if (count < BACKFILL_PAGE) break;
+  }
+  await rt.store.db.updateTable('engine_audiences').set({ backfilled_at: rt.now(), updated_at: rt.now() }).where('id', '=', audienceId).execute();
+  rt.logger.info({ audienceId, members: total }, 'audience backfilled');
+}

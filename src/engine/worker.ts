@@ -1,0 +1,194 @@
+import { sql } from 'kysely';
+import { deliverAudience, type AudienceDeliveryReport } from './delivery.ts';
+import { pollHealth } from './lifecycle.ts';
+import { resumeVerified } from './pauses.ts';
+import { pruneHistory } from './runs.ts';
+import type { EngineRuntime } from './runtime.ts';
+import { flushReason } from './schedule.ts';
+import { syncAudiences } from './sync.ts';
+
+/**
+ * Claims an audience for this process: a lease row update that succeeds for one claimant only, on every backend
+ * (several workers on PostgreSQL never deliver the same audience at once). An expired lease can be taken over.
+ */
+export async function claimAudience(rt: EngineRuntime, audienceId: string): Promise<boolean> {
+  const now = rt.now();
+  const result = await rt.store.db
+    .updateTable('engine_audiences')
+    .set({ lease_owner: rt.workerId, lease_until: now + rt.tuning.leaseMs })
+    .where('id', '=', audienceId)
+    .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_until', '<', now), eb('lease_owner', '=', rt.workerId)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function releaseAudience(rt: EngineRuntime, audienceId: string): Promise<void> {
+  await rt.store.db
+    .updateTable('engine_audiences')
+    .set({ lease_owner: null, lease_until: null })
+    .where('id', '=', audienceId)
+    .where('lease_owner', '=', rt.workerId)
+    .execute();
+}
+
+/** Serializes deliveries per audience inside the process (at most one in-flight request per X audience). */
+export class AudienceLocks {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(audienceId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(audienceId) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.#tails.set(audienceId, tail);
+    void tail.then(() => {
+      if (this.#tails.get(audienceId) === tail) this.#tails.delete(audienceId);
+    });
+    return next;
+  }
+
+  busy(audienceId: string): boolean {
+    return this.#tails.has(audienceId);
+  }
+
+  async idle(): Promise<void> {
+    while (this.#tails.size > 0) await Promise.all([...this.#tails.values()]);
+  }
+}
+
+/** Delivers one audience under the in-process lock and the lease; `null` when another worker holds it. */
+export async function deliverClaimed(rt: EngineRuntime, locks: AudienceLocks, audienceId: string): Promise<AudienceDeliveryReport | null> {
+  return locks.run(audienceId, async () => {
+    if (!(await claimAudience(rt, audienceId))) return null;
+    try {
+      return await deliverAudience(rt, audienceId);
+    } finally {
+      await releaseAudience(rt, audienceId);
+    }
+  });
+}
+
+/** Audiences due for delivery now: removal, on-demand flush, full batch, aged batch (never during a back-off). */
+export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
+  const now = rt.now();
+  const cap = rt.tuning.fullRequestUsers;
+  const rows = await sql<{
+    id: string;
+    lifecycle: string;
+    flush_requested: number;
+    next_attempt_at: number | null;
+    max_batch_age_seconds: number | null;
+    status: string | null;
+    pending_count: number;
+    oldest: number | null;
+    refresh_due: number;
+  }>`select a.id, a.lifecycle, a.flush_requested, a.next_attempt_at, d.max_batch_age_seconds, d.status,
+      (select count(*) from (select 1 from engine_ledger l where l.audience_id = a.id and l.pending = 1 limit ${cap}) p) as pending_count,
+      (select min(l.pending_since) from engine_ledger l where l.audience_id = a.id and l.pending = 1) as oldest,
+      (select count(*) from (select 1 from engine_ledger l where l.audience_id = a.id and l.pending = 0 and l.desired is not null
+          and l.expires_at is not null and l.expires_at < ${now + rt.tuning.refreshWindowMs} limit 1) r) as refresh_due
+    from engine_audiences a left join dataflows d on d.id = a.dataflow_id
+    where a.lifecycle <> 'removed'`.execute(rt.store.db);
+  const due: string[] = [];
+  for (const row of rows.rows) {
+    if (row.lifecycle === 'removing') {
+      if (row.next_attempt_at === null || now >= Number(row.next_attempt_at)) due.push(row.id);
+      continue;
+    }
+    if (row.status !== 'active') continue;
+    const reason = flushReason({
+      now,
+      pendingCount: Number(row.pending_count),
+      oldestPendingAt: row.oldest === null ? null : Number(row.oldest),
+      maxBatchAgeSeconds: Number(row.max_batch_age_seconds ?? 900),
+      fullRequestUsers: cap,
+      nextAttemptAt: row.next_attempt_at === null ? null : Number(row.next_attempt_at),
+      demand: row.flush_requested === 1,
+      refreshDue: Number(row.refresh_due) > 0,
+    });
+    if (reason !== null) due.push(row.id);
+  }
+  return due;
+}
+
+/** Polls the health of audiences not checked within the interval. */
+export async function pollDueHealth(rt: EngineRuntime): Promise<number> {
+  const now = rt.now();
+  const rows = await rt.store.db
+    .selectFrom('dataflow_audiences as a')
+    .innerJoin('dataflows as d', 'd.id', 'a.dataflow_id')
+    .select(['a.id', 'a.sandbox_id', 'a.x_audience_id', 'd.destination_id'])
+    .where('a.x_audience_id', 'is not', null)
+    .where('d.status', '=', 'active')
+    .where('a.state', 'not in', ['removing', 'removed'])
+    .where((eb) => eb.or([eb('a.health_checked_at', 'is', null), eb('a.health_checked_at', '<', now - rt.tuning.healthIntervalMs)]))
+    .execute();
+  let polled = 0;
+  for (const row of rows) {
+    try {
+      const destination = await rt.store.destinations.get(row.sandbox_id, row.destination_id);
+      if (!destination) continue;
+      const client = await rt.clientFor(destination);
+      await pollHealth(rt, client, destination.accountId, { id: row.id, sandboxId: row.sandbox_id, xAudienceId: row.x_audience_id! });
+      polled += 1;
+    } catch (error) {
+      rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
+    }
+  }
+  return polled;
+}
+
+/** The background loop: sync, resume verified pauses, deliver due audiences concurrently, poll health, prune. */
+export function startWorkerLoop(rt: EngineRuntime, locks: AudienceLocks): { stop(): Promise<void> } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const inFlight = new Set<string>();
+  let lastSlow = 0;
+
+  const tick = async () => {
+    try {
+      await syncAudiences(rt);
+      const now = rt.now();
+      if (now - lastSlow >= 30_000) {
+        lastSlow = now;
+        await resumeVerified(rt);
+        await pollDueHealth(rt);
+        await pruneHistory(rt);
+      }
+      const due = (await dueAudiences(rt)).filter((id) => !inFlight.has(id));
+      const queue = [...due];
+      const lanes = Array.from({ length: Math.max(1, rt.tuning.concurrency) }, async () => {
+        for (let id = queue.shift(); id !== undefined && !stopped; id = queue.shift()) {
+          inFlight.add(id);
+          try {
+            await deliverClaimed(rt, locks, id);
+          } catch (error) {
+            rt.logger.error({ audienceId: id, error: String(error) }, 'delivery pass failed');
+          } finally {
+            inFlight.delete(id);
+          }
+        }
+      });
+      await Promise.all(lanes);
+    } catch (error) {
+      rt.logger.error({ error: String(error) }, 'worker tick failed');
+    }
+  };
+
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = tick().finally(schedule);
+    }, rt.tuning.tickMs);
+  };
+  running = tick().finally(schedule);
+
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+      await locks.idle();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import type { CustomAudience, PackedRequest, UsersResult } from '../xads/types.ts';
+
+/**
+ * The part of the X Ads client the engine uses. `XAdsClient` satisfies it; tests may pass the real client pointed
+ * at the emulator. Every method throws the client's error taxonomy (`XAdsError` subclasses) on failure.
+ */
+export interface EngineXClient {
+  createCustomAudience(accountId: string, input: { name: string; description?: string }): Promise<CustomAudience>;
+  getCustomAudience(accountId: string, audienceId: string): Promise<CustomAudience>;
+  updateCustomAudience(
+    accountId: string,
+    audienceId: string,
+    input: { name?: string; description?: string },
+  ): Promise<CustomAudience>;
+  deleteCustomAudience(accountId: string, audienceId: string): Promise<CustomAudience>;
+  listCustomAudiences(accountId: string): Promise<CustomAudience[]>;
+  postUsers(accountId: string, audienceId: string, request: PackedRequest): Promise<UsersResult>;
+  verify(accountId: string): Promise<{ ok: boolean }>;
+}

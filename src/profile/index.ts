@@ -1,0 +1,23 @@
+export {
+  parseProfileExport,
+  isSegmentStatus,
+  SEGMENT_STATUSES,
+  AUTHENTICATED_STATES,
+  type ProfileExport,
+  type SegmentMembership,
+  type SegmentStatus,
+  type IdentityEntry,
+  type AuthenticatedState,
+  type ProfileError,
+  type ProfileParseResult,
+} from './profile-export.ts';
+export {
+  parseCsvProfileHeader,
+  parseCsvProfileRow,
+  CSV_IDENTITY_COLUMNS,
+  DEFAULT_SEGMENT_NAMESPACE,
+  type CsvColumn,
+  type CsvProfileLayout,
+  type CsvHeaderResult,
+  type CsvRowResult,
+} from './csv-profile-row.ts';

@@ -1,0 +1,74 @@
+/** One problem with a request: where (a JSON path such as `mapping[2].target`, or a header/parameter name) and why. */
+export interface ErrorDetail {
+  path: string;
+  reason: string;
+}
+
+/**
+ * The only error type handlers throw. The error handler turns it into
+ * `{ error: { code, message, details: [{ path, reason }] } }` with `status`.
+ */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly status: number;
+  readonly code: string;
+  readonly details: ErrorDetail[];
+  readonly headers: Record<string, string>;
+
+  constructor(options: {
+    status: number;
+    code: string;
+    message: string;
+    details?: ErrorDetail[];
+    headers?: Record<string, string>;
+  }) {
+    super(options.message);
+    this.status = options.status;
+    this.code = options.code;
+    this.details = options.details ?? [];
+    this.headers = options.headers ?? {};
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details: ErrorDetail[] };
+}
+
+export const badRequest = (message: string, details: ErrorDetail[] = [], code = 'invalid_request') =>
+  new ApiError({ status: 400, code, message, details });
+
+export const notFound = (what: string, id?: string) =>
+  new ApiError({
+    status: 404,
+    code: 'not_found',
+    message: id === undefined ? `${what} not found` : `${what} "${id}" not found in this sandbox`,
+  });
+
+export const conflict = (message: string, details: ErrorDetail[] = []) =>
+  new ApiError({ status: 409, code: 'conflict', message, details });
+
+export const unauthorized = (message: string) =>
+  new ApiError({
+    status: 401,
+    code: 'unauthorized',
+    message,
+    headers: { 'www-authenticate': 'Bearer realm="tca"' },
+  });
+
+export const forbidden = (permission: string) =>
+  new ApiError({
+    status: 403,
+    code: 'forbidden',
+    message: `This token lacks the "${permission}" permission; create a token that has it (tca tokens create --permission "${permission}")`,
+    details: [{ path: 'authorization', reason: `missing permission: ${permission}` }],
+  });
+
+export const payloadTooLarge = (message: string, details: ErrorDetail[] = []) =>
+  new ApiError({ status: 413, code: 'payload_too_large', message, details });
+
+export const upstreamError = (message: string, details: ErrorDetail[] = []) =>
+  new ApiError({ status: 502, code: 'upstream_error', message, details });

@@ -1,0 +1,250 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import type { Route } from './route-def.ts';
+import type { Principal } from './route-def.ts';
+import type { ServiceBackend } from './backend.ts';
+import type { Logger } from './logger.ts';
+import type { ServiceMetrics } from './metrics.ts';
+import { ApiError, badRequest, forbidden, payloadTooLarge, unauthorized, type ErrorDetail } from './api-error.ts';
+import { bearerToken } from './auth.ts';
+import { buildRoutes } from './routes.ts';
+import { buildOpenApi } from './openapi.ts';
+import { serveConsole } from './static-files.ts';
+import { StoreError } from '../store/index.ts';
+
+export interface AppOptions {
+  backend: ServiceBackend;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  limits: { maxBodyBytes: number; maxIngestItems: number };
+  /** The console build (web/dist); null serves no console. */
+  staticDir: string | null;
+  /** Check every response against its schema (tests turn this on; a mismatch is a 500). */
+  validateResponses?: boolean;
+  version?: string;
+  now?: () => number;
+}
+
+export interface ServiceApp {
+  app: Hono;
+  routes: Route[];
+  openapi: Record<string, unknown>;
+}
+
+/** Joins a zod issue path into `mapping[2].target`. */
+export function formatPath(prefix: string, path: readonly PropertyKey[]): string {
+  let out = prefix;
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out === '' ? '$' : out;
+}
+
+export function zodDetails(error: z.ZodError, prefix = ''): ErrorDetail[] {
+  return error.issues.map((i) => ({ path: formatPath(prefix, i.path), reason: i.message }));
+}
+
+// Touching last-used on every request would turn every read into a write; once a minute per token is plenty.
+const TOUCH_INTERVAL_MS = 60_000;
+
+/** Builds the Hono app: route table, auth, validation, error envelope, 404/405, health, metrics, OpenAPI, console. */
+export function createApp(options: AppOptions): ServiceApp {
+  const { backend, logger, metrics } = options;
+  const now = options.now ?? Date.now;
+  const routes = buildRoutes({ maxIngestItems: options.limits.maxIngestItems });
+  const openapi = buildOpenApi(routes, { version: options.version ?? '0.1.0' });
+  const lastTouch = new Map<string, number>();
+  const app = new Hono();
+
+  const matchers = routes.map((r) => ({
+    route: r,
+    regex: new RegExp('^' + r.path.replace(/:[A-Za-z_]+/g, '[^/]+') + '/?$'),
+  }));
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const routePath = c.req.routePath === '*' || c.req.routePath === '/*' ? 'unmatched' : c.req.routePath;
+    const seconds = (performance.now() - started) / 1000;
+    metrics.httpRequests.inc({ method: c.req.method, route: routePath, status: String(c.res.status) });
+    metrics.httpDuration.observe({ method: c.req.method, route: routePath }, seconds);
+    if (c.res.status >= 500) logger.error({ method: c.req.method, route: routePath, status: c.res.status }, 'request failed');
+    else logger.debug({ method: c.req.method, route: routePath, status: c.res.status, ms: Math.round(seconds * 1000) }, 'request');
+  });
+
+  app.onError((err, c) => errorResponse(c, err, logger));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      const r = await backend.readiness();
+      return c.json({ status: r.ok ? 'ready' : 'not_ready', checks: r.checks }, r.ok ? 200 : 503);
+    } catch (e) {
+      return c.json({ status: 'not_ready', checks: { store: { ok: false, message: (e as Error).message } } }, 503);
+    }
+  });
+  app.get('/metrics', async (c) => {
+    const body = await metrics.registry.metrics();
+    return c.body(body, 200, { 'content-type': metrics.registry.contentType });
+  });
+  app.get('/api/v1/openapi.json', (c) => c.json(openapi));
+
+  const authenticate = async (c: Context): Promise<Principal> => {
+    const token = bearerToken(c.req.header('authorization'));
+    if (token === undefined) throw unauthorized('Missing token: send Authorization: Bearer <token>');
+    const record = await backend.tokens.authenticate(token);
+    if (!record || record.revoked) throw unauthorized('Invalid or revoked token');
+    const t = now();
+    if ((lastTouch.get(record.id) ?? 0) + TOUCH_INTERVAL_MS < t) {
+      lastTouch.set(record.id, t);
+      void backend.tokens.touch(record.id).catch((e: unknown) => logger.warn({ err: e }, 'could not record token use'));
+    }
+    return { tokenId: record.id, name: record.name, sandboxId: record.sandboxId, sandbox: record.sandbox, permissions: record.permissions };
+  };
+
+  for (const r of routes) {
+    app.on(r.method, r.path, async (c) => {
+      const principal = await authenticate(c);
+      // Sandboxes are chosen by token; a header naming another sandbox is a sandbox this token cannot see.
+      const sandboxHeader = c.req.header('x-sandbox');
+      if (sandboxHeader !== undefined && sandboxHeader !== '' && sandboxHeader !== principal.sandbox) {
+        throw new ApiError({
+          status: 404,
+          code: 'sandbox_not_found',
+          message: `Sandbox "${sandboxHeader}" is not visible to this token (it belongs to "${principal.sandbox}"); use a token of that sandbox`,
+          details: [{ path: 'x-sandbox', reason: 'not the token’s sandbox' }],
+        });
+      }
+      for (const p of r.permissions) if (!principal.permissions.includes(p)) throw forbidden(p);
+
+      const details: ErrorDetail[] = [];
+      let params: unknown = {};
+      let query: unknown = {};
+      let body: unknown = undefined;
+      if (r.params) {
+        const res = r.params.safeParse(c.req.param());
+        if (res.success) params = res.data;
+        else details.push(...zodDetails(res.error, 'params'));
+      }
+      if (r.query) {
+        const res = r.query.safeParse(c.req.query());
+        if (res.success) query = res.data;
+        else details.push(...zodDetails(res.error, 'query'));
+      }
+      const rawBody = r.body || r.rawBody ? await readBody(c.req.raw, options.limits.maxBodyBytes) : '';
+      if (r.body && !r.rawBody) {
+        const ct = (c.req.header('content-type') ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+        if (ct !== 'application/json') {
+          throw new ApiError({
+            status: 415,
+            code: 'unsupported_media_type',
+            message: 'Send the body as application/json',
+            details: [{ path: 'content-type', reason: `unsupported: ${ct}` }],
+          });
+        }
+        let doc: unknown;
+        try {
+          doc = rawBody.trim() === '' ? undefined : JSON.parse(rawBody);
+        } catch (e) {
+          throw badRequest('The body is not valid JSON', [{ path: '$', reason: (e as Error).message }], 'invalid_json');
+        }
+        const res = r.body.safeParse(doc);
+        if (res.success) body = res.data;
+        else details.push(...zodDetails(res.error));
+      }
+      if (details.length > 0) {
+        throw badRequest(`Invalid request (${details.length} problem${details.length === 1 ? '' : 's'})`, details, 'validation_failed');
+      }
+
+      let status = r.status;
+      const result = await r.handler({
+        params, query, body, principal, backend, rawBody, headers: c.req.raw.headers,
+        setStatus: (s) => { status = s; },
+      });
+      if (r.response === null) return c.body(null, status as 204);
+      if (options.validateResponses) {
+        const check = r.response.safeParse(result);
+        if (!check.success) {
+          logger.error({ route: r.path, issues: check.error.issues }, 'response does not match its schema');
+          throw new ApiError({ status: 500, code: 'internal', message: `Response of ${r.method} ${r.path} does not match its schema`, details: zodDetails(check.error) });
+        }
+      }
+      return c.json(result as object, status as 200);
+    });
+  }
+
+  const consoleHandler = options.staticDir === null ? null : serveConsole(options.staticDir);
+
+  app.notFound(async (c) => {
+    const path = new URL(c.req.url).pathname;
+    const allowed = [...new Set(matchers.filter((m) => m.regex.test(path)).map((m) => m.route.method))];
+    if (allowed.length > 0) {
+      return errorResponse(
+        c,
+        new ApiError({
+          status: 405,
+          code: 'method_not_allowed',
+          message: `${c.req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+          headers: { allow: allowed.join(', ') },
+        }),
+        logger,
+      );
+    }
+    if (!path.startsWith('/api/') && consoleHandler && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
+      const res = await consoleHandler(path);
+      if (res) return res;
+    }
+    return errorResponse(c, new ApiError({ status: 404, code: 'route_not_found', message: `No route ${c.req.method} ${path}; see /api/v1/openapi.json` }), logger);
+  });
+
+  return { app, routes, openapi };
+}
+
+function errorResponse(c: Context, err: unknown, logger: Logger): Response {
+  if (err instanceof ApiError) {
+    return c.json(err.toBody(), err.status as 400, err.headers);
+  }
+  const storeError = asStoreError(err);
+  if (storeError) {
+    const status = { conflict: 409, not_found: 404, invalid_input: 400 }[storeError.code];
+    if (status !== undefined) {
+      const path = typeof storeError.details['path'] === 'string' ? storeError.details['path'] : '$';
+      return c.json(new ApiError({ status, code: storeError.code, message: storeError.message, details: [{ path, reason: storeError.message }] }).toBody(), status as 400);
+    }
+  }
+  if (err instanceof z.ZodError) {
+    return c.json(badRequest('Invalid request', zodDetails(err), 'validation_failed').toBody(), 400);
+  }
+  logger.error({ err }, 'unhandled error');
+  return c.json({ error: { code: 'internal', message: 'Internal error; see the service log', details: [] } }, 500);
+}
+
+function asStoreError(err: unknown): StoreError | undefined {
+  return err instanceof StoreError ? err : undefined;
+}
+
+/** Reads the body as UTF-8, refusing more than `max` bytes without buffering them (413). */
+export async function readBody(req: Request, max: number): Promise<string> {
+  const declared = req.headers.get('content-length');
+  const tooLarge = () =>
+    payloadTooLarge(`The body is larger than ${max} bytes (TCA_MAX_BODY_BYTES); send smaller batches`, [
+      { path: '$', reason: `body over ${max} bytes` },
+    ]);
+  if (declared !== null && Number(declared) > max) throw tooLarge();
+  if (!req.body) return '';
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

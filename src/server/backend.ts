@@ -1,0 +1,112 @@
+import type { z } from 'zod';
+import type * as S from './schemas.ts';
+import type { Permission } from './permissions.ts';
+import type { ErrorDetail } from './api-error.ts';
+
+// What the HTTP handlers need from the rest of the system. The handlers know nothing of the store's tables or the
+// engine's internals; src/server/store-backend.ts implements this over the store and the engine. Every call is scoped
+// to a sandbox id; an object of another sandbox is reported as absent (undefined), which the API answers with 404.
+
+export type DestinationView = z.input<typeof S.DestinationSchema>;
+export type SegmentView = z.input<typeof S.SegmentSchema>;
+export type DataflowView = z.input<typeof S.DataflowSchema>;
+export type AudienceView = z.input<typeof S.AudienceSchema>;
+export type DeadLetterView = z.input<typeof S.DeadLetterSchema>;
+export type TokenView = z.input<typeof S.TokenSchema>;
+export type SandboxView = { id: string; name: string; createdAt: string };
+export type VerifyResult = z.input<typeof S.VerifyResultSchema>;
+export type RunView = z.input<typeof S.RunSchema>;
+export type PlanView = z.input<typeof S.PlanSchema>;
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  sandboxId: string;
+  sandbox: string;
+  permissions: Permission[];
+  revoked: boolean;
+}
+
+/** Outcome of a write that domain rules may refuse: every problem at once, as `{ path, reason }`. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; problems: ErrorDetail[] };
+
+export interface IngestOutcome {
+  accepted: number;
+  duplicate: boolean;
+  /** Extra counters the engine reports (excluded by reason, …), passed through to the response. */
+  extra?: Record<string, unknown>;
+}
+
+export interface ServiceBackend {
+  /** Store reachable and migrations applied. */
+  readiness(): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; message: string }> }>;
+
+  tokens: {
+    /** The live token record for a presented token (any sandbox); undefined when unknown or revoked. */
+    authenticate(token: string): Promise<TokenRecord | undefined>;
+    touch(tokenId: string): Promise<void>;
+    list(sandboxId: string): Promise<TokenView[]>;
+    /** Issues a token; the secret is returned once and only its hash is stored. */
+    create(input: { sandboxId: string; name: string; permissions: Permission[] }): Promise<{ token: string; view: TokenView }>;
+    revoke(sandboxId: string, tokenId: string): Promise<boolean>;
+  };
+  sandboxes: {
+    list(): Promise<SandboxView[]>;
+    get(name: string): Promise<SandboxView | undefined>;
+    create(name: string): Promise<SandboxView>;
+  };
+  destinations: {
+    list(sandboxId: string): Promise<DestinationView[]>;
+    get(sandboxId: string, id: string): Promise<DestinationView | undefined>;
+    create(sandboxId: string, input: z.output<typeof S.DestinationCreateSchema>): Promise<Checked<DestinationView>>;
+    update(
+      sandboxId: string,
+      id: string,
+      patch: z.output<typeof S.DestinationPatchSchema>,
+    ): Promise<Checked<DestinationView> | undefined>;
+    remove(sandboxId: string, id: string): Promise<Checked<true> | undefined>;
+    verify(sandboxId: string, id: string): Promise<VerifyResult | undefined>;
+    loginStart(
+      sandboxId: string,
+      id: string,
+      input: z.output<typeof S.LoginStartSchema>,
+    ): Promise<Checked<z.input<typeof S.LoginStartResultSchema>> | undefined>;
+    loginComplete(
+      sandboxId: string,
+      id: string,
+      input: z.output<typeof S.LoginCompleteSchema>,
+    ): Promise<Checked<DestinationView> | undefined>;
+  };
+  segments: {
+    list(sandboxId: string): Promise<SegmentView[]>;
+    create(sandboxId: string, input: z.output<typeof S.SegmentCreateSchema>): Promise<Checked<SegmentView>>;
+  };
+  dataflows: {
+    list(sandboxId: string): Promise<DataflowView[]>;
+    get(sandboxId: string, id: string): Promise<DataflowView | undefined>;
+    create(sandboxId: string, input: z.output<typeof S.DataflowCreateSchema>): Promise<Checked<DataflowView>>;
+    update(
+      sandboxId: string,
+      id: string,
+      patch: z.output<typeof S.DataflowPatchSchema>,
+    ): Promise<Checked<DataflowView> | undefined>;
+    remove(sandboxId: string, id: string): Promise<boolean>;
+    plan(sandboxId: string, id: string): Promise<PlanView | undefined>;
+    runs(sandboxId: string, id: string, range: { from?: Date; to?: Date }): Promise<RunView[] | undefined>;
+    flush(sandboxId: string, id: string): Promise<Record<string, unknown> | undefined>;
+  };
+  audiences: {
+    list(sandboxId: string, filter: { dataflowId?: string }): Promise<AudienceView[]>;
+  };
+  deadLetters: {
+    list(sandboxId: string, filter: { dataflowId?: string; limit: number }): Promise<DeadLetterView[]>;
+    replay(sandboxId: string, selection: { ids?: string[]; dataflowId?: string }): Promise<number>;
+  };
+  /**
+   * Makes the parsed profiles durable; resolves only when they are. `requestId` makes retries of the same request
+   * harmless.
+   */
+  ingest(sandboxId: string, profiles: unknown[], options: { requestId: string }): Promise<IngestOutcome>;
+  /** Per-item parse of one profile export: the same rules the engine applies. */
+  parseProfile(input: unknown): { ok: true; profile: unknown } | { ok: false; errors: ErrorDetail[] };
+}

@@ -1,0 +1,59 @@
+import type { ErrorDetail } from './api-error.ts';
+import type { IngestOutcome, PlanView, RunView, DeadLetterView, VerifyResult } from './backend.ts';
+
+// The narrow interfaces the service needs from the activation engine, the X client and the pure domain rules. The
+// adapters that implement them (engine-adapter.ts, x-connection.ts, domain-rules.ts) are the only server files that
+// know those modules' APIs.
+
+export interface PendingCounts {
+  adds: number;
+  removes: number;
+  /** Epoch ms of the oldest pending change, null when nothing is pending. */
+  oldestAt: number | null;
+}
+
+export interface EnginePort {
+  /** Durable once resolved; a repeated `requestId` is a no-op reported as `duplicate`. */
+  ingest(sandboxId: string, profiles: unknown[], requestId: string): Promise<IngestOutcome>;
+  plan(sandboxId: string, dataflowId: string): Promise<PlanView>;
+  runs(sandboxId: string, dataflowId: string, range: { from?: Date; to?: Date }): Promise<RunView[]>;
+  flush(sandboxId: string, dataflowId: string): Promise<Record<string, unknown>>;
+  pending(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
+  pendingTotals(): Promise<{ adds: number; removes: number }>;
+  deadLetters(sandboxId: string, filter: { dataflowId?: string; limit: number }): Promise<DeadLetterView[]>;
+  replayDeadLetters(sandboxId: string, selection: { ids?: string[]; dataflowId?: string }): Promise<number>;
+  /** Starts delivery workers; `stop` drains in-flight deliveries. */
+  startWorker(): { stop(): Promise<void> };
+}
+
+export interface XCredentialsInput {
+  consumerKey: string;
+  consumerSecret: string;
+  accessToken: string;
+  accessTokenSecret: string;
+}
+
+export interface XConnectionPort {
+  verify(input: { apiBaseUrl: string; accountId: string; credentials: XCredentialsInput | undefined }): Promise<VerifyResult>;
+  loginStart(input: {
+    apiBaseUrl: string;
+    consumerKey: string;
+    consumerSecret: string;
+  }): Promise<{ authorizeUrl: string; requestToken: string; requestTokenSecret: string }>;
+  loginComplete(input: {
+    apiBaseUrl: string;
+    consumerKey: string;
+    consumerSecret: string;
+    requestToken: string;
+    requestTokenSecret: string;
+    pin: string;
+  }): Promise<{ accessToken: string; accessTokenSecret: string }>;
+}
+
+export interface DomainRules {
+  /** X's naming rules for audience names, descriptions and mapping names; problems are human-readable reasons. */
+  checkName(value: string, field: 'name' | 'description' | 'mappingName'): { ok: true } | { ok: false; reason: string };
+  /** Mapping rows: problems at `[index].field`. */
+  checkMapping(rows: readonly unknown[]): ErrorDetail[];
+  parseProfile(input: unknown): { ok: true; profile: unknown } | { ok: false; errors: ErrorDetail[] };
+}

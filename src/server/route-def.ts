@@ -1,0 +1,70 @@
+import type { z } from 'zod';
+import type { Permission } from './permissions.ts';
+import type { ServiceBackend } from './backend.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/** Who is calling: resolved from the Bearer token. */
+export interface Principal {
+  tokenId: string;
+  name: string;
+  sandboxId: string;
+  sandbox: string;
+  permissions: readonly Permission[];
+}
+
+export interface HandlerContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  principal: Principal;
+  backend: ServiceBackend;
+  /** The raw request body, for routes that parse their own format (`rawBody: true`). */
+  rawBody: string;
+  headers: Headers;
+  /** Lets a handler pick the response status when the route allows several (e.g. 200 vs 202). */
+  setStatus(status: number): void;
+}
+
+/** One line of the route table. */
+export interface Route {
+  method: HttpMethod;
+  path: string;
+  /** Every listed permission is required; an empty list means any valid token. */
+  permissions: readonly Permission[];
+  summary: string;
+  tag: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** The handler reads the body itself (ingest: JSON, JSON array or NDJSON). `body` then only documents it. */
+  rawBody?: { contentTypes: string[] };
+  status: number;
+  response: z.ZodType | null;
+  handler: (ctx: HandlerContext<unknown, unknown, unknown>) => Promise<unknown>;
+}
+
+/** Builds a route-table line with the handler typed from its schemas. */
+export function route<
+  P extends z.ZodType = z.ZodType<Record<string, never>>,
+  Q extends z.ZodType = z.ZodType<Record<string, never>>,
+  B extends z.ZodType = z.ZodType<undefined>,
+  R extends z.ZodType | null = null,
+>(def: {
+  method: HttpMethod;
+  path: string;
+  permissions: readonly Permission[];
+  summary: string;
+  tag: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  rawBody?: { contentTypes: string[] };
+  status: number;
+  response: R;
+  handler: (
+    ctx: HandlerContext<z.output<P>, z.output<Q>, z.output<B>>,
+  ) => Promise<R extends z.ZodType ? z.input<R> : void>;
+}): Route {
+  return def as unknown as Route;
+}

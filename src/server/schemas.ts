@@ -1,0 +1,331 @@
+import { z } from 'zod';
+import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
+import { PERMISSIONS } from './permissions.ts';
+
+// Request and response schemas of the REST API. They validate requests and generate the OpenAPI document
+// (src/server/openapi.ts), so each is written once.
+
+const id = z.string().min(1).max(200);
+const timestamp = z.string().meta({ description: 'ISO-8601 timestamp', example: '2026-01-31T12:00:00.000Z' });
+const dateOnly = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD')
+  .meta({ example: '2026-02-01' });
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ example: 'invalid_request' }),
+      message: z.string(),
+      details: z.array(z.object({ path: z.string(), reason: z.string() })),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const IdParams = z.object({ id });
+
+export const OkSchema = z.object({ ok: z.literal(true) });
+
+// --- sandboxes and tokens ---------------------------------------------------------------------------------------
+
+export const SandboxSchema = z
+  .object({ name: z.string(), createdAt: timestamp, current: z.boolean() })
+  .meta({ id: 'Sandbox' });
+export const SandboxListSchema = z.object({ items: z.array(SandboxSchema) });
+export const SandboxCreateSchema = z.object({
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes, starting with a letter')
+    .meta({ example: 'staging' }),
+});
+
+export const PermissionSchema = z.enum(PERMISSIONS);
+
+export const TokenSchema = z
+  .object({
+    id,
+    name: z.string(),
+    sandbox: z.string(),
+    permissions: z.array(PermissionSchema),
+    createdAt: timestamp,
+    lastUsedAt: timestamp.nullable(),
+    revokedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Token' });
+export const TokenListSchema = z.object({ items: z.array(TokenSchema) });
+export const TokenCreateSchema = z.object({
+  name: z.string().min(1).max(100).meta({ example: 'aep-streaming' }),
+  permissions: z.array(PermissionSchema).min(1),
+  sandbox: z
+    .string()
+    .optional()
+    .meta({ description: "Sandbox of the new token; defaults to the caller's. Other sandboxes need Manage Sandboxes." }),
+});
+export const TokenCreatedSchema = TokenSchema.extend({
+  token: z.string().meta({ description: 'The secret, shown only in this response.' }),
+});
+export const WhoAmISchema = z.object({
+  tokenId: z.string(),
+  name: z.string(),
+  sandbox: z.string(),
+  permissions: z.array(PermissionSchema),
+});
+
+// --- destinations ---------------------------------------------------------------------------------------------------
+
+export const CredentialsSchema = z
+  .object({
+    consumerKey: z.string().min(1).max(500),
+    consumerSecret: z.string().min(1).max(500),
+    accessToken: z.string().min(1).max(500),
+    accessTokenSecret: z.string().min(1).max(500),
+  })
+  .meta({ id: 'Credentials', description: 'OAuth 1.0a credentials; write-only (never returned).' });
+
+const accountId = z
+  .string()
+  .regex(/^[A-Za-z0-9]{1,32}$/, 'must be an X Ads account id such as 18ce54d4x5t')
+  .meta({ example: '18ce54d4x5t' });
+
+export const DestinationStatusSchema = z.enum(['unverified', 'active', 'needs_login', 'error']);
+
+export const DestinationSchema = z
+  .object({
+    id,
+    sandbox: z.string(),
+    name: z.string(),
+    description: z.string(),
+    accountId: z.string(),
+    apiBaseUrl: z.string(),
+    marketingActions: z.array(z.string()),
+    alertWebhookUrl: z.string().nullable(),
+    status: z.string(),
+    statusReason: z.string().nullable(),
+    hasCredentials: z.boolean(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Destination' });
+export const DestinationListSchema = z.object({ items: z.array(DestinationSchema) });
+
+const destinationFields = {
+  name: z.string().min(1).max(200),
+  description: z.string().max(1000),
+  accountId,
+  credentials: CredentialsSchema,
+  apiBaseUrl: z.url({ protocol: /^https?$/ }).meta({ description: "X Ads API base URL; defaults to the service's" }),
+  marketingActions: z.array(z.string().min(1).max(100)).max(50),
+  alertWebhookUrl: z.url({ protocol: /^https?$/ }).nullable(),
+};
+
+export const DestinationCreateSchema = z.object({
+  name: destinationFields.name.meta({ example: 'X Ads: Acme US' }),
+  description: destinationFields.description.optional(),
+  accountId: destinationFields.accountId,
+  credentials: destinationFields.credentials.optional(),
+  apiBaseUrl: destinationFields.apiBaseUrl.optional(),
+  marketingActions: destinationFields.marketingActions.optional(),
+  alertWebhookUrl: destinationFields.alertWebhookUrl.optional(),
+});
+export const DestinationPatchSchema = DestinationCreateSchema.partial();
+
+export const VerifyCheckSchema = z.object({
+  id: z.string().meta({ example: 'partner_audience_manager' }),
+  label: z.string(),
+  ok: z.boolean(),
+  message: z.string(),
+  fix: z.string().nullable(),
+});
+export const VerifyResultSchema = z
+  .object({ ok: z.boolean(), checks: z.array(VerifyCheckSchema) })
+  .meta({ id: 'VerifyResult' });
+
+export const LoginStartSchema = z.object({
+  consumerKey: z.string().min(1).max(500),
+  consumerSecret: z.string().min(1).max(500),
+});
+export const LoginStartResultSchema = z.object({
+  authorizeUrl: z.string().meta({ description: 'Open this page, authorize the app, and copy the PIN shown.' }),
+  requestToken: z.string(),
+});
+export const LoginCompleteSchema = z.object({
+  pin: z.string().regex(/^\d{4,10}$/, 'must be the numeric PIN X showed').meta({ example: '4829301' }),
+  requestToken: z.string().min(1).optional(),
+});
+
+// --- segments -------------------------------------------------------------------------------------------------------
+
+export const SegmentSchema = z
+  .object({
+    id,
+    sandbox: z.string(),
+    namespace: z.string(),
+    name: z.string(),
+    description: z.string(),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'Segment' });
+export const SegmentListSchema = z.object({ items: z.array(SegmentSchema) });
+export const SegmentCreateSchema = z.object({
+  id: id.meta({ description: 'The source segment id, as it appears in segmentMembership', example: '7841ba61-23c1-4bb3-a495-00d3a4e3e0d5' }),
+  namespace: z.string().min(1).max(100).default('ups').meta({ description: "'ups' = Segmentation Service" }),
+  name: z.string().min(1).max(200),
+  description: z.string().max(1000).optional(),
+});
+
+// --- dataflows ------------------------------------------------------------------------------------------------------
+
+export const MappingRowSchema = z
+  .object({
+    sourceType: z.enum(['namespace', 'attribute']),
+    source: z.string().min(1).max(300).meta({ example: 'Email' }),
+    target: z.enum(X_IDENTIFIER_TYPES),
+    applyTransformation: z.boolean().default(false),
+  })
+  .meta({ id: 'MappingRow' });
+
+export const ActivatedAudienceSchema = z
+  .object({
+    segmentId: id,
+    mappingName: z.string().min(1).max(200).optional().meta({ description: "The X audience name; defaults to the segment's name" }),
+    startDate: dateOnly.optional(),
+    endDate: dateOnly.nullable().optional(),
+    xAudienceId: z.string().min(1).max(64).nullable().optional().meta({ description: 'Attach to this existing X audience' }),
+    ttlDays: z.number().int().min(1).max(395).nullable().optional(),
+  })
+  .meta({ id: 'ActivatedAudienceInput' });
+
+export const DataflowStatusSchema = z.enum(['active', 'paused', 'error']);
+
+export const DataflowCreateSchema = z.object({
+  name: z.string().min(1).max(200),
+  destinationId: id,
+  mapping: z.array(MappingRowSchema).min(1),
+  audiences: z.array(ActivatedAudienceSchema).min(1),
+  maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
+  status: z.enum(['active', 'paused']).optional(),
+});
+export const DataflowPatchSchema = z.object({
+  name: z.string().min(1).max(200).optional(),
+  mapping: z.array(MappingRowSchema).min(1).optional(),
+  audiences: z.array(ActivatedAudienceSchema).min(1).optional(),
+  maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
+  status: z.enum(['active', 'paused']).optional(),
+});
+
+export const DataflowAudienceSchema = z.object({
+  segmentId: z.string(),
+  mappingName: z.string(),
+  startDate: z.string().nullable(),
+  endDate: z.string().nullable(),
+  xAudienceId: z.string().nullable(),
+  ttlDays: z.number().nullable(),
+});
+
+export const DataflowSchema = z
+  .object({
+    id,
+    sandbox: z.string(),
+    name: z.string(),
+    destinationId: z.string(),
+    status: z.string(),
+    statusReason: z.string().nullable(),
+    mapping: z.array(MappingRowSchema),
+    audiences: z.array(DataflowAudienceSchema),
+    maxBatchAgeSeconds: z.number(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Dataflow' });
+export const DataflowListSchema = z.object({ items: z.array(DataflowSchema) });
+
+export const PlanSchema = z
+  .object({ dataflowId: z.string() })
+  .catchall(z.unknown())
+  .meta({ id: 'Plan', description: 'The dry-run plan: audiences to create/rename/delete, pending changes, requests, sample payload (hashes only).' });
+
+export const RunsQuerySchema = z.object({
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+});
+export const RunSchema = z
+  .object({ runStart: z.string() })
+  .catchall(z.unknown())
+  .meta({ id: 'Run', description: 'An hourly dataflow run: received, activated, excluded and failed counts.' });
+export const RunListSchema = z.object({ items: z.array(RunSchema) });
+
+export const FlushResultSchema = z.object({ dataflowId: z.string() }).catchall(z.unknown());
+
+// --- audiences and dead letters -------------------------------------------------------------------------------------
+
+export const AudienceSchema = z
+  .object({
+    id: z.string(),
+    dataflowId: z.string(),
+    segmentId: z.string(),
+    name: z.string(),
+    xAudienceId: z.string().nullable(),
+    size: z.number().nullable(),
+    targetable: z.boolean().nullable(),
+    reasonsNotTargetable: z.array(z.string()),
+    pendingAdds: z.number(),
+    pendingRemoves: z.number(),
+    lastDeliveryAt: z.string().nullable(),
+    status: z.string(),
+  })
+  .meta({ id: 'Audience' });
+export const AudienceListSchema = z.object({ items: z.array(AudienceSchema) });
+export const AudienceQuerySchema = z.object({ dataflowId: id.optional() });
+
+export const DeadLetterSchema = z
+  .object({
+    id: z.string(),
+    dataflowId: z.string(),
+    audienceId: z.string(),
+    operation: z.string(),
+    user: z.record(z.string(), z.array(z.string())).meta({ description: 'Hashed identifiers only' }),
+    error: z.string(),
+    createdAt: z.string(),
+    replayedAt: z.string().nullable(),
+  })
+  .meta({ id: 'DeadLetter' });
+export const DeadLetterListSchema = z.object({ items: z.array(DeadLetterSchema) });
+export const DeadLetterQuerySchema = z.object({
+  dataflowId: id.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export const DeadLetterReplaySchema = z
+  .object({ ids: z.array(id).min(1).max(10_000).optional(), dataflowId: id.optional() })
+  .refine((v) => v.ids !== undefined || v.dataflowId !== undefined, {
+    message: 'give ids or dataflowId',
+    path: ['ids'],
+  });
+export const DeadLetterReplayResultSchema = z.object({ replayed: z.number() });
+
+// --- ingest ---------------------------------------------------------------------------------------------------------
+
+export const ProfileExportDocSchema = z
+  .object({
+    segmentMembership: z.record(
+      z.string(),
+      z.record(z.string(), z.object({ status: z.enum(['realized', 'existing', 'exited']), lastQualificationTime: z.string().optional() })),
+    ),
+    identityMap: z.record(z.string(), z.array(z.object({ id: z.string() }).catchall(z.unknown()))).optional(),
+  })
+  .catchall(z.unknown())
+  .meta({
+    id: 'ProfileExport',
+    description:
+      'An AEP profile export. The body is one object, a JSON array of them, or NDJSON (application/x-ndjson).',
+  });
+
+export const IngestResultSchema = z
+  .object({
+    requestId: z.string(),
+    received: z.number(),
+    accepted: z.number(),
+    duplicate: z.boolean().meta({ description: 'true when this request was already accepted (a retry); nothing changed' }),
+    rejected: z.array(z.object({ index: z.number(), path: z.string(), reason: z.string() })),
+  })
+  .catchall(z.unknown())
+  .meta({ id: 'IngestResult' });

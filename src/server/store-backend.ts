@@ -1,0 +1,521 @@
+import type { Store, Destination, Dataflow, Audience, Segment, ApiToken } from '../store/index.ts';
+import type { ErrorDetail } from './api-error.ts';
+import { upstreamError } from './api-error.ts';
+import type {
+  AudienceView,
+  Checked,
+  DataflowView,
+  DestinationView,
+  SegmentView,
+  ServiceBackend,
+  TokenView,
+  VerifyResult,
+} from './backend.ts';
+import type { DomainRules, EnginePort, XConnectionPort } from './ports.ts';
+import { isPermission } from './permissions.ts';
+
+const DAY_MS = 86_400_000;
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const dayOf = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().slice(0, 10));
+const fromDay = (day: string) => Date.parse(`${day}T00:00:00.000Z`);
+const problems = (p: ErrorDetail[]): { ok: false; problems: ErrorDetail[] } => ({ ok: false, problems: p });
+
+export interface StoreBackendOptions {
+  store: Store;
+  engine: EnginePort;
+  x: XConnectionPort;
+  rules: DomainRules;
+  /** API base URL for destinations created without one. */
+  defaultXApiBaseUrl: string;
+  now?: () => number;
+}
+
+/** The API's operations over the store (objects) and the engine (ingest, delivery, runs). */
+export function createStoreBackend(options: StoreBackendOptions): ServiceBackend {
+  const { store, engine, x, rules } = options;
+  const now = options.now ?? Date.now;
+  const sandboxNames = new Map<string, string>();
+
+  const sandboxName = async (sandboxId: string): Promise<string> => {
+    const cached = sandboxNames.get(sandboxId);
+    if (cached !== undefined) return cached;
+    const s = await store.sandboxes.get(sandboxId);
+    const name = s?.name ?? sandboxId;
+    sandboxNames.set(sandboxId, name);
+    return name;
+  };
+
+  const tokenView = (t: ApiToken, sandbox: string): TokenView => ({
+    id: t.id,
+    name: t.name,
+    sandbox,
+    permissions: t.permissions.filter(isPermission),
+    createdAt: new Date(t.createdAt).toISOString(),
+    lastUsedAt: iso(t.lastUsedAt),
+    revokedAt: iso(t.revokedAt),
+  });
+
+  const destinationView = async (d: Destination): Promise<DestinationView> => ({
+    id: d.id,
+    sandbox: await sandboxName(d.sandboxId),
+    name: d.name,
+    description: d.description ?? '',
+    accountId: d.accountId,
+    apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
+    marketingActions: d.marketingActions,
+    alertWebhookUrl: d.alertWebhookUrl,
+    status: d.status,
+    statusReason: d.statusReason,
+    hasCredentials: d.hasCredentials,
+    createdAt: new Date(d.createdAt).toISOString(),
+    updatedAt: new Date(d.updatedAt).toISOString(),
+  });
+
+  const segmentView = async (s: Segment): Promise<SegmentView> => ({
+    id: s.id,
+    sandbox: await sandboxName(s.sandboxId),
+    namespace: s.namespace,
+    name: s.name,
+    description: s.description ?? '',
+    createdAt: new Date(s.createdAt).toISOString(),
+  });
+
+  const dataflowView = async (d: Dataflow, audiences: Audience[]): Promise<DataflowView> => ({
+    id: d.id,
+    sandbox: await sandboxName(d.sandboxId),
+    name: d.name,
+    destinationId: d.destinationId,
+    status: d.status,
+    statusReason: d.statusReason,
+    mapping: d.mapping.map((m) => ({ ...m, target: m.target as DataflowView['mapping'][number]['target'] })),
+    audiences: audiences
+      .filter((a) => a.state !== 'removing' && a.state !== 'removed')
+      .map((a) => ({
+        segmentId: a.segmentId,
+        mappingName: a.mappingName,
+        startDate: dayOf(a.startDate),
+        endDate: dayOf(a.endDate),
+        xAudienceId: a.existingXAudienceId ?? a.xAudienceId,
+        ttlDays: a.ttlDays,
+      })),
+    maxBatchAgeSeconds: d.maxBatchAgeSeconds,
+    createdAt: new Date(d.createdAt).toISOString(),
+    updatedAt: new Date(d.updatedAt).toISOString(),
+  });
+
+  const liveDataflow = async (sandboxId: string, id: string) => {
+    const d = await store.dataflows.get(sandboxId, id);
+    return d && d.status !== 'deleted' ? d : undefined;
+  };
+
+  const nameProblems = (value: string | undefined | null, field: 'name' | 'description' | 'mappingName', path: string) => {
+    if (value === undefined || value === null || value === '') return [];
+    const r = rules.checkName(value, field);
+    return r.ok ? [] : [{ path, reason: r.reason }];
+  };
+
+  type AudienceInput = {
+    segmentId: string;
+    mappingName?: string | undefined;
+    startDate?: string | undefined;
+    endDate?: string | null | undefined;
+    xAudienceId?: string | null | undefined;
+    ttlDays?: number | null | undefined;
+  };
+
+  /** Every domain problem of a dataflow's mapping and audiences, at once. */
+  const checkDataflow = async (
+    sandboxId: string,
+    input: { destinationId?: string | undefined; mapping?: readonly unknown[] | undefined; audiences?: readonly AudienceInput[] | undefined },
+  ): Promise<{ problems: ErrorDetail[]; segments: Map<string, Segment> }> => {
+    const out: ErrorDetail[] = [];
+    if (input.destinationId !== undefined && !(await store.destinations.get(sandboxId, input.destinationId))) {
+      out.push({ path: 'destinationId', reason: `no destination "${input.destinationId}" in this sandbox` });
+    }
+    if (input.mapping) {
+      for (const p of rules.checkMapping(input.mapping)) out.push({ path: `mapping${p.path.startsWith('[') ? '' : '.'}${p.path}`, reason: p.reason });
+    }
+    const segments = new Map<string, Segment>();
+    if (input.audiences) {
+      const ids = [...new Set(input.audiences.map((a) => a.segmentId))];
+      for (const s of await store.segments.list(sandboxId, { ids })) segments.set(s.id, s);
+      const seen = new Set<string>();
+      input.audiences.forEach((a, i) => {
+        const seg = segments.get(a.segmentId);
+        if (seen.has(a.segmentId)) out.push({ path: `audiences[${i}].segmentId`, reason: `segment "${a.segmentId}" is listed twice` });
+        seen.add(a.segmentId);
+        if (!seg) {
+          out.push({ path: `audiences[${i}].segmentId`, reason: `no segment "${a.segmentId}" in this sandbox; register it with POST /api/v1/segments` });
+        } else if (seg.namespace !== 'ups') {
+          out.push({
+            path: `audiences[${i}].segmentId`,
+            reason: `segment "${a.segmentId}" comes from "${seg.namespace}"; X Custom Audiences accepts only Segmentation Service (ups) people audiences`,
+          });
+        }
+        const mappingName = a.mappingName ?? seg?.name;
+        out.push(...nameProblems(mappingName, 'mappingName', `audiences[${i}].mappingName`));
+        if (a.startDate !== undefined && a.endDate !== undefined && a.endDate !== null && a.endDate < a.startDate) {
+          out.push({ path: `audiences[${i}].endDate`, reason: 'must not be before startDate' });
+        }
+      });
+    }
+    return { problems: out, segments };
+  };
+
+  const audienceFields = (a: AudienceInput, seg: Segment | undefined) => ({
+    mappingName: a.mappingName ?? seg?.name ?? a.segmentId,
+    startDate: a.startDate === undefined ? Math.floor(now() / DAY_MS) * DAY_MS : fromDay(a.startDate),
+    endDate: a.endDate === undefined || a.endDate === null ? null : fromDay(a.endDate),
+    existingXAudienceId: a.xAudienceId ?? null,
+    ttlDays: a.ttlDays ?? null,
+  });
+
+  const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
+    const creds = await store.destinations.getCredentials(sandboxId, d.id);
+    const complete =
+      creds && creds.accessToken !== undefined && creds.accessTokenSecret !== undefined
+        ? { consumerKey: creds.consumerKey, consumerSecret: creds.consumerSecret, accessToken: creds.accessToken, accessTokenSecret: creds.accessTokenSecret }
+        : undefined;
+    const result = await x.verify({ apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl, accountId: d.accountId, credentials: complete });
+    const failed = result.checks.find((c) => !c.ok);
+    await store.destinations.update(sandboxId, d.id, {
+      status: result.ok ? 'active' : failed?.id === 'credentials' ? 'unauthorized' : 'error',
+      statusReason: result.ok ? null : (failed?.message ?? 'preflight failed'),
+    });
+    return result;
+  };
+
+  return {
+    async readiness() {
+      const checks: Record<string, { ok: boolean; message: string }> = {};
+      try {
+        await store.ping();
+        checks['store'] = { ok: true, message: `${store.capabilities.dialect} reachable` };
+      } catch (e) {
+        checks['store'] = { ok: false, message: (e as Error).message };
+        return { ok: false, checks };
+      }
+      const m = await store.migrationStatus();
+      checks['migrations'] =
+        m.pending.length === 0
+          ? { ok: true, message: `${m.applied.length} applied` }
+          : { ok: false, message: `pending: ${m.pending.join(', ')}` };
+      return { ok: Object.values(checks).every((c) => c.ok), checks };
+    },
+
+    tokens: {
+      async authenticate(token) {
+        const t = await store.apiTokens.authenticate(token);
+        if (!t) return undefined;
+        return {
+          id: t.id,
+          name: t.name,
+          sandboxId: t.sandboxId,
+          sandbox: await sandboxName(t.sandboxId),
+          permissions: t.permissions.filter(isPermission),
+          revoked: t.revokedAt !== null,
+        };
+      },
+      touch: (id) => store.apiTokens.touch(id),
+      async list(sandboxId) {
+        const name = await sandboxName(sandboxId);
+        return (await store.apiTokens.list(sandboxId)).map((t) => tokenView(t, name));
+      },
+      async create(input) {
+        const { token, apiToken } = await store.apiTokens.create(input);
+        return { token, view: tokenView(apiToken, await sandboxName(input.sandboxId)) };
+      },
+      revoke: (sandboxId, id) => store.apiTokens.revoke(sandboxId, id),
+    },
+
+    sandboxes: {
+      async list() {
+        return (await store.sandboxes.list()).map((s) => ({ id: s.id, name: s.name, createdAt: new Date(s.createdAt).toISOString() }));
+      },
+      async get(name) {
+        const s = await store.sandboxes.getByName(name);
+        return s && { id: s.id, name: s.name, createdAt: new Date(s.createdAt).toISOString() };
+      },
+      async create(name) {
+        const s = await store.sandboxes.create({ name });
+        return { id: s.id, name: s.name, createdAt: new Date(s.createdAt).toISOString() };
+      },
+    },
+
+    destinations: {
+      async list(sandboxId) {
+        return Promise.all((await store.destinations.list(sandboxId)).map(destinationView));
+      },
+      async get(sandboxId, id) {
+        const d = await store.destinations.get(sandboxId, id);
+        return d && destinationView(d);
+      },
+      async create(sandboxId, input): Promise<Checked<DestinationView>> {
+        const p = [...nameProblems(input.name, 'name', 'name'), ...nameProblems(input.description, 'description', 'description')];
+        if (p.length > 0) return problems(p);
+        const d = await store.destinations.create({
+          sandboxId,
+          name: input.name,
+          description: input.description ?? null,
+          accountId: input.accountId,
+          credentials: input.credentials ?? null,
+          apiBaseUrl: input.apiBaseUrl ?? options.defaultXApiBaseUrl,
+          marketingActions: input.marketingActions ?? [],
+          alertWebhookUrl: input.alertWebhookUrl ?? null,
+        });
+        return { ok: true, value: await destinationView(d) };
+      },
+      async update(sandboxId, id, patch) {
+        if (!(await store.destinations.get(sandboxId, id))) return undefined;
+        const p = [...nameProblems(patch.name, 'name', 'name'), ...nameProblems(patch.description, 'description', 'description')];
+        if (p.length > 0) return problems(p);
+        const d = await store.transaction(async (tx) => {
+          if (patch.credentials !== undefined) await tx.destinations.setCredentials(sandboxId, id, patch.credentials);
+          const changesConnection = patch.credentials !== undefined || patch.accountId !== undefined || patch.apiBaseUrl !== undefined;
+          return tx.destinations.update(sandboxId, id, {
+            ...(patch.name !== undefined ? { name: patch.name } : {}),
+            ...(patch.description !== undefined ? { description: patch.description } : {}),
+            ...(patch.accountId !== undefined ? { accountId: patch.accountId } : {}),
+            ...(patch.apiBaseUrl !== undefined ? { apiBaseUrl: patch.apiBaseUrl } : {}),
+            ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
+            ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
+            // A changed connection must pass the preflight again before deliveries resume.
+            ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
+          });
+        });
+        return d && { ok: true, value: await destinationView(d) };
+      },
+      async remove(sandboxId, id) {
+        if (!(await store.destinations.get(sandboxId, id))) return undefined;
+        const users = (await store.dataflows.list(sandboxId, { destinationId: id })).filter((d) => d.status !== 'deleted');
+        if (users.length > 0) {
+          return problems(users.map((d) => ({ path: 'id', reason: `used by dataflow ${d.id} ("${d.name}"); delete it first` })));
+        }
+        await store.transaction(async (tx) => {
+          for (const d of await tx.dataflows.list(sandboxId, { destinationId: id, includeDeleted: true })) await tx.dataflows.delete(sandboxId, d.id);
+          await tx.destinations.delete(sandboxId, id);
+        });
+        return { ok: true, value: true };
+      },
+      async verify(sandboxId, id) {
+        const d = await store.destinations.get(sandboxId, id);
+        return d && verifyDestination(sandboxId, d);
+      },
+      async loginStart(sandboxId, id, input) {
+        const d = await store.destinations.get(sandboxId, id);
+        if (!d) return undefined;
+        const apiBaseUrl = d.apiBaseUrl ?? options.defaultXApiBaseUrl;
+        let started;
+        try {
+          started = await x.loginStart({ apiBaseUrl, consumerKey: input.consumerKey, consumerSecret: input.consumerSecret });
+        } catch (e) {
+          return problemsFromX(e, 'consumerKey');
+        }
+        const existing = await store.destinations.getCredentials(sandboxId, id);
+        const sameApp = existing?.consumerKey === input.consumerKey;
+        await store.destinations.setCredentials(sandboxId, id, {
+          consumerKey: input.consumerKey,
+          consumerSecret: input.consumerSecret,
+          // Keep working access tokens until the new login completes (same app only: tokens are per app).
+          ...(sameApp && existing?.accessToken !== undefined ? { accessToken: existing.accessToken } : {}),
+          ...(sameApp && existing?.accessTokenSecret !== undefined ? { accessTokenSecret: existing.accessTokenSecret } : {}),
+          extra: { requestToken: started.requestToken, requestTokenSecret: started.requestTokenSecret },
+        });
+        return { ok: true, value: { authorizeUrl: started.authorizeUrl, requestToken: started.requestToken } };
+      },
+      async loginComplete(sandboxId, id, input) {
+        const d = await store.destinations.get(sandboxId, id);
+        if (!d) return undefined;
+        const creds = await store.destinations.getCredentials(sandboxId, id);
+        const requestToken = creds?.extra?.['requestToken'];
+        const requestTokenSecret = creds?.extra?.['requestTokenSecret'];
+        if (!creds || requestToken === undefined || requestTokenSecret === undefined) {
+          return problems([{ path: 'pin', reason: 'no login in progress; start with POST /api/v1/destinations/:id/login' }]);
+        }
+        if (input.requestToken !== undefined && input.requestToken !== requestToken) {
+          return problems([{ path: 'requestToken', reason: 'does not match the login in progress; start the login again' }]);
+        }
+        let access;
+        try {
+          access = await x.loginComplete({
+            apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
+            consumerKey: creds.consumerKey,
+            consumerSecret: creds.consumerSecret,
+            requestToken,
+            requestTokenSecret,
+            pin: input.pin,
+          });
+        } catch (e) {
+          return problemsFromX(e, 'pin');
+        }
+        await store.destinations.setCredentials(sandboxId, id, {
+          consumerKey: creds.consumerKey,
+          consumerSecret: creds.consumerSecret,
+          accessToken: access.accessToken,
+          accessTokenSecret: access.accessTokenSecret,
+        });
+        const updated = await store.destinations.update(sandboxId, id, { status: 'unverified', statusReason: null });
+        if (!updated) return undefined;
+        try {
+          await verifyDestination(sandboxId, updated);
+        } catch {
+          // The login itself succeeded; the preflight can be re-run with /verify.
+        }
+        const after = await store.destinations.get(sandboxId, id);
+        return after && { ok: true, value: await destinationView(after) };
+      },
+    },
+
+    segments: {
+      async list(sandboxId) {
+        return Promise.all((await store.segments.list(sandboxId)).map(segmentView));
+      },
+      async create(sandboxId, input) {
+        const s = await store.segments.create({
+          sandboxId,
+          id: input.id,
+          namespace: input.namespace,
+          name: input.name,
+          description: input.description ?? null,
+        });
+        return { ok: true, value: await segmentView(s) };
+      },
+    },
+
+    dataflows: {
+      async list(sandboxId) {
+        const flows = await store.dataflows.list(sandboxId);
+        const audiences = await store.audiences.list(sandboxId);
+        return Promise.all(flows.map((d) => dataflowView(d, audiences.filter((a) => a.dataflowId === d.id))));
+      },
+      async get(sandboxId, id) {
+        const d = await liveDataflow(sandboxId, id);
+        return d && dataflowView(d, await store.audiences.list(sandboxId, { dataflowId: id }));
+      },
+      async create(sandboxId, input) {
+        const { problems: p, segments } = await checkDataflow(sandboxId, input);
+        if (p.length > 0) return problems(p);
+        const created = await store.transaction(async (tx) => {
+          const d = await tx.dataflows.create({
+            sandboxId,
+            destinationId: input.destinationId,
+            name: input.name,
+            mapping: input.mapping,
+            ...(input.maxBatchAgeSeconds !== undefined ? { maxBatchAgeSeconds: input.maxBatchAgeSeconds } : {}),
+            status: input.status ?? 'active',
+          });
+          const auds: Audience[] = [];
+          for (const a of input.audiences) {
+            auds.push(await tx.audiences.create({ sandboxId, dataflowId: d.id, segmentId: a.segmentId, ...audienceFields(a, segments.get(a.segmentId)) }));
+          }
+          return { d, auds };
+        });
+        return { ok: true, value: await dataflowView(created.d, created.auds) };
+      },
+      async update(sandboxId, id, patch) {
+        const current = await liveDataflow(sandboxId, id);
+        if (!current) return undefined;
+        const { problems: p, segments } = await checkDataflow(sandboxId, patch);
+        if (p.length > 0) return problems(p);
+        const updated = await store.transaction(async (tx) => {
+          const d = await tx.dataflows.update(sandboxId, id, {
+            ...(patch.name !== undefined ? { name: patch.name } : {}),
+            ...(patch.mapping !== undefined ? { mapping: patch.mapping } : {}),
+            ...(patch.maxBatchAgeSeconds !== undefined ? { maxBatchAgeSeconds: patch.maxBatchAgeSeconds } : {}),
+            ...(patch.status !== undefined ? { status: patch.status, statusReason: patch.status === 'paused' ? 'paused by a user' : null } : {}),
+          });
+          if (patch.audiences !== undefined) {
+            const existing = await tx.audiences.list(sandboxId, { dataflowId: id });
+            const live = existing.filter((a) => a.state !== 'removing' && a.state !== 'removed');
+            const wanted = new Map(patch.audiences.map((a) => [a.segmentId, a]));
+            for (const a of live) {
+              const w = wanted.get(a.segmentId);
+              if (!w) {
+                // The engine deletes (or keeps, per the dataflow's policy) the X audience of a removed segment.
+                await tx.audiences.update(sandboxId, a.id, { state: 'removing' });
+                continue;
+              }
+              const f = audienceFields(w, segments.get(w.segmentId));
+              await tx.audiences.update(sandboxId, a.id, {
+                mappingName: f.mappingName,
+                ...(w.startDate !== undefined ? { startDate: f.startDate } : {}),
+                endDate: f.endDate,
+                ttlDays: f.ttlDays,
+              });
+              wanted.delete(a.segmentId);
+            }
+            for (const w of wanted.values()) {
+              await tx.audiences.create({ sandboxId, dataflowId: id, segmentId: w.segmentId, ...audienceFields(w, segments.get(w.segmentId)) });
+            }
+          }
+          return d;
+        });
+        if (!updated) return undefined;
+        return { ok: true, value: await dataflowView(updated, await store.audiences.list(sandboxId, { dataflowId: id })) };
+      },
+      async remove(sandboxId, id) {
+        if (!(await liveDataflow(sandboxId, id))) return false;
+        // Retire rather than delete the row, so the engine can still clean up the dataflow's X audiences.
+        await store.transaction(async (tx) => {
+          await tx.dataflows.update(sandboxId, id, { status: 'deleted', statusReason: 'deleted by a user' });
+          for (const a of await tx.audiences.list(sandboxId, { dataflowId: id })) {
+            if (a.state !== 'removed') await tx.audiences.update(sandboxId, a.id, { state: 'removing' });
+          }
+        });
+        return true;
+      },
+      async plan(sandboxId, id) {
+        return (await liveDataflow(sandboxId, id)) ? engine.plan(sandboxId, id) : undefined;
+      },
+      async runs(sandboxId, id, range) {
+        return (await liveDataflow(sandboxId, id)) ? engine.runs(sandboxId, id, range) : undefined;
+      },
+      async flush(sandboxId, id) {
+        return (await liveDataflow(sandboxId, id)) ? engine.flush(sandboxId, id) : undefined;
+      },
+    },
+
+    audiences: {
+      async list(sandboxId, filter) {
+        const audiences = (await store.audiences.list(sandboxId, filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId })).filter(
+          (a) => a.state !== 'removed',
+        );
+        const pending = await engine.pending(sandboxId, audiences.map((a) => a.id));
+        return audiences.map(
+          (a): AudienceView => ({
+            id: a.id,
+            dataflowId: a.dataflowId,
+            segmentId: a.segmentId,
+            name: a.xAudienceName ?? a.mappingName,
+            xAudienceId: a.xAudienceId ?? a.existingXAudienceId,
+            size: a.audienceSize,
+            targetable: a.targetable,
+            reasonsNotTargetable: a.reasonsNotTargetable ?? [],
+            pendingAdds: pending.get(a.id)?.adds ?? 0,
+            pendingRemoves: pending.get(a.id)?.removes ?? 0,
+            lastDeliveryAt: iso(a.lastDeliveryAt),
+            status: a.state,
+          }),
+        );
+      },
+    },
+
+    deadLetters: {
+      list: (sandboxId, filter) => engine.deadLetters(sandboxId, filter),
+      replay: (sandboxId, selection) => engine.replayDeadLetters(sandboxId, selection),
+    },
+
+    ingest: (sandboxId, profiles, { requestId }) => engine.ingest(sandboxId, profiles, requestId),
+    parseProfile: (input) => rules.parseProfile(input),
+  };
+}
+
+/** An X error during login: a client mistake (bad keys, wrong PIN) is a 400 on `field`; anything else a 502. */
+function problemsFromX(error: unknown, field: string): { ok: false; problems: ErrorDetail[] } {
+  const e = error as { kind?: string; message?: string; status?: number };
+  if (e.kind === 'auth' || e.kind === 'validation' || e.kind === 'permission' || e.status === 401 || e.status === 400) {
+    return problems([{ path: field, reason: `X refused: ${e.message ?? 'unauthorized'}` }]);
+  }
+  throw upstreamError(`X did not answer the login request: ${e.message ?? String(error)}`);
+}
+

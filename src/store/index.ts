@@ -1,0 +1,49 @@
+export { openStore, SQLITE_FILE } from './open-store.ts';
+export type { OpenStoreOptions, Repositories, SqliteAccess, Store, StoreTransaction } from './open-store.ts';
+export { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './capabilities.ts';
+export type { Capabilities } from './capabilities.ts';
+export { isForeignKeyViolation, isUniqueViolation, StoreError } from './errors.ts';
+export type { StoreErrorCode } from './errors.ts';
+export { randomId, sequentialIds } from './ids.ts';
+export type { IdGenerator, IdPrefix } from './ids.ts';
+export { insertMany } from './insert-many.ts';
+export type { InsertManyOptions, OnConflict } from './insert-many.ts';
+export { migrateToLatest, migrationStatus } from './migrate.ts';
+export { SecretBox } from './secret-box.ts';
+export { loadSecretKey, parseSecretKey, SECRET_KEY_FILE } from './secret-key.ts';
+export type { SqliteSynchronous } from './sqlite-backend.ts';
+export type { Database, EpochMs } from './schema/index.ts';
+export { API_TOKEN_PREFIX, hashApiToken } from './repositories/api-tokens.ts';
+export type { ApiToken } from './repositories/api-tokens.ts';
+export { DEFAULT_SANDBOX_ID } from './repositories/sandboxes.ts';
+export type { Sandbox } from './repositories/sandboxes.ts';
+export type {
+  CreateDestinationInput,
+  Destination,
+  DestinationCredentials,
+  DestinationStatus,
+  UpdateDestinationInput,
+} from './repositories/destinations.ts';
+export { DEFAULT_SEGMENT_NAMESPACE } from './repositories/segments.ts';
+export type { Segment, SegmentInput, UpdateSegmentInput } from './repositories/segments.ts';
+export {
+  DEFAULT_CADENCE_WINDOW_SECONDS,
+  DEFAULT_PROFILE_KEY_NAMESPACES,
+  MAX_BATCH_AGE_SECONDS,
+} from './repositories/dataflows.ts';
+export type {
+  AudienceRemovalAction,
+  CadenceMode,
+  CreateDataflowInput,
+  Dataflow,
+  DataflowStatus,
+  StoredMappingRow,
+  UpdateDataflowInput,
+} from './repositories/dataflows.ts';
+export type {
+  Audience,
+  AudienceHealth,
+  AudienceState,
+  CreateAudienceInput,
+  UpdateAudienceInput,
+} from './repositories/audiences.ts';

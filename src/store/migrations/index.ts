@@ -1,0 +1,12 @@
+import type { Migration } from 'kysely';
+import { coreMigration } from './0001-core.ts';
+import { engineLedgerMigration } from './0100-engine-ledger.ts';
+
+/**
+ * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
+ * Add one file per migration and one line here; never edit or rename a migration that has shipped.
+ */
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+  ['0001-core', coreMigration],
+  ['0100-engine-ledger', engineLedgerMigration],
+];

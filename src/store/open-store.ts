@@ -1,0 +1,252 @@
+import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { isAbsolute, join, resolve } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type pg from 'pg';
+import { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES, type Capabilities } from './capabilities.ts';
+import { StoreError } from './errors.ts';
+import { randomId, type IdGenerator } from './ids.ts';
+import { insertMany, type InsertManyOptions } from './insert-many.ts';
+import { migrateToLatest, migrationStatus } from './migrate.ts';
+import { openPostgres } from './postgres-backend.ts';
+import { apiTokenRepository } from './repositories/api-tokens.ts';
+import { audienceRepository } from './repositories/audiences.ts';
+import type { RepositoryContext } from './repositories/context.ts';
+import { dataflowRepository } from './repositories/dataflows.ts';
+import { destinationRepository } from './repositories/destinations.ts';
+import { sandboxRepository } from './repositories/sandboxes.ts';
+import { segmentRepository } from './repositories/segments.ts';
+import type { Database } from './schema/index.ts';
+import { SecretBox } from './secret-box.ts';
+import { loadSecretKey } from './secret-key.ts';
+import { openSqlite, type SqliteSynchronous } from './sqlite-backend.ts';
+
+/** Name of the default SQLite file inside the data directory. */
+export const SQLITE_FILE = 'tca.db';
+
+export interface OpenStoreOptions {
+  /** `postgres://…` / `postgresql://…`, a SQLite file path (or `sqlite:PATH`); default `dataDir/tca.db`. */
+  url?: string | undefined;
+  /** Holds the SQLite file and the generated `secret.key`. */
+  dataDir: string;
+  /** 32-byte key (64 hex or base64 characters), the value of TCA_SECRET_KEY; default `dataDir/secret.key`. */
+  secretKey?: string | undefined;
+  /** Apply pending migrations at open (default true). */
+  migrate?: boolean;
+  now?: () => number;
+  newId?: IdGenerator;
+  randomBytes?: (size: number) => Buffer;
+  sqlite?: { synchronous?: SqliteSynchronous; busyTimeoutMs?: number };
+  postgres?: { poolSize?: number };
+  /** Receives errors of idle PostgreSQL connections (they are replaced automatically). */
+  onBackgroundError?: (error: Error) => void;
+}
+
+/** The typed repositories, bound either to the store or to one transaction. */
+export interface Repositories {
+  sandboxes: ReturnType<typeof sandboxRepository>;
+  apiTokens: ReturnType<typeof apiTokenRepository>;
+  destinations: ReturnType<typeof destinationRepository>;
+  segments: ReturnType<typeof segmentRepository>;
+  dataflows: ReturnType<typeof dataflowRepository>;
+  audiences: ReturnType<typeof audienceRepository>;
+}
+
+/** What `store.transaction` hands its callback: the transaction's query builder and repositories bound to it. */
+export interface StoreTransaction extends Repositories {
+  db: Transaction<Database>;
+}
+
+/**
+ * Direct access to the SQLite connection for hot paths (prepared statements, many rows per transaction). Always go
+ * through `exclusive`: it waits for the store's connection, so raw statements never land inside another caller's open
+ * transaction. The callback is synchronous; wrap writes in `database.transaction(…)` to commit once.
+ */
+export interface SqliteAccess {
+  database: BetterSqlite3.Database;
+  exclusive<T>(fn: (database: BetterSqlite3.Database) => T): Promise<T>;
+  /** Online backup to `path` (a consistent copy while the store keeps running). */
+  backup(path: string): Promise<void>;
+}
+
+export interface Store extends Repositories {
+  db: Kysely<Database>;
+  capabilities: Capabilities;
+  secrets: SecretBox;
+  /** HMAC-SHA256 (hex) of a source profile identity; see {@link SecretBox.profileKeyHash}. */
+  profileKeyHash(namespace: string, id: string): string;
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. Do not nest. */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /** {@link insertMany} on the store (or pass `tx.db` to the function itself inside a transaction). */
+  insertMany<T extends keyof Database & string>(
+    table: T,
+    rows: Parameters<typeof insertMany<T>>[3],
+    options?: InsertManyOptions,
+  ): Promise<number>;
+  /** Present on SQLite only. */
+  sqlite: SqliteAccess | undefined;
+  /** The connection pool, present on PostgreSQL only (e.g. for COPY). */
+  pg: pg.Pool | undefined;
+  now: () => number;
+  newId: IdGenerator;
+  /** Resolves when the database answers a query (for readiness checks). */
+  ping(): Promise<void>;
+  migrationStatus(): Promise<{ applied: string[]; pending: string[] }>;
+  close(): Promise<void>;
+}
+
+function repositories(ctx: RepositoryContext): Repositories {
+  return {
+    sandboxes: sandboxRepository(ctx),
+    apiTokens: apiTokenRepository(ctx),
+    destinations: destinationRepository(ctx),
+    segments: segmentRepository(ctx),
+    dataflows: dataflowRepository(ctx),
+    audiences: audienceRepository(ctx),
+  };
+}
+
+function sqlitePath(url: string | undefined, dataDir: string): string {
+  if (url === undefined || url === '') return join(dataDir, SQLITE_FILE);
+  let path = url;
+  if (path.startsWith('sqlite://')) path = path.slice('sqlite://'.length);
+  else if (path.startsWith('sqlite:')) path = path.slice('sqlite:'.length);
+  if (path === ':memory:') return path;
+  if (path === '' || /^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+    throw new StoreError(
+      'invalid_config',
+      `TCA_DATABASE_URL "${url}" is neither a postgres:// URL nor a SQLite file path`,
+      {
+        hint: 'Use postgres://user@host:5432/db, or a file path such as ./data/tca.db',
+      },
+    );
+  }
+  return isAbsolute(path) ? path : resolve(path);
+}
+
+const isPostgresUrl = (url: string | undefined) => url !== undefined && /^postgres(ql)?:\/\//i.test(url);
+
+/**
+ * Opens the store: connects, applies pending migrations and checks that the secret key is the one the database was
+ * written with.
+ *
+ * @example
+ * const store = await openStore({ dataDir: './data' }); // SQLite at ./data/tca.db
+ * const pgStore = await openStore({ dataDir: './data', url: 'postgres://postgres@127.0.0.1:5432/tca', secretKey });
+ * const destination = await store.destinations.create({ sandboxId: 'prod', name: 'X', accountId: '18ce54d4x5t' });
+ */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const { key } = loadSecretKey({ secretKey: options.secretKey, dataDir: options.dataDir });
+  const random = options.randomBytes ?? cryptoRandomBytes;
+  const secrets = new SecretBox(key, { randomBytes: random });
+  const now = options.now ?? Date.now;
+  const newId = options.newId ?? randomId;
+
+  let db: Kysely<Database>;
+  let capabilities: Capabilities;
+  let sqliteAccess: SqliteAccess | undefined;
+  let pool: pg.Pool | undefined;
+  if (isPostgresUrl(options.url)) {
+    const backend = openPostgres(options.url as string, {
+      poolSize: options.postgres?.poolSize ?? 10,
+      onPoolError: options.onBackgroundError ?? (() => undefined),
+    });
+    db = backend.db;
+    pool = backend.pool;
+    capabilities = POSTGRES_CAPABILITIES;
+  } else {
+    const backend = openSqlite(sqlitePath(options.url, options.dataDir), {
+      synchronous: options.sqlite?.synchronous ?? 'full',
+      busyTimeoutMs: options.sqlite?.busyTimeoutMs ?? 5000,
+    });
+    db = backend.db;
+    const database = backend.database;
+    capabilities = SQLITE_CAPABILITIES;
+    sqliteAccess = {
+      database,
+      exclusive: (fn) => db.connection().execute(() => Promise.resolve(fn(database))),
+      backup: async (path) => {
+        await db.connection().execute(async () => {
+          await database.backup(path);
+        });
+      },
+    };
+  }
+
+  try {
+    await sql`select 1`.execute(db);
+    if (options.migrate !== false) {
+      await migrateToLatest(db);
+      await checkSecretKey(db, secrets.keyId);
+    }
+  } catch (error) {
+    await db.destroy();
+    if (error instanceof StoreError) throw error;
+    throw new StoreError(
+      'invalid_config',
+      `Cannot open the ${capabilities.dialect} database: ${String(error)}`,
+      {
+        cause: error,
+        hint:
+          capabilities.dialect === 'postgres'
+            ? 'Check TCA_DATABASE_URL and that PostgreSQL accepts connections'
+            : 'Check that TCA_DATA_DIR is writable',
+      },
+    );
+  }
+
+  const context = (executor: Kysely<Database>): RepositoryContext => ({
+    db: executor,
+    now,
+    newId,
+    secrets,
+    randomBytes: random,
+  });
+
+  return {
+    db,
+    capabilities,
+    secrets,
+    profileKeyHash: (namespace, id) => secrets.profileKeyHash(namespace, id),
+    ...repositories(context(db)),
+    transaction: (fn) => db.transaction().execute((trx) => fn({ db: trx, ...repositories(context(trx)) })),
+    insertMany: (table, rows, insertOptions) => insertMany(db, capabilities, table, rows, insertOptions),
+    sqlite: sqliteAccess,
+    pg: pool,
+    now,
+    newId,
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    migrationStatus: () => migrationStatus(db),
+    close: () => db.destroy(),
+  };
+}
+
+const SECRET_KEY_ID = 'secret_key_id';
+
+/**
+ * Records the key's fingerprint on first open and refuses a different key later: a new key would make stored
+ * credentials unreadable and change every profile key hash, silently splitting the ledger.
+ */
+async function checkSecretKey(db: Kysely<Database>, keyId: string): Promise<void> {
+  await db
+    .insertInto('store_meta')
+    .values({ key: SECRET_KEY_ID, value: keyId })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+  const row = await db
+    .selectFrom('store_meta')
+    .select('value')
+    .where('key', '=', SECRET_KEY_ID)
+    .executeTakeFirst();
+  if (row?.value !== keyId) {
+    throw new StoreError(
+      'secret_key',
+      `The database was written with secret key ${row?.value ?? '?'}, but the configured key is ${keyId}`,
+      {
+        hint: 'Set TCA_SECRET_KEY (or restore secret.key in the data directory) to the original key',
+      },
+    );
+  }
+}

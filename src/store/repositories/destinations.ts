@@ -1,0 +1,229 @@
+import type { Selectable } from 'kysely';
+import { isForeignKeyViolation, StoreError } from '../errors.ts';
+import type { DestinationsTable } from '../schema/index.ts';
+import { definedOnly, parseJson, type RepositoryContext } from './context.ts';
+
+/** `unverified` until a preflight passes; `unauthorized` when X answers 401/403 (re-authorize); `error` otherwise. */
+export type DestinationStatus = 'unverified' | 'active' | 'unauthorized' | 'error';
+
+/** The X connection secrets. Write-only: never returned by `get`/`list`, only by `getCredentials`. */
+export interface DestinationCredentials {
+  consumerKey: string;
+  consumerSecret: string;
+  accessToken?: string;
+  accessTokenSecret?: string;
+  /** Other secrets a login flow keeps between steps, e.g. a pending request token. */
+  extra?: Record<string, string>;
+}
+
+export interface Destination {
+  id: string;
+  sandboxId: string;
+  name: string;
+  description: string | null;
+  accountId: string;
+  /** Whether credentials are stored (never the credentials themselves). */
+  hasCredentials: boolean;
+  apiBaseUrl: string | null;
+  marketingActions: string[];
+  alertWebhookUrl: string | null;
+  status: DestinationStatus;
+  statusReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CreateDestinationInput {
+  sandboxId: string;
+  name: string;
+  description?: string | null;
+  accountId: string;
+  credentials?: DestinationCredentials | null;
+  apiBaseUrl?: string | null;
+  marketingActions?: readonly string[];
+  alertWebhookUrl?: string | null;
+  status?: DestinationStatus;
+  statusReason?: string | null;
+}
+
+export interface UpdateDestinationInput {
+  name?: string;
+  description?: string | null;
+  accountId?: string;
+  apiBaseUrl?: string | null;
+  marketingActions?: readonly string[];
+  alertWebhookUrl?: string | null;
+  status?: DestinationStatus;
+  statusReason?: string | null;
+}
+
+const DESTINATION_COLUMNS = [
+  'id',
+  'sandbox_id',
+  'name',
+  'description',
+  'account_id',
+  'api_base_url',
+  'marketing_actions',
+  'alert_webhook_url',
+  'status',
+  'status_reason',
+  'created_at',
+  'updated_at',
+] as const;
+
+type DestinationRow = Omit<Selectable<DestinationsTable>, 'credentials'> & {
+  has_credentials: number | boolean;
+};
+
+const toDestination = (row: DestinationRow): Destination => ({
+  id: row.id,
+  sandboxId: row.sandbox_id,
+  name: row.name,
+  description: row.description,
+  accountId: row.account_id,
+  hasCredentials: Boolean(row.has_credentials),
+  apiBaseUrl: row.api_base_url,
+  marketingActions: parseJson<string[]>(row.marketing_actions, 'destinations.marketing_actions'),
+  alertWebhookUrl: row.alert_webhook_url,
+  status: row.status as DestinationStatus,
+  statusReason: row.status_reason,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** The additional authenticated data that binds sealed credentials to their destination. */
+const credentialsContext = (id: string) => `destination:${id}`;
+
+/** Destinations (X connections). Credentials are sealed with the store's SecretBox before they reach the database. */
+export function destinationRepository(ctx: RepositoryContext) {
+  const seal = (id: string, credentials: DestinationCredentials | null | undefined) =>
+    credentials ? ctx.secrets.seal(JSON.stringify(credentials), credentialsContext(id)) : null;
+
+  const select = (sandboxId: string) =>
+    ctx.db
+      .selectFrom('destinations')
+      .select(DESTINATION_COLUMNS)
+      .select((eb) => eb.case().when('credentials', 'is', null).then(0).else(1).end().as('has_credentials'))
+      .where('sandbox_id', '=', sandboxId);
+
+  const get = async (sandboxId: string, id: string): Promise<Destination | undefined> => {
+    const row = await select(sandboxId).where('id', '=', id).executeTakeFirst();
+    return row && toDestination(row);
+  };
+
+  return {
+    async create(input: CreateDestinationInput): Promise<Destination> {
+      const id = ctx.newId('dst');
+      const now = ctx.now();
+      await ctx.db
+        .insertInto('destinations')
+        .values({
+          id,
+          sandbox_id: input.sandboxId,
+          name: input.name,
+          description: input.description ?? null,
+          account_id: input.accountId,
+          credentials: seal(id, input.credentials),
+          api_base_url: input.apiBaseUrl ?? null,
+          marketing_actions: JSON.stringify([...(input.marketingActions ?? [])]),
+          alert_webhook_url: input.alertWebhookUrl ?? null,
+          status: input.status ?? 'unverified',
+          status_reason: input.statusReason ?? null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      const created = await get(input.sandboxId, id);
+      if (!created) throw new StoreError('not_found', `Destination ${id} vanished after insert`);
+      return created;
+    },
+
+    get,
+
+    async list(sandboxId: string): Promise<Destination[]> {
+      const rows = await select(sandboxId).orderBy('created_at').orderBy('id').execute();
+      return rows.map(toDestination);
+    },
+
+    /** Applies the fields given; undefined if the destination does not exist in this sandbox. */
+    async update(
+      sandboxId: string,
+      id: string,
+      patch: UpdateDestinationInput,
+    ): Promise<Destination | undefined> {
+      const values = definedOnly({
+        name: patch.name,
+        description: patch.description,
+        account_id: patch.accountId,
+        api_base_url: patch.apiBaseUrl,
+        marketing_actions: patch.marketingActions && JSON.stringify([...patch.marketingActions]),
+        alert_webhook_url: patch.alertWebhookUrl,
+        status: patch.status,
+        status_reason: patch.statusReason,
+      });
+      const result = await ctx.db
+        .updateTable('destinations')
+        .set({ ...values, updated_at: ctx.now() })
+        .where('sandbox_id', '=', sandboxId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n ? get(sandboxId, id) : undefined;
+    },
+
+    /** Replaces (or with null, clears) the credentials; false if the destination does not exist in this sandbox. */
+    async setCredentials(
+      sandboxId: string,
+      id: string,
+      credentials: DestinationCredentials | null,
+    ): Promise<boolean> {
+      const result = await ctx.db
+        .updateTable('destinations')
+        .set({ credentials: seal(id, credentials), updated_at: ctx.now() })
+        .where('sandbox_id', '=', sandboxId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+
+    /** The decrypted credentials; undefined if the destination is not in this sandbox or has none. */
+    async getCredentials(sandboxId: string, id: string): Promise<DestinationCredentials | undefined> {
+      const row = await ctx.db
+        .selectFrom('destinations')
+        .select('credentials')
+        .where('sandbox_id', '=', sandboxId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row?.credentials) return undefined;
+      return parseJson<DestinationCredentials>(
+        ctx.secrets.open(row.credentials, credentialsContext(id)),
+        'credentials',
+      );
+    },
+
+    /**
+     * Deletes the destination; false if it does not exist in this sandbox. Throws a `conflict` StoreError while
+     * dataflows still use it.
+     */
+    async delete(sandboxId: string, id: string): Promise<boolean> {
+      try {
+        const result = await ctx.db
+          .deleteFrom('destinations')
+          .where('sandbox_id', '=', sandboxId)
+          .where('id', '=', id)
+          .executeTakeFirst();
+        return result.numDeletedRows > 0n;
+      } catch (cause) {
+        if (isForeignKeyViolation(cause)) {
+          throw new StoreError('conflict', `Destination ${id} is used by dataflows`, {
+            cause,
+            hint: 'Delete its dataflows first',
+          });
+        }
+        throw cause;
+      }
+    },
+  };
+}
+
+export type DestinationRepository = ReturnType<typeof destinationRepository>;

@@ -1,0 +1,121 @@
+import type { Generated } from 'kysely';
+
+/*
+ * Column conventions (both backends):
+ * - ids are text with a prefix (`dst_…`); timestamps are epoch milliseconds in a bigint column (read back as number);
+ * - JSON values are text columns holding JSON, parsed by the repositories;
+ * - booleans are integer 0/1.
+ */
+
+/** Epoch milliseconds. */
+export type EpochMs = number;
+
+export interface SandboxesTable {
+  id: string;
+  name: string;
+  created_at: EpochMs;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  sandbox_id: string;
+  name: string;
+  /** Lowercase hex SHA-256 of the whole token; the token itself is never stored. */
+  token_hash: string;
+  /** The token's first characters (`tca_AbCd`), to tell tokens apart in lists. */
+  token_prefix: string;
+  /** JSON array of permission names. */
+  permissions: string;
+  created_at: EpochMs;
+  last_used_at: EpochMs | null;
+  revoked_at: EpochMs | null;
+}
+
+export interface DestinationsTable {
+  id: string;
+  sandbox_id: string;
+  name: string;
+  description: string | null;
+  account_id: string;
+  /** SecretBox-sealed JSON of the X credentials, bound to the destination id; null until a login completes. */
+  credentials: string | null;
+  api_base_url: string | null;
+  /** JSON array of marketing action names. */
+  marketing_actions: string;
+  alert_webhook_url: string | null;
+  status: string;
+  status_reason: string | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+export interface SegmentsTable {
+  sandbox_id: string;
+  /** The source's segment id (an AEP segment id). */
+  id: string;
+  namespace: Generated<string>;
+  name: string;
+  description: string | null;
+  size_estimate: number | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+export interface DataflowsTable {
+  id: string;
+  sandbox_id: string;
+  destination_id: string;
+  name: string;
+  description: string | null;
+  /** JSON array of mapping rows. */
+  mapping: string;
+  max_batch_age_seconds: Generated<number>;
+  cadence_mode: Generated<string>;
+  cadence_window_seconds: Generated<number>;
+  status: string;
+  status_reason: string | null;
+  on_audience_removal: Generated<string>;
+  /** JSON array of identity namespaces, in order of preference, that give the profile key. */
+  profile_key_namespaces: string;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+export interface DataflowAudiencesTable {
+  id: string;
+  sandbox_id: string;
+  dataflow_id: string;
+  segment_id: string;
+  mapping_name: string;
+  start_date: EpochMs;
+  end_date: EpochMs | null;
+  existing_x_audience_id: string | null;
+  ttl_days: number | null;
+  x_audience_id: string | null;
+  x_audience_name: string | null;
+  state: string;
+  audience_size: number | null;
+  targetable: number | null;
+  /** JSON array of X's reasons, or null before the first health check. */
+  reasons_not_targetable: string | null;
+  health_checked_at: EpochMs | null;
+  last_delivery_at: EpochMs | null;
+  created_at: EpochMs;
+  updated_at: EpochMs;
+}
+
+export interface StoreMetaTable {
+  key: string;
+  value: string;
+}
+
+/** Tables created by the store's migrations (0001–0099). */
+export interface CoreTables {
+  sandboxes: SandboxesTable;
+  api_tokens: ApiTokensTable;
+  destinations: DestinationsTable;
+  segments: SegmentsTable;
+  dataflows: DataflowsTable;
+  dataflow_audiences: DataflowAudiencesTable;
+  store_meta: StoreMetaTable;
+}

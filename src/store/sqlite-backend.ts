@@ -1,0 +1,74 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  CompiledQuery,
+  Kysely,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type DialectAdapter,
+  type SqliteDialectConfig,
+} from 'kysely';
+import type { Database } from './schema/index.ts';
+
+/** How hard SQLite syncs commits to disk; see docs/storage.md. */
+export type SqliteSynchronous = 'full' | 'normal';
+
+/**
+ * `begin immediate` takes the write lock when the transaction starts. A plain `begin` takes it at the first write,
+ * and if another connection wrote in between, SQLite fails at once with SQLITE_BUSY instead of waiting busy_timeout.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+/**
+ * SQLite runs DDL inside transactions, so each migration is all-or-nothing, and with `begin immediate` two processes
+ * starting on the same new file apply migrations one after the other instead of interleaving.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): SqliteDriver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+export interface SqliteBackend {
+  db: Kysely<Database>;
+  database: BetterSqlite3.Database;
+}
+
+/** Opens (creating if needed) the SQLite file with the pragmas the store relies on. */
+export function openSqlite(
+  path: string,
+  options: { synchronous: SqliteSynchronous; busyTimeoutMs: number },
+): SqliteBackend {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const database = new BetterSqlite3(path);
+  // WAL: readers never block the writer and a commit appends to the log instead of rewriting pages.
+  database.pragma('journal_mode = WAL');
+  // FULL syncs the WAL at every commit, so an acknowledged ingest survives power loss, not only a process crash.
+  database.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
+  database.pragma('foreign_keys = ON');
+  database.pragma('cache_size = -32000');
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
+  return { db, database };
+}

@@ -1,0 +1,17 @@
+import { createContext, useContext } from 'react';
+import type { Api } from './api.ts';
+import type { Session } from './session.ts';
+
+export interface AppContextValue {
+  api: Api;
+  session: Session;
+}
+
+export const AppContext = createContext<AppContextValue | null>(null);
+
+/** The signed-in API client and session; pages render only inside a signed-in shell. */
+export function useApp(): AppContextValue {
+  const value = useContext(AppContext);
+  if (!value) throw new TypeError('useApp() is used outside the signed-in console');
+  return value;
+}

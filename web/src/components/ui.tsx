@@ -1,0 +1,155 @@
+import { useId } from 'react';
+import type { ReactNode } from 'react';
+import { ApiError } from '../api.ts';
+
+/** An API or network error as a readable message: the service's own words, then each detail with its path. */
+export function ErrorMessage({ error, title }: { error: unknown; title?: string }) {
+  const message = error instanceof Error ? error.message : String(error);
+  const details = error instanceof ApiError ? error.details : [];
+  const code = error instanceof ApiError ? error.code : null;
+  return (
+    <div className="callout callout-error" role="alert">
+      <strong>{title ?? 'Something went wrong'}</strong>
+      <p>
+        {message}
+        {code ? <span className="muted"> ({code})</span> : null}
+      </p>
+      {details.length > 0 ? (
+        <ul>
+          {details.map((d, i) => (
+            <li key={i}>
+              <code>{d.path || '(request)'}</code>: {d.reason}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+export function Loading({ label = 'Loading…' }: { label?: string }) {
+  return (
+    <div className="loading" role="status" aria-live="polite">
+      <span className="spinner" aria-hidden="true" />
+      {label}
+    </div>
+  );
+}
+
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty">
+      <strong>{title}</strong>
+      {children ? <div>{children}</div> : null}
+    </div>
+  );
+}
+
+interface QueryLike<T> {
+  isPending: boolean;
+  isError: boolean;
+  error: unknown;
+  data: T | undefined;
+}
+
+/** Renders loading and error states for a query and hands the data to `children` once it is there. */
+export function QueryView<T>({
+  query,
+  label,
+  children,
+}: {
+  query: QueryLike<T>;
+  label: string;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isPending) return <Loading label={`Loading ${label}…`} />;
+  if (query.isError) return <ErrorMessage error={query.error} title={`Could not load ${label}`} />;
+  if (query.data === undefined) return <Loading label={`Loading ${label}…`} />;
+  return <>{children(query.data)}</>;
+}
+
+const STATUS_TONE: Record<string, string> = {
+  connected: 'ok',
+  enabled: 'ok',
+  completed: 'ok',
+  pass: 'ok',
+  active: 'ok',
+  processing: 'info',
+  unverified: 'warn',
+  needs_authorization: 'warn',
+  paused: 'warn',
+  warn: 'warn',
+  skipped: 'muted',
+  disabled: 'muted',
+  error: 'bad',
+  fail: 'bad',
+  failed: 'bad',
+  revoked: 'muted',
+};
+
+export function StatusBadge({ status }: { status: string }) {
+  const tone = STATUS_TONE[status.toLowerCase()] ?? 'muted';
+  return <span className={`badge badge-${tone}`}>{status.replace(/_/g, ' ')}</span>;
+}
+
+export function Stepper({ steps, current }: { steps: readonly { id: string; label: string }[]; current: string }) {
+  const index = steps.findIndex((s) => s.id === current);
+  return (
+    <ol className="stepper" aria-label="Progress">
+      {steps.map((step, i) => (
+        <li
+          key={step.id}
+          className={i < index ? 'done' : i === index ? 'current' : ''}
+          aria-current={i === index ? 'step' : undefined}
+        >
+          <span className="step-number" aria-hidden="true">
+            {i + 1}
+          </span>
+          {step.label}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+/** A labelled form control: label/for, hint and error wired with aria-describedby. */
+export function Field({
+  label,
+  hint,
+  error,
+  children,
+  optional,
+}: {
+  label: string;
+  hint?: ReactNode;
+  error?: ReactNode;
+  optional?: boolean;
+  children: (props: { id: string; 'aria-describedby'?: string; 'aria-invalid'?: boolean }) => ReactNode;
+}) {
+  const id = useId();
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const describedBy = [hint ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ');
+  const props: { id: string; 'aria-describedby'?: string; 'aria-invalid'?: boolean } = { id };
+  if (describedBy) props['aria-describedby'] = describedBy;
+  if (error) props['aria-invalid'] = true;
+  return (
+    <div className={`field${error ? ' field-invalid' : ''}`}>
+      <label htmlFor={id}>
+        {label}
+        {optional ? <span className="muted"> (optional)</span> : null}
+      </label>
+      {children(props)}
+      {hint ? (
+        <div className="hint" id={hintId}>
+          {hint}
+        </div>
+      ) : null}
+      {error ? (
+        <div className="error-text" id={errorId}>
+          {error}
+        </div>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,491 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import {
+  ACTIVATE_STEPS,
+  buildDataflowRequest,
+  checkStep,
+  defaultDataflowName,
+  describeMapping,
+  emptyDraft,
+  filterSegments,
+  originLabel,
+  previewPlan,
+  segmentEligibility,
+  toggleSegment,
+} from '../activation-draft.ts';
+import type { ActivateStep, ActivationDraft, SegmentFilter } from '../activation-draft.ts';
+import type { Destination, Segment } from '../api.ts';
+import { useApp } from '../app-context.tsx';
+import { MappingEditor } from '../components/mapping-editor.tsx';
+import { NameInput } from '../components/name-input.tsx';
+import { Empty, ErrorMessage, Field, Loading, QueryView, StatusBadge, Stepper } from '../components/ui.tsx';
+import { formatCount } from '../run-metrics.ts';
+import { formatRoute, navigate } from '../router.ts';
+import { validateName } from '../validation.ts';
+import type { ScheduleDraft, ScheduleErrors } from '../validation.ts';
+
+export function ActivateWizard({ destinationId }: { destinationId?: string }) {
+  const { api, session } = useApp();
+  const destinations = useQuery({ queryKey: [session.sandbox, 'destinations'], queryFn: () => api.listDestinations() });
+
+  return (
+    <section className="page wizard" aria-labelledby="activate-title">
+      <h1 id="activate-title">Activate audiences</h1>
+      <QueryView query={destinations} label="connections">
+        {(list) => {
+          if (list.length === 0) {
+            return (
+              <Empty title="No connection to activate to">
+                <a href={formatRoute({ page: 'connect' })}>Set up an X Custom Audiences connection</a> first.
+              </Empty>
+            );
+          }
+          const destination = list.find((d) => d.id === destinationId);
+          if (!destination) return <PickDestination destinations={list} />;
+          return <ActivateFlow destination={destination} key={destination.id} />;
+        }}
+      </QueryView>
+    </section>
+  );
+}
+
+function PickDestination({ destinations }: { destinations: Destination[] }) {
+  const [choice, setChoice] = useState(destinations[0]?.id ?? '');
+  return (
+    <form
+      className="card step"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (choice) navigate({ page: 'activate', destinationId: choice });
+      }}
+    >
+      <h2>Select destination</h2>
+      <Field label="Connection">
+        {(props) => (
+          <select {...props} value={choice} onChange={(e) => setChoice(e.target.value)}>
+            {destinations.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.name} ({d.accountId}) — {String(d.status)}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <div className="actions">
+        <button type="submit">Next</button>
+      </div>
+    </form>
+  );
+}
+
+function ActivateFlow({ destination }: { destination: Destination }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
+  const [step, setStep] = useState<ActivateStep>('segments');
+  const [draft, setDraft] = useState<ActivationDraft>(() => emptyDraft(destination.id));
+  const [attempted, setAttempted] = useState<Partial<Record<ActivateStep, boolean>>>({});
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  useEffect(() => headingRef.current?.focus(), [step]);
+
+  const finish = useMutation({
+    mutationFn: () =>
+      api.createDataflow(buildDataflowRequest(draft, defaultDataflowName(destination.name, segments.data ?? [], draft))),
+    onSuccess: async (dataflow) => {
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
+      navigate({ page: 'dataflow', id: dataflow.id, tab: 'runs' });
+    },
+  });
+
+  const index = ACTIVATE_STEPS.findIndex((s) => s.id === step);
+  const check = checkStep(draft, step);
+  const showErrors = attempted[step] === true;
+
+  const next = () => {
+    setAttempted({ ...attempted, [step]: true });
+    if (!check.ok) return;
+    const following = ACTIVATE_STEPS[index + 1];
+    if (following) setStep(following.id);
+  };
+  const back = () => {
+    const previous = ACTIVATE_STEPS[index - 1];
+    if (previous) setStep(previous.id);
+  };
+
+  if (segments.isPending) return <Loading label="Loading segments…" />;
+  if (segments.isError) return <ErrorMessage error={segments.error} title="Could not load segments" />;
+  const allSegments = segments.data;
+
+  return (
+    <>
+      <p className="muted">
+        Destination: <strong>{destination.name}</strong> · account <code>{destination.accountId}</code>{' '}
+        <StatusBadge status={String(destination.status)} />
+      </p>
+      <Stepper steps={ACTIVATE_STEPS} current={step} />
+      <div className="card step">
+        <h2 ref={headingRef} tabIndex={-1}>
+          {ACTIVATE_STEPS[index]?.label}
+        </h2>
+        {step === 'segments' ? <SegmentsStep segments={allSegments} draft={draft} onChange={setDraft} /> : null}
+        {step === 'mapping' ? (
+          <MappingEditor
+            rows={draft.mapping}
+            onChange={(mapping) => setDraft({ ...draft, mapping })}
+            problems={showErrors ? check.mappingProblems : []}
+          />
+        ) : null}
+        {step === 'scheduling' ? (
+          <SchedulingStep
+            segments={allSegments}
+            draft={draft}
+            onChange={setDraft}
+            errors={check.scheduleErrors}
+            showAll={showErrors}
+          />
+        ) : null}
+        {step === 'review' ? <ReviewStep segments={allSegments} draft={draft} destination={destination} onChange={setDraft} /> : null}
+
+        {showErrors && !check.ok ? (
+          <div className="callout callout-error" role="alert">
+            <ul>
+              {check.messages.map((m) => (
+                <li key={m}>{m}</li>
+              ))}
+            </ul>
+          </div>
+        ) : null}
+        {finish.isError ? <ErrorMessage error={finish.error} title="The dataflow was not created" /> : null}
+        <div className="actions">
+          <a className="button secondary" href={formatRoute({ page: 'catalog' })}>
+            Cancel
+          </a>
+          {index > 0 ? (
+            <button type="button" className="secondary" onClick={back}>
+              Back
+            </button>
+          ) : null}
+          {step === 'review' ? (
+            <button
+              type="button"
+              disabled={finish.isPending}
+              onClick={() => {
+                setAttempted({ ...attempted, review: true });
+                if (check.ok) finish.mutate();
+              }}
+            >
+              {finish.isPending ? 'Creating…' : 'Finish'}
+            </button>
+          ) : (
+            <button type="button" onClick={next}>
+              Next
+            </button>
+          )}
+        </div>
+      </div>
+    </>
+  );
+}
+
+function SegmentsStep({
+  segments,
+  draft,
+  onChange,
+}: {
+  segments: Segment[];
+  draft: ActivationDraft;
+  onChange: (d: ActivationDraft) => void;
+}) {
+  const [filter, setFilter] = useState<SegmentFilter>({ query: '', show: 'all', origin: '' });
+  const origins = useMemo(() => [...new Set(segments.map((s) => s.origin))].sort(), [segments]);
+  const visible = filterSegments(segments, filter);
+  if (segments.length === 0) {
+    return (
+      <Empty title="No segments in this sandbox">
+        Create segments through the API (<code>POST /api/v1/segments</code>) or the <code>tca segments</code> command.
+      </Empty>
+    );
+  }
+  return (
+    <>
+      <div className="filters">
+        <Field label="Search segments">
+          {(props) => (
+            <input
+              {...props}
+              type="search"
+              value={filter.query}
+              onChange={(e) => setFilter({ ...filter, query: e.target.value })}
+            />
+          )}
+        </Field>
+        <Field label="Origin">
+          {(props) => (
+            <select {...props} value={filter.origin} onChange={(e) => setFilter({ ...filter, origin: e.target.value })}>
+              <option value="">All origins</option>
+              {origins.map((o) => (
+                <option key={o} value={o}>
+                  {originLabel(o)}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <label className="toggle">
+          <input
+            type="checkbox"
+            checked={filter.show === 'eligible'}
+            onChange={(e) => setFilter({ ...filter, show: e.target.checked ? 'eligible' : 'all' })}
+          />{' '}
+          Show only segments X accepts
+        </label>
+      </div>
+      <p className="small muted" aria-live="polite">
+        {draft.selected.length} selected · {visible.length} of {segments.length} shown
+      </p>
+      {visible.length === 0 ? (
+        <Empty title="No segment matches these filters" />
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <caption className="visually-hidden">Segments</caption>
+            <thead>
+              <tr>
+                <th scope="col">
+                  <span className="visually-hidden">Select</span>
+                </th>
+                <th scope="col">Name</th>
+                <th scope="col">Origin</th>
+                <th scope="col">Type</th>
+                <th scope="col" className="num">
+                  Size
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {visible.map((segment) => {
+                const eligibility = segmentEligibility(segment);
+                const id = `segment-${segment.id}`;
+                return (
+                  <tr key={segment.id} className={eligibility.selectable ? '' : 'disabled-row'}>
+                    <td>
+                      <input
+                        type="checkbox"
+                        id={id}
+                        checked={draft.selected.includes(segment.id)}
+                        disabled={!eligibility.selectable}
+                        aria-describedby={eligibility.selectable ? undefined : `${id}-why`}
+                        onChange={() => onChange(toggleSegment(draft, segment, new Date()))}
+                      />
+                    </td>
+                    <td>
+                      <label htmlFor={id}>{segment.name}</label>
+                      {segment.description ? <div className="small muted">{segment.description}</div> : null}
+                      {!eligibility.selectable ? (
+                        <div className="small reason" id={`${id}-why`}>
+                          {eligibility.reason}
+                        </div>
+                      ) : null}
+                    </td>
+                    <td>{originLabel(segment.origin)}</td>
+                    <td>{segment.audienceType ?? 'people'}</td>
+                    <td className="num">{formatCount(segment.size)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
+function SchedulingStep({
+  segments,
+  draft,
+  onChange,
+  errors,
+  showAll,
+}: {
+  segments: Segment[];
+  draft: ActivationDraft;
+  onChange: (d: ActivationDraft) => void;
+  errors: Record<string, ScheduleErrors>;
+  showAll: boolean;
+}) {
+  const update = (id: string, patch: Partial<ScheduleDraft>) => {
+    const current = draft.schedules[id];
+    if (!current) return;
+    onChange({ ...draft, schedules: { ...draft.schedules, [id]: { ...current, ...patch } } });
+  };
+  return (
+    <>
+      <p className="small muted">
+        Each segment becomes one X List Custom Audience named after its mapping name. Give human-readable names; the
+        segment name is the default.
+      </p>
+      {draft.selected.map((id) => {
+        const schedule = draft.schedules[id];
+        const segment = segments.find((s) => s.id === id);
+        if (!schedule || !segment) return null;
+        const e = errors[id] ?? {};
+        const show = (key: keyof ScheduleErrors) => (showAll && e[key] ? { error: e[key] } : {});
+        return (
+          <fieldset key={id} className="schedule" aria-label={`Schedule for ${segment.name}`}>
+            <legend>{segment.name}</legend>
+            <NameInput
+              label="Mapping name"
+              field="mappingName"
+              value={schedule.mappingName}
+              onChange={(mappingName) => update(id, { mappingName })}
+            />
+            {showAll && e.mappingName && validateName(schedule.mappingName, { field: 'mappingName' }).ok ? (
+              <div className="error-text">{e.mappingName}</div>
+            ) : null}
+            <div className="grid-4">
+              <Field label="Start date" {...show('startDate')}>
+                {(props) => (
+                  <input
+                    {...props}
+                    type="date"
+                    value={schedule.startDate}
+                    onChange={(ev) => update(id, { startDate: ev.target.value })}
+                  />
+                )}
+              </Field>
+              <Field label="End date" optional {...show('endDate')}>
+                {(props) => (
+                  <input
+                    {...props}
+                    type="date"
+                    value={schedule.endDate}
+                    min={schedule.startDate}
+                    onChange={(ev) => update(id, { endDate: ev.target.value })}
+                  />
+                )}
+              </Field>
+              <Field label="Existing X audience id" optional hint="Leave empty to create a new audience." {...show('xAudienceId')}>
+                {(props) => (
+                  <input
+                    {...props}
+                    type="text"
+                    value={schedule.xAudienceId}
+                    spellCheck={false}
+                    onChange={(ev) => update(id, { xAudienceId: ev.target.value })}
+                  />
+                )}
+              </Field>
+              <Field label="TTL (days)" optional hint="Membership expires at X after this many days." {...show('ttlDays')}>
+                {(props) => (
+                  <input
+                    {...props}
+                    type="number"
+                    min={1}
+                    step={1}
+                    value={schedule.ttlDays}
+                    onChange={(ev) => update(id, { ttlDays: ev.target.value })}
+                  />
+                )}
+              </Field>
+            </div>
+          </fieldset>
+        );
+      })}
+    </>
+  );
+}
+
+function ReviewStep({
+  segments,
+  draft,
+  destination,
+  onChange,
+}: {
+  segments: Segment[];
+  draft: ActivationDraft;
+  destination: Destination;
+  onChange: (d: ActivationDraft) => void;
+}) {
+  const plan = previewPlan(draft, segments);
+  const fallbackName = defaultDataflowName(destination.name, segments, draft);
+  return (
+    <>
+      <Field label="Dataflow name" optional hint={`Defaults to “${fallbackName}”.`}>
+        {(props) => (
+          <input {...props} type="text" value={draft.name} onChange={(e) => onChange({ ...draft, name: e.target.value })} />
+        )}
+      </Field>
+      <h3>Summary</h3>
+      <dl className="summary">
+        <dt>Destination</dt>
+        <dd>
+          {destination.name} (account <code>{destination.accountId}</code>)
+        </dd>
+        <dt>Segments</dt>
+        <dd>{draft.selected.length}</dd>
+        <dt>Mapping</dt>
+        <dd>
+          <ul>
+            {describeMapping(draft.mapping).map((line) => (
+              <li key={line}>{line}</li>
+            ))}
+          </ul>
+        </dd>
+      </dl>
+      <h3>Dry-run plan</h3>
+      <div className="table-wrap">
+        <table aria-label="Dry-run plan">
+          <thead>
+            <tr>
+              <th scope="col">Segment</th>
+              <th scope="col">X audience</th>
+              <th scope="col" className="num">
+                Backfill (members)
+              </th>
+              <th scope="col">Sending window</th>
+              <th scope="col">TTL</th>
+            </tr>
+          </thead>
+          <tbody>
+            {plan.map((line) => (
+              <tr key={line.segmentId}>
+                <th scope="row">{line.segmentName}</th>
+                <td>
+                  {line.action === 'create' ? (
+                    <>
+                      Create <q>{line.mappingName}</q>
+                    </>
+                  ) : (
+                    <>
+                      Reuse <code>{line.xAudienceId}</code> as <q>{line.mappingName}</q>
+                    </>
+                  )}
+                </td>
+                <td className="num">{formatCount(line.estimatedMembers)}</td>
+                <td>{line.window}</td>
+                <td>{line.ttl}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <p className="small muted">
+        Current members are sent first (backfill); after that, only changes. The service&apos;s exact plan (requests and
+        batches) is on the dataflow page once it exists.
+      </p>
+      <section className="governance" aria-labelledby="policy-title">
+        <h3 id="policy-title">Data usage policy check</h3>
+        <p className="callout" data-testid="governance-violations">
+          No policy violations reported. Violations found by data-usage policies will be listed here and block Finish.
+        </p>
+      </section>
+      <section className="governance" aria-labelledby="consent-title">
+        <h3 id="consent-title">Consent preview</h3>
+        <p className="callout" data-testid="consent-preview">
+          No consent policies apply to this activation. When they do, this shows how many profiles each policy keeps.
+        </p>
+      </section>
+    </>
+  );
+}

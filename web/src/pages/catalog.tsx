@@ -1,0 +1,97 @@
+import { useQuery } from '@tanstack/react-query';
+import { useApp } from '../app-context.tsx';
+import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
+import { formatRoute } from '../router.ts';
+
+export function Catalog() {
+  const { api, session } = useApp();
+  const destinations = useQuery({ queryKey: [session.sandbox, 'destinations'], queryFn: () => api.listDestinations() });
+  const hasConnections = (destinations.data?.length ?? 0) > 0;
+
+  return (
+    <section className="page" aria-labelledby="catalog-title">
+      <h1 id="catalog-title">Destinations</h1>
+      <h2 className="section-title">Catalog</h2>
+      <div className="catalog">
+        <article className="card destination-card" aria-labelledby="xca-title">
+          <div className="destination-logo" aria-hidden="true">
+            𝕏
+          </div>
+          <div>
+            <h3 id="xca-title">X Custom Audiences</h3>
+            <p className="muted">
+              Keep X List Custom Audiences equal to your segments: members who qualify are added, members who exit are
+              removed. Streaming · audience export · people audiences from Segmentation Service.
+            </p>
+            <p className="small muted">Identifiers: email, device_id, phone_number, handle, twitter_id, partner_user_id.</p>
+          </div>
+          <div className="card-actions">
+            {hasConnections ? (
+              <>
+                <a className="button" href={formatRoute({ page: 'activate' })}>
+                  Activate
+                </a>
+                <a className="button secondary" href={formatRoute({ page: 'connect' })}>
+                  Configure new destination
+                </a>
+              </>
+            ) : (
+              <a className="button" href={formatRoute({ page: 'connect' })}>
+                Set up
+              </a>
+            )}
+          </div>
+        </article>
+      </div>
+
+      <h2 className="section-title">Connections</h2>
+      <QueryView query={destinations} label="connections">
+        {(list) =>
+          list.length === 0 ? (
+            <Empty title="No connections yet">
+              Choose <strong>Set up</strong> on the X Custom Audiences card to connect an X Ads account.
+            </Empty>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <caption className="visually-hidden">Configured X Custom Audiences connections</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Account ID</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Marketing actions</th>
+                    <th scope="col">
+                      <span className="visually-hidden">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.map((d) => (
+                    <tr key={d.id}>
+                      <th scope="row">
+                        {d.name}
+                        {d.description ? <div className="small muted">{d.description}</div> : null}
+                      </th>
+                      <td>
+                        <code>{d.accountId}</code>
+                      </td>
+                      <td>
+                        <StatusBadge status={String(d.status)} />
+                      </td>
+                      <td className="small">{d.marketingActions?.length ? d.marketingActions.join(', ') : '—'}</td>
+                      <td className="row-actions">
+                        <a href={formatRoute({ page: 'connect', destinationId: d.id })}>Edit / verify</a>
+                        <a href={formatRoute({ page: 'activate', destinationId: d.id })}>Activate audiences</a>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </QueryView>
+    </section>
+  );
+}

@@ -1,0 +1,542 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useRef, useState } from 'react';
+import type { FormEvent } from 'react';
+import type { Destination, LoginStart, Preflight } from '../api.ts';
+import { useApp } from '../app-context.tsx';
+import { NameInput } from '../components/name-input.tsx';
+import { ErrorMessage, Field, Loading, StatusBadge, Stepper } from '../components/ui.tsx';
+import { MARKETING_ACTIONS, checkFix, checkLabel, orderChecks } from '../preflight.ts';
+import { formatRoute, navigate } from '../router.ts';
+import {
+  CREDENTIAL_LABELS,
+  validateAccountId,
+  validateCredentials,
+  validateName,
+  validatePin,
+  validateWebhookUrl,
+} from '../validation.ts';
+import type { CredentialFields } from '../validation.ts';
+
+type Step = 'details' | 'authenticate' | 'preflight' | 'governance';
+
+const STEPS: { id: Step; label: string }[] = [
+  { id: 'details', label: 'Connection details' },
+  { id: 'authenticate', label: 'Authenticate' },
+  { id: 'preflight', label: 'Preflight checks' },
+  { id: 'governance', label: 'Marketing actions & alerts' },
+];
+
+const EMPTY_CREDENTIALS: CredentialFields = { consumerKey: '', consumerSecret: '', accessToken: '', accessTokenSecret: '' };
+
+export function ConnectWizard({ destinationId }: { destinationId?: string }) {
+  const { api, session } = useApp();
+  const existing = useQuery({
+    queryKey: [session.sandbox, 'destination', destinationId],
+    queryFn: () => api.getDestination(destinationId ?? ''),
+    enabled: destinationId !== undefined,
+  });
+  if (destinationId !== undefined) {
+    if (existing.isPending) return <Loading label="Loading the connection…" />;
+    if (existing.isError) {
+      return (
+        <section className="page">
+          <h1>Connect X Custom Audiences</h1>
+          <ErrorMessage error={existing.error} title="Could not load the connection" />
+        </section>
+      );
+    }
+  }
+  return <ConnectForm {...(existing.data ? { initial: existing.data } : {})} key={existing.data?.id ?? 'new'} />;
+}
+
+function ConnectForm({ initial }: { initial?: Destination }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const [step, setStep] = useState<Step>('details');
+  const [destination, setDestination] = useState<Destination | null>(initial ?? null);
+  const [name, setName] = useState(initial?.name ?? '');
+  const [description, setDescription] = useState(initial?.description ?? '');
+  const [accountId, setAccountId] = useState(initial?.accountId ?? '');
+  const [method, setMethod] = useState<'pin' | 'keys' | 'keep'>(initial?.hasCredentials ? 'keep' : 'pin');
+  const [credentials, setCredentials] = useState<CredentialFields>(EMPTY_CREDENTIALS);
+  const [login, setLogin] = useState<LoginStart | null>(null);
+  const [pin, setPin] = useState('');
+  const [preflight, setPreflight] = useState<Preflight | null>(initial?.lastVerification ?? null);
+  const [actions, setActions] = useState<string[]>(initial?.marketingActions ?? []);
+  const [customAction, setCustomAction] = useState('');
+  const [webhook, setWebhook] = useState(initial?.alertWebhookUrl ?? '');
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [touched, setTouched] = useState(false);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+
+  // Moving between steps puts keyboard focus on the step heading, so screen readers announce the new step.
+  useEffect(() => headingRef.current?.focus(), [step]);
+
+  const nameResult = validateName(name, { field: 'name' });
+  const descriptionResult = validateName(description, { field: 'description' });
+  const accountResult = validateAccountId(accountId);
+  const credentialErrors = validateCredentials(credentials);
+  const webhookResult = validateWebhookUrl(webhook);
+  const detailsOk = nameResult.ok && descriptionResult.ok && accountResult.ok;
+
+  const refresh = async () => {
+    await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
+  };
+
+  const run = async (label: string, fn: () => Promise<void>) => {
+    setBusy(label);
+    setError(null);
+    try {
+      await fn();
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const details = () => ({
+    name: nameResult.ok ? nameResult.value : name,
+    description: descriptionResult.ok ? descriptionResult.value : description,
+    accountId: accountResult.ok ? accountResult.value : accountId,
+  });
+
+  const submitDetails = (event: FormEvent) => {
+    event.preventDefault();
+    setTouched(true);
+    if (!detailsOk) return;
+    void run('Saving details…', async () => {
+      if (destination) {
+        const current = details();
+        if (
+          current.name !== destination.name ||
+          current.description !== destination.description ||
+          current.accountId !== destination.accountId
+        ) {
+          setDestination(await api.updateDestination(destination.id, current));
+          setPreflight(null);
+          await refresh();
+        }
+      }
+      setStep('authenticate');
+    });
+  };
+
+  /** Creates the connection on first save; later saves update it. */
+  const saveConnection = async (withCredentials: boolean): Promise<Destination> => {
+    const body = withCredentials ? { ...details(), credentials: trimmed(credentials) } : details();
+    const saved = destination ? await api.updateDestination(destination.id, body) : await api.createDestination(body);
+    setDestination(saved);
+    await refresh();
+    return saved;
+  };
+
+  const submitKeys = (event: FormEvent) => {
+    event.preventDefault();
+    setTouched(true);
+    if (method === 'keys' && Object.keys(credentialErrors).length > 0) return;
+    void run('Saving credentials…', async () => {
+      const saved = await saveConnection(method === 'keys');
+      await runPreflight(saved.id);
+    });
+  };
+
+  const startPinLogin = () =>
+    run('Asking X for a login link…', async () => {
+      const saved = destination ?? (await saveConnection(false));
+      setLogin(await api.startLogin(saved.id));
+    });
+
+  const submitPin = (event: FormEvent) => {
+    event.preventDefault();
+    const checked = validatePin(pin);
+    if (!checked.ok || !destination) return;
+    void run('Completing the login…', async () => {
+      const saved = await api.completeLogin(destination.id, checked.value);
+      setDestination(saved);
+      await runPreflight(saved.id);
+    });
+  };
+
+  const runPreflight = async (id: string) => {
+    setStep('preflight');
+    setPreflight(await api.verifyDestination(id));
+    await refresh();
+  };
+
+  const saveGovernance = (then: 'exit' | 'activate') => {
+    if (!destination || !webhookResult.ok) return;
+    void run('Saving…', async () => {
+      const saved = await api.updateDestination(destination.id, {
+        marketingActions: actions,
+        alertWebhookUrl: webhookResult.value === '' ? null : webhookResult.value,
+      });
+      await refresh();
+      navigate(then === 'activate' ? { page: 'activate', destinationId: saved.id } : { page: 'catalog' });
+    });
+  };
+
+  const showPinForm = method === 'pin' && login !== null;
+
+  return (
+    <section className="page wizard" aria-labelledby="connect-title">
+      <h1 id="connect-title">{initial ? `Edit ${initial.name}` : 'Connect X Custom Audiences'}</h1>
+      <Stepper steps={STEPS} current={step} />
+      {busy ? <Loading label={busy} /> : null}
+      {error ? <ErrorMessage error={error} title="The service refused this step" /> : null}
+
+      {step === 'details' ? (
+        <form className="card step" onSubmit={submitDetails} noValidate>
+          <h2 ref={headingRef} tabIndex={-1}>
+            Connection details
+          </h2>
+          <p className="callout">
+            X refuses these characters in names, descriptions and audience mapping names:{' '}
+            <code>+ &amp; , % : ; @ / = ? $</code> and line breaks.
+          </p>
+          <NameInput label="Name" field="name" value={name} onChange={setName} hint="How you will recognize this connection." />
+          <NameInput
+            label="Description"
+            field="description"
+            value={description}
+            onChange={setDescription}
+            multiline
+          />
+          <Field
+            label="Account ID"
+            hint="Your X Ads account ID, shown in the X Ads account settings (for example 18ce54d4x5t)."
+            {...(!accountResult.ok && (touched || accountId !== '')
+              ? {
+                  error: (
+                    <>
+                      {accountResult.message}
+                      {accountResult.suggestion ? (
+                        <span className="suggestion">
+                          Suggested: <q>{accountResult.suggestion}</q>{' '}
+                          <button
+                            type="button"
+                            className="link-button"
+                            onClick={() => setAccountId(accountResult.suggestion ?? '')}
+                          >
+                            Use suggestion
+                          </button>
+                        </span>
+                      ) : null}
+                    </>
+                  ),
+                }
+              : {})}
+          >
+            {(props) => (
+              <input
+                {...props}
+                type="text"
+                value={accountId}
+                autoComplete="off"
+                spellCheck={false}
+                onChange={(e) => setAccountId(e.target.value)}
+              />
+            )}
+          </Field>
+          <div className="actions">
+            <a className="button secondary" href={formatRoute({ page: 'catalog' })}>
+              Cancel
+            </a>
+            <button type="submit" disabled={busy !== null || (touched && !detailsOk)}>
+              Next
+            </button>
+          </div>
+        </form>
+      ) : null}
+
+      {step === 'authenticate' ? (
+        <div className="card step">
+          <h2 ref={headingRef} tabIndex={-1}>
+            Authenticate to X
+          </h2>
+          <fieldset className="choice">
+            <legend>How do you want to authorize access?</legend>
+            <label>
+              <input type="radio" name="auth-method" checked={method === 'pin'} onChange={() => setMethod('pin')} /> Log
+              in with X (PIN)
+            </label>
+            <label>
+              <input type="radio" name="auth-method" checked={method === 'keys'} onChange={() => setMethod('keys')} />{' '}
+              Paste consumer key/secret and access token/secret
+            </label>
+            {initial?.hasCredentials ? (
+              <label>
+                <input type="radio" name="auth-method" checked={method === 'keep'} onChange={() => setMethod('keep')} />{' '}
+                Keep the stored credentials
+              </label>
+            ) : null}
+          </fieldset>
+
+          {method === 'pin' ? (
+            <div className="pin-flow">
+              <p>
+                X opens in a new tab. Sign in with the user that has the <strong>Partner Audience Manager</strong>{' '}
+                permission on account <code>{details().accountId}</code>, choose <strong>Authorize app</strong>, and copy
+                the PIN X shows back here.
+              </p>
+              {!login ? (
+                <div className="actions">
+                  <button type="button" className="secondary" onClick={() => setStep('details')}>
+                    Back
+                  </button>
+                  <button type="button" onClick={() => void startPinLogin()} disabled={busy !== null}>
+                    Log in with X
+                  </button>
+                </div>
+              ) : null}
+              {showPinForm ? (
+                <form onSubmit={submitPin} noValidate>
+                  <p>
+                    <a href={login.authorizeUrl} target="_blank" rel="noreferrer noopener">
+                      Open the X authorization page
+                    </a>
+                    {login.demoPin ? (
+                      <span className="muted">
+                        {' '}
+                        (demo emulator PIN: <code data-testid="demo-pin">{login.demoPin}</code>)
+                      </span>
+                    ) : null}
+                  </p>
+                  <Field
+                    label="PIN from X"
+                    {...(pin !== '' && !validatePin(pin).ok ? { error: 'Enter the numeric PIN X showed.' } : {})}
+                  >
+                    {(props) => (
+                      <input
+                        {...props}
+                        type="text"
+                        inputMode="numeric"
+                        autoComplete="one-time-code"
+                        value={pin}
+                        onChange={(e) => setPin(e.target.value)}
+                      />
+                    )}
+                  </Field>
+                  <div className="actions">
+                    <button type="button" className="secondary" onClick={() => void startPinLogin()}>
+                      Get a new link
+                    </button>
+                    <button type="submit" disabled={busy !== null || !validatePin(pin).ok}>
+                      Complete login
+                    </button>
+                  </div>
+                </form>
+              ) : null}
+            </div>
+          ) : (
+            <form onSubmit={submitKeys} noValidate>
+              {method === 'keys' ? (
+                <div className="grid-2">
+                  {(Object.keys(CREDENTIAL_LABELS) as (keyof CredentialFields)[]).map((key) => (
+                    <Field
+                      key={key}
+                      label={CREDENTIAL_LABELS[key]}
+                      {...(touched && credentialErrors[key] ? { error: credentialErrors[key] } : {})}
+                    >
+                      {(props) => (
+                        <input
+                          {...props}
+                          type="password"
+                          autoComplete="off"
+                          spellCheck={false}
+                          value={credentials[key]}
+                          onChange={(e) => setCredentials({ ...credentials, [key]: e.target.value })}
+                        />
+                      )}
+                    </Field>
+                  ))}
+                  <p className="small muted span-2">
+                    Stored encrypted by the service and never shown again. Use the keys of an app approved for the X Ads
+                    API; regenerate user tokens made before the approval.
+                  </p>
+                </div>
+              ) : (
+                <p>The connection keeps its stored credentials.</p>
+              )}
+              <div className="actions">
+                <button type="button" className="secondary" onClick={() => setStep('details')}>
+                  Back
+                </button>
+                <button type="submit" disabled={busy !== null}>
+                  {method === 'keys' ? 'Save and check' : 'Check the connection'}
+                </button>
+              </div>
+            </form>
+          )}
+        </div>
+      ) : null}
+
+      {step === 'preflight' ? (
+        <div className="card step">
+          <h2 ref={headingRef} tabIndex={-1}>
+            Preflight checks
+          </h2>
+          {!preflight ? (
+            busy ? null : (
+              <p>
+                The checks have not run yet.{' '}
+                <button
+                  type="button"
+                  disabled={!destination}
+                  onClick={() => destination && void run('Running checks…', () => runPreflight(destination.id))}
+                >
+                  Run checks
+                </button>
+              </p>
+            )
+          ) : (
+            <>
+              <p className={preflight.ok ? 'callout callout-ok' : 'callout callout-error'} role="status">
+                {preflight.ok
+                  ? 'All checks passed: this connection can create and fill audiences.'
+                  : 'Some checks failed. Fix what is listed below, then run the checks again.'}
+              </p>
+              <ul className="checklist" aria-label="Preflight checklist">
+                {orderChecks(preflight.checks).map((check) => {
+                  const fix = checkFix(check);
+                  return (
+                    <li key={check.id} className={`check check-${check.status}`} data-check={check.id}>
+                      <span className="check-icon" aria-hidden="true">
+                        {check.status === 'pass' ? '✓' : check.status === 'fail' ? '✕' : '•'}
+                      </span>
+                      <div>
+                        <div>
+                          <strong>{checkLabel(check)}</strong> <StatusBadge status={check.status} />
+                        </div>
+                        {check.message ? <div className="check-message">{check.message}</div> : null}
+                        {fix ? (
+                          <div className="check-fix">
+                            <strong>What to do:</strong> {fix}
+                          </div>
+                        ) : null}
+                      </div>
+                    </li>
+                  );
+                })}
+              </ul>
+            </>
+          )}
+          <div className="actions">
+            <button type="button" className="secondary" onClick={() => setStep('details')}>
+              Edit details
+            </button>
+            <button type="button" className="secondary" onClick={() => setStep('authenticate')}>
+              Change authentication
+            </button>
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => destination && void run('Running checks…', () => runPreflight(destination.id))}
+              disabled={busy !== null || !destination}
+            >
+              Run checks again
+            </button>
+            <button type="button" onClick={() => setStep('governance')} disabled={!preflight?.ok}>
+              Next
+            </button>
+          </div>
+        </div>
+      ) : null}
+
+      {step === 'governance' ? (
+        <form
+          className="card step"
+          noValidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            saveGovernance('activate');
+          }}
+        >
+          <h2 ref={headingRef} tabIndex={-1}>
+            Marketing actions and alerts
+          </h2>
+          <fieldset className="checkbox-grid">
+            <legend>Marketing actions this destination is used for</legend>
+            <p className="small muted">
+              Stored with the connection; data-usage policies will block activations whose labels forbid these actions.
+            </p>
+            {[...MARKETING_ACTIONS, ...actions.filter((a) => !(MARKETING_ACTIONS as readonly string[]).includes(a))].map(
+              (action) => (
+                <label key={action}>
+                  <input
+                    type="checkbox"
+                    checked={actions.includes(action)}
+                    onChange={(e) =>
+                      setActions(e.target.checked ? [...actions, action] : actions.filter((a) => a !== action))
+                    }
+                  />{' '}
+                  {action}
+                </label>
+              ),
+            )}
+          </fieldset>
+          <div className="inline-add">
+            <Field label="Custom marketing action" optional>
+              {(props) => (
+                <input {...props} type="text" value={customAction} onChange={(e) => setCustomAction(e.target.value)} />
+              )}
+            </Field>
+            <button
+              type="button"
+              className="secondary"
+              disabled={customAction.trim() === '' || actions.includes(customAction.trim())}
+              onClick={() => {
+                setActions([...actions, customAction.trim()]);
+                setCustomAction('');
+              }}
+            >
+              Add
+            </button>
+          </div>
+          <Field
+            label="Alert webhook URL"
+            optional
+            hint="Receives a JSON call when a dataflow fails, pauses, is delayed or excludes too many identities."
+            {...(!webhookResult.ok ? { error: webhookResult.message } : {})}
+          >
+            {(props) => (
+              <input
+                {...props}
+                type="url"
+                placeholder="https://hooks.example.com/alerts"
+                value={webhook}
+                onChange={(e) => setWebhook(e.target.value)}
+              />
+            )}
+          </Field>
+          <div className="actions">
+            <button type="button" className="secondary" onClick={() => setStep('preflight')}>
+              Back
+            </button>
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => saveGovernance('exit')}
+              disabled={busy !== null || !webhookResult.ok}
+            >
+              Save &amp; exit
+            </button>
+            <button type="submit" disabled={busy !== null || !webhookResult.ok}>
+              Save and activate audiences
+            </button>
+          </div>
+        </form>
+      ) : null}
+    </section>
+  );
+}
+
+function trimmed(fields: CredentialFields): CredentialFields {
+  return {
+    consumerKey: fields.consumerKey.trim(),
+    consumerSecret: fields.consumerSecret.trim(),
+    accessToken: fields.accessToken.trim(),
+    accessTokenSecret: fields.accessTokenSecret.trim(),
+  };
+}

@@ -1,0 +1,673 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import {
+  Bar,
+  BarChart,
+  CartesianGrid,
+  Legend,
+  Line,
+  LineChart,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
+import type { Audience, Dataflow, DataflowRun, DeadLetter, Segment } from '../api.ts';
+import { useApp } from '../app-context.tsx';
+import { MappingEditor } from '../components/mapping-editor.tsx';
+import { NameInput } from '../components/name-input.tsx';
+import { Empty, ErrorMessage, Field, Loading, QueryView, StatusBadge } from '../components/ui.tsx';
+import { activationRate, chartSeries, formatCount, formatRate, hourLabel, reasonTotals, totals } from '../run-metrics.ts';
+import { DATAFLOW_TABS, formatRoute } from '../router.ts';
+import type { DataflowTab } from '../router.ts';
+import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
+import type { MappingRow, ScheduleDraft } from '../validation.ts';
+
+const TAB_LABEL: Record<DataflowTab, string> = {
+  runs: 'Runs & charts',
+  audiences: 'Audiences',
+  errors: 'Errors & exclusions',
+  'dead-letters': 'Dead letters',
+  settings: 'Mapping & schedule',
+};
+
+const RANGES = [
+  { id: '24h', label: 'Last 24 hours', hours: 24 },
+  { id: '7d', label: 'Last 7 days', hours: 24 * 7 },
+  { id: '30d', label: 'Last 30 days', hours: 24 * 30 },
+] as const;
+
+const COLORS = { activated: '#1d9b5f', excluded: '#c98a00', failed: '#d0342c', pending: '#5b6cff', requests: '#1d9bf0' };
+
+/** Monitoring pages refresh on their own so an audience can be watched while it fills. */
+const LIVE_MS = 5_000;
+
+export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTab; runId?: string }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const dataflow = useQuery({ queryKey: [session.sandbox, 'dataflow', id], queryFn: () => api.getDataflow(id) });
+  const toggle = useMutation({
+    mutationFn: (status: 'enabled' | 'paused') => api.updateDataflow(id, { status }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
+  });
+
+  return (
+    <section className="page" aria-labelledby="dataflow-title">
+      <p className="breadcrumb">
+        <a href={formatRoute({ page: 'dataflows' })}>Dataflows</a> /
+      </p>
+      <QueryView query={dataflow} label="the dataflow">
+        {(flow) => (
+          <>
+            <div className="page-head">
+              <h1 id="dataflow-title">
+                {flow.name} <StatusBadge status={String(flow.status)} />
+              </h1>
+              <div className="actions">
+                {flow.status === 'paused' ? (
+                  <button type="button" disabled={toggle.isPending} onClick={() => toggle.mutate('enabled')}>
+                    Resume
+                  </button>
+                ) : (
+                  <button
+                    type="button"
+                    className="secondary"
+                    disabled={toggle.isPending}
+                    onClick={() => toggle.mutate('paused')}
+                  >
+                    Pause
+                  </button>
+                )}
+              </div>
+            </div>
+            {toggle.isError ? <ErrorMessage error={toggle.error} title="Could not change the dataflow status" /> : null}
+            <nav className="tabs" aria-label="Dataflow sections">
+              <ul>
+                {DATAFLOW_TABS.map((t) => (
+                  <li key={t}>
+                    <a href={formatRoute({ page: 'dataflow', id, tab: t })} aria-current={t === tab ? 'page' : undefined}>
+                      {TAB_LABEL[t]}
+                    </a>
+                  </li>
+                ))}
+              </ul>
+            </nav>
+            {tab === 'runs' ? <RunsTab dataflow={flow} /> : null}
+            {tab === 'audiences' ? <AudiencesTab dataflow={flow} /> : null}
+            {tab === 'errors' ? <ErrorsTab dataflow={flow} {...(runId ? { runId } : {})} /> : null}
+            {tab === 'dead-letters' ? <DeadLettersTab dataflow={flow} /> : null}
+            {tab === 'settings' ? <SettingsTab dataflow={flow} key={flow.updatedAt ?? flow.id} /> : null}
+          </>
+        )}
+      </QueryView>
+    </section>
+  );
+}
+
+function useRuns(dataflowId: string, hours: number) {
+  const { api, session } = useApp();
+  return useQuery({
+    queryKey: [session.sandbox, 'runs', dataflowId, hours],
+    queryFn: () => {
+      // Whole hours, so the key stays stable between refreshes within an hour window.
+      const from = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - hours * 3_600_000).toISOString();
+      return api.listRuns(dataflowId, { from });
+    },
+    refetchInterval: LIVE_MS,
+  });
+}
+
+function RunsTab({ dataflow }: { dataflow: Dataflow }) {
+  const [range, setRange] = useState<(typeof RANGES)[number]['id']>('24h');
+  const [failuresOnly, setFailuresOnly] = useState(false);
+  const hours = RANGES.find((r) => r.id === range)?.hours ?? 24;
+  const runs = useRuns(dataflow.id, hours);
+
+  return (
+    <>
+      <div className="filters">
+        <Field label="Time range">
+          {(props) => (
+            <select {...props} value={range} onChange={(e) => setRange(e.target.value as typeof range)}>
+              {RANGES.map((r) => (
+                <option key={r.id} value={r.id}>
+                  {r.label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <label className="toggle">
+          <input type="checkbox" checked={failuresOnly} onChange={(e) => setFailuresOnly(e.target.checked)} /> Show
+          failures only
+        </label>
+      </div>
+      <QueryView query={runs} label="dataflow runs">
+        {(list) => {
+          const sum = totals(list);
+          const shown = failuresOnly ? list.filter((r) => r.identitiesFailed > 0) : list;
+          const series = chartSeries(list);
+          return (
+            <>
+              <div className="metrics" aria-label="Totals for the range">
+                <Metric label="Profiles received" value={formatCount(sum.received)} testId="total-received" />
+                <Metric label="Identities activated" value={formatCount(sum.activated)} testId="total-activated" />
+                <Metric label="Identities excluded" value={formatCount(sum.excluded)} testId="total-excluded" />
+                <Metric label="Identities failed" value={formatCount(sum.failed)} testId="total-failed" />
+                <Metric label="Activation rate" value={formatRate(sum.rate)} testId="total-rate" />
+              </div>
+              {list.length === 0 ? (
+                <Empty title="No runs in this range yet">
+                  Runs appear once profiles are ingested for this dataflow's segments; each hourly window is one run.
+                </Empty>
+              ) : (
+                <>
+                  <div className="charts">
+                    <figure className="chart card" aria-label="Identities activated, excluded and failed per hour">
+                      <figcaption>Identities per hour</figcaption>
+                      <ResponsiveContainer width="100%" height={220}>
+                        <BarChart data={series}>
+                          <CartesianGrid strokeDasharray="3 3" />
+                          <XAxis dataKey="hour" fontSize={11} />
+                          <YAxis allowDecimals={false} fontSize={11} />
+                          <Tooltip />
+                          <Legend />
+                          <Bar dataKey="activated" name="Activated" stackId="ids" fill={COLORS.activated} />
+                          <Bar dataKey="excluded" name="Excluded" stackId="ids" fill={COLORS.excluded} />
+                          <Bar dataKey="failed" name="Failed" stackId="ids" fill={COLORS.failed} />
+                        </BarChart>
+                      </ResponsiveContainer>
+                    </figure>
+                    <figure className="chart card" aria-label="Pending changes per hour">
+                      <figcaption>Pending changes</figcaption>
+                      <ResponsiveContainer width="100%" height={220}>
+                        <LineChart data={series}>
+                          <CartesianGrid strokeDasharray="3 3" />
+                          <XAxis dataKey="hour" fontSize={11} />
+                          <YAxis allowDecimals={false} fontSize={11} />
+                          <Tooltip />
+                          <Line type="monotone" dataKey="pending" name="Pending changes" stroke={COLORS.pending} />
+                        </LineChart>
+                      </ResponsiveContainer>
+                    </figure>
+                    <figure className="chart card" aria-label="Requests to X per hour">
+                      <figcaption>X requests</figcaption>
+                      <ResponsiveContainer width="100%" height={220}>
+                        <BarChart data={series}>
+                          <CartesianGrid strokeDasharray="3 3" />
+                          <XAxis dataKey="hour" fontSize={11} />
+                          <YAxis allowDecimals={false} fontSize={11} />
+                          <Tooltip />
+                          <Bar dataKey="requests" name="X requests" fill={COLORS.requests} />
+                        </BarChart>
+                      </ResponsiveContainer>
+                    </figure>
+                  </div>
+                  <RunsTable dataflowId={dataflow.id} runs={shown} />
+                </>
+              )}
+            </>
+          );
+        }}
+      </QueryView>
+    </>
+  );
+}
+
+function Metric({ label, value, testId }: { label: string; value: string; testId: string }) {
+  return (
+    <div className="metric card">
+      <div className="metric-label">{label}</div>
+      <div className="metric-value" data-testid={testId}>
+        {value}
+      </div>
+    </div>
+  );
+}
+
+function RunsTable({ dataflowId, runs }: { dataflowId: string; runs: DataflowRun[] }) {
+  if (runs.length === 0) return <Empty title="No failed runs in this range" />;
+  return (
+    <div className="table-wrap">
+      <table data-testid="runs-table">
+        <caption>Dataflow runs (one per hour)</caption>
+        <thead>
+          <tr>
+            <th scope="col">Run start (UTC)</th>
+            <th scope="col" className="num">
+              Received
+            </th>
+            <th scope="col" className="num">
+              Activated
+            </th>
+            <th scope="col" className="num">
+              Excluded
+            </th>
+            <th scope="col" className="num">
+              Failed
+            </th>
+            <th scope="col" className="num">
+              Activation rate
+            </th>
+            <th scope="col">Status</th>
+            <th scope="col">
+              <span className="visually-hidden">Details</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {[...runs]
+            .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
+            .map((run) => (
+              <tr key={run.id}>
+                <th scope="row">{hourLabel(run.startedAt)}</th>
+                <td className="num">{formatCount(run.profilesReceived)}</td>
+                <td className="num">{formatCount(run.identitiesActivated)}</td>
+                <td className="num">{formatCount(run.identitiesExcluded)}</td>
+                <td className="num">{formatCount(run.identitiesFailed)}</td>
+                <td className="num">{formatRate(activationRate(run))}</td>
+                <td>
+                  <StatusBadge status={String(run.status)} />
+                </td>
+                <td>
+                  <a href={formatRoute({ page: 'dataflow', id: dataflowId, tab: 'errors', runId: run.id })}>
+                    Details<span className="visually-hidden"> of the run at {hourLabel(run.startedAt)}</span>
+                  </a>
+                </td>
+              </tr>
+            ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function ErrorsTab({ dataflow, runId }: { dataflow: Dataflow; runId?: string }) {
+  const [kind, setKind] = useState<'failed' | 'excluded'>('failed');
+  const runs = useRuns(dataflow.id, 24 * 30);
+  return (
+    <QueryView query={runs} label="dataflow runs">
+      {(list) => {
+        const selected = runId ? list.filter((r) => r.id === runId) : list;
+        const reasons = reasonTotals(selected, kind);
+        const run = runId ? selected[0] : undefined;
+        return (
+          <>
+            <p>
+              {runId ? (
+                run ? (
+                  <>
+                    Run <code>{run.id}</code> at {hourLabel(run.startedAt)} UTC ·{' '}
+                    <a href={formatRoute({ page: 'dataflow', id: dataflow.id, tab: 'errors' })}>all runs</a>
+                  </>
+                ) : (
+                  <>Run {runId} is not in the last 30 days.</>
+                )
+              ) : (
+                'All runs of the last 30 days.'
+              )}
+            </p>
+            {run ? (
+              <dl className="summary inline">
+                <dt>Received</dt>
+                <dd>{formatCount(run.profilesReceived)}</dd>
+                <dt>Activated</dt>
+                <dd>{formatCount(run.identitiesActivated)}</dd>
+                <dt>Excluded</dt>
+                <dd>{formatCount(run.identitiesExcluded)}</dd>
+                <dt>Failed</dt>
+                <dd>{formatCount(run.identitiesFailed)}</dd>
+                <dt>Status</dt>
+                <dd>
+                  <StatusBadge status={String(run.status)} />
+                </dd>
+              </dl>
+            ) : null}
+            <fieldset className="segmented">
+              <legend className="visually-hidden">Show</legend>
+              <label>
+                <input type="radio" name="reason-kind" checked={kind === 'failed'} onChange={() => setKind('failed')} />{' '}
+                Identities failed
+              </label>
+              <label>
+                <input
+                  type="radio"
+                  name="reason-kind"
+                  checked={kind === 'excluded'}
+                  onChange={() => setKind('excluded')}
+                />{' '}
+                Identities excluded
+              </label>
+            </fieldset>
+            {reasons.length === 0 ? (
+              <Empty title={kind === 'failed' ? 'No failed identities' : 'No excluded identities'} />
+            ) : (
+              <div className="table-wrap">
+                <table data-testid="reasons-table">
+                  <caption className="visually-hidden">{kind === 'failed' ? 'Errors' : 'Exclusion reasons'}</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Code</th>
+                      <th scope="col" className="num">
+                        Identities
+                      </th>
+                      <th scope="col">Description</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {reasons.map((r) => (
+                      <tr key={r.code}>
+                        <th scope="row">
+                          <code>{r.code}</code>
+                        </th>
+                        <td className="num">{formatCount(r.count)}</td>
+                        <td>{r.description}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </>
+        );
+      }}
+    </QueryView>
+  );
+}
+
+function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
+  const { api, session } = useApp();
+  const audiences = useQuery({
+    queryKey: [session.sandbox, 'audiences', dataflow.id],
+    queryFn: () => api.listAudiences({ dataflowId: dataflow.id }),
+    refetchInterval: LIVE_MS,
+  });
+  return (
+    <QueryView query={audiences} label="audiences">
+      {(list) => {
+        const mine = list.filter((a: Audience) => !a.dataflowId || a.dataflowId === dataflow.id);
+        return mine.length === 0 ? (
+          <Empty title="No X audiences yet">The first delivery creates one X audience per segment.</Empty>
+        ) : (
+          <div className="table-wrap">
+            <table data-testid="audiences-table">
+              <caption className="visually-hidden">X audiences of this dataflow</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Audience</th>
+                  <th scope="col">X audience id</th>
+                  <th scope="col" className="num">
+                    Size
+                  </th>
+                  <th scope="col">Targetable</th>
+                  <th scope="col">Reasons not targetable</th>
+                  <th scope="col">Last delivery</th>
+                  <th scope="col" className="num">
+                    Pending adds
+                  </th>
+                  <th scope="col" className="num">
+                    Pending removes
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {mine.map((a) => (
+                  <tr key={a.id} data-audience={a.name}>
+                    <th scope="row">{a.name}</th>
+                    <td>{a.xAudienceId ? <code>{a.xAudienceId}</code> : <span className="muted">not created yet</span>}</td>
+                    <td className="num" data-testid="audience-size">
+                      {a.size === null ? <span title="X reports no size until processing finishes">—</span> : formatCount(a.size)}
+                    </td>
+                    <td>{a.targetable === null ? '—' : a.targetable ? 'Yes' : 'No'}</td>
+                    <td className="small">
+                      {a.reasonsNotTargetable.length ? a.reasonsNotTargetable.map(describeReason).join('; ') : '—'}
+                    </td>
+                    <td className="small">{a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : 'never'}</td>
+                    <td className="num" data-testid="pending-adds">
+                      {formatCount(a.pendingAdds)}
+                    </td>
+                    <td className="num" data-testid="pending-removes">
+                      {formatCount(a.pendingRemoves)}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        );
+      }}
+    </QueryView>
+  );
+}
+
+function describeReason(reason: string): string {
+  switch (reason) {
+    case 'PROCESSING':
+      return 'PROCESSING (X is matching the list; sizes update every few hours)';
+    case 'TOO_SMALL':
+      return 'TOO_SMALL (fewer than 100 matched users active in the last 90 days)';
+    default:
+      return reason;
+  }
+}
+
+function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const letters = useQuery({
+    queryKey: [session.sandbox, 'dead-letters', dataflow.id],
+    queryFn: () => api.listDeadLetters({ dataflowId: dataflow.id }),
+    refetchInterval: LIVE_MS,
+  });
+  const replay = useMutation({
+    mutationFn: (id: string) => api.replayDeadLetter(id),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox, 'dead-letters'] }),
+  });
+  return (
+    <QueryView query={letters} label="dead letters">
+      {(list) => {
+        const mine = list.filter((d: DeadLetter) => !d.dataflowId || d.dataflowId === dataflow.id);
+        return (
+          <>
+            {replay.isError ? <ErrorMessage error={replay.error} title="Replay failed" /> : null}
+            {replay.isSuccess ? (
+              <p className="callout callout-ok" role="status">
+                Replay queued.
+              </p>
+            ) : null}
+            {mine.length === 0 ? (
+              <Empty title="No dead letters">Changes X rejected for good would be kept here for replay.</Empty>
+            ) : (
+              <div className="table-wrap">
+                <table>
+                  <caption className="visually-hidden">Dead letters</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">When</th>
+                      <th scope="col">Code</th>
+                      <th scope="col">Message</th>
+                      <th scope="col" className="num">
+                        Changes
+                      </th>
+                      <th scope="col">
+                        <span className="visually-hidden">Actions</span>
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {mine.map((d) => (
+                      <tr key={d.id}>
+                        <td className="small">{new Date(d.createdAt).toLocaleString()}</td>
+                        <th scope="row">
+                          <code>{d.code}</code>
+                        </th>
+                        <td>{d.message}</td>
+                        <td className="num">{formatCount(d.count)}</td>
+                        <td>
+                          {d.replayedAt ? (
+                            <span className="muted">replayed</span>
+                          ) : (
+                            <button
+                              type="button"
+                              className="secondary small"
+                              disabled={replay.isPending}
+                              onClick={() => replay.mutate(d.id)}
+                            >
+                              Replay<span className="visually-hidden"> {d.code}</span>
+                            </button>
+                          )}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </>
+        );
+      }}
+    </QueryView>
+  );
+}
+
+function toDraft(schedule: Dataflow['segments'][number]): ScheduleDraft {
+  return {
+    segmentId: schedule.segmentId,
+    mappingName: schedule.mappingName,
+    startDate: (schedule.startDate ?? '').slice(0, 10),
+    endDate: (schedule.endDate ?? '').slice(0, 10),
+    xAudienceId: schedule.xAudienceId ?? '',
+    ttlDays: schedule.ttlDays === null || schedule.ttlDays === undefined ? '' : String(schedule.ttlDays),
+  };
+}
+
+function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
+  const plan = useQuery({ queryKey: [session.sandbox, 'plan', dataflow.id], queryFn: () => api.planDataflow(dataflow.id) });
+  const [mapping, setMapping] = useState<MappingRow[]>(dataflow.mapping ?? []);
+  const [schedules, setSchedules] = useState<ScheduleDraft[]>((dataflow.segments ?? []).map(toDraft));
+  const [attempted, setAttempted] = useState(false);
+  const save = useMutation({
+    mutationFn: () => api.updateDataflow(dataflow.id, { mapping, segments: schedules.map(scheduleToRequest) }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
+  });
+  const mappingResult = validateMapping(mapping);
+  const names = schedules.map((s) => s.mappingName);
+  const scheduleErrors = schedules.map((s) => validateSchedule(s, names));
+  const valid = mappingResult.ok && scheduleErrors.every((e) => Object.keys(e).length === 0);
+  const segmentName = (id: string) => segments.data?.find((s: Segment) => s.id === id)?.name ?? id;
+  const update = (index: number, patch: Partial<ScheduleDraft>) =>
+    setSchedules(schedules.map((s, i) => (i === index ? { ...s, ...patch } : s)));
+
+  return (
+    <form
+      className="settings-form"
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        setAttempted(true);
+        if (valid) save.mutate();
+      }}
+    >
+      <h2>Mapping</h2>
+      <MappingEditor rows={mapping} onChange={setMapping} problems={attempted && !mappingResult.ok ? mappingResult.problems : []} />
+      <h2>Schedule</h2>
+      {schedules.map((schedule, index) => {
+        const errors = attempted ? (scheduleErrors[index] ?? {}) : {};
+        return (
+          <fieldset key={schedule.segmentId} className="schedule">
+            <legend>{segmentName(schedule.segmentId)}</legend>
+            <NameInput
+              label="Mapping name"
+              field="mappingName"
+              value={schedule.mappingName}
+              onChange={(mappingName) => update(index, { mappingName })}
+            />
+            {errors.mappingName && validateName(schedule.mappingName, { field: 'mappingName' }).ok ? (
+              <div className="error-text">{errors.mappingName}</div>
+            ) : null}
+            <div className="grid-4">
+              <Field label="Start date" {...(errors.startDate ? { error: errors.startDate } : {})}>
+                {(props) => (
+                  <input {...props} type="date" value={schedule.startDate} onChange={(e) => update(index, { startDate: e.target.value })} />
+                )}
+              </Field>
+              <Field label="End date" optional {...(errors.endDate ? { error: errors.endDate } : {})}>
+                {(props) => (
+                  <input {...props} type="date" value={schedule.endDate} onChange={(e) => update(index, { endDate: e.target.value })} />
+                )}
+              </Field>
+              <Field label="Existing X audience id" optional {...(errors.xAudienceId ? { error: errors.xAudienceId } : {})}>
+                {(props) => (
+                  <input {...props} type="text" value={schedule.xAudienceId} onChange={(e) => update(index, { xAudienceId: e.target.value })} />
+                )}
+              </Field>
+              <Field label="TTL (days)" optional {...(errors.ttlDays ? { error: errors.ttlDays } : {})}>
+                {(props) => (
+                  <input {...props} type="number" min={1} value={schedule.ttlDays} onChange={(e) => update(index, { ttlDays: e.target.value })} />
+                )}
+              </Field>
+            </div>
+          </fieldset>
+        );
+      })}
+      {attempted && !valid ? (
+        <p className="callout callout-error" role="alert">
+          Fix the problems marked above before saving.
+        </p>
+      ) : null}
+      {save.isError ? <ErrorMessage error={save.error} title="The changes were not saved" /> : null}
+      {save.isSuccess ? (
+        <p className="callout callout-ok" role="status">
+          Saved. Changes apply from the next delivery.
+        </p>
+      ) : null}
+      <div className="actions">
+        <button type="submit" disabled={save.isPending}>
+          {save.isPending ? 'Saving…' : 'Save changes'}
+        </button>
+      </div>
+      <h2>Delivery plan</h2>
+      {plan.isPending ? (
+        <Loading label="Loading the plan…" />
+      ) : plan.isError ? (
+        <ErrorMessage error={plan.error} title="Could not load the plan" />
+      ) : (plan.data?.items ?? []).length === 0 ? (
+        <Empty title="Nothing pending">Every audience matches what X has.</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table aria-label="Delivery plan">
+            <thead>
+              <tr>
+                <th scope="col">Audience</th>
+                <th scope="col">Action</th>
+                <th scope="col" className="num">
+                  Adds
+                </th>
+                <th scope="col" className="num">
+                  Removes
+                </th>
+                <th scope="col" className="num">
+                  Requests
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {(plan.data?.items ?? []).map((item, i) => (
+                <tr key={i}>
+                  <th scope="row">{item.mappingName ?? item.audienceId ?? item.segmentId ?? '—'}</th>
+                  <td>{item.action ?? item.description ?? '—'}</td>
+                  <td className="num">{formatCount(item.adds)}</td>
+                  <td className="num">{formatCount(item.removes)}</td>
+                  <td className="num">{formatCount(item.requests)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </form>
+  );
+}

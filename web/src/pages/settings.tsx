@@ -1,0 +1,152 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { PERMISSIONS } from '../api.ts';
+import type { CreatedToken, Permission } from '../api.ts';
+import { useApp } from '../app-context.tsx';
+import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
+
+export function Settings() {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const tokens = useQuery({ queryKey: [session.sandbox, 'tokens'], queryFn: () => api.listTokens() });
+  const [name, setName] = useState('');
+  const [permissions, setPermissions] = useState<Permission[]>(['View Destinations']);
+  const [attempted, setAttempted] = useState(false);
+  const [created, setCreated] = useState<CreatedToken | null>(null);
+  const [confirmRevoke, setConfirmRevoke] = useState<string | null>(null);
+
+  const create = useMutation({
+    mutationFn: () => api.createToken({ name: name.trim(), permissions }),
+    onSuccess: async (token) => {
+      setCreated(token);
+      setName('');
+      setAttempted(false);
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'tokens'] });
+    },
+  });
+  const revoke = useMutation({
+    mutationFn: (id: string) => api.revokeToken(id),
+    onSuccess: async () => {
+      setConfirmRevoke(null);
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'tokens'] });
+    },
+  });
+
+  const nameError = name.trim() === '' ? 'Give the token a name, such as "CDP streaming".' : null;
+  const permissionError = permissions.length === 0 ? 'Choose at least one permission.' : null;
+
+  return (
+    <section className="page" aria-labelledby="settings-title">
+      <h1 id="settings-title">Settings</h1>
+      <p className="muted">
+        Sandbox <strong>{session.sandbox}</strong>. Tokens created here work in this sandbox only.
+      </p>
+      <h2>API tokens</h2>
+      <form
+        className="card"
+        noValidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          setAttempted(true);
+          if (!nameError && !permissionError) create.mutate();
+        }}
+      >
+        <h3>Create a token</h3>
+        <Field label="Token name" {...(attempted && nameError ? { error: nameError } : {})}>
+          {(props) => <input {...props} type="text" value={name} onChange={(e) => setName(e.target.value)} />}
+        </Field>
+        <fieldset className="checkbox-grid">
+          <legend>Permissions</legend>
+          {PERMISSIONS.map((p) => (
+            <label key={p}>
+              <input
+                type="checkbox"
+                checked={permissions.includes(p)}
+                onChange={(e) =>
+                  setPermissions(e.target.checked ? [...permissions, p] : permissions.filter((x) => x !== p))
+                }
+              />{' '}
+              {p}
+            </label>
+          ))}
+          {attempted && permissionError ? <div className="error-text">{permissionError}</div> : null}
+        </fieldset>
+        {create.isError ? <ErrorMessage error={create.error} title="The token was not created" /> : null}
+        <div className="actions">
+          <button type="submit" disabled={create.isPending}>
+            {create.isPending ? 'Creating…' : 'Create token'}
+          </button>
+        </div>
+      </form>
+      {created ? (
+        <div className="callout callout-ok" role="status">
+          <p>
+            Token <strong>{created.name}</strong> created. Copy it now; it is not shown again.
+          </p>
+          <label htmlFor="new-token">New token</label>
+          <input id="new-token" type="text" readOnly value={created.token} onFocus={(e) => e.target.select()} />
+        </div>
+      ) : null}
+      {revoke.isError ? <ErrorMessage error={revoke.error} title="The token was not revoked" /> : null}
+      <QueryView query={tokens} label="API tokens">
+        {(list) =>
+          list.length === 0 ? (
+            <Empty title="No tokens listed" />
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <caption className="visually-hidden">API tokens</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Permissions</th>
+                    <th scope="col">Created</th>
+                    <th scope="col">Last used</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">
+                      <span className="visually-hidden">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.map((t) => (
+                    <tr key={t.id}>
+                      <th scope="row">{t.name}</th>
+                      <td className="small">{t.permissions.join(', ')}</td>
+                      <td className="small">{t.createdAt ? new Date(t.createdAt).toLocaleString() : '—'}</td>
+                      <td className="small">{t.lastUsedAt ? new Date(t.lastUsedAt).toLocaleString() : 'never'}</td>
+                      <td>
+                        <StatusBadge status={t.revokedAt ? 'revoked' : 'active'} />
+                      </td>
+                      <td>
+                        {t.revokedAt ? null : confirmRevoke === t.id ? (
+                          <span className="row-actions">
+                            <button
+                              type="button"
+                              className="danger small"
+                              disabled={revoke.isPending}
+                              onClick={() => revoke.mutate(t.id)}
+                            >
+                              Confirm revoke
+                            </button>
+                            <button type="button" className="secondary small" onClick={() => setConfirmRevoke(null)}>
+                              Cancel
+                            </button>
+                          </span>
+                        ) : (
+                          <button type="button" className="secondary small" onClick={() => setConfirmRevoke(t.id)}>
+                            Revoke<span className="visually-hidden"> {t.name}</span>
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </QueryView>
+    </section>
+  );
+}

@@ -1,0 +1,61 @@
+/** Labels and remedies for the preflight checklist, used when the service sends a check without its own wording. */
+import type { PreflightCheck } from './api.ts';
+
+export interface CheckInfo {
+  label: string;
+  fix: string;
+}
+
+export const PREFLIGHT_CHECKS: Record<string, CheckInfo> = {
+  credentials: {
+    label: 'Credentials accepted by X',
+    fix: 'Log in with X again, or paste the consumer key/secret and access token/secret of an app approved for the Ads API. Tokens created before the app was approved must be regenerated.',
+  },
+  account_access: {
+    label: 'Access to the ads account',
+    fix: 'Check the Account ID in your X Ads account settings, and that the authorized user has been added to that ads account.',
+  },
+  partner_audience_manager: {
+    label: 'Partner Audience Manager permission',
+    fix: 'An account administrator grants the Partner Audience Manager permission to the authorized user under multi-user access at ads.x.com (Account Admin also works).',
+  },
+  eligibility: {
+    label: 'Account eligible for advertising',
+    fix: 'The ads account must be approved for advertising; new accounts can be ineligible for their first weeks. Complete the profile and check the account status at ads.x.com.',
+  },
+};
+
+export const PREFLIGHT_ORDER = ['credentials', 'account_access', 'partner_audience_manager', 'eligibility'];
+
+export function checkLabel(check: PreflightCheck): string {
+  return check.label ?? PREFLIGHT_CHECKS[check.id]?.label ?? check.id;
+}
+
+/** The remedy shown under a failed check: the service's own advice first, then the console's. */
+export function checkFix(check: PreflightCheck): string | null {
+  if (check.status === 'pass') return null;
+  return check.fix ?? PREFLIGHT_CHECKS[check.id]?.fix ?? null;
+}
+
+/** Known checks first, in the order a user fixes them, then anything else the service added. */
+export function orderChecks(checks: readonly PreflightCheck[]): PreflightCheck[] {
+  const rank = (id: string) => {
+    const i = PREFLIGHT_ORDER.indexOf(id);
+    return i === -1 ? PREFLIGHT_ORDER.length : i;
+  };
+  return [...checks].sort((a, b) => rank(a.id) - rank(b.id));
+}
+
+/** AEP's built-in marketing actions; the destination stores the chosen ones for policy enforcement. */
+export const MARKETING_ACTIONS = [
+  'Analytics',
+  'Combine with directly identifiable data',
+  'Cross Site Targeting',
+  'Data Science',
+  'Email Targeting',
+  'Export to Third Party',
+  'Onsite Advertising',
+  'Onsite Personalization',
+  'Segment Match',
+  'Single Identity Personalization',
+] as const;
