@@ -88,7 +88,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
 
-  const int = (name: string, raw: string | undefined, dflt: number, min: number, max: number, example: string) => {
+  const int = (
+    name: string,
+    raw: string | undefined,
+    dflt: number,
+    min: number,
+    max: number,
+    example: string,
+  ) => {
     if (raw === undefined) return dflt;
     if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
       problems.push({
@@ -99,7 +106,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     }
     return Number(raw);
   };
-  const num = (name: string, raw: string | undefined, dflt: number, min: number, max: number, example: string) => {
+  const num = (
+    name: string,
+    raw: string | undefined,
+    dflt: number,
+    min: number,
+    max: number,
+    example: string,
+  ) => {
     if (raw === undefined) return dflt;
     const n = Number(raw);
     if (!Number.isFinite(n) || n < min || n > max) {
@@ -125,7 +139,12 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       return undefined;
     }
   };
-  const oneOf = <T extends string>(name: string, raw: string | undefined, values: readonly T[], dflt: T): T => {
+  const oneOf = <T extends string>(
+    name: string,
+    raw: string | undefined,
+    values: readonly T[],
+    dflt: T,
+  ): T => {
     if (raw === undefined) return dflt;
     const v = raw.toLowerCase();
     if ((values as readonly string[]).includes(v)) return v as T;
@@ -143,7 +162,12 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
   let databaseUrl: string | undefined;
   if (databaseRaw !== undefined) {
     if (/^postgres(ql)?:\/\//.test(databaseRaw)) {
-      databaseUrl = url('TCA_DATABASE_URL', databaseRaw, ['postgres:', 'postgresql:'], 'postgres://tca@db:5432/tca');
+      databaseUrl = url(
+        'TCA_DATABASE_URL',
+        databaseRaw,
+        ['postgres:', 'postgresql:'],
+        'postgres://tca@db:5432/tca',
+      );
     } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(databaseRaw)) {
       problems.push({
         variable: 'TCA_DATABASE_URL',
@@ -189,8 +213,20 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     512 * 1024 * 1024,
     '5242880',
   );
-  const maxIngestItems = int('TCA_MAX_INGEST_ITEMS', read('TCA_MAX_INGEST_ITEMS', undefined), 10_000, 1, 1_000_000, '10000');
-  const webhookUrl = url('TCA_ALERT_WEBHOOK_URL', read('TCA_ALERT_WEBHOOK_URL', undefined), ['http:', 'https:'], 'https://hooks.example.com/tca');
+  const maxIngestItems = int(
+    'TCA_MAX_INGEST_ITEMS',
+    read('TCA_MAX_INGEST_ITEMS', undefined),
+    10_000,
+    1,
+    1_000_000,
+    '10000',
+  );
+  const webhookUrl = url(
+    'TCA_ALERT_WEBHOOK_URL',
+    read('TCA_ALERT_WEBHOOK_URL', undefined),
+    ['http:', 'https:'],
+    'https://hooks.example.com/tca',
+  );
   const exclusionRateThreshold = num(
     'TCA_ALERT_EXCLUSION_RATE',
     read('TCA_ALERT_EXCLUSION_RATE', undefined),
@@ -199,7 +235,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     1,
     '0.5',
   );
-  const delayMinutes = int('TCA_ALERT_DELAY_MINUTES', read('TCA_ALERT_DELAY_MINUTES', undefined), 150, 1, 100_000, '150');
+  const delayMinutes = int(
+    'TCA_ALERT_DELAY_MINUTES',
+    read('TCA_ALERT_DELAY_MINUTES', undefined),
+    150,
+    1,
+    100_000,
+    '150',
+  );
   const checkIntervalSeconds = int(
     'TCA_ALERT_CHECK_SECONDS',
     read('TCA_ALERT_CHECK_SECONDS', undefined),
@@ -241,7 +284,10 @@ function parseBool(name: string, raw: string | undefined, problems: ConfigProble
   const v = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  problems.push({ variable: name, message: `must be true or false (got "${raw}"); for example ${name}=true` });
+  problems.push({
+    variable: name,
+    message: `must be true or false (got "${raw}"); for example ${name}=true`,
+  });
   return false;
 }
 

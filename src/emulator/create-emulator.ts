@@ -90,8 +90,8 @@ export interface RunningEmulator {
 }
 
 export interface Emulator {
-  /** In-process fetch handler: pass it as the client's `fetch`. */
-  fetch(request: Request): Promise<Response>;
+  /** In-process fetch handler with the signature of `fetch`: pass it as the client's `fetch`. */
+  fetch(input: Request | URL | string, init?: RequestInit): Promise<Response>;
   admin: EmulatorAdmin;
   /** Serves over HTTP (default 127.0.0.1, port 0 = any free port). */
   listen(options?: { port?: number; host?: string }): Promise<RunningEmulator>;
@@ -314,7 +314,26 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
   }
 
   return {
-    fetch: (request: Request) => handle(request, null),
+    fetch: (input, init) => {
+      const request = input instanceof Request && init === undefined ? input : new Request(input, init);
+      const { signal } = request;
+      if (signal.aborted) return Promise.reject(signal.reason as Error);
+      // Like a network fetch, an in-process one settles as soon as its signal aborts.
+      return new Promise<Response>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason as Error);
+        signal.addEventListener('abort', onAbort, { once: true });
+        handle(request, null).then(
+          (response) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(response);
+          },
+          (error: unknown) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(error as Error);
+          },
+        );
+      });
+    },
     admin,
     listen({ port = 0, host = '127.0.0.1' } = {}) {
       const server = createAdaptorServer({

@@ -22,7 +22,9 @@ export const emulatorSeedSchema = z.object({
       z.object({
         consumer_key: z.string().min(1),
         consumer_secret: z.string().min(1),
-        /** false models an app that is not allowlisted for the Audience API (403 UNAUTHORIZED_CLIENT_APPLICATION). */
+        /** false models an app without Ads API access: 403 UNAUTHORIZED_CLIENT_APPLICATION on every route. */
+        ads_access: z.boolean().optional(),
+        /** false models an app not allowlisted for the Audience API: 403 on custom audience routes only. */
         audience_access: z.boolean().optional(),
       }),
     )

@@ -6,6 +6,9 @@ import type { UsersOperation } from './users-body.ts';
 export interface AppRecord {
   consumerKey: string;
   consumerSecret: string;
+  /** false: the app has no Ads API access at all (403 UNAUTHORIZED_CLIENT_APPLICATION everywhere). */
+  adsAccess: boolean;
+  /** false: the app is not allowlisted for the Audience API (403 on custom audience routes). */
   audienceAccess: boolean;
 }
 
@@ -82,6 +85,7 @@ export class EmulatorState {
       this.apps.set(app.consumer_key, {
         consumerKey: app.consumer_key,
         consumerSecret: app.consumer_secret,
+        adsAccess: app.ads_access ?? true,
         audienceAccess: app.audience_access ?? true,
       });
     }
@@ -98,8 +102,9 @@ export class EmulatorState {
       });
     }
     for (const account of seed.accounts) {
-      const createdAt = account.created_at === undefined ? now : Date.parse(account.created_at);
       const existing = this.accounts.get(account.id);
+      const createdAt =
+        account.created_at === undefined ? (existing?.createdAt ?? now) : Date.parse(account.created_at);
       const access = new Map<string, string[]>(account.access.map((a) => [a.user_id, [...a.permissions]]));
       if (existing) {
         existing.name = account.name;

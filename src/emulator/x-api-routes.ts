@@ -154,7 +154,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     const params = echoParams(c, options.path);
     const who = caller(c, params);
     if (who instanceof Response) return who;
-    if (options.audiences && !who.app.audienceAccess) {
+    if (!who.app.adsAccess || (options.audiences && !who.app.audienceAccess)) {
       return errorResponse(
         {
           code: 'UNAUTHORIZED_CLIENT_APPLICATION',
@@ -238,6 +238,15 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     const params = echoParams(c, {});
     const who = caller(c, params);
     if (who instanceof Response) return who;
+    if (!who.app.adsAccess) {
+      return errorResponse(
+        {
+          code: 'UNAUTHORIZED_CLIENT_APPLICATION',
+          message: 'The client application making this request does not have access to this API',
+        },
+        params,
+      );
+    }
     const limited = spend(c, who.token.token, 'globalReads', false, params);
     if (limited) return limited;
     const data = [...state.accounts.values()].filter((a) => a.access.has(who.user.userId)).map(accountJson);

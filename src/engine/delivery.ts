@@ -3,7 +3,7 @@ import { isXAdsError, type XAdsError } from '../xads/errors.ts';
 import { planUserRequests } from '../xads/pack-user-changes.ts';
 import type { PackedRequest, UserChange } from '../xads/types.ts';
 import type { Destination } from '../store/index.ts';
-import { deliveredAfter, planMemberChange, type LedgerEntry, type MemberChange } from './ledger-diff.ts';
+import { deliveredAfter, mayHold, planMemberChange, sentAfter, type LedgerEntry, type MemberChange } from './ledger-diff.ts';
 import { ensureXAudience, removeAudience } from './lifecycle.ts';
 import { pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
@@ -11,7 +11,7 @@ import { destinationClient, type EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt } from './schedule.ts';
 import { chunkRows, same, typed, type Db } from './sql-helpers.ts';
 import type { EngineXClient } from './x-port.ts';
-import { identifierCount, identifierKeys, parseUser } from './xuser.ts';
+import { identifierCount, identifierKeys, mergeUsers, parseUser, serializeUser } from './xuser.ts';
 
 /** What one delivery pass did for one audience. */
 export interface AudienceDeliveryReport {
@@ -75,12 +75,12 @@ async function wipedTogether(db: Db, audienceId: string, start: Iterable<string>
     for (let i = 0; i < list.length; i += 500) {
       const rows = await db
         .selectFrom('engine_ledger')
-        .select(['member', 'desired', 'delivered'])
+        .select(['member', 'desired', 'delivered', 'sent'])
         .where('audience_id', '=', audienceId)
         .where('member', 'in', list.slice(i, i + 500))
         .execute();
       for (const row of rows) {
-        found.set(row.member, { member: row.member, desired: row.desired, delivered: row.delivered, resend: true });
+        found.set(row.member, { member: row.member, desired: row.desired, delivered: row.delivered, sent: row.sent, resend: true });
         for (const key of identifierKeys(parseUser(row.delivered))) {
           if (!seenIdents.has(key)) {
             seenIdents.add(key);
@@ -136,6 +136,11 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
   const { client, destination } = connection;
   const where = { audienceId, dataflowId: df.id, sandboxId: ea.sandbox_id, destination };
 
+  // The X audience is made on first delivery: an audience with nothing to send yet stays local.
+  if (ea.x_audience_id === null) {
+    const any = await db.selectFrom('engine_ledger').select('member').where('audience_id', '=', audienceId).where('pending', '=', 1).limit(1).executeTakeFirst();
+    if (!any) return report;
+  }
   const ensured = await ensureXAudience(rt, client, destination.accountId, {
     id: audienceId,
     mappingName: da.mapping_name,
@@ -180,7 +185,7 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
   for (;;) {
     const page = await db
       .selectFrom('engine_ledger')
-      .select(['member', 'desired', 'delivered', 'resend'])
+      .select(['member', 'desired', 'delivered', 'sent', 'resend'])
       .where('audience_id', '=', audienceId)
       .where('pending', '=', 1)
       .orderBy('pending_since')
@@ -191,7 +196,7 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
     const settled: string[] = [];
     const items = new Map<string, Item>();
     for (const row of page) {
-      const entry: LedgerEntry = { member: row.member, desired: row.desired, delivered: row.delivered, resend: row.resend === 1 };
+      const entry: LedgerEntry = { member: row.member, desired: row.desired, delivered: row.delivered, sent: row.sent, resend: row.resend === 1 };
       const change = planMemberChange(entry);
       if (change) items.set(row.member, { entry, change, accepted: { remove: false, add: false }, dependent: false });
       else settled.push(row.member);
@@ -260,7 +265,7 @@ async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>):
   const known = new Set(items.keys());
   for (const item of [...items.values()]) {
     if (item.change.remove === null) continue;
-    const group = await wipedTogether(db, audienceId, identifierKeys(parseUser(item.entry.delivered)), new Set([item.entry.member]));
+    const group = await wipedTogether(db, audienceId, identifierKeys(mayHold(item.entry)), new Set([item.entry.member]));
     for (const [member, entry] of group) {
       if (!known.has(member)) {
         const change = planMemberChange(entry);
@@ -338,6 +343,7 @@ async function sendUnits(
     return rest.length > 0 ? sendUnits(rt, client, audience, rest, report, pushed) : null;
   }
   for (const request of requests) {
+    await recordSending(rt, audience.id, request.changeIndexes.map((i) => built.owners[i]!).filter((o) => o.kind === 'add').map((o) => o.item));
     try {
       await client.postUsers(audience.accountId, audience.xAudienceId, request);
     } catch (error) {
@@ -434,7 +440,13 @@ async function commit(
     const delivered = deliveredAfter(item.entry, item.accepted, item.change);
     if (item.accepted.add && !item.dependent && item.entry.desired !== item.entry.delivered) added += identifierCount(item.change.add);
     if (item.accepted.remove) removed += identifierCount(item.change.remove);
-    return { member: item.entry.member, delivered, addOk: item.accepted.add ? 1 : 0, planned: item.entry.desired };
+    return {
+      member: item.entry.member,
+      delivered,
+      sent: sentAfter(item.entry, item.accepted),
+      addOk: item.accepted.add ? 1 : 0,
+      planned: item.entry.desired,
+    };
   });
   // Members of a unit whose record a committed Delete wiped but whose re-add is not committed yet.
   const owed = new Set<string>();
@@ -456,17 +468,18 @@ async function commit(
   await rt.store.transaction(async (tx) => {
     const db = tx.db as unknown as Db;
     const L = sql.ref('engine_ledger.desired');
-    const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and (engine_ledger.resend = 0 or (v.add_ok = 1 and ${same(caps, L, sql.ref('v.planned'))})))`;
-    for (const chunk of chunkRows(updates, 5, caps)) {
+    const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and v.sent is null and (engine_ledger.resend = 0 or (v.add_ok = 1 and ${same(caps, L, sql.ref('v.planned'))})))`;
+    for (const chunk of chunkRows(updates, 6, caps)) {
       const values = sql.join(
         chunk.map(
           (u) =>
-            sql`(${typed(caps, u.member, 'text')}, ${typed(caps, u.delivered, 'text')}, ${typed(caps, u.addOk, 'integer')}, ${typed(caps, u.planned, 'text')}, ${typed(caps, expires, 'bigint')})`,
+            sql`(${typed(caps, u.member, 'text')}, ${typed(caps, u.delivered, 'text')}, ${typed(caps, u.sent, 'text')}, ${typed(caps, u.addOk, 'integer')}, ${typed(caps, u.planned, 'text')}, ${typed(caps, expires, 'bigint')})`,
         ),
       );
-      await sql`with v(member, delivered, add_ok, planned, expires) as (values ${values})
+      await sql`with v(member, delivered, sent, add_ok, planned, expires) as (values ${values})
         update engine_ledger set
           delivered = v.delivered,
+          sent = v.sent,
           resend = case when v.add_ok = 1 and ${same(caps, L, sql.ref('v.planned'))} then 0 else engine_ledger.resend end,
           expires_at = case when v.add_ok = 1 then v.expires else engine_ledger.expires_at end,
           pending = case when ${done} then 0 else 1 end,
@@ -506,11 +519,33 @@ async function commit(
   });
 }
 
+/**
+ * Write-ahead for a users request: records, per member, the user about to be sent (merged with any earlier unknown
+ * outcome), so that after a crash between X's acceptance and the commit its identifiers are still accounted for.
+ */
+async function recordSending(rt: EngineRuntime, audienceId: string, items: readonly Item[]): Promise<void> {
+  if (items.length === 0) return;
+  const caps = rt.store.capabilities;
+  for (const item of items) {
+    const sent = parseUser(item.entry.sent ?? null);
+    const next = sent ? mergeUsers([sent, item.change.add!]) : item.change.add!;
+    item.entry.sent = serializeUser(next);
+  }
+  await rt.store.transaction(async (tx) => {
+    for (const chunk of chunkRows(items, 2, caps)) {
+      const values = sql.join(chunk.map((i) => sql`(${typed(caps, i.entry.member, 'text')}, ${typed(caps, i.entry.sent, 'text')})`));
+      await sql`with v(member, sent) as (values ${values})
+        update engine_ledger set sent = v.sent from v
+        where engine_ledger.audience_id = ${audienceId} and engine_ledger.member = v.member`.execute(tx.db);
+    }
+  });
+}
+
 /** Clears pending flags of entries that need nothing sent (their desired state already holds at X). */
 async function settle(rt: EngineRuntime, audienceId: string, members: string[]): Promise<void> {
   const caps = rt.store.capabilities;
   for (const chunk of chunkRows(members, 1, caps, 1000)) {
-    await sql`update engine_ledger set pending = 0, resend = 0, pending_since = null
+    await sql`update engine_ledger set pending = 0, resend = 0, sent = null, pending_since = null
       where audience_id = ${audienceId} and member in (${sql.join(chunk)}) and ${same(caps, sql.ref('desired'), sql.ref('delivered'))}`.execute(
       rt.store.db,
     );
@@ -577,7 +612,7 @@ async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<vo
       .set({ x_audience_id: null, x_audience_name: null, state: 'pending_create', updated_at: now })
       .where('id', '=', audienceId)
       .execute();
-    await sql`update engine_ledger set delivered = null, resend = 0, expires_at = null,
+    await sql`update engine_ledger set delivered = null, sent = null, resend = 0, expires_at = null,
         pending = case when desired is null then 0 else 1 end,
         pending_since = case when desired is null then null else ${now} end
       where audience_id = ${audienceId}`.execute(tx.db);

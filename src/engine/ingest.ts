@@ -130,7 +130,7 @@ export async function applyProfiles(
   profiles: readonly ProfileExport[],
   now: number,
   excluded: Record<string, number>,
-  extra: { forceMember?: string; seen?: (key: string) => void } = {},
+  extra: { forceMember?: string; seen?: (key: string) => void; keyOverrides?: ReadonlyArray<string | undefined> } = {},
 ): Promise<number> {
   const counters = new RunCounters();
   const exclude = (dataflowId: string, audienceId: string, code: string, value = 1) => {
@@ -139,8 +139,10 @@ export async function applyProfiles(
     counters.add({ dataflowId, audienceId, metric: 'identities_excluded', code, value, at: now });
   };
 
-  const evaluations = profiles.map((profile) => {
+  const evaluations = profiles.map((profile, index) => {
     const evaluation = evaluateProfile(profile, context, store.profileKeyHash);
+    const override = extra.keyOverrides?.[index];
+    if (override !== undefined) evaluation.key = override;
     if (extra.forceMember !== undefined && !evaluation.memberships.has(extra.forceMember)) {
       evaluation.memberships.set(extra.forceMember, true);
     }

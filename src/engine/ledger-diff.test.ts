@@ -77,3 +77,33 @@ describe('deliveredAfter', () => {
     expect(deliveredAfter(exit, { remove: true, add: false }, planMemberChange(exit)!)).toBeNull();
   });
 });
+
+describe('unknown outcomes (a crash between X acceptance and the commit)', () => {
+  it('removes identifiers a crashed send may have left when the member has exited since', () => {
+    expect(planMemberChange({ member: 'm', desired: null, delivered: null, sent: u(['a']) })).toEqual({
+      member: 'm',
+      remove: { email: ['a'] },
+      add: null,
+    });
+  });
+
+  it('re-adds the whole desired user after removing a stale sent identifier', () => {
+    expect(planMemberChange({ member: 'm', desired: u(['b']), delivered: u(['b']), sent: u(['a', 'b']) })).toEqual({
+      member: 'm',
+      remove: { email: ['a'] },
+      add: { email: ['b'] },
+    });
+  });
+
+  it('settles when the sent user is what is desired and delivered', () => {
+    expect(planMemberChange({ member: 'm', desired: u(['b']), delivered: u(['b']), sent: u(['b']) })).toBeNull();
+  });
+
+  it('forgets the sent user once an addition is accepted, keeps what is still desired after a removal', async () => {
+    const { sentAfter } = await import('./ledger-diff.ts');
+    const entry = { member: 'm', desired: u(['a']), delivered: null, sent: u(['a', 'z']) };
+    expect(sentAfter(entry, { remove: false, add: true })).toBeNull();
+    expect(sentAfter(entry, { remove: true, add: false })).toBe(u(['a']));
+    expect(sentAfter(entry, { remove: false, add: false })).toBe(entry.sent);
+  });
+});

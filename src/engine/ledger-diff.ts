@@ -1,5 +1,5 @@
 import type { XUser } from '../identity/types.ts';
-import { identifierKeys, intersectUser, isEmptyUser, parseUser, serializeUser, subtractUser } from './xuser.ts';
+import { identifierKeys, intersectUser, isEmptyUser, mergeUsers, parseUser, serializeUser, subtractUser } from './xuser.ts';
 import type { IdentifierKey } from './xuser.ts';
 
 /**
@@ -12,6 +12,8 @@ export interface LedgerEntry {
   delivered: string | null;
   /** Re-send the desired user even when X already has it (expiry refresh, or its X record was wiped). */
   resend?: boolean;
+  /** A user sent whose acceptance was never recorded (a crash): X may hold it. */
+  sent?: string | null;
 }
 
 /** What one member needs sent to X so that X's state matches the desired one. */
@@ -35,17 +37,27 @@ export interface MemberChange {
  */
 export function planMemberChange(entry: LedgerEntry): MemberChange | null {
   const resend = entry.resend === true && entry.desired !== null;
-  if (entry.desired === entry.delivered && !resend) return null;
+  const sent = entry.sent ?? null;
+  if (entry.desired === entry.delivered && !resend && sent === null) return null;
   const desired = parseUser(entry.desired);
-  const delivered = parseUser(entry.delivered);
+  const delivered = mayHold(entry);
   let remove: XUser | null = null;
   if (delivered) {
     const gone = subtractUser(delivered, desired);
     if (!isEmptyUser(gone)) remove = gone;
   }
-  const add = desired && (entry.desired !== entry.delivered || resend) ? desired : null;
+  // A Delete wipes the member's whole X record, so whatever it still wants is re-added after it.
+  const add = desired && (entry.desired !== entry.delivered || resend || remove !== null) ? desired : null;
   if (!remove && !add) return null;
   return { member: entry.member, remove, add };
+}
+
+/** Every identifier X may hold for the member: the delivered user plus any sent one whose outcome is unknown. */
+export function mayHold(entry: LedgerEntry): XUser | null {
+  const delivered = parseUser(entry.delivered);
+  const sent = parseUser(entry.sent ?? null);
+  if (!sent) return delivered;
+  return delivered ? mergeUsers([delivered, sent]) : sent;
 }
 
 /**
@@ -66,6 +78,18 @@ export function deliveredAfter(
     return serializeUser(intersectUser(delivered, desired));
   }
   return entry.delivered;
+}
+
+/** What X may still hold beyond the delivered state after a commit: nothing once the addition was accepted. */
+export function sentAfter(entry: LedgerEntry, accepted: { remove: boolean; add: boolean }): string | null {
+  const sent = entry.sent ?? null;
+  if (sent === null || accepted.add) return null;
+  if (accepted.remove) {
+    const desired = parseUser(entry.desired);
+    const maybe = parseUser(sent);
+    return desired && maybe ? serializeUser(intersectUser(maybe, desired)) : null;
+  }
+  return sent;
 }
 
 /** Identifier keys a change's removal touches (X deletes every record any of them matches). */

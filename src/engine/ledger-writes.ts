@@ -19,7 +19,7 @@ export async function writeDesired(db: Db, capabilities: Capabilities, writes: r
   const t = sql.table('engine_ledger');
   const delivered = sql.ref('engine_ledger.delivered');
   const incoming = sql.ref('excluded.desired');
-  const settled = sql`((${same(capabilities, incoming, delivered)} and engine_ledger.resend = 0) or (engine_ledger.dead is not null and ${same(
+  const settled = sql`((${same(capabilities, incoming, delivered)} and engine_ledger.resend = 0 and engine_ledger.sent is null) or (engine_ledger.dead is not null and ${same(
     capabilities,
     incoming,
     sql.ref('engine_ledger.dead'),

@@ -81,7 +81,7 @@ export async function planDataflow(rt: EngineRuntime, dataflowId: string, sandbo
       for (;;) {
         const page = await db
           .selectFrom('engine_ledger')
-          .select(['member', 'desired', 'delivered', 'resend'])
+          .select(['member', 'desired', 'delivered', 'sent', 'resend'])
           .where('audience_id', '=', ea.id)
           .where('pending', '=', 1)
           .orderBy('pending_since')
@@ -92,7 +92,7 @@ export async function planDataflow(rt: EngineRuntime, dataflowId: string, sandbo
         const removes: UserChange[] = [];
         const adds: UserChange[] = [];
         for (const row of page) {
-          const change = planMemberChange({ member: row.member, desired: row.desired, delivered: row.delivered, resend: row.resend === 1 });
+          const change = planMemberChange({ member: row.member, desired: row.desired, delivered: row.delivered, sent: row.sent, resend: row.resend === 1 });
           if (!change) continue;
           if (change.remove) {
             plan.pendingRemoves += 1;

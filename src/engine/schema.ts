@@ -29,6 +29,11 @@ export interface EngineLedgerTable {
   desired: string | null;
   /** Canonical user X last accepted for this member, or null. */
   delivered: string | null;
+  /**
+   * A user sent to X whose acceptance is not recorded yet (written before the request, cleared by the commit after
+   * it). After a crash X may hold it, so its identifiers are removed if no longer desired.
+   */
+  sent: string | null;
   /** 1 while X's state differs from the desired one (or a re-send is owed). */
   pending: number;
   pending_since: EpochMs | null;

@@ -11,7 +11,11 @@ export { normalizeIdentity, isXIdentifierType } from './normalize-identity.ts';
 export { sha256Hex, isSha256Hex } from './sha256-hex.ts';
 export { normalizeEmail, MAX_EMAIL_LENGTH } from './normalize-email.ts';
 export { normalizeDeviceId } from './normalize-device-id.ts';
-export { normalizePhoneNumber, isKnownPhoneRegion } from './normalize-phone-number.ts';
+export {
+  normalizePhoneNumber,
+  normalizePhoneNumberWithParser,
+  isKnownPhoneRegion,
+} from './normalize-phone-number.ts';
 export { normalizeHandle } from './normalize-handle.ts';
 export { normalizeTwitterId } from './normalize-twitter-id.ts';
 export { normalizePartnerUserId, MAX_PARTNER_USER_ID_LENGTH } from './normalize-partner-user-id.ts';

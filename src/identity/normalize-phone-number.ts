@@ -14,59 +14,83 @@ import { MAX_RAW_LENGTH } from './text-guards.ts';
  *  - X's own published example `+11234567890` (sha256 1fa6b8d9…) uses NANP area code 123, which `isValid()` rejects.
  * Garbage is still refused: letters, too few or too many digits, unknown calling codes, national numbers without a
  * region to place them.
+ *
+ * Speed: libphonenumber's parser costs several times a SHA-256. Two fast paths decide the common shapes from the same
+ * metadata without it: E.164 input, and plain national digits for a region. Whenever a national prefix, an
+ * international dialling prefix or an unusual length could change the parser's answer, they step aside and the parser
+ * decides; property tests check that both paths agree.
  */
 
 const MAX_PHONE_INPUT = 64;
 // Characters people write phone numbers with. Letters are refused: keypad words (1-800-FLOWERS) are ads, not people.
-const PHONE_CHARACTERS = /^[0-9+\-().\/\s]+$/;
+const PHONE_CHARACTERS = /^[0-9+\-()./\s]+$/;
 // "ext. 12", "x12", "#12" at the end: X matches the line, not the extension.
 const EXTENSION = /\s*(?:ext\.?|extension|x|#)\s*[0-9]{1,7}$/i;
 const E164 = /^\+[1-9][0-9]{6,14}$/;
+const FORMATTING = /[\s().\-/]/g;
+const DIGITS = /^[0-9]{2,17}$/;
 
 interface CallingCodePlan {
+  /** Lengths every territory sharing the calling code allows: whichever one the parser picks, these are possible. */
   possibleLengths: ReadonlySet<number>;
-  /** Present when a national prefix could be written after the calling code (`+44 0 20…`): parse those fully. */
+  /** Any territory's national prefix (`+44 0 20…`): a national number starting with it goes to the parser. */
   nationalPrefix: RegExp | null;
 }
 
-// Per calling code: the possible national-number lengths when every territory sharing the code agrees on them. This is
-// the fast path for input already in E.164, which is what well-kept sources hold; anything else goes through the parser.
-const PLANS: ReadonlyMap<string, CallingCodePlan> = buildPlans();
-const CALLING_CODES: ReadonlySet<string> = new Set(Object.keys(metadata.country_calling_codes));
+interface RegionPlan {
+  callingCode: string;
+  /** International dialling prefix (`011`, `00`): national digits starting with it may be an international number. */
+  idd: RegExp | null;
+}
 
-function buildPlans(): Map<string, CallingCodePlan> {
+type MetadataEntry = readonly unknown[] | undefined;
+const json = metadata as unknown as {
+  country_calling_codes: Record<string, string[]>;
+  countries: Record<string, MetadataEntry>;
+  nonGeographic?: Record<string, MetadataEntry>;
+};
+
+const CALLING_CODES: ReadonlySet<string> = new Set(Object.keys(json.country_calling_codes));
+const CALLING_CODE_PLANS: ReadonlyMap<string, CallingCodePlan> = buildCallingCodePlans();
+const REGION_PLANS: ReadonlyMap<string, RegionPlan> = buildRegionPlans();
+
+function buildCallingCodePlans(): Map<string, CallingCodePlan> {
   const plans = new Map<string, CallingCodePlan>();
-  const json = metadata as unknown as {
-    country_calling_codes: Record<string, string[]>;
-    countries: Record<string, unknown[]>;
-    nonGeographic?: Record<string, unknown[]>;
-  };
   for (const [callingCode, territories] of Object.entries(json.country_calling_codes)) {
-    const entries = territories.map((t) =>
-      t === '001'
-        ? json.nonGeographic?.[callingCode]
-        : (json.countries[t] ?? json.nonGeographic?.[callingCode]),
-    );
-    let lengths: number[] | null = null;
-    let uniform = true;
+    let lengths: Set<number> | null = null;
     const prefixes: string[] = [];
-    for (const entry of entries) {
+    let usable = true;
+    for (const territory of territories) {
+      const entry = json.countries[territory] ?? json.nonGeographic?.[callingCode];
       const entryLengths = entry?.[3];
       if (!Array.isArray(entryLengths) || entryLengths.length === 0) {
-        uniform = false;
+        usable = false;
         break;
       }
-      const key = (entryLengths as number[]).join(',');
-      if (lengths === null) lengths = entryLengths as number[];
-      else if (lengths.join(',') !== key) uniform = false;
+      const own = new Set<number>(entryLengths as number[]);
+      lengths = lengths === null ? own : new Set([...lengths].filter((n: number) => own.has(n)));
       const prefixForParsing = entry?.[7] || entry?.[5];
       if (typeof prefixForParsing === 'string' && prefixForParsing.length > 0)
         prefixes.push(prefixForParsing);
     }
-    if (!uniform || lengths === null) continue;
+    if (!usable || lengths === null || lengths.size === 0) continue;
     plans.set(callingCode, {
-      possibleLengths: new Set(lengths),
+      possibleLengths: lengths,
       nationalPrefix: prefixes.length === 0 ? null : new RegExp(`^(?:${prefixes.join('|')})`),
+    });
+  }
+  return plans;
+}
+
+function buildRegionPlans(): Map<string, RegionPlan> {
+  const plans = new Map<string, RegionPlan>();
+  for (const [region, entry] of Object.entries(json.countries)) {
+    const callingCode = entry?.[0];
+    const idd = entry?.[1];
+    if (typeof callingCode !== 'string') continue;
+    plans.set(region, {
+      callingCode,
+      idd: typeof idd === 'string' && idd.length > 0 ? new RegExp(`^(?:${idd})`) : null,
     });
   }
   return plans;
@@ -74,7 +98,11 @@ function buildPlans(): Map<string, CallingCodePlan> {
 
 /** Whether `region` is an ISO 3166-1 alpha-2 code the phone metadata knows (e.g. `US`, `GB`). */
 export function isKnownPhoneRegion(region: string): boolean {
-  return region.length === 2 && isSupportedCountry(region.toUpperCase() as CountryCode, metadata);
+  return (
+    typeof region === 'string' &&
+    region.length === 2 &&
+    isSupportedCountry(region.toUpperCase() as CountryCode, metadata)
+  );
 }
 
 /**
@@ -86,37 +114,50 @@ export function isKnownPhoneRegion(region: string): boolean {
  * normalizePhoneNumber('555-0100');                          // { ok: false, code: 'phone_needs_region', … }
  */
 export function normalizePhoneNumber(raw: string, options: { region?: string } = {}): Normalized {
+  return normalize(raw, options.region, true);
+}
+
+/**
+ * The same rules as {@link normalizePhoneNumber}, always decided by the full parser. It is the reference the fast
+ * paths are checked against; production code calls {@link normalizePhoneNumber}.
+ */
+export function normalizePhoneNumberWithParser(raw: string, options: { region?: string } = {}): Normalized {
+  return normalize(raw, options.region, false);
+}
+
+function normalize(raw: string, regionOption: string | undefined, fast: boolean): Normalized {
   if (raw.length > MAX_RAW_LENGTH) return tooLong();
   let value = raw.trim();
   if (value.length === 0) return rejected('empty', 'The phone number is empty.');
   if (value.length > MAX_PHONE_INPUT) return tooLong();
-  if (E164.test(value)) {
-    const fast = fastE164(value);
-    if (fast !== undefined) return fast;
-  } else {
-    value = value.replace(EXTENSION, '');
-    if (!PHONE_CHARACTERS.test(value)) {
-      return rejected(
-        'phone_invalid',
-        'A phone number may only contain digits, spaces, "+", "-", ".", "/" and brackets.',
-      );
-    }
+  if (fast && E164.test(value) && fastE164(value)) return accepted(value);
+  value = value.replace(EXTENSION, '');
+  if (!PHONE_CHARACTERS.test(value)) {
+    return rejected(
+      'phone_invalid',
+      'A phone number may only contain digits, spaces, "+", "-", ".", "/" and brackets.',
+    );
   }
   let region: CountryCode | undefined;
-  if (options.region !== undefined) {
-    if (!isKnownPhoneRegion(options.region)) {
+  if (regionOption !== undefined) {
+    if (!isKnownPhoneRegion(regionOption)) {
       return rejected(
         'region_unknown',
         'The default region is not a known ISO 3166-1 alpha-2 code (e.g. "US").',
       );
     }
-    region = options.region.toUpperCase() as CountryCode;
+    region = regionOption.toUpperCase() as CountryCode;
   }
-  if (!value.startsWith('+') && region === undefined) {
+  const international = value.startsWith('+');
+  if (!international && region === undefined) {
     return rejected(
       'phone_needs_region',
       'The phone number has no "+" country code; write it in E.164 (e.g. +12125550100) or set a default region.',
     );
+  }
+  if (fast && !international && region !== undefined) {
+    const national = fastNational(value, region);
+    if (national !== undefined) return accepted(national);
   }
   const parsed =
     region === undefined
@@ -128,19 +169,30 @@ export function normalizePhoneNumber(raw: string, options: { region?: string } =
   return accepted(parsed.number);
 }
 
-/** E.164 input checked against the plan table; `undefined` when only the full parser can decide. */
-function fastE164(value: string): Normalized | undefined {
+/** True when E.164 input is certainly possible; false means "ask the parser", not "invalid". */
+function fastE164(value: string): boolean {
   for (let ccLength = 1; ccLength <= 3; ccLength += 1) {
     const callingCode = value.slice(1, 1 + ccLength);
+    // Calling codes are prefix-free: the first known one is the only candidate.
     if (!CALLING_CODES.has(callingCode)) continue;
-    const plan = PLANS.get(callingCode);
-    if (plan === undefined) return undefined;
+    const plan = CALLING_CODE_PLANS.get(callingCode);
+    if (plan === undefined) return false;
     const national = value.slice(1 + ccLength);
-    if (plan.nationalPrefix !== null && plan.nationalPrefix.test(national)) return undefined;
-    if (!plan.possibleLengths.has(national.length)) return undefined;
-    return accepted(value);
+    if (plan.nationalPrefix !== null && plan.nationalPrefix.test(national)) return false;
+    return plan.possibleLengths.has(national.length);
   }
-  return undefined;
+  return false;
+}
+
+/** E.164 for plain national digits in `region`, or undefined to let the parser decide. */
+function fastNational(value: string, region: CountryCode): string | undefined {
+  const digits = value.replace(FORMATTING, '');
+  if (!DIGITS.test(digits)) return undefined;
+  const plan = REGION_PLANS.get(region);
+  if (plan === undefined) return undefined;
+  if (plan.idd !== null && plan.idd.test(digits)) return undefined;
+  const e164 = `+${plan.callingCode}${digits}`;
+  return E164.test(e164) && fastE164(e164) ? e164 : undefined;
 }
 
 function tooLong(): Normalized {

@@ -7,6 +7,7 @@ export const MAX_RAW_LENGTH = 4096;
 // C0 and C1 control characters, DEL, and UTF-16 surrogates that are not part of a pair. A lone surrogate has no UTF-8
 // encoding: hashing would silently replace it with U+FFFD and two different inputs would share one digest.
 const INVALID_CHARACTERS =
+  // eslint-disable-next-line no-control-regex -- finding control characters is this pattern's purpose
   /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** True when `s` holds a control character or an unpaired surrogate. */

@@ -162,7 +162,10 @@ describe('parseProfileExport', () => {
     fc.assert(
       fc.property(
         fc.record({
-          segmentMembership: fc.dictionary(fc.string(), fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 }))),
+          segmentMembership: fc.dictionary(
+            fc.string(),
+            fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
+          ),
           identityMap: fc.dictionary(fc.string(), fc.array(fc.jsonValue({ maxDepth: 3 }))),
           attributes: fc.jsonValue({ maxDepth: 3 }),
         }),

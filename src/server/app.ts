@@ -5,7 +5,14 @@ import type { Principal } from './route-def.ts';
 import type { ServiceBackend } from './backend.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
-import { ApiError, badRequest, forbidden, payloadTooLarge, unauthorized, type ErrorDetail } from './api-error.ts';
+import {
+  ApiError,
+  badRequest,
+  forbidden,
+  payloadTooLarge,
+  unauthorized,
+  type ErrorDetail,
+} from './api-error.ts';
 import { bearerToken } from './auth.ts';
 import { buildRoutes } from './routes.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -23,6 +30,8 @@ export interface AppOptions {
   validateResponses?: boolean;
   version?: string;
   now?: () => number;
+  /** false for the worker role: only health, readiness and metrics are served. */
+  apiEnabled?: boolean;
 }
 
 export interface ServiceApp {
@@ -69,8 +78,13 @@ export function createApp(options: AppOptions): ServiceApp {
     const seconds = (performance.now() - started) / 1000;
     metrics.httpRequests.inc({ method: c.req.method, route: routePath, status: String(c.res.status) });
     metrics.httpDuration.observe({ method: c.req.method, route: routePath }, seconds);
-    if (c.res.status >= 500) logger.error({ method: c.req.method, route: routePath, status: c.res.status }, 'request failed');
-    else logger.debug({ method: c.req.method, route: routePath, status: c.res.status, ms: Math.round(seconds * 1000) }, 'request');
+    if (c.res.status >= 500)
+      logger.error({ method: c.req.method, route: routePath, status: c.res.status }, 'request failed');
+    else
+      logger.debug(
+        { method: c.req.method, route: routePath, status: c.res.status, ms: Math.round(seconds * 1000) },
+        'request',
+      );
   });
 
   app.onError((err, c) => errorResponse(c, err, logger));
@@ -81,7 +95,10 @@ export function createApp(options: AppOptions): ServiceApp {
       const r = await backend.readiness();
       return c.json({ status: r.ok ? 'ready' : 'not_ready', checks: r.checks }, r.ok ? 200 : 503);
     } catch (e) {
-      return c.json({ status: 'not_ready', checks: { store: { ok: false, message: (e as Error).message } } }, 503);
+      return c.json(
+        { status: 'not_ready', checks: { store: { ok: false, message: (e as Error).message } } },
+        503,
+      );
     }
   });
   app.get('/metrics', async (c) => {
@@ -98,12 +115,20 @@ export function createApp(options: AppOptions): ServiceApp {
     const t = now();
     if ((lastTouch.get(record.id) ?? 0) + TOUCH_INTERVAL_MS < t) {
       lastTouch.set(record.id, t);
-      void backend.tokens.touch(record.id).catch((e: unknown) => logger.warn({ err: e }, 'could not record token use'));
+      void backend.tokens
+        .touch(record.id)
+        .catch((e: unknown) => logger.warn({ err: e }, 'could not record token use'));
     }
-    return { tokenId: record.id, name: record.name, sandboxId: record.sandboxId, sandbox: record.sandbox, permissions: record.permissions };
+    return {
+      tokenId: record.id,
+      name: record.name,
+      sandboxId: record.sandboxId,
+      sandbox: record.sandbox,
+      permissions: record.permissions,
+    };
   };
 
-  for (const r of routes) {
+  for (const r of options.apiEnabled === false ? [] : routes) {
     app.on(r.method, r.path, async (c) => {
       const principal = await authenticate(c);
       // Sandboxes are chosen by token; a header naming another sandbox is a sandbox this token cannot see.
@@ -147,27 +172,48 @@ export function createApp(options: AppOptions): ServiceApp {
         try {
           doc = rawBody.trim() === '' ? undefined : JSON.parse(rawBody);
         } catch (e) {
-          throw badRequest('The body is not valid JSON', [{ path: '$', reason: (e as Error).message }], 'invalid_json');
+          throw badRequest(
+            'The body is not valid JSON',
+            [{ path: '$', reason: (e as Error).message }],
+            'invalid_json',
+          );
         }
         const res = r.body.safeParse(doc);
         if (res.success) body = res.data;
         else details.push(...zodDetails(res.error));
       }
       if (details.length > 0) {
-        throw badRequest(`Invalid request (${details.length} problem${details.length === 1 ? '' : 's'})`, details, 'validation_failed');
+        throw badRequest(
+          `Invalid request (${details.length} problem${details.length === 1 ? '' : 's'})`,
+          details,
+          'validation_failed',
+        );
       }
 
       let status = r.status;
       const result = await r.handler({
-        params, query, body, principal, backend, rawBody, headers: c.req.raw.headers,
-        setStatus: (s) => { status = s; },
+        params,
+        query,
+        body,
+        principal,
+        backend,
+        rawBody,
+        headers: c.req.raw.headers,
+        setStatus: (s) => {
+          status = s;
+        },
       });
       if (r.response === null) return c.body(null, status as 204);
       if (options.validateResponses) {
         const check = r.response.safeParse(result);
         if (!check.success) {
           logger.error({ route: r.path, issues: check.error.issues }, 'response does not match its schema');
-          throw new ApiError({ status: 500, code: 'internal', message: `Response of ${r.method} ${r.path} does not match its schema`, details: zodDetails(check.error) });
+          throw new ApiError({
+            status: 500,
+            code: 'internal',
+            message: `Response of ${r.method} ${r.path} does not match its schema`,
+            details: zodDetails(check.error),
+          });
         }
       }
       return c.json(result as object, status as 200);
@@ -195,7 +241,15 @@ export function createApp(options: AppOptions): ServiceApp {
       const res = await consoleHandler(path);
       if (res) return res;
     }
-    return errorResponse(c, new ApiError({ status: 404, code: 'route_not_found', message: `No route ${c.req.method} ${path}; see /api/v1/openapi.json` }), logger);
+    return errorResponse(
+      c,
+      new ApiError({
+        status: 404,
+        code: 'route_not_found',
+        message: `No route ${c.req.method} ${path}; see /api/v1/openapi.json`,
+      }),
+      logger,
+    );
   });
 
   return { app, routes, openapi };
@@ -207,17 +261,30 @@ function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   }
   const storeError = asStoreError(err);
   if (storeError) {
-    const status = { conflict: 409, not_found: 404, invalid_input: 400 }[storeError.code];
+    const status = ({ conflict: 409, not_found: 404, invalid_input: 400 } as Record<string, number>)[
+      storeError.code
+    ];
     if (status !== undefined) {
       const path = typeof storeError.details['path'] === 'string' ? storeError.details['path'] : '$';
-      return c.json(new ApiError({ status, code: storeError.code, message: storeError.message, details: [{ path, reason: storeError.message }] }).toBody(), status as 400);
+      return c.json(
+        new ApiError({
+          status,
+          code: storeError.code,
+          message: storeError.message,
+          details: [{ path, reason: storeError.message }],
+        }).toBody(),
+        status as 400,
+      );
     }
   }
   if (err instanceof z.ZodError) {
     return c.json(badRequest('Invalid request', zodDetails(err), 'validation_failed').toBody(), 400);
   }
   logger.error({ err }, 'unhandled error');
-  return c.json({ error: { code: 'internal', message: 'Internal error; see the service log', details: [] } }, 500);
+  return c.json(
+    { error: { code: 'internal', message: 'Internal error; see the service log', details: [] } },
+    500,
+  );
 }
 
 function asStoreError(err: unknown): StoreError | undefined {

@@ -33,6 +33,8 @@ export type Checked<T> = { ok: true; value: T } | { ok: false; problems: ErrorDe
 export interface IngestOutcome {
   accepted: number;
   duplicate: boolean;
+  /** Items the engine refused (indexes into the profiles it was given). */
+  engineRejected?: Array<{ index: number; errors: ErrorDetail[] }>;
   /** Extra counters the engine reports (excluded by reason, …), passed through to the response. */
   extra?: Record<string, unknown>;
 }
@@ -47,7 +49,11 @@ export interface ServiceBackend {
     touch(tokenId: string): Promise<void>;
     list(sandboxId: string): Promise<TokenView[]>;
     /** Issues a token; the secret is returned once and only its hash is stored. */
-    create(input: { sandboxId: string; name: string; permissions: Permission[] }): Promise<{ token: string; view: TokenView }>;
+    create(input: {
+      sandboxId: string;
+      name: string;
+      permissions: Permission[];
+    }): Promise<{ token: string; view: TokenView }>;
     revoke(sandboxId: string, tokenId: string): Promise<boolean>;
   };
   sandboxes: {
@@ -58,7 +64,10 @@ export interface ServiceBackend {
   destinations: {
     list(sandboxId: string): Promise<DestinationView[]>;
     get(sandboxId: string, id: string): Promise<DestinationView | undefined>;
-    create(sandboxId: string, input: z.output<typeof S.DestinationCreateSchema>): Promise<Checked<DestinationView>>;
+    create(
+      sandboxId: string,
+      input: z.output<typeof S.DestinationCreateSchema>,
+    ): Promise<Checked<DestinationView>>;
     update(
       sandboxId: string,
       id: string,

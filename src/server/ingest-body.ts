@@ -26,7 +26,8 @@ export function parseIngestBody(
         items.push(undefined);
       }
     }
-    if (items.length === 0) throw badRequest('The body holds no profiles', [{ path: '$', reason: 'empty body' }]);
+    if (items.length === 0)
+      throw badRequest('The body holds no profiles', [{ path: '$', reason: 'empty body' }]);
     return { items, lineErrors };
   }
   if (ct !== 'application/json' && ct !== '') {
@@ -40,11 +41,16 @@ export function parseIngestBody(
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw badRequest('The body is not valid JSON', [{ path: '$', reason: (e as Error).message }], 'invalid_json');
+    throw badRequest(
+      'The body is not valid JSON',
+      [{ path: '$', reason: (e as Error).message }],
+      'invalid_json',
+    );
   }
   if (Array.isArray(doc)) {
     if (doc.length > maxItems) throw tooMany(maxItems, doc.length);
-    if (doc.length === 0) throw badRequest('The body holds no profiles', [{ path: '$', reason: 'empty array' }]);
+    if (doc.length === 0)
+      throw badRequest('The body holds no profiles', [{ path: '$', reason: 'empty array' }]);
     return { items: doc, lineErrors };
   }
   if (doc !== null && typeof doc === 'object') return { items: [doc], lineErrors };

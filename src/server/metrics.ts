@@ -6,19 +6,34 @@ export interface ServiceMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
   ingestedProfiles: Counter<'outcome'>;
-  identities: Counter<'outcome' | 'reason'>;
+  identities: Gauge<'outcome' | 'reason'>;
+  identitiesExcluded: Counter<'reason'>;
   xRequests: Counter<'status' | 'endpoint'>;
   deliveryLatency: Histogram<'endpoint'>;
   pendingChanges: Gauge<'kind'>;
   rateLimitWaits: Counter<'scope'>;
   rateLimitWaitSeconds: Counter<'scope'>;
   alertsSent: Counter<'type' | 'outcome'>;
+  /** Where scrape-time gauges read from; set once the store and engine exist. */
+  sources: MetricsSources;
 }
 
-export function createMetrics(options: { defaultMetrics?: boolean; collectPending?: () => Promise<{ adds: number; removes: number }> } = {}): ServiceMetrics {
+export interface MetricsSources {
+  pending?: () => Promise<{ adds: number; removes: number }>;
+  identities?: () => Promise<Array<{ outcome: string; reason: string; value: number }>>;
+}
+
+export function createMetrics(
+  options: { defaultMetrics?: boolean; sources?: MetricsSources } = {},
+): ServiceMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tca_process_' });
-  const collectPending = options.collectPending;
+  // Sources are looked up at scrape time so they can be attached after the store opens.
+  const sources: MetricsSources = options.sources ?? {};
+  const collectPending = () => sources.pending?.() ?? Promise.resolve({ adds: 0, removes: 0 });
+  const collectIdentities:
+    (() => Promise<Array<{ outcome: string; reason: string; value: number }>>) | undefined = () =>
+    sources.identities?.() ?? Promise.resolve([]);
   return {
     registry,
     httpRequests: new Counter({
@@ -40,10 +55,26 @@ export function createMetrics(options: { defaultMetrics?: boolean; collectPendin
       labelNames: ['outcome'],
       registers: [registry],
     }),
-    identities: new Counter({
-      name: 'tca_identities_total',
-      help: 'Identities by outcome (activated, excluded, failed) and reason code',
+    identities: new Gauge({
+      name: 'tca_identities',
+      help: 'Identities in the retained runs (90 days) by outcome (added, removed, excluded, failed) and reason or X error code',
       labelNames: ['outcome', 'reason'],
+      registers: [registry],
+      async collect() {
+        if (!collectIdentities) return;
+        try {
+          this.reset();
+          for (const row of await collectIdentities())
+            this.set({ outcome: row.outcome, reason: row.reason }, row.value);
+        } catch {
+          // keep the scrape alive
+        }
+      },
+    }),
+    identitiesExcluded: new Counter({
+      name: 'tca_ingest_identities_excluded_total',
+      help: 'Identities (or profiles without a mappable identifier) excluded at ingest, by reason code',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     xRequests: new Counter({
@@ -65,7 +96,6 @@ export function createMetrics(options: { defaultMetrics?: boolean; collectPendin
       labelNames: ['kind'],
       registers: [registry],
       async collect() {
-        if (!collectPending) return;
         try {
           const p = await collectPending();
           this.set({ kind: 'add' }, p.adds);
@@ -93,6 +123,7 @@ export function createMetrics(options: { defaultMetrics?: boolean; collectPendin
       labelNames: ['type', 'outcome'],
       registers: [registry],
     }),
+    sources,
   };
 }
 

@@ -94,7 +94,9 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
       const content: Json = {};
       if (r.rawBody) {
         content['application/json'] = { schema: { oneOf: [body, { type: 'array', items: body }] } };
-        content['application/x-ndjson'] = { schema: { type: 'string', description: 'One profile export per line' } };
+        content['application/x-ndjson'] = {
+          schema: { type: 'string', description: 'One profile export per line' },
+        };
       } else {
         content['application/json'] = { schema: body };
       }
@@ -104,7 +106,10 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
     responses[String(r.status)] =
       r.response === null
         ? { description: 'No content' }
-        : { description: 'Success', content: { 'application/json': { schema: convert(r.response, 'output') } } };
+        : {
+            description: 'Success',
+            content: { 'application/json': { schema: convert(r.response, 'output') } },
+          };
     const errorRef = convert(ErrorSchema, 'output');
     for (const [code, description] of Object.entries(ERROR_RESPONSES)) {
       if (code === '413' && !r.body) continue;
@@ -139,7 +144,11 @@ function operationId(r: Route): string {
   const parts = r.path
     .replace('/api/v1/', '')
     .split('/')
-    .map((p) => (p.startsWith(':') ? 'By' + cap(p.slice(1)) : cap(p.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()))));
+    .map((p) =>
+      p.startsWith(':')
+        ? 'By' + cap(p.slice(1))
+        : cap(p.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())),
+    );
   return r.method.toLowerCase() + parts.join('');
 }
 

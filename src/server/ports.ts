@@ -34,7 +34,11 @@ export interface XCredentialsInput {
 }
 
 export interface XConnectionPort {
-  verify(input: { apiBaseUrl: string; accountId: string; credentials: XCredentialsInput | undefined }): Promise<VerifyResult>;
+  verify(input: {
+    apiBaseUrl: string;
+    accountId: string;
+    credentials: XCredentialsInput | undefined;
+  }): Promise<VerifyResult>;
   loginStart(input: {
     apiBaseUrl: string;
     consumerKey: string;
@@ -52,7 +56,10 @@ export interface XConnectionPort {
 
 export interface DomainRules {
   /** X's naming rules for audience names, descriptions and mapping names; problems are human-readable reasons. */
-  checkName(value: string, field: 'name' | 'description' | 'mappingName'): { ok: true } | { ok: false; reason: string };
+  checkName(
+    value: string,
+    field: 'name' | 'description' | 'mappingName',
+  ): { ok: true } | { ok: false; reason: string };
   /** Mapping rows: problems at `[index].field`. */
   checkMapping(rows: readonly unknown[]): ErrorDetail[];
   parseProfile(input: unknown): { ok: true; profile: unknown } | { ok: false; errors: ErrorDetail[] };

@@ -37,40 +37,81 @@ export function buildRoutes(options: RouteOptions): Route[] {
   return [
     // --- identity of the caller, sandboxes, tokens ---
     route({
-      method: 'GET', path: `${V1}/me`, permissions: [], tag: 'Tokens', summary: 'The calling token: name, sandbox, permissions',
-      status: 200, response: S.WhoAmISchema,
+      method: 'GET',
+      path: `${V1}/me`,
+      permissions: [],
+      tag: 'Tokens',
+      summary: 'The calling token: name, sandbox, permissions',
+      status: 200,
+      response: S.WhoAmISchema,
       handler: async ({ principal }) => ({
-        tokenId: principal.tokenId, name: principal.name, sandbox: principal.sandbox, permissions: [...principal.permissions],
+        tokenId: principal.tokenId,
+        name: principal.name,
+        sandbox: principal.sandbox,
+        permissions: [...principal.permissions],
       }),
     }),
     route({
-      method: 'GET', path: `${V1}/sandboxes`, permissions: [], tag: 'Sandboxes',
+      method: 'GET',
+      path: `${V1}/sandboxes`,
+      permissions: [],
+      tag: 'Sandboxes',
       summary: "Sandboxes visible to the token (all of them with Manage Sandboxes, else the token's own)",
-      status: 200, response: S.SandboxListSchema,
+      status: 200,
+      response: S.SandboxListSchema,
       handler: async ({ principal, backend }) => {
         const all = await backend.sandboxes.list();
-        const visible = principal.permissions.includes('Manage Sandboxes') ? all : all.filter((s) => s.id === principal.sandboxId);
-        return { items: visible.map((s) => ({ name: s.name, createdAt: s.createdAt, current: s.id === principal.sandboxId })) };
+        const visible = principal.permissions.includes('Manage Sandboxes')
+          ? all
+          : all.filter((s) => s.id === principal.sandboxId);
+        return {
+          items: visible.map((s) => ({
+            name: s.name,
+            createdAt: s.createdAt,
+            current: s.id === principal.sandboxId,
+          })),
+        };
       },
     }),
     route({
-      method: 'POST', path: `${V1}/sandboxes`, permissions: ['Manage Sandboxes'], tag: 'Sandboxes', summary: 'Create a sandbox',
-      body: S.SandboxCreateSchema, status: 201, response: S.SandboxSchema,
+      method: 'POST',
+      path: `${V1}/sandboxes`,
+      permissions: ['Manage Sandboxes'],
+      tag: 'Sandboxes',
+      summary: 'Create a sandbox',
+      body: S.SandboxCreateSchema,
+      status: 201,
+      response: S.SandboxSchema,
       handler: async ({ body, backend, principal }) => {
-        if (await backend.sandboxes.get(body.name)) throw new ApiError({ status: 409, code: 'conflict', message: `Sandbox "${body.name}" already exists` });
+        if (await backend.sandboxes.get(body.name))
+          throw new ApiError({
+            status: 409,
+            code: 'conflict',
+            message: `Sandbox "${body.name}" already exists`,
+          });
         const s = await backend.sandboxes.create(body.name);
         return { name: s.name, createdAt: s.createdAt, current: s.id === principal.sandboxId };
       },
     }),
     route({
-      method: 'GET', path: `${V1}/tokens`, permissions: ['Manage Tokens'], tag: 'Tokens', summary: "List the sandbox's tokens (never their secrets)",
-      status: 200, response: S.TokenListSchema,
+      method: 'GET',
+      path: `${V1}/tokens`,
+      permissions: ['Manage Tokens'],
+      tag: 'Tokens',
+      summary: "List the sandbox's tokens (never their secrets)",
+      status: 200,
+      response: S.TokenListSchema,
       handler: async ({ principal, backend }) => ({ items: await backend.tokens.list(principal.sandboxId) }),
     }),
     route({
-      method: 'POST', path: `${V1}/tokens`, permissions: ['Manage Tokens'], tag: 'Tokens',
+      method: 'POST',
+      path: `${V1}/tokens`,
+      permissions: ['Manage Tokens'],
+      tag: 'Tokens',
       summary: 'Create a token; the secret is returned once. Another sandbox needs Manage Sandboxes.',
-      body: S.TokenCreateSchema, status: 201, response: S.TokenCreatedSchema,
+      body: S.TokenCreateSchema,
+      status: 201,
+      response: S.TokenCreatedSchema,
       handler: async ({ principal, backend, body }) => {
         const isAdmin = principal.permissions.includes('Manage Sandboxes');
         let sandboxId = principal.sandboxId;
@@ -83,140 +124,298 @@ export function buildRoutes(options: RouteOptions): Route[] {
         const missing = body.permissions.filter((p) => !principal.permissions.includes(p));
         if (missing.length > 0 && !isAdmin) {
           throw new ApiError({
-            status: 403, code: 'forbidden', message: 'A token can only grant permissions it holds itself',
+            status: 403,
+            code: 'forbidden',
+            message: 'A token can only grant permissions it holds itself',
             details: missing.map((p) => ({ path: 'permissions', reason: `not held by the caller: ${p}` })),
           });
         }
-        const created = await backend.tokens.create({ sandboxId, name: body.name, permissions: [...new Set(body.permissions)] });
+        const created = await backend.tokens.create({
+          sandboxId,
+          name: body.name,
+          permissions: [...new Set(body.permissions)],
+        });
         return { ...created.view, token: created.token };
       },
     }),
     route({
-      method: 'DELETE', path: `${V1}/tokens/:id`, permissions: ['Manage Tokens'], tag: 'Tokens', summary: 'Revoke a token',
-      params: S.IdParams, status: 204, response: null,
+      method: 'DELETE',
+      path: `${V1}/tokens/:id`,
+      permissions: ['Manage Tokens'],
+      tag: 'Tokens',
+      summary: 'Revoke a token',
+      params: S.IdParams,
+      status: 204,
+      response: null,
       handler: async ({ principal, backend, params }) => {
-        if (!(await backend.tokens.revoke(principal.sandboxId, params.id))) throw notFound('Token', params.id);
+        if (!(await backend.tokens.revoke(principal.sandboxId, params.id)))
+          throw notFound('Token', params.id);
       },
     }),
 
     // --- destinations ---
     route({
-      method: 'GET', path: `${V1}/destinations`, permissions: ['View Destinations'], tag: 'Destinations', summary: 'List destinations',
-      status: 200, response: S.DestinationListSchema,
-      handler: async ({ principal, backend }) => ({ items: await backend.destinations.list(principal.sandboxId) }),
+      method: 'GET',
+      path: `${V1}/destinations`,
+      permissions: ['View Destinations'],
+      tag: 'Destinations',
+      summary: 'List destinations',
+      status: 200,
+      response: S.DestinationListSchema,
+      handler: async ({ principal, backend }) => ({
+        items: await backend.destinations.list(principal.sandboxId),
+      }),
     }),
     route({
-      method: 'POST', path: `${V1}/destinations`, permissions: ['Manage Destinations'], tag: 'Destinations',
+      method: 'POST',
+      path: `${V1}/destinations`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
       summary: 'Create a destination (an X Ads account connection); credentials are write-only',
-      body: S.DestinationCreateSchema, status: 201, response: S.DestinationSchema,
-      handler: async ({ principal, backend, body }) => valid(await backend.destinations.create(principal.sandboxId, body), 'Destination', ''),
+      body: S.DestinationCreateSchema,
+      status: 201,
+      response: S.DestinationSchema,
+      handler: async ({ principal, backend, body }) =>
+        valid(await backend.destinations.create(principal.sandboxId, body), 'Destination', ''),
     }),
     route({
-      method: 'GET', path: `${V1}/destinations/:id`, permissions: ['View Destinations'], tag: 'Destinations', summary: 'Get a destination',
-      params: S.IdParams, status: 200, response: S.DestinationSchema,
-      handler: async ({ principal, backend, params }) => found(await backend.destinations.get(principal.sandboxId, params.id), 'Destination', params.id),
+      method: 'GET',
+      path: `${V1}/destinations/:id`,
+      permissions: ['View Destinations'],
+      tag: 'Destinations',
+      summary: 'Get a destination',
+      params: S.IdParams,
+      status: 200,
+      response: S.DestinationSchema,
+      handler: async ({ principal, backend, params }) =>
+        found(await backend.destinations.get(principal.sandboxId, params.id), 'Destination', params.id),
     }),
     route({
-      method: 'PATCH', path: `${V1}/destinations/:id`, permissions: ['Manage Destinations'], tag: 'Destinations',
+      method: 'PATCH',
+      path: `${V1}/destinations/:id`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
       summary: 'Change a destination (new credentials re-verify it and resume paused dataflows)',
-      params: S.IdParams, body: S.DestinationPatchSchema, status: 200, response: S.DestinationSchema,
+      params: S.IdParams,
+      body: S.DestinationPatchSchema,
+      status: 200,
+      response: S.DestinationSchema,
       handler: async ({ principal, backend, params, body }) =>
-        valid(await backend.destinations.update(principal.sandboxId, params.id, body), 'Destination', params.id),
+        valid(
+          await backend.destinations.update(principal.sandboxId, params.id, body),
+          'Destination',
+          params.id,
+        ),
     }),
     route({
-      method: 'DELETE', path: `${V1}/destinations/:id`, permissions: ['Manage Destinations'], tag: 'Destinations',
-      summary: 'Delete a destination that no dataflow uses', params: S.IdParams, status: 204, response: null,
+      method: 'DELETE',
+      path: `${V1}/destinations/:id`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
+      summary: 'Delete a destination that no dataflow uses',
+      params: S.IdParams,
+      status: 204,
+      response: null,
       handler: async ({ principal, backend, params }) => {
-        const r = found(await backend.destinations.remove(principal.sandboxId, params.id), 'Destination', params.id);
-        if (!r.ok) throw new ApiError({ status: 409, code: 'conflict', message: 'The destination is in use', details: r.problems });
+        const r = found(
+          await backend.destinations.remove(principal.sandboxId, params.id),
+          'Destination',
+          params.id,
+        );
+        if (!r.ok)
+          throw new ApiError({
+            status: 409,
+            code: 'conflict',
+            message: 'The destination is in use',
+            details: r.problems,
+          });
       },
     }),
     route({
-      method: 'POST', path: `${V1}/destinations/:id/verify`, permissions: ['Manage Destinations'], tag: 'Destinations',
-      summary: 'Preflight checklist: credentials, account access, Partner Audience Manager permission, eligibility',
-      params: S.IdParams, status: 200, response: S.VerifyResultSchema,
-      handler: async ({ principal, backend, params }) => found(await backend.destinations.verify(principal.sandboxId, params.id), 'Destination', params.id),
+      method: 'POST',
+      path: `${V1}/destinations/:id/verify`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
+      summary:
+        'Preflight checklist: credentials, account access, Partner Audience Manager permission, eligibility',
+      params: S.IdParams,
+      status: 200,
+      response: S.VerifyResultSchema,
+      handler: async ({ principal, backend, params }) =>
+        found(await backend.destinations.verify(principal.sandboxId, params.id), 'Destination', params.id),
     }),
     route({
-      method: 'POST', path: `${V1}/destinations/:id/login`, permissions: ['Manage Destinations'], tag: 'Destinations',
+      method: 'POST',
+      path: `${V1}/destinations/:id/login`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
       summary: 'Start "Log in with X" (PIN flow): returns the page where the user authorizes the app',
-      params: S.IdParams, body: S.LoginStartSchema, status: 200, response: S.LoginStartResultSchema,
+      params: S.IdParams,
+      body: S.LoginStartSchema,
+      status: 200,
+      response: S.LoginStartResultSchema,
       handler: async ({ principal, backend, params, body }) =>
-        valid(await backend.destinations.loginStart(principal.sandboxId, params.id, body), 'Destination', params.id),
+        valid(
+          await backend.destinations.loginStart(principal.sandboxId, params.id, body),
+          'Destination',
+          params.id,
+        ),
     }),
     route({
-      method: 'POST', path: `${V1}/destinations/:id/login/complete`, permissions: ['Manage Destinations'], tag: 'Destinations',
+      method: 'POST',
+      path: `${V1}/destinations/:id/login/complete`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
       summary: 'Finish the PIN flow: exchanges the PIN for access tokens and stores them encrypted',
-      params: S.IdParams, body: S.LoginCompleteSchema, status: 200, response: S.DestinationSchema,
+      params: S.IdParams,
+      body: S.LoginCompleteSchema,
+      status: 200,
+      response: S.DestinationSchema,
       handler: async ({ principal, backend, params, body }) =>
-        valid(await backend.destinations.loginComplete(principal.sandboxId, params.id, body), 'Destination', params.id),
+        valid(
+          await backend.destinations.loginComplete(principal.sandboxId, params.id, body),
+          'Destination',
+          params.id,
+        ),
     }),
 
     // --- segments ---
     route({
-      method: 'GET', path: `${V1}/segments`, permissions: ['View Segments'], tag: 'Segments', summary: 'List segments',
-      status: 200, response: S.SegmentListSchema,
-      handler: async ({ principal, backend }) => ({ items: await backend.segments.list(principal.sandboxId) }),
+      method: 'GET',
+      path: `${V1}/segments`,
+      permissions: ['View Segments'],
+      tag: 'Segments',
+      summary: 'List segments',
+      status: 200,
+      response: S.SegmentListSchema,
+      handler: async ({ principal, backend }) => ({
+        items: await backend.segments.list(principal.sandboxId),
+      }),
     }),
     route({
-      method: 'POST', path: `${V1}/segments`, permissions: ['Manage Segments'], tag: 'Segments',
+      method: 'POST',
+      path: `${V1}/segments`,
+      permissions: ['Manage Segments'],
+      tag: 'Segments',
       summary: 'Register a source segment (id as in segmentMembership, name, description)',
-      body: S.SegmentCreateSchema, status: 201, response: S.SegmentSchema,
-      handler: async ({ principal, backend, body }) => valid(await backend.segments.create(principal.sandboxId, body), 'Segment', body.id),
+      body: S.SegmentCreateSchema,
+      status: 201,
+      response: S.SegmentSchema,
+      handler: async ({ principal, backend, body }) =>
+        valid(await backend.segments.create(principal.sandboxId, body), 'Segment', body.id),
     }),
 
     // --- dataflows ---
     route({
-      method: 'GET', path: `${V1}/dataflows`, permissions: ['View Destinations'], tag: 'Dataflows', summary: 'List dataflows',
-      status: 200, response: S.DataflowListSchema,
-      handler: async ({ principal, backend }) => ({ items: await backend.dataflows.list(principal.sandboxId) }),
+      method: 'GET',
+      path: `${V1}/dataflows`,
+      permissions: ['View Destinations'],
+      tag: 'Dataflows',
+      summary: 'List dataflows',
+      status: 200,
+      response: S.DataflowListSchema,
+      handler: async ({ principal, backend }) => ({
+        items: await backend.dataflows.list(principal.sandboxId),
+      }),
     }),
     route({
-      method: 'POST', path: `${V1}/dataflows`, permissions: ['Activate Destinations', 'View Profiles', 'View Segments'], tag: 'Dataflows',
-      summary: 'Activate segments to a destination with a mapping and a schedule; lists every problem at once',
-      body: S.DataflowCreateSchema, status: 201, response: S.DataflowSchema,
-      handler: async ({ principal, backend, body }) => valid(await backend.dataflows.create(principal.sandboxId, body), 'Dataflow', ''),
+      method: 'POST',
+      path: `${V1}/dataflows`,
+      permissions: ['Activate Destinations', 'View Profiles', 'View Segments'],
+      tag: 'Dataflows',
+      summary:
+        'Activate segments to a destination with a mapping and a schedule; lists every problem at once',
+      body: S.DataflowCreateSchema,
+      status: 201,
+      response: S.DataflowSchema,
+      handler: async ({ principal, backend, body }) =>
+        valid(await backend.dataflows.create(principal.sandboxId, body), 'Dataflow', ''),
     }),
     route({
-      method: 'GET', path: `${V1}/dataflows/:id`, permissions: ['View Destinations'], tag: 'Dataflows', summary: 'Get a dataflow',
-      params: S.IdParams, status: 200, response: S.DataflowSchema,
-      handler: async ({ principal, backend, params }) => found(await backend.dataflows.get(principal.sandboxId, params.id), 'Dataflow', params.id),
+      method: 'GET',
+      path: `${V1}/dataflows/:id`,
+      permissions: ['View Destinations'],
+      tag: 'Dataflows',
+      summary: 'Get a dataflow',
+      params: S.IdParams,
+      status: 200,
+      response: S.DataflowSchema,
+      handler: async ({ principal, backend, params }) =>
+        found(await backend.dataflows.get(principal.sandboxId, params.id), 'Dataflow', params.id),
     }),
     route({
-      method: 'PATCH', path: `${V1}/dataflows/:id`, permissions: ['Activate Destinations', 'View Profiles', 'View Segments'], tag: 'Dataflows',
-      summary: 'Change mapping, schedule or audiences; pause ({"status":"paused"}) or resume ({"status":"active"})',
-      params: S.IdParams, body: S.DataflowPatchSchema, status: 200, response: S.DataflowSchema,
+      method: 'PATCH',
+      path: `${V1}/dataflows/:id`,
+      permissions: ['Activate Destinations', 'View Profiles', 'View Segments'],
+      tag: 'Dataflows',
+      summary:
+        'Change mapping, schedule or audiences; pause ({"status":"paused"}) or resume ({"status":"active"})',
+      params: S.IdParams,
+      body: S.DataflowPatchSchema,
+      status: 200,
+      response: S.DataflowSchema,
       handler: async ({ principal, backend, params, body }) =>
         valid(await backend.dataflows.update(principal.sandboxId, params.id, body), 'Dataflow', params.id),
     }),
     route({
-      method: 'DELETE', path: `${V1}/dataflows/:id`, permissions: ['Activate Destinations'], tag: 'Dataflows',
-      summary: 'Delete a dataflow', params: S.IdParams, status: 204, response: null,
+      method: 'DELETE',
+      path: `${V1}/dataflows/:id`,
+      permissions: ['Activate Destinations'],
+      tag: 'Dataflows',
+      summary: 'Delete a dataflow',
+      params: S.IdParams,
+      status: 204,
+      response: null,
       handler: async ({ principal, backend, params }) => {
-        if (!(await backend.dataflows.remove(principal.sandboxId, params.id))) throw notFound('Dataflow', params.id);
+        if (!(await backend.dataflows.remove(principal.sandboxId, params.id)))
+          throw notFound('Dataflow', params.id);
       },
     }),
     route({
-      method: 'GET', path: `${V1}/dataflows/:id/plan`, permissions: ['View Destinations'], tag: 'Dataflows',
-      summary: 'Dry-run plan: audiences to create/rename/delete, pending changes, next requests, sample payload (hashes only)',
-      params: S.IdParams, status: 200, response: S.PlanSchema,
-      handler: async ({ principal, backend, params }) => found(await backend.dataflows.plan(principal.sandboxId, params.id), 'Dataflow', params.id),
+      method: 'GET',
+      path: `${V1}/dataflows/:id/plan`,
+      permissions: ['View Destinations'],
+      tag: 'Dataflows',
+      summary:
+        'Dry-run plan: audiences to create/rename/delete, pending changes, next requests, sample payload (hashes only)',
+      params: S.IdParams,
+      status: 200,
+      response: S.PlanSchema,
+      handler: async ({ principal, backend, params }) =>
+        found(await backend.dataflows.plan(principal.sandboxId, params.id), 'Dataflow', params.id),
     }),
     route({
-      method: 'GET', path: `${V1}/dataflows/:id/runs`, permissions: ['View Destinations'], tag: 'Dataflows',
+      method: 'GET',
+      path: `${V1}/dataflows/:id/runs`,
+      permissions: ['View Destinations'],
+      tag: 'Dataflows',
       summary: 'Hourly dataflow runs (received, activated, excluded, failed, activation rate)',
-      params: S.IdParams, query: S.RunsQuerySchema, status: 200, response: S.RunListSchema,
+      params: S.IdParams,
+      query: S.RunsQuerySchema,
+      status: 200,
+      response: S.RunListSchema,
       handler: async ({ principal, backend, params, query }) => {
         const range: { from?: Date; to?: Date } = {};
         if (query.from !== undefined) range.from = new Date(query.from);
         if (query.to !== undefined) range.to = new Date(query.to);
-        return { items: found(await backend.dataflows.runs(principal.sandboxId, params.id, range), 'Dataflow', params.id) };
+        return {
+          items: found(
+            await backend.dataflows.runs(principal.sandboxId, params.id, range),
+            'Dataflow',
+            params.id,
+          ),
+        };
       },
     }),
     route({
-      method: 'POST', path: `${V1}/dataflows/:id/flush`, permissions: ['Activate Destinations'], tag: 'Dataflows',
+      method: 'POST',
+      path: `${V1}/dataflows/:id/flush`,
+      permissions: ['Activate Destinations'],
+      tag: 'Dataflows',
       summary: 'Deliver pending changes now instead of waiting for the aggregation window',
-      params: S.IdParams, status: 200, response: S.FlushResultSchema,
+      params: S.IdParams,
+      status: 200,
+      response: S.FlushResultSchema,
       handler: async ({ principal, backend, params }) => ({
         dataflowId: params.id,
         ...found(await backend.dataflows.flush(principal.sandboxId, params.id), 'Dataflow', params.id),
@@ -225,31 +424,56 @@ export function buildRoutes(options: RouteOptions): Route[] {
 
     // --- audiences, dead letters ---
     route({
-      method: 'GET', path: `${V1}/audiences`, permissions: ['View Destinations'], tag: 'Audiences',
-      summary: 'Activated audiences: X audience id, name, size, targetable, reasons, pending changes, last delivery',
-      query: S.AudienceQuerySchema, status: 200, response: S.AudienceListSchema,
+      method: 'GET',
+      path: `${V1}/audiences`,
+      permissions: ['View Destinations'],
+      tag: 'Audiences',
+      summary:
+        'Activated audiences: X audience id, name, size, targetable, reasons, pending changes, last delivery',
+      query: S.AudienceQuerySchema,
+      status: 200,
+      response: S.AudienceListSchema,
       handler: async ({ principal, backend, query }) => ({
-        items: await backend.audiences.list(principal.sandboxId, query.dataflowId === undefined ? {} : { dataflowId: query.dataflowId }),
+        items: await backend.audiences.list(
+          principal.sandboxId,
+          query.dataflowId === undefined ? {} : { dataflowId: query.dataflowId },
+        ),
       }),
     }),
     route({
-      method: 'GET', path: `${V1}/dead-letters`, permissions: ['View Destinations', 'View Identity Graph'], tag: 'Dead letters',
-      summary: 'Users X rejected (hashed identifiers and the X error)', query: S.DeadLetterQuerySchema, status: 200, response: S.DeadLetterListSchema,
+      method: 'GET',
+      path: `${V1}/dead-letters`,
+      permissions: ['View Destinations', 'View Identity Graph'],
+      tag: 'Dead letters',
+      summary: 'Users X rejected (hashed identifiers and the X error)',
+      query: S.DeadLetterQuerySchema,
+      status: 200,
+      response: S.DeadLetterListSchema,
       handler: async ({ principal, backend, query }) => ({
         items: await backend.deadLetters.list(principal.sandboxId, {
-          limit: query.limit, ...(query.dataflowId === undefined ? {} : { dataflowId: query.dataflowId }),
+          limit: query.limit,
+          ...(query.dataflowId === undefined ? {} : { dataflowId: query.dataflowId }),
         }),
       }),
     }),
     route({
-      method: 'POST', path: `${V1}/dead-letters/replay`, permissions: ['Activate Destinations'], tag: 'Dead letters',
-      summary: 'Queue dead letters for delivery again (by ids, or all of a dataflow)', body: S.DeadLetterReplaySchema,
-      status: 200, response: S.DeadLetterReplayResultSchema,
+      method: 'POST',
+      path: `${V1}/dead-letters/replay`,
+      permissions: ['Activate Destinations'],
+      tag: 'Dead letters',
+      summary: 'Queue dead letters for delivery again (by ids, or all of a dataflow)',
+      body: S.DeadLetterReplaySchema,
+      status: 200,
+      response: S.DeadLetterReplayResultSchema,
       handler: async ({ principal, backend, body }) => {
         const sel: { ids?: string[]; dataflowId?: string } = {};
         if (body.ids !== undefined) sel.ids = body.ids;
         if (body.dataflowId !== undefined) {
-          found(await backend.dataflows.get(principal.sandboxId, body.dataflowId), 'Dataflow', body.dataflowId);
+          found(
+            await backend.dataflows.get(principal.sandboxId, body.dataflowId),
+            'Dataflow',
+            body.dataflowId,
+          );
           sel.dataflowId = body.dataflowId;
         }
         return { replayed: await backend.deadLetters.replay(principal.sandboxId, sel) };
@@ -258,22 +482,36 @@ export function buildRoutes(options: RouteOptions): Route[] {
 
     // --- ingest ---
     route({
-      method: 'POST', path: `${V1}/ingest/profiles`, permissions: ['Ingest Profiles'], tag: 'Ingest',
+      method: 'POST',
+      path: `${V1}/ingest/profiles`,
+      permissions: ['Ingest Profiles'],
+      tag: 'Ingest',
       summary:
         'Stream profile exports (one object, a JSON array, or NDJSON). 202 once durable; rejected items are listed with index, path and reason. ' +
         'Retries with the same Idempotency-Key (or the same body) change nothing.',
-      body: S.ProfileExportDocSchema, rawBody: { contentTypes: ['application/json', 'application/x-ndjson'] },
-      status: 202, response: S.IngestResultSchema,
+      body: S.ProfileExportDocSchema,
+      rawBody: { contentTypes: ['application/json', 'application/x-ndjson'] },
+      status: 202,
+      response: S.IngestResultSchema,
       handler: async ({ principal, backend, rawBody, headers }) => {
-        const { items, lineErrors } = parseIngestBody(rawBody, headers.get('content-type') ?? '', options.maxIngestItems);
+        const { items, lineErrors } = parseIngestBody(
+          rawBody,
+          headers.get('content-type') ?? '',
+          options.maxIngestItems,
+        );
         const key = headers.get('idempotency-key');
         if (key !== null && (key.length === 0 || key.length > 200)) {
-          throw badRequest('Idempotency-Key must be 1–200 characters', [{ path: 'idempotency-key', reason: 'bad length' }]);
+          throw badRequest('Idempotency-Key must be 1–200 characters', [
+            { path: 'idempotency-key', reason: 'bad length' },
+          ]);
         }
         const requestId =
-          key ?? 'body:' + createHash('sha256').update(principal.sandboxId).update('\0').update(rawBody).digest('hex');
+          key ??
+          'body:' +
+            createHash('sha256').update(principal.sandboxId).update('\0').update(rawBody).digest('hex');
         const rejected: { index: number; path: string; reason: string }[] = [];
         const profiles: unknown[] = [];
+        const origin: number[] = [];
         items.forEach((item, index) => {
           const lineError = lineErrors.get(index);
           if (lineError) {
@@ -281,23 +519,38 @@ export function buildRoutes(options: RouteOptions): Route[] {
             return;
           }
           const parsed = backend.parseProfile(item);
-          if (parsed.ok) profiles.push(parsed.profile);
-          else for (const e of parsed.errors) rejected.push({ index, path: e.path, reason: e.reason });
+          if (parsed.ok) {
+            profiles.push(item);
+            origin.push(index);
+          } else for (const e of parsed.errors) rejected.push({ index, path: e.path, reason: e.reason });
         });
         if (profiles.length === 0) {
           throw badRequest(
             `Every profile was rejected (${items.length})`,
-            rejected.slice(0, 1000).map((r): ErrorDetail => ({ path: `[${r.index}]${r.path.startsWith('[') || r.path === '' ? '' : '.'}${r.path.replace(/^\$\.?/, '')}`, reason: r.reason })),
+            rejected
+              .slice(0, 1000)
+              .map((r): ErrorDetail => ({
+                path: `[${r.index}]${r.path.replace(/^\$/, '')}`,
+                reason: r.reason,
+              })),
             'validation_failed',
           );
         }
         const outcome = await backend.ingest(principal.sandboxId, profiles, { requestId });
+        for (const r of outcome.engineRejected ?? []) {
+          for (const e of r.errors)
+            rejected.push({ index: origin[r.index] ?? r.index, path: e.path, reason: e.reason });
+        }
+        rejected.sort((a, b) => a.index - b.index);
         return {
           ...(outcome.extra ?? {}),
-          requestId, received: items.length, accepted: outcome.accepted, duplicate: outcome.duplicate, rejected,
+          requestId,
+          received: items.length,
+          accepted: outcome.accepted,
+          duplicate: outcome.duplicate,
+          rejected,
         };
       },
     }),
   ];
 }
-

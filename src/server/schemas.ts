@@ -59,7 +59,10 @@ export const TokenCreateSchema = z.object({
   sandbox: z
     .string()
     .optional()
-    .meta({ description: "Sandbox of the new token; defaults to the caller's. Other sandboxes need Manage Sandboxes." }),
+    .meta({
+      description:
+        "Sandbox of the new token; defaults to the caller's. Other sandboxes need Manage Sandboxes.",
+    }),
 });
 export const TokenCreatedSchema = TokenSchema.extend({
   token: z.string().meta({ description: 'The secret, shown only in this response.' }),
@@ -113,7 +116,9 @@ const destinationFields = {
   description: z.string().max(1000),
   accountId,
   credentials: CredentialsSchema,
-  apiBaseUrl: z.url({ protocol: /^https?$/ }).meta({ description: "X Ads API base URL; defaults to the service's" }),
+  apiBaseUrl: z
+    .url({ protocol: /^https?$/ })
+    .meta({ description: "X Ads API base URL; defaults to the service's" }),
   marketingActions: z.array(z.string().min(1).max(100)).max(50),
   alertWebhookUrl: z.url({ protocol: /^https?$/ }).nullable(),
 };
@@ -130,14 +135,14 @@ export const DestinationCreateSchema = z.object({
 export const DestinationPatchSchema = DestinationCreateSchema.partial();
 
 export const VerifyCheckSchema = z.object({
-  id: z.string().meta({ example: 'partner_audience_manager' }),
+  id: z.string().meta({ example: 'permissions' }),
   label: z.string(),
-  ok: z.boolean(),
-  message: z.string(),
-  fix: z.string().nullable(),
+  status: z.enum(['pass', 'fail', 'warn', 'skipped']),
+  message: z.string().meta({ description: 'What was found and, when not passing, what to do' }),
+  xCode: z.string().optional(),
 });
 export const VerifyResultSchema = z
-  .object({ ok: z.boolean(), checks: z.array(VerifyCheckSchema) })
+  .object({ accountId: z.string(), ok: z.boolean(), checks: z.array(VerifyCheckSchema) })
   .meta({ id: 'VerifyResult' });
 
 export const LoginStartSchema = z.object({
@@ -145,11 +150,16 @@ export const LoginStartSchema = z.object({
   consumerSecret: z.string().min(1).max(500),
 });
 export const LoginStartResultSchema = z.object({
-  authorizeUrl: z.string().meta({ description: 'Open this page, authorize the app, and copy the PIN shown.' }),
+  authorizeUrl: z
+    .string()
+    .meta({ description: 'Open this page, authorize the app, and copy the PIN shown.' }),
   requestToken: z.string(),
 });
 export const LoginCompleteSchema = z.object({
-  pin: z.string().regex(/^\d{4,10}$/, 'must be the numeric PIN X showed').meta({ example: '4829301' }),
+  pin: z
+    .string()
+    .regex(/^\d{4,10}$/, 'must be the numeric PIN X showed')
+    .meta({ example: '4829301' }),
   requestToken: z.string().min(1).optional(),
 });
 
@@ -167,7 +177,10 @@ export const SegmentSchema = z
   .meta({ id: 'Segment' });
 export const SegmentListSchema = z.object({ items: z.array(SegmentSchema) });
 export const SegmentCreateSchema = z.object({
-  id: id.meta({ description: 'The source segment id, as it appears in segmentMembership', example: '7841ba61-23c1-4bb3-a495-00d3a4e3e0d5' }),
+  id: id.meta({
+    description: 'The source segment id, as it appears in segmentMembership',
+    example: '7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
+  }),
   namespace: z.string().min(1).max(100).default('ups').meta({ description: "'ups' = Segmentation Service" }),
   name: z.string().min(1).max(200),
   description: z.string().max(1000).optional(),
@@ -187,10 +200,21 @@ export const MappingRowSchema = z
 export const ActivatedAudienceSchema = z
   .object({
     segmentId: id,
-    mappingName: z.string().min(1).max(200).optional().meta({ description: "The X audience name; defaults to the segment's name" }),
+    mappingName: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .meta({ description: "The X audience name; defaults to the segment's name" }),
     startDate: dateOnly.optional(),
     endDate: dateOnly.nullable().optional(),
-    xAudienceId: z.string().min(1).max(64).nullable().optional().meta({ description: 'Attach to this existing X audience' }),
+    xAudienceId: z
+      .string()
+      .min(1)
+      .max(64)
+      .nullable()
+      .optional()
+      .meta({ description: 'Attach to this existing X audience' }),
     ttlDays: z.number().int().min(1).max(395).nullable().optional(),
   })
   .meta({ id: 'ActivatedAudienceInput' });
@@ -242,7 +266,11 @@ export const DataflowListSchema = z.object({ items: z.array(DataflowSchema) });
 export const PlanSchema = z
   .object({ dataflowId: z.string() })
   .catchall(z.unknown())
-  .meta({ id: 'Plan', description: 'The dry-run plan: audiences to create/rename/delete, pending changes, requests, sample payload (hashes only).' });
+  .meta({
+    id: 'Plan',
+    description:
+      'The dry-run plan: audiences to create/rename/delete, pending changes, requests, sample payload (hashes only).',
+  });
 
 export const RunsQuerySchema = z.object({
   from: z.iso.datetime({ offset: true }).optional(),
@@ -251,7 +279,10 @@ export const RunsQuerySchema = z.object({
 export const RunSchema = z
   .object({ runStart: z.string() })
   .catchall(z.unknown())
-  .meta({ id: 'Run', description: 'An hourly dataflow run: received, activated, excluded and failed counts.' });
+  .meta({
+    id: 'Run',
+    description: 'An hourly dataflow run: received, activated, excluded and failed counts.',
+  });
 export const RunListSchema = z.object({ items: z.array(RunSchema) });
 
 export const FlushResultSchema = z.object({ dataflowId: z.string() }).catchall(z.unknown());
@@ -308,7 +339,13 @@ export const ProfileExportDocSchema = z
   .object({
     segmentMembership: z.record(
       z.string(),
-      z.record(z.string(), z.object({ status: z.enum(['realized', 'existing', 'exited']), lastQualificationTime: z.string().optional() })),
+      z.record(
+        z.string(),
+        z.object({
+          status: z.enum(['realized', 'existing', 'exited']),
+          lastQualificationTime: z.string().optional(),
+        }),
+      ),
     ),
     identityMap: z.record(z.string(), z.array(z.object({ id: z.string() }).catchall(z.unknown()))).optional(),
   })
@@ -324,7 +361,9 @@ export const IngestResultSchema = z
     requestId: z.string(),
     received: z.number(),
     accepted: z.number(),
-    duplicate: z.boolean().meta({ description: 'true when this request was already accepted (a retry); nothing changed' }),
+    duplicate: z
+      .boolean()
+      .meta({ description: 'true when this request was already accepted (a retry); nothing changed' }),
     rejected: z.array(z.object({ index: z.number(), path: z.string(), reason: z.string() })),
   })
   .catchall(z.unknown())

@@ -108,7 +108,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     return d && d.status !== 'deleted' ? d : undefined;
   };
 
-  const nameProblems = (value: string | undefined | null, field: 'name' | 'description' | 'mappingName', path: string) => {
+  const nameProblems = (
+    value: string | undefined | null,
+    field: 'name' | 'description' | 'mappingName',
+    path: string,
+  ) => {
     if (value === undefined || value === null || value === '') return [];
     const r = rules.checkName(value, field);
     return r.ok ? [] : [{ path, reason: r.reason }];
@@ -126,14 +130,22 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   /** Every domain problem of a dataflow's mapping and audiences, at once. */
   const checkDataflow = async (
     sandboxId: string,
-    input: { destinationId?: string | undefined; mapping?: readonly unknown[] | undefined; audiences?: readonly AudienceInput[] | undefined },
+    input: {
+      destinationId?: string | undefined;
+      mapping?: readonly unknown[] | undefined;
+      audiences?: readonly AudienceInput[] | undefined;
+    },
   ): Promise<{ problems: ErrorDetail[]; segments: Map<string, Segment> }> => {
     const out: ErrorDetail[] = [];
-    if (input.destinationId !== undefined && !(await store.destinations.get(sandboxId, input.destinationId))) {
+    if (
+      input.destinationId !== undefined &&
+      !(await store.destinations.get(sandboxId, input.destinationId))
+    ) {
       out.push({ path: 'destinationId', reason: `no destination "${input.destinationId}" in this sandbox` });
     }
     if (input.mapping) {
-      for (const p of rules.checkMapping(input.mapping)) out.push({ path: `mapping${p.path.startsWith('[') ? '' : '.'}${p.path}`, reason: p.reason });
+      for (const p of rules.checkMapping(input.mapping))
+        out.push({ path: `mapping${p.path}`, reason: p.reason });
     }
     const segments = new Map<string, Segment>();
     if (input.audiences) {
@@ -142,10 +154,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       const seen = new Set<string>();
       input.audiences.forEach((a, i) => {
         const seg = segments.get(a.segmentId);
-        if (seen.has(a.segmentId)) out.push({ path: `audiences[${i}].segmentId`, reason: `segment "${a.segmentId}" is listed twice` });
+        if (seen.has(a.segmentId))
+          out.push({ path: `audiences[${i}].segmentId`, reason: `segment "${a.segmentId}" is listed twice` });
         seen.add(a.segmentId);
         if (!seg) {
-          out.push({ path: `audiences[${i}].segmentId`, reason: `no segment "${a.segmentId}" in this sandbox; register it with POST /api/v1/segments` });
+          out.push({
+            path: `audiences[${i}].segmentId`,
+            reason: `no segment "${a.segmentId}" in this sandbox; register it with POST /api/v1/segments`,
+          });
         } else if (seg.namespace !== 'ups') {
           out.push({
             path: `audiences[${i}].segmentId`,
@@ -154,7 +170,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         }
         const mappingName = a.mappingName ?? seg?.name;
         out.push(...nameProblems(mappingName, 'mappingName', `audiences[${i}].mappingName`));
-        if (a.startDate !== undefined && a.endDate !== undefined && a.endDate !== null && a.endDate < a.startDate) {
+        if (
+          a.startDate !== undefined &&
+          a.endDate !== undefined &&
+          a.endDate !== null &&
+          a.endDate < a.startDate
+        ) {
           out.push({ path: `audiences[${i}].endDate`, reason: 'must not be before startDate' });
         }
       });
@@ -174,10 +195,19 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     const creds = await store.destinations.getCredentials(sandboxId, d.id);
     const complete =
       creds && creds.accessToken !== undefined && creds.accessTokenSecret !== undefined
-        ? { consumerKey: creds.consumerKey, consumerSecret: creds.consumerSecret, accessToken: creds.accessToken, accessTokenSecret: creds.accessTokenSecret }
+        ? {
+            consumerKey: creds.consumerKey,
+            consumerSecret: creds.consumerSecret,
+            accessToken: creds.accessToken,
+            accessTokenSecret: creds.accessTokenSecret,
+          }
         : undefined;
-    const result = await x.verify({ apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl, accountId: d.accountId, credentials: complete });
-    const failed = result.checks.find((c) => !c.ok);
+    const result = await x.verify({
+      apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
+      accountId: d.accountId,
+      credentials: complete,
+    });
+    const failed = result.checks.find((c) => c.status === 'fail');
     await store.destinations.update(sandboxId, d.id, {
       status: result.ok ? 'active' : failed?.id === 'credentials' ? 'unauthorized' : 'error',
       statusReason: result.ok ? null : (failed?.message ?? 'preflight failed'),
@@ -230,7 +260,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
 
     sandboxes: {
       async list() {
-        return (await store.sandboxes.list()).map((s) => ({ id: s.id, name: s.name, createdAt: new Date(s.createdAt).toISOString() }));
+        return (await store.sandboxes.list()).map((s) => ({
+          id: s.id,
+          name: s.name,
+          createdAt: new Date(s.createdAt).toISOString(),
+        }));
       },
       async get(name) {
         const s = await store.sandboxes.getByName(name);
@@ -251,7 +285,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         return d && destinationView(d);
       },
       async create(sandboxId, input): Promise<Checked<DestinationView>> {
-        const p = [...nameProblems(input.name, 'name', 'name'), ...nameProblems(input.description, 'description', 'description')];
+        const p = [
+          ...nameProblems(input.name, 'name', 'name'),
+          ...nameProblems(input.description, 'description', 'description'),
+        ];
         if (p.length > 0) return problems(p);
         const d = await store.destinations.create({
           sandboxId,
@@ -267,11 +304,18 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       },
       async update(sandboxId, id, patch) {
         if (!(await store.destinations.get(sandboxId, id))) return undefined;
-        const p = [...nameProblems(patch.name, 'name', 'name'), ...nameProblems(patch.description, 'description', 'description')];
+        const p = [
+          ...nameProblems(patch.name, 'name', 'name'),
+          ...nameProblems(patch.description, 'description', 'description'),
+        ];
         if (p.length > 0) return problems(p);
         const d = await store.transaction(async (tx) => {
-          if (patch.credentials !== undefined) await tx.destinations.setCredentials(sandboxId, id, patch.credentials);
-          const changesConnection = patch.credentials !== undefined || patch.accountId !== undefined || patch.apiBaseUrl !== undefined;
+          if (patch.credentials !== undefined)
+            await tx.destinations.setCredentials(sandboxId, id, patch.credentials);
+          const changesConnection =
+            patch.credentials !== undefined ||
+            patch.accountId !== undefined ||
+            patch.apiBaseUrl !== undefined;
           return tx.destinations.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name } : {}),
             ...(patch.description !== undefined ? { description: patch.description } : {}),
@@ -287,12 +331,20 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       },
       async remove(sandboxId, id) {
         if (!(await store.destinations.get(sandboxId, id))) return undefined;
-        const users = (await store.dataflows.list(sandboxId, { destinationId: id })).filter((d) => d.status !== 'deleted');
+        const users = (await store.dataflows.list(sandboxId, { destinationId: id })).filter(
+          (d) => d.status !== 'deleted',
+        );
         if (users.length > 0) {
-          return problems(users.map((d) => ({ path: 'id', reason: `used by dataflow ${d.id} ("${d.name}"); delete it first` })));
+          return problems(
+            users.map((d) => ({
+              path: 'id',
+              reason: `used by dataflow ${d.id} ("${d.name}"); delete it first`,
+            })),
+          );
         }
         await store.transaction(async (tx) => {
-          for (const d of await tx.dataflows.list(sandboxId, { destinationId: id, includeDeleted: true })) await tx.dataflows.delete(sandboxId, d.id);
+          for (const d of await tx.dataflows.list(sandboxId, { destinationId: id, includeDeleted: true }))
+            await tx.dataflows.delete(sandboxId, d.id);
           await tx.destinations.delete(sandboxId, id);
         });
         return { ok: true, value: true };
@@ -307,7 +359,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const apiBaseUrl = d.apiBaseUrl ?? options.defaultXApiBaseUrl;
         let started;
         try {
-          started = await x.loginStart({ apiBaseUrl, consumerKey: input.consumerKey, consumerSecret: input.consumerSecret });
+          started = await x.loginStart({
+            apiBaseUrl,
+            consumerKey: input.consumerKey,
+            consumerSecret: input.consumerSecret,
+          });
         } catch (e) {
           return problemsFromX(e, 'consumerKey');
         }
@@ -318,10 +374,15 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           consumerSecret: input.consumerSecret,
           // Keep working access tokens until the new login completes (same app only: tokens are per app).
           ...(sameApp && existing?.accessToken !== undefined ? { accessToken: existing.accessToken } : {}),
-          ...(sameApp && existing?.accessTokenSecret !== undefined ? { accessTokenSecret: existing.accessTokenSecret } : {}),
+          ...(sameApp && existing?.accessTokenSecret !== undefined
+            ? { accessTokenSecret: existing.accessTokenSecret }
+            : {}),
           extra: { requestToken: started.requestToken, requestTokenSecret: started.requestTokenSecret },
         });
-        return { ok: true, value: { authorizeUrl: started.authorizeUrl, requestToken: started.requestToken } };
+        return {
+          ok: true,
+          value: { authorizeUrl: started.authorizeUrl, requestToken: started.requestToken },
+        };
       },
       async loginComplete(sandboxId, id, input) {
         const d = await store.destinations.get(sandboxId, id);
@@ -330,10 +391,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const requestToken = creds?.extra?.['requestToken'];
         const requestTokenSecret = creds?.extra?.['requestTokenSecret'];
         if (!creds || requestToken === undefined || requestTokenSecret === undefined) {
-          return problems([{ path: 'pin', reason: 'no login in progress; start with POST /api/v1/destinations/:id/login' }]);
+          return problems([
+            { path: 'pin', reason: 'no login in progress; start with POST /api/v1/destinations/:id/login' },
+          ]);
         }
         if (input.requestToken !== undefined && input.requestToken !== requestToken) {
-          return problems([{ path: 'requestToken', reason: 'does not match the login in progress; start the login again' }]);
+          return problems([
+            { path: 'requestToken', reason: 'does not match the login in progress; start the login again' },
+          ]);
         }
         let access;
         try {
@@ -354,7 +419,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           accessToken: access.accessToken,
           accessTokenSecret: access.accessTokenSecret,
         });
-        const updated = await store.destinations.update(sandboxId, id, { status: 'unverified', statusReason: null });
+        const updated = await store.destinations.update(sandboxId, id, {
+          status: 'unverified',
+          statusReason: null,
+        });
         if (!updated) return undefined;
         try {
           await verifyDestination(sandboxId, updated);
@@ -386,7 +454,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async list(sandboxId) {
         const flows = await store.dataflows.list(sandboxId);
         const audiences = await store.audiences.list(sandboxId);
-        return Promise.all(flows.map((d) => dataflowView(d, audiences.filter((a) => a.dataflowId === d.id))));
+        return Promise.all(
+          flows.map((d) =>
+            dataflowView(
+              d,
+              audiences.filter((a) => a.dataflowId === d.id),
+            ),
+          ),
+        );
       },
       async get(sandboxId, id) {
         const d = await liveDataflow(sandboxId, id);
@@ -401,12 +476,21 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             destinationId: input.destinationId,
             name: input.name,
             mapping: input.mapping,
-            ...(input.maxBatchAgeSeconds !== undefined ? { maxBatchAgeSeconds: input.maxBatchAgeSeconds } : {}),
+            ...(input.maxBatchAgeSeconds !== undefined
+              ? { maxBatchAgeSeconds: input.maxBatchAgeSeconds }
+              : {}),
             status: input.status ?? 'active',
           });
           const auds: Audience[] = [];
           for (const a of input.audiences) {
-            auds.push(await tx.audiences.create({ sandboxId, dataflowId: d.id, segmentId: a.segmentId, ...audienceFields(a, segments.get(a.segmentId)) }));
+            auds.push(
+              await tx.audiences.create({
+                sandboxId,
+                dataflowId: d.id,
+                segmentId: a.segmentId,
+                ...audienceFields(a, segments.get(a.segmentId)),
+              }),
+            );
           }
           return { d, auds };
         });
@@ -421,8 +505,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           const d = await tx.dataflows.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name } : {}),
             ...(patch.mapping !== undefined ? { mapping: patch.mapping } : {}),
-            ...(patch.maxBatchAgeSeconds !== undefined ? { maxBatchAgeSeconds: patch.maxBatchAgeSeconds } : {}),
-            ...(patch.status !== undefined ? { status: patch.status, statusReason: patch.status === 'paused' ? 'paused by a user' : null } : {}),
+            ...(patch.maxBatchAgeSeconds !== undefined
+              ? { maxBatchAgeSeconds: patch.maxBatchAgeSeconds }
+              : {}),
+            ...(patch.status !== undefined
+              ? { status: patch.status, statusReason: patch.status === 'paused' ? 'paused by a user' : null }
+              : {}),
           });
           if (patch.audiences !== undefined) {
             const existing = await tx.audiences.list(sandboxId, { dataflowId: id });
@@ -445,13 +533,21 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               wanted.delete(a.segmentId);
             }
             for (const w of wanted.values()) {
-              await tx.audiences.create({ sandboxId, dataflowId: id, segmentId: w.segmentId, ...audienceFields(w, segments.get(w.segmentId)) });
+              await tx.audiences.create({
+                sandboxId,
+                dataflowId: id,
+                segmentId: w.segmentId,
+                ...audienceFields(w, segments.get(w.segmentId)),
+              });
             }
           }
           return d;
         });
         if (!updated) return undefined;
-        return { ok: true, value: await dataflowView(updated, await store.audiences.list(sandboxId, { dataflowId: id })) };
+        return {
+          ok: true,
+          value: await dataflowView(updated, await store.audiences.list(sandboxId, { dataflowId: id })),
+        };
       },
       async remove(sandboxId, id) {
         if (!(await liveDataflow(sandboxId, id))) return false;
@@ -477,26 +573,30 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
 
     audiences: {
       async list(sandboxId, filter) {
-        const audiences = (await store.audiences.list(sandboxId, filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId })).filter(
-          (a) => a.state !== 'removed',
+        const audiences = (
+          await store.audiences.list(
+            sandboxId,
+            filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId },
+          )
+        ).filter((a) => a.state !== 'removed');
+        const pending = await engine.pending(
+          sandboxId,
+          audiences.map((a) => a.id),
         );
-        const pending = await engine.pending(sandboxId, audiences.map((a) => a.id));
-        return audiences.map(
-          (a): AudienceView => ({
-            id: a.id,
-            dataflowId: a.dataflowId,
-            segmentId: a.segmentId,
-            name: a.xAudienceName ?? a.mappingName,
-            xAudienceId: a.xAudienceId ?? a.existingXAudienceId,
-            size: a.audienceSize,
-            targetable: a.targetable,
-            reasonsNotTargetable: a.reasonsNotTargetable ?? [],
-            pendingAdds: pending.get(a.id)?.adds ?? 0,
-            pendingRemoves: pending.get(a.id)?.removes ?? 0,
-            lastDeliveryAt: iso(a.lastDeliveryAt),
-            status: a.state,
-          }),
-        );
+        return audiences.map((a): AudienceView => ({
+          id: a.id,
+          dataflowId: a.dataflowId,
+          segmentId: a.segmentId,
+          name: a.xAudienceName ?? a.mappingName,
+          xAudienceId: a.xAudienceId ?? a.existingXAudienceId,
+          size: a.audienceSize,
+          targetable: a.targetable,
+          reasonsNotTargetable: a.reasonsNotTargetable ?? [],
+          pendingAdds: pending.get(a.id)?.adds ?? 0,
+          pendingRemoves: pending.get(a.id)?.removes ?? 0,
+          lastDeliveryAt: iso(a.lastDeliveryAt),
+          status: a.state,
+        }));
       },
     },
 
@@ -513,9 +613,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
 /** An X error during login: a client mistake (bad keys, wrong PIN) is a 400 on `field`; anything else a 502. */
 function problemsFromX(error: unknown, field: string): { ok: false; problems: ErrorDetail[] } {
   const e = error as { kind?: string; message?: string; status?: number };
-  if (e.kind === 'auth' || e.kind === 'validation' || e.kind === 'permission' || e.status === 401 || e.status === 400) {
+  if (
+    e.kind === 'auth' ||
+    e.kind === 'validation' ||
+    e.kind === 'permission' ||
+    e.status === 401 ||
+    e.status === 400
+  ) {
     return problems([{ path: field, reason: `X refused: ${e.message ?? 'unauthorized'}` }]);
   }
   throw upstreamError(`X did not answer the login request: ${e.message ?? String(error)}`);
 }
-

@@ -195,6 +195,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     );
   }
 
+  let closing: Promise<void> | undefined;
   const context = (executor: Kysely<Database>): RepositoryContext => ({
     db: executor,
     now,
@@ -219,7 +220,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       await sql`select 1`.execute(db);
     },
     migrationStatus: () => migrationStatus(db),
-    close: () => db.destroy(),
+    close: () => (closing ??= db.destroy()),
   };
 }
 

@@ -6,13 +6,7 @@
  * bounded by a timeout, and retried only when the error class says so.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  errorFromResponse,
-  RateLimitedError,
-  TransientError,
-  ValidationError,
-  XAdsError,
-} from './errors.ts';
+import { errorFromResponse, RateLimitedError, TransientError, ValidationError, XAdsError } from './errors.ts';
 import { percentEncode, signRequest } from './oauth1.ts';
 import { MAX_BODY_BYTES, MAX_OPERATIONS_PER_REQUEST } from './pack-user-changes.ts';
 import {
@@ -48,6 +42,12 @@ import { verifyAccount } from './verify.ts';
 import type { VerifyResult } from './verify.ts';
 
 export const DEFAULT_BASE_URL = 'https://ads-api.x.com';
+
+/**
+ * The fetch the client calls: always with a string URL and an init object. `globalThis.fetch` fits, and so
+ * does an in-process handler, e.g. `(url, init) => emulator.fetch(new Request(url, init))`.
+ */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 export const DEFAULT_API_VERSION: XApiVersion = 12;
 
 /** What the client reports after each HTTP attempt (for metrics and logs; carries no credentials). */
@@ -69,7 +69,7 @@ export interface XAdsClientOptions {
   /** 12 (default) or 11. */
   apiVersion?: XApiVersion;
   credentials: XCredentials;
-  fetch?: typeof globalThis.fetch;
+  fetch?: FetchLike;
   /** Epoch milliseconds; used for OAuth timestamps, budgets and retry times. */
   now?: () => number;
   /** In [0, 1); used for backoff jitter. */
@@ -113,6 +113,23 @@ export interface CustomAudiencePage {
   nextCursor: string | null;
 }
 
+/** The client's public surface, for code that wants to accept a stand-in. */
+export type XAdsApi = Pick<
+  XAdsClient,
+  | 'getAccount'
+  | 'getAuthenticatedUserAccess'
+  | 'listCustomAudiencesPage'
+  | 'customAudiences'
+  | 'listCustomAudiences'
+  | 'findCustomAudienceByName'
+  | 'getCustomAudience'
+  | 'createCustomAudience'
+  | 'updateCustomAudience'
+  | 'deleteCustomAudience'
+  | 'postUsers'
+  | 'verify'
+>;
+
 interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Path after the version, e.g. `/accounts/abc`. */
@@ -154,7 +171,7 @@ export class XAdsClient {
   readonly baseUrl: string;
   readonly apiVersion: XApiVersion;
   readonly #credentials: XCredentials;
-  readonly #fetch: typeof globalThis.fetch;
+  readonly #fetch: FetchLike;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -178,7 +195,10 @@ export class XAdsClient {
     }
     const version = options.apiVersion ?? DEFAULT_API_VERSION;
     if (version !== 11 && version !== 12) {
-      throw new ValidationError({ message: `apiVersion ${String(version)} is not supported`, hint: 'Use 12 or 11.' });
+      throw new ValidationError({
+        message: `apiVersion ${String(version)} is not supported`,
+        hint: 'Use 12 or 11.',
+      });
     }
     this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     this.apiVersion = version;
@@ -202,7 +222,10 @@ export class XAdsClient {
    * @example
    * const account = await client.getAccount('18ce54d4x5t'); // account.approvalStatus === 'ACCEPTED'
    */
-  async getAccount(accountId: string, options: { withDeleted?: boolean; signal?: AbortSignal } = {}): Promise<XAccount> {
+  async getAccount(
+    accountId: string,
+    options: { withDeleted?: boolean; signal?: AbortSignal } = {},
+  ): Promise<XAccount> {
     const path = `/accounts/${percentEncode(requireId(accountId, 'account id'))}`;
     const body = await this.#request({
       method: 'GET',
@@ -226,7 +249,13 @@ export class XAdsClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<AuthenticatedUserAccess> {
     const path = `/accounts/${percentEncode(requireId(accountId, 'account id'))}/authenticated_user_access`;
-    const body = await this.#request({ method: 'GET', path, accountId, retry: 'all', signal: options.signal });
+    const body = await this.#request({
+      method: 'GET',
+      path,
+      accountId,
+      retry: 'all',
+      signal: options.signal,
+    });
     return parseAccess(dataObject(body, path), path);
   }
 
@@ -236,7 +265,10 @@ export class XAdsClient {
    * @example
    * const { audiences, nextCursor } = await client.listCustomAudiencesPage('18ce54d4x5t', { count: 1000 });
    */
-  async listCustomAudiencesPage(accountId: string, options: ListCustomAudiencesOptions = {}): Promise<CustomAudiencePage> {
+  async listCustomAudiencesPage(
+    accountId: string,
+    options: ListCustomAudiencesOptions = {},
+  ): Promise<CustomAudiencePage> {
     const path = `/accounts/${percentEncode(requireId(accountId, 'account id'))}/custom_audiences`;
     const query: Array<[string, string]> = [];
     if (options.count !== undefined) {
@@ -251,7 +283,10 @@ export class XAdsClient {
     if (options.cursor !== undefined) query.push(['cursor', options.cursor]);
     if (options.q !== undefined) {
       if (options.q.length < 1 || options.q.length > 255) {
-        throw new ValidationError({ message: 'q must be 1 to 255 characters', hint: 'Shorten the name prefix.' });
+        throw new ValidationError({
+          message: 'q must be 1 to 255 characters',
+          hint: 'Shorten the name prefix.',
+        });
       }
       query.push(['q', options.q]);
     }
@@ -267,7 +302,14 @@ export class XAdsClient {
     if (options.permissionScope !== undefined) query.push(['permission_scope', options.permissionScope]);
     if (options.sortBy !== undefined) query.push(['sort_by', options.sortBy]);
     if (options.withDeleted !== undefined) query.push(['with_deleted', String(options.withDeleted)]);
-    const body = await this.#request({ method: 'GET', path, query, accountId, retry: 'all', signal: options.signal });
+    const body = await this.#request({
+      method: 'GET',
+      path,
+      query,
+      accountId,
+      retry: 'all',
+      signal: options.signal,
+    });
     return {
       audiences: dataArray(body, path).map((item) => parseCustomAudience(item, path)),
       nextCursor: nextCursor(body),
@@ -381,7 +423,10 @@ export class XAdsClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<CustomAudience> {
     if (typeof input.name !== 'string' || input.name === '') {
-      throw new ValidationError({ message: 'name is required', hint: 'Give the audience a unique display name.' });
+      throw new ValidationError({
+        message: 'name is required',
+        hint: 'Give the audience a unique display name.',
+      });
     }
     const path = `/accounts/${percentEncode(requireId(accountId, 'account id'))}/custom_audiences`;
     const query: Array<[string, string]> = [['name', input.name]];
@@ -412,7 +457,8 @@ export class XAdsClient {
   ): Promise<CustomAudience> {
     const query: Array<[string, string]> = [];
     if (input.name !== undefined) {
-      if (input.name === '') throw new ValidationError({ message: 'name cannot be empty', hint: 'Omit it to keep the name.' });
+      if (input.name === '')
+        throw new ValidationError({ message: 'name cannot be empty', hint: 'Omit it to keep the name.' });
       query.push(['name', input.name]);
     }
     if (input.description !== undefined) query.push(['description', input.description]);
@@ -420,7 +466,14 @@ export class XAdsClient {
       throw new ValidationError({ message: 'nothing to update', hint: 'Pass a name and/or a description.' });
     }
     const path = this.#audiencePath(accountId, audienceId);
-    const body = await this.#request({ method: 'PUT', path, query, accountId, retry: 'all', signal: options.signal });
+    const body = await this.#request({
+      method: 'PUT',
+      path,
+      query,
+      accountId,
+      retry: 'all',
+      signal: options.signal,
+    });
     return parseCustomAudience(dataObject(body, path), path);
   }
 
@@ -436,7 +489,13 @@ export class XAdsClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<CustomAudience> {
     const path = this.#audiencePath(accountId, audienceId);
-    const body = await this.#request({ method: 'DELETE', path, accountId, retry: 'unprocessed', signal: options.signal });
+    const body = await this.#request({
+      method: 'DELETE',
+      path,
+      accountId,
+      retry: 'unprocessed',
+      signal: options.signal,
+    });
     return parseCustomAudience(dataObject(body, path), path);
   }
 
@@ -456,12 +515,20 @@ export class XAdsClient {
     request: PackedRequest | readonly UserOperation[],
     options: { signal?: AbortSignal } = {},
   ): Promise<UsersResult> {
-    const operations = Array.isArray(request) ? (request as readonly UserOperation[]) : (request as PackedRequest).operations;
+    const operations = Array.isArray(request)
+      ? (request as readonly UserOperation[])
+      : (request as PackedRequest).operations;
     const body = Array.isArray(request) ? JSON.stringify(request) : (request as PackedRequest).body;
-    const userCount = operations.reduce((n, op) => n + (Array.isArray(op?.params?.users) ? op.params.users.length : 0), 0);
+    const userCount = operations.reduce(
+      (n, op) => n + (Array.isArray(op?.params?.users) ? op.params.users.length : 0),
+      0,
+    );
     const bytes = Buffer.byteLength(body);
     if (operations.length === 0 || userCount === 0) {
-      throw new ValidationError({ message: 'no users to send', hint: 'Send at least one operation with one user.' });
+      throw new ValidationError({
+        message: 'no users to send',
+        hint: 'Send at least one operation with one user.',
+      });
     }
     if (operations.length > MAX_OPERATIONS_PER_REQUEST || bytes > MAX_BODY_BYTES) {
       throw new ValidationError({
@@ -493,7 +560,11 @@ export class XAdsClient {
       },
     });
     const final = counts as { successCount: number; totalCount: number } | null;
-    return { successCount: final?.successCount ?? userCount, totalCount: final?.totalCount ?? userCount, userCount };
+    return {
+      successCount: final?.successCount ?? userCount,
+      totalCount: final?.totalCount ?? userCount,
+      userCount,
+    };
   }
 
   /**
@@ -519,7 +590,9 @@ export class XAdsClient {
 
   async #request(spec: RequestSpec): Promise<unknown> {
     const fullPath = this.#fullPath(spec.path);
-    const queryString = (spec.query ?? []).map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&');
+    const queryString = (spec.query ?? [])
+      .map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`)
+      .join('&');
     const url = `${this.baseUrl}${fullPath}${queryString ? `?${queryString}` : ''}`;
     const key: BudgetKey = {
       credentials: `${this.#credentials.consumerKey}:${this.#credentials.accessToken}`,
@@ -557,7 +630,14 @@ export class XAdsClient {
                 })
               : spec.check?.(body, response.status);
           if (!problem) {
-            this.#report({ method: spec.method, path: fullPath, status, attempt, durationMs: this.#now() - started, rateLimit });
+            this.#report({
+              method: spec.method,
+              path: fullPath,
+              status,
+              attempt,
+              durationMs: this.#now() - started,
+              rateLimit,
+            });
             return body;
           }
           error = problem;
@@ -576,7 +656,15 @@ export class XAdsClient {
         if (thrown instanceof XAdsError) error = thrown;
         else throw thrown;
       }
-      this.#report({ method: spec.method, path: fullPath, ...(status === undefined ? {} : { status }), attempt, durationMs: this.#now() - started, rateLimit, error });
+      this.#report({
+        method: spec.method,
+        path: fullPath,
+        ...(status === undefined ? {} : { status }),
+        attempt,
+        durationMs: this.#now() - started,
+        rateLimit,
+        error,
+      });
 
       const retryAllowed =
         error.retryable &&
@@ -613,7 +701,11 @@ export class XAdsClient {
   }
 
   /** Sends one attempt and reads its body, both within the timeout. */
-  async #send(url: string, spec: RequestSpec, fullPath: string): Promise<{ response: Response; text: string }> {
+  async #send(
+    url: string,
+    spec: RequestSpec,
+    fullPath: string,
+  ): Promise<{ response: Response; text: string }> {
     const headers: Record<string, string> = {
       accept: 'application/json',
       authorization: signRequest({

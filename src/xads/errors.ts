@@ -124,7 +124,12 @@ export class ValidationError extends XAdsError {
   readonly retryable = false;
 }
 
-/** True for any error of the taxonomy. */
+/**
+ * True for any error of the taxonomy.
+ *
+ * @example
+ * if (isXAdsError(error) && error.retryable) schedule(error.retryAt ?? Date.now() + 60_000);
+ */
 export function isXAdsError(value: unknown): value is XAdsError {
   return value instanceof XAdsError;
 }
@@ -139,12 +144,18 @@ function toDetail(
   operationIndex?: number,
 ): XErrorDetail | null {
   if (typeof raw === 'string') {
-    return { source, code: 'UNKNOWN', message: raw, ...(operationIndex === undefined ? {} : { operationIndex }) };
+    return {
+      source,
+      code: 'UNKNOWN',
+      message: raw,
+      ...(operationIndex === undefined ? {} : { operationIndex }),
+    };
   }
   if (!isRecord(raw)) return null;
   const detail: XErrorDetail = {
     source,
-    code: typeof raw.code === 'string' ? raw.code : typeof raw.code === 'number' ? String(raw.code) : 'UNKNOWN',
+    code:
+      typeof raw.code === 'string' ? raw.code : typeof raw.code === 'number' ? String(raw.code) : 'UNKNOWN',
     message:
       typeof raw.message === 'string'
         ? raw.message
@@ -194,7 +205,8 @@ export function parseErrorDetails(body: unknown): XErrorDetail[] {
   if (Array.isArray(opErrors)) {
     opErrors.forEach((raw, index) => {
       // A flat list of objects that carry their own index is also accepted.
-      if (isRecord(raw) && numberOrUndefined(raw.index ?? raw.operation_index) !== undefined) add(raw, undefined);
+      if (isRecord(raw) && numberOrUndefined(raw.index ?? raw.operation_index) !== undefined)
+        add(raw, undefined);
       else add(raw, index);
     });
   } else if (isRecord(opErrors)) {
@@ -203,7 +215,12 @@ export function parseErrorDetails(body: unknown): XErrorDetail[] {
   return details;
 }
 
-/** Seconds (or an HTTP date) in `retry-after`, as epoch ms; undefined when absent or unreadable. */
+/**
+ * Seconds (or an HTTP date) in `retry-after`, as epoch ms; undefined when absent or unreadable.
+ *
+ * @example
+ * parseRetryAfter('30', 1_000); // 31_000
+ */
 export function parseRetryAfter(value: string | null, now: number): number | undefined {
   if (value === null || value.trim() === '') return undefined;
   const trimmed = value.trim();
@@ -219,7 +236,12 @@ function resetMs(headers: Headers, prefix: string): { at?: number; exhausted: bo
   return { ...(at === undefined ? {} : { at }), exhausted: remaining !== null && remaining.trim() === '0' };
 }
 
-/** When a 429 may be retried: the reset of the exhausted window (account level first), else a minute. */
+/**
+ * When a 429 may be retried: the reset of the exhausted window (account level first), else a minute.
+ *
+ * @example
+ * rateLimitRetryAt(new Headers({ 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': '2000' }), 0); // 2_000_000
+ */
 export function rateLimitRetryAt(headers: Headers, now: number): number {
   const account = resetMs(headers, 'x-account-rate-limit');
   const user = resetMs(headers, 'x-rate-limit');

@@ -11,6 +11,8 @@
 export { XAdsClient, DEFAULT_API_VERSION, DEFAULT_BASE_URL } from './client.ts';
 export type {
   CustomAudiencePage,
+  FetchLike,
+  XAdsApi,
   ListCustomAudiencesOptions,
   XAdsClientOptions,
   XAdsRequestEvent,
@@ -34,6 +36,7 @@ export {
   NotFoundError,
   parseErrorDetails,
   parseRetryAfter,
+  rateLimitRetryAt,
   PermissionError,
   RateLimitedError,
   TransientError,
@@ -67,7 +70,10 @@ export {
   hmacSha1Signature,
   parseAuthorizationHeader,
   percentEncode,
+  queryParams,
   signatureBaseString,
+  signatureBaseUrl,
+  signedOAuthParams,
   signatureParams,
   signRequest,
   verifySignature,

@@ -4,7 +4,9 @@ import {
   hmacSha1Signature,
   parseAuthorizationHeader,
   percentEncode,
+  queryParams,
   signatureBaseString,
+  signatureBaseUrl,
   signatureParams,
   signRequest,
   verifySignature,
@@ -310,6 +312,41 @@ describe('signRequest', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('URL helpers', () => {
+  it('normalizes the base URL and decodes the query', () => {
+    expect(signatureBaseUrl('HTTPS://Ads-API.x.com:443/12/accounts?count=5#f')).toBe(
+      'https://ads-api.x.com/12/accounts',
+    );
+    expect(signatureBaseUrl('http://127.0.0.1:9090/12/a')).toBe('http://127.0.0.1:9090/12/a');
+    expect(queryParams('https://a.example/x?name=a%20b&q=c+d')).toEqual([
+      ['name', 'a b'],
+      ['q', 'c d'],
+    ]);
+    expect(
+      signatureParams({
+        url: 'https://ads-api.x.com/12/x?count=5',
+        oauth: { oauth_nonce: 'n', oauth_signature: 's', realm: 'r' },
+      }),
+    ).toEqual([
+      ['count', '5'],
+      ['oauth_nonce', 'n'],
+    ]);
+  });
+
+  it('sorts duplicate keys by value', () => {
+    const base = signatureBaseString({
+      method: 'GET',
+      url: 'https://a.example/x',
+      params: [
+        ['a', '2'],
+        ['a', '1'],
+        ['A', '3'],
+      ],
+    });
+    expect(base).toBe('GET&https%3A%2F%2Fa.example%2Fx&A%3D3%26a%3D1%26a%3D2');
   });
 });
 

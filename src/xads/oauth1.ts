@@ -43,13 +43,21 @@ function toPairs(params: OAuthParams | undefined): Array<[string, string]> {
 /**
  * The base URL of a signature: scheme and host lowercased, default port dropped, path kept, query and
  * fragment removed (query parameters are signed as parameters instead).
+ *
+ * @example
+ * signatureBaseUrl('HTTPS://Ads-API.x.com:443/12/accounts?count=5'); // 'https://ads-api.x.com/12/accounts'
  */
 export function signatureBaseUrl(url: string): string {
   const parsed = new URL(url);
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
 }
 
-/** The query parameters of `url`, decoded (`+` reads as a space, as form encoding defines). */
+/**
+ * The query parameters of `url`, decoded (`+` reads as a space, as form encoding defines).
+ *
+ * @example
+ * queryParams('https://a.example/x?name=a%20b&q=c'); // [['name', 'a b'], ['q', 'c']]
+ */
 export function queryParams(url: string): Array<[string, string]> {
   return [...new URL(url).searchParams.entries()];
 }
@@ -97,6 +105,10 @@ export function hmacSha1Signature(baseString: string, consumerSecret: string, to
  * Collects the signed parameters of a request: the query string of `url`, form-encoded body parameters
  * (pass them only for `application/x-www-form-urlencoded` bodies; JSON bodies are never signed) and the
  * protocol parameters (every `oauth_*` one except `oauth_signature`; `realm` is excluded too).
+ *
+ * @example
+ * signatureParams({ url: 'https://ads-api.x.com/12/x?count=5', oauth: { oauth_nonce: 'n', oauth_signature: 's' } });
+ * // [['count', '5'], ['oauth_nonce', 'n']]
  */
 export function signatureParams(input: {
   url: string;
@@ -123,7 +135,12 @@ export interface SignRequestInput {
   extra?: Record<string, string>;
 }
 
-/** The protocol parameters `signRequest` sends, signature included. */
+/**
+ * The protocol parameters `signRequest` sends, signature included.
+ *
+ * @example
+ * signedOAuthParams({ method: 'GET', url, consumer, token, nonce: 'n', timestamp: 1 }).oauth_signature;
+ */
 export function signedOAuthParams(input: SignRequestInput): Record<string, string> {
   const oauth: Record<string, string> = {
     oauth_consumer_key: input.consumer.key,

@@ -14,7 +14,11 @@ import type { PackedRequest, UserChange } from './types.ts';
 
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 
-function checkInvariants(requests: PackedRequest[], maxOps = MAX_OPERATIONS_PER_REQUEST, maxBytes = MAX_BODY_BYTES) {
+function checkInvariants(
+  requests: PackedRequest[],
+  maxOps = MAX_OPERATIONS_PER_REQUEST,
+  maxBytes = MAX_BODY_BYTES,
+) {
   for (const r of requests) {
     expect(r.body).toBe(JSON.stringify(r.operations));
     expect(r.bytes).toBe(Buffer.byteLength(r.body));
@@ -22,7 +26,9 @@ function checkInvariants(requests: PackedRequest[], maxOps = MAX_OPERATIONS_PER_
     expect(r.operations.length).toBeLessThanOrEqual(maxOps);
     expect(r.userCount).toBe(r.operations.reduce((n, op) => n + op.params.users.length, 0));
     expect(r.changeIndexes).toEqual(r.operationChangeIndexes.flat());
-    expect(r.operationChangeIndexes.map((m) => m.length)).toEqual(r.operations.map((o) => o.params.users.length));
+    expect(r.operationChangeIndexes.map((m) => m.length)).toEqual(
+      r.operations.map((o) => o.params.users.length),
+    );
   }
 }
 
@@ -48,7 +54,10 @@ describe('packUserChanges', () => {
     expect(requests).toHaveLength(1);
     const [r] = requests;
     expect(r!.operations).toEqual([
-      { operation_type: 'Delete', params: { users: [{ handle: [hash('c')] }, { partner_user_id: ['p-1'] }] } },
+      {
+        operation_type: 'Delete',
+        params: { users: [{ handle: [hash('c')] }, { partner_user_id: ['p-1'] }] },
+      },
       {
         operation_type: 'Update',
         params: {
@@ -69,7 +78,12 @@ describe('packUserChanges', () => {
   });
 
   it('drops empty identifier arrays and undefined keys', () => {
-    const [r] = packUserChanges([{ operation: 'Update', user: { email: [], handle: [hash('h')], phone_number: undefined } as unknown as XUser }]);
+    const [r] = packUserChanges([
+      {
+        operation: 'Update',
+        user: { email: [], handle: [hash('h')], phone_number: undefined } as unknown as XUser,
+      },
+    ]);
     expect(r!.body).toBe(`[{"operation_type":"Update","params":{"users":[{"handle":["${hash('h')}"]}]}}]`);
   });
 
@@ -130,14 +144,23 @@ describe('packUserChanges', () => {
           const requests = packUserChanges(changes, { maxOperations: 2, maxBytes: 300 });
           checkInvariants(requests, 2, 300);
           // Every change sent exactly once.
-          expect(requests.flatMap((r) => r.changeIndexes).sort((a, b) => a - b)).toEqual(changes.map((_, i) => i));
+          expect(requests.flatMap((r) => r.changeIndexes).sort((a, b) => a - b)).toEqual(
+            changes.map((_, i) => i),
+          );
           // A set model keyed by identifier value: membership must match the input replayed in order.
           const apply = (list: Array<{ operation: string; ids: string[] }>) => {
             const members = new Set<string>();
-            for (const c of list) for (const id of c.ids) (c.operation === 'Update' ? members.add(id) : members.delete(id));
+            for (const c of list) {
+              for (const id of c.ids) {
+                if (c.operation === 'Update') members.add(id);
+                else members.delete(id);
+              }
+            }
             return [...members].sort();
           };
-          const expected = apply(changes.map((c) => ({ operation: c.operation, ids: c.user.partner_user_id! })));
+          const expected = apply(
+            changes.map((c) => ({ operation: c.operation, ids: c.user.partner_user_id! })),
+          );
           const sent = requests.flatMap((r) =>
             r.operations.flatMap((op) =>
               op.params.users.map((user) => ({ operation: op.operation_type, ids: user.partner_user_id! })),
@@ -187,7 +210,10 @@ describe('packUserChanges', () => {
       const pad = 'é'.repeat(Math.floor(remaining / 2)) + 'x'.repeat(remaining % 2);
       remaining -= Buffer.byteLength(pad);
       expect(remaining).toBe(0);
-      const changes: UserChange[] = Array.from({ length: n }, (_, i) => ({ operation: 'Update', user: email(i) }));
+      const changes: UserChange[] = Array.from({ length: n }, (_, i) => ({
+        operation: 'Update',
+        user: email(i),
+      }));
       changes.push({ operation: 'Update', user: { partner_user_id: [pad] } });
       return changes;
     }
@@ -225,21 +251,24 @@ describe('packUserChanges', () => {
 
   describe('rejections', () => {
     it('reports invalid changes as data, and packs the rest', () => {
-      const { requests, rejected } = planUserRequests([
-        { operation: 'Update', user: {} },
-        { operation: 'Update', user: { ip_address: ['1.2.3.4'] } as unknown as XUser },
-        { operation: 'Upsert' as 'Update', user: { email: [hash('a')] } },
-        { operation: 'Update', user: { email: [hash('a')] }, effectiveAt: new Date('x') },
-        {
-          operation: 'Update',
-          user: { email: [hash('a')] },
-          effectiveAt: new Date('2030-01-01T00:00:00.100Z'),
-          expiresAt: new Date('2030-01-01T00:00:00.900Z'),
-        },
-        { operation: 'Update', user: { email: [42 as unknown as string] } },
-        { operation: 'Update', user: { partner_user_id: ['x'.repeat(200)] } },
-        { operation: 'Update', user: { email: [hash('ok')] } },
-      ], { maxBytes: 150 });
+      const { requests, rejected } = planUserRequests(
+        [
+          { operation: 'Update', user: {} },
+          { operation: 'Update', user: { ip_address: ['1.2.3.4'] } as unknown as XUser },
+          { operation: 'Upsert' as 'Update', user: { email: [hash('a')] } },
+          { operation: 'Update', user: { email: [hash('a')] }, effectiveAt: new Date('x') },
+          {
+            operation: 'Update',
+            user: { email: [hash('a')] },
+            effectiveAt: new Date('2030-01-01T00:00:00.100Z'),
+            expiresAt: new Date('2030-01-01T00:00:00.900Z'),
+          },
+          { operation: 'Update', user: { email: [42 as unknown as string] } },
+          { operation: 'Update', user: { partner_user_id: ['x'.repeat(200)] } },
+          { operation: 'Update', user: { email: [hash('ok')] } },
+        ],
+        { maxBytes: 150 },
+      );
       expect(rejected.map((r) => [r.index, r.code])).toEqual([
         [0, 'NO_IDENTIFIERS'],
         [1, 'UNKNOWN_IDENTIFIER'],
@@ -254,15 +283,16 @@ describe('packUserChanges', () => {
 
     it('packUserChanges throws a ValidationError naming the change indexes', () => {
       try {
-        packUserChanges([{ operation: 'Update', user: { email: [hash('a')] } }, { operation: 'Delete', user: {} }]);
+        packUserChanges([
+          { operation: 'Update', user: { email: [hash('a')] } },
+          { operation: 'Delete', user: {} },
+        ]);
         expect.unreachable();
       } catch (error) {
         expect(error).toBeInstanceOf(ValidationError);
         const e = error as ValidationError;
         expect(e.retryable).toBe(false);
-        expect(e.details).toEqual([
-          expect.objectContaining({ code: 'NO_IDENTIFIERS', operationIndex: 1 }),
-        ]);
+        expect(e.details).toEqual([expect.objectContaining({ code: 'NO_IDENTIFIERS', operationIndex: 1 })]);
       }
     });
   });

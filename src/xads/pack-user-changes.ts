@@ -238,7 +238,10 @@ export function planUserRequests(changes: readonly UserChange[], options: PackOp
   }
 
   const requests: PackedRequest[] = [];
-  let current: { groups: Array<{ group: Group; members: number[] }>; bytes: number } = { groups: [], bytes: 2 };
+  let current: { groups: Array<{ group: Group; members: number[] }>; bytes: number } = {
+    groups: [],
+    bytes: 2,
+  };
 
   const flush = () => {
     if (current.groups.length === 0) return;
@@ -258,7 +261,6 @@ export function planUserRequests(changes: readonly UserChange[], options: PackOp
             continue;
           }
           flush();
-          open = undefined;
         }
         const opened = (current.groups.length > 0 ? 1 : 0) + group.headerBytes + size + FOOTER_BYTES;
         if (current.groups.length >= maxOperations || current.bytes + opened > maxBytes) flush();
@@ -340,7 +342,8 @@ export function changeIndexesForError(
     if (detail.source !== 'operation_errors' || detail.operationIndex === undefined) continue;
     const members = request.operationChangeIndexes[detail.operationIndex];
     if (!members) continue;
-    if (detail.userIndex !== undefined && members[detail.userIndex] !== undefined) found.add(members[detail.userIndex]!);
+    if (detail.userIndex !== undefined && members[detail.userIndex] !== undefined)
+      found.add(members[detail.userIndex]!);
     else for (const index of members) found.add(index);
   }
   return [...found].sort((a, b) => a - b);

@@ -8,13 +8,15 @@ import { AuthError, errorFromResponse, TransientError, ValidationError } from '.
 import { percentEncode, signRequest } from './oauth1.ts';
 import { timeoutSignal } from './rate-limit.ts';
 import type { XCredentials } from './types.ts';
+import type { FetchLike } from './client.ts';
 
 export const DEFAULT_OAUTH_BASE_URL = 'https://api.x.com';
 
 export interface PinLoginOptions {
   /** Defaults to https://api.x.com. */
   baseUrl?: string;
-  fetch?: typeof globalThis.fetch;
+  /** Called with a string URL and an init object, like {@link FetchLike}. */
+  fetch?: FetchLike;
   /** Epoch milliseconds. */
   now?: () => number;
   nonce?: () => string;
@@ -69,14 +71,20 @@ async function postOAuth(
   let headers: Headers;
   let text: string;
   try {
-    const response = await doFetch(url, { method: 'POST', headers: { authorization }, signal: timeout.signal });
+    const response = await doFetch(url, {
+      method: 'POST',
+      headers: { authorization },
+      signal: timeout.signal,
+    });
     status = response.status;
     headers = response.headers;
     text = await response.text();
   } catch (cause) {
     if (options.signal?.aborted) throw options.signal.reason;
     throw new TransientError({
-      message: timeout.timedOut() ? `POST ${path} timed out after ${timeoutMs} ms` : `POST ${path} failed before a response`,
+      message: timeout.timedOut()
+        ? `POST ${path} timed out after ${timeoutMs} ms`
+        : `POST ${path} failed before a response`,
       reason: timeout.timedOut() ? 'timeout' : 'network',
       method: 'POST',
       path,
@@ -112,9 +120,15 @@ function required(params: URLSearchParams, key: string, path: string): string {
  * const requestTokenResult = await requestToken({ consumerKey, consumerSecret });
  * console.log(`Open ${authorizeUrl(requestTokenResult.token)} and paste the PIN`);
  */
-export async function requestToken(app: AppCredentials, options: PinLoginOptions = {}): Promise<RequestToken> {
+export async function requestToken(
+  app: AppCredentials,
+  options: PinLoginOptions = {},
+): Promise<RequestToken> {
   if (!app.consumerKey || !app.consumerSecret) {
-    throw new ValidationError({ message: 'consumerKey and consumerSecret are required', hint: 'Use the app API key and secret.' });
+    throw new ValidationError({
+      message: 'consumerKey and consumerSecret are required',
+      hint: 'Use the app API key and secret.',
+    });
   }
   const path = '/oauth/request_token';
   const params = await postOAuth(path, { consumer: app, extra: { oauth_callback: 'oob' } }, options);
@@ -149,11 +163,19 @@ export async function accessToken(
   options: PinLoginOptions = {},
 ): Promise<AccessTokenResult> {
   const pin = verifier.trim();
-  if (pin === '') throw new ValidationError({ message: 'the PIN is empty', hint: 'Paste the PIN X showed after approval.' });
+  if (pin === '')
+    throw new ValidationError({
+      message: 'the PIN is empty',
+      hint: 'Paste the PIN X showed after approval.',
+    });
   const path = '/oauth/access_token';
   const params = await postOAuth(
     path,
-    { consumer: app, token: { key: request.token, secret: request.tokenSecret }, extra: { oauth_verifier: pin } },
+    {
+      consumer: app,
+      token: { key: request.token, secret: request.tokenSecret },
+      extra: { oauth_verifier: pin },
+    },
     options,
   );
   return {

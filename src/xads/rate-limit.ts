@@ -47,7 +47,12 @@ export function parseRateLimitHeaders(headers: Headers): RateLimitInfo {
   return info;
 }
 
-/** The window a caller should follow: the ads-account one when X sends it, else the user one. */
+/**
+ * The window a caller should follow: the ads-account one when X sends it, else the user one.
+ *
+ * @example
+ * effectiveWindow(parseRateLimitHeaders(response.headers))?.remaining;
+ */
 export function effectiveWindow(info: RateLimitInfo): RateLimitWindow | undefined {
   return info.account ?? info.user;
 }
@@ -67,7 +72,8 @@ export type EndpointFamily = 'audience-users' | 'write' | 'account-read' | 'glob
  */
 export function endpointFamily(method: string, path: string, query?: URLSearchParams): EndpointFamily {
   const m = method.toUpperCase();
-  if (m !== 'GET' && m !== 'HEAD') return /\/custom_audiences\/[^/]+\/users\/?$/.test(path) ? 'audience-users' : 'write';
+  if (m !== 'GET' && m !== 'HEAD')
+    return /\/custom_audiences\/[^/]+\/users\/?$/.test(path) ? 'audience-users' : 'write';
   if (query?.get('with_total_count') === 'true') return 'total-count';
   return /\/accounts\/[^/]+/.test(path) ? 'account-read' : 'global-read';
 }
@@ -146,7 +152,11 @@ export class RateBudgets {
   exhaust(key: BudgetKey, resetAt: number): void {
     const id = this.#id(key);
     const state = this.#states.get(id);
-    this.#states.set(id, { limit: state?.limit ?? 0, remaining: 0, resetAt: Math.max(resetAt, state?.resetAt ?? 0) });
+    this.#states.set(id, {
+      limit: state?.limit ?? 0,
+      remaining: 0,
+      resetAt: Math.max(resetAt, state?.resetAt ?? 0),
+    });
   }
 
   clear(): void {
@@ -156,7 +166,13 @@ export class RateBudgets {
 
 let shared: RateBudgets | undefined;
 
-/** The process-wide budgets every client uses unless given its own. */
+/**
+ * The process-wide budgets every client uses unless given its own.
+ *
+ * @example
+ * const a = new XAdsClient({ credentials }); // both clients pace against the same budgets
+ * const b = new XAdsClient({ credentials, budgets: sharedRateBudgets() });
+ */
 export function sharedRateBudgets(): RateBudgets {
   shared ??= new RateBudgets();
   return shared;

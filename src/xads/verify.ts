@@ -5,7 +5,8 @@
 import { AuthError, isXAdsError, NotFoundError, PermissionError } from './errors.ts';
 import type { AuthenticatedUserAccess, XAccount } from './types.ts';
 
-export type VerifyCheckId = 'credentials' | 'account_access' | 'approval_status' | 'account_age' | 'permissions';
+export type VerifyCheckId =
+  'credentials' | 'account_access' | 'approval_status' | 'account_age' | 'permissions';
 export type VerifyStatus = 'pass' | 'fail' | 'warn' | 'skipped';
 
 export interface VerifyCheck {
@@ -31,7 +32,10 @@ export interface VerifyResult {
 /** The reads `verifyAccount` needs; `XAdsClient` provides them. */
 export interface VerifySource {
   getAccount(accountId: string, options?: { signal?: AbortSignal }): Promise<XAccount>;
-  getAuthenticatedUserAccess(accountId: string, options?: { signal?: AbortSignal }): Promise<AuthenticatedUserAccess>;
+  getAuthenticatedUserAccess(
+    accountId: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<AuthenticatedUserAccess>;
 }
 
 const LABELS: Record<VerifyCheckId, string> = {
@@ -85,13 +89,25 @@ export async function verifyAccount(
     account = await source.getAccount(accountId, signal);
     result.account = account;
     set('credentials', 'pass', 'X accepted the OAuth credentials.');
-    set('account_access', 'pass', `The user can read ads account ${account.id}${account.name ? ` ("${account.name}")` : ''}.`);
+    set(
+      'account_access',
+      'pass',
+      `The user can read ads account ${account.id}${account.name ? ` ("${account.name}")` : ''}.`,
+    );
   } catch (error) {
     const { message, xCode } = errorText(error);
     if (error instanceof AuthError) {
-      set('credentials', 'fail', `X refused the credentials: ${message} Re-authorize the destination (log in with X again or paste fresh tokens).`, xCode);
+      set(
+        'credentials',
+        'fail',
+        `X refused the credentials: ${message} Re-authorize the destination (log in with X again or paste fresh tokens).`,
+        xCode,
+      );
       skipRest('Skipped: the credentials were refused.');
-    } else if (error instanceof PermissionError && (xCode === 'UNAUTHORIZED_CLIENT_APPLICATION' || xCode === 'READONLY_CLIENT_APPLICATION')) {
+    } else if (
+      error instanceof PermissionError &&
+      (xCode === 'UNAUTHORIZED_CLIENT_APPLICATION' || xCode === 'READONLY_CLIENT_APPLICATION')
+    ) {
       set('credentials', 'fail', `The app cannot use this API: ${message}`, xCode);
       skipRest('Skipped: the app does not have Ads API access.');
     } else if (error instanceof PermissionError || error instanceof NotFoundError) {
@@ -112,7 +128,11 @@ export async function verifyAccount(
   if (account) {
     if (account.approvalStatus === 'ACCEPTED') set('approval_status', 'pass', 'approval_status is ACCEPTED.');
     else if (account.approvalStatus === null) {
-      set('approval_status', 'warn', 'X did not report an approval_status for the account; check it at ads.x.com.');
+      set(
+        'approval_status',
+        'warn',
+        'X did not report an approval_status for the account; check it at ads.x.com.',
+      );
     } else {
       set(
         'approval_status',
@@ -122,7 +142,11 @@ export async function verifyAccount(
     }
 
     if (account.createdAt === null) {
-      set('account_age', 'warn', 'X did not report when the account was created; its age could not be checked.');
+      set(
+        'account_age',
+        'warn',
+        'X did not report when the account was created; its age could not be checked.',
+      );
     } else {
       const ageDays = Math.floor((options.now - account.createdAt) / DAY_MS);
       if (options.now - account.createdAt >= 14 * DAY_MS) {
@@ -151,7 +175,11 @@ export async function verifyAccount(
           `User ${access.userId} has ${listed}. Ad Manager can usually manage audiences, but X documents only Partner Audience Manager and Account Administrator for this API. ${GRANT_HINT}`,
         );
       } else {
-        set('permissions', 'fail', `User ${access.userId} has ${listed} on account ${accountId}. ${GRANT_HINT}`);
+        set(
+          'permissions',
+          'fail',
+          `User ${access.userId} has ${listed} on account ${accountId}. ${GRANT_HINT}`,
+        );
       }
     } catch (error) {
       const { message, xCode } = errorText(error);

@@ -6,10 +6,13 @@ import pg from 'pg';
 import { openStore, type OpenStoreOptions, type Store } from '../../src/store/index.ts';
 
 /** The PostgreSQL server the test suites use (trust auth on loopback). */
-export const POSTGRES_ADMIN_URL = process.env.TCA_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const POSTGRES_ADMIN_URL =
+  process.env.TCA_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A fresh PostgreSQL database; `drop()` removes it even if connections are still open. */
-export async function createPostgresDatabase(prefix = 'tca_test'): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+export async function createPostgresDatabase(
+  prefix = 'tca_test',
+): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
   await admin.connect();

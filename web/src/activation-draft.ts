@@ -37,12 +37,15 @@ export function originLabel(origin: string): string {
   return ORIGIN_LABEL[origin] ?? origin;
 }
 
-/** X Custom Audiences accepts Segmentation Service people audiences only; everything else is shown, disabled, with why. */
+/**
+ * X Custom Audiences accepts Segmentation Service ('ups') people audiences only; everything else is shown, disabled,
+ * with the reason.
+ */
 export function segmentEligibility(segment: Segment): Eligibility {
-  if (segment.origin !== 'ups') {
+  if (segment.namespace !== 'ups') {
     return {
       selectable: false,
-      reason: `${originLabel(segment.origin)} audiences cannot be sent to X Custom Audiences; only Segmentation Service audiences can.`,
+      reason: `${originLabel(segment.namespace)} audiences cannot be sent to X Custom Audiences; only Segmentation Service audiences can.`,
     };
   }
   const type = segment.audienceType ?? 'people';
@@ -65,7 +68,7 @@ export function filterSegments(segments: readonly Segment[], filter: SegmentFilt
     if (q && !s.name.toLowerCase().includes(q) && !(s.description ?? '').toLowerCase().includes(q) && s.id !== q) {
       return false;
     }
-    if (filter.origin !== '' && s.origin !== filter.origin) return false;
+    if (filter.origin !== '' && s.namespace !== filter.origin) return false;
     if (filter.show === 'eligible' && !segmentEligibility(s).selectable) return false;
     return true;
   });
@@ -151,7 +154,7 @@ export function buildDataflowRequest(draft: ActivationDraft, fallbackName: strin
     name: draft.name.trim() || fallbackName,
     destinationId: draft.destinationId,
     mapping: draft.mapping.map((row) => ({ ...row, source: row.source.trim() })),
-    segments: draft.selected.flatMap((id) => {
+    audiences: draft.selected.flatMap((id) => {
       const schedule = draft.schedules[id];
       return schedule ? [scheduleToRequest(schedule)] : [];
     }),

@@ -1,27 +1,14 @@
 /**
  * The console's only door to the service: every call to /api/v1 goes through `createApi`, so the wire shapes live in
- * one place. Types mirror the service's OpenAPI document (/api/v1/openapi.json).
+ * one place. Types follow the service's schemas (src/server/schemas.ts, served as /api/v1/openapi.json); a few answers
+ * are reshaped here (preflight checks, runs) into what the pages display.
  */
+import type { Permission } from '../../src/server/permissions.ts';
+import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
 
-export type Permission =
-  | 'View Destinations'
-  | 'Manage Destinations'
-  | 'Activate Destinations'
-  | 'View Profiles'
-  | 'View Segments'
-  | 'View Identity Graph'
-  | 'Ingest Profiles';
-
-export const PERMISSIONS: readonly Permission[] = [
-  'View Destinations',
-  'Manage Destinations',
-  'Activate Destinations',
-  'View Profiles',
-  'View Segments',
-  'View Identity Graph',
-  'Ingest Profiles',
-];
+export { PERMISSIONS, PERMISSION_DESCRIPTIONS } from '../../src/server/permissions.ts';
+export type { Permission } from '../../src/server/permissions.ts';
 
 export interface ErrorDetail {
   path: string;
@@ -43,28 +30,36 @@ export class ApiError extends Error {
 }
 
 export interface Identity {
+  tokenId: string;
+  name: string;
   sandbox: string;
-  tokenId?: string;
-  tokenName?: string;
   permissions: Permission[];
 }
 
-export type DestinationStatus = 'connected' | 'unverified' | 'needs_authorization' | 'error' | 'disabled';
+export interface Sandbox {
+  name: string;
+  createdAt: string;
+  current: boolean;
+}
+
+/** 'active' once the preflight passed; 'unverified', 'needs_login', 'unauthorized' or 'error' otherwise. */
+export type DestinationStatus = 'unverified' | 'active' | 'needs_login' | 'unauthorized' | 'error';
 
 export interface Destination {
   id: string;
+  sandbox: string;
   name: string;
   description: string;
   accountId: string;
-  status: DestinationStatus | string;
-  /** True once credentials are stored; the credentials themselves are never returned. */
-  hasCredentials?: boolean;
-  authMethod?: 'pin' | 'keys' | null;
+  apiBaseUrl: string;
   marketingActions: string[];
-  alertWebhookUrl?: string | null;
-  lastVerification?: Preflight | null;
-  createdAt?: string;
-  updatedAt?: string;
+  alertWebhookUrl: string | null;
+  status: DestinationStatus | string;
+  statusReason: string | null;
+  /** True once credentials are stored; the credentials themselves are never returned. */
+  hasCredentials: boolean;
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface XCredentialsInput {
@@ -83,87 +78,101 @@ export interface DestinationInput {
   alertWebhookUrl?: string | null;
 }
 
-export type PreflightCheckId = 'credentials' | 'account_access' | 'partner_audience_manager' | 'eligibility';
-
 export interface PreflightCheck {
-  id: PreflightCheckId | string;
-  label?: string;
-  status: 'pass' | 'fail' | 'skipped' | 'warn';
-  message?: string;
-  fix?: string;
+  id: string;
+  label: string;
+  status: 'pass' | 'fail' | 'skipped';
+  message: string;
+  fix: string | null;
 }
 
 export interface Preflight {
   ok: boolean;
   checks: PreflightCheck[];
-  checkedAt?: string;
 }
 
 export interface LoginStart {
   authorizeUrl: string;
-  /** Present when the service runs with the embedded emulator: the PIN it will accept, for the demo. */
-  demoPin?: string;
+  requestToken: string;
 }
-
-export type SegmentOrigin = 'ups' | 'custom_upload' | 'aam' | 'lookalike' | 'federated' | string;
-export type SegmentAudienceType = 'people' | 'account' | 'prospect' | string;
 
 export interface Segment {
   id: string;
+  sandbox?: string;
+  /** Where the segment comes from: 'ups' is Segmentation Service. */
+  namespace: string;
   name: string;
-  description?: string | null;
-  origin: SegmentOrigin;
-  audienceType?: SegmentAudienceType;
-  size?: number | null;
-  namespace?: string;
+  description: string;
   createdAt?: string;
+  /** People audiences unless stated otherwise. */
+  audienceType?: string;
+  size?: number | null;
 }
 
 export interface SegmentSchedule {
   segmentId: string;
   mappingName: string;
-  startDate: string;
+  startDate: string | null;
+  endDate: string | null;
+  xAudienceId: string | null;
+  ttlDays: number | null;
+}
+
+export interface ScheduleInput {
+  segmentId: string;
+  mappingName?: string;
+  startDate?: string;
   endDate?: string | null;
   xAudienceId?: string | null;
   ttlDays?: number | null;
 }
 
-export type DataflowStatus = 'enabled' | 'paused' | 'processing' | 'error' | 'disabled' | string;
+export type DataflowStatus = 'active' | 'paused' | 'error' | string;
 
 export interface Dataflow {
   id: string;
+  sandbox: string;
   name: string;
   destinationId: string;
   status: DataflowStatus;
+  statusReason: string | null;
   mapping: MappingRow[];
-  segments: SegmentSchedule[];
-  createdAt?: string;
-  updatedAt?: string;
+  audiences: SegmentSchedule[];
+  maxBatchAgeSeconds: number;
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface DataflowInput {
   name: string;
   destinationId: string;
   mapping: MappingRow[];
-  segments: SegmentSchedule[];
+  audiences: ScheduleInput[];
 }
 
-export interface PlanItem {
-  segmentId?: string;
-  audienceId?: string;
-  mappingName?: string;
-  action?: string;
-  xAudienceId?: string | null;
-  adds?: number;
-  removes?: number;
-  requests?: number;
-  description?: string;
+export interface DataflowPatch {
+  name?: string;
+  mapping?: MappingRow[];
+  audiences?: ScheduleInput[];
+  status?: 'active' | 'paused';
+}
+
+export interface AudiencePlan {
+  audienceId: string;
+  segmentId: string;
+  mappingName: string | null;
+  action: 'create' | 'attach' | 'rename' | 'delete' | 'keep' | 'none' | string;
+  xAudienceId: string | null;
+  pendingAdds: number;
+  pendingRemoves: number;
+  requests: number;
 }
 
 export interface DataflowPlan {
-  items: PlanItem[];
-  totals?: { adds?: number; removes?: number; requests?: number };
-  [key: string]: unknown;
+  dataflowId: string;
+  status?: string;
+  audiences: AudiencePlan[];
+  totals: { pendingAdds: number; pendingRemoves: number; requests: number };
 }
 
 export interface RunReason {
@@ -180,12 +189,16 @@ export interface DataflowRun {
   status: 'completed' | 'processing' | string;
   profilesReceived: number;
   identitiesActivated: number;
+  identitiesAdded: number;
+  identitiesRemoved: number;
   identitiesExcluded: number;
   identitiesFailed: number;
-  activationRate?: number | null;
+  activationRate: number | null;
+  /** Requests made to X in the window, when the service reports them. */
   xRequests?: number;
+  /** Changes waiting at the end of the window, when the service reports them. */
   pendingChanges?: number;
-  reasons?: RunReason[];
+  reasons: RunReason[];
 }
 
 export interface Audience {
@@ -200,18 +213,19 @@ export interface Audience {
   pendingAdds: number;
   pendingRemoves: number;
   lastDeliveryAt: string | null;
-  members?: number;
+  status: string;
 }
 
 export interface DeadLetter {
   id: string;
-  dataflowId?: string;
-  audienceId?: string;
-  code: string;
-  message: string;
-  count: number;
+  dataflowId: string;
+  audienceId: string;
+  operation: string;
+  /** Hashed identifiers only. */
+  user: Record<string, string[]>;
+  error: string;
   createdAt: string;
-  replayedAt?: string | null;
+  replayedAt: string | null;
 }
 
 export interface ApiToken {
@@ -219,9 +233,9 @@ export interface ApiToken {
   name: string;
   sandbox: string;
   permissions: Permission[];
-  createdAt?: string;
-  lastUsedAt?: string | null;
-  revokedAt?: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
 }
 
 export interface CreatedToken extends ApiToken {
@@ -230,7 +244,10 @@ export interface CreatedToken extends ApiToken {
 }
 
 export interface IngestResult {
+  requestId: string;
+  received: number;
   accepted: number;
+  duplicate: boolean;
   rejected: { index: number; path: string; reason: string }[];
 }
 
@@ -242,31 +259,21 @@ export interface ApiOptions {
   fetch?: typeof fetch;
 }
 
-/** Pulls a list out of either a bare array or `{ data: [...] }` / `{ items: [...] }`. */
-function listOf<T>(body: unknown): T[] {
+/** Pulls a list out of `{ items: [...] }` (the service's list shape) or a bare array. */
+export function listOf<T>(body: unknown): T[] {
   if (Array.isArray(body)) return body as T[];
   if (body && typeof body === 'object') {
     const record = body as Record<string, unknown>;
-    for (const key of ['data', 'items', 'results']) {
+    for (const key of ['items', 'data']) {
       if (Array.isArray(record[key])) return record[key] as T[];
     }
   }
   return [];
 }
 
-/** Unwraps `{ data: {...} }` when the service wraps single objects. */
-function itemOf<T>(body: unknown): T {
-  if (body && typeof body === 'object' && !Array.isArray(body)) {
-    const record = body as Record<string, unknown>;
-    const data = record['data'];
-    if (data && typeof data === 'object' && !Array.isArray(data) && Object.keys(record).length <= 2) return data as T;
-  }
-  return body as T;
-}
-
 /** Turns any non-2xx answer into an ApiError with the service's message, or a plain description when there is none. */
 export async function errorFromResponse(response: Response): Promise<ApiError> {
-  let body: unknown = null;
+  let body: unknown;
   try {
     body = await response.json();
   } catch {
@@ -276,16 +283,93 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
   if (envelope && typeof envelope.message === 'string') {
     return new ApiError({
       status: response.status,
-      code: typeof envelope.code === 'string' ? envelope.code : `HTTP_${response.status}`,
+      code: typeof envelope.code === 'string' ? envelope.code : `http_${response.status}`,
       message: envelope.message,
       details: Array.isArray(envelope.details) ? (envelope.details as ErrorDetail[]) : [],
     });
   }
   return new ApiError({
     status: response.status,
-    code: `HTTP_${response.status}`,
+    code: `http_${response.status}`,
     message: `The service answered ${response.status} ${response.statusText || ''}`.trim(),
   });
+}
+
+const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+
+function reasonsFrom(record: unknown, kind: RunReason['kind']): RunReason[] {
+  if (!record || typeof record !== 'object') return [];
+  return Object.entries(record as Record<string, unknown>)
+    .filter(([, count]) => num(count) > 0)
+    .map(([code, count]) => ({ code: code || 'unknown', count: num(count), description: describeReason(code), kind }));
+}
+
+/** One run as the pages use it, from the service's run (window start as `runStart`, or `startedAt` in ms or ISO). */
+export function normalizeRun(raw: unknown): DataflowRun {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const start = r['runStart'] ?? r['startedAt'];
+  const startedAt =
+    typeof start === 'number' ? new Date(start).toISOString() : typeof start === 'string' ? start : new Date(0).toISOString();
+  const activated = num(r['identitiesActivated']);
+  const excluded = num(r['identitiesExcluded']);
+  const failed = num(r['identitiesFailed']);
+  const handled = activated + excluded + failed;
+  const run: DataflowRun = {
+    id: typeof r['runId'] === 'string' ? r['runId'] : typeof r['id'] === 'string' ? r['id'] : startedAt,
+    startedAt,
+    status: typeof r['status'] === 'string' ? r['status'] : 'completed',
+    profilesReceived: num(r['profilesReceived']),
+    identitiesActivated: activated,
+    identitiesAdded: num(r['identitiesAdded']),
+    identitiesRemoved: num(r['identitiesRemoved']),
+    identitiesExcluded: excluded,
+    identitiesFailed: failed,
+    activationRate:
+      typeof r['activationRate'] === 'number' ? r['activationRate'] : handled === 0 ? null : activated / handled,
+    reasons: [...reasonsFrom(r['failedByCode'], 'failed'), ...reasonsFrom(r['excludedByReason'], 'excluded')],
+  };
+  if (typeof r['xRequests'] === 'number') run.xRequests = r['xRequests'];
+  if (typeof r['pendingChanges'] === 'number') run.pendingChanges = r['pendingChanges'];
+  return run;
+}
+
+/** The preflight answer with each check's pass/fail as a status the checklist can show. */
+export function normalizePreflight(raw: unknown): Preflight {
+  const r = (raw ?? {}) as { ok?: unknown; checks?: unknown };
+  const checks = Array.isArray(r.checks) ? (r.checks as Record<string, unknown>[]) : [];
+  return {
+    ok: r.ok === true,
+    checks: checks.map((c) => ({
+      id: String(c['id'] ?? ''),
+      label: String(c['label'] ?? c['id'] ?? ''),
+      // A check that could not run because an earlier one failed is reported as not ok with a "Skipped" message.
+      status:
+        c['ok'] === true || c['status'] === 'pass'
+          ? 'pass'
+          : typeof c['message'] === 'string' && /^skipped\b/i.test(c['message'])
+            ? 'skipped'
+            : 'fail',
+      message: typeof c['message'] === 'string' ? c['message'] : '',
+      fix: typeof c['fix'] === 'string' ? c['fix'] : null,
+    })),
+  };
+}
+
+/** The plan with defaults for anything the service left out. */
+export function normalizePlan(raw: unknown): DataflowPlan {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const totals = (r['totals'] ?? {}) as Record<string, unknown>;
+  const plan: DataflowPlan = {
+    dataflowId: String(r['dataflowId'] ?? ''),
+    audiences: listOf<AudiencePlan>(r['audiences']),
+    totals: {
+      pendingAdds: num(totals['pendingAdds']),
+      pendingRemoves: num(totals['pendingRemoves']),
+      requests: num(totals['requests']),
+    },
+  };
+  if (typeof r['status'] === 'string') plan.status = r['status'];
+  return plan;
 }
 
 export function createApi(options: ApiOptions) {
@@ -308,7 +392,7 @@ export function createApi(options: ApiOptions) {
     } catch (cause) {
       throw new ApiError({
         status: 0,
-        code: 'NETWORK',
+        code: 'network',
         message: `Could not reach the service (${cause instanceof Error ? cause.message : String(cause)}).`,
       });
     }
@@ -321,48 +405,82 @@ export function createApi(options: ApiOptions) {
   const enc = encodeURIComponent;
 
   return {
-    whoami: async (): Promise<Identity> => itemOf<Identity>(await request('GET', '/me')),
+    whoami: () => request<Identity>('GET', '/me'),
+    listSandboxes: async () => listOf<Sandbox>(await request('GET', '/sandboxes')),
+    createSandbox: (name: string) => request<Sandbox>('POST', '/sandboxes', { name }),
 
     listDestinations: async () => listOf<Destination>(await request('GET', '/destinations')),
-    getDestination: async (id: string) => itemOf<Destination>(await request('GET', `/destinations/${enc(id)}`)),
-    createDestination: async (input: DestinationInput) =>
-      itemOf<Destination>(await request('POST', '/destinations', input)),
-    updateDestination: async (id: string, patch: Partial<DestinationInput>) =>
-      itemOf<Destination>(await request('PATCH', `/destinations/${enc(id)}`, patch)),
+    getDestination: (id: string) => request<Destination>('GET', `/destinations/${enc(id)}`),
+    createDestination: (input: DestinationInput) => request<Destination>('POST', '/destinations', input),
+    updateDestination: (id: string, patch: Partial<DestinationInput>) =>
+      request<Destination>('PATCH', `/destinations/${enc(id)}`, patch),
     deleteDestination: (id: string) => request<void>('DELETE', `/destinations/${enc(id)}`),
     verifyDestination: async (id: string) =>
-      itemOf<Preflight>(await request('POST', `/destinations/${enc(id)}/verify`, {})),
-    startLogin: async (id: string) => itemOf<LoginStart>(await request('POST', `/destinations/${enc(id)}/login`, {})),
-    completeLogin: async (id: string, pin: string) =>
-      itemOf<Destination>(await request('POST', `/destinations/${enc(id)}/login/complete`, { pin })),
+      normalizePreflight(await request('POST', `/destinations/${enc(id)}/verify`)),
+    startLogin: (id: string, app: { consumerKey: string; consumerSecret: string }) =>
+      request<LoginStart>('POST', `/destinations/${enc(id)}/login`, app),
+    completeLogin: (id: string, input: { pin: string; requestToken: string }) =>
+      request<Destination>('POST', `/destinations/${enc(id)}/login/complete`, input),
 
     listSegments: async () => listOf<Segment>(await request('GET', '/segments')),
+    createSegment: (input: { id: string; name: string; namespace?: string; description?: string }) =>
+      request<Segment>('POST', '/segments', input),
 
     listDataflows: async () => listOf<Dataflow>(await request('GET', '/dataflows')),
-    getDataflow: async (id: string) => itemOf<Dataflow>(await request('GET', `/dataflows/${enc(id)}`)),
-    createDataflow: async (input: DataflowInput) => itemOf<Dataflow>(await request('POST', '/dataflows', input)),
-    updateDataflow: async (id: string, patch: Partial<DataflowInput> & { status?: 'enabled' | 'paused' }) =>
-      itemOf<Dataflow>(await request('PATCH', `/dataflows/${enc(id)}`, patch)),
+    getDataflow: (id: string) => request<Dataflow>('GET', `/dataflows/${enc(id)}`),
+    createDataflow: (input: DataflowInput) => request<Dataflow>('POST', '/dataflows', input),
+    updateDataflow: (id: string, patch: DataflowPatch) => request<Dataflow>('PATCH', `/dataflows/${enc(id)}`, patch),
     deleteDataflow: (id: string) => request<void>('DELETE', `/dataflows/${enc(id)}`),
-    planDataflow: async (id: string) => itemOf<DataflowPlan>(await request('GET', `/dataflows/${enc(id)}/plan`)),
+    planDataflow: async (id: string) => normalizePlan(await request('GET', `/dataflows/${enc(id)}/plan`)),
+    flushDataflow: (id: string) => request<Record<string, unknown>>('POST', `/dataflows/${enc(id)}/flush`),
     listRuns: async (id: string, range: { from?: string; to?: string } = {}) =>
-      listOf<DataflowRun>(await request('GET', `/dataflows/${enc(id)}/runs`, undefined, range)),
+      listOf<unknown>(await request('GET', `/dataflows/${enc(id)}/runs`, undefined, range)).map(normalizeRun),
 
     listAudiences: async (query: { dataflowId?: string } = {}) =>
       listOf<Audience>(await request('GET', '/audiences', undefined, query)),
 
-    listDeadLetters: async (query: { dataflowId?: string } = {}) =>
+    listDeadLetters: async (query: { dataflowId?: string; limit?: number } = {}) =>
       listOf<DeadLetter>(await request('GET', '/dead-letters', undefined, query)),
-    replayDeadLetter: (id: string) => request<unknown>('POST', `/dead-letters/${enc(id)}/replay`, {}),
+    replayDeadLetters: (selection: { ids: string[] } | { dataflowId: string }) =>
+      request<{ replayed: number }>('POST', '/dead-letters/replay', selection),
 
-    ingestProfiles: async (profiles: unknown[]) =>
-      itemOf<IngestResult>(await request('POST', '/ingest/profiles', profiles)),
+    ingestProfiles: (profiles: unknown[]) => request<IngestResult>('POST', '/ingest/profiles', profiles),
 
     listTokens: async () => listOf<ApiToken>(await request('GET', '/tokens')),
-    createToken: async (input: { name: string; permissions: Permission[]; sandbox?: string }) =>
-      itemOf<CreatedToken>(await request('POST', '/tokens', input)),
+    createToken: (input: { name: string; permissions: Permission[]; sandbox?: string }) =>
+      request<CreatedToken>('POST', '/tokens', input),
     revokeToken: (id: string) => request<void>('DELETE', `/tokens/${enc(id)}`),
   };
 }
 
 export type Api = ReturnType<typeof createApi>;
+
+/**
+ * Process-wide counters from the service's Prometheus endpoint (not under /api/v1, no token needed), used to chart X
+ * requests and pending changes while a monitoring page is open.
+ */
+export async function fetchServiceCounters(
+  doFetch: typeof fetch = (input, init) => fetch(input, init),
+): Promise<{ xRequests: number; pendingChanges: number } | null> {
+  try {
+    const response = await doFetch('/metrics', { headers: { accept: 'text/plain' } });
+    if (!response.ok) return null;
+    const text = await response.text();
+    return { xRequests: sumMetric(text, 'tca_x_requests_total'), pendingChanges: sumMetric(text, 'tca_pending_changes') };
+  } catch {
+    return null;
+  }
+}
+
+/** Sum of every sample of one metric in Prometheus text format (all label sets). */
+export function sumMetric(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (Number.isFinite(value)) sum += value;
+    }
+  }
+  return sum;
+}

@@ -5,6 +5,8 @@ import type { Session } from './session.ts';
 export interface AppContextValue {
   api: Api;
   session: Session;
+  /** Signs in with another token (another sandbox) and switches to it. */
+  addSession: (session: Session) => void;
 }
 
 export const AppContext = createContext<AppContextValue | null>(null);

@@ -1,18 +1,21 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { useMemo, useState } from 'react';
+import { Suspense, lazy, useMemo, useState } from 'react';
 import { createApi } from './api.ts';
 import { AppContext } from './app-context.tsx';
 import { ActivateWizard } from './pages/activate-wizard.tsx';
 import { Catalog } from './pages/catalog.tsx';
 import { ConnectWizard } from './pages/connect-wizard.tsx';
-import { DataflowDetail } from './pages/dataflow-detail.tsx';
 import { Dataflows } from './pages/dataflows.tsx';
 import { Settings } from './pages/settings.tsx';
 import { SignIn } from './pages/sign-in.tsx';
+import { Loading } from './components/ui.tsx';
 import { formatRoute, useRoute } from './router.ts';
 import type { Route } from './router.ts';
 import { activeSession, addSession, loadSessions, removeSession, saveSessions, switchSandbox } from './session.ts';
 import type { Session, SessionState } from './session.ts';
+
+// The monitoring page carries the charting library; load it when first visited.
+const DataflowDetail = lazy(async () => ({ default: (await import('./pages/dataflow-detail.tsx')).DataflowDetail }));
 
 function useSessions() {
   const [state, setState] = useState<SessionState>(() => loadSessions(window.sessionStorage));
@@ -53,7 +56,7 @@ export function App() {
   }
 
   return (
-    <AppContext.Provider value={{ api, session }}>
+    <AppContext.Provider value={{ api, session, addSession: signedIn }}>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
@@ -125,7 +128,11 @@ function Page({ route }: { route: Route }) {
     case 'dataflows':
       return <Dataflows />;
     case 'dataflow':
-      return <DataflowDetail id={route.id} tab={route.tab} {...(route.runId ? { runId: route.runId } : {})} />;
+      return (
+        <Suspense fallback={<Loading label="Loading the dataflow page…" />}>
+          <DataflowDetail id={route.id} tab={route.tab} {...(route.runId ? { runId: route.runId } : {})} />
+        </Suspense>
+      );
     case 'settings':
       return <Settings />;
     case 'not-found':

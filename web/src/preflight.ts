@@ -33,7 +33,7 @@ export function checkLabel(check: PreflightCheck): string {
 
 /** The remedy shown under a failed check: the service's own advice first, then the console's. */
 export function checkFix(check: PreflightCheck): string | null {
-  if (check.status === 'pass') return null;
+  if (check.status !== 'fail') return null;
   return check.fix ?? PREFLIGHT_CHECKS[check.id]?.fix ?? null;
 }
 

@@ -88,3 +88,38 @@ export function formatCount(n: number | null | undefined): string {
   if (n === null || n === undefined) return '—';
   return n.toLocaleString('en-US');
 }
+
+/** A point of the live series the monitoring page samples while it is open. */
+export interface LiveSample {
+  at: number;
+  /** Pending adds + removes of this dataflow's audiences. */
+  pending: number;
+  /** The service's cumulative X request counter (all dataflows), or null when /metrics is not reachable. */
+  xRequestsTotal: number | null;
+}
+
+export interface LivePoint {
+  time: string;
+  pending: number;
+  /** Requests made since the previous sample. */
+  requests: number | null;
+}
+
+/** Appends a sample, keeping the newest `max`. */
+export function appendSample(series: readonly LiveSample[], sample: LiveSample, max = 120): LiveSample[] {
+  const next = [...series, sample];
+  return next.length > max ? next.slice(next.length - max) : next;
+}
+
+/** Chart points from samples: pending as sampled, X requests as the increase since the previous sample. */
+export function livePoints(series: readonly LiveSample[]): LivePoint[] {
+  return series.map((sample, i) => {
+    const previous = series[i - 1];
+    let requests: number | null = null;
+    if (previous && sample.xRequestsTotal !== null && previous.xRequestsTotal !== null) {
+      // A restarted service resets its counter; count from zero rather than charting a negative rate.
+      requests = Math.max(0, sample.xRequestsTotal - previous.xRequestsTotal);
+    }
+    return { time: new Date(sample.at).toISOString().slice(11, 19), pending: sample.pending, requests };
+  });
+}

@@ -2,33 +2,23 @@
  * Validation the console runs while the user types. Every rule here is also enforced by the service; the console checks
  * early so a problem shows next to its field, with the offending characters marked and a fix offered.
  *
- * The naming and mapping rules mirror src/audience/naming.ts and src/audience/mapping.ts (same forbidden characters, same
- * problem shapes) so the browser bundle stays free of server-side modules.
+ * Naming rules come from src/audience/naming.ts itself. The mapping rules mirror src/audience/mapping.ts (same checks,
+ * same problem shape): that module also normalizes and hashes, which needs Node's crypto, so it stays out of the bundle.
  */
+import { MAX_AUDIENCE_TEXT_LENGTH, validateAudienceName } from '../../src/audience/naming.ts';
+import type { AudienceTextField, NameProblem } from '../../src/audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../../src/identity/types.ts';
 import type { XIdentifierType } from '../../src/identity/types.ts';
 
 export { X_IDENTIFIER_TYPES };
-export type { XIdentifierType };
+export type { XIdentifierType, NameProblem };
 
 // ---------------------------------------------------------------------------------------------------------------------
-// Naming
+// Naming (the rules themselves live in src/audience/naming.ts, shared with the service)
 
-/**
- * Characters X rejects in audience names, mapping names and descriptions. The ads API answers "This request is not
- * properly authenticated" when a name carries them, which is why they are refused up front.
- */
-export const FORBIDDEN_NAME_CHARACTERS = ['+', '&', ',', '%', ':', ';', '@', '/', '=', '?', '$', '\n', '\r'] as const;
+export { FORBIDDEN_NAME_CHARACTERS, MAX_AUDIENCE_TEXT_LENGTH } from '../../src/audience/naming.ts';
 
-const FORBIDDEN = new Set<string>(FORBIDDEN_NAME_CHARACTERS);
-
-export type NameField = 'name' | 'description' | 'mappingName';
-
-export interface NameProblem {
-  char: string;
-  index: number;
-  reason: string;
-}
+export type NameField = AudienceTextField;
 
 export type NameResult =
   | { ok: true; value: string }
@@ -43,57 +33,36 @@ const FIELD_LABEL: Record<NameField, string> = {
 /** Printable form of a character for messages ("\n" reads as "line break"). */
 export function describeChar(char: string): string {
   if (char === '\n' || char === '\r') return 'line break';
+  if (char === '\t') return 'tab';
   if (char === ' ') return 'space';
+  const code = char.charCodeAt(0);
+  if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return `control character U+${code.toString(16).padStart(4, '0')}`;
   return `"${char}"`;
 }
 
-/** The value with forbidden characters removed, line breaks turned into spaces and runs of spaces collapsed. */
-export function suggestName(value: string): string {
-  let out = '';
-  for (const char of value) {
-    if (char === '\n' || char === '\r') out += ' ';
-    else if (!FORBIDDEN.has(char)) out += char;
-    else out += ' ';
-  }
-  return out.replace(/\s+/g, ' ').trim();
-}
-
 /**
- * Checks a name, description or mapping name against X's naming rules.
+ * Checks a name, description or mapping name against X's naming rules, with a message written for the field it sits
+ * under (the service words the same problems for API callers).
  *
  * @example
  *   validateName('US, European Shoppers', { field: 'name' })
- *   // → { ok: false, problems: [{ char: ',', index: 2, … }], suggestion: 'US European Shoppers', … }
+ *   // → { ok: false, problems: [{ char: ',', index: 2, reason: 'forbidden_character' }], suggestion: 'US European Shoppers', … }
  */
 export function validateName(value: string, options: { field: NameField }): NameResult {
+  const result = validateAudienceName(value, options);
+  if (result.ok) return result;
   const label = FIELD_LABEL[options.field];
-  const problems: NameProblem[] = [];
-  let index = 0;
-  for (const char of value) {
-    if (FORBIDDEN.has(char)) {
-      problems.push({ char, index, reason: `${describeChar(char)} is not allowed in X audience names` });
-    }
-    index += char.length;
+  const problems = result.problems;
+  // The description may be left empty; the shared rules treat every field as required.
+  if (options.field === 'description' && value.trim() === '') return { ok: true, value: '' };
+  const parts: string[] = [];
+  if (problems.some((p) => p.reason === 'empty')) parts.push(`${label} is required.`);
+  const chars = [...new Set(problems.filter((p) => p.char !== '' && p.reason !== 'too_long').map((p) => describeChar(p.char)))];
+  if (chars.length > 0) parts.push(`${label} contains characters X does not accept: ${chars.join(' ')}.`);
+  if (problems.some((p) => p.reason === 'too_long')) {
+    parts.push(`${label} is longer than ${MAX_AUDIENCE_TEXT_LENGTH[options.field]} characters.`);
   }
-  const required = options.field !== 'description';
-  if (required && value.trim() === '') {
-    return {
-      ok: false,
-      problems,
-      suggestion: suggestName(value),
-      message: `${label} is required.`,
-    };
-  }
-  if (problems.length > 0) {
-    const chars = [...new Set(problems.map((p) => describeChar(p.char)))].join(' ');
-    return {
-      ok: false,
-      problems,
-      suggestion: suggestName(value),
-      message: `${label} contains characters X does not accept: ${chars}. Remove them before saving.`,
-    };
-  }
-  return { ok: true, value: value.trim() };
+  return { ok: false, problems, suggestion: result.suggestion, message: parts.join(' ') };
 }
 
 export interface HighlightPart {
@@ -101,15 +70,25 @@ export interface HighlightPart {
   bad: boolean;
 }
 
-/** Splits a value into runs of allowed and forbidden characters, for rendering the offenders highlighted. */
-export function highlightForbidden(value: string): HighlightPart[] {
+/** Splits a value into runs of accepted and refused characters, for rendering the offenders highlighted. */
+export function highlightForbidden(value: string, field: NameField = 'name'): HighlightPart[] {
+  const result = validateAudienceName(value, { field });
+  const bad = new Set<number>();
+  if (!result.ok) {
+    for (const p of result.problems) if (p.reason !== 'empty' && p.reason !== 'too_long') bad.add(p.index);
+  }
   const parts: HighlightPart[] = [];
-  for (const char of value) {
-    const bad = FORBIDDEN.has(char);
-    const shown = char === '\n' || char === '\r' ? '⏎' : char;
+  for (let i = 0; i < value.length; i += 1) {
+    const code = value.charCodeAt(i);
+    // Keep surrogate pairs together: they are one character on screen.
+    const width = code >= 0xd800 && code <= 0xdbff && i + 1 < value.length ? 2 : 1;
+    const char = value.slice(i, i + width);
+    const isBad = bad.has(i);
+    const shown = isBad && (char === '\n' || char === '\r') ? '⏎' : char;
     const last = parts[parts.length - 1];
-    if (last && last.bad === bad) last.text += shown;
-    else parts.push({ text: shown, bad });
+    if (last && last.bad === isBad) last.text += shown;
+    else parts.push({ text: shown, bad: isBad });
+    i += width - 1;
   }
   return parts;
 }
@@ -119,15 +98,15 @@ export function highlightForbidden(value: string): HighlightPart[] {
 
 export type FieldResult = { ok: true; value: string } | { ok: false; message: string; suggestion?: string };
 
-/** X ads account ids are short lowercase base-36 strings such as "18ce54d4x5t". */
+/** X ads account ids are short base-36 strings such as "18ce54d4x5t". */
 export function validateAccountId(value: string): FieldResult {
   const trimmed = value.trim();
   if (trimmed === '') return { ok: false, message: 'Account ID is required. Find it in your X Ads account settings.' };
-  if (!/^[0-9a-z]{1,32}$/.test(trimmed)) {
-    const suggestion = trimmed.toLowerCase().replace(/[^0-9a-z]/g, '');
+  if (!/^[0-9A-Za-z]{1,32}$/.test(trimmed)) {
+    const suggestion = trimmed.replace(/[^0-9A-Za-z]/g, '').slice(0, 32);
     const result: FieldResult = {
       ok: false,
-      message: 'Account ID has only lowercase letters and digits (for example 18ce54d4x5t).',
+      message: 'Account ID has only letters and digits, at most 32 (for example 18ce54d4x5t).',
     };
     if (suggestion !== '' && suggestion !== trimmed) result.suggestion = suggestion;
     return result;
@@ -196,7 +175,7 @@ export interface MappingRow {
 export interface MappingProblem {
   /** Row index, or -1 for a problem with the mapping as a whole. */
   index: number;
-  field: 'rows' | 'source' | 'target' | 'applyTransformation';
+  field: 'rows' | 'sourceType' | 'source' | 'target' | 'applyTransformation';
   reason: string;
 }
 
@@ -211,18 +190,37 @@ export const TARGET_LABELS: Record<XIdentifierType, string> = {
   partner_user_id: 'partner_user_id (sent as is)',
 };
 
+/** Standard identity namespaces and the only X identifier each can feed (as src/audience/mapping.ts rules). */
+export const STANDARD_NAMESPACE_TARGETS: Record<string, XIdentifierType> = {
+  Email: 'email',
+  Email_LC_SHA256: 'email',
+  Phone: 'phone_number',
+  'Phone_E.164': 'phone_number',
+  Phone_SHA256: 'phone_number',
+  GAID: 'device_id',
+  IDFA: 'device_id',
+};
+
 /** Identity namespaces offered in the source picker, with the X identifier each one usually maps to. */
 export const KNOWN_NAMESPACES: { namespace: string; target: XIdentifierType; hashed: boolean }[] = [
-  { namespace: 'Email', target: 'email', hashed: false },
-  { namespace: 'Email_LC_SHA256', target: 'email', hashed: true },
-  { namespace: 'Phone', target: 'phone_number', hashed: false },
-  { namespace: 'Phone_E.164', target: 'phone_number', hashed: false },
-  { namespace: 'Phone_SHA256', target: 'phone_number', hashed: true },
-  { namespace: 'IDFA', target: 'device_id', hashed: false },
-  { namespace: 'GAID', target: 'device_id', hashed: false },
-  { namespace: 'TWITTER_ID', target: 'twitter_id', hashed: false },
+  ...Object.entries(STANDARD_NAMESPACE_TARGETS).map(([namespace, target]) => ({
+    namespace,
+    target,
+    hashed: isHashedNamespace(namespace),
+  })),
+  { namespace: 'ANDROID_ID', target: 'device_id', hashed: false },
   { namespace: 'CRMID', target: 'partner_user_id', hashed: false },
 ];
+
+function standardNamespace(source: string): string | undefined {
+  const lower = source.trim().toLowerCase();
+  return Object.keys(STANDARD_NAMESPACE_TARGETS).find((ns) => ns.toLowerCase() === lower);
+}
+
+/** Namespaces named `…_SHA256` hold digests, not plain values. */
+export function isHashedNamespace(namespace: string): boolean {
+  return /_sha256$/i.test(namespace.trim());
+}
 
 /** The rule behind the "Apply transformation" check box, per target, in words a marketer can check. */
 export function transformationRule(target: XIdentifierType): string {
@@ -254,8 +252,9 @@ export function defaultsForSource(
 }
 
 /**
- * Checks the mapping step: at least one row, every row with a source and an X identifier target, no duplicate rows, and
- * no transformation on partner_user_id. Lists every problem at once.
+ * Checks the mapping step and lists every problem at once: at least one row mapping a source to an X identifier; a
+ * standard namespace feeds only its own identifier; plain standard namespaces need "Apply transformation", hashed
+ * ones (`…_SHA256`) must not take it; partner_user_id is sent as is.
  *
  * @example
  *   validateMapping([{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }])
@@ -263,48 +262,52 @@ export function defaultsForSource(
  */
 export function validateMapping(rows: readonly MappingRow[]): MappingResult {
   const problems: MappingProblem[] = [];
-  if (rows.length === 0) {
-    problems.push({
-      index: -1,
-      field: 'rows',
-      reason: 'Map at least one source to an X identifier; otherwise nothing can be activated.',
-    });
-  }
-  const seen = new Map<string, number>();
+  let identityTargets = 0;
   rows.forEach((row, index) => {
+    const add = (field: MappingProblem['field'], reason: string) => problems.push({ index, field, reason });
     const source = row.source.trim();
+    let valid = true;
     if (source === '') {
-      problems.push({
-        index,
-        field: 'source',
-        reason: `Choose the ${row.sourceType === 'namespace' ? 'identity namespace' : 'attribute'} to read.`,
-      });
-    } else if (row.sourceType === 'attribute' && !/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$/.test(source)) {
-      problems.push({ index, field: 'source', reason: 'Write the attribute as a dotted path, e.g. person.email.' });
+      add('source', `Choose the ${row.sourceType === 'namespace' ? 'identity namespace' : 'attribute'} to read.`);
+      valid = false;
+    } else if (row.source.length > 255) {
+      add('source', 'The source is at most 255 characters.');
+      valid = false;
     }
     if (!(X_IDENTIFIER_TYPES as readonly string[]).includes(row.target)) {
-      problems.push({ index, field: 'target', reason: 'Choose an X identifier as the target.' });
+      add('target', 'Choose an X identifier as the target.');
+      valid = false;
     }
-    if (row.target === 'partner_user_id' && row.applyTransformation) {
-      problems.push({
-        index,
-        field: 'applyTransformation',
-        reason: 'partner_user_id is sent as is; clear "Apply transformation".',
-      });
+    if (!valid) return;
+    identityTargets += 1;
+    const standard = row.sourceType === 'namespace' ? standardNamespace(source) : undefined;
+    const hashedSource = row.sourceType === 'namespace' && isHashedNamespace(source);
+    if (standard !== undefined && STANDARD_NAMESPACE_TARGETS[standard] !== row.target) {
+      add('target', `The ${standard} namespace can only be mapped to ${STANDARD_NAMESPACE_TARGETS[standard]}.`);
     }
-    const key = `${row.sourceType}:${source.toLowerCase()}→${row.target}`;
-    const first = seen.get(key);
-    if (source !== '' && first !== undefined) {
-      problems.push({ index, field: 'source', reason: `Same source and target as row ${first + 1}.` });
-    } else {
-      seen.set(key, index);
+    if (row.target === 'partner_user_id') {
+      if (row.applyTransformation) add('applyTransformation', 'X takes partner_user_id unhashed: clear "Apply transformation".');
+      return;
+    }
+    if (hashedSource && row.applyTransformation) {
+      add(
+        'applyTransformation',
+        'This namespace already holds SHA-256 digests; hashing them again would never match. Clear "Apply transformation".',
+      );
+    }
+    if (standard !== undefined && !hashedSource && !row.applyTransformation) {
+      add(
+        'applyTransformation',
+        `${standard} holds plain values, which X only accepts normalized and hashed. Tick "Apply transformation".`,
+      );
     }
   });
-  const hasIdentityTarget = rows.some(
-    (row) => row.source.trim() !== '' && (X_IDENTIFIER_TYPES as readonly string[]).includes(row.target),
-  );
-  if (rows.length > 0 && !hasIdentityTarget) {
-    problems.push({ index: -1, field: 'rows', reason: 'At least one row must map a source to an X identifier.' });
+  if (identityTargets === 0) {
+    problems.unshift({
+      index: -1,
+      field: 'rows',
+      reason: 'Map at least one source to an X identifier (for example Email → email); otherwise nothing is activated.',
+    });
   }
   return problems.length === 0 ? { ok: true } : { ok: false, problems };
 }
@@ -325,6 +328,9 @@ export type ScheduleErrors = Partial<Record<Exclude<keyof ScheduleDraft, 'segmen
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** The service stores mapping names of up to 200 characters. */
+const MAX_MAPPING_NAME = 200;
+
 function isRealDate(value: string): boolean {
   if (!DATE.test(value)) return false;
   const date = new Date(`${value}T00:00:00Z`);
@@ -336,7 +342,9 @@ export function validateSchedule(draft: ScheduleDraft, allMappingNames: readonly
   const errors: ScheduleErrors = {};
   const name = validateName(draft.mappingName, { field: 'mappingName' });
   if (!name.ok) errors.mappingName = name.message;
-  else {
+  else if (name.value.length > MAX_MAPPING_NAME) {
+    errors.mappingName = `Mapping name is longer than ${MAX_MAPPING_NAME} characters.`;
+  } else {
     const same = allMappingNames.filter((n) => n.trim().toLowerCase() === draft.mappingName.trim().toLowerCase());
     if (same.length > 1) errors.mappingName = 'Another segment uses this mapping name; X audience names are unique.';
   }
@@ -348,13 +356,13 @@ export function validateSchedule(draft: ScheduleDraft, allMappingNames: readonly
       errors.endDate = 'End date must be on or after the start date.';
     }
   }
-  if (draft.xAudienceId.trim() !== '' && !/^[0-9a-z]{1,32}$/.test(draft.xAudienceId.trim())) {
-    errors.xAudienceId = 'An X audience id has only lowercase letters and digits (for example 2906h).';
+  if (draft.xAudienceId.trim() !== '' && !/^[0-9A-Za-z]{1,64}$/.test(draft.xAudienceId.trim())) {
+    errors.xAudienceId = 'An X audience id has only letters and digits (for example 2906h).';
   }
   if (draft.ttlDays.trim() !== '') {
     const ttl = Number(draft.ttlDays.trim());
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 3650) {
-      errors.ttlDays = 'TTL is a whole number of days between 1 and 3650.';
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 395) {
+      errors.ttlDays = 'TTL is a whole number of days between 1 and 395.';
     }
   }
   return errors;

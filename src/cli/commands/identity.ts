@@ -4,6 +4,7 @@ import {
   X_IDENTIFIER_TYPES,
   type DeviceKind,
   type IdentityResult,
+  type XIdentifierType,
 } from '../../identity/index.ts';
 
 /** The JSON line `tca identity` prints: what X would receive, or why the value is refused. */
@@ -39,19 +40,35 @@ export function registerIdentityCommand(program: Command): void {
       'after',
       '\nExamples:\n  tca identity email "  Jane.Doe+promo@Example.COM "\n  tca identity phone_number "(212) 555-0100" --region US\n  tca identity handle @AdsAPI',
     )
-    .action(
-      (
-        type: (typeof X_IDENTIFIER_TYPES)[number],
-        value: string,
-        opts: { region?: string; hashed?: boolean; deviceKind?: DeviceKind },
-      ) => {
-        const result = normalizeIdentity(type, value, {
-          ...(opts.region === undefined ? {} : { region: opts.region }),
-          ...(opts.hashed === true ? { hashed: true } : {}),
-          ...(opts.deviceKind === undefined ? {} : { deviceKind: opts.deviceKind }),
-        });
-        process.stdout.write(`${formatIdentityResult(result)}\n`);
-        process.exitCode = result.ok ? 0 : 1;
-      },
-    );
+    .action((type: XIdentifierType, value: string, opts: IdentityCommandOptions) => {
+      const { output, exitCode } = runIdentityCommand(type, value, opts);
+      process.stdout.write(`${output}\n`);
+      process.exitCode = exitCode;
+    });
+}
+
+export interface IdentityCommandOptions {
+  region?: string;
+  hashed?: boolean;
+  deviceKind?: DeviceKind;
+}
+
+/**
+ * What `tca identity` prints and its exit code: 0 when the value is accepted, 1 when it is refused.
+ *
+ * @example
+ * runIdentityCommand('handle', '@AdsAPI', {});
+ * // { output: '{"type":"handle","normalized":"adsapi","sha256":"49e0be2a…"}', exitCode: 0 }
+ */
+export function runIdentityCommand(
+  type: XIdentifierType,
+  value: string,
+  opts: IdentityCommandOptions,
+): { output: string; exitCode: 0 | 1 } {
+  const result = normalizeIdentity(type, value, {
+    ...(opts.region === undefined ? {} : { region: opts.region }),
+    ...(opts.hashed === true ? { hashed: true } : {}),
+    ...(opts.deviceKind === undefined ? {} : { deviceKind: opts.deviceKind }),
+  });
+  return { output: formatIdentityResult(result), exitCode: result.ok ? 0 : 1 };
 }

@@ -22,6 +22,7 @@ export const engineLedgerMigration: Migration = {
       .addColumn('member', 'text', (c) => c.notNull())
       .addColumn('desired', 'text')
       .addColumn('delivered', 'text')
+      .addColumn('sent', 'text')
       .addColumn('pending', 'integer', (c) => c.notNull().defaultTo(0))
       .addColumn('pending_since', 'bigint')
       .addColumn('resend', 'integer', (c) => c.notNull().defaultTo(0))

@@ -122,6 +122,13 @@ function ActivateFlow({ destination }: { destination: Destination }) {
         Destination: <strong>{destination.name}</strong> · account <code>{destination.accountId}</code>{' '}
         <StatusBadge status={String(destination.status)} />
       </p>
+      {destination.status !== 'active' ? (
+        <p className="callout callout-error" role="status">
+          This connection has not passed its preflight checks
+          {destination.statusReason ? ` (${destination.statusReason})` : ''}. Audiences will not be delivered until it
+          does: <a href={formatRoute({ page: 'connect', destinationId: destination.id })}>verify the connection</a>.
+        </p>
+      ) : null}
       <Stepper steps={ACTIVATE_STEPS} current={step} />
       <div className="card step">
         <h2 ref={headingRef} tabIndex={-1}>
@@ -197,7 +204,7 @@ function SegmentsStep({
   onChange: (d: ActivationDraft) => void;
 }) {
   const [filter, setFilter] = useState<SegmentFilter>({ query: '', show: 'all', origin: '' });
-  const origins = useMemo(() => [...new Set(segments.map((s) => s.origin))].sort(), [segments]);
+  const origins = useMemo(() => [...new Set(segments.map((s) => s.namespace))].sort(), [segments]);
   const visible = filterSegments(segments, filter);
   if (segments.length === 0) {
     return (
@@ -287,7 +294,7 @@ function SegmentsStep({
                         </div>
                       ) : null}
                     </td>
-                    <td>{originLabel(segment.origin)}</td>
+                    <td>{originLabel(segment.namespace)}</td>
                     <td>{segment.audienceType ?? 'people'}</td>
                     <td className="num">{formatCount(segment.size)}</td>
                   </tr>

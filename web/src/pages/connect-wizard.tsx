@@ -61,7 +61,8 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const [credentials, setCredentials] = useState<CredentialFields>(EMPTY_CREDENTIALS);
   const [login, setLogin] = useState<LoginStart | null>(null);
   const [pin, setPin] = useState('');
-  const [preflight, setPreflight] = useState<Preflight | null>(initial?.lastVerification ?? null);
+  const [app, setApp] = useState({ consumerKey: '', consumerSecret: '' });
+  const [preflight, setPreflight] = useState<Preflight | null>(null);
   const [actions, setActions] = useState<string[]>(initial?.marketingActions ?? []);
   const [customAction, setCustomAction] = useState('');
   const [webhook, setWebhook] = useState(initial?.alertWebhookUrl ?? '');
@@ -118,6 +119,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
           setPreflight(null);
           await refresh();
         }
+        if (destination.hasCredentials) setMethod('keep');
       }
       setStep('authenticate');
     });
@@ -142,18 +144,29 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     });
   };
 
-  const startPinLogin = () =>
-    run('Asking X for a login link…', async () => {
+  const appErrors = {
+    consumerKey: app.consumerKey.trim() === '' ? 'The app consumer key (API key) is required.' : null,
+    consumerSecret: app.consumerSecret.trim() === '' ? 'The app consumer secret (API secret) is required.' : null,
+  };
+
+  const startPinLogin = () => {
+    setTouched(true);
+    if (appErrors.consumerKey || appErrors.consumerSecret) return Promise.resolve();
+    return run('Asking X for a login link…', async () => {
       const saved = destination ?? (await saveConnection(false));
-      setLogin(await api.startLogin(saved.id));
+      setLogin(
+        await api.startLogin(saved.id, { consumerKey: app.consumerKey.trim(), consumerSecret: app.consumerSecret.trim() }),
+      );
+      setPin('');
     });
+  };
 
   const submitPin = (event: FormEvent) => {
     event.preventDefault();
     const checked = validatePin(pin);
-    if (!checked.ok || !destination) return;
+    if (!checked.ok || !destination || !login) return;
     void run('Completing the login…', async () => {
-      const saved = await api.completeLogin(destination.id, checked.value);
+      const saved = await api.completeLogin(destination.id, { pin: checked.value, requestToken: login.requestToken });
       setDestination(saved);
       await runPreflight(saved.id);
     });
@@ -265,7 +278,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               <input type="radio" name="auth-method" checked={method === 'keys'} onChange={() => setMethod('keys')} />{' '}
               Paste consumer key/secret and access token/secret
             </label>
-            {initial?.hasCredentials ? (
+            {destination?.hasCredentials ? (
               <label>
                 <input type="radio" name="auth-method" checked={method === 'keep'} onChange={() => setMethod('keep')} />{' '}
                 Keep the stored credentials
@@ -278,8 +291,43 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               <p>
                 X opens in a new tab. Sign in with the user that has the <strong>Partner Audience Manager</strong>{' '}
                 permission on account <code>{details().accountId}</code>, choose <strong>Authorize app</strong>, and copy
-                the PIN X shows back here.
+                the PIN X shows back here. The app keys are stored encrypted with the access token X issues.
               </p>
+              {!login ? (
+                <div className="grid-2">
+                  <Field
+                    label="App consumer key (API key)"
+                    hint="Of your X developer app approved for the Ads API."
+                    {...(touched && appErrors.consumerKey ? { error: appErrors.consumerKey } : {})}
+                  >
+                    {(props) => (
+                      <input
+                        {...props}
+                        type="text"
+                        autoComplete="off"
+                        spellCheck={false}
+                        value={app.consumerKey}
+                        onChange={(e) => setApp({ ...app, consumerKey: e.target.value })}
+                      />
+                    )}
+                  </Field>
+                  <Field
+                    label="App consumer secret (API secret)"
+                    {...(touched && appErrors.consumerSecret ? { error: appErrors.consumerSecret } : {})}
+                  >
+                    {(props) => (
+                      <input
+                        {...props}
+                        type="password"
+                        autoComplete="off"
+                        spellCheck={false}
+                        value={app.consumerSecret}
+                        onChange={(e) => setApp({ ...app, consumerSecret: e.target.value })}
+                      />
+                    )}
+                  </Field>
+                </div>
+              ) : null}
               {!login ? (
                 <div className="actions">
                   <button type="button" className="secondary" onClick={() => setStep('details')}>
@@ -296,12 +344,6 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                     <a href={login.authorizeUrl} target="_blank" rel="noreferrer noopener">
                       Open the X authorization page
                     </a>
-                    {login.demoPin ? (
-                      <span className="muted">
-                        {' '}
-                        (demo emulator PIN: <code data-testid="demo-pin">{login.demoPin}</code>)
-                      </span>
-                    ) : null}
                   </p>
                   <Field
                     label="PIN from X"
@@ -403,7 +445,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                   return (
                     <li key={check.id} className={`check check-${check.status}`} data-check={check.id}>
                       <span className="check-icon" aria-hidden="true">
-                        {check.status === 'pass' ? '✓' : check.status === 'fail' ? '✕' : '•'}
+                        {check.status === 'pass' ? '✓' : check.status === 'fail' ? '✕' : '–'}
                       </span>
                       <div>
                         <div>

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import {
   Bar,
   BarChart,
@@ -12,12 +12,24 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
+import { fetchServiceCounters } from '../api.ts';
 import type { Audience, Dataflow, DataflowRun, DeadLetter, Segment } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
 import { Empty, ErrorMessage, Field, Loading, QueryView, StatusBadge } from '../components/ui.tsx';
-import { activationRate, chartSeries, formatCount, formatRate, hourLabel, reasonTotals, totals } from '../run-metrics.ts';
+import {
+  activationRate,
+  appendSample,
+  chartSeries,
+  formatCount,
+  formatRate,
+  hourLabel,
+  livePoints,
+  reasonTotals,
+  totals,
+} from '../run-metrics.ts';
+import type { LiveSample } from '../run-metrics.ts';
 import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
@@ -46,8 +58,12 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
   const { api, session } = useApp();
   const queryClient = useQueryClient();
   const dataflow = useQuery({ queryKey: [session.sandbox, 'dataflow', id], queryFn: () => api.getDataflow(id) });
+  const flush = useMutation({
+    mutationFn: () => api.flushDataflow(id),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
+  });
   const toggle = useMutation({
-    mutationFn: (status: 'enabled' | 'paused') => api.updateDataflow(id, { status }),
+    mutationFn: (status: 'active' | 'paused') => api.updateDataflow(id, { status }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
 
@@ -64,8 +80,16 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
                 {flow.name} <StatusBadge status={String(flow.status)} />
               </h1>
               <div className="actions">
+                <button
+                  type="button"
+                  className="secondary"
+                  disabled={flush.isPending || flow.status === 'paused'}
+                  onClick={() => flush.mutate()}
+                >
+                  {flush.isPending ? 'Delivering…' : 'Deliver now'}
+                </button>
                 {flow.status === 'paused' ? (
-                  <button type="button" disabled={toggle.isPending} onClick={() => toggle.mutate('enabled')}>
+                  <button type="button" disabled={toggle.isPending} onClick={() => toggle.mutate('active')}>
                     Resume
                   </button>
                 ) : (
@@ -80,7 +104,16 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
                 )}
               </div>
             </div>
+            {flow.statusReason ? (
+              <p className={flow.status === 'error' ? 'callout callout-error' : 'callout'}>{flow.statusReason}</p>
+            ) : null}
             {toggle.isError ? <ErrorMessage error={toggle.error} title="Could not change the dataflow status" /> : null}
+            {flush.isError ? <ErrorMessage error={flush.error} title="Delivery failed" /> : null}
+            {flush.isSuccess ? (
+              <p className="callout callout-ok" role="status">
+                Pending changes were handed to delivery.
+              </p>
+            ) : null}
             <nav className="tabs" aria-label="Dataflow sections">
               <ul>
                 {DATAFLOW_TABS.map((t) => (
@@ -178,30 +211,7 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
                         </BarChart>
                       </ResponsiveContainer>
                     </figure>
-                    <figure className="chart card" aria-label="Pending changes per hour">
-                      <figcaption>Pending changes</figcaption>
-                      <ResponsiveContainer width="100%" height={220}>
-                        <LineChart data={series}>
-                          <CartesianGrid strokeDasharray="3 3" />
-                          <XAxis dataKey="hour" fontSize={11} />
-                          <YAxis allowDecimals={false} fontSize={11} />
-                          <Tooltip />
-                          <Line type="monotone" dataKey="pending" name="Pending changes" stroke={COLORS.pending} />
-                        </LineChart>
-                      </ResponsiveContainer>
-                    </figure>
-                    <figure className="chart card" aria-label="Requests to X per hour">
-                      <figcaption>X requests</figcaption>
-                      <ResponsiveContainer width="100%" height={220}>
-                        <BarChart data={series}>
-                          <CartesianGrid strokeDasharray="3 3" />
-                          <XAxis dataKey="hour" fontSize={11} />
-                          <YAxis allowDecimals={false} fontSize={11} />
-                          <Tooltip />
-                          <Bar dataKey="requests" name="X requests" fill={COLORS.requests} />
-                        </BarChart>
-                      </ResponsiveContainer>
-                    </figure>
+                    <ActivityCharts dataflowId={dataflow.id} runs={list} />
                   </div>
                   <RunsTable dataflowId={dataflow.id} runs={shown} />
                 </>
@@ -211,6 +221,118 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
         }}
       </QueryView>
     </>
+  );
+}
+
+/** Samples this dataflow's pending changes and the service's X request counter while the page is open. */
+function useLiveSeries(dataflowId: string): LiveSample[] {
+  const { api } = useApp();
+  const [series, setSeries] = useState<LiveSample[]>([]);
+  useEffect(() => {
+    let stopped = false;
+    const sample = async () => {
+      const [audiences, counters] = await Promise.all([
+        api.listAudiences({ dataflowId }).catch(() => null),
+        fetchServiceCounters(),
+      ]);
+      if (stopped || audiences === null) return;
+      const pending = audiences.reduce((sum, a) => sum + a.pendingAdds + a.pendingRemoves, 0);
+      setSeries((current) => appendSample(current, { at: Date.now(), pending, xRequestsTotal: counters?.xRequests ?? null }));
+    };
+    void sample();
+    const timer = window.setInterval(() => void sample(), LIVE_MS);
+    return () => {
+      stopped = true;
+      window.clearInterval(timer);
+    };
+  }, [api, dataflowId]);
+  return series;
+}
+
+/**
+ * Pending changes and X requests. Per-run figures are charted when the service reports them; otherwise the page
+ * charts what it samples while open (pending changes of this dataflow, requests of the whole service).
+ */
+function ActivityCharts({ dataflowId, runs }: { dataflowId: string; runs: DataflowRun[] }) {
+  const live = useLiveSeries(dataflowId);
+  const perRun = runs.some((r) => r.xRequests !== undefined || r.pendingChanges !== undefined);
+  if (perRun) {
+    const series = chartSeries(runs);
+    return (
+      <>
+        <SmallChart title="Pending changes per hour" data={series} xKey="hour" dataKey="pending" kind="line" color={COLORS.pending} />
+        <SmallChart title="X requests per hour" data={series} xKey="hour" dataKey="requests" kind="bar" color={COLORS.requests} />
+      </>
+    );
+  }
+  const points = livePoints(live);
+  return (
+    <>
+      <SmallChart
+        title="Pending changes (live)"
+        note="Sampled every 5 s while this page is open."
+        data={points}
+        xKey="time"
+        dataKey="pending"
+        kind="line"
+        color={COLORS.pending}
+      />
+      <SmallChart
+        title="X requests (live)"
+        note="Requests of the whole service per 5 s, from /metrics."
+        data={points}
+        xKey="time"
+        dataKey="requests"
+        kind="bar"
+        color={COLORS.requests}
+      />
+    </>
+  );
+}
+
+function SmallChart<T extends object>({
+  title,
+  note,
+  data,
+  xKey,
+  dataKey,
+  kind,
+  color,
+}: {
+  title: string;
+  note?: string;
+  data: T[];
+  xKey: string;
+  dataKey: string;
+  kind: 'line' | 'bar';
+  color: string;
+}) {
+  return (
+    <figure className="chart card" aria-label={title}>
+      <figcaption>
+        {title}
+        {note ? <span className="small muted"> · {note}</span> : null}
+      </figcaption>
+      <ResponsiveContainer width="100%" height={220}>
+        {kind === 'line' ? (
+          <LineChart data={data}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis dataKey={xKey} fontSize={11} />
+            <YAxis allowDecimals={false} fontSize={11} />
+            <Tooltip />
+            <Line type="monotone" dataKey={dataKey} name={title} stroke={color} isAnimationActive={false} dot={false} />
+          </LineChart>
+        ) : (
+          <BarChart data={data}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis dataKey={xKey} fontSize={11} />
+            <YAxis allowDecimals={false} fontSize={11} />
+            <Tooltip />
+            <Bar dataKey={dataKey} name={title} fill={color} isAnimationActive={false} />
+          </BarChart>
+        )}
+      </ResponsiveContainer>
+    </figure>
   );
 }
 
@@ -420,7 +542,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                     </td>
                     <td>{a.targetable === null ? '—' : a.targetable ? 'Yes' : 'No'}</td>
                     <td className="small">
-                      {a.reasonsNotTargetable.length ? a.reasonsNotTargetable.map(describeReason).join('; ') : '—'}
+                      {a.reasonsNotTargetable.length ? a.reasonsNotTargetable.map(describeTargetability).join('; ') : '—'}
                     </td>
                     <td className="small">{a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : 'never'}</td>
                     <td className="num" data-testid="pending-adds">
@@ -440,7 +562,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
   );
 }
 
-function describeReason(reason: string): string {
+function describeTargetability(reason: string): string {
   switch (reason) {
     case 'PROCESSING':
       return 'PROCESSING (X is matching the list; sizes update every few hours)';
@@ -460,68 +582,84 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
     refetchInterval: LIVE_MS,
   });
   const replay = useMutation({
-    mutationFn: (id: string) => api.replayDeadLetter(id),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox, 'dead-letters'] }),
+    mutationFn: (selection: { ids: string[] } | { dataflowId: string }) => api.replayDeadLetters(selection),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   return (
     <QueryView query={letters} label="dead letters">
       {(list) => {
-        const mine = list.filter((d: DeadLetter) => !d.dataflowId || d.dataflowId === dataflow.id);
+        const waiting = list.filter((d: DeadLetter) => d.replayedAt === null);
         return (
           <>
+            <p className="muted">
+              Users X refused for good (after retries), kept with the X error so they can be sent again once the cause
+              is fixed. Identifiers are shown hashed only.
+            </p>
             {replay.isError ? <ErrorMessage error={replay.error} title="Replay failed" /> : null}
             {replay.isSuccess ? (
               <p className="callout callout-ok" role="status">
-                Replay queued.
+                {replay.data.replayed} dead letter{replay.data.replayed === 1 ? '' : 's'} queued for delivery again.
               </p>
             ) : null}
-            {mine.length === 0 ? (
-              <Empty title="No dead letters">Changes X rejected for good would be kept here for replay.</Empty>
+            {list.length === 0 ? (
+              <Empty title="No dead letters">Users X rejects for good would be kept here for replay.</Empty>
             ) : (
-              <div className="table-wrap">
-                <table>
-                  <caption className="visually-hidden">Dead letters</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">When</th>
-                      <th scope="col">Code</th>
-                      <th scope="col">Message</th>
-                      <th scope="col" className="num">
-                        Changes
-                      </th>
-                      <th scope="col">
-                        <span className="visually-hidden">Actions</span>
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {mine.map((d) => (
-                      <tr key={d.id}>
-                        <td className="small">{new Date(d.createdAt).toLocaleString()}</td>
-                        <th scope="row">
-                          <code>{d.code}</code>
+              <>
+                <div className="actions">
+                  <button
+                    type="button"
+                    className="secondary"
+                    disabled={replay.isPending || waiting.length === 0}
+                    onClick={() => replay.mutate({ dataflowId: dataflow.id })}
+                  >
+                    Replay all ({waiting.length})
+                  </button>
+                </div>
+                <div className="table-wrap">
+                  <table>
+                    <caption className="visually-hidden">Dead letters</caption>
+                    <thead>
+                      <tr>
+                        <th scope="col">When</th>
+                        <th scope="col">Operation</th>
+                        <th scope="col">X error</th>
+                        <th scope="col" className="num">
+                          Identifiers
                         </th>
-                        <td>{d.message}</td>
-                        <td className="num">{formatCount(d.count)}</td>
-                        <td>
-                          {d.replayedAt ? (
-                            <span className="muted">replayed</span>
-                          ) : (
-                            <button
-                              type="button"
-                              className="secondary small"
-                              disabled={replay.isPending}
-                              onClick={() => replay.mutate(d.id)}
-                            >
-                              Replay<span className="visually-hidden"> {d.code}</span>
-                            </button>
-                          )}
-                        </td>
+                        <th scope="col">
+                          <span className="visually-hidden">Actions</span>
+                        </th>
                       </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+                    </thead>
+                    <tbody>
+                      {list.map((d) => (
+                        <tr key={d.id}>
+                          <td className="small">{new Date(d.createdAt).toLocaleString()}</td>
+                          <td>{d.operation}</td>
+                          <th scope="row">{d.error}</th>
+                          <td className="num">
+                            {formatCount(Object.values(d.user ?? {}).reduce((n, values) => n + values.length, 0))}
+                          </td>
+                          <td>
+                            {d.replayedAt ? (
+                              <span className="muted">replayed {new Date(d.replayedAt).toLocaleString()}</span>
+                            ) : (
+                              <button
+                                type="button"
+                                className="secondary small"
+                                disabled={replay.isPending}
+                                onClick={() => replay.mutate({ ids: [d.id] })}
+                              >
+                                Replay<span className="visually-hidden"> the {d.operation} of {new Date(d.createdAt).toLocaleString()}</span>
+                              </button>
+                            )}
+                          </td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              </>
             )}
           </>
         );
@@ -530,7 +668,7 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
   );
 }
 
-function toDraft(schedule: Dataflow['segments'][number]): ScheduleDraft {
+function toDraft(schedule: Dataflow['audiences'][number]): ScheduleDraft {
   return {
     segmentId: schedule.segmentId,
     mappingName: schedule.mappingName,
@@ -541,16 +679,25 @@ function toDraft(schedule: Dataflow['segments'][number]): ScheduleDraft {
   };
 }
 
+const PLAN_ACTIONS: Record<string, string> = {
+  create: 'Create the X audience',
+  attach: 'Attach to the existing X audience',
+  rename: 'Rename the X audience',
+  delete: 'Delete the X audience',
+  keep: 'Detach (keep the X audience)',
+  none: 'Send membership changes',
+};
+
 function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
   const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
   const plan = useQuery({ queryKey: [session.sandbox, 'plan', dataflow.id], queryFn: () => api.planDataflow(dataflow.id) });
   const [mapping, setMapping] = useState<MappingRow[]>(dataflow.mapping ?? []);
-  const [schedules, setSchedules] = useState<ScheduleDraft[]>((dataflow.segments ?? []).map(toDraft));
+  const [schedules, setSchedules] = useState<ScheduleDraft[]>(dataflow.audiences.map(toDraft));
   const [attempted, setAttempted] = useState(false);
   const save = useMutation({
-    mutationFn: () => api.updateDataflow(dataflow.id, { mapping, segments: schedules.map(scheduleToRequest) }),
+    mutationFn: () => api.updateDataflow(dataflow.id, { mapping, audiences: schedules.map(scheduleToRequest) }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const mappingResult = validateMapping(mapping);
@@ -630,12 +777,13 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
         </button>
       </div>
       <h2>Delivery plan</h2>
+      <p className="small muted">What the next delivery would do, computed without calling X.</p>
       {plan.isPending ? (
         <Loading label="Loading the plan…" />
       ) : plan.isError ? (
         <ErrorMessage error={plan.error} title="Could not load the plan" />
-      ) : (plan.data?.items ?? []).length === 0 ? (
-        <Empty title="Nothing pending">Every audience matches what X has.</Empty>
+      ) : !plan.data || plan.data.audiences.length === 0 ? (
+        <Empty title="Nothing planned">No audience of this dataflow has work waiting.</Empty>
       ) : (
         <div className="table-wrap">
           <table aria-label="Delivery plan">
@@ -643,6 +791,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
               <tr>
                 <th scope="col">Audience</th>
                 <th scope="col">Action</th>
+                <th scope="col">X audience id</th>
                 <th scope="col" className="num">
                   Adds
                 </th>
@@ -655,16 +804,27 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
               </tr>
             </thead>
             <tbody>
-              {(plan.data?.items ?? []).map((item, i) => (
-                <tr key={i}>
-                  <th scope="row">{item.mappingName ?? item.audienceId ?? item.segmentId ?? '—'}</th>
-                  <td>{item.action ?? item.description ?? '—'}</td>
-                  <td className="num">{formatCount(item.adds)}</td>
-                  <td className="num">{formatCount(item.removes)}</td>
+              {plan.data.audiences.map((item) => (
+                <tr key={item.audienceId}>
+                  <th scope="row">{item.mappingName ?? segmentName(item.segmentId)}</th>
+                  <td>{PLAN_ACTIONS[item.action] ?? item.action}</td>
+                  <td>{item.xAudienceId ? <code>{item.xAudienceId}</code> : '—'}</td>
+                  <td className="num">{formatCount(item.pendingAdds)}</td>
+                  <td className="num">{formatCount(item.pendingRemoves)}</td>
                   <td className="num">{formatCount(item.requests)}</td>
                 </tr>
               ))}
             </tbody>
+            <tfoot>
+              <tr>
+                <th scope="row" colSpan={3}>
+                  Total
+                </th>
+                <td className="num">{formatCount(plan.data.totals.pendingAdds)}</td>
+                <td className="num">{formatCount(plan.data.totals.pendingRemoves)}</td>
+                <td className="num">{formatCount(plan.data.totals.requests)}</td>
+              </tr>
+            </tfoot>
           </table>
         </div>
       )}

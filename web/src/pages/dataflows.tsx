@@ -27,7 +27,7 @@ export function Dataflows() {
                     <th scope="col">Name</th>
                     <th scope="col">Destination</th>
                     <th scope="col" className="num">
-                      Segments
+                      Audiences
                     </th>
                     <th scope="col">Status</th>
                     <th scope="col">Created</th>
@@ -40,7 +40,7 @@ export function Dataflows() {
                         <a href={formatRoute({ page: 'dataflow', id: d.id, tab: 'runs' })}>{d.name}</a>
                       </th>
                       <td>{destinationName(d.destinationId)}</td>
-                      <td className="num">{d.segments?.length ?? 0}</td>
+                      <td className="num">{d.audiences.length}</td>
                       <td>
                         <StatusBadge status={String(d.status)} />
                       </td>

@@ -1,14 +1,36 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { PERMISSIONS } from '../api.ts';
+import { PERMISSIONS, PERMISSION_DESCRIPTIONS, createApi } from '../api.ts';
 import type { CreatedToken, Permission } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
 
 export function Settings() {
-  const { api, session } = useApp();
+  const { api, session, addSession } = useApp();
   const queryClient = useQueryClient();
   const tokens = useQuery({ queryKey: [session.sandbox, 'tokens'], queryFn: () => api.listTokens() });
+  const sandboxes = useQuery({ queryKey: [session.sandbox, 'sandboxes'], queryFn: () => api.listSandboxes() });
+  const isAdmin = session.permissions.includes('Manage Sandboxes');
+  const [sandbox, setSandbox] = useState(session.sandbox);
+  const [newSandbox, setNewSandbox] = useState('');
+  const [useError, setUseError] = useState<unknown>(null);
+  const createSandbox = useMutation({
+    mutationFn: () => api.createSandbox(newSandbox.trim()),
+    onSuccess: async (created) => {
+      setNewSandbox('');
+      setSandbox(created.name);
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'sandboxes'] });
+    },
+  });
+  const signInWith = async (token: CreatedToken) => {
+    setUseError(null);
+    try {
+      const identity = await createApi({ token: token.token }).whoami();
+      addSession({ token: token.token, sandbox: identity.sandbox, permissions: identity.permissions, tokenName: identity.name });
+    } catch (error) {
+      setUseError(error);
+    }
+  };
   const [name, setName] = useState('');
   const [permissions, setPermissions] = useState<Permission[]>(['View Destinations']);
   const [attempted, setAttempted] = useState(false);
@@ -16,7 +38,8 @@ export function Settings() {
   const [confirmRevoke, setConfirmRevoke] = useState<string | null>(null);
 
   const create = useMutation({
-    mutationFn: () => api.createToken({ name: name.trim(), permissions }),
+    mutationFn: () =>
+      api.createToken({ name: name.trim(), permissions, ...(sandbox !== session.sandbox ? { sandbox } : {}) }),
     onSuccess: async (token) => {
       setCreated(token);
       setName('');
@@ -41,6 +64,41 @@ export function Settings() {
       <p className="muted">
         Sandbox <strong>{session.sandbox}</strong>. Tokens created here work in this sandbox only.
       </p>
+      <h2>Sandboxes</h2>
+      <QueryView query={sandboxes} label="sandboxes">
+        {(list) => (
+          <ul className="sandbox-list">
+            {list.map((sb) => (
+              <li key={sb.name}>
+                <strong>{sb.name}</strong>
+                {sb.current ? <span className="badge badge-info">current</span> : null}
+              </li>
+            ))}
+          </ul>
+        )}
+      </QueryView>
+      <p className="small muted">
+        To work in another sandbox, sign in with one of its tokens through <strong>Add a sandbox…</strong> in the sandbox
+        menu; the console keeps one token per sandbox for this tab.
+      </p>
+      {isAdmin ? (
+        <form
+          className="inline-add"
+          noValidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (newSandbox.trim() !== '') createSandbox.mutate();
+          }}
+        >
+          <Field label="New sandbox name" hint="Lowercase letters, digits and dashes, starting with a letter.">
+            {(props) => <input {...props} type="text" value={newSandbox} onChange={(e) => setNewSandbox(e.target.value)} />}
+          </Field>
+          <button type="submit" className="secondary" disabled={createSandbox.isPending || newSandbox.trim() === ''}>
+            Create sandbox
+          </button>
+        </form>
+      ) : null}
+      {createSandbox.isError ? <ErrorMessage error={createSandbox.error} title="The sandbox was not created" /> : null}
       <h2>API tokens</h2>
       <form
         className="card"
@@ -55,10 +113,23 @@ export function Settings() {
         <Field label="Token name" {...(attempted && nameError ? { error: nameError } : {})}>
           {(props) => <input {...props} type="text" value={name} onChange={(e) => setName(e.target.value)} />}
         </Field>
+        {isAdmin ? (
+          <Field label="Sandbox" hint="The token works in this sandbox only.">
+            {(props) => (
+              <select {...props} value={sandbox} onChange={(e) => setSandbox(e.target.value)}>
+                {(sandboxes.data ?? [{ name: session.sandbox, createdAt: '', current: true }]).map((sb) => (
+                  <option key={sb.name} value={sb.name}>
+                    {sb.name}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+        ) : null}
         <fieldset className="checkbox-grid">
           <legend>Permissions</legend>
           {PERMISSIONS.map((p) => (
-            <label key={p}>
+            <label key={p} title={PERMISSION_DESCRIPTIONS[p]}>
               <input
                 type="checkbox"
                 checked={permissions.includes(p)}
@@ -85,6 +156,12 @@ export function Settings() {
           </p>
           <label htmlFor="new-token">New token</label>
           <input id="new-token" type="text" readOnly value={created.token} onFocus={(e) => e.target.select()} />
+          <div className="actions">
+            <button type="button" className="secondary" onClick={() => void signInWith(created)}>
+              Use this token in the console ({created.sandbox})
+            </button>
+          </div>
+          {useError ? <ErrorMessage error={useError} title="Could not sign in with the new token" /> : null}
         </div>
       ) : null}
       {revoke.isError ? <ErrorMessage error={revoke.error} title="The token was not revoked" /> : null}

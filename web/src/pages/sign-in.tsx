@@ -1,24 +1,8 @@
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { ApiError, PERMISSIONS, createApi } from '../api.ts';
-import type { Identity } from '../api.ts';
+import { createApi } from '../api.ts';
 import { ErrorMessage, Field } from '../components/ui.tsx';
 import type { Session } from '../session.ts';
-
-/** Checks a token against the service and learns its sandbox and permissions. */
-async function identify(token: string): Promise<Identity> {
-  const api = createApi({ token });
-  try {
-    return await api.whoami();
-  } catch (error) {
-    // A service without the identity route still proves the token works when a listing succeeds.
-    if (error instanceof ApiError && error.status === 404) {
-      await api.listDestinations();
-      return { sandbox: 'prod', permissions: [...PERMISSIONS] };
-    }
-    throw error;
-  }
-}
 
 export function SignIn({
   onSignedIn,
@@ -42,9 +26,13 @@ export function SignIn({
     setBusy(true);
     setError(null);
     try {
-      const identity = await identify(token.trim());
-      const session: Session = { token: token.trim(), sandbox: identity.sandbox, permissions: identity.permissions };
-      if (identity.tokenName) session.tokenName = identity.tokenName;
+      const identity = await createApi({ token: token.trim() }).whoami();
+      const session: Session = {
+        token: token.trim(),
+        sandbox: identity.sandbox,
+        permissions: identity.permissions,
+        tokenName: identity.name,
+      };
       onSignedIn(session);
     } catch (caught) {
       setError(caught);

@@ -1,0 +1,270 @@
+import { createReadStream, statSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseCsv } from 'csv-parse';
+import { sql } from 'kysely';
+import { parseCsvProfileHeader, parseCsvProfileRow, parseProfileExport } from '../profile/index.ts';
+import type { CsvProfileLayout, ProfileExport } from '../profile/index.ts';
+import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
+import { EngineError } from './errors.ts';
+import { applyProfiles } from './ingest.ts';
+import { JsonArraySplitter } from './json-array-splitter.ts';
+import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
+import type { EngineRuntime } from './runtime.ts';
+import { chunkRows, type Db } from './sql-helpers.ts';
+
+export type ImportFormat = 'ndjson' | 'json' | 'csv';
+
+export interface ImportOptions {
+  sandboxId: string;
+  /** Default: from the extension (`.csv`, `.json`, else NDJSON). */
+  format?: ImportFormat;
+  /** `mirror`: the file is the full audience of `segmentId`; known members absent from it are removed. */
+  mode?: 'incremental' | 'mirror';
+  /** Required for mirror mode; in mirror mode every row is a member of it unless the row says otherwise. */
+  segmentId?: string;
+  /** Profiles per transaction (default 5000). */
+  batchSize?: number;
+  /** Namespace under which a CSV row's `profile_key` becomes the profile key (default `CRMID`). */
+  csvKeyNamespace?: string;
+  /** Called after every batch. */
+  onProgress?: (progress: ImportProgress) => void;
+  /** At most this many rejected rows are listed (all are counted). Default 1000. */
+  maxRejectedListed?: number;
+}
+
+export interface ImportProgress {
+  rowsRead: number;
+  bytesRead: number;
+  totalBytes: number;
+}
+
+export interface ImportReport {
+  format: ImportFormat;
+  mode: 'incremental' | 'mirror';
+  rowsRead: number;
+  accepted: number;
+  /** Identities (or profiles, for `no_mappable_identifier`) left out, per reason code. */
+  excluded: Record<string, number>;
+  rejectedCount: number;
+  /** Rejected rows with their line (NDJSON, CSV) or item number (JSON array), 1-based. */
+  rejected: Array<{ line: number; errors: Array<{ path: string; reason: string }> }>;
+  /** Mirror mode: members of the segment absent from the file, now removed. */
+  removed: number;
+  ledgerWrites: number;
+}
+
+interface Row {
+  line: number;
+  profile?: ProfileExport;
+  key?: string;
+  errors?: Array<{ path: string; reason: string }>;
+}
+
+function formatOf(path: string, format: ImportFormat | undefined): ImportFormat {
+  if (format) return format;
+  const ext = extname(path).toLowerCase();
+  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : 'ndjson';
+}
+
+/** Reads a profile file row by row (constant memory: one chunk and one batch at a time). */
+async function* readRows(
+  path: string,
+  format: ImportFormat,
+  progress: { bytesRead: number },
+  keyOf: (profileKey: string) => string,
+  now: number,
+): AsyncGenerator<Row> {
+  if (format === 'csv') {
+    const stream = createReadStream(path);
+    stream.on('data', (chunk) => (progress.bytesRead += chunk.length));
+    const parser = stream.pipe(parseCsv({ info: true, relax_column_count: true, bom: true }));
+    let layout: CsvProfileLayout | null = null;
+    const lastQualificationTime = new Date(now).toISOString();
+    for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const line = record.info.lines;
+      if (layout === null) {
+        const header = parseCsvProfileHeader(record.record);
+        if (!header.ok) {
+          throw new EngineError('invalid_file', `The CSV header of ${path} is not valid`, {
+            details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
+            hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
+          });
+        }
+        layout = header.layout;
+        continue;
+      }
+      const parsed = parseCsvProfileRow(layout, record.record, { line, lastQualificationTime });
+      if (parsed.ok) yield { line, profile: parsed.profile, key: keyOf(parsed.profileKey) };
+      else yield { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
+    }
+    return;
+  }
+
+  const stream = createReadStream(path, { encoding: 'utf8' });
+  const toRow = (text: string, line: number): Row => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return { line, errors: [{ path: '', reason: 'not valid JSON' }] };
+    }
+    const parsed = parseProfileExport(value);
+    return parsed.ok ? { line, profile: parsed.profile } : { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
+  };
+  if (format === 'json') {
+    const splitter = new JsonArraySplitter();
+    let item = 0;
+    for await (const chunk of stream as AsyncIterable<string>) {
+      progress.bytesRead += Buffer.byteLength(chunk);
+      for (const text of splitter.push(chunk)) yield toRow(text, (item += 1));
+      if (splitter.error) break;
+    }
+    splitter.end();
+    if (splitter.error) throw new EngineError('invalid_file', `${path} is not a JSON array: ${splitter.error}`, { hint: 'Use --format ndjson for one profile per line' });
+    return;
+  }
+  let rest = '';
+  let line = 0;
+  for await (const chunk of stream as AsyncIterable<string>) {
+    progress.bytesRead += Buffer.byteLength(chunk);
+    const text = rest + chunk;
+    let start = 0;
+    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
+      line += 1;
+      const lineText = text.slice(start, nl).trim();
+      start = nl + 1;
+      if (lineText !== '') yield toRow(lineText, line);
+    }
+    rest = text.slice(start);
+  }
+  if (rest.trim() !== '') yield toRow(rest.trim(), line + 1);
+}
+
+/**
+ * Imports a file of profiles: NDJSON or a JSON array of AEP profile exports, or CSV rows (the profile CSV model).
+ * Streams it in batches (one transaction each), so memory stays flat whatever the file size. In `mirror` mode the
+ * file is the full audience of `segmentId`: members known before but absent from the file are removed.
+ */
+export async function importProfilesFile(rt: EngineRuntime, path: string, options: ImportOptions): Promise<ImportReport> {
+  const format = formatOf(path, options.format);
+  const mode = options.mode ?? 'incremental';
+  if (mode === 'mirror' && !options.segmentId) {
+    throw new EngineError('invalid_input', 'Mirror mode needs the segment the file holds', {
+      details: [{ path: 'segmentId', reason: 'required when mode is mirror' }],
+      hint: 'Pass --segment ID',
+    });
+  }
+  let totalBytes: number;
+  try {
+    totalBytes = statSync(path).size;
+  } catch (cause) {
+    throw new EngineError('invalid_file', `Cannot read ${path}`, { cause, hint: 'Check the path and its permissions' });
+  }
+  const store = rt.store;
+  const batchSize = Math.max(1, options.batchSize ?? 5000);
+  const maxListed = options.maxRejectedListed ?? 1000;
+  const importId = `imp_${rt.now()}_${Math.floor(rt.random() * 1e9)}`;
+  const keyNamespace = (options.csvKeyNamespace ?? 'CRMID').toUpperCase();
+  const report: ImportReport = {
+    format,
+    mode,
+    rowsRead: 0,
+    accepted: 0,
+    excluded: {},
+    rejectedCount: 0,
+    rejected: [],
+    removed: 0,
+    ledgerWrites: 0,
+  };
+  const progress = { bytesRead: 0 };
+  const context = await loadSandboxContext(store.db as unknown as Db, options.sandboxId, rt.tuning.profileKeyNamespaces);
+
+  let batch: Row[] = [];
+  const flushBatch = async () => {
+    if (batch.length === 0) return;
+    const rows = batch;
+    batch = [];
+    const profiles = rows.map((r) => r.profile!);
+    const keys = rows.map((r) => r.key);
+    const seen: string[] = [];
+    await store.transaction(async (tx) => {
+      const db = tx.db as unknown as Db;
+      report.ledgerWrites += await applyProfiles(db, store, context, profiles, rt.now(), report.excluded, {
+        ...(mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {}),
+        keyOverrides: keys,
+      });
+      for (const chunk of chunkRows(seen, 2, store.capabilities)) {
+        await db
+          .insertInto('engine_import_seen')
+          .values(chunk.map((key) => ({ import_id: importId, profile_key: key })))
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+    });
+    report.accepted += rows.length;
+    options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
+  };
+
+  const keyOf = (profileKey: string) => `k:${store.profileKeyHash(keyNamespace, profileKey)}`;
+  for await (const row of readRows(path, format, progress, keyOf, rt.now())) {
+    report.rowsRead += 1;
+    if (row.errors) {
+      report.rejectedCount += 1;
+      if (report.rejected.length < maxListed) report.rejected.push({ line: row.line, errors: row.errors });
+      continue;
+    }
+    batch.push(row);
+    if (batch.length >= batchSize) await flushBatch();
+  }
+  await flushBatch();
+
+  if (mode === 'mirror') {
+    report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
+    await store.db.deleteFrom('engine_import_seen').where('import_id', '=', importId).execute();
+  }
+  options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
+  return report;
+}
+
+/** Mirror mode: every known member of the segment the file did not list leaves it. */
+async function removeAbsent(rt: EngineRuntime, context: SandboxContext, segmentId: string, importId: string): Promise<number> {
+  const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
+  const audiences = context.dataflows.flatMap((d) => d.audiences.filter((a) => a.segmentId === segmentId && audienceActive(a, rt.now())));
+  let removed = 0;
+  let after = '';
+  for (;;) {
+    const count = await rt.store.transaction(async (tx) => {
+      const db = tx.db as unknown as Db;
+      const rows = await db
+        .selectFrom('engine_profiles as p')
+        .select(['p.profile_key', 'p.segments'])
+        .where('p.sandbox_id', '=', context.sandboxId)
+        .where('p.profile_key', '>', after)
+        .where(sql<boolean>`p.segments like ${needle} escape '\\'`)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('engine_import_seen as s').select('s.profile_key').where('s.import_id', '=', importId).whereRef('s.profile_key', '=', 'p.profile_key'))),
+        )
+        .orderBy('p.profile_key')
+        .limit(2000)
+        .execute();
+      const writes: DesiredWrite[] = [];
+      for (const row of rows) {
+        const segments = (JSON.parse(row.segments) as string[]).filter((s) => s !== segmentId);
+        await db
+          .updateTable('engine_profiles')
+          .set({ segments: JSON.stringify(segments), updated_at: rt.now() })
+          .where('sandbox_id', '=', context.sandboxId)
+          .where('profile_key', '=', row.profile_key)
+          .execute();
+        for (const audience of audiences) writes.push({ audienceId: audience.id, member: row.profile_key, desired: null });
+        removed += 1;
+      }
+      await writeDesired(db, rt.store.capabilities, writes, rt.now());
+      const last = rows[rows.length - 1];
+      if (last) after = last.profile_key;
+      return rows.length;
+    });
+    if (count < 2000) break;
+  }
+  return removed;
+}

@@ -1,0 +1,145 @@
+/**
+ * The activation engine: keeps every activated X audience equal to its source audience.
+ *
+ * source → ingest (map, normalize, hash, filter) → ledger (desired vs delivered, hash-only) → delivery (plan batches
+ * → X client) → X → feedback (runs, health, dead letters).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Destination, Store } from '../store/index.ts';
+import type { AudienceDeliveryReport } from './delivery.ts';
+import { importProfilesFile, type ImportOptions, type ImportReport } from './import-file.ts';
+import { ingestProfiles, type IngestResult } from './ingest.ts';
+import { resumeVerified } from './pauses.ts';
+import { planDataflow, type DataflowPlan } from './plan.ts';
+import { listRuns, pruneHistory, type DataflowRun } from './runs.ts';
+import { DEFAULT_TUNING, silentLogger, type EngineLogger, type EngineRuntime, type EngineTuning } from './runtime.ts';
+import { syncAudiences } from './sync.ts';
+import { AudienceLocks, deliverClaimed, pollDueHealth, startWorkerLoop } from './worker.ts';
+import type { EngineXClient } from './x-port.ts';
+
+export type { AudienceDeliveryReport } from './delivery.ts';
+export type { ImportOptions, ImportReport } from './import-file.ts';
+export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
+export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
+export type { DataflowRun, RunCounts } from './runs.ts';
+export type { EngineLogger, EngineTuning } from './runtime.ts';
+export type { EngineXClient } from './x-port.ts';
+export { EngineError, type EngineErrorCode } from './errors.ts';
+export { EXCLUSION_CODES } from './profile-state.ts';
+
+export interface EngineOptions {
+  store: Store;
+  /** The X client for a destination (the caller decrypts its credentials); `XAdsClient` fits. */
+  clientFor: (destination: Destination) => EngineXClient | Promise<EngineXClient>;
+  /** Clock (epoch ms); schedules, batch ages, runs and expiry all read it. */
+  now?: () => number;
+  random?: () => number;
+  logger?: EngineLogger;
+  /** Lease owner id of this process; a restarted process with the same id takes its audiences back at once. */
+  workerId?: string;
+  tuning?: Partial<EngineTuning>;
+}
+
+export interface FlushScope {
+  sandboxId?: string;
+  dataflowId?: string;
+  audienceId?: string;
+}
+
+export interface FlushResult {
+  audiences: AudienceDeliveryReport[];
+  /** Audiences another worker was delivering (they are flagged and go out on its next pass). */
+  skipped: string[];
+}
+
+export interface Engine {
+  /**
+   * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths).
+   * Durable when it resolves; idempotent per `requestId`.
+   */
+  ingest(profiles: readonly unknown[], options: { sandboxId: string; requestId?: string }): Promise<IngestResult>;
+  /** Delivers every pending change of the scope now (all audiences when empty) and resolves when done. */
+  flush(scope?: FlushScope): Promise<FlushResult>;
+  /** Starts the background delivery loop; `stop()` drains in-flight deliveries. */
+  startWorker(): { stop(): Promise<void> };
+  /** Dry run for a dataflow: audiences to create/rename/delete, pending adds/removes, requests, a sample payload. */
+  plan(dataflowId: string, options?: { sandboxId?: string }): Promise<DataflowPlan>;
+  /** Hourly runs of a dataflow in a time range (default: last 24 h), newest first. */
+  runs(dataflowId: string, range?: { from?: number; to?: number }): Promise<DataflowRun[]>;
+  /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
+  importFile(path: string, options: ImportOptions): Promise<ImportReport>;
+  /** Reconciles audiences with dataflows (new, removed, backfill); the worker and flush call it too. */
+  sync(scope?: { sandboxId?: string }): Promise<void>;
+  /** Polls X for size/targetability of audiences not checked within the interval. */
+  pollHealth(): Promise<number>;
+  /** Resumes dataflows paused on 401/403 whose destination was updated and verifies. */
+  resumePaused(): Promise<string[]>;
+  /** Deletes run counters past 90 days and stale idempotency records. */
+  prune(): Promise<void>;
+}
+
+/**
+ * Creates the engine over an open store.
+ *
+ * @example
+ * const store = await openStore({ dataDir: './data' });
+ * const engine = createEngine({
+ *   store,
+ *   clientFor: async (destination) => new XAdsClient({ credentials: await credentialsOf(destination) }),
+ * });
+ * await engine.ingest(profiles, { sandboxId: 'prod', requestId: 'batch-1' });
+ * const worker = engine.startWorker(); // delivers when batches fill or age
+ * await engine.flush({ dataflowId: 'df_1' }); // or right now
+ * await worker.stop();
+ */
+export function createEngine(options: EngineOptions): Engine {
+  const rt: EngineRuntime = {
+    store: options.store,
+    clientFor: options.clientFor,
+    now: options.now ?? Date.now,
+    random: options.random ?? Math.random,
+    logger: options.logger ?? silentLogger,
+    tuning: { ...DEFAULT_TUNING, ...options.tuning },
+    workerId: options.workerId ?? `w_${randomUUID()}`,
+  };
+  const locks = new AudienceLocks();
+
+  return {
+    ingest: (profiles, ingestOptions) =>
+      ingestProfiles(rt.store, profiles, ingestOptions, { now: rt.now(), defaultKeyNamespaces: rt.tuning.profileKeyNamespaces }),
+
+    async flush(scope = {}) {
+      await syncAudiences(rt, scope.sandboxId !== undefined ? { sandboxId: scope.sandboxId } : {});
+      let query = rt.store.db.selectFrom('engine_audiences').select('id').where('lifecycle', '<>', 'removed');
+      if (scope.sandboxId !== undefined) query = query.where('sandbox_id', '=', scope.sandboxId);
+      if (scope.dataflowId !== undefined) query = query.where('dataflow_id', '=', scope.dataflowId);
+      if (scope.audienceId !== undefined) query = query.where('id', '=', scope.audienceId);
+      const ids = (await query.orderBy('id').execute()).map((r) => r.id);
+      if (ids.length > 0) {
+        await rt.store.db.updateTable('engine_audiences').set({ flush_requested: 1 }).where('id', 'in', ids).execute();
+      }
+      const result: FlushResult = { audiences: [], skipped: [] };
+      const queue = [...ids];
+      await Promise.all(
+        Array.from({ length: Math.max(1, rt.tuning.concurrency) }, async () => {
+          for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+            const report = await deliverClaimed(rt, locks, id);
+            if (report) result.audiences.push(report);
+            else result.skipped.push(id);
+          }
+        }),
+      );
+      result.audiences.sort((a, b) => a.audienceId.localeCompare(b.audienceId));
+      return result;
+    },
+
+    startWorker: () => startWorkerLoop(rt, locks),
+    plan: (dataflowId, planOptions = {}) => planDataflow(rt, dataflowId, planOptions.sandboxId),
+    runs: (dataflowId, range) => listRuns(rt, dataflowId, range),
+    importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
+    sync: (scope) => syncAudiences(rt, scope ?? {}),
+    pollHealth: () => pollDueHealth(rt),
+    resumePaused: () => resumeVerified(rt),
+    prune: () => pruneHistory(rt),
+  };
+}

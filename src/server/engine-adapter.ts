@@ -1,0 +1,151 @@
+import { sql } from 'kysely';
+import type { Store } from '../store/index.ts';
+import type { Engine } from '../engine/index.ts';
+import type { EnginePort, PendingCounts } from './ports.ts';
+import type { DeadLetterView } from './backend.ts';
+import type { ServiceMetrics } from './metrics.ts';
+
+const CHUNK = 500;
+
+/**
+ * The engine as the API sees it. Dead letters and pending counts are read from the engine's tables here because the
+ * engine exposes no query for them; everything else goes through the engine's own functions.
+ */
+export function createEngineAdapter(options: {
+  engine: Engine;
+  store: Store;
+  metrics?: ServiceMetrics;
+  now?: () => number;
+}): EnginePort {
+  const { engine, store, metrics } = options;
+  const now = options.now ?? Date.now;
+  return {
+    async ingest(sandboxId, profiles, requestId) {
+      const r = await engine.ingest(profiles, { sandboxId, requestId });
+      if (metrics && !r.duplicate) {
+        metrics.ingestedProfiles.inc({ outcome: 'accepted' }, r.accepted);
+        for (const [reason, n] of Object.entries(r.excluded)) metrics.identitiesExcluded.inc({ reason }, n);
+      }
+      if (metrics && r.duplicate) metrics.ingestedProfiles.inc({ outcome: 'duplicate' }, r.received);
+      return {
+        accepted: r.accepted,
+        duplicate: r.duplicate,
+        engineRejected: r.rejected.map((x) => ({ index: x.index, errors: x.errors })),
+        extra: { excluded: r.excluded },
+      };
+    },
+    plan: async (sandboxId, dataflowId) => ({ ...(await engine.plan(dataflowId, { sandboxId })) }),
+    async runs(_sandboxId, dataflowId, range) {
+      const r: { from?: number; to?: number } = {};
+      if (range.from) r.from = range.from.getTime();
+      if (range.to) r.to = range.to.getTime();
+      const runs = await engine.runs(dataflowId, r);
+      return runs.map((run) => ({ ...run, runStart: new Date(run.startedAt).toISOString() }));
+    },
+    async flush(sandboxId, dataflowId) {
+      const r = await engine.flush({ sandboxId, dataflowId });
+      return { audiences: r.audiences, skipped: r.skipped };
+    },
+    async pending(_sandboxId, audienceIds) {
+      const out = new Map<string, PendingCounts>();
+      for (let i = 0; i < audienceIds.length; i += CHUNK) {
+        const ids = audienceIds.slice(i, i + CHUNK);
+        if (ids.length === 0) continue;
+        const rows = await store.db
+          .selectFrom('engine_ledger')
+          .select((eb) => [
+            'audience_id',
+            eb.fn.countAll<number>().as('n'),
+            eb.fn.sum<number>(sql`case when desired is null then 1 else 0 end`).as('removes'),
+            eb.fn.min<number>('pending_since').as('oldest'),
+          ])
+          .where('audience_id', 'in', ids)
+          .where('pending', '=', 1)
+          .groupBy('audience_id')
+          .execute();
+        for (const r of rows) {
+          const n = Number(r.n);
+          const removes = Number(r.removes ?? 0);
+          out.set(r.audience_id, {
+            adds: n - removes,
+            removes,
+            oldestAt: r.oldest === null ? null : Number(r.oldest),
+          });
+        }
+      }
+      return out;
+    },
+    async pendingTotals() {
+      const r = await store.db
+        .selectFrom('engine_ledger')
+        .select((eb) => [
+          eb.fn.countAll<number>().as('n'),
+          eb.fn.sum<number>(sql`case when desired is null then 1 else 0 end`).as('removes'),
+        ])
+        .where('pending', '=', 1)
+        .executeTakeFirst();
+      const n = Number(r?.n ?? 0);
+      const removes = Number(r?.removes ?? 0);
+      return { adds: n - removes, removes };
+    },
+    async deadLetters(sandboxId, filter) {
+      let q = store.db.selectFrom('engine_dead_letters').selectAll().where('sandbox_id', '=', sandboxId);
+      if (filter.dataflowId !== undefined) q = q.where('dataflow_id', '=', filter.dataflowId);
+      const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).execute();
+      return rows.map((r): DeadLetterView => {
+        const ops =
+          safeJson<Array<{ operation: string; user: Record<string, string[]> }>>(r.operations) ?? [];
+        const user: Record<string, string[]> = {};
+        for (const op of ops)
+          for (const [k, v] of Object.entries(op.user ?? {})) user[k] = [...(user[k] ?? []), ...v];
+        return {
+          id: r.id,
+          dataflowId: r.dataflow_id,
+          audienceId: r.audience_id,
+          operation: ops.map((o) => o.operation).join('+') || 'unknown',
+          user,
+          error: `${r.error_code}: ${r.error_message}`,
+          createdAt: new Date(Number(r.created_at)).toISOString(),
+          replayedAt: r.replayed_at === null ? null : new Date(Number(r.replayed_at)).toISOString(),
+        };
+      });
+    },
+    async replayDeadLetters(sandboxId, selection) {
+      const t = now();
+      return store.transaction(async (tx) => {
+        let q = tx.db
+          .selectFrom('engine_dead_letters')
+          .select(['id', 'audience_id', 'member'])
+          .where('sandbox_id', '=', sandboxId)
+          .where('replayed_at', 'is', null);
+        if (selection.dataflowId !== undefined) q = q.where('dataflow_id', '=', selection.dataflowId);
+        if (selection.ids !== undefined) q = q.where('id', 'in', selection.ids);
+        const rows = await q.execute();
+        for (const r of rows) {
+          // Clearing `dead` makes the member pending again; the planner re-derives the change from desired vs delivered.
+          await tx.db
+            .updateTable('engine_ledger')
+            .set({ dead: null, pending: 1, pending_since: t, updated_at: t })
+            .where('audience_id', '=', r.audience_id)
+            .where('member', '=', r.member)
+            .execute();
+          await tx.db
+            .updateTable('engine_dead_letters')
+            .set({ replayed_at: t })
+            .where('id', '=', r.id)
+            .execute();
+        }
+        return rows.length;
+      });
+    },
+    startWorker: () => engine.startWorker(),
+  };
+}
+
+function safeJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}

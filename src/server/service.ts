@@ -1,0 +1,286 @@
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { Config } from '../config/index.ts';
+import { openStore, DEFAULT_SANDBOX_ID, type Store, type Destination } from '../store/index.ts';
+import { createEngine, type Engine, type EngineTuning } from '../engine/index.ts';
+import { AuthError, XAdsClient } from '../xads/index.ts';
+import { createApp, type ServiceApp } from './app.ts';
+import { createStoreBackend } from './store-backend.ts';
+import { createEngineAdapter } from './engine-adapter.ts';
+import { createXConnection, observeXRequests } from './x-connection.ts';
+import { domainRules } from './domain-rules.ts';
+import { createMetrics, type ServiceMetrics } from './metrics.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { startAlerts, type DataflowHealth } from './alerts.ts';
+import { PERMISSIONS } from './permissions.ts';
+import type { EnginePort } from './ports.ts';
+import type { ServiceBackend } from './backend.ts';
+
+export const ADMIN_TOKEN_FILE = 'admin-token';
+const ADMIN_TOKEN_NAME = 'admin';
+
+export interface Service {
+  url: string;
+  config: Config;
+  store: Store;
+  engine: Engine;
+  enginePort: EnginePort;
+  backend: ServiceBackend;
+  app: ServiceApp;
+  metrics: ServiceMetrics;
+  logger: Logger;
+  /** Set when this start created the admin token (first start). */
+  adminToken: string | undefined;
+  adminTokenFile: string;
+  alerts: { check(): Promise<unknown[]> } | undefined;
+  /** Stops accepting requests, drains in-flight deliveries, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartServiceOptions {
+  logger?: Logger;
+  /** For tests: check responses against their schemas. */
+  validateResponses?: boolean;
+  /** The X client's fetch (tests may route to an in-process emulator). */
+  xFetch?: typeof globalThis.fetch;
+  alertFetch?: typeof globalThis.fetch;
+  engineTuning?: Partial<EngineTuning>;
+  /** Console build directory; default web/dist of the package, null for none. */
+  staticDir?: string | null;
+  now?: () => number;
+}
+
+function packageRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/**
+ * Starts the service: opens the store (running migrations), creates the admin token on first start, and serves the
+ * API (role api/all) and runs delivery workers and alerts (role worker/all).
+ */
+export async function startService(config: Config, options: StartServiceOptions = {}): Promise<Service> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const now = options.now ?? Date.now;
+  await mkdir(config.dataDir, { recursive: true });
+  const store = await openStore({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    secretKey: config.secretKey,
+    now,
+  });
+  const metrics = createMetrics();
+
+  const clientFor = async (destination: Destination) => {
+    const creds = await store.destinations.getCredentials(destination.sandboxId, destination.id);
+    if (!creds || creds.accessToken === undefined || creds.accessTokenSecret === undefined) {
+      throw new AuthError({
+        message: `Destination ${destination.id} has no access token`,
+        hint: 'Log in with X (tca destinations login) or set credentials on the destination',
+      });
+    }
+    return new XAdsClient({
+      baseUrl: destination.apiBaseUrl ?? config.xApiBaseUrl,
+      credentials: {
+        consumerKey: creds.consumerKey,
+        consumerSecret: creds.consumerSecret,
+        accessToken: creds.accessToken,
+        accessTokenSecret: creds.accessTokenSecret,
+      },
+      onRequest: observeXRequests(metrics),
+      ...(options.xFetch ? { fetch: options.xFetch } : {}),
+      now,
+    });
+  };
+  const engine = createEngine({
+    store,
+    clientFor,
+    now,
+    logger: {
+      info: (o, m) => logger.info(o, m),
+      warn: (o, m) => logger.warn(o, m),
+      error: (o, m) => logger.error(o, m),
+      debug: (o, m) => logger.debug(o, m),
+    },
+    ...(options.engineTuning ? { tuning: options.engineTuning } : {}),
+  });
+  const enginePort = createEngineAdapter({ engine, store, metrics, now });
+  metrics.sources.pending = () => enginePort.pendingTotals();
+  metrics.sources.identities = async () => {
+    const rows = await store.db
+      .selectFrom('engine_run_counters')
+      .select((eb) => ['metric', 'code', eb.fn.sum<number>('value').as('value')])
+      .where('audience_id', '=', '')
+      .groupBy(['metric', 'code'])
+      .execute();
+    return rows
+      .filter((r) => r.metric.startsWith('identities_'))
+      .map((r) => ({
+        outcome: r.metric.slice('identities_'.length),
+        reason: r.code,
+        value: Number(r.value),
+      }));
+  };
+
+  const backend = createStoreBackend({
+    store,
+    engine: enginePort,
+    x: createXConnection({ ...(options.xFetch ? { fetch: options.xFetch } : {}), now, metrics }),
+    rules: domainRules,
+    defaultXApiBaseUrl: config.xApiBaseUrl,
+    now,
+  });
+
+  const staticDir = options.staticDir === undefined ? join(packageRoot(), 'web', 'dist') : options.staticDir;
+  const app = createApp({
+    backend,
+    logger,
+    metrics,
+    limits: config.limits,
+    staticDir,
+    apiEnabled: config.role !== 'worker',
+    ...(options.validateResponses ? { validateResponses: true } : {}),
+    now,
+  });
+
+  const { adminToken, file: adminTokenFile } = await ensureAdminToken(store, config.dataDir);
+
+  const server: ServerType = await new Promise((resolveServer) => {
+    const s = serve({ fetch: app.app.fetch, port: config.port, hostname: config.host }, () =>
+      resolveServer(s),
+    );
+  });
+  const address = server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+
+  let worker: { stop(): Promise<void> } | undefined;
+  let alerts: ReturnType<typeof startAlerts> | undefined;
+  if (config.role !== 'api') {
+    worker = enginePort.startWorker();
+    alerts = startAlerts({
+      collect: () => collectHealth(store, enginePort, now),
+      thresholds: {
+        exclusionRate: config.alerts.exclusionRateThreshold,
+        delayMinutes: config.alerts.delayMinutes,
+      },
+      globalWebhookUrl: config.alerts.webhookUrl,
+      intervalMs: config.alerts.checkIntervalSeconds * 1000,
+      logger,
+      metrics,
+      ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
+      now,
+    });
+  }
+  logger.info({ url, role: config.role, dialect: store.capabilities.dialect }, 'service started');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      // Stop taking new requests first, then let the worker finish its in-flight deliveries, then close the store.
+      const serverClosed = new Promise<void>((r) => server.close(() => r()));
+      if ('closeIdleConnections' in server)
+        (server as unknown as { closeIdleConnections(): void }).closeIdleConnections();
+      await alerts?.stop();
+      await worker?.stop();
+      await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 5000).unref())]);
+      await store.close();
+      logger.info({}, 'service stopped');
+    })());
+
+  return {
+    url,
+    config,
+    store,
+    engine,
+    enginePort,
+    backend,
+    app,
+    metrics,
+    logger,
+    adminToken,
+    adminTokenFile,
+    alerts: alerts && { check: () => alerts.check() },
+    close,
+  };
+}
+
+/**
+ * On first start, issues a token with every permission in the default sandbox, writes it to `dataDir/admin-token`
+ * (mode 0600) and returns it so the caller prints it once. Later starts return undefined.
+ */
+export async function ensureAdminToken(
+  store: Store,
+  dataDir: string,
+): Promise<{ adminToken: string | undefined; file: string }> {
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  const existing = (await store.apiTokens.list(DEFAULT_SANDBOX_ID)).filter(
+    (t) => t.name === ADMIN_TOKEN_NAME && t.revokedAt === null,
+  );
+  if (existing.length > 0) return { adminToken: undefined, file };
+  const { token } = await store.apiTokens.create({
+    sandboxId: DEFAULT_SANDBOX_ID,
+    name: ADMIN_TOKEN_NAME,
+    permissions: PERMISSIONS,
+  });
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { adminToken: token, file };
+}
+
+/** Reads the admin token file, if present. */
+export async function readAdminToken(dataDir: string): Promise<string | undefined> {
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  if (!existsSync(file)) return undefined;
+  return (await readFile(file, 'utf8')).trim() || undefined;
+}
+
+async function collectHealth(store: Store, engine: EnginePort, now: () => number): Promise<DataflowHealth[]> {
+  const flows = await store.dataflows.listAcrossSandboxes(['active', 'paused', 'failed']);
+  const out: DataflowHealth[] = [];
+  const sandboxNames = new Map((await store.sandboxes.list()).map((s) => [s.id, s.name]));
+  for (const d of flows) {
+    const destination = await store.destinations.get(d.sandboxId, d.destinationId);
+    const audiences = await store.audiences.list(d.sandboxId, { dataflowId: d.id });
+    const pending = await engine.pending(
+      d.sandboxId,
+      audiences.map((a) => a.id),
+    );
+    let oldest: number | null = null;
+    for (const p of pending.values())
+      if (p.oldestAt !== null && (oldest === null || p.oldestAt < oldest)) oldest = p.oldestAt;
+    const runs = await engine.runs(d.sandboxId, d.id, {
+      from: new Date(now() - 2 * 3_600_000),
+      to: new Date(now()),
+    });
+    const latest = runs.find(
+      (r) =>
+        Number(r['identitiesActivated'] ?? 0) +
+          Number(r['identitiesExcluded'] ?? 0) +
+          Number(r['identitiesFailed'] ?? 0) >
+        0,
+    );
+    out.push({
+      sandbox: sandboxNames.get(d.sandboxId) ?? d.sandboxId,
+      dataflowId: d.id,
+      dataflowName: d.name,
+      destinationId: d.destinationId,
+      webhookUrl: destination?.alertWebhookUrl ?? null,
+      status: d.status,
+      statusReason: d.statusReason,
+      oldestPendingAt: oldest,
+      lastRun: latest
+        ? {
+            runId: String(latest['runId'] ?? latest.runStart),
+            activated: Number(latest['identitiesActivated'] ?? 0),
+            excluded: Number(latest['identitiesExcluded'] ?? 0),
+            failed: Number(latest['identitiesFailed'] ?? 0),
+          }
+        : null,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,124 @@
+import {
+  DEFAULT_BASE_URL,
+  DEFAULT_OAUTH_BASE_URL,
+  XAdsClient,
+  accessToken,
+  authorizeUrl,
+  requestToken,
+  type XAdsRequestEvent,
+} from '../xads/index.ts';
+import type { XConnectionPort } from './ports.ts';
+import type { ServiceMetrics } from './metrics.ts';
+import { xEndpointLabel } from './metrics.ts';
+
+/**
+ * X's OAuth endpoints live on api.x.com while the Ads API is on ads-api.x.com; any other base URL (the emulator, a
+ * proxy) serves both.
+ */
+export function oauthBaseUrl(apiBaseUrl: string): string {
+  const normalized = apiBaseUrl.replace(/\/+$/, '');
+  return normalized === DEFAULT_BASE_URL.replace(/\/+$/, '') ? DEFAULT_OAUTH_BASE_URL : normalized;
+}
+
+/** Records every X request in the metrics (status, endpoint, latency, rate-limit waits). */
+export function observeXRequests(metrics: ServiceMetrics): (event: XAdsRequestEvent) => void {
+  return (event) => {
+    const endpoint = xEndpointLabel(event.method, event.path);
+    metrics.xRequests.inc({
+      status: event.status === undefined ? 'network' : String(event.status),
+      endpoint,
+    });
+    metrics.deliveryLatency.observe({ endpoint }, event.durationMs / 1000);
+    if (event.status === 429) metrics.rateLimitWaits.inc({ scope: endpoint });
+  };
+}
+
+/** The preflight checklist and the PIN login, over the X client. */
+export function createXConnection(options: {
+  fetch?: typeof globalThis.fetch;
+  now?: () => number;
+  metrics?: ServiceMetrics;
+}): XConnectionPort {
+  const common = {
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  };
+  return {
+    async verify({ apiBaseUrl, accountId, credentials }) {
+      if (!credentials) {
+        const skipped = (id: string, label: string) => ({
+          id,
+          label,
+          status: 'skipped' as const,
+          message: 'Skipped: no credentials.',
+        });
+        return {
+          accountId,
+          ok: false,
+          checks: [
+            {
+              id: 'credentials',
+              label: 'Credentials are valid',
+              status: 'fail',
+              message:
+                'The destination has no access token yet. Log in with X (PIN flow) or paste the access token and secret.',
+            },
+            skipped('account_access', 'The ads account is accessible'),
+            skipped('approval_status', 'The ads account is approved (approval_status ACCEPTED)'),
+            skipped('account_age', 'The ads account is older than 14 days'),
+            skipped('permissions', 'The user may manage partner audiences'),
+          ],
+        };
+      }
+      const client = new XAdsClient({
+        baseUrl: apiBaseUrl,
+        credentials,
+        maxRetries: 1,
+        timeoutMs: 15_000,
+        ...common,
+        ...(options.metrics ? { onRequest: observeXRequests(options.metrics) } : {}),
+      });
+      const result = await client.verify(accountId);
+      return {
+        accountId: result.accountId,
+        ok: result.ok,
+        checks: result.checks.map((c) => ({
+          id: c.id,
+          label: c.label,
+          status: c.status,
+          message: c.message,
+          ...(c.xCode === undefined ? {} : { xCode: c.xCode }),
+        })),
+      };
+    },
+    async loginStart({ apiBaseUrl, consumerKey, consumerSecret }) {
+      const base = oauthBaseUrl(apiBaseUrl);
+      const t = await requestToken({ consumerKey, consumerSecret }, { baseUrl: base, ...common });
+      return {
+        authorizeUrl: authorizeUrl(t.token, { baseUrl: base }),
+        requestToken: t.token,
+        requestTokenSecret: t.tokenSecret,
+      };
+    },
+    async loginComplete({
+      apiBaseUrl,
+      consumerKey,
+      consumerSecret,
+      requestToken: token,
+      requestTokenSecret,
+      pin,
+    }) {
+      const base = oauthBaseUrl(apiBaseUrl);
+      const r = await accessToken(
+        { consumerKey, consumerSecret },
+        { token, tokenSecret: requestTokenSecret },
+        pin,
+        {
+          baseUrl: base,
+          ...common,
+        },
+      );
+      return { accessToken: r.credentials.accessToken, accessTokenSecret: r.credentials.accessTokenSecret };
+    },
+  };
+}

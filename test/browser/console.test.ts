@@ -1,0 +1,354 @@
+/**
+ * The console in a real browser (Debian's Chromium through playwright-core) against `tca start` and the X Ads API
+ * emulator, both on loopback: sign in, connect (with a failing preflight first), activate with a mapping and a
+ * schedule, ingest profiles through the API, then watch runs, charts, errors and audiences. Every page is
+ * photographed into test-artifacts/screenshots/.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
+import type { Stack } from './stack.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const SHOTS = join(REPO_ROOT, 'test-artifacts', 'screenshots');
+const DEMO_ACCOUNT = '18ce54d4x5t';
+const DEMO_APP = { consumerKey: 'demo-consumer-key', consumerSecret: 'demo-consumer-secret' };
+
+if (!HAVE_CHROMIUM) {
+  console.warn(
+    `Browser tests skipped: ${CHROMIUM} not found. Install Debian's Chromium with "apt-get install -y chromium" (CI does).`,
+  );
+}
+
+/** Waits until the locator's text contains `expected` (or matches it), with a deadline. */
+async function expectText(locator: Locator, expected: string | RegExp, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    `text ${String(expected)}`,
+    async () => {
+      const text = (await locator.first().innerText({ timeout: 1_000 })).replace(/\s+/g, ' ');
+      return (typeof expected === 'string' ? text.includes(expected) : expected.test(text)) ? true : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+interface Profile {
+  segmentMembership: { ups: Record<string, { status: 'realized' | 'exited' }> };
+  identityMap: Record<string, { id: string }[]>;
+}
+
+function profile(segment: string, email: string): Profile {
+  return { segmentMembership: { ups: { [segment]: { status: 'realized' } } }, identityMap: { Email: [{ id: email }] } };
+}
+
+describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
+  let stack: Stack;
+  let context: BrowserContext;
+  let page: Page;
+  let userDataDir: string;
+  let dataflowId = '';
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    await ensureConsoleBuild();
+    stack = await startStack();
+    // Segments arrive from the customer-data platform; here through the API, as a script would register them.
+    await callApi(stack, 'POST', '/segments', {
+      id: 'seg-buyers',
+      name: 'Frequent buyers',
+      description: 'Bought three or more times in 90 days',
+    });
+    await callApi(stack, 'POST', '/segments', { id: 'seg-cart', name: 'Cart abandoners, last 7 days' });
+    await callApi(stack, 'POST', '/segments', { id: 'seg-upload', namespace: 'custom_upload', name: 'CRM list upload' });
+    userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+      viewport: { width: 1280, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(30_000);
+  }, 300_000);
+
+  afterAll(async () => {
+    await context?.close();
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await stack?.stop();
+  }, 60_000);
+
+  it('refuses a bad token with its message, then signs in with the admin token', async () => {
+    await page.goto(stack.url + '/');
+    await page.getByLabel('API token').fill('tca_not-a-real-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expectText(page.getByRole('alert'), 'Sign-in failed');
+    await shot(page, '01-sign-in-error');
+    await page.getByLabel('API token').fill(stack.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+    await expectText(page.locator('main'), 'No connections yet');
+    expect(await page.getByLabel('Sandbox').inputValue()).toBe('prod');
+    await shot(page, '02-catalog-empty');
+  });
+
+  it('connects: live naming checks, PIN login, a failing preflight with its fix, then a passing one', async () => {
+    await page.getByRole('link', { name: 'Set up' }).click();
+    await page.getByRole('heading', { name: 'Connection details' }).waitFor();
+
+    const name = page.getByLabel('Name', { exact: true });
+    await name.fill('X Ads: Acme, US');
+    await expectText(page.locator('.field-invalid').first(), 'Name contains characters X does not accept: ":" ","');
+    expect(await page.locator('mark.bad-char').allInnerTexts()).toEqual([':', ',']);
+    await shot(page, '03-connect-naming');
+    await page.getByRole('button', { name: 'Use suggestion' }).first().click();
+    expect(await name.inputValue()).toBe('X Ads Acme US');
+    await page.getByLabel('Description').fill('Retargeting audiences for the US store');
+    // An account the authorized user cannot reach: the preflight must say so.
+    await page.getByLabel('Account ID').fill('0000bad0');
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
+    await page.getByLabel('Log in with X (PIN)').check();
+    await page.getByLabel('App consumer key (API key)').fill(DEMO_APP.consumerKey);
+    await page.getByLabel('App consumer secret (API secret)').fill(DEMO_APP.consumerSecret);
+    await page.getByRole('button', { name: 'Log in with X' }).click();
+    const authorize = page.getByRole('link', { name: 'Open the X authorization page' });
+    await authorize.waitFor();
+    // The user authorizes the app on X's page and copies the PIN it shows.
+    const href = await authorize.getAttribute('href');
+    expect(href).toBeTruthy();
+    const xPage = await context.newPage();
+    await xPage.goto(href ?? '');
+    const pin = (await xPage.locator('#oauth_pin').innerText()).trim();
+    await xPage.close();
+    await page.getByLabel('PIN from X').fill(pin);
+    await page.getByRole('button', { name: 'Complete login' }).click();
+
+    await page.getByRole('heading', { name: 'Preflight checks' }).waitFor();
+    const checklist = page.getByRole('list', { name: 'Preflight checklist' });
+    await expectText(page.getByRole('status').filter({ hasText: 'checks' }), 'Some checks failed');
+    const failed = checklist.locator('li.check-fail').first();
+    await expectText(failed, 'What to do:');
+    expect(await checklist.locator('li.check-pass[data-check="credentials"]').count()).toBe(1);
+    await shot(page, '04-connect-preflight-failed');
+
+    await page.getByRole('button', { name: 'Edit details' }).click();
+    await page.getByLabel('Account ID').fill(DEMO_ACCOUNT);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
+    expect(await page.getByLabel('Keep the stored credentials').isChecked()).toBe(true);
+    await page.getByRole('button', { name: 'Check the connection' }).click();
+    await expectText(page.getByRole('status').filter({ hasText: 'checks' }), 'All checks passed');
+    expect(await checklist.locator('li.check-fail').count()).toBe(0);
+    await shot(page, '05-connect-preflight-passed');
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page.getByRole('heading', { name: 'Marketing actions and alerts' }).waitFor();
+    await page.getByLabel('Onsite Advertising').check();
+    await page.getByLabel('Alert webhook URL').fill('not a url');
+    await expectText(page.locator('.field-invalid'), 'Enter a full URL');
+    await page.getByLabel('Alert webhook URL').fill('');
+    await shot(page, '06-connect-governance');
+    await page.getByRole('button', { name: 'Save and activate audiences' }).click();
+    await page.getByRole('heading', { name: 'Activate audiences', level: 1 }).waitFor();
+
+    const destinations = await callApi<{ items: { name: string; accountId: string; status: string; marketingActions: string[] }[] }>(
+      stack,
+      'GET',
+      '/destinations',
+    );
+    expect(destinations.items).toEqual([
+      expect.objectContaining({ name: 'X Ads Acme US', accountId: DEMO_ACCOUNT, status: 'active', marketingActions: ['Onsite Advertising'] }),
+    ]);
+  });
+
+  it('activates two segments with a mapping and a schedule', async () => {
+    await page.getByRole('heading', { name: 'Select segments' }).waitFor();
+    const upload = page.getByLabel('CRM list upload');
+    expect(await upload.isDisabled()).toBe(true);
+    await expectText(page.locator('tr', { hasText: 'CRM list upload' }), 'only Segmentation Service audiences can');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expectText(page.getByRole('alert'), 'Select at least one segment.');
+    await page.getByLabel('Frequent buyers').check();
+    await page.getByLabel('Cart abandoners, last 7 days').check();
+    await shot(page, '07-activate-segments');
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page.getByRole('heading', { name: 'Mapping', exact: true }).waitFor();
+    expect(await page.getByLabel('Source field').first().inputValue()).toBe('Email');
+    // A second row mapping a hashed namespace with the transformation ticked is refused, with the reason.
+    await page.getByRole('button', { name: 'Add new mapping' }).click();
+    const second = page.getByRole('listitem', { name: 'Mapping row 2' });
+    await second.getByLabel('Source field').fill('Phone_SHA256');
+    await second.getByLabel('Apply transformation').check();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expectText(second, 'already holds SHA-256 digests');
+    await shot(page, '08-activate-mapping-error');
+    await second.getByLabel('Apply transformation').uncheck();
+    await expectText(second, 'Formats the number as E.164');
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page.getByRole('heading', { name: 'Scheduling', exact: true }).waitFor();
+    const cart = page.getByRole('group', { name: 'Schedule for Cart abandoners, last 7 days' });
+    await expectText(cart, 'Mapping name contains characters X does not accept: ","');
+    await cart.getByRole('button', { name: 'Use suggestion' }).click();
+    expect(await cart.getByLabel('Mapping name').inputValue()).toBe('Cart abandoners last 7 days');
+    await cart.getByLabel('TTL (days)').fill('30');
+    await shot(page, '09-activate-scheduling');
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page.getByRole('heading', { name: 'Review', exact: true }).waitFor();
+    const plan = page.getByRole('table', { name: 'Dry-run plan' });
+    await expectText(plan, 'Create Frequent buyers');
+    await expectText(page.getByTestId('governance-violations'), 'No policy violations');
+    await page.getByLabel('Dataflow name').fill('Acme US retargeting');
+    await shot(page, '10-activate-review');
+    await page.getByRole('button', { name: 'Finish' }).click();
+    await page.getByRole('heading', { name: /Acme US retargeting/ }).waitFor();
+    dataflowId = /#\/dataflows\/([^/]+)/.exec(page.url())?.[1] ?? '';
+    expect(dataflowId).not.toBe('');
+    const flow = await callApi<{ mapping: unknown[]; audiences: { mappingName: string; ttlDays: number | null }[] }>(
+      stack,
+      'GET',
+      `/dataflows/${dataflowId}`,
+    );
+    expect(flow.mapping).toHaveLength(2);
+    expect(flow.audiences.map((a) => [a.mappingName, a.ttlDays]).sort()).toEqual([
+      ['Cart abandoners last 7 days', 30],
+      ['Frequent buyers', null],
+    ]);
+  });
+
+  it('shows runs, charts, exclusions and audiences with the right counts after profiles are ingested', async () => {
+    const profiles: Profile[] = [];
+    for (let i = 0; i < 20; i += 1) profiles.push(profile('seg-buyers', `buyer${i}@example.com`));
+    for (let i = 0; i < 5; i += 1) profiles.push(profile('seg-cart', `Cart.User${i}@Example.com`));
+    for (let i = 0; i < 3; i += 1) profiles.push(profile('seg-buyers', `not-an-email-${i}`));
+    const ingest = await callApi<{ accepted: number }>(stack, 'POST', '/ingest/profiles', profiles);
+    expect(ingest.accepted).toBe(28);
+
+    await page.getByRole('button', { name: 'Deliver now' }).click();
+    await expectText(page.getByTestId('total-received'), /^28$/, 60_000);
+    await expectText(page.getByTestId('total-activated'), /^25$/, 60_000);
+    const runs = await callApi<{ items: { identitiesExcluded: number; identitiesFailed: number }[] }>(
+      stack,
+      'GET',
+      `/dataflows/${dataflowId}/runs`,
+    );
+    const excluded = runs.items.reduce((n, r) => n + r.identitiesExcluded, 0);
+    expect(excluded).toBeGreaterThanOrEqual(3);
+    await expectText(page.getByTestId('total-excluded'), new RegExp(`^${excluded}$`));
+    await expectText(page.getByTestId('total-failed'), /^0$/);
+    const table = page.getByTestId('runs-table');
+    await expectText(table, '28');
+    await expectText(table, /Completed|Processing/i);
+    expect(await page.locator('figure.chart svg.recharts-surface').count()).toBeGreaterThanOrEqual(3);
+    await shot(page, '11-dataflow-runs');
+
+    await page.getByRole('link', { name: 'Errors & exclusions' }).click();
+    await page.getByLabel('Identities excluded').check();
+    const reasons = page.getByTestId('reasons-table');
+    await expectText(reasons, 'email_missing_at');
+    await expectText(reasons.locator('tr', { hasText: 'email_missing_at' }), /\b3\b/);
+    await expectText(reasons, 'Not an email address');
+    await shot(page, '12-dataflow-exclusions');
+
+    await page.getByRole('link', { name: 'Audiences' }).click();
+    const audiences = page.getByTestId('audiences-table');
+    const buyers = audiences.locator('tr', { hasText: 'Frequent buyers' });
+    const cart = audiences.locator('tr', { hasText: 'Cart abandoners last 7 days' });
+    await expectText(buyers.getByTestId('pending-adds'), /^0$/, 60_000);
+    await expectText(cart.getByTestId('pending-adds'), /^0$/, 60_000);
+    await expectText(buyers.locator('code'), /\w+/, 60_000);
+    await expectText(buyers.getByTestId('audience-size'), /^20$/, 90_000);
+    await expectText(cart.getByTestId('audience-size'), /^5$/, 90_000);
+    await shot(page, '13-dataflow-audiences');
+
+    await page.getByRole('link', { name: 'Dead letters' }).click();
+    await expectText(page.locator('main'), 'No dead letters');
+    await shot(page, '14-dataflow-dead-letters');
+  });
+
+  it('pauses, resumes and edits the schedule with re-validation', async () => {
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expectText(page.getByRole('heading', { level: 1 }), /paused/i);
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expectText(page.getByRole('heading', { level: 1 }), /active/i);
+
+    await page.getByRole('link', { name: 'Mapping & schedule' }).click();
+    const buyers = page.getByRole('group', { name: 'Frequent buyers' });
+    await buyers.getByLabel('Mapping name').fill('Frequent buyers: VIP');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await expectText(page.getByRole('alert').first(), 'Fix the problems marked above');
+    await buyers.getByLabel('Mapping name').fill('Frequent buyers VIP');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await expectText(page.getByRole('status').filter({ hasText: 'Saved' }), 'Saved');
+    await shot(page, '15-dataflow-settings');
+    const flow = await callApi<{ audiences: { mappingName: string }[] }>(stack, 'GET', `/dataflows/${dataflowId}`);
+    expect(flow.audiences.map((a) => a.mappingName)).toContain('Frequent buyers VIP');
+  });
+
+  it('creates and revokes an API token in Settings', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'API tokens' }).waitFor();
+    await page.getByLabel('Token name').fill('cdp-streaming');
+    await page.getByLabel('Ingest Profiles').check();
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = await waitFor('the new token', async () => (await page.getByLabel('New token').inputValue()) || undefined);
+    expect(secret.length).toBeGreaterThan(10);
+    const row = page.locator('tr', { hasText: 'cdp-streaming' });
+    await expectText(row, 'Ingest Profiles');
+    await shot(page, '16-settings-token-created');
+    await row.getByRole('button', { name: /Revoke/ }).click();
+    await row.getByRole('button', { name: 'Confirm revoke' }).click();
+    await expectText(row, /revoked/i);
+    const denied = await fetch(`${stack.url}/api/v1/me`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(denied.status).toBe(401);
+  });
+
+  it('lays out at tablet width and moves through the navigation with the keyboard', async () => {
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await page.goto(`${stack.url}/#/`);
+    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+    await expectText(page.locator('table'), 'X Ads Acme US');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(page, '17-catalog-tablet');
+    await page.goto(`${stack.url}/#/dataflows/${dataflowId}/runs`);
+    await page.getByTestId('runs-table').waitFor();
+    await shot(page, '18-dataflow-tablet');
+
+    await page.goto(`${stack.url}/#/`);
+    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+    // Tab from the top of the page: skip link first, then the main navigation.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    let reached = false;
+    for (let i = 0; i < 6 && !reached; i += 1) {
+      await page.keyboard.press('Tab');
+      reached = (await page.evaluate(() => document.activeElement?.textContent)) === 'Dataflows';
+    }
+    expect(reached).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Dataflows', level: 1 }).waitFor();
+    await expectText(page.locator('table'), 'Acme US retargeting');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+});

@@ -1,0 +1,115 @@
+import { createEmulator, defaultDemoSeed, type Emulator } from '../../src/emulator/index.ts';
+import { createEngine, type Engine, type EngineTuning } from '../../src/engine/index.ts';
+import { sha256Hex } from '../../src/identity/index.ts';
+import type { Destination, Store } from '../../src/store/index.ts';
+import { RateBudgets, XAdsClient } from '../../src/xads/index.ts';
+import type { Backend, TestStore } from '../store/backends.ts';
+
+export const ACCOUNT_ID = '18ce54d4x5t';
+export const CREDENTIALS = {
+  consumerKey: 'demo-consumer-key',
+  consumerSecret: 'demo-consumer-secret',
+  accessToken: '2417045708-demo-access-token',
+  accessTokenSecret: 'demo-access-token-secret',
+};
+
+export interface Clock {
+  t: number;
+  now(): number;
+  advance(ms: number): void;
+}
+
+export function makeClock(start = Date.UTC(2026, 5, 1, 12, 0, 0)): Clock {
+  const clock: Clock = {
+    t: start,
+    now: () => clock.t,
+    advance: (ms) => {
+      clock.t += ms;
+    },
+  };
+  return clock;
+}
+
+export interface Harness {
+  engine: Engine;
+  emulator: Emulator;
+  store: Store;
+  clock: Clock;
+  destination: Destination;
+  client: XAdsClient;
+  testStore: TestStore;
+  cleanup(): Promise<void>;
+}
+
+/** A client talking to the emulator in process, on the harness clock, with no real waiting. */
+export function emulatorClient(emulator: Emulator, clock: Clock, fetchUrl = 'http://x-emulator.test'): XAdsClient {
+  return new XAdsClient({
+    baseUrl: fetchUrl,
+    credentials: CREDENTIALS,
+    fetch: (input, init) => emulator.fetch(new Request(input, init)),
+    now: clock.now,
+    budgets: new RateBudgets(),
+    maxRetries: 0,
+    sleep: async () => {},
+  });
+}
+
+export async function setup(backend: Backend, options: { tuning?: Partial<EngineTuning>; clock?: Clock } = {}): Promise<Harness> {
+  const clock = options.clock ?? makeClock();
+  const emulator = createEmulator({ now: clock.now, seed: defaultDemoSeed(), random: seededRandom(7) });
+  const testStore = await backend.open({ now: clock.now });
+  const store = testStore.store;
+  const destination = await store.destinations.create({
+    sandboxId: 'prod',
+    name: 'X demo',
+    accountId: ACCOUNT_ID,
+    credentials: CREDENTIALS,
+    status: 'active',
+  });
+  const client = emulatorClient(emulator, clock);
+  const engine = createEngine({
+    store,
+    clientFor: () => client,
+    now: clock.now,
+    random: seededRandom(11),
+    workerId: 'test-worker',
+    ...(options.tuning ? { tuning: options.tuning } : {}),
+  });
+  return { engine, emulator, store, clock, destination, client, testStore, cleanup: () => testStore.cleanup() };
+}
+
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Every identifier of an X audience as `type:value`, read through the emulator's admin API. */
+export function xIdentifiers(emulator: Emulator, xAudienceId: string): Set<string> {
+  const out = new Set<string>();
+  for (const member of emulator.admin.members(ACCOUNT_ID, xAudienceId)) {
+    for (const [type, values] of Object.entries(member)) {
+      if (!Array.isArray(values)) continue;
+      for (const value of values as string[]) out.add(`${type}:${value}`);
+    }
+  }
+  return out;
+}
+
+/** Users requests X received (POST …/users). */
+export function usersRequests(emulator: Emulator): number {
+  return emulator.admin.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/users') && r.status < 300).length;
+}
+
+export const emailHash = (email: string) => sha256Hex(email.trim().toLowerCase());
+export const phoneHash = (e164: string) => sha256Hex(e164);
+
+export async function xAudienceIdOf(store: Store, audienceId: string): Promise<string | null> {
+  const row = await store.db.selectFrom('dataflow_audiences').select('x_audience_id').where('id', '=', audienceId).executeTakeFirst();
+  return row?.x_audience_id ?? null;
+}

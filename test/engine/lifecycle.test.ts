@@ -1,0 +1,207 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../store/backends.ts';
+import { ACCOUNT_ID, emailHash, setup, usersRequests, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+
+const MAPPING = [{ sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true }];
+const DAY = 86_400_000;
+
+const member = (ecid: string, email: string, segment: string, status: 'realized' | 'exited' = 'realized') => ({
+  segmentMembership: { ups: { [segment]: { status } } },
+  identityMap: { ECID: [{ id: ecid }], Email: [{ id: email }] },
+});
+
+async function flowWith(h: Harness, options: { mappingName?: string; existingXAudienceId?: string; ttlDays?: number; cadence?: boolean; keep?: boolean } = {}) {
+  const flow = await h.store.dataflows.create({
+    sandboxId: 'prod',
+    destinationId: h.destination.id,
+    name: 'flow',
+    mapping: MAPPING,
+    ...(options.cadence ? { cadenceMode: 'x_cadence' as const } : {}),
+    ...(options.keep ? { onAudienceRemoval: 'keep' as const } : {}),
+  });
+  const audience = await h.store.audiences.create({
+    sandboxId: 'prod',
+    dataflowId: flow.id,
+    segmentId: 'seg',
+    mappingName: options.mappingName ?? 'Loyal',
+    startDate: 0,
+    ...(options.existingXAudienceId ? { existingXAudienceId: options.existingXAudienceId } : {}),
+    ...(options.ttlDays ? { ttlDays: options.ttlDays } : {}),
+  });
+  return { flow, audience };
+}
+
+async function ingestMembers(h: Harness, count: number, from = 0, segment = 'seg') {
+  const profiles = Array.from({ length: count }, (_, i) => member(`e${from + i}`, `u${from + i}@x.com`, segment));
+  return h.engine.ingest(profiles, { sandboxId: 'prod' });
+}
+
+const expectedEmails = (from: number, to: number) => new Set(Array.from({ length: to - from }, (_, i) => `email:${emailHash(`u${from + i}@x.com`)}`));
+
+for (const backend of BACKENDS) {
+  describe(`audience lifecycle and delivery behaviour (${backend.name})`, () => {
+    let h: Harness | undefined;
+    afterEach(async () => {
+      await h?.cleanup();
+      h = undefined;
+    });
+
+    it('suffixes the name when a deleted audience holds it, renames, and deletes on removal', async () => {
+      h = await setup(backend);
+      const old = await h.client.createCustomAudience(ACCOUNT_ID, { name: 'Loyal' });
+      await h.client.deleteCustomAudience(ACCOUNT_ID, old.id);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 3);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId)).name).toBe('Loyal (2)');
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 3));
+
+      await h.store.audiences.update('prod', audience.id, { mappingName: 'Loyal EU' });
+      expect((await h.engine.plan(audience.dataflowId)).audiences[0]?.action).toBe('rename');
+      await h.engine.flush();
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId)).name).toBe('Loyal EU');
+
+      await h.store.audiences.update('prod', audience.id, { state: 'removing' });
+      expect((await h.engine.plan(audience.dataflowId)).audiences[0]?.action).toBe('delete');
+      await h.engine.flush();
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId, { withDeleted: true })).deleted).toBe(true);
+      expect((await h.store.audiences.get('prod', audience.id))?.state).toBe('removed');
+    });
+
+    it('attaches to an existing audience and keeps it on removal', async () => {
+      h = await setup(backend);
+      const existing = await h.client.createCustomAudience(ACCOUNT_ID, { name: 'Made by hand' });
+      const { audience } = await flowWith(h, { existingXAudienceId: existing.id });
+      await ingestMembers(h, 2);
+      await h.engine.flush();
+      expect(await xAudienceIdOf(h.store, audience.id)).toBe(existing.id);
+      expect(xIdentifiers(h.emulator, existing.id)).toEqual(expectedEmails(0, 2));
+      await h.store.audiences.update('prod', audience.id, { state: 'removing' });
+      await h.engine.flush();
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, existing.id)).deleted).toBe(false);
+    });
+
+    it('bisects a refused request down to the offending member and delivers the rest', async () => {
+      h = await setup(backend);
+      const { audience, flow } = await flowWith(h);
+      await ingestMembers(h, 8);
+      // The first audience create passes; then four users requests in a row are refused (8 → 4 → 2 → 1 members).
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 400, times: 4 }] });
+      const report = await h.engine.flush();
+      expect(report.audiences[0]?.deadLettered).toBe(1);
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId).size).toBe(7);
+      const dead = await h.store.db.selectFrom('engine_dead_letters').selectAll().execute();
+      expect(dead).toHaveLength(1);
+      expect(dead[0]!.operations).not.toContain('@');
+      const runs = await h.engine.runs(flow.id);
+      expect(runs[0]?.identitiesFailed).toBe(1);
+      // Not retried while its desired state is unchanged.
+      expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(0);
+    });
+
+    it('pauses on 401 with what to fix, keeps pending changes and resumes once the destination verifies', async () => {
+      h = await setup(backend);
+      const { audience, flow } = await flowWith(h);
+      await ingestMembers(h, 2);
+      await h.engine.flush();
+      await ingestMembers(h, 2, 2);
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 401, times: 1 }] });
+      const report = await h.engine.flush();
+      expect(report.audiences[0]?.outcome).toBe('paused');
+      const paused = await h.store.dataflows.get('prod', flow.id);
+      expect(paused?.status).toBe('paused');
+      expect(paused?.statusReason).toMatch(/Log in again|credentials/);
+      expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(2);
+      // Not resumed before the destination changes.
+      expect(await h.engine.resumePaused()).toEqual([]);
+      h.clock.advance(1000);
+      await h.store.destinations.update('prod', h.destination.id, { description: 'new credentials' });
+      expect(await h.engine.resumePaused()).toEqual([flow.id]);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(expectedEmails(0, 4));
+    });
+
+    it('retries transient failures with the changes kept pending', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 3);
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 503, times: 1 }] });
+      const first = await h.engine.flush();
+      expect(first.audiences[0]?.outcome).toBe('retrying');
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(expectedEmails(0, 3));
+    });
+
+    it('in X cadence mode pushes additions at most once per window', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h, { cadence: true });
+      await ingestMembers(h, 2);
+      await h.engine.flush();
+      await ingestMembers(h, 2, 2);
+      h.clock.advance(3_600_000);
+      const deferred = await h.engine.flush();
+      expect(deferred.audiences[0]?.outcome).toBe('deferred');
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId).size).toBe(2);
+      h.clock.advance(5 * 3_600_000);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 4));
+    });
+
+    it('sends the TTL as expires_at, and refreshes members before X expires them', async () => {
+      h = await setup(backend);
+      const ttl = await flowWith(h, { ttlDays: 30, mappingName: 'With TTL' });
+      await ingestMembers(h, 1);
+      await h.engine.flush();
+      const ttlMembers = h.emulator.admin.members(ACCOUNT_ID, (await xAudienceIdOf(h.store, ttl.audience.id))!);
+      expect(Date.parse(ttlMembers[0]!.expires_at)).toBe(Math.floor((h.clock.now() + 30 * DAY) / 1000) * 1000);
+      await h.store.audiences.update('prod', ttl.audience.id, { state: 'removing' });
+      await h.engine.flush();
+
+      const plain = await flowWith(h, { mappingName: 'Default expiry' });
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, plain.audience.id))!;
+      const before = usersRequests(h.emulator);
+      h.clock.advance(370 * DAY);
+      await h.engine.flush();
+      expect(usersRequests(h.emulator)).toBe(before + 1);
+      const refreshed = h.emulator.admin.members(ACCOUNT_ID, xId);
+      expect(Date.parse(refreshed[0]!.expires_at)).toBeGreaterThan(h.clock.now() + 300 * DAY);
+      h.clock.advance(100 * DAY);
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 1));
+    });
+
+    it('plans a flush without calling X: audiences to create, pending changes, requests, a hashed sample', async () => {
+      h = await setup(backend);
+      const { flow } = await flowWith(h);
+      await ingestMembers(h, 5);
+      await h.engine.ingest([member('e0', 'u0@x.com', 'seg', 'exited')], { sandboxId: 'prod' });
+      const requestsBefore = h.emulator.admin.requests().length;
+      const plan = await h.engine.plan(flow.id);
+      expect(h.emulator.admin.requests().length).toBe(requestsBefore);
+      expect(plan.audiences[0]).toMatchObject({ action: 'create', pendingAdds: 4, pendingRemoves: 0, requests: 1 });
+      const sample = JSON.stringify(plan.audiences[0]?.samplePayload);
+      expect(sample).toContain(emailHash('u1@x.com'));
+      expect(sample).not.toContain('@x.com');
+      await h.engine.flush();
+      const after = await h.engine.plan(flow.id);
+      expect(after.audiences[0]).toMatchObject({ action: 'none', pendingAdds: 0, pendingRemoves: 0, requests: 0 });
+    });
+
+    it('backfills a segment added later and polls audience health', async () => {
+      h = await setup(backend);
+      const { flow } = await flowWith(h);
+      await ingestMembers(h, 3, 0, 'other');
+      const later = await h.store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: 'other', mappingName: 'Other', startDate: 0 });
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, later.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 3));
+      expect(await h.engine.pollHealth()).toBeGreaterThan(0);
+      const health = await h.store.audiences.get('prod', later.id);
+      expect(health?.healthCheckedAt).toBe(h.clock.now());
+      expect(health?.reasonsNotTargetable).toEqual(expect.arrayContaining(['PROCESSING']));
+    });
+  });
+}

@@ -1,0 +1,240 @@
+import { describe, expect, it } from 'vitest';
+import {
+  defaultsForSource,
+  highlightForbidden,
+  scheduleToRequest,
+  validateAccountId,
+  validateCredentials,
+  validateMapping,
+  validateName,
+  validatePin,
+  validateSchedule,
+  validateWebhookUrl,
+} from './validation.ts';
+import type { MappingRow, ScheduleDraft } from './validation.ts';
+
+describe('validateName', () => {
+  it('accepts a human-readable name and trims it', () => {
+    expect(validateName('  US and European Shoppers ', { field: 'name' })).toEqual({
+      ok: true,
+      value: 'US and European Shoppers',
+    });
+  });
+
+  it('lists each forbidden character with its position and suggests a fix', () => {
+    const result = validateName('US, European 5h0pP3rs: 50% off', { field: 'mappingName' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => [p.char, p.index])).toEqual([
+      [',', 2],
+      [':', 21],
+      ['%', 25],
+    ]);
+    expect(result.suggestion).toBe('US European 5h0pP3rs 50 off');
+    expect(result.message).toBe('Mapping name contains characters X does not accept: "," ":" "%".');
+  });
+
+  it('refuses line breaks and names them in words', () => {
+    const result = validateName('Line one\nline two', { field: 'description' });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.message).toContain('line break');
+    expect(result.suggestion).toBe('Line one line two');
+  });
+
+  it('requires a name and a mapping name but lets the description be empty', () => {
+    expect(validateName('   ', { field: 'name' })).toMatchObject({ ok: false, message: 'Name is required.' });
+    expect(validateName('', { field: 'mappingName' })).toMatchObject({ ok: false });
+    expect(validateName('', { field: 'description' })).toEqual({ ok: true, value: '' });
+  });
+
+  it('refuses every character of the documented set', () => {
+    for (const char of ['+', '&', ',', '%', ':', ';', '@', '/', '=', '?', '$']) {
+      expect(validateName(`a${char}b`, { field: 'name' }).ok, char).toBe(false);
+    }
+  });
+});
+
+describe('highlightForbidden', () => {
+  it('splits the value into accepted and refused runs', () => {
+    expect(highlightForbidden('a+&b')).toEqual([
+      { text: 'a', bad: false },
+      { text: '+&', bad: true },
+      { text: 'b', bad: false },
+    ]);
+  });
+
+  it('shows a refused line break as a visible mark and keeps emoji whole', () => {
+    expect(highlightForbidden('x\n😀')).toEqual([
+      { text: 'x', bad: false },
+      { text: '⏎', bad: true },
+      { text: '😀', bad: false },
+    ]);
+  });
+});
+
+describe('connection fields', () => {
+  it('validates the account id and suggests a cleaned one', () => {
+    expect(validateAccountId(' 18ce54d4x5t ')).toEqual({ ok: true, value: '18ce54d4x5t' });
+    expect(validateAccountId('')).toMatchObject({ ok: false });
+    expect(validateAccountId('18ce-54d4 x5t')).toMatchObject({ ok: false, suggestion: '18ce54d4x5t' });
+  });
+
+  it('accepts an empty or http(s) webhook only', () => {
+    expect(validateWebhookUrl('')).toEqual({ ok: true, value: '' });
+    expect(validateWebhookUrl('https://hooks.example.com/a')).toMatchObject({ ok: true });
+    expect(validateWebhookUrl('ftp://example.com')).toMatchObject({ ok: false });
+    expect(validateWebhookUrl('not a url')).toMatchObject({ ok: false });
+  });
+
+  it('requires all four credentials without inner spaces', () => {
+    const errors = validateCredentials({
+      consumerKey: 'key',
+      consumerSecret: '',
+      accessToken: 'tok en',
+      accessTokenSecret: 's',
+    });
+    expect(Object.keys(errors).sort()).toEqual(['accessToken', 'consumerSecret']);
+  });
+
+  it('accepts a numeric PIN only', () => {
+    expect(validatePin(' 4829301 ')).toEqual({ ok: true, value: '4829301' });
+    expect(validatePin('12ab')).toMatchObject({ ok: false });
+  });
+});
+
+const row = (patch: Partial<MappingRow>): MappingRow => ({
+  sourceType: 'namespace',
+  source: 'Email',
+  target: 'email',
+  applyTransformation: true,
+  ...patch,
+});
+
+describe('validateMapping', () => {
+  it('accepts Email → email with the transformation', () => {
+    expect(validateMapping([row({})])).toEqual({ ok: true });
+  });
+
+  it('requires at least one identity target', () => {
+    const result = validateMapping([]);
+    expect(result).toMatchObject({ ok: false, problems: [{ index: -1, field: 'rows' }] });
+    const blank = validateMapping([row({ source: '  ' })]);
+    expect(blank.ok).toBe(false);
+    if (blank.ok) return;
+    expect(blank.problems.map((p) => [p.index, p.field])).toEqual([
+      [-1, 'rows'],
+      [0, 'source'],
+    ]);
+  });
+
+  it('refuses a transformation on an already hashed namespace', () => {
+    const result = validateMapping([row({ source: 'Email_LC_SHA256', applyTransformation: true })]);
+    expect(result).toMatchObject({ ok: false, problems: [{ index: 0, field: 'applyTransformation' }] });
+  });
+
+  it('requires the transformation for a plain standard namespace', () => {
+    const result = validateMapping([row({ source: 'Phone_E.164', target: 'phone_number', applyTransformation: false })]);
+    expect(result).toMatchObject({ ok: false, problems: [{ index: 0, field: 'applyTransformation' }] });
+  });
+
+  it('keeps a standard namespace on its own identifier', () => {
+    const result = validateMapping([row({ source: 'IDFA', target: 'email' })]);
+    expect(result).toMatchObject({ ok: false, problems: [{ index: 0, field: 'target' }] });
+  });
+
+  it('sends partner_user_id unhashed', () => {
+    expect(validateMapping([row({ source: 'CRMID', target: 'partner_user_id', applyTransformation: false })])).toEqual({
+      ok: true,
+    });
+    expect(validateMapping([row({ source: 'CRMID', target: 'partner_user_id', applyTransformation: true })])).toMatchObject({
+      ok: false,
+    });
+  });
+
+  it('lets attributes feed any identifier, hashed or not', () => {
+    expect(
+      validateMapping([row({ sourceType: 'attribute', source: 'person.email', applyTransformation: false })]),
+    ).toEqual({ ok: true });
+  });
+
+  it('lists every problem at once', () => {
+    const result = validateMapping([row({ source: '' }), row({ source: 'GAID', target: 'handle', applyTransformation: false })]);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((p) => `${p.index}:${p.field}`)).toEqual([
+      '0:source',
+      '1:target',
+      '1:applyTransformation',
+    ]);
+  });
+});
+
+describe('defaultsForSource', () => {
+  it('picks the target and transformation for known namespaces', () => {
+    expect(defaultsForSource('namespace', 'email')).toEqual({ target: 'email', applyTransformation: true });
+    expect(defaultsForSource('namespace', 'Phone_SHA256')).toEqual({ target: 'phone_number', applyTransformation: false });
+    expect(defaultsForSource('namespace', 'CRMID')).toEqual({ target: 'partner_user_id', applyTransformation: false });
+    expect(defaultsForSource('attribute', 'Email')).toBeNull();
+    expect(defaultsForSource('namespace', 'LoyaltyId')).toBeNull();
+  });
+});
+
+const schedule = (patch: Partial<ScheduleDraft>): ScheduleDraft => ({
+  segmentId: 'seg-1',
+  mappingName: 'Cart abandoners',
+  startDate: '2026-12-01',
+  endDate: '',
+  xAudienceId: '',
+  ttlDays: '',
+  ...patch,
+});
+
+describe('validateSchedule', () => {
+  it('accepts the defaults', () => {
+    expect(validateSchedule(schedule({}))).toEqual({});
+  });
+
+  it('checks the mapping name with the naming rules', () => {
+    expect(validateSchedule(schedule({ mappingName: 'Cart: abandoners' })).mappingName).toContain('":"');
+  });
+
+  it('catches two segments sent to the same audience name', () => {
+    const errors = validateSchedule(schedule({}), ['Cart abandoners', 'cart abandoners ']);
+    expect(errors.mappingName).toMatch(/Another segment/);
+  });
+
+  it('requires a real start date and an end date not before it', () => {
+    expect(validateSchedule(schedule({ startDate: '' })).startDate).toBeDefined();
+    expect(validateSchedule(schedule({ startDate: '2026-02-30' })).startDate).toBeDefined();
+    expect(validateSchedule(schedule({ endDate: '2026-11-30' })).endDate).toMatch(/on or after/);
+    expect(validateSchedule(schedule({ endDate: '2026-12-01' })).endDate).toBeUndefined();
+  });
+
+  it('checks the optional X audience id and TTL', () => {
+    expect(validateSchedule(schedule({ xAudienceId: '2906h' }))).toEqual({});
+    expect(validateSchedule(schedule({ xAudienceId: '29 06' })).xAudienceId).toBeDefined();
+    expect(validateSchedule(schedule({ ttlDays: '30' }))).toEqual({});
+    expect(validateSchedule(schedule({ ttlDays: '0' })).ttlDays).toBeDefined();
+    expect(validateSchedule(schedule({ ttlDays: '1.5' })).ttlDays).toBeDefined();
+    expect(validateSchedule(schedule({ ttlDays: '396' })).ttlDays).toBeDefined();
+  });
+});
+
+describe('scheduleToRequest', () => {
+  it('leaves empty optional fields out and converts the TTL to a number', () => {
+    expect(scheduleToRequest(schedule({ mappingName: ' Buyers ' }))).toEqual({
+      segmentId: 'seg-1',
+      mappingName: 'Buyers',
+      startDate: '2026-12-01',
+    });
+    expect(scheduleToRequest(schedule({ endDate: '2027-01-01', xAudienceId: ' 2906h ', ttlDays: '30' }))).toEqual({
+      segmentId: 'seg-1',
+      mappingName: 'Cart abandoners',
+      startDate: '2026-12-01',
+      endDate: '2027-01-01',
+      xAudienceId: '2906h',
+      ttlDays: 30,
+    });
+  });
+});
