@@ -104,12 +104,20 @@ async function seedAndStream(
     });
   } else if (ctx.emulator) {
     await store.destinations.setCredentials(sandboxId, destination.id, credentials);
-    destination = (await store.destinations.update(sandboxId, destination.id, { apiBaseUrl: ctx.apiBaseUrl })) ?? destination;
+    destination =
+      (await store.destinations.update(sandboxId, destination.id, { apiBaseUrl: ctx.apiBaseUrl })) ??
+      destination;
   }
   await service.backend.destinations.verify(sandboxId, destination.id);
 
   for (const s of DEMO_SEGMENTS) {
-    await store.segments.upsert({ sandboxId, id: s.id, namespace: 'ups', name: s.name, description: s.description });
+    await store.segments.upsert({
+      sandboxId,
+      id: s.id,
+      namespace: 'ups',
+      name: s.name,
+      description: s.description,
+    });
   }
 
   let dataflow = (await store.dataflows.list(sandboxId)).find((d) => d.name === DEMO_DATAFLOW_NAME);
@@ -150,7 +158,8 @@ async function seedAndStream(
       body,
     });
     const result = (await res.json()) as { rejected?: unknown[]; error?: { message: string } };
-    if (res.status !== 202) throw new Error(`demo ingest failed (${res.status}): ${result.error?.message ?? ''}`);
+    if (res.status !== 202)
+      throw new Error(`demo ingest failed (${res.status}): ${result.error?.message ?? ''}`);
     rejected += result.rejected?.length ?? 0;
   }
   await token.release();
@@ -160,7 +169,11 @@ async function seedAndStream(
     ctx.emulator.admin.configure({ processingDelayMs: 0 });
     ctx.emulator.admin.process();
     ctx.emulator.admin.configure({ processingDelayMs: 20_000 });
-    await store.db.updateTable('dataflow_audiences').set({ health_checked_at: null }).where('dataflow_id', '=', dataflow.id).execute();
+    await store.db
+      .updateTable('dataflow_audiences')
+      .set({ health_checked_at: null })
+      .where('dataflow_id', '=', dataflow.id)
+      .execute();
     await engine.pollHealth();
   }
 
@@ -170,7 +183,8 @@ async function seedAndStream(
   let activated = 0;
   for (const r of runs) {
     activated += r.identitiesAdded;
-    for (const [k, v] of Object.entries(r.excludedByReason)) excludedByReason[k] = (excludedByReason[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(r.excludedByReason))
+      excludedByReason[k] = (excludedByReason[k] ?? 0) + v;
   }
   return {
     consoleUrl: `${service.url}/`,
@@ -181,7 +195,11 @@ async function seedAndStream(
     destinationId: destination.id,
     dataflowId: dataflow.id,
     profilesSent: profiles.length,
-    audiences: audiences.map((a) => ({ name: a.xAudienceName ?? a.mappingName, xAudienceId: a.xAudienceId, size: a.audienceSize })),
+    audiences: audiences.map((a) => ({
+      name: a.xAudienceName ?? a.mappingName,
+      xAudienceId: a.xAudienceId,
+      size: a.audienceSize,
+    })),
     identitiesActivated: activated,
     excludedByReason,
     rejectedProfiles: rejected,
@@ -191,9 +209,17 @@ async function seedAndStream(
 /** The admin token when its file is there and valid; otherwise a short-lived ingest token. */
 async function demoToken(service: Service): Promise<{ value: string; release(): Promise<void> }> {
   const fromFile = service.adminToken ?? (await readAdminToken(service.config.dataDir));
-  if (fromFile && (await service.store.apiTokens.authenticate(fromFile))) return { value: fromFile, release: async () => undefined };
-  const { token, apiToken } = await service.store.apiTokens.create({ sandboxId: DEFAULT_SANDBOX_ID, name: 'demo-ingest', permissions: ['Ingest Profiles'] });
-  return { value: token, release: async () => void (await service.store.apiTokens.revoke(DEFAULT_SANDBOX_ID, apiToken.id)) };
+  if (fromFile && (await service.store.apiTokens.authenticate(fromFile)))
+    return { value: fromFile, release: async () => undefined };
+  const { token, apiToken } = await service.store.apiTokens.create({
+    sandboxId: DEFAULT_SANDBOX_ID,
+    name: 'demo-ingest',
+    permissions: ['Ingest Profiles'],
+  });
+  return {
+    value: token,
+    release: async () => void (await service.store.apiTokens.revoke(DEFAULT_SANDBOX_ID, apiToken.id)),
+  };
 }
 
 /**
@@ -203,12 +229,25 @@ async function demoToken(service: Service): Promise<{ value: string; release(): 
 async function resendDataflow(service: Service, dataflowId: string): Promise<void> {
   const { store } = service;
   const now = Date.now();
-  const ids = (await store.db.selectFrom('dataflow_audiences').select('id').where('dataflow_id', '=', dataflowId).execute()).map((r) => r.id);
+  const ids = (
+    await store.db
+      .selectFrom('dataflow_audiences')
+      .select('id')
+      .where('dataflow_id', '=', dataflowId)
+      .execute()
+  ).map((r) => r.id);
   if (ids.length === 0) return;
   await store.transaction(async (tx) => {
     await tx.db
       .updateTable('engine_audiences')
-      .set({ x_audience_id: null, x_audience_name: null, name_base: null, created_by_engine: 0, creating_at: null, updated_at: now })
+      .set({
+        x_audience_id: null,
+        x_audience_name: null,
+        name_base: null,
+        created_by_engine: 0,
+        creating_at: null,
+        updated_at: now,
+      })
       .where('id', 'in', ids)
       .execute();
     await tx.db
@@ -239,9 +278,16 @@ export function formatDemoSummary(s: DemoSummary): string {
     '',
     `  Streamed ${s.profilesSent} synthetic profiles through POST /api/v1/ingest/profiles (${s.rejectedProfiles} rejected).`,
     `  Audiences on X (${s.audiences.length}):`,
-    ...s.audiences.map((a) => `    - ${a.name}: ${a.xAudienceId ?? 'not created yet'}${a.size === null ? '' : `, size ${a.size}`}`),
+    ...s.audiences.map(
+      (a) =>
+        `    - ${a.name}: ${a.xAudienceId ?? 'not created yet'}${a.size === null ? '' : `, size ${a.size}`}`,
+    ),
     `  Identities activated: ${s.identitiesActivated}`,
-    `  Excluded by reason: ${Object.entries(s.excludedByReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `  Excluded by reason: ${
+      Object.entries(s.excludedByReason)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }`,
     '',
     '  Try: TCA_TOKEN=$(cat ' + s.adminTokenFile + ') node bin/tca.js audiences',
     '  Stop with Ctrl-C.',

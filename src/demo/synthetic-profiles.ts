@@ -19,13 +19,55 @@ export interface DemoSegment {
 }
 
 export const DEMO_SEGMENTS: readonly DemoSegment[] = [
-  { id: '5f1c2a10-7b3e-4d2a-9c61-0a1b2c3d4e01', name: 'Loyal Customers', description: 'Three or more orders in the last 12 months', share: 0.35 },
-  { id: '5f1c2a10-7b3e-4d2a-9c61-0a1b2c3d4e02', name: 'Cart Abandoners (Last 30 Days)', description: 'Added to cart without checkout in the last 30 days', share: 0.25 },
-  { id: '5f1c2a10-7b3e-4d2a-9c61-0a1b2c3d4e03', name: 'High Value Prospects', description: 'Predicted lifetime value in the top decile', share: 0.15 },
+  {
+    id: '5f1c2a10-7b3e-4d2a-9c61-0a1b2c3d4e01',
+    name: 'Loyal Customers',
+    description: 'Three or more orders in the last 12 months',
+    share: 0.35,
+  },
+  {
+    id: '5f1c2a10-7b3e-4d2a-9c61-0a1b2c3d4e02',
+    name: 'Cart Abandoners (Last 30 Days)',
+    description: 'Added to cart without checkout in the last 30 days',
+    share: 0.25,
+  },
+  {
+    id: '5f1c2a10-7b3e-4d2a-9c61-0a1b2c3d4e03',
+    name: 'High Value Prospects',
+    description: 'Predicted lifetime value in the top decile',
+    share: 0.15,
+  },
 ];
 
-const FIRST = ['alex', 'sam', 'jordan', 'taylor', 'morgan', 'casey', 'jamie', 'riley', 'avery', 'quinn', 'maria', 'li', 'noah', 'emma', 'lucas'];
-const LAST = ['smith', 'garcia', 'chen', 'müller', 'okafor', 'nguyen', 'kowalski', 'silva', 'haddad', 'johnson'];
+const FIRST = [
+  'alex',
+  'sam',
+  'jordan',
+  'taylor',
+  'morgan',
+  'casey',
+  'jamie',
+  'riley',
+  'avery',
+  'quinn',
+  'maria',
+  'li',
+  'noah',
+  'emma',
+  'lucas',
+];
+const LAST = [
+  'smith',
+  'garcia',
+  'chen',
+  'müller',
+  'okafor',
+  'nguyen',
+  'kowalski',
+  'silva',
+  'haddad',
+  'johnson',
+];
 const DOMAINS = ['example.com', 'example.org', 'mail.example.net', 'Example.co.uk'];
 const AREA = ['212', '312', '415', '617', '206', '303', '404', '512', '646', '718'];
 
@@ -45,7 +87,10 @@ export function syntheticProfiles(count: number, seed = 20_260_101): Record<stri
     const r = rnd();
     if (r < 0.82) {
       const local = `${pick(FIRST)}.${pick(LAST)}${i}`;
-      const email = rnd() < 0.03 ? `${local}(at)${pick(DOMAINS)}` : `${rnd() < 0.2 ? local.toUpperCase() : local}@${pick(DOMAINS)}`;
+      const email =
+        rnd() < 0.03
+          ? `${local}(at)${pick(DOMAINS)}`
+          : `${rnd() < 0.2 ? local.toUpperCase() : local}@${pick(DOMAINS)}`;
       identityMap['Email'] = [{ id: email }];
     }
     if (rnd() < 0.4) {
@@ -56,10 +101,14 @@ export function syntheticProfiles(count: number, seed = 20_260_101): Record<stri
     const ups: Record<string, { status: string; lastQualificationTime: string }> = {};
     for (const s of DEMO_SEGMENTS) {
       if (rnd() < s.share) {
-        ups[s.id] = { status: rnd() < 0.08 ? 'exited' : 'realized', lastQualificationTime: '2026-01-15T10:00:00Z' };
+        ups[s.id] = {
+          status: rnd() < 0.08 ? 'exited' : 'realized',
+          lastQualificationTime: '2026-01-15T10:00:00Z',
+        };
       }
     }
-    if (Object.keys(ups).length === 0) ups[DEMO_SEGMENTS[0]!.id] = { status: 'realized', lastQualificationTime: '2026-01-15T10:00:00Z' };
+    if (Object.keys(ups).length === 0)
+      ups[DEMO_SEGMENTS[0]!.id] = { status: 'realized', lastQualificationTime: '2026-01-15T10:00:00Z' };
     out.push({ identityMap, segmentMembership: { ups } });
   }
   return out;

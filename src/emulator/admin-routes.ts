@@ -98,7 +98,14 @@ export function adminRoutes(admin: EmulatorAdmin): Hono<Env> {
   );
   app.get(
     '/requests',
-    guarded((c) => c.json({ data: admin.requests() })),
+    guarded((c) => {
+      const method = c.req.query('method')?.toUpperCase();
+      const path = c.req.query('path');
+      const data = admin
+        .requests()
+        .filter((r) => (method === undefined || r.method === method) && (path === undefined || r.path.includes(path)));
+      return c.json({ data });
+    }),
   );
   app.delete(
     '/requests',

@@ -192,7 +192,9 @@ describe('OAuth 1.0a verification', () => {
       timestamp: Math.floor(clock.ms / 1000),
       extra: { oauth_body_hash: '2jmj7l5rSw0yVb/vlWAYkK/YBwk=' },
     });
-    expect((await emulator.fetch(new Request(url, { method: 'POST', headers: { authorization } }))).status).toBe(200);
+    expect(
+      (await emulator.fetch(new Request(url, { method: 'POST', headers: { authorization } }))).status,
+    ).toBe(200);
   });
 
   it('rejects a timestamp more than 300 s away, accepts one within', async () => {
@@ -750,6 +752,8 @@ describe('admin API over HTTP', () => {
     const log = (await (await admin('GET', '/requests')).json()) as {
       data: Array<{ method: string; status: number; bytes: number; operations: number | null }>;
     };
+    const filtered = (await (await admin('GET', '/requests?method=post&path=/users')).json()) as { data: unknown[] };
+    expect(filtered.data).toHaveLength(1);
     expect(log.data.at(-1)).toMatchObject({
       method: 'POST',
       status: 200,

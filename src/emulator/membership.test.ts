@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AudienceMembership } from './membership.ts';
 
@@ -65,5 +66,72 @@ describe('AudienceMembership', () => {
     for (let i = 0; i < 20_000; i += 1) m.update({ email: [h(i)] }, T0, T1);
     for (let i = 0; i < 20_000; i += 2) m.delete({ email: [h(i)] });
     expect(m.size).toBe(10_000);
+  });
+});
+
+describe('AudienceMembership against a naive model', () => {
+  type Op = {
+    kind: 'Update' | 'Delete';
+    user: Partial<Record<'email' | 'handle' | 'partner_user_id', string[]>>;
+  };
+
+  /** Reference semantics by linear scans: members sharing any identifier with a user are that user. */
+  function naive(ops: Op[]): string[] {
+    let members: Array<Map<string, Set<string>>> = [];
+    const keys = (user: Op['user']) =>
+      Object.entries(user).flatMap(([t, vs]) => (vs ?? []).map((v) => `${t}:${v}`));
+    const has = (m: Map<string, Set<string>>, key: string) => {
+      const [t, v] = key.split(':') as [string, string];
+      return m.get(t)?.has(v) ?? false;
+    };
+    for (const op of ops) {
+      const k = keys(op.user);
+      const hit = members.filter((m) => k.some((key) => has(m, key)));
+      members = members.filter((m) => !hit.includes(m));
+      if (op.kind === 'Delete') continue;
+      const merged = new Map<string, Set<string>>();
+      for (const m of [...hit, new Map(Object.entries(op.user).map(([t, vs]) => [t, new Set(vs)]))]) {
+        for (const [t, vs] of m)
+          for (const v of vs) (merged.get(t) ?? merged.set(t, new Set()).get(t)!).add(v);
+      }
+      members.push(merged);
+    }
+    return members.map((m) => canonical(Object.fromEntries([...m].map(([t, vs]) => [t, [...vs]])))).sort();
+  }
+
+  function canonical(ids: Record<string, string[] | undefined>): string {
+    return JSON.stringify(
+      Object.entries(ids)
+        .filter(([, vs]) => vs && vs.length > 0)
+        .map(([t, vs]) => [t, [...vs!].sort()])
+        .sort(),
+    );
+  }
+
+  it('agrees on every sequence of Updates and Deletes', () => {
+    const value = fc.constantFrom('a', 'b', 'c', 'd', 'e');
+    const user = fc
+      .record(
+        {
+          email: fc.uniqueArray(value, { minLength: 1, maxLength: 2 }),
+          handle: fc.uniqueArray(value, { minLength: 1, maxLength: 2 }),
+          partner_user_id: fc.uniqueArray(value, { minLength: 1, maxLength: 2 }),
+        },
+        { requiredKeys: [] },
+      )
+      .filter((u) => Object.keys(u).length > 0);
+    const op = fc.record({ kind: fc.constantFrom<'Update' | 'Delete'>('Update', 'Update', 'Delete'), user });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
+        const m = new AudienceMembership();
+        for (const o of ops) {
+          if (o.kind === 'Update') m.update(o.user, T0, T1);
+          else m.delete(o.user);
+        }
+        const actual = [...m.current(T0)].map((member) => canonical(member.ids)).sort();
+        expect(actual).toEqual(naive(ops));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -343,7 +343,12 @@ async function sendUnits(
     return rest.length > 0 ? sendUnits(rt, client, audience, rest, report, pushed) : null;
   }
   for (const request of requests) {
-    await recordSending(rt, audience.id, request.changeIndexes.map((i) => built.owners[i]!).filter((o) => o.kind === 'add').map((o) => o.item));
+    await recordSending(
+      rt,
+      audience.id,
+      unitsOf(request, built),
+      request.changeIndexes.map((i) => built.owners[i]!).filter((o) => o.kind === 'add').map((o) => o.item),
+    );
     try {
       await client.postUsers(audience.accountId, audience.xAudienceId, request);
     } catch (error) {
@@ -520,19 +525,27 @@ async function commit(
 }
 
 /**
- * Write-ahead for a users request: records, per member, the user about to be sent (merged with any earlier unknown
- * outcome), so that after a crash between X's acceptance and the commit its identifiers are still accounted for.
+ * Write-ahead for a users request, committed before it is sent. X may apply a request whose acceptance we never
+ * record (a crash in between), so: every member of the request's units is marked pending with its desired user owed
+ * again (a Delete there may have wiped its X record), and each user about to be added is recorded in `sent` (merged
+ * with any earlier unknown outcome) so that its identifiers are removed later if they stop being desired.
  */
-async function recordSending(rt: EngineRuntime, audienceId: string, items: readonly Item[]): Promise<void> {
-  if (items.length === 0) return;
+async function recordSending(rt: EngineRuntime, audienceId: string, units: readonly Unit[], adds: readonly Item[]): Promise<void> {
   const caps = rt.store.capabilities;
-  for (const item of items) {
+  const now = rt.now();
+  for (const item of adds) {
     const sent = parseUser(item.entry.sent ?? null);
     const next = sent ? mergeUsers([sent, item.change.add!]) : item.change.add!;
     item.entry.sent = serializeUser(next);
   }
+  const members = [...new Set(units.flatMap((u) => u.items.map((i) => i.entry.member)))];
   await rt.store.transaction(async (tx) => {
-    for (const chunk of chunkRows(items, 2, caps)) {
+    for (const chunk of chunkRows(members, 1, caps, 1000)) {
+      await sql`update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ${now}),
+          resend = case when desired is null then resend else 1 end
+        where audience_id = ${audienceId} and member in (${sql.join(chunk)})`.execute(tx.db);
+    }
+    for (const chunk of chunkRows(adds, 2, caps)) {
       const values = sql.join(chunk.map((i) => sql`(${typed(caps, i.entry.member, 'text')}, ${typed(caps, i.entry.sent, 'text')})`));
       await sql`with v(member, sent) as (values ${values})
         update engine_ledger set sent = v.sent from v

@@ -50,11 +50,15 @@ export interface ImportReport {
   rejected: Array<{ line: number; errors: Array<{ path: string; reason: string }> }>;
   /** Mirror mode: members of the segment absent from the file, now removed. */
   removed: number;
+  /** True when a syntax error stopped reading before the end of the file (mirror mode then removes nothing). */
+  truncated: boolean;
   ledgerWrites: number;
 }
 
 interface Row {
   line: number;
+  /** The file could not be read past this row. */
+  fatal?: boolean;
   profile?: ProfileExport;
   key?: string;
   errors?: Array<{ path: string; reason: string }>;
@@ -80,22 +84,38 @@ async function* readRows(
     const parser = stream.pipe(parseCsv({ info: true, relax_column_count: true, bom: true }));
     let layout: CsvProfileLayout | null = null;
     const lastQualificationTime = new Date(now).toISOString();
-    for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      const line = record.info.lines;
-      if (layout === null) {
-        const header = parseCsvProfileHeader(record.record);
-        if (!header.ok) {
-          throw new EngineError('invalid_file', `The CSV header of ${path} is not valid`, {
-            details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
-            hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
-          });
+    let lastLine = 0;
+    try {
+      for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+        lastLine = record.info.lines;
+        const line = record.info.lines;
+        if (layout === null) {
+          const header = parseCsvProfileHeader(record.record);
+          if (!header.ok) {
+            throw new EngineError('invalid_file', `The CSV header of ${path} is not valid`, {
+              details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
+              hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
+            });
+          }
+          layout = header.layout;
+          continue;
         }
-        layout = header.layout;
-        continue;
+        const parsed = parseCsvProfileRow(layout, record.record, { line, lastQualificationTime });
+        if (parsed.ok) yield { line, profile: parsed.profile, key: keyOf(parsed.profileKey) };
+        else yield { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
       }
-      const parsed = parseCsvProfileRow(layout, record.record, { line, lastQualificationTime });
-      if (parsed.ok) yield { line, profile: parsed.profile, key: keyOf(parsed.profileKey) };
-      else yield { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
+    } catch (error) {
+      if (error instanceof EngineError) throw error;
+      // A CSV syntax error (an unclosed quote, say) leaves the rest of the file unreadable.
+      const line =
+        typeof (error as { lines?: unknown }).lines === 'number'
+          ? (error as { lines: number }).lines
+          : lastLine + 1;
+      yield {
+        line,
+        errors: [{ path: `line ${line}`, reason: error instanceof Error ? error.message : String(error) }],
+        fatal: true,
+      };
     }
     return;
   }
@@ -109,7 +129,9 @@ async function* readRows(
       return { line, errors: [{ path: '', reason: 'not valid JSON' }] };
     }
     const parsed = parseProfileExport(value);
-    return parsed.ok ? { line, profile: parsed.profile } : { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
+    return parsed.ok
+      ? { line, profile: parsed.profile }
+      : { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
   };
   if (format === 'json') {
     const splitter = new JsonArraySplitter();
@@ -120,7 +142,10 @@ async function* readRows(
       if (splitter.error) break;
     }
     splitter.end();
-    if (splitter.error) throw new EngineError('invalid_file', `${path} is not a JSON array: ${splitter.error}`, { hint: 'Use --format ndjson for one profile per line' });
+    if (splitter.error)
+      throw new EngineError('invalid_file', `${path} is not a JSON array: ${splitter.error}`, {
+        hint: 'Use --format ndjson for one profile per line',
+      });
     return;
   }
   let rest = '';
@@ -145,7 +170,11 @@ async function* readRows(
  * Streams it in batches (one transaction each), so memory stays flat whatever the file size. In `mirror` mode the
  * file is the full audience of `segmentId`: members known before but absent from the file are removed.
  */
-export async function importProfilesFile(rt: EngineRuntime, path: string, options: ImportOptions): Promise<ImportReport> {
+export async function importProfilesFile(
+  rt: EngineRuntime,
+  path: string,
+  options: ImportOptions,
+): Promise<ImportReport> {
   const format = formatOf(path, options.format);
   const mode = options.mode ?? 'incremental';
   if (mode === 'mirror' && !options.segmentId) {
@@ -158,7 +187,10 @@ export async function importProfilesFile(rt: EngineRuntime, path: string, option
   try {
     totalBytes = statSync(path).size;
   } catch (cause) {
-    throw new EngineError('invalid_file', `Cannot read ${path}`, { cause, hint: 'Check the path and its permissions' });
+    throw new EngineError('invalid_file', `Cannot read ${path}`, {
+      cause,
+      hint: 'Check the path and its permissions',
+    });
   }
   const store = rt.store;
   const batchSize = Math.max(1, options.batchSize ?? 5000);
@@ -174,10 +206,15 @@ export async function importProfilesFile(rt: EngineRuntime, path: string, option
     rejectedCount: 0,
     rejected: [],
     removed: 0,
+    truncated: false,
     ledgerWrites: 0,
   };
   const progress = { bytesRead: 0 };
-  const context = await loadSandboxContext(store.db as unknown as Db, options.sandboxId, rt.tuning.profileKeyNamespaces);
+  const context = await loadSandboxContext(
+    store.db as unknown as Db,
+    options.sandboxId,
+    rt.tuning.profileKeyNamespaces,
+  );
 
   let batch: Row[] = [];
   const flushBatch = async () => {
@@ -190,7 +227,9 @@ export async function importProfilesFile(rt: EngineRuntime, path: string, option
     await store.transaction(async (tx) => {
       const db = tx.db as unknown as Db;
       report.ledgerWrites += await applyProfiles(db, store, context, profiles, rt.now(), report.excluded, {
-        ...(mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {}),
+        ...(mode === 'mirror'
+          ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) }
+          : {}),
         keyOverrides: keys,
       });
       for (const chunk of chunkRows(seen, 2, store.capabilities)) {
@@ -209,6 +248,7 @@ export async function importProfilesFile(rt: EngineRuntime, path: string, option
   for await (const row of readRows(path, format, progress, keyOf, rt.now())) {
     report.rowsRead += 1;
     if (row.errors) {
+      if (row.fatal) report.truncated = true;
       report.rejectedCount += 1;
       if (report.rejected.length < maxListed) report.rejected.push({ line: row.line, errors: row.errors });
       continue;
@@ -219,7 +259,8 @@ export async function importProfilesFile(rt: EngineRuntime, path: string, option
   await flushBatch();
 
   if (mode === 'mirror') {
-    report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
+    // A file read only in part is not the full audience: removing the rest would drop real members.
+    if (!report.truncated) report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
     await store.db.deleteFrom('engine_import_seen').where('import_id', '=', importId).execute();
   }
   options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
@@ -227,9 +268,16 @@ export async function importProfilesFile(rt: EngineRuntime, path: string, option
 }
 
 /** Mirror mode: every known member of the segment the file did not list leaves it. */
-async function removeAbsent(rt: EngineRuntime, context: SandboxContext, segmentId: string, importId: string): Promise<number> {
+async function removeAbsent(
+  rt: EngineRuntime,
+  context: SandboxContext,
+  segmentId: string,
+  importId: string,
+): Promise<number> {
   const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
-  const audiences = context.dataflows.flatMap((d) => d.audiences.filter((a) => a.segmentId === segmentId && audienceActive(a, rt.now())));
+  const audiences = context.dataflows.flatMap((d) =>
+    d.audiences.filter((a) => a.segmentId === segmentId && audienceActive(a, rt.now())),
+  );
   let removed = 0;
   let after = '';
   for (;;) {
@@ -242,7 +290,14 @@ async function removeAbsent(rt: EngineRuntime, context: SandboxContext, segmentI
         .where('p.profile_key', '>', after)
         .where(sql<boolean>`p.segments like ${needle} escape '\\'`)
         .where(({ not, exists, selectFrom }) =>
-          not(exists(selectFrom('engine_import_seen as s').select('s.profile_key').where('s.import_id', '=', importId).whereRef('s.profile_key', '=', 'p.profile_key'))),
+          not(
+            exists(
+              selectFrom('engine_import_seen as s')
+                .select('s.profile_key')
+                .where('s.import_id', '=', importId)
+                .whereRef('s.profile_key', '=', 'p.profile_key'),
+            ),
+          ),
         )
         .orderBy('p.profile_key')
         .limit(2000)
@@ -256,7 +311,8 @@ async function removeAbsent(rt: EngineRuntime, context: SandboxContext, segmentI
           .where('sandbox_id', '=', context.sandboxId)
           .where('profile_key', '=', row.profile_key)
           .execute();
-        for (const audience of audiences) writes.push({ audienceId: audience.id, member: row.profile_key, desired: null });
+        for (const audience of audiences)
+          writes.push({ audienceId: audience.id, member: row.profile_key, desired: null });
         removed += 1;
       }
       await writeDesired(db, rt.store.capabilities, writes, rt.now());

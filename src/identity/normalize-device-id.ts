@@ -32,7 +32,8 @@ export function normalizeDeviceId(raw: string, options: { deviceKind?: DeviceKin
     );
   }
   const kind = options.deviceKind;
-  if (kind !== undefined) {
+  // Untyped callers may pass anything; only the three kinds narrow the shape.
+  if (kind === 'idfa' || kind === 'gaid' || kind === 'android_id') {
     const expected = kind === 'android_id' ? 'android_id' : 'uuid';
     if (shape !== expected) {
       return rejected(

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import metadata from 'libphonenumber-js/min/metadata';
 import { IDENTITY_REJECTION_CODES } from './identity-result.ts';
 import { normalizeIdentity } from './normalize-identity.ts';
-import { normalizePhoneNumber } from './normalize-phone-number.ts';
+import { normalizePhoneNumber, normalizePhoneNumberWithParser } from './normalize-phone-number.ts';
 import { X_IDENTIFIER_TYPES } from './types.ts';
 
 const HEX64_LOWER = /^[0-9a-f]{64}$/;
@@ -124,17 +124,69 @@ describe('identity properties', () => {
     fc.assert(
       fc.property(
         fc.constantFrom(...callingCodes),
-        fc.stringMatching(/^[0-9]{4,14}$/),
+        fc.stringMatching(/^[0-9]{2,14}$/),
         (callingCode, national) => {
           const e164 = `+${callingCode}${national}`;
-          // A space after the calling code forces the full parser.
-          const viaParser = normalizePhoneNumber(`+${callingCode} ${national}`);
-          const direct = normalizePhoneNumber(e164);
-          if (e164.length > 16) return;
-          expect(direct).toEqual(viaParser);
+          expect(normalizePhoneNumber(e164)).toEqual(normalizePhoneNumberWithParser(e164));
         },
       ),
       { numRuns: 5000 },
     );
+  });
+
+  it('the national fast path agrees with the full phone parser', () => {
+    const regions = Object.keys(metadata.countries);
+    const separators = fc.constantFrom('', ' ', '-', '.', ') ', '/');
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...regions),
+        fc.array(fc.tuple(fc.stringMatching(/^[0-9]{1,5}$/), separators), { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        (region, parts, bracket) => {
+          const body = parts
+            .map(([digits, sep]) => digits + sep)
+            .join('')
+            .trim();
+          const raw = bracket ? `(${body}` : body;
+          expect(normalizePhoneNumber(raw, { region })).toEqual(
+            normalizePhoneNumberWithParser(raw, { region }),
+          );
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('the fast paths agree with the parser on realistic numbers', () => {
+    const cases: [string, string | undefined][] = [
+      ['+12125550100', undefined],
+      ['+14155550123', undefined],
+      ['+447700900123', undefined],
+      ['+4915112345678', undefined],
+      ['+33612345678', undefined],
+      ['+61412345678', undefined],
+      ['+5511912345678', undefined],
+      ['+919876543210', undefined],
+      ['+8613800138000', undefined],
+      ['(212) 555-0100', 'US'],
+      ['212 555 0100', 'CA'],
+      ['07700 900123', 'GB'],
+      ['0151 1234 5678', 'DE'],
+      ['06 12 34 56 78', 'FR'],
+      ['0412 345 678', 'AU'],
+      ['(11) 91234-5678', 'BR'],
+      ['98765 43210', 'IN'],
+      ['090-1234-5678', 'JP'],
+      ['011 44 7700 900123', 'US'],
+      ['8 (912) 345-67-89', 'RU'],
+      ['06 1234 5678', 'IT'],
+      ['55 1234 5678', 'MX'],
+      ['011 15-2345-6789', 'AR'],
+    ];
+    for (const [raw, region] of cases) {
+      const options = region === undefined ? {} : { region };
+      const fast = normalizePhoneNumber(raw, options);
+      expect(fast).toEqual(normalizePhoneNumberWithParser(raw, options));
+    }
   });
 });

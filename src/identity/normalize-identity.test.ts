@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import hashVectors from './hash-vectors.json' with { type: 'json' };
 import { normalizeIdentity } from './normalize-identity.ts';
-import { IDENTITY_REJECTION_CODES } from './identity-result.ts';
+import { IDENTITY_REJECTION_CODES, type NormalizeOptions } from './identity-result.ts';
 import { isXIdentifierType } from './normalize-identity.ts';
 import type { XIdentifierType } from './types.ts';
 
@@ -92,8 +92,24 @@ describe('normalizeIdentity', () => {
   it('rejects a non-string value without throwing', () => {
     expect(normalizeIdentity('email', 42 as unknown as string)).toMatchObject({
       ok: false,
-      code: 'invalid_characters',
+      code: 'not_text',
     });
+  });
+
+  it('stays total when untyped callers pass odd options', () => {
+    const odd = [
+      null,
+      { region: 5 },
+      { deviceKind: 7 },
+      { deviceKind: 'imei' },
+      { hashed: 'yes' },
+    ] as unknown as NormalizeOptions[];
+    for (const options of odd) {
+      for (const type of ['email', 'device_id', 'phone_number'] as const) {
+        expect(() => normalizeIdentity(type, '4b61639e-47cc-4056-a16a-c8217e029462', options)).not.toThrow();
+        expect(() => normalizeIdentity(type, '2125550100', options)).not.toThrow();
+      }
+    }
   });
 
   it('passes the device kind and region through', () => {

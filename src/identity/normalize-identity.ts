@@ -36,6 +36,8 @@ export function normalizeIdentity(
   raw: string,
   options: NormalizeOptions = {},
 ): IdentityResult {
+  // `null` from untyped callers means "no options" too.
+  const opts: NormalizeOptions = options ?? {};
   // Callers outside TypeScript (CLI, API, files) can hand over anything; stay total.
   if (typeof raw !== 'string') {
     return { ok: false, type, code: 'not_text', message: 'The identifier is not text (a string).' };
@@ -53,8 +55,8 @@ export function normalizeIdentity(
     if (!result.ok) return { ok: false, type, code: result.code, message: result.message };
     return { ok: true, type, normalized: result.normalized, sha256: null, value: result.normalized };
   }
-  if (options.hashed === true) return prehashed(type, raw);
-  const result = normalizePlain(type, raw, options);
+  if (opts.hashed === true) return prehashed(type, raw);
+  const result = normalizePlain(type, raw, opts);
   if (!result.ok) return { ok: false, type, code: result.code, message: result.message };
   const sha256 = sha256Hex(result.normalized);
   return { ok: true, type, normalized: result.normalized, sha256, value: sha256 };
@@ -65,12 +67,9 @@ function normalizePlain(type: XIdentifierType, raw: string, options: NormalizeOp
     case 'email':
       return normalizeEmail(raw);
     case 'device_id':
-      return normalizeDeviceId(
-        raw,
-        options.deviceKind === undefined ? {} : { deviceKind: options.deviceKind },
-      );
+      return normalizeDeviceId(raw, options);
     case 'phone_number':
-      return normalizePhoneNumber(raw, options.region === undefined ? {} : { region: options.region });
+      return normalizePhoneNumber(raw, options);
     case 'handle':
       return normalizeHandle(raw);
     case 'twitter_id':

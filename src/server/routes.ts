@@ -527,12 +527,10 @@ export function buildRoutes(options: RouteOptions): Route[] {
         if (profiles.length === 0) {
           throw badRequest(
             `Every profile was rejected (${items.length})`,
-            rejected
-              .slice(0, 1000)
-              .map((r): ErrorDetail => ({
-                path: `[${r.index}]${r.path.replace(/^\$/, '')}`,
-                reason: r.reason,
-              })),
+            rejected.slice(0, 1000).map((r): ErrorDetail => ({
+              path: `[${r.index}]${r.path.replace(/^\$/, '')}`,
+              reason: r.reason,
+            })),
             'validation_failed',
           );
         }

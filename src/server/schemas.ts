@@ -56,13 +56,9 @@ export const TokenListSchema = z.object({ items: z.array(TokenSchema) });
 export const TokenCreateSchema = z.object({
   name: z.string().min(1).max(100).meta({ example: 'aep-streaming' }),
   permissions: z.array(PermissionSchema).min(1),
-  sandbox: z
-    .string()
-    .optional()
-    .meta({
-      description:
-        "Sandbox of the new token; defaults to the caller's. Other sandboxes need Manage Sandboxes.",
-    }),
+  sandbox: z.string().optional().meta({
+    description: "Sandbox of the new token; defaults to the caller's. Other sandboxes need Manage Sandboxes.",
+  }),
 });
 export const TokenCreatedSchema = TokenSchema.extend({
   token: z.string().meta({ description: 'The secret, shown only in this response.' }),
@@ -263,26 +259,20 @@ export const DataflowSchema = z
   .meta({ id: 'Dataflow' });
 export const DataflowListSchema = z.object({ items: z.array(DataflowSchema) });
 
-export const PlanSchema = z
-  .object({ dataflowId: z.string() })
-  .catchall(z.unknown())
-  .meta({
-    id: 'Plan',
-    description:
-      'The dry-run plan: audiences to create/rename/delete, pending changes, requests, sample payload (hashes only).',
-  });
+export const PlanSchema = z.object({ dataflowId: z.string() }).catchall(z.unknown()).meta({
+  id: 'Plan',
+  description:
+    'The dry-run plan: audiences to create/rename/delete, pending changes, requests, sample payload (hashes only).',
+});
 
 export const RunsQuerySchema = z.object({
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
 });
-export const RunSchema = z
-  .object({ runStart: z.string() })
-  .catchall(z.unknown())
-  .meta({
-    id: 'Run',
-    description: 'An hourly dataflow run: received, activated, excluded and failed counts.',
-  });
+export const RunSchema = z.object({ runStart: z.string() }).catchall(z.unknown()).meta({
+  id: 'Run',
+  description: 'An hourly dataflow run: received, activated, excluded and failed counts.',
+});
 export const RunListSchema = z.object({ items: z.array(RunSchema) });
 
 export const FlushResultSchema = z.object({ dataflowId: z.string() }).catchall(z.unknown());

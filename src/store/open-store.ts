@@ -19,6 +19,7 @@ import { segmentRepository } from './repositories/segments.ts';
 import type { Database } from './schema/index.ts';
 import { SecretBox } from './secret-box.ts';
 import { loadSecretKey } from './secret-key.ts';
+import { TransactionGuard } from './transaction-guard.ts';
 import { openSqlite, type SqliteSynchronous } from './sqlite-backend.ts';
 
 /** Name of the default SQLite file inside the data directory. */
@@ -141,6 +142,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const secrets = new SecretBox(key, { randomBytes: random });
   const now = options.now ?? Date.now;
   const newId = options.newId ?? randomId;
+  const guard = new TransactionGuard();
 
   let db: Kysely<Database>;
   let capabilities: Capabilities;
@@ -150,6 +152,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     const backend = openPostgres(options.url as string, {
       poolSize: options.postgres?.poolSize ?? 10,
       onPoolError: options.onBackgroundError ?? (() => undefined),
+      guard,
     });
     db = backend.db;
     pool = backend.pool;
@@ -158,6 +161,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     const backend = openSqlite(sqlitePath(options.url, options.dataDir), {
       synchronous: options.sqlite?.synchronous ?? 'full',
       busyTimeoutMs: options.sqlite?.busyTimeoutMs ?? 5000,
+      guard,
     });
     db = backend.db;
     const database = backend.database;
@@ -210,7 +214,17 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     secrets,
     profileKeyHash: (namespace, id) => secrets.profileKeyHash(namespace, id),
     ...repositories(context(db)),
-    transaction: (fn) => db.transaction().execute((trx) => fn({ db: trx, ...repositories(context(trx)) })),
+    transaction: (fn) =>
+      guard.run((state) =>
+        db.transaction().execute(async (trx) => {
+          state.open = true;
+          try {
+            return await fn({ db: trx, ...repositories(context(trx)) });
+          } finally {
+            state.open = false;
+          }
+        }),
+      ),
     insertMany: (table, rows, insertOptions) => insertMany(db, capabilities, table, rows, insertOptions),
     sqlite: sqliteAccess,
     pg: pool,

@@ -12,6 +12,7 @@ import {
   type SqliteDialectConfig,
 } from 'kysely';
 import type { Database } from './schema/index.ts';
+import type { TransactionGuard } from './transaction-guard.ts';
 
 /** How hard SQLite syncs commits to disk; see docs/storage.md. */
 export type SqliteSynchronous = 'full' | 'normal';
@@ -21,6 +22,15 @@ export type SqliteSynchronous = 'full' | 'normal';
  * and if another connection wrote in between, SQLite fails at once with SQLITE_BUSY instead of waiting busy_timeout.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #guard: TransactionGuard;
+  constructor(config: SqliteDialectConfig, guard: TransactionGuard) {
+    super(config);
+    this.#guard = guard;
+  }
+  override acquireConnection(): Promise<DatabaseConnection> {
+    this.#guard.check();
+    return super.acquireConnection();
+  }
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
@@ -38,12 +48,14 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
+  readonly #guard: TransactionGuard;
+  constructor(config: SqliteDialectConfig, guard: TransactionGuard) {
     super(config);
     this.#config = config;
+    this.#guard = guard;
   }
   override createDriver(): SqliteDriver {
-    return new ImmediateSqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.#config, this.#guard);
   }
   override createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
@@ -69,6 +81,6 @@ export function openSqlite(
   database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
   database.pragma('foreign_keys = ON');
   database.pragma('cache_size = -32000');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }, options.guard) });
   return { db, database };
 }

@@ -8,8 +8,11 @@ export type XAdsErrorKind = 'rate_limited' | 'transient' | 'auth' | 'permission'
 
 /** One entry of X's `errors` or `operation_errors`. */
 export interface XErrorDetail {
-  /** Where X reported it: request-level `errors` or item-level `operation_errors`. */
-  source: 'errors' | 'operation_errors';
+  /**
+   * Where it was reported: X's request-level `errors` or item-level `operation_errors`, or `client` for a
+   * problem the client found before sending.
+   */
+  source: 'errors' | 'operation_errors' | 'client';
   /** X's CAPS_CASE code, e.g. `INVALID_PARAMETER`; `UNKNOWN` when the body did not carry one. */
   code: string;
   message: string;
@@ -18,6 +21,8 @@ export interface XErrorDetail {
   operationIndex?: number;
   /** Position of the user inside that operation's `users`, when X reports it. */
   userIndex?: number;
+  /** For `client` details about input changes: the index of the change in the caller's list. */
+  changeIndex?: number;
   value?: unknown;
 }
 

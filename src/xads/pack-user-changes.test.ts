@@ -292,7 +292,9 @@ describe('packUserChanges', () => {
         expect(error).toBeInstanceOf(ValidationError);
         const e = error as ValidationError;
         expect(e.retryable).toBe(false);
-        expect(e.details).toEqual([expect.objectContaining({ code: 'NO_IDENTIFIERS', operationIndex: 1 })]);
+        expect(e.details).toEqual([
+          expect.objectContaining({ source: 'client', code: 'NO_IDENTIFIERS', changeIndex: 1 }),
+        ]);
       }
     });
   });

@@ -313,12 +313,12 @@ export function packUserChanges(changes: readonly UserChange[], options: PackOpt
   if (rejected.length > 0) {
     throw new ValidationError({
       message: `${rejected.length} of ${changes.length} user changes cannot be sent (first: change ${rejected[0]!.index}, ${rejected[0]!.message})`,
-      hint: 'Fix or drop the listed changes (details[].operationIndex is the change index), or call planUserRequests to get them as data.',
+      hint: 'Fix or drop the listed changes (details[].changeIndex), or call planUserRequests to get them as data.',
       details: rejected.map((r) => ({
-        source: 'operation_errors' as const,
+        source: 'client' as const,
         code: r.code,
         message: r.message,
-        operationIndex: r.index,
+        changeIndex: r.index,
       })),
     });
   }

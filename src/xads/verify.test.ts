@@ -90,7 +90,7 @@ describe('verifyAccount', () => {
     const result = await verifyAccount(source(account({ createdAt: NOW - 3 * DAY })), 'acc', { now: NOW });
     const check = result.checks.find((c) => c.id === 'account_age')!;
     expect(check.status).toBe('warn');
-    expect(check.message).toContain('not eligible for advertising during their first 2 weeks');
+    expect(check.message).toContain('not eligible for advertising during its first 2 weeks');
     expect(check.message).toContain('2026-12-09');
     const exactly = await verifyAccount(source(account({ createdAt: NOW - 14 * DAY })), 'acc', { now: NOW });
     expect(statuses(exactly).account_age).toBe('pass');

@@ -156,7 +156,7 @@ export async function verifyAccount(
         set(
           'account_age',
           'warn',
-          `The account was created ${Math.max(0, ageDays)} days ago; new accounts are not eligible for advertising during their first 2 weeks. Audiences can be uploaded now; campaigns can use them from ${eligible}.`,
+          `The account was created ${Math.max(0, ageDays)} days ago and is not eligible for advertising during its first 2 weeks. Audiences can be uploaded now; campaigns can use them from ${eligible}.`,
         );
       }
     }

@@ -121,7 +121,16 @@ for (const backend of BACKENDS) {
         const expected = new Set(people.filter((p: ModelProfile) => p.segments.has(segment)).flatMap((p) => expectedIdentifiers(p)));
         const row = await store.db.selectFrom('dataflow_audiences').select('x_audience_id').where('id', '=', audiences[i]!.id).executeTakeFirst();
         expect(row?.x_audience_id).toBeTruthy();
-        expect([...xIdentifiers(emulator, row!.x_audience_id!)].sort()).toEqual([...expected].sort());
+        const actual = xIdentifiers(emulator, row!.x_audience_id!);
+        const missing = [...expected].filter((x) => !actual.has(x));
+        const extra = [...actual].filter((x) => !expected.has(x));
+        if (missing.length + extra.length > 0) {
+          const needle = (missing[0] ?? extra[0])!.split(':')[1]!;
+          const rows = await store.db.selectFrom('engine_ledger').selectAll().where('audience_id', '=', audiences[i]!.id).execute();
+          const related = rows.filter((r) => JSON.stringify(r).includes(needle));
+          console.log(JSON.stringify({ segment, missing, extra, related, members: emulator.admin.members(ACCOUNT_ID, row!.x_audience_id!).filter((m) => JSON.stringify(m).includes(needle)) }, null, 1));
+        }
+        expect([...actual].sort()).toEqual([...expected].sort());
       }
       // One X audience per activated audience, even when a create was interrupted.
       const live = (await emulator.fetch(new Request(`${running.url}/_emulator/requests`)).then((r) => r.status)) > 0;

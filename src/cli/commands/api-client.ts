@@ -37,24 +37,40 @@ export interface GlobalOptions {
 export function withConnection(cmd: Command): Command {
   return cmd
     .addOption(new Option('--url <url>', 'service URL').env('TCA_URL'))
-    .addOption(new Option('--token <token>', 'API token (default: TCA_DATA_DIR/admin-token)').env('TCA_TOKEN'))
+    .addOption(
+      new Option('--token <token>', 'API token (default: TCA_DATA_DIR/admin-token)').env('TCA_TOKEN'),
+    )
     .option('--json', 'print JSON (for scripts)');
 }
 
 export interface Api {
-  request<T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
+  request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T>;
   raw(method: string, path: string, body: string, headers: Record<string, string>): Promise<Response>;
 }
 
-export async function resolveConnection(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; token: string }> {
-  const url = (opts.url ?? env['TCA_URL'] ?? `http://127.0.0.1:${env['TCA_PORT'] ?? '8080'}`).replace(/\/+$/, '');
+export async function resolveConnection(
+  opts: GlobalOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ url: string; token: string }> {
+  const url = (opts.url ?? env['TCA_URL'] ?? `http://127.0.0.1:${env['TCA_PORT'] ?? '8080'}`).replace(
+    /\/+$/,
+    '',
+  );
   let token = opts.token ?? env['TCA_TOKEN'];
   if (token === undefined) {
     const file = join(resolve(env['TCA_DATA_DIR'] ?? './data'), 'admin-token');
     try {
       token = (await readFile(file, 'utf8')).trim();
     } catch {
-      throw new CliError(`No token: set TCA_TOKEN or --token (the admin token is in TCA_DATA_DIR/admin-token; looked at ${file})`, EXIT.unavailable);
+      throw new CliError(
+        `No token: set TCA_TOKEN or --token (the admin token is in TCA_DATA_DIR/admin-token; looked at ${file})`,
+        EXIT.unavailable,
+      );
     }
   }
   return { url, token };
@@ -62,7 +78,12 @@ export async function resolveConnection(opts: GlobalOptions, env: NodeJS.Process
 
 export async function connect(opts: GlobalOptions): Promise<Api> {
   const { url, token } = await resolveConnection(opts);
-  const raw = async (method: string, path: string, body: string | undefined, headers: Record<string, string>) => {
+  const raw = async (
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+  ) => {
     try {
       return await fetch(`${url}${path}`, {
         method,
@@ -70,12 +91,20 @@ export async function connect(opts: GlobalOptions): Promise<Api> {
         ...(body === undefined ? {} : { body }),
       });
     } catch (e) {
-      throw new CliError(`Cannot reach the service at ${url} (${(e as Error).cause ? String((e as Error & { cause: unknown }).cause) : (e as Error).message}); is \`tca start\` running? Set TCA_URL otherwise.`, EXIT.unavailable);
+      throw new CliError(
+        `Cannot reach the service at ${url} (${(e as Error).cause ? String((e as Error & { cause: unknown }).cause) : (e as Error).message}); is \`tca start\` running? Set TCA_URL otherwise.`,
+        EXIT.unavailable,
+      );
     }
   };
   return {
     raw: (method, path, body, headers) => raw(method, path, body, headers),
-    async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    async request<T>(
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ): Promise<T> {
       const res = await raw(method, path, body === undefined ? undefined : JSON.stringify(body), {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         ...headers,
@@ -95,14 +124,27 @@ export async function handleResponse<T>(res: Response): Promise<T> {
     doc = undefined;
   }
   if (res.ok) return doc as T;
-  const err = (doc as { error?: { code?: string; message?: string; details?: Array<{ path: string; reason: string }> } } | undefined)?.error;
+  const err = (
+    doc as
+      | { error?: { code?: string; message?: string; details?: Array<{ path: string; reason: string }> } }
+      | undefined
+  )?.error;
   const message = err?.message ?? `HTTP ${res.status}`;
-  const code = res.status === 401 || res.status === 403 ? EXIT.unavailable : res.status === 404 ? EXIT.notFound : res.status >= 500 ? EXIT.serverError : EXIT.refused;
+  const code =
+    res.status === 401 || res.status === 403
+      ? EXIT.unavailable
+      : res.status === 404
+        ? EXIT.notFound
+        : res.status >= 500
+          ? EXIT.serverError
+          : EXIT.refused;
   throw new CliError(message, code, err?.details ?? []);
 }
 
 /** Runs a command action with uniform error output and exit codes. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<number | void>,
+): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const cmd = args[args.length - 1] as Command | undefined;
     const json = Boolean((cmd?.opts?.() as GlobalOptions | undefined)?.json);
@@ -112,7 +154,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
     } catch (e) {
       if (e instanceof CliError) {
         if (json) {
-          process.stdout.write(JSON.stringify({ error: { message: e.message, details: e.details } }, null, 2) + '\n');
+          process.stdout.write(
+            JSON.stringify({ error: { message: e.message, details: e.details } }, null, 2) + '\n',
+          );
         } else {
           process.stderr.write(`error: ${e.message}\n`);
           for (const d of e.details) process.stderr.write(`  - ${d.path}: ${d.reason}\n`);
@@ -135,9 +179,14 @@ export function printTable(rows: Array<Record<string, unknown>>, columns: string
     process.stdout.write('(none)\n');
     return;
   }
-  const cell = (v: unknown) => (v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(line(columns.map((c) => c.toUpperCase())) + '\n');
   for (const r of rows) process.stdout.write(line(columns.map((c) => cell(r[c]))) + '\n');
 }

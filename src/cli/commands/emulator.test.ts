@@ -57,7 +57,9 @@ describe('tca emulator', () => {
       JSON.stringify({
         apps: [{ consumer_key: 'ck', consumer_secret: 'cs' }],
         users: [{ user_id: '7', consumer_key: 'ck', token: '7-t', token_secret: 'ts' }],
-        accounts: [{ id: 'acc1', name: 'Seeded', access: [{ user_id: '7', permissions: ['ACCOUNT_ADMIN'] }] }],
+        accounts: [
+          { id: 'acc1', name: 'Seeded', access: [{ user_id: '7', permissions: ['ACCOUNT_ADMIN'] }] },
+        ],
       }),
     );
     const cli = startCli(['--port', '0', '--seed', seedFile]);

@@ -2,11 +2,29 @@ import type { Command } from 'commander';
 import { registerEmulatorCommand } from './emulator.ts';
 import { registerIdentityCommand } from './identity.ts';
 import { registerStartCommand } from './start.ts';
+import { registerDestinationsCommand } from './destinations.ts';
+import { registerSegmentsCommand } from './segments.ts';
+import { registerDataflowsCommand } from './dataflows.ts';
+import { registerImportCommand } from './import.ts';
+import { registerRunsCommand } from './runs.ts';
+import { registerAudiencesCommand } from './audiences.ts';
+import { registerTokensCommand } from './tokens.ts';
+import { registerSandboxesCommand } from './sandboxes.ts';
+import { registerDeadLettersCommand } from './dead-letters.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
   registerIdentityCommand(program);
   registerEmulatorCommand(program);
   registerStartCommand(program);
+  registerDestinationsCommand(program);
+  registerSegmentsCommand(program);
+  registerDataflowsCommand(program);
+  registerImportCommand(program);
+  registerRunsCommand(program);
+  registerAudiencesCommand(program);
+  registerTokensCommand(program);
+  registerSandboxesCommand(program);
+  registerDeadLettersCommand(program);
   void program;
 }

@@ -415,6 +415,8 @@ function ReviewStep({
   onChange: (d: ActivationDraft) => void;
 }) {
   const plan = previewPlan(draft, segments);
+  // Segment sizes are known only when the source reports them.
+  const showSizes = plan.some((line) => line.estimatedMembers !== null);
   const fallbackName = defaultDataflowName(destination.name, segments, draft);
   return (
     <>
@@ -447,9 +449,11 @@ function ReviewStep({
             <tr>
               <th scope="col">Segment</th>
               <th scope="col">X audience</th>
-              <th scope="col" className="num">
-                Backfill (members)
-              </th>
+              {showSizes ? (
+                <th scope="col" className="num">
+                  Backfill (members)
+                </th>
+              ) : null}
               <th scope="col">Sending window</th>
               <th scope="col">TTL</th>
             </tr>
@@ -469,7 +473,7 @@ function ReviewStep({
                     </>
                   )}
                 </td>
-                <td className="num">{formatCount(line.estimatedMembers)}</td>
+                {showSizes ? <td className="num">{formatCount(line.estimatedMembers)}</td> : null}
                 <td>{line.window}</td>
                 <td>{line.ttl}</td>
               </tr>

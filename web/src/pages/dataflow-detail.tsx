@@ -129,7 +129,7 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
             {tab === 'audiences' ? <AudiencesTab dataflow={flow} /> : null}
             {tab === 'errors' ? <ErrorsTab dataflow={flow} {...(runId ? { runId } : {})} /> : null}
             {tab === 'dead-letters' ? <DeadLettersTab dataflow={flow} /> : null}
-            {tab === 'settings' ? <SettingsTab dataflow={flow} key={flow.updatedAt ?? flow.id} /> : null}
+            {tab === 'settings' ? <SettingsTab dataflow={flow} key={flow.id} /> : null}
           </>
         )}
       </QueryView>
@@ -536,7 +536,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                 {mine.map((a) => (
                   <tr key={a.id} data-audience={a.name}>
                     <th scope="row">{a.name}</th>
-                    <td>{a.xAudienceId ? <code>{a.xAudienceId}</code> : <span className="muted">not created yet</span>}</td>
+                    <td>{a.xAudienceId ? <code data-testid="x-audience-id">{a.xAudienceId}</code> : <span className="muted">not created yet</span>}</td>
                     <td className="num" data-testid="audience-size">
                       {a.size === null ? <span title="X reports no size until processing finishes">—</span> : formatCount(a.size)}
                     </td>

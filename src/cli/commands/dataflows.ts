@@ -1,0 +1,241 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import {
+  action,
+  connect,
+  examples,
+  printJson,
+  printTable,
+  withConnection,
+  CliError,
+  EXIT,
+  type GlobalOptions,
+} from './api-client.ts';
+
+interface Dataflow {
+  id: string;
+  name: string;
+  destinationId: string;
+  status: string;
+  statusReason: string | null;
+  mapping: Array<{ sourceType: string; source: string; target: string; applyTransformation: boolean }>;
+  audiences: Array<{
+    segmentId: string;
+    mappingName: string;
+    startDate: string | null;
+    endDate: string | null;
+  }>;
+}
+
+/** Parses `--map namespace:Email=email:hash` style rows. */
+export function parseMapArg(spec: string): {
+  sourceType: string;
+  source: string;
+  target: string;
+  applyTransformation: boolean;
+} {
+  const m = /^(namespace|attribute):(.+)=([a-z_]+)(:hash)?$/.exec(spec);
+  if (!m)
+    throw new CliError(
+      `--map "${spec}" must look like namespace:Email=email:hash or attribute:person.email=email:hash`,
+      EXIT.usage,
+    );
+  return { sourceType: m[1]!, source: m[2]!, target: m[3]!, applyTransformation: m[4] !== undefined };
+}
+
+function printDataflow(d: Dataflow): void {
+  process.stdout.write(
+    `${d.id}  ${d.name}\n  destination: ${d.destinationId}\n  status: ${d.status}${d.statusReason ? ` (${d.statusReason})` : ''}\n  mapping:\n`,
+  );
+  for (const m of d.mapping)
+    process.stdout.write(
+      `    ${m.sourceType}:${m.source} → ${m.target}${m.applyTransformation ? ' (apply transformation)' : ''}\n`,
+    );
+  process.stdout.write('  audiences:\n');
+  for (const a of d.audiences)
+    process.stdout.write(
+      `    ${a.segmentId} as "${a.mappingName}" from ${a.startDate ?? 'now'}${a.endDate ? ` to ${a.endDate}` : ''}\n`,
+    );
+}
+
+/** `tca dataflows list|create|show|plan|pause|resume|flush|delete`. */
+export function registerDataflowsCommand(program: Command): void {
+  const group = program
+    .command('dataflows')
+    .description('Activations: segments + mapping + schedule to a destination');
+
+  withConnection(
+    group
+      .command('list')
+      .description('List dataflows')
+      .addHelpText('after', examples(['tca dataflows list'])),
+  ).action(
+    action(async (opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const r = await api.request<{ items: Dataflow[] }>('GET', '/api/v1/dataflows');
+      if (opts.json) printJson(r.items);
+      else
+        printTable(
+          r.items.map((d) => ({ ...d, audiences: d.audiences.length })) as unknown as Array<
+            Record<string, unknown>
+          >,
+          ['id', 'name', 'destinationId', 'status', 'audiences'],
+        );
+    }),
+  );
+
+  withConnection(
+    group
+      .command('create')
+      .description('Activate segments to a destination (every problem is reported at once)')
+      .option('--file <json>', 'the whole request body as a JSON file (see POST /api/v1/dataflows)')
+      .option('--name <name>', 'dataflow name')
+      .option('--destination <id>', 'destination id')
+      .option('--segment <id...>', 'segment ids to activate (mapping name = segment name)')
+      .option(
+        '--map <row...>',
+        'mapping rows: namespace:Email=email:hash, namespace:Phone=phone_number:hash, attribute:loyalty.id=partner_user_id',
+      )
+      .option('--max-batch-age <seconds>', 'aggregation window, 60–28800 (default 900)')
+      .option('--paused', 'create paused')
+      .addHelpText(
+        'after',
+        examples([
+          'tca dataflows create --name "CRM to X" --destination dst_123 --segment seg-1 seg-2 --map namespace:Email=email:hash',
+          'tca dataflows create --file dataflow.json --json',
+        ]),
+      ),
+  ).action(
+    action(
+      async (
+        opts: GlobalOptions & {
+          file?: string;
+          name?: string;
+          destination?: string;
+          segment?: string[];
+          map?: string[];
+          maxBatchAge?: string;
+          paused?: boolean;
+        },
+      ) => {
+        let body: Record<string, unknown>;
+        if (opts.file) {
+          try {
+            body = JSON.parse(await readFile(opts.file, 'utf8')) as Record<string, unknown>;
+          } catch (e) {
+            throw new CliError(`Cannot read ${opts.file}: ${(e as Error).message}`, EXIT.usage);
+          }
+        } else {
+          if (!opts.name || !opts.destination || !opts.segment || !opts.map) {
+            throw new CliError('Give --file, or --name, --destination, --segment and --map', EXIT.usage);
+          }
+          body = {
+            name: opts.name,
+            destinationId: opts.destination,
+            mapping: opts.map.map(parseMapArg),
+            audiences: opts.segment.map((segmentId) => ({ segmentId })),
+            ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: Number(opts.maxBatchAge) } : {}),
+            ...(opts.paused ? { status: 'paused' } : {}),
+          };
+        }
+        const api = await connect(opts);
+        const d = await api.request<Dataflow>('POST', '/api/v1/dataflows', body);
+        if (opts.json) printJson(d);
+        else printDataflow(d);
+      },
+    ),
+  );
+
+  withConnection(
+    group
+      .command('show <id>')
+      .description('Show a dataflow')
+      .addHelpText('after', examples(['tca dataflows show df_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const d = await api.request<Dataflow>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}`);
+      if (opts.json) printJson(d);
+      else printDataflow(d);
+    }),
+  );
+
+  withConnection(
+    group
+      .command('plan <id>')
+      .description('Dry run: what the next delivery would do')
+      .addHelpText('after', examples(['tca dataflows plan df_123 --json'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const p = await api.request<{
+        audiences: Array<Record<string, unknown>>;
+        totals: Record<string, number>;
+      }>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}/plan`);
+      if (opts.json) return printJson(p);
+      printTable(p.audiences, [
+        'mappingName',
+        'action',
+        'xAudienceId',
+        'pendingAdds',
+        'pendingRemoves',
+        'requests',
+      ]);
+      process.stdout.write(
+        `total: +${p.totals['pendingAdds'] ?? 0} −${p.totals['pendingRemoves'] ?? 0} in ${p.totals['requests'] ?? 0} request(s)\n`,
+      );
+    }),
+  );
+
+  for (const [verb, status, text] of [
+    ['pause', 'paused', 'Pause deliveries (changes keep accumulating)'],
+    ['resume', 'active', 'Resume deliveries'],
+  ] as const) {
+    withConnection(
+      group
+        .command(`${verb} <id>`)
+        .description(text)
+        .addHelpText('after', examples([`tca dataflows ${verb} df_123`])),
+    ).action(
+      action(async (id: string, opts: GlobalOptions) => {
+        const api = await connect(opts);
+        const d = await api.request<Dataflow>('PATCH', `/api/v1/dataflows/${encodeURIComponent(id)}`, {
+          status,
+        });
+        if (opts.json) printJson(d);
+        else process.stdout.write(`${d.id} is ${d.status}\n`);
+      }),
+    );
+  }
+
+  withConnection(
+    group
+      .command('flush <id>')
+      .description('Deliver pending changes now')
+      .addHelpText('after', examples(['tca dataflows flush df_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const r = await api.request<Record<string, unknown>>(
+        'POST',
+        `/api/v1/dataflows/${encodeURIComponent(id)}/flush`,
+      );
+      if (opts.json) printJson(r);
+      else process.stdout.write(`Flushed ${id}\n`);
+    }),
+  );
+
+  withConnection(
+    group
+      .command('delete <id>')
+      .description('Delete a dataflow (its X audiences are deleted)')
+      .addHelpText('after', examples(['tca dataflows delete df_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      await api.request('DELETE', `/api/v1/dataflows/${encodeURIComponent(id)}`);
+      if (opts.json) printJson({ deleted: id });
+      else process.stdout.write(`Deleted ${id}\n`);
+    }),
+  );
+}

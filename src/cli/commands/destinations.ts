@@ -1,0 +1,227 @@
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import {
+  action,
+  connect,
+  examples,
+  printJson,
+  printTable,
+  withConnection,
+  EXIT,
+  CliError,
+  type GlobalOptions,
+} from './api-client.ts';
+
+interface Destination {
+  id: string;
+  name: string;
+  accountId: string;
+  status: string;
+  statusReason: string | null;
+  hasCredentials: boolean;
+}
+interface VerifyResult {
+  ok: boolean;
+  checks: Array<{ id: string; label: string; status: string; message: string }>;
+}
+
+function printVerify(r: VerifyResult): void {
+  for (const c of r.checks)
+    process.stdout.write(`${c.status.toUpperCase().padEnd(7)} ${c.label}\n        ${c.message}\n`);
+  process.stdout.write(
+    r.ok ? 'Preflight passed.\n' : 'Preflight failed: fix the items marked FAIL and run verify again.\n',
+  );
+}
+
+/** `tca destinations create|list|verify|login|delete`. */
+export function registerDestinationsCommand(program: Command): void {
+  const group = program.command('destinations').description('X Ads account connections');
+
+  withConnection(
+    group
+      .command('list')
+      .description('List destinations')
+      .addHelpText('after', examples(['tca destinations list', 'tca destinations list --json'])),
+  ).action(
+    action(async (opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const r = await api.request<{ items: Destination[] }>('GET', '/api/v1/destinations');
+      if (opts.json) printJson(r.items);
+      else
+        printTable(r.items as unknown as Array<Record<string, unknown>>, [
+          'id',
+          'name',
+          'accountId',
+          'status',
+          'hasCredentials',
+        ]);
+    }),
+  );
+
+  withConnection(
+    group
+      .command('create')
+      .description(
+        'Create a destination; credentials can come from flags or environment, or later from `login`',
+      )
+      .requiredOption('--name <name>', 'connection name (X naming rules apply)')
+      .requiredOption('--account-id <id>', 'X Ads account id, e.g. 18ce54d4x5t')
+      .option('--description <text>', 'description')
+      .option('--consumer-key <key>', 'app consumer key (or TCA_X_CONSUMER_KEY)')
+      .option('--consumer-secret <secret>', 'app consumer secret (or TCA_X_CONSUMER_SECRET)')
+      .option('--access-token <token>', 'user access token (or TCA_X_ACCESS_TOKEN)')
+      .option('--access-token-secret <secret>', 'user access token secret (or TCA_X_ACCESS_TOKEN_SECRET)')
+      .option('--api-base-url <url>', 'X Ads API base URL (default: the service’s)')
+      .option('--marketing-action <action...>', 'marketing actions the destination is used for')
+      .option('--alert-webhook <url>', 'webhook that receives this destination’s alerts')
+      .addHelpText(
+        'after',
+        examples([
+          'tca destinations create --name "Acme US" --account-id 18ce54d4x5t',
+          'TCA_X_CONSUMER_KEY=… TCA_X_CONSUMER_SECRET=… TCA_X_ACCESS_TOKEN=… TCA_X_ACCESS_TOKEN_SECRET=… \\\n      tca destinations create --name "Acme US" --account-id 18ce54d4x5t --json',
+        ]),
+      ),
+  ).action(
+    action(
+      async (
+        opts: GlobalOptions & {
+          name: string;
+          accountId: string;
+          description?: string;
+          consumerKey?: string;
+          consumerSecret?: string;
+          accessToken?: string;
+          accessTokenSecret?: string;
+          apiBaseUrl?: string;
+          marketingAction?: string[];
+          alertWebhook?: string;
+        },
+      ) => {
+        const env = process.env;
+        const creds = {
+          consumerKey: opts.consumerKey ?? env['TCA_X_CONSUMER_KEY'],
+          consumerSecret: opts.consumerSecret ?? env['TCA_X_CONSUMER_SECRET'],
+          accessToken: opts.accessToken ?? env['TCA_X_ACCESS_TOKEN'],
+          accessTokenSecret: opts.accessTokenSecret ?? env['TCA_X_ACCESS_TOKEN_SECRET'],
+        };
+        const given = Object.values(creds).filter((v) => v !== undefined).length;
+        if (given > 0 && given < 4) {
+          throw new CliError(
+            'Give all four credentials (consumer key/secret, access token/secret), or none and use `tca destinations login`',
+            EXIT.refused,
+          );
+        }
+        const api = await connect(opts);
+        const d = await api.request<Destination>('POST', '/api/v1/destinations', {
+          name: opts.name,
+          accountId: opts.accountId,
+          ...(opts.description !== undefined ? { description: opts.description } : {}),
+          ...(given === 4 ? { credentials: creds } : {}),
+          ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
+          ...(opts.marketingAction !== undefined ? { marketingActions: opts.marketingAction } : {}),
+          ...(opts.alertWebhook !== undefined ? { alertWebhookUrl: opts.alertWebhook } : {}),
+        });
+        if (opts.json) printJson(d);
+        else
+          process.stdout.write(
+            `Created destination ${d.id} (${d.name}); run \`tca destinations verify ${d.id}\`\n`,
+          );
+      },
+    ),
+  );
+
+  withConnection(
+    group
+      .command('verify <id>')
+      .description(
+        'Run the preflight checklist (credentials, account access, approval, age, Partner Audience Manager)',
+      )
+      .addHelpText(
+        'after',
+        examples(['tca destinations verify dst_123', 'tca destinations verify dst_123 --json && echo ready']),
+      ),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const r = await api.request<VerifyResult>(
+        'POST',
+        `/api/v1/destinations/${encodeURIComponent(id)}/verify`,
+      );
+      if (opts.json) printJson(r);
+      else printVerify(r);
+      return r.ok ? EXIT.ok : EXIT.refused;
+    }),
+  );
+
+  withConnection(
+    group
+      .command('login <id>')
+      .description('Log in with X (PIN flow): prints the authorize URL, then asks for the PIN')
+      .option('--consumer-key <key>', 'app consumer key (or TCA_X_CONSUMER_KEY)')
+      .option('--consumer-secret <secret>', 'app consumer secret (or TCA_X_CONSUMER_SECRET)')
+      .option('--pin <pin>', 'the PIN, when already known (skips the prompt; needs a login started before)')
+      .addHelpText(
+        'after',
+        examples([
+          'tca destinations login dst_123 --consumer-key KEY --consumer-secret SECRET',
+          'tca destinations login dst_123 --pin 1234567   # finish a login started earlier',
+        ]),
+      ),
+  ).action(
+    action(
+      async (
+        id: string,
+        opts: GlobalOptions & { consumerKey?: string; consumerSecret?: string; pin?: string },
+      ) => {
+        const api = await connect(opts);
+        const base = `/api/v1/destinations/${encodeURIComponent(id)}`;
+        let pin = opts.pin;
+        if (pin === undefined) {
+          const consumerKey = opts.consumerKey ?? process.env['TCA_X_CONSUMER_KEY'];
+          const consumerSecret = opts.consumerSecret ?? process.env['TCA_X_CONSUMER_SECRET'];
+          if (!consumerKey || !consumerSecret)
+            throw new CliError(
+              'Give --consumer-key and --consumer-secret (or TCA_X_CONSUMER_KEY/SECRET)',
+              EXIT.refused,
+            );
+          const started = await api.request<{ authorizeUrl: string }>('POST', `${base}/login`, {
+            consumerKey,
+            consumerSecret,
+          });
+          process.stderr.write(
+            `Open this page, authorize the app, and copy the PIN:\n  ${started.authorizeUrl}\n`,
+          );
+          if (!process.stdin.isTTY) {
+            if (opts.json) printJson(started);
+            process.stderr.write(`Then run: tca destinations login ${id} --pin <PIN>\n`);
+            return;
+          }
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          pin = (await rl.question('PIN: ')).trim();
+          rl.close();
+        }
+        const d = await api.request<Destination>('POST', `${base}/login/complete`, { pin });
+        if (opts.json) printJson(d);
+        else
+          process.stdout.write(
+            `Logged in; destination ${d.id} is ${d.status}${d.statusReason ? ` (${d.statusReason})` : ''}\n`,
+          );
+        return d.status === 'active' ? EXIT.ok : EXIT.refused;
+      },
+    ),
+  );
+
+  withConnection(
+    group
+      .command('delete <id>')
+      .description('Delete a destination no dataflow uses')
+      .addHelpText('after', examples(['tca destinations delete dst_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      await api.request('DELETE', `/api/v1/destinations/${encodeURIComponent(id)}`);
+      if (opts.json) printJson({ deleted: id });
+      else process.stdout.write(`Deleted ${id}\n`);
+    }),
+  );
+}

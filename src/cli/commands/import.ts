@@ -1,0 +1,293 @@
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { extname, resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadConfig } from '../../config/index.ts';
+import { openStore } from '../../store/index.ts';
+import { createEngine, type ImportReport } from '../../engine/index.ts';
+import { AuthError } from '../../xads/index.ts';
+import {
+  action,
+  connect,
+  examples,
+  printJson,
+  withConnection,
+  CliError,
+  EXIT,
+  type GlobalOptions,
+} from './api-client.ts';
+
+interface ImportOpts extends GlobalOptions {
+  dataflow: string;
+  format?: 'ndjson' | 'json' | 'csv';
+  mode: 'incremental' | 'mirror';
+  segment?: string;
+  local?: boolean;
+  batch: string;
+}
+
+const REMOTE_BATCH = 1000;
+
+function progressBar(
+  total: number,
+  enabled: boolean,
+): { update(bytes: number, rows?: number): void; stop(): void } {
+  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar(
+    { format: 'importing [{bar}] {percentage}% | {rows} rows | {eta_formatted} left', hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { rows: 0 });
+  let rows = 0;
+  return {
+    update: (bytes, r) => {
+      if (r !== undefined) rows = r;
+      bar.update(bytes, { rows });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/**
+ * `tca import FILE --dataflow ID`: loads a file of profile exports. By default it uploads through the ingest API
+ * (NDJSON or JSON, incremental); `--local` runs the import in this process against the store (any format, and mirror
+ * mode), for files on the service's machine.
+ */
+export function registerImportCommand(program: Command): void {
+  withConnection(
+    program
+      .command('import <file>')
+      .description('Import profile exports from a file (NDJSON, JSON array, or CSV with --local)')
+      .requiredOption('--dataflow <id>', 'the dataflow the file feeds (its sandbox is used)')
+      .addOption(
+        new Option('--format <format>', 'file format (default: from the extension)').choices([
+          'ndjson',
+          'json',
+          'csv',
+        ]),
+      )
+      .addOption(
+        new Option('--mode <mode>', 'incremental, or mirror (the file is the whole segment)')
+          .choices(['incremental', 'mirror'])
+          .default('incremental'),
+      )
+      .option('--segment <id>', 'mirror mode: the segment the file holds in full')
+      .option(
+        '--local',
+        'import in this process against TCA_DATA_DIR / TCA_DATABASE_URL instead of over HTTP',
+      )
+      .option('--batch <n>', 'profiles per request/transaction', String(REMOTE_BATCH))
+      .addHelpText(
+        'after',
+        examples([
+          'tca import profiles.ndjson --dataflow df_123',
+          'tca import members.csv --dataflow df_123 --local --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
+          'tca import export.json --dataflow df_123 --json > report.json',
+        ]),
+      ),
+  ).action(
+    action(async (file: string, opts: ImportOpts) => {
+      const path = resolve(file);
+      let size: number;
+      try {
+        size = (await stat(path)).size;
+      } catch {
+        throw new CliError(`Cannot read ${path}`, EXIT.usage);
+      }
+      const format =
+        opts.format ??
+        (extname(path).toLowerCase() === '.csv'
+          ? 'csv'
+          : extname(path).toLowerCase() === '.json'
+            ? 'json'
+            : 'ndjson');
+      if (opts.mode === 'mirror' && !opts.segment)
+        throw new CliError('--mode mirror needs --segment', EXIT.usage);
+      const batch = Number(opts.batch);
+      if (!Number.isInteger(batch) || batch < 1 || batch > 100_000)
+        throw new CliError('--batch must be 1..100000', EXIT.usage);
+      const tty = Boolean(process.stderr.isTTY) && !opts.json;
+
+      if (opts.local) {
+        const report = await importLocal(path, { ...opts, format, batch }, size, tty);
+        return finish(report, opts);
+      }
+      if (format === 'csv' || opts.mode === 'mirror') {
+        throw new CliError(
+          'CSV files and mirror mode are imported with --local (on the machine that can open the store)',
+          EXIT.usage,
+        );
+      }
+      const report = await importRemote(path, { ...opts, format, batch }, size, tty);
+      return finish(report, opts);
+    }),
+  );
+}
+
+type Report = Pick<
+  ImportReport,
+  'rowsRead' | 'accepted' | 'excluded' | 'rejectedCount' | 'rejected' | 'removed'
+> & { mode: string; format: string };
+
+function finish(report: Report, opts: GlobalOptions): number {
+  if (opts.json) printJson(report);
+  else {
+    process.stdout.write(
+      `Rows read: ${report.rowsRead}\nAccepted: ${report.accepted}\n` +
+        `Excluded: ${
+          Object.entries(report.excluded)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || 'none'
+        }\n` +
+        `Rejected: ${report.rejectedCount}\n` +
+        (report.mode === 'mirror' ? `Removed (absent from the file): ${report.removed}\n` : ''),
+    );
+    for (const r of report.rejected.slice(0, 20))
+      process.stdout.write(`  line ${r.line}: ${r.errors.map((e) => `${e.path} ${e.reason}`).join('; ')}\n`);
+    if (report.rejected.length > 20)
+      process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
+  }
+  return report.accepted === 0 && report.rowsRead > 0 ? EXIT.refused : EXIT.ok;
+}
+
+async function importLocal(
+  path: string,
+  opts: ImportOpts & { format: string; batch: number },
+  size: number,
+  tty: boolean,
+): Promise<Report> {
+  const config = loadConfig(process.env);
+  const store = await openStore({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    secretKey: config.secretKey,
+  });
+  try {
+    const flow = (await store.dataflows.listAcrossSandboxes(['active', 'paused', 'failed'])).find(
+      (d) => d.id === opts.dataflow,
+    );
+    if (!flow) throw new CliError(`No dataflow ${opts.dataflow} in this store`, EXIT.notFound);
+    const engine = createEngine({
+      store,
+      // Importing only writes the ledger; the running service's workers deliver.
+      clientFor: () => {
+        throw new AuthError({ message: 'tca import does not deliver' });
+      },
+    });
+    const bar = progressBar(size, tty);
+    const report = await engine.importFile(path, {
+      sandboxId: flow.sandboxId,
+      format: opts.format as 'ndjson' | 'json' | 'csv',
+      mode: opts.mode,
+      ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
+      batchSize: opts.batch,
+      onProgress: (p) => bar.update(p.bytesRead, p.rowsRead),
+    });
+    bar.update(size);
+    bar.stop();
+    return report;
+  } finally {
+    await store.close();
+  }
+}
+
+async function importRemote(
+  path: string,
+  opts: ImportOpts & { format: string; batch: number },
+  size: number,
+  tty: boolean,
+): Promise<Report> {
+  const api = await connect(opts);
+  await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
+  const s = await stat(path);
+  // Same file, same batches, same keys: re-running an interrupted import re-sends nothing twice.
+  const importKey = createHash('sha256')
+    .update(`${path}\0${s.size}\0${s.mtimeMs}`)
+    .digest('hex')
+    .slice(0, 16);
+  const report: Report = {
+    format: opts.format,
+    mode: 'incremental',
+    rowsRead: 0,
+    accepted: 0,
+    excluded: {},
+    rejectedCount: 0,
+    rejected: [],
+    removed: 0,
+  };
+  const bar = progressBar(size, tty);
+  let batchNo = 0;
+  let bytes = 0;
+
+  const send = async (lines: Array<{ line: number; text: string }>) => {
+    if (lines.length === 0) return;
+    const res = await api.raw('POST', '/api/v1/ingest/profiles', lines.map((l) => l.text).join('\n'), {
+      'content-type': 'application/x-ndjson',
+      'idempotency-key': `import-${importKey}-${batchNo++}`,
+    });
+    const body = (await res.json()) as {
+      accepted?: number;
+      excluded?: Record<string, number>;
+      rejected?: Array<{ index: number; path: string; reason: string }>;
+      error?: { message: string; details: Array<{ path: string; reason: string }> };
+    };
+    let rejected = body.rejected ?? [];
+    if (res.status === 400 && body.error) {
+      // Every item of the batch was rejected: the details say which and why.
+      rejected = body.error.details.map((d) => {
+        const m = /^\[(\d+)\](.*)$/.exec(d.path);
+        return { index: m ? Number(m[1]) : 0, path: m ? `$${m[2]}` : d.path, reason: d.reason };
+      });
+    } else if (res.status !== 202) {
+      throw new CliError(
+        `Ingest failed (HTTP ${res.status}): ${body.error?.message ?? ''}`,
+        res.status === 401 || res.status === 403 ? EXIT.unavailable : EXIT.serverError,
+      );
+    }
+    report.accepted += body.accepted ?? 0;
+    for (const [k, v] of Object.entries(body.excluded ?? {}))
+      report.excluded[k] = (report.excluded[k] ?? 0) + v;
+    const byIndex = new Map<number, Array<{ path: string; reason: string }>>();
+    for (const r of rejected)
+      byIndex.set(r.index, [...(byIndex.get(r.index) ?? []), { path: r.path, reason: r.reason }]);
+    for (const [index, errors] of byIndex) {
+      report.rejectedCount += 1;
+      if (report.rejected.length < 1000) report.rejected.push({ line: lines[index]?.line ?? 0, errors });
+    }
+  };
+
+  if (opts.format === 'json') {
+    const doc: unknown = JSON.parse(await readFile(path, 'utf8'));
+    const items = Array.isArray(doc) ? doc : [doc];
+    for (let i = 0; i < items.length; i += opts.batch) {
+      await send(
+        items.slice(i, i + opts.batch).map((item, k) => ({ line: i + k + 1, text: JSON.stringify(item) })),
+      );
+      report.rowsRead = Math.min(items.length, i + opts.batch);
+      bar.update(Math.round((size * report.rowsRead) / items.length), report.rowsRead);
+    }
+  } else {
+    const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+    let pending: Array<{ line: number; text: string }> = [];
+    let lineNo = 0;
+    for await (const text of rl) {
+      lineNo += 1;
+      bytes += Buffer.byteLength(text) + 1;
+      if (text.trim() === '') continue;
+      report.rowsRead += 1;
+      pending.push({ line: lineNo, text });
+      if (pending.length >= opts.batch) {
+        await send(pending);
+        pending = [];
+        bar.update(bytes, report.rowsRead);
+      }
+    }
+    await send(pending);
+    bar.update(size, report.rowsRead);
+  }
+  bar.stop();
+  return report;
+}

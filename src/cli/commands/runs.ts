@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import {
+  action,
+  connect,
+  examples,
+  printJson,
+  printTable,
+  withConnection,
+  type GlobalOptions,
+} from './api-client.ts';
+
+/** `tca runs <dataflow>`: hourly dataflow runs. */
+export function registerRunsCommand(program: Command): void {
+  withConnection(
+    program
+      .command('runs <dataflowId>')
+      .description('Hourly runs of a dataflow: received, activated, excluded, failed')
+      .option('--from <iso>', 'start of the range (default: 24 h ago)')
+      .option('--to <iso>', 'end of the range (default: now)')
+      .addHelpText(
+        'after',
+        examples(['tca runs df_123', 'tca runs df_123 --from 2026-01-01T00:00:00Z --json']),
+      ),
+  ).action(
+    action(async (dataflowId: string, opts: GlobalOptions & { from?: string; to?: string }) => {
+      const api = await connect(opts);
+      const q = new URLSearchParams();
+      if (opts.from) q.set('from', opts.from);
+      if (opts.to) q.set('to', opts.to);
+      const r = await api.request<{ items: Array<Record<string, unknown>> }>(
+        'GET',
+        `/api/v1/dataflows/${encodeURIComponent(dataflowId)}/runs${q.size > 0 ? `?${q}` : ''}`,
+      );
+      if (opts.json) return printJson(r.items);
+      printTable(
+        r.items.map((x) => ({
+          ...x,
+          activationRate:
+            typeof x['activationRate'] === 'number' ? `${(x['activationRate'] * 100).toFixed(1)}%` : '-',
+        })),
+        [
+          'runStart',
+          'status',
+          'profilesReceived',
+          'identitiesActivated',
+          'identitiesExcluded',
+          'identitiesFailed',
+          'activationRate',
+        ],
+      );
+    }),
+  );
+}

@@ -1,0 +1,103 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../store/backends.ts';
+import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+
+const MAPPING = [{ sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true }];
+const profile = (i: number, status = 'realized') => ({
+  segmentMembership: { ups: { seg: { status } } },
+  identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },
+});
+const emails = (ids: number[]) => new Set(ids.map((i) => `email:${emailHash(`u${i}@x.com`)}`));
+
+for (const backend of BACKENDS) {
+  describe(`file import (${backend.name})`, () => {
+    let h: Harness | undefined;
+    afterEach(async () => {
+      await h?.cleanup();
+      h = undefined;
+    });
+
+    async function prepare() {
+      h = await setup(backend);
+      const flow = await h.store.dataflows.create({ sandboxId: 'prod', destinationId: h.destination.id, name: 'f', mapping: MAPPING });
+      const audience = await h.store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: 'seg', mappingName: 'Imported', startDate: 0 });
+      return { flow, audience, dir: h.testStore.dataDir };
+    }
+
+    it('imports NDJSON in batches with a report of rejected lines and exclusions', async () => {
+      const { audience, dir } = await prepare();
+      const lines = [
+        ...Array.from({ length: 25 }, (_, i) => JSON.stringify(profile(i))),
+        '{not json',
+        JSON.stringify({ segmentMembership: 'nope' }),
+        '',
+        JSON.stringify({ segmentMembership: { ups: { seg: { status: 'realized' } } }, identityMap: { ECID: [{ id: 'bad' }], Email: [{ id: 'no-at-sign' }] } }),
+        JSON.stringify(profile(3, 'exited')),
+      ];
+      const file = join(dir, 'profiles.ndjson');
+      writeFileSync(file, `${lines.join('\n')}\n`);
+      const progress: number[] = [];
+      const report = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 10, onProgress: (p) => progress.push(p.rowsRead) });
+      expect(report).toMatchObject({ format: 'ndjson', mode: 'incremental', rowsRead: 29, accepted: 27, rejectedCount: 2 });
+      expect(report.rejected.map((r) => r.line)).toEqual([26, 27]);
+      expect(report.rejected[1]!.errors[0]!.path).toMatch(/segmentMembership/);
+      expect(report.excluded.no_mappable_identifier).toBe(1);
+      expect(progress.length).toBeGreaterThanOrEqual(3);
+      await h!.engine.flush();
+      const expected = Array.from({ length: 25 }, (_, i) => i).filter((i) => i !== 3);
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails(expected));
+    });
+
+    it('imports a JSON array', async () => {
+      const { audience, dir } = await prepare();
+      const file = join(dir, 'profiles.json');
+      writeFileSync(file, JSON.stringify([profile(1), profile(2), 7, profile(3)], null, 2));
+      const report = await h!.engine.importFile(file, { sandboxId: 'prod' });
+      expect(report).toMatchObject({ format: 'json', rowsRead: 4, accepted: 3, rejectedCount: 1 });
+      expect(report.rejected[0]!.line).toBe(3);
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails([1, 2, 3]));
+    });
+
+    it('mirrors a CSV file: members absent from it are removed', async () => {
+      const { audience, dir } = await prepare();
+      const first = join(dir, 'first.csv');
+      writeFileSync(first, 'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,u2@x.com,1\nk3,u3@x.com,1\nk9,,1\n');
+      const r1 = await h!.engine.importFile(first, { sandboxId: 'prod' });
+      expect(r1).toMatchObject({ format: 'csv', rowsRead: 4, accepted: 4 });
+      await h!.engine.flush();
+      const xId = (await xAudienceIdOf(h!.store, audience.id))!;
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([1, 2, 3]));
+
+      const second = join(dir, 'second.csv');
+      writeFileSync(second, 'profile_key,email\nk2,u2@x.com\nk3,u3@x.com\nk4,u4@x.com\nk5,u5@x.com,extra\n');
+      const r2 = await h!.engine.importFile(second, { sandboxId: 'prod', mode: 'mirror', segmentId: 'seg' });
+      // k1 and k9 (a member without identifiers) are absent from the mirror file.
+      expect(r2).toMatchObject({ mode: 'mirror', removed: 2, rejectedCount: 1, truncated: false });
+      expect(r2.rejected[0]!.line).toBe(5);
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([2, 3, 4]));
+    });
+
+    it('stops at a CSV syntax error and then removes nothing in mirror mode', async () => {
+      const { dir } = await prepare();
+      await h!.engine.importFile(join(dir, 'a.csv'), { sandboxId: 'prod' }).catch(() => undefined);
+      const seed = join(dir, 'seed.csv');
+      writeFileSync(seed, 'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,u2@x.com,1\n');
+      await h!.engine.importFile(seed, { sandboxId: 'prod' });
+      const broken = join(dir, 'broken.csv');
+      writeFileSync(broken, 'profile_key,email\nk2,u2@x.com\n"k3,u3@x.com\nk4,u4@x.com\n');
+      const report = await h!.engine.importFile(broken, { sandboxId: 'prod', mode: 'mirror', segmentId: 'seg' });
+      expect(report).toMatchObject({ truncated: true, removed: 0, accepted: 1, rejectedCount: 1 });
+    });
+
+    it('refuses mirror mode without a segment', async () => {
+      const { dir } = await prepare();
+      const file = join(dir, 'x.ndjson');
+      writeFileSync(file, '');
+      await expect(h!.engine.importFile(file, { sandboxId: 'prod', mode: 'mirror' })).rejects.toMatchObject({ code: 'invalid_input' });
+    });
+  });
+}
