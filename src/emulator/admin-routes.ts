@@ -103,7 +103,10 @@ export function adminRoutes(admin: EmulatorAdmin): Hono<Env> {
       const path = c.req.query('path');
       const data = admin
         .requests()
-        .filter((r) => (method === undefined || r.method === method) && (path === undefined || r.path.includes(path)));
+        .filter(
+          (r) =>
+            (method === undefined || r.method === method) && (path === undefined || r.path.includes(path)),
+        );
       return c.json({ data });
     }),
   );

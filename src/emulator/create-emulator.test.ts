@@ -752,7 +752,9 @@ describe('admin API over HTTP', () => {
     const log = (await (await admin('GET', '/requests')).json()) as {
       data: Array<{ method: string; status: number; bytes: number; operations: number | null }>;
     };
-    const filtered = (await (await admin('GET', '/requests?method=post&path=/users')).json()) as { data: unknown[] };
+    const filtered = (await (await admin('GET', '/requests?method=post&path=/users')).json()) as {
+      data: unknown[];
+    };
     expect(filtered.data).toHaveLength(1);
     expect(log.data.at(-1)).toMatchObject({
       method: 'POST',

@@ -450,6 +450,7 @@ async function commit(
       delivered,
       sent: sentAfter(item.entry, item.accepted),
       addOk: item.accepted.add ? 1 : 0,
+      complete: (item.change.add === null || item.accepted.add) && (item.change.remove === null || item.accepted.remove) ? 1 : 0,
       planned: item.entry.desired,
     };
   });
@@ -473,19 +474,20 @@ async function commit(
   await rt.store.transaction(async (tx) => {
     const db = tx.db as unknown as Db;
     const L = sql.ref('engine_ledger.desired');
-    const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and v.sent is null and (engine_ledger.resend = 0 or (v.add_ok = 1 and ${same(caps, L, sql.ref('v.planned'))})))`;
-    for (const chunk of chunkRows(updates, 6, caps)) {
+    const settledHere = sql`(v.complete = 1 and ${same(caps, L, sql.ref('v.planned'))})`;
+    const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and v.sent is null and (engine_ledger.resend = 0 or ${settledHere}))`;
+    for (const chunk of chunkRows(updates, 7, caps)) {
       const values = sql.join(
         chunk.map(
           (u) =>
-            sql`(${typed(caps, u.member, 'text')}, ${typed(caps, u.delivered, 'text')}, ${typed(caps, u.sent, 'text')}, ${typed(caps, u.addOk, 'integer')}, ${typed(caps, u.planned, 'text')}, ${typed(caps, expires, 'bigint')})`,
+            sql`(${typed(caps, u.member, 'text')}, ${typed(caps, u.delivered, 'text')}, ${typed(caps, u.sent, 'text')}, ${typed(caps, u.addOk, 'integer')}, ${typed(caps, u.complete, 'integer')}, ${typed(caps, u.planned, 'text')}, ${typed(caps, expires, 'bigint')})`,
         ),
       );
-      await sql`with v(member, delivered, sent, add_ok, planned, expires) as (values ${values})
+      await sql`with v(member, delivered, sent, add_ok, complete, planned, expires) as (values ${values})
         update engine_ledger set
           delivered = v.delivered,
           sent = v.sent,
-          resend = case when v.add_ok = 1 and ${same(caps, L, sql.ref('v.planned'))} then 0 else engine_ledger.resend end,
+          resend = case when ${settledHere} then 0 else engine_ledger.resend end,
           expires_at = case when v.add_ok = 1 then v.expires else engine_ledger.expires_at end,
           pending = case when ${done} then 0 else 1 end,
           pending_since = case when ${done} then null else coalesce(engine_ledger.pending_since, ${now}) end,
@@ -526,8 +528,8 @@ async function commit(
 
 /**
  * Write-ahead for a users request, committed before it is sent. X may apply a request whose acceptance we never
- * record (a crash in between), so: every member of the request's units is marked pending with its desired user owed
- * again (a Delete there may have wiped its X record), and each user about to be added is recorded in `sent` (merged
+ * record (a crash in between), so: every member of the request's units is marked pending with a re-send owed (a
+ * Delete there may have wiped its X record, even if its desired state later returns to the delivered one), and each user about to be added is recorded in `sent` (merged
  * with any earlier unknown outcome) so that its identifiers are removed later if they stop being desired.
  */
 async function recordSending(rt: EngineRuntime, audienceId: string, units: readonly Unit[], adds: readonly Item[]): Promise<void> {
@@ -542,7 +544,7 @@ async function recordSending(rt: EngineRuntime, audienceId: string, units: reado
   await rt.store.transaction(async (tx) => {
     for (const chunk of chunkRows(members, 1, caps, 1000)) {
       await sql`update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ${now}),
-          resend = case when desired is null then resend else 1 end
+          resend = 1
         where audience_id = ${audienceId} and member in (${sql.join(chunk)})`.execute(tx.db);
     }
     for (const chunk of chunkRows(adds, 2, caps)) {

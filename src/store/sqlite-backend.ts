@@ -70,7 +70,7 @@ export interface SqliteBackend {
 /** Opens (creating if needed) the SQLite file with the pragmas the store relies on. */
 export function openSqlite(
   path: string,
-  options: { synchronous: SqliteSynchronous; busyTimeoutMs: number },
+  options: { synchronous: SqliteSynchronous; busyTimeoutMs: number; guard: TransactionGuard },
 ): SqliteBackend {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const database = new BetterSqlite3(path);

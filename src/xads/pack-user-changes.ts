@@ -152,6 +152,18 @@ export function planUserRequests(changes: readonly UserChange[], options: PackOp
   const lastSlot = new Map<string, Map<string, number>>();
   const templates = new Map<string, Omit<Group, 'members'>>();
   const slots: Array<Map<string, Group>> = [];
+  // Order only matters between a Delete and an Update sharing an identifier; a one-kind batch (the usual
+  // initial upload) skips the identifier index entirely.
+  let hasDelete = false;
+  let hasUpdate = false;
+  for (const change of changes) {
+    if (change?.operation === 'Delete') hasDelete = true;
+    else if (change?.operation === 'Update') hasUpdate = true;
+  }
+  const trackOrder = hasDelete && hasUpdate;
+  // Consecutive changes usually share a group; remember the last one to skip the key lookups.
+  let previous: { operation: string; effective: number; expires: number; key: string } | undefined;
+  let previousGroup: { slot: number; group: Group } | undefined;
 
   for (let index = 0; index < changes.length; index++) {
     const change = changes[index]!;
@@ -179,7 +191,19 @@ export function planUserRequests(changes: readonly UserChange[], options: PackOp
       });
       continue;
     }
-    const groupKey = operation === 'Delete' ? `D${effective}|${expires}` : `U${effective}|${expires}`;
+    let groupKey: string;
+    if (
+      previous !== undefined &&
+      previous.operation === operation &&
+      previous.effective === effective &&
+      previous.expires === expires
+    ) {
+      groupKey = previous.key;
+    } else {
+      groupKey = operation === 'Delete' ? `D${effective}|${expires}` : `U${effective}|${expires}`;
+      previous = { operation, effective, expires, key: groupKey };
+      previousGroup = undefined;
+    }
     let template = templates.get(groupKey);
     if (!template) {
       const header = operationHeader(
@@ -211,28 +235,35 @@ export function planUserRequests(changes: readonly UserChange[], options: PackOp
     userBytes[index] = bytes;
 
     const parity = operation === 'Delete' ? 0 : 1;
-    let latest = -1;
-    for (const key in cleaned.user) {
-      let seenByValue = lastSlot.get(key);
-      if (!seenByValue) lastSlot.set(key, (seenByValue = new Map()));
-      for (const value of cleaned.user[key as XIdentifierType]!) {
-        const seen = seenByValue.get(value);
-        if (seen !== undefined && seen > latest) latest = seen;
+    let slot = parity;
+    if (trackOrder) {
+      let latest = -1;
+      for (const key in cleaned.user) {
+        let seenByValue = lastSlot.get(key);
+        if (!seenByValue) lastSlot.set(key, (seenByValue = new Map()));
+        for (const value of cleaned.user[key as XIdentifierType]!) {
+          const seen = seenByValue.get(value);
+          if (seen !== undefined && seen > latest) latest = seen;
+        }
+      }
+      if (latest >= 0) slot = latest % 2 === parity ? latest : latest + 1;
+      for (const key in cleaned.user) {
+        const seenByValue = lastSlot.get(key)!;
+        for (const value of cleaned.user[key as XIdentifierType]!) seenByValue.set(value, slot);
       }
     }
-    let slot = latest < 0 ? parity : latest % 2 === parity ? latest : latest + 1;
-    if (slot < parity) slot = parity;
-    for (const key in cleaned.user) {
-      const seenByValue = lastSlot.get(key)!;
-      for (const value of cleaned.user[key as XIdentifierType]!) seenByValue.set(value, slot);
-    }
 
-    while (slots.length <= slot) slots.push(new Map());
-    const groups = slots[slot]!;
-    let group = groups.get(groupKey);
-    if (!group) {
-      group = { ...template, members: [] };
-      groups.set(groupKey, group);
+    let group: Group | undefined;
+    if (previousGroup !== undefined && previousGroup.slot === slot) group = previousGroup.group;
+    else {
+      while (slots.length <= slot) slots.push(new Map());
+      const groups = slots[slot]!;
+      group = groups.get(groupKey);
+      if (!group) {
+        group = { ...template, members: [] };
+        groups.set(groupKey, group);
+      }
+      previousGroup = { slot, group };
     }
     group.members.push(index);
   }

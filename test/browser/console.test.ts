@@ -31,7 +31,9 @@ async function expectText(locator: Locator, expected: string | RegExp, timeoutMs
     `text ${String(expected)}`,
     async () => {
       const text = (await locator.first().innerText({ timeout: 1_000 })).replace(/\s+/g, ' ');
-      return (typeof expected === 'string' ? text.includes(expected) : expected.test(text)) ? true : undefined;
+      return (typeof expected === 'string' ? text.includes(expected) : expected.test(text))
+        ? true
+        : undefined;
     },
     timeoutMs,
   );
@@ -47,7 +49,10 @@ interface Profile {
 }
 
 function profile(segment: string, email: string): Profile {
-  return { segmentMembership: { ups: { [segment]: { status: 'realized' } } }, identityMap: { Email: [{ id: email }] } };
+  return {
+    segmentMembership: { ups: { [segment]: { status: 'realized' } } },
+    identityMap: { Email: [{ id: email }] },
+  };
 }
 
 describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
@@ -68,7 +73,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       description: 'Bought three or more times in 90 days',
     });
     await callApi(stack, 'POST', '/segments', { id: 'seg-cart', name: 'Cart abandoners, last 7 days' });
-    await callApi(stack, 'POST', '/segments', { id: 'seg-upload', namespace: 'custom_upload', name: 'CRM list upload' });
+    await callApi(stack, 'POST', '/segments', {
+      id: 'seg-upload',
+      namespace: 'custom_upload',
+      name: 'CRM list upload',
+    });
     userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
@@ -108,82 +117,95 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await shot(page, '02-catalog-empty');
   });
 
-  it('connects: live naming checks, PIN login, a failing preflight with its fix, then a passing one', { timeout: 120_000 }, async () => {
-    await page.getByRole('link', { name: 'Set up' }).click();
-    await page.getByRole('heading', { name: 'Connection details' }).waitFor();
+  it(
+    'connects: live naming checks, PIN login, a failing preflight with its fix, then a passing one',
+    { timeout: 120_000 },
+    async () => {
+      await page.getByRole('link', { name: 'Set up' }).click();
+      await page.getByRole('heading', { name: 'Connection details' }).waitFor();
 
-    const name = page.getByLabel('Name', { exact: true });
-    await name.fill('X Ads: Acme, US');
-    await expectText(page.locator('.field-invalid').first(), 'Name contains characters X does not accept: ":" ","');
-    expect(await page.locator('mark.bad-char').allInnerTexts()).toEqual([':', ',']);
-    await shot(page, '03-connect-naming');
-    await page.getByRole('button', { name: 'Use suggestion' }).first().click();
-    expect(await name.inputValue()).toBe('X Ads Acme US');
-    await page.getByLabel('Description').fill('Retargeting audiences for the US store');
-    // An account the authorized user cannot reach: the preflight must say so.
-    await page.getByLabel('Account ID').fill('0000bad0');
-    await page.getByRole('button', { name: 'Next' }).click();
+      const name = page.getByLabel('Name', { exact: true });
+      await name.fill('X Ads: Acme, US');
+      await expectText(
+        page.locator('.field-invalid').first(),
+        'Name contains characters X does not accept: ":" ","',
+      );
+      expect(await page.locator('mark.bad-char').allInnerTexts()).toEqual([':', ',']);
+      await shot(page, '03-connect-naming');
+      await page.getByRole('button', { name: 'Use suggestion' }).first().click();
+      expect(await name.inputValue()).toBe('X Ads Acme US');
+      await page.getByLabel('Description').fill('Retargeting audiences for the US store');
+      // An account the authorized user cannot reach: the preflight must say so.
+      await page.getByLabel('Account ID').fill('0000bad0');
+      await page.getByRole('button', { name: 'Next' }).click();
 
-    await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
-    await page.getByLabel('Log in with X (PIN)').check();
-    await page.getByLabel('App consumer key (API key)').fill(DEMO_APP.consumerKey);
-    await page.getByLabel('App consumer secret (API secret)').fill(DEMO_APP.consumerSecret);
-    await page.getByRole('button', { name: 'Log in with X' }).click();
-    const authorize = page.getByRole('link', { name: 'Open the X authorization page' });
-    await authorize.waitFor();
-    // The user authorizes the app on X's page and copies the PIN it shows.
-    const href = await authorize.getAttribute('href');
-    expect(href).toBeTruthy();
-    const xPage = await context.newPage();
-    await xPage.goto(href ?? '');
-    const pin = (await xPage.locator('#oauth_pin').innerText()).trim();
-    await xPage.close();
-    await page.getByLabel('PIN from X').fill(pin);
-    await page.getByRole('button', { name: 'Complete login' }).click();
+      await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
+      await page.getByLabel('Log in with X (PIN)').check();
+      await page.getByLabel('App consumer key (API key)').fill(DEMO_APP.consumerKey);
+      await page.getByLabel('App consumer secret (API secret)').fill(DEMO_APP.consumerSecret);
+      await page.getByRole('button', { name: 'Log in with X' }).click();
+      const authorize = page.getByRole('link', { name: 'Open the X authorization page' });
+      await authorize.waitFor();
+      // The user authorizes the app on X's page and copies the PIN it shows.
+      const href = await authorize.getAttribute('href');
+      expect(href).toBeTruthy();
+      const xPage = await context.newPage();
+      await xPage.goto(href ?? '');
+      const pin = (await xPage.locator('#oauth_pin').innerText()).trim();
+      await xPage.close();
+      await page.getByLabel('PIN from X').fill(pin);
+      await page.getByRole('button', { name: 'Complete login' }).click();
 
-    await page.getByRole('heading', { name: 'Preflight checks' }).waitFor();
-    const checklist = page.getByRole('list', { name: 'Preflight checklist' });
-    await expectText(page.getByRole('status').filter({ hasText: 'checks' }), 'Some checks failed');
-    const failed = checklist.locator('li.check-fail').first();
-    await expectText(failed, 'What to do:');
-    expect(await checklist.locator('li.check-pass[data-check="credentials"]').count()).toBe(1);
-    await shot(page, '04-connect-preflight-failed');
+      await page.getByRole('heading', { name: 'Preflight checks' }).waitFor();
+      const checklist = page.getByRole('list', { name: 'Preflight checklist' });
+      await expectText(page.getByRole('status').filter({ hasText: 'checks' }), 'Some checks failed');
+      const failed = checklist.locator('li.check-fail').first();
+      await expectText(failed, 'What to do:');
+      expect(await checklist.locator('li.check-pass[data-check="credentials"]').count()).toBe(1);
+      await shot(page, '04-connect-preflight-failed');
 
-    await page.getByRole('button', { name: 'Edit details' }).click();
-    await page.getByLabel('Account ID').fill(DEMO_ACCOUNT);
-    await page.getByRole('button', { name: 'Next' }).click();
-    await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
-    expect(await page.getByLabel('Keep the stored credentials').isChecked()).toBe(true);
-    await page.getByRole('button', { name: 'Check the connection' }).click();
-    await expectText(page.getByRole('status').filter({ hasText: 'checks' }), 'All checks passed');
-    expect(await checklist.locator('li.check-fail').count()).toBe(0);
-    await shot(page, '05-connect-preflight-passed');
-    await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByRole('button', { name: 'Edit details' }).click();
+      await page.getByLabel('Account ID').fill(DEMO_ACCOUNT);
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
+      expect(await page.getByLabel('Keep the stored credentials').isChecked()).toBe(true);
+      await page.getByRole('button', { name: 'Check the connection' }).click();
+      await expectText(page.getByRole('status').filter({ hasText: 'checks' }), 'All checks passed');
+      expect(await checklist.locator('li.check-fail').count()).toBe(0);
+      await shot(page, '05-connect-preflight-passed');
+      await page.getByRole('button', { name: 'Next' }).click();
 
-    await page.getByRole('heading', { name: 'Marketing actions and alerts' }).waitFor();
-    await page.getByLabel('Onsite Advertising').check();
-    await page.getByLabel('Alert webhook URL').fill('not a url');
-    await expectText(page.locator('.field-invalid'), 'Enter a full URL');
-    await page.getByLabel('Alert webhook URL').fill('');
-    await shot(page, '06-connect-governance');
-    await page.getByRole('button', { name: 'Save and activate audiences' }).click();
-    await page.getByRole('heading', { name: 'Activate audiences', level: 1 }).waitFor();
+      await page.getByRole('heading', { name: 'Marketing actions and alerts' }).waitFor();
+      await page.getByLabel('Onsite Advertising').check();
+      await page.getByLabel('Alert webhook URL').fill('not a url');
+      await expectText(page.locator('.field-invalid'), 'Enter a full URL');
+      await page.getByLabel('Alert webhook URL').fill('');
+      await shot(page, '06-connect-governance');
+      await page.getByRole('button', { name: 'Save and activate audiences' }).click();
+      await page.getByRole('heading', { name: 'Activate audiences', level: 1 }).waitFor();
 
-    const destinations = await callApi<{ items: { name: string; accountId: string; status: string; marketingActions: string[] }[] }>(
-      stack,
-      'GET',
-      '/destinations',
-    );
-    expect(destinations.items).toEqual([
-      expect.objectContaining({ name: 'X Ads Acme US', accountId: DEMO_ACCOUNT, status: 'active', marketingActions: ['Onsite Advertising'] }),
-    ]);
-  });
+      const destinations = await callApi<{
+        items: { name: string; accountId: string; status: string; marketingActions: string[] }[];
+      }>(stack, 'GET', '/destinations');
+      expect(destinations.items).toEqual([
+        expect.objectContaining({
+          name: 'X Ads Acme US',
+          accountId: DEMO_ACCOUNT,
+          status: 'active',
+          marketingActions: ['Onsite Advertising'],
+        }),
+      ]);
+    },
+  );
 
   it('activates two segments with a mapping and a schedule', { timeout: 120_000 }, async () => {
     await page.getByRole('heading', { name: 'Select segments' }).waitFor();
     const upload = page.getByLabel('CRM list upload');
     expect(await upload.isDisabled()).toBe(true);
-    await expectText(page.locator('tr', { hasText: 'CRM list upload' }), 'only Segmentation Service audiences can');
+    await expectText(
+      page.locator('tr', { hasText: 'CRM list upload' }),
+      'only Segmentation Service audiences can',
+    );
     await page.getByRole('button', { name: 'Next' }).click();
     await expectText(page.getByRole('alert'), 'Select at least one segment.');
     await page.getByLabel('Frequent buyers').check();
@@ -224,11 +246,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('heading', { name: /Acme US retargeting/ }).waitFor();
     dataflowId = /#\/dataflows\/([^/]+)/.exec(page.url())?.[1] ?? '';
     expect(dataflowId).not.toBe('');
-    const flow = await callApi<{ mapping: unknown[]; audiences: { mappingName: string; ttlDays: number | null }[] }>(
-      stack,
-      'GET',
-      `/dataflows/${dataflowId}`,
-    );
+    const flow = await callApi<{
+      mapping: unknown[];
+      audiences: { mappingName: string; ttlDays: number | null }[];
+    }>(stack, 'GET', `/dataflows/${dataflowId}`);
     expect(flow.mapping).toHaveLength(2);
     expect(flow.audiences.map((a) => [a.mappingName, a.ttlDays]).sort()).toEqual([
       ['Cart abandoners last 7 days', 30],
@@ -236,64 +257,68 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     ]);
   });
 
-  it('shows runs, charts, exclusions and audiences with the right counts after profiles are ingested', { timeout: 240_000 }, async () => {
-    const profiles: Profile[] = [];
-    for (let i = 0; i < 20; i += 1) profiles.push(profile('seg-buyers', `buyer${i}@example.com`));
-    for (let i = 0; i < 5; i += 1) profiles.push(profile('seg-cart', `Cart.User${i}@Example.com`));
-    for (let i = 0; i < 3; i += 1) profiles.push(profile('seg-buyers', `not-an-email-${i}`));
-    const ingest = await callApi<{ accepted: number }>(stack, 'POST', '/ingest/profiles', profiles);
-    expect(ingest.accepted).toBe(28);
+  it(
+    'shows runs, charts, exclusions and audiences with the right counts after profiles are ingested',
+    { timeout: 240_000 },
+    async () => {
+      const profiles: Profile[] = [];
+      for (let i = 0; i < 20; i += 1) profiles.push(profile('seg-buyers', `buyer${i}@example.com`));
+      for (let i = 0; i < 5; i += 1) profiles.push(profile('seg-cart', `Cart.User${i}@Example.com`));
+      for (let i = 0; i < 3; i += 1) profiles.push(profile('seg-buyers', `not-an-email-${i}`));
+      const ingest = await callApi<{ accepted: number }>(stack, 'POST', '/ingest/profiles', profiles);
+      expect(ingest.accepted).toBe(28);
 
-    await page.getByRole('button', { name: 'Deliver now' }).click();
-    await expectText(page.getByTestId('total-received'), /^28$/, 60_000);
-    await expectText(page.getByTestId('total-activated'), /^25$/, 60_000);
-    const runs = await callApi<{ items: { identitiesExcluded: number; identitiesFailed: number }[] }>(
-      stack,
-      'GET',
-      `/dataflows/${dataflowId}/runs`,
-    );
-    const excluded = runs.items.reduce((n, r) => n + r.identitiesExcluded, 0);
-    expect(excluded).toBeGreaterThanOrEqual(3);
-    await expectText(page.getByTestId('total-excluded'), new RegExp(`^${excluded}$`));
-    await expectText(page.getByTestId('total-failed'), /^0$/);
-    const table = page.getByTestId('runs-table');
-    await expectText(table, '28');
-    await expectText(table, /Completed|Processing/i);
-    expect(await page.locator('figure.chart svg.recharts-surface').count()).toBeGreaterThanOrEqual(3);
-    await shot(page, '11-dataflow-runs');
+      await page.getByRole('button', { name: 'Deliver now' }).click();
+      await expectText(page.getByTestId('total-received'), /^28$/, 60_000);
+      await expectText(page.getByTestId('total-activated'), /^25$/, 60_000);
+      const runs = await callApi<{ items: { identitiesExcluded: number; identitiesFailed: number }[] }>(
+        stack,
+        'GET',
+        `/dataflows/${dataflowId}/runs`,
+      );
+      const excluded = runs.items.reduce((n, r) => n + r.identitiesExcluded, 0);
+      expect(excluded).toBeGreaterThanOrEqual(3);
+      await expectText(page.getByTestId('total-excluded'), new RegExp(`^${excluded}$`));
+      await expectText(page.getByTestId('total-failed'), /^0$/);
+      const table = page.getByTestId('runs-table');
+      await expectText(table, '28');
+      await expectText(table, /Completed|Processing/i);
+      expect(await page.locator('figure.chart svg.recharts-surface').count()).toBeGreaterThanOrEqual(3);
+      await shot(page, '11-dataflow-runs');
 
-    await page.getByRole('link', { name: 'Errors & exclusions' }).click();
-    await page.getByLabel('Identities excluded').check();
-    const reasons = page.getByTestId('reasons-table');
-    await expectText(reasons, 'email_missing_at');
-    await expectText(reasons.locator('tr', { hasText: 'email_missing_at' }), /\b3\b/);
-    await expectText(reasons, 'Not an email address');
-    await shot(page, '12-dataflow-exclusions');
+      await page.getByRole('link', { name: 'Errors & exclusions' }).click();
+      await page.getByLabel('Identities excluded').check();
+      const reasons = page.getByTestId('reasons-table');
+      await expectText(reasons, 'email_missing_at');
+      await expectText(reasons.locator('tr', { hasText: 'email_missing_at' }), /\b3\b/);
+      await expectText(reasons, 'Not an email address');
+      await shot(page, '12-dataflow-exclusions');
 
-    await page.getByRole('link', { name: 'Audiences' }).click();
-    const audiences = page.getByTestId('audiences-table');
-    for (const [name, members] of [
-      ['Frequent buyers', 20],
-      ['Cart abandoners last 7 days', 5],
-    ] as const) {
-      const row = audiences.locator('tr', { hasText: name });
-      await expectText(row.getByTestId('pending-adds'), /^0$/, 60_000);
-      await expectText(row.getByTestId('pending-removes'), /^0$/);
-      await expectText(row.getByTestId('x-audience-id'), /^\w+$/, 60_000);
-      const xAudienceId = (await row.getByTestId('x-audience-id').innerText()).trim();
-      // X (the emulator) holds exactly the members the console reports as delivered for this audience.
-      const atX = await fetch(
-        `${stack.emulatorUrl}/_emulator/accounts/${DEMO_ACCOUNT}/custom_audiences/${xAudienceId}/members`,
-      ).then((r) => r.json() as Promise<{ total_count: number }>);
-      expect(atX.total_count, name).toBe(members);
-      await expectText(row, /never|\d/);
-    }
-    await shot(page, '13-dataflow-audiences');
+      await page.getByRole('link', { name: 'Audiences' }).click();
+      const audiences = page.getByTestId('audiences-table');
+      for (const [name, members] of [
+        ['Frequent buyers', 20],
+        ['Cart abandoners last 7 days', 5],
+      ] as const) {
+        const row = audiences.locator('tr', { hasText: name });
+        await expectText(row.getByTestId('pending-adds'), /^0$/, 60_000);
+        await expectText(row.getByTestId('pending-removes'), /^0$/);
+        await expectText(row.getByTestId('x-audience-id'), /^\w+$/, 60_000);
+        const xAudienceId = (await row.getByTestId('x-audience-id').innerText()).trim();
+        // X (the emulator) holds exactly the members the console reports as delivered for this audience.
+        const atX = await fetch(
+          `${stack.emulatorUrl}/_emulator/accounts/${DEMO_ACCOUNT}/custom_audiences/${xAudienceId}/members`,
+        ).then((r) => r.json() as Promise<{ total_count: number }>);
+        expect(atX.total_count, name).toBe(members);
+        await expectText(row, /never|\d/);
+      }
+      await shot(page, '13-dataflow-audiences');
 
-    await page.getByRole('link', { name: 'Dead letters' }).click();
-    await expectText(page.locator('main'), 'No dead letters');
-    await shot(page, '14-dataflow-dead-letters');
-  });
+      await page.getByRole('link', { name: 'Dead letters' }).click();
+      await expectText(page.locator('main'), 'No dead letters');
+      await shot(page, '14-dataflow-dead-letters');
+    },
+  );
 
   it('pauses, resumes and edits the schedule with re-validation', { timeout: 120_000 }, async () => {
     await page.getByRole('button', { name: 'Pause' }).click();
@@ -310,7 +335,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('button', { name: 'Save changes' }).click();
     await expectText(page.getByRole('status').filter({ hasText: 'Saved' }), 'Saved');
     await shot(page, '15-dataflow-settings');
-    const flow = await callApi<{ audiences: { mappingName: string }[] }>(stack, 'GET', `/dataflows/${dataflowId}`);
+    const flow = await callApi<{ audiences: { mappingName: string }[] }>(
+      stack,
+      'GET',
+      `/dataflows/${dataflowId}`,
+    );
     expect(flow.audiences.map((a) => a.mappingName)).toContain('Frequent buyers VIP');
   });
 
@@ -320,7 +349,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByLabel('Token name').fill('cdp-streaming');
     await page.getByLabel('Ingest Profiles').check();
     await page.getByRole('button', { name: 'Create token' }).click();
-    const secret = await waitFor('the new token', async () => (await page.getByLabel('New token').inputValue()) || undefined);
+    const secret = await waitFor(
+      'the new token',
+      async () => (await page.getByLabel('New token').inputValue()) || undefined,
+    );
     expect(secret.length).toBeGreaterThan(10);
     const row = page.locator('tr', { hasText: 'cdp-streaming' });
     await expectText(row, 'Ingest Profiles');
@@ -332,34 +364,41 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     expect(denied.status).toBe(401);
   });
 
-  it('lays out at tablet width and moves through the navigation with the keyboard', { timeout: 120_000 }, async () => {
-    await page.setViewportSize({ width: 768, height: 1024 });
-    await page.goto(`${stack.url}/#/`);
-    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
-    await expectText(page.locator('table'), 'X Ads Acme US');
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    expect(overflow).toBeLessThanOrEqual(0);
-    await shot(page, '17-catalog-tablet');
-    await page.goto(`${stack.url}/#/dataflows/${dataflowId}/runs`);
-    await page.getByTestId('runs-table').waitFor();
-    await shot(page, '18-dataflow-tablet');
+  it(
+    'lays out at tablet width and moves through the navigation with the keyboard',
+    { timeout: 120_000 },
+    async () => {
+      await page.setViewportSize({ width: 768, height: 1024 });
+      await page.goto(`${stack.url}/#/`);
+      await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+      await expectText(page.locator('table'), 'X Ads Acme US');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      await shot(page, '17-catalog-tablet');
+      await page.goto(`${stack.url}/#/dataflows/${dataflowId}/runs`);
+      await page.getByTestId('runs-table').waitFor();
+      expect(
+        await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
+      ).toBeLessThanOrEqual(0);
+      await shot(page, '18-dataflow-tablet');
 
-    await page.goto(`${stack.url}/#/`);
-    // A fresh load, so keyboard focus starts at the top of the document.
-    await page.reload();
-    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
-    // Tab from the top of the page: skip link first, then the main navigation.
-    await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
-    let reached = false;
-    for (let i = 0; i < 6 && !reached; i += 1) {
+      await page.goto(`${stack.url}/#/`);
+      // A fresh load, so keyboard focus starts at the top of the document.
+      await page.reload();
+      await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+      // Tab from the top of the page: skip link first, then the main navigation.
       await page.keyboard.press('Tab');
-      reached = (await page.evaluate(() => document.activeElement?.textContent)) === 'Dataflows';
-    }
-    expect(reached).toBe(true);
-    await page.keyboard.press('Enter');
-    await page.getByRole('heading', { name: 'Dataflows', level: 1 }).waitFor();
-    await expectText(page.locator('table'), 'Acme US retargeting');
-    await page.setViewportSize({ width: 1280, height: 900 });
-  });
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+      let reached = false;
+      for (let i = 0; i < 6 && !reached; i += 1) {
+        await page.keyboard.press('Tab');
+        reached = (await page.evaluate(() => document.activeElement?.textContent)) === 'Dataflows';
+      }
+      expect(reached).toBe(true);
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'Dataflows', level: 1 }).waitFor();
+      await expectText(page.locator('table'), 'Acme US retargeting');
+      await page.setViewportSize({ width: 1280, height: 900 });
+    },
+  );
 });

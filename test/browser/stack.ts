@@ -33,7 +33,11 @@ export class GiveUp extends Error {
  * Polls `check` until it returns a value other than undefined, or fails with `what` after `timeoutMs`. Errors from
  * `check` count as "not yet", except GiveUp.
  */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -65,8 +69,11 @@ async function freePort(): Promise<number> {
 }
 
 function child(args: string[], env: NodeJS.ProcessEnv, log: string[]): ChildProcess {
-  const argv = args[0] === 'start' && process.env['TCA_DEV_START'] ? ['--import', 'tsx', process.env['TCA_DEV_START']] : [TCA, ...args]; // DEVHACK
-  const proc = spawn(process.execPath, argv, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [TCA, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const name = args[0] ?? 'tca';
   proc.stdout?.on('data', (chunk: Buffer) => log.push(`[${name}] ${chunk.toString()}`));
   proc.stderr?.on('data', (chunk: Buffer) => log.push(`[${name}!] ${chunk.toString()}`));
@@ -151,7 +158,10 @@ function newestMtime(dir: string): number {
 /** Builds the console into web/dist when the build is missing or older than its sources. */
 export async function ensureConsoleBuild(): Promise<void> {
   const index = join(REPO_ROOT, 'web', 'dist', 'index.html');
-  const sources = Math.max(newestMtime(join(REPO_ROOT, 'web', 'src')), statSync(join(REPO_ROOT, 'web', 'index.html')).mtimeMs);
+  const sources = Math.max(
+    newestMtime(join(REPO_ROOT, 'web', 'src')),
+    statSync(join(REPO_ROOT, 'web', 'index.html')).mtimeMs,
+  );
   if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
   const { build } = await import('vite');
   await build({ configFile: join(REPO_ROOT, 'web', 'vite.config.ts'), logLevel: 'warn' });

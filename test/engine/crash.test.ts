@@ -66,7 +66,7 @@ for (const backend of BACKENDS) {
       }
 
       // Events and the expected final state.
-      const random = seededRandom(backend.name === 'sqlite' ? 3 : 4);
+      const random = seededRandom(Number(process.env.TCA_CRASH_SEED ?? 0) + (backend.name === 'sqlite' ? 3 : 4));
       const people = makePopulation(400, random).filter((p) => p.ecid !== null);
       const batches: unknown[][] = [];
       for (let b = 0; b < 24; b += 1) {

@@ -801,6 +801,31 @@ for (const backend of BACKENDS) {
         expect(await store.segments.get(sandboxId, 'rolled-back')).toBeUndefined();
       });
 
+      it('refuses store-level queries and nested transactions inside a transaction, instead of hanging', async () => {
+        const sandboxId = await newSandbox();
+        const attempts = [
+          () => store.segments.get(sandboxId, 'x'),
+          () => store.db.selectFrom('segments').selectAll().execute(),
+          () => sql`select 1`.execute(store.db),
+          () => store.transaction(() => Promise.resolve(1)),
+          ...(store.sqlite ? [() => store.sqlite?.exclusive(() => 1)] : []),
+        ];
+        for (const attempt of attempts) {
+          const error = await rejection(
+            store.transaction(async (tx) => {
+              await tx.segments.create({ sandboxId, id: 'inside', name: 'x' });
+              await attempt();
+            }),
+          );
+          expect(error.code).toBe('invalid_input');
+          expect(error.message).toMatch(/tx\.db/);
+        }
+        expect(await store.segments.get(sandboxId, 'inside')).toBeUndefined();
+        // Work started after the transaction, from the same async context, is not affected.
+        await store.transaction(async (tx) => tx.segments.create({ sandboxId, id: 'after', name: 'x' }));
+        expect(await store.segments.get(sandboxId, 'after')).toBeDefined();
+      });
+
       it('serializes concurrent writers without losing any', async () => {
         const sandboxId = await newSandbox();
         await Promise.all(

@@ -42,8 +42,13 @@ describe('filterSegments', () => {
     const all = { query: '', show: 'all' as const, origin: '' };
     expect(filterSegments(segments, { ...all, query: 'buy' }).map((s) => s.id)).toEqual(['seg-buyers']);
     expect(filterSegments(segments, { ...all, query: '3+' }).map((s) => s.id)).toEqual(['seg-buyers']);
-    expect(filterSegments(segments, { ...all, origin: 'custom_upload' }).map((s) => s.id)).toEqual(['seg-upload']);
-    expect(filterSegments(segments, { ...all, show: 'eligible' }).map((s) => s.id)).toEqual(['seg-buyers', 'seg-cart']);
+    expect(filterSegments(segments, { ...all, origin: 'custom_upload' }).map((s) => s.id)).toEqual([
+      'seg-upload',
+    ]);
+    expect(filterSegments(segments, { ...all, show: 'eligible' }).map((s) => s.id)).toEqual([
+      'seg-buyers',
+      'seg-cart',
+    ]);
   });
 });
 
@@ -59,7 +64,10 @@ describe('toggleSegment', () => {
       xAudienceId: '',
       ttlDays: '',
     });
-    draft = { ...draft, schedules: { ...draft.schedules, 'seg-buyers': { ...draft.schedules['seg-buyers']!, ttlDays: '30' } } };
+    draft = {
+      ...draft,
+      schedules: { ...draft.schedules, 'seg-buyers': { ...draft.schedules['seg-buyers']!, ttlDays: '30' } },
+    };
     draft = toggleSegment(draft, seg('seg-buyers'), today);
     expect(draft.selected).toEqual([]);
     draft = toggleSegment(draft, seg('seg-buyers'), today);
@@ -88,7 +96,11 @@ describe('checkStep', () => {
   });
 
   it('reports schedule problems per segment, including names X refuses', () => {
-    const draft = toggleSegment(toggleSegment(emptyDraft('dest-1'), seg('seg-buyers'), today), seg('seg-cart'), today);
+    const draft = toggleSegment(
+      toggleSegment(emptyDraft('dest-1'), seg('seg-buyers'), today),
+      seg('seg-cart'),
+      today,
+    );
     expect(checkStep(draft, 'mapping').ok).toBe(true);
     const check = checkStep(draft, 'scheduling');
     expect(check.ok).toBe(false);
@@ -100,8 +112,17 @@ describe('checkStep', () => {
 
 describe('buildDataflowRequest and the preview', () => {
   const draft = (() => {
-    const d = toggleSegment(toggleSegment(emptyDraft('dest-1'), seg('seg-buyers'), today), seg('seg-cart'), today);
-    d.schedules['seg-cart'] = { ...d.schedules['seg-cart']!, mappingName: 'Cart abandoners', xAudienceId: '2906h', endDate: '2027-01-31' };
+    const d = toggleSegment(
+      toggleSegment(emptyDraft('dest-1'), seg('seg-buyers'), today),
+      seg('seg-cart'),
+      today,
+    );
+    d.schedules['seg-cart'] = {
+      ...d.schedules['seg-cart']!,
+      mappingName: 'Cart abandoners',
+      xAudienceId: '2906h',
+      endDate: '2027-01-31',
+    };
     return d;
   })();
 
@@ -112,7 +133,13 @@ describe('buildDataflowRequest and the preview', () => {
       mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
       audiences: [
         { segmentId: 'seg-buyers', mappingName: 'Frequent buyers', startDate: '2026-11-28' },
-        { segmentId: 'seg-cart', mappingName: 'Cart abandoners', startDate: '2026-11-28', endDate: '2027-01-31', xAudienceId: '2906h' },
+        {
+          segmentId: 'seg-cart',
+          mappingName: 'Cart abandoners',
+          startDate: '2026-11-28',
+          endDate: '2027-01-31',
+          xAudienceId: '2906h',
+        },
       ],
     });
     expect(buildDataflowRequest({ ...draft, name: ' Mine ' }, 'fallback').name).toBe('Mine');
@@ -124,12 +151,24 @@ describe('buildDataflowRequest and the preview', () => {
 
   it('previews creating or reusing one X audience per segment', () => {
     expect(previewPlan(draft, segments)).toEqual([
-      expect.objectContaining({ segmentId: 'seg-buyers', action: 'create', xAudienceId: null, window: 'from 2026-11-28, no end' }),
-      expect.objectContaining({ segmentId: 'seg-cart', action: 'reuse', xAudienceId: '2906h', window: '2026-11-28 → 2027-01-31' }),
+      expect.objectContaining({
+        segmentId: 'seg-buyers',
+        action: 'create',
+        xAudienceId: null,
+        window: 'from 2026-11-28, no end',
+      }),
+      expect.objectContaining({
+        segmentId: 'seg-cart',
+        action: 'reuse',
+        xAudienceId: '2906h',
+        window: '2026-11-28 → 2027-01-31',
+      }),
     ]);
   });
 
   it('describes the mapping for the review', () => {
-    expect(describeMapping(draft.mapping)).toEqual(['Namespace Email → email (normalized and SHA-256 hashed here)']);
+    expect(describeMapping(draft.mapping)).toEqual([
+      'Namespace Email → email (normalized and SHA-256 hashed here)',
+    ]);
   });
 });

@@ -50,7 +50,10 @@ export function segmentEligibility(segment: Segment): Eligibility {
   }
   const type = segment.audienceType ?? 'people';
   if (type !== 'people') {
-    return { selectable: false, reason: `${type[0]?.toUpperCase() ?? ''}${type.slice(1)} audiences are not supported; only people audiences are.` };
+    return {
+      selectable: false,
+      reason: `${type[0]?.toUpperCase() ?? ''}${type.slice(1)} audiences are not supported; only people audiences are.`,
+    };
   }
   return { selectable: true };
 }
@@ -65,7 +68,12 @@ export interface SegmentFilter {
 export function filterSegments(segments: readonly Segment[], filter: SegmentFilter): Segment[] {
   const q = filter.query.trim().toLowerCase();
   return segments.filter((s) => {
-    if (q && !s.name.toLowerCase().includes(q) && !(s.description ?? '').toLowerCase().includes(q) && s.id !== q) {
+    if (
+      q &&
+      !s.name.toLowerCase().includes(q) &&
+      !(s.description ?? '').toLowerCase().includes(q) &&
+      s.id !== q
+    ) {
       return false;
     }
     if (filter.origin !== '' && s.namespace !== filter.origin) return false;
@@ -81,7 +89,14 @@ export function isoDay(at: Date): string {
 
 /** A fresh schedule row: mapping name = segment name (as the destination recommends), starting today. */
 export function defaultSchedule(segment: Segment, today: Date): ScheduleDraft {
-  return { segmentId: segment.id, mappingName: segment.name, startDate: isoDay(today), endDate: '', xAudienceId: '', ttlDays: '' };
+  return {
+    segmentId: segment.id,
+    mappingName: segment.name,
+    startDate: isoDay(today),
+    endDate: '',
+    xAudienceId: '',
+    ttlDays: '',
+  };
 }
 
 export function emptyDraft(destinationId: string): ActivationDraft {
@@ -122,7 +137,9 @@ export function checkStep(draft: ActivationDraft, step: ActivateStep): StepCheck
     const mapping = validateMapping(draft.mapping);
     if (!mapping.ok) {
       mappingProblems = mapping.problems;
-      messages.push(`Fix ${mapping.problems.length} mapping problem${mapping.problems.length === 1 ? '' : 's'}.`);
+      messages.push(
+        `Fix ${mapping.problems.length} mapping problem${mapping.problems.length === 1 ? '' : 's'}.`,
+      );
     }
   }
   if (step === 'scheduling' || step === 'review') {
@@ -143,7 +160,11 @@ export function checkStep(draft: ActivationDraft, step: ActivateStep): StepCheck
 }
 
 /** Dataflow name used when the user leaves it blank: the destination plus the first segment. */
-export function defaultDataflowName(destinationName: string, segments: readonly Segment[], draft: ActivationDraft): string {
+export function defaultDataflowName(
+  destinationName: string,
+  segments: readonly Segment[],
+  draft: ActivationDraft,
+): string {
   const first = segments.find((s) => s.id === draft.selected[0]);
   const more = draft.selected.length > 1 ? ` and ${draft.selected.length - 1} more` : '';
   return `${destinationName} · ${first?.name ?? 'segments'}${more}`;
@@ -190,7 +211,9 @@ export function previewPlan(draft: ActivationDraft, segments: readonly Segment[]
         action: xId ? 'reuse' : 'create',
         xAudienceId: xId || null,
         estimatedMembers: segment.size ?? null,
-        window: schedule.endDate ? `${schedule.startDate} → ${schedule.endDate}` : `from ${schedule.startDate}, no end`,
+        window: schedule.endDate
+          ? `${schedule.startDate} → ${schedule.endDate}`
+          : `from ${schedule.startDate}, no end`,
         ttl: schedule.ttlDays.trim() ? `${schedule.ttlDays.trim()} days` : 'none',
       },
     ];

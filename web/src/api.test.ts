@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, errorFromResponse, listOf, normalizePlan, normalizePreflight, normalizeRun, sumMetric } from './api.ts';
+import {
+  ApiError,
+  errorFromResponse,
+  listOf,
+  normalizePlan,
+  normalizePreflight,
+  normalizeRun,
+  sumMetric,
+} from './api.ts';
 
 describe('errorFromResponse', () => {
   it("keeps the service's code, message and details", async () => {
     const body = {
-      error: { code: 'validation_failed', message: 'The dataflow is invalid', details: [{ path: 'mapping', reason: 'x' }] },
+      error: {
+        code: 'validation_failed',
+        message: 'The dataflow is invalid',
+        details: [{ path: 'mapping', reason: 'x' }],
+      },
     };
     const error = await errorFromResponse(new Response(JSON.stringify(body), { status: 400 }));
     expect(error).toBeInstanceOf(ApiError);
@@ -38,10 +50,20 @@ describe('normalizeRun', () => {
       excludedByReason: { email_missing_at: 2 },
       failedByCode: { TRANSIENT: 1 },
     });
-    expect(run).toMatchObject({ id: 'df:1', startedAt: '2026-11-28T10:00:00.000Z', status: 'processing', activationRate: 8 / 11 });
+    expect(run).toMatchObject({
+      id: 'df:1',
+      startedAt: '2026-11-28T10:00:00.000Z',
+      status: 'processing',
+      activationRate: 8 / 11,
+    });
     expect(run.reasons).toEqual([
       { code: 'TRANSIENT', count: 1, kind: 'failed', description: expect.stringContaining('retry') },
-      { code: 'email_missing_at', count: 2, kind: 'excluded', description: 'Not an email address: there is no "@".' },
+      {
+        code: 'email_missing_at',
+        count: 2,
+        kind: 'excluded',
+        description: 'Not an email address: there is no "@".',
+      },
     ]);
     expect(normalizeRun({ runStart: '2026-11-28T09:00:00.000Z', identitiesActivated: 1 })).toMatchObject({
       id: '2026-11-28T09:00:00.000Z',
@@ -59,14 +81,26 @@ describe('normalizePreflight and normalizePlan', () => {
         ok: false,
         checks: [
           { id: 'credentials', label: 'Credentials', ok: true, message: 'fine', fix: null },
-          { id: 'account_access', label: 'Account', ok: false, message: 'ACCOUNT_NOT_FOUND', fix: 'Check the id' },
+          {
+            id: 'account_access',
+            label: 'Account',
+            ok: false,
+            message: 'ACCOUNT_NOT_FOUND',
+            fix: 'Check the id',
+          },
         ],
       }),
     ).toEqual({
       ok: false,
       checks: [
         { id: 'credentials', label: 'Credentials', status: 'pass', message: 'fine', fix: null },
-        { id: 'account_access', label: 'Account', status: 'fail', message: 'ACCOUNT_NOT_FOUND', fix: 'Check the id' },
+        {
+          id: 'account_access',
+          label: 'Account',
+          status: 'fail',
+          message: 'ACCOUNT_NOT_FOUND',
+          fix: 'Check the id',
+        },
       ],
     });
   });
@@ -106,7 +140,15 @@ describe('normalizePreflight, skipped checks', () => {
   it('shows checks that could not run as skipped, not failed', () => {
     const result = normalizePreflight({
       ok: false,
-      checks: [{ id: 'eligibility', label: 'Eligible', ok: false, message: 'Skipped: the ads account is not accessible.', fix: null }],
+      checks: [
+        {
+          id: 'eligibility',
+          label: 'Eligible',
+          ok: false,
+          message: 'Skipped: the ads account is not accessible.',
+          fix: null,
+        },
+      ],
     });
     expect(result.checks[0]?.status).toBe('skipped');
   });

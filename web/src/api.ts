@@ -279,7 +279,8 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
   } catch {
     body = null;
   }
-  const envelope = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
+  const envelope = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)
+    ?.error;
   if (envelope && typeof envelope.message === 'string') {
     return new ApiError({
       status: response.status,
@@ -301,7 +302,12 @@ function reasonsFrom(record: unknown, kind: RunReason['kind']): RunReason[] {
   if (!record || typeof record !== 'object') return [];
   return Object.entries(record as Record<string, unknown>)
     .filter(([, count]) => num(count) > 0)
-    .map(([code, count]) => ({ code: code || 'unknown', count: num(count), description: describeReason(code), kind }));
+    .map(([code, count]) => ({
+      code: code || 'unknown',
+      count: num(count),
+      description: describeReason(code),
+      kind,
+    }));
 }
 
 /** One run as the pages use it, from the service's run (window start as `runStart`, or `startedAt` in ms or ISO). */
@@ -309,7 +315,11 @@ export function normalizeRun(raw: unknown): DataflowRun {
   const r = (raw ?? {}) as Record<string, unknown>;
   const start = r['runStart'] ?? r['startedAt'];
   const startedAt =
-    typeof start === 'number' ? new Date(start).toISOString() : typeof start === 'string' ? start : new Date(0).toISOString();
+    typeof start === 'number'
+      ? new Date(start).toISOString()
+      : typeof start === 'string'
+        ? start
+        : new Date(0).toISOString();
   const activated = num(r['identitiesActivated']);
   const excluded = num(r['identitiesExcluded']);
   const failed = num(r['identitiesFailed']);
@@ -325,7 +335,11 @@ export function normalizeRun(raw: unknown): DataflowRun {
     identitiesExcluded: excluded,
     identitiesFailed: failed,
     activationRate:
-      typeof r['activationRate'] === 'number' ? r['activationRate'] : handled === 0 ? null : activated / handled,
+      typeof r['activationRate'] === 'number'
+        ? r['activationRate']
+        : handled === 0
+          ? null
+          : activated / handled,
     reasons: [...reasonsFrom(r['failedByCode'], 'failed'), ...reasonsFrom(r['excludedByReason'], 'excluded')],
   };
   if (typeof r['xRequests'] === 'number') run.xRequests = r['xRequests'];
@@ -378,9 +392,13 @@ export function createApi(options: ApiOptions) {
 
   async function request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
     const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) search.set(key, String(value));
+    for (const [key, value] of Object.entries(query ?? {}))
+      if (value !== undefined) search.set(key, String(value));
     const url = base + path + (search.size > 0 ? `?${search.toString()}` : '');
-    const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, accept: 'application/json' };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${options.token}`,
+      accept: 'application/json',
+    };
     const init: RequestInit = { method, headers };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -429,7 +447,8 @@ export function createApi(options: ApiOptions) {
     listDataflows: async () => listOf<Dataflow>(await request('GET', '/dataflows')),
     getDataflow: (id: string) => request<Dataflow>('GET', `/dataflows/${enc(id)}`),
     createDataflow: (input: DataflowInput) => request<Dataflow>('POST', '/dataflows', input),
-    updateDataflow: (id: string, patch: DataflowPatch) => request<Dataflow>('PATCH', `/dataflows/${enc(id)}`, patch),
+    updateDataflow: (id: string, patch: DataflowPatch) =>
+      request<Dataflow>('PATCH', `/dataflows/${enc(id)}`, patch),
     deleteDataflow: (id: string) => request<void>('DELETE', `/dataflows/${enc(id)}`),
     planDataflow: async (id: string) => normalizePlan(await request('GET', `/dataflows/${enc(id)}/plan`)),
     flushDataflow: (id: string) => request<Record<string, unknown>>('POST', `/dataflows/${enc(id)}/flush`),
@@ -466,7 +485,10 @@ export async function fetchServiceCounters(
     const response = await doFetch('/metrics', { headers: { accept: 'text/plain' } });
     if (!response.ok) return null;
     const text = await response.text();
-    return { xRequests: sumMetric(text, 'tca_x_requests_total'), pendingChanges: sumMetric(text, 'tca_pending_changes') };
+    return {
+      xRequests: sumMetric(text, 'tca_x_requests_total'),
+      pendingChanges: sumMetric(text, 'tca_pending_changes'),
+    };
   } catch {
     return null;
   }

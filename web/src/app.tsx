@@ -11,11 +11,20 @@ import { SignIn } from './pages/sign-in.tsx';
 import { Loading } from './components/ui.tsx';
 import { formatRoute, useRoute } from './router.ts';
 import type { Route } from './router.ts';
-import { activeSession, addSession, loadSessions, removeSession, saveSessions, switchSandbox } from './session.ts';
+import {
+  activeSession,
+  addSession,
+  loadSessions,
+  removeSession,
+  saveSessions,
+  switchSandbox,
+} from './session.ts';
 import type { Session, SessionState } from './session.ts';
 
 // The monitoring page carries the charting library; load it when first visited.
-const DataflowDetail = lazy(async () => ({ default: (await import('./pages/dataflow-detail.tsx')).DataflowDetail }));
+const DataflowDetail = lazy(async () => ({
+  default: (await import('./pages/dataflow-detail.tsx')).DataflowDetail,
+}));
 
 function useSessions() {
   const [state, setState] = useState<SessionState>(() => loadSessions(window.sessionStorage));
@@ -71,7 +80,10 @@ export function App() {
           <ul>
             {NAV.map((item) => (
               <li key={item.label}>
-                <a href={formatRoute(item.route)} aria-current={item.match.includes(route.page) ? 'page' : undefined}>
+                <a
+                  href={formatRoute(item.route)}
+                  aria-current={item.match.includes(route.page) ? 'page' : undefined}
+                >
                   {item.label}
                 </a>
               </li>

@@ -4,7 +4,8 @@
  */
 const DESCRIPTIONS: Record<string, string> = {
   // Exclusions decided before anything is sent.
-  no_mappable_identifier: 'The profile has no value for any mapped source, so there is nothing X could match.',
+  no_mappable_identifier:
+    'The profile has no value for any mapped source, so there is nothing X could match.',
   segment_namespace_not_supported:
     'The profile qualified through a segment that is not a Segmentation Service audience; X accepts only those.',
   unsupported_type: 'The mapping targets an identifier type X does not accept.',
@@ -20,7 +21,8 @@ const DESCRIPTIONS: Record<string, string> = {
   email_domain_invalid: 'Not an email address: the domain is malformed.',
   email_whitespace: 'Not an email address: it contains spaces inside.',
   device_id_invalid: 'Not an IDFA, GAID or Android ID.',
-  device_id_kind_mismatch: 'The device id does not have the shape its namespace implies (IDFA vs GAID vs Android ID).',
+  device_id_kind_mismatch:
+    'The device id does not have the shape its namespace implies (IDFA vs GAID vs Android ID).',
   device_id_zero: 'An all-zero advertising id (limit-ad-tracking); X cannot match it.',
   phone_invalid: 'Not a valid phone number.',
   phone_needs_region: 'The phone number has no country code and no default region is configured.',

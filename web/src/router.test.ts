@@ -11,7 +11,12 @@ describe('hash routes', () => {
     expect(parseRoute('#/activate/d1')).toEqual({ page: 'activate', destinationId: 'd1' });
     expect(parseRoute('#/dataflows')).toEqual({ page: 'dataflows' });
     expect(parseRoute('#/dataflows/df1')).toEqual({ page: 'dataflow', id: 'df1', tab: 'runs' });
-    expect(parseRoute('#/dataflows/df1/errors?run=r%3A1')).toEqual({ page: 'dataflow', id: 'df1', tab: 'errors', runId: 'r:1' });
+    expect(parseRoute('#/dataflows/df1/errors?run=r%3A1')).toEqual({
+      page: 'dataflow',
+      id: 'df1',
+      tab: 'errors',
+      runId: 'r:1',
+    });
     expect(parseRoute('#/settings')).toEqual({ page: 'settings' });
   });
 

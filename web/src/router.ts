@@ -3,7 +3,13 @@ import { useEffect, useState } from 'react';
 
 export type DataflowTab = 'runs' | 'audiences' | 'errors' | 'dead-letters' | 'settings';
 
-export const DATAFLOW_TABS: readonly DataflowTab[] = ['runs', 'audiences', 'errors', 'dead-letters', 'settings'];
+export const DATAFLOW_TABS: readonly DataflowTab[] = [
+  'runs',
+  'audiences',
+  'errors',
+  'dead-letters',
+  'settings',
+];
 
 export type Route =
   | { page: 'catalog' }
@@ -25,7 +31,8 @@ export function parseRoute(hash: string): Route {
   const query = new URLSearchParams(queryPart);
   const [head, second, third] = parts;
   if (parts.length === 0 || (head === 'destinations' && parts.length === 1)) return { page: 'catalog' };
-  if (head === 'connect' && parts.length <= 2) return second ? { page: 'connect', destinationId: second } : { page: 'connect' };
+  if (head === 'connect' && parts.length <= 2)
+    return second ? { page: 'connect', destinationId: second } : { page: 'connect' };
   if (head === 'activate' && parts.length <= 2) {
     return second ? { page: 'activate', destinationId: second } : { page: 'activate' };
   }

@@ -89,9 +89,21 @@ describe('totals and reasons', () => {
 
 describe('live samples', () => {
   it('keeps the newest samples and charts request increases', () => {
-    let series = appendSample([], { at: Date.parse('2026-11-28T10:00:00Z'), pending: 5, xRequestsTotal: 10 }, 2);
-    series = appendSample(series, { at: Date.parse('2026-11-28T10:00:05Z'), pending: 3, xRequestsTotal: 14 }, 2);
-    series = appendSample(series, { at: Date.parse('2026-11-28T10:00:10Z'), pending: 0, xRequestsTotal: 2 }, 2);
+    let series = appendSample(
+      [],
+      { at: Date.parse('2026-11-28T10:00:00Z'), pending: 5, xRequestsTotal: 10 },
+      2,
+    );
+    series = appendSample(
+      series,
+      { at: Date.parse('2026-11-28T10:00:05Z'), pending: 3, xRequestsTotal: 14 },
+      2,
+    );
+    series = appendSample(
+      series,
+      { at: Date.parse('2026-11-28T10:00:10Z'), pending: 0, xRequestsTotal: 2 },
+      2,
+    );
     expect(series).toHaveLength(2);
     expect(livePoints(series)).toEqual([
       { time: '10:00:05', pending: 3, requests: null },

@@ -24,7 +24,9 @@ export const EMPTY_SESSIONS: SessionState = { sessions: [], active: null };
 function isSession(value: unknown): value is Session {
   if (!value || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
-  return typeof v['token'] === 'string' && typeof v['sandbox'] === 'string' && Array.isArray(v['permissions']);
+  return (
+    typeof v['token'] === 'string' && typeof v['sandbox'] === 'string' && Array.isArray(v['permissions'])
+  );
 }
 
 /** Reads the stored state; anything unreadable counts as signed out rather than breaking the page. */

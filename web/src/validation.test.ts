@@ -134,7 +134,9 @@ describe('validateMapping', () => {
   });
 
   it('requires the transformation for a plain standard namespace', () => {
-    const result = validateMapping([row({ source: 'Phone_E.164', target: 'phone_number', applyTransformation: false })]);
+    const result = validateMapping([
+      row({ source: 'Phone_E.164', target: 'phone_number', applyTransformation: false }),
+    ]);
     expect(result).toMatchObject({ ok: false, problems: [{ index: 0, field: 'applyTransformation' }] });
   });
 
@@ -144,10 +146,14 @@ describe('validateMapping', () => {
   });
 
   it('sends partner_user_id unhashed', () => {
-    expect(validateMapping([row({ source: 'CRMID', target: 'partner_user_id', applyTransformation: false })])).toEqual({
+    expect(
+      validateMapping([row({ source: 'CRMID', target: 'partner_user_id', applyTransformation: false })]),
+    ).toEqual({
       ok: true,
     });
-    expect(validateMapping([row({ source: 'CRMID', target: 'partner_user_id', applyTransformation: true })])).toMatchObject({
+    expect(
+      validateMapping([row({ source: 'CRMID', target: 'partner_user_id', applyTransformation: true })]),
+    ).toMatchObject({
       ok: false,
     });
   });
@@ -159,7 +165,10 @@ describe('validateMapping', () => {
   });
 
   it('lists every problem at once', () => {
-    const result = validateMapping([row({ source: '' }), row({ source: 'GAID', target: 'handle', applyTransformation: false })]);
+    const result = validateMapping([
+      row({ source: '' }),
+      row({ source: 'GAID', target: 'handle', applyTransformation: false }),
+    ]);
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.problems.map((p) => `${p.index}:${p.field}`)).toEqual([
@@ -173,8 +182,14 @@ describe('validateMapping', () => {
 describe('defaultsForSource', () => {
   it('picks the target and transformation for known namespaces', () => {
     expect(defaultsForSource('namespace', 'email')).toEqual({ target: 'email', applyTransformation: true });
-    expect(defaultsForSource('namespace', 'Phone_SHA256')).toEqual({ target: 'phone_number', applyTransformation: false });
-    expect(defaultsForSource('namespace', 'CRMID')).toEqual({ target: 'partner_user_id', applyTransformation: false });
+    expect(defaultsForSource('namespace', 'Phone_SHA256')).toEqual({
+      target: 'phone_number',
+      applyTransformation: false,
+    });
+    expect(defaultsForSource('namespace', 'CRMID')).toEqual({
+      target: 'partner_user_id',
+      applyTransformation: false,
+    });
     expect(defaultsForSource('attribute', 'Email')).toBeNull();
     expect(defaultsForSource('namespace', 'LoyaltyId')).toBeNull();
   });
@@ -228,7 +243,9 @@ describe('scheduleToRequest', () => {
       mappingName: 'Buyers',
       startDate: '2026-12-01',
     });
-    expect(scheduleToRequest(schedule({ endDate: '2027-01-01', xAudienceId: ' 2906h ', ttlDays: '30' }))).toEqual({
+    expect(
+      scheduleToRequest(schedule({ endDate: '2027-01-01', xAudienceId: ' 2906h ', ttlDays: '30' })),
+    ).toEqual({
       segmentId: 'seg-1',
       mappingName: 'Cart abandoners',
       startDate: '2026-12-01',

@@ -21,8 +21,7 @@ export { FORBIDDEN_NAME_CHARACTERS, MAX_AUDIENCE_TEXT_LENGTH } from '../../src/a
 export type NameField = AudienceTextField;
 
 export type NameResult =
-  | { ok: true; value: string }
-  | { ok: false; problems: NameProblem[]; suggestion: string; message: string };
+  { ok: true; value: string } | { ok: false; problems: NameProblem[]; suggestion: string; message: string };
 
 const FIELD_LABEL: Record<NameField, string> = {
   name: 'Name',
@@ -36,7 +35,8 @@ export function describeChar(char: string): string {
   if (char === '\t') return 'tab';
   if (char === ' ') return 'space';
   const code = char.charCodeAt(0);
-  if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return `control character U+${code.toString(16).padStart(4, '0')}`;
+  if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+    return `control character U+${code.toString(16).padStart(4, '0')}`;
   return `"${char}"`;
 }
 
@@ -57,7 +57,11 @@ export function validateName(value: string, options: { field: NameField }): Name
   if (options.field === 'description' && value.trim() === '') return { ok: true, value: '' };
   const parts: string[] = [];
   if (problems.some((p) => p.reason === 'empty')) parts.push(`${label} is required.`);
-  const chars = [...new Set(problems.filter((p) => p.char !== '' && p.reason !== 'too_long').map((p) => describeChar(p.char)))];
+  const chars = [
+    ...new Set(
+      problems.filter((p) => p.char !== '' && p.reason !== 'too_long').map((p) => describeChar(p.char)),
+    ),
+  ];
   if (chars.length > 0) parts.push(`${label} contains characters X does not accept: ${chars.join(' ')}.`);
   if (problems.some((p) => p.reason === 'too_long')) {
     parts.push(`${label} is longer than ${MAX_AUDIENCE_TEXT_LENGTH[options.field]} characters.`);
@@ -101,7 +105,8 @@ export type FieldResult = { ok: true; value: string } | { ok: false; message: st
 /** X ads account ids are short base-36 strings such as "18ce54d4x5t". */
 export function validateAccountId(value: string): FieldResult {
   const trimmed = value.trim();
-  if (trimmed === '') return { ok: false, message: 'Account ID is required. Find it in your X Ads account settings.' };
+  if (trimmed === '')
+    return { ok: false, message: 'Account ID is required. Find it in your X Ads account settings.' };
   if (!/^[0-9A-Za-z]{1,32}$/.test(trimmed)) {
     const suggestion = trimmed.replace(/[^0-9A-Za-z]/g, '').slice(0, 32);
     const result: FieldResult = {
@@ -145,12 +150,15 @@ export const CREDENTIAL_LABELS: Record<keyof CredentialFields, string> = {
 };
 
 /** Each of the four OAuth 1.0a values must be present and free of whitespace (a frequent copy-paste slip). */
-export function validateCredentials(fields: CredentialFields): Partial<Record<keyof CredentialFields, string>> {
+export function validateCredentials(
+  fields: CredentialFields,
+): Partial<Record<keyof CredentialFields, string>> {
   const errors: Partial<Record<keyof CredentialFields, string>> = {};
   for (const key of Object.keys(CREDENTIAL_LABELS) as (keyof CredentialFields)[]) {
     const value = fields[key];
     if (value.trim() === '') errors[key] = `${CREDENTIAL_LABELS[key]} is required.`;
-    else if (/\s/.test(value.trim())) errors[key] = `${CREDENTIAL_LABELS[key]} contains spaces; paste it again.`;
+    else if (/\s/.test(value.trim()))
+      errors[key] = `${CREDENTIAL_LABELS[key]} contains spaces; paste it again.`;
   }
   return errors;
 }
@@ -158,7 +166,8 @@ export function validateCredentials(fields: CredentialFields): Partial<Record<ke
 /** The PIN X shows after "Authorize app" is a short number. */
 export function validatePin(value: string): FieldResult {
   const trimmed = value.trim();
-  if (!/^\d{4,10}$/.test(trimmed)) return { ok: false, message: 'Enter the numeric PIN X showed after you authorized.' };
+  if (!/^\d{4,10}$/.test(trimmed))
+    return { ok: false, message: 'Enter the numeric PIN X showed after you authorized.' };
   return { ok: true, value: trimmed };
 }
 
@@ -268,7 +277,10 @@ export function validateMapping(rows: readonly MappingRow[]): MappingResult {
     const source = row.source.trim();
     let valid = true;
     if (source === '') {
-      add('source', `Choose the ${row.sourceType === 'namespace' ? 'identity namespace' : 'attribute'} to read.`);
+      add(
+        'source',
+        `Choose the ${row.sourceType === 'namespace' ? 'identity namespace' : 'attribute'} to read.`,
+      );
       valid = false;
     } else if (row.source.length > 255) {
       add('source', 'The source is at most 255 characters.');
@@ -283,10 +295,14 @@ export function validateMapping(rows: readonly MappingRow[]): MappingResult {
     const standard = row.sourceType === 'namespace' ? standardNamespace(source) : undefined;
     const hashedSource = row.sourceType === 'namespace' && isHashedNamespace(source);
     if (standard !== undefined && STANDARD_NAMESPACE_TARGETS[standard] !== row.target) {
-      add('target', `The ${standard} namespace can only be mapped to ${STANDARD_NAMESPACE_TARGETS[standard]}.`);
+      add(
+        'target',
+        `The ${standard} namespace can only be mapped to ${STANDARD_NAMESPACE_TARGETS[standard]}.`,
+      );
     }
     if (row.target === 'partner_user_id') {
-      if (row.applyTransformation) add('applyTransformation', 'X takes partner_user_id unhashed: clear "Apply transformation".');
+      if (row.applyTransformation)
+        add('applyTransformation', 'X takes partner_user_id unhashed: clear "Apply transformation".');
       return;
     }
     if (hashedSource && row.applyTransformation) {
@@ -306,7 +322,8 @@ export function validateMapping(rows: readonly MappingRow[]): MappingResult {
     problems.unshift({
       index: -1,
       field: 'rows',
-      reason: 'Map at least one source to an X identifier (for example Email → email); otherwise nothing is activated.',
+      reason:
+        'Map at least one source to an X identifier (for example Email → email); otherwise nothing is activated.',
     });
   }
   return problems.length === 0 ? { ok: true } : { ok: false, problems };
@@ -338,15 +355,21 @@ function isRealDate(value: string): boolean {
 }
 
 /** Checks one segment's schedule row. `allMappingNames` catches two segments sent to the same X audience name. */
-export function validateSchedule(draft: ScheduleDraft, allMappingNames: readonly string[] = []): ScheduleErrors {
+export function validateSchedule(
+  draft: ScheduleDraft,
+  allMappingNames: readonly string[] = [],
+): ScheduleErrors {
   const errors: ScheduleErrors = {};
   const name = validateName(draft.mappingName, { field: 'mappingName' });
   if (!name.ok) errors.mappingName = name.message;
   else if (name.value.length > MAX_MAPPING_NAME) {
     errors.mappingName = `Mapping name is longer than ${MAX_MAPPING_NAME} characters.`;
   } else {
-    const same = allMappingNames.filter((n) => n.trim().toLowerCase() === draft.mappingName.trim().toLowerCase());
-    if (same.length > 1) errors.mappingName = 'Another segment uses this mapping name; X audience names are unique.';
+    const same = allMappingNames.filter(
+      (n) => n.trim().toLowerCase() === draft.mappingName.trim().toLowerCase(),
+    );
+    if (same.length > 1)
+      errors.mappingName = 'Another segment uses this mapping name; X audience names are unique.';
   }
   if (draft.startDate === '') errors.startDate = 'Start date is required.';
   else if (!isRealDate(draft.startDate)) errors.startDate = 'Use a date as YYYY-MM-DD.';

@@ -96,7 +96,21 @@ export function registerEmulatorCommand(program: Command): void {
           processingDelayMs: opts.processingDelay * 1000,
           matchRate: opts.matchRate,
         });
-        const running = await emulator.listen({ port: opts.port, host: opts.host });
+        let running: Awaited<ReturnType<typeof emulator.listen>>;
+        try {
+          running = await emulator.listen({ port: opts.port, host: opts.host });
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          const reason =
+            code === 'EADDRINUSE'
+              ? `port ${opts.port} is already in use; pass another one with --port (0 picks a free port)`
+              : (error as Error).message;
+          process.stderr.write(
+            `Cannot start the X Ads API emulator on ${opts.host}:${opts.port}: ${reason}\n`,
+          );
+          process.exitCode = 2;
+          return;
+        }
         process.stdout.write(formatEmulatorBanner(running.url, parsed.seed));
         const stop = (): void => {
           process.off('SIGINT', stop);

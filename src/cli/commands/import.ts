@@ -155,7 +155,7 @@ function finish(report: Report, opts: GlobalOptions): number {
 
 async function importLocal(
   path: string,
-  opts: ImportOpts & { format: string; batch: number },
+  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number },
   size: number,
   tty: boolean,
 ): Promise<Report> {
@@ -196,7 +196,7 @@ async function importLocal(
 
 async function importRemote(
   path: string,
-  opts: ImportOpts & { format: string; batch: number },
+  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number },
   size: number,
   tty: boolean,
 ): Promise<Report> {

@@ -30,8 +30,8 @@ export function MappingEditor({
   return (
     <div className="mapping">
       <p className="small muted">
-        Map at least one source to an X identifier. Namespaces come from each profile&apos;s identity map; attributes
-        are dotted paths into its attributes (for example <code>person.email</code>).
+        Map at least one source to an X identifier. Namespaces come from each profile&apos;s identity map;
+        attributes are dotted paths into its attributes (for example <code>person.email</code>).
       </p>
       <datalist id={namespaceList}>
         {KNOWN_NAMESPACES.map((n) => (
@@ -43,7 +43,8 @@ export function MappingEditor({
         {rows.map((row, index) => {
           const rowId = `${base}-row${index}`;
           const rowProblems = problems.filter((p) => p.index === index);
-          const problemFor = (field: MappingProblem['field']) => rowProblems.find((p) => p.field === field)?.reason;
+          const problemFor = (field: MappingProblem['field']) =>
+            rowProblems.find((p) => p.field === field)?.reason;
           const ruleId = `${rowId}-rule`;
           const sourceError = problemFor('source');
           const transformError = problemFor('applyTransformation');
@@ -144,7 +145,10 @@ export function MappingEditor({
         type="button"
         className="secondary"
         onClick={() =>
-          onChange([...rows, { sourceType: 'namespace', source: '', target: 'email', applyTransformation: true }])
+          onChange([
+            ...rows,
+            { sourceType: 'namespace', source: '', target: 'email', applyTransformation: true },
+          ])
         }
       >
         Add new mapping

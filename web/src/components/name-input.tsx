@@ -65,7 +65,13 @@ export function NameInput({
         multiline ? (
           <textarea {...props} value={value} rows={3} onChange={(e) => onChange(e.target.value)} />
         ) : (
-          <input {...props} type="text" value={value} onChange={(e) => onChange(e.target.value)} autoComplete="off" />
+          <input
+            {...props}
+            type="text"
+            value={value}
+            onChange={(e) => onChange(e.target.value)}
+            autoComplete="off"
+          />
         )
       }
     </Field>

@@ -93,7 +93,13 @@ export function StatusBadge({ status }: { status: string }) {
   return <span className={`badge badge-${tone}`}>{status.replace(/_/g, ' ')}</span>;
 }
 
-export function Stepper({ steps, current }: { steps: readonly { id: string; label: string }[]; current: string }) {
+export function Stepper({
+  steps,
+  current,
+}: {
+  steps: readonly { id: string; label: string }[];
+  current: string;
+}) {
   const index = steps.findIndex((s) => s.id === current);
   return (
     <ol className="stepper" aria-label="Progress">

@@ -26,7 +26,10 @@ import type { ScheduleDraft, ScheduleErrors } from '../validation.ts';
 
 export function ActivateWizard({ destinationId }: { destinationId?: string }) {
   const { api, session } = useApp();
-  const destinations = useQuery({ queryKey: [session.sandbox, 'destinations'], queryFn: () => api.listDestinations() });
+  const destinations = useQuery({
+    queryKey: [session.sandbox, 'destinations'],
+    queryFn: () => api.listDestinations(),
+  });
 
   return (
     <section className="page wizard" aria-labelledby="activate-title">
@@ -90,7 +93,9 @@ function ActivateFlow({ destination }: { destination: Destination }) {
 
   const finish = useMutation({
     mutationFn: () =>
-      api.createDataflow(buildDataflowRequest(draft, defaultDataflowName(destination.name, segments.data ?? [], draft))),
+      api.createDataflow(
+        buildDataflowRequest(draft, defaultDataflowName(destination.name, segments.data ?? [], draft)),
+      ),
     onSuccess: async (dataflow) => {
       await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
       navigate({ page: 'dataflow', id: dataflow.id, tab: 'runs' });
@@ -125,8 +130,9 @@ function ActivateFlow({ destination }: { destination: Destination }) {
       {destination.status !== 'active' ? (
         <p className="callout callout-error" role="status">
           This connection has not passed its preflight checks
-          {destination.statusReason ? ` (${destination.statusReason})` : ''}. Audiences will not be delivered until it
-          does: <a href={formatRoute({ page: 'connect', destinationId: destination.id })}>verify the connection</a>.
+          {destination.statusReason ? ` (${destination.statusReason})` : ''}. Audiences will not be delivered
+          until it does:{' '}
+          <a href={formatRoute({ page: 'connect', destinationId: destination.id })}>verify the connection</a>.
         </p>
       ) : null}
       <Stepper steps={ACTIVATE_STEPS} current={step} />
@@ -134,7 +140,9 @@ function ActivateFlow({ destination }: { destination: Destination }) {
         <h2 ref={headingRef} tabIndex={-1}>
           {ACTIVATE_STEPS[index]?.label}
         </h2>
-        {step === 'segments' ? <SegmentsStep segments={allSegments} draft={draft} onChange={setDraft} /> : null}
+        {step === 'segments' ? (
+          <SegmentsStep segments={allSegments} draft={draft} onChange={setDraft} />
+        ) : null}
         {step === 'mapping' ? (
           <MappingEditor
             rows={draft.mapping}
@@ -151,7 +159,9 @@ function ActivateFlow({ destination }: { destination: Destination }) {
             showAll={showErrors}
           />
         ) : null}
-        {step === 'review' ? <ReviewStep segments={allSegments} draft={draft} destination={destination} onChange={setDraft} /> : null}
+        {step === 'review' ? (
+          <ReviewStep segments={allSegments} draft={draft} destination={destination} onChange={setDraft} />
+        ) : null}
 
         {showErrors && !check.ok ? (
           <div className="callout callout-error" role="alert">
@@ -209,7 +219,8 @@ function SegmentsStep({
   if (segments.length === 0) {
     return (
       <Empty title="No segments in this sandbox">
-        Create segments through the API (<code>POST /api/v1/segments</code>) or the <code>tca segments</code> command.
+        Create segments through the API (<code>POST /api/v1/segments</code>) or the <code>tca segments</code>{' '}
+        command.
       </Empty>
     );
   }
@@ -228,7 +239,11 @@ function SegmentsStep({
         </Field>
         <Field label="Origin">
           {(props) => (
-            <select {...props} value={filter.origin} onChange={(e) => setFilter({ ...filter, origin: e.target.value })}>
+            <select
+              {...props}
+              value={filter.origin}
+              onChange={(e) => setFilter({ ...filter, origin: e.target.value })}
+            >
               <option value="">All origins</option>
               {origins.map((o) => (
                 <option key={o} value={o}>
@@ -329,8 +344,8 @@ function SchedulingStep({
   return (
     <>
       <p className="small muted">
-        Each segment becomes one X List Custom Audience named after its mapping name. Give human-readable names; the
-        segment name is the default.
+        Each segment becomes one X List Custom Audience named after its mapping name. Give human-readable
+        names; the segment name is the default.
       </p>
       {draft.selected.map((id) => {
         const schedule = draft.schedules[id];
@@ -372,7 +387,12 @@ function SchedulingStep({
                   />
                 )}
               </Field>
-              <Field label="Existing X audience id" optional hint="Leave empty to create a new audience." {...show('xAudienceId')}>
+              <Field
+                label="Existing X audience id"
+                optional
+                hint="Leave empty to create a new audience."
+                {...show('xAudienceId')}
+              >
                 {(props) => (
                   <input
                     {...props}
@@ -383,7 +403,12 @@ function SchedulingStep({
                   />
                 )}
               </Field>
-              <Field label="TTL (days)" optional hint="Membership expires at X after this many days." {...show('ttlDays')}>
+              <Field
+                label="TTL (days)"
+                optional
+                hint="Membership expires at X after this many days."
+                {...show('ttlDays')}
+              >
                 {(props) => (
                   <input
                     {...props}
@@ -422,7 +447,12 @@ function ReviewStep({
     <>
       <Field label="Dataflow name" optional hint={`Defaults to “${fallbackName}”.`}>
         {(props) => (
-          <input {...props} type="text" value={draft.name} onChange={(e) => onChange({ ...draft, name: e.target.value })} />
+          <input
+            {...props}
+            type="text"
+            value={draft.name}
+            onChange={(e) => onChange({ ...draft, name: e.target.value })}
+          />
         )}
       </Field>
       <h3>Summary</h3>
@@ -482,19 +512,21 @@ function ReviewStep({
         </table>
       </div>
       <p className="small muted">
-        Current members are sent first (backfill); after that, only changes. The service&apos;s exact plan (requests and
-        batches) is on the dataflow page once it exists.
+        Current members are sent first (backfill); after that, only changes. The service&apos;s exact plan
+        (requests and batches) is on the dataflow page once it exists.
       </p>
       <section className="governance" aria-labelledby="policy-title">
         <h3 id="policy-title">Data usage policy check</h3>
         <p className="callout" data-testid="governance-violations">
-          No policy violations reported. Violations found by data-usage policies will be listed here and block Finish.
+          No policy violations reported. Violations found by data-usage policies will be listed here and block
+          Finish.
         </p>
       </section>
       <section className="governance" aria-labelledby="consent-title">
         <h3 id="consent-title">Consent preview</h3>
         <p className="callout" data-testid="consent-preview">
-          No consent policies apply to this activation. When they do, this shows how many profiles each policy keeps.
+          No consent policies apply to this activation. When they do, this shows how many profiles each policy
+          keeps.
         </p>
       </section>
     </>

@@ -5,7 +5,10 @@ import { formatRoute } from '../router.ts';
 
 export function Catalog() {
   const { api, session } = useApp();
-  const destinations = useQuery({ queryKey: [session.sandbox, 'destinations'], queryFn: () => api.listDestinations() });
+  const destinations = useQuery({
+    queryKey: [session.sandbox, 'destinations'],
+    queryFn: () => api.listDestinations(),
+  });
   const hasConnections = (destinations.data?.length ?? 0) > 0;
 
   return (
@@ -20,10 +23,12 @@ export function Catalog() {
           <div>
             <h3 id="xca-title">X Custom Audiences</h3>
             <p className="muted">
-              Keep X List Custom Audiences equal to your segments: members who qualify are added, members who exit are
-              removed. Streaming · audience export · people audiences from Segmentation Service.
+              Keep X List Custom Audiences equal to your segments: members who qualify are added, members who
+              exit are removed. Streaming · audience export · people audiences from Segmentation Service.
             </p>
-            <p className="small muted">Identifiers: email, device_id, phone_number, handle, twitter_id, partner_user_id.</p>
+            <p className="small muted">
+              Identifiers: email, device_id, phone_number, handle, twitter_id, partner_user_id.
+            </p>
           </div>
           <div className="card-actions">
             {hasConnections ? (
@@ -79,10 +84,14 @@ export function Catalog() {
                       <td>
                         <StatusBadge status={String(d.status)} />
                       </td>
-                      <td className="small">{d.marketingActions?.length ? d.marketingActions.join(', ') : '—'}</td>
+                      <td className="small">
+                        {d.marketingActions?.length ? d.marketingActions.join(', ') : '—'}
+                      </td>
                       <td className="row-actions">
                         <a href={formatRoute({ page: 'connect', destinationId: d.id })}>Edit / verify</a>
-                        <a href={formatRoute({ page: 'activate', destinationId: d.id })}>Activate audiences</a>
+                        <a href={formatRoute({ page: 'activate', destinationId: d.id })}>
+                          Activate audiences
+                        </a>
                       </td>
                     </tr>
                   ))}

@@ -26,7 +26,12 @@ const STEPS: { id: Step; label: string }[] = [
   { id: 'governance', label: 'Marketing actions & alerts' },
 ];
 
-const EMPTY_CREDENTIALS: CredentialFields = { consumerKey: '', consumerSecret: '', accessToken: '', accessTokenSecret: '' };
+const EMPTY_CREDENTIALS: CredentialFields = {
+  consumerKey: '',
+  consumerSecret: '',
+  accessToken: '',
+  accessTokenSecret: '',
+};
 
 export function ConnectWizard({ destinationId }: { destinationId?: string }) {
   const { api, session } = useApp();
@@ -46,7 +51,9 @@ export function ConnectWizard({ destinationId }: { destinationId?: string }) {
       );
     }
   }
-  return <ConnectForm {...(existing.data ? { initial: existing.data } : {})} key={existing.data?.id ?? 'new'} />;
+  return (
+    <ConnectForm {...(existing.data ? { initial: existing.data } : {})} key={existing.data?.id ?? 'new'} />
+  );
 }
 
 function ConnectForm({ initial }: { initial?: Destination }) {
@@ -128,7 +135,9 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   /** Creates the connection on first save; later saves update it. */
   const saveConnection = async (withCredentials: boolean): Promise<Destination> => {
     const body = withCredentials ? { ...details(), credentials: trimmed(credentials) } : details();
-    const saved = destination ? await api.updateDestination(destination.id, body) : await api.createDestination(body);
+    const saved = destination
+      ? await api.updateDestination(destination.id, body)
+      : await api.createDestination(body);
     setDestination(saved);
     await refresh();
     return saved;
@@ -146,7 +155,8 @@ function ConnectForm({ initial }: { initial?: Destination }) {
 
   const appErrors = {
     consumerKey: app.consumerKey.trim() === '' ? 'The app consumer key (API key) is required.' : null,
-    consumerSecret: app.consumerSecret.trim() === '' ? 'The app consumer secret (API secret) is required.' : null,
+    consumerSecret:
+      app.consumerSecret.trim() === '' ? 'The app consumer secret (API secret) is required.' : null,
   };
 
   const startPinLogin = () => {
@@ -155,7 +165,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     return run('Asking X for a login link…', async () => {
       const saved = destination ?? (await saveConnection(false));
       setLogin(
-        await api.startLogin(saved.id, { consumerKey: app.consumerKey.trim(), consumerSecret: app.consumerSecret.trim() }),
+        await api.startLogin(saved.id, {
+          consumerKey: app.consumerKey.trim(),
+          consumerSecret: app.consumerSecret.trim(),
+        }),
       );
       setPin('');
     });
@@ -166,7 +179,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     const checked = validatePin(pin);
     if (!checked.ok || !destination || !login) return;
     void run('Completing the login…', async () => {
-      const saved = await api.completeLogin(destination.id, { pin: checked.value, requestToken: login.requestToken });
+      const saved = await api.completeLogin(destination.id, {
+        pin: checked.value,
+        requestToken: login.requestToken,
+      });
       setDestination(saved);
       await runPreflight(saved.id);
     });
@@ -208,7 +224,13 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             X refuses these characters in names, descriptions and audience mapping names:{' '}
             <code>+ &amp; , % : ; @ / = ? $</code> and line breaks.
           </p>
-          <NameInput label="Name" field="name" value={name} onChange={setName} hint="How you will recognize this connection." />
+          <NameInput
+            label="Name"
+            field="name"
+            value={name}
+            onChange={setName}
+            hint="How you will recognize this connection."
+          />
           <NameInput
             label="Description"
             field="description"
@@ -271,16 +293,31 @@ function ConnectForm({ initial }: { initial?: Destination }) {
           <fieldset className="choice">
             <legend>How do you want to authorize access?</legend>
             <label>
-              <input type="radio" name="auth-method" checked={method === 'pin'} onChange={() => setMethod('pin')} /> Log
-              in with X (PIN)
+              <input
+                type="radio"
+                name="auth-method"
+                checked={method === 'pin'}
+                onChange={() => setMethod('pin')}
+              />{' '}
+              Log in with X (PIN)
             </label>
             <label>
-              <input type="radio" name="auth-method" checked={method === 'keys'} onChange={() => setMethod('keys')} />{' '}
+              <input
+                type="radio"
+                name="auth-method"
+                checked={method === 'keys'}
+                onChange={() => setMethod('keys')}
+              />{' '}
               Paste consumer key/secret and access token/secret
             </label>
             {destination?.hasCredentials ? (
               <label>
-                <input type="radio" name="auth-method" checked={method === 'keep'} onChange={() => setMethod('keep')} />{' '}
+                <input
+                  type="radio"
+                  name="auth-method"
+                  checked={method === 'keep'}
+                  onChange={() => setMethod('keep')}
+                />{' '}
                 Keep the stored credentials
               </label>
             ) : null}
@@ -289,9 +326,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
           {method === 'pin' ? (
             <div className="pin-flow">
               <p>
-                X opens in a new tab. Sign in with the user that has the <strong>Partner Audience Manager</strong>{' '}
-                permission on account <code>{details().accountId}</code>, choose <strong>Authorize app</strong>, and copy
-                the PIN X shows back here. The app keys are stored encrypted with the access token X issues.
+                X opens in a new tab. Sign in with the user that has the{' '}
+                <strong>Partner Audience Manager</strong> permission on account{' '}
+                <code>{details().accountId}</code>, choose <strong>Authorize app</strong>, and copy the PIN X
+                shows back here. The app keys are stored encrypted with the access token X issues.
               </p>
               {!login ? (
                 <div className="grid-2">
@@ -347,7 +385,9 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                   </p>
                   <Field
                     label="PIN from X"
-                    {...(pin !== '' && !validatePin(pin).ok ? { error: 'Enter the numeric PIN X showed.' } : {})}
+                    {...(pin !== '' && !validatePin(pin).ok
+                      ? { error: 'Enter the numeric PIN X showed.' }
+                      : {})}
                   >
                     {(props) => (
                       <input
@@ -394,8 +434,8 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                     </Field>
                   ))}
                   <p className="small muted span-2">
-                    Stored encrypted by the service and never shown again. Use the keys of an app approved for the X Ads
-                    API; regenerate user tokens made before the approval.
+                    Stored encrypted by the service and never shown again. Use the keys of an app approved for
+                    the X Ads API; regenerate user tokens made before the approval.
                   </p>
                 </div>
               ) : (
@@ -426,7 +466,9 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                 <button
                   type="button"
                   disabled={!destination}
-                  onClick={() => destination && void run('Running checks…', () => runPreflight(destination.id))}
+                  onClick={() =>
+                    destination && void run('Running checks…', () => runPreflight(destination.id))
+                  }
                 >
                   Run checks
                 </button>
@@ -501,27 +543,34 @@ function ConnectForm({ initial }: { initial?: Destination }) {
           <fieldset className="checkbox-grid">
             <legend>Marketing actions this destination is used for</legend>
             <p className="small muted">
-              Stored with the connection; data-usage policies will block activations whose labels forbid these actions.
+              Stored with the connection; data-usage policies will block activations whose labels forbid these
+              actions.
             </p>
-            {[...MARKETING_ACTIONS, ...actions.filter((a) => !(MARKETING_ACTIONS as readonly string[]).includes(a))].map(
-              (action) => (
-                <label key={action}>
-                  <input
-                    type="checkbox"
-                    checked={actions.includes(action)}
-                    onChange={(e) =>
-                      setActions(e.target.checked ? [...actions, action] : actions.filter((a) => a !== action))
-                    }
-                  />{' '}
-                  {action}
-                </label>
-              ),
-            )}
+            {[
+              ...MARKETING_ACTIONS,
+              ...actions.filter((a) => !(MARKETING_ACTIONS as readonly string[]).includes(a)),
+            ].map((action) => (
+              <label key={action}>
+                <input
+                  type="checkbox"
+                  checked={actions.includes(action)}
+                  onChange={(e) =>
+                    setActions(e.target.checked ? [...actions, action] : actions.filter((a) => a !== action))
+                  }
+                />{' '}
+                {action}
+              </label>
+            ))}
           </fieldset>
           <div className="inline-add">
             <Field label="Custom marketing action" optional>
               {(props) => (
-                <input {...props} type="text" value={customAction} onChange={(e) => setCustomAction(e.target.value)} />
+                <input
+                  {...props}
+                  type="text"
+                  value={customAction}
+                  onChange={(e) => setCustomAction(e.target.value)}
+                />
               )}
             </Field>
             <button

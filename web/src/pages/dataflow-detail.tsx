@@ -49,7 +49,13 @@ const RANGES = [
   { id: '30d', label: 'Last 30 days', hours: 24 * 30 },
 ] as const;
 
-const COLORS = { activated: '#1d9b5f', excluded: '#c98a00', failed: '#d0342c', pending: '#5b6cff', requests: '#1d9bf0' };
+const COLORS = {
+  activated: '#1d9b5f',
+  excluded: '#c98a00',
+  failed: '#d0342c',
+  pending: '#5b6cff',
+  requests: '#1d9bf0',
+};
 
 /** Monitoring pages refresh on their own so an audience can be watched while it fills. */
 const LIVE_MS = 5_000;
@@ -57,7 +63,10 @@ const LIVE_MS = 5_000;
 export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTab; runId?: string }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
-  const dataflow = useQuery({ queryKey: [session.sandbox, 'dataflow', id], queryFn: () => api.getDataflow(id) });
+  const dataflow = useQuery({
+    queryKey: [session.sandbox, 'dataflow', id],
+    queryFn: () => api.getDataflow(id),
+  });
   const flush = useMutation({
     mutationFn: () => api.flushDataflow(id),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
@@ -105,9 +114,13 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
               </div>
             </div>
             {flow.statusReason ? (
-              <p className={flow.status === 'error' ? 'callout callout-error' : 'callout'}>{flow.statusReason}</p>
+              <p className={flow.status === 'error' ? 'callout callout-error' : 'callout'}>
+                {flow.statusReason}
+              </p>
             ) : null}
-            {toggle.isError ? <ErrorMessage error={toggle.error} title="Could not change the dataflow status" /> : null}
+            {toggle.isError ? (
+              <ErrorMessage error={toggle.error} title="Could not change the dataflow status" />
+            ) : null}
             {flush.isError ? <ErrorMessage error={flush.error} title="Delivery failed" /> : null}
             {flush.isSuccess ? (
               <p className="callout callout-ok" role="status">
@@ -118,7 +131,10 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
               <ul>
                 {DATAFLOW_TABS.map((t) => (
                   <li key={t}>
-                    <a href={formatRoute({ page: 'dataflow', id, tab: t })} aria-current={t === tab ? 'page' : undefined}>
+                    <a
+                      href={formatRoute({ page: 'dataflow', id, tab: t })}
+                      aria-current={t === tab ? 'page' : undefined}
+                    >
                       {TAB_LABEL[t]}
                     </a>
                   </li>
@@ -171,8 +187,8 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
           )}
         </Field>
         <label className="toggle">
-          <input type="checkbox" checked={failuresOnly} onChange={(e) => setFailuresOnly(e.target.checked)} /> Show
-          failures only
+          <input type="checkbox" checked={failuresOnly} onChange={(e) => setFailuresOnly(e.target.checked)} />{' '}
+          Show failures only
         </label>
       </div>
       <QueryView query={runs} label="dataflow runs">
@@ -184,19 +200,31 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
             <>
               <div className="metrics" aria-label="Totals for the range">
                 <Metric label="Profiles received" value={formatCount(sum.received)} testId="total-received" />
-                <Metric label="Identities activated" value={formatCount(sum.activated)} testId="total-activated" />
-                <Metric label="Identities excluded" value={formatCount(sum.excluded)} testId="total-excluded" />
+                <Metric
+                  label="Identities activated"
+                  value={formatCount(sum.activated)}
+                  testId="total-activated"
+                />
+                <Metric
+                  label="Identities excluded"
+                  value={formatCount(sum.excluded)}
+                  testId="total-excluded"
+                />
                 <Metric label="Identities failed" value={formatCount(sum.failed)} testId="total-failed" />
                 <Metric label="Activation rate" value={formatRate(sum.rate)} testId="total-rate" />
               </div>
               {list.length === 0 ? (
                 <Empty title="No runs in this range yet">
-                  Runs appear once profiles are ingested for this dataflow's segments; each hourly window is one run.
+                  Runs appear once profiles are ingested for this dataflow's segments; each hourly window is
+                  one run.
                 </Empty>
               ) : (
                 <>
                   <div className="charts">
-                    <figure className="chart card" aria-label="Identities activated, excluded and failed per hour">
+                    <figure
+                      className="chart card"
+                      aria-label="Identities activated, excluded and failed per hour"
+                    >
                       <figcaption>Identities per hour</figcaption>
                       <ResponsiveContainer width="100%" height={220}>
                         <BarChart data={series}>
@@ -237,7 +265,9 @@ function useLiveSeries(dataflowId: string): LiveSample[] {
       ]);
       if (stopped || audiences === null) return;
       const pending = audiences.reduce((sum, a) => sum + a.pendingAdds + a.pendingRemoves, 0);
-      setSeries((current) => appendSample(current, { at: Date.now(), pending, xRequestsTotal: counters?.xRequests ?? null }));
+      setSeries((current) =>
+        appendSample(current, { at: Date.now(), pending, xRequestsTotal: counters?.xRequests ?? null }),
+      );
     };
     void sample();
     const timer = window.setInterval(() => void sample(), LIVE_MS);
@@ -260,8 +290,22 @@ function ActivityCharts({ dataflowId, runs }: { dataflowId: string; runs: Datafl
     const series = chartSeries(runs);
     return (
       <>
-        <SmallChart title="Pending changes per hour" data={series} xKey="hour" dataKey="pending" kind="line" color={COLORS.pending} />
-        <SmallChart title="X requests per hour" data={series} xKey="hour" dataKey="requests" kind="bar" color={COLORS.requests} />
+        <SmallChart
+          title="Pending changes per hour"
+          data={series}
+          xKey="hour"
+          dataKey="pending"
+          kind="line"
+          color={COLORS.pending}
+        />
+        <SmallChart
+          title="X requests per hour"
+          data={series}
+          xKey="hour"
+          dataKey="requests"
+          kind="bar"
+          color={COLORS.requests}
+        />
       </>
     );
   }
@@ -320,7 +364,14 @@ function SmallChart<T extends object>({
             <XAxis dataKey={xKey} fontSize={11} />
             <YAxis allowDecimals={false} fontSize={11} />
             <Tooltip />
-            <Line type="monotone" dataKey={dataKey} name={title} stroke={color} isAnimationActive={false} dot={false} />
+            <Line
+              type="monotone"
+              dataKey={dataKey}
+              name={title}
+              stroke={color}
+              isAnimationActive={false}
+              dot={false}
+            />
           </LineChart>
         ) : (
           <BarChart data={data}>
@@ -448,7 +499,12 @@ function ErrorsTab({ dataflow, runId }: { dataflow: Dataflow; runId?: string }) 
             <fieldset className="segmented">
               <legend className="visually-hidden">Show</legend>
               <label>
-                <input type="radio" name="reason-kind" checked={kind === 'failed'} onChange={() => setKind('failed')} />{' '}
+                <input
+                  type="radio"
+                  name="reason-kind"
+                  checked={kind === 'failed'}
+                  onChange={() => setKind('failed')}
+                />{' '}
                 Identities failed
               </label>
               <label>
@@ -466,7 +522,9 @@ function ErrorsTab({ dataflow, runId }: { dataflow: Dataflow; runId?: string }) 
             ) : (
               <div className="table-wrap">
                 <table data-testid="reasons-table">
-                  <caption className="visually-hidden">{kind === 'failed' ? 'Errors' : 'Exclusion reasons'}</caption>
+                  <caption className="visually-hidden">
+                    {kind === 'failed' ? 'Errors' : 'Exclusion reasons'}
+                  </caption>
                   <thead>
                     <tr>
                       <th scope="col">Code</th>
@@ -536,15 +594,29 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                 {mine.map((a) => (
                   <tr key={a.id} data-audience={a.name}>
                     <th scope="row">{a.name}</th>
-                    <td>{a.xAudienceId ? <code data-testid="x-audience-id">{a.xAudienceId}</code> : <span className="muted">not created yet</span>}</td>
+                    <td>
+                      {a.xAudienceId ? (
+                        <code data-testid="x-audience-id">{a.xAudienceId}</code>
+                      ) : (
+                        <span className="muted">not created yet</span>
+                      )}
+                    </td>
                     <td className="num" data-testid="audience-size">
-                      {a.size === null ? <span title="X reports no size until processing finishes">—</span> : formatCount(a.size)}
+                      {a.size === null ? (
+                        <span title="X reports no size until processing finishes">—</span>
+                      ) : (
+                        formatCount(a.size)
+                      )}
                     </td>
                     <td>{a.targetable === null ? '—' : a.targetable ? 'Yes' : 'No'}</td>
                     <td className="small">
-                      {a.reasonsNotTargetable.length ? a.reasonsNotTargetable.map(describeTargetability).join('; ') : '—'}
+                      {a.reasonsNotTargetable.length
+                        ? a.reasonsNotTargetable.map(describeTargetability).join('; ')
+                        : '—'}
                     </td>
-                    <td className="small">{a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : 'never'}</td>
+                    <td className="small">
+                      {a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : 'never'}
+                    </td>
                     <td className="num" data-testid="pending-adds">
                       {formatCount(a.pendingAdds)}
                     </td>
@@ -592,13 +664,14 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
         return (
           <>
             <p className="muted">
-              Users X refused for good (after retries), kept with the X error so they can be sent again once the cause
-              is fixed. Identifiers are shown hashed only.
+              Users X refused for good (after retries), kept with the X error so they can be sent again once
+              the cause is fixed. Identifiers are shown hashed only.
             </p>
             {replay.isError ? <ErrorMessage error={replay.error} title="Replay failed" /> : null}
             {replay.isSuccess ? (
               <p className="callout callout-ok" role="status">
-                {replay.data.replayed} dead letter{replay.data.replayed === 1 ? '' : 's'} queued for delivery again.
+                {replay.data.replayed} dead letter{replay.data.replayed === 1 ? '' : 's'} queued for delivery
+                again.
               </p>
             ) : null}
             {list.length === 0 ? (
@@ -638,11 +711,15 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
                           <td>{d.operation}</td>
                           <th scope="row">{d.error}</th>
                           <td className="num">
-                            {formatCount(Object.values(d.user ?? {}).reduce((n, values) => n + values.length, 0))}
+                            {formatCount(
+                              Object.values(d.user ?? {}).reduce((n, values) => n + values.length, 0),
+                            )}
                           </td>
                           <td>
                             {d.replayedAt ? (
-                              <span className="muted">replayed {new Date(d.replayedAt).toLocaleString()}</span>
+                              <span className="muted">
+                                replayed {new Date(d.replayedAt).toLocaleString()}
+                              </span>
                             ) : (
                               <button
                                 type="button"
@@ -650,7 +727,11 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
                                 disabled={replay.isPending}
                                 onClick={() => replay.mutate({ ids: [d.id] })}
                               >
-                                Replay<span className="visually-hidden"> the {d.operation} of {new Date(d.createdAt).toLocaleString()}</span>
+                                Replay
+                                <span className="visually-hidden">
+                                  {' '}
+                                  the {d.operation} of {new Date(d.createdAt).toLocaleString()}
+                                </span>
                               </button>
                             )}
                           </td>
@@ -692,12 +773,16 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
   const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
-  const plan = useQuery({ queryKey: [session.sandbox, 'plan', dataflow.id], queryFn: () => api.planDataflow(dataflow.id) });
+  const plan = useQuery({
+    queryKey: [session.sandbox, 'plan', dataflow.id],
+    queryFn: () => api.planDataflow(dataflow.id),
+  });
   const [mapping, setMapping] = useState<MappingRow[]>(dataflow.mapping ?? []);
   const [schedules, setSchedules] = useState<ScheduleDraft[]>(dataflow.audiences.map(toDraft));
   const [attempted, setAttempted] = useState(false);
   const save = useMutation({
-    mutationFn: () => api.updateDataflow(dataflow.id, { mapping, audiences: schedules.map(scheduleToRequest) }),
+    mutationFn: () =>
+      api.updateDataflow(dataflow.id, { mapping, audiences: schedules.map(scheduleToRequest) }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const mappingResult = validateMapping(mapping);
@@ -719,7 +804,11 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
       }}
     >
       <h2>Mapping</h2>
-      <MappingEditor rows={mapping} onChange={setMapping} problems={attempted && !mappingResult.ok ? mappingResult.problems : []} />
+      <MappingEditor
+        rows={mapping}
+        onChange={setMapping}
+        problems={attempted && !mappingResult.ok ? mappingResult.problems : []}
+      />
       <h2>Schedule</h2>
       {schedules.map((schedule, index) => {
         const errors = attempted ? (scheduleErrors[index] ?? {}) : {};
@@ -738,22 +827,47 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
             <div className="grid-4">
               <Field label="Start date" {...(errors.startDate ? { error: errors.startDate } : {})}>
                 {(props) => (
-                  <input {...props} type="date" value={schedule.startDate} onChange={(e) => update(index, { startDate: e.target.value })} />
+                  <input
+                    {...props}
+                    type="date"
+                    value={schedule.startDate}
+                    onChange={(e) => update(index, { startDate: e.target.value })}
+                  />
                 )}
               </Field>
               <Field label="End date" optional {...(errors.endDate ? { error: errors.endDate } : {})}>
                 {(props) => (
-                  <input {...props} type="date" value={schedule.endDate} onChange={(e) => update(index, { endDate: e.target.value })} />
+                  <input
+                    {...props}
+                    type="date"
+                    value={schedule.endDate}
+                    onChange={(e) => update(index, { endDate: e.target.value })}
+                  />
                 )}
               </Field>
-              <Field label="Existing X audience id" optional {...(errors.xAudienceId ? { error: errors.xAudienceId } : {})}>
+              <Field
+                label="Existing X audience id"
+                optional
+                {...(errors.xAudienceId ? { error: errors.xAudienceId } : {})}
+              >
                 {(props) => (
-                  <input {...props} type="text" value={schedule.xAudienceId} onChange={(e) => update(index, { xAudienceId: e.target.value })} />
+                  <input
+                    {...props}
+                    type="text"
+                    value={schedule.xAudienceId}
+                    onChange={(e) => update(index, { xAudienceId: e.target.value })}
+                  />
                 )}
               </Field>
               <Field label="TTL (days)" optional {...(errors.ttlDays ? { error: errors.ttlDays } : {})}>
                 {(props) => (
-                  <input {...props} type="number" min={1} value={schedule.ttlDays} onChange={(e) => update(index, { ttlDays: e.target.value })} />
+                  <input
+                    {...props}
+                    type="number"
+                    min={1}
+                    value={schedule.ttlDays}
+                    onChange={(e) => update(index, { ttlDays: e.target.value })}
+                  />
                 )}
               </Field>
             </div>

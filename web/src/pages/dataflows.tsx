@@ -5,8 +5,14 @@ import { formatRoute } from '../router.ts';
 
 export function Dataflows() {
   const { api, session } = useApp();
-  const dataflows = useQuery({ queryKey: [session.sandbox, 'dataflows'], queryFn: () => api.listDataflows() });
-  const destinations = useQuery({ queryKey: [session.sandbox, 'destinations'], queryFn: () => api.listDestinations() });
+  const dataflows = useQuery({
+    queryKey: [session.sandbox, 'dataflows'],
+    queryFn: () => api.listDataflows(),
+  });
+  const destinations = useQuery({
+    queryKey: [session.sandbox, 'destinations'],
+    queryFn: () => api.listDestinations(),
+  });
   const destinationName = (id: string) => destinations.data?.find((d) => d.id === id)?.name ?? id;
 
   return (
@@ -16,7 +22,8 @@ export function Dataflows() {
         {(list) =>
           list.length === 0 ? (
             <Empty title="No dataflows yet">
-              <a href={formatRoute({ page: 'activate' })}>Activate audiences</a> to a connection to create one.
+              <a href={formatRoute({ page: 'activate' })}>Activate audiences</a> to a connection to create
+              one.
             </Empty>
           ) : (
             <div className="table-wrap">

@@ -9,7 +9,10 @@ export function Settings() {
   const { api, session, addSession } = useApp();
   const queryClient = useQueryClient();
   const tokens = useQuery({ queryKey: [session.sandbox, 'tokens'], queryFn: () => api.listTokens() });
-  const sandboxes = useQuery({ queryKey: [session.sandbox, 'sandboxes'], queryFn: () => api.listSandboxes() });
+  const sandboxes = useQuery({
+    queryKey: [session.sandbox, 'sandboxes'],
+    queryFn: () => api.listSandboxes(),
+  });
   const isAdmin = session.permissions.includes('Manage Sandboxes');
   const [sandbox, setSandbox] = useState(session.sandbox);
   const [newSandbox, setNewSandbox] = useState('');
@@ -26,7 +29,12 @@ export function Settings() {
     setUseError(null);
     try {
       const identity = await createApi({ token: token.token }).whoami();
-      addSession({ token: token.token, sandbox: identity.sandbox, permissions: identity.permissions, tokenName: identity.name });
+      addSession({
+        token: token.token,
+        sandbox: identity.sandbox,
+        permissions: identity.permissions,
+        tokenName: identity.name,
+      });
     } catch (error) {
       setUseError(error);
     }
@@ -39,7 +47,11 @@ export function Settings() {
 
   const create = useMutation({
     mutationFn: () =>
-      api.createToken({ name: name.trim(), permissions, ...(sandbox !== session.sandbox ? { sandbox } : {}) }),
+      api.createToken({
+        name: name.trim(),
+        permissions,
+        ...(sandbox !== session.sandbox ? { sandbox } : {}),
+      }),
     onSuccess: async (token) => {
       setCreated(token);
       setName('');
@@ -78,8 +90,8 @@ export function Settings() {
         )}
       </QueryView>
       <p className="small muted">
-        To work in another sandbox, sign in with one of its tokens through <strong>Add a sandbox…</strong> in the sandbox
-        menu; the console keeps one token per sandbox for this tab.
+        To work in another sandbox, sign in with one of its tokens through <strong>Add a sandbox…</strong> in
+        the sandbox menu; the console keeps one token per sandbox for this tab.
       </p>
       {isAdmin ? (
         <form
@@ -90,15 +102,31 @@ export function Settings() {
             if (newSandbox.trim() !== '') createSandbox.mutate();
           }}
         >
-          <Field label="New sandbox name" hint="Lowercase letters, digits and dashes, starting with a letter.">
-            {(props) => <input {...props} type="text" value={newSandbox} onChange={(e) => setNewSandbox(e.target.value)} />}
+          <Field
+            label="New sandbox name"
+            hint="Lowercase letters, digits and dashes, starting with a letter."
+          >
+            {(props) => (
+              <input
+                {...props}
+                type="text"
+                value={newSandbox}
+                onChange={(e) => setNewSandbox(e.target.value)}
+              />
+            )}
           </Field>
-          <button type="submit" className="secondary" disabled={createSandbox.isPending || newSandbox.trim() === ''}>
+          <button
+            type="submit"
+            className="secondary"
+            disabled={createSandbox.isPending || newSandbox.trim() === ''}
+          >
             Create sandbox
           </button>
         </form>
       ) : null}
-      {createSandbox.isError ? <ErrorMessage error={createSandbox.error} title="The sandbox was not created" /> : null}
+      {createSandbox.isError ? (
+        <ErrorMessage error={createSandbox.error} title="The sandbox was not created" />
+      ) : null}
       <h2>API tokens</h2>
       <form
         className="card"
@@ -155,7 +183,13 @@ export function Settings() {
             Token <strong>{created.name}</strong> created. Copy it now; it is not shown again.
           </p>
           <label htmlFor="new-token">New token</label>
-          <input id="new-token" type="text" readOnly value={created.token} onFocus={(e) => e.target.select()} />
+          <input
+            id="new-token"
+            type="text"
+            readOnly
+            value={created.token}
+            onFocus={(e) => e.target.select()}
+          />
           <div className="actions">
             <button type="button" className="secondary" onClick={() => void signInWith(created)}>
               Use this token in the console ({created.sandbox})
@@ -191,7 +225,9 @@ export function Settings() {
                       <th scope="row">{t.name}</th>
                       <td className="small">{t.permissions.join(', ')}</td>
                       <td className="small">{t.createdAt ? new Date(t.createdAt).toLocaleString() : '—'}</td>
-                      <td className="small">{t.lastUsedAt ? new Date(t.lastUsedAt).toLocaleString() : 'never'}</td>
+                      <td className="small">
+                        {t.lastUsedAt ? new Date(t.lastUsedAt).toLocaleString() : 'never'}
+                      </td>
                       <td>
                         <StatusBadge status={t.revokedAt ? 'revoked' : 'active'} />
                       </td>
@@ -206,12 +242,20 @@ export function Settings() {
                             >
                               Confirm revoke
                             </button>
-                            <button type="button" className="secondary small" onClick={() => setConfirmRevoke(null)}>
+                            <button
+                              type="button"
+                              className="secondary small"
+                              onClick={() => setConfirmRevoke(null)}
+                            >
                               Cancel
                             </button>
                           </span>
                         ) : (
-                          <button type="button" className="secondary small" onClick={() => setConfirmRevoke(t.id)}>
+                          <button
+                            type="button"
+                            className="secondary small"
+                            onClick={() => setConfirmRevoke(t.id)}
+                          >
                             Revoke<span className="visually-hidden"> {t.name}</span>
                           </button>
                         )}

@@ -46,8 +46,8 @@ export function SignIn({
       <form className="card signin-card" onSubmit={(e) => void submit(e)} aria-labelledby="signin-title">
         <h1 id="signin-title">{adding ? 'Add a sandbox' : 'Sign in to the console'}</h1>
         <p className="muted">
-          Use an API token. A token belongs to one sandbox; the admin token of a new install is printed once at start-up
-          and kept in <code>admin-token</code> in the data directory.
+          Use an API token. A token belongs to one sandbox; the admin token of a new install is printed once
+          at start-up and kept in <code>admin-token</code> in the data directory.
         </p>
         <Field label="API token" hint="Kept in this browser tab only, and forgotten when the tab closes.">
           {(props) => (

@@ -1,0 +1,119 @@
+// End-to-end throughput of the engine: a profile-export NDJSON file imported into SQLite and delivered to the
+// in-process X emulator, against a parse+hash floor (read the same file, parse and validate each profile, map and
+// hash its identifiers) measured in the same run. `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000).
+import { mkdtempSync, rmSync, createWriteStream, createReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { applyMapping } from '../src/audience/mapping.ts';
+import { createEmulator, defaultDemoSeed } from '../src/emulator/index.ts';
+import { createEngine } from '../src/engine/index.ts';
+import { parseProfileExport } from '../src/profile/index.ts';
+import { openStore } from '../src/store/index.ts';
+import { RateBudgets, XAdsClient } from '../src/xads/index.ts';
+
+const EVENTS = Number(process.env.ENGINE_BENCH_EVENTS ?? 1_000_000);
+const PROFILES = Math.ceil(EVENTS * 0.8);
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+  { sourceType: 'namespace' as const, source: 'Phone_E.164', target: 'phone_number' as const, applyTransformation: true },
+];
+const SEGMENTS = ['seg-loyal', 'seg-churn'];
+const CREDENTIALS = {
+  consumerKey: 'demo-consumer-key',
+  consumerSecret: 'demo-consumer-secret',
+  accessToken: '2417045708-demo-access-token',
+  accessTokenSecret: 'demo-access-token-secret',
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'tca-engine-bench-'));
+const file = join(dir, 'profiles.ndjson');
+
+async function generate(): Promise<void> {
+  const out = createWriteStream(file);
+  let state = 12345;
+  const random = () => ((state = (state * 1103515245 + 12345) >>> 0) / 4294967296);
+  for (let i = 0; i < EVENTS; i += 1) {
+    const p = i < PROFILES ? i : Math.floor(random() * PROFILES);
+    const segment = SEGMENTS[p % SEGMENTS.length]!;
+    const status = i >= PROFILES && random() < 0.5 ? 'exited' : 'realized';
+    const identityMap: Record<string, Array<{ id: string }>> = { ECID: [{ id: `ecid-${p}` }], Email: [{ id: `Person.${p}@Example.com` }] };
+    if (p % 3 === 0) identityMap['Phone_E.164'] = [{ id: `+1415${String(p).padStart(7, '0')}` }];
+    const line = JSON.stringify({
+      segmentMembership: { ups: { [segment]: { status, lastQualificationTime: '2026-06-01T00:00:00Z' } } },
+      identityMap,
+      attributes: {},
+    });
+    if (!out.write(`${line}\n`)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+async function floor(): Promise<number> {
+  const start = performance.now();
+  let n = 0;
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line === '') continue;
+    const parsed = parseProfileExport(JSON.parse(line));
+    if (!parsed.ok) continue;
+    for (const row of MAPPING) applyMapping([row], parsed.profile);
+    n += 1;
+  }
+  return n / ((performance.now() - start) / 1000);
+}
+
+async function endToEnd(): Promise<{ eventsPerSecond: number; importSeconds: number; flushSeconds: number; requests: number; members: number }> {
+  const store = await openStore({ dataDir: dir, sqlite: { synchronous: 'normal' } });
+  const emulator = createEmulator({ seed: defaultDemoSeed() });
+  const client = new XAdsClient({
+    baseUrl: 'http://x-emulator.bench',
+    credentials: CREDENTIALS,
+    fetch: (input, init) => emulator.fetch(new Request(input, init)),
+    budgets: new RateBudgets(),
+    sleep: async () => {},
+  });
+  const destination = await store.destinations.create({ sandboxId: 'prod', name: 'bench', accountId: '18ce54d4x5t', credentials: CREDENTIALS, status: 'active' });
+  const flow = await store.dataflows.create({ sandboxId: 'prod', destinationId: destination.id, name: 'bench', mapping: MAPPING });
+  const audiences = [];
+  for (const segment of SEGMENTS) {
+    audiences.push(await store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: segment, mappingName: `Bench ${segment}`, startDate: 0 }));
+  }
+  const engine = createEngine({ store, clientFor: () => client });
+  const start = performance.now();
+  const report = await engine.importFile(file, { sandboxId: 'prod', batchSize: 5000 });
+  const imported = performance.now();
+  await engine.flush();
+  const done = performance.now();
+  let members = 0;
+  for (const audience of audiences) {
+    const row = await store.db.selectFrom('dataflow_audiences').select('x_audience_id').where('id', '=', audience.id).executeTakeFirst();
+    members += emulator.admin.members('18ce54d4x5t', row!.x_audience_id!).length;
+  }
+  const requests = emulator.admin.requests().filter((r) => r.path.endsWith('/users')).length;
+  await store.close();
+  return {
+    eventsPerSecond: report.rowsRead / ((done - start) / 1000),
+    importSeconds: (imported - start) / 1000,
+    flushSeconds: (done - imported) / 1000,
+    requests,
+    members,
+  };
+}
+
+try {
+  const t = performance.now();
+  await generate();
+  console.log(`generated ${EVENTS.toLocaleString('en')} events (${PROFILES.toLocaleString('en')} profiles) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const floorRate = await floor();
+  console.log(`parse+hash floor:          ${Math.round(floorRate).toLocaleString('en')} events/s`);
+  const e2e = await endToEnd();
+  console.log(`import + delivery (SQLite): ${Math.round(e2e.eventsPerSecond).toLocaleString('en')} events/s (import ${e2e.importSeconds.toFixed(1)} s, flush ${e2e.flushSeconds.toFixed(1)} s, ${e2e.requests} users requests, ${e2e.members.toLocaleString('en')} members at X)`);
+  const ratio = floorRate / e2e.eventsPerSecond;
+  console.log(`floor / end-to-end:        ${ratio.toFixed(2)}x (target <= 2.5x) ${ratio <= 2.5 ? 'OK' : 'ABOVE TARGET'}`);
+  console.log(`peak RSS:                  ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,306 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+
+let t: TestService;
+let destinationId: string;
+const SEG = 'seg-loyal';
+const SEG2 = 'seg-cart';
+
+const ledgerRows = async () => Number((await t.service.store.db.selectFrom('engine_ledger').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+beforeAll(async () => {
+  t = await startTestService({ TCA_MAX_BODY_BYTES: '65536', TCA_MAX_INGEST_ITEMS: '50' });
+  const token = t.adminToken;
+  await t.call('POST', '/api/v1/segments', { token, body: { id: SEG, name: 'Loyal Customers' } });
+  await t.call('POST', '/api/v1/segments', { token, body: { id: SEG2, name: 'Cart Abandoners' } });
+  await t.call('POST', '/api/v1/segments', { token, body: { id: 'seg-aam', namespace: 'aam', name: 'From Audience Manager' } });
+  const d = await t.call('POST', '/api/v1/destinations', {
+    token,
+    body: { name: 'Acme US', accountId: DEMO.accountId, credentials: DEMO.credentials, alertWebhookUrl: null },
+  });
+  destinationId = d.body.id;
+  const df = await t.call('POST', '/api/v1/dataflows', {
+    token,
+    body: {
+      name: 'CRM to X',
+      destinationId,
+      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+      audiences: [{ segmentId: SEG }, { segmentId: SEG2, mappingName: 'Cart Abandoners 30d' }],
+    },
+  });
+  expect(df.status, JSON.stringify(df.body)).toBe(201);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('errors', () => {
+  it('answers unknown routes with 404 and the envelope', async () => {
+    const r = await t.call('GET', '/api/v1/nothing-here', { token: t.adminToken });
+    expect(r.status).toBe(404);
+    expect(r.body.error.code).toBe('route_not_found');
+  });
+
+  it('answers a wrong method with 405 and Allow', async () => {
+    const r = await t.call('PUT', '/api/v1/destinations', { token: t.adminToken, body: {} });
+    expect(r.status).toBe(405);
+    expect(r.headers.get('allow')).toBe('GET, POST');
+    expect(r.body.error.code).toBe('method_not_allowed');
+  });
+
+  it('refuses an oversize body with 413 before reading it all', async () => {
+    const big = 'x'.repeat(70_000);
+    const r = await t.call('POST', '/api/v1/segments', { token: t.adminToken, body: { id: 's', name: big } });
+    expect(r.status).toBe(413);
+    expect(r.body.error.code).toBe('payload_too_large');
+  });
+
+  it('refuses too many ingest items with 413', async () => {
+    const items = Array.from({ length: 51 }, (_, i) => profile(`u${i}@example.com`, { [SEG]: 'realized' }));
+    const r = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: items });
+    expect(r.status).toBe(413);
+    const nd = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      raw: items.map((i) => JSON.stringify(i)).join('\n'),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    expect(nd.status).toBe(413);
+  });
+
+  it('answers malformed JSON with 400 invalid_json', async () => {
+    const r = await t.call('POST', '/api/v1/dataflows', { token: t.adminToken, raw: '{"name":', headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('invalid_json');
+  });
+
+  it('lists every dataflow problem at once', async () => {
+    const r = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: {
+        name: 'Bad',
+        destinationId: 'dst_nope',
+        mapping: [
+          { sourceType: 'namespace', source: 'Email', target: 'partner_user_id', applyTransformation: false },
+        ],
+        audiences: [
+          { segmentId: 'seg-unknown' },
+          { segmentId: SEG, mappingName: 'Buyers: US/EU' },
+          { segmentId: 'seg-aam' },
+          { segmentId: SEG2, startDate: '2026-03-01', endDate: '2026-02-01' },
+        ],
+      },
+    });
+    expect(r.status).toBe(400);
+    const paths = (r.body.error.details as Array<{ path: string }>).map((d) => d.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'destinationId',
+        'audiences[0].segmentId',
+        'audiences[1].mappingName',
+        'audiences[2].segmentId',
+        'audiences[3].endDate',
+      ]),
+    );
+    expect(paths.some((p) => p.startsWith('mapping[0]'))).toBe(true);
+  });
+
+  it('lists schema problems of several fields at once', async () => {
+    const r = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: { name: '', destinationId: 5, mapping: [{ sourceType: 'x', source: '', target: 'fax' }], audiences: [] },
+    });
+    expect(r.status).toBe(400);
+    const paths = (r.body.error.details as Array<{ path: string }>).map((d) => d.path);
+    expect(paths).toEqual(expect.arrayContaining(['name', 'destinationId', 'mapping[0].sourceType', 'mapping[0].target', 'audiences']));
+  });
+});
+
+describe('destinations', () => {
+  it('never returns credentials', async () => {
+    const list = await t.call('GET', '/api/v1/destinations', { token: t.adminToken });
+    const one = await t.call('GET', `/api/v1/destinations/${destinationId}`, { token: t.adminToken });
+    for (const secret of Object.values(DEMO.credentials)) {
+      expect(JSON.stringify(list.body)).not.toContain(secret);
+      expect(JSON.stringify(one.body)).not.toContain(secret);
+    }
+    expect(one.body.hasCredentials).toBe(true);
+  });
+
+  it('runs the preflight against the emulator and records the status', async () => {
+    const r = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, { token: t.adminToken });
+    expect(r.status).toBe(200);
+    expect(r.body.ok).toBe(true);
+    expect(r.body.checks.map((c: { id: string }) => c.id)).toContain('permissions');
+    const d = await t.call('GET', `/api/v1/destinations/${destinationId}`, { token: t.adminToken });
+    expect(d.body.status).toBe('active');
+  });
+
+  it('reports a failing preflight with what to fix', async () => {
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: { name: 'Wrong keys', accountId: DEMO.accountId, credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' } },
+    });
+    const r = await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token: t.adminToken });
+    expect(r.status).toBe(200);
+    expect(r.body.ok).toBe(false);
+    expect(r.body.checks[0]).toMatchObject({ id: 'credentials', status: 'fail' });
+    const after = await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token: t.adminToken });
+    expect(after.body.status).toBe('unauthorized');
+  });
+
+  it('refuses names that break X naming rules, with a suggestion', async () => {
+    const r = await t.call('POST', '/api/v1/destinations', { token: t.adminToken, body: { name: 'US, EU & more', accountId: DEMO.accountId } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details[0].path).toBe('name');
+    expect(r.body.error.details[0].reason).toMatch(/Suggested/);
+  });
+
+  it('completes the PIN login and stores working credentials', async () => {
+    const d = await t.call('POST', '/api/v1/destinations', { token: t.adminToken, body: { name: 'Login flow', accountId: DEMO.accountId } });
+    const start = await t.call('POST', `/api/v1/destinations/${d.body.id}/login`, {
+      token: t.adminToken,
+      body: { consumerKey: DEMO.credentials.consumerKey, consumerSecret: DEMO.credentials.consumerSecret },
+    });
+    expect(start.status).toBe(200);
+    expect(start.body.authorizeUrl).toContain('oauth/authorize');
+    const wrong = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, { token: t.adminToken, body: { pin: '0000000' } });
+    expect(wrong.status).toBe(400);
+    const pin = t.emulator.admin.authorize(start.body.requestToken);
+    const done = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, { token: t.adminToken, body: { pin } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body.status).toBe('active');
+    expect(done.body.hasCredentials).toBe(true);
+  });
+});
+
+describe('tokens and sandboxes', () => {
+  it('revoked tokens stop working', async () => {
+    const c = await t.call('POST', '/api/v1/tokens', { token: t.adminToken, body: { name: 'short-lived', permissions: ['View Segments'] } });
+    expect((await t.call('GET', '/api/v1/segments', { token: c.body.token })).status).toBe(200);
+    expect((await t.call('DELETE', `/api/v1/tokens/${c.body.id}`, { token: t.adminToken })).status).toBe(204);
+    expect((await t.call('GET', '/api/v1/segments', { token: c.body.token })).status).toBe(401);
+  });
+
+  it('a token cannot grant what it does not hold', async () => {
+    const c = await t.call('POST', '/api/v1/tokens', { token: t.adminToken, body: { name: 'token admin', permissions: ['Manage Tokens'] } });
+    const r = await t.call('POST', '/api/v1/tokens', { token: c.body.token, body: { name: 'escalate', permissions: ['Manage Destinations'] } });
+    expect(r.status).toBe(403);
+    const other = await t.call('POST', '/api/v1/tokens', { token: c.body.token, body: { name: 'x', permissions: ['Manage Tokens'], sandbox: 'prod2' } });
+    expect(other.status).toBe(403);
+  });
+
+  it('stores tokens hashed', async () => {
+    const rows = await t.service.store.db.selectFrom('api_tokens').select(['token_hash']).execute();
+    for (const r of rows) expect(r.token_hash).not.toContain(t.adminToken);
+    expect(rows.some((r) => r.token_hash === t.adminToken)).toBe(false);
+  });
+});
+
+describe('ingest', () => {
+  it('accepts one object, an array, and NDJSON', async () => {
+    const one = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: profile('one@example.com', { [SEG]: 'realized' }, 'e1') });
+    expect(one.status).toBe(202);
+    expect(one.body).toMatchObject({ received: 1, accepted: 1, duplicate: false, rejected: [] });
+    const arr = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: [profile('two@example.com', { [SEG]: 'realized' }, 'e2'), profile('three@example.com', { [SEG2]: 'existing' }, 'e3')],
+    });
+    expect(arr.status).toBe(202);
+    expect(arr.body.accepted).toBe(2);
+    const nd = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      raw: [profile('four@example.com', { [SEG]: 'realized' }, 'e4'), profile('five@example.com', { [SEG]: 'exited' }, 'e5')]
+        .map((p) => JSON.stringify(p))
+        .join('\n'),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    expect(nd.status).toBe(202);
+    expect(nd.body.accepted).toBe(2);
+  });
+
+  it('rejects bad items one by one with index, path and reason; good neighbours go through', async () => {
+    const r = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      raw: [
+        JSON.stringify(profile('six@example.com', { [SEG]: 'realized' }, 'e6')),
+        JSON.stringify({ segmentMembership: { ups: { [SEG]: { status: 'exiting' } } }, identityMap: {} }),
+        '{ not json',
+        JSON.stringify(profile('seven@example.com', { [SEG]: 'realized' }, 'e7')),
+      ].join('\n'),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    expect(r.status).toBe(202);
+    expect(r.body.accepted).toBe(2);
+    expect(r.body.rejected.map((x: { index: number }) => x.index)).toEqual([1, 2]);
+    expect(r.body.rejected[0].path).toContain('segmentMembership');
+    expect(r.body.rejected[0].reason).toEqual(expect.any(String));
+  });
+
+  it('answers 400 when every item is rejected, and writes nothing', async () => {
+    const before = await ledgerRows();
+    const r = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: [{ nope: 1 }, 42] });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details.map((d: { path: string }) => d.path.slice(0, 3))).toEqual(expect.arrayContaining(['[0]', '[1]']));
+    expect(await ledgerRows()).toBe(before);
+  });
+
+  it('is idempotent: the same body (or Idempotency-Key) twice changes nothing', async () => {
+    const body = [profile('idem@example.com', { [SEG]: 'realized' }, 'e-idem'), profile('idem2@example.com', { [SEG2]: 'realized' }, 'e-idem2')];
+    const first = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body });
+    expect(first.body.duplicate).toBe(false);
+    const rows = await ledgerRows();
+    const again = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body });
+    expect(again.status).toBe(202);
+    expect(again.body.duplicate).toBe(true);
+    expect(again.body.requestId).toBe(first.body.requestId);
+    expect(await ledgerRows()).toBe(rows);
+
+    const keyed = { 'idempotency-key': 'batch-77' };
+    const k1 = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: profile('k@example.com', { [SEG]: 'realized' }, 'ek'), headers: keyed });
+    const k2 = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: profile('k@example.com', { [SEG]: 'realized' }, 'ek'), headers: keyed });
+    expect([k1.body.duplicate, k2.body.duplicate]).toEqual([false, true]);
+  });
+
+  it('makes accepted profiles deliverable: flush fills the emulator audience', async () => {
+    const df = (await t.call('GET', '/api/v1/dataflows', { token: t.adminToken })).body.items[0];
+    const flush = await t.call('POST', `/api/v1/dataflows/${df.id}/flush`, { token: t.adminToken });
+    expect(flush.status).toBe(200);
+    const auds = await t.call('GET', `/api/v1/audiences?dataflowId=${df.id}`, { token: t.adminToken });
+    const loyal = auds.body.items.find((a: { segmentId: string }) => a.segmentId === SEG);
+    expect(loyal.xAudienceId).toEqual(expect.any(String));
+    expect(loyal.pendingAdds).toBe(0);
+    const members = t.emulator.admin.members(DEMO.accountId, loyal.xAudienceId);
+    expect(members.length).toBeGreaterThanOrEqual(5);
+    const cart = auds.body.items.find((a: { segmentId: string }) => a.segmentId === SEG2);
+    expect(cart.name).toBe('Cart Abandoners 30d');
+    const plan = await t.call('GET', `/api/v1/dataflows/${df.id}/plan`, { token: t.adminToken });
+    expect(plan.body.totals).toMatchObject({ pendingAdds: 0, pendingRemoves: 0 });
+    const runs = await t.call('GET', `/api/v1/dataflows/${df.id}/runs`, { token: t.adminToken });
+    expect(runs.body.items.length).toBeGreaterThan(0);
+    expect(runs.body.items[0].identitiesAdded).toBeGreaterThan(0);
+  });
+
+  it('pauses and resumes a dataflow', async () => {
+    const df = (await t.call('GET', '/api/v1/dataflows', { token: t.adminToken })).body.items[0];
+    const p = await t.call('PATCH', `/api/v1/dataflows/${df.id}`, { token: t.adminToken, body: { status: 'paused' } });
+    expect(p.body.status).toBe('paused');
+    const r = await t.call('PATCH', `/api/v1/dataflows/${df.id}`, { token: t.adminToken, body: { status: 'active' } });
+    expect(r.body.status).toBe('active');
+  });
+});
+
+describe('observability', () => {
+  it('serves health, readiness and Prometheus metrics', async () => {
+    expect((await t.call('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    const ready = await t.call('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.checks.migrations.ok).toBe(true);
+    const m = await t.call('GET', '/metrics');
+    expect(m.status).toBe(200);
+    for (const name of ['tca_ingested_profiles_total', 'tca_identities', 'tca_x_requests_total', 'tca_x_request_duration_seconds', 'tca_pending_changes', 'tca_rate_limit_waits_total']) {
+      expect(m.body).toContain(name);
+    }
+    expect(m.body).toMatch(/tca_ingested_profiles_total\{outcome="accepted"\} [1-9]/);
+  });
+});

@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEmulator, defaultDemoSeed, type Emulator } from '../../src/emulator/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { startService, type Service, type StartServiceOptions } from '../../src/server/service.ts';
+import { createLogger } from '../../src/server/logger.ts';
+
+export interface TestService {
+  service: Service;
+  emulator: Emulator;
+  emulatorUrl: string;
+  adminToken: string;
+  dir: string;
+  call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
+  close(): Promise<void>;
+}
+
+export interface CallOptions {
+  token?: string | undefined;
+  body?: unknown;
+  /** Sent as is (no JSON encoding). */
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+export interface CallResult {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  headers: Headers;
+}
+
+/** A real service on loopback (temp SQLite dir) with a real emulator on loopback. */
+export async function startTestService(
+  env: Record<string, string> = {},
+  options: StartServiceOptions = {},
+): Promise<TestService> {
+  const dir = await mkdtemp(join(tmpdir(), 'tca-server-'));
+  const emulator = createEmulator({ seed: defaultDemoSeed(), processingDelayMs: 0 });
+  const running = await emulator.listen({ port: 0, host: '127.0.0.1' });
+  const config = loadConfig({
+    TCA_DATA_DIR: dir,
+    TCA_PORT: '0',
+    TCA_LOG_LEVEL: 'silent',
+    TCA_X_API_BASE_URL: running.url,
+    TCA_ROLE: 'api',
+    ...env,
+  });
+  const service = await startService(config, {
+    validateResponses: true,
+    staticDir: null,
+    logger: createLogger('silent'),
+    ...options,
+  });
+  const call = async (method: string, path: string, o: CallOptions = {}): Promise<CallResult> => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.token !== undefined) headers['authorization'] = `Bearer ${o.token}`;
+    let body: string | undefined;
+    if (o.raw !== undefined) body = o.raw;
+    else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${service.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  return {
+    service,
+    emulator,
+    emulatorUrl: running.url,
+    adminToken: service.adminToken!,
+    dir,
+    call,
+    async close() {
+      await service.close();
+      await running.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const DEMO = (() => {
+  const seed = defaultDemoSeed();
+  return {
+    accountId: seed.accounts[0]!.id,
+    credentials: {
+      consumerKey: seed.apps[0]!.consumer_key,
+      consumerSecret: seed.apps[0]!.consumer_secret,
+      accessToken: seed.users[0]!.token,
+      accessTokenSecret: seed.users[0]!.token_secret,
+    },
+  };
+})();
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function profile(email: string, segments: Record<string, 'realized' | 'existing' | 'exited'>, ecid?: string) {
+  return {
+    identityMap: { ...(ecid ? { ECID: [{ id: ecid }] } : {}), Email: [{ id: email }] },
+    segmentMembership: {
+      ups: Object.fromEntries(Object.entries(segments).map(([k, status]) => [k, { status, lastQualificationTime: '2026-01-01T00:00:00Z' }])),
+    },
+  };
+}

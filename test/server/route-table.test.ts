@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PERMISSIONS, type Permission } from '../../src/server/permissions.ts';
+import type { Route } from '../../src/server/route-def.ts';
+import { buildRoutes } from '../../src/server/routes.ts';
+import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+
+// Every route of the route table × (no token → 401, token lacking a required permission → 403, another sandbox → 404,
+// valid → its success status). A route without a fixture fails the test, so new routes cannot go untested.
+
+let t: TestService;
+let seq = 0;
+const uniq = (p: string) => `${p}${++seq}`;
+
+interface Ctx {
+  destinationId: string;
+  dataflowId: string;
+  segmentId: string;
+}
+let ctx: Ctx;
+
+type Req = { path: string; body?: unknown; raw?: string; headers?: Record<string, string> };
+type Fixture = (c: Ctx) => Promise<Req>;
+
+const admin = () => t.adminToken;
+
+async function freshDestination(): Promise<string> {
+  const r = await t.call('POST', '/api/v1/destinations', {
+    token: admin(),
+    body: { name: uniq('Scratch '), accountId: DEMO.accountId, credentials: DEMO.credentials },
+  });
+  expect(r.status).toBe(201);
+  return r.body.id as string;
+}
+
+async function freshDataflow(c: Ctx): Promise<string> {
+  const r = await t.call('POST', '/api/v1/dataflows', { token: admin(), body: dataflowBody(c) });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.id as string;
+}
+
+const dataflowBody = (c: Ctx) => ({
+  name: uniq('Flow '),
+  destinationId: c.destinationId,
+  mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+  audiences: [{ segmentId: c.segmentId }],
+});
+
+const FIXTURES: Record<string, Fixture> = {
+  'GET /api/v1/me': async () => ({ path: '/api/v1/me' }),
+  'GET /api/v1/sandboxes': async () => ({ path: '/api/v1/sandboxes' }),
+  'POST /api/v1/sandboxes': async () => ({ path: '/api/v1/sandboxes', body: { name: uniq('sbx') } }),
+  'GET /api/v1/tokens': async () => ({ path: '/api/v1/tokens' }),
+  'POST /api/v1/tokens': async () => ({ path: '/api/v1/tokens', body: { name: uniq('tok'), permissions: ['View Segments'] } }),
+  'DELETE /api/v1/tokens/:id': async () => {
+    const r = await t.call('POST', '/api/v1/tokens', { token: admin(), body: { name: uniq('tok'), permissions: ['View Segments'] } });
+    return { path: `/api/v1/tokens/${r.body.id}` };
+  },
+  'GET /api/v1/destinations': async () => ({ path: '/api/v1/destinations' }),
+  'POST /api/v1/destinations': async () => ({
+    path: '/api/v1/destinations',
+    body: { name: uniq('Dest '), accountId: DEMO.accountId, credentials: DEMO.credentials },
+  }),
+  'GET /api/v1/destinations/:id': async (c) => ({ path: `/api/v1/destinations/${c.destinationId}` }),
+  'PATCH /api/v1/destinations/:id': async (c) => ({ path: `/api/v1/destinations/${c.destinationId}`, body: { description: 'Updated' } }),
+  'DELETE /api/v1/destinations/:id': async () => ({ path: `/api/v1/destinations/${await freshDestination()}` }),
+  'POST /api/v1/destinations/:id/verify': async (c) => ({ path: `/api/v1/destinations/${c.destinationId}/verify` }),
+  'POST /api/v1/destinations/:id/login': async () => ({
+    path: `/api/v1/destinations/${await freshDestination()}/login`,
+    body: { consumerKey: DEMO.credentials.consumerKey, consumerSecret: DEMO.credentials.consumerSecret },
+  }),
+  'POST /api/v1/destinations/:id/login/complete': async () => {
+    const id = await freshDestination();
+    const started = await t.call('POST', `/api/v1/destinations/${id}/login`, {
+      token: admin(),
+      body: { consumerKey: DEMO.credentials.consumerKey, consumerSecret: DEMO.credentials.consumerSecret },
+    });
+    expect(started.status).toBe(200);
+    const pin = t.emulator.admin.authorize(started.body.requestToken as string);
+    return { path: `/api/v1/destinations/${id}/login/complete`, body: { pin } };
+  },
+  'GET /api/v1/segments': async () => ({ path: '/api/v1/segments' }),
+  'POST /api/v1/segments': async () => ({ path: '/api/v1/segments', body: { id: uniq('seg-'), name: 'Weekend Shoppers' } }),
+  'GET /api/v1/dataflows': async () => ({ path: '/api/v1/dataflows' }),
+  'POST /api/v1/dataflows': async (c) => ({ path: '/api/v1/dataflows', body: dataflowBody(c) }),
+  'GET /api/v1/dataflows/:id': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}` }),
+  'PATCH /api/v1/dataflows/:id': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}`, body: { maxBatchAgeSeconds: 120 } }),
+  'DELETE /api/v1/dataflows/:id': async (c) => ({ path: `/api/v1/dataflows/${await freshDataflow(c)}` }),
+  'GET /api/v1/dataflows/:id/plan': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/plan` }),
+  'GET /api/v1/dataflows/:id/runs': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/runs` }),
+  'POST /api/v1/dataflows/:id/flush': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/flush` }),
+  'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
+  'GET /api/v1/dead-letters': async () => ({ path: '/api/v1/dead-letters' }),
+  'POST /api/v1/dead-letters/replay': async (c) => ({ path: '/api/v1/dead-letters/replay', body: { dataflowId: c.dataflowId } }),
+  'POST /api/v1/ingest/profiles': async (c) => ({
+    path: '/api/v1/ingest/profiles',
+    body: profile(`${uniq('buyer')}@example.com`, { [c.segmentId]: 'realized' }),
+  }),
+};
+
+const key = (r: Route) => `${r.method} ${r.path}`;
+const tokensLacking = new Map<Permission, string>();
+let otherSandboxToken: string;
+
+async function tokenLacking(p: Permission): Promise<string> {
+  const cached = tokensLacking.get(p);
+  if (cached) return cached;
+  const r = await t.call('POST', '/api/v1/tokens', {
+    token: admin(),
+    body: { name: `lacks ${p}`, permissions: PERMISSIONS.filter((x) => x !== p) },
+  });
+  expect(r.status).toBe(201);
+  tokensLacking.set(p, r.body.token as string);
+  return r.body.token as string;
+}
+
+beforeAll(async () => {
+  t = await startTestService();
+  const segmentId = 'seg-main';
+  expect((await t.call('POST', '/api/v1/segments', { token: admin(), body: { id: segmentId, name: 'Loyal Customers' } })).status).toBe(201);
+  const destinationId = await freshDestination();
+  ctx = { destinationId, segmentId, dataflowId: '' };
+  ctx.dataflowId = await freshDataflow(ctx);
+  expect((await t.call('POST', '/api/v1/sandboxes', { token: admin(), body: { name: 'other' } })).status).toBe(201);
+  const other = await t.call('POST', '/api/v1/tokens', {
+    token: admin(),
+    body: { name: 'other admin', permissions: [...PERMISSIONS], sandbox: 'other' },
+  });
+  expect(other.status).toBe(201);
+  expect(other.body.sandbox).toBe('other');
+  otherSandboxToken = other.body.token as string;
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('route table', () => {
+  it('has a fixture for every route', () => {
+    const missing = t.service.app.routes.map(key).filter((k) => !(k in FIXTURES));
+    expect(missing).toEqual([]);
+  });
+
+  it('documents every route in the OpenAPI document', async () => {
+    const doc = await t.call('GET', '/api/v1/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe('3.1.0');
+    for (const r of t.service.app.routes) {
+      const path = r.path.replace(/:([A-Za-z_]+)/g, '{$1}');
+      expect(doc.body.paths[path]?.[r.method.toLowerCase()], key(r)).toBeDefined();
+      expect(doc.body.paths[path][r.method.toLowerCase()]['x-permissions']).toEqual([...r.permissions]);
+    }
+    // Every $ref resolves to a component.
+    const refs = JSON.stringify(doc.body).match(/#\/components\/schemas\/[A-Za-z0-9_]+/g) ?? [];
+    for (const ref of new Set(refs)) expect(doc.body.components.schemas[ref.split('/').pop()!], ref).toBeDefined();
+  });
+
+  // The same table the server mounts (built here too so each route gets a named test case).
+  const TABLE = buildRoutes({ maxIngestItems: 10_000 });
+
+  it('the server mounts exactly this table', () => {
+    expect(t.service.app.routes.map(key)).toEqual(TABLE.map(key));
+  });
+
+  it.each(TABLE.map((r) => [key(r), r] as const))('%s: 401 / 403 / 404 / 2xx', async (_name, r) => {
+    const fixture = FIXTURES[key(r)]!;
+    const send = async (token: string | undefined, extraHeaders: Record<string, string> = {}) => {
+      const req = await fixture(ctx);
+      return t.call(r.method, req.path, {
+        token,
+        ...(req.body !== undefined ? { body: req.body } : {}),
+        headers: { ...(req.headers ?? {}), ...extraHeaders },
+      });
+    };
+    const envelope = (res: { body: any }) => {
+      expect(res.body.error.code).toEqual(expect.any(String));
+      expect(res.body.error.message).toEqual(expect.any(String));
+      expect(Array.isArray(res.body.error.details)).toBe(true);
+    };
+
+    const none = await send(undefined);
+    expect(none.status, `${key(r)} without a token`).toBe(401);
+    envelope(none);
+    const bad = await send('tca_not-a-real-token');
+    expect(bad.status, `${key(r)} with an unknown token`).toBe(401);
+
+    for (const p of r.permissions) {
+      const res = await send(await tokenLacking(p));
+      expect(res.status, `${key(r)} lacking ${p}`).toBe(403);
+      envelope(res);
+    }
+
+    const selected = await send(admin(), { 'x-sandbox': 'other' });
+    expect(selected.status, `${key(r)} selecting another sandbox`).toBe(404);
+    envelope(selected);
+    if (r.path.includes(':id')) {
+      const res = await send(otherSandboxToken);
+      expect(res.status, `${key(r)} with a token of another sandbox`).toBe(404);
+      envelope(res);
+    }
+
+    const ok = await send(admin());
+    expect(ok.status, `${key(r)} valid: ${JSON.stringify(ok.body)}`).toBe(r.status);
+  });
+});
