@@ -74,6 +74,12 @@ export function adminRoutes(admin: EmulatorAdmin): Hono<Env> {
       return c.json({ data: members, total_count: members.length });
     }),
   );
+  app.get(
+    '/accounts/:accountId/custom_audiences/:audienceId/stats',
+    guarded((c) =>
+      c.json({ data: admin.memberStats(c.req.param('accountId') ?? '', c.req.param('audienceId') ?? '') }),
+    ),
+  );
   app.post(
     '/process',
     guarded((c) => c.json({ data: { processed: admin.process() } })),

@@ -565,6 +565,7 @@ describe('processing and sizing', () => {
     const high = Array.from({ length: 80 }, (_, i) => ({ email: [`ff${hash(i).slice(2)}`] }));
     await users(id, [{ operation_type: 'Update', params: { users: [...low, ...high] } }]);
     expect(emulator.admin.audience(ACCOUNT, id)).toMatchObject({ audience_size: null });
+    expect(emulator.admin.memberStats(ACCOUNT, id)).toEqual({ members: 200, active: 200, matched: 120 });
     expect(emulator.admin.process()).toBe(1);
     expect(emulator.admin.audience(ACCOUNT, id)).toMatchObject({ audience_size: 120, targetable: true });
   });
@@ -749,6 +750,8 @@ describe('admin API over HTTP', () => {
     };
     expect(members.data[0]?.email).toEqual([HASH]);
     expect(await (await admin('POST', '/process')).json()).toEqual({ data: { processed: 1 } });
+    const stats = await admin('GET', `/accounts/${ACCOUNT}/custom_audiences/${created.data.id}/stats`);
+    expect(await stats.json()).toEqual({ data: { members: 1, active: 1, matched: 1 } });
     const log = (await (await admin('GET', '/requests')).json()) as {
       data: Array<{ method: string; status: number; bytes: number; operations: number | null }>;
     };

@@ -65,6 +65,11 @@ export interface EmulatorAdmin {
   seed(seed: EmulatorSeed): void;
   /** Current members (not yet expired) of an audience; throws EmulatorError when it does not exist. */
   members(accountId: string, audienceId: string): MemberView[];
+  /**
+   * Counts without listing (cheap at a million members): members not yet expired, those in effect now,
+   * and those in effect that match at the current match rate (the size the next processing run reports).
+   */
+  memberStats(accountId: string, audienceId: string): { members: number; active: number; matched: number };
   /** The audience object as X would return it now, deleted ones included; null when unknown. */
   audience(accountId: string, audienceId: string): Record<string, unknown> | null;
   /** Runs audience processing now for every audience; returns how many were processed. */
@@ -174,6 +179,23 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
         out.push(view);
       }
       return out;
+    },
+    memberStats(accountId, audienceId) {
+      const audience = findAudience(accountId, audienceId);
+      if (audience === undefined) {
+        throw new EmulatorError('NOT_FOUND', `No custom audience ${audienceId} in account ${accountId}`);
+      }
+      const at = now();
+      let members = 0;
+      let active = 0;
+      let matched = 0;
+      for (const member of audience.members.current(at)) {
+        members += 1;
+        if (member.effectiveAt > at) continue;
+        active += 1;
+        if (isMemberMatched(member, settings.matchRate)) matched += 1;
+      }
+      return { members, active, matched };
     },
     audience(accountId, audienceId) {
       const audience = findAudience(accountId, audienceId);

@@ -1,12 +1,14 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { parseProfileExport } from '../profile/index.ts';
 import type { ProfileExport } from '../profile/index.ts';
 import type { Store } from '../store/index.ts';
 import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
-import { EXCLUSION_CODES, evaluateProfile, rejectionsFor, userFor, type RowValues } from './profile-state.ts';
+import { EXCLUSION_CODES, evaluateProfile, rejectionsFor, userFor, type ProfileEvaluation, type RowValues } from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
+import { sqliteStatements } from './sqlite-statements.ts';
 
 export interface IngestOptions {
   sandboxId: string;
@@ -38,6 +40,22 @@ interface StoredProfile {
   values: RowValues;
   segments: Set<string>;
   text: string;
+}
+
+function emptyResult(requestId: string | null, received: number): IngestResult {
+  return { requestId, duplicate: false, received, accepted: 0, rejected: [], excluded: {}, ledgerWrites: 0 };
+}
+
+/** Validates each item; bad ones are listed with their JSON paths and never fail their neighbours. */
+function parseItems(items: readonly unknown[], result: IngestResult): ProfileExport[] {
+  const profiles: ProfileExport[] = [];
+  items.forEach((item, index) => {
+    const parsed = parseProfileExport(item);
+    if (parsed.ok) profiles.push(parsed.profile);
+    else result.rejected.push({ index, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) });
+  });
+  result.accepted = profiles.length;
+  return profiles;
 }
 
 /** Reads stored profile states for a set of keys. */
@@ -76,6 +94,25 @@ export async function ingestProfiles(
   const requestId = options.requestId ?? null;
   const now = env.now;
 
+  if (store.sqlite) {
+    // Map and hash outside the write lock; then one synchronous transaction with prepared statements.
+    const context = await loadSandboxContext(store.db as unknown as Db, sandboxId, env.defaultKeyNamespaces);
+    const result = emptyResult(requestId, items.length);
+    const evaluations = evaluateBatch(store, context, parseItems(items, result));
+    return store.sqlite.exclusive((database) =>
+      database.transaction((): IngestResult => {
+        const st = sqliteStatements(database);
+        if (requestId !== null) {
+          const seen = st.selectRequest.get(sandboxId, requestId);
+          if (seen) return { ...(JSON.parse(seen.result) as IngestResult), duplicate: true };
+        }
+        result.ledgerWrites = applyEvaluationsSqlite(database, context, evaluations, now, result.excluded);
+        if (requestId !== null) st.insertRequest.run(sandboxId, requestId, JSON.stringify(result), now);
+        return result;
+      })(),
+    );
+  }
+
   return store.transaction(async (tx) => {
     const db = tx.db as unknown as Db;
     if (requestId !== null) {
@@ -89,25 +126,9 @@ export async function ingestProfiles(
     }
 
     const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces);
-    const result: IngestResult = {
-      requestId,
-      duplicate: false,
-      received: items.length,
-      accepted: 0,
-      rejected: [],
-      excluded: {},
-      ledgerWrites: 0,
-    };
-    const profiles: ProfileExport[] = [];
-    items.forEach((item, index) => {
-      const parsed = parseProfileExport(item);
-      if (parsed.ok) profiles.push(parsed.profile);
-      else result.rejected.push({ index, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) });
-    });
-    result.accepted = profiles.length;
-
-    const applied = await applyProfiles(db, store, context, profiles, now, result.excluded);
-    result.ledgerWrites = applied;
+    const result = emptyResult(requestId, items.length);
+    const evaluations = evaluateBatch(store, context, parseItems(items, result));
+    result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);
 
     if (requestId !== null) {
       await db
@@ -119,27 +140,18 @@ export async function ingestProfiles(
   });
 }
 
-/**
- * The core of ingest, inside an open transaction: returns the number of ledger writes and adds exclusions to
- * `excluded`. Also used by file import (which batches itself).
- */
-export async function applyProfiles(
-  db: Db,
-  store: Store,
-  context: SandboxContext,
-  profiles: readonly ProfileExport[],
-  now: number,
-  excluded: Record<string, number>,
-  extra: { forceMember?: string; seen?: (key: string) => void; keyOverrides?: ReadonlyArray<string | undefined> } = {},
-): Promise<number> {
-  const counters = new RunCounters();
-  const exclude = (dataflowId: string, audienceId: string, code: string, value = 1) => {
-    excluded[code] = (excluded[code] ?? 0) + value;
-    counters.add({ dataflowId, metric: 'identities_excluded', code, value, at: now });
-    counters.add({ dataflowId, audienceId, metric: 'identities_excluded', code, value, at: now });
-  };
+export interface ApplyExtra {
+  /** Mirror import: every profile is a member of this segment unless it says otherwise. */
+  forceMember?: string;
+  /** Called with each profile key applied. */
+  seen?: (key: string) => void;
+  /** Profile keys to use instead of the ones derived from the identity map (CSV rows carry their own). */
+  keyOverrides?: ReadonlyArray<string | undefined>;
+}
 
-  const evaluations = profiles.map((profile, index) => {
+/** Maps and hashes a batch (pure: no database), ready for `applyEvaluations`. */
+export function evaluateBatch(store: Store, context: SandboxContext, profiles: readonly ProfileExport[], extra: ApplyExtra = {}): ProfileEvaluation[] {
+  return profiles.map((profile, index) => {
     const evaluation = evaluateProfile(profile, context, store.profileKeyHash);
     const override = extra.keyOverrides?.[index];
     if (override !== undefined) evaluation.key = override;
@@ -148,9 +160,29 @@ export async function applyProfiles(
     }
     return evaluation;
   });
-  const keys = [...new Set(evaluations.map((e) => e.key).filter((k): k is string => k !== null))];
-  const stored = await loadProfiles(db, store, context.sandboxId, keys);
+}
 
+interface BatchPlan {
+  profileRows: Array<{ key: string; identities: string; segments: string }>;
+  writes: DesiredWrite[];
+  counters: RunCounters;
+}
+
+/** Decides the new profile states and ledger writes of a batch, given the stored states of its profiles. */
+function planBatch(
+  evaluations: readonly ProfileEvaluation[],
+  stored: Map<string, StoredProfile>,
+  context: SandboxContext,
+  now: number,
+  excluded: Record<string, number>,
+  extra: ApplyExtra,
+): BatchPlan {
+  const counters = new RunCounters();
+  const exclude = (dataflowId: string, audienceId: string, code: string, value = 1) => {
+    excluded[code] = (excluded[code] ?? 0) + value;
+    counters.add({ dataflowId, metric: 'identities_excluded', code, value, at: now });
+    counters.add({ dataflowId, audienceId, metric: 'identities_excluded', code, value, at: now });
+  };
   const ledger = new Map<string, DesiredWrite>();
   const profileRows = new Map<string, { identities: string; segments: string }>();
 
@@ -165,8 +197,7 @@ export async function applyProfiles(
     const valuesText = JSON.stringify(evaluation.values);
     const identitiesChanged = previous !== undefined && previous.text !== valuesText;
     if (evaluation.key !== null) {
-      const next = { values: evaluation.values, segments, text: valuesText };
-      stored.set(evaluation.key, next);
+      stored.set(evaluation.key, { values: evaluation.values, segments, text: valuesText });
       profileRows.set(evaluation.key, { identities: valuesText, segments: JSON.stringify([...segments].sort()) });
     }
 
@@ -197,17 +228,62 @@ export async function applyProfiles(
       if (received) counters.add({ dataflowId: dataflow.id, metric: 'profiles_received', at: now });
     }
   }
+  return {
+    profileRows: [...profileRows].map(([key, row]) => ({ key, ...row })),
+    writes: [...ledger.values()],
+    counters,
+  };
+}
 
-  const rows = [...profileRows].map(([key, row]) => ({ key, ...row }));
-  for (const chunk of chunkRows(rows, 5, store.capabilities)) {
+function keysOf(evaluations: readonly ProfileEvaluation[]): string[] {
+  return [...new Set(evaluations.map((e) => e.key).filter((k): k is string => k !== null))];
+}
+
+/**
+ * Applies evaluated profiles inside an open transaction (portable SQL): per-profile state, desired states and run
+ * counters. Returns the number of ledger writes and adds exclusions to `excluded`.
+ */
+export async function applyEvaluations(
+  db: Db,
+  store: Store,
+  context: SandboxContext,
+  evaluations: readonly ProfileEvaluation[],
+  now: number,
+  excluded: Record<string, number>,
+  extra: ApplyExtra = {},
+): Promise<number> {
+  const stored = await loadProfiles(db, store, context.sandboxId, keysOf(evaluations));
+  const plan = planBatch(evaluations, stored, context, now, excluded, extra);
+  for (const chunk of chunkRows(plan.profileRows, 5, store.capabilities)) {
     await sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values ${sql.join(
       chunk.map((r) => sql`(${context.sandboxId}, ${r.key}, ${r.identities}, ${r.segments}, ${now})`),
     )} on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments, updated_at = excluded.updated_at`.execute(
       db,
     );
   }
-  const writes = [...ledger.values()];
-  await writeDesired(db, store.capabilities, writes, now);
-  await counters.write(db, store.capabilities);
-  return writes.length;
+  await writeDesired(db, store.capabilities, plan.writes, now);
+  await plan.counters.write(db, store.capabilities);
+  return plan.writes.length;
+}
+
+/** `applyEvaluations` on SQLite's connection with prepared statements; call inside `database.transaction`. */
+export function applyEvaluationsSqlite(
+  database: BetterSqlite3.Database,
+  context: SandboxContext,
+  evaluations: readonly ProfileEvaluation[],
+  now: number,
+  excluded: Record<string, number>,
+  extra: ApplyExtra = {},
+): number {
+  const st = sqliteStatements(database);
+  const stored = new Map<string, StoredProfile>();
+  for (const key of keysOf(evaluations)) {
+    const row = st.selectProfile.get(context.sandboxId, key);
+    if (row) stored.set(key, { values: JSON.parse(row.identities) as RowValues, segments: new Set(JSON.parse(row.segments) as string[]), text: row.identities });
+  }
+  const plan = planBatch(evaluations, stored, context, now, excluded, extra);
+  for (const r of plan.profileRows) st.upsertProfile.run(context.sandboxId, r.key, r.identities, r.segments, now);
+  for (const w of plan.writes) st.upsertDesired.run({ audience: w.audienceId, member: w.member, desired: w.desired, now });
+  plan.counters.writeSqlite(st);
+  return plan.writes.length;
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Capabilities } from '../store/capabilities.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
 import { runHour } from './schedule.ts';
+import type { SqliteStatements } from './sqlite-statements.ts';
 
 /** Counter names of a dataflow run. */
 export type RunMetric =
@@ -34,6 +35,14 @@ export class RunCounters {
 
   get size(): number {
     return this.#counters.size;
+  }
+
+  /** Adds the counters to the stored ones with SQLite prepared statements (inside the caller's transaction). */
+  writeSqlite(st: SqliteStatements): void {
+    for (const c of this.#counters.values()) {
+      if (c.value !== 0) st.addCounter.run(c.dataflowId, c.hour, c.audienceId, c.metric, c.code, c.value);
+    }
+    this.#counters.clear();
   }
 
   /** Adds the counters to the stored ones. */

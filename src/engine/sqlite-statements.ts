@@ -1,0 +1,91 @@
+import type BetterSqlite3 from 'better-sqlite3';
+
+/**
+ * Prepared statements for SQLite hot paths (ingest and delivery commits): one compiled statement per shape, run
+ * row by row inside one synchronous transaction, which on better-sqlite3 is far cheaper than compiling a
+ * multi-row statement per batch. Semantics match the portable statements in `ledger-writes.ts` and `delivery.ts`.
+ */
+export interface SqliteStatements {
+  selectProfile: BetterSqlite3.Statement<[string, string], { identities: string; segments: string }>;
+  upsertProfile: BetterSqlite3.Statement<[string, string, string, string, number]>;
+  upsertDesired: BetterSqlite3.Statement<{ audience: string; member: string; desired: string | null; now: number }>;
+  addCounter: BetterSqlite3.Statement<[string, number, string, string, string, number]>;
+  selectRequest: BetterSqlite3.Statement<[string, string], { result: string }>;
+  insertRequest: BetterSqlite3.Statement<[string, string, string, number]>;
+  commitMember: BetterSqlite3.Statement<{
+    audience: string;
+    member: string;
+    delivered: string | null;
+    sent: string | null;
+    addOk: number;
+    complete: number;
+    planned: string | null;
+    expires: number;
+    now: number;
+  }>;
+  deleteDeliveredIds: BetterSqlite3.Statement<[string, string]>;
+  insertDeliveredId: BetterSqlite3.Statement<[string, string, string]>;
+  owe: BetterSqlite3.Statement<[number, number, string, string]>;
+  markSending: BetterSqlite3.Statement<[number, string, string]>;
+  setSent: BetterSqlite3.Statement<[string | null, string, string]>;
+  renewLease: BetterSqlite3.Statement<[number, string, string]>;
+}
+
+const cache = new WeakMap<BetterSqlite3.Database, SqliteStatements>();
+
+export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
+  const cached = cache.get(db);
+  if (cached) return cached;
+  const settled = `((excluded.desired is engine_ledger.delivered and engine_ledger.resend = 0 and engine_ledger.sent is null)
+    or (engine_ledger.dead is not null and excluded.desired is engine_ledger.dead))`;
+  const settledHere = `(@complete = 1 and desired is @planned)`;
+  const done = `(desired is @delivered and @sent is null and (resend = 0 or ${settledHere}))`;
+  const statements: SqliteStatements = {
+    selectProfile: db.prepare('select identities, segments from engine_profiles where sandbox_id = ? and profile_key = ?'),
+    upsertProfile: db.prepare(
+      `insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values (?, ?, ?, ?, ?)
+       on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments,
+       updated_at = excluded.updated_at`,
+    ),
+    upsertDesired: db.prepare(
+      `insert into engine_ledger (audience_id, member, desired, pending, pending_since, updated_at)
+       values (@audience, @member, @desired, case when @desired is null then 0 else 1 end,
+               case when @desired is null then null else @now end, @now)
+       on conflict (audience_id, member) do update set
+         desired = excluded.desired,
+         pending = case when ${settled} then 0 else 1 end,
+         pending_since = case when ${settled} then null when engine_ledger.pending = 1 then engine_ledger.pending_since else excluded.updated_at end,
+         updated_at = excluded.updated_at
+       where engine_ledger.desired is not excluded.desired`,
+    ),
+    addCounter: db.prepare(
+      `insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value) values (?, ?, ?, ?, ?, ?)
+       on conflict (dataflow_id, hour, audience_id, metric, code) do update set value = engine_run_counters.value + excluded.value`,
+    ),
+    selectRequest: db.prepare('select result from engine_ingest_requests where sandbox_id = ? and request_id = ?'),
+    insertRequest: db.prepare('insert into engine_ingest_requests (sandbox_id, request_id, result, created_at) values (?, ?, ?, ?)'),
+    commitMember: db.prepare(
+      `update engine_ledger set
+         delivered = @delivered,
+         sent = @sent,
+         resend = case when ${settledHere} then 0 else resend end,
+         expires_at = case when @addOk = 1 then @expires else expires_at end,
+         pending = case when ${done} then 0 else 1 end,
+         pending_since = case when ${done} then null else coalesce(pending_since, @now) end,
+         updated_at = @now
+       where audience_id = @audience and member = @member`,
+    ),
+    deleteDeliveredIds: db.prepare('delete from engine_delivered_ids where audience_id = ? and member = ?'),
+    insertDeliveredId: db.prepare('insert or ignore into engine_delivered_ids (audience_id, ident, member) values (?, ?, ?)'),
+    owe: db.prepare(
+      'update engine_ledger set resend = 1, pending = 1, pending_since = coalesce(pending_since, ?), updated_at = ? where audience_id = ? and member = ?',
+    ),
+    markSending: db.prepare(
+      'update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ?), resend = 1 where audience_id = ? and member = ?',
+    ),
+    setSent: db.prepare('update engine_ledger set sent = ? where audience_id = ? and member = ?'),
+    renewLease: db.prepare('update engine_audiences set lease_until = ? where id = ? and lease_owner = ?'),
+  };
+  cache.set(db, statements);
+  return statements;
+}
