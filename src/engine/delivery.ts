@@ -10,6 +10,7 @@ import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt } from './schedule.ts';
 import { chunkRows, same, typed, type Db } from './sql-helpers.ts';
+import { sqliteStatements } from './sqlite-statements.ts';
 import type { EngineXClient } from './x-port.ts';
 import { identifierCount, identifierKeys, mergeUsers, parseUser, serializeUser } from './xuser.ts';
 
@@ -471,6 +472,22 @@ async function commit(
     counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'identities_removed', value: removed, at: now });
   }
 
+  if (rt.store.sqlite) {
+    await rt.store.sqlite.exclusive((database) =>
+      database.transaction(() => {
+        const st = sqliteStatements(database);
+        for (const u of updates) {
+          st.commitMember.run({ audience: audience.id, member: u.member, delivered: u.delivered, sent: u.sent, addOk: u.addOk, complete: u.complete, planned: u.planned, expires, now });
+          st.deleteDeliveredIds.run(audience.id, u.member);
+          for (const ident of identifierKeys(parseUser(u.delivered))) st.insertDeliveredId.run(audience.id, ident, u.member);
+        }
+        for (const member of owed) st.owe.run(now, now, audience.id, member);
+        counters.writeSqlite(st);
+        st.renewLease.run(now + rt.tuning.leaseMs, audience.id, rt.workerId);
+      })(),
+    );
+    return;
+  }
   await rt.store.transaction(async (tx) => {
     const db = tx.db as unknown as Db;
     const L = sql.ref('engine_ledger.desired');
@@ -541,6 +558,16 @@ async function recordSending(rt: EngineRuntime, audienceId: string, units: reado
     item.entry.sent = serializeUser(next);
   }
   const members = [...new Set(units.flatMap((u) => u.items.map((i) => i.entry.member)))];
+  if (rt.store.sqlite) {
+    await rt.store.sqlite.exclusive((database) =>
+      database.transaction(() => {
+        const st = sqliteStatements(database);
+        for (const member of members) st.markSending.run(now, audienceId, member);
+        for (const item of adds) st.setSent.run(item.entry.sent ?? null, audienceId, item.entry.member);
+      })(),
+    );
+    return;
+  }
   await rt.store.transaction(async (tx) => {
     for (const chunk of chunkRows(members, 1, caps, 1000)) {
       await sql`update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ${now}),

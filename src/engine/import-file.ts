@@ -6,7 +6,7 @@ import { parseCsvProfileHeader, parseCsvProfileRow, parseProfileExport } from '.
 import type { CsvProfileLayout, ProfileExport } from '../profile/index.ts';
 import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
-import { applyProfiles } from './ingest.ts';
+import { applyEvaluations, applyEvaluationsSqlite, evaluateBatch } from './ingest.ts';
 import { JsonArraySplitter } from './json-array-splitter.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -224,22 +224,34 @@ export async function importProfilesFile(
     const profiles = rows.map((r) => r.profile!);
     const keys = rows.map((r) => r.key);
     const seen: string[] = [];
-    await store.transaction(async (tx) => {
-      const db = tx.db as unknown as Db;
-      report.ledgerWrites += await applyProfiles(db, store, context, profiles, rt.now(), report.excluded, {
-        ...(mode === 'mirror'
-          ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) }
-          : {}),
-        keyOverrides: keys,
+    const extra = {
+      ...(mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {}),
+      keyOverrides: keys,
+    };
+    const evaluations = evaluateBatch(store, context, profiles, extra);
+    const now = rt.now();
+    if (store.sqlite) {
+      report.ledgerWrites += await store.sqlite.exclusive((database) =>
+        database.transaction(() => {
+          const written = applyEvaluationsSqlite(database, context, evaluations, now, report.excluded, extra);
+          const insert = database.prepare('insert or ignore into engine_import_seen (import_id, profile_key) values (?, ?)');
+          for (const key of seen) insert.run(importId, key);
+          return written;
+        })(),
+      );
+    } else {
+      await store.transaction(async (tx) => {
+        const db = tx.db as unknown as Db;
+        report.ledgerWrites += await applyEvaluations(db, store, context, evaluations, now, report.excluded, extra);
+        for (const chunk of chunkRows(seen, 2, store.capabilities)) {
+          await db
+            .insertInto('engine_import_seen')
+            .values(chunk.map((key) => ({ import_id: importId, profile_key: key })))
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+        }
       });
-      for (const chunk of chunkRows(seen, 2, store.capabilities)) {
-        await db
-          .insertInto('engine_import_seen')
-          .values(chunk.map((key) => ({ import_id: importId, profile_key: key })))
-          .onConflict((oc) => oc.doNothing())
-          .execute();
-      }
-    });
+    }
     report.accepted += rows.length;
     options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
   };

@@ -316,7 +316,55 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
 
       await page.getByRole('link', { name: 'Dead letters' }).click();
       await expectText(page.locator('main'), 'No dead letters');
+    },
+  );
+
+  it(
+    'keeps users X refuses as dead letters and replays them once the cause is gone',
+    { timeout: 180_000 },
+    async () => {
+      const faults = `${stack.emulatorUrl}/_emulator/faults`;
+      // X answers 400 to every users request until the fault is removed.
+      const added = await fetch(faults, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ faults: [{ method: 'POST', path: 'users$', status: 400, times: 1000 }] }),
+      });
+      expect(added.ok).toBe(true);
+      await callApi(stack, 'POST', '/ingest/profiles', [
+        profile('seg-buyers', 'late.buyer1@example.com'),
+        profile('seg-buyers', 'late.buyer2@example.com'),
+      ]);
+      await page.getByRole('button', { name: 'Deliver now' }).click();
+      const replayAll = page.getByRole('button', { name: /Replay all/ });
+      await expectText(replayAll, 'Replay all (2)', 60_000);
+      await expectText(page.locator('main table'), 'Update');
       await shot(page, '14-dataflow-dead-letters');
+
+      expect((await fetch(faults, { method: 'DELETE' })).ok).toBe(true);
+      await replayAll.click();
+      await expectText(
+        page.getByRole('status').filter({ hasText: 'queued' }),
+        '2 dead letters queued for delivery again.',
+      );
+      await page.getByRole('link', { name: 'Audiences' }).click();
+      const row = page.getByTestId('audiences-table').locator('tr', { hasText: 'Frequent buyers' });
+      const xAudienceId = (await row.getByTestId('x-audience-id').innerText()).trim();
+      await waitFor(
+        'the replayed users at X',
+        async () => {
+          const atX = await fetch(
+            `${stack.emulatorUrl}/_emulator/accounts/${DEMO_ACCOUNT}/custom_audiences/${xAudienceId}/members`,
+          ).then((r) => r.json() as Promise<{ total_count: number }>);
+          if (atX.total_count === 22) return true;
+          // Replayed changes go out with the next delivery.
+          await page.getByRole('button', { name: 'Deliver now' }).click();
+          return undefined;
+        },
+        60_000,
+      );
+      await page.getByRole('link', { name: 'Runs & charts' }).click();
+      await expectText(page.getByTestId('total-failed'), /^[1-9]\d*$/);
     },
   );
 

@@ -39,7 +39,16 @@ describe('npm start (tca start --demo)', () => {
   it('starts on a fresh machine, fills the emulator audiences, and re-runs without duplicates', async () => {
     dir = await mkdtemp(join(tmpdir(), 'tca-demo-'));
     const first = startDemo();
-    const out = await waitFor(async () => (first.output().includes('Stop with Ctrl-C') ? first.output() : undefined), 90_000, 'the demo summary');
+    const out = await waitFor(
+      async () => {
+        if (first.child.exitCode !== null) throw new Error(`tca start --demo exited ${first.child.exitCode}:\n${first.output()}`);
+        return first.output().includes('Stop with Ctrl-C') ? first.output() : undefined;
+      },
+      150_000,
+      'the demo summary',
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- output ---\n${first.output()}`);
+    });
     const api = /API:\s+(http:\/\/\S+)\/api\/v1/.exec(out)?.[1];
     const emulator = /Emulator:\s+(http:\/\/\S+)/.exec(out)?.[1];
     const token = /Admin token[^\n]*\n\s+(tca_\S+)/.exec(out)?.[1];
@@ -66,7 +75,7 @@ describe('npm start (tca start --demo)', () => {
     expect(await first.exited).toBe(0);
 
     const second = startDemo();
-    const out2 = await waitFor(async () => (second.output().includes('Stop with Ctrl-C') ? second.output() : undefined), 90_000, 'the second summary');
+    const out2 = await waitFor(async () => (second.output().includes('Stop with Ctrl-C') ? second.output() : undefined), 150_000, 'the second summary');
     expect(out2).not.toMatch(/tca_\S{20,}/); // the admin token is printed once only
     const api2 = /API:\s+(http:\/\/\S+)\/api\/v1/.exec(out2)![1];
     const emulator2 = /Emulator:\s+(http:\/\/\S+)/.exec(out2)![1];
@@ -81,5 +90,5 @@ describe('npm start (tca start --demo)', () => {
     }
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  }, 180_000);
+  }, 400_000);
 });

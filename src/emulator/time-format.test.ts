@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { addMonthsUtc, isoSeconds, parseIsoUtc } from './time-format.ts';
+
+describe('time formats', () => {
+  it('writes second precision with Z', () => {
+    expect(isoSeconds(Date.UTC(2017, 7, 22, 23, 34, 26, 999))).toBe('2017-08-22T23:34:26Z');
+  });
+
+  it('reads ISO 8601 UTC, with or without fractions, and nothing else', () => {
+    expect(parseIsoUtc('2018-05-15T00:00:00Z')).toBe(Date.UTC(2018, 4, 15));
+    expect(parseIsoUtc('2018-05-15T00:00:00.250Z')).toBe(Date.UTC(2018, 4, 15, 0, 0, 0, 250));
+    expect(parseIsoUtc('2018-05-15T00:00:00+00:00')).toBe(Date.UTC(2018, 4, 15));
+    for (const bad of [
+      '2018-05-15',
+      '2018-05-15T00:00:00',
+      '2018-05-15T00:00:00+02:00',
+      '2018-02-30T00:00:00Z',
+      'soon',
+    ]) {
+      expect(parseIsoUtc(bad), bad).toBeNull();
+    }
+  });
+
+  it('adds calendar months, clamping to the last day of the month', () => {
+    expect(addMonthsUtc(Date.UTC(2026, 10, 28, 12), 13)).toBe(Date.UTC(2027, 11, 28, 12));
+    expect(addMonthsUtc(Date.UTC(2027, 0, 31), 13)).toBe(Date.UTC(2028, 1, 29));
+  });
+});

@@ -1,0 +1,123 @@
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+
+// The CLI as scripts use it: child processes against a real service on loopback, --json output and exit codes.
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+let t: TestService;
+
+function tca(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((r) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), ...args], {
+      env: { ...process.env, TCA_URL: t.service.url, TCA_TOKEN: t.adminToken, TCA_DATA_DIR: t.dir, TCA_LOG_LEVEL: 'silent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => r({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  t = await startTestService();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('tca CLI', () => {
+  let destinationId: string;
+  let dataflowId: string;
+
+  it('creates and lists destinations with --json, and verifies them (exit 0)', async () => {
+    const created = await tca(
+      ['destinations', 'create', '--name', 'CLI destination', '--account-id', DEMO.accountId, '--api-base-url', t.emulatorUrl, '--json'],
+      {
+        TCA_X_CONSUMER_KEY: DEMO.credentials.consumerKey,
+        TCA_X_CONSUMER_SECRET: DEMO.credentials.consumerSecret,
+        TCA_X_ACCESS_TOKEN: DEMO.credentials.accessToken,
+        TCA_X_ACCESS_TOKEN_SECRET: DEMO.credentials.accessTokenSecret,
+      },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    destinationId = JSON.parse(created.stdout).id;
+    const list = await tca(['destinations', 'list', '--json']);
+    expect(JSON.parse(list.stdout).map((d: { id: string }) => d.id)).toContain(destinationId);
+    const verify = await tca(['destinations', 'verify', destinationId]);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toContain('Preflight passed');
+  });
+
+  it('exits 1 with the problems listed when the service refuses', async () => {
+    const r = await tca(['destinations', 'create', '--name', 'Bad: name', '--account-id', DEMO.accountId]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/name: /);
+  });
+
+  it('creates segments and a dataflow, shows, plans, pauses and resumes it', async () => {
+    expect((await tca(['segments', 'create', '--id', 'cli-seg', '--name', 'CLI Buyers'])).code).toBe(0);
+    const df = await tca(['dataflows', 'create', '--name', 'CLI flow', '--destination', destinationId, '--segment', 'cli-seg', '--map', 'namespace:Email=email:hash', '--json']);
+    expect(df.code, df.stderr).toBe(0);
+    dataflowId = JSON.parse(df.stdout).id;
+    const show = await tca(['dataflows', 'show', dataflowId]);
+    expect(show.stdout).toContain('namespace:Email → email (apply transformation)');
+    expect((await tca(['dataflows', 'plan', dataflowId, '--json'])).code).toBe(0);
+    expect(JSON.parse((await tca(['dataflows', 'pause', dataflowId, '--json'])).stdout).status).toBe('paused');
+    expect(JSON.parse((await tca(['dataflows', 'resume', dataflowId, '--json'])).stdout).status).toBe('active');
+  });
+
+  it('imports an NDJSON file over the API with a report, and again with --local', async () => {
+    const file = join(t.dir, 'profiles.ndjson');
+    const lines = [
+      ...Array.from({ length: 30 }, (_, i) => JSON.stringify(profile(`cli${i}@example.com`, { 'cli-seg': 'realized' }, `cli-e${i}`))),
+      '{"broken": ',
+    ];
+    await writeFile(file, lines.join('\n') + '\n');
+    const remote = await tca(['import', file, '--dataflow', dataflowId, '--json', '--batch', '7']);
+    expect(remote.code, remote.stderr).toBe(0);
+    const report = JSON.parse(remote.stdout);
+    expect(report).toMatchObject({ rowsRead: 31, accepted: 30, rejectedCount: 1 });
+    expect(report.rejected[0].line).toBe(31);
+    const local = await tca(['import', file, '--dataflow', dataflowId, '--local', '--json']);
+    expect(local.code, local.stderr).toBe(0);
+    expect(JSON.parse(local.stdout)).toMatchObject({ rowsRead: 31, accepted: 30 });
+    await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+    const auds = await tca(['audiences', '--dataflow', dataflowId, '--json']);
+    const [a] = JSON.parse(auds.stdout);
+    expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(30);
+    const runs = await tca(['runs', dataflowId, '--json']);
+    expect(JSON.parse(runs.stdout)[0].identitiesAdded).toBeGreaterThanOrEqual(30);
+  });
+
+  it('manages tokens', async () => {
+    const c = await tca(['tokens', 'create', '--name', 'ingest-only', '--permission', 'Ingest Profiles', '--json']);
+    expect(c.code, c.stderr).toBe(0);
+    const tok = JSON.parse(c.stdout);
+    expect(tok.token).toMatch(/^tca_/);
+    const denied = await tca(['destinations', 'list'], { TCA_TOKEN: tok.token });
+    expect(denied.code).toBe(3);
+    expect((await tca(['tokens', 'revoke', tok.id])).code).toBe(0);
+    const list = JSON.parse((await tca(['tokens', 'list', '--json'])).stdout);
+    expect(list.find((x: { id: string }) => x.id === tok.id).revokedAt).not.toBeNull();
+  });
+
+  it('uses meaningful exit codes: 4 not found, 3 unreachable, 2 usage', async () => {
+    expect((await tca(['dataflows', 'show', 'df_missing'])).code).toBe(4);
+    expect((await tca(['destinations', 'list'], { TCA_URL: 'http://127.0.0.1:9' })).code).toBe(3);
+    expect((await tca(['dataflows', 'create'])).code).toBe(2);
+    expect((await tca(['tokens', 'create', '--name', 'x', '--permission', 'Fly'])).code).toBe(2);
+  });
+
+  it('has --help with examples on every command', async () => {
+    for (const cmd of [['start'], ['destinations', 'create'], ['dataflows', 'plan'], ['import'], ['runs'], ['audiences'], ['tokens', 'create']]) {
+      const r = await tca([...cmd, '--help']);
+      expect(r.code, cmd.join(' ')).toBe(0);
+      expect(r.stdout, cmd.join(' ')).toContain('Examples:');
+    }
+  });
+});
