@@ -6,9 +6,7 @@ import { extname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config/index.ts';
-import { openStore } from '../../store/index.ts';
-import { createEngine, type ImportReport } from '../../engine/index.ts';
-import { AuthError } from '../../xads/index.ts';
+import type { ImportReport } from '../../engine/index.ts';
 import {
   action,
   connect,
@@ -159,6 +157,9 @@ async function importLocal(
   size: number,
   tty: boolean,
 ): Promise<Report> {
+  const { openStore } = await import('../../store/index.ts');
+  const { createEngine } = await import('../../engine/index.ts');
+  const { AuthError } = await import('../../xads/index.ts');
   const config = loadConfig(process.env);
   const store = await openStore({
     url: config.databaseUrl,

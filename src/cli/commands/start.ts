@@ -1,7 +1,5 @@
 import { Option, type Command } from 'commander';
 import { ConfigError, loadConfig, ROLES } from '../../config/index.ts';
-import { startService } from '../../server/service.ts';
-import { formatDemoSummary, runDemo } from '../../demo/run-demo.ts';
 import { examples } from './api-client.ts';
 
 /**

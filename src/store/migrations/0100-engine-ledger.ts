@@ -6,6 +6,11 @@ import { sql, type Kysely, type Migration } from 'kysely';
  */
 export const engineLedgerMigration: Migration = {
   async up(db: Kysely<unknown>) {
+    // SQLite stores a table with a text primary key twice (rowid table + key index) unless it is WITHOUT ROWID;
+    // the hot tables are keyed by text, so on SQLite they are clustered on their key. PostgreSQL has no such option.
+    const sqlite = !db.getExecutor().adapter.supportsTransactionalDdl;
+    const clustered = <T extends { modifyEnd(node: ReturnType<typeof sql>): T }>(builder: T): T =>
+      sqlite ? builder.modifyEnd(sql`without rowid`) : builder;
     await db.schema
       .createTable('engine_profiles')
       .addColumn('sandbox_id', 'text', (c) => c.notNull())
@@ -13,6 +18,7 @@ export const engineLedgerMigration: Migration = {
       .addColumn('identities', 'text', (c) => c.notNull())
       .addColumn('segments', 'text', (c) => c.notNull())
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .$call(clustered)
       .addPrimaryKeyConstraint('engine_profiles_pk', ['sandbox_id', 'profile_key'])
       .execute();
 
@@ -29,6 +35,7 @@ export const engineLedgerMigration: Migration = {
       .addColumn('expires_at', 'bigint')
       .addColumn('dead', 'text')
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .$call(clustered)
       .addPrimaryKeyConstraint('engine_ledger_pk', ['audience_id', 'member'])
       .execute();
     // Delivery reads only pending rows; a partial index keeps that cheap however large the audience is.
@@ -49,7 +56,14 @@ export const engineLedgerMigration: Migration = {
       .addColumn('audience_id', 'text', (c) => c.notNull())
       .addColumn('ident', 'text', (c) => c.notNull())
       .addColumn('member', 'text', (c) => c.notNull())
+      .$call(clustered)
       .addPrimaryKeyConstraint('engine_delivered_ids_pk', ['audience_id', 'ident', 'member'])
+      .execute();
+    // Commits replace a member's identifiers: find them by member.
+    await db.schema
+      .createIndex('engine_delivered_ids_member')
+      .on('engine_delivered_ids')
+      .columns(['audience_id', 'member'])
       .execute();
 
     await db.schema

@@ -83,6 +83,7 @@ export function Catalog() {
                       </td>
                       <td>
                         <StatusBadge status={String(d.status)} />
+                        {d.statusReason ? <div className="small muted">{d.statusReason}</div> : null}
                       </td>
                       <td className="small">
                         {d.marketingActions?.length ? d.marketingActions.join(', ') : '—'}

@@ -593,7 +593,9 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
               <tbody>
                 {mine.map((a) => (
                   <tr key={a.id} data-audience={a.name}>
-                    <th scope="row">{a.name}</th>
+                    <th scope="row">
+                      {a.name} {a.status ? <StatusBadge status={a.status} /> : null}
+                    </th>
                     <td>
                       {a.xAudienceId ? (
                         <code data-testid="x-audience-id">{a.xAudienceId}</code>
