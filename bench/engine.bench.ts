@@ -17,7 +17,12 @@ const EVENTS = Number(process.env.ENGINE_BENCH_EVENTS ?? 1_000_000);
 const PROFILES = Math.ceil(EVENTS * 0.8);
 const MAPPING = [
   { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-  { sourceType: 'namespace' as const, source: 'Phone_E.164', target: 'phone_number' as const, applyTransformation: true },
+  {
+    sourceType: 'namespace' as const,
+    source: 'Phone_E.164',
+    target: 'phone_number' as const,
+    applyTransformation: true,
+  },
 ];
 const SEGMENTS = ['seg-loyal', 'seg-churn'];
 const CREDENTIALS = {
@@ -33,12 +38,15 @@ const file = join(dir, 'profiles.ndjson');
 async function generate(): Promise<void> {
   const out = createWriteStream(file);
   let state = 12345;
-  const random = () => ((state = (state * 1103515245 + 12345) >>> 0) / 4294967296);
+  const random = () => (state = (state * 1103515245 + 12345) >>> 0) / 4294967296;
   for (let i = 0; i < EVENTS; i += 1) {
     const p = i < PROFILES ? i : Math.floor(random() * PROFILES);
     const segment = SEGMENTS[p % SEGMENTS.length]!;
     const status = i >= PROFILES && random() < 0.5 ? 'exited' : 'realized';
-    const identityMap: Record<string, Array<{ id: string }>> = { ECID: [{ id: `ecid-${p}` }], Email: [{ id: `Person.${p}@Example.com` }] };
+    const identityMap: Record<string, Array<{ id: string }>> = {
+      ECID: [{ id: `ecid-${p}` }],
+      Email: [{ id: `Person.${p}@Example.com` }],
+    };
     if (p % 3 === 0) identityMap['Phone_E.164'] = [{ id: `+1415${String(p).padStart(7, '0')}` }];
     const line = JSON.stringify({
       segmentMembership: { ups: { [segment]: { status, lastQualificationTime: '2026-06-01T00:00:00Z' } } },
@@ -65,7 +73,13 @@ async function floor(): Promise<number> {
   return n / ((performance.now() - start) / 1000);
 }
 
-async function endToEnd(): Promise<{ eventsPerSecond: number; importSeconds: number; flushSeconds: number; requests: number; members: number }> {
+async function endToEnd(): Promise<{
+  eventsPerSecond: number;
+  importSeconds: number;
+  flushSeconds: number;
+  requests: number;
+  members: number;
+}> {
   const store = await openStore({ dataDir: dir, sqlite: { synchronous: 'normal' } });
   const emulator = createEmulator({ seed: defaultDemoSeed() });
   const client = new XAdsClient({
@@ -75,11 +89,30 @@ async function endToEnd(): Promise<{ eventsPerSecond: number; importSeconds: num
     budgets: new RateBudgets(),
     sleep: async () => {},
   });
-  const destination = await store.destinations.create({ sandboxId: 'prod', name: 'bench', accountId: '18ce54d4x5t', credentials: CREDENTIALS, status: 'active' });
-  const flow = await store.dataflows.create({ sandboxId: 'prod', destinationId: destination.id, name: 'bench', mapping: MAPPING });
+  const destination = await store.destinations.create({
+    sandboxId: 'prod',
+    name: 'bench',
+    accountId: '18ce54d4x5t',
+    credentials: CREDENTIALS,
+    status: 'active',
+  });
+  const flow = await store.dataflows.create({
+    sandboxId: 'prod',
+    destinationId: destination.id,
+    name: 'bench',
+    mapping: MAPPING,
+  });
   const audiences = [];
   for (const segment of SEGMENTS) {
-    audiences.push(await store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: segment, mappingName: `Bench ${segment}`, startDate: 0 }));
+    audiences.push(
+      await store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: flow.id,
+        segmentId: segment,
+        mappingName: `Bench ${segment}`,
+        startDate: 0,
+      }),
+    );
   }
   const engine = createEngine({ store, clientFor: () => client });
   const start = performance.now();
@@ -89,7 +122,11 @@ async function endToEnd(): Promise<{ eventsPerSecond: number; importSeconds: num
   const done = performance.now();
   let members = 0;
   for (const audience of audiences) {
-    const row = await store.db.selectFrom('dataflow_audiences').select('x_audience_id').where('id', '=', audience.id).executeTakeFirst();
+    const row = await store.db
+      .selectFrom('dataflow_audiences')
+      .select('x_audience_id')
+      .where('id', '=', audience.id)
+      .executeTakeFirst();
     members += emulator.admin.members('18ce54d4x5t', row!.x_audience_id!).length;
   }
   const requests = emulator.admin.requests().filter((r) => r.path.endsWith('/users')).length;
@@ -106,13 +143,19 @@ async function endToEnd(): Promise<{ eventsPerSecond: number; importSeconds: num
 try {
   const t = performance.now();
   await generate();
-  console.log(`generated ${EVENTS.toLocaleString('en')} events (${PROFILES.toLocaleString('en')} profiles) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  console.log(
+    `generated ${EVENTS.toLocaleString('en')} events (${PROFILES.toLocaleString('en')} profiles) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+  );
   const floorRate = await floor();
   console.log(`parse+hash floor:          ${Math.round(floorRate).toLocaleString('en')} events/s`);
   const e2e = await endToEnd();
-  console.log(`import + delivery (SQLite): ${Math.round(e2e.eventsPerSecond).toLocaleString('en')} events/s (import ${e2e.importSeconds.toFixed(1)} s, flush ${e2e.flushSeconds.toFixed(1)} s, ${e2e.requests} users requests, ${e2e.members.toLocaleString('en')} members at X)`);
+  console.log(
+    `import + delivery (SQLite): ${Math.round(e2e.eventsPerSecond).toLocaleString('en')} events/s (import ${e2e.importSeconds.toFixed(1)} s, flush ${e2e.flushSeconds.toFixed(1)} s, ${e2e.requests} users requests, ${e2e.members.toLocaleString('en')} members at X)`,
+  );
   const ratio = floorRate / e2e.eventsPerSecond;
-  console.log(`floor / end-to-end:        ${ratio.toFixed(2)}x (target <= 2.5x) ${ratio <= 2.5 ? 'OK' : 'ABOVE TARGET'}`);
+  console.log(
+    `floor / end-to-end:        ${ratio.toFixed(2)}x (target <= 2.5x) ${ratio <= 2.5 ? 'OK' : 'ABOVE TARGET'}`,
+  );
   console.log(`peak RSS:                  ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

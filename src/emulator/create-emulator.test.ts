@@ -787,3 +787,15 @@ describe('admin API over HTTP', () => {
     expect(((await (await admin('GET', '/requests')).json()) as { data: unknown[] }).data).toEqual([]);
   });
 });
+
+describe('admin reset', () => {
+  it('serves the X API from the fresh state after a reset', async () => {
+    const { emulator, create, users } = setup();
+    await create('before reset');
+    emulator.admin.reset();
+    const id = await create('before reset');
+    const res = await users(id, [{ operation_type: 'Update', params: { users: [{ email: [HASH] }] } }]);
+    expect(res.status).toBe(200);
+    expect(emulator.admin.members(ACCOUNT, id).map((m) => m.email)).toEqual([[HASH]]);
+  });
+});

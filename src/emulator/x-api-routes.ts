@@ -108,16 +108,15 @@ export function authenticateOAuth(
 /** The X Ads API routes (`/11/…`, `/12/…`) and the PIN-flow OAuth routes (`/oauth/…`). */
 export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
   const app = new Hono<Env>();
-  const { state } = ctx;
 
   function caller(c: C, params: RequestParams): Caller | Response {
     const auth = authenticateOAuth(ctx, c, (oauth, a) => {
-      const token = state.tokens.get(oauth.oauth_token ?? '');
+      const token = ctx.state.tokens.get(oauth.oauth_token ?? '');
       return token !== undefined && token.consumerKey === a.consumerKey ? token.tokenSecret : null;
     });
     if (!auth.ok) return unauthorized(auth.message, params);
-    const token = state.tokens.get(auth.oauth.oauth_token ?? '')!;
-    const user = state.users.get(token.userId) ?? {
+    const token = ctx.state.tokens.get(auth.oauth.oauth_token ?? '')!;
+    const user = ctx.state.users.get(token.userId) ?? {
       userId: token.userId,
       screenName: `user_${token.userId}`,
     };
@@ -167,7 +166,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     const accountLevel = c.req.method === 'GET';
     const limited = spend(c, `${who.token.token}\u0000${accountId}`, options.family, accountLevel, params);
     if (limited) return limited;
-    const account = state.accounts.get(accountId);
+    const account = ctx.state.accounts.get(accountId);
     const permissions = account?.access.get(who.user.userId);
     if (account === undefined || permissions === undefined) {
       return errorResponse(
@@ -226,8 +225,8 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
   function newAudienceId(): string {
     for (;;) {
       const id = randomToken(ctx.random, 5);
-      if (!state.audienceIds.has(id)) {
-        state.audienceIds.add(id);
+      if (!ctx.state.audienceIds.has(id)) {
+        ctx.state.audienceIds.add(id);
         return id;
       }
     }
@@ -249,7 +248,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     }
     const limited = spend(c, who.token.token, 'globalReads', false, params);
     if (limited) return limited;
-    const data = [...state.accounts.values()].filter((a) => a.access.has(who.user.userId)).map(accountJson);
+    const data = [...ctx.state.accounts.values()].filter((a) => a.access.has(who.user.userId)).map(accountJson);
     return jsonResponse({ request: { params }, data, next_cursor: null });
   });
 
@@ -521,7 +520,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     }
     c.env.operations = parsed.operations.length;
     c.env.users = parsed.userCount;
-    state.applyOperations(audience, parsed.operations, now);
+    ctx.state.applyOperations(audience, parsed.operations, now);
     const total = parsed.userCount;
     const success = c.env.countMismatch ? Math.max(0, total - 1) : total;
     return jsonResponse({ request: { params }, data: { success_count: success, total_count: total } });
@@ -542,7 +541,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     }
     const token = randomToken(ctx.random, 27);
     const secret = randomToken(ctx.random, 32);
-    state.requestTokens.set(token, {
+    ctx.state.requestTokens.set(token, {
       token,
       tokenSecret: secret,
       consumerKey: auth.app.consumerKey,
@@ -556,7 +555,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
 
   app.get('/oauth/authorize', (c) => {
     const token = c.req.query('oauth_token') ?? '';
-    const record = state.requestTokens.get(token);
+    const record = ctx.state.requestTokens.get(token);
     if (record === undefined) {
       return c.html(
         '<!doctype html><title>Authorize</title><p>This authorization link is invalid or has expired.</p>',
@@ -575,11 +574,11 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
 
   app.post('/oauth/access_token', (c) => {
     const auth = authenticateOAuth(ctx, c, (oauth, a) => {
-      const record = state.requestTokens.get(oauth.oauth_token ?? '');
+      const record = ctx.state.requestTokens.get(oauth.oauth_token ?? '');
       return record !== undefined && record.consumerKey === a.consumerKey ? record.tokenSecret : null;
     });
     if (!auth.ok) return unauthorized(auth.message);
-    const record = state.requestTokens.get(auth.oauth.oauth_token ?? '')!;
+    const record = ctx.state.requestTokens.get(auth.oauth.oauth_token ?? '')!;
     const verifier =
       auth.oauth.oauth_verifier ??
       c.req.query('oauth_verifier') ??
@@ -587,12 +586,12 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     if (record.pin === null || record.authorizedBy === null || verifier !== record.pin) {
       return unauthorized('Invalid oauth_verifier: authorize the request token and enter the PIN shown');
     }
-    state.requestTokens.delete(record.token);
+    ctx.state.requestTokens.delete(record.token);
     const userId = record.authorizedBy;
-    const user = state.users.get(userId) ?? { userId, screenName: `user_${userId}` };
+    const user = ctx.state.users.get(userId) ?? { userId, screenName: `user_${userId}` };
     const token = `${userId}-${randomToken(ctx.random, 40)}`;
     const secret = randomToken(ctx.random, 45);
-    state.tokens.set(token, { token, tokenSecret: secret, userId, consumerKey: record.consumerKey });
+    ctx.state.tokens.set(token, { token, tokenSecret: secret, userId, consumerKey: record.consumerKey });
     return formResponse({
       oauth_token: token,
       oauth_token_secret: secret,

@@ -118,8 +118,15 @@ export async function loadSandboxContext(
   });
   // One key per profile for the whole sandbox (the per-profile state backs every dataflow): the first dataflow's
   // preference, else the engine's default.
-  const keyNamespaces = (dataflows[0]?.profileKeyNamespaces ?? defaultKeyNamespaces).map((ns) => ns.toUpperCase());
-  return { sandboxId, rows, dataflows, keyNamespaces: keyNamespaces.length > 0 ? keyNamespaces : [...defaultKeyNamespaces] };
+  const keyNamespaces = (dataflows[0]?.profileKeyNamespaces ?? defaultKeyNamespaces).map((ns) =>
+    ns.toUpperCase(),
+  );
+  return {
+    sandboxId,
+    rows,
+    dataflows,
+    keyNamespaces: keyNamespaces.length > 0 ? keyNamespaces : [...defaultKeyNamespaces],
+  };
 }
 
 /** True when the audience exports at `now`. */

@@ -3,7 +3,14 @@ import { isXAdsError, type XAdsError } from '../xads/errors.ts';
 import { planUserRequests } from '../xads/pack-user-changes.ts';
 import type { PackedRequest, UserChange } from '../xads/types.ts';
 import type { Destination } from '../store/index.ts';
-import { deliveredAfter, mayHold, planMemberChange, sentAfter, type LedgerEntry, type MemberChange } from './ledger-diff.ts';
+import {
+  deliveredAfter,
+  mayHold,
+  planMemberChange,
+  sentAfter,
+  type LedgerEntry,
+  type MemberChange,
+} from './ledger-diff.ts';
 import { ensureXAudience, removeAudience } from './lifecycle.ts';
 import { pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
@@ -51,10 +58,21 @@ interface AudienceRow {
   cadence: { windowMs: number; lastAdd: number | null; lastRemove: number | null } | null;
 }
 
-type Stop = { stop: true; outcome: AudienceDeliveryReport['outcome']; message: string; nextAttemptAt?: number | null; error: unknown };
+type Stop = {
+  stop: true;
+  outcome: AudienceDeliveryReport['outcome'];
+  message: string;
+  nextAttemptAt?: number | null;
+  error: unknown;
+};
 
 /** Members whose delivered users share an identifier, transitively: X merged them into one record. */
-async function wipedTogether(db: Db, audienceId: string, start: Iterable<string>, known: Set<string>): Promise<Map<string, LedgerEntry>> {
+async function wipedTogether(
+  db: Db,
+  audienceId: string,
+  start: Iterable<string>,
+  known: Set<string>,
+): Promise<Map<string, LedgerEntry>> {
   const found = new Map<string, LedgerEntry>();
   let frontier = [...new Set(start)];
   const seenIdents = new Set(frontier);
@@ -81,7 +99,13 @@ async function wipedTogether(db: Db, audienceId: string, start: Iterable<string>
         .where('member', 'in', list.slice(i, i + 500))
         .execute();
       for (const row of rows) {
-        found.set(row.member, { member: row.member, desired: row.desired, delivered: row.delivered, sent: row.sent, resend: true });
+        found.set(row.member, {
+          member: row.member,
+          desired: row.desired,
+          delivered: row.delivered,
+          sent: row.sent,
+          resend: true,
+        });
         for (const key of identifierKeys(parseUser(row.delivered))) {
           if (!seenIdents.has(key)) {
             seenIdents.add(key);
@@ -99,9 +123,16 @@ async function wipedTogether(db: Db, audienceId: string, start: Iterable<string>
  * remove), then every pending ledger entry, page by page, in as few requests as X's limits allow. Entries are marked
  * delivered only in the transaction that follows X's acceptance.
  */
-export async function deliverAudience(rt: EngineRuntime, audienceId: string): Promise<AudienceDeliveryReport> {
+export async function deliverAudience(
+  rt: EngineRuntime,
+  audienceId: string,
+): Promise<AudienceDeliveryReport> {
   const db = rt.store.db as unknown as Db;
-  const ea = await db.selectFrom('engine_audiences').selectAll().where('id', '=', audienceId).executeTakeFirst();
+  const ea = await db
+    .selectFrom('engine_audiences')
+    .selectAll()
+    .where('id', '=', audienceId)
+    .executeTakeFirst();
   const report: AudienceDeliveryReport = {
     audienceId,
     dataflowId: ea?.dataflow_id ?? '',
@@ -113,7 +144,11 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
   };
   if (!ea || ea.lifecycle === 'removed') return { ...report, outcome: 'removed' };
   const df = await db.selectFrom('dataflows').selectAll().where('id', '=', ea.dataflow_id).executeTakeFirst();
-  const da = await db.selectFrom('dataflow_audiences').selectAll().where('id', '=', audienceId).executeTakeFirst();
+  const da = await db
+    .selectFrom('dataflow_audiences')
+    .selectAll()
+    .where('id', '=', audienceId)
+    .executeTakeFirst();
   const connection = await destinationClient(rt, ea.sandbox_id, ea.destination_id);
 
   if (ea.lifecycle === 'removing') {
@@ -128,18 +163,41 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
       });
       return { ...report, outcome: 'removed' };
     } catch (error) {
-      const stop = await onError(rt, { audienceId, dataflowId: ea.dataflow_id, sandboxId: ea.sandbox_id, destination: connection?.destination ?? null }, error, ea.failures);
-      return { ...report, outcome: stop.outcome, message: stop.message, nextAttemptAt: stop.nextAttemptAt ?? null };
+      const stop = await onError(
+        rt,
+        {
+          audienceId,
+          dataflowId: ea.dataflow_id,
+          sandboxId: ea.sandbox_id,
+          destination: connection?.destination ?? null,
+        },
+        error,
+        ea.failures,
+      );
+      return {
+        ...report,
+        outcome: stop.outcome,
+        message: stop.message,
+        nextAttemptAt: stop.nextAttemptAt ?? null,
+      };
     }
   }
-  if (!df || df.status !== 'active' || !da) return { ...report, outcome: 'paused', message: `dataflow is ${df?.status ?? 'gone'}` };
-  if (!connection) return { ...report, outcome: 'error', message: `destination ${ea.destination_id} not found` };
+  if (!df || df.status !== 'active' || !da)
+    return { ...report, outcome: 'paused', message: `dataflow is ${df?.status ?? 'gone'}` };
+  if (!connection)
+    return { ...report, outcome: 'error', message: `destination ${ea.destination_id} not found` };
   const { client, destination } = connection;
   const where = { audienceId, dataflowId: df.id, sandboxId: ea.sandbox_id, destination };
 
   // The X audience is made on first delivery: an audience with nothing to send yet stays local.
   if (ea.x_audience_id === null) {
-    const any = await db.selectFrom('engine_ledger').select('member').where('audience_id', '=', audienceId).where('pending', '=', 1).limit(1).executeTakeFirst();
+    const any = await db
+      .selectFrom('engine_ledger')
+      .select('member')
+      .where('audience_id', '=', audienceId)
+      .where('pending', '=', 1)
+      .limit(1)
+      .executeTakeFirst();
     if (!any) return report;
   }
   const ensured = await ensureXAudience(rt, client, destination.accountId, {
@@ -154,11 +212,20 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
   });
   if (!ensured.ok) {
     if (ensured.reason === 'invalid_name') {
-      await db.updateTable('engine_audiences').set({ last_error: ensured.message, updated_at: rt.now() }).where('id', '=', audienceId).execute();
+      await db
+        .updateTable('engine_audiences')
+        .set({ last_error: ensured.message, updated_at: rt.now() })
+        .where('id', '=', audienceId)
+        .execute();
       return { ...report, outcome: 'error', message: ensured.message };
     }
     const stop = await onError(rt, where, ensured.error, ea.failures);
-    return { ...report, outcome: stop.outcome, message: stop.message, nextAttemptAt: stop.nextAttemptAt ?? null };
+    return {
+      ...report,
+      outcome: stop.outcome,
+      message: stop.message,
+      nextAttemptAt: stop.nextAttemptAt ?? null,
+    };
   }
 
   const audience: AudienceRow = {
@@ -170,7 +237,11 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
     ttlDays: da.ttl_days,
     cadence:
       df.cadence_mode === 'x_cadence'
-        ? { windowMs: df.cadence_window_seconds * 1000, lastAdd: ea.last_add_push_at, lastRemove: ea.last_remove_push_at }
+        ? {
+            windowMs: df.cadence_window_seconds * 1000,
+            lastAdd: ea.last_add_push_at,
+            lastRemove: ea.last_remove_push_at,
+          }
         : null,
   };
 
@@ -197,15 +268,24 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
     const settled: string[] = [];
     const items = new Map<string, Item>();
     for (const row of page) {
-      const entry: LedgerEntry = { member: row.member, desired: row.desired, delivered: row.delivered, sent: row.sent, resend: row.resend === 1 };
+      const entry: LedgerEntry = {
+        member: row.member,
+        desired: row.desired,
+        delivered: row.delivered,
+        sent: row.sent,
+        resend: row.resend === 1,
+      };
       const change = planMemberChange(entry);
-      if (change) items.set(row.member, { entry, change, accepted: { remove: false, add: false }, dependent: false });
+      if (change)
+        items.set(row.member, { entry, change, accepted: { remove: false, add: false }, dependent: false });
       else settled.push(row.member);
     }
     if (settled.length > 0) await settle(rt, audienceId, settled);
 
     const units = await groupUnits(db, audienceId, items);
-    const sendable = audience.cadence ? units.filter((u) => cadenceOk(u, audience.cadence!, rt.now())) : units;
+    const sendable = audience.cadence
+      ? units.filter((u) => cadenceOk(u, audience.cadence!, rt.now()))
+      : units;
     if (sendable.length === 0) {
       if (settled.length === 0) {
         report.outcome = 'deferred';
@@ -216,7 +296,12 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
     const stop = await sendUnits(rt, client, audience, sendable, report, pushed);
     if (stop) {
       const handled = await onError(rt, where, stop.error, ea.failures);
-      return { ...report, outcome: handled.outcome, message: handled.message, nextAttemptAt: handled.nextAttemptAt ?? null };
+      return {
+        ...report,
+        outcome: handled.outcome,
+        message: handled.message,
+        nextAttemptAt: handled.nextAttemptAt ?? null,
+      };
     }
     if (sendable.length < units.length) {
       report.outcome = 'deferred';
@@ -239,7 +324,11 @@ export async function deliverAudience(rt: EngineRuntime, audienceId: string): Pr
     .where('id', '=', audienceId)
     .execute();
   if (report.requests > 0) {
-    await db.updateTable('dataflow_audiences').set({ last_delivery_at: now, updated_at: now }).where('id', '=', audienceId).execute();
+    await db
+      .updateTable('dataflow_audiences')
+      .set({ last_delivery_at: now, updated_at: now })
+      .where('id', '=', audienceId)
+      .execute();
     if (report.outcome === 'idle') report.outcome = 'delivered';
   }
   return report;
@@ -266,7 +355,12 @@ async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>):
   const known = new Set(items.keys());
   for (const item of [...items.values()]) {
     if (item.change.remove === null) continue;
-    const group = await wipedTogether(db, audienceId, identifierKeys(mayHold(item.entry)), new Set([item.entry.member]));
+    const group = await wipedTogether(
+      db,
+      audienceId,
+      identifierKeys(mayHold(item.entry)),
+      new Set([item.entry.member]),
+    );
     for (const [member, entry] of group) {
       if (!known.has(member)) {
         const change = planMemberChange(entry);
@@ -307,7 +401,11 @@ function buildChanges(units: readonly Unit[], expiresAt: Date | undefined): Buil
   for (const unit of units) {
     for (const item of unit.items) {
       if (item.change.add && !item.accepted.add) {
-        built.changes.push(expiresAt ? { operation: 'Update', user: item.change.add, expiresAt } : { operation: 'Update', user: item.change.add });
+        built.changes.push(
+          expiresAt
+            ? { operation: 'Update', user: item.change.add, expiresAt }
+            : { operation: 'Update', user: item.change.add },
+        );
         built.owners.push({ item, unit, kind: 'add' });
       }
     }
@@ -327,10 +425,17 @@ async function sendUnits(
   report: AudienceDeliveryReport,
   pushed: { add: boolean; remove: boolean },
 ): Promise<Stop | null> {
-  const expiresAt = audience.ttlDays !== null ? new Date(rt.now() + audience.ttlDays * 86_400_000) : undefined;
+  const expiresAt =
+    audience.ttlDays !== null ? new Date(rt.now() + audience.ttlDays * 86_400_000) : undefined;
   const built = buildChanges(units, expiresAt);
   if (built.changes.length === 0) {
-    await commit(rt, audience, units.flatMap((u) => u.items), units, report);
+    await commit(
+      rt,
+      audience,
+      units.flatMap((u) => u.items),
+      units,
+      report,
+    );
     return null;
   }
   const { requests, rejected } = planUserRequests(built.changes);
@@ -348,7 +453,10 @@ async function sendUnits(
       rt,
       audience.id,
       unitsOf(request, built),
-      request.changeIndexes.map((i) => built.owners[i]!).filter((o) => o.kind === 'add').map((o) => o.item),
+      request.changeIndexes
+        .map((i) => built.owners[i]!)
+        .filter((o) => o.kind === 'add')
+        .map((o) => o.item),
     );
     try {
       await client.postUsers(audience.accountId, audience.xAudienceId, request);
@@ -404,15 +512,21 @@ function unitsOf(request: PackedRequest, built: Built): Unit[] {
 
 function describe(error: unknown): { code: string; message: string; details: unknown[] } {
   if (isXAdsError(error)) {
-    return { code: error.xCode ?? error.details[0]?.code ?? error.kind.toUpperCase(), message: error.message, details: error.details };
+    return {
+      code: error.xCode ?? error.details[0]?.code ?? error.kind.toUpperCase(),
+      message: error.message,
+      details: error.details,
+    };
   }
   return { code: 'UNKNOWN', message: error instanceof Error ? error.message : String(error), details: [] };
 }
 
 function classify(error: unknown): Stop {
   if (isXAdsError(error)) {
-    if (error.kind === 'auth' || error.kind === 'permission') return { stop: true, outcome: 'paused', message: error.message, error };
-    if (error.kind === 'not_found') return { stop: true, outcome: 'error', message: 'x_audience_gone', error };
+    if (error.kind === 'auth' || error.kind === 'permission')
+      return { stop: true, outcome: 'paused', message: error.message, error };
+    if (error.kind === 'not_found')
+      return { stop: true, outcome: 'error', message: 'x_audience_gone', error };
     return {
       stop: true,
       outcome: 'retrying',
@@ -421,7 +535,12 @@ function classify(error: unknown): Stop {
       ...(error.retryAt !== undefined ? { nextAttemptAt: error.retryAt } : {}),
     };
   }
-  return { stop: true, outcome: 'retrying', message: error instanceof Error ? error.message : String(error), error };
+  return {
+    stop: true,
+    outcome: 'retrying',
+    message: error instanceof Error ? error.message : String(error),
+    error,
+  };
 }
 
 /**
@@ -438,20 +557,26 @@ async function commit(
 ): Promise<void> {
   const now = rt.now();
   const caps = rt.store.capabilities;
-  const expires = audience.ttlDays !== null ? now + audience.ttlDays * 86_400_000 : defaultMembershipExpiry(now);
+  const expires =
+    audience.ttlDays !== null ? now + audience.ttlDays * 86_400_000 : defaultMembershipExpiry(now);
   const counters = new RunCounters();
   let added = 0;
   let removed = 0;
   const updates = touched.map((item) => {
     const delivered = deliveredAfter(item.entry, item.accepted, item.change);
-    if (item.accepted.add && !item.dependent && item.entry.desired !== item.entry.delivered) added += identifierCount(item.change.add);
+    if (item.accepted.add && !item.dependent && item.entry.desired !== item.entry.delivered)
+      added += identifierCount(item.change.add);
     if (item.accepted.remove) removed += identifierCount(item.change.remove);
     return {
       member: item.entry.member,
       delivered,
       sent: sentAfter(item.entry, item.accepted),
       addOk: item.accepted.add ? 1 : 0,
-      complete: (item.change.add === null || item.accepted.add) && (item.change.remove === null || item.accepted.remove) ? 1 : 0,
+      complete:
+        (item.change.add === null || item.accepted.add) &&
+        (item.change.remove === null || item.accepted.remove)
+          ? 1
+          : 0,
       planned: item.entry.desired,
     };
   });
@@ -465,11 +590,23 @@ async function commit(
   report.removed += removed;
   if (added > 0) {
     counters.add({ dataflowId: audience.dataflowId, metric: 'identities_added', value: added, at: now });
-    counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'identities_added', value: added, at: now });
+    counters.add({
+      dataflowId: audience.dataflowId,
+      audienceId: audience.id,
+      metric: 'identities_added',
+      value: added,
+      at: now,
+    });
   }
   if (removed > 0) {
     counters.add({ dataflowId: audience.dataflowId, metric: 'identities_removed', value: removed, at: now });
-    counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'identities_removed', value: removed, at: now });
+    counters.add({
+      dataflowId: audience.dataflowId,
+      audienceId: audience.id,
+      metric: 'identities_removed',
+      value: removed,
+      at: now,
+    });
   }
 
   if (rt.store.sqlite) {
@@ -477,9 +614,20 @@ async function commit(
       database.transaction(() => {
         const st = sqliteStatements(database);
         for (const u of updates) {
-          st.commitMember.run({ audience: audience.id, member: u.member, delivered: u.delivered, sent: u.sent, addOk: u.addOk, complete: u.complete, planned: u.planned, expires, now });
+          st.commitMember.run({
+            audience: audience.id,
+            member: u.member,
+            delivered: u.delivered,
+            sent: u.sent,
+            addOk: u.addOk,
+            complete: u.complete,
+            planned: u.planned,
+            expires,
+            now,
+          });
           st.deleteDeliveredIds.run(audience.id, u.member);
-          for (const ident of identifierKeys(parseUser(u.delivered))) st.insertDeliveredId.run(audience.id, ident, u.member);
+          for (const ident of identifierKeys(parseUser(u.delivered)))
+            st.insertDeliveredId.run(audience.id, ident, u.member);
         }
         for (const member of owed) st.owe.run(now, now, audience.id, member);
         counters.writeSqlite(st);
@@ -509,7 +657,9 @@ async function commit(
           pending = case when ${done} then 0 else 1 end,
           pending_since = case when ${done} then null else coalesce(engine_ledger.pending_since, ${now}) end,
           updated_at = ${now}
-        from v where engine_ledger.audience_id = ${audience.id} and engine_ledger.member = v.member`.execute(db);
+        from v where engine_ledger.audience_id = ${audience.id} and engine_ledger.member = v.member`.execute(
+        db,
+      );
       await db
         .deleteFrom('engine_delivered_ids')
         .where('audience_id', '=', audience.id)
@@ -520,15 +670,30 @@ async function commit(
         )
         .execute();
     }
-    const idents = updates.flatMap((u) => identifierKeys(parseUser(u.delivered)).map((ident) => ({ audience_id: audience.id, ident, member: u.member })));
+    const idents = updates.flatMap((u) =>
+      identifierKeys(parseUser(u.delivered)).map((ident) => ({
+        audience_id: audience.id,
+        ident,
+        member: u.member,
+      })),
+    );
     for (const chunk of chunkRows(idents, 3, caps)) {
-      await db.insertInto('engine_delivered_ids').values(chunk).onConflict((oc) => oc.doNothing()).execute();
+      await db
+        .insertInto('engine_delivered_ids')
+        .values(chunk)
+        .onConflict((oc) => oc.doNothing())
+        .execute();
     }
     const owedList = [...owed];
     for (const chunk of chunkRows(owedList, 1, caps, 1000)) {
       await db
         .updateTable('engine_ledger')
-        .set({ resend: 1, pending: 1, pending_since: sql`coalesce(pending_since, ${now})` as never, updated_at: now })
+        .set({
+          resend: 1,
+          pending: 1,
+          pending_since: sql`coalesce(pending_since, ${now})` as never,
+          updated_at: now,
+        })
         .where('audience_id', '=', audience.id)
         .where('member', 'in', chunk)
         .execute();
@@ -549,7 +714,12 @@ async function commit(
  * Delete there may have wiped its X record, even if its desired state later returns to the delivered one), and each user about to be added is recorded in `sent` (merged
  * with any earlier unknown outcome) so that its identifiers are removed later if they stop being desired.
  */
-async function recordSending(rt: EngineRuntime, audienceId: string, units: readonly Unit[], adds: readonly Item[]): Promise<void> {
+async function recordSending(
+  rt: EngineRuntime,
+  audienceId: string,
+  units: readonly Unit[],
+  adds: readonly Item[],
+): Promise<void> {
   const caps = rt.store.capabilities;
   const now = rt.now();
   for (const item of adds) {
@@ -575,7 +745,9 @@ async function recordSending(rt: EngineRuntime, audienceId: string, units: reado
         where audience_id = ${audienceId} and member in (${sql.join(chunk)})`.execute(tx.db);
     }
     for (const chunk of chunkRows(adds, 2, caps)) {
-      const values = sql.join(chunk.map((i) => sql`(${typed(caps, i.entry.member, 'text')}, ${typed(caps, i.entry.sent, 'text')})`));
+      const values = sql.join(
+        chunk.map((i) => sql`(${typed(caps, i.entry.member, 'text')}, ${typed(caps, i.entry.sent, 'text')})`),
+      );
       await sql`with v(member, sent) as (values ${values})
         update engine_ledger set sent = v.sent from v
         where engine_ledger.audience_id = ${audienceId} and engine_ledger.member = v.member`.execute(tx.db);
@@ -631,13 +803,29 @@ async function deadLetter(
           pending = case when ${same(caps, sql.ref('desired'), sql`${planned}`)} then 0 else 1 end, updated_at = ${now}
         where audience_id = ${audience.id} and member = ${item.entry.member}`.execute(tx.db);
       const failed = identifierCount(item.change.add) + identifierCount(item.change.remove);
-      counters.add({ dataflowId: audience.dataflowId, metric: 'identities_failed', code: error.code, value: failed, at: now });
-      counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'identities_failed', code: error.code, value: failed, at: now });
+      counters.add({
+        dataflowId: audience.dataflowId,
+        metric: 'identities_failed',
+        code: error.code,
+        value: failed,
+        at: now,
+      });
+      counters.add({
+        dataflowId: audience.dataflowId,
+        audienceId: audience.id,
+        metric: 'identities_failed',
+        code: error.code,
+        value: failed,
+        at: now,
+      });
       report.deadLettered += 1;
     }
     await counters.write(tx.db as unknown as Db, caps);
   });
-  rt.logger.warn({ audienceId: audience.id, members: unit.items.length, code: error.code }, 'members dead-lettered');
+  rt.logger.warn(
+    { audienceId: audience.id, members: unit.items.length, code: error.code },
+    'members dead-lettered',
+  );
 }
 
 /** The X audience is gone (deleted outside the engine): start over with a new one holding every desired member. */
@@ -646,7 +834,14 @@ async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<vo
   await rt.store.transaction(async (tx) => {
     await tx.db
       .updateTable('engine_audiences')
-      .set({ x_audience_id: null, x_audience_name: null, name_base: null, created_by_engine: 0, creating_at: null, updated_at: now })
+      .set({
+        x_audience_id: null,
+        x_audience_name: null,
+        name_base: null,
+        created_by_engine: 0,
+        creating_at: null,
+        updated_at: now,
+      })
       .where('id', '=', audienceId)
       .execute();
     await tx.db
@@ -665,16 +860,28 @@ async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<vo
 
 async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): Promise<void> {
   if (stop.outcome !== 'retrying') return;
-  const row = await rt.store.db.selectFrom('engine_audiences').select('failures').where('id', '=', audienceId).executeTakeFirst();
+  const row = await rt.store.db
+    .selectFrom('engine_audiences')
+    .select('failures')
+    .where('id', '=', audienceId)
+    .executeTakeFirst();
   const failures = (row?.failures ?? 0) + 1;
-  const next = nextAttemptAt({ now: rt.now(), failures, retryAt: stop.nextAttemptAt ?? undefined, random: rt.random });
+  const next = nextAttemptAt({
+    now: rt.now(),
+    failures,
+    retryAt: stop.nextAttemptAt ?? undefined,
+    random: rt.random,
+  });
   stop.nextAttemptAt = next;
   await rt.store.db
     .updateTable('engine_audiences')
     .set({ failures, next_attempt_at: next, last_error: stop.message, updated_at: rt.now() })
     .where('id', '=', audienceId)
     .execute();
-  rt.logger.warn({ audienceId, failures, nextAttemptAt: next, error: stop.message }, 'delivery will be retried');
+  rt.logger.warn(
+    { audienceId, failures, nextAttemptAt: next, error: stop.message },
+    'delivery will be retried',
+  );
 }
 
 /** Errors outside a users request (lifecycle calls): pause on 401/403, back off otherwise. */
@@ -686,7 +893,11 @@ async function onError(
 ): Promise<Stop> {
   const stop = classify(error);
   if (stop.outcome === 'paused' && where.destination) {
-    await pauseDataflow(rt, { dataflowId: where.dataflowId, destination: where.destination, error: error as XAdsError });
+    await pauseDataflow(rt, {
+      dataflowId: where.dataflowId,
+      destination: where.destination,
+      error: error as XAdsError,
+    });
   } else if (stop.outcome === 'error' && stop.message === 'x_audience_gone') {
     await resetXAudience(rt, where.audienceId);
     stop.outcome = 'retrying';

@@ -1,11 +1,6 @@
 /** What went wrong in the engine, so callers (the service, the CLI) can branch without parsing messages. */
 export type EngineErrorCode =
-  | 'not_found'
-  | 'invalid_input'
-  | 'invalid_file'
-  | 'store_missing_feature'
-  | 'delivery_failed'
-  | 'stopped';
+  'not_found' | 'invalid_input' | 'invalid_file' | 'store_missing_feature' | 'delivery_failed' | 'stopped';
 
 /**
  * The engine's only error type: `message` says what happened and where, `hint` how to fix it, `details` carries

@@ -225,7 +225,9 @@ export async function importProfilesFile(
     const keys = rows.map((r) => r.key);
     const seen: string[] = [];
     const extra = {
-      ...(mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {}),
+      ...(mode === 'mirror'
+        ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) }
+        : {}),
       keyOverrides: keys,
     };
     const evaluations = evaluateBatch(store, context, profiles, extra);
@@ -234,7 +236,9 @@ export async function importProfilesFile(
       report.ledgerWrites += await store.sqlite.exclusive((database) =>
         database.transaction(() => {
           const written = applyEvaluationsSqlite(database, context, evaluations, now, report.excluded, extra);
-          const insert = database.prepare('insert or ignore into engine_import_seen (import_id, profile_key) values (?, ?)');
+          const insert = database.prepare(
+            'insert or ignore into engine_import_seen (import_id, profile_key) values (?, ?)',
+          );
           for (const key of seen) insert.run(importId, key);
           return written;
         })(),
@@ -242,7 +246,15 @@ export async function importProfilesFile(
     } else {
       await store.transaction(async (tx) => {
         const db = tx.db as unknown as Db;
-        report.ledgerWrites += await applyEvaluations(db, store, context, evaluations, now, report.excluded, extra);
+        report.ledgerWrites += await applyEvaluations(
+          db,
+          store,
+          context,
+          evaluations,
+          now,
+          report.excluded,
+          extra,
+        );
         for (const chunk of chunkRows(seen, 2, store.capabilities)) {
           await db
             .insertInto('engine_import_seen')

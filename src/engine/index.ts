@@ -12,7 +12,13 @@ import { ingestProfiles, type IngestResult } from './ingest.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
 import { listRuns, pruneHistory, type DataflowRun } from './runs.ts';
-import { DEFAULT_TUNING, silentLogger, type EngineLogger, type EngineRuntime, type EngineTuning } from './runtime.ts';
+import {
+  DEFAULT_TUNING,
+  silentLogger,
+  type EngineLogger,
+  type EngineRuntime,
+  type EngineTuning,
+} from './runtime.ts';
 import { syncAudiences } from './sync.ts';
 import { AudienceLocks, deliverClaimed, pollDueHealth, startWorkerLoop } from './worker.ts';
 import type { EngineXClient } from './x-port.ts';
@@ -57,7 +63,10 @@ export interface Engine {
    * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths).
    * Durable when it resolves; idempotent per `requestId`.
    */
-  ingest(profiles: readonly unknown[], options: { sandboxId: string; requestId?: string }): Promise<IngestResult>;
+  ingest(
+    profiles: readonly unknown[],
+    options: { sandboxId: string; requestId?: string },
+  ): Promise<IngestResult>;
   /** Delivers every pending change of the scope now (all audiences when empty) and resolves when done. */
   flush(scope?: FlushScope): Promise<FlushResult>;
   /** Starts the background delivery loop; `stop()` drains in-flight deliveries. */
@@ -106,7 +115,10 @@ export function createEngine(options: EngineOptions): Engine {
 
   return {
     ingest: (profiles, ingestOptions) =>
-      ingestProfiles(rt.store, profiles, ingestOptions, { now: rt.now(), defaultKeyNamespaces: rt.tuning.profileKeyNamespaces }),
+      ingestProfiles(rt.store, profiles, ingestOptions, {
+        now: rt.now(),
+        defaultKeyNamespaces: rt.tuning.profileKeyNamespaces,
+      }),
 
     async flush(scope = {}) {
       await syncAudiences(rt, scope.sandboxId !== undefined ? { sandboxId: scope.sandboxId } : {});
@@ -116,7 +128,11 @@ export function createEngine(options: EngineOptions): Engine {
       if (scope.audienceId !== undefined) query = query.where('id', '=', scope.audienceId);
       const ids = (await query.orderBy('id').execute()).map((r) => r.id);
       if (ids.length > 0) {
-        await rt.store.db.updateTable('engine_audiences').set({ flush_requested: 1 }).where('id', 'in', ids).execute();
+        await rt.store.db
+          .updateTable('engine_audiences')
+          .set({ flush_requested: 1 })
+          .where('id', 'in', ids)
+          .execute();
       }
       const result: FlushResult = { audiences: [], skipped: [] };
       const queue = [...ids];

@@ -5,7 +5,14 @@ import type { ProfileExport } from '../profile/index.ts';
 import type { Store } from '../store/index.ts';
 import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
-import { EXCLUSION_CODES, evaluateProfile, rejectionsFor, userFor, type ProfileEvaluation, type RowValues } from './profile-state.ts';
+import {
+  EXCLUSION_CODES,
+  evaluateProfile,
+  rejectionsFor,
+  userFor,
+  type ProfileEvaluation,
+  type RowValues,
+} from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
 import { sqliteStatements } from './sqlite-statements.ts';
@@ -52,14 +59,20 @@ function parseItems(items: readonly unknown[], result: IngestResult): ProfileExp
   items.forEach((item, index) => {
     const parsed = parseProfileExport(item);
     if (parsed.ok) profiles.push(parsed.profile);
-    else result.rejected.push({ index, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) });
+    else
+      result.rejected.push({ index, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) });
   });
   result.accepted = profiles.length;
   return profiles;
 }
 
 /** Reads stored profile states for a set of keys. */
-async function loadProfiles(db: Db, store: Store, sandboxId: string, keys: string[]): Promise<Map<string, StoredProfile>> {
+async function loadProfiles(
+  db: Db,
+  store: Store,
+  sandboxId: string,
+  keys: string[],
+): Promise<Map<string, StoredProfile>> {
   const found = new Map<string, StoredProfile>();
   for (const chunk of chunkRows(keys, 1, store.capabilities, 1000)) {
     const rows = await db
@@ -133,7 +146,12 @@ export async function ingestProfiles(
     if (requestId !== null) {
       await db
         .insertInto('engine_ingest_requests')
-        .values({ sandbox_id: sandboxId, request_id: requestId, result: JSON.stringify(result), created_at: now })
+        .values({
+          sandbox_id: sandboxId,
+          request_id: requestId,
+          result: JSON.stringify(result),
+          created_at: now,
+        })
         .execute();
     }
     return result;
@@ -150,7 +168,12 @@ export interface ApplyExtra {
 }
 
 /** Maps and hashes a batch (pure: no database), ready for `applyEvaluations`. */
-export function evaluateBatch(store: Store, context: SandboxContext, profiles: readonly ProfileExport[], extra: ApplyExtra = {}): ProfileEvaluation[] {
+export function evaluateBatch(
+  store: Store,
+  context: SandboxContext,
+  profiles: readonly ProfileExport[],
+  extra: ApplyExtra = {},
+): ProfileEvaluation[] {
   return profiles.map((profile, index) => {
     const evaluation = evaluateProfile(profile, context, store.profileKeyHash);
     const override = extra.keyOverrides?.[index];
@@ -198,7 +221,10 @@ function planBatch(
     const identitiesChanged = previous !== undefined && previous.text !== valuesText;
     if (evaluation.key !== null) {
       stored.set(evaluation.key, { values: evaluation.values, segments, text: valuesText });
-      profileRows.set(evaluation.key, { identities: valuesText, segments: JSON.stringify([...segments].sort()) });
+      profileRows.set(evaluation.key, {
+        identities: valuesText,
+        segments: JSON.stringify([...segments].sort()),
+      });
     }
 
     for (const dataflow of context.dataflows) {
@@ -212,18 +238,29 @@ function planBatch(
           continue;
         }
         const member = segments.has(audience.segmentId);
-        if (!mentioned && !(identitiesChanged && (member || previous?.segments.has(audience.segmentId)))) continue;
+        if (!mentioned && !(identitiesChanged && (member || previous?.segments.has(audience.segmentId))))
+          continue;
         received = true;
-        counters.add({ dataflowId: dataflow.id, audienceId: audience.id, metric: 'profiles_received', at: now });
+        counters.add({
+          dataflowId: dataflow.id,
+          audienceId: audience.id,
+          metric: 'profiles_received',
+          at: now,
+        });
         if (!audienceActive(audience, now)) continue;
         let desired: string | null = null;
         if (member) {
           desired = userFor(dataflow, evaluation.values);
-          for (const code of rejectionsFor(dataflow, evaluation.rejections)) exclude(dataflow.id, audience.id, code);
+          for (const code of rejectionsFor(dataflow, evaluation.rejections))
+            exclude(dataflow.id, audience.id, code);
           if (desired === null) exclude(dataflow.id, audience.id, EXCLUSION_CODES.noIdentifier);
         }
         if (evaluation.key === null) continue;
-        ledger.set(`${audience.id}\u0000${evaluation.key}`, { audienceId: audience.id, member: evaluation.key, desired });
+        ledger.set(`${audience.id}\u0000${evaluation.key}`, {
+          audienceId: audience.id,
+          member: evaluation.key,
+          desired,
+        });
       }
       if (received) counters.add({ dataflowId: dataflow.id, metric: 'profiles_received', at: now });
     }
@@ -279,11 +316,18 @@ export function applyEvaluationsSqlite(
   const stored = new Map<string, StoredProfile>();
   for (const key of keysOf(evaluations)) {
     const row = st.selectProfile.get(context.sandboxId, key);
-    if (row) stored.set(key, { values: JSON.parse(row.identities) as RowValues, segments: new Set(JSON.parse(row.segments) as string[]), text: row.identities });
+    if (row)
+      stored.set(key, {
+        values: JSON.parse(row.identities) as RowValues,
+        segments: new Set(JSON.parse(row.segments) as string[]),
+        text: row.identities,
+      });
   }
   const plan = planBatch(evaluations, stored, context, now, excluded, extra);
-  for (const r of plan.profileRows) st.upsertProfile.run(context.sandboxId, r.key, r.identities, r.segments, now);
-  for (const w of plan.writes) st.upsertDesired.run({ audience: w.audienceId, member: w.member, desired: w.desired, now });
+  for (const r of plan.profileRows)
+    st.upsertProfile.run(context.sandboxId, r.key, r.identities, r.segments, now);
+  for (const w of plan.writes)
+    st.upsertDesired.run({ audience: w.audienceId, member: w.member, desired: w.desired, now });
   plan.counters.writeSqlite(st);
   return plan.writes.length;
 }

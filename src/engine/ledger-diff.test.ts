@@ -88,7 +88,9 @@ describe('unknown outcomes (a crash between X acceptance and the commit)', () =>
   });
 
   it('re-adds the whole desired user after removing a stale sent identifier', () => {
-    expect(planMemberChange({ member: 'm', desired: u(['b']), delivered: u(['b']), sent: u(['a', 'b']) })).toEqual({
+    expect(
+      planMemberChange({ member: 'm', desired: u(['b']), delivered: u(['b']), sent: u(['a', 'b']) }),
+    ).toEqual({
       member: 'm',
       remove: { email: ['a'] },
       add: { email: ['b'] },
@@ -96,7 +98,9 @@ describe('unknown outcomes (a crash between X acceptance and the commit)', () =>
   });
 
   it('settles when the sent user is what is desired and delivered', () => {
-    expect(planMemberChange({ member: 'm', desired: u(['b']), delivered: u(['b']), sent: u(['b']) })).toBeNull();
+    expect(
+      planMemberChange({ member: 'm', desired: u(['b']), delivered: u(['b']), sent: u(['b']) }),
+    ).toBeNull();
   });
 
   it('forgets the sent user once an addition is accepted, keeps what is still desired after a removal', async () => {

@@ -1,5 +1,13 @@
 import type { XUser } from '../identity/types.ts';
-import { identifierKeys, intersectUser, isEmptyUser, mergeUsers, parseUser, serializeUser, subtractUser } from './xuser.ts';
+import {
+  identifierKeys,
+  intersectUser,
+  isEmptyUser,
+  mergeUsers,
+  parseUser,
+  serializeUser,
+  subtractUser,
+} from './xuser.ts';
 import type { IdentifierKey } from './xuser.ts';
 
 /**

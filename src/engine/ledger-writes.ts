@@ -15,7 +15,12 @@ export interface DesiredWrite {
  * delivery leaves nothing pending (net-change compaction). A desired state X refused before (dead-lettered) is not
  * retried. `pending_since` keeps the age of the oldest undelivered change.
  */
-export async function writeDesired(db: Db, capabilities: Capabilities, writes: readonly DesiredWrite[], now: number): Promise<void> {
+export async function writeDesired(
+  db: Db,
+  capabilities: Capabilities,
+  writes: readonly DesiredWrite[],
+  now: number,
+): Promise<void> {
   const t = sql.table('engine_ledger');
   const delivered = sql.ref('engine_ledger.delivered');
   const incoming = sql.ref('excluded.desired');

@@ -18,7 +18,9 @@ export function suffixedName(base: string, attempt: number): string {
 export function isNameTaken(error: unknown): boolean {
   if (!isXAdsError(error) || error.kind !== 'validation') return false;
   return error.details.some(
-    (d) => (d.parameter === 'name' || d.parameter === undefined) && /already exists|unique|taken|duplicate/i.test(d.message),
+    (d) =>
+      (d.parameter === 'name' || d.parameter === undefined) &&
+      /already exists|unique|taken|duplicate/i.test(d.message),
   );
 }
 
@@ -80,14 +82,22 @@ export async function ensureXAudience(
 ): Promise<LifecycleOutcome> {
   const validation = validateAudienceName(audience.mappingName, { field: 'mappingName' });
   if (!validation.ok) {
-    return { ok: false, reason: 'invalid_name', message: `${validation.message} Suggested: "${validation.suggestion}"` };
+    return {
+      ok: false,
+      reason: 'invalid_name',
+      message: `${validation.message} Suggested: "${validation.suggestion}"`,
+    };
   }
   try {
     if (audience.xAudienceId !== null) {
       if (audience.createdByEngine && audience.nameBase !== audience.mappingName) {
         return await rename(rt, client, accountId, audience.id, audience.xAudienceId, audience.mappingName);
       }
-      return { ok: true, xAudienceId: audience.xAudienceId, name: audience.xAudienceName ?? audience.mappingName };
+      return {
+        ok: true,
+        xAudienceId: audience.xAudienceId,
+        name: audience.xAudienceName ?? audience.mappingName,
+      };
     }
     if (audience.existingXAudienceId !== null) {
       const existing = await client.getCustomAudience(accountId, audience.existingXAudienceId);
@@ -121,7 +131,12 @@ export async function ensureXAudience(
       const name = suffixedName(audience.mappingName, attempt);
       try {
         const created = await client.createCustomAudience(accountId, { name, description: marker });
-        await recordXAudience(rt, audience.id, { id: created.id, name: created.name, base: audience.mappingName, createdByEngine: true });
+        await recordXAudience(rt, audience.id, {
+          id: created.id,
+          name: created.name,
+          base: audience.mappingName,
+          createdByEngine: true,
+        });
         rt.logger.info({ audienceId: audience.id, xAudienceId: created.id, attempt }, 'created X audience');
         return { ok: true, xAudienceId: created.id, name: created.name };
       } catch (error) {
@@ -129,18 +144,31 @@ export async function ensureXAudience(
         // The name may be held by the audience a crashed create made: adopt it rather than make a second one.
         const adopted = attempt === 1 ? await findByMarker(client, accountId, marker) : null;
         if (adopted) {
-          await recordXAudience(rt, audience.id, { id: adopted.id, name: adopted.name, base: audience.mappingName, createdByEngine: true });
+          await recordXAudience(rt, audience.id, {
+            id: adopted.id,
+            name: adopted.name,
+            base: audience.mappingName,
+            createdByEngine: true,
+          });
           return { ok: true, xAudienceId: adopted.id, name: adopted.name };
         }
       }
     }
-    return { ok: false, reason: 'invalid_name', message: `Every name from "${audience.mappingName}" to "${suffixedName(audience.mappingName, MAX_NAME_ATTEMPTS)}" is taken in the X account` };
+    return {
+      ok: false,
+      reason: 'invalid_name',
+      message: `Every name from "${audience.mappingName}" to "${suffixedName(audience.mappingName, MAX_NAME_ATTEMPTS)}" is taken in the X account`,
+    };
   } catch (error) {
     return { ok: false, reason: 'x_error', error: error instanceof Error ? error : new Error(String(error)) };
   }
 }
 
-async function findByMarker(client: EngineXClient, accountId: string, marker: string): Promise<CustomAudience | null> {
+async function findByMarker(
+  client: EngineXClient,
+  accountId: string,
+  marker: string,
+): Promise<CustomAudience | null> {
   const all = await client.listCustomAudiences(accountId);
   return all.find((a) => !a.deleted && a.description === marker) ?? null;
 }
@@ -157,14 +185,23 @@ async function rename(
     const name = suffixedName(base, attempt);
     try {
       const updated = await client.updateCustomAudience(accountId, xAudienceId, { name });
-      await recordXAudience(rt, audienceId, { id: xAudienceId, name: updated.name, base, createdByEngine: true });
+      await recordXAudience(rt, audienceId, {
+        id: xAudienceId,
+        name: updated.name,
+        base,
+        createdByEngine: true,
+      });
       rt.logger.info({ audienceId, xAudienceId }, 'renamed X audience');
       return { ok: true, xAudienceId, name: updated.name };
     } catch (error) {
       if (!isNameTaken(error)) throw error;
     }
   }
-  return { ok: false, reason: 'invalid_name', message: `Every name derived from "${base}" is taken in the X account` };
+  return {
+    ok: false,
+    reason: 'invalid_name',
+    message: `Every name derived from "${base}" is taken in the X account`,
+  };
 }
 
 /**
@@ -182,7 +219,13 @@ export async function removeAudience(
     action: string;
   },
 ): Promise<void> {
-  if (input.client && input.accountId && input.xAudienceId && input.createdByEngine && input.action !== 'keep') {
+  if (
+    input.client &&
+    input.accountId &&
+    input.xAudienceId &&
+    input.createdByEngine &&
+    input.action !== 'keep'
+  ) {
     try {
       await input.client.deleteCustomAudience(input.accountId, input.xAudienceId);
     } catch (error) {

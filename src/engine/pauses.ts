@@ -39,7 +39,9 @@ export async function pauseDataflow(
         last_verify_at: null,
       })
       .onConflict((oc) =>
-        oc.column('dataflow_id').doUpdateSet({ reason_code: code, message, destination_updated_at: input.destination.updatedAt }),
+        oc
+          .column('dataflow_id')
+          .doUpdateSet({ reason_code: code, message, destination_updated_at: input.destination.updatedAt }),
       )
       .execute();
     await tx.db
@@ -60,9 +62,16 @@ export async function resumeVerified(rt: EngineRuntime): Promise<string[]> {
   const pauses = await rt.store.db.selectFrom('engine_dataflow_pauses').selectAll().execute();
   const resumed: string[] = [];
   for (const pause of pauses) {
-    const flow = await rt.store.db.selectFrom('dataflows').selectAll().where('id', '=', pause.dataflow_id).executeTakeFirst();
+    const flow = await rt.store.db
+      .selectFrom('dataflows')
+      .selectAll()
+      .where('id', '=', pause.dataflow_id)
+      .executeTakeFirst();
     if (!flow || flow.status === 'deleted') {
-      await rt.store.db.deleteFrom('engine_dataflow_pauses').where('dataflow_id', '=', pause.dataflow_id).execute();
+      await rt.store.db
+        .deleteFrom('engine_dataflow_pauses')
+        .where('dataflow_id', '=', pause.dataflow_id)
+        .execute();
       continue;
     }
     const destination = await rt.store.destinations.get(flow.sandbox_id, flow.destination_id);
@@ -78,7 +87,10 @@ export async function resumeVerified(rt: EngineRuntime): Promise<string[]> {
         .set({ last_verify_at: now, destination_updated_at: destination.updatedAt })
         .where('dataflow_id', '=', pause.dataflow_id)
         .execute();
-      rt.logger.warn({ dataflowId: pause.dataflow_id, error: String(error) }, 'destination still does not verify');
+      rt.logger.warn(
+        { dataflowId: pause.dataflow_id, error: String(error) },
+        'destination still does not verify',
+      );
       continue;
     }
     await rt.store.transaction(async (tx) => {

@@ -41,23 +41,40 @@ const PLAN_PAGE = 50_000;
  * const plan = await planDataflow(rt, 'df_1');
  * plan.audiences.map((a) => `${a.action} ${a.mappingName}: +${a.pendingAdds} −${a.pendingRemoves} in ${a.requests} request(s)`);
  */
-export async function planDataflow(rt: EngineRuntime, dataflowId: string, sandboxId?: string): Promise<DataflowPlan> {
+export async function planDataflow(
+  rt: EngineRuntime,
+  dataflowId: string,
+  sandboxId?: string,
+): Promise<DataflowPlan> {
   const db = rt.store.db;
   const flow = await db.selectFrom('dataflows').selectAll().where('id', '=', dataflowId).executeTakeFirst();
   if (!flow || (sandboxId !== undefined && flow.sandbox_id !== sandboxId)) {
-    throw new EngineError('not_found', `Dataflow ${dataflowId} does not exist${sandboxId ? ` in sandbox ${sandboxId}` : ''}`);
+    throw new EngineError(
+      'not_found',
+      `Dataflow ${dataflowId} does not exist${sandboxId ? ` in sandbox ${sandboxId}` : ''}`,
+    );
   }
   await syncAudiences(rt, { sandboxId: flow.sandbox_id });
-  const engineRows = await db.selectFrom('engine_audiences').selectAll().where('dataflow_id', '=', dataflowId).where('lifecycle', '<>', 'removed').execute();
+  const engineRows = await db
+    .selectFrom('engine_audiences')
+    .selectAll()
+    .where('dataflow_id', '=', dataflowId)
+    .where('lifecycle', '<>', 'removed')
+    .execute();
   const live = new Map(
-    (await db.selectFrom('dataflow_audiences').selectAll().where('dataflow_id', '=', dataflowId).execute()).map((a) => [a.id, a]),
+    (
+      await db.selectFrom('dataflow_audiences').selectAll().where('dataflow_id', '=', dataflowId).execute()
+    ).map((a) => [a.id, a]),
   );
   const audiences: AudiencePlan[] = [];
   for (const ea of engineRows) {
     const da = live.get(ea.id);
     let action: AudienceAction = 'none';
     if (ea.lifecycle === 'removing') {
-      action = ea.x_audience_id && ea.created_by_engine === 1 && flow.on_audience_removal !== 'keep' ? 'delete' : 'keep';
+      action =
+        ea.x_audience_id && ea.created_by_engine === 1 && flow.on_audience_removal !== 'keep'
+          ? 'delete'
+          : 'keep';
     } else if (ea.x_audience_id === null) {
       action = da?.existing_x_audience_id ? 'attach' : 'create';
     } else if (ea.created_by_engine === 1 && da && ea.name_base !== da.mapping_name) {
@@ -92,7 +109,13 @@ export async function planDataflow(rt: EngineRuntime, dataflowId: string, sandbo
         const removes: UserChange[] = [];
         const adds: UserChange[] = [];
         for (const row of page) {
-          const change = planMemberChange({ member: row.member, desired: row.desired, delivered: row.delivered, sent: row.sent, resend: row.resend === 1 });
+          const change = planMemberChange({
+            member: row.member,
+            desired: row.desired,
+            delivered: row.delivered,
+            sent: row.sent,
+            resend: row.resend === 1,
+          });
           if (!change) continue;
           if (change.remove) {
             plan.pendingRemoves += 1;
@@ -100,7 +123,11 @@ export async function planDataflow(rt: EngineRuntime, dataflowId: string, sandbo
           }
           if (change.add) {
             plan.pendingAdds += 1;
-            adds.push(expiresAt ? { operation: 'Update', user: change.add, expiresAt } : { operation: 'Update', user: change.add });
+            adds.push(
+              expiresAt
+                ? { operation: 'Update', user: change.add, expiresAt }
+                : { operation: 'Update', user: change.add },
+            );
           }
         }
         const { requests } = planUserRequests([...removes, ...adds]);

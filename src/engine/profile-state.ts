@@ -68,7 +68,9 @@ export function evaluateProfile(
   const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
   const byNamespace = new Map<string, string[]>();
   for (const [namespace, entries] of Object.entries(identityMap)) {
-    const ids = (entries ?? []).map((e) => e?.id).filter((id): id is string => typeof id === 'string' && id !== '');
+    const ids = (entries ?? [])
+      .map((e) => e?.id)
+      .filter((id): id is string => typeof id === 'string' && id !== '');
     if (ids.length > 0) byNamespace.set(namespace.toUpperCase(), ids);
   }
   for (const namespace of context.keyNamespaces) {
@@ -91,7 +93,10 @@ export function evaluateProfile(
 }
 
 /** The user a dataflow's mapping yields from stored row values; canonical JSON, or null when it has no identifier. */
-export function userFor(dataflow: Pick<DataflowContext, 'mapping' | 'rowKeys'>, values: RowValues): string | null {
+export function userFor(
+  dataflow: Pick<DataflowContext, 'mapping' | 'rowKeys'>,
+  values: RowValues,
+): string | null {
   const user: XUser = {};
   dataflow.mapping.forEach((row: MappingRow, index) => {
     const produced = values[dataflow.rowKeys[index]!];
@@ -103,7 +108,10 @@ export function userFor(dataflow: Pick<DataflowContext, 'mapping' | 'rowKeys'>, 
 }
 
 /** Reason codes of the identifiers a dataflow's mapping rejected for this profile. */
-export function rejectionsFor(dataflow: Pick<DataflowContext, 'rowKeys'>, rejections: Record<string, string[]>): string[] {
+export function rejectionsFor(
+  dataflow: Pick<DataflowContext, 'rowKeys'>,
+  rejections: Record<string, string[]>,
+): string[] {
   const codes: string[] = [];
   for (const key of new Set(dataflow.rowKeys)) for (const code of rejections[key] ?? []) codes.push(code);
   return codes;

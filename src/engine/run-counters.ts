@@ -20,9 +20,19 @@ export const DATAFLOW_LEVEL = '';
  * metrics commit atomically with the work they describe.
  */
 export class RunCounters {
-  readonly #counters = new Map<string, { dataflowId: string; hour: number; audienceId: string; metric: RunMetric; code: string; value: number }>();
+  readonly #counters = new Map<
+    string,
+    { dataflowId: string; hour: number; audienceId: string; metric: RunMetric; code: string; value: number }
+  >();
 
-  add(input: { dataflowId: string; audienceId?: string; metric: RunMetric; code?: string; value?: number; at: number }): void {
+  add(input: {
+    dataflowId: string;
+    audienceId?: string;
+    metric: RunMetric;
+    code?: string;
+    value?: number;
+    at: number;
+  }): void {
     const hour = runHour(input.at);
     const audienceId = input.audienceId ?? DATAFLOW_LEVEL;
     const code = input.code ?? '';
@@ -30,7 +40,15 @@ export class RunCounters {
     const existing = this.#counters.get(key);
     const value = input.value ?? 1;
     if (existing) existing.value += value;
-    else this.#counters.set(key, { dataflowId: input.dataflowId, hour, audienceId, metric: input.metric, code, value });
+    else
+      this.#counters.set(key, {
+        dataflowId: input.dataflowId,
+        hour,
+        audienceId,
+        metric: input.metric,
+        code,
+        value,
+      });
   }
 
   get size(): number {
@@ -50,7 +68,9 @@ export class RunCounters {
     const all = [...this.#counters.values()].filter((c) => c.value !== 0);
     for (const chunk of chunkRows(all, 6, capabilities)) {
       await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value) values ${sql.join(
-        chunk.map((c) => sql`(${c.dataflowId}, ${c.hour}, ${c.audienceId}, ${c.metric}, ${c.code}, ${c.value})`),
+        chunk.map(
+          (c) => sql`(${c.dataflowId}, ${c.hour}, ${c.audienceId}, ${c.metric}, ${c.code}, ${c.value})`,
+        ),
       )} on conflict (dataflow_id, hour, audience_id, metric, code) do update set value = engine_run_counters.value + excluded.value`.execute(
         db,
       );

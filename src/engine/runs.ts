@@ -134,6 +134,12 @@ export async function listRuns(
 /** Deletes run counters past the retention (90 days, as AEP keeps runs) and old idempotency records. */
 export async function pruneHistory(rt: EngineRuntime): Promise<void> {
   const now = rt.now();
-  await rt.store.db.deleteFrom('engine_run_counters').where('hour', '<', now - rt.tuning.runRetentionMs).execute();
-  await rt.store.db.deleteFrom('engine_ingest_requests').where('created_at', '<', now - rt.tuning.requestRetentionMs).execute();
+  await rt.store.db
+    .deleteFrom('engine_run_counters')
+    .where('hour', '<', now - rt.tuning.runRetentionMs)
+    .execute();
+  await rt.store.db
+    .deleteFrom('engine_ingest_requests')
+    .where('created_at', '<', now - rt.tuning.requestRetentionMs)
+    .execute();
 }

@@ -9,7 +9,11 @@ export interface EngineLogger {
   debug?(obj: Record<string, unknown>, msg?: string): void;
 }
 
-export const silentLogger: EngineLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+export const silentLogger: EngineLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
 /** Tunables of delivery; defaults in `resolveOptions`. */
 export interface EngineTuning {

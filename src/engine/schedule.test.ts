@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { cadenceAllows, defaultMembershipExpiry, flushReason, isScheduleActive, nextAttemptAt, runHour } from './schedule.ts';
+import {
+  cadenceAllows,
+  defaultMembershipExpiry,
+  flushReason,
+  isScheduleActive,
+  nextAttemptAt,
+  runHour,
+} from './schedule.ts';
 
 describe('isScheduleActive', () => {
   it('includes the start and excludes the end', () => {
@@ -47,7 +54,10 @@ describe('cadence and back-off', () => {
     expect(nextAttemptAt({ now: 0, failures: 1, retryAt: 5_000 })).toBe(5_000);
   });
   it('expires memberships after 13 months by default', () => {
-    expect(new Date(defaultMembershipExpiry(Date.UTC(2026, 0, 15))).toISOString()).toBe('2027-02-15T00:00:00.000Z');
+    expect(new Date(defaultMembershipExpiry(Date.UTC(2026, 0, 15))).toISOString()).toBe(
+      '2027-02-15T00:00:00.000Z',
+    );
   });
-  it('buckets runs by hour', () => expect(runHour(Date.UTC(2026, 0, 1, 10, 30))).toBe(Date.UTC(2026, 0, 1, 10)));
+  it('buckets runs by hour', () =>
+    expect(runHour(Date.UTC(2026, 0, 1, 10, 30))).toBe(Date.UTC(2026, 0, 1, 10)));
 });

@@ -38,7 +38,10 @@ export function flushReason(input: {
   if (input.pendingCount > 0) {
     if (input.demand) return 'demand';
     if (input.pendingCount >= input.fullRequestUsers) return 'full';
-    if (input.oldestPendingAt !== null && input.now - input.oldestPendingAt >= input.maxBatchAgeSeconds * 1000) {
+    if (
+      input.oldestPendingAt !== null &&
+      input.now - input.oldestPendingAt >= input.maxBatchAgeSeconds * 1000
+    ) {
       return 'age';
     }
   }

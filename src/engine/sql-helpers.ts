@@ -6,12 +6,20 @@ import type { Database } from '../store/schema/index.ts';
 export type Db = Kysely<Database>;
 
 /** Null-safe equality, which SQLite spells `IS` and PostgreSQL `IS NOT DISTINCT FROM`. */
-export function same(capabilities: Capabilities, a: RawBuilder<unknown>, b: RawBuilder<unknown>): RawBuilder<unknown> {
+export function same(
+  capabilities: Capabilities,
+  a: RawBuilder<unknown>,
+  b: RawBuilder<unknown>,
+): RawBuilder<unknown> {
   return capabilities.dialect === 'postgres' ? sql`(${a} is not distinct from ${b})` : sql`(${a} is ${b})`;
 }
 
 /** Null-safe inequality. */
-export function differs(capabilities: Capabilities, a: RawBuilder<unknown>, b: RawBuilder<unknown>): RawBuilder<unknown> {
+export function differs(
+  capabilities: Capabilities,
+  a: RawBuilder<unknown>,
+  b: RawBuilder<unknown>,
+): RawBuilder<unknown> {
   return capabilities.dialect === 'postgres' ? sql`(${a} is distinct from ${b})` : sql`(${a} is not ${b})`;
 }
 
@@ -19,13 +27,25 @@ export function differs(capabilities: Capabilities, a: RawBuilder<unknown>, b: R
  * A bound value with the type PostgreSQL needs inside `values (…)` lists (untyped parameters there default to
  * text). SQLite takes the value as is.
  */
-export function typed(capabilities: Capabilities, value: unknown, type: 'text' | 'bigint' | 'integer'): RawBuilder<unknown> {
+export function typed(
+  capabilities: Capabilities,
+  value: unknown,
+  type: 'text' | 'bigint' | 'integer',
+): RawBuilder<unknown> {
   return capabilities.dialect === 'postgres' ? sql`cast(${value} as ${sql.raw(type)})` : sql`${value}`;
 }
 
 /** Splits rows so that a statement never exceeds the backend's bound-parameter limit (or `maxRows`). */
-export function chunkRows<T>(rows: readonly T[], paramsPerRow: number, capabilities: Capabilities, maxRows = 500): T[][] {
-  const size = Math.max(1, Math.min(maxRows, Math.floor(capabilities.maxParameters / Math.max(1, paramsPerRow)) - 1));
+export function chunkRows<T>(
+  rows: readonly T[],
+  paramsPerRow: number,
+  capabilities: Capabilities,
+  maxRows = 500,
+): T[][] {
+  const size = Math.max(
+    1,
+    Math.min(maxRows, Math.floor(capabilities.maxParameters / Math.max(1, paramsPerRow)) - 1),
+  );
   const chunks: T[][] = [];
   for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
   return chunks;

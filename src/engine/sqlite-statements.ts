@@ -8,7 +8,12 @@ import type BetterSqlite3 from 'better-sqlite3';
 export interface SqliteStatements {
   selectProfile: BetterSqlite3.Statement<[string, string], { identities: string; segments: string }>;
   upsertProfile: BetterSqlite3.Statement<[string, string, string, string, number]>;
-  upsertDesired: BetterSqlite3.Statement<{ audience: string; member: string; desired: string | null; now: number }>;
+  upsertDesired: BetterSqlite3.Statement<{
+    audience: string;
+    member: string;
+    desired: string | null;
+    now: number;
+  }>;
   addCounter: BetterSqlite3.Statement<[string, number, string, string, string, number]>;
   selectRequest: BetterSqlite3.Statement<[string, string], { result: string }>;
   insertRequest: BetterSqlite3.Statement<[string, string, string, number]>;
@@ -41,7 +46,9 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
   const settledHere = `(@complete = 1 and desired is @planned)`;
   const done = `(desired is @delivered and @sent is null and (resend = 0 or ${settledHere}))`;
   const statements: SqliteStatements = {
-    selectProfile: db.prepare('select identities, segments from engine_profiles where sandbox_id = ? and profile_key = ?'),
+    selectProfile: db.prepare(
+      'select identities, segments from engine_profiles where sandbox_id = ? and profile_key = ?',
+    ),
     upsertProfile: db.prepare(
       `insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values (?, ?, ?, ?, ?)
        on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments,
@@ -62,8 +69,12 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
       `insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value) values (?, ?, ?, ?, ?, ?)
        on conflict (dataflow_id, hour, audience_id, metric, code) do update set value = engine_run_counters.value + excluded.value`,
     ),
-    selectRequest: db.prepare('select result from engine_ingest_requests where sandbox_id = ? and request_id = ?'),
-    insertRequest: db.prepare('insert into engine_ingest_requests (sandbox_id, request_id, result, created_at) values (?, ?, ?, ?)'),
+    selectRequest: db.prepare(
+      'select result from engine_ingest_requests where sandbox_id = ? and request_id = ?',
+    ),
+    insertRequest: db.prepare(
+      'insert into engine_ingest_requests (sandbox_id, request_id, result, created_at) values (?, ?, ?, ?)',
+    ),
     commitMember: db.prepare(
       `update engine_ledger set
          delivered = @delivered,
@@ -76,7 +87,9 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
        where audience_id = @audience and member = @member`,
     ),
     deleteDeliveredIds: db.prepare('delete from engine_delivered_ids where audience_id = ? and member = ?'),
-    insertDeliveredId: db.prepare('insert or ignore into engine_delivered_ids (audience_id, ident, member) values (?, ?, ?)'),
+    insertDeliveredId: db.prepare(
+      'insert or ignore into engine_delivered_ids (audience_id, ident, member) values (?, ?, ?)',
+    ),
     owe: db.prepare(
       'update engine_ledger set resend = 1, pending = 1, pending_since = coalesce(pending_since, ?), updated_at = ? where audience_id = ? and member = ?',
     ),

@@ -1,5 +1,10 @@
 import { sql } from 'kysely';
-import { audienceActive, loadSandboxContext, REMOVED_AUDIENCE_STATES, TRACKED_DATAFLOW_STATUSES } from './dataflow-context.ts';
+import {
+  audienceActive,
+  loadSandboxContext,
+  REMOVED_AUDIENCE_STATES,
+  TRACKED_DATAFLOW_STATUSES,
+} from './dataflow-context.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import { userFor, type RowValues } from './profile-state.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -17,7 +22,17 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
   let query = db
     .selectFrom('dataflow_audiences as a')
     .innerJoin('dataflows as d', 'd.id', 'a.dataflow_id')
-    .select(['a.id', 'a.sandbox_id', 'a.dataflow_id', 'a.segment_id', 'a.state', 'a.start_date', 'a.end_date', 'd.destination_id', 'd.status']);
+    .select([
+      'a.id',
+      'a.sandbox_id',
+      'a.dataflow_id',
+      'a.segment_id',
+      'a.state',
+      'a.start_date',
+      'a.end_date',
+      'd.destination_id',
+      'd.status',
+    ]);
   if (scope.sandboxId !== undefined) query = query.where('a.sandbox_id', '=', scope.sandboxId);
   const live = await query.execute();
   let engineQuery = db.selectFrom('engine_audiences').selectAll().where('lifecycle', '<>', 'removed');
@@ -61,7 +76,11 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
   }
   for (const row of known.values()) {
     if (row.lifecycle === 'active' && !liveIds.has(row.id)) {
-      await db.updateTable('engine_audiences').set({ lifecycle: 'removing', flush_requested: 1, updated_at: now }).where('id', '=', row.id).execute();
+      await db
+        .updateTable('engine_audiences')
+        .set({ lifecycle: 'removing', flush_requested: 1, updated_at: now })
+        .where('id', '=', row.id)
+        .execute();
     }
   }
 
@@ -84,7 +103,12 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
     for (const w of list) {
       const dataflow = context.dataflows.find((d) => d.id === w.dataflow_id);
       const audience = dataflow?.audiences.find((a) => a.id === w.id);
-      if (!dataflow || !audience || !(TRACKED_DATAFLOW_STATUSES as readonly string[]).includes(dataflow.status)) continue;
+      if (
+        !dataflow ||
+        !audience ||
+        !(TRACKED_DATAFLOW_STATUSES as readonly string[]).includes(dataflow.status)
+      )
+        continue;
       if (!audienceActive(audience, now)) continue;
       await backfill(rt, sandboxId, dataflow, audience.id, audience.segmentId);
     }
@@ -131,6 +155,10 @@ async function backfill(
     });
     if (count < BACKFILL_PAGE) break;
   }
-  await rt.store.db.updateTable('engine_audiences').set({ backfilled_at: rt.now(), updated_at: rt.now() }).where('id', '=', audienceId).execute();
+  await rt.store.db
+    .updateTable('engine_audiences')
+    .set({ backfilled_at: rt.now(), updated_at: rt.now() })
+    .where('id', '=', audienceId)
+    .execute();
   rt.logger.info({ audienceId, members: total }, 'audience backfilled');
 }

@@ -17,7 +17,13 @@ export async function claimAudience(rt: EngineRuntime, audienceId: string): Prom
     .updateTable('engine_audiences')
     .set({ lease_owner: rt.workerId, lease_until: now + rt.tuning.leaseMs })
     .where('id', '=', audienceId)
-    .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_until', '<', now), eb('lease_owner', '=', rt.workerId)]))
+    .where((eb) =>
+      eb.or([
+        eb('lease_owner', 'is', null),
+        eb('lease_until', '<', now),
+        eb('lease_owner', '=', rt.workerId),
+      ]),
+    )
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
@@ -56,7 +62,11 @@ export class AudienceLocks {
 }
 
 /** Delivers one audience under the in-process lock and the lease; `null` when another worker holds it. */
-export async function deliverClaimed(rt: EngineRuntime, locks: AudienceLocks, audienceId: string): Promise<AudienceDeliveryReport | null> {
+export async function deliverClaimed(
+  rt: EngineRuntime,
+  locks: AudienceLocks,
+  audienceId: string,
+): Promise<AudienceDeliveryReport | null> {
   return locks.run(audienceId, async () => {
     if (!(await claimAudience(rt, audienceId))) return null;
     try {
@@ -120,7 +130,12 @@ export async function pollDueHealth(rt: EngineRuntime): Promise<number> {
     .where('a.x_audience_id', 'is not', null)
     .where('d.status', '=', 'active')
     .where('a.state', 'not in', ['removing', 'removed'])
-    .where((eb) => eb.or([eb('a.health_checked_at', 'is', null), eb('a.health_checked_at', '<', now - rt.tuning.healthIntervalMs)]))
+    .where((eb) =>
+      eb.or([
+        eb('a.health_checked_at', 'is', null),
+        eb('a.health_checked_at', '<', now - rt.tuning.healthIntervalMs),
+      ]),
+    )
     .execute();
   let polled = 0;
   for (const row of rows) {
@@ -128,7 +143,11 @@ export async function pollDueHealth(rt: EngineRuntime): Promise<number> {
       const destination = await rt.store.destinations.get(row.sandbox_id, row.destination_id);
       if (!destination) continue;
       const client = await rt.clientFor(destination);
-      await pollHealth(rt, client, destination.accountId, { id: row.id, sandboxId: row.sandbox_id, xAudienceId: row.x_audience_id! });
+      await pollHealth(rt, client, destination.accountId, {
+        id: row.id,
+        sandboxId: row.sandbox_id,
+        xAudienceId: row.x_audience_id!,
+      });
       polled += 1;
     } catch (error) {
       rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');

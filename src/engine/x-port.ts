@@ -5,7 +5,10 @@ import type { CustomAudience, PackedRequest, UsersResult } from '../xads/types.t
  * at the emulator. Every method throws the client's error taxonomy (`XAdsError` subclasses) on failure.
  */
 export interface EngineXClient {
-  createCustomAudience(accountId: string, input: { name: string; description?: string }): Promise<CustomAudience>;
+  createCustomAudience(
+    accountId: string,
+    input: { name: string; description?: string },
+  ): Promise<CustomAudience>;
   getCustomAudience(accountId: string, audienceId: string): Promise<CustomAudience>;
   updateCustomAudience(
     accountId: string,

@@ -65,7 +65,9 @@ export function subtractUser(a: XUser, b: XUser | null, keep?: ReadonlySet<strin
     const values = a[type];
     if (!values) continue;
     const other = b?.[type];
-    const remaining = values.filter((v) => !(other?.includes(v) ?? false) && !(keep?.has(`${type}:${v}`) ?? false));
+    const remaining = values.filter(
+      (v) => !(other?.includes(v) ?? false) && !(keep?.has(`${type}:${v}`) ?? false),
+    );
     if (remaining.length > 0) out[type] = remaining;
   }
   return out;

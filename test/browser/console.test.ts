@@ -413,6 +413,27 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   });
 
   it(
+    'switches sandboxes: a token of another sandbox sees only that sandbox',
+    { timeout: 120_000 },
+    async () => {
+      await page.getByLabel('New sandbox name').fill('staging');
+      await page.getByRole('button', { name: 'Create sandbox' }).click();
+      await expectText(page.locator('.sandbox-list'), 'staging');
+      await page.getByLabel('Token name').fill('staging-console');
+      await page.getByLabel('Sandbox', { exact: true }).last().selectOption('staging');
+      await page.getByRole('button', { name: 'Create token' }).click();
+      await page.getByRole('button', { name: 'Use this token in the console (staging)' }).click();
+      await expectText(page.locator('main'), 'Sandbox staging');
+      expect(await page.locator('#sandbox-switcher').inputValue()).toBe('staging');
+      await page.getByRole('link', { name: 'Destinations' }).click();
+      await expectText(page.locator('main'), 'No connections yet');
+      await shot(page, '17-sandbox-staging');
+      await page.locator('#sandbox-switcher').selectOption('prod');
+      await expectText(page.locator('main table'), 'X Ads Acme US');
+    },
+  );
+
+  it(
     'lays out at tablet width and moves through the navigation with the keyboard',
     { timeout: 120_000 },
     async () => {
@@ -422,13 +443,13 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await expectText(page.locator('table'), 'X Ads Acme US');
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow).toBeLessThanOrEqual(0);
-      await shot(page, '17-catalog-tablet');
+      await shot(page, '18-catalog-tablet');
       await page.goto(`${stack.url}/#/dataflows/${dataflowId}/runs`);
       await page.getByTestId('runs-table').waitFor();
       expect(
         await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
       ).toBeLessThanOrEqual(0);
-      await shot(page, '18-dataflow-tablet');
+      await shot(page, '19-dataflow-tablet');
 
       await page.goto(`${stack.url}/#/`);
       // A fresh load, so keyboard focus starts at the top of the document.

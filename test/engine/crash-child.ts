@@ -33,7 +33,12 @@ const client: EngineXClient = {
     return result;
   },
 };
-const engine = createEngine({ store, clientFor: () => client, workerId: 'crash-child', tuning: { leaseMs: 10_000, pageSize: 150 } });
+const engine = createEngine({
+  store,
+  clientFor: () => client,
+  workerId: 'crash-child',
+  tuning: { leaseMs: 10_000, pageSize: 150 },
+});
 const batches = JSON.parse(readFileSync(env.CRASH_EVENTS_FILE!, 'utf8')) as unknown[][];
 for (let i = Number(env.CRASH_FROM ?? 0); i < batches.length; i += 1) {
   await engine.ingest(batches[i]!, { sandboxId: 'prod', requestId: `b-${i}` });
@@ -42,7 +47,12 @@ for (let i = Number(env.CRASH_FROM ?? 0); i < batches.length; i += 1) {
 }
 for (let round = 0; round < 200; round += 1) {
   await engine.flush();
-  const pending = await store.db.selectFrom('engine_ledger').select('member').where('pending', '=', 1).limit(1).executeTakeFirst();
+  const pending = await store.db
+    .selectFrom('engine_ledger')
+    .select('member')
+    .where('pending', '=', 1)
+    .limit(1)
+    .executeTakeFirst();
   if (!pending) break;
 }
 process.stdout.write('DONE\n');

@@ -5,7 +5,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createEmulator, defaultDemoSeed, type RunningEmulator } from '../../src/emulator/index.ts';
 import { BACKENDS, type TestStore } from '../store/backends.ts';
 import { ACCOUNT_ID, CREDENTIALS, seededRandom, xIdentifiers } from './harness.ts';
-import { expectedIdentifiers, exportOf, makePopulation, POPULATION_MAPPING, type ModelProfile } from './population.ts';
+import {
+  expectedIdentifiers,
+  exportOf,
+  makePopulation,
+  POPULATION_MAPPING,
+  type ModelProfile,
+} from './population.ts';
 
 const KILL_CYCLES = Number(process.env.TCA_CRASH_KILL_CYCLES ?? 12);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -18,11 +24,15 @@ interface ChildRun {
 
 function runChild(env: Record<string, string>, killAfterMs: number | null): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'test', 'engine', 'crash-child.ts')], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'run-ts.js'), join(ROOT, 'test', 'engine', 'crash-child.ts')],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -57,16 +67,37 @@ for (const backend of BACKENDS) {
       emulator.admin.addFaults({ rates: { latency: 0.3, latencyMs: 150, serverError: 0.05 } });
       testStore = await backend.open();
       const store = testStore.store;
-      const destination = await store.destinations.create({ sandboxId: 'prod', name: 'X', accountId: ACCOUNT_ID, credentials: CREDENTIALS, status: 'active' });
-      const flow = await store.dataflows.create({ sandboxId: 'prod', destinationId: destination.id, name: 'crash', mapping: POPULATION_MAPPING });
+      const destination = await store.destinations.create({
+        sandboxId: 'prod',
+        name: 'X',
+        accountId: ACCOUNT_ID,
+        credentials: CREDENTIALS,
+        status: 'active',
+      });
+      const flow = await store.dataflows.create({
+        sandboxId: 'prod',
+        destinationId: destination.id,
+        name: 'crash',
+        mapping: POPULATION_MAPPING,
+      });
       const segments = ['seg-a', 'seg-b'];
       const audiences = [];
       for (const segment of segments) {
-        audiences.push(await store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: segment, mappingName: `Crash ${segment}`, startDate: 0 }));
+        audiences.push(
+          await store.audiences.create({
+            sandboxId: 'prod',
+            dataflowId: flow.id,
+            segmentId: segment,
+            mappingName: `Crash ${segment}`,
+            startDate: 0,
+          }),
+        );
       }
 
       // Events and the expected final state.
-      const random = seededRandom(Number(process.env.TCA_CRASH_SEED ?? 0) + (backend.name === 'sqlite' ? 3 : 4));
+      const random = seededRandom(
+        Number(process.env.TCA_CRASH_SEED ?? 0) + (backend.name === 'sqlite' ? 3 : 4),
+      );
       const people = makePopulation(400, random).filter((p) => p.ecid !== null);
       const batches: unknown[][] = [];
       for (let b = 0; b < 24; b += 1) {
@@ -103,7 +134,11 @@ for (const backend of BACKENDS) {
       for (let cycle = 0; cycle < 40 && !done; cycle += 1) {
         const mode = cycle >= KILL_CYCLES ? 'none' : cycle % 3 === 1 ? 'accept' : 'delay';
         const run = await runChild(
-          { ...env, CRASH_FROM: String(from), ...(mode === 'accept' ? { CRASH_AFTER_ACCEPT: String(1 + Math.floor(random() * 4)) } : {}) },
+          {
+            ...env,
+            CRASH_FROM: String(from),
+            ...(mode === 'accept' ? { CRASH_AFTER_ACCEPT: String(1 + Math.floor(random() * 4)) } : {}),
+          },
           mode === 'delay' ? 1500 + Math.floor(random() * 3000) : null,
         );
         if (run.signal === 'SIGKILL') kills += 1;
@@ -118,22 +153,47 @@ for (const backend of BACKENDS) {
       expect(ids.map((r) => r.request_id).sort()).toEqual(batches.map((_, i) => `b-${i}`).sort());
 
       for (const [i, segment] of segments.entries()) {
-        const expected = new Set(people.filter((p: ModelProfile) => p.segments.has(segment)).flatMap((p) => expectedIdentifiers(p)));
-        const row = await store.db.selectFrom('dataflow_audiences').select('x_audience_id').where('id', '=', audiences[i]!.id).executeTakeFirst();
+        const expected = new Set(
+          people.filter((p: ModelProfile) => p.segments.has(segment)).flatMap((p) => expectedIdentifiers(p)),
+        );
+        const row = await store.db
+          .selectFrom('dataflow_audiences')
+          .select('x_audience_id')
+          .where('id', '=', audiences[i]!.id)
+          .executeTakeFirst();
         expect(row?.x_audience_id).toBeTruthy();
         const actual = xIdentifiers(emulator, row!.x_audience_id!);
         const missing = [...expected].filter((x) => !actual.has(x));
         const extra = [...actual].filter((x) => !expected.has(x));
         if (missing.length + extra.length > 0) {
           const needle = (missing[0] ?? extra[0])!.split(':')[1]!;
-          const rows = await store.db.selectFrom('engine_ledger').selectAll().where('audience_id', '=', audiences[i]!.id).execute();
+          const rows = await store.db
+            .selectFrom('engine_ledger')
+            .selectAll()
+            .where('audience_id', '=', audiences[i]!.id)
+            .execute();
           const related = rows.filter((r) => JSON.stringify(r).includes(needle));
-          console.log(JSON.stringify({ segment, missing, extra, related, members: emulator.admin.members(ACCOUNT_ID, row!.x_audience_id!).filter((m) => JSON.stringify(m).includes(needle)) }, null, 1));
+          console.log(
+            JSON.stringify(
+              {
+                segment,
+                missing,
+                extra,
+                related,
+                members: emulator.admin
+                  .members(ACCOUNT_ID, row!.x_audience_id!)
+                  .filter((m) => JSON.stringify(m).includes(needle)),
+              },
+              null,
+              1,
+            ),
+          );
         }
         expect([...actual].sort()).toEqual([...expected].sort());
       }
       // One X audience per activated audience, even when a create was interrupted.
-      const live = (await emulator.fetch(new Request(`${running.url}/_emulator/requests`)).then((r) => r.status)) > 0;
+      const live =
+        (await emulator.fetch(new Request(`${running.url}/_emulator/requests`)).then((r) => r.status)) > 0;
       expect(live).toBe(true);
     }, 300_000);
   });

@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
 import { seededRandom, setup, usersRequests, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
-import { createFlow, expectedIdentifiers, exportOf, makePopulation, type ModelProfile } from './population.ts';
+import {
+  createFlow,
+  expectedIdentifiers,
+  exportOf,
+  makePopulation,
+  type ModelProfile,
+} from './population.ts';
 
 const HOUR = 3_600_000;
 
@@ -17,7 +23,8 @@ interface ModelAudience {
   previous: string;
 }
 
-const memberKey = (p: ModelProfile) => (p.ecid ? `k:${p.ecid}` : `u:${expectedIdentifiers(p).sort().join(',')}`);
+const memberKey = (p: ModelProfile) =>
+  p.ecid ? `k:${p.ecid}` : `u:${expectedIdentifiers(p).sort().join(',')}`;
 const active = (a: ModelAudience, t: number) => t >= a.start && (a.end === null || t < a.end);
 
 for (const backend of BACKENDS) {
@@ -51,7 +58,12 @@ for (const backend of BACKENDS) {
       let minimumRequests = 0;
       let requestId = 0;
 
-      const apply = (p: ModelProfile, statuses: Record<string, 'realized' | 'existing' | 'exited'>, identityChanged: boolean, now: number) => {
+      const apply = (
+        p: ModelProfile,
+        statuses: Record<string, 'realized' | 'existing' | 'exited'>,
+        identityChanged: boolean,
+        now: number,
+      ) => {
         for (const [segment, status] of Object.entries(statuses)) {
           if (status === 'exited') p.segments.delete(segment);
           else p.segments.add(segment);
@@ -96,7 +108,10 @@ for (const backend of BACKENDS) {
             events.push(exportOf(p, { [segment]: 'exited' }));
           } else {
             // A membership in another namespace is excluded, not applied.
-            events.push({ segmentMembership: { CustomerAudienceUpload: { [segment]: { status: 'realized' } } }, identityMap: { ECID: [{ id: `foreign-${p.index}` }] } });
+            events.push({
+              segmentMembership: { CustomerAudienceUpload: { [segment]: { status: 'realized' } } },
+              identityMap: { ECID: [{ id: `foreign-${p.index}` }] },
+            });
           }
         }
         for (let i = 0; i < events.length; i += 40) {
@@ -105,7 +120,10 @@ for (const backend of BACKENDS) {
           expect(first.duplicate).toBe(false);
           if (i === 0) {
             // A retried request changes nothing.
-            const again = await h.engine.ingest(events.slice(i, i + 40), { sandboxId: 'prod', requestId: id });
+            const again = await h.engine.ingest(events.slice(i, i + 40), {
+              sandboxId: 'prod',
+              requestId: id,
+            });
             expect(again.duplicate).toBe(true);
           }
         }
@@ -116,7 +134,8 @@ for (const backend of BACKENDS) {
             a.backfilled = true;
             for (const p of people) {
               const ids = expectedIdentifiers(p);
-              if (p.segments.has(a.segment) && ids.length > 0 && !a.exported.has(memberKey(p))) a.exported.set(memberKey(p), ids);
+              if (p.segments.has(a.segment) && ids.length > 0 && !a.exported.has(memberKey(p)))
+                a.exported.set(memberKey(p), ids);
             }
           }
         }
@@ -147,7 +166,11 @@ for (const backend of BACKENDS) {
 
       const runs = await h.engine.runs(audiences[0]!.dataflowId, { from: t0 - HOUR, to: h.clock.now() });
       const totals = runs.reduce(
-        (acc, r) => ({ added: acc.added + r.identitiesAdded, excluded: acc.excluded + r.identitiesExcluded, received: acc.received + r.profilesReceived }),
+        (acc, r) => ({
+          added: acc.added + r.identitiesAdded,
+          excluded: acc.excluded + r.identitiesExcluded,
+          received: acc.received + r.profilesReceived,
+        }),
         { added: 0, excluded: 0, received: 0 },
       );
       expect(totals.added).toBeGreaterThan(0);

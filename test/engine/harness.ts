@@ -42,7 +42,11 @@ export interface Harness {
 }
 
 /** A client talking to the emulator in process, on the harness clock, with no real waiting. */
-export function emulatorClient(emulator: Emulator, clock: Clock, fetchUrl = 'http://x-emulator.test'): XAdsClient {
+export function emulatorClient(
+  emulator: Emulator,
+  clock: Clock,
+  fetchUrl = 'http://x-emulator.test',
+): XAdsClient {
   return new XAdsClient({
     baseUrl: fetchUrl,
     credentials: CREDENTIALS,
@@ -54,7 +58,10 @@ export function emulatorClient(emulator: Emulator, clock: Clock, fetchUrl = 'htt
   });
 }
 
-export async function setup(backend: Backend, options: { tuning?: Partial<EngineTuning>; clock?: Clock } = {}): Promise<Harness> {
+export async function setup(
+  backend: Backend,
+  options: { tuning?: Partial<EngineTuning>; clock?: Clock } = {},
+): Promise<Harness> {
   const clock = options.clock ?? makeClock();
   const emulator = createEmulator({ now: clock.now, seed: defaultDemoSeed(), random: seededRandom(7) });
   const testStore = await backend.open({ now: clock.now });
@@ -75,7 +82,16 @@ export async function setup(backend: Backend, options: { tuning?: Partial<Engine
     workerId: 'test-worker',
     ...(options.tuning ? { tuning: options.tuning } : {}),
   });
-  return { engine, emulator, store, clock, destination, client, testStore, cleanup: () => testStore.cleanup() };
+  return {
+    engine,
+    emulator,
+    store,
+    clock,
+    destination,
+    client,
+    testStore,
+    cleanup: () => testStore.cleanup(),
+  };
 }
 
 export function seededRandom(seed: number): () => number {
@@ -103,13 +119,19 @@ export function xIdentifiers(emulator: Emulator, xAudienceId: string): Set<strin
 
 /** Users requests X received (POST …/users). */
 export function usersRequests(emulator: Emulator): number {
-  return emulator.admin.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/users') && r.status < 300).length;
+  return emulator.admin
+    .requests()
+    .filter((r) => r.method === 'POST' && r.path.endsWith('/users') && r.status < 300).length;
 }
 
 export const emailHash = (email: string) => sha256Hex(email.trim().toLowerCase());
 export const phoneHash = (e164: string) => sha256Hex(e164);
 
 export async function xAudienceIdOf(store: Store, audienceId: string): Promise<string | null> {
-  const row = await store.db.selectFrom('dataflow_audiences').select('x_audience_id').where('id', '=', audienceId).executeTakeFirst();
+  const row = await store.db
+    .selectFrom('dataflow_audiences')
+    .select('x_audience_id')
+    .where('id', '=', audienceId)
+    .executeTakeFirst();
   return row?.x_audience_id ?? null;
 }

@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
 import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
-const MAPPING = [{ sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true }];
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
 const profile = (i: number, status = 'realized') => ({
   segmentMembership: { ups: { seg: { status } } },
   identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },
@@ -21,8 +23,19 @@ for (const backend of BACKENDS) {
 
     async function prepare() {
       h = await setup(backend);
-      const flow = await h.store.dataflows.create({ sandboxId: 'prod', destinationId: h.destination.id, name: 'f', mapping: MAPPING });
-      const audience = await h.store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: 'seg', mappingName: 'Imported', startDate: 0 });
+      const flow = await h.store.dataflows.create({
+        sandboxId: 'prod',
+        destinationId: h.destination.id,
+        name: 'f',
+        mapping: MAPPING,
+      });
+      const audience = await h.store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: flow.id,
+        segmentId: 'seg',
+        mappingName: 'Imported',
+        startDate: 0,
+      });
       return { flow, audience, dir: h.testStore.dataDir };
     }
 
@@ -33,21 +46,36 @@ for (const backend of BACKENDS) {
         '{not json',
         JSON.stringify({ segmentMembership: 'nope' }),
         '',
-        JSON.stringify({ segmentMembership: { ups: { seg: { status: 'realized' } } }, identityMap: { ECID: [{ id: 'bad' }], Email: [{ id: 'no-at-sign' }] } }),
+        JSON.stringify({
+          segmentMembership: { ups: { seg: { status: 'realized' } } },
+          identityMap: { ECID: [{ id: 'bad' }], Email: [{ id: 'no-at-sign' }] },
+        }),
         JSON.stringify(profile(3, 'exited')),
       ];
       const file = join(dir, 'profiles.ndjson');
       writeFileSync(file, `${lines.join('\n')}\n`);
       const progress: number[] = [];
-      const report = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 10, onProgress: (p) => progress.push(p.rowsRead) });
-      expect(report).toMatchObject({ format: 'ndjson', mode: 'incremental', rowsRead: 29, accepted: 27, rejectedCount: 2 });
+      const report = await h!.engine.importFile(file, {
+        sandboxId: 'prod',
+        batchSize: 10,
+        onProgress: (p) => progress.push(p.rowsRead),
+      });
+      expect(report).toMatchObject({
+        format: 'ndjson',
+        mode: 'incremental',
+        rowsRead: 29,
+        accepted: 27,
+        rejectedCount: 2,
+      });
       expect(report.rejected.map((r) => r.line)).toEqual([26, 27]);
       expect(report.rejected[1]!.errors[0]!.path).toMatch(/segmentMembership/);
       expect(report.excluded.no_mappable_identifier).toBe(1);
       expect(progress.length).toBeGreaterThanOrEqual(3);
       await h!.engine.flush();
       const expected = Array.from({ length: 25 }, (_, i) => i).filter((i) => i !== 3);
-      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails(expected));
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails(expected),
+      );
     });
 
     it('imports a JSON array', async () => {
@@ -58,13 +86,18 @@ for (const backend of BACKENDS) {
       expect(report).toMatchObject({ format: 'json', rowsRead: 4, accepted: 3, rejectedCount: 1 });
       expect(report.rejected[0]!.line).toBe(3);
       await h!.engine.flush();
-      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails([1, 2, 3]));
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([1, 2, 3]),
+      );
     });
 
     it('mirrors a CSV file: members absent from it are removed', async () => {
       const { audience, dir } = await prepare();
       const first = join(dir, 'first.csv');
-      writeFileSync(first, 'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,u2@x.com,1\nk3,u3@x.com,1\nk9,,1\n');
+      writeFileSync(
+        first,
+        'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,u2@x.com,1\nk3,u3@x.com,1\nk9,,1\n',
+      );
       const r1 = await h!.engine.importFile(first, { sandboxId: 'prod' });
       expect(r1).toMatchObject({ format: 'csv', rowsRead: 4, accepted: 4 });
       await h!.engine.flush();
@@ -89,7 +122,11 @@ for (const backend of BACKENDS) {
       await h!.engine.importFile(seed, { sandboxId: 'prod' });
       const broken = join(dir, 'broken.csv');
       writeFileSync(broken, 'profile_key,email\nk2,u2@x.com\n"k3,u3@x.com\nk4,u4@x.com\n');
-      const report = await h!.engine.importFile(broken, { sandboxId: 'prod', mode: 'mirror', segmentId: 'seg' });
+      const report = await h!.engine.importFile(broken, {
+        sandboxId: 'prod',
+        mode: 'mirror',
+        segmentId: 'seg',
+      });
       expect(report).toMatchObject({ truncated: true, removed: 0, accepted: 1, rejectedCount: 1 });
     });
 
@@ -97,7 +134,9 @@ for (const backend of BACKENDS) {
       const { dir } = await prepare();
       const file = join(dir, 'x.ndjson');
       writeFileSync(file, '');
-      await expect(h!.engine.importFile(file, { sandboxId: 'prod', mode: 'mirror' })).rejects.toMatchObject({ code: 'invalid_input' });
+      await expect(h!.engine.importFile(file, { sandboxId: 'prod', mode: 'mirror' })).rejects.toMatchObject({
+        code: 'invalid_input',
+      });
     });
   });
 }

@@ -1,16 +1,40 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
-import { ACCOUNT_ID, emailHash, setup, usersRequests, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import {
+  ACCOUNT_ID,
+  emailHash,
+  setup,
+  usersRequests,
+  xAudienceIdOf,
+  xIdentifiers,
+  type Harness,
+} from './harness.ts';
 
-const MAPPING = [{ sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true }];
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
 const DAY = 86_400_000;
 
-const member = (ecid: string, email: string, segment: string, status: 'realized' | 'exited' = 'realized') => ({
+const member = (
+  ecid: string,
+  email: string,
+  segment: string,
+  status: 'realized' | 'exited' = 'realized',
+) => ({
   segmentMembership: { ups: { [segment]: { status } } },
   identityMap: { ECID: [{ id: ecid }], Email: [{ id: email }] },
 });
 
-async function flowWith(h: Harness, options: { mappingName?: string; existingXAudienceId?: string; ttlDays?: number; cadence?: boolean; keep?: boolean } = {}) {
+async function flowWith(
+  h: Harness,
+  options: {
+    mappingName?: string;
+    existingXAudienceId?: string;
+    ttlDays?: number;
+    cadence?: boolean;
+    keep?: boolean;
+  } = {},
+) {
   const flow = await h.store.dataflows.create({
     sandboxId: 'prod',
     destinationId: h.destination.id,
@@ -32,11 +56,14 @@ async function flowWith(h: Harness, options: { mappingName?: string; existingXAu
 }
 
 async function ingestMembers(h: Harness, count: number, from = 0, segment = 'seg') {
-  const profiles = Array.from({ length: count }, (_, i) => member(`e${from + i}`, `u${from + i}@x.com`, segment));
+  const profiles = Array.from({ length: count }, (_, i) =>
+    member(`e${from + i}`, `u${from + i}@x.com`, segment),
+  );
   return h.engine.ingest(profiles, { sandboxId: 'prod' });
 }
 
-const expectedEmails = (from: number, to: number) => new Set(Array.from({ length: to - from }, (_, i) => `email:${emailHash(`u${from + i}@x.com`)}`));
+const expectedEmails = (from: number, to: number) =>
+  new Set(Array.from({ length: to - from }, (_, i) => `email:${emailHash(`u${from + i}@x.com`)}`));
 
 for (const backend of BACKENDS) {
   describe(`audience lifecycle and delivery behaviour (${backend.name})`, () => {
@@ -120,7 +147,9 @@ for (const backend of BACKENDS) {
       await h.store.destinations.update('prod', h.destination.id, { description: 'new credentials' });
       expect(await h.engine.resumePaused()).toEqual([flow.id]);
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(expectedEmails(0, 4));
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
+        expectedEmails(0, 4),
+      );
     });
 
     it('retries transient failures with the changes kept pending', async () => {
@@ -131,7 +160,9 @@ for (const backend of BACKENDS) {
       const first = await h.engine.flush();
       expect(first.audiences[0]?.outcome).toBe('retrying');
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(expectedEmails(0, 3));
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
+        expectedEmails(0, 3),
+      );
     });
 
     it('in X cadence mode pushes additions at most once per window', async () => {
@@ -155,8 +186,13 @@ for (const backend of BACKENDS) {
       const ttl = await flowWith(h, { ttlDays: 30, mappingName: 'With TTL' });
       await ingestMembers(h, 1);
       await h.engine.flush();
-      const ttlMembers = h.emulator.admin.members(ACCOUNT_ID, (await xAudienceIdOf(h.store, ttl.audience.id))!);
-      expect(Date.parse(ttlMembers[0]!.expires_at)).toBe(Math.floor((h.clock.now() + 30 * DAY) / 1000) * 1000);
+      const ttlMembers = h.emulator.admin.members(
+        ACCOUNT_ID,
+        (await xAudienceIdOf(h.store, ttl.audience.id))!,
+      );
+      expect(Date.parse(ttlMembers[0]!.expires_at)).toBe(
+        Math.floor((h.clock.now() + 30 * DAY) / 1000) * 1000,
+      );
       await h.store.audiences.update('prod', ttl.audience.id, { state: 'removing' });
       await h.engine.flush();
 
@@ -181,20 +217,36 @@ for (const backend of BACKENDS) {
       const requestsBefore = h.emulator.admin.requests().length;
       const plan = await h.engine.plan(flow.id);
       expect(h.emulator.admin.requests().length).toBe(requestsBefore);
-      expect(plan.audiences[0]).toMatchObject({ action: 'create', pendingAdds: 4, pendingRemoves: 0, requests: 1 });
+      expect(plan.audiences[0]).toMatchObject({
+        action: 'create',
+        pendingAdds: 4,
+        pendingRemoves: 0,
+        requests: 1,
+      });
       const sample = JSON.stringify(plan.audiences[0]?.samplePayload);
       expect(sample).toContain(emailHash('u1@x.com'));
       expect(sample).not.toContain('@x.com');
       await h.engine.flush();
       const after = await h.engine.plan(flow.id);
-      expect(after.audiences[0]).toMatchObject({ action: 'none', pendingAdds: 0, pendingRemoves: 0, requests: 0 });
+      expect(after.audiences[0]).toMatchObject({
+        action: 'none',
+        pendingAdds: 0,
+        pendingRemoves: 0,
+        requests: 0,
+      });
     });
 
     it('backfills a segment added later and polls audience health', async () => {
       h = await setup(backend);
       const { flow } = await flowWith(h);
       await ingestMembers(h, 3, 0, 'other');
-      const later = await h.store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: 'other', mappingName: 'Other', startDate: 0 });
+      const later = await h.store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: flow.id,
+        segmentId: 'other',
+        mappingName: 'Other',
+        startDate: 0,
+      });
       await h.engine.flush();
       const xId = (await xAudienceIdOf(h.store, later.id))!;
       expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 3));

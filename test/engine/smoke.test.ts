@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SQLITE_BACKEND } from '../store/backends.ts';
 import { emailHash, setup, usersRequests, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
-const MAPPING = [{ sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true }];
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
 
 describe('engine smoke', () => {
   let h: Harness | undefined;
@@ -13,12 +15,29 @@ describe('engine smoke', () => {
 
   it('creates the audience and delivers members', async () => {
     h = await setup(SQLITE_BACKEND);
-    const flow = await h.store.dataflows.create({ sandboxId: 'prod', destinationId: h.destination.id, name: 'f', mapping: MAPPING });
-    const aud = await h.store.audiences.create({ sandboxId: 'prod', dataflowId: flow.id, segmentId: 'seg-1', mappingName: 'Loyal', startDate: 0 });
+    const flow = await h.store.dataflows.create({
+      sandboxId: 'prod',
+      destinationId: h.destination.id,
+      name: 'f',
+      mapping: MAPPING,
+    });
+    const aud = await h.store.audiences.create({
+      sandboxId: 'prod',
+      dataflowId: flow.id,
+      segmentId: 'seg-1',
+      mappingName: 'Loyal',
+      startDate: 0,
+    });
     const result = await h.engine.ingest(
       [
-        { segmentMembership: { ups: { 'seg-1': { status: 'realized' } } }, identityMap: { ECID: [{ id: 'e1' }], Email: [{ id: 'A@x.com' }] } },
-        { segmentMembership: { ups: { 'seg-1': { status: 'realized' } } }, identityMap: { ECID: [{ id: 'e2' }], Email: [{ id: 'b@x.com' }] } },
+        {
+          segmentMembership: { ups: { 'seg-1': { status: 'realized' } } },
+          identityMap: { ECID: [{ id: 'e1' }], Email: [{ id: 'A@x.com' }] },
+        },
+        {
+          segmentMembership: { ups: { 'seg-1': { status: 'realized' } } },
+          identityMap: { ECID: [{ id: 'e2' }], Email: [{ id: 'b@x.com' }] },
+        },
         { segmentMembership: 5 },
       ],
       { sandboxId: 'prod', requestId: 'r1' },
@@ -29,12 +48,22 @@ describe('engine smoke', () => {
     expect(flush.audiences[0]?.outcome).toBe('delivered');
     const xId = await xAudienceIdOf(h.store, aud.id);
     expect(xId).not.toBeNull();
-    expect(xIdentifiers(h.emulator, xId!)).toEqual(new Set([`email:${emailHash('a@x.com')}`, `email:${emailHash('b@x.com')}`]));
+    expect(xIdentifiers(h.emulator, xId!)).toEqual(
+      new Set([`email:${emailHash('a@x.com')}`, `email:${emailHash('b@x.com')}`]),
+    );
     expect(usersRequests(h.emulator)).toBe(1);
 
-    await h.engine.ingest([{ segmentMembership: { ups: { 'seg-1': { status: 'exited' } } }, identityMap: { ECID: [{ id: 'e1' }], Email: [{ id: 'A@x.com' }] } }], {
-      sandboxId: 'prod',
-    });
+    await h.engine.ingest(
+      [
+        {
+          segmentMembership: { ups: { 'seg-1': { status: 'exited' } } },
+          identityMap: { ECID: [{ id: 'e1' }], Email: [{ id: 'A@x.com' }] },
+        },
+      ],
+      {
+        sandboxId: 'prod',
+      },
+    );
     await h.engine.flush();
     expect(xIdentifiers(h.emulator, xId!)).toEqual(new Set([`email:${emailHash('b@x.com')}`]));
   });

@@ -55,6 +55,9 @@ export function registerStartCommand(program: Command): void {
           throw e;
         }
 
+        // Loaded here so other commands start without the server's dependencies.
+        const { startService } = await import('../../server/service.ts');
+        const { formatDemoSummary, runDemo } = await import('../../demo/run-demo.ts');
         let close: () => Promise<void>;
         if (config.demo) {
           const demo = await runDemo(config);

@@ -709,9 +709,11 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
                     <tbody>
                       {list.map((d) => (
                         <tr key={d.id}>
-                          <td className="small">{new Date(d.createdAt).toLocaleString()}</td>
+                          <th scope="row" className="small">
+                            {new Date(d.createdAt).toLocaleString()}
+                          </th>
                           <td>{d.operation}</td>
-                          <th scope="row">{d.error}</th>
+                          <td>{d.error}</td>
                           <td className="num">
                             {formatCount(
                               Object.values(d.user ?? {}).reduce((n, values) => n + values.length, 0),

@@ -1,0 +1,143 @@
+// HTTP ingest throughput: profile events per second and p99 acknowledgement latency of POST /api/v1/ingest/profiles
+// at a fixed concurrency, against a real `tca start` child process on loopback (SQLite in a temp dir), driven by
+// autocannon. Every request carries distinct profiles and its own Idempotency-Key, so nothing is deduplicated away.
+// The floor is GET /healthz (no auth, no body, no store) at the same concurrency on the same server: the ratio shows
+// what ingest costs on top of HTTP itself.
+//
+// Run: node bin/run-ts.js bench/http-ingest.bench.ts
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+// @ts-expect-error autocannon ships no type declarations
+import autocannonModule from 'autocannon';
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number };
+  non2xx: number;
+  errors: number;
+  duration: number;
+}
+type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = autocannonModule as Autocannon;
+
+const CONNECTIONS = 16;
+const PROFILES_PER_REQUEST = 100;
+const DURATION_S = 10;
+const TARGET_EVENTS_PER_S = 30_000;
+const TARGET_P99_MS = 250;
+const ROOT = resolve(import.meta.dirname, '..');
+
+async function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => r(port));
+    });
+  });
+}
+
+async function waitReady(url: string, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('server did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'tca-bench-http-'));
+const port = await freePort();
+const url = `http://127.0.0.1:${port}`;
+const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), 'start', '--role', 'api'], {
+  env: { ...process.env, TCA_DATA_DIR: join(dir, 'data'), TCA_PORT: String(port), TCA_LOG_LEVEL: 'warn', TCA_X_API_BASE_URL: 'http://127.0.0.1:9' },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+
+try {
+  await waitReady(url, Date.now() + 120_000);
+  const token = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
+  const api = async (method: string, path: string, body: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  const segments = ['seg-loyal', 'seg-cart', 'seg-vip'];
+  for (const id of segments) await api('POST', '/api/v1/segments', { id, name: `Bench ${id}` });
+  const destination = await api('POST', '/api/v1/destinations', { name: 'Bench', accountId: '18ce54d4x5t' });
+  await api('POST', '/api/v1/dataflows', {
+    name: 'Bench flow',
+    destinationId: destination.id,
+    mapping: [
+      { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true },
+      { sourceType: 'namespace', source: 'Phone', target: 'phone_number', applyTransformation: true },
+    ],
+    audiences: segments.map((segmentId) => ({ segmentId })),
+    // Paused: this measures ingest (durable ledger writes), not delivery.
+    status: 'paused',
+  });
+
+  let counter = 0;
+  const body = (n: number) => {
+    const lines: string[] = [];
+    for (let i = 0; i < PROFILES_PER_REQUEST; i++) {
+      const k = n * PROFILES_PER_REQUEST + i;
+      lines.push(
+        JSON.stringify({
+          identityMap: { ECID: [{ id: `ecid-${k}` }], Email: [{ id: `user${k}@example.com` }], ...(k % 3 === 0 ? { Phone: [{ id: `+1415${String(2000000 + (k % 7000000)).padStart(7, '0')}` }] } : {}) },
+          segmentMembership: { ups: { [segments[k % 3]!]: { status: k % 10 === 0 ? 'exited' : 'realized' } } },
+        }),
+      );
+    }
+    return lines.join('\n');
+  };
+
+  // Warm-up (JIT, SQLite page cache), then the measured runs.
+  const ingestRun = (duration: number) =>
+    autocannon({
+      url,
+      connections: CONNECTIONS,
+      duration,
+      requests: [
+        {
+          method: 'POST',
+          path: '/api/v1/ingest/profiles',
+          setupRequest: (req: Record<string, unknown>) => {
+            const n = counter++;
+            return {
+              ...req,
+              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson', 'idempotency-key': `bench-${n}` },
+              body: body(n),
+            };
+          },
+        },
+      ],
+    });
+  await ingestRun(2);
+  const ingest = await ingestRun(DURATION_S);
+  const floor = await autocannon({ url: `${url}/healthz`, connections: CONNECTIONS, duration: DURATION_S });
+
+  const eventsPerS = ingest.requests.average * PROFILES_PER_REQUEST;
+  const ok = ingest.non2xx === 0 && ingest.errors === 0;
+  const ratio = ingest.requests.average / floor.requests.average;
+  console.log(`concurrency ${CONNECTIONS}, ${PROFILES_PER_REQUEST} profiles per request (NDJSON), ${DURATION_S} s`);
+  console.log(`ingest:  ${Math.round(eventsPerS).toLocaleString('en-US')} events/s  (${Math.round(ingest.requests.average)} req/s), p50 ${ingest.latency.p50} ms, p99 ${ingest.latency.p99} ms, non-2xx ${ingest.non2xx}, errors ${ingest.errors}`);
+  console.log(`floor:   GET /healthz ${Math.round(floor.requests.average)} req/s, p99 ${floor.latency.p99} ms`);
+  console.log(`ratio:   ingest requests/s ÷ floor requests/s = ${ratio.toFixed(3)} (each ingest request carries ${PROFILES_PER_REQUEST} events)`);
+  console.log(
+    `target:  ≥ ${TARGET_EVENTS_PER_S.toLocaleString('en-US')} events/s and p99 < ${TARGET_P99_MS} ms → ${eventsPerS >= TARGET_EVENTS_PER_S && ingest.latency.p99 < TARGET_P99_MS && ok ? 'met' : 'NOT met'}`,
+  );
+} finally {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,150 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEngine, type EngineXClient } from '../../src/engine/index.ts';
+import { POSTGRES_BACKEND } from '../store/backends.ts';
+import {
+  emailHash,
+  emulatorClient,
+  seededRandom,
+  setup,
+  usersRequests,
+  xAudienceIdOf,
+  xIdentifiers,
+  type Harness,
+} from './harness.ts';
+
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
+
+describe('several delivery workers on PostgreSQL', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+  });
+
+  it('never delivers one audience from two workers at once, and delivers each change once', async () => {
+    h = await setup(POSTGRES_BACKEND);
+    expect(h.store.capabilities.skipLocked).toBe(true);
+    const flow = await h.store.dataflows.create({
+      sandboxId: 'prod',
+      destinationId: h.destination.id,
+      name: 'f',
+      mapping: MAPPING,
+    });
+    const audiences = [];
+    for (let i = 0; i < 6; i += 1) {
+      audiences.push(
+        await h.store.audiences.create({
+          sandboxId: 'prod',
+          dataflowId: flow.id,
+          segmentId: `s${i}`,
+          mappingName: `Audience ${i}`,
+          startDate: 0,
+        }),
+      );
+    }
+    const profiles = Array.from({ length: 300 }, (_, i) => ({
+      segmentMembership: { ups: { [`s${i % 6}`]: { status: 'realized' } } },
+      identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },
+    }));
+    await h.engine.ingest(profiles, { sandboxId: 'prod' });
+
+    // Track overlapping users requests per X audience across both workers.
+    const inFlight = new Map<string, number>();
+    let overlaps = 0;
+    const client = emulatorClient(h.emulator, h.clock);
+    const guarded: EngineXClient = {
+      createCustomAudience: (a, i) => client.createCustomAudience(a, i),
+      getCustomAudience: (a, id) => client.getCustomAudience(a, id),
+      updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
+      deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
+      listCustomAudiences: (a) => client.listCustomAudiences(a),
+      verify: (a) => client.verify(a),
+      postUsers: async (...args: Parameters<EngineXClient['postUsers']>) => {
+        const key = args[1];
+        inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+        if (inFlight.get(key)! > 1) overlaps += 1;
+        await new Promise((resolve) => setImmediate(resolve));
+        try {
+          return await client.postUsers(...args);
+        } finally {
+          inFlight.set(key, inFlight.get(key)! - 1);
+        }
+      },
+    };
+    const workers = ['w1', 'w2'].map((workerId) =>
+      createEngine({
+        store: h!.store,
+        clientFor: () => guarded,
+        now: h!.clock.now,
+        random: seededRandom(1),
+        workerId,
+      }),
+    );
+    const [a, b] = await Promise.all(workers.map((w) => w.flush()));
+    expect(overlaps).toBe(0);
+    // Every audience was delivered by exactly one of them (the other found it claimed or had nothing left).
+    const delivered = [...a!.audiences, ...b!.audiences]
+      .filter((r) => r.outcome === 'delivered')
+      .map((r) => r.audienceId);
+    expect(new Set(delivered).size).toBe(delivered.length);
+    // Whatever one worker skipped goes out on the next pass.
+    await workers[0]!.flush();
+    for (const [i, audience] of audiences.entries()) {
+      const expected = new Set(
+        profiles
+          .map((_, k) => k)
+          .filter((k) => k % 6 === i)
+          .map((k) => `email:${emailHash(`u${k}@x.com`)}`),
+      );
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(expected);
+    }
+    expect(usersRequests(h.emulator)).toBe(6);
+  });
+
+  it('runs the background worker loop until stopped', async () => {
+    h = await setup(POSTGRES_BACKEND, { tuning: { tickMs: 20 } });
+    const flow = await h.store.dataflows.create({
+      sandboxId: 'prod',
+      destinationId: h.destination.id,
+      name: 'f',
+      mapping: MAPPING,
+      maxBatchAgeSeconds: 60,
+    });
+    const audience = await h.store.audiences.create({
+      sandboxId: 'prod',
+      dataflowId: flow.id,
+      segmentId: 's',
+      mappingName: 'Background',
+      startDate: 0,
+    });
+    await h.engine.ingest(
+      [
+        {
+          segmentMembership: { ups: { s: { status: 'realized' } } },
+          identityMap: { ECID: [{ id: 'e' }], Email: [{ id: 'bg@x.com' }] },
+        },
+      ],
+      { sandboxId: 'prod' },
+    );
+    const worker = h.engine.startWorker();
+    try {
+      // Young batch: the worker waits for the aggregation window.
+      h.clock.advance(61_000);
+      const deadline = Date.now() + 20_000;
+      while (
+        (await xAudienceIdOf(h.store, audience.id)) === null ||
+        xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!).size === 0
+      ) {
+        if (Date.now() > deadline) throw new Error('the worker did not deliver the aged batch in time');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await worker.stop();
+    }
+    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
+      new Set([`email:${emailHash('bg@x.com')}`]),
+    );
+  });
+});
