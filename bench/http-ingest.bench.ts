@@ -55,7 +55,13 @@ const dir = await mkdtemp(join(tmpdir(), 'tca-bench-http-'));
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;
 const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), 'start', '--role', 'api'], {
-  env: { ...process.env, TCA_DATA_DIR: join(dir, 'data'), TCA_PORT: String(port), TCA_LOG_LEVEL: 'warn', TCA_X_API_BASE_URL: 'http://127.0.0.1:9' },
+  env: {
+    ...process.env,
+    TCA_DATA_DIR: join(dir, 'data'),
+    TCA_PORT: String(port),
+    TCA_LOG_LEVEL: 'warn',
+    TCA_X_API_BASE_URL: 'http://127.0.0.1:9',
+  },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 
@@ -93,8 +99,16 @@ try {
       const k = n * PROFILES_PER_REQUEST + i;
       lines.push(
         JSON.stringify({
-          identityMap: { ECID: [{ id: `ecid-${k}` }], Email: [{ id: `user${k}@example.com` }], ...(k % 3 === 0 ? { Phone: [{ id: `+1415${String(2000000 + (k % 7000000)).padStart(7, '0')}` }] } : {}) },
-          segmentMembership: { ups: { [segments[k % 3]!]: { status: k % 10 === 0 ? 'exited' : 'realized' } } },
+          identityMap: {
+            ECID: [{ id: `ecid-${k}` }],
+            Email: [{ id: `user${k}@example.com` }],
+            ...(k % 3 === 0
+              ? { Phone: [{ id: `+1415${String(2000000 + (k % 7000000)).padStart(7, '0')}` }] }
+              : {}),
+          },
+          segmentMembership: {
+            ups: { [segments[k % 3]!]: { status: k % 10 === 0 ? 'exited' : 'realized' } },
+          },
         }),
       );
     }
@@ -115,7 +129,11 @@ try {
             const n = counter++;
             return {
               ...req,
-              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson', 'idempotency-key': `bench-${n}` },
+              headers: {
+                authorization: `Bearer ${token}`,
+                'content-type': 'application/x-ndjson',
+                'idempotency-key': `bench-${n}`,
+              },
               body: body(n),
             };
           },
@@ -129,10 +147,18 @@ try {
   const eventsPerS = ingest.requests.average * PROFILES_PER_REQUEST;
   const ok = ingest.non2xx === 0 && ingest.errors === 0;
   const ratio = ingest.requests.average / floor.requests.average;
-  console.log(`concurrency ${CONNECTIONS}, ${PROFILES_PER_REQUEST} profiles per request (NDJSON), ${DURATION_S} s`);
-  console.log(`ingest:  ${Math.round(eventsPerS).toLocaleString('en-US')} events/s  (${Math.round(ingest.requests.average)} req/s), p50 ${ingest.latency.p50} ms, p99 ${ingest.latency.p99} ms, non-2xx ${ingest.non2xx}, errors ${ingest.errors}`);
-  console.log(`floor:   GET /healthz ${Math.round(floor.requests.average)} req/s, p99 ${floor.latency.p99} ms`);
-  console.log(`ratio:   ingest requests/s ÷ floor requests/s = ${ratio.toFixed(3)} (each ingest request carries ${PROFILES_PER_REQUEST} events)`);
+  console.log(
+    `concurrency ${CONNECTIONS}, ${PROFILES_PER_REQUEST} profiles per request (NDJSON), ${DURATION_S} s`,
+  );
+  console.log(
+    `ingest:  ${Math.round(eventsPerS).toLocaleString('en-US')} events/s  (${Math.round(ingest.requests.average)} req/s), p50 ${ingest.latency.p50} ms, p99 ${ingest.latency.p99} ms, non-2xx ${ingest.non2xx}, errors ${ingest.errors}`,
+  );
+  console.log(
+    `floor:   GET /healthz ${Math.round(floor.requests.average)} req/s, p99 ${floor.latency.p99} ms`,
+  );
+  console.log(
+    `ratio:   ingest requests/s ÷ floor requests/s = ${ratio.toFixed(3)} (each ingest request carries ${PROFILES_PER_REQUEST} events)`,
+  );
   console.log(
     `target:  ≥ ${TARGET_EVENTS_PER_S.toLocaleString('en-US')} events/s and p99 < ${TARGET_P99_MS} ms → ${eventsPerS >= TARGET_EVENTS_PER_S && ingest.latency.p99 < TARGET_P99_MS && ok ? 'met' : 'NOT met'}`,
   );

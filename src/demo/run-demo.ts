@@ -5,6 +5,11 @@ import { DEFAULT_SANDBOX_ID } from '../store/index.ts';
 import { startService, readAdminToken, type Service, type StartServiceOptions } from '../server/service.ts';
 import { DEMO_SEGMENTS, syntheticProfiles } from './synthetic-profiles.ts';
 
+/** A step of the demo that could not complete; the message says which and why. */
+export class DemoError extends Error {
+  override readonly name = 'DemoError';
+}
+
 export const DEMO_DESTINATION_NAME = 'X Ads demo (emulator)';
 export const DEMO_DATAFLOW_NAME = 'Demo CRM audiences to X';
 const DEMO_PROFILES = 3000;
@@ -132,13 +137,13 @@ async function seedAndStream(
       audiences: DEMO_SEGMENTS.map((s) => ({ segmentId: s.id })),
       maxBatchAgeSeconds: 60,
     });
-    if (!created.ok) throw new Error(`demo dataflow refused: ${JSON.stringify(created.problems)}`);
+    if (!created.ok) throw new DemoError(`demo dataflow refused: ${JSON.stringify(created.problems)}`);
     dataflow = await store.dataflows.get(sandboxId, created.value.id);
   } else if (ctx.emulator) {
     // A fresh emulator holds none of the audiences an earlier run created: deliver everything again.
     await resendDataflow(service, dataflow.id);
   }
-  if (!dataflow) throw new Error('demo dataflow missing');
+  if (!dataflow) throw new DemoError('demo dataflow missing');
 
   const token = await demoToken(service);
   const profiles = syntheticProfiles(DEMO_PROFILES);
@@ -159,7 +164,7 @@ async function seedAndStream(
     });
     const result = (await res.json()) as { rejected?: unknown[]; error?: { message: string } };
     if (res.status !== 202)
-      throw new Error(`demo ingest failed (${res.status}): ${result.error?.message ?? ''}`);
+      throw new DemoError(`demo ingest failed (${res.status}): ${result.error?.message ?? ''}`);
     rejected += result.rejected?.length ?? 0;
   }
   await token.release();

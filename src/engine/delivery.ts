@@ -293,7 +293,16 @@ export async function deliverAudience(
       }
       continue;
     }
-    const stop = await sendUnits(rt, client, audience, sendable, report, pushed);
+    // A full page may be followed by more: keep its last, partly filled request for the next page to fill up.
+    const stop = await sendUnits(
+      rt,
+      client,
+      audience,
+      sendable,
+      report,
+      pushed,
+      page.length === rt.tuning.pageSize,
+    );
     if (stop) {
       const handled = await onError(rt, where, stop.error, ea.failures);
       return {
@@ -424,6 +433,7 @@ async function sendUnits(
   units: Unit[],
   report: AudienceDeliveryReport,
   pushed: { add: boolean; remove: boolean },
+  holdLastPartial = false,
 ): Promise<Stop | null> {
   const expiresAt =
     audience.ttlDays !== null ? new Date(rt.now() + audience.ttlDays * 86_400_000) : undefined;
@@ -448,7 +458,8 @@ async function sendUnits(
     const rest = units.filter((u) => !bad.has(u));
     return rest.length > 0 ? sendUnits(rt, client, audience, rest, report, pushed) : null;
   }
-  for (const request of requests) {
+  const toSend = holdLastPartial && requests.length > 1 ? requests.slice(0, -1) : requests;
+  for (const request of toSend) {
     await recordSending(
       rt,
       audience.id,

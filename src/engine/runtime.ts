@@ -42,7 +42,7 @@ export interface EngineTuning {
 export const DEFAULT_TUNING: EngineTuning = {
   // ~170 bytes per user with two identifiers: 25 000 users stay under X's 5 MB body.
   fullRequestUsers: 25_000,
-  pageSize: 25_000,
+  pageSize: 50_000,
   refreshWindowMs: 30 * 86_400_000,
   concurrency: 4,
   leaseMs: 60_000,

@@ -420,7 +420,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByRole('button', { name: 'Create sandbox' }).click();
       await expectText(page.locator('.sandbox-list'), 'staging');
       await page.getByLabel('Token name').fill('staging-console');
-      await page.getByLabel('Sandbox', { exact: true }).last().selectOption('staging');
+      await page.getByLabel('Sandbox of the token').selectOption('staging');
       await page.getByRole('button', { name: 'Create token' }).click();
       await page.getByRole('button', { name: 'Use this token in the console (staging)' }).click();
       await expectText(page.locator('main'), 'Sandbox staging');

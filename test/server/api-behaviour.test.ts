@@ -6,17 +6,33 @@ let destinationId: string;
 const SEG = 'seg-loyal';
 const SEG2 = 'seg-cart';
 
-const ledgerRows = async () => Number((await t.service.store.db.selectFrom('engine_ledger').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+const ledgerRows = async () =>
+  Number(
+    (
+      await t.service.store.db
+        .selectFrom('engine_ledger')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 beforeAll(async () => {
   t = await startTestService({ TCA_MAX_BODY_BYTES: '65536', TCA_MAX_INGEST_ITEMS: '50' });
   const token = t.adminToken;
   await t.call('POST', '/api/v1/segments', { token, body: { id: SEG, name: 'Loyal Customers' } });
   await t.call('POST', '/api/v1/segments', { token, body: { id: SEG2, name: 'Cart Abandoners' } });
-  await t.call('POST', '/api/v1/segments', { token, body: { id: 'seg-aam', namespace: 'aam', name: 'From Audience Manager' } });
+  await t.call('POST', '/api/v1/segments', {
+    token,
+    body: { id: 'seg-aam', namespace: 'aam', name: 'From Audience Manager' },
+  });
   const d = await t.call('POST', '/api/v1/destinations', {
     token,
-    body: { name: 'Acme US', accountId: DEMO.accountId, credentials: DEMO.credentials, alertWebhookUrl: null },
+    body: {
+      name: 'Acme US',
+      accountId: DEMO.accountId,
+      credentials: DEMO.credentials,
+      alertWebhookUrl: null,
+    },
   });
   destinationId = d.body.id;
   const df = await t.call('POST', '/api/v1/dataflows', {
@@ -69,7 +85,11 @@ describe('errors', () => {
   });
 
   it('answers malformed JSON with 400 invalid_json', async () => {
-    const r = await t.call('POST', '/api/v1/dataflows', { token: t.adminToken, raw: '{"name":', headers: { 'content-type': 'application/json' } });
+    const r = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      raw: '{"name":',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('invalid_json');
   });
@@ -108,11 +128,24 @@ describe('errors', () => {
   it('lists schema problems of several fields at once', async () => {
     const r = await t.call('POST', '/api/v1/dataflows', {
       token: t.adminToken,
-      body: { name: '', destinationId: 5, mapping: [{ sourceType: 'x', source: '', target: 'fax' }], audiences: [] },
+      body: {
+        name: '',
+        destinationId: 5,
+        mapping: [{ sourceType: 'x', source: '', target: 'fax' }],
+        audiences: [],
+      },
     });
     expect(r.status).toBe(400);
     const paths = (r.body.error.details as Array<{ path: string }>).map((d) => d.path);
-    expect(paths).toEqual(expect.arrayContaining(['name', 'destinationId', 'mapping[0].sourceType', 'mapping[0].target', 'audiences']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'name',
+        'destinationId',
+        'mapping[0].sourceType',
+        'mapping[0].target',
+        'audiences',
+      ]),
+    );
   });
 });
 
@@ -139,7 +172,11 @@ describe('destinations', () => {
   it('reports a failing preflight with what to fix', async () => {
     const d = await t.call('POST', '/api/v1/destinations', {
       token: t.adminToken,
-      body: { name: 'Wrong keys', accountId: DEMO.accountId, credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' } },
+      body: {
+        name: 'Wrong keys',
+        accountId: DEMO.accountId,
+        credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' },
+      },
     });
     const r = await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token: t.adminToken });
     expect(r.status).toBe(200);
@@ -150,24 +187,36 @@ describe('destinations', () => {
   });
 
   it('refuses names that break X naming rules, with a suggestion', async () => {
-    const r = await t.call('POST', '/api/v1/destinations', { token: t.adminToken, body: { name: 'US, EU & more', accountId: DEMO.accountId } });
+    const r = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: { name: 'US, EU & more', accountId: DEMO.accountId },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error.details[0].path).toBe('name');
     expect(r.body.error.details[0].reason).toMatch(/Suggested/);
   });
 
   it('completes the PIN login and stores working credentials', async () => {
-    const d = await t.call('POST', '/api/v1/destinations', { token: t.adminToken, body: { name: 'Login flow', accountId: DEMO.accountId } });
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: { name: 'Login flow', accountId: DEMO.accountId },
+    });
     const start = await t.call('POST', `/api/v1/destinations/${d.body.id}/login`, {
       token: t.adminToken,
       body: { consumerKey: DEMO.credentials.consumerKey, consumerSecret: DEMO.credentials.consumerSecret },
     });
     expect(start.status).toBe(200);
     expect(start.body.authorizeUrl).toContain('oauth/authorize');
-    const wrong = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, { token: t.adminToken, body: { pin: '0000000' } });
+    const wrong = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, {
+      token: t.adminToken,
+      body: { pin: '0000000' },
+    });
     expect(wrong.status).toBe(400);
     const pin = t.emulator.admin.authorize(start.body.requestToken);
-    const done = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, { token: t.adminToken, body: { pin } });
+    const done = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, {
+      token: t.adminToken,
+      body: { pin },
+    });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     expect(done.body.status).toBe('active');
     expect(done.body.hasCredentials).toBe(true);
@@ -176,17 +225,29 @@ describe('destinations', () => {
 
 describe('tokens and sandboxes', () => {
   it('revoked tokens stop working', async () => {
-    const c = await t.call('POST', '/api/v1/tokens', { token: t.adminToken, body: { name: 'short-lived', permissions: ['View Segments'] } });
+    const c = await t.call('POST', '/api/v1/tokens', {
+      token: t.adminToken,
+      body: { name: 'short-lived', permissions: ['View Segments'] },
+    });
     expect((await t.call('GET', '/api/v1/segments', { token: c.body.token })).status).toBe(200);
     expect((await t.call('DELETE', `/api/v1/tokens/${c.body.id}`, { token: t.adminToken })).status).toBe(204);
     expect((await t.call('GET', '/api/v1/segments', { token: c.body.token })).status).toBe(401);
   });
 
   it('a token cannot grant what it does not hold', async () => {
-    const c = await t.call('POST', '/api/v1/tokens', { token: t.adminToken, body: { name: 'token admin', permissions: ['Manage Tokens'] } });
-    const r = await t.call('POST', '/api/v1/tokens', { token: c.body.token, body: { name: 'escalate', permissions: ['Manage Destinations'] } });
+    const c = await t.call('POST', '/api/v1/tokens', {
+      token: t.adminToken,
+      body: { name: 'token admin', permissions: ['Manage Tokens'] },
+    });
+    const r = await t.call('POST', '/api/v1/tokens', {
+      token: c.body.token,
+      body: { name: 'escalate', permissions: ['Manage Destinations'] },
+    });
     expect(r.status).toBe(403);
-    const other = await t.call('POST', '/api/v1/tokens', { token: c.body.token, body: { name: 'x', permissions: ['Manage Tokens'], sandbox: 'prod2' } });
+    const other = await t.call('POST', '/api/v1/tokens', {
+      token: c.body.token,
+      body: { name: 'x', permissions: ['Manage Tokens'], sandbox: 'prod2' },
+    });
     expect(other.status).toBe(403);
   });
 
@@ -199,18 +260,27 @@ describe('tokens and sandboxes', () => {
 
 describe('ingest', () => {
   it('accepts one object, an array, and NDJSON', async () => {
-    const one = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: profile('one@example.com', { [SEG]: 'realized' }, 'e1') });
+    const one = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: profile('one@example.com', { [SEG]: 'realized' }, 'e1'),
+    });
     expect(one.status).toBe(202);
     expect(one.body).toMatchObject({ received: 1, accepted: 1, duplicate: false, rejected: [] });
     const arr = await t.call('POST', '/api/v1/ingest/profiles', {
       token: t.adminToken,
-      body: [profile('two@example.com', { [SEG]: 'realized' }, 'e2'), profile('three@example.com', { [SEG2]: 'existing' }, 'e3')],
+      body: [
+        profile('two@example.com', { [SEG]: 'realized' }, 'e2'),
+        profile('three@example.com', { [SEG2]: 'existing' }, 'e3'),
+      ],
     });
     expect(arr.status).toBe(202);
     expect(arr.body.accepted).toBe(2);
     const nd = await t.call('POST', '/api/v1/ingest/profiles', {
       token: t.adminToken,
-      raw: [profile('four@example.com', { [SEG]: 'realized' }, 'e4'), profile('five@example.com', { [SEG]: 'exited' }, 'e5')]
+      raw: [
+        profile('four@example.com', { [SEG]: 'realized' }, 'e4'),
+        profile('five@example.com', { [SEG]: 'exited' }, 'e5'),
+      ]
         .map((p) => JSON.stringify(p))
         .join('\n'),
       headers: { 'content-type': 'application/x-ndjson' },
@@ -239,14 +309,22 @@ describe('ingest', () => {
 
   it('answers 400 when every item is rejected, and writes nothing', async () => {
     const before = await ledgerRows();
-    const r = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: [{ nope: 1 }, 42] });
+    const r = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: [{ nope: 1 }, 42],
+    });
     expect(r.status).toBe(400);
-    expect(r.body.error.details.map((d: { path: string }) => d.path.slice(0, 3))).toEqual(expect.arrayContaining(['[0]', '[1]']));
+    expect(r.body.error.details.map((d: { path: string }) => d.path.slice(0, 3))).toEqual(
+      expect.arrayContaining(['[0]', '[1]']),
+    );
     expect(await ledgerRows()).toBe(before);
   });
 
   it('is idempotent: the same body (or Idempotency-Key) twice changes nothing', async () => {
-    const body = [profile('idem@example.com', { [SEG]: 'realized' }, 'e-idem'), profile('idem2@example.com', { [SEG2]: 'realized' }, 'e-idem2')];
+    const body = [
+      profile('idem@example.com', { [SEG]: 'realized' }, 'e-idem'),
+      profile('idem2@example.com', { [SEG2]: 'realized' }, 'e-idem2'),
+    ];
     const first = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body });
     expect(first.body.duplicate).toBe(false);
     const rows = await ledgerRows();
@@ -257,8 +335,16 @@ describe('ingest', () => {
     expect(await ledgerRows()).toBe(rows);
 
     const keyed = { 'idempotency-key': 'batch-77' };
-    const k1 = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: profile('k@example.com', { [SEG]: 'realized' }, 'ek'), headers: keyed });
-    const k2 = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: profile('k@example.com', { [SEG]: 'realized' }, 'ek'), headers: keyed });
+    const k1 = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: profile('k@example.com', { [SEG]: 'realized' }, 'ek'),
+      headers: keyed,
+    });
+    const k2 = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: profile('k@example.com', { [SEG]: 'realized' }, 'ek'),
+      headers: keyed,
+    });
     expect([k1.body.duplicate, k2.body.duplicate]).toEqual([false, true]);
   });
 
@@ -283,9 +369,15 @@ describe('ingest', () => {
 
   it('pauses and resumes a dataflow', async () => {
     const df = (await t.call('GET', '/api/v1/dataflows', { token: t.adminToken })).body.items[0];
-    const p = await t.call('PATCH', `/api/v1/dataflows/${df.id}`, { token: t.adminToken, body: { status: 'paused' } });
+    const p = await t.call('PATCH', `/api/v1/dataflows/${df.id}`, {
+      token: t.adminToken,
+      body: { status: 'paused' },
+    });
     expect(p.body.status).toBe('paused');
-    const r = await t.call('PATCH', `/api/v1/dataflows/${df.id}`, { token: t.adminToken, body: { status: 'active' } });
+    const r = await t.call('PATCH', `/api/v1/dataflows/${df.id}`, {
+      token: t.adminToken,
+      body: { status: 'active' },
+    });
     expect(r.body.status).toBe('active');
   });
 });
@@ -298,7 +390,14 @@ describe('observability', () => {
     expect(ready.body.checks.migrations.ok).toBe(true);
     const m = await t.call('GET', '/metrics');
     expect(m.status).toBe(200);
-    for (const name of ['tca_ingested_profiles_total', 'tca_identities', 'tca_x_requests_total', 'tca_x_request_duration_seconds', 'tca_pending_changes', 'tca_rate_limit_waits_total']) {
+    for (const name of [
+      'tca_ingested_profiles_total',
+      'tca_identities',
+      'tca_x_requests_total',
+      'tca_x_request_duration_seconds',
+      'tca_pending_changes',
+      'tca_rate_limit_waits_total',
+    ]) {
       expect(m.body).toContain(name);
     }
     expect(m.body).toMatch(/tca_ingested_profiles_total\{outcome="accepted"\} [1-9]/);

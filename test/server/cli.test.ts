@@ -9,10 +9,20 @@ import { DEMO, profile, startTestService, type TestService } from './harness.ts'
 const ROOT = resolve(import.meta.dirname, '..', '..');
 let t: TestService;
 
-function tca(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function tca(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((r) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), ...args], {
-      env: { ...process.env, TCA_URL: t.service.url, TCA_TOKEN: t.adminToken, TCA_DATA_DIR: t.dir, TCA_LOG_LEVEL: 'silent', ...env },
+      env: {
+        ...process.env,
+        TCA_URL: t.service.url,
+        TCA_TOKEN: t.adminToken,
+        TCA_DATA_DIR: t.dir,
+        TCA_LOG_LEVEL: 'silent',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -36,7 +46,17 @@ describe('tca CLI', () => {
 
   it('creates and lists destinations with --json, and verifies them (exit 0)', async () => {
     const created = await tca(
-      ['destinations', 'create', '--name', 'CLI destination', '--account-id', DEMO.accountId, '--api-base-url', t.emulatorUrl, '--json'],
+      [
+        'destinations',
+        'create',
+        '--name',
+        'CLI destination',
+        '--account-id',
+        DEMO.accountId,
+        '--api-base-url',
+        t.emulatorUrl,
+        '--json',
+      ],
       {
         TCA_X_CONSUMER_KEY: DEMO.credentials.consumerKey,
         TCA_X_CONSUMER_SECRET: DEMO.credentials.consumerSecret,
@@ -61,20 +81,38 @@ describe('tca CLI', () => {
 
   it('creates segments and a dataflow, shows, plans, pauses and resumes it', async () => {
     expect((await tca(['segments', 'create', '--id', 'cli-seg', '--name', 'CLI Buyers'])).code).toBe(0);
-    const df = await tca(['dataflows', 'create', '--name', 'CLI flow', '--destination', destinationId, '--segment', 'cli-seg', '--map', 'namespace:Email=email:hash', '--json']);
+    const df = await tca([
+      'dataflows',
+      'create',
+      '--name',
+      'CLI flow',
+      '--destination',
+      destinationId,
+      '--segment',
+      'cli-seg',
+      '--map',
+      'namespace:Email=email:hash',
+      '--json',
+    ]);
     expect(df.code, df.stderr).toBe(0);
     dataflowId = JSON.parse(df.stdout).id;
     const show = await tca(['dataflows', 'show', dataflowId]);
     expect(show.stdout).toContain('namespace:Email → email (apply transformation)');
     expect((await tca(['dataflows', 'plan', dataflowId, '--json'])).code).toBe(0);
-    expect(JSON.parse((await tca(['dataflows', 'pause', dataflowId, '--json'])).stdout).status).toBe('paused');
-    expect(JSON.parse((await tca(['dataflows', 'resume', dataflowId, '--json'])).stdout).status).toBe('active');
+    expect(JSON.parse((await tca(['dataflows', 'pause', dataflowId, '--json'])).stdout).status).toBe(
+      'paused',
+    );
+    expect(JSON.parse((await tca(['dataflows', 'resume', dataflowId, '--json'])).stdout).status).toBe(
+      'active',
+    );
   });
 
   it('imports an NDJSON file over the API with a report, and again with --local', async () => {
     const file = join(t.dir, 'profiles.ndjson');
     const lines = [
-      ...Array.from({ length: 30 }, (_, i) => JSON.stringify(profile(`cli${i}@example.com`, { 'cli-seg': 'realized' }, `cli-e${i}`))),
+      ...Array.from({ length: 30 }, (_, i) =>
+        JSON.stringify(profile(`cli${i}@example.com`, { 'cli-seg': 'realized' }, `cli-e${i}`)),
+      ),
       '{"broken": ',
     ];
     await writeFile(file, lines.join('\n') + '\n');
@@ -95,7 +133,15 @@ describe('tca CLI', () => {
   });
 
   it('manages tokens', async () => {
-    const c = await tca(['tokens', 'create', '--name', 'ingest-only', '--permission', 'Ingest Profiles', '--json']);
+    const c = await tca([
+      'tokens',
+      'create',
+      '--name',
+      'ingest-only',
+      '--permission',
+      'Ingest Profiles',
+      '--json',
+    ]);
     expect(c.code, c.stderr).toBe(0);
     const tok = JSON.parse(c.stdout);
     expect(tok.token).toMatch(/^tca_/);

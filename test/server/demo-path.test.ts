@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from './harness.ts';
+import { waitFor, type Json } from './harness.ts';
 
 // The README's demo path as a new user runs it: `tca start --demo` in a fresh directory, then again on the same data.
 
@@ -14,7 +14,14 @@ const children: ChildProcess[] = [];
 function startDemo(): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), 'start', '--demo'], {
     cwd: dir,
-    env: { ...process.env, TCA_DATA_DIR: join(dir, 'data'), TCA_PORT: '0', TCA_EMULATOR_PORT: '0', TCA_LOG_LEVEL: 'warn', TCA_X_API_BASE_URL: '' },
+    env: {
+      ...process.env,
+      TCA_DATA_DIR: join(dir, 'data'),
+      TCA_PORT: '0',
+      TCA_EMULATOR_PORT: '0',
+      TCA_LOG_LEVEL: 'warn',
+      TCA_X_API_BASE_URL: '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -25,7 +32,7 @@ function startDemo(): { child: ChildProcess; output: () => string; exited: Promi
   return { child, output: () => out, exited };
 }
 
-async function get(url: string, token?: string): Promise<any> {
+async function get(url: string, token?: string): Promise<Json> {
   const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   return { status: res.status, body: await res.json() };
 }
@@ -41,7 +48,8 @@ describe('npm start (tca start --demo)', () => {
     const first = startDemo();
     const out = await waitFor(
       async () => {
-        if (first.child.exitCode !== null) throw new Error(`tca start --demo exited ${first.child.exitCode}:\n${first.output()}`);
+        if (first.child.exitCode !== null)
+          throw new Error(`tca start --demo exited ${first.child.exitCode}:\n${first.output()}`);
         return first.output().includes('Stop with Ctrl-C') ? first.output() : undefined;
       },
       150_000,
@@ -63,10 +71,15 @@ describe('npm start (tca start --demo)', () => {
     expect((await readFile(tokenFile, 'utf8')).trim()).toBe(token);
 
     expect((await get(`${api}/readyz`)).status).toBe(200);
-    const audiences = (await get(`${api}/api/v1/audiences`, token)).body.items as Array<{ xAudienceId: string; name: string }>;
+    const audiences = (await get(`${api}/api/v1/audiences`, token)).body.items as Array<{
+      xAudienceId: string;
+      name: string;
+    }>;
     expect(audiences.length).toBe(3);
     for (const a of audiences) {
-      const members = await get(`${emulator}/_emulator/accounts/18ce54d4x5t/custom_audiences/${a.xAudienceId}/members`);
+      const members = await get(
+        `${emulator}/_emulator/accounts/18ce54d4x5t/custom_audiences/${a.xAudienceId}/members`,
+      );
       expect(members.status, a.name).toBe(200);
       expect(members.body.total_count, a.name).toBeGreaterThan(100);
     }
@@ -75,7 +88,11 @@ describe('npm start (tca start --demo)', () => {
     expect(await first.exited).toBe(0);
 
     const second = startDemo();
-    const out2 = await waitFor(async () => (second.output().includes('Stop with Ctrl-C') ? second.output() : undefined), 150_000, 'the second summary');
+    const out2 = await waitFor(
+      async () => (second.output().includes('Stop with Ctrl-C') ? second.output() : undefined),
+      150_000,
+      'the second summary',
+    );
     expect(out2).not.toMatch(/tca_\S{20,}/); // the admin token is printed once only
     const api2 = /API:\s+(http:\/\/\S+)\/api\/v1/.exec(out2)![1];
     const emulator2 = /Emulator:\s+(http:\/\/\S+)/.exec(out2)![1];
@@ -85,7 +102,9 @@ describe('npm start (tca start --demo)', () => {
     const again = (await get(`${api2}/api/v1/audiences`, token)).body.items as Array<{ xAudienceId: string }>;
     expect(again.length).toBe(3);
     for (const a of again) {
-      const members = await get(`${emulator2}/_emulator/accounts/18ce54d4x5t/custom_audiences/${a.xAudienceId}/members`);
+      const members = await get(
+        `${emulator2}/_emulator/accounts/18ce54d4x5t/custom_audiences/${a.xAudienceId}/members`,
+      );
       expect(members.body.total_count).toBeGreaterThan(100);
     }
     second.child.kill('SIGTERM');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X_IDENTIFIER_TYPES } from '../../src/identity/types.ts';
-import { DEMO, startTestService, type TestService } from './harness.ts';
+import { DEMO, startTestService, type TestService, type Json } from './harness.ts';
 
 // Generated bad input against the ingest and dataflow routes: always a 4xx with the error envelope, never a 5xx, and
 // nothing half-written.
@@ -12,9 +12,16 @@ let dataflowId: string;
 const SEG = 'seg-fuzz';
 
 const count = async (table: 'engine_ledger' | 'engine_profiles' | 'dataflows' | 'dataflow_audiences') =>
-  Number((await t.service.store.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await t.service.store.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
-function expectEnvelope(status: number, body: any) {
+function expectEnvelope(status: number, body: Json) {
   expect(status).toBeGreaterThanOrEqual(400);
   expect(status).toBeLessThan(500);
   expect(typeof body?.error?.code).toBe('string');
@@ -53,17 +60,32 @@ afterAll(async () => {
 // Profiles that are wrong somewhere: bad status, identityMap of the wrong shape, membership not an object, …
 const badProfile = fc.oneof(
   fc.jsonValue().filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)),
-  fc.record({ segmentMembership: fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)) }),
+  fc.record({
+    segmentMembership: fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)),
+  }),
   fc.record({
     segmentMembership: fc.constant({ ups: { [SEG]: { status: 'bogus' } } }),
     identityMap: fc.dictionary(fc.string(), fc.jsonValue()),
   }),
   fc.record({
-    segmentMembership: fc.record({ ups: fc.dictionary(fc.string({ minLength: 1 }), fc.record({ status: fc.string().filter((s) => !['realized', 'existing', 'exited'].includes(s)) }), { minKeys: 1 }) }),
+    segmentMembership: fc.record({
+      ups: fc.dictionary(
+        fc.string({ minLength: 1 }),
+        fc.record({ status: fc.string().filter((s) => !['realized', 'existing', 'exited'].includes(s)) }),
+        { minKeys: 1 },
+      ),
+    }),
   }),
   fc.record({
     segmentMembership: fc.constant({ ups: { [SEG]: { status: 'realized' } } }),
-    identityMap: fc.oneof(fc.string(), fc.integer(), fc.array(fc.jsonValue()), fc.dictionary(fc.string({ minLength: 1 }), fc.oneof(fc.string(), fc.integer(), fc.constant(null)), { minKeys: 1 })),
+    identityMap: fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.array(fc.jsonValue()),
+      fc.dictionary(fc.string({ minLength: 1 }), fc.oneof(fc.string(), fc.integer(), fc.constant(null)), {
+        minKeys: 1,
+      }),
+    ),
   }),
 );
 
@@ -73,8 +95,12 @@ describe('ingest fuzz', () => {
       fc.asyncProperty(
         fc.oneof(
           badProfile.map((p) => ({ ct: 'application/json', body: JSON.stringify(p) })),
-          fc.array(badProfile, { minLength: 1, maxLength: 5 }).map((ps) => ({ ct: 'application/json', body: JSON.stringify(ps) })),
-          fc.array(badProfile, { minLength: 1, maxLength: 5 }).map((ps) => ({ ct: 'application/x-ndjson', body: ps.map((p) => JSON.stringify(p)).join('\n') })),
+          fc
+            .array(badProfile, { minLength: 1, maxLength: 5 })
+            .map((ps) => ({ ct: 'application/json', body: JSON.stringify(ps) })),
+          fc
+            .array(badProfile, { minLength: 1, maxLength: 5 })
+            .map((ps) => ({ ct: 'application/x-ndjson', body: ps.map((p) => JSON.stringify(p)).join('\n') })),
           fc.string().map((s) => ({ ct: 'application/json', body: `{${s}` })),
           fc.string().map((s) => ({ ct: 'text/csv', body: s })),
           fc.constant({ ct: 'application/json', body: '[]' }),
@@ -82,7 +108,11 @@ describe('ingest fuzz', () => {
         ),
         async ({ ct, body }) => {
           const before = [await count('engine_ledger'), await count('engine_profiles')];
-          const r = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, raw: body, headers: { 'content-type': ct } });
+          const r = await t.call('POST', '/api/v1/ingest/profiles', {
+            token: t.adminToken,
+            raw: body,
+            headers: { 'content-type': ct },
+          });
           expectEnvelope(r.status, r.body);
           expect([await count('engine_ledger'), await count('engine_profiles')]).toEqual(before);
         },
@@ -93,11 +123,19 @@ describe('ingest fuzz', () => {
 
   it('never answers 5xx to arbitrary bodies', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.jsonValue(), fc.constantFrom('application/json', 'application/x-ndjson'), async (doc, ct) => {
-        const r = await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, raw: JSON.stringify(doc) ?? 'null', headers: { 'content-type': ct } });
-        expect(r.status).toBeLessThan(500);
-        if (r.status !== 202) expectEnvelope(r.status, r.body);
-      }),
+      fc.asyncProperty(
+        fc.jsonValue(),
+        fc.constantFrom('application/json', 'application/x-ndjson'),
+        async (doc, ct) => {
+          const r = await t.call('POST', '/api/v1/ingest/profiles', {
+            token: t.adminToken,
+            raw: JSON.stringify(doc) ?? 'null',
+            headers: { 'content-type': ct },
+          });
+          expect(r.status).toBeLessThan(500);
+          if (r.status !== 202) expectEnvelope(r.status, r.body);
+        },
+      ),
       { numRuns: 80 },
     );
   });
@@ -105,12 +143,25 @@ describe('ingest fuzz', () => {
 
 const notATarget = fc.string().filter((s) => !(X_IDENTIFIER_TYPES as readonly string[]).includes(s));
 const badMappingRow = fc.oneof(
-  fc.record({ sourceType: fc.constantFrom('namespace', 'attribute'), source: fc.string({ minLength: 1 }), target: notATarget, applyTransformation: fc.boolean() }),
-  fc.record({ sourceType: fc.string().filter((s) => s !== 'namespace' && s !== 'attribute'), source: fc.string(), target: fc.constantFrom(...X_IDENTIFIER_TYPES) }),
+  fc.record({
+    sourceType: fc.constantFrom('namespace', 'attribute'),
+    source: fc.string({ minLength: 1 }),
+    target: notATarget,
+    applyTransformation: fc.boolean(),
+  }),
+  fc.record({
+    sourceType: fc.string().filter((s) => s !== 'namespace' && s !== 'attribute'),
+    source: fc.string(),
+    target: fc.constantFrom(...X_IDENTIFIER_TYPES),
+  }),
   fc.jsonValue(),
 );
 const forbiddenName = fc
-  .tuple(fc.string({ maxLength: 20 }), fc.constantFrom('+', '&', ',', '%', ':', ';', '@', '/', '=', '?', '$'), fc.string({ maxLength: 20 }))
+  .tuple(
+    fc.string({ maxLength: 20 }),
+    fc.constantFrom('+', '&', ',', '%', ':', ';', '@', '/', '=', '?', '$'),
+    fc.string({ maxLength: 20 }),
+  )
   .map(([a, c, b]) => `${a}${c}${b}`);
 
 describe('dataflow fuzz', () => {
@@ -125,14 +176,24 @@ describe('dataflow fuzz', () => {
       fc.record({
         name: fc.constant('ok'),
         destinationId: fc.constant(destinationId),
-        mapping: fc.constant([{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }]),
-        audiences: fc.array(fc.record({ segmentId: fc.constant(SEG), mappingName: forbiddenName }), { minLength: 1, maxLength: 2 }),
+        mapping: fc.constant([
+          { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true },
+        ]),
+        audiences: fc.array(fc.record({ segmentId: fc.constant(SEG), mappingName: forbiddenName }), {
+          minLength: 1,
+          maxLength: 2,
+        }),
       }),
       fc.record({
         name: fc.constant('ok'),
         destinationId: fc.string(),
-        mapping: fc.constant([{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }]),
-        audiences: fc.array(fc.record({ segmentId: fc.string().filter((s) => s !== SEG) }), { minLength: 1, maxLength: 3 }),
+        mapping: fc.constant([
+          { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true },
+        ]),
+        audiences: fc.array(fc.record({ segmentId: fc.string().filter((s) => s !== SEG) }), {
+          minLength: 1,
+          maxLength: 3,
+        }),
       }),
       fc.dictionary(fc.string(), fc.jsonValue()),
       fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)),
@@ -140,7 +201,11 @@ describe('dataflow fuzz', () => {
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
         const before = [await count('dataflows'), await count('dataflow_audiences')];
-        const r = await t.call('POST', '/api/v1/dataflows', { token: t.adminToken, raw: JSON.stringify(b) ?? 'null', headers: { 'content-type': 'application/json' } });
+        const r = await t.call('POST', '/api/v1/dataflows', {
+          token: t.adminToken,
+          raw: JSON.stringify(b) ?? 'null',
+          headers: { 'content-type': 'application/json' },
+        });
         expectEnvelope(r.status, r.body);
         expect([await count('dataflows'), await count('dataflow_audiences')]).toEqual(before);
       }),
@@ -152,10 +217,17 @@ describe('dataflow fuzz', () => {
     const original = (await t.call('GET', `/api/v1/dataflows/${dataflowId}`, { token: t.adminToken })).body;
     const patch = fc.oneof(
       fc.record({ mapping: fc.array(badMappingRow, { minLength: 1, maxLength: 3 }) }),
-      fc.record({ audiences: fc.array(fc.record({ segmentId: fc.constant(SEG), mappingName: forbiddenName }), { minLength: 1, maxLength: 2 }) }),
-      fc.record({ maxBatchAgeSeconds: fc.oneof(fc.integer({ max: 59 }), fc.integer({ min: 28_801 }), fc.string()) }),
+      fc.record({
+        audiences: fc.array(fc.record({ segmentId: fc.constant(SEG), mappingName: forbiddenName }), {
+          minLength: 1,
+          maxLength: 2,
+        }),
+      }),
+      fc.record({
+        maxBatchAgeSeconds: fc.oneof(fc.integer({ max: 59 }), fc.integer({ min: 28_801 }), fc.string()),
+      }),
       fc.record({ status: fc.string().filter((s) => s !== 'active' && s !== 'paused') }),
-      fc.record({ name: fc.oneof(fc.constant(''), fc.integer()) , audiences: fc.constant([]) }),
+      fc.record({ name: fc.oneof(fc.constant(''), fc.integer()), audiences: fc.constant([]) }),
     );
     await fc.assert(
       fc.asyncProperty(patch, async (p) => {

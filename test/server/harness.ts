@@ -24,9 +24,13 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
+/** Parsed JSON bodies in tests: shapes are asserted, not typed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
 export interface CallResult {
   status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: Json;
   headers: Headers;
 }
 
@@ -61,7 +65,11 @@ export async function startTestService(
       body = JSON.stringify(o.body);
       headers['content-type'] ??= 'application/json';
     }
-    const res = await fetch(`${service.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+    const res = await fetch(`${service.url}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -100,7 +108,11 @@ export const DEMO = (() => {
 })();
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -110,11 +122,20 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs 
   }
 }
 
-export function profile(email: string, segments: Record<string, 'realized' | 'existing' | 'exited'>, ecid?: string) {
+export function profile(
+  email: string,
+  segments: Record<string, 'realized' | 'existing' | 'exited'>,
+  ecid?: string,
+) {
   return {
     identityMap: { ...(ecid ? { ECID: [{ id: ecid }] } : {}), Email: [{ id: email }] },
     segmentMembership: {
-      ups: Object.fromEntries(Object.entries(segments).map(([k, status]) => [k, { status, lastQualificationTime: '2026-01-01T00:00:00Z' }])),
+      ups: Object.fromEntries(
+        Object.entries(segments).map(([k, status]) => [
+          k,
+          { status, lastQualificationTime: '2026-01-01T00:00:00Z' },
+        ]),
+      ),
     },
   };
 }

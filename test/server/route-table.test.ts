@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERMISSIONS, type Permission } from '../../src/server/permissions.ts';
 import type { Route } from '../../src/server/route-def.ts';
 import { buildRoutes } from '../../src/server/routes.ts';
-import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+import { DEMO, profile, startTestService, type TestService, type Json } from './harness.ts';
 
 // Every route of the route table × (no token → 401, token lacking a required permission → 403, another sandbox → 404,
 // valid → its success status). A route without a fixture fails the test, so new routes cannot go untested.
@@ -50,9 +52,15 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/sandboxes': async () => ({ path: '/api/v1/sandboxes' }),
   'POST /api/v1/sandboxes': async () => ({ path: '/api/v1/sandboxes', body: { name: uniq('sbx') } }),
   'GET /api/v1/tokens': async () => ({ path: '/api/v1/tokens' }),
-  'POST /api/v1/tokens': async () => ({ path: '/api/v1/tokens', body: { name: uniq('tok'), permissions: ['View Segments'] } }),
+  'POST /api/v1/tokens': async () => ({
+    path: '/api/v1/tokens',
+    body: { name: uniq('tok'), permissions: ['View Segments'] },
+  }),
   'DELETE /api/v1/tokens/:id': async () => {
-    const r = await t.call('POST', '/api/v1/tokens', { token: admin(), body: { name: uniq('tok'), permissions: ['View Segments'] } });
+    const r = await t.call('POST', '/api/v1/tokens', {
+      token: admin(),
+      body: { name: uniq('tok'), permissions: ['View Segments'] },
+    });
     return { path: `/api/v1/tokens/${r.body.id}` };
   },
   'GET /api/v1/destinations': async () => ({ path: '/api/v1/destinations' }),
@@ -61,9 +69,16 @@ const FIXTURES: Record<string, Fixture> = {
     body: { name: uniq('Dest '), accountId: DEMO.accountId, credentials: DEMO.credentials },
   }),
   'GET /api/v1/destinations/:id': async (c) => ({ path: `/api/v1/destinations/${c.destinationId}` }),
-  'PATCH /api/v1/destinations/:id': async (c) => ({ path: `/api/v1/destinations/${c.destinationId}`, body: { description: 'Updated' } }),
-  'DELETE /api/v1/destinations/:id': async () => ({ path: `/api/v1/destinations/${await freshDestination()}` }),
-  'POST /api/v1/destinations/:id/verify': async (c) => ({ path: `/api/v1/destinations/${c.destinationId}/verify` }),
+  'PATCH /api/v1/destinations/:id': async (c) => ({
+    path: `/api/v1/destinations/${c.destinationId}`,
+    body: { description: 'Updated' },
+  }),
+  'DELETE /api/v1/destinations/:id': async () => ({
+    path: `/api/v1/destinations/${await freshDestination()}`,
+  }),
+  'POST /api/v1/destinations/:id/verify': async (c) => ({
+    path: `/api/v1/destinations/${c.destinationId}/verify`,
+  }),
   'POST /api/v1/destinations/:id/login': async () => ({
     path: `/api/v1/destinations/${await freshDestination()}/login`,
     body: { consumerKey: DEMO.credentials.consumerKey, consumerSecret: DEMO.credentials.consumerSecret },
@@ -79,18 +94,27 @@ const FIXTURES: Record<string, Fixture> = {
     return { path: `/api/v1/destinations/${id}/login/complete`, body: { pin } };
   },
   'GET /api/v1/segments': async () => ({ path: '/api/v1/segments' }),
-  'POST /api/v1/segments': async () => ({ path: '/api/v1/segments', body: { id: uniq('seg-'), name: 'Weekend Shoppers' } }),
+  'POST /api/v1/segments': async () => ({
+    path: '/api/v1/segments',
+    body: { id: uniq('seg-'), name: 'Weekend Shoppers' },
+  }),
   'GET /api/v1/dataflows': async () => ({ path: '/api/v1/dataflows' }),
   'POST /api/v1/dataflows': async (c) => ({ path: '/api/v1/dataflows', body: dataflowBody(c) }),
   'GET /api/v1/dataflows/:id': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}` }),
-  'PATCH /api/v1/dataflows/:id': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}`, body: { maxBatchAgeSeconds: 120 } }),
+  'PATCH /api/v1/dataflows/:id': async (c) => ({
+    path: `/api/v1/dataflows/${c.dataflowId}`,
+    body: { maxBatchAgeSeconds: 120 },
+  }),
   'DELETE /api/v1/dataflows/:id': async (c) => ({ path: `/api/v1/dataflows/${await freshDataflow(c)}` }),
   'GET /api/v1/dataflows/:id/plan': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/plan` }),
   'GET /api/v1/dataflows/:id/runs': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/runs` }),
   'POST /api/v1/dataflows/:id/flush': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/flush` }),
   'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
   'GET /api/v1/dead-letters': async () => ({ path: '/api/v1/dead-letters' }),
-  'POST /api/v1/dead-letters/replay': async (c) => ({ path: '/api/v1/dead-letters/replay', body: { dataflowId: c.dataflowId } }),
+  'POST /api/v1/dead-letters/replay': async (c) => ({
+    path: '/api/v1/dead-letters/replay',
+    body: { dataflowId: c.dataflowId },
+  }),
   'POST /api/v1/ingest/profiles': async (c) => ({
     path: '/api/v1/ingest/profiles',
     body: profile(`${uniq('buyer')}@example.com`, { [c.segmentId]: 'realized' }),
@@ -116,11 +140,20 @@ async function tokenLacking(p: Permission): Promise<string> {
 beforeAll(async () => {
   t = await startTestService();
   const segmentId = 'seg-main';
-  expect((await t.call('POST', '/api/v1/segments', { token: admin(), body: { id: segmentId, name: 'Loyal Customers' } })).status).toBe(201);
+  expect(
+    (
+      await t.call('POST', '/api/v1/segments', {
+        token: admin(),
+        body: { id: segmentId, name: 'Loyal Customers' },
+      })
+    ).status,
+  ).toBe(201);
   const destinationId = await freshDestination();
   ctx = { destinationId, segmentId, dataflowId: '' };
   ctx.dataflowId = await freshDataflow(ctx);
-  expect((await t.call('POST', '/api/v1/sandboxes', { token: admin(), body: { name: 'other' } })).status).toBe(201);
+  expect(
+    (await t.call('POST', '/api/v1/sandboxes', { token: admin(), body: { name: 'other' } })).status,
+  ).toBe(201);
   const other = await t.call('POST', '/api/v1/tokens', {
     token: admin(),
     body: { name: 'other admin', permissions: [...PERMISSIONS], sandbox: 'other' },
@@ -140,6 +173,11 @@ describe('route table', () => {
     expect(missing).toEqual([]);
   });
 
+  it('lists every route in docs/api.md', async () => {
+    const doc = await readFile(resolve(import.meta.dirname, '..', '..', 'docs', 'api.md'), 'utf8');
+    for (const r of t.service.app.routes) expect(doc, key(r)).toContain(`| ${r.method} | \`${r.path}\` |`);
+  });
+
   it('documents every route in the OpenAPI document', async () => {
     const doc = await t.call('GET', '/api/v1/openapi.json');
     expect(doc.status).toBe(200);
@@ -151,7 +189,8 @@ describe('route table', () => {
     }
     // Every $ref resolves to a component.
     const refs = JSON.stringify(doc.body).match(/#\/components\/schemas\/[A-Za-z0-9_]+/g) ?? [];
-    for (const ref of new Set(refs)) expect(doc.body.components.schemas[ref.split('/').pop()!], ref).toBeDefined();
+    for (const ref of new Set(refs))
+      expect(doc.body.components.schemas[ref.split('/').pop()!], ref).toBeDefined();
   });
 
   // The same table the server mounts (built here too so each route gets a named test case).
@@ -171,7 +210,7 @@ describe('route table', () => {
         headers: { ...(req.headers ?? {}), ...extraHeaders },
       });
     };
-    const envelope = (res: { body: any }) => {
+    const envelope = (res: { body: Json }) => {
       expect(res.body.error.code).toEqual(expect.any(String));
       expect(res.body.error.message).toEqual(expect.any(String));
       expect(Array.isArray(res.body.error.details)).toBe(true);

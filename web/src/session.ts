@@ -9,6 +9,7 @@ export interface Session {
   sandbox: string;
   permissions: Permission[];
   tokenName?: string;
+  tokenId?: string;
 }
 
 export interface SessionState {

@@ -34,6 +34,7 @@ export function Settings() {
         sandbox: identity.sandbox,
         permissions: identity.permissions,
         tokenName: identity.name,
+        tokenId: identity.tokenId,
       });
     } catch (error) {
       setUseError(error);
@@ -142,7 +143,7 @@ export function Settings() {
           {(props) => <input {...props} type="text" value={name} onChange={(e) => setName(e.target.value)} />}
         </Field>
         {isAdmin ? (
-          <Field label="Sandbox" hint="The token works in this sandbox only.">
+          <Field label="Sandbox of the token" hint="The token works in this sandbox only.">
             {(props) => (
               <select {...props} value={sandbox} onChange={(e) => setSandbox(e.target.value)}>
                 {(sandboxes.data ?? [{ name: session.sandbox, createdAt: '', current: true }]).map((sb) => (
@@ -232,7 +233,9 @@ export function Settings() {
                         <StatusBadge status={t.revokedAt ? 'revoked' : 'active'} />
                       </td>
                       <td>
-                        {t.revokedAt ? null : confirmRevoke === t.id ? (
+                        {t.revokedAt ? null : t.id === session.tokenId ? (
+                          <span className="small muted">in use by this console</span>
+                        ) : confirmRevoke === t.id ? (
                           <span className="row-actions">
                             <button
                               type="button"

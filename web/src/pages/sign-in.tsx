@@ -32,6 +32,7 @@ export function SignIn({
         sandbox: identity.sandbox,
         permissions: identity.permissions,
         tokenName: identity.name,
+        tokenId: identity.tokenId,
       };
       onSignedIn(session);
     } catch (caught) {

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, X_API_DEFAULT_BASE_URL } from './load-config.ts';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({}, {}, '/srv/tca');
+    expect(c).toMatchObject({
+      dataDir: '/srv/tca/data',
+      databaseUrl: undefined,
+      port: 8080,
+      host: '127.0.0.1',
+      secretKey: undefined,
+      xApiBaseUrl: X_API_DEFAULT_BASE_URL,
+      xApiBaseUrlExplicit: false,
+      logLevel: 'info',
+      role: 'all',
+      demo: false,
+      limits: { maxBodyBytes: 5 * 1024 * 1024, maxIngestItems: 10_000 },
+    });
+  });
+
+  it('reads the environment and lets flags win', () => {
+    const c = loadConfig(
+      {
+        TCA_PORT: '9000',
+        TCA_DATA_DIR: '/var/lib/tca',
+        TCA_LOG_LEVEL: 'DEBUG',
+        TCA_X_API_BASE_URL: 'http://127.0.0.1:9090/',
+        TCA_DATABASE_URL: 'postgres://tca@db:5432/tca',
+      },
+      { port: '9001', role: 'worker' },
+    );
+    expect(c).toMatchObject({
+      port: 9001,
+      dataDir: '/var/lib/tca',
+      logLevel: 'debug',
+      role: 'worker',
+      xApiBaseUrl: 'http://127.0.0.1:9090',
+      xApiBaseUrlExplicit: true,
+      databaseUrl: 'postgres://tca@db:5432/tca',
+    });
+  });
+
+  it('reports every bad setting at once, naming the variable and a valid value', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        TCA_PORT: 'eighty',
+        TCA_LOG_LEVEL: 'loud',
+        TCA_SECRET_KEY: 'short',
+        TCA_X_API_BASE_URL: 'ftp://x',
+        TCA_DATABASE_URL: 'mysql://db/tca',
+        TCA_MAX_INGEST_ITEMS: '0',
+        TCA_ALERT_EXCLUSION_RATE: '2',
+        TCA_DEMO: 'maybe',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems.map((p) => p.variable).sort()).toEqual(
+      [
+        'TCA_ALERT_EXCLUSION_RATE',
+        'TCA_DATABASE_URL',
+        'TCA_DEMO',
+        'TCA_LOG_LEVEL',
+        'TCA_MAX_INGEST_ITEMS',
+        'TCA_PORT',
+        'TCA_SECRET_KEY',
+        'TCA_X_API_BASE_URL',
+      ].sort(),
+    );
+    expect(problems.find((p) => p.variable === 'TCA_PORT')!.message).toContain('TCA_PORT=8080');
+    expect((error as ConfigError).message).toContain('TCA_LOG_LEVEL');
+  });
+
+  it('accepts a 32-byte key as hex or base64', () => {
+    expect(loadConfig({ TCA_SECRET_KEY: 'ab'.repeat(32) }).secretKey).toBe('ab'.repeat(32));
+    const b64 = Buffer.alloc(32, 7).toString('base64');
+    expect(loadConfig({ TCA_SECRET_KEY: b64 }).secretKey).toBe(b64);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ TCA_PORT: '', TCA_X_API_BASE_URL: ' ' }).port).toBe(8080);
+  });
+});
