@@ -24,7 +24,8 @@ type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult
 const autocannon = autocannonModule as Autocannon;
 
 const CONNECTIONS = 16;
-const PROFILES_PER_REQUEST = 100;
+// TCA_BENCH_BATCH changes the profiles per request (e.g. 1000) to show how batching amortizes the per-commit cost.
+const PROFILES_PER_REQUEST = Number(process.env['TCA_BENCH_BATCH'] ?? 100);
 const DURATION_S = 10;
 const TARGET_EVENTS_PER_S = 30_000;
 const TARGET_P99_MS = 250;

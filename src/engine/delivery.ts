@@ -580,6 +580,7 @@ async function commit(
     if (item.accepted.remove) removed += identifierCount(item.change.remove);
     return {
       member: item.entry.member,
+      previous: item.entry.delivered,
       delivered,
       sent: sentAfter(item.entry, item.accepted),
       addOk: item.accepted.add ? 1 : 0,
@@ -636,7 +637,9 @@ async function commit(
             expires,
             now,
           });
-          st.deleteDeliveredIds.run(audience.id, u.member);
+          // A member first delivered has no indexed identifiers yet; one whose delivered user did not change keeps them.
+          if (u.previous === u.delivered) continue;
+          if (u.previous !== null) st.deleteDeliveredIds.run(audience.id, u.member);
           for (const ident of identifierKeys(parseUser(u.delivered)))
             st.insertDeliveredId.run(audience.id, ident, u.member);
         }

@@ -66,7 +66,8 @@ export function createApp(options: AppOptions): ServiceApp {
   const lastTouch = new Map<string, number>();
   const app = new Hono();
 
-  const matchers = routes.map((r) => ({
+  const mounted = options.apiEnabled === false ? [] : routes;
+  const matchers = mounted.map((r) => ({
     route: r,
     regex: new RegExp('^' + r.path.replace(/:[A-Za-z_]+/g, '[^/]+') + '/?$'),
   }));
@@ -128,7 +129,7 @@ export function createApp(options: AppOptions): ServiceApp {
     };
   };
 
-  for (const r of options.apiEnabled === false ? [] : routes) {
+  for (const r of mounted) {
     app.on(r.method, r.path, async (c) => {
       const principal = await authenticate(c);
       // Sandboxes are chosen by token; a header naming another sandbox is a sandbox this token cannot see.
@@ -246,7 +247,10 @@ export function createApp(options: AppOptions): ServiceApp {
       new ApiError({
         status: 404,
         code: 'route_not_found',
-        message: `No route ${c.req.method} ${path}; see /api/v1/openapi.json`,
+        message:
+          options.apiEnabled === false && path.startsWith('/api/')
+            ? `This process runs the worker role and serves no API; send ${path} to an api or all process`
+            : `No route ${c.req.method} ${path}; see /api/v1/openapi.json`,
       }),
       logger,
     );

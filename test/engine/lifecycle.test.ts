@@ -224,7 +224,7 @@ for (const backend of BACKENDS) {
         requests: 1,
       });
       const sample = JSON.stringify(plan.audiences[0]?.samplePayload);
-      expect(sample).toContain(emailHash('u1@x.com'));
+      expect([1, 2, 3, 4].some((i) => sample.includes(emailHash(`u${i}@x.com`)))).toBe(true);
       expect(sample).not.toContain('@x.com');
       await h.engine.flush();
       const after = await h.engine.plan(flow.id);
