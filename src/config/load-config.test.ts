@@ -84,4 +84,44 @@ describe('loadConfig', () => {
   it('treats empty variables as unset', () => {
     expect(loadConfig({ TCA_PORT: '', TCA_X_API_BASE_URL: ' ' }).port).toBe(8080);
   });
+
+  describe('default X app for "Log in with X"', () => {
+    it('is unset by default and read from TCA_X_CONSUMER_KEY / TCA_X_CONSUMER_SECRET', () => {
+      expect(loadConfig({}).xDefaultApp).toBeUndefined();
+      expect(
+        loadConfig({ TCA_X_CONSUMER_KEY: ' ck-123 ', TCA_X_CONSUMER_SECRET: 'cs-456' }).xDefaultApp,
+      ).toEqual({ consumerKey: 'ck-123', consumerSecret: 'cs-456' });
+    });
+
+    it('needs both keys, and names the missing one', () => {
+      const problems = (env: Record<string, string>) => {
+        try {
+          loadConfig(env);
+        } catch (e) {
+          return (e as ConfigError).problems;
+        }
+        return [];
+      };
+      expect(problems({ TCA_X_CONSUMER_KEY: 'ck-123' }).map((p) => p.variable)).toEqual([
+        'TCA_X_CONSUMER_SECRET',
+      ]);
+      expect(problems({ TCA_X_CONSUMER_SECRET: 'cs-456' }).map((p) => p.variable)).toEqual([
+        'TCA_X_CONSUMER_KEY',
+      ]);
+    });
+
+    it('refuses malformed values without echoing the secret', () => {
+      let error: unknown;
+      try {
+        loadConfig({ TCA_X_CONSUMER_KEY: 'ck 123', TCA_X_CONSUMER_SECRET: 'top secret value' });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const { problems, message } = error as ConfigError;
+      expect(problems.map((p) => p.variable)).toEqual(['TCA_X_CONSUMER_KEY', 'TCA_X_CONSUMER_SECRET']);
+      expect(message).toContain('ck 123');
+      expect(message).not.toContain('top secret value');
+    });
+  });
 });

@@ -21,6 +21,11 @@ export interface Config {
   /** The X Ads API base URL for new destinations; `xApiBaseUrlExplicit` says whether the operator set it. */
   xApiBaseUrl: string;
   xApiBaseUrlExplicit: boolean;
+  /**
+   * The X app "Log in with X" uses when a request names none (`TCA_X_CONSUMER_KEY` + `TCA_X_CONSUMER_SECRET`); the
+   * demo fills in the emulator's app. A secret: never logged.
+   */
+  xDefaultApp: { consumerKey: string; consumerSecret: string } | undefined;
   logLevel: LogLevel;
   role: Role;
   demo: boolean;
@@ -200,6 +205,8 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
   const xRaw = read('TCA_X_API_BASE_URL', undefined);
   const xApiBaseUrl = url('TCA_X_API_BASE_URL', xRaw, ['http:', 'https:'], X_API_DEFAULT_BASE_URL);
 
+  const xDefaultApp = readDefaultApp(read, problems);
+
   const logLevel = oneOf('TCA_LOG_LEVEL', read('TCA_LOG_LEVEL', flags.logLevel), LOG_LEVELS, 'info');
   const role = oneOf('TCA_ROLE', read('TCA_ROLE', flags.role), ROLES, 'all');
   const demo = flags.demo ?? parseBool('TCA_DEMO', env['TCA_DEMO'], problems);
@@ -269,6 +276,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     secretKey,
     xApiBaseUrl: xApiBaseUrl ?? X_API_DEFAULT_BASE_URL,
     xApiBaseUrlExplicit: xApiBaseUrl !== undefined,
+    xDefaultApp,
     logLevel,
     role,
     demo,
@@ -277,6 +285,38 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds },
     shutdownTimeoutSeconds,
   };
+}
+
+/** Both app keys or neither; the secret never appears in a message. */
+function readDefaultApp(
+  read: (name: string, flag: undefined) => string | undefined,
+  problems: ConfigProblem[],
+): Config['xDefaultApp'] {
+  const consumerKey = read('TCA_X_CONSUMER_KEY', undefined);
+  const consumerSecret = read('TCA_X_CONSUMER_SECRET', undefined);
+  if (consumerKey === undefined && consumerSecret === undefined) return undefined;
+  const before = problems.length;
+  if (consumerKey === undefined || consumerSecret === undefined) {
+    const [missing, present] =
+      consumerKey === undefined
+        ? ['TCA_X_CONSUMER_KEY', 'TCA_X_CONSUMER_SECRET']
+        : ['TCA_X_CONSUMER_SECRET', 'TCA_X_CONSUMER_KEY'];
+    problems.push({
+      variable: missing,
+      message: `must be set together with ${present} (the X app's API key and API key secret); for example TCA_X_CONSUMER_KEY=xvz1evFS4wEEPTGEFPHBog TCA_X_CONSUMER_SECRET=<the app's secret>`,
+    });
+  }
+  const check = (name: string, value: string | undefined, shown: boolean) => {
+    if (value === undefined || /^[\x21-\x7e]{1,500}$/.test(value)) return;
+    problems.push({
+      variable: name,
+      message: `must be 1–500 printable characters without spaces${shown ? ` (got "${value}")` : ''}; copy it from the app's "Keys and tokens" page in the X developer portal`,
+    });
+  };
+  check('TCA_X_CONSUMER_KEY', consumerKey, true);
+  check('TCA_X_CONSUMER_SECRET', consumerSecret, false);
+  if (problems.length > before || consumerKey === undefined || consumerSecret === undefined) return undefined;
+  return { consumerKey, consumerSecret };
 }
 
 function parseBool(name: string, raw: string | undefined, problems: ConfigProblem[]): boolean {

@@ -52,7 +52,21 @@ export async function runDemo(config: Config, options: StartServiceOptions = {})
     running = await listenWithFallback(emulator, config.emulatorPort);
     apiBaseUrl = running.url;
   }
-  const service = await startService(config, {
+  // With the built-in emulator, connections made in the console go to it too, and "Log in with X" is one click: the
+  // emulator's app is the default unless the operator set one.
+  const demoApp = defaultDemoSeed().apps[0];
+  const serviceConfig: Config = emulator
+    ? {
+        ...config,
+        xApiBaseUrl: apiBaseUrl,
+        xDefaultApp:
+          config.xDefaultApp ??
+          (demoApp
+            ? { consumerKey: demoApp.consumer_key, consumerSecret: demoApp.consumer_secret }
+            : undefined),
+      }
+    : config;
+  const service = await startService(serviceConfig, {
     ...options,
     engineTuning: { healthIntervalMs: 60_000, ...(options.engineTuning ?? {}) },
   });

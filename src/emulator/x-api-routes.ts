@@ -248,7 +248,9 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
     }
     const limited = spend(c, who.token.token, 'globalReads', false, params);
     if (limited) return limited;
-    const data = [...ctx.state.accounts.values()].filter((a) => a.access.has(who.user.userId)).map(accountJson);
+    const data = [...ctx.state.accounts.values()]
+      .filter((a) => a.access.has(who.user.userId))
+      .map(accountJson);
     return jsonResponse({ request: { params }, data, next_cursor: null });
   });
 

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Destination, Store } from '../store/index.ts';
 import type { AudienceDeliveryReport } from './delivery.ts';
+import { listDeadLetters, replayDeadLetters, type DeadLetter } from './dead-letters.ts';
 import { importProfilesFile, type ImportOptions, type ImportReport } from './import-file.ts';
 import { ingestProfiles, type IngestResult } from './ingest.ts';
 import { resumeVerified } from './pauses.ts';
@@ -24,6 +25,7 @@ import { AudienceLocks, deliverClaimed, pollDueHealth, startWorkerLoop } from '.
 import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
+export type { DeadLetter } from './dead-letters.ts';
 export type { ImportOptions, ImportReport } from './import-file.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
 export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
@@ -85,6 +87,10 @@ export interface Engine {
   resumePaused(): Promise<string[]>;
   /** Deletes run counters past 90 days and stale idempotency records. */
   prune(): Promise<void>;
+  /** Members X refused (hashes and X's error), newest first. */
+  deadLetters(sandboxId: string, filter?: { dataflowId?: string; limit?: number }): Promise<DeadLetter[]>;
+  /** Makes dead-lettered members pending again (all of the sandbox's, or the given ids); returns how many. */
+  replayDeadLetters(sandboxId: string, ids?: readonly string[]): Promise<number>;
 }
 
 /**
@@ -157,5 +163,7 @@ export function createEngine(options: EngineOptions): Engine {
     pollHealth: () => pollDueHealth(rt),
     resumePaused: () => resumeVerified(rt),
     prune: () => pruneHistory(rt),
+    deadLetters: (sandboxId, filter) => listDeadLetters(rt, sandboxId, filter),
+    replayDeadLetters: (sandboxId, ids) => replayDeadLetters(rt, sandboxId, ids),
   };
 }

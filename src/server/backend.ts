@@ -43,6 +43,9 @@ export interface ServiceBackend {
   /** Store reachable and migrations applied. */
   readiness(): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; message: string }> }>;
 
+  /** Service-wide facts the console adapts to (never a secret). */
+  settings(): Promise<z.input<typeof S.SettingsSchema>>;
+
   tokens: {
     /** The live token record for a presented token (any sandbox); undefined when unknown or revoked. */
     authenticate(token: string): Promise<TokenRecord | undefined>;

@@ -100,7 +100,8 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
       } else {
         content['application/json'] = { schema: body };
       }
-      op['requestBody'] = { required: true, content };
+      // A body schema that accepts nothing at all (an empty body) makes the body optional.
+      op['requestBody'] = { required: !r.body.safeParse(undefined).success, content };
     }
     const responses: Json = {};
     responses[String(r.status)] =

@@ -53,6 +53,16 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'GET',
+      path: `${V1}/settings`,
+      permissions: [],
+      tag: 'Tokens',
+      summary: 'What the service offers the console: whether "Log in with X" has a default X app',
+      status: 200,
+      response: S.SettingsSchema,
+      handler: async ({ backend }) => backend.settings(),
+    }),
+    route({
+      method: 'GET',
       path: `${V1}/sandboxes`,
       permissions: [],
       tag: 'Sandboxes',

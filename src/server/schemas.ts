@@ -63,6 +63,16 @@ export const TokenCreateSchema = z.object({
 export const TokenCreatedSchema = TokenSchema.extend({
   token: z.string().meta({ description: 'The secret, shown only in this response.' }),
 });
+export const SettingsSchema = z
+  .object({
+    xLogin: z.object({
+      defaultApp: z.boolean().meta({
+        description:
+          '"Log in with X" works without app keys: the service has a default X app (TCA_X_CONSUMER_KEY, or the demo app)',
+      }),
+    }),
+  })
+  .meta({ id: 'Settings' });
 export const WhoAmISchema = z.object({
   tokenId: z.string(),
   name: z.string(),
@@ -141,10 +151,18 @@ export const VerifyResultSchema = z
   .object({ accountId: z.string(), ok: z.boolean(), checks: z.array(VerifyCheckSchema) })
   .meta({ id: 'VerifyResult' });
 
-export const LoginStartSchema = z.object({
-  consumerKey: z.string().min(1).max(500),
-  consumerSecret: z.string().min(1).max(500),
-});
+export const LoginStartSchema = z
+  .object({
+    consumerKey: z.string().min(1).max(500).optional(),
+    consumerSecret: z.string().min(1).max(500).optional(),
+  })
+  // An empty body is the same as {}: log in with the service's default app.
+  .default({})
+  .meta({
+    description:
+      "The X app to log in with. Omit both to use the service's default app (TCA_X_CONSUMER_KEY / " +
+      'TCA_X_CONSUMER_SECRET; GET /api/v1/settings says whether one is configured).',
+  });
 export const LoginStartResultSchema = z.object({
   authorizeUrl: z
     .string()
@@ -204,13 +222,26 @@ export const ActivatedAudienceSchema = z
       .meta({ description: "The X audience name; defaults to the segment's name" }),
     startDate: dateOnly.optional(),
     endDate: dateOnly.nullable().optional(),
-    xAudienceId: z
+    existingXAudienceId: z
       .string()
-      .min(1)
-      .max(64)
+      .regex(/^[A-Za-z0-9]{1,64}$/, 'must be an X audience id such as 2906h')
       .nullable()
       .optional()
-      .meta({ description: 'Attach to this existing X audience' }),
+      .meta({
+        description:
+          'Attach to this existing X audience instead of creating one. Set it when the segment is added; ' +
+          'it cannot change afterwards.',
+        example: '2906h',
+      }),
+    // The X audience in use is read-only: a client that sends back what it read must not turn a created audience
+    // into an attached one.
+    xAudienceId: z
+      .never({
+        error:
+          'is read-only (the X audience in use); to attach to an existing X audience send existingXAudienceId',
+      })
+      .optional()
+      .meta({ description: 'Read-only (see the response); a request that sends it is refused' }),
     ttlDays: z.number().int().min(1).max(395).nullable().optional(),
   })
   .meta({ id: 'ActivatedAudienceInput' });
@@ -238,7 +269,13 @@ export const DataflowAudienceSchema = z.object({
   mappingName: z.string(),
   startDate: z.string().nullable(),
   endDate: z.string().nullable(),
-  xAudienceId: z.string().nullable(),
+  existingXAudienceId: z
+    .string()
+    .nullable()
+    .meta({ description: 'The existing X audience the user asked to attach to; null = create one' }),
+  xAudienceId: z.string().nullable().meta({
+    description: 'Read-only: the X audience in use (created or attached); null until the first delivery',
+  }),
   ttlDays: z.number().nullable(),
 });
 
@@ -285,7 +322,14 @@ export const AudienceSchema = z
     dataflowId: z.string(),
     segmentId: z.string(),
     name: z.string(),
-    xAudienceId: z.string().nullable(),
+    xAudienceId: z
+      .string()
+      .nullable()
+      .meta({ description: 'The X audience in use (created or attached); null until the first delivery' }),
+    existingXAudienceId: z
+      .string()
+      .nullable()
+      .meta({ description: 'The existing X audience the dataflow was asked to attach to, if any' }),
     size: z.number().nullable(),
     targetable: z.boolean().nullable(),
     reasonsNotTargetable: z.array(z.string()),

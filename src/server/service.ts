@@ -131,6 +131,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     x: createXConnection({ ...(options.xFetch ? { fetch: options.xFetch } : {}), now, metrics }),
     rules: domainRules,
     defaultXApiBaseUrl: config.xApiBaseUrl,
+    defaultXApp: config.xDefaultApp,
     now,
   });
 

@@ -27,6 +27,8 @@ export interface StoreBackendOptions {
   rules: DomainRules;
   /** API base URL for destinations created without one. */
   defaultXApiBaseUrl: string;
+  /** The X app "Log in with X" uses when the request names none (TCA_X_CONSUMER_KEY/SECRET, or the demo app). */
+  defaultXApp?: { consumerKey: string; consumerSecret: string } | undefined;
   now?: () => number;
 }
 
@@ -95,7 +97,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         mappingName: a.mappingName,
         startDate: dayOf(a.startDate),
         endDate: dayOf(a.endDate),
-        xAudienceId: a.existingXAudienceId ?? a.xAudienceId,
+        existingXAudienceId: a.existingXAudienceId,
+        xAudienceId: a.xAudienceId,
         ttlDays: a.ttlDays,
       })),
     maxBatchAgeSeconds: d.maxBatchAgeSeconds,
@@ -123,7 +126,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     mappingName?: string | undefined;
     startDate?: string | undefined;
     endDate?: string | null | undefined;
-    xAudienceId?: string | null | undefined;
+    existingXAudienceId?: string | null | undefined;
     ttlDays?: number | null | undefined;
   };
 
@@ -187,7 +190,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     mappingName: a.mappingName ?? seg?.name ?? a.segmentId,
     startDate: a.startDate === undefined ? Math.floor(now() / DAY_MS) * DAY_MS : fromDay(a.startDate),
     endDate: a.endDate === undefined || a.endDate === null ? null : fromDay(a.endDate),
-    existingXAudienceId: a.xAudienceId ?? null,
+    existingXAudienceId: a.existingXAudienceId ?? null,
     ttlDays: a.ttlDays ?? null,
   });
 
@@ -216,6 +219,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   };
 
   return {
+    async settings() {
+      return { xLogin: { defaultApp: options.defaultXApp !== undefined } };
+    },
+
     async readiness() {
       const checks: Record<string, { ok: boolean; message: string }> = {};
       try {
@@ -356,22 +363,20 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async loginStart(sandboxId, id, input) {
         const d = await store.destinations.get(sandboxId, id);
         if (!d) return undefined;
+        const app = loginApp(input, options.defaultXApp);
+        if (!app.ok) return app;
         const apiBaseUrl = d.apiBaseUrl ?? options.defaultXApiBaseUrl;
         let started;
         try {
-          started = await x.loginStart({
-            apiBaseUrl,
-            consumerKey: input.consumerKey,
-            consumerSecret: input.consumerSecret,
-          });
+          started = await x.loginStart({ apiBaseUrl, ...app.value });
         } catch (e) {
           return problemsFromX(e, 'consumerKey');
         }
         const existing = await store.destinations.getCredentials(sandboxId, id);
-        const sameApp = existing?.consumerKey === input.consumerKey;
+        const sameApp = existing?.consumerKey === app.value.consumerKey;
         await store.destinations.setCredentials(sandboxId, id, {
-          consumerKey: input.consumerKey,
-          consumerSecret: input.consumerSecret,
+          consumerKey: app.value.consumerKey,
+          consumerSecret: app.value.consumerSecret,
           // Keep working access tokens until the new login completes (same app only: tokens are per app).
           ...(sameApp && existing?.accessToken !== undefined ? { accessToken: existing.accessToken } : {}),
           ...(sameApp && existing?.accessTokenSecret !== undefined
@@ -500,6 +505,25 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const current = await liveDataflow(sandboxId, id);
         if (!current) return undefined;
         const { problems: p, segments } = await checkDataflow(sandboxId, patch);
+        if (patch.audiences !== undefined) {
+          const live = new Map(
+            (await store.audiences.list(sandboxId, { dataflowId: id }))
+              .filter((a) => a.state !== 'removing' && a.state !== 'removed')
+              .map((a) => [a.segmentId, a]),
+          );
+          patch.audiences.forEach((w, i) => {
+            const a = live.get(w.segmentId);
+            if (!a || w.existingXAudienceId === undefined) return;
+            if ((w.existingXAudienceId ?? null) === a.existingXAudienceId) return;
+            // The engine resolves the X audience once; a later change would be silently ignored.
+            p.push({
+              path: `audiences[${i}].existingXAudienceId`,
+              reason:
+                `cannot change once the segment is activated (it is ${a.existingXAudienceId === null ? 'not attached' : `attached to ${a.existingXAudienceId}`}` +
+                `${a.xAudienceId === null ? '' : `; X audience in use: ${a.xAudienceId}`}); omit it to keep it, or remove the segment, save, and add it again`,
+            });
+          });
+        }
         if (p.length > 0) return problems(p);
         const updated = await store.transaction(async (tx) => {
           const d = await tx.dataflows.update(sandboxId, id, {
@@ -588,7 +612,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           dataflowId: a.dataflowId,
           segmentId: a.segmentId,
           name: a.xAudienceName ?? a.mappingName,
-          xAudienceId: a.xAudienceId ?? a.existingXAudienceId,
+          xAudienceId: a.xAudienceId,
+          existingXAudienceId: a.existingXAudienceId,
           size: a.audienceSize,
           targetable: a.targetable,
           reasonsNotTargetable: a.reasonsNotTargetable ?? [],
@@ -608,6 +633,34 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     ingest: (sandboxId, profiles, { requestId }) => engine.ingest(sandboxId, profiles, requestId),
     parseProfile: (input) => rules.parseProfile(input),
   };
+}
+
+/** The app to log in with: the request's, or the service's default; both keys or neither. */
+function loginApp(
+  input: { consumerKey?: string | undefined; consumerSecret?: string | undefined },
+  fallback: { consumerKey: string; consumerSecret: string } | undefined,
+): Checked<{ consumerKey: string; consumerSecret: string }> {
+  const { consumerKey, consumerSecret } = input;
+  if (consumerKey !== undefined && consumerSecret !== undefined)
+    return { ok: true, value: { consumerKey, consumerSecret } };
+  if (consumerKey !== undefined || consumerSecret !== undefined) {
+    const missing = consumerKey === undefined ? 'consumerKey' : 'consumerSecret';
+    return problems([
+      {
+        path: missing,
+        reason: "required with the other app key; send both, or neither to use the service's app",
+      },
+    ]);
+  }
+  if (fallback) return { ok: true, value: fallback };
+  return problems([
+    {
+      path: 'consumerKey',
+      reason:
+        "required: the service has no default X app; send the app's consumerKey and consumerSecret, or set " +
+        'TCA_X_CONSUMER_KEY and TCA_X_CONSUMER_SECRET on the service',
+    },
+  ]);
 }
 
 /** An X error during login: a client mistake (bad keys, wrong PIN) is a 400 on `field`; anything else a 502. */

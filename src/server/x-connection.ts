@@ -50,7 +50,7 @@ export function createXConnection(options: {
           id,
           label,
           status: 'skipped' as const,
-          message: 'Skipped: no credentials.',
+          message: 'Not checked: the destination has no access token yet.',
         });
         return {
           accountId,

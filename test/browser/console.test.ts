@@ -65,7 +65,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     await ensureConsoleBuild();
-    stack = await startStack();
+    // The service's default X app is the emulator's demo app, as in `tca start --demo`: "Log in with X" needs no keys.
+    stack = await startStack({
+      env: { TCA_X_CONSUMER_KEY: DEMO_APP.consumerKey, TCA_X_CONSUMER_SECRET: DEMO_APP.consumerSecret },
+    });
     // Segments arrive from the customer-data platform; here through the API, as a script would register them.
     await callApi(stack, 'POST', '/segments', {
       id: 'seg-buyers',
@@ -141,8 +144,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
 
       await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
       await page.getByLabel('Log in with X (PIN)').check();
-      await page.getByLabel('App consumer key (API key)').fill(DEMO_APP.consumerKey);
-      await page.getByLabel('App consumer secret (API secret)').fill(DEMO_APP.consumerSecret);
+      // The service has a default X app, so the app keys are asked for only when the user picks another app.
+      await page.getByLabel('Use a different X app (enter its consumer key and secret)').waitFor();
+      expect(await page.getByLabel('App consumer key (API key)').count()).toBe(0);
       await page.getByRole('button', { name: 'Log in with X' }).click();
       const authorize = page.getByRole('link', { name: 'Open the X authorization page' });
       await authorize.waitFor();
@@ -162,6 +166,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       const failed = checklist.locator('li.check-fail').first();
       await expectText(failed, 'What to do:');
       expect(await checklist.locator('li.check-pass[data-check="credentials"]').count()).toBe(1);
+      // Checks that depend on the failed one could not run: shown as skipped, without a fix.
+      const skipped = checklist.locator('li.check-skipped[data-check="permissions"]');
+      expect(await skipped.count()).toBe(1);
+      await expectText(skipped, /\bskipped\b/i);
+      expect(await skipped.locator('.check-fix').count()).toBe(0);
       await shot(page, '04-connect-preflight-failed');
 
       await page.getByRole('button', { name: 'Edit details' }).click();
@@ -376,6 +385,13 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
 
     await page.getByRole('link', { name: 'Mapping & schedule' }).click();
     const buyers = page.getByRole('group', { name: 'Frequent buyers' });
+    // The X audience in use is shown read-only; the form never sends it back.
+    const inUse = buyers.getByLabel('X audience in use');
+    const createdId = await waitFor('the X audience in use', async () => {
+      const value = await inUse.inputValue();
+      return /^\w+$/.test(value) ? value : undefined;
+    });
+    expect(await inUse.getAttribute('readonly')).not.toBeNull();
     await buyers.getByLabel('Mapping name').fill('Frequent buyers: VIP');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await expectText(page.getByRole('alert').first(), 'Fix the problems marked above');
@@ -383,12 +399,15 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('button', { name: 'Save changes' }).click();
     await expectText(page.getByRole('status').filter({ hasText: 'Saved' }), 'Saved');
     await shot(page, '15-dataflow-settings');
-    const flow = await callApi<{ audiences: { mappingName: string }[] }>(
-      stack,
-      'GET',
-      `/dataflows/${dataflowId}`,
-    );
+    const flow = await callApi<{
+      audiences: { mappingName: string; existingXAudienceId: string | null; xAudienceId: string | null }[];
+    }>(stack, 'GET', `/dataflows/${dataflowId}`);
     expect(flow.audiences.map((a) => a.mappingName)).toContain('Frequent buyers VIP');
+    // Saving kept the created audience a created one.
+    expect(flow.audiences.find((a) => a.mappingName === 'Frequent buyers VIP')).toMatchObject({
+      existingXAudienceId: null,
+      xAudienceId: createdId,
+    });
   });
 
   it('creates and revokes an API token in Settings', async () => {

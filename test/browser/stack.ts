@@ -89,8 +89,8 @@ async function stopChild(proc: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Starts the emulator (`tca emulator`) and the service (`tca start`) pointing at it. */
-export async function startStack(): Promise<Stack> {
+/** Starts the emulator (`tca emulator`) and the service (`tca start`) pointing at it; `env` adds service settings. */
+export async function startStack(options: { env?: Record<string, string> } = {}): Promise<Stack> {
   const log: string[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'tca-browser-'));
   const baseEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
@@ -122,6 +122,7 @@ export async function startStack(): Promise<Stack> {
         TCA_X_API_BASE_URL: emulatorUrl,
         TCA_LOG_LEVEL: 'warn',
         TCA_DEMO: 'false',
+        ...options.env,
       },
       log,
     );

@@ -126,6 +126,13 @@ for (const backend of BACKENDS) {
       expect(runs[0]?.identitiesFailed).toBe(1);
       // Not retried while its desired state is unchanged.
       expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(0);
+      // Replayed on request once the cause is fixed.
+      const listed = await h.engine.deadLetters('prod');
+      expect(listed[0]).toMatchObject({ errorCode: expect.any(String), replayedAt: null });
+      expect(await h.engine.replayDeadLetters('prod')).toBe(1);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId).size).toBe(8);
+      expect((await h.engine.deadLetters('prod'))[0]?.replayedAt).not.toBeNull();
     });
 
     it('pauses on 401 with what to fix, keeps pending changes and resumes once the destination verifies', async () => {

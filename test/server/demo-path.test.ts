@@ -71,6 +71,24 @@ describe('npm start (tca start --demo)', () => {
     expect((await readFile(tokenFile, 'utf8')).trim()).toBe(token);
 
     expect((await get(`${api}/readyz`)).status).toBe(200);
+    // "Log in with X" is one click in the demo: the emulator's app is the service's default.
+    expect((await get(`${api}/api/v1/settings`, token)).body).toEqual({ xLogin: { defaultApp: true } });
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const created = await fetch(`${api}/api/v1/destinations`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'One click login', accountId: '18ce54d4x5t' }),
+    }).then((r) => r.json() as Promise<Json>);
+    const login = await fetch(`${api}/api/v1/destinations/${created.id}/login`, {
+      method: 'POST',
+      headers,
+      body: '{}',
+    });
+    expect(login.status).toBe(200);
+    expect(((await login.json()) as Json).authorizeUrl).toContain(emulator);
+    expect(
+      (await fetch(`${api}/api/v1/destinations/${created.id}`, { method: 'DELETE', headers })).status,
+    ).toBe(204);
     const audiences = (await get(`${api}/api/v1/audiences`, token)).body.items as Array<{
       xAudienceId: string;
       name: string;

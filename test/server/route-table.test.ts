@@ -49,6 +49,7 @@ const dataflowBody = (c: Ctx) => ({
 
 const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/me': async () => ({ path: '/api/v1/me' }),
+  'GET /api/v1/settings': async () => ({ path: '/api/v1/settings' }),
   'GET /api/v1/sandboxes': async () => ({ path: '/api/v1/sandboxes' }),
   'POST /api/v1/sandboxes': async () => ({ path: '/api/v1/sandboxes', body: { name: uniq('sbx') } }),
   'GET /api/v1/tokens': async () => ({ path: '/api/v1/tokens' }),

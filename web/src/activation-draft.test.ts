@@ -61,7 +61,7 @@ describe('toggleSegment', () => {
       mappingName: 'Frequent buyers',
       startDate: '2026-11-28',
       endDate: '',
-      xAudienceId: '',
+      existingXAudienceId: '',
       ttlDays: '',
     });
     draft = {
@@ -120,7 +120,7 @@ describe('buildDataflowRequest and the preview', () => {
     d.schedules['seg-cart'] = {
       ...d.schedules['seg-cart']!,
       mappingName: 'Cart abandoners',
-      xAudienceId: '2906h',
+      existingXAudienceId: '2906h',
       endDate: '2027-01-31',
     };
     return d;
@@ -138,7 +138,7 @@ describe('buildDataflowRequest and the preview', () => {
           mappingName: 'Cart abandoners',
           startDate: '2026-11-28',
           endDate: '2027-01-31',
-          xAudienceId: '2906h',
+          existingXAudienceId: '2906h',
         },
       ],
     });
@@ -154,13 +154,13 @@ describe('buildDataflowRequest and the preview', () => {
       expect.objectContaining({
         segmentId: 'seg-buyers',
         action: 'create',
-        xAudienceId: null,
+        existingXAudienceId: null,
         window: 'from 2026-11-28, no end',
       }),
       expect.objectContaining({
         segmentId: 'seg-cart',
         action: 'reuse',
-        xAudienceId: '2906h',
+        existingXAudienceId: '2906h',
         window: '2026-11-28 → 2027-01-31',
       }),
     ]);

@@ -94,7 +94,7 @@ export function defaultSchedule(segment: Segment, today: Date): ScheduleDraft {
     mappingName: segment.name,
     startDate: isoDay(today),
     endDate: '',
-    xAudienceId: '',
+    existingXAudienceId: '',
     ttlDays: '',
   };
 }
@@ -187,7 +187,7 @@ export interface PreviewLine {
   segmentName: string;
   mappingName: string;
   action: 'create' | 'reuse';
-  xAudienceId: string | null;
+  existingXAudienceId: string | null;
   estimatedMembers: number | null;
   window: string;
   ttl: string;
@@ -202,14 +202,14 @@ export function previewPlan(draft: ActivationDraft, segments: readonly Segment[]
     const schedule = draft.schedules[id];
     const segment = segments.find((s) => s.id === id);
     if (!schedule || !segment) return [];
-    const xId = schedule.xAudienceId.trim();
+    const xId = schedule.existingXAudienceId.trim();
     return [
       {
         segmentId: id,
         segmentName: segment.name,
         mappingName: schedule.mappingName.trim(),
         action: xId ? 'reuse' : 'create',
-        xAudienceId: xId || null,
+        existingXAudienceId: xId || null,
         estimatedMembers: segment.size ?? null,
         window: schedule.endDate
           ? `${schedule.startDate} → ${schedule.endDate}`

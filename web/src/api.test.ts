@@ -75,19 +75,20 @@ describe('normalizeRun', () => {
 });
 
 describe('normalizePreflight and normalizePlan', () => {
-  it('turns ok flags into pass/fail', () => {
+  it("keeps each check's status as the service states it", () => {
     expect(
       normalizePreflight({
         ok: false,
         checks: [
-          { id: 'credentials', label: 'Credentials', ok: true, message: 'fine', fix: null },
+          { id: 'credentials', label: 'Credentials', status: 'pass', message: 'fine', fix: null },
           {
             id: 'account_access',
             label: 'Account',
-            ok: false,
+            status: 'fail',
             message: 'ACCOUNT_NOT_FOUND',
             fix: 'Check the id',
           },
+          { id: 'account_age', label: 'Age', status: 'warn', message: 'Created 3 days ago' },
         ],
       }),
     ).toEqual({
@@ -101,8 +102,20 @@ describe('normalizePreflight and normalizePlan', () => {
           message: 'ACCOUNT_NOT_FOUND',
           fix: 'Check the id',
         },
+        { id: 'account_age', label: 'Age', status: 'warn', message: 'Created 3 days ago', fix: null },
       ],
     });
+  });
+
+  it('shows an unknown or missing status as failed, never as passed', () => {
+    const result = normalizePreflight({
+      ok: false,
+      checks: [
+        { id: 'a', status: 'mystery', message: '' },
+        { id: 'b', ok: true, message: '' },
+      ],
+    });
+    expect(result.checks.map((c) => c.status)).toEqual(['fail', 'fail']);
   });
 
   it('fills in plan totals', () => {
@@ -137,19 +150,26 @@ describe('helpers', () => {
 });
 
 describe('normalizePreflight, skipped checks', () => {
-  it('shows checks that could not run as skipped, not failed', () => {
+  it('shows checks that could not run as skipped, from the status field', () => {
     const result = normalizePreflight({
       ok: false,
       checks: [
         {
-          id: 'eligibility',
-          label: 'Eligible',
-          ok: false,
-          message: 'Skipped: the ads account is not accessible.',
-          fix: null,
+          id: 'permissions',
+          label: 'Partner Audience Manager',
+          status: 'skipped',
+          message: 'Not checked: the ads account is not accessible.',
         },
       ],
     });
     expect(result.checks[0]?.status).toBe('skipped');
+  });
+
+  it('does not read the status from the wording of the message', () => {
+    const result = normalizePreflight({
+      ok: false,
+      checks: [{ id: 'credentials', status: 'fail', message: 'Skipped tokens are refused by X.' }],
+    });
+    expect(result.checks[0]?.status).toBe('fail');
   });
 });

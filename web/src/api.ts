@@ -78,10 +78,13 @@ export interface DestinationInput {
   alertWebhookUrl?: string | null;
 }
 
+export type PreflightStatus = 'pass' | 'fail' | 'warn' | 'skipped';
+
 export interface PreflightCheck {
   id: string;
   label: string;
-  status: 'pass' | 'fail' | 'skipped';
+  /** 'skipped': the check could not run because an earlier one failed. */
+  status: PreflightStatus;
   message: string;
   fix: string | null;
 }
@@ -114,6 +117,9 @@ export interface SegmentSchedule {
   mappingName: string;
   startDate: string | null;
   endDate: string | null;
+  /** The existing X audience the user asked to attach to; null = the dataflow creates one. */
+  existingXAudienceId: string | null;
+  /** Read-only: the X audience in use (created or attached), null until the first delivery. Never sent back. */
   xAudienceId: string | null;
   ttlDays: number | null;
 }
@@ -123,8 +129,15 @@ export interface ScheduleInput {
   mappingName?: string;
   startDate?: string;
   endDate?: string | null;
-  xAudienceId?: string | null;
+  /** Only when the segment is added; the service refuses a change afterwards. */
+  existingXAudienceId?: string | null;
   ttlDays?: number | null;
+}
+
+/** What the service offers the console. */
+export interface ServiceSettings {
+  /** `defaultApp`: "Log in with X" needs no app keys, the service has its own X app. */
+  xLogin: { defaultApp: boolean };
 }
 
 export type DataflowStatus = 'active' | 'paused' | 'error' | string;
@@ -206,7 +219,9 @@ export interface Audience {
   dataflowId: string;
   segmentId: string;
   name: string;
+  /** The X audience in use; null until the first delivery. */
   xAudienceId: string | null;
+  existingXAudienceId?: string | null;
   size: number | null;
   targetable: boolean | null;
   reasonsNotTargetable: string[];
@@ -347,7 +362,9 @@ export function normalizeRun(raw: unknown): DataflowRun {
   return run;
 }
 
-/** The preflight answer with each check's pass/fail as a status the checklist can show. */
+const PREFLIGHT_STATUSES: readonly string[] = ['pass', 'fail', 'warn', 'skipped'] satisfies PreflightStatus[];
+
+/** The preflight answer as the checklist shows it: each check's status as the service states it. */
 export function normalizePreflight(raw: unknown): Preflight {
   const r = (raw ?? {}) as { ok?: unknown; checks?: unknown };
   const checks = Array.isArray(r.checks) ? (r.checks as Record<string, unknown>[]) : [];
@@ -356,13 +373,8 @@ export function normalizePreflight(raw: unknown): Preflight {
     checks: checks.map((c) => ({
       id: String(c['id'] ?? ''),
       label: String(c['label'] ?? c['id'] ?? ''),
-      // A check that could not run because an earlier one failed is reported as not ok with a "Skipped" message.
-      status:
-        c['ok'] === true || c['status'] === 'pass'
-          ? 'pass'
-          : typeof c['message'] === 'string' && /^skipped\b/i.test(c['message'])
-            ? 'skipped'
-            : 'fail',
+      // An unknown status is shown as failed rather than hidden as passed.
+      status: PREFLIGHT_STATUSES.includes(String(c['status'])) ? (c['status'] as PreflightStatus) : 'fail',
       message: typeof c['message'] === 'string' ? c['message'] : '',
       fix: typeof c['fix'] === 'string' ? c['fix'] : null,
     })),
@@ -424,6 +436,7 @@ export function createApi(options: ApiOptions) {
 
   return {
     whoami: () => request<Identity>('GET', '/me'),
+    settings: () => request<ServiceSettings>('GET', '/settings'),
     listSandboxes: async () => listOf<Sandbox>(await request('GET', '/sandboxes')),
     createSandbox: (name: string) => request<Sandbox>('POST', '/sandboxes', { name }),
 
@@ -435,8 +448,9 @@ export function createApi(options: ApiOptions) {
     deleteDestination: (id: string) => request<void>('DELETE', `/destinations/${enc(id)}`),
     verifyDestination: async (id: string) =>
       normalizePreflight(await request('POST', `/destinations/${enc(id)}/verify`)),
-    startLogin: (id: string, app: { consumerKey: string; consumerSecret: string }) =>
-      request<LoginStart>('POST', `/destinations/${enc(id)}/login`, app),
+    /** Without `app`, the service logs in with its default X app (see `settings().xLogin.defaultApp`). */
+    startLogin: (id: string, app?: { consumerKey: string; consumerSecret: string }) =>
+      request<LoginStart>('POST', `/destinations/${enc(id)}/login`, app ?? {}),
     completeLogin: (id: string, input: { pin: string; requestToken: string }) =>
       request<Destination>('POST', `/destinations/${enc(id)}/login/complete`, input),
 

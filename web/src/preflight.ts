@@ -19,13 +19,33 @@ export const PREFLIGHT_CHECKS: Record<string, CheckInfo> = {
     label: 'Partner Audience Manager permission',
     fix: 'An account administrator grants the Partner Audience Manager permission to the authorized user under multi-user access at ads.x.com (Account Admin also works).',
   },
+  permissions: {
+    label: 'Partner Audience Manager permission',
+    fix: 'An account administrator grants the Partner Audience Manager permission to the authorized user under multi-user access at ads.x.com (Account Admin also works).',
+  },
+  approval_status: {
+    label: 'Ads account approved',
+    fix: 'The ads account must be approved for advertising (approval status ACCEPTED). Complete the profile and check the account status at ads.x.com.',
+  },
+  account_age: {
+    label: 'Ads account older than 14 days',
+    fix: 'X may refuse audiences for accounts in their first weeks; wait until the account is 14 days old, then run the checks again.',
+  },
   eligibility: {
     label: 'Account eligible for advertising',
     fix: 'The ads account must be approved for advertising; new accounts can be ineligible for their first weeks. Complete the profile and check the account status at ads.x.com.',
   },
 };
 
-export const PREFLIGHT_ORDER = ['credentials', 'account_access', 'partner_audience_manager', 'eligibility'];
+export const PREFLIGHT_ORDER = [
+  'credentials',
+  'account_access',
+  'permissions',
+  'partner_audience_manager',
+  'approval_status',
+  'account_age',
+  'eligibility',
+];
 
 export function checkLabel(check: PreflightCheck): string {
   return check.label ?? PREFLIGHT_CHECKS[check.id]?.label ?? check.id;

@@ -200,7 +200,7 @@ const schedule = (patch: Partial<ScheduleDraft>): ScheduleDraft => ({
   mappingName: 'Cart abandoners',
   startDate: '2026-12-01',
   endDate: '',
-  xAudienceId: '',
+  existingXAudienceId: '',
   ttlDays: '',
   ...patch,
 });
@@ -227,8 +227,8 @@ describe('validateSchedule', () => {
   });
 
   it('checks the optional X audience id and TTL', () => {
-    expect(validateSchedule(schedule({ xAudienceId: '2906h' }))).toEqual({});
-    expect(validateSchedule(schedule({ xAudienceId: '29 06' })).xAudienceId).toBeDefined();
+    expect(validateSchedule(schedule({ existingXAudienceId: '2906h' }))).toEqual({});
+    expect(validateSchedule(schedule({ existingXAudienceId: '29 06' })).existingXAudienceId).toBeDefined();
     expect(validateSchedule(schedule({ ttlDays: '30' }))).toEqual({});
     expect(validateSchedule(schedule({ ttlDays: '0' })).ttlDays).toBeDefined();
     expect(validateSchedule(schedule({ ttlDays: '1.5' })).ttlDays).toBeDefined();
@@ -244,13 +244,13 @@ describe('scheduleToRequest', () => {
       startDate: '2026-12-01',
     });
     expect(
-      scheduleToRequest(schedule({ endDate: '2027-01-01', xAudienceId: ' 2906h ', ttlDays: '30' })),
+      scheduleToRequest(schedule({ endDate: '2027-01-01', existingXAudienceId: ' 2906h ', ttlDays: '30' })),
     ).toEqual({
       segmentId: 'seg-1',
       mappingName: 'Cart abandoners',
       startDate: '2026-12-01',
       endDate: '2027-01-01',
-      xAudienceId: '2906h',
+      existingXAudienceId: '2906h',
       ttlDays: 30,
     });
   });

@@ -337,7 +337,7 @@ export interface ScheduleDraft {
   mappingName: string;
   startDate: string;
   endDate: string;
-  xAudienceId: string;
+  existingXAudienceId: string;
   ttlDays: string;
 }
 
@@ -379,8 +379,11 @@ export function validateSchedule(
       errors.endDate = 'End date must be on or after the start date.';
     }
   }
-  if (draft.xAudienceId.trim() !== '' && !/^[0-9A-Za-z]{1,64}$/.test(draft.xAudienceId.trim())) {
-    errors.xAudienceId = 'An X audience id has only letters and digits (for example 2906h).';
+  if (
+    draft.existingXAudienceId.trim() !== '' &&
+    !/^[0-9A-Za-z]{1,64}$/.test(draft.existingXAudienceId.trim())
+  ) {
+    errors.existingXAudienceId = 'An X audience id has only letters and digits (for example 2906h).';
   }
   if (draft.ttlDays.trim() !== '') {
     const ttl = Number(draft.ttlDays.trim());
@@ -397,7 +400,7 @@ export function scheduleToRequest(draft: ScheduleDraft): {
   mappingName: string;
   startDate: string;
   endDate?: string;
-  xAudienceId?: string;
+  existingXAudienceId?: string;
   ttlDays?: number;
 } {
   const out: ReturnType<typeof scheduleToRequest> = {
@@ -406,7 +409,7 @@ export function scheduleToRequest(draft: ScheduleDraft): {
     startDate: draft.startDate,
   };
   if (draft.endDate !== '') out.endDate = draft.endDate;
-  if (draft.xAudienceId.trim() !== '') out.xAudienceId = draft.xAudienceId.trim();
+  if (draft.existingXAudienceId.trim() !== '') out.existingXAudienceId = draft.existingXAudienceId.trim();
   if (draft.ttlDays.trim() !== '') out.ttlDays = Number(draft.ttlDays.trim());
   return out;
 }

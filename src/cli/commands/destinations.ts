@@ -164,6 +164,7 @@ export function registerDestinationsCommand(program: Command): void {
         'after',
         examples([
           'tca destinations login dst_123 --consumer-key KEY --consumer-secret SECRET',
+          "tca destinations login dst_123                # the service's default X app (demo, TCA_X_CONSUMER_KEY)",
           'tca destinations login dst_123 --pin 1234567   # finish a login started earlier',
         ]),
       ),
@@ -179,15 +180,16 @@ export function registerDestinationsCommand(program: Command): void {
         if (pin === undefined) {
           const consumerKey = opts.consumerKey ?? process.env['TCA_X_CONSUMER_KEY'];
           const consumerSecret = opts.consumerSecret ?? process.env['TCA_X_CONSUMER_SECRET'];
-          if (!consumerKey || !consumerSecret)
+          if (!consumerKey !== !consumerSecret)
             throw new CliError(
-              'Give --consumer-key and --consumer-secret (or TCA_X_CONSUMER_KEY/SECRET)',
+              "Give both --consumer-key and --consumer-secret (or TCA_X_CONSUMER_KEY/SECRET), or neither to use the service's default X app",
               EXIT.refused,
             );
-          const started = await api.request<{ authorizeUrl: string }>('POST', `${base}/login`, {
-            consumerKey,
-            consumerSecret,
-          });
+          const started = await api.request<{ authorizeUrl: string }>(
+            'POST',
+            `${base}/login`,
+            consumerKey && consumerSecret ? { consumerKey, consumerSecret } : {},
+          );
           process.stderr.write(
             `Open this page, authorize the app, and copy the PIN:\n  ${started.authorizeUrl}\n`,
           );

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import { coreMigration } from './0001-core.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
+import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -9,4 +10,5 @@ import { engineLedgerMigration } from './0100-engine-ledger.ts';
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001-core', coreMigration],
   ['0100-engine-ledger', engineLedgerMigration],
+  ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
 ];

@@ -390,16 +390,16 @@ function SchedulingStep({
               <Field
                 label="Existing X audience id"
                 optional
-                hint="Leave empty to create a new audience."
-                {...show('xAudienceId')}
+                hint="Leave empty to create a new audience. Set when activating; it cannot change later."
+                {...show('existingXAudienceId')}
               >
                 {(props) => (
                   <input
                     {...props}
                     type="text"
-                    value={schedule.xAudienceId}
+                    value={schedule.existingXAudienceId}
                     spellCheck={false}
-                    onChange={(ev) => update(id, { xAudienceId: ev.target.value })}
+                    onChange={(ev) => update(id, { existingXAudienceId: ev.target.value })}
                   />
                 )}
               </Field>
@@ -499,7 +499,7 @@ function ReviewStep({
                     </>
                   ) : (
                     <>
-                      Reuse <code>{line.xAudienceId}</code> as <q>{line.mappingName}</q>
+                      Reuse <code>{line.existingXAudienceId}</code> as <q>{line.mappingName}</q>
                     </>
                   )}
                 </td>

@@ -69,6 +69,11 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const [login, setLogin] = useState<LoginStart | null>(null);
   const [pin, setPin] = useState('');
   const [app, setApp] = useState({ consumerKey: '', consumerSecret: '' });
+  // With a default X app on the service, "Log in with X" needs no keys; the user may still name another app.
+  const settings = useQuery({ queryKey: ['settings'], queryFn: () => api.settings(), staleTime: Infinity });
+  const hasDefaultApp = settings.data?.xLogin.defaultApp === true;
+  const [ownApp, setOwnApp] = useState(false);
+  const askAppKeys = !hasDefaultApp || ownApp;
   const [preflight, setPreflight] = useState<Preflight | null>(null);
   const [actions, setActions] = useState<string[]>(initial?.marketingActions ?? []);
   const [customAction, setCustomAction] = useState('');
@@ -161,14 +166,16 @@ function ConnectForm({ initial }: { initial?: Destination }) {
 
   const startPinLogin = () => {
     setTouched(true);
-    if (appErrors.consumerKey || appErrors.consumerSecret) return Promise.resolve();
+    if (askAppKeys && (appErrors.consumerKey || appErrors.consumerSecret)) return Promise.resolve();
     return run('Asking X for a login link…', async () => {
       const saved = destination ?? (await saveConnection(false));
       setLogin(
-        await api.startLogin(saved.id, {
-          consumerKey: app.consumerKey.trim(),
-          consumerSecret: app.consumerSecret.trim(),
-        }),
+        askAppKeys
+          ? await api.startLogin(saved.id, {
+              consumerKey: app.consumerKey.trim(),
+              consumerSecret: app.consumerSecret.trim(),
+            })
+          : await api.startLogin(saved.id),
       );
       setPin('');
     });
@@ -329,9 +336,18 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                 X opens in a new tab. Sign in with the user that has the{' '}
                 <strong>Partner Audience Manager</strong> permission on account{' '}
                 <code>{details().accountId}</code>, choose <strong>Authorize app</strong>, and copy the PIN X
-                shows back here. The app keys are stored encrypted with the access token X issues.
+                shows back here.{' '}
+                {askAppKeys
+                  ? 'The app keys are stored encrypted with the access token X issues.'
+                  : "The service's own X app is used; no app keys are needed."}
               </p>
-              {!login ? (
+              {!login && hasDefaultApp ? (
+                <label className="checkbox">
+                  <input type="checkbox" checked={ownApp} onChange={(e) => setOwnApp(e.target.checked)} /> Use
+                  a different X app (enter its consumer key and secret)
+                </label>
+              ) : null}
+              {!login && askAppKeys ? (
                 <div className="grid-2">
                   <Field
                     label="App consumer key (API key)"
@@ -487,7 +503,13 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                   return (
                     <li key={check.id} className={`check check-${check.status}`} data-check={check.id}>
                       <span className="check-icon" aria-hidden="true">
-                        {check.status === 'pass' ? '✓' : check.status === 'fail' ? '✕' : '–'}
+                        {check.status === 'pass'
+                          ? '✓'
+                          : check.status === 'fail'
+                            ? '✕'
+                            : check.status === 'warn'
+                              ? '!'
+                              : '–'}
                       </span>
                       <div>
                         <div>

@@ -13,7 +13,7 @@ import {
   YAxis,
 } from 'recharts';
 import { fetchServiceCounters } from '../api.ts';
-import type { Audience, Dataflow, DataflowRun, DeadLetter, Segment } from '../api.ts';
+import type { Audience, Dataflow, DataflowRun, DeadLetter, ScheduleInput, Segment } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
@@ -759,9 +759,45 @@ function toDraft(schedule: Dataflow['audiences'][number]): ScheduleDraft {
     mappingName: schedule.mappingName,
     startDate: (schedule.startDate ?? '').slice(0, 10),
     endDate: (schedule.endDate ?? '').slice(0, 10),
-    xAudienceId: schedule.xAudienceId ?? '',
+    existingXAudienceId: schedule.existingXAudienceId ?? '',
     ttlDays: schedule.ttlDays === null || schedule.ttlDays === undefined ? '' : String(schedule.ttlDays),
   };
+}
+
+/**
+ * The schedule fields a saved segment may change. The X audience it attaches to is fixed once activated (the service
+ * refuses a change), so it is left out and the service keeps it.
+ */
+function scheduleToPatch(draft: ScheduleDraft): ScheduleInput {
+  const { existingXAudienceId: _fixed, ...rest } = scheduleToRequest(draft);
+  return rest;
+}
+
+/** Which X audience a saved segment uses: read-only, the service decides it on the first delivery. */
+function XAudienceFacts({ audience }: { audience: Dataflow['audiences'][number] | undefined }) {
+  const attached = audience?.existingXAudienceId ?? null;
+  return (
+    <Field
+      label="X audience in use"
+      hint={
+        attached
+          ? `Attached to the existing X audience ${attached}; fixed once activated.`
+          : 'Created by this dataflow; fixed once activated.'
+      }
+    >
+      {(props) => (
+        <input
+          {...props}
+          type="text"
+          readOnly
+          data-testid="x-audience-in-use"
+          value={
+            audience?.xAudienceId ?? (attached ? `${attached} (on the next delivery)` : 'not created yet')
+          }
+        />
+      )}
+    </Field>
+  );
 }
 
 const PLAN_ACTIONS: Record<string, string> = {
@@ -785,8 +821,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
   const [schedules, setSchedules] = useState<ScheduleDraft[]>(dataflow.audiences.map(toDraft));
   const [attempted, setAttempted] = useState(false);
   const save = useMutation({
-    mutationFn: () =>
-      api.updateDataflow(dataflow.id, { mapping, audiences: schedules.map(scheduleToRequest) }),
+    mutationFn: () => api.updateDataflow(dataflow.id, { mapping, audiences: schedules.map(scheduleToPatch) }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const mappingResult = validateMapping(mapping);
@@ -849,20 +884,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                   />
                 )}
               </Field>
-              <Field
-                label="Existing X audience id"
-                optional
-                {...(errors.xAudienceId ? { error: errors.xAudienceId } : {})}
-              >
-                {(props) => (
-                  <input
-                    {...props}
-                    type="text"
-                    value={schedule.xAudienceId}
-                    onChange={(e) => update(index, { xAudienceId: e.target.value })}
-                  />
-                )}
-              </Field>
+              <XAudienceFacts audience={dataflow.audiences.find((a) => a.segmentId === schedule.segmentId)} />
               <Field label="TTL (days)" optional {...(errors.ttlDays ? { error: errors.ttlDays } : {})}>
                 {(props) => (
                   <input

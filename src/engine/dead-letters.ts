@@ -1,0 +1,80 @@
+import type { EngineRuntime } from './runtime.ts';
+
+/** A member X refused, as stored (hashes only). */
+export interface DeadLetter {
+  id: string;
+  sandboxId: string;
+  dataflowId: string;
+  audienceId: string;
+  member: string;
+  operations: Array<{ operation: 'Update' | 'Delete'; user: Record<string, string[]> }>;
+  errorCode: string;
+  errorMessage: string;
+  createdAt: number;
+  replayedAt: number | null;
+}
+
+/** Dead letters of a sandbox, newest first (optionally one dataflow's). */
+export async function listDeadLetters(
+  rt: EngineRuntime,
+  sandboxId: string,
+  filter: { dataflowId?: string; limit?: number } = {},
+): Promise<DeadLetter[]> {
+  let query = rt.store.db.selectFrom('engine_dead_letters').selectAll().where('sandbox_id', '=', sandboxId);
+  if (filter.dataflowId !== undefined) query = query.where('dataflow_id', '=', filter.dataflowId);
+  const rows = await query
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(filter.limit ?? 100)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    sandboxId: r.sandbox_id,
+    dataflowId: r.dataflow_id,
+    audienceId: r.audience_id,
+    member: r.member,
+    operations: JSON.parse(r.operations) as DeadLetter['operations'],
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    createdAt: r.created_at,
+    replayedAt: r.replayed_at,
+  }));
+}
+
+/**
+ * Replays dead letters (all of the sandbox's not yet replayed, or the given ids): their members' current desired
+ * state becomes pending again and goes out with the next delivery. Returns how many were replayed.
+ */
+export async function replayDeadLetters(
+  rt: EngineRuntime,
+  sandboxId: string,
+  ids?: readonly string[],
+): Promise<number> {
+  const now = rt.now();
+  return rt.store.transaction(async (tx) => {
+    let query = tx.db
+      .selectFrom('engine_dead_letters')
+      .select(['id', 'audience_id', 'member'])
+      .where('sandbox_id', '=', sandboxId)
+      .where('replayed_at', 'is', null);
+    if (ids !== undefined) {
+      if (ids.length === 0) return 0;
+      query = query.where('id', 'in', [...ids]);
+    }
+    const letters = await query.execute();
+    for (const letter of letters) {
+      await tx.db
+        .updateTable('engine_ledger')
+        .set({ dead: null, pending: 1, resend: 1, pending_since: now, updated_at: now })
+        .where('audience_id', '=', letter.audience_id)
+        .where('member', '=', letter.member)
+        .execute();
+      await tx.db
+        .updateTable('engine_dead_letters')
+        .set({ replayed_at: now })
+        .where('id', '=', letter.id)
+        .execute();
+    }
+    return letters.length;
+  });
+}
