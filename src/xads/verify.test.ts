@@ -151,6 +151,8 @@ describe('verifyAccount', () => {
         permissions: 'skipped',
       });
       expect(s.calls).toEqual(['account']);
+      const access = result.checks.find((c) => c.id === 'account_access')!;
+      expect(access.message.match(/Check the account id/g)).toHaveLength(1);
     }
   });
 

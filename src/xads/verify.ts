@@ -115,7 +115,7 @@ export async function verifyAccount(
       set(
         'account_access',
         'fail',
-        `Ads account ${accountId} is not accessible to this user: ${message} Check the account id (ads.x.com shows it in the URL) or ask an account administrator to add the user.`,
+        `Ads account ${accountId} is not accessible to this user: ${error.message}. Check the account id (ads.x.com shows it in the URL) or ask an account administrator to add the user.`,
         xCode,
       );
       skipRest('Skipped: the ads account is not accessible.');
