@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isKnownPhoneRegion, normalizePhoneNumber } from './normalize-phone-number.ts';
+import {
+  isKnownPhoneRegion,
+  normalizePhoneNumber,
+  normalizePhoneNumberWithParser,
+} from './normalize-phone-number.ts';
 
 describe('normalizePhoneNumber', () => {
   it.each([
@@ -46,6 +50,14 @@ describe('normalizePhoneNumber', () => {
       ok: false,
       code,
     });
+  });
+
+  it('lets the parser decide national digits that start with the region calling code', () => {
+    const raw = '306000000000';
+    expect(normalizePhoneNumber(raw, { region: 'GR' })).toEqual(
+      normalizePhoneNumberWithParser(raw, { region: 'GR' }),
+    );
+    expect(normalizePhoneNumber(raw, { region: 'GR' })).toMatchObject({ normalized: '+306000000000' });
   });
 
   it('knows regions by ISO 3166-1 alpha-2 code', () => {

@@ -191,6 +191,9 @@ function fastNational(value: string, region: CountryCode): string | undefined {
   const plan = REGION_PLANS.get(region);
   if (plan === undefined) return undefined;
   if (plan.idd !== null && plan.idd.test(digits)) return undefined;
+  // Digits that start with the region's own calling code may be an international number written without `+`
+  // (`30 6…` in GR); the parser strips the code when the rest is a possible number, so it decides.
+  if (digits.startsWith(plan.callingCode)) return undefined;
   const e164 = `+${plan.callingCode}${digits}`;
   return E164.test(e164) && fastE164(e164) ? e164 : undefined;
 }
