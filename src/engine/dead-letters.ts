@@ -41,14 +41,20 @@ export async function listDeadLetters(
   }));
 }
 
+/** Which dead letters to replay: every one of the sandbox not yet replayed, narrowed by ids and/or dataflow. */
+export interface DeadLetterSelection {
+  ids?: readonly string[];
+  dataflowId?: string;
+}
+
 /**
- * Replays dead letters (all of the sandbox's not yet replayed, or the given ids): their members' current desired
- * state becomes pending again and goes out with the next delivery. Returns how many were replayed.
+ * Replays dead letters: their members' current desired state becomes pending again (re-sent even if X is believed
+ * to hold it) and goes out with the next delivery. Returns how many were replayed.
  */
 export async function replayDeadLetters(
   rt: EngineRuntime,
   sandboxId: string,
-  ids?: readonly string[],
+  { ids, dataflowId }: DeadLetterSelection = {},
 ): Promise<number> {
   const now = rt.now();
   return rt.store.transaction(async (tx) => {
@@ -61,6 +67,7 @@ export async function replayDeadLetters(
       if (ids.length === 0) return 0;
       query = query.where('id', 'in', [...ids]);
     }
+    if (dataflowId !== undefined) query = query.where('dataflow_id', '=', dataflowId);
     const letters = await query.execute();
     for (const letter of letters) {
       await tx.db

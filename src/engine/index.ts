@@ -7,7 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Destination, Store } from '../store/index.ts';
 import type { AudienceDeliveryReport } from './delivery.ts';
-import { listDeadLetters, replayDeadLetters, type DeadLetter } from './dead-letters.ts';
+import {
+  listDeadLetters,
+  replayDeadLetters,
+  type DeadLetter,
+  type DeadLetterSelection,
+} from './dead-letters.ts';
 import { importProfilesFile, type ImportOptions, type ImportReport } from './import-file.ts';
 import { ingestProfiles, type IngestResult } from './ingest.ts';
 import { resumeVerified } from './pauses.ts';
@@ -25,7 +30,7 @@ import { AudienceLocks, deliverClaimed, pollDueHealth, startWorkerLoop } from '.
 import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
-export type { DeadLetter } from './dead-letters.ts';
+export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportOptions, ImportReport } from './import-file.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
 export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
@@ -90,7 +95,7 @@ export interface Engine {
   /** Members X refused (hashes and X's error), newest first. */
   deadLetters(sandboxId: string, filter?: { dataflowId?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Makes dead-lettered members pending again (all of the sandbox's, or the given ids); returns how many. */
-  replayDeadLetters(sandboxId: string, ids?: readonly string[]): Promise<number>;
+  replayDeadLetters(sandboxId: string, selection?: DeadLetterSelection): Promise<number>;
 }
 
 /**
@@ -164,6 +169,6 @@ export function createEngine(options: EngineOptions): Engine {
     resumePaused: () => resumeVerified(rt),
     prune: () => pruneHistory(rt),
     deadLetters: (sandboxId, filter) => listDeadLetters(rt, sandboxId, filter),
-    replayDeadLetters: (sandboxId, ids) => replayDeadLetters(rt, sandboxId, ids),
+    replayDeadLetters: (sandboxId, selection) => replayDeadLetters(rt, sandboxId, selection),
   };
 }

@@ -8,17 +8,15 @@ import type { ServiceMetrics } from './metrics.ts';
 const CHUNK = 500;
 
 /**
- * The engine as the API sees it. Dead letters and pending counts are read from the engine's tables here because the
- * engine exposes no query for them; everything else goes through the engine's own functions.
+ * The engine as the API sees it. Pending counts are read from the engine's ledger here because the engine exposes no
+ * query for them; everything else goes through the engine's own functions.
  */
 export function createEngineAdapter(options: {
   engine: Engine;
   store: Store;
   metrics?: ServiceMetrics;
-  now?: () => number;
 }): EnginePort {
   const { engine, store, metrics } = options;
-  const now = options.now ?? Date.now;
   return {
     async ingest(sandboxId, profiles, requestId) {
       const r = await engine.ingest(profiles, { sandboxId, requestId });
@@ -89,63 +87,24 @@ export function createEngineAdapter(options: {
       return { adds: n - removes, removes };
     },
     async deadLetters(sandboxId, filter) {
-      let q = store.db.selectFrom('engine_dead_letters').selectAll().where('sandbox_id', '=', sandboxId);
-      if (filter.dataflowId !== undefined) q = q.where('dataflow_id', '=', filter.dataflowId);
-      const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(filter.limit).execute();
-      return rows.map((r): DeadLetterView => {
-        const ops =
-          safeJson<Array<{ operation: string; user: Record<string, string[]> }>>(r.operations) ?? [];
+      const letters = await engine.deadLetters(sandboxId, filter);
+      return letters.map((d): DeadLetterView => {
         const user: Record<string, string[]> = {};
-        for (const op of ops)
-          for (const [k, v] of Object.entries(op.user ?? {})) user[k] = [...(user[k] ?? []), ...v];
+        for (const op of d.operations)
+          for (const [k, v] of Object.entries(op.user)) user[k] = [...(user[k] ?? []), ...v];
         return {
-          id: r.id,
-          dataflowId: r.dataflow_id,
-          audienceId: r.audience_id,
-          operation: ops.map((o) => o.operation).join('+') || 'unknown',
+          id: d.id,
+          dataflowId: d.dataflowId,
+          audienceId: d.audienceId,
+          operation: d.operations.map((o) => o.operation).join('+') || 'unknown',
           user,
-          error: `${r.error_code}: ${r.error_message}`,
-          createdAt: new Date(Number(r.created_at)).toISOString(),
-          replayedAt: r.replayed_at === null ? null : new Date(Number(r.replayed_at)).toISOString(),
+          error: `${d.errorCode}: ${d.errorMessage}`,
+          createdAt: new Date(d.createdAt).toISOString(),
+          replayedAt: d.replayedAt === null ? null : new Date(d.replayedAt).toISOString(),
         };
       });
     },
-    async replayDeadLetters(sandboxId, selection) {
-      const t = now();
-      return store.transaction(async (tx) => {
-        let q = tx.db
-          .selectFrom('engine_dead_letters')
-          .select(['id', 'audience_id', 'member'])
-          .where('sandbox_id', '=', sandboxId)
-          .where('replayed_at', 'is', null);
-        if (selection.dataflowId !== undefined) q = q.where('dataflow_id', '=', selection.dataflowId);
-        if (selection.ids !== undefined) q = q.where('id', 'in', selection.ids);
-        const rows = await q.execute();
-        for (const r of rows) {
-          // Clearing `dead` makes the member pending again; the planner re-derives the change from desired vs delivered.
-          await tx.db
-            .updateTable('engine_ledger')
-            .set({ dead: null, pending: 1, pending_since: t, updated_at: t })
-            .where('audience_id', '=', r.audience_id)
-            .where('member', '=', r.member)
-            .execute();
-          await tx.db
-            .updateTable('engine_dead_letters')
-            .set({ replayed_at: t })
-            .where('id', '=', r.id)
-            .execute();
-        }
-        return rows.length;
-      });
-    },
+    replayDeadLetters: (sandboxId, selection) => engine.replayDeadLetters(sandboxId, selection),
     startWorker: () => engine.startWorker(),
   };
-}
-
-function safeJson<T>(text: string): T | undefined {
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return undefined;
-  }
 }

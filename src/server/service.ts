@@ -107,7 +107,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     },
     ...(options.engineTuning ? { tuning: options.engineTuning } : {}),
   });
-  const enginePort = createEngineAdapter({ engine, store, metrics, now });
+  const enginePort = createEngineAdapter({ engine, store, metrics });
   metrics.sources.pending = () => enginePort.pendingTotals();
   metrics.sources.identities = async () => {
     const rows = await store.db
