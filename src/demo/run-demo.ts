@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Config } from '../config/index.ts';
 import { createEmulator, defaultDemoSeed, type Emulator, type RunningEmulator } from '../emulator/index.ts';
 import { DEFAULT_SANDBOX_ID } from '../store/index.ts';
@@ -155,7 +154,7 @@ async function seedAndStream(
     dataflow = await store.dataflows.get(sandboxId, created.value.id);
   } else if (ctx.emulator) {
     // A fresh emulator holds none of the audiences an earlier run created: deliver everything again.
-    await resendDataflow(service, dataflow.id);
+    await engine.recreateXAudiences(dataflow.id);
   }
   if (!dataflow) throw new DemoError('demo dataflow missing');
 
@@ -239,48 +238,6 @@ async function demoToken(service: Service): Promise<{ value: string; release(): 
     value: token,
     release: async () => void (await service.store.apiTokens.revoke(DEFAULT_SANDBOX_ID, apiToken.id)),
   };
-}
-
-/**
- * Forgets what an earlier demo run delivered to its (now gone) emulator, so every desired member is sent again to
- * new audiences. Mirrors the engine's own reset for an X audience deleted outside it.
- */
-async function resendDataflow(service: Service, dataflowId: string): Promise<void> {
-  const { store } = service;
-  const now = Date.now();
-  const ids = (
-    await store.db
-      .selectFrom('dataflow_audiences')
-      .select('id')
-      .where('dataflow_id', '=', dataflowId)
-      .execute()
-  ).map((r) => r.id);
-  if (ids.length === 0) return;
-  await store.transaction(async (tx) => {
-    await tx.db
-      .updateTable('engine_audiences')
-      .set({
-        x_audience_id: null,
-        x_audience_name: null,
-        name_base: null,
-        created_by_engine: 0,
-        creating_at: null,
-        updated_at: now,
-      })
-      .where('id', 'in', ids)
-      .execute();
-    await tx.db
-      .updateTable('dataflow_audiences')
-      .set({ x_audience_id: null, x_audience_name: null, state: 'pending_create', updated_at: now })
-      .where('id', 'in', ids)
-      .where('state', 'not in', ['removing', 'removed'])
-      .execute();
-    await sql`update engine_ledger set delivered = null, resend = 0, expires_at = null,
-        pending = case when desired is null then 0 else 1 end,
-        pending_since = case when desired is null then null else ${now} end
-      where audience_id in (${sql.join(ids)})`.execute(tx.db);
-    await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', 'in', ids).execute();
-  });
 }
 
 export function formatDemoSummary(s: DemoSummary): string {

@@ -843,7 +843,7 @@ async function deadLetter(
 }
 
 /** The X audience is gone (deleted outside the engine): start over with a new one holding every desired member. */
-async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<void> {
+export async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<void> {
   const now = rt.now();
   await rt.store.transaction(async (tx) => {
     await tx.db
@@ -865,7 +865,7 @@ async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<vo
       .execute();
     await sql`update engine_ledger set delivered = null, sent = null, resend = 0, expires_at = null,
         pending = case when desired is null then 0 else 1 end,
-        pending_since = case when desired is null then null else ${now} end
+        pending_since = case when desired is null then null else cast(${now} as bigint) end
       where audience_id = ${audienceId}`.execute(tx.db);
     await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', '=', audienceId).execute();
   });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Destination, Store } from '../store/index.ts';
-import type { AudienceDeliveryReport } from './delivery.ts';
+import { resetXAudience, type AudienceDeliveryReport } from './delivery.ts';
 import {
   listDeadLetters,
   replayDeadLetters,
@@ -92,6 +92,11 @@ export interface Engine {
   resumePaused(): Promise<string[]>;
   /** Deletes run counters past 90 days and stale idempotency records. */
   prune(): Promise<void>;
+  /**
+   * Forgets the X audiences of a dataflow, for when X no longer holds them (its store was wiped, e.g. a fresh
+   * emulator): each is created again on the next delivery with every desired member.
+   */
+  recreateXAudiences(dataflowId: string): Promise<number>;
   /** Members X refused (hashes and X's error), newest first. */
   deadLetters(sandboxId: string, filter?: { dataflowId?: string; limit?: number }): Promise<DeadLetter[]>;
   /** Makes dead-lettered members pending again (all of the sandbox's, or the given ids); returns how many. */
@@ -168,6 +173,16 @@ export function createEngine(options: EngineOptions): Engine {
     pollHealth: () => pollDueHealth(rt),
     resumePaused: () => resumeVerified(rt),
     prune: () => pruneHistory(rt),
+    async recreateXAudiences(dataflowId) {
+      const audiences = await rt.store.db
+        .selectFrom('engine_audiences')
+        .select('id')
+        .where('dataflow_id', '=', dataflowId)
+        .where('lifecycle', '=', 'active')
+        .execute();
+      for (const { id } of audiences) await resetXAudience(rt, id);
+      return audiences.length;
+    },
     deadLetters: (sandboxId, filter) => listDeadLetters(rt, sandboxId, filter),
     replayDeadLetters: (sandboxId, selection) => replayDeadLetters(rt, sandboxId, selection),
   };

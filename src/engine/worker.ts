@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { deliverAudience, type AudienceDeliveryReport } from './delivery.ts';
+import { isXAdsError } from '../xads/errors.ts';
+import { deliverAudience, resetXAudience, type AudienceDeliveryReport } from './delivery.ts';
 import { pollHealth } from './lifecycle.ts';
 import { resumeVerified } from './pauses.ts';
 import { pruneHistory } from './runs.ts';
@@ -150,7 +151,9 @@ export async function pollDueHealth(rt: EngineRuntime): Promise<number> {
       });
       polled += 1;
     } catch (error) {
-      rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
+      // Deleted at X (by hand, or X's store was reset): recreate it with every desired member, as delivery does.
+      if (isXAdsError(error) && error.kind === 'not_found') await resetXAudience(rt, row.id);
+      else rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
     }
   }
   return polled;

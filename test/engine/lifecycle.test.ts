@@ -262,5 +262,27 @@ for (const backend of BACKENDS) {
       expect(health?.healthCheckedAt).toBe(h.clock.now());
       expect(health?.reasonsNotTargetable).toEqual(expect.arrayContaining(['PROCESSING']));
     });
+
+    it('recreates an audience that the health poll finds gone at X, with every desired member', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 4, 0);
+      await h.engine.flush();
+      const before = (await xAudienceIdOf(h.store, audience.id))!;
+      h.emulator.admin.reset();
+      expect(await h.engine.flush()).toMatchObject({ audiences: [{ requests: 0 }] });
+      await h.engine.pollHealth();
+      expect(await xAudienceIdOf(h.store, audience.id)).toBeNull();
+      await h.engine.flush();
+      const after = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(after).not.toBe(before);
+      expect(xIdentifiers(h.emulator, after)).toEqual(expectedEmails(0, 4));
+
+      h.emulator.admin.reset();
+      expect(await h.engine.recreateXAudiences(audience.dataflowId)).toBe(1);
+      await h.engine.flush();
+      const again = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, again)).toEqual(expectedEmails(0, 4));
+    });
   });
 }
