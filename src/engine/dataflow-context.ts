@@ -1,4 +1,7 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Selectable } from 'kysely';
 import type { MappingRow } from '../audience/mapping.ts';
+import type { DataflowAudiencesTable, DataflowsTable } from '../store/schema/core.ts';
 import type { Db } from './sql-helpers.ts';
 import { isScheduleActive } from './schedule.ts';
 
@@ -52,36 +55,38 @@ export function mappingRowKey(row: MappingRow): string {
   return `${row.sourceType}|${row.source}|${row.target}|${row.applyTransformation ? 1 : 0}`;
 }
 
-/** Loads the sandbox's tracked dataflows, their live audiences and the union of their mapping rows. */
-export async function loadSandboxContext(
-  db: Db,
+type FlowRow = Pick<
+  Selectable<DataflowsTable>,
+  | 'id'
+  | 'sandbox_id'
+  | 'destination_id'
+  | 'status'
+  | 'mapping'
+  | 'max_batch_age_seconds'
+  | 'cadence_mode'
+  | 'cadence_window_seconds'
+  | 'on_audience_removal'
+  | 'profile_key_namespaces'
+>;
+type AudienceRow = Pick<
+  Selectable<DataflowAudiencesTable>,
+  | 'id'
+  | 'dataflow_id'
+  | 'segment_id'
+  | 'mapping_name'
+  | 'start_date'
+  | 'end_date'
+  | 'ttl_days'
+  | 'existing_x_audience_id'
+>;
+
+/** Builds the context from the tracked dataflows and their live audiences, both in creation order. */
+function buildSandboxContext(
   sandboxId: string,
+  flows: readonly FlowRow[],
+  audiences: readonly AudienceRow[],
   defaultKeyNamespaces: readonly string[],
-): Promise<SandboxContext> {
-  const flows = await db
-    .selectFrom('dataflows')
-    .selectAll()
-    .where('sandbox_id', '=', sandboxId)
-    .where('status', 'in', [...TRACKED_DATAFLOW_STATUSES])
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
-  const audiences =
-    flows.length === 0
-      ? []
-      : await db
-          .selectFrom('dataflow_audiences')
-          .selectAll()
-          .where('sandbox_id', '=', sandboxId)
-          .where(
-            'dataflow_id',
-            'in',
-            flows.map((f) => f.id),
-          )
-          .where('state', 'not in', [...REMOVED_AUDIENCE_STATES])
-          .orderBy('created_at')
-          .orderBy('id')
-          .execute();
+): SandboxContext {
   const rows = new Map<string, MappingRow>();
   const dataflows: DataflowContext[] = flows.map((flow) => {
     const mapping = JSON.parse(flow.mapping) as MappingRow[];
@@ -127,6 +132,81 @@ export async function loadSandboxContext(
     dataflows,
     keyNamespaces: keyNamespaces.length > 0 ? keyNamespaces : [...defaultKeyNamespaces],
   };
+}
+
+/** Loads the sandbox's tracked dataflows, their live audiences and the union of their mapping rows. */
+export async function loadSandboxContext(
+  db: Db,
+  sandboxId: string,
+  defaultKeyNamespaces: readonly string[],
+): Promise<SandboxContext> {
+  const flows = await db
+    .selectFrom('dataflows')
+    .selectAll()
+    .where('sandbox_id', '=', sandboxId)
+    .where('status', 'in', [...TRACKED_DATAFLOW_STATUSES])
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  const audiences =
+    flows.length === 0
+      ? []
+      : await db
+          .selectFrom('dataflow_audiences')
+          .selectAll()
+          .where('sandbox_id', '=', sandboxId)
+          .where(
+            'dataflow_id',
+            'in',
+            flows.map((f) => f.id),
+          )
+          .where('state', 'not in', [...REMOVED_AUDIENCE_STATES])
+          .orderBy('created_at')
+          .orderBy('id')
+          .execute();
+  return buildSandboxContext(sandboxId, flows, audiences, defaultKeyNamespaces);
+}
+
+const TRACKED_SQL = TRACKED_DATAFLOW_STATUSES.map((s) => `'${s}'`).join(', ');
+const REMOVED_SQL = REMOVED_AUDIENCE_STATES.map((s) => `'${s}'`).join(', ');
+
+interface ContextStatements {
+  flows: BetterSqlite3.Statement<[string], FlowRow>;
+  audiences: BetterSqlite3.Statement<[string, string], AudienceRow>;
+}
+
+const contextStatements = new WeakMap<BetterSqlite3.Database, ContextStatements>();
+
+/**
+ * `loadSandboxContext` on SQLite's connection with prepared statements (synchronous, so it can run inside the
+ * caller's `exclusive` section): same rows, same order.
+ */
+export function loadSandboxContextSqlite(
+  database: BetterSqlite3.Database,
+  sandboxId: string,
+  defaultKeyNamespaces: readonly string[],
+): SandboxContext {
+  let st = contextStatements.get(database);
+  if (!st) {
+    st = {
+      flows: database.prepare(
+        `select id, sandbox_id, destination_id, status, mapping, max_batch_age_seconds, cadence_mode,
+           cadence_window_seconds, on_audience_removal, profile_key_namespaces
+         from dataflows where sandbox_id = ? and status in (${TRACKED_SQL}) order by created_at, id`,
+      ),
+      audiences: database.prepare(
+        `select id, dataflow_id, segment_id, mapping_name, start_date, end_date, ttl_days, existing_x_audience_id
+         from dataflow_audiences
+         where sandbox_id = ? and state not in (${REMOVED_SQL})
+           and dataflow_id in (select id from dataflows where sandbox_id = ? and status in (${TRACKED_SQL}))
+         order by created_at, id`,
+      ),
+    };
+    contextStatements.set(database, st);
+  }
+  const flows = st.flows.all(sandboxId);
+  const audiences = flows.length === 0 ? [] : st.audiences.all(sandboxId, sandboxId);
+  return buildSandboxContext(sandboxId, flows, audiences, defaultKeyNamespaces);
 }
 
 /** True when the audience exports at `now`. */

@@ -3,7 +3,13 @@ import { sql } from 'kysely';
 import { parseProfileExport } from '../profile/index.ts';
 import type { ProfileExport } from '../profile/index.ts';
 import type { Store } from '../store/index.ts';
-import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
+import {
+  audienceActive,
+  loadSandboxContext,
+  loadSandboxContextSqlite,
+  type SandboxContext,
+} from './dataflow-context.ts';
+import { groupCommit } from './group-commit.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import {
   EXCLUSION_CODES,
@@ -11,7 +17,6 @@ import {
   rejectionsFor,
   userFor,
   type ProfileEvaluation,
-  type RowValues,
 } from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
@@ -44,9 +49,18 @@ export interface IngestResult {
 }
 
 interface StoredProfile {
-  values: RowValues;
   segments: Set<string>;
+  /** Stored `identities` text (canonical JSON of the row values). */
   text: string;
+}
+
+/** A profile's stored row as read before the batch: a rewrite to the same texts is skipped. */
+interface LoadedProfile extends StoredProfile {
+  segmentsText: string;
+}
+
+function loadedProfile(identities: string, segments: string): LoadedProfile {
+  return { segments: new Set(JSON.parse(segments) as string[]), text: identities, segmentsText: segments };
 }
 
 function emptyResult(requestId: string | null, received: number): IngestResult {
@@ -72,8 +86,8 @@ async function loadProfiles(
   store: Store,
   sandboxId: string,
   keys: string[],
-): Promise<Map<string, StoredProfile>> {
-  const found = new Map<string, StoredProfile>();
+): Promise<Map<string, LoadedProfile>> {
+  const found = new Map<string, LoadedProfile>();
   for (const chunk of chunkRows(keys, 1, store.capabilities, 1000)) {
     const rows = await db
       .selectFrom('engine_profiles')
@@ -81,13 +95,7 @@ async function loadProfiles(
       .where('sandbox_id', '=', sandboxId)
       .where('profile_key', 'in', chunk)
       .execute();
-    for (const row of rows) {
-      found.set(row.profile_key, {
-        values: JSON.parse(row.identities) as RowValues,
-        segments: new Set(JSON.parse(row.segments) as string[]),
-        text: row.identities,
-      });
-    }
+    for (const row of rows) found.set(row.profile_key, loadedProfile(row.identities, row.segments));
   }
   return found;
 }
@@ -108,22 +116,28 @@ export async function ingestProfiles(
   const now = env.now;
 
   if (store.sqlite) {
-    // Map and hash outside the write lock; then one synchronous transaction with prepared statements.
-    const context = await loadSandboxContext(store.db as unknown as Db, sandboxId, env.defaultKeyNamespaces);
+    // On the connection: the context through prepared statements and the mapping and hashing before the
+    // transaction, then the writes with prepared statements in a transaction shared with concurrent ingests.
     const result = emptyResult(requestId, items.length);
-    const evaluations = evaluateBatch(store, context, parseItems(items, result));
-    return store.sqlite.exclusive((database) =>
-      database.transaction((): IngestResult => {
+    const profiles = parseItems(items, result);
+    return groupCommit(store.sqlite, {
+      prepare: (database) => {
+        const context = loadSandboxContextSqlite(database, sandboxId, env.defaultKeyNamespaces);
+        return { context, evaluations: evaluateBatch(store, context, profiles) };
+      },
+      write: (database, { context, evaluations }): IngestResult => {
         const st = sqliteStatements(database);
         if (requestId !== null) {
           const seen = st.selectRequest.get(sandboxId, requestId);
           if (seen) return { ...(JSON.parse(seen.result) as IngestResult), duplicate: true };
         }
-        result.ledgerWrites = applyEvaluationsSqlite(database, context, evaluations, now, result.excluded);
-        if (requestId !== null) st.insertRequest.run(sandboxId, requestId, JSON.stringify(result), now);
-        return result;
-      })(),
-    );
+        // Built afresh on every run: a group that failed runs its units again.
+        const written: IngestResult = { ...result, excluded: {} };
+        written.ledgerWrites = applyEvaluationsSqlite(database, context, evaluations, now, written.excluded);
+        if (requestId !== null) st.insertRequest.run(sandboxId, requestId, JSON.stringify(written), now);
+        return written;
+      },
+    });
   }
 
   return store.transaction(async (tx) => {
@@ -194,7 +208,7 @@ interface BatchPlan {
 /** Decides the new profile states and ledger writes of a batch, given the stored states of its profiles. */
 function planBatch(
   evaluations: readonly ProfileEvaluation[],
-  stored: Map<string, StoredProfile>,
+  loaded: ReadonlyMap<string, LoadedProfile>,
   context: SandboxContext,
   now: number,
   excluded: Record<string, number>,
@@ -208,6 +222,8 @@ function planBatch(
   };
   const ledger = new Map<string, DesiredWrite>();
   const profileRows = new Map<string, { identities: string; segments: string }>();
+  // States as this batch leaves them (a key can occur more than once), starting from the stored ones.
+  const stored = new Map<string, StoredProfile>(loaded);
 
   for (const evaluation of evaluations) {
     if (evaluation.key !== null) extra.seen?.(evaluation.key);
@@ -220,7 +236,7 @@ function planBatch(
     const valuesText = JSON.stringify(evaluation.values);
     const identitiesChanged = previous !== undefined && previous.text !== valuesText;
     if (evaluation.key !== null) {
-      stored.set(evaluation.key, { values: evaluation.values, segments, text: valuesText });
+      stored.set(evaluation.key, { segments, text: valuesText });
       profileRows.set(evaluation.key, {
         identities: valuesText,
         segments: JSON.stringify([...segments].sort()),
@@ -229,6 +245,9 @@ function planBatch(
 
     for (const dataflow of context.dataflows) {
       let received = false;
+      // The same for every audience of the dataflow: computed at most once per profile.
+      let user: string | null | undefined;
+      let codes: string[] | undefined;
       for (const audience of dataflow.audiences) {
         const foreign = evaluation.foreignSegments.includes(audience.segmentId);
         const mentioned = evaluation.memberships.has(audience.segmentId);
@@ -250,9 +269,10 @@ function planBatch(
         if (!audienceActive(audience, now)) continue;
         let desired: string | null = null;
         if (member) {
-          desired = userFor(dataflow, evaluation.values);
-          for (const code of rejectionsFor(dataflow, evaluation.rejections))
-            exclude(dataflow.id, audience.id, code);
+          if (user === undefined) user = userFor(dataflow, evaluation.values);
+          desired = user;
+          codes ??= rejectionsFor(dataflow, evaluation.rejections);
+          for (const code of codes) exclude(dataflow.id, audience.id, code);
           if (desired === null) exclude(dataflow.id, audience.id, EXCLUSION_CODES.noIdentifier);
         }
         if (evaluation.key === null) continue;
@@ -265,8 +285,15 @@ function planBatch(
       if (received) counters.add({ dataflowId: dataflow.id, metric: 'profiles_received', at: now });
     }
   }
+  const rows: BatchPlan['profileRows'] = [];
+  for (const [key, row] of profileRows) {
+    // Rewriting a profile to the texts it already has changes nothing anyone reads: leave its pages clean.
+    const before = loaded.get(key);
+    if (before?.text === row.identities && before.segmentsText === row.segments) continue;
+    rows.push({ key, ...row });
+  }
   return {
-    profileRows: [...profileRows].map(([key, row]) => ({ key, ...row })),
+    profileRows: rows,
     writes: [...ledger.values()],
     counters,
   };
@@ -313,15 +340,10 @@ export function applyEvaluationsSqlite(
   extra: ApplyExtra = {},
 ): number {
   const st = sqliteStatements(database);
-  const stored = new Map<string, StoredProfile>();
+  const stored = new Map<string, LoadedProfile>();
   for (const key of keysOf(evaluations)) {
     const row = st.selectProfile.get(context.sandboxId, key);
-    if (row)
-      stored.set(key, {
-        values: JSON.parse(row.identities) as RowValues,
-        segments: new Set(JSON.parse(row.segments) as string[]),
-        text: row.identities,
-      });
+    if (row) stored.set(key, loadedProfile(row.identities, row.segments));
   }
   const plan = planBatch(evaluations, stored, context, now, excluded, extra);
   for (const r of plan.profileRows)

@@ -4,7 +4,7 @@ import { sha256Hex } from '../identity/index.ts';
 import type { XIdentifierType, XUser } from '../identity/types.ts';
 import type { ProfileExport } from '../profile/index.ts';
 import type { DataflowContext, SandboxContext } from './dataflow-context.ts';
-import { canonicalUser, serializeUser } from './xuser.ts';
+import { serializeUser } from './xuser.ts';
 
 /** The only segment namespace X audiences take: Adobe's Segmentation Service (`ups`). */
 export const ACCEPTED_SEGMENT_NAMESPACE = 'ups';
@@ -104,7 +104,8 @@ export function userFor(
     const target = row.target as XIdentifierType;
     (user[target] ??= []).push(...produced);
   });
-  return serializeUser(canonicalUser(user));
+  // `serializeUser` puts the user in canonical form itself.
+  return serializeUser(user);
 }
 
 /** Reason codes of the identifiers a dataflow's mapping rejected for this profile. */
