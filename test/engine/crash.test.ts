@@ -22,7 +22,14 @@ interface ChildRun {
   signal: NodeJS.Signals | null;
 }
 
-function runChild(env: Record<string, string>, killAfterMs: number | null): Promise<ChildRun> {
+/**
+ * Runs the delivery child to completion, or SIGKILLs it `kill.delayMs` after its `kill.acks`-th acknowledgement in
+ * this run (so the kill lands while it still has work: mid-ingest or mid-flush, whatever the machine's speed).
+ */
+function runChild(
+  env: Record<string, string>,
+  kill: { acks: number; delayMs: number } | null,
+): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -35,9 +42,13 @@ function runChild(env: Record<string, string>, killAfterMs: number | null): Prom
     );
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let timer: NodeJS.Timeout | null = null;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (kill !== null && timer === null && (out.match(/^ACK \d+$/gm)?.length ?? 0) >= kill.acks)
+        timer = setTimeout(() => child.kill('SIGKILL'), kill.delayMs);
+    });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = killAfterMs === null ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (timer) clearTimeout(timer);
@@ -139,7 +150,9 @@ for (const backend of BACKENDS) {
             CRASH_FROM: String(from),
             ...(mode === 'accept' ? { CRASH_AFTER_ACCEPT: String(1 + Math.floor(random() * 4)) } : {}),
           },
-          mode === 'delay' ? 1000 + Math.floor(random() * 2500) : null,
+          mode === 'delay'
+            ? { acks: 1 + Math.floor(random() * 3), delayMs: Math.floor(random() * 150) }
+            : null,
         );
         if (run.signal === 'SIGKILL') kills += 1;
         from = Math.max(from, run.acked + 1);
