@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import vectors from '../../../shared/reference/vectors.json' with { type: 'json' };
+import vectors from '../../test/fixtures/vectors.json' with { type: 'json' };
 import { signRequest } from '../xads/oauth1.ts';
 import { createEmulator, defaultDemoSeed } from './index.ts';
 import type { Emulator, EmulatorOptions, RunningEmulator } from './index.ts';
