@@ -105,6 +105,14 @@ export function authenticateOAuth(
   return { ok: true, oauth, app };
 }
 
+/** The path parameters of a single-audience route, as X echoes them. */
+function audiencePath(c: C): { account_id: string; custom_audience_id: string } {
+  return {
+    account_id: c.req.param('account_id') ?? '',
+    custom_audience_id: c.req.param('custom_audience_id') ?? '',
+  };
+}
+
 /** The X Ads API routes (`/11/…`, `/12/…`) and the PIN-flow OAuth routes (`/oauth/…`). */
 export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
   const app = new Hono<Env>();
@@ -438,10 +446,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
 
   app.get('/:version/accounts/:account_id/custom_audiences/:custom_audience_id', (c) => {
     if (!versionOk(c)) return routeNotFound(c);
-    const path = {
-      account_id: c.req.param('account_id'),
-      custom_audience_id: c.req.param('custom_audience_id'),
-    };
+    const path = audiencePath(c);
     const s = scope(c, { family: 'accountReads', write: false, audiences: true, path });
     if (s instanceof Response) return s;
     const audience = findAudience(s, path.custom_audience_id, c.req.query('with_deleted') === 'true');
@@ -451,10 +456,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
 
   app.put('/:version/accounts/:account_id/custom_audiences/:custom_audience_id', (c) => {
     if (!versionOk(c)) return routeNotFound(c);
-    const path = {
-      account_id: c.req.param('account_id'),
-      custom_audience_id: c.req.param('custom_audience_id'),
-    };
+    const path = audiencePath(c);
     const s = scope(c, { family: 'writes', write: true, audiences: true, path });
     if (s instanceof Response) return s;
     const audience = findAudience(s, path.custom_audience_id, false);
@@ -474,10 +476,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
 
   app.delete('/:version/accounts/:account_id/custom_audiences/:custom_audience_id', (c) => {
     if (!versionOk(c)) return routeNotFound(c);
-    const path = {
-      account_id: c.req.param('account_id'),
-      custom_audience_id: c.req.param('custom_audience_id'),
-    };
+    const path = audiencePath(c);
     const s = scope(c, { family: 'writes', write: true, audiences: true, path });
     if (s instanceof Response) return s;
     const audience = findAudience(s, path.custom_audience_id, false);
@@ -489,10 +488,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
 
   app.post('/:version/accounts/:account_id/custom_audiences/:custom_audience_id/users', (c) => {
     if (!versionOk(c)) return routeNotFound(c);
-    const path = {
-      account_id: c.req.param('account_id'),
-      custom_audience_id: c.req.param('custom_audience_id'),
-    };
+    const path = audiencePath(c);
     const s = scope(c, { family: 'users', write: true, audiences: true, path });
     if (s instanceof Response) return s;
     // The users endpoint echoes only the path parameters (reference §12 item 3).
