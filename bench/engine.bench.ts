@@ -121,6 +121,8 @@ async function endToEnd(): Promise<{
     );
   }
   const engine = createEngine({ store, clientFor: () => client });
+  // The dataflow is activated before profiles arrive, as in the service (its worker syncs new dataflows at once).
+  await engine.sync();
   const start = performance.now();
   const report = await engine.importFile(file, { sandboxId: 'prod', batchSize: 5000 });
   const imported = performance.now();

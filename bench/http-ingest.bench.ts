@@ -55,16 +55,26 @@ async function waitReady(url: string, deadline: number): Promise<void> {
 const dir = await mkdtemp(join(tmpdir(), 'tca-bench-http-'));
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), 'start', '--role', 'api'], {
-  env: {
-    ...process.env,
-    TCA_DATA_DIR: join(dir, 'data'),
-    TCA_PORT: String(port),
-    TCA_LOG_LEVEL: 'warn',
-    TCA_X_API_BASE_URL: 'http://127.0.0.1:9',
+const child = spawn(
+  process.execPath,
+  [
+    ...(process.env['TCA_BENCH_SERVER_NODE_ARGS']?.split(' ') ?? []),
+    join(ROOT, 'bin', 'tca.js'),
+    'start',
+    '--role',
+    'api',
+  ],
+  {
+    env: {
+      ...process.env,
+      TCA_DATA_DIR: join(dir, 'data'),
+      TCA_PORT: String(port),
+      TCA_LOG_LEVEL: 'warn',
+      TCA_X_API_BASE_URL: 'http://127.0.0.1:9',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
   },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+);
 
 try {
   await waitReady(url, Date.now() + 120_000);

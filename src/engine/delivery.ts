@@ -622,7 +622,7 @@ async function commit(
   }
 
   if (rt.store.sqlite) {
-    await rt.store.sqlite.exclusive((database) =>
+    await rt.store.sqlite.exclusiveDurable((database) =>
       database.transaction(() => {
         const st = sqliteStatements(database);
         for (const u of updates) {
@@ -743,7 +743,7 @@ async function recordSending(
   }
   const members = [...new Set(units.flatMap((u) => u.items.map((i) => i.entry.member)))];
   if (rt.store.sqlite) {
-    await rt.store.sqlite.exclusive((database) =>
+    await rt.store.sqlite.exclusiveDurable((database) =>
       database.transaction(() => {
         const st = sqliteStatements(database);
         for (const member of members) st.markSending.run(now, audienceId, member);

@@ -54,7 +54,7 @@ export function groupCommit<P, T>(sqlite: SqliteAccess, work: GroupedWork<P, T>)
     // Collect the calls of this turn of the event loop (e.g. requests whose bodies arrived together) first.
     setImmediate(() => {
       sqlite
-        .exclusive((database) => {
+        .exclusiveDurable((database) => {
           // From here on, new calls start the next group.
           waiting.delete(sqlite);
           return runGroup(database, units);

@@ -233,7 +233,7 @@ export async function importProfilesFile(
     const evaluations = evaluateBatch(store, context, profiles, extra);
     const now = rt.now();
     if (store.sqlite) {
-      report.ledgerWrites += await store.sqlite.exclusive((database) =>
+      report.ledgerWrites += await store.sqlite.exclusiveDurable((database) =>
         database.transaction(() => {
           const written = applyEvaluationsSqlite(database, context, evaluations, now, report.excluded, extra);
           const insert = database.prepare(
@@ -303,15 +303,15 @@ async function removeAbsent(
     d.audiences.filter((a) => a.segmentId === segmentId && audienceActive(a, rt.now())),
   );
   let removed = 0;
-  let after = '';
+  let after = 0;
   for (;;) {
     const count = await rt.store.transaction(async (tx) => {
       const db = tx.db as unknown as Db;
       const rows = await db
         .selectFrom('engine_profiles as p')
-        .select(['p.profile_key', 'p.segments'])
+        .select(['p.id', 'p.segments'])
+        .where('p.id', '>', after)
         .where('p.sandbox_id', '=', context.sandboxId)
-        .where('p.profile_key', '>', after)
         .where(sql<boolean>`p.segments like ${needle} escape '\\'`)
         .where(({ not, exists, selectFrom }) =>
           not(
@@ -323,7 +323,7 @@ async function removeAbsent(
             ),
           ),
         )
-        .orderBy('p.profile_key')
+        .orderBy('p.id')
         .limit(2000)
         .execute();
       const writes: DesiredWrite[] = [];
@@ -332,16 +332,15 @@ async function removeAbsent(
         await db
           .updateTable('engine_profiles')
           .set({ segments: JSON.stringify(segments), updated_at: rt.now() })
-          .where('sandbox_id', '=', context.sandboxId)
-          .where('profile_key', '=', row.profile_key)
+          .where('id', '=', row.id)
           .execute();
         for (const audience of audiences)
-          writes.push({ audienceId: audience.id, member: row.profile_key, desired: null });
+          writes.push({ audienceId: audience.id, member: String(row.id), desired: null });
         removed += 1;
       }
       await writeDesired(db, rt.store.capabilities, writes, rt.now());
       const last = rows[rows.length - 1];
-      if (last) after = last.profile_key;
+      if (last) after = last.id;
       return rows.length;
     });
     if (count < 2000) break;

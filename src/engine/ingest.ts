@@ -56,11 +56,17 @@ interface StoredProfile {
 
 /** A profile's stored row as read before the batch: a rewrite to the same texts is skipped. */
 interface LoadedProfile extends StoredProfile {
+  id: number;
   segmentsText: string;
 }
 
-function loadedProfile(identities: string, segments: string): LoadedProfile {
-  return { segments: new Set(JSON.parse(segments) as string[]), text: identities, segmentsText: segments };
+function loadedProfile(id: number, identities: string, segments: string): LoadedProfile {
+  return {
+    id,
+    segments: new Set(JSON.parse(segments) as string[]),
+    text: identities,
+    segmentsText: segments,
+  };
 }
 
 function emptyResult(requestId: string | null, received: number): IngestResult {
@@ -91,11 +97,11 @@ async function loadProfiles(
   for (const chunk of chunkRows(keys, 1, store.capabilities, 1000)) {
     const rows = await db
       .selectFrom('engine_profiles')
-      .select(['profile_key', 'identities', 'segments'])
+      .select(['id', 'profile_key', 'identities', 'segments'])
       .where('sandbox_id', '=', sandboxId)
       .where('profile_key', 'in', chunk)
       .execute();
-    for (const row of rows) found.set(row.profile_key, loadedProfile(row.identities, row.segments));
+    for (const row of rows) found.set(row.profile_key, loadedProfile(row.id, row.identities, row.segments));
   }
   return found;
 }
@@ -199,9 +205,17 @@ export function evaluateBatch(
   });
 }
 
+/** A desired-state write for a profile, by profile key (its ledger member is the profile's id, known once written). */
+interface KeyedWrite {
+  audienceId: string;
+  key: string;
+  desired: string | null;
+}
+
 interface BatchPlan {
+  /** Profiles whose stored texts change (new ones included). */
   profileRows: Array<{ key: string; identities: string; segments: string }>;
-  writes: DesiredWrite[];
+  writes: KeyedWrite[];
   counters: RunCounters;
 }
 
@@ -220,7 +234,7 @@ function planBatch(
     counters.add({ dataflowId, metric: 'identities_excluded', code, value, at: now });
     counters.add({ dataflowId, audienceId, metric: 'identities_excluded', code, value, at: now });
   };
-  const ledger = new Map<string, DesiredWrite>();
+  const ledger = new Map<string, KeyedWrite>();
   const profileRows = new Map<string, { identities: string; segments: string }>();
   // States as this batch leaves them (a key can occur more than once), starting from the stored ones.
   const stored = new Map<string, StoredProfile>(loaded);
@@ -278,7 +292,7 @@ function planBatch(
         if (evaluation.key === null) continue;
         ledger.set(`${audience.id}\u0000${evaluation.key}`, {
           audienceId: audience.id,
-          member: evaluation.key,
+          key: evaluation.key,
           desired,
         });
       }
@@ -297,6 +311,15 @@ function planBatch(
     writes: [...ledger.values()],
     counters,
   };
+}
+
+/** Ledger writes with their members: each profile's id, as text. */
+function membersOf(writes: readonly KeyedWrite[], ids: ReadonlyMap<string, number>): DesiredWrite[] {
+  return writes.map((w) => ({
+    audienceId: w.audienceId,
+    member: String(ids.get(w.key)!),
+    desired: w.desired,
+  }));
 }
 
 function keysOf(evaluations: readonly ProfileEvaluation[]): string[] {
@@ -318,14 +341,19 @@ export async function applyEvaluations(
 ): Promise<number> {
   const stored = await loadProfiles(db, store, context.sandboxId, keysOf(evaluations));
   const plan = planBatch(evaluations, stored, context, now, excluded, extra);
+  const ids = new Map<string, number>();
+  for (const [key, profile] of stored) ids.set(key, profile.id);
   for (const chunk of chunkRows(plan.profileRows, 5, store.capabilities)) {
-    await sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values ${sql.join(
+    const { rows } = await sql<{
+      id: number;
+      profile_key: string;
+    }>`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values ${sql.join(
       chunk.map((r) => sql`(${context.sandboxId}, ${r.key}, ${r.identities}, ${r.segments}, ${now})`),
-    )} on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments, updated_at = excluded.updated_at`.execute(
-      db,
-    );
+    )} on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments, updated_at = excluded.updated_at
+      returning id, profile_key`.execute(db);
+    for (const row of rows) ids.set(row.profile_key, Number(row.id));
   }
-  await writeDesired(db, store.capabilities, plan.writes, now);
+  await writeDesired(db, store.capabilities, membersOf(plan.writes, ids), now);
   await plan.counters.write(db, store.capabilities);
   return plan.writes.length;
 }
@@ -341,14 +369,21 @@ export function applyEvaluationsSqlite(
 ): number {
   const st = sqliteStatements(database);
   const stored = new Map<string, LoadedProfile>();
+  const ids = new Map<string, number>();
   for (const key of keysOf(evaluations)) {
     const row = st.selectProfile.get(context.sandboxId, key);
-    if (row) stored.set(key, loadedProfile(row.identities, row.segments));
+    if (!row) continue;
+    stored.set(key, loadedProfile(row.id, row.identities, row.segments));
+    ids.set(key, row.id);
   }
   const plan = planBatch(evaluations, stored, context, now, excluded, extra);
-  for (const r of plan.profileRows)
-    st.upsertProfile.run(context.sandboxId, r.key, r.identities, r.segments, now);
-  for (const w of plan.writes)
+  for (const r of plan.profileRows) {
+    const id = ids.get(r.key);
+    if (id === undefined)
+      ids.set(r.key, st.insertProfile.get(context.sandboxId, r.key, r.identities, r.segments, now)!.id);
+    else st.updateProfile.run(r.identities, r.segments, now, id);
+  }
+  for (const w of membersOf(plan.writes, ids))
     st.upsertDesired.run({ audience: w.audienceId, member: w.member, desired: w.desired, now });
   plan.counters.writeSqlite(st);
   return plan.writes.length;

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Table types of the engine's migrations (0100–0199), combined with the store's in `src/store/schema/index.ts`.
  * Conventions follow the store's: text ids, epoch-ms bigint timestamps, JSON in text columns, 0/1 integers.
@@ -10,6 +12,8 @@ type EpochMs = number;
 
 /** Per-profile segment membership and mapped identities, independent of dataflows (for backfill and mirror). */
 export interface EngineProfilesTable {
+  /** Surrogate id in arrival order: ledger members are this id as text (see migration 0102). */
+  id: Generated<number>;
   sandbox_id: string;
   /** `k:` + HMAC of the profile's key identity, or `u:` + digest of its identifiers when it has no key. */
   profile_key: string;
@@ -24,6 +28,7 @@ export interface EngineProfilesTable {
 export interface EngineLedgerTable {
   /** The dataflow audience id. */
   audience_id: string;
+  /** The profile's `engine_profiles.id`, as text. */
   member: string;
   /** Canonical user X should hold for this member, or null (not a member). */
   desired: string | null;

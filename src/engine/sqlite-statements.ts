@@ -6,8 +6,12 @@ import type BetterSqlite3 from 'better-sqlite3';
  * multi-row statement per batch. Semantics match the portable statements in `ledger-writes.ts` and `delivery.ts`.
  */
 export interface SqliteStatements {
-  selectProfile: BetterSqlite3.Statement<[string, string], { identities: string; segments: string }>;
-  upsertProfile: BetterSqlite3.Statement<[string, string, string, string, number]>;
+  selectProfile: BetterSqlite3.Statement<
+    [string, string],
+    { id: number; identities: string; segments: string }
+  >;
+  insertProfile: BetterSqlite3.Statement<[string, string, string, string, number], { id: number }>;
+  updateProfile: BetterSqlite3.Statement<[string, string, number, number]>;
   upsertDesired: BetterSqlite3.Statement<{
     audience: string;
     member: string;
@@ -47,12 +51,14 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
   const done = `(desired is @delivered and @sent is null and (resend = 0 or ${settledHere}))`;
   const statements: SqliteStatements = {
     selectProfile: db.prepare(
-      'select identities, segments from engine_profiles where sandbox_id = ? and profile_key = ?',
+      'select id, identities, segments from engine_profiles where sandbox_id = ? and profile_key = ?',
     ),
-    upsertProfile: db.prepare(
+    insertProfile: db.prepare(
       `insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values (?, ?, ?, ?, ?)
-       on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments,
-       updated_at = excluded.updated_at`,
+       returning id`,
+    ),
+    updateProfile: db.prepare(
+      'update engine_profiles set identities = ?, segments = ?, updated_at = ? where id = ?',
     ),
     upsertDesired: db.prepare(
       `insert into engine_ledger (audience_id, member, desired, pending, pending_since, updated_at)

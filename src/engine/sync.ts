@@ -124,18 +124,18 @@ async function backfill(
   segmentId: string,
 ): Promise<void> {
   const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
-  let after = '';
+  let after = 0;
   let total = 0;
   for (;;) {
     const count = await rt.store.transaction(async (tx) => {
       const db = tx.db as unknown as Db;
       let query = db
         .selectFrom('engine_profiles')
-        .select(['profile_key', 'identities', 'segments'])
+        .select(['id', 'identities', 'segments'])
+        .where('id', '>', after)
         .where('sandbox_id', '=', sandboxId)
-        .where('profile_key', '>', after)
         .where(sql<boolean>`segments like ${needle} escape '\\'`)
-        .orderBy('profile_key')
+        .orderBy('id')
         .limit(BACKFILL_PAGE);
       // On PostgreSQL an ingest could commit between this read and the write below; lock the rows read.
       if (rt.store.capabilities.dialect === 'postgres') query = query.forUpdate();
@@ -145,11 +145,11 @@ async function backfill(
         const segments = JSON.parse(row.segments) as string[];
         if (!segments.includes(segmentId)) continue;
         const desired = userFor(dataflow, JSON.parse(row.identities) as RowValues);
-        if (desired !== null) writes.push({ audienceId, member: row.profile_key, desired });
+        if (desired !== null) writes.push({ audienceId, member: String(row.id), desired });
       }
       await writeDesired(db, rt.store.capabilities, writes, rt.now());
       const last = rows[rows.length - 1];
-      if (last) after = last.profile_key;
+      if (last) after = last.id;
       total += writes.length;
       return rows.length;
     });

@@ -20,7 +20,7 @@ import type { Database } from './schema/index.ts';
 import { SecretBox } from './secret-box.ts';
 import { loadSecretKey } from './secret-key.ts';
 import { TransactionGuard } from './transaction-guard.ts';
-import { openSqlite, type SqliteSynchronous } from './sqlite-backend.ts';
+import { openSqlite, WalSync, type SqliteSynchronous } from './sqlite-backend.ts';
 
 /** Name of the default SQLite file inside the data directory. */
 export const SQLITE_FILE = 'tca.db';
@@ -37,7 +37,12 @@ export interface OpenStoreOptions {
   now?: () => number;
   newId?: IdGenerator;
   randomBytes?: (size: number) => Buffer;
-  sqlite?: { synchronous?: SqliteSynchronous; busyTimeoutMs?: number };
+  sqlite?: {
+    synchronous?: SqliteSynchronous;
+    busyTimeoutMs?: number;
+    /** Syncs a file to disk (default: fdatasync on the thread pool); tests replace it to watch when syncs happen. */
+    fsync?: (path: string) => Promise<void>;
+  };
   postgres?: { poolSize?: number };
   /** Receives errors of idle PostgreSQL connections (they are replaced automatically). */
   onBackgroundError?: (error: Error) => void;
@@ -66,6 +71,13 @@ export interface StoreTransaction extends Repositories {
 export interface SqliteAccess {
   database: BetterSqlite3.Database;
   exclusive<T>(fn: (database: BetterSqlite3.Database) => T): Promise<T>;
+  /**
+   * `exclusive` for a write transaction whose commit must be durable without blocking the thread on the disk: `fn`
+   * commits without syncing, then the WAL is synced on the thread pool and the promise resolves after that sync, so
+   * a resolved call survives power loss as with synchronous=FULL. Meanwhile the connection serves other callers, and
+   * commits made during a sync share the next one. With synchronous=NORMAL configured it is plain `exclusive`.
+   */
+  exclusiveDurable<T>(fn: (database: BetterSqlite3.Database) => T): Promise<T>;
   /** Online backup to `path` (a consistent copy while the store keeps running). */
   backup(path: string): Promise<void>;
 }
@@ -158,17 +170,38 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     pool = backend.pool;
     capabilities = POSTGRES_CAPABILITIES;
   } else {
-    const backend = openSqlite(sqlitePath(options.url, options.dataDir), {
-      synchronous: options.sqlite?.synchronous ?? 'full',
+    const path = sqlitePath(options.url, options.dataDir);
+    const synchronous = options.sqlite?.synchronous ?? 'full';
+    const backend = openSqlite(path, {
+      synchronous,
       busyTimeoutMs: options.sqlite?.busyTimeoutMs ?? 5000,
       guard,
     });
     db = backend.db;
     const database = backend.database;
     capabilities = SQLITE_CAPABILITIES;
+    const exclusive: SqliteAccess['exclusive'] = (fn) =>
+      db.connection().execute(() => Promise.resolve(fn(database)));
+    const walSync =
+      synchronous === 'full' && path !== ':memory:'
+        ? new WalSync(`${path}-wal`, options.sqlite?.fsync)
+        : null;
     sqliteAccess = {
       database,
-      exclusive: (fn) => db.connection().execute(() => Promise.resolve(fn(database))),
+      exclusive,
+      exclusiveDurable: async (fn) => {
+        if (walSync === null) return exclusive(fn);
+        const result = await exclusive((connection) => {
+          connection.pragma('synchronous = NORMAL');
+          try {
+            return fn(connection);
+          } finally {
+            connection.pragma('synchronous = FULL');
+          }
+        });
+        await walSync.sync();
+        return result;
+      },
       backup: async (path) => {
         await db.connection().execute(async () => {
           await database.backup(path);

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import {
@@ -83,4 +84,53 @@ export function openSqlite(
   database.pragma('cache_size = -32000');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }, options.guard) });
   return { db, database };
+}
+
+/**
+ * Syncs a WAL file to disk on libuv's thread pool, so the main thread keeps running while the disk works. Calls made
+ * while a sync runs share the next one (it starts after the running one ends, so it covers their commits too).
+ */
+export class WalSync {
+  readonly #path: string;
+  readonly #fsync: (path: string) => Promise<void>;
+  #running: Promise<void> | null = null;
+  #next: Promise<void> | null = null;
+
+  constructor(walPath: string, fsync: (path: string) => Promise<void> = fdatasyncFile) {
+    this.#path = walPath;
+    this.#fsync = fsync;
+  }
+
+  /** Resolves once everything written to the WAL before this call is on disk. */
+  sync(): Promise<void> {
+    if (this.#running === null) return this.#start();
+    // The running sync may have started before the caller's commit: wait for a fresh one.
+    return (this.#next ??= this.#running.then(
+      () => this.#afterRunning(),
+      () => this.#afterRunning(),
+    ));
+  }
+
+  #afterRunning(): Promise<void> {
+    this.#next = null;
+    return this.#start();
+  }
+
+  #start(): Promise<void> {
+    const run = this.#fsync(this.#path).finally(() => {
+      if (this.#running === run) this.#running = null;
+    });
+    this.#running = run;
+    return run;
+  }
+}
+
+/** Opens the file for each sync: SQLite may recreate the WAL, and a handle kept open could point at the old one. */
+async function fdatasyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { coreMigration } from './0001-core.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
+import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -11,4 +12,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0001-core', coreMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
+  ['0102-engine-profile-ids', engineProfileIdsMigration],
 ];
