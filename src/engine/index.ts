@@ -67,12 +67,13 @@ export interface FlushResult {
 
 export interface Engine {
   /**
-   * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths).
-   * Durable when it resolves; idempotent per `requestId`.
+   * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths,
+   * unless `parsed` says `parseProfileExport` accepted them already). Durable when it resolves; idempotent per
+   * `requestId`.
    */
   ingest(
     profiles: readonly unknown[],
-    options: { sandboxId: string; requestId?: string },
+    options: { sandboxId: string; requestId?: string; parsed?: boolean },
   ): Promise<IngestResult>;
   /** Delivers every pending change of the scope now (all audiences when empty) and resolves when done. */
   flush(scope?: FlushScope): Promise<FlushResult>;

@@ -26,6 +26,8 @@ export interface IngestOptions {
   sandboxId: string;
   /** Idempotency key: a request id already accepted returns its first result and changes nothing. */
   requestId?: string | undefined;
+  /** The items are profiles `parseProfileExport` accepted (a caller that validated them already): not parsed again. */
+  parsed?: boolean;
 }
 
 /** A profile that could not be read, with the JSON paths of what is wrong. */
@@ -74,7 +76,11 @@ function emptyResult(requestId: string | null, received: number): IngestResult {
 }
 
 /** Validates each item; bad ones are listed with their JSON paths and never fail their neighbours. */
-function parseItems(items: readonly unknown[], result: IngestResult): ProfileExport[] {
+function parseItems(items: readonly unknown[], result: IngestResult, parsed = false): ProfileExport[] {
+  if (parsed) {
+    result.accepted = items.length;
+    return items as ProfileExport[];
+  }
   const profiles: ProfileExport[] = [];
   items.forEach((item, index) => {
     const parsed = parseProfileExport(item);
@@ -125,7 +131,7 @@ export async function ingestProfiles(
     // On the connection: the context through prepared statements and the mapping and hashing before the
     // transaction, then the writes with prepared statements in a transaction shared with concurrent ingests.
     const result = emptyResult(requestId, items.length);
-    const profiles = parseItems(items, result);
+    const profiles = parseItems(items, result, options.parsed);
     return groupCommit(store.sqlite, {
       prepare: (database) => {
         const context = loadSandboxContextSqlite(database, sandboxId, env.defaultKeyNamespaces);
@@ -160,7 +166,7 @@ export async function ingestProfiles(
 
     const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces);
     const result = emptyResult(requestId, items.length);
-    const evaluations = evaluateBatch(store, context, parseItems(items, result));
+    const evaluations = evaluateBatch(store, context, parseItems(items, result, options.parsed));
     result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);
 
     if (requestId !== null) {

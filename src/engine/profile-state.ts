@@ -33,10 +33,21 @@ export interface ProfileEvaluation {
 type Membership = Record<string, Record<string, { status?: unknown } | undefined> | undefined>;
 type IdentityMap = Record<string, Array<{ id?: unknown }> | undefined>;
 
+/** What mapping a profile needs: every mapping row of the sandbox and the profile key namespaces. */
+export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces'>;
+
+/**
+ * Identifies what an evaluation depends on: evaluations made under one fingerprint are valid for any context with
+ * the same one (the row keys spell out each row entirely).
+ */
+export function evaluationFingerprint(context: EvaluationContext): string {
+  return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}`;
+}
+
 /** Reads the membership statuses and identities a profile export carries, and maps them with every sandbox row. */
 export function evaluateProfile(
   profile: ProfileExport,
-  context: SandboxContext,
+  context: EvaluationContext,
   profileKeyHash: (namespace: string, id: string) => string,
 ): ProfileEvaluation {
   const memberships = new Map<string, boolean>();

@@ -115,8 +115,8 @@ export interface ServiceBackend {
     replay(sandboxId: string, selection: { ids?: string[]; dataflowId?: string }): Promise<number>;
   };
   /**
-   * Makes the parsed profiles durable; resolves only when they are. `requestId` makes retries of the same request
-   * harmless.
+   * Makes the parsed profiles (as `parseProfile` returned them) durable; resolves only when they are. `requestId`
+   * makes retries of the same request harmless.
    */
   ingest(sandboxId: string, profiles: unknown[], options: { requestId: string }): Promise<IngestOutcome>;
   /** Per-item parse of one profile export: the same rules the engine applies. */

@@ -19,7 +19,7 @@ export function createEngineAdapter(options: {
   const { engine, store, metrics } = options;
   return {
     async ingest(sandboxId, profiles, requestId) {
-      const r = await engine.ingest(profiles, { sandboxId, requestId });
+      const r = await engine.ingest(profiles, { sandboxId, requestId, parsed: true });
       if (metrics && !r.duplicate) {
         metrics.ingestedProfiles.inc({ outcome: 'accepted' }, r.accepted);
         for (const [reason, n] of Object.entries(r.excluded)) metrics.identitiesExcluded.inc({ reason }, n);

@@ -13,7 +13,10 @@ export interface PendingCounts {
 }
 
 export interface EnginePort {
-  /** Durable once resolved; a repeated `requestId` is a no-op reported as `duplicate`. */
+  /**
+   * Profiles as `parseProfile` returned them (not validated again). Durable once resolved; a repeated `requestId` is
+   * a no-op reported as `duplicate`.
+   */
   ingest(sandboxId: string, profiles: unknown[], requestId: string): Promise<IngestOutcome>;
   plan(sandboxId: string, dataflowId: string): Promise<PlanView>;
   runs(sandboxId: string, dataflowId: string, range: { from?: Date; to?: Date }): Promise<RunView[]>;

@@ -530,7 +530,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
           }
           const parsed = backend.parseProfile(item);
           if (parsed.ok) {
-            profiles.push(item);
+            profiles.push(parsed.profile);
             origin.push(index);
           } else for (const e of parsed.errors) rejected.push({ index, path: e.path, reason: e.reason });
         });

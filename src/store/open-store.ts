@@ -21,6 +21,7 @@ import { SecretBox } from './secret-box.ts';
 import { loadSecretKey } from './secret-key.ts';
 import { TransactionGuard } from './transaction-guard.ts';
 import { openSqlite, WalSync, type SqliteSynchronous } from './sqlite-backend.ts';
+import { startSqliteCheckpointer, type SqliteCheckpointer } from './sqlite-checkpointer.ts';
 
 /** Name of the default SQLite file inside the data directory. */
 export const SQLITE_FILE = 'tca.db';
@@ -42,6 +43,8 @@ export interface OpenStoreOptions {
     busyTimeoutMs?: number;
     /** Syncs a file to disk (default: fdatasync on the thread pool); tests replace it to watch when syncs happen. */
     fsync?: (path: string) => Promise<void>;
+    /** Checkpoint the WAL on a worker thread (default true for a file); see `sqlite-checkpointer.ts`. */
+    backgroundCheckpoints?: boolean;
   };
   postgres?: { poolSize?: number };
   /** Receives errors of idle PostgreSQL connections (they are replaced automatically). */
@@ -78,6 +81,8 @@ export interface SqliteAccess {
    * commits made during a sync share the next one. With synchronous=NORMAL configured it is plain `exclusive`.
    */
   exclusiveDurable<T>(fn: (database: BetterSqlite3.Database) => T): Promise<T>;
+  /** WAL frames the background checkpointer has copied into the database file (0 without one). */
+  checkpointedFrames(): number;
   /** Online backup to `path` (a consistent copy while the store keeps running). */
   backup(path: string): Promise<void>;
 }
@@ -160,6 +165,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   let capabilities: Capabilities;
   let sqliteAccess: SqliteAccess | undefined;
   let pool: pg.Pool | undefined;
+  let checkpointer: SqliteCheckpointer | undefined;
   if (isPostgresUrl(options.url)) {
     const backend = openPostgres(options.url as string, {
       poolSize: options.postgres?.poolSize ?? 10,
@@ -172,13 +178,21 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   } else {
     const path = sqlitePath(options.url, options.dataDir);
     const synchronous = options.sqlite?.synchronous ?? 'full';
+    const background = path !== ':memory:' && options.sqlite?.backgroundCheckpoints !== false;
     const backend = openSqlite(path, {
+      // With the worker checkpointing, the main connection's own threshold is a safety net only.
+      walAutocheckpointPages: background ? 16_000 : 1000,
       synchronous,
       busyTimeoutMs: options.sqlite?.busyTimeoutMs ?? 5000,
       guard,
     });
     db = backend.db;
     const database = backend.database;
+    if (background) {
+      checkpointer = startSqliteCheckpointer(path, {
+        onError: options.onBackgroundError ?? (() => undefined),
+      });
+    }
     capabilities = SQLITE_CAPABILITIES;
     const exclusive: SqliteAccess['exclusive'] = (fn) =>
       db.connection().execute(() => Promise.resolve(fn(database)));
@@ -189,6 +203,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     sqliteAccess = {
       database,
       exclusive,
+      checkpointedFrames: () => checkpointer?.framesCheckpointed ?? 0,
       exclusiveDurable: async (fn) => {
         if (walSync === null) return exclusive(fn);
         const result = await exclusive((connection) => {
@@ -217,6 +232,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       await checkSecretKey(db, secrets.keyId);
     }
   } catch (error) {
+    await checkpointer?.stop();
     await db.destroy();
     if (error instanceof StoreError) throw error;
     throw new StoreError(
@@ -267,7 +283,11 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       await sql`select 1`.execute(db);
     },
     migrationStatus: () => migrationStatus(db),
-    close: () => (closing ??= db.destroy()),
+    close: () =>
+      (closing ??= (async () => {
+        await checkpointer?.stop();
+        await db.destroy();
+      })()),
   };
 }
 

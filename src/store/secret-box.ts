@@ -29,6 +29,12 @@ function subkey(master: Buffer, purpose: string): Buffer {
  * const sealed = box.seal('{"consumerSecret":"…"}', 'destination:dst_1');
  * box.open(sealed, 'destination:dst_1'); // '{"consumerSecret":"…"}'
  */
+/** `SecretBox.profileKeyHash` under a given profile-key subkey (see `profileKeyMaterial`). */
+export function profileKeyDigest(profileKey: Buffer, namespace: string, id: string): string {
+  // The NUL separator keeps ('a', 'bc') and ('ab', 'c') apart.
+  return createHmac('sha256', profileKey).update(namespace).update('\u0000').update(id).digest('hex');
+}
+
 export class SecretBox {
   /** Public fingerprint of the key (16 hex characters); safe to store and log. */
   readonly keyId: string;
@@ -111,8 +117,15 @@ export class SecretBox {
    * box.profileKeyHash('ECID', '4567…'); // 64 hex characters, stable for the same key
    */
   profileKeyHash(namespace: string, id: string): string {
-    // The NUL separator keeps ('a', 'bc') and ('ab', 'c') apart.
-    return createHmac('sha256', this.#profileKey).update(namespace).update('\u0000').update(id).digest('hex');
+    return profileKeyDigest(this.#profileKey, namespace, id);
+  }
+
+  /**
+   * A copy of the profile-key subkey, for a worker thread that computes `profileKeyHash` itself (the master key never
+   * leaves this box). Keep it in memory only.
+   */
+  profileKeyMaterial(): Buffer {
+    return Buffer.from(this.#profileKey);
   }
 
   /** Constant-time comparison of two keyed hashes or token hashes. */

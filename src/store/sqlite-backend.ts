@@ -71,7 +71,13 @@ export interface SqliteBackend {
 /** Opens (creating if needed) the SQLite file with the pragmas the store relies on. */
 export function openSqlite(
   path: string,
-  options: { synchronous: SqliteSynchronous; busyTimeoutMs: number; guard: TransactionGuard },
+  options: {
+    synchronous: SqliteSynchronous;
+    busyTimeoutMs: number;
+    guard: TransactionGuard;
+    /** WAL size (pages) at which a commit checkpoints on this connection. */
+    walAutocheckpointPages?: number;
+  },
 ): SqliteBackend {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const database = new BetterSqlite3(path);
@@ -82,6 +88,7 @@ export function openSqlite(
   database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
   database.pragma('foreign_keys = ON');
   database.pragma('cache_size = -32000');
+  database.pragma(`wal_autocheckpoint = ${Math.max(0, Math.trunc(options.walAutocheckpointPages ?? 1000))}`);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }, options.guard) });
   return { db, database };
 }

@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../src/store/index.ts';
+import { MIGRATIONS } from '../../src/store/migrations/index.ts';
+import { WalSync } from '../../src/store/sqlite-backend.ts';
+import { BACKENDS, SQLITE_BACKEND, type TestStore } from './backends.ts';
+
+const KEY = randomBytes(32).toString('hex');
+
+/** A fake fsync whose calls finish when the test says so. */
+function manualFsync() {
+  const calls: Array<{ path: string; finish: () => void }> = [];
+  return {
+    calls,
+    fsync: (path: string) => new Promise<void>((resolve) => calls.push({ path, finish: resolve })),
+  };
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+const opened: TestStore[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((t) => t.cleanup()));
+});
+
+describe('WalSync', () => {
+  it('shares syncs: calls made while one runs wait for one fresh sync that starts after it', async () => {
+    const disk = manualFsync();
+    const wal = new WalSync('/data/tca.db-wal', disk.fsync);
+    const settled: string[] = [];
+    const first = wal.sync().then(() => settled.push('first'));
+    const second = wal.sync().then(() => settled.push('second'));
+    const third = wal.sync().then(() => settled.push('third'));
+    expect(disk.calls).toHaveLength(1);
+
+    disk.calls[0]!.finish();
+    await first;
+    await until(() => disk.calls.length === 2, 'the second sync');
+    // The first sync may have started before the later callers' commits: they are not done yet.
+    expect(settled).toEqual(['first']);
+    disk.calls[1]!.finish();
+    await Promise.all([second, third]);
+    expect(settled).toEqual(['first', 'second', 'third']);
+    expect(disk.calls.map((c) => c.path)).toEqual(['/data/tca.db-wal', '/data/tca.db-wal']);
+  });
+
+  it('passes a failed sync to its callers and starts afresh for the next call', async () => {
+    let fail = true;
+    const wal = new WalSync('/x-wal', () => (fail ? Promise.reject(new Error('EIO')) : Promise.resolve()));
+    await expect(wal.sync()).rejects.toThrow('EIO');
+    fail = false;
+    await expect(wal.sync()).resolves.toBeUndefined();
+  });
+});
+
+describe('SQLite durable commits off the main thread', () => {
+  it('resolves exclusiveDurable only after the WAL sync, with FULL restored for other statements', async () => {
+    const disk = manualFsync();
+    const t = await SQLITE_BACKEND.open({ secretKey: KEY, sqlite: { fsync: disk.fsync } });
+    opened.push(t);
+    const sqlite = t.store.sqlite!;
+    await sqlite.exclusive((db) => db.exec('create table t (k integer primary key, v text)'));
+
+    let done = false;
+    const write = sqlite
+      .exclusiveDurable((db) => db.prepare("insert into t (v) values ('a')").run().changes)
+      .then((changes) => {
+        done = true;
+        return changes;
+      });
+    await until(() => disk.calls.length === 1, 'the WAL sync');
+    expect(disk.calls[0]!.path).toBe(`${t.url}-wal`);
+    // Committed (other statements on the connection see it) but not acknowledged before the disk confirms.
+    expect(await sqlite.exclusive((db) => db.prepare('select count(*) as n from t').get())).toEqual({ n: 1 });
+    expect(done).toBe(false);
+    expect(await sqlite.exclusive((db) => db.pragma('synchronous', { simple: true }))).toBe(2);
+
+    disk.calls[0]!.finish();
+    expect(await write).toBe(1);
+  });
+
+  it('checkpoints the WAL on its worker thread while the connection keeps committing', async () => {
+    const t = await SQLITE_BACKEND.open({ secretKey: KEY });
+    opened.push(t);
+    const sqlite = t.store.sqlite!;
+    await sqlite.exclusive((db) => db.exec('create table t (k integer primary key, v text)'));
+    const insert = (db: Parameters<Parameters<typeof sqlite.exclusive>[0]>[0]) =>
+      db.transaction(() => {
+        const statement = db.prepare('insert into t (v) values (?)');
+        for (let i = 0; i < 200; i += 1) statement.run(randomBytes(200).toString('hex'));
+      })();
+    for (let i = 0; i < 20; i += 1) await sqlite.exclusiveDurable(insert);
+    // The main connection's own threshold (16,000 pages) is far above what these commits wrote.
+    await until(() => sqlite.checkpointedFrames() > 0, 'a background checkpoint');
+    expect(await sqlite.exclusive((db) => db.prepare('select count(*) as n from t').get())).toEqual({
+      n: 4000,
+    });
+  });
+});
+
+describe.each(BACKENDS)('migration 0102 on $name', (backend) => {
+  it('gives profiles ids in arrival order and renumbers ledger members to them', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    const before0102 = MIGRATIONS.filter(([name]) => name < '0102');
+    await migrateToLatest(db, before0102);
+    await sql`insert into engine_audiences (id, sandbox_id, dataflow_id, destination_id, segment_id, lifecycle, updated_at)
+      values ('aud_1', 'prod', 'df_1', 'dst_1', 'seg', 'active', 1)`.execute(db);
+    for (const [key, at] of [
+      ['k:bbb', 1],
+      ['k:aaa', 2],
+    ] as const) {
+      await sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
+        values ('prod', ${key}, '{}', '["seg"]', ${at})`.execute(db);
+      await sql`insert into engine_ledger (audience_id, member, desired, delivered, updated_at)
+        values ('aud_1', ${key}, 'u', 'u', 1)`.execute(db);
+      await sql`insert into engine_delivered_ids (audience_id, ident, member) values ('aud_1', ${`email:${key}`}, ${key})`.execute(
+        db,
+      );
+    }
+
+    expect(await migrateToLatest(db)).toContain('0102-engine-profile-ids');
+
+    const profiles = await db
+      .selectFrom('engine_profiles')
+      .select(['id', 'profile_key'])
+      .orderBy('id')
+      .execute();
+    expect(profiles.map((p) => p.profile_key)).toEqual(['k:bbb', 'k:aaa']);
+    const idOf = new Map(profiles.map((p) => [p.profile_key, String(p.id)]));
+    const ledger = await db.selectFrom('engine_ledger').select('member').orderBy('member').execute();
+    expect(ledger.map((r) => r.member).sort()).toEqual([idOf.get('k:bbb'), idOf.get('k:aaa')].sort());
+    const idents = await db.selectFrom('engine_delivered_ids').select(['ident', 'member']).execute();
+    for (const row of idents) expect(row.member).toBe(idOf.get(row.ident.slice('email:'.length)));
+
+    // New profiles continue the sequence, and the key stays unique per sandbox.
+    const inserted = await sql<{
+      id: number;
+    }>`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
+      values ('prod', 'k:ccc', '{}', '[]', 3) returning id`.execute(db);
+    expect(Number(inserted.rows[0]!.id)).toBeGreaterThan(Math.max(...profiles.map((p) => Number(p.id))));
+    await expect(
+      sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
+        values ('prod', 'k:ccc', '{}', '[]', 4)`.execute(db),
+    ).rejects.toThrow();
+  });
+});
