@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, X_API_DEFAULT_BASE_URL } from './load-config.ts';
+import { availableParallelism } from 'node:os';
+import { ConfigError, defaultIngestThreads, loadConfig, X_API_DEFAULT_BASE_URL } from './load-config.ts';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
@@ -16,7 +17,9 @@ describe('loadConfig', () => {
       role: 'all',
       demo: false,
       limits: { maxBodyBytes: 5 * 1024 * 1024, maxIngestItems: 10_000 },
+      ingestThreads: defaultIngestThreads(),
     });
+    expect(defaultIngestThreads()).toBe(Math.max(0, Math.min(4, availableParallelism() - 1)));
   });
 
   it('reads the environment and lets flags win', () => {
@@ -51,6 +54,7 @@ describe('loadConfig', () => {
         TCA_X_API_BASE_URL: 'ftp://x',
         TCA_DATABASE_URL: 'mysql://db/tca',
         TCA_MAX_INGEST_ITEMS: '0',
+        TCA_INGEST_THREADS: '-1',
         TCA_ALERT_EXCLUSION_RATE: '2',
         TCA_DEMO: 'maybe',
       });
@@ -64,6 +68,7 @@ describe('loadConfig', () => {
         'TCA_ALERT_EXCLUSION_RATE',
         'TCA_DATABASE_URL',
         'TCA_DEMO',
+        'TCA_INGEST_THREADS',
         'TCA_LOG_LEVEL',
         'TCA_MAX_INGEST_ITEMS',
         'TCA_PORT',

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 
 export const ROLES = ['api', 'worker', 'all'] as const;
@@ -35,6 +36,8 @@ export interface Config {
     maxBodyBytes: number;
     maxIngestItems: number;
   };
+  /** Worker threads that read and hash ingest bodies (0: on the main thread); see `defaultIngestThreads`. */
+  ingestThreads: number;
   alerts: {
     /** A webhook that receives every alert, in addition to each destination's own webhook. */
     webhookUrl: string | undefined;
@@ -228,6 +231,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     1_000_000,
     '10000',
   );
+  const ingestThreads = int(
+    'TCA_INGEST_THREADS',
+    read('TCA_INGEST_THREADS', undefined),
+    defaultIngestThreads(),
+    0,
+    64,
+    '2',
+  );
   const webhookUrl = url(
     'TCA_ALERT_WEBHOOK_URL',
     read('TCA_ALERT_WEBHOOK_URL', undefined),
@@ -282,9 +293,18 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     demo,
     emulatorPort,
     limits: { maxBodyBytes, maxIngestItems },
+    ingestThreads,
     alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds },
     shutdownTimeoutSeconds,
   };
+}
+
+/**
+ * One ingest thread per core beyond the first (the main thread serves HTTP and writes the store), at most 4: past
+ * that, the single store writer is the limit.
+ */
+export function defaultIngestThreads(): number {
+  return Math.max(0, Math.min(4, availableParallelism() - 1));
 }
 
 /** Both app keys or neither; the secret never appears in a message. */

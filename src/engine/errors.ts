@@ -1,6 +1,13 @@
 /** What went wrong in the engine, so callers (the service, the CLI) can branch without parsing messages. */
 export type EngineErrorCode =
-  'not_found' | 'invalid_input' | 'invalid_file' | 'store_missing_feature' | 'delivery_failed' | 'stopped';
+  | 'not_found'
+  | 'invalid_input'
+  | 'invalid_file'
+  | 'store_missing_feature'
+  | 'delivery_failed'
+  | 'stopped'
+  /** Evaluated profiles were made under a mapping that has changed since: evaluate them again. */
+  | 'context_changed';
 
 /**
  * The engine's only error type: `message` says what happened and where, `hint` how to fix it, `details` carries

@@ -14,7 +14,11 @@ import {
   type DeadLetterSelection,
 } from './dead-letters.ts';
 import { importProfilesFile, type ImportOptions, type ImportReport } from './import-file.ts';
-import { ingestProfiles, type IngestResult } from './ingest.ts';
+import { ingestProfiles, type IngestOptions, type IngestResult } from './ingest.ts';
+import { evaluationFingerprint } from './profile-state.ts';
+import { loadSandboxContext } from './dataflow-context.ts';
+import type { Db } from './sql-helpers.ts';
+import type { MappingRow } from '../audience/mapping.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
 import { listRuns, pruneHistory, type DataflowRun } from './runs.ts';
@@ -73,8 +77,17 @@ export interface Engine {
    */
   ingest(
     profiles: readonly unknown[],
-    options: { sandboxId: string; requestId?: string; parsed?: boolean },
+    options: Pick<IngestOptions, 'sandboxId' | 'requestId' | 'parsed' | 'evaluated'>,
   ): Promise<IngestResult>;
+  /**
+   * What evaluating a profile needs (the sandbox's mapping rows and profile key namespaces) as plain data, with its
+   * fingerprint: profiles evaluated with it elsewhere (a worker thread) go to `ingest` as `evaluated`.
+   */
+  evaluationContext(sandboxId: string): Promise<{
+    rows: Array<[key: string, row: MappingRow]>;
+    keyNamespaces: string[];
+    fingerprint: string;
+  }>;
   /** Delivers every pending change of the scope now (all audiences when empty) and resolves when done. */
   flush(scope?: FlushScope): Promise<FlushResult>;
   /** Starts the background delivery loop; `stop()` drains in-flight deliveries. */
@@ -136,6 +149,19 @@ export function createEngine(options: EngineOptions): Engine {
         now: rt.now(),
         defaultKeyNamespaces: rt.tuning.profileKeyNamespaces,
       }),
+
+    async evaluationContext(sandboxId) {
+      const context = await loadSandboxContext(
+        rt.store.db as unknown as Db,
+        sandboxId,
+        rt.tuning.profileKeyNamespaces,
+      );
+      return {
+        rows: [...context.rows],
+        keyNamespaces: context.keyNamespaces,
+        fingerprint: evaluationFingerprint(context),
+      };
+    },
 
     async flush(scope = {}) {
       await syncAudiences(rt, scope.sandboxId !== undefined ? { sandboxId: scope.sandboxId } : {});

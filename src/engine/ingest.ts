@@ -11,9 +11,11 @@ import {
 } from './dataflow-context.ts';
 import { groupCommit } from './group-commit.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
+import { EngineError } from './errors.ts';
 import {
   EXCLUSION_CODES,
   evaluateProfile,
+  evaluationFingerprint,
   rejectionsFor,
   userFor,
   type ProfileEvaluation,
@@ -28,6 +30,12 @@ export interface IngestOptions {
   requestId?: string | undefined;
   /** The items are profiles `parseProfileExport` accepted (a caller that validated them already): not parsed again. */
   parsed?: boolean;
+  /**
+   * Profiles evaluated already (e.g. on a worker thread) under the mapping whose `evaluationFingerprint` is given;
+   * `items` is then ignored. When the sandbox's mapping has changed since, the call fails with `context_changed`
+   * and writes nothing: evaluate again with the current mapping.
+   */
+  evaluated?: { evaluations: ProfileEvaluation[]; fingerprint: string };
 }
 
 /** A profile that could not be read, with the JSON paths of what is wrong. */
@@ -127,15 +135,32 @@ export async function ingestProfiles(
   const requestId = options.requestId ?? null;
   const now = env.now;
 
+  const { evaluated } = options;
+  const evaluationsFor = (context: SandboxContext, profiles: readonly ProfileExport[]) => {
+    if (!evaluated) return evaluateBatch(store, context, profiles);
+    if (evaluationFingerprint(context) !== evaluated.fingerprint) {
+      throw new EngineError(
+        'context_changed',
+        "The sandbox's mapping changed while the batch was evaluated",
+        {
+          hint: 'Evaluate the batch again with the current mapping',
+        },
+      );
+    }
+    return evaluated.evaluations;
+  };
+  const received = evaluated ? evaluated.evaluations.length : items.length;
+
   if (store.sqlite) {
     // On the connection: the context through prepared statements and the mapping and hashing before the
     // transaction, then the writes with prepared statements in a transaction shared with concurrent ingests.
-    const result = emptyResult(requestId, items.length);
-    const profiles = parseItems(items, result, options.parsed);
+    const result = emptyResult(requestId, received);
+    const profiles = evaluated ? [] : parseItems(items, result, options.parsed);
+    if (evaluated) result.accepted = received;
     return groupCommit(store.sqlite, {
       prepare: (database) => {
         const context = loadSandboxContextSqlite(database, sandboxId, env.defaultKeyNamespaces);
-        return { context, evaluations: evaluateBatch(store, context, profiles) };
+        return { context, evaluations: evaluationsFor(context, profiles) };
       },
       write: (database, { context, evaluations }): IngestResult => {
         const st = sqliteStatements(database);
@@ -165,8 +190,10 @@ export async function ingestProfiles(
     }
 
     const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces);
-    const result = emptyResult(requestId, items.length);
-    const evaluations = evaluateBatch(store, context, parseItems(items, result, options.parsed));
+    const result = emptyResult(requestId, received);
+    const profiles = evaluated ? [] : parseItems(items, result, options.parsed);
+    if (evaluated) result.accepted = received;
+    const evaluations = evaluationsFor(context, profiles);
     result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);
 
     if (requestId !== null) {

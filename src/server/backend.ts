@@ -1,3 +1,4 @@
+import type { IngestBody } from './ingest-evaluate.ts';
 import type { z } from 'zod';
 import type * as S from './schemas.ts';
 import type { Permission } from './permissions.ts';
@@ -31,10 +32,12 @@ export interface TokenRecord {
 export type Checked<T> = { ok: true; value: T } | { ok: false; problems: ErrorDetail[] };
 
 export interface IngestOutcome {
+  /** Items in the body. */
+  received: number;
   accepted: number;
   duplicate: boolean;
-  /** Items the engine refused (indexes into the profiles it was given). */
-  engineRejected?: Array<{ index: number; errors: ErrorDetail[] }>;
+  /** Items that are not valid profile exports, by index in the body (one entry per problem, in index order). */
+  rejected: Array<{ index: number; path: string; reason: string }>;
   /** Extra counters the engine reports (excluded by reason, …), passed through to the response. */
   extra?: Record<string, unknown>;
 }
@@ -115,10 +118,8 @@ export interface ServiceBackend {
     replay(sandboxId: string, selection: { ids?: string[]; dataflowId?: string }): Promise<number>;
   };
   /**
-   * Makes the parsed profiles (as `parseProfile` returned them) durable; resolves only when they are. `requestId`
-   * makes retries of the same request harmless.
+   * Reads an ingest body and makes its valid profiles durable; resolves only when they are. `requestId` makes
+   * retries of the same request harmless. See `EnginePort.ingestBody`.
    */
-  ingest(sandboxId: string, profiles: unknown[], options: { requestId: string }): Promise<IngestOutcome>;
-  /** Per-item parse of one profile export: the same rules the engine applies. */
-  parseProfile(input: unknown): { ok: true; profile: unknown } | { ok: false; errors: ErrorDetail[] };
+  ingestBody(sandboxId: string, body: IngestBody, options: { requestId: string }): Promise<IngestOutcome>;
 }

@@ -1,9 +1,8 @@
 import { validateAudienceName } from '../audience/naming.ts';
 import { validateMapping } from '../audience/mapping.ts';
-import { parseProfileExport } from '../profile/index.ts';
 import type { DomainRules } from './ports.ts';
 
-/** The pure domain rules (naming, mapping, profile parsing), as the API reports them: `{ path, reason }`. */
+/** The pure domain rules (naming, mapping), as the API reports them: `{ path, reason }`. */
 export const domainRules: DomainRules = {
   checkName(value, field) {
     const r = validateAudienceName(value, { field });
@@ -16,11 +15,5 @@ export const domainRules: DomainRules = {
       path: p.index < 0 ? '' : `[${p.index}]${p.field === 'rows' ? '' : `.${p.field}`}`,
       reason: p.reason,
     }));
-  },
-  parseProfile(input) {
-    const r = parseProfileExport(input);
-    return r.ok
-      ? { ok: true, profile: r.profile }
-      : { ok: false, errors: r.errors.map((e) => ({ path: e.path, reason: e.reason })) };
   },
 };

@@ -4,6 +4,10 @@ import type { Engine } from '../engine/index.ts';
 import type { EnginePort, PendingCounts } from './ports.ts';
 import type { DeadLetterView } from './backend.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import { EngineError } from '../engine/index.ts';
+import { badRequest, type ErrorDetail } from './api-error.ts';
+import { evaluateIngestBody } from './ingest-evaluate.ts';
+import { IngestWorkers } from './ingest-workers.ts';
 
 const CHUNK = 500;
 
@@ -15,22 +19,73 @@ export function createEngineAdapter(options: {
   engine: Engine;
   store: Store;
   metrics?: ServiceMetrics;
+  /** Worker threads that evaluate ingest bodies; 0 evaluates them on the main thread. */
+  ingestThreads?: number;
 }): EnginePort {
   const { engine, store, metrics } = options;
+  const workers =
+    (options.ingestThreads ?? 0) > 0
+      ? new IngestWorkers({ size: options.ingestThreads!, profileKey: store.secrets.profileKeyMaterial() })
+      : null;
+  type Context = Awaited<ReturnType<Engine['evaluationContext']>>;
+  // Mappings change rarely; a stale one is caught by the engine's fingerprint check, which drops it from here.
+  const contexts = new Map<string, Promise<Context>>();
+  const contextOf = (sandboxId: string) => {
+    let context = contexts.get(sandboxId);
+    if (!context) {
+      context = engine.evaluationContext(sandboxId);
+      contexts.set(sandboxId, context);
+      context.catch(() => contexts.delete(sandboxId));
+    }
+    return context;
+  };
   return {
-    async ingest(sandboxId, profiles, requestId) {
-      const r = await engine.ingest(profiles, { sandboxId, requestId, parsed: true });
-      if (metrics && !r.duplicate) {
-        metrics.ingestedProfiles.inc({ outcome: 'accepted' }, r.accepted);
-        for (const [reason, n] of Object.entries(r.excluded)) metrics.identitiesExcluded.inc({ reason }, n);
+    async ingestBody(sandboxId, body, requestId) {
+      for (let attempt = 1; ; attempt += 1) {
+        const context = await contextOf(sandboxId);
+        const evaluated = workers
+          ? await workers.evaluate(body, context)
+          : evaluateIngestBody(body, context, (namespace, id) => store.profileKeyHash(namespace, id));
+        if (evaluated.evaluations.length === 0) {
+          throw badRequest(
+            `Every profile was rejected (${evaluated.received})`,
+            evaluated.rejected.slice(0, 1000).map((r): ErrorDetail => ({
+              path: `[${r.index}]${r.path.replace(/^\$/, '')}`,
+              reason: r.reason,
+            })),
+            'validation_failed',
+          );
+        }
+        let r;
+        try {
+          r = await engine.ingest([], {
+            sandboxId,
+            requestId,
+            evaluated: { evaluations: evaluated.evaluations, fingerprint: context.fingerprint },
+          });
+        } catch (error) {
+          if (error instanceof EngineError && error.code === 'context_changed' && attempt < 3) {
+            contexts.delete(sandboxId);
+            continue;
+          }
+          throw error;
+        }
+        if (metrics && !r.duplicate) {
+          metrics.ingestedProfiles.inc({ outcome: 'accepted' }, r.accepted);
+          for (const [reason, n] of Object.entries(r.excluded)) metrics.identitiesExcluded.inc({ reason }, n);
+        }
+        if (metrics && r.duplicate) metrics.ingestedProfiles.inc({ outcome: 'duplicate' }, r.received);
+        return {
+          received: evaluated.received,
+          accepted: r.accepted,
+          duplicate: r.duplicate,
+          rejected: evaluated.rejected,
+          extra: { excluded: r.excluded },
+        };
       }
-      if (metrics && r.duplicate) metrics.ingestedProfiles.inc({ outcome: 'duplicate' }, r.received);
-      return {
-        accepted: r.accepted,
-        duplicate: r.duplicate,
-        engineRejected: r.rejected.map((x) => ({ index: x.index, errors: x.errors })),
-        extra: { excluded: r.excluded },
-      };
+    },
+    close: async () => {
+      await workers?.close();
     },
     plan: async (sandboxId, dataflowId) => ({ ...(await engine.plan(dataflowId, { sandboxId })) }),
     async runs(_sandboxId, dataflowId, range) {

@@ -1,5 +1,6 @@
 import type { ErrorDetail } from './api-error.ts';
 import type { IngestOutcome, PlanView, RunView, DeadLetterView, VerifyResult } from './backend.ts';
+import type { IngestBody } from './ingest-evaluate.ts';
 
 // The narrow interfaces the service needs from the activation engine, the X client and the pure domain rules. The
 // adapters that implement them (engine-adapter.ts, x-connection.ts, domain-rules.ts) are the only server files that
@@ -14,10 +15,13 @@ export interface PendingCounts {
 
 export interface EnginePort {
   /**
-   * Profiles as `parseProfile` returned them (not validated again). Durable once resolved; a repeated `requestId` is
-   * a no-op reported as `duplicate`.
+   * Reads, validates and evaluates an ingest body (on worker threads when configured) and makes its valid profiles
+   * durable; resolves only when they are. Throws an ApiError for a body that cannot be read and a 400 when every
+   * item is rejected (nothing is written then). A repeated `requestId` is a no-op reported as `duplicate`.
    */
-  ingest(sandboxId: string, profiles: unknown[], requestId: string): Promise<IngestOutcome>;
+  ingestBody(sandboxId: string, body: IngestBody, requestId: string): Promise<IngestOutcome>;
+  /** Stops what the adapter started (ingest worker threads). */
+  close(): Promise<void>;
   plan(sandboxId: string, dataflowId: string): Promise<PlanView>;
   runs(sandboxId: string, dataflowId: string, range: { from?: Date; to?: Date }): Promise<RunView[]>;
   flush(sandboxId: string, dataflowId: string): Promise<Record<string, unknown>>;
@@ -65,5 +69,4 @@ export interface DomainRules {
   ): { ok: true } | { ok: false; reason: string };
   /** Mapping rows: problems at `[index].field`. */
   checkMapping(rows: readonly unknown[]): ErrorDetail[];
-  parseProfile(input: unknown): { ok: true; profile: unknown } | { ok: false; errors: ErrorDetail[] };
 }

@@ -3,8 +3,6 @@ import * as S from './schemas.ts';
 import { route, type Route } from './route-def.ts';
 import type { Checked } from './backend.ts';
 import { ApiError, badRequest, forbidden, notFound } from './api-error.ts';
-import { parseIngestBody } from './ingest-body.ts';
-import type { ErrorDetail } from './api-error.ts';
 
 const V1 = '/api/v1';
 
@@ -504,11 +502,6 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 202,
       response: S.IngestResultSchema,
       handler: async ({ principal, backend, rawBody, headers }) => {
-        const { items, lineErrors } = parseIngestBody(
-          rawBody,
-          headers.get('content-type') ?? '',
-          options.maxIngestItems,
-        );
         const key = headers.get('idempotency-key');
         if (key !== null && (key.length === 0 || key.length > 200)) {
           throw badRequest('Idempotency-Key must be 1–200 characters', [
@@ -519,44 +512,18 @@ export function buildRoutes(options: RouteOptions): Route[] {
           key ??
           'body:' +
             createHash('sha256').update(principal.sandboxId).update('\0').update(rawBody).digest('hex');
-        const rejected: { index: number; path: string; reason: string }[] = [];
-        const profiles: unknown[] = [];
-        const origin: number[] = [];
-        items.forEach((item, index) => {
-          const lineError = lineErrors.get(index);
-          if (lineError) {
-            rejected.push({ index, ...lineError });
-            return;
-          }
-          const parsed = backend.parseProfile(item);
-          if (parsed.ok) {
-            profiles.push(parsed.profile);
-            origin.push(index);
-          } else for (const e of parsed.errors) rejected.push({ index, path: e.path, reason: e.reason });
-        });
-        if (profiles.length === 0) {
-          throw badRequest(
-            `Every profile was rejected (${items.length})`,
-            rejected.slice(0, 1000).map((r): ErrorDetail => ({
-              path: `[${r.index}]${r.path.replace(/^\$/, '')}`,
-              reason: r.reason,
-            })),
-            'validation_failed',
-          );
-        }
-        const outcome = await backend.ingest(principal.sandboxId, profiles, { requestId });
-        for (const r of outcome.engineRejected ?? []) {
-          for (const e of r.errors)
-            rejected.push({ index: origin[r.index] ?? r.index, path: e.path, reason: e.reason });
-        }
-        rejected.sort((a, b) => a.index - b.index);
+        const outcome = await backend.ingestBody(
+          principal.sandboxId,
+          { text: rawBody, contentType: headers.get('content-type') ?? '', maxItems: options.maxIngestItems },
+          { requestId },
+        );
         return {
           ...(outcome.extra ?? {}),
           requestId,
-          received: items.length,
+          received: outcome.received,
           accepted: outcome.accepted,
           duplicate: outcome.duplicate,
-          rejected,
+          rejected: outcome.rejected,
         };
       },
     }),

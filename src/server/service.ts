@@ -107,7 +107,13 @@ export async function startService(config: Config, options: StartServiceOptions 
     },
     ...(options.engineTuning ? { tuning: options.engineTuning } : {}),
   });
-  const enginePort = createEngineAdapter({ engine, store, metrics });
+  const enginePort = createEngineAdapter({
+    engine,
+    store,
+    metrics,
+    // Only the API reads ingest bodies.
+    ingestThreads: config.role === 'worker' ? 0 : config.ingestThreads,
+  });
   metrics.sources.pending = () => enginePort.pendingTotals();
   metrics.sources.identities = async () => {
     const rows = await store.db
@@ -188,6 +194,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       await alerts?.stop();
       await worker?.stop();
       await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 5000).unref())]);
+      await enginePort.close();
       await store.close();
       logger.info({}, 'service stopped');
     })());

@@ -630,8 +630,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       replay: (sandboxId, selection) => engine.replayDeadLetters(sandboxId, selection),
     },
 
-    ingest: (sandboxId, profiles, { requestId }) => engine.ingest(sandboxId, profiles, requestId),
-    parseProfile: (input) => rules.parseProfile(input),
+    ingestBody: (sandboxId, body, { requestId }) => engine.ingestBody(sandboxId, body, requestId),
   };
 }
 

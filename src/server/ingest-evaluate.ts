@@ -1,0 +1,54 @@
+import type { MappingRow } from '../audience/mapping.ts';
+import { evaluateProfile, type EvaluationContext, type ProfileEvaluation } from '../engine/profile-state.ts';
+import { parseProfileExport } from '../profile/index.ts';
+import { parseIngestBody } from './ingest-body.ts';
+
+/** An ingest body as it arrived. */
+export interface IngestBody {
+  text: string;
+  contentType: string;
+  /** More items than this is a 413. */
+  maxItems: number;
+}
+
+/** The sandbox's mapping as plain data (it crosses to worker threads). */
+export interface PlainEvaluationContext {
+  rows: Array<[key: string, row: MappingRow]>;
+  keyNamespaces: string[];
+}
+
+export interface EvaluatedBody {
+  /** Items in the body. */
+  received: number;
+  /** Items that are not valid profile exports, by index in the body, one entry per problem. */
+  rejected: Array<{ index: number; path: string; reason: string }>;
+  /** The accepted profiles, mapped, normalized and hashed, in body order. */
+  evaluations: ProfileEvaluation[];
+}
+
+/**
+ * Reads an ingest body (one object, a JSON array or NDJSON), validates each item, and maps, normalizes and hashes
+ * the valid ones: everything ingest does before the store. Pure, so it runs on the main thread or a worker thread
+ * alike. A body that cannot be read at all throws the ApiError `parseIngestBody` throws; bad items are listed.
+ */
+export function evaluateIngestBody(
+  body: IngestBody,
+  context: PlainEvaluationContext,
+  profileKeyHash: (namespace: string, id: string) => string,
+): EvaluatedBody {
+  const { items, lineErrors } = parseIngestBody(body.text, body.contentType, body.maxItems);
+  const mapping: EvaluationContext = { rows: new Map(context.rows), keyNamespaces: context.keyNamespaces };
+  const rejected: EvaluatedBody['rejected'] = [];
+  const evaluations: ProfileEvaluation[] = [];
+  items.forEach((item, index) => {
+    const lineError = lineErrors.get(index);
+    if (lineError) {
+      rejected.push({ index, ...lineError });
+      return;
+    }
+    const parsed = parseProfileExport(item);
+    if (parsed.ok) evaluations.push(evaluateProfile(parsed.profile, mapping, profileKeyHash));
+    else for (const e of parsed.errors) rejected.push({ index, path: e.path, reason: e.reason });
+  });
+  return { received: items.length, rejected, evaluations };
+}
