@@ -746,8 +746,8 @@ async function recordSending(
     await rt.store.sqlite.exclusiveDurable((database) =>
       database.transaction(() => {
         const st = sqliteStatements(database);
-        for (const member of members) st.markSending.run(now, audienceId, member);
-        for (const item of adds) st.setSent.run(item.entry.sent ?? null, audienceId, item.entry.member);
+        const sent = new Map(adds.map((item) => [item.entry.member, item.entry.sent ?? null]));
+        for (const member of members) st.markSending.run(now, sent.get(member) ?? null, audienceId, member);
       })(),
     );
     return;

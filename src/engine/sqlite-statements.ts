@@ -35,8 +35,8 @@ export interface SqliteStatements {
   deleteDeliveredIds: BetterSqlite3.Statement<[string, string]>;
   insertDeliveredId: BetterSqlite3.Statement<[string, string, string]>;
   owe: BetterSqlite3.Statement<[number, number, string, string]>;
-  markSending: BetterSqlite3.Statement<[number, string, string]>;
-  setSent: BetterSqlite3.Statement<[string | null, string, string]>;
+  /** Pending with a re-send owed; `sent` replaced when given (a user about to be added), kept when null. */
+  markSending: BetterSqlite3.Statement<[number, string | null, string, string]>;
   renewLease: BetterSqlite3.Statement<[number, string, string]>;
 }
 
@@ -100,9 +100,8 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
       'update engine_ledger set resend = 1, pending = 1, pending_since = coalesce(pending_since, ?), updated_at = ? where audience_id = ? and member = ?',
     ),
     markSending: db.prepare(
-      'update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ?), resend = 1 where audience_id = ? and member = ?',
+      'update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ?), resend = 1, sent = coalesce(?, sent) where audience_id = ? and member = ?',
     ),
-    setSent: db.prepare('update engine_ledger set sent = ? where audience_id = ? and member = ?'),
     renewLease: db.prepare('update engine_audiences set lease_until = ? where id = ? and lease_owner = ?'),
   };
   cache.set(db, statements);

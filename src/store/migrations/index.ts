@@ -3,6 +3,7 @@ import { coreMigration } from './0001-core.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
+import { engineLedgerPendingOrderMigration } from './0103-engine-ledger-pending-order.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -13,4 +14,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],
+  ['0103-engine-ledger-pending-order', engineLedgerPendingOrderMigration],
 ];
