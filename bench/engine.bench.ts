@@ -1,13 +1,14 @@
-// End-to-end throughput of the engine: a profile-export NDJSON file imported into SQLite and delivered to the
-// in-process X emulator, against a parse+hash floor (read the same file, parse and validate each profile, map and
-// hash its identifiers) measured in the same run. `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000).
+// End-to-end throughput of the engine: a profile-export NDJSON file imported into SQLite and delivered to the X
+// emulator (a `tca emulator` process of its own, over loopback HTTP, as X would be), against a parse+hash floor
+// (read the same file, parse and validate each profile, map and hash its identifiers) measured in the same run.
+// `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000), `ENGINE_BENCH_BATCH` the import batch size.
 import { mkdtempSync, rmSync, createWriteStream, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { applyMapping } from '../src/audience/mapping.ts';
-import { createEmulator, defaultDemoSeed } from '../src/emulator/index.ts';
 import { createEngine } from '../src/engine/index.ts';
 import { parseProfileExport } from '../src/profile/index.ts';
 import { openStore } from '../src/store/index.ts';
@@ -31,6 +32,37 @@ const CREDENTIALS = {
   accessToken: '2417045708-demo-access-token',
   accessTokenSecret: 'demo-access-token-secret',
 };
+
+/** Starts `tca emulator` on a free loopback port and returns its URL and an admin API reader. */
+async function startEmulatorProcess(): Promise<{
+  url: string;
+  admin(path: string): Promise<unknown>;
+  stop(): void;
+}> {
+  const root = join(import.meta.dirname, '..');
+  const child = spawn(process.execPath, [join(root, 'bin', 'tca.js'), 'emulator', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      const found = /listening on (http:\/\/\S+)/.exec(out);
+      if (found) resolve(found[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the emulator exited (${code}): ${out}`)));
+  });
+  return {
+    url,
+    async admin(path) {
+      const response = await fetch(`${url}/_emulator${path}`);
+      if (!response.ok) throw new Error(`emulator admin ${path}: ${response.status}`);
+      return ((await response.json()) as { data: unknown }).data;
+    },
+    stop: () => child.kill('SIGTERM'),
+  };
+}
 
 /** Profiles that are members at the end of the file (each profile is in one segment). */
 const finalMembers = new Set<number>();
@@ -87,11 +119,11 @@ async function endToEnd(): Promise<{
   const store = await openStore({ dataDir: dir, sqlite: { synchronous: 'normal' } });
   // A page cache that holds the ledger's hot indexes: profile keys are hashes, so inserts land all over the B-trees.
   store.sqlite?.database.pragma(`cache_size = -${Number(process.env.ENGINE_BENCH_CACHE_MB ?? 512) * 1024}`);
-  const emulator = createEmulator({ seed: defaultDemoSeed() });
+  // X runs elsewhere: the emulator is a `tca emulator` process of its own, reached over loopback HTTP.
+  const emulator = await startEmulatorProcess();
   const client = new XAdsClient({
-    baseUrl: 'http://x-emulator.bench',
+    baseUrl: emulator.url,
     credentials: CREDENTIALS,
-    fetch: (input, init) => emulator.fetch(new Request(input, init)),
     budgets: new RateBudgets(),
     sleep: async () => {},
   });
@@ -124,7 +156,10 @@ async function endToEnd(): Promise<{
   // The dataflow is activated before profiles arrive, as in the service (its worker syncs new dataflows at once).
   await engine.sync();
   const start = performance.now();
-  const report = await engine.importFile(file, { sandboxId: 'prod', batchSize: 5000 });
+  const report = await engine.importFile(file, {
+    sandboxId: 'prod',
+    ...(process.env.ENGINE_BENCH_BATCH ? { batchSize: Number(process.env.ENGINE_BENCH_BATCH) } : {}),
+  });
   const imported = performance.now();
   await engine.flush();
   const done = performance.now();
@@ -135,10 +170,15 @@ async function endToEnd(): Promise<{
       .select('x_audience_id')
       .where('id', '=', audience.id)
       .executeTakeFirst();
-    members += emulator.admin.members('18ce54d4x5t', row!.x_audience_id!).length;
+    const stats = (await emulator.admin(
+      `/accounts/18ce54d4x5t/custom_audiences/${row!.x_audience_id!}/stats`,
+    )) as { members: number };
+    members += stats.members;
   }
-  const requests = emulator.admin.requests().filter((r) => r.path.endsWith('/users')).length;
+  const log = (await emulator.admin('/requests?path=/users')) as Array<{ path: string }>;
+  const requests = log.filter((r) => r.path.endsWith('/users')).length;
   await store.close();
+  emulator.stop();
   return {
     eventsPerSecond: report.rowsRead / ((done - start) / 1000),
     importSeconds: (imported - start) / 1000,

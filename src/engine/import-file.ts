@@ -2,11 +2,20 @@ import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
-import { parseCsvProfileHeader, parseCsvProfileRow, parseProfileExport } from '../profile/index.ts';
+import { parseCsvProfileHeader, parseCsvProfileRow } from '../profile/index.ts';
 import type { CsvProfileLayout, ProfileExport } from '../profile/index.ts';
 import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
-import { applyEvaluations, applyEvaluationsSqlite, evaluateBatch } from './ingest.ts';
+import { parseImportItem, type EvaluatedItem, type ImportTask, type ItemErrors } from './import-evaluate.ts';
+import {
+  adjustEvaluation,
+  applyEvaluations,
+  applyEvaluationsSqlite,
+  evaluateBatch,
+  type ApplyExtra,
+} from './ingest.ts';
+import { plainEvaluationContext, type ProfileEvaluation } from './profile-state.ts';
+import { ThreadPool } from '../workers/thread-pool.ts';
 import { JsonArraySplitter } from './json-array-splitter.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -22,7 +31,7 @@ export interface ImportOptions {
   mode?: 'incremental' | 'mirror';
   /** Required for mirror mode; in mirror mode every row is a member of it unless the row says otherwise. */
   segmentId?: string;
-  /** Profiles per transaction (default 5000). */
+  /** Profiles per transaction (default 20,000: profile keys are hashes, so larger batches rewrite fewer index pages per profile). */
   batchSize?: number;
   /** Namespace under which a CSV row's `profile_key` becomes the profile key (default `CRMID`). */
   csvKeyNamespace?: string;
@@ -30,6 +39,11 @@ export interface ImportOptions {
   onProgress?: (progress: ImportProgress) => void;
   /** At most this many rejected rows are listed (all are counted). Default 1000. */
   maxRejectedListed?: number;
+  /**
+   * Worker threads that parse and hash NDJSON/JSON items while the main thread writes. Default: the engine's
+   * `importThreads` for files of 1 MiB or more, none for smaller ones (starting threads would cost more).
+   */
+  threads?: number;
 }
 
 export interface ImportProgress {
@@ -120,25 +134,25 @@ async function* readRows(
     return;
   }
 
+  for await (const { line, text } of readItems(path, format, progress)) {
+    const parsed = parseImportItem(text);
+    yield parsed.ok ? { line, profile: parsed.profile } : { line, errors: parsed.errors };
+  }
+}
+
+/** The JSON items of an NDJSON file or a JSON array, unparsed, with their line (item) numbers. */
+async function* readItems(
+  path: string,
+  format: 'ndjson' | 'json',
+  progress: { bytesRead: number },
+): AsyncGenerator<{ line: number; text: string }> {
   const stream = createReadStream(path, { encoding: 'utf8' });
-  const toRow = (text: string, line: number): Row => {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return { line, errors: [{ path: '', reason: 'not valid JSON' }] };
-    }
-    const parsed = parseProfileExport(value);
-    return parsed.ok
-      ? { line, profile: parsed.profile }
-      : { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
-  };
   if (format === 'json') {
     const splitter = new JsonArraySplitter();
     let item = 0;
     for await (const chunk of stream as AsyncIterable<string>) {
       progress.bytesRead += Buffer.byteLength(chunk);
-      for (const text of splitter.push(chunk)) yield toRow(text, (item += 1));
+      for (const text of splitter.push(chunk)) yield { line: (item += 1), text };
       if (splitter.error) break;
     }
     splitter.end();
@@ -158,11 +172,11 @@ async function* readRows(
       line += 1;
       const lineText = text.slice(start, nl).trim();
       start = nl + 1;
-      if (lineText !== '') yield toRow(lineText, line);
+      if (lineText !== '') yield { line, text: lineText };
     }
     rest = text.slice(start);
   }
-  if (rest.trim() !== '') yield toRow(rest.trim(), line + 1);
+  if (rest.trim() !== '') yield { line: line + 1, text: rest.trim() };
 }
 
 /**
@@ -193,7 +207,7 @@ export async function importProfilesFile(
     });
   }
   const store = rt.store;
-  const batchSize = Math.max(1, options.batchSize ?? 5000);
+  const batchSize = Math.max(1, options.batchSize ?? 20_000);
   const maxListed = options.maxRejectedListed ?? 1000;
   const importId = `imp_${rt.now()}_${Math.floor(rt.random() * 1e9)}`;
   const keyNamespace = (options.csvKeyNamespace ?? 'CRMID').toUpperCase();
@@ -216,21 +230,8 @@ export async function importProfilesFile(
     rt.tuning.profileKeyNamespaces,
   );
 
-  let batch: Row[] = [];
-  const flushBatch = async () => {
-    if (batch.length === 0) return;
-    const rows = batch;
-    batch = [];
-    const profiles = rows.map((r) => r.profile!);
-    const keys = rows.map((r) => r.key);
-    const seen: string[] = [];
-    const extra = {
-      ...(mode === 'mirror'
-        ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) }
-        : {}),
-      keyOverrides: keys,
-    };
-    const evaluations = evaluateBatch(store, context, profiles, extra);
+  // Applies a batch of evaluated profiles in one transaction.
+  const writeBatch = async (evaluations: ProfileEvaluation[], seen: string[], extra: ApplyExtra) => {
     const now = rt.now();
     if (store.sqlite) {
       report.ledgerWrites += await store.sqlite.exclusiveDurable((database) =>
@@ -264,23 +265,90 @@ export async function importProfilesFile(
         }
       });
     }
-    report.accepted += rows.length;
+    report.accepted += evaluations.length;
     options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
   };
+  const extraFor = (seen: string[], keys?: Array<string | undefined>): ApplyExtra => ({
+    ...(mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {}),
+    ...(keys ? { keyOverrides: keys } : {}),
+  });
+  const reject = (row: { line: number; errors: ItemErrors; fatal?: boolean }) => {
+    if (row.fatal) report.truncated = true;
+    report.rejectedCount += 1;
+    if (report.rejected.length < maxListed) report.rejected.push({ line: row.line, errors: row.errors });
+  };
 
-  const keyOf = (profileKey: string) => `k:${store.profileKeyHash(keyNamespace, profileKey)}`;
-  for await (const row of readRows(path, format, progress, keyOf, rt.now())) {
-    report.rowsRead += 1;
-    if (row.errors) {
-      if (row.fatal) report.truncated = true;
-      report.rejectedCount += 1;
-      if (report.rejected.length < maxListed) report.rejected.push({ line: row.line, errors: row.errors });
-      continue;
+  const threads = options.threads ?? (totalBytes >= 1024 * 1024 ? rt.tuning.importThreads : 0);
+  if (format !== 'csv' && threads > 0) {
+    // Workers parse and hash batches while this thread writes the previous ones, in file order.
+    const pool = new ThreadPool<ImportTask, EvaluatedItem[]>({
+      size: threads,
+      entry: new URL('./import-worker.ts', import.meta.url),
+      data: { profileKey: new Uint8Array(store.secrets.profileKeyMaterial()) },
+    });
+    const plain = plainEvaluationContext(context);
+    const inFlight: Array<Promise<EvaluatedItem[]>> = [];
+    const writeNext = async () => {
+      const evaluated = await inFlight.shift()!;
+      const evaluations: ProfileEvaluation[] = [];
+      for (const item of evaluated) {
+        report.rowsRead += 1;
+        if ('errors' in item) reject(item);
+        else evaluations.push(item.evaluation);
+      }
+      const seen: string[] = [];
+      const extra = extraFor(seen);
+      evaluations.forEach((evaluation, index) => adjustEvaluation(evaluation, extra, index));
+      if (evaluations.length > 0) await writeBatch(evaluations, seen, extra);
+    };
+    try {
+      let items: ImportTask['items'] = [];
+      for await (const item of readItems(path, format, progress)) {
+        items.push(item);
+        if (items.length < batchSize) continue;
+        inFlight.push(pool.run({ items, context: plain }));
+        items = [];
+        // Enough queued to keep every worker busy while this thread writes.
+        if (inFlight.length > threads * 2) await writeNext();
+      }
+      if (items.length > 0) inFlight.push(pool.run({ items, context: plain }));
+      while (inFlight.length > 0) await writeNext();
+    } finally {
+      // Settle what is still queued (after an error) before the workers go.
+      await Promise.allSettled(inFlight);
+      await pool.close();
     }
-    batch.push(row);
-    if (batch.length >= batchSize) await flushBatch();
+  } else {
+    let batch: Row[] = [];
+    const flushBatch = async () => {
+      if (batch.length === 0) return;
+      const rows = batch;
+      batch = [];
+      const seen: string[] = [];
+      const extra = extraFor(
+        seen,
+        rows.map((r) => r.key),
+      );
+      const evaluations = evaluateBatch(
+        store,
+        context,
+        rows.map((r) => r.profile!),
+        extra,
+      );
+      await writeBatch(evaluations, seen, extra);
+    };
+    const keyOf = (profileKey: string) => `k:${store.profileKeyHash(keyNamespace, profileKey)}`;
+    for await (const row of readRows(path, format, progress, keyOf, rt.now())) {
+      report.rowsRead += 1;
+      if (row.errors) {
+        reject({ line: row.line, errors: row.errors, ...(row.fatal ? { fatal: true } : {}) });
+        continue;
+      }
+      batch.push(row);
+      if (batch.length >= batchSize) await flushBatch();
+    }
+    await flushBatch();
   }
-  await flushBatch();
 
   if (mode === 'mirror') {
     // A file read only in part is not the full audience: removing the rest would drop real members.

@@ -42,6 +42,14 @@ export type { DataflowRun, RunCounts } from './runs.ts';
 export type { EngineLogger, EngineTuning } from './runtime.ts';
 export type { EngineXClient } from './x-port.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
+export {
+  evaluateProfile,
+  evaluationContextOf,
+  evaluationFingerprint,
+  type EvaluationContext,
+  type PlainEvaluationContext,
+  type ProfileEvaluation,
+} from './profile-state.ts';
 export { EXCLUSION_CODES } from './profile-state.ts';
 
 export interface EngineOptions {

@@ -227,15 +227,23 @@ export function evaluateBatch(
   profiles: readonly ProfileExport[],
   extra: ApplyExtra = {},
 ): ProfileEvaluation[] {
-  return profiles.map((profile, index) => {
-    const evaluation = evaluateProfile(profile, context, store.profileKeyHash);
-    const override = extra.keyOverrides?.[index];
-    if (override !== undefined) evaluation.key = override;
-    if (extra.forceMember !== undefined && !evaluation.memberships.has(extra.forceMember)) {
-      evaluation.memberships.set(extra.forceMember, true);
-    }
-    return evaluation;
-  });
+  return profiles.map((profile, index) =>
+    adjustEvaluation(evaluateProfile(profile, context, store.profileKeyHash), extra, index),
+  );
+}
+
+/** Applies `extra`'s key override and forced membership to the evaluation of the batch's `index`-th profile. */
+export function adjustEvaluation(
+  evaluation: ProfileEvaluation,
+  extra: ApplyExtra,
+  index: number,
+): ProfileEvaluation {
+  const override = extra.keyOverrides?.[index];
+  if (override !== undefined) evaluation.key = override;
+  if (extra.forceMember !== undefined && !evaluation.memberships.has(extra.forceMember)) {
+    evaluation.memberships.set(extra.forceMember, true);
+  }
+  return evaluation;
 }
 
 /** A desired-state write for a profile, by profile key (its ledger member is the profile's id, known once written). */

@@ -36,6 +36,20 @@ type IdentityMap = Record<string, Array<{ id?: unknown }> | undefined>;
 /** What mapping a profile needs: every mapping row of the sandbox and the profile key namespaces. */
 export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces'>;
 
+/** An `EvaluationContext` as plain data, to hand to worker threads. */
+export interface PlainEvaluationContext {
+  rows: Array<[key: string, row: MappingRow]>;
+  keyNamespaces: string[];
+}
+
+export function plainEvaluationContext(context: EvaluationContext): PlainEvaluationContext {
+  return { rows: [...context.rows], keyNamespaces: context.keyNamespaces };
+}
+
+export function evaluationContextOf(plain: PlainEvaluationContext): EvaluationContext {
+  return { rows: new Map(plain.rows), keyNamespaces: plain.keyNamespaces };
+}
+
 /**
  * Identifies what an evaluation depends on: evaluations made under one fingerprint are valid for any context with
  * the same one (the row keys spell out each row entirely).

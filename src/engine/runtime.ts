@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Destination, Store } from '../store/index.ts';
 import type { EngineXClient } from './x-port.ts';
 
@@ -37,6 +38,8 @@ export interface EngineTuning {
   requestRetentionMs: number;
   /** Namespaces that give the profile key when a dataflow names none. */
   profileKeyNamespaces: string[];
+  /** Worker threads that parse and hash large NDJSON/JSON imports while the main thread writes (0: none). */
+  importThreads: number;
 }
 
 export const DEFAULT_TUNING: EngineTuning = {
@@ -51,6 +54,8 @@ export const DEFAULT_TUNING: EngineTuning = {
   runRetentionMs: 90 * 86_400_000,
   requestRetentionMs: 7 * 86_400_000,
   profileKeyNamespaces: ['ECID', 'CRMID'],
+  // One per core beyond the first (the main thread writes the store), at most 4.
+  importThreads: Math.max(0, Math.min(4, availableParallelism() - 1)),
 };
 
 /** Everything the engine's parts share. */

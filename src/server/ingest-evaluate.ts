@@ -1,5 +1,9 @@
-import type { MappingRow } from '../audience/mapping.ts';
-import { evaluateProfile, type EvaluationContext, type ProfileEvaluation } from '../engine/profile-state.ts';
+import {
+  evaluateProfile,
+  evaluationContextOf,
+  type PlainEvaluationContext,
+  type ProfileEvaluation,
+} from '../engine/index.ts';
 import { parseProfileExport } from '../profile/index.ts';
 import { parseIngestBody } from './ingest-body.ts';
 
@@ -11,11 +15,7 @@ export interface IngestBody {
   maxItems: number;
 }
 
-/** The sandbox's mapping as plain data (it crosses to worker threads). */
-export interface PlainEvaluationContext {
-  rows: Array<[key: string, row: MappingRow]>;
-  keyNamespaces: string[];
-}
+export type { PlainEvaluationContext };
 
 export interface EvaluatedBody {
   /** Items in the body. */
@@ -37,7 +37,7 @@ export function evaluateIngestBody(
   profileKeyHash: (namespace: string, id: string) => string,
 ): EvaluatedBody {
   const { items, lineErrors } = parseIngestBody(body.text, body.contentType, body.maxItems);
-  const mapping: EvaluationContext = { rows: new Map(context.rows), keyNamespaces: context.keyNamespaces };
+  const mapping = evaluationContextOf(context);
   const rejected: EvaluatedBody['rejected'] = [];
   const evaluations: ProfileEvaluation[] = [];
   items.forEach((item, index) => {

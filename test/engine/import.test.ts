@@ -130,6 +130,51 @@ for (const backend of BACKENDS) {
       expect(report).toMatchObject({ truncated: true, removed: 0, accepted: 1, rejectedCount: 1 });
     });
 
+    it('imports on worker threads exactly as on the main thread, in file order', async () => {
+      const { audience, dir } = await prepare();
+      // 300 profiles, then half of them exit, with bad lines among them: batches of 17 keep several in flight.
+      const lines: string[] = [];
+      for (let i = 0; i < 300; i += 1) lines.push(JSON.stringify(profile(i)));
+      lines.push('{not json', JSON.stringify({ identityMap: 5 }));
+      for (let i = 0; i < 300; i += 2) lines.push(JSON.stringify(profile(i, 'exited')));
+      lines.push(
+        JSON.stringify({
+          segmentMembership: { ups: { seg: { status: 'realized' } } },
+          identityMap: { ECID: [{ id: 'bad' }], Email: [{ id: 'no-at-sign' }] },
+        }),
+      );
+      const file = join(dir, 'threaded.ndjson');
+      writeFileSync(file, `${lines.join('\n')}\n`);
+
+      const threaded = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 17, threads: 2 });
+      const inline = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 17, threads: 0 });
+      expect(threaded).toMatchObject({ rowsRead: 453, accepted: 451, rejectedCount: 2 });
+      expect(threaded.rejected.map((r) => r.line)).toEqual([301, 302]);
+      expect(threaded.excluded).toEqual({ no_mappable_identifier: 1, email_missing_at: 1 });
+      // The same file on the main thread reports the same, and leads to the same state.
+      expect(inline).toEqual(threaded);
+
+      await h!.engine.flush();
+      const odd = Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 2 === 1);
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails(odd));
+
+      // Mirror mode on threads: a JSON array holding only the first ten odd members leaves only them.
+      const mirror = join(dir, 'mirror.json');
+      writeFileSync(mirror, JSON.stringify(odd.slice(0, 10).map((i) => profile(i))));
+      const mirrored = await h!.engine.importFile(mirror, {
+        sandboxId: 'prod',
+        mode: 'mirror',
+        segmentId: 'seg',
+        threads: 1,
+      });
+      // Removed: the other 140 odd members, and the member whose only email was rejected.
+      expect(mirrored).toMatchObject({ format: 'json', rowsRead: 10, accepted: 10, removed: 141 });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails(odd.slice(0, 10)),
+      );
+    });
+
     it('refuses mirror mode without a segment', async () => {
       const { dir } = await prepare();
       const file = join(dir, 'x.ndjson');

@@ -24,7 +24,7 @@ interface ImportOpts extends GlobalOptions {
   mode: 'incremental' | 'mirror';
   segment?: string;
   local?: boolean;
-  batch: string;
+  batch?: string;
 }
 
 const REMOTE_BATCH = 1000;
@@ -77,7 +77,10 @@ export function registerImportCommand(program: Command): void {
         '--local',
         'import in this process against TCA_DATA_DIR / TCA_DATABASE_URL instead of over HTTP',
       )
-      .option('--batch <n>', 'profiles per request/transaction', String(REMOTE_BATCH))
+      .option(
+        '--batch <n>',
+        `profiles per request (default ${REMOTE_BATCH}), or per transaction with --local (default 20000)`,
+      )
       .addHelpText(
         'after',
         examples([
@@ -104,8 +107,8 @@ export function registerImportCommand(program: Command): void {
             : 'ndjson');
       if (opts.mode === 'mirror' && !opts.segment)
         throw new CliError('--mode mirror needs --segment', EXIT.usage);
-      const batch = Number(opts.batch);
-      if (!Number.isInteger(batch) || batch < 1 || batch > 100_000)
+      const batch = opts.batch === undefined ? undefined : Number(opts.batch);
+      if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > 100_000))
         throw new CliError('--batch must be 1..100000', EXIT.usage);
       const tty = Boolean(process.stderr.isTTY) && !opts.json;
 
@@ -119,7 +122,7 @@ export function registerImportCommand(program: Command): void {
           EXIT.usage,
         );
       }
-      const report = await importRemote(path, { ...opts, format, batch }, size, tty);
+      const report = await importRemote(path, { ...opts, format, batch: batch ?? REMOTE_BATCH }, size, tty);
       return finish(report, opts);
     }),
   );
@@ -153,7 +156,7 @@ function finish(report: Report, opts: GlobalOptions): number {
 
 async function importLocal(
   path: string,
-  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number },
+  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number | undefined },
   size: number,
   tty: boolean,
 ): Promise<Report> {
@@ -184,7 +187,7 @@ async function importLocal(
       format: opts.format as 'ndjson' | 'json' | 'csv',
       mode: opts.mode,
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
-      batchSize: opts.batch,
+      ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       onProgress: (p) => bar.update(p.bytesRead, p.rowsRead),
     });
     bar.update(size);

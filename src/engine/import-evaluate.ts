@@ -1,0 +1,48 @@
+import { parseProfileExport, type ProfileExport } from '../profile/index.ts';
+import {
+  evaluateProfile,
+  evaluationContextOf,
+  type PlainEvaluationContext,
+  type ProfileEvaluation,
+} from './profile-state.ts';
+
+export type ItemErrors = Array<{ path: string; reason: string }>;
+
+/** One JSON item of an import file: the profile, or why it is not one. */
+export function parseImportItem(
+  text: string,
+): { ok: true; profile: ProfileExport } | { ok: false; errors: ItemErrors } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, errors: [{ path: '', reason: 'not valid JSON' }] };
+  }
+  const parsed = parseProfileExport(value);
+  return parsed.ok
+    ? { ok: true, profile: parsed.profile }
+    : { ok: false, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
+}
+
+/** A batch of raw JSON items of an import file, for a worker thread. */
+export interface ImportTask {
+  items: Array<{ line: number; text: string }>;
+  context: PlainEvaluationContext;
+}
+
+export type EvaluatedItem =
+  { line: number; evaluation: ProfileEvaluation } | { line: number; errors: ItemErrors };
+
+/** Parses, validates, maps and hashes a batch of import items (pure: runs on a worker thread). */
+export function evaluateImportItems(
+  task: ImportTask,
+  profileKeyHash: (namespace: string, id: string) => string,
+): EvaluatedItem[] {
+  const context = evaluationContextOf(task.context);
+  return task.items.map(({ line, text }) => {
+    const parsed = parseImportItem(text);
+    return parsed.ok
+      ? { line, evaluation: evaluateProfile(parsed.profile, context, profileKeyHash) }
+      : { line, errors: parsed.errors };
+  });
+}
