@@ -77,6 +77,8 @@ export interface EngineAudiencesTable {
   /** 'active' | 'removing' | 'removed'. */
   lifecycle: string;
   backfilled_at: EpochMs | null;
+  /** When the members were removed because the end date passed (remove-at-end audiences); reset by a new backfill. */
+  end_cleared_at: Generated<EpochMs | null>;
   failures: number;
   next_attempt_at: EpochMs | null;
   last_error: string | null;

@@ -113,6 +113,60 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
       await backfill(rt, sandboxId, dataflow, audience.id, audience.segmentId);
     }
   }
+
+  await removeEndedMembers(rt, scope, now);
+}
+
+/**
+ * Audiences whose end date has passed and that asked for it: every member leaves (desired = nothing), so delivery
+ * removes them from the X audience, which itself stays. Done once per end; moving the end date later makes the
+ * audience active again, and its backfill restores the members.
+ */
+async function removeEndedMembers(
+  rt: EngineRuntime,
+  scope: { sandboxId?: string },
+  now: number,
+): Promise<void> {
+  const db = rt.store.db as unknown as Db;
+  let query = db
+    .selectFrom('dataflow_audiences as a')
+    .innerJoin('engine_audiences as e', 'e.id', 'a.id')
+    .select('a.id')
+    .where('a.remove_members_at_end', '=', 1)
+    .where('a.end_date', 'is not', null)
+    .where('a.end_date', '<=', now)
+    .where('e.lifecycle', '=', 'active')
+    .where('e.end_cleared_at', 'is', null);
+  if (scope.sandboxId !== undefined) query = query.where('a.sandbox_id', '=', scope.sandboxId);
+  for (const { id } of await query.execute()) {
+    let removed = 0;
+    for (;;) {
+      const count = await rt.store.transaction(async (tx) => {
+        const members = await (tx.db as unknown as Db)
+          .selectFrom('engine_ledger')
+          .select('member')
+          .where('audience_id', '=', id)
+          .where('desired', 'is not', null)
+          .limit(BACKFILL_PAGE)
+          .execute();
+        await writeDesired(
+          tx.db as unknown as Db,
+          rt.store.capabilities,
+          members.map((m) => ({ audienceId: id, member: m.member, desired: null })),
+          rt.now(),
+        );
+        return members.length;
+      });
+      removed += count;
+      if (count < BACKFILL_PAGE) break;
+    }
+    await db
+      .updateTable('engine_audiences')
+      .set({ end_cleared_at: now, backfilled_at: null, updated_at: now })
+      .where('id', '=', id)
+      .execute();
+    rt.logger.info({ audienceId: id, members: removed }, 'audience ended: its members are being removed');
+  }
 }
 
 /** Writes the desired state of every known member of the segment (historical qualifications, as AEP backfills). */
@@ -157,7 +211,7 @@ async function backfill(
   }
   await rt.store.db
     .updateTable('engine_audiences')
-    .set({ backfilled_at: rt.now(), updated_at: rt.now() })
+    .set({ backfilled_at: rt.now(), end_cleared_at: null, updated_at: rt.now() })
     .where('id', '=', audienceId)
     .execute();
   rt.logger.info({ audienceId, members: total }, 'audience backfilled');

@@ -243,6 +243,10 @@ export const ActivatedAudienceSchema = z
       .optional()
       .meta({ description: 'Read-only (see the response); a request that sends it is refused' }),
     ttlDays: z.number().int().min(1).max(395).nullable().optional(),
+    removeMembersAtEnd: z.boolean().optional().meta({
+      description:
+        'When the end date passes, remove every member from the X audience (default false: members stay, as in AEP)',
+    }),
   })
   .meta({ id: 'ActivatedAudienceInput' });
 
@@ -277,6 +281,7 @@ export const DataflowAudienceSchema = z.object({
     description: 'Read-only: the X audience in use (created or attached); null until the first delivery',
   }),
   ttlDays: z.number().nullable(),
+  removeMembersAtEnd: z.boolean(),
 });
 
 export const DataflowSchema = z

@@ -100,6 +100,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         existingXAudienceId: a.existingXAudienceId,
         xAudienceId: a.xAudienceId,
         ttlDays: a.ttlDays,
+        removeMembersAtEnd: a.removeMembersAtEnd,
       })),
     maxBatchAgeSeconds: d.maxBatchAgeSeconds,
     createdAt: new Date(d.createdAt).toISOString(),
@@ -128,6 +129,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     endDate?: string | null | undefined;
     existingXAudienceId?: string | null | undefined;
     ttlDays?: number | null | undefined;
+    removeMembersAtEnd?: boolean | undefined;
   };
 
   /** Every domain problem of a dataflow's mapping and audiences, at once. */
@@ -181,6 +183,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         ) {
           out.push({ path: `audiences[${i}].endDate`, reason: 'must not be before startDate' });
         }
+        if (a.removeMembersAtEnd === true && (a.endDate === undefined || a.endDate === null)) {
+          out.push({
+            path: `audiences[${i}].removeMembersAtEnd`,
+            reason: 'needs an endDate: members are removed when the end date passes',
+          });
+        }
       });
     }
     return { problems: out, segments };
@@ -192,6 +200,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     endDate: a.endDate === undefined || a.endDate === null ? null : fromDay(a.endDate),
     existingXAudienceId: a.existingXAudienceId ?? null,
     ttlDays: a.ttlDays ?? null,
+    removeMembersAtEnd: a.removeMembersAtEnd ?? false,
   });
 
   const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
@@ -553,6 +562,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
                 ...(w.startDate !== undefined ? { startDate: f.startDate } : {}),
                 endDate: f.endDate,
                 ttlDays: f.ttlDays,
+                removeMembersAtEnd: f.removeMembersAtEnd,
               });
               wanted.delete(a.segmentId);
             }

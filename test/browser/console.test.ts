@@ -242,6 +242,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await cart.getByRole('button', { name: 'Use suggestion' }).click();
     expect(await cart.getByLabel('Mapping name').inputValue()).toBe('Cart abandoners last 7 days');
     await cart.getByLabel('TTL (days)').fill('30');
+    // Removing members at the end needs an end date.
+    await cart.getByLabel('Remove members from the X audience when the end date passes').check();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expectText(cart, 'Choose an end date: members are removed when it passes.');
+    await cart.getByLabel(/^End date/).fill('2030-01-01');
     await shot(page, '09-activate-scheduling');
     await page.getByRole('button', { name: 'Next' }).click();
 
@@ -257,12 +262,21 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     expect(dataflowId).not.toBe('');
     const flow = await callApi<{
       mapping: unknown[];
-      audiences: { mappingName: string; ttlDays: number | null }[];
+      audiences: {
+        mappingName: string;
+        ttlDays: number | null;
+        endDate: string | null;
+        removeMembersAtEnd: boolean;
+      }[];
     }>(stack, 'GET', `/dataflows/${dataflowId}`);
     expect(flow.mapping).toHaveLength(2);
-    expect(flow.audiences.map((a) => [a.mappingName, a.ttlDays]).sort()).toEqual([
-      ['Cart abandoners last 7 days', 30],
-      ['Frequent buyers', null],
+    expect(
+      flow.audiences
+        .map((a) => [a.mappingName, a.ttlDays, a.endDate?.slice(0, 10) ?? null, a.removeMembersAtEnd])
+        .sort(),
+    ).toEqual([
+      ['Cart abandoners last 7 days', 30, '2030-01-01', true],
+      ['Frequent buyers', null, null, false],
     ]);
   });
 

@@ -263,6 +263,37 @@ for (const backend of BACKENDS) {
       expect(health?.reasonsNotTargetable).toEqual(expect.arrayContaining(['PROCESSING']));
     });
 
+    it('at the end date keeps members, or removes them all when asked, and restores them if the end moves', async () => {
+      h = await setup(backend);
+      const end = h.clock.now() + 2 * DAY;
+      const { audience: kept } = await flowWith(h, { mappingName: 'Kept at end' });
+      await h.store.audiences.update('prod', kept.id, { endDate: end });
+      const { audience: removed } = await flowWith(h, { mappingName: 'Removed at end' });
+      await h.store.audiences.update('prod', removed.id, { endDate: end, removeMembersAtEnd: true });
+      await ingestMembers(h, 4);
+      await h.engine.flush();
+      const keptX = (await xAudienceIdOf(h.store, kept.id))!;
+      const removedX = (await xAudienceIdOf(h.store, removed.id))!;
+      expect(xIdentifiers(h.emulator, removedX)).toEqual(expectedEmails(0, 4));
+
+      // Past the end: nothing new is exported to either; only the remove-at-end audience is emptied.
+      h.clock.advance(3 * DAY);
+      await ingestMembers(h, 2, 10);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, keptX)).toEqual(expectedEmails(0, 4));
+      expect(xIdentifiers(h.emulator, removedX)).toEqual(new Set());
+      const requests = usersRequests(h.emulator);
+      await h.engine.flush();
+      expect(usersRequests(h.emulator)).toBe(requests);
+
+      // A later end date makes it active again: its backfill restores every current member.
+      await h.store.audiences.update('prod', removed.id, { endDate: h.clock.now() + 10 * DAY });
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, removedX)).toEqual(
+        new Set([...expectedEmails(0, 4), ...expectedEmails(10, 12)]),
+      );
+    });
+
     it('recreates an audience that the health poll finds gone at X, with every desired member', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);

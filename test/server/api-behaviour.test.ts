@@ -108,6 +108,7 @@ describe('errors', () => {
           { segmentId: SEG, mappingName: 'Buyers: US/EU' },
           { segmentId: 'seg-aam' },
           { segmentId: SEG2, startDate: '2026-03-01', endDate: '2026-02-01' },
+          { segmentId: 'seg-later', removeMembersAtEnd: true },
         ],
       },
     });
@@ -120,6 +121,7 @@ describe('errors', () => {
         'audiences[1].mappingName',
         'audiences[2].segmentId',
         'audiences[3].endDate',
+        'audiences[4].removeMembersAtEnd',
       ]),
     );
     expect(paths.some((p) => p.startsWith('mapping[0]'))).toBe(true);

@@ -647,6 +647,7 @@ for (const backend of BACKENDS) {
           endDate: null,
           existingXAudienceId: null,
           ttlDays: 30,
+          removeMembersAtEnd: false,
           xAudienceId: null,
           xAudienceName: null,
           state: 'pending_create',
@@ -666,8 +667,16 @@ for (const backend of BACKENDS) {
           startDate: 1,
           endDate: 2,
           existingXAudienceId: '1nmth',
+          removeMembersAtEnd: true,
         });
-        expect(attached).toMatchObject({ existingXAudienceId: '1nmth', endDate: 2 });
+        expect(attached).toMatchObject({
+          existingXAudienceId: '1nmth',
+          endDate: 2,
+          removeMembersAtEnd: true,
+        });
+        expect(
+          await store.audiences.update(sandboxId, attached.id, { removeMembersAtEnd: false }),
+        ).toMatchObject({ removeMembersAtEnd: false, endDate: 2 });
 
         const active = await store.audiences.update(sandboxId, audience.id, {
           xAudienceId: '1abcd',

@@ -63,6 +63,7 @@ describe('toggleSegment', () => {
       endDate: '',
       existingXAudienceId: '',
       ttlDays: '',
+      removeAtEnd: false,
     });
     draft = {
       ...draft,

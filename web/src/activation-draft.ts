@@ -96,6 +96,7 @@ export function defaultSchedule(segment: Segment, today: Date): ScheduleDraft {
     endDate: '',
     existingXAudienceId: '',
     ttlDays: '',
+    removeAtEnd: false,
   };
 }
 
@@ -212,7 +213,7 @@ export function previewPlan(draft: ActivationDraft, segments: readonly Segment[]
         existingXAudienceId: xId || null,
         estimatedMembers: segment.size ?? null,
         window: schedule.endDate
-          ? `${schedule.startDate} → ${schedule.endDate}`
+          ? `${schedule.startDate} → ${schedule.endDate}${schedule.removeAtEnd ? ', then members are removed' : ''}`
           : `from ${schedule.startDate}, no end`,
         ttl: schedule.ttlDays.trim() ? `${schedule.ttlDays.trim()} days` : 'none',
       },

@@ -122,6 +122,8 @@ export interface SegmentSchedule {
   /** Read-only: the X audience in use (created or attached), null until the first delivery. Never sent back. */
   xAudienceId: string | null;
   ttlDays: number | null;
+  /** At the end date every member is removed from the X audience (otherwise they stay). */
+  removeMembersAtEnd: boolean;
 }
 
 export interface ScheduleInput {
@@ -132,6 +134,7 @@ export interface ScheduleInput {
   /** Only when the segment is added; the service refuses a change afterwards. */
   existingXAudienceId?: string | null;
   ttlDays?: number | null;
+  removeMembersAtEnd?: boolean;
 }
 
 /** What the service offers the console. */

@@ -202,6 +202,7 @@ const schedule = (patch: Partial<ScheduleDraft>): ScheduleDraft => ({
   endDate: '',
   existingXAudienceId: '',
   ttlDays: '',
+  removeAtEnd: false,
   ...patch,
 });
 
@@ -234,6 +235,11 @@ describe('validateSchedule', () => {
     expect(validateSchedule(schedule({ ttlDays: '1.5' })).ttlDays).toBeDefined();
     expect(validateSchedule(schedule({ ttlDays: '396' })).ttlDays).toBeDefined();
   });
+
+  it('asks for an end date when members are to be removed at the end', () => {
+    expect(validateSchedule(schedule({ removeAtEnd: true })).removeAtEnd).toMatch(/end date/);
+    expect(validateSchedule(schedule({ removeAtEnd: true, endDate: '2027-01-01' }))).toEqual({});
+  });
 });
 
 describe('scheduleToRequest', () => {
@@ -253,5 +259,8 @@ describe('scheduleToRequest', () => {
       existingXAudienceId: '2906h',
       ttlDays: 30,
     });
+    expect(scheduleToRequest(schedule({ endDate: '2027-01-01', removeAtEnd: true })).removeMembersAtEnd).toBe(
+      true,
+    );
   });
 });

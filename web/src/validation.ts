@@ -339,6 +339,8 @@ export interface ScheduleDraft {
   endDate: string;
   existingXAudienceId: string;
   ttlDays: string;
+  /** Remove every member from the X audience when the end date passes. */
+  removeAtEnd: boolean;
 }
 
 export type ScheduleErrors = Partial<Record<Exclude<keyof ScheduleDraft, 'segmentId'>, string>>;
@@ -391,6 +393,9 @@ export function validateSchedule(
       errors.ttlDays = 'TTL is a whole number of days between 1 and 395.';
     }
   }
+  if (draft.removeAtEnd && draft.endDate === '') {
+    errors.removeAtEnd = 'Choose an end date: members are removed when it passes.';
+  }
   return errors;
 }
 
@@ -402,6 +407,7 @@ export function scheduleToRequest(draft: ScheduleDraft): {
   endDate?: string;
   existingXAudienceId?: string;
   ttlDays?: number;
+  removeMembersAtEnd?: boolean;
 } {
   const out: ReturnType<typeof scheduleToRequest> = {
     segmentId: draft.segmentId,
@@ -411,5 +417,6 @@ export function scheduleToRequest(draft: ScheduleDraft): {
   if (draft.endDate !== '') out.endDate = draft.endDate;
   if (draft.existingXAudienceId.trim() !== '') out.existingXAudienceId = draft.existingXAudienceId.trim();
   if (draft.ttlDays.trim() !== '') out.ttlDays = Number(draft.ttlDays.trim());
+  if (draft.removeAtEnd) out.removeMembersAtEnd = true;
   return out;
 }

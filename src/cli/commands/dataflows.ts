@@ -24,6 +24,7 @@ interface Dataflow {
     mappingName: string;
     startDate: string | null;
     endDate: string | null;
+    removeMembersAtEnd?: boolean;
   }>;
 }
 
@@ -54,7 +55,7 @@ function printDataflow(d: Dataflow): void {
   process.stdout.write('  audiences:\n');
   for (const a of d.audiences)
     process.stdout.write(
-      `    ${a.segmentId} as "${a.mappingName}" from ${a.startDate ?? 'now'}${a.endDate ? ` to ${a.endDate}` : ''}\n`,
+      `    ${a.segmentId} as "${a.mappingName}" from ${a.startDate ?? 'now'}${a.endDate ? ` to ${a.endDate}${a.removeMembersAtEnd ? ' (then members are removed)' : ''}` : ''}\n`,
     );
 }
 

@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely';
 import { coreMigration } from './0001-core.ts';
+import { audienceEndRemovalMigration } from './0002-audience-end-removal.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
 import { engineLedgerPendingOrderMigration } from './0103-engine-ledger-pending-order.ts';
+import { engineAudienceEndClearedMigration } from './0104-engine-audience-end-cleared.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -11,8 +13,10 @@ import { engineLedgerPendingOrderMigration } from './0103-engine-ledger-pending-
  */
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001-core', coreMigration],
+  ['0002-audience-end-removal', audienceEndRemovalMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],
   ['0103-engine-ledger-pending-order', engineLedgerPendingOrderMigration],
+  ['0104-engine-audience-end-cleared', engineAudienceEndClearedMigration],
 ];

@@ -22,6 +22,8 @@ export interface Audience {
   existingXAudienceId: string | null;
   /** Membership TTL in days; null means X's default expiry. */
   ttlDays: number | null;
+  /** Remove every member from the X audience when the end date passes (otherwise they stay). */
+  removeMembersAtEnd: boolean;
   xAudienceId: string | null;
   /** The name X holds (may carry a suffix such as ` (2)` when the mapping name was taken). */
   xAudienceName: string | null;
@@ -44,6 +46,7 @@ export interface CreateAudienceInput {
   endDate?: number | null;
   existingXAudienceId?: string | null;
   ttlDays?: number | null;
+  removeMembersAtEnd?: boolean;
   state?: AudienceState;
 }
 
@@ -52,6 +55,7 @@ export interface UpdateAudienceInput {
   startDate?: number;
   endDate?: number | null;
   ttlDays?: number | null;
+  removeMembersAtEnd?: boolean;
   xAudienceId?: string | null;
   xAudienceName?: string | null;
   state?: AudienceState;
@@ -75,6 +79,7 @@ const toAudience = (row: Selectable<DataflowAudiencesTable>): Audience => ({
   endDate: row.end_date,
   existingXAudienceId: row.existing_x_audience_id,
   ttlDays: row.ttl_days,
+  removeMembersAtEnd: row.remove_members_at_end === 1,
   xAudienceId: row.x_audience_id,
   xAudienceName: row.x_audience_name,
   state: row.state as AudienceState,
@@ -140,6 +145,7 @@ export function audienceRepository(ctx: RepositoryContext) {
         end_date: input.endDate ?? null,
         existing_x_audience_id: input.existingXAudienceId ?? null,
         ttl_days: input.ttlDays ?? null,
+        remove_members_at_end: input.removeMembersAtEnd === true ? 1 : 0,
         x_audience_id: null,
         x_audience_name: null,
         state: input.state ?? 'pending_create',
@@ -183,6 +189,8 @@ export function audienceRepository(ctx: RepositoryContext) {
         start_date: patch.startDate,
         end_date: patch.endDate,
         ttl_days: patch.ttlDays,
+        remove_members_at_end:
+          patch.removeMembersAtEnd === undefined ? undefined : patch.removeMembersAtEnd ? 1 : 0,
         x_audience_id: patch.xAudienceId,
         x_audience_name: patch.xAudienceName,
         state: patch.state,

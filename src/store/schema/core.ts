@@ -91,6 +91,8 @@ export interface DataflowAudiencesTable {
   end_date: EpochMs | null;
   existing_x_audience_id: string | null;
   ttl_days: number | null;
+  /** 1: remove every member from the X audience when the end date passes (0: members stay). */
+  remove_members_at_end: Generated<number>;
   x_audience_id: string | null;
   x_audience_name: string | null;
   state: string;

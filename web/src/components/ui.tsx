@@ -160,3 +160,38 @@ export function Field({
     </div>
   );
 }
+
+/** The "remove members at the end date" choice of a segment's schedule. */
+export function RemoveAtEnd({
+  checked,
+  error,
+  onChange,
+}: {
+  checked: boolean;
+  error?: string | undefined;
+  onChange: (checked: boolean) => void;
+}) {
+  const id = useId();
+  return (
+    <div className={`field${error ? ' field-invalid' : ''}`}>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={checked}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={`${id}-hint${error ? ` ${id}-error` : ''}`}
+          onChange={(e) => onChange(e.target.checked)}
+        />{' '}
+        Remove members from the X audience when the end date passes
+      </label>
+      <div className="hint" id={`${id}-hint`}>
+        Otherwise they stay in the X audience after the end date; only new changes stop.
+      </div>
+      {error ? (
+        <div className="error-text" id={`${id}-error`}>
+          {error}
+        </div>
+      ) : null}
+    </div>
+  );
+}

@@ -18,7 +18,16 @@ import type { Destination, Segment } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
-import { Empty, ErrorMessage, Field, Loading, QueryView, StatusBadge, Stepper } from '../components/ui.tsx';
+import {
+  Empty,
+  ErrorMessage,
+  Field,
+  Loading,
+  QueryView,
+  RemoveAtEnd,
+  StatusBadge,
+  Stepper,
+} from '../components/ui.tsx';
 import { formatCount } from '../run-metrics.ts';
 import { formatRoute, navigate } from '../router.ts';
 import { validateName } from '../validation.ts';
@@ -421,6 +430,11 @@ function SchedulingStep({
                 )}
               </Field>
             </div>
+            <RemoveAtEnd
+              checked={schedule.removeAtEnd}
+              error={showAll ? e.removeAtEnd : undefined}
+              onChange={(removeAtEnd) => update(id, { removeAtEnd })}
+            />
           </fieldset>
         );
       })}

@@ -17,7 +17,15 @@ import type { Audience, Dataflow, DataflowRun, DeadLetter, ScheduleInput, Segmen
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
-import { Empty, ErrorMessage, Field, Loading, QueryView, StatusBadge } from '../components/ui.tsx';
+import {
+  Empty,
+  ErrorMessage,
+  Field,
+  Loading,
+  QueryView,
+  RemoveAtEnd,
+  StatusBadge,
+} from '../components/ui.tsx';
 import {
   activationRate,
   appendSample,
@@ -761,6 +769,7 @@ function toDraft(schedule: Dataflow['audiences'][number]): ScheduleDraft {
     endDate: (schedule.endDate ?? '').slice(0, 10),
     existingXAudienceId: schedule.existingXAudienceId ?? '',
     ttlDays: schedule.ttlDays === null || schedule.ttlDays === undefined ? '' : String(schedule.ttlDays),
+    removeAtEnd: schedule.removeMembersAtEnd,
   };
 }
 
@@ -897,6 +906,11 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                 )}
               </Field>
             </div>
+            <RemoveAtEnd
+              checked={schedule.removeAtEnd}
+              error={errors.removeAtEnd}
+              onChange={(removeAtEnd) => update(index, { removeAtEnd })}
+            />
           </fieldset>
         );
       })}
