@@ -245,6 +245,9 @@ export async function deliverAudience(
         : null,
   };
 
+  // Requests whose outcome was never recorded (a crash between sending and committing): X may hold what they sent.
+  await applyInflight(rt, audienceId);
+
   // Refresh: X drops a membership at its expires_at (13 months by default); re-send still-desired members before.
   if (audience.ttlDays === null) {
     const now = rt.now();
@@ -460,7 +463,7 @@ async function sendUnits(
   }
   const toSend = holdLastPartial && requests.length > 1 ? requests.slice(0, -1) : requests;
   for (const request of toSend) {
-    await recordSending(
+    const inflight = await recordSending(
       rt,
       audience.id,
       unitsOf(request, built),
@@ -472,6 +475,8 @@ async function sendUnits(
     try {
       await client.postUsers(audience.accountId, audience.xAudienceId, request);
     } catch (error) {
+      // X may have applied part of it, or all of it before the connection broke: record the write-ahead first.
+      await applyInflight(rt, audience.id, inflight);
       if (isXAdsError(error) && error.kind === 'validation') {
         const inRequest = unitsOf(request, built);
         if (inRequest.length === 1) {
@@ -503,7 +508,7 @@ async function sendUnits(
       if (owner.kind === 'add') pushed.add = true;
       else pushed.remove = true;
     }
-    await commit(rt, audience, [...touched], unitsOf(request, built), report);
+    await commit(rt, audience, [...touched], unitsOf(request, built), report, inflight);
   }
   return null;
 }
@@ -565,6 +570,8 @@ async function commit(
   touched: readonly Item[],
   units: readonly Unit[],
   report: AudienceDeliveryReport,
+  /** The request's write-ahead row, settled by this commit. */
+  inflight: string | null = null,
 ): Promise<void> {
   const now = rt.now();
   const caps = rt.store.capabilities;
@@ -644,6 +651,7 @@ async function commit(
             st.insertDeliveredId.run(audience.id, ident, u.member);
         }
         for (const member of owed) st.owe.run(now, now, audience.id, member);
+        if (inflight !== null) st.deleteInflight.run(inflight);
         counters.writeSqlite(st);
         st.renewLease.run(now + rt.tuning.leaseMs, audience.id, rt.workerId);
       })(),
@@ -712,6 +720,7 @@ async function commit(
         .where('member', 'in', chunk)
         .execute();
     }
+    if (inflight !== null) await db.deleteFrom('engine_inflight').where('id', '=', inflight).execute();
     await counters.write(db, caps);
     await db
       .updateTable('engine_audiences')
@@ -723,50 +732,86 @@ async function commit(
 }
 
 /**
- * Write-ahead for a users request, committed before it is sent. X may apply a request whose acceptance we never
- * record (a crash in between), so: every member of the request's units is marked pending with a re-send owed (a
- * Delete there may have wiped its X record, even if its desired state later returns to the delivered one), and each user about to be added is recorded in `sent` (merged
- * with any earlier unknown outcome) so that its identifiers are removed later if they stop being desired.
+ * Write-ahead for a users request, made durable before it is sent: X may apply a request whose acceptance we never
+ * record (a crash in between). One `engine_inflight` row lists every member of the request's units and, for each
+ * user about to be added, that user merged with any earlier unknown outcome. The commit after X's acceptance deletes
+ * the row; otherwise `applyInflight` writes it into the ledger: each member pending with a re-send owed (a Delete
+ * may have wiped its X record, even if its desired state later returns to the delivered one) and each added user in
+ * `sent`, so that its identifiers are removed later if they stop being desired. Returns the row's id.
  */
 async function recordSending(
   rt: EngineRuntime,
   audienceId: string,
   units: readonly Unit[],
   adds: readonly Item[],
-): Promise<void> {
-  const caps = rt.store.capabilities;
-  const now = rt.now();
+): Promise<string> {
   for (const item of adds) {
     const sent = parseUser(item.entry.sent ?? null);
     const next = sent ? mergeUsers([sent, item.change.add!]) : item.change.add!;
     item.entry.sent = serializeUser(next);
   }
+  const sentBy = new Map(adds.map((item) => [item.entry.member, item.entry.sent ?? null]));
   const members = [...new Set(units.flatMap((u) => u.items.map((i) => i.entry.member)))];
+  const id = rt.store.newId('inf');
+  const payload = JSON.stringify(members.map((member) => [member, sentBy.get(member) ?? null]));
+  const now = rt.now();
   if (rt.store.sqlite) {
     await rt.store.sqlite.exclusiveDurable((database) =>
-      database.transaction(() => {
-        const st = sqliteStatements(database);
-        const sent = new Map(adds.map((item) => [item.entry.member, item.entry.sent ?? null]));
-        for (const member of members) st.markSending.run(now, sent.get(member) ?? null, audienceId, member);
-      })(),
+      sqliteStatements(database).insertInflight.run(id, audienceId, payload, now),
     );
-    return;
+  } else {
+    await rt.store.db
+      .insertInto('engine_inflight')
+      .values({ id, audience_id: audienceId, members: payload, created_at: now })
+      .execute();
   }
-  await rt.store.transaction(async (tx) => {
-    for (const chunk of chunkRows(members, 1, caps, 1000)) {
-      await sql`update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ${now}),
-          resend = 1
-        where audience_id = ${audienceId} and member in (${sql.join(chunk)})`.execute(tx.db);
-    }
-    for (const chunk of chunkRows(adds, 2, caps)) {
-      const values = sql.join(
-        chunk.map((i) => sql`(${typed(caps, i.entry.member, 'text')}, ${typed(caps, i.entry.sent, 'text')})`),
+  return id;
+}
+
+/**
+ * Writes write-ahead rows into the ledger and deletes them (see `recordSending`): the one of a request whose outcome
+ * is unknown or was not committed, or, without `id`, every row left for the audience (after a crash).
+ */
+async function applyInflight(rt: EngineRuntime, audienceId: string, id?: string): Promise<void> {
+  let query = rt.store.db
+    .selectFrom('engine_inflight')
+    .select(['id', 'members'])
+    .where('audience_id', '=', audienceId);
+  if (id !== undefined) query = query.where('id', '=', id);
+  const caps = rt.store.capabilities;
+  for (const row of await query.orderBy('created_at').execute()) {
+    const members = JSON.parse(row.members) as Array<[member: string, sent: string | null]>;
+    const now = rt.now();
+    if (rt.store.sqlite) {
+      await rt.store.sqlite.exclusiveDurable((database) =>
+        database.transaction(() => {
+          const st = sqliteStatements(database);
+          for (const [member, sent] of members) st.markSending.run(now, sent, audienceId, member);
+          st.deleteInflight.run(row.id);
+        })(),
       );
-      await sql`with v(member, sent) as (values ${values})
-        update engine_ledger set sent = v.sent from v
-        where engine_ledger.audience_id = ${audienceId} and engine_ledger.member = v.member`.execute(tx.db);
+      continue;
     }
-  });
+    await rt.store.transaction(async (tx) => {
+      for (const chunk of chunkRows(members, 1, caps, 1000)) {
+        await sql`update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ${now}),
+            resend = 1
+          where audience_id = ${audienceId} and member in (${sql.join(chunk.map(([member]) => member))})`.execute(
+          tx.db,
+        );
+      }
+      const adds = members.filter(([, sent]) => sent !== null);
+      for (const chunk of chunkRows(adds, 2, caps)) {
+        const values = sql.join(
+          chunk.map(([member, sent]) => sql`(${typed(caps, member, 'text')}, ${typed(caps, sent, 'text')})`),
+        );
+        await sql`with v(member, sent) as (values ${values})
+          update engine_ledger set sent = v.sent from v
+          where engine_ledger.audience_id = ${audienceId} and engine_ledger.member = v.member`.execute(tx.db);
+      }
+      await tx.db.deleteFrom('engine_inflight').where('id', '=', row.id).execute();
+    });
+  }
 }
 
 /** Clears pending flags of entries that need nothing sent (their desired state already holds at X). */
@@ -868,6 +913,8 @@ export async function resetXAudience(rt: EngineRuntime, audienceId: string): Pro
         pending_since = case when desired is null then null else cast(${now} as bigint) end
       where audience_id = ${audienceId}`.execute(tx.db);
     await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', '=', audienceId).execute();
+    // Requests in flight went to the audience that is gone.
+    await tx.db.deleteFrom('engine_inflight').where('audience_id', '=', audienceId).execute();
   });
   rt.logger.warn({ audienceId }, 'X audience not found; it will be recreated with every desired member');
 }

@@ -237,6 +237,7 @@ export async function removeAudience(
   await rt.store.transaction(async (tx) => {
     await tx.db.deleteFrom('engine_ledger').where('audience_id', '=', input.audienceId).execute();
     await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', '=', input.audienceId).execute();
+    await tx.db.deleteFrom('engine_inflight').where('audience_id', '=', input.audienceId).execute();
     await tx.db
       .updateTable('engine_audiences')
       .set({ lifecycle: 'removed', lease_owner: null, lease_until: null, updated_at: now })

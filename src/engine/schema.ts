@@ -143,6 +143,16 @@ export interface EngineImportSeenTable {
   profile_key: string;
 }
 
+/** Write-ahead of a users request in flight (see migration 0105). */
+export interface EngineInflightTable {
+  id: string;
+  audience_id: string;
+  /** JSON `[[member, sent], …]`: every member of the request's units, with the user it adds (merged with any
+   * earlier unknown outcome) or null. */
+  members: string;
+  created_at: EpochMs;
+}
+
 /** Tables created by the engine's migrations. */
 export interface EngineTables {
   engine_profiles: EngineProfilesTable;
@@ -154,4 +164,5 @@ export interface EngineTables {
   engine_dead_letters: EngineDeadLettersTable;
   engine_dataflow_pauses: EngineDataflowPausesTable;
   engine_import_seen: EngineImportSeenTable;
+  engine_inflight: EngineInflightTable;
 }

@@ -37,6 +37,8 @@ export interface SqliteStatements {
   owe: BetterSqlite3.Statement<[number, number, string, string]>;
   /** Pending with a re-send owed; `sent` replaced when given (a user about to be added), kept when null. */
   markSending: BetterSqlite3.Statement<[number, string | null, string, string]>;
+  insertInflight: BetterSqlite3.Statement<[string, string, string, number]>;
+  deleteInflight: BetterSqlite3.Statement<[string]>;
   renewLease: BetterSqlite3.Statement<[number, string, string]>;
 }
 
@@ -102,6 +104,10 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
     markSending: db.prepare(
       'update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ?), resend = 1, sent = coalesce(?, sent) where audience_id = ? and member = ?',
     ),
+    insertInflight: db.prepare(
+      'insert into engine_inflight (id, audience_id, members, created_at) values (?, ?, ?, ?)',
+    ),
+    deleteInflight: db.prepare('delete from engine_inflight where id = ?'),
     renewLease: db.prepare('update engine_audiences set lease_until = ? where id = ? and lease_owner = ?'),
   };
   cache.set(db, statements);

@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createEngine } from '../../src/engine/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
   ACCOUNT_ID,
   emailHash,
+  seededRandom,
   setup,
   usersRequests,
   xAudienceIdOf,
@@ -292,6 +294,51 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, removedX)).toEqual(
         new Set([...expectedEmails(0, 4), ...expectedEmails(10, 12)]),
       );
+    });
+
+    it('removes what a request X applied but whose acceptance was never recorded, once that member left', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 2);
+      // A worker whose request X applies but whose answer never comes back (the process dies while waiting).
+      let applied = false;
+      const lost = new Proxy(h.client, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver) as unknown;
+          // The client keeps private state: its methods run on the client itself, not on the proxy.
+          if (property !== 'postUsers')
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          return async (...args: Parameters<typeof target.postUsers>) => {
+            await target.postUsers(...args);
+            applied = true;
+            return new Promise<never>(() => {});
+          };
+        },
+      });
+      const doomed = createEngine({
+        store: h.store,
+        clientFor: () => lost,
+        now: h.clock.now,
+        random: seededRandom(5),
+        workerId: 'doomed-worker',
+      });
+      void doomed.flush();
+      const deadline = Date.now() + 10_000;
+      while (!applied && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+      expect(applied).toBe(true);
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 2));
+      expect(await h.store.db.selectFrom('engine_inflight').selectAll().execute()).toHaveLength(1);
+
+      // Member 0 leaves before anyone learns that X holds it; another worker takes over once the lease lapses.
+      await h.engine.ingest([member('e0', 'u0@x.com', 'seg', 'exited')], { sandboxId: 'prod' });
+      h.clock.advance(61_000);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(1, 2));
+      expect(await h.store.db.selectFrom('engine_inflight').selectAll().execute()).toEqual([]);
+      const requests = usersRequests(h.emulator);
+      await h.engine.flush();
+      expect(usersRequests(h.emulator)).toBe(requests);
     });
 
     it('recreates an audience that the health poll finds gone at X, with every desired member', async () => {

@@ -6,6 +6,7 @@ import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-in
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
 import { engineLedgerPendingOrderMigration } from './0103-engine-ledger-pending-order.ts';
 import { engineAudienceEndClearedMigration } from './0104-engine-audience-end-cleared.ts';
+import { engineInflightMigration } from './0105-engine-inflight.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -19,4 +20,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0102-engine-profile-ids', engineProfileIdsMigration],
   ['0103-engine-ledger-pending-order', engineLedgerPendingOrderMigration],
   ['0104-engine-audience-end-cleared', engineAudienceEndClearedMigration],
+  ['0105-engine-inflight', engineInflightMigration],
 ];
