@@ -1,4 +1,9 @@
-import { parseProfileExport, type ProfileExport } from '../profile/index.ts';
+import {
+  parseCsvProfileRow,
+  parseProfileExport,
+  type CsvProfileLayout,
+  type ProfileExport,
+} from '../profile/index.ts';
 import {
   evaluateProfile,
   evaluationContextOf,
@@ -24,11 +29,18 @@ export function parseImportItem(
     : { ok: false, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
 }
 
-/** A batch of raw JSON items of an import file, for a worker thread. */
-export interface ImportTask {
-  items: Array<{ line: number; text: string }>;
-  context: PlainEvaluationContext;
-}
+/** A batch of an import file for a worker thread: raw JSON items, or CSV records with the header's layout. */
+export type ImportTask =
+  | { kind: 'json'; items: Array<{ line: number; text: string }>; context: PlainEvaluationContext }
+  | {
+      kind: 'csv';
+      layout: CsvProfileLayout;
+      records: Array<{ line: number; record: string[] }>;
+      /** The namespace a row's `profile_key` is hashed under, and the qualification time rows get. */
+      keyNamespace: string;
+      lastQualificationTime: string;
+      context: PlainEvaluationContext;
+    };
 
 export type EvaluatedItem =
   { line: number; evaluation: ProfileEvaluation } | { line: number; errors: ItemErrors };
@@ -39,6 +51,17 @@ export function evaluateImportItems(
   profileKeyHash: (namespace: string, id: string) => string,
 ): EvaluatedItem[] {
   const context = evaluationContextOf(task.context);
+  if (task.kind === 'csv') {
+    const options = { lastQualificationTime: task.lastQualificationTime };
+    return task.records.map(({ line, record }): EvaluatedItem => {
+      const parsed = parseCsvProfileRow(task.layout, record, { ...options, line });
+      if (!parsed.ok) return { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
+      const evaluation = evaluateProfile(parsed.profile, context, profileKeyHash);
+      // A CSV row carries its own key: the profile_key column, hashed like any profile key.
+      evaluation.key = `k:${profileKeyHash(task.keyNamespace, parsed.profileKey)}`;
+      return { line, evaluation };
+    });
+  }
   return task.items.map(({ line, text }) => {
     const parsed = parseImportItem(text);
     return parsed.ok

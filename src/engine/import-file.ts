@@ -40,7 +40,7 @@ export interface ImportOptions {
   /** At most this many rejected rows are listed (all are counted). Default 1000. */
   maxRejectedListed?: number;
   /**
-   * Worker threads that parse and hash NDJSON/JSON items while the main thread writes. Default: the engine's
+   * Worker threads that parse and hash the items (NDJSON, JSON or CSV) while the main thread writes. Default: the engine's
    * `importThreads` for files of 1 MiB or more, none for smaller ones (starting threads would cost more).
    */
   threads?: number;
@@ -93,43 +93,15 @@ async function* readRows(
   now: number,
 ): AsyncGenerator<Row> {
   if (format === 'csv') {
-    const stream = createReadStream(path);
-    stream.on('data', (chunk) => (progress.bytesRead += chunk.length));
-    const parser = stream.pipe(parseCsv({ info: true, relax_column_count: true, bom: true }));
-    let layout: CsvProfileLayout | null = null;
     const lastQualificationTime = new Date(now).toISOString();
-    let lastLine = 0;
-    try {
-      for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-        lastLine = record.info.lines;
-        const line = record.info.lines;
-        if (layout === null) {
-          const header = parseCsvProfileHeader(record.record);
-          if (!header.ok) {
-            throw new EngineError('invalid_file', `The CSV header of ${path} is not valid`, {
-              details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
-              hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
-            });
-          }
-          layout = header.layout;
-          continue;
-        }
-        const parsed = parseCsvProfileRow(layout, record.record, { line, lastQualificationTime });
-        if (parsed.ok) yield { line, profile: parsed.profile, key: keyOf(parsed.profileKey) };
-        else yield { line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
+    for await (const row of readCsvRecords(path, progress)) {
+      if ('errors' in row) {
+        yield row;
+        continue;
       }
-    } catch (error) {
-      if (error instanceof EngineError) throw error;
-      // A CSV syntax error (an unclosed quote, say) leaves the rest of the file unreadable.
-      const line =
-        typeof (error as { lines?: unknown }).lines === 'number'
-          ? (error as { lines: number }).lines
-          : lastLine + 1;
-      yield {
-        line,
-        errors: [{ path: `line ${line}`, reason: error instanceof Error ? error.message : String(error) }],
-        fatal: true,
-      };
+      const parsed = parseCsvProfileRow(row.layout, row.record, { line: row.line, lastQualificationTime });
+      if (parsed.ok) yield { line: row.line, profile: parsed.profile, key: keyOf(parsed.profileKey) };
+      else yield { line: row.line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
     }
     return;
   }
@@ -177,6 +149,52 @@ async function* readItems(
     rest = text.slice(start);
   }
   if (rest.trim() !== '') yield { line: line + 1, text: rest.trim() };
+}
+
+/**
+ * The records of a CSV profile file after its header, with the header's layout and their line numbers. A bad
+ * header throws; a syntax error (an unclosed quote, say) ends the file with a fatal row, since the rest is unreadable.
+ */
+async function* readCsvRecords(
+  path: string,
+  progress: { bytesRead: number },
+): AsyncGenerator<
+  | { line: number; layout: CsvProfileLayout; record: string[] }
+  | { line: number; errors: ItemErrors; fatal: true }
+> {
+  const stream = createReadStream(path);
+  stream.on('data', (chunk) => (progress.bytesRead += chunk.length));
+  const parser = stream.pipe(parseCsv({ info: true, relax_column_count: true, bom: true }));
+  let layout: CsvProfileLayout | null = null;
+  let lastLine = 0;
+  try {
+    for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      lastLine = record.info.lines;
+      if (layout === null) {
+        const header = parseCsvProfileHeader(record.record);
+        if (!header.ok) {
+          throw new EngineError('invalid_file', `The CSV header of ${path} is not valid`, {
+            details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
+            hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
+          });
+        }
+        layout = header.layout;
+        continue;
+      }
+      yield { line: record.info.lines, layout, record: record.record };
+    }
+  } catch (error) {
+    if (error instanceof EngineError) throw error;
+    const line =
+      typeof (error as { lines?: unknown }).lines === 'number'
+        ? (error as { lines: number }).lines
+        : lastLine + 1;
+    yield {
+      line,
+      errors: [{ path: `line ${line}`, reason: error instanceof Error ? error.message : String(error) }],
+      fatal: true,
+    };
+  }
 }
 
 /**
@@ -279,7 +297,7 @@ export async function importProfilesFile(
   };
 
   const threads = options.threads ?? (totalBytes >= 1024 * 1024 ? rt.tuning.importThreads : 0);
-  if (format !== 'csv' && threads > 0) {
+  if (threads > 0) {
     // Workers parse and hash batches while this thread writes the previous ones, in file order.
     const pool = new ThreadPool<ImportTask, EvaluatedItem[]>({
       size: threads,
@@ -301,18 +319,50 @@ export async function importProfilesFile(
       evaluations.forEach((evaluation, index) => adjustEvaluation(evaluation, extra, index));
       if (evaluations.length > 0) await writeBatch(evaluations, seen, extra);
     };
+    const send = async (task: ImportTask) => {
+      inFlight.push(pool.run(task));
+      // Enough queued to keep every worker busy while this thread writes.
+      if (inFlight.length > threads * 2) await writeNext();
+    };
     try {
-      let items: ImportTask['items'] = [];
-      for await (const item of readItems(path, format, progress)) {
-        items.push(item);
-        if (items.length < batchSize) continue;
-        inFlight.push(pool.run({ items, context: plain }));
-        items = [];
-        // Enough queued to keep every worker busy while this thread writes.
-        if (inFlight.length > threads * 2) await writeNext();
+      if (format === 'csv') {
+        const csv = {
+          kind: 'csv' as const,
+          keyNamespace,
+          lastQualificationTime: new Date(rt.now()).toISOString(),
+          context: plain,
+        };
+        let records: Array<{ line: number; record: string[] }> = [];
+        let layout: CsvProfileLayout | null = null;
+        let fatal: { line: number; errors: ItemErrors; fatal: true } | null = null;
+        for await (const row of readCsvRecords(path, progress)) {
+          if ('errors' in row) {
+            fatal = row;
+            break;
+          }
+          layout = row.layout;
+          records.push({ line: row.line, record: row.record });
+          if (records.length < batchSize) continue;
+          await send({ ...csv, layout, records });
+          records = [];
+        }
+        if (layout !== null && records.length > 0) await send({ ...csv, layout, records });
+        while (inFlight.length > 0) await writeNext();
+        if (fatal) {
+          report.rowsRead += 1;
+          reject(fatal);
+        }
+      } else {
+        let items: Array<{ line: number; text: string }> = [];
+        for await (const item of readItems(path, format, progress)) {
+          items.push(item);
+          if (items.length < batchSize) continue;
+          await send({ kind: 'json', items, context: plain });
+          items = [];
+        }
+        if (items.length > 0) await send({ kind: 'json', items, context: plain });
+        while (inFlight.length > 0) await writeNext();
       }
-      if (items.length > 0) inFlight.push(pool.run({ items, context: plain }));
-      while (inFlight.length > 0) await writeNext();
     } finally {
       // Settle what is still queued (after an error) before the workers go.
       await Promise.allSettled(inFlight);

@@ -38,7 +38,7 @@ export interface EngineTuning {
   requestRetentionMs: number;
   /** Namespaces that give the profile key when a dataflow names none. */
   profileKeyNamespaces: string[];
-  /** Worker threads that parse and hash large NDJSON/JSON imports while the main thread writes (0: none). */
+  /** Worker threads that parse and hash large import files while the main thread writes (0: none). */
   importThreads: number;
 }
 

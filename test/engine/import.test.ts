@@ -175,6 +175,32 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it('imports CSV on worker threads exactly as on the main thread, syntax errors included', async () => {
+      const { audience, dir } = await prepare();
+      const rows = ['profile_key,email,segment:seg'];
+      for (let i = 0; i < 120; i += 1) rows.push(`k${i},u${i}@x.com,1`);
+      rows.push('k500,u500@x.com,1,extra', 'k501,not-an-email,1');
+      for (let i = 0; i < 120; i += 3) rows.push(`k${i},u${i}@x.com,exited`);
+      const file = join(dir, 'threaded.csv');
+      writeFileSync(file, `${rows.join('\n')}\n`);
+      const threaded = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 13, threads: 2 });
+      const inline = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 13, threads: 0 });
+      expect(threaded).toMatchObject({ format: 'csv', rowsRead: 162, accepted: 161, rejectedCount: 1 });
+      expect(threaded.rejected.map((r) => r.line)).toEqual([122]);
+      expect(inline).toEqual(threaded);
+      await h!.engine.flush();
+      const kept = Array.from({ length: 120 }, (_, i) => i).filter((i) => i % 3 !== 0);
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails(kept));
+
+      // An unclosed quote ends the file: both paths stop there, report the line and mark the import truncated.
+      const broken = join(dir, 'broken.csv');
+      writeFileSync(broken, 'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,"u2@x.com,1\nk3,u3@x.com,1\n');
+      const brokenThreaded = await h!.engine.importFile(broken, { sandboxId: 'prod', threads: 1 });
+      const brokenInline = await h!.engine.importFile(broken, { sandboxId: 'prod', threads: 0 });
+      expect(brokenThreaded).toMatchObject({ truncated: true, accepted: 1, rejectedCount: 1 });
+      expect(brokenInline).toEqual(brokenThreaded);
+    });
+
     it('refuses mirror mode without a segment', async () => {
       const { dir } = await prepare();
       const file = join(dir, 'x.ndjson');
