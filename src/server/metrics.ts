@@ -11,8 +11,8 @@ export interface ServiceMetrics {
   xRequests: Counter<'status' | 'endpoint'>;
   deliveryLatency: Histogram<'endpoint'>;
   pendingChanges: Gauge<'kind'>;
-  rateLimitWaits: Counter<'scope'>;
-  rateLimitWaitSeconds: Counter<'scope'>;
+  rateLimitWaits: Counter<'scope' | 'reason'>;
+  rateLimitWaitSeconds: Counter<'scope' | 'reason'>;
   alertsSent: Counter<'type' | 'outcome'>;
   /** Where scrape-time gauges read from; set once the store and engine exist. */
   sources: MetricsSources;
@@ -107,14 +107,14 @@ export function createMetrics(
     }),
     rateLimitWaits: new Counter({
       name: 'tca_rate_limit_waits_total',
-      help: 'Times a delivery waited for an X rate-limit window',
-      labelNames: ['scope'],
+      help: 'Waits forced by X rate limits, by endpoint and reason (pacing before a request, retry after a 429, deferred to a later attempt)',
+      labelNames: ['scope', 'reason'],
       registers: [registry],
     }),
     rateLimitWaitSeconds: new Counter({
       name: 'tca_rate_limit_wait_seconds_total',
-      help: 'Seconds spent waiting for X rate-limit windows',
-      labelNames: ['scope'],
+      help: 'Seconds of those waits (deferred: until the time X named)',
+      labelNames: ['scope', 'reason'],
       registers: [registry],
     }),
     alertsSent: new Counter({

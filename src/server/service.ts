@@ -11,7 +11,7 @@ import { AuthError, XAdsClient } from '../xads/index.ts';
 import { createApp, type ServiceApp } from './app.ts';
 import { createStoreBackend } from './store-backend.ts';
 import { createEngineAdapter } from './engine-adapter.ts';
-import { createXConnection, observeXRequests } from './x-connection.ts';
+import { createXConnection, observeXRequests, observeXWaits } from './x-connection.ts';
 import { domainRules } from './domain-rules.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -91,6 +91,7 @@ export async function startService(config: Config, options: StartServiceOptions 
         accessTokenSecret: creds.accessTokenSecret,
       },
       onRequest: observeXRequests(metrics),
+      onWait: observeXWaits(metrics),
       ...(options.xFetch ? { fetch: options.xFetch } : {}),
       now,
     });

@@ -6,6 +6,7 @@ import {
   authorizeUrl,
   requestToken,
   type XAdsRequestEvent,
+  type XAdsWaitEvent,
 } from '../xads/index.ts';
 import type { XConnectionPort } from './ports.ts';
 import type { ServiceMetrics } from './metrics.ts';
@@ -20,7 +21,7 @@ export function oauthBaseUrl(apiBaseUrl: string): string {
   return normalized === DEFAULT_BASE_URL.replace(/\/+$/, '') ? DEFAULT_OAUTH_BASE_URL : normalized;
 }
 
-/** Records every X request in the metrics (status, endpoint, latency, rate-limit waits). */
+/** Records every X request in the metrics (status, endpoint, latency). */
 export function observeXRequests(metrics: ServiceMetrics): (event: XAdsRequestEvent) => void {
   return (event) => {
     const endpoint = xEndpointLabel(event.method, event.path);
@@ -29,7 +30,18 @@ export function observeXRequests(metrics: ServiceMetrics): (event: XAdsRequestEv
       endpoint,
     });
     metrics.deliveryLatency.observe({ endpoint }, event.durationMs / 1000);
-    if (event.status === 429) metrics.rateLimitWaits.inc({ scope: endpoint });
+  };
+}
+
+/**
+ * Records every wait X's rate limits force: the client pacing itself before a request, sleeping before retrying a
+ * 429, or handing the wait back to the engine (which retries the audience later).
+ */
+export function observeXWaits(metrics: ServiceMetrics): (event: XAdsWaitEvent) => void {
+  return (event) => {
+    const scope = xEndpointLabel(event.method, event.path);
+    metrics.rateLimitWaits.inc({ scope, reason: event.reason });
+    metrics.rateLimitWaitSeconds.inc({ scope, reason: event.reason }, Math.max(0, event.waitMs) / 1000);
   };
 }
 
@@ -76,7 +88,9 @@ export function createXConnection(options: {
         maxRetries: 1,
         timeoutMs: 15_000,
         ...common,
-        ...(options.metrics ? { onRequest: observeXRequests(options.metrics) } : {}),
+        ...(options.metrics
+          ? { onRequest: observeXRequests(options.metrics), onWait: observeXWaits(options.metrics) }
+          : {}),
       });
       const result = await client.verify(accountId);
       return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { XAdsClient } from './client.ts';
-import type { XAdsClientOptions, XAdsRequestEvent } from './client.ts';
+import type { XAdsClientOptions, XAdsRequestEvent, XAdsWaitEvent } from './client.ts';
 import { AuthError, NotFoundError, RateLimitedError, TransientError, ValidationError } from './errors.ts';
 import { parseAuthorizationHeader, verifySignature } from './oauth1.ts';
 import { changeIndexesForError, packUserChanges } from './pack-user-changes.ts';
@@ -358,27 +358,36 @@ describe('XAdsClient retries', () => {
 
   it('waits for the rate-limit reset after a 429 and paces the next call', async () => {
     const reset = String(START / 1000 + 30);
-    const { client, seen, sleeps, clock } = setup((_, i) =>
-      i === 0
-        ? json({ errors: [{ code: 'TOO_MANY_REQUESTS', message: 'slow down' }] }, 429, {
-            'x-account-rate-limit-remaining': '0',
-            'x-account-rate-limit-reset': reset,
-          })
-        : json({ data: { user_id: '1', permissions: [] } }),
+    const waits: XAdsWaitEvent[] = [];
+    const { client, seen, sleeps, clock } = setup(
+      (_, i) =>
+        i === 0
+          ? json({ errors: [{ code: 'TOO_MANY_REQUESTS', message: 'slow down' }] }, 429, {
+              'x-account-rate-limit-remaining': '0',
+              'x-account-rate-limit-reset': reset,
+            })
+          : json({ data: { user_id: '1', permissions: [] } }),
+      { onWait: (e) => waits.push(e) },
     );
     await client.getAuthenticatedUserAccess('acc');
     expect(sleeps).toEqual([30_000]);
+    expect(waits).toEqual([
+      { reason: 'retry', method: 'GET', path: '/12/accounts/acc/authenticated_user_access', waitMs: 30_000 },
+    ]);
     expect(clock.now).toBe(START + 30_000);
     expect(seen).toHaveLength(2);
   });
 
   it('hands a long rate-limit wait back to the caller instead of sleeping', async () => {
     const reset = String(START / 1000 + 900);
-    const { client, seen, sleeps } = setup(() =>
-      json({ errors: [{ code: 'TOO_MANY_REQUESTS', message: 'x' }] }, 429, {
-        'x-rate-limit-remaining': '0',
-        'x-rate-limit-reset': reset,
-      }),
+    const waits: XAdsWaitEvent[] = [];
+    const { client, seen, sleeps } = setup(
+      () =>
+        json({ errors: [{ code: 'TOO_MANY_REQUESTS', message: 'x' }] }, 429, {
+          'x-rate-limit-remaining': '0',
+          'x-rate-limit-reset': reset,
+        }),
+      { onWait: (e) => waits.push(e) },
     );
     const error = await client.getAccount('acc').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RateLimitedError);
@@ -387,6 +396,11 @@ describe('XAdsClient retries', () => {
     // The budget now holds the next call back without sending it.
     await expect(client.getAccount('acc')).rejects.toBeInstanceOf(RateLimitedError);
     expect(seen).toHaveLength(1);
+    // Both waits go back to the caller: neither slept in place.
+    expect(waits.map((w) => [w.reason, w.waitMs])).toEqual([
+      ['deferred', 900_000],
+      ['deferred', 900_000],
+    ]);
   });
 
   it('never retries 401, and retries a create only when X did not act on it', async () => {
@@ -462,18 +476,27 @@ describe('XAdsClient pacing', () => {
     const resetSeconds = START / 1000 + 20;
     const sendTimes: number[] = [];
     const budgets = new RateBudgets();
+    const waits: XAdsWaitEvent[] = [];
     const state = setup(
       () => {
         sendTimes.push(state.clock.now);
         return json({ data: { success_count: 1, total_count: 1 } }, 200, headers(0, resetSeconds));
       },
-      { budgets },
+      { budgets, onWait: (e) => waits.push(e) },
     );
     const ops = [{ operation_type: 'Update' as const, params: { users: [{ email: [HASH] }] } }];
     await state.client.postUsers('acc', 'aud', ops);
     await state.client.postUsers('acc', 'aud', ops);
     expect(sendTimes).toEqual([START, START + 20_000]);
     expect(state.sleeps).toEqual([20_000]);
+    expect(waits).toEqual([
+      {
+        reason: 'pacing',
+        method: 'POST',
+        path: '/12/accounts/acc/custom_audiences/aud/users',
+        waitMs: 20_000,
+      },
+    ]);
 
     // A second client with the same credentials shares the budget; another account does not.
     const other = setup(

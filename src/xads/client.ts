@@ -63,6 +63,19 @@ export interface XAdsRequestEvent {
   error?: XAdsError;
 }
 
+/**
+ * A wait forced by X's rate limits: `pacing` (the known budget is spent, so the client sleeps before sending),
+ * `retry` (X answered 429 and the client sleeps before retrying), or `deferred` (the wait is too long or retries are
+ * used up: the caller gets a RateLimitedError with `retryAt` and waits itself).
+ */
+export interface XAdsWaitEvent {
+  reason: 'pacing' | 'retry' | 'deferred';
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  waitMs: number;
+}
+
 export interface XAdsClientOptions {
   /** Defaults to https://ads-api.x.com; point it at the emulator in tests. */
   baseUrl?: string;
@@ -92,6 +105,8 @@ export interface XAdsClientOptions {
   /** Defaults to the process-wide budgets ({@link sharedRateBudgets}). */
   budgets?: RateBudgets;
   onRequest?: (event: XAdsRequestEvent) => void;
+  /** Called for every wait X's rate limits force (for metrics); it must not throw. */
+  onWait?: (event: XAdsWaitEvent) => void;
 }
 
 export interface ListCustomAudiencesOptions {
@@ -182,6 +197,7 @@ export class XAdsClient {
   readonly #backoff: { baseMs?: number; capMs?: number };
   readonly #budgets: RateBudgets;
   readonly #onRequest: ((event: XAdsRequestEvent) => void) | undefined;
+  readonly #onWait: ((event: XAdsWaitEvent) => void) | undefined;
 
   constructor(options: XAdsClientOptions) {
     const c = options.credentials;
@@ -214,6 +230,7 @@ export class XAdsClient {
     this.#backoff = options.backoff ?? {};
     this.#budgets = options.budgets ?? sharedRateBudgets();
     this.#onRequest = options.onRequest;
+    this.#onWait = options.onWait;
   }
 
   /**
@@ -670,13 +687,30 @@ export class XAdsClient {
         error.retryable &&
         attempt < this.#maxRetries &&
         (spec.retry === 'all' || (error.status !== undefined && UNPROCESSED_STATUSES.has(error.status)));
-      if (!retryAllowed) throw error;
       const now = this.#now();
+      const limited = error instanceof RateLimitedError;
+      const deferred = (retryAt: number | undefined) => {
+        if (limited)
+          this.#waited({
+            reason: 'deferred',
+            method: spec.method,
+            path: fullPath,
+            waitMs: (retryAt ?? now) - now,
+          });
+      };
+      if (!retryAllowed) {
+        deferred(error.retryAt);
+        throw error;
+      }
       const delay =
         error.retryAt !== undefined
           ? Math.max(0, error.retryAt - now)
           : backoffDelay(attempt, { ...this.#backoff, random: this.#random });
-      if (delay > this.#maxWaitMs) throw error;
+      if (delay > this.#maxWaitMs) {
+        deferred(now + delay);
+        throw error;
+      }
+      if (limited) this.#waited({ reason: 'retry', method: spec.method, path: fullPath, waitMs: delay });
       if (delay > 0) await this.#sleep(delay, spec.signal);
     }
   }
@@ -688,6 +722,7 @@ export class XAdsClient {
       const wait = this.#budgets.acquire(key, now);
       if (wait <= 0) return;
       if (wait > this.#maxWaitMs || round >= 5) {
+        this.#waited({ reason: 'deferred', method: spec.method, path: fullPath, waitMs: wait });
         throw new RateLimitedError({
           message: `held back ${spec.method} ${fullPath}: the rate-limit budget is spent until ${new Date(now + wait).toISOString()}`,
           retryAt: now + wait,
@@ -696,7 +731,16 @@ export class XAdsClient {
           hint: 'The request was not sent; send it after retryAt.',
         });
       }
+      this.#waited({ reason: 'pacing', method: spec.method, path: fullPath, waitMs: wait });
       await this.#sleep(wait, spec.signal);
+    }
+  }
+
+  #waited(event: XAdsWaitEvent): void {
+    try {
+      this.#onWait?.(event);
+    } catch {
+      // An observer must not break a request.
     }
   }
 

@@ -16,6 +16,7 @@ export type {
   ListCustomAudiencesOptions,
   XAdsClientOptions,
   XAdsRequestEvent,
+  XAdsWaitEvent,
 } from './client.ts';
 export type {
   AuthenticatedUserAccess,
