@@ -66,58 +66,6 @@ type Stop = {
   error: unknown;
 };
 
-/** Members whose delivered users share an identifier, transitively: X merged them into one record. */
-async function wipedTogether(
-  db: Db,
-  audienceId: string,
-  start: Iterable<string>,
-  known: Set<string>,
-): Promise<Map<string, LedgerEntry>> {
-  const found = new Map<string, LedgerEntry>();
-  let frontier = [...new Set(start)];
-  const seenIdents = new Set(frontier);
-  while (frontier.length > 0) {
-    const members = new Set<string>();
-    for (let i = 0; i < frontier.length; i += 500) {
-      const rows = await db
-        .selectFrom('engine_delivered_ids')
-        .select('member')
-        .distinct()
-        .where('audience_id', '=', audienceId)
-        .where('ident', 'in', frontier.slice(i, i + 500))
-        .execute();
-      for (const row of rows) if (!known.has(row.member) && !found.has(row.member)) members.add(row.member);
-    }
-    frontier = [];
-    if (members.size === 0) break;
-    const list = [...members];
-    for (let i = 0; i < list.length; i += 500) {
-      const rows = await db
-        .selectFrom('engine_ledger')
-        .select(['member', 'desired', 'delivered', 'sent'])
-        .where('audience_id', '=', audienceId)
-        .where('member', 'in', list.slice(i, i + 500))
-        .execute();
-      for (const row of rows) {
-        found.set(row.member, {
-          member: row.member,
-          desired: row.desired,
-          delivered: row.delivered,
-          sent: row.sent,
-          resend: true,
-        });
-        for (const key of identifierKeys(parseUser(row.delivered))) {
-          if (!seenIdents.has(key)) {
-            seenIdents.add(key);
-            frontier.push(key);
-          }
-        }
-      }
-    }
-  }
-  return found;
-}
-
 /**
  * One delivery pass for one audience (the caller holds its claim): lifecycle first (create / attach / rename /
  * remove), then every pending ledger entry, page by page, in as few requests as X's limits allow. Entries are marked
@@ -354,36 +302,81 @@ function cadenceOk(unit: Unit, cadence: NonNullable<AudienceRow['cadence']>, now
   return true;
 }
 
-/** Groups a page into units: a member whose removal wipes a merged X record travels with everyone that record held. */
+/**
+ * Groups a page into units: a member whose removal wipes a merged X record travels with everyone that record held.
+ * X merges users that share an identifier into one record, and a Delete by any identifier removes the whole record,
+ * so the members reachable from a removal through shared delivered identifiers (transitively) form one unit; those
+ * outside the page join it with a re-send owed. All removals of the page are explored together, a few hundred
+ * identifiers per query.
+ */
 async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>): Promise<Unit[]> {
   const parent = new Map<string, string>();
   const find = (m: string): string => {
+    if (!parent.has(m)) parent.set(m, m);
     let root = m;
     while (parent.get(root) !== root) root = parent.get(root)!;
     parent.set(m, root);
     return root;
   };
-  for (const member of items.keys()) parent.set(member, member);
-  const known = new Set(items.keys());
-  for (const item of [...items.values()]) {
-    if (item.change.remove === null) continue;
-    const group = await wipedTogether(
-      db,
-      audienceId,
-      identifierKeys(mayHold(item.entry)),
-      new Set([item.entry.member]),
-    );
-    for (const [member, entry] of group) {
-      if (!known.has(member)) {
-        const change = planMemberChange(entry);
-        if (!change) continue;
-        known.add(member);
-        parent.set(member, member);
-        items.set(member, { entry, change, accepted: { remove: false, add: false }, dependent: true });
+  const union = (a: string, b: string) => parent.set(find(a), find(b));
+
+  // Each identifier reached, with the member it was first reached through.
+  const reachedBy = new Map<string, string>();
+  let frontier: string[] = [];
+  const visit = (member: string, user: Parameters<typeof identifierKeys>[0]) => {
+    for (const ident of identifierKeys(user)) {
+      const first = reachedBy.get(ident);
+      if (first === undefined) {
+        reachedBy.set(ident, member);
+        frontier.push(ident);
+      } else union(first, member);
+    }
+  };
+  for (const item of items.values())
+    if (item.change.remove !== null) visit(item.entry.member, mayHold(item.entry));
+
+  const expanded = new Set<string>();
+  while (frontier.length > 0) {
+    const idents = frontier;
+    frontier = [];
+    const holders = new Set<string>();
+    for (let i = 0; i < idents.length; i += 500) {
+      const rows = await db
+        .selectFrom('engine_delivered_ids')
+        .select(['ident', 'member'])
+        .where('audience_id', '=', audienceId)
+        .where('ident', 'in', idents.slice(i, i + 500))
+        .execute();
+      for (const row of rows) {
+        union(reachedBy.get(row.ident)!, row.member);
+        if (!expanded.has(row.member)) holders.add(row.member);
       }
-      parent.set(find(member), find(item.entry.member));
+    }
+    // Each newly reached member's delivered identifiers go on; members outside the page are read first.
+    const outside: string[] = [];
+    for (const member of holders) {
+      expanded.add(member);
+      const item = items.get(member);
+      if (item) visit(member, parseUser(item.entry.delivered));
+      else outside.push(member);
+    }
+    for (let i = 0; i < outside.length; i += 500) {
+      const rows = await db
+        .selectFrom('engine_ledger')
+        .select(['member', 'desired', 'delivered', 'sent'])
+        .where('audience_id', '=', audienceId)
+        .where('member', 'in', outside.slice(i, i + 500))
+        .execute();
+      for (const row of rows) {
+        const entry: LedgerEntry = { ...row, resend: true };
+        const change = planMemberChange(entry);
+        if (change)
+          items.set(row.member, { entry, change, accepted: { remove: false, add: false }, dependent: true });
+        visit(row.member, parseUser(row.delivered));
+      }
     }
   }
+
   const units = new Map<string, Unit>();
   for (const [member, item] of items) {
     const root = find(member);

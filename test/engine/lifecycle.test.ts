@@ -341,6 +341,39 @@ for (const backend of BACKENDS) {
       expect(usersRequests(h.emulator)).toBe(requests);
     });
 
+    it('re-adds every member of a merged X record when one of them leaves, through a chain of shared emails', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      const withEmails = (ecid: string, emails: string[], status: 'realized' | 'exited' = 'realized') => ({
+        segmentMembership: { ups: { seg: { status } } },
+        identityMap: { ECID: [{ id: ecid }], Email: emails.map((id) => ({ id })) },
+      });
+      // A and B share s@x.com, B and C share b@x.com: X holds one record for the three. D stands alone.
+      await h.engine.ingest(
+        [
+          withEmails('A', ['a@x.com', 's@x.com']),
+          withEmails('B', ['s@x.com', 'b@x.com']),
+          withEmails('C', ['b@x.com', 'c@x.com']),
+          withEmails('D', ['d@x.com']),
+        ],
+        { sandboxId: 'prod' },
+      );
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      const all = (...emails: string[]) => new Set(emails.map((e) => `email:${emailHash(e)}`));
+      expect(xIdentifiers(h.emulator, xId)).toEqual(
+        all('a@x.com', 's@x.com', 'b@x.com', 'c@x.com', 'd@x.com'),
+      );
+
+      // A leaves: deleting its user wipes the whole merged record, so B and C are sent again with it.
+      await h.engine.ingest([withEmails('A', ['a@x.com', 's@x.com'], 'exited')], { sandboxId: 'prod' });
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(all('s@x.com', 'b@x.com', 'c@x.com', 'd@x.com'));
+      const requests = usersRequests(h.emulator);
+      await h.engine.flush();
+      expect(usersRequests(h.emulator)).toBe(requests);
+    });
+
     it('recreates an audience that the health poll finds gone at X, with every desired member', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);
