@@ -1,7 +1,8 @@
 // End-to-end throughput of the engine: a profile-export NDJSON file imported into SQLite and delivered to the X
 // emulator (a `tca emulator` process of its own, over loopback HTTP, as X would be), against a parse+hash floor
 // (read the same file, parse and validate each profile, map and hash its identifiers) measured in the same run.
-// `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000), `ENGINE_BENCH_BATCH` the import batch size.
+// `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000), `ENGINE_BENCH_BATCH` the import batch size, and
+// `ENGINE_BENCH_FORMAT=csv` uses a CSV file (profile_key, email, phone_e164, segment columns) instead of NDJSON.
 import { mkdtempSync, rmSync, createWriteStream, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,13 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { applyMapping } from '../src/audience/mapping.ts';
 import { createEngine } from '../src/engine/index.ts';
-import { parseProfileExport } from '../src/profile/index.ts';
+import {
+  parseCsvProfileHeader,
+  parseCsvProfileRow,
+  parseProfileExport,
+  type CsvProfileLayout,
+} from '../src/profile/index.ts';
+import { parse as parseCsv } from 'csv-parse';
 import { openStore } from '../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../src/xads/index.ts';
 
@@ -67,10 +74,13 @@ async function startEmulatorProcess(): Promise<{
 /** Profiles that are members at the end of the file (each profile is in one segment). */
 const finalMembers = new Set<number>();
 const dir = mkdtempSync(join(tmpdir(), 'tca-engine-bench-'));
-const file = join(dir, 'profiles.ndjson');
+const FORMAT = process.env.ENGINE_BENCH_FORMAT === 'csv' ? 'csv' : 'ndjson';
+const file = join(dir, `profiles.${FORMAT}`);
 
 async function generate(): Promise<void> {
   const out = createWriteStream(file);
+  if (FORMAT === 'csv')
+    out.write(`profile_key,email,phone_e164,${SEGMENTS.map((s) => `segment:${s}`).join(',')}\n`);
   let state = 12345;
   const random = () => (state = (state * 1103515245 + 12345) >>> 0) / 4294967296;
   for (let i = 0; i < EVENTS; i += 1) {
@@ -79,16 +89,23 @@ async function generate(): Promise<void> {
     const status = i >= PROFILES && random() < 0.5 ? 'exited' : 'realized';
     if (status === 'exited') finalMembers.delete(p);
     else finalMembers.add(p);
-    const identityMap: Record<string, Array<{ id: string }>> = {
-      ECID: [{ id: `ecid-${p}` }],
-      Email: [{ id: `Person.${p}@Example.com` }],
-    };
-    if (p % 3 === 0) identityMap['Phone_E.164'] = [{ id: `+1415${String(p).padStart(7, '0')}` }];
-    const line = JSON.stringify({
-      segmentMembership: { ups: { [segment]: { status, lastQualificationTime: '2026-06-01T00:00:00Z' } } },
-      identityMap,
-      attributes: {},
-    });
+    let line: string;
+    if (FORMAT === 'csv') {
+      const phone = p % 3 === 0 ? `+1415${String(p).padStart(7, '0')}` : '';
+      const cells = SEGMENTS.map((s) => (s === segment ? (status === 'exited' ? 'exited' : '1') : ''));
+      line = [`crm-${p}`, `Person.${p}@Example.com`, phone, ...cells].join(',');
+    } else {
+      const identityMap: Record<string, Array<{ id: string }>> = {
+        ECID: [{ id: `ecid-${p}` }],
+        Email: [{ id: `Person.${p}@Example.com` }],
+      };
+      if (p % 3 === 0) identityMap['Phone_E.164'] = [{ id: `+1415${String(p).padStart(7, '0')}` }];
+      line = JSON.stringify({
+        segmentMembership: { ups: { [segment]: { status, lastQualificationTime: '2026-06-01T00:00:00Z' } } },
+        identityMap,
+        attributes: {},
+      });
+    }
     if (!out.write(`${line}\n`)) await once(out, 'drain');
   }
   out.end();
@@ -98,6 +115,29 @@ async function generate(): Promise<void> {
 async function floor(): Promise<number> {
   const start = performance.now();
   let n = 0;
+  if (FORMAT === 'csv') {
+    let layout: CsvProfileLayout | null = null;
+    const rows = createReadStream(file).pipe(parseCsv({ info: true, relax_column_count: true }));
+    for await (const { record, info } of rows as AsyncIterable<{
+      record: string[];
+      info: { lines: number };
+    }>) {
+      if (layout === null) {
+        const header = parseCsvProfileHeader(record);
+        if (!header.ok) throw new Error('bad header');
+        layout = header.layout;
+        continue;
+      }
+      const parsed = parseCsvProfileRow(layout, record, {
+        line: info.lines,
+        lastQualificationTime: '2026-06-01T00:00:00Z',
+      });
+      if (!parsed.ok) continue;
+      for (const row of MAPPING) applyMapping([row], parsed.profile);
+      n += 1;
+    }
+    return n / ((performance.now() - start) / 1000);
+  }
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   for await (const line of lines) {
     if (line === '') continue;
@@ -192,7 +232,7 @@ try {
   const t = performance.now();
   await generate();
   console.log(
-    `generated ${EVENTS.toLocaleString('en')} events (${PROFILES.toLocaleString('en')} profiles) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    `generated ${EVENTS.toLocaleString('en')} ${FORMAT} events (${PROFILES.toLocaleString('en')} profiles) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
   );
   const floorRate = await floor();
   console.log(`parse+hash floor:          ${Math.round(floorRate).toLocaleString('en')} events/s`);
