@@ -11,15 +11,9 @@ import { createEngine } from '../src/engine/index.ts';
 import { sha256Hex } from '../src/identity/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { planUserRequests, RateBudgets, XAdsClient, type UserChange } from '../src/xads/index.ts';
+import { BENCH_ACCOUNT, BENCH_CREDENTIALS, benchDataflow } from './fixture.ts';
 
 const MEMBERS = Number(process.env.DELIVERY_BENCH_MEMBERS ?? 100_000);
-const ACCOUNT = '18ce54d4x5t';
-const CREDENTIALS = {
-  consumerKey: 'demo-consumer-key',
-  consumerSecret: 'demo-consumer-secret',
-  accessToken: '2417045708-demo-access-token',
-  accessTokenSecret: 'demo-access-token-secret',
-};
 
 const profile = (i: number, status: 'realized' | 'exited') => ({
   segmentMembership: { ups: { 'seg-bench': { status } } },
@@ -47,31 +41,16 @@ try {
   const emulator = createEmulator({ seed: defaultDemoSeed() });
   const client = new XAdsClient({
     baseUrl: 'http://x-emulator.bench',
-    credentials: CREDENTIALS,
+    credentials: BENCH_CREDENTIALS,
     fetch: (input, init) => emulator.fetch(new Request(input, init)),
     budgets: new RateBudgets(),
     sleep: async () => {},
   });
-  const destination = await store.destinations.create({
-    sandboxId: 'prod',
-    name: 'bench',
-    accountId: ACCOUNT,
-    credentials: CREDENTIALS,
-    status: 'active',
-  });
-  const flow = await store.dataflows.create({
-    sandboxId: 'prod',
-    destinationId: destination.id,
-    name: 'bench',
-    mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
-  });
-  const audience = await store.audiences.create({
-    sandboxId: 'prod',
-    dataflowId: flow.id,
-    segmentId: 'seg-bench',
-    mappingName: 'Delivery bench',
-    startDate: 0,
-  });
+  const [audience] = await benchDataflow(
+    store,
+    [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+    ['seg-bench'],
+  );
   const engine = createEngine({ store, clientFor: () => client });
   await engine.sync();
   const ingestAll = async (status: 'realized' | 'exited') => {
@@ -91,9 +70,9 @@ try {
     const row = await store.db
       .selectFrom('dataflow_audiences')
       .select('x_audience_id')
-      .where('id', '=', audience.id)
+      .where('id', '=', audience!.id)
       .executeTakeFirstOrThrow();
-    return emulator.admin.memberStats(ACCOUNT, row.x_audience_id!).members;
+    return emulator.admin.memberStats(BENCH_ACCOUNT, row.x_audience_id!).members;
   };
 
   await ingestAll('realized');

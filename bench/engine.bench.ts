@@ -20,6 +20,7 @@ import {
 import { parse as parseCsv } from 'csv-parse';
 import { openStore } from '../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../src/xads/index.ts';
+import { BENCH_ACCOUNT, BENCH_CREDENTIALS, benchDataflow } from './fixture.ts';
 
 const EVENTS = Number(process.env.ENGINE_BENCH_EVENTS ?? 1_000_000);
 const PROFILES = Math.ceil(EVENTS * 0.8);
@@ -33,12 +34,6 @@ const MAPPING = [
   },
 ];
 const SEGMENTS = ['seg-loyal', 'seg-churn'];
-const CREDENTIALS = {
-  consumerKey: 'demo-consumer-key',
-  consumerSecret: 'demo-consumer-secret',
-  accessToken: '2417045708-demo-access-token',
-  accessTokenSecret: 'demo-access-token-secret',
-};
 
 /** Starts `tca emulator` on a free loopback port and returns its URL and an admin API reader. */
 async function startEmulatorProcess(): Promise<{
@@ -163,35 +158,11 @@ async function endToEnd(): Promise<{
   const emulator = await startEmulatorProcess();
   const client = new XAdsClient({
     baseUrl: emulator.url,
-    credentials: CREDENTIALS,
+    credentials: BENCH_CREDENTIALS,
     budgets: new RateBudgets(),
     sleep: async () => {},
   });
-  const destination = await store.destinations.create({
-    sandboxId: 'prod',
-    name: 'bench',
-    accountId: '18ce54d4x5t',
-    credentials: CREDENTIALS,
-    status: 'active',
-  });
-  const flow = await store.dataflows.create({
-    sandboxId: 'prod',
-    destinationId: destination.id,
-    name: 'bench',
-    mapping: MAPPING,
-  });
-  const audiences = [];
-  for (const segment of SEGMENTS) {
-    audiences.push(
-      await store.audiences.create({
-        sandboxId: 'prod',
-        dataflowId: flow.id,
-        segmentId: segment,
-        mappingName: `Bench ${segment}`,
-        startDate: 0,
-      }),
-    );
-  }
+  const audiences = await benchDataflow(store, MAPPING, SEGMENTS);
   const engine = createEngine({ store, clientFor: () => client });
   // The dataflow is activated before profiles arrive, as in the service (its worker syncs new dataflows at once).
   await engine.sync();
@@ -211,7 +182,7 @@ async function endToEnd(): Promise<{
       .where('id', '=', audience.id)
       .executeTakeFirst();
     const stats = (await emulator.admin(
-      `/accounts/18ce54d4x5t/custom_audiences/${row!.x_audience_id!}/stats`,
+      `/accounts/${BENCH_ACCOUNT}/custom_audiences/${row!.x_audience_id!}/stats`,
     )) as { members: number };
     members += stats.members;
   }
