@@ -1,14 +1,17 @@
 // What the engine benchmarks share: the emulator's demo credentials and an activated dataflow in the store.
 import type { MappingRow } from '../src/audience/mapping.ts';
+import { defaultDemoSeed } from '../src/emulator/index.ts';
 import type { Audience, Store } from '../src/store/index.ts';
 
+const seed = defaultDemoSeed();
+
 /** The X account and credentials of the emulator's demo seed. */
-export const BENCH_ACCOUNT = '18ce54d4x5t';
+export const BENCH_ACCOUNT = seed.accounts[0]!.id;
 export const BENCH_CREDENTIALS = {
-  consumerKey: 'demo-consumer-key',
-  consumerSecret: 'demo-consumer-secret',
-  accessToken: '2417045708-demo-access-token',
-  accessTokenSecret: 'demo-access-token-secret',
+  consumerKey: seed.users[0]!.consumer_key,
+  consumerSecret: seed.apps[0]!.consumer_secret,
+  accessToken: seed.users[0]!.token,
+  accessTokenSecret: seed.users[0]!.token_secret,
 };
 
 /** A destination on the demo account and a dataflow activating one audience per segment, from the start. */
