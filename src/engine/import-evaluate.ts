@@ -14,7 +14,7 @@ import {
 export type ItemErrors = Array<{ path: string; reason: string }>;
 
 /** One JSON item of an import file: the profile, or why it is not one. */
-export function parseImportItem(
+function parseImportItem(
   text: string,
 ): { ok: true; profile: ProfileExport } | { ok: false; errors: ItemErrors } {
   let value: unknown;

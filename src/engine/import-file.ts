@@ -2,18 +2,17 @@ import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
-import { parseCsvProfileHeader, parseCsvProfileRow } from '../profile/index.ts';
-import type { CsvProfileLayout, ProfileExport } from '../profile/index.ts';
+import { parseCsvProfileHeader } from '../profile/index.ts';
+import type { CsvProfileLayout } from '../profile/index.ts';
 import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
-import { parseImportItem, type EvaluatedItem, type ImportTask, type ItemErrors } from './import-evaluate.ts';
 import {
-  adjustEvaluation,
-  applyEvaluations,
-  applyEvaluationsSqlite,
-  evaluateBatch,
-  type ApplyExtra,
-} from './ingest.ts';
+  evaluateImportItems,
+  type EvaluatedItem,
+  type ImportTask,
+  type ItemErrors,
+} from './import-evaluate.ts';
+import { adjustEvaluation, applyEvaluations, applyEvaluationsSqlite, type ApplyExtra } from './ingest.ts';
 import { plainEvaluationContext, type ProfileEvaluation } from './profile-state.ts';
 import { ThreadPool } from '../workers/thread-pool.ts';
 import { JsonArraySplitter } from './json-array-splitter.ts';
@@ -40,8 +39,8 @@ export interface ImportOptions {
   /** At most this many rejected rows are listed (all are counted). Default 1000. */
   maxRejectedListed?: number;
   /**
-   * Worker threads that parse and hash the items (NDJSON, JSON or CSV) while the main thread writes. Default: the engine's
-   * `importThreads` for files of 1 MiB or more, none for smaller ones (starting threads would cost more).
+   * Worker threads that parse and hash the items (NDJSON, JSON or CSV) while the main thread writes. Default: the
+   * engine's `importThreads` for files of 1 MiB or more, none for smaller ones (starting threads would cost more).
    */
   threads?: number;
 }
@@ -69,47 +68,10 @@ export interface ImportReport {
   ledgerWrites: number;
 }
 
-interface Row {
-  line: number;
-  /** The file could not be read past this row. */
-  fatal?: boolean;
-  profile?: ProfileExport;
-  key?: string;
-  errors?: Array<{ path: string; reason: string }>;
-}
-
 function formatOf(path: string, format: ImportFormat | undefined): ImportFormat {
   if (format) return format;
   const ext = extname(path).toLowerCase();
   return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : 'ndjson';
-}
-
-/** Reads a profile file row by row (constant memory: one chunk and one batch at a time). */
-async function* readRows(
-  path: string,
-  format: ImportFormat,
-  progress: { bytesRead: number },
-  keyOf: (profileKey: string) => string,
-  now: number,
-): AsyncGenerator<Row> {
-  if (format === 'csv') {
-    const lastQualificationTime = new Date(now).toISOString();
-    for await (const row of readCsvRecords(path, progress)) {
-      if ('errors' in row) {
-        yield row;
-        continue;
-      }
-      const parsed = parseCsvProfileRow(row.layout, row.record, { line: row.line, lastQualificationTime });
-      if (parsed.ok) yield { line: row.line, profile: parsed.profile, key: keyOf(parsed.profileKey) };
-      else yield { line: row.line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
-    }
-    return;
-  }
-
-  for await (const { line, text } of readItems(path, format, progress)) {
-    const parsed = parseImportItem(text);
-    yield parsed.ok ? { line, profile: parsed.profile } : { line, errors: parsed.errors };
-  }
 }
 
 /** The JSON items of an NDJSON file or a JSON array, unparsed, with their line (item) numbers. */
@@ -286,118 +248,89 @@ export async function importProfilesFile(
     report.accepted += evaluations.length;
     options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
   };
-  const extraFor = (seen: string[], keys?: Array<string | undefined>): ApplyExtra => ({
-    ...(mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {}),
-    ...(keys ? { keyOverrides: keys } : {}),
-  });
   const reject = (row: { line: number; errors: ItemErrors; fatal?: boolean }) => {
     if (row.fatal) report.truncated = true;
     report.rejectedCount += 1;
     if (report.rejected.length < maxListed) report.rejected.push({ line: row.line, errors: row.errors });
   };
 
+  // Batches are parsed and hashed on worker threads while this thread writes the previous ones, in file order; without
+  // threads the same work runs here, one batch at a time.
   const threads = options.threads ?? (totalBytes >= 1024 * 1024 ? rt.tuning.importThreads : 0);
-  if (threads > 0) {
-    // Workers parse and hash batches while this thread writes the previous ones, in file order.
-    const pool = new ThreadPool<ImportTask, EvaluatedItem[]>({
-      size: threads,
-      entry: new URL('./import-worker.ts', import.meta.url),
-      data: { profileKey: new Uint8Array(store.secrets.profileKeyMaterial()) },
-    });
-    const plain = plainEvaluationContext(context);
-    const inFlight: Array<Promise<EvaluatedItem[]>> = [];
-    const writeNext = async () => {
-      const evaluated = await inFlight.shift()!;
-      const evaluations: ProfileEvaluation[] = [];
-      for (const item of evaluated) {
-        report.rowsRead += 1;
-        if ('errors' in item) reject(item);
-        else evaluations.push(item.evaluation);
-      }
-      const seen: string[] = [];
-      const extra = extraFor(seen);
-      evaluations.forEach((evaluation, index) => adjustEvaluation(evaluation, extra, index));
-      if (evaluations.length > 0) await writeBatch(evaluations, seen, extra);
-    };
-    const send = async (task: ImportTask) => {
-      inFlight.push(pool.run(task));
-      // Enough queued to keep every worker busy while this thread writes.
-      if (inFlight.length > threads * 2) await writeNext();
-    };
-    try {
-      if (format === 'csv') {
-        const csv = {
-          kind: 'csv' as const,
-          keyNamespace,
-          lastQualificationTime: new Date(rt.now()).toISOString(),
-          context: plain,
-        };
-        let records: Array<{ line: number; record: string[] }> = [];
-        let layout: CsvProfileLayout | null = null;
-        let fatal: { line: number; errors: ItemErrors; fatal: true } | null = null;
-        for await (const row of readCsvRecords(path, progress)) {
-          if ('errors' in row) {
-            fatal = row;
-            break;
-          }
-          layout = row.layout;
-          records.push({ line: row.line, record: row.record });
-          if (records.length < batchSize) continue;
-          await send({ ...csv, layout, records });
-          records = [];
-        }
-        if (layout !== null && records.length > 0) await send({ ...csv, layout, records });
-        while (inFlight.length > 0) await writeNext();
-        if (fatal) {
-          report.rowsRead += 1;
-          reject(fatal);
-        }
-      } else {
-        let items: Array<{ line: number; text: string }> = [];
-        for await (const item of readItems(path, format, progress)) {
-          items.push(item);
-          if (items.length < batchSize) continue;
-          await send({ kind: 'json', items, context: plain });
-          items = [];
-        }
-        if (items.length > 0) await send({ kind: 'json', items, context: plain });
-        while (inFlight.length > 0) await writeNext();
-      }
-    } finally {
-      // Settle what is still queued (after an error) before the workers go.
-      await Promise.allSettled(inFlight);
-      await pool.close();
-    }
-  } else {
-    let batch: Row[] = [];
-    const flushBatch = async () => {
-      if (batch.length === 0) return;
-      const rows = batch;
-      batch = [];
-      const seen: string[] = [];
-      const extra = extraFor(
-        seen,
-        rows.map((r) => r.key),
-      );
-      const evaluations = evaluateBatch(
-        store,
-        context,
-        rows.map((r) => r.profile!),
-        extra,
-      );
-      await writeBatch(evaluations, seen, extra);
-    };
-    const keyOf = (profileKey: string) => `k:${store.profileKeyHash(keyNamespace, profileKey)}`;
-    for await (const row of readRows(path, format, progress, keyOf, rt.now())) {
+  const pool =
+    threads > 0
+      ? new ThreadPool<ImportTask, EvaluatedItem[]>({
+          size: threads,
+          entry: new URL('./import-worker.ts', import.meta.url),
+          data: { profileKey: new Uint8Array(store.secrets.profileKeyMaterial()) },
+        })
+      : null;
+  const evaluate = (task: ImportTask): Promise<EvaluatedItem[]> =>
+    pool ? pool.run(task) : Promise.resolve(evaluateImportItems(task, store.profileKeyHash));
+  const plain = plainEvaluationContext(context);
+  const inFlight: Array<Promise<EvaluatedItem[]>> = [];
+  const writeNext = async () => {
+    const evaluated = await inFlight.shift()!;
+    const evaluations: ProfileEvaluation[] = [];
+    for (const item of evaluated) {
       report.rowsRead += 1;
-      if (row.errors) {
-        reject({ line: row.line, errors: row.errors, ...(row.fatal ? { fatal: true } : {}) });
-        continue;
-      }
-      batch.push(row);
-      if (batch.length >= batchSize) await flushBatch();
+      if ('errors' in item) reject(item);
+      else evaluations.push(item.evaluation);
     }
-    await flushBatch();
+    const seen: string[] = [];
+    const extra: ApplyExtra =
+      mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {};
+    for (const evaluation of evaluations) adjustEvaluation(evaluation, extra);
+    if (evaluations.length > 0) await writeBatch(evaluations, seen, extra);
+  };
+  const send = async (task: ImportTask) => {
+    inFlight.push(evaluate(task));
+    // Enough queued to keep every worker busy while this thread writes.
+    if (inFlight.length > threads * 2) await writeNext();
+  };
+  try {
+    if (format === 'csv') {
+      const csv = {
+        kind: 'csv' as const,
+        keyNamespace,
+        lastQualificationTime: new Date(rt.now()).toISOString(),
+        context: plain,
+      };
+      let records: Array<{ line: number; record: string[] }> = [];
+      let layout: CsvProfileLayout | null = null;
+      let fatal: { line: number; errors: ItemErrors; fatal: true } | null = null;
+      for await (const row of readCsvRecords(path, progress)) {
+        if ('errors' in row) {
+          fatal = row;
+          break;
+        }
+        layout = row.layout;
+        records.push({ line: row.line, record: row.record });
+        if (records.length < batchSize) continue;
+        await send({ ...csv, layout, records });
+        records = [];
+      }
+      if (layout !== null && records.length > 0) await send({ ...csv, layout, records });
+      while (inFlight.length > 0) await writeNext();
+      if (fatal) {
+        report.rowsRead += 1;
+        reject(fatal);
+      }
+    } else {
+      let items: Array<{ line: number; text: string }> = [];
+      for await (const item of readItems(path, format, progress)) {
+        items.push(item);
+        if (items.length < batchSize) continue;
+        await send({ kind: 'json', items, context: plain });
+        items = [];
+      }
+      if (items.length > 0) await send({ kind: 'json', items, context: plain });
+      while (inFlight.length > 0) await writeNext();
+    }
+  } finally {
+    // Settle what is still queued (after an error) before the workers go.
+    await Promise.allSettled(inFlight);
+    await pool?.close();
   }
 
   if (mode === 'mirror') {

@@ -79,13 +79,13 @@ export interface FlushResult {
 
 export interface Engine {
   /**
-   * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths,
-   * unless `parsed` says `parseProfileExport` accepted them already). Durable when it resolves; idempotent per
+   * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths),
+   * or profiles `evaluated` elsewhere (see `evaluationContext`). Durable when it resolves; idempotent per
    * `requestId`.
    */
   ingest(
     profiles: readonly unknown[],
-    options: Pick<IngestOptions, 'sandboxId' | 'requestId' | 'parsed' | 'evaluated'>,
+    options: Pick<IngestOptions, 'sandboxId' | 'requestId' | 'evaluated'>,
   ): Promise<IngestResult>;
   /**
    * What evaluating a profile needs (the sandbox's mapping rows and profile key namespaces) as plain data, with its

@@ -28,8 +28,6 @@ export interface IngestOptions {
   sandboxId: string;
   /** Idempotency key: a request id already accepted returns its first result and changes nothing. */
   requestId?: string | undefined;
-  /** The items are profiles `parseProfileExport` accepted (a caller that validated them already): not parsed again. */
-  parsed?: boolean;
   /**
    * Profiles evaluated already (e.g. on a worker thread) under the mapping whose `evaluationFingerprint` is given;
    * `items` is then ignored. When the sandbox's mapping has changed since, the call fails with `context_changed`
@@ -84,11 +82,7 @@ function emptyResult(requestId: string | null, received: number): IngestResult {
 }
 
 /** Validates each item; bad ones are listed with their JSON paths and never fail their neighbours. */
-function parseItems(items: readonly unknown[], result: IngestResult, parsed = false): ProfileExport[] {
-  if (parsed) {
-    result.accepted = items.length;
-    return items as ProfileExport[];
-  }
+function parseItems(items: readonly unknown[], result: IngestResult): ProfileExport[] {
   const profiles: ProfileExport[] = [];
   items.forEach((item, index) => {
     const parsed = parseProfileExport(item);
@@ -150,13 +144,18 @@ export async function ingestProfiles(
     return evaluated.evaluations;
   };
   const received = evaluated ? evaluated.evaluations.length : items.length;
+  // Profiles to evaluate here: none when they come evaluated.
+  const profilesOf = (result: IngestResult): ProfileExport[] => {
+    if (!evaluated) return parseItems(items, result);
+    result.accepted = received;
+    return [];
+  };
 
   if (store.sqlite) {
     // On the connection: the context through prepared statements and the mapping and hashing before the
     // transaction, then the writes with prepared statements in a transaction shared with concurrent ingests.
     const result = emptyResult(requestId, received);
-    const profiles = evaluated ? [] : parseItems(items, result, options.parsed);
-    if (evaluated) result.accepted = received;
+    const profiles = profilesOf(result);
     return groupCommit(store.sqlite, {
       prepare: (database) => {
         const context = loadSandboxContextSqlite(database, sandboxId, env.defaultKeyNamespaces);
@@ -191,9 +190,7 @@ export async function ingestProfiles(
 
     const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces);
     const result = emptyResult(requestId, received);
-    const profiles = evaluated ? [] : parseItems(items, result, options.parsed);
-    if (evaluated) result.accepted = received;
-    const evaluations = evaluationsFor(context, profiles);
+    const evaluations = evaluationsFor(context, profilesOf(result));
     result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);
 
     if (requestId !== null) {
@@ -216,8 +213,6 @@ export interface ApplyExtra {
   forceMember?: string;
   /** Called with each profile key applied. */
   seen?: (key: string) => void;
-  /** Profile keys to use instead of the ones derived from the identity map (CSV rows carry their own). */
-  keyOverrides?: ReadonlyArray<string | undefined>;
 }
 
 /** Maps and hashes a batch (pure: no database), ready for `applyEvaluations`. */
@@ -227,19 +222,13 @@ export function evaluateBatch(
   profiles: readonly ProfileExport[],
   extra: ApplyExtra = {},
 ): ProfileEvaluation[] {
-  return profiles.map((profile, index) =>
-    adjustEvaluation(evaluateProfile(profile, context, store.profileKeyHash), extra, index),
+  return profiles.map((profile) =>
+    adjustEvaluation(evaluateProfile(profile, context, store.profileKeyHash), extra),
   );
 }
 
-/** Applies `extra`'s key override and forced membership to the evaluation of the batch's `index`-th profile. */
-export function adjustEvaluation(
-  evaluation: ProfileEvaluation,
-  extra: ApplyExtra,
-  index: number,
-): ProfileEvaluation {
-  const override = extra.keyOverrides?.[index];
-  if (override !== undefined) evaluation.key = override;
+/** Applies `extra`'s forced membership to an evaluation. */
+export function adjustEvaluation(evaluation: ProfileEvaluation, extra: ApplyExtra): ProfileEvaluation {
   if (extra.forceMember !== undefined && !evaluation.memberships.has(extra.forceMember)) {
     evaluation.memberships.set(extra.forceMember, true);
   }
