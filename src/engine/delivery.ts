@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { isXAdsError, type XAdsError } from '../xads/errors.ts';
 import { planUserRequests } from '../xads/pack-user-changes.ts';
 import type { PackedRequest, UserChange } from '../xads/types.ts';
+import type { XUser } from '../identity/types.ts';
 import type { Destination } from '../store/index.ts';
 import {
   deliveredAfter,
@@ -194,7 +195,7 @@ export async function deliverAudience(
   };
 
   // Requests whose outcome was never recorded (a crash between sending and committing): X may hold what they sent.
-  await applyInflight(rt, audienceId);
+  await recoverInflight(rt, audienceId);
 
   // Refresh: X drops a membership at its expires_at (13 months by default); re-send still-desired members before.
   if (audience.ttlDays === null) {
@@ -323,7 +324,7 @@ async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>):
   // Each identifier reached, with the member it was first reached through.
   const reachedBy = new Map<string, string>();
   let frontier: string[] = [];
-  const visit = (member: string, user: Parameters<typeof identifierKeys>[0]) => {
+  const visit = (member: string, user: XUser | null) => {
     for (const ident of identifierKeys(user)) {
       const first = reachedBy.get(ident);
       if (first === undefined) {
@@ -469,7 +470,7 @@ async function sendUnits(
       await client.postUsers(audience.accountId, audience.xAudienceId, request);
     } catch (error) {
       // X may have applied part of it, or all of it before the connection broke: record the write-ahead first.
-      await applyInflight(rt, audience.id, inflight);
+      await writeInflight(rt, audience.id, inflight);
       if (isXAdsError(error) && error.kind === 'validation') {
         const inRequest = unitsOf(request, built);
         if (inRequest.length === 1) {
@@ -501,7 +502,7 @@ async function sendUnits(
       if (owner.kind === 'add') pushed.add = true;
       else pushed.remove = true;
     }
-    await commit(rt, audience, [...touched], unitsOf(request, built), report, inflight);
+    await commit(rt, audience, [...touched], unitsOf(request, built), report, inflight.id);
   }
   return null;
 }
@@ -724,20 +725,24 @@ async function commit(
   });
 }
 
+/** A request's write-ahead: every member of its units, with the user it adds (or null). */
+interface Inflight {
+  id: string;
+  members: Array<[member: string, sent: string | null]>;
+}
+
 /**
  * Write-ahead for a users request, made durable before it is sent: X may apply a request whose acceptance we never
  * record (a crash in between). One `engine_inflight` row lists every member of the request's units and, for each
  * user about to be added, that user merged with any earlier unknown outcome. The commit after X's acceptance deletes
- * the row; otherwise `applyInflight` writes it into the ledger: each member pending with a re-send owed (a Delete
- * may have wiped its X record, even if its desired state later returns to the delivered one) and each added user in
- * `sent`, so that its identifiers are removed later if they stop being desired. Returns the row's id.
+ * the row; otherwise `writeInflight` writes it into the ledger.
  */
 async function recordSending(
   rt: EngineRuntime,
   audienceId: string,
   units: readonly Unit[],
   adds: readonly Item[],
-): Promise<string> {
+): Promise<Inflight> {
   for (const item of adds) {
     const sent = parseUser(item.entry.sent ?? null);
     const next = sent ? mergeUsers([sent, item.change.add!]) : item.change.add!;
@@ -745,66 +750,80 @@ async function recordSending(
   }
   const sentBy = new Map(adds.map((item) => [item.entry.member, item.entry.sent ?? null]));
   const members = [...new Set(units.flatMap((u) => u.items.map((i) => i.entry.member)))];
-  const id = rt.store.newId('inf');
-  const payload = JSON.stringify(members.map((member) => [member, sentBy.get(member) ?? null]));
+  const inflight: Inflight = {
+    id: rt.store.newId('inf'),
+    members: members.map((member) => [member, sentBy.get(member) ?? null]),
+  };
+  const payload = JSON.stringify(inflight.members);
   const now = rt.now();
   if (rt.store.sqlite) {
     await rt.store.sqlite.exclusiveDurable((database) =>
-      sqliteStatements(database).insertInflight.run(id, audienceId, payload, now),
+      sqliteStatements(database).insertInflight.run(inflight.id, audienceId, payload, now),
     );
   } else {
     await rt.store.db
       .insertInto('engine_inflight')
-      .values({ id, audience_id: audienceId, members: payload, created_at: now })
+      .values({ id: inflight.id, audience_id: audienceId, members: payload, created_at: now })
       .execute();
   }
-  return id;
+  return inflight;
+}
+
+/** Writes every write-ahead row left for the audience (after a crash or a failed commit) into the ledger. */
+async function recoverInflight(rt: EngineRuntime, audienceId: string): Promise<void> {
+  const rows = await rt.store.db
+    .selectFrom('engine_inflight')
+    .select(['id', 'members'])
+    .where('audience_id', '=', audienceId)
+    .orderBy('created_at')
+    .execute();
+  for (const row of rows) {
+    await writeInflight(rt, audienceId, {
+      id: row.id,
+      members: JSON.parse(row.members) as Inflight['members'],
+    });
+  }
 }
 
 /**
- * Writes write-ahead rows into the ledger and deletes them (see `recordSending`): the one of a request whose outcome
- * is unknown or was not committed, or, without `id`, every row left for the audience (after a crash).
+ * Writes a request's write-ahead into the ledger and deletes its row, for a request whose outcome is unknown or was
+ * not committed: each member pending with a re-send owed (a Delete may have wiped its X record, even if its desired
+ * state later returns to the delivered one) and each added user in `sent`, so that its identifiers are removed later
+ * if they stop being desired.
  */
-async function applyInflight(rt: EngineRuntime, audienceId: string, id?: string): Promise<void> {
-  let query = rt.store.db
-    .selectFrom('engine_inflight')
-    .select(['id', 'members'])
-    .where('audience_id', '=', audienceId);
-  if (id !== undefined) query = query.where('id', '=', id);
-  const caps = rt.store.capabilities;
-  for (const row of await query.orderBy('created_at').execute()) {
-    const members = JSON.parse(row.members) as Array<[member: string, sent: string | null]>;
-    const now = rt.now();
-    if (rt.store.sqlite) {
-      await rt.store.sqlite.exclusiveDurable((database) =>
-        database.transaction(() => {
-          const st = sqliteStatements(database);
-          for (const [member, sent] of members) st.markSending.run(now, sent, audienceId, member);
-          st.deleteInflight.run(row.id);
-        })(),
-      );
-      continue;
-    }
-    await rt.store.transaction(async (tx) => {
-      for (const chunk of chunkRows(members, 1, caps, 1000)) {
-        await sql`update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ${now}),
-            resend = 1
-          where audience_id = ${audienceId} and member in (${sql.join(chunk.map(([member]) => member))})`.execute(
-          tx.db,
-        );
-      }
-      const adds = members.filter(([, sent]) => sent !== null);
-      for (const chunk of chunkRows(adds, 2, caps)) {
-        const values = sql.join(
-          chunk.map(([member, sent]) => sql`(${typed(caps, member, 'text')}, ${typed(caps, sent, 'text')})`),
-        );
-        await sql`with v(member, sent) as (values ${values})
-          update engine_ledger set sent = v.sent from v
-          where engine_ledger.audience_id = ${audienceId} and engine_ledger.member = v.member`.execute(tx.db);
-      }
-      await tx.db.deleteFrom('engine_inflight').where('id', '=', row.id).execute();
-    });
+async function writeInflight(rt: EngineRuntime, audienceId: string, inflight: Inflight): Promise<void> {
+  const { id, members } = inflight;
+  const now = rt.now();
+  if (rt.store.sqlite) {
+    await rt.store.sqlite.exclusiveDurable((database) =>
+      database.transaction(() => {
+        const st = sqliteStatements(database);
+        for (const [member, sent] of members) st.markSending.run(now, sent, audienceId, member);
+        st.deleteInflight.run(id);
+      })(),
+    );
+    return;
   }
+  const caps = rt.store.capabilities;
+  await rt.store.transaction(async (tx) => {
+    for (const chunk of chunkRows(members, 1, caps, 1000)) {
+      await sql`update engine_ledger set pending = 1, pending_since = coalesce(pending_since, ${now}),
+          resend = 1
+        where audience_id = ${audienceId} and member in (${sql.join(chunk.map(([member]) => member))})`.execute(
+        tx.db,
+      );
+    }
+    const adds = members.filter(([, sent]) => sent !== null);
+    for (const chunk of chunkRows(adds, 2, caps)) {
+      const values = sql.join(
+        chunk.map(([member, sent]) => sql`(${typed(caps, member, 'text')}, ${typed(caps, sent, 'text')})`),
+      );
+      await sql`with v(member, sent) as (values ${values})
+        update engine_ledger set sent = v.sent from v
+        where engine_ledger.audience_id = ${audienceId} and engine_ledger.member = v.member`.execute(tx.db);
+    }
+    await tx.db.deleteFrom('engine_inflight').where('id', '=', id).execute();
+  });
 }
 
 /** Clears pending flags of entries that need nothing sent (their desired state already holds at X). */
