@@ -20,7 +20,7 @@ import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt } from './schedul
 import { chunkRows, same, typed, type Db } from './sql-helpers.ts';
 import { sqliteStatements } from './sqlite-statements.ts';
 import type { EngineXClient } from './x-port.ts';
-import { identifierCount, identifierKeys, mergeUsers, parseUser, serializeUser } from './xuser.ts';
+import { identifierCount, identifierPrefixes, mergeUsers, parseUser, serializeUser } from './xuser.ts';
 
 /** What one delivery pass did for one audience. */
 export interface AudienceDeliveryReport {
@@ -321,11 +321,12 @@ async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>):
   };
   const union = (a: string, b: string) => parent.set(find(a), find(b));
 
-  // Each identifier reached, with the member it was first reached through.
-  const reachedBy = new Map<string, string>();
-  let frontier: string[] = [];
+  // Each identifier reached (by its index key), with the member it was first reached through. Index keys are
+  // prefixes: a key two identifiers share only adds members to a unit, which re-sends them.
+  const reachedBy = new Map<number, string>();
+  let frontier: number[] = [];
   const visit = (member: string, user: XUser | null) => {
-    for (const ident of identifierKeys(user)) {
+    for (const ident of identifierPrefixes(user)) {
       const first = reachedBy.get(ident);
       if (first === undefined) {
         reachedBy.set(ident, member);
@@ -343,13 +344,13 @@ async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>):
     const holders = new Set<string>();
     for (let i = 0; i < idents.length; i += 500) {
       const rows = await db
-        .selectFrom('engine_delivered_ids')
+        .selectFrom('engine_member_idents')
         .select(['ident', 'member'])
         .where('audience_id', '=', audienceId)
         .where('ident', 'in', idents.slice(i, i + 500))
         .execute();
       for (const row of rows) {
-        union(reachedBy.get(row.ident)!, row.member);
+        union(reachedBy.get(Number(row.ident))!, row.member);
         if (!expanded.has(row.member)) holders.add(row.member);
       }
     }
@@ -579,9 +580,14 @@ async function commit(
     if (item.accepted.add && !item.dependent && item.entry.desired !== item.entry.delivered)
       added += identifierCount(item.change.add);
     if (item.accepted.remove) removed += identifierCount(item.change.remove);
+    // Index keys of the identifiers X holds for the member before and after: the index drops and gains the difference.
+    const before =
+      item.entry.delivered === delivered ? [] : identifierPrefixes(parseUser(item.entry.delivered));
+    const after = item.entry.delivered === delivered ? [] : identifierPrefixes(parseUser(delivered));
     return {
       member: item.entry.member,
-      previous: item.entry.delivered,
+      unindexed: before.filter((ident) => !after.includes(ident)),
+      indexed: after.filter((ident) => !before.includes(ident)),
       delivered,
       sent: sentAfter(item.entry, item.accepted),
       addOk: item.accepted.add ? 1 : 0,
@@ -638,11 +644,9 @@ async function commit(
             expires,
             now,
           });
-          // A member first delivered has no indexed identifiers yet; one whose delivered user did not change keeps them.
-          if (u.previous === u.delivered) continue;
-          if (u.previous !== null) st.deleteDeliveredIds.run(audience.id, u.member);
-          for (const ident of identifierKeys(parseUser(u.delivered)))
-            st.insertDeliveredId.run(audience.id, ident, u.member);
+          // The index follows the delivered user: only the identifiers that changed are written.
+          for (const ident of u.unindexed) st.deleteMemberIdent.run(audience.id, ident, u.member);
+          for (const ident of u.indexed) st.insertMemberIdent.run(audience.id, ident, u.member);
         }
         for (const member of owed) st.owe.run(now, now, audience.id, member);
         if (inflight !== null) st.deleteInflight.run(inflight);
@@ -676,26 +680,19 @@ async function commit(
         from v where engine_ledger.audience_id = ${audience.id} and engine_ledger.member = v.member`.execute(
         db,
       );
-      await db
-        .deleteFrom('engine_delivered_ids')
-        .where('audience_id', '=', audience.id)
-        .where(
-          'member',
-          'in',
-          chunk.map((u) => u.member),
-        )
-        .execute();
     }
-    const idents = updates.flatMap((u) =>
-      identifierKeys(parseUser(u.delivered)).map((ident) => ({
-        audience_id: audience.id,
-        ident,
-        member: u.member,
-      })),
+    const unindexed = updates.flatMap((u) => u.unindexed.map((ident) => ({ ident, member: u.member })));
+    for (const chunk of chunkRows(unindexed, 2, caps)) {
+      await sql`delete from engine_member_idents where audience_id = ${audience.id} and (ident, member) in (${sql.join(
+        chunk.map((r) => sql`(${typed(caps, r.ident, 'bigint')}, ${typed(caps, r.member, 'text')})`),
+      )})`.execute(db);
+    }
+    const indexed = updates.flatMap((u) =>
+      u.indexed.map((ident) => ({ audience_id: audience.id, ident, member: u.member })),
     );
-    for (const chunk of chunkRows(idents, 3, caps)) {
+    for (const chunk of chunkRows(indexed, 3, caps)) {
       await db
-        .insertInto('engine_delivered_ids')
+        .insertInto('engine_member_idents')
         .values(chunk)
         .onConflict((oc) => oc.doNothing())
         .execute();
@@ -924,7 +921,7 @@ export async function resetXAudience(rt: EngineRuntime, audienceId: string): Pro
         pending = case when desired is null then 0 else 1 end,
         pending_since = case when desired is null then null else cast(${now} as bigint) end
       where audience_id = ${audienceId}`.execute(tx.db);
-    await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', '=', audienceId).execute();
+    await tx.db.deleteFrom('engine_member_idents').where('audience_id', '=', audienceId).execute();
     // Requests in flight went to the audience that is gone.
     await tx.db.deleteFrom('engine_inflight').where('audience_id', '=', audienceId).execute();
   });

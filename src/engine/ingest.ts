@@ -23,6 +23,7 @@ import {
 import { RunCounters } from './run-counters.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
 import { sqliteStatements } from './sqlite-statements.ts';
+import { hashPrefix } from '../store/hash-prefix.ts';
 
 export interface IngestOptions {
   sandboxId: string;
@@ -401,7 +402,7 @@ export function applyEvaluationsSqlite(
   const stored = new Map<string, LoadedProfile>();
   const ids = new Map<string, number>();
   for (const key of keysOf(evaluations)) {
-    const row = st.selectProfile.get(context.sandboxId, key);
+    const row = st.selectProfile.get(hashPrefix(key), context.sandboxId, key);
     if (!row) continue;
     stored.set(key, loadedProfile(row.id, row.identities, row.segments));
     ids.set(key, row.id);
@@ -410,7 +411,10 @@ export function applyEvaluationsSqlite(
   for (const r of plan.profileRows) {
     const id = ids.get(r.key);
     if (id === undefined)
-      ids.set(r.key, st.insertProfile.get(context.sandboxId, r.key, r.identities, r.segments, now)!.id);
+      ids.set(
+        r.key,
+        st.insertProfile.get(context.sandboxId, r.key, hashPrefix(r.key), r.identities, r.segments, now)!.id,
+      );
     else st.updateProfile.run(r.identities, r.segments, now, id);
   }
   for (const w of membersOf(plan.writes, ids))

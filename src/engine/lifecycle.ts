@@ -236,7 +236,7 @@ export async function removeAudience(
   const now = rt.now();
   await rt.store.transaction(async (tx) => {
     await tx.db.deleteFrom('engine_ledger').where('audience_id', '=', input.audienceId).execute();
-    await tx.db.deleteFrom('engine_delivered_ids').where('audience_id', '=', input.audienceId).execute();
+    await tx.db.deleteFrom('engine_member_idents').where('audience_id', '=', input.audienceId).execute();
     await tx.db.deleteFrom('engine_inflight').where('audience_id', '=', input.audienceId).execute();
     await tx.db
       .updateTable('engine_audiences')

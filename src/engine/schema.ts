@@ -51,10 +51,13 @@ export interface EngineLedgerTable {
   updated_at: EpochMs;
 }
 
-/** Which member holds which delivered identifier (`type:value`), to find users X merged into one record. */
-export interface EngineDeliveredIdsTable {
+/**
+ * Which member holds which delivered identifier, to find users X merged into one record. `ident` is `hashPrefix` of
+ * the identifier key (`type:value`): a lookup by it yields candidates, a superset of the true holders.
+ */
+export interface EngineMemberIdentsTable {
   audience_id: string;
-  ident: string;
+  ident: number;
   member: string;
 }
 
@@ -157,7 +160,7 @@ export interface EngineInflightTable {
 export interface EngineTables {
   engine_profiles: EngineProfilesTable;
   engine_ledger: EngineLedgerTable;
-  engine_delivered_ids: EngineDeliveredIdsTable;
+  engine_member_idents: EngineMemberIdentsTable;
   engine_audiences: EngineAudiencesTable;
   engine_ingest_requests: EngineIngestRequestsTable;
   engine_run_counters: EngineRunCountersTable;

@@ -6,11 +6,12 @@ import type BetterSqlite3 from 'better-sqlite3';
  * multi-row statement per batch. Semantics match the portable statements in `ledger-writes.ts` and `delivery.ts`.
  */
 export interface SqliteStatements {
+  /** By key prefix (`hashPrefix`), sandbox and key. */
   selectProfile: BetterSqlite3.Statement<
-    [string, string],
+    [number, string, string],
     { id: number; identities: string; segments: string }
   >;
-  insertProfile: BetterSqlite3.Statement<[string, string, string, string, number], { id: number }>;
+  insertProfile: BetterSqlite3.Statement<[string, string, number, string, string, number], { id: number }>;
   updateProfile: BetterSqlite3.Statement<[string, string, number, number]>;
   upsertDesired: BetterSqlite3.Statement<{
     audience: string;
@@ -32,8 +33,8 @@ export interface SqliteStatements {
     expires: number;
     now: number;
   }>;
-  deleteDeliveredIds: BetterSqlite3.Statement<[string, string]>;
-  insertDeliveredId: BetterSqlite3.Statement<[string, string, string]>;
+  deleteMemberIdent: BetterSqlite3.Statement<[string, number, string]>;
+  insertMemberIdent: BetterSqlite3.Statement<[string, number, string]>;
   owe: BetterSqlite3.Statement<[number, number, string, string]>;
   /** Pending with a re-send owed; `sent` replaced when given (a user about to be added), kept when null. */
   markSending: BetterSqlite3.Statement<[number, string | null, string, string]>;
@@ -53,11 +54,11 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
   const done = `(desired is @delivered and @sent is null and (resend = 0 or ${settledHere}))`;
   const statements: SqliteStatements = {
     selectProfile: db.prepare(
-      'select id, identities, segments from engine_profiles where sandbox_id = ? and profile_key = ?',
+      'select id, identities, segments from engine_profiles where key_prefix = ? and sandbox_id = ? and profile_key = ?',
     ),
     insertProfile: db.prepare(
-      `insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values (?, ?, ?, ?, ?)
-       returning id`,
+      `insert into engine_profiles (sandbox_id, profile_key, key_prefix, identities, segments, updated_at)
+       values (?, ?, ?, ?, ?, ?) returning id`,
     ),
     updateProfile: db.prepare(
       'update engine_profiles set identities = ?, segments = ?, updated_at = ? where id = ?',
@@ -94,9 +95,11 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
          updated_at = @now
        where audience_id = @audience and member = @member`,
     ),
-    deleteDeliveredIds: db.prepare('delete from engine_delivered_ids where audience_id = ? and member = ?'),
-    insertDeliveredId: db.prepare(
-      'insert or ignore into engine_delivered_ids (audience_id, ident, member) values (?, ?, ?)',
+    deleteMemberIdent: db.prepare(
+      'delete from engine_member_idents where audience_id = ? and ident = ? and member = ?',
+    ),
+    insertMemberIdent: db.prepare(
+      'insert or ignore into engine_member_idents (audience_id, ident, member) values (?, ?, ?)',
     ),
     owe: db.prepare(
       'update engine_ledger set resend = 1, pending = 1, pending_since = coalesce(pending_since, ?), updated_at = ? where audience_id = ? and member = ?',

@@ -1,5 +1,6 @@
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
 import type { XIdentifierType, XUser } from '../identity/types.ts';
+import { hashPrefix } from '../store/hash-prefix.ts';
 
 /**
  * One identifier of a user as the ledger indexes it: `type:value`, e.g. `email:4798b8bb…`. Values are SHA-256 hex
@@ -48,6 +49,14 @@ export function identifierKeys(user: XUser | null): IdentifierKey[] {
   const keys: IdentifierKey[] = [];
   for (const type of X_IDENTIFIER_TYPES) for (const value of user[type] ?? []) keys.push(`${type}:${value}`);
   return keys;
+}
+
+/**
+ * The index keys (`hashPrefix`) of a user's identifiers, de-duplicated: what `engine_member_idents` holds for a member
+ * whose delivered user this is.
+ */
+export function identifierPrefixes(user: XUser | null): number[] {
+  return [...new Set(identifierKeys(user).map(hashPrefix))];
 }
 
 /** The number of identifiers a user carries. */

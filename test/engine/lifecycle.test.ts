@@ -374,6 +374,60 @@ for (const backend of BACKENDS) {
       expect(usersRequests(h.emulator)).toBe(requests);
     });
 
+    it('keeps members whose identifiers or profile keys share an index prefix apart', async () => {
+      h = await setup(backend);
+      const flow = await h.store.dataflows.create({
+        sandboxId: 'prod',
+        destinationId: h.destination.id,
+        name: 'pre-hashed',
+        mapping: [
+          {
+            sourceType: 'namespace' as const,
+            source: 'Email_LC_SHA256',
+            target: 'email' as const,
+            applyTransformation: false,
+          },
+        ],
+      });
+      const audience = await h.store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: flow.id,
+        segmentId: 'seg',
+        mappingName: 'Prefixes',
+        startDate: 0,
+      });
+      // Hashes and profile keys equal in their first 13 hex digits: the same index key (`hashPrefix`).
+      const shared = '0123456789abc';
+      const hash = (c: string) => shared + c.repeat(51);
+      const context = await h.engine.evaluationContext('prod');
+      const [rowKey] = context.rows[0]!;
+      const evaluation = (c: string, member: boolean) => ({
+        key: `k:${hash(c)}`,
+        values: { [rowKey]: [hash(c)] },
+        rejections: {},
+        memberships: new Map([['seg', member]]),
+        foreignSegments: [],
+      });
+      const ingest = (...evaluations: Array<ReturnType<typeof evaluation>>) =>
+        h!.engine.ingest([], {
+          sandboxId: 'prod',
+          evaluated: { evaluations, fingerprint: context.fingerprint },
+        });
+      await ingest(evaluation('a', true));
+      await ingest(evaluation('b', true));
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(new Set([`email:${hash('a')}`, `email:${hash('b')}`]));
+
+      // A leaves. B shares A's index keys but not its identifiers: it is re-sent at most, never removed.
+      await ingest(evaluation('a', false));
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(new Set([`email:${hash('b')}`]));
+      const requests = usersRequests(h.emulator);
+      await h.engine.flush();
+      expect(usersRequests(h.emulator)).toBe(requests);
+    });
+
     it('recreates an audience that the health poll finds gone at X, with every desired member', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/store/index.ts';
+import { hashPrefix } from '../../src/store/hash-prefix.ts';
 import { MIGRATIONS } from '../../src/store/migrations/index.ts';
 import { WalSync } from '../../src/store/sqlite-backend.ts';
 import { BACKENDS, SQLITE_BACKEND, type TestStore } from './backends.ts';
@@ -127,7 +128,12 @@ describe.each(BACKENDS)('migration 0102 on $name', (backend) => {
       );
     }
 
-    expect(await migrateToLatest(db)).toContain('0102-engine-profile-ids');
+    expect(
+      await migrateToLatest(
+        db,
+        MIGRATIONS.filter(([name]) => name < '0106'),
+      ),
+    ).toContain('0102-engine-profile-ids');
 
     const profiles = await db
       .selectFrom('engine_profiles')
@@ -138,7 +144,10 @@ describe.each(BACKENDS)('migration 0102 on $name', (backend) => {
     const idOf = new Map(profiles.map((p) => [p.profile_key, String(p.id)]));
     const ledger = await db.selectFrom('engine_ledger').select('member').orderBy('member').execute();
     expect(ledger.map((r) => r.member).sort()).toEqual([idOf.get('k:bbb'), idOf.get('k:aaa')].sort());
-    const idents = await db.selectFrom('engine_delivered_ids').select(['ident', 'member']).execute();
+    const { rows: idents } = await sql<{
+      ident: string;
+      member: string;
+    }>`select ident, member from engine_delivered_ids`.execute(db);
     for (const row of idents) expect(row.member).toBe(idOf.get(row.ident.slice('email:'.length)));
 
     // New profiles continue the sequence, and the key stays unique per sandbox.
@@ -151,5 +160,53 @@ describe.each(BACKENDS)('migration 0102 on $name', (backend) => {
       sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
         values ('prod', 'k:ccc', '{}', '[]', 4)`.execute(db),
     ).rejects.toThrow();
+  });
+});
+
+describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
+  it('re-keys the delivered-identifier index by hash prefix and keeps every profile findable', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name < '0106'),
+    );
+    const hashes = Array.from({ length: 3 }, () => randomBytes(32).toString('hex'));
+    for (const [i, hash] of hashes.entries()) {
+      await sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
+        values ('prod', ${`k:${hash}`}, '{}', '[]', ${i})`.execute(db);
+      await sql`insert into engine_delivered_ids (audience_id, ident, member)
+        values ('aud_1', ${`email:${hash}`}, ${String(i + 1)})`.execute(db);
+    }
+    // A partner id is not a hash: its index key comes from a digest of the whole identifier key.
+    await sql`insert into engine_delivered_ids (audience_id, ident, member)
+      values ('aud_1', 'partner_user_id:crm-7', '1')`.execute(db);
+
+    expect(await migrateToLatest(db)).toEqual(['0106-engine-compact-indexes']);
+
+    const idents = await db
+      .selectFrom('engine_member_idents')
+      .select(['ident', 'member'])
+      .orderBy('member')
+      .orderBy('ident')
+      .execute();
+    const expected = [
+      ...hashes.map((hash, i) => ({ ident: hashPrefix(`email:${hash}`), member: String(i + 1) })),
+      { ident: hashPrefix('partner_user_id:crm-7'), member: '1' },
+    ];
+    const order = (a: { ident: number; member: string }, b: { ident: number; member: string }) =>
+      a.member.localeCompare(b.member) || a.ident - b.ident;
+    expect(idents.map((r) => ({ ident: Number(r.ident), member: r.member }))).toEqual(expected.sort(order));
+    expect(hashPrefix(`email:${hashes[0]!}`)).toBe(Number.parseInt(hashes[0]!.slice(0, 13), 16));
+    await expect(sql`select 1 from engine_delivered_ids`.execute(db)).rejects.toThrow();
+
+    if (backend.name === 'sqlite') {
+      const { rows } = await sql<{
+        profile_key: string;
+        key_prefix: number;
+      }>`select profile_key, key_prefix from engine_profiles order by id`.execute(db);
+      expect(rows.map((r) => r.key_prefix)).toEqual(rows.map((r) => hashPrefix(r.profile_key)));
+    }
   });
 });

@@ -7,6 +7,7 @@ import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
 import { engineLedgerPendingOrderMigration } from './0103-engine-ledger-pending-order.ts';
 import { engineAudienceEndClearedMigration } from './0104-engine-audience-end-cleared.ts';
 import { engineInflightMigration } from './0105-engine-inflight.ts';
+import { engineCompactIndexesMigration } from './0106-engine-compact-indexes.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -21,4 +22,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0103-engine-ledger-pending-order', engineLedgerPendingOrderMigration],
   ['0104-engine-audience-end-cleared', engineAudienceEndClearedMigration],
   ['0105-engine-inflight', engineInflightMigration],
+  ['0106-engine-compact-indexes', engineCompactIndexesMigration],
 ];
