@@ -581,9 +581,14 @@ async function commit(
       added += identifierCount(item.change.add);
     if (item.accepted.remove) removed += identifierCount(item.change.remove);
     // Index keys of the identifiers X holds for the member before and after: the index drops and gains the difference.
-    const before =
-      item.entry.delivered === delivered ? [] : identifierPrefixes(parseUser(item.entry.delivered));
-    const after = item.entry.delivered === delivered ? [] : identifierPrefixes(parseUser(delivered));
+    const changed = item.entry.delivered !== delivered;
+    const before = changed ? identifierPrefixes(parseUser(item.entry.delivered)) : [];
+    // The delivered user is mostly the desired one, which the change holds parsed already.
+    const after = !changed
+      ? []
+      : identifierPrefixes(
+          delivered === item.entry.desired && item.change.add ? item.change.add : parseUser(delivered),
+        );
     return {
       member: item.entry.member,
       unindexed: before.filter((ident) => !after.includes(ident)),
@@ -742,8 +747,8 @@ async function recordSending(
 ): Promise<Inflight> {
   for (const item of adds) {
     const sent = parseUser(item.entry.sent ?? null);
-    const next = sent ? mergeUsers([sent, item.change.add!]) : item.change.add!;
-    item.entry.sent = serializeUser(next);
+    // The added user is the desired one, whose stored text is canonical already.
+    item.entry.sent = sent ? serializeUser(mergeUsers([sent, item.change.add!])) : item.entry.desired;
   }
   const sentBy = new Map(adds.map((item) => [item.entry.member, item.entry.sent ?? null]));
   const members = [...new Set(units.flatMap((u) => u.items.map((i) => i.entry.member)))];

@@ -7,6 +7,8 @@ import {
   audienceActive,
   loadSandboxContext,
   loadSandboxContextSqlite,
+  type AudienceContext,
+  type DataflowContext,
   type SandboxContext,
 } from './dataflow-context.ts';
 import { groupCommit } from './group-commit.ts';
@@ -266,6 +268,8 @@ function planBatch(
     counters.add({ dataflowId, audienceId, metric: 'identities_excluded', code, value, at: now });
   };
   const ledger = new Map<string, KeyedWrite>();
+  // Profiles received per dataflow and per audience, counted here and added to the counters once.
+  const receivedBy = new Map<DataflowContext | AudienceContext, number>();
   const profileRows = new Map<string, { identities: string; segments: string }>();
   // States as this batch leaves them (a key can occur more than once), starting from the stored ones.
   const stored = new Map<string, StoredProfile>(loaded);
@@ -305,12 +309,7 @@ function planBatch(
         if (!mentioned && !(identitiesChanged && (member || previous?.segments.has(audience.segmentId))))
           continue;
         received = true;
-        counters.add({
-          dataflowId: dataflow.id,
-          audienceId: audience.id,
-          metric: 'profiles_received',
-          at: now,
-        });
+        receivedBy.set(audience, (receivedBy.get(audience) ?? 0) + 1);
         if (!audienceActive(audience, now)) continue;
         let desired: string | null = null;
         if (member) {
@@ -327,8 +326,15 @@ function planBatch(
           desired,
         });
       }
-      if (received) counters.add({ dataflowId: dataflow.id, metric: 'profiles_received', at: now });
+      if (received) receivedBy.set(dataflow, (receivedBy.get(dataflow) ?? 0) + 1);
     }
+  }
+  for (const [scope, value] of receivedBy) {
+    counters.add(
+      'audiences' in scope
+        ? { dataflowId: scope.id, metric: 'profiles_received', value, at: now }
+        : { dataflowId: scope.dataflowId, audienceId: scope.id, metric: 'profiles_received', value, at: now },
+    );
   }
   const rows: BatchPlan['profileRows'] = [];
   for (const [key, row] of profileRows) {
@@ -417,8 +423,13 @@ export function applyEvaluationsSqlite(
       );
     else st.updateProfile.run(r.identities, r.segments, now, id);
   }
-  for (const w of membersOf(plan.writes, ids))
-    st.upsertDesired.run({ audience: w.audienceId, member: w.member, desired: w.desired, now });
+  for (const w of plan.writes)
+    st.upsertDesired.run({
+      audience: w.audienceId,
+      member: String(ids.get(w.key)!),
+      desired: w.desired,
+      now,
+    });
   plan.counters.writeSqlite(st);
   return plan.writes.length;
 }

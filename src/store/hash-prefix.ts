@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 
-const HEX64 = /^[0-9a-f]{64}$/;
+/** A 64-digit lowercase hex text (a SHA-256 digest as the engine writes them). */
+function isHex64(text: string, from: number): boolean {
+  if (text.length - from !== 64) return false;
+  for (let i = from; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
 
 /**
  * A 52-bit integer lookup key for a text that names a hash (a profile key `k:<hex>`, an identifier key
@@ -10,7 +18,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * treats a match as a candidate only).
  */
 export function hashPrefix(text: string): number {
-  const value = text.slice(text.lastIndexOf(':') + 1);
-  const hex = HEX64.test(value) ? value : createHash('sha256').update(text).digest('hex');
-  return Number.parseInt(hex.slice(0, 13), 16);
+  const from = text.lastIndexOf(':') + 1;
+  if (isHex64(text, from)) return Number.parseInt(text.slice(from, from + 13), 16);
+  return Number.parseInt(createHash('sha256').update(text).digest('hex').slice(0, 13), 16);
 }
