@@ -33,6 +33,13 @@ function parseImportItem(
 export type ImportTask =
   | { kind: 'json'; items: Array<{ line: number; text: string }>; context: PlainEvaluationContext }
   | {
+      /** Whole NDJSON lines as read from the file (UTF-8), the first of them numbered `firstLine`. */
+      kind: 'ndjson';
+      chunk: Uint8Array;
+      firstLine: number;
+      context: PlainEvaluationContext;
+    }
+  | {
       kind: 'csv';
       layout: CsvProfileLayout;
       records: Array<{ line: number; record: string[] }>;
@@ -62,10 +69,22 @@ export function evaluateImportItems(
       return { line, evaluation };
     });
   }
-  return task.items.map(({ line, text }) => {
+  const evaluate = (line: number, text: string): EvaluatedItem => {
     const parsed = parseImportItem(text);
     return parsed.ok
       ? { line, evaluation: evaluateProfile(parsed.profile, context, profileKeyHash) }
       : { line, errors: parsed.errors };
-  });
+  };
+  if (task.kind === 'json') return task.items.map(({ line, text }) => evaluate(line, text));
+  const text = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength).toString('utf8');
+  const items: EvaluatedItem[] = [];
+  let line = task.firstLine;
+  for (let start = 0; start < text.length; line += 1) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const item = text.slice(start, end).trim();
+    if (item !== '') items.push(evaluate(line, item));
+    start = end + 1;
+  }
+  return items;
 }

@@ -74,43 +74,68 @@ function formatOf(path: string, format: ImportFormat | undefined): ImportFormat 
   return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : 'ndjson';
 }
 
-/** The JSON items of an NDJSON file or a JSON array, unparsed, with their line (item) numbers. */
-async function* readItems(
+/**
+ * An NDJSON file cut into chunks of `lines` whole lines (the last may be shorter), as bytes: the worker that
+ * evaluates a chunk decodes and splits it, so this thread only looks for newlines.
+ */
+export async function* readLineChunks(
   path: string,
-  format: 'ndjson' | 'json',
+  lines: number,
+  progress: { bytesRead: number },
+  readSize = 1024 * 1024,
+): AsyncGenerator<{ chunk: Buffer; firstLine: number }> {
+  let parts: Buffer[] = [];
+  let linesInParts = 0;
+  let firstLine = 1;
+  for await (const buffer of createReadStream(path, {
+    highWaterMark: 1024 * 1024,
+  }) as AsyncIterable<Buffer>) {
+    progress.bytesRead += buffer.length;
+    let start = 0;
+    for (;;) {
+      // Find the newline that completes the chunk, if this buffer holds it.
+      let cut = -1;
+      let found = 0;
+      for (let from = start; linesInParts + found < lines;) {
+        const nl = buffer.indexOf(10, from);
+        if (nl === -1) break;
+        found += 1;
+        from = nl + 1;
+        if (linesInParts + found === lines) cut = from;
+      }
+      if (cut === -1) {
+        linesInParts += found;
+        if (start < buffer.length) parts.push(buffer.subarray(start));
+        break;
+      }
+      parts.push(buffer.subarray(start, cut));
+      yield { chunk: Buffer.concat(parts), firstLine };
+      firstLine += lines;
+      parts = [];
+      linesInParts = 0;
+      start = cut;
+    }
+  }
+  if (parts.length > 0) yield { chunk: Buffer.concat(parts), firstLine };
+}
+
+/** The JSON items of a JSON array, unparsed, with their item numbers. */
+async function* readArrayItems(
+  path: string,
   progress: { bytesRead: number },
 ): AsyncGenerator<{ line: number; text: string }> {
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  if (format === 'json') {
-    const splitter = new JsonArraySplitter();
-    let item = 0;
-    for await (const chunk of stream as AsyncIterable<string>) {
-      progress.bytesRead += Buffer.byteLength(chunk);
-      for (const text of splitter.push(chunk)) yield { line: (item += 1), text };
-      if (splitter.error) break;
-    }
-    splitter.end();
-    if (splitter.error)
-      throw new EngineError('invalid_file', `${path} is not a JSON array: ${splitter.error}`, {
-        hint: 'Use --format ndjson for one profile per line',
-      });
-    return;
-  }
-  let rest = '';
-  let line = 0;
-  for await (const chunk of stream as AsyncIterable<string>) {
+  const splitter = new JsonArraySplitter();
+  let item = 0;
+  for await (const chunk of createReadStream(path, { encoding: 'utf8' }) as AsyncIterable<string>) {
     progress.bytesRead += Buffer.byteLength(chunk);
-    const text = rest + chunk;
-    let start = 0;
-    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
-      line += 1;
-      const lineText = text.slice(start, nl).trim();
-      start = nl + 1;
-      if (lineText !== '') yield { line, text: lineText };
-    }
-    rest = text.slice(start);
+    for (const text of splitter.push(chunk)) yield { line: (item += 1), text };
+    if (splitter.error) break;
   }
-  if (rest.trim() !== '') yield { line: line + 1, text: rest.trim() };
+  splitter.end();
+  if (splitter.error)
+    throw new EngineError('invalid_file', `${path} is not a JSON array: ${splitter.error}`, {
+      hint: 'Use --format ndjson for one profile per line',
+    });
 }
 
 /**
@@ -316,9 +341,13 @@ export async function importProfilesFile(
         report.rowsRead += 1;
         reject(fatal);
       }
+    } else if (format === 'ndjson') {
+      for await (const { chunk, firstLine } of readLineChunks(path, batchSize, progress))
+        await send({ kind: 'ndjson', chunk, firstLine, context: plain });
+      while (inFlight.length > 0) await writeNext();
     } else {
       let items: Array<{ line: number; text: string }> = [];
-      for await (const item of readItems(path, format, progress)) {
+      for await (const item of readArrayItems(path, progress)) {
         items.push(item);
         if (items.length < batchSize) continue;
         await send({ kind: 'json', items, context: plain });
