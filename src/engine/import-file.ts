@@ -88,7 +88,7 @@ export async function* readLineChunks(
   let linesInParts = 0;
   let firstLine = 1;
   for await (const buffer of createReadStream(path, {
-    highWaterMark: 1024 * 1024,
+    highWaterMark: readSize,
   }) as AsyncIterable<Buffer>) {
     progress.bytesRead += buffer.length;
     let start = 0;

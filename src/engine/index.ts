@@ -15,10 +15,13 @@ import {
 } from './dead-letters.ts';
 import { importProfilesFile, type ImportOptions, type ImportReport } from './import-file.ts';
 import { ingestProfiles, type IngestOptions, type IngestResult } from './ingest.ts';
-import { evaluationFingerprint } from './profile-state.ts';
+import {
+  evaluationFingerprint,
+  plainEvaluationContext,
+  type PlainEvaluationContext,
+} from './profile-state.ts';
 import { loadSandboxContext } from './dataflow-context.ts';
 import type { Db } from './sql-helpers.ts';
-import type { MappingRow } from '../audience/mapping.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
 import { listRuns, pruneHistory, type DataflowRun } from './runs.ts';
@@ -91,11 +94,7 @@ export interface Engine {
    * What evaluating a profile needs (the sandbox's mapping rows and profile key namespaces) as plain data, with its
    * fingerprint: profiles evaluated with it elsewhere (a worker thread) go to `ingest` as `evaluated`.
    */
-  evaluationContext(sandboxId: string): Promise<{
-    rows: Array<[key: string, row: MappingRow]>;
-    keyNamespaces: string[];
-    fingerprint: string;
-  }>;
+  evaluationContext(sandboxId: string): Promise<PlainEvaluationContext & { fingerprint: string }>;
   /** Delivers every pending change of the scope now (all audiences when empty) and resolves when done. */
   flush(scope?: FlushScope): Promise<FlushResult>;
   /** Starts the background delivery loop; `stop()` drains in-flight deliveries. */
@@ -164,11 +163,7 @@ export function createEngine(options: EngineOptions): Engine {
         sandboxId,
         rt.tuning.profileKeyNamespaces,
       );
-      return {
-        rows: [...context.rows],
-        keyNamespaces: context.keyNamespaces,
-        fingerprint: evaluationFingerprint(context),
-      };
+      return { ...plainEvaluationContext(context), fingerprint: evaluationFingerprint(context) };
     },
 
     async flush(scope = {}) {

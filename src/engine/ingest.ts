@@ -19,7 +19,6 @@ import {
   evaluateProfile,
   evaluationFingerprint,
   rejectionsFor,
-  userFor,
   type ProfileEvaluation,
 } from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
@@ -282,7 +281,7 @@ function planBatch(
       if (member) segments.add(segmentId);
       else segments.delete(segmentId);
     }
-    const valuesText = JSON.stringify(evaluation.values);
+    const valuesText = evaluation.valuesText;
     const identitiesChanged = previous !== undefined && previous.text !== valuesText;
     if (evaluation.key !== null) {
       stored.set(evaluation.key, { segments, text: valuesText });
@@ -292,10 +291,9 @@ function planBatch(
       });
     }
 
-    for (const dataflow of context.dataflows) {
+    context.dataflows.forEach((dataflow, dataflowIndex) => {
       let received = false;
       // The same for every audience of the dataflow: computed at most once per profile.
-      let user: string | null | undefined;
       let codes: string[] | undefined;
       for (const audience of dataflow.audiences) {
         const foreign = evaluation.foreignSegments.includes(audience.segmentId);
@@ -313,8 +311,7 @@ function planBatch(
         if (!audienceActive(audience, now)) continue;
         let desired: string | null = null;
         if (member) {
-          if (user === undefined) user = userFor(dataflow, evaluation.values);
-          desired = user;
+          desired = evaluation.users[dataflowIndex]!;
           codes ??= rejectionsFor(dataflow, evaluation.rejections);
           for (const code of codes) exclude(dataflow.id, audience.id, code);
           if (desired === null) exclude(dataflow.id, audience.id, EXCLUSION_CODES.noIdentifier);
@@ -327,7 +324,7 @@ function planBatch(
         });
       }
       if (received) receivedBy.set(dataflow, (receivedBy.get(dataflow) ?? 0) + 1);
-    }
+    });
   }
   for (const [scope, value] of receivedBy) {
     counters.add(

@@ -21,7 +21,10 @@ export type RowValues = Record<string, string[]>;
 export interface ProfileEvaluation {
   /** `k:` + keyed hash of the profile's key identity; `u:` + digest of its identifiers when it has none; null when untrackable. */
   key: string | null;
-  values: RowValues;
+  /** The values each mapping row produced (`RowValues`) as the profile row stores them: JSON. */
+  valuesText: string;
+  /** The user each dataflow of the context yields (see `userFor`), in the context's dataflow order. */
+  users: Array<string | null>;
   /** Rejected identifiers per mapping row key, as reason codes. */
   rejections: Record<string, string[]>;
   /** `ups` memberships the export states: true = member (realized / existing), false = exited. */
@@ -33,29 +36,43 @@ export interface ProfileEvaluation {
 type Membership = Record<string, Record<string, { status?: unknown } | undefined> | undefined>;
 type IdentityMap = Record<string, Array<{ id?: unknown }> | undefined>;
 
-/** What mapping a profile needs: every mapping row of the sandbox and the profile key namespaces. */
-export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces'>;
+/** The part of a dataflow a profile's users depend on. */
+export type EvaluationDataflow = Pick<DataflowContext, 'id' | 'mapping' | 'rowKeys'>;
+
+/**
+ * What mapping a profile needs: every mapping row of the sandbox, the profile key namespaces, and the dataflows
+ * whose users each profile yields.
+ */
+export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces'> & {
+  dataflows: readonly EvaluationDataflow[];
+};
 
 /** An `EvaluationContext` as plain data, to hand to worker threads. */
 export interface PlainEvaluationContext {
   rows: Array<[key: string, row: MappingRow]>;
   keyNamespaces: string[];
+  dataflows: EvaluationDataflow[];
 }
 
 export function plainEvaluationContext(context: EvaluationContext): PlainEvaluationContext {
-  return { rows: [...context.rows], keyNamespaces: context.keyNamespaces };
+  return {
+    rows: [...context.rows],
+    keyNamespaces: context.keyNamespaces,
+    dataflows: context.dataflows.map((d) => ({ id: d.id, mapping: d.mapping, rowKeys: d.rowKeys })),
+  };
 }
 
 export function evaluationContextOf(plain: PlainEvaluationContext): EvaluationContext {
-  return { rows: new Map(plain.rows), keyNamespaces: plain.keyNamespaces };
+  return { rows: new Map(plain.rows), keyNamespaces: plain.keyNamespaces, dataflows: plain.dataflows };
 }
 
 /**
  * Identifies what an evaluation depends on: evaluations made under one fingerprint are valid for any context with
- * the same one (the row keys spell out each row entirely).
+ * the same one (the row keys spell out each row entirely, and each dataflow's row keys its users).
  */
 export function evaluationFingerprint(context: EvaluationContext): string {
-  return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}`;
+  const dataflows = context.dataflows.map((d) => `${d.id}:${d.rowKeys.join('\u0002')}`).join('\u0003');
+  return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}\u0001${dataflows}`;
 }
 
 /** Reads the membership statuses and identities a profile export carries, and maps them with every sandbox row. */
@@ -114,7 +131,14 @@ export function evaluateProfile(
       key = `u:${sha256Hex(text)}`;
     }
   }
-  return { key, values, rejections, memberships, foreignSegments };
+  return {
+    key,
+    valuesText: JSON.stringify(values),
+    users: context.dataflows.map((dataflow) => userFor(dataflow, values)),
+    rejections,
+    memberships,
+    foreignSegments,
+  };
 }
 
 /** The user a dataflow's mapping yields from stored row values; canonical JSON, or null when it has no identifier. */

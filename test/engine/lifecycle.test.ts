@@ -403,7 +403,8 @@ for (const backend of BACKENDS) {
       const [rowKey] = context.rows[0]!;
       const evaluation = (c: string, member: boolean) => ({
         key: `k:${hash(c)}`,
-        values: { [rowKey]: [hash(c)] },
+        valuesText: JSON.stringify({ [rowKey]: [hash(c)] }),
+        users: context.dataflows.map((d) => (d.id === flow.id ? JSON.stringify({ email: [hash(c)] }) : null)),
         rejections: {},
         memberships: new Map([['seg', member]]),
         foreignSegments: [],

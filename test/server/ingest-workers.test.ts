@@ -24,6 +24,9 @@ const PHONE = {
 const CONTEXT: PlainEvaluationContext = {
   rows: [EMAIL, PHONE].map((row) => [mappingRowKey(row), row]),
   keyNamespaces: ['ECID', 'CRMID'],
+  dataflows: [
+    { id: 'df-1', mapping: [EMAIL, PHONE], rowKeys: [EMAIL, PHONE].map((row) => mappingRowKey(row)) },
+  ],
 };
 const KEY = Buffer.alloc(32, 7);
 
