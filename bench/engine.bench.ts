@@ -152,8 +152,6 @@ async function endToEnd(): Promise<{
   members: number;
 }> {
   const store = await openStore({ dataDir: dir, sqlite: { synchronous: 'normal' } });
-  // A page cache that holds the ledger's hot indexes: profile keys are hashes, so inserts land all over the B-trees.
-  store.sqlite?.database.pragma(`cache_size = -${Number(process.env.ENGINE_BENCH_CACHE_MB ?? 512) * 1024}`);
   // X runs elsewhere: the emulator is a `tca emulator` process of its own, reached over loopback HTTP.
   const emulator = await startEmulatorProcess();
   const client = new XAdsClient({

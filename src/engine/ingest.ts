@@ -420,13 +420,17 @@ export function applyEvaluationsSqlite(
       );
     else st.updateProfile.run(r.identities, r.segments, now, id);
   }
-  for (const w of plan.writes)
-    st.upsertDesired.run({
-      audience: w.audienceId,
-      member: String(ids.get(w.key)!),
-      desired: w.desired,
+  for (const w of plan.writes) {
+    const pending = w.desired === null ? 0 : 1;
+    st.upsertDesired.run(
+      w.audienceId,
+      String(ids.get(w.key)!),
+      w.desired,
+      pending,
+      pending ? now : null,
       now,
-    });
+    );
+  }
   plan.counters.writeSqlite(st);
   return plan.writes.length;
 }

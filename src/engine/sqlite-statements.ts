@@ -13,12 +13,8 @@ export interface SqliteStatements {
   >;
   insertProfile: BetterSqlite3.Statement<[string, string, number, string, string, number], { id: number }>;
   updateProfile: BetterSqlite3.Statement<[string, string, number, number]>;
-  upsertDesired: BetterSqlite3.Statement<{
-    audience: string;
-    member: string;
-    desired: string | null;
-    now: number;
-  }>;
+  /** Audience, member, desired user, pending (0 when the desired user is null, else 1), pending since, now. */
+  upsertDesired: BetterSqlite3.Statement<[string, string, string | null, number, number | null, number]>;
   addCounter: BetterSqlite3.Statement<[string, number, string, string, string, number]>;
   selectRequest: BetterSqlite3.Statement<[string, string], { result: string }>;
   insertRequest: BetterSqlite3.Statement<[string, string, string, number]>;
@@ -65,8 +61,7 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
     ),
     upsertDesired: db.prepare(
       `insert into engine_ledger (audience_id, member, desired, pending, pending_since, updated_at)
-       values (@audience, @member, @desired, case when @desired is null then 0 else 1 end,
-               case when @desired is null then null else @now end, @now)
+       values (?, ?, ?, ?, ?, ?)
        on conflict (audience_id, member) do update set
          desired = excluded.desired,
          pending = case when ${settled} then 0 else 1 end,
