@@ -274,6 +274,12 @@ function planBatch(
   const stored = new Map<string, StoredProfile>(loaded);
 
   for (const evaluation of evaluations) {
+    // Evaluated under other dataflows (the fingerprint check catches this first): its users would not line up.
+    if (evaluation.users.length !== context.dataflows.length) {
+      throw new EngineError('context_changed', 'The profiles were evaluated for other dataflows', {
+        hint: 'Evaluate the batch again with the current mapping',
+      });
+    }
     if (evaluation.key !== null) extra.seen?.(evaluation.key);
     const previous = evaluation.key === null ? undefined : stored.get(evaluation.key);
     const segments = new Set(previous?.segments ?? []);

@@ -150,6 +150,36 @@ describe('evaluated ingest and mapping changes', () => {
   });
 
   it.each([0, 1])(
+    'evaluates again when a dataflow with the same mapping rows is added: its audience gets every user (%i threads)',
+    async (threads) => {
+      h = await setup(SQLITE_BACKEND);
+      const first = await flowWith([EMAIL], 'seg-1');
+      const adapter = createEngineAdapter({ engine: h.engine, store: h.store, ingestThreads: threads });
+      try {
+        await adapter.ingestBody('prod', BODY, 'r1');
+        // Same rows, so only the dataflows differ from the cached context: evaluations carry one user per dataflow.
+        const second = await flowWith([EMAIL], 'seg-1');
+        await adapter.ingestBody('prod', BODY, 'r2');
+        const desiredOf = async (dataflowId: string) =>
+          (
+            await h!.store.db
+              .selectFrom('engine_ledger as l')
+              .innerJoin('dataflow_audiences as a', 'a.id', 'l.audience_id')
+              .select(['l.member', 'l.desired'])
+              .where('a.dataflow_id', '=', dataflowId)
+              .orderBy('l.member')
+              .execute()
+          ).map((r) => [r.member, r.desired]);
+        const members = (await desiredOf(first.id)).filter(([, desired]) => desired !== null);
+        expect(members.length).toBeGreaterThan(0);
+        expect(await desiredOf(second.id)).toEqual(await desiredOf(first.id));
+      } finally {
+        await adapter.close();
+      }
+    },
+  );
+
+  it.each([0, 1])(
     'evaluates again with the current mapping when it changed since the cached one (%i threads)',
     async (threads) => {
       h = await setup(SQLITE_BACKEND);
