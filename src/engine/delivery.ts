@@ -57,6 +57,8 @@ interface AudienceRow {
   xAudienceId: string;
   ttlDays: number | null;
   cadence: { windowMs: number; lastAdd: number | null; lastRemove: number | null } | null;
+  /** Whether `engine_member_idents` holds the audience's delivered identifiers (see `indexIdentifiers`). */
+  identsIndexed: boolean;
 }
 
 type Stop = {
@@ -192,6 +194,7 @@ export async function deliverAudience(
             lastRemove: ea.last_remove_push_at,
           }
         : null,
+    identsIndexed: ea.idents_indexed === 1,
   };
 
   // Requests whose outcome was never recorded (a crash between sending and committing): X may hold what they sent.
@@ -234,6 +237,11 @@ export async function deliverAudience(
     }
     if (settled.length > 0) await settle(rt, audienceId, settled);
 
+    // Removals look up who else holds their identifiers: the first one builds the index it needs.
+    if (!audience.identsIndexed && [...items.values()].some((i) => i.change.remove !== null)) {
+      await indexIdentifiers(rt, audienceId);
+      audience.identsIndexed = true;
+    }
     const units = await groupUnits(db, audienceId, items);
     const sendable = audience.cadence
       ? units.filter((u) => cadenceOk(u, audience.cadence!, rt.now()))
@@ -301,6 +309,68 @@ function cadenceOk(unit: Unit, cadence: NonNullable<AudienceRow['cadence']>, now
   if (needsAdd && !cadenceAllows(cadence.lastAdd, now, cadence.windowMs)) return false;
   if (needsRemove && !cadenceAllows(cadence.lastRemove, now, cadence.windowMs)) return false;
   return true;
+}
+
+/**
+ * Builds an audience's identifier index from its delivered users, in one transaction, and marks it built; commits keep
+ * it from then on. Until an audience's first removal nothing reads the index, so growing audiences (initial loads
+ * above all) skip writing a row per identifier. The caller holds the audience's claim, so no commit runs meanwhile.
+ */
+async function indexIdentifiers(rt: EngineRuntime, audienceId: string): Promise<void> {
+  const page = 5000;
+  const rowsOf = (users: Array<{ member: string; delivered: string | null }>) =>
+    users.flatMap(({ member, delivered }) =>
+      identifierPrefixes(parseUser(delivered)).map((ident) => ({ audience_id: audienceId, ident, member })),
+    );
+  if (rt.store.sqlite) {
+    await rt.store.sqlite.exclusiveDurable((database) =>
+      database.transaction(() => {
+        const st = sqliteStatements(database);
+        database.prepare('delete from engine_member_idents where audience_id = ?').run(audienceId);
+        const next = database.prepare<[string, string, number], { member: string; delivered: string }>(
+          `select member, delivered from engine_ledger
+           where audience_id = ? and member > ? and delivered is not null order by member limit ?`,
+        );
+        for (let after = ''; ;) {
+          const users = next.all(audienceId, after, page);
+          for (const row of rowsOf(users)) st.insertMemberIdent.run(audienceId, row.ident, row.member);
+          if (users.length < page) break;
+          after = users[users.length - 1]!.member;
+        }
+        database.prepare('update engine_audiences set idents_indexed = 1 where id = ?').run(audienceId);
+      })(),
+    );
+    return;
+  }
+  await rt.store.transaction(async (tx) => {
+    const db = tx.db as unknown as Db;
+    await db.deleteFrom('engine_member_idents').where('audience_id', '=', audienceId).execute();
+    for (let after = ''; ;) {
+      const users = await db
+        .selectFrom('engine_ledger')
+        .select(['member', 'delivered'])
+        .where('audience_id', '=', audienceId)
+        .where('delivered', 'is not', null)
+        .where('member', '>', after)
+        .orderBy('member')
+        .limit(page)
+        .execute();
+      for (const chunk of chunkRows(rowsOf(users), 3, rt.store.capabilities)) {
+        await db
+          .insertInto('engine_member_idents')
+          .values(chunk)
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      if (users.length < page) break;
+      after = users[users.length - 1]!.member;
+    }
+    await db
+      .updateTable('engine_audiences')
+      .set({ idents_indexed: 1 })
+      .where('id', '=', audienceId)
+      .execute();
+  });
 }
 
 /**
@@ -581,7 +651,7 @@ async function commit(
       added += identifierCount(item.change.add);
     if (item.accepted.remove) removed += identifierCount(item.change.remove);
     // Index keys of the identifiers X holds for the member before and after: the index drops and gains the difference.
-    const changed = item.entry.delivered !== delivered;
+    const changed = audience.identsIndexed && item.entry.delivered !== delivered;
     const before = changed ? identifierPrefixes(parseUser(item.entry.delivered)) : [];
     // The delivered user is mostly the desired one, which the change holds parsed already.
     const after = !changed

@@ -82,6 +82,12 @@ export interface EngineAudiencesTable {
   backfilled_at: EpochMs | null;
   /** When the members were removed because the end date passed (remove-at-end audiences); reset by a new backfill. */
   end_cleared_at: Generated<EpochMs | null>;
+  /**
+   * 1 once `engine_member_idents` holds this audience's delivered identifiers (migration 0106). The index is built at
+   * the first removal that needs it and kept up by every commit after; an audience that only ever grows never pays
+   * for it.
+   */
+  idents_indexed: Generated<number>;
   failures: number;
   next_attempt_at: EpochMs | null;
   last_error: string | null;

@@ -374,6 +374,40 @@ for (const backend of BACKENDS) {
       expect(usersRequests(h.emulator)).toBe(requests);
     });
 
+    it('builds the identifier index at the first removal, not while the audience only grows', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 3);
+      await h.engine.flush();
+      const state = async () => ({
+        indexed: (
+          await h!.store.db
+            .selectFrom('engine_audiences')
+            .select('idents_indexed')
+            .where('id', '=', audience.id)
+            .executeTakeFirstOrThrow()
+        ).idents_indexed,
+        rows: (
+          await h!.store.db
+            .selectFrom('engine_member_idents')
+            .select('ident')
+            .where('audience_id', '=', audience.id)
+            .execute()
+        ).length,
+      });
+      expect(await state()).toEqual({ indexed: 0, rows: 0 });
+
+      await h.engine.ingest([member('e0', 'u0@x.com', 'seg', 'exited')], { sandboxId: 'prod' });
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(1, 3));
+      // Built from the delivered users before the removal, then kept by the commit that removed u0.
+      expect(await state()).toEqual({ indexed: 1, rows: 2 });
+      await ingestMembers(h, 1, 5);
+      await h.engine.flush();
+      expect(await state()).toEqual({ indexed: 1, rows: 3 });
+    });
+
     it('keeps members whose identifiers or profile keys share an index prefix apart', async () => {
       h = await setup(backend);
       const flow = await h.store.dataflows.create({

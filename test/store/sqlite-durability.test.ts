@@ -179,6 +179,8 @@ describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
       await sql`insert into engine_delivered_ids (audience_id, ident, member)
         values ('aud_1', ${`email:${hash}`}, ${String(i + 1)})`.execute(db);
     }
+    await sql`insert into engine_audiences (id, sandbox_id, dataflow_id, destination_id, segment_id, lifecycle, updated_at)
+      values ('aud_1', 'prod', 'df_1', 'dst_1', 'seg', 'active', 1)`.execute(db);
     // A partner id is not a hash: its index key comes from a digest of the whole identifier key.
     await sql`insert into engine_delivered_ids (audience_id, ident, member)
       values ('aud_1', 'partner_user_id:crm-7', '1')`.execute(db);
@@ -200,6 +202,10 @@ describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
     expect(idents.map((r) => ({ ident: Number(r.ident), member: r.member }))).toEqual(expected.sort(order));
     expect(hashPrefix(`email:${hashes[0]!}`)).toBe(Number.parseInt(hashes[0]!.slice(0, 13), 16));
     await expect(sql`select 1 from engine_delivered_ids`.execute(db)).rejects.toThrow();
+    // The audience's index was migrated whole, so it counts as built.
+    expect(await db.selectFrom('engine_audiences').select(['id', 'idents_indexed']).execute()).toEqual([
+      { id: 'aud_1', idents_indexed: 1 },
+    ]);
 
     if (backend.name === 'sqlite') {
       const { rows } = await sql<{

@@ -8,7 +8,8 @@ import { hashPrefix } from '../hash-prefix.ts';
  *
  * - `engine_member_idents` replaces `engine_delivered_ids`: (audience, identifier prefix, member). A prefix shared by
  *   two identifiers only adds a member to a removal's unit, which re-sends it: harmless, never a lost member. Rows are
- *   deleted by their full key (the member's previous delivered identifiers), so the member index goes.
+ *   deleted by their full key (the member's previous delivered identifiers), so the member index goes. An audience's
+ *   index is built at its first removal (`engine_audiences.idents_indexed`), so initial loads do not write it.
  * - On SQLite, profiles are found through `key_prefix` (not unique; the lookup compares the full key) instead of a
  *   unique index on the key text. SQLite has one writer at a time, which looks a key up and inserts it in the same
  *   transaction. PostgreSQL keeps its unique index: concurrent workers insert with `on conflict`.
@@ -43,6 +44,12 @@ export const engineCompactIndexesMigration: Migration = {
       after = rows[rows.length - 1]!;
     }
     await db.schema.dropTable('engine_delivered_ids').execute();
+    // Built lazily from now on (see `idents_indexed`); the audiences that exist already have theirs, migrated above.
+    await db.schema
+      .alterTable('engine_audiences')
+      .addColumn('idents_indexed', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await sql`update engine_audiences set idents_indexed = 1`.execute(db);
 
     if (sqlite) {
       await sql`alter table engine_profiles add column key_prefix integer not null default 0`.execute(db);
