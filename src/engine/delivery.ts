@@ -449,6 +449,8 @@ async function groupUnits(db: Db, audienceId: string, items: Map<string, Item>):
     }
   }
 
+  // Without removals nothing was joined: every member is a unit of its own.
+  if (parent.size === 0) return Array.from(items.values(), (item) => ({ items: [item] }));
   const units = new Map<string, Unit>();
   for (const [member, item] of items) {
     const root = find(member);
@@ -528,10 +530,11 @@ async function sendUnits(
   }
   const toSend = holdLastPartial && requests.length > 1 ? requests.slice(0, -1) : requests;
   for (const request of toSend) {
+    const requestUnits = unitsOf(request, built);
     const inflight = await recordSending(
       rt,
       audience.id,
-      unitsOf(request, built),
+      requestUnits,
       request.changeIndexes
         .map((i) => built.owners[i]!)
         .filter((o) => o.kind === 'add')
@@ -543,7 +546,7 @@ async function sendUnits(
       // X may have applied part of it, or all of it before the connection broke: record the write-ahead first.
       await writeInflight(rt, audience.id, inflight);
       if (isXAdsError(error) && error.kind === 'validation') {
-        const inRequest = unitsOf(request, built);
+        const inRequest = requestUnits;
         if (inRequest.length === 1) {
           const unit = inRequest[0]!;
           if (unit.items.length > 1) {
@@ -573,7 +576,7 @@ async function sendUnits(
       if (owner.kind === 'add') pushed.add = true;
       else pushed.remove = true;
     }
-    await commit(rt, audience, [...touched], unitsOf(request, built), report, inflight.id);
+    await commit(rt, audience, [...touched], requestUnits, report, inflight.id);
   }
   return null;
 }
