@@ -29,7 +29,10 @@ function parseImportItem(
     : { ok: false, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) };
 }
 
-/** A batch of an import file for a worker thread: NDJSON bytes, JSON array items, or CSV records with the header's layout. */
+/**
+ * A batch of an import file for a worker thread: NDJSON bytes, JSON array items, or CSV records with the header's
+ * layout.
+ */
 export type ImportTask =
   | { kind: 'json'; items: Array<{ line: number; text: string }>; context: PlainEvaluationContext }
   | {
