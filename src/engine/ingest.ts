@@ -251,52 +251,61 @@ interface BatchPlan {
   counters: RunCounters;
 }
 
-/** Decides the new profile states and ledger writes of a batch, given the stored states of its profiles. */
-function planBatch(
-  evaluations: readonly ProfileEvaluation[],
-  loaded: ReadonlyMap<string, LoadedProfile>,
-  context: SandboxContext,
-  now: number,
-  excluded: Record<string, number>,
-  extra: ApplyExtra,
-): BatchPlan {
-  const counters = new RunCounters();
-  const exclude = (dataflowId: string, audienceId: string, code: string, value = 1) => {
-    excluded[code] = (excluded[code] ?? 0) + value;
-    counters.add({ dataflowId, metric: 'identities_excluded', code, value, at: now });
-    counters.add({ dataflowId, audienceId, metric: 'identities_excluded', code, value, at: now });
-  };
-  const ledger = new Map<string, KeyedWrite>();
-  // Profiles received per dataflow and per audience, counted here and added to the counters once.
-  const receivedBy = new Map<DataflowContext | AudienceContext, number>();
-  const profileRows = new Map<string, { identities: string; segments: string }>();
-  // States as this batch leaves them (a key can occur more than once), starting from the stored ones.
-  const stored = new Map<string, StoredProfile>(loaded);
+/** A profile's state as planning leaves it: its segments and its identities text, with the texts stored. */
+interface PlannedProfile extends StoredProfile {
+  segmentsText: string;
+}
 
-  for (const evaluation of evaluations) {
+/**
+ * Plans profiles one at a time, in batch order: each one's new state and ledger writes, and the run counters and
+ * exclusions of all of them.
+ */
+class ProfilePlanner {
+  readonly #counters = new RunCounters();
+  // Profiles received per dataflow and per audience, counted here and added to the counters once.
+  readonly #receivedBy = new Map<DataflowContext | AudienceContext, number>();
+  readonly #context: SandboxContext;
+  readonly #now: number;
+  readonly #excluded: Record<string, number>;
+  readonly #extra: ApplyExtra;
+
+  constructor(context: SandboxContext, now: number, excluded: Record<string, number>, extra: ApplyExtra) {
+    this.#context = context;
+    this.#now = now;
+    this.#excluded = excluded;
+    this.#extra = extra;
+  }
+
+  #exclude(dataflowId: string, audienceId: string, code: string): void {
+    const at = this.#now;
+    this.#excluded[code] = (this.#excluded[code] ?? 0) + 1;
+    this.#counters.add({ dataflowId, metric: 'identities_excluded', code, at });
+    this.#counters.add({ dataflowId, audienceId, metric: 'identities_excluded', code, at });
+  }
+
+  /**
+   * Plans one profile given its state before (undefined when new): calls `write` with each ledger write it makes (none
+   * for a profile without a key) and returns its new state (null without a key).
+   */
+  plan(
+    evaluation: ProfileEvaluation,
+    previous: StoredProfile | undefined,
+    write: (audienceId: string, desired: string | null) => void,
+  ): PlannedProfile | null {
+    const context = this.#context;
     // Evaluated under other dataflows (the fingerprint check catches this first): its users would not line up.
     if (evaluation.users.length !== context.dataflows.length) {
       throw new EngineError('context_changed', 'The profiles were evaluated for other dataflows', {
         hint: 'Evaluate the batch again with the current mapping',
       });
     }
-    if (evaluation.key !== null) extra.seen?.(evaluation.key);
-    const previous = evaluation.key === null ? undefined : stored.get(evaluation.key);
+    if (evaluation.key !== null) this.#extra.seen?.(evaluation.key);
     const segments = new Set(previous?.segments ?? []);
     for (const [segmentId, member] of evaluation.memberships) {
       if (member) segments.add(segmentId);
       else segments.delete(segmentId);
     }
-    const valuesText = evaluation.valuesText;
-    const identitiesChanged = previous !== undefined && previous.text !== valuesText;
-    if (evaluation.key !== null) {
-      stored.set(evaluation.key, { segments, text: valuesText });
-      profileRows.set(evaluation.key, {
-        identities: valuesText,
-        segments: JSON.stringify([...segments].sort()),
-      });
-    }
-
+    const identitiesChanged = previous !== undefined && previous.text !== evaluation.valuesText;
     context.dataflows.forEach((dataflow, dataflowIndex) => {
       let received = false;
       // The same for every audience of the dataflow: computed at most once per profile.
@@ -306,38 +315,67 @@ function planBatch(
         const mentioned = evaluation.memberships.has(audience.segmentId);
         if (foreign && !mentioned) {
           received = true;
-          exclude(dataflow.id, audience.id, EXCLUSION_CODES.segmentNamespace);
+          this.#exclude(dataflow.id, audience.id, EXCLUSION_CODES.segmentNamespace);
           continue;
         }
         const member = segments.has(audience.segmentId);
         if (!mentioned && !(identitiesChanged && (member || previous?.segments.has(audience.segmentId))))
           continue;
         received = true;
-        receivedBy.set(audience, (receivedBy.get(audience) ?? 0) + 1);
-        if (!audienceActive(audience, now)) continue;
+        this.#receivedBy.set(audience, (this.#receivedBy.get(audience) ?? 0) + 1);
+        if (!audienceActive(audience, this.#now)) continue;
         let desired: string | null = null;
         if (member) {
           desired = evaluation.users[dataflowIndex]!;
           codes ??= rejectionsFor(dataflow, evaluation.rejections);
-          for (const code of codes) exclude(dataflow.id, audience.id, code);
-          if (desired === null) exclude(dataflow.id, audience.id, EXCLUSION_CODES.noIdentifier);
+          for (const code of codes) this.#exclude(dataflow.id, audience.id, code);
+          if (desired === null) this.#exclude(dataflow.id, audience.id, EXCLUSION_CODES.noIdentifier);
         }
-        if (evaluation.key === null) continue;
-        ledger.set(`${audience.id}\u0000${evaluation.key}`, {
-          audienceId: audience.id,
-          key: evaluation.key,
-          desired,
-        });
+        if (evaluation.key !== null) write(audience.id, desired);
       }
-      if (received) receivedBy.set(dataflow, (receivedBy.get(dataflow) ?? 0) + 1);
+      if (received) this.#receivedBy.set(dataflow, (this.#receivedBy.get(dataflow) ?? 0) + 1);
     });
+    if (evaluation.key === null) return null;
+    return { segments, text: evaluation.valuesText, segmentsText: JSON.stringify([...segments].sort()) };
   }
-  for (const [scope, value] of receivedBy) {
-    counters.add(
-      'audiences' in scope
-        ? { dataflowId: scope.id, metric: 'profiles_received', value, at: now }
-        : { dataflowId: scope.dataflowId, audienceId: scope.id, metric: 'profiles_received', value, at: now },
+
+  /** The run counters of every profile planned. */
+  counters(): RunCounters {
+    const at = this.#now;
+    for (const [scope, value] of this.#receivedBy) {
+      this.#counters.add(
+        'audiences' in scope
+          ? { dataflowId: scope.id, metric: 'profiles_received', value, at }
+          : { dataflowId: scope.dataflowId, audienceId: scope.id, metric: 'profiles_received', value, at },
+      );
+    }
+    this.#receivedBy.clear();
+    return this.#counters;
+  }
+}
+
+/** Decides the new profile states and ledger writes of a batch, given the stored states of its profiles. */
+function planBatch(
+  evaluations: readonly ProfileEvaluation[],
+  loaded: ReadonlyMap<string, LoadedProfile>,
+  context: SandboxContext,
+  now: number,
+  excluded: Record<string, number>,
+  extra: ApplyExtra,
+): BatchPlan {
+  const planner = new ProfilePlanner(context, now, excluded, extra);
+  const ledger = new Map<string, KeyedWrite>();
+  const profileRows = new Map<string, { identities: string; segments: string }>();
+  // States as this batch leaves them (a key can occur more than once), starting from the stored ones.
+  const stored = new Map<string, StoredProfile>(loaded);
+  for (const evaluation of evaluations) {
+    const key = evaluation.key;
+    const next = planner.plan(evaluation, key === null ? undefined : stored.get(key), (audienceId, desired) =>
+      ledger.set(`${audienceId}\u0000${key}`, { audienceId, key: key!, desired }),
     );
+    if (key === null || next === null) continue;
+    stored.set(key, next);
+    profileRows.set(key, { identities: next.text, segments: next.segmentsText });
   }
   const rows: BatchPlan['profileRows'] = [];
   for (const [key, row] of profileRows) {
@@ -346,11 +384,7 @@ function planBatch(
     if (before?.text === row.identities && before.segmentsText === row.segments) continue;
     rows.push({ key, ...row });
   }
-  return {
-    profileRows: rows,
-    writes: [...ledger.values()],
-    counters,
-  };
+  return { profileRows: rows, writes: [...ledger.values()], counters: planner.counters() };
 }
 
 /** Ledger writes with their members: each profile's id, as text. */
@@ -398,7 +432,11 @@ export async function applyEvaluations(
   return plan.writes.length;
 }
 
-/** `applyEvaluations` on SQLite's connection with prepared statements; call inside `database.transaction`. */
+/**
+ * `applyEvaluations` on SQLite's connection with prepared statements; call inside `database.transaction`. Profiles
+ * are looked up, planned and written one at a time (a key met again in the batch reads what the batch wrote), so no
+ * batch-wide state outlives its profile. Returns the ledger writes made, a repeated profile's each time.
+ */
 export function applyEvaluationsSqlite(
   database: BetterSqlite3.Database,
   context: SandboxContext,
@@ -408,35 +446,37 @@ export function applyEvaluationsSqlite(
   extra: ApplyExtra = {},
 ): number {
   const st = sqliteStatements(database);
-  const stored = new Map<string, LoadedProfile>();
-  const ids = new Map<string, number>();
-  for (const key of keysOf(evaluations)) {
-    const row = st.selectProfile.get(hashPrefix(key), context.sandboxId, key);
-    if (!row) continue;
-    stored.set(key, loadedProfile(row.id, row.identities, row.segments));
-    ids.set(key, row.id);
+  const planner = new ProfilePlanner(context, now, excluded, extra);
+  const sandboxId = context.sandboxId;
+  const writes: Array<[audienceId: string, desired: string | null]> = [];
+  const collect = (audienceId: string, desired: string | null) => void writes.push([audienceId, desired]);
+  let written = 0;
+  for (const evaluation of evaluations) {
+    const key = evaluation.key;
+    if (key === null) {
+      planner.plan(evaluation, undefined, collect);
+      continue;
+    }
+    const prefix = hashPrefix(key);
+    const row = st.selectProfile.get(prefix, sandboxId, key);
+    const previous = row ? loadedProfile(row.id, row.identities, row.segments) : undefined;
+    writes.length = 0;
+    const next = planner.plan(evaluation, previous, collect)!;
+    let id: number;
+    if (!row) id = st.insertProfile.get(sandboxId, key, prefix, next.text, next.segmentsText, now)!.id;
+    else {
+      id = row.id;
+      // Rewriting a profile to the texts it already has changes nothing anyone reads: leave its pages clean.
+      if (row.identities !== next.text || row.segments !== next.segmentsText)
+        st.updateProfile.run(next.text, next.segmentsText, now, id);
+    }
+    const member = String(id);
+    for (const [audienceId, desired] of writes) {
+      const pending = desired === null ? 0 : 1;
+      st.upsertDesired.run(audienceId, member, desired, pending, pending ? now : null, now);
+    }
+    written += writes.length;
   }
-  const plan = planBatch(evaluations, stored, context, now, excluded, extra);
-  for (const r of plan.profileRows) {
-    const id = ids.get(r.key);
-    if (id === undefined)
-      ids.set(
-        r.key,
-        st.insertProfile.get(context.sandboxId, r.key, hashPrefix(r.key), r.identities, r.segments, now)!.id,
-      );
-    else st.updateProfile.run(r.identities, r.segments, now, id);
-  }
-  for (const w of plan.writes) {
-    const pending = w.desired === null ? 0 : 1;
-    st.upsertDesired.run(
-      w.audienceId,
-      String(ids.get(w.key)!),
-      w.desired,
-      pending,
-      pending ? now : null,
-      now,
-    );
-  }
-  plan.counters.writeSqlite(st);
-  return plan.writes.length;
+  planner.counters().writeSqlite(st);
+  return written;
 }
