@@ -30,7 +30,10 @@ export interface ImportOptions {
   mode?: 'incremental' | 'mirror';
   /** Required for mirror mode; in mirror mode every row is a member of it unless the row says otherwise. */
   segmentId?: string;
-  /** Profiles per transaction (default 20,000: profile keys are hashes, so larger batches rewrite fewer index pages per profile). */
+  /**
+   * Items per transaction: NDJSON lines (blank ones included), JSON array items or CSV rows. Default 20,000: profile
+   * keys are hashes, so larger batches rewrite fewer index pages per profile.
+   */
   batchSize?: number;
   /** Namespace under which a CSV row's `profile_key` becomes the profile key (default `CRMID`). */
   csvKeyNamespace?: string;

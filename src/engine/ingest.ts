@@ -38,6 +38,13 @@ export interface IngestOptions {
   evaluated?: { evaluations: ProfileEvaluation[]; fingerprint: string };
 }
 
+/** Evaluations that do not fit the sandbox's current context: the caller evaluates them again. */
+function contextChanged(message: string): EngineError {
+  return new EngineError('context_changed', message, {
+    hint: 'Evaluate the batch again with the current mapping',
+  });
+}
+
 /** A profile that could not be read, with the JSON paths of what is wrong. */
 export interface RejectedProfile {
   index: number;
@@ -134,15 +141,8 @@ export async function ingestProfiles(
   const { evaluated } = options;
   const evaluationsFor = (context: SandboxContext, profiles: readonly ProfileExport[]) => {
     if (!evaluated) return evaluateBatch(store, context, profiles);
-    if (evaluationFingerprint(context) !== evaluated.fingerprint) {
-      throw new EngineError(
-        'context_changed',
-        "The sandbox's mapping changed while the batch was evaluated",
-        {
-          hint: 'Evaluate the batch again with the current mapping',
-        },
-      );
-    }
+    if (evaluationFingerprint(context) !== evaluated.fingerprint)
+      throw contextChanged("The sandbox's mapping changed while the batch was evaluated");
     return evaluated.evaluations;
   };
   const received = evaluated ? evaluated.evaluations.length : items.length;
@@ -294,11 +294,8 @@ class ProfilePlanner {
   ): PlannedProfile | null {
     const context = this.#context;
     // Evaluated under other dataflows (the fingerprint check catches this first): its users would not line up.
-    if (evaluation.users.length !== context.dataflows.length) {
-      throw new EngineError('context_changed', 'The profiles were evaluated for other dataflows', {
-        hint: 'Evaluate the batch again with the current mapping',
-      });
-    }
+    if (evaluation.users.length !== context.dataflows.length)
+      throw contextChanged('The profiles were evaluated for other dataflows');
     if (evaluation.key !== null) this.#extra.seen?.(evaluation.key);
     const segments = new Set(previous?.segments ?? []);
     for (const [segmentId, member] of evaluation.memberships) {
