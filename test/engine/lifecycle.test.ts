@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { MappingRow } from '../../src/audience/mapping.ts';
 import { createEngine } from '../../src/engine/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
@@ -35,13 +36,14 @@ async function flowWith(
     ttlDays?: number;
     cadence?: boolean;
     keep?: boolean;
+    mapping?: MappingRow[];
   } = {},
 ) {
   const flow = await h.store.dataflows.create({
     sandboxId: 'prod',
     destinationId: h.destination.id,
     name: 'flow',
-    mapping: MAPPING,
+    mapping: options.mapping ?? MAPPING,
     ...(options.cadence ? { cadenceMode: 'x_cadence' as const } : {}),
     ...(options.keep ? { onAudienceRemoval: 'keep' as const } : {}),
   });
@@ -62,6 +64,13 @@ async function ingestMembers(h: Harness, count: number, from = 0, segment = 'seg
     member(`e${from + i}`, `u${from + i}@x.com`, segment),
   );
   return h.engine.ingest(profiles, { sandboxId: 'prod' });
+}
+
+/** Another flush sends X nothing: every change was delivered and settled. */
+async function expectNothingLeftToSend(h: Harness): Promise<void> {
+  const requests = usersRequests(h.emulator);
+  await h.engine.flush();
+  expect(usersRequests(h.emulator)).toBe(requests);
 }
 
 const expectedEmails = (from: number, to: number) =>
@@ -284,9 +293,7 @@ for (const backend of BACKENDS) {
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, keptX)).toEqual(expectedEmails(0, 4));
       expect(xIdentifiers(h.emulator, removedX)).toEqual(new Set());
-      const requests = usersRequests(h.emulator);
-      await h.engine.flush();
-      expect(usersRequests(h.emulator)).toBe(requests);
+      await expectNothingLeftToSend(h);
 
       // A later end date makes it active again: its backfill restores every current member.
       await h.store.audiences.update('prod', removed.id, { endDate: h.clock.now() + 10 * DAY });
@@ -336,9 +343,7 @@ for (const backend of BACKENDS) {
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(1, 2));
       expect(await h.store.db.selectFrom('engine_inflight').selectAll().execute()).toEqual([]);
-      const requests = usersRequests(h.emulator);
-      await h.engine.flush();
-      expect(usersRequests(h.emulator)).toBe(requests);
+      await expectNothingLeftToSend(h);
     });
 
     it('re-adds every member of a merged X record when one of them leaves, through a chain of shared emails', async () => {
@@ -369,9 +374,7 @@ for (const backend of BACKENDS) {
       await h.engine.ingest([withEmails('A', ['a@x.com', 's@x.com'], 'exited')], { sandboxId: 'prod' });
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, xId)).toEqual(all('s@x.com', 'b@x.com', 'c@x.com', 'd@x.com'));
-      const requests = usersRequests(h.emulator);
-      await h.engine.flush();
-      expect(usersRequests(h.emulator)).toBe(requests);
+      await expectNothingLeftToSend(h);
     });
 
     it('builds the identifier index at the first removal, not while the audience only grows', async () => {
@@ -410,10 +413,8 @@ for (const backend of BACKENDS) {
 
     it('keeps members whose identifiers or profile keys share an index prefix apart', async () => {
       h = await setup(backend);
-      const flow = await h.store.dataflows.create({
-        sandboxId: 'prod',
-        destinationId: h.destination.id,
-        name: 'pre-hashed',
+      const { flow, audience } = await flowWith(h, {
+        mappingName: 'Prefixes',
         mapping: [
           {
             sourceType: 'namespace' as const,
@@ -422,13 +423,6 @@ for (const backend of BACKENDS) {
             applyTransformation: false,
           },
         ],
-      });
-      const audience = await h.store.audiences.create({
-        sandboxId: 'prod',
-        dataflowId: flow.id,
-        segmentId: 'seg',
-        mappingName: 'Prefixes',
-        startDate: 0,
       });
       // Hashes and profile keys equal in their first 13 hex digits: the same index key (`hashPrefix`).
       const shared = '0123456789abc';
@@ -458,9 +452,7 @@ for (const backend of BACKENDS) {
       await ingest(evaluation('a', false));
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, xId)).toEqual(new Set([`email:${hash('b')}`]));
-      const requests = usersRequests(h.emulator);
-      await h.engine.flush();
-      expect(usersRequests(h.emulator)).toBe(requests);
+      await expectNothingLeftToSend(h);
     });
 
     it('recreates an audience that the health poll finds gone at X, with every desired member', async () => {
