@@ -460,7 +460,10 @@ export function applyEvaluationsSqlite(
     writes.length = 0;
     const next = planner.plan(evaluation, previous, collect)!;
     let id: number;
-    if (!row) id = st.insertProfile.get(sandboxId, key, prefix, next.text, next.segmentsText, now)!.id;
+    if (!row)
+      id = Number(
+        st.insertProfile.run(sandboxId, key, prefix, next.text, next.segmentsText, now).lastInsertRowid,
+      );
     else {
       id = row.id;
       // Rewriting a profile to the texts it already has changes nothing anyone reads: leave its pages clean.

@@ -11,7 +11,8 @@ export interface SqliteStatements {
     [number, string, string],
     { id: number; identities: string; segments: string }
   >;
-  insertProfile: BetterSqlite3.Statement<[string, string, number, string, string, number], { id: number }>;
+  /** Run, not `returning`: its `lastInsertRowid` is the id, and SQLite's `returning` buffers every row. */
+  insertProfile: BetterSqlite3.Statement<[string, string, number, string, string, number]>;
   updateProfile: BetterSqlite3.Statement<[string, string, number, number]>;
   /** Audience, member, desired user, pending (0 when the desired user is null, else 1), pending since, now. */
   upsertDesired: BetterSqlite3.Statement<[string, string, string | null, number, number | null, number]>;
@@ -54,7 +55,7 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
     ),
     insertProfile: db.prepare(
       `insert into engine_profiles (sandbox_id, profile_key, key_prefix, identities, segments, updated_at)
-       values (?, ?, ?, ?, ?, ?) returning id`,
+       values (?, ?, ?, ?, ?, ?)`,
     ),
     updateProfile: db.prepare(
       'update engine_profiles set identities = ?, segments = ?, updated_at = ? where id = ?',
