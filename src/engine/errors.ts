@@ -3,6 +3,8 @@ export type EngineErrorCode =
   | 'not_found'
   | 'invalid_input'
   | 'invalid_file'
+  /** The file or upload being imported failed to read to its end. */
+  | 'source_failed'
   | 'store_missing_feature'
   | 'delivery_failed'
   | 'stopped'

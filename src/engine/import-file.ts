@@ -1,5 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
 import { parseCsvProfileHeader } from '../profile/index.ts';
@@ -51,7 +53,8 @@ export interface ImportOptions {
 export interface ImportProgress {
   rowsRead: number;
   bytesRead: number;
-  totalBytes: number;
+  /** Null when the source does not say (an upload without a length). */
+  totalBytes: number | null;
 }
 
 export interface ImportReport {
@@ -78,11 +81,46 @@ function formatOf(path: string, format: ImportFormat | undefined): ImportFormat 
 }
 
 /**
- * An NDJSON file cut into chunks of `lines` whole lines (the last may be shorter), as bytes: the worker that
- * evaluates a chunk decodes and splits it, so this thread only looks for newlines.
+ * Where an import reads its bytes from: a file, or a stream (an upload) whose size may be unknown. `name` says
+ * which in error messages.
+ */
+export type ImportSource =
+  | { kind: 'file'; path: string }
+  | { kind: 'stream'; name: string; bytes: AsyncIterable<Uint8Array>; totalBytes: number | null };
+
+/**
+ * The bytes of a source, in reads of about `readSize` bytes for a file. A source that fails (an upload cut off, a
+ * read error) throws a `source_failed` EngineError, which no reader mistakes for a syntax error in the data.
+ */
+async function* bytesOf(source: ImportSource | string, readSize = 1024 * 1024): AsyncGenerator<Uint8Array> {
+  const from =
+    typeof source === 'string' || source.kind === 'file'
+      ? (createReadStream(typeof source === 'string' ? source : source.path, {
+          highWaterMark: readSize,
+        }) as AsyncIterable<Buffer>)
+      : source.bytes;
+  try {
+    yield* from;
+  } catch (cause) {
+    const name = typeof source === 'string' ? source : nameOf(source);
+    throw new EngineError('source_failed', `Reading ${name} failed before its end`, {
+      cause,
+      hint: 'Nothing after the last complete batch was imported; send the file again (importing it twice is harmless)',
+      details: [{ path: name, reason: cause instanceof Error ? cause.message : String(cause) }],
+    });
+  }
+}
+
+function nameOf(source: ImportSource): string {
+  return source.kind === 'file' ? source.path : source.name;
+}
+
+/**
+ * NDJSON cut into chunks of `lines` whole lines (the last may be shorter), as bytes: the worker that evaluates a
+ * chunk decodes and splits it, so this thread only looks for newlines. Reads a file (a path) or any byte source.
  */
 export async function* readLineChunks(
-  path: string,
+  source: ImportSource | string,
   lines: number,
   progress: { bytesRead: number },
   readSize = 1024 * 1024,
@@ -90,9 +128,10 @@ export async function* readLineChunks(
   let parts: Buffer[] = [];
   let linesInParts = 0;
   let firstLine = 1;
-  for await (const buffer of createReadStream(path, {
-    highWaterMark: readSize,
-  }) as AsyncIterable<Buffer>) {
+  for await (const bytes of bytesOf(source, readSize)) {
+    const buffer = Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     progress.bytesRead += buffer.length;
     let start = 0;
     for (;;) {
@@ -124,20 +163,26 @@ export async function* readLineChunks(
 
 /** The JSON items of a JSON array, unparsed, with their item numbers. */
 async function* readArrayItems(
-  path: string,
+  source: ImportSource,
   progress: { bytesRead: number },
 ): AsyncGenerator<{ line: number; text: string }> {
   const splitter = new JsonArraySplitter();
+  // Reads may end inside a multibyte character: the decoder holds its first bytes until the rest arrives.
+  const decoder = new StringDecoder('utf8');
   let item = 0;
-  for await (const chunk of createReadStream(path, { encoding: 'utf8' }) as AsyncIterable<string>) {
-    progress.bytesRead += Buffer.byteLength(chunk);
-    for (const text of splitter.push(chunk)) yield { line: (item += 1), text };
+  for await (const bytes of bytesOf(source)) {
+    progress.bytesRead += bytes.byteLength;
+    for (const text of splitter.push(
+      decoder.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+    ))
+      yield { line: (item += 1), text };
     if (splitter.error) break;
   }
+  if (!splitter.error) for (const text of splitter.push(decoder.end())) yield { line: (item += 1), text };
   splitter.end();
   if (splitter.error)
-    throw new EngineError('invalid_file', `${path} is not a JSON array: ${splitter.error}`, {
-      hint: 'Use --format ndjson for one profile per line',
+    throw new EngineError('invalid_file', `${nameOf(source)} is not a JSON array: ${splitter.error}`, {
+      hint: 'Use the ndjson format for one profile per line',
     });
 }
 
@@ -146,15 +191,17 @@ async function* readArrayItems(
  * header throws; a syntax error (an unclosed quote, say) ends the file with a fatal row, since the rest is unreadable.
  */
 async function* readCsvRecords(
-  path: string,
+  source: ImportSource,
   progress: { bytesRead: number },
 ): AsyncGenerator<
   | { line: number; layout: CsvProfileLayout; record: string[] }
   | { line: number; errors: ItemErrors; fatal: true }
 > {
-  const stream = createReadStream(path);
-  stream.on('data', (chunk) => (progress.bytesRead += chunk.length));
+  const stream = Readable.from(bytesOf(source), { objectMode: false });
+  stream.on('data', (chunk: Uint8Array) => (progress.bytesRead += chunk.byteLength));
+  // A source that fails (an upload cut off) fails the parser too, instead of leaving it waiting for more.
   const parser = stream.pipe(parseCsv({ info: true, relax_column_count: true, bom: true }));
+  stream.once('error', (error) => parser.destroy(error));
   let layout: CsvProfileLayout | null = null;
   let lastLine = 0;
   try {
@@ -163,7 +210,7 @@ async function* readCsvRecords(
       if (layout === null) {
         const header = parseCsvProfileHeader(record.record);
         if (!header.ok) {
-          throw new EngineError('invalid_file', `The CSV header of ${path} is not valid`, {
+          throw new EngineError('invalid_file', `The CSV header of ${nameOf(source)} is not valid`, {
             details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
             hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
           });
@@ -190,30 +237,43 @@ async function* readCsvRecords(
 /**
  * Imports a file of profiles: NDJSON or a JSON array of AEP profile exports, or CSV rows (the profile CSV model).
  * Streams it in batches (one transaction each), so memory stays flat whatever the file size. In `mirror` mode the
- * file is the full audience of `segmentId`: members known before but absent from the file are removed.
+ * file is the full audience of `segmentId`: members known before but absent from it are removed.
  */
 export async function importProfilesFile(
   rt: EngineRuntime,
   path: string,
   options: ImportOptions,
 ): Promise<ImportReport> {
-  const format = formatOf(path, options.format);
-  const mode = options.mode ?? 'incremental';
-  if (mode === 'mirror' && !options.segmentId) {
-    throw new EngineError('invalid_input', 'Mirror mode needs the segment the file holds', {
-      details: [{ path: 'segmentId', reason: 'required when mode is mirror' }],
-      hint: 'Pass --segment ID',
-    });
-  }
-  let totalBytes: number;
   try {
-    totalBytes = statSync(path).size;
+    statSync(path);
   } catch (cause) {
     throw new EngineError('invalid_file', `Cannot read ${path}`, {
       cause,
       hint: 'Check the path and its permissions',
     });
   }
+  return importProfiles(rt, { kind: 'file', path }, { ...options, format: formatOf(path, options.format) });
+}
+
+/**
+ * Imports profiles from a source (a file or an upload), exactly as `importProfilesFile` does; a stream source needs
+ * its format. A source that fails before its end throws a `source_failed` EngineError: the batches written before
+ * stay, and mirror mode removes nothing.
+ */
+export async function importProfiles(
+  rt: EngineRuntime,
+  source: ImportSource,
+  options: ImportOptions & { format: ImportFormat },
+): Promise<ImportReport> {
+  const format = options.format;
+  const mode = options.mode ?? 'incremental';
+  if (mode === 'mirror' && !options.segmentId) {
+    throw new EngineError('invalid_input', 'Mirror mode needs the segment the file holds', {
+      details: [{ path: 'segmentId', reason: 'required when mode is mirror' }],
+      hint: 'Name the segment (--segment ID, or segmentId in the API)',
+    });
+  }
+  const totalBytes = source.kind === 'file' ? statSync(source.path).size : source.totalBytes;
   const store = rt.store;
   const batchSize = Math.max(1, options.batchSize ?? 20_000);
   const maxListed = options.maxRejectedListed ?? 1000;
@@ -284,7 +344,9 @@ export async function importProfilesFile(
 
   // Batches are parsed and hashed on worker threads while this thread writes the previous ones, in file order; without
   // threads the same work runs here, one batch at a time.
-  const threads = options.threads ?? (totalBytes >= 1024 * 1024 ? rt.tuning.importThreads : 0);
+  // A source of unknown size (an upload without a length) is taken to be large.
+  const threads =
+    options.threads ?? (totalBytes === null || totalBytes >= 1024 * 1024 ? rt.tuning.importThreads : 0);
   const pool =
     threads > 0
       ? new ThreadPool<ImportTask, EvaluatedItem[]>({
@@ -327,7 +389,7 @@ export async function importProfilesFile(
       let records: Array<{ line: number; record: string[] }> = [];
       let layout: CsvProfileLayout | null = null;
       let fatal: { line: number; errors: ItemErrors; fatal: true } | null = null;
-      for await (const row of readCsvRecords(path, progress)) {
+      for await (const row of readCsvRecords(source, progress)) {
         if ('errors' in row) {
           fatal = row;
           break;
@@ -345,12 +407,12 @@ export async function importProfilesFile(
         reject(fatal);
       }
     } else if (format === 'ndjson') {
-      for await (const { chunk, firstLine } of readLineChunks(path, batchSize, progress))
+      for await (const { chunk, firstLine } of readLineChunks(source, batchSize, progress))
         await send({ kind: 'ndjson', chunk, firstLine, context: plain });
       while (inFlight.length > 0) await writeNext();
     } else {
       let items: Array<{ line: number; text: string }> = [];
-      for await (const item of readArrayItems(path, progress)) {
+      for await (const item of readArrayItems(source, progress)) {
         items.push(item);
         if (items.length < batchSize) continue;
         await send({ kind: 'json', items, context: plain });
@@ -359,16 +421,17 @@ export async function importProfilesFile(
       if (items.length > 0) await send({ kind: 'json', items, context: plain });
       while (inFlight.length > 0) await writeNext();
     }
+    if (mode === 'mirror' && !report.truncated) {
+      // A file read only in part is not the full audience: removing the rest would drop real members.
+      report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
+    }
   } finally {
     // Settle what is still queued (after an error) before the workers go.
     await Promise.allSettled(inFlight);
     await pool?.close();
-  }
-
-  if (mode === 'mirror') {
-    // A file read only in part is not the full audience: removing the rest would drop real members.
-    if (!report.truncated) report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
-    await store.db.deleteFrom('engine_import_seen').where('import_id', '=', importId).execute();
+    // The keys a mirror import saw, kept until now to find who is absent; gone whether it finished or failed.
+    if (mode === 'mirror')
+      await store.db.deleteFrom('engine_import_seen').where('import_id', '=', importId).execute();
   }
   options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
   return report;

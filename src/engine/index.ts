@@ -13,7 +13,13 @@ import {
   type DeadLetter,
   type DeadLetterSelection,
 } from './dead-letters.ts';
-import { importProfilesFile, type ImportOptions, type ImportReport } from './import-file.ts';
+import {
+  importProfiles,
+  importProfilesFile,
+  type ImportFormat,
+  type ImportOptions,
+  type ImportReport,
+} from './import-file.ts';
 import { ingestProfiles, type IngestOptions, type IngestResult } from './ingest.ts';
 import {
   evaluationFingerprint,
@@ -38,7 +44,7 @@ import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
-export type { ImportOptions, ImportReport } from './import-file.ts';
+export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
 export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
 export type { DataflowRun, RunCounts } from './runs.ts';
@@ -105,6 +111,14 @@ export interface Engine {
   runs(dataflowId: string, range?: { from?: number; to?: number }): Promise<DataflowRun[]>;
   /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
   importFile(path: string, options: ImportOptions): Promise<ImportReport>;
+  /**
+   * Imports profiles from a byte stream (an upload) like `importFile`; the format must be given. `totalBytes` is the
+   * stream's length when known. A stream that fails before its end throws a `source_failed` EngineError.
+   */
+  importStream(
+    bytes: AsyncIterable<Uint8Array>,
+    options: ImportOptions & { format: ImportFormat; name?: string; totalBytes?: number | null },
+  ): Promise<ImportReport>;
   /** Reconciles audiences with dataflows (new, removed, backfill); the worker and flush call it too. */
   sync(scope?: { sandboxId?: string }): Promise<void>;
   /** Polls X for size/targetability of audiences not checked within the interval. */
@@ -199,6 +213,12 @@ export function createEngine(options: EngineOptions): Engine {
     plan: (dataflowId, planOptions = {}) => planDataflow(rt, dataflowId, planOptions.sandboxId),
     runs: (dataflowId, range) => listRuns(rt, dataflowId, range),
     importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
+    importStream: (bytes, { name, totalBytes, ...importOptions }) =>
+      importProfiles(
+        rt,
+        { kind: 'stream', name: name ?? 'the upload', bytes, totalBytes: totalBytes ?? null },
+        importOptions,
+      ),
     sync: (scope) => syncAudiences(rt, scope ?? {}),
     pollHealth: () => pollDueHealth(rt),
     resumePaused: () => resumeVerified(rt),

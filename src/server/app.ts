@@ -158,7 +158,20 @@ export function createApp(options: AppOptions): ServiceApp {
         if (res.success) query = res.data;
         else details.push(...zodDetails(res.error, 'query'));
       }
-      const rawBody = r.body || r.rawBody ? await readBody(c.req.raw, options.limits.maxBodyBytes) : '';
+      if (r.streamBody) {
+        const ct = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+        if (!(ct in r.streamBody.contentTypes)) {
+          const accepted = Object.keys(r.streamBody.contentTypes);
+          throw new ApiError({
+            status: 415,
+            code: 'unsupported_media_type',
+            message: `Send the body as ${accepted.join(', ')}`,
+            details: [{ path: 'content-type', reason: ct === '' ? 'missing' : `unsupported: ${ct}` }],
+          });
+        }
+      }
+      const rawBody =
+        (r.body || r.rawBody) && !r.streamBody ? await readBody(c.req.raw, options.limits.maxBodyBytes) : '';
       if (r.body && !r.rawBody) {
         const ct = (c.req.header('content-type') ?? 'application/json').split(';')[0]!.trim().toLowerCase();
         if (ct !== 'application/json') {
@@ -199,6 +212,8 @@ export function createApp(options: AppOptions): ServiceApp {
         principal,
         backend,
         rawBody,
+        bodyStream: r.streamBody ? chunksOf(c.req.raw.body) : null,
+        bodyLength: declaredLength(c.req.raw.headers),
         headers: c.req.raw.headers,
         setStatus: (s) => {
           status = s;
@@ -289,6 +304,32 @@ function errorResponse(c: Context, err: unknown, logger: Logger): Response {
     { error: { code: 'internal', message: 'Internal error; see the service log', details: [] } },
     500,
   );
+}
+
+/** A request body's chunks as they arrive; a reader that stops early cancels the rest of the body. */
+async function* chunksOf(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
+  if (body === null) return;
+  const reader = body.getReader();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => {});
+  }
+}
+
+/** The Content-Length a request declares, or null (chunked, or not a number). */
+function declaredLength(headers: Headers): number | null {
+  const value = headers.get('content-length');
+  const n = value === null ? NaN : Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
 }
 
 function asStoreError(err: unknown): StoreError | undefined {

@@ -18,6 +18,20 @@ export type SandboxView = { id: string; name: string; createdAt: string };
 export type VerifyResult = z.input<typeof S.VerifyResultSchema>;
 export type RunView = z.input<typeof S.RunSchema>;
 export type PlanView = z.input<typeof S.PlanSchema>;
+export type ImportReportView = z.input<typeof S.ImportReportSchema>;
+
+/** A file streamed in a request, to import (see `ServiceBackend.importFile`). */
+export interface ImportInput {
+  bytes: AsyncIterable<Uint8Array>;
+  /** The declared length, null when unknown (a chunked upload). */
+  totalBytes: number | null;
+  format: 'ndjson' | 'json' | 'csv';
+  mode: 'incremental' | 'mirror';
+  /** Mirror mode: the segment the file holds in full. */
+  segmentId?: string | undefined;
+  /** CSV: the namespace a row's profile_key is hashed under. */
+  keyNamespace?: string | undefined;
+}
 
 export interface TokenRecord {
   id: string;
@@ -122,4 +136,9 @@ export interface ServiceBackend {
    * retries of the same request harmless. See `EnginePort.ingestBody`.
    */
   ingestBody(sandboxId: string, body: IngestBody, options: { requestId: string }): Promise<IngestOutcome>;
+  /**
+   * Imports a streamed file (NDJSON, JSON array or CSV; incremental or mirror) and resolves with its report once
+   * every batch is durable. A mirror segment must exist in the sandbox. See `EnginePort.importStream`.
+   */
+  importFile(sandboxId: string, input: ImportInput): Promise<Checked<ImportReportView>>;
 }

@@ -84,6 +84,37 @@ export function createEngineAdapter(options: {
         };
       }
     },
+    async importStream(sandboxId, input) {
+      try {
+        const report = await engine.importStream(input.bytes, {
+          sandboxId,
+          format: input.format,
+          mode: input.mode,
+          ...(input.segmentId !== undefined ? { segmentId: input.segmentId } : {}),
+          ...(input.keyNamespace !== undefined ? { csvKeyNamespace: input.keyNamespace } : {}),
+          totalBytes: input.totalBytes,
+        });
+        if (metrics) {
+          metrics.ingestedProfiles.inc({ outcome: 'accepted' }, report.accepted);
+          for (const [reason, n] of Object.entries(report.excluded))
+            metrics.identitiesExcluded.inc({ reason }, n);
+        }
+        const { ledgerWrites: _internal, ...view } = report;
+        return view;
+      } catch (error) {
+        if (
+          error instanceof EngineError &&
+          ['invalid_file', 'invalid_input', 'source_failed'].includes(error.code)
+        ) {
+          throw badRequest(
+            error.message,
+            error.details.length > 0 ? error.details : [{ path: '$', reason: error.message }],
+            error.code === 'source_failed' ? 'upload_incomplete' : error.code,
+          );
+        }
+        throw error;
+      }
+    },
     close: async () => {
       await workers?.close();
     },

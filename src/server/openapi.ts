@@ -11,6 +11,7 @@ const ERROR_RESPONSES: Record<string, string> = {
   '403': 'The token lacks a permission this route needs',
   '404': 'No such object in the token’s sandbox, or no such route',
   '413': 'Body or item count over the limit',
+  '415': 'The body’s content type is not one the route accepts',
 };
 
 /**
@@ -89,7 +90,12 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
           : `Permissions: ${r.permissions.map((p) => `**${p}**`).join(', ')}.`,
     };
     if (parameters.length > 0) op['parameters'] = parameters;
-    if (r.body) {
+    if (r.streamBody) {
+      const content: Json = {};
+      for (const [type, description] of Object.entries(r.streamBody.contentTypes))
+        content[type] = { schema: { type: 'string', description } };
+      op['requestBody'] = { required: true, content };
+    } else if (r.body) {
       const body = convert(r.body, 'input');
       const content: Json = {};
       if (r.rawBody) {
@@ -113,7 +119,8 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
           };
     const errorRef = convert(ErrorSchema, 'output');
     for (const [code, description] of Object.entries(ERROR_RESPONSES)) {
-      if (code === '413' && !r.body) continue;
+      if (code === '413' && (!r.body || r.streamBody)) continue;
+      if (code === '415' && !r.rawBody && !r.streamBody) continue;
       if (code === '400' && !r.body && !r.query && !r.params) continue;
       responses[code] = { description, content: { 'application/json': { schema: errorRef } } };
     }

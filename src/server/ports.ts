@@ -1,5 +1,13 @@
 import type { ErrorDetail } from './api-error.ts';
-import type { IngestOutcome, PlanView, RunView, DeadLetterView, VerifyResult } from './backend.ts';
+import type {
+  IngestOutcome,
+  PlanView,
+  RunView,
+  DeadLetterView,
+  VerifyResult,
+  ImportInput,
+  ImportReportView,
+} from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
 
 // The narrow interfaces the service needs from the activation engine, the X client and the pure domain rules. The
@@ -20,6 +28,12 @@ export interface EnginePort {
    * item is rejected (nothing is written then). A repeated `requestId` is a no-op reported as `duplicate`.
    */
   ingestBody(sandboxId: string, body: IngestBody, requestId: string): Promise<IngestOutcome>;
+  /**
+   * Imports a streamed file in batches (each durable when written), on the engine's import threads. Throws an
+   * ApiError (400) for a file that cannot be read as its format (a bad CSV header, a JSON body that is not an array)
+   * or an upload cut off before its end: the batches before stay, and mirror mode then removes nothing.
+   */
+  importStream(sandboxId: string, input: ImportInput): Promise<ImportReportView>;
   /** Stops what the adapter started (ingest worker threads). */
   close(): Promise<void>;
   plan(sandboxId: string, dataflowId: string): Promise<PlanView>;

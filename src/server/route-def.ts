@@ -21,6 +21,12 @@ export interface HandlerContext<P, Q, B> {
   backend: ServiceBackend;
   /** The raw request body, for routes that parse their own format (`rawBody: true`). */
   rawBody: string;
+  /**
+   * The request body as it arrives, unread, for routes that stream it (`streamBody`); null elsewhere. Its declared
+   * length (Content-Length) is `bodyLength`, null when the client sent it chunked.
+   */
+  bodyStream: AsyncIterable<Uint8Array> | null;
+  bodyLength: number | null;
   headers: Headers;
   /** Lets a handler pick the response status when the route allows several (e.g. 200 vs 202). */
   setStatus(status: number): void;
@@ -39,6 +45,11 @@ export interface Route {
   body?: z.ZodType;
   /** The handler reads the body itself (ingest: JSON, JSON array or NDJSON). `body` then only documents it. */
   rawBody?: { contentTypes: string[] };
+  /**
+   * The handler streams the body (file uploads of any size): it is neither read nor buffered, and no body-size limit
+   * applies. `description` documents it per content type.
+   */
+  streamBody?: { contentTypes: Record<string, string> };
   status: number;
   response: z.ZodType | null;
   handler: (ctx: HandlerContext<unknown, unknown, unknown>) => Promise<unknown>;
@@ -60,6 +71,7 @@ export function route<
   query?: Q;
   body?: B;
   rawBody?: { contentTypes: string[] };
+  streamBody?: { contentTypes: Record<string, string> };
   status: number;
   response: R;
   handler: (

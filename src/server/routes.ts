@@ -491,6 +491,45 @@ export function buildRoutes(options: RouteOptions): Route[] {
     // --- ingest ---
     route({
       method: 'POST',
+      path: `${V1}/imports`,
+      permissions: ['Ingest Profiles'],
+      tag: 'Ingest',
+      summary:
+        'Import a file streamed in the body: NDJSON or a JSON array of profile exports, or CSV rows (profile_key, ' +
+        'identity columns, segment:<id> columns). Incremental, or mirror (the file is the whole segment: its known ' +
+        'members absent from the file leave it). Any size: the body is read as it arrives and written in batches, ' +
+        'each durable once written. Answers with the report when the last batch is.',
+      query: S.ImportQuerySchema,
+      streamBody: {
+        contentTypes: {
+          'text/csv': 'CSV with a header row',
+          'application/x-ndjson': 'One profile export per line',
+          'application/json': 'A JSON array of profile exports',
+        },
+      },
+      status: 200,
+      response: S.ImportReportSchema,
+      handler: async ({ principal, backend, query, headers, bodyStream, bodyLength }) => {
+        const contentType = (headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+        const format =
+          query.format ??
+          (contentType === 'text/csv' ? 'csv' : contentType === 'application/json' ? 'json' : 'ndjson');
+        return valid(
+          await backend.importFile(principal.sandboxId, {
+            bytes: bodyStream!,
+            totalBytes: bodyLength,
+            format,
+            mode: query.mode,
+            segmentId: query.segmentId,
+            keyNamespace: query.keyNamespace,
+          }),
+          'Import',
+          '',
+        );
+      },
+    }),
+    route({
+      method: 'POST',
       path: `${V1}/ingest/profiles`,
       permissions: ['Ingest Profiles'],
       tag: 'Ingest',

@@ -407,3 +407,49 @@ export const IngestResultSchema = z
   })
   .catchall(z.unknown())
   .meta({ id: 'IngestResult' });
+
+export const ImportQuerySchema = z.object({
+  format: z.enum(['ndjson', 'json', 'csv']).optional().meta({
+    description: 'Default: from the Content-Type (text/csv, application/x-ndjson, application/json)',
+  }),
+  mode: z.enum(['incremental', 'mirror']).default('incremental').meta({
+    description: 'mirror: the file is the whole segment; its known members absent from the file leave it',
+  }),
+  segmentId: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .meta({ description: 'Mirror mode: the segment the file holds in full (required then)' }),
+  keyNamespace: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .meta({ description: "CSV: the namespace a row's profile_key is hashed under (default CRMID)" }),
+});
+
+export const ImportReportSchema = z
+  .object({
+    format: z.enum(['ndjson', 'json', 'csv']),
+    mode: z.enum(['incremental', 'mirror']),
+    rowsRead: z.number(),
+    accepted: z.number(),
+    excluded: z
+      .record(z.string(), z.number())
+      .meta({ description: 'Identities (or profiles) left out, by reason code' }),
+    rejectedCount: z.number(),
+    rejected: z
+      .array(
+        z.object({
+          line: z.number().meta({ description: 'Line (NDJSON, CSV) or item number (JSON array), 1-based' }),
+          errors: z.array(z.object({ path: z.string(), reason: z.string() })),
+        }),
+      )
+      .meta({ description: 'The first 1000 rejected rows; rejectedCount counts them all' }),
+    removed: z.number().meta({ description: 'Mirror mode: members absent from the file, now removed' }),
+    truncated: z.boolean().meta({
+      description: 'A syntax error stopped reading before the end (mirror mode then removed nothing)',
+    }),
+  })
+  .meta({ id: 'ImportReport' });

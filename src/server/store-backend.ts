@@ -641,6 +641,18 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     },
 
     ingestBody: (sandboxId, body, { requestId }) => engine.ingestBody(sandboxId, body, requestId),
+    async importFile(sandboxId, input) {
+      if (input.mode === 'mirror') {
+        if (input.segmentId === undefined)
+          return problems([
+            { path: 'segmentId', reason: 'required in mirror mode: the segment the file holds' },
+          ]);
+        const [segment] = await store.segments.list(sandboxId, { ids: [input.segmentId] });
+        if (!segment)
+          return problems([{ path: 'segmentId', reason: `no segment ${input.segmentId} in this sandbox` }]);
+      }
+      return { ok: true, value: await engine.importStream(sandboxId, input) };
+    },
   };
 }
 

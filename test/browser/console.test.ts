@@ -391,6 +391,42 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     },
   );
 
+  it('imports a CSV file from the Import tab and shows its report', { timeout: 120_000 }, async () => {
+    await page.getByRole('link', { name: 'Import a file' }).click();
+    const csv = [
+      'profile_key,email,segment:seg-buyers',
+      'crm-901,file.buyer1@example.com,1',
+      'crm-902,file.buyer2@example.com,yes',
+      'crm-903,file.buyer3@example.com,perhaps',
+    ].join('\n');
+    await page
+      .getByLabel('File', { exact: true })
+      .setInputFiles({ name: 'buyers.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    expect(await page.getByLabel('Format').inputValue()).toBe('csv');
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await expectText(page.getByTestId('import-rows'), '3');
+    await expectText(page.getByTestId('import-accepted'), '2');
+    await expectText(page.getByTestId('import-rejected'), '1');
+    // The bad row is named by its line in the file.
+    await expectText(page.locator('main table'), '4');
+    await shot(page, '15-dataflow-import');
+
+    await page.getByRole('button', { name: 'Deliver now' }).click();
+    await page.getByRole('link', { name: 'Audiences' }).click();
+    const row = page.getByTestId('audiences-table').locator('tr', { hasText: 'Frequent buyers' });
+    const xAudienceId = (await row.getByTestId('x-audience-id').innerText()).trim();
+    await waitFor(
+      'the imported users at X',
+      async () => {
+        const atX = await fetch(
+          `${stack.emulatorUrl}/_emulator/accounts/${DEMO_ACCOUNT}/custom_audiences/${xAudienceId}/members`,
+        ).then((r) => r.json() as Promise<{ total_count: number }>);
+        return atX.total_count === 24 ? true : undefined;
+      },
+      60_000,
+    );
+  });
+
   it('pauses, resumes and edits the schedule with re-validation', { timeout: 120_000 }, async () => {
     await page.getByRole('button', { name: 'Pause' }).click();
     await expectText(page.getByRole('heading', { level: 1 }), /paused/i);
@@ -412,7 +448,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await buyers.getByLabel('Mapping name').fill('Frequent buyers VIP');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await expectText(page.getByRole('status').filter({ hasText: 'Saved' }), 'Saved');
-    await shot(page, '15-dataflow-settings');
+    await shot(page, '16-dataflow-settings');
     const flow = await callApi<{
       audiences: { mappingName: string; existingXAudienceId: string | null; xAudienceId: string | null }[];
     }>(stack, 'GET', `/dataflows/${dataflowId}`);
@@ -437,7 +473,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     expect(secret.length).toBeGreaterThan(10);
     const row = page.locator('tr', { hasText: 'cdp-streaming' });
     await expectText(row, 'Ingest Profiles');
-    await shot(page, '16-settings-token-created');
+    await shot(page, '17-settings-token-created');
     await row.getByRole('button', { name: /Revoke/ }).click();
     await row.getByRole('button', { name: 'Confirm revoke' }).click();
     await expectText(row, /revoked/i);
@@ -460,7 +496,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       expect(await page.locator('#sandbox-switcher').inputValue()).toBe('staging');
       await page.getByRole('link', { name: 'Destinations' }).click();
       await expectText(page.locator('main'), 'No connections yet');
-      await shot(page, '17-sandbox-staging');
+      await shot(page, '18-sandbox-staging');
       await page.locator('#sandbox-switcher').selectOption('prod');
       await expectText(page.locator('main table'), 'X Ads Acme US');
     },
@@ -476,13 +512,13 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await expectText(page.locator('table'), 'X Ads Acme US');
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow).toBeLessThanOrEqual(0);
-      await shot(page, '18-catalog-tablet');
+      await shot(page, '19-catalog-tablet');
       await page.goto(`${stack.url}/#/dataflows/${dataflowId}/runs`);
       await page.getByTestId('runs-table').waitFor();
       expect(
         await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
       ).toBeLessThanOrEqual(0);
-      await shot(page, '19-dataflow-tablet');
+      await shot(page, '20-dataflow-tablet');
 
       await page.goto(`${stack.url}/#/`);
       // A fresh load, so keyboard focus starts at the top of the document.

@@ -201,6 +201,61 @@ for (const backend of BACKENDS) {
       expect(brokenInline).toEqual(brokenThreaded);
     });
 
+    it('imports a stream like a file, multibyte characters cut between reads included', async () => {
+      const { audience } = await prepare();
+      const named = (i: number) => ({
+        ...profile(i),
+        identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `zoë${i}@x.com` }] },
+      });
+      const bytes = Buffer.from(JSON.stringify([named(1), named(2), named(3)]));
+      // Three-byte reads: every "ë" (two bytes) is cut at some point of the array.
+      async function* reads() {
+        for (let at = 0; at < bytes.length; at += 3) yield bytes.subarray(at, at + 3);
+      }
+      const report = await h!.engine.importStream(reads(), { sandboxId: 'prod', format: 'json' });
+      expect(report).toMatchObject({ format: 'json', rowsRead: 3, accepted: 3, rejectedCount: 0 });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        new Set([1, 2, 3].map((i) => `email:${emailHash(`zoë${i}@x.com`)}`)),
+      );
+    });
+
+    it('a stream that fails before its end throws source_failed, and mirror mode then removes nothing', async () => {
+      const { audience } = await prepare();
+      const lines = (ids: number[]) => ids.map((i) => `${JSON.stringify(profile(i))}\n`).join('');
+      await h!.engine.importStream(
+        (async function* () {
+          yield Buffer.from(lines([1, 2, 3, 4]));
+        })(),
+        { sandboxId: 'prod', format: 'ndjson' },
+      );
+      // A mirror of profile 1 alone, cut off after its first batch: profiles 2–4 must stay members.
+      const failing = (async function* () {
+        yield Buffer.from(lines([1, 5]));
+        throw new Error('connection reset');
+      })();
+      await expect(
+        h!.engine.importStream(failing, {
+          sandboxId: 'prod',
+          format: 'ndjson',
+          mode: 'mirror',
+          segmentId: 'seg',
+          batchSize: 2,
+          name: 'the upload',
+        }),
+      ).rejects.toMatchObject({
+        code: 'source_failed',
+        details: [{ path: 'the upload', reason: 'connection reset' }],
+      });
+      await h!.engine.flush();
+      // Nobody left; profile 5, read before the failure, may or may not have been written.
+      const atX = xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!);
+      for (const e of emails([1, 2, 3, 4])) expect(atX.has(e)).toBe(true);
+      expect(atX.size).toBeLessThanOrEqual(5);
+      const seen = await h!.store.db.selectFrom('engine_import_seen').select('profile_key').execute();
+      expect(seen).toEqual([]);
+    });
+
     it('refuses mirror mode without a segment', async () => {
       const { dir } = await prepare();
       const file = join(dir, 'x.ndjson');

@@ -132,6 +132,51 @@ describe('tca CLI', () => {
     expect(JSON.parse(runs.stdout)[0].identitiesAdded).toBeGreaterThanOrEqual(30);
   });
 
+  it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {
+    const file = join(t.dir, 'members.csv');
+    // The same people as the NDJSON import (keyed by ECID), only the first ten of them.
+    const rows = Array.from({ length: 10 }, (_, i) => `cli-e${i},cli${i}@example.com,1`);
+    await writeFile(file, ['profile_key,email,segment:cli-seg', ...rows].join('\n') + '\n');
+    const r = await tca([
+      'import',
+      file,
+      '--dataflow',
+      dataflowId,
+      '--mode',
+      'mirror',
+      '--segment',
+      'cli-seg',
+      '--key-namespace',
+      'ECID',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      format: 'csv',
+      mode: 'mirror',
+      rowsRead: 10,
+      accepted: 10,
+      removed: 20,
+    });
+    await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+    const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
+    expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(10);
+
+    const missing = await tca([
+      'import',
+      file,
+      '--dataflow',
+      dataflowId,
+      '--mode',
+      'mirror',
+      '--segment',
+      'nope',
+      '--json',
+    ]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stdout + missing.stderr).toContain('no segment nope');
+  });
+
   it('manages tokens', async () => {
     const c = await tca([
       'tokens',

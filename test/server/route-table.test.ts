@@ -120,6 +120,11 @@ const FIXTURES: Record<string, Fixture> = {
     path: '/api/v1/ingest/profiles',
     body: profile(`${uniq('buyer')}@example.com`, { [c.segmentId]: 'realized' }),
   }),
+  'POST /api/v1/imports': async (c) => ({
+    path: `/api/v1/imports?mode=mirror&segmentId=${c.segmentId}`,
+    raw: `profile_key,email,segment:${c.segmentId}\n${uniq('crm-')},${uniq('buyer')}@example.com,1\n`,
+    headers: { 'content-type': 'text/csv' },
+  }),
 };
 
 const key = (r: Route) => `${r.method} ${r.path}`;
@@ -208,6 +213,7 @@ describe('route table', () => {
       return t.call(r.method, req.path, {
         token,
         ...(req.body !== undefined ? { body: req.body } : {}),
+        ...(req.raw !== undefined ? { raw: req.raw } : {}),
         headers: { ...(req.headers ?? {}), ...extraHeaders },
       });
     };

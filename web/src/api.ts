@@ -159,6 +159,40 @@ export interface Dataflow {
   updatedAt: string;
 }
 
+export type ImportFormat = 'csv' | 'ndjson' | 'json';
+
+export interface ImportQuery {
+  format: ImportFormat;
+  mode: 'incremental' | 'mirror';
+  segmentId?: string;
+  keyNamespace?: string;
+}
+
+/** What `POST /imports` answers once the whole file is written. */
+export interface ImportReport {
+  format: ImportFormat;
+  mode: 'incremental' | 'mirror';
+  rowsRead: number;
+  accepted: number;
+  excluded: Record<string, number>;
+  rejectedCount: number;
+  rejected: Array<{ line: number; errors: Array<{ path: string; reason: string }> }>;
+  removed: number;
+  truncated: boolean;
+}
+
+const IMPORT_CONTENT_TYPES: Record<ImportFormat, string> = {
+  csv: 'text/csv',
+  ndjson: 'application/x-ndjson',
+  json: 'application/json',
+};
+
+/** The format a file name suggests: `.csv`, `.json`, else NDJSON. */
+export function importFormatOf(fileName: string): ImportFormat {
+  const lower = fileName.toLowerCase();
+  return lower.endsWith('.csv') ? 'csv' : lower.endsWith('.json') ? 'json' : 'ndjson';
+}
+
 export interface DataflowInput {
   name: string;
   destinationId: string;
@@ -405,7 +439,14 @@ export function createApi(options: ApiOptions) {
   const base = (options.baseUrl ?? '') + '/api/v1';
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
-  async function request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+  /** `body` is JSON-encoded, unless it is a Blob (a file), which goes out as is with `contentType`. */
+  async function request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    query?: Query,
+    contentType = 'application/json',
+  ): Promise<T> {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(query ?? {}))
       if (value !== undefined) search.set(key, String(value));
@@ -416,8 +457,8 @@ export function createApi(options: ApiOptions) {
     };
     const init: RequestInit = { method, headers };
     if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      init.body = JSON.stringify(body);
+      headers['content-type'] = contentType;
+      init.body = body instanceof Blob ? body : JSON.stringify(body);
     }
     let response: Response;
     try {
@@ -481,6 +522,9 @@ export function createApi(options: ApiOptions) {
       request<{ replayed: number }>('POST', '/dead-letters/replay', selection),
 
     ingestProfiles: (profiles: unknown[]) => request<IngestResult>('POST', '/ingest/profiles', profiles),
+    /** Uploads a whole file; the browser streams it from disk, and the service imports it as it arrives. */
+    importFile: (file: Blob, query: ImportQuery) =>
+      request<ImportReport>('POST', '/imports', file, { ...query }, IMPORT_CONTENT_TYPES[query.format]),
 
     listTokens: async () => listOf<ApiToken>(await request('GET', '/tokens')),
     createToken: (input: { name: string; permissions: Permission[]; sandbox?: string }) =>

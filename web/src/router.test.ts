@@ -33,6 +33,7 @@ describe('hash routes', () => {
       { page: 'activate', destinationId: 'd1' },
       { page: 'dataflows' },
       { page: 'dataflow', id: 'df 1', tab: 'dead-letters' },
+      { page: 'dataflow', id: 'df1', tab: 'import' },
       { page: 'dataflow', id: 'df1', tab: 'errors', runId: 'df1:2026-11-28T10:00:00.000Z' },
       { page: 'settings' },
     ];

@@ -50,7 +50,13 @@ export interface Api {
     body?: unknown,
     headers?: Record<string, string>,
   ): Promise<T>;
-  raw(method: string, path: string, body: string, headers: Record<string, string>): Promise<Response>;
+  /** Sends `body` as is: a string, or a stream of bytes (sent chunked, as it is read). */
+  raw(
+    method: string,
+    path: string,
+    body: string | ReadableStream<Uint8Array>,
+    headers: Record<string, string>,
+  ): Promise<Response>;
 }
 
 export async function resolveConnection(
@@ -81,7 +87,7 @@ export async function connect(opts: GlobalOptions): Promise<Api> {
   const raw = async (
     method: string,
     path: string,
-    body: string | undefined,
+    body: string | ReadableStream<Uint8Array> | undefined,
     headers: Record<string, string>,
   ) => {
     try {
@@ -89,7 +95,9 @@ export async function connect(opts: GlobalOptions): Promise<Api> {
         method,
         headers: { authorization: `Bearer ${token}`, ...headers },
         ...(body === undefined ? {} : { body }),
-      });
+        // A streamed body goes out as it is read (Node's fetch requires saying so).
+        ...(typeof body === 'object' ? { duplex: 'half' } : {}),
+      } as RequestInit);
     } catch (e) {
       throw new CliError(
         `Cannot reach the service at ${url} (${(e as Error).cause ? String((e as Error & { cause: unknown }).cause) : (e as Error).message}); is \`tca start\` running? Set TCA_URL otherwise.`,

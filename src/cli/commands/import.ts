@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { extname, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config/index.ts';
@@ -11,6 +12,7 @@ import {
   action,
   connect,
   examples,
+  handleResponse,
   printJson,
   withConnection,
   CliError,
@@ -23,6 +25,7 @@ interface ImportOpts extends GlobalOptions {
   format?: 'ndjson' | 'json' | 'csv';
   mode: 'incremental' | 'mirror';
   segment?: string;
+  keyNamespace?: string;
   local?: boolean;
   batch?: string;
 }
@@ -50,15 +53,15 @@ function progressBar(
 }
 
 /**
- * `tca import FILE --dataflow ID`: loads a file of profile exports. By default it uploads through the ingest API
- * (NDJSON or JSON, incremental); `--local` runs the import in this process against the store (any format, and mirror
- * mode), for files on the service's machine.
+ * `tca import FILE --dataflow ID`: loads a file of profile exports. By default NDJSON and JSON files go through the
+ * ingest API in batches (each retried safely), and CSV files and mirror mode stream the whole file to the imports API
+ * in one request; `--local` runs the import in this process against the store, for files on the service's machine.
  */
 export function registerImportCommand(program: Command): void {
   withConnection(
     program
       .command('import <file>')
-      .description('Import profile exports from a file (NDJSON, JSON array, or CSV with --local)')
+      .description('Import profile exports from a file (NDJSON, JSON array or CSV)')
       .requiredOption('--dataflow <id>', 'the dataflow the file feeds (its sandbox is used)')
       .addOption(
         new Option('--format <format>', 'file format (default: from the extension)').choices([
@@ -74,6 +77,10 @@ export function registerImportCommand(program: Command): void {
       )
       .option('--segment <id>', 'mirror mode: the segment the file holds in full')
       .option(
+        '--key-namespace <namespace>',
+        'CSV: the identity namespace of the profile_key column (default CRMID)',
+      )
+      .option(
         '--local',
         'import in this process against TCA_DATA_DIR / TCA_DATABASE_URL instead of over HTTP',
       )
@@ -85,7 +92,8 @@ export function registerImportCommand(program: Command): void {
         'after',
         examples([
           'tca import profiles.ndjson --dataflow df_123',
-          'tca import members.csv --dataflow df_123 --local --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
+          'tca import members.csv --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
+          'tca import members.csv --dataflow df_123 --local',
           'tca import export.json --dataflow df_123 --json > report.json',
         ]),
       ),
@@ -117,10 +125,8 @@ export function registerImportCommand(program: Command): void {
         return finish(report, opts);
       }
       if (format === 'csv' || opts.mode === 'mirror') {
-        throw new CliError(
-          'CSV files and mirror mode are imported with --local (on the machine that can open the store)',
-          EXIT.usage,
-        );
+        const report = await uploadRemote(path, { ...opts, format }, size, tty);
+        return finish(report, opts);
       }
       const report = await importRemote(path, { ...opts, format, batch: batch ?? REMOTE_BATCH }, size, tty);
       return finish(report, opts);
@@ -187,6 +193,7 @@ async function importLocal(
       format: opts.format as 'ndjson' | 'json' | 'csv',
       mode: opts.mode,
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
+      ...(opts.keyNamespace !== undefined ? { csvKeyNamespace: opts.keyNamespace } : {}),
       ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       onProgress: (p) => bar.update(p.bytesRead, p.rowsRead),
     });
@@ -195,6 +202,40 @@ async function importLocal(
     return report;
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * Streams the whole file to `POST /api/v1/imports` in one request (CSV files and mirror mode, which must see the
+ * whole file): the service reads it as it arrives and answers with the import's report.
+ */
+async function uploadRemote(
+  path: string,
+  opts: Omit<ImportOpts, 'batch'> & { format: string },
+  size: number,
+  tty: boolean,
+): Promise<Report> {
+  const api = await connect(opts);
+  await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
+  const query = new URLSearchParams({ format: opts.format, mode: opts.mode });
+  if (opts.segment !== undefined) query.set('segmentId', opts.segment);
+  if (opts.keyNamespace !== undefined) query.set('keyNamespace', opts.keyNamespace);
+  const bar = progressBar(size, tty);
+  let sent = 0;
+  const file = createReadStream(path);
+  file.on('data', (chunk) => bar.update((sent += chunk.length)));
+  const contentType =
+    opts.format === 'csv' ? 'text/csv' : opts.format === 'json' ? 'application/json' : 'application/x-ndjson';
+  try {
+    const res = await api.raw(
+      'POST',
+      `/api/v1/imports?${query.toString()}`,
+      Readable.toWeb(file) as ReadableStream<Uint8Array>,
+      { 'content-type': contentType },
+    );
+    return await handleResponse<Report>(res);
+  } finally {
+    bar.stop();
   }
 }
 

@@ -12,8 +12,17 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { fetchServiceCounters } from '../api.ts';
-import type { Audience, Dataflow, DataflowRun, DeadLetter, ScheduleInput, Segment } from '../api.ts';
+import { fetchServiceCounters, importFormatOf } from '../api.ts';
+import type {
+  Audience,
+  Dataflow,
+  DataflowRun,
+  DeadLetter,
+  ImportFormat,
+  ImportQuery,
+  ScheduleInput,
+  Segment,
+} from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
@@ -48,6 +57,7 @@ const TAB_LABEL: Record<DataflowTab, string> = {
   audiences: 'Audiences',
   errors: 'Errors & exclusions',
   'dead-letters': 'Dead letters',
+  import: 'Import a file',
   settings: 'Mapping & schedule',
 };
 
@@ -153,6 +163,7 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
             {tab === 'audiences' ? <AudiencesTab dataflow={flow} /> : null}
             {tab === 'errors' ? <ErrorsTab dataflow={flow} {...(runId ? { runId } : {})} /> : null}
             {tab === 'dead-letters' ? <DeadLettersTab dataflow={flow} /> : null}
+            {tab === 'import' ? <ImportTab dataflow={flow} /> : null}
             {tab === 'settings' ? <SettingsTab dataflow={flow} key={flow.id} /> : null}
           </>
         )}
@@ -653,6 +664,182 @@ function describeTargetability(reason: string): string {
     default:
       return reason;
   }
+}
+
+const FORMAT_LABEL: Record<ImportFormat, string> = {
+  csv: 'CSV (profile_key, identity and segment:<id> columns)',
+  ndjson: 'NDJSON (one AEP profile export per line)',
+  json: 'JSON array of AEP profile exports',
+};
+
+/** Uploads a file of profiles to the sandbox (streamed by the browser) and shows the import's report. */
+function ImportTab({ dataflow }: { dataflow: Dataflow }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
+  const [file, setFile] = useState<File | null>(null);
+  const [format, setFormat] = useState<ImportFormat>('csv');
+  const [mode, setMode] = useState<'incremental' | 'mirror'>('incremental');
+  const [segmentId, setSegmentId] = useState(dataflow.audiences[0]?.segmentId ?? '');
+  const [keyNamespace, setKeyNamespace] = useState('CRMID');
+  const upload = useMutation({
+    mutationFn: ({ blob, query }: { blob: File; query: ImportQuery }) => api.importFile(blob, query),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
+  });
+  const segmentName = (id: string) => segments.data?.find((s: Segment) => s.id === id)?.name ?? id;
+  const query: ImportQuery = {
+    format,
+    mode,
+    ...(mode === 'mirror' ? { segmentId } : {}),
+    ...(format === 'csv' && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
+  };
+  const report = upload.data;
+
+  return (
+    <form
+      className="settings-form"
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (file) upload.mutate({ blob: file, query });
+      }}
+    >
+      <p className="muted">
+        Loads a file into this sandbox: its profiles feed every dataflow whose segments they name, this one
+        included. The file streams to the service, which hashes identifiers as they arrive and never stores
+        them raw. Delivery to X follows on this dataflow&apos;s schedule, or now with Deliver now.
+      </p>
+      <Field label="File">
+        {(props) => (
+          <input
+            {...props}
+            type="file"
+            accept=".csv,.ndjson,.jsonl,.json,text/csv,application/json"
+            onChange={(e) => {
+              const picked = e.target.files?.[0] ?? null;
+              setFile(picked);
+              if (picked) setFormat(importFormatOf(picked.name));
+              upload.reset();
+            }}
+          />
+        )}
+      </Field>
+      <Field label="Format">
+        {(props) => (
+          <select {...props} value={format} onChange={(e) => setFormat(e.target.value as ImportFormat)}>
+            {(Object.keys(FORMAT_LABEL) as ImportFormat[]).map((f) => (
+              <option key={f} value={f}>
+                {FORMAT_LABEL[f]}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <fieldset className="choice">
+        <legend>Mode</legend>
+        <label>
+          <input
+            type="radio"
+            name="import-mode"
+            checked={mode === 'incremental'}
+            onChange={() => setMode('incremental')}
+          />{' '}
+          Incremental: add and update what the file states
+        </label>
+        <label>
+          <input
+            type="radio"
+            name="import-mode"
+            checked={mode === 'mirror'}
+            onChange={() => setMode('mirror')}
+          />{' '}
+          Mirror: the file is the whole segment (its members absent from the file leave it)
+        </label>
+      </fieldset>
+      {mode === 'mirror' ? (
+        <Field label="Segment the file holds in full">
+          {(props) => (
+            <select {...props} value={segmentId} onChange={(e) => setSegmentId(e.target.value)}>
+              {dataflow.audiences.map((a) => (
+                <option key={a.segmentId} value={a.segmentId}>
+                  {segmentName(a.segmentId)}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      ) : null}
+      {format === 'csv' ? (
+        <Field
+          label="Identity namespace of profile_key"
+          hint="Use the namespace your other sources key profiles by (ECID, say), so the same people are the same profiles."
+        >
+          {(props) => (
+            <input {...props} value={keyNamespace} onChange={(e) => setKeyNamespace(e.target.value)} />
+          )}
+        </Field>
+      ) : null}
+      <div className="actions">
+        <button type="submit" disabled={!file || upload.isPending || (mode === 'mirror' && segmentId === '')}>
+          {upload.isPending ? 'Importing…' : 'Import'}
+        </button>
+      </div>
+      {upload.isError ? <ErrorMessage error={upload.error} title="The file was not imported" /> : null}
+      {report ? (
+        <section aria-labelledby="import-report-title">
+          <h2 id="import-report-title">Import report</h2>
+          <div className="metrics">
+            <Metric label="Rows read" value={formatCount(report.rowsRead)} testId="import-rows" />
+            <Metric label="Accepted" value={formatCount(report.accepted)} testId="import-accepted" />
+            <Metric label="Rejected" value={formatCount(report.rejectedCount)} testId="import-rejected" />
+            {report.mode === 'mirror' ? (
+              <Metric label="Removed (absent)" value={formatCount(report.removed)} testId="import-removed" />
+            ) : null}
+          </div>
+          {report.truncated ? (
+            <p className="callout callout-error">
+              A syntax error stopped reading before the end of the file
+              {report.mode === 'mirror' ? ', so nobody was removed' : ''}. Fix the line listed below and
+              import it again.
+            </p>
+          ) : null}
+          {Object.keys(report.excluded).length > 0 ? (
+            <p>
+              Excluded:{' '}
+              {Object.entries(report.excluded)
+                .map(([reason, n]) => `${reason} ${formatCount(n)}`)
+                .join(', ')}
+            </p>
+          ) : null}
+          {report.rejected.length > 0 ? (
+            <div className="table-wrap">
+              <table>
+                <caption>Rejected rows (first {report.rejected.length})</caption>
+                <thead>
+                  <tr>
+                    <th scope="col" className="num">
+                      Line
+                    </th>
+                    <th scope="col">Problem</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {report.rejected.slice(0, 100).map((r) => (
+                    <tr key={r.line}>
+                      <th scope="row" className="num">
+                        {r.line}
+                      </th>
+                      <td>{r.errors.map((e) => `${e.path}: ${e.reason}`).join('; ')}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : null}
+        </section>
+      ) : null}
+    </form>
+  );
 }
 
 function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {

@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO, startTestService, waitFor, type Json, type TestService } from './harness.ts';
+
+// File imports streamed to POST /api/v1/imports over loopback HTTP, into the real store, delivered to the emulator.
+
+let t: TestService;
+let dataflowId: string;
+const SEG = 'seg-vip';
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** A CSV of members `from`..`to` (exclusive); each row's email carries a multibyte name, so chunk cuts split them. */
+function csv(from: number, to: number): string {
+  const rows = ['profile_key,email,segment:' + SEG];
+  for (let i = from; i < to; i += 1) rows.push(`crm-${i},Zoë.${i}@Example.com,1`);
+  return rows.join('\n') + '\n';
+}
+const emailHash = (i: number) => sha(`zoë.${i}@example.com`);
+
+/** The body as a stream of `size`-byte chunks, sent chunked (no Content-Length); `failAfter` bytes then an error. */
+function chunked(text: string, size: number, failAfter?: number): ReadableStream<Uint8Array> {
+  const bytes = Buffer.from(text);
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (failAfter !== undefined && at >= failAfter) {
+        controller.error(new Error('client went away'));
+        return;
+      }
+      if (at >= bytes.length) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(new Uint8Array(bytes.subarray(at, at + size)));
+      at += size;
+    },
+  });
+}
+
+async function upload(
+  query: string,
+  body: string | ReadableStream<Uint8Array>,
+  contentType = 'text/csv',
+): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${t.service.url}/api/v1/imports${query}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': contentType },
+    body,
+    ...(typeof body === 'string' ? {} : { duplex: 'half' }),
+  } as RequestInit);
+  return { status: res.status, body: (await res.json()) as Json };
+}
+
+/** The emails X holds for the dataflow's audience, after a flush. */
+async function membersAtX(): Promise<Set<string>> {
+  const flushed = await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+  expect(flushed.status, JSON.stringify(flushed.body)).toBe(200);
+  const audiences = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, {
+    token: t.adminToken,
+  });
+  const xId = (audiences.body.items as Json[]).find((a) => a.segmentId === SEG).xAudienceId as string;
+  const res = await fetch(
+    `${t.emulatorUrl}/_emulator/accounts/${DEMO.accountId}/custom_audiences/${xId}/members`,
+  );
+  const members = ((await res.json()) as { data: Array<{ email?: string[] }> }).data;
+  return new Set(members.flatMap((m) => m.email ?? []));
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
+
+beforeAll(async () => {
+  // A small body limit: uploads are streamed, so it does not apply to them.
+  t = await startTestService({ TCA_MAX_BODY_BYTES: '65536' });
+  const token = t.adminToken;
+  await t.call('POST', '/api/v1/segments', { token, body: { id: SEG, name: 'VIP' } });
+  const d = await t.call('POST', '/api/v1/destinations', {
+    token,
+    body: { name: 'Acme', accountId: DEMO.accountId, credentials: DEMO.credentials, alertWebhookUrl: null },
+  });
+  const df = await t.call('POST', '/api/v1/dataflows', {
+    token,
+    body: {
+      name: 'CRM file to X',
+      destinationId: d.body.id,
+      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+      audiences: [{ segmentId: SEG, mappingName: 'VIP from CRM' }],
+    },
+  });
+  expect(df.status, JSON.stringify(df.body)).toBe(201);
+  dataflowId = df.body.id;
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('POST /api/v1/imports', () => {
+  it('imports a CSV upload larger than the body limit, streamed in odd-sized chunks, and X ends with its members', async () => {
+    const text = csv(0, 3000);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(65536);
+    const r = await upload('', chunked(text, 777));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ format: 'csv', mode: 'incremental', rowsRead: 3000, accepted: 3000 });
+    expect(r.body.rejectedCount).toBe(0);
+    expect(await membersAtX()).toEqual(new Set(range(0, 3000).map(emailHash)));
+  });
+
+  it('mirror mode: members absent from the file leave the audience at X', async () => {
+    // 1000–3999: rows 0–999 are absent (removed), 3000–3999 are new.
+    const r = await upload(`?mode=mirror&segmentId=${SEG}`, csv(1000, 4000));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({
+      mode: 'mirror',
+      rowsRead: 3000,
+      accepted: 3000,
+      removed: 1000,
+      truncated: false,
+    });
+    expect(await membersAtX()).toEqual(new Set(range(1000, 4000).map(emailHash)));
+  });
+
+  it('reports rejected rows with their line numbers and imports the rest', async () => {
+    const text = `profile_key,email,segment:${SEG}\ncrm-9000,Zoë.9000@Example.com,1\ncrm-9001,Zoë.9001@Example.com,maybe\n`;
+    const r = await upload('', text);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ rowsRead: 2, accepted: 1, rejectedCount: 1 });
+    expect(r.body.rejected[0].line).toBe(3);
+  });
+
+  it('takes NDJSON and JSON arrays by content type', async () => {
+    const exportOf = (i: number) => ({
+      identityMap: { CRMID: [{ id: `crm-${i}` }], Email: [{ id: `Zoë.${i}@Example.com` }] },
+      segmentMembership: { ups: { [SEG]: { status: 'realized' } } },
+    });
+    const nd = await upload(
+      '',
+      chunked([4000, 4001].map((i) => JSON.stringify(exportOf(i))).join('\n'), 5),
+      'application/x-ndjson',
+    );
+    expect(nd.body).toMatchObject({ format: 'ndjson', rowsRead: 2, accepted: 2 });
+    const arr = await upload('', JSON.stringify([exportOf(4002)]), 'application/json');
+    expect(arr.body).toMatchObject({ format: 'json', rowsRead: 1, accepted: 1 });
+    const atX = await membersAtX();
+    for (const i of [4000, 4001, 4002]) expect(atX.has(emailHash(i))).toBe(true);
+  });
+
+  it('refuses what it cannot import, with what to fix, and changes nothing', async () => {
+    const before = await membersAtX();
+    const type = await upload('', csv(5000, 5010), 'text/plain');
+    expect(type.status).toBe(415);
+    expect(type.body.error.details[0]).toEqual({ path: 'content-type', reason: 'unsupported: text/plain' });
+
+    const noSegment = await upload('?mode=mirror', csv(5000, 5010));
+    expect(noSegment.status).toBe(400);
+    expect(noSegment.body.error.details[0].path).toBe('segmentId');
+    const unknown = await upload('?mode=mirror&segmentId=seg-nope', csv(5000, 5010));
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.details[0].reason).toContain('seg-nope');
+
+    const header = await upload('', 'email,favourite colour\nzoe@example.com,blue\n');
+    expect(header.status).toBe(400);
+    expect(header.body.error.code).toBe('invalid_file');
+    expect(header.body.error.details.length).toBeGreaterThan(0);
+
+    const array = await upload('', '{"not":"an array"}', 'application/json');
+    expect(array.status).toBe(400);
+    expect(array.body.error.code).toBe('invalid_file');
+    expect(await membersAtX()).toEqual(before);
+  });
+
+  it('an upload cut off before its end removes nothing in mirror mode', async () => {
+    const before = await membersAtX();
+    const metric = async () => {
+      const text = await (await fetch(`${t.service.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('tca_http_requests_total{') &&
+            l.includes('route="/api/v1/imports"') &&
+            l.includes('status="400"'),
+        );
+      return line === undefined ? 0 : Number(line.split(' ').at(-1));
+    };
+    const failedBefore = await metric();
+    // Only rows 1000–1009 are in the part that arrives: a complete file would remove everyone else.
+    await expect(
+      upload(`?mode=mirror&segmentId=${SEG}`, chunked(csv(1000, 4000), 64, 640)),
+    ).rejects.toThrow();
+    // The service answers the cut-off upload with a 400 nobody reads; wait for it, then look at the ledger.
+    await waitFor(
+      async () => ((await metric()) > failedBefore ? true : undefined),
+      20_000,
+      'the failed import',
+    );
+    expect(await membersAtX()).toEqual(before);
+    const seen = await t.service.store.db
+      .selectFrom('engine_import_seen')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(seen.n)).toBe(0);
+  });
+});
