@@ -34,7 +34,6 @@ export interface DataflowContext {
   cadenceMode: string;
   cadenceWindowSeconds: number;
   onAudienceRemoval: string;
-  profileKeyNamespaces: string[];
   audiences: AudienceContext[];
 }
 
@@ -66,7 +65,6 @@ type FlowRow = Pick<
   | 'cadence_mode'
   | 'cadence_window_seconds'
   | 'on_audience_removal'
-  | 'profile_key_namespaces'
 >;
 type AudienceRow = Pick<
   Selectable<DataflowAudiencesTable>,
@@ -80,11 +78,15 @@ type AudienceRow = Pick<
   | 'existing_x_audience_id'
 >;
 
-/** Builds the context from the tracked dataflows and their live audiences, both in creation order. */
+/**
+ * Builds the context from the tracked dataflows and their live audiences, both in creation order, and the sandbox's
+ * profile key namespaces (its `profile_key_namespaces` JSON; null: `defaultKeyNamespaces`).
+ */
 function buildSandboxContext(
   sandboxId: string,
   flows: readonly FlowRow[],
   audiences: readonly AudienceRow[],
+  sandboxKeyNamespaces: string | null | undefined,
   defaultKeyNamespaces: readonly string[],
 ): SandboxContext {
   const rows = new Map<string, MappingRow>();
@@ -106,7 +108,6 @@ function buildSandboxContext(
       cadenceMode: flow.cadence_mode,
       cadenceWindowSeconds: flow.cadence_window_seconds,
       onAudienceRemoval: flow.on_audience_removal,
-      profileKeyNamespaces: JSON.parse(flow.profile_key_namespaces) as string[],
       audiences: audiences
         .filter((a) => a.dataflow_id === flow.id)
         .map((a) => ({
@@ -121,25 +122,72 @@ function buildSandboxContext(
         })),
     };
   });
-  // One key per profile for the whole sandbox (the per-profile state backs every dataflow): the first dataflow's
-  // preference, else the engine's default.
-  const keyNamespaces = (dataflows[0]?.profileKeyNamespaces ?? defaultKeyNamespaces).map((ns) =>
-    ns.toUpperCase(),
-  );
   return {
     sandboxId,
     rows,
     dataflows,
-    keyNamespaces: keyNamespaces.length > 0 ? keyNamespaces : [...defaultKeyNamespaces],
+    keyNamespaces: keyNamespacesOf(sandboxKeyNamespaces, defaultKeyNamespaces),
   };
 }
 
-/** Loads the sandbox's tracked dataflows, their live audiences and the union of their mapping rows. */
+/**
+ * The namespaces profile keys come from (upper case), from a sandbox's `profile_key_namespaces` JSON; null or empty:
+ * the defaults. One key per profile serves the whole sandbox: the per-profile state backs every dataflow.
+ */
+function keyNamespacesOf(json: string | null | undefined, defaults: readonly string[]): string[] {
+  const chosen = json ? (JSON.parse(json) as string[]) : [];
+  return (chosen.length > 0 ? chosen : defaults).map((ns) => ns.toUpperCase());
+}
+
+/**
+ * The sandbox's profile key namespaces as they stand now, read inside the writer's transaction, to check that a batch
+ * evaluated under `context` still keys profiles the same way (they change only while the sandbox has no profile, but
+ * a batch may have been evaluated before). `shareLock` as in `loadSandboxContext`.
+ */
+export async function sameKeyNamespaces(
+  db: Db,
+  context: SandboxContext,
+  defaultKeyNamespaces: readonly string[],
+  options: { shareLock?: boolean } = {},
+): Promise<boolean> {
+  const query = db
+    .selectFrom('sandboxes')
+    .select('profile_key_namespaces')
+    .where('id', '=', context.sandboxId);
+  const row = await (options.shareLock ? query.forShare() : query).executeTakeFirst();
+  return (
+    keyNamespacesOf(row?.profile_key_namespaces, defaultKeyNamespaces).join() === context.keyNamespaces.join()
+  );
+}
+
+/** `sameKeyNamespaces` on SQLite's connection (synchronous, inside the caller's transaction). */
+export function sameKeyNamespacesSqlite(
+  database: BetterSqlite3.Database,
+  context: SandboxContext,
+  defaultKeyNamespaces: readonly string[],
+): boolean {
+  const row = contextStatementsOf(database).sandbox.get(context.sandboxId);
+  return (
+    keyNamespacesOf(row?.profile_key_namespaces, defaultKeyNamespaces).join() === context.keyNamespaces.join()
+  );
+}
+
+/**
+ * Loads the sandbox's tracked dataflows, their live audiences, the union of their mapping rows and its profile key
+ * namespaces. `shareLock` (PostgreSQL, inside a transaction) holds the sandbox row until the transaction ends, so a
+ * change of the key namespaces waits for writes made under the old ones (and then sees their profiles).
+ */
 export async function loadSandboxContext(
   db: Db,
   sandboxId: string,
   defaultKeyNamespaces: readonly string[],
+  options: { shareLock?: boolean } = {},
 ): Promise<SandboxContext> {
+  const sandboxQuery = db
+    .selectFrom('sandboxes')
+    .select('profile_key_namespaces')
+    .where('id', '=', sandboxId);
+  const sandbox = await (options.shareLock ? sandboxQuery.forShare() : sandboxQuery).executeTakeFirst();
   const flows = await db
     .selectFrom('dataflows')
     .selectAll()
@@ -164,34 +212,35 @@ export async function loadSandboxContext(
           .orderBy('created_at')
           .orderBy('id')
           .execute();
-  return buildSandboxContext(sandboxId, flows, audiences, defaultKeyNamespaces);
+  return buildSandboxContext(
+    sandboxId,
+    flows,
+    audiences,
+    sandbox?.profile_key_namespaces,
+    defaultKeyNamespaces,
+  );
 }
 
 const TRACKED_SQL = TRACKED_DATAFLOW_STATUSES.map((s) => `'${s}'`).join(', ');
 const REMOVED_SQL = REMOVED_AUDIENCE_STATES.map((s) => `'${s}'`).join(', ');
 
 interface ContextStatements {
+  sandbox: BetterSqlite3.Statement<[string], { profile_key_namespaces: string | null }>;
   flows: BetterSqlite3.Statement<[string], FlowRow>;
   audiences: BetterSqlite3.Statement<[string, string], AudienceRow>;
 }
 
 const contextStatements = new WeakMap<BetterSqlite3.Database, ContextStatements>();
 
-/**
- * `loadSandboxContext` on SQLite's connection with prepared statements (synchronous, so it can run inside the
- * caller's `exclusive` section): same rows, same order.
- */
-export function loadSandboxContextSqlite(
-  database: BetterSqlite3.Database,
-  sandboxId: string,
-  defaultKeyNamespaces: readonly string[],
-): SandboxContext {
+/** The context's prepared statements on a connection, compiled once. */
+function contextStatementsOf(database: BetterSqlite3.Database): ContextStatements {
   let st = contextStatements.get(database);
   if (!st) {
     st = {
+      sandbox: database.prepare('select profile_key_namespaces from sandboxes where id = ?'),
       flows: database.prepare(
         `select id, sandbox_id, destination_id, status, mapping, max_batch_age_seconds, cadence_mode,
-           cadence_window_seconds, on_audience_removal, profile_key_namespaces
+           cadence_window_seconds, on_audience_removal
          from dataflows where sandbox_id = ? and status in (${TRACKED_SQL}) order by created_at, id`,
       ),
       audiences: database.prepare(
@@ -204,9 +253,23 @@ export function loadSandboxContextSqlite(
     };
     contextStatements.set(database, st);
   }
+  return st;
+}
+
+/**
+ * `loadSandboxContext` on SQLite's connection with prepared statements (synchronous, so it can run inside the
+ * caller's `exclusive` section): same rows, same order.
+ */
+export function loadSandboxContextSqlite(
+  database: BetterSqlite3.Database,
+  sandboxId: string,
+  defaultKeyNamespaces: readonly string[],
+): SandboxContext {
+  const st = contextStatementsOf(database);
   const flows = st.flows.all(sandboxId);
   const audiences = flows.length === 0 ? [] : st.audiences.all(sandboxId, sandboxId);
-  return buildSandboxContext(sandboxId, flows, audiences, defaultKeyNamespaces);
+  const keys = st.sandbox.get(sandboxId)?.profile_key_namespaces;
+  return buildSandboxContext(sandboxId, flows, audiences, keys, defaultKeyNamespaces);
 }
 
 /** True when the audience exports at `now`. */

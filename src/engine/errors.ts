@@ -1,6 +1,8 @@
 /** What went wrong in the engine, so callers (the service, the CLI) can branch without parsing messages. */
 export type EngineErrorCode =
   | 'not_found'
+  /** The change conflicts with what is stored (profile keys once profiles exist). */
+  | 'conflict'
   | 'invalid_input'
   | 'invalid_file'
   /** The file or upload being imported failed to read to its end. */

@@ -6,7 +6,13 @@ import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
 import { parseCsvProfileHeader } from '../profile/index.ts';
 import type { CsvProfileLayout } from '../profile/index.ts';
-import { audienceActive, loadSandboxContext, type SandboxContext } from './dataflow-context.ts';
+import {
+  audienceActive,
+  loadSandboxContext,
+  sameKeyNamespaces,
+  sameKeyNamespacesSqlite,
+  type SandboxContext,
+} from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import {
   evaluateImportItems,
@@ -14,7 +20,13 @@ import {
   type ImportTask,
   type ItemErrors,
 } from './import-evaluate.ts';
-import { adjustEvaluation, applyEvaluations, applyEvaluationsSqlite, type ApplyExtra } from './ingest.ts';
+import {
+  adjustEvaluation,
+  applyEvaluations,
+  applyEvaluationsSqlite,
+  keyNamespacesChanged,
+  type ApplyExtra,
+} from './ingest.ts';
 import { plainEvaluationContext, type ProfileEvaluation } from './profile-state.ts';
 import { ThreadPool } from '../workers/thread-pool.ts';
 import { JsonArraySplitter } from './json-array-splitter.ts';
@@ -304,6 +316,9 @@ export async function importProfiles(
     if (store.sqlite) {
       report.ledgerWrites += await store.sqlite.exclusiveDurable((database) =>
         database.transaction(() => {
+          // Keys are made once, for the whole file: the sandbox must still key profiles the same way.
+          if (!sameKeyNamespacesSqlite(database, context, rt.tuning.profileKeyNamespaces))
+            throw keyNamespacesChanged();
           const written = applyEvaluationsSqlite(database, context, evaluations, now, report.excluded, extra);
           const insert = database.prepare(
             'insert or ignore into engine_import_seen (import_id, profile_key) values (?, ?)',
@@ -315,6 +330,8 @@ export async function importProfiles(
     } else {
       await store.transaction(async (tx) => {
         const db = tx.db as unknown as Db;
+        if (!(await sameKeyNamespaces(db, context, rt.tuning.profileKeyNamespaces, { shareLock: true })))
+          throw keyNamespacesChanged();
         report.ledgerWrites += await applyEvaluations(
           db,
           store,

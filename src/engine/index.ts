@@ -13,6 +13,7 @@ import {
   type DeadLetter,
   type DeadLetterSelection,
 } from './dead-letters.ts';
+import { profileKeySettings, setProfileKeyNamespaces, type ProfileKeySettings } from './identity-settings.ts';
 import {
   importProfiles,
   importProfilesFile,
@@ -45,6 +46,7 @@ import type { EngineXClient } from './x-port.ts';
 export type { AudienceDeliveryReport } from './delivery.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
+export type { ProfileKeySettings } from './identity-settings.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
 export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
 export type { DataflowRun, RunCounts } from './runs.ts';
@@ -119,6 +121,16 @@ export interface Engine {
     bytes: AsyncIterable<Uint8Array>,
     options: ImportOptions & { format: ImportFormat; name?: string; totalBytes?: number | null },
   ): Promise<ImportReport>;
+  /** How the sandbox's profiles are keyed, and whether that can still change. */
+  profileKeySettings(sandboxId: string): Promise<ProfileKeySettings>;
+  /**
+   * Sets the identity namespaces the sandbox's profile keys come from (null: the default). Throws a `conflict`
+   * EngineError once the sandbox holds profiles, and `invalid_input` for a bad list.
+   */
+  setProfileKeyNamespaces(
+    sandboxId: string,
+    namespaces: readonly string[] | null,
+  ): Promise<ProfileKeySettings>;
   /** Reconciles audiences with dataflows (new, removed, backfill); the worker and flush call it too. */
   sync(scope?: { sandboxId?: string }): Promise<void>;
   /** Polls X for size/targetability of audiences not checked within the interval. */
@@ -219,6 +231,8 @@ export function createEngine(options: EngineOptions): Engine {
         { kind: 'stream', name: name ?? 'the upload', bytes, totalBytes: totalBytes ?? null },
         importOptions,
       ),
+    profileKeySettings: (sandboxId) => profileKeySettings(rt, sandboxId),
+    setProfileKeyNamespaces: (sandboxId, namespaces) => setProfileKeyNamespaces(rt, sandboxId, namespaces),
     sync: (scope) => syncAudiences(rt, scope ?? {}),
     pollHealth: () => pollDueHealth(rt),
     resumePaused: () => resumeVerified(rt),

@@ -7,6 +7,7 @@ import {
   audienceActive,
   loadSandboxContext,
   loadSandboxContextSqlite,
+  sameKeyNamespacesSqlite,
   type AudienceContext,
   type DataflowContext,
   type SandboxContext,
@@ -43,6 +44,11 @@ function contextChanged(message: string): EngineError {
   return new EngineError('context_changed', message, {
     hint: 'Evaluate the batch again with the current mapping',
   });
+}
+
+/** The sandbox's profile key namespaces changed after the batch's context was read. */
+export function keyNamespacesChanged(): EngineError {
+  return contextChanged("The sandbox's profile key namespaces changed while the batch was evaluated");
 }
 
 /** A profile that could not be read, with the JSON paths of what is wrong. */
@@ -164,6 +170,8 @@ export async function ingestProfiles(
         return { context, evaluations: evaluationsFor(context, profiles) };
       },
       write: (database, { context, evaluations }): IngestResult => {
+        if (!sameKeyNamespacesSqlite(database, context, env.defaultKeyNamespaces))
+          throw keyNamespacesChanged();
         const st = sqliteStatements(database);
         if (requestId !== null) {
           const seen = st.selectRequest.get(sandboxId, requestId);
@@ -190,7 +198,8 @@ export async function ingestProfiles(
       if (seen) return { ...(JSON.parse(seen.result) as IngestResult), duplicate: true };
     }
 
-    const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces);
+    // Held until commit: a change of the sandbox's key namespaces waits for this batch, then sees its profiles.
+    const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces, { shareLock: true });
     const result = emptyResult(requestId, received);
     const evaluations = evaluationsFor(context, profilesOf(result));
     result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);

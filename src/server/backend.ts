@@ -19,6 +19,7 @@ export type VerifyResult = z.input<typeof S.VerifyResultSchema>;
 export type RunView = z.input<typeof S.RunSchema>;
 export type PlanView = z.input<typeof S.PlanSchema>;
 export type ImportReportView = z.input<typeof S.ImportReportSchema>;
+export type ProfileKeysView = z.input<typeof S.ProfileKeysSchema>;
 
 /** A file streamed in a request, to import (see `ServiceBackend.importFile`). */
 export interface ImportInput {
@@ -136,6 +137,11 @@ export interface ServiceBackend {
    * retries of the same request harmless. See `EnginePort.ingestBody`.
    */
   ingestBody(sandboxId: string, body: IngestBody, options: { requestId: string }): Promise<IngestOutcome>;
+  profileKeys: {
+    get(sandboxId: string): Promise<ProfileKeysView>;
+    /** Refused (409) once the sandbox holds profiles; `null` returns to the service default. */
+    set(sandboxId: string, namespaces: string[] | null): Promise<ProfileKeysView>;
+  };
   /**
    * Imports a streamed file (NDJSON, JSON array or CSV; incremental or mirror) and resolves with its report once
    * every batch is durable. A mirror segment must exist in the sandbox. See `EnginePort.importStream`.

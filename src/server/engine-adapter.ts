@@ -5,7 +5,7 @@ import type { EnginePort, PendingCounts } from './ports.ts';
 import type { DeadLetterView } from './backend.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { EngineError } from '../engine/index.ts';
-import { badRequest, type ErrorDetail } from './api-error.ts';
+import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
 import { evaluateIngestBody } from './ingest-evaluate.ts';
 import { IngestWorkers } from './ingest-workers.ts';
 
@@ -112,6 +112,23 @@ export function createEngineAdapter(options: {
             error.code === 'source_failed' ? 'upload_incomplete' : error.code,
           );
         }
+        throw error;
+      }
+    },
+    profileKeys: (sandboxId) => engine.profileKeySettings(sandboxId),
+    async setProfileKeys(sandboxId, namespaces) {
+      try {
+        return await engine.setProfileKeyNamespaces(sandboxId, namespaces);
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'conflict')
+          throw new ApiError({
+            status: 409,
+            code: 'profile_keys_fixed',
+            message: error.message,
+            details: error.details,
+          });
+        if (error instanceof EngineError && error.code === 'invalid_input')
+          throw badRequest(error.message, error.details, 'validation_failed');
         throw error;
       }
     },

@@ -7,6 +7,7 @@ import type {
   VerifyResult,
   ImportInput,
   ImportReportView,
+  ProfileKeysView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
 
@@ -34,6 +35,10 @@ export interface EnginePort {
    * or an upload cut off before its end: the batches before stay, and mirror mode then removes nothing.
    */
   importStream(sandboxId: string, input: ImportInput): Promise<ImportReportView>;
+  /** The sandbox's profile key namespaces. */
+  profileKeys(sandboxId: string): Promise<ProfileKeysView>;
+  /** Changes them; throws an ApiError 409 once the sandbox holds profiles, 400 for a bad list. */
+  setProfileKeys(sandboxId: string, namespaces: string[] | null): Promise<ProfileKeysView>;
   /** Stops what the adapter started (ingest worker threads). */
   close(): Promise<void>;
   plan(sandboxId: string, dataflowId: string): Promise<PlanView>;

@@ -61,6 +61,32 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'GET',
+      path: `${V1}/profile-keys`,
+      permissions: ['View Destinations'],
+      tag: 'Sandboxes',
+      summary:
+        "How the sandbox's profiles are keyed: the identity namespaces a profile key comes from, in order of " +
+        'preference, and whether that can still change (not once the sandbox holds profiles)',
+      status: 200,
+      response: S.ProfileKeysSchema,
+      handler: async ({ principal, backend }) => backend.profileKeys.get(principal.sandboxId),
+    }),
+    route({
+      method: 'PATCH',
+      path: `${V1}/profile-keys`,
+      permissions: ['Activate Destinations'],
+      tag: 'Sandboxes',
+      summary:
+        "Sets the identity namespaces the sandbox's profile keys come from (null: the default, ECID then CRMID). " +
+        '409 once the sandbox holds profiles: their keys cannot be remade.',
+      body: S.ProfileKeysPatchSchema,
+      status: 200,
+      response: S.ProfileKeysSchema,
+      handler: async ({ principal, backend, body }) =>
+        backend.profileKeys.set(principal.sandboxId, body.namespaces),
+    }),
+    route({
+      method: 'GET',
       path: `${V1}/sandboxes`,
       permissions: [],
       tag: 'Sandboxes',

@@ -453,3 +453,23 @@ export const ImportReportSchema = z
     }),
   })
   .meta({ id: 'ImportReport' });
+
+export const ProfileKeysSchema = z
+  .object({
+    namespaces: z.array(z.string()).meta({
+      description: 'A profile is keyed by the first of these identity namespaces it has (upper case)',
+    }),
+    isDefault: z
+      .boolean()
+      .meta({ description: "true when the sandbox names none and the service's default applies" }),
+    fixed: z.boolean().meta({
+      description: 'true once the sandbox holds profiles: their keys were made under these namespaces',
+    }),
+  })
+  .meta({ id: 'ProfileKeys' });
+
+export const ProfileKeysPatchSchema = z.object({
+  namespaces: z.array(z.string().min(1).max(100)).min(1).max(10).nullable().meta({
+    description: 'In order of preference, e.g. ["CUSTOMERID", "ECID"]; null returns to the default',
+  }),
+});

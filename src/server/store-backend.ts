@@ -641,6 +641,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     },
 
     ingestBody: (sandboxId, body, { requestId }) => engine.ingestBody(sandboxId, body, requestId),
+    profileKeys: {
+      get: (sandboxId) => engine.profileKeys(sandboxId),
+      set: (sandboxId, namespaces) => engine.setProfileKeys(sandboxId, namespaces),
+    },
     async importFile(sandboxId, input) {
       if (input.mode === 'mirror') {
         if (input.segmentId === undefined)

@@ -26,11 +26,7 @@ export type {
 } from './repositories/destinations.ts';
 export { DEFAULT_SEGMENT_NAMESPACE } from './repositories/segments.ts';
 export type { Segment, SegmentInput, UpdateSegmentInput } from './repositories/segments.ts';
-export {
-  DEFAULT_CADENCE_WINDOW_SECONDS,
-  DEFAULT_PROFILE_KEY_NAMESPACES,
-  MAX_BATCH_AGE_SECONDS,
-} from './repositories/dataflows.ts';
+export { DEFAULT_CADENCE_WINDOW_SECONDS, MAX_BATCH_AGE_SECONDS } from './repositories/dataflows.ts';
 export type {
   AudienceRemovalAction,
   CadenceMode,

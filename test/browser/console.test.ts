@@ -463,6 +463,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   it('creates and revokes an API token in Settings', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'API tokens' }).waitFor();
+    // The demo sandbox holds profiles: its profile keys are shown, and fixed.
+    await expectText(page.getByTestId('profile-key-namespaces'), 'ECID, CRMID');
+    await expectText(page.locator('main'), 'Fixed: this sandbox holds profiles');
     await page.getByLabel('Token name').fill('cdp-streaming');
     await page.getByLabel('Ingest Profiles').check();
     await page.getByRole('button', { name: 'Create token' }).click();
@@ -489,11 +492,17 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByRole('button', { name: 'Create sandbox' }).click();
       await expectText(page.locator('.sandbox-list'), 'staging');
       await page.getByLabel('Token name').fill('staging-console');
+      await page.getByLabel('Activate Destinations').check();
       await page.getByLabel('Sandbox of the token').selectOption('staging');
       await page.getByRole('button', { name: 'Create token' }).click();
       await page.getByRole('button', { name: 'Use this token in the console (staging)' }).click();
       await expectText(page.locator('main'), 'Sandbox staging');
       expect(await page.locator('#sandbox-switcher').inputValue()).toBe('staging');
+      // A new sandbox holds no profile yet: its profile keys can still be chosen.
+      await page.getByRole('link', { name: 'Settings' }).click();
+      await page.getByLabel('Profile key namespaces').fill('CustomerID, ECID');
+      await page.getByRole('button', { name: 'Save profile keys' }).click();
+      await expectText(page.getByTestId('profile-key-namespaces'), 'CUSTOMERID, ECID');
       await page.getByRole('link', { name: 'Destinations' }).click();
       await expectText(page.locator('main'), 'No connections yet');
       await shot(page, '18-sandbox-staging');

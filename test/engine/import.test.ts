@@ -256,6 +256,41 @@ for (const backend of BACKENDS) {
       expect(seen).toEqual([]);
     });
 
+    it('refuses to write a batch keyed under namespaces the sandbox no longer uses', async () => {
+      await prepare();
+      const line = (value: unknown) => Buffer.from(`${JSON.stringify(value)}\n`);
+      const source = (async function* () {
+        // A profile without identifiers is counted but not stored: the sandbox still holds no profile after it.
+        yield line({ segmentMembership: { ups: { seg: { status: 'realized' } } } });
+        const keys = await h!.engine.setProfileKeyNamespaces('prod', ['CustomerID']);
+        expect(keys).toEqual({ namespaces: ['CUSTOMERID'], isDefault: false, fixed: false });
+        yield line(profile(1));
+      })();
+      await expect(
+        h!.engine.importStream(source, { sandboxId: 'prod', format: 'ndjson', batchSize: 1, threads: 0 }),
+      ).rejects.toMatchObject({ code: 'context_changed' });
+      expect(await h!.store.db.selectFrom('engine_profiles').select('id').execute()).toEqual([]);
+    });
+
+    it('fixes the profile key namespaces once the sandbox holds profiles', async () => {
+      await prepare();
+      await expect(h!.engine.setProfileKeyNamespaces('prod', ['bad name'])).rejects.toMatchObject({
+        code: 'invalid_input',
+      });
+      const file = join(h!.testStore.dataDir, 'one.ndjson');
+      writeFileSync(file, `${JSON.stringify(profile(1))}\n`);
+      await h!.engine.importFile(file, { sandboxId: 'prod' });
+      expect(await h!.engine.profileKeySettings('prod')).toEqual({
+        namespaces: ['ECID', 'CRMID'],
+        isDefault: true,
+        fixed: true,
+      });
+      await expect(h!.engine.setProfileKeyNamespaces('prod', ['CRMID'])).rejects.toMatchObject({
+        code: 'conflict',
+      });
+      expect((await h!.store.sandboxes.get('prod'))?.profileKeyNamespaces).toBeNull();
+    });
+
     it('refuses mirror mode without a segment', async () => {
       const { dir } = await prepare();
       const file = join(dir, 'x.ndjson');

@@ -120,6 +120,9 @@ const FIXTURES: Record<string, Fixture> = {
     path: '/api/v1/ingest/profiles',
     body: profile(`${uniq('buyer')}@example.com`, { [c.segmentId]: 'realized' }),
   }),
+  'GET /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys' }),
+  // Setting what is already set changes nothing, so it is allowed even once the sandbox holds profiles.
+  'PATCH /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys', body: { namespaces: null } }),
   'POST /api/v1/imports': async (c) => ({
     path: `/api/v1/imports?mode=mirror&segmentId=${c.segmentId}`,
     raw: `profile_key,email,segment:${c.segmentId}\n${uniq('crm-')},${uniq('buyer')}@example.com,1\n`,

@@ -216,3 +216,43 @@ describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
     }
   });
 });
+
+describe.each(BACKENDS)('migration 0003 on $name', (backend) => {
+  it('moves the profile key namespaces to each sandbox, from its oldest tracked dataflow', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name !== '0003-sandbox-profile-keys'),
+    );
+    for (const id of ['sbx_keyed', 'sbx_empty'])
+      await sql`insert into sandboxes (id, name, created_at) values (${id}, ${id}, 1)`.execute(db);
+    await sql`insert into destinations (id, sandbox_id, name, account_id, status, created_at, updated_at)
+      values ('dst_1', 'sbx_keyed', 'd', 'acc', 'active', 1, 1)`.execute(db);
+    // The oldest dataflow is deleted (not tracked): the next one's preference is the sandbox's.
+    for (const [id, status, keys, at] of [
+      ['df_gone', 'deleted', '["EMAIL"]', 1],
+      ['df_first', 'paused', '["CUSTOMERID","ECID"]', 2],
+      ['df_second', 'active', '["ECID"]', 3],
+    ] as const) {
+      await sql`insert into dataflows (id, sandbox_id, destination_id, name, mapping, status, profile_key_namespaces, created_at, updated_at)
+        values (${id}, 'sbx_keyed', 'dst_1', ${id}, '[]', ${status}, ${keys}, ${at}, ${at})`.execute(db);
+    }
+
+    expect(await migrateToLatest(db)).toEqual(['0003-sandbox-profile-keys']);
+
+    const sandboxes = await db
+      .selectFrom('sandboxes')
+      .select(['id', 'profile_key_namespaces'])
+      .where('id', 'in', ['sbx_keyed', 'sbx_empty'])
+      .orderBy('id')
+      .execute();
+    expect(sandboxes).toEqual([
+      { id: 'sbx_empty', profile_key_namespaces: null },
+      { id: 'sbx_keyed', profile_key_namespaces: '["CUSTOMERID","ECID"]' },
+    ]);
+    await expect(sql`select profile_key_namespaces from dataflows`.execute(db)).rejects.toThrow();
+    expect((await t.store.sandboxes.get('sbx_keyed'))?.profileKeyNamespaces).toEqual(['CUSTOMERID', 'ECID']);
+  });
+});

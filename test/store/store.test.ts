@@ -191,6 +191,16 @@ for (const backend of BACKENDS) {
         expect((await store.sandboxes.list()).map((s) => s.id)).toContain(sandbox.id);
         expect((await rejection(store.sandboxes.create({ name: 'dev-sandboxes' }))).code).toBe('conflict');
       });
+
+      it('keeps the profile key namespaces: null (the default) until set, then the list given', async () => {
+        const sandbox = await store.sandboxes.create({ name: 'keyed-sandbox' });
+        expect(sandbox.profileKeyNamespaces).toBeNull();
+        expect(await store.sandboxes.setProfileKeyNamespaces(sandbox.id, ['CUSTOMERID', 'ECID'])).toBe(true);
+        expect((await store.sandboxes.get(sandbox.id))?.profileKeyNamespaces).toEqual(['CUSTOMERID', 'ECID']);
+        expect(await store.sandboxes.setProfileKeyNamespaces(sandbox.id, null)).toBe(true);
+        expect((await store.sandboxes.get(sandbox.id))?.profileKeyNamespaces).toBeNull();
+        expect(await store.sandboxes.setProfileKeyNamespaces('sbx_missing', ['ECID'])).toBe(false);
+      });
     });
 
     describe('api tokens', () => {
@@ -476,7 +486,6 @@ for (const backend of BACKENDS) {
           status: 'active',
           statusReason: null,
           onAudienceRemoval: 'delete',
-          profileKeyNamespaces: ['ECID', 'CRMID'],
           createdAt: clock.now(),
           updatedAt: clock.now(),
         });
@@ -494,7 +503,6 @@ for (const backend of BACKENDS) {
           status: 'paused',
           statusReason: 'set up',
           onAudienceRemoval: 'keep',
-          profileKeyNamespaces: ['CRMID'],
         });
         expect(await store.dataflows.get(sandboxId, custom.id)).toEqual(custom);
         expect(custom).toMatchObject({
@@ -607,14 +615,12 @@ for (const backend of BACKENDS) {
           status: 'failed',
           statusReason: 'X answered 403',
           mapping: [],
-          profileKeyNamespaces: ['ECID'],
         });
         expect(updated).toEqual({
           ...dataflow,
           status: 'failed',
           statusReason: 'X answered 403',
           mapping: [],
-          profileKeyNamespaces: ['ECID'],
           updatedAt: dataflow.updatedAt + 10,
         });
       });

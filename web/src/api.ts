@@ -159,6 +159,14 @@ export interface Dataflow {
   updatedAt: string;
 }
 
+/** How the sandbox's profiles are keyed (see `GET /profile-keys`). */
+export interface ProfileKeys {
+  namespaces: string[];
+  isDefault: boolean;
+  /** True once the sandbox holds profiles: the namespaces can no longer change. */
+  fixed: boolean;
+}
+
 export type ImportFormat = 'csv' | 'ndjson' | 'json';
 
 export interface ImportQuery {
@@ -525,6 +533,11 @@ export function createApi(options: ApiOptions) {
     /** Uploads a whole file; the browser streams it from disk, and the service imports it as it arrives. */
     importFile: (file: Blob, query: ImportQuery) =>
       request<ImportReport>('POST', '/imports', file, { ...query }, IMPORT_CONTENT_TYPES[query.format]),
+
+    profileKeys: () => request<ProfileKeys>('GET', '/profile-keys'),
+    /** `null` returns to the service default; refused (409) once the sandbox holds profiles. */
+    setProfileKeys: (namespaces: string[] | null) =>
+      request<ProfileKeys>('PATCH', '/profile-keys', { namespaces }),
 
     listTokens: async () => listOf<ApiToken>(await request('GET', '/tokens')),
     createToken: (input: { name: string; permissions: Permission[]; sandbox?: string }) =>

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import { coreMigration } from './0001-core.ts';
 import { audienceEndRemovalMigration } from './0002-audience-end-removal.ts';
+import { sandboxProfileKeysMigration } from './0003-sandbox-profile-keys.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -16,6 +17,7 @@ import { engineCompactIndexesMigration } from './0106-engine-compact-indexes.ts'
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ['0001-core', coreMigration],
   ['0002-audience-end-removal', audienceEndRemovalMigration],
+  ['0003-sandbox-profile-keys', sandboxProfileKeysMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

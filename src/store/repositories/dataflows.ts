@@ -19,9 +19,6 @@ export interface StoredMappingRow {
 
 export const MAX_BATCH_AGE_SECONDS = { default: 900, min: 60, max: 28_800 } as const;
 export const DEFAULT_CADENCE_WINDOW_SECONDS = 6 * 3600;
-/** The profile key comes from the first of these namespaces the profile has. */
-export const DEFAULT_PROFILE_KEY_NAMESPACES: readonly string[] = ['ECID', 'CRMID'];
-
 export interface Dataflow {
   id: string;
   sandboxId: string;
@@ -35,7 +32,6 @@ export interface Dataflow {
   status: DataflowStatus;
   statusReason: string | null;
   onAudienceRemoval: AudienceRemovalAction;
-  profileKeyNamespaces: string[];
   createdAt: number;
   updatedAt: number;
 }
@@ -52,7 +48,6 @@ export interface CreateDataflowInput {
   status?: DataflowStatus;
   statusReason?: string | null;
   onAudienceRemoval?: AudienceRemovalAction;
-  profileKeyNamespaces?: readonly string[];
 }
 
 export interface UpdateDataflowInput {
@@ -65,7 +60,6 @@ export interface UpdateDataflowInput {
   status?: DataflowStatus;
   statusReason?: string | null;
   onAudienceRemoval?: AudienceRemovalAction;
-  profileKeyNamespaces?: readonly string[];
 }
 
 const toDataflow = (row: Selectable<DataflowsTable>): Dataflow => ({
@@ -81,7 +75,6 @@ const toDataflow = (row: Selectable<DataflowsTable>): Dataflow => ({
   status: row.status as DataflowStatus,
   statusReason: row.status_reason,
   onAudienceRemoval: row.on_audience_removal as AudienceRemovalAction,
-  profileKeyNamespaces: parseJson<string[]>(row.profile_key_namespaces, 'dataflows.profile_key_namespaces'),
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -156,9 +149,6 @@ export function dataflowRepository(ctx: RepositoryContext) {
         status: input.status ?? 'active',
         status_reason: input.statusReason ?? null,
         on_audience_removal: input.onAudienceRemoval ?? 'delete',
-        profile_key_namespaces: JSON.stringify([
-          ...(input.profileKeyNamespaces ?? DEFAULT_PROFILE_KEY_NAMESPACES),
-        ]),
         created_at: now,
         updated_at: now,
       };
@@ -211,7 +201,6 @@ export function dataflowRepository(ctx: RepositoryContext) {
         status: patch.status,
         status_reason: patch.statusReason,
         on_audience_removal: patch.onAudienceRemoval,
-        profile_key_namespaces: patch.profileKeyNamespaces && JSON.stringify([...patch.profileKeyNamespaces]),
       });
       const result = await ctx.db
         .updateTable('dataflows')

@@ -1,21 +1,30 @@
 import type { Selectable } from 'kysely';
 import { isUniqueViolation, StoreError } from '../errors.ts';
 import type { SandboxesTable } from '../schema/index.ts';
-import type { RepositoryContext } from './context.ts';
+import { parseJson, type RepositoryContext } from './context.ts';
 
 /** The sandbox every installation starts with. */
 export const DEFAULT_SANDBOX_ID = 'prod';
+
+/** The profile key comes from the first of these namespaces the profile has, unless the sandbox names others. */
+export const DEFAULT_PROFILE_KEY_NAMESPACES: readonly string[] = ['ECID', 'CRMID'];
 
 export interface Sandbox {
   id: string;
   name: string;
   createdAt: number;
+  /** The identity namespaces profile keys come from, in order of preference; null: the service default. */
+  profileKeyNamespaces: string[] | null;
 }
 
 const toSandbox = (row: Selectable<SandboxesTable>): Sandbox => ({
   id: row.id,
   name: row.name,
   createdAt: row.created_at,
+  profileKeyNamespaces:
+    row.profile_key_namespaces === null
+      ? null
+      : parseJson<string[]>(row.profile_key_namespaces, 'sandboxes.profile_key_namespaces'),
 });
 
 /** Sandboxes: every other object belongs to exactly one. */
@@ -23,7 +32,12 @@ export function sandboxRepository(ctx: RepositoryContext) {
   return {
     /** Creates a sandbox; `name` is unique. The id defaults to a generated `sbx_…`. */
     async create(input: { name: string; id?: string }): Promise<Sandbox> {
-      const row = { id: input.id ?? ctx.newId('sbx'), name: input.name, created_at: ctx.now() };
+      const row = {
+        id: input.id ?? ctx.newId('sbx'),
+        name: input.name,
+        created_at: ctx.now(),
+        profile_key_namespaces: null,
+      };
       try {
         await ctx.db.insertInto('sandboxes').values(row).execute();
       } catch (cause) {
@@ -47,6 +61,19 @@ export function sandboxRepository(ctx: RepositoryContext) {
         .where('name', '=', name)
         .executeTakeFirst();
       return row && toSandbox(row);
+    },
+
+    /**
+     * Sets the namespaces profile keys come from (null: the service default). Callers check first that the sandbox
+     * holds no profile: existing keys were made under the old namespaces. Returns false for an unknown sandbox.
+     */
+    async setProfileKeyNamespaces(id: string, namespaces: readonly string[] | null): Promise<boolean> {
+      const result = await ctx.db
+        .updateTable('sandboxes')
+        .set({ profile_key_namespaces: namespaces === null ? null : JSON.stringify([...namespaces]) })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
 
     async list(): Promise<Sandbox[]> {

@@ -14,6 +14,11 @@ export interface SandboxesTable {
   id: string;
   name: string;
   created_at: EpochMs;
+  /**
+   * JSON array of the identity namespaces a profile key comes from, in order of preference (migration 0003); null:
+   * the service default. Fixed once the sandbox holds profiles (their keys are keyed hashes under these namespaces).
+   */
+  profile_key_namespaces: string | null;
 }
 
 export interface ApiTokensTable {
@@ -75,8 +80,6 @@ export interface DataflowsTable {
   status: string;
   status_reason: string | null;
   on_audience_removal: Generated<string>;
-  /** JSON array of identity namespaces, in order of preference, that give the profile key. */
-  profile_key_namespaces: string;
   created_at: EpochMs;
   updated_at: EpochMs;
 }

@@ -128,6 +128,7 @@ export function Settings() {
       {createSandbox.isError ? (
         <ErrorMessage error={createSandbox.error} title="The sandbox was not created" />
       ) : null}
+      <ProfileKeysSection />
       <h2>API tokens</h2>
       <form
         className="card"
@@ -272,5 +273,94 @@ export function Settings() {
         }
       </QueryView>
     </section>
+  );
+}
+
+/** How the sandbox keys its profiles: shown always, editable until the sandbox holds profiles. */
+function ProfileKeysSection() {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const keys = useQuery({ queryKey: [session.sandbox, 'profile-keys'], queryFn: () => api.profileKeys() });
+  const mayChange = session.permissions.includes('Activate Destinations');
+  const [draft, setDraft] = useState<string | null>(null);
+  const save = useMutation({
+    mutationFn: (namespaces: string[] | null) => api.setProfileKeys(namespaces),
+    onSuccess: async () => {
+      setDraft(null);
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'profile-keys'] });
+    },
+  });
+  const parse = (text: string) =>
+    text
+      .split(',')
+      .map((ns) => ns.trim())
+      .filter((ns) => ns !== '');
+  return (
+    <>
+      <h2>Profile keys</h2>
+      <QueryView query={keys} label="the profile keys">
+        {(current) => (
+          <div className="card">
+            <p>
+              A profile is keyed by the first of these identity namespaces it has:{' '}
+              <strong data-testid="profile-key-namespaces">{current.namespaces.join(', ')}</strong>
+              {current.isDefault ? <span className="muted"> (the default)</span> : null}. Its exports are tied
+              together by that key, so a changed email replaces the old one at X.
+            </p>
+            {current.fixed ? (
+              <p className="muted">
+                Fixed: this sandbox holds profiles keyed this way. Use a new sandbox for data keyed otherwise.
+              </p>
+            ) : !mayChange ? (
+              <p className="muted">
+                A token with Activate Destinations can change them until the sandbox holds profiles.
+              </p>
+            ) : (
+              <form
+                noValidate
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  if (draft !== null && parse(draft).length > 0) save.mutate(parse(draft));
+                }}
+              >
+                <Field
+                  label="Profile key namespaces"
+                  hint="In order of preference, separated by commas, e.g. CustomerID, ECID. Fixed once profiles arrive."
+                >
+                  {(props) => (
+                    <input
+                      {...props}
+                      value={draft ?? current.namespaces.join(', ')}
+                      onChange={(e) => setDraft(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <div className="actions">
+                  {!current.isDefault ? (
+                    <button
+                      type="button"
+                      className="secondary"
+                      disabled={save.isPending}
+                      onClick={() => save.mutate(null)}
+                    >
+                      Use the default
+                    </button>
+                  ) : null}
+                  <button
+                    type="submit"
+                    disabled={save.isPending || draft === null || parse(draft).length === 0}
+                  >
+                    Save profile keys
+                  </button>
+                </div>
+              </form>
+            )}
+            {save.isError ? (
+              <ErrorMessage error={save.error} title="The profile keys were not changed" />
+            ) : null}
+          </div>
+        )}
+      </QueryView>
+    </>
   );
 }
