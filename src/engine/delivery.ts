@@ -544,7 +544,7 @@ async function sendUnits(
       await client.postUsers(audience.accountId, audience.xAudienceId, request);
     } catch (error) {
       // X may have applied part of it, or all of it before the connection broke: record the write-ahead first.
-      await writeInflight(rt, audience.id, inflight);
+      await writeInflight(rt, audience.id, inflight, audience);
       if (isXAdsError(error) && error.kind === 'validation') {
         const inRequest = requestUnits;
         if (inRequest.length === 1) {
@@ -685,6 +685,8 @@ async function commit(
   }
   report.added += added;
   report.removed += removed;
+  // A commit that settles a write-ahead records a request X accepted.
+  if (inflight !== null) countRequest(counters, audience, now);
   if (added > 0) {
     counters.add({ dataflowId: audience.dataflowId, metric: 'identities_added', value: added, at: now });
     counters.add({
@@ -800,6 +802,16 @@ async function commit(
   });
 }
 
+/** One users request sent for the audience, in its dataflow's run and the audience's breakdown. */
+function countRequest(
+  counters: RunCounters,
+  audience: Pick<AudienceRow, 'id' | 'dataflowId'>,
+  at: number,
+): void {
+  counters.add({ dataflowId: audience.dataflowId, metric: 'x_requests', at });
+  counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'x_requests', at });
+}
+
 /** A request's write-ahead: every member of its units, with the user it adds (or null). */
 interface Inflight {
   id: string;
@@ -866,15 +878,24 @@ async function recoverInflight(rt: EngineRuntime, audienceId: string): Promise<v
  * state later returns to the delivered one) and each added user in `sent`, so that its identifiers are removed later
  * if they stop being desired.
  */
-async function writeInflight(rt: EngineRuntime, audienceId: string, inflight: Inflight): Promise<void> {
+async function writeInflight(
+  rt: EngineRuntime,
+  audienceId: string,
+  inflight: Inflight,
+  /** The audience of a request that just failed, counted in its run (a recovered one was counted by no one). */
+  failed?: Pick<AudienceRow, 'id' | 'dataflowId'>,
+): Promise<void> {
   const { id, members } = inflight;
   const now = rt.now();
+  const counters = new RunCounters();
+  if (failed) countRequest(counters, failed, now);
   if (rt.store.sqlite) {
     await rt.store.sqlite.exclusiveDurable((database) =>
       database.transaction(() => {
         const st = sqliteStatements(database);
         for (const [member, sent] of members) st.markSending.run(now, sent, audienceId, member);
         st.deleteInflight.run(id);
+        counters.writeSqlite(st);
       })(),
     );
     return;
@@ -898,6 +919,7 @@ async function writeInflight(rt: EngineRuntime, audienceId: string, inflight: In
         where engine_ledger.audience_id = ${audienceId} and engine_ledger.member = v.member`.execute(tx.db);
     }
     await tx.db.deleteFrom('engine_inflight').where('id', '=', id).execute();
+    await counters.write(tx.db as unknown as Db, caps);
   });
 }
 

@@ -10,7 +10,9 @@ export type RunMetric =
   | 'identities_added'
   | 'identities_removed'
   | 'identities_excluded'
-  | 'identities_failed';
+  | 'identities_failed'
+  /** Users requests sent to X whose outcome was recorded: accepted, refused, or unknown (the connection broke). */
+  | 'x_requests';
 
 /** Audience id used for dataflow-level counters. */
 export const DATAFLOW_LEVEL = '';

@@ -16,6 +16,8 @@ export interface RunCounts {
   failedByCode: Record<string, number>;
   /** activated / (activated + failed + excluded), or null when nothing was processed. */
   activationRate: number | null;
+  /** Users requests sent to X (accepted, refused or of unknown outcome). */
+  xRequests: number;
 }
 
 /** One dataflow run: the hourly window AEP shows as a run, with a per-audience breakdown. */
@@ -40,6 +42,7 @@ function emptyCounts(): RunCounts {
     excludedByReason: {},
     failedByCode: {},
     activationRate: null,
+    xRequests: 0,
   };
 }
 
@@ -61,6 +64,9 @@ function add(counts: RunCounts, metric: string, code: string, value: number): vo
     case 'identities_failed':
       counts.identitiesFailed += value;
       counts.failedByCode[code] = (counts.failedByCode[code] ?? 0) + value;
+      break;
+    case 'x_requests':
+      counts.xRequests += value;
       break;
   }
 }

@@ -294,11 +294,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByRole('button', { name: 'Deliver now' }).click();
       await expectText(page.getByTestId('total-received'), /^28$/, 60_000);
       await expectText(page.getByTestId('total-activated'), /^25$/, 60_000);
-      const runs = await callApi<{ items: { identitiesExcluded: number; identitiesFailed: number }[] }>(
-        stack,
-        'GET',
-        `/dataflows/${dataflowId}/runs`,
-      );
+      const runs = await callApi<{
+        items: { identitiesExcluded: number; identitiesFailed: number; xRequests?: number }[];
+      }>(stack, 'GET', `/dataflows/${dataflowId}/runs`);
       const excluded = runs.items.reduce((n, r) => n + r.identitiesExcluded, 0);
       expect(excluded).toBeGreaterThanOrEqual(3);
       await expectText(page.getByTestId('total-excluded'), new RegExp(`^${excluded}$`));
@@ -307,6 +305,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await expectText(table, '28');
       await expectText(table, /Completed|Processing/i);
       expect(await page.locator('figure.chart svg.recharts-surface').count()).toBeGreaterThanOrEqual(3);
+      // X requests are stored per run, so their chart is the history, not a live sample.
+      await page.getByRole('figure', { name: 'X requests per hour' }).waitFor();
+      expect(runs.items.reduce((n, r) => n + (r.xRequests ?? 0), 0)).toBeGreaterThan(0);
       await shot(page, '11-dataflow-runs');
 
       await page.getByRole('link', { name: 'Errors & exclusions' }).click();

@@ -177,6 +177,13 @@ for (const backend of BACKENDS) {
       expect(totals.excluded).toBeGreaterThan(0);
       expect(totals.received).toBeGreaterThan(0);
       expect(runs[0]?.excludedByReason).toBeDefined();
+      // Every users request X received is in its dataflow's runs.
+      let counted = 0;
+      for (const dataflowId of new Set(audiences.map((a) => a.dataflowId))) {
+        for (const run of await h.engine.runs(dataflowId, { from: t0 - HOUR, to: h.clock.now() }))
+          counted += run.xRequests;
+      }
+      expect(counted).toBe(sent);
     });
   });
 }

@@ -135,6 +135,12 @@ for (const backend of BACKENDS) {
       expect(dead[0]!.operations).not.toContain('@');
       const runs = await h.engine.runs(flow.id);
       expect(runs[0]?.identitiesFailed).toBe(1);
+      // The run counts every users request, the four refused ones included.
+      const sentToX = h.emulator.admin
+        .requests()
+        .filter((r) => r.method === 'POST' && r.path.endsWith('/users'));
+      expect(sentToX.filter((r) => r.status === 400)).toHaveLength(4);
+      expect(runs[0]?.xRequests).toBe(sentToX.length);
       // Not retried while its desired state is unchanged.
       expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(0);
       // Replayed on request once the cause is fixed.

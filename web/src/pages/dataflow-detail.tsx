@@ -299,56 +299,45 @@ function useLiveSeries(dataflowId: string): LiveSample[] {
 }
 
 /**
- * Pending changes and X requests. Per-run figures are charted when the service reports them; otherwise the page
- * charts what it samples while open (pending changes of this dataflow, requests of the whole service).
+ * Pending changes and X requests. Pending changes are a state, sampled while the page is open; X requests are
+ * stored per run by the service (older services do not report them, and then the page samples those too).
  */
 function ActivityCharts({ dataflowId, runs }: { dataflowId: string; runs: DataflowRun[] }) {
   const live = useLiveSeries(dataflowId);
-  const perRun = runs.some((r) => r.xRequests !== undefined || r.pendingChanges !== undefined);
-  if (perRun) {
-    const series = chartSeries(runs);
-    return (
-      <>
-        <SmallChart
-          title="Pending changes per hour"
-          data={series}
-          xKey="hour"
-          dataKey="pending"
-          kind="line"
-          color={COLORS.pending}
-        />
-        <SmallChart
-          title="X requests per hour"
-          data={series}
-          xKey="hour"
-          dataKey="requests"
-          kind="bar"
-          color={COLORS.requests}
-        />
-      </>
-    );
-  }
   const points = livePoints(live);
+  const requestsPerRun = runs.some((r) => r.xRequests !== undefined);
   return (
     <>
       <SmallChart
         title="Pending changes (live)"
-        note="Sampled every 5 s while this page is open."
+        note="This dataflow's changes waiting for delivery, sampled every 5 s while this page is open."
         data={points}
         xKey="time"
         dataKey="pending"
         kind="line"
         color={COLORS.pending}
       />
-      <SmallChart
-        title="X requests (live)"
-        note="Requests of the whole service per 5 s, from /metrics."
-        data={points}
-        xKey="time"
-        dataKey="requests"
-        kind="bar"
-        color={COLORS.requests}
-      />
+      {requestsPerRun ? (
+        <SmallChart
+          title="X requests per hour"
+          note="Users requests sent to X for this dataflow, per run."
+          data={chartSeries(runs)}
+          xKey="hour"
+          dataKey="requests"
+          kind="bar"
+          color={COLORS.requests}
+        />
+      ) : (
+        <SmallChart
+          title="X requests (live)"
+          note="Requests of the whole service per 5 s, from /metrics."
+          data={points}
+          xKey="time"
+          dataKey="requests"
+          kind="bar"
+          color={COLORS.requests}
+        />
+      )}
     </>
   );
 }
