@@ -8,6 +8,13 @@
 import { MAX_AUDIENCE_TEXT_LENGTH, validateAudienceName } from '../../src/audience/naming.ts';
 import type { AudienceTextField, NameProblem } from '../../src/audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../../src/identity/types.ts';
+import {
+  isHashedNamespace as isHashedSource,
+  STANDARD_NAMESPACES,
+  STANDARD_TARGETS,
+  validateMapping as validateMappingRules,
+} from '../../src/audience/mapping-rules.ts';
+import type { MappingProblem, MappingRow } from '../../src/audience/mapping-rules.ts';
 import type { XIdentifierType } from '../../src/identity/types.ts';
 
 export { X_IDENTIFIER_TYPES };
@@ -174,19 +181,7 @@ export function validatePin(value: string): FieldResult {
 // ---------------------------------------------------------------------------------------------------------------------
 // Mapping
 
-export interface MappingRow {
-  sourceType: 'namespace' | 'attribute';
-  source: string;
-  target: XIdentifierType;
-  applyTransformation: boolean;
-}
-
-export interface MappingProblem {
-  /** Row index, or -1 for a problem with the mapping as a whole. */
-  index: number;
-  field: 'rows' | 'sourceType' | 'source' | 'target' | 'applyTransformation';
-  reason: string;
-}
+export type { MappingRow, MappingProblem };
 
 export type MappingResult = { ok: true } | { ok: false; problems: MappingProblem[] };
 
@@ -199,16 +194,10 @@ export const TARGET_LABELS: Record<XIdentifierType, string> = {
   partner_user_id: 'partner_user_id (sent as is)',
 };
 
-/** Standard identity namespaces and the only X identifier each can feed (as src/audience/mapping.ts rules). */
-export const STANDARD_NAMESPACE_TARGETS: Record<string, XIdentifierType> = {
-  Email: 'email',
-  Email_LC_SHA256: 'email',
-  Phone: 'phone_number',
-  'Phone_E.164': 'phone_number',
-  Phone_SHA256: 'phone_number',
-  GAID: 'device_id',
-  IDFA: 'device_id',
-};
+/** Standard identity namespaces and the only X identifier each can feed (the service's own table). */
+export const STANDARD_NAMESPACE_TARGETS: Record<string, XIdentifierType> = Object.fromEntries(
+  STANDARD_NAMESPACES.map((ns) => [ns, STANDARD_TARGETS[ns][0]!]),
+);
 
 /** Identity namespaces offered in the source picker, with the X identifier each one usually maps to. */
 export const KNOWN_NAMESPACES: { namespace: string; target: XIdentifierType; hashed: boolean }[] = [
@@ -221,14 +210,9 @@ export const KNOWN_NAMESPACES: { namespace: string; target: XIdentifierType; has
   { namespace: 'CRMID', target: 'partner_user_id', hashed: false },
 ];
 
-function standardNamespace(source: string): string | undefined {
-  const lower = source.trim().toLowerCase();
-  return Object.keys(STANDARD_NAMESPACE_TARGETS).find((ns) => ns.toLowerCase() === lower);
-}
-
 /** Namespaces named `…_SHA256` hold digests, not plain values. */
 export function isHashedNamespace(namespace: string): boolean {
-  return /_sha256$/i.test(namespace.trim());
+  return isHashedSource(namespace.trim());
 }
 
 /** The rule behind the "Apply transformation" check box, per target, in words a marketer can check. */
@@ -261,72 +245,25 @@ export function defaultsForSource(
 }
 
 /**
- * Checks the mapping step and lists every problem at once: at least one row mapping a source to an X identifier; a
- * standard namespace feeds only its own identifier; plain standard namespaces need "Apply transformation", hashed
- * ones (`…_SHA256`) must not take it; partner_user_id is sent as is.
+ * Checks the mapping step with the service's own rules (`src/audience/mapping-rules.ts`) and lists every problem at
+ * once, each reason as a sentence: at least one row mapping a source to an X identifier; a standard namespace feeds
+ * only its own identifier; plain standard namespaces need "Apply transformation", hashed ones (`…_SHA256`) must not
+ * take it; partner_user_id is sent as is.
  *
  * @example
  *   validateMapping([{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }])
  *   // → { ok: true }
  */
 export function validateMapping(rows: readonly MappingRow[]): MappingResult {
-  const problems: MappingProblem[] = [];
-  let identityTargets = 0;
-  rows.forEach((row, index) => {
-    const add = (field: MappingProblem['field'], reason: string) => problems.push({ index, field, reason });
-    const source = row.source.trim();
-    let valid = true;
-    if (source === '') {
-      add(
-        'source',
-        `Choose the ${row.sourceType === 'namespace' ? 'identity namespace' : 'attribute'} to read.`,
-      );
-      valid = false;
-    } else if (row.source.length > 255) {
-      add('source', 'The source is at most 255 characters.');
-      valid = false;
-    }
-    if (!(X_IDENTIFIER_TYPES as readonly string[]).includes(row.target)) {
-      add('target', 'Choose an X identifier as the target.');
-      valid = false;
-    }
-    if (!valid) return;
-    identityTargets += 1;
-    const standard = row.sourceType === 'namespace' ? standardNamespace(source) : undefined;
-    const hashedSource = row.sourceType === 'namespace' && isHashedNamespace(source);
-    if (standard !== undefined && STANDARD_NAMESPACE_TARGETS[standard] !== row.target) {
-      add(
-        'target',
-        `The ${standard} namespace can only be mapped to ${STANDARD_NAMESPACE_TARGETS[standard]}.`,
-      );
-    }
-    if (row.target === 'partner_user_id') {
-      if (row.applyTransformation)
-        add('applyTransformation', 'X takes partner_user_id unhashed: clear "Apply transformation".');
-      return;
-    }
-    if (hashedSource && row.applyTransformation) {
-      add(
-        'applyTransformation',
-        'This namespace already holds SHA-256 digests; hashing them again would never match. Clear "Apply transformation".',
-      );
-    }
-    if (standard !== undefined && !hashedSource && !row.applyTransformation) {
-      add(
-        'applyTransformation',
-        `${standard} holds plain values, which X only accepts normalized and hashed. Tick "Apply transformation".`,
-      );
-    }
-  });
-  if (identityTargets === 0) {
-    problems.unshift({
-      index: -1,
-      field: 'rows',
-      reason:
-        'Map at least one source to an X identifier (for example Email → email); otherwise nothing is activated.',
-    });
-  }
-  return problems.length === 0 ? { ok: true } : { ok: false, problems };
+  const result = validateMappingRules(rows);
+  if (result.ok) return result;
+  return { ok: false, problems: result.problems.map((p) => ({ ...p, reason: sentence(p.reason) })) };
+}
+
+/** "must be …" → "Must be ….": the service's reasons read as sentences in the console. */
+function sentence(reason: string): string {
+  const text = reason.charAt(0).toUpperCase() + reason.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
