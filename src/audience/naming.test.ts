@@ -75,6 +75,9 @@ describe('validateAudienceName', () => {
     expect(validateAudienceName('x'.repeat(2_000_000), { field: 'mappingName' })).toMatchObject({
       ok: false,
     });
+    // A mapping name leaves room under 255 for the " (2)" X may need.
+    expect(validateAudienceName('m'.repeat(200), { field: 'mappingName' })).toMatchObject({ ok: true });
+    expect(validateAudienceName('m'.repeat(201), { field: 'mappingName' })).toMatchObject({ ok: false });
   });
 
   it('sanitizeAudienceName returns the valid value or the suggestion', () => {

@@ -6,14 +6,15 @@
  * `+ & , % : ; @ / = ? $` and newline. Other control characters are refused as well.
  *
  * Length limits: X does not publish them, so we pick limits that every X surface we know of accepts:
- * 255 characters for names and mapping names, 1000 for descriptions.
+ * 255 characters for names, 1000 for descriptions, and 200 for mapping names, which become X audience names with
+ * room left for the ` (2)`, ` (3)`… X may need when a deleted audience still holds a name.
  */
 
 export type AudienceTextField = 'name' | 'description' | 'mappingName';
 
 export const MAX_AUDIENCE_TEXT_LENGTH: Readonly<Record<AudienceTextField, number>> = {
   name: 255,
-  mappingName: 255,
+  mappingName: 200,
   description: 1000,
 };
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_AUDIENCE_TEXT_LENGTH } from '../audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
 import { PERMISSIONS } from './permissions.ts';
 
@@ -217,7 +218,7 @@ export const ActivatedAudienceSchema = z
     mappingName: z
       .string()
       .min(1)
-      .max(200)
+      .max(MAX_AUDIENCE_TEXT_LENGTH.mappingName)
       .optional()
       .meta({ description: "The X audience name; defaults to the segment's name" }),
     startDate: dateOnly.optional(),

@@ -285,7 +285,6 @@ export type ScheduleErrors = Partial<Record<Exclude<keyof ScheduleDraft, 'segmen
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** The service stores mapping names of up to 200 characters. */
-const MAX_MAPPING_NAME = 200;
 
 function isRealDate(value: string): boolean {
   if (!DATE.test(value)) return false;
@@ -301,9 +300,7 @@ export function validateSchedule(
   const errors: ScheduleErrors = {};
   const name = validateName(draft.mappingName, { field: 'mappingName' });
   if (!name.ok) errors.mappingName = name.message;
-  else if (name.value.length > MAX_MAPPING_NAME) {
-    errors.mappingName = `Mapping name is longer than ${MAX_MAPPING_NAME} characters.`;
-  } else {
+  else {
     const same = allMappingNames.filter(
       (n) => n.trim().toLowerCase() === draft.mappingName.trim().toLowerCase(),
     );
