@@ -1,0 +1,157 @@
+// File upload throughput: a CSV file streamed to POST /api/v1/imports of a real `tca start` child process on loopback
+// (SQLite in a temp dir; the dataflow is paused, so this measures import, not delivery), against a parse+hash floor
+// (read the same file, parse each row, map and hash its identifiers) measured in the same run. The same file is then
+// uploaded again: every row is already known, so that run measures the path that only confirms nothing changed.
+// `UPLOAD_BENCH_ROWS` sets the size (default 300,000).
+//
+// Run: node bin/run-ts.js bench/upload.bench.ts
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { parse as parseCsv } from 'csv-parse';
+import { applyMapping } from '../src/audience/mapping.ts';
+import { parseCsvProfileHeader, parseCsvProfileRow, type CsvProfileLayout } from '../src/profile/index.ts';
+
+const ROWS = Number(process.env['UPLOAD_BENCH_ROWS'] ?? 300_000);
+const ROOT = resolve(import.meta.dirname, '..');
+const SEGMENT = 'seg-upload';
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+  {
+    sourceType: 'namespace' as const,
+    source: 'Phone_E.164',
+    target: 'phone_number' as const,
+    applyTransformation: true,
+  },
+];
+
+async function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => r(port));
+    });
+  });
+}
+
+async function waitReady(url: string, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('server did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function generate(file: string): Promise<void> {
+  const out = createWriteStream(file);
+  out.write(`profile_key,email,phone_e164,segment:${SEGMENT}\n`);
+  for (let i = 0; i < ROWS; i += 1) {
+    const phone = i % 3 === 0 ? `+1415${String(i % 10_000_000).padStart(7, '0')}` : '';
+    if (!out.write(`crm-${i},Person.${i}@Example.com,${phone},${i % 10 === 0 ? 'exited' : '1'}\n`))
+      await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+/** Rows per second to read, parse, map and hash the file on one thread. */
+async function floor(file: string): Promise<number> {
+  const start = performance.now();
+  let layout: CsvProfileLayout | null = null;
+  let n = 0;
+  const rows = createReadStream(file).pipe(parseCsv({ info: true, relax_column_count: true }));
+  for await (const { record, info } of rows as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    if (layout === null) {
+      const header = parseCsvProfileHeader(record);
+      if (!header.ok) throw new Error('bad header');
+      layout = header.layout;
+      continue;
+    }
+    const parsed = parseCsvProfileRow(layout, record, {
+      line: info.lines,
+      lastQualificationTime: '2026-06-01T00:00:00Z',
+    });
+    if (!parsed.ok) throw new Error(`row ${info.lines} refused`);
+    for (const row of MAPPING) applyMapping([row], parsed.profile);
+    n += 1;
+  }
+  return n / ((performance.now() - start) / 1000);
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'tca-bench-upload-'));
+const file = join(dir, 'members.csv');
+const port = await freePort();
+const url = `http://127.0.0.1:${port}`;
+const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), 'start', '--role', 'api'], {
+  env: {
+    ...process.env,
+    TCA_DATA_DIR: join(dir, 'data'),
+    TCA_PORT: String(port),
+    TCA_LOG_LEVEL: 'warn',
+    TCA_X_API_BASE_URL: 'http://127.0.0.1:9',
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+
+try {
+  await generate(file);
+  const size = (await stat(file)).size;
+  await waitReady(url, Date.now() + 120_000);
+  const token = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
+  const api = async (method: string, path: string, body: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  await api('POST', '/api/v1/segments', { id: SEGMENT, name: 'Bench upload' });
+  const destination = await api('POST', '/api/v1/destinations', { name: 'Bench', accountId: '18ce54d4x5t' });
+  await api('POST', '/api/v1/dataflows', {
+    name: 'Bench upload flow',
+    destinationId: destination.id,
+    mapping: MAPPING,
+    audiences: [{ segmentId: SEGMENT }],
+    status: 'paused',
+  });
+
+  const floorRate = await floor(file);
+  const upload = async () => {
+    const start = performance.now();
+    const res = await fetch(`${url}/api/v1/imports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+      body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+      duplex: 'half',
+    } as RequestInit);
+    const report = (await res.json()) as { rowsRead: number; accepted: number; rejectedCount: number };
+    if (res.status !== 200 || report.accepted !== ROWS) throw new Error(`upload: ${JSON.stringify(report)}`);
+    return ROWS / ((performance.now() - start) / 1000);
+  };
+  const first = await upload();
+  const again = await upload();
+  const mb = (size / 1024 / 1024).toFixed(1);
+  console.log(`${ROWS.toLocaleString('en-US')} CSV rows (${mb} MiB), streamed in one request, chunked`);
+  console.log(`parse+hash floor: ${Math.round(floorRate).toLocaleString('en-US')} rows/s`);
+  console.log(
+    `upload, new rows: ${Math.round(first).toLocaleString('en-US')} rows/s (floor / upload ${(floorRate / first).toFixed(2)}x)`,
+  );
+  console.log(
+    `upload, same rows again: ${Math.round(again).toLocaleString('en-US')} rows/s (floor / upload ${(floorRate / again).toFixed(2)}x)`,
+  );
+} finally {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+  await rm(dir, { recursive: true, force: true });
+}
