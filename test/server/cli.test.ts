@@ -177,6 +177,15 @@ describe('tca CLI', () => {
     expect(missing.stdout + missing.stderr).toContain('no segment nope');
   });
 
+  it('shows the profile keys, fixed once the sandbox holds profiles', async () => {
+    const shown = await tca(['sandboxes', 'profile-keys', '--json']);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toEqual({ namespaces: ['ECID', 'CRMID'], isDefault: true, fixed: true });
+    const refused = await tca(['sandboxes', 'profile-keys', '--set', 'CustomerID,ECID']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr + refused.stdout).toContain('cannot change');
+  });
+
   it('manages tokens', async () => {
     const c = await tca([
       'tokens',

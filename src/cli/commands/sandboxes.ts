@@ -9,7 +9,7 @@ import {
   type GlobalOptions,
 } from './api-client.ts';
 
-/** `tca sandboxes list|create`. */
+/** `tca sandboxes list|create|profile-keys`. */
 export function registerSandboxesCommand(program: Command): void {
   const group = program.command('sandboxes').description('Sandboxes (every object and token belongs to one)');
   withConnection(
@@ -40,4 +40,46 @@ export function registerSandboxesCommand(program: Command): void {
       );
     }),
   );
+  withConnection(
+    group
+      .command('profile-keys')
+      .description(
+        "How the token's sandbox keys profiles (the identity namespaces a profile key comes from); --set changes them " +
+          'while the sandbox holds no profile',
+      )
+      .option('--set <namespaces>', 'comma-separated, in order of preference, e.g. CustomerID,ECID')
+      .option('--default', 'return to the default (ECID, then CRMID)')
+      .addHelpText(
+        'after',
+        examples(['tca sandboxes profile-keys', 'tca sandboxes profile-keys --set CustomerID,ECID']),
+      ),
+  ).action(
+    action(async (opts: GlobalOptions & { set?: string; default?: boolean }) => {
+      const api = await connect(opts);
+      const keys =
+        opts.set !== undefined || opts.default
+          ? await api.request<ProfileKeys>('PATCH', '/api/v1/profile-keys', {
+              namespaces: opts.default
+                ? null
+                : opts
+                    .set!.split(',')
+                    .map((ns) => ns.trim())
+                    .filter((ns) => ns !== ''),
+            })
+          : await api.request<ProfileKeys>('GET', '/api/v1/profile-keys');
+      if (opts.json) return printJson(keys);
+      process.stdout.write(
+        `Profiles are keyed by the first of: ${keys.namespaces.join(', ')}${keys.isDefault ? ' (the default)' : ''}\n` +
+          (keys.fixed
+            ? 'Fixed: the sandbox holds profiles keyed this way.\n'
+            : 'Not fixed yet: it can change until the first profile arrives.\n'),
+      );
+    }),
+  );
+}
+
+interface ProfileKeys {
+  namespaces: string[];
+  isDefault: boolean;
+  fixed: boolean;
 }
