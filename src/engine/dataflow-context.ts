@@ -134,7 +134,7 @@ function buildSandboxContext(
  * The namespaces profile keys come from (upper case), from a sandbox's `profile_key_namespaces` JSON; null or empty:
  * the defaults. One key per profile serves the whole sandbox: the per-profile state backs every dataflow.
  */
-function keyNamespacesOf(json: string | null | undefined, defaults: readonly string[]): string[] {
+export function keyNamespacesOf(json: string | null | undefined, defaults: readonly string[]): string[] {
   const chosen = json ? (JSON.parse(json) as string[]) : [];
   return (chosen.length > 0 ? chosen : defaults).map((ns) => ns.toUpperCase());
 }
@@ -150,14 +150,18 @@ export async function sameKeyNamespaces(
   defaultKeyNamespaces: readonly string[],
   options: { shareLock?: boolean } = {},
 ): Promise<boolean> {
-  const query = db
-    .selectFrom('sandboxes')
-    .select('profile_key_namespaces')
-    .where('id', '=', context.sandboxId);
-  const row = await (options.shareLock ? query.forShare() : query).executeTakeFirst();
-  return (
-    keyNamespacesOf(row?.profile_key_namespaces, defaultKeyNamespaces).join() === context.keyNamespaces.join()
-  );
+  const json = await sandboxKeyNamespacesJson(db, context.sandboxId, options.shareLock === true);
+  return keyNamespacesOf(json, defaultKeyNamespaces).join() === context.keyNamespaces.join();
+}
+
+/** A sandbox's `profile_key_namespaces` column (undefined: no such sandbox), optionally share-locking its row. */
+async function sandboxKeyNamespacesJson(
+  db: Db,
+  sandboxId: string,
+  shareLock: boolean,
+): Promise<string | null | undefined> {
+  const query = db.selectFrom('sandboxes').select('profile_key_namespaces').where('id', '=', sandboxId);
+  return (await (shareLock ? query.forShare() : query).executeTakeFirst())?.profile_key_namespaces;
 }
 
 /** `sameKeyNamespaces` on SQLite's connection (synchronous, inside the caller's transaction). */
@@ -183,11 +187,7 @@ export async function loadSandboxContext(
   defaultKeyNamespaces: readonly string[],
   options: { shareLock?: boolean } = {},
 ): Promise<SandboxContext> {
-  const sandboxQuery = db
-    .selectFrom('sandboxes')
-    .select('profile_key_namespaces')
-    .where('id', '=', sandboxId);
-  const sandbox = await (options.shareLock ? sandboxQuery.forShare() : sandboxQuery).executeTakeFirst();
+  const keys = await sandboxKeyNamespacesJson(db, sandboxId, options.shareLock === true);
   const flows = await db
     .selectFrom('dataflows')
     .selectAll()
@@ -212,13 +212,7 @@ export async function loadSandboxContext(
           .orderBy('created_at')
           .orderBy('id')
           .execute();
-  return buildSandboxContext(
-    sandboxId,
-    flows,
-    audiences,
-    sandbox?.profile_key_namespaces,
-    defaultKeyNamespaces,
-  );
+  return buildSandboxContext(sandboxId, flows, audiences, keys, defaultKeyNamespaces);
 }
 
 const TRACKED_SQL = TRACKED_DATAFLOW_STATUSES.map((s) => `'${s}'`).join(', ');

@@ -1,3 +1,4 @@
+import { keyNamespacesOf } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import type { EngineRuntime } from './runtime.ts';
 import type { Db } from './sql-helpers.ts';
@@ -24,6 +25,7 @@ async function settingsIn(
   const sandbox = await (lock ? query.forUpdate() : query).executeTakeFirst();
   if (!sandbox) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
   const own = sandbox.profile_key_namespaces ? (JSON.parse(sandbox.profile_key_namespaces) as string[]) : [];
+  const namespaces = keyNamespacesOf(sandbox.profile_key_namespaces, rt.tuning.profileKeyNamespaces);
   const profile = await db
     .selectFrom('engine_profiles')
     .select('id')
@@ -31,7 +33,7 @@ async function settingsIn(
     .limit(1)
     .executeTakeFirst();
   return {
-    namespaces: (own.length > 0 ? own : rt.tuning.profileKeyNamespaces).map((ns) => ns.toUpperCase()),
+    namespaces,
     isDefault: own.length === 0,
     fixed: profile !== undefined,
   };
@@ -95,10 +97,6 @@ export async function setProfileKeyNamespaces(
       );
     }
     await tx.sandboxes.setProfileKeyNamespaces(sandboxId, next);
-    return {
-      namespaces: next ?? rt.tuning.profileKeyNamespaces.map((ns) => ns.toUpperCase()),
-      isDefault: next === null,
-      fixed: false,
-    };
+    return settingsIn(db, rt, sandboxId, false);
   });
 }

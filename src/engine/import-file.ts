@@ -104,21 +104,15 @@ export type ImportSource =
  * The bytes of a source, in reads of about `readSize` bytes for a file. A source that fails (an upload cut off, a
  * read error) throws a `source_failed` EngineError, which no reader mistakes for a syntax error in the data.
  */
-async function* bytesOf(source: ImportSource | string, readSize = 1024 * 1024): AsyncGenerator<Uint8Array> {
-  const from =
-    typeof source === 'string' || source.kind === 'file'
-      ? (createReadStream(typeof source === 'string' ? source : source.path, {
-          highWaterMark: readSize,
-        }) as AsyncIterable<Buffer>)
-      : source.bytes;
+async function* bytesOf(source: ImportSource, readSize = 1024 * 1024): AsyncGenerator<Uint8Array> {
   try {
-    yield* from;
+    if (source.kind === 'stream') yield* source.bytes;
+    else yield* createReadStream(source.path, { highWaterMark: readSize }) as AsyncIterable<Buffer>;
   } catch (cause) {
-    const name = typeof source === 'string' ? source : nameOf(source);
-    throw new EngineError('source_failed', `Reading ${name} failed before its end`, {
+    throw new EngineError('source_failed', `Reading ${nameOf(source)} failed before its end`, {
       cause,
-      hint: 'Nothing after the last complete batch was imported; send the file again (importing it twice is harmless)',
-      details: [{ path: name, reason: cause instanceof Error ? cause.message : String(cause) }],
+      hint: 'The batches written before stay; send the file again (importing it twice is harmless)',
+      details: [{ path: nameOf(source), reason: cause instanceof Error ? cause.message : String(cause) }],
     });
   }
 }
@@ -140,7 +134,8 @@ export async function* readLineChunks(
   let parts: Buffer[] = [];
   let linesInParts = 0;
   let firstLine = 1;
-  for await (const bytes of bytesOf(source, readSize)) {
+  const from: ImportSource = typeof source === 'string' ? { kind: 'file', path: source } : source;
+  for await (const bytes of bytesOf(from, readSize)) {
     const buffer = Buffer.isBuffer(bytes)
       ? bytes
       : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

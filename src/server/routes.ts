@@ -540,18 +540,22 @@ export function buildRoutes(options: RouteOptions): Route[] {
         const format =
           query.format ??
           (contentType === 'text/csv' ? 'csv' : contentType === 'application/json' ? 'json' : 'ndjson');
-        return valid(
-          await backend.importFile(principal.sandboxId, {
-            bytes: bodyStream!,
-            totalBytes: bodyLength,
-            format,
-            mode: query.mode,
-            segmentId: query.segmentId,
-            keyNamespace: query.keyNamespace,
-          }),
-          'Import',
-          '',
-        );
+        const started = await backend.importFile(principal.sandboxId, {
+          bytes: bodyStream!,
+          totalBytes: bodyLength,
+          format,
+          mode: query.mode,
+          segmentId: query.segmentId,
+          keyNamespace: query.keyNamespace,
+        });
+        if (!started.ok) {
+          throw badRequest(
+            `The import cannot start (${started.problems.length} problem${started.problems.length === 1 ? '' : 's'}); nothing was read`,
+            started.problems,
+            'validation_failed',
+          );
+        }
+        return started.value;
       },
     }),
     route({
