@@ -531,15 +531,7 @@ async function sendUnits(
   const toSend = holdLastPartial && requests.length > 1 ? requests.slice(0, -1) : requests;
   for (const request of toSend) {
     const requestUnits = unitsOf(request, built);
-    const inflight = await recordSending(
-      rt,
-      audience.id,
-      requestUnits,
-      request.changeIndexes
-        .map((i) => built.owners[i]!)
-        .filter((o) => o.kind === 'add')
-        .map((o) => o.item),
-    );
+    const inflight = await recordSending(rt, audience.id, requestUnits, addsOf(request, built));
     try {
       await client.postUsers(audience.accountId, audience.xAudienceId, request);
     } catch (error) {
@@ -579,6 +571,16 @@ async function sendUnits(
     await commit(rt, audience, [...touched], requestUnits, report, inflight.id);
   }
   return null;
+}
+
+/** The items whose additions a request carries. */
+function addsOf(request: PackedRequest, built: Built): Item[] {
+  const items: Item[] = [];
+  for (const index of request.changeIndexes) {
+    const owner = built.owners[index]!;
+    if (owner.kind === 'add') items.push(owner.item);
+  }
+  return items;
 }
 
 function unitsOf(request: PackedRequest, built: Built): Unit[] {
@@ -835,12 +837,14 @@ async function recordSending(
     // The added user is the desired one, whose stored text is canonical already.
     item.entry.sent = sent ? serializeUser(mergeUsers([sent, item.change.add!])) : item.entry.desired;
   }
-  const sentBy = new Map(adds.map((item) => [item.entry.member, item.entry.sent ?? null]));
-  const members = [...new Set(units.flatMap((u) => u.items.map((i) => i.entry.member)))];
-  const inflight: Inflight = {
-    id: rt.store.newId('inf'),
-    members: members.map((member) => [member, sentBy.get(member) ?? null]),
-  };
+  // Units are disjoint (each member is in one), so one pass lists every member once.
+  const adding = new Set(adds);
+  const members: Inflight['members'] = [];
+  for (const unit of units) {
+    for (const item of unit.items)
+      members.push([item.entry.member, adding.has(item) ? (item.entry.sent ?? null) : null]);
+  }
+  const inflight: Inflight = { id: rt.store.newId('inf'), members };
   const payload = JSON.stringify(inflight.members);
   const now = rt.now();
   if (rt.store.sqlite) {
