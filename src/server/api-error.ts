@@ -51,6 +51,15 @@ export const notFound = (what: string, id?: string) =>
 export const conflict = (message: string, details: ErrorDetail[] = []) =>
   new ApiError({ status: 409, code: 'conflict', message, details });
 
+/** An activation, or a change to one, that would break data-usage policies: every violation, with what to do. */
+export const policyViolation = (details: ErrorDetail[]) =>
+  new ApiError({
+    status: 409,
+    code: 'policy_violation',
+    message: `Refused: ${details.length} data-usage policy violation${details.length === 1 ? '' : 's'} (see details)`,
+    details,
+  });
+
 export const unauthorized = (message: string) =>
   new ApiError({
     status: 401,

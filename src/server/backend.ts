@@ -110,6 +110,12 @@ export interface ServiceBackend {
   segments: {
     list(sandboxId: string): Promise<SegmentView[]>;
     create(sandboxId: string, input: z.output<typeof S.SegmentCreateSchema>): Promise<Checked<SegmentView>>;
+    /** Undefined for an unknown segment; throws a policy_violation ApiError when new labels break an activation. */
+    update(
+      sandboxId: string,
+      id: string,
+      patch: z.output<typeof S.SegmentPatchSchema>,
+    ): Promise<Checked<SegmentView> | undefined>;
   };
   dataflows: {
     list(sandboxId: string): Promise<DataflowView[]>;

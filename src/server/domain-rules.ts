@@ -1,8 +1,9 @@
 import { validateAudienceName } from '../audience/naming.ts';
 import { validateMapping } from '../audience/mapping.ts';
+import { labelProblems, normalizeLabels, policyViolations } from '../audience/governance.ts';
 import type { DomainRules } from './ports.ts';
 
-/** The pure domain rules (naming, mapping), as the API reports them: `{ path, reason }`. */
+/** The pure domain rules (naming, mapping, governance), as the API reports them: `{ path, reason }`. */
 export const domainRules: DomainRules = {
   checkName(value, field) {
     const r = validateAudienceName(value, { field });
@@ -14,6 +15,18 @@ export const domainRules: DomainRules = {
     return r.problems.map((p) => ({
       path: p.index < 0 ? '' : `[${p.index}]${p.field === 'rows' ? '' : `.${p.field}`}`,
       reason: p.reason,
+    }));
+  },
+  checkLabels(labels) {
+    return {
+      problems: labelProblems(labels).map((p) => ({ path: `[${p.index}]`, reason: p.reason })),
+      labels: normalizeLabels(labels),
+    };
+  },
+  policyViolations(marketingActions, segments) {
+    return policyViolations(marketingActions, segments).map((v) => ({
+      segmentId: v.segmentId,
+      reason: `${v.policy}: ${v.reason}`,
     }));
   },
 };

@@ -88,4 +88,14 @@ export interface DomainRules {
   ): { ok: true } | { ok: false; reason: string };
   /** Mapping rows: problems at `[index].field`. */
   checkMapping(rows: readonly unknown[]): ErrorDetail[];
+  /** Data-usage labels: problems at `[index]`; and the labels as stored (upper case, each once). */
+  checkLabels(labels: readonly string[]): { problems: ErrorDetail[]; labels: string[] };
+  /**
+   * The data-usage policies an activation of `segments` to a destination used for `marketingActions` breaks, each
+   * with its segment and what to do.
+   */
+  policyViolations(
+    marketingActions: readonly string[],
+    segments: ReadonlyArray<{ id: string; name: string; labels: readonly string[] }>,
+  ): Array<{ segmentId: string; reason: string }>;
 }

@@ -331,12 +331,27 @@ export function buildRoutes(options: RouteOptions): Route[] {
       path: `${V1}/segments`,
       permissions: ['Manage Segments'],
       tag: 'Segments',
-      summary: 'Register a source segment (id as in segmentMembership, name, description)',
+      summary: 'Register a source segment (id as in segmentMembership, name, description, data-usage labels)',
       body: S.SegmentCreateSchema,
       status: 201,
       response: S.SegmentSchema,
       handler: async ({ principal, backend, body }) =>
         valid(await backend.segments.create(principal.sandboxId, body), 'Segment', body.id),
+    }),
+    route({
+      method: 'PATCH',
+      path: `${V1}/segments/:id`,
+      permissions: ['Manage Segments'],
+      tag: 'Segments',
+      summary:
+        "Change a segment's name, description or data-usage labels. 409 policy_violation when new labels forbid a " +
+        'marketing action of a destination the segment is activated to.',
+      params: S.IdParams,
+      body: S.SegmentPatchSchema,
+      status: 200,
+      response: S.SegmentSchema,
+      handler: async ({ principal, backend, params, body }) =>
+        valid(await backend.segments.update(principal.sandboxId, params.id, body), 'Segment', params.id),
     }),
 
     // --- dataflows ---

@@ -187,6 +187,9 @@ export const SegmentSchema = z
     namespace: z.string(),
     name: z.string(),
     description: z.string(),
+    labels: z
+      .array(z.string())
+      .meta({ description: 'Data-usage labels (C1–C12, I1, I2, S1, S2, PSPD, RHD, custom)' }),
     createdAt: timestamp,
   })
   .meta({ id: 'Segment' });
@@ -199,6 +202,15 @@ export const SegmentCreateSchema = z.object({
   namespace: z.string().min(1).max(100).default('ups').meta({ description: "'ups' = Segmentation Service" }),
   name: z.string().min(1).max(200),
   description: z.string().max(1000).optional(),
+  labels: z.array(z.string()).max(50).optional().meta({
+    description:
+      'Data-usage labels, checked against the marketing actions of destinations it is activated to',
+  }),
+});
+export const SegmentPatchSchema = z.object({
+  name: z.string().min(1).max(200).optional(),
+  description: z.string().max(1000).optional(),
+  labels: z.array(z.string()).max(50).optional(),
 });
 
 // --- dataflows ------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import type { Store, Destination, Dataflow, Audience, Segment, ApiToken } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
-import { upstreamError } from './api-error.ts';
+import { policyViolation, upstreamError } from './api-error.ts';
 import type {
   AudienceView,
   Checked,
@@ -79,6 +79,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     namespace: s.namespace,
     name: s.name,
     description: s.description ?? '',
+    labels: s.labels,
     createdAt: new Date(s.createdAt).toISOString(),
   });
 
@@ -192,6 +193,30 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       });
     }
     return { problems: out, segments };
+  };
+
+  /** The live activations of the sandbox: each live audience with its dataflow's destination. */
+  const liveActivations = async (sandboxId: string) => {
+    const flows = new Map(
+      (await store.dataflows.list(sandboxId)).filter((d) => d.status !== 'deleted').map((d) => [d.id, d]),
+    );
+    return (await store.audiences.list(sandboxId))
+      .filter((a) => a.state !== 'removing' && a.state !== 'removed' && flows.has(a.dataflowId))
+      .map((a) => ({ segmentId: a.segmentId, destinationId: flows.get(a.dataflowId)!.destinationId }));
+  };
+
+  /**
+   * Refuses (409 policy_violation) segments activated to a destination whose marketing actions their labels forbid.
+   * `path` names the field each violation is reported at.
+   */
+  const enforcePolicies = (
+    marketingActions: readonly string[],
+    segments: ReadonlyArray<Segment>,
+    path: (segmentId: string) => string,
+  ): void => {
+    const violations = rules.policyViolations(marketingActions, segments);
+    if (violations.length > 0)
+      throw policyViolation(violations.map((v) => ({ path: path(v.segmentId), reason: v.reason })));
   };
 
   const audienceFields = (a: AudienceInput, seg: Segment | undefined) => ({
@@ -325,6 +350,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ...nameProblems(patch.description, 'description', 'description'),
         ];
         if (p.length > 0) return problems(p);
+        if (patch.marketingActions !== undefined) {
+          // New marketing actions may not be forbidden by the labels of segments already activated here.
+          const ids = new Set(
+            (await liveActivations(sandboxId)).filter((a) => a.destinationId === id).map((a) => a.segmentId),
+          );
+          const activated = await store.segments.list(sandboxId, { ids: [...ids] });
+          enforcePolicies(patch.marketingActions, activated, () => 'marketingActions');
+        }
         const d = await store.transaction(async (tx) => {
           if (patch.credentials !== undefined)
             await tx.destinations.setCredentials(sandboxId, id, patch.credentials);
@@ -453,14 +486,41 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         return Promise.all((await store.segments.list(sandboxId)).map(segmentView));
       },
       async create(sandboxId, input) {
+        const labels = rules.checkLabels(input.labels ?? []);
+        if (labels.problems.length > 0)
+          return problems(labels.problems.map((p) => ({ path: `labels${p.path}`, reason: p.reason })));
         const s = await store.segments.create({
           sandboxId,
           id: input.id,
           namespace: input.namespace,
           name: input.name,
           description: input.description ?? null,
+          labels: labels.labels,
         });
         return { ok: true, value: await segmentView(s) };
+      },
+      async update(sandboxId, id, patch) {
+        const current = await store.segments.get(sandboxId, id);
+        if (!current) return undefined;
+        const labels = patch.labels === undefined ? undefined : rules.checkLabels(patch.labels);
+        if (labels && labels.problems.length > 0)
+          return problems(labels.problems.map((p) => ({ path: `labels${p.path}`, reason: p.reason })));
+        if (labels) {
+          // Labels of an activated segment may not come to forbid what its destinations are used for.
+          const next = { ...current, labels: labels.labels };
+          for (const destinationId of new Set(
+            (await liveActivations(sandboxId)).filter((a) => a.segmentId === id).map((a) => a.destinationId),
+          )) {
+            const destination = await store.destinations.get(sandboxId, destinationId);
+            if (destination) enforcePolicies(destination.marketingActions, [next], () => 'labels');
+          }
+        }
+        const s = await store.segments.update(sandboxId, id, {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(labels ? { labels: labels.labels } : {}),
+        });
+        return s && { ok: true, value: await segmentView(s) };
       },
     },
 
@@ -484,6 +544,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async create(sandboxId, input) {
         const { problems: p, segments } = await checkDataflow(sandboxId, input);
         if (p.length > 0) return problems(p);
+        const destination = await store.destinations.get(sandboxId, input.destinationId);
+        // In the order asked for, so each violation names its place in the request.
+        const segmentIndex = new Map(input.audiences.map((a, i) => [a.segmentId, i]));
+        enforcePolicies(
+          destination?.marketingActions ?? [],
+          input.audiences.map((a) => segments.get(a.segmentId)!),
+          (segmentId) => `audiences[${segmentIndex.get(segmentId)}].segmentId`,
+        );
         const created = await store.transaction(async (tx) => {
           const d = await tx.dataflows.create({
             sandboxId,
@@ -534,6 +602,16 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           });
         }
         if (p.length > 0) return problems(p);
+        if (patch.audiences !== undefined) {
+          const destination = await store.destinations.get(sandboxId, current.destinationId);
+          const wanted = patch.audiences;
+          const segmentIndex = new Map(wanted.map((a, i) => [a.segmentId, i]));
+          enforcePolicies(
+            destination?.marketingActions ?? [],
+            wanted.map((a) => segments.get(a.segmentId)!),
+            (segmentId) => `audiences[${segmentIndex.get(segmentId)}].segmentId`,
+          );
+        }
         const updated = await store.transaction(async (tx) => {
           const d = await tx.dataflows.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name } : {}),

@@ -120,6 +120,10 @@ const FIXTURES: Record<string, Fixture> = {
     path: '/api/v1/ingest/profiles',
     body: profile(`${uniq('buyer')}@example.com`, { [c.segmentId]: 'realized' }),
   }),
+  'PATCH /api/v1/segments/:id': async (c) => ({
+    path: `/api/v1/segments/${c.segmentId}`,
+    body: { description: uniq('described ') },
+  }),
   'GET /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys' }),
   // Setting what is already set changes nothing, so it is allowed even once the sandbox holds profiles.
   'PATCH /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys', body: { namespaces: null } }),

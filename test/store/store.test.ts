@@ -414,6 +414,7 @@ for (const backend of BACKENDS) {
           name: 'Loyal',
           description: null,
           sizeEstimate: 1200,
+          labels: [],
           createdAt: clock.now(),
           updatedAt: clock.now(),
         });
@@ -446,6 +447,13 @@ for (const backend of BACKENDS) {
         ]);
         expect(await store.segments.list(sandboxId, { ids: [] })).toEqual([]);
         expect((await store.segments.update(sandboxId, 'seg-b', { sizeEstimate: 5 }))?.sizeEstimate).toBe(5);
+        expect((await store.segments.update(sandboxId, 'seg-b', { labels: ['C2', 'I1'] }))?.labels).toEqual([
+          'C2',
+          'I1',
+        ]);
+        // An upsert (a source re-registering its segment) keeps the labels set here.
+        await store.segments.upsert({ sandboxId, id: 'seg-b', namespace: 'csv', name: 'Uploaded again' });
+        expect((await store.segments.get(sandboxId, 'seg-b'))?.labels).toEqual(['C2', 'I1']);
         expect(await store.segments.delete(sandboxId, 'seg-b')).toBe(true);
         expect(await store.segments.get(sandboxId, 'seg-b')).toBeUndefined();
       });

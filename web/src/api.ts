@@ -106,6 +106,8 @@ export interface Segment {
   namespace: string;
   name: string;
   description: string;
+  /** Data-usage labels (C1–C12, I1, I2, …), checked against the destination's marketing actions. */
+  labels?: string[];
   createdAt?: string;
   /** People audiences unless stated otherwise. */
   audienceType?: string;

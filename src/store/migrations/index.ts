@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { coreMigration } from './0001-core.ts';
 import { audienceEndRemovalMigration } from './0002-audience-end-removal.ts';
 import { sandboxProfileKeysMigration } from './0003-sandbox-profile-keys.ts';
+import { segmentLabelsMigration } from './0004-segment-labels.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -18,6 +19,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0001-core', coreMigration],
   ['0002-audience-end-removal', audienceEndRemovalMigration],
   ['0003-sandbox-profile-keys', sandboxProfileKeysMigration],
+  ['0004-segment-labels', segmentLabelsMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import { isUniqueViolation, StoreError } from '../errors.ts';
 import type { SegmentsTable } from '../schema/index.ts';
-import { definedOnly, type RepositoryContext } from './context.ts';
+import { definedOnly, parseJson, type RepositoryContext } from './context.ts';
 
 /** AEP's Segmentation Service namespace: the only people audiences this destination accepts. */
 export const DEFAULT_SEGMENT_NAMESPACE = 'ups';
@@ -14,6 +14,8 @@ export interface Segment {
   name: string;
   description: string | null;
   sizeEstimate: number | null;
+  /** Data-usage labels (upper case), checked against destinations' marketing actions at activation. */
+  labels: string[];
   createdAt: number;
   updatedAt: number;
 }
@@ -25,6 +27,7 @@ export interface SegmentInput {
   name: string;
   description?: string | null;
   sizeEstimate?: number | null;
+  labels?: readonly string[];
 }
 
 export interface UpdateSegmentInput {
@@ -32,6 +35,7 @@ export interface UpdateSegmentInput {
   name?: string;
   description?: string | null;
   sizeEstimate?: number | null;
+  labels?: readonly string[];
 }
 
 const toSegment = (row: Selectable<SegmentsTable>): Segment => ({
@@ -41,6 +45,7 @@ const toSegment = (row: Selectable<SegmentsTable>): Segment => ({
   name: row.name,
   description: row.description,
   sizeEstimate: row.size_estimate,
+  labels: parseJson<string[]>(row.labels, 'segments.labels'),
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -64,6 +69,7 @@ export function segmentRepository(ctx: RepositoryContext) {
     name: input.name,
     description: input.description ?? null,
     size_estimate: input.sizeEstimate ?? null,
+    labels: JSON.stringify(input.labels ?? []),
     created_at: now,
     updated_at: now,
   });
@@ -131,6 +137,7 @@ export function segmentRepository(ctx: RepositoryContext) {
         name: patch.name,
         description: patch.description,
         size_estimate: patch.sizeEstimate,
+        labels: patch.labels && JSON.stringify([...patch.labels]),
       });
       const result = await ctx.db
         .updateTable('segments')

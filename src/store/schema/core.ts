@@ -62,6 +62,8 @@ export interface SegmentsTable {
   name: string;
   description: string | null;
   size_estimate: number | null;
+  /** JSON array of data-usage labels (upper case), migration 0004. */
+  labels: Generated<string>;
   created_at: EpochMs;
   updated_at: EpochMs;
 }

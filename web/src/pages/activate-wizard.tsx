@@ -312,6 +312,9 @@ function SegmentsStep({
                     <td>
                       <label htmlFor={id}>{segment.name}</label>
                       {segment.description ? <div className="small muted">{segment.description}</div> : null}
+                      {segment.labels && segment.labels.length > 0 ? (
+                        <div className="small muted">Data-usage labels: {segment.labels.join(', ')}</div>
+                      ) : null}
                       {!eligibility.selectable ? (
                         <div className="small reason" id={`${id}-why`}>
                           {eligibility.reason}

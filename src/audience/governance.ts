@@ -1,0 +1,138 @@
+/**
+ * Data governance for activations: data-usage labels on segments, marketing actions on destinations, and the
+ * policies that forbid an action on data with a label. An activation sends individual identifiers of every member of
+ * a segment to X, a third party, for ad targeting; a segment whose labels forbid what the destination is used for
+ * cannot be activated there, and a change that would make an existing activation break a policy is refused.
+ *
+ * Labels follow AEP's data-usage labels (contract C1–C12, identity I1–I2, sensitive S1, S2, PSPD, RHD); any other
+ * label (a custom one) is kept and shown but restricts nothing by itself.
+ */
+
+/** The labels the policies know, with what each one means. */
+export const DATA_USAGE_LABELS: Readonly<Record<string, string>> = {
+  C1: 'export only in aggregated form, without individual or device identifiers',
+  C2: 'no export to a third party',
+  C3: 'no combination with directly identifiable information',
+  C4: 'no targeting of ads or content, on-site or cross-site',
+  C5: 'no interest-based cross-site targeting',
+  C6: 'no on-site ad targeting',
+  C7: 'no on-site content targeting',
+  C8: 'no measurement of own sites or apps',
+  C9: 'no data-science use',
+  C10: 'no activation of stitched identities',
+  C11: 'no Segment Match',
+  C12: 'no export in any way',
+  I1: 'directly identifiable data',
+  I2: 'indirectly identifiable data',
+  S1: 'precise location',
+  S2: 'broad geofence',
+  PSPD: 'permitted sensitive personal data',
+  RHD: 'regulated health data',
+};
+
+/** AEP's marketing actions; destinations may name custom ones too. */
+export const MARKETING_ACTIONS = [
+  'Analytics',
+  'Combine with directly identifiable data',
+  'Cross Site Targeting',
+  'Data Science',
+  'Email Targeting',
+  'Export to Third Party',
+  'Onsite Advertising',
+  'Onsite Personalization',
+  'Segment Match',
+  'Single Identity Personalization',
+] as const;
+
+export interface Policy {
+  name: string;
+  /** The marketing action the policy restricts; null: every activation to X (it exports individual identifiers). */
+  action: string | null;
+  /** Data with any of these labels may not be used for the action. */
+  labels: readonly string[];
+}
+
+/** The policies every activation is checked against. */
+export const POLICIES: readonly Policy[] = [
+  { name: 'No export of individual identifiers', action: null, labels: ['C1', 'C12'] },
+  { name: 'Restrict export to third parties', action: 'Export to Third Party', labels: ['C2'] },
+  {
+    name: 'Restrict combining with directly identifiable data',
+    action: 'Combine with directly identifiable data',
+    labels: ['C3'],
+  },
+  { name: 'Restrict cross-site targeting', action: 'Cross Site Targeting', labels: ['C4', 'C5'] },
+  { name: 'Restrict on-site advertising', action: 'Onsite Advertising', labels: ['C4', 'C6'] },
+  { name: 'Restrict on-site personalization', action: 'Onsite Personalization', labels: ['C4', 'C7'] },
+  { name: 'Restrict analytics', action: 'Analytics', labels: ['C8'] },
+  { name: 'Restrict data science', action: 'Data Science', labels: ['C9'] },
+  { name: 'Restrict stitched identities', action: 'Single Identity Personalization', labels: ['C10'] },
+  { name: 'Restrict Segment Match', action: 'Segment Match', labels: ['C11'] },
+];
+
+const LABEL = /^[A-Za-z0-9_-]{1,50}$/;
+
+/** Problems with a label list (shape only; unknown labels are custom ones): `{ index, reason }`. */
+export function labelProblems(labels: readonly string[]): Array<{ index: number; reason: string }> {
+  const problems: Array<{ index: number; reason: string }> = [];
+  const seen = new Set<string>();
+  labels.forEach((label, index) => {
+    if (!LABEL.test(label)) problems.push({ index, reason: 'letters, digits, _ and - only (1–50)' });
+    else if (seen.has(label.toUpperCase())) problems.push({ index, reason: `${label} is listed twice` });
+    seen.add(label.toUpperCase());
+  });
+  return problems;
+}
+
+/** Labels as stored: upper case, each once, in the order given. */
+export function normalizeLabels(labels: readonly string[]): string[] {
+  return [...new Set(labels.map((l) => l.toUpperCase()))];
+}
+
+export interface PolicyViolation {
+  segmentId: string;
+  label: string;
+  /** The destination's marketing action the label forbids; null for a policy on every activation. */
+  action: string | null;
+  policy: string;
+  /** What is wrong and how to fix it, in one sentence. */
+  reason: string;
+}
+
+/**
+ * The policies an activation of `segments` to a destination used for `marketingActions` breaks: one violation per
+ * (segment, label, action). Marketing actions are compared without case.
+ *
+ * @example
+ * policyViolations(['Export to Third Party'], [{ id: 'seg-1', name: 'VIP', labels: ['C2'] }]);
+ * // [{ segmentId: 'seg-1', label: 'C2', action: 'Export to Third Party', policy: 'Restrict export to third parties', reason: '…' }]
+ */
+export function policyViolations(
+  marketingActions: readonly string[],
+  segments: ReadonlyArray<{ id: string; name: string; labels: readonly string[] }>,
+): PolicyViolation[] {
+  const actions = new Map(marketingActions.map((a) => [a.toLowerCase(), a]));
+  const out: PolicyViolation[] = [];
+  for (const segment of segments) {
+    const labels = new Set(segment.labels.map((l) => l.toUpperCase()));
+    for (const policy of POLICIES) {
+      const action = policy.action === null ? null : actions.get(policy.action.toLowerCase());
+      if (action === undefined) continue;
+      for (const label of policy.labels) {
+        if (!labels.has(label)) continue;
+        const meaning = DATA_USAGE_LABELS[label]!;
+        out.push({
+          segmentId: segment.id,
+          label,
+          action,
+          policy: policy.name,
+          reason:
+            action === null
+              ? `segment "${segment.name}" is labelled ${label} (${meaning}), and an activation to X sends each member's identifiers: remove the label if it no longer applies, or do not activate the segment`
+              : `segment "${segment.name}" is labelled ${label} (${meaning}), which forbids "${action}", a marketing action of the destination: remove that action from the destination, remove the label if it no longer applies, or activate another segment`,
+        });
+      }
+    }
+  }
+  return out;
+}

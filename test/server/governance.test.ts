@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO, startTestService, type Json, type TestService } from './harness.ts';
+
+// Data-usage labels against marketing actions, over the API: checked at activation and on every later change.
+
+let t: TestService;
+let destinationId: string;
+const call = (method: string, path: string, body?: unknown) =>
+  t.call(method, path, { token: t.adminToken, ...(body === undefined ? {} : { body }) });
+const dataflow = (segmentIds: string[]) => ({
+  name: `Governed ${segmentIds.join(' ')}`,
+  destinationId,
+  mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+  audiences: segmentIds.map((segmentId) => ({ segmentId })),
+});
+const violations = (r: { status: number; body: Json }) => {
+  expect(r.status, JSON.stringify(r.body)).toBe(409);
+  expect(r.body.error.code).toBe('policy_violation');
+  return r.body.error.details as Array<{ path: string; reason: string }>;
+};
+
+beforeAll(async () => {
+  t = await startTestService();
+  await call('POST', '/api/v1/segments', { id: 'seg-open', name: 'Open' });
+  await call('POST', '/api/v1/segments', {
+    id: 'seg-no-third',
+    name: 'No third parties',
+    labels: ['c2', 'I1'],
+  });
+  await call('POST', '/api/v1/segments', { id: 'seg-no-export', name: 'Never exported', labels: ['C12'] });
+  const d = await call('POST', '/api/v1/destinations', {
+    name: 'Acme',
+    accountId: DEMO.accountId,
+    credentials: DEMO.credentials,
+    marketingActions: ['Export to Third Party'],
+    alertWebhookUrl: null,
+  });
+  destinationId = d.body.id;
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('data governance', () => {
+  it('stores labels upper case and refuses malformed ones', async () => {
+    const listed = await call('GET', '/api/v1/segments');
+    expect(listed.body.items.find((s: Json) => s.id === 'seg-no-third').labels).toEqual(['C2', 'I1']);
+    const bad = await call('POST', '/api/v1/segments', { id: 'seg-bad', name: 'Bad', labels: ['C 2'] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('labels[0]');
+  });
+
+  it('refuses to activate a segment whose labels forbid what the destination is used for, and creates nothing', async () => {
+    const refused = violations(
+      await call('POST', '/api/v1/dataflows', dataflow(['seg-open', 'seg-no-third', 'seg-no-export'])),
+    );
+    expect(refused.map((v) => v.path)).toEqual(['audiences[1].segmentId', 'audiences[2].segmentId']);
+    expect(refused[0]!.reason).toContain('Export to Third Party');
+    expect(refused[1]!.reason).toContain('C12');
+    expect((await call('GET', '/api/v1/dataflows')).body.items).toEqual([]);
+  });
+
+  it('activates once the action is gone, then refuses changes that would break the policy', async () => {
+    expect(
+      (await call('PATCH', `/api/v1/destinations/${destinationId}`, { marketingActions: [] })).status,
+    ).toBe(200);
+    const created = await call('POST', '/api/v1/dataflows', dataflow(['seg-open', 'seg-no-third']));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+
+    // The destination may not take up an action the activated segment's labels forbid.
+    const action = violations(
+      await call('PATCH', `/api/v1/destinations/${destinationId}`, {
+        marketingActions: ['Export to Third Party', 'Analytics'],
+      }),
+    );
+    expect(action).toEqual([
+      { path: 'marketingActions', reason: expect.stringContaining('No third parties') },
+    ]);
+    expect((await call('GET', `/api/v1/destinations/${destinationId}`)).body.marketingActions).toEqual([]);
+    expect(
+      (
+        await call('PATCH', `/api/v1/destinations/${destinationId}`, {
+          marketingActions: ['Cross Site Targeting'],
+        })
+      ).status,
+    ).toBe(200);
+
+    // An activated segment may not take a label that forbids an action of its destination.
+    const label = violations(await call('PATCH', '/api/v1/segments/seg-open', { labels: ['C5'] }));
+    expect(label[0]).toEqual({ path: 'labels', reason: expect.stringContaining('Cross Site Targeting') });
+    expect(
+      (await call('GET', '/api/v1/segments')).body.items.find((s: Json) => s.id === 'seg-open').labels,
+    ).toEqual([]);
+    // A label that forbids nothing here is fine.
+    const fine = await call('PATCH', '/api/v1/segments/seg-open', { labels: ['C9'], description: 'scored' });
+    expect(fine.status).toBe(200);
+    expect(fine.body).toMatchObject({ labels: ['C9'], description: 'scored' });
+
+    // Adding a forbidden segment to the dataflow later is refused too.
+    const flowId = created.body.id as string;
+    await call('PATCH', '/api/v1/segments/seg-no-export', { labels: ['C5'] });
+    const added = violations(
+      await call('PATCH', `/api/v1/dataflows/${flowId}`, {
+        audiences: [{ segmentId: 'seg-open' }, { segmentId: 'seg-no-third' }, { segmentId: 'seg-no-export' }],
+      }),
+    );
+    expect(added.map((v) => v.path)).toEqual(['audiences[2].segmentId']);
+    expect((await call('GET', `/api/v1/dataflows/${flowId}`)).body.audiences).toHaveLength(2);
+  });
+});
