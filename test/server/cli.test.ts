@@ -177,6 +177,20 @@ describe('tca CLI', () => {
     expect(missing.stdout + missing.stderr).toContain('no segment nope');
   });
 
+  it('sets data-usage labels, and refuses ones that forbid what an activated segment is used for', async () => {
+    const d = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { marketingActions: ['Cross Site Targeting'] },
+    });
+    expect(d.status).toBe(200);
+    const ok = await tca(['segments', 'labels', 'cli-seg', 'c9,I1', '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).labels).toEqual(['C9', 'I1']);
+    const refused = await tca(['segments', 'labels', 'cli-seg', 'C5']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr + refused.stdout).toContain('Cross Site Targeting');
+  });
+
   it('shows the profile keys, fixed once the sandbox holds profiles', async () => {
     const shown = await tca(['sandboxes', 'profile-keys', '--json']);
     expect(shown.code, shown.stderr).toBe(0);

@@ -9,7 +9,7 @@ import {
   type GlobalOptions,
 } from './api-client.ts';
 
-/** `tca segments list|create`. */
+/** `tca segments list|create|labels`. */
 export function registerSegmentsCommand(program: Command): void {
   const group = program.command('segments').description('Source segments (as in segmentMembership)');
   withConnection(
@@ -22,7 +22,7 @@ export function registerSegmentsCommand(program: Command): void {
       const api = await connect(opts);
       const r = await api.request<{ items: Array<Record<string, unknown>> }>('GET', '/api/v1/segments');
       if (opts.json) printJson(r.items);
-      else printTable(r.items, ['id', 'namespace', 'name']);
+      else printTable(r.items, ['id', 'namespace', 'name', 'labels']);
     }),
   );
   withConnection(
@@ -37,23 +37,66 @@ export function registerSegmentsCommand(program: Command): void {
         'ups',
       )
       .option('--description <text>', 'description')
+      .option('--labels <labels>', 'data-usage labels, comma-separated (e.g. C2,I1)')
       .addHelpText(
         'after',
-        examples(['tca segments create --id 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5 --name "Loyal Customers"']),
+        examples([
+          'tca segments create --id 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5 --name "Loyal Customers"',
+          'tca segments create --id seg-crm --name "CRM members" --labels C2,I1',
+        ]),
       ),
   ).action(
     action(
-      async (opts: GlobalOptions & { id: string; name: string; namespace: string; description?: string }) => {
+      async (
+        opts: GlobalOptions & {
+          id: string;
+          name: string;
+          namespace: string;
+          description?: string;
+          labels?: string;
+        },
+      ) => {
         const api = await connect(opts);
         const s = await api.request<Record<string, unknown>>('POST', '/api/v1/segments', {
           id: opts.id,
           name: opts.name,
           namespace: opts.namespace,
           ...(opts.description !== undefined ? { description: opts.description } : {}),
+          ...(opts.labels !== undefined ? { labels: splitList(opts.labels) } : {}),
         });
         if (opts.json) printJson(s);
         else process.stdout.write(`Created segment ${String(s['id'])}\n`);
       },
     ),
   );
+  withConnection(
+    group
+      .command('labels <id> <labels>')
+      .description(
+        "Set a segment's data-usage labels (comma-separated; '' for none). Refused when they would forbid a marketing " +
+          'action of a destination the segment is activated to',
+      )
+      .addHelpText(
+        'after',
+        examples(['tca segments labels seg-crm C2,I1', "tca segments labels seg-crm ''"]),
+      ),
+  ).action(
+    action(async (id: string, labels: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const s = await api.request<{ id: string; labels: string[] }>(
+        'PATCH',
+        `/api/v1/segments/${encodeURIComponent(id)}`,
+        { labels: splitList(labels) },
+      );
+      if (opts.json) printJson(s);
+      else process.stdout.write(`Segment ${s.id}: labels ${s.labels.join(', ') || 'none'}\n`);
+    }),
+  );
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
