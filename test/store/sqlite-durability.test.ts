@@ -226,7 +226,7 @@ describe.each(BACKENDS)('migration 0003 on $name', (backend) => {
       db,
       MIGRATIONS.filter(([name]) => name !== '0003-sandbox-profile-keys'),
     );
-    for (const id of ['sbx_keyed', 'sbx_empty'])
+    for (const id of ['sbx_keyed', 'sbx_empty', 'sbx_default'])
       await sql`insert into sandboxes (id, name, created_at) values (${id}, ${id}, 1)`.execute(db);
     await sql`insert into destinations (id, sandbox_id, name, account_id, status, created_at, updated_at)
       values ('dst_1', 'sbx_keyed', 'd', 'acc', 'active', 1, 1)`.execute(db);
@@ -240,15 +240,24 @@ describe.each(BACKENDS)('migration 0003 on $name', (backend) => {
         values (${id}, 'sbx_keyed', 'dst_1', ${id}, '[]', ${status}, ${keys}, ${at}, ${at})`.execute(db);
     }
 
+    // A dataflow created with the default namespaces leaves its sandbox on the default.
+    await sql`insert into destinations (id, sandbox_id, name, account_id, status, created_at, updated_at)
+      values ('dst_2', 'sbx_default', 'd', 'acc', 'active', 1, 1)`.execute(db);
+    await sql`insert into dataflows (id, sandbox_id, destination_id, name, mapping, status, profile_key_namespaces, created_at, updated_at)
+      values ('df_default', 'sbx_default', 'dst_2', 'df', '[]', 'active', '["ECID","CRMID"]', 1, 1)`.execute(
+      db,
+    );
+
     expect(await migrateToLatest(db)).toEqual(['0003-sandbox-profile-keys']);
 
     const sandboxes = await db
       .selectFrom('sandboxes')
       .select(['id', 'profile_key_namespaces'])
-      .where('id', 'in', ['sbx_keyed', 'sbx_empty'])
+      .where('id', 'in', ['sbx_keyed', 'sbx_empty', 'sbx_default'])
       .orderBy('id')
       .execute();
     expect(sandboxes).toEqual([
+      { id: 'sbx_default', profile_key_namespaces: null },
       { id: 'sbx_empty', profile_key_namespaces: null },
       { id: 'sbx_keyed', profile_key_namespaces: '["CUSTOMERID","ECID"]' },
     ]);

@@ -10,7 +10,7 @@ export const sandboxProfileKeysMigration: Migration = {
   async up(db: Kysely<unknown>) {
     await db.schema.alterTable('sandboxes').addColumn('profile_key_namespaces', 'text').execute();
     await sql`update sandboxes set profile_key_namespaces = (
-        select d.profile_key_namespaces from dataflows d
+        select nullif(d.profile_key_namespaces, '["ECID","CRMID"]') from dataflows d
         where d.sandbox_id = sandboxes.id and d.status in ('active', 'paused', 'failed')
         order by d.created_at, d.id limit 1)`.execute(db);
     await db.schema.alterTable('dataflows').dropColumn('profile_key_namespaces').execute();
