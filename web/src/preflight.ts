@@ -67,15 +67,4 @@ export function orderChecks(checks: readonly PreflightCheck[]): PreflightCheck[]
 }
 
 /** AEP's built-in marketing actions; the destination stores the chosen ones for policy enforcement. */
-export const MARKETING_ACTIONS = [
-  'Analytics',
-  'Combine with directly identifiable data',
-  'Cross Site Targeting',
-  'Data Science',
-  'Email Targeting',
-  'Export to Third Party',
-  'Onsite Advertising',
-  'Onsite Personalization',
-  'Segment Match',
-  'Single Identity Personalization',
-] as const;
+export { MARKETING_ACTIONS } from '../../src/audience/governance.ts';
