@@ -3,6 +3,8 @@ export type EngineErrorCode =
   | 'not_found'
   /** The change conflicts with what is stored (profile keys once profiles exist). */
   | 'conflict'
+  /** Allowed again later ("Activate now" once per 24 hours); the details say when. */
+  | 'too_soon'
   | 'invalid_input'
   | 'invalid_file'
   /** The file or upload being imported failed to read to its end. */

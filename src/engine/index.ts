@@ -13,6 +13,7 @@ import {
   type DeadLetter,
   type DeadLetterSelection,
 } from './dead-letters.ts';
+import { activateNow, type ActivateNowResult } from './activate-now.ts';
 import { profileKeySettings, setProfileKeyNamespaces, type ProfileKeySettings } from './identity-settings.ts';
 import {
   importProfiles,
@@ -47,6 +48,7 @@ export type { AudienceDeliveryReport } from './delivery.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
 export type { ProfileKeySettings } from './identity-settings.ts';
+export type { ActivateNowResult } from './activate-now.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
 export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
 export type { DataflowRun, RunCounts } from './runs.ts';
@@ -121,6 +123,12 @@ export interface Engine {
     bytes: AsyncIterable<Uint8Array>,
     options: ImportOptions & { format: ImportFormat; name?: string; totalBytes?: number | null },
   ): Promise<ImportReport>;
+  /**
+   * "Activate now": queues every current member of an audience to be sent to X again with its next delivery (which
+   * it also requests). Once per 24 hours per audience (`too_soon` EngineError sooner); `not_found` for an audience
+   * that is not active in the sandbox.
+   */
+  activateNow(sandboxId: string, audienceId: string): Promise<ActivateNowResult>;
   /** How the sandbox's profiles are keyed, and whether that can still change. */
   profileKeySettings(sandboxId: string): Promise<ProfileKeySettings>;
   /**
@@ -231,6 +239,7 @@ export function createEngine(options: EngineOptions): Engine {
         { kind: 'stream', name: name ?? 'the upload', bytes, totalBytes: totalBytes ?? null },
         importOptions,
       ),
+    activateNow: (sandboxId, audienceId) => activateNow(rt, sandboxId, audienceId),
     profileKeySettings: (sandboxId) => profileKeySettings(rt, sandboxId),
     setProfileKeyNamespaces: (sandboxId, namespaces) => setProfileKeyNamespaces(rt, sandboxId, namespaces),
     sync: (scope) => syncAudiences(rt, scope ?? {}),

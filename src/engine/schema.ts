@@ -94,6 +94,8 @@ export interface EngineAudiencesTable {
   last_add_push_at: EpochMs | null;
   last_remove_push_at: EpochMs | null;
   flush_requested: number;
+  /** When "Activate now" last queued every member for sending again (migration 0107). */
+  resend_requested_at: Generated<EpochMs | null>;
   lease_owner: string | null;
   lease_until: EpochMs | null;
   updated_at: EpochMs;

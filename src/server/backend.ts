@@ -133,6 +133,8 @@ export interface ServiceBackend {
   };
   audiences: {
     list(sandboxId: string, filter: { dataflowId?: string }): Promise<AudienceView[]>;
+    /** Undefined for an audience that is not active in the sandbox; a 429 ApiError within 24 hours of the last. */
+    activateNow(sandboxId: string, id: string): Promise<z.input<typeof S.ActivateNowSchema> | undefined>;
   };
   deadLetters: {
     list(sandboxId: string, filter: { dataflowId?: string; limit: number }): Promise<DeadLetterView[]>;

@@ -115,6 +115,26 @@ export function createEngineAdapter(options: {
         throw error;
       }
     },
+    async activateNow(sandboxId, audienceId) {
+      try {
+        const r = await engine.activateNow(sandboxId, audienceId);
+        return { ...r, nextAllowedAt: new Date(r.nextAllowedAt).toISOString() };
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'not_found') return undefined;
+        if (error instanceof EngineError && error.code === 'too_soon') {
+          const next = Date.parse(error.details[0]?.reason ?? '');
+          const seconds = Number.isNaN(next) ? 86_400 : Math.max(1, Math.ceil((next - Date.now()) / 1000));
+          throw new ApiError({
+            status: 429,
+            code: 'too_soon',
+            message: error.message,
+            details: error.details,
+            headers: { 'retry-after': String(seconds) },
+          });
+        }
+        throw error;
+      }
+    },
     profileKeys: (sandboxId) => engine.profileKeySettings(sandboxId),
     async setProfileKeys(sandboxId, namespaces) {
       try {

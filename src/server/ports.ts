@@ -35,6 +35,14 @@ export interface EnginePort {
    * or an upload cut off before its end: the batches before stay, and mirror mode then removes nothing.
    */
   importStream(sandboxId: string, input: ImportInput): Promise<ImportReportView>;
+  /**
+   * Queues every member of an audience to be sent again; undefined for an audience not active in the sandbox. Throws
+   * an ApiError 429 (with Retry-After) within 24 hours of the last time.
+   */
+  activateNow(
+    sandboxId: string,
+    audienceId: string,
+  ): Promise<{ audienceId: string; queued: number; nextAllowedAt: string } | undefined>;
   /** The sandbox's profile key namespaces. */
   profileKeys(sandboxId: string): Promise<ProfileKeysView>;
   /** Changes them; throws an ApiError 409 once the sandbox holds profiles, 400 for a bad list. */

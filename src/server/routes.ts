@@ -490,6 +490,20 @@ export function buildRoutes(options: RouteOptions): Route[] {
       }),
     }),
     route({
+      method: 'POST',
+      path: `${V1}/audiences/:id/activate-now`,
+      permissions: ['Activate Destinations'],
+      tag: 'Audiences',
+      summary:
+        'Activate now: send every current member of the audience to X again with a delivery started now (restores ' +
+        'members removed in X). Once per 24 hours per audience: 429 with Retry-After sooner.',
+      params: S.IdParams,
+      status: 202,
+      response: S.ActivateNowSchema,
+      handler: async ({ principal, backend, params }) =>
+        found(await backend.audiences.activateNow(principal.sandboxId, params.id), 'Audience', params.id),
+    }),
+    route({
       method: 'GET',
       path: `${V1}/dead-letters`,
       permissions: ['View Destinations', 'View Identity Graph'],

@@ -359,6 +359,13 @@ export const AudienceSchema = z
   .meta({ id: 'Audience' });
 export const AudienceListSchema = z.object({ items: z.array(AudienceSchema) });
 export const AudienceQuerySchema = z.object({ dataflowId: id.optional() });
+export const ActivateNowSchema = z
+  .object({
+    audienceId: z.string(),
+    queued: z.number().meta({ description: 'Members queued to be sent to X again with the next delivery' }),
+    nextAllowedAt: timestamp.meta({ description: 'When Activate now can run again for this audience' }),
+  })
+  .meta({ id: 'ActivateNow' });
 
 export const DeadLetterSchema = z
   .object({

@@ -711,6 +711,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           status: a.state,
         }));
       },
+      activateNow: (sandboxId, id) => engine.activateNow(sandboxId, id),
     },
 
     deadLetters: {

@@ -426,6 +426,34 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       },
       60_000,
     );
+
+    // Activate now sends every member again (X keeps a set: still 24); a second time within 24 hours is refused.
+    const usersRequestsBefore = (
+      await fetch(`${stack.emulatorUrl}/_emulator/requests?path=/users`).then(
+        (r) => r.json() as Promise<{ data: unknown[] }>,
+      )
+    ).data.length;
+    await row.getByRole('button', { name: /Activate now/ }).click();
+    await expectText(
+      page.getByRole('status').filter({ hasText: 'sent to X again' }),
+      /members of Frequent buyers/,
+    );
+    await page.getByRole('button', { name: 'Deliver now' }).click();
+    await waitFor(
+      'the members sent again',
+      async () => {
+        const log = await fetch(`${stack.emulatorUrl}/_emulator/requests?path=/users`).then(
+          (r) => r.json() as Promise<{ data: Array<{ path: string }> }>,
+        );
+        const atX = await fetch(
+          `${stack.emulatorUrl}/_emulator/accounts/${DEMO_ACCOUNT}/custom_audiences/${xAudienceId}/members`,
+        ).then((r) => r.json() as Promise<{ total_count: number }>);
+        return log.data.length > usersRequestsBefore && atX.total_count === 24 ? true : undefined;
+      },
+      60_000,
+    );
+    await row.getByRole('button', { name: /Activate now/ }).click();
+    await expectText(page.getByRole('alert'), /once per 24 hours/);
   });
 
   it('pauses, resumes and edits the schedule with re-validation', { timeout: 120_000 }, async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MappingRow } from '../../src/audience/mapping.ts';
 import { createEngine } from '../../src/engine/index.ts';
+import { packUserChanges } from '../../src/xads/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
   ACCOUNT_ID,
@@ -174,6 +175,32 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
         expectedEmails(0, 4),
       );
+    });
+
+    it('"Activate now" sends every member again, restoring what X lost, once per 24 hours', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 5);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      // Someone removes two members in X's own tools: the ledger still says X has them.
+      const [gone] = packUserChanges(
+        [0, 1].map((i) => ({ operation: 'Delete' as const, user: { email: [emailHash(`u${i}@x.com`)] } })),
+      );
+      await h.client.postUsers(ACCOUNT_ID, xId, gone!);
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(2, 5));
+      await expectNothingLeftToSend(h);
+
+      const result = await h.engine.activateNow('prod', audience.id);
+      expect(result).toEqual({ audienceId: audience.id, queued: 5, nextAllowedAt: h.clock.now() + DAY });
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 5));
+      await expectNothingLeftToSend(h);
+
+      await expect(h.engine.activateNow('prod', audience.id)).rejects.toMatchObject({ code: 'too_soon' });
+      h.clock.advance(DAY);
+      expect((await h.engine.activateNow('prod', audience.id)).queued).toBe(5);
+      await expect(h.engine.activateNow('staging', audience.id)).rejects.toMatchObject({ code: 'not_found' });
     });
 
     it('retries transient failures with the changes kept pending', async () => {

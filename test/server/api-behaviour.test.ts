@@ -405,3 +405,27 @@ describe('observability', () => {
     expect(m.body).toMatch(/tca_ingested_profiles_total\{outcome="accepted"\} [1-9]/);
   });
 });
+
+describe('activate now', () => {
+  it('queues every member of an audience again, then answers 429 with Retry-After for 24 hours', async () => {
+    const token = t.adminToken;
+    const audiences = await t.call('GET', '/api/v1/audiences', { token });
+    const audience = (audiences.body.items as Array<{ id: string; segmentId: string }>).find(
+      (a) => a.segmentId === SEG,
+    )!;
+    const first = await t.call('POST', `/api/v1/audiences/${audience.id}/activate-now`, { token });
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    expect(first.body).toMatchObject({ audienceId: audience.id, queued: expect.any(Number) });
+    const next = Date.parse(first.body.nextAllowedAt as string);
+    expect(next - Date.now()).toBeGreaterThan(23 * 3_600_000);
+
+    const again = await t.call('POST', `/api/v1/audiences/${audience.id}/activate-now`, { token });
+    expect(again.status).toBe(429);
+    expect(again.body.error.code).toBe('too_soon');
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(23 * 3600);
+    expect(again.body.error.details[0]).toEqual({ path: 'nextAllowedAt', reason: first.body.nextAllowedAt });
+
+    const unknown = await t.call('POST', '/api/v1/audiences/aud_nope/activate-now', { token });
+    expect(unknown.status).toBe(404);
+  });
+});

@@ -177,6 +177,16 @@ describe('tca CLI', () => {
     expect(missing.stdout + missing.stderr).toContain('no segment nope');
   });
 
+  it('activates an audience now, once per 24 hours', async () => {
+    const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
+    const first = await tca(['activate-now', a.id, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ audienceId: a.id, queued: 10 });
+    const again = await tca(['activate-now', a.id]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr + again.stdout).toContain('once per 24 hours');
+  });
+
   it('sets data-usage labels, and refuses ones that forbid what an activated segment is used for', async () => {
     const d = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
       token: t.adminToken,

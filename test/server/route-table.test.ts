@@ -124,6 +124,12 @@ const FIXTURES: Record<string, Fixture> = {
     path: `/api/v1/segments/${c.segmentId}`,
     body: { description: uniq('described ') },
   }),
+  'POST /api/v1/audiences/:id/activate-now': async (c) => {
+    // A fresh audience each time: the valid call may then run, once.
+    const dataflowId = await freshDataflow(c);
+    const r = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, { token: admin() });
+    return { path: `/api/v1/audiences/${r.body.items[0].id as string}/activate-now` };
+  },
   'GET /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys' }),
   // Setting what is already set changes nothing, so it is allowed even once the sandbox holds profiles.
   'PATCH /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys', body: { namespaces: null } }),

@@ -185,7 +185,12 @@ describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
     await sql`insert into engine_delivered_ids (audience_id, ident, member)
       values ('aud_1', 'partner_user_id:crm-7', '1')`.execute(db);
 
-    expect(await migrateToLatest(db)).toEqual(['0106-engine-compact-indexes']);
+    expect(
+      await migrateToLatest(
+        db,
+        MIGRATIONS.filter(([name]) => name <= '0106-engine-compact-indexes'),
+      ),
+    ).toEqual(['0106-engine-compact-indexes']);
 
     const idents = await db
       .selectFrom('engine_member_idents')

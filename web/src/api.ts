@@ -526,6 +526,13 @@ export function createApi(options: ApiOptions) {
     listAudiences: async (query: { dataflowId?: string } = {}) =>
       listOf<Audience>(await request('GET', '/audiences', undefined, query)),
 
+    /** Sends every member of the audience to X again with a delivery started now; once per 24 hours (else 429). */
+    activateNow: (audienceId: string) =>
+      request<{ audienceId: string; queued: number; nextAllowedAt: string }>(
+        'POST',
+        `/audiences/${enc(audienceId)}/activate-now`,
+      ),
+
     listDeadLetters: async (query: { dataflowId?: string; limit?: number } = {}) =>
       listOf<DeadLetter>(await request('GET', '/dead-letters', undefined, query)),
     replayDeadLetters: (selection: { ids: string[] } | { dataflowId: string }) =>

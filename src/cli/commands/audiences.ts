@@ -9,7 +9,7 @@ import {
   type GlobalOptions,
 } from './api-client.ts';
 
-/** `tca audiences [--dataflow ID]`: activated audiences and their X state. */
+/** `tca audiences [--dataflow ID]`: activated audiences and their X state; `tca activate-now ID`. */
 export function registerAudiencesCommand(program: Command): void {
   withConnection(
     program
@@ -35,6 +35,27 @@ export function registerAudiencesCommand(program: Command): void {
         'lastDeliveryAt',
         'status',
       ]);
+    }),
+  );
+  withConnection(
+    program
+      .command('activate-now <audienceId>')
+      .description(
+        'Send every member of an audience to X again with a delivery started now (e.g. after members were removed in ' +
+          "X's tools); once per 24 hours per audience",
+      )
+      .addHelpText('after', examples(['tca activate-now aud_3f2b9c0e6d7a4e1b9a8c7d6e5f4a3b2c'])),
+  ).action(
+    action(async (audienceId: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const r = await api.request<{ audienceId: string; queued: number; nextAllowedAt: string }>(
+        'POST',
+        `/api/v1/audiences/${encodeURIComponent(audienceId)}/activate-now`,
+      );
+      if (opts.json) return printJson(r);
+      process.stdout.write(
+        `Queued ${r.queued} members of ${r.audienceId} to be sent again; next possible at ${r.nextAllowedAt}\n`,
+      );
     }),
   );
 }

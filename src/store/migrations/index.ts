@@ -10,6 +10,7 @@ import { engineLedgerPendingOrderMigration } from './0103-engine-ledger-pending-
 import { engineAudienceEndClearedMigration } from './0104-engine-audience-end-cleared.ts';
 import { engineInflightMigration } from './0105-engine-inflight.ts';
 import { engineCompactIndexesMigration } from './0106-engine-compact-indexes.ts';
+import { engineAudienceResendMigration } from './0107-engine-audience-resend.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -27,4 +28,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0104-engine-audience-end-cleared', engineAudienceEndClearedMigration],
   ['0105-engine-inflight', engineInflightMigration],
   ['0106-engine-compact-indexes', engineCompactIndexesMigration],
+  ['0107-engine-audience-resend', engineAudienceResendMigration],
 ];

@@ -565,11 +565,17 @@ function ErrorsTab({ dataflow, runId }: { dataflow: Dataflow; runId?: string }) 
 
 function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
+  const queryClient = useQueryClient();
   const audiences = useQuery({
     queryKey: [session.sandbox, 'audiences', dataflow.id],
     queryFn: () => api.listAudiences({ dataflowId: dataflow.id }),
     refetchInterval: LIVE_MS,
   });
+  const activate = useMutation({
+    mutationFn: (audience: Audience) => api.activateNow(audience.id),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
+  });
+  const mayActivate = session.permissions.includes('Activate Destinations');
   return (
     <QueryView query={audiences} label="audiences">
       {(list) => {
@@ -577,67 +583,97 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
         return mine.length === 0 ? (
           <Empty title="No X audiences yet">The first delivery creates one X audience per segment.</Empty>
         ) : (
-          <div className="table-wrap">
-            <table data-testid="audiences-table">
-              <caption className="visually-hidden">X audiences of this dataflow</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Audience</th>
-                  <th scope="col">X audience id</th>
-                  <th scope="col" className="num">
-                    Size
-                  </th>
-                  <th scope="col">Targetable</th>
-                  <th scope="col">Reasons not targetable</th>
-                  <th scope="col">Last delivery</th>
-                  <th scope="col" className="num">
-                    Pending adds
-                  </th>
-                  <th scope="col" className="num">
-                    Pending removes
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {mine.map((a) => (
-                  <tr key={a.id} data-audience={a.name}>
-                    <th scope="row">
-                      {a.name} {a.status ? <StatusBadge status={a.status} /> : null}
+          <>
+            {activate.isError ? (
+              <ErrorMessage error={activate.error} title="Activate now was refused" />
+            ) : null}
+            {activate.isSuccess ? (
+              <p className="callout callout-ok" role="status">
+                {formatCount(activate.data.queued)} members of {activate.variables.name} will be sent to X
+                again with the delivery that starts now. Activate now is available again after{' '}
+                {new Date(activate.data.nextAllowedAt).toLocaleString()}.
+              </p>
+            ) : null}
+            <div className="table-wrap">
+              <table data-testid="audiences-table">
+                <caption className="visually-hidden">X audiences of this dataflow</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Audience</th>
+                    <th scope="col">X audience id</th>
+                    <th scope="col" className="num">
+                      Size
                     </th>
-                    <td>
-                      {a.xAudienceId ? (
-                        <code data-testid="x-audience-id">{a.xAudienceId}</code>
-                      ) : (
-                        <span className="muted">not created yet</span>
-                      )}
-                    </td>
-                    <td className="num" data-testid="audience-size">
-                      {a.size === null ? (
-                        <span title="X reports no size until processing finishes">—</span>
-                      ) : (
-                        formatCount(a.size)
-                      )}
-                    </td>
-                    <td>{a.targetable === null ? '—' : a.targetable ? 'Yes' : 'No'}</td>
-                    <td className="small">
-                      {a.reasonsNotTargetable.length
-                        ? a.reasonsNotTargetable.map(describeTargetability).join('; ')
-                        : '—'}
-                    </td>
-                    <td className="small">
-                      {a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : 'never'}
-                    </td>
-                    <td className="num" data-testid="pending-adds">
-                      {formatCount(a.pendingAdds)}
-                    </td>
-                    <td className="num" data-testid="pending-removes">
-                      {formatCount(a.pendingRemoves)}
-                    </td>
+                    <th scope="col">Targetable</th>
+                    <th scope="col">Reasons not targetable</th>
+                    <th scope="col">Last delivery</th>
+                    <th scope="col" className="num">
+                      Pending adds
+                    </th>
+                    <th scope="col" className="num">
+                      Pending removes
+                    </th>
+                    {mayActivate ? (
+                      <th scope="col">
+                        <span className="visually-hidden">Actions</span>
+                      </th>
+                    ) : null}
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                </thead>
+                <tbody>
+                  {mine.map((a) => (
+                    <tr key={a.id} data-audience={a.name}>
+                      <th scope="row">
+                        {a.name} {a.status ? <StatusBadge status={a.status} /> : null}
+                      </th>
+                      <td>
+                        {a.xAudienceId ? (
+                          <code data-testid="x-audience-id">{a.xAudienceId}</code>
+                        ) : (
+                          <span className="muted">not created yet</span>
+                        )}
+                      </td>
+                      <td className="num" data-testid="audience-size">
+                        {a.size === null ? (
+                          <span title="X reports no size until processing finishes">—</span>
+                        ) : (
+                          formatCount(a.size)
+                        )}
+                      </td>
+                      <td>{a.targetable === null ? '—' : a.targetable ? 'Yes' : 'No'}</td>
+                      <td className="small">
+                        {a.reasonsNotTargetable.length
+                          ? a.reasonsNotTargetable.map(describeTargetability).join('; ')
+                          : '—'}
+                      </td>
+                      <td className="small">
+                        {a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : 'never'}
+                      </td>
+                      <td className="num" data-testid="pending-adds">
+                        {formatCount(a.pendingAdds)}
+                      </td>
+                      <td className="num" data-testid="pending-removes">
+                        {formatCount(a.pendingRemoves)}
+                      </td>
+                      {mayActivate ? (
+                        <td>
+                          <button
+                            type="button"
+                            className="secondary small"
+                            title="Send every member to X again (once per 24 hours), e.g. after members were removed in X"
+                            disabled={activate.isPending || a.status !== 'active'}
+                            onClick={() => activate.mutate(a)}
+                          >
+                            Activate now<span className="visually-hidden"> {a.name}</span>
+                          </button>
+                        </td>
+                      ) : null}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </>
         );
       }}
     </QueryView>
