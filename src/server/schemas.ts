@@ -265,18 +265,33 @@ export const ActivatedAudienceSchema = z
 
 export const DataflowStatusSchema = z.enum(['active', 'paused', 'error']);
 
+/** Guardrails (as AEP's): segments per dataflow and mapping rows per dataflow. */
+export const MAX_AUDIENCES_PER_DATAFLOW = 250;
+export const MAX_MAPPING_ROWS = 50;
+const mappingRows = z
+  .array(MappingRowSchema)
+  .min(1)
+  .max(MAX_MAPPING_ROWS, `at most ${MAX_MAPPING_ROWS} mapping rows per dataflow`);
+const activatedAudiences = z
+  .array(ActivatedAudienceSchema)
+  .min(1)
+  .max(
+    MAX_AUDIENCES_PER_DATAFLOW,
+    `at most ${MAX_AUDIENCES_PER_DATAFLOW} segments per dataflow; activate the rest in another dataflow`,
+  );
+
 export const DataflowCreateSchema = z.object({
   name: z.string().min(1).max(200),
   destinationId: id,
-  mapping: z.array(MappingRowSchema).min(1),
-  audiences: z.array(ActivatedAudienceSchema).min(1),
+  mapping: mappingRows,
+  audiences: activatedAudiences,
   maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
   status: z.enum(['active', 'paused']).optional(),
 });
 export const DataflowPatchSchema = z.object({
   name: z.string().min(1).max(200).optional(),
-  mapping: z.array(MappingRowSchema).min(1).optional(),
-  audiences: z.array(ActivatedAudienceSchema).min(1).optional(),
+  mapping: mappingRows.optional(),
+  audiences: activatedAudiences.optional(),
   maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
   status: z.enum(['active', 'paused']).optional(),
 });

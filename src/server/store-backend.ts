@@ -1,6 +1,9 @@
 import type { Store, Destination, Dataflow, Audience, Segment, ApiToken } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
 import { policyViolation, upstreamError } from './api-error.ts';
+
+/** Guardrail (as AEP's): destinations per sandbox. */
+const MAX_DESTINATIONS_PER_SANDBOX = 100;
 import type {
   AudienceView,
   Checked,
@@ -330,6 +333,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ...nameProblems(input.name, 'name', 'name'),
           ...nameProblems(input.description, 'description', 'description'),
         ];
+        if ((await store.destinations.list(sandboxId)).length >= MAX_DESTINATIONS_PER_SANDBOX) {
+          p.push({
+            path: 'name',
+            reason: `a sandbox holds at most ${MAX_DESTINATIONS_PER_SANDBOX} destinations; delete unused ones or use another sandbox`,
+          });
+        }
         if (p.length > 0) return problems(p);
         const d = await store.destinations.create({
           sandboxId,

@@ -429,3 +429,54 @@ describe('activate now', () => {
     expect(unknown.status).toBe(404);
   });
 });
+
+describe('guardrails', () => {
+  it('refuses more than 250 segments or 50 mapping rows in a dataflow, saying how to split', async () => {
+    const token = t.adminToken;
+    const body = (segments: number, rows: number) => ({
+      name: 'Too big',
+      destinationId,
+      mapping: Array.from({ length: rows }, (_, i) => ({
+        sourceType: 'attribute',
+        source: `person.email${i}`,
+        target: 'email',
+        applyTransformation: true,
+      })),
+      audiences: Array.from({ length: segments }, (_, i) => ({ segmentId: `seg-${i}` })),
+    });
+    const segments = await t.call('POST', '/api/v1/dataflows', { token, body: body(251, 1) });
+    expect(segments.status).toBe(400);
+    expect(segments.body.error.details).toContainEqual({
+      path: 'audiences',
+      reason: expect.stringContaining('at most 250 segments per dataflow'),
+    });
+    const rows = await t.call('POST', '/api/v1/dataflows', { token, body: body(1, 51) });
+    expect(rows.status).toBe(400);
+    expect(rows.body.error.details).toContainEqual({
+      path: 'mapping',
+      reason: expect.stringContaining('at most 50 mapping rows'),
+    });
+  });
+
+  it("refuses a sandbox's 101st destination", async () => {
+    const sandbox = await t.call('POST', '/api/v1/sandboxes', {
+      token: t.adminToken,
+      body: { name: 'guarded' },
+    });
+    expect(sandbox.status).toBe(201);
+    const minted = await t.call('POST', '/api/v1/tokens', {
+      token: t.adminToken,
+      body: { name: 'guard', permissions: ['Manage Destinations', 'View Destinations'], sandbox: 'guarded' },
+    });
+    const token = minted.body.token as string;
+    const create = (i: number) =>
+      t.call('POST', '/api/v1/destinations', {
+        token,
+        body: { name: `Dest ${i}`, accountId: DEMO.accountId },
+      });
+    for (let i = 0; i < 100; i += 1) expect((await create(i)).status).toBe(201);
+    const over = await create(100);
+    expect(over.status).toBe(400);
+    expect(over.body.error.details[0].reason).toContain('at most 100 destinations');
+  });
+});
