@@ -5,6 +5,7 @@ import {
   examples,
   printJson,
   printTable,
+  splitList,
   withConnection,
   type GlobalOptions,
 } from './api-client.ts';
@@ -59,12 +60,7 @@ export function registerSandboxesCommand(program: Command): void {
       const keys =
         opts.set !== undefined || opts.default
           ? await api.request<ProfileKeys>('PATCH', '/api/v1/profile-keys', {
-              namespaces: opts.default
-                ? null
-                : opts
-                    .set!.split(',')
-                    .map((ns) => ns.trim())
-                    .filter((ns) => ns !== ''),
+              namespaces: opts.default ? null : splitList(opts.set!),
             })
           : await api.request<ProfileKeys>('GET', '/api/v1/profile-keys');
       if (opts.json) return printJson(keys);

@@ -5,6 +5,7 @@ import {
   examples,
   printJson,
   printTable,
+  splitList,
   withConnection,
   type GlobalOptions,
 } from './api-client.ts';
@@ -92,11 +93,4 @@ export function registerSegmentsCommand(program: Command): void {
       else process.stdout.write(`Segment ${s.id}: labels ${s.labels.join(', ') || 'none'}\n`);
     }),
   );
-}
-
-function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
 }
