@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import type { Route } from './route-def.ts';
+import { mediaType, type Route } from './route-def.ts';
 import type { Principal } from './route-def.ts';
 import type { ServiceBackend } from './backend.ts';
 import type { Logger } from './logger.ts';
@@ -159,7 +159,7 @@ export function createApp(options: AppOptions): ServiceApp {
         else details.push(...zodDetails(res.error, 'query'));
       }
       if (r.streamBody) {
-        const ct = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+        const ct = mediaType(c.req.header('content-type'));
         if (!(ct in r.streamBody.contentTypes)) {
           const accepted = Object.keys(r.streamBody.contentTypes);
           throw new ApiError({
@@ -173,7 +173,7 @@ export function createApp(options: AppOptions): ServiceApp {
       const rawBody =
         (r.body || r.rawBody) && !r.streamBody ? await readBody(c.req.raw, options.limits.maxBodyBytes) : '';
       if (r.body && !r.rawBody) {
-        const ct = (c.req.header('content-type') ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+        const ct = mediaType(c.req.header('content-type') ?? 'application/json');
         if (ct !== 'application/json') {
           throw new ApiError({
             status: 415,

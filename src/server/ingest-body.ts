@@ -1,5 +1,6 @@
 import type { ErrorDetail } from './api-error.ts';
 import { badRequest, payloadTooLarge } from './api-error.ts';
+import { mediaType } from './route-def.ts';
 
 /**
  * Splits an ingest body into items: one JSON object, a JSON array of objects, or NDJSON (one object per line).
@@ -10,7 +11,7 @@ export function parseIngestBody(
   contentType: string,
   maxItems: number,
 ): { items: unknown[]; lineErrors: Map<number, ErrorDetail> } {
-  const ct = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  const ct = mediaType(contentType);
   const lineErrors = new Map<number, ErrorDetail>();
   if (ct === 'application/x-ndjson' || ct === 'application/ndjson' || ct === 'application/jsonl') {
     const items: unknown[] = [];

@@ -80,3 +80,13 @@ export function route<
 }): Route {
   return def as unknown as Route;
 }
+
+/**
+ * The media type of a Content-Type header, lower case and without parameters (`''` when absent).
+ *
+ * @example
+ * mediaType('Text/CSV; charset=utf-8'); // 'text/csv'
+ */
+export function mediaType(contentType: string | null | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}

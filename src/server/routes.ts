@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as S from './schemas.ts';
-import { route, type Route } from './route-def.ts';
+import { mediaType, route, type Route } from './route-def.ts';
 import type { Checked } from './backend.ts';
 import { ApiError, badRequest, forbidden, notFound } from './api-error.ts';
 
@@ -565,7 +565,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.ImportReportSchema,
       handler: async ({ principal, backend, query, headers, bodyStream, bodyLength }) => {
-        const contentType = (headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+        const contentType = mediaType(headers.get('content-type'));
         const format =
           query.format ??
           (contentType === 'text/csv' ? 'csv' : contentType === 'application/json' ? 'json' : 'ndjson');
