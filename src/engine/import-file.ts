@@ -251,15 +251,19 @@ export async function importProfilesFile(
   path: string,
   options: ImportOptions,
 ): Promise<ImportReport> {
+  return importProfiles(rt, { kind: 'file', path }, { ...options, format: formatOf(path, options.format) });
+}
+
+/** The size of a file to import, or why it cannot be read. */
+function fileSize(path: string): number {
   try {
-    statSync(path);
+    return statSync(path).size;
   } catch (cause) {
     throw new EngineError('invalid_file', `Cannot read ${path}`, {
       cause,
       hint: 'Check the path and its permissions',
     });
   }
-  return importProfiles(rt, { kind: 'file', path }, { ...options, format: formatOf(path, options.format) });
 }
 
 /**
@@ -280,7 +284,7 @@ export async function importProfiles(
       hint: 'Name the segment (--segment ID, or segmentId in the API)',
     });
   }
-  const totalBytes = source.kind === 'file' ? statSync(source.path).size : source.totalBytes;
+  const totalBytes = source.kind === 'file' ? fileSize(source.path) : source.totalBytes;
   const store = rt.store;
   const batchSize = Math.max(1, options.batchSize ?? 20_000);
   const maxListed = options.maxRejectedListed ?? 1000;
