@@ -691,6 +691,13 @@ function describeTargetability(reason: string): string {
   }
 }
 
+/** A segment's name by its id (the id itself until the sandbox's segments have loaded, or for an unknown one). */
+function useSegmentName(): (id: string) => string {
+  const { api, session } = useApp();
+  const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
+  return (id) => segments.data?.find((s: Segment) => s.id === id)?.name ?? id;
+}
+
 const FORMAT_LABEL: Record<ImportFormat, string> = {
   csv: 'CSV (profile_key, identity and segment:<id> columns)',
   ndjson: 'NDJSON (one AEP profile export per line)',
@@ -701,7 +708,6 @@ const FORMAT_LABEL: Record<ImportFormat, string> = {
 function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
-  const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
   const [file, setFile] = useState<File | null>(null);
   const [format, setFormat] = useState<ImportFormat>('csv');
   const [mode, setMode] = useState<'incremental' | 'mirror'>('incremental');
@@ -711,7 +717,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     mutationFn: ({ blob, query }: { blob: File; query: ImportQuery }) => api.importFile(blob, query),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
-  const segmentName = (id: string) => segments.data?.find((s: Segment) => s.id === id)?.name ?? id;
+  const segmentName = useSegmentName();
   const query: ImportQuery = {
     format,
     mode,
@@ -1033,7 +1039,6 @@ const PLAN_ACTIONS: Record<string, string> = {
 function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
-  const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
   const plan = useQuery({
     queryKey: [session.sandbox, 'plan', dataflow.id],
     queryFn: () => api.planDataflow(dataflow.id),
@@ -1049,7 +1054,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
   const names = schedules.map((s) => s.mappingName);
   const scheduleErrors = schedules.map((s) => validateSchedule(s, names));
   const valid = mappingResult.ok && scheduleErrors.every((e) => Object.keys(e).length === 0);
-  const segmentName = (id: string) => segments.data?.find((s: Segment) => s.id === id)?.name ?? id;
+  const segmentName = useSegmentName();
   const update = (index: number, patch: Partial<ScheduleDraft>) =>
     setSchedules(schedules.map((s, i) => (i === index ? { ...s, ...patch } : s)));
 
