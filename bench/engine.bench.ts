@@ -11,16 +11,10 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { applyMapping } from '../src/audience/mapping.ts';
 import { createEngine } from '../src/engine/index.ts';
-import {
-  parseCsvProfileHeader,
-  parseCsvProfileRow,
-  parseProfileExport,
-  type CsvProfileLayout,
-} from '../src/profile/index.ts';
-import { parse as parseCsv } from 'csv-parse';
+import { parseProfileExport } from '../src/profile/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../src/xads/index.ts';
-import { BENCH_ACCOUNT, BENCH_CREDENTIALS, benchDataflow } from './fixture.ts';
+import { BENCH_ACCOUNT, BENCH_CREDENTIALS, benchDataflow, csvParseHashFloor } from './fixture.ts';
 
 const EVENTS = Number(process.env.ENGINE_BENCH_EVENTS ?? 1_000_000);
 const PROFILES = Math.ceil(EVENTS * 0.8);
@@ -110,29 +104,7 @@ async function generate(): Promise<void> {
 async function floor(): Promise<number> {
   const start = performance.now();
   let n = 0;
-  if (FORMAT === 'csv') {
-    let layout: CsvProfileLayout | null = null;
-    const rows = createReadStream(file).pipe(parseCsv({ info: true, relax_column_count: true }));
-    for await (const { record, info } of rows as AsyncIterable<{
-      record: string[];
-      info: { lines: number };
-    }>) {
-      if (layout === null) {
-        const header = parseCsvProfileHeader(record);
-        if (!header.ok) throw new Error('bad header');
-        layout = header.layout;
-        continue;
-      }
-      const parsed = parseCsvProfileRow(layout, record, {
-        line: info.lines,
-        lastQualificationTime: '2026-06-01T00:00:00Z',
-      });
-      if (!parsed.ok) continue;
-      for (const row of MAPPING) applyMapping([row], parsed.profile);
-      n += 1;
-    }
-    return n / ((performance.now() - start) / 1000);
-  }
+  if (FORMAT === 'csv') return (await csvParseHashFloor(file, MAPPING)).rowsPerSecond;
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   for await (const line of lines) {
     if (line === '') continue;

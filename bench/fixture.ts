@@ -1,5 +1,10 @@
-// What the engine benchmarks share: the emulator's demo credentials and an activated dataflow in the store.
-import type { MappingRow } from '../src/audience/mapping.ts';
+// What the benchmarks share: the emulator's demo credentials, an activated dataflow in the store, a loopback port and
+// a service to wait for, and the CSV parse+hash floor.
+import { createReadStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { parse as parseCsv } from 'csv-parse';
+import { applyMapping, type MappingRow } from '../src/audience/mapping.ts';
+import { parseCsvProfileHeader, parseCsvProfileRow, type CsvProfileLayout } from '../src/profile/index.ts';
 import { defaultDemoSeed } from '../src/emulator/index.ts';
 import type { Audience, Store } from '../src/store/index.ts';
 
@@ -46,4 +51,60 @@ export async function benchDataflow(
     );
   }
   return audiences;
+}
+
+/** A TCP port free on loopback right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => r(port));
+    });
+  });
+}
+
+/** Resolves once `url`/readyz answers 2xx; throws after `deadline` (epoch ms). */
+export async function waitReady(url: string, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('server did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * The CSV floor: read a profile CSV, parse each row, map and hash its identifiers, on this thread. Returns the rows
+ * parsed per second and how many were (rows the model refuses are skipped).
+ */
+export async function csvParseHashFloor(
+  file: string,
+  mapping: readonly MappingRow[],
+): Promise<{ rowsPerSecond: number; rows: number }> {
+  const start = performance.now();
+  let layout: CsvProfileLayout | null = null;
+  let rows = 0;
+  const records = createReadStream(file).pipe(parseCsv({ info: true, relax_column_count: true }));
+  for await (const { record, info } of records as AsyncIterable<{
+    record: string[];
+    info: { lines: number };
+  }>) {
+    if (layout === null) {
+      const header = parseCsvProfileHeader(record);
+      if (!header.ok) throw new Error('bad header');
+      layout = header.layout;
+      continue;
+    }
+    const parsed = parseCsvProfileRow(layout, record, {
+      line: info.lines,
+      lastQualificationTime: '2026-06-01T00:00:00Z',
+    });
+    if (!parsed.ok) continue;
+    for (const row of mapping) applyMapping([row], parsed.profile);
+    rows += 1;
+  }
+  return { rowsPerSecond: rows / ((performance.now() - start) / 1000), rows };
 }

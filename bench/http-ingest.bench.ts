@@ -7,11 +7,11 @@
 // Run: node bin/run-ts.js bench/http-ingest.bench.ts
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 // @ts-expect-error autocannon ships no type declarations
 import autocannonModule from 'autocannon';
+import { freePort, waitReady } from './fixture.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -30,27 +30,6 @@ const DURATION_S = 10;
 const TARGET_EVENTS_PER_S = 30_000;
 const TARGET_P99_MS = 250;
 const ROOT = resolve(import.meta.dirname, '..');
-
-async function freePort(): Promise<number> {
-  return new Promise((r) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => r(port));
-    });
-  });
-}
-
-async function waitReady(url: string, deadline: number): Promise<void> {
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('server did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'tca-bench-http-'));
 const port = await freePort();

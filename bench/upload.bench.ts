@@ -9,13 +9,10 @@ import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { parse as parseCsv } from 'csv-parse';
-import { applyMapping } from '../src/audience/mapping.ts';
-import { parseCsvProfileHeader, parseCsvProfileRow, type CsvProfileLayout } from '../src/profile/index.ts';
+import { csvParseHashFloor, freePort, waitReady } from './fixture.ts';
 
 const ROWS = Number(process.env['UPLOAD_BENCH_ROWS'] ?? 300_000);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -30,27 +27,6 @@ const MAPPING = [
   },
 ];
 
-async function freePort(): Promise<number> {
-  return new Promise((r) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => r(port));
-    });
-  });
-}
-
-async function waitReady(url: string, deadline: number): Promise<void> {
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('server did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function generate(file: string): Promise<void> {
   const out = createWriteStream(file);
   out.write(`profile_key,email,phone_e164,segment:${SEGMENT}\n`);
@@ -61,30 +37,6 @@ async function generate(file: string): Promise<void> {
   }
   out.end();
   await once(out, 'finish');
-}
-
-/** Rows per second to read, parse, map and hash the file on one thread. */
-async function floor(file: string): Promise<number> {
-  const start = performance.now();
-  let layout: CsvProfileLayout | null = null;
-  let n = 0;
-  const rows = createReadStream(file).pipe(parseCsv({ info: true, relax_column_count: true }));
-  for await (const { record, info } of rows as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    if (layout === null) {
-      const header = parseCsvProfileHeader(record);
-      if (!header.ok) throw new Error('bad header');
-      layout = header.layout;
-      continue;
-    }
-    const parsed = parseCsvProfileRow(layout, record, {
-      line: info.lines,
-      lastQualificationTime: '2026-06-01T00:00:00Z',
-    });
-    if (!parsed.ok) throw new Error(`row ${info.lines} refused`);
-    for (const row of MAPPING) applyMapping([row], parsed.profile);
-    n += 1;
-  }
-  return n / ((performance.now() - start) / 1000);
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'tca-bench-upload-'));
@@ -126,7 +78,9 @@ try {
     status: 'paused',
   });
 
-  const floorRate = await floor(file);
+  const measured = await csvParseHashFloor(file, MAPPING);
+  if (measured.rows !== ROWS) throw new Error(`the floor parsed ${measured.rows} of ${ROWS} rows`);
+  const floorRate = measured.rowsPerSecond;
   const upload = async () => {
     const start = performance.now();
     const res = await fetch(`${url}/api/v1/imports`, {
