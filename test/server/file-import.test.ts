@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, startTestService, waitFor, type Json, type TestService } from './harness.ts';
+import {
+  activateEmailSegment,
+  emailsAtX,
+  startTestService,
+  waitFor,
+  type Json,
+  type TestService,
+} from './harness.ts';
 
 // File imports streamed to POST /api/v1/imports over loopback HTTP, into the real store, delivered to the emulator.
 
@@ -52,42 +59,19 @@ async function upload(
 }
 
 /** The emails X holds for the dataflow's audience, after a flush. */
-async function membersAtX(): Promise<Set<string>> {
-  const flushed = await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
-  expect(flushed.status, JSON.stringify(flushed.body)).toBe(200);
-  const audiences = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, {
-    token: t.adminToken,
-  });
-  const xId = (audiences.body.items as Json[]).find((a) => a.segmentId === SEG).xAudienceId as string;
-  const res = await fetch(
-    `${t.emulatorUrl}/_emulator/accounts/${DEMO.accountId}/custom_audiences/${xId}/members`,
-  );
-  const members = ((await res.json()) as { data: Array<{ email?: string[] }> }).data;
-  return new Set(members.flatMap((m) => m.email ?? []));
-}
+const membersAtX = async () => new Set(await emailsAtX(t, dataflowId, SEG));
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
 
 beforeAll(async () => {
   // A small body limit: uploads are streamed, so it does not apply to them.
   t = await startTestService({ TCA_MAX_BODY_BYTES: '65536' });
-  const token = t.adminToken;
-  await t.call('POST', '/api/v1/segments', { token, body: { id: SEG, name: 'VIP' } });
-  const d = await t.call('POST', '/api/v1/destinations', {
-    token,
-    body: { name: 'Acme', accountId: DEMO.accountId, credentials: DEMO.credentials, alertWebhookUrl: null },
+  dataflowId = await activateEmailSegment(t, {
+    segmentId: SEG,
+    segmentName: 'VIP',
+    dataflowName: 'CRM file to X',
+    mappingName: 'VIP from CRM',
   });
-  const df = await t.call('POST', '/api/v1/dataflows', {
-    token,
-    body: {
-      name: 'CRM file to X',
-      destinationId: d.body.id,
-      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
-      audiences: [{ segmentId: SEG, mappingName: 'VIP from CRM' }],
-    },
-  });
-  expect(df.status, JSON.stringify(df.body)).toBe(201);
-  dataflowId = df.body.id;
 });
 
 afterAll(async () => {

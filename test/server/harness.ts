@@ -139,3 +139,46 @@ export function profile(
     },
   };
 }
+
+/**
+ * Registers a segment, a destination on the emulator's demo account and a dataflow activating the segment with
+ * Email → email (transformed); returns the dataflow id.
+ */
+export async function activateEmailSegment(
+  t: TestService,
+  input: { segmentId: string; segmentName: string; dataflowName: string; mappingName: string },
+): Promise<string> {
+  const token = t.adminToken;
+  await t.call('POST', '/api/v1/segments', { token, body: { id: input.segmentId, name: input.segmentName } });
+  const d = await t.call('POST', '/api/v1/destinations', {
+    token,
+    body: { name: 'Acme', accountId: DEMO.accountId, credentials: DEMO.credentials, alertWebhookUrl: null },
+  });
+  const df = await t.call('POST', '/api/v1/dataflows', {
+    token,
+    body: {
+      name: input.dataflowName,
+      destinationId: d.body.id,
+      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+      audiences: [{ segmentId: input.segmentId, mappingName: input.mappingName }],
+    },
+  });
+  if (df.status !== 201) throw new Error(`dataflow not created: ${df.status} ${JSON.stringify(df.body)}`);
+  return df.body.id as string;
+}
+
+/** Delivers the dataflow's pending changes, then the hashed emails X holds for its audience of `segmentId`, sorted. */
+export async function emailsAtX(t: TestService, dataflowId: string, segmentId: string): Promise<string[]> {
+  const token = t.adminToken;
+  const flushed = await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token });
+  if (flushed.status !== 200)
+    throw new Error(`flush failed: ${flushed.status} ${JSON.stringify(flushed.body)}`);
+  const audiences = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, { token });
+  const audience = (audiences.body.items as Array<{ segmentId: string; xAudienceId: string }>).find(
+    (a) => a.segmentId === segmentId,
+  )!;
+  return t.emulator.admin
+    .members(DEMO.accountId, audience.xAudienceId)
+    .flatMap((m) => (m as { email?: string[] }).email ?? [])
+    .sort();
+}

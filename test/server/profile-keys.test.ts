@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, startTestService, type TestService } from './harness.ts';
+import { activateEmailSegment, emailsAtX, startTestService, type TestService } from './harness.ts';
 
 // The sandbox's profile key namespaces over the API: set before profiles arrive, used to key them, fixed after.
 
@@ -15,36 +15,14 @@ const exportOf = (customerId: string, email: string) => ({
   segmentMembership: { ups: { [SEG]: { status: 'realized' } } },
 });
 
-async function emailsAtX(): Promise<string[]> {
-  await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
-  const audiences = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, {
-    token: t.adminToken,
-  });
-  const xId = audiences.body.items[0].xAudienceId as string;
-  return t.emulator.admin
-    .members(DEMO.accountId, xId)
-    .flatMap((m) => (m as { email?: string[] }).email ?? [])
-    .sort();
-}
-
 beforeAll(async () => {
   t = await startTestService();
-  const token = t.adminToken;
-  await t.call('POST', '/api/v1/segments', { token, body: { id: SEG, name: 'Keyed' } });
-  const d = await t.call('POST', '/api/v1/destinations', {
-    token,
-    body: { name: 'Acme', accountId: DEMO.accountId, credentials: DEMO.credentials, alertWebhookUrl: null },
+  dataflowId = await activateEmailSegment(t, {
+    segmentId: SEG,
+    segmentName: 'Keyed',
+    dataflowName: 'Warehouse to X',
+    mappingName: 'Keyed by customer',
   });
-  const df = await t.call('POST', '/api/v1/dataflows', {
-    token,
-    body: {
-      name: 'Warehouse to X',
-      destinationId: d.body.id,
-      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
-      audiences: [{ segmentId: SEG, mappingName: 'Keyed by customer' }],
-    },
-  });
-  dataflowId = df.body.id;
 });
 
 afterAll(async () => {
@@ -79,10 +57,14 @@ describe('profile keys', () => {
     expect(
       (await ingest([exportOf('c-1', 'old.1@example.com'), exportOf('c-2', 'two@example.com')])).status,
     ).toBe(202);
-    expect(await emailsAtX()).toEqual([sha('old.1@example.com'), sha('two@example.com')].sort());
+    expect(await emailsAtX(t, dataflowId, SEG)).toEqual(
+      [sha('old.1@example.com'), sha('two@example.com')].sort(),
+    );
     // The same customer with a new email: the same profile, so its old email leaves the X audience.
     expect((await ingest(exportOf('c-1', 'new.1@example.com'))).status).toBe(202);
-    expect(await emailsAtX()).toEqual([sha('new.1@example.com'), sha('two@example.com')].sort());
+    expect(await emailsAtX(t, dataflowId, SEG)).toEqual(
+      [sha('new.1@example.com'), sha('two@example.com')].sort(),
+    );
   });
 
   it('is fixed once the sandbox holds profiles', async () => {
