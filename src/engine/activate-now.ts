@@ -50,6 +50,7 @@ export async function activateNow(
         `Audience ${audienceId} was activated again at ${new Date(last).toISOString()}`,
         {
           details: [{ path: 'nextAllowedAt', reason: next }],
+          retryAt: last + ACTIVATE_NOW_INTERVAL_MS,
           hint: `Activate now works once per 24 hours per audience; try again after ${next}`,
         },
       );

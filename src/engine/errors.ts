@@ -27,15 +27,23 @@ export class EngineError extends Error {
   readonly code: EngineErrorCode;
   readonly hint: string | undefined;
   readonly details: Array<{ path: string; reason: string }>;
+  /** For `too_soon`: when (epoch ms) the refused action is allowed again. */
+  readonly retryAt: number | undefined;
 
   constructor(
     code: EngineErrorCode,
     message: string,
-    options: { hint?: string; cause?: unknown; details?: Array<{ path: string; reason: string }> } = {},
+    options: {
+      hint?: string;
+      cause?: unknown;
+      details?: Array<{ path: string; reason: string }>;
+      retryAt?: number;
+    } = {},
   ) {
     super(options.hint ? `${message}. ${options.hint}` : message, { cause: options.cause });
     this.code = code;
     this.hint = options.hint;
     this.details = options.details ?? [];
+    this.retryAt = options.retryAt;
   }
 }

@@ -122,8 +122,7 @@ export function createEngineAdapter(options: {
       } catch (error) {
         if (error instanceof EngineError && error.code === 'not_found') return undefined;
         if (error instanceof EngineError && error.code === 'too_soon') {
-          const next = Date.parse(error.details[0]?.reason ?? '');
-          const seconds = Number.isNaN(next) ? 86_400 : Math.max(1, Math.ceil((next - Date.now()) / 1000));
+          const seconds = Math.max(1, Math.ceil(((error.retryAt ?? Date.now()) - Date.now()) / 1000));
           throw new ApiError({
             status: 429,
             code: 'too_soon',
