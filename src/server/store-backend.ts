@@ -198,6 +198,34 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     return { problems: out, segments };
   };
 
+  /**
+   * The policy check of activating `audiences` (their segments, found by `checkDataflow`) to a destination; each
+   * violation is reported at its place in the request, `audiences[i].segmentId`.
+   */
+  const enforceActivation = async (
+    sandboxId: string,
+    destinationId: string,
+    audiences: readonly AudienceInput[],
+    segments: ReadonlyMap<string, Segment>,
+  ): Promise<void> => {
+    const destination = await store.destinations.get(sandboxId, destinationId);
+    const index = new Map(audiences.map((a, i) => [a.segmentId, i]));
+    enforcePolicies(
+      destination?.marketingActions ?? [],
+      audiences.map((a) => segments.get(a.segmentId)!),
+      (segmentId) => `audiences[${index.get(segmentId)}].segmentId`,
+    );
+  };
+
+  /** A segment's labels as stored, or their problems at `labels[i]`. */
+  const checkLabels = (labels: readonly string[]) => {
+    const checked = rules.checkLabels(labels);
+    return {
+      labels: checked.labels,
+      problems: checked.problems.map((p) => ({ path: `labels${p.path}`, reason: p.reason })),
+    };
+  };
+
   /** The live activations of the sandbox: each live audience with its dataflow's destination. */
   const liveActivations = async (sandboxId: string) => {
     const flows = new Map(
@@ -495,9 +523,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         return Promise.all((await store.segments.list(sandboxId)).map(segmentView));
       },
       async create(sandboxId, input) {
-        const labels = rules.checkLabels(input.labels ?? []);
-        if (labels.problems.length > 0)
-          return problems(labels.problems.map((p) => ({ path: `labels${p.path}`, reason: p.reason })));
+        const labels = checkLabels(input.labels ?? []);
+        if (labels.problems.length > 0) return problems(labels.problems);
         const s = await store.segments.create({
           sandboxId,
           id: input.id,
@@ -511,9 +538,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async update(sandboxId, id, patch) {
         const current = await store.segments.get(sandboxId, id);
         if (!current) return undefined;
-        const labels = patch.labels === undefined ? undefined : rules.checkLabels(patch.labels);
-        if (labels && labels.problems.length > 0)
-          return problems(labels.problems.map((p) => ({ path: `labels${p.path}`, reason: p.reason })));
+        const labels = patch.labels === undefined ? undefined : checkLabels(patch.labels);
+        if (labels && labels.problems.length > 0) return problems(labels.problems);
         if (labels) {
           // Labels of an activated segment may not come to forbid what its destinations are used for.
           const next = { ...current, labels: labels.labels };
@@ -553,14 +579,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async create(sandboxId, input) {
         const { problems: p, segments } = await checkDataflow(sandboxId, input);
         if (p.length > 0) return problems(p);
-        const destination = await store.destinations.get(sandboxId, input.destinationId);
-        // In the order asked for, so each violation names its place in the request.
-        const segmentIndex = new Map(input.audiences.map((a, i) => [a.segmentId, i]));
-        enforcePolicies(
-          destination?.marketingActions ?? [],
-          input.audiences.map((a) => segments.get(a.segmentId)!),
-          (segmentId) => `audiences[${segmentIndex.get(segmentId)}].segmentId`,
-        );
+        await enforceActivation(sandboxId, input.destinationId, input.audiences, segments);
         const created = await store.transaction(async (tx) => {
           const d = await tx.dataflows.create({
             sandboxId,
@@ -611,16 +630,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           });
         }
         if (p.length > 0) return problems(p);
-        if (patch.audiences !== undefined) {
-          const destination = await store.destinations.get(sandboxId, current.destinationId);
-          const wanted = patch.audiences;
-          const segmentIndex = new Map(wanted.map((a, i) => [a.segmentId, i]));
-          enforcePolicies(
-            destination?.marketingActions ?? [],
-            wanted.map((a) => segments.get(a.segmentId)!),
-            (segmentId) => `audiences[${segmentIndex.get(segmentId)}].segmentId`,
-          );
-        }
+        if (patch.audiences !== undefined)
+          await enforceActivation(sandboxId, current.destinationId, patch.audiences, segments);
         const updated = await store.transaction(async (tx) => {
           const d = await tx.dataflows.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -739,8 +750,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           return problems([
             { path: 'segmentId', reason: 'required in mirror mode: the segment the file holds' },
           ]);
-        const [segment] = await store.segments.list(sandboxId, { ids: [input.segmentId] });
-        if (!segment)
+        if (!(await store.segments.get(sandboxId, input.segmentId)))
           return problems([{ path: 'segmentId', reason: `no segment ${input.segmentId} in this sandbox` }]);
       }
       return { ok: true, value: await engine.importStream(sandboxId, input) };
