@@ -133,17 +133,28 @@ async function endToEnd(): Promise<{
     sleep: async () => {},
   });
   const audiences = await benchDataflow(store, MAPPING, SEGMENTS);
-  const engine = createEngine({ store, clientFor: () => client });
+  const engine = createEngine({
+    store,
+    clientFor: () => client,
+    ...(process.env.ENGINE_BENCH_THREADS ? { tuning: { importThreads: Number(process.env.ENGINE_BENCH_THREADS) } } : {}),
+  });
   // The dataflow is activated before profiles arrive, as in the service (its worker syncs new dataflows at once).
   await engine.sync();
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
+  const worker = process.env.ENGINE_BENCH_WORKER ? engine.startWorker() : null;
   const report = await engine.importFile(file, {
     sandboxId: 'prod',
     ...(process.env.ENGINE_BENCH_BATCH ? { batchSize: Number(process.env.ENGINE_BENCH_BATCH) } : {}),
   });
   const imported = performance.now();
+  const cpu1 = process.cpuUsage(cpu0);
+  console.log('import cpu s', (cpu1.user + cpu1.system) / 1e6, 'sys', cpu1.system / 1e6);
+  await worker?.stop();
   await engine.flush();
   const done = performance.now();
+  const cpu2 = process.cpuUsage(cpu0);
+  console.log('flush cpu s', (cpu2.user + cpu2.system - cpu1.user - cpu1.system) / 1e6);
   let members = 0;
   for (const audience of audiences) {
     const row = await store.db

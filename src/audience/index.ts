@@ -1,2 +1,3 @@
 export * from './naming.ts';
 export * from './mapping.ts';
+export * from './consent.ts';

@@ -107,7 +107,7 @@ function namespaceValues(profile: ProfileExport, namespace: string): unknown[] {
  * inside `attributes`, then inside the profile's own fields (raw XDM). Freeform `{ value }` wrappers are unwrapped,
  * lists are flattened, numbers become their decimal text; absent values yield nothing.
  */
-function attributeValues(profile: ProfileExport, path: string): unknown[] {
+export function attributeValues(profile: ProfileExport, path: string): unknown[] {
   const attributes = profile.attributes ?? {};
   let found: unknown = Object.hasOwn(attributes, path) ? attributes[path] : undefined;
   if (found === undefined) found = walk(attributes, path);

@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Selectable } from 'kysely';
+import { consentRequirements, type ConsentPolicy, type ConsentRequirement } from '../audience/consent.ts';
 import type { MappingRow } from '../audience/mapping.ts';
 import type { DataflowAudiencesTable, DataflowsTable } from '../store/schema/core.ts';
 import type { Db } from './sql-helpers.ts';
@@ -34,6 +35,8 @@ export interface DataflowContext {
   cadenceMode: string;
   cadenceWindowSeconds: number;
   onAudienceRemoval: string;
+  /** What the sandbox's enabled consent policies demand of a profile for this dataflow's destination. */
+  consent: ConsentRequirement[];
   audiences: AudienceContext[];
 }
 
@@ -44,6 +47,14 @@ export interface SandboxContext {
   dataflows: DataflowContext[];
   /** Namespaces (upper case) that give the profile key, in order of preference. */
   keyNamespaces: string[];
+  /** The sandbox's consent policies as stored (JSON): a write checks they did not change since. */
+  consentPolicies: string;
+}
+
+/** The sandbox row's settings the context is built from. */
+interface SandboxSettings {
+  profile_key_namespaces: string | null;
+  consent_policies: string;
 }
 
 /**
@@ -65,7 +76,10 @@ type FlowRow = Pick<
   | 'cadence_mode'
   | 'cadence_window_seconds'
   | 'on_audience_removal'
->;
+> & {
+  /** The destination's marketing actions (JSON), which decide the consent policies that apply. */
+  marketing_actions: string | null;
+};
 type AudienceRow = Pick<
   Selectable<DataflowAudiencesTable>,
   | 'id'
@@ -86,10 +100,12 @@ function buildSandboxContext(
   sandboxId: string,
   flows: readonly FlowRow[],
   audiences: readonly AudienceRow[],
-  sandboxKeyNamespaces: string | null | undefined,
+  sandbox: SandboxSettings | undefined,
   defaultKeyNamespaces: readonly string[],
 ): SandboxContext {
   const rows = new Map<string, MappingRow>();
+  const consentPolicies = sandbox?.consent_policies ?? '[]';
+  const policies = JSON.parse(consentPolicies) as ConsentPolicy[];
   const dataflows: DataflowContext[] = flows.map((flow) => {
     const mapping = JSON.parse(flow.mapping) as MappingRow[];
     const rowKeys = mapping.map((row) => {
@@ -108,6 +124,10 @@ function buildSandboxContext(
       cadenceMode: flow.cadence_mode,
       cadenceWindowSeconds: flow.cadence_window_seconds,
       onAudienceRemoval: flow.on_audience_removal,
+      consent:
+        policies.length === 0
+          ? []
+          : consentRequirements(policies, JSON.parse(flow.marketing_actions ?? '[]') as string[]),
       audiences: audiences
         .filter((a) => a.dataflow_id === flow.id)
         .map((a) => ({
@@ -126,7 +146,8 @@ function buildSandboxContext(
     sandboxId,
     rows,
     dataflows,
-    keyNamespaces: keyNamespacesOf(sandboxKeyNamespaces, defaultKeyNamespaces),
+    keyNamespaces: keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces),
+    consentPolicies,
   };
 }
 
@@ -150,18 +171,32 @@ export async function sameKeyNamespaces(
   defaultKeyNamespaces: readonly string[],
   options: { shareLock?: boolean } = {},
 ): Promise<boolean> {
-  const json = await sandboxKeyNamespacesJson(db, context.sandboxId, options.shareLock === true);
-  return keyNamespacesOf(json, defaultKeyNamespaces).join() === context.keyNamespaces.join();
+  const sandbox = await sandboxSettings(db, context.sandboxId, options.shareLock === true);
+  return sameSettings(sandbox, context, defaultKeyNamespaces);
 }
 
-/** A sandbox's `profile_key_namespaces` column (undefined: no such sandbox), optionally share-locking its row. */
-async function sandboxKeyNamespacesJson(
+function sameSettings(
+  sandbox: SandboxSettings | undefined,
+  context: SandboxContext,
+  defaultKeyNamespaces: readonly string[],
+): boolean {
+  return (
+    keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces).join() ===
+      context.keyNamespaces.join() && (sandbox?.consent_policies ?? '[]') === context.consentPolicies
+  );
+}
+
+/** A sandbox's settings (undefined: no such sandbox), optionally share-locking its row. */
+async function sandboxSettings(
   db: Db,
   sandboxId: string,
   shareLock: boolean,
-): Promise<string | null | undefined> {
-  const query = db.selectFrom('sandboxes').select('profile_key_namespaces').where('id', '=', sandboxId);
-  return (await (shareLock ? query.forShare() : query).executeTakeFirst())?.profile_key_namespaces;
+): Promise<SandboxSettings | undefined> {
+  const query = db
+    .selectFrom('sandboxes')
+    .select(['profile_key_namespaces', 'consent_policies'])
+    .where('id', '=', sandboxId);
+  return shareLock ? query.forShare().executeTakeFirst() : query.executeTakeFirst();
 }
 
 /** `sameKeyNamespaces` on SQLite's connection (synchronous, inside the caller's transaction). */
@@ -170,9 +205,10 @@ export function sameKeyNamespacesSqlite(
   context: SandboxContext,
   defaultKeyNamespaces: readonly string[],
 ): boolean {
-  const row = contextStatementsOf(database).sandbox.get(context.sandboxId);
-  return (
-    keyNamespacesOf(row?.profile_key_namespaces, defaultKeyNamespaces).join() === context.keyNamespaces.join()
+  return sameSettings(
+    contextStatementsOf(database).sandbox.get(context.sandboxId),
+    context,
+    defaultKeyNamespaces,
   );
 }
 
@@ -187,14 +223,16 @@ export async function loadSandboxContext(
   defaultKeyNamespaces: readonly string[],
   options: { shareLock?: boolean } = {},
 ): Promise<SandboxContext> {
-  const keys = await sandboxKeyNamespacesJson(db, sandboxId, options.shareLock === true);
+  const sandbox = await sandboxSettings(db, sandboxId, options.shareLock === true);
   const flows = await db
-    .selectFrom('dataflows')
-    .selectAll()
-    .where('sandbox_id', '=', sandboxId)
-    .where('status', 'in', [...TRACKED_DATAFLOW_STATUSES])
-    .orderBy('created_at')
-    .orderBy('id')
+    .selectFrom('dataflows as f')
+    .leftJoin('destinations as d', 'd.id', 'f.destination_id')
+    .selectAll('f')
+    .select('d.marketing_actions')
+    .where('f.sandbox_id', '=', sandboxId)
+    .where('f.status', 'in', [...TRACKED_DATAFLOW_STATUSES])
+    .orderBy('f.created_at')
+    .orderBy('f.id')
     .execute();
   const audiences =
     flows.length === 0
@@ -212,14 +250,14 @@ export async function loadSandboxContext(
           .orderBy('created_at')
           .orderBy('id')
           .execute();
-  return buildSandboxContext(sandboxId, flows, audiences, keys, defaultKeyNamespaces);
+  return buildSandboxContext(sandboxId, flows, audiences, sandbox, defaultKeyNamespaces);
 }
 
 const TRACKED_SQL = TRACKED_DATAFLOW_STATUSES.map((s) => `'${s}'`).join(', ');
 const REMOVED_SQL = REMOVED_AUDIENCE_STATES.map((s) => `'${s}'`).join(', ');
 
 interface ContextStatements {
-  sandbox: BetterSqlite3.Statement<[string], { profile_key_namespaces: string | null }>;
+  sandbox: BetterSqlite3.Statement<[string], SandboxSettings>;
   flows: BetterSqlite3.Statement<[string], FlowRow>;
   audiences: BetterSqlite3.Statement<[string, string], AudienceRow>;
 }
@@ -231,11 +269,14 @@ function contextStatementsOf(database: BetterSqlite3.Database): ContextStatement
   let st = contextStatements.get(database);
   if (!st) {
     st = {
-      sandbox: database.prepare('select profile_key_namespaces from sandboxes where id = ?'),
+      sandbox: database.prepare(
+        'select profile_key_namespaces, consent_policies from sandboxes where id = ?',
+      ),
       flows: database.prepare(
-        `select id, sandbox_id, destination_id, status, mapping, max_batch_age_seconds, cadence_mode,
-           cadence_window_seconds, on_audience_removal
-         from dataflows where sandbox_id = ? and status in (${TRACKED_SQL}) order by created_at, id`,
+        `select f.id, f.sandbox_id, f.destination_id, f.status, f.mapping, f.max_batch_age_seconds, f.cadence_mode,
+           f.cadence_window_seconds, f.on_audience_removal, d.marketing_actions
+         from dataflows f left join destinations d on d.id = f.destination_id
+         where f.sandbox_id = ? and f.status in (${TRACKED_SQL}) order by f.created_at, f.id`,
       ),
       audiences: database.prepare(
         `select id, dataflow_id, segment_id, mapping_name, start_date, end_date, ttl_days, existing_x_audience_id
@@ -262,8 +303,7 @@ export function loadSandboxContextSqlite(
   const st = contextStatementsOf(database);
   const flows = st.flows.all(sandboxId);
   const audiences = flows.length === 0 ? [] : st.audiences.all(sandboxId, sandboxId);
-  const keys = st.sandbox.get(sandboxId)?.profile_key_namespaces;
-  return buildSandboxContext(sandboxId, flows, audiences, keys, defaultKeyNamespaces);
+  return buildSandboxContext(sandboxId, flows, audiences, st.sandbox.get(sandboxId), defaultKeyNamespaces);
 }
 
 /** True when the audience exports at `now`. */

@@ -41,6 +41,8 @@ import {
   type EngineTuning,
 } from './runtime.ts';
 import { syncAudiences } from './sync.ts';
+import type { ConsentPolicy, ConsentPolicyInput } from '../audience/consent.ts';
+import { consentPolicies, reevaluateAudiences, setConsentPolicies } from './consent-settings.ts';
 import { AudienceLocks, deliverClaimed, pollDueHealth, startWorkerLoop } from './worker.ts';
 import type { EngineXClient } from './x-port.ts';
 
@@ -139,6 +141,18 @@ export interface Engine {
     sandboxId: string,
     namespaces: readonly string[] | null,
   ): Promise<ProfileKeySettings>;
+  /** The sandbox's consent policies. */
+  consentPolicies(sandboxId: string): Promise<ConsentPolicy[]>;
+  /**
+   * Replaces the sandbox's consent policies (`invalid_input` with every problem for a bad set); when they change,
+   * every active audience of the sandbox is evaluated again from the stored profiles on the next sync.
+   */
+  setConsentPolicies(sandboxId: string, policies: readonly ConsentPolicyInput[]): Promise<ConsentPolicy[]>;
+  /**
+   * Evaluates a destination's active audiences again on the next sync, after its marketing actions changed (they
+   * decide which consent policies apply). Returns how many audiences were marked.
+   */
+  reevaluateDestination(sandboxId: string, destinationId: string): Promise<number>;
   /** Reconciles audiences with dataflows (new, removed, backfill); the worker and flush call it too. */
   sync(scope?: { sandboxId?: string }): Promise<void>;
   /** Polls X for size/targetability of audiences not checked within the interval. */
@@ -242,6 +256,10 @@ export function createEngine(options: EngineOptions): Engine {
     activateNow: (sandboxId, audienceId) => activateNow(rt, sandboxId, audienceId),
     profileKeySettings: (sandboxId) => profileKeySettings(rt, sandboxId),
     setProfileKeyNamespaces: (sandboxId, namespaces) => setProfileKeyNamespaces(rt, sandboxId, namespaces),
+    consentPolicies: (sandboxId) => consentPolicies(rt, sandboxId),
+    setConsentPolicies: (sandboxId, policies) => setConsentPolicies(rt, sandboxId, policies),
+    reevaluateDestination: (sandboxId, destinationId) =>
+      reevaluateAudiences(rt.store.db as unknown as Db, rt.now(), { sandboxId, destinationId }),
     sync: (scope) => syncAudiences(rt, scope ?? {}),
     pollHealth: () => pollDueHealth(rt),
     resumePaused: () => resumeVerified(rt),

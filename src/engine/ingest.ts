@@ -335,7 +335,14 @@ class ProfilePlanner {
           desired = evaluation.users[dataflowIndex]!;
           codes ??= rejectionsFor(dataflow, evaluation.rejections);
           for (const code of codes) this.#exclude(dataflow.id, audience.id, code);
-          if (desired === null) this.#exclude(dataflow.id, audience.id, EXCLUSION_CODES.noIdentifier);
+          if (desired === null)
+            this.#exclude(
+              dataflow.id,
+              audience.id,
+              evaluation.consentDenied.includes(dataflowIndex)
+                ? EXCLUSION_CODES.consentDenied
+                : EXCLUSION_CODES.noIdentifier,
+            );
         }
         if (evaluation.key !== null) write(audience.id, desired);
       }

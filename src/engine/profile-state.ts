@@ -1,3 +1,4 @@
+import { failedRequirement, readConsents } from '../audience/consent.ts';
 import { applyMapping } from '../audience/mapping.ts';
 import type { MappingRow } from '../audience/mapping.ts';
 import { sha256Hex } from '../identity/index.ts';
@@ -13,9 +14,13 @@ export const ACCEPTED_SEGMENT_NAMESPACE = 'ups';
 export const EXCLUSION_CODES = {
   noIdentifier: 'no_mappable_identifier',
   segmentNamespace: 'segment_namespace_not_supported',
+  consentDenied: 'consent_denied',
 } as const;
 
-/** Values each mapping row produced for a profile (hashes, or partner ids), by mapping row key. */
+/**
+ * Values each mapping row produced for a profile (hashes, or partner ids), by mapping row key, and the profile's
+ * consent values (`consent:<attribute>`, see `readConsents`).
+ */
 export type RowValues = Record<string, string[]>;
 
 export interface ProfileEvaluation {
@@ -25,6 +30,8 @@ export interface ProfileEvaluation {
   valuesText: string;
   /** The user each dataflow of the context yields (see `userFor`), in the context's dataflow order. */
   users: Array<string | null>;
+  /** Indexes of the dataflows whose consent policies the profile fails (its user there is null). */
+  consentDenied: number[];
   /** Rejected identifiers per mapping row key, as reason codes. */
   rejections: Record<string, string[]>;
   /** `ups` memberships the export states: true = member (realized / existing), false = exited. */
@@ -37,7 +44,7 @@ type Membership = Record<string, Record<string, { status?: unknown } | undefined
 type IdentityMap = Record<string, Array<{ id?: unknown }> | undefined>;
 
 /** The part of a dataflow a profile's users depend on. */
-export type EvaluationDataflow = Pick<DataflowContext, 'id' | 'mapping' | 'rowKeys'>;
+export type EvaluationDataflow = Pick<DataflowContext, 'id' | 'mapping' | 'rowKeys' | 'consent'>;
 
 /**
  * What mapping a profile needs: every mapping row of the sandbox, the profile key namespaces, and the dataflows
@@ -58,7 +65,12 @@ export function plainEvaluationContext(context: EvaluationContext): PlainEvaluat
   return {
     rows: [...context.rows],
     keyNamespaces: context.keyNamespaces,
-    dataflows: context.dataflows.map((d) => ({ id: d.id, mapping: d.mapping, rowKeys: d.rowKeys })),
+    dataflows: context.dataflows.map((d) => ({
+      id: d.id,
+      mapping: d.mapping,
+      rowKeys: d.rowKeys,
+      consent: d.consent,
+    })),
   };
 }
 
@@ -71,7 +83,11 @@ export function evaluationContextOf(plain: PlainEvaluationContext): EvaluationCo
  * the same one (the row keys spell out each row entirely, and each dataflow's row keys its users).
  */
 export function evaluationFingerprint(context: EvaluationContext): string {
-  const dataflows = context.dataflows.map((d) => `${d.id}:${d.rowKeys.join('\u0002')}`).join('\u0003');
+  const dataflows = context.dataflows
+    .map(
+      (d) => `${d.id}:${d.rowKeys.join('\u0002')}:${d.consent.length === 0 ? '' : JSON.stringify(d.consent)}`,
+    )
+    .join('\u0003');
   return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}\u0001${dataflows}`;
 }
 
@@ -124,6 +140,7 @@ export function evaluateProfile(
     break;
   }
   if (key === null) {
+    // Identifiers only: a profile whose consent changes is still the same profile.
     const rowKeys = Object.keys(values).sort();
     if (rowKeys.length > 0) {
       const text = JSON.stringify(rowKeys.map((k) => [k, values[k]]));
@@ -131,21 +148,36 @@ export function evaluateProfile(
       key = `u:${sha256Hex(text)}`;
     }
   }
+  for (const [consentKey, consentValues] of readConsents(profile)) values[consentKey] = consentValues;
+  const consentDenied: number[] = [];
+  const users = context.dataflows.map((dataflow, index) => {
+    if (dataflow.consent.length > 0 && failedRequirement(dataflow.consent, values) !== null) {
+      consentDenied.push(index);
+      return null;
+    }
+    return userFor(dataflow, values);
+  });
   return {
     key,
     valuesText: JSON.stringify(values),
-    users: context.dataflows.map((dataflow) => userFor(dataflow, values)),
+    users,
+    consentDenied,
     rejections,
     memberships,
     foreignSegments,
   };
 }
 
-/** The user a dataflow's mapping yields from stored row values; canonical JSON, or null when it has no identifier. */
+/**
+ * The user a dataflow's mapping yields from stored row values; canonical JSON, or null when it has no identifier or
+ * the profile fails one of the dataflow's consent policies.
+ */
 export function userFor(
-  dataflow: Pick<DataflowContext, 'mapping' | 'rowKeys'>,
+  dataflow: Pick<DataflowContext, 'mapping' | 'rowKeys'> & Partial<Pick<DataflowContext, 'consent'>>,
   values: RowValues,
 ): string | null {
+  if (dataflow.consent && dataflow.consent.length > 0 && failedRequirement(dataflow.consent, values) !== null)
+    return null;
   const user: XUser = {};
   dataflow.mapping.forEach((row: MappingRow, index) => {
     const produced = values[dataflow.rowKeys[index]!];

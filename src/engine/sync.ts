@@ -198,13 +198,14 @@ async function backfill(
       for (const row of rows) {
         const segments = JSON.parse(row.segments) as string[];
         if (!segments.includes(segmentId)) continue;
+        // Null too: an audience evaluated again (its consent policies changed) loses members who no longer qualify.
         const desired = userFor(dataflow, JSON.parse(row.identities) as RowValues);
-        if (desired !== null) writes.push({ audienceId, member: String(row.id), desired });
+        writes.push({ audienceId, member: String(row.id), desired });
       }
       await writeDesired(db, rt.store.capabilities, writes, rt.now());
       const last = rows[rows.length - 1];
       if (last) after = last.id;
-      total += writes.length;
+      total += writes.filter((w) => w.desired !== null).length;
       return rows.length;
     });
     if (count < BACKFILL_PAGE) break;

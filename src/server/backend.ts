@@ -20,6 +20,8 @@ export type RunView = z.input<typeof S.RunSchema>;
 export type PlanView = z.input<typeof S.PlanSchema>;
 export type ImportReportView = z.input<typeof S.ImportReportSchema>;
 export type ProfileKeysView = z.input<typeof S.ProfileKeysSchema>;
+export type ConsentPoliciesView = z.input<typeof S.ConsentPoliciesSchema>;
+export type ConsentPoliciesInput = z.output<typeof S.ConsentPoliciesPutSchema>['policies'];
 
 /** A file streamed in a request, to import (see `ServiceBackend.importFile`). */
 export interface ImportInput {
@@ -149,6 +151,11 @@ export interface ServiceBackend {
     get(sandboxId: string): Promise<ProfileKeysView>;
     /** Refused (409) once the sandbox holds profiles; `null` returns to the service default. */
     set(sandboxId: string, namespaces: string[] | null): Promise<ProfileKeysView>;
+  };
+  consentPolicies: {
+    get(sandboxId: string): Promise<ConsentPoliciesView>;
+    /** Replaces the set (400 with every problem); the sandbox's audiences are then evaluated again. */
+    set(sandboxId: string, policies: ConsentPoliciesInput): Promise<ConsentPoliciesView>;
   };
   /**
    * Imports a streamed file (NDJSON, JSON array or CSV; incremental or mirror) and resolves with its report once

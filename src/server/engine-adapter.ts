@@ -151,6 +151,19 @@ export function createEngineAdapter(options: {
         throw error;
       }
     },
+    consentPolicies: async (sandboxId) => ({ policies: await engine.consentPolicies(sandboxId) }),
+    async setConsentPolicies(sandboxId, policies) {
+      try {
+        return { policies: await engine.setConsentPolicies(sandboxId, policies) };
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'invalid_input')
+          throw badRequest(error.message, error.details, 'validation_failed');
+        throw error;
+      }
+    },
+    async reevaluateDestination(sandboxId, destinationId) {
+      await engine.reevaluateDestination(sandboxId, destinationId);
+    },
     close: async () => {
       await workers?.close();
     },

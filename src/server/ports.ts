@@ -8,6 +8,8 @@ import type {
   ImportInput,
   ImportReportView,
   ProfileKeysView,
+  ConsentPoliciesInput,
+  ConsentPoliciesView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
 
@@ -47,6 +49,11 @@ export interface EnginePort {
   profileKeys(sandboxId: string): Promise<ProfileKeysView>;
   /** Changes them; throws an ApiError 409 once the sandbox holds profiles, 400 for a bad list. */
   setProfileKeys(sandboxId: string, namespaces: string[] | null): Promise<ProfileKeysView>;
+  consentPolicies(sandboxId: string): Promise<ConsentPoliciesView>;
+  /** Replaces them; throws an ApiError 400 with every problem. */
+  setConsentPolicies(sandboxId: string, policies: ConsentPoliciesInput): Promise<ConsentPoliciesView>;
+  /** A destination's marketing actions changed: its audiences are evaluated again against the consent policies. */
+  reevaluateDestination(sandboxId: string, destinationId: string): Promise<void>;
   /** Stops what the adapter started (ingest worker threads). */
   close(): Promise<void>;
   plan(sandboxId: string, dataflowId: string): Promise<PlanView>;

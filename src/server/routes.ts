@@ -87,6 +87,32 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'GET',
+      path: `${V1}/consent-policies`,
+      permissions: ['View Destinations'],
+      tag: 'Governance',
+      summary:
+        "The sandbox's consent policies: if a destination is used for one of a policy's marketing actions, a " +
+        'profile is exported there only when its consent attribute holds an allowed value',
+      status: 200,
+      response: S.ConsentPoliciesSchema,
+      handler: async ({ principal, backend }) => backend.consentPolicies.get(principal.sandboxId),
+    }),
+    route({
+      method: 'PUT',
+      path: `${V1}/consent-policies`,
+      permissions: ['Activate Destinations'],
+      tag: 'Governance',
+      summary:
+        "Replaces the sandbox's consent policies. Every active audience is then evaluated again from the stored " +
+        'profiles: members who fail a policy are removed from X, those no longer held back are added.',
+      body: S.ConsentPoliciesPutSchema,
+      status: 200,
+      response: S.ConsentPoliciesSchema,
+      handler: async ({ principal, backend, body }) =>
+        backend.consentPolicies.set(principal.sandboxId, body.policies),
+    }),
+    route({
+      method: 'GET',
       path: `${V1}/sandboxes`,
       permissions: [],
       tag: 'Sandboxes',

@@ -1,3 +1,4 @@
+import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../audience/consent.ts';
 import { z } from 'zod';
 import { MAX_AUDIENCE_TEXT_LENGTH } from '../audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
@@ -502,6 +503,51 @@ export const ProfileKeysSchema = z
     }),
   })
   .meta({ id: 'ProfileKeys' });
+
+export const ConsentPolicySchema = z
+  .object({
+    id: z.string().meta({ description: 'Kept across updates; made (`cp_…`) for a new policy' }),
+    name: z.string(),
+    marketingActions: z.array(z.string()).meta({
+      description: 'The policy applies to dataflows whose destination has any of these marketing actions',
+    }),
+    attribute: z.enum(CONSENT_ATTRIBUTES).meta({ description: 'The XDM consent attribute the policy reads' }),
+    allowedValues: z.array(z.enum(CONSENT_VALUES)).meta({
+      description:
+        'A profile is exported only when the attribute holds one of these; absent counts as no consent',
+    }),
+    enabled: z.boolean(),
+  })
+  .meta({ id: 'ConsentPolicy' });
+
+export const ConsentPoliciesSchema = z
+  .object({ policies: z.array(ConsentPolicySchema) })
+  .meta({ id: 'ConsentPolicies' });
+
+export const ConsentPoliciesPutSchema = z.object({
+  policies: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(64).optional(),
+        name: z.string().min(1).max(100),
+        marketingActions: z.array(z.string().min(1).max(100)).min(1).max(20),
+        attribute: z
+          .string()
+          .min(1)
+          .max(100)
+          .meta({ description: `One of ${CONSENT_ATTRIBUTES.join(', ')}` }),
+        allowedValues: z
+          .array(z.string().min(1).max(10))
+          .min(1)
+          .max(11)
+          .optional()
+          .meta({ description: `Default ["y"]; any of ${CONSENT_VALUES.join(', ')}` }),
+        enabled: z.boolean().optional().meta({ description: 'Default true' }),
+      }),
+    )
+    .max(50)
+    .meta({ description: 'The full set: policies left out are deleted' }),
+});
 
 export const ProfileKeysPatchSchema = z.object({
   namespaces: z.array(z.string().min(1).max(100)).min(1).max(10).nullable().meta({

@@ -413,6 +413,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
           });
         });
+        // Marketing actions decide which consent policies apply to the destination's audiences.
+        if (d && patch.marketingActions !== undefined) await engine.reevaluateDestination(sandboxId, id);
         return d && { ok: true, value: await destinationView(d) };
       },
       async remove(sandboxId, id) {
@@ -743,6 +745,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     profileKeys: {
       get: (sandboxId) => engine.profileKeys(sandboxId),
       set: (sandboxId, namespaces) => engine.setProfileKeys(sandboxId, namespaces),
+    },
+    consentPolicies: {
+      get: (sandboxId) => engine.consentPolicies(sandboxId),
+      set: (sandboxId, policies) => engine.setConsentPolicies(sandboxId, policies),
     },
     async importFile(sandboxId, input) {
       if (input.mode === 'mirror') {

@@ -469,6 +469,7 @@ for (const backend of BACKENDS) {
         rejections: {},
         memberships: new Map([['seg', member]]),
         foreignSegments: [],
+        consentDenied: [],
       });
       const ingest = (...evaluations: Array<ReturnType<typeof evaluation>>) =>
         h!.engine.ingest([], {

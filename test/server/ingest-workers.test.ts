@@ -25,7 +25,12 @@ const CONTEXT: PlainEvaluationContext = {
   rows: [EMAIL, PHONE].map((row) => [mappingRowKey(row), row]),
   keyNamespaces: ['ECID', 'CRMID'],
   dataflows: [
-    { id: 'df-1', mapping: [EMAIL, PHONE], rowKeys: [EMAIL, PHONE].map((row) => mappingRowKey(row)) },
+    {
+      id: 'df-1',
+      mapping: [EMAIL, PHONE],
+      rowKeys: [EMAIL, PHONE].map((row) => mappingRowKey(row)),
+      consent: [],
+    },
   ],
 };
 const KEY = Buffer.alloc(32, 7);

@@ -133,6 +133,8 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys' }),
   // Setting what is already set changes nothing, so it is allowed even once the sandbox holds profiles.
   'PATCH /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys', body: { namespaces: null } }),
+  'GET /api/v1/consent-policies': async () => ({ path: '/api/v1/consent-policies' }),
+  'PUT /api/v1/consent-policies': async () => ({ path: '/api/v1/consent-policies', body: { policies: [] } }),
   'POST /api/v1/imports': async (c) => ({
     path: `/api/v1/imports?mode=mirror&segmentId=${c.segmentId}`,
     raw: `profile_key,email,segment:${c.segmentId}\n${uniq('crm-')},${uniq('buyer')}@example.com,1\n`,

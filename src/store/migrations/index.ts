@@ -3,6 +3,7 @@ import { coreMigration } from './0001-core.ts';
 import { audienceEndRemovalMigration } from './0002-audience-end-removal.ts';
 import { sandboxProfileKeysMigration } from './0003-sandbox-profile-keys.ts';
 import { segmentLabelsMigration } from './0004-segment-labels.ts';
+import { consentPoliciesMigration } from './0005-consent-policies.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -21,6 +22,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0002-audience-end-removal', audienceEndRemovalMigration],
   ['0003-sandbox-profile-keys', sandboxProfileKeysMigration],
   ['0004-segment-labels', segmentLabelsMigration],
+  ['0005-consent-policies', consentPoliciesMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

@@ -46,7 +46,7 @@ export function sandboxRepository(ctx: RepositoryContext) {
         }
         throw cause;
       }
-      return toSandbox(row);
+      return toSandbox({ ...row, consent_policies: '[]' });
     },
 
     async get(id: string): Promise<Sandbox | undefined> {
@@ -71,6 +71,16 @@ export function sandboxRepository(ctx: RepositoryContext) {
       const result = await ctx.db
         .updateTable('sandboxes')
         .set({ profile_key_namespaces: namespaces === null ? null : JSON.stringify([...namespaces]) })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    /** Replaces the sandbox's consent policies (a JSON array checked by the caller); false for an unknown sandbox. */
+    async setConsentPolicies(id: string, policiesJson: string): Promise<boolean> {
+      const result = await ctx.db
+        .updateTable('sandboxes')
+        .set({ consent_policies: policiesJson })
         .where('id', '=', id)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;

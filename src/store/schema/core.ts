@@ -19,6 +19,8 @@ export interface SandboxesTable {
    * the service default. Fixed once the sandbox holds profiles (their keys are keyed hashes under these namespaces).
    */
   profile_key_namespaces: string | null;
+  /** JSON array of the sandbox's consent policies (migration 0005; see `src/audience/consent.ts`). */
+  consent_policies: Generated<string>;
 }
 
 export interface ApiTokensTable {

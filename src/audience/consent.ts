@@ -1,0 +1,190 @@
+import type { ProfileExport } from '../profile/index.ts';
+import { attributeValues } from './mapping.ts';
+
+/**
+ * Consent policies: "if the destination is used for one of these marketing actions, then a profile is exported only
+ * when this consent attribute has one of these values". A profile that fails a policy is left out of the activation
+ * (`consent_denied`), and a member who withdraws consent is removed from the X audience.
+ *
+ * The attributes are the XDM Consents and Preferences fields. A profile's values of all of them are kept with its state
+ * (they are not identifiers), so a policy added or changed later applies to every profile already known.
+ */
+export const CONSENT_ATTRIBUTES = [
+  'consents.collect.val',
+  'consents.share.val',
+  'consents.personalize.content.val',
+  'consents.marketing.any.val',
+  'consents.marketing.email.val',
+  'consents.marketing.push.val',
+  'consents.marketing.sms.val',
+  'consents.marketing.call.val',
+  'consents.marketing.whatsApp.val',
+  'consents.marketing.postalMail.val',
+  'consents.marketing.commercialEmail.val',
+  'consents.marketing.fax.val',
+  'consents.adID.val',
+] as const;
+export type ConsentAttribute = (typeof CONSENT_ATTRIBUTES)[number];
+
+/**
+ * XDM consent values: y(es), n(o), p(ending), u(nknown), dy / dn (default yes / no), and the legal bases LI
+ * (legitimate interest), CT (contract), CP (compliance), VI (vital interest), PI (public interest).
+ */
+export const CONSENT_VALUES = ['y', 'n', 'p', 'u', 'dy', 'dn', 'LI', 'CT', 'CP', 'VI', 'PI'] as const;
+export type ConsentValue = (typeof CONSENT_VALUES)[number];
+
+export interface ConsentPolicy {
+  id: string;
+  name: string;
+  /** The policy applies to a dataflow whose destination has any of these marketing actions (case-insensitive). */
+  marketingActions: string[];
+  attribute: ConsentAttribute;
+  /** A profile is exported only when the attribute holds one of these values; absent counts as no consent. */
+  allowedValues: ConsentValue[];
+  /** A disabled policy is kept but restricts nothing. */
+  enabled: boolean;
+}
+
+/** What a dataflow demands of a profile: one entry per enabled policy that applies to its destination. */
+export interface ConsentRequirement {
+  policyId: string;
+  attribute: string;
+  /** Lower case. */
+  allowed: string[];
+}
+
+/** Stored profile values keep consent under this prefix, next to the mapping rows' values. */
+export const CONSENT_KEY_PREFIX = 'consent:';
+
+export const MAX_CONSENT_POLICIES = 50;
+
+/**
+ * The requirements the enabled policies put on a destination used for `marketingActions`.
+ *
+ * @example
+ * consentRequirements([{ id: 'cp_1', name: 'Ads need sharing consent', marketingActions: ['Cross Site Targeting'],
+ *   attribute: 'consents.share.val', allowedValues: ['y'], enabled: true }], ['cross site targeting']);
+ * // [{ policyId: 'cp_1', attribute: 'consents.share.val', allowed: ['y'] }]
+ */
+export function consentRequirements(
+  policies: readonly ConsentPolicy[],
+  marketingActions: readonly string[],
+): ConsentRequirement[] {
+  const actions = new Set(marketingActions.map((a) => a.trim().toLowerCase()));
+  return policies
+    .filter((p) => p.enabled && p.marketingActions.some((a) => actions.has(a.trim().toLowerCase())))
+    .map((p) => ({
+      policyId: p.id,
+      attribute: p.attribute,
+      allowed: p.allowedValues.map((v) => v.toLowerCase()),
+    }));
+}
+
+/**
+ * The consent values a profile export carries, as stored values (`consent:<attribute>` → [value, lower case]); empty
+ * for a profile that says nothing about consent. Attributes may be flat (`"consents.share.val": "y"`), nested, or
+ * freeform `{ value }`, as any mapped attribute.
+ */
+export function readConsents(profile: ProfileExport): Array<[key: string, values: string[]]> {
+  if (!mentionsConsent(profile)) return [];
+  const out: Array<[string, string[]]> = [];
+  for (const attribute of CONSENT_ATTRIBUTES) {
+    const value = attributeValues(profile, attribute).find((v): v is string => typeof v === 'string');
+    if (value !== undefined && value.trim() !== '')
+      out.push([`${CONSENT_KEY_PREFIX}${attribute}`, [value.trim().toLowerCase()]]);
+  }
+  return out;
+}
+
+/** Cheap test first: most exports carry no consent at all. */
+function mentionsConsent(profile: ProfileExport): boolean {
+  if (Object.hasOwn(profile, 'consents')) return true;
+  for (const key in profile.attributes ?? {}) if (key.startsWith('consents')) return true;
+  return false;
+}
+
+/** The first requirement stored values fail (absent = no consent), or null when all hold. */
+export function failedRequirement(
+  requirements: readonly ConsentRequirement[],
+  values: Readonly<Record<string, readonly string[] | undefined>>,
+): ConsentRequirement | null {
+  for (const requirement of requirements) {
+    const value = values[`${CONSENT_KEY_PREFIX}${requirement.attribute}`]?.[0];
+    if (value === undefined || !requirement.allowed.includes(value)) return requirement;
+  }
+  return null;
+}
+
+export type ConsentPolicyInput = Omit<ConsentPolicy, 'id' | 'enabled' | 'allowedValues' | 'attribute'> & {
+  id?: string | undefined;
+  attribute: string;
+  allowedValues?: string[] | undefined;
+  enabled?: boolean | undefined;
+};
+
+/**
+ * Checks a full set of policies and gives them their canonical form (values as XDM spells them, ids made for new
+ * ones). Every problem is listed, with its path.
+ */
+export function checkConsentPolicies(
+  input: readonly ConsentPolicyInput[],
+  newId: () => string,
+):
+  { ok: true; policies: ConsentPolicy[] } | { ok: false; problems: Array<{ path: string; reason: string }> } {
+  const problems: Array<{ path: string; reason: string }> = [];
+  if (input.length > MAX_CONSENT_POLICIES)
+    problems.push({
+      path: 'policies',
+      reason: `at most ${MAX_CONSENT_POLICIES} consent policies per sandbox`,
+    });
+  const ids = new Set<string>();
+  const names = new Set<string>();
+  const policies = input.map((p, i): ConsentPolicy => {
+    const at = `policies[${i}]`;
+    const name = p.name.trim();
+    if (name === '' || name.length > 100)
+      problems.push({ path: `${at}.name`, reason: 'give 1 to 100 characters' });
+    if (names.has(name.toLowerCase()))
+      problems.push({ path: `${at}.name`, reason: `"${name}" is used twice` });
+    names.add(name.toLowerCase());
+    if (p.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(p.id))
+      problems.push({
+        path: `${at}.id`,
+        reason: 'letters, digits, _ and - only (1–64); leave it out for a new policy',
+      });
+    const id = p.id ?? newId();
+    if (ids.has(id)) problems.push({ path: `${at}.id`, reason: `${id} is used twice` });
+    ids.add(id);
+    const actions = [...new Set(p.marketingActions.map((a) => a.trim()).filter((a) => a !== ''))];
+    if (actions.length === 0)
+      problems.push({ path: `${at}.marketingActions`, reason: 'name at least one marketing action' });
+    const attribute = CONSENT_ATTRIBUTES.find((a) => a.toLowerCase() === p.attribute.trim().toLowerCase());
+    if (!attribute)
+      problems.push({
+        path: `${at}.attribute`,
+        reason: `"${p.attribute}" is not a consent attribute; use one of ${CONSENT_ATTRIBUTES.join(', ')}`,
+      });
+    const allowedValues: ConsentValue[] = [];
+    (p.allowedValues ?? ['y']).forEach((value, j) => {
+      const known = CONSENT_VALUES.find((v) => v.toLowerCase() === value.trim().toLowerCase());
+      if (known) {
+        if (!allowedValues.includes(known)) allowedValues.push(known);
+      } else
+        problems.push({
+          path: `${at}.allowedValues[${j}]`,
+          reason: `"${value}" is not an XDM consent value; use ${CONSENT_VALUES.join(', ')}`,
+        });
+    });
+    if (p.allowedValues !== undefined && p.allowedValues.length === 0)
+      problems.push({ path: `${at}.allowedValues`, reason: 'allow at least one value (y, say)' });
+    return {
+      id,
+      name,
+      marketingActions: actions,
+      attribute: attribute ?? 'consents.share.val',
+      allowedValues,
+      enabled: p.enabled ?? true,
+    };
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, policies };
+}

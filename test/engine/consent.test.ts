@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../store/backends.ts';
+import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
+const ADS = 'Cross Site Targeting';
+const POLICY = { name: 'Ads need sharing consent', marketingActions: [ADS], attribute: 'consents.share.val' };
+
+/** A member of `seg`; `share` is its sharing consent: flat, nested in raw XDM, or absent. */
+function profile(i: number, share: string | null, shape: 'flat' | 'xdm' = 'flat') {
+  return {
+    segmentMembership: { ups: { seg: { status: 'realized' } } },
+    identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },
+    ...(share === null
+      ? {}
+      : shape === 'flat'
+        ? { attributes: { 'consents.share.val': share } }
+        : { consents: { share: { val: share } } }),
+  };
+}
+
+const emails = (...ids: number[]) => new Set(ids.map((i) => `email:${emailHash(`u${i}@x.com`)}`));
+
+async function flowOf(h: Harness) {
+  const flow = await h.store.dataflows.create({
+    sandboxId: 'prod',
+    destinationId: h.destination.id,
+    name: 'flow',
+    mapping: MAPPING,
+  });
+  const audience = await h.store.audiences.create({
+    sandboxId: 'prod',
+    dataflowId: flow.id,
+    segmentId: 'seg',
+    mappingName: 'Loyal',
+    startDate: 0,
+  });
+  return audience;
+}
+
+for (const backend of BACKENDS) {
+  describe(`consent policies (${backend.name})`, () => {
+    let h: Harness | undefined;
+    afterEach(async () => {
+      await h?.cleanup();
+      h = undefined;
+    });
+
+    it('leaves out profiles without consent, removes a member who withdraws it, adds one who grants it', async () => {
+      h = await setup(backend);
+      await h.store.destinations.update('prod', h.destination.id, { marketingActions: [ADS] });
+      const [policy] = await h.engine.setConsentPolicies('prod', [POLICY]);
+      expect(policy).toMatchObject({ ...POLICY, allowedValues: ['y'], enabled: true });
+      const audience = await flowOf(h);
+
+      const result = await h.engine.ingest(
+        [profile(0, 'y'), profile(1, 'n'), profile(2, 'Y', 'xdm'), profile(3, null)],
+        { sandboxId: 'prod' },
+      );
+      expect(result.excluded).toEqual({ consent_denied: 2 });
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 2));
+
+      // Profile 0 withdraws (still in the segment): it leaves the X audience. Profile 1 consents: it joins.
+      await h.engine.ingest([profile(0, 'n'), profile(1, 'y')], { sandboxId: 'prod' });
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(1, 2));
+      const runs = await h.engine.runs(audience.dataflowId, {});
+      expect(runs.reduce((n, r) => n + (r.excludedByReason['consent_denied'] ?? 0), 0)).toBe(3);
+    });
+
+    it('evaluates audiences again from the stored consent when policies or marketing actions change', async () => {
+      h = await setup(backend);
+      await h.store.destinations.update('prod', h.destination.id, { marketingActions: [ADS] });
+      const audience = await flowOf(h);
+      await h.engine.ingest([profile(0, 'y'), profile(1, 'n'), profile(2, null)], { sandboxId: 'prod' });
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1, 2));
+
+      // A new policy applies to profiles known before it: only the one that consented stays.
+      const [policy] = await h.engine.setConsentPolicies('prod', [POLICY]);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0));
+
+      // Allowing "n" too brings profile 1 back; profile 2 never said anything.
+      await h.engine.setConsentPolicies('prod', [{ ...policy!, allowedValues: ['y', 'n'] }]);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1));
+
+      // The destination is no longer used for the policy's action: the policy no longer applies to it.
+      await h.store.destinations.update('prod', h.destination.id, { marketingActions: ['Analytics'] });
+      expect(await h.engine.reevaluateDestination('prod', h.destination.id)).toBe(1);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1, 2));
+
+      // A bad set is refused with every problem, and the stored set stays.
+      const before = await h.engine.consentPolicies('prod');
+      await expect(
+        h.engine.setConsentPolicies('prod', [
+          { ...POLICY, attribute: 'consents.share', allowedValues: ['maybe'] },
+          { ...POLICY, marketingActions: [] },
+        ]),
+      ).rejects.toMatchObject({
+        code: 'invalid_input',
+        details: [
+          { path: 'policies[0].attribute' },
+          { path: 'policies[0].allowedValues[0]' },
+          { path: 'policies[1].name' },
+          { path: 'policies[1].marketingActions' },
+        ],
+      });
+      expect(await h.engine.consentPolicies('prod')).toEqual(before);
+    });
+  });
+}
