@@ -1,9 +1,10 @@
 // End-to-end throughput of the engine: a profile-export NDJSON file imported into SQLite and delivered to the X
 // emulator (a `tca emulator` process of its own, over loopback HTTP, as X would be), against a parse+hash floor
 // (read the same file, parse and validate each profile, map and hash its identifiers) measured in the same run.
-// `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000), `ENGINE_BENCH_BATCH` the import batch size, and
+// `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000), `ENGINE_BENCH_BATCH` the import batch size,
+// `ENGINE_BENCH_THREADS` the import worker threads (default: the engine's, one per core beyond the first), and
 // `ENGINE_BENCH_FORMAT=csv` uses a CSV file (profile_key, email, phone_e164, segment columns) instead of NDJSON.
-import { mkdtempSync, rmSync, createWriteStream, createReadStream } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, createWriteStream, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -33,6 +34,8 @@ const SEGMENTS = ['seg-loyal', 'seg-churn'];
 async function startEmulatorProcess(): Promise<{
   url: string;
   admin(path: string): Promise<unknown>;
+  /** CPU seconds the emulator process has used so far (user + system, from /proc). */
+  cpuSeconds(): number;
   stop(): void;
 }> {
   const root = join(import.meta.dirname, '..');
@@ -55,6 +58,12 @@ async function startEmulatorProcess(): Promise<{
       const response = await fetch(`${url}/_emulator${path}`);
       if (!response.ok) throw new Error(`emulator admin ${path}: ${response.status}`);
       return ((await response.json()) as { data: unknown }).data;
+    },
+    cpuSeconds() {
+      // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name) are utime and stime, in clock ticks.
+      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
     },
     stop: () => child.kill('SIGTERM'),
   };
@@ -117,6 +126,8 @@ async function floor(): Promise<number> {
 }
 
 async function endToEnd(): Promise<{
+  /** CPU seconds (all threads) of this process and of the emulator's, per phase. */
+  cpu: { import: number; delivery: number; emulatorImport: number; emulatorDelivery: number };
   eventsPerSecond: number;
   importSeconds: number;
   flushSeconds: number;
@@ -136,25 +147,32 @@ async function endToEnd(): Promise<{
   const engine = createEngine({
     store,
     clientFor: () => client,
-    ...(process.env.ENGINE_BENCH_THREADS ? { tuning: { importThreads: Number(process.env.ENGINE_BENCH_THREADS) } } : {}),
+    ...(process.env.ENGINE_BENCH_THREADS
+      ? { tuning: { importThreads: Number(process.env.ENGINE_BENCH_THREADS) } }
+      : {}),
   });
   // The dataflow is activated before profiles arrive, as in the service (its worker syncs new dataflows at once).
   await engine.sync();
   const cpu0 = process.cpuUsage();
+  const emulatorCpu0 = emulator.cpuSeconds();
   const start = performance.now();
-  const worker = process.env.ENGINE_BENCH_WORKER ? engine.startWorker() : null;
   const report = await engine.importFile(file, {
     sandboxId: 'prod',
     ...(process.env.ENGINE_BENCH_BATCH ? { batchSize: Number(process.env.ENGINE_BENCH_BATCH) } : {}),
   });
   const imported = performance.now();
   const cpu1 = process.cpuUsage(cpu0);
-  console.log('import cpu s', (cpu1.user + cpu1.system) / 1e6, 'sys', cpu1.system / 1e6);
-  await worker?.stop();
+  const emulatorCpu1 = emulator.cpuSeconds();
   await engine.flush();
   const done = performance.now();
   const cpu2 = process.cpuUsage(cpu0);
-  console.log('flush cpu s', (cpu2.user + cpu2.system - cpu1.user - cpu1.system) / 1e6);
+  const seconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+  const cpu = {
+    import: seconds(cpu1),
+    delivery: seconds(cpu2) - seconds(cpu1),
+    emulatorImport: emulatorCpu1 - emulatorCpu0,
+    emulatorDelivery: emulator.cpuSeconds() - emulatorCpu1,
+  };
   let members = 0;
   for (const audience of audiences) {
     const row = await store.db
@@ -172,6 +190,7 @@ async function endToEnd(): Promise<{
   await store.close();
   emulator.stop();
   return {
+    cpu,
     eventsPerSecond: report.rowsRead / ((done - start) / 1000),
     importSeconds: (imported - start) / 1000,
     flushSeconds: (done - imported) / 1000,
@@ -191,6 +210,9 @@ try {
   const e2e = await endToEnd();
   console.log(
     `import + delivery (SQLite): ${Math.round(e2e.eventsPerSecond).toLocaleString('en')} events/s (import ${e2e.importSeconds.toFixed(1)} s, flush ${e2e.flushSeconds.toFixed(1)} s, ${e2e.requests} users requests, ${e2e.members.toLocaleString('en')} members at X)`,
+  );
+  console.log(
+    `CPU seconds (2 cores = 2 per second):  import ${e2e.cpu.import.toFixed(1)} here + ${e2e.cpu.emulatorImport.toFixed(1)} emulator, delivery ${e2e.cpu.delivery.toFixed(1)} here + ${e2e.cpu.emulatorDelivery.toFixed(1)} emulator`,
   );
   const exact = e2e.members === finalMembers.size;
   console.log(

@@ -1,5 +1,4 @@
 import type { ProfileExport } from '../profile/index.ts';
-import { attributeValues } from './mapping.ts';
 
 /**
  * Consent policies: "if the destination is used for one of these marketing actions, then a profile is exported only
@@ -83,13 +82,16 @@ export function consentRequirements(
 /**
  * The consent values a profile export carries, as stored values (`consent:<attribute>` → [value, lower case]); empty
  * for a profile that says nothing about consent. Attributes may be flat (`"consents.share.val": "y"`), nested, or
- * freeform `{ value }`, as any mapped attribute.
+ * freeform `{ value }`, as any mapped attribute: `valuesAt` reads a path as mapping does (`attributeValues`).
  */
-export function readConsents(profile: ProfileExport): Array<[key: string, values: string[]]> {
+export function readConsents(
+  profile: ProfileExport,
+  valuesAt: (profile: ProfileExport, path: string) => unknown[],
+): Array<[key: string, values: string[]]> {
   if (!mentionsConsent(profile)) return [];
   const out: Array<[string, string[]]> = [];
   for (const attribute of CONSENT_ATTRIBUTES) {
-    const value = attributeValues(profile, attribute).find((v): v is string => typeof v === 'string');
+    const value = valuesAt(profile, attribute).find((v): v is string => typeof v === 'string');
     if (value !== undefined && value.trim() !== '')
       out.push([`${CONSENT_KEY_PREFIX}${attribute}`, [value.trim().toLowerCase()]]);
   }

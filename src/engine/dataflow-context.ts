@@ -47,8 +47,6 @@ export interface SandboxContext {
   dataflows: DataflowContext[];
   /** Namespaces (upper case) that give the profile key, in order of preference. */
   keyNamespaces: string[];
-  /** The sandbox's consent policies as stored (JSON): a write checks they did not change since. */
-  consentPolicies: string;
 }
 
 /** The sandbox row's settings the context is built from. */
@@ -104,8 +102,7 @@ function buildSandboxContext(
   defaultKeyNamespaces: readonly string[],
 ): SandboxContext {
   const rows = new Map<string, MappingRow>();
-  const consentPolicies = sandbox?.consent_policies ?? '[]';
-  const policies = JSON.parse(consentPolicies) as ConsentPolicy[];
+  const policies = JSON.parse(sandbox?.consent_policies ?? '[]') as ConsentPolicy[];
   const dataflows: DataflowContext[] = flows.map((flow) => {
     const mapping = JSON.parse(flow.mapping) as MappingRow[];
     const rowKeys = mapping.map((row) => {
@@ -147,7 +144,6 @@ function buildSandboxContext(
     rows,
     dataflows,
     keyNamespaces: keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces),
-    consentPolicies,
   };
 }
 
@@ -182,8 +178,13 @@ function sameSettings(
 ): boolean {
   return (
     keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces).join() ===
-      context.keyNamespaces.join() && (sandbox?.consent_policies ?? '[]') === context.consentPolicies
+    context.keyNamespaces.join()
   );
+}
+
+/** What the consent policies demand of each dataflow: equal stamps mean equal consent decisions. */
+export function consentStamp(context: SandboxContext): string {
+  return JSON.stringify(context.dataflows.map((d) => [d.id, d.consent]));
 }
 
 /** A sandbox's settings (undefined: no such sandbox), optionally share-locking its row. */

@@ -8,11 +8,13 @@ import { parseCsvProfileHeader } from '../profile/index.ts';
 import type { CsvProfileLayout } from '../profile/index.ts';
 import {
   audienceActive,
+  consentStamp,
   loadSandboxContext,
   sameKeyNamespaces,
   sameKeyNamespacesSqlite,
   type SandboxContext,
 } from './dataflow-context.ts';
+import { reevaluateAudiences } from './consent-settings.ts';
 import { EngineError } from './errors.ts';
 import {
   evaluateImportItems,
@@ -448,6 +450,15 @@ export async function importProfiles(
     // The keys a mirror import saw, kept until now to find who is absent; gone whether it finished or failed.
     if (mode === 'mirror')
       await store.db.deleteFrom('engine_import_seen').where('import_id', '=', importId).execute();
+    // Consent policies (or a destination's marketing actions) changed during the import: its batches were decided
+    // under the old ones, so the audiences are evaluated again from the stored profiles.
+    const now = await loadSandboxContext(
+      store.db as unknown as Db,
+      options.sandboxId,
+      rt.tuning.profileKeyNamespaces,
+    );
+    if (consentStamp(now) !== consentStamp(context))
+      await reevaluateAudiences(store.db as unknown as Db, rt.now(), { sandboxId: options.sandboxId });
   }
   options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
   return report;

@@ -1,5 +1,5 @@
 import { failedRequirement, readConsents } from '../audience/consent.ts';
-import { applyMapping } from '../audience/mapping.ts';
+import { applyMapping, attributeValues } from '../audience/mapping.ts';
 import type { MappingRow } from '../audience/mapping.ts';
 import { sha256Hex } from '../identity/index.ts';
 import type { XIdentifierType, XUser } from '../identity/types.ts';
@@ -148,7 +148,8 @@ export function evaluateProfile(
       key = `u:${sha256Hex(text)}`;
     }
   }
-  for (const [consentKey, consentValues] of readConsents(profile)) values[consentKey] = consentValues;
+  for (const [consentKey, consentValues] of readConsents(profile, attributeValues))
+    values[consentKey] = consentValues;
   const consentDenied: number[] = [];
   const users = context.dataflows.map((dataflow, index) => {
     if (dataflow.consent.length > 0 && failedRequirement(dataflow.consent, values) !== null) {

@@ -513,6 +513,35 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     expect(denied.status).toBe(401);
   });
 
+  it('adds, switches off and removes a consent policy in Settings', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'Consent policies' }).waitFor();
+    await expectText(page.locator('main'), 'No consent policy');
+    await page.getByLabel('Policy name').fill('Email needs opt-in');
+    await page.getByLabel('If the destination is used for').selectOption('Email Targeting');
+    await page.getByLabel('Then the consent attribute').selectOption('consents.marketing.email.val');
+    // A value XDM does not have is refused by the service, with the field named.
+    await page.getByLabel('Must hold one of').fill('y, maybe');
+    await page.getByRole('button', { name: 'Add policy' }).click();
+    await expectText(page.getByRole('alert').first(), 'policies[0].allowedValues[1]');
+    await page.getByLabel('Must hold one of').fill('y, dy');
+    await page.getByRole('button', { name: 'Add policy' }).click();
+    const row = page.getByTestId('consent-policy');
+    await expectText(row, 'consents.marketing.email.val is y or dy');
+    await expectText(row, /enabled/i);
+    await shot(page, '18a-settings-consent-policy');
+    await row.getByRole('button', { name: 'Switch off' }).click();
+    await expectText(row, /disabled/i);
+    const stored = await callApi<{
+      policies: Array<{ name: string; enabled: boolean; allowedValues: string[] }>;
+    }>(stack, 'GET', '/consent-policies');
+    expect(stored.policies).toEqual([
+      expect.objectContaining({ name: 'Email needs opt-in', enabled: false, allowedValues: ['y', 'dy'] }),
+    ]);
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await expectText(page.locator('main'), 'No consent policy');
+  });
+
   it(
     'switches sandboxes: a token of another sandbox sees only that sandbox',
     { timeout: 120_000 },

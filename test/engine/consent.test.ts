@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
 import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
@@ -114,6 +116,31 @@ for (const backend of BACKENDS) {
         ],
       });
       expect(await h.engine.consentPolicies('prod')).toEqual(before);
+    });
+
+    it('a policy set during a file import applies to the whole file once it ends', async () => {
+      h = await setup(backend);
+      await h.store.destinations.update('prod', h.destination.id, { marketingActions: [ADS] });
+      const audience = await flowOf(h);
+      const file = join(h.testStore.dataDir, 'consent.ndjson');
+      const rows = Array.from({ length: 30 }, (_, i) => JSON.stringify(profile(i, i % 2 === 0 ? 'y' : 'n')));
+      writeFileSync(file, `${rows.join('\n')}\n`);
+      let batches = 0;
+      const engine = h.engine;
+      const report = await engine.importFile(file, {
+        sandboxId: 'prod',
+        batchSize: 10,
+        threads: 0,
+        // After the first batch is written (under no policy), a policy arrives.
+        onProgress: () => {
+          batches += 1;
+          if (batches === 1) void engine.setConsentPolicies('prod', [POLICY]);
+        },
+      });
+      expect(report.accepted).toBe(30);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(...Array.from({ length: 15 }, (_, i) => 2 * i)));
     });
   });
 }

@@ -210,6 +210,44 @@ describe('tca CLI', () => {
     expect(refused.stderr + refused.stdout).toContain('cannot change');
   });
 
+  it('adds, switches off and removes consent policies, refusing bad ones with their problems', async () => {
+    const added = await tca([
+      'consent',
+      'add',
+      'Ads need sharing consent',
+      '--actions',
+      'Cross Site Targeting',
+      '--attribute',
+      'consents.share.val',
+      '--allow',
+      'y,dy',
+      '--json',
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    const [policy] = JSON.parse(added.stdout) as Array<{
+      id: string;
+      allowedValues: string[];
+      enabled: boolean;
+    }>;
+    expect(policy).toMatchObject({ allowedValues: ['y', 'dy'], enabled: true });
+    const off = await tca(['consent', 'disable', policy!.id, '--json']);
+    expect(JSON.parse(off.stdout)[0].enabled).toBe(false);
+    const bad = await tca([
+      'consent',
+      'add',
+      'Bad',
+      '--actions',
+      'Analytics',
+      '--attribute',
+      'consents.nope',
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('policies[1].attribute');
+    expect((await tca(['consent', 'remove', 'cp_unknown'])).code).toBe(4);
+    expect((await tca(['consent', 'remove', policy!.id])).code).toBe(0);
+    expect(JSON.parse((await tca(['consent', 'list', '--json'])).stdout)).toEqual([]);
+  });
+
   it('manages tokens', async () => {
     const c = await tca([
       'tokens',

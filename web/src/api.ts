@@ -169,6 +169,19 @@ export interface ProfileKeys {
   fixed: boolean;
 }
 
+/** A consent policy of the sandbox (see `GET /consent-policies`). */
+export interface ConsentPolicy {
+  id: string;
+  name: string;
+  marketingActions: string[];
+  attribute: string;
+  allowedValues: string[];
+  enabled: boolean;
+}
+
+/** A policy as sent: a new one has no id yet, and the service fills in defaults. */
+export type ConsentPolicyInput = Omit<ConsentPolicy, 'id'> & { id?: string };
+
 export type ImportFormat = 'csv' | 'ndjson' | 'json';
 
 export interface ImportQuery {
@@ -547,6 +560,12 @@ export function createApi(options: ApiOptions) {
     /** `null` returns to the service default; refused (409) once the sandbox holds profiles. */
     setProfileKeys: (namespaces: string[] | null) =>
       request<ProfileKeys>('PATCH', '/profile-keys', { namespaces }),
+
+    consentPolicies: async () =>
+      (await request<{ policies: ConsentPolicy[] }>('GET', '/consent-policies')).policies,
+    /** Replaces the whole set; the sandbox's audiences are then evaluated again. */
+    setConsentPolicies: async (policies: ConsentPolicyInput[]) =>
+      (await request<{ policies: ConsentPolicy[] }>('PUT', '/consent-policies', { policies })).policies,
 
     listTokens: async () => listOf<ApiToken>(await request('GET', '/tokens')),
     createToken: (input: { name: string; permissions: Permission[]; sandbox?: string }) =>

@@ -11,6 +11,7 @@ import { registerAudiencesCommand } from './audiences.ts';
 import { registerTokensCommand } from './tokens.ts';
 import { registerSandboxesCommand } from './sandboxes.ts';
 import { registerDeadLettersCommand } from './dead-letters.ts';
+import { registerConsentCommand } from './consent.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
@@ -26,5 +27,6 @@ export function registerCommands(program: Command): void {
   registerTokensCommand(program);
   registerSandboxesCommand(program);
   registerDeadLettersCommand(program);
+  registerConsentCommand(program);
   void program;
 }

@@ -1,7 +1,9 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { PERMISSIONS, PERMISSION_DESCRIPTIONS, createApi } from '../api.ts';
-import type { CreatedToken, Permission } from '../api.ts';
+import type { ConsentPolicy, ConsentPolicyInput, CreatedToken, Permission } from '../api.ts';
+import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../../../src/audience/consent.ts';
+import { MARKETING_ACTIONS } from '../preflight.ts';
 import { useApp } from '../app-context.tsx';
 import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
 
@@ -129,6 +131,7 @@ export function Settings() {
         <ErrorMessage error={createSandbox.error} title="The sandbox was not created" />
       ) : null}
       <ProfileKeysSection />
+      <ConsentPoliciesSection />
       <h2>API tokens</h2>
       <form
         className="card"
@@ -330,6 +333,7 @@ function ProfileKeysSection() {
                   {(props) => (
                     <input
                       {...props}
+                      type="text"
                       value={draft ?? current.namespaces.join(', ')}
                       onChange={(e) => setDraft(e.target.value)}
                     />
@@ -357,6 +361,175 @@ function ProfileKeysSection() {
             )}
             {save.isError ? (
               <ErrorMessage error={save.error} title="The profile keys were not changed" />
+            ) : null}
+          </div>
+        )}
+      </QueryView>
+    </>
+  );
+}
+
+/** The sandbox's consent policies: listed, switched on and off, added and removed (the whole set is saved each time). */
+function ConsentPoliciesSection() {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const policies = useQuery({
+    queryKey: [session.sandbox, 'consent-policies'],
+    queryFn: () => api.consentPolicies(),
+  });
+  const mayChange = session.permissions.includes('Activate Destinations');
+  const [name, setName] = useState('');
+  const [action, setAction] = useState<string>(MARKETING_ACTIONS[0]);
+  const [attribute, setAttribute] = useState<string>('consents.share.val');
+  const [allowed, setAllowed] = useState('y');
+  const save = useMutation({
+    mutationFn: (next: ConsentPolicyInput[]) => api.setConsentPolicies(next),
+    onSuccess: async () => {
+      setName('');
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-policies'] });
+    },
+  });
+  const values = allowed
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  return (
+    <>
+      <h2>Consent policies</h2>
+      <QueryView query={policies} label="the consent policies">
+        {(current: ConsentPolicy[]) => (
+          <div className="card">
+            <p>
+              A profile is exported to a destination used for a policy's marketing action only when its
+              consent attribute holds an allowed value (no value: no consent). Members who withdraw consent
+              are removed from the X audience; a change here evaluates every audience again.
+            </p>
+            {current.length === 0 ? (
+              <Empty title="No consent policy">Consent restricts nothing until a policy is added.</Empty>
+            ) : (
+              <table>
+                <thead>
+                  <tr>
+                    <th>Policy</th>
+                    <th>If the destination is used for</th>
+                    <th>Then export only when</th>
+                    <th>Status</th>
+                    {mayChange ? <th aria-label="Actions" /> : null}
+                  </tr>
+                </thead>
+                <tbody>
+                  {current.map((p) => (
+                    <tr key={p.id} data-testid="consent-policy">
+                      <td>{p.name}</td>
+                      <td>{p.marketingActions.join(', ')}</td>
+                      <td>
+                        <code>{p.attribute}</code> is {p.allowedValues.join(' or ')}
+                      </td>
+                      <td>
+                        <StatusBadge status={p.enabled ? 'enabled' : 'disabled'} />
+                      </td>
+                      {mayChange ? (
+                        <td className="actions">
+                          <button
+                            type="button"
+                            className="secondary"
+                            disabled={save.isPending}
+                            onClick={() =>
+                              save.mutate(
+                                current.map((q) => (q.id === p.id ? { ...q, enabled: !q.enabled } : q)),
+                              )
+                            }
+                          >
+                            {p.enabled ? 'Switch off' : 'Switch on'}
+                          </button>
+                          <button
+                            type="button"
+                            className="secondary"
+                            disabled={save.isPending}
+                            onClick={() => save.mutate(current.filter((q) => q.id !== p.id))}
+                          >
+                            Remove
+                          </button>
+                        </td>
+                      ) : null}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            {mayChange ? (
+              <form
+                noValidate
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  save.mutate([
+                    ...current,
+                    {
+                      name: name.trim(),
+                      marketingActions: [action],
+                      attribute,
+                      allowedValues: values,
+                      enabled: true,
+                    },
+                  ]);
+                }}
+              >
+                <Field label="Policy name">
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="text"
+                      value={name}
+                      placeholder="Ads need sharing consent"
+                      onChange={(e) => setName(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <Field label="If the destination is used for">
+                  {(props) => (
+                    <select {...props} value={action} onChange={(e) => setAction(e.target.value)}>
+                      {MARKETING_ACTIONS.map((a) => (
+                        <option key={a}>{a}</option>
+                      ))}
+                    </select>
+                  )}
+                </Field>
+                <Field label="Then the consent attribute">
+                  {(props) => (
+                    <select {...props} value={attribute} onChange={(e) => setAttribute(e.target.value)}>
+                      {CONSENT_ATTRIBUTES.map((a) => (
+                        <option key={a}>{a}</option>
+                      ))}
+                    </select>
+                  )}
+                </Field>
+                <Field
+                  label="Must hold one of"
+                  hint={`Separated by commas: ${CONSENT_VALUES.join(', ')} (y = yes, dy = default yes, LI = legitimate interest…)`}
+                >
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="text"
+                      value={allowed}
+                      onChange={(e) => setAllowed(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <div className="actions">
+                  <button
+                    type="submit"
+                    disabled={save.isPending || name.trim() === '' || values.length === 0}
+                  >
+                    Add policy
+                  </button>
+                </div>
+              </form>
+            ) : (
+              <p className="muted">A token with Activate Destinations can change them.</p>
+            )}
+            {save.isError ? (
+              <ErrorMessage error={save.error} title="The consent policies were not changed" />
             ) : null}
           </div>
         )}
