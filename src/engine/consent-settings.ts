@@ -1,4 +1,10 @@
-import { checkConsentPolicies, type ConsentPolicy, type ConsentPolicyInput } from '../audience/consent.ts';
+import {
+  checkConsentPolicies,
+  consentRequirements,
+  failedRequirement,
+  type ConsentPolicy,
+  type ConsentPolicyInput,
+} from '../audience/consent.ts';
 import { EngineError } from './errors.ts';
 import type { EngineRuntime } from './runtime.ts';
 import type { Db } from './sql-helpers.ts';
@@ -62,4 +68,75 @@ export async function reevaluateAudiences(
   if (scope.destinationId !== undefined) query = query.where('destination_id', '=', scope.destinationId);
   const result = await query.executeTakeFirst();
   return Number(result.numUpdatedRows);
+}
+
+/** How many known profiles of a segment the consent policies of a destination would keep. */
+export interface ConsentPreview {
+  /** The enabled policies that apply to the destination (through its marketing actions). */
+  policies: ConsentPolicy[];
+  segments: Array<{
+    segmentId: string;
+    /** Profiles the sandbox knows as members of the segment now. */
+    profiles: number;
+    /** Those that pass every applicable policy. */
+    consenting: number;
+    /** Per applicable policy, the members it leaves out (a profile failing two policies counts in both). */
+    denied: Array<{ policyId: string; profiles: number }>;
+  }>;
+}
+
+const PREVIEW_PAGE = 5000;
+
+/**
+ * The consent overlap of an activation before it is made, from the stored profiles: for each segment, its known
+ * members and how many of them the destination's consent policies keep. One pass over the sandbox's profiles.
+ */
+export async function consentPreview(
+  rt: EngineRuntime,
+  sandboxId: string,
+  destinationId: string,
+  segmentIds: readonly string[],
+): Promise<ConsentPreview> {
+  const destination = await rt.store.destinations.get(sandboxId, destinationId);
+  if (!destination) throw new EngineError('not_found', `Destination ${destinationId} does not exist`);
+  const policies = await consentPolicies(rt, sandboxId);
+  const requirements = consentRequirements(policies, destination.marketingActions);
+  const applicable = policies.filter((p) => requirements.some((r) => r.policyId === p.id));
+  const counts = new Map(
+    segmentIds.map((id) => [id, { profiles: 0, consenting: 0, denied: new Map<string, number>() }]),
+  );
+  const db = rt.store.db as unknown as Db;
+  for (let after = 0; ;) {
+    const rows = await db
+      .selectFrom('engine_profiles')
+      .select(['id', 'identities', 'segments'])
+      .where('sandbox_id', '=', sandboxId)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(PREVIEW_PAGE)
+      .execute();
+    for (const row of rows) {
+      const member = (JSON.parse(row.segments) as string[]).filter((id) => counts.has(id));
+      if (member.length === 0) continue;
+      const values = JSON.parse(row.identities) as Record<string, string[]>;
+      const failed = requirements.filter((r) => failedRequirement([r], values) !== null);
+      for (const id of member) {
+        const c = counts.get(id)!;
+        c.profiles += 1;
+        if (failed.length === 0) c.consenting += 1;
+        for (const r of failed) c.denied.set(r.policyId, (c.denied.get(r.policyId) ?? 0) + 1);
+      }
+    }
+    if (rows.length < PREVIEW_PAGE) break;
+    after = rows[rows.length - 1]!.id;
+  }
+  return {
+    policies: applicable,
+    segments: [...counts].map(([segmentId, c]) => ({
+      segmentId,
+      profiles: c.profiles,
+      consenting: c.consenting,
+      denied: applicable.map((p) => ({ policyId: p.id, profiles: c.denied.get(p.id) ?? 0 })),
+    })),
+  };
 }

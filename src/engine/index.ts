@@ -42,7 +42,13 @@ import {
 } from './runtime.ts';
 import { syncAudiences } from './sync.ts';
 import type { ConsentPolicy, ConsentPolicyInput } from '../audience/consent.ts';
-import { consentPolicies, reevaluateAudiences, setConsentPolicies } from './consent-settings.ts';
+import {
+  consentPolicies,
+  consentPreview,
+  reevaluateAudiences,
+  setConsentPolicies,
+  type ConsentPreview,
+} from './consent-settings.ts';
 import { AudienceLocks, deliverClaimed, pollDueHealth, startWorkerLoop } from './worker.ts';
 import type { EngineXClient } from './x-port.ts';
 
@@ -50,6 +56,7 @@ export type { AudienceDeliveryReport } from './delivery.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
 export type { ProfileKeySettings } from './identity-settings.ts';
+export type { ConsentPreview } from './consent-settings.ts';
 export type { ActivateNowResult } from './activate-now.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
 export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
@@ -153,6 +160,15 @@ export interface Engine {
    * decide which consent policies apply). Returns how many audiences were marked.
    */
   reevaluateDestination(sandboxId: string, destinationId: string): Promise<number>;
+  /**
+   * Before an activation: for each segment, its known members and how many of them the destination's consent
+   * policies keep (`not_found` for an unknown destination).
+   */
+  consentPreview(
+    sandboxId: string,
+    destinationId: string,
+    segmentIds: readonly string[],
+  ): Promise<ConsentPreview>;
   /** Reconciles audiences with dataflows (new, removed, backfill); the worker and flush call it too. */
   sync(scope?: { sandboxId?: string }): Promise<void>;
   /** Polls X for size/targetability of audiences not checked within the interval. */
@@ -260,6 +276,8 @@ export function createEngine(options: EngineOptions): Engine {
     setConsentPolicies: (sandboxId, policies) => setConsentPolicies(rt, sandboxId, policies),
     reevaluateDestination: (sandboxId, destinationId) =>
       reevaluateAudiences(rt.store.db as unknown as Db, rt.now(), { sandboxId, destinationId }),
+    consentPreview: (sandboxId, destinationId, segmentIds) =>
+      consentPreview(rt, sandboxId, destinationId, segmentIds),
     sync: (scope) => syncAudiences(rt, scope ?? {}),
     pollHealth: () => pollDueHealth(rt),
     resumePaused: () => resumeVerified(rt),

@@ -21,6 +21,7 @@ export type PlanView = z.input<typeof S.PlanSchema>;
 export type ImportReportView = z.input<typeof S.ImportReportSchema>;
 export type ProfileKeysView = z.input<typeof S.ProfileKeysSchema>;
 export type ConsentPoliciesView = z.input<typeof S.ConsentPoliciesSchema>;
+export type ConsentPreviewView = z.input<typeof S.ConsentPreviewSchema>;
 export type ConsentPoliciesInput = z.output<typeof S.ConsentPoliciesPutSchema>['policies'];
 
 /** A file streamed in a request, to import (see `ServiceBackend.importFile`). */
@@ -156,6 +157,12 @@ export interface ServiceBackend {
     get(sandboxId: string): Promise<ConsentPoliciesView>;
     /** Replaces the set (400 with every problem); the sandbox's audiences are then evaluated again. */
     set(sandboxId: string, policies: ConsentPoliciesInput): Promise<ConsentPoliciesView>;
+    /** Undefined for an unknown destination. */
+    preview(
+      sandboxId: string,
+      destinationId: string,
+      segmentIds: string[],
+    ): Promise<ConsentPreviewView | undefined>;
   };
   /**
    * Imports a streamed file (NDJSON, JSON array or CSV; incremental or mirror) and resolves with its report once

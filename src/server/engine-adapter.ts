@@ -161,6 +161,14 @@ export function createEngineAdapter(options: {
         throw error;
       }
     },
+    async consentPreview(sandboxId, destinationId, segmentIds) {
+      try {
+        return await engine.consentPreview(sandboxId, destinationId, segmentIds);
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'not_found') return undefined;
+        throw error;
+      }
+    },
     async reevaluateDestination(sandboxId, destinationId) {
       await engine.reevaluateDestination(sandboxId, destinationId);
     },

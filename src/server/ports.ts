@@ -10,6 +10,7 @@ import type {
   ProfileKeysView,
   ConsentPoliciesInput,
   ConsentPoliciesView,
+  ConsentPreviewView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
 
@@ -52,6 +53,12 @@ export interface EnginePort {
   consentPolicies(sandboxId: string): Promise<ConsentPoliciesView>;
   /** Replaces them; throws an ApiError 400 with every problem. */
   setConsentPolicies(sandboxId: string, policies: ConsentPoliciesInput): Promise<ConsentPoliciesView>;
+  /** Undefined for an unknown destination. */
+  consentPreview(
+    sandboxId: string,
+    destinationId: string,
+    segmentIds: string[],
+  ): Promise<ConsentPreviewView | undefined>;
   /** A destination's marketing actions changed: its audiences are evaluated again against the consent policies. */
   reevaluateDestination(sandboxId: string, destinationId: string): Promise<void>;
   /** Stops what the adapter started (ingest worker threads). */

@@ -98,6 +98,32 @@ export function buildRoutes(options: RouteOptions): Route[] {
       handler: async ({ principal, backend }) => backend.consentPolicies.get(principal.sandboxId),
     }),
     route({
+      method: 'GET',
+      path: `${V1}/consent-policies/preview`,
+      permissions: ['View Destinations'],
+      tag: 'Governance',
+      summary:
+        'Before an activation: the consent policies that apply to a destination, and for each segment how many of ' +
+        'its known members they keep (one pass over the stored profiles)',
+      query: S.ConsentPreviewQuerySchema,
+      status: 200,
+      response: S.ConsentPreviewSchema,
+      handler: async ({ principal, backend, query }) => {
+        const segmentIds = [...new Set(query.segmentIds.split(',').map((id) => id.trim()))].filter(
+          (id) => id !== '',
+        );
+        if (segmentIds.length === 0 || segmentIds.length > 250)
+          throw badRequest('Give 1 to 250 segment ids', [
+            { path: 'query.segmentIds', reason: 'comma-separated, 1 to 250 ids' },
+          ]);
+        return found(
+          await backend.consentPolicies.preview(principal.sandboxId, query.destinationId, segmentIds),
+          'Destination',
+          query.destinationId,
+        );
+      },
+    }),
+    route({
       method: 'PUT',
       path: `${V1}/consent-policies`,
       permissions: ['Activate Destinations'],

@@ -549,6 +549,33 @@ export const ConsentPoliciesPutSchema = z.object({
     .meta({ description: 'The full set: policies left out are deleted' }),
 });
 
+export const ConsentPreviewQuerySchema = z.object({
+  destinationId: z.string().min(1).max(100),
+  segmentIds: z
+    .string()
+    .min(1)
+    .max(10_000)
+    .meta({ description: 'Comma-separated segment ids (at most 250)' }),
+});
+
+export const ConsentPreviewSchema = z
+  .object({
+    policies: z.array(ConsentPolicySchema).meta({
+      description: 'The enabled policies that apply to the destination through its marketing actions',
+    }),
+    segments: z.array(
+      z.object({
+        segmentId: z.string(),
+        profiles: z
+          .number()
+          .meta({ description: 'Profiles the sandbox knows as members of the segment now' }),
+        consenting: z.number().meta({ description: 'Those that pass every applicable policy' }),
+        denied: z.array(z.object({ policyId: z.string(), profiles: z.number() })),
+      }),
+    ),
+  })
+  .meta({ id: 'ConsentPreview' });
+
 export const ProfileKeysPatchSchema = z.object({
   namespaces: z.array(z.string().min(1).max(100)).min(1).max(10).nullable().meta({
     description: 'In order of preference, e.g. ["CUSTOMERID", "ECID"]; null returns to the default',

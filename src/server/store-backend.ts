@@ -749,6 +749,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     consentPolicies: {
       get: (sandboxId) => engine.consentPolicies(sandboxId),
       set: (sandboxId, policies) => engine.setConsentPolicies(sandboxId, policies),
+      preview: (sandboxId, destinationId, segmentIds) =>
+        engine.consentPreview(sandboxId, destinationId, segmentIds),
     },
     async importFile(sandboxId, input) {
       if (input.mode === 'mirror') {

@@ -254,6 +254,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     const plan = page.getByRole('table', { name: 'Dry-run plan' });
     await expectText(plan, 'Create Frequent buyers');
     await expectText(page.getByTestId('governance-violations'), 'No policy violations');
+    // Read from the service: the sandbox has no consent policy for the destination's marketing action.
+    await expectText(
+      page.getByTestId('consent-preview'),
+      "No consent policy applies to this destination's marketing actions (Onsite Advertising)",
+    );
     await page.getByLabel('Dataflow name').fill('Acme US retargeting');
     await shot(page, '10-activate-review');
     await page.getByRole('button', { name: 'Finish' }).click();

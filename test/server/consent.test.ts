@@ -101,6 +101,39 @@ describe('consent policies', () => {
     ]);
     expect(await emailsAtX(t, dataflowId, SEG)).toEqual([sha('one@example.com')]);
 
+    // The preview an activation would show: of the segment's 3 known members, the policy keeps 1.
+    const preview = await t.call(
+      'GET',
+      `/api/v1/consent-policies/preview?destinationId=${destinationId}&segmentIds=${SEG},seg-unknown`,
+      { token: t.adminToken },
+    );
+    expect(preview.status, JSON.stringify(preview.body)).toBe(200);
+    expect(preview.body).toEqual({
+      policies: set.body.policies,
+      segments: [
+        {
+          segmentId: SEG,
+          profiles: 3,
+          consenting: 1,
+          denied: [{ policyId: set.body.policies[0].id, profiles: 2 }],
+        },
+        {
+          segmentId: 'seg-unknown',
+          profiles: 0,
+          consenting: 0,
+          denied: [{ policyId: set.body.policies[0].id, profiles: 0 }],
+        },
+      ],
+    });
+    const missing = await t.call(
+      'GET',
+      '/api/v1/consent-policies/preview?destinationId=dst_nope&segmentIds=x',
+      {
+        token: t.adminToken,
+      },
+    );
+    expect(missing.status).toBe(404);
+
     // A new export withdraws consent: the member leaves; an exit is counted as excluded for consent.
     await t.call('POST', '/api/v1/ingest/profiles', {
       token: t.adminToken,

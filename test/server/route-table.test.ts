@@ -134,6 +134,9 @@ const FIXTURES: Record<string, Fixture> = {
   // Setting what is already set changes nothing, so it is allowed even once the sandbox holds profiles.
   'PATCH /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys', body: { namespaces: null } }),
   'GET /api/v1/consent-policies': async () => ({ path: '/api/v1/consent-policies' }),
+  'GET /api/v1/consent-policies/preview': async (c) => ({
+    path: `/api/v1/consent-policies/preview?destinationId=${c.destinationId}&segmentIds=${c.segmentId}`,
+  }),
   'PUT /api/v1/consent-policies': async () => ({ path: '/api/v1/consent-policies', body: { policies: [] } }),
   'POST /api/v1/imports': async (c) => ({
     path: `/api/v1/imports?mode=mirror&segmentId=${c.segmentId}`,

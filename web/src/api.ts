@@ -179,6 +179,17 @@ export interface ConsentPolicy {
   enabled: boolean;
 }
 
+/** What the consent policies of a destination would keep of each segment (see `GET /consent-policies/preview`). */
+export interface ConsentPreview {
+  policies: ConsentPolicy[];
+  segments: Array<{
+    segmentId: string;
+    profiles: number;
+    consenting: number;
+    denied: Array<{ policyId: string; profiles: number }>;
+  }>;
+}
+
 /** A policy as sent: a new one has no id yet, and the service fills in defaults. */
 export type ConsentPolicyInput = Omit<ConsentPolicy, 'id'> & { id?: string };
 
@@ -563,6 +574,11 @@ export function createApi(options: ApiOptions) {
 
     consentPolicies: async () =>
       (await request<{ policies: ConsentPolicy[] }>('GET', '/consent-policies')).policies,
+    consentPreview: (destinationId: string, segmentIds: string[]) =>
+      request<ConsentPreview>('GET', '/consent-policies/preview', undefined, {
+        destinationId,
+        segmentIds: segmentIds.join(','),
+      }),
     /** Replaces the whole set; the sandbox's audiences are then evaluated again. */
     setConsentPolicies: async (policies: ConsentPolicyInput[]) =>
       (await request<{ policies: ConsentPolicy[] }>('PUT', '/consent-policies', { policies })).policies,

@@ -6,6 +6,8 @@ const DESCRIPTIONS: Record<string, string> = {
   // Exclusions decided before anything is sent.
   no_mappable_identifier:
     'The profile has no value for any mapped source, so there is nothing X could match.',
+  consent_denied:
+    "A consent policy applies to this destination and the profile's consent attribute is missing or not allowed (see Settings).",
   segment_namespace_not_supported:
     'The profile qualified through a segment that is not a Segmentation Service audience; X accepts only those.',
   unsupported_type: 'The mapping targets an identifier type X does not accept.',

@@ -539,13 +539,91 @@ function ReviewStep({
           Finish.
         </p>
       </section>
-      <section className="governance" aria-labelledby="consent-title">
-        <h3 id="consent-title">Consent preview</h3>
-        <p className="callout" data-testid="consent-preview">
-          No consent policies apply to this activation. When they do, this shows how many profiles each policy
-          keeps.
-        </p>
-      </section>
+      <ConsentPreviewSection destination={destination} segments={segments} segmentIds={draft.selected} />
     </>
+  );
+}
+
+/** The consent policies that apply to the destination, and how many known members of each segment they keep. */
+function ConsentPreviewSection({
+  destination,
+  segments,
+  segmentIds,
+}: {
+  destination: Destination;
+  segments: Segment[];
+  segmentIds: string[];
+}) {
+  const { api, session } = useApp();
+  const preview = useQuery({
+    queryKey: [session.sandbox, 'consent-preview', destination.id, segmentIds],
+    queryFn: () => api.consentPreview(destination.id, segmentIds),
+    enabled: segmentIds.length > 0,
+  });
+  const nameOf = (id: string) => segments.find((s) => s.id === id)?.name ?? id;
+  return (
+    <section className="governance" aria-labelledby="consent-title">
+      <h3 id="consent-title">Consent preview</h3>
+      <QueryView query={preview} label="the consent preview">
+        {(p) =>
+          p.policies.length === 0 ? (
+            <p className="callout" data-testid="consent-preview">
+              No consent policy applies to this destination&apos;s marketing actions
+              {destination.marketingActions.length > 0 ? ` (${destination.marketingActions.join(', ')})` : ''}
+              : every member with a mapped identifier is exported.
+            </p>
+          ) : (
+            <div data-testid="consent-preview">
+              <ul>
+                {p.policies.map((policy) => (
+                  <li key={policy.id}>
+                    <strong>{policy.name}</strong>: exported only when <code>{policy.attribute}</code> is{' '}
+                    {policy.allowedValues.join(' or ')}
+                  </li>
+                ))}
+              </ul>
+              <div className="table-wrap">
+                <table aria-label="Consent preview">
+                  <thead>
+                    <tr>
+                      <th scope="col">Segment</th>
+                      <th scope="col" className="num">
+                        Known members
+                      </th>
+                      <th scope="col" className="num">
+                        Consenting
+                      </th>
+                      {p.policies.map((policy) => (
+                        <th key={policy.id} scope="col" className="num">
+                          Left out by {policy.name}
+                        </th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {p.segments.map((s) => (
+                      <tr key={s.segmentId}>
+                        <th scope="row">{nameOf(s.segmentId)}</th>
+                        <td className="num">{formatCount(s.profiles)}</td>
+                        <td className="num">{formatCount(s.consenting)}</td>
+                        {s.denied.map((d) => (
+                          <td key={d.policyId} className="num">
+                            {formatCount(d.profiles)}
+                          </td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              <p className="small muted">
+                Counts are of the profiles this sandbox knows now; profiles that arrive later are checked as
+                they come.
+              </p>
+            </div>
+          )
+        }
+      </QueryView>
+    </section>
   );
 }
