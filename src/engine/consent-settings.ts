@@ -72,15 +72,18 @@ export async function reevaluateAudiences(
 
 /** How many known profiles of a segment the consent policies of a destination would keep. */
 export interface ConsentPreview {
-  /** The enabled policies that apply to the destination (through its marketing actions). */
+  /** The policies that apply to the destination through its marketing actions, switched on or off. */
   policies: ConsentPolicy[];
   segments: Array<{
     segmentId: string;
     /** Profiles the sandbox knows as members of the segment now. */
     profiles: number;
-    /** Those that pass every applicable policy. */
+    /** Those that pass every applicable policy that is switched on. */
     consenting: number;
-    /** Per applicable policy, the members it leaves out (a profile failing two policies counts in both). */
+    /**
+     * Per applicable policy (switched off ones too), the members it leaves out (a profile failing two policies counts
+     * in both).
+     */
     denied: Array<{ policyId: string; profiles: number }>;
   }>;
 }
@@ -100,8 +103,13 @@ export async function consentPreview(
   const destination = await rt.store.destinations.get(sandboxId, destinationId);
   if (!destination) throw new EngineError('not_found', `Destination ${destinationId} does not exist`);
   const policies = await consentPolicies(rt, sandboxId);
-  const requirements = consentRequirements(policies, destination.marketingActions);
+  // Switched-off policies are counted too, so their effect can be read before they are switched on.
+  const requirements = consentRequirements(
+    policies.map((p) => ({ ...p, enabled: true })),
+    destination.marketingActions,
+  );
   const applicable = policies.filter((p) => requirements.some((r) => r.policyId === p.id));
+  const enabled = new Set(applicable.filter((p) => p.enabled).map((p) => p.id));
   const counts = new Map(
     segmentIds.map((id) => [id, { profiles: 0, consenting: 0, denied: new Map<string, number>() }]),
   );
@@ -123,7 +131,7 @@ export async function consentPreview(
       for (const id of member) {
         const c = counts.get(id)!;
         c.profiles += 1;
-        if (failed.length === 0) c.consenting += 1;
+        if (!failed.some((r) => enabled.has(r.policyId))) c.consenting += 1;
         for (const r of failed) c.denied.set(r.policyId, (c.denied.get(r.policyId) ?? 0) + 1);
       }
     }

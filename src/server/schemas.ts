@@ -569,7 +569,7 @@ export const ConsentPreviewSchema = z
         profiles: z
           .number()
           .meta({ description: 'Profiles the sandbox knows as members of the segment now' }),
-        consenting: z.number().meta({ description: 'Those that pass every applicable policy' }),
+        consenting: z.number().meta({ description: 'Those that pass every applicable policy switched on' }),
         denied: z.array(z.object({ policyId: z.string(), profiles: z.number() })),
       }),
     ),

@@ -533,6 +533,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('button', { name: 'Add policy' }).click();
     const row = page.getByTestId('consent-policy');
     await expectText(row, 'consents.marketing.email.val is y or dy');
+    // Added switched off, as AEP does; switched on, then off again.
+    await expectText(row, /disabled/i);
+    await row.getByRole('button', { name: 'Switch on' }).click();
     await expectText(row, /enabled/i);
     await shot(page, '18a-settings-consent-policy');
     await row.getByRole('button', { name: 'Switch off' }).click();

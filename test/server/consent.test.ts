@@ -87,6 +87,14 @@ describe('consent policies', () => {
         marketingActions: ['cross site targeting'],
         attribute: 'consents.share.val',
       },
+      // Switched off: it restricts nothing, and the preview shows what it would leave out.
+      {
+        name: 'Device ads',
+        marketingActions: ['Cross Site Targeting'],
+        attribute: 'consents.adID.val',
+        enabled: false,
+      },
+      { name: 'Analytics', marketingActions: ['Analytics'], attribute: 'consents.collect.val' },
     ]);
     expect(set.status, JSON.stringify(set.body)).toBe(200);
     expect(set.body.policies).toEqual([
@@ -98,10 +106,14 @@ describe('consent policies', () => {
         allowedValues: ['y'],
         enabled: true,
       },
+      expect.objectContaining({ name: 'Device ads', enabled: false, allowedValues: ['y'] }),
+      expect.objectContaining({ name: 'Analytics', enabled: true }),
     ]);
     expect(await emailsAtX(t, dataflowId, SEG)).toEqual([sha('one@example.com')]);
+    const [share, device] = set.body.policies as Array<{ id: string }>;
 
-    // The preview an activation would show: of the segment's 3 known members, the policy keeps 1.
+    // The preview an activation would show: of the segment's 3 known members, the policy switched on keeps 1; the
+    // one switched off would leave out all 3; the Analytics one does not apply to this destination.
     const preview = await t.call(
       'GET',
       `/api/v1/consent-policies/preview?destinationId=${destinationId}&segmentIds=${SEG},seg-unknown`,
@@ -109,19 +121,25 @@ describe('consent policies', () => {
     );
     expect(preview.status, JSON.stringify(preview.body)).toBe(200);
     expect(preview.body).toEqual({
-      policies: set.body.policies,
+      policies: set.body.policies.slice(0, 2),
       segments: [
         {
           segmentId: SEG,
           profiles: 3,
           consenting: 1,
-          denied: [{ policyId: set.body.policies[0].id, profiles: 2 }],
+          denied: [
+            { policyId: share!.id, profiles: 2 },
+            { policyId: device!.id, profiles: 3 },
+          ],
         },
         {
           segmentId: 'seg-unknown',
           profiles: 0,
           consenting: 0,
-          denied: [{ policyId: set.body.policies[0].id, profiles: 0 }],
+          denied: [
+            { policyId: share!.id, profiles: 0 },
+            { policyId: device!.id, profiles: 0 },
+          ],
         },
       ],
     });
@@ -150,7 +168,7 @@ describe('consent policies', () => {
     // The destination stops being used for cross-site targeting: the policy no longer applies to it.
     await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
       token: t.adminToken,
-      body: { marketingActions: ['Analytics'] },
+      body: { marketingActions: ['Onsite Advertising'] },
     });
     expect(await emailsAtX(t, dataflowId, SEG)).toEqual(
       ['one@example.com', 'three@example.com', 'two@example.com'].map(sha).sort(),

@@ -579,6 +579,9 @@ function ConsentPreviewSection({
                   <li key={policy.id}>
                     <strong>{policy.name}</strong>: exported only when <code>{policy.attribute}</code> is{' '}
                     {policy.allowedValues.join(' or ')}
+                    {policy.enabled ? null : (
+                      <span className="muted"> (switched off: it restricts nothing yet)</span>
+                    )}
                   </li>
                 ))}
               </ul>
@@ -595,7 +598,7 @@ function ConsentPreviewSection({
                       </th>
                       {p.policies.map((policy) => (
                         <th key={policy.id} scope="col" className="num">
-                          Left out by {policy.name}
+                          {policy.enabled ? 'Left out by' : 'Would be left out by'} {policy.name}
                         </th>
                       ))}
                     </tr>

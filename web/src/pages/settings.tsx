@@ -382,6 +382,7 @@ function ConsentPoliciesSection() {
   const [action, setAction] = useState<string>(MARKETING_ACTIONS[0]);
   const [attribute, setAttribute] = useState<string>('consents.share.val');
   const [allowed, setAllowed] = useState('y');
+  const [switchOn, setSwitchOn] = useState(false);
   const save = useMutation({
     mutationFn: (next: ConsentPolicyInput[]) => api.setConsentPolicies(next),
     onSuccess: async () => {
@@ -402,7 +403,9 @@ function ConsentPoliciesSection() {
             <p>
               A profile is exported to a destination used for a policy's marketing action only when its
               consent attribute holds an allowed value (no value: no consent). Members who withdraw consent
-              are removed from the X audience; a change here evaluates every audience again.
+              are removed from the X audience; a change here evaluates every audience again. New policies
+              start switched off: the consent preview of an activation shows what one would leave out before
+              you switch it on.
             </p>
             {current.length === 0 ? (
               <Empty title="No consent policy">Consent restricts nothing until a policy is added.</Empty>
@@ -469,7 +472,7 @@ function ConsentPoliciesSection() {
                       marketingActions: [action],
                       attribute,
                       allowedValues: values,
-                      enabled: true,
+                      enabled: switchOn,
                     },
                   ]);
                 }}
@@ -516,6 +519,10 @@ function ConsentPoliciesSection() {
                     />
                   )}
                 </Field>
+                <label className="checkbox">
+                  <input type="checkbox" checked={switchOn} onChange={(e) => setSwitchOn(e.target.checked)} />{' '}
+                  Switch it on now (members without this consent leave the X audiences at once)
+                </label>
                 <div className="actions">
                   <button
                     type="submit"
