@@ -151,6 +151,18 @@ async function seedAndStream(
       maxBatchAgeSeconds: 60,
     });
     if (!created.ok) throw new DemoError(`demo dataflow refused: ${JSON.stringify(created.problems)}`);
+    // A consent policy to look at, switched off: the activation wizard's consent preview shows what it would leave out.
+    if ((await engine.consentPolicies(sandboxId)).length === 0) {
+      await engine.setConsentPolicies(sandboxId, [
+        {
+          name: 'Onsite ads need sharing consent',
+          marketingActions: ['Onsite Advertising'],
+          attribute: 'consents.share.val',
+          allowedValues: ['y'],
+          enabled: false,
+        },
+      ]);
+    }
     dataflow = await store.dataflows.get(sandboxId, created.value.id);
   } else if (ctx.emulator) {
     // A fresh emulator holds none of the audiences an earlier run created: deliver everything again.
@@ -171,7 +183,7 @@ async function seedAndStream(
       headers: {
         authorization: `Bearer ${token.value}`,
         'content-type': 'application/x-ndjson',
-        'idempotency-key': `demo-v1-${i / BATCH}`,
+        'idempotency-key': `demo-v2-${i / BATCH}`,
       },
       body,
     });

@@ -109,7 +109,15 @@ export function syntheticProfiles(count: number, seed = 20_260_101): Record<stri
     }
     if (Object.keys(ups).length === 0)
       ups[DEMO_SEGMENTS[0]!.id] = { status: 'realized', lastQualificationTime: '2026-01-15T10:00:00Z' };
-    out.push({ identityMap, segmentMembership: { ups } });
+    // Sharing consent (XDM), apart from the random stream so the rest of the data stays as it was: 85% said yes,
+    // 10% no, 5% never answered.
+    const answer = Math.imul(i + 1, 2_654_435_761) >>> 0;
+    const share = answer % 100 < 85 ? 'y' : answer % 100 < 95 ? 'n' : null;
+    out.push({
+      identityMap,
+      segmentMembership: { ups },
+      ...(share === null ? {} : { attributes: { 'consents.share.val': share } }),
+    });
   }
   return out;
 }

@@ -81,6 +81,17 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       namespace: 'custom_upload',
       name: 'CRM list upload',
     });
+    // A consent policy switched off, as `tca start --demo` makes: the wizard previews what it would leave out.
+    await callApi(stack, 'PUT', '/consent-policies', {
+      policies: [
+        {
+          name: 'Onsite ads need sharing consent',
+          marketingActions: ['Onsite Advertising'],
+          attribute: 'consents.share.val',
+          enabled: false,
+        },
+      ],
+    });
     userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
@@ -254,11 +265,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     const plan = page.getByRole('table', { name: 'Dry-run plan' });
     await expectText(plan, 'Create Frequent buyers');
     await expectText(page.getByTestId('governance-violations'), 'No policy violations');
-    // Read from the service: the sandbox has no consent policy for the destination's marketing action.
-    await expectText(
-      page.getByTestId('consent-preview'),
-      "No consent policy applies to this destination's marketing actions (Onsite Advertising)",
-    );
+    // Read from the service: the consent policy applies to the destination's marketing action, switched off.
+    const consent = page.getByTestId('consent-preview');
+    await expectText(consent, 'Onsite ads need sharing consent');
+    await expectText(consent, 'switched off: it restricts nothing yet');
+    await expectText(page.getByRole('table', { name: 'Consent preview' }), 'Would be left out by');
     await page.getByLabel('Dataflow name').fill('Acme US retargeting');
     await shot(page, '10-activate-review');
     await page.getByRole('button', { name: 'Finish' }).click();
@@ -521,17 +532,18 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   it('adds, switches off and removes a consent policy in Settings', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Consent policies' }).waitFor();
-    await expectText(page.locator('main'), 'No consent policy');
+    // The policy made at the start, switched off.
+    await expectText(page.getByTestId('consent-policy'), 'Onsite ads need sharing consent');
     await page.getByLabel('Policy name').fill('Email needs opt-in');
     await page.getByLabel('If the destination is used for').selectOption('Email Targeting');
     await page.getByLabel('Then the consent attribute').selectOption('consents.marketing.email.val');
     // A value XDM does not have is refused by the service, with the field named.
     await page.getByLabel('Must hold one of').fill('y, maybe');
     await page.getByRole('button', { name: 'Add policy' }).click();
-    await expectText(page.getByRole('alert').first(), 'policies[0].allowedValues[1]');
+    await expectText(page.getByRole('alert').first(), 'policies[1].allowedValues[1]');
     await page.getByLabel('Must hold one of').fill('y, dy');
     await page.getByRole('button', { name: 'Add policy' }).click();
-    const row = page.getByTestId('consent-policy');
+    const row = page.getByTestId('consent-policy').filter({ hasText: 'Email needs opt-in' });
     await expectText(row, 'consents.marketing.email.val is y or dy');
     // Added switched off, as AEP does; switched on, then off again.
     await expectText(row, /disabled/i);
@@ -544,10 +556,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       policies: Array<{ name: string; enabled: boolean; allowedValues: string[] }>;
     }>(stack, 'GET', '/consent-policies');
     expect(stored.policies).toEqual([
+      expect.objectContaining({ name: 'Onsite ads need sharing consent', enabled: false }),
       expect.objectContaining({ name: 'Email needs opt-in', enabled: false, allowedValues: ['y', 'dy'] }),
     ]);
     await row.getByRole('button', { name: 'Remove' }).click();
-    await expectText(page.locator('main'), 'No consent policy');
+    await waitFor('the policy to go', async () => ((await row.count()) === 0 ? true : undefined));
   });
 
   it(
