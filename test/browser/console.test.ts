@@ -81,6 +81,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       namespace: 'custom_upload',
       name: 'CRM list upload',
     });
+    // Labelled C6: no on-site advertising, the marketing action the destination will be used for.
+    await callApi(stack, 'POST', '/segments', { id: 'seg-no-onsite', name: 'No onsite ads', labels: ['C6'] });
     // A consent policy switched off, as `tca start --demo` makes: the wizard previews what it would leave out.
     await callApi(stack, 'PUT', '/consent-policies', {
       policies: [
@@ -230,6 +232,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(page.getByRole('alert'), 'Select at least one segment.');
     await page.getByLabel('Frequent buyers').check();
     await page.getByLabel('Cart abandoners, last 7 days').check();
+    await page.getByLabel('No onsite ads').check();
     await shot(page, '07-activate-segments');
     await page.getByRole('button', { name: 'Next' }).click();
 
@@ -260,6 +263,16 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await cart.getByLabel(/^End date/).fill('2030-01-01');
     await shot(page, '09-activate-scheduling');
     await page.getByRole('button', { name: 'Next' }).click();
+
+    // The C6 segment breaks a data-usage policy: Review says which and how to fix it, and Finish stays off.
+    await page.getByRole('heading', { name: 'Review', exact: true }).waitFor();
+    await expectText(page.getByTestId('governance-violations'), 'Restrict on-site advertising');
+    await expectText(page.getByTestId('governance-violations'), 'segment "No onsite ads" is labelled C6');
+    expect(await page.getByRole('button', { name: 'Finish' }).isDisabled()).toBe(true);
+    await shot(page, '10a-activate-policy-violation');
+    for (let i = 0; i < 3; i += 1) await page.getByRole('button', { name: 'Back' }).click();
+    await page.getByLabel('No onsite ads').uncheck();
+    for (let i = 0; i < 3; i += 1) await page.getByRole('button', { name: 'Next' }).click();
 
     await page.getByRole('heading', { name: 'Review', exact: true }).waitFor();
     const plan = page.getByRole('table', { name: 'Dry-run plan' });

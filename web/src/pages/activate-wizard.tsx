@@ -15,6 +15,7 @@ import {
 } from '../activation-draft.ts';
 import type { ActivateStep, ActivationDraft, SegmentFilter } from '../activation-draft.ts';
 import type { Destination, Segment } from '../api.ts';
+import { policyViolations, type PolicyViolation } from '../../../src/audience/governance.ts';
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
@@ -129,6 +130,13 @@ function ActivateFlow({ destination }: { destination: Destination }) {
   if (segments.isPending) return <Loading label="Loading segments…" />;
   if (segments.isError) return <ErrorMessage error={segments.error} title="Could not load segments" />;
   const allSegments = segments.data;
+  // The service refuses an activation that breaks a data-usage policy; the same rules show it before Finish.
+  const violations = policyViolations(
+    destination.marketingActions,
+    allSegments
+      .filter((s) => draft.selected.includes(s.id))
+      .map((s) => ({ id: s.id, name: s.name, labels: s.labels ?? [] })),
+  );
 
   return (
     <>
@@ -169,7 +177,13 @@ function ActivateFlow({ destination }: { destination: Destination }) {
           />
         ) : null}
         {step === 'review' ? (
-          <ReviewStep segments={allSegments} draft={draft} destination={destination} onChange={setDraft} />
+          <ReviewStep
+            segments={allSegments}
+            draft={draft}
+            destination={destination}
+            violations={violations}
+            onChange={setDraft}
+          />
         ) : null}
 
         {showErrors && !check.ok ? (
@@ -194,10 +208,10 @@ function ActivateFlow({ destination }: { destination: Destination }) {
           {step === 'review' ? (
             <button
               type="button"
-              disabled={finish.isPending}
+              disabled={finish.isPending || violations.length > 0}
               onClick={() => {
                 setAttempted({ ...attempted, review: true });
-                if (check.ok) finish.mutate();
+                if (check.ok && violations.length === 0) finish.mutate();
               }}
             >
               {finish.isPending ? 'Creating…' : 'Finish'}
@@ -449,11 +463,13 @@ function ReviewStep({
   segments,
   draft,
   destination,
+  violations,
   onChange,
 }: {
   segments: Segment[];
   draft: ActivationDraft;
   destination: Destination;
+  violations: PolicyViolation[];
   onChange: (d: ActivationDraft) => void;
 }) {
   const plan = previewPlan(draft, segments);
@@ -534,10 +550,28 @@ function ReviewStep({
       </p>
       <section className="governance" aria-labelledby="policy-title">
         <h3 id="policy-title">Data usage policy check</h3>
-        <p className="callout" data-testid="governance-violations">
-          No policy violations reported. Violations found by data-usage policies will be listed here and block
-          Finish.
-        </p>
+        {violations.length === 0 ? (
+          <p className="callout" data-testid="governance-violations">
+            No policy violations: no segment&apos;s data-usage labels forbid this destination&apos;s marketing
+            actions
+            {destination.marketingActions.length > 0 ? ` (${destination.marketingActions.join(', ')})` : ''}.
+          </p>
+        ) : (
+          <div className="callout callout-error" role="alert" data-testid="governance-violations">
+            <p>
+              {violations.length === 1
+                ? 'A data-usage policy forbids this activation; Finish stays off until it is fixed.'
+                : `${violations.length} data-usage policy violations forbid this activation; Finish stays off until they are fixed.`}
+            </p>
+            <ul>
+              {violations.map((v) => (
+                <li key={`${v.segmentId}:${v.label}:${v.action ?? ''}`}>
+                  <strong>{v.policy}</strong>: {v.reason}
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
       </section>
       <ConsentPreviewSection destination={destination} segments={segments} segmentIds={draft.selected} />
     </>
