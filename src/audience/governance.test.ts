@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { labelProblems, normalizeLabels, policyViolations, POLICIES } from './governance.ts';
+import {
+  checkCustomPolicies,
+  labelProblems,
+  normalizeLabels,
+  policyViolations,
+  POLICIES,
+} from './governance.ts';
 
 const segment = (labels: string[]) => ({ id: 'seg-1', name: 'VIP', labels });
 
@@ -46,6 +52,49 @@ describe('labels', () => {
     expect(labelProblems(['C2', 'no spaces', 'c2'])).toEqual([
       { index: 1, reason: expect.any(String) },
       { index: 2, reason: 'c2 is listed twice' },
+    ]);
+  });
+
+  it("checks a sandbox's own policies with the core ones, skipping switched-off ones", () => {
+    const checked = checkCustomPolicies(
+      [
+        { name: ' Scores stay in ', action: 'Data Science', labels: ['my-score'] },
+        { id: 'dup_off', name: 'Off', action: 'Analytics', labels: ['C9'], enabled: false },
+      ],
+      () => 'dup_new',
+    );
+    expect(checked).toEqual({
+      ok: true,
+      policies: [
+        {
+          id: 'dup_new',
+          name: 'Scores stay in',
+          action: 'Data Science',
+          labels: ['MY-SCORE'],
+          enabled: true,
+        },
+        { id: 'dup_off', name: 'Off', action: 'Analytics', labels: ['C9'], enabled: false },
+      ],
+    });
+    const own = checked.ok ? checked.policies : [];
+    const segment = { id: 's', name: 'Scored', labels: ['my-score', 'C9'] };
+    expect(policyViolations(['data science', 'Analytics'], [segment], own)).toEqual([
+      expect.objectContaining({ policy: 'Restrict data science', label: 'C9', action: 'data science' }),
+      expect.objectContaining({ policy: 'Scores stay in', label: 'MY-SCORE', action: 'data science' }),
+    ]);
+    const bad = checkCustomPolicies(
+      [
+        { name: 'Restrict Analytics', action: '', labels: [] },
+        { id: 'x y', name: 'A', action: 'Analytics', labels: ['C 1'] },
+      ],
+      () => 'dup_x',
+    );
+    expect(bad.ok ? [] : bad.problems.map((p) => p.path)).toEqual([
+      'policies[0].name',
+      'policies[0].action',
+      'policies[0].labels',
+      'policies[1].id',
+      'policies[1].labels[0]',
     ]);
   });
 });

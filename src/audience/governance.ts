@@ -52,6 +52,18 @@ export interface Policy {
   labels: readonly string[];
 }
 
+/**
+ * A policy of the sandbox's own, next to the core ones: data with any of `labels` may not be used for `action`. A
+ * switched-off one is kept and checks nothing.
+ */
+export interface CustomPolicy extends Policy {
+  id: string;
+  action: string;
+  enabled: boolean;
+}
+
+export const MAX_CUSTOM_POLICIES = 50;
+
 /** The policies every activation is checked against. */
 export const POLICIES: readonly Policy[] = [
   { name: 'No export of individual identifiers', action: null, labels: ['C1', 'C12'] },
@@ -110,17 +122,20 @@ export interface PolicyViolation {
 export function policyViolations(
   marketingActions: readonly string[],
   segments: ReadonlyArray<{ id: string; name: string; labels: readonly string[] }>,
+  /** The sandbox's own policies (switched-off ones are skipped). */
+  custom: readonly CustomPolicy[] = [],
 ): PolicyViolation[] {
-  const actions = new Map(marketingActions.map((a) => [a.toLowerCase(), a]));
+  const actions = new Map(marketingActions.map((a) => [a.trim().toLowerCase(), a]));
+  const policies = [...POLICIES, ...custom.filter((p) => p.enabled)];
   const out: PolicyViolation[] = [];
   for (const segment of segments) {
     const labels = new Set(segment.labels.map((l) => l.toUpperCase()));
-    for (const policy of POLICIES) {
-      const action = policy.action === null ? null : actions.get(policy.action.toLowerCase());
+    for (const policy of policies) {
+      const action = policy.action === null ? null : actions.get(policy.action.trim().toLowerCase());
       if (action === undefined) continue;
       for (const label of policy.labels) {
         if (!labels.has(label)) continue;
-        const meaning = DATA_USAGE_LABELS[label]!;
+        const meaning = DATA_USAGE_LABELS[label] ?? 'a label of your own';
         out.push({
           segmentId: segment.id,
           label,
@@ -135,4 +150,56 @@ export function policyViolations(
     }
   }
   return out;
+}
+
+export type CustomPolicyInput = Omit<CustomPolicy, 'id' | 'enabled' | 'labels'> & {
+  id?: string | undefined;
+  labels: readonly string[];
+  enabled?: boolean | undefined;
+};
+
+/**
+ * Checks the sandbox's own policies as a whole and gives them their stored form (labels upper case, ids made for new
+ * ones, enabled by default). Every problem is listed, with its path.
+ */
+export function checkCustomPolicies(
+  input: readonly CustomPolicyInput[],
+  newId: () => string,
+): { ok: true; policies: CustomPolicy[] } | { ok: false; problems: Array<{ path: string; reason: string }> } {
+  const problems: Array<{ path: string; reason: string }> = [];
+  if (input.length > MAX_CUSTOM_POLICIES)
+    problems.push({
+      path: 'policies',
+      reason: `at most ${MAX_CUSTOM_POLICIES} policies of your own per sandbox`,
+    });
+  const names = new Set(POLICIES.map((p) => p.name.toLowerCase()));
+  const ids = new Set<string>();
+  const policies = input.map((p, i): CustomPolicy => {
+    const at = `policies[${i}]`;
+    const name = p.name.trim();
+    if (name === '' || name.length > 100)
+      problems.push({ path: `${at}.name`, reason: 'give 1 to 100 characters' });
+    else if (names.has(name.toLowerCase()))
+      problems.push({ path: `${at}.name`, reason: `"${name}" is already the name of a policy` });
+    names.add(name.toLowerCase());
+    if (p.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(p.id))
+      problems.push({
+        path: `${at}.id`,
+        reason: 'letters, digits, _ and - only (1–64); leave it out for a new policy',
+      });
+    const id = p.id ?? newId();
+    if (ids.has(id)) problems.push({ path: `${at}.id`, reason: `${id} is used twice` });
+    ids.add(id);
+    const action = p.action.trim();
+    if (action === '' || action.length > 100)
+      problems.push({
+        path: `${at}.action`,
+        reason: 'name the marketing action the policy restricts (1–100)',
+      });
+    if (p.labels.length === 0) problems.push({ path: `${at}.labels`, reason: 'name at least one label' });
+    for (const problem of labelProblems(p.labels))
+      problems.push({ path: `${at}.labels[${problem.index}]`, reason: problem.reason });
+    return { id, name, action, labels: normalizeLabels(p.labels), enabled: p.enabled ?? true };
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, policies };
 }

@@ -21,6 +21,8 @@ export type PlanView = z.input<typeof S.PlanSchema>;
 export type ImportReportView = z.input<typeof S.ImportReportSchema>;
 export type ProfileKeysView = z.input<typeof S.ProfileKeysSchema>;
 export type ConsentPoliciesView = z.input<typeof S.ConsentPoliciesSchema>;
+export type DataUsagePoliciesView = z.input<typeof S.DataUsagePoliciesSchema>;
+export type DataUsagePoliciesInput = z.output<typeof S.DataUsagePoliciesPutSchema>['policies'];
 export type ConsentPreviewView = z.input<typeof S.ConsentPreviewSchema>;
 export type ConsentPoliciesInput = z.output<typeof S.ConsentPoliciesPutSchema>['policies'];
 
@@ -152,6 +154,14 @@ export interface ServiceBackend {
     get(sandboxId: string): Promise<ProfileKeysView>;
     /** Refused (409) once the sandbox holds profiles; `null` returns to the service default. */
     set(sandboxId: string, namespaces: string[] | null): Promise<ProfileKeysView>;
+  };
+  dataUsagePolicies: {
+    get(sandboxId: string): Promise<DataUsagePoliciesView>;
+    /**
+     * Replaces the sandbox's own policies (400 with every problem); throws a policy_violation ApiError when an
+     * activation in place breaks the new set.
+     */
+    set(sandboxId: string, policies: DataUsagePoliciesInput): Promise<Checked<DataUsagePoliciesView>>;
   };
   consentPolicies: {
     get(sandboxId: string): Promise<ConsentPoliciesView>;

@@ -1,6 +1,11 @@
 import { validateAudienceName } from '../audience/naming.ts';
 import { validateMapping } from '../audience/mapping.ts';
-import { labelProblems, normalizeLabels, policyViolations } from '../audience/governance.ts';
+import {
+  checkCustomPolicies,
+  labelProblems,
+  normalizeLabels,
+  policyViolations,
+} from '../audience/governance.ts';
 import type { DomainRules } from './ports.ts';
 
 /** The pure domain rules (naming, mapping, governance), as the API reports them: `{ path, reason }`. */
@@ -23,8 +28,9 @@ export const domainRules: DomainRules = {
       labels: normalizeLabels(labels),
     };
   },
-  policyViolations(marketingActions, segments) {
-    return policyViolations(marketingActions, segments).map((v) => ({
+  checkCustomPolicies: (input, newId) => checkCustomPolicies(input, newId),
+  policyViolations(marketingActions, segments, custom) {
+    return policyViolations(marketingActions, segments, custom).map((v) => ({
       segmentId: v.segmentId,
       reason: `${v.policy}: ${v.reason}`,
     }));

@@ -1,3 +1,4 @@
+import type { CustomPolicy, CustomPolicyInput } from '../audience/governance.ts';
 import type { ErrorDetail } from './api-error.ts';
 import type {
   IngestOutcome,
@@ -119,5 +120,11 @@ export interface DomainRules {
   policyViolations(
     marketingActions: readonly string[],
     segments: ReadonlyArray<{ id: string; name: string; labels: readonly string[] }>,
+    custom: readonly CustomPolicy[],
   ): Array<{ segmentId: string; reason: string }>;
+  /** The sandbox's own data-usage policies as a whole: their stored form, or every problem at `policies[i].field`. */
+  checkCustomPolicies(
+    input: readonly CustomPolicyInput[],
+    newId: () => string,
+  ): { ok: true; policies: CustomPolicy[] } | { ok: false; problems: ErrorDetail[] };
 }

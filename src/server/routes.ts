@@ -87,6 +87,36 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'GET',
+      path: `${V1}/data-usage-policies`,
+      permissions: ['View Destinations'],
+      tag: 'Governance',
+      summary:
+        "The data-usage policies activations are checked against: the core ones and the sandbox's own (each " +
+        'forbids a marketing action on data with certain labels)',
+      status: 200,
+      response: S.DataUsagePoliciesSchema,
+      handler: async ({ principal, backend }) => backend.dataUsagePolicies.get(principal.sandboxId),
+    }),
+    route({
+      method: 'PUT',
+      path: `${V1}/data-usage-policies`,
+      permissions: ['Activate Destinations'],
+      tag: 'Governance',
+      summary:
+        "Replaces the sandbox's own data-usage policies. 409 policy_violation when an activation in place breaks the " +
+        'new set; from then on, activations and label or marketing-action changes are checked against it.',
+      body: S.DataUsagePoliciesPutSchema,
+      status: 200,
+      response: S.DataUsagePoliciesSchema,
+      handler: async ({ principal, backend, body }) =>
+        valid(
+          await backend.dataUsagePolicies.set(principal.sandboxId, body.policies),
+          'Data-usage policies',
+          principal.sandboxId,
+        ),
+    }),
+    route({
+      method: 'GET',
       path: `${V1}/consent-policies`,
       permissions: ['View Destinations'],
       tag: 'Governance',

@@ -504,6 +504,40 @@ export const ProfileKeysSchema = z
   })
   .meta({ id: 'ProfileKeys' });
 
+export const CustomPolicySchema = z
+  .object({
+    id: z.string().meta({ description: 'Kept across updates; made (`dup_…`) for a new policy' }),
+    name: z.string(),
+    action: z.string().meta({ description: 'The marketing action the policy restricts' }),
+    labels: z.array(z.string()).meta({ description: 'Data with any of these labels may not be used for it' }),
+    enabled: z.boolean(),
+  })
+  .meta({ id: 'CustomPolicy' });
+
+export const DataUsagePoliciesSchema = z
+  .object({
+    core: z
+      .array(z.object({ name: z.string(), action: z.string().nullable(), labels: z.array(z.string()) }))
+      .meta({ description: 'The policies every sandbox has (action null: every activation to X)' }),
+    custom: z.array(CustomPolicySchema).meta({ description: "The sandbox's own" }),
+  })
+  .meta({ id: 'DataUsagePolicies' });
+
+export const DataUsagePoliciesPutSchema = z.object({
+  policies: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(64).optional(),
+        name: z.string().min(1).max(100),
+        action: z.string().min(1).max(100),
+        labels: z.array(z.string()).min(1).max(50),
+        enabled: z.boolean().optional().meta({ description: 'Default true' }),
+      }),
+    )
+    .max(50)
+    .meta({ description: "The sandbox's own policies, the full set: those left out are deleted" }),
+});
+
 export const ConsentPolicySchema = z
   .object({
     id: z.string().meta({ description: 'Kept across updates; made (`cp_…`) for a new policy' }),

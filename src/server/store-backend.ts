@@ -1,3 +1,4 @@
+import { POLICIES, type CustomPolicy } from '../audience/governance.ts';
 import type { Store, Destination, Dataflow, Audience, Segment, ApiToken } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
 import { policyViolation, upstreamError } from './api-error.ts';
@@ -7,6 +8,7 @@ const MAX_DESTINATIONS_PER_SANDBOX = 100;
 import type {
   AudienceView,
   Checked,
+  DataUsagePoliciesView,
   DataflowView,
   DestinationView,
   SegmentView,
@@ -210,7 +212,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   ): Promise<void> => {
     const destination = await store.destinations.get(sandboxId, destinationId);
     const index = new Map(audiences.map((a, i) => [a.segmentId, i]));
-    enforcePolicies(
+    await enforcePolicies(
+      sandboxId,
       destination?.marketingActions ?? [],
       audiences.map((a) => segments.get(a.segmentId)!),
       (segmentId) => `audiences[${index.get(segmentId)}].segmentId`,
@@ -240,15 +243,25 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
    * Refuses (409 policy_violation) segments activated to a destination whose marketing actions their labels forbid.
    * `path` names the field each violation is reported at.
    */
-  const enforcePolicies = (
+  const enforcePolicies = async (
+    sandboxId: string,
     marketingActions: readonly string[],
     segments: ReadonlyArray<Segment>,
     path: (segmentId: string) => string,
-  ): void => {
-    const violations = rules.policyViolations(marketingActions, segments);
+  ): Promise<void> => {
+    const violations = rules.policyViolations(marketingActions, segments, await customPolicies(sandboxId));
     if (violations.length > 0)
       throw policyViolation(violations.map((v) => ({ path: path(v.segmentId), reason: v.reason })));
   };
+
+  /** The sandbox's own data-usage policies, next to the core ones. */
+  const customPolicies = async (sandboxId: string): Promise<CustomPolicy[]> =>
+    JSON.parse((await store.sandboxes.dataUsagePolicies(sandboxId)) ?? '[]') as CustomPolicy[];
+
+  const policiesView = (custom: CustomPolicy[]): DataUsagePoliciesView => ({
+    core: POLICIES.map((p) => ({ name: p.name, action: p.action, labels: [...p.labels] })),
+    custom: custom.map((p) => ({ ...p, labels: [...p.labels] })),
+  });
 
   const audienceFields = (a: AudienceInput, seg: Segment | undefined) => ({
     mappingName: a.mappingName ?? seg?.name ?? a.segmentId,
@@ -393,7 +406,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             (await liveActivations(sandboxId)).filter((a) => a.destinationId === id).map((a) => a.segmentId),
           );
           const activated = await store.segments.list(sandboxId, { ids: [...ids] });
-          enforcePolicies(patch.marketingActions, activated, () => 'marketingActions');
+          await enforcePolicies(sandboxId, patch.marketingActions, activated, () => 'marketingActions');
         }
         const d = await store.transaction(async (tx) => {
           if (patch.credentials !== undefined)
@@ -549,7 +562,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             (await liveActivations(sandboxId)).filter((a) => a.segmentId === id).map((a) => a.destinationId),
           )) {
             const destination = await store.destinations.get(sandboxId, destinationId);
-            if (destination) enforcePolicies(destination.marketingActions, [next], () => 'labels');
+            if (destination)
+              await enforcePolicies(sandboxId, destination.marketingActions, [next], () => 'labels');
           }
         }
         const s = await store.segments.update(sandboxId, id, {
@@ -745,6 +759,33 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     profileKeys: {
       get: (sandboxId) => engine.profileKeys(sandboxId),
       set: (sandboxId, namespaces) => engine.setProfileKeys(sandboxId, namespaces),
+    },
+    dataUsagePolicies: {
+      get: async (sandboxId) => policiesView(await customPolicies(sandboxId)),
+      async set(sandboxId, input) {
+        const checked = rules.checkCustomPolicies(input, () => store.newId('dup'));
+        if (!checked.ok) return problems(checked.problems);
+        // A policy that an activation in place already breaks is refused: fix the activation (or the labels) first.
+        const activations = await liveActivations(sandboxId);
+        const details: ErrorDetail[] = [];
+        for (const destinationId of new Set(activations.map((a) => a.destinationId))) {
+          const destination = await store.destinations.get(sandboxId, destinationId);
+          const ids = activations.filter((a) => a.destinationId === destinationId).map((a) => a.segmentId);
+          const segments = await store.segments.list(sandboxId, { ids: [...new Set(ids)] });
+          for (const v of rules.policyViolations(
+            destination?.marketingActions ?? [],
+            segments,
+            checked.policies,
+          ))
+            details.push({
+              path: 'policies',
+              reason: `${v.reason} (activated to destination "${destination?.name ?? destinationId}")`,
+            });
+        }
+        if (details.length > 0) throw policyViolation(details);
+        await store.sandboxes.setDataUsagePolicies(sandboxId, JSON.stringify(checked.policies));
+        return { ok: true, value: policiesView(checked.policies) };
+      },
     },
     consentPolicies: {
       get: (sandboxId) => engine.consentPolicies(sandboxId),

@@ -542,20 +542,43 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     expect(denied.status).toBe(401);
   });
 
+  it('adds a data-usage policy of the sandbox in Settings, which then guards the activated segments', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    const table = page.getByRole('table', { name: 'Data-usage policies' });
+    await expectText(table, 'every activation to X');
+    await page.getByLabel('Data-usage policy name').fill('Scores stay off-site');
+    await page.getByLabel('Forbids the marketing action').selectOption('Onsite Advertising');
+    await page.getByLabel('On segments labelled').fill('my-score');
+    await page.getByRole('button', { name: 'Add data-usage policy' }).click();
+    const row = page.getByTestId('own-policy');
+    await expectText(row, 'MY-SCORE');
+    await expectText(row, /enabled/i);
+    await shot(page, '18b-settings-data-usage-policy');
+    // Frequent buyers is activated to a destination used for on-site advertising: the label is refused now.
+    const labelled = await fetch(`${stack.url}/api/v1/segments/seg-buyers`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ labels: ['MY-SCORE'] }),
+    });
+    expect(labelled.status).toBe(409);
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await waitFor('the policy to go', async () => ((await row.count()) === 0 ? true : undefined));
+  });
+
   it('adds, switches off and removes a consent policy in Settings', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Consent policies' }).waitFor();
     // The policy made at the start, switched off.
     await expectText(page.getByTestId('consent-policy'), 'Onsite ads need sharing consent');
-    await page.getByLabel('Policy name').fill('Email needs opt-in');
+    await page.getByLabel('Consent policy name').fill('Email needs opt-in');
     await page.getByLabel('If the destination is used for').selectOption('Email Targeting');
     await page.getByLabel('Then the consent attribute').selectOption('consents.marketing.email.val');
     // A value XDM does not have is refused by the service, with the field named.
     await page.getByLabel('Must hold one of').fill('y, maybe');
-    await page.getByRole('button', { name: 'Add policy' }).click();
+    await page.getByRole('button', { name: 'Add consent policy' }).click();
     await expectText(page.getByRole('alert').first(), 'policies[1].allowedValues[1]');
     await page.getByLabel('Must hold one of').fill('y, dy');
-    await page.getByRole('button', { name: 'Add policy' }).click();
+    await page.getByRole('button', { name: 'Add consent policy' }).click();
     const row = page.getByTestId('consent-policy').filter({ hasText: 'Email needs opt-in' });
     await expectText(row, 'consents.marketing.email.val is y or dy');
     // Added switched off, as AEP does; switched on, then off again.

@@ -248,6 +248,36 @@ describe('tca CLI', () => {
     expect(JSON.parse((await tca(['consent', 'list', '--json'])).stdout)).toEqual([]);
   });
 
+  it('lists the data-usage policies and adds, switches off and removes one of the sandbox', async () => {
+    const added = await tca([
+      'policies',
+      'add',
+      'Scores stay in',
+      '--action',
+      'Data Science',
+      '--labels',
+      'my-score',
+      '--json',
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    const policies = JSON.parse(added.stdout) as {
+      core: unknown[];
+      custom: Array<{ id: string; labels: string[] }>;
+    };
+    expect(policies.core).toHaveLength(10);
+    expect(policies.custom).toEqual([expect.objectContaining({ labels: ['MY-SCORE'], enabled: true })]);
+    const id = policies.custom[0]!.id;
+    const off = await tca(['policies', 'disable', id, '--json']);
+    expect(JSON.parse(off.stdout).custom[0].enabled).toBe(false);
+    const bad = await tca(['policies', 'add', 'Bad', '--action', 'Analytics', '--labels', 'C 9']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('policies[1].labels[0]');
+    const listed = await tca(['policies', 'list']);
+    expect(listed.stdout).toContain('every activation to X');
+    expect((await tca(['policies', 'remove', id])).code).toBe(0);
+    expect(JSON.parse((await tca(['policies', 'list', '--json'])).stdout).custom).toEqual([]);
+  });
+
   it('manages tokens', async () => {
     const c = await tca([
       'tokens',

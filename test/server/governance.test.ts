@@ -108,4 +108,63 @@ describe('data governance', () => {
     expect(added.map((v) => v.path)).toEqual(['audiences[2].segmentId']);
     expect((await call('GET', `/api/v1/dataflows/${flowId}`)).body.audiences).toHaveLength(2);
   });
+
+  it("checks the sandbox's own policies: refused when an activation breaks them, then enforced until switched off", async () => {
+    const listed = await call('GET', '/api/v1/data-usage-policies');
+    expect(listed.body.core).toHaveLength(10);
+    expect(listed.body.core[0]).toEqual({
+      name: 'No export of individual identifiers',
+      action: null,
+      labels: ['C1', 'C12'],
+    });
+    expect(listed.body.custom).toEqual([]);
+
+    const bad = await call('PUT', '/api/v1/data-usage-policies', {
+      policies: [{ name: 'restrict analytics', action: ' ', labels: ['C 9'] }],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.map((d: { path: string }) => d.path)).toEqual([
+      'policies[0].name',
+      'policies[0].action',
+      'policies[0].labels[0]',
+    ]);
+
+    // seg-no-third (I1) is activated to a destination used for cross-site targeting: this policy would be broken.
+    const broken = violations(
+      await call('PUT', '/api/v1/data-usage-policies', {
+        policies: [
+          { name: 'No targeting of identifiable data', action: 'Cross Site Targeting', labels: ['I1'] },
+        ],
+      }),
+    );
+    expect(broken).toEqual([
+      { path: 'policies', reason: expect.stringMatching(/No third parties.*I1.*destination "Acme"/) },
+    ]);
+    expect((await call('GET', '/api/v1/data-usage-policies')).body.custom).toEqual([]);
+
+    const set = await call('PUT', '/api/v1/data-usage-policies', {
+      policies: [
+        { name: 'Scores stay out of targeting', action: 'cross site targeting', labels: ['my-score'] },
+      ],
+    });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    const [own] = set.body.custom as Array<{ id: string }>;
+    expect(own).toEqual({
+      id: expect.stringMatching(/^dup_/),
+      name: 'Scores stay out of targeting',
+      action: 'cross site targeting',
+      labels: ['MY-SCORE'],
+      enabled: true,
+    });
+
+    const refused = violations(
+      await call('PATCH', '/api/v1/segments/seg-open', { labels: ['C9', 'my-score'] }),
+    );
+    expect(refused[0]!.reason).toMatch(/^Scores stay out of targeting: .*MY-SCORE \(a label of your own\)/);
+    const off = await call('PUT', '/api/v1/data-usage-policies', { policies: [{ ...own, enabled: false }] });
+    expect(off.status).toBe(200);
+    expect((await call('PATCH', '/api/v1/segments/seg-open', { labels: ['C9', 'my-score'] })).status).toBe(
+      200,
+    );
+  });
 });

@@ -133,6 +133,11 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys' }),
   // Setting what is already set changes nothing, so it is allowed even once the sandbox holds profiles.
   'PATCH /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys', body: { namespaces: null } }),
+  'GET /api/v1/data-usage-policies': async () => ({ path: '/api/v1/data-usage-policies' }),
+  'PUT /api/v1/data-usage-policies': async () => ({
+    path: '/api/v1/data-usage-policies',
+    body: { policies: [] },
+  }),
   'GET /api/v1/consent-policies': async () => ({ path: '/api/v1/consent-policies' }),
   'GET /api/v1/consent-policies/preview': async (c) => ({
     path: `/api/v1/consent-policies/preview?destinationId=${c.destinationId}&segmentIds=${c.segmentId}`,

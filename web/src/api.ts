@@ -4,6 +4,7 @@
  * are reshaped here (preflight checks, runs) into what the pages display.
  */
 import type { Permission } from '../../src/server/permissions.ts';
+import type { CustomPolicy } from '../../src/audience/governance.ts';
 import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
 
@@ -168,6 +169,14 @@ export interface ProfileKeys {
   /** True once the sandbox holds profiles: the namespaces can no longer change. */
   fixed: boolean;
 }
+
+/** The data-usage policies activations are checked against (see `GET /data-usage-policies`). */
+export interface DataUsagePolicies {
+  core: Array<{ name: string; action: string | null; labels: string[] }>;
+  custom: CustomPolicy[];
+}
+export type { CustomPolicy } from '../../src/audience/governance.ts';
+export type CustomPolicyInput = Omit<CustomPolicy, 'id' | 'enabled'> & { id?: string; enabled?: boolean };
 
 /** A consent policy of the sandbox (see `GET /consent-policies`). */
 export interface ConsentPolicy {
@@ -572,6 +581,10 @@ export function createApi(options: ApiOptions) {
     setProfileKeys: (namespaces: string[] | null) =>
       request<ProfileKeys>('PATCH', '/profile-keys', { namespaces }),
 
+    dataUsagePolicies: () => request<DataUsagePolicies>('GET', '/data-usage-policies'),
+    /** Replaces the sandbox's own policies; refused (409) when an activation in place breaks the new set. */
+    setDataUsagePolicies: (policies: CustomPolicyInput[]) =>
+      request<DataUsagePolicies>('PUT', '/data-usage-policies', { policies }),
     consentPolicies: async () =>
       (await request<{ policies: ConsentPolicy[] }>('GET', '/consent-policies')).policies,
     consentPreview: (destinationId: string, segmentIds: string[]) =>

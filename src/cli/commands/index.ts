@@ -12,6 +12,7 @@ import { registerTokensCommand } from './tokens.ts';
 import { registerSandboxesCommand } from './sandboxes.ts';
 import { registerDeadLettersCommand } from './dead-letters.ts';
 import { registerConsentCommand } from './consent.ts';
+import { registerPoliciesCommand } from './policies.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
@@ -28,5 +29,6 @@ export function registerCommands(program: Command): void {
   registerSandboxesCommand(program);
   registerDeadLettersCommand(program);
   registerConsentCommand(program);
+  registerPoliciesCommand(program);
   void program;
 }

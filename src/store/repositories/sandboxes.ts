@@ -46,7 +46,7 @@ export function sandboxRepository(ctx: RepositoryContext) {
         }
         throw cause;
       }
-      return toSandbox({ ...row, consent_policies: '[]' });
+      return toSandbox({ ...row, consent_policies: '[]', data_usage_policies: '[]' });
     },
 
     async get(id: string): Promise<Sandbox | undefined> {
@@ -71,6 +71,26 @@ export function sandboxRepository(ctx: RepositoryContext) {
       const result = await ctx.db
         .updateTable('sandboxes')
         .set({ profile_key_namespaces: namespaces === null ? null : JSON.stringify([...namespaces]) })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    /** The sandbox's own data-usage policies as stored (JSON array); undefined for an unknown sandbox. */
+    async dataUsagePolicies(id: string): Promise<string | undefined> {
+      const row = await ctx.db
+        .selectFrom('sandboxes')
+        .select('data_usage_policies')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row?.data_usage_policies;
+    },
+
+    /** Replaces them (a JSON array checked by the caller); false for an unknown sandbox. */
+    async setDataUsagePolicies(id: string, policiesJson: string): Promise<boolean> {
+      const result = await ctx.db
+        .updateTable('sandboxes')
+        .set({ data_usage_policies: policiesJson })
         .where('id', '=', id)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;

@@ -21,6 +21,8 @@ export interface SandboxesTable {
   profile_key_namespaces: string | null;
   /** JSON array of the sandbox's consent policies (migration 0005; see `src/audience/consent.ts`). */
   consent_policies: Generated<string>;
+  /** JSON array of the sandbox's own data-usage policies (migration 0006; see `src/audience/governance.ts`). */
+  data_usage_policies: Generated<string>;
 }
 
 export interface ApiTokensTable {

@@ -95,6 +95,10 @@ function ActivateFlow({ destination }: { destination: Destination }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
   const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
+  const policies = useQuery({
+    queryKey: [session.sandbox, 'data-usage-policies'],
+    queryFn: () => api.dataUsagePolicies(),
+  });
   const [step, setStep] = useState<ActivateStep>('segments');
   const [draft, setDraft] = useState<ActivationDraft>(() => emptyDraft(destination.id));
   const [attempted, setAttempted] = useState<Partial<Record<ActivateStep, boolean>>>({});
@@ -136,6 +140,7 @@ function ActivateFlow({ destination }: { destination: Destination }) {
     allSegments
       .filter((s) => draft.selected.includes(s.id))
       .map((s) => ({ id: s.id, name: s.name, labels: s.labels ?? [] })),
+    policies.data?.custom ?? [],
   );
 
   return (

@@ -1,7 +1,14 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { PERMISSIONS, PERMISSION_DESCRIPTIONS, createApi } from '../api.ts';
-import type { ConsentPolicy, ConsentPolicyInput, CreatedToken, Permission } from '../api.ts';
+import type {
+  ConsentPolicy,
+  ConsentPolicyInput,
+  CreatedToken,
+  CustomPolicyInput,
+  DataUsagePolicies,
+  Permission,
+} from '../api.ts';
 import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../../../src/audience/consent.ts';
 import { MARKETING_ACTIONS } from '../preflight.ts';
 import { useApp } from '../app-context.tsx';
@@ -131,6 +138,7 @@ export function Settings() {
         <ErrorMessage error={createSandbox.error} title="The sandbox was not created" />
       ) : null}
       <ProfileKeysSection />
+      <DataUsagePoliciesSection />
       <ConsentPoliciesSection />
       <h2>API tokens</h2>
       <form
@@ -477,7 +485,7 @@ function ConsentPoliciesSection() {
                   ]);
                 }}
               >
-                <Field label="Policy name">
+                <Field label="Consent policy name">
                   {(props) => (
                     <input
                       {...props}
@@ -528,7 +536,7 @@ function ConsentPoliciesSection() {
                     type="submit"
                     disabled={save.isPending || name.trim() === '' || values.length === 0}
                   >
-                    Add policy
+                    Add consent policy
                   </button>
                 </div>
               </form>
@@ -538,6 +546,162 @@ function ConsentPoliciesSection() {
             {save.isError ? (
               <ErrorMessage error={save.error} title="The consent policies were not changed" />
             ) : null}
+          </div>
+        )}
+      </QueryView>
+    </>
+  );
+}
+
+/** The data-usage policies: the core ones, read-only, and the sandbox's own, added, switched and removed here. */
+function DataUsagePoliciesSection() {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const policies = useQuery({
+    queryKey: [session.sandbox, 'data-usage-policies'],
+    queryFn: () => api.dataUsagePolicies(),
+  });
+  const mayChange = session.permissions.includes('Activate Destinations');
+  const [name, setName] = useState('');
+  const [action, setAction] = useState<string>(MARKETING_ACTIONS[0]);
+  const [labels, setLabels] = useState('');
+  const save = useMutation({
+    mutationFn: (next: CustomPolicyInput[]) => api.setDataUsagePolicies(next),
+    onSuccess: async () => {
+      setName('');
+      setLabels('');
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'data-usage-policies'] });
+    },
+  });
+  const labelList = labels
+    .split(',')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const own = (current: DataUsagePolicies) => current.custom.map((p) => ({ ...p, labels: [...p.labels] }));
+  return (
+    <>
+      <h2>Data-usage policies</h2>
+      <QueryView query={policies} label="the data-usage policies">
+        {(current: DataUsagePolicies) => (
+          <div className="card">
+            <p>
+              Each policy forbids a marketing action on segments with certain labels. Activations, and label
+              or marketing-action changes, that break one are refused with what to change.
+            </p>
+            <div className="table-wrap">
+              <table aria-label="Data-usage policies">
+                <thead>
+                  <tr>
+                    <th scope="col">Policy</th>
+                    <th scope="col">Forbids</th>
+                    <th scope="col">On segments labelled</th>
+                    <th scope="col">Status</th>
+                    {mayChange ? <th scope="col" aria-label="Actions" /> : null}
+                  </tr>
+                </thead>
+                <tbody>
+                  {current.core.map((p) => (
+                    <tr key={p.name}>
+                      <td>{p.name}</td>
+                      <td>{p.action ?? 'every activation to X'}</td>
+                      <td>{p.labels.join(', ')}</td>
+                      <td>
+                        <span className="muted">core</span>
+                      </td>
+                      {mayChange ? <td /> : null}
+                    </tr>
+                  ))}
+                  {current.custom.map((p) => (
+                    <tr key={p.id} data-testid="own-policy">
+                      <td>{p.name}</td>
+                      <td>{p.action}</td>
+                      <td>{p.labels.join(', ')}</td>
+                      <td>
+                        <StatusBadge status={p.enabled ? 'enabled' : 'disabled'} />
+                      </td>
+                      {mayChange ? (
+                        <td className="actions">
+                          <button
+                            type="button"
+                            className="secondary"
+                            disabled={save.isPending}
+                            onClick={() =>
+                              save.mutate(
+                                own(current).map((q) => (q.id === p.id ? { ...q, enabled: !q.enabled } : q)),
+                              )
+                            }
+                          >
+                            {p.enabled ? 'Switch off' : 'Switch on'}
+                          </button>
+                          <button
+                            type="button"
+                            className="secondary"
+                            disabled={save.isPending}
+                            onClick={() => save.mutate(own(current).filter((q) => q.id !== p.id))}
+                          >
+                            Remove
+                          </button>
+                        </td>
+                      ) : null}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            {mayChange ? (
+              <form
+                noValidate
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  save.mutate([...own(current), { name: name.trim(), action, labels: labelList }]);
+                }}
+              >
+                <Field label="Data-usage policy name">
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="text"
+                      value={name}
+                      placeholder="Scores stay out of targeting"
+                      onChange={(e) => setName(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <Field label="Forbids the marketing action">
+                  {(props) => (
+                    <select {...props} value={action} onChange={(e) => setAction(e.target.value)}>
+                      {MARKETING_ACTIONS.map((a) => (
+                        <option key={a}>{a}</option>
+                      ))}
+                    </select>
+                  )}
+                </Field>
+                <Field
+                  label="On segments labelled"
+                  hint="Separated by commas: C1–C12, I1, I2, S1, S2, PSPD, RHD or your own."
+                >
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="text"
+                      value={labels}
+                      onChange={(e) => setLabels(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <div className="actions">
+                  <button
+                    type="submit"
+                    disabled={save.isPending || name.trim() === '' || labelList.length === 0}
+                  >
+                    Add data-usage policy
+                  </button>
+                </div>
+              </form>
+            ) : (
+              <p className="muted">A token with Activate Destinations can add policies.</p>
+            )}
+            {save.isError ? <ErrorMessage error={save.error} title="The policies were not changed" /> : null}
           </div>
         )}
       </QueryView>
