@@ -24,8 +24,9 @@ async function settingsIn(
   const query = db.selectFrom('sandboxes').select('profile_key_namespaces').where('id', '=', sandboxId);
   const sandbox = await (lock ? query.forUpdate() : query).executeTakeFirst();
   if (!sandbox) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
-  const own = sandbox.profile_key_namespaces ? (JSON.parse(sandbox.profile_key_namespaces) as string[]) : [];
-  const namespaces = keyNamespacesOf(sandbox.profile_key_namespaces, rt.tuning.profileKeyNamespaces);
+  // The sandbox's own list (empty: none), else the service default.
+  const own = keyNamespacesOf(sandbox.profile_key_namespaces, []);
+  const namespaces = own.length > 0 ? own : keyNamespacesOf(null, rt.tuning.profileKeyNamespaces);
   const profile = await db
     .selectFrom('engine_profiles')
     .select('id')

@@ -5,6 +5,7 @@
  */
 import type { Permission } from '../../src/server/permissions.ts';
 import type { CustomPolicy } from '../../src/audience/governance.ts';
+import type { ImportReportView } from '../../src/server/backend.ts';
 import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
 
@@ -211,18 +212,8 @@ export interface ImportQuery {
   keyNamespace?: string;
 }
 
-/** What `POST /imports` answers once the whole file is written. */
-export interface ImportReport {
-  format: ImportFormat;
-  mode: 'incremental' | 'mirror';
-  rowsRead: number;
-  accepted: number;
-  excluded: Record<string, number>;
-  rejectedCount: number;
-  rejected: Array<{ line: number; errors: Array<{ path: string; reason: string }> }>;
-  removed: number;
-  truncated: boolean;
-}
+/** What `POST /imports` answers once the whole file is written: the service's own type, so the two cannot drift. */
+export type ImportReport = ImportReportView;
 
 const IMPORT_CONTENT_TYPES: Record<ImportFormat, string> = {
   csv: 'text/csv',
