@@ -15,12 +15,15 @@ import {
 import { groupCommit } from './group-commit.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import { EngineError } from './errors.ts';
+import { CONSENT_KEY_PREFIX, failedRequirement } from '../audience/consent.ts';
 import {
   EXCLUSION_CODES,
   evaluateProfile,
   evaluationFingerprint,
   rejectionsFor,
+  userFor,
   type ProfileEvaluation,
+  type RowValues,
 } from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
@@ -311,6 +314,7 @@ class ProfilePlanner {
       if (member) segments.add(segmentId);
       else segments.delete(segmentId);
     }
+    evaluation = keepStoredConsent(evaluation, previous, context);
     const identitiesChanged = previous !== undefined && previous.text !== evaluation.valuesText;
     context.dataflows.forEach((dataflow, dataflowIndex) => {
       let received = false;
@@ -365,6 +369,32 @@ class ProfilePlanner {
     this.#receivedBy.clear();
     return this.#counters;
   }
+}
+
+const CONSENT_MARK = `"${CONSENT_KEY_PREFIX}`;
+
+/**
+ * An export that says nothing about consent leaves the profile's stored consent as it was (a withdrawal is an export
+ * with the value `n`, not one without the attribute): the stored consent values join the evaluation's, and each
+ * dataflow's user is made again from them.
+ */
+function keepStoredConsent(
+  evaluation: ProfileEvaluation,
+  previous: StoredProfile | undefined,
+  context: SandboxContext,
+): ProfileEvaluation {
+  if (!previous?.text.includes(CONSENT_MARK) || evaluation.valuesText.includes(CONSENT_MARK)) return evaluation;
+  const stored = JSON.parse(previous.text) as RowValues;
+  const values = JSON.parse(evaluation.valuesText) as RowValues;
+  for (const key in stored) if (key.startsWith(CONSENT_KEY_PREFIX)) values[key] = stored[key]!;
+  const consentDenied: number[] = [];
+  const users = context.dataflows.map((dataflow, index) => {
+    const user = userFor(dataflow, values);
+    if (user === null && dataflow.consent.length > 0 && failedRequirement(dataflow.consent, values) !== null)
+      consentDenied.push(index);
+    return user;
+  });
+  return { ...evaluation, valuesText: JSON.stringify(values), users, consentDenied };
 }
 
 /** Decides the new profile states and ledger writes of a batch, given the stored states of its profiles. */

@@ -72,6 +72,28 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, xId)).toEqual(emails(1, 2));
       const runs = await h.engine.runs(audience.dataflowId, {});
       expect(runs.reduce((n, r) => n + (r.excludedByReason['consent_denied'] ?? 0), 0)).toBe(3);
+
+      // Exports that say nothing about consent (a new email, say) keep the stored consent: 1 stays out, 2 stays in.
+      await h.engine.ingest(
+        [
+          { ...profile(1, null), identityMap: { ECID: [{ id: 'e1' }], Email: [{ id: 'new1@x.com' }] } },
+          { ...profile(2, null), identityMap: { ECID: [{ id: 'e2' }], Email: [{ id: 'new2@x.com' }] } },
+        ],
+        { sandboxId: 'prod' },
+      );
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(
+        new Set([`email:${emailHash('new1@x.com')}`, `email:${emailHash('new2@x.com')}`]),
+      );
+      await h.engine.ingest([profile(1, 'n')], { sandboxId: 'prod' });
+      await h.engine.ingest(
+        [{ ...profile(1, null), identityMap: { ECID: [{ id: 'e1' }], Email: [{ id: 'u1@x.com' }] } }],
+        {
+          sandboxId: 'prod',
+        },
+      );
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(new Set([`email:${emailHash('new2@x.com')}`]));
     });
 
     it('evaluates audiences again from the stored consent when policies or marketing actions change', async () => {
