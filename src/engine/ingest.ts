@@ -383,7 +383,8 @@ function keepStoredConsent(
   previous: StoredProfile | undefined,
   context: SandboxContext,
 ): ProfileEvaluation {
-  if (!previous?.text.includes(CONSENT_MARK) || evaluation.valuesText.includes(CONSENT_MARK)) return evaluation;
+  if (!previous?.text.includes(CONSENT_MARK) || evaluation.valuesText.includes(CONSENT_MARK))
+    return evaluation;
   const stored = JSON.parse(previous.text) as RowValues;
   const values = JSON.parse(evaluation.valuesText) as RowValues;
   for (const key in stored) if (key.startsWith(CONSENT_KEY_PREFIX)) values[key] = stored[key]!;
