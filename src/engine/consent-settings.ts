@@ -4,6 +4,7 @@ import {
   failedRequirement,
   type ConsentPolicy,
   type ConsentPolicyInput,
+  type ConsentRequirement,
 } from '../audience/consent.ts';
 import { EngineError } from './errors.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -70,49 +71,71 @@ export async function reevaluateAudiences(
   return Number(result.numUpdatedRows);
 }
 
-/** How many known profiles of a segment the consent policies of a destination would keep. */
+/** How many known profiles the consent policies keep, and how many each one leaves out. */
+export interface ConsentCounts {
+  /** Profiles counted. */
+  profiles: number;
+  /** Those that pass every counted policy that is switched on. */
+  consenting: number;
+  /**
+   * Per counted policy (switched-off ones too), the profiles it leaves out (a profile failing two policies counts in
+   * both).
+   */
+  denied: Array<{ policyId: string; profiles: number }>;
+}
+
+/** What the consent policies would keep of the sandbox's known profiles. */
 export interface ConsentPreview {
-  /** The policies that apply to the destination through its marketing actions, switched on or off. */
+  /**
+   * The policies counted: those that apply to the destination through its marketing actions, or every policy of the
+   * sandbox without a destination; switched on or off.
+   */
   policies: ConsentPolicy[];
-  segments: Array<{
-    segmentId: string;
-    /** Profiles the sandbox knows as members of the segment now. */
-    profiles: number;
-    /** Those that pass every applicable policy that is switched on. */
-    consenting: number;
-    /**
-     * Per applicable policy (switched off ones too), the members it leaves out (a profile failing two policies counts
-     * in both).
-     */
-    denied: Array<{ policyId: string; profiles: number }>;
-  }>;
+  /** Every profile the sandbox knows. */
+  all: ConsentCounts;
+  /** The known members of each segment asked about. */
+  segments: Array<{ segmentId: string } & ConsentCounts>;
 }
 
 const PREVIEW_PAGE = 5000;
 
 /**
- * The consent overlap of an activation before it is made, from the stored profiles: for each segment, its known
- * members and how many of them the destination's consent policies keep. One pass over the sandbox's profiles.
+ * The consent overlap of an activation before it is made (or, without a destination, of each policy on its own), from
+ * the stored profiles: how many known profiles, and known members of each segment, the policies keep. One pass over
+ * the sandbox's profiles. `not_found` for an unknown destination.
  */
 export async function consentPreview(
   rt: EngineRuntime,
   sandboxId: string,
-  destinationId: string,
+  destinationId: string | null,
   segmentIds: readonly string[],
 ): Promise<ConsentPreview> {
-  const destination = await rt.store.destinations.get(sandboxId, destinationId);
-  if (!destination) throw new EngineError('not_found', `Destination ${destinationId} does not exist`);
   const policies = await consentPolicies(rt, sandboxId);
-  // Switched-off policies are counted too, so their effect can be read before they are switched on.
-  const requirements = consentRequirements(
-    policies.map((p) => ({ ...p, enabled: true })),
-    destination.marketingActions,
-  );
-  const applicable = policies.filter((p) => requirements.some((r) => r.policyId === p.id));
+  let applicable = policies;
+  if (destinationId !== null) {
+    const destination = await rt.store.destinations.get(sandboxId, destinationId);
+    if (!destination) throw new EngineError('not_found', `Destination ${destinationId} does not exist`);
+    // Switched-off policies are counted too, so their effect can be read before they are switched on.
+    const applying = consentRequirements(
+      policies.map((p) => ({ ...p, enabled: true })),
+      destination.marketingActions,
+    );
+    applicable = policies.filter((p) => applying.some((r) => r.policyId === p.id));
+  }
+  const requirements = applicable.map((p) => ({
+    policyId: p.id,
+    attribute: p.attribute,
+    allowed: p.allowedValues.map((v) => v.toLowerCase()),
+  }));
   const enabled = new Set(applicable.filter((p) => p.enabled).map((p) => p.id));
-  const counts = new Map(
-    segmentIds.map((id) => [id, { profiles: 0, consenting: 0, denied: new Map<string, number>() }]),
-  );
+  const tally = () => ({ profiles: 0, consenting: 0, denied: new Map<string, number>() });
+  const all = tally();
+  const counts = new Map(segmentIds.map((id) => [id, tally()]));
+  const count = (c: ReturnType<typeof tally>, failed: readonly ConsentRequirement[]) => {
+    c.profiles += 1;
+    if (!failed.some((r) => enabled.has(r.policyId))) c.consenting += 1;
+    for (const r of failed) c.denied.set(r.policyId, (c.denied.get(r.policyId) ?? 0) + 1);
+  };
   const db = rt.store.db as unknown as Db;
   for (let after = 0; ;) {
     const rows = await db
@@ -124,27 +147,26 @@ export async function consentPreview(
       .limit(PREVIEW_PAGE)
       .execute();
     for (const row of rows) {
-      const member = (JSON.parse(row.segments) as string[]).filter((id) => counts.has(id));
-      if (member.length === 0) continue;
       const values = JSON.parse(row.identities) as Record<string, string[]>;
       const failed = requirements.filter((r) => failedRequirement([r], values) !== null);
-      for (const id of member) {
-        const c = counts.get(id)!;
-        c.profiles += 1;
-        if (!failed.some((r) => enabled.has(r.policyId))) c.consenting += 1;
-        for (const r of failed) c.denied.set(r.policyId, (c.denied.get(r.policyId) ?? 0) + 1);
+      count(all, failed);
+      if (counts.size === 0) continue;
+      for (const id of JSON.parse(row.segments) as string[]) {
+        const c = counts.get(id);
+        if (c) count(c, failed);
       }
     }
     if (rows.length < PREVIEW_PAGE) break;
     after = rows[rows.length - 1]!.id;
   }
+  const view = (c: ReturnType<typeof tally>): ConsentCounts => ({
+    profiles: c.profiles,
+    consenting: c.consenting,
+    denied: applicable.map((p) => ({ policyId: p.id, profiles: c.denied.get(p.id) ?? 0 })),
+  });
   return {
     policies: applicable,
-    segments: [...counts].map(([segmentId, c]) => ({
-      segmentId,
-      profiles: c.profiles,
-      consenting: c.consenting,
-      denied: applicable.map((p) => ({ policyId: p.id, profiles: c.denied.get(p.id) ?? 0 })),
-    })),
+    all: view(all),
+    segments: [...counts].map(([segmentId, c]) => ({ segmentId, ...view(c) })),
   };
 }

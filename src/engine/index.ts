@@ -161,12 +161,12 @@ export interface Engine {
    */
   reevaluateDestination(sandboxId: string, destinationId: string): Promise<number>;
   /**
-   * Before an activation: for each segment, its known members and how many of them the destination's consent
-   * policies keep (`not_found` for an unknown destination).
+   * Before an activation: of the known profiles, and of each segment's known members, how many the destination's
+   * consent policies keep (every policy without a destination; `not_found` for an unknown destination).
    */
   consentPreview(
     sandboxId: string,
-    destinationId: string,
+    destinationId: string | null,
     segmentIds: readonly string[],
   ): Promise<ConsentPreview>;
   /** Reconciles audiences with dataflows (new, removed, backfill); the worker and flush call it too. */

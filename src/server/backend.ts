@@ -170,7 +170,7 @@ export interface ServiceBackend {
     /** Undefined for an unknown destination. */
     preview(
       sandboxId: string,
-      destinationId: string,
+      destinationId: string | null,
       segmentIds: string[],
     ): Promise<ConsentPreviewView | undefined>;
   };

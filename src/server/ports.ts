@@ -57,7 +57,7 @@ export interface EnginePort {
   /** Undefined for an unknown destination. */
   consentPreview(
     sandboxId: string,
-    destinationId: string,
+    destinationId: string | null,
     segmentIds: string[],
   ): Promise<ConsentPreviewView | undefined>;
   /** A destination's marketing actions changed: its audiences are evaluated again against the consent policies. */

@@ -133,23 +133,24 @@ export function buildRoutes(options: RouteOptions): Route[] {
       permissions: ['View Destinations'],
       tag: 'Governance',
       summary:
-        'Before an activation: the consent policies that apply to a destination, and for each segment how many of ' +
-        'its known members they keep (one pass over the stored profiles)',
+        'How many known profiles the consent policies keep: those that apply to a destination (every policy ' +
+        "without one), over all the sandbox's profiles and each segment asked about (one pass over the stored profiles)",
       query: S.ConsentPreviewQuerySchema,
       status: 200,
       response: S.ConsentPreviewSchema,
       handler: async ({ principal, backend, query }) => {
-        const segmentIds = [...new Set(query.segmentIds.split(',').map((id) => id.trim()))].filter(
+        const segmentIds = [...new Set((query.segmentIds ?? '').split(',').map((id) => id.trim()))].filter(
           (id) => id !== '',
         );
-        if (segmentIds.length === 0 || segmentIds.length > 250)
-          throw badRequest('Give 1 to 250 segment ids', [
-            { path: 'query.segmentIds', reason: 'comma-separated, 1 to 250 ids' },
+        if (segmentIds.length > 250)
+          throw badRequest('Give at most 250 segment ids', [
+            { path: 'query.segmentIds', reason: 'comma-separated, at most 250 ids' },
           ]);
+        const destinationId = query.destinationId ?? null;
         return found(
-          await backend.consentPolicies.preview(principal.sandboxId, query.destinationId, segmentIds),
+          await backend.consentPolicies.preview(principal.sandboxId, destinationId, segmentIds),
           'Destination',
-          query.destinationId,
+          destinationId ?? '',
         );
       },
     }),

@@ -584,29 +584,36 @@ export const ConsentPoliciesPutSchema = z.object({
 });
 
 export const ConsentPreviewQuerySchema = z.object({
-  destinationId: z.string().min(1).max(100),
+  destinationId: z.string().min(1).max(100).optional().meta({
+    description: 'Count the policies that apply to this destination; without it, every policy on its own',
+  }),
   segmentIds: z
     .string()
     .min(1)
     .max(10_000)
-    .meta({ description: 'Comma-separated segment ids (at most 250)' }),
+    .optional()
+    .meta({ description: 'Comma-separated segment ids (at most 250) to count the known members of' }),
+});
+
+const ConsentCountsSchema = z.object({
+  profiles: z.number(),
+  consenting: z.number().meta({ description: 'Those that pass every counted policy switched on' }),
+  denied: z
+    .array(z.object({ policyId: z.string(), profiles: z.number() }))
+    .meta({ description: 'Per counted policy (switched off ones too), the profiles it leaves out' }),
 });
 
 export const ConsentPreviewSchema = z
   .object({
     policies: z.array(ConsentPolicySchema).meta({
-      description: 'The enabled policies that apply to the destination through its marketing actions',
+      description:
+        'The policies counted: those that apply to the destination through its marketing actions (every policy ' +
+        'without a destination), switched on or off; only those switched on restrict anything',
     }),
-    segments: z.array(
-      z.object({
-        segmentId: z.string(),
-        profiles: z
-          .number()
-          .meta({ description: 'Profiles the sandbox knows as members of the segment now' }),
-        consenting: z.number().meta({ description: 'Those that pass every applicable policy switched on' }),
-        denied: z.array(z.object({ policyId: z.string(), profiles: z.number() })),
-      }),
-    ),
+    all: ConsentCountsSchema.meta({ description: 'Every profile the sandbox knows' }),
+    segments: z
+      .array(z.object({ segmentId: z.string() }).extend(ConsentCountsSchema.shape))
+      .meta({ description: "Each segment's known members" }),
   })
   .meta({ id: 'ConsentPreview' });
 

@@ -581,6 +581,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('button', { name: 'Add consent policy' }).click();
     const row = page.getByTestId('consent-policy').filter({ hasText: 'Email needs opt-in' });
     await expectText(row, 'consents.marketing.email.val is y or dy');
+    // The profiles ingested earlier carry no consent: the policy would leave all of them out.
+    await expectText(row, /of [\d,]+ known profiles \(100%\)/);
     // Added switched off, as AEP does; switched on, then off again.
     await expectText(row, /disabled/i);
     await row.getByRole('button', { name: 'Switch on' }).click();

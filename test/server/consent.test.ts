@@ -122,6 +122,14 @@ describe('consent policies', () => {
     expect(preview.status, JSON.stringify(preview.body)).toBe(200);
     expect(preview.body).toEqual({
       policies: set.body.policies.slice(0, 2),
+      all: {
+        profiles: 3,
+        consenting: 1,
+        denied: [
+          { policyId: share!.id, profiles: 2 },
+          { policyId: device!.id, profiles: 3 },
+        ],
+      },
       segments: [
         {
           segmentId: SEG,
@@ -141,6 +149,19 @@ describe('consent policies', () => {
             { policyId: device!.id, profiles: 0 },
           ],
         },
+      ],
+    });
+    // Without a destination: every policy on its own, over every known profile (what Settings shows).
+    const sandboxWide = await t.call('GET', '/api/v1/consent-policies/preview', { token: t.adminToken });
+    expect(sandboxWide.body.policies).toHaveLength(3);
+    expect(sandboxWide.body.segments).toEqual([]);
+    expect(sandboxWide.body.all).toEqual({
+      profiles: 3,
+      consenting: 0,
+      denied: [
+        { policyId: share!.id, profiles: 2 },
+        { policyId: device!.id, profiles: 3 },
+        { policyId: set.body.policies[2].id, profiles: 3 },
       ],
     });
     const missing = await t.call(

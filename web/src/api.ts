@@ -190,14 +190,16 @@ export interface ConsentPolicy {
 }
 
 /** What the consent policies of a destination would keep of each segment (see `GET /consent-policies/preview`). */
+export interface ConsentCounts {
+  profiles: number;
+  consenting: number;
+  denied: Array<{ policyId: string; profiles: number }>;
+}
 export interface ConsentPreview {
   policies: ConsentPolicy[];
-  segments: Array<{
-    segmentId: string;
-    profiles: number;
-    consenting: number;
-    denied: Array<{ policyId: string; profiles: number }>;
-  }>;
+  /** Every profile the sandbox knows. */
+  all: ConsentCounts;
+  segments: Array<{ segmentId: string } & ConsentCounts>;
 }
 
 /** A policy as sent: a new one has no id yet, and the service fills in defaults. */
@@ -578,10 +580,11 @@ export function createApi(options: ApiOptions) {
       request<DataUsagePolicies>('PUT', '/data-usage-policies', { policies }),
     consentPolicies: async () =>
       (await request<{ policies: ConsentPolicy[] }>('GET', '/consent-policies')).policies,
-    consentPreview: (destinationId: string, segmentIds: string[]) =>
+    /** The policies that apply to a destination, or every policy without one; segments are optional. */
+    consentPreview: (destinationId?: string, segmentIds: string[] = []) =>
       request<ConsentPreview>('GET', '/consent-policies/preview', undefined, {
-        destinationId,
-        segmentIds: segmentIds.join(','),
+        ...(destinationId !== undefined ? { destinationId } : {}),
+        ...(segmentIds.length > 0 ? { segmentIds: segmentIds.join(',') } : {}),
       }),
     /** Replaces the whole set; the sandbox's audiences are then evaluated again. */
     setConsentPolicies: async (policies: ConsentPolicyInput[]) =>

@@ -12,6 +12,7 @@ import type {
 import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../../../src/audience/consent.ts';
 import { MARKETING_ACTIONS } from '../preflight.ts';
 import { useApp } from '../app-context.tsx';
+import { formatCount } from '../run-metrics.ts';
 import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
 
 export function Settings() {
@@ -385,6 +386,17 @@ function ConsentPoliciesSection() {
     queryKey: [session.sandbox, 'consent-policies'],
     queryFn: () => api.consentPolicies(),
   });
+  // What each policy would leave out of the profiles known now, AEP's "estimated share of allowed profiles".
+  const preview = useQuery({
+    queryKey: [session.sandbox, 'consent-preview', 'all'],
+    queryFn: () => api.consentPreview(),
+  });
+  const leftOut = (policyId: string) => {
+    const all = preview.data?.all;
+    const denied = all?.denied.find((d) => d.policyId === policyId);
+    if (!all || !denied || all.profiles === 0) return null;
+    return `${formatCount(denied.profiles)} of ${formatCount(all.profiles)} known profiles (${Math.round((denied.profiles / all.profiles) * 100)}%)`;
+  };
   const mayChange = session.permissions.includes('Activate Destinations');
   const [name, setName] = useState('');
   const [action, setAction] = useState<string>(MARKETING_ACTIONS[0]);
@@ -396,6 +408,7 @@ function ConsentPoliciesSection() {
     onSuccess: async () => {
       setName('');
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-policies'] });
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-preview'] });
     },
   });
   const values = allowed
@@ -424,6 +437,7 @@ function ConsentPoliciesSection() {
                     <th>Policy</th>
                     <th>If the destination is used for</th>
                     <th>Then export only when</th>
+                    <th>Would leave out</th>
                     <th>Status</th>
                     {mayChange ? <th aria-label="Actions" /> : null}
                   </tr>
@@ -436,6 +450,7 @@ function ConsentPoliciesSection() {
                       <td>
                         <code>{p.attribute}</code> is {p.allowedValues.join(' or ')}
                       </td>
+                      <td>{leftOut(p.id) ?? <span className="muted">no profiles yet</span>}</td>
                       <td>
                         <StatusBadge status={p.enabled ? 'enabled' : 'disabled'} />
                       </td>
