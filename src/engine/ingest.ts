@@ -15,13 +15,13 @@ import {
 import { groupCommit } from './group-commit.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import { EngineError } from './errors.ts';
-import { CONSENT_KEY_PREFIX, failedRequirement } from '../audience/consent.ts';
+import { CONSENT_KEY_PREFIX } from '../audience/consent.ts';
 import {
   EXCLUSION_CODES,
   evaluateProfile,
   evaluationFingerprint,
   rejectionsFor,
-  userFor,
+  usersOf,
   type ProfileEvaluation,
   type RowValues,
 } from './profile-state.ts';
@@ -388,14 +388,7 @@ function keepStoredConsent(
   const stored = JSON.parse(previous.text) as RowValues;
   const values = JSON.parse(evaluation.valuesText) as RowValues;
   for (const key in stored) if (key.startsWith(CONSENT_KEY_PREFIX)) values[key] = stored[key]!;
-  const consentDenied: number[] = [];
-  const users = context.dataflows.map((dataflow, index) => {
-    const user = userFor(dataflow, values);
-    if (user === null && dataflow.consent.length > 0 && failedRequirement(dataflow.consent, values) !== null)
-      consentDenied.push(index);
-    return user;
-  });
-  return { ...evaluation, valuesText: JSON.stringify(values), users, consentDenied };
+  return { ...evaluation, valuesText: JSON.stringify(values), ...usersOf(context.dataflows, values) };
 }
 
 /** Decides the new profile states and ledger writes of a batch, given the stored states of its profiles. */

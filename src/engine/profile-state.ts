@@ -150,23 +150,33 @@ export function evaluateProfile(
   }
   for (const [consentKey, consentValues] of readConsents(profile, attributeValues))
     values[consentKey] = consentValues;
+  return {
+    key,
+    valuesText: JSON.stringify(values),
+    ...usersOf(context.dataflows, values),
+    rejections,
+    memberships,
+    foreignSegments,
+  };
+}
+
+/**
+ * The user each dataflow yields from a profile's values (see `userFor`), and the indexes of the dataflows whose
+ * consent policies the profile fails.
+ */
+export function usersOf(
+  dataflows: readonly EvaluationDataflow[],
+  values: RowValues,
+): Pick<ProfileEvaluation, 'users' | 'consentDenied'> {
   const consentDenied: number[] = [];
-  const users = context.dataflows.map((dataflow, index) => {
+  const users = dataflows.map((dataflow, index) => {
     if (dataflow.consent.length > 0 && failedRequirement(dataflow.consent, values) !== null) {
       consentDenied.push(index);
       return null;
     }
     return userFor(dataflow, values);
   });
-  return {
-    key,
-    valuesText: JSON.stringify(values),
-    users,
-    consentDenied,
-    rejections,
-    memberships,
-    foreignSegments,
-  };
+  return { users, consentDenied };
 }
 
 /**
