@@ -1,4 +1,5 @@
 import type { ProfileExport } from '../profile/index.ts';
+import { checkPolicyNameAndId, type PolicyProblem } from './policy-checks.ts';
 
 /**
  * Consent policies: "if the destination is used for one of these marketing actions, then a profile is exported only
@@ -131,32 +132,17 @@ export type ConsentPolicyInput = Omit<ConsentPolicy, 'id' | 'enabled' | 'allowed
 export function checkConsentPolicies(
   input: readonly ConsentPolicyInput[],
   newId: () => string,
-):
-  { ok: true; policies: ConsentPolicy[] } | { ok: false; problems: Array<{ path: string; reason: string }> } {
-  const problems: Array<{ path: string; reason: string }> = [];
+): { ok: true; policies: ConsentPolicy[] } | { ok: false; problems: PolicyProblem[] } {
+  const problems: PolicyProblem[] = [];
   if (input.length > MAX_CONSENT_POLICIES)
     problems.push({
       path: 'policies',
       reason: `at most ${MAX_CONSENT_POLICIES} consent policies per sandbox`,
     });
-  const ids = new Set<string>();
-  const names = new Set<string>();
+  const seen = { names: new Set<string>(), ids: new Set<string>() };
   const policies = input.map((p, i): ConsentPolicy => {
     const at = `policies[${i}]`;
-    const name = p.name.trim();
-    if (name === '' || name.length > 100)
-      problems.push({ path: `${at}.name`, reason: 'give 1 to 100 characters' });
-    if (names.has(name.toLowerCase()))
-      problems.push({ path: `${at}.name`, reason: `"${name}" is used twice` });
-    names.add(name.toLowerCase());
-    if (p.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(p.id))
-      problems.push({
-        path: `${at}.id`,
-        reason: 'letters, digits, _ and - only (1–64); leave it out for a new policy',
-      });
-    const id = p.id ?? newId();
-    if (ids.has(id)) problems.push({ path: `${at}.id`, reason: `${id} is used twice` });
-    ids.add(id);
+    const { id, name } = checkPolicyNameAndId(p, at, seen, newId, problems, (n) => `"${n}" is used twice`);
     const actions = [...new Set(p.marketingActions.map((a) => a.trim()).filter((a) => a !== ''))];
     if (actions.length === 0)
       problems.push({ path: `${at}.marketingActions`, reason: 'name at least one marketing action' });

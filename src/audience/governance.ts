@@ -8,6 +8,8 @@
  * label (a custom one) is kept and shown but restricts nothing by itself.
  */
 
+import { checkPolicyNameAndId, type PolicyProblem } from './policy-checks.ts';
+
 /** The labels the policies know, with what each one means. */
 export const DATA_USAGE_LABELS: Readonly<Record<string, string>> = {
   C1: 'export only in aggregated form, without individual or device identifiers',
@@ -165,31 +167,25 @@ export type CustomPolicyInput = Omit<CustomPolicy, 'id' | 'enabled' | 'labels'> 
 export function checkCustomPolicies(
   input: readonly CustomPolicyInput[],
   newId: () => string,
-): { ok: true; policies: CustomPolicy[] } | { ok: false; problems: Array<{ path: string; reason: string }> } {
-  const problems: Array<{ path: string; reason: string }> = [];
+): { ok: true; policies: CustomPolicy[] } | { ok: false; problems: PolicyProblem[] } {
+  const problems: PolicyProblem[] = [];
   if (input.length > MAX_CUSTOM_POLICIES)
     problems.push({
       path: 'policies',
       reason: `at most ${MAX_CUSTOM_POLICIES} policies of your own per sandbox`,
     });
-  const names = new Set(POLICIES.map((p) => p.name.toLowerCase()));
-  const ids = new Set<string>();
+  // Names of the core policies are taken too.
+  const seen = { names: new Set(POLICIES.map((p) => p.name.toLowerCase())), ids: new Set<string>() };
   const policies = input.map((p, i): CustomPolicy => {
     const at = `policies[${i}]`;
-    const name = p.name.trim();
-    if (name === '' || name.length > 100)
-      problems.push({ path: `${at}.name`, reason: 'give 1 to 100 characters' });
-    else if (names.has(name.toLowerCase()))
-      problems.push({ path: `${at}.name`, reason: `"${name}" is already the name of a policy` });
-    names.add(name.toLowerCase());
-    if (p.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(p.id))
-      problems.push({
-        path: `${at}.id`,
-        reason: 'letters, digits, _ and - only (1–64); leave it out for a new policy',
-      });
-    const id = p.id ?? newId();
-    if (ids.has(id)) problems.push({ path: `${at}.id`, reason: `${id} is used twice` });
-    ids.add(id);
+    const { id, name } = checkPolicyNameAndId(
+      p,
+      at,
+      seen,
+      newId,
+      problems,
+      (n) => `"${n}" is already the name of a policy`,
+    );
     const action = p.action.trim();
     if (action === '' || action.length > 100)
       problems.push({
