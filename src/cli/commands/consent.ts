@@ -1,38 +1,22 @@
 import type { Command } from 'commander';
-import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../../audience/consent.ts';
+import { CONSENT_ATTRIBUTES, CONSENT_VALUES, type ConsentPolicy } from '../../audience/consent.ts';
 import {
   action,
-  CliError,
-  connect,
   examples,
-  EXIT,
   printJson,
   printTable,
   splitList,
   withConnection,
   type GlobalOptions,
 } from './api-client.ts';
+import { changePolicySet, registerPolicySetCommands, type PolicySet } from './policy-set.ts';
 
-interface Policy {
-  id: string;
-  name: string;
-  marketingActions: string[];
-  attribute: string;
-  allowedValues: string[];
-  enabled: boolean;
-}
-
-const PATH = '/api/v1/consent-policies';
-
-/** `tca consent list|add|enable|disable|remove`: the sandbox's consent policies (read, change one, write the set). */
-export function registerConsentCommand(program: Command): void {
-  const group = program
-    .command('consent')
-    .description(
-      "Consent policies: a profile is exported to a destination used for a policy's marketing actions only when " +
-        'its consent attribute holds an allowed value',
-    );
-  const show = (policies: Policy[], opts: GlobalOptions) => {
+const CONSENT: PolicySet<{ policies: ConsentPolicy[] }, ConsentPolicy> = {
+  path: '/api/v1/consent-policies',
+  command: 'consent',
+  exampleId: 'cp_…',
+  policiesOf: (answer) => answer.policies,
+  show({ policies }, opts) {
     if (opts.json) return printJson(policies);
     printTable(
       policies.map((p) => ({
@@ -42,34 +26,18 @@ export function registerConsentCommand(program: Command): void {
       })),
       ['id', 'name', 'marketingActions', 'attribute', 'allowedValues', 'enabled'],
     );
-  };
-  /** Reads the set, changes it, writes it back; the service checks it and evaluates the audiences again. */
-  const change = async (
-    opts: GlobalOptions,
-    edit: (policies: Policy[]) => Policy[] | Array<Partial<Policy>>,
-  ) => {
-    const api = await connect(opts);
-    const { policies } = await api.request<{ policies: Policy[] }>('GET', PATH);
-    const next = await api.request<{ policies: Policy[] }>('PUT', PATH, { policies: edit(policies) });
-    show(next.policies, opts);
-  };
-  const existing = (policies: Policy[], id: string): Policy => {
-    const found = policies.find((p) => p.id === id);
-    if (!found) throw new CliError(`No consent policy ${id}; see tca consent list`, EXIT.notFound);
-    return found;
-  };
+  },
+  removeDescription: 'Delete a policy; the audiences it held back are evaluated again',
+};
 
-  withConnection(
-    group
-      .command('list')
-      .description("The sandbox's consent policies")
-      .addHelpText('after', examples(['tca consent list'])),
-  ).action(
-    action(async (opts: GlobalOptions) => {
-      const api = await connect(opts);
-      show((await api.request<{ policies: Policy[] }>('GET', PATH)).policies, opts);
-    }),
-  );
+/** `tca consent list|add|enable|disable|remove`: the sandbox's consent policies (read, change one, write the set). */
+export function registerConsentCommand(program: Command): void {
+  const group = program
+    .command('consent')
+    .description(
+      "Consent policies: a profile is exported to a destination used for a policy's marketing actions only when " +
+        'its consent attribute holds an allowed value',
+    );
   withConnection(
     group
       .command('add <name>')
@@ -91,7 +59,7 @@ export function registerConsentCommand(program: Command): void {
         name: string,
         opts: GlobalOptions & { actions: string; attribute: string; allow?: string; disabled?: boolean },
       ) =>
-        change(opts, (policies) => [
+        changePolicySet(CONSENT, opts, (policies) => [
           ...policies,
           {
             name,
@@ -103,35 +71,5 @@ export function registerConsentCommand(program: Command): void {
         ]),
     ),
   );
-  for (const [verb, enabled] of [
-    ['enable', true],
-    ['disable', false],
-  ] as const) {
-    withConnection(
-      group
-        .command(`${verb} <id>`)
-        .description(`${enabled ? 'Switch a policy on' : 'Switch a policy off (it is kept)'}`)
-        .addHelpText('after', examples([`tca consent ${verb} cp_…`])),
-    ).action(
-      action(async (id: string, opts: GlobalOptions) =>
-        change(opts, (policies) => {
-          existing(policies, id);
-          return policies.map((p) => (p.id === id ? { ...p, enabled } : p));
-        }),
-      ),
-    );
-  }
-  withConnection(
-    group
-      .command('remove <id>')
-      .description('Delete a policy; the audiences it held back are evaluated again')
-      .addHelpText('after', examples(['tca consent remove cp_…'])),
-  ).action(
-    action(async (id: string, opts: GlobalOptions) =>
-      change(opts, (policies) => {
-        existing(policies, id);
-        return policies.filter((p) => p.id !== id);
-      }),
-    ),
-  );
+  registerPolicySetCommands(group, CONSENT, "The sandbox's consent policies");
 }
