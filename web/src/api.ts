@@ -4,8 +4,13 @@
  * are reshaped here (preflight checks, runs) into what the pages display.
  */
 import type { Permission } from '../../src/server/permissions.ts';
-import type { CustomPolicy } from '../../src/audience/governance.ts';
-import type { ImportReportView } from '../../src/server/backend.ts';
+import type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
+import type { CustomPolicyInput } from '../../src/audience/governance.ts';
+import type {
+  ConsentPreviewView,
+  DataUsagePoliciesView,
+  ImportReportView,
+} from '../../src/server/backend.ts';
 import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
 
@@ -171,39 +176,12 @@ export interface ProfileKeys {
   fixed: boolean;
 }
 
-/** The data-usage policies activations are checked against (see `GET /data-usage-policies`). */
-export interface DataUsagePolicies {
-  core: Array<{ name: string; action: string | null; labels: string[] }>;
-  custom: CustomPolicy[];
-}
-export type { CustomPolicy } from '../../src/audience/governance.ts';
-export type CustomPolicyInput = Omit<CustomPolicy, 'id' | 'enabled'> & { id?: string; enabled?: boolean };
-
-/** A consent policy of the sandbox (see `GET /consent-policies`). */
-export interface ConsentPolicy {
-  id: string;
-  name: string;
-  marketingActions: string[];
-  attribute: string;
-  allowedValues: string[];
-  enabled: boolean;
-}
-
-/** What the consent policies of a destination would keep of each segment (see `GET /consent-policies/preview`). */
-export interface ConsentCounts {
-  profiles: number;
-  consenting: number;
-  denied: Array<{ policyId: string; profiles: number }>;
-}
-export interface ConsentPreview {
-  policies: ConsentPolicy[];
-  /** Every profile the sandbox knows. */
-  all: ConsentCounts;
-  segments: Array<{ segmentId: string } & ConsentCounts>;
-}
-
-/** A policy as sent: a new one has no id yet, and the service fills in defaults. */
-export type ConsentPolicyInput = Omit<ConsentPolicy, 'id'> & { id?: string };
+/** The data-usage policies activations are checked against (see `GET /data-usage-policies`): the service's type. */
+export type DataUsagePolicies = DataUsagePoliciesView;
+/** What the consent policies would keep of the known profiles (see `GET /consent-policies/preview`). */
+export type ConsentPreview = ConsentPreviewView;
+export type { CustomPolicy, CustomPolicyInput } from '../../src/audience/governance.ts';
+export type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'json';
 

@@ -451,33 +451,13 @@ function ConsentPoliciesSection() {
                         <code>{p.attribute}</code> is {p.allowedValues.join(' or ')}
                       </td>
                       <td>{leftOut(p.id) ?? <span className="muted">no profiles yet</span>}</td>
-                      <td>
-                        <StatusBadge status={p.enabled ? 'enabled' : 'disabled'} />
-                      </td>
-                      {mayChange ? (
-                        <td className="actions">
-                          <button
-                            type="button"
-                            className="secondary"
-                            disabled={save.isPending}
-                            onClick={() =>
-                              save.mutate(
-                                current.map((q) => (q.id === p.id ? { ...q, enabled: !q.enabled } : q)),
-                              )
-                            }
-                          >
-                            {p.enabled ? 'Switch off' : 'Switch on'}
-                          </button>
-                          <button
-                            type="button"
-                            className="secondary"
-                            disabled={save.isPending}
-                            onClick={() => save.mutate(current.filter((q) => q.id !== p.id))}
-                          >
-                            Remove
-                          </button>
-                        </td>
-                      ) : null}
+                      <PolicySwitchCells
+                        policy={p}
+                        policies={current}
+                        mayChange={mayChange}
+                        saving={save.isPending}
+                        save={save.mutate}
+                      />
                     </tr>
                   ))}
                 </tbody>
@@ -592,7 +572,6 @@ function DataUsagePoliciesSection() {
     .split(',')
     .map((l) => l.trim())
     .filter((l) => l !== '');
-  const own = (current: DataUsagePolicies) => current.custom.map((p) => ({ ...p, labels: [...p.labels] }));
   return (
     <>
       <h2>Data-usage policies</h2>
@@ -631,33 +610,13 @@ function DataUsagePoliciesSection() {
                       <td>{p.name}</td>
                       <td>{p.action}</td>
                       <td>{p.labels.join(', ')}</td>
-                      <td>
-                        <StatusBadge status={p.enabled ? 'enabled' : 'disabled'} />
-                      </td>
-                      {mayChange ? (
-                        <td className="actions">
-                          <button
-                            type="button"
-                            className="secondary"
-                            disabled={save.isPending}
-                            onClick={() =>
-                              save.mutate(
-                                own(current).map((q) => (q.id === p.id ? { ...q, enabled: !q.enabled } : q)),
-                              )
-                            }
-                          >
-                            {p.enabled ? 'Switch off' : 'Switch on'}
-                          </button>
-                          <button
-                            type="button"
-                            className="secondary"
-                            disabled={save.isPending}
-                            onClick={() => save.mutate(own(current).filter((q) => q.id !== p.id))}
-                          >
-                            Remove
-                          </button>
-                        </td>
-                      ) : null}
+                      <PolicySwitchCells
+                        policy={p}
+                        policies={current.custom}
+                        mayChange={mayChange}
+                        saving={save.isPending}
+                        save={save.mutate}
+                      />
                     </tr>
                   ))}
                 </tbody>
@@ -668,7 +627,7 @@ function DataUsagePoliciesSection() {
                 noValidate
                 onSubmit={(e) => {
                   e.preventDefault();
-                  save.mutate([...own(current), { name: name.trim(), action, labels: labelList }]);
+                  save.mutate([...current.custom, { name: name.trim(), action, labels: labelList }]);
                 }}
               >
                 <Field label="Data-usage policy name">
@@ -720,6 +679,54 @@ function DataUsagePoliciesSection() {
           </div>
         )}
       </QueryView>
+    </>
+  );
+}
+
+/**
+ * A policy's status cell and, for a token that may change policies, its Switch and Remove buttons: each saves the whole
+ * set with that one policy changed.
+ */
+function PolicySwitchCells<P extends { id: string; enabled: boolean }>({
+  policy,
+  policies,
+  mayChange,
+  saving,
+  save,
+}: {
+  policy: P;
+  policies: readonly P[];
+  mayChange: boolean;
+  saving: boolean;
+  save: (next: P[]) => void;
+}) {
+  return (
+    <>
+      <td>
+        <StatusBadge status={policy.enabled ? 'enabled' : 'disabled'} />
+      </td>
+      {mayChange ? (
+        <td className="actions">
+          <button
+            type="button"
+            className="secondary"
+            disabled={saving}
+            onClick={() =>
+              save(policies.map((q) => (q.id === policy.id ? { ...q, enabled: !q.enabled } : q)))
+            }
+          >
+            {policy.enabled ? 'Switch off' : 'Switch on'}
+          </button>
+          <button
+            type="button"
+            className="secondary"
+            disabled={saving}
+            onClick={() => save(policies.filter((q) => q.id !== policy.id))}
+          >
+            Remove
+          </button>
+        </td>
+      ) : null}
     </>
   );
 }
