@@ -16,19 +16,17 @@ import { createEngine } from '../src/engine/index.ts';
 import { parseProfileExport } from '../src/profile/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../src/xads/index.ts';
-import { BENCH_ACCOUNT, BENCH_CREDENTIALS, benchDataflow, csvParseHashFloor } from './fixture.ts';
+import {
+  BENCH_ACCOUNT,
+  BENCH_CREDENTIALS,
+  benchDataflow,
+  csvParseHashFloor,
+  EMAIL_PHONE_MAPPING,
+} from './fixture.ts';
 
 const EVENTS = Number(process.env.ENGINE_BENCH_EVENTS ?? 1_000_000);
 const PROFILES = Math.ceil(EVENTS * 0.8);
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-  {
-    sourceType: 'namespace' as const,
-    source: 'Phone_E.164',
-    target: 'phone_number' as const,
-    applyTransformation: true,
-  },
-];
+const MAPPING = EMAIL_PHONE_MAPPING;
 const SEGMENTS = ['seg-loyal', 'seg-churn'];
 
 /** Starts `tca emulator` on a free loopback port and returns its URL and an admin API reader. */

@@ -1,7 +1,9 @@
 // What the benchmarks share: the emulator's demo credentials, an activated dataflow in the store, a loopback port and
 // a service to wait for, and the CSV parse+hash floor.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse';
 import { applyMapping, type MappingRow } from '../src/audience/mapping.ts';
 import { parseCsvProfileHeader, parseCsvProfileRow, type CsvProfileLayout } from '../src/profile/index.ts';
@@ -51,6 +53,42 @@ export async function benchDataflow(
     );
   }
   return audiences;
+}
+
+/** Email and E.164 phone, both normalized and hashed here: the mapping the benchmarks activate. */
+export const EMAIL_PHONE_MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+  {
+    sourceType: 'namespace' as const,
+    source: 'Phone_E.164',
+    target: 'phone_number' as const,
+    applyTransformation: true,
+  },
+];
+
+/**
+ * Starts `tca start --role api` (no delivery workers; X unreachable) with its data in `dataDir` on `port`; `nodeArgs`
+ * go to node before the script.
+ */
+export function startApiService(
+  dataDir: string,
+  port: number,
+  nodeArgs: readonly string[] = [],
+): ChildProcess {
+  return spawn(
+    process.execPath,
+    [...nodeArgs, join(resolve(import.meta.dirname, '..'), 'bin', 'tca.js'), 'start', '--role', 'api'],
+    {
+      env: {
+        ...process.env,
+        TCA_DATA_DIR: dataDir,
+        TCA_PORT: String(port),
+        TCA_LOG_LEVEL: 'warn',
+        TCA_X_API_BASE_URL: 'http://127.0.0.1:9',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
 }
 
 /** A TCP port free on loopback right now. */

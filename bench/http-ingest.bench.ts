@@ -5,13 +5,12 @@
 // what ingest costs on top of HTTP itself.
 //
 // Run: node bin/run-ts.js bench/http-ingest.bench.ts
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 // @ts-expect-error autocannon ships no type declarations
 import autocannonModule from 'autocannon';
-import { freePort, waitReady } from './fixture.ts';
+import { freePort, startApiService, waitReady } from './fixture.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -29,30 +28,14 @@ const PROFILES_PER_REQUEST = Number(process.env['TCA_BENCH_BATCH'] ?? 100);
 const DURATION_S = 10;
 const TARGET_EVENTS_PER_S = 30_000;
 const TARGET_P99_MS = 250;
-const ROOT = resolve(import.meta.dirname, '..');
 
 const dir = await mkdtemp(join(tmpdir(), 'tca-bench-http-'));
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(
-  process.execPath,
-  [
-    ...(process.env['TCA_BENCH_SERVER_NODE_ARGS']?.split(' ') ?? []),
-    join(ROOT, 'bin', 'tca.js'),
-    'start',
-    '--role',
-    'api',
-  ],
-  {
-    env: {
-      ...process.env,
-      TCA_DATA_DIR: join(dir, 'data'),
-      TCA_PORT: String(port),
-      TCA_LOG_LEVEL: 'warn',
-      TCA_X_API_BASE_URL: 'http://127.0.0.1:9',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
+const child = startApiService(
+  join(dir, 'data'),
+  port,
+  process.env['TCA_BENCH_SERVER_NODE_ARGS']?.split(' ') ?? [],
 );
 
 try {

@@ -5,27 +5,17 @@
 // `UPLOAD_BENCH_ROWS` sets the size (default 300,000).
 //
 // Run: node bin/run-ts.js bench/upload.bench.ts
-import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { csvParseHashFloor, freePort, waitReady } from './fixture.ts';
+import { csvParseHashFloor, EMAIL_PHONE_MAPPING, freePort, startApiService, waitReady } from './fixture.ts';
 
 const ROWS = Number(process.env['UPLOAD_BENCH_ROWS'] ?? 300_000);
-const ROOT = resolve(import.meta.dirname, '..');
 const SEGMENT = 'seg-upload';
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-  {
-    sourceType: 'namespace' as const,
-    source: 'Phone_E.164',
-    target: 'phone_number' as const,
-    applyTransformation: true,
-  },
-];
+const MAPPING = EMAIL_PHONE_MAPPING;
 
 async function generate(file: string): Promise<void> {
   const out = createWriteStream(file);
@@ -43,16 +33,7 @@ const dir = await mkdtemp(join(tmpdir(), 'tca-bench-upload-'));
 const file = join(dir, 'members.csv');
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), 'start', '--role', 'api'], {
-  env: {
-    ...process.env,
-    TCA_DATA_DIR: join(dir, 'data'),
-    TCA_PORT: String(port),
-    TCA_LOG_LEVEL: 'warn',
-    TCA_X_API_BASE_URL: 'http://127.0.0.1:9',
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+const child = startApiService(join(dir, 'data'), port);
 
 try {
   await generate(file);
