@@ -2,6 +2,7 @@
 // a service to wait for, and the CSV parse+hash floor.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse';
@@ -89,6 +90,29 @@ export function startApiService(
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
+}
+
+/**
+ * A JSON caller of a service started by `startApiService`, with the admin token it wrote to `dataDir` (read once the
+ * service is ready); it throws on a non-2xx answer.
+ */
+export async function adminApi(
+  url: string,
+  dataDir: string,
+): Promise<{ token: string; api(method: string, path: string, body: unknown): Promise<{ id: string }> }> {
+  const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+  return {
+    token,
+    async api(method, path, body) {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { id: string };
+    },
+  };
 }
 
 /** A TCP port free on loopback right now. */

@@ -5,12 +5,12 @@
 // what ingest costs on top of HTTP itself.
 //
 // Run: node bin/run-ts.js bench/http-ingest.bench.ts
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error autocannon ships no type declarations
 import autocannonModule from 'autocannon';
-import { freePort, startApiService, waitReady } from './fixture.ts';
+import { adminApi, freePort, startApiService, waitReady } from './fixture.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -40,16 +40,7 @@ const child = startApiService(
 
 try {
   await waitReady(url, Date.now() + 120_000);
-  const token = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
-  const api = async (method: string, path: string, body: unknown) => {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as { id: string };
-  };
+  const { token, api } = await adminApi(url, join(dir, 'data'));
   const segments = ['seg-loyal', 'seg-cart', 'seg-vip'];
   for (const id of segments) await api('POST', '/api/v1/segments', { id, name: `Bench ${id}` });
   const destination = await api('POST', '/api/v1/destinations', { name: 'Bench', accountId: '18ce54d4x5t' });

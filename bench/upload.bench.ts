@@ -6,12 +6,19 @@
 //
 // Run: node bin/run-ts.js bench/upload.bench.ts
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { csvParseHashFloor, EMAIL_PHONE_MAPPING, freePort, startApiService, waitReady } from './fixture.ts';
+import {
+  adminApi,
+  csvParseHashFloor,
+  EMAIL_PHONE_MAPPING,
+  freePort,
+  startApiService,
+  waitReady,
+} from './fixture.ts';
 
 const ROWS = Number(process.env['UPLOAD_BENCH_ROWS'] ?? 300_000);
 const SEGMENT = 'seg-upload';
@@ -39,16 +46,7 @@ try {
   await generate(file);
   const size = (await stat(file)).size;
   await waitReady(url, Date.now() + 120_000);
-  const token = (await readFile(join(dir, 'data', 'admin-token'), 'utf8')).trim();
-  const api = async (method: string, path: string, body: unknown) => {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as { id: string };
-  };
+  const { token, api } = await adminApi(url, join(dir, 'data'));
   await api('POST', '/api/v1/segments', { id: SEGMENT, name: 'Bench upload' });
   const destination = await api('POST', '/api/v1/destinations', { name: 'Bench', accountId: '18ce54d4x5t' });
   await api('POST', '/api/v1/dataflows', {
