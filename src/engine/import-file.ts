@@ -17,6 +17,7 @@ import {
 import { reevaluateAudiences } from './consent-settings.ts';
 import { EngineError } from './errors.ts';
 import {
+  decodeEvaluatedItems,
   evaluateImportItems,
   type EvaluatedItem,
   type ImportTask,
@@ -367,14 +368,16 @@ export async function importProfiles(
     options.threads ?? (totalBytes === null || totalBytes >= 1024 * 1024 ? rt.tuning.importThreads : 0);
   const pool =
     threads > 0
-      ? new ThreadPool<ImportTask, EvaluatedItem[]>({
+      ? new ThreadPool<ImportTask, string>({
           size: threads,
           entry: new URL('./import-worker.ts', import.meta.url),
           data: { profileKey: new Uint8Array(store.secrets.profileKeyMaterial()) },
         })
       : null;
   const evaluate = (task: ImportTask): Promise<EvaluatedItem[]> =>
-    pool ? pool.run(task) : Promise.resolve(evaluateImportItems(task, store.profileKeyHash));
+    pool
+      ? pool.run(task).then(decodeEvaluatedItems)
+      : Promise.resolve(evaluateImportItems(task, store.profileKeyHash));
   const plain = plainEvaluationContext(context);
   const inFlight: Array<Promise<EvaluatedItem[]>> = [];
   const writeNext = async () => {

@@ -2,9 +2,9 @@
 import { workerData } from 'node:worker_threads';
 import { profileKeyDigest } from '../store/secret-box.ts';
 import { serveTasks, workerDataOf } from '../workers/thread-pool.ts';
-import { evaluateImportItems, type ImportTask } from './import-evaluate.ts';
+import { evaluateImportItemsEncoded, type ImportTask } from './import-evaluate.ts';
 
 const profileKey = Buffer.from(workerDataOf<{ profileKey: Uint8Array }>(workerData).profileKey);
 serveTasks((task: ImportTask) =>
-  evaluateImportItems(task, (namespace, id) => profileKeyDigest(profileKey, namespace, id)),
+  evaluateImportItemsEncoded(task, (namespace, id) => profileKeyDigest(profileKey, namespace, id)),
 );
