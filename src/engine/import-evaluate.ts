@@ -5,6 +5,12 @@ import {
   type ProfileExport,
 } from '../profile/index.ts';
 import {
+  decodeEvaluation,
+  encodeEvaluation,
+  EVALUATION_SEPARATOR,
+  FIELD_SEPARATOR,
+} from './evaluation-codec.ts';
+import {
   evaluateProfile,
   evaluationContextOf,
   type PlainEvaluationContext,
@@ -55,16 +61,6 @@ export type ImportTask =
 export type EvaluatedItem =
   { line: number; evaluation: ProfileEvaluation } | { line: number; errors: ItemErrors };
 
-// Evaluated items cross from a worker thread as one string: a structured clone of thousands of small objects (Maps,
-// arrays) costs both threads more than the evaluation itself. Items are separated by a newline, fields by U+0001 and
-// users by U+0002; no field can hold any of them raw (keys are hex digests, the rest JSON text, which escapes every
-// control character).
-const ITEM = '\n';
-const FIELD = '\u0001';
-const USER = '\u0002';
-/** Stands for a null user: a user is JSON text, which never reads `-`. */
-const NO_USER = '-';
-
 /** Parses, validates, maps and hashes a batch of import items (pure: runs on a worker thread). */
 export function evaluateImportItems(
   task: ImportTask,
@@ -85,7 +81,7 @@ export function evaluateImportItemsEncoded(
 ): string {
   const parts: string[] = [];
   forEachImportItem(task, profileKeyHash, (item) => parts.push(encodeItem(item)));
-  return parts.join(ITEM);
+  return parts.join(EVALUATION_SEPARATOR);
 }
 
 function forEachImportItem(
@@ -130,41 +126,21 @@ function forEachImportItem(
   }
 }
 
-/** One evaluated item as a line of `evaluateImportItemsEncoded`'s string. */
+/** One evaluated item as a line of `evaluateImportItemsEncoded`'s string: its line, then its errors or evaluation. */
 function encodeItem(item: EvaluatedItem): string {
-  if ('errors' in item) return `${item.line}${FIELD}e${FIELD}${JSON.stringify(item.errors)}`;
-  const e = item.evaluation;
-  return [
-    item.line,
-    'v',
-    e.key ?? '',
-    e.valuesText,
-    e.users.map((user) => user ?? NO_USER).join(USER),
-    e.consentDenied.join(','),
-    Object.keys(e.rejections).length === 0 ? '' : JSON.stringify(e.rejections),
-    e.memberships.size === 0 ? '' : JSON.stringify([...e.memberships]),
-    e.foreignSegments.length === 0 ? '' : JSON.stringify(e.foreignSegments),
-  ].join(FIELD);
+  return 'errors' in item
+    ? `${item.line}${FIELD_SEPARATOR}e${FIELD_SEPARATOR}${JSON.stringify(item.errors)}`
+    : `${item.line}${FIELD_SEPARATOR}v${FIELD_SEPARATOR}${encodeEvaluation(item.evaluation)}`;
 }
 
 /** The items `evaluateImportItemsEncoded` packed, as they were. */
 export function decodeEvaluatedItems(text: string): EvaluatedItem[] {
   if (text === '') return [];
-  return text.split(ITEM).map((part): EvaluatedItem => {
-    const f = part.split(FIELD);
-    const line = Number(f[0]);
-    if (f[1] === 'e') return { line, errors: JSON.parse(f[2]!) as ItemErrors };
-    return {
-      line,
-      evaluation: {
-        key: f[2] === '' ? null : f[2]!,
-        valuesText: f[3]!,
-        users: f[4] === '' ? [] : f[4]!.split(USER).map((user) => (user === NO_USER ? null : user)),
-        consentDenied: f[5] === '' ? [] : f[5]!.split(',').map(Number),
-        rejections: f[6] === '' ? {} : (JSON.parse(f[6]!) as Record<string, string[]>),
-        memberships: new Map(f[7] === '' ? [] : (JSON.parse(f[7]!) as Array<[string, boolean]>)),
-        foreignSegments: f[8] === '' ? [] : (JSON.parse(f[8]!) as string[]),
-      },
-    };
+  return text.split(EVALUATION_SEPARATOR).map((part): EvaluatedItem => {
+    const fields = part.split(FIELD_SEPARATOR);
+    const line = Number(fields[0]);
+    return fields[1] === 'e'
+      ? { line, errors: JSON.parse(fields[2]!) as ItemErrors }
+      : { line, evaluation: decodeEvaluation(fields, 2) };
   });
 }
