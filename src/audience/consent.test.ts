@@ -3,6 +3,7 @@ import {
   checkConsentPolicies,
   consentRequirements,
   failedRequirement,
+  parseStoredConsentPolicies,
   readConsents,
   type ConsentPolicy,
 } from './consent.ts';
@@ -14,6 +15,7 @@ const policy = (over: Partial<ConsentPolicy> = {}): ConsentPolicy => ({
   marketingActions: ['Cross Site Targeting'],
   attribute: 'consents.share.val',
   allowedValues: ['y'],
+  alternatives: [],
   enabled: true,
   ...over,
 });
@@ -56,6 +58,97 @@ describe('consent policies', () => {
     expect(failedRequirement([requirement!], {})).toBe(requirement);
   });
 
+  it('pass a profile when the condition or any alternative holds', () => {
+    const [requirement] = consentRequirements(
+      [
+        policy({
+          attribute: 'consents.marketing.email.val',
+          alternatives: [
+            { attribute: 'consents.marketing.any.val', allowedValues: ['y', 'LI'] },
+            { attribute: 'consents.share.val', allowedValues: ['dy'] },
+          ],
+        }),
+      ],
+      ['Cross Site Targeting'],
+    );
+    expect(requirement!.alternatives).toEqual([
+      { attribute: 'consents.marketing.any.val', allowed: ['y', 'li'] },
+      { attribute: 'consents.share.val', allowed: ['dy'] },
+    ]);
+    const fails = (values: Record<string, string[]>) => failedRequirement([requirement!], values) !== null;
+    expect(fails({ 'consent:consents.marketing.email.val': ['y'] })).toBe(false);
+    expect(
+      fails({ 'consent:consents.marketing.email.val': ['n'], 'consent:consents.marketing.any.val': ['li'] }),
+    ).toBe(false);
+    expect(fails({ 'consent:consents.share.val': ['dy'] })).toBe(false);
+    expect(
+      fails({ 'consent:consents.marketing.email.val': ['n'], 'consent:consents.share.val': ['y'] }),
+    ).toBe(true);
+    expect(fails({})).toBe(true);
+    // A policy without alternatives adds none to its requirement.
+    expect(consentRequirements([policy()], ['Cross Site Targeting'])[0]).not.toHaveProperty('alternatives');
+  });
+
+  it('read from storage with no alternatives when stored before there were any', () => {
+    const { alternatives, ...old } = policy();
+    expect(alternatives).toEqual([]);
+    expect(parseStoredConsentPolicies(JSON.stringify([old]))).toEqual([policy()]);
+  });
+
+  it('check their alternatives like their condition', () => {
+    const checked = checkConsentPolicies(
+      [
+        {
+          name: 'Email',
+          marketingActions: ['Email Targeting'],
+          attribute: 'consents.marketing.email.val',
+          alternatives: [
+            { attribute: 'CONSENTS.MARKETING.ANY.VAL' },
+            { attribute: 'consents.share.val', allowedValues: ['DY', 'y'] },
+          ],
+        },
+      ],
+      () => 'cp_1',
+    );
+    expect(checked).toEqual({
+      ok: true,
+      policies: [
+        expect.objectContaining({
+          alternatives: [
+            { attribute: 'consents.marketing.any.val', allowedValues: ['y'] },
+            { attribute: 'consents.share.val', allowedValues: ['dy', 'y'] },
+          ],
+        }),
+      ],
+    });
+    const bad = checkConsentPolicies(
+      [
+        {
+          name: 'Email',
+          marketingActions: ['Email Targeting'],
+          attribute: 'consents.marketing.email.val',
+          alternatives: [
+            { attribute: 'consents.marketing.any' },
+            { attribute: 'consents.share.val', allowedValues: ['maybe'] },
+            ...Array.from({ length: 4 }, () => ({ attribute: 'consents.share.val', allowedValues: [] })),
+          ],
+        },
+      ],
+      () => 'cp_1',
+    );
+    expect(bad.ok).toBe(false);
+    if (bad.ok) return;
+    expect(bad.problems.map((p) => p.path)).toEqual([
+      'policies[0].alternatives',
+      'policies[0].alternatives[0].attribute',
+      'policies[0].alternatives[1].allowedValues[0]',
+      'policies[0].alternatives[2].allowedValues',
+      'policies[0].alternatives[3].allowedValues',
+      'policies[0].alternatives[4].allowedValues',
+      'policies[0].alternatives[5].allowedValues',
+    ]);
+  });
+
   it('are checked whole: canonical values, defaults, ids kept or made, every problem listed', () => {
     let n = 0;
     const ok = checkConsentPolicies(
@@ -85,6 +178,7 @@ describe('consent policies', () => {
           marketingActions: ['Cross Site Targeting'],
           attribute: 'consents.share.val',
           allowedValues: ['y', 'LI'],
+          alternatives: [],
           enabled: true,
         },
         {
@@ -93,6 +187,7 @@ describe('consent policies', () => {
           marketingActions: ['Email Targeting'],
           attribute: 'consents.marketing.email.val',
           allowedValues: ['y'],
+          alternatives: [],
           enabled: false,
         },
       ],

@@ -3,8 +3,10 @@ import { checkPolicyNameAndId, type PolicyProblem } from './policy-checks.ts';
 
 /**
  * Consent policies: "if the destination is used for one of these marketing actions, then a profile is exported only
- * when this consent attribute has one of these values". A profile that fails a policy is left out of the activation
- * (`consent_denied`), and a member who withdraws consent is removed from the X audience.
+ * when this consent attribute has one of these values" (or, when the policy lists alternatives, one of them holds).
+ * A profile must pass every policy that applies: policies combine with AND, a policy's alternatives with OR. A profile
+ * that fails a policy is left out of the activation (`consent_denied`), and a member who withdraws consent is
+ * removed from the X audience.
  *
  * The attributes are the XDM Consents and Preferences fields. A profile's values of all of them are kept with its state
  * (they are not identifiers), so a policy added or changed later applies to every profile already known.
@@ -41,9 +43,23 @@ export interface ConsentPolicy {
   attribute: ConsentAttribute;
   /** A profile is exported only when the attribute holds one of these values; absent counts as no consent. */
   allowedValues: ConsentValue[];
+  /**
+   * Other conditions, any of which also lets a profile through (OR): e.g. email consent, or else consent to all
+   * marketing. Policies stored before alternatives existed are read with none (`parseStoredConsentPolicies`).
+   */
+  alternatives: ConsentCondition[];
   /** A disabled policy is kept but restricts nothing. */
   enabled: boolean;
 }
+
+/** A consent attribute and the values that satisfy it. */
+export interface ConsentCondition {
+  attribute: ConsentAttribute;
+  allowedValues: ConsentValue[];
+}
+
+/** At most this many alternatives per policy. */
+export const MAX_CONSENT_ALTERNATIVES = 5;
 
 /** What a dataflow demands of a profile: one entry per enabled policy that applies to its destination. */
 export interface ConsentRequirement {
@@ -51,6 +67,33 @@ export interface ConsentRequirement {
   attribute: string;
   /** Lower case. */
   allowed: string[];
+  /** Conditions any of which also satisfies the requirement; absent when the policy has none. */
+  alternatives?: Array<{ attribute: string; allowed: string[] }>;
+}
+
+/** Policies as the sandbox row stores them (JSON), in their canonical form: `alternatives` always present. */
+export function parseStoredConsentPolicies(json: string): ConsentPolicy[] {
+  return (JSON.parse(json) as Array<Omit<ConsentPolicy, 'alternatives'> & Partial<ConsentPolicy>>).map(
+    (p) => ({
+      ...p,
+      alternatives: p.alternatives ?? [],
+    }),
+  );
+}
+
+/** The requirement a policy puts on a profile. */
+export function requirementOf(policy: ConsentPolicy): ConsentRequirement {
+  const lower = (values: readonly string[]) => values.map((v) => v.toLowerCase());
+  const alternatives = policy.alternatives.map((c) => ({
+    attribute: c.attribute,
+    allowed: lower(c.allowedValues),
+  }));
+  return {
+    policyId: policy.id,
+    attribute: policy.attribute,
+    allowed: lower(policy.allowedValues),
+    ...(alternatives.length > 0 ? { alternatives } : {}),
+  };
 }
 
 /** Stored profile values keep consent under this prefix, next to the mapping rows' values. */
@@ -73,11 +116,7 @@ export function consentRequirements(
   const actions = new Set(marketingActions.map((a) => a.trim().toLowerCase()));
   return policies
     .filter((p) => p.enabled && p.marketingActions.some((a) => actions.has(a.trim().toLowerCase())))
-    .map((p) => ({
-      policyId: p.id,
-      attribute: p.attribute,
-      allowed: p.allowedValues.map((v) => v.toLowerCase()),
-    }));
+    .map(requirementOf);
 }
 
 /**
@@ -106,24 +145,67 @@ function mentionsConsent(profile: ProfileExport): boolean {
   return false;
 }
 
-/** The first requirement stored values fail (absent = no consent), or null when all hold. */
+/**
+ * The first requirement stored values fail (absent = no consent), or null when all hold. A requirement holds when its
+ * own condition or any of its alternatives does.
+ */
 export function failedRequirement(
   requirements: readonly ConsentRequirement[],
   values: Readonly<Record<string, readonly string[] | undefined>>,
 ): ConsentRequirement | null {
+  const holds = (condition: { attribute: string; allowed: readonly string[] }) => {
+    const value = values[`${CONSENT_KEY_PREFIX}${condition.attribute}`]?.[0];
+    return value !== undefined && condition.allowed.includes(value);
+  };
   for (const requirement of requirements) {
-    const value = values[`${CONSENT_KEY_PREFIX}${requirement.attribute}`]?.[0];
-    if (value === undefined || !requirement.allowed.includes(value)) return requirement;
+    if (!holds(requirement) && !(requirement.alternatives?.some(holds) ?? false)) return requirement;
   }
   return null;
 }
 
-export type ConsentPolicyInput = Omit<ConsentPolicy, 'id' | 'enabled' | 'allowedValues' | 'attribute'> & {
-  id?: string | undefined;
+/** A condition as given: any case, values defaulting to `y`. */
+export interface ConsentConditionInput {
   attribute: string;
   allowedValues?: string[] | undefined;
-  enabled?: boolean | undefined;
-};
+}
+
+export type ConsentPolicyInput = Omit<
+  ConsentPolicy,
+  'id' | 'enabled' | 'allowedValues' | 'attribute' | 'alternatives'
+> &
+  ConsentConditionInput & {
+    id?: string | undefined;
+    alternatives?: ConsentConditionInput[] | undefined;
+    enabled?: boolean | undefined;
+  };
+
+/** A condition in its canonical form (attribute and values as XDM spells them), its problems added to `problems`. */
+function checkCondition(
+  input: ConsentConditionInput,
+  at: string,
+  problems: PolicyProblem[],
+): ConsentCondition {
+  const attribute = CONSENT_ATTRIBUTES.find((a) => a.toLowerCase() === input.attribute.trim().toLowerCase());
+  if (!attribute)
+    problems.push({
+      path: `${at}.attribute`,
+      reason: `"${input.attribute}" is not a consent attribute; use one of ${CONSENT_ATTRIBUTES.join(', ')}`,
+    });
+  const allowedValues: ConsentValue[] = [];
+  (input.allowedValues ?? ['y']).forEach((value, j) => {
+    const known = CONSENT_VALUES.find((v) => v.toLowerCase() === value.trim().toLowerCase());
+    if (known) {
+      if (!allowedValues.includes(known)) allowedValues.push(known);
+    } else
+      problems.push({
+        path: `${at}.allowedValues[${j}]`,
+        reason: `"${value}" is not an XDM consent value; use ${CONSENT_VALUES.join(', ')}`,
+      });
+  });
+  if (input.allowedValues !== undefined && input.allowedValues.length === 0)
+    problems.push({ path: `${at}.allowedValues`, reason: 'allow at least one value (y, say)' });
+  return { attribute: attribute ?? 'consents.share.val', allowedValues };
+}
 
 /**
  * Checks a full set of policies and gives them their canonical form (values as XDM spells them, ids made for new
@@ -146,31 +228,23 @@ export function checkConsentPolicies(
     const actions = [...new Set(p.marketingActions.map((a) => a.trim()).filter((a) => a !== ''))];
     if (actions.length === 0)
       problems.push({ path: `${at}.marketingActions`, reason: 'name at least one marketing action' });
-    const attribute = CONSENT_ATTRIBUTES.find((a) => a.toLowerCase() === p.attribute.trim().toLowerCase());
-    if (!attribute)
+    const { attribute, allowedValues } = checkCondition(p, at, problems);
+    const alternativesIn = p.alternatives ?? [];
+    if (alternativesIn.length > MAX_CONSENT_ALTERNATIVES)
       problems.push({
-        path: `${at}.attribute`,
-        reason: `"${p.attribute}" is not a consent attribute; use one of ${CONSENT_ATTRIBUTES.join(', ')}`,
+        path: `${at}.alternatives`,
+        reason: `at most ${MAX_CONSENT_ALTERNATIVES} alternatives per policy`,
       });
-    const allowedValues: ConsentValue[] = [];
-    (p.allowedValues ?? ['y']).forEach((value, j) => {
-      const known = CONSENT_VALUES.find((v) => v.toLowerCase() === value.trim().toLowerCase());
-      if (known) {
-        if (!allowedValues.includes(known)) allowedValues.push(known);
-      } else
-        problems.push({
-          path: `${at}.allowedValues[${j}]`,
-          reason: `"${value}" is not an XDM consent value; use ${CONSENT_VALUES.join(', ')}`,
-        });
-    });
-    if (p.allowedValues !== undefined && p.allowedValues.length === 0)
-      problems.push({ path: `${at}.allowedValues`, reason: 'allow at least one value (y, say)' });
+    const alternatives = alternativesIn.map((c, j) =>
+      checkCondition(c, `${at}.alternatives[${j}]`, problems),
+    );
     return {
       id,
       name,
       marketingActions: actions,
-      attribute: attribute ?? 'consents.share.val',
+      attribute,
       allowedValues,
+      alternatives,
       enabled: p.enabled ?? true,
     };
   });

@@ -2,6 +2,8 @@ import {
   checkConsentPolicies,
   consentRequirements,
   failedRequirement,
+  parseStoredConsentPolicies,
+  requirementOf,
   type ConsentPolicy,
   type ConsentPolicyInput,
   type ConsentRequirement,
@@ -18,7 +20,7 @@ export async function consentPolicies(rt: EngineRuntime, sandboxId: string): Pro
     .where('id', '=', sandboxId)
     .executeTakeFirst();
   if (!row) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
-  return JSON.parse(row.consent_policies) as ConsentPolicy[];
+  return parseStoredConsentPolicies(row.consent_policies);
 }
 
 /**
@@ -122,11 +124,7 @@ export async function consentPreview(
     );
     applicable = policies.filter((p) => applying.some((r) => r.policyId === p.id));
   }
-  const requirements = applicable.map((p) => ({
-    policyId: p.id,
-    attribute: p.attribute,
-    allowed: p.allowedValues.map((v) => v.toLowerCase()),
-  }));
+  const requirements = applicable.map(requirementOf);
   const enabled = new Set(applicable.filter((p) => p.enabled).map((p) => p.id));
   const tally = () => ({ profiles: 0, consenting: 0, denied: new Map<string, number>() });
   const all = tally();

@@ -1,6 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Selectable } from 'kysely';
-import { consentRequirements, type ConsentPolicy, type ConsentRequirement } from '../audience/consent.ts';
+import {
+  consentRequirements,
+  parseStoredConsentPolicies,
+  type ConsentRequirement,
+} from '../audience/consent.ts';
 import type { MappingRow } from '../audience/mapping.ts';
 import type { DataflowAudiencesTable, DataflowsTable } from '../store/schema/core.ts';
 import type { Db } from './sql-helpers.ts';
@@ -102,7 +106,7 @@ function buildSandboxContext(
   defaultKeyNamespaces: readonly string[],
 ): SandboxContext {
   const rows = new Map<string, MappingRow>();
-  const policies = JSON.parse(sandbox?.consent_policies ?? '[]') as ConsentPolicy[];
+  const policies = parseStoredConsentPolicies(sandbox?.consent_policies ?? '[]');
   const dataflows: DataflowContext[] = flows.map((flow) => {
     const mapping = JSON.parse(flow.mapping) as MappingRow[];
     const rowKeys = mapping.map((row) => {

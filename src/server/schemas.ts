@@ -548,11 +548,34 @@ export const ConsentPolicySchema = z
     attribute: z.enum(CONSENT_ATTRIBUTES).meta({ description: 'The XDM consent attribute the policy reads' }),
     allowedValues: z.array(z.enum(CONSENT_VALUES)).meta({
       description:
-        'A profile is exported only when the attribute holds one of these; absent counts as no consent',
+        'A profile is exported only when the attribute holds one of these (or an alternative holds); absent counts ' +
+        'as no consent',
     }),
+    alternatives: z
+      .array(
+        z.object({ attribute: z.enum(CONSENT_ATTRIBUTES), allowedValues: z.array(z.enum(CONSENT_VALUES)) }),
+      )
+      .meta({
+        description:
+          'Conditions any of which also lets a profile through (OR); a profile must pass every policy that applies (AND)',
+      }),
     enabled: z.boolean(),
   })
   .meta({ id: 'ConsentPolicy' });
+
+const ConsentConditionPutSchema = z.object({
+  attribute: z
+    .string()
+    .min(1)
+    .max(100)
+    .meta({ description: `One of ${CONSENT_ATTRIBUTES.join(', ')}` }),
+  allowedValues: z
+    .array(z.string().min(1).max(10))
+    .min(1)
+    .max(11)
+    .optional()
+    .meta({ description: `Default ["y"]; any of ${CONSENT_VALUES.join(', ')}` }),
+});
 
 export const ConsentPoliciesSchema = z
   .object({ policies: z.array(ConsentPolicySchema) })
@@ -565,17 +588,10 @@ export const ConsentPoliciesPutSchema = z.object({
         id: z.string().min(1).max(64).optional(),
         name: z.string().min(1).max(100),
         marketingActions: z.array(z.string().min(1).max(100)).min(1).max(20),
-        attribute: z
-          .string()
-          .min(1)
-          .max(100)
-          .meta({ description: `One of ${CONSENT_ATTRIBUTES.join(', ')}` }),
-        allowedValues: z
-          .array(z.string().min(1).max(10))
-          .min(1)
-          .max(11)
-          .optional()
-          .meta({ description: `Default ["y"]; any of ${CONSENT_VALUES.join(', ')}` }),
+        ...ConsentConditionPutSchema.shape,
+        alternatives: z.array(ConsentConditionPutSchema).max(5).optional().meta({
+          description: 'Default none: conditions any of which also lets a profile through (OR)',
+        }),
         enabled: z.boolean().optional().meta({ description: 'Default true' }),
       }),
     )

@@ -578,9 +578,12 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('button', { name: 'Add consent policy' }).click();
     await expectText(page.getByRole('alert').first(), 'policies[1].allowedValues[1]');
     await page.getByLabel('Must hold one of').fill('y, dy');
+    // Or else consent to all marketing.
+    await page.getByLabel('Or else the consent attribute').selectOption('consents.marketing.any.val');
+    await page.getByLabel('Holds one of').fill('y');
     await page.getByRole('button', { name: 'Add consent policy' }).click();
     const row = page.getByTestId('consent-policy').filter({ hasText: 'Email needs opt-in' });
-    await expectText(row, 'consents.marketing.email.val is y or dy');
+    await expectText(row, 'consents.marketing.email.val is y or dy, or consents.marketing.any.val is y');
     // The profiles ingested earlier carry no consent: the policy would leave all of them out.
     await expectText(row, /of [\d,]+ known profiles \(100%\)/);
     // Added switched off, as AEP does; switched on, then off again.
@@ -595,7 +598,12 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     }>(stack, 'GET', '/consent-policies');
     expect(stored.policies).toEqual([
       expect.objectContaining({ name: 'Onsite ads need sharing consent', enabled: false }),
-      expect.objectContaining({ name: 'Email needs opt-in', enabled: false, allowedValues: ['y', 'dy'] }),
+      expect.objectContaining({
+        name: 'Email needs opt-in',
+        enabled: false,
+        allowedValues: ['y', 'dy'],
+        alternatives: [{ attribute: 'consents.marketing.any.val', allowedValues: ['y'] }],
+      }),
     ]);
     await row.getByRole('button', { name: 'Remove' }).click();
     await waitFor('the policy to go', async () => ((await row.count()) === 0 ? true : undefined));

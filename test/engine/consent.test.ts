@@ -96,6 +96,56 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, xId)).toEqual(new Set([`email:${emailHash('new2@x.com')}`]));
     });
 
+    it('lets a profile through when any alternative of a policy holds, and every policy must pass', async () => {
+      h = await setup(backend);
+      await h.store.destinations.update('prod', h.destination.id, { marketingActions: [ADS] });
+      // Email consent, or else consent to all marketing; and, in a policy of its own, sharing consent.
+      await h.engine.setConsentPolicies('prod', [
+        {
+          name: 'Email marketing',
+          marketingActions: [ADS],
+          attribute: 'consents.marketing.email.val',
+          alternatives: [{ attribute: 'consents.marketing.any.val', allowedValues: ['y', 'dy'] }],
+        },
+        POLICY,
+      ]);
+      const audience = await flowOf(h);
+      const consenting = (i: number, consents: Record<string, string>) => ({
+        ...profile(i, null),
+        attributes: consents,
+      });
+      await h.engine.ingest(
+        [
+          consenting(0, { 'consents.marketing.email.val': 'y', 'consents.share.val': 'y' }),
+          consenting(1, { 'consents.marketing.any.val': 'dy', 'consents.share.val': 'y' }),
+          consenting(2, { 'consents.marketing.email.val': 'n', 'consents.share.val': 'y' }),
+          // Passes the first policy, not the second.
+          consenting(3, { 'consents.marketing.email.val': 'y', 'consents.share.val': 'n' }),
+        ],
+        { sandboxId: 'prod' },
+      );
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1));
+
+      // Profile 1 withdraws the consent it passed through; profile 2 gives the alternative.
+      await h.engine.ingest(
+        [
+          consenting(1, { 'consents.marketing.any.val': 'n', 'consents.share.val': 'y' }),
+          consenting(2, { 'consents.marketing.any.val': 'y', 'consents.share.val': 'y' }),
+        ],
+        { sandboxId: 'prod' },
+      );
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 2));
+
+      // Dropping the alternative evaluates the audience again: profile 2 only had that.
+      const [email, share] = await h.engine.consentPolicies('prod');
+      await h.engine.setConsentPolicies('prod', [{ ...email!, alternatives: [] }, share!]);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0));
+    });
+
     it('evaluates audiences again from the stored consent when policies or marketing actions change', async () => {
       h = await setup(backend);
       await h.store.destinations.update('prod', h.destination.id, { marketingActions: [ADS] });

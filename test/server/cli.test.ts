@@ -221,6 +221,10 @@ describe('tca CLI', () => {
       'consents.share.val',
       '--allow',
       'y,dy',
+      '--or',
+      'consents.marketing.any.val=y,LI',
+      '--or',
+      'consents.adID.val',
       '--json',
     ]);
     expect(added.code, added.stderr).toBe(0);
@@ -229,7 +233,16 @@ describe('tca CLI', () => {
       allowedValues: string[];
       enabled: boolean;
     }>;
-    expect(policy).toMatchObject({ allowedValues: ['y', 'dy'], enabled: true });
+    expect(policy).toMatchObject({
+      allowedValues: ['y', 'dy'],
+      alternatives: [
+        { attribute: 'consents.marketing.any.val', allowedValues: ['y', 'LI'] },
+        { attribute: 'consents.adID.val', allowedValues: ['y'] },
+      ],
+      enabled: true,
+    });
+    const listed = await tca(['consent', 'list']);
+    expect(listed.stdout).toContain('consents.marketing.any.val=y,LI | consents.adID.val=y');
     const off = await tca(['consent', 'disable', policy!.id, '--json']);
     expect(JSON.parse(off.stdout)[0].enabled).toBe(false);
     const bad = await tca([
@@ -240,9 +253,12 @@ describe('tca CLI', () => {
       'Analytics',
       '--attribute',
       'consents.nope',
+      '--or',
+      'consents.share.val=maybe',
     ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('policies[1].attribute');
+    expect(bad.stderr).toContain('policies[1].alternatives[0].allowedValues[0]');
     expect((await tca(['consent', 'remove', 'cp_unknown'])).code).toBe(4);
     expect((await tca(['consent', 'remove', policy!.id])).code).toBe(0);
     expect(JSON.parse((await tca(['consent', 'list', '--json'])).stdout)).toEqual([]);

@@ -53,7 +53,12 @@ describe('consent policies', () => {
         attribute: 'consents.ads',
         allowedValues: ['yes'],
       },
-      { name: 'ads', marketingActions: ['Analytics'], attribute: 'consents.collect.val' },
+      {
+        name: 'ads',
+        marketingActions: ['Analytics'],
+        attribute: 'consents.collect.val',
+        alternatives: [{ attribute: 'consents.share.val', allowedValues: ['nope'] }],
+      },
     ]);
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('validation_failed');
@@ -61,7 +66,22 @@ describe('consent policies', () => {
       'policies[0].attribute',
       'policies[0].allowedValues[0]',
       'policies[1].name',
+      'policies[1].alternatives[0].allowedValues[0]',
     ]);
+    // Alternatives come back in their canonical form.
+    const ok = await put([
+      {
+        name: 'Email',
+        marketingActions: ['Email Targeting'],
+        attribute: 'consents.marketing.email.val',
+        alternatives: [{ attribute: 'Consents.Marketing.Any.Val', allowedValues: ['Y', 'li'] }],
+      },
+    ]);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body.policies[0].alternatives).toEqual([
+      { attribute: 'consents.marketing.any.val', allowedValues: ['y', 'LI'] },
+    ]);
+    expect((await put([])).status).toBe(200);
     expect((await t.call('GET', '/api/v1/consent-policies', { token: t.adminToken })).body.policies).toEqual(
       [],
     );
@@ -104,6 +124,7 @@ describe('consent policies', () => {
         marketingActions: ['cross site targeting'],
         attribute: 'consents.share.val',
         allowedValues: ['y'],
+        alternatives: [],
         enabled: true,
       },
       expect.objectContaining({ name: 'Device ads', enabled: false, allowedValues: ['y'] }),

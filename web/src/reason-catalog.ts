@@ -7,7 +7,7 @@ const DESCRIPTIONS: Record<string, string> = {
   no_mappable_identifier:
     'The profile has no value for any mapped source, so there is nothing X could match.',
   consent_denied:
-    "A consent policy applies to this destination and the profile's consent attribute is missing or not allowed (see Settings).",
+    "A consent policy applies to this destination and neither the profile's consent attribute nor an alternative of the policy holds an allowed value (see Settings).",
   segment_namespace_not_supported:
     'The profile qualified through a segment that is not a Segmentation Service audience; X accepts only those.',
   unsupported_type: 'The mapping targets an identifier type X does not accept.',

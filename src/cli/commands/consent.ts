@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { CONSENT_ATTRIBUTES, CONSENT_VALUES, type ConsentPolicy } from '../../audience/consent.ts';
+import {
+  CONSENT_ATTRIBUTES,
+  CONSENT_VALUES,
+  type ConsentConditionInput,
+  type ConsentPolicy,
+} from '../../audience/consent.ts';
 import {
   action,
   examples,
@@ -23,8 +28,9 @@ const CONSENT: PolicySet<{ policies: ConsentPolicy[] }, ConsentPolicy> = {
         ...p,
         marketingActions: p.marketingActions.join(', '),
         allowedValues: p.allowedValues.join(','),
+        or: p.alternatives.map((c) => `${c.attribute}=${c.allowedValues.join(',')}`).join(' | '),
       })),
-      ['id', 'name', 'marketingActions', 'attribute', 'allowedValues', 'enabled'],
+      ['id', 'name', 'marketingActions', 'attribute', 'allowedValues', 'or', 'enabled'],
     );
   },
   removeDescription: 'Delete a policy; the audiences it held back are evaluated again',
@@ -45,19 +51,32 @@ export function registerConsentCommand(program: Command): void {
       .requiredOption('--actions <actions>', 'comma-separated marketing actions, e.g. "Cross Site Targeting"')
       .requiredOption('--attribute <path>', `the consent attribute: ${CONSENT_ATTRIBUTES.join(', ')}`)
       .option('--allow <values>', `allowed values (default y): ${CONSENT_VALUES.join(', ')}`)
+      .option(
+        '--or <attribute[=values]>',
+        'an alternative that also lets a profile through (repeatable; values default to y)',
+        (value: string, previous: string[]) => [...previous, value],
+        [] as string[],
+      )
       .option('--disabled', 'add it switched off')
       .addHelpText(
         'after',
         examples([
           'tca consent add "Ads need sharing consent" --actions "Cross Site Targeting" --attribute consents.share.val',
           'tca consent add "Email opt-in" --actions "Email Targeting" --attribute consents.marketing.email.val --allow y,dy',
+          'tca consent add "Email or all marketing" --actions "Email Targeting" --attribute consents.marketing.email.val --or consents.marketing.any.val=y,dy',
         ]),
       ),
   ).action(
     action(
       async (
         name: string,
-        opts: GlobalOptions & { actions: string; attribute: string; allow?: string; disabled?: boolean },
+        opts: GlobalOptions & {
+          actions: string;
+          attribute: string;
+          allow?: string;
+          or: string[];
+          disabled?: boolean;
+        },
       ) =>
         changePolicySet(CONSENT, opts, (policies) => [
           ...policies,
@@ -66,10 +85,19 @@ export function registerConsentCommand(program: Command): void {
             marketingActions: splitList(opts.actions),
             attribute: opts.attribute,
             ...(opts.allow !== undefined ? { allowedValues: splitList(opts.allow) } : {}),
+            alternatives: opts.or.map(alternativeOf),
             enabled: !opts.disabled,
           },
         ]),
     ),
   );
   registerPolicySetCommands(group, CONSENT, "The sandbox's consent policies");
+}
+
+/** `attribute[=values]` as a condition; the service checks both. */
+function alternativeOf(text: string): ConsentConditionInput {
+  const at = text.indexOf('=');
+  return at === -1
+    ? { attribute: text.trim() }
+    : { attribute: text.slice(0, at).trim(), allowedValues: splitList(text.slice(at + 1)) };
 }

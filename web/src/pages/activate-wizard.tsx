@@ -29,6 +29,7 @@ import {
   StatusBadge,
   Stepper,
 } from '../components/ui.tsx';
+import { ConsentRule } from '../components/consent-rule.tsx';
 import { formatCount } from '../run-metrics.ts';
 import { formatRoute, navigate } from '../router.ts';
 import { validateName } from '../validation.ts';
@@ -616,8 +617,7 @@ function ConsentPreviewSection({
               <ul>
                 {p.policies.map((policy) => (
                   <li key={policy.id}>
-                    <strong>{policy.name}</strong>: exported only when <code>{policy.attribute}</code> is{' '}
-                    {policy.allowedValues.join(' or ')}
+                    <strong>{policy.name}</strong>: exported only when <ConsentRule policy={policy} />
                     {policy.enabled ? null : (
                       <span className="muted"> (switched off: it restricts nothing yet)</span>
                     )}

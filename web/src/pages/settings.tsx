@@ -13,6 +13,7 @@ import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../../../src/audience/consen
 import { MARKETING_ACTIONS } from '../preflight.ts';
 import { useApp } from '../app-context.tsx';
 import { formatCount } from '../run-metrics.ts';
+import { ConsentRule } from '../components/consent-rule.tsx';
 import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
 
 export function Settings() {
@@ -402,19 +403,26 @@ function ConsentPoliciesSection() {
   const [action, setAction] = useState<string>(MARKETING_ACTIONS[0]);
   const [attribute, setAttribute] = useState<string>('consents.share.val');
   const [allowed, setAllowed] = useState('y');
+  // One alternative from here ('' = none); the API takes up to five.
+  const [orAttribute, setOrAttribute] = useState('');
+  const [orAllowed, setOrAllowed] = useState('y');
   const [switchOn, setSwitchOn] = useState(false);
   const save = useMutation({
     mutationFn: (next: ConsentPolicyInput[]) => api.setConsentPolicies(next),
     onSuccess: async () => {
       setName('');
+      setOrAttribute('');
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-policies'] });
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-preview'] });
     },
   });
-  const values = allowed
-    .split(',')
-    .map((v) => v.trim())
-    .filter((v) => v !== '');
+  const listOf = (text: string) =>
+    text
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
+  const values = listOf(allowed);
+  const orValues = listOf(orAllowed);
   return (
     <>
       <h2>Consent policies</h2>
@@ -423,10 +431,10 @@ function ConsentPoliciesSection() {
           <div className="card">
             <p>
               A profile is exported to a destination used for a policy's marketing action only when its
-              consent attribute holds an allowed value (no value: no consent). Members who withdraw consent
-              are removed from the X audience; a change here evaluates every audience again. New policies
-              start switched off: the consent preview of an activation shows what one would leave out before
-              you switch it on.
+              consent attribute holds an allowed value (no value: no consent), or an alternative does, and it
+              passes every policy that applies. Members who withdraw consent are removed from the X audience;
+              a change here evaluates every audience again. New policies start switched off: the consent
+              preview of an activation shows what one would leave out before you switch it on.
             </p>
             {current.length === 0 ? (
               <Empty title="No consent policy">Consent restricts nothing until a policy is added.</Empty>
@@ -448,7 +456,7 @@ function ConsentPoliciesSection() {
                       <td>{p.name}</td>
                       <td>{p.marketingActions.join(', ')}</td>
                       <td>
-                        <code>{p.attribute}</code> is {p.allowedValues.join(' or ')}
+                        <ConsentRule policy={p} />
                       </td>
                       <td>{leftOut(p.id) ?? <span className="muted">no profiles yet</span>}</td>
                       <PolicySwitchCells
@@ -475,6 +483,8 @@ function ConsentPoliciesSection() {
                       marketingActions: [action],
                       attribute,
                       allowedValues: values,
+                      alternatives:
+                        orAttribute === '' ? [] : [{ attribute: orAttribute, allowedValues: orValues }],
                       enabled: switchOn,
                     },
                   ]);
@@ -522,6 +532,31 @@ function ConsentPoliciesSection() {
                     />
                   )}
                 </Field>
+                <Field
+                  label="Or else the consent attribute"
+                  hint="Optional: a profile passes when either holds"
+                >
+                  {(props) => (
+                    <select {...props} value={orAttribute} onChange={(e) => setOrAttribute(e.target.value)}>
+                      <option value="">(no alternative)</option>
+                      {CONSENT_ATTRIBUTES.map((a) => (
+                        <option key={a}>{a}</option>
+                      ))}
+                    </select>
+                  )}
+                </Field>
+                {orAttribute === '' ? null : (
+                  <Field label="Holds one of" hint="Separated by commas">
+                    {(props) => (
+                      <input
+                        {...props}
+                        type="text"
+                        value={orAllowed}
+                        onChange={(e) => setOrAllowed(e.target.value)}
+                      />
+                    )}
+                  </Field>
+                )}
                 <label className="checkbox">
                   <input type="checkbox" checked={switchOn} onChange={(e) => setSwitchOn(e.target.checked)} />{' '}
                   Switch it on now (members without this consent leave the X audiences at once)
@@ -529,7 +564,12 @@ function ConsentPoliciesSection() {
                 <div className="actions">
                   <button
                     type="submit"
-                    disabled={save.isPending || name.trim() === '' || values.length === 0}
+                    disabled={
+                      save.isPending ||
+                      name.trim() === '' ||
+                      values.length === 0 ||
+                      (orAttribute !== '' && orValues.length === 0)
+                    }
                   >
                     Add consent policy
                   </button>
