@@ -49,7 +49,7 @@ import {
   setConsentPolicies,
   type ConsentPreview,
 } from './consent-settings.ts';
-import { AudienceLocks, deliverClaimed, pollDueHealth, startWorkerLoop } from './worker.ts';
+import { AudienceLocks, deliverClaimed, pollDueHealth, samplePending, startWorkerLoop } from './worker.ts';
 import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
@@ -173,6 +173,11 @@ export interface Engine {
   sync(scope?: { sandboxId?: string }): Promise<void>;
   /** Polls X for size/targetability of audiences not checked within the interval. */
   pollHealth(): Promise<number>;
+  /**
+   * Samples the changes waiting for delivery into the current runs (the worker does it every 30 s): `pendingChanges`
+   * and `pendingPeak` of a run. Returns the samples recorded (none for dataflows idle now and at the last sample).
+   */
+  samplePending(): Promise<number>;
   /** Resumes dataflows paused on 401/403 whose destination was updated and verifies. */
   resumePaused(): Promise<string[]>;
   /** Deletes run counters past 90 days and stale idempotency records. */
@@ -280,6 +285,7 @@ export function createEngine(options: EngineOptions): Engine {
       consentPreview(rt, sandboxId, destinationId, segmentIds),
     sync: (scope) => syncAudiences(rt, scope ?? {}),
     pollHealth: () => pollDueHealth(rt),
+    samplePending: () => samplePending(rt),
     resumePaused: () => resumeVerified(rt),
     prune: () => pruneHistory(rt),
     async recreateXAudiences(dataflowId) {

@@ -12,7 +12,10 @@ export type RunMetric =
   | 'identities_excluded'
   | 'identities_failed'
   /** Users requests sent to X whose outcome was recorded: accepted, refused, or unknown (the connection broke). */
-  | 'x_requests';
+  | 'x_requests'
+  /** Gauges sampled by the worker (see `recordPendingSamples`): changes waiting, the latest and the highest. */
+  | 'pending_changes'
+  | 'pending_peak';
 
 /** Audience id used for dataflow-level counters. */
 export const DATAFLOW_LEVEL = '';
@@ -78,5 +81,40 @@ export class RunCounters {
       );
     }
     this.#counters.clear();
+  }
+}
+
+/** A sample of the changes waiting for delivery: of a dataflow (`audienceId` omitted) or one of its audiences. */
+export interface PendingSample {
+  dataflowId: string;
+  audienceId?: string;
+  value: number;
+}
+
+/**
+ * Records samples of the changes waiting into the runs of their hour: `pending_changes` keeps the latest sample,
+ * `pending_peak` the highest. Unlike the other counters these are states, not sums.
+ */
+export async function recordPendingSamples(
+  db: Db,
+  capabilities: Capabilities,
+  samples: readonly PendingSample[],
+  at: number,
+): Promise<void> {
+  const hour = runHour(at);
+  const rows = samples.flatMap((s) =>
+    (['pending_changes', 'pending_peak'] as const).map((metric) => ({
+      dataflowId: s.dataflowId,
+      audienceId: s.audienceId ?? DATAFLOW_LEVEL,
+      metric,
+      value: s.value,
+    })),
+  );
+  for (const chunk of chunkRows(rows, 6, capabilities)) {
+    await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value) values ${sql.join(
+      chunk.map((r) => sql`(${r.dataflowId}, ${hour}, ${r.audienceId}, ${r.metric}, '', ${r.value})`),
+    )} on conflict (dataflow_id, hour, audience_id, metric, code) do update set value = case
+        when engine_run_counters.metric = 'pending_changes' or excluded.value > engine_run_counters.value then excluded.value
+        else engine_run_counters.value end`.execute(db);
   }
 }

@@ -18,6 +18,13 @@ export interface RunCounts {
   activationRate: number | null;
   /** Users requests sent to X (accepted, refused or of unknown outcome). */
   xRequests: number;
+  /**
+   * Changes waiting for delivery at the window's last sample (the worker samples every 30 s), or null when none was
+   * taken in the window.
+   */
+  pendingChanges: number | null;
+  /** The highest of the window's samples, or null. */
+  pendingPeak: number | null;
 }
 
 /** One dataflow run: the hourly window AEP shows as a run, with a per-audience breakdown. */
@@ -43,6 +50,8 @@ function emptyCounts(): RunCounts {
     failedByCode: {},
     activationRate: null,
     xRequests: 0,
+    pendingChanges: null,
+    pendingPeak: null,
   };
 }
 
@@ -67,6 +76,12 @@ function add(counts: RunCounts, metric: string, code: string, value: number): vo
       break;
     case 'x_requests':
       counts.xRequests += value;
+      break;
+    case 'pending_changes':
+      counts.pendingChanges = value;
+      break;
+    case 'pending_peak':
+      counts.pendingPeak = value;
       break;
   }
 }

@@ -3,9 +3,11 @@ import { isXAdsError } from '../xads/errors.ts';
 import { deliverAudience, resetXAudience, type AudienceDeliveryReport } from './delivery.ts';
 import { pollHealth } from './lifecycle.ts';
 import { resumeVerified } from './pauses.ts';
+import { recordPendingSamples, type PendingSample } from './run-counters.ts';
 import { pruneHistory } from './runs.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { flushReason } from './schedule.ts';
+import type { Db } from './sql-helpers.ts';
 import { syncAudiences } from './sync.ts';
 
 /**
@@ -159,6 +161,39 @@ export async function pollDueHealth(rt: EngineRuntime): Promise<number> {
   return polled;
 }
 
+/**
+ * Samples the changes waiting for delivery of every active audience into the current run of its dataflow (see
+ * `recordPendingSamples`), so the runs keep the backlog's history. One count per audience on the pending index.
+ * Returns the samples recorded.
+ */
+export async function samplePending(rt: EngineRuntime): Promise<number> {
+  const rows = await sql<{ id: string; dataflow_id: string; pending: number }>`select a.id, a.dataflow_id,
+      (select count(*) from engine_ledger l where l.audience_id = a.id and l.pending = 1) as pending
+    from engine_audiences a where a.lifecycle = 'active'`.execute(rt.store.db);
+  const byDataflow = new Map<string, number>();
+  const all: PendingSample[] = [];
+  for (const row of rows.rows) {
+    const pending = Number(row.pending);
+    byDataflow.set(row.dataflow_id, (byDataflow.get(row.dataflow_id) ?? 0) + pending);
+    all.push({ dataflowId: row.dataflow_id, audienceId: row.id, value: pending });
+  }
+  for (const [dataflowId, value] of byDataflow) all.push({ dataflowId, value });
+  // Nothing waiting, and nothing waited at the last sample: an idle dataflow gets no run for it.
+  const last = lastSamples.get(rt) ?? new Map<string, number>();
+  lastSamples.set(rt, last);
+  const samples = all.filter((sample) => {
+    const key = `${sample.dataflowId}\u0000${sample.audienceId ?? ''}`;
+    const before = last.get(key) ?? 0;
+    last.set(key, sample.value);
+    return sample.value > 0 || before > 0;
+  });
+  await recordPendingSamples(rt.store.db as unknown as Db, rt.store.capabilities, samples, rt.now());
+  return samples.length;
+}
+
+/** Each runtime's last sample per dataflow and audience, so idle ones are not recorded again and again. */
+const lastSamples = new WeakMap<EngineRuntime, Map<string, number>>();
+
 /** The background loop: sync, resume verified pauses, deliver due audiences concurrently, poll health, prune. */
 export function startWorkerLoop(rt: EngineRuntime, locks: AudienceLocks): { stop(): Promise<void> } {
   let stopped = false;
@@ -175,6 +210,7 @@ export function startWorkerLoop(rt: EngineRuntime, locks: AudienceLocks): { stop
         lastSlow = now;
         await resumeVerified(rt);
         await pollDueHealth(rt);
+        await samplePending(rt);
         await pruneHistory(rt);
       }
       const due = (await dueAudiences(rt)).filter((id) => !inFlight.has(id));

@@ -287,6 +287,35 @@ for (const backend of BACKENDS) {
       });
     });
 
+    it("keeps the backlog's history in the runs: the last and the highest count of changes waiting", async () => {
+      h = await setup(backend);
+      const { flow, audience } = await flowWith(h);
+      await h.engine.sync();
+      // Nothing waits yet: an idle dataflow gets no run.
+      expect(await h.engine.samplePending()).toBe(0);
+      expect(await h.engine.runs(flow.id)).toEqual([]);
+      await ingestMembers(h, 5);
+      expect(await h.engine.samplePending()).toBe(2);
+      await ingestMembers(h, 3, 5);
+      await h.engine.samplePending();
+      await h.engine.flush();
+      // Delivered: the drop to nothing is counted once, then the dataflow is idle again.
+      expect(await h.engine.samplePending()).toBe(2);
+      expect(await h.engine.samplePending()).toBe(0);
+      const [run] = await h.engine.runs(flow.id);
+      expect(run).toMatchObject({ pendingChanges: 0, pendingPeak: 8 });
+      expect(run!.audiences).toEqual([
+        expect.objectContaining({ audienceId: audience.id, pendingChanges: 0, pendingPeak: 8 }),
+      ]);
+      // The next hour starts its own history.
+      h.clock.advance(3_600_000);
+      await ingestMembers(h, 2, 8);
+      await h.engine.samplePending();
+      const [next, previous] = await h.engine.runs(flow.id);
+      expect(next).toMatchObject({ pendingChanges: 2, pendingPeak: 2 });
+      expect(previous).toMatchObject({ pendingChanges: 0, pendingPeak: 8 });
+    });
+
     it('backfills a segment added later and polls audience health', async () => {
       h = await setup(backend);
       const { flow } = await flowWith(h);

@@ -49,12 +49,16 @@ describe('normalizeRun', () => {
       activationRate: 8 / 11,
       excludedByReason: { email_missing_at: 2 },
       failedByCode: { TRANSIENT: 1 },
+      pendingChanges: 3,
+      pendingPeak: 40,
     });
     expect(run).toMatchObject({
       id: 'df:1',
       startedAt: '2026-11-28T10:00:00.000Z',
       status: 'processing',
       activationRate: 8 / 11,
+      pendingChanges: 3,
+      pendingPeak: 40,
     });
     expect(run.reasons).toEqual([
       { code: 'TRANSIENT', count: 1, kind: 'failed', description: expect.stringContaining('retry') },
@@ -65,6 +69,10 @@ describe('normalizeRun', () => {
         description: 'Not an email address: there is no "@".',
       },
     ]);
+    // A run without samples (pendingChanges null) has none.
+    expect(normalizeRun({ runStart: '2026-11-28T09:00:00.000Z', pendingChanges: null })).not.toHaveProperty(
+      'pendingChanges',
+    );
     expect(normalizeRun({ runStart: '2026-11-28T09:00:00.000Z', identitiesActivated: 1 })).toMatchObject({
       id: '2026-11-28T09:00:00.000Z',
       startedAt: '2026-11-28T09:00:00.000Z',

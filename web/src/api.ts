@@ -260,8 +260,10 @@ export interface DataflowRun {
   activationRate: number | null;
   /** Requests made to X in the window, when the service reports them. */
   xRequests?: number;
-  /** Changes waiting at the end of the window, when the service reports them. */
+  /** Changes waiting at the window's last sample, when the service took one. */
   pendingChanges?: number;
+  /** The highest of the window's samples of changes waiting, when the service took one. */
+  pendingPeak?: number;
   reasons: RunReason[];
 }
 
@@ -410,6 +412,7 @@ export function normalizeRun(raw: unknown): DataflowRun {
   };
   if (typeof r['xRequests'] === 'number') run.xRequests = r['xRequests'];
   if (typeof r['pendingChanges'] === 'number') run.pendingChanges = r['pendingChanges'];
+  if (typeof r['pendingPeak'] === 'number') run.pendingPeak = r['pendingPeak'];
   return run;
 }
 

@@ -85,6 +85,16 @@ describe('totals and reasons', () => {
     ]);
     expect(hourLabel('not a date')).toBe('not a date');
   });
+
+  it("charts each run's peak of changes waiting, or its last count, or nothing", () => {
+    expect(
+      chartSeries([
+        run({ startedAt: '2026-11-28T08:00:00.000Z', pendingChanges: 0, pendingPeak: 9 }),
+        run({ startedAt: '2026-11-28T09:00:00.000Z', pendingChanges: 4 }),
+        run({ startedAt: '2026-11-28T10:00:00.000Z' }),
+      ]).map((p) => p.pending),
+    ).toEqual([9, 4, 0]);
+  });
 });
 
 describe('live samples', () => {

@@ -43,7 +43,7 @@ export function chartSeries(runs: readonly DataflowRun[]): ChartPoint[] {
       excluded: run.identitiesExcluded,
       failed: run.identitiesFailed,
       received: run.profilesReceived,
-      pending: run.pendingChanges ?? 0,
+      pending: run.pendingPeak ?? run.pendingChanges ?? 0,
       requests: run.xRequests ?? 0,
     }));
 }

@@ -306,6 +306,7 @@ function ActivityCharts({ dataflowId, runs }: { dataflowId: string; runs: Datafl
   const live = useLiveSeries(dataflowId);
   const points = livePoints(live);
   const requestsPerRun = runs.some((r) => r.xRequests !== undefined);
+  const pendingPerRun = runs.some((r) => r.pendingPeak !== undefined);
   return (
     <>
       <SmallChart
@@ -317,6 +318,17 @@ function ActivityCharts({ dataflowId, runs }: { dataflowId: string; runs: Datafl
         kind="line"
         color={COLORS.pending}
       />
+      {pendingPerRun ? (
+        <SmallChart
+          title="Pending changes, hourly peak"
+          note="The most changes waiting for delivery at once in each run, as the service counts them every 30 s."
+          data={chartSeries(runs)}
+          xKey="hour"
+          dataKey="pending"
+          kind="bar"
+          color={COLORS.pending}
+        />
+      ) : null}
       {requestsPerRun ? (
         <SmallChart
           title="X requests per hour"
