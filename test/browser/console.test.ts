@@ -593,20 +593,31 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await shot(page, '18a-settings-consent-policy');
     await row.getByRole('button', { name: 'Switch off' }).click();
     await expectText(row, /disabled/i);
+    // Renamed in place; a name another policy holds is refused with the field named, and the name stays.
+    // (While renamed, the row shows the name in a field: the page finds it by its label.)
+    await row.getByRole('button', { name: 'Rename Email needs opt-in' }).click();
+    await page.getByLabel('New name of Email needs opt-in').fill('onsite ads need sharing consent');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expectText(page.getByRole('alert').first(), 'policies[1].name');
+    await row.getByRole('button', { name: 'Rename Email needs opt-in' }).click();
+    await page.getByLabel('New name of Email needs opt-in').fill('Email or all marketing');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const renamed = page.getByTestId('consent-policy').filter({ hasText: 'Email or all marketing' });
+    await expectText(renamed, 'consents.marketing.any.val');
     const stored = await callApi<{
       policies: Array<{ name: string; enabled: boolean; allowedValues: string[] }>;
     }>(stack, 'GET', '/consent-policies');
     expect(stored.policies).toEqual([
       expect.objectContaining({ name: 'Onsite ads need sharing consent', enabled: false }),
       expect.objectContaining({
-        name: 'Email needs opt-in',
+        name: 'Email or all marketing',
         enabled: false,
         allowedValues: ['y', 'dy'],
         alternatives: [{ attribute: 'consents.marketing.any.val', allowedValues: ['y'] }],
       }),
     ]);
-    await row.getByRole('button', { name: 'Remove' }).click();
-    await waitFor('the policy to go', async () => ((await row.count()) === 0 ? true : undefined));
+    await renamed.getByRole('button', { name: 'Remove' }).click();
+    await waitFor('the policy to go', async () => ((await renamed.count()) === 0 ? true : undefined));
   });
 
   it(

@@ -453,7 +453,13 @@ function ConsentPoliciesSection() {
                 <tbody>
                   {current.map((p) => (
                     <tr key={p.id} data-testid="consent-policy">
-                      <td>{p.name}</td>
+                      <PolicyNameCell
+                        policy={p}
+                        policies={current}
+                        mayChange={mayChange}
+                        saving={save.isPending}
+                        save={save.mutate}
+                      />
                       <td>{p.marketingActions.join(', ')}</td>
                       <td>
                         <ConsentRule policy={p} />
@@ -647,7 +653,13 @@ function DataUsagePoliciesSection() {
                   ))}
                   {current.custom.map((p) => (
                     <tr key={p.id} data-testid="own-policy">
-                      <td>{p.name}</td>
+                      <PolicyNameCell
+                        policy={p}
+                        policies={current.custom}
+                        mayChange={mayChange}
+                        saving={save.isPending}
+                        save={save.mutate}
+                      />
                       <td>{p.action}</td>
                       <td>{p.labels.join(', ')}</td>
                       <PolicySwitchCells
@@ -768,5 +780,67 @@ function PolicySwitchCells<P extends { id: string; enabled: boolean }>({
         </td>
       ) : null}
     </>
+  );
+}
+
+/** A policy's name, renamed in place (the whole set is saved with it). */
+function PolicyNameCell<P extends { id: string; name: string }>({
+  policy,
+  policies,
+  mayChange,
+  saving,
+  save,
+}: {
+  policy: P;
+  policies: readonly P[];
+  mayChange: boolean;
+  saving: boolean;
+  save: (next: P[]) => void;
+}) {
+  const [draft, setDraft] = useState<string | null>(null);
+  if (draft === null)
+    return (
+      <td>
+        {policy.name}
+        {mayChange ? (
+          <>
+            {' '}
+            <button
+              type="button"
+              className="link-button"
+              aria-label={`Rename ${policy.name}`}
+              disabled={saving}
+              onClick={() => setDraft(policy.name)}
+            >
+              Rename
+            </button>
+          </>
+        ) : null}
+      </td>
+    );
+  return (
+    <td>
+      <form
+        className="inline-rename"
+        onSubmit={(e) => {
+          e.preventDefault();
+          save(policies.map((q) => (q.id === policy.id ? { ...q, name: draft.trim() } : q)));
+          setDraft(null);
+        }}
+      >
+        <input
+          type="text"
+          aria-label={`New name of ${policy.name}`}
+          value={draft}
+          onChange={(e) => setDraft(e.target.value)}
+        />
+        <button type="submit" disabled={saving || draft.trim() === ''}>
+          Save
+        </button>
+        <button type="button" className="secondary" onClick={() => setDraft(null)}>
+          Cancel
+        </button>
+      </form>
+    </td>
   );
 }
