@@ -130,6 +130,9 @@ describe('tca CLI', () => {
     expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(30);
     const runs = await tca(['runs', dataflowId, '--json']);
     expect(JSON.parse(runs.stdout)[0].identitiesAdded).toBeGreaterThanOrEqual(30);
+    const table = await tca(['runs', dataflowId]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/XREQUESTS\s+PENDINGPEAK/);
   });
 
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {

@@ -14,7 +14,9 @@ export function registerRunsCommand(program: Command): void {
   withConnection(
     program
       .command('runs <dataflowId>')
-      .description('Hourly runs of a dataflow: received, activated, excluded, failed')
+      .description(
+        'Hourly runs of a dataflow: received, activated, excluded, failed, X requests, and the most changes waiting',
+      )
       .option('--from <iso>', 'start of the range (default: 24 h ago)')
       .option('--to <iso>', 'end of the range (default: now)')
       .addHelpText(
@@ -37,6 +39,8 @@ export function registerRunsCommand(program: Command): void {
           ...x,
           activationRate:
             typeof x['activationRate'] === 'number' ? `${(x['activationRate'] * 100).toFixed(1)}%` : '-',
+          // Counted every 30 s by the worker; none for an hour with nothing waiting.
+          pendingPeak: typeof x['pendingPeak'] === 'number' ? x['pendingPeak'] : '-',
         })),
         [
           'runStart',
@@ -46,6 +50,8 @@ export function registerRunsCommand(program: Command): void {
           'identitiesExcluded',
           'identitiesFailed',
           'activationRate',
+          'xRequests',
+          'pendingPeak',
         ],
       );
     }),
