@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkCustomPolicies,
+  checkFieldLabels,
   labelProblems,
+  mappingPolicyViolations,
   normalizeLabels,
   policyViolations,
   POLICIES,
@@ -96,5 +98,65 @@ describe('labels', () => {
       'policies[1].id',
       'policies[1].labels[0]',
     ]);
+  });
+
+  it('checks labelled fields: namespaces without case, attribute paths as written, every problem listed', () => {
+    expect(
+      checkFieldLabels([
+        { sourceType: 'namespace', source: ' Email ', labels: ['c5', 'i1'] },
+        { sourceType: 'attribute', source: 'person.Email', labels: ['C9'] },
+        { sourceType: 'attribute', source: 'person.email', labels: ['C9'] },
+      ]),
+    ).toEqual({
+      ok: true,
+      fields: [
+        { sourceType: 'namespace', source: 'Email', labels: ['C5', 'I1'] },
+        { sourceType: 'attribute', source: 'person.Email', labels: ['C9'] },
+        { sourceType: 'attribute', source: 'person.email', labels: ['C9'] },
+      ],
+    });
+    const bad = checkFieldLabels([
+      { sourceType: 'namespace', source: 'EMAIL', labels: [] },
+      { sourceType: 'namespace', source: 'email', labels: ['C 5'] },
+      { sourceType: 'column', source: '', labels: ['C5'] },
+    ]);
+    expect(bad.ok ? [] : bad.problems.map((p) => p.path)).toEqual([
+      'fields[0].labels',
+      'fields[1].source',
+      'fields[1].labels[0]',
+      'fields[2].sourceType',
+      'fields[2].source',
+    ]);
+  });
+
+  it('finds the mapping rows that export a field labelled against the destination', () => {
+    const fields = [
+      { sourceType: 'namespace' as const, source: 'email', labels: ['C5'] },
+      { sourceType: 'attribute' as const, source: 'loyalty.score', labels: ['MY-SCORE', 'C12'] },
+    ];
+    const mapping = [
+      { sourceType: 'namespace', source: 'Phone_E.164' },
+      { sourceType: 'namespace', source: 'EMAIL' },
+      { sourceType: 'attribute', source: 'loyalty.score' },
+      // An attribute named like the namespace is another field.
+      { sourceType: 'attribute', source: 'email' },
+    ];
+    const custom = [
+      {
+        id: 'p',
+        name: 'Scores stay out of targeting',
+        action: 'Cross Site Targeting',
+        labels: ['MY-SCORE'],
+        enabled: true,
+      },
+    ];
+    const found = mappingPolicyViolations(['cross site targeting'], mapping, fields, custom);
+    expect(found.map((v) => [v.index, v.label, v.policy])).toEqual([
+      [1, 'C5', 'Restrict cross-site targeting'],
+      [2, 'C12', 'No export of individual identifiers'],
+      [2, 'MY-SCORE', 'Scores stay out of targeting'],
+    ]);
+    expect(found[0]!.reason).toContain('the mapping exports EMAIL, labelled C5');
+    expect(mappingPolicyViolations(['Analytics'], mapping.slice(0, 2), fields)).toEqual([]);
   });
 });

@@ -127,31 +127,143 @@ export function policyViolations(
   /** The sandbox's own policies (switched-off ones are skipped). */
   custom: readonly CustomPolicy[] = [],
 ): PolicyViolation[] {
+  return segments.flatMap((segment) =>
+    forbidden(marketingActions, segment.labels, custom).map(({ label, action, policy, meaning }) => ({
+      segmentId: segment.id,
+      label,
+      action,
+      policy,
+      reason:
+        action === null
+          ? `segment "${segment.name}" is labelled ${label} (${meaning}), and an activation to X sends each member's identifiers: remove the label if it no longer applies, or do not activate the segment`
+          : `segment "${segment.name}" is labelled ${label} (${meaning}), which forbids "${action}", a marketing action of the destination: remove that action from the destination, remove the label if it no longer applies, or activate another segment`,
+    })),
+  );
+}
+
+/** Each (label, action) of `labels` that a policy forbids for a destination used for `marketingActions`. */
+function forbidden(
+  marketingActions: readonly string[],
+  labels: readonly string[],
+  custom: readonly CustomPolicy[],
+): Array<{ label: string; action: string | null; policy: string; meaning: string }> {
   const actions = new Map(marketingActions.map((a) => [a.trim().toLowerCase(), a]));
-  const policies = [...POLICIES, ...custom.filter((p) => p.enabled)];
-  const out: PolicyViolation[] = [];
-  for (const segment of segments) {
-    const labels = new Set(segment.labels.map((l) => l.toUpperCase()));
-    for (const policy of policies) {
-      const action = policy.action === null ? null : actions.get(policy.action.trim().toLowerCase());
-      if (action === undefined) continue;
-      for (const label of policy.labels) {
-        if (!labels.has(label)) continue;
-        const meaning = DATA_USAGE_LABELS[label] ?? 'a label of your own';
-        out.push({
-          segmentId: segment.id,
-          label,
-          action,
-          policy: policy.name,
-          reason:
-            action === null
-              ? `segment "${segment.name}" is labelled ${label} (${meaning}), and an activation to X sends each member's identifiers: remove the label if it no longer applies, or do not activate the segment`
-              : `segment "${segment.name}" is labelled ${label} (${meaning}), which forbids "${action}", a marketing action of the destination: remove that action from the destination, remove the label if it no longer applies, or activate another segment`,
-        });
-      }
+  const held = new Set(labels.map((l) => l.toUpperCase()));
+  const out: Array<{ label: string; action: string | null; policy: string; meaning: string }> = [];
+  for (const policy of [...POLICIES, ...custom.filter((p) => p.enabled)]) {
+    const action = policy.action === null ? null : actions.get(policy.action.trim().toLowerCase());
+    if (action === undefined) continue;
+    for (const label of policy.labels) {
+      if (!held.has(label)) continue;
+      out.push({
+        label,
+        action,
+        policy: policy.name,
+        meaning: DATA_USAGE_LABELS[label] ?? 'a label of your own',
+      });
     }
   }
   return out;
+}
+
+/**
+ * Data-usage labels on a field a mapping can export: an identity namespace (matched without case) or an attribute
+ * path (matched exactly). An activation whose mapping exports a labelled field is checked like a labelled segment.
+ */
+export interface FieldLabel {
+  sourceType: 'namespace' | 'attribute';
+  source: string;
+  labels: string[];
+}
+
+export const MAX_FIELD_LABELS = 200;
+
+export interface FieldLabelInput {
+  sourceType: string;
+  source: string;
+  labels: readonly string[];
+}
+
+/** Identifies a field: namespaces without case, attribute paths as written. */
+function fieldKey(field: { sourceType: string; source: string }): string {
+  const source = field.source.trim();
+  return field.sourceType === 'namespace' ? `namespace:${source.toUpperCase()}` : `attribute:${source}`;
+}
+
+/** Checks the labelled fields as a whole and gives them their stored form; every problem is listed, with its path. */
+export function checkFieldLabels(
+  input: readonly FieldLabelInput[],
+): { ok: true; fields: FieldLabel[] } | { ok: false; problems: PolicyProblem[] } {
+  const problems: PolicyProblem[] = [];
+  if (input.length > MAX_FIELD_LABELS)
+    problems.push({ path: 'fields', reason: `at most ${MAX_FIELD_LABELS} labelled fields per sandbox` });
+  const seen = new Set<string>();
+  const fields = input.map((f, i): FieldLabel => {
+    const at = `fields[${i}]`;
+    const sourceType = f.sourceType === 'namespace' || f.sourceType === 'attribute' ? f.sourceType : null;
+    if (sourceType === null)
+      problems.push({
+        path: `${at}.sourceType`,
+        reason: 'namespace (an identity namespace) or attribute (a path)',
+      });
+    const source = f.source.trim();
+    if (source === '' || source.length > 200)
+      problems.push({ path: `${at}.source`, reason: 'name the namespace or attribute path (1–200)' });
+    const key = fieldKey({ sourceType: sourceType ?? '', source });
+    if (source !== '' && seen.has(key))
+      problems.push({
+        path: `${at}.source`,
+        reason: `${source} is listed twice: give all its labels at once`,
+      });
+    seen.add(key);
+    if (f.labels.length === 0) problems.push({ path: `${at}.labels`, reason: 'name at least one label' });
+    for (const problem of labelProblems(f.labels))
+      problems.push({ path: `${at}.labels[${problem.index}]`, reason: problem.reason });
+    return { sourceType: sourceType ?? 'attribute', source, labels: normalizeLabels(f.labels) };
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, fields };
+}
+
+/** A policy a mapping row breaks by exporting a labelled field. */
+export interface MappingViolation {
+  /** The mapping row. */
+  index: number;
+  label: string;
+  action: string | null;
+  policy: string;
+  reason: string;
+}
+
+/**
+ * The policies an activation breaks through its mapping: one violation per (mapping row, label, action) whose source
+ * field carries a label a policy forbids for the destination's marketing actions.
+ *
+ * @example
+ * mappingPolicyViolations(['Cross Site Targeting'], [{ sourceType: 'namespace', source: 'Email' }],
+ *   [{ sourceType: 'namespace', source: 'email', labels: ['C5'] }]);
+ * // [{ index: 0, label: 'C5', action: 'Cross Site Targeting', policy: 'Restrict cross-site targeting', reason: '…' }]
+ */
+export function mappingPolicyViolations(
+  marketingActions: readonly string[],
+  mapping: ReadonlyArray<{ sourceType: string; source: string }>,
+  fields: readonly FieldLabel[],
+  custom: readonly CustomPolicy[] = [],
+): MappingViolation[] {
+  const labelsOf = new Map(fields.map((f) => [fieldKey(f), f.labels]));
+  return mapping.flatMap((row, index) =>
+    forbidden(marketingActions, labelsOf.get(fieldKey(row)) ?? [], custom).map(
+      ({ label, action, policy, meaning }) => ({
+        index,
+        label,
+        action,
+        policy,
+        reason:
+          action === null
+            ? `the mapping exports ${row.source}, labelled ${label} (${meaning}), and an activation to X sends each member's identifiers: remove the label if it no longer applies, or map another field`
+            : `the mapping exports ${row.source}, labelled ${label} (${meaning}), which forbids "${action}", a marketing action of the destination: remove that action from the destination, remove the label if it no longer applies, or map another field`,
+      }),
+    ),
+  );
 }
 
 export type CustomPolicyInput = Omit<CustomPolicy, 'id' | 'enabled' | 'labels'> & {

@@ -23,6 +23,8 @@ export type ProfileKeysView = z.input<typeof S.ProfileKeysSchema>;
 export type ConsentPoliciesView = z.input<typeof S.ConsentPoliciesSchema>;
 export type DataUsagePoliciesView = z.input<typeof S.DataUsagePoliciesSchema>;
 export type DataUsagePoliciesInput = z.output<typeof S.DataUsagePoliciesPutSchema>['policies'];
+export type FieldLabelsView = z.input<typeof S.FieldLabelsSchema>;
+export type FieldLabelsInput = z.output<typeof S.FieldLabelsPutSchema>['fields'];
 export type ConsentPreviewView = z.input<typeof S.ConsentPreviewSchema>;
 export type ConsentPoliciesInput = z.output<typeof S.ConsentPoliciesPutSchema>['policies'];
 
@@ -162,6 +164,14 @@ export interface ServiceBackend {
      * activation in place breaks the new set.
      */
     set(sandboxId: string, policies: DataUsagePoliciesInput): Promise<Checked<DataUsagePoliciesView>>;
+  };
+  fieldLabels: {
+    get(sandboxId: string): Promise<FieldLabelsView>;
+    /**
+     * Replaces the labelled fields (400 with every problem); throws a policy_violation ApiError when a dataflow in
+     * place exports a field the new labels forbid for its destination.
+     */
+    set(sandboxId: string, fields: FieldLabelsInput): Promise<Checked<FieldLabelsView>>;
   };
   consentPolicies: {
     get(sandboxId: string): Promise<ConsentPoliciesView>;

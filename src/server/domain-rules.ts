@@ -2,7 +2,9 @@ import { validateAudienceName } from '../audience/naming.ts';
 import { validateMapping } from '../audience/mapping.ts';
 import {
   checkCustomPolicies,
+  checkFieldLabels,
   labelProblems,
+  mappingPolicyViolations,
   normalizeLabels,
   policyViolations,
 } from '../audience/governance.ts';
@@ -29,6 +31,13 @@ export const domainRules: DomainRules = {
     };
   },
   checkCustomPolicies: (input, newId) => checkCustomPolicies(input, newId),
+  checkFieldLabels: (input) => checkFieldLabels(input),
+  mappingPolicyViolations(marketingActions, mapping, fields, custom) {
+    return mappingPolicyViolations(marketingActions, mapping, fields, custom).map((v) => ({
+      index: v.index,
+      reason: `${v.policy}: ${v.reason}`,
+    }));
+  },
   policyViolations(marketingActions, segments, custom) {
     return policyViolations(marketingActions, segments, custom).map((v) => ({
       segmentId: v.segmentId,

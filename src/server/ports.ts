@@ -1,4 +1,4 @@
-import type { CustomPolicy, CustomPolicyInput } from '../audience/governance.ts';
+import type { CustomPolicy, CustomPolicyInput, FieldLabel, FieldLabelInput } from '../audience/governance.ts';
 import type { ErrorDetail } from './api-error.ts';
 import type {
   IngestOutcome,
@@ -122,6 +122,20 @@ export interface DomainRules {
     segments: ReadonlyArray<{ id: string; name: string; labels: readonly string[] }>,
     custom: readonly CustomPolicy[],
   ): Array<{ segmentId: string; reason: string }>;
+  /**
+   * The data-usage policies an activation breaks through its mapping: each mapping row whose source field carries a
+   * label a policy forbids for the destination's marketing actions, with what to do.
+   */
+  mappingPolicyViolations(
+    marketingActions: readonly string[],
+    mapping: ReadonlyArray<{ sourceType: string; source: string }>,
+    fields: readonly FieldLabel[],
+    custom: readonly CustomPolicy[],
+  ): Array<{ index: number; reason: string }>;
+  /** Labelled fields as a whole: their stored form, or every problem at `fields[i].field`. */
+  checkFieldLabels(
+    input: readonly FieldLabelInput[],
+  ): { ok: true; fields: FieldLabel[] } | { ok: false; problems: ErrorDetail[] };
   /** The sandbox's own data-usage policies as a whole: their stored form, or every problem at `policies[i].field`. */
   checkCustomPolicies(
     input: readonly CustomPolicyInput[],

@@ -117,6 +117,36 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'GET',
+      path: `${V1}/field-labels`,
+      permissions: ['View Destinations'],
+      tag: 'Governance',
+      summary:
+        'Data-usage labels on the fields mappings can export (identity namespaces and attribute paths): an ' +
+        'activation that exports a labelled field is checked against the data-usage policies',
+      status: 200,
+      response: S.FieldLabelsSchema,
+      handler: async ({ principal, backend }) => backend.fieldLabels.get(principal.sandboxId),
+    }),
+    route({
+      method: 'PUT',
+      path: `${V1}/field-labels`,
+      permissions: ['Activate Destinations'],
+      tag: 'Governance',
+      summary:
+        'Replaces the labelled fields. 409 policy_violation when a dataflow in place exports a field the new labels ' +
+        'forbid for its destination; from then on, mappings and marketing-action changes are checked against them.',
+      body: S.FieldLabelsPutSchema,
+      status: 200,
+      response: S.FieldLabelsSchema,
+      handler: async ({ principal, backend, body }) =>
+        valid(
+          await backend.fieldLabels.set(principal.sandboxId, body.fields),
+          'Field labels',
+          principal.sandboxId,
+        ),
+    }),
+    route({
+      method: 'GET',
       path: `${V1}/consent-policies`,
       permissions: ['View Destinations'],
       tag: 'Governance',

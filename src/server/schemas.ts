@@ -538,6 +538,37 @@ export const DataUsagePoliciesPutSchema = z.object({
     .meta({ description: "The sandbox's own policies, the full set: those left out are deleted" }),
 });
 
+export const FieldLabelsSchema = z
+  .object({
+    fields: z
+      .array(
+        z.object({
+          sourceType: z.enum(['namespace', 'attribute']),
+          source: z.string().meta({ description: 'An identity namespace (any case) or an attribute path' }),
+          labels: z.array(z.string()),
+        }),
+      )
+      .meta({
+        description:
+          'Data-usage labels on fields a mapping can export: an activation whose mapping exports one is checked ' +
+          'against the data-usage policies like a labelled segment',
+      }),
+  })
+  .meta({ id: 'FieldLabels' });
+
+export const FieldLabelsPutSchema = z.object({
+  fields: z
+    .array(
+      z.object({
+        sourceType: z.string().min(1).max(20).meta({ description: 'namespace or attribute' }),
+        source: z.string().min(1).max(200),
+        labels: z.array(z.string()).min(1).max(50),
+      }),
+    )
+    .max(200)
+    .meta({ description: 'The full set: fields left out lose their labels' }),
+});
+
 export const ConsentPolicySchema = z
   .object({
     id: z.string().meta({ description: 'Kept across updates; made (`cp_…`) for a new policy' }),

@@ -1,4 +1,4 @@
-import { POLICIES, type CustomPolicy } from '../audience/governance.ts';
+import { POLICIES, type CustomPolicy, type FieldLabel } from '../audience/governance.ts';
 import type { Store, Destination, Dataflow, Audience, Segment, ApiToken } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
 import { policyViolation, upstreamError } from './api-error.ts';
@@ -258,6 +258,46 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   const customPolicies = async (sandboxId: string): Promise<CustomPolicy[]> =>
     JSON.parse((await store.sandboxes.dataUsagePolicies(sandboxId)) ?? '[]') as CustomPolicy[];
 
+  /** The sandbox's labelled fields. */
+  const fieldLabels = async (sandboxId: string): Promise<FieldLabel[]> =>
+    JSON.parse((await store.sandboxes.fieldLabels(sandboxId)) ?? '[]') as FieldLabel[];
+
+  /** The mapping violations of the sandbox's live dataflows of a destination, under the given policies and labels. */
+  const mappingViolations = async (
+    sandboxId: string,
+    destinationId: string,
+    marketingActions: readonly string[],
+    under: { fields: readonly FieldLabel[]; custom: readonly CustomPolicy[] },
+  ): Promise<Array<{ dataflow: Dataflow; index: number; reason: string }>> =>
+    (await store.dataflows.list(sandboxId))
+      .filter((d) => d.status !== 'deleted' && d.destinationId === destinationId)
+      .flatMap((dataflow) =>
+        rules
+          .mappingPolicyViolations(marketingActions, dataflow.mapping, under.fields, under.custom)
+          .map((v) => ({ dataflow, ...v })),
+      );
+
+  /**
+   * Refuses (409 policy_violation) a mapping that exports a field whose labels forbid one of the destination's
+   * marketing actions; `path` names the field each violation is reported at.
+   */
+  const enforceMapping = async (
+    sandboxId: string,
+    destinationId: string,
+    mapping: ReadonlyArray<{ sourceType: string; source: string }>,
+    path: (index: number) => string,
+  ): Promise<void> => {
+    const destination = await store.destinations.get(sandboxId, destinationId);
+    const violations = rules.mappingPolicyViolations(
+      destination?.marketingActions ?? [],
+      mapping,
+      await fieldLabels(sandboxId),
+      await customPolicies(sandboxId),
+    );
+    if (violations.length > 0)
+      throw policyViolation(violations.map((v) => ({ path: path(v.index), reason: v.reason })));
+  };
+
   const policiesView = (custom: CustomPolicy[]): DataUsagePoliciesView => ({
     core: POLICIES.map((p) => ({ name: p.name, action: p.action, labels: [...p.labels] })),
     custom: custom.map((p) => ({ ...p, labels: [...p.labels] })),
@@ -407,6 +447,18 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           );
           const activated = await store.segments.list(sandboxId, { ids: [...ids] });
           await enforcePolicies(sandboxId, patch.marketingActions, activated, () => 'marketingActions');
+          // Nor by the labels of fields its dataflows export.
+          const exported = await mappingViolations(sandboxId, id, patch.marketingActions, {
+            fields: await fieldLabels(sandboxId),
+            custom: await customPolicies(sandboxId),
+          });
+          if (exported.length > 0)
+            throw policyViolation(
+              exported.map((v) => ({
+                path: 'marketingActions',
+                reason: `${v.reason} (dataflow "${v.dataflow.name}", mapping row ${v.index + 1})`,
+              })),
+            );
         }
         const d = await store.transaction(async (tx) => {
           if (patch.credentials !== undefined)
@@ -596,6 +648,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const { problems: p, segments } = await checkDataflow(sandboxId, input);
         if (p.length > 0) return problems(p);
         await enforceActivation(sandboxId, input.destinationId, input.audiences, segments);
+        await enforceMapping(sandboxId, input.destinationId, input.mapping, (i) => `mapping[${i}].source`);
         const created = await store.transaction(async (tx) => {
           const d = await tx.dataflows.create({
             sandboxId,
@@ -648,6 +701,13 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         if (p.length > 0) return problems(p);
         if (patch.audiences !== undefined)
           await enforceActivation(sandboxId, current.destinationId, patch.audiences, segments);
+        if (patch.mapping !== undefined)
+          await enforceMapping(
+            sandboxId,
+            current.destinationId,
+            patch.mapping,
+            (i) => `mapping[${i}].source`,
+          );
         const updated = await store.transaction(async (tx) => {
           const d = await tx.dataflows.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -782,9 +842,44 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               reason: `${v.reason} (activated to destination "${destination?.name ?? destinationId}")`,
             });
         }
+        // Dataflows in place may export labelled fields the new set forbids.
+        const fields = await fieldLabels(sandboxId);
+        for (const destination of await store.destinations.list(sandboxId)) {
+          for (const v of await mappingViolations(sandboxId, destination.id, destination.marketingActions, {
+            fields,
+            custom: checked.policies,
+          }))
+            details.push({
+              path: 'policies',
+              reason: `${v.reason} (dataflow "${v.dataflow.name}" to destination "${destination.name}")`,
+            });
+        }
         if (details.length > 0) throw policyViolation(details);
         await store.sandboxes.setDataUsagePolicies(sandboxId, JSON.stringify(checked.policies));
         return { ok: true, value: policiesView(checked.policies) };
+      },
+    },
+    fieldLabels: {
+      get: async (sandboxId) => ({ fields: await fieldLabels(sandboxId) }),
+      async set(sandboxId, input) {
+        const checked = rules.checkFieldLabels(input);
+        if (!checked.ok) return problems(checked.problems);
+        // Labels that a dataflow in place already breaks are refused: fix its mapping or destination first.
+        const custom = await customPolicies(sandboxId);
+        const details: ErrorDetail[] = [];
+        for (const destination of await store.destinations.list(sandboxId)) {
+          for (const v of await mappingViolations(sandboxId, destination.id, destination.marketingActions, {
+            fields: checked.fields,
+            custom,
+          }))
+            details.push({
+              path: 'fields',
+              reason: `${v.reason} (dataflow "${v.dataflow.name}" to destination "${destination.name}")`,
+            });
+        }
+        if (details.length > 0) throw policyViolation(details);
+        await store.sandboxes.setFieldLabels(sandboxId, JSON.stringify(checked.fields));
+        return { ok: true, value: { fields: checked.fields } };
       },
     },
     consentPolicies: {

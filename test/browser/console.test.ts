@@ -565,6 +565,30 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await waitFor('the policy to go', async () => ((await row.count()) === 0 ? true : undefined));
   });
 
+  it('labels a mapped field in Settings, refused while a dataflow exports it to a forbidden use', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'Field labels' }).waitFor();
+    // The activated dataflow maps Email to a destination used for on-site advertising, which C6 forbids.
+    await page.getByLabel('Field kind').selectOption('namespace');
+    await page.getByLabel('Field', { exact: true }).fill('email');
+    await page.getByLabel('Its labels').fill('C6');
+    await page.getByRole('button', { name: 'Label field' }).click();
+    await expectText(page.getByRole('alert').first(), 'the mapping exports Email, labelled C6');
+    expect(await page.getByTestId('field-label').count()).toBe(0);
+    await page.getByLabel('Field kind').selectOption('attribute');
+    await page.getByLabel('Field', { exact: true }).fill('loyalty.score');
+    await page.getByLabel('Its labels').fill('c6, my-score');
+    await page.getByRole('button', { name: 'Label field' }).click();
+    const row = page.getByTestId('field-label');
+    await expectText(row, 'loyalty.score');
+    await expectText(row, 'C6, MY-SCORE');
+    expect((await callApi<{ fields: unknown[] }>(stack, 'GET', '/field-labels')).fields).toEqual([
+      { sourceType: 'attribute', source: 'loyalty.score', labels: ['C6', 'MY-SCORE'] },
+    ]);
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await waitFor('the label to go', async () => ((await row.count()) === 0 ? true : undefined));
+  });
+
   it('adds, switches off and removes a consent policy in Settings', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Consent policies' }).waitFor();

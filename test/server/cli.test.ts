@@ -213,6 +213,25 @@ describe('tca CLI', () => {
     expect(refused.stderr + refused.stdout).toContain('cannot change');
   });
 
+  it('labels mapped fields, lists and removes them, refusing bad labels with their problems', async () => {
+    const set = await tca(['field-labels', 'set', 'attribute', 'loyalty.score', 'my-score,c9', '--json']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual([
+      { sourceType: 'attribute', source: 'loyalty.score', labels: ['MY-SCORE', 'C9'] },
+    ]);
+    // Setting a field again replaces its labels.
+    await tca(['field-labels', 'set', 'attribute', 'loyalty.score', 'C9']);
+    const listed = await tca(['field-labels', 'list']);
+    expect(listed.stdout).toMatch(/attribute\s+loyalty\.score\s+C9/);
+    const bad = await tca(['field-labels', 'set', 'attribute', 'other.path', 'C 9']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('fields[1].labels[0]');
+    expect((await tca(['field-labels', 'set', 'column', 'x', 'C9'])).code).toBe(2);
+    expect((await tca(['field-labels', 'remove', 'namespace', 'Email'])).code).toBe(4);
+    expect((await tca(['field-labels', 'remove', 'attribute', 'loyalty.score'])).code).toBe(0);
+    expect(JSON.parse((await tca(['field-labels', 'list', '--json'])).stdout)).toEqual([]);
+  });
+
   it('adds, switches off and removes consent policies, refusing bad ones with their problems', async () => {
     const added = await tca([
       'consent',

@@ -167,4 +167,114 @@ describe('data governance', () => {
       200,
     );
   });
+
+  it('checks the labels of mapped fields: at mapping, on marketing-action changes, and when labels or policies change', async () => {
+    expect((await call('GET', '/api/v1/field-labels')).body).toEqual({ fields: [] });
+    const bad = await call('PUT', '/api/v1/field-labels', {
+      fields: [
+        { sourceType: 'column', source: ' ', labels: ['C5'] },
+        { sourceType: 'namespace', source: 'Email', labels: ['C 5'] },
+        { sourceType: 'namespace', source: 'EMAIL', labels: ['C5'] },
+      ],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.map((d: { path: string }) => d.path)).toEqual([
+      'fields[0].sourceType',
+      'fields[0].source',
+      'fields[1].labels[0]',
+      'fields[2].source',
+    ]);
+
+    const destination = async (name: string, marketingActions: string[]) =>
+      (
+        await call('POST', '/api/v1/destinations', {
+          name,
+          accountId: DEMO.accountId,
+          credentials: DEMO.credentials,
+          marketingActions,
+          alertWebhookUrl: null,
+        })
+      ).body.id as string;
+    const targeting = await destination('Targeting', ['Cross Site Targeting']);
+    const email = {
+      sourceType: 'attribute',
+      source: 'personalEmail.address',
+      target: 'email',
+      applyTransformation: true,
+    };
+    const phone = {
+      sourceType: 'namespace',
+      source: 'Phone_E.164',
+      target: 'phone_number',
+      applyTransformation: true,
+    };
+    const flow = await call('POST', '/api/v1/dataflows', {
+      name: 'Emails to targeting',
+      destinationId: targeting,
+      mapping: [email],
+      audiences: [{ segmentId: 'seg-open', mappingName: 'Open for targeting' }],
+    });
+    expect(flow.status, JSON.stringify(flow.body)).toBe(201);
+
+    // C5 on the email attribute: the dataflow in place exports it to a destination used for cross-site targeting.
+    const labels = { fields: [{ sourceType: 'attribute', source: 'personalEmail.address', labels: ['c5'] }] };
+    const refused = violations(await call('PUT', '/api/v1/field-labels', labels));
+    expect(refused).toEqual([
+      {
+        path: 'fields',
+        reason: expect.stringContaining('the mapping exports personalEmail.address, labelled C5'),
+      },
+    ]);
+    expect(refused[0]!.reason).toContain('dataflow "Emails to targeting"');
+    expect((await call('GET', '/api/v1/field-labels')).body.fields).toEqual([]);
+
+    // Used for analytics instead, the labels are accepted; the action cannot come back while Email is mapped.
+    expect(
+      (await call('PATCH', `/api/v1/destinations/${targeting}`, { marketingActions: ['Analytics'] })).status,
+    ).toBe(200);
+    const set = await call('PUT', '/api/v1/field-labels', labels);
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect(set.body.fields).toEqual([
+      { sourceType: 'attribute', source: 'personalEmail.address', labels: ['C5'] },
+    ]);
+    const back = violations(
+      await call('PATCH', `/api/v1/destinations/${targeting}`, {
+        marketingActions: ['Cross Site Targeting'],
+      }),
+    );
+    expect(back.map((v) => v.path)).toEqual(['marketingActions']);
+    expect(back[0]!.reason).toContain('mapping row 1');
+
+    // A new dataflow to a targeting destination may map the phone, not the email.
+    const other = await destination('Targeting too', ['cross site targeting']);
+    const mapped = violations(
+      await call('POST', '/api/v1/dataflows', {
+        name: 'Both to targeting',
+        destinationId: other,
+        mapping: [phone, email],
+        audiences: [{ segmentId: 'seg-open', mappingName: 'Open too' }],
+      }),
+    );
+    expect(mapped.map((v) => v.path)).toEqual(['mapping[1].source']);
+    const phones = await call('POST', '/api/v1/dataflows', {
+      name: 'Phones to targeting',
+      destinationId: other,
+      mapping: [phone],
+      audiences: [{ segmentId: 'seg-open', mappingName: 'Open too' }],
+    });
+    expect(phones.status, JSON.stringify(phones.body)).toBe(201);
+    const remapped = violations(
+      await call('PATCH', `/api/v1/dataflows/${phones.body.id}`, { mapping: [phone, email] }),
+    );
+    expect(remapped.map((v) => v.path)).toEqual(['mapping[1].source']);
+
+    // A policy of the sandbox's own is checked against labelled fields too.
+    const policy = violations(
+      await call('PUT', '/api/v1/data-usage-policies', {
+        policies: [{ name: 'No analytics on C5 data', action: 'Analytics', labels: ['C5'] }],
+      }),
+    );
+    expect(policy[0]!.reason).toContain('dataflow "Emails to targeting"');
+    expect((await call('PUT', '/api/v1/field-labels', { fields: [] })).status).toBe(200);
+  });
 });

@@ -138,6 +138,8 @@ const FIXTURES: Record<string, Fixture> = {
     path: '/api/v1/data-usage-policies',
     body: { policies: [] },
   }),
+  'GET /api/v1/field-labels': async () => ({ path: '/api/v1/field-labels' }),
+  'PUT /api/v1/field-labels': async () => ({ path: '/api/v1/field-labels', body: { fields: [] } }),
   'GET /api/v1/consent-policies': async () => ({ path: '/api/v1/consent-policies' }),
   'GET /api/v1/consent-policies/preview': async (c) => ({
     path: `/api/v1/consent-policies/preview?destinationId=${c.destinationId}&segmentIds=${c.segmentId}`,

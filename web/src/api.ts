@@ -5,7 +5,7 @@
  */
 import type { Permission } from '../../src/server/permissions.ts';
 import type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
-import type { CustomPolicyInput } from '../../src/audience/governance.ts';
+import type { CustomPolicyInput, FieldLabel } from '../../src/audience/governance.ts';
 import type {
   ConsentPreviewView,
   DataUsagePoliciesView,
@@ -180,7 +180,7 @@ export interface ProfileKeys {
 export type DataUsagePolicies = DataUsagePoliciesView;
 /** What the consent policies would keep of the known profiles (see `GET /consent-policies/preview`). */
 export type ConsentPreview = ConsentPreviewView;
-export type { CustomPolicy, CustomPolicyInput } from '../../src/audience/governance.ts';
+export type { CustomPolicy, CustomPolicyInput, FieldLabel } from '../../src/audience/governance.ts';
 export type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'json';
@@ -559,6 +559,9 @@ export function createApi(options: ApiOptions) {
     /** Replaces the sandbox's own policies; refused (409) when an activation in place breaks the new set. */
     setDataUsagePolicies: (policies: CustomPolicyInput[]) =>
       request<DataUsagePolicies>('PUT', '/data-usage-policies', { policies }),
+    fieldLabels: () => request<{ fields: FieldLabel[] }>('GET', '/field-labels'),
+    setFieldLabels: (fields: FieldLabel[]) =>
+      request<{ fields: FieldLabel[] }>('PUT', '/field-labels', { fields }),
     consentPolicies: async () =>
       (await request<{ policies: ConsentPolicy[] }>('GET', '/consent-policies')).policies,
     /** The policies that apply to a destination, or every policy without one; segments are optional. */

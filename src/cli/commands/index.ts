@@ -13,6 +13,7 @@ import { registerSandboxesCommand } from './sandboxes.ts';
 import { registerDeadLettersCommand } from './dead-letters.ts';
 import { registerConsentCommand } from './consent.ts';
 import { registerPoliciesCommand } from './policies.ts';
+import { registerFieldLabelsCommand } from './field-labels.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
@@ -30,5 +31,6 @@ export function registerCommands(program: Command): void {
   registerDeadLettersCommand(program);
   registerConsentCommand(program);
   registerPoliciesCommand(program);
+  registerFieldLabelsCommand(program);
   void program;
 }

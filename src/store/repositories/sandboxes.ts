@@ -46,7 +46,7 @@ export function sandboxRepository(ctx: RepositoryContext) {
         }
         throw cause;
       }
-      return toSandbox({ ...row, consent_policies: '[]', data_usage_policies: '[]' });
+      return toSandbox({ ...row, consent_policies: '[]', data_usage_policies: '[]', field_labels: '[]' });
     },
 
     async get(id: string): Promise<Sandbox | undefined> {
@@ -91,6 +91,26 @@ export function sandboxRepository(ctx: RepositoryContext) {
       const result = await ctx.db
         .updateTable('sandboxes')
         .set({ data_usage_policies: policiesJson })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    /** The data-usage labels on mapped fields as stored (JSON array); undefined for an unknown sandbox. */
+    async fieldLabels(id: string): Promise<string | undefined> {
+      const row = await ctx.db
+        .selectFrom('sandboxes')
+        .select('field_labels')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row?.field_labels;
+    },
+
+    /** Replaces them (a JSON array checked by the caller); false for an unknown sandbox. */
+    async setFieldLabels(id: string, fieldsJson: string): Promise<boolean> {
+      const result = await ctx.db
+        .updateTable('sandboxes')
+        .set({ field_labels: fieldsJson })
         .where('id', '=', id)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;

@@ -23,6 +23,8 @@ export interface SandboxesTable {
   consent_policies: Generated<string>;
   /** JSON array of the sandbox's own data-usage policies (migration 0006; see `src/audience/governance.ts`). */
   data_usage_policies: Generated<string>;
+  /** JSON array of data-usage labels on mapped fields (migration 0007; see `src/audience/governance.ts`). */
+  field_labels: Generated<string>;
 }
 
 export interface ApiTokensTable {

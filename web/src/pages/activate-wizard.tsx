@@ -15,7 +15,14 @@ import {
 } from '../activation-draft.ts';
 import type { ActivateStep, ActivationDraft, SegmentFilter } from '../activation-draft.ts';
 import type { Destination, Segment } from '../api.ts';
-import { policyViolations, type PolicyViolation } from '../../../src/audience/governance.ts';
+import { mappingPolicyViolations, policyViolations } from '../../../src/audience/governance.ts';
+
+/** A data-usage policy the activation would break, through a segment's labels or a mapped field's. */
+interface Violation {
+  key: string;
+  policy: string;
+  reason: string;
+}
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
@@ -100,6 +107,10 @@ function ActivateFlow({ destination }: { destination: Destination }) {
     queryKey: [session.sandbox, 'data-usage-policies'],
     queryFn: () => api.dataUsagePolicies(),
   });
+  const fieldLabels = useQuery({
+    queryKey: [session.sandbox, 'field-labels'],
+    queryFn: () => api.fieldLabels(),
+  });
   const [step, setStep] = useState<ActivateStep>('segments');
   const [draft, setDraft] = useState<ActivationDraft>(() => emptyDraft(destination.id));
   const [attempted, setAttempted] = useState<Partial<Record<ActivateStep, boolean>>>({});
@@ -136,13 +147,31 @@ function ActivateFlow({ destination }: { destination: Destination }) {
   if (segments.isError) return <ErrorMessage error={segments.error} title="Could not load segments" />;
   const allSegments = segments.data;
   // The service refuses an activation that breaks a data-usage policy; the same rules show it before Finish.
-  const violations = policyViolations(
-    destination.marketingActions,
-    allSegments
-      .filter((s) => draft.selected.includes(s.id))
-      .map((s) => ({ id: s.id, name: s.name, labels: s.labels ?? [] })),
-    policies.data?.custom ?? [],
-  );
+  const custom = policies.data?.custom ?? [];
+  const violations: Violation[] = [
+    ...policyViolations(
+      destination.marketingActions,
+      allSegments
+        .filter((s) => draft.selected.includes(s.id))
+        .map((s) => ({ id: s.id, name: s.name, labels: s.labels ?? [] })),
+      custom,
+    ).map((v) => ({
+      key: `${v.segmentId}:${v.label}:${v.action ?? ''}`,
+      policy: v.policy,
+      reason: v.reason,
+    })),
+    // The labels of the fields the mapping exports count too.
+    ...mappingPolicyViolations(
+      destination.marketingActions,
+      draft.mapping,
+      fieldLabels.data?.fields ?? [],
+      custom,
+    ).map((v) => ({
+      key: `mapping:${v.index}:${v.label}:${v.action ?? ''}`,
+      policy: v.policy,
+      reason: v.reason,
+    })),
+  ];
 
   return (
     <>
@@ -475,7 +504,7 @@ function ReviewStep({
   segments: Segment[];
   draft: ActivationDraft;
   destination: Destination;
-  violations: PolicyViolation[];
+  violations: Violation[];
   onChange: (d: ActivationDraft) => void;
 }) {
   const plan = previewPlan(draft, segments);
@@ -558,8 +587,8 @@ function ReviewStep({
         <h3 id="policy-title">Data usage policy check</h3>
         {violations.length === 0 ? (
           <p className="callout" data-testid="governance-violations">
-            No policy violations: no segment&apos;s data-usage labels forbid this destination&apos;s marketing
-            actions
+            No policy violations: no data-usage label of the segments or of the mapped fields forbids this
+            destination&apos;s marketing actions
             {destination.marketingActions.length > 0 ? ` (${destination.marketingActions.join(', ')})` : ''}.
           </p>
         ) : (
@@ -571,7 +600,7 @@ function ReviewStep({
             </p>
             <ul>
               {violations.map((v) => (
-                <li key={`${v.segmentId}:${v.label}:${v.action ?? ''}`}>
+                <li key={v.key}>
                   <strong>{v.policy}</strong>: {v.reason}
                 </li>
               ))}

@@ -7,6 +7,7 @@ import type {
   CreatedToken,
   CustomPolicyInput,
   DataUsagePolicies,
+  FieldLabel,
   Permission,
 } from '../api.ts';
 import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../../../src/audience/consent.ts';
@@ -141,6 +142,7 @@ export function Settings() {
       ) : null}
       <ProfileKeysSection />
       <DataUsagePoliciesSection />
+      <FieldLabelsSection />
       <ConsentPoliciesSection />
       <h2>API tokens</h2>
       <form
@@ -371,6 +373,142 @@ function ProfileKeysSection() {
             )}
             {save.isError ? (
               <ErrorMessage error={save.error} title="The profile keys were not changed" />
+            ) : null}
+          </div>
+        )}
+      </QueryView>
+    </>
+  );
+}
+
+/** Data-usage labels on the fields mappings export: listed, added and removed (the whole set is saved each time). */
+function FieldLabelsSection() {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const fields = useQuery({ queryKey: [session.sandbox, 'field-labels'], queryFn: () => api.fieldLabels() });
+  const mayChange = session.permissions.includes('Activate Destinations');
+  const [sourceType, setSourceType] = useState<FieldLabel['sourceType']>('namespace');
+  const [source, setSource] = useState('');
+  const [labels, setLabels] = useState('');
+  const save = useMutation({
+    mutationFn: (next: FieldLabel[]) => api.setFieldLabels(next),
+    onSuccess: async () => {
+      setSource('');
+      setLabels('');
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'field-labels'] });
+    },
+  });
+  const labelList = labels
+    .split(',')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  return (
+    <>
+      <h2>Field labels</h2>
+      <QueryView query={fields} label="the field labels">
+        {({ fields: current }) => (
+          <div className="card">
+            <p>
+              Labels on the fields a mapping exports. A dataflow that exports a labelled field is checked
+              against the data-usage policies like a labelled segment: when it is created, when its mapping or
+              its destination&apos;s marketing actions change, and when these labels change.
+            </p>
+            {current.length === 0 ? (
+              <Empty title="No labelled field">
+                Only segment labels are checked until a field is labelled.
+              </Empty>
+            ) : (
+              <div className="table-wrap">
+                <table aria-label="Field labels">
+                  <thead>
+                    <tr>
+                      <th scope="col">Field</th>
+                      <th scope="col">Labels</th>
+                      {mayChange ? <th scope="col" aria-label="Actions" /> : null}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {current.map((f) => (
+                      <tr key={`${f.sourceType}:${f.source}`} data-testid="field-label">
+                        <td>
+                          <span className="muted">{f.sourceType}</span> <code>{f.source}</code>
+                        </td>
+                        <td>{f.labels.join(', ')}</td>
+                        {mayChange ? (
+                          <td className="actions">
+                            <button
+                              type="button"
+                              className="secondary"
+                              disabled={save.isPending}
+                              onClick={() => save.mutate(current.filter((g) => g !== f))}
+                            >
+                              Remove
+                            </button>
+                          </td>
+                        ) : null}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+            {mayChange ? (
+              <form
+                noValidate
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  save.mutate([...current, { sourceType, source: source.trim(), labels: labelList }]);
+                }}
+              >
+                <Field label="Field kind">
+                  {(props) => (
+                    <select
+                      {...props}
+                      value={sourceType}
+                      onChange={(e) => setSourceType(e.target.value as FieldLabel['sourceType'])}
+                    >
+                      <option value="namespace">Identity namespace</option>
+                      <option value="attribute">Attribute path</option>
+                    </select>
+                  )}
+                </Field>
+                <Field label="Field" hint="A namespace such as Email, or a path such as loyalty.score">
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="text"
+                      value={source}
+                      onChange={(e) => setSource(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <Field
+                  label="Its labels"
+                  hint="Separated by commas: C1–C12, I1, I2, S1, S2, PSPD, RHD or your own."
+                >
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="text"
+                      value={labels}
+                      onChange={(e) => setLabels(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <div className="actions">
+                  <button
+                    type="submit"
+                    disabled={save.isPending || source.trim() === '' || labelList.length === 0}
+                  >
+                    Label field
+                  </button>
+                </div>
+              </form>
+            ) : (
+              <p className="muted">A token with Activate Destinations can change them.</p>
+            )}
+            {save.isError ? (
+              <ErrorMessage error={save.error} title="The field labels were not changed" />
             ) : null}
           </div>
         )}
