@@ -185,7 +185,7 @@ export interface FieldLabelInput {
 }
 
 /** Identifies a field: namespaces without case, attribute paths as written. */
-function fieldKey(field: { sourceType: string; source: string }): string {
+export function fieldKey(field: { sourceType: string; source: string }): string {
   const source = field.source.trim();
   return field.sourceType === 'namespace' ? `namespace:${source.toUpperCase()}` : `attribute:${source}`;
 }

@@ -11,7 +11,7 @@ const USER_SEPARATOR = '\u0002';
 const NO_USER = '-';
 
 /** The fields `encodeEvaluation` writes, in order. */
-export const EVALUATION_FIELDS = 7;
+const EVALUATION_FIELDS = 7;
 
 /** An evaluation as one line of text (see `decodeEvaluation`). */
 export function encodeEvaluation(e: ProfileEvaluation): string {

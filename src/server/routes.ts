@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { splitList } from '../text/split-list.ts';
 import * as S from './schemas.ts';
 import { mediaType, route, type Route } from './route-def.ts';
 import type { Checked } from './backend.ts';
@@ -169,9 +170,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.ConsentPreviewSchema,
       handler: async ({ principal, backend, query }) => {
-        const segmentIds = [...new Set((query.segmentIds ?? '').split(',').map((id) => id.trim()))].filter(
-          (id) => id !== '',
-        );
+        const segmentIds = [...new Set(splitList(query.segmentIds ?? ''))];
         if (segmentIds.length > 250)
           throw badRequest('Give at most 250 segment ids', [
             { path: 'query.segmentIds', reason: 'comma-separated, at most 250 ids' },

@@ -265,17 +265,39 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   /** The mapping violations of the sandbox's live dataflows of a destination, under the given policies and labels. */
   const mappingViolations = async (
     sandboxId: string,
-    destinationId: string,
-    marketingActions: readonly string[],
     under: { fields: readonly FieldLabel[]; custom: readonly CustomPolicy[] },
-  ): Promise<Array<{ dataflow: Dataflow; index: number; reason: string }>> =>
-    (await store.dataflows.list(sandboxId))
-      .filter((d) => d.status !== 'deleted' && d.destinationId === destinationId)
-      .flatMap((dataflow) =>
-        rules
-          .mappingPolicyViolations(marketingActions, dataflow.mapping, under.fields, under.custom)
-          .map((v) => ({ dataflow, ...v })),
+    /** Only this destination's dataflows, as if used for these marketing actions. */
+    only?: { destinationId: string; marketingActions: readonly string[] },
+  ): Promise<Array<{ dataflow: Dataflow; destination: Destination; index: number; reason: string }>> => {
+    const dataflows = (await store.dataflows.list(sandboxId)).filter((d) => d.status !== 'deleted');
+    return (await store.destinations.list(sandboxId))
+      .filter((destination) => only === undefined || destination.id === only.destinationId)
+      .flatMap((destination) =>
+        dataflows
+          .filter((d) => d.destinationId === destination.id)
+          .flatMap((dataflow) =>
+            rules
+              .mappingPolicyViolations(
+                only?.marketingActions ?? destination.marketingActions,
+                dataflow.mapping,
+                under.fields,
+                under.custom,
+              )
+              .map((v) => ({ dataflow, destination, ...v })),
+          ),
       );
+  };
+
+  /** The mapping violations of every live dataflow of the sandbox, as details at `path` naming each dataflow. */
+  const mappingViolationDetails = async (
+    sandboxId: string,
+    path: string,
+    under: { fields: readonly FieldLabel[]; custom: readonly CustomPolicy[] },
+  ): Promise<ErrorDetail[]> =>
+    (await mappingViolations(sandboxId, under)).map((v) => ({
+      path,
+      reason: `${v.reason} (dataflow "${v.dataflow.name}" to destination "${v.destination.name}")`,
+    }));
 
   /**
    * Refuses (409 policy_violation) a mapping that exports a field whose labels forbid one of the destination's
@@ -448,10 +470,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           const activated = await store.segments.list(sandboxId, { ids: [...ids] });
           await enforcePolicies(sandboxId, patch.marketingActions, activated, () => 'marketingActions');
           // Nor by the labels of fields its dataflows export.
-          const exported = await mappingViolations(sandboxId, id, patch.marketingActions, {
-            fields: await fieldLabels(sandboxId),
-            custom: await customPolicies(sandboxId),
-          });
+          const exported = await mappingViolations(
+            sandboxId,
+            { fields: await fieldLabels(sandboxId), custom: await customPolicies(sandboxId) },
+            { destinationId: id, marketingActions: patch.marketingActions },
+          );
           if (exported.length > 0)
             throw policyViolation(
               exported.map((v) => ({
@@ -843,17 +866,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             });
         }
         // Dataflows in place may export labelled fields the new set forbids.
-        const fields = await fieldLabels(sandboxId);
-        for (const destination of await store.destinations.list(sandboxId)) {
-          for (const v of await mappingViolations(sandboxId, destination.id, destination.marketingActions, {
-            fields,
+        details.push(
+          ...(await mappingViolationDetails(sandboxId, 'policies', {
+            fields: await fieldLabels(sandboxId),
             custom: checked.policies,
-          }))
-            details.push({
-              path: 'policies',
-              reason: `${v.reason} (dataflow "${v.dataflow.name}" to destination "${destination.name}")`,
-            });
-        }
+          })),
+        );
         if (details.length > 0) throw policyViolation(details);
         await store.sandboxes.setDataUsagePolicies(sandboxId, JSON.stringify(checked.policies));
         return { ok: true, value: policiesView(checked.policies) };
@@ -865,18 +883,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const checked = rules.checkFieldLabels(input);
         if (!checked.ok) return problems(checked.problems);
         // Labels that a dataflow in place already breaks are refused: fix its mapping or destination first.
-        const custom = await customPolicies(sandboxId);
-        const details: ErrorDetail[] = [];
-        for (const destination of await store.destinations.list(sandboxId)) {
-          for (const v of await mappingViolations(sandboxId, destination.id, destination.marketingActions, {
-            fields: checked.fields,
-            custom,
-          }))
-            details.push({
-              path: 'fields',
-              reason: `${v.reason} (dataflow "${v.dataflow.name}" to destination "${destination.name}")`,
-            });
-        }
+        const details = await mappingViolationDetails(sandboxId, 'fields', {
+          fields: checked.fields,
+          custom: await customPolicies(sandboxId),
+        });
         if (details.length > 0) throw policyViolation(details);
         await store.sandboxes.setFieldLabels(sandboxId, JSON.stringify(checked.fields));
         return { ok: true, value: { fields: checked.fields } };

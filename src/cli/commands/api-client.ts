@@ -199,13 +199,8 @@ export function printTable(rows: Array<Record<string, unknown>>, columns: string
   for (const r of rows) process.stdout.write(line(columns.map((c) => cell(r[c]))) + '\n');
 }
 
-/** A comma-separated option value as its items, trimmed, empty ones left out: `'C2, I1,'` → `['C2', 'I1']`. */
-export function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-}
+/** A comma-separated option value as its items (see `splitList`). */
+export { splitList } from '../../text/split-list.ts';
 
 export function examples(lines: string[]): string {
   return '\nExamples:\n' + lines.map((l) => `  $ ${l}`).join('\n') + '\n';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { FieldLabel } from '../../audience/governance.ts';
+import { fieldKey, type FieldLabel } from '../../audience/governance.ts';
 import {
   action,
   CliError,
@@ -31,10 +31,9 @@ function sourceTypeOf(text: string): 'namespace' | 'attribute' {
   ]);
 }
 
-/** Same field: namespaces compare without case. */
+/** Same field, as the service compares them. */
 const sameField = (f: FieldLabel, sourceType: string, source: string) =>
-  f.sourceType === sourceType &&
-  (sourceType === 'namespace' ? f.source.toUpperCase() === source.toUpperCase() : f.source === source);
+  fieldKey(f) === fieldKey({ sourceType, source });
 
 /** Reads the labelled fields, changes them with `edit`, writes the whole set back and shows it. */
 async function change(opts: GlobalOptions, edit: (fields: FieldLabel[]) => FieldLabel[]): Promise<void> {

@@ -12,6 +12,7 @@ import type {
 } from '../api.ts';
 import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../../../src/audience/consent.ts';
 import { MARKETING_ACTIONS } from '../preflight.ts';
+import { splitList } from '../../../src/text/split-list.ts';
 import { useApp } from '../app-context.tsx';
 import { formatCount } from '../run-metrics.ts';
 import { ConsentRule } from '../components/consent-rule.tsx';
@@ -305,11 +306,6 @@ function ProfileKeysSection() {
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'profile-keys'] });
     },
   });
-  const parse = (text: string) =>
-    text
-      .split(',')
-      .map((ns) => ns.trim())
-      .filter((ns) => ns !== '');
   return (
     <>
       <h2>Profile keys</h2>
@@ -335,7 +331,8 @@ function ProfileKeysSection() {
                 noValidate
                 onSubmit={(e) => {
                   e.preventDefault();
-                  if (draft !== null && parse(draft).length > 0) save.mutate(parse(draft));
+                  const namespaces = splitList(draft ?? '');
+                  if (namespaces.length > 0) save.mutate(namespaces);
                 }}
               >
                 <Field
@@ -364,7 +361,7 @@ function ProfileKeysSection() {
                   ) : null}
                   <button
                     type="submit"
-                    disabled={save.isPending || draft === null || parse(draft).length === 0}
+                    disabled={save.isPending || draft === null || splitList(draft).length === 0}
                   >
                     Save profile keys
                   </button>
@@ -398,10 +395,7 @@ function FieldLabelsSection() {
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'field-labels'] });
     },
   });
-  const labelList = labels
-    .split(',')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
+  const labelList = splitList(labels);
   return (
     <>
       <h2>Field labels</h2>
@@ -554,13 +548,8 @@ function ConsentPoliciesSection() {
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-preview'] });
     },
   });
-  const listOf = (text: string) =>
-    text
-      .split(',')
-      .map((v) => v.trim())
-      .filter((v) => v !== '');
-  const values = listOf(allowed);
-  const orValues = listOf(orAllowed);
+  const values = splitList(allowed);
+  const orValues = splitList(orAllowed);
   return (
     <>
       <h2>Consent policies</h2>
@@ -752,10 +741,7 @@ function DataUsagePoliciesSection() {
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'data-usage-policies'] });
     },
   });
-  const labelList = labels
-    .split(',')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
+  const labelList = splitList(labels);
   return (
     <>
       <h2>Data-usage policies</h2>
