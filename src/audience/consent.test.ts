@@ -4,6 +4,7 @@ import {
   consentRequirements,
   failedRequirement,
   parseStoredConsentPolicies,
+  policyApplies,
   readConsents,
   type ConsentPolicy,
 } from './consent.ts';
@@ -13,6 +14,8 @@ const policy = (over: Partial<ConsentPolicy> = {}): ConsentPolicy => ({
   id: 'cp_1',
   name: 'Ads need sharing consent',
   marketingActions: ['Cross Site Targeting'],
+  labels: [],
+  operator: 'and',
   attribute: 'consents.share.val',
   allowedValues: ['y'],
   alternatives: [],
@@ -25,11 +28,13 @@ const read = (profile: Record<string, unknown>) =>
 
 describe('consent policies', () => {
   it('apply to destinations with one of their marketing actions, when enabled', () => {
-    expect(consentRequirements([policy()], [' cross site TARGETING'])).toEqual([
+    expect(consentRequirements([policy()], { marketingActions: [' cross site TARGETING'] })).toEqual([
       { policyId: 'cp_1', attribute: 'consents.share.val', allowed: ['y'] },
     ]);
-    expect(consentRequirements([policy()], ['Analytics'])).toEqual([]);
-    expect(consentRequirements([policy({ enabled: false })], ['Cross Site Targeting'])).toEqual([]);
+    expect(consentRequirements([policy()], { marketingActions: ['Analytics'] })).toEqual([]);
+    expect(
+      consentRequirements([policy({ enabled: false })], { marketingActions: ['Cross Site Targeting'] }),
+    ).toEqual([]);
   });
 
   it('read consent flat, nested, wrapped or in raw XDM, and nothing from a profile without it', () => {
@@ -49,10 +54,9 @@ describe('consent policies', () => {
   });
 
   it('fail a profile whose value is absent or not allowed', () => {
-    const [requirement] = consentRequirements(
-      [policy({ allowedValues: ['y', 'LI'] })],
-      ['Cross Site Targeting'],
-    );
+    const [requirement] = consentRequirements([policy({ allowedValues: ['y', 'LI'] })], {
+      marketingActions: ['Cross Site Targeting'],
+    });
     expect(failedRequirement([requirement!], { 'consent:consents.share.val': ['li'] })).toBeNull();
     expect(failedRequirement([requirement!], { 'consent:consents.share.val': ['n'] })).toBe(requirement);
     expect(failedRequirement([requirement!], {})).toBe(requirement);
@@ -69,7 +73,7 @@ describe('consent policies', () => {
           ],
         }),
       ],
-      ['Cross Site Targeting'],
+      { marketingActions: ['Cross Site Targeting'] },
     );
     expect(requirement!.alternatives).toEqual([
       { attribute: 'consents.marketing.any.val', allowed: ['y', 'li'] },
@@ -86,13 +90,35 @@ describe('consent policies', () => {
     ).toBe(true);
     expect(fails({})).toBe(true);
     // A policy without alternatives adds none to its requirement.
-    expect(consentRequirements([policy()], ['Cross Site Targeting'])[0]).not.toHaveProperty('alternatives');
+    expect(
+      consentRequirements([policy()], { marketingActions: ['Cross Site Targeting'] })[0],
+    ).not.toHaveProperty('alternatives');
   });
 
-  it('read from storage with no alternatives when stored before there were any', () => {
-    const { alternatives, ...old } = policy();
-    expect(alternatives).toEqual([]);
+  it('read from storage with no alternatives, labels or operator when stored before there were any', () => {
+    const { alternatives, labels, operator, ...old } = policy();
+    expect([alternatives, labels, operator]).toEqual([[], [], 'and']);
     expect(parseStoredConsentPolicies(JSON.stringify([old]))).toEqual([policy()]);
+  });
+
+  it('apply through data-usage labels, alone or joined to marketing actions by and / or', () => {
+    const email = { marketingActions: ['Email Targeting'] };
+    const labelled = (labels: string[]) => ({ ...email, labels });
+    const onLabels = policy({ marketingActions: [], labels: ['C5', 'C9'] });
+    expect(policyApplies(onLabels, labelled(['c9']))).toBe(true);
+    expect(policyApplies(onLabels, labelled(['C2']))).toBe(false);
+    expect(policyApplies(onLabels, email)).toBe(false);
+    const both = policy({ marketingActions: ['Email Targeting'], labels: ['C5'] });
+    expect(policyApplies(both, labelled(['C5']))).toBe(true);
+    expect(policyApplies(both, email)).toBe(false);
+    expect(policyApplies(both, { marketingActions: ['Analytics'], labels: ['C5'] })).toBe(false);
+    const either = { ...both, operator: 'or' as const };
+    expect(policyApplies(either, email)).toBe(true);
+    expect(policyApplies(either, { marketingActions: ['Analytics'], labels: ['c5'] })).toBe(true);
+    expect(policyApplies(either, { marketingActions: ['Analytics'], labels: ['C2'] })).toBe(false);
+    expect(consentRequirements([onLabels, policy({ id: 'cp_2' })], labelled(['C5']))).toEqual([
+      { policyId: 'cp_1', attribute: 'consents.share.val', allowed: ['y'] },
+    ]);
   });
 
   it('check their alternatives like their condition', () => {
@@ -166,6 +192,7 @@ describe('consent policies', () => {
           attribute: 'consents.marketing.email.val',
           enabled: false,
         },
+        { name: 'Health data', labels: ['c9'], operator: 'OR', attribute: 'consents.share.val' },
       ],
       () => `cp_new${(n += 1)}`,
     );
@@ -176,6 +203,8 @@ describe('consent policies', () => {
           id: 'cp_keep',
           name: 'Ads',
           marketingActions: ['Cross Site Targeting'],
+          labels: [],
+          operator: 'and',
           attribute: 'consents.share.val',
           allowedValues: ['y', 'LI'],
           alternatives: [],
@@ -185,10 +214,23 @@ describe('consent policies', () => {
           id: 'cp_new1',
           name: 'Email',
           marketingActions: ['Email Targeting'],
+          labels: [],
+          operator: 'and',
           attribute: 'consents.marketing.email.val',
           allowedValues: ['y'],
           alternatives: [],
           enabled: false,
+        },
+        {
+          id: 'cp_new2',
+          name: 'Health data',
+          marketingActions: [],
+          labels: ['C9'],
+          operator: 'or',
+          attribute: 'consents.share.val',
+          allowedValues: ['y'],
+          alternatives: [],
+          enabled: true,
         },
       ],
     });
@@ -201,6 +243,13 @@ describe('consent policies', () => {
           attribute: 'consents.collect.val',
           allowedValues: ['yes'],
         },
+        {
+          id: 'cp_b',
+          name: 'b',
+          labels: ['C9', 'c9', 'x!'],
+          operator: 'xor',
+          attribute: 'consents.share.val',
+        },
       ],
       () => 'cp_x',
     );
@@ -211,6 +260,9 @@ describe('consent policies', () => {
       'policies[0].allowedValues',
       'policies[1].name',
       'policies[1].allowedValues[0]',
+      'policies[2].labels[1]',
+      'policies[2].labels[2]',
+      'policies[2].operator',
     ]);
   });
 });

@@ -1,9 +1,13 @@
 import type { ProfileExport } from '../profile/index.ts';
+import { labelProblems, normalizeLabels } from './governance.ts';
 import { checkPolicyNameAndId, type PolicyProblem } from './policy-checks.ts';
 
 /**
- * Consent policies: "if the destination is used for one of these marketing actions, then a profile is exported only
- * when this consent attribute has one of these values" (or, when the policy lists alternatives, one of them holds).
+ * Consent policies: "if the destination is used for one of these marketing actions (and/or the activation exports data
+ * carrying one of these data-usage labels), then a profile is exported only when this consent attribute has one of
+ * these values" (or, when the policy lists alternatives, one of them holds). An activation's labels are its segment's
+ * and those of the fields its mapping exports, so a policy on labels can apply to one audience of a dataflow and not
+ * to another.
  * A profile must pass every policy that applies: policies combine with AND, a policy's alternatives with OR. A profile
  * that fails a policy is left out of the activation (`consent_denied`), and a member who withdraws consent is
  * removed from the X audience.
@@ -40,6 +44,16 @@ export interface ConsentPolicy {
   name: string;
   /** The policy applies to a dataflow whose destination has any of these marketing actions (case-insensitive). */
   marketingActions: string[];
+  /**
+   * Data-usage labels (upper case): the policy applies to an activation whose segment, or a field its mapping
+   * exports, carries any of them. Policies stored before labels existed are read with none.
+   */
+  labels: string[];
+  /**
+   * How the two conditions combine when the policy has both: `and` (the destination's actions and the activation's
+   * labels must both match) or `or` (either does). A policy with one kind of condition uses that one alone.
+   */
+  operator: ConsentOperator;
   attribute: ConsentAttribute;
   /** A profile is exported only when the attribute holds one of these values; absent counts as no consent. */
   allowedValues: ConsentValue[];
@@ -51,6 +65,12 @@ export interface ConsentPolicy {
   /** A disabled policy is kept but restricts nothing. */
   enabled: boolean;
 }
+
+export const CONSENT_OPERATORS = ['and', 'or'] as const;
+export type ConsentOperator = (typeof CONSENT_OPERATORS)[number];
+
+/** At most this many labels in a policy's condition. */
+export const MAX_CONSENT_LABELS = 20;
 
 /** A consent attribute and the values that satisfy it. */
 export interface ConsentCondition {
@@ -71,14 +91,46 @@ export interface ConsentRequirement {
   alternatives?: Array<{ attribute: string; allowed: string[] }>;
 }
 
-/** Policies as the sandbox row stores them (JSON), in their canonical form: `alternatives` always present. */
+/**
+ * Policies as the sandbox row stores them (JSON), in their canonical form: `alternatives`, `labels` and `operator`
+ * always present.
+ */
 export function parseStoredConsentPolicies(json: string): ConsentPolicy[] {
-  return (JSON.parse(json) as Array<Omit<ConsentPolicy, 'alternatives'> & Partial<ConsentPolicy>>).map(
-    (p) => ({
-      ...p,
-      alternatives: p.alternatives ?? [],
-    }),
-  );
+  type Stored = Omit<ConsentPolicy, 'alternatives' | 'labels' | 'operator'> & Partial<ConsentPolicy>;
+  return (JSON.parse(json) as Stored[]).map((p) => ({
+    ...p,
+    labels: p.labels ?? [],
+    operator: p.operator ?? 'and',
+    alternatives: p.alternatives ?? [],
+  }));
+}
+
+/** What decides whether a policy applies: the destination's marketing actions and the activation's labels. */
+export interface ConsentScope {
+  marketingActions: readonly string[];
+  /** The activation's data-usage labels: its segment's and its mapped fields' (any case). */
+  labels?: readonly string[];
+}
+
+/**
+ * Whether a policy's condition holds for an activation (switched-off policies included: see `enabled`). Actions are
+ * compared without case, labels as upper case.
+ *
+ * @example
+ * policyApplies({ marketingActions: ['Email Targeting'], labels: ['C5'], operator: 'and', … },
+ *   { marketingActions: ['email targeting'], labels: ['c5'] }); // true
+ */
+export function policyApplies(
+  policy: Pick<ConsentPolicy, 'marketingActions' | 'labels' | 'operator'>,
+  scope: ConsentScope,
+): boolean {
+  const actions = new Set(scope.marketingActions.map((a) => a.trim().toLowerCase()));
+  const labels = new Set((scope.labels ?? []).map((l) => l.toUpperCase()));
+  const byAction = policy.marketingActions.some((a) => actions.has(a.trim().toLowerCase()));
+  const byLabel = policy.labels.some((l) => labels.has(l.toUpperCase()));
+  if (policy.labels.length === 0) return byAction;
+  if (policy.marketingActions.length === 0) return byLabel;
+  return policy.operator === 'or' ? byAction || byLabel : byAction && byLabel;
 }
 
 /** The requirement a policy puts on a profile. */
@@ -102,21 +154,20 @@ export const CONSENT_KEY_PREFIX = 'consent:';
 export const MAX_CONSENT_POLICIES = 50;
 
 /**
- * The requirements the enabled policies put on a destination used for `marketingActions`.
+ * The requirements the enabled policies put on an activation to a destination used for `marketingActions`, whose
+ * segment and mapped fields carry `labels`.
  *
  * @example
  * consentRequirements([{ id: 'cp_1', name: 'Ads need sharing consent', marketingActions: ['Cross Site Targeting'],
- *   attribute: 'consents.share.val', allowedValues: ['y'], enabled: true }], ['cross site targeting']);
+ *   labels: [], operator: 'and', attribute: 'consents.share.val', allowedValues: ['y'], alternatives: [],
+ *   enabled: true }], { marketingActions: ['cross site targeting'] });
  * // [{ policyId: 'cp_1', attribute: 'consents.share.val', allowed: ['y'] }]
  */
 export function consentRequirements(
   policies: readonly ConsentPolicy[],
-  marketingActions: readonly string[],
+  scope: ConsentScope,
 ): ConsentRequirement[] {
-  const actions = new Set(marketingActions.map((a) => a.trim().toLowerCase()));
-  return policies
-    .filter((p) => p.enabled && p.marketingActions.some((a) => actions.has(a.trim().toLowerCase())))
-    .map(requirementOf);
+  return policies.filter((p) => p.enabled && policyApplies(p, scope)).map(requirementOf);
 }
 
 /**
@@ -169,12 +220,14 @@ export interface ConsentConditionInput {
   allowedValues?: string[] | undefined;
 }
 
-export type ConsentPolicyInput = Omit<
-  ConsentPolicy,
-  'id' | 'enabled' | 'allowedValues' | 'attribute' | 'alternatives'
-> &
+export type ConsentPolicyInput = Pick<ConsentPolicy, 'name'> &
   ConsentConditionInput & {
     id?: string | undefined;
+    /** Default none; a policy needs at least one marketing action or label. */
+    marketingActions?: string[] | undefined;
+    labels?: string[] | undefined;
+    /** Default `and`. */
+    operator?: string | undefined;
     alternatives?: ConsentConditionInput[] | undefined;
     enabled?: boolean | undefined;
   };
@@ -225,9 +278,24 @@ export function checkConsentPolicies(
   const policies = input.map((p, i): ConsentPolicy => {
     const at = `policies[${i}]`;
     const { id, name } = checkPolicyNameAndId(p, at, seen, newId, problems, (n) => `"${n}" is used twice`);
-    const actions = [...new Set(p.marketingActions.map((a) => a.trim()).filter((a) => a !== ''))];
-    if (actions.length === 0)
-      problems.push({ path: `${at}.marketingActions`, reason: 'name at least one marketing action' });
+    const actions = [...new Set((p.marketingActions ?? []).map((a) => a.trim()).filter((a) => a !== ''))];
+    const labelsIn = p.labels ?? [];
+    for (const problem of labelProblems(labelsIn))
+      problems.push({ path: `${at}.labels[${problem.index}]`, reason: problem.reason });
+    if (labelsIn.length > MAX_CONSENT_LABELS)
+      problems.push({ path: `${at}.labels`, reason: `at most ${MAX_CONSENT_LABELS} labels per policy` });
+    const labels = normalizeLabels(labelsIn);
+    if (actions.length === 0 && labels.length === 0)
+      problems.push({
+        path: `${at}.marketingActions`,
+        reason: 'name at least one marketing action or data-usage label the policy applies to',
+      });
+    const operator = CONSENT_OPERATORS.find((o) => o === (p.operator ?? 'and').trim().toLowerCase());
+    if (!operator)
+      problems.push({
+        path: `${at}.operator`,
+        reason: 'and (both the marketing actions and the labels must match) or or (either one)',
+      });
     const { attribute, allowedValues } = checkCondition(p, at, problems);
     const alternativesIn = p.alternatives ?? [];
     if (alternativesIn.length > MAX_CONSENT_ALTERNATIVES)
@@ -242,6 +310,8 @@ export function checkConsentPolicies(
       id,
       name,
       marketingActions: actions,
+      labels,
+      operator: operator ?? 'and',
       attribute,
       allowedValues,
       alternatives,

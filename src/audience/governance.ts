@@ -224,6 +224,15 @@ export function checkFieldLabels(
   return problems.length > 0 ? { ok: false, problems } : { ok: true, fields };
 }
 
+/** The labels of the fields a mapping exports (each once, upper case). */
+export function mappingLabels(
+  mapping: ReadonlyArray<{ sourceType: string; source: string }>,
+  fields: readonly FieldLabel[],
+): string[] {
+  const labelsOf = new Map(fields.map((f) => [fieldKey(f), f.labels]));
+  return normalizeLabels(mapping.flatMap((row) => labelsOf.get(fieldKey(row)) ?? []));
+}
+
 /** A policy a mapping row breaks by exporting a labelled field. */
 export interface MappingViolation {
   /** The mapping row. */

@@ -5,6 +5,7 @@ import {
   parseStoredConsentPolicies,
   type ConsentRequirement,
 } from '../audience/consent.ts';
+import { mappingLabels, type FieldLabel } from '../audience/governance.ts';
 import type { MappingRow } from '../audience/mapping.ts';
 import type { DataflowAudiencesTable, DataflowsTable } from '../store/schema/core.ts';
 import type { Db } from './sql-helpers.ts';
@@ -25,6 +26,11 @@ export interface AudienceContext {
   endAt: number | null;
   ttlDays: number | null;
   existingXAudienceId: string | null;
+  /**
+   * Consent requirements of this audience beyond its dataflow's `consent`: policies on data-usage labels that its
+   * segment carries. Usually none.
+   */
+  extraConsent: ConsentRequirement[];
 }
 
 export interface DataflowContext {
@@ -39,7 +45,10 @@ export interface DataflowContext {
   cadenceMode: string;
   cadenceWindowSeconds: number;
   onAudienceRemoval: string;
-  /** What the sandbox's enabled consent policies demand of a profile for this dataflow's destination. */
+  /**
+   * What the sandbox's enabled consent policies demand of a profile for every audience of this dataflow: those that
+   * apply through the destination's marketing actions and the labels of the fields its mapping exports.
+   */
   consent: ConsentRequirement[];
   audiences: AudienceContext[];
 }
@@ -57,6 +66,8 @@ export interface SandboxContext {
 interface SandboxSettings {
   profile_key_namespaces: string | null;
   consent_policies: string;
+  /** JSON of `FieldLabel[]`. */
+  field_labels: string;
 }
 
 /**
@@ -92,7 +103,10 @@ type AudienceRow = Pick<
   | 'end_date'
   | 'ttl_days'
   | 'existing_x_audience_id'
->;
+> & {
+  /** The segment's data-usage labels (JSON), which decide the consent policies on labels that apply. */
+  segment_labels: string | null;
+};
 
 /**
  * Builds the context from the tracked dataflows and their live audiences, both in creation order, and the sandbox's
@@ -107,6 +121,7 @@ function buildSandboxContext(
 ): SandboxContext {
   const rows = new Map<string, MappingRow>();
   const policies = parseStoredConsentPolicies(sandbox?.consent_policies ?? '[]');
+  const fields = JSON.parse(sandbox?.field_labels ?? '[]') as FieldLabel[];
   const dataflows: DataflowContext[] = flows.map((flow) => {
     const mapping = JSON.parse(flow.mapping) as MappingRow[];
     const rowKeys = mapping.map((row) => {
@@ -114,6 +129,19 @@ function buildSandboxContext(
       rows.set(key, row);
       return key;
     });
+    const marketingActions = JSON.parse(flow.marketing_actions ?? '[]') as string[];
+    const fieldLabels = policies.length === 0 ? [] : mappingLabels(mapping, fields);
+    const consent =
+      policies.length === 0 ? [] : consentRequirements(policies, { marketingActions, labels: fieldLabels });
+    // Labels only widen what applies: an audience's requirements are its dataflow's and those its segment adds.
+    const extraConsent = (segmentLabels: string | null): ConsentRequirement[] => {
+      const labels = JSON.parse(segmentLabels ?? '[]') as string[];
+      if (labels.length === 0 || !policies.some((p) => p.labels.length > 0)) return [];
+      const common = new Set(consent.map((r) => r.policyId));
+      return consentRequirements(policies, { marketingActions, labels: [...fieldLabels, ...labels] }).filter(
+        (r) => !common.has(r.policyId),
+      );
+    };
     return {
       id: flow.id,
       sandboxId: flow.sandbox_id,
@@ -125,10 +153,7 @@ function buildSandboxContext(
       cadenceMode: flow.cadence_mode,
       cadenceWindowSeconds: flow.cadence_window_seconds,
       onAudienceRemoval: flow.on_audience_removal,
-      consent:
-        policies.length === 0
-          ? []
-          : consentRequirements(policies, JSON.parse(flow.marketing_actions ?? '[]') as string[]),
+      consent,
       audiences: audiences
         .filter((a) => a.dataflow_id === flow.id)
         .map((a) => ({
@@ -140,6 +165,7 @@ function buildSandboxContext(
           endAt: a.end_date,
           ttlDays: a.ttl_days,
           existingXAudienceId: a.existing_x_audience_id,
+          extraConsent: extraConsent(a.segment_labels),
         })),
     };
   });
@@ -186,9 +212,15 @@ function sameSettings(
   );
 }
 
-/** What the consent policies demand of each dataflow: equal stamps mean equal consent decisions. */
+/** What the consent policies demand of each dataflow and audience: equal stamps mean equal consent decisions. */
 export function consentStamp(context: SandboxContext): string {
-  return JSON.stringify(context.dataflows.map((d) => [d.id, d.consent]));
+  return JSON.stringify(
+    context.dataflows.map((d) => [
+      d.id,
+      d.consent,
+      d.audiences.filter((a) => a.extraConsent.length > 0).map((a) => [a.id, a.extraConsent]),
+    ]),
+  );
 }
 
 /** A sandbox's settings (undefined: no such sandbox), optionally share-locking its row. */
@@ -199,7 +231,7 @@ async function sandboxSettings(
 ): Promise<SandboxSettings | undefined> {
   const query = db
     .selectFrom('sandboxes')
-    .select(['profile_key_namespaces', 'consent_policies'])
+    .select(['profile_key_namespaces', 'consent_policies', 'field_labels'])
     .where('id', '=', sandboxId);
   return shareLock ? query.forShare().executeTakeFirst() : query.executeTakeFirst();
 }
@@ -243,17 +275,21 @@ export async function loadSandboxContext(
     flows.length === 0
       ? []
       : await db
-          .selectFrom('dataflow_audiences')
-          .selectAll()
-          .where('sandbox_id', '=', sandboxId)
+          .selectFrom('dataflow_audiences as a')
+          .leftJoin('segments as s', (join) =>
+            join.onRef('s.sandbox_id', '=', 'a.sandbox_id').onRef('s.id', '=', 'a.segment_id'),
+          )
+          .selectAll('a')
+          .select('s.labels as segment_labels')
+          .where('a.sandbox_id', '=', sandboxId)
           .where(
-            'dataflow_id',
+            'a.dataflow_id',
             'in',
             flows.map((f) => f.id),
           )
-          .where('state', 'not in', [...REMOVED_AUDIENCE_STATES])
-          .orderBy('created_at')
-          .orderBy('id')
+          .where('a.state', 'not in', [...REMOVED_AUDIENCE_STATES])
+          .orderBy('a.created_at')
+          .orderBy('a.id')
           .execute();
   return buildSandboxContext(sandboxId, flows, audiences, sandbox, defaultKeyNamespaces);
 }
@@ -275,7 +311,7 @@ function contextStatementsOf(database: BetterSqlite3.Database): ContextStatement
   if (!st) {
     st = {
       sandbox: database.prepare(
-        'select profile_key_namespaces, consent_policies from sandboxes where id = ?',
+        'select profile_key_namespaces, consent_policies, field_labels from sandboxes where id = ?',
       ),
       flows: database.prepare(
         `select f.id, f.sandbox_id, f.destination_id, f.status, f.mapping, f.max_batch_age_seconds, f.cadence_mode,
@@ -284,11 +320,12 @@ function contextStatementsOf(database: BetterSqlite3.Database): ContextStatement
          where f.sandbox_id = ? and f.status in (${TRACKED_SQL}) order by f.created_at, f.id`,
       ),
       audiences: database.prepare(
-        `select id, dataflow_id, segment_id, mapping_name, start_date, end_date, ttl_days, existing_x_audience_id
-         from dataflow_audiences
-         where sandbox_id = ? and state not in (${REMOVED_SQL})
-           and dataflow_id in (select id from dataflows where sandbox_id = ? and status in (${TRACKED_SQL}))
-         order by created_at, id`,
+        `select a.id, a.dataflow_id, a.segment_id, a.mapping_name, a.start_date, a.end_date, a.ttl_days,
+           a.existing_x_audience_id, s.labels as segment_labels
+         from dataflow_audiences a left join segments s on s.sandbox_id = a.sandbox_id and s.id = a.segment_id
+         where a.sandbox_id = ? and a.state not in (${REMOVED_SQL})
+           and a.dataflow_id in (select id from dataflows where sandbox_id = ? and status in (${TRACKED_SQL}))
+         order by a.created_at, a.id`,
       ),
     };
     contextStatements.set(database, st);

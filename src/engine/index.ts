@@ -46,6 +46,7 @@ import {
   consentPolicies,
   consentPreview,
   reevaluateAudiences,
+  type ReevaluationScope,
   setConsentPolicies,
   type ConsentPreview,
 } from './consent-settings.ts';
@@ -156,18 +157,21 @@ export interface Engine {
    */
   setConsentPolicies(sandboxId: string, policies: readonly ConsentPolicyInput[]): Promise<ConsentPolicy[]>;
   /**
-   * Evaluates a destination's active audiences again on the next sync, after its marketing actions changed (they
-   * decide which consent policies apply). Returns how many audiences were marked.
+   * Evaluates active audiences again on the next sync, from the stored profiles: after what decides their users or
+   * their consent policies changed (a destination's marketing actions, a dataflow's mapping, labels of a segment or
+   * of mapped fields). Returns how many audiences were marked.
    */
-  reevaluateDestination(sandboxId: string, destinationId: string): Promise<number>;
+  reevaluate(scope: ReevaluationScope): Promise<number>;
   /**
    * Before an activation: of the known profiles, and of each segment's known members, how many the destination's
-   * consent policies keep (every policy without a destination; `not_found` for an unknown destination).
+   * consent policies keep (every policy without a destination; `not_found` for an unknown destination). Policies on
+   * labels apply through each segment's labels and those of the fields `mapping` exports.
    */
   consentPreview(
     sandboxId: string,
     destinationId: string | null,
     segmentIds: readonly string[],
+    mapping?: ReadonlyArray<{ sourceType: string; source: string }>,
   ): Promise<ConsentPreview>;
   /** Reconciles audiences with dataflows (new, removed, backfill); the worker and flush call it too. */
   sync(scope?: { sandboxId?: string }): Promise<void>;
@@ -279,10 +283,9 @@ export function createEngine(options: EngineOptions): Engine {
     setProfileKeyNamespaces: (sandboxId, namespaces) => setProfileKeyNamespaces(rt, sandboxId, namespaces),
     consentPolicies: (sandboxId) => consentPolicies(rt, sandboxId),
     setConsentPolicies: (sandboxId, policies) => setConsentPolicies(rt, sandboxId, policies),
-    reevaluateDestination: (sandboxId, destinationId) =>
-      reevaluateAudiences(rt.store.db as unknown as Db, rt.now(), { sandboxId, destinationId }),
-    consentPreview: (sandboxId, destinationId, segmentIds) =>
-      consentPreview(rt, sandboxId, destinationId, segmentIds),
+    reevaluate: (scope) => reevaluateAudiences(rt.store.db as unknown as Db, rt.now(), scope),
+    consentPreview: (sandboxId, destinationId, segmentIds, mapping) =>
+      consentPreview(rt, sandboxId, destinationId, segmentIds, mapping),
     sync: (scope) => syncAudiences(rt, scope ?? {}),
     pollHealth: () => pollDueHealth(rt),
     samplePending: () => samplePending(rt),

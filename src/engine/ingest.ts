@@ -15,7 +15,7 @@ import {
 import { groupCommit } from './group-commit.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import { EngineError } from './errors.ts';
-import { CONSENT_KEY_PREFIX } from '../audience/consent.ts';
+import { CONSENT_KEY_PREFIX, failedRequirement } from '../audience/consent.ts';
 import {
   EXCLUSION_CODES,
   evaluateProfile,
@@ -316,6 +316,8 @@ class ProfilePlanner {
     }
     evaluation = keepStoredConsent(evaluation, previous, context);
     const identitiesChanged = previous !== undefined && previous.text !== evaluation.valuesText;
+    // The profile's values, read only for an audience with consent requirements of its own.
+    let values: RowValues | undefined;
     context.dataflows.forEach((dataflow, dataflowIndex) => {
       let received = false;
       // The same for every audience of the dataflow: computed at most once per profile.
@@ -339,11 +341,20 @@ class ProfilePlanner {
           desired = evaluation.users[dataflowIndex]!;
           codes ??= rejectionsFor(dataflow, evaluation.rejections);
           for (const code of codes) this.#exclude(dataflow.id, audience.id, code);
+          // A policy on a label of this audience's segment: its consent is checked here, not per dataflow.
+          const deniedHere =
+            desired !== null &&
+            audience.extraConsent.length > 0 &&
+            failedRequirement(
+              audience.extraConsent,
+              (values ??= JSON.parse(evaluation.valuesText) as RowValues),
+            ) !== null;
+          if (deniedHere) desired = null;
           if (desired === null)
             this.#exclude(
               dataflow.id,
               audience.id,
-              evaluation.consentDenied.includes(dataflowIndex)
+              deniedHere || evaluation.consentDenied.includes(dataflowIndex)
                 ? EXCLUSION_CODES.consentDenied
                 : EXCLUSION_CODES.noIdentifier,
             );

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
+import { failedRequirement } from '../audience/consent.ts';
 import {
   audienceActive,
+  type AudienceContext,
   loadSandboxContext,
   REMOVED_AUDIENCE_STATES,
   TRACKED_DATAFLOW_STATUSES,
@@ -110,7 +112,7 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
       )
         continue;
       if (!audienceActive(audience, now)) continue;
-      await backfill(rt, sandboxId, dataflow, audience.id, audience.segmentId);
+      await backfill(rt, sandboxId, dataflow, audience);
     }
   }
 
@@ -174,9 +176,9 @@ async function backfill(
   rt: EngineRuntime,
   sandboxId: string,
   dataflow: Parameters<typeof userFor>[0],
-  audienceId: string,
-  segmentId: string,
+  audience: Pick<AudienceContext, 'id' | 'segmentId' | 'extraConsent'>,
 ): Promise<void> {
+  const { id: audienceId, segmentId } = audience;
   const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
   let after = 0;
   let total = 0;
@@ -199,7 +201,11 @@ async function backfill(
         const segments = JSON.parse(row.segments) as string[];
         if (!segments.includes(segmentId)) continue;
         // Null too: an audience evaluated again (its consent policies changed) loses members who no longer qualify.
-        const desired = userFor(dataflow, JSON.parse(row.identities) as RowValues);
+        const values = JSON.parse(row.identities) as RowValues;
+        const desired =
+          audience.extraConsent.length > 0 && failedRequirement(audience.extraConsent, values) !== null
+            ? null
+            : userFor(dataflow, values);
         writes.push({ audienceId, member: String(row.id), desired });
       }
       await writeDesired(db, rt.store.capabilities, writes, rt.now());

@@ -177,11 +177,12 @@ export interface ServiceBackend {
     get(sandboxId: string): Promise<ConsentPoliciesView>;
     /** Replaces the set (400 with every problem); the sandbox's audiences are then evaluated again. */
     set(sandboxId: string, policies: ConsentPoliciesInput): Promise<ConsentPoliciesView>;
-    /** Undefined for an unknown destination. */
+    /** Undefined for an unknown destination. `mapping`: the fields the activation exports. */
     preview(
       sandboxId: string,
       destinationId: string | null,
       segmentIds: string[],
+      mapping?: Array<{ sourceType: string; source: string }>,
     ): Promise<ConsentPreviewView | undefined>;
   };
   /**

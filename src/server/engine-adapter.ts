@@ -161,16 +161,16 @@ export function createEngineAdapter(options: {
         throw error;
       }
     },
-    async consentPreview(sandboxId, destinationId, segmentIds) {
+    async consentPreview(sandboxId, destinationId, segmentIds, mapping) {
       try {
-        return await engine.consentPreview(sandboxId, destinationId, segmentIds);
+        return await engine.consentPreview(sandboxId, destinationId, segmentIds, mapping);
       } catch (error) {
         if (error instanceof EngineError && error.code === 'not_found') return undefined;
         throw error;
       }
     },
-    async reevaluateDestination(sandboxId, destinationId) {
-      await engine.reevaluateDestination(sandboxId, destinationId);
+    async reevaluate(scope) {
+      await engine.reevaluate(scope);
     },
     close: async () => {
       await workers?.close();

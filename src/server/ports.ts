@@ -59,9 +59,18 @@ export interface EnginePort {
     sandboxId: string,
     destinationId: string | null,
     segmentIds: string[],
+    mapping?: Array<{ sourceType: string; source: string }>,
   ): Promise<ConsentPreviewView | undefined>;
-  /** A destination's marketing actions changed: its audiences are evaluated again against the consent policies. */
-  reevaluateDestination(sandboxId: string, destinationId: string): Promise<void>;
+  /**
+   * What decides audiences' users or consent changed (a destination's marketing actions, a dataflow's mapping, labels
+   * of a segment or of mapped fields): those in scope are evaluated again from the stored profiles.
+   */
+  reevaluate(scope: {
+    sandboxId: string;
+    destinationId?: string;
+    dataflowId?: string;
+    segmentId?: string;
+  }): Promise<void>;
   /** Stops what the adapter started (ingest worker threads). */
   close(): Promise<void>;
   plan(sandboxId: string, dataflowId: string): Promise<PlanView>;

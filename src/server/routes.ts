@@ -175,9 +175,27 @@ export function buildRoutes(options: RouteOptions): Route[] {
           throw badRequest('Give at most 250 segment ids', [
             { path: 'query.segmentIds', reason: 'comma-separated, at most 250 ids' },
           ]);
+        const fields = splitList(query.fields ?? '');
+        const mapping = fields.map((field) => {
+          const colon = field.indexOf(':');
+          return { sourceType: field.slice(0, colon), source: field.slice(colon + 1).trim() };
+        });
+        const badField = mapping.findIndex(
+          (f) => (f.sourceType !== 'namespace' && f.sourceType !== 'attribute') || f.source === '',
+        );
+        if (badField !== -1 || fields.length > 50)
+          throw badRequest('Give the mapped fields as namespace:<namespace> or attribute:<path>', [
+            {
+              path: 'query.fields',
+              reason:
+                badField !== -1
+                  ? `"${fields[badField]}" is neither namespace:<identity namespace> nor attribute:<path>`
+                  : 'comma-separated, at most 50 fields',
+            },
+          ]);
         const destinationId = query.destinationId ?? null;
         return found(
-          await backend.consentPolicies.preview(principal.sandboxId, destinationId, segmentIds),
+          await backend.consentPolicies.preview(principal.sandboxId, destinationId, segmentIds, mapping),
           'Destination',
           destinationId ?? '',
         );

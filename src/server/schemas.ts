@@ -1,4 +1,4 @@
-import { CONSENT_ATTRIBUTES, CONSENT_VALUES } from '../audience/consent.ts';
+import { CONSENT_ATTRIBUTES, CONSENT_OPERATORS, CONSENT_VALUES } from '../audience/consent.ts';
 import { z } from 'zod';
 import { MAX_AUDIENCE_TEXT_LENGTH } from '../audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
@@ -576,6 +576,14 @@ export const ConsentPolicySchema = z
     marketingActions: z.array(z.string()).meta({
       description: 'The policy applies to dataflows whose destination has any of these marketing actions',
     }),
+    labels: z.array(z.string()).meta({
+      description:
+        'Data-usage labels (upper case): the policy applies to an activation whose segment, or a field its mapping exports, carries any of them',
+    }),
+    operator: z.enum(CONSENT_OPERATORS).meta({
+      description:
+        'With both marketing actions and labels: and (both must match) or or (either one); otherwise unused',
+    }),
     attribute: z.enum(CONSENT_ATTRIBUTES).meta({ description: 'The XDM consent attribute the policy reads' }),
     allowedValues: z.array(z.enum(CONSENT_VALUES)).meta({
       description:
@@ -618,7 +626,13 @@ export const ConsentPoliciesPutSchema = z.object({
       z.object({
         id: z.string().min(1).max(64).optional(),
         name: z.string().min(1).max(100),
-        marketingActions: z.array(z.string().min(1).max(100)).min(1).max(20),
+        marketingActions: z.array(z.string().min(1).max(100)).max(20).optional().meta({
+          description: 'Default none; a policy names at least one marketing action or label',
+        }),
+        labels: z.array(z.string().min(1).max(50)).max(20).optional().meta({
+          description: 'Default none: data-usage labels (C1…C12, S1…, your own) of segments or mapped fields',
+        }),
+        operator: z.string().max(10).optional().meta({ description: 'and (default) or or' }),
         ...ConsentConditionPutSchema.shape,
         alternatives: z.array(ConsentConditionPutSchema).max(5).optional().meta({
           description: 'Default none: conditions any of which also lets a profile through (OR)',
@@ -640,6 +654,16 @@ export const ConsentPreviewQuerySchema = z.object({
     .max(10_000)
     .optional()
     .meta({ description: 'Comma-separated segment ids (at most 250) to count the known members of' }),
+  fields: z
+    .string()
+    .min(1)
+    .max(10_000)
+    .optional()
+    .meta({
+      description:
+        'Comma-separated fields the mapping exports, as namespace:<identity namespace> or attribute:<path> (at most ' +
+        '50): policies on labels apply through their labels too',
+    }),
 });
 
 const ConsentCountsSchema = z.object({

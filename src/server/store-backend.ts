@@ -259,6 +259,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     JSON.parse((await store.sandboxes.dataUsagePolicies(sandboxId)) ?? '[]') as CustomPolicy[];
 
   /** The sandbox's labelled fields. */
+  /** Whether a consent policy of the sandbox applies through data-usage labels. */
+  const consentOnLabels = async (sandboxId: string): Promise<boolean> =>
+    (await engine.consentPolicies(sandboxId)).policies.some((p) => p.labels.length > 0);
   const fieldLabels = async (sandboxId: string): Promise<FieldLabel[]> =>
     JSON.parse((await store.sandboxes.fieldLabels(sandboxId)) ?? '[]') as FieldLabel[];
 
@@ -502,7 +505,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           });
         });
         // Marketing actions decide which consent policies apply to the destination's audiences.
-        if (d && patch.marketingActions !== undefined) await engine.reevaluateDestination(sandboxId, id);
+        if (d && patch.marketingActions !== undefined)
+          await engine.reevaluate({ sandboxId, destinationId: id });
         return d && { ok: true, value: await destinationView(d) };
       },
       async remove(sandboxId, id) {
@@ -646,6 +650,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ...(patch.description !== undefined ? { description: patch.description } : {}),
           ...(labels ? { labels: labels.labels } : {}),
         });
+        // Consent policies on labels apply through the segment's labels: its audiences are decided again.
+        if (
+          s &&
+          labels &&
+          labels.labels.join() !== current.labels.join() &&
+          (await consentOnLabels(sandboxId))
+        )
+          await engine.reevaluate({ sandboxId, segmentId: id });
         return s && { ok: true, value: await segmentView(s) };
       },
     },
@@ -775,6 +787,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           return d;
         });
         if (!updated) return undefined;
+        // Members are rebuilt from the stored profiles with the new mapping: identifiers it no longer maps leave X.
+        if (
+          patch.mapping !== undefined &&
+          JSON.stringify(updated.mapping) !== JSON.stringify(current.mapping)
+        )
+          await engine.reevaluate({ sandboxId, dataflowId: id });
         return {
           ok: true,
           value: await dataflowView(updated, await store.audiences.list(sandboxId, { dataflowId: id })),
@@ -888,15 +906,19 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           custom: await customPolicies(sandboxId),
         });
         if (details.length > 0) throw policyViolation(details);
-        await store.sandboxes.setFieldLabels(sandboxId, JSON.stringify(checked.fields));
+        const json = JSON.stringify(checked.fields);
+        const before = await store.sandboxes.fieldLabels(sandboxId);
+        await store.sandboxes.setFieldLabels(sandboxId, json);
+        // Consent policies on labels apply through the labels of mapped fields.
+        if (before !== json && (await consentOnLabels(sandboxId))) await engine.reevaluate({ sandboxId });
         return { ok: true, value: { fields: checked.fields } };
       },
     },
     consentPolicies: {
       get: (sandboxId) => engine.consentPolicies(sandboxId),
       set: (sandboxId, policies) => engine.setConsentPolicies(sandboxId, policies),
-      preview: (sandboxId, destinationId, segmentIds) =>
-        engine.consentPreview(sandboxId, destinationId, segmentIds),
+      preview: (sandboxId, destinationId, segmentIds, mapping) =>
+        engine.consentPreview(sandboxId, destinationId, segmentIds, mapping),
     },
     async importFile(sandboxId, input) {
       if (input.mode === 'mirror') {

@@ -642,6 +642,32 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     ]);
     await renamed.getByRole('button', { name: 'Remove' }).click();
     await waitFor('the policy to go', async () => ((await renamed.count()) === 0 ? true : undefined));
+
+    // A policy that applies through data-usage labels, joined to a marketing action by "or".
+    await page.getByLabel('Consent policy name').fill('Health data needs sharing consent');
+    await page.getByLabel('If the destination is used for').selectOption('Email Targeting');
+    await page.getByLabel('If the data is labelled').fill('c9, health');
+    await page.getByLabel('The policy applies when').selectOption('or');
+    await page.getByLabel('Then the consent attribute').selectOption('consents.share.val');
+    await page.getByLabel('Must hold one of').fill('y');
+    await page.getByRole('button', { name: 'Add consent policy' }).click();
+    const onLabels = page
+      .getByTestId('consent-policy')
+      .filter({ hasText: 'Health data needs sharing consent' });
+    await expectText(
+      onLabels,
+      'the destination is used for Email Targeting or the segment or a mapped field is labelled C9 or HEALTH',
+    );
+    const withLabels = await callApi<{
+      policies: Array<{ name: string; labels: string[]; operator: string; marketingActions: string[] }>;
+    }>(stack, 'GET', '/consent-policies');
+    expect(withLabels.policies[1]).toMatchObject({
+      marketingActions: ['Email Targeting'],
+      labels: ['C9', 'HEALTH'],
+      operator: 'or',
+    });
+    await onLabels.getByRole('button', { name: 'Remove' }).click();
+    await waitFor('the policy to go', async () => ((await onLabels.count()) === 0 ? true : undefined));
   });
 
   it(

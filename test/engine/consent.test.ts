@@ -167,7 +167,7 @@ for (const backend of BACKENDS) {
 
       // The destination is no longer used for the policy's action: the policy no longer applies to it.
       await h.store.destinations.update('prod', h.destination.id, { marketingActions: ['Analytics'] });
-      expect(await h.engine.reevaluateDestination('prod', h.destination.id)).toBe(1);
+      expect(await h.engine.reevaluate({ sandboxId: 'prod', destinationId: h.destination.id })).toBe(1);
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1, 2));
 
@@ -188,6 +188,62 @@ for (const backend of BACKENDS) {
         ],
       });
       expect(await h.engine.consentPolicies('prod')).toEqual(before);
+    });
+
+    it('applies a policy on labels to the audience whose segment carries them, at ingest and when evaluated again', async () => {
+      h = await setup(backend);
+      await h.store.destinations.update('prod', h.destination.id, { marketingActions: [ADS] });
+      await h.store.segments.create({
+        sandboxId: 'prod',
+        id: 'seg',
+        namespace: 'ups',
+        name: 'Labelled',
+        labels: ['HEALTH'],
+      });
+      const labelled = await flowOf(h);
+      const other = await h.store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: labelled.dataflowId,
+        segmentId: 'seg-other',
+        mappingName: 'Other',
+        startDate: 0,
+      });
+      const both = (i: number, share: string | null) => {
+        const p = profile(i, share);
+        return {
+          ...p,
+          segmentMembership: { ups: { seg: { status: 'realized' }, 'seg-other': { status: 'realized' } } },
+        };
+      };
+      await h.engine.ingest([both(0, 'y'), both(1, 'n')], { sandboxId: 'prod' });
+      // Set after the profiles arrived: the audiences are evaluated again from the stored profiles.
+      await h.engine.setConsentPolicies('prod', [
+        {
+          name: 'Health data',
+          labels: ['health'],
+          operator: 'or',
+          marketingActions: ['Analytics'],
+          attribute: 'consents.share.val',
+        },
+      ]);
+      await h.engine.flush();
+      const labelledX = (await xAudienceIdOf(h.store, labelled.id))!;
+      const otherX = (await xAudienceIdOf(h.store, other.id))!;
+      expect(xIdentifiers(h.emulator, labelledX)).toEqual(emails(0));
+      expect(xIdentifiers(h.emulator, otherX)).toEqual(emails(0, 1));
+
+      // At ingest: the profile without consent is left out of the labelled audience only, and counted there.
+      const result = await h.engine.ingest([both(2, null), both(3, 'y')], { sandboxId: 'prod' });
+      expect(result.excluded).toEqual({ consent_denied: 1 });
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, labelledX)).toEqual(emails(0, 3));
+      expect(xIdentifiers(h.emulator, otherX)).toEqual(emails(0, 1, 2, 3));
+
+      // The label goes: the segment's audience is evaluated again and takes everyone back.
+      await h.store.segments.update('prod', 'seg', { labels: [] });
+      await h.engine.reevaluate({ sandboxId: 'prod', segmentId: 'seg' });
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, labelledX)).toEqual(emails(0, 1, 2, 3));
     });
 
     it('a policy set during a file import applies to the whole file once it ends', async () => {

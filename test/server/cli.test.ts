@@ -267,6 +267,32 @@ describe('tca CLI', () => {
     expect(listed.stdout).toContain('consents.marketing.any.val=y,LI | consents.adID.val=y');
     const off = await tca(['consent', 'disable', policy!.id, '--json']);
     expect(JSON.parse(off.stdout)[0].enabled).toBe(false);
+    // A policy on data-usage labels, alone or joined to marketing actions.
+    const onLabels = await tca([
+      'consent',
+      'add',
+      'Health data',
+      '--labels',
+      'c9,health',
+      '--actions',
+      'Email Targeting',
+      '--operator',
+      'or',
+      '--attribute',
+      'consents.share.val',
+      '--json',
+    ]);
+    expect(onLabels.code, onLabels.stderr).toBe(0);
+    expect(JSON.parse(onLabels.stdout)[1]).toMatchObject({
+      marketingActions: ['Email Targeting'],
+      labels: ['C9', 'HEALTH'],
+      operator: 'or',
+    });
+    expect((await tca(['consent', 'list'])).stdout).toContain('C9,HEALTH (or)');
+    const neither = await tca(['consent', 'add', 'Neither', '--attribute', 'consents.share.val']);
+    expect(neither.code).toBe(1);
+    expect(neither.stderr).toContain('policies[2].marketingActions');
+    expect((await tca(['consent', 'remove', JSON.parse(onLabels.stdout)[1].id])).code).toBe(0);
     const bad = await tca([
       'consent',
       'add',

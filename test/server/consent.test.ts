@@ -122,6 +122,8 @@ describe('consent policies', () => {
         id: expect.stringMatching(/^cp_/),
         name: 'Ads need sharing consent',
         marketingActions: ['cross site targeting'],
+        labels: [],
+        operator: 'and',
         attribute: 'consents.share.val',
         allowedValues: ['y'],
         alternatives: [],

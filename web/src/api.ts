@@ -564,11 +564,15 @@ export function createApi(options: ApiOptions) {
       request<{ fields: FieldLabel[] }>('PUT', '/field-labels', { fields }),
     consentPolicies: async () =>
       (await request<{ policies: ConsentPolicy[] }>('GET', '/consent-policies')).policies,
-    /** The policies that apply to a destination, or every policy without one; segments are optional. */
-    consentPreview: (destinationId?: string, segmentIds: string[] = []) =>
+    /**
+     * The policies that apply to a destination, or every policy without one; segments are optional, and `fields`
+     * (`namespace:<ns>` or `attribute:<path>`) are the fields the activation's mapping exports.
+     */
+    consentPreview: (destinationId?: string, segmentIds: string[] = [], fields: string[] = []) =>
       request<ConsentPreview>('GET', '/consent-policies/preview', undefined, {
         ...(destinationId !== undefined ? { destinationId } : {}),
         ...(segmentIds.length > 0 ? { segmentIds: segmentIds.join(',') } : {}),
+        ...(fields.length > 0 ? { fields: fields.join(',') } : {}),
       }),
     /** Replaces the whole set; the sandbox's audiences are then evaluated again. */
     setConsentPolicies: async (policies: ConsentPolicyInput[]) =>

@@ -27,10 +27,14 @@ const CONSENT: PolicySet<{ policies: ConsentPolicy[] }, ConsentPolicy> = {
       policies.map((p) => ({
         ...p,
         marketingActions: p.marketingActions.join(', '),
+        labels:
+          p.labels.length === 0
+            ? ''
+            : `${p.labels.join(',')}${p.marketingActions.length > 0 ? ` (${p.operator})` : ''}`,
         allowedValues: p.allowedValues.join(','),
         or: p.alternatives.map((c) => `${c.attribute}=${c.allowedValues.join(',')}`).join(' | '),
       })),
-      ['id', 'name', 'marketingActions', 'attribute', 'allowedValues', 'or', 'enabled'],
+      ['id', 'name', 'marketingActions', 'labels', 'attribute', 'allowedValues', 'or', 'enabled'],
     );
   },
   removeDescription: 'Delete a policy; the audiences it held back are evaluated again',
@@ -41,14 +45,23 @@ export function registerConsentCommand(program: Command): void {
   const group = program
     .command('consent')
     .description(
-      "Consent policies: a profile is exported to a destination used for a policy's marketing actions only when " +
-        'its consent attribute holds an allowed value',
+      "Consent policies: a profile is exported to a destination used for a policy's marketing actions (and/or " +
+        "an activation whose segment or mapped fields carry the policy's labels) only when its consent attribute " +
+        'holds an allowed value',
     );
   withConnection(
     group
       .command('add <name>')
       .description('Add a policy; the audiences of the destinations it applies to are evaluated again')
-      .requiredOption('--actions <actions>', 'comma-separated marketing actions, e.g. "Cross Site Targeting"')
+      .option('--actions <actions>', 'comma-separated marketing actions, e.g. "Cross Site Targeting"')
+      .option(
+        '--labels <labels>',
+        'comma-separated data-usage labels of segments or mapped fields the policy applies through, e.g. C9',
+      )
+      .option(
+        '--operator <and|or>',
+        'with both --actions and --labels: both must match (and, the default) or either',
+      )
       .requiredOption('--attribute <path>', `the consent attribute: ${CONSENT_ATTRIBUTES.join(', ')}`)
       .option('--allow <values>', `allowed values (default y): ${CONSENT_VALUES.join(', ')}`)
       .option(
@@ -64,6 +77,7 @@ export function registerConsentCommand(program: Command): void {
           'tca consent add "Ads need sharing consent" --actions "Cross Site Targeting" --attribute consents.share.val',
           'tca consent add "Email opt-in" --actions "Email Targeting" --attribute consents.marketing.email.val --allow y,dy',
           'tca consent add "Email or all marketing" --actions "Email Targeting" --attribute consents.marketing.email.val --or consents.marketing.any.val=y,dy',
+          'tca consent add "Health data needs sharing consent" --labels C9 --attribute consents.share.val',
         ]),
       ),
   ).action(
@@ -71,7 +85,9 @@ export function registerConsentCommand(program: Command): void {
       async (
         name: string,
         opts: GlobalOptions & {
-          actions: string;
+          actions?: string;
+          labels?: string;
+          operator?: string;
           attribute: string;
           allow?: string;
           or: string[];
@@ -82,7 +98,9 @@ export function registerConsentCommand(program: Command): void {
           ...policies,
           {
             name,
-            marketingActions: splitList(opts.actions),
+            marketingActions: splitList(opts.actions ?? ''),
+            labels: splitList(opts.labels ?? ''),
+            ...(opts.operator !== undefined ? { operator: opts.operator } : {}),
             attribute: opts.attribute,
             ...(opts.allow !== undefined ? { allowedValues: splitList(opts.allow) } : {}),
             alternatives: opts.or.map(alternativeOf),

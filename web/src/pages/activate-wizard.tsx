@@ -608,25 +608,36 @@ function ReviewStep({
           </div>
         )}
       </section>
-      <ConsentPreviewSection destination={destination} segments={segments} segmentIds={draft.selected} />
+      <ConsentPreviewSection
+        destination={destination}
+        segments={segments}
+        segmentIds={draft.selected}
+        fields={draft.mapping.map((row) => `${row.sourceType}:${row.source}`)}
+      />
     </>
   );
 }
 
-/** The consent policies that apply to the destination, and how many known members of each segment they keep. */
+/**
+ * The consent policies that apply to the activation (through the destination's marketing actions, and the labels of
+ * the segments and mapped fields), and how many known members of each segment they keep.
+ */
 function ConsentPreviewSection({
   destination,
   segments,
   segmentIds,
+  fields,
 }: {
   destination: Destination;
   segments: Segment[];
   segmentIds: string[];
+  /** The mapped fields, as `namespace:<ns>` or `attribute:<path>`. */
+  fields: string[];
 }) {
   const { api, session } = useApp();
   const preview = useQuery({
-    queryKey: [session.sandbox, 'consent-preview', destination.id, segmentIds],
-    queryFn: () => api.consentPreview(destination.id, segmentIds),
+    queryKey: [session.sandbox, 'consent-preview', destination.id, segmentIds, fields],
+    queryFn: () => api.consentPreview(destination.id, segmentIds, fields),
     enabled: segmentIds.length > 0,
   });
   const nameOf = (id: string) => segments.find((s) => s.id === id)?.name ?? id;
@@ -638,8 +649,11 @@ function ConsentPreviewSection({
           p.policies.length === 0 ? (
             <p className="callout" data-testid="consent-preview">
               No consent policy applies to this destination&apos;s marketing actions
-              {destination.marketingActions.length > 0 ? ` (${destination.marketingActions.join(', ')})` : ''}
-              : every member with a mapped identifier is exported.
+              {destination.marketingActions.length > 0
+                ? ` (${destination.marketingActions.join(', ')})`
+                : ''}{' '}
+              or to the labels of these segments and mapped fields: every member with a mapped identifier is
+              exported.
             </p>
           ) : (
             <div data-testid="consent-preview">
@@ -677,11 +691,21 @@ function ConsentPreviewSection({
                         <th scope="row">{nameOf(s.segmentId)}</th>
                         <td className="num">{formatCount(s.profiles)}</td>
                         <td className="num">{formatCount(s.consenting)}</td>
-                        {s.denied.map((d) => (
-                          <td key={d.policyId} className="num">
-                            {formatCount(d.profiles)}
-                          </td>
-                        ))}
+                        {p.policies.map((policy) => {
+                          // A policy on labels may apply to one segment and not to another.
+                          const denied = s.denied.find((d) => d.policyId === policy.id);
+                          return (
+                            <td key={policy.id} className="num">
+                              {denied ? (
+                                formatCount(denied.profiles)
+                              ) : (
+                                <span className="muted" title="The policy does not apply to this segment">
+                                  —
+                                </span>
+                              )}
+                            </td>
+                          );
+                        })}
                       </tr>
                     ))}
                   </tbody>

@@ -15,7 +15,7 @@ import { MARKETING_ACTIONS } from '../preflight.ts';
 import { splitList } from '../../../src/text/split-list.ts';
 import { useApp } from '../app-context.tsx';
 import { formatCount } from '../run-metrics.ts';
-import { ConsentRule } from '../components/consent-rule.tsx';
+import { ConsentRule, ConsentScope } from '../components/consent-rule.tsx';
 import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
 
 export function Settings() {
@@ -533,6 +533,9 @@ function ConsentPoliciesSection() {
   const mayChange = session.permissions.includes('Activate Destinations');
   const [name, setName] = useState('');
   const [action, setAction] = useState<string>(MARKETING_ACTIONS[0]);
+  // Data-usage labels the policy applies through ('' = none), and how they join the marketing action.
+  const [labels, setLabels] = useState('');
+  const [operator, setOperator] = useState<'and' | 'or'>('and');
   const [attribute, setAttribute] = useState<string>('consents.share.val');
   const [allowed, setAllowed] = useState('y');
   // One alternative from here ('' = none); the API takes up to five.
@@ -544,12 +547,14 @@ function ConsentPoliciesSection() {
     onSuccess: async () => {
       setName('');
       setOrAttribute('');
+      setLabels('');
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-policies'] });
       await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'consent-preview'] });
     },
   });
   const values = splitList(allowed);
   const orValues = splitList(orAllowed);
+  const labelList = splitList(labels);
   return (
     <>
       <h2>Consent policies</h2>
@@ -570,7 +575,7 @@ function ConsentPoliciesSection() {
                 <thead>
                   <tr>
                     <th>Policy</th>
-                    <th>If the destination is used for</th>
+                    <th>If</th>
                     <th>Then export only when</th>
                     <th>Would leave out</th>
                     <th>Status</th>
@@ -587,7 +592,9 @@ function ConsentPoliciesSection() {
                         saving={save.isPending}
                         save={save.mutate}
                       />
-                      <td>{p.marketingActions.join(', ')}</td>
+                      <td>
+                        <ConsentScope policy={p} />
+                      </td>
                       <td>
                         <ConsentRule policy={p} />
                       </td>
@@ -613,7 +620,9 @@ function ConsentPoliciesSection() {
                     ...current,
                     {
                       name: name.trim(),
-                      marketingActions: [action],
+                      marketingActions: action === '' ? [] : [action],
+                      labels: labelList,
+                      operator,
                       attribute,
                       allowedValues: values,
                       alternatives:
@@ -637,12 +646,41 @@ function ConsentPoliciesSection() {
                 <Field label="If the destination is used for">
                   {(props) => (
                     <select {...props} value={action} onChange={(e) => setAction(e.target.value)}>
+                      <option value="">(any marketing action: labels decide)</option>
                       {MARKETING_ACTIONS.map((a) => (
                         <option key={a}>{a}</option>
                       ))}
                     </select>
                   )}
                 </Field>
+                <Field
+                  label="If the data is labelled"
+                  hint="Optional, separated by commas: data-usage labels of the segment or of a mapped field (C5, C9, …)"
+                >
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="text"
+                      value={labels}
+                      placeholder="C9"
+                      onChange={(e) => setLabels(e.target.value)}
+                    />
+                  )}
+                </Field>
+                {action !== '' && labelList.length > 0 ? (
+                  <Field label="The policy applies when">
+                    {(props) => (
+                      <select
+                        {...props}
+                        value={operator}
+                        onChange={(e) => setOperator(e.target.value === 'or' ? 'or' : 'and')}
+                      >
+                        <option value="and">both the marketing action and a label match</option>
+                        <option value="or">either one matches</option>
+                      </select>
+                    )}
+                  </Field>
+                ) : null}
                 <Field label="Then the consent attribute">
                   {(props) => (
                     <select {...props} value={attribute} onChange={(e) => setAttribute(e.target.value)}>
@@ -700,6 +738,7 @@ function ConsentPoliciesSection() {
                     disabled={
                       save.isPending ||
                       name.trim() === '' ||
+                      (action === '' && labelList.length === 0) ||
                       values.length === 0 ||
                       (orAttribute !== '' && orValues.length === 0)
                     }
