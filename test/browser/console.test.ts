@@ -94,6 +94,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         },
       ],
     });
+    // A labelled attribute: the wizard's Review refuses a mapping that exports it to on-site advertising.
+    await callApi(stack, 'PUT', '/field-labels', {
+      fields: [{ sourceType: 'attribute', source: 'person.email', labels: ['C6'] }],
+    });
     userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
@@ -248,6 +252,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await shot(page, '08-activate-mapping-error');
     await second.getByLabel('Apply transformation').uncheck();
     await expectText(second, 'Formats the number as E.164');
+    // A third row exports an attribute labelled C6, which the destination's on-site advertising may not use.
+    await page.getByRole('button', { name: 'Add new mapping' }).click();
+    const third = page.getByRole('listitem', { name: 'Mapping row 3' });
+    await third.getByLabel('Source type').selectOption('attribute');
+    await third.getByLabel('Source field').fill('person.email');
     await page.getByRole('button', { name: 'Next' }).click();
 
     await page.getByRole('heading', { name: 'Scheduling', exact: true }).waitFor();
@@ -268,11 +277,17 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('heading', { name: 'Review', exact: true }).waitFor();
     await expectText(page.getByTestId('governance-violations'), 'Restrict on-site advertising');
     await expectText(page.getByTestId('governance-violations'), 'segment "No onsite ads" is labelled C6');
+    await expectText(
+      page.getByTestId('governance-violations'),
+      'the mapping exports person.email, labelled C6',
+    );
     expect(await page.getByRole('button', { name: 'Finish' }).isDisabled()).toBe(true);
     await shot(page, '10a-activate-policy-violation');
     for (let i = 0; i < 3; i += 1) await page.getByRole('button', { name: 'Back' }).click();
     await page.getByLabel('No onsite ads').uncheck();
-    for (let i = 0; i < 3; i += 1) await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('button', { name: 'Remove mapping row 3' }).click();
+    for (let i = 0; i < 2; i += 1) await page.getByRole('button', { name: 'Next' }).click();
 
     await page.getByRole('heading', { name: 'Review', exact: true }).waitFor();
     const plan = page.getByRole('table', { name: 'Dry-run plan' });
@@ -307,6 +322,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       ['Cart abandoners last 7 days', 30, '2030-01-01', true],
       ['Frequent buyers', null, null, false],
     ]);
+    await callApi(stack, 'PUT', '/field-labels', { fields: [] });
   });
 
   it(
@@ -561,6 +577,23 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       body: JSON.stringify({ labels: ['MY-SCORE'] }),
     });
     expect(labelled.status).toBe(409);
+    // Renamed in place, as consent policies are; the policy keeps its rule.
+    await row.getByRole('button', { name: 'Rename Scores stay off-site' }).click();
+    await page.getByLabel('New name of Scores stay off-site').fill('Scores never on our pages');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expectText(row, 'Scores never on our pages');
+    const own = await callApi<{ custom: Array<{ name: string; action: string; labels: string[] }> }>(
+      stack,
+      'GET',
+      '/data-usage-policies',
+    );
+    expect(own.custom).toEqual([
+      expect.objectContaining({
+        name: 'Scores never on our pages',
+        action: 'Onsite Advertising',
+        labels: ['MY-SCORE'],
+      }),
+    ]);
     await row.getByRole('button', { name: 'Remove' }).click();
     await waitFor('the policy to go', async () => ((await row.count()) === 0 ? true : undefined));
   });
