@@ -209,19 +209,25 @@ export async function deliverAudience(
   }
 
   const pushed = { add: false, remove: false };
+  // The last, partly filled request of a full page waits for the next page to fill it up: its items are carried over,
+  // and each page is read after the one before (in the pending index's order), so nothing is read twice.
+  let carry: Item[] = [];
+  let after: { since: number; member: string } | null = null;
   for (;;) {
-    const page = await db
+    let query = db
       .selectFrom('engine_ledger')
-      .select(['member', 'desired', 'delivered', 'sent', 'resend'])
+      .select(['member', 'desired', 'delivered', 'sent', 'resend', 'pending_since'])
       .where('audience_id', '=', audienceId)
-      .where('pending', '=', 1)
-      .orderBy('pending_since')
-      .orderBy('member')
-      .limit(rt.tuning.pageSize)
-      .execute();
-    if (page.length === 0) break;
+      .where('pending', '=', 1);
+    if (after !== null)
+      query = query.where(sql<boolean>`(pending_since, member) > (${after.since}, ${after.member})`);
+    const page = await query.orderBy('pending_since').orderBy('member').limit(rt.tuning.pageSize).execute();
+    if (page.length === 0 && carry.length === 0) break;
+    const last = page[page.length - 1];
+    if (last) after = { since: Number(last.pending_since), member: last.member };
     const settled: string[] = [];
-    const items = new Map<string, Item>();
+    const items = new Map<string, Item>(carry.map((item) => [item.entry.member, item]));
+    carry = [];
     for (const row of page) {
       const entry: LedgerEntry = {
         member: row.member,
@@ -254,15 +260,8 @@ export async function deliverAudience(
       continue;
     }
     // A full page may be followed by more: keep its last, partly filled request for the next page to fill up.
-    const stop = await sendUnits(
-      rt,
-      client,
-      audience,
-      sendable,
-      report,
-      pushed,
-      page.length === rt.tuning.pageSize,
-    );
+    const hold = page.length === rt.tuning.pageSize ? carry : null;
+    const stop = await sendUnits(rt, client, audience, sendable, report, pushed, hold);
     if (stop) {
       const handled = await onError(rt, where, stop.error, ea.failures);
       return {
@@ -503,7 +502,8 @@ async function sendUnits(
   units: Unit[],
   report: AudienceDeliveryReport,
   pushed: { add: boolean; remove: boolean },
-  holdLastPartial = false,
+  /** When given, the last request is not sent: its units' items are pushed here, for the next page to fill it up. */
+  hold: Item[] | null = null,
 ): Promise<Stop | null> {
   const expiresAt =
     audience.ttlDays !== null ? new Date(rt.now() + audience.ttlDays * 86_400_000) : undefined;
@@ -528,7 +528,11 @@ async function sendUnits(
     const rest = units.filter((u) => !bad.has(u));
     return rest.length > 0 ? sendUnits(rt, client, audience, rest, report, pushed) : null;
   }
-  const toSend = holdLastPartial && requests.length > 1 ? requests.slice(0, -1) : requests;
+  let toSend = requests;
+  if (hold !== null && requests.length > 0) {
+    toSend = requests.slice(0, -1);
+    for (const unit of unitsOf(requests[requests.length - 1]!, built)) hold.push(...unit.items);
+  }
   for (const request of toSend) {
     const requestUnits = unitsOf(request, built);
     const inflight = await recordSending(rt, audience.id, requestUnits, addsOf(request, built));
@@ -560,15 +564,18 @@ async function sendUnits(
       return classify(error);
     }
     report.requests += 1;
-    const touched = new Set<Item>();
+    // What this request carried of each member (a member's removal and re-addition may travel apart).
+    const carried = new Map<Item, { remove: boolean; add: boolean }>();
     for (const index of request.changeIndexes) {
       const owner = built.owners[index]!;
       owner.item.accepted[owner.kind] = true;
-      touched.add(owner.item);
+      const kinds = carried.get(owner.item) ?? { remove: false, add: false };
+      kinds[owner.kind] = true;
+      carried.set(owner.item, kinds);
       if (owner.kind === 'add') pushed.add = true;
       else pushed.remove = true;
     }
-    await commit(rt, audience, [...touched], requestUnits, report, inflight.id);
+    await commit(rt, audience, [...carried.keys()], requestUnits, report, inflight.id, carried);
   }
   return null;
 }
@@ -642,6 +649,8 @@ async function commit(
   report: AudienceDeliveryReport,
   /** The request's write-ahead row, settled by this commit. */
   inflight: string | null = null,
+  /** What the request carried of each touched member, so each identity is counted once (default: all accepted). */
+  carried?: ReadonlyMap<Item, { remove: boolean; add: boolean }>,
 ): Promise<void> {
   const now = rt.now();
   const caps = rt.store.capabilities;
@@ -652,9 +661,10 @@ async function commit(
   let removed = 0;
   const updates = touched.map((item) => {
     const delivered = deliveredAfter(item.entry, item.accepted, item.change);
-    if (item.accepted.add && !item.dependent && item.entry.desired !== item.entry.delivered)
+    const here = carried?.get(item) ?? item.accepted;
+    if (here.add && !item.dependent && item.entry.desired !== item.entry.delivered)
       added += identifierCount(item.change.add);
-    if (item.accepted.remove) removed += identifierCount(item.change.remove);
+    if (here.remove) removed += identifierCount(item.change.remove);
     // Index keys of the identifiers X holds for the member before and after: the index drops and gains the difference.
     const changed = audience.identsIndexed && item.entry.delivered !== delivered;
     const before = changed ? identifierPrefixes(parseUser(item.entry.delivered)) : [];
