@@ -117,19 +117,23 @@ export function evaluateProfile(
   const rejections: Record<string, string[]> = {};
   for (const [rowKey, row] of context.rows) {
     const result = applyMapping([row], profile);
+    // Distinct already (`applyMapping` collects a set), and made for this call: sorted in place.
     const produced = result.user[row.target as XIdentifierType];
-    if (produced && produced.length > 0) values[rowKey] = [...new Set(produced)].sort();
+    if (produced && produced.length > 0) values[rowKey] = produced.length === 1 ? produced : produced.sort();
     if (result.rejected.length > 0) rejections[rowKey] = result.rejected.map((r) => r.code);
   }
 
   let key: string | null = null;
   const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
+  // Only the key namespaces' ids are needed (matched without case).
   const byNamespace = new Map<string, string[]>();
-  for (const [namespace, entries] of Object.entries(identityMap)) {
-    const ids = (entries ?? [])
-      .map((e) => e?.id)
-      .filter((id): id is string => typeof id === 'string' && id !== '');
-    if (ids.length > 0) byNamespace.set(namespace.toUpperCase(), ids);
+  for (const namespace in identityMap) {
+    const upper = namespace.toUpperCase();
+    if (!context.keyNamespaces.includes(upper)) continue;
+    const ids: string[] = [];
+    for (const e of identityMap[namespace] ?? [])
+      if (typeof e?.id === 'string' && e.id !== '') ids.push(e.id);
+    if (ids.length > 0) byNamespace.set(upper, ids);
   }
   for (const namespace of context.keyNamespaces) {
     const ids = byNamespace.get(namespace);

@@ -1,12 +1,6 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  hkdfSync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { StoreError } from './errors.ts';
+import { hmacSha256Hex } from './hmac-sha256.ts';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -32,7 +26,7 @@ function subkey(master: Buffer, purpose: string): Buffer {
 /** `SecretBox.profileKeyHash` under a given profile-key subkey (see `profileKeyMaterial`). */
 export function profileKeyDigest(profileKey: Buffer, namespace: string, id: string): string {
   // The NUL separator keeps ('a', 'bc') and ('ab', 'c') apart.
-  return createHmac('sha256', profileKey).update(namespace).update('\u0000').update(id).digest('hex');
+  return hmacSha256Hex(profileKey)(`${namespace}\u0000${id}`);
 }
 
 export class SecretBox {
