@@ -221,7 +221,10 @@ export async function deliverAudience(
       .where('pending', '=', 1);
     if (after !== null)
       query = query.where(sql<boolean>`(pending_since, member) > (${after.since}, ${after.member})`);
-    const page = await query.orderBy('pending_since').orderBy('member').limit(rt.tuning.pageSize).execute();
+    // Carried items count towards the page, so a round holds about a page in memory; at least half a page is read,
+    // so that a request larger than a page still fills up.
+    const limit = Math.max(Math.ceil(rt.tuning.pageSize / 2), rt.tuning.pageSize - carry.length);
+    const page = await query.orderBy('pending_since').orderBy('member').limit(limit).execute();
     if (page.length === 0 && carry.length === 0) break;
     const last = page[page.length - 1];
     if (last) after = { since: Number(last.pending_since), member: last.member };
@@ -260,7 +263,7 @@ export async function deliverAudience(
       continue;
     }
     // A full page may be followed by more: keep its last, partly filled request for the next page to fill up.
-    const hold = page.length === rt.tuning.pageSize ? carry : null;
+    const hold = page.length === limit ? carry : null;
     const stop = await sendUnits(rt, client, audience, sendable, report, pushed, hold);
     if (stop) {
       const handled = await onError(rt, where, stop.error, ea.failures);
