@@ -289,6 +289,21 @@ describe('tca CLI', () => {
       operator: 'or',
     });
     expect((await tca(['consent', 'list'])).stdout).toContain('C9,HEALTH (or)');
+    // The preview: every policy on its own over the known profiles, or those that apply to an activation.
+    const preview = await tca(['consent', 'preview']);
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stdout).toContain('all known profiles');
+    expect(preview.stdout).toContain('Health data: ');
+    const asJson = JSON.parse((await tca(['consent', 'preview', '--json'])).stdout) as {
+      policies: Array<{ name: string }>;
+      all: { profiles: number; consenting: number };
+    };
+    expect(asJson.policies.map((p) => p.name)).toEqual(['Ads need sharing consent', 'Health data']);
+    expect(asJson.all.consenting).toBeLessThanOrEqual(asJson.all.profiles);
+    expect((await tca(['consent', 'preview', '--destination', 'dst_nope'])).code).toBe(4);
+    const badFields = await tca(['consent', 'preview', '--destination', destinationId, '--fields', 'Email']);
+    expect(badFields.code).toBe(1);
+    expect(badFields.stderr).toContain('query.fields');
     const neither = await tca(['consent', 'add', 'Neither', '--attribute', 'consents.share.val']);
     expect(neither.code).toBe(1);
     expect(neither.stderr).toContain('policies[2].marketingActions');

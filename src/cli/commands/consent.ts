@@ -5,8 +5,10 @@ import {
   type ConsentConditionInput,
   type ConsentPolicy,
 } from '../../audience/consent.ts';
+import type { ConsentPreview } from '../../engine/consent-settings.ts';
 import {
   action,
+  connect,
   examples,
   printJson,
   printTable,
@@ -110,6 +112,56 @@ export function registerConsentCommand(program: Command): void {
     ),
   );
   registerPolicySetCommands(group, CONSENT, "The sandbox's consent policies");
+  withConnection(
+    group
+      .command('preview')
+      .description(
+        'How many known profiles the consent policies keep: those that apply to an activation to the destination ' +
+          '(every policy on its own without one), over all profiles and each segment',
+      )
+      .option('--destination <id>', 'the destination the activation would use')
+      .option('--segments <ids>', 'comma-separated segment ids to count the known members of')
+      .option(
+        '--fields <fields>',
+        'comma-separated fields the mapping exports, as namespace:<namespace> or attribute:<path> (for policies on labels)',
+      )
+      .addHelpText(
+        'after',
+        examples([
+          'tca consent preview',
+          'tca consent preview --destination dst_… --segments seg-loyal,seg-churn --fields namespace:Email',
+        ]),
+      ),
+  ).action(
+    action(async (opts: GlobalOptions & { destination?: string; segments?: string; fields?: string }) => {
+      const api = await connect(opts);
+      const query = new URLSearchParams();
+      if (opts.destination !== undefined) query.set('destinationId', opts.destination);
+      if (opts.segments !== undefined) query.set('segmentIds', splitList(opts.segments).join(','));
+      if (opts.fields !== undefined) query.set('fields', splitList(opts.fields).join(','));
+      const preview = await api.request<ConsentPreview>(
+        'GET',
+        `/api/v1/consent-policies/preview${query.size > 0 ? `?${query.toString()}` : ''}`,
+      );
+      if (opts.json) return printJson(preview);
+      const names = new Map(preview.policies.map((p) => [p.id, p.name]));
+      const rows = [
+        { scope: 'all known profiles', ...preview.all },
+        ...preview.segments.map((s) => ({ scope: s.segmentId, ...s })),
+      ];
+      printTable(
+        rows.map((r) => ({
+          scope: r.scope,
+          profiles: r.profiles,
+          consenting: r.consenting,
+          'left out by': r.denied
+            .map((d) => `${names.get(d.policyId) ?? d.policyId}: ${d.profiles}`)
+            .join('; '),
+        })),
+        ['scope', 'profiles', 'consenting', 'left out by'],
+      );
+    }),
+  );
 }
 
 /** `attribute[=values]` as a condition; the service checks both. */
