@@ -1,5 +1,7 @@
 import { planUserRequests } from '../xads/pack-user-changes.ts';
 import type { UserChange, UserOperation } from '../xads/types.ts';
+import { consentPolicies } from './consent-settings.ts';
+import { loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import { planMemberChange } from './ledger-diff.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -22,6 +24,11 @@ export interface AudiencePlan {
   requests: number;
   /** The first request's body, cut to a few users per operation (hashes only). */
   samplePayload: UserOperation[] | null;
+  /**
+   * The consent policies switched on that a member must pass to be exported to this audience: those of the
+   * destination's marketing actions, and those on labels of its segment or mapped fields.
+   */
+  consentPolicies: Array<{ id: string; name: string }>;
 }
 
 export interface DataflowPlan {
@@ -32,7 +39,6 @@ export interface DataflowPlan {
 }
 
 const SAMPLE_USERS = 3;
-const PLAN_PAGE = 50_000;
 
 /**
  * A dry run: what the next flush of the dataflow would do, computed from the ledger without calling X.
@@ -66,6 +72,9 @@ export async function planDataflow(
       await db.selectFrom('dataflow_audiences').selectAll().where('dataflow_id', '=', dataflowId).execute()
     ).map((a) => [a.id, a]),
   );
+  const context = await loadSandboxContext(db, flow.sandbox_id, rt.tuning.profileKeyNamespaces);
+  const dataflow = context.dataflows.find((d) => d.id === dataflowId);
+  const policyNames = new Map((await consentPolicies(rt, flow.sandbox_id)).map((p) => [p.id, p.name]));
   const audiences: AudiencePlan[] = [];
   for (const ea of engineRows) {
     const da = live.get(ea.id);
@@ -91,10 +100,20 @@ export async function planDataflow(
       pendingRemoves: 0,
       requests: 0,
       samplePayload: null,
+      consentPolicies: [],
     };
+    const audience = dataflow?.audiences.find((a) => a.id === ea.id);
+    if (dataflow && audience) {
+      plan.consentPolicies = [...dataflow.consent, ...audience.extraConsent].map((r) => ({
+        id: r.policyId,
+        name: policyNames.get(r.policyId) ?? r.policyId,
+      }));
+    }
     if (ea.lifecycle !== 'removing') {
       const expiresAt = da?.ttl_days ? new Date(rt.now() + da.ttl_days * 86_400_000) : undefined;
       let offset = 0;
+      // As delivery does, a full page's last request is filled up by the next page before it counts.
+      let carry: UserChange[] = [];
       for (;;) {
         const page = await db
           .selectFrom('engine_ledger')
@@ -103,7 +122,7 @@ export async function planDataflow(
           .where('pending', '=', 1)
           .orderBy('pending_since')
           .orderBy('member')
-          .limit(PLAN_PAGE)
+          .limit(rt.tuning.pageSize)
           .offset(offset)
           .execute();
         const removes: UserChange[] = [];
@@ -130,16 +149,20 @@ export async function planDataflow(
             );
           }
         }
-        const { requests } = planUserRequests([...removes, ...adds]);
-        plan.requests += requests.length;
+        const changes = [...carry, ...removes, ...adds];
+        const { requests } = planUserRequests(changes);
+        const full = page.length === rt.tuning.pageSize;
+        const last = requests[requests.length - 1];
+        carry = full && last ? last.changeIndexes.map((i) => changes[i]!) : [];
+        plan.requests += full && last ? requests.length - 1 : requests.length;
         if (plan.samplePayload === null && requests[0]) {
           plan.samplePayload = requests[0].operations.map((op) => ({
             ...op,
             params: { ...op.params, users: op.params.users.slice(0, SAMPLE_USERS) },
           }));
         }
-        if (page.length < PLAN_PAGE) break;
-        offset += PLAN_PAGE;
+        if (page.length < rt.tuning.pageSize) break;
+        offset += rt.tuning.pageSize;
       }
     }
     audiences.push(plan);

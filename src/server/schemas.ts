@@ -330,11 +330,15 @@ export const DataflowSchema = z
   .meta({ id: 'Dataflow' });
 export const DataflowListSchema = z.object({ items: z.array(DataflowSchema) });
 
-export const PlanSchema = z.object({ dataflowId: z.string() }).catchall(z.unknown()).meta({
-  id: 'Plan',
-  description:
-    'The dry-run plan: audiences to create/rename/delete, pending changes, requests, sample payload (hashes only).',
-});
+export const PlanSchema = z
+  .object({ dataflowId: z.string() })
+  .catchall(z.unknown())
+  .meta({
+    id: 'Plan',
+    description:
+      'The dry-run plan: audiences to create/rename/delete, pending changes, requests, sample payload (hashes only), ' +
+      'and the consent policies switched on that hold for each audience.',
+  });
 
 export const RunsQuerySchema = z.object({
   from: z.iso.datetime({ offset: true }).optional(),

@@ -150,7 +150,18 @@ for (const backend of BACKENDS) {
             a.previous = state;
           }
 
+          // The dry-run plan counts the requests the flush then makes.
+          const planned = (
+            await Promise.all(
+              [...new Set(audiences.map((a) => a.dataflowId))].map((id) => h!.engine.plan(id)),
+            )
+          ).reduce((n, p) => n + p.totals.requests, 0);
+          const before = usersRequests(h.emulator);
           await h.engine.flush();
+          expect({ round, requests: usersRequests(h.emulator) - before }).toEqual({
+            round,
+            requests: planned,
+          });
           for (const a of model) {
             const expected = new Set([...a.exported.values()].flat());
             const xId = await xAudienceIdOf(h.store, a.id);

@@ -96,6 +96,16 @@ describe('consent policies on data-usage labels', () => {
     // The labelled segment's audience keeps the consenting member only; the other audience of the dataflow keeps all.
     expect(await emailsAtX(t, dataflowId, SENSITIVE)).toEqual(emails('both'));
     expect(await emailsAtX(t, dataflowId, PLAIN)).toEqual(emails('both', 'any', 'none'));
+    // The dataflow's plan says which policies hold for each audience.
+    const plan = await call('GET', `/api/v1/dataflows/${dataflowId}/plan`);
+    expect(
+      (plan.body.audiences as Array<{ segmentId: string; consentPolicies: unknown[] }>)
+        .map((a) => [a.segmentId, a.consentPolicies])
+        .sort(),
+    ).toEqual([
+      [PLAIN, []],
+      [SENSITIVE, [{ id: health!.id, name: 'Sensitive data needs sharing consent' }]],
+    ]);
 
     // The preview of this activation counts the policy for the labelled segment only.
     const preview = await call(

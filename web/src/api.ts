@@ -230,6 +230,8 @@ export interface AudiencePlan {
   pendingAdds: number;
   pendingRemoves: number;
   requests: number;
+  /** The consent policies switched on that hold for this audience (absent from an older service). */
+  consentPolicies?: Array<{ id: string; name: string }>;
 }
 
 export interface DataflowPlan {

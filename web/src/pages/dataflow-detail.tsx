@@ -1184,6 +1184,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                 <th scope="col" className="num">
                   Requests
                 </th>
+                <th scope="col">Consent policies</th>
               </tr>
             </thead>
             <tbody>
@@ -1195,6 +1196,13 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                   <td className="num">{formatCount(item.pendingAdds)}</td>
                   <td className="num">{formatCount(item.pendingRemoves)}</td>
                   <td className="num">{formatCount(item.requests)}</td>
+                  <td>
+                    {(item.consentPolicies ?? []).length === 0 ? (
+                      <span className="muted">none</span>
+                    ) : (
+                      (item.consentPolicies ?? []).map((p) => p.name).join(', ')
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -1206,6 +1214,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                 <td className="num">{formatCount(plan.data.totals.pendingAdds)}</td>
                 <td className="num">{formatCount(plan.data.totals.pendingRemoves)}</td>
                 <td className="num">{formatCount(plan.data.totals.requests)}</td>
+                <td />
               </tr>
             </tfoot>
           </table>
