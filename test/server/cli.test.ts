@@ -99,6 +99,7 @@ describe('tca CLI', () => {
     const show = await tca(['dataflows', 'show', dataflowId]);
     expect(show.stdout).toContain('namespace:Email → email (apply transformation)');
     expect((await tca(['dataflows', 'plan', dataflowId, '--json'])).code).toBe(0);
+    expect((await tca(['dataflows', 'plan', dataflowId])).stdout).toContain('CONSENTPOLICIES');
     expect(JSON.parse((await tca(['dataflows', 'pause', dataflowId, '--json'])).stdout).status).toBe(
       'paused',
     );

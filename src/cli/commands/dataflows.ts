@@ -174,14 +174,23 @@ export function registerDataflowsCommand(program: Command): void {
         totals: Record<string, number>;
       }>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}/plan`);
       if (opts.json) return printJson(p);
-      printTable(p.audiences, [
-        'mappingName',
-        'action',
-        'xAudienceId',
-        'pendingAdds',
-        'pendingRemoves',
-        'requests',
-      ]);
+      printTable(
+        p.audiences.map((a) => ({
+          ...a,
+          consentPolicies: ((a['consentPolicies'] as Array<{ name: string }> | undefined) ?? [])
+            .map((c) => c.name)
+            .join(', '),
+        })),
+        [
+          'mappingName',
+          'action',
+          'xAudienceId',
+          'pendingAdds',
+          'pendingRemoves',
+          'requests',
+          'consentPolicies',
+        ],
+      );
       process.stdout.write(
         `total: +${p.totals['pendingAdds'] ?? 0} −${p.totals['pendingRemoves'] ?? 0} in ${p.totals['requests'] ?? 0} request(s)\n`,
       );
