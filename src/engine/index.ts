@@ -14,6 +14,7 @@ import {
   type DeadLetterSelection,
 } from './dead-letters.ts';
 import { activateNow, type ActivateNowResult } from './activate-now.ts';
+import { eraseProfiles, type ErasureIdentity, type ErasureResult } from './erasure.ts';
 import { profileKeySettings, setProfileKeyNamespaces, type ProfileKeySettings } from './identity-settings.ts';
 import {
   importProfiles,
@@ -139,6 +140,11 @@ export interface Engine {
    * that is not active in the sandbox.
    */
   activateNow(sandboxId: string, audienceId: string): Promise<ActivateNowResult>;
+  /**
+   * A privacy request: erases the profiles its identities name (in the sandbox's profile key namespaces) from every
+   * audience and from storage; the next delivery removes them from X. `invalid_input` beyond 1,000 identities.
+   */
+  erase(sandboxId: string, identities: readonly ErasureIdentity[]): Promise<ErasureResult>;
   /** How the sandbox's profiles are keyed, and whether that can still change. */
   profileKeySettings(sandboxId: string): Promise<ProfileKeySettings>;
   /**
@@ -279,6 +285,7 @@ export function createEngine(options: EngineOptions): Engine {
         importOptions,
       ),
     activateNow: (sandboxId, audienceId) => activateNow(rt, sandboxId, audienceId),
+    erase: (sandboxId, identities) => eraseProfiles(rt, sandboxId, identities),
     profileKeySettings: (sandboxId) => profileKeySettings(rt, sandboxId),
     setProfileKeyNamespaces: (sandboxId, namespaces) => setProfileKeyNamespaces(rt, sandboxId, namespaces),
     consentPolicies: (sandboxId) => consentPolicies(rt, sandboxId),

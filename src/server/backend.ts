@@ -26,6 +26,7 @@ export type DataUsagePoliciesInput = z.output<typeof S.DataUsagePoliciesPutSchem
 export type FieldLabelsView = z.input<typeof S.FieldLabelsSchema>;
 export type FieldLabelsInput = z.output<typeof S.FieldLabelsPutSchema>['fields'];
 export type ConsentPreviewView = z.input<typeof S.ConsentPreviewSchema>;
+export type ErasureView = z.input<typeof S.ErasureSchema>;
 export type ConsentPoliciesInput = z.output<typeof S.ConsentPoliciesPutSchema>['policies'];
 
 /** A file streamed in a request, to import (see `ServiceBackend.importFile`). */
@@ -190,4 +191,6 @@ export interface ServiceBackend {
    * every batch is durable. A mirror segment must exist in the sandbox. See `EnginePort.importStream`.
    */
   importFile(sandboxId: string, input: ImportInput): Promise<Checked<ImportReportView>>;
+  /** A privacy request: erases the profiles the identities name (see `EnginePort.erase`). */
+  erase(sandboxId: string, identities: Array<{ namespace: string; id: string }>): Promise<ErasureView>;
 }

@@ -115,6 +115,15 @@ export function createEngineAdapter(options: {
         throw error;
       }
     },
+    async erase(sandboxId, identities) {
+      try {
+        return await engine.erase(sandboxId, identities);
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'invalid_input')
+          throw badRequest(error.message, error.details, 'validation_failed');
+        throw error;
+      }
+    },
     async activateNow(sandboxId, audienceId) {
       try {
         const r = await engine.activateNow(sandboxId, audienceId);

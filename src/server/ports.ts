@@ -12,6 +12,7 @@ import type {
   ConsentPoliciesInput,
   ConsentPoliciesView,
   ConsentPreviewView,
+  ErasureView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
 
@@ -47,6 +48,8 @@ export interface EnginePort {
     sandboxId: string,
     audienceId: string,
   ): Promise<{ audienceId: string; queued: number; nextAllowedAt: string } | undefined>;
+  /** A privacy request (see `Engine.erase`); throws an ApiError 400 for too many identities. */
+  erase(sandboxId: string, identities: Array<{ namespace: string; id: string }>): Promise<ErasureView>;
   /** The sandbox's profile key namespaces. */
   profileKeys(sandboxId: string): Promise<ProfileKeysView>;
   /** Changes them; throws an ApiError 409 once the sandbox holds profiles, 400 for a bad list. */

@@ -719,6 +719,19 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'POST',
+      path: `${V1}/privacy/erasures`,
+      permissions: ['Ingest Profiles'],
+      tag: 'Ingest',
+      summary:
+        "A privacy request: erases the profiles the identities name (in the sandbox's profile key namespaces) from every " +
+        'audience and from storage; the next delivery removes them from X. Idempotent.',
+      body: S.ErasurePostSchema,
+      status: 200,
+      response: S.ErasureSchema,
+      handler: async ({ principal, backend, body }) => backend.erase(principal.sandboxId, body.identities),
+    }),
+    route({
+      method: 'POST',
       path: `${V1}/ingest/profiles`,
       permissions: ['Ingest Profiles'],
       tag: 'Ingest',

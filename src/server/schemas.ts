@@ -697,3 +697,34 @@ export const ProfileKeysPatchSchema = z.object({
     description: 'In order of preference, e.g. ["CUSTOMERID", "ECID"]; null returns to the default',
   }),
 });
+
+export const ErasurePostSchema = z.object({
+  identities: z
+    .array(
+      z.object({
+        namespace: z.string().min(1).max(100).meta({
+          description: "One of the sandbox's profile key namespaces (ECID, CRMID by default), any case",
+        }),
+        id: z
+          .string()
+          .min(1)
+          .max(1000)
+          .meta({ description: 'The id as the profile exports carry it (hashed at once)' }),
+      }),
+    )
+    .min(1)
+    .max(1000),
+});
+
+export const ErasureSchema = z
+  .object({
+    profiles: z.number().meta({ description: 'Profiles found and erased' }),
+    audiences: z.number().meta({
+      description: 'Audience memberships left: the next delivery removes them from their X audiences',
+    }),
+    notFound: z.number().meta({ description: 'Identities in a key namespace that match no profile' }),
+    skipped: z
+      .array(z.object({ index: z.number(), reason: z.string() }))
+      .meta({ description: 'Identities that cannot name a profile here (not a key namespace), with why' }),
+  })
+  .meta({ id: 'Erasure' });

@@ -920,6 +920,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       preview: (sandboxId, destinationId, segmentIds, mapping) =>
         engine.consentPreview(sandboxId, destinationId, segmentIds, mapping),
     },
+    erase: (sandboxId, identities) => engine.erase(sandboxId, identities),
     async importFile(sandboxId, input) {
       if (input.mode === 'mirror') {
         if (input.segmentId === undefined)

@@ -328,6 +328,23 @@ describe('tca CLI', () => {
     expect(JSON.parse((await tca(['consent', 'list', '--json'])).stdout)).toEqual([]);
   });
 
+  it('erases profiles for a privacy request, reporting identities it cannot use', async () => {
+    const erased = await tca(['erase', 'ECID=nobody-here', 'Email=someone@example.com', '--json']);
+    expect(erased.code, erased.stderr).toBe(0);
+    expect(JSON.parse(erased.stdout)).toEqual({
+      profiles: 0,
+      audiences: 0,
+      notFound: 1,
+      skipped: [{ index: 1, reason: expect.stringContaining('not a profile key namespace') }],
+    });
+    const text = await tca(['erase', 'ECID=nobody-here', 'Email=someone@example.com']);
+    expect(text.stdout).toContain('Erased 0 profile(s)');
+    expect(text.stdout).toContain('skipped Email=someone@example.com');
+    const bad = await tca(['erase', 'ECID']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('is not NAMESPACE=ID');
+  });
+
   it('lists the data-usage policies and adds, switches off and removes one of the sandbox', async () => {
     const added = await tca([
       'policies',

@@ -120,6 +120,10 @@ const FIXTURES: Record<string, Fixture> = {
     path: '/api/v1/ingest/profiles',
     body: profile(`${uniq('buyer')}@example.com`, { [c.segmentId]: 'realized' }),
   }),
+  'POST /api/v1/privacy/erasures': async () => ({
+    path: '/api/v1/privacy/erasures',
+    body: { identities: [{ namespace: 'ECID', id: uniq('ecid-') }] },
+  }),
   'PATCH /api/v1/segments/:id': async (c) => ({
     path: `/api/v1/segments/${c.segmentId}`,
     body: { description: uniq('described ') },

@@ -14,6 +14,7 @@ import { registerDeadLettersCommand } from './dead-letters.ts';
 import { registerConsentCommand } from './consent.ts';
 import { registerPoliciesCommand } from './policies.ts';
 import { registerFieldLabelsCommand } from './field-labels.ts';
+import { registerEraseCommand } from './erase.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
@@ -32,5 +33,6 @@ export function registerCommands(program: Command): void {
   registerConsentCommand(program);
   registerPoliciesCommand(program);
   registerFieldLabelsCommand(program);
+  registerEraseCommand(program);
   void program;
 }

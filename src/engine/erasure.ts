@@ -1,0 +1,152 @@
+import { sql } from 'kysely';
+import { hashPrefix } from '../store/hash-prefix.ts';
+import { keyNamespacesOf } from './dataflow-context.ts';
+import { EngineError } from './errors.ts';
+import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
+import type { EngineRuntime } from './runtime.ts';
+import { chunkRows, type Db } from './sql-helpers.ts';
+
+/** A person's identity as a privacy request names it: an identity namespace and the raw id (never stored). */
+export interface ErasureIdentity {
+  namespace: string;
+  id: string;
+}
+
+export interface ErasureResult {
+  /** Profiles found and erased. */
+  profiles: number;
+  /** Audience memberships left: each is removed from its X audience by the next delivery. */
+  audiences: number;
+  /** Identities in a key namespace that match no profile (already erased, or never seen). */
+  notFound: number;
+  /** Identities that cannot name a profile here, with why. */
+  skipped: Array<{ index: number; reason: string }>;
+}
+
+/** At most this many identities per request. */
+export const MAX_ERASURE_IDENTITIES = 1000;
+
+/**
+ * Erases profiles for a privacy request (a right-to-be-forgotten job): each profile named by an identity in one of the
+ * sandbox's profile key namespaces leaves every audience (the next delivery removes its identifiers from X), its
+ * stored state (hashed identifiers, segments, consent) and its dead letters are deleted, and its row keeps no key, so
+ * the identity would make a new profile if it came again. Ids are hashed with the profile key at once, never stored.
+ * One transaction; idempotent.
+ *
+ * @example
+ * await eraseProfiles(rt, 'prod', [{ namespace: 'ECID', id: '4567…' }]);
+ * // { profiles: 1, audiences: 2, notFound: 0, skipped: [] }
+ */
+export async function eraseProfiles(
+  rt: EngineRuntime,
+  sandboxId: string,
+  identities: readonly ErasureIdentity[],
+): Promise<ErasureResult> {
+  if (identities.length > MAX_ERASURE_IDENTITIES)
+    throw new EngineError('invalid_input', `At most ${MAX_ERASURE_IDENTITIES} identities per request`, {
+      details: [{ path: 'identities', reason: `at most ${MAX_ERASURE_IDENTITIES}` }],
+    });
+  const db = rt.store.db as unknown as Db;
+  const sandbox = await db
+    .selectFrom('sandboxes')
+    .select('profile_key_namespaces')
+    .where('id', '=', sandboxId)
+    .executeTakeFirst();
+  if (!sandbox) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
+  const keyNamespaces = keyNamespacesOf(sandbox.profile_key_namespaces, rt.tuning.profileKeyNamespaces);
+  const result: ErasureResult = { profiles: 0, audiences: 0, notFound: 0, skipped: [] };
+  const keys = new Set<string>();
+  identities.forEach((identity, index) => {
+    const namespace = identity.namespace.trim().toUpperCase();
+    if (!keyNamespaces.includes(namespace))
+      result.skipped.push({
+        index,
+        reason: `${identity.namespace} is not a profile key namespace of this sandbox (${keyNamespaces.join(', ')}): name the person by one of those`,
+      });
+    else if (identity.id === '') result.skipped.push({ index, reason: 'the id is empty' });
+    // As ingest keys profiles: `k:` and the keyed hash of the upper-case namespace and the id as given.
+    else keys.add(`k:${rt.store.profileKeyHash(namespace, identity.id)}`);
+  });
+  if (keys.size === 0) return result;
+
+  const caps = rt.store.capabilities;
+  const now = rt.now();
+  await rt.store.transaction(async (tx) => {
+    const tdb = tx.db as unknown as Db;
+    const found: Array<{ id: number; profile_key: string }> = [];
+    for (const chunk of chunkRows([...keys], 1, caps, 500)) {
+      // SQLite finds profiles through their key prefix (see migration 0106); PostgreSQL by the key itself.
+      const rows =
+        caps.dialect === 'sqlite'
+          ? (
+              await sql<{ id: number; profile_key: string }>`select id, profile_key from engine_profiles
+              where key_prefix in (${sql.join(chunk.map(hashPrefix))}) and sandbox_id = ${sandboxId}
+                and profile_key in (${sql.join(chunk)})`.execute(tdb)
+            ).rows
+          : await tdb
+              .selectFrom('engine_profiles')
+              .select(['id', 'profile_key'])
+              .where('sandbox_id', '=', sandboxId)
+              .where('profile_key', 'in', chunk)
+              .forUpdate()
+              .execute();
+      found.push(...rows);
+    }
+    result.profiles = found.length;
+    result.notFound = keys.size - found.length;
+    if (found.length === 0) return;
+    const members = found.map((p) => String(p.id));
+    const audiences = await tdb
+      .selectFrom('engine_audiences')
+      .select('id')
+      .where('sandbox_id', '=', sandboxId)
+      .execute();
+    const writes: DesiredWrite[] = [];
+    for (const { id: audienceId } of audiences) {
+      for (const chunk of chunkRows(members, 1, caps, 500)) {
+        const rows = await tdb
+          .selectFrom('engine_ledger')
+          .select('member')
+          .where('audience_id', '=', audienceId)
+          .where('member', 'in', chunk)
+          .execute();
+        for (const row of rows) writes.push({ audienceId, member: row.member, desired: null });
+        if (rows.length > 0)
+          await tdb
+            .updateTable('engine_ledger')
+            .set({ dead: null })
+            .where('audience_id', '=', audienceId)
+            .where('member', 'in', chunk)
+            .execute();
+        await tdb
+          .deleteFrom('engine_dead_letters')
+          .where('audience_id', '=', audienceId)
+          .where('member', 'in', chunk)
+          .execute();
+      }
+    }
+    // Not a member anywhere: the next delivery removes what X holds (the ledger keeps only hashes until then).
+    await writeDesired(tdb, caps, writes, now);
+    result.audiences = writes.length;
+    for (const chunk of chunkRows(found, 1, caps, 500)) {
+      await tdb
+        .deleteFrom('engine_import_seen')
+        .where(
+          'profile_key',
+          'in',
+          chunk.map((p) => p.profile_key),
+        )
+        .execute();
+      // The row stays (its id is a ledger member) but keeps nothing of the person.
+      const ids = chunk.map((p) => p.id);
+      await sql`update engine_profiles set profile_key = ${sql.lit('x:')} || cast(id as text), identities = '{}',
+          segments = '[]', updated_at = ${now}${caps.dialect === 'sqlite' ? sql`, key_prefix = 0` : sql``}
+        where id in (${sql.join(ids)})`.execute(tdb);
+    }
+  });
+  rt.logger.info(
+    { sandboxId, profiles: result.profiles, audiences: result.audiences, notFound: result.notFound },
+    'profiles erased',
+  );
+  return result;
+}

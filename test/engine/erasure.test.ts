@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../store/backends.ts';
+import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
+
+/** A member of both segments, keyed by its ECID. */
+const profile = (i: number) => ({
+  segmentMembership: { ups: { 'seg-a': { status: 'realized' }, 'seg-b': { status: 'realized' } } },
+  identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },
+});
+const emails = (...ids: number[]) => new Set(ids.map((i) => `email:${emailHash(`u${i}@x.com`)}`));
+
+for (const backend of BACKENDS) {
+  describe(`privacy erasure (${backend.name})`, () => {
+    let h: Harness | undefined;
+    afterEach(async () => {
+      await h?.cleanup();
+      h = undefined;
+    });
+
+    it('removes an erased profile from every X audience, forgets its state, and makes it new if it comes back', async () => {
+      h = await setup(backend);
+      const flow = await h.store.dataflows.create({
+        sandboxId: 'prod',
+        destinationId: h.destination.id,
+        name: 'flow',
+        mapping: MAPPING,
+      });
+      const audiences = [];
+      for (const segmentId of ['seg-a', 'seg-b'])
+        audiences.push(
+          await h.store.audiences.create({
+            sandboxId: 'prod',
+            dataflowId: flow.id,
+            segmentId,
+            mappingName: segmentId,
+            startDate: 0,
+          }),
+        );
+      await h.engine.ingest([profile(0), profile(1), profile(2)], { sandboxId: 'prod' });
+      await h.engine.flush();
+      const xIds = await Promise.all(audiences.map(async (a) => (await xAudienceIdOf(h!.store, a.id))!));
+      for (const xId of xIds) expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1, 2));
+
+      const erased = await h.engine.erase('prod', [
+        { namespace: 'ecid', id: 'e0' },
+        { namespace: 'CRMID', id: 'c-unknown' },
+        { namespace: 'Email', id: 'u1@x.com' },
+      ]);
+      expect(erased).toEqual({
+        profiles: 1,
+        audiences: 2,
+        notFound: 1,
+        skipped: [{ index: 2, reason: expect.stringContaining('not a profile key namespace') }],
+      });
+      await h.engine.flush();
+      for (const xId of xIds) expect(xIdentifiers(h.emulator, xId)).toEqual(emails(1, 2));
+      // Nothing of the person stays: no row holds its key, its hashed email or its segments.
+      const rows = await h.store.db
+        .selectFrom('engine_profiles')
+        .select(['profile_key', 'identities', 'segments'])
+        .execute();
+      expect(rows).toHaveLength(3);
+      const blank = rows.filter((r) => r.profile_key.startsWith('x:'));
+      expect(blank).toEqual([
+        { profile_key: expect.stringMatching(/^x:\d+$/), identities: '{}', segments: '[]' },
+      ]);
+      expect(JSON.stringify(rows)).not.toContain(emailHash('u0@x.com'));
+      const ledger = await h.store.db
+        .selectFrom('engine_ledger')
+        .select(['desired', 'delivered', 'pending'])
+        .execute();
+      expect(JSON.stringify(ledger)).not.toContain(emailHash('u0@x.com'));
+
+      // Idempotent: nothing left to find.
+      expect(await h.engine.erase('prod', [{ namespace: 'ECID', id: 'e0' }])).toEqual({
+        profiles: 0,
+        audiences: 0,
+        notFound: 1,
+        skipped: [],
+      });
+      // The person's next export makes a new profile, exported again.
+      await h.engine.ingest([profile(0)], { sandboxId: 'prod' });
+      await h.engine.flush();
+      for (const xId of xIds) expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1, 2));
+    });
+  });
+}
