@@ -175,6 +175,8 @@ export async function consentPreview(
       .select(['id', 'identities', 'segments'])
       .where('sandbox_id', '=', sandboxId)
       .where('id', '>', after)
+      // Erased profiles (privacy requests) keep a row and nothing else: they are not known profiles.
+      .where('profile_key', 'not like', 'x:%')
       .orderBy('id')
       .limit(PREVIEW_PAGE)
       .execute();

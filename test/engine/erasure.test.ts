@@ -75,6 +75,8 @@ for (const backend of BACKENDS) {
         .execute();
       expect(JSON.stringify(ledger)).not.toContain(emailHash('u0@x.com'));
 
+      // No longer a known profile: the consent preview counts the two others.
+      expect((await h.engine.consentPreview('prod', null, [])).all.profiles).toBe(2);
       // Idempotent: nothing left to find.
       expect(await h.engine.erase('prod', [{ namespace: 'ECID', id: 'e0' }])).toEqual({
         profiles: 0,
