@@ -703,6 +703,28 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await waitFor('the policy to go', async () => ((await onLabels.count()) === 0 ? true : undefined));
   });
 
+  it('erases people for a privacy request in Settings', async () => {
+    await callApi(stack, 'POST', '/ingest/profiles', [
+      {
+        identityMap: { ECID: [{ id: 'ecid-forget-me' }], Email: [{ id: 'forget.me@example.com' }] },
+        segmentMembership: { ups: { 'seg-buyers': { status: 'realized' } } },
+      },
+    ]);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'Privacy requests' }).waitFor();
+    await page.getByLabel('Identity namespace').selectOption('ECID');
+    await page.getByLabel('Ids to erase').fill('ecid-forget-me\nnobody-here');
+    await page.getByRole('button', { name: 'Erase profiles' }).click();
+    const result = page.getByTestId('erasure-result');
+    await expectText(result, 'Erased 1 profile(s)');
+    await expectText(result, '1 id(s) matched no profile');
+    await shot(page, '18c-settings-privacy-request');
+    // Sent again, it finds nothing: the profile is gone.
+    await page.getByLabel('Ids to erase').fill('ecid-forget-me');
+    await page.getByRole('button', { name: 'Erase profile' }).click();
+    await expectText(result, 'Erased 0 profile(s)');
+  });
+
   it(
     'switches sandboxes: a token of another sandbox sees only that sandbox',
     { timeout: 120_000 },

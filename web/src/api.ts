@@ -221,6 +221,14 @@ export interface DataflowPatch {
   status?: 'active' | 'paused';
 }
 
+/** What a privacy request erased (`POST /privacy/erasures`). */
+export interface Erasure {
+  profiles: number;
+  audiences: number;
+  notFound: number;
+  skipped: Array<{ index: number; reason: string }>;
+}
+
 export interface AudiencePlan {
   audienceId: string;
   segmentId: string;
@@ -562,6 +570,9 @@ export function createApi(options: ApiOptions) {
     setDataUsagePolicies: (policies: CustomPolicyInput[]) =>
       request<DataUsagePolicies>('PUT', '/data-usage-policies', { policies }),
     fieldLabels: () => request<{ fields: FieldLabel[] }>('GET', '/field-labels'),
+    /** A privacy request: erases the profiles the identities (in a profile key namespace) name. */
+    erase: (identities: Array<{ namespace: string; id: string }>) =>
+      request<Erasure>('POST', '/privacy/erasures', { identities }),
     setFieldLabels: (fields: FieldLabel[]) =>
       request<{ fields: FieldLabel[] }>('PUT', '/field-labels', { fields }),
     consentPolicies: async () =>

@@ -145,6 +145,7 @@ export function Settings() {
       <DataUsagePoliciesSection />
       <FieldLabelsSection />
       <ConsentPoliciesSection />
+      <PrivacyRequestSection />
       <h2>API tokens</h2>
       <form
         className="card"
@@ -1005,5 +1006,81 @@ function PolicyNameCell<P extends { id: string; name: string }>({
         </button>
       </form>
     </td>
+  );
+}
+
+/**
+ * A privacy request: erases the profiles named by identities in the sandbox's profile key namespaces, from every
+ * audience and from storage.
+ */
+function PrivacyRequestSection() {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const keys = useQuery({ queryKey: [session.sandbox, 'profile-keys'], queryFn: () => api.profileKeys() });
+  const mayErase = session.permissions.includes('Ingest Profiles');
+  const [namespace, setNamespace] = useState('');
+  const [ids, setIds] = useState('');
+  const erase = useMutation({
+    mutationFn: (identities: Array<{ namespace: string; id: string }>) => api.erase(identities),
+    onSuccess: async () => {
+      setIds('');
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
+    },
+  });
+  const namespaces = keys.data?.namespaces ?? [];
+  const chosen = namespace === '' ? (namespaces[0] ?? '') : namespace;
+  // One id per line: ids may hold commas.
+  const idList = ids
+    .split('\n')
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
+  if (!mayErase) return null;
+  return (
+    <>
+      <h2>Privacy requests</h2>
+      <form
+        className="card"
+        noValidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          erase.mutate(idList.map((id) => ({ namespace: chosen, id })));
+        }}
+      >
+        <p>
+          Erase people who asked to be forgotten: each profile named here leaves every X audience with the
+          next delivery, and its stored state (hashed identifiers, segments, consent) is deleted. Name them by
+          a profile key identity; a profile keyed by another of its identities is not found.
+        </p>
+        <Field label="Identity namespace">
+          {(props) => (
+            <select {...props} value={chosen} onChange={(e) => setNamespace(e.target.value)}>
+              {namespaces.map((ns) => (
+                <option key={ns}>{ns}</option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Ids to erase" hint="One per line, as the profile exports carry them">
+          {(props) => <textarea {...props} rows={3} value={ids} onChange={(e) => setIds(e.target.value)} />}
+        </Field>
+        <div className="actions">
+          <button
+            type="submit"
+            className="danger"
+            disabled={erase.isPending || idList.length === 0 || chosen === ''}
+          >
+            Erase {idList.length === 1 ? 'profile' : 'profiles'}
+          </button>
+        </div>
+        {erase.isError ? <ErrorMessage error={erase.error} title="Nothing was erased" /> : null}
+        {erase.data ? (
+          <p className="callout callout-ok" role="status" data-testid="erasure-result">
+            Erased {formatCount(erase.data.profiles)} profile(s); {formatCount(erase.data.audiences)} audience
+            membership(s) leave X with the next delivery; {formatCount(erase.data.notFound)} id(s) matched no
+            profile.
+          </p>
+        ) : null}
+      </form>
+    </>
   );
 }
