@@ -1,6 +1,9 @@
 import { sql } from 'kysely';
 import { hashPrefix } from '../store/hash-prefix.ts';
-import { keyNamespacesOf } from './dataflow-context.ts';
+import { applyMapping } from '../audience/mapping.ts';
+import type { XIdentifierType } from '../identity/types.ts';
+import type { ProfileExport } from '../profile/index.ts';
+import { keyNamespacesOf, loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -54,20 +57,47 @@ export async function eraseProfiles(
     .executeTakeFirst();
   if (!sandbox) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
   const keyNamespaces = keyNamespacesOf(sandbox.profile_key_namespaces, rt.tuning.profileKeyNamespaces);
+  const { rows: mappingRows } = await loadSandboxContext(db, sandboxId, rt.tuning.profileKeyNamespaces);
   const result: ErasureResult = { profiles: 0, audiences: 0, notFound: 0, skipped: [] };
   const keys = new Set<string>();
+  // Identities a mapping hashes (an email, say): each as the stored value its mapping rows would keep.
+  const mapped: Array<{ index: number; rowKey: string; value: string }> = [];
   identities.forEach((identity, index) => {
     const namespace = identity.namespace.trim().toUpperCase();
-    if (!keyNamespaces.includes(namespace))
+    if (identity.id === '') {
+      result.skipped.push({ index, reason: 'the id is empty' });
+      return;
+    }
+    // As ingest keys profiles: `k:` and the keyed hash of the upper-case namespace and the id as given.
+    if (keyNamespaces.includes(namespace)) {
+      keys.add(`k:${rt.store.profileKeyHash(namespace, identity.id)}`);
+      return;
+    }
+    let readable = false;
+    const before = mapped.length;
+    for (const [rowKey, row] of mappingRows) {
+      if (row.sourceType !== 'namespace' || row.source.toUpperCase() !== namespace) continue;
+      readable = true;
+      const { user } = applyMapping([row], {
+        segmentMembership: {},
+        identityMap: { [row.source]: [{ id: identity.id }] },
+        attributes: {},
+      } as unknown as ProfileExport);
+      for (const value of user[row.target as XIdentifierType] ?? []) mapped.push({ index, rowKey, value });
+    }
+    if (readable && mapped.length === before)
       result.skipped.push({
         index,
-        reason: `${identity.namespace} is not a profile key namespace of this sandbox (${keyNamespaces.join(', ')}): name the person by one of those`,
+        reason: `the id is not a valid identifier for the mappings that read ${namespace}`,
       });
-    else if (identity.id === '') result.skipped.push({ index, reason: 'the id is empty' });
-    // As ingest keys profiles: `k:` and the keyed hash of the upper-case namespace and the id as given.
-    else keys.add(`k:${rt.store.profileKeyHash(namespace, identity.id)}`);
+    else if (!readable)
+      result.skipped.push({
+        index,
+        reason: `${identity.namespace} is neither a profile key namespace of this sandbox (${keyNamespaces.join(', ')}) nor an identity namespace its mappings read: name the person by one of those`,
+      });
   });
-  if (keys.size === 0) return result;
+  const mappedIdentities = new Set(mapped.map((m) => m.index));
+  if (keys.size === 0 && mappedIdentities.size === 0) return result;
 
   const caps = rt.store.capabilities;
   const now = rt.now();
@@ -92,8 +122,32 @@ export async function eraseProfiles(
               .execute();
       found.push(...rows);
     }
-    result.profiles = found.length;
     result.notFound = keys.size - found.length;
+    // Mapped identities: stored as hashes in the profiles' values, found by one pass over the sandbox's profiles.
+    const seen = new Set(found.map((p) => p.id));
+    const hits = new Set<number>();
+    if (mapped.length > 0) {
+      for (const chunk of chunkRows(mapped, 1, caps, 100)) {
+        const rows = await tdb
+          .selectFrom('engine_profiles')
+          .select(['id', 'profile_key', 'identities'])
+          .where('sandbox_id', '=', sandboxId)
+          .where((eb) => eb.or(chunk.map((m) => eb('identities', 'like', `%${JSON.stringify(m.value)}%`))))
+          .execute();
+        for (const row of rows) {
+          const values = JSON.parse(row.identities) as Record<string, string[] | undefined>;
+          const matched = chunk.filter((m) => values[m.rowKey]?.includes(m.value));
+          if (matched.length === 0) continue;
+          for (const m of matched) hits.add(m.index);
+          if (!seen.has(row.id)) {
+            seen.add(row.id);
+            found.push({ id: row.id, profile_key: row.profile_key });
+          }
+        }
+      }
+    }
+    result.notFound += mappedIdentities.size - hits.size;
+    result.profiles = found.length;
     if (found.length === 0) return;
     const members = found.map((p) => String(p.id));
     const audiences = await tdb

@@ -723,7 +723,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       permissions: ['Ingest Profiles'],
       tag: 'Ingest',
       summary:
-        "A privacy request: erases the profiles the identities name (in the sandbox's profile key namespaces) from every " +
+        'A privacy request: erases the profiles the identities name (by profile key, or by an identity a mapping reads) from every ' +
         'audience and from storage; the next delivery removes them from X. Idempotent.',
       body: S.ErasurePostSchema,
       status: 200,

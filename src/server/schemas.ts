@@ -702,9 +702,15 @@ export const ErasurePostSchema = z.object({
   identities: z
     .array(
       z.object({
-        namespace: z.string().min(1).max(100).meta({
-          description: "One of the sandbox's profile key namespaces (ECID, CRMID by default), any case",
-        }),
+        namespace: z
+          .string()
+          .min(1)
+          .max(100)
+          .meta({
+            description:
+              "One of the sandbox's profile key namespaces (ECID, CRMID by default), or an identity namespace its " +
+              'mappings read (Email, say: matched on the hash the mapping stores); any case',
+          }),
         id: z
           .string()
           .min(1)

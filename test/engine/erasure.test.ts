@@ -48,13 +48,17 @@ for (const backend of BACKENDS) {
       const erased = await h.engine.erase('prod', [
         { namespace: 'ecid', id: 'e0' },
         { namespace: 'CRMID', id: 'c-unknown' },
-        { namespace: 'Email', id: 'u1@x.com' },
+        { namespace: 'Phone_E.164', id: '+14155550100' },
+        { namespace: 'Email', id: 'not an email' },
       ]);
       expect(erased).toEqual({
         profiles: 1,
         audiences: 2,
         notFound: 1,
-        skipped: [{ index: 2, reason: expect.stringContaining('not a profile key namespace') }],
+        skipped: [
+          { index: 2, reason: expect.stringContaining('nor an identity namespace its mappings read') },
+          { index: 3, reason: expect.stringContaining('not a valid identifier') },
+        ],
       });
       await h.engine.flush();
       for (const xId of xIds) expect(xIdentifiers(h.emulator, xId)).toEqual(emails(1, 2));
@@ -77,6 +81,15 @@ for (const backend of BACKENDS) {
 
       // No longer a known profile: the consent preview counts the two others.
       expect((await h.engine.consentPreview('prod', null, [])).all.profiles).toBe(2);
+      // By an identity the mapping hashes (the email, as the source spells it), matched on its stored hash.
+      expect(
+        await h.engine.erase('prod', [
+          { namespace: 'EMAIL', id: ' U1@X.com ' },
+          { namespace: 'Email', id: 'nobody@x.com' },
+        ]),
+      ).toEqual({ profiles: 1, audiences: 2, notFound: 1, skipped: [] });
+      await h.engine.flush();
+      for (const xId of xIds) expect(xIdentifiers(h.emulator, xId)).toEqual(emails(2));
       // Idempotent: nothing left to find.
       expect(await h.engine.erase('prod', [{ namespace: 'ECID', id: 'e0' }])).toEqual({
         profiles: 0,
@@ -87,7 +100,7 @@ for (const backend of BACKENDS) {
       // The person's next export makes a new profile, exported again.
       await h.engine.ingest([profile(0)], { sandboxId: 'prod' });
       await h.engine.flush();
-      for (const xId of xIds) expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 1, 2));
+      for (const xId of xIds) expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 2));
     });
   });
 }

@@ -329,17 +329,23 @@ describe('tca CLI', () => {
   });
 
   it('erases profiles for a privacy request, reporting identities it cannot use', async () => {
-    const erased = await tca(['erase', 'ECID=nobody-here', 'Email=someone@example.com', '--json']);
+    const erased = await tca([
+      'erase',
+      'ECID=nobody-here',
+      'Loyalty=L-1',
+      'Email=someone@example.com',
+      '--json',
+    ]);
     expect(erased.code, erased.stderr).toBe(0);
     expect(JSON.parse(erased.stdout)).toEqual({
       profiles: 0,
       audiences: 0,
-      notFound: 1,
-      skipped: [{ index: 1, reason: expect.stringContaining('not a profile key namespace') }],
+      notFound: 2,
+      skipped: [{ index: 1, reason: expect.stringContaining('nor an identity namespace its mappings read') }],
     });
-    const text = await tca(['erase', 'ECID=nobody-here', 'Email=someone@example.com']);
+    const text = await tca(['erase', 'ECID=nobody-here', 'Loyalty=L-1']);
     expect(text.stdout).toContain('Erased 0 profile(s)');
-    expect(text.stdout).toContain('skipped Email=someone@example.com');
+    expect(text.stdout).toContain('skipped Loyalty=L-1');
     const bad = await tca(['erase', 'ECID']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('is not NAMESPACE=ID');

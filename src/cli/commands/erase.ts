@@ -18,13 +18,14 @@ export function registerEraseCommand(program: Command): void {
       .command('erase <identities...>')
       .description(
         'A privacy request: erase the profiles named by identities in a profile key namespace (ECID, CRMID by ' +
-          'default) from every audience and from storage; the next delivery removes them from X',
+          'default) or in a namespace a mapping reads (Email, say) from every audience and from storage; the next ' +
+          'delivery removes them from X',
       )
       .addHelpText(
         'after',
         examples([
           'tca erase ECID=45678901234567890123456789012345678901',
-          'tca erase CRMID=c-1001 ECID=4567… --json',
+          'tca erase CRMID=c-1001 Email=jane.doe@example.com --json',
         ]),
       ),
   ).action(

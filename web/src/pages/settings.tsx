@@ -1018,7 +1018,8 @@ function PrivacyRequestSection() {
   const queryClient = useQueryClient();
   const keys = useQuery({ queryKey: [session.sandbox, 'profile-keys'], queryFn: () => api.profileKeys() });
   const mayErase = session.permissions.includes('Ingest Profiles');
-  const [namespace, setNamespace] = useState('');
+  // Null until chosen: the first profile key namespace.
+  const [namespace, setNamespace] = useState<string | null>(null);
   const [ids, setIds] = useState('');
   const erase = useMutation({
     mutationFn: (identities: Array<{ namespace: string; id: string }>) => api.erase(identities),
@@ -1028,7 +1029,7 @@ function PrivacyRequestSection() {
     },
   });
   const namespaces = keys.data?.namespaces ?? [];
-  const chosen = namespace === '' ? (namespaces[0] ?? '') : namespace;
+  const chosen = namespace ?? namespaces[0] ?? '';
   // One id per line: ids may hold commas.
   const idList = ids
     .split('\n')
@@ -1043,23 +1044,33 @@ function PrivacyRequestSection() {
         noValidate
         onSubmit={(e) => {
           e.preventDefault();
-          erase.mutate(idList.map((id) => ({ namespace: chosen, id })));
+          erase.mutate(idList.map((id) => ({ namespace: chosen.trim(), id })));
         }}
       >
         <p>
           Erase people who asked to be forgotten: each profile named here leaves every X audience with the
           next delivery, and its stored state (hashed identifiers, segments, consent) is deleted. Name them by
-          a profile key identity; a profile keyed by another of its identities is not found.
+          a profile key identity, or by an identity a mapping reads (an email is matched on the hash stored).
         </p>
-        <Field label="Identity namespace">
+        <Field
+          label="Identity namespace"
+          hint={`A profile key namespace (${namespaces.join(', ')}) or one a mapping reads (Email, Phone_E.164…)`}
+        >
           {(props) => (
-            <select {...props} value={chosen} onChange={(e) => setNamespace(e.target.value)}>
-              {namespaces.map((ns) => (
-                <option key={ns}>{ns}</option>
-              ))}
-            </select>
+            <input
+              {...props}
+              type="text"
+              value={chosen}
+              list="erasure-namespaces"
+              onChange={(e) => setNamespace(e.target.value)}
+            />
           )}
         </Field>
+        <datalist id="erasure-namespaces">
+          {[...namespaces, 'Email', 'Phone_E.164'].map((ns) => (
+            <option key={ns} value={ns} />
+          ))}
+        </datalist>
         <Field label="Ids to erase" hint="One per line, as the profile exports carry them">
           {(props) => <textarea {...props} rows={3} value={ids} onChange={(e) => setIds(e.target.value)} />}
         </Field>
@@ -1067,7 +1078,7 @@ function PrivacyRequestSection() {
           <button
             type="submit"
             className="danger"
-            disabled={erase.isPending || idList.length === 0 || chosen === ''}
+            disabled={erase.isPending || idList.length === 0 || chosen.trim() === ''}
           >
             Erase {idList.length === 1 ? 'profile' : 'profiles'}
           </button>
