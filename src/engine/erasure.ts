@@ -20,7 +20,7 @@ export interface ErasureResult {
   profiles: number;
   /** Audience memberships left: each is removed from its X audience by the next delivery. */
   audiences: number;
-  /** Identities in a key namespace that match no profile (already erased, or never seen). */
+  /** Identities that match no profile (already erased, or never seen). */
   notFound: number;
   /** Identities that cannot name a profile here, with why. */
   skipped: Array<{ index: number; reason: string }>;
@@ -30,14 +30,16 @@ export interface ErasureResult {
 export const MAX_ERASURE_IDENTITIES = 1000;
 
 /**
- * Erases profiles for a privacy request (a right-to-be-forgotten job): each profile named by an identity in one of the
- * sandbox's profile key namespaces leaves every audience (the next delivery removes its identifiers from X), its
- * stored state (hashed identifiers, segments, consent) and its dead letters are deleted, and its row keeps no key, so
- * the identity would make a new profile if it came again. Ids are hashed with the profile key at once, never stored.
- * One transaction; idempotent.
+ * Erases profiles for a privacy request (a right-to-be-forgotten job). An identity names profiles by their key (an
+ * identity in one of the sandbox's profile key namespaces, keyed as ingest keys it) or by an identifier a mapping
+ * reads (an email, say: normalized and hashed as that mapping would, and matched on the hashes profiles store; one pass
+ * over the sandbox's profiles). Each profile found leaves every audience (the next delivery removes its identifiers
+ * from X); its stored state (hashed identifiers, segments, consent) and its dead letters are deleted, and its row keeps
+ * no key, so the person would make a new profile if exported again. Raw ids are hashed at once, never stored. One
+ * transaction; idempotent.
  *
  * @example
- * await eraseProfiles(rt, 'prod', [{ namespace: 'ECID', id: '4567…' }]);
+ * await eraseProfiles(rt, 'prod', [{ namespace: 'ECID', id: '4567…' }, { namespace: 'Email', id: 'jane@example.com' }]);
  * // { profiles: 1, audiences: 2, notFound: 0, skipped: [] }
  */
 export async function eraseProfiles(
@@ -128,12 +130,13 @@ export async function eraseProfiles(
     const hits = new Set<number>();
     if (mapped.length > 0) {
       for (const chunk of chunkRows(mapped, 1, caps, 100)) {
-        const rows = await tdb
+        const query = tdb
           .selectFrom('engine_profiles')
           .select(['id', 'profile_key', 'identities'])
           .where('sandbox_id', '=', sandboxId)
-          .where((eb) => eb.or(chunk.map((m) => eb('identities', 'like', `%${JSON.stringify(m.value)}%`))))
-          .execute();
+          .where((eb) => eb.or(chunk.map((m) => eb('identities', 'like', `%${JSON.stringify(m.value)}%`))));
+        // On PostgreSQL an ingest could change a profile found here before it is erased: lock what is found.
+        const rows = await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute();
         for (const row of rows) {
           const values = JSON.parse(row.identities) as Record<string, string[] | undefined>;
           const matched = chunk.filter((m) => values[m.rowKey]?.includes(m.value));

@@ -141,8 +141,8 @@ export interface Engine {
    */
   activateNow(sandboxId: string, audienceId: string): Promise<ActivateNowResult>;
   /**
-   * A privacy request: erases the profiles its identities name (in the sandbox's profile key namespaces) from every
-   * audience and from storage; the next delivery removes them from X. `invalid_input` beyond 1,000 identities.
+   * A privacy request: erases the profiles its identities name (by profile key, or by an identifier a mapping reads)
+   * from every audience and from storage; the next delivery removes them from X. `invalid_input` beyond 1,000.
    */
   erase(sandboxId: string, identities: readonly ErasureIdentity[]): Promise<ErasureResult>;
   /** How the sandbox's profiles are keyed, and whether that can still change. */

@@ -728,9 +728,10 @@ export const ErasureSchema = z
     audiences: z.number().meta({
       description: 'Audience memberships left: the next delivery removes them from their X audiences',
     }),
-    notFound: z.number().meta({ description: 'Identities in a key namespace that match no profile' }),
-    skipped: z
-      .array(z.object({ index: z.number(), reason: z.string() }))
-      .meta({ description: 'Identities that cannot name a profile here (not a key namespace), with why' }),
+    notFound: z.number().meta({ description: 'Identities that match no profile' }),
+    skipped: z.array(z.object({ index: z.number(), reason: z.string() })).meta({
+      description:
+        'Identities that cannot name a profile here (no key or mapped namespace, or an invalid id), with why',
+    }),
   })
   .meta({ id: 'Erasure' });
