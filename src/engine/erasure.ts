@@ -26,6 +26,9 @@ export interface ErasureResult {
   skipped: Array<{ index: number; reason: string }>;
 }
 
+/** Profiles read per page when looking for mapped identities. */
+const SCAN_PAGE = 5000;
+
 /** At most this many identities per request. */
 export const MAX_ERASURE_IDENTITIES = 1000;
 
@@ -103,6 +106,41 @@ export async function eraseProfiles(
 
   const caps = rt.store.capabilities;
   const now = rt.now();
+  // Mapped identities are looked for first, outside the write transaction: one pass over the sandbox's profiles
+  // however many the request names, while ingest goes on.
+  const candidates = new Map<number, Set<number>>();
+  if (mapped.length > 0) {
+    const wanted = new Map<string, Map<string, number[]>>();
+    for (const m of mapped) {
+      const byValue = wanted.get(m.rowKey) ?? new Map<string, number[]>();
+      byValue.set(m.value, [...(byValue.get(m.value) ?? []), m.index]);
+      wanted.set(m.rowKey, byValue);
+    }
+    for (let after = 0; ;) {
+      const rows = await db
+        .selectFrom('engine_profiles')
+        .select(['id', 'identities'])
+        .where('sandbox_id', '=', sandboxId)
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(SCAN_PAGE)
+        .execute();
+      for (const row of rows) {
+        const values = JSON.parse(row.identities) as Record<string, string[] | undefined>;
+        for (const [rowKey, byValue] of wanted) {
+          for (const value of values[rowKey] ?? []) {
+            const indexes = byValue.get(value);
+            if (!indexes) continue;
+            const hit = candidates.get(row.id) ?? new Set<number>();
+            for (const index of indexes) hit.add(index);
+            candidates.set(row.id, hit);
+          }
+        }
+      }
+      if (rows.length < SCAN_PAGE) break;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
   await rt.store.transaction(async (tx) => {
     const tdb = tx.db as unknown as Db;
     const found: Array<{ id: number; profile_key: string }> = [];
@@ -125,28 +163,21 @@ export async function eraseProfiles(
       found.push(...rows);
     }
     result.notFound = keys.size - found.length;
-    // Mapped identities: stored as hashes in the profiles' values, found by one pass over the sandbox's profiles.
+    // The profiles the mapped identities found, as they stand now (on PostgreSQL, locked until the erasure commits).
     const seen = new Set(found.map((p) => p.id));
     const hits = new Set<number>();
-    if (mapped.length > 0) {
-      for (const chunk of chunkRows(mapped, 1, caps, 100)) {
-        const query = tdb
-          .selectFrom('engine_profiles')
-          .select(['id', 'profile_key', 'identities'])
-          .where('sandbox_id', '=', sandboxId)
-          .where((eb) => eb.or(chunk.map((m) => eb('identities', 'like', `%${JSON.stringify(m.value)}%`))));
-        // On PostgreSQL an ingest could change a profile found here before it is erased: lock what is found.
-        const rows = await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute();
-        for (const row of rows) {
-          const values = JSON.parse(row.identities) as Record<string, string[] | undefined>;
-          const matched = chunk.filter((m) => values[m.rowKey]?.includes(m.value));
-          if (matched.length === 0) continue;
-          for (const m of matched) hits.add(m.index);
-          if (!seen.has(row.id)) {
-            seen.add(row.id);
-            found.push({ id: row.id, profile_key: row.profile_key });
-          }
-        }
+    for (const chunk of chunkRows([...candidates.keys()], 1, caps, 500)) {
+      const query = tdb
+        .selectFrom('engine_profiles')
+        .select(['id', 'profile_key'])
+        .where('sandbox_id', '=', sandboxId)
+        .where('id', 'in', chunk)
+        .where('profile_key', 'not like', 'x:%');
+      for (const row of await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute()) {
+        for (const index of candidates.get(row.id) ?? []) hits.add(index);
+        if (seen.has(row.id)) continue;
+        seen.add(row.id);
+        found.push(row);
       }
     }
     result.notFound += mappedIdentities.size - hits.size;
