@@ -8,6 +8,7 @@ import {
   type ConsentPolicyInput,
 } from '../audience/consent.ts';
 import { mappingLabels, type FieldLabel } from '../audience/governance.ts';
+import { ERASED_KEY_PREFIX } from './erasure.ts';
 import { EngineError } from './errors.ts';
 import type { EngineRuntime } from './runtime.ts';
 import type { Db } from './sql-helpers.ts';
@@ -176,7 +177,7 @@ export async function consentPreview(
       .where('sandbox_id', '=', sandboxId)
       .where('id', '>', after)
       // Erased profiles (privacy requests) keep a row and nothing else: they are not known profiles.
-      .where('profile_key', 'not like', 'x:%')
+      .where('profile_key', 'not like', `${ERASED_KEY_PREFIX}%`)
       .orderBy('id')
       .limit(PREVIEW_PAGE)
       .execute();

@@ -134,10 +134,10 @@ function buildSandboxContext(
     const consent =
       policies.length === 0 ? [] : consentRequirements(policies, { marketingActions, labels: fieldLabels });
     // Labels only widen what applies: an audience's requirements are its dataflow's and those its segment adds.
+    const common = new Set(consent.map((r) => r.policyId));
     const extraConsent = (segmentLabels: string | null): ConsentRequirement[] => {
       const labels = JSON.parse(segmentLabels ?? '[]') as string[];
       if (labels.length === 0 || !policies.some((p) => p.labels.length > 0)) return [];
-      const common = new Set(consent.map((r) => r.policyId));
       return consentRequirements(policies, { marketingActions, labels: [...fieldLabels, ...labels] }).filter(
         (r) => !common.has(r.policyId),
       );

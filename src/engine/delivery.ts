@@ -221,9 +221,7 @@ export async function deliverAudience(
       .where('pending', '=', 1);
     if (after !== null)
       query = query.where(sql<boolean>`(pending_since, member) > (${after.since}, ${after.member})`);
-    // Carried items count towards the page, so a round holds about a page in memory; at least half a page is read,
-    // so that a request larger than a page still fills up.
-    const limit = Math.max(Math.ceil(rt.tuning.pageSize / 2), rt.tuning.pageSize - carry.length);
+    const limit = pageLimit(rt.tuning.pageSize, carry.length);
     const page = await query.orderBy('pending_since').orderBy('member').limit(limit).execute();
     if (page.length === 0 && carry.length === 0) break;
     const last = page[page.length - 1];
@@ -303,6 +301,15 @@ export async function deliverAudience(
     if (report.outcome === 'idle') report.outcome = 'delivered';
   }
   return report;
+}
+
+/**
+ * How many pending rows a delivery round reads when `carried` members wait from the round before: carried members
+ * count towards the page, so a round holds about a page in memory, but at least half a page is read, so that a request
+ * larger than a page still fills up. The dry-run plan pages the same way.
+ */
+export function pageLimit(pageSize: number, carried: number): number {
+  return Math.max(Math.ceil(pageSize / 2), pageSize - carried);
 }
 
 function cadenceOk(unit: Unit, cadence: NonNullable<AudienceRow['cadence']>, now: number): boolean {

@@ -3,7 +3,7 @@ import { hashPrefix } from '../store/hash-prefix.ts';
 import { applyMapping } from '../audience/mapping.ts';
 import type { XIdentifierType } from '../identity/types.ts';
 import type { ProfileExport } from '../profile/index.ts';
-import { keyNamespacesOf, loadSandboxContext } from './dataflow-context.ts';
+import { loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -25,6 +25,11 @@ export interface ErasureResult {
   /** Identities that cannot name a profile here, with why. */
   skipped: Array<{ index: number; reason: string }>;
 }
+
+/**
+ * An erased profile's key: this prefix and its id (profile keys are otherwise `k:` or `u:`), so no lookup finds it.
+ */
+export const ERASED_KEY_PREFIX = 'x:';
 
 /** Profiles read per page when looking for mapped identities. */
 const SCAN_PAGE = 5000;
@@ -57,12 +62,15 @@ export async function eraseProfiles(
   const db = rt.store.db as unknown as Db;
   const sandbox = await db
     .selectFrom('sandboxes')
-    .select('profile_key_namespaces')
+    .select('id')
     .where('id', '=', sandboxId)
     .executeTakeFirst();
   if (!sandbox) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
-  const keyNamespaces = keyNamespacesOf(sandbox.profile_key_namespaces, rt.tuning.profileKeyNamespaces);
-  const { rows: mappingRows } = await loadSandboxContext(db, sandboxId, rt.tuning.profileKeyNamespaces);
+  const { rows: mappingRows, keyNamespaces } = await loadSandboxContext(
+    db,
+    sandboxId,
+    rt.tuning.profileKeyNamespaces,
+  );
   const result: ErasureResult = { profiles: 0, audiences: 0, notFound: 0, skipped: [] };
   const keys = new Set<string>();
   // Identities a mapping hashes (an email, say): each as the stored value its mapping rows would keep.
@@ -172,7 +180,7 @@ export async function eraseProfiles(
         .select(['id', 'profile_key'])
         .where('sandbox_id', '=', sandboxId)
         .where('id', 'in', chunk)
-        .where('profile_key', 'not like', 'x:%');
+        .where('profile_key', 'not like', `${ERASED_KEY_PREFIX}%`);
       for (const row of await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute()) {
         for (const index of candidates.get(row.id) ?? []) hits.add(index);
         if (seen.has(row.id)) continue;
@@ -227,7 +235,7 @@ export async function eraseProfiles(
         .execute();
       // The row stays (its id is a ledger member) but keeps nothing of the person.
       const ids = chunk.map((p) => p.id);
-      await sql`update engine_profiles set profile_key = ${sql.lit('x:')} || cast(id as text), identities = '{}',
+      await sql`update engine_profiles set profile_key = ${sql.lit(ERASED_KEY_PREFIX)} || cast(id as text), identities = '{}',
           segments = '[]', updated_at = ${now}${caps.dialect === 'sqlite' ? sql`, key_prefix = 0` : sql``}
         where id in (${sql.join(ids)})`.execute(tdb);
     }

@@ -3,6 +3,7 @@ import type { UserChange, UserOperation } from '../xads/types.ts';
 import { consentPolicies } from './consent-settings.ts';
 import { loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
+import { pageLimit } from './delivery.ts';
 import { planMemberChange } from './ledger-diff.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { syncAudiences } from './sync.ts';
@@ -113,8 +114,9 @@ export async function planDataflow(
       const expiresAt = da?.ttl_days ? new Date(rt.now() + da.ttl_days * 86_400_000) : undefined;
       let offset = 0;
       // As delivery does, a full page's last request is filled up by the next page before it counts.
-      let carry: UserChange[] = [];
+      let carry: Array<{ member: string; change: UserChange }> = [];
       for (;;) {
+        const limit = pageLimit(rt.tuning.pageSize, new Set(carry.map((c) => c.member)).size);
         const page = await db
           .selectFrom('engine_ledger')
           .select(['member', 'desired', 'delivered', 'sent', 'resend'])
@@ -122,11 +124,11 @@ export async function planDataflow(
           .where('pending', '=', 1)
           .orderBy('pending_since')
           .orderBy('member')
-          .limit(rt.tuning.pageSize)
+          .limit(limit)
           .offset(offset)
           .execute();
-        const removes: UserChange[] = [];
-        const adds: UserChange[] = [];
+        const removes: Array<{ member: string; change: UserChange }> = [];
+        const adds: Array<{ member: string; change: UserChange }> = [];
         for (const row of page) {
           const change = planMemberChange({
             member: row.member,
@@ -138,22 +140,23 @@ export async function planDataflow(
           if (!change) continue;
           if (change.remove) {
             plan.pendingRemoves += 1;
-            removes.push({ operation: 'Delete', user: change.remove });
+            removes.push({ member: row.member, change: { operation: 'Delete', user: change.remove } });
           }
           if (change.add) {
             plan.pendingAdds += 1;
-            adds.push(
-              expiresAt
+            adds.push({
+              member: row.member,
+              change: expiresAt
                 ? { operation: 'Update', user: change.add, expiresAt }
                 : { operation: 'Update', user: change.add },
-            );
+            });
           }
         }
-        const changes = [...carry, ...removes, ...adds];
-        const { requests } = planUserRequests(changes);
-        const full = page.length === rt.tuning.pageSize;
+        const owned = [...carry, ...removes, ...adds];
+        const { requests } = planUserRequests(owned.map((o) => o.change));
+        const full = page.length === limit;
         const last = requests[requests.length - 1];
-        carry = full && last ? last.changeIndexes.map((i) => changes[i]!) : [];
+        carry = full && last ? last.changeIndexes.map((i) => owned[i]!) : [];
         plan.requests += full && last ? requests.length - 1 : requests.length;
         if (plan.samplePayload === null && requests[0]) {
           plan.samplePayload = requests[0].operations.map((op) => ({
@@ -161,8 +164,8 @@ export async function planDataflow(
             params: { ...op.params, users: op.params.users.slice(0, SAMPLE_USERS) },
           }));
         }
-        if (page.length < rt.tuning.pageSize) break;
-        offset += rt.tuning.pageSize;
+        if (!full) break;
+        offset += page.length;
       }
     }
     audiences.push(plan);

@@ -293,11 +293,17 @@ export function Settings() {
   );
 }
 
+/** The sandbox's profile key namespaces, one query for every section that shows them. */
+function useProfileKeys() {
+  const { api, session } = useApp();
+  return useQuery({ queryKey: [session.sandbox, 'profile-keys'], queryFn: () => api.profileKeys() });
+}
+
 /** How the sandbox keys its profiles: shown always, editable until the sandbox holds profiles. */
 function ProfileKeysSection() {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
-  const keys = useQuery({ queryKey: [session.sandbox, 'profile-keys'], queryFn: () => api.profileKeys() });
+  const keys = useProfileKeys();
   const mayChange = session.permissions.includes('Activate Destinations');
   const [draft, setDraft] = useState<string | null>(null);
   const save = useMutation({
@@ -1010,13 +1016,13 @@ function PolicyNameCell<P extends { id: string; name: string }>({
 }
 
 /**
- * A privacy request: erases the profiles named by identities in the sandbox's profile key namespaces, from every
- * audience and from storage.
+ * A privacy request: erases the profiles named by identities (in a profile key namespace, or one a mapping reads) from
+ * every audience and from storage.
  */
 function PrivacyRequestSection() {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
-  const keys = useQuery({ queryKey: [session.sandbox, 'profile-keys'], queryFn: () => api.profileKeys() });
+  const keys = useProfileKeys();
   const mayErase = session.permissions.includes('Ingest Profiles');
   // Null until chosen: the first profile key namespace.
   const [namespace, setNamespace] = useState<string | null>(null);
