@@ -735,17 +735,29 @@ async function commit(
       database.transaction(() => {
         const st = sqliteStatements(database);
         for (const u of updates) {
-          st.commitMember.run({
-            audience: audience.id,
-            member: u.member,
-            delivered: u.delivered,
-            sent: u.sent,
-            addOk: u.addOk,
-            complete: u.complete,
-            planned: u.planned,
-            expires,
-            now,
-          });
+          // Mostly X accepted the member's whole change and its desired user is still the one read: the short
+          // statement settles it. Otherwise (or when the desired user moved on meanwhile) the full one decides.
+          const accepted =
+            u.complete === 1 &&
+            u.addOk === 1 &&
+            u.sent === null &&
+            u.planned !== null &&
+            u.delivered === u.planned;
+          if (
+            !accepted ||
+            st.commitAccepted.run(expires, now, audience.id, u.member, u.planned!).changes === 0
+          )
+            st.commitMember.run({
+              audience: audience.id,
+              member: u.member,
+              delivered: u.delivered,
+              sent: u.sent,
+              addOk: u.addOk,
+              complete: u.complete,
+              planned: u.planned,
+              expires,
+              now,
+            });
           // The index follows the delivered user: only the identifiers that changed are written.
           for (const ident of u.unindexed) st.deleteMemberIdent.run(audience.id, ident, u.member);
           for (const ident of u.indexed) st.insertMemberIdent.run(audience.id, ident, u.member);

@@ -30,6 +30,12 @@ export interface SqliteStatements {
     expires: number;
     now: number;
   }>;
+  /**
+   * `commitMember` for the common case, a member whose whole change X accepted and whose desired user is still the
+   * one read (expires, now, audience, member, that user): positional and with nothing to compute. No row changes
+   * when the desired user moved on meanwhile; `commitMember` then decides.
+   */
+  commitAccepted: BetterSqlite3.Statement<[number, number, string, string, string]>;
   deleteMemberIdent: BetterSqlite3.Statement<[string, number, string]>;
   insertMemberIdent: BetterSqlite3.Statement<[string, number, string]>;
   owe: BetterSqlite3.Statement<[number, number, string, string]>;
@@ -90,6 +96,11 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
          pending_since = case when ${done} then null else coalesce(pending_since, @now) end,
          updated_at = @now
        where audience_id = @audience and member = @member`,
+    ),
+    commitAccepted: db.prepare(
+      `update engine_ledger set delivered = desired, sent = null, resend = 0, expires_at = ?, pending = 0,
+         pending_since = null, updated_at = ?
+       where audience_id = ? and member = ? and desired = ?`,
     ),
     deleteMemberIdent: db.prepare(
       'delete from engine_member_idents where audience_id = ? and ident = ? and member = ?',

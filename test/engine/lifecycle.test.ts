@@ -408,6 +408,53 @@ for (const backend of BACKENDS) {
       await expectNothingLeftToSend(h);
     });
 
+    it('keeps changes that arrive while their request is in flight pending, and delivers them next', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 3);
+      // While X holds the first request, member 0 changes its email and member 1 leaves: the commit after X's
+      // answer records what X accepted (their old users), and both stay pending.
+      let changed = false;
+      const h0 = h;
+      const racing = new Proxy(h.client, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver) as unknown;
+          if (property !== 'postUsers')
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          return async (...args: Parameters<typeof target.postUsers>) => {
+            const result = await target.postUsers(...args);
+            if (!changed) {
+              changed = true;
+              await h0.engine.ingest(
+                [member('e0', 'new0@x.com', 'seg'), member('e1', 'u1@x.com', 'seg', 'exited')],
+                { sandboxId: 'prod' },
+              );
+            }
+            return result;
+          };
+        },
+      });
+      const racer = createEngine({
+        store: h.store,
+        clientFor: () => racing,
+        now: h.clock.now,
+        random: seededRandom(5),
+        workerId: 'test-worker',
+      });
+      await racer.flush();
+      expect(changed).toBe(true);
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 3));
+      const plan = await h.engine.plan(audience.dataflowId);
+      expect(plan.totals).toMatchObject({ pendingAdds: 1, pendingRemoves: 2 });
+
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(
+        new Set([`email:${emailHash('new0@x.com')}`, `email:${emailHash('u2@x.com')}`]),
+      );
+      await expectNothingLeftToSend(h);
+    });
+
     it('re-adds every member of a merged X record when one of them leaves, through a chain of shared emails', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);
