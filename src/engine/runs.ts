@@ -152,7 +152,10 @@ export async function listRuns(
   return [...runs.values()].sort((a, b) => b.startedAt - a.startedAt);
 }
 
-/** Deletes run counters past the retention (90 days, as AEP keeps runs) and old idempotency records. */
+/**
+ * Deletes run counters past the retention (90 days, as AEP keeps runs), old idempotency records, and audit events
+ * past theirs (400 days: a year's reviews and then some).
+ */
 export async function pruneHistory(rt: EngineRuntime): Promise<void> {
   const now = rt.now();
   await rt.store.db
@@ -163,4 +166,5 @@ export async function pruneHistory(rt: EngineRuntime): Promise<void> {
     .deleteFrom('engine_ingest_requests')
     .where('created_at', '<', now - rt.tuning.requestRetentionMs)
     .execute();
+  await rt.store.auditEvents.prune(now - rt.tuning.auditRetentionMs);
 }

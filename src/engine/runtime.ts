@@ -36,6 +36,8 @@ export interface EngineTuning {
   runRetentionMs: number;
   /** Idempotency records older than this are deleted. */
   requestRetentionMs: number;
+  /** Audit events older than this are deleted. */
+  auditRetentionMs: number;
   /** Namespaces that give the profile key when a dataflow names none. */
   profileKeyNamespaces: string[];
   /** Worker threads that parse and hash large import files while the main thread writes (0: none). */
@@ -53,6 +55,7 @@ export const DEFAULT_TUNING: EngineTuning = {
   tickMs: 1_000,
   runRetentionMs: 90 * 86_400_000,
   requestRetentionMs: 7 * 86_400_000,
+  auditRetentionMs: 400 * 86_400_000,
   profileKeyNamespaces: ['ECID', 'CRMID'],
   // One per core beyond the first (the main thread writes the store), at most 4.
   importThreads: Math.max(0, Math.min(4, availableParallelism() - 1)),

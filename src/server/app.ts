@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { mediaType, type Route } from './route-def.ts';
+import { auditAction, mediaType, type Route } from './route-def.ts';
 import type { Principal } from './route-def.ts';
 import type { ServiceBackend } from './backend.ts';
 import type { Logger } from './logger.ts';
@@ -142,7 +142,31 @@ export function createApp(options: AppOptions): ServiceApp {
           details: [{ path: 'x-sandbox', reason: 'not the token’s sandbox' }],
         });
       }
-      for (const p of r.permissions) if (!principal.permissions.includes(p)) throw forbidden(p);
+      const audited = r.method !== 'GET' && r.audit !== false;
+      const audit = async (status: number, fields: string[], target: string | null) => {
+        if (!audited) return;
+        try {
+          await backend.audit.record({
+            sandboxId: principal.sandboxId,
+            tokenId: principal.tokenId,
+            tokenName: principal.name,
+            method: r.method,
+            route: r.path,
+            action: auditAction(r.summary),
+            target,
+            status,
+            fields,
+          });
+        } catch (e) {
+          // The change is made: a trail that cannot be written is logged, not turned into a failed request.
+          logger.error({ err: e, route: r.path }, 'could not record the audit event');
+        }
+      };
+      for (const p of r.permissions) {
+        if (principal.permissions.includes(p)) continue;
+        await audit(403, [], c.req.param('id') ?? null);
+        throw forbidden(p);
+      }
 
       const details: ErrorDetail[] = [];
       let params: unknown = {};
@@ -219,6 +243,14 @@ export function createApp(options: AppOptions): ServiceApp {
           status = s;
         },
       });
+      await audit(
+        status,
+        [
+          ...(body !== null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : []),
+          ...Object.keys(query as object).map((name) => `?${name}`),
+        ],
+        (params as { id?: string }).id ?? createdId(result),
+      );
       if (r.response === null) return c.body(null, status as 204);
       if (options.validateResponses) {
         const check = r.response.safeParse(result);
@@ -359,4 +391,11 @@ export async function readBody(req: Request, max: number): Promise<string> {
     chunks.push(value);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The id of what a create returned (`{ id, … }`), for the audit trail. */
+function createdId(result: unknown): string | null {
+  if (result === null || typeof result !== 'object') return null;
+  const { id } = result as { id?: unknown };
+  return typeof id === 'string' ? id : null;
 }

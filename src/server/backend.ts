@@ -27,6 +27,20 @@ export type FieldLabelsView = z.input<typeof S.FieldLabelsSchema>;
 export type FieldLabelsInput = z.output<typeof S.FieldLabelsPutSchema>['fields'];
 export type ConsentPreviewView = z.input<typeof S.ConsentPreviewSchema>;
 export type ErasureView = z.input<typeof S.ErasureSchema>;
+export type AuditEventListView = z.input<typeof S.AuditEventListSchema>;
+
+/** A change made through the API, as the audit trail records it (names of the body fields only, never values). */
+export interface AuditRecord {
+  sandboxId: string;
+  tokenId: string;
+  tokenName: string;
+  method: string;
+  route: string;
+  action: string;
+  target: string | null;
+  status: number;
+  fields: string[];
+}
 export type ConsentPoliciesInput = z.output<typeof S.ConsentPoliciesPutSchema>['policies'];
 
 /** A file streamed in a request, to import (see `ServiceBackend.importFile`). */
@@ -84,6 +98,14 @@ export interface ServiceBackend {
       permissions: Permission[];
     }): Promise<{ token: string; view: TokenView }>;
     revoke(sandboxId: string, tokenId: string): Promise<boolean>;
+  };
+  audit: {
+    record(event: AuditRecord): Promise<void>;
+    /** Newest first; `cursor` continues from the page before (a bad one is a problem at `cursor`). */
+    list(
+      sandboxId: string,
+      query: { limit: number; cursor?: string | undefined; target?: string | undefined },
+    ): Promise<Checked<AuditEventListView>>;
   };
   sandboxes: {
     list(): Promise<SandboxView[]>;

@@ -26,7 +26,7 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'Manage Segments': 'Create and change segments.',
   'View Identity Graph': 'Read dead letters (hashed identities and X errors).',
   'Ingest Profiles': 'Send profile exports to /api/v1/ingest/profiles.',
-  'Manage Tokens': "Create, list and revoke the sandbox's API tokens.",
+  'Manage Tokens': "Create, list and revoke the sandbox's API tokens; read its audit trail.",
   'Manage Sandboxes': 'Create sandboxes and tokens in any sandbox (the admin token).',
 };
 

@@ -52,6 +52,11 @@ export interface Route {
   streamBody?: { contentTypes: Record<string, string> };
   status: number;
   response: z.ZodType | null;
+  /**
+   * A change through this route goes to the audit trail (the default for POST, PUT, PATCH and DELETE); false for
+   * the data plane (profile streams), which runs and metrics count instead.
+   */
+  audit?: boolean;
   handler: (ctx: HandlerContext<unknown, unknown, unknown>) => Promise<unknown>;
 }
 
@@ -74,11 +79,23 @@ export function route<
   streamBody?: { contentTypes: Record<string, string> };
   status: number;
   response: R;
+  audit?: boolean;
   handler: (
     ctx: HandlerContext<z.output<P>, z.output<Q>, z.output<B>>,
   ) => Promise<R extends z.ZodType ? z.input<R> : void>;
 }): Route {
   return def as unknown as Route;
+}
+
+/**
+ * What a route does in a few words, for the audit trail: its summary up to the first stop, colon or parenthesis.
+ *
+ * @example
+ * auditAction('Change a destination (new credentials re-verify it)'); // 'Change a destination'
+ */
+export function auditAction(summary: string): string {
+  const head = summary.split(/[.:;(]/, 1)[0]!.trim();
+  return head.length > 100 ? `${head.slice(0, 99)}…` : head;
 }
 
 /**

@@ -316,6 +316,33 @@ export function buildRoutes(options: RouteOptions): Route[] {
           throw notFound('Token', params.id);
       },
     }),
+    route({
+      method: 'GET',
+      path: `${V1}/audit-events`,
+      permissions: ['Manage Tokens'],
+      tag: 'Tokens',
+      summary:
+        "The sandbox's audit trail, newest first: every change made through the API (and every one refused for a " +
+        'permission), with the token that made it, the route, the id changed, the status and the names of the fields ' +
+        'sent (never their values). Kept 400 days.',
+      query: S.AuditQuerySchema,
+      status: 200,
+      response: S.AuditEventListSchema,
+      handler: async ({ principal, backend, query }) => {
+        const listed = await backend.audit.list(principal.sandboxId, {
+          limit: query.limit,
+          cursor: query.cursor,
+          target: query.target,
+        });
+        if (!listed.ok)
+          throw badRequest(
+            'The cursor is not valid',
+            listed.problems.map((p) => ({ ...p, path: `query.${p.path}` })),
+            'validation_failed',
+          );
+        return listed.value;
+      },
+    }),
 
     // --- destinations ---
     route({
@@ -734,6 +761,8 @@ export function buildRoutes(options: RouteOptions): Route[] {
       method: 'POST',
       path: `${V1}/ingest/profiles`,
       permissions: ['Ingest Profiles'],
+      // The data plane: runs and metrics count what it brings.
+      audit: false,
       tag: 'Ingest',
       summary:
         'Stream profile exports (one object, a JSON array, or NDJSON). 202 once durable; rejected items are listed with index, path and reason. ' +

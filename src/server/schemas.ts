@@ -43,6 +43,42 @@ export const SandboxCreateSchema = z.object({
 
 export const PermissionSchema = z.enum(PERMISSIONS);
 
+// --- audit trail ------------------------------------------------------------------------------------------------
+
+export const AuditEventSchema = z
+  .object({
+    id,
+    at: timestamp,
+    token: z.object({ id, name: z.string() }).meta({ description: 'The API token that made the change' }),
+    method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']),
+    route: z.string().meta({ example: '/api/v1/dataflows/:id' }),
+    action: z.string().meta({ description: 'What the route does' }),
+    target: z
+      .string()
+      .nullable()
+      .meta({ description: 'The id of the resource changed or created, when one' }),
+    status: z
+      .number()
+      .int()
+      .meta({ description: 'The HTTP status answered (403: refused for a permission)' }),
+    fields: z
+      .array(z.string())
+      .meta({ description: 'The top-level body fields sent; values are never kept' }),
+  })
+  .meta({ id: 'AuditEvent' });
+export const AuditEventListSchema = z.object({
+  items: z.array(AuditEventSchema),
+  nextCursor: z
+    .string()
+    .nullable()
+    .meta({ description: 'Pass as `cursor` for the next (older) page; null at the end' }),
+});
+export const AuditQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+  target: id.optional(),
+});
+
 export const TokenSchema = z
   .object({
     id,

@@ -383,6 +383,45 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       return { ok: Object.values(checks).every((c) => c.ok), checks };
     },
 
+    audit: {
+      async record(event) {
+        await store.auditEvents.record(event);
+      },
+      async list(sandboxId, query) {
+        let after: { at: number; id: string } | undefined;
+        if (query.cursor !== undefined) {
+          after = decodeAuditCursor(query.cursor);
+          if (after === undefined)
+            return { ok: false, problems: [{ path: 'cursor', reason: 'not a cursor this API gave' }] };
+        }
+        // One more than asked tells whether another page follows.
+        const events = await store.auditEvents.list(sandboxId, {
+          limit: query.limit + 1,
+          after,
+          target: query.target,
+        });
+        const page = events.slice(0, query.limit);
+        const last = page[page.length - 1];
+        return {
+          ok: true,
+          value: {
+            items: page.map((e) => ({
+              id: e.id,
+              at: new Date(e.at).toISOString(),
+              token: { id: e.tokenId, name: e.tokenName },
+              method: e.method as 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+              route: e.route,
+              action: e.action,
+              target: e.target,
+              status: e.status,
+              fields: e.fields,
+            })),
+            nextCursor: events.length > query.limit && last ? encodeAuditCursor(last) : null,
+          },
+        };
+      },
+    },
+
     tokens: {
       async authenticate(token) {
         const t = await store.apiTokens.authenticate(token);
@@ -976,4 +1015,18 @@ function problemsFromX(error: unknown, field: string): { ok: false; problems: Er
     return problems([{ path: field, reason: `X refused: ${e.message ?? 'unauthorized'}` }]);
   }
   throw upstreamError(`X did not answer the login request: ${e.message ?? String(error)}`);
+}
+
+/** A page's last audit event as an opaque cursor (base64url of `at.id`). */
+function encodeAuditCursor(event: { at: number; id: string }): string {
+  return Buffer.from(`${event.at}.${event.id}`, 'utf8').toString('base64url');
+}
+
+function decodeAuditCursor(cursor: string): { at: number; id: string } | undefined {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const dot = text.indexOf('.');
+  const at = Number(text.slice(0, dot));
+  const id = text.slice(dot + 1);
+  if (dot <= 0 || !Number.isSafeInteger(at) || id === '') return undefined;
+  return { at, id };
 }

@@ -15,6 +15,7 @@ export type { SqliteSynchronous } from './sqlite-backend.ts';
 export type { Database, EpochMs } from './schema/index.ts';
 export { API_TOKEN_PREFIX, hashApiToken } from './repositories/api-tokens.ts';
 export type { ApiToken } from './repositories/api-tokens.ts';
+export type { AuditCursor, AuditEvent, AuditEventInput } from './repositories/audit-events.ts';
 export { DEFAULT_SANDBOX_ID } from './repositories/sandboxes.ts';
 export type { Sandbox } from './repositories/sandboxes.ts';
 export type {

@@ -10,6 +10,7 @@ import { insertMany, type InsertManyOptions } from './insert-many.ts';
 import { migrateToLatest, migrationStatus } from './migrate.ts';
 import { openPostgres } from './postgres-backend.ts';
 import { apiTokenRepository } from './repositories/api-tokens.ts';
+import { auditEventRepository } from './repositories/audit-events.ts';
 import { audienceRepository } from './repositories/audiences.ts';
 import type { RepositoryContext } from './repositories/context.ts';
 import { dataflowRepository } from './repositories/dataflows.ts';
@@ -55,6 +56,7 @@ export interface OpenStoreOptions {
 export interface Repositories {
   sandboxes: ReturnType<typeof sandboxRepository>;
   apiTokens: ReturnType<typeof apiTokenRepository>;
+  auditEvents: ReturnType<typeof auditEventRepository>;
   destinations: ReturnType<typeof destinationRepository>;
   segments: ReturnType<typeof segmentRepository>;
   dataflows: ReturnType<typeof dataflowRepository>;
@@ -117,6 +119,7 @@ function repositories(ctx: RepositoryContext): Repositories {
   return {
     sandboxes: sandboxRepository(ctx),
     apiTokens: apiTokenRepository(ctx),
+    auditEvents: auditEventRepository(ctx),
     destinations: destinationRepository(ctx),
     segments: segmentRepository(ctx),
     dataflows: dataflowRepository(ctx),

@@ -401,6 +401,28 @@ describe('tca CLI', () => {
     expect(list.find((x: { id: string }) => x.id === tok.id).revokedAt).not.toBeNull();
   });
 
+  it('prints the audit trail, newest first, of one object or of the sandbox', async () => {
+    const c = await tca(['tokens', 'create', '--name', 'audited', '--permission', 'View Segments', '--json']);
+    const tok = JSON.parse(c.stdout) as { id: string };
+    expect((await tca(['tokens', 'revoke', tok.id])).code).toBe(0);
+    const about = await tca(['audit', '--target', tok.id, '--json']);
+    expect(about.code, about.stderr).toBe(0);
+    expect(
+      (JSON.parse(about.stdout) as Array<{ method: string; status: number }>).map(
+        (e) => `${e.method} ${e.status}`,
+      ),
+    ).toEqual(['DELETE 204', 'POST 201']);
+    const text = await tca(['audit', '--limit', '3']);
+    expect(text.stdout.split('\n')[0]).toMatch(/^AT +TOKEN +REQUEST +TARGET +STATUS +FIELDS$/);
+    expect(text.stdout).toContain('DELETE /api/v1/tokens/:id');
+    // Every event this file's tests made; a limit takes the newest.
+    const all = JSON.parse((await tca(['audit', '--limit', '10000', '--json'])).stdout) as unknown[];
+    const some = JSON.parse((await tca(['audit', '--limit', '2', '--json'])).stdout) as unknown[];
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    expect(some).toEqual(all.slice(0, 2));
+    expect((await tca(['audit', '--limit', '0'])).code).toBe(2);
+  });
+
   it('uses meaningful exit codes: 4 not found, 3 unreachable, 2 usage', async () => {
     expect((await tca(['dataflows', 'show', 'df_missing'])).code).toBe(4);
     expect((await tca(['destinations', 'list'], { TCA_URL: 'http://127.0.0.1:9' })).code).toBe(3);

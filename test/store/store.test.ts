@@ -243,6 +243,48 @@ for (const backend of BACKENDS) {
       });
     });
 
+    describe('audit events', () => {
+      const event = (sandboxId: string, target: string | null) => ({
+        sandboxId,
+        tokenId: 'tok_x',
+        tokenName: 'ops',
+        method: 'PATCH',
+        route: '/api/v1/dataflows/:id',
+        action: 'Change a dataflow',
+        target,
+        status: 200,
+        fields: ['mapping'],
+      });
+
+      it('lists a sandbox newest first, after a cursor, by target, and prunes the old ones', async () => {
+        const sandboxId = await newSandbox();
+        const other = await newSandbox();
+        const start = clock.now();
+        // Two events in one millisecond: the id breaks the tie, so a page boundary between them loses neither.
+        const a = await store.auditEvents.record(event(sandboxId, 'df_1'));
+        const b = await store.auditEvents.record(event(sandboxId, 'df_2'));
+        clock.advance(1000);
+        const c = await store.auditEvents.record(event(sandboxId, 'df_1'));
+        await store.auditEvents.record(event(other, 'df_1'));
+        const all = await store.auditEvents.list(sandboxId, { limit: 10 });
+        expect(all.map((e) => e.id)).toEqual([c.id, ...[a.id, b.id].sort().reverse()]);
+        expect(all[0]).toMatchObject({
+          at: start + 1000,
+          fields: ['mapping'],
+          status: 200,
+          tokenName: 'ops',
+        });
+        const page1 = await store.auditEvents.list(sandboxId, { limit: 2 });
+        const page2 = await store.auditEvents.list(sandboxId, { limit: 2, after: page1[1]! });
+        expect([...page1, ...page2]).toEqual(all);
+        expect(
+          (await store.auditEvents.list(sandboxId, { limit: 10, target: 'df_1' })).map((e) => e.id),
+        ).toEqual([c.id, a.id]);
+        expect(await store.auditEvents.prune(start + 1)).toBeGreaterThanOrEqual(2);
+        expect((await store.auditEvents.list(sandboxId, { limit: 10 })).map((e) => e.id)).toEqual([c.id]);
+      });
+    });
+
     describe('destinations', () => {
       const secret = () => `cs-${randomBytes(12).toString('hex')}`;
 

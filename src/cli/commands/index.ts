@@ -15,6 +15,7 @@ import { registerConsentCommand } from './consent.ts';
 import { registerPoliciesCommand } from './policies.ts';
 import { registerFieldLabelsCommand } from './field-labels.ts';
 import { registerEraseCommand } from './erase.ts';
+import { registerAuditCommand } from './audit.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
@@ -34,5 +35,6 @@ export function registerCommands(program: Command): void {
   registerPoliciesCommand(program);
   registerFieldLabelsCommand(program);
   registerEraseCommand(program);
+  registerAuditCommand(program);
   void program;
 }

@@ -122,8 +122,30 @@ export interface StoreMetaTable {
   value: string;
 }
 
+/** One change made through the API: who, when, what. Values are never stored, only the names of the fields sent. */
+export interface AuditEventsTable {
+  id: string;
+  sandbox_id: string;
+  at: EpochMs;
+  token_id: string;
+  /** The token's name when the change was made. */
+  token_name: string;
+  method: string;
+  /** The route template, e.g. `/api/v1/dataflows/:id`. */
+  route: string;
+  /** What the route does, in a few words (its summary). */
+  action: string;
+  /** The resource the path names (its id), or null. */
+  target: string | null;
+  /** The HTTP status answered. */
+  status: number;
+  /** JSON array of the top-level body fields sent (names only). */
+  fields: string;
+}
+
 /** Tables created by the store's migrations (0001–0099). */
 export interface CoreTables {
+  audit_events: AuditEventsTable;
   sandboxes: SandboxesTable;
   api_tokens: ApiTokensTable;
   destinations: DestinationsTable;
