@@ -556,6 +556,15 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(row, /revoked/i);
     const denied = await fetch(`${stack.url}/api/v1/me`, { headers: { authorization: `Bearer ${secret}` } });
     expect(denied.status).toBe(401);
+    // Both changes head the audit trail, newest first, with the fields sent and never the token's values.
+    const trail = page.getByRole('table', { name: 'Audit trail' });
+    const rows = trail.locator('tbody tr');
+    await expectText(rows.nth(0), 'Revoke a token');
+    await expectText(rows.nth(0), 'DELETE /api/v1/tokens/:id');
+    await expectText(rows.nth(1), 'Create a token');
+    await expectText(rows.nth(1), 'name, permissions');
+    expect(await trail.textContent()).not.toContain(secret);
+    await shot(page, '17b-settings-audit-trail');
   });
 
   it('adds a data-usage policy of the sandbox in Settings, which then guards the activated segments', async () => {

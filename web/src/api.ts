@@ -7,6 +7,7 @@ import type { Permission } from '../../src/server/permissions.ts';
 import type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 import type { CustomPolicyInput, FieldLabel } from '../../src/audience/governance.ts';
 import type {
+  AuditEventListView,
   ConsentPreviewView,
   DataUsagePoliciesView,
   ImportReportView,
@@ -16,6 +17,9 @@ import type { MappingRow } from './validation.ts';
 
 export { PERMISSIONS, PERMISSION_DESCRIPTIONS } from '../../src/server/permissions.ts';
 export type { Permission } from '../../src/server/permissions.ts';
+
+export type AuditEventList = AuditEventListView;
+export type AuditEvent = AuditEventListView['items'][number];
 
 export interface ErrorDetail {
   path: string;
@@ -592,6 +596,12 @@ export function createApi(options: ApiOptions) {
       (await request<{ policies: ConsentPolicy[] }>('PUT', '/consent-policies', { policies })).policies,
 
     listTokens: async () => listOf<ApiToken>(await request('GET', '/tokens')),
+    /** The sandbox's audit trail, newest first; `cursor` is the previous page's `nextCursor`. */
+    auditEvents: (limit: number, cursor?: string) =>
+      request<AuditEventList>('GET', '/audit-events', undefined, {
+        limit: String(limit),
+        ...(cursor !== undefined ? { cursor } : {}),
+      }),
     createToken: (input: { name: string; permissions: Permission[]; sandbox?: string }) =>
       request<CreatedToken>('POST', '/tokens', input),
     revokeToken: (id: string) => request<void>('DELETE', `/tokens/${enc(id)}`),

@@ -86,6 +86,8 @@ const STATUS_TONE: Record<string, string> = {
   fail: 'bad',
   failed: 'bad',
   revoked: 'muted',
+  done: 'ok',
+  refused: 'bad',
 };
 
 export function StatusBadge({ status }: { status: string }) {

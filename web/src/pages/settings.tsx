@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { PERMISSIONS, PERMISSION_DESCRIPTIONS, createApi } from '../api.ts';
 import type {
@@ -289,7 +289,89 @@ export function Settings() {
           )
         }
       </QueryView>
+      <AuditTrailSection />
     </section>
+  );
+}
+
+const AUDIT_PAGE = 50;
+
+/** The latest changes made through the API (by anyone with a token), newest first, a page at a time. */
+function AuditTrailSection() {
+  const { api, session } = useApp();
+  const events = useInfiniteQuery({
+    queryKey: [session.sandbox, 'audit-events'],
+    queryFn: ({ pageParam }) => api.auditEvents(AUDIT_PAGE, pageParam),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  const items = events.data?.pages.flatMap((p) => p.items);
+  return (
+    <>
+      <h2>Audit trail</h2>
+      <p className="muted">
+        Every change made through the API or this console, and every one refused for a permission: who (the
+        token), when, what. Only the names of the fields sent are kept, never their values. Kept 400 days;
+        also <code>tca audit</code> and <code>GET /api/v1/audit-events</code>.
+      </p>
+      <QueryView query={{ ...events, data: items }} label="the audit trail">
+        {(list) =>
+          list.length === 0 ? (
+            <Empty title="No changes recorded yet" />
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <caption className="visually-hidden">Audit trail</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">When</th>
+                    <th scope="col">Token</th>
+                    <th scope="col">Change</th>
+                    <th scope="col">Object</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Fields sent</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.map((e) => (
+                    <tr key={e.id}>
+                      <td className="small">{new Date(e.at).toLocaleString()}</td>
+                      <td>{e.token.name}</td>
+                      <td>
+                        {e.action}
+                        <div className="small muted">
+                          <code>
+                            {e.method} {e.route}
+                          </code>
+                        </div>
+                      </td>
+                      <td className="small">{e.target ? <code>{e.target}</code> : '—'}</td>
+                      <td>
+                        <StatusBadge status={e.status === 403 ? 'refused' : 'done'} />{' '}
+                        <span className="small muted">{e.status}</span>
+                      </td>
+                      <td className="small">{e.fields.length > 0 ? e.fields.join(', ') : '—'}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </QueryView>
+      {events.hasNextPage ? (
+        <div className="actions">
+          <button
+            type="button"
+            className="secondary"
+            disabled={events.isFetchingNextPage}
+            onClick={() => void events.fetchNextPage()}
+          >
+            {events.isFetchingNextPage ? 'Loading…' : 'Show older changes'}
+          </button>
+        </div>
+      ) : null}
+    </>
   );
 }
 
