@@ -169,6 +169,8 @@ export function createApp(options: AppOptions): ServiceApp {
       }
 
       const details: ErrorDetail[] = [];
+      // The body fields the client sent, by name, before defaults fill in others: the audit trail's `fields`.
+      const sent: string[] = [];
       let params: unknown = {};
       let query: unknown = {};
       let body: unknown = undefined;
@@ -216,6 +218,7 @@ export function createApp(options: AppOptions): ServiceApp {
             'invalid_json',
           );
         }
+        if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) sent.push(...Object.keys(doc));
         const res = r.body.safeParse(doc);
         if (res.success) body = res.data;
         else details.push(...zodDetails(res.error));
@@ -245,10 +248,7 @@ export function createApp(options: AppOptions): ServiceApp {
       });
       await audit(
         status,
-        [
-          ...(body !== null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : []),
-          ...Object.keys(query as object).map((name) => `?${name}`),
-        ],
+        [...sent, ...Object.keys(c.req.query()).map((name) => `?${name}`)],
         (params as { id?: string }).id ?? createdId(result),
       );
       if (r.response === null) return c.body(null, status as 204);

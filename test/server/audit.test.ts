@@ -131,4 +131,19 @@ describe('audit trail', () => {
     expect(forged.status).toBe(400);
     expect(forged.body).toMatchObject({ error: { details: [{ path: 'query.cursor' }] } });
   });
+
+  it('names the query parameters sent to a file import, not the ones left to their defaults', async () => {
+    const imported = await t.call('POST', '/api/v1/imports?mode=incremental', {
+      token: t.adminToken,
+      raw: `${JSON.stringify({
+        segmentMembership: { ups: { 'seg-audit': { status: 'realized' } } },
+        identityMap: { ECID: [{ id: 'e2' }], Email: [{ id: 'joe@example.com' }] },
+      })}\n`,
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+    const [latest] = (await events('?limit=1')).items;
+    expect(latest).toMatchObject({ route: '/api/v1/imports', status: 200, target: null, fields: ['?mode'] });
+    expect(JSON.stringify(latest)).not.toContain('joe@example.com');
+  });
 });
