@@ -504,6 +504,17 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   it('pauses, resumes and edits the schedule with re-validation', { timeout: 120_000 }, async () => {
     await page.getByRole('button', { name: 'Pause' }).click();
     await expectText(page.getByRole('heading', { level: 1 }), /paused/i);
+    // Changes held back while paused: the service's next count of the backlog (every 30 s) is charted per run.
+    await callApi(stack, 'POST', '/ingest/profiles', [profile('seg-buyers', 'held.back@example.com')]);
+    await page.getByRole('link', { name: 'Runs & charts' }).click();
+    const peak = page.getByRole('figure', { name: 'Pending changes, hourly peak' });
+    await peak.waitFor({ timeout: 60_000 });
+    const counted = await callApi<{ items: { pendingPeak?: number }[] }>(
+      stack,
+      'GET',
+      `/dataflows/${dataflowId}/runs`,
+    );
+    expect(counted.items.some((r) => (r.pendingPeak ?? 0) >= 1)).toBe(true);
     await page.getByRole('button', { name: 'Resume' }).click();
     await expectText(page.getByRole('heading', { level: 1 }), /active/i);
 
