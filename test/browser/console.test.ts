@@ -225,6 +225,15 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   );
 
   it('activates two segments with a mapping and a schedule', { timeout: 120_000 }, async () => {
+    // A consent policy on the C9 label, which only the cart segment carries: it applies to no other segment.
+    const { policies: before } = await callApi<{ policies: unknown[] }>(stack, 'GET', '/consent-policies');
+    await callApi(stack, 'PUT', '/consent-policies', {
+      policies: [
+        ...before,
+        { name: 'C9 needs sharing consent', labels: ['C9'], attribute: 'consents.share.val', enabled: false },
+      ],
+    });
+    await callApi(stack, 'PATCH', '/segments/seg-cart', { labels: ['C9'] });
     await page.getByRole('heading', { name: 'Select segments' }).waitFor();
     const upload = page.getByLabel('CRM list upload');
     expect(await upload.isDisabled()).toBe(true);
@@ -298,6 +307,15 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(consent, 'Onsite ads need sharing consent');
     await expectText(consent, 'switched off: it restricts nothing yet');
     await expectText(page.getByRole('table', { name: 'Consent preview' }), 'Would be left out by');
+    const table = page.getByRole('table', { name: 'Consent preview' });
+    const column = await table
+      .locator('thead th')
+      .evaluateAll((cells) => cells.findIndex((c) => c.textContent?.includes('C9 needs sharing consent')));
+    expect(column).toBeGreaterThan(2);
+    const cellOf = (segment: string) =>
+      table.locator('tbody tr', { hasText: segment }).locator('th, td').nth(column);
+    await expectText(cellOf('Cart abandoners'), /^\d+$/);
+    await expectText(cellOf('Frequent buyers'), /^—$/);
     await page.getByLabel('Dataflow name').fill('Acme US retargeting');
     await shot(page, '10-activate-review');
     await page.getByRole('button', { name: 'Finish' }).click();
@@ -323,6 +341,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       ['Frequent buyers', null, null, false],
     ]);
     await callApi(stack, 'PUT', '/field-labels', { fields: [] });
+    await callApi(stack, 'PUT', '/consent-policies', { policies: before });
+    await callApi(stack, 'PATCH', '/segments/seg-cart', { labels: [] });
   });
 
   it(
