@@ -212,17 +212,10 @@ export async function deliverAudience(
   // The last, partly filled request of a full page waits for the next page to fill it up: its items are carried over,
   // and each page is read after the one before (in the pending index's order), so nothing is read twice.
   let carry: Item[] = [];
-  let after: { since: number; member: string } | null = null;
+  let after: PendingKey | null = null;
   for (;;) {
-    let query = db
-      .selectFrom('engine_ledger')
-      .select(['member', 'desired', 'delivered', 'sent', 'resend', 'pending_since'])
-      .where('audience_id', '=', audienceId)
-      .where('pending', '=', 1);
-    if (after !== null)
-      query = query.where(sql<boolean>`(pending_since, member) > (${after.since}, ${after.member})`);
     const limit = pageLimit(rt.tuning.pageSize, carry.length);
-    const page = await query.orderBy('pending_since').orderBy('member').limit(limit).execute();
+    const page = await readPendingPage(db, audienceId, after, limit);
     if (page.length === 0 && carry.length === 0) break;
     const last = page[page.length - 1];
     if (last) after = { since: Number(last.pending_since), member: last.member };
@@ -301,6 +294,27 @@ export async function deliverAudience(
     if (report.outcome === 'idle') report.outcome = 'delivered';
   }
   return report;
+}
+
+/** Where a page of pending ledger rows ended, in the pending index's order. */
+export interface PendingKey {
+  since: number;
+  member: string;
+}
+
+/**
+ * Up to `limit` pending ledger rows of the audience after `after`, in the pending index's `(pending_since, member)`
+ * order: each page starts where the one before ended, through the index, so no row is read twice.
+ */
+export function readPendingPage(db: Db, audienceId: string, after: PendingKey | null, limit: number) {
+  let query = db
+    .selectFrom('engine_ledger')
+    .select(['member', 'desired', 'delivered', 'sent', 'resend', 'pending_since'])
+    .where('audience_id', '=', audienceId)
+    .where('pending', '=', 1);
+  if (after !== null)
+    query = query.where(sql<boolean>`(pending_since, member) > (${after.since}, ${after.member})`);
+  return query.orderBy('pending_since').orderBy('member').limit(limit).execute();
 }
 
 /**

@@ -3,7 +3,7 @@ import type { UserChange, UserOperation } from '../xads/types.ts';
 import { consentPolicies } from './consent-settings.ts';
 import { loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
-import { pageLimit } from './delivery.ts';
+import { pageLimit, readPendingPage, type PendingKey } from './delivery.ts';
 import { planMemberChange } from './ledger-diff.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { syncAudiences } from './sync.ts';
@@ -112,21 +112,14 @@ export async function planDataflow(
     }
     if (ea.lifecycle !== 'removing') {
       const expiresAt = da?.ttl_days ? new Date(rt.now() + da.ttl_days * 86_400_000) : undefined;
-      let offset = 0;
       // As delivery does, a full page's last request is filled up by the next page before it counts.
       let carry: Array<{ member: string; change: UserChange }> = [];
+      let after: PendingKey | null = null;
       for (;;) {
         const limit = pageLimit(rt.tuning.pageSize, new Set(carry.map((c) => c.member)).size);
-        const page = await db
-          .selectFrom('engine_ledger')
-          .select(['member', 'desired', 'delivered', 'sent', 'resend'])
-          .where('audience_id', '=', ea.id)
-          .where('pending', '=', 1)
-          .orderBy('pending_since')
-          .orderBy('member')
-          .limit(limit)
-          .offset(offset)
-          .execute();
+        const page = await readPendingPage(db, ea.id, after, limit);
+        const lastRow = page[page.length - 1];
+        if (lastRow) after = { since: Number(lastRow.pending_since), member: lastRow.member };
         const removes: Array<{ member: string; change: UserChange }> = [];
         const adds: Array<{ member: string; change: UserChange }> = [];
         for (const row of page) {
@@ -165,7 +158,6 @@ export async function planDataflow(
           }));
         }
         if (!full) break;
-        offset += page.length;
       }
     }
     audiences.push(plan);
