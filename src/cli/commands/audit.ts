@@ -8,17 +8,7 @@ import {
   withConnection,
   type GlobalOptions,
 } from './api-client.ts';
-
-interface AuditEventRow {
-  at: string;
-  token: { id: string; name: string };
-  method: string;
-  route: string;
-  action: string;
-  target: string | null;
-  status: number;
-  fields: string[];
-}
+import type { AuditEventListView } from '../../server/backend.ts';
 
 const positive = (value: string): number => {
   const n = Number(value);
@@ -44,16 +34,13 @@ export function registerAuditCommand(program: Command): void {
   ).action(
     action(async (opts: GlobalOptions & { limit: number; target?: string }) => {
       const api = await connect(opts);
-      const events: AuditEventRow[] = [];
+      const events: AuditEventListView['items'] = [];
       let cursor: string | null = null;
       do {
         const query = new URLSearchParams({ limit: String(Math.min(1000, opts.limit - events.length)) });
         if (opts.target !== undefined) query.set('target', opts.target);
         if (cursor !== null) query.set('cursor', cursor);
-        const page: { items: AuditEventRow[]; nextCursor: string | null } = await api.request(
-          'GET',
-          `/api/v1/audit-events?${query.toString()}`,
-        );
+        const page: AuditEventListView = await api.request('GET', `/api/v1/audit-events?${query.toString()}`);
         events.push(...page.items);
         cursor = page.nextCursor;
       } while (cursor !== null && events.length < opts.limit);
