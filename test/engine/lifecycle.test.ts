@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MappingRow } from '../../src/audience/mapping.ts';
 import { createEngine } from '../../src/engine/index.ts';
-import { packUserChanges } from '../../src/xads/index.ts';
+import { packUserChanges, type XAdsClient } from '../../src/xads/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
   ACCOUNT_ID,
@@ -58,6 +58,34 @@ async function flowWith(
     ...(options.ttlDays ? { ttlDays: options.ttlDays } : {}),
   });
   return { flow, audience };
+}
+
+type PostUsers = XAdsClient['postUsers'];
+
+/**
+ * Another engine on the harness's store, whose users requests go through `postUsers` (handed the real call). The
+ * client keeps private state, so its other methods run on the client itself, not on the proxy.
+ */
+function engineSendingThrough(
+  h: Harness,
+  workerId: string,
+  postUsers: (send: PostUsers, ...args: Parameters<PostUsers>) => ReturnType<PostUsers>,
+) {
+  const client = new Proxy(h.client, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (property === 'postUsers')
+        return (...args: Parameters<PostUsers>) => postUsers(target.postUsers.bind(target), ...args);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return createEngine({
+    store: h.store,
+    clientFor: () => client,
+    now: h.clock.now,
+    random: seededRandom(5),
+    workerId,
+  });
 }
 
 async function ingestMembers(h: Harness, count: number, from = 0, segment = 'seg') {
@@ -371,25 +399,10 @@ for (const backend of BACKENDS) {
       await ingestMembers(h, 2);
       // A worker whose request X applies but whose answer never comes back (the process dies while waiting).
       let applied = false;
-      const lost = new Proxy(h.client, {
-        get(target, property, receiver) {
-          const value = Reflect.get(target, property, receiver) as unknown;
-          // The client keeps private state: its methods run on the client itself, not on the proxy.
-          if (property !== 'postUsers')
-            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-          return async (...args: Parameters<typeof target.postUsers>) => {
-            await target.postUsers(...args);
-            applied = true;
-            return new Promise<never>(() => {});
-          };
-        },
-      });
-      const doomed = createEngine({
-        store: h.store,
-        clientFor: () => lost,
-        now: h.clock.now,
-        random: seededRandom(5),
-        workerId: 'doomed-worker',
+      const doomed = engineSendingThrough(h, 'doomed-worker', async (send, ...args) => {
+        await send(...args);
+        applied = true;
+        return new Promise<never>(() => {});
       });
       void doomed.flush();
       const deadline = Date.now() + 10_000;
@@ -416,30 +429,16 @@ for (const backend of BACKENDS) {
       // answer records what X accepted (their old users), and both stay pending.
       let changed = false;
       const h0 = h;
-      const racing = new Proxy(h.client, {
-        get(target, property, receiver) {
-          const value = Reflect.get(target, property, receiver) as unknown;
-          if (property !== 'postUsers')
-            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-          return async (...args: Parameters<typeof target.postUsers>) => {
-            const result = await target.postUsers(...args);
-            if (!changed) {
-              changed = true;
-              await h0.engine.ingest(
-                [member('e0', 'new0@x.com', 'seg'), member('e1', 'u1@x.com', 'seg', 'exited')],
-                { sandboxId: 'prod' },
-              );
-            }
-            return result;
-          };
-        },
-      });
-      const racer = createEngine({
-        store: h.store,
-        clientFor: () => racing,
-        now: h.clock.now,
-        random: seededRandom(5),
-        workerId: 'test-worker',
+      const racer = engineSendingThrough(h, 'test-worker', async (send, ...args) => {
+        const result = await send(...args);
+        if (!changed) {
+          changed = true;
+          await h0.engine.ingest(
+            [member('e0', 'new0@x.com', 'seg'), member('e1', 'u1@x.com', 'seg', 'exited')],
+            { sandboxId: 'prod' },
+          );
+        }
+        return result;
       });
       await racer.flush();
       expect(changed).toBe(true);
