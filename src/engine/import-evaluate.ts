@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   parseCsvProfileRow,
   parseProfileExport,
@@ -124,6 +125,27 @@ function forEachImportItem(
     if (item !== '') emit(evaluate(line, item));
     start = end + 1;
   }
+}
+
+/**
+ * SHA-256 (hex) of a batch's rows as read, to check that a resumed import reads the same rows as the attempt that
+ * committed them: the NDJSON bytes; the JSON items' texts; the CSV header's layout and records.
+ */
+export function batchDigest(task: ImportTask): string {
+  const hash = createHash('sha256');
+  if (task.kind === 'ndjson') hash.update(task.chunk);
+  else if (task.kind === 'json') for (const { text } of task.items) hash.update(text).update('\n');
+  else {
+    hash.update(JSON.stringify(task.layout)).update('\n');
+    for (const { record } of task.records) hash.update(JSON.stringify(record)).update('\n');
+  }
+  return hash.digest('hex');
+}
+
+/** What a worker answers for a batch: its digest and its items packed by `evaluateImportItemsEncoded`. */
+export interface EncodedBatch {
+  digest: string;
+  items: string;
 }
 
 /** One evaluated item as a line of `evaluateImportItemsEncoded`'s string: its line, then its errors or evaluation. */

@@ -17,8 +17,10 @@ import {
 import { reevaluateAudiences } from './consent-settings.ts';
 import { EngineError } from './errors.ts';
 import {
+  batchDigest,
   decodeEvaluatedItems,
   evaluateImportItems,
+  type EncodedBatch,
   type EvaluatedItem,
   type ImportTask,
   type ItemErrors,
@@ -30,6 +32,15 @@ import {
   keyNamespacesChanged,
   type ApplyExtra,
 } from './ingest.ts';
+import {
+  chainDigest,
+  claimImport,
+  emptyReport,
+  finishImport,
+  heartbeatImport,
+  writeImportProgress,
+  writeImportProgressSqlite,
+} from './import-progress.ts';
 import { plainEvaluationContext, type ProfileEvaluation } from './profile-state.ts';
 import { ThreadPool } from '../workers/thread-pool.ts';
 import { JsonArraySplitter } from './json-array-splitter.ts';
@@ -56,6 +67,12 @@ export interface ImportOptions {
   csvKeyNamespace?: string;
   /** Called after every batch. */
   onProgress?: (progress: ImportProgress) => void;
+  /**
+   * The import's key (1–200 characters; default: a new one). Importing again with the key of an import that did not
+   * complete resumes it: the rows its batches committed are skipped, after checking that the file starts with the same
+   * rows, and the rest is imported. With the key of a completed import, its report is returned and nothing is read.
+   */
+  key?: string;
   /** At most this many rejected rows are listed (all are counted). Default 1000. */
   maxRejectedListed?: number;
   /**
@@ -73,6 +90,10 @@ export interface ImportProgress {
 }
 
 export interface ImportReport {
+  /** The import's key: importing again with it resumes an unfinished import (see `ImportOptions.key`). */
+  key: string;
+  /** Attempts it took: 1 unless it was resumed. */
+  attempts: number;
   format: ImportFormat;
   mode: 'incremental' | 'mirror';
   rowsRead: number;
@@ -114,7 +135,6 @@ async function* bytesOf(source: ImportSource, readSize = 1024 * 1024): AsyncGene
   } catch (cause) {
     throw new EngineError('source_failed', `Reading ${nameOf(source)} failed before its end`, {
       cause,
-      hint: 'The batches written before stay; send the file again (importing it twice is harmless)',
       details: [{ path: nameOf(source), reason: cause instanceof Error ? cause.message : String(cause) }],
     });
   }
@@ -133,7 +153,7 @@ export async function* readLineChunks(
   lines: number,
   progress: { bytesRead: number },
   readSize = 1024 * 1024,
-): AsyncGenerator<{ chunk: Buffer; firstLine: number }> {
+): AsyncGenerator<{ chunk: Buffer; firstLine: number; lines: number }> {
   let parts: Buffer[] = [];
   let linesInParts = 0;
   let firstLine = 1;
@@ -161,14 +181,18 @@ export async function* readLineChunks(
         break;
       }
       parts.push(buffer.subarray(start, cut));
-      yield { chunk: Buffer.concat(parts), firstLine };
+      yield { chunk: Buffer.concat(parts), firstLine, lines };
       firstLine += lines;
       parts = [];
       linesInParts = 0;
       start = cut;
     }
   }
-  if (parts.length > 0) yield { chunk: Buffer.concat(parts), firstLine };
+  if (parts.length > 0) {
+    const chunk = Buffer.concat(parts);
+    // The last lines: those the newlines end, and one more when the file does not end with a newline.
+    yield { chunk, firstLine, lines: linesInParts + (chunk[chunk.length - 1] === 10 ? 0 : 1) };
+  }
 }
 
 /** The JSON items of a JSON array, unparsed, with their item numbers. */
@@ -289,34 +313,70 @@ export async function importProfiles(
   }
   const totalBytes = source.kind === 'file' ? fileSize(source.path) : source.totalBytes;
   const store = rt.store;
-  const batchSize = Math.max(1, options.batchSize ?? 20_000);
   const maxListed = options.maxRejectedListed ?? 1000;
-  const importId = `imp_${rt.now()}_${Math.floor(rt.random() * 1e9)}`;
   const keyNamespace = (options.csvKeyNamespace ?? 'CRMID').toUpperCase();
-  const report: ImportReport = {
-    format,
-    mode,
-    rowsRead: 0,
-    accepted: 0,
-    excluded: {},
-    rejectedCount: 0,
-    rejected: [],
-    removed: 0,
-    truncated: false,
-    ledgerWrites: 0,
-  };
+  const key = options.key ?? `imp_${rt.now().toString(36)}_${Math.floor(rt.random() * 2 ** 40).toString(36)}`;
+  if (key.length === 0 || key.length > 200) {
+    throw new EngineError('invalid_input', 'An import key is 1–200 characters', {
+      details: [{ path: 'key', reason: `${key.length} characters` }],
+    });
+  }
   const progress = { bytesRead: 0 };
   const context = await loadSandboxContext(
     store.db as unknown as Db,
     options.sandboxId,
     rt.tuning.profileKeyNamespaces,
   );
+  const claim = await claimImport(rt, {
+    sandboxId: options.sandboxId,
+    key,
+    format,
+    mode,
+    segmentId: mode === 'mirror' ? options.segmentId! : null,
+    keyNamespace,
+    batchSize: Math.max(1, options.batchSize ?? 20_000),
+  });
+  if (claim.complete) return claim.report!;
+  // A resumed import cuts its batches as the first attempt did, so the committed rows are whole batches.
+  const batchSize = claim.batchSize;
+  const importId = claim.id;
+  const report: ImportReport = {
+    ...(claim.report ?? emptyReport(format, mode, key, claim.attempt)),
+    attempts: claim.attempt,
+  };
+  // What the batches committed so far hold (restored from the last attempt), and the rows to skip to get past them.
+  let rowsCommitted = claim.rowsCommitted;
+  let digest = claim.digest;
+  let skip = { rows: 0, digest: '' };
+  const skipping = () => skip.rows < claim.rowsCommitted;
+  // A skipped batch: counted into the digest chain, which must equal the committed one once all are skipped.
+  const skipBatch = (task: ImportTask, rows: number) => {
+    skip = { rows: skip.rows + rows, digest: chainDigest(skip.digest, batchDigest(task)) };
+    if (
+      skip.rows >= claim.rowsCommitted &&
+      (skip.rows !== claim.rowsCommitted || skip.digest !== claim.digest)
+    )
+      throw notTheSameFile(key, claim.rowsCommitted);
+  };
 
-  // Applies a batch of evaluated profiles in one transaction.
-  const writeBatch = async (evaluations: ProfileEvaluation[], seen: string[], extra: ApplyExtra) => {
+  // Applies a batch of evaluated profiles in one transaction, with the import's progress through it.
+  const writeBatch = async (
+    evaluations: ProfileEvaluation[],
+    seen: string[],
+    extra: ApplyExtra,
+    batch: { rows: number; digest: string },
+  ) => {
     const now = rt.now();
+    const next = { rowsCommitted: rowsCommitted + batch.rows, digest: chainDigest(digest, batch.digest) };
+    // The report as it stands once this batch is in: written with it, so a resumed import goes on from it.
+    const reportAfter = (written: number): ImportReport => ({
+      ...report,
+      accepted: report.accepted + evaluations.length,
+      ledgerWrites: report.ledgerWrites + written,
+    });
+    let after: ImportReport;
     if (store.sqlite) {
-      report.ledgerWrites += await store.sqlite.exclusiveDurable((database) =>
+      after = await store.sqlite.exclusiveDurable((database) =>
         database.transaction(() => {
           // Keys are made once, for the whole file: the sandbox must still key profiles the same way.
           if (!sameKeyNamespacesSqlite(database, context, rt.tuning.profileKeyNamespaces))
@@ -326,23 +386,17 @@ export async function importProfiles(
             'insert or ignore into engine_import_seen (import_id, profile_key) values (?, ?)',
           );
           for (const key of seen) insert.run(importId, key);
-          return written;
+          const reported = reportAfter(written);
+          writeImportProgressSqlite(database, claim, { ...next, report: reported }, now);
+          return reported;
         })(),
       );
     } else {
-      await store.transaction(async (tx) => {
+      after = await store.transaction(async (tx) => {
         const db = tx.db as unknown as Db;
         if (!(await sameKeyNamespaces(db, context, rt.tuning.profileKeyNamespaces, { shareLock: true })))
           throw keyNamespacesChanged();
-        report.ledgerWrites += await applyEvaluations(
-          db,
-          store,
-          context,
-          evaluations,
-          now,
-          report.excluded,
-          extra,
-        );
+        const written = await applyEvaluations(db, store, context, evaluations, now, report.excluded, extra);
         for (const chunk of chunkRows(seen, 2, store.capabilities)) {
           await db
             .insertInto('engine_import_seen')
@@ -350,9 +404,15 @@ export async function importProfiles(
             .onConflict((oc) => oc.doNothing())
             .execute();
         }
+        const reported = reportAfter(written);
+        await writeImportProgress(db, claim, { ...next, report: reported }, now);
+        return reported;
       });
     }
-    report.accepted += evaluations.length;
+    report.accepted = after.accepted;
+    report.ledgerWrites = after.ledgerWrites;
+    rowsCommitted = next.rowsCommitted;
+    digest = next.digest;
     options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
   };
   const reject = (row: { line: number; errors: ItemErrors; fatal?: boolean }) => {
@@ -368,22 +428,29 @@ export async function importProfiles(
     options.threads ?? (totalBytes === null || totalBytes >= 1024 * 1024 ? rt.tuning.importThreads : 0);
   const pool =
     threads > 0
-      ? new ThreadPool<ImportTask, string>({
+      ? new ThreadPool<ImportTask, EncodedBatch>({
           size: threads,
           entry: new URL('./import-worker.ts', import.meta.url),
           data: { profileKey: new Uint8Array(store.secrets.profileKeyMaterial()) },
         })
       : null;
-  const evaluate = (task: ImportTask): Promise<EvaluatedItem[]> =>
+  type EvaluatedBatch = { rows: number; digest: string; items: EvaluatedItem[] };
+  const evaluate = (task: ImportTask, rows: number): Promise<EvaluatedBatch> =>
     pool
-      ? pool.run(task).then(decodeEvaluatedItems)
-      : Promise.resolve(evaluateImportItems(task, store.profileKeyHash));
+      ? pool
+          .run(task)
+          .then((done) => ({ rows, digest: done.digest, items: decodeEvaluatedItems(done.items) }))
+      : Promise.resolve({
+          rows,
+          digest: batchDigest(task),
+          items: evaluateImportItems(task, store.profileKeyHash),
+        });
   const plain = plainEvaluationContext(context);
-  const inFlight: Array<Promise<EvaluatedItem[]>> = [];
+  const inFlight: Array<Promise<EvaluatedBatch>> = [];
   const writeNext = async () => {
-    const evaluated = await inFlight.shift()!;
+    const batch = await inFlight.shift()!;
     const evaluations: ProfileEvaluation[] = [];
-    for (const item of evaluated) {
+    for (const item of batch.items) {
       report.rowsRead += 1;
       if ('errors' in item) reject(item);
       else evaluations.push(item.evaluation);
@@ -392,13 +459,21 @@ export async function importProfiles(
     const extra: ApplyExtra =
       mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {};
     for (const evaluation of evaluations) adjustEvaluation(evaluation, extra);
-    if (evaluations.length > 0) await writeBatch(evaluations, seen, extra);
+    await writeBatch(evaluations, seen, extra, batch);
   };
-  const send = async (task: ImportTask) => {
-    inFlight.push(evaluate(task));
+  const send = async (task: ImportTask, rows: number) => {
+    if (skipping()) return skipBatch(task, rows);
+    inFlight.push(evaluate(task, rows));
     // Enough queued to keep every worker busy while this thread writes.
     if (inFlight.length > threads * 2) await writeNext();
   };
+  // A long batch (a slow upload) must not pass for a dead attempt.
+  const heartbeat = setInterval(
+    () => void heartbeatImport(rt, claim).catch(() => {}),
+    Math.max(10, rt.tuning.importStaleMs / 4),
+  );
+  heartbeat.unref();
+  let completed = false;
   try {
     if (format === 'csv') {
       const csv = {
@@ -418,40 +493,67 @@ export async function importProfiles(
         layout = row.layout;
         records.push({ line: row.line, record: row.record });
         if (records.length < batchSize) continue;
-        await send({ ...csv, layout, records });
+        await send({ ...csv, layout, records }, records.length);
         records = [];
       }
-      if (layout !== null && records.length > 0) await send({ ...csv, layout, records });
+      if (layout !== null && records.length > 0) await send({ ...csv, layout, records }, records.length);
       while (inFlight.length > 0) await writeNext();
+      if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
       if (fatal) {
         report.rowsRead += 1;
         reject(fatal);
       }
     } else if (format === 'ndjson') {
-      for await (const { chunk, firstLine } of readLineChunks(source, batchSize, progress))
-        await send({ kind: 'ndjson', chunk, firstLine, context: plain });
+      for await (const { chunk, firstLine, lines } of readLineChunks(source, batchSize, progress))
+        await send({ kind: 'ndjson', chunk, firstLine, context: plain }, lines);
       while (inFlight.length > 0) await writeNext();
+      if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
     } else {
       let items: Array<{ line: number; text: string }> = [];
       for await (const item of readArrayItems(source, progress)) {
         items.push(item);
         if (items.length < batchSize) continue;
-        await send({ kind: 'json', items, context: plain });
+        await send({ kind: 'json', items, context: plain }, items.length);
         items = [];
       }
-      if (items.length > 0) await send({ kind: 'json', items, context: plain });
+      if (items.length > 0) await send({ kind: 'json', items, context: plain }, items.length);
       while (inFlight.length > 0) await writeNext();
+      if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
     }
     if (mode === 'mirror' && !report.truncated) {
       // A file read only in part is not the full audience: removing the rest would drop real members.
       report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
     }
+    await finishImport(rt, claim, { status: 'complete', report });
+    completed = true;
+  } catch (error) {
+    const cutOff = error instanceof EngineError && error.code === 'source_failed';
+    const reason = cutOff
+      ? `Reading ${nameOf(source)} failed: ${error.details.map((d) => d.reason).join('; ')}`
+      : error instanceof Error
+        ? error.message
+        : String(error);
+    await finishImport(rt, claim, { status: cutOff ? 'interrupted' : 'failed', error: reason }).catch(
+      () => {},
+    );
+    if (!cutOff) throw error;
+    // Say how to go on: the key, and what the next attempt will skip.
+    throw new EngineError(
+      'source_failed',
+      `Reading ${nameOf(source)} failed before its end; ${rowsCommitted} rows of it are imported`,
+      {
+        cause: error,
+        details: [...error.details, { path: 'key', reason: `resume with the import key ${key}` }],
+        hint: `Import the same file again with the key ${key}: the rows imported are skipped and the rest follows`,
+      },
+    );
   } finally {
+    clearInterval(heartbeat);
     // Settle what is still queued (after an error) before the workers go.
     await Promise.allSettled(inFlight);
     await pool?.close();
-    // The keys a mirror import saw, kept until now to find who is absent; gone whether it finished or failed.
-    if (mode === 'mirror')
+    // The keys a mirror import saw, kept until now to find who is absent (and, while it may resume, after a failure).
+    if (mode === 'mirror' && completed)
       await store.db.deleteFrom('engine_import_seen').where('import_id', '=', importId).execute();
     // Consent policies (or a destination's marketing actions) changed during the import: its batches were decided
     // under the old ones, so the audiences are evaluated again from the stored profiles.
@@ -467,6 +569,17 @@ export async function importProfiles(
   return report;
 }
 
+/** A resumed import whose file does not start with the rows the import committed. */
+function notTheSameFile(key: string, rows: number): EngineError {
+  return new EngineError(
+    'conflict',
+    `The file is not the one import ${key} started with: its first ${rows} rows differ from those the import committed`,
+    {
+      details: [{ path: 'key', reason: `${rows} rows committed` }],
+      hint: 'Resume with the same file, or import this one with another key',
+    },
+  );
+}
 /** Mirror mode: every known member of the segment the file did not list leaves it. */
 async function removeAbsent(
   rt: EngineRuntime,

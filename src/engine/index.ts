@@ -33,6 +33,7 @@ import { loadSandboxContext } from './dataflow-context.ts';
 import type { Db } from './sql-helpers.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
+import { getImport, listImports, type ImportView } from './import-progress.ts';
 import { listRuns, pruneHistory, type DataflowRun } from './runs.ts';
 import {
   DEFAULT_TUNING,
@@ -57,6 +58,7 @@ import type { EngineXClient } from './x-port.ts';
 export type { AudienceDeliveryReport } from './delivery.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
+export type { ImportStatus, ImportView } from './import-progress.ts';
 export type { ProfileKeySettings } from './identity-settings.ts';
 export type { ConsentPreview } from './consent-settings.ts';
 export type { ActivateNowResult } from './activate-now.ts';
@@ -134,6 +136,10 @@ export interface Engine {
     bytes: AsyncIterable<Uint8Array>,
     options: ImportOptions & { format: ImportFormat; name?: string; totalBytes?: number | null },
   ): Promise<ImportReport>;
+  /** The sandbox's file imports, newest first (kept 30 days after their last write). */
+  imports(sandboxId: string, options?: { limit?: number }): Promise<ImportView[]>;
+  /** One import by its key: its status, the rows committed and the report so far; `not_found` when unknown. */
+  importStatus(sandboxId: string, key: string): Promise<ImportView>;
   /**
    * "Activate now": queues every current member of an audience to be sent to X again with its next delivery (which
    * it also requests). Once per 24 hours per audience (`too_soon` EngineError sooner); `not_found` for an audience
@@ -284,6 +290,8 @@ export function createEngine(options: EngineOptions): Engine {
         { kind: 'stream', name: name ?? 'the upload', bytes, totalBytes: totalBytes ?? null },
         importOptions,
       ),
+    imports: (sandboxId, listOptions) => listImports(rt, sandboxId, listOptions),
+    importStatus: (sandboxId, key) => getImport(rt, sandboxId, key),
     activateNow: (sandboxId, audienceId) => activateNow(rt, sandboxId, audienceId),
     erase: (sandboxId, identities) => eraseProfiles(rt, sandboxId, identities),
     profileKeySettings: (sandboxId) => profileKeySettings(rt, sandboxId),

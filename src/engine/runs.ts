@@ -1,4 +1,5 @@
 import { DATAFLOW_LEVEL } from './run-counters.ts';
+import { pruneImports } from './import-progress.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { runHour } from './schedule.ts';
 
@@ -154,7 +155,7 @@ export async function listRuns(
 
 /**
  * Deletes run counters past the retention (90 days, as AEP keeps runs), old idempotency records, and audit events
- * past theirs (400 days: a year's reviews and then some).
+ * past theirs (400 days: a year's reviews and then some), and file imports past theirs (30 days).
  */
 export async function pruneHistory(rt: EngineRuntime): Promise<void> {
   const now = rt.now();
@@ -167,4 +168,5 @@ export async function pruneHistory(rt: EngineRuntime): Promise<void> {
     .where('created_at', '<', now - rt.tuning.requestRetentionMs)
     .execute();
   await rt.store.auditEvents.prune(now - rt.tuning.auditRetentionMs);
+  await pruneImports(rt);
 }

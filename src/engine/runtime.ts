@@ -38,6 +38,10 @@ export interface EngineTuning {
   requestRetentionMs: number;
   /** Audit events older than this are deleted. */
   auditRetentionMs: number;
+  /** File imports (their reports, and what an unfinished one needs to resume) are kept this long after their last write. */
+  importRetentionMs: number;
+  /** A running import attempt that has written nothing for this long is taken to be dead, and may be resumed. */
+  importStaleMs: number;
   /** Namespaces that give the profile key when a dataflow names none. */
   profileKeyNamespaces: string[];
   /** Worker threads that parse and hash large import files while the main thread writes (0: none). */
@@ -56,6 +60,8 @@ export const DEFAULT_TUNING: EngineTuning = {
   runRetentionMs: 90 * 86_400_000,
   requestRetentionMs: 7 * 86_400_000,
   auditRetentionMs: 400 * 86_400_000,
+  importRetentionMs: 30 * 86_400_000,
+  importStaleMs: 60_000,
   profileKeyNamespaces: ['ECID', 'CRMID'],
   // One per core beyond the first (the main thread writes the store), at most 4.
   importThreads: Math.max(0, Math.min(4, availableParallelism() - 1)),

@@ -164,6 +164,37 @@ export interface EngineInflightTable {
   created_at: EpochMs;
 }
 
+/** A file import, resumable until it completes (see migration 0108). */
+export interface EngineImportsTable {
+  sandbox_id: string;
+  /** The caller's key (an upload's Idempotency-Key, `tca import --key`), or one the engine made. */
+  key: string;
+  /** Internal id: mirror-mode bookkeeping (`engine_import_seen`) is kept under it. */
+  id: string;
+  format: string;
+  mode: string;
+  segment_id: string | null;
+  /** CSV: the namespace row keys are hashed under. */
+  key_namespace: string;
+  /** 'running' | 'interrupted' | 'failed' | 'complete'. */
+  status: string;
+  attempts: number;
+  /** Rows (NDJSON lines, JSON array items, CSV records) per batch: every batch but the file's last is this long. */
+  batch_size: number;
+  /** Rows of the committed batches. */
+  rows_committed: number;
+  /** SHA-256 chain over the committed batches' digests (see `import-progress.ts`): '' before the first. */
+  digest: string;
+  /** JSON of the import report so far (the final one once complete). */
+  report: string;
+  /** Why the last attempt stopped, when it did not complete. */
+  error: string | null;
+  created_at: EpochMs;
+  /** Also the heartbeat of a running attempt. */
+  updated_at: EpochMs;
+  finished_at: EpochMs | null;
+}
+
 /** Tables created by the engine's migrations. */
 export interface EngineTables {
   engine_profiles: EngineProfilesTable;
@@ -176,4 +207,5 @@ export interface EngineTables {
   engine_dataflow_pauses: EngineDataflowPausesTable;
   engine_import_seen: EngineImportSeenTable;
   engine_inflight: EngineInflightTable;
+  engine_imports: EngineImportsTable;
 }

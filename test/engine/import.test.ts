@@ -152,7 +152,7 @@ for (const backend of BACKENDS) {
       expect(threaded.rejected.map((r) => r.line)).toEqual([301, 302]);
       expect(threaded.excluded).toEqual({ no_mappable_identifier: 1, email_missing_at: 1 });
       // The same file on the main thread reports the same, and leads to the same state.
-      expect(inline).toEqual(threaded);
+      expect({ ...inline, key: threaded.key }).toEqual(threaded);
 
       await h!.engine.flush();
       const odd = Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 2 === 1);
@@ -187,7 +187,7 @@ for (const backend of BACKENDS) {
       const inline = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 13, threads: 0 });
       expect(threaded).toMatchObject({ format: 'csv', rowsRead: 162, accepted: 161, rejectedCount: 1 });
       expect(threaded.rejected.map((r) => r.line)).toEqual([122]);
-      expect(inline).toEqual(threaded);
+      expect({ ...inline, key: threaded.key }).toEqual(threaded);
       await h!.engine.flush();
       const kept = Array.from({ length: 120 }, (_, i) => i).filter((i) => i % 3 !== 0);
       expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails(kept));
@@ -198,7 +198,7 @@ for (const backend of BACKENDS) {
       const brokenThreaded = await h!.engine.importFile(broken, { sandboxId: 'prod', threads: 1 });
       const brokenInline = await h!.engine.importFile(broken, { sandboxId: 'prod', threads: 0 });
       expect(brokenThreaded).toMatchObject({ truncated: true, accepted: 1, rejectedCount: 1 });
-      expect(brokenInline).toEqual(brokenThreaded);
+      expect({ ...brokenInline, key: brokenThreaded.key }).toEqual(brokenThreaded);
     });
 
     it('imports a stream like a file, multibyte characters cut between reads included', async () => {
@@ -241,19 +241,209 @@ for (const backend of BACKENDS) {
           mode: 'mirror',
           segmentId: 'seg',
           batchSize: 2,
+          threads: 0,
           name: 'the upload',
         }),
       ).rejects.toMatchObject({
         code: 'source_failed',
-        details: [{ path: 'the upload', reason: 'connection reset' }],
+        details: [
+          { path: 'the upload', reason: 'connection reset' },
+          { path: 'key', reason: expect.stringMatching(/^resume with the import key imp_/) },
+        ],
       });
       await h!.engine.flush();
-      // Nobody left; profile 5, read before the failure, may or may not have been written.
-      const atX = xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!);
-      for (const e of emails([1, 2, 3, 4])) expect(atX.has(e)).toBe(true);
-      expect(atX.size).toBeLessThanOrEqual(5);
-      const seen = await h!.store.db.selectFrom('engine_import_seen').select('profile_key').execute();
-      expect(seen).toEqual([]);
+      // Nobody left; profile 5, in the batch written before the failure, joined.
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([1, 2, 3, 4, 5]),
+      );
+      // The keys it saw stay while it may be resumed.
+      const [stopped] = await h!.engine.imports('prod');
+      expect(stopped).toMatchObject({ status: 'interrupted', mode: 'mirror', rowsCommitted: 2 });
+      expect(await h!.store.db.selectFrom('engine_import_seen').select('profile_key').execute()).toHaveLength(
+        2,
+      );
+    });
+
+    it('resumes an interrupted import: skips the committed rows, imports the rest, reports as one run', async () => {
+      const { audience } = await prepare();
+      // 100 lines: a bad one among the rows the first attempt commits (5), another among the rest (70).
+      const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify(profile(i)));
+      lines[4] = '{not json';
+      lines[69] = JSON.stringify({ segmentMembership: 'nope' });
+      const text = `${lines.join('\n')}\n`;
+      // Reads of 7 lines at a time: batches of 10 end mid-read.
+      const reads = (upTo: number, fail: boolean) =>
+        (async function* () {
+          for (let at = 0; at < upTo; at += 7)
+            yield Buffer.from(
+              lines
+                .slice(at, Math.min(at + 7, upTo))
+                .map((l) => `${l}\n`)
+                .join(''),
+            );
+          if (fail) throw new Error('connection reset');
+        })();
+      const options = {
+        sandboxId: 'prod',
+        format: 'ndjson' as const,
+        batchSize: 10,
+        threads: 0,
+        key: 'upload-1',
+      };
+
+      await expect(h!.engine.importStream(reads(45, true), options)).rejects.toMatchObject({
+        code: 'source_failed',
+        message: expect.stringContaining('40 rows of it are imported'),
+      });
+      expect(await h!.engine.importStatus('prod', 'upload-1')).toMatchObject({
+        status: 'interrupted',
+        attempts: 1,
+        rowsCommitted: 40,
+        error: expect.stringContaining('connection reset'),
+        report: { rowsRead: 40, accepted: 39, rejectedCount: 1 },
+      });
+
+      // Another file under the same key is refused before anything is written.
+      const other = [...lines];
+      other[20] = JSON.stringify(profile(500));
+      await expect(
+        h!.engine.importStream(
+          (async function* () {
+            yield Buffer.from(`${other.join('\n')}\n`);
+          })(),
+          options,
+        ),
+      ).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('first 40 rows differ') });
+      // Other options under the same key are refused too.
+      await expect(
+        h!.engine.importStream(reads(100, false), { ...options, format: 'json' }),
+      ).rejects.toMatchObject({
+        code: 'conflict',
+        details: [{ path: 'format', reason: 'was ndjson, now json' }],
+      });
+
+      const resumed = await h!.engine.importStream(reads(100, false), options);
+      expect(resumed).toMatchObject({
+        key: 'upload-1',
+        attempts: 3,
+        rowsRead: 100,
+        accepted: 98,
+        rejectedCount: 2,
+      });
+      expect(resumed.rejected.map((r) => r.line)).toEqual([5, 70]);
+      // The same file in one run reports the same.
+      const once = await h!.engine.importStream(reads(100, false), { ...options, key: 'upload-2' });
+      expect({ ...once, key: 'upload-1', attempts: 3 }).toEqual(resumed);
+
+      // Sent again once complete: the report comes back and nothing is read.
+      const unread = (async function* () {
+        throw new Error('must not be read');
+      })();
+      expect(await h!.engine.importStream(unread, options)).toEqual(resumed);
+      expect(await h!.engine.importStatus('prod', 'upload-1')).toMatchObject({
+        status: 'complete',
+        rowsCommitted: 100,
+        error: null,
+        finishedAt: h!.clock.now(),
+      });
+
+      await h!.engine.flush();
+      const members = Array.from({ length: 100 }, (_, i) => i).filter((i) => i !== 4 && i !== 69);
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails(members),
+      );
+    });
+
+    it('resumes a mirror import, CSV: removes the members absent from the whole file once it completes', async () => {
+      const { audience, dir } = await prepare();
+      const file = join(dir, 'all.csv');
+      writeFileSync(
+        file,
+        `profile_key,email,segment:seg\n${[1, 2, 3, 4, 5].map((i) => `k${i},u${i}@x.com,1\n`).join('')}`,
+      );
+      await h!.engine.importFile(file, { sandboxId: 'prod', threads: 0 });
+      const mirror = `profile_key,email\n${[1, 2, 3].map((i) => `k${i},u${i}@x.com\n`).join('')}`;
+      const options = {
+        sandboxId: 'prod',
+        format: 'csv' as const,
+        mode: 'mirror' as const,
+        segmentId: 'seg',
+        batchSize: 2,
+        threads: 0,
+        key: 'mirror-1',
+      };
+      // Cut off once the first batch (two rows) is written; the parser gives a record once it sees what follows it.
+      let batchWritten!: () => void;
+      const written = new Promise<void>((resolve) => (batchWritten = resolve));
+      await expect(
+        h!.engine.importStream(
+          (async function* () {
+            yield Buffer.from(mirror.slice(0, mirror.indexOf('k3') + 2));
+            await written;
+            throw new Error('connection reset');
+          })(),
+          { ...options, onProgress: () => batchWritten() },
+        ),
+      ).rejects.toMatchObject({ code: 'source_failed' });
+      expect(await h!.engine.importStatus('prod', 'mirror-1')).toMatchObject({ rowsCommitted: 2 });
+      await h!.engine.flush();
+      // Nothing removed yet: the file was not read to its end.
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([1, 2, 3, 4, 5]),
+      );
+
+      const report = await h!.engine.importStream(
+        (async function* () {
+          yield Buffer.from(mirror);
+        })(),
+        options,
+      );
+      expect(report).toMatchObject({ attempts: 2, rowsRead: 3, accepted: 3, removed: 2 });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([1, 2, 3]),
+      );
+      expect(await h!.store.db.selectFrom('engine_import_seen').select('profile_key').execute()).toEqual([]);
+    });
+
+    it('refuses to resume an import that is still running, and takes over one that went silent', async () => {
+      await prepare();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const options = { sandboxId: 'prod', format: 'ndjson' as const, batchSize: 1, threads: 0, key: 'slow' };
+      let firstWritten!: () => void;
+      const written = new Promise<void>((resolve) => (firstWritten = resolve));
+      const first = h!.engine.importStream(
+        (async function* () {
+          yield Buffer.from(`${JSON.stringify(profile(1))}\n`);
+          await gate;
+          yield Buffer.from(`${JSON.stringify(profile(2))}\n`);
+        })(),
+        { ...options, onProgress: () => firstWritten() },
+      );
+      await written;
+      const again = () =>
+        h!.engine.importStream(
+          (async function* () {
+            yield Buffer.from([1, 2].map((i) => `${JSON.stringify(profile(i))}\n`).join(''));
+          })(),
+          options,
+        );
+      await expect(again()).rejects.toMatchObject({
+        code: 'conflict',
+        message: expect.stringContaining('still running'),
+      });
+      // A minute without a write: the attempt is taken to be dead, and the next one takes over.
+      h!.clock.advance(60_000);
+      expect(await h!.engine.importStatus('prod', 'slow')).toMatchObject({ status: 'interrupted' });
+      expect(await again()).toMatchObject({ attempts: 2, rowsRead: 2, accepted: 2 });
+      // The first attempt's next batch finds it was taken over, and stops without writing.
+      release();
+      await expect(first).rejects.toMatchObject({
+        code: 'conflict',
+        message: expect.stringContaining('taken over'),
+      });
+      expect(await h!.engine.importStatus('prod', 'slow')).toMatchObject({ status: 'complete', attempts: 2 });
     });
 
     it('refuses to write a batch keyed under namespaces the sandbox no longer uses', async () => {

@@ -15,6 +15,7 @@ import { engineAudienceEndClearedMigration } from './0104-engine-audience-end-cl
 import { engineInflightMigration } from './0105-engine-inflight.ts';
 import { engineCompactIndexesMigration } from './0106-engine-compact-indexes.ts';
 import { engineAudienceResendMigration } from './0107-engine-audience-resend.ts';
+import { engineImportsMigration } from './0108-engine-imports.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -37,4 +38,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0105-engine-inflight', engineInflightMigration],
   ['0106-engine-compact-indexes', engineCompactIndexesMigration],
   ['0107-engine-audience-resend', engineAudienceResendMigration],
+  ['0108-engine-imports', engineImportsMigration],
 ];
