@@ -270,7 +270,6 @@ for (const backend of BACKENDS) {
       const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify(profile(i)));
       lines[4] = '{not json';
       lines[69] = JSON.stringify({ segmentMembership: 'nope' });
-      const text = `${lines.join('\n')}\n`;
       // Reads of 7 lines at a time: batches of 10 end mid-read.
       const reads = (upTo: number, fail: boolean) =>
         (async function* () {
@@ -336,9 +335,11 @@ for (const backend of BACKENDS) {
       expect({ ...once, key: 'upload-1', attempts: 3 }).toEqual(resumed);
 
       // Sent again once complete: the report comes back and nothing is read.
-      const unread = (async function* () {
-        throw new Error('must not be read');
-      })();
+      const unread: AsyncIterable<Uint8Array> = {
+        [Symbol.asyncIterator]() {
+          throw new Error('must not be read');
+        },
+      };
       expect(await h!.engine.importStream(unread, options)).toEqual(resumed);
       expect(await h!.engine.importStatus('prod', 'upload-1')).toMatchObject({
         status: 'complete',
