@@ -94,6 +94,8 @@ export interface ImportReport {
   key: string;
   /** Attempts it took: 1 unless it was resumed. */
   attempts: number;
+  /** True when the import had completed before: this is its report, and nothing was read this time. */
+  replayed: boolean;
   format: ImportFormat;
   mode: 'incremental' | 'mirror';
   rowsRead: number;
@@ -108,6 +110,11 @@ export interface ImportReport {
   /** True when a syntax error stopped reading before the end of the file (mirror mode then removes nothing). */
   truncated: boolean;
   ledgerWrites: number;
+  /**
+   * What this call added, for counters that must not count a row twice: the report of a resumed import counts every
+   * attempt, and a completed import sent again adds nothing.
+   */
+  thisCall: { accepted: number; excluded: Record<string, number> };
 }
 
 function formatOf(path: string, format: ImportFormat | undefined): ImportFormat {
@@ -336,7 +343,7 @@ export async function importProfiles(
     keyNamespace,
     batchSize: Math.max(1, options.batchSize ?? 20_000),
   });
-  if (claim.complete) return claim.report!;
+  if (claim.complete) return { ...claim.report!, replayed: true, thisCall: { accepted: 0, excluded: {} } };
   // A resumed import cuts its batches as the first attempt did, so the committed rows are whole batches.
   const batchSize = claim.batchSize;
   const importId = claim.id;
@@ -344,6 +351,7 @@ export async function importProfiles(
     ...(claim.report ?? emptyReport(format, mode, key, claim.attempt)),
     attempts: claim.attempt,
   };
+  const before = { accepted: report.accepted, excluded: { ...report.excluded } };
   // What the batches committed so far hold (restored from the last attempt), and the rows to skip to get past them.
   let rowsCommitted = claim.rowsCommitted;
   let digest = claim.digest;
@@ -566,6 +574,10 @@ export async function importProfiles(
       await reevaluateAudiences(store.db as unknown as Db, rt.now(), { sandboxId: options.sandboxId });
   }
   options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
+  const excluded: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(report.excluded))
+    if (n > (before.excluded[reason] ?? 0)) excluded[reason] = n - (before.excluded[reason] ?? 0);
+  report.thisCall = { accepted: report.accepted - before.accepted, excluded };
   return report;
 }
 

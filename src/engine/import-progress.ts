@@ -304,6 +304,7 @@ export function emptyReport(
   return {
     key,
     attempts,
+    replayed: false,
     format,
     mode,
     rowsRead: 0,
@@ -314,6 +315,7 @@ export function emptyReport(
     removed: 0,
     truncated: false,
     ledgerWrites: 0,
+    thisCall: { accepted: 0, excluded: {} },
   };
 }
 

@@ -19,6 +19,7 @@ export type VerifyResult = z.input<typeof S.VerifyResultSchema>;
 export type RunView = z.input<typeof S.RunSchema>;
 export type PlanView = z.input<typeof S.PlanSchema>;
 export type ImportReportView = z.input<typeof S.ImportReportSchema>;
+export type ImportView = z.input<typeof S.ImportSchema>;
 export type ProfileKeysView = z.input<typeof S.ProfileKeysSchema>;
 export type ConsentPoliciesView = z.input<typeof S.ConsentPoliciesSchema>;
 export type DataUsagePoliciesView = z.input<typeof S.DataUsagePoliciesSchema>;
@@ -54,6 +55,8 @@ export interface ImportInput {
   segmentId?: string | undefined;
   /** CSV: the namespace a row's profile_key is hashed under. */
   keyNamespace?: string | undefined;
+  /** The import key (the request's Idempotency-Key): the same key resumes an unfinished import. */
+  key?: string | undefined;
 }
 
 export interface TokenRecord {
@@ -213,6 +216,12 @@ export interface ServiceBackend {
    * every batch is durable. A mirror segment must exist in the sandbox. See `EnginePort.importStream`.
    */
   importFile(sandboxId: string, input: ImportInput): Promise<Checked<ImportReportView>>;
+  imports: {
+    /** The sandbox's imports, newest first. */
+    list(sandboxId: string, limit: number): Promise<ImportView[]>;
+    /** Undefined for an unknown key. */
+    get(sandboxId: string, key: string): Promise<ImportView | undefined>;
+  };
   /** A privacy request: erases the profiles the identities name (see `EnginePort.erase`). */
   erase(sandboxId: string, identities: Array<{ namespace: string; id: string }>): Promise<ErasureView>;
 }

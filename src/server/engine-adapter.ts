@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { Store } from '../store/index.ts';
-import type { Engine } from '../engine/index.ts';
+import type { Engine, ImportReport, ImportView as EngineImportView } from '../engine/index.ts';
 import type { EnginePort, PendingCounts } from './ports.ts';
-import type { DeadLetterView } from './backend.ts';
+import type { DeadLetterView, ImportReportView, ImportView } from './backend.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { EngineError } from '../engine/index.ts';
 import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
@@ -15,6 +15,22 @@ const CHUNK = 500;
  * The engine as the API sees it. Pending counts are read from the engine's ledger here because the engine exposes no
  * query for them; everything else goes through the engine's own functions.
  */
+/** An engine import report without the engine's own counters. */
+function reportView({ ledgerWrites: _writes, thisCall: _call, ...view }: ImportReport): ImportReportView {
+  return view;
+}
+
+function importView(view: EngineImportView): ImportView {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    ...view,
+    report: reportView(view.report),
+    createdAt: iso(view.createdAt),
+    updatedAt: iso(view.updatedAt),
+    finishedAt: view.finishedAt === null ? null : iso(view.finishedAt),
+  };
+}
+
 export function createEngineAdapter(options: {
   engine: Engine;
   store: Store;
@@ -92,15 +108,16 @@ export function createEngineAdapter(options: {
           mode: input.mode,
           ...(input.segmentId !== undefined ? { segmentId: input.segmentId } : {}),
           ...(input.keyNamespace !== undefined ? { csvKeyNamespace: input.keyNamespace } : {}),
+          ...(input.key !== undefined ? { key: input.key } : {}),
           totalBytes: input.totalBytes,
         });
         if (metrics) {
-          metrics.ingestedProfiles.inc({ outcome: 'accepted' }, report.accepted);
-          for (const [reason, n] of Object.entries(report.excluded))
+          // This call's rows only: a resumed import's report also counts the attempts before.
+          metrics.ingestedProfiles.inc({ outcome: 'accepted' }, report.thisCall.accepted);
+          for (const [reason, n] of Object.entries(report.thisCall.excluded))
             metrics.identitiesExcluded.inc({ reason }, n);
         }
-        const { ledgerWrites: _internal, ...view } = report;
-        return view;
+        return reportView(report);
       } catch (error) {
         if (
           error instanceof EngineError &&
@@ -112,6 +129,25 @@ export function createEngineAdapter(options: {
             error.code === 'source_failed' ? 'upload_incomplete' : error.code,
           );
         }
+        // Another file, other options or a live attempt under the key.
+        if (error instanceof EngineError && error.code === 'conflict')
+          throw new ApiError({
+            status: 409,
+            code: 'import_conflict',
+            message: error.message,
+            details: error.details,
+          });
+        throw error;
+      }
+    },
+    async imports(sandboxId, limit) {
+      return (await engine.imports(sandboxId, { limit })).map(importView);
+    },
+    async importStatus(sandboxId, key) {
+      try {
+        return importView(await engine.importStatus(sandboxId, key));
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'not_found') return undefined;
         throw error;
       }
     },

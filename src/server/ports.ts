@@ -8,6 +8,7 @@ import type {
   VerifyResult,
   ImportInput,
   ImportReportView,
+  ImportView,
   ProfileKeysView,
   ConsentPoliciesInput,
   ConsentPoliciesView,
@@ -40,6 +41,10 @@ export interface EnginePort {
    * or an upload cut off before its end: the batches before stay, and mirror mode then removes nothing.
    */
   importStream(sandboxId: string, input: ImportInput): Promise<ImportReportView>;
+  /** The sandbox's imports, newest first. */
+  imports(sandboxId: string, limit: number): Promise<ImportView[]>;
+  /** Undefined for an unknown key. */
+  importStatus(sandboxId: string, key: string): Promise<ImportView | undefined>;
   /**
    * Queues every member of an audience to be sent again; undefined for an audience not active in the sandbox. Throws
    * an ApiError 429 (with Retry-After) within 24 hours of the last time.

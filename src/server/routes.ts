@@ -710,7 +710,9 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Import a file streamed in the body: NDJSON or a JSON array of profile exports, or CSV rows (profile_key, ' +
         'identity columns, segment:<id> columns). Incremental, or mirror (the file is the whole segment: its known ' +
         'members absent from the file leave it). Any size: the body is read as it arrives and written in batches, ' +
-        'each durable once written. Answers with the report when the last batch is.',
+        'each durable once written. Answers with the report when the last batch is. Resumable: with an ' +
+        'Idempotency-Key, sending the file again after an interruption skips the rows already written (409 when the ' +
+        'file does not start with them), and sending it once complete returns the report without importing again.',
       query: S.ImportQuerySchema,
       streamBody: {
         contentTypes: {
@@ -722,6 +724,12 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.ImportReportSchema,
       handler: async ({ principal, backend, query, headers, bodyStream, bodyLength }) => {
+        const key = headers.get('idempotency-key') ?? undefined;
+        if (key !== undefined && (key.length === 0 || key.length > 200)) {
+          throw badRequest('Idempotency-Key must be 1–200 characters', [
+            { path: 'idempotency-key', reason: 'bad length' },
+          ]);
+        }
         const contentType = mediaType(headers.get('content-type'));
         const format =
           query.format ??
@@ -733,6 +741,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
           mode: query.mode,
           segmentId: query.segmentId,
           keyNamespace: query.keyNamespace,
+          key,
         });
         if (!started.ok) {
           throw badRequest(
@@ -743,6 +752,35 @@ export function buildRoutes(options: RouteOptions): Route[] {
         }
         return started.value;
       },
+    }),
+    route({
+      method: 'GET',
+      path: `${V1}/imports`,
+      permissions: ['Ingest Profiles'],
+      tag: 'Ingest',
+      summary:
+        "The sandbox's file imports, newest first, with their status, the rows written so far and the report " +
+        '(kept 30 days after their last write).',
+      query: S.ImportListQuerySchema,
+      status: 200,
+      response: S.ImportListSchema,
+      handler: async ({ principal, backend, query }) => ({
+        imports: await backend.imports.list(principal.sandboxId, query.limit),
+      }),
+    }),
+    route({
+      method: 'GET',
+      path: `${V1}/imports/:key`,
+      permissions: ['Ingest Profiles'],
+      tag: 'Ingest',
+      summary:
+        'One import by its key: running, interrupted or failed (send the file again with the key to resume), or ' +
+        'complete with its report.',
+      params: S.ImportKeyParams,
+      status: 200,
+      response: S.ImportSchema,
+      handler: async ({ principal, backend, params }) =>
+        found(await backend.imports.get(principal.sandboxId, params.key), 'Import', params.key),
     }),
     route({
       method: 'POST',

@@ -26,6 +26,10 @@ export const ErrorSchema = z
 
 export const IdParams = z.object({ id });
 
+export const ImportKeyParams = z.object({
+  key: z.string().min(1).max(200).meta({ description: 'The import key (the Idempotency-Key of its upload)' }),
+});
+
 export const OkSchema = z.object({ ok: z.literal(true) });
 
 // --- sandboxes and tokens ---------------------------------------------------------------------------------------
@@ -507,6 +511,14 @@ export const ImportQuerySchema = z.object({
 
 export const ImportReportSchema = z
   .object({
+    key: z.string().meta({
+      description:
+        'The import key (the Idempotency-Key sent, or one the service made): sending the file again with it resumes an unfinished import',
+    }),
+    attempts: z.number().meta({ description: 'Attempts the import took: 1 unless it was resumed' }),
+    replayed: z.boolean().meta({
+      description: 'The key names an import completed before: this is its report, and the body was not read',
+    }),
     format: z.enum(['ndjson', 'json', 'csv']),
     mode: z.enum(['incremental', 'mirror']),
     rowsRead: z.number(),
@@ -529,6 +541,34 @@ export const ImportReportSchema = z
     }),
   })
   .meta({ id: 'ImportReport' });
+
+export const ImportSchema = z
+  .object({
+    key: z.string(),
+    status: z.enum(['running', 'interrupted', 'failed', 'complete']).meta({
+      description:
+        'interrupted: the upload was cut off or the service stopped; failed: the file could not be read on; both resume',
+    }),
+    format: z.enum(['ndjson', 'json', 'csv']),
+    mode: z.enum(['incremental', 'mirror']),
+    segmentId: z.string().nullable(),
+    attempts: z.number(),
+    rowsCommitted: z.number().meta({
+      description: 'Rows of the file (lines, array items or CSV records) written so far; a resumed import skips them',
+    }),
+    error: z.string().nullable().meta({ description: 'Why the last attempt stopped' }),
+    report: ImportReportSchema.meta({ description: 'The report so far; the final one once complete' }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .meta({ id: 'Import' });
+
+export const ImportListSchema = z.object({ imports: z.array(ImportSchema) });
+
+export const ImportListQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
 
 export const ProfileKeysSchema = z
   .object({

@@ -971,6 +971,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       }
       return { ok: true, value: await engine.importStream(sandboxId, input) };
     },
+    imports: {
+      list: (sandboxId, limit) => engine.imports(sandboxId, limit),
+      get: (sandboxId, key) => engine.importStatus(sandboxId, key),
+    },
   };
 }
 

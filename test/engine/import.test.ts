@@ -325,14 +325,17 @@ for (const backend of BACKENDS) {
       expect(resumed).toMatchObject({
         key: 'upload-1',
         attempts: 3,
+        replayed: false,
         rowsRead: 100,
         accepted: 98,
         rejectedCount: 2,
       });
       expect(resumed.rejected.map((r) => r.line)).toEqual([5, 70]);
+      // This call added the rows after the first 40 (one of them rejected).
+      expect(resumed.thisCall).toEqual({ accepted: 59, excluded: {} });
       // The same file in one run reports the same.
       const once = await h!.engine.importStream(reads(100, false), { ...options, key: 'upload-2' });
-      expect({ ...once, key: 'upload-1', attempts: 3 }).toEqual(resumed);
+      expect({ ...once, key: 'upload-1', attempts: 3, thisCall: resumed.thisCall }).toEqual(resumed);
 
       // Sent again once complete: the report comes back and nothing is read.
       const unread: AsyncIterable<Uint8Array> = {
@@ -340,7 +343,11 @@ for (const backend of BACKENDS) {
           throw new Error('must not be read');
         },
       };
-      expect(await h!.engine.importStream(unread, options)).toEqual(resumed);
+      expect(await h!.engine.importStream(unread, options)).toEqual({
+        ...resumed,
+        replayed: true,
+        thisCall: { accepted: 0, excluded: {} },
+      });
       expect(await h!.engine.importStatus('prod', 'upload-1')).toMatchObject({
         status: 'complete',
         rowsCommitted: 100,

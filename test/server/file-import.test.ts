@@ -48,10 +48,15 @@ async function upload(
   query: string,
   body: string | ReadableStream<Uint8Array>,
   contentType = 'text/csv',
+  key?: string,
 ): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${t.service.url}/api/v1/imports${query}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': contentType },
+    headers: {
+      authorization: `Bearer ${t.adminToken}`,
+      'content-type': contentType,
+      ...(key !== undefined ? { 'idempotency-key': key } : {}),
+    },
     body,
     ...(typeof body === 'string' ? {} : { duplex: 'half' }),
   } as RequestInit);
@@ -152,36 +157,69 @@ describe('POST /api/v1/imports', () => {
     expect(await membersAtX()).toEqual(before);
   });
 
-  it('an upload cut off before its end removes nothing in mirror mode', async () => {
+  it('an upload cut off before its end removes nothing in mirror mode, and resumes with its key', async () => {
     const before = await membersAtX();
-    const metric = async () => {
-      const text = await (await fetch(`${t.service.url}/metrics`)).text();
-      const line = text
-        .split('\n')
-        .find(
-          (l) =>
-            l.startsWith('tca_http_requests_total{') &&
-            l.includes('route="/api/v1/imports"') &&
-            l.includes('status="400"'),
-        );
-      return line === undefined ? 0 : Number(line.split(' ').at(-1));
-    };
-    const failedBefore = await metric();
-    // Only rows 1000–1009 are in the part that arrives: a complete file would remove everyone else.
+    const importOf = (key: string) => t.call('GET', `/api/v1/imports/${key}`, { token: t.adminToken });
+    // Only rows 1000–1599 are in the part that arrives: a complete file would remove everyone else.
+    const text = csv(1000, 4000);
     await expect(
-      upload(`?mode=mirror&segmentId=${SEG}`, chunked(csv(1000, 4000), 64, 640)),
+      upload(`?mode=mirror&segmentId=${SEG}`, chunked(text, 100, 100 * 250), 'text/csv', 'members-1'),
     ).rejects.toThrow();
-    // The service answers the cut-off upload with a 400 nobody reads; wait for it, then look at the ledger.
-    await waitFor(
-      async () => ((await metric()) > failedBefore ? true : undefined),
+    // The service answers the cut-off upload with a 400 nobody reads; wait for the import to say it stopped.
+    const stopped = await waitFor(
+      async () => {
+        const r = await importOf('members-1');
+        return r.status === 200 && r.body.status === 'interrupted' ? r.body : undefined;
+      },
       20_000,
-      'the failed import',
+      'the interrupted import',
     );
+    expect(stopped).toMatchObject({ mode: 'mirror', segmentId: SEG, attempts: 1, finishedAt: null });
+    expect(stopped.error).toContain('Reading the upload failed');
     expect(await membersAtX()).toEqual(before);
+
+    // The same file again under its key: the rows written are skipped, the rest imported, the absent removed.
+    const resumed = await upload(
+      `?mode=mirror&segmentId=${SEG}`,
+      chunked(text, 4096),
+      'text/csv',
+      'members-1',
+    );
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    expect(resumed.body).toMatchObject({
+      key: 'members-1',
+      attempts: 2,
+      replayed: false,
+      rowsRead: 3000,
+      accepted: 3000,
+      rejectedCount: 0,
+    });
+    expect(resumed.body).not.toHaveProperty('thisCall');
+    expect(await membersAtX()).toEqual(new Set(range(1000, 4000).map(emailHash)));
     const seen = await t.service.store.db
       .selectFrom('engine_import_seen')
       .select((eb) => eb.fn.countAll().as('n'))
       .executeTakeFirstOrThrow();
     expect(Number(seen.n)).toBe(0);
+
+    // Once complete, the key answers with the report, reading nothing; another file under it is refused.
+    const again = await upload(`?mode=mirror&segmentId=${SEG}`, csv(0, 10), 'text/csv', 'members-1');
+    expect(again.body).toMatchObject({ key: 'members-1', replayed: true, rowsRead: 3000 });
+    const listed = await t.call('GET', '/api/v1/imports?limit=3', { token: t.adminToken });
+    expect(listed.body.imports[0]).toMatchObject({
+      key: 'members-1',
+      status: 'complete',
+      rowsCommitted: 3000,
+    });
+    const differs = await upload('?mode=incremental', csv(0, 10), 'text/csv', 'members-1');
+    expect(differs.status).toBe(409);
+    expect(differs.body.error).toMatchObject({
+      code: 'import_conflict',
+      details: [
+        { path: 'mode', reason: 'was mirror, now incremental' },
+        { path: 'segmentId', reason: `was ${SEG}, now none` },
+      ],
+    });
+    expect((await importOf('nope')).status).toBe(404);
   });
 });

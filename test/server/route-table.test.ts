@@ -150,6 +150,17 @@ const FIXTURES: Record<string, Fixture> = {
     path: `/api/v1/consent-policies/preview?destinationId=${c.destinationId}&segmentIds=${c.segmentId}`,
   }),
   'PUT /api/v1/consent-policies': async () => ({ path: '/api/v1/consent-policies', body: { policies: [] } }),
+  'GET /api/v1/imports': async () => ({ path: '/api/v1/imports?limit=5' }),
+  'GET /api/v1/imports/:key': async (c) => {
+    const key = uniq('route-table-import-');
+    const r = await t.call('POST', '/api/v1/imports', {
+      token: admin(),
+      raw: `profile_key,email,segment:${c.segmentId}\n${uniq('crm-')},${uniq('buyer')}@example.com,1\n`,
+      headers: { 'content-type': 'text/csv', 'idempotency-key': key },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    return { path: `/api/v1/imports/${key}` };
+  },
   'POST /api/v1/imports': async (c) => ({
     path: `/api/v1/imports?mode=mirror&segmentId=${c.segmentId}`,
     raw: `profile_key,email,segment:${c.segmentId}\n${uniq('crm-')},${uniq('buyer')}@example.com,1\n`,
