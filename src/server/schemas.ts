@@ -554,7 +554,8 @@ export const ImportSchema = z
     segmentId: z.string().nullable(),
     attempts: z.number(),
     rowsCommitted: z.number().meta({
-      description: 'Rows of the file (lines, array items or CSV records) written so far; a resumed import skips them',
+      description:
+        'Rows of the file (lines, array items or CSV records) written so far; a resumed import skips them',
     }),
     error: z.string().nullable().meta({ description: 'Why the last attempt stopped' }),
     report: ImportReportSchema.meta({ description: 'The report so far; the final one once complete' }),

@@ -166,6 +166,22 @@ describe('tca CLI', () => {
     const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
     expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(10);
 
+    // The same command again: the file is unchanged, so its key names the completed import, and nothing is read.
+    const args = ['import', file, '--dataflow', dataflowId, '--mode', 'mirror', '--segment', 'cli-seg'];
+    const again = await tca([...args, '--key-namespace', 'ECID']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('Imported before under the key file-');
+    const key = /Import key: (\S+)/.exec(again.stdout)![1]!;
+    const listed = await tca(['imports', 'list']);
+    expect(listed.stdout).toMatch(new RegExp(`${key}\\s+complete\\s+csv\\s+mirror\\s+10\\s+10`));
+    const shown = await tca(['imports', 'show', key]);
+    expect(shown.stdout).toContain(`Import ${key}: complete (csv, mirror of cli-seg), 1 attempt`);
+    expect(shown.stdout).toContain('Removed: 20');
+    // Under that key, another namespace is another import: refused, with what differs.
+    const other = await tca([...args, '--key', key, '--key-namespace', 'CRMID']);
+    expect(other.code).not.toBe(0);
+    expect(other.stdout + other.stderr).toContain('keyNamespace');
+
     const missing = await tca([
       'import',
       file,

@@ -28,6 +28,7 @@ interface ImportOpts extends GlobalOptions {
   keyNamespace?: string;
   local?: boolean;
   batch?: string;
+  key?: string;
 }
 
 const REMOTE_BATCH = 1000;
@@ -88,6 +89,11 @@ export function registerImportCommand(program: Command): void {
         '--batch <n>',
         `profiles per request (default ${REMOTE_BATCH}), or per transaction with --local (default 20000)`,
       )
+      .option(
+        '--key <key>',
+        'the import key: running the command again with it resumes an interrupted import (default: made from the ' +
+          "file's path, size and modification time, so the same command resumes by itself)",
+      )
       .addHelpText(
         'after',
         examples([
@@ -95,6 +101,7 @@ export function registerImportCommand(program: Command): void {
           'tca import members.csv --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
           'tca import members.csv --dataflow df_123 --local',
           'tca import export.json --dataflow df_123 --json > report.json',
+          'tca import members.csv --dataflow df_123 --key members-2026-11-29',
         ]),
       ),
   ).action(
@@ -119,16 +126,24 @@ export function registerImportCommand(program: Command): void {
       if (batch !== undefined && (!Number.isInteger(batch) || batch < 1 || batch > 100_000))
         throw new CliError('--batch must be 1..100000', EXIT.usage);
       const tty = Boolean(process.stderr.isTTY) && !opts.json;
+      if (opts.key !== undefined && (opts.key.length === 0 || opts.key.length > 200))
+        throw new CliError('--key must be 1–200 characters', EXIT.usage);
+      const key = opts.key ?? (await fileKey(path));
 
       if (opts.local) {
-        const report = await importLocal(path, { ...opts, format, batch }, size, tty);
+        const report = await importLocal(path, { ...opts, format, batch, key }, size, tty);
         return finish(report, opts);
       }
       if (format === 'csv' || opts.mode === 'mirror') {
-        const report = await uploadRemote(path, { ...opts, format }, size, tty);
+        const report = await uploadRemote(path, { ...opts, format, key }, size, tty);
         return finish(report, opts);
       }
-      const report = await importRemote(path, { ...opts, format, batch: batch ?? REMOTE_BATCH }, size, tty);
+      const report = await importRemote(
+        path,
+        { ...opts, format, batch: batch ?? REMOTE_BATCH, key },
+        size,
+        tty,
+      );
       return finish(report, opts);
     }),
   );
@@ -137,13 +152,26 @@ export function registerImportCommand(program: Command): void {
 type Report = Pick<
   ImportReport,
   'rowsRead' | 'accepted' | 'excluded' | 'rejectedCount' | 'rejected' | 'removed'
-> & { mode: string; format: string };
+> & { mode: string; format: string; key: string; attempts?: number; replayed?: boolean };
+
+/** The default import key: the same file, unchanged, at the same path gets the same key. */
+async function fileKey(path: string): Promise<string> {
+  const s = await stat(path);
+  return `file-${createHash('sha256').update(`${path}\0${s.size}\0${s.mtimeMs}`).digest('hex').slice(0, 16)}`;
+}
 
 function finish(report: Report, opts: GlobalOptions): number {
   if (opts.json) printJson(report);
   else {
+    if (report.replayed)
+      process.stdout.write(
+        `Imported before under the key ${report.key}: its report follows, nothing was read again ` +
+          '(pass --key with a new key to import the file again)\n',
+      );
+    else if ((report.attempts ?? 1) > 1)
+      process.stdout.write(`Resumed: the import took ${report.attempts} attempts\n`);
     process.stdout.write(
-      `Rows read: ${report.rowsRead}\nAccepted: ${report.accepted}\n` +
+      `Import key: ${report.key}\nRows read: ${report.rowsRead}\nAccepted: ${report.accepted}\n` +
         `Excluded: ${
           Object.entries(report.excluded)
             .map(([k, v]) => `${k} ${v}`)
@@ -162,7 +190,7 @@ function finish(report: Report, opts: GlobalOptions): number {
 
 async function importLocal(
   path: string,
-  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number | undefined },
+  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number | undefined; key: string },
   size: number,
   tty: boolean,
 ): Promise<Report> {
@@ -195,6 +223,7 @@ async function importLocal(
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
       ...(opts.keyNamespace !== undefined ? { csvKeyNamespace: opts.keyNamespace } : {}),
       ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
+      key: opts.key,
       onProgress: (p) => bar.update(p.bytesRead, p.rowsRead),
     });
     bar.update(size);
@@ -211,7 +240,7 @@ async function importLocal(
  */
 async function uploadRemote(
   path: string,
-  opts: Omit<ImportOpts, 'batch'> & { format: string },
+  opts: Omit<ImportOpts, 'batch'> & { format: string; key: string },
   size: number,
   tty: boolean,
 ): Promise<Report> {
@@ -231,7 +260,7 @@ async function uploadRemote(
       'POST',
       `/api/v1/imports?${query.toString()}`,
       Readable.toWeb(file) as ReadableStream<Uint8Array>,
-      { 'content-type': contentType },
+      { 'content-type': contentType, 'idempotency-key': opts.key },
     );
     return await handleResponse<Report>(res);
   } finally {
@@ -241,19 +270,16 @@ async function uploadRemote(
 
 async function importRemote(
   path: string,
-  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number },
+  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number; key: string },
   size: number,
   tty: boolean,
 ): Promise<Report> {
   const api = await connect(opts);
   await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
-  const s = await stat(path);
-  // Same file, same batches, same keys: re-running an interrupted import re-sends nothing twice.
-  const importKey = createHash('sha256')
-    .update(`${path}\0${s.size}\0${s.mtimeMs}`)
-    .digest('hex')
-    .slice(0, 16);
+  // Same key, same batches, same request keys: re-running an interrupted import re-sends nothing twice.
+  const batchKey = createHash('sha256').update(opts.key).digest('hex').slice(0, 32);
   const report: Report = {
+    key: opts.key,
     format: opts.format,
     mode: 'incremental',
     rowsRead: 0,
@@ -271,7 +297,7 @@ async function importRemote(
     if (lines.length === 0) return;
     const res = await api.raw('POST', '/api/v1/ingest/profiles', lines.map((l) => l.text).join('\n'), {
       'content-type': 'application/x-ndjson',
-      'idempotency-key': `import-${importKey}-${batchNo++}`,
+      'idempotency-key': `import-${batchKey}-${batchNo++}`,
     });
     const body = (await res.json()) as {
       accepted?: number;

@@ -6,6 +6,7 @@ import { registerDestinationsCommand } from './destinations.ts';
 import { registerSegmentsCommand } from './segments.ts';
 import { registerDataflowsCommand } from './dataflows.ts';
 import { registerImportCommand } from './import.ts';
+import { registerImportsCommand } from './imports.ts';
 import { registerRunsCommand } from './runs.ts';
 import { registerAudiencesCommand } from './audiences.ts';
 import { registerTokensCommand } from './tokens.ts';
@@ -26,6 +27,7 @@ export function registerCommands(program: Command): void {
   registerSegmentsCommand(program);
   registerDataflowsCommand(program);
   registerImportCommand(program);
+  registerImportsCommand(program);
   registerRunsCommand(program);
   registerAudiencesCommand(program);
   registerTokensCommand(program);
