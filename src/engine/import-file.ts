@@ -536,6 +536,13 @@ export async function importProfiles(
     completed = true;
   } catch (error) {
     const cutOff = error instanceof EngineError && error.code === 'source_failed';
+    // The batches read in full before the cut are whole: write them, so a resume has less to do again.
+    if (cutOff)
+      try {
+        while (inFlight.length > 0) await writeNext();
+      } catch {
+        // The import stops here either way; the rows written so far stand.
+      }
     const reason = cutOff
       ? `Reading ${nameOf(source)} failed: ${error.details.map((d) => d.reason).join('; ')}`
       : error instanceof Error

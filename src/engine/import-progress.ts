@@ -46,6 +46,8 @@ export interface ImportView {
   format: ImportFormat;
   mode: 'incremental' | 'mirror';
   segmentId: string | null;
+  /** CSV: the namespace the `profile_key` column is hashed under. */
+  keyNamespace: string;
   attempts: number;
   rowsCommitted: number;
   report: ImportReport;
@@ -260,6 +262,7 @@ type ImportRow = {
   format: string;
   mode: string;
   segment_id: string | null;
+  key_namespace: string;
   attempts: number;
   rows_committed: number | string;
   report: string;
@@ -282,6 +285,7 @@ function viewOf(row: ImportRow, now: number, staleMs: number): ImportView {
     format: row.format as ImportFormat,
     mode: row.mode as 'incremental' | 'mirror',
     segmentId: row.segment_id,
+    keyNamespace: row.key_namespace,
     attempts: row.attempts,
     rowsCommitted: Number(row.rows_committed),
     report:
@@ -325,6 +329,7 @@ const VIEW_COLUMNS = [
   'format',
   'mode',
   'segment_id',
+  'key_namespace',
   'attempts',
   'rows_committed',
   'report',

@@ -552,6 +552,7 @@ export const ImportSchema = z
     format: z.enum(['ndjson', 'json', 'csv']),
     mode: z.enum(['incremental', 'mirror']),
     segmentId: z.string().nullable(),
+    keyNamespace: z.string().meta({ description: "CSV: the namespace the profile_key column is hashed under" }),
     attempts: z.number(),
     rowsCommitted: z.number().meta({
       description:

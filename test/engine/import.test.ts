@@ -414,6 +414,28 @@ for (const backend of BACKENDS) {
       expect(await h!.store.db.selectFrom('engine_import_seen').select('profile_key').execute()).toEqual([]);
     });
 
+    it('writes the batches read in full before an upload is cut off, also those still queued on threads', async () => {
+      await prepare();
+      const cut = (async function* () {
+        yield Buffer.from(Array.from({ length: 95 }, (_, i) => `${JSON.stringify(profile(i))}\n`).join(''));
+        throw new Error('connection reset');
+      })();
+      await expect(
+        h!.engine.importStream(cut, {
+          sandboxId: 'prod',
+          format: 'ndjson',
+          batchSize: 10,
+          threads: 2,
+          key: 'cut',
+        }),
+      ).rejects.toMatchObject({ code: 'source_failed', message: expect.stringContaining('90 rows of it') });
+      expect(await h!.engine.importStatus('prod', 'cut')).toMatchObject({
+        status: 'interrupted',
+        rowsCommitted: 90,
+        report: { rowsRead: 90, accepted: 90 },
+      });
+    });
+
     it('refuses to resume an import that is still running, and takes over one that went silent', async () => {
       await prepare();
       let release!: () => void;

@@ -11,6 +11,7 @@ import type {
   ConsentPreviewView,
   DataUsagePoliciesView,
   ImportReportView,
+  ImportView,
 } from '../../src/server/backend.ts';
 import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
@@ -198,6 +199,8 @@ export interface ImportQuery {
 
 /** What `POST /imports` answers once the whole file is written: the service's own type, so the two cannot drift. */
 export type ImportReport = ImportReportView;
+/** A recorded import (`GET /imports`): status, rows written, the report so far. */
+export type ImportRecord = ImportView;
 
 const IMPORT_CONTENT_TYPES: Record<ImportFormat, string> = {
   csv: 'text/csv',
@@ -477,6 +480,7 @@ export function createApi(options: ApiOptions) {
     body?: unknown,
     query?: Query,
     contentType = 'application/json',
+    extraHeaders: Record<string, string> = {},
   ): Promise<T> {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(query ?? {}))
@@ -485,6 +489,7 @@ export function createApi(options: ApiOptions) {
     const headers: Record<string, string> = {
       authorization: `Bearer ${options.token}`,
       accept: 'application/json',
+      ...extraHeaders,
     };
     const init: RequestInit = { method, headers };
     if (body !== undefined) {
@@ -560,9 +565,16 @@ export function createApi(options: ApiOptions) {
       request<{ replayed: number }>('POST', '/dead-letters/replay', selection),
 
     ingestProfiles: (profiles: unknown[]) => request<IngestResult>('POST', '/ingest/profiles', profiles),
-    /** Uploads a whole file; the browser streams it from disk, and the service imports it as it arrives. */
-    importFile: (file: Blob, query: ImportQuery) =>
-      request<ImportReport>('POST', '/imports', file, { ...query }, IMPORT_CONTENT_TYPES[query.format]),
+    /**
+     * Uploads a whole file; the browser streams it from disk, and the service imports it as it arrives. Under the key
+     * of an unfinished import it resumes it; under a completed one's it answers with that report (`replayed`).
+     */
+    importFile: (file: Blob, query: ImportQuery, key: string) =>
+      request<ImportReport>('POST', '/imports', file, { ...query }, IMPORT_CONTENT_TYPES[query.format], {
+        'idempotency-key': key,
+      }),
+    imports: async (limit = 10) =>
+      (await request<{ imports: ImportRecord[] }>('GET', '/imports', undefined, { limit })).imports,
 
     profileKeys: () => request<ProfileKeys>('GET', '/profile-keys'),
     /** `null` returns to the service default; refused (409) once the sandbox holds profiles. */

@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import {
   Bar,
@@ -20,6 +20,7 @@ import type {
   DeadLetter,
   ImportFormat,
   ImportQuery,
+  ImportRecord,
   ScheduleInput,
   Segment,
 } from '../api.ts';
@@ -716,6 +717,18 @@ const FORMAT_LABEL: Record<ImportFormat, string> = {
   json: 'JSON array of AEP profile exports',
 };
 
+/** The key an upload of `file` goes under: the same file picked again resumes (or replays) the same import. */
+function importKeyOf(file: File): string {
+  return `console:${file.size}:${file.lastModified}:${file.name}`.slice(0, 200);
+}
+
+const IMPORT_STATUS_LABEL: Record<ImportRecord['status'], string> = {
+  running: 'Running',
+  interrupted: 'Interrupted',
+  failed: 'Stopped by an error',
+  complete: 'Complete',
+};
+
 /** Uploads a file of profiles to the sandbox (streamed by the browser) and shows the import's report. */
 function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
@@ -725,9 +738,19 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const [mode, setMode] = useState<'incremental' | 'mirror'>('incremental');
   const [segmentId, setSegmentId] = useState(dataflow.audiences[0]?.segmentId ?? '');
   const [keyNamespace, setKeyNamespace] = useState('CRMID');
+  // An unfinished import picked in the list: the next upload goes under its key, with its options.
+  const [resuming, setResuming] = useState<ImportRecord | null>(null);
+  // Set by "Import it again": a completed file goes under a new key.
+  const [again, setAgain] = useState<string | null>(null);
+  const recent = useQuery({
+    queryKey: [session.sandbox, 'imports'],
+    queryFn: () => api.imports(10),
+    refetchInterval: LIVE_MS,
+  });
   const upload = useMutation({
-    mutationFn: ({ blob, query }: { blob: File; query: ImportQuery }) => api.importFile(blob, query),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
+    mutationFn: ({ blob, query, key }: { blob: File; query: ImportQuery; key: string }) =>
+      api.importFile(blob, query, key),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const segmentName = useSegmentName();
   const query: ImportQuery = {
@@ -736,7 +759,20 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     ...(mode === 'mirror' ? { segmentId } : {}),
     ...(format === 'csv' && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
   };
+  const keyFor = (picked: File) => resuming?.key ?? again ?? importKeyOf(picked);
   const report = upload.data;
+  // After a failed upload, where its import stands (what a resume will skip).
+  const failedKey = upload.isError ? upload.variables?.key : undefined;
+  const stopped = recent.data?.find((i) => i.key === failedKey && i.status !== 'complete');
+  const resumeFrom = (record: ImportRecord) => {
+    setResuming(record);
+    setAgain(null);
+    setFormat(record.format);
+    setMode(record.mode);
+    if (record.segmentId !== null) setSegmentId(record.segmentId);
+    setKeyNamespace(record.keyNamespace);
+    upload.reset();
+  };
 
   return (
     <form
@@ -744,14 +780,25 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       noValidate
       onSubmit={(e) => {
         e.preventDefault();
-        if (file) upload.mutate({ blob: file, query });
+        if (file) upload.mutate({ blob: file, query, key: keyFor(file) });
       }}
     >
       <p className="muted">
         Loads a file into this sandbox: its profiles feed every dataflow whose segments they name, this one
         included. The file streams to the service, which hashes identifiers as they arrive and never stores
-        them raw. Delivery to X follows on this dataflow&apos;s schedule, or now with Deliver now.
+        them raw. Delivery to X follows on this dataflow&apos;s schedule, or now with Deliver now. An upload
+        that stops midway resumes where it stopped when the same file is imported again.
       </p>
+      {resuming ? (
+        <p className="callout" role="status" data-testid="import-resuming">
+          Resuming import {resuming.key}: choose the same file. Its first{' '}
+          {formatCount(resuming.rowsCommitted)} rows are already written; they are checked against the file
+          and skipped.{' '}
+          <button type="button" className="link-button" onClick={() => setResuming(null)}>
+            Start a new import instead
+          </button>
+        </p>
+      ) : null}
       <Field label="File">
         {(props) => (
           <input
@@ -761,7 +808,8 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
             onChange={(e) => {
               const picked = e.target.files?.[0] ?? null;
               setFile(picked);
-              if (picked) setFormat(importFormatOf(picked.name));
+              setAgain(null);
+              if (picked && !resuming) setFormat(importFormatOf(picked.name));
               upload.reset();
             }}
           />
@@ -824,13 +872,49 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       ) : null}
       <div className="actions">
         <button type="submit" disabled={!file || upload.isPending || (mode === 'mirror' && segmentId === '')}>
-          {upload.isPending ? 'Importing…' : 'Import'}
+          {upload.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
         </button>
       </div>
-      {upload.isError ? <ErrorMessage error={upload.error} title="The file was not imported" /> : null}
+      {upload.isError ? (
+        <>
+          <ErrorMessage error={upload.error} title="The file was not imported" />
+          {file && upload.variables && (stopped || isCutOff(upload.error)) ? (
+            <p className="callout" role="status" data-testid="import-stopped">
+              {stopped
+                ? `${formatCount(stopped.rowsCommitted)} rows were written before the upload stopped. `
+                : 'The upload stopped. '}
+              Resuming skips the rows written and imports the rest.{' '}
+              <button type="button" onClick={() => upload.variables && upload.mutate(upload.variables)}>
+                Resume
+              </button>
+            </p>
+          ) : null}
+        </>
+      ) : null}
       {report ? (
         <section aria-labelledby="import-report-title">
           <h2 id="import-report-title">Import report</h2>
+          {report.replayed ? (
+            <p className="callout" role="status" data-testid="import-replayed">
+              This file was imported before (import {report.key}): this is its report, and nothing was read
+              again.{' '}
+              <button
+                type="button"
+                onClick={() => {
+                  const key = `${report.key.slice(0, 180)}:again:${Date.now()}`;
+                  setAgain(key);
+                  setResuming(null);
+                  if (file) upload.mutate({ blob: file, query, key });
+                }}
+              >
+                Import it again
+              </button>
+            </p>
+          ) : report.attempts > 1 ? (
+            <p className="muted" data-testid="import-attempts">
+              Resumed: the import took {report.attempts} attempts; the report counts the whole file.
+            </p>
+          ) : null}
           <div className="metrics">
             <Metric label="Rows read" value={formatCount(report.rowsRead)} testId="import-rows" />
             <Metric label="Accepted" value={formatCount(report.accepted)} testId="import-accepted" />
@@ -881,7 +965,76 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           ) : null}
         </section>
       ) : null}
+      <RecentImports query={recent} onResume={resumeFrom} />
     </form>
+  );
+}
+
+/** Whether an import failed because the upload stopped (the network, or the service answering so). */
+function isCutOff(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'network' || code === 'upload_incomplete';
+}
+
+/** The sandbox's latest imports; an unfinished one can be resumed with the same file. */
+function RecentImports({
+  query,
+  onResume,
+}: {
+  query: UseQueryResult<ImportRecord[]>;
+  onResume: (record: ImportRecord) => void;
+}) {
+  if (!query.data || query.data.length === 0) return null;
+  return (
+    <div className="table-wrap">
+      <table data-testid="recent-imports">
+        <caption>Recent imports</caption>
+        <thead>
+          <tr>
+            <th scope="col">Import</th>
+            <th scope="col">Status</th>
+            <th scope="col" className="num">
+              Rows written
+            </th>
+            <th scope="col" className="num">
+              Accepted
+            </th>
+            <th scope="col" className="num">
+              Rejected
+            </th>
+            <th scope="col">Last write</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {query.data.map((i) => (
+            <tr key={i.key}>
+              <th scope="row">
+                {i.key}
+                <span className="muted">
+                  {' '}
+                  ({i.format}, {i.mode})
+                </span>
+              </th>
+              <td title={i.error ?? undefined}>{IMPORT_STATUS_LABEL[i.status]}</td>
+              <td className="num">{formatCount(i.rowsCommitted)}</td>
+              <td className="num">{formatCount(i.report.accepted)}</td>
+              <td className="num">{formatCount(i.report.rejectedCount)}</td>
+              <td>{new Date(i.updatedAt).toLocaleString()}</td>
+              <td>
+                {i.status === 'interrupted' || i.status === 'failed' ? (
+                  <button type="button" className="secondary" onClick={() => onResume(i)}>
+                    Resume…
+                  </button>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
