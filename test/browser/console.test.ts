@@ -521,6 +521,73 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(page.getByRole('alert'), /once per 24 hours/);
   });
 
+  it(
+    'resumes an interrupted upload from the Import tab: the rows written are skipped, the rest imported',
+    { timeout: 120_000 },
+    async () => {
+      // A file of 25,000 rows whose upload stops after about 22,000: the first batch (20,000 rows) is written.
+      const rows = Array.from({ length: 25_000 }, (_, i) => `crm-r${i},resume.${i}@example.com,1`);
+      const csv = `profile_key,email,segment:seg-archive\n${rows.join('\n')}\n`;
+      const bytes = Buffer.from(csv);
+      const cutAt = bytes.indexOf('crm-r22000,');
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (at >= cutAt) return controller.error(new Error('the network went away'));
+          const end = Math.min(at + 64 * 1024, cutAt);
+          controller.enqueue(new Uint8Array(bytes.subarray(at, end)));
+          at = end;
+        },
+      });
+      await expect(
+        fetch(`${stack.url}/api/v1/imports`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${stack.adminToken}`,
+            'content-type': 'text/csv',
+            'idempotency-key': 'nightly-crm',
+          },
+          body,
+          duplex: 'half',
+        } as RequestInit),
+      ).rejects.toThrow();
+      await waitFor(
+        'the import to stop',
+        async () => {
+          const i = await callApi<{ status: string; rowsCommitted: number }>(
+            stack,
+            'GET',
+            '/imports/nightly-crm',
+          );
+          return i.status === 'interrupted' && i.rowsCommitted === 20_000 ? true : undefined;
+        },
+        30_000,
+      );
+
+      await page.getByRole('link', { name: 'Import a file' }).click();
+      const listed = page.getByTestId('recent-imports').locator('tr', { hasText: 'nightly-crm' });
+      await expectText(listed, 'Interrupted');
+      await expectText(listed, '20,000');
+      await listed.getByRole('button', { name: 'Resume…' }).click();
+      await expectText(page.getByTestId('import-resuming'), 'Resuming import nightly-crm');
+      await page
+        .getByLabel('File', { exact: true })
+        .setInputFiles({ name: 'nightly.csv', mimeType: 'text/csv', buffer: bytes });
+      await page.getByRole('button', { name: 'Resume import' }).click();
+      await expectText(page.getByTestId('import-attempts'), 'took 2 attempts');
+      await expectText(page.getByTestId('import-rows'), '25,000');
+      await expectText(page.getByTestId('import-accepted'), '25,000');
+      await expectText(listed, 'Complete');
+      await shot(page, '15b-dataflow-import-resumed');
+      const done = await callApi<{ status: string; rowsCommitted: number; attempts: number }>(
+        stack,
+        'GET',
+        '/imports/nightly-crm',
+      );
+      expect(done).toMatchObject({ status: 'complete', rowsCommitted: 25_000, attempts: 2 });
+    },
+  );
+
   it('pauses, resumes and edits the schedule with re-validation', { timeout: 120_000 }, async () => {
     await page.getByRole('button', { name: 'Pause' }).click();
     await expectText(page.getByRole('heading', { level: 1 }), /paused/i);

@@ -750,6 +750,8 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const upload = useMutation({
     mutationFn: ({ blob, query, key }: { blob: File; query: ImportQuery; key: string }) =>
       api.importFile(blob, query, key),
+    // Once an import completes there is nothing left to resume.
+    onSuccess: () => setResuming(null),
     onSettled: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const segmentName = useSegmentName();
