@@ -49,6 +49,8 @@ export interface Config {
     checkIntervalSeconds: number;
   };
   shutdownTimeoutSeconds: number;
+  /** The audit feed returns events this many milliseconds old or older (an insert still landing is never passed). */
+  auditFeedDelayMs: number;
 }
 
 /** Command-line overrides; a flag wins over its environment variable. */
@@ -277,6 +279,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     3600,
     '30',
   );
+  const auditFeedDelayMs = int(
+    'TCA_AUDIT_FEED_DELAY_MS',
+    read('TCA_AUDIT_FEED_DELAY_MS', undefined),
+    2000,
+    0,
+    600_000,
+    '2000',
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -296,6 +306,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     ingestThreads,
     alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds },
     shutdownTimeoutSeconds,
+    auditFeedDelayMs,
   };
 }
 

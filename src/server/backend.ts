@@ -29,6 +29,7 @@ export type FieldLabelsInput = z.output<typeof S.FieldLabelsPutSchema>['fields']
 export type ConsentPreviewView = z.input<typeof S.ConsentPreviewSchema>;
 export type ErasureView = z.input<typeof S.ErasureSchema>;
 export type AuditEventListView = z.input<typeof S.AuditEventListSchema>;
+export type AuditFeedView = z.input<typeof S.AuditFeedSchema>;
 
 /** A change made through the API, as the audit trail records it (names of the body fields only, never values). */
 export interface AuditRecord {
@@ -104,11 +105,22 @@ export interface ServiceBackend {
   };
   audit: {
     record(event: AuditRecord): Promise<void>;
-    /** Newest first; `cursor` continues from the page before (a bad one is a problem at `cursor`). */
+    /**
+     * Newest first, of the sandbox (of every sandbox for null); `cursor` continues from the page before (a bad one
+     * is a problem at `cursor`).
+     */
     list(
-      sandboxId: string,
+      sandboxId: string | null,
       query: { limit: number; cursor?: string | undefined; target?: string | undefined },
     ): Promise<Checked<AuditEventListView>>;
+    /**
+     * Oldest first after `after`, for a poller (a SIEM collector): only events a few seconds old, so none is
+     * recorded behind the cursor after it has passed. A bad cursor is a problem at `after`.
+     */
+    feed(
+      sandboxId: string | null,
+      query: { limit: number; after?: string | undefined },
+    ): Promise<Checked<AuditFeedView>>;
   };
   sandboxes: {
     list(): Promise<SandboxView[]>;

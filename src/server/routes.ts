@@ -7,6 +7,16 @@ import { ApiError, badRequest, forbidden, notFound } from './api-error.ts';
 
 const V1 = '/api/v1';
 
+/** The sandbox whose audit events a request reads: the token's, or every one (null) for an admin who asks. */
+function auditScope(
+  principal: { sandboxId: string; permissions: readonly string[] },
+  all: boolean,
+): string | null {
+  if (!all) return principal.sandboxId;
+  if (!principal.permissions.includes('Manage Sandboxes')) throw forbidden('Manage Sandboxes');
+  return null;
+}
+
 function found<T>(value: T | undefined, what: string, id: string): T {
   if (value === undefined) throw notFound(what, id);
   return value;
@@ -329,7 +339,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.AuditEventListSchema,
       handler: async ({ principal, backend, query }) => {
-        const listed = await backend.audit.list(principal.sandboxId, {
+        const listed = await backend.audit.list(auditScope(principal, query.allSandboxes), {
           limit: query.limit,
           cursor: query.cursor,
           target: query.target,
@@ -345,6 +355,32 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
 
     // --- destinations ---
+    route({
+      method: 'GET',
+      path: `${V1}/audit-events/feed`,
+      permissions: ['Manage Tokens'],
+      tag: 'Tokens',
+      summary:
+        'The audit trail oldest first, for a collector that polls (a SIEM): pass the `cursor` of each answer as ' +
+        '`after` on the next poll and every event comes exactly once. Events appear 2 s after they are recorded, so ' +
+        'none lands behind a cursor that has passed its time. `allSandboxes=true` (Manage Sandboxes) reads them all.',
+      query: S.AuditFeedQuerySchema,
+      status: 200,
+      response: S.AuditFeedSchema,
+      handler: async ({ principal, backend, query }) => {
+        const page = await backend.audit.feed(auditScope(principal, query.allSandboxes), {
+          limit: query.limit,
+          after: query.after,
+        });
+        if (!page.ok)
+          throw badRequest(
+            'The cursor is not valid',
+            page.problems.map((p) => ({ ...p, path: `query.${p.path}` })),
+            'validation_failed',
+          );
+        return page.value;
+      },
+    }),
     route({
       method: 'GET',
       path: `${V1}/destinations`,

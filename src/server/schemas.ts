@@ -53,6 +53,7 @@ export const AuditEventSchema = z
   .object({
     id,
     at: timestamp,
+    sandbox: z.string().meta({ description: 'The sandbox the change was made in' }),
     token: z.object({ id, name: z.string() }).meta({ description: 'The API token that made the change' }),
     method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']),
     route: z.string().meta({ example: '/api/v1/dataflows/:id' }),
@@ -77,10 +78,35 @@ export const AuditEventListSchema = z.object({
     .nullable()
     .meta({ description: 'Pass as `cursor` for the next (older) page; null at the end' }),
 });
+const allSandboxes = z
+  .enum(['true', 'false'])
+  .optional()
+  .transform((v) => v === 'true')
+  .meta({ description: "true: every sandbox's events (needs Manage Sandboxes)" });
+
 export const AuditQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(200).optional(),
   target: id.optional(),
+  allSandboxes,
+});
+
+export const AuditFeedQuerySchema = z.object({
+  after: z
+    .string()
+    .max(200)
+    .optional()
+    .meta({ description: 'The cursor the last page answered; omitted: from the oldest event kept' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+  allSandboxes,
+});
+
+export const AuditFeedSchema = z.object({
+  items: z.array(AuditEventSchema),
+  cursor: z.string().nullable().meta({
+    description:
+      'Pass as `after` on the next poll: the last event returned (the one given when none is new); null before any event',
+  }),
 });
 
 export const TokenSchema = z
@@ -552,7 +578,9 @@ export const ImportSchema = z
     format: z.enum(['ndjson', 'json', 'csv']),
     mode: z.enum(['incremental', 'mirror']),
     segmentId: z.string().nullable(),
-    keyNamespace: z.string().meta({ description: "CSV: the namespace the profile_key column is hashed under" }),
+    keyNamespace: z
+      .string()
+      .meta({ description: 'CSV: the namespace the profile_key column is hashed under' }),
     attempts: z.number(),
     rowsCommitted: z.number().meta({
       description:

@@ -140,6 +140,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     defaultXApiBaseUrl: config.xApiBaseUrl,
     defaultXApp: config.xDefaultApp,
     now,
+    auditFeedDelayMs: config.auditFeedDelayMs,
   });
 
   const staticDir = options.staticDir === undefined ? join(packageRoot(), 'web', 'dist') : options.staticDir;

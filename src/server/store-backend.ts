@@ -1,5 +1,13 @@
 import { POLICIES, type CustomPolicy, type FieldLabel } from '../audience/governance.ts';
-import type { Store, Destination, Dataflow, Audience, Segment, ApiToken } from '../store/index.ts';
+import type {
+  Store,
+  Destination,
+  Dataflow,
+  Audience,
+  Segment,
+  ApiToken,
+  AuditEvent,
+} from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
 import { policyViolation, upstreamError } from './api-error.ts';
 
@@ -7,6 +15,7 @@ import { policyViolation, upstreamError } from './api-error.ts';
 const MAX_DESTINATIONS_PER_SANDBOX = 100;
 import type {
   AudienceView,
+  AuditEventListView,
   Checked,
   DataUsagePoliciesView,
   DataflowView,
@@ -35,12 +44,15 @@ export interface StoreBackendOptions {
   /** The X app "Log in with X" uses when the request names none (TCA_X_CONSUMER_KEY/SECRET, or the demo app). */
   defaultXApp?: { consumerKey: string; consumerSecret: string } | undefined;
   now?: () => number;
+  /** The audit feed returns events this old or older (default 2 s): an insert still landing is never passed over. */
+  auditFeedDelayMs?: number;
 }
 
 /** The API's operations over the store (objects) and the engine (ingest, delivery, runs). */
 export function createStoreBackend(options: StoreBackendOptions): ServiceBackend {
   const { store, engine, x, rules } = options;
   const now = options.now ?? Date.now;
+  const auditFeedDelayMs = options.auditFeedDelayMs ?? 2000;
   const sandboxNames = new Map<string, string>();
 
   const sandboxName = async (sandboxId: string): Promise<string> => {
@@ -51,6 +63,20 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     sandboxNames.set(sandboxId, name);
     return name;
   };
+
+  type AuditEventView = AuditEventListView['items'][number];
+  const auditEventView = async (e: AuditEvent): Promise<AuditEventView> => ({
+    id: e.id,
+    at: new Date(e.at).toISOString(),
+    sandbox: await sandboxName(e.sandboxId),
+    token: { id: e.tokenId, name: e.tokenName },
+    method: e.method as AuditEventView['method'],
+    route: e.route,
+    action: e.action,
+    target: e.target,
+    status: e.status,
+    fields: e.fields,
+  });
 
   const tokenView = (t: ApiToken, sandbox: string): TokenView => ({
     id: t.id,
@@ -405,18 +431,29 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         return {
           ok: true,
           value: {
-            items: page.map((e) => ({
-              id: e.id,
-              at: new Date(e.at).toISOString(),
-              token: { id: e.tokenId, name: e.tokenName },
-              method: e.method as 'POST' | 'PUT' | 'PATCH' | 'DELETE',
-              route: e.route,
-              action: e.action,
-              target: e.target,
-              status: e.status,
-              fields: e.fields,
-            })),
+            items: await Promise.all(page.map(auditEventView)),
             nextCursor: events.length > query.limit && last ? encodeAuditCursor(last) : null,
+          },
+        };
+      },
+      async feed(sandboxId, query) {
+        let after: { at: number; id: string } | undefined;
+        if (query.after !== undefined) {
+          after = decodeAuditCursor(query.after);
+          if (after === undefined)
+            return { ok: false, problems: [{ path: 'after', reason: 'not a cursor this API gave' }] };
+        }
+        const events = await store.auditEvents.feed(sandboxId, {
+          limit: query.limit,
+          after,
+          before: now() - auditFeedDelayMs,
+        });
+        const last = events[events.length - 1];
+        return {
+          ok: true,
+          value: {
+            items: await Promise.all(events.map(auditEventView)),
+            cursor: last ? encodeAuditCursor(last) : (query.after ?? null),
           },
         };
       },

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activateEmailSegment, startTestService, type TestService } from './harness.ts';
+import { activateEmailSegment, startTestService, waitFor, type TestService } from './harness.ts';
 
 // The audit trail over the API: who changed what, refusals included, values never kept, newest first, paged.
 
@@ -7,6 +7,8 @@ let t: TestService;
 let dataflowId: string;
 
 interface Event {
+  id: string;
+  sandbox: string;
   token: { id: string; name: string };
   method: string;
   route: string;
@@ -145,5 +147,97 @@ describe('audit trail', () => {
     const [latest] = (await events('?limit=1')).items;
     expect(latest).toMatchObject({ route: '/api/v1/imports', status: 200, target: null, fields: ['?mode'] });
     expect(JSON.stringify(latest)).not.toContain('joe@example.com');
+  });
+
+  it('feeds a poller oldest first: each event once, none before it is 2 s old, across sandboxes for the admin', async () => {
+    const feed = async (query: string, token = t.adminToken) => {
+      const r = await t.call('GET', `/api/v1/audit-events/feed${query}`, { token });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return r.body as unknown as { items: Event[]; cursor: string | null };
+    };
+    // Everything recorded so far, read page by page from the oldest, is the trail newest-first reversed.
+    const all = (await events('?limit=1000')).items;
+    const read: Event[] = [];
+    let cursor: string | null = null;
+    await waitFor(
+      async () => {
+        const page = await feed(`?limit=3${cursor === null ? '' : `&after=${cursor}`}`);
+        read.push(...page.items);
+        cursor = page.cursor;
+        return read.length >= all.length ? true : undefined;
+      },
+      20_000,
+      'the feed to catch up',
+    );
+    expect(read).toEqual([...all].reverse());
+
+    // A new change: not in the feed while it is younger than the delay, then exactly once.
+    const created = await t.call('POST', '/api/v1/segments', {
+      token: t.adminToken,
+      body: { id: 'seg-fed', name: 'Fed' },
+    });
+    expect(created.status).toBe(201);
+    const young = await feed(`?after=${cursor}`);
+    expect(young).toEqual({ items: [], cursor });
+    const next = await waitFor(
+      async () => {
+        const page = await feed(`?after=${cursor}`);
+        return page.items.length > 0 ? page : undefined;
+      },
+      20_000,
+      'the new event',
+    );
+    expect(next.items.map((e) => [e.route, e.target, e.sandbox])).toEqual([
+      ['/api/v1/segments', 'seg-fed', 'prod'],
+    ]);
+    expect((await feed(`?after=${next.cursor}`)).items).toEqual([]);
+
+    // Another sandbox: its changes are its own, and only an admin reads every sandbox's.
+    await t.call('POST', '/api/v1/sandboxes', { token: t.adminToken, body: { name: 'audit-other' } });
+    const other = await t.call('POST', '/api/v1/tokens', {
+      token: t.adminToken,
+      body: {
+        name: 'other auditor',
+        sandbox: 'audit-other',
+        permissions: ['Manage Tokens', 'Manage Segments'],
+      },
+    });
+    expect(other.status, JSON.stringify(other.body)).toBe(201);
+    const otherToken = other.body.token as string;
+    await t.call('POST', '/api/v1/segments', {
+      token: otherToken,
+      body: { id: 'seg-elsewhere', name: 'Elsewhere' },
+    });
+    const everywhere = await waitFor(
+      async () => {
+        const page = await feed(`?allSandboxes=true&after=${next.cursor}`);
+        return page.items.some((e) => e.sandbox === 'audit-other') ? page : undefined;
+      },
+      20_000,
+      'the other sandbox in the feed',
+    );
+    expect(everywhere.items.map((e) => `${e.sandbox} ${e.method} ${e.route}`)).toEqual([
+      'prod POST /api/v1/sandboxes',
+      'prod POST /api/v1/tokens',
+      'audit-other POST /api/v1/segments',
+    ]);
+    expect((await feed(`?after=${next.cursor}`)).items.map((e) => e.sandbox)).toEqual(['prod', 'prod']);
+    expect((await feed('', otherToken)).items.map((e) => e.target)).toEqual(['seg-elsewhere']);
+    const newest = (await events('?allSandboxes=true&limit=1')).items[0]!;
+    expect(newest).toMatchObject({ sandbox: 'audit-other', target: 'seg-elsewhere' });
+
+    const notAdmin = await t.call('GET', '/api/v1/audit-events/feed?allSandboxes=true', {
+      token: otherToken,
+    });
+    expect(notAdmin.status).toBe(403);
+    expect(notAdmin.body).toMatchObject({ error: { code: 'forbidden' } });
+    expect(
+      (await t.call('GET', '/api/v1/audit-events?allSandboxes=true', { token: otherToken })).status,
+    ).toBe(403);
+    const forged = await t.call('GET', '/api/v1/audit-events/feed?after=bm90LWEtY3Vyc29y', {
+      token: t.adminToken,
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.body).toMatchObject({ error: { details: [{ path: 'query.after' }] } });
   });
 });

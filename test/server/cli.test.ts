@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
 
 // The CLI as scripts use it: child processes against a real service on loopback, --json output and exit codes.
 
@@ -437,6 +437,57 @@ describe('tca CLI', () => {
     expect(all.length).toBeGreaterThanOrEqual(2);
     expect(some).toEqual(all.slice(0, 2));
     expect((await tca(['audit', '--limit', '0'])).code).toBe(2);
+
+    // Every sandbox's events, for the admin, name their sandbox.
+    const everywhere = await tca(['audit', '--all-sandboxes', '--limit', '3']);
+    expect(everywhere.stdout.split('\n')[0]).toMatch(/^AT +SANDBOX +TOKEN +REQUEST/);
+
+    // The feed for a SIEM: NDJSON oldest first, each event once across runs that keep their place in a file.
+    const cursorFile = join(t.dir, 'audit.cursor');
+    const fed: Array<{ id: string; at: string; method: string; target: string | null }> = [];
+    await waitFor(
+      async () => {
+        const run = await tca(['audit', '--feed', '--cursor-file', cursorFile]);
+        expect(run.code, run.stderr).toBe(0);
+        for (const line of run.stdout.split('\n').filter((l) => l !== '')) fed.push(JSON.parse(line));
+        return fed.some((e) => e.method === 'DELETE' && e.target === tok.id) ? true : undefined;
+      },
+      20_000,
+      'the revocation in the feed',
+    );
+    expect(new Set(fed.map((e) => e.id)).size).toBe(fed.length);
+    expect(fed.map((e) => e.at)).toEqual([...fed.map((e) => e.at)].sort());
+    expect(fed.map((e) => e.id)).toEqual(
+      (all as Array<{ id: string }>)
+        .map((e) => e.id)
+        .filter((id) => fed.some((f) => f.id === id))
+        .reverse(),
+    );
+    expect((await readFile(cursorFile, 'utf8')).trim()).not.toBe('');
+
+    // --follow keeps polling from there: a change made while it runs arrives, and a signal ends it cleanly.
+    const follower = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'tca.js'), 'audit', '--follow', '--interval', '1', '--cursor-file', cursorFile],
+      {
+        env: { ...process.env, TCA_URL: t.service.url, TCA_TOKEN: t.adminToken, TCA_LOG_LEVEL: 'silent' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let followed = '';
+    follower.stdout.on('data', (c: Buffer) => (followed += c.toString()));
+    const exited = new Promise<number | null>((r) => follower.on('exit', (code) => r(code)));
+    const later = await tca(['segments', 'create', '--id', 'seg-followed', '--name', 'Followed', '--json']);
+    expect(later.code, later.stderr).toBe(0);
+    await waitFor(
+      async () => (followed.includes('"target":"seg-followed"') ? true : undefined),
+      20_000,
+      'follow',
+    );
+    follower.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const lines = followed.split('\n').filter((l) => l !== '');
+    expect(lines.map((l) => (JSON.parse(l) as { target: string | null }).target)).toEqual(['seg-followed']);
   });
 
   it('uses meaningful exit codes: 4 not found, 3 unreachable, 2 usage', async () => {

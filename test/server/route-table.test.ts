@@ -65,6 +65,7 @@ const FIXTURES: Record<string, Fixture> = {
     return { path: `/api/v1/tokens/${r.body.id}` };
   },
   'GET /api/v1/audit-events': async () => ({ path: '/api/v1/audit-events?limit=5' }),
+  'GET /api/v1/audit-events/feed': async () => ({ path: '/api/v1/audit-events/feed?limit=5' }),
   'GET /api/v1/destinations': async () => ({ path: '/api/v1/destinations' }),
   'POST /api/v1/destinations': async () => ({
     path: '/api/v1/destinations',

@@ -283,6 +283,44 @@ for (const backend of BACKENDS) {
         expect(await store.auditEvents.prune(start + 1)).toBeGreaterThanOrEqual(2);
         expect((await store.auditEvents.list(sandboxId, { limit: 10 })).map((e) => e.id)).toEqual([c.id]);
       });
+
+      it('feeds oldest first after a cursor, only what is older than the bound, one sandbox or all', async () => {
+        const sandboxId = await newSandbox();
+        const other = await newSandbox();
+        const a = await store.auditEvents.record(event(sandboxId, 'df_1'));
+        const b = await store.auditEvents.record(event(other, 'df_2'));
+        clock.advance(1000);
+        const c = await store.auditEvents.record(event(sandboxId, 'df_3'));
+        const now = clock.now();
+        const mine = await store.auditEvents.feed(sandboxId, { limit: 10, before: now + 1 });
+        expect(mine.map((e) => e.id)).toEqual([a.id, c.id]);
+        // An event as recent as the bound is held back until it is older.
+        expect(
+          (await store.auditEvents.feed(sandboxId, { limit: 10, before: now })).map((e) => e.id),
+        ).toEqual([a.id]);
+        expect(
+          (await store.auditEvents.feed(sandboxId, { limit: 10, after: a, before: now + 1 })).map(
+            (e) => e.id,
+          ),
+        ).toEqual([c.id]);
+        // Every sandbox (other tests' events too): ours in time order, the tie of a and b broken by id.
+        const everyone = (await store.auditEvents.feed(null, { limit: 10_000, before: now + 1 })).map(
+          (e) => e.id,
+        );
+        const ours = everyone.filter((id) => [a.id, b.id, c.id].includes(id));
+        expect(ours).toEqual([...[a.id, b.id].sort(), c.id]);
+        const afterFirst = await store.auditEvents.feed(null, {
+          limit: 10_000,
+          after: { at: a.at, id: ours[0]! },
+          before: now + 1,
+        });
+        expect(afterFirst.map((e) => e.id).filter((id) => ours.includes(id))).toEqual(ours.slice(1));
+        expect(
+          (await store.auditEvents.list(null, { limit: 10_000 })).filter((e) =>
+            [a.id, b.id, c.id].includes(e.id),
+          ),
+        ).toHaveLength(3);
+      });
     });
 
     describe('destinations', () => {

@@ -7,6 +7,7 @@ import { consentPoliciesMigration } from './0005-consent-policies.ts';
 import { dataUsagePoliciesMigration } from './0006-data-usage-policies.ts';
 import { fieldLabelsMigration } from './0007-field-labels.ts';
 import { auditEventsMigration } from './0008-audit-events.ts';
+import { auditEventsAtMigration } from './0009-audit-events-at.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -30,6 +31,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0006-data-usage-policies', dataUsagePoliciesMigration],
   ['0007-field-labels', fieldLabelsMigration],
   ['0008-audit-events', auditEventsMigration],
+  ['0009-audit-events-at', auditEventsAtMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

@@ -64,12 +64,16 @@ export function auditEventRepository(ctx: RepositoryContext) {
       return toAuditEvent(row);
     },
 
-    /** The sandbox's events, newest first: `limit` of them after `after` (a page's last event), or about `target`. */
+    /**
+     * The sandbox's events (every sandbox's for null), newest first: `limit` of them after `after` (a page's last
+     * event), or about `target`.
+     */
     async list(
-      sandboxId: string,
+      sandboxId: string | null,
       options: { limit: number; after?: AuditCursor | undefined; target?: string | undefined },
     ): Promise<AuditEvent[]> {
-      let query = ctx.db.selectFrom('audit_events').selectAll().where('sandbox_id', '=', sandboxId);
+      let query = ctx.db.selectFrom('audit_events').selectAll();
+      if (sandboxId !== null) query = query.where('sandbox_id', '=', sandboxId);
       if (options.target !== undefined) query = query.where('target', '=', options.target);
       const after = options.after;
       if (after !== undefined) {
@@ -78,6 +82,27 @@ export function auditEventRepository(ctx: RepositoryContext) {
         );
       }
       const rows = await query.orderBy('at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+      return rows.map(toAuditEvent);
+    },
+
+    /**
+     * The sandbox's events (every sandbox's for null) oldest first, for a reader that polls: `limit` of them after
+     * `after`, recorded before `before` (epoch ms). Reading only events older than a moment ago keeps an event whose
+     * insert was still landing from being passed over by a reader that has moved beyond its time.
+     */
+    async feed(
+      sandboxId: string | null,
+      options: { limit: number; after?: AuditCursor | undefined; before: number },
+    ): Promise<AuditEvent[]> {
+      let query = ctx.db.selectFrom('audit_events').selectAll().where('at', '<', options.before);
+      if (sandboxId !== null) query = query.where('sandbox_id', '=', sandboxId);
+      const after = options.after;
+      if (after !== undefined) {
+        query = query.where((eb) =>
+          eb.or([eb('at', '>', after.at), eb.and([eb('at', '=', after.at), eb('id', '>', after.id)])]),
+        );
+      }
+      const rows = await query.orderBy('at', 'asc').orderBy('id', 'asc').limit(options.limit).execute();
       return rows.map(toAuditEvent);
     },
 
