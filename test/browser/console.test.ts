@@ -860,6 +860,14 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await shot(page, '18-sandbox-staging');
       await page.locator('#sandbox-switcher').selectOption('prod');
       await expectText(page.locator('main table'), 'X Ads Acme US');
+      // The admin reads every sandbox's audit trail in one table: the change made in staging is there, named so.
+      await page.getByRole('link', { name: 'Settings' }).click();
+      await page.getByLabel('Every sandbox').check();
+      const trail = page.getByRole('table', { name: 'Audit trail' });
+      await expectText(trail.locator('thead'), 'Sandbox');
+      const staged = trail.locator('tbody tr', { hasText: 'PATCH /api/v1/profile-keys' }).first();
+      await expectText(staged, 'staging');
+      await expectText(staged, 'staging-console');
     },
   );
 

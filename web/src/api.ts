@@ -609,10 +609,12 @@ export function createApi(options: ApiOptions) {
 
     listTokens: async () => listOf<ApiToken>(await request('GET', '/tokens')),
     /** The sandbox's audit trail, newest first; `cursor` is the previous page's `nextCursor`. */
-    auditEvents: (limit: number, cursor?: string) =>
+    /** `allSandboxes`: every sandbox's events (the admin token). */
+    auditEvents: (limit: number, cursor?: string, allSandboxes = false) =>
       request<AuditEventList>('GET', '/audit-events', undefined, {
         limit: String(limit),
         ...(cursor !== undefined ? { cursor } : {}),
+        ...(allSandboxes ? { allSandboxes: 'true' } : {}),
       }),
     createToken: (input: { name: string; permissions: Permission[]; sandbox?: string }) =>
       request<CreatedToken>('POST', '/tokens', input),

@@ -299,9 +299,11 @@ const AUDIT_PAGE = 50;
 /** The latest changes made through the API (by anyone with a token), newest first, a page at a time. */
 function AuditTrailSection() {
   const { api, session } = useApp();
+  const isAdmin = session.permissions.includes('Manage Sandboxes');
+  const [everySandbox, setEverySandbox] = useState(false);
   const events = useInfiniteQuery({
-    queryKey: [session.sandbox, 'audit-events'],
-    queryFn: ({ pageParam }) => api.auditEvents(AUDIT_PAGE, pageParam),
+    queryKey: [session.sandbox, 'audit-events', everySandbox],
+    queryFn: ({ pageParam }) => api.auditEvents(AUDIT_PAGE, pageParam, everySandbox),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
@@ -312,8 +314,15 @@ function AuditTrailSection() {
       <p className="muted">
         Every change made through the API or this console, and every one refused for a permission: who (the
         token), when, what. Only the names of the fields sent are kept, never their values. Kept 400 days;
-        also <code>tca audit</code> and <code>GET /api/v1/audit-events</code>.
+        also <code>tca audit</code> and <code>GET /api/v1/audit-events</code>, and for a SIEM{' '}
+        <code>tca audit --follow</code> or <code>GET /api/v1/audit-events/feed</code>.
       </p>
+      {isAdmin ? (
+        <label className="checkbox">
+          <input type="checkbox" checked={everySandbox} onChange={(e) => setEverySandbox(e.target.checked)} />{' '}
+          Every sandbox
+        </label>
+      ) : null}
       <QueryView query={{ ...events, data: items }} label="the audit trail">
         {(list) =>
           list.length === 0 ? (
@@ -325,6 +334,7 @@ function AuditTrailSection() {
                 <thead>
                   <tr>
                     <th scope="col">When</th>
+                    {everySandbox ? <th scope="col">Sandbox</th> : null}
                     <th scope="col">Token</th>
                     <th scope="col">Change</th>
                     <th scope="col">Object</th>
@@ -336,6 +346,7 @@ function AuditTrailSection() {
                   {list.map((e) => (
                     <tr key={e.id}>
                       <td className="small">{new Date(e.at).toLocaleString()}</td>
+                      {everySandbox ? <td>{e.sandbox}</td> : null}
                       <td>{e.token.name}</td>
                       <td>
                         {e.action}
