@@ -69,13 +69,13 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
         parameters.push({ name, in: where, required: where === 'path' || required.has(name), schema: s });
       }
     }
-    if (r.path.endsWith('/ingest/profiles')) {
+    for (const [name, description] of Object.entries(r.headers ?? {})) {
       parameters.push({
-        name: 'Idempotency-Key',
+        name,
         in: 'header',
         required: false,
-        schema: { type: 'string', maxLength: 200 },
-        description: 'Retries with the same key are accepted once; without it, the body hash is the key.',
+        schema: { type: 'string', minLength: 1, maxLength: 200 },
+        description,
       });
     }
     const op: Json = {

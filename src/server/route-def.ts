@@ -50,6 +50,8 @@ export interface Route {
    * applies. `description` documents it per content type.
    */
   streamBody?: { contentTypes: Record<string, string> };
+  /** Request headers the handler reads (documented in the OpenAPI document; the handler checks them). */
+  headers?: Record<string, string>;
   status: number;
   response: z.ZodType | null;
   /**
@@ -77,6 +79,7 @@ export function route<
   body?: B;
   rawBody?: { contentTypes: string[] };
   streamBody?: { contentTypes: Record<string, string> };
+  headers?: Record<string, string>;
   status: number;
   response: R;
   audit?: boolean;

@@ -757,6 +757,11 @@ export function buildRoutes(options: RouteOptions): Route[] {
           'application/json': 'A JSON array of profile exports',
         },
       },
+      headers: {
+        'Idempotency-Key':
+          'The import key: the same file sent again under it resumes an unfinished import, and answers with the ' +
+          "report of a completed one without reading the body. Without it the service makes one (the report's key).",
+      },
       status: 200,
       response: S.ImportReportSchema,
       handler: async ({ principal, backend, query, headers, bodyStream, bodyLength }) => {
@@ -843,6 +848,10 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Retries with the same Idempotency-Key (or the same body) change nothing.',
       body: S.ProfileExportDocSchema,
       rawBody: { contentTypes: ['application/json', 'application/x-ndjson'] },
+      headers: {
+        'Idempotency-Key':
+          'Retries with the same key are accepted once; without it, the body hash is the key.',
+      },
       status: 202,
       response: S.IngestResultSchema,
       handler: async ({ principal, backend, rawBody, headers }) => {

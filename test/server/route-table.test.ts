@@ -235,6 +235,12 @@ describe('route table', () => {
       expect(doc.body.paths[path]?.[r.method.toLowerCase()], key(r)).toBeDefined();
       expect(doc.body.paths[path][r.method.toLowerCase()]['x-permissions']).toEqual([...r.permissions]);
     }
+    // The headers a route reads are parameters, as its query is.
+    const importParams = doc.body.paths['/api/v1/imports'].post.parameters as Array<{
+      name: string;
+      in: string;
+    }>;
+    expect(importParams.filter((p) => p.in === 'header').map((p) => p.name)).toEqual(['Idempotency-Key']);
     // Every $ref resolves to a component.
     const refs = JSON.stringify(doc.body).match(/#\/components\/schemas\/[A-Za-z0-9_]+/g) ?? [];
     for (const ref of new Set(refs))
