@@ -2,6 +2,8 @@ import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import { once } from 'node:events';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
 import { parseCsvProfileHeader } from '../profile/index.ts';
@@ -117,9 +119,10 @@ export interface ImportReport {
   thisCall: { accepted: number; excluded: Record<string, number> };
 }
 
+/** The format a file name suggests (`.csv`, `.json`, else NDJSON), a `.gz` suffix aside. */
 function formatOf(path: string, format: ImportFormat | undefined): ImportFormat {
   if (format) return format;
-  const ext = extname(path).toLowerCase();
+  const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
   return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : 'ndjson';
 }
 
@@ -132,19 +135,97 @@ export type ImportSource =
   | { kind: 'stream'; name: string; bytes: AsyncIterable<Uint8Array>; totalBytes: number | null };
 
 /**
- * The bytes of a source, in reads of about `readSize` bytes for a file. A source that fails (an upload cut off, a
- * read error) throws a `source_failed` EngineError, which no reader mistakes for a syntax error in the data.
+ * The bytes of a source as stored or sent, counted into `progress`, in reads of about `readSize` bytes for a file.
+ * A source that fails (an upload cut off, a read error) throws a `source_failed` EngineError, which no reader
+ * mistakes for a syntax error in the data.
  */
-async function* bytesOf(source: ImportSource, readSize = 1024 * 1024): AsyncGenerator<Uint8Array> {
+async function* rawBytesOf(
+  source: ImportSource,
+  progress: { bytesRead: number },
+  readSize: number,
+): AsyncGenerator<Buffer> {
+  const reads: AsyncIterable<Uint8Array> =
+    source.kind === 'stream' ? source.bytes : createReadStream(source.path, { highWaterMark: readSize });
   try {
-    if (source.kind === 'stream') yield* source.bytes;
-    else yield* createReadStream(source.path, { highWaterMark: readSize }) as AsyncIterable<Buffer>;
+    for await (const bytes of reads) {
+      progress.bytesRead += bytes.byteLength;
+      yield Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
   } catch (cause) {
     throw new EngineError('source_failed', `Reading ${nameOf(source)} failed before its end`, {
       cause,
       details: [{ path: nameOf(source), reason: cause instanceof Error ? cause.message : String(cause) }],
     });
   }
+}
+
+/**
+ * The content of a source: its bytes, decompressed when they are gzip (they start with 1f 8b), whatever the file is
+ * called or the upload declares. `progress` counts the bytes as stored or sent.
+ */
+async function* bytesOf(
+  source: ImportSource,
+  progress: { bytesRead: number },
+  readSize = 1024 * 1024,
+): AsyncGenerator<Buffer> {
+  const raw = rawBytesOf(source, progress, readSize);
+  // Reads may be tiny (an upload's first packet): gather two bytes before deciding.
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let ended = false;
+  while (headBytes < 2) {
+    const step = await raw.next();
+    if (step.done) {
+      ended = true;
+      break;
+    }
+    head.push(step.value);
+    headBytes += step.value.length;
+  }
+  const all = async function* () {
+    yield* head;
+    if (!ended) yield* raw;
+  };
+  const first = head[0];
+  const second = first !== undefined && first.length > 1 ? first[1] : head[1]?.[0];
+  if (first?.[0] === 0x1f && second === 0x8b) yield* gunzipped(all(), nameOf(source));
+  else yield* all();
+}
+
+/**
+ * Gzip data decompressed as it arrives (members one after another, as `cat a.gz b.gz` makes, included). When the
+ * source fails, what arrived before is decompressed and read first, then the source's error is thrown (not the
+ * truncated-data error it leaves the decompressor with).
+ */
+async function* gunzipped(chunks: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+  const gunzip = createGunzip();
+  const stopFeeding = new AbortController();
+  let sourceError: unknown = null;
+  void (async () => {
+    try {
+      for await (const chunk of chunks) {
+        if (!gunzip.write(chunk)) await once(gunzip, 'drain', { signal: stopFeeding.signal });
+      }
+    } catch (error) {
+      if (stopFeeding.signal.aborted) return;
+      sourceError = error;
+    }
+    gunzip.end();
+  })();
+  try {
+    for await (const out of gunzip as AsyncIterable<Buffer>) yield out;
+  } catch (error) {
+    if (sourceError !== null) throw sourceError;
+    throw new EngineError('invalid_file', `${name} is not valid gzip data`, {
+      cause: error,
+      details: [{ path: name, reason: error instanceof Error ? error.message : String(error) }],
+      hint: 'Send the whole file, compressed once with gzip, or uncompressed',
+    });
+  } finally {
+    stopFeeding.abort();
+    gunzip.destroy();
+  }
+  if (sourceError !== null) throw sourceError;
 }
 
 function nameOf(source: ImportSource): string {
@@ -165,11 +246,7 @@ export async function* readLineChunks(
   let linesInParts = 0;
   let firstLine = 1;
   const from: ImportSource = typeof source === 'string' ? { kind: 'file', path: source } : source;
-  for await (const bytes of bytesOf(from, readSize)) {
-    const buffer = Buffer.isBuffer(bytes)
-      ? bytes
-      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    progress.bytesRead += buffer.length;
+  for await (const buffer of bytesOf(from, progress, readSize)) {
     let start = 0;
     for (;;) {
       // Find the newline that completes the chunk, if this buffer holds it.
@@ -211,8 +288,7 @@ async function* readArrayItems(
   // Reads may end inside a multibyte character: the decoder holds its first bytes until the rest arrives.
   const decoder = new StringDecoder('utf8');
   let item = 0;
-  for await (const bytes of bytesOf(source)) {
-    progress.bytesRead += bytes.byteLength;
+  for await (const bytes of bytesOf(source, progress)) {
     for (const text of splitter.push(
       decoder.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
     ))
@@ -238,8 +314,7 @@ async function* readCsvRecords(
   | { line: number; layout: CsvProfileLayout; record: string[] }
   | { line: number; errors: ItemErrors; fatal: true }
 > {
-  const stream = Readable.from(bytesOf(source), { objectMode: false });
-  stream.on('data', (chunk: Uint8Array) => (progress.bytesRead += chunk.byteLength));
+  const stream = Readable.from(bytesOf(source, progress), { objectMode: false });
   // A source that fails (an upload cut off) fails the parser too, instead of leaving it waiting for more.
   const parser = stream.pipe(parseCsv({ info: true, relax_column_count: true, bom: true }));
   stream.once('error', (error) => parser.destroy(error));

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
@@ -434,6 +435,68 @@ for (const backend of BACKENDS) {
         rowsCommitted: 90,
         report: { rowsRead: 90, accepted: 90 },
       });
+    });
+
+    it('imports gzip files and uploads as their content, resumes them, and refuses broken gzip', async () => {
+      const { audience, dir } = await prepare();
+      const lines = Array.from({ length: 60 }, (_, i) => JSON.stringify(profile(i)));
+      lines[7] = '{not json';
+      const text = `${lines.join('\n')}\n`;
+      const plainFile = join(dir, 'plain.ndjson');
+      writeFileSync(plainFile, text);
+      const gzFile = join(dir, 'profiles.ndjson.gz');
+      // Two gzip members one after the other, as `cat a.gz b.gz` makes.
+      const cut = text.indexOf('\n', text.length / 2) + 1;
+      writeFileSync(gzFile, Buffer.concat([gzipSync(text.slice(0, cut)), gzipSync(text.slice(cut))]));
+      const plain = await h!.engine.importFile(plainFile, { sandboxId: 'prod', batchSize: 25, threads: 0 });
+      const gz = await h!.engine.importFile(gzFile, { sandboxId: 'prod', batchSize: 25, threads: 2 });
+      expect({ ...gz, key: plain.key }).toEqual(plain);
+      expect(gz).toMatchObject({ format: 'ndjson', rowsRead: 60, accepted: 59, rejectedCount: 1 });
+
+      // An upload of gzip bytes, cut off, then sent whole under its key: resumed after the rows written.
+      const csv = `profile_key,email,segment:seg\n${Array.from({ length: 40 }, (_, i) => `k${100 + i},u${100 + i}@x.com,1`).join('\n')}\n`;
+      const zipped = gzipSync(csv);
+      const options = {
+        sandboxId: 'prod',
+        format: 'csv' as const,
+        batchSize: 10,
+        threads: 0,
+        key: 'gz-upload',
+      };
+      const reads = (upTo: number, fail: boolean) =>
+        (async function* () {
+          // Single bytes: the gzip header itself arrives in pieces.
+          for (let at = 0; at < upTo; at += 1) yield zipped.subarray(at, at + 1);
+          if (fail) throw new Error('connection reset');
+        })();
+      await expect(
+        h!.engine.importStream(reads(Math.floor(zipped.length * 0.8), true), options),
+      ).rejects.toMatchObject({
+        code: 'source_failed',
+      });
+      const stopped = await h!.engine.importStatus('prod', 'gz-upload');
+      expect(stopped.status).toBe('interrupted');
+      expect(stopped.rowsCommitted).toBeGreaterThanOrEqual(10);
+      const resumed = await h!.engine.importStream(reads(zipped.length, false), options);
+      expect(resumed).toMatchObject({ attempts: 2, rowsRead: 40, accepted: 40, rejectedCount: 0 });
+      expect(resumed.thisCall.accepted).toBe(40 - stopped.rowsCommitted);
+
+      // A gzip file cut short is not silently taken for a shorter file.
+      const broken = join(dir, 'broken.csv.gz');
+      writeFileSync(broken, zipped.subarray(0, zipped.length - 12));
+      await expect(h!.engine.importFile(broken, { sandboxId: 'prod', threads: 0 })).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining('is not valid gzip data'),
+      });
+
+      await h!.engine.flush();
+      const members = [
+        ...Array.from({ length: 60 }, (_, i) => i).filter((i) => i !== 7),
+        ...Array.from({ length: 40 }, (_, i) => 100 + i),
+      ];
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails(members),
+      );
     });
 
     it('refuses to resume an import that is still running, and takes over one that went silent', async () => {

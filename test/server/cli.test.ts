@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
@@ -125,6 +126,19 @@ describe('tca CLI', () => {
     const local = await tca(['import', file, '--dataflow', dataflowId, '--local', '--json']);
     expect(local.code, local.stderr).toBe(0);
     expect(JSON.parse(local.stdout)).toMatchObject({ rowsRead: 31, accepted: 30 });
+    // The same file gzipped: read as its content, over the ingest API and through the imports API alike.
+    const gz = join(t.dir, 'profiles.ndjson.gz');
+    await writeFile(gz, gzipSync(lines.join('\n') + '\n'));
+    for (const extra of [[], ['--mode', 'mirror', '--segment', 'cli-seg']]) {
+      const zipped = await tca(['import', gz, '--dataflow', dataflowId, '--json', ...extra]);
+      expect(zipped.code, zipped.stderr).toBe(0);
+      expect(JSON.parse(zipped.stdout)).toMatchObject({
+        format: 'ndjson',
+        rowsRead: 31,
+        accepted: 30,
+        rejectedCount: 1,
+      });
+    }
     await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
     const auds = await tca(['audiences', '--dataflow', dataflowId, '--json']);
     const [a] = JSON.parse(auds.stdout);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   activateEmailSegment,
@@ -25,8 +26,8 @@ function csv(from: number, to: number): string {
 const emailHash = (i: number) => sha(`zoë.${i}@example.com`);
 
 /** The body as a stream of `size`-byte chunks, sent chunked (no Content-Length); `failAfter` bytes then an error. */
-function chunked(text: string, size: number, failAfter?: number): ReadableStream<Uint8Array> {
-  const bytes = Buffer.from(text);
+function chunked(text: string | Buffer, size: number, failAfter?: number): ReadableStream<Uint8Array> {
+  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
   let at = 0;
   return new ReadableStream({
     pull(controller) {
@@ -131,6 +132,14 @@ describe('POST /api/v1/imports', () => {
     expect(arr.body).toMatchObject({ format: 'json', rowsRead: 1, accepted: 1 });
     const atX = await membersAtX();
     for (const i of [4000, 4001, 4002]) expect(atX.has(emailHash(i))).toBe(true);
+  });
+
+  it('takes a gzip upload as its content, whatever its type says', async () => {
+    const r = await upload('', chunked(gzipSync(csv(6000, 6500)), 97));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ format: 'csv', rowsRead: 500, accepted: 500, rejectedCount: 0 });
+    const atX = await membersAtX();
+    for (const i of [6000, 6250, 6499]) expect(atX.has(emailHash(i))).toBe(true);
   });
 
   it('refuses what it cannot import, with what to fix, and changes nothing', async () => {

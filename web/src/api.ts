@@ -208,9 +208,9 @@ const IMPORT_CONTENT_TYPES: Record<ImportFormat, string> = {
   json: 'application/json',
 };
 
-/** The format a file name suggests: `.csv`, `.json`, else NDJSON. */
+/** The format a file name suggests: `.csv`, `.json`, else NDJSON (a `.gz` suffix aside: the service decompresses). */
 export function importFormatOf(fileName: string): ImportFormat {
-  const lower = fileName.toLowerCase();
+  const lower = fileName.toLowerCase().replace(/\.gz$/, '');
   return lower.endsWith('.csv') ? 'csv' : lower.endsWith('.json') ? 'json' : 'ndjson';
 }
 

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { extname, resolve } from 'node:path';
@@ -62,7 +63,7 @@ export function registerImportCommand(program: Command): void {
   withConnection(
     program
       .command('import <file>')
-      .description('Import profile exports from a file (NDJSON, JSON array or CSV)')
+      .description('Import profile exports from a file (NDJSON, JSON array or CSV; plain or gzip)')
       .requiredOption('--dataflow <id>', 'the dataflow the file feeds (its sandbox is used)')
       .addOption(
         new Option('--format <format>', 'file format (default: from the extension)').choices([
@@ -102,6 +103,7 @@ export function registerImportCommand(program: Command): void {
           'tca import members.csv --dataflow df_123 --local',
           'tca import export.json --dataflow df_123 --json > report.json',
           'tca import members.csv --dataflow df_123 --key members-2026-11-29',
+          'tca import export.ndjson.gz --dataflow df_123',
         ]),
       ),
   ).action(
@@ -113,13 +115,9 @@ export function registerImportCommand(program: Command): void {
       } catch {
         throw new CliError(`Cannot read ${path}`, EXIT.usage);
       }
-      const format =
-        opts.format ??
-        (extname(path).toLowerCase() === '.csv'
-          ? 'csv'
-          : extname(path).toLowerCase() === '.json'
-            ? 'json'
-            : 'ndjson');
+      // `.csv.gz` and the like: gzip files are read (and sent) compressed, and the service decompresses them.
+      const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
+      const format = opts.format ?? (ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : 'ndjson');
       if (opts.mode === 'mirror' && !opts.segment)
         throw new CliError('--mode mirror needs --segment', EXIT.usage);
       const batch = opts.batch === undefined ? undefined : Number(opts.batch);
@@ -153,6 +151,17 @@ type Report = Pick<
   ImportReport,
   'rowsRead' | 'accepted' | 'excluded' | 'rejectedCount' | 'rejected' | 'removed'
 > & { mode: string; format: string; key: string; attempts?: number; replayed?: boolean };
+
+/** Whether a file holds gzip data (it starts with 1f 8b), whatever it is called. */
+async function isGzip(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
 
 /** The default import key: the same file, unchanged, at the same path gets the same key. */
 async function fileKey(path: string): Promise<string> {
@@ -330,8 +339,10 @@ async function importRemote(
     }
   };
 
+  const gzip = await isGzip(path);
   if (opts.format === 'json') {
-    const doc: unknown = JSON.parse(await readFile(path, 'utf8'));
+    const bytes = await readFile(path);
+    const doc: unknown = JSON.parse((gzip ? gunzipSync(bytes) : bytes).toString('utf8'));
     const items = Array.isArray(doc) ? doc : [doc];
     for (let i = 0; i < items.length; i += opts.batch) {
       await send(
@@ -341,7 +352,8 @@ async function importRemote(
       bar.update(Math.round((size * report.rowsRead) / items.length), report.rowsRead);
     }
   } else {
-    const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+    const file = createReadStream(path);
+    const rl = createInterface({ input: gzip ? file.pipe(createGunzip()) : file, crlfDelay: Infinity });
     let pending: Array<{ line: number; text: string }> = [];
     let lineNo = 0;
     for await (const text of rl) {
@@ -353,7 +365,8 @@ async function importRemote(
       if (pending.length >= opts.batch) {
         await send(pending);
         pending = [];
-        bar.update(bytes, report.rowsRead);
+        // The bar counts the file's bytes: compressed ones for a gzip file.
+        bar.update(gzip ? file.bytesRead : bytes, report.rowsRead);
       }
     }
     await send(pending);

@@ -806,7 +806,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           <input
             {...props}
             type="file"
-            accept=".csv,.ndjson,.jsonl,.json,text/csv,application/json"
+            accept=".csv,.ndjson,.jsonl,.json,.gz,text/csv,application/json,application/gzip"
             onChange={(e) => {
               const picked = e.target.files?.[0] ?? null;
               setFile(picked);
