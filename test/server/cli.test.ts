@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
+import pg from 'pg';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
@@ -502,6 +503,91 @@ describe('tca CLI', () => {
     expect(await exited).toBe(0);
     const lines = followed.split('\n').filter((l) => l !== '');
     expect(lines.map((l) => (JSON.parse(l) as { target: string | null }).target)).toEqual(['seg-followed']);
+  });
+
+  it('imports the rows of a warehouse query; in mirror mode the audience follows the query', async () => {
+    const sourceUrl = process.env.TCA_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const table = `tca_cli_source_${process.pid}`;
+    const source = new pg.Client({ connectionString: sourceUrl });
+    await source.connect();
+    try {
+      await source.query(`drop table if exists ${table}`);
+      await source.query(`create table ${table} (crm_id text, email text, vip boolean)`);
+      // A key with a comma and a quote (the CSV quoting must hold), and a row without an email.
+      await source.query(
+        `insert into ${table} select 'sql,"' || i, 'sql' || i || '@example.com', true from generate_series(1, 12) i`,
+      );
+      await source.query(`insert into ${table} values ('sql-none', null, true)`);
+      const query = `select crm_id as profile_key, email, vip as "segment:cli-seg" from ${table} order by crm_id`;
+      const run = () =>
+        tca(
+          [
+            'import-sql',
+            '--dataflow',
+            dataflowId,
+            '--query',
+            query,
+            '--mode',
+            'mirror',
+            '--segment',
+            'cli-seg',
+            '--fetch',
+            '5',
+            '--json',
+          ],
+          { TCA_SOURCE_DATABASE_URL: sourceUrl },
+        );
+      const first = await run();
+      expect(first.code, first.stderr).toBe(0);
+      expect(JSON.parse(first.stdout)).toMatchObject({
+        format: 'csv',
+        mode: 'mirror',
+        rowsRead: 13,
+        accepted: 13,
+        excluded: { no_mappable_identifier: 1 },
+      });
+      const atX = async () => {
+        await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+        const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
+        return t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length;
+      };
+      expect(await atX()).toBe(12);
+
+      // Rows leave the query: the next run removes them at X.
+      await source.query(`delete from ${table} where crm_id in ('sql,"1', 'sql,"2', 'sql,"3')`);
+      const second = await run();
+      expect(second.code, second.stderr).toBe(0);
+      expect(JSON.parse(second.stdout)).toMatchObject({ rowsRead: 10, removed: 3 });
+      expect(await atX()).toBe(9);
+
+      // A query that fails midway imports nothing after it and, in mirror mode, removes nobody.
+      const failing = await tca(
+        [
+          'import-sql',
+          '--dataflow',
+          dataflowId,
+          '--query',
+          `select crm_id as profile_key, 1 / (length(crm_id) - 6) as x from ${table}`,
+          '--mode',
+          'mirror',
+          '--segment',
+          'cli-seg',
+        ],
+        { TCA_SOURCE_DATABASE_URL: sourceUrl },
+      );
+      expect(failing.code).toBe(1);
+      expect(failing.stderr + failing.stdout).toContain('The query failed: division by zero');
+      expect(await atX()).toBe(9);
+      // Only a query: a statement that writes is refused before anything runs.
+      const writing = await tca(['import-sql', '--dataflow', dataflowId, '--query', `delete from ${table}`], {
+        TCA_SOURCE_DATABASE_URL: sourceUrl,
+      });
+      expect(writing.code).toBe(1);
+      expect(Number((await source.query(`select count(*) as n from ${table}`)).rows[0].n)).toBe(10);
+    } finally {
+      await source.query(`drop table if exists ${table}`);
+      await source.end();
+    }
   });
 
   it('uses meaningful exit codes: 4 not found, 3 unreachable, 2 usage', async () => {

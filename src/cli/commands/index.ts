@@ -7,6 +7,7 @@ import { registerSegmentsCommand } from './segments.ts';
 import { registerDataflowsCommand } from './dataflows.ts';
 import { registerImportCommand } from './import.ts';
 import { registerImportsCommand } from './imports.ts';
+import { registerImportSqlCommand } from './import-sql.ts';
 import { registerRunsCommand } from './runs.ts';
 import { registerAudiencesCommand } from './audiences.ts';
 import { registerTokensCommand } from './tokens.ts';
@@ -28,6 +29,7 @@ export function registerCommands(program: Command): void {
   registerDataflowsCommand(program);
   registerImportCommand(program);
   registerImportsCommand(program);
+  registerImportSqlCommand(program);
   registerRunsCommand(program);
   registerAudiencesCommand(program);
   registerTokensCommand(program);
