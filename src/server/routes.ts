@@ -7,6 +7,16 @@ import { ApiError, badRequest, forbidden, notFound } from './api-error.ts';
 
 const V1 = '/api/v1';
 
+/** A page read with a cursor from the query, or the 400 that says the cursor is not one this API gave. */
+function validCursor<T>(page: Checked<T>): T {
+  if (page.ok) return page.value;
+  throw badRequest(
+    'The cursor is not valid',
+    page.problems.map((p) => ({ ...p, path: `query.${p.path}` })),
+    'validation_failed',
+  );
+}
+
 /** The sandbox whose audit events a request reads: the token's, or every one (null) for an admin who asks. */
 function auditScope(
   principal: { sandboxId: string; permissions: readonly string[] },
@@ -339,22 +349,15 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.AuditEventListSchema,
       handler: async ({ principal, backend, query }) => {
-        const listed = await backend.audit.list(auditScope(principal, query.allSandboxes), {
-          limit: query.limit,
-          cursor: query.cursor,
-          target: query.target,
-        });
-        if (!listed.ok)
-          throw badRequest(
-            'The cursor is not valid',
-            listed.problems.map((p) => ({ ...p, path: `query.${p.path}` })),
-            'validation_failed',
-          );
-        return listed.value;
+        return validCursor(
+          await backend.audit.list(auditScope(principal, query.allSandboxes), {
+            limit: query.limit,
+            cursor: query.cursor,
+            target: query.target,
+          }),
+        );
       },
     }),
-
-    // --- destinations ---
     route({
       method: 'GET',
       path: `${V1}/audit-events/feed`,
@@ -368,19 +371,16 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.AuditFeedSchema,
       handler: async ({ principal, backend, query }) => {
-        const page = await backend.audit.feed(auditScope(principal, query.allSandboxes), {
-          limit: query.limit,
-          after: query.after,
-        });
-        if (!page.ok)
-          throw badRequest(
-            'The cursor is not valid',
-            page.problems.map((p) => ({ ...p, path: `query.${p.path}` })),
-            'validation_failed',
-          );
-        return page.value;
+        return validCursor(
+          await backend.audit.feed(auditScope(principal, query.allSandboxes), {
+            limit: query.limit,
+            after: query.after,
+          }),
+        );
       },
     }),
+
+    // --- destinations ---
     route({
       method: 'GET',
       path: `${V1}/destinations`,

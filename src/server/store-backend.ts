@@ -414,12 +414,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         await store.auditEvents.record(event);
       },
       async list(sandboxId, query) {
-        let after: { at: number; id: string } | undefined;
-        if (query.cursor !== undefined) {
-          after = decodeAuditCursor(query.cursor);
-          if (after === undefined)
-            return { ok: false, problems: [{ path: 'cursor', reason: 'not a cursor this API gave' }] };
-        }
+        const after = decodeAuditCursor(query.cursor);
+        if (after === false) return problems([{ path: 'cursor', reason: 'not a cursor this API gave' }]);
         // One more than asked tells whether another page follows.
         const events = await store.auditEvents.list(sandboxId, {
           limit: query.limit + 1,
@@ -437,12 +433,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         };
       },
       async feed(sandboxId, query) {
-        let after: { at: number; id: string } | undefined;
-        if (query.after !== undefined) {
-          after = decodeAuditCursor(query.after);
-          if (after === undefined)
-            return { ok: false, problems: [{ path: 'after', reason: 'not a cursor this API gave' }] };
-        }
+        const after = decodeAuditCursor(query.after);
+        if (after === false) return problems([{ path: 'after', reason: 'not a cursor this API gave' }]);
         const events = await store.auditEvents.feed(sandboxId, {
           limit: query.limit,
           after,
@@ -1063,11 +1055,13 @@ function encodeAuditCursor(event: { at: number; id: string }): string {
   return Buffer.from(`${event.at}.${event.id}`, 'utf8').toString('base64url');
 }
 
-function decodeAuditCursor(cursor: string): { at: number; id: string } | undefined {
+/** The event a cursor names: undefined without a cursor, false for one this API did not give. */
+function decodeAuditCursor(cursor: string | undefined): { at: number; id: string } | undefined | false {
+  if (cursor === undefined) return undefined;
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const dot = text.indexOf('.');
   const at = Number(text.slice(0, dot));
   const id = text.slice(dot + 1);
-  if (dot <= 0 || !Number.isSafeInteger(at) || id === '') return undefined;
+  if (dot <= 0 || !Number.isSafeInteger(at) || id === '') return false;
   return { at, id };
 }

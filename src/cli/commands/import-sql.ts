@@ -108,7 +108,7 @@ export function registerImportSqlCommand(program: Command): void {
         (v) => {
           const n = Number(v);
           if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
-            throw new CliError('--fetch must be 1..1000000', EXIT.usage);
+            throw new InvalidArgumentError('a whole number from 1 to 1000000');
           return n;
         },
         10_000,
