@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { auditAction, mediaType, type Route } from './route-def.ts';
@@ -185,6 +187,9 @@ export function createApp(options: AppOptions): ServiceApp {
         else details.push(...zodDetails(res.error, 'query'));
       }
       if (r.streamBody) {
+        // A streamed upload is read as sent; gzip is recognized by its first bytes, whatever the header says.
+        const encoding = contentEncoding(c.req.raw);
+        if (encoding !== 'identity' && encoding !== 'gzip') throw unsupportedEncoding(encoding, ['gzip']);
         const ct = mediaType(c.req.header('content-type'));
         if (!(ct in r.streamBody.contentTypes)) {
           const accepted = Object.keys(r.streamBody.contentTypes);
@@ -369,7 +374,36 @@ function asStoreError(err: unknown): StoreError | undefined {
 }
 
 /** Reads the body as UTF-8, refusing more than `max` bytes without buffering them (413). */
+const DECODERS = {
+  gzip: promisify(gunzip),
+  deflate: promisify(inflate),
+  br: promisify(brotliDecompress),
+};
+type BodyEncoding = keyof typeof DECODERS;
+
+/** The request's Content-Encoding, lower case (`identity` when none). */
+function contentEncoding(req: Request): string {
+  return (req.headers.get('content-encoding') ?? '').trim().toLowerCase() || 'identity';
+}
+
+function unsupportedEncoding(encoding: string, accepted: string[]): ApiError {
+  return new ApiError({
+    status: 415,
+    code: 'unsupported_media_type',
+    message: `Send the body uncompressed or as ${accepted.join(', ')}`,
+    details: [{ path: 'content-encoding', reason: `unsupported: ${encoding}` }],
+  });
+}
+
+/**
+ * The request body as text, at most `max` bytes. A body with `Content-Encoding: gzip`, `deflate` or `br` is
+ * decompressed, and the limit holds for what it decompresses to: a small body that would expand past it is refused
+ * (413) before it is held in full.
+ */
 export async function readBody(req: Request, max: number): Promise<string> {
+  const encoding = contentEncoding(req);
+  if (encoding !== 'identity' && !(encoding in DECODERS))
+    throw unsupportedEncoding(encoding, Object.keys(DECODERS));
   const declared = req.headers.get('content-length');
   const tooLarge = () =>
     payloadTooLarge(`The body is larger than ${max} bytes (TCA_MAX_BODY_BYTES); send smaller batches`, [
@@ -390,7 +424,16 @@ export async function readBody(req: Request, max: number): Promise<string> {
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = Buffer.concat(chunks);
+  if (encoding === 'identity') return body.toString('utf8');
+  try {
+    return (await DECODERS[encoding as BodyEncoding](body, { maxOutputLength: max })).toString('utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
+    throw badRequest(`The body is not valid ${encoding} data`, [
+      { path: 'content-encoding', reason: error instanceof Error ? error.message : String(error) },
+    ]);
+  }
 }
 
 /** The id of what a create returned (`{ id, … }`), for the audit trail. */

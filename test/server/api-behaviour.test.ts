@@ -1,3 +1,4 @@
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO, profile, startTestService, type TestService } from './harness.ts';
 
@@ -319,6 +320,63 @@ describe('ingest', () => {
     expect(r.body.error.details.map((d: { path: string }) => d.path.slice(0, 3))).toEqual(
       expect.arrayContaining(['[0]', '[1]']),
     );
+    expect(await ledgerRows()).toBe(before);
+  });
+
+  it('takes compressed bodies; the limit holds for what they expand to, and broken or unknown ones are refused', async () => {
+    const send = async (body: Buffer, encoding: string, type = 'application/x-ndjson') => {
+      const res = await fetch(`${t.service.url}/api/v1/ingest/profiles`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${t.adminToken}`,
+          'content-type': type,
+          'content-encoding': encoding,
+        },
+        body: new Uint8Array(body),
+      });
+      return {
+        status: res.status,
+        body: (await res.json()) as {
+          accepted?: number;
+          requestId?: string;
+          error?: { code: string; details: unknown[] };
+        },
+      };
+    };
+    const ndjson = (tag: string) =>
+      Buffer.from(
+        [1, 2, 3]
+          .map((i) => JSON.stringify(profile(`${tag}${i}@example.com`, { [SEG]: 'realized' }, `${tag}${i}`)))
+          .join('\n'),
+      );
+    const zipped = await send(gzipSync(ndjson('gz')), 'gzip');
+    expect(zipped.status, JSON.stringify(zipped.body)).toBe(202);
+    expect(zipped.body.accepted).toBe(3);
+    expect((await send(deflateSync(ndjson('df')), 'deflate')).body.accepted).toBe(3);
+    expect((await send(brotliCompressSync(ndjson('br')), 'br')).body.accepted).toBe(3);
+    // Compressed or not, the same profiles are the same request.
+    const plain = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      raw: ndjson('gz').toString(),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    expect(plain.body).toMatchObject({ duplicate: true, requestId: zipped.body.requestId });
+
+    const before = await ledgerRows();
+    // 1 MB of spaces is 1 KB gzipped: over the 64 KiB limit once expanded.
+    const bomb = await send(gzipSync(Buffer.alloc(1 << 20, ' ')), 'gzip');
+    expect(bomb.status).toBe(413);
+    expect(bomb.body.error?.code).toBe('payload_too_large');
+    const broken = await send(Buffer.from('not gzip at all'), 'gzip');
+    expect(broken.status).toBe(400);
+    expect(broken.body.error?.details).toEqual([
+      { path: 'content-encoding', reason: 'incorrect header check' },
+    ]);
+    const unknown = await send(ndjson('x'), 'compress');
+    expect(unknown.status).toBe(415);
+    expect(unknown.body.error?.details).toEqual([
+      { path: 'content-encoding', reason: 'unsupported: compress' },
+    ]);
     expect(await ledgerRows()).toBe(before);
   });
 

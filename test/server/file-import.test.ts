@@ -146,6 +146,20 @@ describe('POST /api/v1/imports', () => {
     const before = await membersAtX();
     const type = await upload('', csv(5000, 5010), 'text/plain');
     expect(type.status).toBe(415);
+    // A streamed upload is gzip or plain: another encoding would be read as garbage.
+    const brotli = await fetch(`${t.service.url}/api/v1/imports`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${t.adminToken}`,
+        'content-type': 'text/csv',
+        'content-encoding': 'br',
+      },
+      body: csv(5000, 5010),
+    });
+    expect(brotli.status).toBe(415);
+    expect(((await brotli.json()) as Json).error.details).toEqual([
+      { path: 'content-encoding', reason: 'unsupported: br' },
+    ]);
     expect(type.body.error.details[0]).toEqual({ path: 'content-type', reason: 'unsupported: text/plain' });
 
     const noSegment = await upload('?mode=mirror', csv(5000, 5010));
