@@ -473,6 +473,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(page.getByTestId('import-rows'), '3');
     await expectText(page.getByTestId('import-accepted'), '2');
     await expectText(page.getByTestId('import-rejected'), '1');
+    await expectText(page.getByTestId('import-key'), 'Import key console:');
     // The bad row is named by its line in the file.
     await expectText(page.locator('main table'), '4');
     await shot(page, '15-dataflow-import');

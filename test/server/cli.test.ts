@@ -126,7 +126,12 @@ describe('tca CLI', () => {
     expect(report.rejected[0].line).toBe(31);
     const local = await tca(['import', file, '--dataflow', dataflowId, '--local', '--json']);
     expect(local.code, local.stderr).toBe(0);
-    expect(JSON.parse(local.stdout)).toMatchObject({ rowsRead: 31, accepted: 30 });
+    const localReport = JSON.parse(local.stdout) as { key: string };
+    expect(localReport).toMatchObject({ rowsRead: 31, accepted: 30 });
+    // The import is listed under its key, with its rejected line.
+    const shown = await tca(['imports', 'show', localReport.key]);
+    expect(shown.stdout).toContain(`Import ${localReport.key}: complete (ndjson, incremental)`);
+    expect(shown.stdout).toMatch(/ {2}line 31: \S/);
     // The same file gzipped: read as its content, over the ingest API and through the imports API alike.
     const gz = join(t.dir, 'profiles.ndjson.gz');
     await writeFile(gz, gzipSync(lines.join('\n') + '\n'));

@@ -190,7 +190,9 @@ function finish(report: Report, opts: GlobalOptions): number {
         (report.mode === 'mirror' ? `Removed (absent from the file): ${report.removed}\n` : ''),
     );
     for (const r of report.rejected.slice(0, 20))
-      process.stdout.write(`  line ${r.line}: ${r.errors.map((e) => `${e.path} ${e.reason}`).join('; ')}\n`);
+      process.stdout.write(
+        `  line ${r.line}: ${r.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
+      );
     if (report.rejected.length > 20)
       process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
   }

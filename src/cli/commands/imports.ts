@@ -74,6 +74,11 @@ export function registerImportsCommand(program: Command): void {
             ? `Resume: tca import FILE --dataflow ID --key ${i.key} (the same file and options)\n`
             : ''),
       );
+      for (const row of r.rejected.slice(0, 20))
+        process.stdout.write(
+          `  line ${row.line}: ${row.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
+        );
+      if (r.rejectedCount > 20) process.stdout.write(`  … ${r.rejectedCount - 20} more (use --json)\n`);
     }),
   );
 }

@@ -896,6 +896,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       {report ? (
         <section aria-labelledby="import-report-title">
           <h2 id="import-report-title">Import report</h2>
+          <p className="small muted" data-testid="import-key">
+            Import key <code>{report.key}</code> (<code>tca imports show {report.key}</code>)
+          </p>
           {report.replayed ? (
             <p className="callout" role="status" data-testid="import-replayed">
               This file was imported before (import {report.key}): this is its report, and nothing was read
