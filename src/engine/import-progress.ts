@@ -357,6 +357,32 @@ export async function listImports(
   return rows.map((row) => viewOf(row, now, rt.tuning.importStaleMs));
 }
 
+/** Imports kept, in every sandbox, by status (a running attempt silent past `importStaleMs` counts as interrupted). */
+export async function countImports(rt: EngineRuntime): Promise<Record<ImportStatus, number>> {
+  const staleBefore = rt.now() - rt.tuning.importStaleMs;
+  const rows = await (rt.store.db as unknown as Db)
+    .selectFrom('engine_imports')
+    .select((eb) => [
+      'status',
+      eb
+        .case()
+        .when(eb.and([eb('status', '=', 'running'), eb('updated_at', '<', staleBefore)]))
+        .then(1)
+        .else(0)
+        .end()
+        .as('stale'),
+      eb.fn.countAll<number>().as('n'),
+    ])
+    .groupBy(['status', 'stale'])
+    .execute();
+  const counts: Record<ImportStatus, number> = { running: 0, interrupted: 0, failed: 0, complete: 0 };
+  for (const row of rows) {
+    const status = Number(row.stale) === 1 ? 'interrupted' : (row.status as ImportStatus);
+    counts[status] += Number(row.n);
+  }
+  return counts;
+}
+
 /** One import of the sandbox, or a `not_found` EngineError. */
 export async function getImport(rt: EngineRuntime, sandboxId: string, key: string): Promise<ImportView> {
   const row = await (rt.store.db as unknown as Db)

@@ -33,7 +33,13 @@ import { loadSandboxContext } from './dataflow-context.ts';
 import type { Db } from './sql-helpers.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
-import { getImport, listImports, type ImportView } from './import-progress.ts';
+import {
+  countImports,
+  getImport,
+  listImports,
+  type ImportStatus,
+  type ImportView,
+} from './import-progress.ts';
 import { listRuns, pruneHistory, type DataflowRun } from './runs.ts';
 import {
   DEFAULT_TUNING,
@@ -140,6 +146,8 @@ export interface Engine {
   imports(sandboxId: string, options?: { limit?: number }): Promise<ImportView[]>;
   /** One import by its key: its status, the rows committed and the report so far; `not_found` when unknown. */
   importStatus(sandboxId: string, key: string): Promise<ImportView>;
+  /** Imports kept in every sandbox, by status (for metrics). */
+  importCounts(): Promise<Record<ImportStatus, number>>;
   /**
    * "Activate now": queues every current member of an audience to be sent to X again with its next delivery (which
    * it also requests). Once per 24 hours per audience (`too_soon` EngineError sooner); `not_found` for an audience
@@ -292,6 +300,7 @@ export function createEngine(options: EngineOptions): Engine {
       ),
     imports: (sandboxId, listOptions) => listImports(rt, sandboxId, listOptions),
     importStatus: (sandboxId, key) => getImport(rt, sandboxId, key),
+    importCounts: () => countImports(rt),
     activateNow: (sandboxId, audienceId) => activateNow(rt, sandboxId, audienceId),
     erase: (sandboxId, identities) => eraseProfiles(rt, sandboxId, identities),
     profileKeySettings: (sandboxId) => profileKeySettings(rt, sandboxId),

@@ -11,6 +11,7 @@ export interface ServiceMetrics {
   xRequests: Counter<'status' | 'endpoint'>;
   deliveryLatency: Histogram<'endpoint'>;
   pendingChanges: Gauge<'kind'>;
+  imports: Gauge<'status'>;
   rateLimitWaits: Counter<'scope' | 'reason'>;
   rateLimitWaitSeconds: Counter<'scope' | 'reason'>;
   alertsSent: Counter<'type' | 'outcome'>;
@@ -21,6 +22,7 @@ export interface ServiceMetrics {
 export interface MetricsSources {
   pending?: () => Promise<{ adds: number; removes: number }>;
   identities?: () => Promise<Array<{ outcome: string; reason: string; value: number }>>;
+  imports?: () => Promise<Record<string, number>>;
 }
 
 export function createMetrics(
@@ -102,6 +104,20 @@ export function createMetrics(
           this.set({ kind: 'remove' }, p.removes);
         } catch {
           // A scrape must not fail because the store is briefly busy; the gauge keeps its last value.
+        }
+      },
+    }),
+    imports: new Gauge({
+      name: 'tca_imports',
+      help: 'File imports kept (30 days), by status (running, interrupted, failed, complete): interrupted and failed ones can be resumed',
+      labelNames: ['status'],
+      registers: [registry],
+      async collect() {
+        try {
+          for (const [status, n] of Object.entries((await sources.imports?.()) ?? {}))
+            this.set({ status }, n);
+        } catch {
+          // As for pending changes: a busy store keeps the last value.
         }
       },
     }),

@@ -116,6 +116,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     ingestThreads: config.role === 'worker' ? 0 : config.ingestThreads,
   });
   metrics.sources.pending = () => enginePort.pendingTotals();
+  metrics.sources.imports = () => engine.importCounts();
   metrics.sources.identities = async () => {
     const rows = await store.db
       .selectFrom('engine_run_counters')

@@ -244,5 +244,17 @@ describe('POST /api/v1/imports', () => {
       ],
     });
     expect((await importOf('nope')).status).toBe(404);
+
+    // The metrics count the imports kept, by status, as the list shows them.
+    const all = (await t.call('GET', '/api/v1/imports?limit=500', { token: t.adminToken })).body
+      .imports as Array<{
+      status: string;
+    }>;
+    const metrics = await (await fetch(`${t.service.url}/metrics`)).text();
+    for (const status of ['running', 'interrupted', 'failed', 'complete']) {
+      const line = metrics.split('\n').find((l) => l.startsWith(`tca_imports{status="${status}"}`));
+      expect(Number(line?.split(' ').at(-1)), status).toBe(all.filter((i) => i.status === status).length);
+    }
+    expect(all.filter((i) => i.status === 'complete').length).toBeGreaterThan(3);
   });
 });
