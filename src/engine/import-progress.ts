@@ -366,7 +366,7 @@ export async function countImports(rt: EngineRuntime): Promise<Record<ImportStat
       'status',
       eb
         .case()
-        .when(eb.and([eb('status', '=', 'running'), eb('updated_at', '<', staleBefore)]))
+        .when(eb.and([eb('status', '=', 'running'), eb('updated_at', '<=', staleBefore)]))
         .then(1)
         .else(0)
         .end()

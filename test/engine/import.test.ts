@@ -526,9 +526,11 @@ for (const backend of BACKENDS) {
         code: 'conflict',
         message: expect.stringContaining('still running'),
       });
+      expect(await h!.engine.importCounts()).toEqual({ running: 1, interrupted: 0, failed: 0, complete: 0 });
       // A minute without a write: the attempt is taken to be dead, and the next one takes over.
       h!.clock.advance(60_000);
       expect(await h!.engine.importStatus('prod', 'slow')).toMatchObject({ status: 'interrupted' });
+      expect(await h!.engine.importCounts()).toEqual({ running: 0, interrupted: 1, failed: 0, complete: 0 });
       expect(await again()).toMatchObject({ attempts: 2, rowsRead: 2, accepted: 2 });
       // The first attempt's next batch finds it was taken over, and stops without writing.
       release();
