@@ -192,6 +192,9 @@ describe('tca CLI', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('Imported before under the key file-');
     const key = /Import key: (\S+)/.exec(again.stdout)![1]!;
+    expect((await tca(['imports', 'list', '--status', 'interrupted'])).stdout).not.toContain(key);
+    expect((await tca(['imports', 'list', '--status', 'complete'])).stdout).toContain(key);
+    expect((await tca(['imports', 'list', '--status', 'done'])).code).toBe(2);
     const listed = await tca(['imports', 'list']);
     expect(listed.stdout).toMatch(new RegExp(`${key}\\s+complete\\s+csv\\s+mirror\\s+10\\s+10`));
     const shown = await tca(['imports', 'show', key]);

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   action,
   connect,
@@ -27,15 +27,30 @@ export function registerImportsCommand(program: Command): void {
     group
       .command('list')
       .description('List file imports, newest first')
-      .option('--limit <n>', 'how many', positive, 20)
-      .addHelpText('after', examples(['tca imports list', 'tca imports list --limit 100 --json'])),
+      .option('--limit <n>', 'how many of the latest', positive, 20)
+      .addOption(
+        new Option(
+          '--status <status>',
+          'only those in this state (interrupted and failed ones can be resumed)',
+        ).choices(['running', 'interrupted', 'failed', 'complete']),
+      )
+      .addHelpText(
+        'after',
+        examples([
+          'tca imports list',
+          'tca imports list --status interrupted',
+          'tca imports list --limit 100 --json',
+        ]),
+      ),
   ).action(
-    action(async (opts: GlobalOptions & { limit: number }) => {
+    action(async (opts: GlobalOptions & { limit: number; status?: ImportView['status'] }) => {
       const api = await connect(opts);
       const r = await api.request<{ imports: ImportView[] }>('GET', `/api/v1/imports?limit=${opts.limit}`);
-      if (opts.json) return printJson(r.imports);
+      const imports =
+        opts.status === undefined ? r.imports : r.imports.filter((i) => i.status === opts.status);
+      if (opts.json) return printJson(imports);
       printTable(
-        r.imports.map((i) => ({
+        imports.map((i) => ({
           key: i.key,
           status: i.status,
           format: i.format,
