@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 
 /** Exit codes of every `tca` command that talks to the service (also listed in docs/operations.md). */
 export const EXIT = {
@@ -204,4 +204,19 @@ export { splitList } from '../../text/split-list.ts';
 
 export function examples(lines: string[]): string {
   return '\nExamples:\n' + lines.map((l) => `  $ ${l}`).join('\n') + '\n';
+}
+
+/**
+ * An option parser for a whole number from `min` to `max`; anything else is a usage error that says the range.
+ *
+ * @example
+ * program.option('--limit <n>', 'how many', wholeNumber(1, 500), 20);
+ */
+export function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`a whole number from ${min} to ${max}`);
+    return n;
+  };
 }

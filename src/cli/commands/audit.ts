@@ -1,23 +1,17 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import {
   action,
   connect,
   examples,
   printJson,
   printTable,
+  wholeNumber,
   withConnection,
   type GlobalOptions,
 } from './api-client.ts';
 import type { AuditEventListView, AuditFeedView } from '../../server/backend.ts';
-
-const positive = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000)
-    throw new InvalidArgumentError('a whole number from 1 to 10000');
-  return n;
-};
 
 interface AuditOpts extends GlobalOptions {
   limit: number;
@@ -37,7 +31,7 @@ export function registerAuditCommand(program: Command): void {
       .description(
         'Changes made through the API, newest first: who, when, what (field names only, never values)',
       )
-      .option('--limit <n>', 'how many events (pages through the API as needed)', positive, 50)
+      .option('--limit <n>', 'how many events (pages through the API as needed)', wholeNumber(1, 10_000), 50)
       .option('--target <id>', 'only the events about this object (a dataflow, a destination, …)')
       .option('--all-sandboxes', "every sandbox's events (needs Manage Sandboxes: the admin token)")
       .option(
@@ -46,7 +40,12 @@ export function registerAuditCommand(program: Command): void {
       )
       .option('--follow', 'like --feed, then keep polling for new events until stopped')
       .option('--cursor-file <path>', 'where --feed/--follow keep their place between runs')
-      .option('--interval <seconds>', 'how often --follow polls when it has caught up', positive, 5)
+      .option(
+        '--interval <seconds>',
+        'how often --follow polls when it has caught up',
+        wholeNumber(1, 10_000),
+        5,
+      )
       .addHelpText(
         'after',
         examples([

@@ -1,13 +1,14 @@
 import { Readable } from 'node:stream';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import pg from 'pg';
 import type { ImportReportView } from '../../server/backend.ts';
+import { finish, postImport } from './import.ts';
 import {
   action,
   connect,
   examples,
   handleResponse,
-  printJson,
+  wholeNumber,
   withConnection,
   CliError,
   EXIT,
@@ -102,17 +103,7 @@ export function registerImportSqlCommand(program: Command): void {
         'the identity namespace of the profile_key column (default CRMID)',
       )
       .option('--key <key>', 'the import key (default: a new one each run)')
-      .option(
-        '--fetch <rows>',
-        'rows read from the warehouse at a time',
-        (v) => {
-          const n = Number(v);
-          if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
-            throw new InvalidArgumentError('a whole number from 1 to 1000000');
-          return n;
-        },
-        10_000,
-      )
+      .option('--fetch <rows>', 'rows read from the warehouse at a time', wholeNumber(1, 1_000_000), 10_000)
       .addHelpText(
         'after',
         examples([
@@ -140,9 +131,6 @@ export function registerImportSqlCommand(program: Command): void {
         );
       }
       try {
-        const query = new URLSearchParams({ format: 'csv', mode: opts.mode });
-        if (opts.segment !== undefined) query.set('segmentId', opts.segment);
-        if (opts.keyNamespace !== undefined) query.set('keyNamespace', opts.keyNamespace);
         let failure: unknown = null;
         const rows = queryAsCsv(client, opts.query, opts.fetch);
         // A query that fails ends the upload with its error: the service keeps nothing of a mirror then.
@@ -158,29 +146,13 @@ export function registerImportSqlCommand(program: Command): void {
         );
         let res: Response;
         try {
-          res = await api.raw(
-            'POST',
-            `/api/v1/imports?${query.toString()}`,
-            Readable.toWeb(body) as ReadableStream<Uint8Array>,
-            {
-              'content-type': 'text/csv',
-              ...(opts.key !== undefined ? { 'idempotency-key': opts.key } : {}),
-            },
-          );
+          res = await postImport(api, body, { ...opts, format: 'csv' });
         } catch (error) {
           if (failure !== null) throw queryFailed(failure);
           throw error;
         }
         if (failure !== null) throw queryFailed(failure);
-        const report = await handleResponse<ImportReportView>(res);
-        if (opts.json) printJson(report);
-        else
-          process.stdout.write(
-            `Import key: ${report.key}\nRows read: ${report.rowsRead}\nAccepted: ${report.accepted}\n` +
-              `Rejected: ${report.rejectedCount}\n` +
-              (report.mode === 'mirror' ? `Removed (absent from the result): ${report.removed}\n` : ''),
-          );
-        return report.accepted === 0 && report.rowsRead > 0 ? EXIT.refused : EXIT.ok;
+        return finish(await handleResponse<ImportReportView>(res), opts, 'the result');
       } finally {
         await client.end();
       }

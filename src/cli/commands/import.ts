@@ -18,6 +18,7 @@ import {
   withConnection,
   CliError,
   EXIT,
+  type Api,
   type GlobalOptions,
 } from './api-client.ts';
 
@@ -169,7 +170,20 @@ async function fileKey(path: string): Promise<string> {
   return `file-${createHash('sha256').update(`${path}\0${s.size}\0${s.mtimeMs}`).digest('hex').slice(0, 16)}`;
 }
 
-function finish(report: Report, opts: GlobalOptions): number {
+/** The first 20 rejected rows with their line and problems, and how many more there are. */
+export function printRejected(report: Pick<Report, 'rejected' | 'rejectedCount'>): void {
+  for (const r of report.rejected.slice(0, 20))
+    process.stdout.write(
+      `  line ${r.line}: ${r.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
+    );
+  if (report.rejectedCount > 20) process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
+}
+
+/**
+ * Prints an import's report (JSON with --json) and returns the exit code: refused when rows were read and none was
+ * accepted. `source` names what mirror mode compared against.
+ */
+export function finish(report: Report, opts: GlobalOptions, source = 'the file'): number {
   if (opts.json) printJson(report);
   else {
     if (report.replayed)
@@ -187,14 +201,9 @@ function finish(report: Report, opts: GlobalOptions): number {
             .join(', ') || 'none'
         }\n` +
         `Rejected: ${report.rejectedCount}\n` +
-        (report.mode === 'mirror' ? `Removed (absent from the file): ${report.removed}\n` : ''),
+        (report.mode === 'mirror' ? `Removed (absent from ${source}): ${report.removed}\n` : ''),
     );
-    for (const r of report.rejected.slice(0, 20))
-      process.stdout.write(
-        `  line ${r.line}: ${r.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
-      );
-    if (report.rejected.length > 20)
-      process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
+    printRejected(report);
   }
   return report.accepted === 0 && report.rowsRead > 0 ? EXIT.refused : EXIT.ok;
 }
@@ -257,26 +266,43 @@ async function uploadRemote(
 ): Promise<Report> {
   const api = await connect(opts);
   await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
-  const query = new URLSearchParams({ format: opts.format, mode: opts.mode });
-  if (opts.segment !== undefined) query.set('segmentId', opts.segment);
-  if (opts.keyNamespace !== undefined) query.set('keyNamespace', opts.keyNamespace);
   const bar = progressBar(size, tty);
   let sent = 0;
   const file = createReadStream(path);
   file.on('data', (chunk) => bar.update((sent += chunk.length)));
-  const contentType =
-    opts.format === 'csv' ? 'text/csv' : opts.format === 'json' ? 'application/json' : 'application/x-ndjson';
   try {
-    const res = await api.raw(
-      'POST',
-      `/api/v1/imports?${query.toString()}`,
-      Readable.toWeb(file) as ReadableStream<Uint8Array>,
-      { 'content-type': contentType, 'idempotency-key': opts.key },
-    );
-    return await handleResponse<Report>(res);
+    return await handleResponse<Report>(await postImport(api, file, opts));
   } finally {
     bar.stop();
   }
+}
+
+/** Streams `body` to `POST /api/v1/imports` with the import's options; the service answers once it is all written. */
+export function postImport(
+  api: Api,
+  body: Readable,
+  opts: {
+    format: string;
+    mode: string;
+    segment?: string | undefined;
+    keyNamespace?: string | undefined;
+    key?: string | undefined;
+  },
+): Promise<Response> {
+  const query = new URLSearchParams({ format: opts.format, mode: opts.mode });
+  if (opts.segment !== undefined) query.set('segmentId', opts.segment);
+  if (opts.keyNamespace !== undefined) query.set('keyNamespace', opts.keyNamespace);
+  const contentType =
+    opts.format === 'csv' ? 'text/csv' : opts.format === 'json' ? 'application/json' : 'application/x-ndjson';
+  return api.raw(
+    'POST',
+    `/api/v1/imports?${query.toString()}`,
+    Readable.toWeb(body) as ReadableStream<Uint8Array>,
+    {
+      'content-type': contentType,
+      ...(opts.key !== undefined ? { 'idempotency-key': opts.key } : {}),
+    },
+  );
 }
 
 async function importRemote(

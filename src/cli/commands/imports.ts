@@ -1,21 +1,16 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import {
   action,
   connect,
   examples,
   printJson,
   printTable,
+  wholeNumber,
   withConnection,
   type GlobalOptions,
 } from './api-client.ts';
 import type { ImportView } from '../../server/backend.ts';
-
-const positive = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 500)
-    throw new InvalidArgumentError('a whole number from 1 to 500');
-  return n;
-};
+import { printRejected } from './import.ts';
 
 /** `tca imports list|show`: file imports, where each stands, and the key that resumes an interrupted one. */
 export function registerImportsCommand(program: Command): void {
@@ -27,7 +22,7 @@ export function registerImportsCommand(program: Command): void {
     group
       .command('list')
       .description('List file imports, newest first')
-      .option('--limit <n>', 'how many of the latest', positive, 20)
+      .option('--limit <n>', 'how many of the latest', wholeNumber(1, 500), 20)
       .addOption(
         new Option(
           '--status <status>',
@@ -89,11 +84,7 @@ export function registerImportsCommand(program: Command): void {
             ? `Resume: tca import FILE --dataflow ID --key ${i.key} (the same file and options)\n`
             : ''),
       );
-      for (const row of r.rejected.slice(0, 20))
-        process.stdout.write(
-          `  line ${row.line}: ${row.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
-        );
-      if (r.rejectedCount > 20) process.stdout.write(`  … ${r.rejectedCount - 20} more (use --json)\n`);
+      printRejected(r);
     }),
   );
 }
