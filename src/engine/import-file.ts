@@ -289,10 +289,7 @@ async function* readArrayItems(
   const decoder = new StringDecoder('utf8');
   let item = 0;
   for await (const bytes of bytesOf(source, progress)) {
-    for (const text of splitter.push(
-      decoder.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
-    ))
-      yield { line: (item += 1), text };
+    for (const text of splitter.push(decoder.write(bytes))) yield { line: (item += 1), text };
     if (splitter.error) break;
   }
   if (!splitter.error) for (const text of splitter.push(decoder.end())) yield { line: (item += 1), text };
@@ -397,7 +394,7 @@ export async function importProfiles(
   const store = rt.store;
   const maxListed = options.maxRejectedListed ?? 1000;
   const keyNamespace = (options.csvKeyNamespace ?? 'CRMID').toUpperCase();
-  const key = options.key ?? `imp_${rt.now().toString(36)}_${Math.floor(rt.random() * 2 ** 40).toString(36)}`;
+  const key = options.key ?? rt.store.newId('imp');
   if (key.length === 0 || key.length > 200) {
     throw new EngineError('invalid_input', 'An import key is 1–200 characters', {
       details: [{ path: 'key', reason: `${key.length} characters` }],
@@ -581,7 +578,6 @@ export async function importProfiles(
       }
       if (layout !== null && records.length > 0) await send({ ...csv, layout, records }, records.length);
       while (inFlight.length > 0) await writeNext();
-      if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
       if (fatal) {
         report.rowsRead += 1;
         reject(fatal);
@@ -590,7 +586,6 @@ export async function importProfiles(
       for await (const { chunk, firstLine, lines } of readLineChunks(source, batchSize, progress))
         await send({ kind: 'ndjson', chunk, firstLine, context: plain }, lines);
       while (inFlight.length > 0) await writeNext();
-      if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
     } else {
       let items: Array<{ line: number; text: string }> = [];
       for await (const item of readArrayItems(source, progress)) {
@@ -601,8 +596,9 @@ export async function importProfiles(
       }
       if (items.length > 0) await send({ kind: 'json', items, context: plain }, items.length);
       while (inFlight.length > 0) await writeNext();
-      if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
     }
+    // The file ended within the rows the import had committed: it is shorter than the one it started with.
+    if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
     if (mode === 'mirror' && !report.truncated) {
       // A file read only in part is not the full audience: removing the rest would drop real members.
       report.removed = await removeAbsent(rt, context, options.segmentId!, importId);

@@ -68,7 +68,7 @@ export function chainDigest(previous: string, batchDigest: string): string {
 export async function claimImport(rt: EngineRuntime, spec: ImportSpec): Promise<ImportClaim> {
   const db = rt.store.db as unknown as Db;
   const now = rt.now();
-  const id = `imp_${now.toString(36)}_${Math.floor(rt.random() * 2 ** 40).toString(36)}`;
+  const id = rt.store.newId('imp');
   await db
     .insertInto('engine_imports')
     .values({
