@@ -373,7 +373,7 @@ function asStoreError(err: unknown): StoreError | undefined {
   return err instanceof StoreError ? err : undefined;
 }
 
-/** Reads the body as UTF-8, refusing more than `max` bytes without buffering them (413). */
+/** The Content-Encodings a JSON or NDJSON body may come in, and how each is decompressed. */
 const DECODERS = {
   gzip: promisify(gunzip),
   deflate: promisify(inflate),
@@ -396,7 +396,7 @@ function unsupportedEncoding(encoding: string, accepted: string[]): ApiError {
 }
 
 /**
- * The request body as text, at most `max` bytes. A body with `Content-Encoding: gzip`, `deflate` or `br` is
+ * The request body as UTF-8 text, at most `max` bytes, refused (413) without buffering more. A body with `Content-Encoding: gzip`, `deflate` or `br` is
  * decompressed, and the limit holds for what it decompresses to: a small body that would expand past it is refused
  * (413) before it is held in full.
  */

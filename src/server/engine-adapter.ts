@@ -11,10 +11,6 @@ import { IngestWorkers } from './ingest-workers.ts';
 
 const CHUNK = 500;
 
-/**
- * The engine as the API sees it. Pending counts are read from the engine's ledger here because the engine exposes no
- * query for them; everything else goes through the engine's own functions.
- */
 /** An engine import report without the engine's own counters. */
 function reportView({ ledgerWrites: _writes, thisCall: _call, ...view }: ImportReport): ImportReportView {
   return view;
@@ -31,6 +27,10 @@ function importView(view: EngineImportView): ImportView {
   };
 }
 
+/**
+ * The engine as the API sees it. Pending counts are read from the engine's ledger here because the engine exposes no
+ * query for them; everything else goes through the engine's own functions.
+ */
 export function createEngineAdapter(options: {
   engine: Engine;
   store: Store;

@@ -17,6 +17,17 @@ function validCursor<T>(page: Checked<T>): T {
   );
 }
 
+/** The request's Idempotency-Key (null without one), or a 400 when it is not 1–200 characters. */
+function idempotencyKey(headers: Headers): string | null {
+  const key = headers.get('idempotency-key');
+  if (key !== null && (key.length === 0 || key.length > 200)) {
+    throw badRequest('Idempotency-Key must be 1–200 characters', [
+      { path: 'idempotency-key', reason: 'bad length' },
+    ]);
+  }
+  return key;
+}
+
 /** The sandbox whose audit events a request reads: the token's, or every one (null) for an admin who asks. */
 function auditScope(
   principal: { sandboxId: string; permissions: readonly string[] },
@@ -765,12 +776,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.ImportReportSchema,
       handler: async ({ principal, backend, query, headers, bodyStream, bodyLength }) => {
-        const key = headers.get('idempotency-key') ?? undefined;
-        if (key !== undefined && (key.length === 0 || key.length > 200)) {
-          throw badRequest('Idempotency-Key must be 1–200 characters', [
-            { path: 'idempotency-key', reason: 'bad length' },
-          ]);
-        }
+        const key = idempotencyKey(headers) ?? undefined;
         const contentType = mediaType(headers.get('content-type'));
         const format =
           query.format ??
@@ -855,12 +861,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 202,
       response: S.IngestResultSchema,
       handler: async ({ principal, backend, rawBody, headers }) => {
-        const key = headers.get('idempotency-key');
-        if (key !== null && (key.length === 0 || key.length > 200)) {
-          throw badRequest('Idempotency-Key must be 1–200 characters', [
-            { path: 'idempotency-key', reason: 'bad length' },
-          ]);
-        }
+        const key = idempotencyKey(headers);
         const requestId =
           key ??
           'body:' +
