@@ -608,8 +608,10 @@ export function createApi(options: ApiOptions) {
       (await request<{ policies: ConsentPolicy[] }>('PUT', '/consent-policies', { policies })).policies,
 
     listTokens: async () => listOf<ApiToken>(await request('GET', '/tokens')),
-    /** The sandbox's audit trail, newest first; `cursor` is the previous page's `nextCursor`. */
-    /** `allSandboxes`: every sandbox's events (the admin token). */
+    /**
+     * The sandbox's audit trail, newest first; `cursor` is the previous page's `nextCursor`. `allSandboxes`: every
+     * sandbox's events (the admin token).
+     */
     auditEvents: (limit: number, cursor?: string, allSandboxes = false) =>
       request<AuditEventList>('GET', '/audit-events', undefined, {
         limit: String(limit),
