@@ -6,7 +6,7 @@ import { createGunzip } from 'node:zlib';
 import { once } from 'node:events';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
-import { parseCsvProfileHeader } from '../profile/index.ts';
+import { PARQUET_MAGIC, ParquetFileError, parseCsvProfileHeader, readParquetRows } from '../profile/index.ts';
 import type { CsvProfileLayout } from '../profile/index.ts';
 import {
   audienceActive,
@@ -50,11 +50,12 @@ import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
 
-export type ImportFormat = 'ndjson' | 'json' | 'csv';
+/** `parquet` reads the CSV profile model from a Parquet file's columns; it needs a file, not a stream. */
+export type ImportFormat = 'ndjson' | 'json' | 'csv' | 'parquet';
 
 export interface ImportOptions {
   sandboxId: string;
-  /** Default: from the extension (`.csv`, `.json`, else NDJSON). */
+  /** Default: from the extension (`.csv`, `.json`, `.parquet`, else NDJSON). */
   format?: ImportFormat;
   /** `mirror`: the file is the full audience of `segmentId`; known members absent from it are removed. */
   mode?: 'incremental' | 'mirror';
@@ -119,11 +120,11 @@ export interface ImportReport {
   thisCall: { accepted: number; excluded: Record<string, number> };
 }
 
-/** The format a file name suggests (`.csv`, `.json`, else NDJSON), a `.gz` suffix aside. */
-function formatOf(path: string, format: ImportFormat | undefined): ImportFormat {
+/** The format a file name suggests (`.csv`, `.json`, `.parquet`, else NDJSON), a `.gz` suffix aside. */
+export function formatOf(path: string, format?: ImportFormat): ImportFormat {
   if (format) return format;
   const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
-  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : 'ndjson';
+  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.parquet' ? 'parquet' : 'ndjson';
 }
 
 /**
@@ -169,11 +170,11 @@ async function* bytesOf(
   readSize = 1024 * 1024,
 ): AsyncGenerator<Buffer> {
   const raw = rawBytesOf(source, progress, readSize);
-  // Reads may be tiny (an upload's first packet): gather two bytes before deciding.
+  // Reads may be tiny (an upload's first packet): gather four bytes before deciding.
   const head: Buffer[] = [];
   let headBytes = 0;
   let ended = false;
-  while (headBytes < 2) {
+  while (headBytes < 4) {
     const step = await raw.next();
     if (step.done) {
       ended = true;
@@ -186,9 +187,18 @@ async function* bytesOf(
     yield* head;
     if (!ended) yield* raw;
   };
-  const first = head[0];
-  const second = first !== undefined && first.length > 1 ? first[1] : head[1]?.[0];
-  if (first?.[0] === 0x1f && second === 0x8b) yield* gunzipped(all(), nameOf(source));
+  const start = Buffer.concat(head).subarray(0, 4);
+  if (start.toString('latin1') === PARQUET_MAGIC) {
+    throw new EngineError(
+      'invalid_file',
+      `${nameOf(source)} is a Parquet file, which is read from a file, not a stream`,
+      {
+        details: [{ path: nameOf(source), reason: 'starts with PAR1' }],
+        hint: 'Import it with `tca import FILE.parquet` (it sends the rows as CSV), or export CSV or NDJSON',
+      },
+    );
+  }
+  if (start[0] === 0x1f && start[1] === 0x8b) yield* gunzipped(all(), nameOf(source));
   else yield* all();
 }
 
@@ -348,6 +358,40 @@ async function* readCsvRecords(
 }
 
 /**
+ * The rows of a Parquet file as CSV records, numbered as lines of the CSV they read as (the header is line 1, so row
+ * N is line N + 1): the same shape `readCsvRecords` yields. A file that is not Parquet, or whose columns are nested,
+ * throws before any row is read.
+ */
+async function* readParquetRecords(
+  path: string,
+  progress: { bytesRead: number },
+): AsyncGenerator<{ line: number; layout: CsvProfileLayout; record: string[] }> {
+  let layout: CsvProfileLayout | null = null;
+  try {
+    for await (const item of readParquetRows(path, progress)) {
+      if ('header' in item) {
+        const header = parseCsvProfileHeader(item.header);
+        if (!header.ok) {
+          throw new EngineError('invalid_file', `The columns of ${path} are not a profile layout`, {
+            details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
+            hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
+          });
+        }
+        layout = header.layout;
+      } else yield { line: item.row + 1, layout: layout!, record: item.cells };
+    }
+  } catch (error) {
+    if (error instanceof ParquetFileError)
+      throw new EngineError('invalid_file', error.message, {
+        cause: error,
+        details: error.details,
+        hint: error.hint,
+      });
+    throw error;
+  }
+}
+
+/**
  * Imports a file of profiles: NDJSON or a JSON array of AEP profile exports, or CSV rows (the profile CSV model).
  * Streams it in batches (one transaction each), so memory stays flat whatever the file size. In `mirror` mode the
  * file is the full audience of `segmentId`: members known before but absent from it are removed.
@@ -388,6 +432,12 @@ export async function importProfiles(
     throw new EngineError('invalid_input', 'Mirror mode needs the segment the file holds', {
       details: [{ path: 'segmentId', reason: 'required when mode is mirror' }],
       hint: 'Name the segment (--segment ID, or segmentId in the API)',
+    });
+  }
+  if (format === 'parquet' && source.kind !== 'file') {
+    throw new EngineError('invalid_input', 'A Parquet file is read from a file, not a stream', {
+      details: [{ path: 'format', reason: 'parquet needs random access to the file' }],
+      hint: 'Import it with `tca import FILE.parquet` (it sends the rows as CSV), or export CSV or NDJSON',
     });
   }
   const totalBytes = source.kind === 'file' ? fileSize(source.path) : source.totalBytes;
@@ -555,7 +605,7 @@ export async function importProfiles(
   heartbeat.unref();
   let completed = false;
   try {
-    if (format === 'csv') {
+    if (format === 'csv' || format === 'parquet') {
       const csv = {
         kind: 'csv' as const,
         keyNamespace,
@@ -565,7 +615,11 @@ export async function importProfiles(
       let records: Array<{ line: number; record: string[] }> = [];
       let layout: CsvProfileLayout | null = null;
       let fatal: { line: number; errors: ItemErrors; fatal: true } | null = null;
-      for await (const row of readCsvRecords(source, progress)) {
+      const rows =
+        format === 'parquet' && source.kind === 'file'
+          ? readParquetRecords(source.path, progress)
+          : readCsvRecords(source, progress);
+      for await (const row of rows) {
         if ('errors' in row) {
           fatal = row;
           break;

@@ -226,3 +226,21 @@ function segmentStatus(cell: string): SegmentStatus | null {
   if (LEFT.has(lower)) return 'exited';
   return isSegmentStatus(lower) ? lower : null;
 }
+
+/**
+ * One CSV field: quoted when it holds a separator, a quote or a line break (quotes doubled), as RFC 4180 writes it.
+ *
+ * @example
+ * csvField('a,b'); // '"a,b"'
+ */
+export function csvField(value: unknown): string {
+  const text =
+    value === null || value === undefined
+      ? ''
+      : value instanceof Date
+        ? value.toISOString()
+        : typeof value === 'object'
+          ? JSON.stringify(value)
+          : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}

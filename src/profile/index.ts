@@ -14,6 +14,7 @@ export {
 export {
   parseCsvProfileHeader,
   parseCsvProfileRow,
+  csvField,
   CSV_IDENTITY_COLUMNS,
   DEFAULT_SEGMENT_NAMESPACE,
   type CsvColumn,
@@ -21,3 +22,4 @@ export {
   type CsvHeaderResult,
   type CsvRowResult,
 } from './csv-profile-row.ts';
+export { PARQUET_MAGIC, ParquetFileError, parquetCell, readParquetRows } from './parquet-rows.ts';

@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parquetWriteFile } from 'hyparquet-writer';
+import { csvField } from '../../src/profile/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
@@ -12,6 +14,48 @@ const profile = (i: number, status = 'realized') => ({
   segmentMembership: { ups: { seg: { status } } },
   identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },
 });
+type Cell = string | string[] | boolean | null;
+
+/**
+ * Writes `rows` under `columns` as a Parquet file (row groups of `rowGroupSize`), and the same rows as the CSV they
+ * read as. An array column is a Parquet LIST of strings; a boolean column a BOOLEAN; any other a string.
+ */
+function writeParquetAndCsv(
+  base: string,
+  columns: string[],
+  rows: Cell[][],
+  rowGroupSize = 7,
+): { parquet: string; csv: string } {
+  const kind = (index: number) => {
+    const sample = rows.map((row) => row[index]).find((cell) => cell !== null);
+    return Array.isArray(sample) ? 'list' : typeof sample === 'boolean' ? 'boolean' : 'string';
+  };
+  const schema: object[] = [{ name: 'root', num_children: columns.length }];
+  columns.forEach((name, index) => {
+    const type = kind(index);
+    if (type === 'list') {
+      schema.push(
+        { name, repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
+        { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+        { name: 'element', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+      );
+    } else if (type === 'boolean') schema.push({ name, type: 'BOOLEAN', repetition_type: 'OPTIONAL' });
+    else schema.push({ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' });
+  });
+  const parquet = `${base}.parquet`;
+  parquetWriteFile({
+    filename: parquet,
+    columnData: columns.map((name, index) => ({ name, data: rows.map((row) => row[index]) })),
+    schema,
+    rowGroupSize,
+  } as unknown as Parameters<typeof parquetWriteFile>[0]);
+  const cell = (value: Cell) =>
+    csvField(Array.isArray(value) ? value.join('|') : value === null ? '' : String(value));
+  const csv = `${base}.csv`;
+  writeFileSync(csv, [columns, ...rows].map((row) => `${row.map(cell).join(',')}\n`).join(''));
+  return { parquet, csv };
+}
+
 const emails = (ids: number[]) => new Set(ids.map((i) => `email:${emailHash(`u${i}@x.com`)}`));
 
 for (const backend of BACKENDS) {
@@ -575,6 +619,110 @@ for (const backend of BACKENDS) {
         code: 'conflict',
       });
       expect((await h!.store.sandboxes.get('prod'))?.profileKeyNamespaces).toBeNull();
+    });
+
+    it('imports Parquet as the CSV it reads as: lists of identities, nulls, row groups, rejected rows by line', async () => {
+      const { audience, dir } = await prepare();
+      const rows: Cell[][] = Array.from({ length: 30 }, (_, i) => [`k${i}`, [`u${i}@x.com`], true]);
+      rows[4]![1] = ['u4@x.com', 'u40@x.com'];
+      rows[10]![0] = ''; // no profile key: rejected, line 12 (the header is line 1)
+      rows[15]![2] = false; // exited
+      rows[17]![1] = null; // a member with nothing to send
+      rows[22]![2] = null; // says nothing of the segment
+      const { parquet, csv } = writeParquetAndCsv(
+        join(dir, 'members'),
+        ['profile_key', 'email', 'segment:seg'],
+        rows,
+      );
+      const threaded = await h!.engine.importFile(parquet, { sandboxId: 'prod', batchSize: 4, threads: 2 });
+      expect(threaded).toMatchObject({ format: 'parquet', rowsRead: 30, accepted: 29, rejectedCount: 1 });
+      expect(threaded.rejected[0]).toMatchObject({
+        line: 12,
+        errors: [{ path: 'line 12, column "profile_key"' }],
+      });
+      expect(threaded.excluded.no_mappable_identifier).toBe(1);
+      const inline = await h!.engine.importFile(parquet, { sandboxId: 'prod', batchSize: 4, threads: 0 });
+      expect({ ...inline, key: threaded.key }).toEqual(threaded);
+      const asCsv = await h!.engine.importFile(csv, { sandboxId: 'prod', batchSize: 4 });
+      expect({ ...asCsv, key: threaded.key, format: 'parquet' }).toEqual(threaded);
+      await h!.engine.flush();
+      const members = [
+        ...Array.from({ length: 30 }, (_, i) => i).filter((i) => ![10, 15, 17, 22].includes(i)),
+      ];
+      const expected = emails(members);
+      expected.add(`email:${emailHash('u40@x.com')}`);
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(expected);
+
+      // Mirror mode: the file is the whole segment. The 27 members (k17, with no identifier, among them) lose 24.
+      const mirror = writeParquetAndCsv(
+        join(dir, 'mirror'),
+        ['profile_key', 'email'],
+        [0, 1, 2].map((i) => [`k${i}`, `u${i}@x.com`]),
+        2,
+      );
+      const report = await h!.engine.importFile(mirror.parquet, {
+        sandboxId: 'prod',
+        mode: 'mirror',
+        segmentId: 'seg',
+      });
+      expect(report).toMatchObject({ rowsRead: 3, accepted: 3, removed: 24 });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([0, 1, 2]),
+      );
+    });
+
+    it('refuses Parquet it cannot read as profile rows, saying what and where, and writes nothing', async () => {
+      const { dir } = await prepare();
+      const nested = join(dir, 'nested.parquet');
+      parquetWriteFile({
+        filename: nested,
+        columnData: [
+          { name: 'profile_key', data: ['k1'] },
+          { name: 'address', data: [{ city: 'Paris' }] },
+        ],
+        schema: [
+          { name: 'root', num_children: 2 },
+          { name: 'profile_key', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+          { name: 'address', repetition_type: 'OPTIONAL', num_children: 1 },
+          { name: 'city', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+        ],
+      } as unknown as Parameters<typeof parquetWriteFile>[0]);
+      await expect(h!.engine.importFile(nested, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        details: [{ path: 'column "address"', reason: 'is a nested group (a struct)' }],
+      });
+      const notParquet = join(dir, 'members.parquet');
+      writeFileSync(notParquet, 'profile_key,email\nk1,u1@x.com\n');
+      await expect(h!.engine.importFile(notParquet, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining('is not a Parquet file'),
+      });
+      const noKey = writeParquetAndCsv(join(dir, 'no-key'), ['email'], [['u1@x.com']]);
+      await expect(h!.engine.importFile(noKey.parquet, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining('not a profile layout'),
+      });
+      // A stream cannot be Parquet: asked for, or sent as something else.
+      const stream = (async function* () {
+        yield Buffer.from('PAR1 and the rest');
+      })();
+      await expect(
+        h!.engine.importStream(stream, { sandboxId: 'prod', format: 'parquet' }),
+      ).rejects.toMatchObject({
+        code: 'invalid_input',
+      });
+      const disguised = (async function* () {
+        yield Buffer.from('PA');
+        yield Buffer.from('R1 and the rest');
+      })();
+      await expect(
+        h!.engine.importStream(disguised, { sandboxId: 'prod', format: 'csv' }),
+      ).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining('is a Parquet file'),
+      });
+      expect(await h!.store.db.selectFrom('engine_ledger').select('member').execute()).toEqual([]);
     });
 
     it('refuses mirror mode without a segment', async () => {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
+import { parquetWriteFile } from 'hyparquet-writer';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
@@ -218,6 +219,55 @@ describe('tca CLI', () => {
     ]);
     expect(missing.code).not.toBe(0);
     expect(missing.stdout + missing.stderr).toContain('no segment nope');
+  });
+
+  it('imports a Parquet file: sent as CSV over the API, read in place with --local, refused when nested', async () => {
+    const file = join(t.dir, 'members.parquet');
+    // The same ten members as the CSV mirror, and a row without a key.
+    const keys = [...Array.from({ length: 10 }, (_, i) => `cli-e${i}`), ''];
+    parquetWriteFile({
+      filename: file,
+      columnData: [
+        { name: 'profile_key', data: keys, type: 'STRING' },
+        { name: 'email', data: keys.map((_, i) => `cli${i}@example.com`), type: 'STRING' },
+        { name: 'segment:cli-seg', data: keys.map(() => true), type: 'BOOLEAN' },
+      ],
+      rowGroupSize: 4,
+    });
+    const args = ['import', file, '--dataflow', dataflowId, '--mode', 'mirror', '--segment', 'cli-seg'];
+    const remote = await tca([...args, '--key-namespace', 'ECID', '--json']);
+    expect(remote.code, remote.stderr).toBe(0);
+    const expected = { rowsRead: 11, accepted: 10, rejectedCount: 1, removed: 0 };
+    expect(JSON.parse(remote.stdout)).toMatchObject({ format: 'csv', ...expected });
+    expect(JSON.parse(remote.stdout).rejected[0].line).toBe(12);
+    const local = await tca([...args, '--key-namespace', 'ECID', '--local', '--key', 'pq-local', '--json']);
+    expect(local.code, local.stderr).toBe(0);
+    expect(JSON.parse(local.stdout)).toMatchObject({ format: 'parquet', ...expected });
+    expect((await tca(['imports', 'show', 'pq-local'])).stdout).toContain(
+      'complete (parquet, mirror of cli-seg)',
+    );
+    await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+    const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
+    expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(10);
+
+    const nested = join(t.dir, 'nested.parquet');
+    parquetWriteFile({
+      filename: nested,
+      columnData: [
+        { name: 'profile_key', data: ['k1'] },
+        { name: 'address', data: [{ city: 'Paris' }] },
+      ],
+      schema: [
+        { name: 'root', num_children: 2 },
+        { name: 'profile_key', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+        { name: 'address', repetition_type: 'OPTIONAL', num_children: 1 },
+        { name: 'city', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+      ],
+    } as unknown as Parameters<typeof parquetWriteFile>[0]);
+    const refused = await tca(['import', nested, '--dataflow', dataflowId]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('has columns a profile row cannot hold');
+    expect(refused.stderr).toContain('column "address"');
   });
 
   it('activates an audience now, once per 24 hours', async () => {

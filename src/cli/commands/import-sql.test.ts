@@ -1,7 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { csvField } from './import-sql.ts';
+import { csvField } from '../../profile/index.ts';
 
 describe('csvField', () => {
   it('writes fields that a CSV parser reads back as they were, separators, quotes and line breaks included', () => {

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import pg from 'pg';
 import type { ImportReportView } from '../../server/backend.ts';
 import { finish, postImport } from './import.ts';
+import { csvField } from '../../profile/index.ts';
 import {
   action,
   connect,
@@ -24,24 +25,6 @@ interface ImportSqlOpts extends GlobalOptions {
   keyNamespace?: string;
   key?: string;
   fetch: number;
-}
-
-/**
- * One CSV field: quoted when it holds a separator, a quote or a line break (quotes doubled), as RFC 4180 writes it.
- *
- * @example
- * csvField('a,b'); // '"a,b"'
- */
-export function csvField(value: unknown): string {
-  const text =
-    value === null || value === undefined
-      ? ''
-      : value instanceof Date
-        ? value.toISOString()
-        : typeof value === 'object'
-          ? JSON.stringify(value)
-          : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /**

@@ -24,7 +24,7 @@ import {
 
 interface ImportOpts extends GlobalOptions {
   dataflow: string;
-  format?: 'ndjson' | 'json' | 'csv';
+  format?: 'ndjson' | 'json' | 'csv' | 'parquet';
   mode: 'incremental' | 'mirror';
   segment?: string;
   keyNamespace?: string;
@@ -64,13 +64,16 @@ export function registerImportCommand(program: Command): void {
   withConnection(
     program
       .command('import <file>')
-      .description('Import profile exports from a file (NDJSON, JSON array or CSV; plain or gzip)')
+      .description(
+        'Import profile exports from a file (NDJSON, JSON array or CSV, plain or gzip; or Parquet with CSV columns)',
+      )
       .requiredOption('--dataflow <id>', 'the dataflow the file feeds (its sandbox is used)')
       .addOption(
         new Option('--format <format>', 'file format (default: from the extension)').choices([
           'ndjson',
           'json',
           'csv',
+          'parquet',
         ]),
       )
       .addOption(
@@ -105,6 +108,7 @@ export function registerImportCommand(program: Command): void {
           'tca import export.json --dataflow df_123 --json > report.json',
           'tca import members.csv --dataflow df_123 --key members-2026-11-29',
           'tca import export.ndjson.gz --dataflow df_123',
+          'tca import members.parquet --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
         ]),
       ),
   ).action(
@@ -118,7 +122,9 @@ export function registerImportCommand(program: Command): void {
       }
       // `.csv.gz` and the like: gzip files are read (and sent) compressed, and the service decompresses them.
       const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
-      const format = opts.format ?? (ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : 'ndjson');
+      const format =
+        opts.format ??
+        (ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.parquet' ? 'parquet' : 'ndjson');
       if (opts.mode === 'mirror' && !opts.segment)
         throw new CliError('--mode mirror needs --segment', EXIT.usage);
       const batch = opts.batch === undefined ? undefined : Number(opts.batch);
@@ -131,6 +137,10 @@ export function registerImportCommand(program: Command): void {
 
       if (opts.local) {
         const report = await importLocal(path, { ...opts, format, batch, key }, size, tty);
+        return finish(report, opts);
+      }
+      if (format === 'parquet') {
+        const report = await uploadParquet(path, { ...opts, key }, size, tty);
         return finish(report, opts);
       }
       if (format === 'csv' || opts.mode === 'mirror') {
@@ -238,7 +248,7 @@ async function importLocal(
     const bar = progressBar(size, tty);
     const report = await engine.importFile(path, {
       sandboxId: flow.sandboxId,
-      format: opts.format as 'ndjson' | 'json' | 'csv',
+      format: opts.format as 'ndjson' | 'json' | 'csv' | 'parquet',
       mode: opts.mode,
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
       ...(opts.keyNamespace !== undefined ? { csvKeyNamespace: opts.keyNamespace } : {}),
@@ -272,6 +282,57 @@ async function uploadRemote(
   file.on('data', (chunk) => bar.update((sent += chunk.length)));
   try {
     return await handleResponse<Report>(await postImport(api, file, opts));
+  } finally {
+    bar.stop();
+  }
+}
+
+/**
+ * Sends a Parquet file's rows to `POST /api/v1/imports` as CSV (its column names are the header), read here one row
+ * group at a time: Parquet is read from its footer, so the service could not read it as it arrives. The file is
+ * checked (a Parquet file, with flat columns) before anything is sent.
+ */
+async function uploadParquet(
+  path: string,
+  opts: Omit<ImportOpts, 'batch' | 'format'> & { key: string },
+  size: number,
+  tty: boolean,
+): Promise<Report> {
+  const { csvField, readParquetRows, ParquetFileError } = await import('../../profile/index.ts');
+  const progress = { bytesRead: 0 };
+  const rows = readParquetRows(path, progress);
+  const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
+  let first: Awaited<ReturnType<typeof rows.next>>;
+  try {
+    first = await rows.next();
+  } catch (error) {
+    if (error instanceof ParquetFileError)
+      throw new CliError(`${error.message}. ${error.hint}`, EXIT.refused, error.details);
+    throw error;
+  }
+  const api = await connect(opts);
+  await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
+  const bar = progressBar(size, tty);
+  const header = first.done || !('header' in first.value) ? [] : first.value.header;
+  const body = Readable.from(
+    (async function* () {
+      yield Buffer.from(line(header));
+      // A row group at a time: each is one chunk of the upload.
+      let chunk = '';
+      for await (const item of rows) {
+        if ('header' in item) continue;
+        chunk += line(item.cells);
+        if (chunk.length >= 1 << 20) {
+          yield Buffer.from(chunk);
+          chunk = '';
+          bar.update(progress.bytesRead, item.row);
+        }
+      }
+      if (chunk !== '') yield Buffer.from(chunk);
+    })(),
+  );
+  try {
+    return await handleResponse<Report>(await postImport(api, body, { ...opts, format: 'csv' }));
   } finally {
     bar.stop();
   }

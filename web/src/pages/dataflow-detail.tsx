@@ -767,6 +767,8 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const failedKey = upload.isError ? upload.variables?.key : undefined;
   const stopped = recent.data?.find((i) => i.key === failedKey && i.status !== 'complete');
   const resumeFrom = (record: ImportRecord) => {
+    // Parquet files imported on the service's machine resume there (the list offers no Resume for them).
+    if (record.format === 'parquet') return;
     setResuming(record);
     setAgain(null);
     setFormat(record.format);
@@ -1029,7 +1031,9 @@ function RecentImports({
               <td className="num">{formatCount(i.report.rejectedCount)}</td>
               <td>{new Date(i.updatedAt).toLocaleString()}</td>
               <td>
-                {i.status === 'interrupted' || i.status === 'failed' ? (
+                {(i.status === 'interrupted' || i.status === 'failed') && i.format === 'parquet' ? (
+                  <span className="muted">Resume with tca import --local</span>
+                ) : i.status === 'interrupted' || i.status === 'failed' ? (
                   <button type="button" className="secondary" onClick={() => onResume(i)}>
                     Resume…
                   </button>
