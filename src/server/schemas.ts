@@ -546,7 +546,7 @@ export const ImportReportSchema = z
       description: 'The key names an import completed before: this is its report, and the body was not read',
     }),
     format: z.enum(['ndjson', 'json', 'csv', 'parquet']).meta({
-      description: 'parquet: a Parquet file imported on the service\'s machine (`tca import --local`)',
+      description: "parquet: a Parquet file imported on the service's machine (`tca import --local`)",
     }),
     mode: z.enum(['incremental', 'mirror']),
     rowsRead: z.number(),
@@ -578,7 +578,7 @@ export const ImportSchema = z
         'interrupted: the upload was cut off or the service stopped; failed: the file could not be read on; both resume',
     }),
     format: z.enum(['ndjson', 'json', 'csv', 'parquet']).meta({
-      description: 'parquet: a Parquet file imported on the service\'s machine (`tca import --local`)',
+      description: "parquet: a Parquet file imported on the service's machine (`tca import --local`)",
     }),
     mode: z.enum(['incremental', 'mirror']),
     segmentId: z.string().nullable(),
