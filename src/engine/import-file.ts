@@ -6,7 +6,7 @@ import { createGunzip } from 'node:zlib';
 import { once } from 'node:events';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
-import { PARQUET_MAGIC, ParquetFileError, parseCsvProfileHeader, readParquetRows } from '../profile/index.ts';
+import { PARQUET_MAGIC, ParquetFileError, parseCsvProfileHeader, readParquetFile } from '../profile/index.ts';
 import type { CsvProfileLayout } from '../profile/index.ts';
 import {
   audienceActive,
@@ -368,7 +368,7 @@ async function* readParquetRecords(
 ): AsyncGenerator<{ line: number; layout: CsvProfileLayout; record: string[] }> {
   let layout: CsvProfileLayout | null = null;
   try {
-    for await (const item of readParquetRows(path, progress)) {
+    for await (const item of readParquetFile(path, progress)) {
       if ('header' in item) {
         const header = parseCsvProfileHeader(item.header);
         if (!header.ok) {

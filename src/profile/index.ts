@@ -23,3 +23,4 @@ export {
   type CsvRowResult,
 } from './csv-profile-row.ts';
 export { PARQUET_MAGIC, ParquetFileError, parquetCell, readParquetRows } from './parquet-rows.ts';
+export { readParquetFile } from './parquet-file.ts';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
 import type { Stack } from './stack.ts';
 
@@ -586,6 +587,63 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         '/imports/nightly-crm',
       );
       expect(done).toMatchObject({ status: 'complete', rowsCommitted: 25_000, attempts: 2 });
+    },
+  );
+
+  it(
+    'imports a Parquet file read in the browser, and names the columns it cannot read',
+    { timeout: 120_000 },
+    async () => {
+      await page.getByRole('link', { name: 'Import a file' }).click();
+      // Two people the archive segment holds already, in row groups of one, and a row without a key.
+      const keys = ['crm-r0', 'crm-r1', ''];
+      const parquet = parquetWriteBuffer({
+        columnData: [
+          { name: 'profile_key', data: keys, type: 'STRING' },
+          { name: 'email', data: keys.map((_, i) => `resume.${i}@example.com`), type: 'STRING' },
+          { name: 'segment:seg-archive', data: keys.map(() => true), type: 'BOOLEAN' },
+        ],
+        rowGroupSize: 1,
+      });
+      await page
+        .getByLabel('File', { exact: true })
+        .setInputFiles({
+          name: 'archive.parquet',
+          mimeType: 'application/octet-stream',
+          buffer: Buffer.from(parquet),
+        });
+      expect(await page.getByLabel('Format').inputValue()).toBe('parquet');
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await expectText(page.getByTestId('import-rows'), '3');
+      await expectText(page.getByTestId('import-accepted'), '2');
+      await expectText(page.getByTestId('import-rejected'), '1');
+      // The row without a key is row 3 of the file: line 4 of the CSV it was sent as.
+      await expectText(page.locator('table', { hasText: 'Rejected rows' }), '4');
+      await shot(page, '15c-dataflow-import-parquet');
+
+      const nested = parquetWriteBuffer({
+        columnData: [
+          { name: 'profile_key', data: ['k1'] },
+          { name: 'address', data: [{ city: 'Paris' }] },
+        ],
+        schema: [
+          { name: 'root', num_children: 2 },
+          { name: 'profile_key', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+          { name: 'address', repetition_type: 'OPTIONAL', num_children: 1 },
+          { name: 'city', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+        ],
+      } as unknown as Parameters<typeof parquetWriteBuffer>[0]);
+      await page
+        .getByLabel('File', { exact: true })
+        .setInputFiles({
+          name: 'nested.parquet',
+          mimeType: 'application/octet-stream',
+          buffer: Buffer.from(nested),
+        });
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      const alert = page.getByRole('alert');
+      await expectText(alert, 'has columns a profile row cannot hold');
+      await expectText(alert, 'column "address"');
     },
   );
 

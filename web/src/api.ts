@@ -189,6 +189,8 @@ export type { CustomPolicy, CustomPolicyInput, FieldLabel } from '../../src/audi
 export type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'json';
+/** What the Import tab reads: the upload formats, and Parquet (read in the browser and sent as CSV). */
+export type FileFormat = ImportFormat | 'parquet';
 
 export interface ImportQuery {
   format: ImportFormat;
@@ -208,10 +210,19 @@ const IMPORT_CONTENT_TYPES: Record<ImportFormat, string> = {
   json: 'application/json',
 };
 
-/** The format a file name suggests: `.csv`, `.json`, else NDJSON (a `.gz` suffix aside: the service decompresses). */
-export function importFormatOf(fileName: string): ImportFormat {
+/**
+ * The format a file name suggests: `.csv`, `.json`, `.parquet`, else NDJSON (a `.gz` suffix aside: the service
+ * decompresses).
+ */
+export function importFormatOf(fileName: string): FileFormat {
   const lower = fileName.toLowerCase().replace(/\.gz$/, '');
-  return lower.endsWith('.csv') ? 'csv' : lower.endsWith('.json') ? 'json' : 'ndjson';
+  return lower.endsWith('.csv')
+    ? 'csv'
+    : lower.endsWith('.json')
+      ? 'json'
+      : lower.endsWith('.parquet')
+        ? 'parquet'
+        : 'ndjson';
 }
 
 export interface DataflowInput {

@@ -298,9 +298,9 @@ async function uploadParquet(
   size: number,
   tty: boolean,
 ): Promise<Report> {
-  const { csvField, readParquetRows, ParquetFileError } = await import('../../profile/index.ts');
+  const { csvField, readParquetFile, ParquetFileError } = await import('../../profile/index.ts');
   const progress = { bytesRead: 0 };
-  const rows = readParquetRows(path, progress);
+  const rows = readParquetFile(path, progress);
   const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
   let first: Awaited<ReturnType<typeof rows.next>>;
   try {

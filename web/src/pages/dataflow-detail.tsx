@@ -18,7 +18,7 @@ import type {
   Dataflow,
   DataflowRun,
   DeadLetter,
-  ImportFormat,
+  FileFormat,
   ImportQuery,
   ImportRecord,
   ScheduleInput,
@@ -51,6 +51,7 @@ import type { LiveSample } from '../run-metrics.ts';
 import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
+import { parquetAsCsv } from '../parquet.ts';
 import type { MappingRow, ScheduleDraft } from '../validation.ts';
 
 const TAB_LABEL: Record<DataflowTab, string> = {
@@ -711,8 +712,9 @@ function useSegmentName(): (id: string) => string {
   return (id) => segments.data?.find((s: Segment) => s.id === id)?.name ?? id;
 }
 
-const FORMAT_LABEL: Record<ImportFormat, string> = {
+const FORMAT_LABEL: Record<FileFormat, string> = {
   csv: 'CSV (profile_key, identity and segment:<id> columns)',
+  parquet: 'Parquet (the CSV columns; read in this browser and sent as CSV)',
   ndjson: 'NDJSON (one AEP profile export per line)',
   json: 'JSON array of AEP profile exports',
 };
@@ -734,7 +736,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
   const [file, setFile] = useState<File | null>(null);
-  const [format, setFormat] = useState<ImportFormat>('csv');
+  const [format, setFormat] = useState<FileFormat>('csv');
   const [mode, setMode] = useState<'incremental' | 'mirror'>('incremental');
   const [segmentId, setSegmentId] = useState(dataflow.audiences[0]?.segmentId ?? '');
   const [keyNamespace, setKeyNamespace] = useState('CRMID');
@@ -748,18 +750,29 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     refetchInterval: LIVE_MS,
   });
   const upload = useMutation({
-    mutationFn: ({ blob, query, key }: { blob: File; query: ImportQuery; key: string }) =>
-      api.importFile(blob, query, key),
+    mutationFn: async ({
+      blob,
+      query,
+      key,
+      parquet,
+    }: {
+      blob: File;
+      query: ImportQuery;
+      key: string;
+      parquet: boolean;
+    }) => api.importFile(parquet ? await parquetAsCsv(blob) : blob, query, key),
     // Once an import completes there is nothing left to resume.
     onSuccess: () => setResuming(null),
     onSettled: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const segmentName = useSegmentName();
+  // Parquet goes as the CSV it reads as.
+  const csvColumns = format === 'csv' || format === 'parquet';
   const query: ImportQuery = {
-    format,
+    format: format === 'parquet' ? 'csv' : format,
     mode,
     ...(mode === 'mirror' ? { segmentId } : {}),
-    ...(format === 'csv' && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
+    ...(csvColumns && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
   };
   const keyFor = (picked: File) => resuming?.key ?? again ?? importKeyOf(picked);
   const report = upload.data;
@@ -784,7 +797,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       noValidate
       onSubmit={(e) => {
         e.preventDefault();
-        if (file) upload.mutate({ blob: file, query, key: keyFor(file) });
+        if (file) upload.mutate({ blob: file, query, key: keyFor(file), parquet: format === 'parquet' });
       }}
     >
       <p className="muted">
@@ -808,12 +821,14 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           <input
             {...props}
             type="file"
-            accept=".csv,.ndjson,.jsonl,.json,.gz,text/csv,application/json,application/gzip"
+            accept=".csv,.ndjson,.jsonl,.json,.gz,.parquet,text/csv,application/json,application/gzip"
             onChange={(e) => {
               const picked = e.target.files?.[0] ?? null;
               setFile(picked);
               setAgain(null);
-              if (picked && !resuming) setFormat(importFormatOf(picked.name));
+              // A Parquet file resumes a CSV import: it is sent as the CSV it reads as.
+              if (picked && (!resuming || importFormatOf(picked.name) === 'parquet'))
+                setFormat(importFormatOf(picked.name));
               upload.reset();
             }}
           />
@@ -821,8 +836,8 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       </Field>
       <Field label="Format">
         {(props) => (
-          <select {...props} value={format} onChange={(e) => setFormat(e.target.value as ImportFormat)}>
-            {(Object.keys(FORMAT_LABEL) as ImportFormat[]).map((f) => (
+          <select {...props} value={format} onChange={(e) => setFormat(e.target.value as FileFormat)}>
+            {(Object.keys(FORMAT_LABEL) as FileFormat[]).map((f) => (
               <option key={f} value={f}>
                 {FORMAT_LABEL[f]}
               </option>
@@ -864,7 +879,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           )}
         </Field>
       ) : null}
-      {format === 'csv' ? (
+      {csvColumns ? (
         <Field
           label="Identity namespace of profile_key"
           hint="Use the namespace your other sources key profiles by (ECID, say), so the same people are the same profiles."
@@ -911,7 +926,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
                   const key = `${report.key.slice(0, 180)}:again:${Date.now()}`;
                   setAgain(key);
                   setResuming(null);
-                  if (file) upload.mutate({ blob: file, query, key });
+                  if (file) upload.mutate({ blob: file, query, key, parquet: format === 'parquet' });
                 }}
               >
                 Import it again
