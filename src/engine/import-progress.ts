@@ -136,7 +136,8 @@ export async function claimImport(rt: EngineRuntime, spec: ImportSpec): Promise<
   if (row.status === 'complete') return claim(row.attempts);
   const staleMs = rt.tuning.importStaleMs;
   if (row.status === 'running' && now - Number(row.updated_at) < staleMs) {
-    throw new EngineError('conflict', `Import ${spec.key} is still running`, {
+    throw new EngineError('too_soon', `Import ${spec.key} is still running`, {
+      retryAt: Number(row.updated_at) + staleMs,
       details: [
         {
           path: 'key',

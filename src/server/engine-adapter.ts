@@ -129,7 +129,18 @@ export function createEngineAdapter(options: {
             error.code === 'source_failed' ? 'upload_incomplete' : error.code,
           );
         }
-        // Another file, other options or a live attempt under the key.
+        // A live attempt under the key: the client may try again once it has ended, or gone silent.
+        if (error instanceof EngineError && error.code === 'too_soon') {
+          const seconds = Math.max(1, Math.ceil(((error.retryAt ?? Date.now()) - Date.now()) / 1000));
+          throw new ApiError({
+            status: 409,
+            code: 'import_running',
+            message: error.message,
+            details: error.details,
+            headers: { 'retry-after': String(seconds) },
+          });
+        }
+        // Another file, or other options under the key.
         if (error instanceof EngineError && error.code === 'conflict')
           throw new ApiError({
             status: 409,

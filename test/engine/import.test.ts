@@ -567,9 +567,11 @@ for (const backend of BACKENDS) {
           })(),
           options,
         );
+      // Refused until the attempt finishes or goes silent for a minute: retryAt says when, at the latest.
       await expect(again()).rejects.toMatchObject({
-        code: 'conflict',
+        code: 'too_soon',
         message: expect.stringContaining('still running'),
+        retryAt: h!.clock.now() + 60_000,
       });
       expect(await h!.engine.importCounts()).toEqual({ running: 1, interrupted: 0, failed: 0, complete: 0 });
       // A minute without a write: the attempt is taken to be dead, and the next one takes over.

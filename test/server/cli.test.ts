@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -645,6 +646,59 @@ describe('tca CLI', () => {
     } finally {
       await source.query(`drop table if exists ${table}`);
       await source.end();
+    }
+  });
+
+  it('resumes an upload by itself when the connection drops midway: the rows written are not sent twice', async () => {
+    const file = join(t.dir, 'big.ndjson');
+    const lines = Array.from({ length: 25_000 }, (_, i) =>
+      JSON.stringify(profile(`big${i}@example.com`, { 'cli-resume': 'realized' }, `big-e${i}`)),
+    );
+    await writeFile(file, lines.join('\n') + '\n');
+    // A proxy that cuts the first import upload after 3 MB (the service writes its first 20,000 rows by then).
+    const target = new URL(t.service.url);
+    let cut = false;
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      let importBytes = -1;
+      client.on('data', (chunk: Buffer) => {
+        if (importBytes < 0 && chunk.includes('POST /api/v1/imports')) importBytes = 0;
+        if (importBytes >= 0 && !cut && (importBytes += chunk.length) > 3_000_000) {
+          cut = true;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        upstream.write(chunk);
+      });
+      upstream.pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const port = (proxy.address() as AddressInfo).port;
+      const r = await tca(['import', file, '--dataflow', dataflowId, '--key', 'big-1', '--json'], {
+        TCA_URL: `http://127.0.0.1:${port}`,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(cut).toBe(true);
+      expect(r.stderr).toContain('The upload stopped');
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        key: 'big-1',
+        attempts: 2,
+        rowsRead: 25_000,
+        accepted: 25_000,
+      });
+      const shown = await tca(['imports', 'show', 'big-1', '--json']);
+      expect(JSON.parse(shown.stdout)).toMatchObject({
+        status: 'complete',
+        attempts: 2,
+        rowsCommitted: 25_000,
+      });
+    } finally {
+      proxy.close();
     }
   });
 

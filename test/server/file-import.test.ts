@@ -180,6 +180,50 @@ describe('POST /api/v1/imports', () => {
     expect(await membersAtX()).toEqual(before);
   });
 
+  it('answers 409 import_running with Retry-After while an attempt under the key is still reading', async () => {
+    const text = csv(5000, 5010);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let sent = false;
+    const stalled = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent) {
+          await gate;
+          controller.enqueue(new Uint8Array(Buffer.from(text.slice(60))));
+          controller.close();
+          return;
+        }
+        sent = true;
+        controller.enqueue(new Uint8Array(Buffer.from(text.slice(0, 60))));
+      },
+    });
+    const first = upload('', stalled, 'text/csv', 'live-1');
+    await waitFor(
+      async () => {
+        const r = await t.call('GET', '/api/v1/imports/live-1', { token: t.adminToken });
+        return r.status === 200 && r.body.status === 'running' ? true : undefined;
+      },
+      20_000,
+      'the first attempt to start',
+    );
+    const res = await fetch(`${t.service.url}/api/v1/imports`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${t.adminToken}`,
+        'content-type': 'text/csv',
+        'idempotency-key': 'live-1',
+      },
+      body: text,
+    });
+    expect(res.status).toBe(409);
+    const seconds = Number(res.headers.get('retry-after'));
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThanOrEqual(60);
+    expect(((await res.json()) as Json).error).toMatchObject({ code: 'import_running' });
+    release();
+    expect(await first).toMatchObject({ status: 200, body: { key: 'live-1', rowsRead: 10, attempts: 1 } });
+  });
+
   it('an upload cut off before its end removes nothing in mirror mode, and resumes with its key', async () => {
     const before = await membersAtX();
     const importOf = (key: string) => t.call('GET', `/api/v1/imports/${key}`, { token: t.adminToken });

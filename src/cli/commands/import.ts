@@ -1,8 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { extname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
@@ -12,6 +10,7 @@ import type { ImportReport } from '../../engine/index.ts';
 import {
   action,
   connect,
+  wholeNumber,
   examples,
   handleResponse,
   printJson,
@@ -30,10 +29,9 @@ interface ImportOpts extends GlobalOptions {
   keyNamespace?: string;
   local?: boolean;
   batch?: string;
+  retries: number;
   key?: string;
 }
-
-const REMOTE_BATCH = 1000;
 
 function progressBar(
   total: number,
@@ -56,9 +54,9 @@ function progressBar(
 }
 
 /**
- * `tca import FILE --dataflow ID`: loads a file of profile exports. By default NDJSON and JSON files go through the
- * ingest API in batches (each retried safely), and CSV files and mirror mode stream the whole file to the imports API
- * in one request; `--local` runs the import in this process against the store, for files on the service's machine.
+ * `tca import FILE --dataflow ID`: loads a file of profile exports. The file streams to the imports API in one
+ * request under its import key (a Parquet file as the CSV it reads as), resuming by itself when an upload stops
+ * short; `--local` runs the import in this process against the store, for files on the service's machine.
  */
 export function registerImportCommand(program: Command): void {
   withConnection(
@@ -92,12 +90,18 @@ export function registerImportCommand(program: Command): void {
       )
       .option(
         '--batch <n>',
-        `profiles per request (default ${REMOTE_BATCH}), or per transaction with --local (default 20000)`,
+        'with --local: rows per transaction (default 20000); uploads are batched by the service',
+      )
+      .option(
+        '--retries <n>',
+        'times an upload that stops short (a dropped connection, a restart of the service) is resumed by itself',
+        wholeNumber(0, 100),
+        5,
       )
       .option(
         '--key <key>',
         'the import key: running the command again with it resumes an interrupted import (default: made from the ' +
-          "file's path, size and modification time, so the same command resumes by itself)",
+          "file's path, size and modification time and the options, so the same command resumes by itself)",
       )
       .addHelpText(
         'after',
@@ -133,23 +137,21 @@ export function registerImportCommand(program: Command): void {
       const tty = Boolean(process.stderr.isTTY) && !opts.json;
       if (opts.key !== undefined && (opts.key.length === 0 || opts.key.length > 200))
         throw new CliError('--key must be 1–200 characters', EXIT.usage);
-      const key = opts.key ?? (await fileKey(path));
+      const key = opts.key ?? (await fileKey(path, [format, opts.mode, opts.segment, opts.keyNamespace]));
 
       if (opts.local) {
         const report = await importLocal(path, { ...opts, format, batch, key }, size, tty);
         return finish(report, opts);
       }
-      if (format === 'parquet') {
-        const report = await uploadParquet(path, { ...opts, key }, size, tty);
-        return finish(report, opts);
-      }
-      if (format === 'csv' || opts.mode === 'mirror') {
-        const report = await uploadRemote(path, { ...opts, format, key }, size, tty);
-        return finish(report, opts);
-      }
-      const report = await importRemote(
-        path,
-        { ...opts, format, batch: batch ?? REMOTE_BATCH, key },
+      if (batch !== undefined)
+        process.stderr.write(
+          '--batch sets rows per transaction with --local; the service batches uploads itself\n',
+        );
+      // Parquet goes as the CSV it reads as.
+      const body = format === 'parquet' ? await parquetBody(path) : fileBody(path);
+      const report = await uploadRemote(
+        body,
+        { ...opts, format: format === 'parquet' ? 'csv' : format, key },
         size,
         tty,
       );
@@ -163,21 +165,14 @@ type Report = Pick<
   'rowsRead' | 'accepted' | 'excluded' | 'rejectedCount' | 'rejected' | 'removed'
 > & { mode: string; format: string; key: string; attempts?: number; replayed?: boolean };
 
-/** Whether a file holds gzip data (it starts with 1f 8b), whatever it is called. */
-async function isGzip(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
-  try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
-    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The default import key: the same file, unchanged, at the same path gets the same key. */
-async function fileKey(path: string): Promise<string> {
+/**
+ * The default import key: the same file, unchanged, at the same path, imported with the same options, gets the same
+ * key (so the same command resumes it); other options make another import.
+ */
+async function fileKey(path: string, options: ReadonlyArray<string | undefined>): Promise<string> {
   const s = await stat(path);
-  return `file-${createHash('sha256').update(`${path}\0${s.size}\0${s.mtimeMs}`).digest('hex').slice(0, 16)}`;
+  const text = [path, s.size, s.mtimeMs, ...options.map((o) => o ?? '')].join('\0');
+  return `file-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
 
 /** The first 20 rejected rows with their line and problems, and how many more there are. */
@@ -265,76 +260,120 @@ async function importLocal(
 }
 
 /**
- * Streams the whole file to `POST /api/v1/imports` in one request (CSV files and mirror mode, which must see the
- * whole file): the service reads it as it arrives and answers with the import's report.
+ * The bytes `tca import` sends for a file, made anew for each attempt: the file as it is (gzip files stay compressed;
+ * the service decompresses them), or a Parquet file's rows as CSV (its column names are the header), read here one
+ * row group at a time, since Parquet is read from its footer and the service could not read it as it arrives.
+ * `onProgress` gets the file's bytes read and, for Parquet, the rows.
  */
-async function uploadRemote(
-  path: string,
-  opts: Omit<ImportOpts, 'batch'> & { format: string; key: string },
-  size: number,
-  tty: boolean,
-): Promise<Report> {
-  const api = await connect(opts);
-  await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
-  const bar = progressBar(size, tty);
-  let sent = 0;
-  const file = createReadStream(path);
-  file.on('data', (chunk) => bar.update((sent += chunk.length)));
+type BodySource = (onProgress: (bytes: number, rows?: number) => void) => Promise<Readable>;
+
+function fileBody(path: string): BodySource {
+  return async (onProgress) => {
+    const file = createReadStream(path);
+    let sent = 0;
+    file.on('data', (chunk) => onProgress((sent += chunk.length)));
+    return file;
+  };
+}
+
+/** The Parquet file's rows as CSV; the file is checked (Parquet, with flat columns) before a byte is sent. */
+async function parquetBody(path: string): Promise<BodySource> {
+  const { csvField, readParquetFile, ParquetFileError } = await import('../../profile/index.ts');
+  const refused = (error: unknown) =>
+    error instanceof ParquetFileError
+      ? new CliError(`${error.message}. ${error.hint}`, EXIT.refused, error.details)
+      : error;
+  // The header first: a file that cannot be imported is refused before connecting.
   try {
-    return await handleResponse<Report>(await postImport(api, file, opts));
-  } finally {
-    bar.stop();
+    for await (const item of readParquetFile(path)) if ('header' in item) break;
+  } catch (error) {
+    throw refused(error);
   }
+  const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
+  return async (onProgress) =>
+    Readable.from(
+      (async function* () {
+        const progress = { bytesRead: 0 };
+        let chunk = '';
+        try {
+          for await (const item of readParquetFile(path, progress)) {
+            chunk += line('header' in item ? item.header : item.cells);
+            if (chunk.length < 1 << 20) continue;
+            yield Buffer.from(chunk);
+            chunk = '';
+            onProgress(progress.bytesRead, 'row' in item ? item.row : 0);
+          }
+        } catch (error) {
+          throw refused(error);
+        }
+        if (chunk !== '') yield Buffer.from(chunk);
+      })(),
+    );
+}
+
+/** Waits between attempts: 1, 2, 4, 8, 16, then 30 s; or what the service asked for (Retry-After, at most 60 s). */
+function retryDelayMs(attempt: number, retryAfter: string | null): number {
+  const asked = Number(retryAfter);
+  if (retryAfter !== null && Number.isFinite(asked) && asked > 0) return Math.min(asked, 60) * 1000;
+  return Math.min(2 ** (attempt - 1), 30) * 1000;
 }
 
 /**
- * Sends a Parquet file's rows to `POST /api/v1/imports` as CSV (its column names are the header), read here one row
- * group at a time: Parquet is read from its footer, so the service could not read it as it arrives. The file is
- * checked (a Parquet file, with flat columns) before anything is sent.
+ * Streams the file to `POST /api/v1/imports` under its key, and resumes by itself when an attempt stops short: the
+ * connection dropped or the service was unreachable, a 5xx, `upload_incomplete`, or `import_running` (the service
+ * still counts an earlier attempt as live). Each attempt sends the file from its start; the service checks the rows it
+ * wrote before and skips them, so nothing is imported twice. Other refusals end the command.
  */
-async function uploadParquet(
-  path: string,
-  opts: Omit<ImportOpts, 'batch' | 'format'> & { key: string },
+async function uploadRemote(
+  body: BodySource,
+  opts: Omit<ImportOpts, 'batch'> & { format: string; key: string },
   size: number,
   tty: boolean,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<Report> {
-  const { csvField, readParquetFile, ParquetFileError } = await import('../../profile/index.ts');
-  const progress = { bytesRead: 0 };
-  const rows = readParquetFile(path, progress);
-  const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
-  let first: Awaited<ReturnType<typeof rows.next>>;
-  try {
-    first = await rows.next();
-  } catch (error) {
-    if (error instanceof ParquetFileError)
-      throw new CliError(`${error.message}. ${error.hint}`, EXIT.refused, error.details);
-    throw error;
-  }
   const api = await connect(opts);
   await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
-  const bar = progressBar(size, tty);
-  const header = first.done || !('header' in first.value) ? [] : first.value.header;
-  const body = Readable.from(
-    (async function* () {
-      yield Buffer.from(line(header));
-      // A row group at a time: each is one chunk of the upload.
-      let chunk = '';
-      for await (const item of rows) {
-        if ('header' in item) continue;
-        chunk += line(item.cells);
-        if (chunk.length >= 1 << 20) {
-          yield Buffer.from(chunk);
-          chunk = '';
-          bar.update(progress.bytesRead, item.row);
-        }
-      }
-      if (chunk !== '') yield Buffer.from(chunk);
-    })(),
-  );
-  try {
-    return await handleResponse<Report>(await postImport(api, body, { ...opts, format: 'csv' }));
-  } finally {
-    bar.stop();
+  for (let attempt = 1; ; attempt += 1) {
+    const bar = progressBar(size, tty);
+    let res: Response | null = null;
+    let failure: string;
+    // A body that fails to read (a Parquet row group that cannot be decoded) ends the command with its own error.
+    let bodyError: unknown = null;
+    try {
+      const stream = await body((bytes, rows) => bar.update(bytes, rows));
+      stream.once('error', (error) => (bodyError = error));
+      res = await postImport(api, stream, opts);
+    } catch (error) {
+      if (bodyError !== null) throw bodyError;
+      if (!(error instanceof CliError) || error.exitCode !== EXIT.unavailable) throw error;
+      failure = error.message;
+    } finally {
+      bar.stop();
+    }
+    if (res !== null) {
+      if (res.ok) return handleResponse<Report>(res);
+      const code = await res
+        .clone()
+        .json()
+        .then(
+          (doc: { error?: { code?: string } }) => doc.error?.code,
+          () => undefined,
+        );
+      const retryable = res.status >= 500 || code === 'upload_incomplete' || code === 'import_running';
+      if (!retryable || attempt > opts.retries) return handleResponse<Report>(res);
+      failure = `HTTP ${res.status}${code ? ` ${code}` : ''}`;
+    } else if (attempt > opts.retries) {
+      throw new CliError(
+        `${failure!} (gave up after ${attempt} attempts; run the same command to resume)`,
+        EXIT.unavailable,
+      );
+    }
+    const wait = retryDelayMs(attempt, res?.headers.get('retry-after') ?? null);
+    process.stderr.write(
+      `The upload stopped (${failure!}); resuming import ${opts.key} in ${wait / 1000} s ` +
+        `(attempt ${attempt + 1} of ${opts.retries + 1})\n`,
+    );
+    await sleep(wait);
   }
 }
 
@@ -364,103 +403,4 @@ export function postImport(
       ...(opts.key !== undefined ? { 'idempotency-key': opts.key } : {}),
     },
   );
-}
-
-async function importRemote(
-  path: string,
-  opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number; key: string },
-  size: number,
-  tty: boolean,
-): Promise<Report> {
-  const api = await connect(opts);
-  await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
-  // Same key, same batches, same request keys: re-running an interrupted import re-sends nothing twice.
-  const batchKey = createHash('sha256').update(opts.key).digest('hex').slice(0, 32);
-  const report: Report = {
-    key: opts.key,
-    format: opts.format,
-    mode: 'incremental',
-    rowsRead: 0,
-    accepted: 0,
-    excluded: {},
-    rejectedCount: 0,
-    rejected: [],
-    removed: 0,
-  };
-  const bar = progressBar(size, tty);
-  let batchNo = 0;
-  let bytes = 0;
-
-  const send = async (lines: Array<{ line: number; text: string }>) => {
-    if (lines.length === 0) return;
-    const res = await api.raw('POST', '/api/v1/ingest/profiles', lines.map((l) => l.text).join('\n'), {
-      'content-type': 'application/x-ndjson',
-      'idempotency-key': `import-${batchKey}-${batchNo++}`,
-    });
-    const body = (await res.json()) as {
-      accepted?: number;
-      excluded?: Record<string, number>;
-      rejected?: Array<{ index: number; path: string; reason: string }>;
-      error?: { message: string; details: Array<{ path: string; reason: string }> };
-    };
-    let rejected = body.rejected ?? [];
-    if (res.status === 400 && body.error) {
-      // Every item of the batch was rejected: the details say which and why.
-      rejected = body.error.details.map((d) => {
-        const m = /^\[(\d+)\](.*)$/.exec(d.path);
-        return { index: m ? Number(m[1]) : 0, path: m ? `$${m[2]}` : d.path, reason: d.reason };
-      });
-    } else if (res.status !== 202) {
-      throw new CliError(
-        `Ingest failed (HTTP ${res.status}): ${body.error?.message ?? ''}`,
-        res.status === 401 || res.status === 403 ? EXIT.unavailable : EXIT.serverError,
-      );
-    }
-    report.accepted += body.accepted ?? 0;
-    for (const [k, v] of Object.entries(body.excluded ?? {}))
-      report.excluded[k] = (report.excluded[k] ?? 0) + v;
-    const byIndex = new Map<number, Array<{ path: string; reason: string }>>();
-    for (const r of rejected)
-      byIndex.set(r.index, [...(byIndex.get(r.index) ?? []), { path: r.path, reason: r.reason }]);
-    for (const [index, errors] of byIndex) {
-      report.rejectedCount += 1;
-      if (report.rejected.length < 1000) report.rejected.push({ line: lines[index]?.line ?? 0, errors });
-    }
-  };
-
-  const gzip = await isGzip(path);
-  if (opts.format === 'json') {
-    const bytes = await readFile(path);
-    const doc: unknown = JSON.parse((gzip ? gunzipSync(bytes) : bytes).toString('utf8'));
-    const items = Array.isArray(doc) ? doc : [doc];
-    for (let i = 0; i < items.length; i += opts.batch) {
-      await send(
-        items.slice(i, i + opts.batch).map((item, k) => ({ line: i + k + 1, text: JSON.stringify(item) })),
-      );
-      report.rowsRead = Math.min(items.length, i + opts.batch);
-      bar.update(Math.round((size * report.rowsRead) / items.length), report.rowsRead);
-    }
-  } else {
-    const file = createReadStream(path);
-    const rl = createInterface({ input: gzip ? file.pipe(createGunzip()) : file, crlfDelay: Infinity });
-    let pending: Array<{ line: number; text: string }> = [];
-    let lineNo = 0;
-    for await (const text of rl) {
-      lineNo += 1;
-      bytes += Buffer.byteLength(text) + 1;
-      if (text.trim() === '') continue;
-      report.rowsRead += 1;
-      pending.push({ line: lineNo, text });
-      if (pending.length >= opts.batch) {
-        await send(pending);
-        pending = [];
-        // The bar counts the file's bytes: compressed ones for a gzip file.
-        bar.update(gzip ? file.bytesRead : bytes, report.rowsRead);
-      }
-    }
-    await send(pending);
-    bar.update(size, report.rowsRead);
-  }
-  bar.stop();
-  return report;
 }
