@@ -605,13 +605,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         ],
         rowGroupSize: 1,
       });
-      await page
-        .getByLabel('File', { exact: true })
-        .setInputFiles({
-          name: 'archive.parquet',
-          mimeType: 'application/octet-stream',
-          buffer: Buffer.from(parquet),
-        });
+      await page.getByLabel('File', { exact: true }).setInputFiles({
+        name: 'archive.parquet',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from(parquet),
+      });
       expect(await page.getByLabel('Format').inputValue()).toBe('parquet');
       await page.getByRole('button', { name: 'Import', exact: true }).click();
       await expectText(page.getByTestId('import-rows'), '3');
@@ -633,13 +631,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
           { name: 'city', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
         ],
       } as unknown as Parameters<typeof parquetWriteBuffer>[0]);
-      await page
-        .getByLabel('File', { exact: true })
-        .setInputFiles({
-          name: 'nested.parquet',
-          mimeType: 'application/octet-stream',
-          buffer: Buffer.from(nested),
-        });
+      await page.getByLabel('File', { exact: true }).setInputFiles({
+        name: 'nested.parquet',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from(nested),
+      });
       await page.getByRole('button', { name: 'Import', exact: true }).click();
       const alert = page.getByRole('alert');
       await expectText(alert, 'has columns a profile row cannot hold');
