@@ -121,7 +121,7 @@ export interface ImportReport {
 }
 
 /** The format a file name suggests (`.csv`, `.json`, `.parquet`, else NDJSON), a `.gz` suffix aside. */
-export function formatOf(path: string, format?: ImportFormat): ImportFormat {
+function formatOf(path: string, format: ImportFormat | undefined): ImportFormat {
   if (format) return format;
   const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
   return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.parquet' ? 'parquet' : 'ndjson';
@@ -189,14 +189,20 @@ async function* bytesOf(
   };
   const start = Buffer.concat(head).subarray(0, 4);
   if (start.toString('latin1') === PARQUET_MAGIC) {
-    throw new EngineError(
-      'invalid_file',
-      `${nameOf(source)} is a Parquet file, which is read from a file, not a stream`,
-      {
-        details: [{ path: nameOf(source), reason: 'starts with PAR1' }],
-        hint: 'Import it with `tca import FILE.parquet` (it sends the rows as CSV), or export CSV or NDJSON',
-      },
-    );
+    const details = [{ path: nameOf(source), reason: 'starts with PAR1' }];
+    throw source.kind === 'file'
+      ? new EngineError('invalid_file', `${source.path} is a Parquet file`, {
+          details,
+          hint: 'Import it with the format parquet (the default for a .parquet name)',
+        })
+      : new EngineError(
+          'invalid_file',
+          `${source.name} is a Parquet file, which is read from a file, not a stream`,
+          {
+            details,
+            hint: 'Import it with `tca import FILE.parquet` (it sends the rows as CSV), or export CSV or NDJSON',
+          },
+        );
   }
   if (start[0] === 0x1f && start[1] === 0x8b) yield* gunzipped(all(), nameOf(source));
   else yield* all();

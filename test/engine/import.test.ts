@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -704,6 +704,13 @@ for (const backend of BACKENDS) {
       await expect(h!.engine.importFile(noKey.parquet, { sandboxId: 'prod' })).rejects.toMatchObject({
         code: 'invalid_file',
         message: expect.stringContaining('not a profile layout'),
+      });
+      // A Parquet file read as CSV is named for what it is.
+      const renamed = join(dir, 'members-parquet.csv');
+      writeFileSync(renamed, readFileSync(noKey.parquet));
+      await expect(h!.engine.importFile(renamed, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining('is a Parquet file. Import it with the format parquet'),
       });
       // A stream cannot be Parquet: asked for, or sent as something else.
       const stream = (async function* () {

@@ -329,7 +329,6 @@ async function uploadRemote(
   opts: Omit<ImportOpts, 'batch'> & { format: string; key: string },
   size: number,
   tty: boolean,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
 ): Promise<Report> {
   const api = await connect(opts);
   await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
@@ -373,7 +372,7 @@ async function uploadRemote(
       `The upload stopped (${failure!}); resuming import ${opts.key} in ${wait / 1000} s ` +
         `(attempt ${attempt + 1} of ${opts.retries + 1})\n`,
     );
-    await sleep(wait);
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
 
