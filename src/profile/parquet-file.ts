@@ -33,7 +33,7 @@ class FileBuffer implements AsyncBuffer {
 export async function* readParquetFile(
   path: string,
   progress: { bytesRead: number } = { bytesRead: 0 },
-): AsyncGenerator<{ header: string[] } | { row: number; cells: string[] }> {
+): AsyncGenerator<{ header: string[]; rows: number } | { row: number; cells: string[] }> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');

@@ -69,14 +69,14 @@ function columnProblem(column: SchemaTree): string | null {
 }
 
 /**
- * The rows of a Parquet file (`name` says which, in messages) as CSV cells: first the header (the column names), then
- * each row with its 1-based number. Nested columns (structs, maps, lists of structs) are refused before any row is
+ * The rows of a Parquet file (`name` says which, in messages) as CSV cells: first the header (the column names, and
+ * the number of rows the file's metadata counts), then each row with its 1-based number. Nested columns (structs, maps, lists of structs) are refused before any row is
  * read.
  */
 export async function* readParquetRows(
   file: AsyncBuffer,
   name: string,
-): AsyncGenerator<{ header: string[] } | { row: number; cells: string[] }> {
+): AsyncGenerator<{ header: string[]; rows: number } | { row: number; cells: string[] }> {
   let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
     metadata = await parquetMetadataAsync(file);
@@ -103,7 +103,7 @@ export async function* readParquetRows(
         '(a list of strings is fine for several identities)',
     );
   }
-  yield { header: columns.map((column) => column.element.name) };
+  yield { header: columns.map((column) => column.element.name), rows: Number(metadata.num_rows) };
   let rowStart = 0;
   for (const group of metadata.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);

@@ -271,6 +271,75 @@ describe('tca CLI', () => {
     expect(refused.stderr).toContain('column "address"');
   });
 
+  it('imports the parts of one export as one file: mirror across the parts, rejected lines named by their part', async () => {
+    // The same ten members as before, split in three CSV parts (the second gzipped with a byte order mark, the last
+    // without a final newline).
+    const header = 'profile_key,email,segment:cli-seg';
+    const row = (i: number) => `cli-e${i},cli${i}@example.com,1`;
+    const csvParts = [join(t.dir, 'part-0.csv'), join(t.dir, 'part-1.csv.gz'), join(t.dir, 'part-2.csv')];
+    await writeFile(csvParts[0]!, [header, row(0), row(1), row(2)].join('\n') + '\n');
+    await writeFile(csvParts[1]!, gzipSync(`\uFEFF${[header, row(3), row(4), row(5)].join('\n')}\n`));
+    await writeFile(
+      csvParts[2]!,
+      [header, row(6), row(7), ',nobody@example.com,1', row(8), row(9)].join('\n'),
+    );
+    const mirror = [
+      '--dataflow',
+      dataflowId,
+      '--mode',
+      'mirror',
+      '--segment',
+      'cli-seg',
+      '--key-namespace',
+      'ECID',
+    ];
+    for (const extra of [[], ['--local']]) {
+      const r = await tca(['import', ...csvParts, ...mirror, ...extra, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report).toMatchObject({ rowsRead: 11, accepted: 10, rejectedCount: 1, removed: 0 });
+      // Line 10 of what was sent (two headers left out) is line 4 of the third part.
+      expect(report.rejected[0]).toMatchObject({ line: 10, file: csvParts[2], fileLine: 4 });
+    }
+    const text = await tca(['import', ...csvParts, ...mirror, '--key', 'parts-text']);
+    expect(text.stdout).toContain(`${csvParts[2]} line 4: line 10, column "profile_key"`);
+
+    // Parquet parts: their rows as one CSV.
+    const parquetParts = [0, 1].map((p) => join(t.dir, `part-${p}.parquet`));
+    for (const [p, path] of parquetParts.entries()) {
+      const ids = p === 0 ? [0, 1, 2, 3, 4] : [5, 6, 7, 8, 9];
+      parquetWriteFile({
+        filename: path,
+        columnData: [
+          { name: 'profile_key', data: ids.map((i) => `cli-e${i}`), type: 'STRING' },
+          { name: 'email', data: ids.map((i) => `cli${i}@example.com`), type: 'STRING' },
+          { name: 'segment:cli-seg', data: ids.map(() => true), type: 'BOOLEAN' },
+        ],
+      });
+    }
+    const pq = await tca(['import', ...parquetParts, ...mirror, '--json']);
+    expect(pq.code, pq.stderr).toBe(0);
+    expect(JSON.parse(pq.stdout)).toMatchObject({ rowsRead: 10, accepted: 10, removed: 0 });
+    await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+    const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
+    expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(10);
+
+    // Parts that are not of one shape are refused before anything is sent.
+    const other = join(t.dir, 'other.csv');
+    await writeFile(other, 'profile_key,phone_e164,segment:cli-seg\ncli-e0,+14155550100,1\n');
+    const mixed = await tca(['import', csvParts[0]!, other, ...mirror]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('do not share one header');
+    const arrays = [join(t.dir, 'a.json'), join(t.dir, 'b.json')];
+    for (const path of arrays) await writeFile(path, '[]');
+    expect((await tca(['import', ...arrays, '--dataflow', dataflowId])).stderr).toContain(
+      'export the parts as NDJSON',
+    );
+    const formats = await tca(['import', csvParts[0]!, parquetParts[0]!, '--dataflow', dataflowId]);
+    expect(formats.code).toBe(2);
+    expect(formats.stderr).toContain('different formats');
+  });
+
   it('activates an audience now, once per 24 hours', async () => {
     const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
     const first = await tca(['activate-now', a.id, '--json']);

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { extname, resolve } from 'node:path';
@@ -7,6 +6,13 @@ import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config/index.ts';
 import type { ImportReport } from '../../engine/index.ts';
+import {
+  importBody,
+  type BodySource,
+  type ImportFileFormat,
+  type LineLocator,
+  type Part,
+} from './import-body.ts';
 import {
   action,
   connect,
@@ -61,9 +67,10 @@ function progressBar(
 export function registerImportCommand(program: Command): void {
   withConnection(
     program
-      .command('import <file>')
+      .command('import <files...>')
       .description(
-        'Import profile exports from a file (NDJSON, JSON array or CSV, plain or gzip; or Parquet with CSV columns)',
+        'Import profile exports from a file (NDJSON, JSON array or CSV, plain or gzip; or Parquet with CSV columns), ' +
+          'or from the parts of one export as one file',
       )
       .requiredOption('--dataflow <id>', 'the dataflow the file feeds (its sandbox is used)')
       .addOption(
@@ -113,22 +120,27 @@ export function registerImportCommand(program: Command): void {
           'tca import members.csv --dataflow df_123 --key members-2026-11-29',
           'tca import export.ndjson.gz --dataflow df_123',
           'tca import members.parquet --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
+          'tca import export/part-*.parquet --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
         ]),
       ),
   ).action(
-    action(async (file: string, opts: ImportOpts) => {
-      const path = resolve(file);
-      let size: number;
-      try {
-        size = (await stat(path)).size;
-      } catch {
-        throw new CliError(`Cannot read ${path}`, EXIT.usage);
+    action(async (files: string[], opts: ImportOpts) => {
+      const parts: Part[] = [];
+      for (const file of files) {
+        const path = resolve(file);
+        try {
+          parts.push({ path, size: (await stat(path)).size });
+        } catch {
+          throw new CliError(`Cannot read ${path}`, EXIT.usage);
+        }
       }
-      // `.csv.gz` and the like: gzip files are read (and sent) compressed, and the service decompresses them.
-      const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
-      const format =
-        opts.format ??
-        (ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.parquet' ? 'parquet' : 'ndjson');
+      const formats = new Set(parts.map((part) => opts.format ?? formatOf(part.path)));
+      if (formats.size > 1)
+        throw new CliError(
+          `The files are of different formats (${[...formats].join(', ')}): import them one format at a time`,
+          EXIT.usage,
+        );
+      const format = [...formats][0]!;
       if (opts.mode === 'mirror' && !opts.segment)
         throw new CliError('--mode mirror needs --segment', EXIT.usage);
       const batch = opts.batch === undefined ? undefined : Number(opts.batch);
@@ -137,27 +149,40 @@ export function registerImportCommand(program: Command): void {
       const tty = Boolean(process.stderr.isTTY) && !opts.json;
       if (opts.key !== undefined && (opts.key.length === 0 || opts.key.length > 200))
         throw new CliError('--key must be 1–200 characters', EXIT.usage);
-      const key = opts.key ?? (await fileKey(path, [format, opts.mode, opts.segment, opts.keyNamespace]));
+      const key = opts.key ?? (await fileKey(parts, [format, opts.mode, opts.segment, opts.keyNamespace]));
+      const size = parts.reduce((sum, part) => sum + part.size, 0);
 
-      if (opts.local) {
-        const report = await importLocal(path, { ...opts, format, batch, key }, size, tty);
+      if (opts.local && parts.length === 1) {
+        const report = await importLocal(parts[0]!.path, { ...opts, format, batch, key }, size, tty);
         return finish(report, opts);
+      }
+      // Checked before anything is sent: Parquet readable, the parts of one shape.
+      const { body, locate } = await importBody(parts, format);
+      // Parquet goes as the CSV it reads as.
+      const sent = format === 'parquet' ? 'csv' : format;
+      if (opts.local) {
+        const report = await importLocal(parts, { ...opts, format: sent, batch, key }, size, tty, body);
+        return finish(report, opts, 'the files', locate);
       }
       if (batch !== undefined)
         process.stderr.write(
           '--batch sets rows per transaction with --local; the service batches uploads itself\n',
         );
-      // Parquet goes as the CSV it reads as.
-      const body = format === 'parquet' ? await parquetBody(path) : fileBody(path);
-      const report = await uploadRemote(
-        body,
-        { ...opts, format: format === 'parquet' ? 'csv' : format, key },
-        size,
-        tty,
+      const report = await uploadRemote(body, { ...opts, format: sent, key }, size, tty);
+      return finish(
+        report,
+        opts,
+        parts.length > 1 ? 'the files' : 'the file',
+        parts.length > 1 ? locate : undefined,
       );
-      return finish(report, opts);
     }),
   );
+}
+
+/** The format a file name suggests (`.csv`, `.json`, `.parquet`, else NDJSON), a `.gz` suffix aside. */
+function formatOf(path: string): ImportFileFormat {
+  const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
+  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.parquet' ? 'parquet' : 'ndjson';
 }
 
 type Report = Pick<
@@ -166,30 +191,59 @@ type Report = Pick<
 > & { mode: string; format: string; key: string; attempts?: number; replayed?: boolean };
 
 /**
- * The default import key: the same file, unchanged, at the same path, imported with the same options, gets the same
- * key (so the same command resumes it); other options make another import.
+ * The default import key: the same files, unchanged, at the same paths, imported with the same options, get the same
+ * key (so the same command resumes the import); other options make another import.
  */
-async function fileKey(path: string, options: ReadonlyArray<string | undefined>): Promise<string> {
-  const s = await stat(path);
-  const text = [path, s.size, s.mtimeMs, ...options.map((o) => o ?? '')].join('\0');
+async function fileKey(parts: readonly Part[], options: ReadonlyArray<string | undefined>): Promise<string> {
+  const files: Array<string | number> = [];
+  for (const { path } of parts) {
+    const s = await stat(path);
+    files.push(path, s.size, s.mtimeMs);
+  }
+  const text = [...files, ...options.map((o) => o ?? '')].join('\0');
   return `file-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
 
-/** The first 20 rejected rows with their line and problems, and how many more there are. */
-export function printRejected(report: Pick<Report, 'rejected' | 'rejectedCount'>): void {
-  for (const r of report.rejected.slice(0, 20))
+/**
+ * The first 20 rejected rows with their line and problems, and how many more there are; each named by its file and
+ * line there when it came from one of several files.
+ */
+export function printRejected(
+  report: Pick<Report, 'rejected' | 'rejectedCount'>,
+  locate?: LineLocator,
+): void {
+  for (const r of report.rejected.slice(0, 20)) {
+    const at = locate?.(r.line);
     process.stdout.write(
-      `  line ${r.line}: ${r.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
+      `  ${at ? `${at.path} line ${at.line}` : `line ${r.line}`}: ${r.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
     );
+  }
   if (report.rejectedCount > 20) process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
 }
 
 /**
  * Prints an import's report (JSON with --json) and returns the exit code: refused when rows were read and none was
- * accepted. `source` names what mirror mode compared against.
+ * accepted. `source` names what mirror mode compared against; `locate` the file and line of a rejected line when the
+ * import joined several files (`file` and `fileLine` in JSON).
  */
-export function finish(report: Report, opts: GlobalOptions, source = 'the file'): number {
-  if (opts.json) printJson(report);
+export function finish(
+  report: Report,
+  opts: GlobalOptions,
+  source = 'the file',
+  locate?: LineLocator,
+): number {
+  if (opts.json)
+    printJson(
+      locate
+        ? {
+            ...report,
+            rejected: report.rejected.map((r) => {
+              const at = locate(r.line);
+              return at ? { ...r, file: at.path, fileLine: at.line } : r;
+            }),
+          }
+        : report,
+    );
   else {
     if (report.replayed)
       process.stdout.write(
@@ -208,16 +262,21 @@ export function finish(report: Report, opts: GlobalOptions, source = 'the file')
         `Rejected: ${report.rejectedCount}\n` +
         (report.mode === 'mirror' ? `Removed (absent from ${source}): ${report.removed}\n` : ''),
     );
-    printRejected(report);
+    printRejected(report, locate);
   }
   return report.accepted === 0 && report.rowsRead > 0 ? EXIT.refused : EXIT.ok;
 }
 
+/**
+ * Imports in this process against the store: one file read in place, or several parts read as one (`body`, see
+ * `importBody`).
+ */
 async function importLocal(
-  path: string,
+  files: string | readonly Part[],
   opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number | undefined; key: string },
   size: number,
   tty: boolean,
+  body?: BodySource,
 ): Promise<Report> {
   const { openStore } = await import('../../store/index.ts');
   const { createEngine } = await import('../../engine/index.ts');
@@ -241,74 +300,37 @@ async function importLocal(
       },
     });
     const bar = progressBar(size, tty);
-    const report = await engine.importFile(path, {
+    const options = {
       sandboxId: flow.sandboxId,
-      format: opts.format as 'ndjson' | 'json' | 'csv' | 'parquet',
+      format: opts.format as ImportFileFormat,
       mode: opts.mode,
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
       ...(opts.keyNamespace !== undefined ? { csvKeyNamespace: opts.keyNamespace } : {}),
       ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       key: opts.key,
-      onProgress: (p) => bar.update(p.bytesRead, p.rowsRead),
-    });
+    };
+    let report: ImportReport;
+    if (typeof files === 'string')
+      report = await engine.importFile(files, {
+        ...options,
+        onProgress: (p) => bar.update(p.bytesRead, p.rowsRead),
+      });
+    else {
+      // The bar counts the files' bytes as read (compressed ones for gzip parts) and the rows the engine wrote.
+      let bytes = 0;
+      const stream = await body!((read) => bar.update((bytes = read)));
+      report = await engine.importStream(stream, {
+        ...options,
+        name: `${files.length} files`,
+        onProgress: (p) => bar.update(bytes, p.rowsRead),
+      });
+    }
     bar.update(size);
     bar.stop();
     return report;
   } finally {
     await store.close();
   }
-}
-
-/**
- * The bytes `tca import` sends for a file, made anew for each attempt: the file as it is (gzip files stay compressed;
- * the service decompresses them), or a Parquet file's rows as CSV (its column names are the header), read here one
- * row group at a time, since Parquet is read from its footer and the service could not read it as it arrives.
- * `onProgress` gets the file's bytes read and, for Parquet, the rows.
- */
-type BodySource = (onProgress: (bytes: number, rows?: number) => void) => Promise<Readable>;
-
-function fileBody(path: string): BodySource {
-  return async (onProgress) => {
-    const file = createReadStream(path);
-    let sent = 0;
-    file.on('data', (chunk) => onProgress((sent += chunk.length)));
-    return file;
-  };
-}
-
-/** The Parquet file's rows as CSV; the file is checked (Parquet, with flat columns) before a byte is sent. */
-async function parquetBody(path: string): Promise<BodySource> {
-  const { csvField, readParquetFile, ParquetFileError } = await import('../../profile/index.ts');
-  const refused = (error: unknown) =>
-    error instanceof ParquetFileError
-      ? new CliError(`${error.message}. ${error.hint}`, EXIT.refused, error.details)
-      : error;
-  // The header first: a file that cannot be imported is refused before connecting.
-  try {
-    for await (const item of readParquetFile(path)) if ('header' in item) break;
-  } catch (error) {
-    throw refused(error);
-  }
-  const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
-  return async (onProgress) =>
-    Readable.from(
-      (async function* () {
-        const progress = { bytesRead: 0 };
-        let chunk = '';
-        try {
-          for await (const item of readParquetFile(path, progress)) {
-            chunk += line('header' in item ? item.header : item.cells);
-            if (chunk.length < 1 << 20) continue;
-            yield Buffer.from(chunk);
-            chunk = '';
-            onProgress(progress.bytesRead, 'row' in item ? item.row : 0);
-          }
-        } catch (error) {
-          throw refused(error);
-        }
-        if (chunk !== '') yield Buffer.from(chunk);
-      })(),
-    );
 }
 
 /** Waits between attempts: 1, 2, 4, 8, 16, then 30 s; or what the service asked for (Retry-After, at most 60 s). */

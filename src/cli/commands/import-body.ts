@@ -1,0 +1,276 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { pipeline, Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { CliError, EXIT } from './api-client.ts';
+
+/*
+ * What `tca import` sends for its files. One file goes as it is (gzip stays compressed: the service decompresses it);
+ * a Parquet file goes as the CSV it reads as. Several files (the parts a warehouse export is split into) go as one
+ * file: NDJSON parts one after another, CSV parts under the first part's header (each part's own header checked
+ * against it and left out), Parquet parts as the CSV rows of each under one header. So mirror mode sees the whole
+ * export, and an interrupted import resumes across the parts like across one file.
+ */
+
+export type ImportFileFormat = 'ndjson' | 'json' | 'csv' | 'parquet';
+
+/** One file of an import, with its size as stored. */
+export interface Part {
+  path: string;
+  size: number;
+}
+
+/**
+ * The bytes of one attempt, made anew for each: `onProgress` gets the bytes read from the files so far and, for
+ * Parquet, the rows.
+ */
+export type BodySource = (onProgress: (bytes: number, rows?: number) => void) => Promise<Readable>;
+
+/** Where a part's lines are in the stream sent: its lines `first`..`last` are the part's `first - shift`... */
+export interface PartLines {
+  path: string;
+  /** First and last line of the stream that come from this part. */
+  first: number;
+  last: number;
+  /** The part's own line number of a stream line is `line - shift`. */
+  shift: number;
+}
+
+/** A line of the stream sent, as the file and line it came from (the line itself for a single file). */
+export type LineLocator = (line: number) => { path: string; line: number } | null;
+
+const GZIP = [0x1f, 0x8b];
+
+async function startsWithGzip(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === GZIP[0] && buffer[1] === GZIP[1];
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A part's content, decompressed when it is gzip; `onBytes` counts the bytes read from the file. Stopping early (a
+ * header read) closes the file and the decompressor.
+ */
+async function* contentOf(path: string, onBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
+  const gzip = await startsWithGzip(path);
+  const file = createReadStream(path);
+  file.on('data', (chunk) => onBytes(chunk.length));
+  const gunzip = gzip ? createGunzip() : null;
+  // `pipeline` carries an error of either stream to the other, where the loop below throws it.
+  if (gunzip) pipeline(file, gunzip, () => undefined);
+  try {
+    for await (const chunk of (gunzip ?? file) as AsyncIterable<Buffer>) yield chunk;
+  } finally {
+    file.destroy();
+    gunzip?.destroy();
+  }
+}
+
+/** The first line of a part's content (without its line break and a UTF-8 byte order mark), and the bytes after it. */
+async function splitHeader(
+  chunks: AsyncGenerator<Buffer>,
+): Promise<{ header: string; rest: AsyncGenerator<Buffer> }> {
+  const head: Buffer[] = [];
+  // Read by hand: leaving a for-await loop would close `chunks`, and the rest is read from it afterwards.
+  for (let step = await chunks.next(); !step.done; step = await chunks.next()) {
+    const chunk = step.value;
+    const nl = chunk.indexOf(10);
+    if (nl === -1) {
+      head.push(chunk);
+      continue;
+    }
+    head.push(chunk.subarray(0, nl));
+    const after = chunk.subarray(nl + 1);
+    const header = Buffer.concat(head)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .replace(/\r$/, '');
+    return {
+      header,
+      rest: (async function* () {
+        if (after.length > 0) yield after;
+        yield* chunks;
+      })(),
+    };
+  }
+  return {
+    header: Buffer.concat(head)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .replace(/\r$/, ''),
+    rest: (async function* () {})(),
+  };
+}
+
+/** Counts the lines of a part's content as the import numbers them (a last line without a line break counts). */
+async function countLines(path: string): Promise<number> {
+  let lines = 0;
+  let last = 10;
+  for await (const chunk of contentOf(path, () => undefined)) {
+    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines += 1;
+    if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+  }
+  return last === 10 ? lines : lines + 1;
+}
+
+/**
+ * The body for the files, checked before a byte is sent: every Parquet file readable with flat columns, and every part
+ * after the first with the first one's header (CSV) or columns (Parquet). With several parts, `locate` names the file
+ * and line of a line of the stream sent.
+ */
+export async function importBody(
+  parts: readonly Part[],
+  format: ImportFileFormat,
+): Promise<{ body: BodySource; locate: LineLocator }> {
+  if (parts.length > 1 && format === 'json')
+    throw new CliError(
+      'JSON arrays cannot be joined into one import: export the parts as NDJSON (one profile per line)',
+      EXIT.usage,
+    );
+  const single: LineLocator = (line) => ({ path: parts[0]!.path, line });
+  if (format === 'parquet') return parquetBody(parts);
+  if (parts.length === 1) {
+    const path = parts[0]!.path;
+    return {
+      locate: single,
+      body: async (onProgress) => {
+        const file = createReadStream(path);
+        let read = 0;
+        file.on('data', (chunk) => onProgress((read += chunk.length)));
+        return file;
+      },
+    };
+  }
+  // Several parts: the CSV headers are checked first, and every part's lines counted, so a rejected line can be named.
+  let header: string | null = null;
+  const lines: PartLines[] = [];
+  let total = 0;
+  for (const [index, part] of parts.entries()) {
+    if (format === 'csv') {
+      const { header: own, rest } = await splitHeader(contentOf(part.path, () => undefined));
+      await rest.return(undefined);
+      if (header === null) header = own;
+      else if (own !== header)
+        throw new CliError(
+          `The CSV parts do not share one header: ${part.path} differs from ${parts[0]!.path}`,
+          EXIT.usage,
+          [
+            { path: parts[0]!.path, reason: header },
+            { path: part.path, reason: own },
+          ],
+        );
+    }
+    const count = await countLines(part.path);
+    // A CSV part after the first sends its lines without its header: its line 2 follows the lines before.
+    const skipped = format === 'csv' && index > 0 ? 1 : 0;
+    const sent = Math.max(0, count - skipped);
+    lines.push({ path: part.path, first: total + 1, last: total + sent, shift: total - skipped });
+    total += sent;
+  }
+  return {
+    locate: locator(lines),
+    body: async (onProgress) =>
+      Readable.from(
+        (async function* () {
+          let read = 0;
+          const counted = (bytes: number) => onProgress((read += bytes));
+          for (const [index, part] of parts.entries()) {
+            let chunks = contentOf(part.path, counted);
+            if (format === 'csv' && index > 0) chunks = (await splitHeader(chunks)).rest;
+            let last = 10;
+            for await (const chunk of chunks) {
+              if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+              yield chunk;
+            }
+            // A part that does not end with a line break must not run into the next one's first line.
+            if (last !== 10) yield Buffer.from('\n');
+          }
+        })(),
+      ),
+  };
+}
+
+function locator(lines: readonly PartLines[]): LineLocator {
+  return (line) => {
+    const part = lines.find((p) => line >= p.first && line <= p.last);
+    return part ? { path: part.path, line: line - part.shift } : null;
+  };
+}
+
+/**
+ * Parquet files as CSV: their column names are the header, each row a line, read one row group at a time (Parquet is
+ * read from its footer, so the service could not read it as it arrives). Every file is checked first: Parquet, flat
+ * columns, and for several files the same columns as the first.
+ */
+async function parquetBody(parts: readonly Part[]): Promise<{ body: BodySource; locate: LineLocator }> {
+  const { csvField, readParquetFile, ParquetFileError } = await import('../../profile/index.ts');
+  const refused = (error: unknown) =>
+    error instanceof ParquetFileError
+      ? new CliError(`${error.message}. ${error.hint}`, EXIT.refused, error.details)
+      : error;
+  const lines: PartLines[] = [];
+  let header: string[] | null = null;
+  let total = 1;
+  try {
+    for (const part of parts) {
+      // The header comes first, with the row count of the file's metadata: nothing else is read.
+      let rows = 0;
+      for await (const item of readParquetFile(part.path)) {
+        if (!('header' in item)) break;
+        if (header === null) header = item.header;
+        else if (item.header.join('\u0000') !== header.join('\u0000'))
+          throw new CliError(
+            `The Parquet parts do not share their columns: ${part.path} differs from ${parts[0]!.path}`,
+            EXIT.usage,
+            [
+              { path: parts[0]!.path, reason: header.join(', ') },
+              { path: part.path, reason: item.header.join(', ') },
+            ],
+          );
+        rows = item.rows;
+        break;
+      }
+      // Row N of the part is line `total + N` of the stream; as a CSV of its own, line N + 1.
+      lines.push({ path: part.path, first: total + 1, last: total + rows, shift: total - 1 });
+      total += rows;
+    }
+  } catch (error) {
+    throw refused(error);
+  }
+  const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
+  return {
+    locate: locator(lines),
+    body: async (onProgress) =>
+      Readable.from(
+        (async function* () {
+          let chunk = line(header ?? []);
+          let done = 0;
+          let rowsBefore = 0;
+          try {
+            for (const part of parts) {
+              const progress = { bytesRead: 0 };
+              let rows = 0;
+              for await (const item of readParquetFile(part.path, progress)) {
+                if ('header' in item) continue;
+                rows = item.row;
+                chunk += line(item.cells);
+                if (chunk.length < 1 << 20) continue;
+                yield Buffer.from(chunk);
+                chunk = '';
+                onProgress(done + progress.bytesRead, rowsBefore + rows);
+              }
+              done += progress.bytesRead;
+              rowsBefore += rows;
+            }
+          } catch (error) {
+            throw refused(error);
+          }
+          if (chunk !== '') yield Buffer.from(chunk);
+        })(),
+      ),
+  };
+}
