@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
@@ -591,7 +592,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   );
 
   it(
-    'imports a Parquet file read in the browser, and names the columns it cannot read',
+    'imports a Parquet file read in the browser, and the parts of one export picked together as one file',
     { timeout: 120_000 },
     async () => {
       await page.getByRole('link', { name: 'Import a file' }).click();
@@ -640,6 +641,41 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       const alert = page.getByRole('alert');
       await expectText(alert, 'has columns a profile row cannot hold');
       await expectText(alert, 'column "address"');
+
+      // The parts of one export, picked together, are one import (the second part gzipped, its header left out).
+      const header = 'profile_key,email,segment:seg-archive';
+      const row = (i: number) => `crm-r${i},resume.${i}@example.com,1`;
+      await page.getByLabel('File', { exact: true }).setInputFiles([
+        {
+          name: 'part-0.csv',
+          mimeType: 'text/csv',
+          buffer: Buffer.from(`${header}\n${row(0)}\n${row(1)}\n`),
+        },
+        {
+          name: 'part-1.csv.gz',
+          mimeType: 'application/gzip',
+          buffer: gzipSync(`${header}\n${row(2)}\n,nobody@example.com,1\n`),
+        },
+      ]);
+      expect(await page.getByLabel('Format').inputValue()).toBe('csv');
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await expectText(page.getByTestId('import-rows'), '4');
+      await expectText(page.getByTestId('import-accepted'), '3');
+      await expectText(page.locator('table', { hasText: 'Rejected rows' }), '5');
+
+      // Parts of different shapes are refused before anything is sent.
+      await page.getByLabel('File', { exact: true }).setInputFiles([
+        { name: 'part-0.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}\n${row(0)}\n`) },
+        { name: 'other.csv', mimeType: 'text/csv', buffer: Buffer.from(`profile_key,phone\n${row(1)}\n`) },
+      ]);
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await expectText(page.getByRole('alert'), 'do not share one header');
+      await page.getByLabel('File', { exact: true }).setInputFiles([
+        { name: 'part-0.csv', mimeType: 'text/csv', buffer: Buffer.from(`${header}\n${row(0)}\n`) },
+        { name: 'part-1.ndjson', mimeType: 'application/x-ndjson', buffer: Buffer.from('{}\n') },
+      ]);
+      await expectText(page.getByRole('alert'), 'different formats');
+      expect(await page.getByRole('button', { name: 'Import', exact: true }).isDisabled()).toBe(true);
     },
   );
 

@@ -51,7 +51,7 @@ import type { LiveSample } from '../run-metrics.ts';
 import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
-import { parquetAsCsv } from '../parquet.ts';
+import { importBlob } from '../import-files.ts';
 import type { MappingRow, ScheduleDraft } from '../validation.ts';
 
 const TAB_LABEL: Record<DataflowTab, string> = {
@@ -719,9 +719,16 @@ const FORMAT_LABEL: Record<FileFormat, string> = {
   json: 'JSON array of AEP profile exports',
 };
 
-/** The key an upload of `file` goes under: the same file picked again resumes (or replays) the same import. */
-function importKeyOf(file: File): string {
-  return `console:${file.size}:${file.lastModified}:${file.name}`.slice(0, 200);
+/**
+ * The key an upload of `files` goes under: the same files picked again resume (or replay) the same import. One file
+ * keeps the key it has always had; several are named by their count, total size, newest change and first name.
+ */
+function importKeyOf(files: readonly File[]): string {
+  const [first] = files;
+  if (files.length === 1) return `console:${first!.size}:${first!.lastModified}:${first!.name}`.slice(0, 200);
+  const size = files.reduce((sum, f) => sum + f.size, 0);
+  const newest = Math.max(...files.map((f) => f.lastModified));
+  return `console:${files.length} files:${size}:${newest}:${first!.name}`.slice(0, 200);
 }
 
 const IMPORT_STATUS_LABEL: Record<ImportRecord['status'], string> = {
@@ -735,7 +742,9 @@ const IMPORT_STATUS_LABEL: Record<ImportRecord['status'], string> = {
 function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
-  const [file, setFile] = useState<File | null>(null);
+  // The file picked, or the parts of one export (imported as one file).
+  const [files, setFiles] = useState<File[]>([]);
+  const file = files[0] ?? null;
   const [format, setFormat] = useState<FileFormat>('csv');
   const [mode, setMode] = useState<'incremental' | 'mirror'>('incremental');
   const [segmentId, setSegmentId] = useState(dataflow.audiences[0]?.segmentId ?? '');
@@ -751,16 +760,16 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   });
   const upload = useMutation({
     mutationFn: async ({
-      blob,
+      picked,
       query,
       key,
-      parquet,
+      as,
     }: {
-      blob: File;
+      picked: File[];
       query: ImportQuery;
       key: string;
-      parquet: boolean;
-    }) => api.importFile(parquet ? await parquetAsCsv(blob) : blob, query, key),
+      as: FileFormat;
+    }) => api.importFile(await importBlob(picked, as), query, key),
     // Once an import completes there is nothing left to resume.
     onSuccess: () => setResuming(null),
     onSettled: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
@@ -774,7 +783,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     ...(mode === 'mirror' ? { segmentId } : {}),
     ...(csvColumns && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
   };
-  const keyFor = (picked: File) => resuming?.key ?? again ?? importKeyOf(picked);
+  const keyFor = (picked: File[]) => resuming?.key ?? again ?? importKeyOf(picked);
+  // The files' extensions name one format, or the user picks it (a mix is refused before anything is sent).
+  const pickedFormats = new Set(files.map((f) => importFormatOf(f.name)));
   const report = upload.data;
   // After a failed upload, where its import stands (what a resume will skip).
   const failedKey = upload.isError ? upload.variables?.key : undefined;
@@ -797,7 +808,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       noValidate
       onSubmit={(e) => {
         e.preventDefault();
-        if (file) upload.mutate({ blob: file, query, key: keyFor(file), parquet: format === 'parquet' });
+        if (files.length > 0) upload.mutate({ picked: files, query, key: keyFor(files), as: format });
       }}
     >
       <p className="muted">
@@ -816,15 +827,17 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           </button>
         </p>
       ) : null}
-      <Field label="File">
+      <Field label="File" hint="Pick the parts of an export together to import them as one file.">
         {(props) => (
           <input
             {...props}
             type="file"
+            multiple
             accept=".csv,.ndjson,.jsonl,.json,.gz,.parquet,text/csv,application/json,application/gzip"
             onChange={(e) => {
-              const picked = e.target.files?.[0] ?? null;
-              setFile(picked);
+              const list = [...(e.target.files ?? [])];
+              const picked = list[0] ?? null;
+              setFiles(list);
               setAgain(null);
               // A Parquet file resumes a CSV import: it is sent as the CSV it reads as.
               if (picked && (!resuming || importFormatOf(picked.name) === 'parquet'))
@@ -889,8 +902,19 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           )}
         </Field>
       ) : null}
+      {pickedFormats.size > 1 ? (
+        <p className="callout callout-error" role="alert">
+          The files are of different formats ({[...pickedFormats].join(', ')}): import them one format at a
+          time.
+        </p>
+      ) : null}
       <div className="actions">
-        <button type="submit" disabled={!file || upload.isPending || (mode === 'mirror' && segmentId === '')}>
+        <button
+          type="submit"
+          disabled={
+            !file || pickedFormats.size > 1 || upload.isPending || (mode === 'mirror' && segmentId === '')
+          }
+        >
           {upload.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
         </button>
       </div>
@@ -926,7 +950,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
                   const key = `${report.key.slice(0, 180)}:again:${Date.now()}`;
                   setAgain(key);
                   setResuming(null);
-                  if (file) upload.mutate({ blob: file, query, key, parquet: format === 'parquet' });
+                  if (files.length > 0) upload.mutate({ picked: files, query, key, as: format });
                 }}
               >
                 Import it again
