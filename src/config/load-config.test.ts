@@ -16,7 +16,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       role: 'all',
       demo: false,
-      limits: { maxBodyBytes: 5 * 1024 * 1024, maxIngestItems: 10_000 },
+      limits: { maxBodyBytes: 5 * 1024 * 1024, maxIngestItems: 10_000, idleTimeoutSeconds: 120 },
       ingestThreads: defaultIngestThreads(),
     });
     expect(defaultIngestThreads()).toBe(Math.max(0, Math.min(4, availableParallelism() - 1)));

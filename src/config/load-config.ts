@@ -35,6 +35,11 @@ export interface Config {
   limits: {
     maxBodyBytes: number;
     maxIngestItems: number;
+    /**
+     * A connection silent this long (nothing received or sent) is closed. A request has no limit on its total time,
+     * so an upload of any size can take as long as it needs.
+     */
+    idleTimeoutSeconds: number;
   };
   /** Worker threads that read and hash ingest bodies (0: on the main thread); see `defaultIngestThreads`. */
   ingestThreads: number;
@@ -233,6 +238,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     1_000_000,
     '10000',
   );
+  const idleTimeoutSeconds = int(
+    'TCA_IDLE_TIMEOUT_SECONDS',
+    read('TCA_IDLE_TIMEOUT_SECONDS', undefined),
+    120,
+    1,
+    86_400,
+    '120',
+  );
   const ingestThreads = int(
     'TCA_INGEST_THREADS',
     read('TCA_INGEST_THREADS', undefined),
@@ -302,7 +315,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     role,
     demo,
     emulatorPort,
-    limits: { maxBodyBytes, maxIngestItems },
+    limits: { maxBodyBytes, maxIngestItems, idleTimeoutSeconds },
     ingestThreads,
     alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds },
     shutdownTimeoutSeconds,
