@@ -25,7 +25,7 @@ export interface AppOptions {
   backend: ServiceBackend;
   logger: Logger;
   metrics: ServiceMetrics;
-  limits: { maxBodyBytes: number; maxIngestItems: number };
+  limits: { maxBodyBytes: number; maxIngestItems: number; idleTimeoutSeconds: number };
   /** The console build (web/dist); null serves no console. */
   staticDir: string | null;
   /** Check every response against its schema (tests turn this on; a mismatch is a 500). */
@@ -64,6 +64,7 @@ export function createApp(options: AppOptions): ServiceApp {
   const { backend, logger, metrics } = options;
   const now = options.now ?? Date.now;
   const routes = buildRoutes({ maxIngestItems: options.limits.maxIngestItems });
+  const idleMs = options.limits.idleTimeoutSeconds * 1000;
   const openapi = buildOpenApi(routes, { version: options.version ?? '0.1.0' });
   const lastTouch = new Map<string, number>();
   const app = new Hono();
@@ -202,7 +203,9 @@ export function createApp(options: AppOptions): ServiceApp {
         }
       }
       const rawBody =
-        (r.body || r.rawBody) && !r.streamBody ? await readBody(c.req.raw, options.limits.maxBodyBytes) : '';
+        (r.body || r.rawBody) && !r.streamBody
+          ? await readBody(c.req.raw, options.limits.maxBodyBytes, idleMs)
+          : '';
       if (r.body && !r.rawBody) {
         const ct = mediaType(c.req.header('content-type') ?? 'application/json');
         if (ct !== 'application/json') {
@@ -244,7 +247,7 @@ export function createApp(options: AppOptions): ServiceApp {
         principal,
         backend,
         rawBody,
-        bodyStream: r.streamBody ? chunksOf(c.req.raw.body) : null,
+        bodyStream: r.streamBody ? chunksOf(c.req.raw.body, idleMs) : null,
         bodyLength: declaredLength(c.req.raw.headers),
         headers: c.req.raw.headers,
         setStatus: (s) => {
@@ -344,13 +347,45 @@ function errorResponse(c: Context, err: unknown, logger: Logger): Response {
 }
 
 /** A request body's chunks as they arrive; a reader that stops early cancels the rest of the body. */
-async function* chunksOf(body: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
+/**
+ * The next chunk of a request body, or a failure when none comes for `idleMs`: a client that went away without a word
+ * must not hold its connection (and an import attempt) forever. A request's total time has no limit.
+ */
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  idleMs: number,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ApiError({
+            status: 408,
+            code: 'request_timeout',
+            message: `Nothing of the body arrived for ${idleMs / 1000} s (TCA_IDLE_TIMEOUT_SECONDS); send it again`,
+          }),
+        ),
+      idleMs,
+    );
+  });
+  try {
+    return await Promise.race([reader.read(), silent]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function* chunksOf(
+  body: ReadableStream<Uint8Array> | null,
+  idleMs: number,
+): AsyncGenerator<Uint8Array> {
   if (body === null) return;
   const reader = body.getReader();
   let done = false;
   try {
     for (;;) {
-      const next = await reader.read();
+      const next = await readWithin(reader, idleMs);
       if (next.done) {
         done = true;
         return;
@@ -400,7 +435,7 @@ function unsupportedEncoding(encoding: string, accepted: string[]): ApiError {
  * decompressed, and the limit holds for what it decompresses to: a small body that would expand past it is refused
  * (413) before it is held in full.
  */
-export async function readBody(req: Request, max: number): Promise<string> {
+export async function readBody(req: Request, max: number, idleMs = 120_000): Promise<string> {
   const encoding = contentEncoding(req);
   if (encoding !== 'identity' && !(encoding in DECODERS))
     throw unsupportedEncoding(encoding, Object.keys(DECODERS));
@@ -415,7 +450,10 @@ export async function readBody(req: Request, max: number): Promise<string> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await readWithin(reader, idleMs).catch(async (error: unknown) => {
+      await reader.cancel().catch(() => {});
+      throw error;
+    });
     if (done) break;
     total += value.byteLength;
     if (total > max) {

@@ -163,12 +163,9 @@ export async function startService(config: Config, options: StartServiceOptions 
       resolveServer(s),
     );
   });
-  // An upload of millions of rows takes minutes: no limit on a request's total time (Node's default ends any request
-  // after 5 minutes), only on silence, so a client that vanished frees its connection and its import can resume.
-  if ('requestTimeout' in server) {
-    server.requestTimeout = 0;
-    server.setTimeout(config.limits.idleTimeoutSeconds * 1000);
-  }
+  // An upload of millions of rows takes minutes: no limit on receiving a request (Node's default ends one after 5
+  // minutes). Reading a body fails instead when nothing arrives for TCA_IDLE_TIMEOUT_SECONDS (see `readWithin`).
+  if ('requestTimeout' in server) server.requestTimeout = 0;
   const address = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
