@@ -676,6 +676,18 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       ]);
       await expectText(page.getByRole('alert'), 'different formats');
       expect(await page.getByRole('button', { name: 'Import', exact: true }).isDisabled()).toBe(true);
+
+      // A larger file shows how much of it was sent while the service reads it (profiles of a segment no dataflow
+      // activates: stored, sent nowhere).
+      const big = `profile_key,email,segment:seg-none\n${Array.from({ length: 100_000 }, (_, i) => `crm-big${i},big.${i}@example.com,1`).join('\n')}\n`;
+      await page
+        .getByLabel('File', { exact: true })
+        .setInputFiles({ name: 'big.csv', mimeType: 'text/csv', buffer: Buffer.from(big) });
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      const megabytes = (Buffer.byteLength(big) / 1_000_000).toFixed(1);
+      await expectText(page.getByTestId('import-progress'), `of ${megabytes} MB sent`);
+      await expectText(page.getByTestId('import-rows'), '100,000');
+      expect(await page.getByTestId('import-progress').count()).toBe(0);
     },
   );
 

@@ -742,6 +742,8 @@ const IMPORT_STATUS_LABEL: Record<ImportRecord['status'], string> = {
 function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
+  // How far the upload got (the service writes as it reads, so this is how far the import got too).
+  const [sent, setSent] = useState<{ bytes: number; total: number } | null>(null);
   // The file picked, or the parts of one export (imported as one file).
   const [files, setFiles] = useState<File[]>([]);
   const file = files[0] ?? null;
@@ -769,7 +771,12 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       query: ImportQuery;
       key: string;
       as: FileFormat;
-    }) => api.importFile(await importBlob(picked, as), query, key),
+    }) => {
+      setSent(null);
+      return api.importFile(await importBlob(picked, as), query, key, (bytes, total) =>
+        setSent({ bytes, total }),
+      );
+    },
     // Once an import completes there is nothing left to resume.
     onSuccess: () => setResuming(null),
     onSettled: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
@@ -902,6 +909,12 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           )}
         </Field>
       ) : null}
+      {upload.isPending && sent !== null ? (
+        <p className="muted" data-testid="import-progress">
+          <progress value={sent.bytes} max={Math.max(1, sent.total)} /> {formatMegabytes(sent.bytes)} of{' '}
+          {formatMegabytes(sent.total)} sent
+        </p>
+      ) : null}
       {pickedFormats.size > 1 ? (
         <p className="callout callout-error" role="alert">
           The files are of different formats ({[...pickedFormats].join(', ')}): import them one format at a
@@ -1014,6 +1027,11 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       <RecentImports query={recent} onResume={resumeFrom} />
     </form>
   );
+}
+
+/** Bytes as megabytes with one decimal (`12.3 MB`). */
+function formatMegabytes(bytes: number): string {
+  return `${(bytes / 1_000_000).toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} MB`;
 }
 
 /** Whether an import failed because the upload stopped (the network, or the service answering so). */
