@@ -485,6 +485,13 @@ export function createApi(options: ApiOptions) {
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
   /** `body` is JSON-encoded, unless it is a Blob (a file), which goes out as is with `contentType`. */
+  function urlOf(path: string, query: Query | undefined): string {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(query ?? {}))
+      if (value !== undefined) search.set(key, String(value));
+    return base + path + (search.size > 0 ? `?${search.toString()}` : '');
+  }
+
   async function request<T>(
     method: string,
     path: string,
@@ -493,10 +500,7 @@ export function createApi(options: ApiOptions) {
     contentType = 'application/json',
     extraHeaders: Record<string, string> = {},
   ): Promise<T> {
-    const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(query ?? {}))
-      if (value !== undefined) search.set(key, String(value));
-    const url = base + path + (search.size > 0 ? `?${search.toString()}` : '');
+    const url = urlOf(path, query);
     const headers: Record<string, string> = {
       authorization: `Bearer ${options.token}`,
       accept: 'application/json',
@@ -535,11 +539,9 @@ export function createApi(options: ApiOptions) {
     extraHeaders: Record<string, string>,
     onProgress: (sent: number, total: number) => void,
   ): Promise<T> {
-    const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) search.set(key, String(value));
     return new Promise<T>((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open('POST', `${base}${path}${search.size > 0 ? `?${search.toString()}` : ''}`);
+      xhr.open('POST', urlOf(path, query));
       const headers = {
         authorization: `Bearer ${options.token}`,
         accept: 'application/json',
