@@ -16,6 +16,18 @@ function reportView({ ledgerWrites: _writes, thisCall: _call, ...view }: ImportR
   return view;
 }
 
+/** A `too_soon` EngineError as an API error whose `Retry-After` says when to try again (at least 1 s). */
+function retryLater(error: EngineError, status: number, code: string): ApiError {
+  const seconds = Math.max(1, Math.ceil(((error.retryAt ?? Date.now()) - Date.now()) / 1000));
+  return new ApiError({
+    status,
+    code,
+    message: error.message,
+    details: error.details,
+    headers: { 'retry-after': String(seconds) },
+  });
+}
+
 function importView(view: EngineImportView): ImportView {
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
@@ -130,16 +142,8 @@ export function createEngineAdapter(options: {
           );
         }
         // A live attempt under the key: the client may try again once it has ended, or gone silent.
-        if (error instanceof EngineError && error.code === 'too_soon') {
-          const seconds = Math.max(1, Math.ceil(((error.retryAt ?? Date.now()) - Date.now()) / 1000));
-          throw new ApiError({
-            status: 409,
-            code: 'import_running',
-            message: error.message,
-            details: error.details,
-            headers: { 'retry-after': String(seconds) },
-          });
-        }
+        if (error instanceof EngineError && error.code === 'too_soon')
+          throw retryLater(error, 409, 'import_running');
         // Another file, or other options under the key.
         if (error instanceof EngineError && error.code === 'conflict')
           throw new ApiError({
@@ -177,16 +181,8 @@ export function createEngineAdapter(options: {
         return { ...r, nextAllowedAt: new Date(r.nextAllowedAt).toISOString() };
       } catch (error) {
         if (error instanceof EngineError && error.code === 'not_found') return undefined;
-        if (error instanceof EngineError && error.code === 'too_soon') {
-          const seconds = Math.max(1, Math.ceil(((error.retryAt ?? Date.now()) - Date.now()) / 1000));
-          throw new ApiError({
-            status: 429,
-            code: 'too_soon',
-            message: error.message,
-            details: error.details,
-            headers: { 'retry-after': String(seconds) },
-          });
-        }
+        if (error instanceof EngineError && error.code === 'too_soon')
+          throw retryLater(error, 429, 'too_soon');
         throw error;
       }
     },
