@@ -1,12 +1,18 @@
 import { createReadStream, statSync } from 'node:fs';
-import { extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { once } from 'node:events';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
-import { PARQUET_MAGIC, ParquetFileError, parseCsvProfileHeader, readParquetFile } from '../profile/index.ts';
+import {
+  fileFormatOf,
+  PARQUET_MAGIC,
+  ParquetFileError,
+  parseCsvProfileHeader,
+  readParquetFile,
+  type FileFormat,
+} from '../profile/index.ts';
 import type { CsvProfileLayout } from '../profile/index.ts';
 import {
   audienceActive,
@@ -51,7 +57,7 @@ import type { EngineRuntime } from './runtime.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
 
 /** `parquet` reads the CSV profile model from a Parquet file's columns; it needs a file, not a stream. */
-export type ImportFormat = 'ndjson' | 'json' | 'csv' | 'parquet';
+export type ImportFormat = FileFormat;
 
 export interface ImportOptions {
   sandboxId: string;
@@ -118,13 +124,6 @@ export interface ImportReport {
    * attempt, and a completed import sent again adds nothing.
    */
   thisCall: { accepted: number; excluded: Record<string, number> };
-}
-
-/** The format a file name suggests (`.csv`, `.json`, `.parquet`, else NDJSON), a `.gz` suffix aside. */
-function formatOf(path: string, format: ImportFormat | undefined): ImportFormat {
-  if (format) return format;
-  const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
-  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.parquet' ? 'parquet' : 'ndjson';
 }
 
 /**
@@ -407,7 +406,11 @@ export async function importProfilesFile(
   path: string,
   options: ImportOptions,
 ): Promise<ImportReport> {
-  return importProfiles(rt, { kind: 'file', path }, { ...options, format: formatOf(path, options.format) });
+  return importProfiles(
+    rt,
+    { kind: 'file', path },
+    { ...options, format: options.format ?? fileFormatOf(path) },
+  );
 }
 
 /** The size of a file to import, or why it cannot be read. */

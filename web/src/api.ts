@@ -13,6 +13,7 @@ import type {
   ImportReportView,
   ImportView,
 } from '../../src/server/backend.ts';
+import type { FileFormat } from '../../src/profile/file-format.ts';
 import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
 
@@ -188,9 +189,10 @@ export type ConsentPreview = ConsentPreviewView;
 export type { CustomPolicy, CustomPolicyInput, FieldLabel } from '../../src/audience/governance.ts';
 export type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 
-export type ImportFormat = 'csv' | 'ndjson' | 'json';
 /** What the Import tab reads: the upload formats, and Parquet (read in the browser and sent as CSV). */
-export type FileFormat = ImportFormat | 'parquet';
+export { fileFormatOf, type FileFormat } from '../../src/profile/file-format.ts';
+/** What `POST /imports` takes. */
+export type ImportFormat = Exclude<FileFormat, 'parquet'>;
 
 export interface ImportQuery {
   format: ImportFormat;
@@ -209,21 +211,6 @@ const IMPORT_CONTENT_TYPES: Record<ImportFormat, string> = {
   ndjson: 'application/x-ndjson',
   json: 'application/json',
 };
-
-/**
- * The format a file name suggests: `.csv`, `.json`, `.parquet`, else NDJSON (a `.gz` suffix aside: the service
- * decompresses).
- */
-export function importFormatOf(fileName: string): FileFormat {
-  const lower = fileName.toLowerCase().replace(/\.gz$/, '');
-  return lower.endsWith('.csv')
-    ? 'csv'
-    : lower.endsWith('.json')
-      ? 'json'
-      : lower.endsWith('.parquet')
-        ? 'parquet'
-        : 'ndjson';
-}
 
 export interface DataflowInput {
   name: string;

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import type { FileFormat } from '../../profile/file-format.ts';
 import { CliError, EXIT } from './api-client.ts';
 
 /*
@@ -11,8 +12,6 @@ import { CliError, EXIT } from './api-client.ts';
  * against it and left out), Parquet parts as the CSV rows of each under one header. So mirror mode sees the whole
  * export, and an interrupted import resumes across the parts like across one file.
  */
-
-export type ImportFileFormat = 'ndjson' | 'json' | 'csv' | 'parquet';
 
 /** One file of an import, with its size as stored. */
 export interface Part {
@@ -124,7 +123,7 @@ async function countLines(path: string): Promise<number> {
  */
 export async function importBody(
   parts: readonly Part[],
-  format: ImportFileFormat,
+  format: FileFormat,
 ): Promise<{ body: BodySource; locate: LineLocator }> {
   if (parts.length > 1 && format === 'json')
     throw new CliError(

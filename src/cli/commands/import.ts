@@ -1,18 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { extname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config/index.ts';
 import type { ImportReport } from '../../engine/index.ts';
-import {
-  importBody,
-  type BodySource,
-  type ImportFileFormat,
-  type LineLocator,
-  type Part,
-} from './import-body.ts';
+import { fileFormatOf, type FileFormat } from '../../profile/file-format.ts';
+import { importBody, type BodySource, type LineLocator, type Part } from './import-body.ts';
 import {
   action,
   connect,
@@ -29,7 +24,7 @@ import {
 
 interface ImportOpts extends GlobalOptions {
   dataflow: string;
-  format?: 'ndjson' | 'json' | 'csv' | 'parquet';
+  format?: FileFormat;
   mode: 'incremental' | 'mirror';
   segment?: string;
   keyNamespace?: string;
@@ -134,7 +129,7 @@ export function registerImportCommand(program: Command): void {
           throw new CliError(`Cannot read ${path}`, EXIT.usage);
         }
       }
-      const formats = new Set(parts.map((part) => opts.format ?? formatOf(part.path)));
+      const formats = new Set(parts.map((part) => opts.format ?? fileFormatOf(part.path)));
       if (formats.size > 1)
         throw new CliError(
           `The files are of different formats (${[...formats].join(', ')}): import them one format at a time`,
@@ -177,12 +172,6 @@ export function registerImportCommand(program: Command): void {
       );
     }),
   );
-}
-
-/** The format a file name suggests (`.csv`, `.json`, `.parquet`, else NDJSON), a `.gz` suffix aside. */
-function formatOf(path: string): ImportFileFormat {
-  const ext = extname(path.toLowerCase().replace(/\.gz$/, ''));
-  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.parquet' ? 'parquet' : 'ndjson';
 }
 
 type Report = Pick<
@@ -302,7 +291,7 @@ async function importLocal(
     const bar = progressBar(size, tty);
     const options = {
       sandboxId: flow.sandboxId,
-      format: opts.format as ImportFileFormat,
+      format: opts.format as FileFormat,
       mode: opts.mode,
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
       ...(opts.keyNamespace !== undefined ? { csvKeyNamespace: opts.keyNamespace } : {}),

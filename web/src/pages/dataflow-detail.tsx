@@ -12,7 +12,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { fetchServiceCounters, importFormatOf } from '../api.ts';
+import { fetchServiceCounters, fileFormatOf } from '../api.ts';
 import type {
   Audience,
   Dataflow,
@@ -792,7 +792,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   };
   const keyFor = (picked: File[]) => resuming?.key ?? again ?? importKeyOf(picked);
   // The files' extensions name one format, or the user picks it (a mix is refused before anything is sent).
-  const pickedFormats = new Set(files.map((f) => importFormatOf(f.name)));
+  const pickedFormats = new Set(files.map((f) => fileFormatOf(f.name)));
   const report = upload.data;
   // After a failed upload, where its import stands (what a resume will skip).
   const failedKey = upload.isError ? upload.variables?.key : undefined;
@@ -847,8 +847,8 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
               setFiles(list);
               setAgain(null);
               // A Parquet file resumes a CSV import: it is sent as the CSV it reads as.
-              if (picked && (!resuming || importFormatOf(picked.name) === 'parquet'))
-                setFormat(importFormatOf(picked.name));
+              if (picked && (!resuming || fileFormatOf(picked.name) === 'parquet'))
+                setFormat(fileFormatOf(picked.name));
               upload.reset();
             }}
           />

@@ -1,0 +1,16 @@
+/** The formats a file of profiles comes in: NDJSON, a JSON array of profile exports, CSV rows, or Parquet columns. */
+export type FileFormat = 'ndjson' | 'json' | 'csv' | 'parquet';
+
+/**
+ * The format a file name suggests: `.csv`, `.json`, `.parquet`, else NDJSON, a `.gz` suffix aside (gzip files are read
+ * as their content). The CLI, the engine and the console all decide by it.
+ *
+ * @example
+ * fileFormatOf('members.csv.gz'); // 'csv'
+ */
+export function fileFormatOf(name: string): FileFormat {
+  const lower = name.toLowerCase().replace(/\.gz$/, '');
+  if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.json')) return 'json';
+  return lower.endsWith('.parquet') ? 'parquet' : 'ndjson';
+}
