@@ -228,6 +228,14 @@ function segmentStatus(cell: string): SegmentStatus | null {
 }
 
 /**
+ * A CSV file's first line as its header reads: without a UTF-8 byte order mark and a carriage return before the line
+ * break. Parts of one export are compared by it.
+ */
+export function csvHeaderText(firstLine: string): string {
+  return firstLine.replace(/^\uFEFF/, '').replace(/\r$/, '');
+}
+
+/**
  * One CSV field: quoted when it holds a separator, a quote or a line break (quotes doubled), as RFC 4180 writes it.
  *
  * @example

@@ -15,6 +15,7 @@ export {
   parseCsvProfileHeader,
   parseCsvProfileRow,
   csvField,
+  csvHeaderText,
   CSV_IDENTITY_COLUMNS,
   DEFAULT_SEGMENT_NAMESPACE,
   type CsvColumn,

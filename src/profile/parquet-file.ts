@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { AsyncBuffer } from 'hyparquet';
-import { ParquetFileError, readParquetRows } from './parquet-rows.ts';
+import { ParquetFileError, readParquetRows, type ParquetItem } from './parquet-rows.ts';
 
 /** A file opened for Parquet's ranged reads, counting the bytes read. */
 class FileBuffer implements AsyncBuffer {
@@ -33,7 +33,7 @@ class FileBuffer implements AsyncBuffer {
 export async function* readParquetFile(
   path: string,
   progress: { bytesRead: number } = { bytesRead: 0 },
-): AsyncGenerator<{ header: string[]; rows: number } | { row: number; cells: string[] }> {
+): AsyncGenerator<ParquetItem> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');

@@ -27,6 +27,9 @@ export class ParquetFileError extends Error {
   }
 }
 
+/** What `readParquetRows` yields: the header (column names, rows the metadata counts), then each row's cells. */
+export type ParquetItem = { header: string[]; rows: number } | { row: number; cells: string[] };
+
 const utf8 = new TextDecoder();
 
 /** The 4 bytes a Parquet file starts (and ends) with. */
@@ -70,13 +73,10 @@ function columnProblem(column: SchemaTree): string | null {
 
 /**
  * The rows of a Parquet file (`name` says which, in messages) as CSV cells: first the header (the column names, and
- * the number of rows the file's metadata counts), then each row with its 1-based number. Nested columns (structs, maps, lists of structs) are refused before any row is
- * read.
+ * the number of rows the file's metadata counts), then each row with its 1-based number. Nested columns (structs,
+ * maps, lists of structs) are refused before any row is read.
  */
-export async function* readParquetRows(
-  file: AsyncBuffer,
-  name: string,
-): AsyncGenerator<{ header: string[]; rows: number } | { row: number; cells: string[] }> {
+export async function* readParquetRows(file: AsyncBuffer, name: string): AsyncGenerator<ParquetItem> {
   let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
     metadata = await parquetMetadataAsync(file);

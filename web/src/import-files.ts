@@ -1,3 +1,4 @@
+import { csvField, csvHeaderText } from '../../src/profile/csv-profile-row.ts';
 import { ApiError, type FileFormat } from './api.ts';
 
 /*
@@ -23,7 +24,7 @@ function splitHeader(text: string): { header: string; rest: string } {
   const nl = text.indexOf('\n');
   const first = nl === -1 ? text : text.slice(0, nl);
   return {
-    header: first.replace(/^\uFEFF/, '').replace(/\r$/, ''),
+    header: csvHeaderText(first),
     rest: nl === -1 ? '' : text.slice(nl + 1),
   };
 }
@@ -32,10 +33,8 @@ const ended = (text: string) => (text === '' || text.endsWith('\n') ? text : `${
 
 /** Parquet files read in this browser, a row group at a time, as one CSV: their column names are the header. */
 async function parquetAsCsv(files: readonly File[]): Promise<Blob> {
-  const [{ readParquetRows, ParquetFileError }, { csvField }] = await Promise.all([
-    import('../../src/profile/parquet-rows.ts'),
-    import('../../src/profile/csv-profile-row.ts'),
-  ]);
+  // The Parquet reader loads only when a Parquet file is imported.
+  const { readParquetRows, ParquetFileError } = await import('../../src/profile/parquet-rows.ts');
   const parts: string[] = [];
   let header: string[] | null = null;
   let chunk = '';

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { csvHeaderText } from '../../profile/csv-profile-row.ts';
 import type { FileFormat } from '../../profile/file-format.ts';
 import { CliError, EXIT } from './api-client.ts';
 
@@ -35,7 +36,7 @@ export interface PartLines {
   shift: number;
 }
 
-/** A line of the stream sent, as the file and line it came from (the line itself for a single file). */
+/** A line of the stream sent, as the part and line it came from; null for a single file (its lines are its own). */
 export type LineLocator = (line: number) => { path: string; line: number } | null;
 
 const GZIP = [0x1f, 0x8b];
@@ -69,51 +70,40 @@ async function* contentOf(path: string, onBytes: (bytes: number) => void): Async
   }
 }
 
-/** The first line of a part's content (without its line break and a UTF-8 byte order mark), and the bytes after it. */
-async function splitHeader(
-  chunks: AsyncGenerator<Buffer>,
-): Promise<{ header: string; rest: AsyncGenerator<Buffer> }> {
-  const head: Buffer[] = [];
-  // Read by hand: leaving a for-await loop would close `chunks`, and the rest is read from it afterwards.
-  for (let step = await chunks.next(); !step.done; step = await chunks.next()) {
-    const chunk = step.value;
-    const nl = chunk.indexOf(10);
-    if (nl === -1) {
-      head.push(chunk);
-      continue;
+/** A part's content after its first line (the header of a CSV part, which the first part's stands for). */
+async function* afterHeader(chunks: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  let inHeader = true;
+  for await (const chunk of chunks) {
+    if (!inHeader) yield chunk;
+    else {
+      const nl = chunk.indexOf(10);
+      if (nl === -1) continue;
+      inHeader = false;
+      if (nl + 1 < chunk.length) yield chunk.subarray(nl + 1);
     }
-    head.push(chunk.subarray(0, nl));
-    const after = chunk.subarray(nl + 1);
-    const header = Buffer.concat(head)
-      .toString('utf8')
-      .replace(/^\uFEFF/, '')
-      .replace(/\r$/, '');
-    return {
-      header,
-      rest: (async function* () {
-        if (after.length > 0) yield after;
-        yield* chunks;
-      })(),
-    };
   }
-  return {
-    header: Buffer.concat(head)
-      .toString('utf8')
-      .replace(/^\uFEFF/, '')
-      .replace(/\r$/, ''),
-    rest: (async function* () {})(),
-  };
 }
 
-/** Counts the lines of a part's content as the import numbers them (a last line without a line break counts). */
-async function countLines(path: string): Promise<number> {
+/**
+ * A part's first line as a CSV header reads, and its lines as the import numbers them (a last line without a line
+ * break counts): one read of the part.
+ */
+async function scanPart(path: string): Promise<{ header: string; lines: number }> {
+  const head: Buffer[] = [];
   let lines = 0;
   let last = 10;
   for await (const chunk of contentOf(path, () => undefined)) {
-    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines += 1;
+    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) {
+      if (lines === 0) head.push(chunk.subarray(0, at));
+      lines += 1;
+    }
+    if (lines === 0) head.push(chunk);
     if (chunk.length > 0) last = chunk[chunk.length - 1]!;
   }
-  return last === 10 ? lines : lines + 1;
+  return {
+    header: csvHeaderText(Buffer.concat(head).toString('utf8')),
+    lines: last === 10 ? lines : lines + 1,
+  };
 }
 
 /**
@@ -130,12 +120,11 @@ export async function importBody(
       'JSON arrays cannot be joined into one import: export the parts as NDJSON (one profile per line)',
       EXIT.usage,
     );
-  const single: LineLocator = (line) => ({ path: parts[0]!.path, line });
   if (format === 'parquet') return parquetBody(parts);
   if (parts.length === 1) {
     const path = parts[0]!.path;
     return {
-      locate: single,
+      locate: () => null,
       body: async (onProgress) => {
         const file = createReadStream(path);
         let read = 0;
@@ -149,9 +138,8 @@ export async function importBody(
   const lines: PartLines[] = [];
   let total = 0;
   for (const [index, part] of parts.entries()) {
+    const { header: own, lines: count } = await scanPart(part.path);
     if (format === 'csv') {
-      const { header: own, rest } = await splitHeader(contentOf(part.path, () => undefined));
-      await rest.return(undefined);
       if (header === null) header = own;
       else if (own !== header)
         throw new CliError(
@@ -163,7 +151,6 @@ export async function importBody(
           ],
         );
     }
-    const count = await countLines(part.path);
     // A CSV part after the first sends its lines without its header: its line 2 follows the lines before.
     const skipped = format === 'csv' && index > 0 ? 1 : 0;
     const sent = Math.max(0, count - skipped);
@@ -179,7 +166,7 @@ export async function importBody(
           const counted = (bytes: number) => onProgress((read += bytes));
           for (const [index, part] of parts.entries()) {
             let chunks = contentOf(part.path, counted);
-            if (format === 'csv' && index > 0) chunks = (await splitHeader(chunks)).rest;
+            if (format === 'csv' && index > 0) chunks = afterHeader(chunks);
             let last = 10;
             for await (const chunk of chunks) {
               if (chunk.length > 0) last = chunk[chunk.length - 1]!;
@@ -242,7 +229,7 @@ async function parquetBody(parts: readonly Part[]): Promise<{ body: BodySource; 
   }
   const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
   return {
-    locate: locator(lines),
+    locate: parts.length > 1 ? locator(lines) : () => null,
     body: async (onProgress) =>
       Readable.from(
         (async function* () {

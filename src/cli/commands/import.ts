@@ -164,12 +164,7 @@ export function registerImportCommand(program: Command): void {
           '--batch sets rows per transaction with --local; the service batches uploads itself\n',
         );
       const report = await uploadRemote(body, { ...opts, format: sent, key }, size, tty);
-      return finish(
-        report,
-        opts,
-        parts.length > 1 ? 'the files' : 'the file',
-        parts.length > 1 ? locate : undefined,
-      );
+      return finish(report, opts, parts.length > 1 ? 'the files' : 'the file', locate);
     }),
   );
 }
