@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nestedParquet } from '../fixtures/parquet.ts';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
 import type { Stack } from './stack.ts';
@@ -620,18 +621,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await expectText(page.locator('table', { hasText: 'Rejected rows' }), '4');
       await shot(page, '15c-dataflow-import-parquet');
 
-      const nested = parquetWriteBuffer({
-        columnData: [
-          { name: 'profile_key', data: ['k1'] },
-          { name: 'address', data: [{ city: 'Paris' }] },
-        ],
-        schema: [
-          { name: 'root', num_children: 2 },
-          { name: 'profile_key', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
-          { name: 'address', repetition_type: 'OPTIONAL', num_children: 1 },
-          { name: 'city', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-        ],
-      } as unknown as Parameters<typeof parquetWriteBuffer>[0]);
+      const nested = nestedParquet();
       await page.getByLabel('File', { exact: true }).setInputFiles({
         name: 'nested.parquet',
         mimeType: 'application/octet-stream',

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { nestedParquet } from '../fixtures/parquet.ts';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { csvField } from '../../src/profile/index.ts';
 import { BACKENDS } from '../store/backends.ts';
@@ -677,19 +678,7 @@ for (const backend of BACKENDS) {
     it('refuses Parquet it cannot read as profile rows, saying what and where, and writes nothing', async () => {
       const { dir } = await prepare();
       const nested = join(dir, 'nested.parquet');
-      parquetWriteFile({
-        filename: nested,
-        columnData: [
-          { name: 'profile_key', data: ['k1'] },
-          { name: 'address', data: [{ city: 'Paris' }] },
-        ],
-        schema: [
-          { name: 'root', num_children: 2 },
-          { name: 'profile_key', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
-          { name: 'address', repetition_type: 'OPTIONAL', num_children: 1 },
-          { name: 'city', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-        ],
-      } as unknown as Parameters<typeof parquetWriteFile>[0]);
+      writeFileSync(nested, nestedParquet());
       await expect(h!.engine.importFile(nested, { sandboxId: 'prod' })).rejects.toMatchObject({
         code: 'invalid_file',
         details: [{ path: 'column "address"', reason: 'is a nested group (a struct)' }],

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nestedParquet } from '../fixtures/parquet.ts';
 import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
 
 // The CLI as scripts use it: child processes against a real service on loopback, --json output and exit codes.
@@ -252,19 +253,7 @@ describe('tca CLI', () => {
     expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(10);
 
     const nested = join(t.dir, 'nested.parquet');
-    parquetWriteFile({
-      filename: nested,
-      columnData: [
-        { name: 'profile_key', data: ['k1'] },
-        { name: 'address', data: [{ city: 'Paris' }] },
-      ],
-      schema: [
-        { name: 'root', num_children: 2 },
-        { name: 'profile_key', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
-        { name: 'address', repetition_type: 'OPTIONAL', num_children: 1 },
-        { name: 'city', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-      ],
-    } as unknown as Parameters<typeof parquetWriteFile>[0]);
+    await writeFile(nested, nestedParquet());
     const refused = await tca(['import', nested, '--dataflow', dataflowId]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('has columns a profile row cannot hold');
