@@ -74,13 +74,19 @@ function columnProblem(column: SchemaTree): string | null {
 /**
  * The rows of a Parquet file (`name` says which, in messages) as CSV cells: first the header (the column names, and
  * the number of rows the file's metadata counts), then each row with its 1-based number. Nested columns (structs,
- * maps, lists of structs) are refused before any row is read.
+ * maps, lists of structs) are refused before any row is read. Errors `passOn` accepts (the reader's own, such as a
+ * download that failed) are thrown as they are, not as a damaged file.
  */
-export async function* readParquetRows(file: AsyncBuffer, name: string): AsyncGenerator<ParquetItem> {
+export async function* readParquetRows(
+  file: AsyncBuffer,
+  name: string,
+  passOn: (error: unknown) => boolean = () => false,
+): AsyncGenerator<ParquetItem> {
   let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
     metadata = await parquetMetadataAsync(file);
   } catch (error) {
+    if (passOn(error)) throw error;
     throw new ParquetFileError(
       `${name} is not a Parquet file`,
       [{ path: name, reason: error instanceof Error ? error.message : String(error) }],
@@ -120,6 +126,7 @@ export async function* readParquetRows(file: AsyncBuffer, name: string): AsyncGe
         },
       });
     } catch (error) {
+      if (passOn(error)) throw error;
       throw new ParquetFileError(
         `${name}: rows ${rowStart + 1}–${rowEnd} cannot be read`,
         [

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startObjectServer } from '../fixtures/object-server.ts';
 import { nestedParquet } from '../fixtures/parquet.ts';
 import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
 
@@ -327,6 +328,74 @@ describe('tca CLI', () => {
     const formats = await tca(['import', csvParts[0]!, parquetParts[0]!, '--dataflow', dataflowId]);
     expect(formats.code).toBe(2);
     expect(formats.stderr).toContain('different formats');
+  });
+
+  it('imports from signed URLs: parts at URLs, read again when a download breaks, never printing the signature', async () => {
+    const objects = await startObjectServer();
+    try {
+      const header = 'profile_key,email,segment:cli-seg';
+      const row = (i: number) => `cli-e${i},cli${i}@example.com,1`;
+      objects.put('/export/part-0.csv', {
+        body: Buffer.from([header, ...[0, 1, 2, 3, 4].map(row)].join('\n') + '\n'),
+      });
+      objects.put('/export/part-1.csv.gz', {
+        body: gzipSync([header, ...[5, 6, 7, 8, 9].map(row)].join('\n') + '\n'),
+      });
+      const urls = [objects.url('/export/part-0.csv'), objects.url('/export/part-1.csv.gz')];
+      const mirror = [
+        '--dataflow',
+        dataflowId,
+        '--mode',
+        'mirror',
+        '--segment',
+        'cli-seg',
+        '--key-namespace',
+        'ECID',
+      ];
+      for (const extra of [[], ['--local']]) {
+        const r = await tca(['import', ...urls, ...mirror, ...extra, '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({ rowsRead: 10, accepted: 10, removed: 0 });
+        expect(r.stdout + r.stderr).not.toContain('signature=');
+      }
+      await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+      const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
+      expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(10);
+      // Signed again, the same objects are the same import: it is not read again.
+      const resigned = urls.map((u) => u.replace('expires=3600', 'expires=60'));
+      const again = await tca(['import', ...resigned, ...mirror]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain('Imported before under the key');
+
+      // A download that breaks midway: the upload attempt stops, and the next one reads the object again.
+      const lines = Array.from({ length: 20_000 }, (_, i) =>
+        JSON.stringify(profile(`url${i}@example.com`, { 'cli-url': 'realized' }, `url-e${i}`)),
+      );
+      const ndjson = Buffer.from(lines.join('\n') + '\n');
+      objects.put('/export/big.ndjson', { body: ndjson, cutAfter: Math.floor(ndjson.length / 2) });
+      const big = await tca([
+        'import',
+        objects.url('/export/big.ndjson'),
+        '--dataflow',
+        dataflowId,
+        '--json',
+      ]);
+      expect(big.code, big.stderr).toBe(0);
+      expect(big.stderr).toContain('The upload stopped');
+      expect(big.stderr).not.toContain('signature=');
+      expect(JSON.parse(big.stdout)).toMatchObject({ attempts: 2, rowsRead: 20_000, accepted: 20_000 });
+
+      // What cannot be read is named without its signature, with what to do.
+      const refused = await tca(['import', objects.url('/export/part-0.csv', 'sig-0bad'), ...mirror]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('sign a new one for reading (GET)');
+      expect(refused.stderr).not.toContain('sig-0bad');
+      const s3 = await tca(['import', 's3://exports/part-0.csv', ...mirror]);
+      expect(s3.code).toBe(2);
+      expect(s3.stderr).toContain('aws s3 presign');
+    } finally {
+      await objects.close();
+    }
   });
 
   it('activates an audience now, once per 24 hours', async () => {

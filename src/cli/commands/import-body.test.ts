@@ -15,7 +15,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 function part(name: string, content: string | Buffer): Part {
   const path = join(dir, name);
   writeFileSync(path, content);
-  return { path, size: Buffer.byteLength(content) };
+  return { name: path, url: null, size: Buffer.byteLength(content), version: '', ranges: true };
 }
 
 async function sent(parts: Part[], format: 'csv' | 'ndjson' | 'parquet'): Promise<string> {
@@ -39,13 +39,13 @@ describe('importBody', () => {
     ];
     expect(await sent(parts, 'csv')).toBe(`${[header, ...rows(0, 30_003)].join('\n')}\n`);
     const { locate } = await importBody(parts, 'csv');
-    expect(locate(1)).toEqual({ path: parts[0]!.path, line: 1 });
-    expect(locate(4)).toEqual({ path: parts[0]!.path, line: 4 });
+    expect(locate(1)).toEqual({ path: parts[0]!.name, line: 1 });
+    expect(locate(4)).toEqual({ path: parts[0]!.name, line: 4 });
     // Line 5 is the first row of b.csv.gz: its own line 2.
-    expect(locate(5)).toEqual({ path: parts[1]!.path, line: 2 });
-    expect(locate(20_004)).toEqual({ path: parts[1]!.path, line: 20_001 });
-    expect(locate(20_005)).toEqual({ path: parts[2]!.path, line: 2 });
-    expect(locate(30_004)).toEqual({ path: parts[2]!.path, line: 10_001 });
+    expect(locate(5)).toEqual({ path: parts[1]!.name, line: 2 });
+    expect(locate(20_004)).toEqual({ path: parts[1]!.name, line: 20_001 });
+    expect(locate(20_005)).toEqual({ path: parts[2]!.name, line: 2 });
+    expect(locate(30_004)).toEqual({ path: parts[2]!.name, line: 10_001 });
     expect(locate(30_005)).toBeNull();
   });
 
@@ -57,8 +57,8 @@ describe('importBody', () => {
     await expect(importBody(parts, 'csv')).rejects.toMatchObject({
       message: expect.stringContaining('do not share one header'),
       details: [
-        { path: parts[0]!.path, reason: 'profile_key,email' },
-        { path: parts[1]!.path, reason: 'profile_key,phone' },
+        { path: parts[0]!.name, reason: 'profile_key,email' },
+        { path: parts[1]!.name, reason: 'profile_key,phone' },
       ],
     });
   });
@@ -67,7 +67,7 @@ describe('importBody', () => {
     const parts = [part('a.ndjson', '{"a":1}\n{"a":2}'), part('b.ndjson.gz', gzipSync('{"a":3}\n'))];
     expect(await sent(parts, 'ndjson')).toBe('{"a":1}\n{"a":2}\n{"a":3}\n');
     const { locate } = await importBody(parts, 'ndjson');
-    expect(locate(3)).toEqual({ path: parts[1]!.path, line: 1 });
+    expect(locate(3)).toEqual({ path: parts[1]!.name, line: 1 });
   });
 
   it('sends Parquet parts as the CSV rows of each under one header, numbered by part', async () => {
@@ -81,13 +81,13 @@ describe('importBody', () => {
           { name: 'email', data: keys.map((k) => `${k}@x.com`), type: 'STRING' },
         ],
       });
-      return { path, size: 0 };
+      return { name: path, url: null, size: 0, version: '', ranges: true };
     });
     expect(await sent(parts, 'parquet')).toBe(
       `profile_key,email\n${Array.from({ length: 6 }, (_, i) => `k${i},k${i}@x.com`).join('\n')}\n`,
     );
     const { locate } = await importBody(parts, 'parquet');
     // Line 5 (row 4) is the first row of the second part: line 2 of the CSV it reads as.
-    expect(locate(5)).toEqual({ path: parts[1]!.path, line: 2 });
+    expect(locate(5)).toEqual({ path: parts[1]!.name, line: 2 });
   });
 });

@@ -1,24 +1,20 @@
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { csvHeaderText } from '../../profile/csv-profile-row.ts';
 import type { FileFormat } from '../../profile/file-format.ts';
 import { CliError, EXIT } from './api-client.ts';
+import { openPart, readParquetPart, type Part } from './import-source.ts';
 
 /*
- * What `tca import` sends for its files. One file goes as it is (gzip stays compressed: the service decompresses it);
- * a Parquet file goes as the CSV it reads as. Several files (the parts a warehouse export is split into) go as one
- * file: NDJSON parts one after another, CSV parts under the first part's header (each part's own header checked
- * against it and left out), Parquet parts as the CSV rows of each under one header. So mirror mode sees the whole
- * export, and an interrupted import resumes across the parts like across one file.
+ * What `tca import` sends for its files (paths or URLs, see `import-source.ts`). One file goes as it is (gzip stays
+ * compressed: the service decompresses it); a Parquet file goes as the CSV it reads as. Several files (the parts a
+ * warehouse export is split into) go as one file: NDJSON parts one after another, CSV parts under the first part's
+ * header (each part's own header checked against it and left out), Parquet parts as the CSV rows of each under one
+ * header. So mirror mode sees the whole export, and an interrupted import resumes across the parts like across one
+ * file.
  */
 
-/** One file of an import, with its size as stored. */
-export interface Part {
-  path: string;
-  size: number;
-}
+export type { Part } from './import-source.ts';
 
 /**
  * The bytes of one attempt, made anew for each: `onProgress` gets the bytes read from the files so far and, for
@@ -39,33 +35,40 @@ export interface PartLines {
 /** A line of the stream sent, as the part and line it came from; null for a single file (its lines are its own). */
 export type LineLocator = (line: number) => { path: string; line: number } | null;
 
-const GZIP = [0x1f, 0x8b];
-
-async function startsWithGzip(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
-  try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
-    return bytesRead === 2 && buffer[0] === GZIP[0] && buffer[1] === GZIP[1];
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
- * A part's content, decompressed when it is gzip; `onBytes` counts the bytes read from the file. Stopping early (a
- * header read) closes the file and the decompressor.
+ * A part's content, decompressed when it is gzip (it starts with 1f 8b); `onBytes` counts the bytes read as stored.
+ * Stopping early (a header read) closes the source and the decompressor.
  */
-async function* contentOf(path: string, onBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
-  const gzip = await startsWithGzip(path);
-  const file = createReadStream(path);
-  file.on('data', (chunk) => onBytes(chunk.length));
-  const gunzip = gzip ? createGunzip() : null;
-  // `pipeline` carries an error of either stream to the other, where the loop below throws it.
-  if (gunzip) pipeline(file, gunzip, () => undefined);
+async function* contentOf(part: Part, onBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
+  const source = await openPart(part);
+  const chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let gunzip: ReturnType<typeof createGunzip> | null = null;
   try {
-    for await (const chunk of (gunzip ?? file) as AsyncIterable<Buffer>) yield chunk;
+    // Enough of the start to tell gzip: a URL's first chunk may be a single byte.
+    let head = Buffer.alloc(0);
+    while (head.length < 2) {
+      const next = await chunks.next();
+      if (next.done) break;
+      onBytes(next.value.length);
+      head = Buffer.concat([head, next.value]);
+    }
+    const rest = async function* () {
+      if (head.length > 0) yield head;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+        onBytes(next.value.length);
+        yield next.value;
+      }
+    };
+    if (head[0] !== 0x1f || head[1] !== 0x8b) {
+      yield* rest();
+      return;
+    }
+    gunzip = createGunzip();
+    // `pipeline` carries an error of either stream to the other, where the loop below throws it.
+    pipeline(Readable.from(rest()), gunzip, () => undefined);
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk;
   } finally {
-    file.destroy();
+    source.destroy();
     gunzip?.destroy();
   }
 }
@@ -88,11 +91,11 @@ async function* afterHeader(chunks: AsyncGenerator<Buffer>): AsyncGenerator<Buff
  * A part's first line as a CSV header reads, and its lines as the import numbers them (a last line without a line
  * break counts): one read of the part.
  */
-async function scanPart(path: string): Promise<{ header: string; lines: number }> {
+async function scanPart(part: Part): Promise<{ header: string; lines: number }> {
   const head: Buffer[] = [];
   let lines = 0;
   let last = 10;
-  for await (const chunk of contentOf(path, () => undefined)) {
+  for await (const chunk of contentOf(part, () => undefined)) {
     for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) {
       if (lines === 0) head.push(chunk.subarray(0, at));
       lines += 1;
@@ -122,14 +125,14 @@ export async function importBody(
     );
   if (format === 'parquet') return parquetBody(parts);
   if (parts.length === 1) {
-    const path = parts[0]!.path;
+    const part = parts[0]!;
     return {
       locate: () => null,
       body: async (onProgress) => {
-        const file = createReadStream(path);
+        const source = await openPart(part);
         let read = 0;
-        file.on('data', (chunk) => onProgress((read += chunk.length)));
-        return file;
+        source.on('data', (chunk: Buffer) => onProgress((read += chunk.length)));
+        return source;
       },
     };
   }
@@ -138,23 +141,23 @@ export async function importBody(
   const lines: PartLines[] = [];
   let total = 0;
   for (const [index, part] of parts.entries()) {
-    const { header: own, lines: count } = await scanPart(part.path);
+    const { header: own, lines: count } = await scanPart(part);
     if (format === 'csv') {
       if (header === null) header = own;
       else if (own !== header)
         throw new CliError(
-          `The CSV parts do not share one header: ${part.path} differs from ${parts[0]!.path}`,
+          `The CSV parts do not share one header: ${part.name} differs from ${parts[0]!.name}`,
           EXIT.usage,
           [
-            { path: parts[0]!.path, reason: header },
-            { path: part.path, reason: own },
+            { path: parts[0]!.name, reason: header },
+            { path: part.name, reason: own },
           ],
         );
     }
     // A CSV part after the first sends its lines without its header: its line 2 follows the lines before.
     const skipped = format === 'csv' && index > 0 ? 1 : 0;
     const sent = Math.max(0, count - skipped);
-    lines.push({ path: part.path, first: total + 1, last: total + sent, shift: total - skipped });
+    lines.push({ path: part.name, first: total + 1, last: total + sent, shift: total - skipped });
     total += sent;
   }
   return {
@@ -165,7 +168,7 @@ export async function importBody(
           let read = 0;
           const counted = (bytes: number) => onProgress((read += bytes));
           for (const [index, part] of parts.entries()) {
-            let chunks = contentOf(part.path, counted);
+            let chunks = contentOf(part, counted);
             if (format === 'csv' && index > 0) chunks = afterHeader(chunks);
             let last = 10;
             for await (const chunk of chunks) {
@@ -193,7 +196,14 @@ function locator(lines: readonly PartLines[]): LineLocator {
  * columns, and for several files the same columns as the first.
  */
 async function parquetBody(parts: readonly Part[]): Promise<{ body: BodySource; locate: LineLocator }> {
-  const { csvField, readParquetFile, ParquetFileError } = await import('../../profile/index.ts');
+  const { csvField, ParquetFileError } = await import('../../profile/index.ts');
+  const whole = parts.find((part) => !part.ranges);
+  if (whole)
+    throw new CliError(
+      `${whole.name} is served without byte ranges, which Parquet needs (it is read from its footer): ` +
+        'download it and import the file',
+      EXIT.refused,
+    );
   const refused = (error: unknown) =>
     error instanceof ParquetFileError
       ? new CliError(`${error.message}. ${error.hint}`, EXIT.refused, error.details)
@@ -205,23 +215,23 @@ async function parquetBody(parts: readonly Part[]): Promise<{ body: BodySource; 
     for (const part of parts) {
       // The header comes first, with the row count of the file's metadata: nothing else is read.
       let rows = 0;
-      for await (const item of readParquetFile(part.path)) {
+      for await (const item of readParquetPart(part)) {
         if (!('header' in item)) break;
         if (header === null) header = item.header;
         else if (item.header.join('\u0000') !== header.join('\u0000'))
           throw new CliError(
-            `The Parquet parts do not share their columns: ${part.path} differs from ${parts[0]!.path}`,
+            `The Parquet parts do not share their columns: ${part.name} differs from ${parts[0]!.name}`,
             EXIT.usage,
             [
-              { path: parts[0]!.path, reason: header.join(', ') },
-              { path: part.path, reason: item.header.join(', ') },
+              { path: parts[0]!.name, reason: header.join(', ') },
+              { path: part.name, reason: item.header.join(', ') },
             ],
           );
         rows = item.rows;
         break;
       }
       // Row N of the part is line `total + N` of the stream; as a CSV of its own, line N + 1.
-      lines.push({ path: part.path, first: total + 1, last: total + rows, shift: total - 1 });
+      lines.push({ path: part.name, first: total + 1, last: total + rows, shift: total - 1 });
       total += rows;
     }
   } catch (error) {
@@ -240,7 +250,7 @@ async function parquetBody(parts: readonly Part[]): Promise<{ body: BodySource; 
             for (const part of parts) {
               const progress = { bytesRead: 0 };
               let rows = 0;
-              for await (const item of readParquetFile(part.path, progress)) {
+              for await (const item of readParquetPart(part, progress)) {
                 if ('header' in item) continue;
                 rows = item.row;
                 chunk += line(item.cells);

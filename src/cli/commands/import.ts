@@ -1,13 +1,12 @@
-import { stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config/index.ts';
 import type { ImportReport } from '../../engine/index.ts';
 import { fileFormatOf, type FileFormat } from '../../profile/file-format.ts';
-import { importBody, type BodySource, type LineLocator, type Part } from './import-body.ts';
+import { importBody, type BodySource, type LineLocator } from './import-body.ts';
+import { resolvePart, type Part } from './import-source.ts';
 import {
   action,
   connect,
@@ -65,7 +64,7 @@ export function registerImportCommand(program: Command): void {
       .command('import <files...>')
       .description(
         'Import profile exports from a file (NDJSON, JSON array or CSV, plain or gzip; or Parquet with CSV columns), ' +
-          'or from the parts of one export as one file',
+          'or from the parts of one export as one file; each a path or an http(s) URL (a signed cloud storage URL)',
       )
       .requiredOption('--dataflow <id>', 'the dataflow the file feeds (its sandbox is used)')
       .addOption(
@@ -116,20 +115,14 @@ export function registerImportCommand(program: Command): void {
           'tca import export.ndjson.gz --dataflow df_123',
           'tca import members.parquet --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
           'tca import export/part-*.parquet --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
+          'tca import "$(aws s3 presign s3://exports/members/part-0000.csv.gz)" --dataflow df_123',
         ]),
       ),
   ).action(
     action(async (files: string[], opts: ImportOpts) => {
       const parts: Part[] = [];
-      for (const file of files) {
-        const path = resolve(file);
-        try {
-          parts.push({ path, size: (await stat(path)).size });
-        } catch {
-          throw new CliError(`Cannot read ${path}`, EXIT.usage);
-        }
-      }
-      const formats = new Set(parts.map((part) => opts.format ?? fileFormatOf(part.path)));
+      for (const file of files) parts.push(await resolvePart(file));
+      const formats = new Set(parts.map((part) => opts.format ?? fileFormatOf(part.name)));
       if (formats.size > 1)
         throw new CliError(
           `The files are of different formats (${[...formats].join(', ')}): import them one format at a time`,
@@ -144,11 +137,11 @@ export function registerImportCommand(program: Command): void {
       const tty = Boolean(process.stderr.isTTY) && !opts.json;
       if (opts.key !== undefined && (opts.key.length === 0 || opts.key.length > 200))
         throw new CliError('--key must be 1–200 characters', EXIT.usage);
-      const key = opts.key ?? (await fileKey(parts, [format, opts.mode, opts.segment, opts.keyNamespace]));
+      const key = opts.key ?? fileKey(parts, [format, opts.mode, opts.segment, opts.keyNamespace]);
       const size = parts.reduce((sum, part) => sum + part.size, 0);
 
-      if (opts.local && parts.length === 1) {
-        const report = await importLocal(parts[0]!.path, { ...opts, format, batch, key }, size, tty);
+      if (opts.local && parts.length === 1 && parts[0]!.url === null) {
+        const report = await importLocal(parts[0]!.name, { ...opts, format, batch, key }, size, tty);
         return finish(report, opts);
       }
       // Checked before anything is sent: Parquet readable, the parts of one shape.
@@ -157,7 +150,7 @@ export function registerImportCommand(program: Command): void {
       const sent = format === 'parquet' ? 'csv' : format;
       if (opts.local) {
         const report = await importLocal(parts, { ...opts, format: sent, batch, key }, size, tty, body);
-        return finish(report, opts, 'the files', locate);
+        return finish(report, opts, parts.length > 1 ? 'the files' : 'the file', locate);
       }
       if (batch !== undefined)
         process.stderr.write(
@@ -175,15 +168,12 @@ type Report = Pick<
 > & { mode: string; format: string; key: string; attempts?: number; replayed?: boolean };
 
 /**
- * The default import key: the same files, unchanged, at the same paths, imported with the same options, get the same
- * key (so the same command resumes the import); other options make another import.
+ * The default import key: the same files, unchanged, at the same paths (or URLs, whatever their signature), imported
+ * with the same options, get the same key (so the same command resumes the import); other options make another
+ * import.
  */
-async function fileKey(parts: readonly Part[], options: ReadonlyArray<string | undefined>): Promise<string> {
-  const files: Array<string | number> = [];
-  for (const { path } of parts) {
-    const s = await stat(path);
-    files.push(path, s.size, s.mtimeMs);
-  }
+function fileKey(parts: readonly Part[], options: ReadonlyArray<string | undefined>): string {
+  const files = parts.flatMap((part) => [part.name, part.version]);
   const text = [...files, ...options.map((o) => o ?? '')].join('\0');
   return `file-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
@@ -252,8 +242,8 @@ export function finish(
 }
 
 /**
- * Imports in this process against the store: one file read in place, or several parts read as one (`body`, see
- * `importBody`).
+ * Imports in this process against the store: one file read in place, or what `body` reads (see `importBody`): several
+ * parts as one, or a part at a URL.
  */
 async function importLocal(
   files: string | readonly Part[],
@@ -305,7 +295,7 @@ async function importLocal(
       const stream = await body!((read) => bar.update((bytes = read)));
       report = await engine.importStream(stream, {
         ...options,
-        name: `${files.length} files`,
+        name: files.length === 1 ? files[0]!.name : `${files.length} files`,
         onProgress: (p) => bar.update(bytes, p.rowsRead),
       });
     }
@@ -342,16 +332,17 @@ async function uploadRemote(
     const bar = progressBar(size, tty);
     let res: Response | null = null;
     let failure: string;
-    // A body that fails to read (a Parquet row group that cannot be decoded) ends the command with its own error.
+    // A body that fails to read ends the attempt with its own error: a part that could not be downloaded is tried
+    // again, anything else (a Parquet row group that cannot be decoded) ends the command.
     let bodyError: unknown = null;
     try {
       const stream = await body((bytes, rows) => bar.update(bytes, rows));
       stream.once('error', (error) => (bodyError = error));
       res = await postImport(api, stream, opts);
     } catch (error) {
-      if (bodyError !== null) throw bodyError;
-      if (!(error instanceof CliError) || error.exitCode !== EXIT.unavailable) throw error;
-      failure = error.message;
+      const cause = bodyError ?? error;
+      if (!(cause instanceof CliError) || cause.exitCode !== EXIT.unavailable) throw cause;
+      failure = cause.message;
     } finally {
       bar.stop();
     }
