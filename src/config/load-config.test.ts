@@ -80,6 +80,38 @@ describe('loadConfig', () => {
     expect((error as ConfigError).message).toContain('TCA_LOG_LEVEL');
   });
 
+  it('forwards the audit trail only when TCA_AUDIT_FORWARD_URL is set, and checks its settings', () => {
+    expect(loadConfig({}).auditForward).toBeUndefined();
+    expect(
+      loadConfig({
+        TCA_AUDIT_FORWARD_URL: 'https://splunk.example.com:8088/services/collector/event',
+        TCA_AUDIT_FORWARD_FORMAT: 'Splunk',
+        TCA_AUDIT_FORWARD_TOKEN: 'hec-token',
+      }).auditForward,
+    ).toEqual({
+      url: 'https://splunk.example.com:8088/services/collector/event',
+      format: 'splunk',
+      token: 'hec-token',
+      intervalMs: 10_000,
+    });
+    let error: unknown;
+    try {
+      loadConfig({
+        TCA_AUDIT_FORWARD_URL: 'syslog://siem:514',
+        TCA_AUDIT_FORWARD_FORMAT: 'cef',
+        TCA_AUDIT_FORWARD_INTERVAL_SECONDS: '0',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.map((p) => p.variable)).toEqual([
+      'TCA_AUDIT_FORWARD_URL',
+      'TCA_AUDIT_FORWARD_FORMAT',
+      'TCA_AUDIT_FORWARD_INTERVAL_SECONDS',
+    ]);
+  });
+
   it('accepts a 32-byte key as hex or base64', () => {
     expect(loadConfig({ TCA_SECRET_KEY: 'ab'.repeat(32) }).secretKey).toBe('ab'.repeat(32));
     const b64 = Buffer.alloc(32, 7).toString('base64');

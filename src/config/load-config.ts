@@ -56,6 +56,19 @@ export interface Config {
   shutdownTimeoutSeconds: number;
   /** The audit feed returns events this many milliseconds old or older (an insert still landing is never passed). */
   auditFeedDelayMs: number;
+  /** Where workers push the audit trail (a SIEM's HTTP input), when set. */
+  auditForward: AuditForwardConfig | undefined;
+}
+
+/** Pushing the audit trail to a collector (a SIEM's HTTP input). */
+export interface AuditForwardConfig {
+  url: string;
+  /** `ndjson`: one event per line; `splunk`: Splunk HTTP Event Collector events. */
+  format: 'ndjson' | 'splunk';
+  /** Sent as `Authorization: Bearer …` (ndjson) or `Splunk …`; never logged. */
+  token: string | undefined;
+  /** How often to look for new events once caught up. */
+  intervalMs: number;
 }
 
 /** Command-line overrides; a flag wins over its environment variable. */
@@ -301,6 +314,32 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     '2000',
   );
 
+  const forwardUrl = url(
+    'TCA_AUDIT_FORWARD_URL',
+    read('TCA_AUDIT_FORWARD_URL', undefined),
+    ['http:', 'https:'],
+    'https://splunk.example.com:8088/services/collector/event',
+  );
+  const forwardFormat = oneOf(
+    'TCA_AUDIT_FORWARD_FORMAT',
+    read('TCA_AUDIT_FORWARD_FORMAT', undefined),
+    ['ndjson', 'splunk'] as const,
+    'ndjson',
+  );
+  const forwardToken = read('TCA_AUDIT_FORWARD_TOKEN', undefined);
+  const forwardInterval = int(
+    'TCA_AUDIT_FORWARD_INTERVAL_SECONDS',
+    read('TCA_AUDIT_FORWARD_INTERVAL_SECONDS', undefined),
+    10,
+    1,
+    3600,
+    '10',
+  );
+  const auditForward: AuditForwardConfig | undefined =
+    forwardUrl === undefined
+      ? undefined
+      : { url: forwardUrl, format: forwardFormat, token: forwardToken, intervalMs: forwardInterval * 1000 };
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir,
@@ -320,6 +359,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds },
     shutdownTimeoutSeconds,
     auditFeedDelayMs,
+    auditForward,
   };
 }
 

@@ -15,6 +15,9 @@ export interface ServiceMetrics {
   rateLimitWaits: Counter<'scope' | 'reason'>;
   rateLimitWaitSeconds: Counter<'scope' | 'reason'>;
   alertsSent: Counter<'type' | 'outcome'>;
+  /** Audit events a collector acknowledged, and forwarding attempts that failed. */
+  auditForwarded: Counter;
+  auditForwardFailures: Counter;
   /** Where scrape-time gauges read from; set once the store and engine exist. */
   sources: MetricsSources;
 }
@@ -137,6 +140,16 @@ export function createMetrics(
       name: 'tca_alerts_total',
       help: 'Alert webhook calls by alert type and outcome (sent, failed)',
       labelNames: ['type', 'outcome'],
+      registers: [registry],
+    }),
+    auditForwarded: new Counter({
+      name: 'tca_audit_forwarded_events_total',
+      help: 'Audit events the collector (TCA_AUDIT_FORWARD_URL) acknowledged',
+      registers: [registry],
+    }),
+    auditForwardFailures: new Counter({
+      name: 'tca_audit_forward_failures_total',
+      help: 'Attempts to forward audit events that failed (retried with backoff)',
       registers: [registry],
     }),
     sources,

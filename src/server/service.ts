@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,7 @@ import { domainRules } from './domain-rules.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { startAlerts, type DataflowHealth } from './alerts.ts';
+import { startAuditForward } from './audit-forward.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { EnginePort } from './ports.ts';
 import type { ServiceBackend } from './backend.ts';
@@ -172,6 +174,7 @@ export async function startService(config: Config, options: StartServiceOptions 
 
   let worker: { stop(): Promise<void> } | undefined;
   let alerts: ReturnType<typeof startAlerts> | undefined;
+  let auditForward: ReturnType<typeof startAuditForward> | undefined;
   if (config.role !== 'api') {
     worker = enginePort.startWorker();
     alerts = startAlerts({
@@ -187,6 +190,16 @@ export async function startService(config: Config, options: StartServiceOptions 
       ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
       now,
     });
+    if (config.auditForward)
+      auditForward = startAuditForward({
+        config: config.auditForward,
+        store,
+        feed: (sandboxId, query) => backend.audit.feed(sandboxId, query),
+        owner: `worker-${randomUUID()}`,
+        logger,
+        metrics,
+        now,
+      });
   }
   logger.info({ url, role: config.role, dialect: store.capabilities.dialect }, 'service started');
 
@@ -198,6 +211,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       if ('closeIdleConnections' in server)
         (server as unknown as { closeIdleConnections(): void }).closeIdleConnections();
       await alerts?.stop();
+      await auditForward?.stop();
       await worker?.stop();
       await Promise.race([serverClosed, new Promise((r) => setTimeout(r, 5000).unref())]);
       await enginePort.close();

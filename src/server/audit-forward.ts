@@ -1,0 +1,170 @@
+import type { AuditForwardConfig } from '../config/index.ts';
+import type { Store } from '../store/index.ts';
+import type { ServiceBackend } from './backend.ts';
+import type { Logger } from './logger.ts';
+import type { ServiceMetrics } from './metrics.ts';
+
+/*
+ * Pushes the audit trail to a collector (a SIEM's HTTP input): every event, oldest first, each delivered at least
+ * once and in order. The position reached is kept in the store (`store_meta`), so a restart carries on where the
+ * last acknowledged batch ended; with several workers, one at a time forwards (a lease in the same row).
+ */
+
+export type AuditForwardFormat = AuditForwardConfig['format'];
+
+type AuditFeed = ServiceBackend['audit']['feed'];
+type FeedItem = Extract<Awaited<ReturnType<AuditFeed>>, { ok: true }>['value']['items'][number];
+
+/** The forwarder's row in `store_meta`: the cursor after the last acknowledged event, and who holds the lease. */
+interface ForwardState {
+  cursor: string | null;
+  owner: string | null;
+  until: number;
+}
+
+const STATE_KEY = 'audit_forward';
+/** Events per request. */
+const BATCH = 500;
+/** How long a lease lasts without being used: a worker that died is taken over after this. */
+const LEASE_MS = 60_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const MAX_BACKOFF_MS = 300_000;
+
+/** A batch as the collector takes it: NDJSON events, or Splunk HEC event objects one after another. */
+export function forwardBody(
+  items: readonly FeedItem[],
+  format: AuditForwardFormat,
+): { body: string; contentType: string } {
+  if (format === 'splunk')
+    return {
+      contentType: 'application/json',
+      body: items
+        .map((event) =>
+          JSON.stringify({
+            time: Date.parse(event.at) / 1000,
+            source: 'tca',
+            sourcetype: 'tca:audit',
+            event,
+          }),
+        )
+        .join('\n'),
+    };
+  return { contentType: 'application/x-ndjson', body: items.map((e) => `${JSON.stringify(e)}\n`).join('') };
+}
+
+/**
+ * Starts forwarding. `forward()` sends what is due now (at most one batch; true when a full batch went, so more may
+ * wait) and is what the timer runs.
+ */
+export function startAuditForward(options: {
+  config: AuditForwardConfig;
+  store: Store;
+  feed: AuditFeed;
+  owner: string;
+  logger: Logger;
+  metrics?: ServiceMetrics;
+  fetch?: typeof globalThis.fetch;
+  now?: () => number;
+}): { forward(): Promise<boolean>; stop(): Promise<void> } {
+  const { config, store, owner, logger } = options;
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const now = options.now ?? Date.now;
+  const db = store.db;
+
+  const readState = async (): Promise<{ text: string; state: ForwardState }> => {
+    await db
+      .insertInto('store_meta')
+      .values({ key: STATE_KEY, value: JSON.stringify({ cursor: null, owner: null, until: 0 }) })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+    const row = await db
+      .selectFrom('store_meta')
+      .select('value')
+      .where('key', '=', STATE_KEY)
+      .executeTakeFirstOrThrow();
+    return { text: row.value, state: JSON.parse(row.value) as ForwardState };
+  };
+  /** Replaces the state only if it is still `expected` (another worker may have moved it). */
+  const swap = async (expected: string, next: ForwardState): Promise<string | null> => {
+    const text = JSON.stringify(next);
+    const result = await db
+      .updateTable('store_meta')
+      .set({ value: text })
+      .where('key', '=', STATE_KEY)
+      .where('value', '=', expected)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1 ? text : null;
+  };
+
+  const forward = async (): Promise<boolean> => {
+    const { text, state } = await readState();
+    if (state.owner !== owner && state.until > now()) return false;
+    // The lease is renewed once half of it has passed, so an idle forwarder does not write every time it looks.
+    const fresh = state.owner === owner && state.until - now() > LEASE_MS / 2;
+    const held = fresh ? text : await swap(text, { ...state, owner, until: now() + LEASE_MS });
+    if (held === null) return false;
+    const page = await options.feed(null, { limit: BATCH, after: state.cursor ?? undefined });
+    if (!page.ok) throw new Error(`the audit feed refused the cursor ${state.cursor ?? ''}`);
+    const { items, cursor } = page.value;
+    if (items.length === 0) return false;
+    const { body, contentType } = forwardBody(items, config.format);
+    const headers: Record<string, string> = {
+      'content-type': contentType,
+      'user-agent': 'tca-audit-forward',
+    };
+    if (config.token !== undefined)
+      headers['authorization'] = `${config.format === 'splunk' ? 'Splunk' : 'Bearer'} ${config.token}`;
+    const res = await doFetch(config.url, {
+      method: 'POST',
+      headers,
+      body,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    await res.body?.cancel();
+    if (!res.ok) throw new Error(`the collector answered HTTP ${res.status}`);
+    options.metrics?.auditForwarded.inc(items.length);
+    // Acknowledged: the next batch starts after it. Lost to a worker that took the lease over meanwhile, the batch
+    // is sent again by that worker (at least once).
+    await swap(held, { cursor, owner, until: now() + LEASE_MS });
+    return items.length === BATCH;
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | null = null;
+  let stopped = false;
+  let failures = 0;
+  const schedule = (delay: number) => {
+    if (!stopped) timer = setTimeout(run, delay);
+  };
+  const run = () => {
+    running = (async () => {
+      let more = false;
+      try {
+        more = await forward();
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        options.metrics?.auditForwardFailures.inc();
+        logger.warn(
+          { url: new URL(config.url).origin, failures, error: (error as Error).message },
+          'audit events could not be forwarded; retrying',
+        );
+      }
+      const backoff = Math.min(MAX_BACKOFF_MS, config.intervalMs * 2 ** Math.min(failures, 16));
+      schedule(failures > 0 ? backoff : more ? 0 : config.intervalMs);
+    })();
+  };
+  schedule(0);
+
+  return {
+    forward,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      // Handed back, so another worker carries on at once instead of after the lease runs out.
+      const { text, state } = await readState();
+      if (state.owner === owner) await swap(text, { ...state, owner: null, until: 0 });
+    },
+  };
+}
