@@ -327,8 +327,12 @@ async function* readCsvRecords(
   | { line: number; errors: ItemErrors; fatal: true }
 > {
   const stream = Readable.from(bytesOf(source, progress), { objectMode: false });
-  // A source that fails (an upload cut off) fails the parser too, instead of leaving it waiting for more.
-  const parser = stream.pipe(parseCsv({ info: true, relax_column_count: true, bom: true }));
+  // A source that fails (an upload cut off) fails the parser too, instead of leaving it waiting for more. Every line
+  // break ends a record, whichever the file started with: left to guess, the parser takes the first one it meets
+  // for the whole file, so a file (or parts joined into one) written half CRLF, half LF would run rows together.
+  const parser = stream.pipe(
+    parseCsv({ info: true, relax_column_count: true, bom: true, record_delimiter: ['\r\n', '\n', '\r'] }),
+  );
   stream.once('error', (error) => parser.destroy(error));
   let layout: CsvProfileLayout | null = null;
   let lastLine = 0;

@@ -160,6 +160,34 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([2, 3, 4]));
     });
 
+    it('reads a CSV file whose line breaks change midway (CRLF, then LF) row by row, numbering lines right', async () => {
+      const { audience, dir } = await prepare();
+      const file = join(dir, 'mixed.csv');
+      // As parts of one export joined together: the first written on Windows, the second elsewhere.
+      writeFileSync(
+        file,
+        'profile_key,email,segment:seg\r\nk1,u1@x.com,1\r\nk2,u2@x.com,1\r\n' +
+          'k3,u3@x.com,1\nk4,not-an-email,1\nk5,u5@x.com,1\n',
+      );
+      const report = await h!.engine.importFile(file, { sandboxId: 'prod' });
+      expect(report).toMatchObject({ rowsRead: 5, accepted: 5 });
+      expect(report.excluded).toEqual({ email_missing_at: 1, no_mappable_identifier: 1 });
+      await h!.engine.flush();
+      const xId = (await xAudienceIdOf(h!.store, audience.id))!;
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([1, 2, 3, 5]));
+      // LF first, then CRLF: no carriage return is left in a value, and a rejected row is named by its own line.
+      const other = join(dir, 'other.csv');
+      writeFileSync(
+        other,
+        'profile_key,email,segment:seg\nk6,u6@x.com,1\r\n,u7@x.com,1\r\nk8,u8@x.com,1\r\n',
+      );
+      const second = await h!.engine.importFile(other, { sandboxId: 'prod' });
+      expect(second).toMatchObject({ rowsRead: 3, accepted: 2, rejectedCount: 1 });
+      expect(second.rejected[0]!.line).toBe(3);
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([1, 2, 3, 5, 6, 8]));
+    });
+
     it('stops at a CSV syntax error and then removes nothing in mirror mode', async () => {
       const { dir } = await prepare();
       await h!.engine.importFile(join(dir, 'a.csv'), { sandboxId: 'prod' }).catch(() => undefined);
