@@ -18,6 +18,8 @@ let t: TestService;
 function tca(
   args: string[],
   env: Record<string, string> = {},
+  /** What the command reads on standard input (none when absent). */
+  input?: string | Buffer,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((r) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), ...args], {
@@ -29,12 +31,13 @@ function tca(
         TCA_LOG_LEVEL: 'silent',
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('exit', (code) => r({ code, stdout, stderr }));
   });
 }
@@ -396,6 +399,47 @@ describe('tca CLI', () => {
     } finally {
       await objects.close();
     }
+  });
+
+  it('imports standard input: a pipe from a cloud CLI, gzip or not, resumable under the key it names', async () => {
+    const header = 'profile_key,email,segment:cli-seg';
+    const csv = [
+      header,
+      ...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `cli-e${i},cli${i}@example.com,1`),
+    ].join('\n');
+    const mirror = [
+      '--dataflow',
+      dataflowId,
+      '--mode',
+      'mirror',
+      '--segment',
+      'cli-seg',
+      '--key-namespace',
+      'ECID',
+    ];
+    for (const [input, extra] of [
+      [csv, []],
+      [gzipSync(csv), ['--local']],
+    ] as const) {
+      const r = await tca(['import', '-', '--format', 'csv', ...mirror, ...extra, '--json'], {}, input);
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report).toMatchObject({ rowsRead: 10, accepted: 10, removed: 0 });
+      expect(report.key).toMatch(/^stdin-/);
+      expect(r.stderr).toContain(`--key ${report.key}`);
+    }
+    // Under a key, the same input again is the same import: replayed, not read again.
+    const keyed = ['import', '-', '--format', 'csv', ...mirror, '--key', 'stdin-members'];
+    expect((await tca(keyed, {}, csv)).code).toBe(0);
+    const again = await tca(keyed, {}, csv);
+    expect(again.stdout).toContain('Imported before under the key stdin-members');
+
+    const unnamed = await tca(['import', '-', ...mirror], {}, csv);
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toContain('--format');
+    const parquet = await tca(['import', '-', '--format', 'parquet', ...mirror], {}, 'PAR1');
+    expect(parquet.code).toBe(2);
+    expect(parquet.stderr).toContain('cannot come from standard input');
   });
 
   it('activates an audience now, once per 24 hours', async () => {

@@ -15,7 +15,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 function part(name: string, content: string | Buffer): Part {
   const path = join(dir, name);
   writeFileSync(path, content);
-  return { name: path, url: null, size: Buffer.byteLength(content), version: '', ranges: true };
+  return { kind: 'file', name: path, url: null, size: Buffer.byteLength(content), version: '', ranges: true };
 }
 
 async function sent(parts: Part[], format: 'csv' | 'ndjson' | 'parquet'): Promise<string> {
@@ -81,7 +81,7 @@ describe('importBody', () => {
           { name: 'email', data: keys.map((k) => `${k}@x.com`), type: 'STRING' },
         ],
       });
-      return { name: path, url: null, size: 0, version: '', ranges: true };
+      return { kind: 'file' as const, name: path, url: null, size: 0, version: '', ranges: true };
     });
     expect(await sent(parts, 'parquet')).toBe(
       `profile_key,email\n${Array.from({ length: 6 }, (_, i) => `k${i},k${i}@x.com`).join('\n')}\n`,

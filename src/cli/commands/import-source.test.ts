@@ -62,7 +62,7 @@ describe('import parts at URLs', () => {
       `${HEADER}\n${rows(0, 20_003).join('\n')}\n`,
     );
     // The bytes read are the files' as stored: the gzip part counts compressed.
-    expect(bytes).toBe(parts[0]!.size + parts[1]!.size);
+    expect(bytes).toBe(parts[0]!.size! + parts[1]!.size!);
     expect(locate(5)).toEqual({ path: parts[1]!.name, line: 2 });
     expect(parts[1]!.name).not.toContain('signature');
   });

@@ -14,19 +14,22 @@ import { CliError, EXIT } from './api-client.ts';
  * is named everywhere (messages, reports, progress) by its URL without the query.
  */
 
-/** One file of an import: a path, or an object at an http(s) URL. */
+/** One file of an import: a path, standard input (`-`), or an object at an http(s) URL. */
 export interface Part {
-  /** How messages and reports name it: the absolute path, or the URL without its query string. */
+  kind: 'file' | 'stdin' | 'url';
+  /** How messages and reports name it: the absolute path, `stdin`, or the URL without its query string. */
   name: string;
-  /** The URL to read it from (with its query string), or null for a file on this machine. */
+  /** The URL to read it from (with its query string), or null for a file or standard input. */
   url: URL | null;
-  /** Its size in bytes, as stored (compressed, for gzip). */
-  size: number;
+  /** Its size in bytes, as stored (compressed, for gzip); null for standard input. */
+  size: number | null;
   /** What changes when the object does (a file's modification time, an object's ETag): part of the default key. */
   version: string;
   /** Whether byte ranges of it can be read (Parquet is read from its footer): always for files. */
   ranges: boolean;
 }
+
+let stdinTaken = false;
 
 const CLOUD_SCHEMES: Record<string, string> = {
   's3:': 'aws s3 presign s3://bucket/key --expires-in 3600',
@@ -41,8 +44,12 @@ export function publicName(url: URL): string {
   return `${url.origin}${url.pathname}`;
 }
 
-/** The part an argument names: a file (checked readable) or an http(s) URL (asked for its size). */
+/**
+ * The part an argument names: `-` for standard input, a file (checked readable) or an http(s) URL (asked for its
+ * size).
+ */
 export async function resolvePart(arg: string): Promise<Part> {
+  if (arg === '-') return { kind: 'stdin', name: 'stdin', url: null, size: null, version: '', ranges: false };
   const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(arg)?.[1]?.toLowerCase();
   if (scheme !== undefined && scheme in CLOUD_SCHEMES)
     throw new CliError(
@@ -54,7 +61,14 @@ export async function resolvePart(arg: string): Promise<Part> {
   const path = resolve(arg);
   try {
     const s = await stat(path);
-    return { name: path, url: null, size: s.size, version: `${s.size}\0${s.mtimeMs}`, ranges: true };
+    return {
+      kind: 'file',
+      name: path,
+      url: null,
+      size: s.size,
+      version: `${s.size}\0${s.mtimeMs}`,
+      ranges: true,
+    };
   } catch {
     throw new CliError(`Cannot read ${path}`, EXIT.usage);
   }
@@ -110,7 +124,7 @@ async function probeUrl(url: URL): Promise<Part> {
       EXIT.refused,
     );
   const version = res.headers.get('etag') ?? res.headers.get('last-modified') ?? '';
-  return { name, url, size, version: `${size}\0${version}`, ranges: res.status === 206 };
+  return { kind: 'url', name, url, size, version: `${size}\0${version}`, ranges: res.status === 206 };
 }
 
 /**
@@ -118,6 +132,12 @@ async function probeUrl(url: URL): Promise<Part> {
  * `EXIT.unavailable` CliError, so an upload attempt that was reading it is tried again.
  */
 export async function openPart(part: Part): Promise<Readable> {
+  if (part.kind === 'stdin') {
+    // Standard input is read once: an attempt after the first has nothing left to send.
+    if (stdinTaken) throw new CliError('Standard input was read already', EXIT.usage);
+    stdinTaken = true;
+    return process.stdin;
+  }
   if (part.url === null) return createReadStream(part.name);
   const res = await get(part.url, part.name);
   if (res.status !== 200 || res.body === null) {
@@ -136,7 +156,7 @@ export async function openPart(part: Part): Promise<Readable> {
       } catch (error) {
         throw unreachable(part.name, error);
       }
-      if (read < part.size)
+      if (part.size !== null && read < part.size)
         throw new CliError(`${part.name} ended after ${read} of its ${part.size} bytes`, EXIT.unavailable);
     })(),
     { objectMode: false },
@@ -146,7 +166,7 @@ export async function openPart(part: Part): Promise<Readable> {
 /** An object at a URL read by byte ranges, counting the bytes read. */
 class UrlBuffer implements AsyncBuffer {
   constructor(
-    private readonly part: Part & { url: URL },
+    private readonly part: Part & { url: URL; size: number },
     private readonly progress: { bytesRead: number },
   ) {}
 
@@ -182,10 +202,10 @@ export async function* readParquetPart(
   progress: { bytesRead: number } = { bytesRead: 0 },
 ): AsyncGenerator<ParquetItem> {
   const { readParquetFile, readParquetRows } = await import('../../profile/index.ts');
-  if (part.url === null) yield* readParquetFile(part.name, progress);
+  if (part.url === null || part.size === null) yield* readParquetFile(part.name, progress);
   else
     yield* readParquetRows(
-      new UrlBuffer({ ...part, url: part.url }, progress),
+      new UrlBuffer({ ...part, url: part.url, size: part.size }, progress),
       part.name,
       (error) => error instanceof CliError,
     );

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -34,10 +34,10 @@ interface ImportOpts extends GlobalOptions {
 }
 
 function progressBar(
-  total: number,
+  total: number | null,
   enabled: boolean,
 ): { update(bytes: number, rows?: number): void; stop(): void } {
-  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  if (!enabled || total === null) return { update: () => undefined, stop: () => undefined };
   const bar = new cliProgress.SingleBar(
     { format: 'importing [{bar}] {percentage}% | {rows} rows | {eta_formatted} left', hideCursor: true },
     cliProgress.Presets.shades_classic,
@@ -64,7 +64,8 @@ export function registerImportCommand(program: Command): void {
       .command('import <files...>')
       .description(
         'Import profile exports from a file (NDJSON, JSON array or CSV, plain or gzip; or Parquet with CSV columns), ' +
-          'or from the parts of one export as one file; each a path or an http(s) URL (a signed cloud storage URL)',
+          'or from the parts of one export as one file; each a path or an http(s) URL (a signed cloud storage URL), ' +
+          'or - for standard input (with --format)',
       )
       .requiredOption('--dataflow <id>', 'the dataflow the file feeds (its sandbox is used)')
       .addOption(
@@ -116,12 +117,27 @@ export function registerImportCommand(program: Command): void {
           'tca import members.parquet --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
           'tca import export/part-*.parquet --dataflow df_123 --mode mirror --segment 7841ba61-23c1-4bb3-a495-00d3a4e3e0d5',
           'tca import "$(aws s3 presign s3://exports/members/part-0000.csv.gz)" --dataflow df_123',
+          'gsutil cat gs://exports/members.csv.gz | tca import - --format csv --dataflow df_123 --key members-2026-11-29',
         ]),
       ),
   ).action(
     action(async (files: string[], opts: ImportOpts) => {
       const parts: Part[] = [];
       for (const file of files) parts.push(await resolvePart(file));
+      const stdin = parts.some((part) => part.kind === 'stdin');
+      if (stdin && parts.length > 1)
+        throw new CliError('Standard input (-) is imported on its own, not with other files', EXIT.usage);
+      if (stdin && opts.format === undefined)
+        throw new CliError(
+          'Name the format of standard input with --format (ndjson, json or csv; gzip is recognized by itself)',
+          EXIT.usage,
+        );
+      if (stdin && opts.format === 'parquet')
+        throw new CliError(
+          'Parquet is read from its footer, so it cannot come from standard input: save it to a file, or give a ' +
+            'signed URL of it',
+          EXIT.usage,
+        );
       const formats = new Set(parts.map((part) => opts.format ?? fileFormatOf(part.name)));
       if (formats.size > 1)
         throw new CliError(
@@ -137,10 +153,24 @@ export function registerImportCommand(program: Command): void {
       const tty = Boolean(process.stderr.isTTY) && !opts.json;
       if (opts.key !== undefined && (opts.key.length === 0 || opts.key.length > 200))
         throw new CliError('--key must be 1–200 characters', EXIT.usage);
-      const key = opts.key ?? fileKey(parts, [format, opts.mode, opts.segment, opts.keyNamespace]);
-      const size = parts.reduce((sum, part) => sum + part.size, 0);
+      // Standard input has no name to make a key from: each run is a new import, unless --key names one.
+      const key =
+        opts.key ??
+        (stdin
+          ? `stdin-${randomUUID()}`
+          : fileKey(parts, [format, opts.mode, opts.segment, opts.keyNamespace]));
+      const size = parts.reduce<number | null>(
+        (sum, part) => (sum === null || part.size === null ? null : sum + part.size),
+        0,
+      );
 
-      if (opts.local && parts.length === 1 && parts[0]!.url === null) {
+      if (stdin && opts.key === undefined)
+        process.stderr.write(
+          `Importing standard input under the key ${key}: if the import stops short, send the same input with ` +
+            `--key ${key} and the rows written are skipped\n`,
+        );
+
+      if (opts.local && parts.length === 1 && parts[0]!.kind === 'file') {
         const report = await importLocal(parts[0]!.name, { ...opts, format, batch, key }, size, tty);
         return finish(report, opts);
       }
@@ -156,7 +186,9 @@ export function registerImportCommand(program: Command): void {
         process.stderr.write(
           '--batch sets rows per transaction with --local; the service batches uploads itself\n',
         );
-      const report = await uploadRemote(body, { ...opts, format: sent, key }, size, tty);
+      // Standard input cannot be read again: an upload that stops short is resumed by running the command again.
+      const retries = stdin ? 0 : opts.retries;
+      const report = await uploadRemote(body, { ...opts, format: sent, key, retries }, size, tty);
       return finish(report, opts, parts.length > 1 ? 'the files' : 'the file', locate);
     }),
   );
@@ -248,7 +280,7 @@ export function finish(
 async function importLocal(
   files: string | readonly Part[],
   opts: Omit<ImportOpts, 'batch'> & { format: string; batch: number | undefined; key: string },
-  size: number,
+  size: number | null,
   tty: boolean,
   body?: BodySource,
 ): Promise<Report> {
@@ -299,7 +331,7 @@ async function importLocal(
         onProgress: (p) => bar.update(bytes, p.rowsRead),
       });
     }
-    bar.update(size);
+    if (size !== null) bar.update(size);
     bar.stop();
     return report;
   } finally {
@@ -323,7 +355,7 @@ function retryDelayMs(attempt: number, retryAfter: string | null): number {
 async function uploadRemote(
   body: BodySource,
   opts: Omit<ImportOpts, 'batch'> & { format: string; key: string },
-  size: number,
+  size: number | null,
   tty: boolean,
 ): Promise<Report> {
   const api = await connect(opts);
