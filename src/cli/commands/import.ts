@@ -164,6 +164,8 @@ export function registerImportCommand(program: Command): void {
         0,
       );
 
+      if (stdin && process.stdin.isTTY)
+        process.stderr.write('Reading the file from the terminal: end it with Ctrl-D (or pipe it in)\n');
       if (stdin && opts.key === undefined)
         process.stderr.write(
           `Importing standard input under the key ${key}: if the import stops short, send the same input with ` +
