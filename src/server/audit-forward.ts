@@ -30,6 +30,16 @@ const LEASE_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_BACKOFF_MS = 300_000;
 
+/** The feed cursor after the last event a collector acknowledged, or null before the first. */
+export async function forwardedCursor(store: Store): Promise<string | null> {
+  const row = await store.db
+    .selectFrom('store_meta')
+    .select('value')
+    .where('key', '=', STATE_KEY)
+    .executeTakeFirst();
+  return row ? (JSON.parse(row.value) as ForwardState).cursor : null;
+}
+
 /** A batch as the collector takes it: NDJSON events, or Splunk HEC event objects one after another. */
 export function forwardBody(
   items: readonly FeedItem[],

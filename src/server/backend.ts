@@ -87,8 +87,11 @@ export interface ServiceBackend {
   /** Store reachable and migrations applied. */
   readiness(): Promise<{ ok: boolean; checks: Record<string, { ok: boolean; message: string }> }>;
 
-  /** Service-wide facts the console adapts to (never a secret). */
-  settings(): Promise<z.input<typeof S.SettingsSchema>>;
+  /**
+   * Service-wide facts the console adapts to (never a secret); `audit` adds where the audit trail is pushed, for a
+   * token that may read it.
+   */
+  settings(options?: { audit?: boolean }): Promise<z.input<typeof S.SettingsSchema>>;
 
   tokens: {
     /** The live token record for a presented token (any sandbox); undefined when unknown or revoked. */

@@ -86,10 +86,13 @@ export function buildRoutes(options: RouteOptions): Route[] {
       path: `${V1}/settings`,
       permissions: [],
       tag: 'Tokens',
-      summary: 'What the service offers the console: whether "Log in with X" has a default X app',
+      summary:
+        'What the service offers the console: whether "Log in with X" has a default X app, and (for a token with ' +
+        'Manage Tokens) where the audit trail is pushed and how far',
       status: 200,
       response: S.SettingsSchema,
-      handler: async ({ backend }) => backend.settings(),
+      handler: async ({ backend, principal }) =>
+        backend.settings({ audit: principal.permissions.includes('Manage Tokens') }),
     }),
     route({
       method: 'GET',

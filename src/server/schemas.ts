@@ -139,6 +139,28 @@ export const SettingsSchema = z
           '"Log in with X" works without app keys: the service has a default X app (TCA_X_CONSUMER_KEY, or the demo app)',
       }),
     }),
+    auditForward: z
+      .object({
+        collector: z.string().meta({ description: 'TCA_AUDIT_FORWARD_URL without its query string' }),
+        format: z.enum(['ndjson', 'splunk']),
+        forwardedThrough: z
+          .string()
+          .nullable()
+          .meta({
+            description: 'When the last event the collector acknowledged was recorded; null before the first',
+          }),
+        waiting: z
+          .number()
+          .int()
+          .min(0)
+          .meta({ description: 'Events recorded after it, not yet acknowledged' }),
+      })
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          'Where the audit trail is pushed (TCA_AUDIT_FORWARD_URL), null when it is not; only for tokens with Manage Tokens',
+      }),
   })
   .meta({ id: 'Settings' });
 export const WhoAmISchema = z.object({

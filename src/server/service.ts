@@ -144,6 +144,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     defaultXApp: config.xDefaultApp,
     now,
     auditFeedDelayMs: config.auditFeedDelayMs,
+    auditForward: config.auditForward,
   });
 
   const staticDir = options.staticDir === undefined ? join(packageRoot(), 'web', 'dist') : options.staticDir;

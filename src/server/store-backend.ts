@@ -1,3 +1,4 @@
+import { forwardedCursor } from './audit-forward.ts';
 import { POLICIES, type CustomPolicy, type FieldLabel } from '../audience/governance.ts';
 import type {
   Store,
@@ -46,6 +47,8 @@ export interface StoreBackendOptions {
   now?: () => number;
   /** The audit feed returns events this old or older (default 2 s): an insert still landing is never passed over. */
   auditFeedDelayMs?: number;
+  /** Where workers push the audit trail (TCA_AUDIT_FORWARD_URL), when they do. */
+  auditForward?: { url: string; format: 'ndjson' | 'splunk' } | undefined;
 }
 
 /** The API's operations over the store (objects) and the engine (ingest, delivery, runs). */
@@ -388,8 +391,22 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   };
 
   return {
-    async settings() {
-      return { xLogin: { defaultApp: options.defaultXApp !== undefined } };
+    async settings({ audit = false } = {}) {
+      const xLogin = { defaultApp: options.defaultXApp !== undefined };
+      if (!audit) return { xLogin };
+      const forward = options.auditForward;
+      if (forward === undefined) return { xLogin, auditForward: null };
+      const cursor = decodeAuditCursor((await forwardedCursor(store)) ?? undefined) || undefined;
+      const url = new URL(forward.url);
+      return {
+        xLogin,
+        auditForward: {
+          collector: `${url.origin}${url.pathname}`,
+          format: forward.format,
+          forwardedThrough: cursor ? new Date(cursor.at).toISOString() : null,
+          waiting: await store.auditEvents.countAfter(cursor),
+        },
+      };
     },
 
     async readiness() {

@@ -5,6 +5,8 @@
  * photographed into test-artifacts/screenshots/.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -64,13 +66,34 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   let page: Page;
   let userDataDir: string;
   let dataflowId = '';
+  let siem: Server;
+  let siemUrl = '';
+  const siemEvents: string[] = [];
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     await ensureConsoleBuild();
+    // A SIEM's HTTP input on loopback, which the service pushes the audit trail to.
+    siem = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        siemEvents.push(...body.split('\n').filter((line) => line !== ''));
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => siem.listen(0, '127.0.0.1', r));
+    siemUrl = `http://127.0.0.1:${(siem.address() as AddressInfo).port}/siem`;
     // The service's default X app is the emulator's demo app, as in `tca start --demo`: "Log in with X" needs no keys.
     stack = await startStack({
-      env: { TCA_X_CONSUMER_KEY: DEMO_APP.consumerKey, TCA_X_CONSUMER_SECRET: DEMO_APP.consumerSecret },
+      env: {
+        TCA_X_CONSUMER_KEY: DEMO_APP.consumerKey,
+        TCA_X_CONSUMER_SECRET: DEMO_APP.consumerSecret,
+        TCA_AUDIT_FORWARD_URL: siemUrl,
+        TCA_AUDIT_FORWARD_INTERVAL_SECONDS: '1',
+        TCA_AUDIT_FEED_DELAY_MS: '0',
+      },
     });
     // Segments arrive from the customer-data platform; here through the API, as a script would register them.
     await callApi(stack, 'POST', '/segments', {
@@ -124,6 +147,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await context?.close();
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
     await stack?.stop();
+    await new Promise((r) => siem?.close(r));
   }, 60_000);
 
   it('refuses a bad token with its message, then signs in with the admin token', async () => {
@@ -755,6 +779,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(rows.nth(1), 'Create a token');
     await expectText(rows.nth(1), 'name, permissions');
     expect(await trail.textContent()).not.toContain(secret);
+    // The trail is pushed to the SIEM: the section says where, and that the collector has it all.
+    const forward = page.getByTestId('audit-forward');
+    await expectText(forward, `Pushed to ${siemUrl} (NDJSON)`);
+    await expectText(forward, 'nothing waiting');
+    expect(siemEvents.some((line) => line.includes('"Revoke a token"'))).toBe(true);
     await shot(page, '17b-settings-audit-trail');
   });
 

@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { forwardBody } from '../../src/server/audit-forward.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { startService, type Service } from '../../src/server/service.ts';
-import { startTestService, waitFor, type TestService } from './harness.ts';
+import { startTestService, waitFor, type Json, type TestService } from './harness.ts';
 
 // The audit trail pushed to a collector on loopback: every event once and in order, through refusals, across a
 // hand-over between two services on one store.
@@ -92,9 +92,28 @@ describe('audit forwarding (TCA_AUDIT_FORWARD_URL)', () => {
     expect(collector.accepted[0]!.headers.authorization).toBe('Bearer collector-secret');
     expect(collector.accepted[0]!.headers['content-type']).toBe('application/x-ndjson');
     expect(collector.accepted[0]!.events[0]).toMatchObject({ route: '/api/v1/segments', target: 'fwd-a' });
+    // The settings say where the trail goes and how far the collector took it, to tokens that may read the trail.
+    const last = await t.call('GET', '/api/v1/audit-events?limit=1', { token: t.adminToken });
+    const settings = await t.call('GET', '/api/v1/settings', { token: t.adminToken });
+    expect((settings.body as Json).auditForward).toEqual({
+      collector: collector.url,
+      format: 'ndjson',
+      forwardedThrough: (last.body as { items: Array<{ at: string }> }).items[0]!.at,
+      waiting: 0,
+    });
     const metrics = await (await fetch(`${t.service.url}/metrics`)).text();
     expect(metrics).toMatch(/^tca_audit_forwarded_events_total 3$/m);
     expect(metrics).toMatch(/^tca_audit_forward_failures_total 2$/m);
+    // A token without Manage Tokens is not told (the fourth event: the token's creation).
+    const ingest = await t.call('POST', '/api/v1/tokens', {
+      token: t.adminToken,
+      body: { name: 'cdp', permissions: ['Ingest Profiles'] },
+    });
+    const other = await t.call('GET', '/api/v1/settings', {
+      token: (ingest.body as { token: string }).token,
+    });
+    expect(other.status).toBe(200);
+    expect(other.body).not.toHaveProperty('auditForward');
   });
 
   it('a second service on the store waits for the lease, and carries on from the cursor when the first stops', async () => {
@@ -112,11 +131,11 @@ describe('audit forwarding (TCA_AUDIT_FORWARD_URL)', () => {
         { staticDir: null, logger: createLogger('silent') },
       );
       await t.call('POST', '/api/v1/segments', { token: t.adminToken, body: { id: 'fwd-d', name: 'd' } });
-      await waitFor(async () => (forwarded().length >= 4 ? true : undefined), 30_000, 'event 4');
-      // The first service holds the lease: it forwarded event 4, the second sent nothing.
+      await waitFor(async () => (forwarded().length >= 5 ? true : undefined), 30_000, 'event 5');
+      // The first service holds the lease: it forwarded events 4 and 5, the second sent nothing.
       const counted = async (url: string) =>
         /^tca_audit_forwarded_events_total (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
-      expect(await counted(t.service.url)).toBe('4');
+      expect(await counted(t.service.url)).toBe('5');
       expect(await counted(second.url)).toBe('0');
       const before = collector.accepted.length;
       await t.service.close();
@@ -126,7 +145,7 @@ describe('audit forwarding (TCA_AUDIT_FORWARD_URL)', () => {
         body: JSON.stringify({ id: 'fwd-e', name: 'e' }),
       });
       expect(created.status).toBe(201);
-      await waitFor(async () => (forwarded().length >= 5 ? true : undefined), 30_000, 'event 5');
+      await waitFor(async () => (forwarded().length >= 6 ? true : undefined), 30_000, 'event 6');
       expect(collector.accepted.length).toBe(before + 1);
       const all = forwarded();
       expect(new Set(all).size).toBe(all.length);

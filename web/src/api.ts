@@ -156,6 +156,16 @@ export interface ScheduleInput {
 export interface ServiceSettings {
   /** `defaultApp`: "Log in with X" needs no app keys, the service has its own X app. */
   xLogin: { defaultApp: boolean };
+  /**
+   * Where the audit trail is pushed (null when it is not): the collector, its format, when the last event it
+   * acknowledged was recorded, and how many wait. Only for a token with Manage Tokens.
+   */
+  auditForward?: {
+    collector: string;
+    format: 'ndjson' | 'splunk';
+    forwardedThrough: string | null;
+    waiting: number;
+  } | null;
 }
 
 export type DataflowStatus = 'active' | 'paused' | 'error' | string;

@@ -106,6 +106,18 @@ export function auditEventRepository(ctx: RepositoryContext) {
       return rows.map(toAuditEvent);
     },
 
+    /** How many events (of every sandbox) come after `after` in the feed's order; all of them without it. */
+    async countAfter(after: AuditCursor | undefined): Promise<number> {
+      let query = ctx.db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number>().as('n'));
+      if (after !== undefined) {
+        query = query.where((eb) =>
+          eb.or([eb('at', '>', after.at), eb.and([eb('at', '=', after.at), eb('id', '>', after.id)])]),
+        );
+      }
+      const row = await query.executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
     /** Deletes events older than `before` (epoch ms); returns how many. */
     async prune(before: number): Promise<number> {
       const result = await ctx.db.deleteFrom('audit_events').where('at', '<', before).executeTakeFirst();

@@ -296,6 +296,35 @@ export function Settings() {
 
 const AUDIT_PAGE = 50;
 
+/** Whether the service pushes the trail to a SIEM (TCA_AUDIT_FORWARD_URL), and how far the collector has taken it. */
+function AuditForwardStatus() {
+  const { api } = useApp();
+  const settings = useQuery({
+    queryKey: ['settings', 'audit-forward'],
+    queryFn: () => api.settings(),
+    refetchInterval: 10_000,
+  });
+  const forward = settings.data?.auditForward;
+  if (forward === undefined) return null;
+  if (forward === null)
+    return (
+      <p className="muted" data-testid="audit-forward">
+        Not pushed to a SIEM: set <code>TCA_AUDIT_FORWARD_URL</code> to have workers send every event to its
+        HTTP input.
+      </p>
+    );
+  const format = forward.format === 'splunk' ? 'Splunk HTTP Event Collector' : 'NDJSON';
+  return (
+    <p data-testid="audit-forward">
+      Pushed to <code>{forward.collector}</code> ({format}):{' '}
+      {forward.forwardedThrough === null
+        ? 'nothing acknowledged yet'
+        : `acknowledged through ${new Date(forward.forwardedThrough).toLocaleString()}`}
+      {forward.waiting > 0 ? `, ${forward.waiting.toLocaleString()} waiting` : ', nothing waiting'}.
+    </p>
+  );
+}
+
 /** The latest changes made through the API (by anyone with a token), newest first, a page at a time. */
 function AuditTrailSection() {
   const { api, session } = useApp();
@@ -317,6 +346,7 @@ function AuditTrailSection() {
         also <code>tca audit</code> and <code>GET /api/v1/audit-events</code>, and for a SIEM{' '}
         <code>tca audit --follow</code> or <code>GET /api/v1/audit-events/feed</code>.
       </p>
+      <AuditForwardStatus />
       {isAdmin ? (
         <label className="checkbox">
           <input type="checkbox" checked={everySandbox} onChange={(e) => setEverySandbox(e.target.checked)} />{' '}
