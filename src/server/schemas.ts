@@ -143,12 +143,9 @@ export const SettingsSchema = z
       .object({
         collector: z.string().meta({ description: 'TCA_AUDIT_FORWARD_URL without its query string' }),
         format: z.enum(['ndjson', 'splunk']),
-        forwardedThrough: z
-          .string()
-          .nullable()
-          .meta({
-            description: 'When the last event the collector acknowledged was recorded; null before the first',
-          }),
+        forwardedThrough: z.string().nullable().meta({
+          description: 'When the last event the collector acknowledged was recorded; null before the first',
+        }),
         waiting: z
           .number()
           .int()
