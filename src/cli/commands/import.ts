@@ -103,7 +103,8 @@ export function registerImportCommand(program: Command): void {
       .option(
         '--key <key>',
         'the import key: running the command again with it resumes an interrupted import (default: made from the ' +
-          "file's path, size and modification time and the options, so the same command resumes by itself)",
+          "file's path, size and modification time, or a URL's object and ETag, and the options, so the same " +
+          'command resumes by itself; standard input gets a new key each run)',
       )
       .addHelpText(
         'after',
