@@ -616,7 +616,6 @@ export async function importProfiles(
     Math.max(10, rt.tuning.importStaleMs / 4),
   );
   heartbeat.unref();
-  let completed = false;
   try {
     if (format === 'csv' || format === 'parquet') {
       const csv = {
@@ -671,7 +670,6 @@ export async function importProfiles(
       report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
     }
     await finishImport(rt, claim, { status: 'complete', report });
-    completed = true;
   } catch (error) {
     const cutOff = error instanceof EngineError && error.code === 'source_failed';
     // The batches read in full before the cut are whole: write them, so a resume has less to do again.
@@ -705,9 +703,6 @@ export async function importProfiles(
     // Settle what is still queued (after an error) before the workers go.
     await Promise.allSettled(inFlight);
     await pool?.close();
-    // The keys a mirror import saw, kept until now to find who is absent (and, while it may resume, after a failure).
-    if (mode === 'mirror' && completed)
-      await store.db.deleteFrom('engine_import_seen').where('import_id', '=', importId).execute();
     // Consent policies (or a destination's marketing actions) changed during the import: its batches were decided
     // under the old ones, so the audiences are evaluated again from the stored profiles.
     const now = await loadSandboxContext(

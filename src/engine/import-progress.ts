@@ -239,22 +239,29 @@ export async function finishImport(
   outcome: { status: 'complete'; report: ImportReport } | { status: 'interrupted' | 'failed'; error: string },
 ): Promise<void> {
   const now = rt.now();
-  await (rt.store.db as unknown as Db)
-    .updateTable('engine_imports')
-    .set(
-      outcome.status === 'complete'
-        ? {
-            status: 'complete',
-            report: JSON.stringify(outcome.report),
-            error: null,
-            updated_at: now,
-            finished_at: now,
-          }
-        : { status: outcome.status, error: outcome.error, updated_at: now },
-    )
-    .where('id', '=', claim.id)
-    .where('attempts', '=', claim.attempt)
-    .execute();
+  await rt.store.transaction(async (tx) => {
+    const db = tx.db as unknown as Db;
+    const result = await db
+      .updateTable('engine_imports')
+      .set(
+        outcome.status === 'complete'
+          ? {
+              status: 'complete',
+              report: JSON.stringify(outcome.report),
+              error: null,
+              updated_at: now,
+              finished_at: now,
+            }
+          : { status: outcome.status, error: outcome.error, updated_at: now },
+      )
+      .where('id', '=', claim.id)
+      .where('attempts', '=', claim.attempt)
+      .executeTakeFirst();
+    // A complete mirror import needs the keys it saw no more: they go with the commit that completes it, so a crash
+    // right after cannot leave them behind. An attempt that lost its claim leaves them to the one that holds it.
+    if (outcome.status === 'complete' && Number(result.numUpdatedRows) === 1)
+      await db.deleteFrom('engine_import_seen').where('import_id', '=', claim.id).execute();
+  });
 }
 
 type ImportRow = {
