@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { importBody, type Part } from './import-body.ts';
+import { importBody, type LineLocator, type Part } from './import-body.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -18,11 +18,15 @@ function part(name: string, content: string | Buffer): Part {
   return { kind: 'file', name: path, url: null, size: Buffer.byteLength(content), version: '', ranges: true };
 }
 
-async function sent(parts: Part[], format: 'csv' | 'ndjson' | 'parquet'): Promise<string> {
-  const { body } = await importBody(parts, format);
+/** What is sent for the parts, and where each line of it came from (known once it is all read). */
+async function sent(
+  parts: Part[],
+  format: 'csv' | 'ndjson' | 'parquet',
+): Promise<{ text: string; locate: LineLocator }> {
+  const { body, locate } = await importBody(parts, format);
   const chunks: Buffer[] = [];
   for await (const chunk of await body(() => undefined)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return { text: Buffer.concat(chunks).toString('utf8'), locate: await locate() };
 }
 
 const rows = (from: number, to: number) =>
@@ -37,8 +41,8 @@ describe('importBody', () => {
       part('b.csv.gz', gzipSync(`${[header, ...rows(3, 20_003)].join('\n')}\n`)),
       part('c.csv', [header, ...rows(20_003, 30_003)].join('\n')),
     ];
-    expect(await sent(parts, 'csv')).toBe(`${[header, ...rows(0, 30_003)].join('\n')}\n`);
-    const { locate } = await importBody(parts, 'csv');
+    const { text, locate } = await sent(parts, 'csv');
+    expect(text).toBe(`${[header, ...rows(0, 30_003)].join('\n')}\n`);
     expect(locate(1)).toEqual({ path: parts[0]!.name, line: 1 });
     expect(locate(4)).toEqual({ path: parts[0]!.name, line: 4 });
     // Line 5 is the first row of b.csv.gz: its own line 2.
@@ -65,8 +69,8 @@ describe('importBody', () => {
 
   it('joins NDJSON parts, ending a part without a final line break before the next', async () => {
     const parts = [part('a.ndjson', '{"a":1}\n{"a":2}'), part('b.ndjson.gz', gzipSync('{"a":3}\n'))];
-    expect(await sent(parts, 'ndjson')).toBe('{"a":1}\n{"a":2}\n{"a":3}\n');
-    const { locate } = await importBody(parts, 'ndjson');
+    const { text, locate } = await sent(parts, 'ndjson');
+    expect(text).toBe('{"a":1}\n{"a":2}\n{"a":3}\n');
     expect(locate(3)).toEqual({ path: parts[1]!.name, line: 1 });
   });
 
@@ -83,10 +87,10 @@ describe('importBody', () => {
       });
       return { kind: 'file' as const, name: path, url: null, size: 0, version: '', ranges: true };
     });
-    expect(await sent(parts, 'parquet')).toBe(
+    const { text, locate } = await sent(parts, 'parquet');
+    expect(text).toBe(
       `profile_key,email\n${Array.from({ length: 6 }, (_, i) => `k${i},k${i}@x.com`).join('\n')}\n`,
     );
-    const { locate } = await importBody(parts, 'parquet');
     // Line 5 (row 4) is the first row of the second part: line 2 of the CSV it reads as.
     expect(locate(5)).toEqual({ path: parts[1]!.name, line: 2 });
   });

@@ -87,37 +87,35 @@ async function* afterHeader(chunks: AsyncGenerator<Buffer>): AsyncGenerator<Buff
   }
 }
 
-/**
- * A part's first line as a CSV header reads, and its lines as the import numbers them (a last line without a line
- * break counts): one read of the part.
- */
-async function scanPart(part: Part): Promise<{ header: string; lines: number }> {
+/** A part's first line, as a CSV header reads: only as much of the part as that line takes is read. */
+async function headerOf(part: Part): Promise<string> {
   const head: Buffer[] = [];
-  let lines = 0;
-  let last = 10;
   for await (const chunk of contentOf(part, () => undefined)) {
-    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) {
-      if (lines === 0) head.push(chunk.subarray(0, at));
-      lines += 1;
-    }
-    if (lines === 0) head.push(chunk);
-    if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+    const nl = chunk.indexOf(10);
+    head.push(nl === -1 ? chunk : chunk.subarray(0, nl));
+    // Leaving the loop closes the part (and its download).
+    if (nl !== -1) break;
   }
-  return {
-    header: csvHeaderText(Buffer.concat(head).toString('utf8')),
-    lines: last === 10 ? lines : lines + 1,
-  };
+  return csvHeaderText(Buffer.concat(head).toString('utf8'));
+}
+
+/** The line breaks in a chunk. */
+function lineBreaks(chunk: Buffer): number {
+  let count = 0;
+  for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) count += 1;
+  return count;
 }
 
 /**
  * The body for the files, checked before a byte is sent: every Parquet file readable with flat columns, and every part
- * after the first with the first one's header (CSV) or columns (Parquet). With several parts, `locate` names the file
- * and line of a line of the stream sent.
+ * after the first with the first one's header (CSV) or columns (Parquet). With several parts, `locate` gives what names
+ * the file and line of a line of the stream sent (the parts' lines are counted as a body reads them; only a body never
+ * read to its end makes it read them once more).
  */
 export async function importBody(
   parts: readonly Part[],
   format: FileFormat,
-): Promise<{ body: BodySource; locate: LineLocator }> {
+): Promise<{ body: BodySource; locate: () => Promise<LineLocator> }> {
   if (parts.length > 1 && format === 'json')
     throw new CliError(
       'JSON arrays cannot be joined into one import: export the parts as NDJSON (one profile per line)',
@@ -127,7 +125,7 @@ export async function importBody(
   if (parts.length === 1) {
     const part = parts[0]!;
     return {
-      locate: () => null,
+      locate: async () => () => null,
       body: async (onProgress) => {
         const source = await openPart(part);
         let read = 0;
@@ -136,13 +134,12 @@ export async function importBody(
       },
     };
   }
-  // Several parts: the CSV headers are checked first, and every part's lines counted, so a rejected line can be named.
-  let header: string | null = null;
-  const lines: PartLines[] = [];
-  let total = 0;
-  for (const [index, part] of parts.entries()) {
-    const { header: own, lines: count } = await scanPart(part);
-    if (format === 'csv') {
+  // Several parts: CSV parts must share the first one's header, checked before anything is sent (only their first
+  // lines are read). Each part's lines are counted as it is sent, so a rejected line can be named once it is read.
+  if (format === 'csv') {
+    let header: string | null = null;
+    for (const part of parts) {
+      const own = await headerOf(part);
       if (header === null) header = own;
       else if (own !== header)
         throw new CliError(
@@ -154,32 +151,44 @@ export async function importBody(
           ],
         );
     }
-    // A CSV part after the first sends its lines without its header: its line 2 follows the lines before.
-    const skipped = format === 'csv' && index > 0 ? 1 : 0;
-    const sent = Math.max(0, count - skipped);
-    lines.push({ path: part.name, first: total + 1, last: total + sent, shift: total - skipped });
-    total += sent;
+  }
+  // Each part's lines, counted as the parts are joined: by the last body read to its end, or, when the service
+  // answered without reading it all (an import replayed under its key), by reading the parts once more.
+  let counted: PartLines[] | null = null;
+  async function* joined(onBytes: (bytes: number) => void): AsyncGenerator<Buffer> {
+    const lines: PartLines[] = [];
+    let total = 0;
+    for (const [index, part] of parts.entries()) {
+      let chunks = contentOf(part, onBytes);
+      if (format === 'csv' && index > 0) chunks = afterHeader(chunks);
+      let sent = 0;
+      let last = 10;
+      for await (const chunk of chunks) {
+        sent += lineBreaks(chunk);
+        if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+        yield chunk;
+      }
+      // A part that does not end with a line break must not run into the next one's first line.
+      if (last !== 10) {
+        sent += 1;
+        yield Buffer.from('\n');
+      }
+      // A CSV part after the first is sent without its header: its line 2 follows the lines before.
+      const skipped = format === 'csv' && index > 0 ? 1 : 0;
+      lines.push({ path: part.name, first: total + 1, last: total + sent, shift: total - skipped });
+      total += sent;
+    }
+    counted = lines;
   }
   return {
-    locate: locator(lines),
-    body: async (onProgress) =>
-      Readable.from(
-        (async function* () {
-          let read = 0;
-          const counted = (bytes: number) => onProgress((read += bytes));
-          for (const [index, part] of parts.entries()) {
-            let chunks = contentOf(part, counted);
-            if (format === 'csv' && index > 0) chunks = afterHeader(chunks);
-            let last = 10;
-            for await (const chunk of chunks) {
-              if (chunk.length > 0) last = chunk[chunk.length - 1]!;
-              yield chunk;
-            }
-            // A part that does not end with a line break must not run into the next one's first line.
-            if (last !== 10) yield Buffer.from('\n');
-          }
-        })(),
-      ),
+    locate: async () => {
+      if (counted === null) for await (const chunk of joined(() => undefined)) void chunk;
+      return locator(counted!);
+    },
+    body: async (onProgress) => {
+      let read = 0;
+      return Readable.from(joined((bytes) => onProgress((read += bytes))));
+    },
   };
 }
 
@@ -195,7 +204,9 @@ function locator(lines: readonly PartLines[]): LineLocator {
  * read from its footer, so the service could not read it as it arrives). Every file is checked first: Parquet, flat
  * columns, and for several files the same columns as the first.
  */
-async function parquetBody(parts: readonly Part[]): Promise<{ body: BodySource; locate: LineLocator }> {
+async function parquetBody(
+  parts: readonly Part[],
+): Promise<{ body: BodySource; locate: () => Promise<LineLocator> }> {
   const { csvField, ParquetFileError } = await import('../../profile/index.ts');
   const whole = parts.find((part) => !part.ranges);
   if (whole)
@@ -239,7 +250,7 @@ async function parquetBody(parts: readonly Part[]): Promise<{ body: BodySource; 
   }
   const line = (cells: readonly string[]) => `${cells.map(csvField).join(',')}\n`;
   return {
-    locate: parts.length > 1 ? locator(lines) : () => null,
+    locate: async () => (parts.length > 1 ? locator(lines) : () => null),
     body: async (onProgress) =>
       Readable.from(
         (async function* () {

@@ -63,7 +63,7 @@ describe('import parts at URLs', () => {
     );
     // The bytes read are the files' as stored: the gzip part counts compressed.
     expect(bytes).toBe(parts[0]!.size! + parts[1]!.size!);
-    expect(locate(5)).toEqual({ path: parts[1]!.name, line: 2 });
+    expect((await locate())(5)).toEqual({ path: parts[1]!.name, line: 2 });
     expect(parts[1]!.name).not.toContain('signature');
   });
 

@@ -181,9 +181,10 @@ export function registerImportCommand(program: Command): void {
       const { body, locate } = await importBody(parts, format);
       // Parquet goes as the CSV it reads as.
       const sent = format === 'parquet' ? 'csv' : format;
+      const source = parts.length > 1 ? 'the files' : 'the file';
       if (opts.local) {
         const report = await importLocal(parts, { ...opts, format: sent, batch, key }, size, tty, body);
-        return finish(report, opts, parts.length > 1 ? 'the files' : 'the file', locate);
+        return finish(report, opts, source, report.rejected.length > 0 ? await locate() : undefined);
       }
       if (batch !== undefined)
         process.stderr.write(
@@ -192,7 +193,7 @@ export function registerImportCommand(program: Command): void {
       // Standard input cannot be read again: an upload that stops short is resumed by running the command again.
       const retries = stdin ? 0 : opts.retries;
       const report = await uploadRemote(body, { ...opts, format: sent, key, retries }, size, tty);
-      return finish(report, opts, parts.length > 1 ? 'the files' : 'the file', locate);
+      return finish(report, opts, source, report.rejected.length > 0 ? await locate() : undefined);
     }),
   );
 }
