@@ -52,6 +52,19 @@ afterAll(async () => {
 describe('tca CLI', () => {
   let destinationId: string;
   let dataflowId: string;
+  // The CSV member rows the import tests send, and the mirror options that make them the whole of segment cli-seg.
+  const CSV_HEADER = 'profile_key,email,segment:cli-seg';
+  const csvRow = (i: number) => `cli-e${i},cli${i}@example.com,1`;
+  const mirrorArgs = () => [
+    '--dataflow',
+    dataflowId,
+    '--mode',
+    'mirror',
+    '--segment',
+    'cli-seg',
+    '--key-namespace',
+    'ECID',
+  ];
 
   it('creates and lists destinations with --json, and verifies them (exit 0)', async () => {
     const created = await tca(
@@ -267,25 +280,17 @@ describe('tca CLI', () => {
   it('imports the parts of one export as one file: mirror across the parts, rejected lines named by their part', async () => {
     // The same ten members as before, split in three CSV parts (the second gzipped with a byte order mark, the last
     // without a final newline).
-    const header = 'profile_key,email,segment:cli-seg';
-    const row = (i: number) => `cli-e${i},cli${i}@example.com,1`;
     const csvParts = [join(t.dir, 'part-0.csv'), join(t.dir, 'part-1.csv.gz'), join(t.dir, 'part-2.csv')];
-    await writeFile(csvParts[0]!, [header, row(0), row(1), row(2)].join('\n') + '\n');
-    await writeFile(csvParts[1]!, gzipSync(`\uFEFF${[header, row(3), row(4), row(5)].join('\n')}\n`));
+    await writeFile(csvParts[0]!, [CSV_HEADER, csvRow(0), csvRow(1), csvRow(2)].join('\n') + '\n');
+    await writeFile(
+      csvParts[1]!,
+      gzipSync(`\uFEFF${[CSV_HEADER, csvRow(3), csvRow(4), csvRow(5)].join('\n')}\n`),
+    );
     await writeFile(
       csvParts[2]!,
-      [header, row(6), row(7), ',nobody@example.com,1', row(8), row(9)].join('\n'),
+      [CSV_HEADER, csvRow(6), csvRow(7), ',nobody@example.com,1', csvRow(8), csvRow(9)].join('\n'),
     );
-    const mirror = [
-      '--dataflow',
-      dataflowId,
-      '--mode',
-      'mirror',
-      '--segment',
-      'cli-seg',
-      '--key-namespace',
-      'ECID',
-    ];
+    const mirror = mirrorArgs();
     for (const extra of [[], ['--local']]) {
       const r = await tca(['import', ...csvParts, ...mirror, ...extra, '--json']);
       expect(r.code, r.stderr).toBe(0);
@@ -336,25 +341,14 @@ describe('tca CLI', () => {
   it('imports from signed URLs: parts at URLs, read again when a download breaks, never printing the signature', async () => {
     const objects = await startObjectServer();
     try {
-      const header = 'profile_key,email,segment:cli-seg';
-      const row = (i: number) => `cli-e${i},cli${i}@example.com,1`;
       objects.put('/export/part-0.csv', {
-        body: Buffer.from([header, ...[0, 1, 2, 3, 4].map(row)].join('\n') + '\n'),
+        body: Buffer.from([CSV_HEADER, ...[0, 1, 2, 3, 4].map(csvRow)].join('\n') + '\n'),
       });
       objects.put('/export/part-1.csv.gz', {
-        body: gzipSync([header, ...[5, 6, 7, 8, 9].map(row)].join('\n') + '\n'),
+        body: gzipSync([CSV_HEADER, ...[5, 6, 7, 8, 9].map(csvRow)].join('\n') + '\n'),
       });
       const urls = [objects.url('/export/part-0.csv'), objects.url('/export/part-1.csv.gz')];
-      const mirror = [
-        '--dataflow',
-        dataflowId,
-        '--mode',
-        'mirror',
-        '--segment',
-        'cli-seg',
-        '--key-namespace',
-        'ECID',
-      ];
+      const mirror = mirrorArgs();
       for (const extra of [[], ['--local']]) {
         const r = await tca(['import', ...urls, ...mirror, ...extra, '--json']);
         expect(r.code, r.stderr).toBe(0);
@@ -402,21 +396,8 @@ describe('tca CLI', () => {
   });
 
   it('imports standard input: a pipe from a cloud CLI, gzip or not, resumable under the key it names', async () => {
-    const header = 'profile_key,email,segment:cli-seg';
-    const csv = [
-      header,
-      ...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `cli-e${i},cli${i}@example.com,1`),
-    ].join('\n');
-    const mirror = [
-      '--dataflow',
-      dataflowId,
-      '--mode',
-      'mirror',
-      '--segment',
-      'cli-seg',
-      '--key-namespace',
-      'ECID',
-    ];
+    const csv = [CSV_HEADER, ...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(csvRow)].join('\n');
+    const mirror = mirrorArgs();
     for (const [input, extra] of [
       [csv, []],
       [gzipSync(csv), ['--local']],
