@@ -1,5 +1,15 @@
 import { Command } from 'commander';
 import { registerCommands } from './commands/index.ts';
+import { installOutboundProxy, outboundProxyFromEnv } from '../net/outbound-proxy.ts';
+
+// Every request any command makes (X, signed URLs, the service, collectors, webhooks) goes through the proxy the
+// environment names; a proxy setting that cannot be used stops here rather than being skipped.
+const outbound = outboundProxyFromEnv(process.env);
+if (outbound.problems.length > 0) {
+  for (const problem of outbound.problems) console.error(`tca: ${problem.variable} ${problem.message}`);
+  process.exit(2);
+}
+if (outbound.proxy) installOutboundProxy(outbound.proxy);
 
 const program = new Command('tca')
   .description('Activate customer audiences to X Custom Audiences')

@@ -112,6 +112,25 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads the egress proxy, and lists a bad one with the other problems, without its password', () => {
+    expect(loadConfig({}).outboundProxy).toBeUndefined();
+    expect(
+      loadConfig({ HTTPS_PROXY: 'http://egress:3128', NO_PROXY: '.corp.example' }).outboundProxy,
+    ).toEqual({
+      https: 'http://egress:3128',
+      http: null,
+      noProxy: ['.corp.example'],
+    });
+    let error: unknown;
+    try {
+      loadConfig({ TCA_PORT: 'eighty', HTTPS_PROXY: 'socks5://me:pw-secret@egress:1080' });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as ConfigError).problems.map((p) => p.variable)).toEqual(['TCA_PORT', 'HTTPS_PROXY']);
+    expect((error as ConfigError).message).not.toContain('pw-secret');
+  });
+
   it('accepts a 32-byte key as hex or base64', () => {
     expect(loadConfig({ TCA_SECRET_KEY: 'ab'.repeat(32) }).secretKey).toBe('ab'.repeat(32));
     const b64 = Buffer.alloc(32, 7).toString('base64');

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
+import { outboundProxyFromEnv, type OutboundProxy } from '../net/outbound-proxy.ts';
 
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -58,6 +59,11 @@ export interface Config {
   auditFeedDelayMs: number;
   /** Where workers push the audit trail (a SIEM's HTTP input), when set. */
   auditForward: AuditForwardConfig | undefined;
+  /**
+   * The HTTP proxy outbound requests go through (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), when one is set. The `tca`
+   * command routes every request by it (see `installOutboundProxy`); the service reports it.
+   */
+  outboundProxy: OutboundProxy | undefined;
 }
 
 /** Pushing the audit trail to a collector (a SIEM's HTTP input). */
@@ -340,6 +346,9 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       ? undefined
       : { url: forwardUrl, format: forwardFormat, token: forwardToken, intervalMs: forwardInterval * 1000 };
 
+  const outbound = outboundProxyFromEnv(env);
+  problems.push(...outbound.problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir,
@@ -360,6 +369,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     shutdownTimeoutSeconds,
     auditFeedDelayMs,
     auditForward,
+    outboundProxy: outbound.proxy ?? undefined,
   };
 }
 

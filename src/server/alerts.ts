@@ -1,5 +1,6 @@
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import { describeNetworkFailure } from '../net/network-failure.ts';
 
 export type AlertType =
   'dataflow_failed' | 'dataflow_paused' | 'dataflow_delayed' | 'exclusion_rate_exceeded';
@@ -170,7 +171,7 @@ export function startAlerts(options: {
         );
       } catch (e) {
         options.logger.warn(
-          { type: alert.type, attempt, error: (e as Error).message },
+          { type: alert.type, attempt, error: describeNetworkFailure(e).reason },
           'alert webhook unreachable',
         );
       }

@@ -3,6 +3,7 @@ import type { Store } from '../store/index.ts';
 import type { ServiceBackend } from './backend.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import { describeNetworkFailure } from '../net/network-failure.ts';
 
 /*
  * Pushes the audit trail to a collector (a SIEM's HTTP input): every event, oldest first, each delivered at least
@@ -156,7 +157,7 @@ export function startAuditForward(options: {
         failures += 1;
         options.metrics?.auditForwardFailures.inc();
         logger.warn(
-          { url: new URL(config.url).origin, failures, error: (error as Error).message },
+          { url: new URL(config.url).origin, failures, error: describeNetworkFailure(error).reason },
           'audit events could not be forwarded; retrying',
         );
       }

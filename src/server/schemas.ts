@@ -158,6 +158,26 @@ export const SettingsSchema = z
         description:
           'Where the audit trail is pushed (TCA_AUDIT_FORWARD_URL), null when it is not; only for tokens with Manage Tokens',
       }),
+    outboundProxy: z
+      .object({
+        http: z
+          .string()
+          .nullable()
+          .meta({ description: 'HTTP_PROXY, credentials hidden; null: http URLs go direct' }),
+        https: z
+          .string()
+          .nullable()
+          .meta({ description: 'HTTPS_PROXY, credentials hidden; null: https URLs go direct' }),
+        noProxy: z
+          .array(z.string())
+          .meta({ description: 'NO_PROXY entries: reached directly, as is loopback' }),
+      })
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          'The HTTP proxy outbound requests (X, collectors, webhooks) go through, null when none; only for tokens with Manage Tokens',
+      }),
   })
   .meta({ id: 'Settings' });
 export const WhoAmISchema = z.object({

@@ -21,6 +21,7 @@ import { startAuditForward } from './audit-forward.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { EnginePort } from './ports.ts';
 import type { ServiceBackend } from './backend.ts';
+import { describeOutboundProxy } from '../net/outbound-proxy.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 const ADMIN_TOKEN_NAME = 'admin';
@@ -145,6 +146,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     now,
     auditFeedDelayMs: config.auditFeedDelayMs,
     auditForward: config.auditForward,
+    outboundProxy: config.outboundProxy,
   });
 
   const staticDir = options.staticDir === undefined ? join(packageRoot(), 'web', 'dist') : options.staticDir;
@@ -202,7 +204,15 @@ export async function startService(config: Config, options: StartServiceOptions 
         now,
       });
   }
-  logger.info({ url, role: config.role, dialect: store.capabilities.dialect }, 'service started');
+  logger.info(
+    {
+      url,
+      role: config.role,
+      dialect: store.capabilities.dialect,
+      ...(config.outboundProxy ? { outboundProxy: describeOutboundProxy(config.outboundProxy) } : {}),
+    },
+    'service started',
+  );
 
   let closing: Promise<void> | undefined;
   const close = () =>

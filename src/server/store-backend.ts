@@ -28,6 +28,7 @@ import type {
 } from './backend.ts';
 import type { DomainRules, EnginePort, XConnectionPort } from './ports.ts';
 import { isPermission } from './permissions.ts';
+import { describeOutboundProxy, type OutboundProxy } from '../net/outbound-proxy.ts';
 
 const DAY_MS = 86_400_000;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -49,6 +50,8 @@ export interface StoreBackendOptions {
   auditFeedDelayMs?: number;
   /** Where workers push the audit trail (TCA_AUDIT_FORWARD_URL), when they do. */
   auditForward?: { url: string; format: 'ndjson' | 'splunk' } | undefined;
+  /** The proxy outbound requests go through, reported to administrators. */
+  outboundProxy?: OutboundProxy | undefined;
 }
 
 /** The API's operations over the store (objects) and the engine (ingest, delivery, runs). */
@@ -394,8 +397,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     async settings({ audit = false } = {}) {
       const xLogin = { defaultApp: options.defaultXApp !== undefined };
       if (!audit) return { xLogin };
+      const outboundProxy = options.outboundProxy ? describeOutboundProxy(options.outboundProxy) : null;
       const forward = options.auditForward;
-      if (forward === undefined) return { xLogin, auditForward: null };
+      if (forward === undefined) return { xLogin, auditForward: null, outboundProxy };
       const cursor = decodeAuditCursor((await forwardedCursor(store)) ?? undefined) || undefined;
       const url = new URL(forward.url);
       return {
@@ -406,6 +410,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           forwardedThrough: cursor ? new Date(cursor.at).toISOString() : null,
           waiting: await store.auditEvents.countAfter(cursor),
         },
+        outboundProxy,
       };
     },
 

@@ -40,6 +40,7 @@ import type {
 } from './types.ts';
 import { verifyAccount } from './verify.ts';
 import type { VerifyResult } from './verify.ts';
+import { describeNetworkFailure } from '../net/network-failure.ts';
 
 export const DEFAULT_BASE_URL = 'https://ads-api.x.com';
 
@@ -774,17 +775,18 @@ export class XAdsClient {
     } catch (cause) {
       if (spec.signal?.aborted) throw spec.signal.reason;
       const timedOut = timeout.timedOut();
+      const failure = describeNetworkFailure(cause);
       throw new TransientError({
         message: timedOut
           ? `${spec.method} ${fullPath} timed out after ${this.#timeoutMs} ms`
-          : `${spec.method} ${fullPath} failed before a response: ${cause instanceof Error ? cause.message : String(cause)}`,
+          : `${spec.method} ${fullPath} failed before a response: ${failure.reason}`,
         reason: timedOut ? 'timeout' : 'network',
         method: spec.method,
         path: fullPath,
         cause,
         hint: timedOut
           ? 'X did not answer in time; the request is retried with backoff.'
-          : `Check network access to ${this.baseUrl}.`,
+          : (failure.hint ?? `Check network access to ${this.baseUrl}.`),
       });
     } finally {
       timeout.dispose();

@@ -93,6 +93,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         TCA_AUDIT_FORWARD_URL: siemUrl,
         TCA_AUDIT_FORWARD_INTERVAL_SECONDS: '1',
         TCA_AUDIT_FEED_DELAY_MS: '0',
+        // Egress through a corporate proxy that exists nowhere: X (the emulator) and the SIEM are on loopback, which
+        // is always reached directly, so everything below works only if the proxy is bypassed for them.
+        HTTPS_PROXY: 'http://egress:hush@proxy.corp.example:3128',
+        HTTP_PROXY: 'http://egress:hush@proxy.corp.example:3128',
+        NO_PROXY: '.corp.example',
       },
     });
     // Segments arrive from the customer-data platform; here through the API, as a script would register them.
@@ -787,6 +792,12 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     const forward = page.getByTestId('audit-forward');
     await expectText(forward, `Pushed to ${siemUrl} (NDJSON)`);
     await expectText(forward, 'nothing waiting');
+    const outbound = page.getByTestId('outbound-proxy');
+    await expectText(
+      outbound,
+      'Outbound requests go through http://***@proxy.corp.example:3128 (http and https); directly to loopback and .corp.example.',
+    );
+    expect(await page.content()).not.toContain('hush');
     await shot(page, '17b-settings-audit-trail');
   });
 

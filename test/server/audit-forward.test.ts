@@ -101,6 +101,8 @@ describe('audit forwarding (TCA_AUDIT_FORWARD_URL)', () => {
       forwardedThrough: (last.body as { items: Array<{ at: string }> }).items[0]!.at,
       waiting: 0,
     });
+    // No HTTPS_PROXY here: outbound requests connect directly (the console test covers a proxy).
+    expect((settings.body as Json).outboundProxy).toBeNull();
     const metrics = await (await fetch(`${t.service.url}/metrics`)).text();
     expect(metrics).toMatch(/^tca_audit_forwarded_events_total 3$/m);
     expect(metrics).toMatch(/^tca_audit_forward_failures_total 2$/m);
@@ -114,6 +116,7 @@ describe('audit forwarding (TCA_AUDIT_FORWARD_URL)', () => {
     });
     expect(other.status).toBe(200);
     expect(other.body).not.toHaveProperty('auditForward');
+    expect(other.body).not.toHaveProperty('outboundProxy');
   });
 
   it('a second service on the store waits for the lease, and carries on from the cursor when the first stops', async () => {

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startConnectProxy } from '../fixtures/connect-proxy.ts';
 import { startObjectServer } from '../fixtures/object-server.ts';
 import { nestedParquet } from '../fixtures/parquet.ts';
 import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
@@ -391,6 +392,64 @@ describe('tca CLI', () => {
       expect(s3.code).toBe(2);
       expect(s3.stderr).toContain('aws s3 presign');
     } finally {
+      await objects.close();
+    }
+  });
+
+  it('reaches signed URLs through the proxy HTTP_PROXY names, the service directly, and says why a proxy refuses', async () => {
+    const objects = await startObjectServer();
+    const proxy = await startConnectProxy({ credentials: 'egress:p@ss word', refuse: ['blocked.test'] });
+    try {
+      const lines = [0, 1, 2].map((i) =>
+        JSON.stringify(profile(`proxied${i}@example.com`, { 'cli-proxied': 'realized' }, `proxied-e${i}`)),
+      );
+      objects.put('/export/proxied.ndjson', { body: Buffer.from(lines.join('\n') + '\n') });
+      const direct = objects.url('/export/proxied.ndjson');
+      const port = new URL(direct).port;
+      // A host that exists nowhere: only the proxy, which tunnels every host to loopback, reaches it.
+      const url = direct.replace('127.0.0.1', 'objects.test');
+      const withCredentials = (credentials: string) => proxy.url.replace('http://', `http://${credentials}@`);
+      const args = ['import', url, '--dataflow', dataflowId];
+
+      const r = await tca([...args, '--json'], { HTTP_PROXY: withCredentials('egress:p%40ss%20word') });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ rowsRead: 3, accepted: 3 });
+      // Every read of the object went through the proxy, with its credentials; the service (loopback) went direct.
+      expect(proxy.tunnels.length).toBeGreaterThan(0);
+      for (const tunnel of proxy.tunnels)
+        expect(tunnel).toEqual({
+          target: `objects.test:${port}`,
+          credentials: 'egress:p@ss word',
+          status: 200,
+        });
+
+      // Wrong credentials: refused at once (not retried), with what to fix and without the password given.
+      const denied = await tca(args, { HTTP_PROXY: withCredentials('egress:not-it') });
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toContain(
+        'the proxy refused to connect (HTTP 407 Proxy Authentication Required)',
+      );
+      expect(denied.stderr).toContain('give them in the proxy URL');
+      expect(denied.stderr).not.toContain('not-it');
+      const blocked = await tca(
+        [...args.slice(0, 1), url.replace('objects.test', 'blocked.test'), ...args.slice(2)],
+        {
+          http_proxy: withCredentials('egress:p%40ss%20word'),
+        },
+      );
+      expect(blocked.code).toBe(1);
+      expect(blocked.stderr).toContain('(HTTP 403 Forbidden)');
+      expect(blocked.stderr).toContain('NO_PROXY');
+
+      // A proxy setting that cannot be used stops every command, naming it, without its password.
+      const socks = await tca(['imports', 'list'], {
+        HTTPS_PROXY: 'socks5://egress:hush@proxy.example.com:1080',
+      });
+      expect(socks.code).toBe(2);
+      expect(socks.stderr).toContain('HTTPS_PROXY is a SOCKS proxy');
+      expect(socks.stderr).not.toContain('hush');
+    } finally {
+      await proxy.close();
       await objects.close();
     }
   });

@@ -21,6 +21,11 @@ function startDemo(): { child: ChildProcess; output: () => string; exited: Promi
       TCA_EMULATOR_PORT: '0',
       TCA_LOG_LEVEL: 'warn',
       TCA_X_API_BASE_URL: '',
+      // A fresh machine without an egress proxy (empty counts as unset).
+      HTTPS_PROXY: '',
+      https_proxy: '',
+      HTTP_PROXY: '',
+      http_proxy: '',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -76,6 +81,7 @@ describe('npm start (tca start --demo)', () => {
       xLogin: { defaultApp: true },
       // The admin token may read the audit trail: it is told the trail is not pushed anywhere.
       auditForward: null,
+      outboundProxy: null,
     });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const created = await fetch(`${api}/api/v1/destinations`, {

@@ -166,6 +166,8 @@ export interface ServiceSettings {
     forwardedThrough: string | null;
     waiting: number;
   } | null;
+  /** The HTTP proxy outbound requests go through (credentials hidden), null when none. Manage Tokens only. */
+  outboundProxy?: { http: string | null; https: string | null; noProxy: string[] } | null;
 }
 
 export type DataflowStatus = 'active' | 'paused' | 'error' | string;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { describeNetworkFailure } from '../../net/network-failure.ts';
 
 /** Exit codes of every `tca` command that talks to the service (also listed in docs/operations.md). */
 export const EXIT = {
@@ -99,8 +100,11 @@ export async function connect(opts: GlobalOptions): Promise<Api> {
         ...(typeof body === 'object' ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (e) {
+      const failure = describeNetworkFailure(e);
       throw new CliError(
-        `Cannot reach the service at ${url} (${(e as Error).cause ? String((e as Error & { cause: unknown }).cause) : (e as Error).message}); is \`tca start\` running? Set TCA_URL otherwise.`,
+        failure.proxyStatus === null
+          ? `Cannot reach the service at ${url} (${failure.reason}); is \`tca start\` running? Set TCA_URL otherwise.`
+          : `Cannot reach the service at ${url}: ${failure.reason}. ${failure.hint}`,
         EXIT.unavailable,
       );
     }

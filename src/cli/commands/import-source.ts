@@ -6,6 +6,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AsyncBuffer } from 'hyparquet';
 import type { ParquetItem } from '../../profile/parquet-rows.ts';
 import { CliError, EXIT } from './api-client.ts';
+import { describeNetworkFailure } from '../../net/network-failure.ts';
 
 /*
  * Where `tca import` reads its files: paths on this machine, or objects behind http(s) URLs. Cloud storage hands out
@@ -93,8 +94,15 @@ function refusal(name: string, res: Response): CliError {
 }
 
 function unreachable(name: string, error: unknown): CliError {
-  const cause = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : '';
-  return new CliError(`${name} could not be read${cause ? ` (${cause})` : ''}`, EXIT.unavailable);
+  const failure = describeNetworkFailure(error);
+  // A proxy that asks for credentials or forbids the host answers the same on every attempt: not retried.
+  const settled = failure.proxyStatus === 407 || failure.proxyStatus === 403;
+  return new CliError(
+    failure.hint === null
+      ? `${name} could not be read (${failure.reason})`
+      : `${name} could not be read: ${failure.reason}. ${failure.hint}`,
+    settled ? EXIT.refused : EXIT.unavailable,
+  );
 }
 
 async function get(url: URL, name: string, headers: Record<string, string> = {}): Promise<Response> {

@@ -1,5 +1,5 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { Fragment, useState } from 'react';
 import { PERMISSIONS, PERMISSION_DESCRIPTIONS, createApi } from '../api.ts';
 import type {
   ConsentPolicy,
@@ -296,6 +296,37 @@ export function Settings() {
 
 const AUDIT_PAGE = 50;
 
+/** The HTTP proxy the service's outbound requests go through (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), for administrators. */
+function OutboundProxyStatus() {
+  const { api } = useApp();
+  const settings = useQuery({ queryKey: ['settings', 'audit-forward'], queryFn: () => api.settings() });
+  const proxy = settings.data?.outboundProxy;
+  if (proxy === undefined) return null;
+  if (proxy === null)
+    return (
+      <p className="muted" data-testid="outbound-proxy">
+        Outbound requests (X, the SIEM, webhooks) connect directly: set <code>HTTPS_PROXY</code> to send them
+        through a proxy.
+      </p>
+    );
+  const via =
+    proxy.https === proxy.http
+      ? [`${proxy.https ?? ''} (http and https)`]
+      : [...(proxy.https ? [`${proxy.https} (https)`] : []), ...(proxy.http ? [`${proxy.http} (http)`] : [])];
+  return (
+    <p data-testid="outbound-proxy">
+      Outbound requests go through{' '}
+      {via.map((v, i) => (
+        <Fragment key={v}>
+          {i > 0 ? ' and ' : ''}
+          <code>{v}</code>
+        </Fragment>
+      ))}
+      ; directly to loopback{proxy.noProxy.length > 0 ? ` and ${proxy.noProxy.join(', ')}` : ''}.
+    </p>
+  );
+}
+
 /** Whether the service pushes the trail to a SIEM (TCA_AUDIT_FORWARD_URL), and how far the collector has taken it. */
 function AuditForwardStatus() {
   const { api } = useApp();
@@ -347,6 +378,7 @@ function AuditTrailSection() {
         <code>tca audit --follow</code> or <code>GET /api/v1/audit-events/feed</code>.
       </p>
       <AuditForwardStatus />
+      <OutboundProxyStatus />
       {isAdmin ? (
         <label className="checkbox">
           <input type="checkbox" checked={everySandbox} onChange={(e) => setEverySandbox(e.target.checked)} />{' '}

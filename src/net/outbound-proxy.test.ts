@@ -1,0 +1,193 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startConnectProxy } from '../../test/fixtures/connect-proxy.ts';
+import { createEmulator, defaultDemoSeed } from '../emulator/index.ts';
+import { RateBudgets, XAdsClient } from '../xads/index.ts';
+import {
+  describeOutboundProxy,
+  installOutboundProxy,
+  outboundProxyFromEnv,
+  outboundRoute,
+  redactProxyUrl,
+  type OutboundProxy,
+} from './outbound-proxy.ts';
+
+describe('outboundProxyFromEnv', () => {
+  it('reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY, lowercase first', () => {
+    expect(
+      outboundProxyFromEnv({
+        HTTPS_PROXY: 'http://upper:3128',
+        https_proxy: 'http://lower:3128',
+        HTTP_PROXY: 'proxy.corp.example:8080',
+        NO_PROXY: ' .corp.example, 10.0.0.0/8  siem:8088 ',
+      }),
+    ).toEqual({
+      proxy: {
+        https: 'http://lower:3128',
+        // A bare host:port is an http proxy.
+        http: 'http://proxy.corp.example:8080',
+        noProxy: ['.corp.example', '10.0.0.0/8', 'siem:8088'],
+      },
+      problems: [],
+    });
+  });
+
+  it('is null without a proxy, whatever NO_PROXY says', () => {
+    expect(outboundProxyFromEnv({ NO_PROXY: '*', HTTPS_PROXY: '  ' })).toEqual({ proxy: null, problems: [] });
+  });
+
+  it('refuses SOCKS and other schemes, and URLs it cannot read, never showing a password', () => {
+    const { proxy, problems } = outboundProxyFromEnv({
+      HTTPS_PROXY: 'socks5://me:s3cret@proxy:1080',
+      http_proxy: 'ftp://me:s3cret@proxy:21',
+    });
+    expect(proxy).toBeNull();
+    expect(problems.map((p) => p.variable)).toEqual(['http_proxy', 'HTTPS_PROXY']);
+    expect(problems[1]!.message).toContain('SOCKS proxy ("socks5://***@proxy:1080")');
+    expect(problems[0]!.message).toContain('must be an http or https URL');
+    expect(JSON.stringify(problems)).not.toContain('s3cret');
+    const unreadable = outboundProxyFromEnv({ HTTPS_PROXY: 'http://me:s3cret@[bad' });
+    expect(unreadable.problems[0]!.message).toContain('must be a proxy URL');
+    expect(JSON.stringify(unreadable.problems)).not.toContain('s3cret');
+  });
+});
+
+describe('redactProxyUrl and describeOutboundProxy', () => {
+  it('hide the credentials and keep the rest', () => {
+    expect(redactProxyUrl('http://user:pa%40ss@proxy:3128/')).toBe('http://***@proxy:3128');
+    expect(redactProxyUrl('http://proxy:3128')).toBe('http://proxy:3128');
+    expect(
+      describeOutboundProxy({ http: null, https: 'https://u:p@proxy:443', noProxy: ['.corp.example'] }),
+    ).toEqual({ http: null, https: 'https://***@proxy', noProxy: ['.corp.example'] });
+  });
+});
+
+describe('outboundRoute', () => {
+  const proxy: OutboundProxy = {
+    https: 'http://secure-proxy:3128',
+    http: 'http://plain-proxy:3128',
+    noProxy: [
+      '.corp.example',
+      'siem.example.org:8088',
+      'exact.example.net',
+      '10.0.0.0/8',
+      '[fd00::1]',
+      '192.168.1.7',
+    ],
+  };
+  const route = outboundRoute(proxy);
+  const via = (url: string) => route(new URL(url));
+
+  it('sends each scheme to its proxy', () => {
+    expect(via('https://ads-api.x.com/12/accounts')).toBe('http://secure-proxy:3128');
+    expect(via('http://collector.example.com/in')).toBe('http://plain-proxy:3128');
+  });
+
+  it('reaches loopback directly, always', () => {
+    for (const url of [
+      'http://localhost:8080',
+      'https://api.localhost',
+      'http://127.0.0.1:1',
+      'http://127.9.9.9',
+      'http://[::1]:80',
+    ])
+      expect(via(url), url).toBeNull();
+  });
+
+  it('reaches NO_PROXY hosts directly: domains with their subdomains, host:port, addresses and ranges', () => {
+    expect(via('https://corp.example')).toBeNull();
+    expect(via('https://siem.eu.corp.example')).toBeNull();
+    expect(via('https://notcorp.example')).toBe('http://secure-proxy:3128');
+    expect(via('http://siem.example.org:8088/x')).toBeNull();
+    expect(via('https://siem.example.org/x')).toBe('http://secure-proxy:3128');
+    expect(via('https://exact.example.net')).toBeNull();
+    expect(via('https://sub.exact.example.net')).toBeNull();
+    expect(via('http://10.20.30.40:9000')).toBeNull();
+    expect(via('http://11.0.0.1')).toBe('http://plain-proxy:3128');
+    expect(via('http://[fd00::1]:8080')).toBeNull();
+    expect(via('http://192.168.1.7')).toBeNull();
+    expect(via('http://192.168.1.8')).toBe('http://plain-proxy:3128');
+  });
+
+  it('reaches everything directly under NO_PROXY=*, and a scheme without a proxy directly', () => {
+    expect(outboundRoute({ ...proxy, noProxy: ['*'] })(new URL('https://ads-api.x.com'))).toBeNull();
+    expect(outboundRoute({ ...proxy, http: null })(new URL('http://collector.example.com'))).toBeNull();
+  });
+});
+
+describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', () => {
+  const seed = defaultDemoSeed();
+  let emulator: { url: string; close(): Promise<void> };
+  let emulatorPort = '';
+
+  beforeAll(async () => {
+    emulator = await createEmulator({ seed }).listen();
+    emulatorPort = new URL(emulator.url).port;
+  });
+  afterAll(async () => {
+    await emulator.close();
+  });
+
+  const client = (host: string) =>
+    new XAdsClient({
+      baseUrl: `http://${host}:${emulatorPort}`,
+      credentials: {
+        consumerKey: seed.users[0]!.consumer_key,
+        consumerSecret: seed.apps[0]!.consumer_secret,
+        accessToken: seed.users[0]!.token,
+        accessTokenSecret: seed.users[0]!.token_secret,
+      },
+      budgets: new RateBudgets(),
+      sleep: async () => {},
+      maxRetries: 0,
+    });
+
+  it("takes X's API through the proxy, with its credentials, and loopback around it", async () => {
+    const proxy = await startConnectProxy({ credentials: 'svc:pw' });
+    const restore = installOutboundProxy({
+      http: proxy.url.replace('//', '//svc:pw@'),
+      https: null,
+      noProxy: [],
+    });
+    try {
+      // `x-ads.test` resolves nowhere: only the proxy reaches it.
+      const account = await client('x-ads.test').getAccount(seed.accounts[0]!.id);
+      expect(account.id).toBe(seed.accounts[0]!.id);
+      expect(proxy.tunnels).toEqual([
+        { target: `x-ads.test:${emulatorPort}`, credentials: 'svc:pw', status: 200 },
+      ]);
+      await client('127.0.0.1').getAccount(seed.accounts[0]!.id);
+      expect(proxy.tunnels).toHaveLength(1);
+    } finally {
+      await restore();
+      await proxy.close();
+    }
+  });
+
+  it('names the refusal and what to fix when the proxy wants credentials', async () => {
+    const proxy = await startConnectProxy({ credentials: 'svc:pw' });
+    const restore = installOutboundProxy({
+      http: proxy.url.replace('//', '//svc:wrong-pw@'),
+      https: null,
+      noProxy: [],
+    });
+    try {
+      const error = await client('x-ads.test')
+        .getAccount(seed.accounts[0]!.id)
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(error).toMatchObject({
+        kind: 'transient',
+        message: expect.stringContaining(
+          'the proxy refused to connect (HTTP 407 Proxy Authentication Required)',
+        ),
+        hint: expect.stringContaining('give them in the proxy URL'),
+      });
+      expect(JSON.stringify(error)).not.toContain('wrong-pw');
+    } finally {
+      await restore();
+      await proxy.close();
+    }
+  });
+});

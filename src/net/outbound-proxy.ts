@@ -1,0 +1,227 @@
+import { BlockList, isIP } from 'node:net';
+import { Agent, Dispatcher, ProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
+
+/**
+ * Outbound HTTP through a corporate proxy, configured as most tools are: `HTTPS_PROXY` for https URLs, `HTTP_PROXY`
+ * for http URLs (each also lowercase, which wins), and `NO_PROXY` for the hosts reached directly. Every request the
+ * product makes with `fetch` (X's API, signed-URL imports, the audit collector, alert webhooks, the CLI's calls to the
+ * service) follows it once {@link installOutboundProxy} has run.
+ *
+ * Loopback (`localhost`, `*.localhost`, 127.0.0.0/8, ::1) is always reached directly: a proxy's loopback is the proxy
+ * itself, never this machine's.
+ */
+export interface OutboundProxy {
+  /** For http URLs, or null (direct). */
+  http: string | null;
+  /** For https URLs, or null (direct). */
+  https: string | null;
+  /** `NO_PROXY` entries as given (hosts, `.domain` or `*.domain` suffixes, `host:port`, IP ranges, or `*`). */
+  noProxy: string[];
+}
+
+/** A proxy setting that cannot be used, named as `loadConfig` names a bad variable. */
+export interface ProxyProblem {
+  variable: string;
+  message: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): { variable: string; value: string } | null {
+  for (const variable of [name.toLowerCase(), name]) {
+    const value = env[variable]?.trim();
+    if (value) return { variable, value };
+  }
+  return null;
+}
+
+/** The proxy URL with its password (and user) replaced: what messages, logs and the settings API show. */
+export function redactProxyUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.username === '' && url.password === '') return raw.replace(/\/+$/, '');
+    url.username = '***';
+    url.password = '';
+    return url.toString().replace(/\/+$/, '');
+  } catch {
+    // Not a URL: hide whatever sits before an `@`, where credentials would be.
+    return raw.replace(
+      /^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i,
+      (_m, scheme: string | undefined) => `${scheme ?? ''}***@`,
+    );
+  }
+}
+
+function proxyUrl(setting: { variable: string; value: string }, problems: ProxyProblem[]): string | null {
+  const shown = redactProxyUrl(setting.value);
+  // `proxy:3128` and `10.0.0.5:3128` are common shorthands for an http proxy.
+  const raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(setting.value) ? setting.value : `http://${setting.value}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push({
+      variable: setting.variable,
+      message: `must be a proxy URL (got "${shown}"); for example ${setting.variable}=http://proxy.example.com:3128`,
+    });
+    return null;
+  }
+  if (url.protocol === 'http:' || url.protocol === 'https:') return raw;
+  problems.push({
+    variable: setting.variable,
+    message: url.protocol.startsWith('socks')
+      ? `is a SOCKS proxy ("${shown}"), which is not supported: give an HTTP proxy (one that accepts CONNECT), for example ${setting.variable}=http://proxy.example.com:3128`
+      : `must be an http or https URL (got "${shown}"); for example ${setting.variable}=http://proxy.example.com:3128`,
+  });
+  return null;
+}
+
+/**
+ * Reads the proxy settings from the environment: null when no proxy is set. Bad values are returned as problems
+ * (with any password hidden) rather than ignored, since a request that silently skips the proxy fails in a way that
+ * is hard to trace.
+ */
+export function outboundProxyFromEnv(env: Env): { proxy: OutboundProxy | null; problems: ProxyProblem[] } {
+  const problems: ProxyProblem[] = [];
+  const httpSetting = read(env, 'HTTP_PROXY');
+  const httpsSetting = read(env, 'HTTPS_PROXY');
+  const http = httpSetting ? proxyUrl(httpSetting, problems) : null;
+  const https = httpsSetting ? proxyUrl(httpsSetting, problems) : null;
+  const noProxy = (read(env, 'NO_PROXY')?.value ?? '').split(/[\s,]+/).filter((entry) => entry !== '');
+  if (problems.length > 0 || (http === null && https === null)) return { proxy: null, problems };
+  return { proxy: { http, https, noProxy }, problems };
+}
+
+/** The settings as the service shows them: proxies without credentials. */
+export function describeOutboundProxy(proxy: OutboundProxy): {
+  http: string | null;
+  https: string | null;
+  noProxy: string[];
+} {
+  return {
+    http: proxy.http && redactProxyUrl(proxy.http),
+    https: proxy.https && redactProxyUrl(proxy.https),
+    noProxy: proxy.noProxy,
+  };
+}
+
+interface NoProxyRule {
+  /** A lowercase host name or IP address; a name matches itself and its subdomains. Null for an IP range. */
+  host: string | null;
+  /** 0 for any port. */
+  port: number;
+}
+
+/** The NO_PROXY entries, compiled: `*`, host names and domain suffixes, `host:port`, IP addresses and CIDR ranges. */
+function compileNoProxy(entries: readonly string[]): (host: string, port: number) => boolean {
+  let all = false;
+  const rules: NoProxyRule[] = [];
+  const ranges = new BlockList();
+  for (const entry of entries.map((e) => e.toLowerCase())) {
+    if (entry === '*') {
+      all = true;
+      continue;
+    }
+    const cidr = /^\[?([0-9a-f.:]+)\]?\/(\d{1,3})$/.exec(entry);
+    if (cidr && isIP(cidr[1]!) !== 0) {
+      ranges.addSubnet(cidr[1]!, Number(cidr[2]), isIP(cidr[1]!) === 6 ? 'ipv6' : 'ipv4');
+      continue;
+    }
+    // `[::1]:8080`, `host:8080`, a bare IPv6 address, or a bare host.
+    const bracketed = /^\[([0-9a-f:.]+)\](?::(\d+))?$/.exec(entry);
+    const withPort = bracketed ? null : /^([^:]+):(\d+)$/.exec(entry);
+    const host = bracketed ? bracketed[1]! : withPort ? withPort[1]! : entry;
+    const port = Number((bracketed ? bracketed[2] : withPort?.[2]) ?? 0);
+    rules.push({ host: host.replace(/^\*?\./, ''), port });
+  }
+  return (host, port) => {
+    if (all) return true;
+    const version = isIP(host);
+    if (version !== 0 && ranges.check(host, version === 6 ? 'ipv6' : 'ipv4')) return true;
+    return rules.some(
+      (rule) =>
+        (rule.port === 0 || rule.port === port) &&
+        rule.host !== null &&
+        (host === rule.host || (version === 0 && host.endsWith(`.${rule.host}`))),
+    );
+  };
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  const version = isIP(host);
+  return version !== 0 && LOOPBACK.check(host, version === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * How URLs are reached under the settings: each URL's proxy, or null for a direct connection.
+ *
+ * @example
+ * const route = outboundRoute({ http: null, https: 'http://proxy:3128', noProxy: ['.corp.example'] });
+ * route(new URL('https://ads-api.x.com/12/accounts')); // 'http://proxy:3128'
+ * route(new URL('https://siem.corp.example/ingest')); // null
+ */
+export function outboundRoute(proxy: OutboundProxy): (url: URL) => string | null {
+  const bypass = compileNoProxy(proxy.noProxy);
+  return (url) => {
+    const via = url.protocol === 'https:' ? proxy.https : url.protocol === 'http:' ? proxy.http : null;
+    if (via === null) return null;
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    return isLoopback(host) || bypass(host, port) ? null : via;
+  };
+}
+
+/** Sends each request through the proxy its origin calls for ({@link proxyFor}), or directly. */
+class OutboundDispatcher extends Dispatcher {
+  readonly #direct = new Agent();
+  readonly #proxies = new Map<string, ProxyAgent>();
+  readonly #route: (url: URL) => string | null;
+
+  constructor(proxy: OutboundProxy) {
+    super();
+    this.#route = outboundRoute(proxy);
+  }
+
+  #dispatcherFor(origin: URL): Dispatcher {
+    const via = this.#route(origin);
+    if (via === null) return this.#direct;
+    let agent = this.#proxies.get(via);
+    if (!agent) {
+      agent = new ProxyAgent(via);
+      this.#proxies.set(via, agent);
+    }
+    return agent;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers): boolean {
+    const origin = typeof options.origin === 'string' ? new URL(options.origin) : options.origin!;
+    return this.#dispatcherFor(origin as URL).dispatch(options, handler);
+  }
+
+  override async close(): Promise<void> {
+    await Promise.all([this.#direct.close(), ...[...this.#proxies.values()].map((p) => p.close())]);
+  }
+
+  override async destroy(): Promise<void> {
+    await Promise.all([this.#direct.destroy(), ...[...this.#proxies.values()].map((p) => p.destroy())]);
+  }
+}
+
+/**
+ * Routes every `fetch` of this process by the settings, and returns a function that puts back the dispatcher it
+ * replaced (for tests).
+ */
+export function installOutboundProxy(proxy: OutboundProxy): () => Promise<void> {
+  const previous = getGlobalDispatcher();
+  const dispatcher = new OutboundDispatcher(proxy);
+  setGlobalDispatcher(dispatcher);
+  return async () => {
+    setGlobalDispatcher(previous);
+    await dispatcher.close();
+  };
+}
