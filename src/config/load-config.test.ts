@@ -131,6 +131,14 @@ describe('loadConfig', () => {
     expect((error as ConfigError).message).not.toContain('pw-secret');
   });
 
+  it('reads the key to rotate from, refusing one that is not a key', () => {
+    const previous = 'cd'.repeat(32);
+    expect(loadConfig({ TCA_SECRET_KEY_PREVIOUS: previous }).previousSecretKey).toBe(previous);
+    expect(() => loadConfig({ TCA_SECRET_KEY_PREVIOUS: 'old-key' })).toThrow(
+      /TCA_SECRET_KEY_PREVIOUS: must be the key/,
+    );
+  });
+
   it('accepts a 32-byte key as hex or base64', () => {
     expect(loadConfig({ TCA_SECRET_KEY: 'ab'.repeat(32) }).secretKey).toBe('ab'.repeat(32));
     const b64 = Buffer.alloc(32, 7).toString('base64');

@@ -20,6 +20,8 @@ export interface Config {
   host: string;
   /** Key for credentials at rest; undefined means the store generates `secret.key` in `dataDir`. */
   secretKey: string | undefined;
+  /** The key the database was written with, to rotate from at start-up (`TCA_SECRET_KEY_PREVIOUS`). A secret. */
+  previousSecretKey: string | undefined;
   /** The X Ads API base URL for new destinations; `xApiBaseUrlExplicit` says whether the operator set it. */
   xApiBaseUrl: string;
   xApiBaseUrlExplicit: boolean;
@@ -231,6 +233,16 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     });
   }
 
+  const previousSecretKey = read('TCA_SECRET_KEY_PREVIOUS', undefined);
+  if (previousSecretKey !== undefined && !isValidSecretKey(previousSecretKey)) {
+    problems.push({
+      variable: 'TCA_SECRET_KEY_PREVIOUS',
+      message:
+        'must be the key the database was written with, as 64 hex characters or base64 (got a value of the wrong ' +
+        'length); for the generated key file: TCA_SECRET_KEY_PREVIOUS=$(cat data/secret.key)',
+    });
+  }
+
   const xRaw = read('TCA_X_API_BASE_URL', undefined);
   const xApiBaseUrl = url('TCA_X_API_BASE_URL', xRaw, ['http:', 'https:'], X_API_DEFAULT_BASE_URL);
 
@@ -356,6 +368,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     port,
     host,
     secretKey,
+    previousSecretKey,
     xApiBaseUrl: xApiBaseUrl ?? X_API_DEFAULT_BASE_URL,
     xApiBaseUrlExplicit: xApiBaseUrl !== undefined,
     xDefaultApp,

@@ -73,8 +73,21 @@ export async function startService(config: Config, options: StartServiceOptions 
     url: config.databaseUrl,
     dataDir: config.dataDir,
     secretKey: config.secretKey,
+    previousSecretKey: config.previousSecretKey,
     now,
   });
+  if (store.keyRotation) {
+    const { from, to, credentials } = store.keyRotation;
+    logger.info(
+      { from, to, credentials },
+      'secret key rotated: credentials re-encrypted under the new key; remove TCA_SECRET_KEY_PREVIOUS once every process runs with the new key',
+    );
+  } else if (config.previousSecretKey !== undefined) {
+    logger.info(
+      { key: store.secrets.keyId },
+      'the store is on the configured secret key already: TCA_SECRET_KEY_PREVIOUS is not needed',
+    );
+  }
   const metrics = createMetrics();
 
   const clientFor = async (destination: Destination) => {

@@ -19,7 +19,8 @@ import { sandboxRepository } from './repositories/sandboxes.ts';
 import { segmentRepository } from './repositories/segments.ts';
 import type { Database } from './schema/index.ts';
 import { SecretBox } from './secret-box.ts';
-import { loadSecretKey } from './secret-key.ts';
+import { loadSecretKey, parseSecretKey } from './secret-key.ts';
+import { settleSecretKey, type KeyRotation } from './secret-key-rotation.ts';
 import { TransactionGuard } from './transaction-guard.ts';
 import { openSqlite, WalSync, type SqliteSynchronous } from './sqlite-backend.ts';
 import { startSqliteCheckpointer, type SqliteCheckpointer } from './sqlite-checkpointer.ts';
@@ -34,6 +35,11 @@ export interface OpenStoreOptions {
   dataDir: string;
   /** 32-byte key (64 hex or base64 characters), the value of TCA_SECRET_KEY; default `dataDir/secret.key`. */
   secretKey?: string | undefined;
+  /**
+   * The key the database was written with, when `secretKey` (or the key file) is a new one to rotate to (the value of
+   * TCA_SECRET_KEY_PREVIOUS): the open re-encrypts the credentials under the new key. See `settleSecretKey`.
+   */
+  previousSecretKey?: string | undefined;
   /** Apply pending migrations at open (default true). */
   migrate?: boolean;
   now?: () => number;
@@ -93,6 +99,8 @@ export interface Store extends Repositories {
   db: Kysely<Database>;
   capabilities: Capabilities;
   secrets: SecretBox;
+  /** The key rotation this open made (`previousSecretKey`), or null. */
+  keyRotation: KeyRotation | null;
   /** HMAC-SHA256 (hex) of a source profile identity; see {@link SecretBox.profileKeyHash}. */
   profileKeyHash(namespace: string, id: string): string;
   /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. Do not nest. */
@@ -159,7 +167,12 @@ const isPostgresUrl = (url: string | undefined) => url !== undefined && /^postgr
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const { key } = loadSecretKey({ secretKey: options.secretKey, dataDir: options.dataDir });
   const random = options.randomBytes ?? cryptoRandomBytes;
-  const secrets = new SecretBox(key, { randomBytes: random });
+  const previousKey =
+    options.previousSecretKey === undefined
+      ? undefined
+      : parseSecretKey(options.previousSecretKey, 'TCA_SECRET_KEY_PREVIOUS');
+  let secrets = new SecretBox(key, { randomBytes: random });
+  let keyRotation: KeyRotation | null = null;
   const now = options.now ?? Date.now;
   const newId = options.newId ?? randomId;
   const guard = new TransactionGuard();
@@ -230,10 +243,12 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
   try {
     await sql`select 1`.execute(db);
-    if (options.migrate !== false) {
-      await migrateToLatest(db);
-      await checkSecretKey(db, secrets.keyId);
-    }
+    if (options.migrate !== false) await migrateToLatest(db);
+    ({ secrets, rotation: keyRotation } = await settleSecretKey(db, key, {
+      previousKey,
+      write: options.migrate !== false,
+      randomBytes: random,
+    }));
   } catch (error) {
     await checkpointer?.stop();
     await db.destroy();
@@ -264,6 +279,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     db,
     capabilities,
     secrets,
+    keyRotation,
     profileKeyHash: (namespace, id) => secrets.profileKeyHash(namespace, id),
     ...repositories(context(db)),
     transaction: (fn) =>
@@ -292,32 +308,4 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         await db.destroy();
       })()),
   };
-}
-
-const SECRET_KEY_ID = 'secret_key_id';
-
-/**
- * Records the key's fingerprint on first open and refuses a different key later: a new key would make stored
- * credentials unreadable and change every profile key hash, silently splitting the ledger.
- */
-async function checkSecretKey(db: Kysely<Database>, keyId: string): Promise<void> {
-  await db
-    .insertInto('store_meta')
-    .values({ key: SECRET_KEY_ID, value: keyId })
-    .onConflict((oc) => oc.column('key').doNothing())
-    .execute();
-  const row = await db
-    .selectFrom('store_meta')
-    .select('value')
-    .where('key', '=', SECRET_KEY_ID)
-    .executeTakeFirst();
-  if (row?.value !== keyId) {
-    throw new StoreError(
-      'secret_key',
-      `The database was written with secret key ${row?.value ?? '?'}, but the configured key is ${keyId}`,
-      {
-        hint: 'Set TCA_SECRET_KEY (or restore secret.key in the data directory) to the original key',
-      },
-    );
-  }
 }

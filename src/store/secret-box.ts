@@ -36,7 +36,17 @@ export class SecretBox {
   readonly #profileKey: Buffer;
   readonly #random: (size: number) => Buffer;
 
-  constructor(masterKey: Buffer, options: { randomBytes?: (size: number) => Buffer } = {}) {
+  constructor(
+    masterKey: Buffer,
+    options: {
+      randomBytes?: (size: number) => Buffer;
+      /**
+       * The profile-key subkey to use instead of the one derived from `masterKey`: after a key rotation, profile keys
+       * keep the HMAC key they were made with (see `settleSecretKey`), since hashes cannot be re-keyed.
+       */
+      profileKey?: Buffer;
+    } = {},
+  ) {
     if (masterKey.length !== KEY_BYTES) {
       throw new StoreError(
         'secret_key',
@@ -44,7 +54,9 @@ export class SecretBox {
       );
     }
     this.#encryptionKey = subkey(masterKey, 'secret-box');
-    this.#profileKey = subkey(masterKey, 'profile-key');
+    this.#profileKey = options.profileKey
+      ? Buffer.from(options.profileKey)
+      : subkey(masterKey, 'profile-key');
     this.keyId = subkey(masterKey, 'key-id').subarray(0, 8).toString('hex');
     this.#random = options.randomBytes ?? randomBytes;
   }
@@ -104,8 +116,9 @@ export class SecretBox {
   }
 
   /**
-   * The keyed hash of a source profile identity: HMAC-SHA256 (lowercase hex) under a key derived from the secret key,
-   * so profile keys in the database cannot be reversed by hashing guesses without the key.
+   * The keyed hash of a source profile identity: HMAC-SHA256 (lowercase hex) under a key derived from the secret key
+   * (from the first one, when the key was rotated), so profile keys in the database cannot be reversed by hashing
+   * guesses without the key.
    *
    * @example
    * box.profileKeyHash('ECID', '4567…'); // 64 hex characters, stable for the same key

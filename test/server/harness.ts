@@ -34,6 +34,33 @@ export interface CallResult {
   headers: Headers;
 }
 
+/** Calls the service at `url` as `TestService.call` does. */
+export function callerFor(url: string): TestService['call'] {
+  return async (method: string, path: string, o: CallOptions = {}): Promise<CallResult> => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.token !== undefined) headers['authorization'] = `Bearer ${o.token}`;
+    let body: string | undefined;
+    if (o.raw !== undefined) body = o.raw;
+    else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+}
+
 /** A real service on loopback (temp SQLite dir) with a real emulator on loopback. */
 export async function startTestService(
   env: Record<string, string> = {},
@@ -56,29 +83,7 @@ export async function startTestService(
     logger: createLogger('silent'),
     ...options,
   });
-  const call = async (method: string, path: string, o: CallOptions = {}): Promise<CallResult> => {
-    const headers: Record<string, string> = { ...(o.headers ?? {}) };
-    if (o.token !== undefined) headers['authorization'] = `Bearer ${o.token}`;
-    let body: string | undefined;
-    if (o.raw !== undefined) body = o.raw;
-    else if (o.body !== undefined) {
-      body = JSON.stringify(o.body);
-      headers['content-type'] ??= 'application/json';
-    }
-    const res = await fetch(`${service.url}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body }),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, body: parsed, headers: res.headers };
-  };
+  const call = callerFor(service.url);
   return {
     service,
     emulator,

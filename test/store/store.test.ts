@@ -133,6 +133,100 @@ for (const backend of BACKENDS) {
         expect(error.message).toMatch(/TCA_SECRET_KEY/);
       });
 
+      it('rotates to a new secret key: credentials encrypted again, profile keys unchanged, the old key refused after', async () => {
+        const keys = [0, 1, 2].map(() => randomBytes(32).toString('base64'));
+        const t = await backend.open({ secretKey: keys[0] });
+        extra.push(t);
+        const destination = await t.store.destinations.create({
+          sandboxId: 'prod',
+          name: 'rotating',
+          accountId: '18ce54d4x5t',
+          credentials: { consumerKey: 'ck', consumerSecret: 'cs-rotate' },
+        });
+        const profileKey = t.store.profileKeyHash('ECID', 'ecid-1');
+        const firstId = t.store.secrets.keyId;
+        expect(t.store.keyRotation).toBeNull();
+        await t.store.close();
+        const sealedWith = async (store: Store) =>
+          (
+            await store.db
+              .selectFrom('destinations')
+              .select('credentials')
+              .where('id', '=', destination.id)
+              .executeTakeFirstOrThrow()
+          ).credentials!.split('.')[1];
+
+        // A new key alone is refused, with how to rotate.
+        const refused = await rejection(t.reopen({ secretKey: keys[1] }));
+        expect(refused.code).toBe('secret_key');
+        expect(refused.hint).toContain('TCA_SECRET_KEY_PREVIOUS');
+        // A previous key that is not the database's is refused too, and changes nothing.
+        const wrongPrevious = await rejection(t.reopen({ secretKey: keys[1], previousSecretKey: keys[2] }));
+        expect(wrongPrevious.code).toBe('secret_key');
+
+        for (const [step, [from, to]] of [
+          [keys[0], keys[1]],
+          [keys[1], keys[2]],
+        ].entries()) {
+          const rotated = await t.reopen({ secretKey: to, previousSecretKey: from });
+          expect(rotated.keyRotation).toEqual({
+            from: step === 0 ? firstId : expect.any(String),
+            to: rotated.secrets.keyId,
+            credentials: 1,
+          });
+          expect(await sealedWith(rotated)).toBe(rotated.secrets.keyId);
+          expect(await rotated.destinations.getCredentials('prod', destination.id)).toEqual({
+            consumerKey: 'ck',
+            consumerSecret: 'cs-rotate',
+          });
+          // Profile keys are hashes that cannot be made again: they keep the first key's HMAC key.
+          expect(rotated.profileKeyHash('ECID', 'ecid-1')).toBe(profileKey);
+          await rotated.close();
+          // Opened again with both keys: nothing left to rotate. With the new key alone: the same state.
+          const again = await t.reopen({ secretKey: to, previousSecretKey: from });
+          expect(again.keyRotation).toBeNull();
+          await again.close();
+          const alone = await t.reopen({ secretKey: to });
+          expect(alone.profileKeyHash('ECID', 'ecid-1')).toBe(profileKey);
+          expect(await alone.destinations.getCredentials('prod', destination.id)).toMatchObject({
+            consumerSecret: 'cs-rotate',
+          });
+          await alone.close();
+          // The key rotated from no longer opens the database.
+          expect((await rejection(t.reopen({ secretKey: from }))).code).toBe('secret_key');
+        }
+      });
+
+      // PostgreSQL only: processes share it over connections. On SQLite one file lock serializes the processes, and the
+      // synchronous driver cannot hold several connections of one process in concurrent transactions.
+      it.skipIf(backend.name === 'sqlite')(
+        'rotates once when several processes open with the same keys at the same time',
+        async () => {
+          const [oldKey, newKey] = [0, 1].map(() => randomBytes(32).toString('base64'));
+          const t = await backend.open({ secretKey: oldKey });
+          extra.push(t);
+          for (const name of ['a', 'b', 'c'])
+            await t.store.destinations.create({
+              sandboxId: 'prod',
+              name,
+              accountId: '18ce54d4x5t',
+              credentials: { consumerKey: name, consumerSecret: `secret-${name}` },
+            });
+          await t.store.close();
+          const opened = await Promise.all(
+            [0, 1, 2].map(() => t.reopen({ secretKey: newKey, previousSecretKey: oldKey })),
+          );
+          expect(opened.filter((s) => s.keyRotation !== null)).toHaveLength(1);
+          for (const store of opened) {
+            for (const d of await store.destinations.list('prod'))
+              expect((await store.destinations.getCredentials('prod', d.id))?.consumerSecret).toBe(
+                `secret-${d.name}`,
+              );
+            await store.close();
+          }
+        },
+      );
+
       it('names TCA_SECRET_KEY when the configured key is malformed', async () => {
         const error = await rejection(
           openStore({ dataDir: shared.dataDir, url: shared.url, secretKey: 'too-short' }),

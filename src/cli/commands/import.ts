@@ -296,6 +296,7 @@ async function importLocal(
     url: config.databaseUrl,
     dataDir: config.dataDir,
     secretKey: config.secretKey,
+    previousSecretKey: config.previousSecretKey,
   });
   try {
     const flow = (await store.dataflows.listAcrossSandboxes(['active', 'paused', 'failed'])).find(

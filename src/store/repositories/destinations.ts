@@ -93,7 +93,8 @@ const toDestination = (row: DestinationRow): Destination => ({
 });
 
 /** The additional authenticated data that binds sealed credentials to their destination. */
-const credentialsContext = (id: string) => `destination:${id}`;
+/** What a destination's sealed credentials are bound to (the additional authenticated data). */
+export const credentialsContext = (id: string) => `destination:${id}`;
 
 /** Destinations (X connections). Credentials are sealed with the store's SecretBox before they reach the database. */
 export function destinationRepository(ctx: RepositoryContext) {
