@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { outboundProxyFromEnv, type OutboundProxy } from '../net/outbound-proxy.ts';
+import { readSetting } from './secret-env.ts';
 
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -120,8 +121,10 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
   const problems: ConfigProblem[] = [];
   const read = (name: string, flag: string | number | undefined): string | undefined => {
     if (flag !== undefined) return String(flag);
-    const v = env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
+    // Secrets may come from a file instead (`TCA_SECRET_KEY_FILE=/run/secrets/…`): see `FILE_SETTINGS`.
+    const { value, problem } = readSetting(env, name, cwd);
+    if (problem) problems.push(problem);
+    return value;
   };
 
   const int = (

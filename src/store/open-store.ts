@@ -172,7 +172,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       ? undefined
       : parseSecretKey(options.previousSecretKey, 'TCA_SECRET_KEY_PREVIOUS');
   let secrets = new SecretBox(key, { randomBytes: random });
-  let keyRotation: KeyRotation | null = null;
+  let keyRotation: KeyRotation | null;
   const now = options.now ?? Date.now;
   const newId = options.newId ?? randomId;
   const guard = new TransactionGuard();

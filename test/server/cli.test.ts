@@ -682,6 +682,19 @@ describe('tca CLI', () => {
     expect(JSON.parse((await tca(['policies', 'list', '--json'])).stdout).custom).toEqual([]);
   });
 
+  it('reads its token from the file TCA_TOKEN_FILE names, as a mounted secret', async () => {
+    const file = join(t.dir, 'mounted-token');
+    await writeFile(file, `${t.adminToken}\n`, { mode: 0o600 });
+    const r = await tca(['segments', 'list', '--json'], { TCA_TOKEN: '', TCA_TOKEN_FILE: file });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).length).toBeGreaterThan(0);
+    const missing = await tca(['segments', 'list'], { TCA_TOKEN: '', TCA_TOKEN_FILE: join(t.dir, 'nope') });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      `TCA_TOKEN_FILE names ${join(t.dir, 'nope')}, which cannot be read (ENOENT)`,
+    );
+  });
+
   it('manages tokens', async () => {
     const c = await tca([
       'tokens',

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { describeNetworkFailure } from '../../net/network-failure.ts';
+import { readSetting } from '../../config/secret-env.ts';
 
 /** Exit codes of every `tca` command that talks to the service (also listed in docs/operations.md). */
 export const EXIT = {
@@ -60,6 +61,16 @@ export interface Api {
   ): Promise<Response>;
 }
 
+/**
+ * A setting the CLI reads from its environment, directly or from the file `NAME_FILE` names (see `FILE_SETTINGS`); a
+ * file that cannot be read ends the command with exit 2.
+ */
+export function envSetting(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const { value, problem } = readSetting(env, name);
+  if (problem) throw new CliError(`${problem.variable} ${problem.message}`, EXIT.usage);
+  return value;
+}
+
 export async function resolveConnection(
   opts: GlobalOptions,
   env: NodeJS.ProcessEnv = process.env,
@@ -68,7 +79,7 @@ export async function resolveConnection(
     /\/+$/,
     '',
   );
-  let token = opts.token ?? env['TCA_TOKEN'];
+  let token = opts.token || envSetting('TCA_TOKEN', env);
   if (token === undefined) {
     const file = join(resolve(env['TCA_DATA_DIR'] ?? './data'), 'admin-token');
     try {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import {
   action,
   connect,
+  envSetting,
   examples,
   printJson,
   printTable,
@@ -97,12 +98,11 @@ export function registerDestinationsCommand(program: Command): void {
           alertWebhook?: string;
         },
       ) => {
-        const env = process.env;
         const creds = {
-          consumerKey: opts.consumerKey ?? env['TCA_X_CONSUMER_KEY'],
-          consumerSecret: opts.consumerSecret ?? env['TCA_X_CONSUMER_SECRET'],
-          accessToken: opts.accessToken ?? env['TCA_X_ACCESS_TOKEN'],
-          accessTokenSecret: opts.accessTokenSecret ?? env['TCA_X_ACCESS_TOKEN_SECRET'],
+          consumerKey: opts.consumerKey ?? envSetting('TCA_X_CONSUMER_KEY'),
+          consumerSecret: opts.consumerSecret ?? envSetting('TCA_X_CONSUMER_SECRET'),
+          accessToken: opts.accessToken ?? envSetting('TCA_X_ACCESS_TOKEN'),
+          accessTokenSecret: opts.accessTokenSecret ?? envSetting('TCA_X_ACCESS_TOKEN_SECRET'),
         };
         const given = Object.values(creds).filter((v) => v !== undefined).length;
         if (given > 0 && given < 4) {
@@ -178,8 +178,8 @@ export function registerDestinationsCommand(program: Command): void {
         const base = `/api/v1/destinations/${encodeURIComponent(id)}`;
         let pin = opts.pin;
         if (pin === undefined) {
-          const consumerKey = opts.consumerKey ?? process.env['TCA_X_CONSUMER_KEY'];
-          const consumerSecret = opts.consumerSecret ?? process.env['TCA_X_CONSUMER_SECRET'];
+          const consumerKey = opts.consumerKey ?? envSetting('TCA_X_CONSUMER_KEY');
+          const consumerSecret = opts.consumerSecret ?? envSetting('TCA_X_CONSUMER_SECRET');
           if (!consumerKey !== !consumerSecret)
             throw new CliError(
               "Give both --consumer-key and --consumer-secret (or TCA_X_CONSUMER_KEY/SECRET), or neither to use the service's default X app",
