@@ -247,6 +247,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     ({ secrets, rotation: keyRotation } = await settleSecretKey(db, key, {
       previousKey,
       write: options.migrate !== false,
+      lockRows: capabilities.dialect === 'postgres',
       randomBytes: random,
     }));
   } catch (error) {

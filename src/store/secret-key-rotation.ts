@@ -26,8 +26,8 @@ export interface KeyRotation {
  * without them, so the HMAC key they were made with is kept: sealed under the current key in `store_meta`, and
  * carried over by every later rotation.
  *
- * Several processes opening at once with the same keys rotate once: the fingerprint moves by compare-and-swap, and a
- * process that loses the race finds the rotation done.
+ * Several processes opening at once with the same keys rotate once: they take turns on the fingerprint's row, the
+ * fingerprint moves by compare-and-swap, and the ones after the first find the rotation done.
  */
 export async function settleSecretKey(
   db: Kysely<Database>,
@@ -36,41 +36,44 @@ export async function settleSecretKey(
     previousKey?: Buffer | undefined;
     /** False for a read-only open: the key is checked but never recorded or rotated. */
     write: boolean;
+    /**
+     * Lock the key's row for the transaction (PostgreSQL), so that processes opening at once rotate one after the
+     * other; SQLite's write transactions are serialized already.
+     */
+    lockRows?: boolean;
     randomBytes?: (size: number) => Buffer;
   },
 ): Promise<{ secrets: SecretBox; rotation: KeyRotation | null }> {
   const random = options.randomBytes ? { randomBytes: options.randomBytes } : {};
   const current = new SecretBox(key, random);
-  if (options.write) {
-    await db
-      .insertInto('store_meta')
-      .values({ key: SECRET_KEY_ID, value: current.keyId })
-      .onConflict((oc) => oc.column('key').doNothing())
-      .execute();
+  /** The current key's box, with the profile key the database keeps when it was rotated before. */
+  const currentBox = (sealedProfileKey: string | undefined) =>
+    sealedProfileKey === undefined
+      ? current
+      : new SecretBox(key, { ...random, profileKey: unsealProfileKey(current, sealedProfileKey) });
+
+  if (!options.write) {
+    // An open without migrations may find a database without tables yet: nothing recorded, nothing to check.
+    const meta = await readMeta(db).catch(() => new Map<string, string>());
+    const stored = meta.get(SECRET_KEY_ID);
+    if (stored !== undefined && stored !== current.keyId) throw wrongKey(stored, current, null);
+    return { secrets: currentBox(meta.get(PROFILE_KEY)), rotation: null };
   }
+  await db
+    .insertInto('store_meta')
+    .values({ key: SECRET_KEY_ID, value: current.keyId })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
   for (let attempt = 0; ; attempt += 1) {
     const settled = await db
       .transaction()
       .execute(async (trx) => {
-        const rows = await trx
-          .selectFrom('store_meta')
-          .select(['key', 'value'])
-          .where('key', 'in', [SECRET_KEY_ID, PROFILE_KEY])
-          .execute();
-        const meta = new Map(rows.map((r) => [r.key, r.value]));
-        const stored = meta.get(SECRET_KEY_ID);
+        const meta = await readMeta(trx, options.lockRows);
+        const stored = meta.get(SECRET_KEY_ID)!;
         const sealedProfileKey = meta.get(PROFILE_KEY);
-        if (stored === undefined || stored === current.keyId) {
-          const profileKey =
-            sealedProfileKey === undefined ? undefined : unsealProfileKey(current, sealedProfileKey);
-          return {
-            secrets: profileKey ? new SecretBox(key, { ...random, profileKey }) : current,
-            rotation: null,
-          };
-        }
+        if (stored === current.keyId) return { secrets: currentBox(sealedProfileKey), rotation: null };
         const previous = options.previousKey ? new SecretBox(options.previousKey) : null;
-        if (previous === null || previous.keyId !== stored || !options.write)
-          throw wrongKey(stored, current, previous);
+        if (previous === null || previous.keyId !== stored) throw wrongKey(stored, current, previous);
 
         const profileKey =
           sealedProfileKey === undefined
@@ -101,7 +104,7 @@ export async function settleSecretKey(
           .where('key', '=', SECRET_KEY_ID)
           .where('value', '=', stored)
           .executeTakeFirst();
-        // Another process rotated first: this transaction is undone, and the next attempt finds the new key recorded.
+        // Another process rotated first: this transaction is undone, and the next attempt finds the new key.
         if (Number(moved.numUpdatedRows) !== 1) throw new RotatedElsewhere();
         return {
           secrets: next,
@@ -114,6 +117,16 @@ export async function settleSecretKey(
       });
     if (settled) return settled;
   }
+}
+
+/** The key rows of `store_meta`; with `lock`, held until the transaction ends (a rotation elsewhere waits for it). */
+async function readMeta(db: Kysely<Database>, lock = false): Promise<Map<string, string>> {
+  const query = db
+    .selectFrom('store_meta')
+    .select(['key', 'value'])
+    .where('key', 'in', [SECRET_KEY_ID, PROFILE_KEY]);
+  const rows = await (lock ? query.forUpdate() : query).execute();
+  return new Map(rows.map((r) => [r.key, r.value]));
 }
 
 class RotatedElsewhere extends Error {}
