@@ -330,6 +330,8 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     const response = await root.fetch(request, meta);
     const headers = new Headers(response.headers);
     headers.set('x-current-api-version', '12');
+    // X's time, by the emulator's clock (over HTTP, Node would otherwise stamp the machine's).
+    headers.set('date', new Date(now()).toUTCString());
     for (const [k, v] of Object.entries(meta.headers)) headers.set(k, v);
     record(response.status);
     return new Response(response.body, { status: response.status, headers });

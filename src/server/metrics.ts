@@ -18,6 +18,8 @@ export interface ServiceMetrics {
   /** Audit events a collector acknowledged, and forwarding attempts that failed. */
   auditForwarded: Counter;
   auditForwardFailures: Counter;
+  /** X's time minus this machine's, as the X client learned it from a refusal (0 while the clock is right). */
+  xClockOffset: Gauge;
   /** Where scrape-time gauges read from; set once the store and engine exist. */
   sources: MetricsSources;
 }
@@ -150,6 +152,11 @@ export function createMetrics(
     auditForwardFailures: new Counter({
       name: 'tca_audit_forward_failures_total',
       help: 'Attempts to forward audit events that failed (retried with backoff)',
+      registers: [registry],
+    }),
+    xClockOffset: new Gauge({
+      name: 'tca_x_clock_offset_seconds',
+      help: "X's time minus this machine's, as learned when X refused an OAuth timestamp (0 while the clock is right)",
       registers: [registry],
     }),
     sources,

@@ -12,7 +12,7 @@ import { AuthError, XAdsClient } from '../xads/index.ts';
 import { createApp, type ServiceApp } from './app.ts';
 import { createStoreBackend } from './store-backend.ts';
 import { createEngineAdapter } from './engine-adapter.ts';
-import { createXConnection, observeXRequests, observeXWaits } from './x-connection.ts';
+import { createXConnection, observeXRequests, observeXWaits, observeXClock } from './x-connection.ts';
 import { domainRules } from './domain-rules.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -108,6 +108,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       },
       onRequest: observeXRequests(metrics),
       onWait: observeXWaits(metrics),
+      onClockSkew: observeXClock(metrics, logger),
       ...(options.xFetch ? { fetch: options.xFetch } : {}),
       now,
     });
@@ -152,7 +153,7 @@ export async function startService(config: Config, options: StartServiceOptions 
   const backend = createStoreBackend({
     store,
     engine: enginePort,
-    x: createXConnection({ ...(options.xFetch ? { fetch: options.xFetch } : {}), now, metrics }),
+    x: createXConnection({ ...(options.xFetch ? { fetch: options.xFetch } : {}), now, metrics, logger }),
     rules: domainRules,
     defaultXApiBaseUrl: config.xApiBaseUrl,
     defaultXApp: config.xDefaultApp,

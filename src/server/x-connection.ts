@@ -45,11 +45,29 @@ export function observeXWaits(metrics: ServiceMetrics): (event: XAdsWaitEvent) =
   };
 }
 
+/**
+ * Reports a clock the X client found off (X refused its OAuth timestamps): the offset as a gauge, and a warning, since
+ * the machine's clock needs fixing (NTP) even though the client now signs with X's time.
+ */
+export function observeXClock(
+  metrics: ServiceMetrics,
+  logger?: { warn(fields: object, message: string): void },
+): (offsetMs: number) => void {
+  return (offsetMs) => {
+    metrics.xClockOffset.set(offsetMs / 1000);
+    logger?.warn(
+      { offsetSeconds: Math.round(offsetMs / 1000) },
+      "this machine's clock differs from X's: X refused its OAuth timestamps, so requests are now signed with X's time; sync the clock (NTP)",
+    );
+  };
+}
+
 /** The preflight checklist and the PIN login, over the X client. */
 export function createXConnection(options: {
   fetch?: typeof globalThis.fetch;
   now?: () => number;
   metrics?: ServiceMetrics;
+  logger?: { warn(fields: object, message: string): void };
 }): XConnectionPort {
   const common = {
     ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -89,7 +107,11 @@ export function createXConnection(options: {
         timeoutMs: 15_000,
         ...common,
         ...(options.metrics
-          ? { onRequest: observeXRequests(options.metrics), onWait: observeXWaits(options.metrics) }
+          ? {
+              onRequest: observeXRequests(options.metrics),
+              onWait: observeXWaits(options.metrics),
+              onClockSkew: observeXClock(options.metrics, options.logger),
+            }
           : {}),
       });
       const result = await client.verify(accountId);

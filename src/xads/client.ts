@@ -108,6 +108,43 @@ export interface XAdsClientOptions {
   onRequest?: (event: XAdsRequestEvent) => void;
   /** Called for every wait X's rate limits force (for metrics); it must not throw. */
   onWait?: (event: XAdsWaitEvent) => void;
+  /**
+   * Called when X refused a request whose OAuth timestamp was off because this machine's clock is, with the offset
+   * the client now adds to its clock (X's time minus this machine's, in milliseconds); it must not throw.
+   */
+  onClockSkew?: (offsetMs: number) => void;
+  /** Defaults to the process-wide offsets ({@link sharedClockOffsets}). */
+  clockOffsets?: ClockOffsets;
+}
+
+/**
+ * A clock this far from X's (by the `Date` of a 401) is taken to be why X refused the request: OAuth 1.0a timestamps
+ * must be close to X's time (within 5 minutes, as commonly observed; the exact window is not documented).
+ */
+export const CLOCK_SKEW_TOLERANCE_MS = 60_000;
+
+/**
+ * X's time minus this machine's, learned per API base URL from X's refusals (see {@link CLOCK_SKEW_TOLERANCE_MS}).
+ * The clients of a process share one by default ({@link sharedClockOffsets}), so a client made for the next delivery
+ * signs right the first time.
+ */
+export class ClockOffsets {
+  readonly #byBaseUrl = new Map<string, number>();
+
+  get(baseUrl: string): number {
+    return this.#byBaseUrl.get(baseUrl) ?? 0;
+  }
+
+  set(baseUrl: string, offsetMs: number): void {
+    this.#byBaseUrl.set(baseUrl, offsetMs);
+  }
+}
+
+let sharedOffsets: ClockOffsets | undefined;
+
+/** The process-wide {@link ClockOffsets} clients use unless given their own. */
+export function sharedClockOffsets(): ClockOffsets {
+  return (sharedOffsets ??= new ClockOffsets());
 }
 
 export interface ListCustomAudiencesOptions {
@@ -199,6 +236,8 @@ export class XAdsClient {
   readonly #budgets: RateBudgets;
   readonly #onRequest: ((event: XAdsRequestEvent) => void) | undefined;
   readonly #onWait: ((event: XAdsWaitEvent) => void) | undefined;
+  readonly #onClockSkew: ((offsetMs: number) => void) | undefined;
+  readonly #clockOffsets: ClockOffsets;
 
   constructor(options: XAdsClientOptions) {
     const c = options.credentials;
@@ -232,6 +271,16 @@ export class XAdsClient {
     this.#budgets = options.budgets ?? sharedRateBudgets();
     this.#onRequest = options.onRequest;
     this.#onWait = options.onWait;
+    this.#onClockSkew = options.onClockSkew;
+    this.#clockOffsets = options.clockOffsets ?? sharedClockOffsets();
+  }
+
+  /**
+   * What the client adds to this machine's clock for OAuth timestamps (X's time minus this machine's, in
+   * milliseconds): 0 until X refuses a request because the clock is off (see {@link CLOCK_SKEW_TOLERANCE_MS}).
+   */
+  get clockOffsetMs(): number {
+    return this.#clockOffsets.get(this.baseUrl);
   }
 
   /**
@@ -618,6 +667,7 @@ export class XAdsClient {
       family: endpointFamily(spec.method, fullPath, new URLSearchParams(queryString)),
     };
 
+    let skewCorrected = false;
     for (let attempt = 0; ; attempt++) {
       await this.#pace(key, spec, fullPath);
       const started = this.#now();
@@ -669,6 +719,20 @@ export class XAdsClient {
             path: fullPath,
           });
           if (error instanceof RateLimitedError) this.#budgets.exhaust(key, error.retryAt);
+          // A 401 from a clock that is off: sign again with X's time, once. The credentials may be fine.
+          if (response.status === 401 && !skewCorrected && this.#correctClock(response.headers)) {
+            skewCorrected = true;
+            this.#report({
+              method: spec.method,
+              path: fullPath,
+              status,
+              attempt,
+              durationMs: this.#now() - started,
+              rateLimit,
+              error,
+            });
+            continue;
+          }
         }
       } catch (thrown) {
         if (thrown instanceof XAdsError) error = thrown;
@@ -716,6 +780,21 @@ export class XAdsClient {
     }
   }
 
+  /** Adopts X's time from a response's `Date` when this machine's clock is too far from it; true when it was. */
+  #correctClock(headers: Headers): boolean {
+    const xTime = Date.parse(headers.get('date') ?? '');
+    if (!Number.isFinite(xTime)) return false;
+    const skew = xTime - (this.#now() + this.clockOffsetMs);
+    if (Math.abs(skew) < CLOCK_SKEW_TOLERANCE_MS) return false;
+    this.#clockOffsets.set(this.baseUrl, this.clockOffsetMs + skew);
+    try {
+      this.#onClockSkew?.(this.clockOffsetMs);
+    } catch {
+      // An observer must not break a request.
+    }
+    return true;
+  }
+
   /** Waits while the known budget is spent; hands a long wait back to the caller as a RateLimitedError. */
   async #pace(key: BudgetKey, spec: RequestSpec, fullPath: string): Promise<void> {
     for (let round = 0; ; round++) {
@@ -759,7 +838,7 @@ export class XAdsClient {
         consumer: { key: this.#credentials.consumerKey, secret: this.#credentials.consumerSecret },
         token: { key: this.#credentials.accessToken, secret: this.#credentials.accessTokenSecret },
         nonce: this.#nonce(),
-        timestamp: Math.floor(this.#now() / 1000),
+        timestamp: Math.floor((this.#now() + this.clockOffsetMs) / 1000),
       }),
     };
     if (spec.json !== undefined) headers['content-type'] = 'application/json';

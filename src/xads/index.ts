@@ -8,7 +8,14 @@
  * const check = await client.verify('18ce54d4x5t');
  * for (const request of packUserChanges(changes)) await client.postUsers('18ce54d4x5t', audienceId, request);
  */
-export { XAdsClient, DEFAULT_API_VERSION, DEFAULT_BASE_URL } from './client.ts';
+export {
+  XAdsClient,
+  ClockOffsets,
+  CLOCK_SKEW_TOLERANCE_MS,
+  DEFAULT_API_VERSION,
+  DEFAULT_BASE_URL,
+  sharedClockOffsets,
+} from './client.ts';
 export type {
   CustomAudiencePage,
   FetchLike,
