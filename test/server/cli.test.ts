@@ -695,6 +695,47 @@ describe('tca CLI', () => {
     );
   });
 
+  it('checks the installation with doctor, changing nothing, and names what fails with what to do', async () => {
+    const env = { TCA_X_API_BASE_URL: t.emulatorUrl };
+    const r = await tca(['doctor', '--json'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c: { id: string; status: string }) => [c.id, c.status])).toEqual([
+      ['config', 'pass'],
+      ['store', 'pass'],
+      ['egress', 'pass'],
+      ['x_api', 'pass'],
+      ['service', 'pass'],
+    ]);
+    expect(report.checks[1].message).toMatch(/\d+ destination credentials? readable$/);
+    expect(report.checks[3].message).toMatch(/answered HTTP 401 in \d+ ms; the clock agrees with X's/);
+
+    const wrongKey = await tca(['doctor'], { ...env, TCA_SECRET_KEY: 'ab'.repeat(32) });
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stdout).toContain(
+      'FAIL  The store opens with the configured key: The database was written with',
+    );
+    expect(wrongKey.stdout).toContain('TCA_SECRET_KEY_PREVIOUS');
+    // A loopback port nothing listens on.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const unreachable = await tca(['doctor', '--json'], {
+      TCA_X_API_BASE_URL: `http://127.0.0.1:${closedPort}`,
+    });
+    expect(unreachable.code).toBe(1);
+    expect(JSON.parse(unreachable.stdout).checks[3]).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining('ECONNREFUSED'),
+      hint: expect.stringContaining('HTTPS_PROXY'),
+    });
+    const badConfig = await tca(['doctor'], { TCA_PORT: 'eighty' });
+    expect(badConfig.code).toBe(1);
+    expect(badConfig.stdout).toContain('FAIL  Configuration is valid: TCA_PORT: must be a whole number');
+  });
+
   it('manages tokens', async () => {
     const c = await tca([
       'tokens',

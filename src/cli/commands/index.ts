@@ -18,6 +18,7 @@ import { registerPoliciesCommand } from './policies.ts';
 import { registerFieldLabelsCommand } from './field-labels.ts';
 import { registerEraseCommand } from './erase.ts';
 import { registerAuditCommand } from './audit.ts';
+import { registerDoctorCommand } from './doctor.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
@@ -40,5 +41,6 @@ export function registerCommands(program: Command): void {
   registerFieldLabelsCommand(program);
   registerEraseCommand(program);
   registerAuditCommand(program);
+  registerDoctorCommand(program);
   void program;
 }

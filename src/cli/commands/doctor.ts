@@ -1,0 +1,223 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../../config/index.ts';
+import { describeNetworkFailure } from '../../net/network-failure.ts';
+import { describeOutboundProxy } from '../../net/outbound-proxy.ts';
+import { CLOCK_SKEW_TOLERANCE_MS } from '../../xads/client.ts';
+import { EXIT, action, examples, printJson, type GlobalOptions } from './api-client.ts';
+
+/** One finding of `tca doctor`. */
+export interface DoctorCheck {
+  id: 'config' | 'store' | 'egress' | 'x_api' | 'service';
+  label: string;
+  status: 'pass' | 'warn' | 'fail' | 'skipped';
+  message: string;
+  /** What to do, for a warning or a failure. */
+  hint?: string;
+}
+
+const LABELS: Record<DoctorCheck['id'], string> = {
+  config: 'Configuration is valid',
+  store: 'The store opens with the configured key',
+  egress: 'Outbound requests',
+  x_api: "X's Ads API is reachable and the clock agrees with X's",
+  service: 'The service answers',
+};
+
+const check = (id: DoctorCheck['id'], status: DoctorCheck['status'], message: string, hint?: string) =>
+  ({ id, label: LABELS[id], status, message, ...(hint ? { hint } : {}) }) satisfies DoctorCheck;
+
+/** Opens the store as `tca start` would, but changes nothing: no migration, no key recorded or rotated. */
+async function checkStore(config: Config): Promise<DoctorCheck> {
+  const sqliteFile = config.databaseUrl === undefined ? join(config.dataDir, 'tca.db') : null;
+  if (sqliteFile !== null && !existsSync(sqliteFile))
+    return check('store', 'warn', `No database yet at ${sqliteFile}`, 'The first `tca start` creates it.');
+  if (config.secretKey === undefined && !existsSync(join(config.dataDir, 'secret.key')))
+    return check(
+      'store',
+      'fail',
+      `No secret key: TCA_SECRET_KEY is not set and ${join(config.dataDir, 'secret.key')} does not exist`,
+      'Set TCA_SECRET_KEY (or TCA_SECRET_KEY_FILE) to the key the database was written with, or restore secret.key',
+    );
+  const { openStore } = await import('../../store/index.ts');
+  const options = { url: config.databaseUrl, dataDir: config.dataDir, migrate: false };
+  let store;
+  try {
+    store = await openStore({ ...options, secretKey: config.secretKey });
+  } catch (error) {
+    const e = error as { code?: string; message: string; hint?: string };
+    // Written with the previous key: the next start rotates it.
+    if (e.code === 'secret_key' && config.previousSecretKey !== undefined) {
+      const previous = await openStore({ ...options, secretKey: config.previousSecretKey }).catch(() => null);
+      if (previous) {
+        await previous.close();
+        return check(
+          'store',
+          'warn',
+          'The database is on TCA_SECRET_KEY_PREVIOUS: the next `tca start` rotates it to TCA_SECRET_KEY',
+          'Stop every process of the installation first, then start them all with both keys.',
+        );
+      }
+    }
+    return check('store', 'fail', e.message, e.hint);
+  }
+  try {
+    const where = config.databaseUrl === undefined ? sqliteFile! : 'PostgreSQL';
+    const { pending } = await store.migrationStatus();
+    // Every destination's credentials must open under the key.
+    let credentials = 0;
+    for (const sandbox of await store.sandboxes.list()) {
+      for (const destination of await store.destinations.list(sandbox.id)) {
+        if (!destination.hasCredentials) continue;
+        await store.destinations.getCredentials(sandbox.id, destination.id);
+        credentials += 1;
+      }
+    }
+    const opened = `${where}, key ${store.secrets.keyId}, ${credentials} destination credential${credentials === 1 ? '' : 's'} readable`;
+    return pending.length > 0
+      ? check(
+          'store',
+          'warn',
+          `${opened}; ${pending.length} migration${pending.length === 1 ? '' : 's'} pending`,
+          'The next `tca start` applies them; back up first (docs/operations.md#backups).',
+        )
+      : check('store', 'pass', opened);
+  } catch (error) {
+    const e = error as { message: string; hint?: string };
+    return check('store', 'fail', e.message, e.hint);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Any answer from X's API host proves the way there; its `Date` tells how far this clock is from X's. */
+async function checkXApi(config: Config): Promise<DoctorCheck> {
+  const url = `${config.xApiBaseUrl}/12/accounts`;
+  const started = Date.now();
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(15_000) });
+    await response.body?.cancel();
+  } catch (error) {
+    const failure = describeNetworkFailure(error);
+    return check(
+      'x_api',
+      'fail',
+      `${config.xApiBaseUrl} could not be reached: ${failure.reason}`,
+      failure.hint ??
+        'Check the network path to X (firewall, DNS); behind an egress proxy set HTTPS_PROXY (docs/operations.md#behind-an-egress-proxy).',
+    );
+  }
+  const elapsed = Date.now() - started;
+  const reached = `${config.xApiBaseUrl} answered HTTP ${response.status} in ${elapsed} ms`;
+  const xTime = Date.parse(response.headers.get('date') ?? '');
+  if (!Number.isFinite(xTime)) return check('x_api', 'pass', `${reached} (no Date to compare clocks)`);
+  // The answer's Date is between the request and the response: compare with the middle.
+  const offset = xTime - (started + elapsed / 2);
+  const seconds = Math.round(offset / 1000);
+  if (Math.abs(offset) >= CLOCK_SKEW_TOLERANCE_MS)
+    return check(
+      'x_api',
+      'warn',
+      `${reached}; this clock is ${Math.abs(seconds)} s ${seconds < 0 ? 'ahead of' : 'behind'} X's`,
+      "Sync the clock (NTP). X refuses OAuth timestamps far from its time; the service then signs with X's time, but a wrong clock skews every other time it records.",
+    );
+  return check('x_api', 'pass', `${reached}; the clock agrees with X's (within ${Math.abs(seconds)} s)`);
+}
+
+async function checkService(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
+  const url = (env['TCA_URL'] ?? `http://127.0.0.1:${env['TCA_PORT'] ?? '8080'}`).replace(/\/+$/, '');
+  try {
+    const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    const body = (await response.json().catch(() => ({}))) as {
+      checks?: Record<string, { ok: boolean; message: string }>;
+    };
+    if (response.ok) return check('service', 'pass', `${url} is ready`);
+    const failing = Object.entries(body.checks ?? {})
+      .filter(([, c]) => !c.ok)
+      .map(([name, c]) => `${name}: ${c.message}`);
+    return check(
+      'service',
+      'fail',
+      `${url} is not ready (HTTP ${response.status})${failing.length > 0 ? `: ${failing.join('; ')}` : ''}`,
+      'See the service log; docs/troubleshooting.md lists what each check means.',
+    );
+  } catch (error) {
+    return check(
+      'service',
+      'warn',
+      `Nothing answers at ${url} (${describeNetworkFailure(error).reason})`,
+      'Start it with `tca start`, or set TCA_URL to where it runs.',
+    );
+  }
+}
+
+/** Every check, in order; the ones that need a valid configuration are skipped without one. */
+export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const problems = error.problems.map((p) => `${p.variable}: ${p.message}`).join('; ');
+    return [
+      check(
+        'config',
+        'fail',
+        problems,
+        'Fix the variables named; docs/operations.md#settings lists every one.',
+      ),
+      ...(['store', 'egress', 'x_api'] as const).map((id) =>
+        check(id, 'skipped', 'Needs a valid configuration'),
+      ),
+      await checkService(env),
+    ];
+  }
+  const proxy = config.outboundProxy ? describeOutboundProxy(config.outboundProxy) : null;
+  const egress = proxy
+    ? `Through ${[proxy.https && `${proxy.https} (https)`, proxy.http && `${proxy.http} (http)`].filter(Boolean).join(' and ')}; directly to loopback${proxy.noProxy.length > 0 ? ` and ${proxy.noProxy.join(', ')}` : ''}`
+    : 'Direct (no HTTPS_PROXY or HTTP_PROXY)';
+  return [
+    check('config', 'pass', `Role ${config.role}, data in ${config.dataDir}`),
+    await checkStore(config),
+    check('egress', 'pass', egress),
+    await checkXApi(config),
+    await checkService(env),
+  ];
+}
+
+const MARKS: Record<DoctorCheck['status'], string> = { pass: 'ok', warn: 'WARN', fail: 'FAIL', skipped: '-' };
+
+/** `tca doctor`: checks an installation from where it runs, changing nothing. */
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description(
+      'Check this installation: configuration, store and key, the way to X and the clock, the running service',
+    )
+    .option('--json', 'print the checks as JSON')
+    .addHelpText(
+      'after',
+      examples([
+        'tca doctor                                   # with the environment `tca start` runs with',
+        'HTTPS_PROXY=http://egress:3128 tca doctor    # would X be reachable through this proxy?',
+        'tca doctor --json | jq \'.checks[] | select(.status == "fail")\'',
+      ]),
+    )
+    .action(
+      action(async (opts: GlobalOptions) => {
+        const checks = await diagnose(process.env);
+        const ok = checks.every((c) => c.status !== 'fail');
+        if (opts.json) printJson({ ok, checks });
+        else {
+          for (const c of checks) {
+            process.stdout.write(`${MARKS[c.status].padEnd(4)}  ${c.label}: ${c.message}\n`);
+            if (c.hint && (c.status === 'fail' || c.status === 'warn'))
+              process.stdout.write(`      ${c.hint}\n`);
+          }
+        }
+        return ok ? EXIT.ok : EXIT.refused;
+      }),
+    );
+}
