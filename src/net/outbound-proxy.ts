@@ -106,8 +106,8 @@ export function describeOutboundProxy(proxy: OutboundProxy): {
 }
 
 interface NoProxyRule {
-  /** A lowercase host name or IP address; a name matches itself and its subdomains. Null for an IP range. */
-  host: string | null;
+  /** A lowercase host name or IP address; a name matches itself and its subdomains. */
+  host: string;
   /** 0 for any port. */
   port: number;
 }
@@ -141,7 +141,6 @@ function compileNoProxy(entries: readonly string[]): (host: string, port: number
     return rules.some(
       (rule) =>
         (rule.port === 0 || rule.port === port) &&
-        rule.host !== null &&
         (host === rule.host || (version === 0 && host.endsWith(`.${rule.host}`))),
     );
   };
