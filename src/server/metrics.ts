@@ -20,6 +20,8 @@ export interface ServiceMetrics {
   auditForwardFailures: Counter;
   /** X's time minus this machine's, as the X client learned it from a refusal (0 while the clock is right). */
   xClockOffset: Gauge;
+  /** Answers from X that carried a deprecation warning (`x-api-warn`). */
+  xApiWarnings: Counter;
   /** Where scrape-time gauges read from; set once the store and engine exist. */
   sources: MetricsSources;
 }
@@ -157,6 +159,11 @@ export function createMetrics(
     xClockOffset: new Gauge({
       name: 'tca_x_clock_offset_seconds',
       help: "X's time minus this machine's, as learned when X refused an OAuth timestamp (0 while the clock is right)",
+      registers: [registry],
+    }),
+    xApiWarnings: new Counter({
+      name: 'tca_x_api_warnings_total',
+      help: 'Answers from X that warned of a deprecated API version or endpoint (x-api-warn): upgrade before it ends',
       registers: [registry],
     }),
     sources,

@@ -12,7 +12,13 @@ import { AuthError, XAdsClient } from '../xads/index.ts';
 import { createApp, type ServiceApp } from './app.ts';
 import { createStoreBackend } from './store-backend.ts';
 import { createEngineAdapter } from './engine-adapter.ts';
-import { createXConnection, observeXRequests, observeXWaits, observeXClock } from './x-connection.ts';
+import {
+  createXConnection,
+  observeXApiWarnings,
+  observeXClock,
+  observeXRequests,
+  observeXWaits,
+} from './x-connection.ts';
 import { domainRules } from './domain-rules.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -109,6 +115,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       onRequest: observeXRequests(metrics),
       onWait: observeXWaits(metrics),
       onClockSkew: observeXClock(metrics, logger),
+      onApiWarning: observeXApiWarnings(metrics, logger),
       ...(options.xFetch ? { fetch: options.xFetch } : {}),
       now,
     });

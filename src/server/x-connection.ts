@@ -7,6 +7,7 @@ import {
   requestToken,
   type XAdsRequestEvent,
   type XAdsWaitEvent,
+  type XApiWarning,
 } from '../xads/index.ts';
 import type { XConnectionPort } from './ports.ts';
 import type { ServiceMetrics } from './metrics.ts';
@@ -62,6 +63,26 @@ export function observeXClock(
   };
 }
 
+/**
+ * Reports X's deprecation warnings: every one in the metrics, each distinct one logged once per process (X repeats it
+ * on every answer), since the fix is an upgrade before the version's end of life.
+ */
+export function observeXApiWarnings(
+  metrics: ServiceMetrics,
+  logger?: { warn(fields: object, message: string): void },
+): (event: XApiWarning) => void {
+  return (event) => {
+    metrics.xApiWarnings.inc();
+    if (loggedWarnings.has(event.warning)) return;
+    loggedWarnings.add(event.warning);
+    logger?.warn(
+      { warning: event.warning, version: event.version, current: event.current, path: event.path },
+      `X warns of a deprecation on Ads API version ${event.version}${event.current ? ` (current: ${event.current})` : ''}: "${event.warning}"; upgrade the service before X ends it`,
+    );
+  };
+}
+const loggedWarnings = new Set<string>();
+
 /** The preflight checklist and the PIN login, over the X client. */
 export function createXConnection(options: {
   fetch?: typeof globalThis.fetch;
@@ -111,6 +132,7 @@ export function createXConnection(options: {
               onRequest: observeXRequests(options.metrics),
               onWait: observeXWaits(options.metrics),
               onClockSkew: observeXClock(options.metrics, options.logger),
+              onApiWarning: observeXApiWarnings(options.metrics, options.logger),
             }
           : {}),
       });

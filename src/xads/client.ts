@@ -115,6 +115,22 @@ export interface XAdsClientOptions {
   onClockSkew?: (offsetMs: number) => void;
   /** Defaults to the process-wide offsets ({@link sharedClockOffsets}). */
   clockOffsets?: ClockOffsets;
+  /**
+   * Called for every answer that carries X's `x-api-warn` header (X sends it when a deprecated version or endpoint
+   * is called), with the version in use and the one X calls current; it must not throw.
+   */
+  onApiWarning?: (event: XApiWarning) => void;
+}
+
+/** A deprecation warning X sent with an answer. */
+export interface XApiWarning {
+  warning: string;
+  /** The API version the client calls. */
+  version: XApiVersion;
+  /** `x-current-api-version`, when X sent it. */
+  current: string | null;
+  /** Path without the query string. */
+  path: string;
 }
 
 /**
@@ -238,6 +254,7 @@ export class XAdsClient {
   readonly #onWait: ((event: XAdsWaitEvent) => void) | undefined;
   readonly #onClockSkew: ((offsetMs: number) => void) | undefined;
   readonly #clockOffsets: ClockOffsets;
+  readonly #onApiWarning: ((event: XApiWarning) => void) | undefined;
 
   constructor(options: XAdsClientOptions) {
     const c = options.credentials;
@@ -273,6 +290,7 @@ export class XAdsClient {
     this.#onWait = options.onWait;
     this.#onClockSkew = options.onClockSkew;
     this.#clockOffsets = options.clockOffsets ?? sharedClockOffsets();
+    this.#onApiWarning = options.onApiWarning;
   }
 
   /**
@@ -677,6 +695,7 @@ export class XAdsClient {
       try {
         const { response, text } = await this.#send(url, spec, fullPath);
         status = response.status;
+        this.#apiWarning(response.headers, fullPath);
         rateLimit = parseRateLimitHeaders(response.headers);
         this.#budgets.update(key, effectiveWindow(rateLimit));
         if (response.ok) {
@@ -777,6 +796,21 @@ export class XAdsClient {
       }
       if (limited) this.#waited({ reason: 'retry', method: spec.method, path: fullPath, waitMs: delay });
       if (delay > 0) await this.#sleep(delay, spec.signal);
+    }
+  }
+
+  #apiWarning(headers: Headers, path: string): void {
+    const warning = headers.get('x-api-warn');
+    if (!warning || !this.#onApiWarning) return;
+    try {
+      this.#onApiWarning({
+        warning,
+        version: this.apiVersion,
+        current: headers.get('x-current-api-version'),
+        path,
+      });
+    } catch {
+      // An observer must not break a request.
     }
   }
 

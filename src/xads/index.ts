@@ -24,6 +24,7 @@ export type {
   XAdsClientOptions,
   XAdsRequestEvent,
   XAdsWaitEvent,
+  XApiWarning,
 } from './client.ts';
 export type {
   AuthenticatedUserAccess,
