@@ -18,7 +18,7 @@ import { destinationRepository } from './repositories/destinations.ts';
 import { sandboxRepository } from './repositories/sandboxes.ts';
 import { segmentRepository } from './repositories/segments.ts';
 import type { Database } from './schema/index.ts';
-import { SecretBox } from './secret-box.ts';
+import type { SecretBox } from './secret-box.ts';
 import { loadSecretKey, parseSecretKey } from './secret-key.ts';
 import { settleSecretKey, type KeyRotation } from './secret-key-rotation.ts';
 import { TransactionGuard } from './transaction-guard.ts';
@@ -171,7 +171,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     options.previousSecretKey === undefined
       ? undefined
       : parseSecretKey(options.previousSecretKey, 'TCA_SECRET_KEY_PREVIOUS');
-  let secrets = new SecretBox(key, { randomBytes: random });
+  let secrets: SecretBox;
   let keyRotation: KeyRotation | null;
   const now = options.now ?? Date.now;
   const newId = options.newId ?? randomId;
