@@ -706,10 +706,29 @@ describe('tca CLI', () => {
       ['store', 'pass'],
       ['egress', 'pass'],
       ['x_api', 'pass'],
+      ['destinations', 'pass'],
       ['service', 'pass'],
     ]);
+    expect(report.checks[4].message).toMatch(/^(\d+) of \1 verify$/);
     expect(report.checks[1].message).toMatch(/\d+ destination credentials? readable$/);
     expect(report.checks[3].message).toMatch(/answered HTTP 401 in \d+ ms; the clock agrees with X's/);
+
+    // X refusing a destination's credentials (as after a revoked token) fails its preflight, naming it.
+    t.emulator.admin.addFaults({
+      faults: [{ method: 'GET', path: '/accounts/[^/]+$', status: 401, times: 50 }],
+    });
+    try {
+      const refused = await tca(['doctor', '--json'], env);
+      expect(refused.code).toBe(1);
+      expect(JSON.parse(refused.stdout).checks[4]).toMatchObject({
+        id: 'destinations',
+        status: 'fail',
+        message: expect.stringContaining(`${destinationId} (`),
+        hint: expect.stringContaining('tca destinations verify'),
+      });
+    } finally {
+      t.emulator.admin.clearFaults();
+    }
 
     const wrongKey = await tca(['doctor'], { ...env, TCA_SECRET_KEY: 'ab'.repeat(32) });
     expect(wrongKey.code).toBe(1);
@@ -726,6 +745,7 @@ describe('tca CLI', () => {
       TCA_X_API_BASE_URL: `http://127.0.0.1:${closedPort}`,
     });
     expect(unreachable.code).toBe(1);
+    expect(JSON.parse(unreachable.stdout).checks[4]).toMatchObject({ id: 'destinations', status: 'skipped' });
     expect(JSON.parse(unreachable.stdout).checks[3]).toMatchObject({
       status: 'fail',
       message: expect.stringContaining('ECONNREFUSED'),

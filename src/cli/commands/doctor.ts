@@ -9,7 +9,7 @@ import { EXIT, action, examples, printJson, type GlobalOptions } from './api-cli
 
 /** One finding of `tca doctor`. */
 export interface DoctorCheck {
-  id: 'config' | 'store' | 'egress' | 'x_api' | 'service';
+  id: 'config' | 'store' | 'egress' | 'x_api' | 'destinations' | 'service';
   label: string;
   status: 'pass' | 'warn' | 'fail' | 'skipped';
   message: string;
@@ -22,6 +22,7 @@ const LABELS: Record<DoctorCheck['id'], string> = {
   store: 'The store opens with the configured key',
   egress: 'Outbound requests',
   x_api: "X's Ads API is reachable and the clock agrees with X's",
+  destinations: "Every destination passes X's preflight",
   service: 'The service answers',
 };
 
@@ -86,6 +87,56 @@ async function checkStore(config: Config): Promise<DoctorCheck> {
   } catch (error) {
     const e = error as { message: string; hint?: string };
     return check('store', 'fail', e.message, e.hint);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The preflight `tca destinations verify` runs, for every destination with credentials, straight from the store (the
+ * service need not run): credentials, account access, approval, age and the audience permission.
+ */
+async function checkDestinations(config: Config): Promise<DoctorCheck> {
+  const { openStore } = await import('../../store/index.ts');
+  const { XAdsClient } = await import('../../xads/index.ts');
+  const store = await openStore({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    secretKey: config.secretKey,
+    migrate: false,
+  });
+  try {
+    const failing: string[] = [];
+    let verified = 0;
+    for (const sandbox of await store.sandboxes.list()) {
+      for (const destination of await store.destinations.list(sandbox.id)) {
+        const credentials = await store.destinations.getCredentials(sandbox.id, destination.id);
+        if (!credentials?.accessToken || !credentials.accessTokenSecret) continue;
+        const client = new XAdsClient({
+          baseUrl: destination.apiBaseUrl ?? config.xApiBaseUrl,
+          credentials: {
+            ...credentials,
+            accessToken: credentials.accessToken,
+            accessTokenSecret: credentials.accessTokenSecret,
+          },
+          maxRetries: 1,
+          timeoutMs: 15_000,
+        });
+        const result = await client.verify(destination.accountId);
+        verified += 1;
+        const failed = result.checks.find((c) => c.status === 'fail');
+        if (failed) failing.push(`${destination.id} (${destination.name}): ${failed.message}`);
+      }
+    }
+    if (verified === 0) return check('destinations', 'pass', 'No destination has credentials yet');
+    return failing.length === 0
+      ? check('destinations', 'pass', `${verified} of ${verified} verify`)
+      : check(
+          'destinations',
+          'fail',
+          `${failing.length} of ${verified} fail: ${failing.join('; ')}`,
+          'Fix what each names (`tca destinations verify <id>` shows every check), then run `tca doctor` again.',
+        );
   } finally {
     await store.close();
   }
@@ -168,7 +219,7 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
         problems,
         'Fix the variables named; docs/operations.md#settings lists every one.',
       ),
-      ...(['store', 'egress', 'x_api'] as const).map((id) =>
+      ...(['store', 'egress', 'x_api', 'destinations'] as const).map((id) =>
         check(id, 'skipped', 'Needs a valid configuration'),
       ),
       await checkService(env),
@@ -178,11 +229,18 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
   const egress = proxy
     ? `Through ${[proxy.https && `${proxy.https} (https)`, proxy.http && `${proxy.http} (http)`].filter(Boolean).join(' and ')}; directly to loopback${proxy.noProxy.length > 0 ? ` and ${proxy.noProxy.join(', ')}` : ''}`
     : 'Direct (no HTTPS_PROXY or HTTP_PROXY)';
+  const store = await checkStore(config);
+  const xApi = await checkXApi(config);
+  const destinations =
+    store.status === 'pass' && xApi.status !== 'fail'
+      ? await checkDestinations(config)
+      : check('destinations', 'skipped', 'Needs the store and X reachable');
   return [
     check('config', 'pass', `Role ${config.role}, data in ${config.dataDir}`),
-    await checkStore(config),
+    store,
     check('egress', 'pass', egress),
-    await checkXApi(config),
+    xApi,
+    destinations,
     await checkService(env),
   ];
 }
@@ -194,7 +252,7 @@ export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
     .description(
-      'Check this installation: configuration, store and key, the way to X and the clock, the running service',
+      "Check this installation: configuration, store and key, the way to X and the clock, every destination's preflight, the running service",
     )
     .option('--json', 'print the checks as JSON')
     .addHelpText(
