@@ -690,6 +690,8 @@ export class XAdsClient {
       await this.#pace(key, spec, fullPath);
       const started = this.#now();
       let error: XAdsError;
+      // A 401 from a clock that is off: sign again with X's time, once. The credentials may be fine.
+      let clockCorrected = false;
       let status: number | undefined;
       let rateLimit: RateLimitInfo = {};
       try {
@@ -738,20 +740,7 @@ export class XAdsClient {
             path: fullPath,
           });
           if (error instanceof RateLimitedError) this.#budgets.exhaust(key, error.retryAt);
-          // A 401 from a clock that is off: sign again with X's time, once. The credentials may be fine.
-          if (response.status === 401 && !skewCorrected && this.#correctClock(response.headers)) {
-            skewCorrected = true;
-            this.#report({
-              method: spec.method,
-              path: fullPath,
-              status,
-              attempt,
-              durationMs: this.#now() - started,
-              rateLimit,
-              error,
-            });
-            continue;
-          }
+          clockCorrected = response.status === 401 && !skewCorrected && this.#correctClock(response.headers);
         }
       } catch (thrown) {
         if (thrown instanceof XAdsError) error = thrown;
@@ -766,6 +755,10 @@ export class XAdsClient {
         rateLimit,
         error,
       });
+      if (clockCorrected) {
+        skewCorrected = true;
+        continue;
+      }
 
       const retryAllowed =
         error.retryable &&
