@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from '../../config/index.ts';
 import { describeNetworkFailure } from '../../net/network-failure.ts';
 import { describeOutboundProxy } from '../../net/outbound-proxy.ts';
 import { CLOCK_SKEW_TOLERANCE_MS } from '../../xads/client.ts';
+import type { XCredentials } from '../../xads/index.ts';
 import { EXIT, action, examples, printJson, type GlobalOptions } from './api-client.ts';
 
 /** One finding of `tca doctor`. */
@@ -29,17 +30,36 @@ const LABELS: Record<DoctorCheck['id'], string> = {
 const check = (id: DoctorCheck['id'], status: DoctorCheck['status'], message: string, hint?: string) =>
   ({ id, label: LABELS[id], status, message, ...(hint ? { hint } : {}) }) satisfies DoctorCheck;
 
-/** Opens the store as `tca start` would, but changes nothing: no migration, no key recorded or rotated. */
-async function checkStore(config: Config): Promise<DoctorCheck> {
+/** A destination with every credential X's preflight needs, read from the store. */
+interface Connectable {
+  id: string;
+  name: string;
+  accountId: string;
+  apiBaseUrl: string | null;
+  credentials: XCredentials;
+}
+
+/**
+ * Opens the store as `tca start` would, but changes nothing: no migration, no key recorded or rotated. Every
+ * destination's credentials are decrypted; the ones complete enough for X's preflight come back with the finding.
+ */
+async function checkStore(
+  config: Config,
+): Promise<{ finding: DoctorCheck; connectable: Connectable[] | null }> {
+  const finding = (f: DoctorCheck) => ({ finding: f, connectable: null });
   const sqliteFile = config.databaseUrl === undefined ? join(config.dataDir, 'tca.db') : null;
   if (sqliteFile !== null && !existsSync(sqliteFile))
-    return check('store', 'warn', `No database yet at ${sqliteFile}`, 'The first `tca start` creates it.');
+    return finding(
+      check('store', 'warn', `No database yet at ${sqliteFile}`, 'The first `tca start` creates it.'),
+    );
   if (config.secretKey === undefined && !existsSync(join(config.dataDir, 'secret.key')))
-    return check(
-      'store',
-      'fail',
-      `No secret key: TCA_SECRET_KEY is not set and ${join(config.dataDir, 'secret.key')} does not exist`,
-      'Set TCA_SECRET_KEY (or TCA_SECRET_KEY_FILE) to the key the database was written with, or restore secret.key',
+    return finding(
+      check(
+        'store',
+        'fail',
+        `No secret key: TCA_SECRET_KEY is not set and ${join(config.dataDir, 'secret.key')} does not exist`,
+        'Set TCA_SECRET_KEY (or TCA_SECRET_KEY_FILE) to the key the database was written with, or restore secret.key',
+      ),
     );
   const { openStore } = await import('../../store/index.ts');
   const options = { url: config.databaseUrl, dataDir: config.dataDir, migrate: false };
@@ -53,93 +73,86 @@ async function checkStore(config: Config): Promise<DoctorCheck> {
       const previous = await openStore({ ...options, secretKey: config.previousSecretKey }).catch(() => null);
       if (previous) {
         await previous.close();
-        return check(
-          'store',
-          'warn',
-          'The database is on TCA_SECRET_KEY_PREVIOUS: the next `tca start` rotates it to TCA_SECRET_KEY',
-          'Stop every process of the installation first, then start them all with both keys.',
+        return finding(
+          check(
+            'store',
+            'warn',
+            'The database is on TCA_SECRET_KEY_PREVIOUS: the next `tca start` rotates it to TCA_SECRET_KEY',
+            'Stop every process of the installation first, then start them all with both keys.',
+          ),
         );
       }
     }
-    return check('store', 'fail', e.message, e.hint);
+    return finding(check('store', 'fail', e.message, e.hint));
   }
   try {
     const where = config.databaseUrl === undefined ? sqliteFile! : 'PostgreSQL';
     const { pending } = await store.migrationStatus();
     // Every destination's credentials must open under the key.
     let credentials = 0;
+    const connectable: Connectable[] = [];
     for (const sandbox of await store.sandboxes.list()) {
       for (const destination of await store.destinations.list(sandbox.id)) {
         if (!destination.hasCredentials) continue;
-        await store.destinations.getCredentials(sandbox.id, destination.id);
+        const c = await store.destinations.getCredentials(sandbox.id, destination.id);
         credentials += 1;
+        if (c?.accessToken === undefined || c.accessTokenSecret === undefined) continue;
+        const { id, name, accountId, apiBaseUrl } = destination;
+        connectable.push({
+          id,
+          name,
+          accountId,
+          apiBaseUrl,
+          credentials: { ...c, accessToken: c.accessToken, accessTokenSecret: c.accessTokenSecret },
+        });
       }
     }
     const opened = `${where}, key ${store.secrets.keyId}, ${credentials} destination credential${credentials === 1 ? '' : 's'} readable`;
-    return pending.length > 0
-      ? check(
-          'store',
-          'warn',
-          `${opened}; ${pending.length} migration${pending.length === 1 ? '' : 's'} pending`,
-          'The next `tca start` applies them; back up first (docs/operations.md#backups).',
-        )
-      : check('store', 'pass', opened);
+    if (pending.length === 0) return { finding: check('store', 'pass', opened), connectable };
+    return finding(
+      check(
+        'store',
+        'warn',
+        `${opened}; ${pending.length} migration${pending.length === 1 ? '' : 's'} pending`,
+        'The next `tca start` applies them; back up first (docs/operations.md#backups).',
+      ),
+    );
   } catch (error) {
     const e = error as { message: string; hint?: string };
-    return check('store', 'fail', e.message, e.hint);
+    return finding(check('store', 'fail', e.message, e.hint));
   } finally {
     await store.close();
   }
 }
 
 /**
- * The preflight `tca destinations verify` runs, for every destination with credentials, straight from the store (the
- * service need not run): credentials, account access, approval, age and the audience permission.
+ * The preflight `tca destinations verify` runs (the service's own, over the X client), for every destination with
+ * complete credentials, straight from the store (the service need not run): credentials, account access, approval,
+ * age and the audience permission.
  */
-async function checkDestinations(config: Config): Promise<DoctorCheck> {
-  const { openStore } = await import('../../store/index.ts');
-  const { XAdsClient } = await import('../../xads/index.ts');
-  const store = await openStore({
-    url: config.databaseUrl,
-    dataDir: config.dataDir,
-    secretKey: config.secretKey,
-    migrate: false,
-  });
-  try {
-    const failing: string[] = [];
-    let verified = 0;
-    for (const sandbox of await store.sandboxes.list()) {
-      for (const destination of await store.destinations.list(sandbox.id)) {
-        const credentials = await store.destinations.getCredentials(sandbox.id, destination.id);
-        if (!credentials?.accessToken || !credentials.accessTokenSecret) continue;
-        const client = new XAdsClient({
-          baseUrl: destination.apiBaseUrl ?? config.xApiBaseUrl,
-          credentials: {
-            ...credentials,
-            accessToken: credentials.accessToken,
-            accessTokenSecret: credentials.accessTokenSecret,
-          },
-          maxRetries: 1,
-          timeoutMs: 15_000,
-        });
-        const result = await client.verify(destination.accountId);
-        verified += 1;
-        const failed = result.checks.find((c) => c.status === 'fail');
-        if (failed) failing.push(`${destination.id} (${destination.name}): ${failed.message}`);
-      }
-    }
-    if (verified === 0) return check('destinations', 'pass', 'No destination has credentials yet');
-    return failing.length === 0
-      ? check('destinations', 'pass', `${verified} of ${verified} verify`)
-      : check(
-          'destinations',
-          'fail',
-          `${failing.length} of ${verified} fail: ${failing.join('; ')}`,
-          'Fix what each names (`tca destinations verify <id>` shows every check), then run `tca doctor` again.',
-        );
-  } finally {
-    await store.close();
+async function checkDestinations(config: Config, connectable: readonly Connectable[]): Promise<DoctorCheck> {
+  if (connectable.length === 0) return check('destinations', 'pass', 'No destination has credentials yet');
+  const { createXConnection } = await import('../../server/x-connection.ts');
+  const x = createXConnection({});
+  const failing: string[] = [];
+  for (const destination of connectable) {
+    const result = await x.verify({
+      apiBaseUrl: destination.apiBaseUrl ?? config.xApiBaseUrl,
+      accountId: destination.accountId,
+      credentials: destination.credentials,
+    });
+    const failed = result.checks.find((c) => c.status === 'fail');
+    if (failed) failing.push(`${destination.id} (${destination.name}): ${failed.message}`);
   }
+  const verified = connectable.length;
+  return failing.length === 0
+    ? check('destinations', 'pass', `${verified} of ${verified} verify`)
+    : check(
+        'destinations',
+        'fail',
+        `${failing.length} of ${verified} fail: ${failing.join('; ')}`,
+        'Fix what each names (`tca destinations verify <id>` shows every check), then run `tca doctor` again.',
+      );
 }
 
 /** Any answer from X's API host proves the way there; its `Date` tells how far this clock is from X's. */
@@ -232,12 +245,12 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
   const store = await checkStore(config);
   const xApi = await checkXApi(config);
   const destinations =
-    store.status === 'pass' && xApi.status !== 'fail'
-      ? await checkDestinations(config)
+    store.connectable !== null && xApi.status !== 'fail'
+      ? await checkDestinations(config, store.connectable)
       : check('destinations', 'skipped', 'Needs the store and X reachable');
   return [
     check('config', 'pass', `Role ${config.role}, data in ${config.dataDir}`),
-    store,
+    store.finding,
     check('egress', 'pass', egress),
     xApi,
     destinations,
