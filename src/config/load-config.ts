@@ -226,25 +226,26 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     });
   }
 
-  const secretKey = read('TCA_SECRET_KEY', undefined);
-  if (secretKey !== undefined && !isValidSecretKey(secretKey)) {
-    problems.push({
-      variable: 'TCA_SECRET_KEY',
-      message:
-        'must be 32 random bytes as 64 hex characters or base64 (got a value of the wrong length); generate one with ' +
-        'TCA_SECRET_KEY=$(openssl rand -hex 32)',
-    });
-  }
-
-  const previousSecretKey = read('TCA_SECRET_KEY_PREVIOUS', undefined);
-  if (previousSecretKey !== undefined && !isValidSecretKey(previousSecretKey)) {
-    problems.push({
-      variable: 'TCA_SECRET_KEY_PREVIOUS',
-      message:
-        'must be the key the database was written with, as 64 hex characters or base64 (got a value of the wrong ' +
-        'length); for the generated key file: TCA_SECRET_KEY_PREVIOUS=$(cat data/secret.key)',
-    });
-  }
+  /** A 32-byte key setting; `what` says which key it must be and `how` where to get one. */
+  const secret = (name: string, what: string, how: string) => {
+    const raw = read(name, undefined);
+    if (raw !== undefined && !isValidSecretKey(raw))
+      problems.push({
+        variable: name,
+        message: `must be ${what} as 64 hex characters or base64 (got a value of the wrong length); ${how}`,
+      });
+    return raw;
+  };
+  const secretKey = secret(
+    'TCA_SECRET_KEY',
+    '32 random bytes',
+    'generate one with TCA_SECRET_KEY=$(openssl rand -hex 32)',
+  );
+  const previousSecretKey = secret(
+    'TCA_SECRET_KEY_PREVIOUS',
+    'the key the database was written with,',
+    'for the generated key file: TCA_SECRET_KEY_PREVIOUS=$(cat data/secret.key)',
+  );
 
   const xRaw = read('TCA_X_API_BASE_URL', undefined);
   const xApiBaseUrl = url('TCA_X_API_BASE_URL', xRaw, ['http:', 'https:'], X_API_DEFAULT_BASE_URL);

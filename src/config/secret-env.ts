@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { ConfigProblem } from './load-config.ts';
 
 /**
  * Settings that hold secrets, each of which can also be given as a file: `NAME_FILE=/run/secrets/name` reads the
@@ -22,12 +23,6 @@ export const FILE_SETTINGS = new Set([
 
 type Env = Record<string, string | undefined>;
 
-/** A `_FILE` setting that cannot be used. */
-export interface SecretFileProblem {
-  variable: string;
-  message: string;
-}
-
 /**
  * The value of `name`: the variable itself, or the content of the file `name_FILE` names (surrounding whitespace and
  * the final newline removed). Undefined when neither is set; a problem when both are, or the file cannot be read or
@@ -40,7 +35,7 @@ export function readSetting(
   env: Env,
   name: string,
   cwd: string = process.cwd(),
-): { value: string | undefined; problem?: SecretFileProblem } {
+): { value: string | undefined; problem?: ConfigProblem } {
   const raw = env[name];
   const direct = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
   const fileVariable = `${name}_FILE`;

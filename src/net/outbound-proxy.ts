@@ -1,5 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { Agent, Dispatcher, ProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
+// A proxy setting that cannot be used is named as `loadConfig` names any bad variable.
+import type { ConfigProblem } from '../config/load-config.ts';
 
 /**
  * Outbound HTTP through a corporate proxy, configured as most tools are: `HTTPS_PROXY` for https URLs, `HTTP_PROXY`
@@ -17,12 +19,6 @@ export interface OutboundProxy {
   https: string | null;
   /** `NO_PROXY` entries as given (hosts, `.domain` or `*.domain` suffixes, `host:port`, IP ranges, or `*`). */
   noProxy: string[];
-}
-
-/** A proxy setting that cannot be used, named as `loadConfig` names a bad variable. */
-export interface ProxyProblem {
-  variable: string;
-  message: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -52,7 +48,7 @@ export function redactProxyUrl(raw: string): string {
   }
 }
 
-function proxyUrl(setting: { variable: string; value: string }, problems: ProxyProblem[]): string | null {
+function proxyUrl(setting: { variable: string; value: string }, problems: ConfigProblem[]): string | null {
   const shown = redactProxyUrl(setting.value);
   // `proxy:3128` and `10.0.0.5:3128` are common shorthands for an http proxy.
   const raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(setting.value) ? setting.value : `http://${setting.value}`;
@@ -81,8 +77,8 @@ function proxyUrl(setting: { variable: string; value: string }, problems: ProxyP
  * (with any password hidden) rather than ignored, since a request that silently skips the proxy fails in a way that
  * is hard to trace.
  */
-export function outboundProxyFromEnv(env: Env): { proxy: OutboundProxy | null; problems: ProxyProblem[] } {
-  const problems: ProxyProblem[] = [];
+export function outboundProxyFromEnv(env: Env): { proxy: OutboundProxy | null; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
   const httpSetting = read(env, 'HTTP_PROXY');
   const httpsSetting = read(env, 'HTTPS_PROXY');
   const http = httpSetting ? proxyUrl(httpSetting, problems) : null;
@@ -105,6 +101,12 @@ export function describeOutboundProxy(proxy: OutboundProxy): {
   };
 }
 
+/** The `BlockList` family of an IP address, or null for a host name. */
+function ipFamily(host: string): 'ipv4' | 'ipv6' | null {
+  const version = isIP(host);
+  return version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : null;
+}
+
 interface NoProxyRule {
   /** A lowercase host name or IP address; a name matches itself and its subdomains. */
   host: string;
@@ -123,8 +125,9 @@ function compileNoProxy(entries: readonly string[]): (host: string, port: number
       continue;
     }
     const cidr = /^\[?([0-9a-f.:]+)\]?\/(\d{1,3})$/.exec(entry);
-    if (cidr && isIP(cidr[1]!) !== 0) {
-      ranges.addSubnet(cidr[1]!, Number(cidr[2]), isIP(cidr[1]!) === 6 ? 'ipv6' : 'ipv4');
+    const family = cidr ? ipFamily(cidr[1]!) : null;
+    if (cidr && family) {
+      ranges.addSubnet(cidr[1]!, Number(cidr[2]), family);
       continue;
     }
     // `[::1]:8080`, `host:8080`, a bare IPv6 address, or a bare host.
@@ -136,12 +139,12 @@ function compileNoProxy(entries: readonly string[]): (host: string, port: number
   }
   return (host, port) => {
     if (all) return true;
-    const version = isIP(host);
-    if (version !== 0 && ranges.check(host, version === 6 ? 'ipv6' : 'ipv4')) return true;
+    const family = ipFamily(host);
+    if (family && ranges.check(host, family)) return true;
     return rules.some(
       (rule) =>
         (rule.port === 0 || rule.port === port) &&
-        (host === rule.host || (version === 0 && host.endsWith(`.${rule.host}`))),
+        (host === rule.host || (family === null && host.endsWith(`.${rule.host}`))),
     );
   };
 }
@@ -152,8 +155,8 @@ LOOPBACK.addAddress('::1', 'ipv6');
 
 function isLoopback(host: string): boolean {
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  const version = isIP(host);
-  return version !== 0 && LOOPBACK.check(host, version === 6 ? 'ipv6' : 'ipv4');
+  const family = ipFamily(host);
+  return family !== null && LOOPBACK.check(host, family);
 }
 
 /**
@@ -175,7 +178,7 @@ export function outboundRoute(proxy: OutboundProxy): (url: URL) => string | null
   };
 }
 
-/** Sends each request through the proxy its origin calls for ({@link proxyFor}), or directly. */
+/** Sends each request through the proxy its origin calls for ({@link outboundRoute}), or directly. */
 class OutboundDispatcher extends Dispatcher {
   readonly #direct = new Agent();
   readonly #proxies = new Map<string, ProxyAgent>();
