@@ -180,21 +180,9 @@ describe('tca CLI', () => {
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {
     const file = join(t.dir, 'members.csv');
     // The same people as the NDJSON import (keyed by ECID), only the first ten of them.
-    const rows = Array.from({ length: 10 }, (_, i) => `cli-e${i},cli${i}@example.com,1`);
-    await writeFile(file, ['profile_key,email,segment:cli-seg', ...rows].join('\n') + '\n');
-    const r = await tca([
-      'import',
-      file,
-      '--dataflow',
-      dataflowId,
-      '--mode',
-      'mirror',
-      '--segment',
-      'cli-seg',
-      '--key-namespace',
-      'ECID',
-      '--json',
-    ]);
+    const rows = Array.from({ length: 10 }, (_, i) => csvRow(i));
+    await writeFile(file, [CSV_HEADER, ...rows].join('\n') + '\n');
+    const r = await tca(['import', file, ...mirrorArgs(), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({
       format: 'csv',

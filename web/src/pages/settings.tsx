@@ -296,11 +296,22 @@ export function Settings() {
 
 const AUDIT_PAGE = 50;
 
+/**
+ * The service's settings as an administrator sees them (the audit push and the egress proxy), refreshed as the
+ * collector takes the trail.
+ */
+function useAdminSettings() {
+  const { api } = useApp();
+  return useQuery({
+    queryKey: ['settings', 'admin'],
+    queryFn: () => api.settings(),
+    refetchInterval: 10_000,
+  });
+}
+
 /** The HTTP proxy the service's outbound requests go through (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), for administrators. */
 function OutboundProxyStatus() {
-  const { api } = useApp();
-  const settings = useQuery({ queryKey: ['settings', 'audit-forward'], queryFn: () => api.settings() });
-  const proxy = settings.data?.outboundProxy;
+  const proxy = useAdminSettings().data?.outboundProxy;
   if (proxy === undefined) return null;
   if (proxy === null)
     return (
@@ -329,13 +340,7 @@ function OutboundProxyStatus() {
 
 /** Whether the service pushes the trail to a SIEM (TCA_AUDIT_FORWARD_URL), and how far the collector has taken it. */
 function AuditForwardStatus() {
-  const { api } = useApp();
-  const settings = useQuery({
-    queryKey: ['settings', 'audit-forward'],
-    queryFn: () => api.settings(),
-    refetchInterval: 10_000,
-  });
-  const forward = settings.data?.auditForward;
+  const forward = useAdminSettings().data?.auditForward;
   if (forward === undefined) return null;
   if (forward === null)
     return (
