@@ -141,14 +141,27 @@ describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', (
       maxRetries: 0,
     });
 
-  it("takes X's API through the proxy, with its credentials, and loopback around it", async () => {
+  /** Runs `test` with every fetch going through a proxy on loopback that wants `svc:pw`, given `credentials`. */
+  async function throughProxy(
+    credentials: string,
+    test: (proxy: Awaited<ReturnType<typeof startConnectProxy>>) => Promise<void>,
+  ): Promise<void> {
     const proxy = await startConnectProxy({ credentials: 'svc:pw' });
     const restore = installOutboundProxy({
-      http: proxy.url.replace('//', '//svc:pw@'),
+      http: proxy.url.replace('//', `//${credentials}@`),
       https: null,
       noProxy: [],
     });
     try {
+      await test(proxy);
+    } finally {
+      await restore();
+      await proxy.close();
+    }
+  }
+
+  it("takes X's API through the proxy, with its credentials, and loopback around it", () =>
+    throughProxy('svc:pw', async (proxy) => {
       // `x-ads.test` resolves nowhere: only the proxy reaches it.
       const account = await client('x-ads.test').getAccount(seed.accounts[0]!.id);
       expect(account.id).toBe(seed.accounts[0]!.id);
@@ -157,20 +170,10 @@ describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', (
       ]);
       await client('127.0.0.1').getAccount(seed.accounts[0]!.id);
       expect(proxy.tunnels).toHaveLength(1);
-    } finally {
-      await restore();
-      await proxy.close();
-    }
-  });
+    }));
 
-  it('names the refusal and what to fix when the proxy wants credentials', async () => {
-    const proxy = await startConnectProxy({ credentials: 'svc:pw' });
-    const restore = installOutboundProxy({
-      http: proxy.url.replace('//', '//svc:wrong-pw@'),
-      https: null,
-      noProxy: [],
-    });
-    try {
+  it('names the refusal and what to fix when the proxy wants credentials', () =>
+    throughProxy('svc:wrong-pw', async () => {
       const error = await client('x-ads.test')
         .getAccount(seed.accounts[0]!.id)
         .then(
@@ -185,9 +188,5 @@ describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', (
         hint: expect.stringContaining('give them in the proxy URL'),
       });
       expect(JSON.stringify(error)).not.toContain('wrong-pw');
-    } finally {
-      await restore();
-      await proxy.close();
-    }
-  });
+    }));
 });
