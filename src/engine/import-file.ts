@@ -667,7 +667,7 @@ export async function importProfiles(
     if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
     if (mode === 'mirror' && !report.truncated) {
       // A file read only in part is not the full audience: removing the rest would drop real members.
-      report.removed = await removeAbsent(rt, context, options.segmentId!, importId);
+      await removeAbsent(rt, context, options.segmentId!, importId, report);
     }
     await finishImport(rt, claim, { status: 'complete', report });
   } catch (error) {
@@ -738,12 +738,13 @@ async function removeAbsent(
   context: SandboxContext,
   segmentId: string,
   importId: string,
-): Promise<number> {
+  /** The import's report: `removed` grows with each committed chunk, stored with it (see below). */
+  report: ImportReport,
+): Promise<void> {
   const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
   const audiences = context.dataflows.flatMap((d) =>
     d.audiences.filter((a) => a.segmentId === segmentId && audienceActive(a, rt.now())),
   );
-  let removed = 0;
   let after = 0;
   for (;;) {
     const count = await rt.store.transaction(async (tx) => {
@@ -777,14 +778,22 @@ async function removeAbsent(
           .execute();
         for (const audience of audiences)
           writes.push({ audienceId: audience.id, member: String(row.id), desired: null });
-        removed += 1;
       }
       await writeDesired(db, rt.store.capabilities, writes, rt.now());
       const last = rows[rows.length - 1];
-      if (last) after = last.id;
+      if (last) {
+        after = last.id;
+        // Counted in the stored report in the transaction that removes them: an attempt killed before the import
+        // completes is resumed from that report, finds these members gone, and still reports them.
+        await db
+          .updateTable('engine_imports')
+          .set({ report: JSON.stringify({ ...report, removed: report.removed + rows.length }) })
+          .where('id', '=', importId)
+          .execute();
+      }
       return rows.length;
     });
+    report.removed += count;
     if (count < 2000) break;
   }
-  return removed;
 }
