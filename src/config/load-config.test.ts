@@ -56,6 +56,7 @@ describe('loadConfig', () => {
         TCA_MAX_INGEST_ITEMS: '0',
         TCA_INGEST_THREADS: '-1',
         TCA_ALERT_EXCLUSION_RATE: '2',
+        TCA_ALERT_WEBHOOK_SECRET: 'hunter2',
         TCA_DEMO: 'maybe',
       });
     } catch (e) {
@@ -66,6 +67,7 @@ describe('loadConfig', () => {
     expect(problems.map((p) => p.variable).sort()).toEqual(
       [
         'TCA_ALERT_EXCLUSION_RATE',
+        'TCA_ALERT_WEBHOOK_SECRET',
         'TCA_DATABASE_URL',
         'TCA_DEMO',
         'TCA_INGEST_THREADS',
@@ -77,6 +79,8 @@ describe('loadConfig', () => {
       ].sort(),
     );
     expect(problems.find((p) => p.variable === 'TCA_PORT')!.message).toContain('TCA_PORT=8080');
+    // A secret too short is refused without being echoed.
+    expect(problems.find((p) => p.variable === 'TCA_ALERT_WEBHOOK_SECRET')!.message).not.toContain('hunter2');
     expect((error as ConfigError).message).toContain('TCA_LOG_LEVEL');
   });
 

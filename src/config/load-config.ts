@@ -56,6 +56,8 @@ export interface Config {
     delayMinutes: number;
     /** How often the alert evaluator looks at dataflows. */
     checkIntervalSeconds: number;
+    /** Signs every alert notification (`x-tca-signature`), when set. */
+    webhookSecret: string | undefined;
   };
   shutdownTimeoutSeconds: number;
   /** The audit feed returns events this many milliseconds old or older (an insert still landing is never passed). */
@@ -319,6 +321,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     86_400,
     '60',
   );
+  let webhookSecret = read('TCA_ALERT_WEBHOOK_SECRET', undefined);
+  if (webhookSecret !== undefined && webhookSecret.length < 16) {
+    problems.push({
+      variable: 'TCA_ALERT_WEBHOOK_SECRET',
+      message: `must be at least 16 characters (got ${webhookSecret.length}); for example TCA_ALERT_WEBHOOK_SECRET=$(openssl rand -hex 32)`,
+    });
+    webhookSecret = undefined;
+  }
   const shutdownTimeoutSeconds = int(
     'TCA_SHUTDOWN_TIMEOUT_SECONDS',
     read('TCA_SHUTDOWN_TIMEOUT_SECONDS', undefined),
@@ -382,7 +392,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     emulatorPort,
     limits: { maxBodyBytes, maxIngestItems, idleTimeoutSeconds },
     ingestThreads,
-    alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds },
+    alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds, webhookSecret },
     shutdownTimeoutSeconds,
     auditFeedDelayMs,
     auditForward,

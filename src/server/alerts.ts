@@ -1,12 +1,26 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database, Store } from '../store/index.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { describeNetworkFailure } from '../net/network-failure.ts';
+import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
+
+/*
+ * Alerts: conditions evaluated from the dataflows' health, kept in the store (`alert_states`), and sent to webhooks
+ * through an outbox (`alert_outbox`). Kept in the store, a condition fires once however many workers evaluate and
+ * however often the service restarts, and its clearing is sent as a `resolved` notification; a notification waits in
+ * the outbox, retried with backoff, until its webhook accepts it. One worker at a time evaluates and sends (a lease in
+ * `store_meta`).
+ */
 
 export type AlertType =
   'dataflow_failed' | 'dataflow_paused' | 'dataflow_delayed' | 'exclusion_rate_exceeded';
 
 /** What the evaluator needs to know about one dataflow. */
 export interface DataflowHealth {
+  sandboxId: string;
+  /** The sandbox's name, as alerts show it. */
   sandbox: string;
   dataflowId: string;
   dataflowName: string;
@@ -21,7 +35,13 @@ export interface DataflowHealth {
   lastRun: { runId: string; activated: number; excluded: number; failed: number } | null;
 }
 
+/** A notification as webhooks receive it. */
 export interface Alert {
+  /** This notification's id: a notification sent again (a retry after a timeout) carries the same one. */
+  id: string;
+  /** The alert this notification is about: its `firing` and its `resolved` notification share it. */
+  alertId: string;
+  status: 'firing' | 'resolved';
   type: AlertType;
   severity: 'critical' | 'warning';
   sandbox: string;
@@ -29,7 +49,11 @@ export interface Alert {
   dataflowName: string;
   destinationId: string;
   message: string;
+  /** One line for chat webhooks that display a `text` field. */
+  text: string;
   firedAt: string;
+  /** When the condition cleared (`resolved` notifications only). */
+  resolvedAt?: string;
   details: Record<string, unknown>;
 }
 
@@ -42,19 +66,25 @@ export interface AlertThresholds {
 /** Pauses a user asked for are not worth an alert; the engine's (401/403) are. */
 export const USER_PAUSE_REASON = 'paused by a user';
 
-/**
- * Decides which alerts to send. An alert fires when its condition becomes true and not again until the condition
- * has cleared (`active` holds the conditions currently true); an exclusion-rate alert fires once per run.
- */
-export function evaluateAlerts(
+/** A condition that holds now. */
+export interface AlertCondition {
+  /** Names the condition: the same condition evaluated again has the same key. */
+  key: string;
+  sandboxId: string;
+  webhookUrl: string | null;
+  alert: Pick<
+    Alert,
+    'type' | 'severity' | 'sandbox' | 'dataflowId' | 'dataflowName' | 'destinationId' | 'message' | 'details'
+  >;
+}
+
+/** The conditions that hold for these dataflows now. */
+export function evaluateConditions(
   health: readonly DataflowHealth[],
-  active: ReadonlySet<string>,
   thresholds: AlertThresholds,
   now: number,
-): { alerts: Array<{ alert: Alert; webhookUrl: string | null }>; active: Set<string> } {
-  const next = new Set<string>();
-  const alerts: Array<{ alert: Alert; webhookUrl: string | null }> = [];
-  const firedAt = new Date(now).toISOString();
+): AlertCondition[] {
+  const conditions: AlertCondition[] = [];
   for (const h of health) {
     const raise = (
       key: string,
@@ -62,10 +92,11 @@ export function evaluateAlerts(
       severity: Alert['severity'],
       message: string,
       details: Record<string, unknown>,
-    ) => {
-      next.add(key);
-      if (active.has(key)) return;
-      alerts.push({
+    ) =>
+      conditions.push({
+        key,
+        sandboxId: h.sandboxId,
+        webhookUrl: h.webhookUrl,
         alert: {
           type,
           severity,
@@ -74,21 +105,16 @@ export function evaluateAlerts(
           dataflowName: h.dataflowName,
           destinationId: h.destinationId,
           message,
-          firedAt,
           details,
         },
-        webhookUrl: h.webhookUrl,
       });
-    };
     if (h.status === 'failed') {
       raise(
         `${h.dataflowId}:failed`,
         'dataflow_failed',
         'critical',
         `Dataflow "${h.dataflowName}" failed: ${h.statusReason ?? 'see its runs'}`,
-        {
-          reason: h.statusReason,
-        },
+        { reason: h.statusReason },
       );
     }
     if (h.status === 'paused' && h.statusReason !== USER_PAUSE_REASON) {
@@ -97,9 +123,7 @@ export function evaluateAlerts(
         'dataflow_paused',
         'critical',
         `Dataflow "${h.dataflowName}" is paused: ${h.statusReason ?? 'no reason given'}`,
-        {
-          reason: h.statusReason,
-        },
+        { reason: h.statusReason },
       );
     }
     if (h.status === 'active' && h.oldestPendingAt !== null) {
@@ -128,98 +152,368 @@ export function evaluateAlerts(
       }
     }
   }
-  return { alerts, active: next };
+  return conditions;
+}
+
+/** A firing alert as the store keeps it. */
+export interface FiringAlert {
+  key: string;
+  type: string;
+  /** The `firing` notification, as sent. */
+  alert: Alert;
+  urls: string[];
 }
 
 /**
- * Evaluates alerts periodically and posts each as JSON to the destination's webhook and the global one.
- * `fetch` is a parameter so tests can use a real loopback receiver.
+ * What changed since the last evaluation: the conditions that newly hold fire; the firing alerts whose condition no
+ * longer holds are resolved, except exclusion-rate alerts, which belong to one run and are only forgotten (they fire
+ * once per run and have nothing to clear).
+ */
+export function planAlerts(
+  conditions: readonly AlertCondition[],
+  firing: readonly FiringAlert[],
+): { fire: AlertCondition[]; resolve: FiringAlert[]; forget: FiringAlert[] } {
+  const holding = new Set(conditions.map((c) => c.key));
+  const known = new Set(firing.map((f) => f.key));
+  const ended = firing.filter((f) => !holding.has(f.key));
+  return {
+    fire: conditions.filter((c) => !known.has(c.key)),
+    resolve: ended.filter((f) => f.type !== 'exclusion_rate_exceeded'),
+    forget: ended.filter((f) => f.type === 'exclusion_rate_exceeded'),
+  };
+}
+
+/**
+ * The signature header of a webhook body: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with the shared
+ * secret. A receiver recomputes it, compares in constant time, and refuses a `t` more than a few minutes old.
+ */
+export function signatureHeader(secret: string, body: string, unixSeconds: number): string {
+  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
+  return `t=${unixSeconds},v1=${mac}`;
+}
+
+const LEASE_KEY = 'alerts';
+const INITIAL: Leased = { owner: null, until: 0 };
+const LEASE_MS = 120_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Retries back off from 30 s, doubling, to at most an hour; a notification no webhook accepted in a day is dropped. */
+const FIRST_RETRY_MS = 30_000;
+const MAX_RETRY_MS = 3_600_000;
+const GIVE_UP_MS = 86_400_000;
+/** Resolved alerts are kept this long for `GET /api/v1/alerts`. */
+const KEEP_RESOLVED_MS = 30 * 86_400_000;
+/** Notifications sent per pass, and read to find them. */
+const SEND_BATCH = 100;
+const OUTBOX_READ = 1000;
+
+class LeaseLost extends Error {}
+
+let outboxSequence = 0;
+/** Outbox ids sort in the order notifications were queued: time, then a counter, then randomness. */
+function outboxId(at: number): string {
+  outboxSequence = (outboxSequence + 1) % 36 ** 4;
+  return `ntf_${at.toString(36).padStart(9, '0')}${outboxSequence.toString(36).padStart(4, '0')}${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Evaluates alerts periodically and sends each notification as JSON to the destination's webhook and the global one.
+ * `check()` evaluates (the notifications it queued), `deliver()` sends what is due; the timer runs both. `fetch` is a
+ * parameter so tests can use a real loopback receiver.
  */
 export function startAlerts(options: {
+  store: Store;
+  /** This worker, for the lease. */
+  owner: string;
   collect: () => Promise<DataflowHealth[]>;
   thresholds: AlertThresholds;
   globalWebhookUrl: string | undefined;
+  /** Signs every notification (`x-tca-signature`) when set. */
+  webhookSecret?: string | undefined;
   intervalMs: number;
   logger: Logger;
   metrics?: ServiceMetrics;
   fetch?: typeof globalThis.fetch;
   now?: () => number;
-}): { check(): Promise<Alert[]>; stop(): Promise<void> } {
+}): { check(): Promise<Alert[]>; deliver(): Promise<number>; stop(): Promise<void> } {
+  const { store, owner, logger } = options;
+  const db = store.db;
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const now = options.now ?? Date.now;
-  let active = new Set<string>();
-  let running: Promise<Alert[]> | null = null;
+  let running: Promise<unknown> | null = null;
   let stopped = false;
 
-  const send = async (url: string, alert: Alert) => {
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      try {
-        const res = await doFetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'tca-alerts' },
-          body: JSON.stringify(alert),
-          signal: AbortSignal.timeout(10_000),
-        });
-        await res.body?.cancel();
-        if (res.ok) {
-          options.metrics?.alertsSent.inc({ type: alert.type, outcome: 'sent' });
-          return;
+  const check = async (): Promise<Alert[]> => {
+    const held = await takeLease(db, LEASE_KEY, INITIAL, owner, now(), LEASE_MS);
+    if (held === null) return [];
+    const conditions = evaluateConditions(await options.collect(), options.thresholds, now());
+    try {
+      return await store.transaction(async (tx) => {
+        // Written only while the lease is still this worker's: renewed here, in the same transaction.
+        if ((await swapMeta(tx.db, LEASE_KEY, held.text, { owner, until: now() + LEASE_MS })) === null)
+          throw new LeaseLost();
+        const at = now();
+        const firing = await readFiring(tx.db);
+        const plan = planAlerts(conditions, firing);
+        const queued: Alert[] = [];
+        for (const condition of plan.fire) {
+          const alertId = store.newId('alr');
+          const alert: Alert = {
+            id: alertId,
+            alertId,
+            status: 'firing',
+            ...condition.alert,
+            text: `[${condition.alert.severity.toUpperCase()}] ${condition.alert.message}`,
+            firedAt: new Date(at).toISOString(),
+          };
+          const urls = [
+            ...new Set(
+              [condition.webhookUrl, options.globalWebhookUrl].filter(
+                (u): u is string => typeof u === 'string' && u !== '',
+              ),
+            ),
+          ];
+          const row = {
+            sandbox_id: condition.sandboxId,
+            dataflow_id: alert.dataflowId,
+            type: alert.type,
+            alert: JSON.stringify(alert),
+            urls: JSON.stringify(urls),
+            fired_at: at,
+            resolved_at: null,
+          };
+          // A condition that fired and resolved before fires again as a new alert.
+          await tx.db
+            .insertInto('alert_states')
+            .values({ key: condition.key, ...row })
+            .onConflict((oc) => oc.column('key').doUpdateSet(row))
+            .execute();
+          await enqueue(tx.db, alert, urls, at);
+          queued.push(alert);
+          logger.warn({ alert: alert.type, dataflowId: alert.dataflowId, alertId }, alert.message);
         }
-        options.logger.warn(
-          { type: alert.type, status: res.status, attempt },
-          'alert webhook refused the alert',
-        );
-      } catch (e) {
-        options.logger.warn(
-          { type: alert.type, attempt, error: describeNetworkFailure(e).reason },
-          'alert webhook unreachable',
-        );
-      }
+        for (const ended of plan.resolve) {
+          const resolved: Alert = {
+            ...ended.alert,
+            id: `${ended.alert.alertId}-resolved`,
+            status: 'resolved',
+            message: `Resolved: ${ended.alert.message}`,
+            text: `[RESOLVED] ${ended.alert.message}`,
+            resolvedAt: new Date(at).toISOString(),
+          };
+          await tx.db
+            .updateTable('alert_states')
+            .set({ resolved_at: at })
+            .where('key', '=', ended.key)
+            .execute();
+          await enqueue(tx.db, resolved, ended.urls, at);
+          queued.push(resolved);
+          logger.info(
+            { alert: resolved.type, dataflowId: resolved.dataflowId, alertId: resolved.alertId },
+            resolved.message,
+          );
+        }
+        for (const ended of plan.forget)
+          await tx.db
+            .updateTable('alert_states')
+            .set({ resolved_at: at })
+            .where('key', '=', ended.key)
+            .execute();
+        await tx.db
+          .deleteFrom('alert_states')
+          .where('resolved_at', '<', at - KEEP_RESOLVED_MS)
+          .execute();
+        return queued;
+      });
+    } catch (error) {
+      if (error instanceof LeaseLost) return [];
+      throw error;
     }
-    options.metrics?.alertsSent.inc({ type: alert.type, outcome: 'failed' });
   };
 
-  const check = async (): Promise<Alert[]> => {
-    const health = await options.collect();
-    const result = evaluateAlerts(health, active, options.thresholds, now());
-    active = result.active;
-    const sent: Alert[] = [];
-    await Promise.all(
-      result.alerts.map(async ({ alert, webhookUrl }) => {
-        options.logger.warn({ alert: alert.type, dataflowId: alert.dataflowId }, alert.message);
-        const urls = [
-          ...new Set(
-            [webhookUrl, options.globalWebhookUrl].filter(
-              (u): u is string => typeof u === 'string' && u !== '',
-            ),
-          ),
-        ];
-        await Promise.all(urls.map((u) => send(u, alert)));
-        sent.push(alert);
-      }),
-    );
-    return sent;
+  const enqueue = async (tx: Kysely<Database>, alert: Alert, urls: readonly string[], at: number) => {
+    if (urls.length === 0) return;
+    const body = JSON.stringify(alert);
+    await tx
+      .insertInto('alert_outbox')
+      .values(
+        urls.map((url) => ({
+          id: outboxId(at),
+          type: alert.type,
+          url,
+          body,
+          created_at: at,
+          next_attempt_at: at,
+          last_error: null,
+        })),
+      )
+      .execute();
+  };
+
+  /** Posts one notification; the reason it was not accepted, or null. */
+  const post = async (url: string, body: string, id: string): Promise<string | null> => {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'tca-alerts',
+      'x-tca-notification-id': id,
+    };
+    if (options.webhookSecret)
+      headers['x-tca-signature'] = signatureHeader(options.webhookSecret, body, Math.floor(now() / 1000));
+    try {
+      const res = await doFetch(url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      await res.body?.cancel();
+      return res.ok ? null : `HTTP ${res.status}`;
+    } catch (error) {
+      return describeNetworkFailure(error).reason;
+    }
+  };
+
+  /** Sends the notifications that are due, oldest first; the number accepted. */
+  const deliver = async (): Promise<number> => {
+    if ((await takeLease(db, LEASE_KEY, INITIAL, owner, now(), LEASE_MS)) === null) return 0;
+    // Each webhook gets its notifications in the order they were queued: one not yet due (waiting out a backoff),
+    // or refused in this pass, holds back those after it.
+    const queued = await db.selectFrom('alert_outbox').selectAll().orderBy('id').limit(OUTBOX_READ).execute();
+    const held = new Set<string>();
+    let accepted = 0;
+    let sent = 0;
+    for (const row of queued) {
+      if (stopped || sent >= SEND_BATCH || held.has(row.url)) continue;
+      if (Number(row.next_attempt_at) > now()) {
+        held.add(row.url);
+        continue;
+      }
+      sent += 1;
+      const id = (JSON.parse(row.body) as Alert).id;
+      const failure = await post(row.url, row.body, id);
+      if (failure === null) {
+        await db.deleteFrom('alert_outbox').where('id', '=', row.id).execute();
+        options.metrics?.alertsSent.inc({ type: row.type, outcome: 'sent' });
+        accepted += 1;
+        continue;
+      }
+      held.add(row.url);
+      const attempts = Number(row.attempts) + 1;
+      const at = now();
+      const origin = new URL(row.url).origin;
+      options.metrics?.alertsSent.inc({ type: row.type, outcome: 'failed' });
+      if (at - Number(row.created_at) >= GIVE_UP_MS) {
+        await db.deleteFrom('alert_outbox').where('id', '=', row.id).execute();
+        options.metrics?.alertsSent.inc({ type: row.type, outcome: 'dropped' });
+        logger.error(
+          { type: row.type, notificationId: id, webhook: origin, attempts, error: failure },
+          'alert notification dropped: its webhook did not accept it within a day',
+        );
+        continue;
+      }
+      const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(attempts - 1, 16));
+      await db
+        .updateTable('alert_outbox')
+        .set({ attempts, next_attempt_at: at + delay, last_error: failure })
+        .where('id', '=', row.id)
+        .execute();
+      logger.warn(
+        {
+          type: row.type,
+          notificationId: id,
+          webhook: origin,
+          attempts,
+          retryInSeconds: delay / 1000,
+          error: failure,
+        },
+        'alert webhook did not accept the notification; retrying',
+      );
+    }
+    return accepted;
   };
 
   const tick = () => {
     if (stopped || running) return;
-    running = check()
-      .catch((e: unknown) => {
-        options.logger.error({ error: (e as Error).message }, 'alert evaluation failed');
-        return [];
-      })
-      .finally(() => {
-        running = null;
-      });
+    running = (async () => {
+      try {
+        await check();
+      } catch (error) {
+        logger.error({ error: (error as Error).message }, 'alert evaluation failed');
+      }
+      try {
+        await deliver();
+      } catch (error) {
+        logger.error({ error: (error as Error).message }, 'alert delivery failed');
+      }
+    })().finally(() => {
+      running = null;
+    });
   };
   const timer = setInterval(tick, options.intervalMs);
   timer.unref();
   return {
     check,
+    deliver,
     async stop() {
       stopped = true;
       clearInterval(timer);
       if (running) await running;
+      await releaseLease(db, LEASE_KEY, INITIAL, owner);
     },
   };
+}
+
+/** The alerts firing now, as the store keeps them. */
+async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
+  const rows = await db
+    .selectFrom('alert_states')
+    .select(['key', 'type', 'alert', 'urls'])
+    .where('resolved_at', 'is', null)
+    .execute();
+  return rows.map((r) => ({
+    key: r.key,
+    type: r.type,
+    alert: JSON.parse(r.alert) as Alert,
+    urls: JSON.parse(r.urls) as string[],
+  }));
+}
+
+/** Alerts of a sandbox for the API: firing ones, then those resolved in the last 30 days, newest first. */
+export async function listAlerts(
+  db: Kysely<Database>,
+  sandboxId: string,
+  options: { status?: 'firing' | 'resolved' | undefined; limit?: number } = {},
+): Promise<Array<{ alert: Alert; resolvedAt: string | null }>> {
+  let query = db
+    .selectFrom('alert_states')
+    .select(['alert', 'resolved_at'])
+    .where('sandbox_id', '=', sandboxId)
+    .orderBy('fired_at', 'desc')
+    .orderBy('key')
+    .limit(options.limit ?? 100);
+  if (options.status === 'firing') query = query.where('resolved_at', 'is', null);
+  if (options.status === 'resolved') query = query.where('resolved_at', 'is not', null);
+  const rows = await query.execute();
+  return rows.map((r) => ({
+    alert: JSON.parse(r.alert) as Alert,
+    resolvedAt: r.resolved_at === null ? null : new Date(Number(r.resolved_at)).toISOString(),
+  }));
+}
+
+/** Firing alerts by type and notifications waiting in the outbox, for the metrics. */
+export async function alertCounts(
+  db: Kysely<Database>,
+): Promise<{ firing: Record<string, number>; waiting: number }> {
+  const firing: Record<string, number> = {};
+  const rows = await db
+    .selectFrom('alert_states')
+    .select((eb) => ['type', eb.fn.countAll<number>().as('n')])
+    .where('resolved_at', 'is', null)
+    .groupBy('type')
+    .execute();
+  for (const r of rows) firing[r.type] = Number(r.n);
+  const waiting = await db
+    .selectFrom('alert_outbox')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return { firing, waiting: Number(waiting.n) };
 }

@@ -4,6 +4,7 @@ import type { ServiceBackend } from './backend.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { describeNetworkFailure } from '../net/network-failure.ts';
+import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
 
 /*
  * Pushes the audit trail to a collector (a SIEM's HTTP input): every event, oldest first, each delivered at least
@@ -17,13 +18,12 @@ type AuditFeed = ServiceBackend['audit']['feed'];
 type FeedItem = Extract<Awaited<ReturnType<AuditFeed>>, { ok: true }>['value']['items'][number];
 
 /** The forwarder's row in `store_meta`: the cursor after the last acknowledged event, and who holds the lease. */
-interface ForwardState {
+interface ForwardState extends Leased {
   cursor: string | null;
-  owner: string | null;
-  until: number;
 }
 
 const STATE_KEY = 'audit_forward';
+const INITIAL: ForwardState = { cursor: null, owner: null, until: 0 };
 /** Events per request. */
 const BATCH = 500;
 /** How long a lease lasts without being used: a worker that died is taken over after this. */
@@ -82,38 +82,10 @@ export function startAuditForward(options: {
   const now = options.now ?? Date.now;
   const db = store.db;
 
-  const readState = async (): Promise<{ text: string; state: ForwardState }> => {
-    await db
-      .insertInto('store_meta')
-      .values({ key: STATE_KEY, value: JSON.stringify({ cursor: null, owner: null, until: 0 }) })
-      .onConflict((oc) => oc.column('key').doNothing())
-      .execute();
-    const row = await db
-      .selectFrom('store_meta')
-      .select('value')
-      .where('key', '=', STATE_KEY)
-      .executeTakeFirstOrThrow();
-    return { text: row.value, state: JSON.parse(row.value) as ForwardState };
-  };
-  /** Replaces the state only if it is still `expected` (another worker may have moved it). */
-  const swap = async (expected: string, next: ForwardState): Promise<string | null> => {
-    const text = JSON.stringify(next);
-    const result = await db
-      .updateTable('store_meta')
-      .set({ value: text })
-      .where('key', '=', STATE_KEY)
-      .where('value', '=', expected)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1 ? text : null;
-  };
-
   const forward = async (): Promise<boolean> => {
-    const { text, state } = await readState();
-    if (state.owner !== owner && state.until > now()) return false;
-    // The lease is renewed once half of it has passed, so an idle forwarder does not write every time it looks.
-    const fresh = state.owner === owner && state.until - now() > LEASE_MS / 2;
-    const held = fresh ? text : await swap(text, { ...state, owner, until: now() + LEASE_MS });
+    const held = await takeLease(db, STATE_KEY, INITIAL, owner, now(), LEASE_MS);
     if (held === null) return false;
+    const { state } = held;
     const page = await options.feed(null, { limit: BATCH, after: state.cursor ?? undefined });
     if (!page.ok) throw new Error(`the audit feed refused the cursor ${state.cursor ?? ''}`);
     const { items, cursor } = page.value;
@@ -136,7 +108,7 @@ export function startAuditForward(options: {
     options.metrics?.auditForwarded.inc(items.length);
     // Acknowledged: the next batch starts after it. Lost to a worker that took the lease over meanwhile, the batch
     // is sent again by that worker (at least once).
-    await swap(held, { cursor, owner, until: now() + LEASE_MS });
+    await swapMeta(db, STATE_KEY, held.text, { cursor, owner, until: now() + LEASE_MS });
     return items.length === BATCH;
   };
 
@@ -173,9 +145,7 @@ export function startAuditForward(options: {
       stopped = true;
       clearTimeout(timer);
       await running;
-      // Handed back, so another worker carries on at once instead of after the lease runs out.
-      const { text, state } = await readState();
-      if (state.owner === owner) await swap(text, { ...state, owner: null, until: 0 });
+      await releaseLease(db, STATE_KEY, INITIAL, owner);
     },
   };
 }

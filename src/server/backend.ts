@@ -30,6 +30,7 @@ export type ConsentPreviewView = z.input<typeof S.ConsentPreviewSchema>;
 export type ErasureView = z.input<typeof S.ErasureSchema>;
 export type AuditEventListView = z.input<typeof S.AuditEventListSchema>;
 export type AuditFeedView = z.input<typeof S.AuditFeedSchema>;
+export type AlertView = z.input<typeof S.AlertSchema>;
 
 /** A change made through the API, as the audit trail records it (names of the body fields only, never values). */
 export interface AuditRecord {
@@ -183,6 +184,13 @@ export interface ServiceBackend {
     list(sandboxId: string, filter: { dataflowId?: string }): Promise<AudienceView[]>;
     /** Undefined for an audience that is not active in the sandbox; a 429 ApiError within 24 hours of the last. */
     activateNow(sandboxId: string, id: string): Promise<z.input<typeof S.ActivateNowSchema> | undefined>;
+  };
+  alerts: {
+    /** Firing alerts and those resolved in the last 30 days, newest first. */
+    list(
+      sandboxId: string,
+      filter: { status?: 'firing' | 'resolved' | undefined; limit: number },
+    ): Promise<AlertView[]>;
   };
   deadLetters: {
     list(sandboxId: string, filter: { dataflowId?: string; limit: number }): Promise<DeadLetterView[]>;

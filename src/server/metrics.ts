@@ -14,7 +14,10 @@ export interface ServiceMetrics {
   imports: Gauge<'status'>;
   rateLimitWaits: Counter<'scope' | 'reason'>;
   rateLimitWaitSeconds: Counter<'scope' | 'reason'>;
+  /** Alert webhook calls by outcome: sent, failed (retried later), dropped (no webhook accepted it within a day). */
   alertsSent: Counter<'type' | 'outcome'>;
+  alertsFiring: Gauge<'type'>;
+  alertOutbox: Gauge;
   /** Audit events a collector acknowledged, and forwarding attempts that failed. */
   auditForwarded: Counter;
   auditForwardFailures: Counter;
@@ -30,6 +33,7 @@ export interface MetricsSources {
   pending?: () => Promise<{ adds: number; removes: number }>;
   identities?: () => Promise<Array<{ outcome: string; reason: string; value: number }>>;
   imports?: () => Promise<Record<string, number>>;
+  alerts?: () => Promise<{ firing: Record<string, number>; waiting: number }>;
 }
 
 export function createMetrics(
@@ -128,6 +132,35 @@ export function createMetrics(
         }
       },
     }),
+    alertsFiring: new Gauge({
+      name: 'tca_alerts_firing',
+      help: 'Alerts firing now (their condition holds), by type',
+      labelNames: ['type'],
+      registers: [registry],
+      async collect() {
+        try {
+          const counts = await sources.alerts?.();
+          if (!counts) return;
+          this.reset();
+          for (const [type, n] of Object.entries(counts.firing)) this.set({ type }, n);
+        } catch {
+          // As for pending changes: a busy store keeps the last value.
+        }
+      },
+    }),
+    alertOutbox: new Gauge({
+      name: 'tca_alert_notifications_waiting',
+      help: 'Alert notifications waiting for their webhook to accept them (retried with backoff for up to a day)',
+      registers: [registry],
+      async collect() {
+        try {
+          const counts = await sources.alerts?.();
+          if (counts) this.set(counts.waiting);
+        } catch {
+          // As for pending changes.
+        }
+      },
+    }),
     rateLimitWaits: new Counter({
       name: 'tca_rate_limit_waits_total',
       help: 'Waits forced by X rate limits, by endpoint and reason (pacing before a request, retry after a 429, deferred to a later attempt)',
@@ -142,7 +175,7 @@ export function createMetrics(
     }),
     alertsSent: new Counter({
       name: 'tca_alerts_total',
-      help: 'Alert webhook calls by alert type and outcome (sent, failed)',
+      help: 'Alert webhook calls by alert type and outcome (sent; failed: retried later; dropped: no webhook accepted it within a day)',
       labelNames: ['type', 'outcome'],
       registers: [registry],
     }),

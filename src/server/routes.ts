@@ -712,6 +712,21 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'GET',
+      path: `${V1}/alerts`,
+      permissions: ['View Destinations'],
+      tag: 'Alerts',
+      summary:
+        "The sandbox's alerts, newest first: those firing now (their condition holds) and those resolved in the " +
+        'last 30 days. Each fired once to the webhooks, and its resolution was sent to the same ones.',
+      query: S.AlertQuerySchema,
+      status: 200,
+      response: S.AlertListSchema,
+      handler: async ({ principal, backend, query }) => ({
+        items: await backend.alerts.list(principal.sandboxId, { status: query.status, limit: query.limit }),
+      }),
+    }),
+    route({
+      method: 'GET',
       path: `${V1}/dead-letters`,
       permissions: ['View Destinations', 'View Identity Graph'],
       tag: 'Dead letters',

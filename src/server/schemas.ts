@@ -517,6 +517,30 @@ export const DeadLetterReplaySchema = z
   });
 export const DeadLetterReplayResultSchema = z.object({ replayed: z.number() });
 
+export const AlertSchema = z
+  .object({
+    alertId: z.string(),
+    status: z.enum(['firing', 'resolved']),
+    type: z.enum(['dataflow_failed', 'dataflow_paused', 'dataflow_delayed', 'exclusion_rate_exceeded']),
+    severity: z.enum(['critical', 'warning']),
+    dataflowId: z.string(),
+    dataflowName: z.string(),
+    destinationId: z.string(),
+    message: z.string(),
+    firedAt: timestamp,
+    resolvedAt: timestamp.nullable().meta({ description: 'When the condition cleared; null while firing' }),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'Alert' });
+export const AlertListSchema = z.object({ items: z.array(AlertSchema) });
+export const AlertQuerySchema = z.object({
+  status: z
+    .enum(['firing', 'resolved'])
+    .optional()
+    .meta({ description: 'Only firing or only resolved alerts; both when omitted' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
 // --- ingest ---------------------------------------------------------------------------------------------------------
 
 export const ProfileExportDocSchema = z

@@ -22,7 +22,7 @@ import {
 import { domainRules } from './domain-rules.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { startAlerts, type DataflowHealth } from './alerts.ts';
+import { alertCounts, startAlerts, type DataflowHealth } from './alerts.ts';
 import { startAuditForward } from './audit-forward.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { EnginePort } from './ports.ts';
@@ -45,7 +45,7 @@ export interface Service {
   /** Set when this start created the admin token (first start). */
   adminToken: string | undefined;
   adminTokenFile: string;
-  alerts: { check(): Promise<unknown[]> } | undefined;
+  alerts: { check(): Promise<unknown[]>; deliver(): Promise<number> } | undefined;
   /** Stops accepting requests, drains in-flight deliveries, closes the store. */
   close(): Promise<void>;
 }
@@ -141,6 +141,7 @@ export async function startService(config: Config, options: StartServiceOptions 
   });
   metrics.sources.pending = () => enginePort.pendingTotals();
   metrics.sources.imports = () => engine.importCounts();
+  metrics.sources.alerts = () => alertCounts(store.db);
   metrics.sources.identities = async () => {
     const rows = await store.db
       .selectFrom('engine_run_counters')
@@ -202,12 +203,15 @@ export async function startService(config: Config, options: StartServiceOptions 
   if (config.role !== 'api') {
     worker = enginePort.startWorker();
     alerts = startAlerts({
+      store,
+      owner: `worker-${randomUUID()}`,
       collect: () => collectHealth(store, enginePort, now),
       thresholds: {
         exclusionRate: config.alerts.exclusionRateThreshold,
         delayMinutes: config.alerts.delayMinutes,
       },
       globalWebhookUrl: config.alerts.webhookUrl,
+      webhookSecret: config.alerts.webhookSecret,
       intervalMs: config.alerts.checkIntervalSeconds * 1000,
       logger,
       metrics,
@@ -263,7 +267,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     logger,
     adminToken,
     adminTokenFile,
-    alerts: alerts && { check: () => alerts.check() },
+    alerts: alerts && { check: () => alerts.check(), deliver: () => alerts.deliver() },
     close,
   };
 }
@@ -324,6 +328,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
         0,
     );
     out.push({
+      sandboxId: d.sandboxId,
       sandbox: sandboxNames.get(d.sandboxId) ?? d.sandboxId,
       dataflowId: d.id,
       dataflowName: d.name,

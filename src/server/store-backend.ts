@@ -1,4 +1,5 @@
 import { forwardedCursor } from './audit-forward.ts';
+import { listAlerts } from './alerts.ts';
 import { POLICIES, type CustomPolicy, type FieldLabel } from '../audience/governance.ts';
 import type {
   Store,
@@ -941,6 +942,22 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       activateNow: (sandboxId, id) => engine.activateNow(sandboxId, id),
     },
 
+    alerts: {
+      list: async (sandboxId, filter) =>
+        (await listAlerts(store.db, sandboxId, filter)).map(({ alert, resolvedAt }) => ({
+          alertId: alert.alertId,
+          status: resolvedAt === null ? 'firing' : 'resolved',
+          type: alert.type,
+          severity: alert.severity,
+          dataflowId: alert.dataflowId,
+          dataflowName: alert.dataflowName,
+          destinationId: alert.destinationId,
+          message: alert.message,
+          firedAt: alert.firedAt,
+          resolvedAt,
+          details: alert.details,
+        })),
+    },
     deadLetters: {
       list: (sandboxId, filter) => engine.deadLetters(sandboxId, filter),
       replay: (sandboxId, selection) => engine.replayDeadLetters(sandboxId, selection),

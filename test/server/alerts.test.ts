@@ -1,15 +1,23 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateAlerts, type DataflowHealth } from '../../src/server/alerts.ts';
+import {
+  evaluateConditions,
+  planAlerts,
+  signatureHeader,
+  type DataflowHealth,
+  type FiringAlert,
+} from '../../src/server/alerts.ts';
 import { DEMO, profile, startTestService, waitFor, type TestService, type Json } from './harness.ts';
 
 // Alerts reach a real webhook receiver on loopback: dataflow failed, paused (X refused the credentials), delayed
-// (changes waiting past the threshold) and exclusion rate exceeded.
+// (changes waiting past the threshold) and exclusion rate exceeded; a cleared condition is sent as resolved; every
+// notification is signed with the shared secret.
 
+const SECRET = 'alert-secret-0123456789';
 let t: TestService;
 let receiver: Server;
-const received: Array<{ path: string; body: Json }> = [];
+const received: Array<{ path: string; body: Json; raw: string; headers: IncomingHttpHeaders }> = [];
 let offsetMs = 0;
 const now = () => Date.now() + offsetMs;
 
@@ -18,7 +26,7 @@ async function startReceiver(): Promise<string> {
     let data = '';
     req.on('data', (c: Buffer) => (data += c.toString()));
     req.on('end', () => {
-      received.push({ path: req.url ?? '', body: JSON.parse(data) });
+      received.push({ path: req.url ?? '', body: JSON.parse(data), raw: data, headers: req.headers });
       res.writeHead(204).end();
     });
   });
@@ -26,8 +34,14 @@ async function startReceiver(): Promise<string> {
   return `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
 }
 
-const alertOf = (type: string, dataflowId: string) => () =>
-  Promise.resolve(received.find((a) => a.body.type === type && a.body.dataflowId === dataflowId));
+const alertOf =
+  (type: string, dataflowId: string, status = 'firing') =>
+  () =>
+    Promise.resolve(
+      received.find(
+        (a) => a.body.type === type && a.body.dataflowId === dataflowId && a.body.status === status,
+      ),
+    );
 
 beforeAll(async () => {
   const url = await startReceiver();
@@ -37,6 +51,7 @@ beforeAll(async () => {
       TCA_ALERT_WEBHOOK_URL: `${url}/global`,
       TCA_ALERT_CHECK_SECONDS: '1',
       TCA_ALERT_EXCLUSION_RATE: '0.5',
+      TCA_ALERT_WEBHOOK_SECRET: SECRET,
     },
     { now },
   );
@@ -131,6 +146,53 @@ describe('alert webhooks', () => {
     });
     const alert = await waitFor(alertOf('dataflow_failed', id), 20_000, 'failed alert');
     expect(alert.body.message).toContain('audience could not be created');
+    expect(alert.body.text).toBe(`[CRITICAL] ${alert.body.message}`);
+    const listed = await t.call('GET', '/api/v1/alerts?status=firing', { token: t.adminToken });
+    expect(listed.body.items.find((a: Json) => a.alertId === alert.body.alertId)).toMatchObject({
+      status: 'firing',
+      type: 'dataflow_failed',
+      resolvedAt: null,
+    });
+    const metrics = await fetch(`${t.service.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/tca_alerts_firing\{type="dataflow_failed"\} [1-9]/);
+
+    // Cleared: the same alert, resolved, to the same webhooks; it fires no more.
+    await t.service.store.dataflows.update('prod', id, { status: 'active', statusReason: null });
+    const resolved = await waitFor(alertOf('dataflow_failed', id, 'resolved'), 20_000, 'resolved alert');
+    expect(resolved.body).toMatchObject({
+      alertId: alert.body.alertId,
+      status: 'resolved',
+      severity: 'critical',
+    });
+    expect(resolved.body.id).not.toBe(alert.body.id);
+    expect(resolved.body.text).toMatch(/^\[RESOLVED\] /);
+    expect(Date.parse(resolved.body.resolvedAt)).toBeGreaterThanOrEqual(Date.parse(alert.body.firedAt));
+    const paths = (status: string) =>
+      received
+        .filter((a) => a.body.alertId === alert.body.alertId && a.body.status === status)
+        .map((a) => a.path)
+        .sort();
+    await waitFor(
+      () => Promise.resolve(paths('resolved').length === 2 ? true : undefined),
+      10_000,
+      'both webhooks resolved',
+    );
+    expect(paths('resolved')).toEqual(paths('firing'));
+    const after = await t.call('GET', '/api/v1/alerts?status=resolved', { token: t.adminToken });
+    expect(after.body.items.find((a: Json) => a.alertId === alert.body.alertId)?.resolvedAt).toBe(
+      resolved.body.resolvedAt,
+    );
+  });
+
+  it('signs every notification with the shared secret', () => {
+    expect(received.length).toBeGreaterThan(0);
+    for (const r of received) {
+      const header = String(r.headers['x-tca-signature']);
+      const at = Number(/^t=(\d+),/.exec(header)?.[1]);
+      expect(header).toBe(signatureHeader(SECRET, r.raw, at));
+      expect(Math.abs(at - Date.now() / 1000 - offsetMs / 1000)).toBeLessThan(60);
+      expect(r.headers['x-tca-notification-id']).toBe(r.body.id);
+    }
   });
 
   it('fires "delayed" when changes wait longer than the threshold', async () => {
@@ -145,8 +207,9 @@ describe('alert webhooks', () => {
   });
 });
 
-describe('evaluateAlerts', () => {
+describe('planAlerts', () => {
   const base: DataflowHealth = {
+    sandboxId: 'sbx_1',
     sandbox: 'prod',
     dataflowId: 'df1',
     dataflowName: 'A',
@@ -157,27 +220,43 @@ describe('evaluateAlerts', () => {
     oldestPendingAt: null,
     lastRun: null,
   };
-  it('fires once per condition until it clears', () => {
-    const first = evaluateAlerts([base], new Set(), { exclusionRate: 0.5, delayMinutes: 150 }, 0);
-    expect(first.alerts.map((a) => a.alert.type)).toEqual(['dataflow_paused']);
-    const again = evaluateAlerts([base], first.active, { exclusionRate: 0.5, delayMinutes: 150 }, 1);
-    expect(again.alerts).toEqual([]);
-    const cleared = evaluateAlerts(
-      [{ ...base, status: 'active' }],
-      again.active,
-      { exclusionRate: 0.5, delayMinutes: 150 },
-      2,
-    );
-    const back = evaluateAlerts([base], cleared.active, { exclusionRate: 0.5, delayMinutes: 150 }, 3);
-    expect(back.alerts.length).toBe(1);
+  const thresholds = { exclusionRate: 0.5, delayMinutes: 150 };
+  /** What the store would hold after acting on a plan. */
+  const firingAfter = (firing: FiringAlert[], health: DataflowHealth[]) => {
+    const conditions = evaluateConditions(health, thresholds, 0);
+    const plan = planAlerts(conditions, firing);
+    const ended = new Set([...plan.resolve, ...plan.forget].map((f) => f.key));
+    const next = firing.filter((f) => !ended.has(f.key));
+    for (const c of plan.fire)
+      next.push({ key: c.key, type: c.alert.type, urls: [], alert: { ...c.alert } as FiringAlert['alert'] });
+    return { plan, next };
+  };
+  it('fires once per condition, resolves it when it clears, and fires it again when it comes back', () => {
+    const first = firingAfter([], [base]);
+    expect(first.plan.fire.map((c) => c.alert.type)).toEqual(['dataflow_paused']);
+    const again = firingAfter(first.next, [base]);
+    expect(again.plan.fire).toEqual([]);
+    expect(again.plan.resolve).toEqual([]);
+    const cleared = firingAfter(again.next, [{ ...base, status: 'active' }]);
+    expect(cleared.plan.resolve.map((f) => f.key)).toEqual(['df1:paused']);
+    const back = firingAfter(cleared.next, [base]);
+    expect(back.plan.fire.length).toBe(1);
+  });
+  it('resolves the alerts of a dataflow that is gone', () => {
+    const first = firingAfter([], [base]);
+    expect(firingAfter(first.next, []).plan.resolve.map((f) => f.key)).toEqual(['df1:paused']);
+  });
+  it('forgets an exclusion-rate alert without resolving it: it belongs to its run', () => {
+    const run = { runId: 'r1', activated: 1, excluded: 9, failed: 0 };
+    const first = firingAfter([], [{ ...base, status: 'active', lastRun: run }]);
+    expect(first.plan.fire.map((c) => c.key)).toEqual(['df1:exclusion:r1']);
+    const next = firingAfter(first.next, [
+      { ...base, status: 'active', lastRun: { ...run, runId: 'r2', excluded: 0 } },
+    ]);
+    expect(next.plan.resolve).toEqual([]);
+    expect(next.plan.forget.map((f) => f.key)).toEqual(['df1:exclusion:r1']);
   });
   it('does not alert on a pause a user asked for', () => {
-    const r = evaluateAlerts(
-      [{ ...base, statusReason: 'paused by a user' }],
-      new Set(),
-      { exclusionRate: 0.5, delayMinutes: 150 },
-      0,
-    );
-    expect(r.alerts).toEqual([]);
+    expect(evaluateConditions([{ ...base, statusReason: 'paused by a user' }], thresholds, 0)).toEqual([]);
   });
 });

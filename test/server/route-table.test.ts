@@ -113,6 +113,7 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/dataflows/:id/runs': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/runs` }),
   'POST /api/v1/dataflows/:id/flush': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/flush` }),
   'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
+  'GET /api/v1/alerts': async () => ({ path: '/api/v1/alerts?status=firing' }),
   'GET /api/v1/dead-letters': async () => ({ path: '/api/v1/dead-letters' }),
   'POST /api/v1/dead-letters/replay': async (c) => ({
     path: '/api/v1/dead-letters/replay',

@@ -143,8 +143,38 @@ export interface AuditEventsTable {
   fields: string;
 }
 
+/** The state of one alert condition (migration 0010): firing while `resolved_at` is null. */
+export interface AlertStatesTable {
+  /** The condition, e.g. `df_…:paused` (an exclusion-rate alert's key names its run). */
+  key: string;
+  sandbox_id: string;
+  dataflow_id: string;
+  type: string;
+  /** JSON of the alert as it fired. */
+  alert: string;
+  /** JSON array of the webhooks it went to (its resolution goes to the same ones). */
+  urls: string;
+  fired_at: EpochMs;
+  resolved_at: EpochMs | null;
+}
+
+/** An alert notification waiting for its webhook to accept it. */
+export interface AlertOutboxTable {
+  /** Sorts in the order notifications were queued (the notification's own id is in the body). */
+  id: string;
+  type: string;
+  url: string;
+  body: string;
+  created_at: EpochMs;
+  attempts: Generated<number>;
+  next_attempt_at: EpochMs;
+  last_error: string | null;
+}
+
 /** Tables created by the store's migrations (0001–0099). */
 export interface CoreTables {
+  alert_states: AlertStatesTable;
+  alert_outbox: AlertOutboxTable;
   audit_events: AuditEventsTable;
   sandboxes: SandboxesTable;
   api_tokens: ApiTokensTable;

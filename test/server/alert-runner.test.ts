@@ -1,0 +1,151 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAlerts, type Alert, type DataflowHealth } from '../../src/server/alerts.ts';
+import { createLogger } from '../../src/server/logger.ts';
+import { createMetrics } from '../../src/server/metrics.ts';
+import { BACKENDS, type TestStore } from '../store/backends.ts';
+
+// The alert runner on a real store (SQLite and PostgreSQL) with a real webhook receiver on loopback: several workers
+// and restarts send each notification once, a refused notification is retried with backoff and in order, and one no
+// webhook accepts within a day is dropped.
+
+/** A webhook receiver that refuses (503) while `refusing` is set. */
+async function startReceiver(): Promise<{
+  url: string;
+  accepted: Alert[];
+  refused: number;
+  refusing: boolean;
+  close(): Promise<void>;
+}> {
+  const state = { accepted: [] as Alert[], refused: 0, refusing: false };
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      if (state.refusing) {
+        state.refused += 1;
+        res.writeHead(503).end();
+        return;
+      }
+      state.accepted.push(JSON.parse(body) as Alert);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  });
+}
+
+const paused: DataflowHealth = {
+  sandboxId: 'sbx_test',
+  sandbox: 'test',
+  dataflowId: 'df_a',
+  dataflowName: 'CRM to X',
+  destinationId: 'dst_a',
+  webhookUrl: null,
+  status: 'paused',
+  statusReason: 'X answered 401: re-authorize the destination',
+  oldestPendingAt: null,
+  lastRun: null,
+};
+
+describe.each(BACKENDS)('alert runner on $name', (backend) => {
+  let db: TestStore;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let health: DataflowHealth[] = [];
+  let clock = Date.parse('2026-11-30T12:00:00Z');
+  const metrics = createMetrics({ defaultMetrics: false });
+  const runner = (owner: string) =>
+    startAlerts({
+      store: db.store,
+      owner,
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: receiver.url,
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      metrics,
+      now: () => clock,
+    });
+  const outbox = () => db.store.db.selectFrom('alert_outbox').selectAll().execute();
+
+  beforeAll(async () => {
+    db = await backend.open();
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await db?.cleanup();
+    await receiver?.close();
+  });
+
+  it('sends each notification once, however many workers evaluate and however often they restart', async () => {
+    const a = runner('worker-a');
+    const b = runner('worker-b');
+    health = [paused];
+    expect((await a.check()).map((n) => [n.type, n.status])).toEqual([['dataflow_paused', 'firing']]);
+    // B finds the lease taken: it neither evaluates nor sends.
+    expect(await b.check()).toEqual([]);
+    expect(await b.deliver()).toBe(0);
+    expect(await a.deliver()).toBe(1);
+    expect(await a.check()).toEqual([]);
+    expect(receiver.accepted.map((n) => n.status)).toEqual(['firing']);
+
+    // A stops (hands the lease back); a restarted worker knows the alert fires already.
+    await a.stop();
+    const c = runner('worker-c');
+    expect(await c.check()).toEqual([]);
+    health = [{ ...paused, status: 'active', statusReason: null }];
+    const [resolved] = await c.check();
+    expect(resolved).toMatchObject({ status: 'resolved', alertId: receiver.accepted[0]!.alertId });
+    expect(await c.deliver()).toBe(1);
+    expect(await b.check()).toEqual([]);
+    expect(receiver.accepted.map((n) => n.status)).toEqual(['firing', 'resolved']);
+    await Promise.all([b.stop(), c.stop()]);
+  });
+
+  it('retries a refused notification with backoff and in order, and drops one not accepted within a day', async () => {
+    const before = receiver.accepted.length;
+    const w = runner('worker-d');
+    receiver.refusing = true;
+    health = [paused];
+    await w.check();
+    health = [{ ...paused, status: 'active', statusReason: null }];
+    await w.check();
+    // Firing, then resolved: the first refusal holds the second back, so their order stays.
+    expect(await w.deliver()).toBe(0);
+    expect(receiver.refused).toBe(1);
+    const [first] = (await outbox()).sort((x, y) => x.id.localeCompare(y.id));
+    expect(Number(first!.attempts)).toBe(1);
+    expect(first!.last_error).toBe('HTTP 503');
+    // Not due before the backoff has passed.
+    clock += 10_000;
+    expect(await w.deliver()).toBe(0);
+    expect(receiver.refused).toBe(1);
+    receiver.refusing = false;
+    clock += 30_000;
+    expect(await w.deliver()).toBe(2);
+    expect(receiver.accepted.slice(before).map((n) => n.status)).toEqual(['firing', 'resolved']);
+    expect(await outbox()).toEqual([]);
+
+    // A webhook down for a day: the notification is dropped and counted.
+    receiver.refusing = true;
+    health = [paused];
+    await w.check();
+    for (let i = 0; i < 40 && (await outbox()).length > 0; i += 1) {
+      clock += 3_600_000;
+      await w.deliver();
+    }
+    expect(await outbox()).toEqual([]);
+    const dropped = await metrics.alertsSent.get();
+    expect(
+      dropped.values.find((v) => v.labels.outcome === 'dropped' && v.labels.type === 'dataflow_paused')
+        ?.value,
+    ).toBe(1);
+    receiver.refusing = false;
+    await w.stop();
+  });
+});
