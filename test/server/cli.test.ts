@@ -177,6 +177,53 @@ describe('tca CLI', () => {
     expect(table.stdout).toMatch(/XREQUESTS\s+PENDINGPEAK/);
   });
 
+  it('lists alerts: firing and resolved, or only one kind', async () => {
+    const sandbox = (await t.service.store.sandboxes.list()).find((s) => s.name === 'prod')!;
+    const state = (key: string, status: 'firing' | 'resolved', firedAt: number) => ({
+      key,
+      sandbox_id: sandbox.id,
+      dataflow_id: dataflowId,
+      type: 'dataflow_paused',
+      alert: JSON.stringify({
+        id: key,
+        alertId: key,
+        status: 'firing',
+        type: 'dataflow_paused',
+        severity: 'critical',
+        sandbox: 'prod',
+        dataflowId,
+        dataflowName: 'CLI flow',
+        destinationId,
+        message: `Dataflow "CLI flow" is paused: ${key}`,
+        text: '',
+        firedAt: new Date(firedAt).toISOString(),
+        details: {},
+      }),
+      urls: '[]',
+      fired_at: firedAt,
+      resolved_at: status === 'resolved' ? firedAt + 60_000 : null,
+    });
+    const now = Date.now();
+    await t.service.store.db
+      .insertInto('alert_states')
+      .values([state('alr_old', 'resolved', now - 3_600_000), state('alr_new', 'firing', now)])
+      .execute();
+    const all = await tca(['alerts', '--json']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(
+      JSON.parse(all.stdout).map((a: { alertId: string; status: string }) => [a.alertId, a.status]),
+    ).toEqual([
+      ['alr_new', 'firing'],
+      ['alr_old', 'resolved'],
+    ]);
+    const firing = await tca(['alerts', '--firing']);
+    expect(firing.stdout).toContain('alr_new');
+    expect(firing.stdout).not.toContain('alr_old');
+    expect(firing.stdout).toMatch(/STATUS\s+SEVERITY\s+TYPE/);
+    const resolved = JSON.parse((await tca(['alerts', '--resolved', '--json'])).stdout);
+    expect(resolved.map((a: { alertId: string }) => a.alertId)).toEqual(['alr_old']);
+  });
+
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {
     const file = join(t.dir, 'members.csv');
     // The same people as the NDJSON import (keyed by ECID), only the first ten of them.

@@ -13,6 +13,7 @@ import { registerAudiencesCommand } from './audiences.ts';
 import { registerTokensCommand } from './tokens.ts';
 import { registerSandboxesCommand } from './sandboxes.ts';
 import { registerDeadLettersCommand } from './dead-letters.ts';
+import { registerAlertsCommand } from './alerts.ts';
 import { registerConsentCommand } from './consent.ts';
 import { registerPoliciesCommand } from './policies.ts';
 import { registerFieldLabelsCommand } from './field-labels.ts';
@@ -36,6 +37,7 @@ export function registerCommands(program: Command): void {
   registerTokensCommand(program);
   registerSandboxesCommand(program);
   registerDeadLettersCommand(program);
+  registerAlertsCommand(program);
   registerConsentCommand(program);
   registerPoliciesCommand(program);
   registerFieldLabelsCommand(program);
