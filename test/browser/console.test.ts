@@ -93,6 +93,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         TCA_AUDIT_FORWARD_URL: siemUrl,
         TCA_AUDIT_FORWARD_INTERVAL_SECONDS: '1',
         TCA_AUDIT_FEED_DELAY_MS: '0',
+        TCA_ALERT_CHECK_SECONDS: '1',
         // Egress through a corporate proxy that exists nowhere: X (the emulator) and the SIEM are on loopback, which
         // is always reached directly, so everything below works only if the proxy is bypassed for them.
         HTTPS_PROXY: 'http://egress:hush@proxy.corp.example:3128',
@@ -1042,6 +1043,48 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByRole('heading', { name: 'Dataflows', level: 1 }).waitFor();
       await expectText(page.locator('table'), 'Acme US retargeting');
       await page.setViewportSize({ width: 1280, height: 900 });
+    },
+  );
+
+  it(
+    'shows the alerts firing on the Dataflows page, each linked to its dataflow',
+    { timeout: 120_000 },
+    async () => {
+      // A connection whose access token X no longer accepts: its first delivery pauses the dataflow, which fires an alert.
+      const destination = await callApi<{ id: string }>(stack, 'POST', '/destinations', {
+        name: 'Revoked connection',
+        accountId: DEMO_ACCOUNT,
+        credentials: { ...DEMO_APP, accessToken: 'revoked-token', accessTokenSecret: 'revoked-secret' },
+      });
+      const flow = await callApi<{ id: string }>(stack, 'POST', '/dataflows', {
+        name: 'Revoked flow',
+        destinationId: destination.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: 'seg-cart', mappingName: 'Cart abandoners (revoked)' }],
+      });
+      await callApi(stack, 'POST', '/ingest/profiles', {
+        segmentMembership: { ups: { 'seg-cart': { status: 'realized' } } },
+        identityMap: { Email: [{ id: 'revoked.token@example.com' }], ECID: [{ id: 'revoked-1' }] },
+      });
+      await callApi(stack, 'POST', `/dataflows/${flow.id}/flush`);
+      await waitFor('the paused alert', async () => {
+        const firing = await callApi<{ items: Array<{ dataflowId: string }> }>(
+          stack,
+          'GET',
+          '/alerts?status=firing',
+        );
+        return firing.items.some((a) => a.dataflowId === flow.id) ? true : undefined;
+      });
+      await page.getByRole('link', { name: 'Dataflows', exact: true }).click();
+      // Opened afresh, as after the dataflow was made elsewhere (a script, another user).
+      await page.reload();
+      const alerts = page.getByTestId('firing-alerts');
+      await expectText(alerts, 'Dataflow "Revoked flow" is paused');
+      await expectText(alerts, 'Critical');
+      await expectText(page.locator('table tr', { hasText: 'Revoked flow' }), 'Paused');
+      await shot(page, '21-firing-alerts');
+      await alerts.getByRole('link', { name: /Revoked flow/ }).click();
+      await page.waitForURL(new RegExp(`#/dataflows/${flow.id}/runs$`));
     },
   );
 });

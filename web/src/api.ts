@@ -7,6 +7,7 @@ import type { Permission } from '../../src/server/permissions.ts';
 import type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 import type { CustomPolicyInput, FieldLabel } from '../../src/audience/governance.ts';
 import type {
+  AlertView,
   AuditEventListView,
   ConsentPreviewView,
   DataUsagePoliciesView,
@@ -21,6 +22,8 @@ export { PERMISSIONS, PERMISSION_DESCRIPTIONS } from '../../src/server/permissio
 export type { Permission } from '../../src/server/permissions.ts';
 
 export type AuditEventList = AuditEventListView;
+/** An alert: firing while its condition holds, then resolved (kept 30 days). */
+export type Alert = AlertView;
 export type AuditEvent = AuditEventListView['items'][number];
 
 export interface ErrorDetail {
@@ -615,6 +618,9 @@ export function createApi(options: ApiOptions) {
         'POST',
         `/audiences/${enc(audienceId)}/activate-now`,
       ),
+
+    listAlerts: async (query: { status?: 'firing' | 'resolved'; limit?: number } = {}) =>
+      listOf<Alert>(await request('GET', '/alerts', undefined, query)),
 
     listDeadLetters: async (query: { dataflowId?: string; limit?: number } = {}) =>
       listOf<DeadLetter>(await request('GET', '/dead-letters', undefined, query)),

@@ -1,6 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useApp } from '../app-context.tsx';
 import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
+import type { Alert } from '../api.ts';
 import { formatRoute } from '../router.ts';
 
 export function Dataflows() {
@@ -14,10 +15,17 @@ export function Dataflows() {
     queryFn: () => api.listDestinations(),
   });
   const destinationName = (id: string) => destinations.data?.find((d) => d.id === id)?.name ?? id;
+  // Firing alerts, looked at again every 30 s: the service evaluates them every minute by default.
+  const alerts = useQuery({
+    queryKey: [session.sandbox, 'alerts', 'firing'],
+    queryFn: () => api.listAlerts({ status: 'firing' }),
+    refetchInterval: 30_000,
+  });
 
   return (
     <section className="page" aria-labelledby="dataflows-title">
       <h1 id="dataflows-title">Dataflows</h1>
+      {alerts.data && alerts.data.length > 0 && <FiringAlerts alerts={alerts.data} />}
       <QueryView query={dataflows} label="dataflows">
         {(list) =>
           list.length === 0 ? (
@@ -60,6 +68,30 @@ export function Dataflows() {
           )
         }
       </QueryView>
+    </section>
+  );
+}
+
+/** What needs attention now: each firing alert, linked to its dataflow. */
+function FiringAlerts({ alerts }: { alerts: Alert[] }) {
+  return (
+    <section
+      className="callout callout-error"
+      aria-labelledby="firing-alerts-title"
+      data-testid="firing-alerts"
+    >
+      <h2 id="firing-alerts-title" className="callout-title">
+        {alerts.length === 1 ? '1 alert firing' : `${alerts.length} alerts firing`}
+      </h2>
+      <ul className="alert-list">
+        {alerts.map((a) => (
+          <li key={a.alertId}>
+            <span className={`badge badge-${a.severity === 'critical' ? 'bad' : 'warn'}`}>{a.severity}</span>{' '}
+            <a href={formatRoute({ page: 'dataflow', id: a.dataflowId, tab: 'runs' })}>{a.message}</a>{' '}
+            <span className="small">since {new Date(a.firedAt).toLocaleString()}</span>
+          </li>
+        ))}
+      </ul>
     </section>
   );
 }
