@@ -760,9 +760,11 @@ export class XAdsClient {
         continue;
       }
 
+      // Signing again with X's time was not a retry: it does not use up one of them.
+      const retries = skewCorrected ? attempt - 1 : attempt;
       const retryAllowed =
         error.retryable &&
-        attempt < this.#maxRetries &&
+        retries < this.#maxRetries &&
         (spec.retry === 'all' || (error.status !== undefined && UNPROCESSED_STATUSES.has(error.status)));
       const now = this.#now();
       const limited = error instanceof RateLimitedError;
@@ -782,7 +784,7 @@ export class XAdsClient {
       const delay =
         error.retryAt !== undefined
           ? Math.max(0, error.retryAt - now)
-          : backoffDelay(attempt, { ...this.#backoff, random: this.#random });
+          : backoffDelay(retries, { ...this.#backoff, random: this.#random });
       if (delay > this.#maxWaitMs) {
         deferred(now + delay);
         throw error;

@@ -17,10 +17,11 @@ const CREDENTIALS = {
   accessTokenSecret: seed.users[0]!.token_secret,
 };
 
-function setup(localOffsetMs: number, credentials = CREDENTIALS) {
+function setup(localOffsetMs: number, credentials = CREDENTIALS, maxRetries?: number) {
   const emulator = createEmulator({ seed, now: () => X_TIME });
   const offsets: number[] = [];
   const client = new XAdsClient({
+    ...(maxRetries === undefined ? {} : { maxRetries }),
     baseUrl: 'http://x.emulator',
     credentials,
     fetch: (url, init) => emulator.fetch(new Request(url, init)),
@@ -31,7 +32,7 @@ function setup(localOffsetMs: number, credentials = CREDENTIALS) {
     clockOffsets: new ClockOffsets(),
   });
   const statuses = () => emulator.admin.requests().map((r) => r.status);
-  return { client, offsets, statuses };
+  return { client, offsets, statuses, emulator };
 }
 
 describe('clock skew', () => {
@@ -65,5 +66,13 @@ describe('clock skew', () => {
     const skewed = setup(10 * 60_000, wrong);
     await expect(skewed.client.getAccount(ACCOUNT)).rejects.toBeInstanceOf(AuthError);
     expect(skewed.statuses()).toEqual([401, 401]);
+  });
+
+  it('does not count signing again with X time as one of the retries', async () => {
+    const { client, statuses, emulator } = setup(10 * 60_000, CREDENTIALS, 1);
+    // The request signed again meets a transient error: the one retry allowed is still there for it.
+    emulator.admin.addFaults({ faults: [{ path: '/accounts/', after: 1, status: 503 }] });
+    expect((await client.getAccount(ACCOUNT)).id).toBe(ACCOUNT);
+    expect(statuses()).toEqual([401, 503, 200]);
   });
 });
