@@ -335,10 +335,17 @@ async function* readCsvRecords(
   );
   stream.once('error', (error) => parser.destroy(error));
   let layout: CsvProfileLayout | null = null;
+  // Records are numbered by the line they start on, as an editor shows it. The parser counts each line break inside a
+  // quoted value, but a CRLF there as two: those extra ones are taken off.
   let lastLine = 0;
+  let doubleCounted = 0;
   try {
     for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      lastLine = record.info.lines;
+      const line = lastLine + 1;
+      for (const value of record.record)
+        for (let at = value.indexOf('\r\n'); at !== -1; at = value.indexOf('\r\n', at + 2))
+          doubleCounted += 1;
+      lastLine = record.info.lines - doubleCounted;
       if (layout === null) {
         const header = parseCsvProfileHeader(record.record);
         if (!header.ok) {
@@ -350,13 +357,13 @@ async function* readCsvRecords(
         layout = header.layout;
         continue;
       }
-      yield { line: record.info.lines, layout, record: record.record };
+      yield { line, layout, record: record.record };
     }
   } catch (error) {
     if (error instanceof EngineError) throw error;
     const line =
       typeof (error as { lines?: unknown }).lines === 'number'
-        ? (error as { lines: number }).lines
+        ? (error as { lines: number }).lines - doubleCounted
         : lastLine + 1;
     yield {
       line,

@@ -186,6 +186,17 @@ for (const backend of BACKENDS) {
       expect(second.rejected[0]!.line).toBe(3);
       await h!.engine.flush();
       expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([1, 2, 3, 5, 6, 8]));
+      // A quoted value across lines (CRLF inside it): a row is named by the line it starts on, and the rows after it
+      // by their own lines.
+      const quoted = join(dir, 'quoted.csv');
+      writeFileSync(
+        quoted,
+        'profile_key,email,segment:seg\r\nk9,u9@x.com,1\r\n,"first\r\nsecond",1\r\n' +
+          'k10,u10@x.com,1\r\n,u11@x.com,1\r\n,"a\nb\r\nc",1\n,u12@x.com,1\n',
+      );
+      const third = await h!.engine.importFile(quoted, { sandboxId: 'prod' });
+      expect(third).toMatchObject({ rowsRead: 6, accepted: 2, rejectedCount: 4 });
+      expect(third.rejected.map((r) => r.line)).toEqual([3, 6, 7, 10]);
     });
 
     it('stops at a CSV syntax error and then removes nothing in mirror mode', async () => {
