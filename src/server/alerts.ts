@@ -15,7 +15,12 @@ import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts'
  */
 
 export type AlertType =
-  'dataflow_failed' | 'dataflow_paused' | 'dataflow_delayed' | 'exclusion_rate_exceeded';
+  | 'dataflow_failed'
+  | 'dataflow_paused'
+  | 'dataflow_delayed'
+  | 'exclusion_rate_exceeded'
+  /** Sent on request, to check that a webhook is reached and verifies signatures. */
+  | 'test';
 
 /** What the evaluator needs to know about one dataflow. */
 export interface DataflowHealth {
@@ -192,6 +197,74 @@ export function signatureHeader(secret: string, body: string, unixSeconds: numbe
   return `t=${unixSeconds},v1=${mac}`;
 }
 
+/**
+ * Posts one notification to a webhook (signed when there is a secret); null when the webhook accepted it (2xx), else
+ * why not.
+ */
+export async function postNotification(
+  url: string,
+  body: string,
+  id: string,
+  options: { secret: string | undefined; fetch: typeof globalThis.fetch; now: number },
+): Promise<string | null> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': 'tca-alerts',
+    'x-tca-notification-id': id,
+  };
+  if (options.secret)
+    headers['x-tca-signature'] = signatureHeader(options.secret, body, Math.floor(options.now / 1000));
+  try {
+    const res = await options.fetch(url, {
+      method: 'POST',
+      headers,
+      body,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    await res.body?.cancel();
+    return res.ok ? null : `HTTP ${res.status}`;
+  } catch (error) {
+    return describeNetworkFailure(error).reason;
+  }
+}
+
+/**
+ * Sends a test notification to a destination's alert webhook, as alerts are sent (signed, same headers), and says
+ * whether the webhook accepted it.
+ */
+export async function sendTestAlert(options: {
+  url: string;
+  id: string;
+  sandbox: string;
+  destination: { id: string; name: string };
+  secret: string | undefined;
+  fetch?: typeof globalThis.fetch;
+  now: number;
+}): Promise<{ alert: Alert; error: string | null }> {
+  const message = `Test alert for destination "${options.destination.name}": this webhook receives its alerts`;
+  const alert: Alert = {
+    id: options.id,
+    alertId: options.id,
+    status: 'firing',
+    type: 'test',
+    severity: 'warning',
+    sandbox: options.sandbox,
+    dataflowId: '',
+    dataflowName: '',
+    destinationId: options.destination.id,
+    message,
+    text: `[TEST] ${message}`,
+    firedAt: new Date(options.now).toISOString(),
+    details: {},
+  };
+  const error = await postNotification(options.url, JSON.stringify(alert), alert.id, {
+    secret: options.secret,
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    now: options.now,
+  });
+  return { alert, error };
+}
+
 const LEASE_KEY = 'alerts';
 const INITIAL: Leased = { owner: null, until: 0 };
 const LEASE_MS = 120_000;
@@ -349,29 +422,6 @@ export function startAlerts(options: {
       .execute();
   };
 
-  /** Posts one notification; the reason it was not accepted, or null. */
-  const post = async (url: string, body: string, id: string): Promise<string | null> => {
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'user-agent': 'tca-alerts',
-      'x-tca-notification-id': id,
-    };
-    if (options.webhookSecret)
-      headers['x-tca-signature'] = signatureHeader(options.webhookSecret, body, Math.floor(now() / 1000));
-    try {
-      const res = await doFetch(url, {
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-      await res.body?.cancel();
-      return res.ok ? null : `HTTP ${res.status}`;
-    } catch (error) {
-      return describeNetworkFailure(error).reason;
-    }
-  };
-
   /** Sends the notifications that are due, oldest first; the number accepted. */
   const deliver = async (): Promise<number> => {
     if ((await takeLease(db, LEASE_KEY, INITIAL, owner, now(), LEASE_MS)) === null) return 0;
@@ -389,7 +439,11 @@ export function startAlerts(options: {
       }
       sent += 1;
       const id = (JSON.parse(row.body) as Alert).id;
-      const failure = await post(row.url, row.body, id);
+      const failure = await postNotification(row.url, row.body, id, {
+        secret: options.webhookSecret,
+        fetch: doFetch,
+        now: now(),
+      });
       if (failure === null) {
         await db.deleteFrom('alert_outbox').where('id', '=', row.id).execute();
         options.metrics?.alertsSent.inc({ type: row.type, outcome: 'sent' });

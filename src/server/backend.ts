@@ -145,6 +145,11 @@ export interface ServiceBackend {
     ): Promise<Checked<DestinationView> | undefined>;
     remove(sandboxId: string, id: string): Promise<Checked<true> | undefined>;
     verify(sandboxId: string, id: string): Promise<VerifyResult | undefined>;
+    /** Sends a test notification to the destination's alert webhook; a problem when it has none. */
+    testAlert(
+      sandboxId: string,
+      id: string,
+    ): Promise<Checked<z.input<typeof S.TestAlertResultSchema>> | undefined>;
     loginStart(
       sandboxId: string,
       id: string,

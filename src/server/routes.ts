@@ -487,6 +487,20 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'POST',
+      path: `${V1}/destinations/:id/test-alert`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
+      summary:
+        "Sends a test notification (type `test`) to the destination's alert webhook, signed as alerts are, and " +
+        'says whether the webhook accepted it (2xx) and if not why',
+      params: S.IdParams,
+      status: 200,
+      response: S.TestAlertResultSchema,
+      handler: async ({ principal, backend, params }) =>
+        valid(await backend.destinations.testAlert(principal.sandboxId, params.id), 'Destination', params.id),
+    }),
+    route({
+      method: 'POST',
       path: `${V1}/destinations/:id/login`,
       permissions: ['Manage Destinations'],
       tag: 'Destinations',

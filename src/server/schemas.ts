@@ -521,7 +521,9 @@ export const AlertSchema = z
   .object({
     alertId: z.string(),
     status: z.enum(['firing', 'resolved']),
-    type: z.enum(['dataflow_failed', 'dataflow_paused', 'dataflow_delayed', 'exclusion_rate_exceeded']),
+    type: z
+      .enum(['dataflow_failed', 'dataflow_paused', 'dataflow_delayed', 'exclusion_rate_exceeded', 'test'])
+      .meta({ description: '`test`: a test notification (sent on request, never listed)' }),
     severity: z.enum(['critical', 'warning']),
     dataflowId: z.string(),
     dataflowName: z.string(),
@@ -533,6 +535,17 @@ export const AlertSchema = z
   })
   .meta({ id: 'Alert' });
 export const AlertListSchema = z.object({ items: z.array(AlertSchema) });
+export const TestAlertResultSchema = z
+  .object({
+    url: z.string().meta({ description: "The destination's alert webhook" }),
+    delivered: z.boolean().meta({ description: 'The webhook answered 2xx' }),
+    error: z
+      .string()
+      .nullable()
+      .meta({ description: 'Why it was not delivered (the HTTP status, or the network failure), or null' }),
+    notification: z.record(z.string(), z.unknown()).meta({ description: 'The notification as sent' }),
+  })
+  .meta({ id: 'TestAlertResult' });
 export const AlertQuerySchema = z.object({
   status: z
     .enum(['firing', 'resolved'])

@@ -169,6 +169,8 @@ export async function startService(config: Config, options: StartServiceOptions 
     auditFeedDelayMs: config.auditFeedDelayMs,
     auditForward: config.auditForward,
     outboundProxy: config.outboundProxy,
+    alertWebhookSecret: config.alerts.webhookSecret,
+    ...(options.alertFetch ? { alertFetch: options.alertFetch } : {}),
   });
 
   const staticDir = options.staticDir === undefined ? join(packageRoot(), 'web', 'dist') : options.staticDir;

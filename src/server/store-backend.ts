@@ -1,5 +1,5 @@
 import { forwardedCursor } from './audit-forward.ts';
-import { listAlerts } from './alerts.ts';
+import { listAlerts, sendTestAlert } from './alerts.ts';
 import { POLICIES, type CustomPolicy, type FieldLabel } from '../audience/governance.ts';
 import type {
   Store,
@@ -53,6 +53,10 @@ export interface StoreBackendOptions {
   auditForward?: { url: string; format: 'ndjson' | 'splunk' } | undefined;
   /** The proxy outbound requests go through, reported to administrators. */
   outboundProxy?: OutboundProxy | undefined;
+  /** Signs alert notifications (TCA_ALERT_WEBHOOK_SECRET), test ones included. */
+  alertWebhookSecret?: string | undefined;
+  /** How alert webhooks are called (tests: a loopback receiver's); default `fetch`. */
+  alertFetch?: typeof globalThis.fetch;
 }
 
 /** The API's operations over the store (objects) and the engine (ingest, delivery, runs). */
@@ -623,6 +627,30 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async verify(sandboxId, id) {
         const d = await store.destinations.get(sandboxId, id);
         return d && verifyDestination(sandboxId, d);
+      },
+      async testAlert(sandboxId, id) {
+        const d = await store.destinations.get(sandboxId, id);
+        if (!d) return undefined;
+        if (!d.alertWebhookUrl)
+          return problems([
+            {
+              path: 'alertWebhookUrl',
+              reason: 'the destination has no alert webhook: set one (PATCH alertWebhookUrl) and test again',
+            },
+          ]);
+        const { alert, error } = await sendTestAlert({
+          url: d.alertWebhookUrl,
+          id: store.newId('alr'),
+          sandbox: await sandboxName(sandboxId),
+          destination: { id: d.id, name: d.name },
+          secret: options.alertWebhookSecret,
+          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
+          now: now(),
+        });
+        return {
+          ok: true,
+          value: { url: d.alertWebhookUrl, delivered: error === null, error, notification: { ...alert } },
+        };
       },
       async loginStart(sandboxId, id, input) {
         const d = await store.destinations.get(sandboxId, id);

@@ -1051,10 +1051,23 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     { timeout: 120_000 },
     async () => {
       // A connection whose access token X no longer accepts: its first delivery pauses the dataflow, which fires an alert.
+      // Its alerts go to a webhook on loopback, which counts the notifications it accepts.
+      const notified: string[] = [];
+      const hook = createServer((req, res) => {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (chunk: string) => (body += chunk));
+        req.on('end', () => {
+          notified.push((JSON.parse(body) as { type: string }).type);
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
       const destination = await callApi<{ id: string }>(stack, 'POST', '/destinations', {
         name: 'Revoked connection',
         accountId: DEMO_ACCOUNT,
         credentials: { ...DEMO_APP, accessToken: 'revoked-token', accessTokenSecret: 'revoked-secret' },
+        alertWebhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`,
       });
       const flow = await callApi<{ id: string }>(stack, 'POST', '/dataflows', {
         name: 'Revoked flow',
@@ -1085,6 +1098,20 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await shot(page, '21-firing-alerts');
       await alerts.getByRole('link', { name: /Revoked flow/ }).click();
       await page.waitForURL(new RegExp(`#/dataflows/${flow.id}/runs$`));
+      await waitFor('the paused alert at the webhook', async () =>
+        notified.includes('dataflow_paused') ? true : undefined,
+      );
+
+      // The connection's webhook is tested from the Destinations page: delivered, then (once it is gone) not.
+      await page.getByRole('link', { name: 'Destinations', exact: true }).click();
+      const row = page.locator('tr', { hasText: 'Revoked connection' });
+      await row.getByRole('button', { name: 'Send test alert (Revoked connection)' }).click();
+      await expectText(row.getByRole('status'), 'Delivered to the alert webhook');
+      expect(notified).toContain('test');
+      await new Promise((r) => hook.close(r));
+      await row.getByRole('button', { name: 'Send test alert (Revoked connection)' }).click();
+      await expectText(row.getByRole('status'), /Not delivered: .+/);
+      await shot(page, '22-test-alert');
     },
   );
 });

@@ -184,6 +184,54 @@ describe('alert webhooks', () => {
     );
   });
 
+  it("sends a test notification to a destination's webhook on request, and says why one was not delivered", async () => {
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: {
+        name: 'Tested destination',
+        accountId: DEMO.accountId,
+        credentials: DEMO.credentials,
+        alertWebhookUrl: `${receiverUrl()}/tested`,
+      },
+    });
+    const sent = await t.call('POST', `/api/v1/destinations/${d.body.id}/test-alert`, {
+      token: t.adminToken,
+    });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    expect(sent.body).toMatchObject({ url: `${receiverUrl()}/tested`, delivered: true, error: null });
+    const got = received.find((r) => r.path === '/tested')!;
+    expect(got.body).toMatchObject({ type: 'test', destinationId: d.body.id, id: sent.body.notification.id });
+    expect(got.body.message).toContain('Tested destination');
+
+    // A webhook nobody answers at: not delivered, and why.
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+      token: t.adminToken,
+      body: { alertWebhookUrl: `http://127.0.0.1:${closed}/gone` },
+    });
+    const failed = await t.call('POST', `/api/v1/destinations/${d.body.id}/test-alert`, {
+      token: t.adminToken,
+    });
+    expect(failed.body.delivered).toBe(false);
+    expect(failed.body.error).toMatch(/refused|connect/i);
+
+    // No webhook: a 400 that says what to set.
+    await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+      token: t.adminToken,
+      body: { alertWebhookUrl: null },
+    });
+    const none = await t.call('POST', `/api/v1/destinations/${d.body.id}/test-alert`, {
+      token: t.adminToken,
+    });
+    expect(none.status).toBe(400);
+    expect(none.body.error.details[0].path).toBe('alertWebhookUrl');
+  });
+
   it('signs every notification with the shared secret', () => {
     expect(received.length).toBeGreaterThan(0);
     for (const r of received) {

@@ -224,6 +224,37 @@ describe('tca CLI', () => {
     expect(resolved.map((a: { alertId: string }) => a.alertId)).toEqual(['alr_old']);
   });
 
+  it("sends a test alert to a destination's webhook: exit 0 when delivered, 1 with the reason when not", async () => {
+    const hits: string[] = [];
+    const hook = createServer((socket) => {
+      socket.once('data', (chunk: Buffer) => {
+        hits.push(chunk.toString('utf8').split('\r\n')[0]!);
+        socket.end('HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    try {
+      await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+        token: t.adminToken,
+        body: { alertWebhookUrl: url },
+      });
+      const ok = await tca(['destinations', 'test-alert', destinationId]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toContain(`Delivered: ${url}`);
+      expect(hits).toEqual(['POST /hook HTTP/1.1']);
+    } finally {
+      await new Promise((r) => hook.close(r));
+    }
+    const down = await tca(['destinations', 'test-alert', destinationId, '--json']);
+    expect(down.code).toBe(1);
+    expect(JSON.parse(down.stdout)).toMatchObject({ url, delivered: false });
+    await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertWebhookUrl: null },
+    });
+  });
+
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {
     const file = join(t.dir, 'members.csv');
     // The same people as the NDJSON import (keyed by ECID), only the first ten of them.

@@ -114,6 +114,19 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/v1/dataflows/:id/flush': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/flush` }),
   'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
   'GET /api/v1/alerts': async () => ({ path: '/api/v1/alerts?status=firing' }),
+  'POST /api/v1/destinations/:id/test-alert': async () => {
+    // A destination with an alert webhook (the service itself, on loopback: delivered or not, the answer is 200).
+    const r = await t.call('POST', '/api/v1/destinations', {
+      token: admin(),
+      body: {
+        name: uniq('Alerted '),
+        accountId: DEMO.accountId,
+        credentials: DEMO.credentials,
+        alertWebhookUrl: `${t.service.url}/healthz`,
+      },
+    });
+    return { path: `/api/v1/destinations/${r.body.id}/test-alert` };
+  },
   'GET /api/v1/dead-letters': async () => ({ path: '/api/v1/dead-letters' }),
   'POST /api/v1/dead-letters/replay': async (c) => ({
     path: '/api/v1/dead-letters/replay',

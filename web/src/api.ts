@@ -588,6 +588,12 @@ export function createApi(options: ApiOptions) {
     deleteDestination: (id: string) => request<void>('DELETE', `/destinations/${enc(id)}`),
     verifyDestination: async (id: string) =>
       normalizePreflight(await request('POST', `/destinations/${enc(id)}/verify`)),
+    /** Sends a test notification to the destination's alert webhook: whether it was accepted, and if not why. */
+    testAlert: (id: string) =>
+      request<{ url: string; delivered: boolean; error: string | null }>(
+        'POST',
+        `/destinations/${enc(id)}/test-alert`,
+      ),
     /** Without `app`, the service logs in with its default X app (see `settings().xLogin.defaultApp`). */
     startLogin: (id: string, app?: { consumerKey: string; consumerSecret: string }) =>
       request<LoginStart>('POST', `/destinations/${enc(id)}/login`, app ?? {}),

@@ -155,6 +155,29 @@ export function registerDestinationsCommand(program: Command): void {
 
   withConnection(
     group
+      .command('test-alert <id>')
+      .description("Send a test notification to the destination's alert webhook (signed as alerts are)")
+      .addHelpText('after', examples(['tca destinations test-alert dst_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const r = await api.request<{ url: string; delivered: boolean; error: string | null }>(
+        'POST',
+        `/api/v1/destinations/${encodeURIComponent(id)}/test-alert`,
+      );
+      if (opts.json) printJson(r);
+      else
+        process.stdout.write(
+          r.delivered
+            ? `Delivered: ${r.url} accepted the test notification\n`
+            : `Not delivered to ${r.url}: ${r.error ?? 'refused'}\n`,
+        );
+      return r.delivered ? EXIT.ok : EXIT.refused;
+    }),
+  );
+
+  withConnection(
+    group
       .command('login <id>')
       .description('Log in with X (PIN flow): prints the authorize URL, then asks for the PIN')
       .option('--consumer-key <key>', 'app consumer key (or TCA_X_CONSUMER_KEY)')

@@ -1,6 +1,6 @@
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { useApp } from '../app-context.tsx';
-import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
+import { Empty, ErrorMessage, QueryView, StatusBadge } from '../components/ui.tsx';
 import { formatRoute } from '../router.ts';
 
 export function Catalog() {
@@ -93,6 +93,7 @@ export function Catalog() {
                         <a href={formatRoute({ page: 'activate', destinationId: d.id })}>
                           Activate audiences
                         </a>
+                        {d.alertWebhookUrl ? <TestAlert destinationId={d.id} name={d.name} /> : null}
                       </td>
                     </tr>
                   ))}
@@ -103,5 +104,34 @@ export function Catalog() {
         }
       </QueryView>
     </section>
+  );
+}
+
+/** Sends a test notification to the connection's alert webhook and says whether it arrived. */
+function TestAlert({ destinationId, name }: { destinationId: string; name: string }) {
+  const { api } = useApp();
+  const send = useMutation({ mutationFn: () => api.testAlert(destinationId) });
+  return (
+    <div className="test-alert">
+      <button
+        type="button"
+        className="link-button"
+        aria-label={`Send test alert (${name})`}
+        disabled={send.isPending}
+        onClick={() => send.mutate()}
+      >
+        {send.isPending ? 'Sending…' : 'Send test alert'}
+      </button>
+      <div role="status" className="small">
+        {send.data ? (
+          send.data.delivered ? (
+            <span className="ok-text">Delivered to the alert webhook</span>
+          ) : (
+            <span className="bad-text">Not delivered: {send.data.error ?? 'refused'}</span>
+          )
+        ) : null}
+      </div>
+      {send.error ? <ErrorMessage error={send.error} title="The test alert could not be sent" /> : null}
+    </div>
   );
 }
