@@ -50,6 +50,12 @@ export async function pauseDataflow(
       .where('id', '=', input.dataflowId)
       .where('status', '=', 'active')
       .execute();
+    // The connection says so too. Its `updated_at` stays: a change to it after the pause is what resumes.
+    await tx.db
+      .updateTable('destinations')
+      .set({ status: input.error.status === 401 ? 'unauthorized' : 'error', status_reason: message })
+      .where('id', '=', input.destination.id)
+      .execute();
   });
   rt.logger.warn({ dataflowId: input.dataflowId, code }, 'dataflow paused');
 }
@@ -105,6 +111,11 @@ export async function resumeVerified(rt: EngineRuntime): Promise<string[]> {
         .updateTable('engine_audiences')
         .set({ failures: 0, next_attempt_at: null, updated_at: now })
         .where('dataflow_id', '=', pause.dataflow_id)
+        .execute();
+      await tx.db
+        .updateTable('destinations')
+        .set({ status: 'active', status_reason: null })
+        .where('id', '=', destination.id)
         .execute();
     });
     resumed.push(pause.dataflow_id);

@@ -193,12 +193,20 @@ for (const backend of BACKENDS) {
       const paused = await h.store.dataflows.get('prod', flow.id);
       expect(paused?.status).toBe('paused');
       expect(paused?.statusReason).toMatch(/Log in again|credentials/);
+      // The connection shows why, without counting as changed (that is what resumes).
+      const refused = await h.store.destinations.get('prod', h.destination.id);
+      expect(refused).toMatchObject({ status: 'unauthorized', statusReason: paused?.statusReason });
+      expect(refused?.updatedAt).toBe(h.destination.updatedAt);
       expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(2);
       // Not resumed before the destination changes.
       expect(await h.engine.resumePaused()).toEqual([]);
       h.clock.advance(1000);
       await h.store.destinations.update('prod', h.destination.id, { description: 'new credentials' });
       expect(await h.engine.resumePaused()).toEqual([flow.id]);
+      expect(await h.store.destinations.get('prod', h.destination.id)).toMatchObject({
+        status: 'active',
+        statusReason: null,
+      });
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
         expectedEmails(0, 4),
