@@ -6,30 +6,46 @@ import { ApiError, type FileFormat } from './api.ts';
  * decompresses it), a Parquet file as the CSV it reads as. Several files (the parts of one export) go as one: NDJSON
  * parts one after another, CSV parts under the first part's header (each part's own header checked and left out),
  * Parquet parts as one CSV, gzip parts decompressed here. The same rules as `tca import` (src/cli/commands/import-body.ts).
+ * Parts that are not compressed are joined as slices of the files picked, which the browser reads only as it uploads
+ * them: only their first line and last byte are read here, whatever their size.
  */
 
 function refused(message: string, details: Array<{ path: string; reason: string }> = []): ApiError {
   return new ApiError({ status: 400, code: 'invalid_file', message, details });
 }
 
-/** A file's text, decompressed when it is gzip (it starts with 1f 8b). */
-async function textOf(file: File): Promise<string> {
-  const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
-  if (head[0] !== 0x1f || head[1] !== 0x8b) return file.text();
-  return new Response(file.stream().pipeThrough(new DecompressionStream('gzip'))).text();
-}
-
-/** The first line (without its line break and a byte order mark) and what follows it. */
-function splitHeader(text: string): { header: string; rest: string } {
-  const nl = text.indexOf('\n');
-  const first = nl === -1 ? text : text.slice(0, nl);
-  return {
-    header: csvHeaderText(first),
-    rest: nl === -1 ? '' : text.slice(nl + 1),
-  };
-}
-
 const ended = (text: string) => (text === '' || text.endsWith('\n') ? text : `${text}\n`);
+
+const isGzip = async (file: File) => {
+  const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
+  return head[0] === 0x1f && head[1] === 0x8b;
+};
+
+/**
+ * What a part adds to the body, and its first line (a CSV part's header, without its line break and a byte order
+ * mark). A gzip part is decompressed here; any other is a slice of the file, read only as it is uploaded. Every part
+ * ends with a line break, so the next one starts on a line of its own.
+ */
+async function partOf(file: File, withoutHeader: boolean): Promise<{ header: string; body: BlobPart[] }> {
+  if (await isGzip(file)) {
+    const text = await new Response(file.stream().pipeThrough(new DecompressionStream('gzip'))).text();
+    const nl = text.indexOf('\n');
+    const header = csvHeaderText(nl === -1 ? text : text.slice(0, nl));
+    const kept = withoutHeader ? (nl === -1 ? '' : text.slice(nl + 1)) : text;
+    return { header, body: [ended(kept)] };
+  }
+  // The first line: read in growing pieces until its line break (or the end of the file).
+  let nl = -1;
+  let head = new Uint8Array(0);
+  for (let size = 64 * 1024; nl === -1 && head.length < file.size; size *= 4) {
+    head = new Uint8Array(await file.slice(0, size).arrayBuffer());
+    nl = head.indexOf(0x0a);
+  }
+  const header = csvHeaderText(new TextDecoder().decode(nl === -1 ? head : head.subarray(0, nl)));
+  const kept = withoutHeader ? file.slice(nl === -1 ? file.size : nl + 1) : file;
+  const last = new Uint8Array(await kept.slice(-1).arrayBuffer());
+  return { header, body: kept.size === 0 || last[0] === 0x0a ? [kept] : [kept, '\n'] };
+}
 
 /** Parquet files read in this browser, a row group at a time, as one CSV: their column names are the header. */
 async function parquetAsCsv(files: readonly File[]): Promise<Blob> {
@@ -82,22 +98,27 @@ export async function importBlob(files: readonly File[], format: FileFormat): Pr
     throw refused(
       'JSON arrays cannot be joined into one import: export the parts as NDJSON (one profile per line)',
     );
-  const texts = await Promise.all(files.map(textOf));
-  if (format === 'ndjson') return new Blob(texts.map(ended), { type: 'application/x-ndjson' });
-  const first = splitHeader(texts[0]!).header;
-  const parts = [ended(texts[0]!)];
-  for (const [index, text] of texts.entries()) {
-    if (index === 0) continue;
-    const { header, rest } = splitHeader(text);
-    if (header !== first)
+  if (format === 'ndjson') {
+    const parts = await Promise.all(files.map((file) => partOf(file, false)));
+    return new Blob(
+      parts.flatMap((p) => p.body),
+      { type: 'application/x-ndjson' },
+    );
+  }
+  const parts = await Promise.all(files.map((file, index) => partOf(file, index > 0)));
+  const first = parts[0]!.header;
+  for (const [index, part] of parts.entries()) {
+    if (part.header !== first)
       throw refused(
         `The CSV files do not share one header: ${files[index]!.name} differs from ${files[0]!.name}`,
         [
           { path: files[0]!.name, reason: first },
-          { path: files[index]!.name, reason: header },
+          { path: files[index]!.name, reason: part.header },
         ],
       );
-    parts.push(ended(rest));
   }
-  return new Blob(parts, { type: 'text/csv' });
+  return new Blob(
+    parts.flatMap((p) => p.body),
+    { type: 'text/csv' },
+  );
 }
