@@ -773,8 +773,34 @@ describe('tca CLI', () => {
       ['egress', 'pass'],
       ['x_api', 'pass'],
       ['destinations', 'pass'],
+      // The alert the alerts listing above left firing: a warning, which does not fail the check.
+      ['alerts', 'warn'],
       ['service', 'pass'],
     ]);
+    expect(report.checks[5]).toMatchObject({
+      message: '1 alert firing (dataflow_paused: 1)',
+      hint: expect.stringContaining('tca alerts --firing'),
+    });
+    // A notification its webhook refused, waiting for its next attempt.
+    await t.service.store.db
+      .insertInto('alert_outbox')
+      .values({
+        id: 'ntf_doctor',
+        type: 'dataflow_paused',
+        url: 'http://127.0.0.1:9/hook',
+        body: '{}',
+        created_at: Date.now(),
+        attempts: 2,
+        next_attempt_at: Date.now() + 60_000,
+        last_error: 'HTTP 503',
+      })
+      .execute();
+    const waiting = JSON.parse((await tca(['doctor', '--json'], env)).stdout).checks[5];
+    await t.service.store.db.deleteFrom('alert_outbox').where('id', '=', 'ntf_doctor').execute();
+    expect(waiting.message).toContain(
+      '1 notification not accepted yet (http://127.0.0.1:9: HTTP 503, 2 attempts)',
+    );
+    expect(waiting.hint).toContain('tca destinations test-alert');
     expect(report.checks[4].message).toMatch(/^(\d+) of \1 verify$/);
     expect(report.checks[1].message).toMatch(/\d+ destination credentials? readable$/);
     expect(report.checks[3].message).toMatch(/answered HTTP 401 in \d+ ms; the clock agrees with X's/);

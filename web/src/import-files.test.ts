@@ -5,7 +5,8 @@ import { importBlob } from './import-files.ts';
 // The body the Import tab uploads for several parts of one export (Node's File and Blob are the browser's).
 
 const header = 'profile_key,email,segment:s';
-const file = (name: string, content: string | Uint8Array) => new File([content], name);
+const file = (name: string, content: string | Uint8Array) =>
+  new File([typeof content === 'string' ? content : new Uint8Array(content)], name);
 /** The body's text as sent (`Blob.text()` would drop a byte order mark). */
 const sent = async (blob: Blob) => Buffer.from(await blob.arrayBuffer()).toString('utf8');
 

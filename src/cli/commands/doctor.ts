@@ -6,11 +6,12 @@ import { describeNetworkFailure } from '../../net/network-failure.ts';
 import { describeOutboundProxy } from '../../net/outbound-proxy.ts';
 import { CLOCK_SKEW_TOLERANCE_MS } from '../../xads/client.ts';
 import type { XCredentials } from '../../xads/index.ts';
+import type { Store } from '../../store/index.ts';
 import { EXIT, action, examples, printJson, type GlobalOptions } from './api-client.ts';
 
 /** One finding of `tca doctor`. */
 export interface DoctorCheck {
-  id: 'config' | 'store' | 'egress' | 'x_api' | 'destinations' | 'service';
+  id: 'config' | 'store' | 'egress' | 'x_api' | 'destinations' | 'alerts' | 'service';
   label: string;
   status: 'pass' | 'warn' | 'fail' | 'skipped';
   message: string;
@@ -24,6 +25,7 @@ const LABELS: Record<DoctorCheck['id'], string> = {
   egress: 'Outbound requests',
   x_api: "X's Ads API is reachable and the clock agrees with X's",
   destinations: "Every destination passes X's preflight",
+  alerts: 'No alert is firing and their webhooks accept them',
   service: 'The service answers',
 };
 
@@ -45,8 +47,9 @@ interface Connectable {
  */
 async function checkStore(
   config: Config,
-): Promise<{ finding: DoctorCheck; connectable: Connectable[] | null }> {
-  const finding = (f: DoctorCheck) => ({ finding: f, connectable: null });
+): Promise<{ finding: DoctorCheck; connectable: Connectable[] | null; alerts: DoctorCheck }> {
+  const unread = check('alerts', 'skipped', 'Needs the store');
+  const finding = (f: DoctorCheck) => ({ finding: f, connectable: null, alerts: unread });
   const sqliteFile = config.databaseUrl === undefined ? join(config.dataDir, 'tca.db') : null;
   if (sqliteFile !== null && !existsSync(sqliteFile))
     return finding(
@@ -108,7 +111,10 @@ async function checkStore(
       }
     }
     const opened = `${where}, key ${store.secrets.keyId}, ${credentials} destination credential${credentials === 1 ? '' : 's'} readable`;
-    if (pending.length === 0) return { finding: check('store', 'pass', opened), connectable };
+    const alerts = pending.includes('0010-alerts')
+      ? check('alerts', 'skipped', 'Needs the pending migrations')
+      : await checkAlerts(config, store);
+    if (pending.length === 0) return { finding: check('store', 'pass', opened), connectable, alerts };
     return finding(
       check(
         'store',
@@ -123,6 +129,54 @@ async function checkStore(
   } finally {
     await store.close();
   }
+}
+
+/** Alerts firing now, and notifications a webhook has not accepted, as the store keeps them. */
+async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
+  const { alertCounts } = await import('../../server/alerts.ts');
+  const { firing } = await alertCounts(store.db);
+  const stuck = await store.db
+    .selectFrom('alert_outbox')
+    .select(['url', 'attempts', 'last_error'])
+    .where('attempts', '>', 0)
+    .orderBy('id')
+    .execute();
+  const webhooks =
+    config.alerts.webhookUrl !== undefined ||
+    (await store.db
+      .selectFrom('destinations')
+      .select('id')
+      .where('alert_webhook_url', 'is not', null)
+      .executeTakeFirst()) !== undefined;
+  const types = Object.entries(firing);
+  const count = types.reduce((n, [, c]) => n + c, 0);
+  const problems: string[] = [];
+  if (count > 0)
+    problems.push(
+      `${count} alert${count === 1 ? '' : 's'} firing (${types.map(([type, n]) => `${type}: ${n}`).join(', ')})`,
+    );
+  if (stuck.length > 0) {
+    const first = stuck[0]!;
+    problems.push(
+      `${stuck.length} notification${stuck.length === 1 ? '' : 's'} not accepted yet (${new URL(first.url).origin}: ${first.last_error ?? 'refused'}, ${Number(first.attempts)} attempt${Number(first.attempts) === 1 ? '' : 's'})`,
+    );
+  }
+  if (problems.length > 0)
+    return check(
+      'alerts',
+      'warn',
+      problems.join('; '),
+      stuck.length > 0
+        ? 'Check the webhook (tca destinations test-alert <id>); notifications are retried for a day.'
+        : 'See them with `tca alerts --firing`; each says what to fix.',
+    );
+  return check(
+    'alerts',
+    'pass',
+    webhooks
+      ? 'None firing, none waiting'
+      : "None firing; no alert webhook is set (TCA_ALERT_WEBHOOK_URL or a destination's), so alerts are only logged and listed",
+  );
 }
 
 /**
@@ -232,7 +286,7 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
         problems,
         'Fix the variables named; docs/operations.md#settings lists every one.',
       ),
-      ...(['store', 'egress', 'x_api', 'destinations'] as const).map((id) =>
+      ...(['store', 'egress', 'x_api', 'destinations', 'alerts'] as const).map((id) =>
         check(id, 'skipped', 'Needs a valid configuration'),
       ),
       await checkService(env),
@@ -254,6 +308,7 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
     check('egress', 'pass', egress),
     xApi,
     destinations,
+    store.alerts,
     await checkService(env),
   ];
 }
