@@ -19,6 +19,7 @@ export type AlertType =
   | 'dataflow_paused'
   | 'dataflow_delayed'
   | 'exclusion_rate_exceeded'
+  | 'audience_not_targetable'
   /** Sent on request, to check that a webhook is reached and verifies signatures. */
   | 'test';
 
@@ -38,7 +39,23 @@ export interface DataflowHealth {
   oldestPendingAt: number | null;
   /** The latest hourly run with identities in it. */
   lastRun: { runId: string; activated: number; excluded: number; failed: number } | null;
+  /** The dataflow's X audiences as their last health check found them. */
+  audiences: Array<{
+    id: string;
+    name: string;
+    xAudienceId: string | null;
+    size: number | null;
+    /** Null before the first health check. */
+    targetable: boolean | null;
+    reasons: string[];
+  }>;
 }
+
+/** What to do about a reason X gives for an audience not being targetable. */
+const NOT_TARGETABLE_HINTS: Record<string, string> = {
+  TOO_SMALL:
+    'X targets an audience once it matches at least 100 users: add members, or identifiers X can match',
+};
 
 /** A notification as webhooks receive it. */
 export interface Alert {
@@ -140,6 +157,20 @@ export function evaluateConditions(
           'warning',
           `Dataflow "${h.dataflowName}" has changes waiting ${Math.floor(minutes)} minutes (threshold ${thresholds.delayMinutes})`,
           { oldestPendingAt: new Date(h.oldestPendingAt).toISOString(), minutes: Math.floor(minutes) },
+        );
+      }
+    }
+    // X's processing takes hours (PROCESSING meanwhile): an audience still not targetable after it needs a look.
+    if (h.status === 'active') {
+      for (const a of h.audiences) {
+        if (a.targetable !== false || a.reasons.length === 0 || a.reasons.includes('PROCESSING')) continue;
+        const hints = a.reasons.map((r) => NOT_TARGETABLE_HINTS[r]).filter((x) => x !== undefined);
+        raise(
+          `${h.dataflowId}:${a.id}:not_targetable`,
+          'audience_not_targetable',
+          'warning',
+          `Audience "${a.name}" of dataflow "${h.dataflowName}" is not targetable at X (${a.reasons.join(', ')})${hints.length > 0 ? `: ${hints.join('; ')}` : ''}`,
+          { audienceId: a.id, xAudienceId: a.xAudienceId, reasons: a.reasons, size: a.size },
         );
       }
     }

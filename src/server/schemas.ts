@@ -522,7 +522,14 @@ export const AlertSchema = z
     alertId: z.string(),
     status: z.enum(['firing', 'resolved']),
     type: z
-      .enum(['dataflow_failed', 'dataflow_paused', 'dataflow_delayed', 'exclusion_rate_exceeded', 'test'])
+      .enum([
+        'dataflow_failed',
+        'dataflow_paused',
+        'dataflow_delayed',
+        'exclusion_rate_exceeded',
+        'audience_not_targetable',
+        'test',
+      ])
       .meta({ description: '`test`: a test notification (sent on request, never listed)' }),
     severity: z.enum(['critical', 'warning']),
     dataflowId: z.string(),

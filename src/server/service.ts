@@ -339,6 +339,14 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       status: d.status,
       statusReason: d.statusReason,
       oldestPendingAt: oldest,
+      audiences: audiences.map((a) => ({
+        id: a.id,
+        name: a.xAudienceName ?? a.mappingName,
+        xAudienceId: a.xAudienceId,
+        size: a.audienceSize,
+        targetable: a.targetable,
+        reasons: a.reasonsNotTargetable ?? [],
+      })),
       lastRun: latest
         ? {
             runId: String(latest['runId'] ?? latest.runStart),

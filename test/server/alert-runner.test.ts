@@ -51,6 +51,7 @@ const paused: DataflowHealth = {
   statusReason: 'X answered 401: re-authorize the destination',
   oldestPendingAt: null,
   lastRun: null,
+  audiences: [],
 };
 
 describe.each(BACKENDS)('alert runner on $name', (backend) => {

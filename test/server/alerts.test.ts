@@ -243,6 +243,23 @@ describe('alert webhooks', () => {
     }
   });
 
+  it('fires "audience not targetable" once X has processed an audience too small to target', async () => {
+    const { id } = await dataflow('Small audience');
+    await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: profile('small@example.com', { 'seg-a': 'realized' }, 'small1'),
+    });
+    await t.call('POST', `/api/v1/dataflows/${id}/flush`, { token: t.adminToken });
+    await t.service.engine.pollHealth();
+    const alert = await waitFor(alertOf('audience_not_targetable', id), 20_000, 'not targetable alert');
+    expect(alert.body.severity).toBe('warning');
+    expect(alert.body.message).toMatch(
+      /^Audience ".+" of dataflow "Small audience" is not targetable at X \(TOO_SMALL\)/,
+    );
+    expect(alert.body.message).toContain('at least 100 users');
+    expect(alert.body.details).toMatchObject({ reasons: ['TOO_SMALL'], size: null });
+  });
+
   it('fires "delayed" when changes wait longer than the threshold', async () => {
     const { id } = await dataflow('Slow flow', { maxBatchAgeSeconds: 28_800 });
     await t.call('POST', '/api/v1/ingest/profiles', {
@@ -267,6 +284,7 @@ describe('planAlerts', () => {
     statusReason: 'X answered 401',
     oldestPendingAt: null,
     lastRun: null,
+    audiences: [],
   };
   const thresholds = { exclusionRate: 0.5, delayMinutes: 150 };
   /** What the store would hold after acting on a plan. */
@@ -304,6 +322,27 @@ describe('planAlerts', () => {
     expect(next.plan.resolve).toEqual([]);
     expect(next.plan.forget.map((f) => f.key)).toEqual(['df1:exclusion:r1']);
   });
+  it('alerts on an audience X processed and will not target, not on one still processing', () => {
+    const audience = {
+      id: 'aud1',
+      name: 'Buyers',
+      xAudienceId: 'x1',
+      size: null,
+      targetable: false,
+      reasons: ['PROCESSING', 'TOO_SMALL'],
+    };
+    const active = { ...base, status: 'active', statusReason: null };
+    expect(evaluateConditions([{ ...active, audiences: [audience] }], thresholds, 0)).toEqual([]);
+    const small = firingAfter([], [{ ...active, audiences: [{ ...audience, reasons: ['TOO_SMALL'] }] }]);
+    expect(small.plan.fire.map((c) => [c.key, c.alert.type])).toEqual([
+      ['df1:aud1:not_targetable', 'audience_not_targetable'],
+    ]);
+    const grown = firingAfter(small.next, [
+      { ...active, audiences: [{ ...audience, targetable: true, reasons: [], size: 150 }] },
+    ]);
+    expect(grown.plan.resolve.map((f) => f.key)).toEqual(['df1:aud1:not_targetable']);
+  });
+
   it('does not alert on a pause a user asked for', () => {
     expect(evaluateConditions([{ ...base, statusReason: 'paused by a user' }], thresholds, 0)).toEqual([]);
   });
