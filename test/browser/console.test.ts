@@ -1098,6 +1098,30 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await shot(page, '21-firing-alerts');
       await alerts.getByRole('link', { name: /Revoked flow/ }).click();
       await page.waitForURL(new RegExp(`#/dataflows/${flow.id}/runs$`));
+      // Its own page states the pause once, as its status.
+      await expectText(page.locator('main'), 'X refused the credentials (401)');
+      expect(await page.getByTestId('firing-alerts').count()).toBe(0);
+
+      // The activated dataflow's audiences are too small for X to target: its page lists those alerts.
+      await waitFor(
+        'an audience_not_targetable alert',
+        async () => {
+          const firing = await callApi<{ items: Array<{ dataflowId: string; type: string }> }>(
+            stack,
+            'GET',
+            '/alerts?status=firing',
+          );
+          return firing.items.some((a) => a.dataflowId === dataflowId && a.type === 'audience_not_targetable')
+            ? true
+            : undefined;
+        },
+        90_000,
+      );
+      await page.goto(`${stack.url}/#/dataflows/${dataflowId}/runs`);
+      await page.reload();
+      const own = page.getByTestId('firing-alerts');
+      await expectText(own, 'is not targetable at X (TOO_SMALL)');
+      expect(await own.getByRole('link').count()).toBe(0);
       await waitFor('the paused alert at the webhook', async () =>
         notified.includes('dataflow_paused') ? true : undefined,
       );

@@ -52,6 +52,7 @@ import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
 import { importBlob } from '../import-files.ts';
+import { FiringAlerts } from '../components/alerts.tsx';
 import type { MappingRow, ScheduleDraft } from '../validation.ts';
 
 const TAB_LABEL: Record<DataflowTab, string> = {
@@ -86,6 +87,14 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
   const dataflow = useQuery({
     queryKey: [session.sandbox, 'dataflow', id],
     queryFn: () => api.getDataflow(id),
+  });
+  // This dataflow's firing alerts, but the one its status already states (paused, failed).
+  const alerts = useQuery({
+    queryKey: [session.sandbox, 'alerts', 'firing'],
+    queryFn: () => api.listAlerts({ status: 'firing' }),
+    refetchInterval: 30_000,
+    select: (list) =>
+      list.filter((a) => a.dataflowId === id && a.type !== 'dataflow_paused' && a.type !== 'dataflow_failed'),
   });
   const flush = useMutation({
     mutationFn: () => api.flushDataflow(id),
@@ -137,6 +146,9 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
               <p className={flow.status === 'error' ? 'callout callout-error' : 'callout'}>
                 {flow.statusReason}
               </p>
+            ) : null}
+            {alerts.data && alerts.data.length > 0 ? (
+              <FiringAlerts alerts={alerts.data} linked={false} />
             ) : null}
             {toggle.isError ? (
               <ErrorMessage error={toggle.error} title="Could not change the dataflow status" />

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useApp } from '../app-context.tsx';
 import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
-import type { Alert } from '../api.ts';
+import { FiringAlerts } from '../components/alerts.tsx';
 import { formatRoute } from '../router.ts';
 
 export function Dataflows() {
@@ -68,30 +68,6 @@ export function Dataflows() {
           )
         }
       </QueryView>
-    </section>
-  );
-}
-
-/** What needs attention now: each firing alert, linked to its dataflow. */
-function FiringAlerts({ alerts }: { alerts: Alert[] }) {
-  return (
-    <section
-      className="callout callout-error"
-      aria-labelledby="firing-alerts-title"
-      data-testid="firing-alerts"
-    >
-      <h2 id="firing-alerts-title" className="callout-title">
-        {alerts.length === 1 ? '1 alert firing' : `${alerts.length} alerts firing`}
-      </h2>
-      <ul className="alert-list">
-        {alerts.map((a) => (
-          <li key={a.alertId}>
-            <span className={`badge badge-${a.severity === 'critical' ? 'bad' : 'warn'}`}>{a.severity}</span>{' '}
-            <a href={formatRoute({ page: 'dataflow', id: a.dataflowId, tab: 'runs' })}>{a.message}</a>{' '}
-            <span className="small">since {new Date(a.firedAt).toLocaleString()}</span>
-          </li>
-        ))}
-      </ul>
     </section>
   );
 }
