@@ -10,6 +10,7 @@ import type {
   ApiToken,
   AuditEvent,
 } from '../store/index.ts';
+import { recordedKeyId } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
 import { policyViolation, upstreamError } from './api-error.ts';
 
@@ -433,6 +434,16 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         m.pending.length === 0
           ? { ok: true, message: `${m.applied.length} applied` }
           : { ok: false, message: `pending: ${m.pending.join(', ')}` };
+      // Another process may have rotated the key since this one opened: this one can no longer read credentials.
+      const recorded = await recordedKeyId(store.db);
+      const held = store.secrets.keyId;
+      checks['secret_key'] =
+        recorded === null || recorded === held
+          ? { ok: true, message: `key ${held}` }
+          : {
+              ok: false,
+              message: `the database is now on secret key ${recorded} (rotated by another process), this process holds ${held}: restart it with TCA_SECRET_KEY set to the new key`,
+            };
       return { ok: Object.values(checks).every((c) => c.ok), checks };
     },
 

@@ -10,6 +10,7 @@ export { insertMany } from './insert-many.ts';
 export type { InsertManyOptions, OnConflict } from './insert-many.ts';
 export { migrateToLatest, migrationStatus } from './migrate.ts';
 export { SecretBox } from './secret-box.ts';
+export { recordedKeyId } from './secret-key-rotation.ts';
 export { loadSecretKey, parseSecretKey, SECRET_KEY_FILE } from './secret-key.ts';
 export type { SqliteSynchronous } from './sqlite-backend.ts';
 export type { Database, EpochMs } from './schema/index.ts';

@@ -129,6 +129,16 @@ async function readMeta(db: Kysely<Database>, lock = false): Promise<Map<string,
   return new Map(rows.map((r) => [r.key, r.value]));
 }
 
+/** The fingerprint of the key the database is written with now (null before the first open recorded one). */
+export async function recordedKeyId(db: Kysely<Database>): Promise<string | null> {
+  const row = await db
+    .selectFrom('store_meta')
+    .select('value')
+    .where('key', '=', SECRET_KEY_ID)
+    .executeTakeFirst();
+  return row?.value ?? null;
+}
+
 class RotatedElsewhere extends Error {}
 
 function unsealProfileKey(box: SecretBox, sealed: string): Buffer {

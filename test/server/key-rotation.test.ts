@@ -40,8 +40,16 @@ async function start(env: Record<string, string> = {}): Promise<{ service: Servi
     ...env,
   });
   const service = await startService(config, { staticDir: null, logger: createLogger('silent') });
-  const adminToken = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
-  const t = { service, emulator, emulatorUrl, adminToken, dir, call: callerFor(service.url) } as TestService;
+  const dataDir = env['TCA_DATA_DIR'] ?? dir;
+  const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const t = {
+    service,
+    emulator,
+    emulatorUrl,
+    adminToken,
+    dir: dataDir,
+    call: callerFor(service.url),
+  } as TestService;
   return { service, t };
 }
 
@@ -101,5 +109,25 @@ describe('secret key rotation (TCA_SECRET_KEY_PREVIOUS)', () => {
     expect(after.service.store.keyRotation).toBeNull();
     await after.service.close();
     await expect(start({ TCA_SECRET_KEY: oldKey })).rejects.toMatchObject({ code: 'secret_key' });
+  });
+
+  it('reports a process left on the old key as not ready once another process has rotated it', async () => {
+    const own = join(dir, 'second');
+    const key = randomBytes(32).toString('hex');
+    const stale = await start({ TCA_DATA_DIR: own, TCA_SECRET_KEY: key });
+    expect((await stale.t.call('GET', '/readyz')).status).toBe(200);
+    // Another process of the installation starts with a new key and this one as the previous: it rotates.
+    const next = randomBytes(32).toString('hex');
+    const rotating = await start({ TCA_DATA_DIR: own, TCA_SECRET_KEY: next, TCA_SECRET_KEY_PREVIOUS: key });
+    expect(rotating.service.store.keyRotation).not.toBeNull();
+    const ready = await stale.t.call('GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.secret_key).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('restart it with TCA_SECRET_KEY set to the new key'),
+    });
+    expect((await rotating.t.call('GET', '/readyz')).body.checks.secret_key.ok).toBe(true);
+    await stale.service.close();
+    await rotating.service.close();
   });
 });
