@@ -260,19 +260,22 @@ export async function postNotification(
 }
 
 /**
- * Sends a test notification to a destination's alert webhook, as alerts are sent (signed, same headers), and says
- * whether the webhook accepted it.
+ * Sends a test notification to a destination's alert webhook (or the installation's), as alerts are sent (signed,
+ * same headers), and says whether the webhook accepted it.
  */
 export async function sendTestAlert(options: {
   url: string;
   id: string;
   sandbox: string;
-  destination: { id: string; name: string };
+  /** The destination whose webhook is tested; null for the installation's (TCA_ALERT_WEBHOOK_URL). */
+  destination: { id: string; name: string } | null;
   secret: string | undefined;
   fetch?: typeof globalThis.fetch;
   now: number;
 }): Promise<{ alert: Alert; error: string | null }> {
-  const message = `Test alert for destination "${options.destination.name}": this webhook receives its alerts`;
+  const message = options.destination
+    ? `Test alert for destination "${options.destination.name}": this webhook receives its alerts`
+    : 'Test alert of the installation: this webhook receives every alert';
   const alert: Alert = {
     id: options.id,
     alertId: options.id,
@@ -282,7 +285,7 @@ export async function sendTestAlert(options: {
     sandbox: options.sandbox,
     dataflowId: '',
     dataflowName: '',
-    destinationId: options.destination.id,
+    destinationId: options.destination?.id ?? '',
     message,
     text: `[TEST] ${message}`,
     firedAt: new Date(options.now).toISOString(),

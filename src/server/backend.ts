@@ -191,6 +191,8 @@ export interface ServiceBackend {
     activateNow(sandboxId: string, id: string): Promise<z.input<typeof S.ActivateNowSchema> | undefined>;
   };
   alerts: {
+    /** Sends a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL); a problem when none is set. */
+    test(sandboxId: string): Promise<Checked<z.input<typeof S.TestAlertResultSchema>>>;
     /** Firing alerts and those resolved in the last 30 days, newest first. */
     list(
       sandboxId: string,

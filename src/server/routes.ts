@@ -740,6 +740,22 @@ export function buildRoutes(options: RouteOptions): Route[] {
       }),
     }),
     route({
+      method: 'POST',
+      path: `${V1}/alerts/test`,
+      permissions: ['Manage Sandboxes'],
+      tag: 'Alerts',
+      summary:
+        "Sends a test notification (type `test`) to the installation's alert webhook (TCA_ALERT_WEBHOOK_URL), signed " +
+        'as alerts are, and says whether it accepted it (2xx) and if not why; 400 when none is set',
+      status: 200,
+      response: S.TestAlertResultSchema,
+      handler: async ({ principal, backend }) => {
+        const r = await backend.alerts.test(principal.sandboxId);
+        if (!r.ok) throw badRequest('No alert webhook to test', r.problems, 'validation_failed');
+        return r.value;
+      },
+    }),
+    route({
       method: 'GET',
       path: `${V1}/dead-letters`,
       permissions: ['View Destinations', 'View Identity Graph'],

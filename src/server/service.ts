@@ -170,6 +170,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     auditForward: config.auditForward,
     outboundProxy: config.outboundProxy,
     alertWebhookSecret: config.alerts.webhookSecret,
+    alertWebhookUrl: config.alerts.webhookUrl,
     ...(options.alertFetch ? { alertFetch: options.alertFetch } : {}),
   });
 

@@ -56,6 +56,8 @@ export interface StoreBackendOptions {
   outboundProxy?: OutboundProxy | undefined;
   /** Signs alert notifications (TCA_ALERT_WEBHOOK_SECRET), test ones included. */
   alertWebhookSecret?: string | undefined;
+  /** The webhook every alert goes to (TCA_ALERT_WEBHOOK_URL), when set. */
+  alertWebhookUrl?: string | undefined;
   /** How alert webhooks are called (tests: a loopback receiver's); default `fetch`. */
   alertFetch?: typeof globalThis.fetch;
 }
@@ -982,6 +984,27 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     },
 
     alerts: {
+      async test(sandboxId) {
+        const url = options.alertWebhookUrl;
+        if (!url)
+          return problems([
+            {
+              path: 'TCA_ALERT_WEBHOOK_URL',
+              reason:
+                "the installation has no alert webhook: set TCA_ALERT_WEBHOOK_URL (or test a destination's own)",
+            },
+          ]);
+        const { alert, error } = await sendTestAlert({
+          url,
+          id: store.newId('alr'),
+          sandbox: await sandboxName(sandboxId),
+          destination: null,
+          secret: options.alertWebhookSecret,
+          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
+          now: now(),
+        });
+        return { ok: true, value: { url, delivered: error === null, error, notification: { ...alert } } };
+      },
       list: async (sandboxId, filter) =>
         (await listAlerts(store.db, sandboxId, filter)).map(({ alert, resolvedAt }) => ({
           alertId: alert.alertId,

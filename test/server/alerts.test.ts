@@ -232,6 +232,21 @@ describe('alert webhooks', () => {
     expect(none.body.error.details[0].path).toBe('alertWebhookUrl');
   });
 
+  it("sends a test notification to the installation's webhook for the admin", async () => {
+    const sent = await t.call('POST', '/api/v1/alerts/test', { token: t.adminToken });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    expect(sent.body).toMatchObject({ url: `${receiverUrl()}/global`, delivered: true, error: null });
+    const got = await waitFor(
+      () =>
+        Promise.resolve(
+          received.find((r) => r.path === '/global' && r.body.id === sent.body.notification.id),
+        ),
+      5_000,
+      'the test notification',
+    );
+    expect(got.body).toMatchObject({ type: 'test', message: expect.stringContaining('every alert') });
+  });
+
   it('signs every notification with the shared secret', () => {
     expect(received.length).toBeGreaterThan(0);
     for (const r of received) {

@@ -222,6 +222,10 @@ describe('tca CLI', () => {
     expect(firing.stdout).toMatch(/STATUS\s+SEVERITY\s+TYPE/);
     const resolved = JSON.parse((await tca(['alerts', '--resolved', '--json'])).stdout);
     expect(resolved.map((a: { alertId: string }) => a.alertId)).toEqual(['alr_old']);
+    // No installation-wide webhook to test: refused, saying what to set.
+    const test = await tca(['alerts', '--test']);
+    expect(test.code).not.toBe(0);
+    expect(test.stderr).toContain('TCA_ALERT_WEBHOOK_URL');
   });
 
   it("sends a test alert to a destination's webhook: exit 0 when delivered, 1 with the reason when not", async () => {

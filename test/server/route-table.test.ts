@@ -114,6 +114,7 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/v1/dataflows/:id/flush': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/flush` }),
   'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
   'GET /api/v1/alerts': async () => ({ path: '/api/v1/alerts?status=firing' }),
+  'POST /api/v1/alerts/test': async () => ({ path: '/api/v1/alerts/test' }),
   'POST /api/v1/destinations/:id/test-alert': async () => {
     // A destination with an alert webhook (the service itself, on loopback: delivered or not, the answer is 200).
     const r = await t.call('POST', '/api/v1/destinations', {
@@ -200,7 +201,8 @@ async function tokenLacking(p: Permission): Promise<string> {
 }
 
 beforeAll(async () => {
-  t = await startTestService();
+  // An installation-wide alert webhook nobody answers at: delivered or not, a test of it answers 200.
+  t = await startTestService({ TCA_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/unreachable' });
   const segmentId = 'seg-main';
   expect(
     (

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import {
+  EXIT,
   action,
   connect,
   examples,
@@ -18,19 +19,49 @@ export function registerAlertsCommand(program: Command): void {
       .option('--firing', 'only those firing now')
       .option('--resolved', 'only resolved ones')
       .option('--limit <n>', 'at most this many (1-1000)', '100')
-      .addHelpText('after', examples(['tca alerts --firing', 'tca alerts --json'])),
+      .option(
+        '--test',
+        "send a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL; admin)",
+      )
+      .addHelpText('after', examples(['tca alerts --firing', 'tca alerts --json', 'tca alerts --test'])),
   ).action(
-    action(async (opts: GlobalOptions & { firing?: boolean; resolved?: boolean; limit: string }) => {
-      const api = await connect(opts);
-      const query = new URLSearchParams({ limit: opts.limit });
-      if (opts.firing && !opts.resolved) query.set('status', 'firing');
-      if (opts.resolved && !opts.firing) query.set('status', 'resolved');
-      const r = await api.request<{ items: Array<Record<string, unknown>> }>(
-        'GET',
-        `/api/v1/alerts?${query}`,
-      );
-      if (opts.json) return printJson(r.items);
-      printTable(r.items, ['status', 'severity', 'type', 'dataflowName', 'firedAt', 'resolvedAt', 'message']);
-    }),
+    action(
+      async (
+        opts: GlobalOptions & { firing?: boolean; resolved?: boolean; limit: string; test?: boolean },
+      ) => {
+        const api = await connect(opts);
+        if (opts.test) {
+          const r = await api.request<{ url: string; delivered: boolean; error: string | null }>(
+            'POST',
+            '/api/v1/alerts/test',
+          );
+          if (opts.json) printJson(r);
+          else
+            process.stdout.write(
+              r.delivered
+                ? `Delivered: ${r.url} accepted the test notification\n`
+                : `Not delivered to ${r.url}: ${r.error ?? 'refused'}\n`,
+            );
+          return r.delivered ? EXIT.ok : EXIT.refused;
+        }
+        const query = new URLSearchParams({ limit: opts.limit });
+        if (opts.firing && !opts.resolved) query.set('status', 'firing');
+        if (opts.resolved && !opts.firing) query.set('status', 'resolved');
+        const r = await api.request<{ items: Array<Record<string, unknown>> }>(
+          'GET',
+          `/api/v1/alerts?${query}`,
+        );
+        if (opts.json) return printJson(r.items);
+        printTable(r.items, [
+          'status',
+          'severity',
+          'type',
+          'dataflowName',
+          'firedAt',
+          'resolvedAt',
+          'message',
+        ]);
+      },
+    ),
   );
 }
