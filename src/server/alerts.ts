@@ -272,7 +272,7 @@ export async function sendTestAlert(options: {
   secret: string | undefined;
   fetch?: typeof globalThis.fetch;
   now: number;
-}): Promise<{ alert: Alert; error: string | null }> {
+}): Promise<{ url: string; delivered: boolean; error: string | null; notification: Alert }> {
   const message = options.destination
     ? `Test alert for destination "${options.destination.name}": this webhook receives its alerts`
     : 'Test alert of the installation: this webhook receives every alert';
@@ -296,7 +296,7 @@ export async function sendTestAlert(options: {
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     now: options.now,
   });
-  return { alert, error };
+  return { url: options.url, delivered: error === null, error, notification: alert };
 }
 
 const LEASE_KEY = 'alerts';

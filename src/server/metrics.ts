@@ -47,6 +47,14 @@ export function createMetrics(
   const collectIdentities:
     (() => Promise<Array<{ outcome: string; reason: string; value: number }>>) | undefined = () =>
     sources.identities?.() ?? Promise.resolve([]);
+  // Both alert gauges read one query per scrape: the registry collects every metric at once, so they share it.
+  let alertCountsInFlight: ReturnType<NonNullable<MetricsSources['alerts']>> | undefined;
+  const collectAlerts = () =>
+    sources.alerts
+      ? (alertCountsInFlight ??= sources.alerts().finally(() => {
+          alertCountsInFlight = undefined;
+        }))
+      : undefined;
   return {
     registry,
     httpRequests: new Counter({
@@ -139,7 +147,7 @@ export function createMetrics(
       registers: [registry],
       async collect() {
         try {
-          const counts = await sources.alerts?.();
+          const counts = await collectAlerts();
           if (!counts) return;
           this.reset();
           for (const [type, n] of Object.entries(counts.firing)) this.set({ type }, n);
@@ -154,7 +162,7 @@ export function createMetrics(
       registers: [registry],
       async collect() {
         try {
-          const counts = await sources.alerts?.();
+          const counts = await collectAlerts();
           if (counts) this.set(counts.waiting);
         } catch {
           // As for pending changes.

@@ -377,6 +377,24 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     removeMembersAtEnd: a.removeMembersAtEnd ?? false,
   });
 
+  /** Sends a test notification to an alert webhook: a destination's, or the installation's (null). */
+  const testWebhook = async (
+    sandboxId: string,
+    url: string,
+    destination: { id: string; name: string } | null,
+  ) => {
+    const sent = await sendTestAlert({
+      url,
+      id: store.newId('alr'),
+      sandbox: await sandboxName(sandboxId),
+      destination,
+      secret: options.alertWebhookSecret,
+      ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
+      now: now(),
+    });
+    return { ...sent, notification: { ...sent.notification } };
+  };
+
   const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
     const creds = await store.destinations.getCredentials(sandboxId, d.id);
     const complete =
@@ -651,18 +669,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               reason: 'the destination has no alert webhook: set one (PATCH alertWebhookUrl) and test again',
             },
           ]);
-        const { alert, error } = await sendTestAlert({
-          url: d.alertWebhookUrl,
-          id: store.newId('alr'),
-          sandbox: await sandboxName(sandboxId),
-          destination: { id: d.id, name: d.name },
-          secret: options.alertWebhookSecret,
-          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
-          now: now(),
-        });
         return {
           ok: true,
-          value: { url: d.alertWebhookUrl, delivered: error === null, error, notification: { ...alert } },
+          value: await testWebhook(sandboxId, d.alertWebhookUrl, { id: d.id, name: d.name }),
         };
       },
       async loginStart(sandboxId, id, input) {
@@ -994,16 +1003,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
                 "the installation has no alert webhook: set TCA_ALERT_WEBHOOK_URL (or test a destination's own)",
             },
           ]);
-        const { alert, error } = await sendTestAlert({
-          url,
-          id: store.newId('alr'),
-          sandbox: await sandboxName(sandboxId),
-          destination: null,
-          secret: options.alertWebhookSecret,
-          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
-          now: now(),
-        });
-        return { ok: true, value: { url, delivered: error === null, error, notification: { ...alert } } };
+        return { ok: true, value: await testWebhook(sandboxId, url, null) };
       },
       list: async (sandboxId, filter) =>
         (await listAlerts(store.db, sandboxId, filter)).map(({ alert, resolvedAt }) => ({

@@ -7,6 +7,7 @@ import {
   printJson,
   printTable,
   withConnection,
+  type Api,
   type GlobalOptions,
 } from './api-client.ts';
 
@@ -30,20 +31,7 @@ export function registerAlertsCommand(program: Command): void {
         opts: GlobalOptions & { firing?: boolean; resolved?: boolean; limit: string; test?: boolean },
       ) => {
         const api = await connect(opts);
-        if (opts.test) {
-          const r = await api.request<{ url: string; delivered: boolean; error: string | null }>(
-            'POST',
-            '/api/v1/alerts/test',
-          );
-          if (opts.json) printJson(r);
-          else
-            process.stdout.write(
-              r.delivered
-                ? `Delivered: ${r.url} accepted the test notification\n`
-                : `Not delivered to ${r.url}: ${r.error ?? 'refused'}\n`,
-            );
-          return r.delivered ? EXIT.ok : EXIT.refused;
-        }
+        if (opts.test) return testAlert(api, '/api/v1/alerts/test', opts);
         const query = new URLSearchParams({ limit: opts.limit });
         if (opts.firing && !opts.resolved) query.set('status', 'firing');
         if (opts.resolved && !opts.firing) query.set('status', 'resolved');
@@ -64,4 +52,20 @@ export function registerAlertsCommand(program: Command): void {
       },
     ),
   );
+}
+
+/**
+ * Sends a test notification through `path` (the installation's webhook, or a destination's) and prints whether the
+ * webhook accepted it; the exit code says so too.
+ */
+export async function testAlert(api: Api, path: string, opts: GlobalOptions): Promise<number> {
+  const r = await api.request<{ url: string; delivered: boolean; error: string | null }>('POST', path);
+  if (opts.json) printJson(r);
+  else
+    process.stdout.write(
+      r.delivered
+        ? `Delivered: ${r.url} accepted the test notification\n`
+        : `Not delivered to ${r.url}: ${r.error ?? 'refused'}\n`,
+    );
+  return r.delivered ? EXIT.ok : EXIT.refused;
 }

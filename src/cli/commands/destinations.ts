@@ -12,6 +12,7 @@ import {
   CliError,
   type GlobalOptions,
 } from './api-client.ts';
+import { testAlert } from './alerts.ts';
 
 interface Destination {
   id: string;
@@ -161,18 +162,7 @@ export function registerDestinationsCommand(program: Command): void {
   ).action(
     action(async (id: string, opts: GlobalOptions) => {
       const api = await connect(opts);
-      const r = await api.request<{ url: string; delivered: boolean; error: string | null }>(
-        'POST',
-        `/api/v1/destinations/${encodeURIComponent(id)}/test-alert`,
-      );
-      if (opts.json) printJson(r);
-      else
-        process.stdout.write(
-          r.delivered
-            ? `Delivered: ${r.url} accepted the test notification\n`
-            : `Not delivered to ${r.url}: ${r.error ?? 'refused'}\n`,
-        );
-      return r.delivered ? EXIT.ok : EXIT.refused;
+      return testAlert(api, `/api/v1/destinations/${encodeURIComponent(id)}/test-alert`, opts);
     }),
   );
 
