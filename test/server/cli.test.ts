@@ -841,11 +841,51 @@ describe('tca CLI', () => {
       TCA_X_API_BASE_URL: `http://127.0.0.1:${closedPort}`,
     });
     expect(unreachable.code).toBe(1);
-    expect(JSON.parse(unreachable.stdout).checks[4]).toMatchObject({ id: 'destinations', status: 'skipped' });
+    // A destination on an API base URL of its own (the emulator) is still verified there.
+    expect(JSON.parse(unreachable.stdout).checks[4]).toMatchObject({
+      id: 'destinations',
+      status: 'pass',
+      message: expect.stringMatching(/^1 of 1 verify$/),
+    });
+    // On the unreachable one, it is not tried again.
+    await t.service.store.db
+      .updateTable('destinations')
+      .set({ api_base_url: null })
+      .where('id', '=', destinationId)
+      .execute();
+    try {
+      const offX = await tca(['doctor', '--json'], { TCA_X_API_BASE_URL: `http://127.0.0.1:${closedPort}` });
+      expect(JSON.parse(offX.stdout).checks[4]).toMatchObject({
+        id: 'destinations',
+        status: 'skipped',
+        message: `Needs http://127.0.0.1:${closedPort} reachable`,
+      });
+    } finally {
+      await t.service.store.db
+        .updateTable('destinations')
+        .set({ api_base_url: t.emulatorUrl })
+        .where('id', '=', destinationId)
+        .execute();
+    }
     expect(JSON.parse(unreachable.stdout).checks[3]).toMatchObject({
       status: 'fail',
       message: expect.stringContaining('ECONNREFUSED'),
       hint: expect.stringContaining('HTTPS_PROXY'),
+    });
+    // A demo installation: its built-in emulator stands for X; and with no emulator running, a warning that says how
+    // to start one, the destinations on it not tried again.
+    const emulatorPort = new URL(t.emulatorUrl).port;
+    const demo = await tca(['doctor', '--demo', '--json'], { TCA_EMULATOR_PORT: emulatorPort });
+    expect(JSON.parse(demo.stdout).checks[3]).toMatchObject({
+      id: 'x_api',
+      status: 'pass',
+      message: expect.stringContaining(`${t.emulatorUrl} (the demo's built-in X emulator) answered HTTP 401`),
+    });
+    const noDemo = await tca(['doctor', '--demo', '--json'], { TCA_EMULATOR_PORT: String(closedPort) });
+    expect(JSON.parse(noDemo.stdout).checks[3]).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining(`http://127.0.0.1:${closedPort} (the demo's built-in X emulator) could not`),
+      hint: expect.stringContaining('tca start --demo'),
     });
     const badConfig = await tca(['doctor'], { TCA_PORT: 'eighty' });
     expect(badConfig.code).toBe(1);

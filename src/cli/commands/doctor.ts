@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../../config/index.ts';
+import { ConfigError, loadConfig, type Config, type ConfigFlags } from '../../config/index.ts';
 import { describeNetworkFailure } from '../../net/network-failure.ts';
 import { describeOutboundProxy } from '../../net/outbound-proxy.ts';
 import { CLOCK_SKEW_TOLERANCE_MS } from '../../xads/client.ts';
@@ -182,36 +182,65 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
 /**
  * The preflight `tca destinations verify` runs (the service's own, over the X client), for every destination with
  * complete credentials, straight from the store (the service need not run): credentials, account access, approval,
- * age and the audience permission.
+ * age and the audience permission. Each is verified at its own API base URL; those at `unreachable` (the X API base
+ * URL the X check could not reach) are not tried again, and named.
  */
-async function checkDestinations(config: Config, connectable: readonly Connectable[]): Promise<DoctorCheck> {
+async function checkDestinations(
+  config: Config,
+  connectable: readonly Connectable[],
+  unreachable: string | null,
+): Promise<DoctorCheck> {
   if (connectable.length === 0) return check('destinations', 'pass', 'No destination has credentials yet');
   const { createXConnection } = await import('../../server/x-connection.ts');
   const x = createXConnection({});
   const failing: string[] = [];
+  const notTried: string[] = [];
   for (const destination of connectable) {
+    const apiBaseUrl = destination.apiBaseUrl ?? config.xApiBaseUrl;
+    if (apiBaseUrl === unreachable) {
+      notTried.push(destination.id);
+      continue;
+    }
     const result = await x.verify({
-      apiBaseUrl: destination.apiBaseUrl ?? config.xApiBaseUrl,
+      apiBaseUrl,
       accountId: destination.accountId,
       credentials: destination.credentials,
     });
     const failed = result.checks.find((c) => c.status === 'fail');
     if (failed) failing.push(`${destination.id} (${destination.name}): ${failed.message}`);
   }
-  const verified = connectable.length;
+  const tried = connectable.length - notTried.length;
+  if (tried === 0) return check('destinations', 'skipped', `Needs ${unreachable} reachable`);
+  const skipped =
+    notTried.length === 0 ? '' : `; ${notTried.length} not verified (${unreachable} unreachable)`;
   return failing.length === 0
-    ? check('destinations', 'pass', `${verified} of ${verified} verify`)
+    ? check('destinations', 'pass', `${tried} of ${tried} verify${skipped}`)
     : check(
         'destinations',
         'fail',
-        `${failing.length} of ${verified} fail: ${failing.join('; ')}`,
+        `${failing.length} of ${tried} fail: ${failing.join('; ')}${skipped}`,
         'Fix what each names (`tca destinations verify <id>` shows every check), then run `tca doctor` again.',
       );
 }
 
+/**
+ * Where the X check looks: the demo's built-in emulator when the configuration is the demo's (`tca start --demo`
+ * with no X API base URL of its own), else the X API base URL new destinations use.
+ */
+function xTarget(config: Config): { url: string; name: string } {
+  if (config.demo && !config.xApiBaseUrlExplicit) {
+    const url = `http://127.0.0.1:${config.emulatorPort}`;
+    return { url, name: `${url} (the demo's built-in X emulator)` };
+  }
+  return { url: config.xApiBaseUrl, name: config.xApiBaseUrl };
+}
+
 /** Any answer from X's API host proves the way there; its `Date` tells how far this clock is from X's. */
-async function checkXApi(config: Config): Promise<DoctorCheck> {
-  const url = `${config.xApiBaseUrl}/12/accounts`;
+async function checkXApi(config: Config): Promise<{ finding: DoctorCheck; reached: boolean }> {
+  const target = xTarget(config);
+  const unreached = (...finding: Parameters<typeof check>) => ({ finding: check(...finding), reached: false });
+  const answered = (...finding: Parameters<typeof check>) => ({ finding: check(...finding), reached: true });
+  const url = `${target.url}/12/accounts`;
   const started = Date.now();
   let response: Response;
   try {
@@ -219,29 +248,36 @@ async function checkXApi(config: Config): Promise<DoctorCheck> {
     await response.body?.cancel();
   } catch (error) {
     const failure = describeNetworkFailure(error);
-    return check(
+    if (target.url !== config.xApiBaseUrl)
+      return unreached(
+        'x_api',
+        'warn',
+        `${target.name} could not be reached: ${failure.reason}`,
+        'Start the demo with `tca start --demo` (or `npm start`); it serves the emulator while it runs.',
+      );
+    return unreached(
       'x_api',
       'fail',
-      `${config.xApiBaseUrl} could not be reached: ${failure.reason}`,
+      `${target.name} could not be reached: ${failure.reason}`,
       failure.hint ??
         'Check the network path to X (firewall, DNS); behind an egress proxy set HTTPS_PROXY (docs/operations.md#behind-an-egress-proxy).',
     );
   }
   const elapsed = Date.now() - started;
-  const reached = `${config.xApiBaseUrl} answered HTTP ${response.status} in ${elapsed} ms`;
+  const reached = `${target.name} answered HTTP ${response.status} in ${elapsed} ms`;
   const xTime = Date.parse(response.headers.get('date') ?? '');
-  if (!Number.isFinite(xTime)) return check('x_api', 'pass', `${reached} (no Date to compare clocks)`);
+  if (!Number.isFinite(xTime)) return answered('x_api', 'pass', `${reached} (no Date to compare clocks)`);
   // The answer's Date is between the request and the response: compare with the middle.
   const offset = xTime - (started + elapsed / 2);
   const seconds = Math.round(offset / 1000);
   if (Math.abs(offset) >= CLOCK_SKEW_TOLERANCE_MS)
-    return check(
+    return answered(
       'x_api',
       'warn',
       `${reached}; this clock is ${Math.abs(seconds)} s ${seconds < 0 ? 'ahead of' : 'behind'} X's`,
       "Sync the clock (NTP). X refuses OAuth timestamps far from its time; the service then signs with X's time, but a wrong clock skews every other time it records.",
     );
-  return check('x_api', 'pass', `${reached}; the clock agrees with X's (within ${Math.abs(seconds)} s)`);
+  return answered('x_api', 'pass', `${reached}; the clock agrees with X's (within ${Math.abs(seconds)} s)`);
 }
 
 async function checkService(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
@@ -272,10 +308,10 @@ async function checkService(env: NodeJS.ProcessEnv): Promise<DoctorCheck> {
 }
 
 /** Every check, in order; the ones that need a valid configuration are skipped without one. */
-export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
+export async function diagnose(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}): Promise<DoctorCheck[]> {
   let config: Config;
   try {
-    config = loadConfig(env);
+    config = loadConfig(env, flags);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const problems = error.problems.map((p) => `${p.variable}: ${p.message}`).join('; ');
@@ -299,14 +335,14 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
   const store = await checkStore(config);
   const xApi = await checkXApi(config);
   const destinations =
-    store.connectable !== null && xApi.status !== 'fail'
-      ? await checkDestinations(config, store.connectable)
-      : check('destinations', 'skipped', 'Needs the store and X reachable');
+    store.connectable !== null
+      ? await checkDestinations(config, store.connectable, xApi.reached ? null : xTarget(config).url)
+      : check('destinations', 'skipped', 'Needs the store');
   return [
     check('config', 'pass', `Role ${config.role}, data in ${config.dataDir}`),
     store.finding,
     check('egress', 'pass', egress),
-    xApi,
+    xApi.finding,
     destinations,
     store.alerts,
     await checkService(env),
@@ -323,17 +359,19 @@ export function registerDoctorCommand(program: Command): void {
       "Check this installation: configuration, store and key, the way to X and the clock, every destination's preflight, the running service",
     )
     .option('--json', 'print the checks as JSON')
+    .option('--demo', "check a demo installation (`tca start --demo`): its built-in X emulator stands for X")
     .addHelpText(
       'after',
       examples([
         'tca doctor                                   # with the environment `tca start` runs with',
         'HTTPS_PROXY=http://egress:3128 tca doctor    # would X be reachable through this proxy?',
+        'tca doctor --demo                            # the demo `npm start` runs, with its emulator',
         'tca doctor --json | jq \'.checks[] | select(.status == "fail")\'',
       ]),
     )
     .action(
-      action(async (opts: GlobalOptions) => {
-        const checks = await diagnose(process.env);
+      action(async (opts: GlobalOptions & { demo?: boolean }) => {
+        const checks = await diagnose(process.env, opts.demo ? { demo: true } : {});
         const ok = checks.every((c) => c.status !== 'fail');
         if (opts.json) printJson({ ok, checks });
         else {
