@@ -194,7 +194,10 @@ export function evaluateConditions(
 /** A firing alert as the store keeps it. */
 export interface FiringAlert {
   key: string;
+  sandboxId: string;
   type: string;
+  /** False while a silence holds its firing notification back (none was sent). */
+  notified: boolean;
   /** The `firing` notification, as sent. */
   alert: Alert;
   urls: string[];
@@ -299,6 +302,147 @@ export async function sendTestAlert(options: {
   return { url: options.url, delivered: error === null, error, notification: alert };
 }
 
+/** A window in which a sandbox's alerts (of one dataflow or all, of one type or all) are recorded but not sent. */
+export interface AlertSilence {
+  id: string;
+  sandboxId: string;
+  /** Null: every dataflow of the sandbox. */
+  dataflowId: string | null;
+  /** Null: every alert type. */
+  type: string | null;
+  startsAt: number;
+  endsAt: number;
+  comment: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+/** Alert types a silence can name (a test notification is sent on request, never silenced). */
+export const SILENCEABLE_TYPES = [
+  'dataflow_failed',
+  'dataflow_paused',
+  'dataflow_delayed',
+  'exclusion_rate_exceeded',
+  'audience_not_targetable',
+] as const satisfies readonly AlertType[];
+
+/** The longest a silence may last: an alert silenced for longer is better fixed, or its threshold changed. */
+export const MAX_SILENCE_MS = 30 * 86_400_000;
+
+/** Whether a silence holds back an alert of this sandbox, dataflow and type at `at`. */
+export function silences(
+  silence: Pick<AlertSilence, 'sandboxId' | 'dataflowId' | 'type' | 'startsAt' | 'endsAt'>,
+  alert: { sandboxId: string; dataflowId: string; type: string },
+  at: number,
+): boolean {
+  return (
+    silence.sandboxId === alert.sandboxId &&
+    (silence.dataflowId === null || silence.dataflowId === alert.dataflowId) &&
+    (silence.type === null || silence.type === alert.type) &&
+    silence.startsAt <= at &&
+    at < silence.endsAt
+  );
+}
+
+type SilenceRow = {
+  id: string;
+  sandbox_id: string;
+  dataflow_id: string | null;
+  type: string | null;
+  starts_at: number | string;
+  ends_at: number | string;
+  comment: string;
+  created_by: string;
+  created_at: number | string;
+};
+
+const silenceOf = (r: SilenceRow): AlertSilence => ({
+  id: r.id,
+  sandboxId: r.sandbox_id,
+  dataflowId: r.dataflow_id,
+  type: r.type,
+  startsAt: Number(r.starts_at),
+  endsAt: Number(r.ends_at),
+  comment: r.comment,
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+});
+
+/** Records a silence (checked by the caller); the next evaluation applies it. */
+export async function createSilence(db: Kysely<Database>, silence: AlertSilence): Promise<AlertSilence> {
+  await db
+    .insertInto('alert_silences')
+    .values({
+      id: silence.id,
+      sandbox_id: silence.sandboxId,
+      dataflow_id: silence.dataflowId,
+      type: silence.type,
+      starts_at: silence.startsAt,
+      ends_at: silence.endsAt,
+      comment: silence.comment,
+      created_by: silence.createdBy,
+      created_at: silence.createdAt,
+    })
+    .execute();
+  return silence;
+}
+
+/**
+ * A sandbox's silences, soonest ending first: those active or still to start, and with `expired` those that ended in
+ * the last 30 days too (ended early or run out), newest first after them.
+ */
+export async function listSilences(
+  db: Kysely<Database>,
+  sandboxId: string,
+  options: { expired?: boolean; now: number },
+): Promise<AlertSilence[]> {
+  const rows = await db
+    .selectFrom('alert_silences')
+    .selectAll()
+    .where('sandbox_id', '=', sandboxId)
+    .where('ends_at', '>', options.expired ? options.now - KEEP_RESOLVED_MS : options.now)
+    .execute();
+  const all = rows.map(silenceOf);
+  const current = all.filter((x) => x.endsAt > options.now).sort((a, b) => a.endsAt - b.endsAt);
+  const ended = all.filter((x) => x.endsAt <= options.now).sort((a, b) => b.endsAt - a.endsAt);
+  return [...current, ...ended];
+}
+
+/**
+ * Ends a silence now (one still to start is ended before it starts); kept, ended, for the listing. Null when the
+ * sandbox has no silence with this id; an ended one is returned as it is.
+ */
+export async function endSilence(
+  db: Kysely<Database>,
+  sandboxId: string,
+  id: string,
+  now: number,
+): Promise<AlertSilence | null> {
+  const row = await db
+    .selectFrom('alert_silences')
+    .selectAll()
+    .where('sandbox_id', '=', sandboxId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) return null;
+  const silence = silenceOf(row);
+  if (silence.endsAt <= now) return silence;
+  const endsAt = Math.max(now, silence.startsAt);
+  await db.updateTable('alert_silences').set({ ends_at: endsAt }).where('id', '=', id).execute();
+  return { ...silence, endsAt };
+}
+
+/** Silences that may apply at `at`, and the ones that ended a while ago deleted (kept 30 days for the listing). */
+async function activeSilences(db: Kysely<Database>, at: number): Promise<AlertSilence[]> {
+  const rows = await db
+    .selectFrom('alert_silences')
+    .selectAll()
+    .where('starts_at', '<=', at)
+    .where('ends_at', '>', at)
+    .execute();
+  return rows.map(silenceOf);
+}
+
 const LEASE_KEY = 'alerts';
 const INITIAL: Leased = { owner: null, until: 0 };
 const LEASE_MS = 120_000;
@@ -361,6 +505,9 @@ export function startAlerts(options: {
         const at = now();
         const firing = await readFiring(tx.db);
         const plan = planAlerts(conditions, firing);
+        const silenced = await activeSilences(tx.db, at);
+        const isSilenced = (alert: { sandboxId: string; dataflowId: string; type: string }) =>
+          silenced.some((silence) => silences(silence, alert, at));
         const queued: Alert[] = [];
         for (const condition of plan.fire) {
           const alertId = store.newId('alr');
@@ -379,6 +526,7 @@ export function startAlerts(options: {
               ),
             ),
           ];
+          const held = isSilenced({ sandboxId: condition.sandboxId, ...alert });
           const row = {
             sandbox_id: condition.sandboxId,
             dataflow_id: alert.dataflowId,
@@ -387,6 +535,7 @@ export function startAlerts(options: {
             urls: JSON.stringify(urls),
             fired_at: at,
             resolved_at: null,
+            notified: held ? 0 : 1,
           };
           // A condition that fired and resolved before fires again as a new alert.
           await tx.db
@@ -394,9 +543,30 @@ export function startAlerts(options: {
             .values({ key: condition.key, ...row })
             .onConflict((oc) => oc.column('key').doUpdateSet(row))
             .execute();
+          if (held) {
+            options.metrics?.alertsSent.inc({ type: alert.type, outcome: 'silenced' });
+            logger.info(
+              { alert: alert.type, dataflowId: alert.dataflowId, alertId },
+              `alert silenced: ${alert.message}`,
+            );
+            continue;
+          }
           await enqueue(tx.db, alert, urls, at);
           queued.push(alert);
           logger.warn({ alert: alert.type, dataflowId: alert.dataflowId, alertId }, alert.message);
+        }
+        // Alerts a silence held back that still fire once it is over (ended early or run out) are sent now.
+        const ending = new Set([...plan.resolve, ...plan.forget]);
+        for (const still of firing) {
+          if (still.notified || ending.has(still) || isSilenced({ sandboxId: still.sandboxId, ...still.alert }))
+            continue;
+          await tx.db.updateTable('alert_states').set({ notified: 1 }).where('key', '=', still.key).execute();
+          await enqueue(tx.db, still.alert, still.urls, at);
+          queued.push(still.alert);
+          logger.warn(
+            { alert: still.alert.type, dataflowId: still.alert.dataflowId, alertId: still.alert.alertId },
+            `${still.alert.message} (its silence is over)`,
+          );
         }
         for (const ended of plan.resolve) {
           const resolved: Alert = {
@@ -412,6 +582,8 @@ export function startAlerts(options: {
             .set({ resolved_at: at })
             .where('key', '=', ended.key)
             .execute();
+          // Its resolution goes where its firing went: nowhere, when a silence held that back.
+          if (!ended.notified) continue;
           await enqueue(tx.db, resolved, ended.urls, at);
           queued.push(resolved);
           logger.info(
@@ -428,6 +600,10 @@ export function startAlerts(options: {
         await tx.db
           .deleteFrom('alert_states')
           .where('resolved_at', '<', at - KEEP_RESOLVED_MS)
+          .execute();
+        await tx.db
+          .deleteFrom('alert_silences')
+          .where('ends_at', '<', at - KEEP_RESOLVED_MS)
           .execute();
         return queued;
       });
@@ -554,12 +730,14 @@ export function startAlerts(options: {
 async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
   const rows = await db
     .selectFrom('alert_states')
-    .select(['key', 'type', 'alert', 'urls'])
+    .select(['key', 'sandbox_id', 'type', 'alert', 'urls', 'notified'])
     .where('resolved_at', 'is', null)
     .execute();
   return rows.map((r) => ({
     key: r.key,
+    sandboxId: r.sandbox_id,
     type: r.type,
+    notified: Number(r.notified) === 1,
     alert: JSON.parse(r.alert) as Alert,
     urls: JSON.parse(r.urls) as string[],
   }));
@@ -570,10 +748,10 @@ export async function listAlerts(
   db: Kysely<Database>,
   sandboxId: string,
   options: { status?: 'firing' | 'resolved' | undefined; limit?: number } = {},
-): Promise<Array<{ alert: Alert; resolvedAt: string | null }>> {
+): Promise<Array<{ alert: Alert; resolvedAt: string | null; notified: boolean }>> {
   let query = db
     .selectFrom('alert_states')
-    .select(['alert', 'resolved_at'])
+    .select(['alert', 'resolved_at', 'notified'])
     .where('sandbox_id', '=', sandboxId)
     .orderBy('fired_at', 'desc')
     .orderBy('key')
@@ -584,6 +762,7 @@ export async function listAlerts(
   return rows.map((r) => ({
     alert: JSON.parse(r.alert) as Alert,
     resolvedAt: r.resolved_at === null ? null : new Date(Number(r.resolved_at)).toISOString(),
+    notified: Number(r.notified) === 1,
   }));
 }
 

@@ -183,7 +183,7 @@ export function createMetrics(
     }),
     alertsSent: new Counter({
       name: 'tca_alerts_total',
-      help: 'Alert webhook calls by alert type and outcome (sent; failed: retried later; dropped: no webhook accepted it within a day)',
+      help: 'Alert notifications by alert type and outcome (sent; failed: retried later; dropped: no webhook accepted it within a day; silenced: a silence held it back when it fired)',
       labelNames: ['type', 'outcome'],
       registers: [registry],
     }),

@@ -1,7 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAlerts, type Alert, type DataflowHealth } from '../../src/server/alerts.ts';
+import {
+  createSilence,
+  endSilence,
+  listAlerts,
+  listSilences,
+  startAlerts,
+  type Alert,
+  type DataflowHealth,
+} from '../../src/server/alerts.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
 import { BACKENDS, type TestStore } from '../store/backends.ts';
@@ -147,6 +155,82 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
         ?.value,
     ).toBe(1);
     receiver.refusing = false;
+    await w.stop();
+  });
+
+  it('holds back what a silence covers: sent if it still fires when the silence ends, never if it cleared', async () => {
+    const w = runner('worker-e');
+    const before = receiver.accepted.length;
+    const sent = () => receiver.accepted.slice(before).map((n) => [n.dataflowId, n.type, n.status]);
+    const b = { ...paused, dataflowId: 'df_b', dataflowName: 'Loyalty' };
+    const c = { ...paused, dataflowId: 'df_c', dataflowName: 'Churn' };
+    const silence = (id: string, dataflowId: string | null, type: string | null, minutes: number) =>
+      createSilence(db.store.db, {
+        id,
+        sandboxId: 'sbx_test',
+        dataflowId,
+        type,
+        startsAt: clock,
+        endsAt: clock + minutes * 60_000,
+        comment: 'rotating the X credentials',
+        createdBy: 'ops',
+        createdAt: clock,
+      });
+    await silence('sil_b', 'df_b', 'dataflow_paused', 60);
+    // Another type of df_c's: it does not cover df_c's pause.
+    await silence('sil_c', 'df_c', 'dataflow_delayed', 60);
+    health = [paused, b, c];
+    expect((await w.check()).map((n) => n.dataflowId)).toEqual(['df_c']);
+    await w.deliver();
+    expect(sent()).toEqual([['df_c', 'dataflow_paused', 'firing']]);
+    const listed = await listAlerts(db.store.db, 'sbx_test', { status: 'firing' });
+    expect(listed.find((a) => a.alert.dataflowId === 'df_b')?.notified).toBe(false);
+    expect(listed.find((a) => a.alert.dataflowId === 'df_c')?.notified).toBe(true);
+    const silenced = await metrics.alertsSent.get();
+    expect(silenced.values.find((v) => v.labels.outcome === 'silenced')?.value).toBe(1);
+
+    // Within the window: still held back. Once it runs out, df_b's alert fires as it was (same id and time).
+    clock += 30 * 60_000;
+    expect(await w.check()).toEqual([]);
+    const firedAt = listed.find((a) => a.alert.dataflowId === 'df_b')!.alert.firedAt;
+    clock += 31 * 60_000;
+    const released = await w.check();
+    expect(released).toEqual([expect.objectContaining({ dataflowId: 'df_b', status: 'firing', firedAt })]);
+    expect(await w.check()).toEqual([]);
+    health = [paused];
+    await w.check();
+    await w.deliver();
+    expect(sent().slice(0, 2)).toEqual([
+      ['df_c', 'dataflow_paused', 'firing'],
+      ['df_b', 'dataflow_paused', 'firing'],
+    ]);
+    expect(sent().slice(2).sort()).toEqual([
+      ['df_b', 'dataflow_paused', 'resolved'],
+      ['df_c', 'dataflow_paused', 'resolved'],
+    ]);
+
+    // A silence of every dataflow and type: an alert that fires and clears inside it is never sent, not even resolved.
+    await silence('sil_all', null, null, 120);
+    health = [paused, b];
+    expect(await w.check()).toEqual([]);
+    health = [paused];
+    expect(await w.check()).toEqual([]);
+    await w.deliver();
+    expect(sent()).toHaveLength(4);
+    // Ended early, it stops holding back at the next evaluation.
+    health = [paused, c];
+    expect(await w.check()).toEqual([]);
+    expect(await listSilences(db.store.db, 'sbx_test', { now: clock })).toEqual([
+      expect.objectContaining({ id: 'sil_all', dataflowId: null, type: null }),
+    ]);
+    const ended = await endSilence(db.store.db, 'sbx_test', 'sil_all', clock);
+    expect(ended?.endsAt).toBe(clock);
+    expect(await endSilence(db.store.db, 'other', 'sil_all', clock)).toBeNull();
+    expect(await listSilences(db.store.db, 'sbx_test', { now: clock })).toEqual([]);
+    expect(
+      (await listSilences(db.store.db, 'sbx_test', { now: clock, expired: true })).map((x) => x.id),
+    ).toEqual(['sil_all', 'sil_b', 'sil_c']);
+    expect((await w.check()).map((n) => [n.dataflowId, n.status])).toEqual([['df_c', 'firing']]);
     await w.stop();
   });
 });

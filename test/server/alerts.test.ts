@@ -309,7 +309,14 @@ describe('planAlerts', () => {
     const ended = new Set([...plan.resolve, ...plan.forget].map((f) => f.key));
     const next = firing.filter((f) => !ended.has(f.key));
     for (const c of plan.fire)
-      next.push({ key: c.key, type: c.alert.type, urls: [], alert: { ...c.alert } as FiringAlert['alert'] });
+      next.push({
+        key: c.key,
+        sandboxId: c.sandboxId,
+        type: c.alert.type,
+        notified: true,
+        urls: [],
+        alert: { ...c.alert } as FiringAlert['alert'],
+      });
     return { plan, next };
   };
   it('fires once per condition, resolves it when it clears, and fires it again when it comes back', () => {

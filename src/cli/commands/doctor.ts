@@ -111,7 +111,7 @@ async function checkStore(
       }
     }
     const opened = `${where}, key ${store.secrets.keyId}, ${credentials} destination credential${credentials === 1 ? '' : 's'} readable`;
-    const alerts = pending.includes('0010-alerts')
+    const alerts = pending.some((m) => m === '0010-alerts' || m === '0011-alert-silences')
       ? check('alerts', 'skipped', 'Needs the pending migrations')
       : await checkAlerts(config, store);
     if (pending.length === 0) return { finding: check('store', 'pass', opened), connectable, alerts };

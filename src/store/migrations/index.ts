@@ -9,6 +9,7 @@ import { fieldLabelsMigration } from './0007-field-labels.ts';
 import { auditEventsMigration } from './0008-audit-events.ts';
 import { auditEventsAtMigration } from './0009-audit-events-at.ts';
 import { alertsMigration } from './0010-alerts.ts';
+import { alertSilencesMigration } from './0011-alert-silences.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -34,6 +35,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0008-audit-events', auditEventsMigration],
   ['0009-audit-events-at', auditEventsAtMigration],
   ['0010-alerts', alertsMigration],
+  ['0011-alert-silences', alertSilencesMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

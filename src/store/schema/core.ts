@@ -156,6 +156,25 @@ export interface AlertStatesTable {
   urls: string;
   fired_at: EpochMs;
   resolved_at: EpochMs | null;
+  /** 1 once its firing notification is queued; 0 while a silence holds it back. */
+  notified: Generated<number>;
+}
+
+/** A window in which a sandbox's alerts (of one dataflow or all, of one type or all) are recorded but not sent. */
+export interface AlertSilencesTable {
+  id: string;
+  sandbox_id: string;
+  /** Null: every dataflow of the sandbox. */
+  dataflow_id: string | null;
+  /** Null: every alert type. */
+  type: string | null;
+  starts_at: EpochMs;
+  /** Ending a silence early sets this to the time it was ended. */
+  ends_at: EpochMs;
+  comment: string;
+  /** The name of the token that made it. */
+  created_by: string;
+  created_at: EpochMs;
 }
 
 /** An alert notification waiting for its webhook to accept it. */
@@ -175,6 +194,7 @@ export interface AlertOutboxTable {
 export interface CoreTables {
   alert_states: AlertStatesTable;
   alert_outbox: AlertOutboxTable;
+  alert_silences: AlertSilencesTable;
   audit_events: AuditEventsTable;
   sandboxes: SandboxesTable;
   api_tokens: ApiTokensTable;
