@@ -31,6 +31,7 @@ export type ErasureView = z.input<typeof S.ErasureSchema>;
 export type AuditEventListView = z.input<typeof S.AuditEventListSchema>;
 export type AuditFeedView = z.input<typeof S.AuditFeedSchema>;
 export type AlertView = z.input<typeof S.AlertSchema>;
+export type AlertSilenceView = z.input<typeof S.AlertSilenceSchema>;
 
 /** A change made through the API, as the audit trail records it (names of the body fields only, never values). */
 export interface AuditRecord {
@@ -198,6 +199,18 @@ export interface ServiceBackend {
       sandboxId: string,
       filter: { status?: 'firing' | 'resolved' | undefined; limit: number },
     ): Promise<AlertView[]>;
+    silences: {
+      /** Pending and active silences, soonest ending first; with `expired`, those ended in the last 30 days after. */
+      list(sandboxId: string, filter: { expired: boolean }): Promise<AlertSilenceView[]>;
+      /** Problems when the window is not a valid one or the dataflow is not the sandbox's. */
+      create(
+        sandboxId: string,
+        input: z.output<typeof S.AlertSilenceInputSchema>,
+        createdBy: string,
+      ): Promise<Checked<AlertSilenceView>>;
+      /** Ends it now; undefined when the sandbox has no silence with this id. */
+      end(sandboxId: string, id: string): Promise<AlertSilenceView | undefined>;
+    };
   };
   deadLetters: {
     list(sandboxId: string, filter: { dataflowId?: string; limit: number }): Promise<DeadLetterView[]>;

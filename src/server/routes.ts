@@ -740,6 +740,53 @@ export function buildRoutes(options: RouteOptions): Route[] {
       }),
     }),
     route({
+      method: 'GET',
+      path: `${V1}/alerts/silences`,
+      permissions: ['View Destinations'],
+      tag: 'Alerts',
+      summary:
+        "The sandbox's alert silences, pending and active ones (soonest ending first); with expired=true those that " +
+        'ended in the last 30 days after them',
+      query: S.AlertSilenceQuerySchema,
+      status: 200,
+      response: S.AlertSilenceListSchema,
+      handler: async ({ principal, backend, query }) => ({
+        items: await backend.alerts.silences.list(principal.sandboxId, { expired: query.expired }),
+      }),
+    }),
+    route({
+      method: 'POST',
+      path: `${V1}/alerts/silences`,
+      permissions: ['Activate Destinations'],
+      tag: 'Alerts',
+      summary:
+        "Silences the sandbox's alerts (of one dataflow or all, of one type or all) for a window: they are recorded " +
+        'and listed but not sent. One still firing when the window ends is sent then; one that cleared inside it is ' +
+        'never sent, its resolution included. At most 30 days, with a comment saying why.',
+      body: S.AlertSilenceInputSchema,
+      status: 201,
+      response: S.AlertSilenceSchema,
+      handler: async ({ principal, backend, body }) => {
+        const r = await backend.alerts.silences.create(principal.sandboxId, body, principal.name);
+        if (!r.ok) throw badRequest('The silence is invalid', r.problems, 'validation_failed');
+        return r.value;
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: `${V1}/alerts/silences/:id`,
+      permissions: ['Activate Destinations'],
+      tag: 'Alerts',
+      summary:
+        'Ends a silence now (a pending one before it starts): alerts it held back that still fire are sent at the ' +
+        'next evaluation. It stays listed (with expired=true) as ended.',
+      params: S.IdParams,
+      status: 200,
+      response: S.AlertSilenceSchema,
+      handler: async ({ principal, backend, params }) =>
+        found(await backend.alerts.silences.end(principal.sandboxId, params.id), 'Silence', params.id),
+    }),
+    route({
       method: 'POST',
       path: `${V1}/alerts/test`,
       permissions: ['Manage Sandboxes'],

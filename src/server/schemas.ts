@@ -538,6 +538,10 @@ export const AlertSchema = z
     message: z.string(),
     firedAt: timestamp,
     resolvedAt: timestamp.nullable().meta({ description: 'When the condition cleared; null while firing' }),
+    notified: z.boolean().meta({
+      description:
+        'Whether its firing notification was sent: false while a silence holds it back (and for good when it cleared before the silence ended)',
+    }),
     details: z.record(z.string(), z.unknown()),
   })
   .meta({ id: 'Alert' });
@@ -553,6 +557,57 @@ export const TestAlertResultSchema = z
     notification: z.record(z.string(), z.unknown()).meta({ description: 'The notification as sent' }),
   })
   .meta({ id: 'TestAlertResult' });
+const silenceableType = z.enum([
+  'dataflow_failed',
+  'dataflow_paused',
+  'dataflow_delayed',
+  'exclusion_rate_exceeded',
+  'audience_not_targetable',
+]);
+export const AlertSilenceSchema = z
+  .object({
+    id: z.string(),
+    dataflowId: z.string().nullable().meta({ description: 'The dataflow it covers; null: every one of the sandbox' }),
+    type: silenceableType.nullable().meta({ description: 'The alert type it covers; null: every type' }),
+    startsAt: timestamp,
+    endsAt: timestamp.meta({ description: 'When it ends (ending it early sets this to the time it was ended)' }),
+    state: z.enum(['pending', 'active', 'ended']),
+    comment: z.string().meta({ description: 'Why the alerts are silenced' }),
+    createdBy: z.string().meta({ description: 'The name of the token that made it' }),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'AlertSilence' });
+export const AlertSilenceListSchema = z.object({ items: z.array(AlertSilenceSchema) });
+export const AlertSilenceQuerySchema = z.object({
+  expired: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true')
+    .meta({ description: 'true: the silences that ended in the last 30 days too' }),
+});
+export const AlertSilenceInputSchema = z
+  .object({
+    dataflowId: id.optional().meta({ description: 'Only this dataflow’s alerts; every dataflow when omitted' }),
+    type: silenceableType.optional().meta({ description: 'Only this alert type; every type when omitted' }),
+    startsAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .meta({ description: 'When it starts (a maintenance window ahead); now when omitted' }),
+    endsAt: z.iso.datetime({ offset: true }).optional().meta({ description: 'When it ends; or give durationMinutes' }),
+    durationMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(43_200)
+      .optional()
+      .meta({ description: 'How long it lasts from its start (at most 30 days); or give endsAt' }),
+    comment: z.string().trim().min(1).max(500).meta({ description: 'Why the alerts are silenced' }),
+  })
+  .refine((v) => (v.endsAt === undefined) !== (v.durationMinutes === undefined), {
+    message: 'give either endsAt or durationMinutes',
+    path: ['endsAt'],
+  });
+
 export const AlertQuerySchema = z.object({
   status: z
     .enum(['firing', 'resolved'])

@@ -1,5 +1,13 @@
 import { forwardedCursor } from './audit-forward.ts';
-import { listAlerts, sendTestAlert } from './alerts.ts';
+import {
+  createSilence,
+  endSilence,
+  listAlerts,
+  listSilences,
+  MAX_SILENCE_MS,
+  sendTestAlert,
+  type AlertSilence,
+} from './alerts.ts';
 import { POLICIES, type CustomPolicy, type FieldLabel } from '../audience/governance.ts';
 import type {
   Store,
@@ -17,6 +25,7 @@ import { policyViolation, upstreamError } from './api-error.ts';
 /** Guardrail (as AEP's): destinations per sandbox. */
 const MAX_DESTINATIONS_PER_SANDBOX = 100;
 import type {
+  AlertSilenceView,
   AudienceView,
   AuditEventListView,
   Checked,
@@ -376,6 +385,21 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     ttlDays: a.ttlDays ?? null,
     removeMembersAtEnd: a.removeMembersAtEnd ?? false,
   });
+
+  const silenceView = (silence: AlertSilence): AlertSilenceView => {
+    const at = now();
+    return {
+      id: silence.id,
+      dataflowId: silence.dataflowId,
+      type: silence.type as AlertSilenceView['type'],
+      startsAt: new Date(silence.startsAt).toISOString(),
+      endsAt: new Date(silence.endsAt).toISOString(),
+      state: silence.endsAt <= at ? 'ended' : silence.startsAt > at ? 'pending' : 'active',
+      comment: silence.comment,
+      createdBy: silence.createdBy,
+      createdAt: new Date(silence.createdAt).toISOString(),
+    };
+  };
 
   /** Sends a test notification to an alert webhook: a destination's, or the installation's (null). */
   const testWebhook = async (
@@ -1006,7 +1030,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         return { ok: true, value: await testWebhook(sandboxId, url, null) };
       },
       list: async (sandboxId, filter) =>
-        (await listAlerts(store.db, sandboxId, filter)).map(({ alert, resolvedAt }) => ({
+        (await listAlerts(store.db, sandboxId, filter)).map(({ alert, resolvedAt, notified }) => ({
           alertId: alert.alertId,
           status: resolvedAt === null ? 'firing' : 'resolved',
           type: alert.type,
@@ -1017,8 +1041,48 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           message: alert.message,
           firedAt: alert.firedAt,
           resolvedAt,
+          notified,
           details: alert.details,
         })),
+      silences: {
+        list: async (sandboxId, filter) =>
+          (await listSilences(store.db, sandboxId, { expired: filter.expired, now: now() })).map(silenceView),
+        async create(sandboxId, input, createdBy) {
+          const at = now();
+          const startsAt = input.startsAt === undefined ? at : Date.parse(input.startsAt);
+          const endsAt =
+            input.endsAt !== undefined ? Date.parse(input.endsAt) : startsAt + input.durationMinutes! * 60_000;
+          const found: ErrorDetail[] = [];
+          if (endsAt <= startsAt) found.push({ path: 'endsAt', reason: 'must be after startsAt' });
+          else if (endsAt <= at) found.push({ path: 'endsAt', reason: 'is in the past' });
+          else if (endsAt - startsAt > MAX_SILENCE_MS)
+            found.push({
+              path: 'endsAt',
+              reason: 'a silence lasts at most 30 days: fix the cause, or change the alert thresholds',
+            });
+          if (startsAt - at > MAX_SILENCE_MS)
+            found.push({ path: 'startsAt', reason: 'starts at most 30 days ahead' });
+          if (input.dataflowId !== undefined && !(await store.dataflows.get(sandboxId, input.dataflowId)))
+            found.push({ path: 'dataflowId', reason: `no dataflow ${input.dataflowId} in this sandbox` });
+          if (found.length > 0) return problems(found);
+          const silence = await createSilence(store.db, {
+            id: store.newId('sil'),
+            sandboxId,
+            dataflowId: input.dataflowId ?? null,
+            type: input.type ?? null,
+            startsAt,
+            endsAt,
+            comment: input.comment,
+            createdBy,
+            createdAt: at,
+          });
+          return { ok: true, value: silenceView(silence) };
+        },
+        async end(sandboxId, id) {
+          const ended = await endSilence(store.db, sandboxId, id, now());
+          return ended === null ? undefined : silenceView(ended);
+        },
+      },
     },
     deadLetters: {
       list: (sandboxId, filter) => engine.deadLetters(sandboxId, filter),

@@ -184,6 +184,83 @@ describe('alert webhooks', () => {
     );
   });
 
+  it('holds back a silenced alert, lists it as not notified, and sends it once the silence is ended', async () => {
+    const { id } = await dataflow('Maintenance flow');
+    const call = (method: string, path: string, body?: unknown) =>
+      t.call(method, path, { token: t.adminToken, ...(body === undefined ? {} : { body }) });
+    // Refused with every problem named, and nothing created.
+    const bad = await call('POST', '/api/v1/alerts/silences', {
+      dataflowId: 'df_nope',
+      endsAt: '2020-01-01T00:00:00Z',
+      comment: 'x',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual([
+      { path: 'endsAt', reason: 'must be after startsAt' },
+      { path: 'dataflowId', reason: 'no dataflow df_nope in this sandbox' },
+    ]);
+    const both = await call('POST', '/api/v1/alerts/silences', {
+      durationMinutes: 5,
+      endsAt: new Date(now() + 60_000).toISOString(),
+      comment: 'x',
+    });
+    expect(both.status).toBe(400);
+    expect(both.body.error.details[0]).toMatchObject({
+      path: 'endsAt',
+      reason: 'give either endsAt or durationMinutes',
+    });
+    const long = await call('POST', '/api/v1/alerts/silences', { durationMinutes: 43_200, comment: 'x' });
+    expect(long.status).toBe(201);
+    await call('DELETE', `/api/v1/alerts/silences/${long.body.id}`);
+    expect((await call('DELETE', '/api/v1/alerts/silences/sil_nope')).status).toBe(404);
+
+    const made = await call('POST', '/api/v1/alerts/silences', {
+      dataflowId: id,
+      type: 'dataflow_failed',
+      durationMinutes: 120,
+      comment: 'moving the audience to a new account',
+    });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    expect(made.body).toMatchObject({
+      dataflowId: id,
+      type: 'dataflow_failed',
+      state: 'active',
+      createdBy: 'admin',
+    });
+    expect(Date.parse(made.body.endsAt) - Date.parse(made.body.startsAt)).toBe(120 * 60_000);
+    const listed = await call('GET', '/api/v1/alerts/silences');
+    expect(listed.body.items.map((x: Json) => x.id)).toEqual([made.body.id]);
+
+    await t.service.store.dataflows.update('prod', id, { status: 'failed', statusReason: 'planned' });
+    const held = await waitFor(
+      async () =>
+        (await call('GET', '/api/v1/alerts?status=firing')).body.items.find(
+          (a: Json) => a.dataflowId === id && a.type === 'dataflow_failed',
+        ),
+      20_000,
+      'the silenced alert listed',
+    );
+    expect(held.notified).toBe(false);
+    // Evaluated a few more times, still nothing sent.
+    const metricsText = () => fetch(`${t.service.url}/metrics`).then((r) => r.text());
+    await waitFor(
+      async () => ((await metricsText()).match(/outcome="silenced"/) ? true : undefined),
+      10_000,
+      'the silenced counter',
+    );
+    expect(await alertOf('dataflow_failed', id)()).toBeUndefined();
+
+    const ended = await call('DELETE', `/api/v1/alerts/silences/${made.body.id}`);
+    expect(ended.body.state).toBe('ended');
+    const sent = await waitFor(alertOf('dataflow_failed', id), 20_000, 'the alert, once the silence ended');
+    expect(sent.body).toMatchObject({ alertId: held.alertId, firedAt: held.firedAt });
+    expect((await call('GET', '/api/v1/alerts/silences')).body.items).toEqual([]);
+    expect(
+      (await call('GET', '/api/v1/alerts/silences?expired=true')).body.items.map((x: Json) => x.id),
+    ).toContain(made.body.id);
+    await t.service.store.dataflows.update('prod', id, { status: 'active', statusReason: null });
+  });
+
   it("sends a test notification to a destination's webhook on request, and says why one was not delivered", async () => {
     const d = await t.call('POST', '/api/v1/destinations', {
       token: t.adminToken,

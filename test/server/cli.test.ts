@@ -884,7 +884,9 @@ describe('tca CLI', () => {
     const noDemo = await tca(['doctor', '--demo', '--json'], { TCA_EMULATOR_PORT: String(closedPort) });
     expect(JSON.parse(noDemo.stdout).checks[3]).toMatchObject({
       status: 'warn',
-      message: expect.stringContaining(`http://127.0.0.1:${closedPort} (the demo's built-in X emulator) could not`),
+      message: expect.stringContaining(
+        `http://127.0.0.1:${closedPort} (the demo's built-in X emulator) could not`,
+      ),
       hint: expect.stringContaining('tca start --demo'),
     });
     const badConfig = await tca(['doctor'], { TCA_PORT: 'eighty' });

@@ -115,6 +115,19 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
   'GET /api/v1/alerts': async () => ({ path: '/api/v1/alerts?status=firing' }),
   'POST /api/v1/alerts/test': async () => ({ path: '/api/v1/alerts/test' }),
+  'GET /api/v1/alerts/silences': async () => ({ path: '/api/v1/alerts/silences?expired=true' }),
+  'POST /api/v1/alerts/silences': async (c) => ({
+    path: '/api/v1/alerts/silences',
+    body: { dataflowId: c.dataflowId, durationMinutes: 60, comment: 'planned maintenance' },
+  }),
+  'DELETE /api/v1/alerts/silences/:id': async () => {
+    const r = await t.call('POST', '/api/v1/alerts/silences', {
+      token: admin(),
+      body: { durationMinutes: 30, comment: 'scratch' },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return { path: `/api/v1/alerts/silences/${r.body.id}` };
+  },
   'POST /api/v1/destinations/:id/test-alert': async () => {
     // A destination with an alert webhook (the service itself, on loopback: delivered or not, the answer is 200).
     const r = await t.call('POST', '/api/v1/destinations', {
