@@ -13,6 +13,8 @@ if (outbound.proxy) installOutboundProxy(outbound.proxy);
 
 const program = new Command('tca')
   .description('Activate customer audiences to X Custom Audiences')
+  // An option after a subcommand is the subcommand's: `tca alerts silence --json` is not `tca alerts --json`.
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);

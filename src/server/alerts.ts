@@ -558,7 +558,11 @@ export function startAlerts(options: {
         // Alerts a silence held back that still fire once it is over (ended early or run out) are sent now.
         const ending = new Set([...plan.resolve, ...plan.forget]);
         for (const still of firing) {
-          if (still.notified || ending.has(still) || isSilenced({ sandboxId: still.sandboxId, ...still.alert }))
+          if (
+            still.notified ||
+            ending.has(still) ||
+            isSilenced({ sandboxId: still.sandboxId, ...still.alert })
+          )
             continue;
           await tx.db.updateTable('alert_states').set({ notified: 1 }).where('key', '=', still.key).execute();
           await enqueue(tx.db, still.alert, still.urls, at);

@@ -178,6 +178,21 @@ export const SettingsSchema = z
         description:
           'The HTTP proxy outbound requests (X, collectors, webhooks) go through, null when none; only for tokens with Manage Tokens',
       }),
+    alertWebhook: z
+      .object({
+        origin: z
+          .string()
+          .meta({ description: 'The origin of TCA_ALERT_WEBHOOK_URL (its path may hold a secret)' }),
+        signed: z
+          .boolean()
+          .meta({ description: 'Notifications carry x-tca-signature (TCA_ALERT_WEBHOOK_SECRET)' }),
+      })
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          "The installation's alert webhook (every sandbox's alerts go to it), null when none; only for tokens with Manage Tokens",
+      }),
   })
   .meta({ id: 'Settings' });
 export const WhoAmISchema = z.object({
@@ -567,10 +582,15 @@ const silenceableType = z.enum([
 export const AlertSilenceSchema = z
   .object({
     id: z.string(),
-    dataflowId: z.string().nullable().meta({ description: 'The dataflow it covers; null: every one of the sandbox' }),
+    dataflowId: z
+      .string()
+      .nullable()
+      .meta({ description: 'The dataflow it covers; null: every one of the sandbox' }),
     type: silenceableType.nullable().meta({ description: 'The alert type it covers; null: every type' }),
     startsAt: timestamp,
-    endsAt: timestamp.meta({ description: 'When it ends (ending it early sets this to the time it was ended)' }),
+    endsAt: timestamp.meta({
+      description: 'When it ends (ending it early sets this to the time it was ended)',
+    }),
     state: z.enum(['pending', 'active', 'ended']),
     comment: z.string().meta({ description: 'Why the alerts are silenced' }),
     createdBy: z.string().meta({ description: 'The name of the token that made it' }),
@@ -587,13 +607,18 @@ export const AlertSilenceQuerySchema = z.object({
 });
 export const AlertSilenceInputSchema = z
   .object({
-    dataflowId: id.optional().meta({ description: 'Only this dataflow’s alerts; every dataflow when omitted' }),
+    dataflowId: id
+      .optional()
+      .meta({ description: 'Only this dataflow’s alerts; every dataflow when omitted' }),
     type: silenceableType.optional().meta({ description: 'Only this alert type; every type when omitted' }),
     startsAt: z.iso
       .datetime({ offset: true })
       .optional()
       .meta({ description: 'When it starts (a maintenance window ahead); now when omitted' }),
-    endsAt: z.iso.datetime({ offset: true }).optional().meta({ description: 'When it ends; or give durationMinutes' }),
+    endsAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .meta({ description: 'When it ends; or give durationMinutes' }),
     durationMinutes: z
       .number()
       .int()

@@ -448,8 +448,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       const xLogin = { defaultApp: options.defaultXApp !== undefined };
       if (!audit) return { xLogin };
       const outboundProxy = options.outboundProxy ? describeOutboundProxy(options.outboundProxy) : null;
+      const alertWebhook = options.alertWebhookUrl
+        ? { origin: new URL(options.alertWebhookUrl).origin, signed: Boolean(options.alertWebhookSecret) }
+        : null;
       const forward = options.auditForward;
-      if (forward === undefined) return { xLogin, auditForward: null, outboundProxy };
+      if (forward === undefined) return { xLogin, auditForward: null, outboundProxy, alertWebhook };
       const cursor = decodeAuditCursor((await forwardedCursor(store)) ?? undefined) || undefined;
       const url = new URL(forward.url);
       return {
@@ -461,6 +464,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           waiting: await store.auditEvents.countAfter(cursor),
         },
         outboundProxy,
+        alertWebhook,
       };
     },
 
@@ -1051,7 +1055,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           const at = now();
           const startsAt = input.startsAt === undefined ? at : Date.parse(input.startsAt);
           const endsAt =
-            input.endsAt !== undefined ? Date.parse(input.endsAt) : startsAt + input.durationMinutes! * 60_000;
+            input.endsAt !== undefined
+              ? Date.parse(input.endsAt)
+              : startsAt + input.durationMinutes! * 60_000;
           const found: ErrorDetail[] = [];
           if (endsAt <= startsAt) found.push({ path: 'endsAt', reason: 'must be after startsAt' });
           else if (endsAt <= at) found.push({ path: 'endsAt', reason: 'is in the past' });

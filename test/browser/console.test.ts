@@ -69,6 +69,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   let siem: Server;
   let siemUrl = '';
   const siemEvents: string[] = [];
+  const installationAlerts: Array<{ type: string }> = [];
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
@@ -79,7 +80,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       req.setEncoding('utf8');
       req.on('data', (chunk: string) => (body += chunk));
       req.on('end', () => {
-        siemEvents.push(...body.split('\n').filter((line) => line !== ''));
+        // The installation's alert webhook is on the same server, at /alerts.
+        if (req.url === '/alerts') installationAlerts.push(JSON.parse(body) as { type: string });
+        else siemEvents.push(...body.split('\n').filter((line) => line !== ''));
         res.writeHead(200).end();
       });
     });
@@ -94,6 +97,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         TCA_AUDIT_FORWARD_INTERVAL_SECONDS: '1',
         TCA_AUDIT_FEED_DELAY_MS: '0',
         TCA_ALERT_CHECK_SECONDS: '1',
+        TCA_ALERT_WEBHOOK_URL: `${new URL(siemUrl).origin}/alerts`,
         // Egress through a corporate proxy that exists nowhere: X (the emulator) and the SIEM are on loopback, which
         // is always reached directly, so everything below works only if the proxy is bypassed for them.
         HTTPS_PROXY: 'http://egress:hush@proxy.corp.example:3128',
@@ -800,6 +804,15 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     );
     expect(await page.content()).not.toContain('hush');
     await shot(page, '17b-settings-audit-trail');
+    // The installation's alert webhook, tested from here (the admin's).
+    const installation = page.getByTestId('installation-alert-webhook');
+    await expectText(
+      installation,
+      `Every sandbox's alerts also go to ${new URL(siemUrl).origin}, unsigned (set TCA_ALERT_WEBHOOK_SECRET to sign them).`,
+    );
+    await installation.getByRole('button', { name: 'Send test alert' }).click();
+    await expectText(installation.getByRole('status'), "Delivered to the installation's webhook");
+    expect(installationAlerts.map((a) => a.type)).toContain('test');
   });
 
   it('adds a data-usage policy of the sandbox in Settings, which then guards the activated segments', async () => {
@@ -1096,6 +1109,30 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await expectText(alerts, 'Critical');
       await expectText(page.locator('table tr', { hasText: 'Revoked flow' }), 'Paused');
       await shot(page, '21-firing-alerts');
+      // Silenced from here for a chosen time, with the reason; the silence is listed, and ended from the list.
+      const item = alerts.locator('li', { hasText: 'Revoked flow' });
+      await item.getByText('Silence…').click();
+      await item.getByLabel('For').selectOption({ label: '1 day' });
+      await item.getByLabel('Why').fill('re-authorizing the connection');
+      await item.getByRole('button', { name: 'Silence', exact: true }).click();
+      await expectText(item.getByRole('status'), /Silenced until .+/);
+      const silences = page.getByTestId('silences');
+      await expectText(silences, '1 alert silence');
+      await expectText(silences, 'Dataflow paused alerts of Revoked flow');
+      await expectText(silences, '“re-authorizing the connection”');
+      const made = await callApi<{
+        items: Array<{ id: string; dataflowId: string; startsAt: string; endsAt: string }>;
+      }>(stack, 'GET', '/alerts/silences');
+      expect(made.items).toHaveLength(1);
+      expect(made.items[0]!.dataflowId).toBe(flow.id);
+      expect(Date.parse(made.items[0]!.endsAt) - Date.parse(made.items[0]!.startsAt)).toBe(86_400_000);
+      await shot(page, '21b-alert-silence');
+      await silences.getByRole('button', { name: `End silence ${made.items[0]!.id}` }).click();
+      await page.getByTestId('silences').waitFor({ state: 'detached' });
+      expect(
+        (await callApi<{ items: Array<{ state: string }> }>(stack, 'GET', '/alerts/silences?expired=true'))
+          .items,
+      ).toEqual([expect.objectContaining({ state: 'ended' })]);
       await alerts.getByRole('link', { name: /Revoked flow/ }).click();
       await page.waitForURL(new RegExp(`#/dataflows/${flow.id}/runs$`));
       // Its own page states the pause once, as its status.

@@ -309,6 +309,12 @@ describe('alert webhooks', () => {
     expect(none.body.error.details[0].path).toBe('alertWebhookUrl');
   });
 
+  it("names the installation's webhook to the admin by its origin only, and says notifications are signed", async () => {
+    const settings = await t.call('GET', '/api/v1/settings', { token: t.adminToken });
+    expect(settings.body.alertWebhook).toEqual({ origin: receiverUrl(), signed: true });
+    expect(JSON.stringify(settings.body)).not.toContain('/global');
+  });
+
   it("sends a test notification to the installation's webhook for the admin", async () => {
     const sent = await t.call('POST', '/api/v1/alerts/test', { token: t.adminToken });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);

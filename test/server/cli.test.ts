@@ -177,6 +177,55 @@ describe('tca CLI', () => {
     expect(table.stdout).toMatch(/XREQUESTS\s+PENDINGPEAK/);
   });
 
+  it('silences alerts for a while, lists the silences and ends one', async () => {
+    const made = await tca([
+      'alerts',
+      'silence',
+      '--dataflow',
+      dataflowId,
+      '--type',
+      'dataflow_paused',
+      '--for',
+      '1h30m',
+      '--comment',
+      'rotating the X app keys',
+      '--json',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const silence = JSON.parse(made.stdout);
+    expect(silence).toMatchObject({ dataflowId, type: 'dataflow_paused', state: 'active' });
+    expect(Date.parse(silence.endsAt) - Date.parse(silence.startsAt)).toBe(90 * 60_000);
+    const ahead = await tca([
+      'alerts',
+      'silence',
+      '--starts',
+      new Date(Date.now() + 86_400_000).toISOString(),
+      '--for',
+      '4h',
+      '--comment',
+      'warehouse backfill',
+    ]);
+    expect(ahead.stdout).toMatch(/^Silenced every alerts of every dataflow from \S+ until \S+ \(sil_\w+\)$/m);
+    const listed = await tca(['alerts', 'silences']);
+    expect(listed.stdout).toMatch(/ID\s+STATE\s+COVERS/);
+    expect(listed.stdout).toContain(`dataflow_paused alerts of ${dataflowId}`);
+    expect(listed.stdout).toMatch(/pending\s+every alerts of every dataflow/);
+    const ended = await tca(['alerts', 'unsilence', silence.id]);
+    expect(ended.stdout).toContain(`Ended ${silence.id}: dataflow_paused alerts of ${dataflowId} alerts`);
+    const expired = JSON.parse((await tca(['alerts', 'silences', '--expired', '--json'])).stdout);
+    expect(expired.find((x: { id: string }) => x.id === silence.id).state).toBe('ended');
+    const pendingId = expired.find((x: { state: string }) => x.state === 'pending').id;
+    expect((await tca(['alerts', 'unsilence', pendingId])).code).toBe(0);
+    // Refused with the reason, before or by the service.
+    const both = await tca(['alerts', 'silence', '--comment', 'x']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give either --for or --until');
+    const tooLong = await tca(['alerts', 'silence', '--for', '31d', '--comment', 'x']);
+    expect(tooLong.code).toBe(1);
+    expect(tooLong.stderr).toContain('durationMinutes');
+    expect((await tca(['alerts', 'unsilence', 'sil_nope'])).code).toBe(4);
+  });
+
   it('lists alerts: firing and resolved, or only one kind', async () => {
     const sandbox = (await t.service.store.sandboxes.list()).find((s) => s.name === 'prod')!;
     const state = (key: string, status: 'firing' | 'resolved', firedAt: number) => ({

@@ -203,10 +203,20 @@ describe('"Log in with X" with the default app', () => {
   it('says whether the service has a default X app', async () => {
     const withApp = await t.call('GET', '/api/v1/settings', { token: t.adminToken });
     expect(withApp.status).toBe(200);
-    expect(withApp.body).toEqual({ xLogin: { defaultApp: true }, auditForward: null, outboundProxy: null });
+    expect(withApp.body).toEqual({
+      xLogin: { defaultApp: true },
+      auditForward: null,
+      outboundProxy: null,
+      alertWebhook: null,
+    });
     expect(JSON.stringify(withApp.body)).not.toContain(DEMO.credentials.consumerKey);
     const without = await plain.call('GET', '/api/v1/settings', { token: plain.adminToken });
-    expect(without.body).toEqual({ xLogin: { defaultApp: false }, auditForward: null, outboundProxy: null });
+    expect(without.body).toEqual({
+      xLogin: { defaultApp: false },
+      auditForward: null,
+      outboundProxy: null,
+      alertWebhook: null,
+    });
     expect((await plain.call('GET', '/api/v1/settings')).status).toBe(401);
   });
 

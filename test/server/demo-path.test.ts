@@ -82,6 +82,7 @@ describe('npm start (tca start --demo)', () => {
       // The admin token may read the audit trail: it is told the trail is not pushed anywhere.
       auditForward: null,
       outboundProxy: null,
+      alertWebhook: null,
     });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const created = await fetch(`${api}/api/v1/destinations`, {

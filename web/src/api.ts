@@ -7,6 +7,7 @@ import type { Permission } from '../../src/server/permissions.ts';
 import type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 import type { CustomPolicyInput, FieldLabel } from '../../src/audience/governance.ts';
 import type {
+  AlertSilenceView,
   AlertView,
   AuditEventListView,
   ConsentPreviewView,
@@ -24,6 +25,8 @@ export type { Permission } from '../../src/server/permissions.ts';
 export type AuditEventList = AuditEventListView;
 /** An alert: firing while its condition holds, then resolved (kept 30 days). */
 export type Alert = AlertView;
+/** A window in which alerts (of one dataflow or all, of one type or all) are recorded but not sent. */
+export type AlertSilence = AlertSilenceView;
 export type AuditEvent = AuditEventListView['items'][number];
 
 export interface ErrorDetail {
@@ -171,6 +174,8 @@ export interface ServiceSettings {
   } | null;
   /** The HTTP proxy outbound requests go through (credentials hidden), null when none. Manage Tokens only. */
   outboundProxy?: { http: string | null; https: string | null; noProxy: string[] } | null;
+  /** The installation's alert webhook (its origin) and whether notifications are signed; null when none. */
+  alertWebhook?: { origin: string; signed: boolean } | null;
 }
 
 export type DataflowStatus = 'active' | 'paused' | 'error' | string;
@@ -594,6 +599,9 @@ export function createApi(options: ApiOptions) {
         'POST',
         `/destinations/${enc(id)}/test-alert`,
       ),
+    /** Sends a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL; admin). */
+    testInstallationAlert: () =>
+      request<{ url: string; delivered: boolean; error: string | null }>('POST', '/alerts/test'),
     /** Without `app`, the service logs in with its default X app (see `settings().xLogin.defaultApp`). */
     startLogin: (id: string, app?: { consumerKey: string; consumerSecret: string }) =>
       request<LoginStart>('POST', `/destinations/${enc(id)}/login`, app ?? {}),
@@ -627,6 +635,15 @@ export function createApi(options: ApiOptions) {
 
     listAlerts: async (query: { status?: 'firing' | 'resolved'; limit?: number } = {}) =>
       listOf<Alert>(await request('GET', '/alerts', undefined, query)),
+    listSilences: async (query: { expired?: 'true' } = {}) =>
+      listOf<AlertSilence>(await request('GET', '/alerts/silences', undefined, query)),
+    createSilence: (input: {
+      dataflowId?: string;
+      type?: NonNullable<AlertSilence['type']>;
+      durationMinutes: number;
+      comment: string;
+    }) => request<AlertSilence>('POST', '/alerts/silences', input),
+    endSilence: (id: string) => request<AlertSilence>('DELETE', `/alerts/silences/${enc(id)}`),
 
     listDeadLetters: async (query: { dataflowId?: string; limit?: number } = {}) =>
       listOf<DeadLetter>(await request('GET', '/dead-letters', undefined, query)),

@@ -5,7 +5,7 @@ import { ApiError, type FileFormat } from './api.ts';
  * What the Import tab uploads for the files picked. One file goes as it is (gzip stays compressed: the service
  * decompresses it), a Parquet file as the CSV it reads as. Several files (the parts of one export) go as one: NDJSON
  * parts one after another, CSV parts under the first part's header (each part's own header checked and left out),
- * Parquet parts as one CSV, gzip parts decompressed here. The same rules as `tca import` (src/cli/commands/import-body.ts).
+ * Parquet parts as one CSV, gzip parts decompressed here (into Blobs, not strings). The same rules as `tca import` (src/cli/commands/import-body.ts).
  * Parts that are not compressed are joined as slices of the files picked, which the browser reads only as it uploads
  * them: only their first line and last byte are read here, whatever their size.
  */
@@ -14,35 +14,30 @@ function refused(message: string, details: Array<{ path: string; reason: string 
   return new ApiError({ status: 400, code: 'invalid_file', message, details });
 }
 
-const ended = (text: string) => (text === '' || text.endsWith('\n') ? text : `${text}\n`);
-
-const isGzip = async (file: File) => {
+const isGzip = async (file: Blob) => {
   const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
   return head[0] === 0x1f && head[1] === 0x8b;
 };
 
 /**
  * What a part adds to the body, and its first line (a CSV part's header, without its line break and a byte order
- * mark). A gzip part is decompressed here; any other is a slice of the file, read only as it is uploaded. Every part
- * ends with a line break, so the next one starts on a line of its own.
+ * mark). A gzip part is decompressed here into a Blob (which the browser keeps on disk when it is large, not in the
+ * page's memory); any other is a slice of the file, read only as it is uploaded. Every part ends with a line break, so
+ * the next one starts on a line of its own.
  */
-async function partOf(file: File, withoutHeader: boolean): Promise<{ header: string; body: BlobPart[] }> {
-  if (await isGzip(file)) {
-    const text = await new Response(file.stream().pipeThrough(new DecompressionStream('gzip'))).text();
-    const nl = text.indexOf('\n');
-    const header = csvHeaderText(nl === -1 ? text : text.slice(0, nl));
-    const kept = withoutHeader ? (nl === -1 ? '' : text.slice(nl + 1)) : text;
-    return { header, body: [ended(kept)] };
-  }
-  // The first line: read in growing pieces until its line break (or the end of the file).
+async function partOf(file: Blob, withoutHeader: boolean): Promise<{ header: string; body: BlobPart[] }> {
+  const part = (await isGzip(file))
+    ? await new Response(file.stream().pipeThrough(new DecompressionStream('gzip'))).blob()
+    : file;
+  // The first line: read in growing pieces until its line break (or the end of the part).
   let nl = -1;
   let head = new Uint8Array(0);
-  for (let size = 64 * 1024; nl === -1 && head.length < file.size; size *= 4) {
-    head = new Uint8Array(await file.slice(0, size).arrayBuffer());
+  for (let size = 64 * 1024; nl === -1 && head.length < part.size; size *= 4) {
+    head = new Uint8Array(await part.slice(0, size).arrayBuffer());
     nl = head.indexOf(0x0a);
   }
   const header = csvHeaderText(new TextDecoder().decode(nl === -1 ? head : head.subarray(0, nl)));
-  const kept = withoutHeader ? file.slice(nl === -1 ? file.size : nl + 1) : file;
+  const kept = withoutHeader ? part.slice(nl === -1 ? part.size : nl + 1) : part;
   const last = new Uint8Array(await kept.slice(-1).arrayBuffer());
   return { header, body: kept.size === 0 || last[0] === 0x0a ? [kept] : [kept, '\n'] };
 }

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import {
   EXIT,
   action,
@@ -13,9 +13,10 @@ import {
 
 /** `tca alerts`: the sandbox's alerts firing now and those resolved in the last 30 days. */
 export function registerAlertsCommand(program: Command): void {
+  const alerts = program.command('alerts');
+  registerSilenceCommands(alerts);
   withConnection(
-    program
-      .command('alerts')
+    alerts
       .description('Alerts firing now and those resolved in the last 30 days, newest first')
       .option('--firing', 'only those firing now')
       .option('--resolved', 'only resolved ones')
@@ -24,7 +25,15 @@ export function registerAlertsCommand(program: Command): void {
         '--test',
         "send a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL; admin)",
       )
-      .addHelpText('after', examples(['tca alerts --firing', 'tca alerts --json', 'tca alerts --test'])),
+      .addHelpText(
+        'after',
+        examples([
+          'tca alerts --firing',
+          'tca alerts --json',
+          'tca alerts --test',
+          'tca alerts silence --dataflow df_123 --for 2h --comment "planned maintenance"',
+        ]),
+      ),
   ).action(
     action(
       async (
@@ -40,18 +49,134 @@ export function registerAlertsCommand(program: Command): void {
           `/api/v1/alerts?${query}`,
         );
         if (opts.json) return printJson(r.items);
-        printTable(r.items, [
-          'status',
-          'severity',
-          'type',
-          'dataflowName',
-          'firedAt',
-          'resolvedAt',
-          'message',
-        ]);
+        // A firing alert a silence holds back says so.
+        const rows = r.items.map((a) => ({
+          ...a,
+          status: a.status === 'firing' && a.notified === false ? 'firing (silenced)' : a.status,
+        }));
+        printTable(rows, ['status', 'severity', 'type', 'dataflowName', 'firedAt', 'resolvedAt', 'message']);
       },
     ),
   );
+}
+
+/** Minutes in a duration written `90m`, `2h`, `1d` or `1h30m` (a bare number is minutes). */
+export function parseDuration(text: string): number {
+  const bare = /^\d+$/.test(text.trim());
+  const parts = [...text.trim().matchAll(/(\d+)\s*([mhd])/gi)];
+  const whole = parts.map((p) => p[0]).join('');
+  if (!bare && (parts.length === 0 || whole.replace(/\s/g, '') !== text.trim().replace(/\s/g, '')))
+    throw new InvalidArgumentError('write it as 90m, 2h, 1d or 1h30m');
+  const minutes = bare
+    ? Number(text)
+    : parts.reduce(
+        (sum, [, n, unit]) =>
+          sum + Number(n) * { m: 1, h: 60, d: 1440 }[unit!.toLowerCase() as 'm' | 'h' | 'd'],
+        0,
+      );
+  if (minutes < 1) throw new InvalidArgumentError('at least one minute');
+  return minutes;
+}
+
+function registerSilenceCommands(alerts: Command): void {
+  withConnection(
+    alerts
+      .command('silence')
+      .description(
+        "Hold back the sandbox's alerts (of one dataflow or all, of one type or all) for a while: recorded, not sent",
+      )
+      .requiredOption('--comment <text>', 'why (shown with the silence)')
+      .option('--for <duration>', 'how long: 90m, 2h, 1d (at most 30 days)', parseDuration)
+      .option('--until <time>', 'when it ends (ISO-8601), instead of --for')
+      .option('--starts <time>', 'when it starts (ISO-8601; default now), for a maintenance window ahead')
+      .option('--dataflow <id>', "only this dataflow's alerts (default: every dataflow)")
+      .option(
+        '--type <type>',
+        'only this type: dataflow_failed, dataflow_paused, dataflow_delayed, exclusion_rate_exceeded, audience_not_targetable',
+      )
+      .addHelpText(
+        'after',
+        examples([
+          'tca alerts silence --dataflow df_123 --type dataflow_paused --for 2h --comment "rotating the X app keys"',
+          'tca alerts silence --starts 2026-12-01T22:00:00Z --for 4h --comment "warehouse backfill"',
+        ]),
+      ),
+  ).action(
+    action(
+      async (
+        opts: GlobalOptions & {
+          comment: string;
+          for?: number;
+          until?: string;
+          starts?: string;
+          dataflow?: string;
+          type?: string;
+        },
+      ) => {
+        if ((opts.for === undefined) === (opts.until === undefined)) {
+          process.stderr.write('tca: give either --for or --until\n');
+          return EXIT.usage;
+        }
+        const api = await connect(opts);
+        const silence = await api.request<Record<string, unknown>>('POST', '/api/v1/alerts/silences', {
+          comment: opts.comment,
+          ...(opts.for !== undefined ? { durationMinutes: opts.for } : { endsAt: opts.until }),
+          ...(opts.starts !== undefined ? { startsAt: opts.starts } : {}),
+          ...(opts.dataflow !== undefined ? { dataflowId: opts.dataflow } : {}),
+          ...(opts.type !== undefined ? { type: opts.type } : {}),
+        });
+        if (opts.json) return printJson(silence);
+        process.stdout.write(
+          `Silenced ${describeSilence(silence)} from ${String(silence.startsAt)} until ${String(silence.endsAt)} (${String(silence.id)})\n`,
+        );
+      },
+    ),
+  );
+  withConnection(
+    alerts
+      .command('silences')
+      .description('Pending and active alert silences, soonest ending first')
+      .option('--expired', 'also those that ended in the last 30 days')
+      .addHelpText('after', examples(['tca alerts silences', 'tca alerts silences --expired --json'])),
+  ).action(
+    action(async (opts: GlobalOptions & { expired?: boolean }) => {
+      const api = await connect(opts);
+      const r = await api.request<{ items: Array<Record<string, unknown>> }>(
+        'GET',
+        `/api/v1/alerts/silences${opts.expired ? '?expired=true' : ''}`,
+      );
+      if (opts.json) return printJson(r.items);
+      printTable(
+        r.items.map((x) => ({ ...x, covers: describeSilence(x) })),
+        ['id', 'state', 'covers', 'startsAt', 'endsAt', 'createdBy', 'comment'],
+      );
+    }),
+  );
+  withConnection(
+    alerts
+      .command('unsilence <id>')
+      .description('End a silence now: the alerts it held back that still fire are sent')
+      .addHelpText('after', examples(['tca alerts unsilence sil_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const silence = await api.request<Record<string, unknown>>(
+        'DELETE',
+        `/api/v1/alerts/silences/${encodeURIComponent(id)}`,
+      );
+      if (opts.json) return printJson(silence);
+      process.stdout.write(
+        `Ended ${String(silence.id)}: ${describeSilence(silence)} alerts are sent again\n`,
+      );
+    }),
+  );
+}
+
+/** What a silence covers, in words: `dataflow_paused alerts of df_1`, `every alert of every dataflow`. */
+function describeSilence(silence: Record<string, unknown>): string {
+  const type = silence.type === null ? 'every' : String(silence.type);
+  const of = silence.dataflowId === null ? 'every dataflow' : String(silence.dataflowId);
+  return `${type} alerts of ${of}`;
 }
 
 /**

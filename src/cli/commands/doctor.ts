@@ -238,7 +238,10 @@ function xTarget(config: Config): { url: string; name: string } {
 /** Any answer from X's API host proves the way there; its `Date` tells how far this clock is from X's. */
 async function checkXApi(config: Config): Promise<{ finding: DoctorCheck; reached: boolean }> {
   const target = xTarget(config);
-  const unreached = (...finding: Parameters<typeof check>) => ({ finding: check(...finding), reached: false });
+  const unreached = (...finding: Parameters<typeof check>) => ({
+    finding: check(...finding),
+    reached: false,
+  });
   const answered = (...finding: Parameters<typeof check>) => ({ finding: check(...finding), reached: true });
   const url = `${target.url}/12/accounts`;
   const started = Date.now();
@@ -359,7 +362,7 @@ export function registerDoctorCommand(program: Command): void {
       "Check this installation: configuration, store and key, the way to X and the clock, every destination's preflight, the running service",
     )
     .option('--json', 'print the checks as JSON')
-    .option('--demo', "check a demo installation (`tca start --demo`): its built-in X emulator stands for X")
+    .option('--demo', 'check a demo installation (`tca start --demo`): its built-in X emulator stands for X')
     .addHelpText(
       'after',
       examples([

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useApp } from '../app-context.tsx';
 import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
-import { FiringAlerts } from '../components/alerts.tsx';
+import { FiringAlerts, Silences } from '../components/alerts.tsx';
 import { formatRoute } from '../router.ts';
 
 export function Dataflows() {
@@ -26,6 +26,7 @@ export function Dataflows() {
     <section className="page" aria-labelledby="dataflows-title">
       <h1 id="dataflows-title">Dataflows</h1>
       {alerts.data && alerts.data.length > 0 && <FiringAlerts alerts={alerts.data} />}
+      <Silences dataflowName={(id) => dataflows.data?.find((d) => d.id === id)?.name ?? id} />
       <QueryView query={dataflows} label="dataflows">
         {(list) =>
           list.length === 0 ? (

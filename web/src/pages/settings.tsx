@@ -141,6 +141,7 @@ export function Settings() {
       {createSandbox.isError ? (
         <ErrorMessage error={createSandbox.error} title="The sandbox was not created" />
       ) : null}
+      {isAdmin ? <InstallationAlertWebhook /> : null}
       <ProfileKeysSection />
       <DataUsagePoliciesSection />
       <FieldLabelsSection />
@@ -335,6 +336,51 @@ function OutboundProxyStatus() {
       ))}
       ; directly to loopback{proxy.noProxy.length > 0 ? ` and ${proxy.noProxy.join(', ')}` : ''}.
     </p>
+  );
+}
+
+/**
+ * The installation's alert webhook (TCA_ALERT_WEBHOOK_URL), which every sandbox's alerts go to, and a test
+ * notification sent to it on request, for administrators.
+ */
+function InstallationAlertWebhook() {
+  const { api } = useApp();
+  const hook = useAdminSettings().data?.alertWebhook;
+  const send = useMutation({ mutationFn: () => api.testInstallationAlert() });
+  if (hook === undefined) return null;
+  return (
+    <div data-testid="installation-alert-webhook">
+      <h3>Alert webhook of the installation</h3>
+      {hook === null ? (
+        <p className="muted">
+          None: alerts go only to each connection&apos;s own webhook. Set <code>TCA_ALERT_WEBHOOK_URL</code>{' '}
+          to send every sandbox&apos;s alerts to one place too.
+        </p>
+      ) : (
+        <div className="test-alert">
+          <p>
+            Every sandbox&apos;s alerts also go to <code>{hook.origin}</code>
+            {hook.signed
+              ? ', signed (x-tca-signature)'
+              : ', unsigned (set TCA_ALERT_WEBHOOK_SECRET to sign them)'}
+            .
+          </p>
+          <button type="button" className="secondary" disabled={send.isPending} onClick={() => send.mutate()}>
+            {send.isPending ? 'Sending…' : 'Send test alert'}
+          </button>
+          <div role="status" className="small">
+            {send.data ? (
+              send.data.delivered ? (
+                <span className="ok-text">Delivered to the installation&apos;s webhook</span>
+              ) : (
+                <span className="bad-text">Not delivered: {send.data.error ?? 'refused'}</span>
+              )
+            ) : null}
+          </div>
+          {send.error ? <ErrorMessage error={send.error} title="The test alert could not be sent" /> : null}
+        </div>
+      )}
+    </div>
   );
 }
 
