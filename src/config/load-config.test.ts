@@ -84,6 +84,31 @@ describe('loadConfig', () => {
     expect((error as ConfigError).message).toContain('TCA_LOG_LEVEL');
   });
 
+  it('sends alerts to PagerDuty only with an integration key, refused without being echoed when malformed', () => {
+    expect(loadConfig({}).alerts.pagerDuty).toBeUndefined();
+    const key = 'R0ut1ngKey0123456789abcdefABCDEF';
+    expect(loadConfig({ TCA_ALERT_PAGERDUTY_ROUTING_KEY: key }).alerts.pagerDuty).toEqual({
+      routingKey: key,
+      url: 'https://events.pagerduty.com/v2/enqueue',
+    });
+    expect(
+      loadConfig({
+        TCA_ALERT_PAGERDUTY_ROUTING_KEY: ` ${key}\n`,
+        TCA_ALERT_PAGERDUTY_URL: 'https://events.eu.pagerduty.com/v2/enqueue',
+      }).alerts.pagerDuty,
+    ).toEqual({ routingKey: key, url: 'https://events.eu.pagerduty.com/v2/enqueue' });
+    let error: unknown;
+    try {
+      loadConfig({ TCA_ALERT_PAGERDUTY_ROUTING_KEY: 'pd-secret-but-not-a-key' });
+    } catch (e) {
+      error = e;
+    }
+    const problem = (error as ConfigError).problems[0]!;
+    expect(problem.variable).toBe('TCA_ALERT_PAGERDUTY_ROUTING_KEY');
+    expect(problem.message).toContain('32 letters and digits');
+    expect(problem.message).not.toContain('pd-secret');
+  });
+
   it('forwards the audit trail only when TCA_AUDIT_FORWARD_URL is set, and checks its settings', () => {
     expect(loadConfig({}).auditForward).toBeUndefined();
     expect(

@@ -58,6 +58,11 @@ export interface Config {
     checkIntervalSeconds: number;
     /** Signs every alert notification (`x-tca-signature`), when set. */
     webhookSecret: string | undefined;
+    /**
+     * PagerDuty Events API v2: every alert also triggers (and its clearing resolves) an incident of the service this
+     * integration key routes to. A secret: never logged, never stored.
+     */
+    pagerDuty: { routingKey: string; url: string } | undefined;
   };
   shutdownTimeoutSeconds: number;
   /** The audit feed returns events this many milliseconds old or older (an insert still landing is never passed). */
@@ -119,6 +124,9 @@ type Env = Record<string, string | undefined>;
  * const config = loadConfig(process.env, { port: '9000' });
  * config.port; // 9000
  */
+/** Where PagerDuty's Events API v2 takes events (its EU service: `https://events.eu.pagerduty.com/v2/enqueue`). */
+export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+
 export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = process.cwd()): Config {
   const problems: ConfigProblem[] = [];
   const read = (name: string, flag: string | number | undefined): string | undefined => {
@@ -329,6 +337,23 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     });
     webhookSecret = undefined;
   }
+  const pagerDutyKey = read('TCA_ALERT_PAGERDUTY_ROUTING_KEY', undefined)?.trim();
+  if (pagerDutyKey !== undefined && pagerDutyKey !== '' && !/^[A-Za-z0-9]{32}$/.test(pagerDutyKey))
+    problems.push({
+      variable: 'TCA_ALERT_PAGERDUTY_ROUTING_KEY',
+      message:
+        "must be a PagerDuty Events API v2 integration key: 32 letters and digits (the service's Integrations tab, Events API V2)",
+    });
+  const pagerDutyUrl = url(
+    'TCA_ALERT_PAGERDUTY_URL',
+    read('TCA_ALERT_PAGERDUTY_URL', undefined),
+    ['http:', 'https:'],
+    'https://events.eu.pagerduty.com/v2/enqueue',
+  );
+  const pagerDuty =
+    pagerDutyKey !== undefined && /^[A-Za-z0-9]{32}$/.test(pagerDutyKey)
+      ? { routingKey: pagerDutyKey, url: pagerDutyUrl ?? PAGERDUTY_EVENTS_URL }
+      : undefined;
   const shutdownTimeoutSeconds = int(
     'TCA_SHUTDOWN_TIMEOUT_SECONDS',
     read('TCA_SHUTDOWN_TIMEOUT_SECONDS', undefined),
@@ -392,7 +417,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     emulatorPort,
     limits: { maxBodyBytes, maxIngestItems, idleTimeoutSeconds },
     ingestThreads,
-    alerts: { webhookUrl, exclusionRateThreshold, delayMinutes, checkIntervalSeconds, webhookSecret },
+    alerts: {
+      webhookUrl,
+      exclusionRateThreshold,
+      delayMinutes,
+      checkIntervalSeconds,
+      webhookSecret,
+      pagerDuty,
+    },
     shutdownTimeoutSeconds,
     auditFeedDelayMs,
     auditForward,

@@ -443,6 +443,46 @@ async function activeSilences(db: Kysely<Database>, at: number): Promise<AlertSi
   return rows.map(silenceOf);
 }
 
+/**
+ * Outbox rows for PagerDuty are addressed `pagerduty+<Events API URL>`: their body is the event without its routing
+ * key, which is added when it is sent (the key is a secret: it is never stored).
+ */
+const PAGERDUTY_PREFIX = 'pagerduty+';
+
+/** Where an outbox row goes, as logs and `tca doctor` name it: a webhook's origin, or PagerDuty. */
+export function webhookName(url: string): string {
+  if (url.startsWith(PAGERDUTY_PREFIX)) return `PagerDuty (${new URL(url.slice(PAGERDUTY_PREFIX.length)).origin})`;
+  return new URL(url).origin;
+}
+
+/**
+ * An alert notification as a PagerDuty Events API v2 event, without its routing key: a firing alert triggers an
+ * incident keyed by its `alertId` (so a repeat is deduplicated), its resolution resolves that incident.
+ */
+export function pagerDutyEvent(alert: Alert): Record<string, unknown> {
+  if (alert.status === 'resolved') return { event_action: 'resolve', dedup_key: alert.alertId };
+  return {
+    event_action: 'trigger',
+    dedup_key: alert.alertId,
+    client: 'X Custom Audiences',
+    payload: {
+      summary: alert.text.length > 1024 ? `${alert.text.slice(0, 1023)}…` : alert.text,
+      source: `tca/${alert.sandbox}`,
+      severity: alert.severity,
+      timestamp: alert.firedAt,
+      component: alert.dataflowName,
+      group: alert.sandbox,
+      class: alert.type,
+      custom_details: {
+        message: alert.message,
+        dataflowId: alert.dataflowId,
+        destinationId: alert.destinationId,
+        ...alert.details,
+      },
+    },
+  };
+}
+
 const LEASE_KEY = 'alerts';
 const INITIAL: Leased = { owner: null, until: 0 };
 const LEASE_MS = 120_000;
@@ -480,6 +520,8 @@ export function startAlerts(options: {
   globalWebhookUrl: string | undefined;
   /** Signs every notification (`x-tca-signature`) when set. */
   webhookSecret?: string | undefined;
+  /** PagerDuty Events API v2: every alert also triggers an incident, resolved when the alert is. */
+  pagerDuty?: { routingKey: string; url: string } | undefined;
   intervalMs: number;
   logger: Logger;
   metrics?: ServiceMetrics;
@@ -519,9 +561,10 @@ export function startAlerts(options: {
             text: `[${condition.alert.severity.toUpperCase()}] ${condition.alert.message}`,
             firedAt: new Date(at).toISOString(),
           };
+          const pagerDuty = options.pagerDuty ? `${PAGERDUTY_PREFIX}${options.pagerDuty.url}` : null;
           const urls = [
             ...new Set(
-              [condition.webhookUrl, options.globalWebhookUrl].filter(
+              [condition.webhookUrl, options.globalWebhookUrl, pagerDuty].filter(
                 (u): u is string => typeof u === 'string' && u !== '',
               ),
             ),
@@ -627,7 +670,7 @@ export function startAlerts(options: {
           id: outboxId(at),
           type: alert.type,
           url,
-          body,
+          body: url.startsWith(PAGERDUTY_PREFIX) ? JSON.stringify(pagerDutyEvent(alert)) : body,
           created_at: at,
           next_attempt_at: at,
           last_error: null,
@@ -652,12 +695,19 @@ export function startAlerts(options: {
         continue;
       }
       sent += 1;
-      const id = (JSON.parse(row.body) as Alert).id;
-      const failure = await postNotification(row.url, row.body, id, {
-        secret: options.webhookSecret,
-        fetch: doFetch,
-        now: now(),
-      });
+      const parsed = JSON.parse(row.body) as Partial<Alert> & { dedup_key?: string; event_action?: string };
+      const id = parsed.id ?? `${parsed.dedup_key}-${parsed.event_action}`;
+      const pagerDuty = row.url.startsWith(PAGERDUTY_PREFIX);
+      // A PagerDuty event queued before its key was taken out of the configuration cannot be sent.
+      const failure =
+        pagerDuty && !options.pagerDuty
+          ? 'TCA_ALERT_PAGERDUTY_ROUTING_KEY is no longer set'
+          : await postNotification(
+              pagerDuty ? row.url.slice(PAGERDUTY_PREFIX.length) : row.url,
+              pagerDuty ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed }) : row.body,
+              id,
+              { secret: pagerDuty ? undefined : options.webhookSecret, fetch: doFetch, now: now() },
+            );
       if (failure === null) {
         await db.deleteFrom('alert_outbox').where('id', '=', row.id).execute();
         options.metrics?.alertsSent.inc({ type: row.type, outcome: 'sent' });
@@ -667,7 +717,7 @@ export function startAlerts(options: {
       held.add(row.url);
       const attempts = Number(row.attempts) + 1;
       const at = now();
-      const origin = new URL(row.url).origin;
+      const origin = webhookName(row.url);
       options.metrics?.alertsSent.inc({ type: row.type, outcome: 'failed' });
       if (at - Number(row.created_at) >= GIVE_UP_MS) {
         await db.deleteFrom('alert_outbox').where('id', '=', row.id).execute();

@@ -215,6 +215,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       },
       globalWebhookUrl: config.alerts.webhookUrl,
       webhookSecret: config.alerts.webhookSecret,
+      pagerDuty: config.alerts.pagerDuty,
       intervalMs: config.alerts.checkIntervalSeconds * 1000,
       logger,
       metrics,

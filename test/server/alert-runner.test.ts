@@ -158,6 +158,70 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     await w.stop();
   });
 
+  it('triggers a PagerDuty incident per alert and resolves it, the routing key added as sent and never stored', async () => {
+    const routingKey = 'R0ut1ngKey0123456789abcdefABCDEF';
+    const pd = await startReceiver();
+    const w = startAlerts({
+      store: db.store,
+      owner: 'worker-pd',
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: undefined,
+      pagerDuty: { routingKey, url: pd.url },
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      now: () => clock,
+    });
+    try {
+      const d = { ...paused, dataflowId: 'df_pd', dataflowName: 'Paged flow', sandbox: 'prod' };
+      health = [paused, d];
+      const [fired] = await w.check();
+      const queued = (await outbox()).filter((r) => r.url === `pagerduty+${pd.url}`);
+      expect(queued).toHaveLength(1);
+      expect(queued[0]!.body).not.toContain(routingKey);
+      pd.refusing = true;
+      expect(await w.deliver()).toBe(0);
+      expect((await outbox())[0]!.last_error).toBe('HTTP 503');
+      pd.refusing = false;
+      clock += 30_000;
+      expect(await w.deliver()).toBe(1);
+      expect(pd.accepted).toEqual([
+        {
+          routing_key: routingKey,
+          event_action: 'trigger',
+          dedup_key: fired!.alertId,
+          client: 'X Custom Audiences',
+          payload: {
+            summary: fired!.text,
+            source: 'tca/prod',
+            severity: 'critical',
+            timestamp: fired!.firedAt,
+            component: 'Paged flow',
+            group: 'prod',
+            class: 'dataflow_paused',
+            custom_details: {
+              message: fired!.message,
+              dataflowId: 'df_pd',
+              destinationId: 'dst_a',
+              reason: paused.statusReason,
+            },
+          },
+        },
+      ]);
+      health = [paused];
+      await w.check();
+      expect(await w.deliver()).toBe(1);
+      expect(pd.accepted[1]).toEqual({
+        routing_key: routingKey,
+        event_action: 'resolve',
+        dedup_key: fired!.alertId,
+      });
+    } finally {
+      await w.stop();
+      await pd.close();
+    }
+  });
+
   it('holds back what a silence covers: sent if it still fires when the silence ends, never if it cleared', async () => {
     const w = runner('worker-e');
     const before = receiver.accepted.length;

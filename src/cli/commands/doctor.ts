@@ -133,7 +133,7 @@ async function checkStore(
 
 /** Alerts firing now, and notifications a webhook has not accepted, as the store keeps them. */
 async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
-  const { alertCounts } = await import('../../server/alerts.ts');
+  const { alertCounts, webhookName } = await import('../../server/alerts.ts');
   const { firing } = await alertCounts(store.db);
   const stuck = await store.db
     .selectFrom('alert_outbox')
@@ -143,6 +143,7 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
     .execute();
   const webhooks =
     config.alerts.webhookUrl !== undefined ||
+    config.alerts.pagerDuty !== undefined ||
     (await store.db
       .selectFrom('destinations')
       .select('id')
@@ -158,7 +159,7 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
   if (stuck.length > 0) {
     const first = stuck[0]!;
     problems.push(
-      `${stuck.length} notification${stuck.length === 1 ? '' : 's'} not accepted yet (${new URL(first.url).origin}: ${first.last_error ?? 'refused'}, ${Number(first.attempts)} attempt${Number(first.attempts) === 1 ? '' : 's'})`,
+      `${stuck.length} notification${stuck.length === 1 ? '' : 's'} not accepted yet (${webhookName(first.url)}: ${first.last_error ?? 'refused'}, ${Number(first.attempts)} attempt${Number(first.attempts) === 1 ? '' : 's'})`,
     );
   }
   if (problems.length > 0)
@@ -175,7 +176,7 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
     'pass',
     webhooks
       ? 'None firing, none waiting'
-      : "None firing; no alert webhook is set (TCA_ALERT_WEBHOOK_URL or a destination's), so alerts are only logged and listed",
+      : "None firing; no alert webhook is set (TCA_ALERT_WEBHOOK_URL, TCA_ALERT_PAGERDUTY_ROUTING_KEY or a destination's), so alerts are only logged and listed",
   );
 }
 
