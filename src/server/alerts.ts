@@ -409,8 +409,8 @@ export async function listSilences(
 }
 
 /**
- * Ends a silence now (one still to start is ended before it starts); kept, ended, for the listing. Null when the
- * sandbox has no silence with this id; an ended one is returned as it is.
+ * Ends a silence now (one still to start is called off: it never starts); kept, ended, for the listing. Null when
+ * the sandbox has no silence with this id; an ended one is returned as it is.
  */
 export async function endSilence(
   db: Kysely<Database>,
@@ -427,12 +427,11 @@ export async function endSilence(
   if (!row) return null;
   const silence = silenceOf(row);
   if (silence.endsAt <= now) return silence;
-  const endsAt = Math.max(now, silence.startsAt);
-  await db.updateTable('alert_silences').set({ ends_at: endsAt }).where('id', '=', id).execute();
-  return { ...silence, endsAt };
+  await db.updateTable('alert_silences').set({ ends_at: now }).where('id', '=', id).execute();
+  return { ...silence, endsAt: now };
 }
 
-/** Silences that may apply at `at`, and the ones that ended a while ago deleted (kept 30 days for the listing). */
+/** The silences in force at `at`, in every sandbox. */
 async function activeSilences(db: Kysely<Database>, at: number): Promise<AlertSilence[]> {
   const rows = await db
     .selectFrom('alert_silences')
@@ -451,7 +450,8 @@ const PAGERDUTY_PREFIX = 'pagerduty+';
 
 /** Where an outbox row goes, as logs and `tca doctor` name it: a webhook's origin, or PagerDuty. */
 export function webhookName(url: string): string {
-  if (url.startsWith(PAGERDUTY_PREFIX)) return `PagerDuty (${new URL(url.slice(PAGERDUTY_PREFIX.length)).origin})`;
+  if (url.startsWith(PAGERDUTY_PREFIX))
+    return `PagerDuty (${new URL(url.slice(PAGERDUTY_PREFIX.length)).origin})`;
   return new URL(url).origin;
 }
 
@@ -704,7 +704,9 @@ export function startAlerts(options: {
           ? 'TCA_ALERT_PAGERDUTY_ROUTING_KEY is no longer set'
           : await postNotification(
               pagerDuty ? row.url.slice(PAGERDUTY_PREFIX.length) : row.url,
-              pagerDuty ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed }) : row.body,
+              pagerDuty
+                ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed })
+                : row.body,
               id,
               { secret: pagerDuty ? undefined : options.webhookSecret, fetch: doFetch, now: now() },
             );

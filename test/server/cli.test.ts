@@ -215,7 +215,9 @@ describe('tca CLI', () => {
     const expired = JSON.parse((await tca(['alerts', 'silences', '--expired', '--json'])).stdout);
     expect(expired.find((x: { id: string }) => x.id === silence.id).state).toBe('ended');
     const pendingId = expired.find((x: { state: string }) => x.state === 'pending').id;
+    // One still to start is called off.
     expect((await tca(['alerts', 'unsilence', pendingId])).code).toBe(0);
+    expect(JSON.parse((await tca(['alerts', 'silences', '--json'])).stdout)).toEqual([]);
     // Refused with the reason, before or by the service.
     const both = await tca(['alerts', 'silence', '--comment', 'x']);
     expect(both.code).toBe(2);
