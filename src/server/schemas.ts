@@ -193,6 +193,16 @@ export const SettingsSchema = z
         description:
           "The installation's alert webhook (every sandbox's alerts go to it), null when none; only for tokens with Manage Tokens",
       }),
+    alertPagerDuty: z
+      .object({
+        events: z.string().meta({ description: 'The origin of the PagerDuty Events API the alerts go to' }),
+      })
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          'PagerDuty (TCA_ALERT_PAGERDUTY_ROUTING_KEY): every alert triggers an incident; null when not set; only for tokens with Manage Tokens',
+      }),
   })
   .meta({ id: 'Settings' });
 export const WhoAmISchema = z.object({

@@ -67,6 +67,8 @@ export interface StoreBackendOptions {
   alertWebhookSecret?: string | undefined;
   /** The webhook every alert goes to (TCA_ALERT_WEBHOOK_URL), when set. */
   alertWebhookUrl?: string | undefined;
+  /** The PagerDuty Events API every alert goes to, when a routing key is set (never the key itself). */
+  alertPagerDutyUrl?: string | undefined;
   /** How alert webhooks are called (tests: a loopback receiver's); default `fetch`. */
   alertFetch?: typeof globalThis.fetch;
 }
@@ -451,8 +453,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       const alertWebhook = options.alertWebhookUrl
         ? { origin: new URL(options.alertWebhookUrl).origin, signed: Boolean(options.alertWebhookSecret) }
         : null;
+      const alertPagerDuty = options.alertPagerDutyUrl
+        ? { events: new URL(options.alertPagerDutyUrl).origin }
+        : null;
       const forward = options.auditForward;
-      if (forward === undefined) return { xLogin, auditForward: null, outboundProxy, alertWebhook };
+      if (forward === undefined)
+        return { xLogin, auditForward: null, outboundProxy, alertWebhook, alertPagerDuty };
       const cursor = decodeAuditCursor((await forwardedCursor(store)) ?? undefined) || undefined;
       const url = new URL(forward.url);
       return {
@@ -465,6 +471,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         },
         outboundProxy,
         alertWebhook,
+        alertPagerDuty,
       };
     },
 

@@ -70,6 +70,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   let siemUrl = '';
   const siemEvents: string[] = [];
   const installationAlerts: Array<{ type: string }> = [];
+  type PagerDutyEvent = { routing_key: string; event_action: string; payload?: { component: string } };
+  // PagerDuty's Events API, played by the same server at /pagerduty.
+  const pagerDutyEvents: PagerDutyEvent[] = [];
+  const PAGERDUTY_KEY = 'PdIntegrationKey0123456789abcdef';
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
@@ -82,6 +86,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       req.on('end', () => {
         // The installation's alert webhook is on the same server, at /alerts.
         if (req.url === '/alerts') installationAlerts.push(JSON.parse(body) as { type: string });
+        else if (req.url === '/pagerduty') pagerDutyEvents.push(JSON.parse(body) as PagerDutyEvent);
         else siemEvents.push(...body.split('\n').filter((line) => line !== ''));
         res.writeHead(200).end();
       });
@@ -98,6 +103,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         TCA_AUDIT_FEED_DELAY_MS: '0',
         TCA_ALERT_CHECK_SECONDS: '1',
         TCA_ALERT_WEBHOOK_URL: `${new URL(siemUrl).origin}/alerts`,
+        TCA_ALERT_PAGERDUTY_ROUTING_KEY: PAGERDUTY_KEY,
+        TCA_ALERT_PAGERDUTY_URL: `${new URL(siemUrl).origin}/pagerduty`,
         // Egress through a corporate proxy that exists nowhere: X (the emulator) and the SIEM are on loopback, which
         // is always reached directly, so everything below works only if the proxy is bypassed for them.
         HTTPS_PROXY: 'http://egress:hush@proxy.corp.example:3128',
@@ -810,6 +817,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       installation,
       `Every sandbox's alerts also go to ${new URL(siemUrl).origin}, unsigned (set TCA_ALERT_WEBHOOK_SECRET to sign them).`,
     );
+    await expectText(
+      installation,
+      `Every alert also triggers a PagerDuty incident (Events API v2 at ${new URL(siemUrl).origin}), resolved with the alert.`,
+    );
+    expect(await page.content()).not.toContain(PAGERDUTY_KEY);
     await installation.getByRole('button', { name: 'Send test alert' }).click();
     await expectText(installation.getByRole('status'), "Delivered to the installation's webhook");
     expect(installationAlerts.map((a) => a.type)).toContain('test');
@@ -1162,6 +1174,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await waitFor('the paused alert at the webhook', async () =>
         notified.includes('dataflow_paused') ? true : undefined,
       );
+      // And a PagerDuty incident triggered for it, with the routing key.
+      await waitFor('the PagerDuty trigger', async () =>
+        pagerDutyEvents.find((e) => e.event_action === 'trigger' && e.payload?.component === 'Revoked flow'),
+      );
+      expect(pagerDutyEvents.every((e) => e.routing_key === PAGERDUTY_KEY)).toBe(true);
 
       // The connection's webhook is tested from the Destinations page: delivered, then (once it is gone) not.
       await page.getByRole('link', { name: 'Destinations', exact: true }).click();

@@ -118,6 +118,7 @@ describe('audit forwarding (TCA_AUDIT_FORWARD_URL)', () => {
     expect(other.body).not.toHaveProperty('auditForward');
     expect(other.body).not.toHaveProperty('outboundProxy');
     expect(other.body).not.toHaveProperty('alertWebhook');
+    expect(other.body).not.toHaveProperty('alertPagerDuty');
   });
 
   it('a second service on the store waits for the lease, and carries on from the cursor when the first stops', async () => {

@@ -208,6 +208,7 @@ describe('"Log in with X" with the default app', () => {
       auditForward: null,
       outboundProxy: null,
       alertWebhook: null,
+      alertPagerDuty: null,
     });
     expect(JSON.stringify(withApp.body)).not.toContain(DEMO.credentials.consumerKey);
     const without = await plain.call('GET', '/api/v1/settings', { token: plain.adminToken });
@@ -216,6 +217,7 @@ describe('"Log in with X" with the default app', () => {
       auditForward: null,
       outboundProxy: null,
       alertWebhook: null,
+      alertPagerDuty: null,
     });
     expect((await plain.call('GET', '/api/v1/settings')).status).toBe(401);
   });

@@ -83,6 +83,7 @@ describe('npm start (tca start --demo)', () => {
       auditForward: null,
       outboundProxy: null,
       alertWebhook: null,
+      alertPagerDuty: null,
     });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const created = await fetch(`${api}/api/v1/destinations`, {

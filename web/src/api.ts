@@ -176,6 +176,8 @@ export interface ServiceSettings {
   outboundProxy?: { http: string | null; https: string | null; noProxy: string[] } | null;
   /** The installation's alert webhook (its origin) and whether notifications are signed; null when none. */
   alertWebhook?: { origin: string; signed: boolean } | null;
+  /** PagerDuty's Events API every alert triggers an incident in (its origin); null when no routing key is set. */
+  alertPagerDuty?: { events: string } | null;
 }
 
 export type DataflowStatus = 'active' | 'paused' | 'error' | string;

@@ -345,12 +345,20 @@ function OutboundProxyStatus() {
  */
 function InstallationAlertWebhook() {
   const { api } = useApp();
-  const hook = useAdminSettings().data?.alertWebhook;
+  const settings = useAdminSettings().data;
+  const hook = settings?.alertWebhook;
+  const pagerDuty = settings?.alertPagerDuty;
   const send = useMutation({ mutationFn: () => api.testInstallationAlert() });
   if (hook === undefined) return null;
   return (
     <div data-testid="installation-alert-webhook">
       <h3>Alert webhook of the installation</h3>
+      {pagerDuty ? (
+        <p>
+          Every alert also triggers a PagerDuty incident (Events API v2 at <code>{pagerDuty.events}</code>),
+          resolved with the alert.
+        </p>
+      ) : null}
       {hook === null ? (
         <p className="muted">
           None: alerts go only to each connection&apos;s own webhook. Set <code>TCA_ALERT_WEBHOOK_URL</code>{' '}
