@@ -205,11 +205,11 @@ describe('tca CLI', () => {
       '--comment',
       'warehouse backfill',
     ]);
-    expect(ahead.stdout).toMatch(/^Silenced every alerts of every dataflow from \S+ until \S+ \(sil_\w+\)$/m);
+    expect(ahead.stdout).toMatch(/^Silenced every alert of every dataflow from \S+ until \S+ \(sil_\w+\)$/m);
     const listed = await tca(['alerts', 'silences']);
     expect(listed.stdout).toMatch(/ID\s+STATE\s+COVERS/);
     expect(listed.stdout).toContain(`dataflow_paused alerts of ${dataflowId}`);
-    expect(listed.stdout).toMatch(/pending\s+every alerts of every dataflow/);
+    expect(listed.stdout).toMatch(/pending\s+every alert of every dataflow/);
     const ended = await tca(['alerts', 'unsilence', silence.id]);
     expect(ended.stdout).toContain(`Ended ${silence.id}: dataflow_paused alerts of ${dataflowId} alerts`);
     const expired = JSON.parse((await tca(['alerts', 'silences', '--expired', '--json'])).stdout);
@@ -923,6 +923,8 @@ describe('tca CLI', () => {
       message: expect.stringContaining('ECONNREFUSED'),
       hint: expect.stringContaining('HTTPS_PROXY'),
     });
+    // Every destination here is on the emulator (loopback): the hint points at the demo's check too.
+    expect(JSON.parse(unreachable.stdout).checks[3].hint).toContain('run `tca doctor --demo`');
     // A demo installation: its built-in emulator stands for X; and with no emulator running, a warning that says how
     // to start one, the destinations on it not tried again.
     const emulatorPort = new URL(t.emulatorUrl).port;

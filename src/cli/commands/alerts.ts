@@ -174,9 +174,9 @@ function registerSilenceCommands(alerts: Command): void {
 
 /** What a silence covers, in words: `dataflow_paused alerts of df_1`, `every alert of every dataflow`. */
 function describeSilence(silence: Record<string, unknown>): string {
-  const type = silence.type === null ? 'every' : String(silence.type);
+  const type = silence.type === null ? 'every alert' : `${String(silence.type)} alerts`;
   const of = silence.dataflowId === null ? 'every dataflow' : String(silence.dataflowId);
-  return `${type} alerts of ${of}`;
+  return `${type} of ${of}`;
 }
 
 /**

@@ -224,6 +224,12 @@ async function checkDestinations(
       );
 }
 
+/** Whether a URL names this machine (an emulator, not X). */
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+}
+
 /**
  * Where the X check looks: the demo's built-in emulator when the configuration is the demo's (`tca start --demo`
  * with no X API base URL of its own), else the X API base URL new destinations use.
@@ -342,11 +348,23 @@ export async function diagnose(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}):
     store.connectable !== null
       ? await checkDestinations(config, store.connectable, xApi.reached ? null : xTarget(config).url)
       : check('destinations', 'skipped', 'Needs the store');
+  // X unreachable from a demo installation (every destination on a loopback emulator): say how to check the demo.
+  const demoOnly =
+    !config.demo &&
+    !xApi.reached &&
+    (store.connectable?.length ?? 0) > 0 &&
+    store.connectable!.every((d) => d.apiBaseUrl !== null && isLoopbackUrl(d.apiBaseUrl));
+  const xFinding = demoOnly
+    ? {
+        ...xApi.finding,
+        hint: `${xApi.finding.hint ?? ''} Every destination here is on a local emulator: for the demo (\`npm start\`), run \`tca doctor --demo\`.`.trim(),
+      }
+    : xApi.finding;
   return [
     check('config', 'pass', `Role ${config.role}, data in ${config.dataDir}`),
     store.finding,
     check('egress', 'pass', egress),
-    xApi.finding,
+    xFinding,
     destinations,
     store.alerts,
     await checkService(env),
