@@ -84,6 +84,12 @@ describe('loadConfig', () => {
     expect((error as ConfigError).message).toContain('TCA_LOG_LEVEL');
   });
 
+  it('reminds of critical alerts every 4 hours unless told otherwise (0: never), at most weekly', () => {
+    expect(loadConfig({}).alerts.repeatHours).toBe(4);
+    expect(loadConfig({ TCA_ALERT_REPEAT_HOURS: '0' }).alerts.repeatHours).toBe(0);
+    expect(() => loadConfig({ TCA_ALERT_REPEAT_HOURS: '200' })).toThrow(/TCA_ALERT_REPEAT_HOURS/);
+  });
+
   it('sends alerts to PagerDuty only with an integration key, refused without being echoed when malformed', () => {
     expect(loadConfig({}).alerts.pagerDuty).toBeUndefined();
     const key = 'R0ut1ngKey0123456789abcdefABCDEF';

@@ -63,6 +63,8 @@ export interface Config {
      * integration key routes to. A secret: never logged, never stored.
      */
     pagerDuty: { routingKey: string; url: string } | undefined;
+    /** A critical alert still firing is sent again every this many hours (0: once only). */
+    repeatHours: number;
   };
   shutdownTimeoutSeconds: number;
   /** The audit feed returns events this many milliseconds old or older (an insert still landing is never passed). */
@@ -337,6 +339,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     });
     webhookSecret = undefined;
   }
+  const repeatHours = int(
+    'TCA_ALERT_REPEAT_HOURS',
+    read('TCA_ALERT_REPEAT_HOURS', undefined),
+    4,
+    0,
+    168,
+    '4',
+  );
   const pagerDutyKey = read('TCA_ALERT_PAGERDUTY_ROUTING_KEY', undefined)?.trim();
   if (pagerDutyKey !== undefined && pagerDutyKey !== '' && !/^[A-Za-z0-9]{32}$/.test(pagerDutyKey))
     problems.push({
@@ -424,6 +434,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       checkIntervalSeconds,
       webhookSecret,
       pagerDuty,
+      repeatHours,
     },
     shutdownTimeoutSeconds,
     auditFeedDelayMs,

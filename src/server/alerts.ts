@@ -76,6 +76,8 @@ export interface Alert {
   firedAt: string;
   /** When the condition cleared (`resolved` notifications only). */
   resolvedAt?: string;
+  /** True on a reminder: the alert, still firing, sent again (see `TCA_ALERT_REPEAT_HOURS`). */
+  reminder?: boolean;
   details: Record<string, unknown>;
 }
 
@@ -198,6 +200,8 @@ export interface FiringAlert {
   type: string;
   /** False while a silence holds its firing notification back (none was sent). */
   notified: boolean;
+  /** When its firing notification, or its latest reminder, was queued (null: never, or before reminders existed). */
+  lastNotifiedAt: number | null;
   /** The `firing` notification, as sent. */
   alert: Alert;
   urls: string[];
@@ -522,6 +526,8 @@ export function startAlerts(options: {
   webhookSecret?: string | undefined;
   /** PagerDuty Events API v2: every alert also triggers an incident, resolved when the alert is. */
   pagerDuty?: { routingKey: string; url: string } | undefined;
+  /** A critical alert still firing is sent again this long after it was last sent (0 or omitted: never). */
+  repeatMs?: number;
   intervalMs: number;
   logger: Logger;
   metrics?: ServiceMetrics;
@@ -579,6 +585,7 @@ export function startAlerts(options: {
             fired_at: at,
             resolved_at: null,
             notified: held ? 0 : 1,
+            last_notified_at: held ? null : at,
           };
           // A condition that fired and resolved before fires again as a new alert.
           await tx.db
@@ -607,12 +614,49 @@ export function startAlerts(options: {
             isSilenced({ sandboxId: still.sandboxId, ...still.alert })
           )
             continue;
-          await tx.db.updateTable('alert_states').set({ notified: 1 }).where('key', '=', still.key).execute();
+          await tx.db
+            .updateTable('alert_states')
+            .set({ notified: 1, last_notified_at: at })
+            .where('key', '=', still.key)
+            .execute();
           await enqueue(tx.db, still.alert, still.urls, at);
           queued.push(still.alert);
           logger.warn(
             { alert: still.alert.type, dataflowId: still.alert.dataflowId, alertId: still.alert.alertId },
             `${still.alert.message} (its silence is over)`,
+          );
+        }
+        // Critical alerts still firing are sent again once `repeatMs` has passed since they last were (not while
+        // silenced): a reminder has its own id, the alert's `alertId`, and says since when it fires.
+        const repeatMs = options.repeatMs ?? 0;
+        for (const still of repeatMs > 0 ? firing : []) {
+          if (
+            !still.notified ||
+            still.alert.severity !== 'critical' ||
+            ending.has(still) ||
+            still.lastNotifiedAt === null ||
+            at - still.lastNotifiedAt < repeatMs ||
+            isSilenced({ sandboxId: still.sandboxId, ...still.alert })
+          )
+            continue;
+          const since = new Date(still.alert.firedAt).toISOString();
+          const reminder: Alert = {
+            ...still.alert,
+            id: `${still.alert.alertId}-r${at.toString(36)}`,
+            message: `Still firing since ${since}: ${still.alert.message}`,
+            text: `[${still.alert.severity.toUpperCase()}] Still firing since ${since}: ${still.alert.message}`,
+            reminder: true,
+          };
+          await tx.db
+            .updateTable('alert_states')
+            .set({ last_notified_at: at })
+            .where('key', '=', still.key)
+            .execute();
+          await enqueue(tx.db, reminder, still.urls, at);
+          queued.push(reminder);
+          logger.warn(
+            { alert: reminder.type, dataflowId: reminder.dataflowId, alertId: reminder.alertId },
+            reminder.message,
           );
         }
         for (const ended of plan.resolve) {
@@ -786,7 +830,7 @@ export function startAlerts(options: {
 async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
   const rows = await db
     .selectFrom('alert_states')
-    .select(['key', 'sandbox_id', 'type', 'alert', 'urls', 'notified'])
+    .select(['key', 'sandbox_id', 'type', 'alert', 'urls', 'notified', 'last_notified_at', 'fired_at'])
     .where('resolved_at', 'is', null)
     .execute();
   return rows.map((r) => ({
@@ -794,6 +838,12 @@ async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
     sandboxId: r.sandbox_id,
     type: r.type,
     notified: Number(r.notified) === 1,
+    lastNotifiedAt:
+      r.last_notified_at !== null
+        ? Number(r.last_notified_at)
+        : Number(r.notified) === 1
+          ? Number(r.fired_at)
+          : null,
     alert: JSON.parse(r.alert) as Alert,
     urls: JSON.parse(r.urls) as string[],
   }));

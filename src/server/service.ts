@@ -217,6 +217,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       globalWebhookUrl: config.alerts.webhookUrl,
       webhookSecret: config.alerts.webhookSecret,
       pagerDuty: config.alerts.pagerDuty,
+      repeatMs: config.alerts.repeatHours * 3_600_000,
       intervalMs: config.alerts.checkIntervalSeconds * 1000,
       logger,
       metrics,

@@ -222,6 +222,88 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     }
   });
 
+  it('sends a critical alert still firing again every repeat interval, not while silenced, and never a warning', async () => {
+    const w = startAlerts({
+      store: db.store,
+      owner: 'worker-r',
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: receiver.url,
+      repeatMs: 4 * 3_600_000,
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      now: () => clock,
+    });
+    // df_a, paused since the tests above, is reminded of too: these look at their own dataflows only.
+    const mine = (list: Alert[]) => list.filter((n) => n.dataflowId !== 'df_a');
+    try {
+      const before = receiver.accepted.length;
+      const critical = { ...paused, dataflowId: 'df_r', dataflowName: 'Reminded' };
+      // A warning: delayed for two hours past the threshold.
+      const warning = {
+        ...paused,
+        dataflowId: 'df_w',
+        dataflowName: 'Waiting',
+        status: 'active',
+        statusReason: null,
+        oldestPendingAt: clock - 3 * 3_600_000,
+      };
+      health = [paused, critical, warning];
+      const fired = mine(await w.check());
+      expect(fired.map((n) => [n.dataflowId, n.severity])).toEqual([
+        ['df_r', 'critical'],
+        ['df_w', 'warning'],
+      ]);
+      clock += 3 * 3_600_000;
+      expect(mine(await w.check())).toEqual([]);
+      clock += 3_600_000;
+      const [reminder, ...more] = mine(await w.check());
+      expect(more).toEqual([]);
+      expect(reminder).toMatchObject({
+        alertId: fired[0]!.alertId,
+        status: 'firing',
+        reminder: true,
+        firedAt: fired[0]!.firedAt,
+        message: `Still firing since ${fired[0]!.firedAt}: ${fired[0]!.message}`,
+      });
+      expect(reminder!.id).not.toBe(fired[0]!.id);
+      expect(mine(await w.check())).toEqual([]);
+      // Silenced when the next one is due: none, until the silence is over.
+      await createSilence(db.store.db, {
+        id: 'sil_r',
+        sandboxId: 'sbx_test',
+        dataflowId: 'df_r',
+        type: null,
+        startsAt: clock,
+        endsAt: clock + 5 * 3_600_000,
+        comment: 'on it',
+        createdBy: 'ops',
+        createdAt: clock,
+      });
+      clock += 4 * 3_600_000;
+      expect(mine(await w.check())).toEqual([]);
+      clock += 3_600_000;
+      expect(mine(await w.check()).map((n) => [n.dataflowId, n.reminder])).toEqual([['df_r', true]]);
+      health = [paused];
+      await w.check();
+      await w.deliver();
+      expect(
+        mine(receiver.accepted.slice(before)).map((n) => [n.dataflowId, n.status, n.reminder ?? false]),
+      ).toEqual(
+        expect.arrayContaining([
+          ['df_r', 'firing', false],
+          ['df_r', 'firing', true],
+          ['df_r', 'resolved', false],
+          ['df_w', 'firing', false],
+          ['df_w', 'resolved', false],
+        ]),
+      );
+      expect(mine(receiver.accepted.slice(before))).toHaveLength(6);
+    } finally {
+      await w.stop();
+    }
+  });
+
   it('holds back what a silence covers: sent if it still fires when the silence ends, never if it cleared', async () => {
     const w = runner('worker-e');
     const before = receiver.accepted.length;
@@ -291,9 +373,10 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     expect(ended?.endsAt).toBe(clock);
     expect(await endSilence(db.store.db, 'other', 'sil_all', clock)).toBeNull();
     expect(await listSilences(db.store.db, 'sbx_test', { now: clock })).toEqual([]);
+    // Ended ones, most recently ended first (sil_r, of the reminders test above, ended before these).
     expect(
       (await listSilences(db.store.db, 'sbx_test', { now: clock, expired: true })).map((x) => x.id),
-    ).toEqual(['sil_all', 'sil_b', 'sil_c']);
+    ).toEqual(['sil_all', 'sil_b', 'sil_c', 'sil_r']);
     expect((await w.check()).map((n) => [n.dataflowId, n.status])).toEqual([['df_c', 'firing']]);
     await w.stop();
   });

@@ -397,6 +397,7 @@ describe('planAlerts', () => {
         sandboxId: c.sandboxId,
         type: c.alert.type,
         notified: true,
+        lastNotifiedAt: 0,
         urls: [],
         alert: { ...c.alert } as FiringAlert['alert'],
       });

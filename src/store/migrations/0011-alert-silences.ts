@@ -4,7 +4,7 @@ import type { Kysely, Migration } from 'kysely';
  * Alert silences (see `src/server/alerts.ts`): for a time window, alerts of a sandbox (of one dataflow, of one type,
  * or all) are recorded and listed but not sent. `alert_states.notified` says whether an alert's firing notification
  * was queued, so its resolution goes out only when the firing one did, and a silence that ends while the alert still
- * fires sends it then.
+ * fires sends it then. `alert_states.last_notified_at` times the reminders of critical alerts still firing.
  */
 export const alertSilencesMigration: Migration = {
   async up(db: Kysely<unknown>) {
@@ -29,9 +29,12 @@ export const alertSilencesMigration: Migration = {
       .alterTable('alert_states')
       .addColumn('notified', 'integer', (c) => c.notNull().defaultTo(1))
       .execute();
+    // When its firing notification, or the latest reminder of it, was queued (null: never, or before this column).
+    await db.schema.alterTable('alert_states').addColumn('last_notified_at', 'bigint').execute();
   },
 
   async down(db: Kysely<unknown>) {
+    await db.schema.alterTable('alert_states').dropColumn('last_notified_at').execute();
     await db.schema.alterTable('alert_states').dropColumn('notified').execute();
     await db.schema.dropTable('alert_silences').execute();
   },

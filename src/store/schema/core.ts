@@ -158,6 +158,8 @@ export interface AlertStatesTable {
   resolved_at: EpochMs | null;
   /** 1 once its firing notification is queued; 0 while a silence holds it back. */
   notified: Generated<number>;
+  /** When its firing notification, or its latest reminder, was queued. */
+  last_notified_at: EpochMs | null;
 }
 
 /** A window in which a sandbox's alerts (of one dataflow or all, of one type or all) are recorded but not sent. */
