@@ -487,6 +487,51 @@ export function pagerDutyEvent(alert: Alert): Record<string, unknown> {
   };
 }
 
+/**
+ * Checks a PagerDuty integration: triggers a test incident (severity `info`, its own dedup key) and resolves it at
+ * once; says whether PagerDuty accepted the trigger, and why not (or why the resolve failed).
+ */
+export async function sendPagerDutyTest(options: {
+  routingKey: string;
+  url: string;
+  id: string;
+  sandbox: string;
+  fetch?: typeof globalThis.fetch;
+  now: number;
+}): Promise<{ events: string; delivered: boolean; error: string | null }> {
+  const post = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const dedupKey = `tca-test-${options.id}`;
+  const send = (event: Record<string, unknown>) =>
+    postNotification(options.url, JSON.stringify({ routing_key: options.routingKey, ...event }), dedupKey, {
+      secret: undefined,
+      fetch: post,
+      now: options.now,
+    });
+  const events = new URL(options.url).origin;
+  const triggered = await send({
+    event_action: 'trigger',
+    dedup_key: dedupKey,
+    client: 'X Custom Audiences',
+    payload: {
+      summary: `[TEST] Test event of X Custom Audiences (sandbox ${options.sandbox}): this service receives its alerts`,
+      source: `tca/${options.sandbox}`,
+      severity: 'info',
+      timestamp: new Date(options.now).toISOString(),
+      class: 'test',
+    },
+  });
+  if (triggered !== null) return { events, delivered: false, error: triggered };
+  const resolved = await send({ event_action: 'resolve', dedup_key: dedupKey });
+  return {
+    events,
+    delivered: true,
+    error:
+      resolved === null
+        ? null
+        : `the test incident was opened but not resolved (${resolved}): resolve it in PagerDuty`,
+  };
+}
+
 const LEASE_KEY = 'alerts';
 const INITIAL: Leased = { owner: null, until: 0 };
 const LEASE_MS = 120_000;

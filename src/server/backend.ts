@@ -194,6 +194,8 @@ export interface ServiceBackend {
   alerts: {
     /** Sends a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL); a problem when none is set. */
     test(sandboxId: string): Promise<Checked<z.input<typeof S.TestAlertResultSchema>>>;
+    /** Triggers and resolves a test incident through the installation's PagerDuty key; a problem when none is set. */
+    testPagerDuty(sandboxId: string): Promise<Checked<z.input<typeof S.TestPagerDutyResultSchema>>>;
     /** Firing alerts and those resolved in the last 30 days, newest first. */
     list(
       sandboxId: string,

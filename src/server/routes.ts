@@ -740,6 +740,23 @@ export function buildRoutes(options: RouteOptions): Route[] {
       }),
     }),
     route({
+      method: 'POST',
+      path: `${V1}/alerts/test-pagerduty`,
+      permissions: ['Manage Sandboxes'],
+      tag: 'Alerts',
+      summary:
+        "Triggers a test incident (severity info) through the installation's PagerDuty key " +
+        '(TCA_ALERT_PAGERDUTY_ROUTING_KEY) and resolves it at once; says whether PagerDuty accepted it and if not ' +
+        'why; 400 when no key is set',
+      status: 200,
+      response: S.TestPagerDutyResultSchema,
+      handler: async ({ principal, backend }) => {
+        const r = await backend.alerts.testPagerDuty(principal.sandboxId);
+        if (!r.ok) throw badRequest('No PagerDuty integration to test', r.problems, 'validation_failed');
+        return r.value;
+      },
+    }),
+    route({
       method: 'GET',
       path: `${V1}/alerts/silences`,
       permissions: ['View Destinations'],

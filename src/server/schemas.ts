@@ -643,6 +643,16 @@ export const AlertSilenceInputSchema = z
     path: ['endsAt'],
   });
 
+export const TestPagerDutyResultSchema = z
+  .object({
+    events: z.string().meta({ description: 'The origin of the PagerDuty Events API the test went to' }),
+    delivered: z.boolean().meta({ description: 'PagerDuty accepted the test trigger (2xx)' }),
+    error: z.string().nullable().meta({
+      description:
+        'Why the trigger was not accepted (the HTTP status, or the network failure), or why the test incident could not be resolved; null when both went through',
+    }),
+  })
+  .meta({ id: 'TestPagerDutyResult' });
 export const AlertQuerySchema = z.object({
   status: z
     .enum(['firing', 'resolved'])

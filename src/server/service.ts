@@ -171,7 +171,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     outboundProxy: config.outboundProxy,
     alertWebhookSecret: config.alerts.webhookSecret,
     alertWebhookUrl: config.alerts.webhookUrl,
-    alertPagerDutyUrl: config.alerts.pagerDuty?.url,
+    alertPagerDuty: config.alerts.pagerDuty,
     ...(options.alertFetch ? { alertFetch: options.alertFetch } : {}),
   });
 

@@ -5,6 +5,7 @@ import {
   listAlerts,
   listSilences,
   MAX_SILENCE_MS,
+  sendPagerDutyTest,
   sendTestAlert,
   type AlertSilence,
 } from './alerts.ts';
@@ -67,8 +68,8 @@ export interface StoreBackendOptions {
   alertWebhookSecret?: string | undefined;
   /** The webhook every alert goes to (TCA_ALERT_WEBHOOK_URL), when set. */
   alertWebhookUrl?: string | undefined;
-  /** The PagerDuty Events API every alert goes to, when a routing key is set (never the key itself). */
-  alertPagerDutyUrl?: string | undefined;
+  /** PagerDuty's Events API and routing key every alert goes to, when set (the key is only shown to PagerDuty). */
+  alertPagerDuty?: { routingKey: string; url: string } | undefined;
   /** How alert webhooks are called (tests: a loopback receiver's); default `fetch`. */
   alertFetch?: typeof globalThis.fetch;
 }
@@ -453,8 +454,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       const alertWebhook = options.alertWebhookUrl
         ? { origin: new URL(options.alertWebhookUrl).origin, signed: Boolean(options.alertWebhookSecret) }
         : null;
-      const alertPagerDuty = options.alertPagerDutyUrl
-        ? { events: new URL(options.alertPagerDutyUrl).origin }
+      const alertPagerDuty = options.alertPagerDuty
+        ? { events: new URL(options.alertPagerDuty.url).origin }
         : null;
       const forward = options.auditForward;
       if (forward === undefined)
@@ -1039,6 +1040,24 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             },
           ]);
         return { ok: true, value: await testWebhook(sandboxId, url, null) };
+      },
+      async testPagerDuty(sandboxId) {
+        const pagerDuty = options.alertPagerDuty;
+        if (!pagerDuty)
+          return problems([
+            {
+              path: 'TCA_ALERT_PAGERDUTY_ROUTING_KEY',
+              reason: 'the installation sends no alert to PagerDuty: set TCA_ALERT_PAGERDUTY_ROUTING_KEY',
+            },
+          ]);
+        const value = await sendPagerDutyTest({
+          ...pagerDuty,
+          id: store.newId('alr'),
+          sandbox: await sandboxName(sandboxId),
+          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
+          now: now(),
+        });
+        return { ok: true, value };
       },
       list: async (sandboxId, filter) =>
         (await listAlerts(store.db, sandboxId, filter)).map(({ alert, resolvedAt, notified }) => ({

@@ -822,8 +822,20 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       `Every alert also triggers a PagerDuty incident (Events API v2 at ${new URL(siemUrl).origin}), resolved with the alert.`,
     );
     expect(await page.content()).not.toContain(PAGERDUTY_KEY);
-    await installation.getByRole('button', { name: 'Send test alert' }).click();
-    await expectText(installation.getByRole('status'), "Delivered to the installation's webhook");
+    // The key is checked from here: a test incident, triggered and resolved at once.
+    const pd = page.getByTestId('pagerduty');
+    await pd.getByRole('button', { name: 'Send test incident' }).click();
+    await expectText(pd.getByRole('status'), 'PagerDuty accepted the test incident, now resolved');
+    const tests = pagerDutyEvents.filter((e) =>
+      (e as { dedup_key?: string }).dedup_key?.startsWith('tca-test-'),
+    );
+    expect(tests.map((e) => [e.routing_key, e.event_action])).toEqual([
+      [PAGERDUTY_KEY, 'trigger'],
+      [PAGERDUTY_KEY, 'resolve'],
+    ]);
+    const webhook = page.getByTestId('installation-webhook');
+    await webhook.getByRole('button', { name: 'Send test alert' }).click();
+    await expectText(webhook.getByRole('status'), "Delivered to the installation's webhook");
     expect(installationAlerts.map((a) => a.type)).toContain('test');
   });
 

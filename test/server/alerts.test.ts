@@ -309,6 +309,12 @@ describe('alert webhooks', () => {
     expect(none.body.error.details[0].path).toBe('alertWebhookUrl');
   });
 
+  it('refuses a PagerDuty test without a routing key, naming the variable to set', async () => {
+    const r = await t.call('POST', '/api/v1/alerts/test-pagerduty', { token: t.adminToken });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details[0].path).toBe('TCA_ALERT_PAGERDUTY_ROUTING_KEY');
+  });
+
   it("names the installation's webhook to the admin by its origin only, and says notifications are signed", async () => {
     const settings = await t.call('GET', '/api/v1/settings', { token: t.adminToken });
     expect(settings.body.alertWebhook).toEqual({ origin: receiverUrl(), signed: true });

@@ -277,6 +277,9 @@ describe('tca CLI', () => {
     const test = await tca(['alerts', '--test']);
     expect(test.code).not.toBe(0);
     expect(test.stderr).toContain('TCA_ALERT_WEBHOOK_URL');
+    const pagerDuty = await tca(['alerts', '--test-pagerduty']);
+    expect(pagerDuty.code).toBe(1);
+    expect(pagerDuty.stderr).toContain('TCA_ALERT_PAGERDUTY_ROUTING_KEY');
   });
 
   it("sends a test alert to a destination's webhook: exit 0 when delivered, 1 with the reason when not", async () => {

@@ -115,6 +115,7 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
   'GET /api/v1/alerts': async () => ({ path: '/api/v1/alerts?status=firing' }),
   'POST /api/v1/alerts/test': async () => ({ path: '/api/v1/alerts/test' }),
+  'POST /api/v1/alerts/test-pagerduty': async () => ({ path: '/api/v1/alerts/test-pagerduty' }),
   'GET /api/v1/alerts/silences': async () => ({ path: '/api/v1/alerts/silences?expired=true' }),
   'POST /api/v1/alerts/silences': async (c) => ({
     path: '/api/v1/alerts/silences',
@@ -215,7 +216,11 @@ async function tokenLacking(p: Permission): Promise<string> {
 
 beforeAll(async () => {
   // An installation-wide alert webhook nobody answers at: delivered or not, a test of it answers 200.
-  t = await startTestService({ TCA_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/unreachable' });
+  t = await startTestService({
+    TCA_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/unreachable',
+    TCA_ALERT_PAGERDUTY_ROUTING_KEY: 'RouteTableKey0123456789abcdefABC',
+    TCA_ALERT_PAGERDUTY_URL: 'http://127.0.0.1:9/enqueue',
+  });
   const segmentId = 'seg-main';
   expect(
     (

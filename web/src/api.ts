@@ -604,6 +604,9 @@ export function createApi(options: ApiOptions) {
     /** Sends a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL; admin). */
     testInstallationAlert: () =>
       request<{ url: string; delivered: boolean; error: string | null }>('POST', '/alerts/test'),
+    /** Triggers and resolves a test incident through the installation's PagerDuty key (admin). */
+    testPagerDuty: () =>
+      request<{ events: string; delivered: boolean; error: string | null }>('POST', '/alerts/test-pagerduty'),
     /** Without `app`, the service logs in with its default X app (see `settings().xLogin.defaultApp`). */
     startLogin: (id: string, app?: { consumerKey: string; consumerSecret: string }) =>
       request<LoginStart>('POST', `/destinations/${enc(id)}/login`, app ?? {}),

@@ -25,22 +25,47 @@ export function registerAlertsCommand(program: Command): void {
         '--test',
         "send a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL; admin)",
       )
+      .option(
+        '--test-pagerduty',
+        "trigger and resolve a test incident with the installation's PagerDuty key (admin)",
+      )
       .addHelpText(
         'after',
         examples([
           'tca alerts --firing',
           'tca alerts --json',
           'tca alerts --test',
+          'tca alerts --test-pagerduty',
           'tca alerts silence --dataflow df_123 --for 2h --comment "planned maintenance"',
         ]),
       ),
   ).action(
     action(
       async (
-        opts: GlobalOptions & { firing?: boolean; resolved?: boolean; limit: string; test?: boolean },
+        opts: GlobalOptions & {
+          firing?: boolean;
+          resolved?: boolean;
+          limit: string;
+          test?: boolean;
+          testPagerduty?: boolean;
+        },
       ) => {
         const api = await connect(opts);
         if (opts.test) return testAlert(api, '/api/v1/alerts/test', opts);
+        if (opts.testPagerduty) {
+          const r = await api.request<{ events: string; delivered: boolean; error: string | null }>(
+            'POST',
+            '/api/v1/alerts/test-pagerduty',
+          );
+          if (opts.json) printJson(r);
+          else
+            process.stdout.write(
+              r.delivered
+                ? `Delivered: PagerDuty (${r.events}) accepted the test incident${r.error ? `; but ${r.error}` : ', now resolved'}\n`
+                : `Not delivered to PagerDuty (${r.events}): ${r.error ?? 'refused'}\n`,
+            );
+          return r.delivered ? EXIT.ok : EXIT.refused;
+        }
         const query = new URLSearchParams({ limit: opts.limit });
         if (opts.firing && !opts.resolved) query.set('status', 'firing');
         if (opts.resolved && !opts.firing) query.set('status', 'resolved');

@@ -353,19 +353,14 @@ function InstallationAlertWebhook() {
   return (
     <div data-testid="installation-alert-webhook">
       <h3>Alert webhook of the installation</h3>
-      {pagerDuty ? (
-        <p>
-          Every alert also triggers a PagerDuty incident (Events API v2 at <code>{pagerDuty.events}</code>),
-          resolved with the alert.
-        </p>
-      ) : null}
+      {pagerDuty ? <PagerDutyStatus events={pagerDuty.events} /> : null}
       {hook === null ? (
         <p className="muted">
           None: alerts go only to each connection&apos;s own webhook. Set <code>TCA_ALERT_WEBHOOK_URL</code>{' '}
           to send every sandbox&apos;s alerts to one place too.
         </p>
       ) : (
-        <div className="test-alert">
+        <div className="test-alert" data-testid="installation-webhook">
           <p>
             Every sandbox&apos;s alerts also go to <code>{hook.origin}</code>
             {hook.signed
@@ -388,6 +383,36 @@ function InstallationAlertWebhook() {
           {send.error ? <ErrorMessage error={send.error} title="The test alert could not be sent" /> : null}
         </div>
       )}
+    </div>
+  );
+}
+
+/** Alerts also go to PagerDuty: where, and a test incident (triggered and resolved) on request. */
+function PagerDutyStatus({ events }: { events: string }) {
+  const { api } = useApp();
+  const send = useMutation({ mutationFn: () => api.testPagerDuty() });
+  return (
+    <div className="test-alert" data-testid="pagerduty">
+      <p>
+        Every alert also triggers a PagerDuty incident (Events API v2 at <code>{events}</code>), resolved with
+        the alert.
+      </p>
+      <button type="button" className="secondary" disabled={send.isPending} onClick={() => send.mutate()}>
+        {send.isPending ? 'Sending…' : 'Send test incident'}
+      </button>
+      <div role="status" className="small">
+        {send.data ? (
+          send.data.delivered ? (
+            <span className="ok-text">
+              PagerDuty accepted the test incident
+              {send.data.error ? `; but ${send.data.error}` : ', now resolved'}
+            </span>
+          ) : (
+            <span className="bad-text">Not delivered: {send.data.error ?? 'refused'}</span>
+          )
+        ) : null}
+      </div>
+      {send.error ? <ErrorMessage error={send.error} title="The test incident could not be sent" /> : null}
     </div>
   );
 }
