@@ -153,6 +153,14 @@ const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
 
+/** A URL's host as matched here: lower case, an IPv6 address without its brackets. */
+const hostOf = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+
+/** Whether a URL names this machine (`localhost`, 127.0.0.0/8, ::1): reached directly, whatever the proxy. */
+export function isLoopbackUrl(url: URL): boolean {
+  return isLoopback(hostOf(url));
+}
+
 function isLoopback(host: string): boolean {
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   const family = ipFamily(host);
@@ -172,7 +180,7 @@ export function outboundRoute(proxy: OutboundProxy): (url: URL) => string | null
   return (url) => {
     const via = url.protocol === 'https:' ? proxy.https : url.protocol === 'http:' ? proxy.http : null;
     if (via === null) return null;
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const host = hostOf(url);
     const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
     return isLoopback(host) || bypass(host, port) ? null : via;
   };

@@ -650,58 +650,44 @@ export function startAlerts(options: {
           queued.push(alert);
           logger.warn({ alert: alert.type, dataflowId: alert.dataflowId, alertId }, alert.message);
         }
-        // Alerts a silence held back that still fire once it is over (ended early or run out) are sent now.
+        // Firing alerts to send now, unless a silence covers them: one a silence held back, now that it is over
+        // (ended early or run out); and a critical one last sent `repeatMs` ago or more, as a reminder (its own id,
+        // the alert's `alertId`, saying since when it fires).
         const ending = new Set([...plan.resolve, ...plan.forget]);
+        const repeatMs = options.repeatMs ?? 0;
         for (const still of firing) {
+          const remind =
+            still.notified &&
+            repeatMs > 0 &&
+            still.alert.severity === 'critical' &&
+            still.lastNotifiedAt !== null &&
+            at - still.lastNotifiedAt >= repeatMs;
           if (
-            still.notified ||
+            (still.notified && !remind) ||
             ending.has(still) ||
             isSilenced({ sandboxId: still.sandboxId, ...still.alert })
           )
             continue;
+          const since = still.alert.firedAt;
+          const alert: Alert = remind
+            ? {
+                ...still.alert,
+                id: `${still.alert.alertId}-r${at.toString(36)}`,
+                message: `Still firing since ${since}: ${still.alert.message}`,
+                text: `[${still.alert.severity.toUpperCase()}] Still firing since ${since}: ${still.alert.message}`,
+                reminder: true,
+              }
+            : still.alert;
           await tx.db
             .updateTable('alert_states')
             .set({ notified: 1, last_notified_at: at })
             .where('key', '=', still.key)
             .execute();
-          await enqueue(tx.db, still.alert, still.urls, at);
-          queued.push(still.alert);
+          await enqueue(tx.db, alert, still.urls, at);
+          queued.push(alert);
           logger.warn(
-            { alert: still.alert.type, dataflowId: still.alert.dataflowId, alertId: still.alert.alertId },
-            `${still.alert.message} (its silence is over)`,
-          );
-        }
-        // Critical alerts still firing are sent again once `repeatMs` has passed since they last were (not while
-        // silenced): a reminder has its own id, the alert's `alertId`, and says since when it fires.
-        const repeatMs = options.repeatMs ?? 0;
-        for (const still of repeatMs > 0 ? firing : []) {
-          if (
-            !still.notified ||
-            still.alert.severity !== 'critical' ||
-            ending.has(still) ||
-            still.lastNotifiedAt === null ||
-            at - still.lastNotifiedAt < repeatMs ||
-            isSilenced({ sandboxId: still.sandboxId, ...still.alert })
-          )
-            continue;
-          const since = new Date(still.alert.firedAt).toISOString();
-          const reminder: Alert = {
-            ...still.alert,
-            id: `${still.alert.alertId}-r${at.toString(36)}`,
-            message: `Still firing since ${since}: ${still.alert.message}`,
-            text: `[${still.alert.severity.toUpperCase()}] Still firing since ${since}: ${still.alert.message}`,
-            reminder: true,
-          };
-          await tx.db
-            .updateTable('alert_states')
-            .set({ last_notified_at: at })
-            .where('key', '=', still.key)
-            .execute();
-          await enqueue(tx.db, reminder, still.urls, at);
-          queued.push(reminder);
-          logger.warn(
-            { alert: reminder.type, dataflowId: reminder.dataflowId, alertId: reminder.alertId },
-            reminder.message,
+            { alert: alert.type, dataflowId: alert.dataflowId, alertId: alert.alertId },
+            remind ? alert.message : `${alert.message} (its silence is over)`,
           );
         }
         for (const ended of plan.resolve) {

@@ -2,6 +2,7 @@ import { CONSENT_ATTRIBUTES, CONSENT_OPERATORS, CONSENT_VALUES } from '../audien
 import { z } from 'zod';
 import { MAX_AUDIENCE_TEXT_LENGTH } from '../audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
+import { SILENCEABLE_TYPES } from './alerts.ts';
 import { PERMISSIONS } from './permissions.ts';
 
 // Request and response schemas of the REST API. They validate requests and generate the OpenAPI document
@@ -582,13 +583,7 @@ export const TestAlertResultSchema = z
     notification: z.record(z.string(), z.unknown()).meta({ description: 'The notification as sent' }),
   })
   .meta({ id: 'TestAlertResult' });
-const silenceableType = z.enum([
-  'dataflow_failed',
-  'dataflow_paused',
-  'dataflow_delayed',
-  'exclusion_rate_exceeded',
-  'audience_not_targetable',
-]);
+const silenceableType = z.enum(SILENCEABLE_TYPES);
 export const AlertSilenceSchema = z
   .object({
     id: z.string(),

@@ -51,21 +51,13 @@ export function registerAlertsCommand(program: Command): void {
         },
       ) => {
         const api = await connect(opts);
-        if (opts.test) return testAlert(api, '/api/v1/alerts/test', opts);
-        if (opts.testPagerduty) {
-          const r = await api.request<{ events: string; delivered: boolean; error: string | null }>(
-            'POST',
-            '/api/v1/alerts/test-pagerduty',
+        if (opts.test) return testAlert(api, '/api/v1/alerts/test', opts, webhookDelivery);
+        if (opts.testPagerduty)
+          return testAlert<{ events: string }>(api, '/api/v1/alerts/test-pagerduty', opts, (r) =>
+            r.delivered
+              ? `Delivered: PagerDuty (${r.events}) accepted the test incident${r.error ? `; but ${r.error}` : ', now resolved'}`
+              : `Not delivered to PagerDuty (${r.events}): ${r.error ?? 'refused'}`,
           );
-          if (opts.json) printJson(r);
-          else
-            process.stdout.write(
-              r.delivered
-                ? `Delivered: PagerDuty (${r.events}) accepted the test incident${r.error ? `; but ${r.error}` : ', now resolved'}\n`
-                : `Not delivered to PagerDuty (${r.events}): ${r.error ?? 'refused'}\n`,
-            );
-          return r.delivered ? EXIT.ok : EXIT.refused;
-        }
         const query = new URLSearchParams({ limit: opts.limit });
         if (opts.firing && !opts.resolved) query.set('status', 'firing');
         if (opts.resolved && !opts.firing) query.set('status', 'resolved');
@@ -204,18 +196,27 @@ function describeSilence(silence: Record<string, unknown>): string {
   return `${type} of ${of}`;
 }
 
+type Delivery<T> = T & { delivered: boolean; error: string | null };
+
+/** Whether a webhook (the installation's or a destination's) accepted its test notification, in words. */
+export function webhookDelivery(r: Delivery<{ url: string }>): string {
+  return r.delivered
+    ? `Delivered: ${r.url} accepted the test notification`
+    : `Not delivered to ${r.url}: ${r.error ?? 'refused'}`;
+}
+
 /**
- * Sends a test notification through `path` (the installation's webhook, or a destination's) and prints whether the
- * webhook accepted it; the exit code says so too.
+ * Sends a test notification through `path` (the installation's webhook, a destination's, or PagerDuty) and prints
+ * whether it was accepted, in `say`'s words; the exit code says so too.
  */
-export async function testAlert(api: Api, path: string, opts: GlobalOptions): Promise<number> {
-  const r = await api.request<{ url: string; delivered: boolean; error: string | null }>('POST', path);
+export async function testAlert<T>(
+  api: Api,
+  path: string,
+  opts: GlobalOptions,
+  say: (r: Delivery<T>) => string,
+): Promise<number> {
+  const r = await api.request<Delivery<T>>('POST', path);
   if (opts.json) printJson(r);
-  else
-    process.stdout.write(
-      r.delivered
-        ? `Delivered: ${r.url} accepted the test notification\n`
-        : `Not delivered to ${r.url}: ${r.error ?? 'refused'}\n`,
-    );
+  else process.stdout.write(`${say(r)}\n`);
   return r.delivered ? EXIT.ok : EXIT.refused;
 }

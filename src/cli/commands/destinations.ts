@@ -12,7 +12,7 @@ import {
   CliError,
   type GlobalOptions,
 } from './api-client.ts';
-import { testAlert } from './alerts.ts';
+import { testAlert, webhookDelivery } from './alerts.ts';
 
 interface Destination {
   id: string;
@@ -162,7 +162,12 @@ export function registerDestinationsCommand(program: Command): void {
   ).action(
     action(async (id: string, opts: GlobalOptions) => {
       const api = await connect(opts);
-      return testAlert(api, `/api/v1/destinations/${encodeURIComponent(id)}/test-alert`, opts);
+      return testAlert(
+        api,
+        `/api/v1/destinations/${encodeURIComponent(id)}/test-alert`,
+        opts,
+        webhookDelivery,
+      );
     }),
   );
 

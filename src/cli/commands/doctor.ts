@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type Config, type ConfigFlags } from '../../config/index.ts';
 import { describeNetworkFailure } from '../../net/network-failure.ts';
-import { describeOutboundProxy } from '../../net/outbound-proxy.ts';
+import { describeOutboundProxy, isLoopbackUrl } from '../../net/outbound-proxy.ts';
 import { CLOCK_SKEW_TOLERANCE_MS } from '../../xads/client.ts';
 import type { XCredentials } from '../../xads/index.ts';
 import type { Store } from '../../store/index.ts';
@@ -224,12 +224,6 @@ async function checkDestinations(
       );
 }
 
-/** Whether a URL names this machine (an emulator, not X). */
-function isLoopbackUrl(url: string): boolean {
-  const host = new URL(url).hostname;
-  return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
-}
-
 /**
  * Where the X check looks: the demo's built-in emulator when the configuration is the demo's (`tca start --demo`
  * with no X API base URL of its own), else the X API base URL new destinations use.
@@ -242,14 +236,20 @@ function xTarget(config: Config): { url: string; name: string } {
   return { url: config.xApiBaseUrl, name: config.xApiBaseUrl };
 }
 
-/** Any answer from X's API host proves the way there; its `Date` tells how far this clock is from X's. */
-async function checkXApi(config: Config): Promise<{ finding: DoctorCheck; reached: boolean }> {
+/**
+ * Any answer from X's API host proves the way there; its `Date` tells how far this clock is from X's. `unreachable`
+ * is the base URL that did not answer (null when it did).
+ */
+async function checkXApi(config: Config): Promise<{ finding: DoctorCheck; unreachable: string | null }> {
   const target = xTarget(config);
   const unreached = (...finding: Parameters<typeof check>) => ({
     finding: check(...finding),
-    reached: false,
+    unreachable: target.url,
   });
-  const answered = (...finding: Parameters<typeof check>) => ({ finding: check(...finding), reached: true });
+  const answered = (...finding: Parameters<typeof check>) => ({
+    finding: check(...finding),
+    unreachable: null,
+  });
   const url = `${target.url}/12/accounts`;
   const started = Date.now();
   let response: Response;
@@ -346,14 +346,14 @@ export async function diagnose(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}):
   const xApi = await checkXApi(config);
   const destinations =
     store.connectable !== null
-      ? await checkDestinations(config, store.connectable, xApi.reached ? null : xTarget(config).url)
+      ? await checkDestinations(config, store.connectable, xApi.unreachable)
       : check('destinations', 'skipped', 'Needs the store');
   // X unreachable from a demo installation (every destination on a loopback emulator): say how to check the demo.
   const demoOnly =
     !config.demo &&
-    !xApi.reached &&
+    xApi.unreachable !== null &&
     (store.connectable?.length ?? 0) > 0 &&
-    store.connectable!.every((d) => d.apiBaseUrl !== null && isLoopbackUrl(d.apiBaseUrl));
+    store.connectable!.every((d) => d.apiBaseUrl !== null && isLoopbackUrl(new URL(d.apiBaseUrl)));
   const xFinding = demoOnly
     ? {
         ...xApi.finding,

@@ -1,9 +1,61 @@
-import { useId, useState } from 'react';
+import { useId, useState, type ReactNode } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Alert, AlertSilence } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { formatRoute } from '../router.ts';
 import { ErrorMessage } from './ui.tsx';
+
+/**
+ * A button that sends a test notification (to an alert webhook, or a PagerDuty incident) and says whether it was
+ * accepted, and if not why.
+ */
+export function TestNotification({
+  label,
+  send,
+  accepted,
+  errorTitle,
+  ariaLabel,
+  buttonClassName = 'secondary',
+  testId,
+  children,
+}: {
+  label: string;
+  send: () => Promise<{ delivered: boolean; error: string | null }>;
+  /** What to say when it was accepted (`error`: a problem after that, such as a test incident not resolved). */
+  accepted: (error: string | null) => string;
+  errorTitle: string;
+  ariaLabel?: string;
+  buttonClassName?: string;
+  testId?: string;
+  /** What the test is of, shown before the button. */
+  children?: ReactNode;
+}) {
+  const mutation = useMutation({ mutationFn: send });
+  return (
+    <div className="test-alert" data-testid={testId}>
+      {children}
+      <button
+        type="button"
+        className={buttonClassName}
+        aria-label={ariaLabel}
+        disabled={mutation.isPending}
+        onClick={() => mutation.mutate()}
+      >
+        {mutation.isPending ? 'Sending…' : label}
+      </button>
+      <div role="status" className="small">
+        {mutation.data ? (
+          mutation.data.delivered ? (
+            <span className="ok-text">{accepted(mutation.data.error)}</span>
+          ) : (
+            <span className="bad-text">Not delivered: {mutation.data.error ?? 'refused'}</span>
+          )
+        ) : null}
+      </div>
+      {mutation.error ? <ErrorMessage error={mutation.error} title={errorTitle} /> : null}
+    </div>
+  );
+}
 
 /** How long a silence made here lasts: the choices offered. */
 const SILENCE_CHOICES = [

@@ -1,6 +1,7 @@
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { useApp } from '../app-context.tsx';
-import { Empty, ErrorMessage, QueryView, StatusBadge } from '../components/ui.tsx';
+import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
+import { TestNotification } from '../components/alerts.tsx';
 import { formatRoute } from '../router.ts';
 
 export function Catalog() {
@@ -110,28 +111,14 @@ export function Catalog() {
 /** Sends a test notification to the connection's alert webhook and says whether it arrived. */
 function TestAlert({ destinationId, name }: { destinationId: string; name: string }) {
   const { api } = useApp();
-  const send = useMutation({ mutationFn: () => api.testAlert(destinationId) });
   return (
-    <div className="test-alert">
-      <button
-        type="button"
-        className="link-button"
-        aria-label={`Send test alert (${name})`}
-        disabled={send.isPending}
-        onClick={() => send.mutate()}
-      >
-        {send.isPending ? 'Sending…' : 'Send test alert'}
-      </button>
-      <div role="status" className="small">
-        {send.data ? (
-          send.data.delivered ? (
-            <span className="ok-text">Delivered to the alert webhook</span>
-          ) : (
-            <span className="bad-text">Not delivered: {send.data.error ?? 'refused'}</span>
-          )
-        ) : null}
-      </div>
-      {send.error ? <ErrorMessage error={send.error} title="The test alert could not be sent" /> : null}
-    </div>
+    <TestNotification
+      label="Send test alert"
+      ariaLabel={`Send test alert (${name})`}
+      buttonClassName="link-button"
+      send={() => api.testAlert(destinationId)}
+      accepted={() => 'Delivered to the alert webhook'}
+      errorTitle="The test alert could not be sent"
+    />
   );
 }

@@ -16,6 +16,7 @@ import { splitList } from '../../../src/text/split-list.ts';
 import { useApp } from '../app-context.tsx';
 import { formatCount } from '../run-metrics.ts';
 import { ConsentRule, ConsentScope } from '../components/consent-rule.tsx';
+import { TestNotification } from '../components/alerts.tsx';
 import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
 
 export function Settings() {
@@ -348,19 +349,40 @@ function InstallationAlertWebhook() {
   const settings = useAdminSettings().data;
   const hook = settings?.alertWebhook;
   const pagerDuty = settings?.alertPagerDuty;
-  const send = useMutation({ mutationFn: () => api.testInstallationAlert() });
   if (hook === undefined) return null;
   return (
     <div data-testid="installation-alert-webhook">
       <h3>Alert webhook of the installation</h3>
-      {pagerDuty ? <PagerDutyStatus events={pagerDuty.events} /> : null}
+      {pagerDuty ? (
+        // Alerts also go to PagerDuty: where, and a test incident (triggered and resolved) on request.
+        <TestNotification
+          testId="pagerduty"
+          label="Send test incident"
+          send={() => api.testPagerDuty()}
+          accepted={(error) =>
+            `PagerDuty accepted the test incident${error ? `; but ${error}` : ', now resolved'}`
+          }
+          errorTitle="The test incident could not be sent"
+        >
+          <p>
+            Every alert also triggers a PagerDuty incident (Events API v2 at <code>{pagerDuty.events}</code>),
+            resolved with the alert.
+          </p>
+        </TestNotification>
+      ) : null}
       {hook === null ? (
         <p className="muted">
           None: alerts go only to each connection&apos;s own webhook. Set <code>TCA_ALERT_WEBHOOK_URL</code>{' '}
           to send every sandbox&apos;s alerts to one place too.
         </p>
       ) : (
-        <div className="test-alert" data-testid="installation-webhook">
+        <TestNotification
+          testId="installation-webhook"
+          label="Send test alert"
+          send={() => api.testInstallationAlert()}
+          accepted={() => "Delivered to the installation's webhook"}
+          errorTitle="The test alert could not be sent"
+        >
           <p>
             Every sandbox&apos;s alerts also go to <code>{hook.origin}</code>
             {hook.signed
@@ -368,51 +390,8 @@ function InstallationAlertWebhook() {
               : ', unsigned (set TCA_ALERT_WEBHOOK_SECRET to sign them)'}
             .
           </p>
-          <button type="button" className="secondary" disabled={send.isPending} onClick={() => send.mutate()}>
-            {send.isPending ? 'Sending…' : 'Send test alert'}
-          </button>
-          <div role="status" className="small">
-            {send.data ? (
-              send.data.delivered ? (
-                <span className="ok-text">Delivered to the installation&apos;s webhook</span>
-              ) : (
-                <span className="bad-text">Not delivered: {send.data.error ?? 'refused'}</span>
-              )
-            ) : null}
-          </div>
-          {send.error ? <ErrorMessage error={send.error} title="The test alert could not be sent" /> : null}
-        </div>
+        </TestNotification>
       )}
-    </div>
-  );
-}
-
-/** Alerts also go to PagerDuty: where, and a test incident (triggered and resolved) on request. */
-function PagerDutyStatus({ events }: { events: string }) {
-  const { api } = useApp();
-  const send = useMutation({ mutationFn: () => api.testPagerDuty() });
-  return (
-    <div className="test-alert" data-testid="pagerduty">
-      <p>
-        Every alert also triggers a PagerDuty incident (Events API v2 at <code>{events}</code>), resolved with
-        the alert.
-      </p>
-      <button type="button" className="secondary" disabled={send.isPending} onClick={() => send.mutate()}>
-        {send.isPending ? 'Sending…' : 'Send test incident'}
-      </button>
-      <div role="status" className="small">
-        {send.data ? (
-          send.data.delivered ? (
-            <span className="ok-text">
-              PagerDuty accepted the test incident
-              {send.data.error ? `; but ${send.data.error}` : ', now resolved'}
-            </span>
-          ) : (
-            <span className="bad-text">Not delivered: {send.data.error ?? 'refused'}</span>
-          )
-        ) : null}
-      </div>
-      {send.error ? <ErrorMessage error={send.error} title="The test incident could not be sent" /> : null}
     </div>
   );
 }
