@@ -115,6 +115,39 @@ describe('loadConfig', () => {
     expect(problem.message).not.toContain('pd-secret');
   });
 
+  it('emails alerts with recipients, a sender and an SMTP URL, all three or none, never echoing the URL', () => {
+    expect(loadConfig({}).alerts.email).toBeUndefined();
+    expect(
+      loadConfig({
+        TCA_ALERT_EMAIL_TO: ' oncall@example.com, data-team@example.com ',
+        TCA_ALERT_EMAIL_FROM: 'X Custom Audiences <tca@example.com>',
+        TCA_SMTP_URL: 'smtps://mailer:pw@smtp.example.com:465',
+      }).alerts.email,
+    ).toEqual({
+      to: ['oncall@example.com', 'data-team@example.com'],
+      from: 'X Custom Audiences <tca@example.com>',
+      smtpUrl: 'smtps://mailer:pw@smtp.example.com:465',
+    });
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+      return [];
+    };
+    const missing = problems({ TCA_ALERT_EMAIL_TO: 'oncall@example.com' });
+    expect(missing.map((p) => p.variable)).toEqual(['TCA_ALERT_EMAIL_FROM', 'TCA_SMTP_URL']);
+    const wrong = problems({
+      TCA_ALERT_EMAIL_TO: 'oncall@example.com, not-an-address',
+      TCA_ALERT_EMAIL_FROM: 'tca@example.com',
+      TCA_SMTP_URL: 'https://mailer:hunter2@smtp.example.com',
+    });
+    expect(wrong.map((p) => p.variable)).toEqual(['TCA_ALERT_EMAIL_TO', 'TCA_SMTP_URL']);
+    expect(wrong[0]!.message).toContain('not-an-address');
+    expect(JSON.stringify(wrong)).not.toContain('hunter2');
+  });
+
   it('forwards the audit trail only when TCA_AUDIT_FORWARD_URL is set, and checks its settings', () => {
     expect(loadConfig({}).auditForward).toBeUndefined();
     expect(

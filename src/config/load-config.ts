@@ -65,6 +65,8 @@ export interface Config {
     pagerDuty: { routingKey: string; url: string } | undefined;
     /** A critical alert still firing is sent again every this many hours (0: once only). */
     repeatHours: number;
+    /** Every alert is also emailed to `to`, from `from`, through the SMTP server at `smtpUrl` (a secret). */
+    email: { to: string[]; from: string; smtpUrl: string } | undefined;
   };
   shutdownTimeoutSeconds: number;
   /** The audit feed returns events this many milliseconds old or older (an insert still landing is never passed). */
@@ -364,6 +366,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     pagerDutyKey !== undefined && /^[A-Za-z0-9]{32}$/.test(pagerDutyKey)
       ? { routingKey: pagerDutyKey, url: pagerDutyUrl ?? PAGERDUTY_EVENTS_URL }
       : undefined;
+  const email = alertEmailSettings(read, problems);
   const shutdownTimeoutSeconds = int(
     'TCA_SHUTDOWN_TIMEOUT_SECONDS',
     read('TCA_SHUTDOWN_TIMEOUT_SECONDS', undefined),
@@ -435,6 +438,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       webhookSecret,
       pagerDuty,
       repeatHours,
+      email,
     },
     shutdownTimeoutSeconds,
     auditFeedDelayMs,
@@ -499,4 +503,64 @@ function isValidSecretKey(value: string): boolean {
   if (/^[0-9a-fA-F]{64}$/.test(value)) return true;
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) return false;
   return Buffer.from(value, 'base64').length === 32;
+}
+
+const EMAIL_ADDRESS = /^[^\s@,<>"]+@[^\s@,<>"]+\.[^\s@,<>"]+$/;
+
+/**
+ * `TCA_ALERT_EMAIL_TO` (addresses, comma-separated), `TCA_ALERT_EMAIL_FROM` and `TCA_SMTP_URL` (`smtp://` or
+ * `smtps://`, credentials in it): all three, or none. The SMTP URL is never echoed in a problem (it holds a password).
+ */
+function alertEmailSettings(
+  read: (name: string, dflt: undefined) => string | undefined,
+  problems: ConfigProblem[],
+): { to: string[]; from: string; smtpUrl: string } | undefined {
+  const rawTo = read('TCA_ALERT_EMAIL_TO', undefined)?.trim();
+  const from = read('TCA_ALERT_EMAIL_FROM', undefined)?.trim();
+  const smtpUrl = read('TCA_SMTP_URL', undefined)?.trim();
+  if (!rawTo && !from && !smtpUrl) return undefined;
+  const before = problems.length;
+  const to = (rawTo ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  if (to.length === 0)
+    problems.push({
+      variable: 'TCA_ALERT_EMAIL_TO',
+      message:
+        'the addresses alerts are emailed to, comma-separated; for example TCA_ALERT_EMAIL_TO=oncall@example.com',
+    });
+  const bad = to.filter((a) => !EMAIL_ADDRESS.test(a));
+  if (bad.length > 0)
+    problems.push({
+      variable: 'TCA_ALERT_EMAIL_TO',
+      message: `not an email address: ${bad.join(', ')}`,
+    });
+  if (to.length > 50)
+    problems.push({
+      variable: 'TCA_ALERT_EMAIL_TO',
+      message: `at most 50 addresses (got ${to.length}); use a list`,
+    });
+  if (!from || !EMAIL_ADDRESS.test(from.replace(/^.*<([^>]+)>\s*$/, '$1')))
+    problems.push({
+      variable: 'TCA_ALERT_EMAIL_FROM',
+      message:
+        'the sender of alert emails, an address your SMTP server may send from; for example TCA_ALERT_EMAIL_FROM="X Custom Audiences <tca@example.com>"',
+    });
+  if (!isSmtpUrl(smtpUrl))
+    problems.push({
+      variable: 'TCA_SMTP_URL',
+      message:
+        'the SMTP server that sends alert emails, an smtp:// (STARTTLS when offered) or smtps:// URL with its credentials; for example TCA_SMTP_URL=smtps://user:password@smtp.example.com:465 (value not shown: it holds a password)',
+    });
+  return problems.length === before ? { to, from: from!, smtpUrl: smtpUrl! } : undefined;
+}
+
+function isSmtpUrl(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  try {
+    return ['smtp:', 'smtps:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
 }

@@ -40,7 +40,7 @@ import {
   type ImportStatus,
   type ImportView,
 } from './import-progress.ts';
-import { listRuns, pruneHistory, type DataflowRun } from './runs.ts';
+import { listRuns, pruneHistory, runTotals, type DataflowRun, type RunTotals } from './runs.ts';
 import {
   DEFAULT_TUNING,
   silentLogger,
@@ -70,7 +70,7 @@ export type { ConsentPreview } from './consent-settings.ts';
 export type { ActivateNowResult } from './activate-now.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
 export type { AudienceAction, AudiencePlan, DataflowPlan } from './plan.ts';
-export type { DataflowRun, RunCounts } from './runs.ts';
+export type { DataflowRun, RunCounts, RunTotals } from './runs.ts';
 export type { EngineLogger, EngineTuning } from './runtime.ts';
 export type { EngineXClient } from './x-port.ts';
 export { EngineError, type EngineErrorCode } from './errors.ts';
@@ -132,6 +132,11 @@ export interface Engine {
   plan(dataflowId: string, options?: { sandboxId?: string }): Promise<DataflowPlan>;
   /** Hourly runs of a dataflow in a time range (default: last 24 h), newest first. */
   runs(dataflowId: string, range?: { from?: number; to?: number }): Promise<DataflowRun[]>;
+  /** Each dataflow's run counts summed over a time range (default: last 24 h); zeroes for one with none. */
+  runTotals(
+    dataflowIds: readonly string[],
+    range?: { from?: number; to?: number },
+  ): Promise<Map<string, RunTotals>>;
   /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
   importFile(path: string, options: ImportOptions): Promise<ImportReport>;
   /**
@@ -291,6 +296,7 @@ export function createEngine(options: EngineOptions): Engine {
     startWorker: () => startWorkerLoop(rt, locks),
     plan: (dataflowId, planOptions = {}) => planDataflow(rt, dataflowId, planOptions.sandboxId),
     runs: (dataflowId, range) => listRuns(rt, dataflowId, range),
+    runTotals: (dataflowIds, range) => runTotals(rt, dataflowIds, range),
     importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
     importStream: (bytes, { name, totalBytes, ...importOptions }) =>
       importProfiles(

@@ -5,6 +5,7 @@ import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { describeNetworkFailure } from '../net/network-failure.ts';
 import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
+import { createMailer, EMAIL_PREFIX, emailTarget, type AlertEmail } from './alert-email.ts';
 
 /*
  * Alerts: conditions evaluated from the dataflows' health, kept in the store (`alert_states`), and sent to webhooks
@@ -63,7 +64,8 @@ export interface Alert {
   id: string;
   /** The alert this notification is about: its `firing` and its `resolved` notification share it. */
   alertId: string;
-  status: 'firing' | 'resolved';
+  /** `acknowledged` only reaches PagerDuty (an incident acknowledged); webhooks get `firing` and `resolved`. */
+  status: 'firing' | 'resolved' | 'acknowledged';
   type: AlertType;
   severity: 'critical' | 'warning';
   sandbox: string;
@@ -202,6 +204,8 @@ export interface FiringAlert {
   notified: boolean;
   /** When its firing notification, or its latest reminder, was queued (null: never, or before reminders existed). */
   lastNotifiedAt: number | null;
+  /** When someone acknowledged it (null: not acknowledged); no reminder is sent after. */
+  acknowledgedAt: number | null;
   /** The `firing` notification, as sent. */
   alert: Alert;
   urls: string[];
@@ -454,6 +458,7 @@ const PAGERDUTY_PREFIX = 'pagerduty+';
 
 /** Where an outbox row goes, as logs and `tca doctor` name it: a webhook's origin, or PagerDuty. */
 export function webhookName(url: string): string {
+  if (url.startsWith(EMAIL_PREFIX)) return `email to ${url.slice(EMAIL_PREFIX.length)}`;
   if (url.startsWith(PAGERDUTY_PREFIX))
     return `PagerDuty (${new URL(url.slice(PAGERDUTY_PREFIX.length)).origin})`;
   return new URL(url).origin;
@@ -465,6 +470,7 @@ export function webhookName(url: string): string {
  */
 export function pagerDutyEvent(alert: Alert): Record<string, unknown> {
   if (alert.status === 'resolved') return { event_action: 'resolve', dedup_key: alert.alertId };
+  if (alert.status === 'acknowledged') return { event_action: 'acknowledge', dedup_key: alert.alertId };
   return {
     event_action: 'trigger',
     dedup_key: alert.alertId,
@@ -571,6 +577,8 @@ export function startAlerts(options: {
   webhookSecret?: string | undefined;
   /** PagerDuty Events API v2: every alert also triggers an incident, resolved when the alert is. */
   pagerDuty?: { routingKey: string; url: string } | undefined;
+  /** Every alert is also emailed to these recipients through this SMTP server. */
+  email?: AlertEmail | undefined;
   /** A critical alert still firing is sent again this long after it was last sent (0 or omitted: never). */
   repeatMs?: number;
   intervalMs: number;
@@ -585,6 +593,7 @@ export function startAlerts(options: {
   const now = options.now ?? Date.now;
   let running: Promise<unknown> | null = null;
   let stopped = false;
+  const mailer = options.email ? createMailer(options.email) : null;
 
   const check = async (): Promise<Alert[]> => {
     const held = await takeLease(db, LEASE_KEY, INITIAL, owner, now(), LEASE_MS);
@@ -613,9 +622,10 @@ export function startAlerts(options: {
             firedAt: new Date(at).toISOString(),
           };
           const pagerDuty = options.pagerDuty ? `${PAGERDUTY_PREFIX}${options.pagerDuty.url}` : null;
+          const email = options.email ? emailTarget(options.email.to) : null;
           const urls = [
             ...new Set(
-              [condition.webhookUrl, options.globalWebhookUrl, pagerDuty].filter(
+              [condition.webhookUrl, options.globalWebhookUrl, pagerDuty, email].filter(
                 (u): u is string => typeof u === 'string' && u !== '',
               ),
             ),
@@ -631,6 +641,8 @@ export function startAlerts(options: {
             resolved_at: null,
             notified: held ? 0 : 1,
             last_notified_at: held ? null : at,
+            acknowledged_at: null,
+            acknowledged_by: null,
           };
           // A condition that fired and resolved before fires again as a new alert.
           await tx.db
@@ -658,6 +670,7 @@ export function startAlerts(options: {
         for (const still of firing) {
           const remind =
             still.notified &&
+            still.acknowledgedAt === null &&
             repeatMs > 0 &&
             still.alert.severity === 'critical' &&
             still.lastNotifiedAt !== null &&
@@ -735,25 +748,6 @@ export function startAlerts(options: {
     }
   };
 
-  const enqueue = async (tx: Kysely<Database>, alert: Alert, urls: readonly string[], at: number) => {
-    if (urls.length === 0) return;
-    const body = JSON.stringify(alert);
-    await tx
-      .insertInto('alert_outbox')
-      .values(
-        urls.map((url) => ({
-          id: outboxId(at),
-          type: alert.type,
-          url,
-          body: url.startsWith(PAGERDUTY_PREFIX) ? JSON.stringify(pagerDutyEvent(alert)) : body,
-          created_at: at,
-          next_attempt_at: at,
-          last_error: null,
-        })),
-      )
-      .execute();
-  };
-
   /** Sends the notifications that are due, oldest first; the number accepted. */
   const deliver = async (): Promise<number> => {
     if ((await takeLease(db, LEASE_KEY, INITIAL, owner, now(), LEASE_MS)) === null) return 0;
@@ -773,18 +767,23 @@ export function startAlerts(options: {
       const parsed = JSON.parse(row.body) as Partial<Alert> & { dedup_key?: string; event_action?: string };
       const id = parsed.id ?? `${parsed.dedup_key}-${parsed.event_action}`;
       const pagerDuty = row.url.startsWith(PAGERDUTY_PREFIX);
-      // A PagerDuty event queued before its key was taken out of the configuration cannot be sent.
+      const emailed = row.url.startsWith(EMAIL_PREFIX);
+      // A PagerDuty event or an email queued before its setting was taken out of the configuration cannot be sent.
       const failure =
         pagerDuty && !options.pagerDuty
           ? 'TCA_ALERT_PAGERDUTY_ROUTING_KEY is no longer set'
-          : await postNotification(
-              pagerDuty ? row.url.slice(PAGERDUTY_PREFIX.length) : row.url,
-              pagerDuty
-                ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed })
-                : row.body,
-              id,
-              { secret: pagerDuty ? undefined : options.webhookSecret, fetch: doFetch, now: now() },
-            );
+          : emailed
+            ? mailer
+              ? await mailer.send(parsed as Alert, row.url.slice(EMAIL_PREFIX.length))
+              : 'TCA_SMTP_URL is no longer set'
+            : await postNotification(
+                pagerDuty ? row.url.slice(PAGERDUTY_PREFIX.length) : row.url,
+                pagerDuty
+                  ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed })
+                  : row.body,
+                id,
+                { secret: pagerDuty ? undefined : options.webhookSecret, fetch: doFetch, now: now() },
+              );
       if (failure === null) {
         await db.deleteFrom('alert_outbox').where('id', '=', row.id).execute();
         options.metrics?.alertsSent.inc({ type: row.type, outcome: 'sent' });
@@ -852,16 +851,87 @@ export function startAlerts(options: {
       stopped = true;
       clearInterval(timer);
       if (running) await running;
+      mailer?.close();
       await releaseLease(db, LEASE_KEY, INITIAL, owner);
     },
   };
+}
+
+/** Queues an alert's notification for each of `urls` (a PagerDuty target gets it as an Events API event). */
+async function enqueue(
+  tx: Kysely<Database>,
+  alert: Alert,
+  urls: readonly string[],
+  at: number,
+): Promise<void> {
+  if (urls.length === 0) return;
+  const body = JSON.stringify(alert);
+  await tx
+    .insertInto('alert_outbox')
+    .values(
+      urls.map((url) => ({
+        id: outboxId(at),
+        type: alert.type,
+        url,
+        body: url.startsWith(PAGERDUTY_PREFIX) ? JSON.stringify(pagerDutyEvent(alert)) : body,
+        created_at: at,
+        next_attempt_at: at,
+        last_error: null,
+      })),
+    )
+    .execute();
+}
+
+/**
+ * Acknowledges a firing alert of the sandbox: no reminder of it is sent from now on, and the PagerDuty incident it
+ * triggered, if any, is acknowledged (queued in the same transaction). It still resolves when its condition clears.
+ * Acknowledging it again changes nothing. `not_found` for an alert the sandbox does not have; `resolved` for one
+ * that has cleared.
+ */
+export async function acknowledgeAlert(
+  store: Store,
+  input: { sandboxId: string; alertId: string; by: string; at: number },
+): Promise<'not_found' | 'resolved' | 'acknowledged'> {
+  return store.transaction(async (tx) => {
+    const rows = await tx.db
+      .selectFrom('alert_states')
+      .select(['key', 'alert', 'urls', 'notified', 'resolved_at', 'acknowledged_at'])
+      .where('sandbox_id', '=', input.sandboxId)
+      .where('alert', 'like', `%"alertId":"${input.alertId.replace(/[^\w-]/g, '')}"%`)
+      .execute();
+    const row = rows.find((r) => (JSON.parse(r.alert) as Alert).alertId === input.alertId);
+    if (!row) return 'not_found';
+    if (row.resolved_at !== null) return 'resolved';
+    if (row.acknowledged_at !== null) return 'acknowledged';
+    await tx.db
+      .updateTable('alert_states')
+      .set({ acknowledged_at: input.at, acknowledged_by: input.by })
+      .where('key', '=', row.key)
+      .execute();
+    // PagerDuty saw the alert only if its firing notification went out (a silence may have held it back).
+    if (Number(row.notified) !== 1) return 'acknowledged';
+    const alert = JSON.parse(row.alert) as Alert;
+    const targets = (JSON.parse(row.urls) as string[]).filter((u) => u.startsWith(PAGERDUTY_PREFIX));
+    await enqueue(tx.db, { ...alert, id: `${alert.alertId}-ack`, status: 'acknowledged' }, targets, input.at);
+    return 'acknowledged';
+  });
 }
 
 /** The alerts firing now, as the store keeps them. */
 async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
   const rows = await db
     .selectFrom('alert_states')
-    .select(['key', 'sandbox_id', 'type', 'alert', 'urls', 'notified', 'last_notified_at', 'fired_at'])
+    .select([
+      'key',
+      'sandbox_id',
+      'type',
+      'alert',
+      'urls',
+      'notified',
+      'last_notified_at',
+      'fired_at',
+      'acknowledged_at',
+    ])
     .where('resolved_at', 'is', null)
     .execute();
   return rows.map((r) => ({
@@ -875,6 +945,7 @@ async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
         : Number(r.notified) === 1
           ? Number(r.fired_at)
           : null,
+    acknowledgedAt: r.acknowledged_at === null ? null : Number(r.acknowledged_at),
     alert: JSON.parse(r.alert) as Alert,
     urls: JSON.parse(r.urls) as string[],
   }));
@@ -885,10 +956,18 @@ export async function listAlerts(
   db: Kysely<Database>,
   sandboxId: string,
   options: { status?: 'firing' | 'resolved' | undefined; limit?: number } = {},
-): Promise<Array<{ alert: Alert; resolvedAt: string | null; notified: boolean }>> {
+): Promise<
+  Array<{
+    alert: Alert;
+    resolvedAt: string | null;
+    notified: boolean;
+    acknowledgedAt: string | null;
+    acknowledgedBy: string | null;
+  }>
+> {
   let query = db
     .selectFrom('alert_states')
-    .select(['alert', 'resolved_at', 'notified'])
+    .select(['alert', 'resolved_at', 'notified', 'acknowledged_at', 'acknowledged_by'])
     .where('sandbox_id', '=', sandboxId)
     .orderBy('fired_at', 'desc')
     .orderBy('key')
@@ -900,6 +979,8 @@ export async function listAlerts(
     alert: JSON.parse(r.alert) as Alert,
     resolvedAt: r.resolved_at === null ? null : new Date(Number(r.resolved_at)).toISOString(),
     notified: Number(r.notified) === 1,
+    acknowledgedAt: r.acknowledged_at === null ? null : new Date(Number(r.acknowledged_at)).toISOString(),
+    acknowledgedBy: r.acknowledged_by,
   }));
 }
 

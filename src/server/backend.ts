@@ -32,6 +32,7 @@ export type AuditEventListView = z.input<typeof S.AuditEventListSchema>;
 export type AuditFeedView = z.input<typeof S.AuditFeedSchema>;
 export type AlertView = z.input<typeof S.AlertSchema>;
 export type AlertSilenceView = z.input<typeof S.AlertSilenceSchema>;
+export type MonitoringView = z.input<typeof S.MonitoringSchema>;
 
 /** A change made through the API, as the audit trail records it (names of the body fields only, never values). */
 export interface AuditRecord {
@@ -184,6 +185,14 @@ export interface ServiceBackend {
     remove(sandboxId: string, id: string): Promise<boolean>;
     plan(sandboxId: string, id: string): Promise<PlanView | undefined>;
     runs(sandboxId: string, id: string, range: { from?: Date; to?: Date }): Promise<RunView[] | undefined>;
+    /**
+     * Every dataflow of the sandbox over a window (epoch ms; `range` ending at `to` or now, unless `from` is given):
+     * counts, waiting changes, alerts, attention. A problem when the window is empty.
+     */
+    monitoring(
+      sandboxId: string,
+      window: { range: '24h' | '7d' | '30d'; from?: number; to?: number },
+    ): Promise<Checked<MonitoringView>>;
     flush(sandboxId: string, id: string): Promise<Record<string, unknown> | undefined>;
   };
   audiences: {
@@ -194,8 +203,19 @@ export interface ServiceBackend {
   alerts: {
     /** Sends a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL); a problem when none is set. */
     test(sandboxId: string): Promise<Checked<z.input<typeof S.TestAlertResultSchema>>>;
+    /** Emails a test alert to the installation's alert recipients; a problem when alert emails are not set up. */
+    testEmail(sandboxId: string): Promise<Checked<z.input<typeof S.TestEmailResultSchema>>>;
     /** Triggers and resolves a test incident through the installation's PagerDuty key; a problem when none is set. */
     testPagerDuty(sandboxId: string): Promise<Checked<z.input<typeof S.TestPagerDutyResultSchema>>>;
+    /**
+     * Acknowledges a firing alert (no more reminders; its PagerDuty incident acknowledged) by the named token; again
+     * changes nothing. `not_found` or `resolved` when it cannot be.
+     */
+    acknowledge(
+      sandboxId: string,
+      alertId: string,
+      by: string,
+    ): Promise<AlertView | 'not_found' | 'resolved'>;
     /** Firing alerts and those resolved in the last 30 days, newest first. */
     list(
       sandboxId: string,

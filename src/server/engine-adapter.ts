@@ -235,6 +235,7 @@ export function createEngineAdapter(options: {
       const runs = await engine.runs(dataflowId, r);
       return runs.map((run) => ({ ...run, runStart: new Date(run.startedAt).toISOString() }));
     },
+    runTotals: (dataflowIds, window) => engine.runTotals(dataflowIds, window),
     async flush(sandboxId, dataflowId) {
       const r = await engine.flush({ sandboxId, dataflowId });
       return { audiences: r.audiences, skipped: r.skipped };

@@ -16,6 +16,7 @@ import type {
   ErasureView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
+import type { RunTotals } from '../engine/index.ts';
 
 // The narrow interfaces the service needs from the activation engine, the X client and the pure domain rules. The
 // adapters that implement them (engine-adapter.ts, x-connection.ts, domain-rules.ts) are the only server files that
@@ -83,6 +84,11 @@ export interface EnginePort {
   close(): Promise<void>;
   plan(sandboxId: string, dataflowId: string): Promise<PlanView>;
   runs(sandboxId: string, dataflowId: string, range: { from?: Date; to?: Date }): Promise<RunView[]>;
+  /** Each dataflow's run counts summed over `[from, to]` (epoch ms). */
+  runTotals(
+    dataflowIds: readonly string[],
+    window: { from: number; to: number },
+  ): Promise<Map<string, RunTotals>>;
   flush(sandboxId: string, dataflowId: string): Promise<Record<string, unknown>>;
   pending(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
   pendingTotals(): Promise<{ adds: number; removes: number }>;

@@ -3,7 +3,7 @@ import { splitList } from '../text/split-list.ts';
 import * as S from './schemas.ts';
 import { mediaType, route, type Route } from './route-def.ts';
 import type { Checked } from './backend.ts';
-import { ApiError, badRequest, forbidden, notFound } from './api-error.ts';
+import { ApiError, badRequest, conflict, forbidden, notFound } from './api-error.ts';
 
 const V1 = '/api/v1';
 
@@ -678,6 +678,33 @@ export function buildRoutes(options: RouteOptions): Route[] {
       },
     }),
     route({
+      method: 'GET',
+      path: `${V1}/monitoring`,
+      permissions: ['View Destinations'],
+      tag: 'Dataflows',
+      summary:
+        "Every dataflow of the sandbox at a glance over a window (the last 24 h, 7 d, 30 d or from–to): the hourly runs' " +
+        'counts summed, activation rate, the changes waiting now, the last delivery, the alerts firing, and why a ' +
+        'dataflow needs a look',
+      query: S.MonitoringQuerySchema,
+      status: 200,
+      response: S.MonitoringSchema,
+      handler: async ({ principal, backend, query }) => {
+        const r = await backend.dataflows.monitoring(principal.sandboxId, {
+          range: query.range,
+          ...(query.from === undefined ? {} : { from: Date.parse(query.from) }),
+          ...(query.to === undefined ? {} : { to: Date.parse(query.to) }),
+        });
+        if (!r.ok)
+          throw badRequest(
+            'The window is empty',
+            r.problems.map((p) => ({ ...p, path: `query.${p.path}` })),
+            'validation_failed',
+          );
+        return r.value;
+      },
+    }),
+    route({
       method: 'POST',
       path: `${V1}/dataflows/:id/flush`,
       permissions: ['Activate Destinations'],
@@ -738,6 +765,42 @@ export function buildRoutes(options: RouteOptions): Route[] {
       handler: async ({ principal, backend, query }) => ({
         items: await backend.alerts.list(principal.sandboxId, { status: query.status, limit: query.limit }),
       }),
+    }),
+    route({
+      method: 'POST',
+      path: `${V1}/alerts/:id/acknowledge`,
+      permissions: ['Activate Destinations'],
+      tag: 'Alerts',
+      summary:
+        'Acknowledges a firing alert: someone is on it. No reminder of it is sent from now on and the PagerDuty ' +
+        'incident it triggered is acknowledged; it still resolves when its condition clears. Again: no change. ' +
+        '409 when it has resolved.',
+      params: S.IdParams,
+      status: 200,
+      response: S.AlertSchema,
+      handler: async ({ principal, backend, params }) => {
+        const r = await backend.alerts.acknowledge(principal.sandboxId, params.id, principal.name);
+        if (r === 'not_found') throw notFound('Alert', params.id);
+        if (r === 'resolved')
+          throw conflict(`Alert "${params.id}" has resolved: there is nothing left to acknowledge`);
+        return r;
+      },
+    }),
+    route({
+      method: 'POST',
+      path: `${V1}/alerts/test-email`,
+      permissions: ['Manage Sandboxes'],
+      tag: 'Alerts',
+      summary:
+        "Emails a test alert to the installation's alert recipients (TCA_ALERT_EMAIL_TO) through its SMTP server; " +
+        'says whether the server accepted it and if not why; 400 when alert emails are not set up',
+      status: 200,
+      response: S.TestEmailResultSchema,
+      handler: async ({ principal, backend }) => {
+        const r = await backend.alerts.testEmail(principal.sandboxId);
+        if (!r.ok) throw badRequest('No alert email to test', r.problems, 'validation_failed');
+        return r.value;
+      },
     }),
     route({
       method: 'POST',

@@ -204,6 +204,16 @@ export const SettingsSchema = z
         description:
           'PagerDuty (TCA_ALERT_PAGERDUTY_ROUTING_KEY): every alert triggers an incident; null when not set; only for tokens with Manage Tokens',
       }),
+    alertEmail: z
+      .object({
+        to: z.array(z.string()).meta({ description: 'Who every alert is emailed to (TCA_ALERT_EMAIL_TO)' }),
+        smtp: z
+          .string()
+          .meta({ description: 'The SMTP server, scheme, host and port only (never its credentials)' }),
+      })
+      .nullable()
+      .optional()
+      .meta({ description: 'Alert emails; null when not set up; only for tokens with Manage Tokens' }),
   })
   .meta({ id: 'Settings' });
 export const WhoAmISchema = z.object({
@@ -481,6 +491,90 @@ export const RunSchema = z.object({ runStart: z.string() }).catchall(z.unknown()
 });
 export const RunListSchema = z.object({ items: z.array(RunSchema) });
 
+export const MonitoringQuerySchema = z
+  .object({
+    range: z.enum(['24h', '7d', '30d']).default('24h').meta({
+      description: 'The window ending now: the last 24 hours (default), 7 days or 30 days',
+    }),
+    from: z.iso.datetime({ offset: true }).optional().meta({ description: 'Custom window start (with to)' }),
+    to: z.iso.datetime({ offset: true }).optional().meta({ description: 'Custom window end (default now)' }),
+  })
+  .refine((q) => q.to === undefined || q.from !== undefined, {
+    path: ['from'],
+    message: 'a custom window needs from (to alone is not a window)',
+  });
+const count = z.number().int();
+const rate = z.number().nullable().meta({
+  description: 'Activated / (activated + excluded + failed), 0–1; null when nothing was processed',
+});
+export const MonitoringDataflowSchema = z
+  .object({
+    dataflowId: z.string(),
+    name: z.string(),
+    destinationId: z.string(),
+    destinationName: z.string().nullable(),
+    status: z.string(),
+    statusReason: z.string().nullable(),
+    audiences: count.meta({ description: 'Audiences activated in the dataflow' }),
+    membersAtX: count.nullable().meta({
+      description: "Sum of the X audiences' last polled sizes; null before any was polled",
+    }),
+    profilesReceived: count,
+    identitiesActivated: count.meta({ description: 'Added plus removed at X' }),
+    identitiesAdded: count,
+    identitiesRemoved: count,
+    identitiesExcluded: count,
+    identitiesFailed: count,
+    excludedByReason: z.record(z.string(), count),
+    failedByCode: z.record(z.string(), count),
+    activationRate: rate,
+    xRequests: count.meta({ description: 'Users requests sent to X in the window' }),
+    pendingChanges: count.meta({ description: 'Changes waiting for delivery now (adds plus removes)' }),
+    oldestPendingAt: timestamp
+      .nullable()
+      .meta({ description: 'When the oldest change waiting now was made' }),
+    pendingPeak: count
+      .nullable()
+      .meta({ description: 'The most changes seen waiting in the window (sampled)' }),
+    lastDeliveryAt: timestamp
+      .nullable()
+      .meta({ description: 'When X last accepted a request of the dataflow' }),
+    lastRunAt: timestamp.nullable().meta({
+      description: 'Start of the newest hourly run in the window with anything counted',
+    }),
+    alertsFiring: count,
+    attention: z.array(z.enum(['paused', 'identities_failed', 'alerts_firing', 'not_targetable'])).meta({
+      description:
+        'Why the dataflow needs a look, empty when it does not: paused by an error, identities failed in the ' +
+        'window, alerts firing now, an X audience not targetable',
+    }),
+  })
+  .meta({ id: 'MonitoringDataflow' });
+export const MonitoringSchema = z
+  .object({
+    from: timestamp,
+    to: timestamp,
+    summary: z.object({
+      dataflows: count,
+      needingAttention: count.meta({ description: 'Dataflows whose attention list is not empty' }),
+      profilesReceived: count,
+      identitiesActivated: count,
+      identitiesExcluded: count,
+      identitiesFailed: count,
+      activationRate: rate,
+      xRequests: count,
+      pendingChanges: count,
+      alertsFiring: count,
+    }),
+    dataflows: z.array(MonitoringDataflowSchema),
+  })
+  .meta({
+    id: 'Monitoring',
+    description:
+      "Every dataflow of the sandbox at a glance over a window: the runs' counts summed, the changes waiting now, " +
+      'the last delivery, the alerts firing, and why it needs a look',
+  });
+
 export const FlushResultSchema = z.object({ dataflowId: z.string() }).catchall(z.unknown());
 
 // --- audiences and dead letters -------------------------------------------------------------------------------------
@@ -568,6 +662,10 @@ export const AlertSchema = z
       description:
         'Whether its firing notification was sent: false while a silence holds it back (and for good when it cleared before the silence ended)',
     }),
+    acknowledgedAt: timestamp.nullable().meta({
+      description: 'When someone acknowledged it (no reminder is sent after); null while nobody has',
+    }),
+    acknowledgedBy: z.string().nullable().meta({ description: 'The name of the token that acknowledged it' }),
     details: z.record(z.string(), z.unknown()),
   })
   .meta({ id: 'Alert' });
@@ -648,6 +746,16 @@ export const TestPagerDutyResultSchema = z
     }),
   })
   .meta({ id: 'TestPagerDutyResult' });
+export const TestEmailResultSchema = z
+  .object({
+    to: z.array(z.string()),
+    delivered: z.boolean().meta({ description: 'The SMTP server accepted the test email' }),
+    error: z
+      .string()
+      .nullable()
+      .meta({ description: 'Why it did not (the SMTP reply or the network failure)' }),
+  })
+  .meta({ id: 'TestEmailResult' });
 export const AlertQuerySchema = z.object({
   status: z
     .enum(['firing', 'resolved'])

@@ -172,6 +172,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     alertWebhookSecret: config.alerts.webhookSecret,
     alertWebhookUrl: config.alerts.webhookUrl,
     alertPagerDuty: config.alerts.pagerDuty,
+    alertEmail: config.alerts.email,
     ...(options.alertFetch ? { alertFetch: options.alertFetch } : {}),
   });
 
@@ -217,6 +218,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       globalWebhookUrl: config.alerts.webhookUrl,
       webhookSecret: config.alerts.webhookSecret,
       pagerDuty: config.alerts.pagerDuty,
+      email: config.alerts.email,
       repeatMs: config.alerts.repeatHours * 3_600_000,
       intervalMs: config.alerts.checkIntervalSeconds * 1000,
       logger,

@@ -1,8 +1,10 @@
 import { forwardedCursor } from './audit-forward.ts';
+import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
 import {
   createSilence,
   endSilence,
   listAlerts,
+  acknowledgeAlert,
   listSilences,
   MAX_SILENCE_MS,
   sendPagerDutyTest,
@@ -27,12 +29,14 @@ import { policyViolation, upstreamError } from './api-error.ts';
 const MAX_DESTINATIONS_PER_SANDBOX = 100;
 import type {
   AlertSilenceView,
+  AlertView,
   AudienceView,
   AuditEventListView,
   Checked,
   DataUsagePoliciesView,
   DataflowView,
   DestinationView,
+  MonitoringView,
   SegmentView,
   ServiceBackend,
   TokenView,
@@ -43,6 +47,30 @@ import { isPermission } from './permissions.ts';
 import { describeOutboundProxy, type OutboundProxy } from '../net/outbound-proxy.ts';
 
 const DAY_MS = 86_400_000;
+/** An alert as the API shows it. */
+function alertView(a: Awaited<ReturnType<typeof listAlerts>>[number]): AlertView {
+  const { alert } = a;
+  return {
+    alertId: alert.alertId,
+    status: a.resolvedAt === null ? 'firing' : 'resolved',
+    type: alert.type,
+    severity: alert.severity,
+    dataflowId: alert.dataflowId,
+    dataflowName: alert.dataflowName,
+    destinationId: alert.destinationId,
+    message: alert.message,
+    firedAt: alert.firedAt,
+    resolvedAt: a.resolvedAt,
+    notified: a.notified,
+    acknowledgedAt: a.acknowledgedAt,
+    acknowledgedBy: a.acknowledgedBy,
+    details: alert.details,
+  };
+}
+
+/** The monitoring windows that end now, in ms. */
+const RANGE_MS = { '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 } as const;
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const dayOf = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().slice(0, 10));
 const fromDay = (day: string) => Date.parse(`${day}T00:00:00.000Z`);
@@ -70,6 +98,8 @@ export interface StoreBackendOptions {
   alertWebhookUrl?: string | undefined;
   /** PagerDuty's Events API and routing key every alert goes to, when set (the key is only shown to PagerDuty). */
   alertPagerDuty?: { routingKey: string; url: string } | undefined;
+  /** Alert emails (recipients, sender, SMTP server), when set up. */
+  alertEmail?: AlertEmail | undefined;
   /** How alert webhooks are called (tests: a loopback receiver's); default `fetch`. */
   alertFetch?: typeof globalThis.fetch;
 }
@@ -457,9 +487,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       const alertPagerDuty = options.alertPagerDuty
         ? { events: new URL(options.alertPagerDuty.url).origin }
         : null;
+      const alertEmail = options.alertEmail
+        ? { to: options.alertEmail.to, smtp: smtpOrigin(options.alertEmail.smtpUrl) }
+        : null;
       const forward = options.auditForward;
       if (forward === undefined)
-        return { xLogin, auditForward: null, outboundProxy, alertWebhook, alertPagerDuty };
+        return { xLogin, auditForward: null, outboundProxy, alertWebhook, alertPagerDuty, alertEmail };
       const cursor = decodeAuditCursor((await forwardedCursor(store)) ?? undefined) || undefined;
       const url = new URL(forward.url);
       return {
@@ -473,6 +506,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         outboundProxy,
         alertWebhook,
         alertPagerDuty,
+        alertEmail,
       };
     },
 
@@ -992,6 +1026,109 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async runs(sandboxId, id, range) {
         return (await liveDataflow(sandboxId, id)) ? engine.runs(sandboxId, id, range) : undefined;
       },
+      async monitoring(sandboxId, range) {
+        const to = range.to ?? now();
+        const window = { from: range.from ?? to - RANGE_MS[range.range], to };
+        if (window.from >= window.to)
+          return problems([
+            { path: range.to === undefined ? 'from' : 'to', reason: 'the window must end after it starts' },
+          ]);
+        const [flows, destinations, allAudiences, firing] = await Promise.all([
+          store.dataflows.list(sandboxId),
+          store.destinations.list(sandboxId),
+          store.audiences.list(sandboxId),
+          listAlerts(store.db, sandboxId, { status: 'firing', limit: 10_000 }),
+        ]);
+        const audiences = allAudiences.filter((a) => a.state !== 'removing' && a.state !== 'removed');
+        const [totals, pending] = await Promise.all([
+          engine.runTotals(
+            flows.map((d) => d.id),
+            window,
+          ),
+          engine.pending(
+            sandboxId,
+            audiences.map((a) => a.id),
+          ),
+        ]);
+        const alertsOf = new Map<string, number>();
+        for (const { alert } of firing)
+          alertsOf.set(alert.dataflowId, (alertsOf.get(alert.dataflowId) ?? 0) + 1);
+        const rows = flows.map((d): MonitoringView['dataflows'][number] => {
+          const own = audiences.filter((a) => a.dataflowId === d.id);
+          const t = totals.get(d.id)!;
+          let waiting = 0;
+          let oldest: number | null = null;
+          let lastDelivery: number | null = null;
+          let membersAtX: number | null = null;
+          for (const a of own) {
+            const p = pending.get(a.id);
+            if (p) {
+              waiting += p.adds + p.removes;
+              if (p.oldestAt !== null && (oldest === null || p.oldestAt < oldest)) oldest = p.oldestAt;
+            }
+            if (a.lastDeliveryAt !== null && (lastDelivery === null || a.lastDeliveryAt > lastDelivery))
+              lastDelivery = a.lastDeliveryAt;
+            if (a.audienceSize !== null) membersAtX = (membersAtX ?? 0) + a.audienceSize;
+          }
+          const alertsFiring = alertsOf.get(d.id) ?? 0;
+          const attention: MonitoringView['dataflows'][number]['attention'] = [];
+          if (d.status === 'paused' && d.statusReason !== null) attention.push('paused');
+          if (t.identitiesFailed > 0) attention.push('identities_failed');
+          if (alertsFiring > 0) attention.push('alerts_firing');
+          if (own.some((a) => a.targetable === false)) attention.push('not_targetable');
+          return {
+            dataflowId: d.id,
+            name: d.name,
+            destinationId: d.destinationId,
+            destinationName: destinations.find((x) => x.id === d.destinationId)?.name ?? null,
+            status: d.status,
+            statusReason: d.statusReason,
+            audiences: own.length,
+            membersAtX,
+            profilesReceived: t.profilesReceived,
+            identitiesActivated: t.identitiesActivated,
+            identitiesAdded: t.identitiesAdded,
+            identitiesRemoved: t.identitiesRemoved,
+            identitiesExcluded: t.identitiesExcluded,
+            identitiesFailed: t.identitiesFailed,
+            excludedByReason: t.excludedByReason,
+            failedByCode: t.failedByCode,
+            activationRate: t.activationRate,
+            xRequests: t.xRequests,
+            pendingChanges: waiting,
+            oldestPendingAt: iso(oldest),
+            pendingPeak: t.pendingPeak,
+            lastDeliveryAt: iso(lastDelivery),
+            lastRunAt: iso(t.lastRunAt),
+            alertsFiring,
+            attention,
+          };
+        });
+        const sum = (pick: (r: (typeof rows)[number]) => number) => rows.reduce((n, r) => n + pick(r), 0);
+        const activated = sum((r) => r.identitiesActivated);
+        const processed = activated + sum((r) => r.identitiesExcluded) + sum((r) => r.identitiesFailed);
+        return {
+          ok: true,
+          value: {
+            from: new Date(window.from).toISOString(),
+            to: new Date(window.to).toISOString(),
+            summary: {
+              dataflows: rows.length,
+              needingAttention: rows.filter((r) => r.attention.length > 0).length,
+              profilesReceived: sum((r) => r.profilesReceived),
+              identitiesActivated: activated,
+              identitiesExcluded: sum((r) => r.identitiesExcluded),
+              identitiesFailed: sum((r) => r.identitiesFailed),
+              activationRate: processed === 0 ? null : activated / processed,
+              xRequests: sum((r) => r.xRequests),
+              pendingChanges: sum((r) => r.pendingChanges),
+              // Every firing alert of the sandbox, those of dataflows deleted since included.
+              alertsFiring: firing.length,
+            },
+            dataflows: rows,
+          },
+        };
+      },
       async flush(sandboxId, id) {
         return (await liveDataflow(sandboxId, id)) ? engine.flush(sandboxId, id) : undefined;
       },
@@ -1041,6 +1178,43 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ]);
         return { ok: true, value: await testWebhook(sandboxId, url, null) };
       },
+      async testEmail(sandboxId) {
+        const email = options.alertEmail;
+        if (!email)
+          return problems([
+            {
+              path: 'TCA_ALERT_EMAIL_TO',
+              reason:
+                'the installation emails no alert: set TCA_ALERT_EMAIL_TO, TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL',
+            },
+          ]);
+        const id = store.newId('alr');
+        const message = 'Test alert email: these recipients receive every alert of the installation';
+        const mailer = createMailer(email);
+        try {
+          const error = await mailer.send(
+            {
+              id,
+              alertId: id,
+              status: 'firing',
+              type: 'test',
+              severity: 'warning',
+              sandbox: await sandboxName(sandboxId),
+              dataflowId: '',
+              dataflowName: '',
+              destinationId: '',
+              message,
+              text: `[TEST] ${message}`,
+              firedAt: new Date(now()).toISOString(),
+              details: {},
+            },
+            email.to.join(','),
+          );
+          return { ok: true, value: { to: email.to, delivered: error === null, error } };
+        } finally {
+          mailer.close();
+        }
+      },
       async testPagerDuty(sandboxId) {
         const pagerDuty = options.alertPagerDuty;
         if (!pagerDuty)
@@ -1059,21 +1233,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         });
         return { ok: true, value };
       },
-      list: async (sandboxId, filter) =>
-        (await listAlerts(store.db, sandboxId, filter)).map(({ alert, resolvedAt, notified }) => ({
-          alertId: alert.alertId,
-          status: resolvedAt === null ? 'firing' : 'resolved',
-          type: alert.type,
-          severity: alert.severity,
-          dataflowId: alert.dataflowId,
-          dataflowName: alert.dataflowName,
-          destinationId: alert.destinationId,
-          message: alert.message,
-          firedAt: alert.firedAt,
-          resolvedAt,
-          notified,
-          details: alert.details,
-        })),
+      list: async (sandboxId, filter) => (await listAlerts(store.db, sandboxId, filter)).map(alertView),
+      async acknowledge(sandboxId, alertId, by) {
+        const outcome = await acknowledgeAlert(store, { sandboxId, alertId, by, at: now() });
+        if (outcome !== 'acknowledged') return outcome;
+        const listed = await listAlerts(store.db, sandboxId, { status: 'firing', limit: 10_000 });
+        const found = listed.find((a) => a.alert.alertId === alertId);
+        return found ? alertView(found) : 'resolved';
+      },
       silences: {
         list: async (sandboxId, filter) =>
           (await listSilences(store.db, sandboxId, { expired: filter.expired, now: now() })).map(silenceView),

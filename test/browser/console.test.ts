@@ -14,6 +14,7 @@ import { chromium } from 'playwright-core';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nestedParquet } from '../fixtures/parquet.ts';
+import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
 import type { Stack } from './stack.ts';
@@ -70,13 +71,22 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   let siemUrl = '';
   const siemEvents: string[] = [];
   const installationAlerts: Array<{ type: string }> = [];
-  type PagerDutyEvent = { routing_key: string; event_action: string; payload?: { component: string } };
+  type PagerDutyEvent = {
+    routing_key: string;
+    event_action: string;
+    dedup_key?: string;
+    payload?: { component: string };
+  };
   // PagerDuty's Events API, played by the same server at /pagerduty.
   const pagerDutyEvents: PagerDutyEvent[] = [];
   const PAGERDUTY_KEY = 'PdIntegrationKey0123456789abcdef';
 
+  let smtp: Awaited<ReturnType<typeof startSmtpReceiver>>;
+
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
+    // The mail server alerts are emailed through, on loopback.
+    smtp = await startSmtpReceiver();
     await ensureConsoleBuild();
     // A SIEM's HTTP input on loopback, which the service pushes the audit trail to.
     siem = createServer((req, res) => {
@@ -105,6 +115,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         TCA_ALERT_WEBHOOK_URL: `${new URL(siemUrl).origin}/alerts`,
         TCA_ALERT_PAGERDUTY_ROUTING_KEY: PAGERDUTY_KEY,
         TCA_ALERT_PAGERDUTY_URL: `${new URL(siemUrl).origin}/pagerduty`,
+        TCA_ALERT_EMAIL_TO: 'oncall@example.com',
+        TCA_ALERT_EMAIL_FROM: 'tca@example.com',
+        TCA_SMTP_URL: smtp.url,
         // Egress through a corporate proxy that exists nowhere: X (the emulator) and the SIEM are on loopback, which
         // is always reached directly, so everything below works only if the proxy is bypassed for them.
         HTTPS_PROXY: 'http://egress:hush@proxy.corp.example:3128',
@@ -161,6 +174,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   }, 300_000);
 
   afterAll(async () => {
+    await smtp?.close();
     await context?.close();
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
     await stack?.stop();
@@ -837,6 +851,23 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await webhook.getByRole('button', { name: 'Send test alert' }).click();
     await expectText(webhook.getByRole('status'), "Delivered to the installation's webhook");
     expect(installationAlerts.map((a) => a.type)).toContain('test');
+    // Alert emails: to whom and through which server (never its login), and a test email on request.
+    const email = page.getByTestId('alert-email');
+    await expectText(
+      email,
+      `Every alert is also emailed to oncall@example.com through ${smtp.url.replace('user:secret@', '')}.`,
+    );
+    expect(await page.content()).not.toContain('user:secret');
+    await email.getByRole('button', { name: 'Send test email' }).click();
+    await expectText(
+      email.getByRole('status'),
+      'The SMTP server accepted the test email to oncall@example.com',
+    );
+    expect(
+      smtp.received.some(
+        (m) => m.to.includes('oncall@example.com') && /^\[TEST\] /.test(m.headers['subject'] ?? ''),
+      ),
+    ).toBe(true);
   });
 
   it('adds a data-usage policy of the sandbox in Settings, which then guards the activated segments', async () => {
@@ -1131,12 +1162,28 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       const alerts = page.getByTestId('firing-alerts');
       await expectText(alerts, 'Dataflow "Revoked flow" is paused');
       await expectText(alerts, 'Critical');
-      await expectText(page.locator('table tr', { hasText: 'Revoked flow' }), 'Paused');
+      const revokedRow = page.locator('table tbody tr', { hasText: 'Revoked flow' });
+      await expectText(revokedRow, 'Paused');
+      // The overview says why it needs a look: the pause and the alert. Filtered to those needing one, every row
+      // shown says why; the search finds a dataflow by words of its name.
+      await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Paused by an error');
+      await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Alert firing');
+      const attentionOnly = page.getByLabel(/Show only those needing a look/);
+      await attentionOnly.check();
+      await revokedRow.waitFor();
+      const shown = page.locator('table tbody tr');
+      for (let i = 0; i < (await shown.count()); i += 1)
+        expect(await shown.nth(i).getByRole('list', { name: 'Needs a look' }).count()).toBe(1);
+      await attentionOnly.uncheck();
+      await page.getByLabel('Search', { exact: true }).fill('REVOKED flow');
+      await expectText(page.locator('table tbody'), 'Revoked flow');
+      expect(await shown.count()).toBe(1);
+      await page.getByLabel('Search', { exact: true }).fill('');
       await shot(page, '21-firing-alerts');
       // Silenced from here for a chosen time, with the reason; the silence is listed, and ended from the list.
       const item = alerts.locator('li', { hasText: 'Revoked flow' });
       await item.getByText('Silence…').click();
-      await item.getByLabel('For').selectOption({ label: '1 day' });
+      await item.getByLabel('For', { exact: true }).selectOption({ label: '1 day' });
       await item.getByLabel('Why').fill('re-authorizing the connection');
       await item.getByRole('button', { name: 'Silence', exact: true }).click();
       await expectText(item.getByRole('status'), /Silenced until .+/);

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  acknowledgeAlert,
   createSilence,
   endSilence,
   listAlerts,
@@ -13,6 +14,7 @@ import {
 import { createLogger } from '../../src/server/logger.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
 import { BACKENDS, type TestStore } from '../store/backends.ts';
+import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 
 // The alert runner on a real store (SQLite and PostgreSQL) with a real webhook receiver on loopback: several workers
 // and restarts send each notification once, a refused notification is retried with backoff and in order, and one no
@@ -21,12 +23,12 @@ import { BACKENDS, type TestStore } from '../store/backends.ts';
 /** A webhook receiver that refuses (503) while `refusing` is set. */
 async function startReceiver(): Promise<{
   url: string;
-  accepted: Alert[];
+  accepted: Array<Alert & Record<string, unknown>>;
   refused: number;
   refusing: boolean;
   close(): Promise<void>;
 }> {
-  const state = { accepted: [] as Alert[], refused: 0, refusing: false };
+  const state = { accepted: [] as Array<Alert & Record<string, unknown>>, refused: 0, refusing: false };
   const server: Server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -37,7 +39,7 @@ async function startReceiver(): Promise<{
         res.writeHead(503).end();
         return;
       }
-      state.accepted.push(JSON.parse(body) as Alert);
+      state.accepted.push(JSON.parse(body) as Alert & Record<string, unknown>);
       res.writeHead(204).end();
     });
   });
@@ -301,6 +303,138 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       expect(mine(receiver.accepted.slice(before))).toHaveLength(6);
     } finally {
       await w.stop();
+    }
+  });
+
+  it('acknowledges an alert: no more reminders, its PagerDuty incident acknowledged once, and it still resolves', async () => {
+    const routingKey = 'Ack0wledgeKey0123456789abcdefABC';
+    const pd = await startReceiver();
+    const w = startAlerts({
+      store: db.store,
+      owner: 'worker-k',
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: receiver.url,
+      pagerDuty: { routingKey, url: pd.url },
+      repeatMs: 4 * 3_600_000,
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      now: () => clock,
+    });
+    const mine = (list: Alert[]) => list.filter((n) => n.dataflowId === 'df_k');
+    try {
+      const before = receiver.accepted.length;
+      health = [paused, { ...paused, dataflowId: 'df_k', dataflowName: 'Acknowledged' }];
+      const [fired] = mine(await w.check());
+      await w.deliver();
+      expect(pd.accepted.map((e) => e['event_action'])).toEqual(['trigger']);
+
+      const ack = { sandboxId: 'sbx_test', alertId: fired!.alertId, by: 'on-call', at: clock };
+      const queuedBefore = (await outbox()).length;
+      expect(await acknowledgeAlert(db.store, ack)).toBe('acknowledged');
+      expect(await acknowledgeAlert(db.store, { ...ack, by: 'someone else', at: clock + 1 })).toBe(
+        'acknowledged',
+      );
+      // One event queued, for PagerDuty only: webhooks hear of the alert when it fires and when it resolves.
+      const queued = await outbox();
+      expect(queued).toHaveLength(queuedBefore + 1);
+      expect(queued.filter((r) => r.body.includes('"acknowledge"')).map((r) => r.url)).toEqual([
+        `pagerduty+${pd.url}`,
+      ]);
+      await w.deliver();
+      expect(pd.accepted[1]).toEqual({
+        routing_key: routingKey,
+        event_action: 'acknowledge',
+        dedup_key: fired!.alertId,
+      });
+      const listed = (await listAlerts(db.store.db, 'sbx_test', { status: 'firing' })).find(
+        (a) => a.alert.alertId === fired!.alertId,
+      );
+      expect(listed).toMatchObject({
+        acknowledgedAt: new Date(clock).toISOString(),
+        acknowledgedBy: 'on-call',
+      });
+
+      // Past the repeat interval twice: no reminder of it.
+      clock += 9 * 3_600_000;
+      expect(mine(await w.check())).toEqual([]);
+      health = [paused];
+      const [resolved] = mine(await w.check());
+      expect(resolved).toMatchObject({ status: 'resolved', alertId: fired!.alertId });
+      await w.deliver();
+      expect(pd.accepted.map((e) => e['event_action'])).toEqual(['trigger', 'acknowledge', 'resolve']);
+      expect(mine(receiver.accepted.slice(before)).map((n) => [n.status, n.reminder ?? false])).toEqual([
+        ['firing', false],
+        ['resolved', false],
+      ]);
+
+      expect(await acknowledgeAlert(db.store, ack)).toBe('resolved');
+      expect(await acknowledgeAlert(db.store, { ...ack, alertId: 'alr_unknown' })).toBe('not_found');
+      expect(await acknowledgeAlert(db.store, { ...ack, sandboxId: 'sbx_other' })).toBe('not_found');
+    } finally {
+      await w.stop();
+      await pd.close();
+    }
+  });
+
+  it('emails every alert through the SMTP server: firing, reminded and resolved, retried while the server refuses', async () => {
+    const smtp = await startSmtpReceiver();
+    const w = startAlerts({
+      store: db.store,
+      owner: 'worker-m',
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: undefined,
+      email: {
+        to: ['oncall@example.com', 'data-team@example.com'],
+        from: 'tca@example.com',
+        smtpUrl: smtp.url,
+      },
+      repeatMs: 4 * 3_600_000,
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      now: () => clock,
+    });
+    const mine = (list: Alert[]) => list.filter((n) => n.dataflowId === 'df_m');
+    try {
+      health = [paused, { ...paused, dataflowId: 'df_m', dataflowName: 'Mailed' }];
+      const [fired] = mine(await w.check());
+      // The server says "try again later": kept, and sent once it accepts.
+      smtp.refusing = true;
+      await w.deliver();
+      expect(smtp.refused).toBe(1);
+      const [waiting] = (await outbox()).filter((r) => r.url.startsWith('mailto:'));
+      expect(waiting!.last_error).toMatch(/^SMTP smtp:\/\/127\.0\.0\.1:\d+: 451 /);
+      expect(waiting!.last_error).not.toContain('secret');
+      smtp.refusing = false;
+      clock += 30_000;
+      await w.deliver();
+      const mails = () => smtp.received.filter((m) => m.headers['x-tca-alert-id'] === fired!.alertId);
+      expect(mails()).toHaveLength(1);
+      const [mail] = mails();
+      expect(mail).toMatchObject({
+        from: 'tca@example.com',
+        to: ['oncall@example.com', 'data-team@example.com'],
+      });
+      expect(mail!.headers['subject']).toContain('[CRITICAL]');
+      expect(mail!.headers['message-id']).toBe(`<${fired!.id}@x-custom-audiences>`);
+      expect(mail!.body).toContain(`Alert id:    ${fired!.alertId}`);
+      expect(mail!.body).toContain('Dataflow:    Mailed (df_m)');
+      expect(mail!.body).toContain(`tca alerts ack ${fired!.alertId}`);
+
+      // A reminder four hours on, then its resolution: the same alert id, said as such.
+      clock += 4 * 3_600_000;
+      expect(mine(await w.check()).map((n) => n.reminder)).toEqual([true]);
+      health = [paused];
+      await w.check();
+      await w.deliver();
+      expect(mails().map((m) => m.headers['x-tca-alert-status'])).toEqual(['firing', 'firing', 'resolved']);
+      expect(mails()[1]!.body).toContain('still firing (a reminder)');
+      expect(mails()[2]!.headers['subject']).toContain('[RESOLVED]');
+      expect(mails()[2]!.body).not.toContain('tca alerts ack');
+    } finally {
+      await w.stop();
+      await smtp.close();
     }
   });
 

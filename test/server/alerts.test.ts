@@ -9,6 +9,7 @@ import {
   type FiringAlert,
 } from '../../src/server/alerts.ts';
 import { DEMO, profile, startTestService, waitFor, type TestService, type Json } from './harness.ts';
+import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 
 // Alerts reach a real webhook receiver on loopback: dataflow failed, paused (X refused the credentials), delayed
 // (changes waiting past the threshold) and exclusion rate exceeded; a cleared condition is sent as resolved; every
@@ -43,10 +44,16 @@ const alertOf =
       ),
     );
 
+let smtp: Awaited<ReturnType<typeof startSmtpReceiver>>;
+
 beforeAll(async () => {
   const url = await startReceiver();
+  smtp = await startSmtpReceiver();
   t = await startTestService(
     {
+      TCA_ALERT_EMAIL_TO: 'oncall@example.com',
+      TCA_ALERT_EMAIL_FROM: 'X Custom Audiences <tca@example.com>',
+      TCA_SMTP_URL: smtp.url,
       TCA_ROLE: 'all',
       TCA_ALERT_WEBHOOK_URL: `${url}/global`,
       TCA_ALERT_CHECK_SECONDS: '1',
@@ -61,6 +68,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await new Promise((r) => receiver?.close(r));
+  await smtp?.close();
 });
 
 async function dataflow(
@@ -136,6 +144,17 @@ describe('alert webhooks', () => {
     const alert = await waitFor(alertOf('dataflow_paused', id), 20_000, 'paused alert');
     expect(alert.body.severity).toBe('critical');
     expect(alert.body.message).toContain('paused');
+    // Emailed too, to the installation's recipients.
+    const mail = await waitFor(
+      () => Promise.resolve(smtp.received.find((m) => m.headers['x-tca-alert-id'] === alert.body.alertId)),
+      20_000,
+      'the alert email',
+    );
+    expect(mail.to).toEqual(['oncall@example.com']);
+    // The one-line text, cut at 200 characters.
+    expect(mail.headers['subject']).toBe(
+      alert.body.text.length > 200 ? `${alert.body.text.slice(0, 199)}…` : alert.body.text,
+    );
   });
 
   it('fires "failed" when a dataflow fails', async () => {
@@ -309,6 +328,33 @@ describe('alert webhooks', () => {
     expect(none.body.error.details[0].path).toBe('alertWebhookUrl');
   });
 
+  it("emails a test alert to the installation's recipients, and names the SMTP server, never its login", async () => {
+    const settings = await t.call('GET', '/api/v1/settings', { token: t.adminToken });
+    expect(settings.body.alertEmail).toEqual({
+      to: ['oncall@example.com'],
+      smtp: smtp.url.replace('user:secret@', ''),
+    });
+    const before = smtp.received.length;
+    const r = await t.call('POST', '/api/v1/alerts/test-email', { token: t.adminToken });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ to: ['oncall@example.com'], delivered: true, error: null });
+    const mail = smtp.received
+      .slice(before)
+      .find(
+        (m) => m.headers['x-tca-alert-status'] === 'firing' && /^\[TEST\] /.test(m.headers['subject'] ?? ''),
+      );
+    expect(mail).toBeDefined();
+    expect(mail!.headers['from']).toContain('tca@example.com');
+    smtp.refusing = true;
+    try {
+      const refused = await t.call('POST', '/api/v1/alerts/test-email', { token: t.adminToken });
+      expect(refused.body.delivered).toBe(false);
+      expect(refused.body.error).toMatch(/451 /);
+    } finally {
+      smtp.refusing = false;
+    }
+  });
+
   it('refuses a PagerDuty test without a routing key, naming the variable to set', async () => {
     const r = await t.call('POST', '/api/v1/alerts/test-pagerduty', { token: t.adminToken });
     expect(r.status).toBe(400);
@@ -404,6 +450,7 @@ describe('planAlerts', () => {
         type: c.alert.type,
         notified: true,
         lastNotifiedAt: 0,
+        acknowledgedAt: null,
         urls: [],
         alert: { ...c.alert } as FiringAlert['alert'],
       });

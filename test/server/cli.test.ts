@@ -175,6 +175,32 @@ describe('tca CLI', () => {
     const table = await tca(['runs', dataflowId]);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/XREQUESTS\s+PENDINGPEAK/);
+
+    // The overview: the dataflow's row sums its runs; --attention keeps only the rows that say why they need a look.
+    const overview = await tca(['monitor', '--range', '7d', '--json']);
+    expect(overview.code, overview.stderr).toBe(0);
+    const o = JSON.parse(overview.stdout) as {
+      from: string;
+      summary: { dataflows: number };
+      dataflows: Array<{ dataflowId: string; identitiesAdded: number; attention: string[] }>;
+    };
+    const weekRuns = JSON.parse(
+      (await tca(['runs', dataflowId, '--json', '--from', o.from])).stdout,
+    ) as Array<{
+      identitiesAdded: number;
+    }>;
+    expect(o.dataflows.find((d) => d.dataflowId === dataflowId)?.identitiesAdded).toBe(
+      weekRuns.reduce((n, r) => n + r.identitiesAdded, 0),
+    );
+    const printed = await tca(['monitor']);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toMatch(new RegExp(`${o.summary.dataflows} dataflows?, \\d+ needing a look`));
+    expect(printed.stdout).toContain(dataflowId);
+    const attention = JSON.parse((await tca(['monitor', '--attention', '--json'])).stdout) as typeof o;
+    expect(attention.dataflows.every((d) => d.attention.length > 0)).toBe(true);
+    const unknown = await tca(['monitor', '--range', '1y']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('Allowed choices are 24h, 7d, 30d');
   });
 
   it('silences alerts for a while, lists the silences and ends one', async () => {
@@ -273,6 +299,13 @@ describe('tca CLI', () => {
     expect(firing.stdout).toMatch(/STATUS\s+SEVERITY\s+TYPE/);
     const resolved = JSON.parse((await tca(['alerts', '--resolved', '--json'])).stdout);
     expect(resolved.map((a: { alertId: string }) => a.alertId)).toEqual(['alr_old']);
+    // Acknowledged from here: the list says by whom; a resolved alert cannot be, an unknown one is not found.
+    const ack = await tca(['alerts', 'ack', 'alr_new']);
+    expect(ack.code, ack.stderr).toBe(0);
+    expect(ack.stdout).toContain('Acknowledged alr_new (dataflow_paused of CLI flow) by ');
+    expect((await tca(['alerts', '--firing'])).stdout).toMatch(/alr_new\s+firing \(acknowledged by \S+\)/);
+    expect((await tca(['alerts', 'ack', 'alr_old'])).code).toBe(1);
+    expect((await tca(['alerts', 'ack', 'alr_nope'])).code).toBe(4);
     // No installation-wide webhook to test: refused, saying what to set.
     const test = await tca(['alerts', '--test']);
     expect(test.code).not.toBe(0);
@@ -280,6 +313,9 @@ describe('tca CLI', () => {
     const pagerDuty = await tca(['alerts', '--test-pagerduty']);
     expect(pagerDuty.code).toBe(1);
     expect(pagerDuty.stderr).toContain('TCA_ALERT_PAGERDUTY_ROUTING_KEY');
+    const email = await tca(['alerts', '--test-email']);
+    expect(email.code).toBe(1);
+    expect(email.stderr).toContain('TCA_ALERT_EMAIL_TO');
   });
 
   it("sends a test alert to a destination's webhook: exit 0 when delivered, 1 with the reason when not", async () => {

@@ -112,15 +112,55 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/dataflows/:id/plan': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/plan` }),
   'GET /api/v1/dataflows/:id/runs': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/runs` }),
   'POST /api/v1/dataflows/:id/flush': async (c) => ({ path: `/api/v1/dataflows/${c.dataflowId}/flush` }),
+  'GET /api/v1/monitoring': async () => ({ path: '/api/v1/monitoring?range=7d' }),
   'GET /api/v1/audiences': async () => ({ path: '/api/v1/audiences' }),
   'GET /api/v1/alerts': async () => ({ path: '/api/v1/alerts?status=firing' }),
   'POST /api/v1/alerts/test': async () => ({ path: '/api/v1/alerts/test' }),
   'POST /api/v1/alerts/test-pagerduty': async () => ({ path: '/api/v1/alerts/test-pagerduty' }),
+  'POST /api/v1/alerts/test-email': async () => ({ path: '/api/v1/alerts/test-email' }),
   'GET /api/v1/alerts/silences': async () => ({ path: '/api/v1/alerts/silences?expired=true' }),
   'POST /api/v1/alerts/silences': async (c) => ({
     path: '/api/v1/alerts/silences',
     body: { dataflowId: c.dataflowId, durationMinutes: 60, comment: 'planned maintenance' },
   }),
+  'POST /api/v1/alerts/:id/acknowledge': async (c) => {
+    // A firing alert of the sandbox, as the alert runner stores one.
+    const alertId = uniq('alr_route');
+    const sandbox = (await t.service.store.sandboxes.getByName('prod'))!;
+    const alert = {
+      id: alertId,
+      alertId,
+      status: 'firing',
+      type: 'dataflow_paused',
+      severity: 'critical',
+      sandbox: 'prod',
+      dataflowId: c.dataflowId,
+      dataflowName: 'Flow',
+      destinationId: c.destinationId,
+      message: 'paused',
+      text: '[CRITICAL] paused',
+      firedAt: new Date().toISOString(),
+      details: {},
+    };
+    await t.service.store.db
+      .insertInto('alert_states')
+      .values({
+        key: `${alertId}:paused`,
+        sandbox_id: sandbox.id,
+        dataflow_id: c.dataflowId,
+        type: alert.type,
+        alert: JSON.stringify(alert),
+        urls: '[]',
+        fired_at: Date.now(),
+        resolved_at: null,
+        notified: 1,
+        last_notified_at: null,
+        acknowledged_at: null,
+        acknowledged_by: null,
+      })
+      .execute();
+    return { path: `/api/v1/alerts/${alertId}/acknowledge` };
+  },
   'DELETE /api/v1/alerts/silences/:id': async () => {
     const r = await t.call('POST', '/api/v1/alerts/silences', {
       token: admin(),
@@ -220,6 +260,9 @@ beforeAll(async () => {
     TCA_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/unreachable',
     TCA_ALERT_PAGERDUTY_ROUTING_KEY: 'RouteTableKey0123456789abcdefABC',
     TCA_ALERT_PAGERDUTY_URL: 'http://127.0.0.1:9/enqueue',
+    TCA_ALERT_EMAIL_TO: 'oncall@example.com',
+    TCA_ALERT_EMAIL_FROM: 'tca@example.com',
+    TCA_SMTP_URL: 'smtp://127.0.0.1:9',
   });
   const segmentId = 'seg-main';
   expect(

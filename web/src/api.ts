@@ -178,6 +178,7 @@ export interface ServiceSettings {
   alertWebhook?: { origin: string; signed: boolean } | null;
   /** PagerDuty's Events API every alert triggers an incident in (its origin); null when no routing key is set. */
   alertPagerDuty?: { events: string } | null;
+  alertEmail?: { to: string[]; smtp: string } | null;
 }
 
 export type DataflowStatus = 'active' | 'paused' | 'error' | string;
@@ -302,6 +303,51 @@ export interface DataflowRun {
   /** The highest of the window's samples of changes waiting, when the service took one. */
   pendingPeak?: number;
   reasons: RunReason[];
+}
+
+/** Why a dataflow needs a look (see `Monitoring`). */
+export type Attention = 'paused' | 'identities_failed' | 'alerts_firing' | 'not_targetable';
+
+/** One dataflow on the monitoring overview: its runs summed over the window, and what holds now. */
+export interface MonitoringRow {
+  dataflowId: string;
+  name: string;
+  destinationId: string;
+  destinationName: string | null;
+  status: string;
+  statusReason: string | null;
+  audiences: number;
+  membersAtX: number | null;
+  profilesReceived: number;
+  identitiesActivated: number;
+  identitiesExcluded: number;
+  identitiesFailed: number;
+  activationRate: number | null;
+  xRequests: number;
+  pendingChanges: number;
+  oldestPendingAt: string | null;
+  lastDeliveryAt: string | null;
+  lastRunAt: string | null;
+  alertsFiring: number;
+  attention: Attention[];
+}
+
+export interface Monitoring {
+  from: string;
+  to: string;
+  summary: {
+    dataflows: number;
+    needingAttention: number;
+    profilesReceived: number;
+    identitiesActivated: number;
+    identitiesExcluded: number;
+    identitiesFailed: number;
+    activationRate: number | null;
+    xRequests: number;
+    pendingChanges: number;
+    alertsFiring: number;
+  };
+  dataflows: MonitoringRow[];
 }
 
 export interface Audience {
@@ -605,6 +651,8 @@ export function createApi(options: ApiOptions) {
     testInstallationAlert: () =>
       request<{ url: string; delivered: boolean; error: string | null }>('POST', '/alerts/test'),
     /** Triggers and resolves a test incident through the installation's PagerDuty key (admin). */
+    testAlertEmail: () =>
+      request<{ to: string[]; delivered: boolean; error: string | null }>('POST', '/alerts/test-email'),
     testPagerDuty: () =>
       request<{ events: string; delivered: boolean; error: string | null }>('POST', '/alerts/test-pagerduty'),
     /** Without `app`, the service logs in with its default X app (see `settings().xLogin.defaultApp`). */
@@ -628,6 +676,10 @@ export function createApi(options: ApiOptions) {
     listRuns: async (id: string, range: { from?: string; to?: string } = {}) =>
       listOf<unknown>(await request('GET', `/dataflows/${enc(id)}/runs`, undefined, range)).map(normalizeRun),
 
+    /** Every dataflow of the sandbox at a glance over the last 24 hours, 7 days or 30 days. */
+    monitoring: (range: '24h' | '7d' | '30d') =>
+      request<Monitoring>('GET', '/monitoring', undefined, { range }),
+
     listAudiences: async (query: { dataflowId?: string } = {}) =>
       listOf<Audience>(await request('GET', '/audiences', undefined, query)),
 
@@ -649,6 +701,8 @@ export function createApi(options: ApiOptions) {
       comment: string;
     }) => request<AlertSilence>('POST', '/alerts/silences', input),
     endSilence: (id: string) => request<AlertSilence>('DELETE', `/alerts/silences/${enc(id)}`),
+    /** Acknowledges a firing alert: no more reminders, its PagerDuty incident acknowledged. */
+    acknowledgeAlert: (alertId: string) => request<Alert>('POST', `/alerts/${enc(alertId)}/acknowledge`),
 
     listDeadLetters: async (query: { dataflowId?: string; limit?: number } = {}) =>
       listOf<DeadLetter>(await request('GET', '/dead-letters', undefined, query)),

@@ -1,6 +1,14 @@
 /** Numbers behind the monitoring page: activation rate, chart series and the error/exclusion drill-down. */
 import type { DataflowRun, RunReason } from './api.ts';
 
+/** The time ranges the monitoring views offer, ending now. */
+export const RANGES = [
+  { id: '24h', label: 'Last 24 hours', hours: 24 },
+  { id: '7d', label: 'Last 7 days', hours: 24 * 7 },
+  { id: '30d', label: 'Last 30 days', hours: 24 * 30 },
+] as const;
+export type RangeId = (typeof RANGES)[number]['id'];
+
 /**
  * Share of identities handled in a run that were activated. The service's figure wins when it sends one; otherwise
  * activated / (activated + excluded + failed). Null when the run handled nothing.

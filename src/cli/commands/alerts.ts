@@ -15,6 +15,7 @@ import {
 export function registerAlertsCommand(program: Command): void {
   const alerts = program.command('alerts');
   registerSilenceCommands(alerts);
+  registerAcknowledgeCommand(alerts);
   withConnection(
     alerts
       .description('Alerts firing now and those resolved in the last 30 days, newest first')
@@ -29,6 +30,7 @@ export function registerAlertsCommand(program: Command): void {
         '--test-pagerduty',
         "trigger and resolve a test incident with the installation's PagerDuty key (admin)",
       )
+      .option('--test-email', "email a test alert to the installation's alert recipients (admin)")
       .addHelpText(
         'after',
         examples([
@@ -36,6 +38,8 @@ export function registerAlertsCommand(program: Command): void {
           'tca alerts --json',
           'tca alerts --test',
           'tca alerts --test-pagerduty',
+          'tca alerts --test-email',
+          'tca alerts ack alr_123',
           'tca alerts silence --dataflow df_123 --for 2h --comment "planned maintenance"',
         ]),
       ),
@@ -48,10 +52,17 @@ export function registerAlertsCommand(program: Command): void {
           limit: string;
           test?: boolean;
           testPagerduty?: boolean;
+          testEmail?: boolean;
         },
       ) => {
         const api = await connect(opts);
         if (opts.test) return testAlert(api, '/api/v1/alerts/test', opts, webhookDelivery);
+        if (opts.testEmail)
+          return testAlert<{ to: string[] }>(api, '/api/v1/alerts/test-email', opts, (r) =>
+            r.delivered
+              ? `Delivered: the SMTP server accepted the test email to ${r.to.join(', ')}`
+              : `Not delivered to ${r.to.join(', ')}: ${r.error ?? 'refused'}`,
+          );
         if (opts.testPagerduty)
           return testAlert<{ events: string }>(api, '/api/v1/alerts/test-pagerduty', opts, (r) =>
             r.delivered
@@ -66,12 +77,28 @@ export function registerAlertsCommand(program: Command): void {
           `/api/v1/alerts?${query}`,
         );
         if (opts.json) return printJson(r.items);
-        // A firing alert a silence holds back says so.
+        // A firing alert a silence holds back says so, and so does one someone acknowledged.
         const rows = r.items.map((a) => ({
           ...a,
-          status: a.status === 'firing' && a.notified === false ? 'firing (silenced)' : a.status,
+          status:
+            a.status !== 'firing'
+              ? a.status
+              : a.notified === false
+                ? 'firing (silenced)'
+                : typeof a.acknowledgedBy === 'string'
+                  ? `firing (acknowledged by ${a.acknowledgedBy})`
+                  : a.status,
         }));
-        printTable(rows, ['status', 'severity', 'type', 'dataflowName', 'firedAt', 'resolvedAt', 'message']);
+        printTable(rows, [
+          'alertId',
+          'status',
+          'severity',
+          'type',
+          'dataflowName',
+          'firedAt',
+          'resolvedAt',
+          'message',
+        ]);
       },
     ),
   );
@@ -93,6 +120,30 @@ export function parseDuration(text: string): number {
       );
   if (minutes < 1) throw new InvalidArgumentError('at least one minute');
   return minutes;
+}
+
+function registerAcknowledgeCommand(alerts: Command): void {
+  withConnection(
+    alerts
+      .command('ack <alertId>')
+      .alias('acknowledge')
+      .description(
+        'Acknowledge a firing alert: you are on it. No reminder of it is sent from now on and its PagerDuty incident is acknowledged; it still resolves when its condition clears',
+      )
+      .addHelpText('after', examples(['tca alerts --firing', 'tca alerts ack alr_123'])),
+  ).action(
+    action(async (alertId: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      const alert = await api.request<Record<string, unknown>>(
+        'POST',
+        `/api/v1/alerts/${encodeURIComponent(alertId)}/acknowledge`,
+      );
+      if (opts.json) return printJson(alert);
+      process.stdout.write(
+        `Acknowledged ${alertId} (${String(alert.type)} of ${String(alert.dataflowName)}) by ${String(alert.acknowledgedBy)} at ${String(alert.acknowledgedAt)}: no more reminders\n`,
+      );
+    }),
+  );
 }
 
 function registerSilenceCommands(alerts: Command): void {

@@ -9,6 +9,7 @@ import { registerImportCommand } from './import.ts';
 import { registerImportsCommand } from './imports.ts';
 import { registerImportSqlCommand } from './import-sql.ts';
 import { registerRunsCommand } from './runs.ts';
+import { registerMonitorCommand } from './monitor.ts';
 import { registerAudiencesCommand } from './audiences.ts';
 import { registerTokensCommand } from './tokens.ts';
 import { registerSandboxesCommand } from './sandboxes.ts';
@@ -33,6 +34,7 @@ export function registerCommands(program: Command): void {
   registerImportsCommand(program);
   registerImportSqlCommand(program);
   registerRunsCommand(program);
+  registerMonitorCommand(program);
   registerAudiencesCommand(program);
   registerTokensCommand(program);
   registerSandboxesCommand(program);

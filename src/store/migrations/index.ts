@@ -10,6 +10,7 @@ import { auditEventsMigration } from './0008-audit-events.ts';
 import { auditEventsAtMigration } from './0009-audit-events-at.ts';
 import { alertsMigration } from './0010-alerts.ts';
 import { alertSilencesMigration } from './0011-alert-silences.ts';
+import { alertAcknowledgementsMigration } from './0012-alert-acknowledgements.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -36,6 +37,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0009-audit-events-at', auditEventsAtMigration],
   ['0010-alerts', alertsMigration],
   ['0011-alert-silences', alertSilencesMigration],
+  ['0012-alert-acknowledgements', alertAcknowledgementsMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

@@ -160,6 +160,10 @@ export interface AlertStatesTable {
   notified: Generated<number>;
   /** When its firing notification, or its latest reminder, was queued. */
   last_notified_at: EpochMs | null;
+  /** When someone acknowledged it (migration 0012): no reminder is sent after. Null: not acknowledged. */
+  acknowledged_at: EpochMs | null;
+  /** The token name that acknowledged it. */
+  acknowledged_by: string | null;
 }
 
 /** A window in which a sandbox's alerts (of one dataflow or all, of one type or all) are recorded but not sent. */

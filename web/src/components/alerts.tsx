@@ -92,17 +92,53 @@ export function FiringAlerts({ alerts, linked = true }: { alerts: Alert[]; linke
                 </span>{' '}
               </>
             )}
+            {a.acknowledgedBy === null ? null : (
+              <>
+                <span
+                  className="badge badge-info"
+                  title={`Acknowledged ${a.acknowledgedAt === null ? '' : new Date(a.acknowledgedAt).toLocaleString()}: no more reminders`}
+                >
+                  acknowledged by {a.acknowledgedBy}
+                </span>{' '}
+              </>
+            )}
             {linked ? (
               <a href={formatRoute({ page: 'dataflow', id: a.dataflowId, tab: 'runs' })}>{a.message}</a>
             ) : (
               a.message
             )}{' '}
             <span className="small">since {new Date(a.firedAt).toLocaleString()}</span>
+            {maySilence && a.acknowledgedBy === null ? <AcknowledgeButton alert={a} /> : null}
             {maySilence && a.notified ? <SilenceForm alert={a} /> : null}
           </li>
         ))}
       </ul>
     </section>
+  );
+}
+
+/** Acknowledges the alert (someone is on it): no more reminders are sent, its PagerDuty incident is acknowledged. */
+function AcknowledgeButton({ alert }: { alert: Alert }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const acknowledge = useMutation({
+    mutationFn: () => api.acknowledgeAlert(alert.alertId),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox, 'alerts'] }),
+  });
+  return (
+    <>
+      {' '}
+      <button
+        type="button"
+        className="secondary small"
+        disabled={acknowledge.isPending}
+        aria-label={`Acknowledge the ${alert.type.replace(/_/g, ' ')} alert of ${alert.dataflowName}`}
+        onClick={() => acknowledge.mutate()}
+      >
+        Acknowledge
+      </button>
+      {acknowledge.error ? <ErrorMessage error={acknowledge.error} title="Not acknowledged" /> : null}
+    </>
   );
 }
 

@@ -197,3 +197,15 @@ export function RemoveAtEnd({
     </div>
   );
 }
+
+/** One figure of a row of totals (`<div className="metrics">`). */
+export function Metric({ label, value, testId }: { label: string; value: string; testId: string }) {
+  return (
+    <div className="metric card">
+      <div className="metric-label">{label}</div>
+      <div className="metric-value" data-testid={testId}>
+        {value}
+      </div>
+    </div>
+  );
+}

@@ -32,6 +32,7 @@ import {
   ErrorMessage,
   Field,
   Loading,
+  Metric,
   QueryView,
   RemoveAtEnd,
   StatusBadge,
@@ -44,10 +45,11 @@ import {
   formatRate,
   hourLabel,
   livePoints,
+  RANGES,
   reasonTotals,
   totals,
 } from '../run-metrics.ts';
-import type { LiveSample } from '../run-metrics.ts';
+import type { LiveSample, RangeId } from '../run-metrics.ts';
 import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
@@ -63,12 +65,6 @@ const TAB_LABEL: Record<DataflowTab, string> = {
   import: 'Import a file',
   settings: 'Mapping & schedule',
 };
-
-const RANGES = [
-  { id: '24h', label: 'Last 24 hours', hours: 24 },
-  { id: '7d', label: 'Last 7 days', hours: 24 * 7 },
-  { id: '30d', label: 'Last 30 days', hours: 24 * 30 },
-] as const;
 
 const COLORS = {
   activated: '#1d9b5f',
@@ -200,7 +196,7 @@ function useRuns(dataflowId: string, hours: number) {
 }
 
 function RunsTab({ dataflow }: { dataflow: Dataflow }) {
-  const [range, setRange] = useState<(typeof RANGES)[number]['id']>('24h');
+  const [range, setRange] = useState<RangeId>('24h');
   const [failuresOnly, setFailuresOnly] = useState(false);
   const hours = RANGES.find((r) => r.id === range)?.hours ?? 24;
   const runs = useRuns(dataflow.id, hours);
@@ -418,17 +414,6 @@ function SmallChart<T extends object>({
         )}
       </ResponsiveContainer>
     </figure>
-  );
-}
-
-function Metric({ label, value, testId }: { label: string; value: string; testId: string }) {
-  return (
-    <div className="metric card">
-      <div className="metric-label">{label}</div>
-      <div className="metric-value" data-testid={testId}>
-        {value}
-      </div>
-    </div>
   );
 }
 

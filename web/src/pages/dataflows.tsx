@@ -1,73 +1,201 @@
 import { useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
 import { useApp } from '../app-context.tsx';
-import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
+import { Empty, Field, Metric, QueryView, StatusBadge } from '../components/ui.tsx';
 import { FiringAlerts, Silences } from '../components/alerts.tsx';
+import { ATTENTION_LABEL, formatAge, visibleRows } from '../monitoring.ts';
+import { formatCount, formatRate, RANGES, type RangeId } from '../run-metrics.ts';
 import { formatRoute } from '../router.ts';
 
+/** The sandbox's dataflows at a glance: totals over a time range, what waits now, and which need a look. */
 export function Dataflows() {
   const { api, session } = useApp();
-  const dataflows = useQuery({
-    queryKey: [session.sandbox, 'dataflows'],
-    queryFn: () => api.listDataflows(),
+  const [range, setRange] = useState<RangeId>('24h');
+  const [search, setSearch] = useState('');
+  const [attentionOnly, setAttentionOnly] = useState(false);
+  // Changes waiting and alerts hold now: looked at again every 30 s, as the alerts are evaluated every minute.
+  const overview = useQuery({
+    queryKey: [session.sandbox, 'monitoring', range],
+    queryFn: () => api.monitoring(range),
+    refetchInterval: 30_000,
   });
-  const destinations = useQuery({
-    queryKey: [session.sandbox, 'destinations'],
-    queryFn: () => api.listDestinations(),
-  });
-  const destinationName = (id: string) => destinations.data?.find((d) => d.id === id)?.name ?? id;
-  // Firing alerts, looked at again every 30 s: the service evaluates them every minute by default.
   const alerts = useQuery({
     queryKey: [session.sandbox, 'alerts', 'firing'],
     queryFn: () => api.listAlerts({ status: 'firing' }),
     refetchInterval: 30_000,
   });
+  const dataflowName = (id: string) => overview.data?.dataflows.find((d) => d.dataflowId === id)?.name ?? id;
 
   return (
     <section className="page" aria-labelledby="dataflows-title">
       <h1 id="dataflows-title">Dataflows</h1>
       {alerts.data && alerts.data.length > 0 && <FiringAlerts alerts={alerts.data} />}
-      <Silences dataflowName={(id) => dataflows.data?.find((d) => d.id === id)?.name ?? id} />
-      <QueryView query={dataflows} label="dataflows">
-        {(list) =>
-          list.length === 0 ? (
-            <Empty title="No dataflows yet">
-              <a href={formatRoute({ page: 'activate' })}>Activate audiences</a> to a connection to create
-              one.
-            </Empty>
-          ) : (
-            <div className="table-wrap">
-              <table>
-                <caption className="visually-hidden">Dataflows</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Destination</th>
-                    <th scope="col" className="num">
-                      Audiences
-                    </th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((d) => (
-                    <tr key={d.id}>
-                      <th scope="row">
-                        <a href={formatRoute({ page: 'dataflow', id: d.id, tab: 'runs' })}>{d.name}</a>
-                      </th>
-                      <td>{destinationName(d.destinationId)}</td>
-                      <td className="num">{d.audiences.length}</td>
-                      <td>
-                        <StatusBadge status={String(d.status)} />
-                      </td>
-                      <td className="small">{d.createdAt ? new Date(d.createdAt).toLocaleString() : '—'}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+      <Silences dataflowName={dataflowName} />
+      <QueryView query={overview} label="dataflows">
+        {(data) => {
+          if (data.dataflows.length === 0)
+            return (
+              <Empty title="No dataflows yet">
+                <a href={formatRoute({ page: 'activate' })}>Activate audiences</a> to a connection to create
+                one.
+              </Empty>
+            );
+          const rows = visibleRows(data.dataflows, { search, attentionOnly });
+          const s = data.summary;
+          const now = Date.parse(data.to);
+          return (
+            <>
+              <div className="filters">
+                <Field label="Time range">
+                  {(props) => (
+                    <select {...props} value={range} onChange={(e) => setRange(e.target.value as RangeId)}>
+                      {RANGES.map((r) => (
+                        <option key={r.id} value={r.id}>
+                          {r.label}
+                        </option>
+                      ))}
+                    </select>
+                  )}
+                </Field>
+                <Field label="Search">
+                  {(props) => (
+                    <input
+                      {...props}
+                      type="search"
+                      value={search}
+                      placeholder="Name or destination"
+                      onChange={(e) => setSearch(e.target.value)}
+                    />
+                  )}
+                </Field>
+                <label className="toggle">
+                  <input
+                    type="checkbox"
+                    checked={attentionOnly}
+                    onChange={(e) => setAttentionOnly(e.target.checked)}
+                  />{' '}
+                  Show only those needing a look ({s.needingAttention})
+                </label>
+              </div>
+              <div className="metrics" aria-label="Totals of every dataflow for the range">
+                <Metric
+                  label="Profiles received"
+                  value={formatCount(s.profilesReceived)}
+                  testId="overview-received"
+                />
+                <Metric
+                  label="Identities activated"
+                  value={formatCount(s.identitiesActivated)}
+                  testId="overview-activated"
+                />
+                <Metric
+                  label="Identities excluded"
+                  value={formatCount(s.identitiesExcluded)}
+                  testId="overview-excluded"
+                />
+                <Metric
+                  label="Identities failed"
+                  value={formatCount(s.identitiesFailed)}
+                  testId="overview-failed"
+                />
+                <Metric label="Activation rate" value={formatRate(s.activationRate)} testId="overview-rate" />
+                <Metric
+                  label="Changes waiting now"
+                  value={formatCount(s.pendingChanges)}
+                  testId="overview-pending"
+                />
+              </div>
+              {rows.length === 0 ? (
+                <Empty title="No dataflow matches">Clear the search or show every dataflow.</Empty>
+              ) : (
+                <div className="table-wrap">
+                  <table>
+                    <caption className="visually-hidden">Dataflows</caption>
+                    <thead>
+                      <tr>
+                        <th scope="col">Name</th>
+                        <th scope="col">Destination</th>
+                        <th scope="col">Status</th>
+                        <th scope="col" className="num">
+                          Received
+                        </th>
+                        <th scope="col" className="num">
+                          Activated
+                        </th>
+                        <th scope="col" className="num">
+                          Excluded
+                        </th>
+                        <th scope="col" className="num">
+                          Failed
+                        </th>
+                        <th scope="col" className="num">
+                          Activation rate
+                        </th>
+                        <th scope="col" className="num">
+                          Waiting
+                        </th>
+                        <th scope="col">Last delivery</th>
+                        <th scope="col" className="num">
+                          Members at X
+                        </th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {rows.map((d) => (
+                        <tr key={d.dataflowId}>
+                          <th scope="row">
+                            <a href={formatRoute({ page: 'dataflow', id: d.dataflowId, tab: 'runs' })}>
+                              {d.name}
+                            </a>
+                            {d.attention.length > 0 && (
+                              <ul className="attention" aria-label="Needs a look">
+                                {d.attention.map((a) => (
+                                  <li key={a} className="badge badge-bad">
+                                    {ATTENTION_LABEL[a]}
+                                  </li>
+                                ))}
+                              </ul>
+                            )}
+                          </th>
+                          <td>{d.destinationName ?? d.destinationId}</td>
+                          <td>
+                            <StatusBadge status={d.status} />
+                          </td>
+                          <td className="num">{formatCount(d.profilesReceived)}</td>
+                          <td className="num">{formatCount(d.identitiesActivated)}</td>
+                          <td className="num">{formatCount(d.identitiesExcluded)}</td>
+                          <td className="num">{formatCount(d.identitiesFailed)}</td>
+                          <td className="num">{formatRate(d.activationRate)}</td>
+                          <td
+                            className="num"
+                            title={
+                              d.oldestPendingAt === null
+                                ? undefined
+                                : `Oldest waiting since ${new Date(d.oldestPendingAt).toLocaleString()}`
+                            }
+                          >
+                            {formatCount(d.pendingChanges)}
+                          </td>
+                          <td
+                            className="small"
+                            title={
+                              d.lastDeliveryAt === null
+                                ? undefined
+                                : new Date(d.lastDeliveryAt).toLocaleString()
+                            }
+                          >
+                            {formatAge(d.lastDeliveryAt, now)}
+                          </td>
+                          <td className="num">{formatCount(d.membersAtX)}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              )}
+            </>
+          );
+        }}
       </QueryView>
     </section>
   );

@@ -349,6 +349,7 @@ function InstallationAlertWebhook() {
   const settings = useAdminSettings().data;
   const hook = settings?.alertWebhook;
   const pagerDuty = settings?.alertPagerDuty;
+  const email = settings?.alertEmail;
   if (hook === undefined) return null;
   return (
     <div data-testid="installation-alert-webhook">
@@ -367,6 +368,20 @@ function InstallationAlertWebhook() {
           <p>
             Every alert also triggers a PagerDuty incident (Events API v2 at <code>{pagerDuty.events}</code>),
             resolved with the alert.
+          </p>
+        </TestNotification>
+      ) : null}
+      {email ? (
+        // Alerts are also emailed: to whom, through which server, and a test email on request.
+        <TestNotification
+          testId="alert-email"
+          label="Send test email"
+          send={() => api.testAlertEmail()}
+          accepted={() => `The SMTP server accepted the test email to ${email.to.join(', ')}`}
+          errorTitle="The test email could not be sent"
+        >
+          <p>
+            Every alert is also emailed to {email.to.join(', ')} through <code>{email.smtp}</code>.
           </p>
         </TestNotification>
       ) : null}

@@ -1,0 +1,88 @@
+import nodemailer from 'nodemailer';
+import type { Alert } from './alerts.ts';
+
+/** Alert emails: who gets them, from whom, and the SMTP server that sends them (its URL may hold credentials). */
+export interface AlertEmail {
+  to: string[];
+  from: string;
+  smtpUrl: string;
+}
+
+/** An outbox target that is an email to these recipients (`mailto:a@x,b@y`), not a webhook. */
+export const EMAIL_PREFIX = 'mailto:';
+
+export const emailTarget = (to: readonly string[]): string => `${EMAIL_PREFIX}${to.join(',')}`;
+
+/** The SMTP server as logs and the settings may show it: scheme, host and port, never its credentials. */
+export function smtpOrigin(smtpUrl: string): string {
+  const u = new URL(smtpUrl);
+  return `${u.protocol}//${u.host}`;
+}
+
+/** Subject and plain-text body of an alert's email: the one-line text, then every fact a reader acts on. */
+export function alertEmail(alert: Alert): { subject: string; text: string } {
+  const oneLine = alert.text.replace(/\s+/g, ' ').trim();
+  const subject = oneLine.length > 200 ? `${oneLine.slice(0, 199)}…` : oneLine;
+  const state =
+    alert.status === 'resolved' ? 'resolved' : alert.reminder ? 'still firing (a reminder)' : alert.status;
+  const lines = [
+    alert.message,
+    '',
+    `Alert:       ${alert.type} (${alert.severity}), ${state}`,
+    `Sandbox:     ${alert.sandbox}`,
+  ];
+  if (alert.dataflowId !== '') lines.push(`Dataflow:    ${alert.dataflowName} (${alert.dataflowId})`);
+  if (alert.destinationId !== '') lines.push(`Destination: ${alert.destinationId}`);
+  lines.push(`Fired at:    ${alert.firedAt}`);
+  if (alert.resolvedAt) lines.push(`Resolved at: ${alert.resolvedAt}`);
+  lines.push(`Alert id:    ${alert.alertId}`);
+  const details = Object.entries(alert.details);
+  if (details.length > 0) {
+    lines.push('', 'Details:');
+    for (const [key, value] of details)
+      lines.push(`  ${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  }
+  if (alert.status === 'firing' && alert.type !== 'test')
+    lines.push(
+      '',
+      `Taking it on? tca alerts ack ${alert.alertId} (or Acknowledge in the console) stops the reminders.`,
+    );
+  lines.push('', '-- x-custom-audiences');
+  return { subject, text: lines.join('\n') + '\n' };
+}
+
+const TIMEOUT_MS = 15_000;
+
+/** Sends alert emails through one SMTP server, a connection per message; `close` ends it. */
+export function createMailer(email: AlertEmail): {
+  /** Sends the alert to `to` (comma-separated); null when the server accepted it, else why not. */
+  send(alert: Alert, to: string): Promise<string | null>;
+  close(): void;
+} {
+  const transport = nodemailer.createTransport(email.smtpUrl, {
+    connectionTimeout: TIMEOUT_MS,
+    greetingTimeout: TIMEOUT_MS,
+    socketTimeout: TIMEOUT_MS,
+  });
+  return {
+    async send(alert, to) {
+      const { subject, text } = alertEmail(alert);
+      try {
+        await transport.sendMail({
+          from: email.from,
+          to,
+          subject,
+          text,
+          // The same notification sent again (a retry after a lost answer) carries the same Message-ID.
+          messageId: `<${alert.id}@x-custom-audiences>`,
+          headers: { 'X-TCA-Alert-Id': alert.alertId, 'X-TCA-Alert-Status': alert.status },
+        });
+        return null;
+      } catch (error) {
+        const e = error as { message?: string; responseCode?: number };
+        return `SMTP ${smtpOrigin(email.smtpUrl)}: ${e.responseCode ? `${e.responseCode} ` : ''}${e.message ?? String(error)}`;
+      }
+    },
+    close: () => transport.close(),
+  };
+}

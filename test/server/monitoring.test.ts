@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO, profile, startTestService, waitFor, type Json, type TestService } from './harness.ts';
+
+// The monitoring overview over real HTTP: a service on loopback with the delivery worker and alert evaluation, the X
+// emulator on loopback, three dataflows in three states (delivered with one user refused by X, paused because X
+// refused the credentials, idle), and the overview's numbers checked against the runs and the audiences they sum.
+
+let t: TestService;
+const call = (method: string, path: string, body?: unknown, token = t.adminToken) =>
+  t.call(method, path, { token, ...(body === undefined ? {} : { body }) });
+
+async function dataflow(name: string, segmentId: string, credentials = DEMO.credentials): Promise<string> {
+  const d = await call('POST', '/api/v1/destinations', {
+    name: `${name} destination`,
+    accountId: DEMO.accountId,
+    credentials,
+  });
+  expect(d.status, JSON.stringify(d.body)).toBe(201);
+  const df = await call('POST', '/api/v1/dataflows', {
+    name,
+    destinationId: d.body.id,
+    mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+    audiences: [{ segmentId }],
+  });
+  expect(df.status, JSON.stringify(df.body)).toBe(201);
+  return df.body.id as string;
+}
+
+let delivered: string;
+let paused: string;
+let idle: string;
+
+beforeAll(async () => {
+  t = await startTestService({ TCA_ROLE: 'all', TCA_ALERT_CHECK_SECONDS: '1' });
+  for (const id of ['seg-news', 'seg-loyal', 'seg-idle'])
+    expect((await call('POST', '/api/v1/segments', { id, name: id })).status).toBe(201);
+  delivered = await dataflow('Newsletter', 'seg-news');
+  paused = await dataflow('Loyalty', 'seg-loyal', { ...DEMO.credentials, accessTokenSecret: 'revoked' });
+  idle = await dataflow('Idle', 'seg-idle');
+
+  // Newsletter: 8 members and 2 profiles whose email is not one (each excluded twice: the email, then the profile left
+  // with nothing to export); X refuses one member (400 until bisected).
+  const body = [
+    ...Array.from({ length: 8 }, (_, i) =>
+      profile(`member${i}@example.com`, { 'seg-news': 'realized' }, `n${i}`),
+    ),
+    ...Array.from({ length: 2 }, (_, i) =>
+      profile(`broken${i}(at)example.com`, { 'seg-news': 'realized' }, `b${i}`),
+    ),
+  ];
+  expect((await call('POST', '/api/v1/ingest/profiles', body)).status).toBe(202);
+  t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 400, times: 4 }] });
+  expect((await call('POST', `/api/v1/dataflows/${delivered}/flush`)).status).toBe(200);
+
+  // Loyalty: X refuses the credentials, so the dataflow pauses with its change still waiting.
+  await call(
+    'POST',
+    '/api/v1/ingest/profiles',
+    profile('loyal@example.com', { 'seg-loyal': 'realized' }, 'l1'),
+  );
+  await call('POST', `/api/v1/dataflows/${paused}/flush`);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('GET /api/v1/monitoring', () => {
+  it("sums each dataflow's runs over the window and says which need a look and why", async () => {
+    // The paused alert is evaluated every second: wait until it is counted.
+    const overview = await waitFor(
+      async () => {
+        const r = await call('GET', '/api/v1/monitoring');
+        const row = (r.body.dataflows as Json[]).find((d) => d.dataflowId === paused);
+        return row?.alertsFiring > 0 ? r : undefined;
+      },
+      20_000,
+      'the paused alert',
+    );
+    expect(overview.status).toBe(200);
+    const rows = new Map<string, Json>((overview.body.dataflows as Json[]).map((d) => [d.dataflowId, d]));
+    expect([...rows.keys()].sort()).toEqual([delivered, paused, idle].sort());
+
+    const news = rows.get(delivered);
+    const runs = (await call('GET', `/api/v1/dataflows/${delivered}/runs`)).body.items as Json[];
+    const sumOf = (field: string) => runs.reduce((n, r) => n + (r[field] as number), 0);
+    expect(news).toMatchObject({
+      name: 'Newsletter',
+      destinationName: 'Newsletter destination',
+      status: 'active',
+      audiences: 1,
+      profilesReceived: 10,
+      identitiesActivated: 7,
+      identitiesAdded: 7,
+      identitiesRemoved: 0,
+      identitiesExcluded: 4,
+      identitiesFailed: 1,
+      xRequests: sumOf('xRequests'),
+      pendingChanges: 0,
+      oldestPendingAt: null,
+      alertsFiring: 0,
+      attention: ['identities_failed'],
+    });
+    expect(news.activationRate).toBeCloseTo(7 / 12, 10);
+    expect(news.identitiesFailed).toBe(sumOf('identitiesFailed'));
+    expect(news.excludedByReason).toEqual({ email_missing_at: 2, no_mappable_identifier: 2 });
+    expect(Object.values(news.failedByCode as Record<string, number>)).toEqual([1]);
+    expect(Date.parse(news.lastDeliveryAt)).toBeGreaterThan(Date.parse(overview.body.from));
+    expect(news.lastRunAt).toBe(runs[0].runStart);
+
+    const loyal = rows.get(paused);
+    expect(loyal).toMatchObject({
+      status: 'paused',
+      pendingChanges: 1,
+      identitiesActivated: 0,
+      lastDeliveryAt: null,
+    });
+    expect(loyal.statusReason).toMatch(/./);
+    expect(loyal.attention).toEqual(['paused', 'alerts_firing']);
+    expect(Date.parse(loyal.oldestPendingAt)).toBeLessThanOrEqual(Date.parse(overview.body.to));
+
+    expect(rows.get(idle)).toMatchObject({
+      profilesReceived: 0,
+      identitiesActivated: 0,
+      activationRate: null,
+      pendingChanges: 0,
+      lastRunAt: null,
+      lastDeliveryAt: null,
+      attention: [],
+    });
+
+    const all = [...rows.values()];
+    const total = (field: string) => all.reduce((n, r) => n + (r[field] as number), 0);
+    expect(overview.body.summary).toMatchObject({
+      dataflows: 3,
+      needingAttention: 2,
+      profilesReceived: total('profilesReceived'),
+      identitiesActivated: total('identitiesActivated'),
+      identitiesExcluded: total('identitiesExcluded'),
+      identitiesFailed: total('identitiesFailed'),
+      xRequests: total('xRequests'),
+      pendingChanges: 1,
+      alertsFiring: total('alertsFiring'),
+    });
+    expect(overview.body.summary.activationRate).toBeCloseTo(7 / 12, 10);
+    expect(Date.parse(overview.body.to) - Date.parse(overview.body.from)).toBe(86_400_000);
+  });
+
+  it('counts only the runs inside the window asked for', async () => {
+    const week = await call('GET', '/api/v1/monitoring?range=7d');
+    expect(Date.parse(week.body.to) - Date.parse(week.body.from)).toBe(7 * 86_400_000);
+    expect(week.body.summary.profilesReceived).toBe(11);
+
+    const hour = 3_600_000;
+    const before = new Date(Date.now() - 3 * 24 * hour).toISOString();
+    const past = await call(
+      'GET',
+      `/api/v1/monitoring?from=${encodeURIComponent(before)}&to=${encodeURIComponent(new Date(Date.now() - 2 * 24 * hour).toISOString())}`,
+    );
+    expect(past.status).toBe(200);
+    expect(past.body.from).toBe(before);
+    expect(past.body.summary).toMatchObject({
+      profilesReceived: 0,
+      identitiesActivated: 0,
+      activationRate: null,
+    });
+    // What holds now stays in the overview whatever the window: changes waiting, alerts firing.
+    expect(past.body.summary.pendingChanges).toBe(1);
+    const row = (past.body.dataflows as Json[]).find((d) => d.dataflowId === delivered);
+    expect(row).toMatchObject({ identitiesFailed: 0, lastRunAt: null, attention: [] });
+  });
+
+  it('refuses an empty or unknown window, naming the parameter', async () => {
+    const now = new Date().toISOString();
+    const reversed = await call(
+      'GET',
+      `/api/v1/monitoring?from=${encodeURIComponent(now)}&to=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`,
+    );
+    expect(reversed.status).toBe(400);
+    expect(reversed.body.error.details).toEqual([
+      { path: 'query.to', reason: 'the window must end after it starts' },
+    ]);
+    const toAlone = await call('GET', `/api/v1/monitoring?to=${encodeURIComponent(now)}`);
+    expect(toAlone.status).toBe(400);
+    expect(toAlone.body.error.details[0].path).toBe('query.from');
+    const unknown = await call('GET', '/api/v1/monitoring?range=1y');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.details[0].path).toBe('query.range');
+  });
+
+  it("shows a sandbox's own dataflows only, to a token that may view destinations", async () => {
+    expect((await call('POST', '/api/v1/sandboxes', { name: 'dev' })).status).toBe(201);
+    const other = await call('POST', '/api/v1/tokens', {
+      name: 'dev viewer',
+      sandbox: 'dev',
+      permissions: ['View Destinations'],
+    });
+    expect(other.status, JSON.stringify(other.body)).toBe(201);
+    const dev = await call('GET', '/api/v1/monitoring', undefined, other.body.token);
+    expect(dev.status).toBe(200);
+    expect(dev.body.dataflows).toEqual([]);
+    expect(dev.body.summary).toMatchObject({ dataflows: 0, pendingChanges: 0, alertsFiring: 0 });
+
+    const ingestOnly = await call('POST', '/api/v1/tokens', {
+      name: 'ingest',
+      permissions: ['Ingest Profiles'],
+    });
+    const refused = await call('GET', '/api/v1/monitoring', undefined, ingestOnly.body.token);
+    expect(refused.status).toBe(403);
+  });
+});
