@@ -79,10 +79,32 @@ export function createMailer(email: AlertEmail): {
         });
         return null;
       } catch (error) {
-        const e = error as { message?: string; responseCode?: number };
-        return `SMTP ${smtpOrigin(email.smtpUrl)}: ${e.responseCode ? `${e.responseCode} ` : ''}${e.message ?? String(error)}`;
+        return smtpFailure(email, error);
       }
     },
     close: () => transport.close(),
   };
+}
+
+/** Why the SMTP server did not take a message: its reply code and text, or the connection failure. */
+function smtpFailure(email: AlertEmail, error: unknown): string {
+  const e = error as { message?: string; responseCode?: number };
+  return `SMTP ${smtpOrigin(email.smtpUrl)}: ${e.responseCode ? `${e.responseCode} ` : ''}${e.message ?? String(error)}`;
+}
+
+/** Connects to the SMTP server and logs in, sending nothing: null when that works, else why not. */
+export async function verifySmtp(email: AlertEmail, timeoutMs = 5_000): Promise<string | null> {
+  const transport = nodemailer.createTransport(email.smtpUrl, {
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  });
+  try {
+    await transport.verify();
+    return null;
+  } catch (error) {
+    return smtpFailure(email, error);
+  } finally {
+    transport.close();
+  }
 }

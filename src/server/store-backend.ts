@@ -1053,8 +1053,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const alertsOf = new Map<string, number>();
         for (const { alert } of firing)
           alertsOf.set(alert.dataflowId, (alertsOf.get(alert.dataflowId) ?? 0) + 1);
+        const audiencesOf = new Map<string, typeof audiences>();
+        for (const a of audiences) {
+          const list = audiencesOf.get(a.dataflowId);
+          if (list) list.push(a);
+          else audiencesOf.set(a.dataflowId, [a]);
+        }
         const rows = flows.map((d): MonitoringView['dataflows'][number] => {
-          const own = audiences.filter((a) => a.dataflowId === d.id);
+          const own = audiencesOf.get(d.id) ?? [];
           const t = totals.get(d.id)!;
           let waiting = 0;
           let oldest: number | null = null;

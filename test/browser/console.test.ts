@@ -1179,6 +1179,25 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await expectText(page.locator('table tbody'), 'Revoked flow');
       expect(await shown.count()).toBe(1);
       await page.getByLabel('Search', { exact: true }).fill('');
+      // Sorted by a column on a click: most failures first, then the other way round.
+      const overview = await callApi<{ dataflows: Array<{ name: string; identitiesFailed: number }> }>(
+        stack,
+        'GET',
+        '/monitoring',
+      );
+      const byFailures = [...overview.dataflows].sort(
+        (a, b) => b.identitiesFailed - a.identitiesFailed || a.name.localeCompare(b.name),
+      );
+      const failedHeader = page.getByRole('columnheader', { name: /^Failed/ });
+      await failedHeader.getByRole('button').click();
+      expect(await failedHeader.getAttribute('aria-sort')).toBe('descending');
+      await expectText(shown.first().getByRole('rowheader'), byFailures[0]!.name);
+      await failedHeader.getByRole('button').click();
+      expect(await failedHeader.getAttribute('aria-sort')).toBe('ascending');
+      const fewest = [...overview.dataflows].sort(
+        (a, b) => a.identitiesFailed - b.identitiesFailed || a.name.localeCompare(b.name),
+      )[0]!;
+      await expectText(shown.first().getByRole('rowheader'), fewest.name);
       await shot(page, '21-firing-alerts');
       // Silenced from here for a chosen time, with the reason; the silence is listed, and ended from the list.
       const item = alerts.locator('li', { hasText: 'Revoked flow' });

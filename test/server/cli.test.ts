@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConnectProxy } from '../fixtures/connect-proxy.ts';
 import { startObjectServer } from '../fixtures/object-server.ts';
+import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 import { nestedParquet } from '../fixtures/parquet.ts';
 import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
 
@@ -895,6 +896,30 @@ describe('tca CLI', () => {
       '1 notification not accepted yet (http://127.0.0.1:9: HTTP 503, 2 attempts)',
     );
     expect(waiting.hint).toContain('tca destinations test-alert');
+    // Alert emails: the SMTP server is asked for a login; one that refuses it is named, with what to check.
+    const smtp = await startSmtpReceiver();
+    try {
+      const mail = { TCA_ALERT_EMAIL_TO: 'oncall@example.com', TCA_ALERT_EMAIL_FROM: 'tca@example.com' };
+      const loggedIn = JSON.parse(
+        (await tca(['doctor', '--json'], { ...env, ...mail, TCA_SMTP_URL: smtp.url })).stdout,
+      ).checks[5];
+      expect(loggedIn.message).toBe('1 alert firing (dataflow_paused: 1)');
+      const wrongLogin = JSON.parse(
+        (
+          await tca(['doctor', '--json'], {
+            ...env,
+            ...mail,
+            TCA_SMTP_URL: smtp.url.replace(':secret@', ':wrong@'),
+          })
+        ).stdout,
+      ).checks[5];
+      expect(wrongLogin.message).toContain('alert emails cannot be sent (SMTP smtp://127.0.0.1:');
+      expect(wrongLogin.message).not.toContain('wrong');
+      expect(wrongLogin.hint).toContain('TCA_SMTP_URL');
+      expect(smtp.received).toEqual([]);
+    } finally {
+      await smtp.close();
+    }
     expect(report.checks[4].message).toMatch(/^(\d+) of \1 verify$/);
     expect(report.checks[1].message).toMatch(/\d+ destination credentials? readable$/);
     expect(report.checks[3].message).toMatch(/answered HTTP 401 in \d+ ms; the clock agrees with X's/);

@@ -209,6 +209,7 @@ describe('"Log in with X" with the default app', () => {
       outboundProxy: null,
       alertWebhook: null,
       alertPagerDuty: null,
+      alertEmail: null,
     });
     expect(JSON.stringify(withApp.body)).not.toContain(DEMO.credentials.consumerKey);
     const without = await plain.call('GET', '/api/v1/settings', { token: plain.adminToken });
@@ -218,6 +219,7 @@ describe('"Log in with X" with the default app', () => {
       outboundProxy: null,
       alertWebhook: null,
       alertPagerDuty: null,
+      alertEmail: null,
     });
     expect((await plain.call('GET', '/api/v1/settings')).status).toBe(401);
   });

@@ -84,6 +84,7 @@ describe('npm start (tca start --demo)', () => {
       outboundProxy: null,
       alertWebhook: null,
       alertPagerDuty: null,
+      alertEmail: null,
     });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const created = await fetch(`${api}/api/v1/destinations`, {

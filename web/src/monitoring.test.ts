@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MonitoringRow } from './api.ts';
-import { formatAge, visibleRows } from './monitoring.ts';
+import { formatAge, nextSort, visibleRows, type Sort } from './monitoring.ts';
 
 function row(name: string, extra: Partial<MonitoringRow> = {}): MonitoringRow {
   return {
@@ -56,6 +56,36 @@ describe('visibleRows', () => {
     ]);
     expect(visibleRows(rows, { search: 'df_newsletter', attentionOnly: false })).toHaveLength(1);
     expect(visibleRows(rows, { search: 'nothing like it', attentionOnly: false })).toEqual([]);
+  });
+});
+
+describe('sorting the overview', () => {
+  const rows = [
+    row('Newsletter', { identitiesFailed: 2, activationRate: 0.9, lastDeliveryAt: '2026-11-30T10:00:00Z' }),
+    row('Loyalty', { identitiesFailed: 7, activationRate: null, attention: ['identities_failed'] }),
+    row('Cart abandoners', {
+      identitiesFailed: 2,
+      activationRate: 0.5,
+      lastDeliveryAt: '2026-11-30T11:00:00Z',
+    }),
+  ];
+  const names = (sort: Sort) =>
+    visibleRows(rows, { search: '', attentionOnly: false, sort }).map((r) => r.name);
+
+  it('sorts numbers highest first on the first click, lowest first on the second, ties by name', () => {
+    const first = nextSort(null, 'identitiesFailed');
+    expect(first).toEqual({ key: 'identitiesFailed', descending: true });
+    expect(names(first)).toEqual(['Loyalty', 'Cart abandoners', 'Newsletter']);
+    const second = nextSort(first, 'identitiesFailed');
+    expect(names(second)).toEqual(['Cart abandoners', 'Newsletter', 'Loyalty']);
+  });
+
+  it('sorts names A to Z first, and puts rows without a value last both ways', () => {
+    expect(names(nextSort(null, 'name'))).toEqual(['Cart abandoners', 'Loyalty', 'Newsletter']);
+    const rate = nextSort(null, 'activationRate');
+    expect(names(rate)).toEqual(['Newsletter', 'Cart abandoners', 'Loyalty']);
+    expect(names(nextSort(rate, 'activationRate'))).toEqual(['Cart abandoners', 'Newsletter', 'Loyalty']);
+    expect(names(nextSort(null, 'lastDeliveryAt'))).toEqual(['Cart abandoners', 'Newsletter', 'Loyalty']);
   });
 });
 

@@ -144,6 +144,7 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
   const webhooks =
     config.alerts.webhookUrl !== undefined ||
     config.alerts.pagerDuty !== undefined ||
+    config.alerts.email !== undefined ||
     (await store.db
       .selectFrom('destinations')
       .select('id')
@@ -156,6 +157,11 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
     problems.push(
       `${count} alert${count === 1 ? '' : 's'} firing (${types.map(([type, n]) => `${type}: ${n}`).join(', ')})`,
     );
+  // The mail server is asked for a login, not sent anything: a wrong password shows here, not at the first incident.
+  const smtp = config.alerts.email
+    ? await (await import('../../server/alert-email.ts')).verifySmtp(config.alerts.email)
+    : null;
+  if (smtp !== null) problems.push(`alert emails cannot be sent (${smtp})`);
   if (stuck.length > 0) {
     const first = stuck[0]!;
     problems.push(
@@ -167,16 +173,18 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
       'alerts',
       'warn',
       problems.join('; '),
-      stuck.length > 0
-        ? 'Check the webhook (tca destinations test-alert <id>); notifications are retried for a day.'
-        : 'See them with `tca alerts --firing`; each says what to fix.',
+      smtp !== null
+        ? 'Check TCA_SMTP_URL (host, port, login) and that this host may reach it; `tca alerts --test-email` sends one.'
+        : stuck.length > 0
+          ? 'Check the webhook (tca destinations test-alert <id>); notifications are retried for a day.'
+          : 'See them with `tca alerts --firing`; each says what to fix.',
     );
   return check(
     'alerts',
     'pass',
     webhooks
       ? 'None firing, none waiting'
-      : "None firing; no alert webhook is set (TCA_ALERT_WEBHOOK_URL, TCA_ALERT_PAGERDUTY_ROUTING_KEY or a destination's), so alerts are only logged and listed",
+      : "None firing; no alert webhook is set (TCA_ALERT_WEBHOOK_URL, TCA_ALERT_PAGERDUTY_ROUTING_KEY, TCA_ALERT_EMAIL_TO or a destination's), so alerts are only logged and listed",
   );
 }
 

@@ -3,9 +3,24 @@ import { useState } from 'react';
 import { useApp } from '../app-context.tsx';
 import { Empty, Field, Metric, QueryView, StatusBadge } from '../components/ui.tsx';
 import { FiringAlerts, Silences } from '../components/alerts.tsx';
-import { ATTENTION_LABEL, formatAge, visibleRows } from '../monitoring.ts';
+import { ATTENTION_LABEL, formatAge, nextSort, visibleRows, type Sort, type SortKey } from '../monitoring.ts';
 import { formatCount, formatRate, RANGES, type RangeId } from '../run-metrics.ts';
 import { formatRoute } from '../router.ts';
+
+/** The overview's columns, and the key each sorts by (none: not sortable). */
+const COLUMNS: Array<{ label: string; key?: SortKey; numeric?: boolean }> = [
+  { label: 'Name', key: 'name' },
+  { label: 'Destination' },
+  { label: 'Status' },
+  { label: 'Received', key: 'profilesReceived', numeric: true },
+  { label: 'Activated', key: 'identitiesActivated', numeric: true },
+  { label: 'Excluded', key: 'identitiesExcluded', numeric: true },
+  { label: 'Failed', key: 'identitiesFailed', numeric: true },
+  { label: 'Activation rate', key: 'activationRate', numeric: true },
+  { label: 'Waiting', key: 'pendingChanges', numeric: true },
+  { label: 'Last delivery', key: 'lastDeliveryAt' },
+  { label: 'Members at X', key: 'membersAtX', numeric: true },
+];
 
 /** The sandbox's dataflows at a glance: totals over a time range, what waits now, and which need a look. */
 export function Dataflows() {
@@ -13,6 +28,8 @@ export function Dataflows() {
   const [range, setRange] = useState<RangeId>('24h');
   const [search, setSearch] = useState('');
   const [attentionOnly, setAttentionOnly] = useState(false);
+  // Null: those needing a look first, then by name.
+  const [sort, setSort] = useState<Sort | null>(null);
   // Changes waiting and alerts hold now: looked at again every 30 s, as the alerts are evaluated every minute.
   const overview = useQuery({
     queryKey: [session.sandbox, 'monitoring', range],
@@ -40,7 +57,7 @@ export function Dataflows() {
                 one.
               </Empty>
             );
-          const rows = visibleRows(data.dataflows, { search, attentionOnly });
+          const rows = visibleRows(data.dataflows, { search, attentionOnly, sort });
           const s = data.summary;
           const now = Date.parse(data.to);
           return (
@@ -113,31 +130,33 @@ export function Dataflows() {
                     <caption className="visually-hidden">Dataflows</caption>
                     <thead>
                       <tr>
-                        <th scope="col">Name</th>
-                        <th scope="col">Destination</th>
-                        <th scope="col">Status</th>
-                        <th scope="col" className="num">
-                          Received
-                        </th>
-                        <th scope="col" className="num">
-                          Activated
-                        </th>
-                        <th scope="col" className="num">
-                          Excluded
-                        </th>
-                        <th scope="col" className="num">
-                          Failed
-                        </th>
-                        <th scope="col" className="num">
-                          Activation rate
-                        </th>
-                        <th scope="col" className="num">
-                          Waiting
-                        </th>
-                        <th scope="col">Last delivery</th>
-                        <th scope="col" className="num">
-                          Members at X
-                        </th>
+                        {COLUMNS.map((c) => (
+                          <th
+                            key={c.label}
+                            scope="col"
+                            className={c.numeric ? 'num' : undefined}
+                            aria-sort={
+                              c.key !== undefined && sort?.key === c.key
+                                ? sort.descending
+                                  ? 'descending'
+                                  : 'ascending'
+                                : undefined
+                            }
+                          >
+                            {c.key === undefined ? (
+                              c.label
+                            ) : (
+                              <button
+                                type="button"
+                                className="sort"
+                                onClick={() => setSort(nextSort(sort, c.key!))}
+                              >
+                                {c.label}
+                                {sort?.key === c.key ? (sort.descending ? ' ▼' : ' ▲') : ''}
+                              </button>
+                            )}
+                          </th>
+                        ))}
                       </tr>
                     </thead>
                     <tbody>
