@@ -955,7 +955,11 @@ async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
 export async function listAlerts(
   db: Kysely<Database>,
   sandboxId: string,
-  options: { status?: 'firing' | 'resolved' | undefined; limit?: number } = {},
+  options: {
+    status?: 'firing' | 'resolved' | undefined;
+    dataflowId?: string | undefined;
+    limit?: number;
+  } = {},
 ): Promise<
   Array<{
     alert: Alert;
@@ -972,6 +976,7 @@ export async function listAlerts(
     .orderBy('fired_at', 'desc')
     .orderBy('key')
     .limit(options.limit ?? 100);
+  if (options.dataflowId !== undefined) query = query.where('dataflow_id', '=', options.dataflowId);
   if (options.status === 'firing') query = query.where('resolved_at', 'is', null);
   if (options.status === 'resolved') query = query.where('resolved_at', 'is not', null);
   const rows = await query.execute();

@@ -219,7 +219,7 @@ export interface ServiceBackend {
     /** Firing alerts and those resolved in the last 30 days, newest first. */
     list(
       sandboxId: string,
-      filter: { status?: 'firing' | 'resolved' | undefined; limit: number },
+      filter: { status?: 'firing' | 'resolved' | undefined; dataflowId?: string | undefined; limit: number },
     ): Promise<AlertView[]>;
     silences: {
       /** Pending and active silences, soonest ending first; with `expired`, those ended in the last 30 days after. */

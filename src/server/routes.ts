@@ -763,7 +763,11 @@ export function buildRoutes(options: RouteOptions): Route[] {
       status: 200,
       response: S.AlertListSchema,
       handler: async ({ principal, backend, query }) => ({
-        items: await backend.alerts.list(principal.sandboxId, { status: query.status, limit: query.limit }),
+        items: await backend.alerts.list(principal.sandboxId, {
+          status: query.status,
+          dataflowId: query.dataflowId,
+          limit: query.limit,
+        }),
       }),
     }),
     route({

@@ -761,6 +761,7 @@ export const AlertQuerySchema = z.object({
     .enum(['firing', 'resolved'])
     .optional()
     .meta({ description: 'Only firing or only resolved alerts; both when omitted' }),
+  dataflowId: id.optional().meta({ description: "Only this dataflow's alerts" }),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
