@@ -1223,11 +1223,30 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         (await callApi<{ items: Array<{ state: string }> }>(stack, 'GET', '/alerts/silences?expired=true'))
           .items,
       ).toEqual([expect.objectContaining({ state: 'ended' })]);
+      // Acknowledged from here: it says by whom, and offers no second acknowledgement.
+      const acknowledge = item.getByRole('button', {
+        name: 'Acknowledge the dataflow paused alert of Revoked flow',
+      });
+      await acknowledge.click();
+      await expectText(item, /acknowledged by \S+/i);
+      expect(await acknowledge.count()).toBe(0);
+      const acknowledged = await callApi<{
+        items: Array<{ dataflowId: string; acknowledgedBy: string | null }>;
+      }>(stack, 'GET', `/alerts?status=firing&dataflowId=${flow.id}`);
+      expect(acknowledged.items.map((a) => a.acknowledgedBy)).toEqual([expect.any(String)]);
       await alerts.getByRole('link', { name: /Revoked flow/ }).click();
       await page.waitForURL(new RegExp(`#/dataflows/${flow.id}/runs$`));
       // Its own page states the pause once, as its status.
       await expectText(page.locator('main'), 'X refused the credentials (401)');
       expect(await page.getByTestId('firing-alerts').count()).toBe(0);
+      // Its Alerts tab lists the alert, firing, with who acknowledged it.
+      await page.getByRole('link', { name: 'Alerts', exact: true }).click();
+      const history = page.getByRole('table', { name: 'Alerts of this dataflow' });
+      await expectText(history, 'dataflow paused');
+      const pausedRow = history.locator('tbody tr', { hasText: 'dataflow paused' });
+      await shot(page, '21c-dataflow-alerts');
+      await expectText(pausedRow, /firing.*critical.*by \S+/i);
+      await page.getByRole('link', { name: 'Runs & charts', exact: true }).click();
 
       // The activated dataflow's audiences are too small for X to target: its page lists those alerts.
       await waitFor(
@@ -1253,8 +1272,12 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         notified.includes('dataflow_paused') ? true : undefined,
       );
       // And a PagerDuty incident triggered for it, with the routing key.
-      await waitFor('the PagerDuty trigger', async () =>
+      const trigger = await waitFor('the PagerDuty trigger', async () =>
         pagerDutyEvents.find((e) => e.event_action === 'trigger' && e.payload?.component === 'Revoked flow'),
+      );
+      // Then its acknowledgement, for the same incident.
+      await waitFor('the PagerDuty acknowledgement', async () =>
+        pagerDutyEvents.find((e) => e.event_action === 'acknowledge' && e.dedup_key === trigger.dedup_key),
       );
       expect(pagerDutyEvents.every((e) => e.routing_key === PAGERDUTY_KEY)).toBe(true);
 

@@ -300,6 +300,9 @@ describe('tca CLI', () => {
     expect(firing.stdout).toMatch(/STATUS\s+SEVERITY\s+TYPE/);
     const resolved = JSON.parse((await tca(['alerts', '--resolved', '--json'])).stdout);
     expect(resolved.map((a: { alertId: string }) => a.alertId)).toEqual(['alr_old']);
+    const mine = JSON.parse((await tca(['alerts', '--dataflow', dataflowId, '--json'])).stdout);
+    expect(mine.map((a: { alertId: string }) => a.alertId)).toEqual(['alr_new', 'alr_old']);
+    expect(JSON.parse((await tca(['alerts', '--dataflow', 'df_none', '--json'])).stdout)).toEqual([]);
     // Acknowledged from here: the list says by whom; a resolved alert cannot be, an unknown one is not found.
     const ack = await tca(['alerts', 'ack', 'alr_new']);
     expect(ack.code, ack.stderr).toBe(0);

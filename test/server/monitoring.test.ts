@@ -118,6 +118,14 @@ describe('GET /api/v1/monitoring', () => {
     expect(loyal.statusReason).toMatch(/./);
     expect(loyal.attention).toEqual(['paused', 'alerts_firing']);
     expect(Date.parse(loyal.oldestPendingAt)).toBeLessThanOrEqual(Date.parse(overview.body.to));
+    // Its alerts, and no other dataflow's, through the alerts list's dataflow filter.
+    const own = (await call('GET', `/api/v1/alerts?dataflowId=${paused}`)).body.items as Json[];
+    expect(own.map((a) => [a.dataflowId, a.type])).toEqual([[paused, 'dataflow_paused']]);
+    expect((await call('GET', `/api/v1/alerts?dataflowId=${idle}`)).body.items).toEqual([]);
+    const acked = await call('POST', `/api/v1/alerts/${own[0].alertId}/acknowledge`);
+    expect(acked.status).toBe(200);
+    const after = (await call('GET', `/api/v1/alerts?dataflowId=${paused}`)).body.items as Json[];
+    expect(after[0].acknowledgedBy).toBe(acked.body.acknowledgedBy);
 
     expect(rows.get(idle)).toMatchObject({
       profilesReceived: 0,

@@ -690,7 +690,7 @@ export function createApi(options: ApiOptions) {
         `/audiences/${enc(audienceId)}/activate-now`,
       ),
 
-    listAlerts: async (query: { status?: 'firing' | 'resolved'; limit?: number } = {}) =>
+    listAlerts: async (query: { status?: 'firing' | 'resolved'; dataflowId?: string; limit?: number } = {}) =>
       listOf<Alert>(await request('GET', '/alerts', undefined, query)),
     listSilences: async (query: { expired?: 'true' } = {}) =>
       listOf<AlertSilence>(await request('GET', '/alerts/silences', undefined, query)),

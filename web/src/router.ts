@@ -1,12 +1,13 @@
 /** A small hash router: the console is served from one index.html, so routes live after the `#`. */
 import { useEffect, useState } from 'react';
 
-export type DataflowTab = 'runs' | 'audiences' | 'errors' | 'dead-letters' | 'import' | 'settings';
+export type DataflowTab = 'runs' | 'audiences' | 'errors' | 'alerts' | 'dead-letters' | 'import' | 'settings';
 
 export const DATAFLOW_TABS: readonly DataflowTab[] = [
   'runs',
   'audiences',
   'errors',
+  'alerts',
   'dead-letters',
   'import',
   'settings',

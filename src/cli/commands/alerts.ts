@@ -21,6 +21,7 @@ export function registerAlertsCommand(program: Command): void {
       .description('Alerts firing now and those resolved in the last 30 days, newest first')
       .option('--firing', 'only those firing now')
       .option('--resolved', 'only resolved ones')
+      .option('--dataflow <id>', "only this dataflow's")
       .option('--limit <n>', 'at most this many (1-1000)', '100')
       .option(
         '--test',
@@ -35,7 +36,7 @@ export function registerAlertsCommand(program: Command): void {
         'after',
         examples([
           'tca alerts --firing',
-          'tca alerts --json',
+          'tca alerts --dataflow df_123 --json',
           'tca alerts --test',
           'tca alerts --test-pagerduty',
           'tca alerts --test-email',
@@ -49,6 +50,7 @@ export function registerAlertsCommand(program: Command): void {
         opts: GlobalOptions & {
           firing?: boolean;
           resolved?: boolean;
+          dataflow?: string;
           limit: string;
           test?: boolean;
           testPagerduty?: boolean;
@@ -72,6 +74,7 @@ export function registerAlertsCommand(program: Command): void {
         const query = new URLSearchParams({ limit: opts.limit });
         if (opts.firing && !opts.resolved) query.set('status', 'firing');
         if (opts.resolved && !opts.firing) query.set('status', 'resolved');
+        if (opts.dataflow) query.set('dataflowId', opts.dataflow);
         const r = await api.request<{ items: Array<Record<string, unknown>> }>(
           'GET',
           `/api/v1/alerts?${query}`,

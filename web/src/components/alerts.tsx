@@ -95,7 +95,7 @@ export function FiringAlerts({ alerts, linked = true }: { alerts: Alert[]; linke
             {a.acknowledgedBy === null ? null : (
               <>
                 <span
-                  className="badge badge-info"
+                  className="badge badge-info badge-plain"
                   title={`Acknowledged ${a.acknowledgedAt === null ? '' : new Date(a.acknowledgedAt).toLocaleString()}: no more reminders`}
                 >
                   acknowledged by {a.acknowledgedBy}

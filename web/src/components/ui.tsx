@@ -83,6 +83,8 @@ const STATUS_TONE: Record<string, string> = {
   skipped: 'muted',
   disabled: 'muted',
   error: 'bad',
+  firing: 'bad',
+  resolved: 'ok',
   fail: 'bad',
   failed: 'bad',
   revoked: 'muted',

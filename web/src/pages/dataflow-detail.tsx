@@ -61,6 +61,7 @@ const TAB_LABEL: Record<DataflowTab, string> = {
   runs: 'Runs & charts',
   audiences: 'Audiences',
   errors: 'Errors & exclusions',
+  alerts: 'Alerts',
   'dead-letters': 'Dead letters',
   import: 'Import a file',
   settings: 'Mapping & schedule',
@@ -172,6 +173,7 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
             {tab === 'runs' ? <RunsTab dataflow={flow} /> : null}
             {tab === 'audiences' ? <AudiencesTab dataflow={flow} /> : null}
             {tab === 'errors' ? <ErrorsTab dataflow={flow} {...(runId ? { runId } : {})} /> : null}
+            {tab === 'alerts' ? <AlertsTab dataflow={flow} /> : null}
             {tab === 'dead-letters' ? <DeadLettersTab dataflow={flow} /> : null}
             {tab === 'import' ? <ImportTab dataflow={flow} /> : null}
             {tab === 'settings' ? <SettingsTab dataflow={flow} key={flow.id} /> : null}
@@ -1098,6 +1100,73 @@ function RecentImports({
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** The dataflow's alerts: those firing now and those resolved in the last 30 days, with who acknowledged them. */
+function AlertsTab({ dataflow }: { dataflow: Dataflow }) {
+  const { api, session } = useApp();
+  const alerts = useQuery({
+    queryKey: [session.sandbox, 'alerts', 'dataflow', dataflow.id],
+    queryFn: () => api.listAlerts({ dataflowId: dataflow.id }),
+    refetchInterval: 30_000,
+  });
+  return (
+    <QueryView query={alerts} label="alerts">
+      {(list) =>
+        list.length === 0 ? (
+          <Empty title="No alerts in the last 30 days">
+            Alerts fire when this dataflow fails, is paused by an error, falls behind, excludes too many
+            identities, or has an X audience X will not target.
+          </Empty>
+        ) : (
+          <div className="table-wrap">
+            <table>
+              <caption className="visually-hidden">Alerts of this dataflow</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Status</th>
+                  <th scope="col">Severity</th>
+                  <th scope="col">Alert</th>
+                  <th scope="col">Fired</th>
+                  <th scope="col">Resolved</th>
+                  <th scope="col">Acknowledged</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.map((a) => (
+                  <tr key={a.alertId}>
+                    <td>
+                      <StatusBadge status={a.status} />
+                      {a.notified ? null : (
+                        <span className="small" title="A silence held its notification back">
+                          {' '}
+                          (silenced)
+                        </span>
+                      )}
+                    </td>
+                    <td>{a.severity}</td>
+                    <th scope="row">
+                      {a.message}
+                      <div className="small muted">
+                        {a.type.replace(/_/g, ' ')} · {a.alertId}
+                      </div>
+                    </th>
+                    <td className="small">{new Date(a.firedAt).toLocaleString()}</td>
+                    <td className="small">{a.resolvedAt ? new Date(a.resolvedAt).toLocaleString() : '—'}</td>
+                    <td className="small">
+                      {a.acknowledgedBy === null
+                        ? '—'
+                        : `by ${a.acknowledgedBy}${a.acknowledgedAt ? `, ${new Date(a.acknowledgedAt).toLocaleString()}` : ''}`}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )
+      }
+    </QueryView>
   );
 }
 
