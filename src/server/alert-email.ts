@@ -20,7 +20,7 @@ export function smtpOrigin(smtpUrl: string): string {
 }
 
 /** Subject and plain-text body of an alert's email: the one-line text, then every fact a reader acts on. */
-export function alertEmail(alert: Alert): { subject: string; text: string } {
+export function composeEmail(alert: Alert): { subject: string; text: string } {
   const oneLine = alert.text.replace(/\s+/g, ' ').trim();
   const subject = oneLine.length > 200 ? `${oneLine.slice(0, 199)}…` : oneLine;
   const state =
@@ -66,7 +66,7 @@ export function createMailer(email: AlertEmail): {
   });
   return {
     async send(alert, to) {
-      const { subject, text } = alertEmail(alert);
+      const { subject, text } = composeEmail(alert);
       try {
         await transport.sendMail({
           from: email.from,

@@ -270,6 +270,31 @@ export async function postNotification(
   }
 }
 
+/** A test notification (type `test`, severity warning, of no dataflow), as a receiver would get an alert. */
+export function testAlert(input: {
+  id: string;
+  sandbox: string;
+  destinationId: string;
+  message: string;
+  now: number;
+}): Alert {
+  return {
+    id: input.id,
+    alertId: input.id,
+    status: 'firing',
+    type: 'test',
+    severity: 'warning',
+    sandbox: input.sandbox,
+    dataflowId: '',
+    dataflowName: '',
+    destinationId: input.destinationId,
+    message: input.message,
+    text: `[TEST] ${input.message}`,
+    firedAt: new Date(input.now).toISOString(),
+    details: {},
+  };
+}
+
 /**
  * Sends a test notification to a destination's alert webhook (or the installation's), as alerts are sent (signed,
  * same headers), and says whether the webhook accepted it.
@@ -287,21 +312,13 @@ export async function sendTestAlert(options: {
   const message = options.destination
     ? `Test alert for destination "${options.destination.name}": this webhook receives its alerts`
     : 'Test alert of the installation: this webhook receives every alert';
-  const alert: Alert = {
+  const alert = testAlert({
     id: options.id,
-    alertId: options.id,
-    status: 'firing',
-    type: 'test',
-    severity: 'warning',
     sandbox: options.sandbox,
-    dataflowId: '',
-    dataflowName: '',
     destinationId: options.destination?.id ?? '',
     message,
-    text: `[TEST] ${message}`,
-    firedAt: new Date(options.now).toISOString(),
-    details: {},
-  };
+    now: options.now,
+  });
   const error = await postNotification(options.url, JSON.stringify(alert), alert.id, {
     secret: options.secret,
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),

@@ -5,6 +5,7 @@ import {
   endSilence,
   listAlerts,
   acknowledgeAlert,
+  testAlert,
   listSilences,
   MAX_SILENCE_MS,
   sendPagerDutyTest,
@@ -1199,21 +1200,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const mailer = createMailer(email);
         try {
           const error = await mailer.send(
-            {
-              id,
-              alertId: id,
-              status: 'firing',
-              type: 'test',
-              severity: 'warning',
-              sandbox: await sandboxName(sandboxId),
-              dataflowId: '',
-              dataflowName: '',
-              destinationId: '',
-              message,
-              text: `[TEST] ${message}`,
-              firedAt: new Date(now()).toISOString(),
-              details: {},
-            },
+            testAlert({ id, sandbox: await sandboxName(sandboxId), destinationId: '', message, now: now() }),
             email.to.join(','),
           );
           return { ok: true, value: { to: email.to, delivered: error === null, error } };
