@@ -53,17 +53,21 @@ export function composeEmail(alert: Alert): { subject: string; text: string } {
 
 const TIMEOUT_MS = 15_000;
 
+/** A transport to the SMTP server that gives up on a connection, greeting or reply after `timeoutMs`. */
+const transportTo = (email: AlertEmail, timeoutMs: number) =>
+  nodemailer.createTransport(email.smtpUrl, {
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  });
+
 /** Sends alert emails through one SMTP server, a connection per message; `close` ends it. */
 export function createMailer(email: AlertEmail): {
   /** Sends the alert to `to` (comma-separated); null when the server accepted it, else why not. */
   send(alert: Alert, to: string): Promise<string | null>;
   close(): void;
 } {
-  const transport = nodemailer.createTransport(email.smtpUrl, {
-    connectionTimeout: TIMEOUT_MS,
-    greetingTimeout: TIMEOUT_MS,
-    socketTimeout: TIMEOUT_MS,
-  });
+  const transport = transportTo(email, TIMEOUT_MS);
   return {
     async send(alert, to) {
       const { subject, text } = composeEmail(alert);
@@ -94,11 +98,7 @@ function smtpFailure(email: AlertEmail, error: unknown): string {
 
 /** Connects to the SMTP server and logs in, sending nothing: null when that works, else why not. */
 export async function verifySmtp(email: AlertEmail, timeoutMs = 5_000): Promise<string | null> {
-  const transport = nodemailer.createTransport(email.smtpUrl, {
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: timeoutMs,
-  });
+  const transport = transportTo(email, timeoutMs);
   try {
     await transport.verify();
     return null;

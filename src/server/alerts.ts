@@ -902,35 +902,36 @@ async function enqueue(
 /**
  * Acknowledges a firing alert of the sandbox: no reminder of it is sent from now on, and the PagerDuty incident it
  * triggered, if any, is acknowledged (queued in the same transaction). It still resolves when its condition clears.
- * Acknowledging it again changes nothing. `not_found` for an alert the sandbox does not have; `resolved` for one
- * that has cleared.
+ * Acknowledging it again changes nothing. Returns the alert as `listAlerts` does; `not_found` for an alert the
+ * sandbox does not have, `resolved` for one that has cleared.
  */
 export async function acknowledgeAlert(
   store: Store,
   input: { sandboxId: string; alertId: string; by: string; at: number },
-): Promise<'not_found' | 'resolved' | 'acknowledged'> {
+): Promise<ListedAlert | 'not_found' | 'resolved'> {
   return store.transaction(async (tx) => {
     const rows = await tx.db
       .selectFrom('alert_states')
-      .select(['key', 'alert', 'urls', 'notified', 'resolved_at', 'acknowledged_at'])
+      .select(['key', 'urls', ...LISTED_COLUMNS])
       .where('sandbox_id', '=', input.sandboxId)
       .where('alert', 'like', `%"alertId":"${input.alertId.replace(/[^\w-]/g, '')}"%`)
       .execute();
     const row = rows.find((r) => (JSON.parse(r.alert) as Alert).alertId === input.alertId);
     if (!row) return 'not_found';
     if (row.resolved_at !== null) return 'resolved';
-    if (row.acknowledged_at !== null) return 'acknowledged';
+    if (row.acknowledged_at !== null) return listed(row);
     await tx.db
       .updateTable('alert_states')
       .set({ acknowledged_at: input.at, acknowledged_by: input.by })
       .where('key', '=', row.key)
       .execute();
+    const acknowledged = listed({ ...row, acknowledged_at: input.at, acknowledged_by: input.by });
     // PagerDuty saw the alert only if its firing notification went out (a silence may have held it back).
-    if (Number(row.notified) !== 1) return 'acknowledged';
-    const alert = JSON.parse(row.alert) as Alert;
+    if (!acknowledged.notified) return acknowledged;
+    const { alert } = acknowledged;
     const targets = (JSON.parse(row.urls) as string[]).filter((u) => u.startsWith(PAGERDUTY_PREFIX));
     await enqueue(tx.db, { ...alert, id: `${alert.alertId}-ack`, status: 'acknowledged' }, targets, input.at);
-    return 'acknowledged';
+    return acknowledged;
   });
 }
 
@@ -968,6 +969,35 @@ async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
   }));
 }
 
+/** An alert as the store keeps it, for the API. */
+export interface ListedAlert {
+  alert: Alert;
+  resolvedAt: string | null;
+  notified: boolean;
+  acknowledgedAt: string | null;
+  acknowledgedBy: string | null;
+}
+
+const LISTED_COLUMNS = ['alert', 'resolved_at', 'notified', 'acknowledged_at', 'acknowledged_by'] as const;
+
+const isoOrNull = (ms: number | string | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+function listed(r: {
+  alert: string;
+  resolved_at: number | string | null;
+  notified: number | string;
+  acknowledged_at: number | string | null;
+  acknowledged_by: string | null;
+}): ListedAlert {
+  return {
+    alert: JSON.parse(r.alert) as Alert,
+    resolvedAt: isoOrNull(r.resolved_at),
+    notified: Number(r.notified) === 1,
+    acknowledgedAt: isoOrNull(r.acknowledged_at),
+    acknowledgedBy: r.acknowledged_by,
+  };
+}
+
 /** Alerts of a sandbox for the API: firing ones, then those resolved in the last 30 days, newest first. */
 export async function listAlerts(
   db: Kysely<Database>,
@@ -977,18 +1007,10 @@ export async function listAlerts(
     dataflowId?: string | undefined;
     limit?: number;
   } = {},
-): Promise<
-  Array<{
-    alert: Alert;
-    resolvedAt: string | null;
-    notified: boolean;
-    acknowledgedAt: string | null;
-    acknowledgedBy: string | null;
-  }>
-> {
+): Promise<ListedAlert[]> {
   let query = db
     .selectFrom('alert_states')
-    .select(['alert', 'resolved_at', 'notified', 'acknowledged_at', 'acknowledged_by'])
+    .select(LISTED_COLUMNS)
     .where('sandbox_id', '=', sandboxId)
     .orderBy('fired_at', 'desc')
     .orderBy('key')
@@ -996,14 +1018,7 @@ export async function listAlerts(
   if (options.dataflowId !== undefined) query = query.where('dataflow_id', '=', options.dataflowId);
   if (options.status === 'firing') query = query.where('resolved_at', 'is', null);
   if (options.status === 'resolved') query = query.where('resolved_at', 'is not', null);
-  const rows = await query.execute();
-  return rows.map((r) => ({
-    alert: JSON.parse(r.alert) as Alert,
-    resolvedAt: r.resolved_at === null ? null : new Date(Number(r.resolved_at)).toISOString(),
-    notified: Number(r.notified) === 1,
-    acknowledgedAt: r.acknowledged_at === null ? null : new Date(Number(r.acknowledged_at)).toISOString(),
-    acknowledgedBy: r.acknowledged_by,
-  }));
+  return (await query.execute()).map(listed);
 }
 
 /** Firing alerts by type and notifications waiting in the outbox, for the metrics. */

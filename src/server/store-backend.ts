@@ -11,6 +11,7 @@ import {
   sendPagerDutyTest,
   sendTestAlert,
   type AlertSilence,
+  type ListedAlert,
 } from './alerts.ts';
 import { POLICIES, type CustomPolicy, type FieldLabel } from '../audience/governance.ts';
 import type {
@@ -49,7 +50,7 @@ import { describeOutboundProxy, type OutboundProxy } from '../net/outbound-proxy
 
 const DAY_MS = 86_400_000;
 /** An alert as the API shows it. */
-function alertView(a: Awaited<ReturnType<typeof listAlerts>>[number]): AlertView {
+function alertView(a: ListedAlert): AlertView {
   const { alert } = a;
   return {
     alertId: alert.alertId,
@@ -1229,10 +1230,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       list: async (sandboxId, filter) => (await listAlerts(store.db, sandboxId, filter)).map(alertView),
       async acknowledge(sandboxId, alertId, by) {
         const outcome = await acknowledgeAlert(store, { sandboxId, alertId, by, at: now() });
-        if (outcome !== 'acknowledged') return outcome;
-        const listed = await listAlerts(store.db, sandboxId, { status: 'firing', limit: 10_000 });
-        const found = listed.find((a) => a.alert.alertId === alertId);
-        return found ? alertView(found) : 'resolved';
+        return typeof outcome === 'string' ? outcome : alertView(outcome);
       },
       silences: {
         list: async (sandboxId, filter) =>

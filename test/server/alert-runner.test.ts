@@ -331,9 +331,11 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
 
       const ack = { sandboxId: 'sbx_test', alertId: fired!.alertId, by: 'on-call', at: clock };
       const queuedBefore = (await outbox()).length;
-      expect(await acknowledgeAlert(db.store, ack)).toBe('acknowledged');
-      expect(await acknowledgeAlert(db.store, { ...ack, by: 'someone else', at: clock + 1 })).toBe(
-        'acknowledged',
+      const acknowledgedAs = { acknowledgedAt: new Date(clock).toISOString(), acknowledgedBy: 'on-call' };
+      expect(await acknowledgeAlert(db.store, ack)).toMatchObject(acknowledgedAs);
+      // Again, by someone else: it stays acknowledged as it was.
+      expect(await acknowledgeAlert(db.store, { ...ack, by: 'someone else', at: clock + 1 })).toMatchObject(
+        acknowledgedAs,
       );
       // One event queued, for PagerDuty only: webhooks hear of the alert when it fires and when it resolves.
       const queued = await outbox();

@@ -14,6 +14,7 @@ import type {
   DataUsagePoliciesView,
   ImportReportView,
   ImportView,
+  MonitoringView,
 } from '../../src/server/backend.ts';
 import type { FileFormat } from '../../src/profile/file-format.ts';
 import { describeReason } from './reason-catalog.ts';
@@ -305,50 +306,12 @@ export interface DataflowRun {
   reasons: RunReason[];
 }
 
-/** Why a dataflow needs a look (see `Monitoring`). */
-export type Attention = 'paused' | 'identities_failed' | 'alerts_firing' | 'not_targetable';
-
+/** Every dataflow of the sandbox at a glance over a window (`GET /api/v1/monitoring`). */
+export type Monitoring = MonitoringView;
 /** One dataflow on the monitoring overview: its runs summed over the window, and what holds now. */
-export interface MonitoringRow {
-  dataflowId: string;
-  name: string;
-  destinationId: string;
-  destinationName: string | null;
-  status: string;
-  statusReason: string | null;
-  audiences: number;
-  membersAtX: number | null;
-  profilesReceived: number;
-  identitiesActivated: number;
-  identitiesExcluded: number;
-  identitiesFailed: number;
-  activationRate: number | null;
-  xRequests: number;
-  pendingChanges: number;
-  oldestPendingAt: string | null;
-  lastDeliveryAt: string | null;
-  lastRunAt: string | null;
-  alertsFiring: number;
-  attention: Attention[];
-}
-
-export interface Monitoring {
-  from: string;
-  to: string;
-  summary: {
-    dataflows: number;
-    needingAttention: number;
-    profilesReceived: number;
-    identitiesActivated: number;
-    identitiesExcluded: number;
-    identitiesFailed: number;
-    activationRate: number | null;
-    xRequests: number;
-    pendingChanges: number;
-    alertsFiring: number;
-  };
-  dataflows: MonitoringRow[];
-}
+export type MonitoringRow = Monitoring['dataflows'][number];
+/** Why a dataflow needs a look. */
+export type Attention = MonitoringRow['attention'][number];
 
 export interface Audience {
   id: string;

@@ -197,6 +197,10 @@ export function printJson(value: unknown): void {
 }
 
 /** A plain aligned table. */
+/** A rate from 0 to 1 as a table cell: `89.5%`, or `-` when there is none. */
+export const percent = (rate: unknown): string =>
+  typeof rate === 'number' ? `${(rate * 100).toFixed(1)}%` : '-';
+
 export function printTable(rows: Array<Record<string, unknown>>, columns: string[]): void {
   if (rows.length === 0) {
     process.stdout.write('(none)\n');

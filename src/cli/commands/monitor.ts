@@ -3,6 +3,7 @@ import {
   action,
   connect,
   examples,
+  percent,
   printJson,
   printTable,
   withConnection,
@@ -23,8 +24,6 @@ interface Monitoring {
   summary: Record<string, number | null>;
   dataflows: MonitoringRow[];
 }
-
-const percent = (rate: unknown) => (typeof rate === 'number' ? `${(rate * 100).toFixed(1)}%` : '-');
 
 /** `tca monitor`: every dataflow of the sandbox at a glance, as the console's Dataflows page shows them. */
 export function registerMonitorCommand(program: Command): void {

@@ -3,6 +3,7 @@ import {
   action,
   connect,
   examples,
+  percent,
   printJson,
   printTable,
   withConnection,
@@ -37,8 +38,7 @@ export function registerRunsCommand(program: Command): void {
       printTable(
         r.items.map((x) => ({
           ...x,
-          activationRate:
-            typeof x['activationRate'] === 'number' ? `${(x['activationRate'] * 100).toFixed(1)}%` : '-',
+          activationRate: percent(x['activationRate']),
           // Counted every 30 s by the worker; none for an hour with nothing waiting.
           pendingPeak: typeof x['pendingPeak'] === 'number' ? x['pendingPeak'] : '-',
         })),

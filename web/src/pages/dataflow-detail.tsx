@@ -55,6 +55,7 @@ import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
 import { importBlob } from '../import-files.ts';
 import { FiringAlerts } from '../components/alerts.tsx';
+import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
 import type { MappingRow, ScheduleDraft } from '../validation.ts';
 
 const TAB_LABEL: Record<DataflowTab, string> = {
@@ -206,17 +207,7 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
   return (
     <>
       <div className="filters">
-        <Field label="Time range">
-          {(props) => (
-            <select {...props} value={range} onChange={(e) => setRange(e.target.value as typeof range)}>
-              {RANGES.map((r) => (
-                <option key={r.id} value={r.id}>
-                  {r.label}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <RangeField value={range} onChange={setRange} />
         <label className="toggle">
           <input type="checkbox" checked={failuresOnly} onChange={(e) => setFailuresOnly(e.target.checked)} />{' '}
           Show failures only
@@ -229,21 +220,7 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
           const series = chartSeries(list);
           return (
             <>
-              <div className="metrics" aria-label="Totals for the range">
-                <Metric label="Profiles received" value={formatCount(sum.received)} testId="total-received" />
-                <Metric
-                  label="Identities activated"
-                  value={formatCount(sum.activated)}
-                  testId="total-activated"
-                />
-                <Metric
-                  label="Identities excluded"
-                  value={formatCount(sum.excluded)}
-                  testId="total-excluded"
-                />
-                <Metric label="Identities failed" value={formatCount(sum.failed)} testId="total-failed" />
-                <Metric label="Activation rate" value={formatRate(sum.rate)} testId="total-rate" />
-              </div>
+              <RunTotalsMetrics label="Totals for the range" totals={sum} testIdPrefix="total" />
               {list.length === 0 ? (
                 <Empty title="No runs in this range yet">
                   Runs appear once profiles are ingested for this dataflow's segments; each hourly window is

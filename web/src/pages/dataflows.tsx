@@ -3,8 +3,9 @@ import { useState } from 'react';
 import { useApp } from '../app-context.tsx';
 import { Empty, Field, Metric, QueryView, StatusBadge } from '../components/ui.tsx';
 import { FiringAlerts, Silences } from '../components/alerts.tsx';
+import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
 import { ATTENTION_LABEL, formatAge, nextSort, visibleRows, type Sort, type SortKey } from '../monitoring.ts';
-import { formatCount, formatRate, RANGES, type RangeId } from '../run-metrics.ts';
+import { formatCount, formatRate, type RangeId } from '../run-metrics.ts';
 import { formatRoute } from '../router.ts';
 
 /** The overview's columns, and the key each sorts by (none: not sortable). */
@@ -63,17 +64,7 @@ export function Dataflows() {
           return (
             <>
               <div className="filters">
-                <Field label="Time range">
-                  {(props) => (
-                    <select {...props} value={range} onChange={(e) => setRange(e.target.value as RangeId)}>
-                      {RANGES.map((r) => (
-                        <option key={r.id} value={r.id}>
-                          {r.label}
-                        </option>
-                      ))}
-                    </select>
-                  )}
-                </Field>
+                <RangeField value={range} onChange={setRange} />
                 <Field label="Search">
                   {(props) => (
                     <input
@@ -94,34 +85,23 @@ export function Dataflows() {
                   Show only those needing a look ({s.needingAttention})
                 </label>
               </div>
-              <div className="metrics" aria-label="Totals of every dataflow for the range">
-                <Metric
-                  label="Profiles received"
-                  value={formatCount(s.profilesReceived)}
-                  testId="overview-received"
-                />
-                <Metric
-                  label="Identities activated"
-                  value={formatCount(s.identitiesActivated)}
-                  testId="overview-activated"
-                />
-                <Metric
-                  label="Identities excluded"
-                  value={formatCount(s.identitiesExcluded)}
-                  testId="overview-excluded"
-                />
-                <Metric
-                  label="Identities failed"
-                  value={formatCount(s.identitiesFailed)}
-                  testId="overview-failed"
-                />
-                <Metric label="Activation rate" value={formatRate(s.activationRate)} testId="overview-rate" />
+              <RunTotalsMetrics
+                label="Totals of every dataflow for the range"
+                totals={{
+                  received: s.profilesReceived,
+                  activated: s.identitiesActivated,
+                  excluded: s.identitiesExcluded,
+                  failed: s.identitiesFailed,
+                  rate: s.activationRate,
+                }}
+                testIdPrefix="overview"
+              >
                 <Metric
                   label="Changes waiting now"
                   value={formatCount(s.pendingChanges)}
                   testId="overview-pending"
                 />
-              </div>
+              </RunTotalsMetrics>
               {rows.length === 0 ? (
                 <Empty title="No dataflow matches">Clear the search or show every dataflow.</Empty>
               ) : (
