@@ -24,7 +24,11 @@ export function composeEmail(alert: Alert): { subject: string; text: string } {
   const oneLine = alert.text.replace(/\s+/g, ' ').trim();
   const subject = oneLine.length > 200 ? `${oneLine.slice(0, 199)}…` : oneLine;
   const state =
-    alert.status === 'resolved' ? 'resolved' : alert.reminder ? 'still firing (a reminder)' : alert.status;
+    alert.status === 'acknowledged'
+      ? `acknowledged by ${alert.acknowledgedBy ?? 'someone'}, still firing`
+      : alert.reminder
+        ? 'still firing (a reminder)'
+        : alert.status;
   const lines = [
     alert.message,
     '',
@@ -34,6 +38,8 @@ export function composeEmail(alert: Alert): { subject: string; text: string } {
   if (alert.dataflowId !== '') lines.push(`Dataflow:    ${alert.dataflowName} (${alert.dataflowId})`);
   if (alert.destinationId !== '') lines.push(`Destination: ${alert.destinationId}`);
   lines.push(`Fired at:    ${alert.firedAt}`);
+  if (alert.acknowledgedAt)
+    lines.push(`Acknowledged: ${alert.acknowledgedAt} by ${alert.acknowledgedBy ?? ''}`);
   if (alert.resolvedAt) lines.push(`Resolved at: ${alert.resolvedAt}`);
   lines.push(`Alert id:    ${alert.alertId}`);
   const details = Object.entries(alert.details);

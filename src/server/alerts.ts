@@ -64,7 +64,7 @@ export interface Alert {
   id: string;
   /** The alert this notification is about: its `firing` and its `resolved` notification share it. */
   alertId: string;
-  /** `acknowledged` only reaches PagerDuty (an incident acknowledged); webhooks get `firing` and `resolved`. */
+  /** `acknowledged`: someone took the alert on (sent once, to where its firing went; PagerDuty acknowledges). */
   status: 'firing' | 'resolved' | 'acknowledged';
   type: AlertType;
   severity: 'critical' | 'warning';
@@ -78,6 +78,9 @@ export interface Alert {
   firedAt: string;
   /** When the condition cleared (`resolved` notifications only). */
   resolvedAt?: string;
+  /** When and by whom it was acknowledged (`acknowledged` notifications only). */
+  acknowledgedAt?: string;
+  acknowledgedBy?: string;
   /** True on a reminder: the alert, still firing, sent again (see `TCA_ALERT_REPEAT_HOURS`). */
   reminder?: boolean;
   details: Record<string, unknown>;
@@ -899,9 +902,23 @@ async function enqueue(
     .execute();
 }
 
+/** The notification that someone took a firing alert on: its own id, the same `alertId`, who and when. */
+export function acknowledgedNotification(alert: Alert, by: string, at: number): Alert {
+  return {
+    ...alert,
+    id: `${alert.alertId}-ack`,
+    status: 'acknowledged',
+    message: `Acknowledged by ${by}: ${alert.message}`,
+    text: `[ACKNOWLEDGED by ${by}] ${alert.message}`,
+    acknowledgedAt: new Date(at).toISOString(),
+    acknowledgedBy: by,
+  };
+}
+
 /**
- * Acknowledges a firing alert of the sandbox: no reminder of it is sent from now on, and the PagerDuty incident it
- * triggered, if any, is acknowledged (queued in the same transaction). It still resolves when its condition clears.
+ * Acknowledges a firing alert of the sandbox: no reminder of it is sent from now on, and an `acknowledged`
+ * notification goes where its firing went (webhooks, email; PagerDuty acknowledges its incident), queued in the same
+ * transaction. It still resolves when its condition clears.
  * Acknowledging it again changes nothing. Returns the alert as `listAlerts` does; `not_found` for an alert the
  * sandbox does not have, `resolved` for one that has cleared.
  */
@@ -926,11 +943,10 @@ export async function acknowledgeAlert(
       .where('key', '=', row.key)
       .execute();
     const acknowledged = listed({ ...row, acknowledged_at: input.at, acknowledged_by: input.by });
-    // PagerDuty saw the alert only if its firing notification went out (a silence may have held it back).
+    // Nobody heard of the alert if a silence held its firing notification back: nobody is told it was taken on.
     if (!acknowledged.notified) return acknowledged;
-    const { alert } = acknowledged;
-    const targets = (JSON.parse(row.urls) as string[]).filter((u) => u.startsWith(PAGERDUTY_PREFIX));
-    await enqueue(tx.db, { ...alert, id: `${alert.alertId}-ack`, status: 'acknowledged' }, targets, input.at);
+    const notification = acknowledgedNotification(acknowledged.alert, input.by, input.at);
+    await enqueue(tx.db, notification, JSON.parse(row.urls) as string[], input.at);
     return acknowledged;
   });
 }

@@ -306,7 +306,7 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     }
   });
 
-  it('acknowledges an alert: no more reminders, its PagerDuty incident acknowledged once, and it still resolves', async () => {
+  it('acknowledges an alert: no more reminders, webhooks told and its PagerDuty incident acknowledged once, and it still resolves', async () => {
     const routingKey = 'Ack0wledgeKey0123456789abcdefABC';
     const pd = await startReceiver();
     const w = startAlerts({
@@ -337,13 +337,23 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       expect(await acknowledgeAlert(db.store, { ...ack, by: 'someone else', at: clock + 1 })).toMatchObject(
         acknowledgedAs,
       );
-      // One event queued, for PagerDuty only: webhooks hear of the alert when it fires and when it resolves.
+      // One notification queued for each target its firing went to, once.
       const queued = await outbox();
-      expect(queued).toHaveLength(queuedBefore + 1);
+      expect(queued).toHaveLength(queuedBefore + 2);
       expect(queued.filter((r) => r.body.includes('"acknowledge"')).map((r) => r.url)).toEqual([
         `pagerduty+${pd.url}`,
       ]);
       await w.deliver();
+      const [told] = mine(receiver.accepted.slice(before)).filter((n) => n.status === 'acknowledged');
+      expect(told).toMatchObject({
+        id: `${fired!.alertId}-ack`,
+        alertId: fired!.alertId,
+        type: 'dataflow_paused',
+        acknowledgedBy: 'on-call',
+        acknowledgedAt: new Date(clock).toISOString(),
+        firedAt: fired!.firedAt,
+        text: `[ACKNOWLEDGED by on-call] ${fired!.message}`,
+      });
       expect(pd.accepted[1]).toEqual({
         routing_key: routingKey,
         event_action: 'acknowledge',
@@ -367,6 +377,7 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       expect(pd.accepted.map((e) => e['event_action'])).toEqual(['trigger', 'acknowledge', 'resolve']);
       expect(mine(receiver.accepted.slice(before)).map((n) => [n.status, n.reminder ?? false])).toEqual([
         ['firing', false],
+        ['acknowledged', false],
         ['resolved', false],
       ]);
 
@@ -424,16 +435,31 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       expect(mail!.body).toContain('Dataflow:    Mailed (df_m)');
       expect(mail!.body).toContain(`tca alerts ack ${fired!.alertId}`);
 
-      // A reminder four hours on, then its resolution: the same alert id, said as such.
+      // A reminder four hours on, its acknowledgement, then its resolution: the same alert id, said as such.
       clock += 4 * 3_600_000;
       expect(mine(await w.check()).map((n) => n.reminder)).toEqual([true]);
+      await w.deliver();
+      const ack = { sandboxId: 'sbx_test', alertId: fired!.alertId, by: 'ops-token', at: clock };
+      expect(await acknowledgeAlert(db.store, ack)).toMatchObject({ acknowledgedBy: 'ops-token' });
       health = [paused];
       await w.check();
       await w.deliver();
-      expect(mails().map((m) => m.headers['x-tca-alert-status'])).toEqual(['firing', 'firing', 'resolved']);
+      expect(mails().map((m) => m.headers['x-tca-alert-status'])).toEqual([
+        'firing',
+        'firing',
+        'acknowledged',
+        'resolved',
+      ]);
       expect(mails()[1]!.body).toContain('still firing (a reminder)');
-      expect(mails()[2]!.headers['subject']).toContain('[RESOLVED]');
+      expect(mails()[2]!.headers['subject']).toBe(`[ACKNOWLEDGED by ops-token] ${fired!.message}`);
+      expect(mails()[2]!.body).toContain('acknowledged by ops-token, still firing');
+      // Quoted-printable: long lines arrive with soft breaks.
+      expect(mails()[2]!.body.replace(/=\r?\n/g, '')).toContain(
+        `Acknowledged: ${new Date(clock).toISOString()} by ops-token`,
+      );
       expect(mails()[2]!.body).not.toContain('tca alerts ack');
+      expect(mails()[3]!.headers['subject']).toContain('[RESOLVED]');
+      expect(mails()[3]!.body).not.toContain('tca alerts ack');
     } finally {
       await w.stop();
       await smtp.close();
