@@ -115,7 +115,7 @@ describe('loadConfig', () => {
     expect(problem.message).not.toContain('pd-secret');
   });
 
-  it('emails alerts with recipients, a sender and an SMTP URL, all three or none, never echoing the URL', () => {
+  it('emails alerts with a sender and an SMTP URL, to recipients if given, never echoing the URL', () => {
     expect(loadConfig({}).alerts.email).toBeUndefined();
     expect(
       loadConfig({
@@ -138,6 +138,13 @@ describe('loadConfig', () => {
     };
     const missing = problems({ TCA_ALERT_EMAIL_TO: 'oncall@example.com' });
     expect(missing.map((p) => p.variable)).toEqual(['TCA_ALERT_EMAIL_FROM', 'TCA_SMTP_URL']);
+    // No installation recipients: only the destinations' own are emailed.
+    expect(
+      loadConfig({
+        TCA_ALERT_EMAIL_FROM: 'tca@example.com',
+        TCA_SMTP_URL: 'smtp://smtp.example.com:587',
+      }).alerts.email,
+    ).toEqual({ to: [], from: 'tca@example.com', smtpUrl: 'smtp://smtp.example.com:587' });
     const wrong = problems({
       TCA_ALERT_EMAIL_TO: 'oncall@example.com, not-an-address',
       TCA_ALERT_EMAIL_FROM: 'tca@example.com',

@@ -508,8 +508,10 @@ function isValidSecretKey(value: string): boolean {
 const EMAIL_ADDRESS = /^[^\s@,<>"]+@[^\s@,<>"]+\.[^\s@,<>"]+$/;
 
 /**
- * `TCA_ALERT_EMAIL_TO` (addresses, comma-separated), `TCA_ALERT_EMAIL_FROM` and `TCA_SMTP_URL` (`smtp://` or
- * `smtps://`, credentials in it): all three, or none. The SMTP URL is never echoed in a problem (it holds a password).
+ * `TCA_ALERT_EMAIL_FROM` and `TCA_SMTP_URL` (`smtp://` or `smtps://`, credentials in it) send alert emails, to
+ * `TCA_ALERT_EMAIL_TO` (addresses, comma-separated) and to each destination's own recipients; without
+ * `TCA_ALERT_EMAIL_TO` only the destinations' are emailed. Recipients alone are a mistake (nothing could send to
+ * them). The SMTP URL is never echoed in a problem (it holds a password).
  */
 function alertEmailSettings(
   read: (name: string, dflt: undefined) => string | undefined,
@@ -524,12 +526,6 @@ function alertEmailSettings(
     .split(',')
     .map((a) => a.trim())
     .filter(Boolean);
-  if (to.length === 0)
-    problems.push({
-      variable: 'TCA_ALERT_EMAIL_TO',
-      message:
-        'the addresses alerts are emailed to, comma-separated; for example TCA_ALERT_EMAIL_TO=oncall@example.com',
-    });
   const bad = to.filter((a) => !EMAIL_ADDRESS.test(a));
   if (bad.length > 0)
     problems.push({

@@ -34,6 +34,8 @@ export interface DataflowHealth {
   destinationId: string;
   /** The destination's alert webhook, if any. */
   webhookUrl: string | null;
+  /** The destination's own alert email recipients. */
+  emailTo: string[];
   status: string;
   statusReason: string | null;
   /** Epoch ms of the oldest undelivered change. */
@@ -101,6 +103,8 @@ export interface AlertCondition {
   key: string;
   sandboxId: string;
   webhookUrl: string | null;
+  /** The destination's own alert email recipients. */
+  emailTo: string[];
   alert: Pick<
     Alert,
     'type' | 'severity' | 'sandbox' | 'dataflowId' | 'dataflowName' | 'destinationId' | 'message' | 'details'
@@ -126,6 +130,7 @@ export function evaluateConditions(
         key,
         sandboxId: h.sandboxId,
         webhookUrl: h.webhookUrl,
+        emailTo: h.emailTo,
         alert: {
           type,
           severity,
@@ -642,7 +647,9 @@ export function startAlerts(options: {
             firedAt: new Date(at).toISOString(),
           };
           const pagerDuty = options.pagerDuty ? `${PAGERDUTY_PREFIX}${options.pagerDuty.url}` : null;
-          const email = options.email ? emailTarget(options.email.to) : null;
+          // One email to the installation's recipients and the destination's together.
+          const recipients = options.email ? [...new Set([...options.email.to, ...condition.emailTo])] : [];
+          const email = recipients.length > 0 ? emailTarget(recipients) : null;
           const urls = [
             ...new Set(
               [condition.webhookUrl, options.globalWebhookUrl, pagerDuty, email].filter(

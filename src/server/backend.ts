@@ -147,6 +147,11 @@ export interface ServiceBackend {
     ): Promise<Checked<DestinationView> | undefined>;
     remove(sandboxId: string, id: string): Promise<Checked<true> | undefined>;
     verify(sandboxId: string, id: string): Promise<VerifyResult | undefined>;
+    /** Emails a test alert to the destination's own alert recipients; a problem when it has none. */
+    testEmail(
+      sandboxId: string,
+      id: string,
+    ): Promise<Checked<z.input<typeof S.TestEmailResultSchema>> | undefined>;
     /** Sends a test notification to the destination's alert webhook; a problem when it has none. */
     testAlert(
       sandboxId: string,

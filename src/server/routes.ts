@@ -501,6 +501,20 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'POST',
+      path: `${V1}/destinations/:id/test-email`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
+      summary:
+        "Emails a test alert to the destination's own alert recipients (alertEmailTo) through the service's SMTP " +
+        'server, and says whether the server accepted it and if not why; 400 when it has none',
+      params: S.IdParams,
+      status: 200,
+      response: S.TestEmailResultSchema,
+      handler: async ({ principal, backend, params }) =>
+        valid(await backend.destinations.testEmail(principal.sandboxId, params.id), 'Destination', params.id),
+    }),
+    route({
+      method: 'POST',
       path: `${V1}/destinations/:id/login`,
       permissions: ['Manage Destinations'],
       tag: 'Destinations',

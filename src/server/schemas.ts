@@ -251,6 +251,10 @@ export const DestinationSchema = z
     apiBaseUrl: z.string(),
     marketingActions: z.array(z.string()),
     alertWebhookUrl: z.string().nullable(),
+    alertEmailTo: z.array(z.string()).meta({
+      description:
+        "Addresses its alerts are also emailed to, besides the installation's (TCA_ALERT_EMAIL_TO)",
+    }),
     status: z.string(),
     statusReason: z.string().nullable(),
     hasCredentials: z.boolean(),
@@ -270,6 +274,10 @@ const destinationFields = {
     .meta({ description: "X Ads API base URL; defaults to the service's" }),
   marketingActions: z.array(z.string().min(1).max(100)).max(50),
   alertWebhookUrl: z.url({ protocol: /^https?$/ }).nullable(),
+  alertEmailTo: z
+    .array(z.email().max(254))
+    .max(20)
+    .meta({ description: 'Needs alert emails set up on the service (TCA_ALERT_EMAIL_FROM, TCA_SMTP_URL)' }),
 };
 
 export const DestinationCreateSchema = z.object({
@@ -280,6 +288,7 @@ export const DestinationCreateSchema = z.object({
   apiBaseUrl: destinationFields.apiBaseUrl.optional(),
   marketingActions: destinationFields.marketingActions.optional(),
   alertWebhookUrl: destinationFields.alertWebhookUrl.optional(),
+  alertEmailTo: destinationFields.alertEmailTo.optional(),
 });
 export const DestinationPatchSchema = DestinationCreateSchema.partial();
 

@@ -342,6 +342,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       dataflowName: d.name,
       destinationId: d.destinationId,
       webhookUrl: destination?.alertWebhookUrl ?? null,
+      emailTo: destination?.alertEmailTo ?? [],
       status: d.status,
       statusReason: d.statusReason,
       oldestPendingAt: oldest,

@@ -155,6 +155,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
     marketingActions: d.marketingActions,
     alertWebhookUrl: d.alertWebhookUrl,
+    alertEmailTo: d.alertEmailTo,
     status: d.status,
     statusReason: d.statusReason,
     hasCredentials: d.hasCredentials,
@@ -454,6 +455,44 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     return { ...sent, notification: { ...sent.notification } };
   };
 
+  /** Emails a test alert (of a destination, or the installation's with `destinationId` '') to `to`. */
+  const sendTestEmail = async (
+    email: AlertEmail,
+    sandboxId: string,
+    to: readonly string[],
+    message: string,
+    destinationId: string,
+  ) => {
+    const id = store.newId('alr');
+    const mailer = createMailer(email);
+    try {
+      const alert = testAlert({
+        id,
+        sandbox: await sandboxName(sandboxId),
+        destinationId,
+        message,
+        now: now(),
+      });
+      const error = await mailer.send(alert, to.join(','));
+      return { to: [...to], delivered: error === null, error };
+    } finally {
+      mailer.close();
+    }
+  };
+
+  /** A destination's alert recipients as stored: each once, in the order given. */
+  const alertEmailTo = (to: readonly string[] | undefined): string[] => [...new Set(to ?? [])];
+  const alertEmailProblems = (to: readonly string[] | undefined): ErrorDetail[] =>
+    to !== undefined && to.length > 0 && !options.alertEmail
+      ? [
+          {
+            path: 'alertEmailTo',
+            reason:
+              'this service sends no alert email: set TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL on it first, then the recipients',
+          },
+        ]
+      : [];
+
   const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
     const creds = await store.destinations.getCredentials(sandboxId, d.id);
     const complete =
@@ -643,6 +682,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             reason: `a sandbox holds at most ${MAX_DESTINATIONS_PER_SANDBOX} destinations; delete unused ones or use another sandbox`,
           });
         }
+        p.push(...alertEmailProblems(input.alertEmailTo));
         if (p.length > 0) return problems(p);
         const d = await store.destinations.create({
           sandboxId,
@@ -653,6 +693,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           apiBaseUrl: input.apiBaseUrl ?? options.defaultXApiBaseUrl,
           marketingActions: input.marketingActions ?? [],
           alertWebhookUrl: input.alertWebhookUrl ?? null,
+          alertEmailTo: alertEmailTo(input.alertEmailTo),
         });
         return { ok: true, value: await destinationView(d) };
       },
@@ -661,6 +702,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const p = [
           ...nameProblems(patch.name, 'name', 'name'),
           ...nameProblems(patch.description, 'description', 'description'),
+          ...alertEmailProblems(patch.alertEmailTo),
         ];
         if (p.length > 0) return problems(p);
         if (patch.marketingActions !== undefined) {
@@ -698,6 +740,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             ...(patch.apiBaseUrl !== undefined ? { apiBaseUrl: patch.apiBaseUrl } : {}),
             ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
             ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
+            ...(patch.alertEmailTo !== undefined ? { alertEmailTo: alertEmailTo(patch.alertEmailTo) } : {}),
             // A changed connection must pass the preflight again before deliveries resume.
             ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
           });
@@ -730,6 +773,25 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async verify(sandboxId, id) {
         const d = await store.destinations.get(sandboxId, id);
         return d && verifyDestination(sandboxId, d);
+      },
+      async testEmail(sandboxId, id) {
+        const d = await store.destinations.get(sandboxId, id);
+        if (!d) return undefined;
+        const email = options.alertEmail;
+        if (!email || d.alertEmailTo.length === 0)
+          return problems([
+            {
+              path: 'alertEmailTo',
+              reason: email
+                ? 'the destination has no alert email recipients: set some (PATCH alertEmailTo) and test again'
+                : 'the service sends no alert email: set TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL',
+            },
+          ]);
+        const message = `Test alert email for destination "${d.name}": these recipients receive its alerts`;
+        return {
+          ok: true,
+          value: await sendTestEmail(email, sandboxId, d.alertEmailTo, message, d.id),
+        };
       },
       async testAlert(sandboxId, id) {
         const d = await store.destinations.get(sandboxId, id);
@@ -1188,26 +1250,17 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       },
       async testEmail(sandboxId) {
         const email = options.alertEmail;
-        if (!email)
+        if (!email || email.to.length === 0)
           return problems([
             {
               path: 'TCA_ALERT_EMAIL_TO',
-              reason:
-                'the installation emails no alert: set TCA_ALERT_EMAIL_TO, TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL',
+              reason: email
+                ? "the installation has no alert recipients: set TCA_ALERT_EMAIL_TO (or test a destination's own)"
+                : 'the installation emails no alert: set TCA_ALERT_EMAIL_TO, TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL',
             },
           ]);
-        const id = store.newId('alr');
         const message = 'Test alert email: these recipients receive every alert of the installation';
-        const mailer = createMailer(email);
-        try {
-          const error = await mailer.send(
-            testAlert({ id, sandbox: await sandboxName(sandboxId), destinationId: '', message, now: now() }),
-            email.to.join(','),
-          );
-          return { ok: true, value: { to: email.to, delivered: error === null, error } };
-        } finally {
-          mailer.close();
-        }
+        return { ok: true, value: await sendTestEmail(email, sandboxId, email.to, message, '') };
       },
       async testPagerDuty(sandboxId) {
         const pagerDuty = options.alertPagerDuty;

@@ -264,6 +264,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByLabel('Alert webhook URL').fill('not a url');
       await expectText(page.locator('.field-invalid'), 'Enter a full URL');
       await page.getByLabel('Alert webhook URL').fill('');
+      await page.getByLabel('Alert email recipients').fill('crm-owner@example.com, crm-owner');
+      await expectText(page.locator('.field-invalid'), 'Not an email address: crm-owner.');
+      await page.getByLabel('Alert email recipients').fill('crm-owner@example.com');
       await shot(page, '06-connect-governance');
       await page.getByRole('button', { name: 'Save and activate audiences' }).click();
       await page.getByRole('heading', { name: 'Activate audiences', level: 1 }).waitFor();
@@ -277,6 +280,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
           accountId: DEMO_ACCOUNT,
           status: 'active',
           marketingActions: ['Onsite Advertising'],
+          alertEmailTo: ['crm-owner@example.com'],
         }),
       ]);
     },
@@ -1286,6 +1290,18 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       const row = page.locator('tr', { hasText: 'Revoked connection' });
       await row.getByRole('button', { name: 'Send test alert (Revoked connection)' }).click();
       await expectText(row.getByRole('status'), 'Delivered to the alert webhook');
+      // The first connection's own email recipients get a test email on request.
+      const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
+      await acme.getByRole('button', { name: 'Send test email (X Ads Acme US)' }).click();
+      await expectText(
+        acme.getByRole('status'),
+        'The SMTP server accepted the test email to crm-owner@example.com',
+      );
+      expect(
+        smtp.received.some(
+          (m) => m.to.join() === 'crm-owner@example.com' && /X Ads Acme US/.test(m.headers['subject'] ?? ''),
+        ),
+      ).toBe(true);
       expect(notified).toContain('test');
       await new Promise((r) => hook.close(r));
       await row.getByRole('button', { name: 'Send test alert (Revoked connection)' }).click();

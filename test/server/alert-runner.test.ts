@@ -57,6 +57,7 @@ const paused: DataflowHealth = {
   dataflowName: 'CRM to X',
   destinationId: 'dst_a',
   webhookUrl: null,
+  emailTo: [],
   status: 'paused',
   statusReason: 'X answered 401: re-authorize the destination',
   oldestPendingAt: null,
@@ -460,6 +461,25 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       expect(mails()[2]!.body).not.toContain('tca alerts ack');
       expect(mails()[3]!.headers['subject']).toContain('[RESOLVED]');
       expect(mails()[3]!.body).not.toContain('tca alerts ack');
+
+      // A destination with recipients of its own: one email to everyone, each address once.
+      health = [
+        paused,
+        {
+          ...paused,
+          dataflowId: 'df_m',
+          dataflowName: 'Mailed',
+          emailTo: ['crm-owner@example.com', 'oncall@example.com'],
+        },
+      ];
+      const [again] = mine(await w.check());
+      await w.deliver();
+      const own = smtp.received.filter((m) => m.headers['x-tca-alert-id'] === again!.alertId);
+      expect(own).toHaveLength(1);
+      expect(own[0]!.to).toEqual(['oncall@example.com', 'data-team@example.com', 'crm-owner@example.com']);
+      health = [paused];
+      await w.check();
+      await w.deliver();
     } finally {
       await w.stop();
       await smtp.close();

@@ -131,11 +131,17 @@ describe('alert webhooks', () => {
   });
 
   it('fires "paused" when X refuses the credentials during delivery', async () => {
-    const { id } = await dataflow(
+    const { id, destinationId } = await dataflow(
       'Revoked credentials',
       {},
       { ...DEMO.credentials, accessTokenSecret: 'revoked' },
     );
+    // Its destination's owner is emailed too.
+    const patched = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertEmailTo: ['crm-owner@example.com', 'oncall@example.com'] },
+    });
+    expect(patched.body.alertEmailTo).toEqual(['crm-owner@example.com', 'oncall@example.com']);
     await t.call('POST', '/api/v1/ingest/profiles', {
       token: t.adminToken,
       body: profile('p@example.com', { 'seg-a': 'realized' }, 'p1'),
@@ -150,7 +156,8 @@ describe('alert webhooks', () => {
       20_000,
       'the alert email',
     );
-    expect(mail.to).toEqual(['oncall@example.com']);
+    // One email to the installation's recipients and the destination's, each once.
+    expect(mail.to).toEqual(['oncall@example.com', 'crm-owner@example.com']);
     // The one-line text, cut at 200 characters.
     expect(mail.headers['subject']).toBe(
       alert.body.text.length > 200 ? `${alert.body.text.slice(0, 199)}…` : alert.body.text,
@@ -355,6 +362,45 @@ describe('alert webhooks', () => {
     }
   });
 
+  it("emails a test alert to a destination's own recipients, and refuses a destination without any", async () => {
+    const made = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: {
+        name: 'Mailed destination',
+        accountId: DEMO.accountId,
+        alertEmailTo: ['crm-owner@example.com'],
+      },
+    });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    expect(made.body.alertEmailTo).toEqual(['crm-owner@example.com']);
+    const before = smtp.received.length;
+    const r = await t.call('POST', `/api/v1/destinations/${made.body.id}/test-email`, {
+      token: t.adminToken,
+    });
+    expect(r.body).toEqual({ to: ['crm-owner@example.com'], delivered: true, error: null });
+    const mail = smtp.received.slice(before).find((m) => /^\[TEST\] /.test(m.headers['subject'] ?? ''));
+    expect(mail?.to).toEqual(['crm-owner@example.com']);
+    expect(mail?.headers['subject']).toContain('Mailed destination');
+
+    const bad = await t.call('PATCH', `/api/v1/destinations/${made.body.id}`, {
+      token: t.adminToken,
+      body: { alertEmailTo: ['crm-owner@example.com', 'not an address'] },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('alertEmailTo[1]');
+    const cleared = await t.call('PATCH', `/api/v1/destinations/${made.body.id}`, {
+      token: t.adminToken,
+      body: { alertEmailTo: [] },
+    });
+    expect(cleared.body.alertEmailTo).toEqual([]);
+    const none = await t.call('POST', `/api/v1/destinations/${made.body.id}/test-email`, {
+      token: t.adminToken,
+    });
+    expect(none.status).toBe(400);
+    expect(none.body.error.details[0]).toMatchObject({ path: 'alertEmailTo' });
+    expect(none.body.error.details[0].reason).toContain('PATCH alertEmailTo');
+  });
+
   it('refuses a PagerDuty test without a routing key, naming the variable to set', async () => {
     const r = await t.call('POST', '/api/v1/alerts/test-pagerduty', { token: t.adminToken });
     expect(r.status).toBe(400);
@@ -430,6 +476,7 @@ describe('planAlerts', () => {
     dataflowName: 'A',
     destinationId: 'd1',
     webhookUrl: null,
+    emailTo: [],
     status: 'paused',
     statusReason: 'X answered 401',
     oldestPendingAt: null,

@@ -199,6 +199,18 @@ describe('destinations', () => {
     expect(r.body.error.details[0].reason).toMatch(/Suggested/);
   });
 
+  it('refuses alert email recipients on a service that sends no email, naming the settings, and changes nothing', async () => {
+    const r = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { name: 'Renamed', alertEmailTo: ['crm-owner@example.com'] },
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details[0].path).toBe('alertEmailTo');
+    expect(r.body.error.details[0].reason).toContain('TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL');
+    const d = await t.call('GET', `/api/v1/destinations/${destinationId}`, { token: t.adminToken });
+    expect(d.body).toMatchObject({ name: 'Acme US', alertEmailTo: [] });
+  });
+
   it('completes the PIN login and stores working credentials', async () => {
     const d = await t.call('POST', '/api/v1/destinations', {
       token: t.adminToken,

@@ -333,10 +333,9 @@ describe('tca CLI', () => {
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
     try {
-      await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
-        token: t.adminToken,
-        body: { alertWebhookUrl: url },
-      });
+      const set = await tca(['destinations', 'update', destinationId, '--alert-webhook', url]);
+      expect(set.code, set.stderr).toBe(0);
+      expect(set.stdout).toContain(`alerts to ${url}`);
       const ok = await tca(['destinations', 'test-alert', destinationId]);
       expect(ok.code, ok.stderr).toBe(0);
       expect(ok.stdout).toContain(`Delivered: ${url}`);
@@ -347,10 +346,16 @@ describe('tca CLI', () => {
     const down = await tca(['destinations', 'test-alert', destinationId, '--json']);
     expect(down.code).toBe(1);
     expect(JSON.parse(down.stdout)).toMatchObject({ url, delivered: false });
-    await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
-      token: t.adminToken,
-      body: { alertWebhookUrl: null },
-    });
+    // This service sends no email: recipients are refused, naming what to set, and nothing changes.
+    const mail = await tca(['destinations', 'update', destinationId, '--alert-email', 'crm@example.com']);
+    expect(mail.code).toBe(1);
+    expect(mail.stderr).toContain('TCA_SMTP_URL');
+    const noEmail = await tca(['destinations', 'test-email', destinationId]);
+    expect(noEmail.code).toBe(1);
+    expect(noEmail.stderr).toContain('TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL');
+    expect((await tca(['destinations', 'update', destinationId])).code).toBe(2);
+    const cleared = await tca(['destinations', 'update', destinationId, '--alert-webhook', 'none', '--json']);
+    expect(JSON.parse(cleared.stdout)).toMatchObject({ alertWebhookUrl: null, alertEmailTo: [] });
   });
 
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {
@@ -899,6 +904,22 @@ describe('tca CLI', () => {
       '1 notification not accepted yet (http://127.0.0.1:9: HTTP 503, 2 attempts)',
     );
     expect(waiting.hint).toContain('tca destinations test-alert');
+    // Recipients a destination kept from when the service emailed: nobody emails them now.
+    await t.service.store.db
+      .updateTable('destinations')
+      .set({ alert_email_to: '["crm-owner@example.com"]' })
+      .where('id', '=', destinationId)
+      .execute();
+    const unmailed = JSON.parse((await tca(['doctor', '--json'], env)).stdout).checks[5];
+    await t.service.store.db
+      .updateTable('destinations')
+      .set({ alert_email_to: '[]' })
+      .where('id', '=', destinationId)
+      .execute();
+    expect(unmailed.message).toContain(
+      `1 destination names alert email recipients (${destinationId}), but this service sends no email`,
+    );
+    expect(unmailed.hint).toContain('--alert-email none');
     // Alert emails: the SMTP server is asked for a login; one that refuses it is named, with what to check.
     const smtp = await startSmtpReceiver();
     try {

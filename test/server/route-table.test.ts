@@ -182,6 +182,15 @@ const FIXTURES: Record<string, Fixture> = {
     });
     return { path: `/api/v1/destinations/${r.body.id}/test-alert` };
   },
+  'POST /api/v1/destinations/:id/test-email': async () => {
+    // A destination with alert email recipients (the SMTP server is a closed port: not delivered, still 200).
+    const r = await t.call('POST', '/api/v1/destinations', {
+      token: admin(),
+      body: { name: uniq('Mailed '), accountId: DEMO.accountId, alertEmailTo: ['crm-owner@example.com'] },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return { path: `/api/v1/destinations/${r.body.id}/test-email` };
+  },
   'GET /api/v1/dead-letters': async () => ({ path: '/api/v1/dead-letters' }),
   'POST /api/v1/dead-letters/replay': async (c) => ({
     path: '/api/v1/dead-letters/replay',

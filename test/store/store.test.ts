@@ -430,6 +430,7 @@ for (const backend of BACKENDS) {
           apiBaseUrl: 'http://127.0.0.1:9090',
           marketingActions: ['Email Targeting'],
           alertWebhookUrl: 'http://127.0.0.1:9999/hook',
+          alertEmailTo: ['crm-owner@example.com'],
         });
         expect(created).toMatchObject({
           sandboxId,
@@ -440,6 +441,7 @@ for (const backend of BACKENDS) {
           apiBaseUrl: 'http://127.0.0.1:9090',
           marketingActions: ['Email Targeting'],
           alertWebhookUrl: 'http://127.0.0.1:9999/hook',
+          alertEmailTo: ['crm-owner@example.com'],
           status: 'unverified',
           statusReason: null,
           createdAt: clock.now(),

@@ -74,6 +74,8 @@ export interface Destination {
   apiBaseUrl: string;
   marketingActions: string[];
   alertWebhookUrl: string | null;
+  /** Addresses its alerts are also emailed to, besides the installation's. */
+  alertEmailTo: string[];
   status: DestinationStatus | string;
   statusReason: string | null;
   /** True once credentials are stored; the credentials themselves are never returned. */
@@ -96,6 +98,7 @@ export interface DestinationInput {
   credentials?: XCredentialsInput;
   marketingActions?: string[];
   alertWebhookUrl?: string | null;
+  alertEmailTo?: string[];
 }
 
 export type PreflightStatus = 'pass' | 'fail' | 'warn' | 'skipped';
@@ -610,12 +613,19 @@ export function createApi(options: ApiOptions) {
         'POST',
         `/destinations/${enc(id)}/test-alert`,
       ),
+    /** Emails a test alert to the destination's own alert recipients. */
+    testDestinationEmail: (id: string) =>
+      request<{ to: string[]; delivered: boolean; error: string | null }>(
+        'POST',
+        `/destinations/${enc(id)}/test-email`,
+      ),
     /** Sends a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL; admin). */
     testInstallationAlert: () =>
       request<{ url: string; delivered: boolean; error: string | null }>('POST', '/alerts/test'),
-    /** Triggers and resolves a test incident through the installation's PagerDuty key (admin). */
+    /** Emails a test alert to the installation's recipients (TCA_ALERT_EMAIL_TO; admin). */
     testAlertEmail: () =>
       request<{ to: string[]; delivered: boolean; error: string | null }>('POST', '/alerts/test-email'),
+    /** Triggers and resolves a test incident through the installation's PagerDuty key (admin). */
     testPagerDuty: () =>
       request<{ events: string; delivered: boolean; error: string | null }>('POST', '/alerts/test-pagerduty'),
     /** Without `app`, the service logs in with its default X app (see `settings().xLogin.defaultApp`). */

@@ -10,6 +10,7 @@ import {
   validatePin,
   validateSchedule,
   validateWebhookUrl,
+  validateEmailList,
 } from './validation.ts';
 import type { MappingRow, ScheduleDraft } from './validation.ts';
 
@@ -85,6 +86,22 @@ describe('connection fields', () => {
     expect(validateWebhookUrl('https://hooks.example.com/a')).toMatchObject({ ok: true });
     expect(validateWebhookUrl('ftp://example.com')).toMatchObject({ ok: false });
     expect(validateWebhookUrl('not a url')).toMatchObject({ ok: false });
+  });
+
+  it('reads alert email recipients separated by commas or spaces, each once, and names the bad ones', () => {
+    expect(validateEmailList('  ')).toEqual({ ok: true, value: [] });
+    expect(validateEmailList('a@example.com, b@example.com;a@example.com\nc@example.org')).toEqual({
+      ok: true,
+      value: ['a@example.com', 'b@example.com', 'c@example.org'],
+    });
+    const bad = validateEmailList('a@example.com, oncall, b@');
+    expect(bad).toMatchObject({ ok: false });
+    expect(!bad.ok && bad.message).toContain('oncall, b@');
+    expect(
+      validateEmailList(Array.from({ length: 21 }, (_, i) => `p${i}@example.com`).join(',')),
+    ).toMatchObject({
+      ok: false,
+    });
   });
 
   it('requires all four credentials without inner spaces', () => {

@@ -142,6 +142,19 @@ export function validateWebhookUrl(value: string): FieldResult {
   return { ok: true, value: trimmed };
 }
 
+/** Alert email recipients as typed: addresses separated by commas, semicolons or whitespace; empty for none. */
+export function validateEmailList(
+  value: string,
+): { ok: true; value: string[] } | { ok: false; message: string } {
+  const addresses = [...new Set(value.split(/[\s,;]+/).filter(Boolean))];
+  const bad = addresses.filter((a) => !/^[^\s@,;<>"]+@[^\s@,;<>"]+\.[^\s@,;<>"]+$/.test(a));
+  if (bad.length > 0)
+    return { ok: false, message: `Not an email address: ${bad.join(', ')}. Separate addresses with commas.` };
+  if (addresses.length > 20)
+    return { ok: false, message: `At most 20 addresses (${addresses.length} given).` };
+  return { ok: true, value: addresses };
+}
+
 export interface CredentialFields {
   consumerKey: string;
   consumerSecret: string;

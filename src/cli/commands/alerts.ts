@@ -59,12 +59,7 @@ export function registerAlertsCommand(program: Command): void {
       ) => {
         const api = await connect(opts);
         if (opts.test) return testAlert(api, '/api/v1/alerts/test', opts, webhookDelivery);
-        if (opts.testEmail)
-          return testAlert<{ to: string[] }>(api, '/api/v1/alerts/test-email', opts, (r) =>
-            r.delivered
-              ? `Delivered: the SMTP server accepted the test email to ${r.to.join(', ')}`
-              : `Not delivered to ${r.to.join(', ')}: ${r.error ?? 'refused'}`,
-          );
+        if (opts.testEmail) return testAlert(api, '/api/v1/alerts/test-email', opts, emailDelivery);
         if (opts.testPagerduty)
           return testAlert<{ events: string }>(api, '/api/v1/alerts/test-pagerduty', opts, (r) =>
             r.delivered
@@ -253,6 +248,12 @@ function describeSilence(silence: Record<string, unknown>): string {
 type Delivery<T> = T & { delivered: boolean; error: string | null };
 
 /** Whether a webhook (the installation's or a destination's) accepted its test notification, in words. */
+export function emailDelivery(r: Delivery<{ to: string[] }>): string {
+  return r.delivered
+    ? `Delivered: the SMTP server accepted the test email to ${r.to.join(', ')}`
+    : `Not delivered to ${r.to.join(', ')}: ${r.error ?? 'refused'}`;
+}
+
 export function webhookDelivery(r: Delivery<{ url: string }>): string {
   return r.delivered
     ? `Delivered: ${r.url} accepted the test notification`

@@ -12,7 +12,7 @@ import {
   CliError,
   type GlobalOptions,
 } from './api-client.ts';
-import { testAlert, webhookDelivery } from './alerts.ts';
+import { emailDelivery, testAlert, webhookDelivery } from './alerts.ts';
 
 interface Destination {
   id: string;
@@ -35,7 +35,16 @@ function printVerify(r: VerifyResult): void {
   );
 }
 
-/** `tca destinations create|list|verify|login|delete`. */
+/** `--alert-email a@x,b@y` as the API takes it; `none` clears the list. */
+function alertEmails(value: string): string[] {
+  if (value.trim().toLowerCase() === 'none') return [];
+  return value
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+}
+
+/** `tca destinations create|list|update|verify|test-alert|test-email|login|delete`. */
 export function registerDestinationsCommand(program: Command): void {
   const group = program.command('destinations').description('X Ads account connections');
 
@@ -76,6 +85,10 @@ export function registerDestinationsCommand(program: Command): void {
       .option('--api-base-url <url>', 'X Ads API base URL (default: the service’s)')
       .option('--marketing-action <action...>', 'marketing actions the destination is used for')
       .option('--alert-webhook <url>', 'webhook that receives this destination’s alerts')
+      .option(
+        '--alert-email <addresses>',
+        'addresses (comma-separated) this destination’s alerts are also emailed to (needs TCA_SMTP_URL on the service)',
+      )
       .addHelpText(
         'after',
         examples([
@@ -97,6 +110,7 @@ export function registerDestinationsCommand(program: Command): void {
           apiBaseUrl?: string;
           marketingAction?: string[];
           alertWebhook?: string;
+          alertEmail?: string;
         },
       ) => {
         const creds = {
@@ -121,11 +135,80 @@ export function registerDestinationsCommand(program: Command): void {
           ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
           ...(opts.marketingAction !== undefined ? { marketingActions: opts.marketingAction } : {}),
           ...(opts.alertWebhook !== undefined ? { alertWebhookUrl: opts.alertWebhook } : {}),
+          ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
         });
         if (opts.json) printJson(d);
         else
           process.stdout.write(
             `Created destination ${d.id} (${d.name}); run \`tca destinations verify ${d.id}\`\n`,
+          );
+      },
+    ),
+  );
+
+  withConnection(
+    group
+      .command('update <id>')
+      .description('Change a destination’s name, description, marketing actions or where its alerts go')
+      .option('--name <name>', 'connection name (X naming rules apply)')
+      .option('--description <text>', 'description')
+      .option(
+        '--marketing-action <action...>',
+        'marketing actions the destination is used for (replaces them)',
+      )
+      .option('--alert-webhook <url>', 'webhook that receives this destination’s alerts; `none` removes it')
+      .option(
+        '--alert-email <addresses>',
+        'addresses (comma-separated) its alerts are also emailed to, replacing the list; `none` clears it',
+      )
+      .addHelpText(
+        'after',
+        examples([
+          'tca destinations update dst_123 --alert-email crm-owner@example.com,oncall@example.com',
+          'tca destinations update dst_123 --alert-webhook none --alert-email none',
+        ]),
+      ),
+  ).action(
+    action(
+      async (
+        id: string,
+        opts: GlobalOptions & {
+          name?: string;
+          description?: string;
+          marketingAction?: string[];
+          alertWebhook?: string;
+          alertEmail?: string;
+        },
+      ) => {
+        const patch = {
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          ...(opts.description !== undefined ? { description: opts.description } : {}),
+          ...(opts.marketingAction !== undefined ? { marketingActions: opts.marketingAction } : {}),
+          ...(opts.alertWebhook !== undefined
+            ? {
+                alertWebhookUrl: opts.alertWebhook.trim().toLowerCase() === 'none' ? null : opts.alertWebhook,
+              }
+            : {}),
+          ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
+        };
+        if (Object.keys(patch).length === 0)
+          throw new CliError(
+            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook or --alert-email',
+            EXIT.usage,
+          );
+        const api = await connect(opts);
+        const d = await api.request<Destination & { alertWebhookUrl: string | null; alertEmailTo: string[] }>(
+          'PATCH',
+          `/api/v1/destinations/${encodeURIComponent(id)}`,
+          patch,
+        );
+        if (opts.json) printJson(d);
+        else
+          process.stdout.write(
+            `Updated destination ${d.id} (${d.name}): alerts to ${
+              [d.alertWebhookUrl ?? '', d.alertEmailTo.join(', ')].filter(Boolean).join('; ') ||
+              'the installation’s targets only'
+            }\n`,
           );
       },
     ),
@@ -168,6 +251,18 @@ export function registerDestinationsCommand(program: Command): void {
         opts,
         webhookDelivery,
       );
+    }),
+  );
+
+  withConnection(
+    group
+      .command('test-email <id>')
+      .description("Email a test alert to the destination's own alert recipients")
+      .addHelpText('after', examples(['tca destinations test-email dst_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      return testAlert(api, `/api/v1/destinations/${encodeURIComponent(id)}/test-email`, opts, emailDelivery);
     }),
   );
 

@@ -148,7 +148,7 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
     (await store.db
       .selectFrom('destinations')
       .select('id')
-      .where('alert_webhook_url', 'is not', null)
+      .where((eb) => eb.or([eb('alert_webhook_url', 'is not', null), eb('alert_email_to', '!=', '[]')]))
       .executeTakeFirst()) !== undefined;
   const types = Object.entries(firing);
   const count = types.reduce((n, [, c]) => n + c, 0);
@@ -162,6 +162,19 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
     ? await (await import('../../server/alert-email.ts')).verifySmtp(config.alerts.email)
     : null;
   if (smtp !== null) problems.push(`alert emails cannot be sent (${smtp})`);
+  // Recipients named while the service emailed, which it no longer does: nobody tells them anything now.
+  const unmailed = config.alerts.email
+    ? []
+    : await store.db
+        .selectFrom('destinations')
+        .select('id')
+        .where('alert_email_to', '!=', '[]')
+        .orderBy('id')
+        .execute();
+  if (unmailed.length > 0)
+    problems.push(
+      `${unmailed.length} destination${unmailed.length === 1 ? ' names' : 's name'} alert email recipients (${unmailed.map((d) => d.id).join(', ')}), but this service sends no email`,
+    );
   if (stuck.length > 0) {
     const first = stuck[0]!;
     problems.push(
@@ -175,9 +188,11 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
       problems.join('; '),
       smtp !== null
         ? 'Check TCA_SMTP_URL (host, port, login) and that this host may reach it; `tca alerts --test-email` sends one.'
-        : stuck.length > 0
-          ? 'Check the webhook (tca destinations test-alert <id>); notifications are retried for a day.'
-          : 'See them with `tca alerts --firing`; each says what to fix.',
+        : unmailed.length > 0
+          ? 'Set TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL, or clear the recipients (tca destinations update <id> --alert-email none).'
+          : stuck.length > 0
+            ? 'Check the webhook (tca destinations test-alert <id>); notifications are retried for a day.'
+            : 'See them with `tca alerts --firing`; each says what to fix.',
     );
   return check(
     'alerts',

@@ -11,6 +11,7 @@ import { auditEventsAtMigration } from './0009-audit-events-at.ts';
 import { alertsMigration } from './0010-alerts.ts';
 import { alertSilencesMigration } from './0011-alert-silences.ts';
 import { alertAcknowledgementsMigration } from './0012-alert-acknowledgements.ts';
+import { destinationAlertEmailsMigration } from './0013-destination-alert-emails.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -38,6 +39,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0010-alerts', alertsMigration],
   ['0011-alert-silences', alertSilencesMigration],
   ['0012-alert-acknowledgements', alertAcknowledgementsMigration],
+  ['0013-destination-alert-emails', destinationAlertEmailsMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

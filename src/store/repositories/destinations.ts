@@ -27,6 +27,8 @@ export interface Destination {
   apiBaseUrl: string | null;
   marketingActions: string[];
   alertWebhookUrl: string | null;
+  /** Addresses its alerts are also emailed to (besides the installation's `TCA_ALERT_EMAIL_TO`). */
+  alertEmailTo: string[];
   status: DestinationStatus;
   statusReason: string | null;
   createdAt: number;
@@ -42,6 +44,7 @@ export interface CreateDestinationInput {
   apiBaseUrl?: string | null;
   marketingActions?: readonly string[];
   alertWebhookUrl?: string | null;
+  alertEmailTo?: readonly string[];
   status?: DestinationStatus;
   statusReason?: string | null;
 }
@@ -53,6 +56,7 @@ export interface UpdateDestinationInput {
   apiBaseUrl?: string | null;
   marketingActions?: readonly string[];
   alertWebhookUrl?: string | null;
+  alertEmailTo?: readonly string[];
   status?: DestinationStatus;
   statusReason?: string | null;
 }
@@ -66,6 +70,7 @@ const DESTINATION_COLUMNS = [
   'api_base_url',
   'marketing_actions',
   'alert_webhook_url',
+  'alert_email_to',
   'status',
   'status_reason',
   'created_at',
@@ -86,6 +91,7 @@ const toDestination = (row: DestinationRow): Destination => ({
   apiBaseUrl: row.api_base_url,
   marketingActions: parseJson<string[]>(row.marketing_actions, 'destinations.marketing_actions'),
   alertWebhookUrl: row.alert_webhook_url,
+  alertEmailTo: parseJson<string[]>(row.alert_email_to, 'destinations.alert_email_to'),
   status: row.status as DestinationStatus,
   statusReason: row.status_reason,
   createdAt: row.created_at,
@@ -129,6 +135,7 @@ export function destinationRepository(ctx: RepositoryContext) {
           api_base_url: input.apiBaseUrl ?? null,
           marketing_actions: JSON.stringify([...(input.marketingActions ?? [])]),
           alert_webhook_url: input.alertWebhookUrl ?? null,
+          alert_email_to: JSON.stringify([...(input.alertEmailTo ?? [])]),
           status: input.status ?? 'unverified',
           status_reason: input.statusReason ?? null,
           created_at: now,
@@ -160,6 +167,7 @@ export function destinationRepository(ctx: RepositoryContext) {
         api_base_url: patch.apiBaseUrl,
         marketing_actions: patch.marketingActions && JSON.stringify([...patch.marketingActions]),
         alert_webhook_url: patch.alertWebhookUrl,
+        alert_email_to: patch.alertEmailTo && JSON.stringify([...patch.alertEmailTo]),
         status: patch.status,
         status_reason: patch.statusReason,
       });

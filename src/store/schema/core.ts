@@ -54,6 +54,8 @@ export interface DestinationsTable {
   /** JSON array of marketing action names. */
   marketing_actions: string;
   alert_webhook_url: string | null;
+  /** JSON array of the addresses its alerts are also emailed to (migration 0013). */
+  alert_email_to: Generated<string>;
   status: string;
   status_reason: string | null;
   created_at: EpochMs;

@@ -95,6 +95,9 @@ export function Catalog() {
                           Activate audiences
                         </a>
                         {d.alertWebhookUrl ? <TestAlert destinationId={d.id} name={d.name} /> : null}
+                        {d.alertEmailTo?.length ? (
+                          <TestEmail destinationId={d.id} name={d.name} to={d.alertEmailTo} />
+                        ) : null}
                       </td>
                     </tr>
                   ))}
@@ -109,6 +112,20 @@ export function Catalog() {
 }
 
 /** Sends a test notification to the connection's alert webhook and says whether it arrived. */
+function TestEmail({ destinationId, name, to }: { destinationId: string; name: string; to: string[] }) {
+  const { api } = useApp();
+  return (
+    <TestNotification
+      label="Send test email"
+      ariaLabel={`Send test email (${name})`}
+      buttonClassName="link-button"
+      send={() => api.testDestinationEmail(destinationId)}
+      accepted={() => `The SMTP server accepted the test email to ${to.join(', ')}`}
+      errorTitle="The test email could not be sent"
+    />
+  );
+}
+
 function TestAlert({ destinationId, name }: { destinationId: string; name: string }) {
   const { api } = useApp();
   return (

@@ -14,6 +14,7 @@ import {
   validateName,
   validatePin,
   validateWebhookUrl,
+  validateEmailList,
 } from '../validation.ts';
 import type { CredentialFields } from '../validation.ts';
 
@@ -78,6 +79,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const [actions, setActions] = useState<string[]>(initial?.marketingActions ?? []);
   const [customAction, setCustomAction] = useState('');
   const [webhook, setWebhook] = useState(initial?.alertWebhookUrl ?? '');
+  const [emails, setEmails] = useState((initial?.alertEmailTo ?? []).join(', '));
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [touched, setTouched] = useState(false);
@@ -91,6 +93,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const accountResult = validateAccountId(accountId);
   const credentialErrors = validateCredentials(credentials);
   const webhookResult = validateWebhookUrl(webhook);
+  const emailsResult = validateEmailList(emails);
+  // Null: the service sends no email (undefined: not said, to a token that may not read the settings).
+  const noEmail = settings.data?.alertEmail === null;
+  const alertsOk = webhookResult.ok && emailsResult.ok;
   const detailsOk = nameResult.ok && descriptionResult.ok && accountResult.ok;
 
   const refresh = async () => {
@@ -202,11 +208,14 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   };
 
   const saveGovernance = (then: 'exit' | 'activate') => {
-    if (!destination || !webhookResult.ok) return;
+    if (!destination || !webhookResult.ok || !emailsResult.ok) return;
     void run('Saving…', async () => {
+      const unchangedEmails = emailsResult.value.join(',') === (destination.alertEmailTo ?? []).join(',');
       const saved = await api.updateDestination(destination.id, {
         marketingActions: actions,
         alertWebhookUrl: webhookResult.value === '' ? null : webhookResult.value,
+        // Left out when unchanged: a service without email refuses any list but keeps what it has.
+        ...(unchangedEmails ? {} : { alertEmailTo: emailsResult.value }),
       });
       await refresh();
       navigate(then === 'activate' ? { page: 'activate', destinationId: saved.id } : { page: 'catalog' });
@@ -623,6 +632,28 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               />
             )}
           </Field>
+          <Field
+            label="Alert email recipients"
+            optional
+            hint={
+              noEmail
+                ? 'This service sends no email: set TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL on it to email alerts.'
+                : "Addresses (comma-separated) this destination's alerts are also emailed to, besides the installation's."
+            }
+            {...(!emailsResult.ok ? { error: emailsResult.message } : {})}
+          >
+            {(props) => (
+              <input
+                {...props}
+                type="text"
+                inputMode="email"
+                placeholder="crm-owner@example.com, oncall@example.com"
+                value={emails}
+                disabled={noEmail && emails.trim() === ''}
+                onChange={(e) => setEmails(e.target.value)}
+              />
+            )}
+          </Field>
           <div className="actions">
             <button type="button" className="secondary" onClick={() => setStep('preflight')}>
               Back
@@ -631,11 +662,11 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               type="button"
               className="secondary"
               onClick={() => saveGovernance('exit')}
-              disabled={busy !== null || !webhookResult.ok}
+              disabled={busy !== null || !alertsOk}
             >
               Save &amp; exit
             </button>
-            <button type="submit" disabled={busy !== null || !webhookResult.ok}>
+            <button type="submit" disabled={busy !== null || !alertsOk}>
               Save and activate audiences
             </button>
           </div>

@@ -371,7 +371,13 @@ function InstallationAlertWebhook() {
           </p>
         </TestNotification>
       ) : null}
-      {email ? (
+      {email && email.to.length === 0 ? (
+        <p>
+          Alerts are emailed through <code>{email.smtp}</code> to the recipients each connection names (none
+          of the installation&apos;s: set <code>TCA_ALERT_EMAIL_TO</code> to email every alert to one list
+          too).
+        </p>
+      ) : email ? (
         // Alerts are also emailed: to whom, through which server, and a test email on request.
         <TestNotification
           testId="alert-email"
