@@ -155,6 +155,24 @@ describe('loadConfig', () => {
     expect(JSON.stringify(wrong)).not.toContain('hunter2');
   });
 
+  it('reads the origins URL imports may read, and names each entry that is not one', () => {
+    expect(loadConfig({}).importUrlAllow).toEqual([]);
+    expect(loadConfig({ TCA_IMPORT_URL_ALLOW: 'https://*.s3.amazonaws.com' }).importUrlAllow).toEqual([
+      { protocol: 'https:', host: 's3.amazonaws.com', subdomains: true, port: '443' },
+    ]);
+    try {
+      loadConfig({ TCA_IMPORT_URL_ALLOW: 'https://storage.googleapis.com/bucket' });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ConfigError).problems).toEqual([
+        {
+          variable: 'TCA_IMPORT_URL_ALLOW',
+          message: '"https://storage.googleapis.com/bucket" has more than an origin (scheme, host and port only)',
+        },
+      ]);
+    }
+  });
+
   it('forwards the audit trail only when TCA_AUDIT_FORWARD_URL is set, and checks its settings', () => {
     expect(loadConfig({}).auditForward).toBeUndefined();
     expect(

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { outboundProxyFromEnv, type OutboundProxy } from '../net/outbound-proxy.ts';
+import { parseUrlAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import { readSetting } from './secret-env.ts';
 
 export const ROLES = ['api', 'worker', 'all'] as const;
@@ -78,6 +79,8 @@ export interface Config {
    * command routes every request by it (see `installOutboundProxy`); the service reports it.
    */
   outboundProxy: OutboundProxy | undefined;
+  /** Origins a URL import may read from (`TCA_IMPORT_URL_ALLOW`); none: URL imports are refused. */
+  importUrlAllow: AllowedOrigin[];
 }
 
 /** Pushing the audit trail to a collector (a SIEM's HTTP input). */
@@ -413,6 +416,9 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
   const outbound = outboundProxyFromEnv(env);
   problems.push(...outbound.problems);
 
+  const importUrlAllow = parseUrlAllowList(read('TCA_IMPORT_URL_ALLOW', undefined));
+  for (const message of importUrlAllow.problems) problems.push({ variable: 'TCA_IMPORT_URL_ALLOW', message });
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir,
@@ -444,6 +450,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     auditFeedDelayMs,
     auditForward,
     outboundProxy: outbound.proxy ?? undefined,
+    importUrlAllow: importUrlAllow.origins,
   };
 }
 

@@ -286,6 +286,8 @@ export interface ServiceBackend {
    * every batch is durable. A mirror segment must exist in the sandbox. See `EnginePort.importStream`.
    */
   importFile(sandboxId: string, input: ImportInput): Promise<Checked<ImportReportView>>;
+  /** Imports the object at an allowed http(s) URL, as `importFile` does an upload. */
+  importUrl(sandboxId: string, input: z.output<typeof S.ImportUrlSchema>): Promise<Checked<ImportReportView>>;
   imports: {
     /** The sandbox's imports, newest first. */
     list(sandboxId: string, limit: number): Promise<ImportView[]>;

@@ -994,6 +994,31 @@ export function buildRoutes(options: RouteOptions): Route[] {
       },
     }),
     route({
+      method: 'POST',
+      path: `${V1}/imports/url`,
+      permissions: ['Ingest Profiles'],
+      tag: 'Ingest',
+      summary:
+        'Import the file at an http(s) URL (a presigned S3 URL, a signed Cloud Storage URL, an Azure blob URL with a ' +
+        'SAS token), read and written as it streams, as an upload is. Only origins the service may read are ' +
+        'fetched (TCA_IMPORT_URL_ALLOW), redirects included. The same object imported again resumes an unfinished ' +
+        "import and answers a completed one's report. 400 when the URL is refused or does not answer with the file.",
+      body: S.ImportUrlSchema,
+      status: 200,
+      response: S.ImportReportSchema,
+      handler: async ({ principal, backend, body }) => {
+        const started = await backend.importUrl(principal.sandboxId, body);
+        if (!started.ok) {
+          throw badRequest(
+            `The import cannot start (${started.problems.length} problem${started.problems.length === 1 ? '' : 's'})`,
+            started.problems,
+            'validation_failed',
+          );
+        }
+        return started.value;
+      },
+    }),
+    route({
       method: 'GET',
       path: `${V1}/imports`,
       permissions: ['Ingest Profiles'],

@@ -140,6 +140,12 @@ export const SettingsSchema = z
           '"Log in with X" works without app keys: the service has a default X app (TCA_X_CONSUMER_KEY, or the demo app)',
       }),
     }),
+    importUrls: z.object({
+      origins: z.array(z.string()).meta({
+        description:
+          'Origins a URL import may read (TCA_IMPORT_URL_ALLOW), `*.` for any subdomain; empty: URL imports are off',
+      }),
+    }),
     auditForward: z
       .object({
         collector: z.string().meta({ description: 'TCA_AUDIT_FORWARD_URL without its query string' }),
@@ -830,6 +836,27 @@ export const ImportQuerySchema = z.object({
     .optional()
     .meta({ description: "CSV: the namespace a row's profile_key is hashed under (default CRMID)" }),
 });
+
+export const ImportUrlSchema = z
+  .object({
+    url: z.string().min(1).max(8192).meta({
+      description:
+        'An http(s) URL of the file, on an origin the service may read (TCA_IMPORT_URL_ALLOW): a presigned S3 URL, a signed Cloud Storage URL, an Azure blob URL with a SAS token. Its query string is never stored or shown.',
+      example: 'https://exports.s3.amazonaws.com/vip.csv.gz?X-Amz-Signature=…',
+    }),
+    format: z.enum(['ndjson', 'json', 'csv']).optional().meta({
+      description:
+        "Default: from the URL's extension (.csv, .json, .ndjson, .jsonl, each maybe .gz), else the answer's Content-Type",
+    }),
+    mode: ImportQuerySchema.shape.mode,
+    segmentId: ImportQuerySchema.shape.segmentId,
+    keyNamespace: ImportQuerySchema.shape.keyNamespace,
+    key: z.string().min(1).max(200).optional().meta({
+      description:
+        "The import key. Default: one made from the URL without its query string and the object's ETag, so importing the same object again resumes an unfinished import (and answers a completed one's report)",
+    }),
+  })
+  .meta({ id: 'ImportUrl' });
 
 export const ImportReportSchema = z
   .object({

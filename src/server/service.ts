@@ -173,6 +173,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     alertWebhookUrl: config.alerts.webhookUrl,
     alertPagerDuty: config.alerts.pagerDuty,
     alertEmail: config.alerts.email,
+    importUrlAllow: config.importUrlAllow,
     ...(options.alertFetch ? { alertFetch: options.alertFetch } : {}),
   });
 

@@ -1,5 +1,7 @@
 import { forwardedCursor } from './audit-forward.ts';
 import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
+import { openImportUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
+import { describeAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import {
   createSilence,
   endSilence,
@@ -102,6 +104,8 @@ export interface StoreBackendOptions {
   alertPagerDuty?: { routingKey: string; url: string } | undefined;
   /** Alert emails (recipients, sender, SMTP server), when set up. */
   alertEmail?: AlertEmail | undefined;
+  /** Origins a URL import may read (TCA_IMPORT_URL_ALLOW); none: URL imports are refused. */
+  importUrlAllow?: readonly AllowedOrigin[];
   /** How alert webhooks are called (tests: a loopback receiver's); default `fetch`. */
   alertFetch?: typeof globalThis.fetch;
 }
@@ -493,6 +497,19 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         ]
       : [];
 
+  /** Why an import cannot start whatever its bytes: mirror mode without a known segment. */
+  const importProblems = async (
+    sandboxId: string,
+    input: { mode: 'incremental' | 'mirror'; segmentId?: string | undefined },
+  ): Promise<ErrorDetail[]> => {
+    if (input.mode !== 'mirror') return [];
+    if (input.segmentId === undefined)
+      return [{ path: 'segmentId', reason: 'required in mirror mode: the segment the file holds' }];
+    if (!(await store.segments.get(sandboxId, input.segmentId)))
+      return [{ path: 'segmentId', reason: `no segment ${input.segmentId} in this sandbox` }];
+    return [];
+  };
+
   const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
     const creds = await store.destinations.getCredentials(sandboxId, d.id);
     const complete =
@@ -520,7 +537,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   return {
     async settings({ audit = false } = {}) {
       const xLogin = { defaultApp: options.defaultXApp !== undefined };
-      if (!audit) return { xLogin };
+      const importUrls = { origins: describeAllowList(options.importUrlAllow ?? []) };
+      if (!audit) return { xLogin, importUrls };
       const outboundProxy = options.outboundProxy ? describeOutboundProxy(options.outboundProxy) : null;
       const alertWebhook = options.alertWebhookUrl
         ? { origin: new URL(options.alertWebhookUrl).origin, signed: Boolean(options.alertWebhookSecret) }
@@ -533,11 +551,20 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         : null;
       const forward = options.auditForward;
       if (forward === undefined)
-        return { xLogin, auditForward: null, outboundProxy, alertWebhook, alertPagerDuty, alertEmail };
+        return {
+          xLogin,
+          importUrls,
+          auditForward: null,
+          outboundProxy,
+          alertWebhook,
+          alertPagerDuty,
+          alertEmail,
+        };
       const cursor = decodeAuditCursor((await forwardedCursor(store)) ?? undefined) || undefined;
       const url = new URL(forward.url);
       return {
         xLogin,
+        importUrls,
         auditForward: {
           collector: `${url.origin}${url.pathname}`,
           format: forward.format,
@@ -1398,15 +1425,43 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     },
     erase: (sandboxId, identities) => engine.erase(sandboxId, identities),
     async importFile(sandboxId, input) {
-      if (input.mode === 'mirror') {
-        if (input.segmentId === undefined)
-          return problems([
-            { path: 'segmentId', reason: 'required in mirror mode: the segment the file holds' },
-          ]);
-        if (!(await store.segments.get(sandboxId, input.segmentId)))
-          return problems([{ path: 'segmentId', reason: `no segment ${input.segmentId} in this sandbox` }]);
-      }
+      const refused = await importProblems(sandboxId, input);
+      if (refused.length > 0) return problems(refused);
       return { ok: true, value: await engine.importStream(sandboxId, input) };
+    },
+    async importUrl(sandboxId, input) {
+      // Nothing is fetched for an import that could not start.
+      const refused = [
+        ...urlProblems(input.url, options.importUrlAllow ?? []),
+        ...(await importProblems(sandboxId, input)),
+      ];
+      if (refused.length > 0) return problems(refused);
+      const opened = await openImportUrl(input.url, options.importUrlAllow ?? []);
+      if (!opened.ok) return opened;
+      const source = opened.value;
+      const format = input.format ?? urlFormat(source.url.href, source.contentType);
+      if (format === 'parquet') {
+        await source.cancel();
+        return problems([
+          {
+            path: 'url',
+            reason:
+              'a Parquet file is read from its end, by ranges: import it with `tca import <url>`, which reads it so (or export CSV or NDJSON)',
+          },
+        ]);
+      }
+      return {
+        ok: true,
+        value: await engine.importStream(sandboxId, {
+          bytes: source.body,
+          totalBytes: source.totalBytes,
+          format,
+          mode: input.mode,
+          segmentId: input.segmentId,
+          keyNamespace: input.keyNamespace,
+          key: input.key ?? urlImportKey(source.url.href, source.version),
+        }),
+      };
     },
     imports: {
       list: (sandboxId, limit) => engine.imports(sandboxId, limit),

@@ -211,6 +211,17 @@ describe('destinations', () => {
     expect(d.body).toMatchObject({ name: 'Acme US', alertEmailTo: [] });
   });
 
+  it('refuses URL imports on a service that lists no origin to read, naming the setting', async () => {
+    const r = await t.call('POST', '/api/v1/imports/url', {
+      token: t.adminToken,
+      body: { url: 'https://exports.s3.amazonaws.com/vip.csv?X-Amz-Signature=secret' },
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details[0]).toMatchObject({ path: 'url' });
+    expect(r.body.error.details[0].reason).toContain('TCA_IMPORT_URL_ALLOW');
+    expect(JSON.stringify(r.body)).not.toContain('secret');
+  });
+
   it('completes the PIN login and stores working credentials', async () => {
     const d = await t.call('POST', '/api/v1/destinations', {
       token: t.adminToken,

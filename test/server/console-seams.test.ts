@@ -205,6 +205,7 @@ describe('"Log in with X" with the default app', () => {
     expect(withApp.status).toBe(200);
     expect(withApp.body).toEqual({
       xLogin: { defaultApp: true },
+      importUrls: { origins: [] },
       auditForward: null,
       outboundProxy: null,
       alertWebhook: null,
@@ -215,6 +216,7 @@ describe('"Log in with X" with the default app', () => {
     const without = await plain.call('GET', '/api/v1/settings', { token: plain.adminToken });
     expect(without.body).toEqual({
       xLogin: { defaultApp: false },
+      importUrls: { origins: [] },
       auditForward: null,
       outboundProxy: null,
       alertWebhook: null,

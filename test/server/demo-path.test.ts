@@ -79,6 +79,7 @@ describe('npm start (tca start --demo)', () => {
     // "Log in with X" is one click in the demo: the emulator's app is the service's default.
     expect((await get(`${api}/api/v1/settings`, token)).body).toEqual({
       xLogin: { defaultApp: true },
+      importUrls: { origins: [] },
       // The admin token may read the audit trail: it is told the trail is not pushed anywhere.
       auditForward: null,
       outboundProxy: null,

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERMISSIONS, type Permission } from '../../src/server/permissions.ts';
@@ -240,6 +242,10 @@ const FIXTURES: Record<string, Fixture> = {
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     return { path: `/api/v1/imports/${key}` };
   },
+  'POST /api/v1/imports/url': async (c) => ({
+    path: '/api/v1/imports/url',
+    body: { url: `${fileOrigin}/${uniq('export-')}.csv`, mode: 'mirror', segmentId: c.segmentId },
+  }),
   'POST /api/v1/imports': async (c) => ({
     path: `/api/v1/imports?mode=mirror&segmentId=${c.segmentId}`,
     raw: `profile_key,email,segment:${c.segmentId}\n${uniq('crm-')},${uniq('buyer')}@example.com,1\n`,
@@ -263,9 +269,23 @@ async function tokenLacking(p: Permission): Promise<string> {
   return r.body.token as string;
 }
 
+/** Serves a one-row CSV at any path, for URL imports (another ETag each time: never the same object). */
+let files: Server;
+let fileOrigin = '';
+
 beforeAll(async () => {
+  let served = 0;
+  files = createServer((req, res) => {
+    served += 1;
+    res
+      .writeHead(200, { 'content-type': 'text/csv', etag: `"${served}"` })
+      .end(`profile_key,email,segment:seg-main\ncrm-url-${served},url${served}@example.com,1\n`);
+  });
+  await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
+  fileOrigin = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
   // An installation-wide alert webhook nobody answers at: delivered or not, a test of it answers 200.
   t = await startTestService({
+    TCA_IMPORT_URL_ALLOW: fileOrigin,
     TCA_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/unreachable',
     TCA_ALERT_PAGERDUTY_ROUTING_KEY: 'RouteTableKey0123456789abcdefABC',
     TCA_ALERT_PAGERDUTY_URL: 'http://127.0.0.1:9/enqueue',
@@ -299,6 +319,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+  await new Promise((r) => files?.close(r));
 });
 
 describe('route table', () => {

@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import { describeNetworkFailure } from '../net/network-failure.ts';
+import { describeAllowList, isAllowedUrl, type AllowedOrigin } from '../net/url-allow-list.ts';
+import type { ErrorDetail } from './api-error.ts';
+
+/*
+ * A URL import: the service reads an object behind an http(s) URL (a presigned S3 URL, a signed Cloud Storage URL, an
+ * Azure blob URL with a SAS token) and imports it as if it were uploaded. The URL's query string is its credential, so
+ * the URL is named everywhere by its origin and path only. Only origins on the allow-list are fetched, redirects
+ * included, so a token cannot make the service reach anything else.
+ */
+
+/** Redirects followed at most (each to an allowed origin). */
+const MAX_REDIRECTS = 5;
+/** Time to the response headers; the body then streams for as long as the import reads it. */
+const HEADERS_TIMEOUT_MS = 30_000;
+
+/** A URL without its query string and fragment (which may hold a credential). */
+export const publicUrl = (url: URL): string => `${url.origin}${url.pathname}`;
+
+export interface OpenedUrl {
+  /** Where the file was read from, after any redirect: its path names the format, and the import. */
+  url: URL;
+  body: AsyncIterable<Uint8Array>;
+  /** Content-Length, when given. */
+  totalBytes: number | null;
+  /** What changes when the object does (ETag, else Last-Modified, else the length): part of the default key. */
+  version: string;
+  /** The response's media type, lower-case, without parameters. */
+  contentType: string | null;
+  /** Stops reading (the import refused to start). */
+  cancel(): Promise<void>;
+}
+
+/** Problems with the URL itself: not http(s), or not on the allow-list (which the problem lists). */
+export function urlProblems(raw: string, allow: readonly AllowedOrigin[]): ErrorDetail[] {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return [{ path: 'url', reason: 'not a URL; give the full http(s) URL of the file, as a presigned link' }];
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    const hint =
+      url.protocol === 's3:' || url.protocol === 'gs:'
+        ? ': presign it first (aws s3 presign …, gcloud storage sign-url …)'
+        : '';
+    return [{ path: 'url', reason: `only http and https URLs are read${hint}` }];
+  }
+  if (allow.length === 0)
+    return [
+      {
+        path: 'url',
+        reason:
+          'this service imports from no URL: an administrator lists the origins it may read in TCA_IMPORT_URL_ALLOW (for example https://*.s3.amazonaws.com)',
+      },
+    ];
+  if (!isAllowedUrl(allow, url))
+    return [
+      {
+        path: 'url',
+        reason: `${url.origin} is not an origin this service may read (TCA_IMPORT_URL_ALLOW: ${describeAllowList(allow).join(', ')})`,
+      },
+    ];
+  return [];
+}
+
+/**
+ * Requests the URL, following redirects only to allowed origins; the open body, or problems saying why not (the
+ * answer's status, the network failure), naming the URL without its query string.
+ */
+export async function openImportUrl(
+  raw: string,
+  allow: readonly AllowedOrigin[],
+  fetchImpl: typeof globalThis.fetch = globalThis.fetch,
+): Promise<{ ok: true; value: OpenedUrl } | { ok: false; problems: ErrorDetail[] }> {
+  const refused = urlProblems(raw, allow);
+  if (refused.length > 0) return { ok: false, problems: refused };
+  let url = new URL(raw);
+  for (let hop = 0; ; hop += 1) {
+    const headersTimeout = new AbortController();
+    const timer = setTimeout(() => headersTimeout.abort(), HEADERS_TIMEOUT_MS);
+    let response: Response;
+    try {
+      response = await fetchImpl(url, {
+        redirect: 'manual',
+        headers: { 'user-agent': 'tca-import', 'accept-encoding': 'identity' },
+        signal: headersTimeout.signal,
+      });
+    } catch (error) {
+      return {
+        ok: false,
+        problems: [{ path: 'url', reason: `${publicUrl(url)}: ${describeNetworkFailure(error).reason}` }],
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+    const location = response.headers.get('location');
+    if (response.status >= 300 && response.status < 400 && location !== null) {
+      await response.body?.cancel();
+      const next = new URL(location, url);
+      if (hop >= MAX_REDIRECTS)
+        return {
+          ok: false,
+          problems: [{ path: 'url', reason: `${publicUrl(url)}: more than ${MAX_REDIRECTS} redirects` }],
+        };
+      const problems = urlProblems(next.href, allow);
+      if (problems.length > 0)
+        return {
+          ok: false,
+          problems: [
+            {
+              path: 'url',
+              reason: `${publicUrl(url)} redirects to ${next.origin}, which is not allowed: ${problems[0]!.reason}`,
+            },
+          ],
+        };
+      url = next;
+      continue;
+    }
+    if (!response.ok || response.body === null) {
+      await response.body?.cancel();
+      const expired = response.status === 403 || response.status === 400;
+      return {
+        ok: false,
+        problems: [
+          {
+            path: 'url',
+            reason: `${publicUrl(url)} answered HTTP ${response.status}${expired ? ' (a presigned URL that expired, or was signed for another object?)' : ''}`,
+          },
+        ],
+      };
+    }
+    const length = response.headers.get('content-length');
+    const version =
+      response.headers.get('etag') ??
+      response.headers.get('last-modified') ??
+      `length:${length ?? 'unknown'}`;
+    const body = response.body;
+    return {
+      ok: true,
+      value: {
+        url,
+        body: body as unknown as AsyncIterable<Uint8Array>,
+        totalBytes: length !== null && /^\d+$/.test(length) ? Number(length) : null,
+        version,
+        contentType: response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() ?? null,
+        cancel: () => body.cancel(),
+      },
+    };
+  }
+}
+
+/** The default key of a URL import: the same object (URL without query, and version) resumes the same import. */
+export function urlImportKey(raw: string, version: string): string {
+  const digest = createHash('sha256')
+    .update(`${publicUrl(new URL(raw))}\n${version}`)
+    .digest('hex');
+  return `url-${digest.slice(0, 32)}`;
+}
+
+/** The format a URL's path names (`.csv`, `.json`, `.ndjson`, `.jsonl`, with or without `.gz`), else its media type. */
+export function urlFormat(raw: string, contentType: string | null): 'csv' | 'json' | 'ndjson' | 'parquet' {
+  const path = new URL(raw).pathname.toLowerCase().replace(/\.gz$/, '');
+  if (path.endsWith('.parquet')) return 'parquet';
+  if (path.endsWith('.csv')) return 'csv';
+  if (path.endsWith('.json')) return 'json';
+  if (path.endsWith('.ndjson') || path.endsWith('.jsonl')) return 'ndjson';
+  if (contentType === 'text/csv') return 'csv';
+  if (contentType === 'application/json') return 'json';
+  return 'ndjson';
+}
