@@ -167,7 +167,8 @@ describe('loadConfig', () => {
       expect((e as ConfigError).problems).toEqual([
         {
           variable: 'TCA_IMPORT_URL_ALLOW',
-          message: '"https://storage.googleapis.com/bucket" has more than an origin (scheme, host and port only)',
+          message:
+            '"https://storage.googleapis.com/bucket" has more than an origin (scheme, host and port only)',
         },
       ]);
     }

@@ -69,6 +69,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   let dataflowId = '';
   let siem: Server;
   let siemUrl = '';
+  // An object store's presigned URLs, played on loopback: the service reads them for URL imports.
+  let objects: Server;
+  let objectsOrigin = '';
+  const objectRequests: string[] = [];
   const siemEvents: string[] = [];
   const installationAlerts: Array<{ type: string }> = [];
   type PagerDutyEvent = {
@@ -103,6 +107,16 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     });
     await new Promise<void>((r) => siem.listen(0, '127.0.0.1', r));
     siemUrl = `http://127.0.0.1:${(siem.address() as AddressInfo).port}/siem`;
+    objects = createServer((req, res) => {
+      objectRequests.push(req.url ?? '');
+      res
+        .writeHead(200, { 'content-type': 'binary/octet-stream', etag: '"newsletter-1"' })
+        .end(
+          'profile_key,email,segment:seg-newsletter\ncrm-n1,news.1@example.com,1\ncrm-n2,news.2@example.com,1\n',
+        );
+    });
+    await new Promise<void>((r) => objects.listen(0, '127.0.0.1', r));
+    objectsOrigin = `http://127.0.0.1:${(objects.address() as AddressInfo).port}`;
     // The service's default X app is the emulator's demo app, as in `tca start --demo`: "Log in with X" needs no keys.
     stack = await startStack({
       env: {
@@ -118,6 +132,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         TCA_ALERT_EMAIL_TO: 'oncall@example.com',
         TCA_ALERT_EMAIL_FROM: 'tca@example.com',
         TCA_SMTP_URL: smtp.url,
+        TCA_IMPORT_URL_ALLOW: objectsOrigin,
         // Egress through a corporate proxy that exists nowhere: X (the emulator) and the SIEM are on loopback, which
         // is always reached directly, so everything below works only if the proxy is bypassed for them.
         HTTPS_PROXY: 'http://egress:hush@proxy.corp.example:3128',
@@ -179,6 +194,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
     await stack?.stop();
     await new Promise((r) => siem?.close(r));
+    await new Promise((r) => objects?.close(r));
   }, 60_000);
 
   it('refuses a bad token with its message, then signs in with the admin token', async () => {
@@ -582,6 +598,24 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     );
     await row.getByRole('button', { name: /Activate now/ }).click();
     await expectText(page.getByRole('alert'), /once per 24 hours/);
+
+    // A file the service reads from a presigned URL, on the one origin it may read; the format from the path.
+    await page.getByRole('link', { name: 'Import a file' }).click();
+    await page.getByLabel('From a URL').check();
+    const fileUrl = page.getByLabel('File URL');
+    await fileUrl.fill('https://files.example.com/exports/newsletter.csv?sig=abc');
+    expect(await page.getByLabel('Format').inputValue()).toBe('csv');
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await expectText(page.getByRole('alert'), 'is not an origin this service may read');
+    expect(objectRequests).toEqual([]);
+    await fileUrl.fill(`${objectsOrigin}/exports/newsletter.csv?X-Amz-Signature=abc`);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await expectText(page.getByTestId('import-rows'), '2');
+    await expectText(page.getByTestId('import-accepted'), '2');
+    await expectText(page.getByTestId('import-key'), 'Import key url-');
+    expect(objectRequests).toEqual(['/exports/newsletter.csv?X-Amz-Signature=abc']);
+    await shot(page, '15b-dataflow-import-url');
+    await page.getByLabel('A file on this computer').check();
   });
 
   it(

@@ -166,6 +166,8 @@ export interface ScheduleInput {
 export interface ServiceSettings {
   /** `defaultApp`: "Log in with X" needs no app keys, the service has its own X app. */
   xLogin: { defaultApp: boolean };
+  /** The origins a URL import may read (`*.` for any subdomain); empty: URL imports are off. */
+  importUrls?: { origins: string[] };
   /**
    * Where the audit trail is pushed (null when it is not): the collector, its format, when the last event it
    * acknowledged was recorded, and how many wait. Only for a token with Manage Tokens.
@@ -706,6 +708,9 @@ export function createApi(options: ApiOptions) {
         : request<ImportReport>('POST', '/imports', file, { ...query }, IMPORT_CONTENT_TYPES[query.format], {
             'idempotency-key': key,
           }),
+    /** Has the service read the file at `url` (an allowed origin) and import it; the format defaults from its path. */
+    importUrl: (url: string, query: Omit<ImportQuery, 'format'> & { format?: ImportFormat; key?: string }) =>
+      request<ImportReport>('POST', '/imports/url', { url, ...query }),
     imports: async (limit = 10) =>
       (await request<{ imports: ImportRecord[] }>('GET', '/imports', undefined, { limit })).imports,
 

@@ -715,6 +715,21 @@ const IMPORT_STATUS_LABEL: Record<ImportRecord['status'], string> = {
 };
 
 /** Uploads a file of profiles to the sandbox (streamed by the browser) and shows the import's report. */
+/** The format a URL's path names (its extension, maybe before `.gz`), or null when it names none. */
+function urlFormat(raw: string): FileFormat | null {
+  let path: string;
+  try {
+    path = new URL(raw).pathname.toLowerCase().replace(/\.gz$/, '');
+  } catch {
+    return null;
+  }
+  if (path.endsWith('.parquet')) return 'parquet';
+  if (path.endsWith('.csv')) return 'csv';
+  if (path.endsWith('.json')) return 'json';
+  if (path.endsWith('.ndjson') || path.endsWith('.jsonl')) return 'ndjson';
+  return null;
+}
+
 function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
@@ -735,6 +750,16 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     queryKey: [session.sandbox, 'imports'],
     queryFn: () => api.imports(10),
     refetchInterval: LIVE_MS,
+  });
+  // A file on this computer, or one the service reads from a URL (when it may read any origin).
+  const settings = useQuery({ queryKey: ['settings'], queryFn: () => api.settings(), staleTime: Infinity });
+  const urlOrigins = settings.data?.importUrls?.origins ?? [];
+  const [source, setSource] = useState<'file' | 'url'>('file');
+  const [url, setUrl] = useState('');
+  const fromUrl = useMutation({
+    mutationFn: ({ target, query, key }: { target: string; query: ImportQuery; key?: string }) =>
+      api.importUrl(target, { ...query, ...(key !== undefined ? { key } : {}) }),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const upload = useMutation({
     mutationFn: async ({
@@ -769,7 +794,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const keyFor = (picked: File[]) => resuming?.key ?? again ?? importKeyOf(picked);
   // The files' extensions name one format, or the user picks it (a mix is refused before anything is sent).
   const pickedFormats = new Set(files.map((f) => fileFormatOf(f.name)));
-  const report = upload.data;
+  const report = source === 'url' ? fromUrl.data : upload.data;
+  // While the service reads a URL, the import it runs (the newest running one) shows how far it got.
+  const reading = fromUrl.isPending ? recent.data?.find((i) => i.status === 'running') : undefined;
   // After a failed upload, where its import stands (what a resume will skip).
   const failedKey = upload.isError ? upload.variables?.key : undefined;
   const stopped = recent.data?.find((i) => i.key === failedKey && i.status !== 'complete');
@@ -791,7 +818,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       noValidate
       onSubmit={(e) => {
         e.preventDefault();
-        if (files.length > 0) upload.mutate({ picked: files, query, key: keyFor(files), as: format });
+        if (source === 'url') {
+          if (url.trim() !== '') fromUrl.mutate({ target: url.trim(), query });
+        } else if (files.length > 0) upload.mutate({ picked: files, query, key: keyFor(files), as: format });
       }}
     >
       <p className="muted">
@@ -810,26 +839,72 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           </button>
         </p>
       ) : null}
-      <Field label="File" hint="Pick the parts of an export together to import them as one file.">
-        {(props) => (
-          <input
-            {...props}
-            type="file"
-            multiple
-            accept=".csv,.ndjson,.jsonl,.json,.gz,.parquet,text/csv,application/json,application/gzip"
-            onChange={(e) => {
-              const list = [...(e.target.files ?? [])];
-              const picked = list[0] ?? null;
-              setFiles(list);
-              setAgain(null);
-              // A Parquet file resumes a CSV import: it is sent as the CSV it reads as.
-              if (picked && (!resuming || fileFormatOf(picked.name) === 'parquet'))
-                setFormat(fileFormatOf(picked.name));
-              upload.reset();
-            }}
-          />
-        )}
-      </Field>
+      {urlOrigins.length > 0 ? (
+        <fieldset className="choice">
+          <legend>Source</legend>
+          <label>
+            <input
+              type="radio"
+              name="import-source"
+              checked={source === 'file'}
+              onChange={() => setSource('file')}
+            />{' '}
+            A file on this computer
+          </label>
+          <label>
+            <input
+              type="radio"
+              name="import-source"
+              checked={source === 'url'}
+              onChange={() => setSource('url')}
+            />{' '}
+            From a URL: the service reads it (a presigned object-store link)
+          </label>
+        </fieldset>
+      ) : null}
+      {source === 'url' ? (
+        <Field
+          label="File URL"
+          hint={`A presigned S3 URL, a signed Cloud Storage URL or an Azure SAS URL, on ${urlOrigins.join(', ')}. Its signature is never stored or shown; importing the same object again resumes or reports it.`}
+        >
+          {(props) => (
+            <input
+              {...props}
+              type="url"
+              placeholder="https://exports.s3.amazonaws.com/vip.csv.gz?X-Amz-Signature=…"
+              value={url}
+              onChange={(e) => {
+                setUrl(e.target.value);
+                const named = urlFormat(e.target.value.trim());
+                if (named !== null) setFormat(named);
+                fromUrl.reset();
+              }}
+            />
+          )}
+        </Field>
+      ) : null}
+      {source === 'file' ? (
+        <Field label="File" hint="Pick the parts of an export together to import them as one file.">
+          {(props) => (
+            <input
+              {...props}
+              type="file"
+              multiple
+              accept=".csv,.ndjson,.jsonl,.json,.gz,.parquet,text/csv,application/json,application/gzip"
+              onChange={(e) => {
+                const list = [...(e.target.files ?? [])];
+                const picked = list[0] ?? null;
+                setFiles(list);
+                setAgain(null);
+                // A Parquet file resumes a CSV import: it is sent as the CSV it reads as.
+                if (picked && (!resuming || fileFormatOf(picked.name) === 'parquet'))
+                  setFormat(fileFormatOf(picked.name));
+                upload.reset();
+              }}
+            />
+          )}
+        </Field>
+      ) : null}
       <Field label="Format">
         {(props) => (
           <select {...props} value={format} onChange={(e) => setFormat(e.target.value as FileFormat)}>
@@ -885,6 +960,11 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           )}
         </Field>
       ) : null}
+      {reading ? (
+        <p className="muted" data-testid="import-url-progress">
+          Reading the file from the URL: {formatCount(reading.rowsCommitted)} rows written so far
+        </p>
+      ) : null}
       {upload.isPending && sent !== null ? (
         <p className="muted" data-testid="import-progress">
           <progress value={sent.bytes} max={Math.max(1, sent.total)} /> {formatMegabytes(sent.bytes)} of{' '}
@@ -901,13 +981,26 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
         <button
           type="submit"
           disabled={
-            !file || pickedFormats.size > 1 || upload.isPending || (mode === 'mirror' && segmentId === '')
+            (source === 'url'
+              ? url.trim() === '' || fromUrl.isPending || format === 'parquet'
+              : !file || pickedFormats.size > 1) ||
+            upload.isPending ||
+            (mode === 'mirror' && segmentId === '')
           }
         >
-          {upload.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
+          {upload.isPending || fromUrl.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
         </button>
       </div>
-      {upload.isError ? (
+      {source === 'url' && format === 'parquet' ? (
+        <p className="callout" role="status">
+          The service reads a Parquet file by ranges from its end, not from a URL as it streams: run{' '}
+          <code>tca import &lt;url&gt; --dataflow {dataflow.id}</code>, or export CSV or NDJSON.
+        </p>
+      ) : null}
+      {source === 'url' && fromUrl.isError ? (
+        <ErrorMessage error={fromUrl.error} title="The file was not imported" />
+      ) : null}
+      {source === 'file' && upload.isError ? (
         <>
           <ErrorMessage error={upload.error} title="The file was not imported" />
           {file && upload.variables && (stopped || isCutOff(upload.error)) ? (
@@ -937,6 +1030,10 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
                 type="button"
                 onClick={() => {
                   const key = `${report.key.slice(0, 180)}:again:${Date.now()}`;
+                  if (source === 'url') {
+                    fromUrl.mutate({ target: url.trim(), query, key });
+                    return;
+                  }
                   setAgain(key);
                   setResuming(null);
                   if (files.length > 0) upload.mutate({ picked: files, query, key, as: format });
