@@ -118,6 +118,11 @@ export interface ImportReport {
   removed: number;
   /** True when a syntax error stopped reading before the end of the file (mirror mode then removes nothing). */
   truncated: boolean;
+  /**
+   * Mirror mode read the whole file but removed nobody, and why: more than `MIRROR_MAX_REJECTED_SHARE` of its rows
+   * were rejected (a rejected row may be a member; a file in the wrong shape would otherwise empty the audience).
+   */
+  removalSkipped: string | null;
   ledgerWrites: number;
   /**
    * What this call added, for counters that must not count a row twice: the report of a resumed import counts every
@@ -673,8 +678,11 @@ export async function importProfiles(
     // The file ended within the rows the import had committed: it is shorter than the one it started with.
     if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
     if (mode === 'mirror' && !report.truncated) {
-      // A file read only in part is not the full audience: removing the rest would drop real members.
-      await removeAbsent(rt, context, options.segmentId!, importId, report);
+      // A file read only in part is not the full audience: removing the rest would drop real members. Nor is one
+      // whose rows were rejected by more than a few: each may be a member.
+      report.removalSkipped = mirrorRemovalRisk(report);
+      if (report.removalSkipped === null)
+        await removeAbsent(rt, context, options.segmentId!, importId, report);
     }
     await finishImport(rt, claim, { status: 'complete', report });
   } catch (error) {
@@ -740,6 +748,18 @@ function notTheSameFile(key: string, rows: number): EngineError {
   );
 }
 /** Mirror mode: every known member of the segment the file did not list leaves it. */
+/** The share of a mirror file's rows that may be rejected while its absent members are still removed. */
+export const MIRROR_MAX_REJECTED_SHARE = 0.05;
+
+/** Why mirror mode must remove nobody after reading this whole file, or null when it may remove the absent. */
+export function mirrorRemovalRisk(report: Pick<ImportReport, 'rowsRead' | 'rejectedCount'>): string | null {
+  if (report.rejectedCount <= MIRROR_MAX_REJECTED_SHARE * report.rowsRead) return null;
+  return (
+    `${report.rejectedCount} of ${report.rowsRead} rows were rejected (more than ${MIRROR_MAX_REJECTED_SHARE * 100}%): ` +
+    'a rejected row may be a member, so nobody was removed. Fix the rows and import the file again'
+  );
+}
+
 async function removeAbsent(
   rt: EngineRuntime,
   context: SandboxContext,

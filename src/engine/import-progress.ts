@@ -105,7 +105,7 @@ export async function claimImport(rt: EngineRuntime, spec: ImportSpec): Promise<
     batchSize: row.batch_size,
     rowsCommitted: Number(row.rows_committed),
     digest: row.digest,
-    report: JSON.parse(row.report) as ImportReport | null,
+    report: storedReport(row.report),
     complete: row.status === 'complete',
   });
   if (row.id === id) return claim(1);
@@ -280,8 +280,14 @@ type ImportRow = {
   finished_at: number | string | null;
 };
 
+/** A stored report, with the fields added since it was written at their defaults. */
+function storedReport(text: string): ImportReport | null {
+  const report = JSON.parse(text) as ImportReport | null;
+  return report && { ...report, removalSkipped: report.removalSkipped ?? null };
+}
+
 function viewOf(row: ImportRow, now: number, staleMs: number): ImportView {
-  const report = JSON.parse(row.report) as ImportReport | null;
+  const report = storedReport(row.report);
   // A running attempt that stopped writing long ago died with its process: say so.
   const status =
     row.status === 'running' && now - Number(row.updated_at) >= staleMs
@@ -326,6 +332,7 @@ export function emptyReport(
     rejected: [],
     removed: 0,
     truncated: false,
+    removalSkipped: null,
     ledgerWrites: 0,
     thisCall: { accepted: 0, excluded: {} },
   };

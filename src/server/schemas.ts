@@ -890,6 +890,10 @@ export const ImportReportSchema = z
     truncated: z.boolean().meta({
       description: 'A syntax error stopped reading before the end (mirror mode then removed nothing)',
     }),
+    removalSkipped: z.string().nullable().meta({
+      description:
+        'Mirror mode read the whole file but removed nobody, and why: more than 5% of its rows were rejected (each may be a member)',
+    }),
   })
   .meta({ id: 'ImportReport' });
 

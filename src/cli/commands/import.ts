@@ -201,7 +201,13 @@ export function registerImportCommand(program: Command): void {
 type Report = Pick<
   ImportReport,
   'rowsRead' | 'accepted' | 'excluded' | 'rejectedCount' | 'rejected' | 'removed'
-> & { mode: string; format: string; key: string; attempts?: number; replayed?: boolean };
+> & { removalSkipped?: string | null } & {
+  mode: string;
+  format: string;
+  key: string;
+  attempts?: number;
+  replayed?: boolean;
+};
 
 /**
  * The default import key: the same files, unchanged, at the same paths (or URLs, whatever their signature), imported
@@ -270,7 +276,8 @@ export function finish(
             .join(', ') || 'none'
         }\n` +
         `Rejected: ${report.rejectedCount}\n` +
-        (report.mode === 'mirror' ? `Removed (absent from ${source}): ${report.removed}\n` : ''),
+        (report.mode === 'mirror' ? `Removed (absent from ${source}): ${report.removed}\n` : '') +
+        (report.removalSkipped ? `Nobody removed: ${report.removalSkipped}\n` : ''),
     );
     printRejected(report, locate);
   }

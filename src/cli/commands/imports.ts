@@ -77,6 +77,7 @@ export function registerImportsCommand(program: Command): void {
           `${i.attempts} attempt${i.attempts === 1 ? '' : 's'}\n` +
           `Rows written: ${i.rowsCommitted}\nAccepted: ${r.accepted}\nRejected: ${r.rejectedCount}\n` +
           (i.mode === 'mirror' && i.status === 'complete' ? `Removed: ${r.removed}\n` : '') +
+          (r.removalSkipped ? `Nobody removed: ${r.removalSkipped}\n` : '') +
           `Started: ${i.createdAt}\nLast write: ${i.updatedAt}\n` +
           (i.finishedAt ? `Finished: ${i.finishedAt}\n` : '') +
           (i.error ? `Stopped: ${i.error}\n` : '') +

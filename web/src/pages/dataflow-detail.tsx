@@ -1055,6 +1055,11 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
               <Metric label="Removed (absent)" value={formatCount(report.removed)} testId="import-removed" />
             ) : null}
           </div>
+          {report.removalSkipped ? (
+            <p className="callout callout-error" data-testid="import-removal-skipped">
+              Nobody was removed: {report.removalSkipped}.
+            </p>
+          ) : null}
           {report.truncated ? (
             <p className="callout callout-error">
               A syntax error stopped reading before the end of the file
