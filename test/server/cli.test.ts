@@ -130,6 +130,48 @@ describe('tca CLI', () => {
     expect(JSON.parse((await tca(['dataflows', 'resume', dataflowId, '--json'])).stdout).status).toBe(
       'active',
     );
+
+    // Changed in place: a second segment added with an end date, then removed again; the first one kept as it was.
+    expect((await tca(['segments', 'create', '--id', 'cli-seg-2', '--name', 'CLI Browsers'])).code).toBe(0);
+    const added = await tca([
+      'dataflows',
+      'update',
+      dataflowId,
+      '--name',
+      'CLI flow, renamed',
+      '--add-segment',
+      'cli-seg-2',
+      '--end',
+      'cli-seg=2099-12-31',
+      '--json',
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    const updated = JSON.parse(added.stdout);
+    expect(updated.name).toBe('CLI flow, renamed');
+    expect(
+      updated.audiences.map((a: { segmentId: string; endDate: string | null }) => [a.segmentId, a.endDate]),
+    ).toEqual([
+      ['cli-seg', '2099-12-31'],
+      ['cli-seg-2', null],
+    ]);
+    const unknown = await tca(['dataflows', 'update', dataflowId, '--remove-segment', 'nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('does not activate nope (it activates cli-seg, cli-seg-2)');
+    expect((await tca(['dataflows', 'update', dataflowId, '--end', 'cli-seg=soon'])).code).toBe(2);
+    expect((await tca(['dataflows', 'update', dataflowId])).code).toBe(2);
+    const removed = await tca([
+      'dataflows',
+      'update',
+      dataflowId,
+      '--remove-segment',
+      'cli-seg-2',
+      '--end',
+      'cli-seg=none',
+    ]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain('cli-seg as "CLI Buyers" from');
+    expect(removed.stdout).not.toContain('cli-seg-2');
+    expect(removed.stdout).not.toContain('2099');
   });
 
   it('imports an NDJSON file over the API with a report, and again with --local', async () => {

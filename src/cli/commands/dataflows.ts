@@ -149,6 +149,103 @@ export function registerDataflowsCommand(program: Command): void {
 
   withConnection(
     group
+      .command('update <id>')
+      .description(
+        'Change a dataflow: its name, aggregation window, mapping, or segments (added, removed, end dates); every problem is reported at once',
+      )
+      .option('--file <json>', 'the whole PATCH body as a JSON file (see PATCH /api/v1/dataflows/:id)')
+      .option('--name <name>', 'dataflow name')
+      .option('--max-batch-age <seconds>', 'aggregation window, 60–28800')
+      .option('--map <row...>', 'mapping rows, replacing the mapping (as for create)')
+      .option('--add-segment <id...>', 'segments to activate too (mapping name = segment name)')
+      .option('--remove-segment <id...>', 'segments to stop activating (their X audiences are deleted)')
+      .option(
+        '--end <segment=date...>',
+        'end date of a segment’s activation (YYYY-MM-DD), or `none` to remove it, e.g. seg-1=2027-01-31',
+      )
+      .addHelpText(
+        'after',
+        examples([
+          'tca dataflows update df_123 --add-segment seg-3 --end seg-1=2027-01-31',
+          'tca dataflows update df_123 --remove-segment seg-2 --max-batch-age 3600',
+          'tca dataflows update df_123 --file patch.json --json',
+        ]),
+      ),
+  ).action(
+    action(
+      async (
+        id: string,
+        opts: GlobalOptions & {
+          file?: string;
+          name?: string;
+          maxBatchAge?: string;
+          map?: string[];
+          addSegment?: string[];
+          removeSegment?: string[];
+          end?: string[];
+        },
+      ) => {
+        const api = await connect(opts);
+        let body: Record<string, unknown>;
+        if (opts.file) {
+          try {
+            body = JSON.parse(await readFile(opts.file, 'utf8')) as Record<string, unknown>;
+          } catch (e) {
+            throw new CliError(`Cannot read ${opts.file}: ${(e as Error).message}`, EXIT.usage);
+          }
+        } else {
+          const ends = (opts.end ?? []).map((spec) => {
+            const m = /^([^=]+)=(\d{4}-\d{2}-\d{2}|none)$/.exec(spec);
+            if (!m)
+              throw new CliError(`--end "${spec}" must look like seg-1=2027-01-31 or seg-1=none`, EXIT.usage);
+            return { segmentId: m[1]!, endDate: m[2] === 'none' ? null : m[2]! };
+          });
+          const touchesAudiences =
+            (opts.addSegment?.length ?? 0) + (opts.removeSegment?.length ?? 0) + ends.length > 0;
+          body = {
+            ...(opts.name !== undefined ? { name: opts.name } : {}),
+            ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: Number(opts.maxBatchAge) } : {}),
+            ...(opts.map !== undefined ? { mapping: opts.map.map(parseMapArg) } : {}),
+          };
+          if (touchesAudiences) {
+            // The audiences are replaced as a whole: start from what the dataflow activates now.
+            const current = await api.request<Dataflow>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}`);
+            const known = new Set(current.audiences.map((a) => a.segmentId));
+            const named = [...(opts.removeSegment ?? []), ...ends.map((e) => e.segmentId)];
+            const unknown = named.filter((segmentId) => !known.has(segmentId));
+            if (unknown.length > 0)
+              throw new CliError(
+                `${id} does not activate ${unknown.join(', ')} (it activates ${[...known].join(', ')})`,
+                EXIT.refused,
+              );
+            const removed = new Set(opts.removeSegment ?? []);
+            body['audiences'] = [
+              ...current.audiences
+                .filter((a) => !removed.has(a.segmentId))
+                .map((a) => {
+                  // What the service reports but does not take back (the X audience in use is read-only).
+                  const { xAudienceId: _inUse, ...kept } = a as typeof a & { xAudienceId?: string | null };
+                  const end = ends.find((e) => e.segmentId === a.segmentId);
+                  return end ? { ...kept, endDate: end.endDate } : kept;
+                }),
+              ...(opts.addSegment ?? []).filter((s) => !known.has(s)).map((segmentId) => ({ segmentId })),
+            ];
+          }
+          if (Object.keys(body).length === 0)
+            throw new CliError(
+              'Nothing to change: give --name, --max-batch-age, --map, --add-segment, --remove-segment, --end or --file',
+              EXIT.usage,
+            );
+        }
+        const d = await api.request<Dataflow>('PATCH', `/api/v1/dataflows/${encodeURIComponent(id)}`, body);
+        if (opts.json) printJson(d);
+        else printDataflow(d);
+      },
+    ),
+  );
+
+  withConnection(
+    group
       .command('show <id>')
       .description('Show a dataflow')
       .addHelpText('after', examples(['tca dataflows show df_123'])),
