@@ -74,6 +74,11 @@ export interface ImportOptions {
   batchSize?: number;
   /** Namespace under which a CSV row's `profile_key` becomes the profile key (default `CRMID`). */
   csvKeyNamespace?: string;
+  /**
+   * Mirror mode: the share of the file's rows (0–1) that may be rejected while its absent members are still removed
+   * (default `MIRROR_MAX_REJECTED_SHARE`). Above it, nobody is removed (see `ImportReport.removalSkipped`).
+   */
+  maxRejectedShare?: number;
   /** Called after every batch. */
   onProgress?: (progress: ImportProgress) => void;
   /**
@@ -680,7 +685,7 @@ export async function importProfiles(
     if (mode === 'mirror' && !report.truncated) {
       // A file read only in part is not the full audience: removing the rest would drop real members. Nor is one
       // whose rows were rejected by more than a few: each may be a member.
-      report.removalSkipped = mirrorRemovalRisk(report);
+      report.removalSkipped = mirrorRemovalRisk(report, options.maxRejectedShare);
       if (report.removalSkipped === null)
         await removeAbsent(rt, context, options.segmentId!, importId, report);
     }
@@ -752,11 +757,15 @@ function notTheSameFile(key: string, rows: number): EngineError {
 export const MIRROR_MAX_REJECTED_SHARE = 0.05;
 
 /** Why mirror mode must remove nobody after reading this whole file, or null when it may remove the absent. */
-export function mirrorRemovalRisk(report: Pick<ImportReport, 'rowsRead' | 'rejectedCount'>): string | null {
-  if (report.rejectedCount <= MIRROR_MAX_REJECTED_SHARE * report.rowsRead) return null;
+export function mirrorRemovalRisk(
+  report: Pick<ImportReport, 'rowsRead' | 'rejectedCount'>,
+  maxShare = MIRROR_MAX_REJECTED_SHARE,
+): string | null {
+  if (report.rejectedCount <= maxShare * report.rowsRead) return null;
   return (
-    `${report.rejectedCount} of ${report.rowsRead} rows were rejected (more than ${MIRROR_MAX_REJECTED_SHARE * 100}%): ` +
-    'a rejected row may be a member, so nobody was removed. Fix the rows and import the file again'
+    `${report.rejectedCount} of ${report.rowsRead} rows were rejected (more than ${Number((maxShare * 100).toFixed(2))}%): ` +
+    'a rejected row may be a member, so nobody was removed. Fix the rows and import the file again, or allow more ' +
+    'rejected rows for this import (maxRejectedPercent)'
   );
 }
 

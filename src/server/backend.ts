@@ -59,6 +59,8 @@ export interface ImportInput {
   segmentId?: string | undefined;
   /** CSV: the namespace a row's profile_key is hashed under. */
   keyNamespace?: string | undefined;
+  /** Mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5). */
+  maxRejectedPercent?: number | undefined;
   /** The import key (the request's Idempotency-Key): the same key resumes an unfinished import. */
   key?: string | undefined;
 }

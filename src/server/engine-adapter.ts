@@ -120,6 +120,9 @@ export function createEngineAdapter(options: {
           mode: input.mode,
           ...(input.segmentId !== undefined ? { segmentId: input.segmentId } : {}),
           ...(input.keyNamespace !== undefined ? { csvKeyNamespace: input.keyNamespace } : {}),
+          ...(input.maxRejectedPercent !== undefined
+            ? { maxRejectedShare: input.maxRejectedPercent / 100 }
+            : {}),
           ...(input.key !== undefined ? { key: input.key } : {}),
           totalBytes: input.totalBytes,
         });

@@ -981,6 +981,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
           mode: query.mode,
           segmentId: query.segmentId,
           keyNamespace: query.keyNamespace,
+          maxRejectedPercent: query.maxRejectedPercent,
           key,
         });
         if (!started.ok) {

@@ -816,6 +816,9 @@ export const IngestResultSchema = z
   .catchall(z.unknown())
   .meta({ id: 'IngestResult' });
 
+const MAX_REJECTED_PERCENT =
+  'Mirror mode: the percentage of rows that may be rejected while the members absent from the file are still removed (default 5); above it nobody is removed';
+
 export const ImportQuerySchema = z.object({
   format: z.enum(['ndjson', 'json', 'csv']).optional().meta({
     description: 'Default: from the Content-Type (text/csv, application/x-ndjson, application/json)',
@@ -835,6 +838,12 @@ export const ImportQuerySchema = z.object({
     .max(100)
     .optional()
     .meta({ description: "CSV: the namespace a row's profile_key is hashed under (default CRMID)" }),
+  maxRejectedPercent: z.coerce
+    .number()
+    .min(0)
+    .max(100)
+    .optional()
+    .meta({ description: MAX_REJECTED_PERCENT }),
 });
 
 export const ImportUrlSchema = z
@@ -851,6 +860,7 @@ export const ImportUrlSchema = z
     mode: ImportQuerySchema.shape.mode,
     segmentId: ImportQuerySchema.shape.segmentId,
     keyNamespace: ImportQuerySchema.shape.keyNamespace,
+    maxRejectedPercent: z.number().min(0).max(100).optional().meta({ description: MAX_REJECTED_PERCENT }),
     key: z.string().min(1).max(200).optional().meta({
       description:
         "The import key. Default: one made from the URL without its query string and the object's ETag, so importing the same object again resumes an unfinished import (and answers a completed one's report)",

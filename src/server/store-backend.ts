@@ -1459,6 +1459,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           mode: input.mode,
           segmentId: input.segmentId,
           keyNamespace: input.keyNamespace,
+          maxRejectedPercent: input.maxRejectedPercent,
           key: input.key ?? urlImportKey(source.url.href, source.version),
         }),
       };

@@ -1312,6 +1312,9 @@ describe('tca CLI', () => {
     expect((await tca(['dataflows', 'show', 'df_missing'])).code).toBe(4);
     expect((await tca(['destinations', 'list'], { TCA_URL: 'http://127.0.0.1:9' })).code).toBe(3);
     expect((await tca(['dataflows', 'create'])).code).toBe(2);
+    const percent = await tca(['import', 'x.csv', '--dataflow', 'df_x', '--max-rejected', '150']);
+    expect(percent.code).toBe(2);
+    expect(percent.stderr).toContain('a percentage from 0 to 100');
     expect((await tca(['tokens', 'create', '--name', 'x', '--permission', 'Fly'])).code).toBe(2);
   });
 

@@ -38,6 +38,14 @@ const OBJECTS: Record<string, { body: Buffer; type: string; etag: string }> = {
     type: 'application/json; charset=utf-8',
     etag: '"v3"',
   },
+  // Half its rows rejected (a segment cell that is not a membership).
+  '/exports/half-broken.csv': {
+    body: Buffer.from(
+      `profile_key,email,segment:${SEG}\ncrm-0,p0@example.com,1\ncrm-1,p1@example.com,perhaps\ncrm-2,p2@example.com,maybe\ncrm-3,p3@example.com,1\n`,
+    ),
+    type: 'text/csv',
+    etag: '"v5"',
+  },
   '/exports/vip.parquet': { body: Buffer.from('PAR1'), type: 'application/octet-stream', etag: '"v4"' },
 };
 
@@ -124,6 +132,22 @@ describe('URL imports', () => {
     expect(new Set(await emailsAtX(t, dataflowId, SEG))).toEqual(
       new Set(Array.from({ length: 5 }, (_, i) => sha(`p${i}@example.com`))),
     );
+  });
+
+  it('removes nobody from a mirror file with too many rejected rows, unless the import allows that many', async () => {
+    const mirror = { url: `${origin}/exports/half-broken.csv`, mode: 'mirror', segmentId: SEG };
+    const guarded = await importUrl({ ...mirror, key: 'half-broken-1' });
+    expect(guarded.body).toMatchObject({ rowsRead: 4, accepted: 2, rejectedCount: 2, removed: 0 });
+    expect(guarded.body.removalSkipped).toContain('2 of 4 rows were rejected (more than 5%)');
+    expect((await emailsAtX(t, dataflowId, SEG)).length).toBe(5);
+    const allowed = await importUrl({ ...mirror, key: 'half-broken-2', maxRejectedPercent: 50 });
+    expect(allowed.body).toMatchObject({ rejectedCount: 2, removed: 3, removalSkipped: null });
+    expect(new Set(await emailsAtX(t, dataflowId, SEG))).toEqual(
+      new Set([sha('p0@example.com'), sha('p3@example.com')]),
+    );
+    const bad = await importUrl({ ...mirror, maxRejectedPercent: 101 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('maxRejectedPercent');
   });
 
   it('refuses what it may not read, naming the URL without its query, and fetches nothing it refuses', async () => {

@@ -228,6 +228,8 @@ export interface ImportQuery {
   mode: 'incremental' | 'mirror';
   segmentId?: string;
   keyNamespace?: string;
+  /** Mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5). */
+  maxRejectedPercent?: number;
 }
 
 /** What `POST /imports` answers once the whole file is written: the service's own type, so the two cannot drift. */

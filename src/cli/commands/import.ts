@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config/index.ts';
 import type { ImportReport } from '../../engine/index.ts';
@@ -27,6 +27,7 @@ interface ImportOpts extends GlobalOptions {
   mode: 'incremental' | 'mirror';
   segment?: string;
   keyNamespace?: string;
+  maxRejected?: number;
   local?: boolean;
   batch?: string;
   retries: number;
@@ -82,6 +83,11 @@ export function registerImportCommand(program: Command): void {
           .default('incremental'),
       )
       .option('--segment <id>', 'mirror mode: the segment the file holds in full')
+      .option(
+        '--max-rejected <percent>',
+        'mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5)',
+        percentage,
+      )
       .option(
         '--key-namespace <namespace>',
         'CSV: the identity namespace of the profile_key column (default CRMID)',
@@ -324,6 +330,7 @@ async function importLocal(
       mode: opts.mode,
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
       ...(opts.keyNamespace !== undefined ? { csvKeyNamespace: opts.keyNamespace } : {}),
+      ...(opts.maxRejected !== undefined ? { maxRejectedShare: opts.maxRejected / 100 } : {}),
       ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       key: opts.key,
     };
@@ -417,6 +424,14 @@ async function uploadRemote(
   }
 }
 
+/** `--max-rejected`: a percentage from 0 to 100 (`%` allowed). */
+function percentage(value: string): number {
+  const n = Number(value.trim().replace(/%$/, ''));
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError('a percentage from 0 to 100');
+  return n;
+}
+
 /** Streams `body` to `POST /api/v1/imports` with the import's options; the service answers once it is all written. */
 export function postImport(
   api: Api,
@@ -426,12 +441,14 @@ export function postImport(
     mode: string;
     segment?: string | undefined;
     keyNamespace?: string | undefined;
+    maxRejected?: number | undefined;
     key?: string | undefined;
   },
 ): Promise<Response> {
   const query = new URLSearchParams({ format: opts.format, mode: opts.mode });
   if (opts.segment !== undefined) query.set('segmentId', opts.segment);
   if (opts.keyNamespace !== undefined) query.set('keyNamespace', opts.keyNamespace);
+  if (opts.maxRejected !== undefined) query.set('maxRejectedPercent', String(opts.maxRejected));
   const contentType =
     opts.format === 'csv' ? 'text/csv' : opts.format === 'json' ? 'application/json' : 'application/x-ndjson';
   return api.raw(

@@ -742,6 +742,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const [mode, setMode] = useState<'incremental' | 'mirror'>('incremental');
   const [segmentId, setSegmentId] = useState(dataflow.audiences[0]?.segmentId ?? '');
   const [keyNamespace, setKeyNamespace] = useState('CRMID');
+  const [maxRejected, setMaxRejected] = useState('5');
+  const maxRejectedValue = Number(maxRejected);
+  const maxRejectedOk = maxRejected.trim() !== '' && maxRejectedValue >= 0 && maxRejectedValue <= 100;
   // An unfinished import picked in the list: the next upload goes under its key, with its options.
   const [resuming, setResuming] = useState<ImportRecord | null>(null);
   // Set by "Import it again": a completed file goes under a new key.
@@ -789,6 +792,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     format: format === 'parquet' ? 'csv' : format,
     mode,
     ...(mode === 'mirror' ? { segmentId } : {}),
+    ...(mode === 'mirror' && maxRejectedOk && maxRejectedValue !== 5
+      ? { maxRejectedPercent: maxRejectedValue }
+      : {}),
     ...(csvColumns && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
   };
   const keyFor = (picked: File[]) => resuming?.key ?? again ?? importKeyOf(picked);
@@ -950,6 +956,25 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           )}
         </Field>
       ) : null}
+      {mode === 'mirror' ? (
+        <Field
+          label="Rejected rows allowed (%)"
+          hint="Members absent from the file are removed only when at most this share of its rows is rejected: a rejected row may be a member."
+          {...(!maxRejectedOk ? { error: 'A percentage from 0 to 100.' } : {})}
+        >
+          {(props) => (
+            <input
+              {...props}
+              type="number"
+              min={0}
+              max={100}
+              step="any"
+              value={maxRejected}
+              onChange={(e) => setMaxRejected(e.target.value)}
+            />
+          )}
+        </Field>
+      ) : null}
       {csvColumns ? (
         <Field
           label="Identity namespace of profile_key"
@@ -985,7 +1010,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
               ? url.trim() === '' || fromUrl.isPending || format === 'parquet'
               : !file || pickedFormats.size > 1) ||
             upload.isPending ||
-            (mode === 'mirror' && segmentId === '')
+            (mode === 'mirror' && (segmentId === '' || !maxRejectedOk))
           }
         >
           {upload.isPending || fromUrl.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
