@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import pg from 'pg';
 import type { ImportReportView } from '../../server/backend.ts';
-import { finish, postImport } from './import.ts';
+import { finish, percentage, postImport } from './import.ts';
 import { csvField } from '../../profile/index.ts';
 import {
   action,
@@ -23,6 +23,7 @@ interface ImportSqlOpts extends GlobalOptions {
   mode: 'incremental' | 'mirror';
   segment?: string;
   keyNamespace?: string;
+  maxRejected?: number;
   key?: string;
   fetch: number;
 }
@@ -81,6 +82,11 @@ export function registerImportSqlCommand(program: Command): void {
           .default('incremental'),
       )
       .option('--segment <id>', 'mirror mode: the segment the rows hold in full')
+      .option(
+        '--max-rejected <percent>',
+        'mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5)',
+        percentage,
+      )
       .option(
         '--key-namespace <namespace>',
         'the identity namespace of the profile_key column (default CRMID)',

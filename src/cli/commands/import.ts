@@ -425,7 +425,7 @@ async function uploadRemote(
 }
 
 /** `--max-rejected`: a percentage from 0 to 100 (`%` allowed). */
-function percentage(value: string): number {
+export function percentage(value: string): number {
   const n = Number(value.trim().replace(/%$/, ''));
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100)
     throw new InvalidArgumentError('a percentage from 0 to 100');
