@@ -714,7 +714,6 @@ const IMPORT_STATUS_LABEL: Record<ImportRecord['status'], string> = {
   complete: 'Complete',
 };
 
-/** Uploads a file of profiles to the sandbox (streamed by the browser) and shows the import's report. */
 /** The format a URL's path names (its extension, maybe before `.gz`), or null when it names none. */
 function urlFormat(raw: string): FileFormat | null {
   let path: string;
@@ -730,6 +729,10 @@ function urlFormat(raw: string): FileFormat | null {
   return null;
 }
 
+/**
+ * Uploads a file of profiles to the sandbox (streamed by the browser), or has the service read one from a URL, and
+ * shows the import's report.
+ */
 function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
