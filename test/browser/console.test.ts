@@ -862,6 +862,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       'Outbound requests go through http://***@proxy.corp.example:3128 (http and https); directly to loopback and .corp.example.',
     );
     expect(await page.content()).not.toContain('hush');
+    await expectText(
+      page.getByTestId('import-urls'),
+      `Imports from a URL may read ${objectsOrigin} (and redirects within them), nothing else.`,
+    );
     await shot(page, '17b-settings-audit-trail');
     // The installation's alert webhook, tested from here (the admin's).
     const installation = page.getByTestId('installation-alert-webhook');

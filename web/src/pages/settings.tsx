@@ -340,6 +340,23 @@ function OutboundProxyStatus() {
   );
 }
 
+/** The origins URL imports may read (TCA_IMPORT_URL_ALLOW), for administrators. */
+function ImportUrlsStatus() {
+  const settings = useAdminSettings().data;
+  if (settings?.outboundProxy === undefined) return null;
+  const origins = settings.importUrls?.origins ?? [];
+  return origins.length === 0 ? (
+    <p className="muted" data-testid="import-urls">
+      Imports from a URL are off: set <code>TCA_IMPORT_URL_ALLOW</code> to the origins the service may read (
+      <code>https://*.s3.amazonaws.com</code>, say).
+    </p>
+  ) : (
+    <p data-testid="import-urls">
+      Imports from a URL may read <code>{origins.join(', ')}</code> (and redirects within them), nothing else.
+    </p>
+  );
+}
+
 /**
  * The installation's alert webhook (TCA_ALERT_WEBHOOK_URL), which every sandbox's alerts go to, and a test
  * notification sent to it on request, for administrators.
@@ -463,6 +480,7 @@ function AuditTrailSection() {
       </p>
       <AuditForwardStatus />
       <OutboundProxyStatus />
+      <ImportUrlsStatus />
       {isAdmin ? (
         <label className="checkbox">
           <input type="checkbox" checked={everySandbox} onChange={(e) => setEverySandbox(e.target.checked)} />{' '}
