@@ -1,4 +1,11 @@
-export { loadConfig, ConfigError, ROLES, LOG_LEVELS, X_API_DEFAULT_BASE_URL } from './load-config.ts';
+export {
+  loadConfig,
+  ConfigError,
+  ROLES,
+  LOG_LEVELS,
+  WEBHOOK_FORMATS,
+  X_API_DEFAULT_BASE_URL,
+} from './load-config.ts';
 export type {
   Config,
   ConfigFlags,
@@ -6,4 +13,5 @@ export type {
   Role,
   LogLevel,
   AuditForwardConfig,
+  WebhookFormat,
 } from './load-config.ts';

@@ -155,6 +155,12 @@ describe('loadConfig', () => {
     expect(JSON.stringify(wrong)).not.toContain('hunter2');
   });
 
+  it('reads what the installation webhook takes, json by default', () => {
+    expect(loadConfig({}).alerts.webhookFormat).toBe('json');
+    expect(loadConfig({ TCA_ALERT_WEBHOOK_FORMAT: 'teams' }).alerts.webhookFormat).toBe('teams');
+    expect(() => loadConfig({ TCA_ALERT_WEBHOOK_FORMAT: 'discord' })).toThrow(/TCA_ALERT_WEBHOOK_FORMAT/);
+  });
+
   it('reads the origins URL imports may read, and names each entry that is not one', () => {
     expect(loadConfig({}).importUrlAllow).toEqual([]);
     expect(loadConfig({ TCA_IMPORT_URL_ALLOW: 'https://*.s3.amazonaws.com' }).importUrlAllow).toEqual([

@@ -4,6 +4,14 @@ import { outboundProxyFromEnv, type OutboundProxy } from '../net/outbound-proxy.
 import { parseUrlAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import { readSetting } from './secret-env.ts';
 
+/**
+ * What an alert webhook receives: `json`, the notification as documented (for scripts and incident tools); or a chat
+ * tool's own message: `slack` and `google-chat` take `{ text }` (Google Chat refuses any other field), `teams` an
+ * Adaptive Card (a Teams workflow's "When a Teams webhook request is received").
+ */
+export const WEBHOOK_FORMATS = ['json', 'slack', 'teams', 'google-chat'] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -51,6 +59,8 @@ export interface Config {
   alerts: {
     /** A webhook that receives every alert, in addition to each destination's own webhook. */
     webhookUrl: string | undefined;
+    /** What it takes (`TCA_ALERT_WEBHOOK_FORMAT`). */
+    webhookFormat: WebhookFormat;
     /** Fire "exclusion rate exceeded" when a run excludes more than this share of the identities it received. */
     exclusionRateThreshold: number;
     /** Fire "dataflow delayed" when pending changes are older than this many minutes. */
@@ -312,6 +322,12 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     ['http:', 'https:'],
     'https://hooks.example.com/tca',
   );
+  const webhookFormat = oneOf(
+    'TCA_ALERT_WEBHOOK_FORMAT',
+    read('TCA_ALERT_WEBHOOK_FORMAT', undefined),
+    WEBHOOK_FORMATS,
+    'json',
+  );
   const exclusionRateThreshold = num(
     'TCA_ALERT_EXCLUSION_RATE',
     read('TCA_ALERT_EXCLUSION_RATE', undefined),
@@ -438,6 +454,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     ingestThreads,
     alerts: {
       webhookUrl,
+      webhookFormat,
       exclusionRateThreshold,
       delayMinutes,
       checkIntervalSeconds,

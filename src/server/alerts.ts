@@ -6,6 +6,7 @@ import type { ServiceMetrics } from './metrics.ts';
 import { describeNetworkFailure } from '../net/network-failure.ts';
 import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
 import { createMailer, EMAIL_PREFIX, emailTarget, type AlertEmail } from './alert-email.ts';
+import { WEBHOOK_FORMATS, type WebhookFormat } from '../config/index.ts';
 
 /*
  * Alerts: conditions evaluated from the dataflows' health, kept in the store (`alert_states`), and sent to webhooks
@@ -313,6 +314,8 @@ export async function sendTestAlert(options: {
   sandbox: string;
   /** The destination whose webhook is tested; null for the installation's (TCA_ALERT_WEBHOOK_URL). */
   destination: { id: string; name: string } | null;
+  /** What the webhook takes (default `json`). */
+  format?: WebhookFormat;
   secret: string | undefined;
   fetch?: typeof globalThis.fetch;
   now: number;
@@ -327,7 +330,7 @@ export async function sendTestAlert(options: {
     message,
     now: options.now,
   });
-  const error = await postNotification(options.url, JSON.stringify(alert), alert.id, {
+  const error = await postNotification(options.url, webhookBody(alert, options.format ?? 'json'), alert.id, {
     secret: options.secret,
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     now: options.now,
@@ -475,6 +478,64 @@ async function activeSilences(db: Kysely<Database>, at: number): Promise<AlertSi
   return rows.map(silenceOf);
 }
 
+/** The outbox target of a webhook: its URL, prefixed `<format>+` for a chat format. */
+export const webhookTarget = (url: string, format: WebhookFormat = 'json'): string =>
+  format === 'json' ? url : `${format}+${url}`;
+
+/** A webhook target's format and URL (a bare URL is `json`). */
+function splitTarget(target: string): { format: WebhookFormat; url: string } {
+  for (const format of WEBHOOK_FORMATS)
+    if (format !== 'json' && target.startsWith(`${format}+`))
+      return { format, url: target.slice(format.length + 1) };
+  return { format: 'json', url: target };
+}
+
+/** A notification as a webhook of this format takes it. */
+export function webhookBody(alert: Alert, format: WebhookFormat): string {
+  if (format === 'slack' || format === 'google-chat') return JSON.stringify({ text: alert.text });
+  if (format === 'json') return JSON.stringify(alert);
+  const state =
+    alert.status === 'acknowledged' ? `acknowledged by ${alert.acknowledgedBy ?? 'someone'}` : alert.status;
+  const facts = [
+    {
+      title: 'Alert',
+      value: `${alert.type} (${alert.severity}), ${alert.reminder ? 'still firing' : state}`,
+    },
+    { title: 'Sandbox', value: alert.sandbox },
+    ...(alert.dataflowId !== ''
+      ? [{ title: 'Dataflow', value: `${alert.dataflowName} (${alert.dataflowId})` }]
+      : []),
+    ...(alert.destinationId !== '' ? [{ title: 'Destination', value: alert.destinationId }] : []),
+    { title: 'Fired at', value: alert.firedAt },
+    ...(alert.resolvedAt ? [{ title: 'Resolved at', value: alert.resolvedAt }] : []),
+    { title: 'Alert id', value: alert.alertId },
+  ];
+  const color =
+    alert.status === 'resolved'
+      ? 'Good'
+      : alert.severity === 'critical' && alert.status === 'firing'
+        ? 'Attention'
+        : 'Warning';
+  return JSON.stringify({
+    type: 'message',
+    attachments: [
+      {
+        contentType: 'application/vnd.microsoft.card.adaptive',
+        contentUrl: null,
+        content: {
+          $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+          type: 'AdaptiveCard',
+          version: '1.4',
+          body: [
+            { type: 'TextBlock', text: alert.text, weight: 'Bolder', wrap: true, color },
+            { type: 'FactSet', facts },
+          ],
+        },
+      },
+    ],
+  });
+}
+
 /**
  * Outbox rows for PagerDuty are addressed `pagerduty+<Events API URL>`: their body is the event without its routing
  * key, which is added when it is sent (the key is a secret: it is never stored).
@@ -486,7 +547,8 @@ export function webhookName(url: string): string {
   if (url.startsWith(EMAIL_PREFIX)) return `email to ${url.slice(EMAIL_PREFIX.length)}`;
   if (url.startsWith(PAGERDUTY_PREFIX))
     return `PagerDuty (${new URL(url.slice(PAGERDUTY_PREFIX.length)).origin})`;
-  return new URL(url).origin;
+  const target = splitTarget(url);
+  return target.format === 'json' ? new URL(url).origin : `${new URL(target.url).origin} (${target.format})`;
 }
 
 /**
@@ -804,7 +866,7 @@ export function startAlerts(options: {
               ? await mailer.send(parsed as Alert, row.url.slice(EMAIL_PREFIX.length))
               : 'TCA_SMTP_URL is no longer set'
             : await postNotification(
-                pagerDuty ? row.url.slice(PAGERDUTY_PREFIX.length) : row.url,
+                pagerDuty ? row.url.slice(PAGERDUTY_PREFIX.length) : splitTarget(row.url).url,
                 pagerDuty
                   ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed })
                   : row.body,
@@ -900,7 +962,11 @@ async function enqueue(
         id: outboxId(at),
         type: alert.type,
         url,
-        body: url.startsWith(PAGERDUTY_PREFIX) ? JSON.stringify(pagerDutyEvent(alert)) : body,
+        body: url.startsWith(PAGERDUTY_PREFIX)
+          ? JSON.stringify(pagerDutyEvent(alert))
+          : url.startsWith(EMAIL_PREFIX)
+            ? body
+            : webhookBody(alert, splitTarget(url).format),
         created_at: at,
         next_attempt_at: at,
         last_error: null,

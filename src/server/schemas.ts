@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MAX_AUDIENCE_TEXT_LENGTH } from '../audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
 import { SILENCEABLE_TYPES } from './alerts.ts';
+import { WEBHOOK_FORMATS } from '../config/index.ts';
 import { PERMISSIONS } from './permissions.ts';
 
 // Request and response schemas of the REST API. They validate requests and generate the OpenAPI document
@@ -257,6 +258,10 @@ export const DestinationSchema = z
     apiBaseUrl: z.string(),
     marketingActions: z.array(z.string()),
     alertWebhookUrl: z.string().nullable(),
+    alertWebhookFormat: z.enum(WEBHOOK_FORMATS).meta({
+      description:
+        'What the alert webhook takes: json (the documented notification), slack, teams (an Adaptive Card) or google-chat',
+    }),
     alertEmailTo: z.array(z.string()).meta({
       description:
         "Addresses its alerts are also emailed to, besides the installation's (TCA_ALERT_EMAIL_TO)",
@@ -280,6 +285,7 @@ const destinationFields = {
     .meta({ description: "X Ads API base URL; defaults to the service's" }),
   marketingActions: z.array(z.string().min(1).max(100)).max(50),
   alertWebhookUrl: z.url({ protocol: /^https?$/ }).nullable(),
+  alertWebhookFormat: z.enum(WEBHOOK_FORMATS),
   alertEmailTo: z
     .array(z.email().max(254))
     .max(20)
@@ -294,6 +300,7 @@ export const DestinationCreateSchema = z.object({
   apiBaseUrl: destinationFields.apiBaseUrl.optional(),
   marketingActions: destinationFields.marketingActions.optional(),
   alertWebhookUrl: destinationFields.alertWebhookUrl.optional(),
+  alertWebhookFormat: destinationFields.alertWebhookFormat.optional(),
   alertEmailTo: destinationFields.alertEmailTo.optional(),
 });
 export const DestinationPatchSchema = DestinationCreateSchema.partial();

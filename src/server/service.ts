@@ -22,7 +22,8 @@ import {
 import { domainRules } from './domain-rules.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { alertCounts, startAlerts, type DataflowHealth } from './alerts.ts';
+import { alertCounts, startAlerts, webhookTarget, type DataflowHealth } from './alerts.ts';
+import type { WebhookFormat } from '../config/index.ts';
 import { startAuditForward } from './audit-forward.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { EnginePort } from './ports.ts';
@@ -171,6 +172,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     outboundProxy: config.outboundProxy,
     alertWebhookSecret: config.alerts.webhookSecret,
     alertWebhookUrl: config.alerts.webhookUrl,
+    alertWebhookFormat: config.alerts.webhookFormat,
     alertPagerDuty: config.alerts.pagerDuty,
     alertEmail: config.alerts.email,
     importUrlAllow: config.importUrlAllow,
@@ -216,7 +218,8 @@ export async function startService(config: Config, options: StartServiceOptions 
         exclusionRate: config.alerts.exclusionRateThreshold,
         delayMinutes: config.alerts.delayMinutes,
       },
-      globalWebhookUrl: config.alerts.webhookUrl,
+      globalWebhookUrl:
+        config.alerts.webhookUrl && webhookTarget(config.alerts.webhookUrl, config.alerts.webhookFormat),
       webhookSecret: config.alerts.webhookSecret,
       pagerDuty: config.alerts.pagerDuty,
       email: config.alerts.email,
@@ -342,7 +345,9 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       dataflowId: d.id,
       dataflowName: d.name,
       destinationId: d.destinationId,
-      webhookUrl: destination?.alertWebhookUrl ?? null,
+      webhookUrl: destination?.alertWebhookUrl
+        ? webhookTarget(destination.alertWebhookUrl, destination.alertWebhookFormat as WebhookFormat)
+        : null,
       emailTo: destination?.alertEmailTo ?? [],
       status: d.status,
       statusReason: d.statusReason,

@@ -2,6 +2,7 @@ import { forwardedCursor } from './audit-forward.ts';
 import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
 import { openImportUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
 import { describeAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
+import type { WebhookFormat } from '../config/index.ts';
 import {
   createSilence,
   endSilence,
@@ -100,6 +101,8 @@ export interface StoreBackendOptions {
   alertWebhookSecret?: string | undefined;
   /** The webhook every alert goes to (TCA_ALERT_WEBHOOK_URL), when set. */
   alertWebhookUrl?: string | undefined;
+  /** What it takes (TCA_ALERT_WEBHOOK_FORMAT, default json). */
+  alertWebhookFormat?: WebhookFormat | undefined;
   /** PagerDuty's Events API and routing key every alert goes to, when set (the key is only shown to PagerDuty). */
   alertPagerDuty?: { routingKey: string; url: string } | undefined;
   /** Alert emails (recipients, sender, SMTP server), when set up. */
@@ -159,6 +162,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
     marketingActions: d.marketingActions,
     alertWebhookUrl: d.alertWebhookUrl,
+    alertWebhookFormat: d.alertWebhookFormat as WebhookFormat,
     alertEmailTo: d.alertEmailTo,
     status: d.status,
     statusReason: d.statusReason,
@@ -446,9 +450,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     sandboxId: string,
     url: string,
     destination: { id: string; name: string } | null,
+    format: WebhookFormat,
   ) => {
     const sent = await sendTestAlert({
       url,
+      format,
       id: store.newId('alr'),
       sandbox: await sandboxName(sandboxId),
       destination,
@@ -720,6 +726,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           apiBaseUrl: input.apiBaseUrl ?? options.defaultXApiBaseUrl,
           marketingActions: input.marketingActions ?? [],
           alertWebhookUrl: input.alertWebhookUrl ?? null,
+          ...(input.alertWebhookFormat !== undefined ? { alertWebhookFormat: input.alertWebhookFormat } : {}),
           alertEmailTo: alertEmailTo(input.alertEmailTo),
         });
         return { ok: true, value: await destinationView(d) };
@@ -768,6 +775,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
             ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
             ...(patch.alertEmailTo !== undefined ? { alertEmailTo: alertEmailTo(patch.alertEmailTo) } : {}),
+            ...(patch.alertWebhookFormat !== undefined
+              ? { alertWebhookFormat: patch.alertWebhookFormat }
+              : {}),
             // A changed connection must pass the preflight again before deliveries resume.
             ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
           });
@@ -832,7 +842,12 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ]);
         return {
           ok: true,
-          value: await testWebhook(sandboxId, d.alertWebhookUrl, { id: d.id, name: d.name }),
+          value: await testWebhook(
+            sandboxId,
+            d.alertWebhookUrl,
+            { id: d.id, name: d.name },
+            d.alertWebhookFormat as WebhookFormat,
+          ),
         };
       },
       async loginStart(sandboxId, id, input) {
@@ -1273,7 +1288,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
                 "the installation has no alert webhook: set TCA_ALERT_WEBHOOK_URL (or test a destination's own)",
             },
           ]);
-        return { ok: true, value: await testWebhook(sandboxId, url, null) };
+        return {
+          ok: true,
+          value: await testWebhook(sandboxId, url, null, options.alertWebhookFormat ?? 'json'),
+        };
       },
       async testEmail(sandboxId) {
         const email = options.alertEmail;

@@ -283,6 +283,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByLabel('Alert email recipients').fill('crm-owner@example.com, crm-owner');
       await expectText(page.locator('.field-invalid'), 'Not an email address: crm-owner.');
       await page.getByLabel('Alert email recipients').fill('crm-owner@example.com');
+      await page.getByLabel('Alert webhook format').selectOption('slack');
       await shot(page, '06-connect-governance');
       await page.getByRole('button', { name: 'Save and activate audiences' }).click();
       await page.getByRole('heading', { name: 'Activate audiences', level: 1 }).waitFor();
@@ -297,6 +298,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
           status: 'active',
           marketingActions: ['Onsite Advertising'],
           alertEmailTo: ['crm-owner@example.com'],
+          alertWebhookFormat: 'slack',
         }),
       ]);
     },

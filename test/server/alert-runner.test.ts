@@ -8,6 +8,7 @@ import {
   listAlerts,
   listSilences,
   startAlerts,
+  webhookTarget,
   type Alert,
   type DataflowHealth,
 } from '../../src/server/alerts.ts';
@@ -483,6 +484,61 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     } finally {
       await w.stop();
       await smtp.close();
+    }
+  });
+
+  it("sends a chat tool's own message to a webhook of its format: Slack text, a Teams card", async () => {
+    const slack = await startReceiver();
+    const teams = await startReceiver();
+    const w = startAlerts({
+      store: db.store,
+      owner: 'worker-f',
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: webhookTarget(slack.url, 'slack'),
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      now: () => clock,
+    });
+    try {
+      const chatty = {
+        ...paused,
+        dataflowId: 'df_f',
+        dataflowName: 'Chatty',
+        webhookUrl: webhookTarget(teams.url, 'teams'),
+      };
+      health = [paused, chatty];
+      const [fired] = (await w.check()).filter((n) => n.dataflowId === 'df_f');
+      health = [paused];
+      await w.check();
+      await w.deliver();
+      // Slack takes { text } only: the one-line text of the firing, then of the resolved notification.
+      expect(slack.accepted.slice(-2)).toEqual([
+        { text: fired!.text },
+        { text: `[RESOLVED] ${fired!.message}` },
+      ]);
+      expect(teams.accepted).toHaveLength(2);
+      const card = (n: unknown) =>
+        (
+          n as {
+            attachments: Array<{ contentType: string; content: { body: Array<Record<string, unknown>> } }>;
+          }
+        ).attachments[0]!;
+      expect(teams.accepted[0]).toMatchObject({ type: 'message' });
+      expect(card(teams.accepted[0]).contentType).toBe('application/vnd.microsoft.card.adaptive');
+      const [title, facts] = card(teams.accepted[0]).content.body;
+      expect(title).toMatchObject({ type: 'TextBlock', text: fired!.text, color: 'Attention' });
+      expect(facts!['facts']).toEqual(
+        expect.arrayContaining([
+          { title: 'Dataflow', value: 'Chatty (df_f)' },
+          { title: 'Alert id', value: fired!.alertId },
+        ]),
+      );
+      expect(card(teams.accepted[1]).content.body[0]).toMatchObject({ color: 'Good' });
+    } finally {
+      await w.stop();
+      await slack.close();
+      await teams.close();
     }
   });
 

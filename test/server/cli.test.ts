@@ -375,7 +375,15 @@ describe('tca CLI', () => {
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
     try {
-      const set = await tca(['destinations', 'update', destinationId, '--alert-webhook', url]);
+      const set = await tca([
+        'destinations',
+        'update',
+        destinationId,
+        '--alert-webhook',
+        url,
+        '--alert-webhook-format',
+        'json',
+      ]);
       expect(set.code, set.stderr).toBe(0);
       expect(set.stdout).toContain(`alerts to ${url}`);
       const ok = await tca(['destinations', 'test-alert', destinationId]);
@@ -396,6 +404,9 @@ describe('tca CLI', () => {
     expect(noEmail.code).toBe(1);
     expect(noEmail.stderr).toContain('TCA_ALERT_EMAIL_FROM and TCA_SMTP_URL');
     expect((await tca(['destinations', 'update', destinationId])).code).toBe(2);
+    const format = await tca(['destinations', 'update', destinationId, '--alert-webhook-format', 'discord']);
+    expect(format.code).toBe(2);
+    expect(format.stderr).toContain('json, slack, teams, google-chat');
     const cleared = await tca(['destinations', 'update', destinationId, '--alert-webhook', 'none', '--json']);
     expect(JSON.parse(cleared.stdout)).toMatchObject({ alertWebhookUrl: null, alertEmailTo: [] });
   });

@@ -74,6 +74,8 @@ export interface Destination {
   apiBaseUrl: string;
   marketingActions: string[];
   alertWebhookUrl: string | null;
+  /** What the webhook takes: the documented JSON, or a chat tool's message. */
+  alertWebhookFormat: WebhookFormat;
   /** Addresses its alerts are also emailed to, besides the installation's. */
   alertEmailTo: string[];
   status: DestinationStatus | string;
@@ -98,8 +100,12 @@ export interface DestinationInput {
   credentials?: XCredentialsInput;
   marketingActions?: string[];
   alertWebhookUrl?: string | null;
+  alertWebhookFormat?: WebhookFormat;
   alertEmailTo?: string[];
 }
+
+/** What an alert webhook takes (the service's `WEBHOOK_FORMATS`). */
+export type WebhookFormat = 'json' | 'slack' | 'teams' | 'google-chat';
 
 export type PreflightStatus = 'pass' | 'fail' | 'warn' | 'skipped';
 

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { WEBHOOK_FORMATS } from '../../config/index.ts';
 import {
   action,
   connect,
@@ -85,6 +86,12 @@ export function registerDestinationsCommand(program: Command): void {
       .option('--api-base-url <url>', 'X Ads API base URL (default: the service’s)')
       .option('--marketing-action <action...>', 'marketing actions the destination is used for')
       .option('--alert-webhook <url>', 'webhook that receives this destination’s alerts')
+      .addOption(
+        new Option(
+          '--alert-webhook-format <format>',
+          'what the webhook takes: json, or a chat tool’s message',
+        ).choices(WEBHOOK_FORMATS),
+      )
       .option(
         '--alert-email <addresses>',
         'addresses (comma-separated) this destination’s alerts are also emailed to (needs TCA_SMTP_URL on the service)',
@@ -110,6 +117,7 @@ export function registerDestinationsCommand(program: Command): void {
           apiBaseUrl?: string;
           marketingAction?: string[];
           alertWebhook?: string;
+          alertWebhookFormat?: string;
           alertEmail?: string;
         },
       ) => {
@@ -135,6 +143,7 @@ export function registerDestinationsCommand(program: Command): void {
           ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
           ...(opts.marketingAction !== undefined ? { marketingActions: opts.marketingAction } : {}),
           ...(opts.alertWebhook !== undefined ? { alertWebhookUrl: opts.alertWebhook } : {}),
+          ...(opts.alertWebhookFormat !== undefined ? { alertWebhookFormat: opts.alertWebhookFormat } : {}),
           ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
         });
         if (opts.json) printJson(d);
@@ -157,6 +166,12 @@ export function registerDestinationsCommand(program: Command): void {
         'marketing actions the destination is used for (replaces them)',
       )
       .option('--alert-webhook <url>', 'webhook that receives this destination’s alerts; `none` removes it')
+      .addOption(
+        new Option(
+          '--alert-webhook-format <format>',
+          'what the webhook takes: json, or a chat tool’s message',
+        ).choices(WEBHOOK_FORMATS),
+      )
       .option(
         '--alert-email <addresses>',
         'addresses (comma-separated) its alerts are also emailed to, replacing the list; `none` clears it',
@@ -177,6 +192,7 @@ export function registerDestinationsCommand(program: Command): void {
           description?: string;
           marketingAction?: string[];
           alertWebhook?: string;
+          alertWebhookFormat?: string;
           alertEmail?: string;
         },
       ) => {
@@ -189,11 +205,12 @@ export function registerDestinationsCommand(program: Command): void {
                 alertWebhookUrl: opts.alertWebhook.trim().toLowerCase() === 'none' ? null : opts.alertWebhook,
               }
             : {}),
+          ...(opts.alertWebhookFormat !== undefined ? { alertWebhookFormat: opts.alertWebhookFormat } : {}),
           ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
         };
         if (Object.keys(patch).length === 0)
           throw new CliError(
-            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook or --alert-email',
+            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook, --alert-webhook-format or --alert-email',
             EXIT.usage,
           );
         const api = await connect(opts);

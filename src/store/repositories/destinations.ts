@@ -27,6 +27,8 @@ export interface Destination {
   apiBaseUrl: string | null;
   marketingActions: string[];
   alertWebhookUrl: string | null;
+  /** What its alert webhook takes: `json` (the documented notification), `slack`, `teams` or `google-chat`. */
+  alertWebhookFormat: string;
   /** Addresses its alerts are also emailed to (besides the installation's `TCA_ALERT_EMAIL_TO`). */
   alertEmailTo: string[];
   status: DestinationStatus;
@@ -44,6 +46,7 @@ export interface CreateDestinationInput {
   apiBaseUrl?: string | null;
   marketingActions?: readonly string[];
   alertWebhookUrl?: string | null;
+  alertWebhookFormat?: string;
   alertEmailTo?: readonly string[];
   status?: DestinationStatus;
   statusReason?: string | null;
@@ -56,6 +59,7 @@ export interface UpdateDestinationInput {
   apiBaseUrl?: string | null;
   marketingActions?: readonly string[];
   alertWebhookUrl?: string | null;
+  alertWebhookFormat?: string;
   alertEmailTo?: readonly string[];
   status?: DestinationStatus;
   statusReason?: string | null;
@@ -71,6 +75,7 @@ const DESTINATION_COLUMNS = [
   'marketing_actions',
   'alert_webhook_url',
   'alert_email_to',
+  'alert_webhook_format',
   'status',
   'status_reason',
   'created_at',
@@ -92,6 +97,7 @@ const toDestination = (row: DestinationRow): Destination => ({
   marketingActions: parseJson<string[]>(row.marketing_actions, 'destinations.marketing_actions'),
   alertWebhookUrl: row.alert_webhook_url,
   alertEmailTo: parseJson<string[]>(row.alert_email_to, 'destinations.alert_email_to'),
+  alertWebhookFormat: row.alert_webhook_format,
   status: row.status as DestinationStatus,
   statusReason: row.status_reason,
   createdAt: row.created_at,
@@ -136,6 +142,7 @@ export function destinationRepository(ctx: RepositoryContext) {
           marketing_actions: JSON.stringify([...(input.marketingActions ?? [])]),
           alert_webhook_url: input.alertWebhookUrl ?? null,
           alert_email_to: JSON.stringify([...(input.alertEmailTo ?? [])]),
+          alert_webhook_format: input.alertWebhookFormat ?? 'json',
           status: input.status ?? 'unverified',
           status_reason: input.statusReason ?? null,
           created_at: now,
@@ -168,6 +175,7 @@ export function destinationRepository(ctx: RepositoryContext) {
         marketing_actions: patch.marketingActions && JSON.stringify([...patch.marketingActions]),
         alert_webhook_url: patch.alertWebhookUrl,
         alert_email_to: patch.alertEmailTo && JSON.stringify([...patch.alertEmailTo]),
+        alert_webhook_format: patch.alertWebhookFormat,
         status: patch.status,
         status_reason: patch.statusReason,
       });

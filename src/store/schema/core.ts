@@ -56,6 +56,8 @@ export interface DestinationsTable {
   alert_webhook_url: string | null;
   /** JSON array of the addresses its alerts are also emailed to (migration 0013). */
   alert_email_to: Generated<string>;
+  /** What its alert webhook takes: 'json', 'slack', 'teams' or 'google-chat' (migration 0014). */
+  alert_webhook_format: Generated<string>;
   status: string;
   status_reason: string | null;
   created_at: EpochMs;

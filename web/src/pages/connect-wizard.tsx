@@ -1,7 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
-import type { Destination, LoginStart, Preflight } from '../api.ts';
+import type { Destination, LoginStart, Preflight, WebhookFormat } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { NameInput } from '../components/name-input.tsx';
 import { ErrorMessage, Field, Loading, StatusBadge, Stepper } from '../components/ui.tsx';
@@ -17,6 +17,13 @@ import {
   validateEmailList,
 } from '../validation.ts';
 import type { CredentialFields } from '../validation.ts';
+
+const WEBHOOK_FORMAT_LABEL: Record<WebhookFormat, string> = {
+  json: 'JSON notification (scripts, incident tools)',
+  slack: 'Slack incoming webhook',
+  teams: 'Microsoft Teams workflow (an Adaptive Card)',
+  'google-chat': 'Google Chat webhook',
+};
 
 type Step = 'details' | 'authenticate' | 'preflight' | 'governance';
 
@@ -79,6 +86,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const [actions, setActions] = useState<string[]>(initial?.marketingActions ?? []);
   const [customAction, setCustomAction] = useState('');
   const [webhook, setWebhook] = useState(initial?.alertWebhookUrl ?? '');
+  const [webhookFormat, setWebhookFormat] = useState<WebhookFormat>(initial?.alertWebhookFormat ?? 'json');
   const [emails, setEmails] = useState((initial?.alertEmailTo ?? []).join(', '));
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -214,6 +222,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
       const saved = await api.updateDestination(destination.id, {
         marketingActions: actions,
         alertWebhookUrl: webhookResult.value === '' ? null : webhookResult.value,
+        alertWebhookFormat: webhookFormat,
         // Left out when unchanged: a service without email refuses any list but keeps what it has.
         ...(unchangedEmails ? {} : { alertEmailTo: emailsResult.value }),
       });
@@ -630,6 +639,24 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                 value={webhook}
                 onChange={(e) => setWebhook(e.target.value)}
               />
+            )}
+          </Field>
+          <Field
+            label="Alert webhook format"
+            hint="What the webhook takes: the documented JSON (scripts, incident tools), or a chat tool's own message."
+          >
+            {(props) => (
+              <select
+                {...props}
+                value={webhookFormat}
+                onChange={(e) => setWebhookFormat(e.target.value as WebhookFormat)}
+              >
+                {(Object.keys(WEBHOOK_FORMAT_LABEL) as WebhookFormat[]).map((f) => (
+                  <option key={f} value={f}>
+                    {WEBHOOK_FORMAT_LABEL[f]}
+                  </option>
+                ))}
+              </select>
             )}
           </Field>
           <Field
