@@ -194,6 +194,9 @@ export const SettingsSchema = z
         signed: z
           .boolean()
           .meta({ description: 'Notifications carry x-tca-signature (TCA_ALERT_WEBHOOK_SECRET)' }),
+        format: z.enum(WEBHOOK_FORMATS).meta({
+          description: 'What it takes (TCA_ALERT_WEBHOOK_FORMAT): json, slack, teams or google-chat',
+        }),
       })
       .nullable()
       .optional()

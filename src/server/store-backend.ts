@@ -547,7 +547,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       if (!audit) return { xLogin, importUrls };
       const outboundProxy = options.outboundProxy ? describeOutboundProxy(options.outboundProxy) : null;
       const alertWebhook = options.alertWebhookUrl
-        ? { origin: new URL(options.alertWebhookUrl).origin, signed: Boolean(options.alertWebhookSecret) }
+        ? {
+            origin: new URL(options.alertWebhookUrl).origin,
+            signed: Boolean(options.alertWebhookSecret),
+            format: options.alertWebhookFormat ?? 'json',
+          }
         : null;
       const alertPagerDuty = options.alertPagerDuty
         ? { events: new URL(options.alertPagerDuty.url).origin }

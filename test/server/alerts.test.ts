@@ -428,7 +428,7 @@ describe('alert webhooks', () => {
 
   it("names the installation's webhook to the admin by its origin only, and says notifications are signed", async () => {
     const settings = await t.call('GET', '/api/v1/settings', { token: t.adminToken });
-    expect(settings.body.alertWebhook).toEqual({ origin: receiverUrl(), signed: true });
+    expect(settings.body.alertWebhook).toEqual({ origin: receiverUrl(), signed: true, format: 'json' });
     expect(JSON.stringify(settings.body)).not.toContain('/global');
   });
 

@@ -187,7 +187,7 @@ export interface ServiceSettings {
   /** The HTTP proxy outbound requests go through (credentials hidden), null when none. Manage Tokens only. */
   outboundProxy?: { http: string | null; https: string | null; noProxy: string[] } | null;
   /** The installation's alert webhook (its origin) and whether notifications are signed; null when none. */
-  alertWebhook?: { origin: string; signed: boolean } | null;
+  alertWebhook?: { origin: string; signed: boolean; format?: WebhookFormat } | null;
   /** PagerDuty's Events API every alert triggers an incident in (its origin); null when no routing key is set. */
   alertPagerDuty?: { events: string } | null;
   alertEmail?: { to: string[]; smtp: string } | null;

@@ -628,7 +628,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
           <Field
             label="Alert webhook URL"
             optional
-            hint="Receives a JSON call when a dataflow fails, pauses, is delayed or excludes too many identities."
+            hint="Called when a dataflow fails, pauses, is delayed or excludes too many identities, and when that clears."
             {...(!webhookResult.ok ? { error: webhookResult.message } : {})}
           >
             {(props) => (

@@ -423,6 +423,7 @@ function InstallationAlertWebhook() {
         >
           <p>
             Every sandbox&apos;s alerts also go to <code>{hook.origin}</code>
+            {hook.format && hook.format !== 'json' ? ` as ${hook.format} messages` : ''}
             {hook.signed
               ? ', signed (x-tca-signature)'
               : ', unsigned (set TCA_ALERT_WEBHOOK_SECRET to sign them)'}
