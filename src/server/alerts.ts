@@ -854,7 +854,10 @@ export function startAlerts(options: {
       }
       sent += 1;
       const parsed = JSON.parse(row.body) as Partial<Alert> & { dedup_key?: string; event_action?: string };
-      const id = parsed.id ?? `${parsed.dedup_key}-${parsed.event_action}`;
+      // A notification's own id; a PagerDuty event's dedup key and action; a chat message (which carries no id of
+      // its own) its outbox row's, the same for every attempt.
+      const id =
+        parsed.id ?? (parsed.dedup_key !== undefined ? `${parsed.dedup_key}-${parsed.event_action}` : row.id);
       const pagerDuty = row.url.startsWith(PAGERDUTY_PREFIX);
       const emailed = row.url.startsWith(EMAIL_PREFIX);
       // A PagerDuty event or an email queued before its setting was taken out of the configuration cannot be sent.

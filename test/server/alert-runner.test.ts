@@ -25,11 +25,18 @@ import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 async function startReceiver(): Promise<{
   url: string;
   accepted: Array<Alert & Record<string, unknown>>;
+  /** The x-tca-notification-id of each accepted notification. */
+  ids: string[];
   refused: number;
   refusing: boolean;
   close(): Promise<void>;
 }> {
-  const state = { accepted: [] as Array<Alert & Record<string, unknown>>, refused: 0, refusing: false };
+  const state = {
+    accepted: [] as Array<Alert & Record<string, unknown>>,
+    ids: [] as string[],
+    refused: 0,
+    refusing: false,
+  };
   const server: Server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -41,6 +48,7 @@ async function startReceiver(): Promise<{
         return;
       }
       state.accepted.push(JSON.parse(body) as Alert & Record<string, unknown>);
+      state.ids.push(String(req.headers['x-tca-notification-id']));
       res.writeHead(204).end();
     });
   });
@@ -518,6 +526,9 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
         { text: `[RESOLVED] ${fired!.message}` },
       ]);
       expect(teams.accepted).toHaveLength(2);
+      // Each still named by an id of its own, the same on a retry.
+      expect(new Set(teams.ids).size).toBe(2);
+      expect(teams.ids.every((id) => /^ntf_[0-9a-z]+$/.test(id))).toBe(true);
       const card = (n: unknown) =>
         (
           n as {
