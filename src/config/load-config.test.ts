@@ -155,6 +155,14 @@ describe('loadConfig', () => {
     expect(JSON.stringify(wrong)).not.toContain('hunter2');
   });
 
+  it('repeats warnings only when asked to', () => {
+    expect(loadConfig({}).alerts.repeatWarningHours).toBe(0);
+    expect(loadConfig({ TCA_ALERT_REPEAT_WARNING_HOURS: '24' }).alerts.repeatWarningHours).toBe(24);
+    expect(() => loadConfig({ TCA_ALERT_REPEAT_WARNING_HOURS: '200' })).toThrow(
+      /TCA_ALERT_REPEAT_WARNING_HOURS/,
+    );
+  });
+
   it('reads what the installation webhook takes, json by default', () => {
     expect(loadConfig({}).alerts.webhookFormat).toBe('json');
     expect(loadConfig({ TCA_ALERT_WEBHOOK_FORMAT: 'teams' }).alerts.webhookFormat).toBe('teams');

@@ -76,6 +76,8 @@ export interface Config {
     pagerDuty: { routingKey: string; url: string } | undefined;
     /** A critical alert still firing is sent again every this many hours (0: once only). */
     repeatHours: number;
+    /** The same for a warning (default 0: once only). */
+    repeatWarningHours: number;
     /** Every alert is also emailed to `to`, from `from`, through the SMTP server at `smtpUrl` (a secret). */
     email: { to: string[]; from: string; smtpUrl: string } | undefined;
   };
@@ -368,6 +370,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     168,
     '4',
   );
+  const repeatWarningHours = int(
+    'TCA_ALERT_REPEAT_WARNING_HOURS',
+    read('TCA_ALERT_REPEAT_WARNING_HOURS', undefined),
+    0,
+    0,
+    168,
+    '24',
+  );
   const pagerDutyKey = read('TCA_ALERT_PAGERDUTY_ROUTING_KEY', undefined)?.trim();
   if (pagerDutyKey !== undefined && pagerDutyKey !== '' && !/^[A-Za-z0-9]{32}$/.test(pagerDutyKey))
     problems.push({
@@ -461,6 +471,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       webhookSecret,
       pagerDuty,
       repeatHours,
+      repeatWarningHours,
       email,
     },
     shutdownTimeoutSeconds,

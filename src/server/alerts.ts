@@ -668,6 +668,8 @@ export function startAlerts(options: {
   email?: AlertEmail | undefined;
   /** A critical alert still firing is sent again this long after it was last sent (0 or omitted: never). */
   repeatMs?: number;
+  /** The same for a warning (`TCA_ALERT_REPEAT_WARNING_HOURS`); default 0: a warning is sent once. */
+  warningRepeatMs?: number;
   intervalMs: number;
   logger: Logger;
   metrics?: ServiceMetrics;
@@ -752,18 +754,23 @@ export function startAlerts(options: {
           logger.warn({ alert: alert.type, dataflowId: alert.dataflowId, alertId }, alert.message);
         }
         // Firing alerts to send now, unless a silence covers them: one a silence held back, now that it is over
-        // (ended early or run out); and a critical one last sent `repeatMs` ago or more, as a reminder (its own id,
-        // the alert's `alertId`, saying since when it fires).
+        // (ended early or run out); and one last sent `repeatMs` (a warning: `warningRepeatMs`) ago or more, as a
+        // reminder (its own id, the alert's `alertId`, saying since when it fires). An exclusion-rate alert is about
+        // a past run: nothing of it still fires to remind of.
         const ending = new Set([...plan.resolve, ...plan.forget]);
-        const repeatMs = options.repeatMs ?? 0;
         for (const still of firing) {
+          const every =
+            still.type === 'exclusion_rate_exceeded'
+              ? 0
+              : still.alert.severity === 'critical'
+                ? (options.repeatMs ?? 0)
+                : (options.warningRepeatMs ?? 0);
           const remind =
             still.notified &&
             still.acknowledgedAt === null &&
-            repeatMs > 0 &&
-            still.alert.severity === 'critical' &&
+            every > 0 &&
             still.lastNotifiedAt !== null &&
-            at - still.lastNotifiedAt >= repeatMs;
+            at - still.lastNotifiedAt >= every;
           if (
             (still.notified && !remind) ||
             ending.has(still) ||

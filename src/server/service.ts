@@ -224,6 +224,7 @@ export async function startService(config: Config, options: StartServiceOptions 
       pagerDuty: config.alerts.pagerDuty,
       email: config.alerts.email,
       repeatMs: config.alerts.repeatHours * 3_600_000,
+      warningRepeatMs: config.alerts.repeatWarningHours * 3_600_000,
       intervalMs: config.alerts.checkIntervalSeconds * 1000,
       logger,
       metrics,

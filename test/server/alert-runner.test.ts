@@ -495,6 +495,52 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     }
   });
 
+  it('reminds of a warning still firing when warnings repeat too, and never of an exclusion rate', async () => {
+    const w = startAlerts({
+      store: db.store,
+      owner: 'worker-wr',
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: receiver.url,
+      repeatMs: 4 * 3_600_000,
+      warningRepeatMs: 24 * 3_600_000,
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      now: () => clock,
+    });
+    const mine = (list: Alert[]) => list.filter((n) => n.dataflowId === 'df_wr');
+    try {
+      const delayed: DataflowHealth = {
+        ...paused,
+        dataflowId: 'df_wr',
+        dataflowName: 'Slow',
+        status: 'active',
+        statusReason: null,
+        oldestPendingAt: clock - 2 * 3_600_000,
+        lastRun: { runId: 'run-1', activated: 1, excluded: 9, failed: 0 },
+      };
+      health = [paused, delayed];
+      expect(mine(await w.check()).map((n) => [n.type, n.reminder ?? false])).toEqual([
+        ['dataflow_delayed', false],
+        ['exclusion_rate_exceeded', false],
+      ]);
+      // Past the critical interval, not the warnings': nothing.
+      clock += 5 * 3_600_000;
+      health = [paused, { ...delayed, oldestPendingAt: clock - 7 * 3_600_000 }];
+      expect(mine(await w.check())).toEqual([]);
+      clock += 20 * 3_600_000;
+      health = [paused, { ...delayed, oldestPendingAt: clock - 27 * 3_600_000 }];
+      const reminded = mine(await w.check());
+      expect(reminded.map((n) => [n.type, n.reminder])).toEqual([['dataflow_delayed', true]]);
+      expect(reminded[0]!.text).toMatch(/^\[WARNING\] Still firing since /);
+      health = [paused];
+      await w.check();
+      await w.deliver();
+    } finally {
+      await w.stop();
+    }
+  });
+
   it("sends a chat tool's own message to a webhook of its format: Slack text, a Teams card", async () => {
     const slack = await startReceiver();
     const teams = await startReceiver();
