@@ -25,4 +25,4 @@ export {
 } from './csv-profile-row.ts';
 export { PARQUET_MAGIC, ParquetFileError, parquetCell, readParquetRows } from './parquet-rows.ts';
 export { readParquetFile } from './parquet-file.ts';
-export { fileFormatOf, type FileFormat } from './file-format.ts';
+export { fileFormatOf, namedFileFormat, type FileFormat } from './file-format.ts';

@@ -964,23 +964,27 @@ async function enqueue(
   at: number,
 ): Promise<void> {
   if (urls.length === 0) return;
+  // The notification itself, for JSON webhooks and emails (a `mailto:` target has no chat format), made once.
   const body = JSON.stringify(alert);
   await tx
     .insertInto('alert_outbox')
     .values(
-      urls.map((url) => ({
-        id: outboxId(at),
-        type: alert.type,
-        url,
-        body: url.startsWith(PAGERDUTY_PREFIX)
-          ? JSON.stringify(pagerDutyEvent(alert))
-          : url.startsWith(EMAIL_PREFIX)
-            ? body
-            : webhookBody(alert, splitTarget(url).format),
-        created_at: at,
-        next_attempt_at: at,
-        last_error: null,
-      })),
+      urls.map((url) => {
+        const { format } = splitTarget(url);
+        return {
+          id: outboxId(at),
+          type: alert.type,
+          url,
+          body: url.startsWith(PAGERDUTY_PREFIX)
+            ? JSON.stringify(pagerDutyEvent(alert))
+            : format === 'json'
+              ? body
+              : webhookBody(alert, format),
+          created_at: at,
+          next_attempt_at: at,
+          last_error: null,
+        };
+      }),
     )
     .execute();
 }

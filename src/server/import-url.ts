@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describeNetworkFailure } from '../net/network-failure.ts';
 import { describeAllowList, isAllowedUrl, type AllowedOrigin } from '../net/url-allow-list.ts';
 import type { ErrorDetail } from './api-error.ts';
+import { namedFileFormat, type FileFormat } from '../profile/index.ts';
 
 /*
  * A URL import: the service reads an object behind an http(s) URL (a presigned S3 URL, a signed Cloud Storage URL, an
@@ -160,12 +161,9 @@ export function urlImportKey(raw: string, version: string): string {
 }
 
 /** The format a URL's path names (`.csv`, `.json`, `.ndjson`, `.jsonl`, with or without `.gz`), else its media type. */
-export function urlFormat(raw: string, contentType: string | null): 'csv' | 'json' | 'ndjson' | 'parquet' {
-  const path = new URL(raw).pathname.toLowerCase().replace(/\.gz$/, '');
-  if (path.endsWith('.parquet')) return 'parquet';
-  if (path.endsWith('.csv')) return 'csv';
-  if (path.endsWith('.json')) return 'json';
-  if (path.endsWith('.ndjson') || path.endsWith('.jsonl')) return 'ndjson';
+export function urlFormat(raw: string, contentType: string | null): FileFormat {
+  const named = namedFileFormat(new URL(raw).pathname);
+  if (named !== null) return named;
   if (contentType === 'text/csv') return 'csv';
   if (contentType === 'application/json') return 'json';
   return 'ndjson';

@@ -23,7 +23,6 @@ import { domainRules } from './domain-rules.ts';
 import { createMetrics, type ServiceMetrics } from './metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { alertCounts, startAlerts, webhookTarget, type DataflowHealth } from './alerts.ts';
-import type { WebhookFormat } from '../config/index.ts';
 import { startAuditForward } from './audit-forward.ts';
 import { PERMISSIONS } from './permissions.ts';
 import type { EnginePort } from './ports.ts';
@@ -347,7 +346,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       dataflowName: d.name,
       destinationId: d.destinationId,
       webhookUrl: destination?.alertWebhookUrl
-        ? webhookTarget(destination.alertWebhookUrl, destination.alertWebhookFormat as WebhookFormat)
+        ? webhookTarget(destination.alertWebhookUrl, destination.alertWebhookFormat)
         : null,
       emailTo: destination?.alertEmailTo ?? [],
       status: d.status,

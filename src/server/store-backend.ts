@@ -162,7 +162,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
     marketingActions: d.marketingActions,
     alertWebhookUrl: d.alertWebhookUrl,
-    alertWebhookFormat: d.alertWebhookFormat as WebhookFormat,
+    alertWebhookFormat: d.alertWebhookFormat,
     alertEmailTo: d.alertEmailTo,
     status: d.status,
     statusReason: d.statusReason,
@@ -850,7 +850,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             sandboxId,
             d.alertWebhookUrl,
             { id: d.id, name: d.name },
-            d.alertWebhookFormat as WebhookFormat,
+            d.alertWebhookFormat,
           ),
         };
       },

@@ -17,6 +17,7 @@ import type {
   MonitoringView,
 } from '../../src/server/backend.ts';
 import type { FileFormat } from '../../src/profile/file-format.ts';
+import type { WebhookFormat } from '../../src/config/load-config.ts';
 import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
 
@@ -104,8 +105,8 @@ export interface DestinationInput {
   alertEmailTo?: string[];
 }
 
-/** What an alert webhook takes (the service's `WEBHOOK_FORMATS`). */
-export type WebhookFormat = 'json' | 'slack' | 'teams' | 'google-chat';
+/** What an alert webhook takes: the service's own type, so the two cannot drift. */
+export type { WebhookFormat } from '../../src/config/load-config.ts';
 
 export type PreflightStatus = 'pass' | 'fail' | 'warn' | 'skipped';
 
@@ -225,7 +226,7 @@ export type { CustomPolicy, CustomPolicyInput, FieldLabel } from '../../src/audi
 export type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/consent.ts';
 
 /** What the Import tab reads: the upload formats, and Parquet (read in the browser and sent as CSV). */
-export { fileFormatOf, type FileFormat } from '../../src/profile/file-format.ts';
+export { fileFormatOf, namedFileFormat, type FileFormat } from '../../src/profile/file-format.ts';
 /** What `POST /imports` takes. */
 export type ImportFormat = Exclude<FileFormat, 'parquet'>;
 

@@ -28,6 +28,15 @@ interface Dataflow {
   }>;
 }
 
+/** A `--file` request body: the JSON object in the file, or a usage error naming the file. */
+async function readBodyFile(path: string): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new CliError(`Cannot read ${path}: ${(e as Error).message}`, EXIT.usage);
+  }
+}
+
 /** Parses `--map namespace:Email=email:hash` style rows. */
 export function parseMapArg(spec: string): {
   sourceType: string;
@@ -121,11 +130,7 @@ export function registerDataflowsCommand(program: Command): void {
       ) => {
         let body: Record<string, unknown>;
         if (opts.file) {
-          try {
-            body = JSON.parse(await readFile(opts.file, 'utf8')) as Record<string, unknown>;
-          } catch (e) {
-            throw new CliError(`Cannot read ${opts.file}: ${(e as Error).message}`, EXIT.usage);
-          }
+          body = await readBodyFile(opts.file);
         } else {
           if (!opts.name || !opts.destination || !opts.segment || !opts.map) {
             throw new CliError('Give --file, or --name, --destination, --segment and --map', EXIT.usage);
@@ -188,11 +193,7 @@ export function registerDataflowsCommand(program: Command): void {
         const api = await connect(opts);
         let body: Record<string, unknown>;
         if (opts.file) {
-          try {
-            body = JSON.parse(await readFile(opts.file, 'utf8')) as Record<string, unknown>;
-          } catch (e) {
-            throw new CliError(`Cannot read ${opts.file}: ${(e as Error).message}`, EXIT.usage);
-          }
+          body = await readBodyFile(opts.file);
         } else {
           const ends = (opts.end ?? []).map((spec) => {
             const m = /^([^=]+)=(\d{4}-\d{2}-\d{2}|none)$/.exec(spec);

@@ -36,6 +36,13 @@ function printVerify(r: VerifyResult): void {
   );
 }
 
+/** `--alert-webhook-format`, for create and update. */
+const webhookFormatOption = () =>
+  new Option(
+    '--alert-webhook-format <format>',
+    'what the webhook takes: json, or a chat tool’s message',
+  ).choices(WEBHOOK_FORMATS);
+
 /** `--alert-email a@x,b@y` as the API takes it; `none` clears the list. */
 function alertEmails(value: string): string[] {
   if (value.trim().toLowerCase() === 'none') return [];
@@ -86,12 +93,7 @@ export function registerDestinationsCommand(program: Command): void {
       .option('--api-base-url <url>', 'X Ads API base URL (default: the service’s)')
       .option('--marketing-action <action...>', 'marketing actions the destination is used for')
       .option('--alert-webhook <url>', 'webhook that receives this destination’s alerts')
-      .addOption(
-        new Option(
-          '--alert-webhook-format <format>',
-          'what the webhook takes: json, or a chat tool’s message',
-        ).choices(WEBHOOK_FORMATS),
-      )
+      .addOption(webhookFormatOption())
       .option(
         '--alert-email <addresses>',
         'addresses (comma-separated) this destination’s alerts are also emailed to (needs TCA_SMTP_URL on the service)',
@@ -166,12 +168,7 @@ export function registerDestinationsCommand(program: Command): void {
         'marketing actions the destination is used for (replaces them)',
       )
       .option('--alert-webhook <url>', 'webhook that receives this destination’s alerts; `none` removes it')
-      .addOption(
-        new Option(
-          '--alert-webhook-format <format>',
-          'what the webhook takes: json, or a chat tool’s message',
-        ).choices(WEBHOOK_FORMATS),
-      )
+      .addOption(webhookFormatOption())
       .option(
         '--alert-email <addresses>',
         'addresses (comma-separated) its alerts are also emailed to, replacing the list; `none` clears it',

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import pg from 'pg';
 import type { ImportReportView } from '../../server/backend.ts';
-import { finish, percentage, postImport } from './import.ts';
+import { finish, maxRejectedOption, postImport } from './import.ts';
 import { csvField } from '../../profile/index.ts';
 import {
   action,
@@ -82,11 +82,7 @@ export function registerImportSqlCommand(program: Command): void {
           .default('incremental'),
       )
       .option('--segment <id>', 'mirror mode: the segment the rows hold in full')
-      .option(
-        '--max-rejected <percent>',
-        'mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5)',
-        percentage,
-      )
+      .addOption(maxRejectedOption())
       .option(
         '--key-namespace <namespace>',
         'the identity namespace of the profile_key column (default CRMID)',

@@ -83,11 +83,7 @@ export function registerImportCommand(program: Command): void {
           .default('incremental'),
       )
       .option('--segment <id>', 'mirror mode: the segment the file holds in full')
-      .option(
-        '--max-rejected <percent>',
-        'mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5)',
-        percentage,
-      )
+      .addOption(maxRejectedOption())
       .option(
         '--key-namespace <namespace>',
         'CSV: the identity namespace of the profile_key column (default CRMID)',
@@ -424,8 +420,15 @@ async function uploadRemote(
   }
 }
 
-/** `--max-rejected`: a percentage from 0 to 100 (`%` allowed). */
-export function percentage(value: string): number {
+/** `--max-rejected`, for `tca import` and `tca import-sql`. */
+export const maxRejectedOption = () =>
+  new Option(
+    '--max-rejected <percent>',
+    'mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5)',
+  ).argParser(percentage);
+
+/** A percentage from 0 to 100 (`%` allowed). */
+function percentage(value: string): number {
   const n = Number(value.trim().replace(/%$/, ''));
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100)
     throw new InvalidArgumentError('a percentage from 0 to 100');

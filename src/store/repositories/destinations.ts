@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { isForeignKeyViolation, StoreError } from '../errors.ts';
 import type { DestinationsTable } from '../schema/index.ts';
 import { definedOnly, parseJson, type RepositoryContext } from './context.ts';
+import type { WebhookFormat } from '../../config/index.ts';
 
 /** `unverified` until a preflight passes; `unauthorized` when X answers 401/403 (re-authorize); `error` otherwise. */
 export type DestinationStatus = 'unverified' | 'active' | 'unauthorized' | 'error';
@@ -28,7 +29,7 @@ export interface Destination {
   marketingActions: string[];
   alertWebhookUrl: string | null;
   /** What its alert webhook takes: `json` (the documented notification), `slack`, `teams` or `google-chat`. */
-  alertWebhookFormat: string;
+  alertWebhookFormat: WebhookFormat;
   /** Addresses its alerts are also emailed to (besides the installation's `TCA_ALERT_EMAIL_TO`). */
   alertEmailTo: string[];
   status: DestinationStatus;
@@ -46,7 +47,7 @@ export interface CreateDestinationInput {
   apiBaseUrl?: string | null;
   marketingActions?: readonly string[];
   alertWebhookUrl?: string | null;
-  alertWebhookFormat?: string;
+  alertWebhookFormat?: WebhookFormat;
   alertEmailTo?: readonly string[];
   status?: DestinationStatus;
   statusReason?: string | null;
@@ -59,7 +60,7 @@ export interface UpdateDestinationInput {
   apiBaseUrl?: string | null;
   marketingActions?: readonly string[];
   alertWebhookUrl?: string | null;
-  alertWebhookFormat?: string;
+  alertWebhookFormat?: WebhookFormat;
   alertEmailTo?: readonly string[];
   status?: DestinationStatus;
   statusReason?: string | null;
@@ -97,7 +98,8 @@ const toDestination = (row: DestinationRow): Destination => ({
   marketingActions: parseJson<string[]>(row.marketing_actions, 'destinations.marketing_actions'),
   alertWebhookUrl: row.alert_webhook_url,
   alertEmailTo: parseJson<string[]>(row.alert_email_to, 'destinations.alert_email_to'),
-  alertWebhookFormat: row.alert_webhook_format,
+  // Written only from WEBHOOK_FORMATS (the API's schema checks it).
+  alertWebhookFormat: row.alert_webhook_format as WebhookFormat,
   status: row.status as DestinationStatus,
   statusReason: row.status_reason,
   createdAt: row.created_at,

@@ -12,7 +12,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { fetchServiceCounters, fileFormatOf } from '../api.ts';
+import { fetchServiceCounters, fileFormatOf, namedFileFormat } from '../api.ts';
 import type {
   Audience,
   Dataflow,
@@ -714,19 +714,13 @@ const IMPORT_STATUS_LABEL: Record<ImportRecord['status'], string> = {
   complete: 'Complete',
 };
 
-/** The format a URL's path names (its extension, maybe before `.gz`), or null when it names none. */
+/** The format a URL's path names, or null when it names none (or is no URL yet). */
 function urlFormat(raw: string): FileFormat | null {
-  let path: string;
   try {
-    path = new URL(raw).pathname.toLowerCase().replace(/\.gz$/, '');
+    return namedFileFormat(new URL(raw).pathname);
   } catch {
     return null;
   }
-  if (path.endsWith('.parquet')) return 'parquet';
-  if (path.endsWith('.csv')) return 'csv';
-  if (path.endsWith('.json')) return 'json';
-  if (path.endsWith('.ndjson') || path.endsWith('.jsonl')) return 'ndjson';
-  return null;
 }
 
 /**
