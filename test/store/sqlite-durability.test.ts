@@ -222,6 +222,85 @@ describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
   });
 });
 
+describe.each(BACKENDS)('migration 0109 on $name', (backend) => {
+  it('clusters the ledger and the mirror-import rows on their keys (SQLite), keeping every row and index', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name < '0109'),
+    );
+    await sql`insert into engine_ledger (audience_id, member, desired, delivered, sent, pending, pending_since, resend, expires_at, dead, updated_at)
+      values ('aud_1', '1', '{"email":["a"]}', null, null, 1, 5, 0, null, null, 5),
+             ('aud_1', '2', '{"email":["b"]}', '{"email":["b"]}', null, 0, null, 1, 99, '{"email":["x"]}', 6)`.execute(
+      db,
+    );
+    await sql`insert into engine_import_seen (import_id, profile_key) values ('imp_1', 'k:a'), ('imp_1', 'k:b')`.execute(
+      db,
+    );
+
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(['0109-engine-clustered-tables']);
+
+    expect(await db.selectFrom('engine_ledger').selectAll().orderBy('member').execute()).toEqual([
+      {
+        audience_id: 'aud_1',
+        member: '1',
+        desired: '{"email":["a"]}',
+        delivered: null,
+        sent: null,
+        pending: 1,
+        pending_since: 5,
+        resend: 0,
+        expires_at: null,
+        dead: null,
+        updated_at: 5,
+      },
+      {
+        audience_id: 'aud_1',
+        member: '2',
+        desired: '{"email":["b"]}',
+        delivered: '{"email":["b"]}',
+        sent: null,
+        pending: 0,
+        pending_since: null,
+        resend: 1,
+        expires_at: 99,
+        dead: '{"email":["x"]}',
+        updated_at: 6,
+      },
+    ]);
+    expect(
+      (await db.selectFrom('engine_import_seen').select('profile_key').orderBy('profile_key').execute()).map(
+        (r) => r.profile_key,
+      ),
+    ).toEqual(['k:a', 'k:b']);
+    // The key still refuses a second row for a member.
+    await expect(
+      sql`insert into engine_ledger (audience_id, member, updated_at) values ('aud_1', '1', 7)`.execute(db),
+    ).rejects.toThrow();
+
+    if (backend.name === 'sqlite') {
+      const { rows } = await sql<{ name: string; sql: string | null }>`
+        select name, sql from sqlite_master where tbl_name in ('engine_ledger', 'engine_import_seen') order by name`.execute(
+        db,
+      );
+      const byName = new Map(rows.map((r) => [r.name, r.sql ?? '']));
+      expect(byName.get('engine_ledger')).toMatch(/without rowid$/i);
+      expect(byName.get('engine_import_seen')).toMatch(/without rowid$/i);
+      // No separate key index any more; the partial indexes are back.
+      expect([...byName.keys()].filter((n) => n.startsWith('sqlite_autoindex'))).toEqual([]);
+      expect(byName.get('engine_ledger_pending')).toMatch(/where pending = 1/i);
+      expect(byName.get('engine_ledger_expiry')).toMatch(/where expires_at is not null/i);
+      // The pending index serves the delivery's page reads.
+      const { rows: plan } = await sql<{ detail: string }>`explain query plan
+        select member from engine_ledger where audience_id = 'aud_1' and pending = 1
+        order by pending_since, member limit 10`.execute(db);
+      expect(plan.map((p) => p.detail).join(' ')).toContain('engine_ledger_pending');
+    }
+  });
+});
+
 describe.each(BACKENDS)('migration 0003 on $name', (backend) => {
   it('moves the profile key namespaces to each sandbox, from its oldest tracked dataflow', async () => {
     const t = await backend.open({ secretKey: KEY, migrate: false });

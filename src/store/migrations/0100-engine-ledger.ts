@@ -7,7 +7,8 @@ import { sql, type Kysely, type Migration } from 'kysely';
 export const engineLedgerMigration: Migration = {
   async up(db: Kysely<unknown>) {
     // SQLite stores a table with a text primary key twice (rowid table + key index) unless it is WITHOUT ROWID;
-    // the hot tables are keyed by text, so on SQLite they are clustered on their key. PostgreSQL has no such option.
+    // the hot tables were meant to be clustered on their key. This test never matches (the store's SQLite dialect
+    // has transactional DDL), so they were made as rowid tables; 0109 rebuilds them clustered.
     const sqlite = !db.getExecutor().adapter.supportsTransactionalDdl;
     const clustered = <T extends { modifyEnd(node: ReturnType<typeof sql>): T }>(builder: T): T =>
       sqlite ? builder.modifyEnd(sql`without rowid`) : builder;

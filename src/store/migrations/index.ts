@@ -22,6 +22,7 @@ import { engineInflightMigration } from './0105-engine-inflight.ts';
 import { engineCompactIndexesMigration } from './0106-engine-compact-indexes.ts';
 import { engineAudienceResendMigration } from './0107-engine-audience-resend.ts';
 import { engineImportsMigration } from './0108-engine-imports.ts';
+import { engineClusteredTablesMigration } from './0109-engine-clustered-tables.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -51,4 +52,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0106-engine-compact-indexes', engineCompactIndexesMigration],
   ['0107-engine-audience-resend', engineAudienceResendMigration],
   ['0108-engine-imports', engineImportsMigration],
+  ['0109-engine-clustered-tables', engineClusteredTablesMigration],
 ];
