@@ -229,5 +229,5 @@ try {
   );
   console.log(`peak RSS:                  ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
 } finally {
-  if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); else console.log(dir);
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -1,6 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, Store } from '../store/index.ts';
+import { ALERT_TARGETS_CONTEXT, OUTBOX_TARGET_CONTEXT, openColumn } from '../store/sealed-columns.ts';
+import type { SecretBox } from '../store/secret-box.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { describeNetworkFailure } from '../net/network-failure.ts';
@@ -319,7 +321,7 @@ export async function sendTestAlert(options: {
   secret: string | undefined;
   fetch?: typeof globalThis.fetch;
   now: number;
-}): Promise<{ url: string; delivered: boolean; error: string | null; notification: Alert }> {
+}): Promise<{ webhook: string; delivered: boolean; error: string | null; notification: Alert }> {
   const message = options.destination
     ? `Test alert for destination "${options.destination.name}": this webhook receives its alerts`
     : 'Test alert of the installation: this webhook receives every alert';
@@ -335,7 +337,9 @@ export async function sendTestAlert(options: {
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     now: options.now,
   });
-  return { url: options.url, delivered: error === null, error, notification: alert };
+  // Named by its origin: the URL is a secret.
+  const webhook = webhookName(webhookTarget(options.url, options.format ?? 'json'));
+  return { webhook, delivered: error === null, error, notification: alert };
 }
 
 /** A window in which a sandbox's alerts (of one dataflow or all, of one type or all) are recorded but not sent. */
@@ -694,7 +698,7 @@ export function startAlerts(options: {
         if ((await swapMeta(tx.db, LEASE_KEY, held.text, { owner, until: now() + LEASE_MS })) === null)
           throw new LeaseLost();
         const at = now();
-        const firing = await readFiring(tx.db);
+        const firing = await readFiring(tx.db, store.secrets);
         const plan = planAlerts(conditions, firing);
         const silenced = await activeSilences(tx.db, at);
         const isSilenced = (alert: { sandboxId: string; dataflowId: string; type: string }) =>
@@ -727,7 +731,7 @@ export function startAlerts(options: {
             dataflow_id: alert.dataflowId,
             type: alert.type,
             alert: JSON.stringify(alert),
-            urls: JSON.stringify(urls),
+            urls: store.secrets.seal(JSON.stringify(urls), ALERT_TARGETS_CONTEXT),
             fired_at: at,
             resolved_at: null,
             notified: held ? 0 : 1,
@@ -749,7 +753,7 @@ export function startAlerts(options: {
             );
             continue;
           }
-          await enqueue(tx.db, alert, urls, at);
+          await enqueue(tx.db, store.secrets, alert, urls, at);
           queued.push(alert);
           logger.warn({ alert: alert.type, dataflowId: alert.dataflowId, alertId }, alert.message);
         }
@@ -792,7 +796,7 @@ export function startAlerts(options: {
             .set({ notified: 1, last_notified_at: at })
             .where('key', '=', still.key)
             .execute();
-          await enqueue(tx.db, alert, still.urls, at);
+          await enqueue(tx.db, store.secrets, alert, still.urls, at);
           queued.push(alert);
           logger.warn(
             { alert: alert.type, dataflowId: alert.dataflowId, alertId: alert.alertId },
@@ -815,7 +819,7 @@ export function startAlerts(options: {
             .execute();
           // Its resolution goes where its firing went: nowhere, when a silence held that back.
           if (!ended.notified) continue;
-          await enqueue(tx.db, resolved, ended.urls, at);
+          await enqueue(tx.db, store.secrets, resolved, ended.urls, at);
           queued.push(resolved);
           logger.info(
             { alert: resolved.type, dataflowId: resolved.dataflowId, alertId: resolved.alertId },
@@ -854,9 +858,10 @@ export function startAlerts(options: {
     let accepted = 0;
     let sent = 0;
     for (const row of queued) {
-      if (stopped || sent >= SEND_BATCH || held.has(row.url)) continue;
+      const target = outboxTarget(store.secrets, row.url);
+      if (stopped || sent >= SEND_BATCH || held.has(target)) continue;
       if (Number(row.next_attempt_at) > now()) {
-        held.add(row.url);
+        held.add(target);
         continue;
       }
       sent += 1;
@@ -865,18 +870,18 @@ export function startAlerts(options: {
       // its own) its outbox row's, the same for every attempt.
       const id =
         parsed.id ?? (parsed.dedup_key !== undefined ? `${parsed.dedup_key}-${parsed.event_action}` : row.id);
-      const pagerDuty = row.url.startsWith(PAGERDUTY_PREFIX);
-      const emailed = row.url.startsWith(EMAIL_PREFIX);
+      const pagerDuty = target.startsWith(PAGERDUTY_PREFIX);
+      const emailed = target.startsWith(EMAIL_PREFIX);
       // A PagerDuty event or an email queued before its setting was taken out of the configuration cannot be sent.
       const failure =
         pagerDuty && !options.pagerDuty
           ? 'TCA_ALERT_PAGERDUTY_ROUTING_KEY is no longer set'
           : emailed
             ? mailer
-              ? await mailer.send(parsed as Alert, row.url.slice(EMAIL_PREFIX.length))
+              ? await mailer.send(parsed as Alert, target.slice(EMAIL_PREFIX.length))
               : 'TCA_SMTP_URL is no longer set'
             : await postNotification(
-                pagerDuty ? row.url.slice(PAGERDUTY_PREFIX.length) : splitTarget(row.url).url,
+                pagerDuty ? target.slice(PAGERDUTY_PREFIX.length) : splitTarget(target).url,
                 pagerDuty
                   ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed })
                   : row.body,
@@ -889,10 +894,10 @@ export function startAlerts(options: {
         accepted += 1;
         continue;
       }
-      held.add(row.url);
+      held.add(target);
       const attempts = Number(row.attempts) + 1;
       const at = now();
-      const origin = webhookName(row.url);
+      const origin = webhookName(target);
       options.metrics?.alertsSent.inc({ type: row.type, outcome: 'failed' });
       if (at - Number(row.created_at) >= GIVE_UP_MS) {
         await db.deleteFrom('alert_outbox').where('id', '=', row.id).execute();
@@ -956,9 +961,23 @@ export function startAlerts(options: {
   };
 }
 
-/** Queues an alert's notification for each of `urls` (a PagerDuty target gets it as an Events API event). */
+/** The targets an alert was sent to, as `alert_states.urls` keeps them (sealed: a webhook URL is a secret). */
+function alertTargets(secrets: SecretBox, stored: string): string[] {
+  return JSON.parse(openColumn(secrets, stored, ALERT_TARGETS_CONTEXT)) as string[];
+}
+
+/** An outbox row's target, as `alert_outbox.url` keeps it sealed (see `webhookTarget`). */
+export function outboxTarget(secrets: SecretBox, stored: string): string {
+  return openColumn(secrets, stored, OUTBOX_TARGET_CONTEXT);
+}
+
+/**
+ * Queues an alert's notification for each of `urls` (a PagerDuty target gets it as an Events API event). Each row's
+ * target is sealed: a webhook URL is a secret.
+ */
 async function enqueue(
   tx: Kysely<Database>,
+  secrets: SecretBox,
   alert: Alert,
   urls: readonly string[],
   at: number,
@@ -974,7 +993,7 @@ async function enqueue(
         return {
           id: outboxId(at),
           type: alert.type,
-          url,
+          url: secrets.seal(url, OUTBOX_TARGET_CONTEXT),
           body: url.startsWith(PAGERDUTY_PREFIX)
             ? JSON.stringify(pagerDutyEvent(alert))
             : format === 'json'
@@ -1033,13 +1052,13 @@ export async function acknowledgeAlert(
     // Nobody heard of the alert if a silence held its firing notification back: nobody is told it was taken on.
     if (!acknowledged.notified) return acknowledged;
     const notification = acknowledgedNotification(acknowledged.alert, input.by, input.at);
-    await enqueue(tx.db, notification, JSON.parse(row.urls) as string[], input.at);
+    await enqueue(tx.db, store.secrets, notification, alertTargets(store.secrets, row.urls), input.at);
     return acknowledged;
   });
 }
 
 /** The alerts firing now, as the store keeps them. */
-async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
+async function readFiring(db: Kysely<Database>, secrets: SecretBox): Promise<FiringAlert[]> {
   const rows = await db
     .selectFrom('alert_states')
     .select([
@@ -1068,7 +1087,7 @@ async function readFiring(db: Kysely<Database>): Promise<FiringAlert[]> {
           : null,
     acknowledgedAt: r.acknowledged_at === null ? null : Number(r.acknowledged_at),
     alert: JSON.parse(r.alert) as Alert,
-    urls: JSON.parse(r.urls) as string[],
+    urls: alertTargets(secrets, r.urls),
   }));
 }
 

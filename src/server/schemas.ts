@@ -260,11 +260,19 @@ export const DestinationSchema = z
     accountId: z.string(),
     apiBaseUrl: z.string(),
     marketingActions: z.array(z.string()),
-    alertWebhookUrl: z.string().nullable(),
-    alertWebhookFormat: z.enum(WEBHOOK_FORMATS).meta({
-      description:
-        'What the alert webhook takes: json (the documented notification), slack, teams (an Adaptive Card) or google-chat',
-    }),
+    alertWebhook: z
+      .object({
+        origin: z.string().meta({ example: 'https://hooks.slack.com' }),
+        format: z.enum(WEBHOOK_FORMATS).meta({
+          description:
+            'What the alert webhook takes: json (the documented notification), slack, teams (an Adaptive Card) or google-chat',
+        }),
+      })
+      .nullable()
+      .meta({
+        description:
+          "Where its alerts are posted, or null. Only the origin is shown: the URL is a secret (a chat webhook's carries the token that posts to the channel), sealed at rest and write-only (alertWebhookUrl)",
+      }),
     alertEmailTo: z.array(z.string()).meta({
       description:
         "Addresses its alerts are also emailed to, besides the installation's (TCA_ALERT_EMAIL_TO)",
@@ -697,7 +705,10 @@ export const AlertSchema = z
 export const AlertListSchema = z.object({ items: z.array(AlertSchema) });
 export const TestAlertResultSchema = z
   .object({
-    url: z.string().meta({ description: "The destination's alert webhook" }),
+    webhook: z.string().meta({
+      description: "The webhook's origin (its URL is a secret), with its format when it is a chat tool's",
+      example: 'https://hooks.slack.com (slack)',
+    }),
     delivered: z.boolean().meta({ description: 'The webhook answered 2xx' }),
     error: z
       .string()

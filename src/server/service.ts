@@ -83,10 +83,10 @@ export async function startService(config: Config, options: StartServiceOptions 
     now,
   });
   if (store.keyRotation) {
-    const { from, to, credentials } = store.keyRotation;
+    const { from, to, credentials, alertTargets } = store.keyRotation;
     logger.info(
-      { from, to, credentials },
-      'secret key rotated: credentials re-encrypted under the new key; remove TCA_SECRET_KEY_PREVIOUS once every process runs with the new key',
+      { from, to, credentials, alertTargets },
+      'secret key rotated: credentials and alert webhooks re-encrypted under the new key; remove TCA_SECRET_KEY_PREVIOUS once every process runs with the new key',
     );
   } else if (config.previousSecretKey !== undefined) {
     logger.info(

@@ -161,8 +161,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     accountId: d.accountId,
     apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
     marketingActions: d.marketingActions,
-    alertWebhookUrl: d.alertWebhookUrl,
-    alertWebhookFormat: d.alertWebhookFormat,
+    alertWebhook: d.alertWebhookUrl
+      ? { origin: new URL(d.alertWebhookUrl).origin, format: d.alertWebhookFormat }
+      : null,
     alertEmailTo: d.alertEmailTo,
     status: d.status,
     statusReason: d.statusReason,

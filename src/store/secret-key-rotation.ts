@@ -3,6 +3,7 @@ import { StoreError } from './errors.ts';
 import { credentialsContext } from './repositories/destinations.ts';
 import type { Database } from './schema/index.ts';
 import { SecretBox } from './secret-box.ts';
+import { resealColumns, sealPlaintextColumns } from './sealed-columns.ts';
 
 const SECRET_KEY_ID = 'secret_key_id';
 /** The profile-key HMAC key, sealed under the current key; present once the key has been rotated. */
@@ -16,6 +17,8 @@ export interface KeyRotation {
   to: string;
   /** Destinations whose credentials were encrypted again. */
   credentials: number;
+  /** Other sealed values encrypted again: alert webhooks and the targets of alerts and queued notifications. */
+  alertTargets: number;
 }
 
 /**
@@ -71,7 +74,10 @@ export async function settleSecretKey(
         const meta = await readMeta(trx, options.lockRows);
         const stored = meta.get(SECRET_KEY_ID)!;
         const sealedProfileKey = meta.get(PROFILE_KEY);
-        if (stored === current.keyId) return { secrets: currentBox(sealedProfileKey), rotation: null };
+        if (stored === current.keyId) {
+          await sealPlaintextColumns(trx, current);
+          return { secrets: currentBox(sealedProfileKey), rotation: null };
+        }
         const previous = options.previousKey ? new SecretBox(options.previousKey) : null;
         if (previous === null || previous.keyId !== stored) throw wrongKey(stored, current, previous);
 
@@ -93,6 +99,7 @@ export async function settleSecretKey(
             .where('id', '=', row.id)
             .execute();
         }
+        const alertTargets = await resealColumns(trx, previous, next);
         await trx
           .insertInto('store_meta')
           .values({ key: PROFILE_KEY, value: next.seal(profileKey.toString('hex'), PROFILE_KEY_CONTEXT) })
@@ -108,7 +115,7 @@ export async function settleSecretKey(
         if (Number(moved.numUpdatedRows) !== 1) throw new RotatedElsewhere();
         return {
           secrets: next,
-          rotation: { from: stored, to: next.keyId, credentials: destinations.length },
+          rotation: { from: stored, to: next.keyId, credentials: destinations.length, alertTargets },
         };
       })
       .catch((error: unknown) => {

@@ -75,6 +75,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   const objectRequests: string[] = [];
   const siemEvents: string[] = [];
   const installationAlerts: Array<{ type: string }> = [];
+  /** What the first connection's own (Slack-format) webhook received. */
+  const acmeAlerts: unknown[] = [];
   type PagerDutyEvent = {
     routing_key: string;
     event_action: string;
@@ -100,6 +102,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       req.on('end', () => {
         // The installation's alert webhook is on the same server, at /alerts.
         if (req.url === '/alerts') installationAlerts.push(JSON.parse(body) as { type: string });
+        else if (req.url === '/services/acme-token') acmeAlerts.push(JSON.parse(body));
         else if (req.url === '/pagerduty') pagerDutyEvents.push(JSON.parse(body) as PagerDutyEvent);
         else siemEvents.push(...body.split('\n').filter((line) => line !== ''));
         res.writeHead(200).end();
@@ -279,7 +282,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByLabel('Onsite Advertising').check();
       await page.getByLabel('Alert webhook URL').fill('not a url');
       await expectText(page.locator('.field-invalid'), 'Enter a full URL');
-      await page.getByLabel('Alert webhook URL').fill('');
+      // A chat webhook's URL carries its token: it is kept secret from here on.
+      await page.getByLabel('Alert webhook URL').fill(`${new URL(siemUrl).origin}/services/acme-token`);
       await page.getByLabel('Alert email recipients').fill('crm-owner@example.com, crm-owner');
       await expectText(page.locator('.field-invalid'), 'Not an email address: crm-owner.');
       await page.getByLabel('Alert email recipients').fill('crm-owner@example.com');
@@ -298,9 +302,42 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
           status: 'active',
           marketingActions: ['Onsite Advertising'],
           alertEmailTo: ['crm-owner@example.com'],
-          alertWebhookFormat: 'slack',
+          alertWebhook: { origin: new URL(siemUrl).origin, format: 'slack' },
         }),
       ]);
+      expect(JSON.stringify(destinations)).not.toContain('acme-token');
+
+      // Edited later, the webhook shows by its origin only; left empty, it is kept.
+      await page.getByRole('link', { name: 'Destinations', exact: true }).click();
+      await page
+        .locator('tr', { hasText: 'X Ads Acme US' })
+        .getByRole('link', { name: 'Edit / verify' })
+        .click();
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
+      await page.getByRole('button', { name: 'Check the connection' }).click();
+      await expectText(page.getByRole('status').filter({ hasText: 'checks' }), 'All checks passed');
+      await page.getByRole('button', { name: 'Next' }).click();
+      const newWebhook = page.getByLabel('New alert webhook URL');
+      expect(await newWebhook.inputValue()).toBe('');
+      await expectText(
+        page.locator('.field', { has: newWebhook }),
+        `a webhook at ${new URL(siemUrl).origin}`,
+      );
+      expect(await page.getByLabel('Remove the alert webhook').isChecked()).toBe(false);
+      await page.getByRole('button', { name: 'Save & exit' }).click();
+      await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+      const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
+      await acme.getByRole('button', { name: 'Send test alert (X Ads Acme US)' }).click();
+      await expectText(
+        acme.getByRole('status').filter({ hasText: 'Delivered' }),
+        'Delivered to the alert webhook',
+      );
+      expect(acmeAlerts).toEqual([
+        { text: expect.stringContaining('[TEST] Test alert for destination "X Ads Acme US"') },
+      ]);
+      await acme.getByRole('link', { name: 'Activate audiences' }).click();
+      await page.getByRole('heading', { name: 'Activate audiences', level: 1 }).waitFor();
     },
   );
 
@@ -1334,7 +1371,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
       await acme.getByRole('button', { name: 'Send test email (X Ads Acme US)' }).click();
       await expectText(
-        acme.getByRole('status'),
+        acme.getByRole('status').filter({ hasText: 'SMTP' }),
         'The SMTP server accepted the test email to crm-owner@example.com',
       );
       expect(

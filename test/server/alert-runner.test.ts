@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  outboxTarget,
   acknowledgeAlert,
   createSilence,
   endSilence,
@@ -92,7 +93,12 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       metrics,
       now: () => clock,
     });
-  const outbox = () => db.store.db.selectFrom('alert_outbox').selectAll().execute();
+  // Targets are sealed at rest (a webhook URL is a secret): no row holds one in the clear.
+  const outbox = async () => {
+    const rows = await db.store.db.selectFrom('alert_outbox').selectAll().execute();
+    for (const row of rows) expect(row.url).toMatch(/^v1\./);
+    return rows.map((row) => ({ ...row, url: outboxTarget(db.store.secrets, row.url) }));
+  };
 
   beforeAll(async () => {
     db = await backend.open();
@@ -563,6 +569,13 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       };
       health = [paused, chatty];
       const [fired] = (await w.check()).filter((n) => n.dataflowId === 'df_f');
+      // Where it went is kept for its resolution, sealed: a chat webhook's URL is a secret.
+      const states = await db.store.db.selectFrom('alert_states').select('urls').execute();
+      expect(states.length).toBeGreaterThan(0);
+      for (const { urls } of states) {
+        expect(urls).toMatch(/^v1\./);
+        expect(urls).not.toContain(new URL(teams.url).host);
+      }
       health = [paused];
       await w.check();
       await w.deliver();

@@ -301,18 +301,20 @@ describe('alert webhooks', () => {
       token: t.adminToken,
     });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
-    expect(sent.body).toMatchObject({ url: `${receiverUrl()}/tested`, delivered: true, error: null });
+    // Named by its origin: the URL is a secret.
+    expect(sent.body).toMatchObject({ webhook: new URL(receiverUrl()).origin, delivered: true, error: null });
+    expect(JSON.stringify(sent.body)).not.toContain('/tested');
     const got = received.find((r) => r.path === '/tested')!;
     expect(got.body).toMatchObject({ type: 'test', destinationId: d.body.id, id: sent.body.notification.id });
     expect(got.body.message).toContain('Tested destination');
-    expect(d.body.alertWebhookFormat).toBe('json');
+    expect(d.body.alertWebhook).toEqual({ origin: new URL(receiverUrl()).origin, format: 'json' });
 
     // A Google Chat webhook takes { text } only.
     const chat = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
       token: t.adminToken,
       body: { alertWebhookUrl: `${receiverUrl()}/chat`, alertWebhookFormat: 'google-chat' },
     });
-    expect(chat.body.alertWebhookFormat).toBe('google-chat');
+    expect(chat.body.alertWebhook).toEqual({ origin: new URL(receiverUrl()).origin, format: 'google-chat' });
     await t.call('POST', `/api/v1/destinations/${d.body.id}/test-alert`, { token: t.adminToken });
     const text = received.find((r) => r.path === '/chat')!;
     expect(text.body).toEqual({
@@ -352,6 +354,56 @@ describe('alert webhooks', () => {
     });
     expect(none.status).toBe(400);
     expect(none.body.error.details[0].path).toBe('alertWebhookUrl');
+  });
+
+  it("keeps a destination's alert webhook secret: sealed at rest, shown by its origin only, kept by a change of format", async () => {
+    const secretPath = '/services/T0001/B0002/slack-token-xyz';
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: {
+        name: 'Secret webhook',
+        accountId: DEMO.accountId,
+        credentials: DEMO.credentials,
+        alertWebhookUrl: `${receiverUrl()}${secretPath}`,
+        alertWebhookFormat: 'slack',
+      },
+    });
+    expect(d.status, JSON.stringify(d.body)).toBe(201);
+    const origin = new URL(receiverUrl()).origin;
+    expect(d.body.alertWebhook).toEqual({ origin, format: 'slack' });
+    const viewer = await t.call('POST', '/api/v1/tokens', {
+      token: t.adminToken,
+      body: { name: 'webhook viewer', permissions: ['View Destinations'] },
+    });
+    for (const token of [t.adminToken, viewer.body.token as string]) {
+      const listed = await t.call('GET', '/api/v1/destinations', { token });
+      expect(listed.status).toBe(200);
+      expect(JSON.stringify(listed.body)).not.toContain('slack-token-xyz');
+      const one = await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token });
+      expect(one.body.alertWebhook).toEqual({ origin, format: 'slack' });
+      expect(one.body).not.toHaveProperty('alertWebhookUrl');
+    }
+    // At rest: sealed, bound to its destination.
+    const row = await t.service.store.db
+      .selectFrom('destinations')
+      .select('alert_webhook_url')
+      .where('id', '=', d.body.id)
+      .executeTakeFirstOrThrow();
+    expect(row.alert_webhook_url).toMatch(/^v1\./);
+    expect(row.alert_webhook_url).not.toContain('slack-token-xyz');
+
+    // A change of format alone keeps the URL, which still receives the test alert.
+    const patched = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+      token: t.adminToken,
+      body: { alertWebhookFormat: 'google-chat' },
+    });
+    expect(patched.body.alertWebhook).toEqual({ origin, format: 'google-chat' });
+    const sent = await t.call('POST', `/api/v1/destinations/${d.body.id}/test-alert`, {
+      token: t.adminToken,
+    });
+    expect(sent.body).toMatchObject({ webhook: `${origin} (google-chat)`, delivered: true });
+    expect(received.some((r) => r.path === secretPath)).toBe(true);
+    await t.call('DELETE', `/api/v1/destinations/${d.body.id}`, { token: t.adminToken });
   });
 
   it("emails a test alert to the installation's recipients, and names the SMTP server, never its login", async () => {
@@ -435,7 +487,7 @@ describe('alert webhooks', () => {
   it("sends a test notification to the installation's webhook for the admin", async () => {
     const sent = await t.call('POST', '/api/v1/alerts/test', { token: t.adminToken });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
-    expect(sent.body).toMatchObject({ url: `${receiverUrl()}/global`, delivered: true, error: null });
+    expect(sent.body).toMatchObject({ webhook: new URL(receiverUrl()).origin, delivered: true, error: null });
     const got = await waitFor(
       () =>
         Promise.resolve(

@@ -385,17 +385,19 @@ describe('tca CLI', () => {
         'json',
       ]);
       expect(set.code, set.stderr).toBe(0);
-      expect(set.stdout).toContain(`alerts to ${url}`);
+      // Named by its origin: the URL is a secret.
+      expect(set.stdout).toContain(`alerts to ${new URL(url).origin}`);
+      expect(set.stdout).not.toContain('/hook');
       const ok = await tca(['destinations', 'test-alert', destinationId]);
       expect(ok.code, ok.stderr).toBe(0);
-      expect(ok.stdout).toContain(`Delivered: ${url}`);
+      expect(ok.stdout).toContain(`Delivered: ${new URL(url).origin} accepted`);
       expect(hits).toEqual(['POST /hook HTTP/1.1']);
     } finally {
       await new Promise((r) => hook.close(r));
     }
     const down = await tca(['destinations', 'test-alert', destinationId, '--json']);
     expect(down.code).toBe(1);
-    expect(JSON.parse(down.stdout)).toMatchObject({ url, delivered: false });
+    expect(JSON.parse(down.stdout)).toMatchObject({ webhook: new URL(url).origin, delivered: false });
     // This service sends no email: recipients are refused, naming what to set, and nothing changes.
     const mail = await tca(['destinations', 'update', destinationId, '--alert-email', 'crm@example.com']);
     expect(mail.code).toBe(1);
@@ -408,7 +410,7 @@ describe('tca CLI', () => {
     expect(format.code).toBe(2);
     expect(format.stderr).toContain('json, slack, teams, google-chat');
     const cleared = await tca(['destinations', 'update', destinationId, '--alert-webhook', 'none', '--json']);
-    expect(JSON.parse(cleared.stdout)).toMatchObject({ alertWebhookUrl: null, alertEmailTo: [] });
+    expect(JSON.parse(cleared.stdout)).toMatchObject({ alertWebhook: null, alertEmailTo: [] });
   });
 
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {

@@ -16,6 +16,7 @@ import {
   type Store,
 } from '../../src/store/index.ts';
 import { MIGRATIONS } from '../../src/store/migrations/index.ts';
+import { OUTBOX_TARGET_CONTEXT, openColumn } from '../../src/store/sealed-columns.ts';
 import { BACKENDS, createPostgresDatabase, type TestStore } from './backends.ts';
 
 const run = promisify(execFile);
@@ -133,6 +134,53 @@ for (const backend of BACKENDS) {
         expect(error.message).toMatch(/TCA_SECRET_KEY/);
       });
 
+      it('seals at the next open an alert webhook and alert targets written in the clear before they were sealed', async () => {
+        const t = await backend.open();
+        extra.push(t);
+        const destination = await t.store.destinations.create({
+          sandboxId: 'prod',
+          name: 'legacy webhook',
+          accountId: '18ce54d4x5t',
+        });
+        const url = 'https://hooks.example.com/services/T1/B2/legacy-token';
+        // As a version before sealing wrote them.
+        await t.store.db
+          .updateTable('destinations')
+          .set({ alert_webhook_url: url })
+          .where('id', '=', destination.id)
+          .execute();
+        await t.store.db
+          .insertInto('alert_outbox')
+          .values({
+            id: 'ntf_legacy',
+            type: 'dataflow_paused',
+            url: `slack+${url}`,
+            body: '{}',
+            created_at: 1,
+            next_attempt_at: 1,
+            attempts: 0,
+            last_error: null,
+          })
+          .execute();
+        // Read as it is meanwhile.
+        expect((await t.store.destinations.get('prod', destination.id))?.alertWebhookUrl).toBe(url);
+        await t.store.close();
+
+        const reopened = await t.reopen();
+        const raw = await reopened.db
+          .selectFrom('destinations')
+          .select('alert_webhook_url')
+          .where('id', '=', destination.id)
+          .executeTakeFirstOrThrow();
+        expect(raw.alert_webhook_url).toMatch(/^v1\./);
+        expect((await reopened.destinations.get('prod', destination.id))?.alertWebhookUrl).toBe(url);
+        const queued = await reopened.db.selectFrom('alert_outbox').select('url').executeTakeFirstOrThrow();
+        expect(queued.url).toMatch(/^v1\./);
+        expect(openColumn(reopened.secrets, queued.url, OUTBOX_TARGET_CONTEXT)).toBe(`slack+${url}`);
+        await reopened.db.deleteFrom('alert_outbox').execute();
+        await reopened.close();
+      });
+
       it('rotates to a new secret key: credentials encrypted again, profile keys unchanged, the old key refused after', async () => {
         const keys = [0, 1, 2].map(() => randomBytes(32).toString('base64'));
         const t = await backend.open({ secretKey: keys[0] });
@@ -142,6 +190,7 @@ for (const backend of BACKENDS) {
           name: 'rotating',
           accountId: '18ce54d4x5t',
           credentials: { consumerKey: 'ck', consumerSecret: 'cs-rotate' },
+          alertWebhookUrl: 'https://hooks.example.com/services/T1/B2/token-rotate',
         });
         const profileKey = t.store.profileKeyHash('ECID', 'ecid-1');
         const firstId = t.store.secrets.keyId;
@@ -173,8 +222,19 @@ for (const backend of BACKENDS) {
             from: step === 0 ? firstId : expect.any(String),
             to: rotated.secrets.keyId,
             credentials: 1,
+            alertTargets: 1,
           });
           expect(await sealedWith(rotated)).toBe(rotated.secrets.keyId);
+          // The alert webhook is a secret too: sealed again under the new key, and still the same URL.
+          const webhook = await rotated.db
+            .selectFrom('destinations')
+            .select('alert_webhook_url')
+            .where('id', '=', destination.id)
+            .executeTakeFirstOrThrow();
+          expect(webhook.alert_webhook_url!.split('.')[1]).toBe(rotated.secrets.keyId);
+          expect((await rotated.destinations.get('prod', destination.id))?.alertWebhookUrl).toBe(
+            'https://hooks.example.com/services/T1/B2/token-rotate',
+          );
           expect(await rotated.destinations.getCredentials('prod', destination.id)).toEqual({
             consumerKey: 'ck',
             consumerSecret: 'cs-rotate',

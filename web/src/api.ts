@@ -74,9 +74,11 @@ export interface Destination {
   accountId: string;
   apiBaseUrl: string;
   marketingActions: string[];
-  alertWebhookUrl: string | null;
-  /** What the webhook takes: the documented JSON, or a chat tool's message. */
-  alertWebhookFormat: WebhookFormat;
+  /**
+   * Where its alerts are posted: the origin only, and what the webhook takes (the documented JSON, or a chat tool's
+   * message). The URL is a secret the service never shows; it is set with `alertWebhookUrl`.
+   */
+  alertWebhook: { origin: string; format: WebhookFormat } | null;
   /** Addresses its alerts are also emailed to, besides the installation's. */
   alertEmailTo: string[];
   status: DestinationStatus | string;
@@ -620,7 +622,7 @@ export function createApi(options: ApiOptions) {
       normalizePreflight(await request('POST', `/destinations/${enc(id)}/verify`)),
     /** Sends a test notification to the destination's alert webhook: whether it was accepted, and if not why. */
     testAlert: (id: string) =>
-      request<{ url: string; delivered: boolean; error: string | null }>(
+      request<{ webhook: string; delivered: boolean; error: string | null }>(
         'POST',
         `/destinations/${enc(id)}/test-alert`,
       ),
@@ -632,7 +634,7 @@ export function createApi(options: ApiOptions) {
       ),
     /** Sends a test notification to the installation's webhook (TCA_ALERT_WEBHOOK_URL; admin). */
     testInstallationAlert: () =>
-      request<{ url: string; delivered: boolean; error: string | null }>('POST', '/alerts/test'),
+      request<{ webhook: string; delivered: boolean; error: string | null }>('POST', '/alerts/test'),
     /** Emails a test alert to the installation's recipients (TCA_ALERT_EMAIL_TO; admin). */
     testAlertEmail: () =>
       request<{ to: string[]; delivered: boolean; error: string | null }>('POST', '/alerts/test-email'),

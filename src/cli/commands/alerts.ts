@@ -247,17 +247,18 @@ function describeSilence(silence: Record<string, unknown>): string {
 
 type Delivery<T> = T & { delivered: boolean; error: string | null };
 
-/** Whether a webhook (the installation's or a destination's) accepted its test notification, in words. */
+/** Whether the SMTP server accepted a test email, in words. */
 export function emailDelivery(r: Delivery<{ to: string[] }>): string {
   return r.delivered
     ? `Delivered: the SMTP server accepted the test email to ${r.to.join(', ')}`
     : `Not delivered to ${r.to.join(', ')}: ${r.error ?? 'refused'}`;
 }
 
-export function webhookDelivery(r: Delivery<{ url: string }>): string {
+/** Whether a webhook (the installation's or a destination's) accepted its test notification, in words. */
+export function webhookDelivery(r: Delivery<{ webhook: string }>): string {
   return r.delivered
-    ? `Delivered: ${r.url} accepted the test notification`
-    : `Not delivered to ${r.url}: ${r.error ?? 'refused'}`;
+    ? `Delivered: ${r.webhook} accepted the test notification`
+    : `Not delivered to ${r.webhook}: ${r.error ?? 'refused'}`;
 }
 
 /**

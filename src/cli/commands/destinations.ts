@@ -211,17 +211,21 @@ export function registerDestinationsCommand(program: Command): void {
             EXIT.usage,
           );
         const api = await connect(opts);
-        const d = await api.request<Destination & { alertWebhookUrl: string | null; alertEmailTo: string[] }>(
-          'PATCH',
-          `/api/v1/destinations/${encodeURIComponent(id)}`,
-          patch,
-        );
+        const d = await api.request<
+          Destination & { alertWebhook: { origin: string; format: string } | null; alertEmailTo: string[] }
+        >('PATCH', `/api/v1/destinations/${encodeURIComponent(id)}`, patch);
         if (opts.json) printJson(d);
         else
           process.stdout.write(
             `Updated destination ${d.id} (${d.name}): alerts to ${
-              [d.alertWebhookUrl ?? '', d.alertEmailTo.join(', ')].filter(Boolean).join('; ') ||
-              'the installation’s targets only'
+              [
+                d.alertWebhook
+                  ? `${d.alertWebhook.origin}${d.alertWebhook.format === 'json' ? '' : ` (${d.alertWebhook.format})`}`
+                  : '',
+                d.alertEmailTo.join(', '),
+              ]
+                .filter(Boolean)
+                .join('; ') || 'the installation’s targets only'
             }\n`,
           );
       },

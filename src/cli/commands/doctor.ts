@@ -133,7 +133,7 @@ async function checkStore(
 
 /** Alerts firing now, and notifications a webhook has not accepted, as the store keeps them. */
 async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
-  const { alertCounts, webhookName } = await import('../../server/alerts.ts');
+  const { alertCounts, outboxTarget, webhookName } = await import('../../server/alerts.ts');
   const { firing } = await alertCounts(store.db);
   const stuck = await store.db
     .selectFrom('alert_outbox')
@@ -178,7 +178,7 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
   if (stuck.length > 0) {
     const first = stuck[0]!;
     problems.push(
-      `${stuck.length} notification${stuck.length === 1 ? '' : 's'} not accepted yet (${webhookName(first.url)}: ${first.last_error ?? 'refused'}, ${Number(first.attempts)} attempt${Number(first.attempts) === 1 ? '' : 's'})`,
+      `${stuck.length} notification${stuck.length === 1 ? '' : 's'} not accepted yet (${webhookName(outboxTarget(store.secrets, first.url))}: ${first.last_error ?? 'refused'}, ${Number(first.attempts)} attempt${Number(first.attempts) === 1 ? '' : 's'})`,
     );
   }
   if (problems.length > 0)

@@ -3,6 +3,8 @@ import { isForeignKeyViolation, StoreError } from '../errors.ts';
 import type { DestinationsTable } from '../schema/index.ts';
 import { definedOnly, parseJson, type RepositoryContext } from './context.ts';
 import type { WebhookFormat } from '../../config/index.ts';
+import { openColumn, webhookContext } from '../sealed-columns.ts';
+import type { SecretBox } from '../secret-box.ts';
 
 /** `unverified` until a preflight passes; `unauthorized` when X answers 401/403 (re-authorize); `error` otherwise. */
 export type DestinationStatus = 'unverified' | 'active' | 'unauthorized' | 'error';
@@ -27,6 +29,7 @@ export interface Destination {
   hasCredentials: boolean;
   apiBaseUrl: string | null;
   marketingActions: string[];
+  /** Where its alerts are posted. A secret (a chat webhook's URL carries its token): sealed at rest, never shown. */
   alertWebhookUrl: string | null;
   /** What its alert webhook takes: `json` (the documented notification), `slack`, `teams` or `google-chat`. */
   alertWebhookFormat: WebhookFormat;
@@ -87,7 +90,7 @@ type DestinationRow = Omit<Selectable<DestinationsTable>, 'credentials'> & {
   has_credentials: number | boolean;
 };
 
-const toDestination = (row: DestinationRow): Destination => ({
+const toDestination = (row: DestinationRow, secrets: SecretBox): Destination => ({
   id: row.id,
   sandboxId: row.sandbox_id,
   name: row.name,
@@ -96,7 +99,10 @@ const toDestination = (row: DestinationRow): Destination => ({
   hasCredentials: Boolean(row.has_credentials),
   apiBaseUrl: row.api_base_url,
   marketingActions: parseJson<string[]>(row.marketing_actions, 'destinations.marketing_actions'),
-  alertWebhookUrl: row.alert_webhook_url,
+  alertWebhookUrl:
+    row.alert_webhook_url === null
+      ? null
+      : openColumn(secrets, row.alert_webhook_url, webhookContext(row.id)),
   alertEmailTo: parseJson<string[]>(row.alert_email_to, 'destinations.alert_email_to'),
   // Written only from WEBHOOK_FORMATS (the API's schema checks it).
   alertWebhookFormat: row.alert_webhook_format as WebhookFormat,
@@ -114,6 +120,8 @@ export const credentialsContext = (id: string) => `destination:${id}`;
 export function destinationRepository(ctx: RepositoryContext) {
   const seal = (id: string, credentials: DestinationCredentials | null | undefined) =>
     credentials ? ctx.secrets.seal(JSON.stringify(credentials), credentialsContext(id)) : null;
+  const sealWebhook = (id: string, url: string | null) =>
+    url === null ? null : ctx.secrets.seal(url, webhookContext(id));
 
   const select = (sandboxId: string) =>
     ctx.db
@@ -124,7 +132,7 @@ export function destinationRepository(ctx: RepositoryContext) {
 
   const get = async (sandboxId: string, id: string): Promise<Destination | undefined> => {
     const row = await select(sandboxId).where('id', '=', id).executeTakeFirst();
-    return row && toDestination(row);
+    return row && toDestination(row, ctx.secrets);
   };
 
   return {
@@ -142,7 +150,7 @@ export function destinationRepository(ctx: RepositoryContext) {
           credentials: seal(id, input.credentials),
           api_base_url: input.apiBaseUrl ?? null,
           marketing_actions: JSON.stringify([...(input.marketingActions ?? [])]),
-          alert_webhook_url: input.alertWebhookUrl ?? null,
+          alert_webhook_url: sealWebhook(id, input.alertWebhookUrl ?? null),
           alert_email_to: JSON.stringify([...(input.alertEmailTo ?? [])]),
           alert_webhook_format: input.alertWebhookFormat ?? 'json',
           status: input.status ?? 'unverified',
@@ -160,7 +168,7 @@ export function destinationRepository(ctx: RepositoryContext) {
 
     async list(sandboxId: string): Promise<Destination[]> {
       const rows = await select(sandboxId).orderBy('created_at').orderBy('id').execute();
-      return rows.map(toDestination);
+      return rows.map((row) => toDestination(row, ctx.secrets));
     },
 
     /** Applies the fields given; undefined if the destination does not exist in this sandbox. */
@@ -175,7 +183,8 @@ export function destinationRepository(ctx: RepositoryContext) {
         account_id: patch.accountId,
         api_base_url: patch.apiBaseUrl,
         marketing_actions: patch.marketingActions && JSON.stringify([...patch.marketingActions]),
-        alert_webhook_url: patch.alertWebhookUrl,
+        alert_webhook_url:
+          patch.alertWebhookUrl === undefined ? undefined : sealWebhook(id, patch.alertWebhookUrl),
         alert_email_to: patch.alertEmailTo && JSON.stringify([...patch.alertEmailTo]),
         alert_webhook_format: patch.alertWebhookFormat,
         status: patch.status,

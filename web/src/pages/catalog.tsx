@@ -94,7 +94,7 @@ export function Catalog() {
                         <a href={formatRoute({ page: 'activate', destinationId: d.id })}>
                           Activate audiences
                         </a>
-                        {d.alertWebhookUrl ? <TestAlert destinationId={d.id} name={d.name} /> : null}
+                        {d.alertWebhook ? <TestAlert destinationId={d.id} name={d.name} /> : null}
                         {d.alertEmailTo?.length ? (
                           <TestEmail destinationId={d.id} name={d.name} to={d.alertEmailTo} />
                         ) : null}

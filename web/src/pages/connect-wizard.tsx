@@ -85,8 +85,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const [preflight, setPreflight] = useState<Preflight | null>(null);
   const [actions, setActions] = useState<string[]>(initial?.marketingActions ?? []);
   const [customAction, setCustomAction] = useState('');
-  const [webhook, setWebhook] = useState(initial?.alertWebhookUrl ?? '');
-  const [webhookFormat, setWebhookFormat] = useState<WebhookFormat>(initial?.alertWebhookFormat ?? 'json');
+  // The stored webhook is shown by its origin only (its URL is a secret): a URL typed here replaces it.
+  const [webhook, setWebhook] = useState('');
+  const [removeWebhook, setRemoveWebhook] = useState(false);
+  const [webhookFormat, setWebhookFormat] = useState<WebhookFormat>(initial?.alertWebhook?.format ?? 'json');
   const [emails, setEmails] = useState((initial?.alertEmailTo ?? []).join(', '));
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -105,6 +107,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   // Null: the service sends no email (undefined: not said, to a token that may not read the settings).
   const noEmail = settings.data?.alertEmail === null;
   const alertsOk = webhookResult.ok && emailsResult.ok;
+  const currentWebhook = destination?.alertWebhook ?? initial?.alertWebhook ?? null;
   const detailsOk = nameResult.ok && descriptionResult.ok && accountResult.ok;
 
   const refresh = async () => {
@@ -221,7 +224,12 @@ function ConnectForm({ initial }: { initial?: Destination }) {
       const unchangedEmails = emailsResult.value.join(',') === (destination.alertEmailTo ?? []).join(',');
       const saved = await api.updateDestination(destination.id, {
         marketingActions: actions,
-        alertWebhookUrl: webhookResult.value === '' ? null : webhookResult.value,
+        // Left out when nothing was typed: the stored webhook stays (or stays absent).
+        ...(removeWebhook
+          ? { alertWebhookUrl: null }
+          : webhookResult.value !== ''
+            ? { alertWebhookUrl: webhookResult.value }
+            : {}),
         alertWebhookFormat: webhookFormat,
         // Left out when unchanged: a service without email refuses any list but keeps what it has.
         ...(unchangedEmails ? {} : { alertEmailTo: emailsResult.value }),
@@ -626,21 +634,39 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             </button>
           </div>
           <Field
-            label="Alert webhook URL"
+            label={currentWebhook ? 'New alert webhook URL' : 'Alert webhook URL'}
             optional
-            hint="Called when a dataflow fails, pauses, is delayed or excludes too many identities, and when that clears."
+            hint={
+              currentWebhook
+                ? `Alerts are posted to a webhook at ${currentWebhook.origin}. Its URL is kept secret and not shown: leave this empty to keep it, or enter one to replace it.`
+                : 'Called when a dataflow fails, pauses, is delayed or excludes too many identities, and when that clears. Kept secret: encrypted at rest, never shown again.'
+            }
             {...(!webhookResult.ok ? { error: webhookResult.message } : {})}
           >
             {(props) => (
               <input
                 {...props}
                 type="url"
-                placeholder="https://hooks.example.com/alerts"
+                autoComplete="off"
+                placeholder={
+                  currentWebhook ? `${currentWebhook.origin}/…` : 'https://hooks.example.com/alerts'
+                }
                 value={webhook}
+                disabled={removeWebhook}
                 onChange={(e) => setWebhook(e.target.value)}
               />
             )}
           </Field>
+          {currentWebhook ? (
+            <label className="checkbox">
+              <input
+                type="checkbox"
+                checked={removeWebhook}
+                onChange={(e) => setRemoveWebhook(e.target.checked)}
+              />{' '}
+              Remove the alert webhook
+            </label>
+          ) : null}
           <Field
             label="Alert webhook format"
             hint="What the webhook takes: the documented JSON (scripts, incident tools), or a chat tool's own message."
