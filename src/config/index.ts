@@ -5,6 +5,7 @@ export {
   LOG_LEVELS,
   WEBHOOK_FORMATS,
   X_API_DEFAULT_BASE_URL,
+  PAGERDUTY_EVENTS_URL,
 } from './load-config.ts';
 export type {
   Config,

@@ -74,6 +74,8 @@ export interface Config {
      * integration key routes to. A secret: never logged, never stored.
      */
     pagerDuty: { routingKey: string; url: string } | undefined;
+    /** Where PagerDuty events go (TCA_ALERT_PAGERDUTY_URL): the installation's and destinations' own keys alike. */
+    pagerDutyUrl: string;
     /** A critical alert still firing is sent again every this many hours (0: once only). */
     repeatHours: number;
     /** The same for a warning (default 0: once only). */
@@ -470,6 +472,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       checkIntervalSeconds,
       webhookSecret,
       pagerDuty,
+      pagerDutyUrl: pagerDutyUrl ?? PAGERDUTY_EVENTS_URL,
       repeatHours,
       repeatWarningHours,
       email,

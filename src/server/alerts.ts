@@ -1,14 +1,19 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, Store } from '../store/index.ts';
-import { ALERT_TARGETS_CONTEXT, OUTBOX_TARGET_CONTEXT, openColumn } from '../store/sealed-columns.ts';
+import {
+  ALERT_TARGETS_CONTEXT,
+  OUTBOX_TARGET_CONTEXT,
+  openColumn,
+  pagerDutyKeyContext,
+} from '../store/sealed-columns.ts';
 import type { SecretBox } from '../store/secret-box.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { describeNetworkFailure } from '../net/network-failure.ts';
 import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
 import { createMailer, EMAIL_PREFIX, emailTarget, type AlertEmail } from './alert-email.ts';
-import { WEBHOOK_FORMATS, type WebhookFormat } from '../config/index.ts';
+import { PAGERDUTY_EVENTS_URL, WEBHOOK_FORMATS, type WebhookFormat } from '../config/index.ts';
 
 /*
  * Alerts: conditions evaluated from the dataflows' health, kept in the store (`alert_states`), and sent to webhooks
@@ -39,6 +44,8 @@ export interface DataflowHealth {
   webhookUrl: string | null;
   /** The destination's own alert email recipients. */
   emailTo: string[];
+  /** The destination, when it has a PagerDuty routing key of its own. */
+  pagerDutyDestinationId: string | null;
   status: string;
   statusReason: string | null;
   /** Epoch ms of the oldest undelivered change. */
@@ -108,6 +115,8 @@ export interface AlertCondition {
   webhookUrl: string | null;
   /** The destination's own alert email recipients. */
   emailTo: string[];
+  /** The destination, when its alerts also go to its own PagerDuty routing key. */
+  pagerDutyDestinationId: string | null;
   alert: Pick<
     Alert,
     'type' | 'severity' | 'sandbox' | 'dataflowId' | 'dataflowName' | 'destinationId' | 'message' | 'details'
@@ -134,6 +143,7 @@ export function evaluateConditions(
         sandboxId: h.sandboxId,
         webhookUrl: h.webhookUrl,
         emailTo: h.emailTo,
+        pagerDutyDestinationId: h.pagerDutyDestinationId,
         alert: {
           type,
           severity,
@@ -541,16 +551,32 @@ export function webhookBody(alert: Alert, format: WebhookFormat): string {
 }
 
 /**
- * Outbox rows for PagerDuty are addressed `pagerduty+<Events API URL>`: their body is the event without its routing
- * key, which is added when it is sent (the key is a secret: it is never stored).
+ * Outbox rows for PagerDuty are addressed `pagerduty+<Events API URL>` (the installation's routing key) or
+ * `pagerduty@<destination id>+<Events API URL>` (the destination's own key): their body is the event without its
+ * routing key, which is added when it is sent, from the configuration or the destination's sealed key.
  */
 const PAGERDUTY_PREFIX = 'pagerduty+';
+
+/** The PagerDuty target of a destination's own routing key. */
+export const destinationPagerDutyTarget = (destinationId: string, eventsUrl: string): string =>
+  `pagerduty@${destinationId}+${eventsUrl}`;
+
+/** A PagerDuty target's Events API URL, and the destination whose key it takes (null: the installation's). */
+function pagerDutyTarget(target: string): { destinationId: string | null; url: string } | null {
+  if (target.startsWith(PAGERDUTY_PREFIX))
+    return { destinationId: null, url: target.slice(PAGERDUTY_PREFIX.length) };
+  const own = /^pagerduty@([^+]+)\+(.+)$/s.exec(target);
+  return own ? { destinationId: own[1]!, url: own[2]! } : null;
+}
 
 /** Where an outbox row goes, as logs and `tca doctor` name it: a webhook's origin, or PagerDuty. */
 export function webhookName(url: string): string {
   if (url.startsWith(EMAIL_PREFIX)) return `email to ${url.slice(EMAIL_PREFIX.length)}`;
-  if (url.startsWith(PAGERDUTY_PREFIX))
-    return `PagerDuty (${new URL(url.slice(PAGERDUTY_PREFIX.length)).origin})`;
+  const pagerDuty = pagerDutyTarget(url);
+  if (pagerDuty)
+    return pagerDuty.destinationId === null
+      ? `PagerDuty (${new URL(pagerDuty.url).origin})`
+      : `PagerDuty of ${pagerDuty.destinationId} (${new URL(pagerDuty.url).origin})`;
   const target = splitTarget(url);
   return target.format === 'json' ? new URL(url).origin : `${new URL(target.url).origin} (${target.format})`;
 }
@@ -668,6 +694,8 @@ export function startAlerts(options: {
   webhookSecret?: string | undefined;
   /** PagerDuty Events API v2: every alert also triggers an incident, resolved when the alert is. */
   pagerDuty?: { routingKey: string; url: string } | undefined;
+  /** Where destinations' own PagerDuty keys send events (TCA_ALERT_PAGERDUTY_URL; default PagerDuty's). */
+  pagerDutyUrl?: string | undefined;
   /** Every alert is also emailed to these recipients through this SMTP server. */
   email?: AlertEmail | undefined;
   /** A critical alert still firing is sent again this long after it was last sent (0 or omitted: never). */
@@ -715,12 +743,20 @@ export function startAlerts(options: {
             firedAt: new Date(at).toISOString(),
           };
           const pagerDuty = options.pagerDuty ? `${PAGERDUTY_PREFIX}${options.pagerDuty.url}` : null;
+          // The destination's own PagerDuty service too: the team that owns it is paged as well.
+          const ownPagerDuty =
+            condition.pagerDutyDestinationId !== null
+              ? destinationPagerDutyTarget(
+                  condition.pagerDutyDestinationId,
+                  options.pagerDutyUrl ?? PAGERDUTY_EVENTS_URL,
+                )
+              : null;
           // One email to the installation's recipients and the destination's together.
           const recipients = options.email ? [...new Set([...options.email.to, ...condition.emailTo])] : [];
           const email = recipients.length > 0 ? emailTarget(recipients) : null;
           const urls = [
             ...new Set(
-              [condition.webhookUrl, options.globalWebhookUrl, pagerDuty, email].filter(
+              [condition.webhookUrl, options.globalWebhookUrl, pagerDuty, ownPagerDuty, email].filter(
                 (u): u is string => typeof u === 'string' && u !== '',
               ),
             ),
@@ -870,21 +906,26 @@ export function startAlerts(options: {
       // its own) its outbox row's, the same for every attempt.
       const id =
         parsed.id ?? (parsed.dedup_key !== undefined ? `${parsed.dedup_key}-${parsed.event_action}` : row.id);
-      const pagerDuty = target.startsWith(PAGERDUTY_PREFIX);
+      const pagerDuty = pagerDutyTarget(target);
       const emailed = target.startsWith(EMAIL_PREFIX);
-      // A PagerDuty event or an email queued before its setting was taken out of the configuration cannot be sent.
+      // A PagerDuty event or an email queued before its setting was taken out cannot be sent.
+      const routingKey = pagerDuty
+        ? pagerDuty.destinationId === null
+          ? (options.pagerDuty?.routingKey ?? null)
+          : await destinationPagerDutyKey(db, store.secrets, pagerDuty.destinationId)
+        : null;
       const failure =
-        pagerDuty && !options.pagerDuty
-          ? 'TCA_ALERT_PAGERDUTY_ROUTING_KEY is no longer set'
+        pagerDuty && routingKey === null
+          ? pagerDuty.destinationId === null
+            ? 'TCA_ALERT_PAGERDUTY_ROUTING_KEY is no longer set'
+            : `destination ${pagerDuty.destinationId} no longer has a PagerDuty routing key`
           : emailed
             ? mailer
               ? await mailer.send(parsed as Alert, target.slice(EMAIL_PREFIX.length))
               : 'TCA_SMTP_URL is no longer set'
             : await postNotification(
-                pagerDuty ? target.slice(PAGERDUTY_PREFIX.length) : splitTarget(target).url,
-                pagerDuty
-                  ? JSON.stringify({ routing_key: options.pagerDuty!.routingKey, ...parsed })
-                  : row.body,
+                pagerDuty ? pagerDuty.url : splitTarget(target).url,
+                pagerDuty ? JSON.stringify({ routing_key: routingKey, ...parsed }) : row.body,
                 id,
                 { secret: pagerDuty ? undefined : options.webhookSecret, fetch: doFetch, now: now() },
               );
@@ -961,6 +1002,22 @@ export function startAlerts(options: {
   };
 }
 
+/** A destination's own PagerDuty routing key (sealed at rest), or null when it has none any more. */
+async function destinationPagerDutyKey(
+  db: Kysely<Database>,
+  secrets: SecretBox,
+  destinationId: string,
+): Promise<string | null> {
+  const row = await db
+    .selectFrom('destinations')
+    .select('alert_pagerduty_key')
+    .where('id', '=', destinationId)
+    .executeTakeFirst();
+  return row?.alert_pagerduty_key
+    ? secrets.open(row.alert_pagerduty_key, pagerDutyKeyContext(destinationId))
+    : null;
+}
+
 /** The targets an alert was sent to, as `alert_states.urls` keeps them (sealed: a webhook URL is a secret). */
 function alertTargets(secrets: SecretBox, stored: string): string[] {
   return JSON.parse(openColumn(secrets, stored, ALERT_TARGETS_CONTEXT)) as string[];
@@ -994,7 +1051,7 @@ async function enqueue(
           id: outboxId(at),
           type: alert.type,
           url: secrets.seal(url, OUTBOX_TARGET_CONTEXT),
-          body: url.startsWith(PAGERDUTY_PREFIX)
+          body: pagerDutyTarget(url)
             ? JSON.stringify(pagerDutyEvent(alert))
             : format === 'json'
               ? body

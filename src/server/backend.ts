@@ -154,6 +154,11 @@ export interface ServiceBackend {
       sandboxId: string,
       id: string,
     ): Promise<Checked<z.input<typeof S.TestEmailResultSchema>> | undefined>;
+    /** Triggers and resolves a test incident with the destination's own PagerDuty key; a problem when it has none. */
+    testPagerDuty(
+      sandboxId: string,
+      id: string,
+    ): Promise<Checked<z.input<typeof S.TestPagerDutyResultSchema>> | undefined>;
     /** Sends a test notification to the destination's alert webhook; a problem when it has none. */
     testAlert(
       sandboxId: string,

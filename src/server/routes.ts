@@ -515,6 +515,24 @@ export function buildRoutes(options: RouteOptions): Route[] {
     }),
     route({
       method: 'POST',
+      path: `${V1}/destinations/:id/test-pagerduty`,
+      permissions: ['Manage Destinations'],
+      tag: 'Destinations',
+      summary:
+        "Triggers a test incident (severity info) with the destination's own PagerDuty routing key and resolves it at " +
+        'once; says whether PagerDuty accepted it and if not why; 400 when the destination has no key of its own',
+      params: S.IdParams,
+      status: 200,
+      response: S.TestPagerDutyResultSchema,
+      handler: async ({ principal, backend, params }) =>
+        valid(
+          await backend.destinations.testPagerDuty(principal.sandboxId, params.id),
+          'Destination',
+          params.id,
+        ),
+    }),
+    route({
+      method: 'POST',
       path: `${V1}/destinations/:id/login`,
       permissions: ['Manage Destinations'],
       tag: 'Destinations',

@@ -277,6 +277,9 @@ export const DestinationSchema = z
       description:
         "Addresses its alerts are also emailed to, besides the installation's (TCA_ALERT_EMAIL_TO)",
     }),
+    hasAlertPagerDutyKey: z.boolean().meta({
+      description: 'Its alerts also go to a PagerDuty routing key of its own (the key is never shown)',
+    }),
     status: z.string(),
     statusReason: z.string().nullable(),
     hasCredentials: z.boolean(),
@@ -301,6 +304,17 @@ const destinationFields = {
     .array(z.email().max(254))
     .max(20)
     .meta({ description: 'Needs alert emails set up on the service (TCA_ALERT_EMAIL_FROM, TCA_SMTP_URL)' }),
+  alertPagerDutyRoutingKey: z
+    .string()
+    .regex(/^[A-Za-z0-9]{32}$/, {
+      message:
+        "must be a PagerDuty Events API v2 integration key: 32 letters and digits (the PagerDuty service's Integrations tab, Events API V2)",
+    })
+    .nullable()
+    .meta({
+      description:
+        "A PagerDuty Events API v2 routing key: its alerts also open incidents in that service, besides the installation's. Write-only: sealed at rest, never returned (hasAlertPagerDutyKey says whether one is set); null removes it",
+    }),
 };
 
 export const DestinationCreateSchema = z.object({
@@ -313,6 +327,7 @@ export const DestinationCreateSchema = z.object({
   alertWebhookUrl: destinationFields.alertWebhookUrl.optional(),
   alertWebhookFormat: destinationFields.alertWebhookFormat.optional(),
   alertEmailTo: destinationFields.alertEmailTo.optional(),
+  alertPagerDutyRoutingKey: destinationFields.alertPagerDutyRoutingKey.optional(),
 });
 export const DestinationPatchSchema = DestinationCreateSchema.partial();
 

@@ -173,6 +173,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     alertWebhookUrl: config.alerts.webhookUrl,
     alertWebhookFormat: config.alerts.webhookFormat,
     alertPagerDuty: config.alerts.pagerDuty,
+    alertPagerDutyUrl: config.alerts.pagerDutyUrl,
     alertEmail: config.alerts.email,
     importUrlAllow: config.importUrlAllow,
     ...(options.alertFetch ? { alertFetch: options.alertFetch } : {}),
@@ -221,6 +222,7 @@ export async function startService(config: Config, options: StartServiceOptions 
         config.alerts.webhookUrl && webhookTarget(config.alerts.webhookUrl, config.alerts.webhookFormat),
       webhookSecret: config.alerts.webhookSecret,
       pagerDuty: config.alerts.pagerDuty,
+      pagerDutyUrl: config.alerts.pagerDutyUrl,
       email: config.alerts.email,
       repeatMs: config.alerts.repeatHours * 3_600_000,
       warningRepeatMs: config.alerts.repeatWarningHours * 3_600_000,
@@ -349,6 +351,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
         ? webhookTarget(destination.alertWebhookUrl, destination.alertWebhookFormat)
         : null,
       emailTo: destination?.alertEmailTo ?? [],
+      pagerDutyDestinationId: destination?.hasAlertPagerDutyKey ? destination.id : null,
       status: d.status,
       statusReason: d.statusReason,
       oldestPendingAt: oldest,

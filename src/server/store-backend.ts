@@ -2,7 +2,7 @@ import { forwardedCursor } from './audit-forward.ts';
 import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
 import { openImportUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
 import { describeAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
-import type { WebhookFormat } from '../config/index.ts';
+import { PAGERDUTY_EVENTS_URL, type WebhookFormat } from '../config/index.ts';
 import {
   createSilence,
   endSilence,
@@ -105,6 +105,8 @@ export interface StoreBackendOptions {
   alertWebhookFormat?: WebhookFormat | undefined;
   /** PagerDuty's Events API and routing key every alert goes to, when set (the key is only shown to PagerDuty). */
   alertPagerDuty?: { routingKey: string; url: string } | undefined;
+  /** Where PagerDuty events go, for the installation's key and destinations' own (default PagerDuty's). */
+  alertPagerDutyUrl?: string | undefined;
   /** Alert emails (recipients, sender, SMTP server), when set up. */
   alertEmail?: AlertEmail | undefined;
   /** Origins a URL import may read (TCA_IMPORT_URL_ALLOW); none: URL imports are refused. */
@@ -165,6 +167,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       ? { origin: new URL(d.alertWebhookUrl).origin, format: d.alertWebhookFormat }
       : null,
     alertEmailTo: d.alertEmailTo,
+    hasAlertPagerDutyKey: d.hasAlertPagerDutyKey,
     status: d.status,
     statusReason: d.statusReason,
     hasCredentials: d.hasCredentials,
@@ -733,6 +736,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           alertWebhookUrl: input.alertWebhookUrl ?? null,
           ...(input.alertWebhookFormat !== undefined ? { alertWebhookFormat: input.alertWebhookFormat } : {}),
           alertEmailTo: alertEmailTo(input.alertEmailTo),
+          alertPagerDutyKey: input.alertPagerDutyRoutingKey ?? null,
         });
         return { ok: true, value: await destinationView(d) };
       },
@@ -782,6 +786,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             ...(patch.alertEmailTo !== undefined ? { alertEmailTo: alertEmailTo(patch.alertEmailTo) } : {}),
             ...(patch.alertWebhookFormat !== undefined
               ? { alertWebhookFormat: patch.alertWebhookFormat }
+              : {}),
+            ...(patch.alertPagerDutyRoutingKey !== undefined
+              ? { alertPagerDutyKey: patch.alertPagerDutyRoutingKey }
               : {}),
             // A changed connection must pass the preflight again before deliveries resume.
             ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
@@ -834,6 +841,28 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ok: true,
           value: await sendTestEmail(email, sandboxId, d.alertEmailTo, message, d.id),
         };
+      },
+      async testPagerDuty(sandboxId, id) {
+        const d = await store.destinations.get(sandboxId, id);
+        if (!d) return undefined;
+        const routingKey = await store.destinations.getAlertPagerDutyKey(sandboxId, id);
+        if (routingKey === undefined)
+          return problems([
+            {
+              path: 'alertPagerDutyRoutingKey',
+              reason:
+                'the destination has no PagerDuty routing key of its own: set one (PATCH alertPagerDutyRoutingKey) and test again',
+            },
+          ]);
+        const value = await sendPagerDutyTest({
+          routingKey,
+          url: options.alertPagerDutyUrl ?? options.alertPagerDuty?.url ?? PAGERDUTY_EVENTS_URL,
+          id: store.newId('alr'),
+          sandbox: await sandboxName(sandboxId),
+          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
+          now: now(),
+        });
+        return { ok: true, value };
       },
       async testAlert(sandboxId, id) {
         const d = await store.destinations.get(sandboxId, id);

@@ -4,11 +4,14 @@ import type { SecretBox } from './secret-box.ts';
 
 /**
  * Columns that hold a secret other than credentials: where alerts go. A chat tool's incoming webhook URL (Slack,
- * Teams, Google Chat) carries the token that lets anyone post to the channel, so these are sealed like credentials,
+ * Teams, Google Chat) carries the token that lets anyone post to the channel, and a PagerDuty routing key opens
+ * incidents, so these are sealed like credentials,
  * each bound to its row or use by its context, and re-sealed by a key rotation. A value written before they were
  * sealed is sealed at the next open that may write (see `sealPlaintextColumns`); until then it is read as it is.
  */
 export const webhookContext = (destinationId: string) => `destination-webhook:${destinationId}`;
+/** `destinations.alert_pagerduty_key`: a destination's own PagerDuty routing key. */
+export const pagerDutyKeyContext = (destinationId: string) => `destination-pagerduty:${destinationId}`;
 /** `alert_states.urls`: the JSON array of targets an alert was sent to. */
 export const ALERT_TARGETS_CONTEXT = 'alert-targets';
 /** `alert_outbox.url`: a queued notification's target. */
@@ -27,12 +30,13 @@ export function openColumn(box: SecretBox, value: string, context: string): stri
 interface SealedColumn {
   table: 'destinations' | 'alert_states' | 'alert_outbox';
   key: 'id' | 'key';
-  column: 'alert_webhook_url' | 'urls' | 'url';
+  column: 'alert_webhook_url' | 'alert_pagerduty_key' | 'urls' | 'url';
   context: (key: string) => string;
 }
 
 const SEALED_COLUMNS: readonly SealedColumn[] = [
   { table: 'destinations', key: 'id', column: 'alert_webhook_url', context: webhookContext },
+  { table: 'destinations', key: 'id', column: 'alert_pagerduty_key', context: pagerDutyKeyContext },
   { table: 'alert_states', key: 'key', column: 'urls', context: () => ALERT_TARGETS_CONTEXT },
   { table: 'alert_outbox', key: 'id', column: 'url', context: () => OUTBOX_TARGET_CONTEXT },
 ];

@@ -86,6 +86,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   // PagerDuty's Events API, played by the same server at /pagerduty.
   const pagerDutyEvents: PagerDutyEvent[] = [];
   const PAGERDUTY_KEY = 'PdIntegrationKey0123456789abcdef';
+  /** The first connection's own PagerDuty key (its team's service), and what was sent with it. */
+  const ACME_PAGERDUTY_KEY = 'AcmeCrmTeamKey0123456789abcdefAB';
+  const acmePagerDutyEvents: PagerDutyEvent[] = [];
 
   let smtp: Awaited<ReturnType<typeof startSmtpReceiver>>;
 
@@ -103,8 +106,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         // The installation's alert webhook is on the same server, at /alerts.
         if (req.url === '/alerts') installationAlerts.push(JSON.parse(body) as { type: string });
         else if (req.url === '/services/acme-token') acmeAlerts.push(JSON.parse(body));
-        else if (req.url === '/pagerduty') pagerDutyEvents.push(JSON.parse(body) as PagerDutyEvent);
-        else siemEvents.push(...body.split('\n').filter((line) => line !== ''));
+        else if (req.url === '/pagerduty') {
+          // The first connection's own key pages its team's service: kept apart from the installation's.
+          const event = JSON.parse(body) as PagerDutyEvent;
+          (event.routing_key === ACME_PAGERDUTY_KEY ? acmePagerDutyEvents : pagerDutyEvents).push(event);
+        } else siemEvents.push(...body.split('\n').filter((line) => line !== ''));
         res.writeHead(200).end();
       });
     });
@@ -325,6 +331,12 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         `a webhook at ${new URL(siemUrl).origin}`,
       );
       expect(await page.getByLabel('Remove the alert webhook').isChecked()).toBe(false);
+      // The team that owns the connection is paged too, with a PagerDuty key of its own.
+      const pagerDutyKey = page.getByLabel('PagerDuty routing key');
+      await pagerDutyKey.fill('too-short');
+      await expectText(page.locator('.field-invalid'), '32 letters and digits');
+      await pagerDutyKey.fill(ACME_PAGERDUTY_KEY);
+      await shot(page, '06b-connect-alerts-edit');
       await page.getByRole('button', { name: 'Save & exit' }).click();
       await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
       const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
@@ -336,6 +348,20 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       expect(acmeAlerts).toEqual([
         { text: expect.stringContaining('[TEST] Test alert for destination "X Ads Acme US"') },
       ]);
+      await acme.getByRole('button', { name: 'Send test incident (X Ads Acme US)' }).click();
+      await expectText(
+        acme.getByRole('status').filter({ hasText: 'PagerDuty' }),
+        'PagerDuty accepted the test incident, now resolved',
+      );
+      expect(acmePagerDutyEvents.map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+      // Taken off again: the rest of this run pages the installation's key only.
+      const { items } = await callApi<{
+        items: { id: string; name: string; hasAlertPagerDutyKey: boolean }[];
+      }>(stack, 'GET', '/destinations');
+      const acmeId = items.find((d) => d.name === 'X Ads Acme US')!.id;
+      expect(items.find((d) => d.id === acmeId)?.hasAlertPagerDutyKey).toBe(true);
+      expect(JSON.stringify(items)).not.toContain(ACME_PAGERDUTY_KEY);
+      await callApi(stack, 'PATCH', `/destinations/${acmeId}`, { alertPagerDutyRoutingKey: null });
       await acme.getByRole('link', { name: 'Activate audiences' }).click();
       await page.getByRole('heading', { name: 'Activate audiences', level: 1 }).waitFor();
     },

@@ -68,6 +68,7 @@ const paused: DataflowHealth = {
   destinationId: 'dst_a',
   webhookUrl: null,
   emailTo: [],
+  pagerDutyDestinationId: null,
   status: 'paused',
   statusReason: 'X answered 401: re-authorize the destination',
   oldestPendingAt: null,
@@ -234,6 +235,68 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
         event_action: 'resolve',
         dedup_key: fired!.alertId,
       });
+    } finally {
+      await w.stop();
+      await pd.close();
+    }
+  });
+
+  it("pages a destination's own PagerDuty key besides the installation's, read from the store as each event is sent", async () => {
+    const installationKey = 'Inst4llat1onKey0123456789abcdefA';
+    const ownKey = 'TeamOwnKey0123456789abcdefABCDEF';
+    const pd = await startReceiver();
+    const destination = await db.store.destinations.create({
+      sandboxId: 'prod',
+      name: 'paged team',
+      accountId: '18ce54d4x5t',
+      alertPagerDutyKey: ownKey,
+    });
+    const w = startAlerts({
+      store: db.store,
+      owner: 'worker-own-pd',
+      collect: () => Promise.resolve(health),
+      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+      globalWebhookUrl: undefined,
+      pagerDuty: { routingKey: installationKey, url: pd.url },
+      pagerDutyUrl: pd.url,
+      intervalMs: 3_600_000,
+      logger: createLogger('silent'),
+      now: () => clock,
+    });
+    try {
+      const d = {
+        ...paused,
+        dataflowId: 'df_own_pd',
+        destinationId: destination.id,
+        pagerDutyDestinationId: destination.id,
+      };
+      health = [paused, d];
+      const [fired] = (await w.check()).filter((a) => a.dataflowId === 'df_own_pd');
+      // Two events queued, neither holding a key.
+      const queued = (await outbox()).filter((r) => r.url.startsWith('pagerduty'));
+      expect(queued.map((r) => r.url).sort()).toEqual([
+        `pagerduty+${pd.url}`,
+        `pagerduty@${destination.id}+${pd.url}`,
+      ]);
+      for (const row of queued) expect(row.body).not.toMatch(/Key0123456789/);
+      expect(await w.deliver()).toBe(2);
+      expect(
+        pd.accepted.map((e) => [
+          (e as { routing_key: string }).routing_key,
+          (e as { dedup_key: string }).dedup_key,
+        ]),
+      ).toEqual([
+        [installationKey, fired!.alertId],
+        [ownKey, fired!.alertId],
+      ]);
+      // The key taken off before the resolution is sent: that event is held back, saying why; the installation's goes.
+      await db.store.destinations.update('prod', destination.id, { alertPagerDutyKey: null });
+      health = [paused];
+      await w.check();
+      expect(await w.deliver()).toBe(1);
+      const [held] = (await outbox()).filter((r) => r.url.startsWith('pagerduty@'));
+      expect(held!.last_error).toBe(`destination ${destination.id} no longer has a PagerDuty routing key`);
+      await db.store.db.deleteFrom('alert_outbox').execute();
     } finally {
       await w.stop();
       await pd.close();

@@ -59,6 +59,8 @@ beforeAll(async () => {
       TCA_ALERT_CHECK_SECONDS: '1',
       TCA_ALERT_EXCLUSION_RATE: '0.5',
       TCA_ALERT_WEBHOOK_SECRET: SECRET,
+      // No installation key: only destinations' own keys page, through this loopback Events API.
+      TCA_ALERT_PAGERDUTY_URL: `${url}/pagerduty`,
     },
     { now },
   );
@@ -162,6 +164,82 @@ describe('alert webhooks', () => {
     expect(mail.headers['subject']).toBe(
       alert.body.text.length > 200 ? `${alert.body.text.slice(0, 199)}…` : alert.body.text,
     );
+  });
+
+  it("pages a destination's own PagerDuty service with its write-only, sealed routing key: trigger, resolve, test", async () => {
+    const key = 'R0ut1ngKeyOfTheCrmTeam0000000001';
+    expect(key).toHaveLength(32);
+    const { id, destinationId } = await dataflow('Paged flow');
+    const bad = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertPagerDutyRoutingKey: 'not a key' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('alertPagerDutyRoutingKey');
+    const set = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertPagerDutyRoutingKey: key },
+    });
+    expect(set.body.hasAlertPagerDutyKey).toBe(true);
+    // Never shown, sealed at rest.
+    const listed = await t.call('GET', '/api/v1/destinations', { token: t.adminToken });
+    expect(JSON.stringify(listed.body)).not.toContain(key);
+    const row = await t.service.store.db
+      .selectFrom('destinations')
+      .select('alert_pagerduty_key')
+      .where('id', '=', destinationId)
+      .executeTakeFirstOrThrow();
+    expect(row.alert_pagerduty_key).toMatch(/^v1\./);
+
+    const events = (alertId: string) =>
+      received.filter((r) => r.path === '/pagerduty' && r.body.dedup_key === alertId).map((r) => r.body);
+    await t.service.store.dataflows.update('prod', id, {
+      status: 'failed',
+      statusReason: 'X refused the audience',
+    });
+    const alert = await waitFor(alertOf('dataflow_failed', id), 20_000, 'failed alert');
+    const [trigger] = await waitFor(
+      () => Promise.resolve(events(alert.body.alertId).length > 0 ? events(alert.body.alertId) : undefined),
+      20_000,
+      'the incident at PagerDuty',
+    );
+    expect(trigger).toMatchObject({
+      routing_key: key,
+      event_action: 'trigger',
+      payload: { severity: 'critical', component: 'Paged flow' },
+    });
+    await t.service.store.dataflows.update('prod', id, { status: 'active', statusReason: null });
+    await waitFor(
+      () => Promise.resolve(events(alert.body.alertId).find((e) => e.event_action === 'resolve')),
+      20_000,
+      'its resolution at PagerDuty',
+    );
+    expect(events(alert.body.alertId).every((e) => e.routing_key === key)).toBe(true);
+
+    // Tested on request: a test incident, triggered and resolved with the same key.
+    const tested = await t.call('POST', `/api/v1/destinations/${destinationId}/test-pagerduty`, {
+      token: t.adminToken,
+    });
+    expect(tested.status, JSON.stringify(tested.body)).toBe(200);
+    expect(tested.body).toEqual({ events: receiverUrl(), delivered: true, error: null });
+    const test = received.filter(
+      (r) => r.path === '/pagerduty' && String(r.body.dedup_key).startsWith('tca-test-'),
+    );
+    expect(test.map((r) => [r.body.event_action, r.body.routing_key])).toEqual([
+      ['trigger', key],
+      ['resolve', key],
+    ]);
+    // Removed: nothing to test, and a 400 says what to set.
+    const removed = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertPagerDutyRoutingKey: null },
+    });
+    expect(removed.body.hasAlertPagerDutyKey).toBe(false);
+    const none = await t.call('POST', `/api/v1/destinations/${destinationId}/test-pagerduty`, {
+      token: t.adminToken,
+    });
+    expect(none.status).toBe(400);
+    expect(none.body.error.details[0].path).toBe('alertPagerDutyRoutingKey');
   });
 
   it('fires "failed" when a dataflow fails', async () => {
@@ -501,7 +579,8 @@ describe('alert webhooks', () => {
 
   it('signs every notification with the shared secret', () => {
     expect(received.length).toBeGreaterThan(0);
-    for (const r of received) {
+    // PagerDuty's events are not signed: their routing key is what PagerDuty checks.
+    for (const r of received.filter((x) => x.path !== '/pagerduty')) {
       const header = String(r.headers['x-tca-signature']);
       const at = Number(/^t=(\d+),/.exec(header)?.[1]);
       expect(header).toBe(signatureHeader(SECRET, r.raw, at));
@@ -550,6 +629,7 @@ describe('planAlerts', () => {
     destinationId: 'd1',
     webhookUrl: null,
     emailTo: [],
+    pagerDutyDestinationId: null,
     status: 'paused',
     statusReason: 'X answered 401',
     oldestPendingAt: null,

@@ -411,6 +411,29 @@ describe('tca CLI', () => {
     expect(format.stderr).toContain('json, slack, teams, google-chat');
     const cleared = await tca(['destinations', 'update', destinationId, '--alert-webhook', 'none', '--json']);
     expect(JSON.parse(cleared.stdout)).toMatchObject({ alertWebhook: null, alertEmailTo: [] });
+
+    // Its own PagerDuty key: nothing to test before one is set; set, it is never printed; `none` removes it.
+    const untested = await tca(['destinations', 'test-pagerduty', destinationId]);
+    expect(untested.code).toBe(1);
+    expect(untested.stderr).toContain('alertPagerDutyRoutingKey');
+    const badKey = await tca(['destinations', 'update', destinationId, '--alert-pagerduty-key', 'abc']);
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toContain('32 letters and digits');
+    const key = 'CliTeamKey0123456789abcdefABCDEF';
+    const paged = await tca(['destinations', 'update', destinationId, '--alert-pagerduty-key', key]);
+    expect(paged.code, paged.stderr).toBe(0);
+    expect(paged.stdout).toContain('alerts to its own PagerDuty key');
+    expect(paged.stdout).not.toContain(key);
+    const shown = await tca([
+      'destinations',
+      'update',
+      destinationId,
+      '--alert-pagerduty-key',
+      'none',
+      '--json',
+    ]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ hasAlertPagerDutyKey: false });
+    expect(shown.stdout).not.toContain(key);
   });
 
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {

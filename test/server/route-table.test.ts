@@ -193,6 +193,19 @@ const FIXTURES: Record<string, Fixture> = {
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     return { path: `/api/v1/destinations/${r.body.id}/test-email` };
   },
+  'POST /api/v1/destinations/:id/test-pagerduty': async () => {
+    // A destination with its own PagerDuty key (the Events API is a closed port: not delivered, still 200).
+    const r = await t.call('POST', '/api/v1/destinations', {
+      token: admin(),
+      body: {
+        name: uniq('Paged '),
+        accountId: DEMO.accountId,
+        alertPagerDutyRoutingKey: 'DestinationKey0123456789abcdefAB',
+      },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return { path: `/api/v1/destinations/${r.body.id}/test-pagerduty` };
+  },
   'GET /api/v1/dead-letters': async () => ({ path: '/api/v1/dead-letters' }),
   'POST /api/v1/dead-letters/replay': async (c) => ({
     path: '/api/v1/dead-letters/replay',

@@ -191,6 +191,7 @@ for (const backend of BACKENDS) {
           accountId: '18ce54d4x5t',
           credentials: { consumerKey: 'ck', consumerSecret: 'cs-rotate' },
           alertWebhookUrl: 'https://hooks.example.com/services/T1/B2/token-rotate',
+          alertPagerDutyKey: 'RotatingTeamKey0123456789abcdefA',
         });
         const profileKey = t.store.profileKeyHash('ECID', 'ecid-1');
         const firstId = t.store.secrets.keyId;
@@ -222,7 +223,7 @@ for (const backend of BACKENDS) {
             from: step === 0 ? firstId : expect.any(String),
             to: rotated.secrets.keyId,
             credentials: 1,
-            alertTargets: 1,
+            alertTargets: 2,
           });
           expect(await sealedWith(rotated)).toBe(rotated.secrets.keyId);
           // The alert webhook is a secret too: sealed again under the new key, and still the same URL.
@@ -234,6 +235,9 @@ for (const backend of BACKENDS) {
           expect(webhook.alert_webhook_url!.split('.')[1]).toBe(rotated.secrets.keyId);
           expect((await rotated.destinations.get('prod', destination.id))?.alertWebhookUrl).toBe(
             'https://hooks.example.com/services/T1/B2/token-rotate',
+          );
+          expect(await rotated.destinations.getAlertPagerDutyKey('prod', destination.id)).toBe(
+            'RotatingTeamKey0123456789abcdefA',
           );
           expect(await rotated.destinations.getCredentials('prod', destination.id)).toEqual({
             consumerKey: 'ck',

@@ -81,6 +81,8 @@ export interface Destination {
   alertWebhook: { origin: string; format: WebhookFormat } | null;
   /** Addresses its alerts are also emailed to, besides the installation's. */
   alertEmailTo: string[];
+  /** Its alerts also page a PagerDuty service with a routing key of its own (never shown). */
+  hasAlertPagerDutyKey: boolean;
   status: DestinationStatus | string;
   statusReason: string | null;
   /** True once credentials are stored; the credentials themselves are never returned. */
@@ -104,6 +106,8 @@ export interface DestinationInput {
   marketingActions?: string[];
   alertWebhookUrl?: string | null;
   alertWebhookFormat?: WebhookFormat;
+  /** Write-only; null removes it. */
+  alertPagerDutyRoutingKey?: string | null;
   alertEmailTo?: string[];
 }
 
@@ -625,6 +629,12 @@ export function createApi(options: ApiOptions) {
       request<{ webhook: string; delivered: boolean; error: string | null }>(
         'POST',
         `/destinations/${enc(id)}/test-alert`,
+      ),
+    /** Triggers and resolves a test incident with the destination's own PagerDuty routing key. */
+    testDestinationPagerDuty: (id: string) =>
+      request<{ events: string; delivered: boolean; error: string | null }>(
+        'POST',
+        `/destinations/${enc(id)}/test-pagerduty`,
       ),
     /** Emails a test alert to the destination's own alert recipients. */
     testDestinationEmail: (id: string) =>

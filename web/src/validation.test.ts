@@ -11,6 +11,7 @@ import {
   validateSchedule,
   validateWebhookUrl,
   validateEmailList,
+  validatePagerDutyKey,
 } from './validation.ts';
 import type { MappingRow, ScheduleDraft } from './validation.ts';
 
@@ -86,6 +87,20 @@ describe('connection fields', () => {
     expect(validateWebhookUrl('https://hooks.example.com/a')).toMatchObject({ ok: true });
     expect(validateWebhookUrl('ftp://example.com')).toMatchObject({ ok: false });
     expect(validateWebhookUrl('not a url')).toMatchObject({ ok: false });
+  });
+
+  it('accepts an empty PagerDuty routing key or one of 32 letters and digits, and says what is wrong', () => {
+    expect(validatePagerDutyKey(' ')).toEqual({ ok: true, value: '' });
+    expect(validatePagerDutyKey(' AcmeCrmTeamKey0123456789abcdefAB ')).toEqual({
+      ok: true,
+      value: 'AcmeCrmTeamKey0123456789abcdefAB',
+    });
+    const short = validatePagerDutyKey('abc');
+    expect(short).toMatchObject({ ok: false });
+    if (!short.ok) expect(short.message).toContain('this has 3 characters');
+    const dashed = validatePagerDutyKey('AcmeCrmTeamKey0123456789abcdef-B');
+    if (dashed.ok) throw new Error('a key with a dash was accepted');
+    expect(dashed.message).toContain('others than letters and digits');
   });
 
   it('reads alert email recipients separated by commas or spaces, each once, and names the bad ones', () => {

@@ -142,6 +142,16 @@ export function validateWebhookUrl(value: string): FieldResult {
   return { ok: true, value: trimmed };
 }
 
+/** A PagerDuty Events API v2 routing key as typed: 32 letters and digits, or empty for none. */
+export function validatePagerDutyKey(value: string): FieldResult {
+  const trimmed = value.trim();
+  if (trimmed === '' || /^[A-Za-z0-9]{32}$/.test(trimmed)) return { ok: true, value: trimmed };
+  return {
+    ok: false,
+    message: `A PagerDuty routing key is 32 letters and digits (the service's Integrations tab, Events API V2); this has ${trimmed.length} characters${/[^A-Za-z0-9]/.test(trimmed) ? ' and others than letters and digits' : ''}.`,
+  };
+}
+
 /** Alert email recipients as typed: addresses separated by commas, semicolons or whitespace; empty for none. */
 export function validateEmailList(
   value: string,

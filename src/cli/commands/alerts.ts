@@ -61,11 +61,7 @@ export function registerAlertsCommand(program: Command): void {
         if (opts.test) return testAlert(api, '/api/v1/alerts/test', opts, webhookDelivery);
         if (opts.testEmail) return testAlert(api, '/api/v1/alerts/test-email', opts, emailDelivery);
         if (opts.testPagerduty)
-          return testAlert<{ events: string }>(api, '/api/v1/alerts/test-pagerduty', opts, (r) =>
-            r.delivered
-              ? `Delivered: PagerDuty (${r.events}) accepted the test incident${r.error ? `; but ${r.error}` : ', now resolved'}`
-              : `Not delivered to PagerDuty (${r.events}): ${r.error ?? 'refused'}`,
-          );
+          return testAlert(api, '/api/v1/alerts/test-pagerduty', opts, pagerDutyDelivery);
         const query = new URLSearchParams({ limit: opts.limit });
         if (opts.firing && !opts.resolved) query.set('status', 'firing');
         if (opts.resolved && !opts.firing) query.set('status', 'resolved');
@@ -252,6 +248,13 @@ export function emailDelivery(r: Delivery<{ to: string[] }>): string {
   return r.delivered
     ? `Delivered: the SMTP server accepted the test email to ${r.to.join(', ')}`
     : `Not delivered to ${r.to.join(', ')}: ${r.error ?? 'refused'}`;
+}
+
+/** Whether PagerDuty accepted a test incident (and it was resolved), in words. */
+export function pagerDutyDelivery(r: Delivery<{ events: string }>): string {
+  return r.delivered
+    ? `Delivered: PagerDuty (${r.events}) accepted the test incident${r.error ? `; but ${r.error}` : ', now resolved'}`
+    : `Not delivered to PagerDuty (${r.events}): ${r.error ?? 'refused'}`;
 }
 
 /** Whether a webhook (the installation's or a destination's) accepted its test notification, in words. */

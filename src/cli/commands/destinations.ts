@@ -13,7 +13,7 @@ import {
   CliError,
   type GlobalOptions,
 } from './api-client.ts';
-import { emailDelivery, testAlert, webhookDelivery } from './alerts.ts';
+import { emailDelivery, pagerDutyDelivery, testAlert, webhookDelivery } from './alerts.ts';
 
 interface Destination {
   id: string;
@@ -43,6 +43,18 @@ const webhookFormatOption = () =>
     'what the webhook takes: json, or a chat tool’s message',
   ).choices(WEBHOOK_FORMATS);
 
+const pagerDutyKeyOption = (removable: boolean) =>
+  new Option(
+    '--alert-pagerduty-key <key>',
+    `a PagerDuty Events API v2 routing key its alerts also open incidents with (kept secret)${removable ? '; `none` removes it' : ''}`,
+  );
+
+/** `--alert-pagerduty-key` as the API takes it: `none` removes the key. */
+const pagerDutyKey = (value: string | undefined) =>
+  value === undefined
+    ? {}
+    : { alertPagerDutyRoutingKey: value.trim().toLowerCase() === 'none' ? null : value.trim() };
+
 /** `--alert-email a@x,b@y` as the API takes it; `none` clears the list. */
 function alertEmails(value: string): string[] {
   if (value.trim().toLowerCase() === 'none') return [];
@@ -52,7 +64,7 @@ function alertEmails(value: string): string[] {
     .filter(Boolean);
 }
 
-/** `tca destinations create|list|update|verify|test-alert|test-email|login|delete`. */
+/** `tca destinations create|list|update|verify|test-alert|test-email|test-pagerduty|login|delete`. */
 export function registerDestinationsCommand(program: Command): void {
   const group = program.command('destinations').description('X Ads account connections');
 
@@ -98,6 +110,7 @@ export function registerDestinationsCommand(program: Command): void {
         '--alert-email <addresses>',
         'addresses (comma-separated) this destination’s alerts are also emailed to (needs TCA_SMTP_URL on the service)',
       )
+      .addOption(pagerDutyKeyOption(false))
       .addHelpText(
         'after',
         examples([
@@ -121,6 +134,7 @@ export function registerDestinationsCommand(program: Command): void {
           alertWebhook?: string;
           alertWebhookFormat?: string;
           alertEmail?: string;
+          alertPagerdutyKey?: string;
         },
       ) => {
         const creds = {
@@ -147,6 +161,7 @@ export function registerDestinationsCommand(program: Command): void {
           ...(opts.alertWebhook !== undefined ? { alertWebhookUrl: opts.alertWebhook } : {}),
           ...(opts.alertWebhookFormat !== undefined ? { alertWebhookFormat: opts.alertWebhookFormat } : {}),
           ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
+          ...pagerDutyKey(opts.alertPagerdutyKey),
         });
         if (opts.json) printJson(d);
         else
@@ -173,11 +188,13 @@ export function registerDestinationsCommand(program: Command): void {
         '--alert-email <addresses>',
         'addresses (comma-separated) its alerts are also emailed to, replacing the list; `none` clears it',
       )
+      .addOption(pagerDutyKeyOption(true))
       .addHelpText(
         'after',
         examples([
           'tca destinations update dst_123 --alert-email crm-owner@example.com,oncall@example.com',
           'tca destinations update dst_123 --alert-webhook none --alert-email none',
+          'tca destinations update dst_123 --alert-pagerduty-key "$TEAM_PAGERDUTY_KEY"',
         ]),
       ),
   ).action(
@@ -191,6 +208,7 @@ export function registerDestinationsCommand(program: Command): void {
           alertWebhook?: string;
           alertWebhookFormat?: string;
           alertEmail?: string;
+          alertPagerdutyKey?: string;
         },
       ) => {
         const patch = {
@@ -204,15 +222,20 @@ export function registerDestinationsCommand(program: Command): void {
             : {}),
           ...(opts.alertWebhookFormat !== undefined ? { alertWebhookFormat: opts.alertWebhookFormat } : {}),
           ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
+          ...pagerDutyKey(opts.alertPagerdutyKey),
         };
         if (Object.keys(patch).length === 0)
           throw new CliError(
-            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook, --alert-webhook-format or --alert-email',
+            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook, --alert-webhook-format, --alert-email or --alert-pagerduty-key',
             EXIT.usage,
           );
         const api = await connect(opts);
         const d = await api.request<
-          Destination & { alertWebhook: { origin: string; format: string } | null; alertEmailTo: string[] }
+          Destination & {
+            alertWebhook: { origin: string; format: string } | null;
+            alertEmailTo: string[];
+            hasAlertPagerDutyKey: boolean;
+          }
         >('PATCH', `/api/v1/destinations/${encodeURIComponent(id)}`, patch);
         if (opts.json) printJson(d);
         else
@@ -223,6 +246,7 @@ export function registerDestinationsCommand(program: Command): void {
                   ? `${d.alertWebhook.origin}${d.alertWebhook.format === 'json' ? '' : ` (${d.alertWebhook.format})`}`
                   : '',
                 d.alertEmailTo.join(', '),
+                d.hasAlertPagerDutyKey ? 'its own PagerDuty key' : '',
               ]
                 .filter(Boolean)
                 .join('; ') || 'the installation’s targets only'
@@ -268,6 +292,23 @@ export function registerDestinationsCommand(program: Command): void {
         `/api/v1/destinations/${encodeURIComponent(id)}/test-alert`,
         opts,
         webhookDelivery,
+      );
+    }),
+  );
+
+  withConnection(
+    group
+      .command('test-pagerduty <id>')
+      .description("Trigger and resolve a test incident with the destination's own PagerDuty routing key")
+      .addHelpText('after', examples(['tca destinations test-pagerduty dst_123'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      return testAlert(
+        api,
+        `/api/v1/destinations/${encodeURIComponent(id)}/test-pagerduty`,
+        opts,
+        pagerDutyDelivery,
       );
     }),
   );

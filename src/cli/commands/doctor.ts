@@ -148,7 +148,13 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
     (await store.db
       .selectFrom('destinations')
       .select('id')
-      .where((eb) => eb.or([eb('alert_webhook_url', 'is not', null), eb('alert_email_to', '!=', '[]')]))
+      .where((eb) =>
+        eb.or([
+          eb('alert_webhook_url', 'is not', null),
+          eb('alert_email_to', '!=', '[]'),
+          eb('alert_pagerduty_key', 'is not', null),
+        ]),
+      )
       .executeTakeFirst()) !== undefined;
   const types = Object.entries(firing);
   const count = types.reduce((n, [, c]) => n + c, 0);

@@ -13,6 +13,7 @@ import { alertSilencesMigration } from './0011-alert-silences.ts';
 import { alertAcknowledgementsMigration } from './0012-alert-acknowledgements.ts';
 import { destinationAlertEmailsMigration } from './0013-destination-alert-emails.ts';
 import { destinationWebhookFormatMigration } from './0014-destination-webhook-format.ts';
+import { destinationPagerDutyKeyMigration } from './0015-destination-pagerduty-key.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -43,6 +44,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0012-alert-acknowledgements', alertAcknowledgementsMigration],
   ['0013-destination-alert-emails', destinationAlertEmailsMigration],
   ['0014-destination-webhook-format', destinationWebhookFormatMigration],
+  ['0015-destination-pagerduty-key', destinationPagerDutyKeyMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

@@ -3,7 +3,7 @@ import { isForeignKeyViolation, StoreError } from '../errors.ts';
 import type { DestinationsTable } from '../schema/index.ts';
 import { definedOnly, parseJson, type RepositoryContext } from './context.ts';
 import type { WebhookFormat } from '../../config/index.ts';
-import { openColumn, webhookContext } from '../sealed-columns.ts';
+import { openColumn, pagerDutyKeyContext, webhookContext } from '../sealed-columns.ts';
 import type { SecretBox } from '../secret-box.ts';
 
 /** `unverified` until a preflight passes; `unauthorized` when X answers 401/403 (re-authorize); `error` otherwise. */
@@ -35,6 +35,8 @@ export interface Destination {
   alertWebhookFormat: WebhookFormat;
   /** Addresses its alerts are also emailed to (besides the installation's `TCA_ALERT_EMAIL_TO`). */
   alertEmailTo: string[];
+  /** Whether its alerts also open incidents with a PagerDuty routing key of its own (never the key itself). */
+  hasAlertPagerDutyKey: boolean;
   status: DestinationStatus;
   statusReason: string | null;
   createdAt: number;
@@ -52,6 +54,8 @@ export interface CreateDestinationInput {
   alertWebhookUrl?: string | null;
   alertWebhookFormat?: WebhookFormat;
   alertEmailTo?: readonly string[];
+  /** A PagerDuty Events API v2 routing key its alerts also go to. Write-only: sealed, never returned. */
+  alertPagerDutyKey?: string | null;
   status?: DestinationStatus;
   statusReason?: string | null;
 }
@@ -65,6 +69,7 @@ export interface UpdateDestinationInput {
   alertWebhookUrl?: string | null;
   alertWebhookFormat?: WebhookFormat;
   alertEmailTo?: readonly string[];
+  alertPagerDutyKey?: string | null;
   status?: DestinationStatus;
   statusReason?: string | null;
 }
@@ -86,8 +91,9 @@ const DESTINATION_COLUMNS = [
   'updated_at',
 ] as const;
 
-type DestinationRow = Omit<Selectable<DestinationsTable>, 'credentials'> & {
+type DestinationRow = Omit<Selectable<DestinationsTable>, 'credentials' | 'alert_pagerduty_key'> & {
   has_credentials: number | boolean;
+  has_pagerduty_key: number | boolean;
 };
 
 const toDestination = (row: DestinationRow, secrets: SecretBox): Destination => ({
@@ -97,6 +103,7 @@ const toDestination = (row: DestinationRow, secrets: SecretBox): Destination => 
   description: row.description,
   accountId: row.account_id,
   hasCredentials: Boolean(row.has_credentials),
+  hasAlertPagerDutyKey: Boolean(row.has_pagerduty_key),
   apiBaseUrl: row.api_base_url,
   marketingActions: parseJson<string[]>(row.marketing_actions, 'destinations.marketing_actions'),
   alertWebhookUrl:
@@ -122,12 +129,17 @@ export function destinationRepository(ctx: RepositoryContext) {
     credentials ? ctx.secrets.seal(JSON.stringify(credentials), credentialsContext(id)) : null;
   const sealWebhook = (id: string, url: string | null) =>
     url === null ? null : ctx.secrets.seal(url, webhookContext(id));
+  const sealPagerDutyKey = (id: string, key: string | null) =>
+    key === null ? null : ctx.secrets.seal(key, pagerDutyKeyContext(id));
 
   const select = (sandboxId: string) =>
     ctx.db
       .selectFrom('destinations')
       .select(DESTINATION_COLUMNS)
       .select((eb) => eb.case().when('credentials', 'is', null).then(0).else(1).end().as('has_credentials'))
+      .select((eb) =>
+        eb.case().when('alert_pagerduty_key', 'is', null).then(0).else(1).end().as('has_pagerduty_key'),
+      )
       .where('sandbox_id', '=', sandboxId);
 
   const get = async (sandboxId: string, id: string): Promise<Destination | undefined> => {
@@ -153,6 +165,7 @@ export function destinationRepository(ctx: RepositoryContext) {
           alert_webhook_url: sealWebhook(id, input.alertWebhookUrl ?? null),
           alert_email_to: JSON.stringify([...(input.alertEmailTo ?? [])]),
           alert_webhook_format: input.alertWebhookFormat ?? 'json',
+          alert_pagerduty_key: sealPagerDutyKey(id, input.alertPagerDutyKey ?? null),
           status: input.status ?? 'unverified',
           status_reason: input.statusReason ?? null,
           created_at: now,
@@ -187,6 +200,8 @@ export function destinationRepository(ctx: RepositoryContext) {
           patch.alertWebhookUrl === undefined ? undefined : sealWebhook(id, patch.alertWebhookUrl),
         alert_email_to: patch.alertEmailTo && JSON.stringify([...patch.alertEmailTo]),
         alert_webhook_format: patch.alertWebhookFormat,
+        alert_pagerduty_key:
+          patch.alertPagerDutyKey === undefined ? undefined : sealPagerDutyKey(id, patch.alertPagerDutyKey),
         status: patch.status,
         status_reason: patch.statusReason,
       });
@@ -212,6 +227,19 @@ export function destinationRepository(ctx: RepositoryContext) {
         .where('id', '=', id)
         .executeTakeFirst();
       return result.numUpdatedRows > 0n;
+    },
+
+    /** Its own PagerDuty routing key, decrypted; undefined if the destination is not in this sandbox or has none. */
+    async getAlertPagerDutyKey(sandboxId: string, id: string): Promise<string | undefined> {
+      const row = await ctx.db
+        .selectFrom('destinations')
+        .select('alert_pagerduty_key')
+        .where('sandbox_id', '=', sandboxId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row?.alert_pagerduty_key
+        ? ctx.secrets.open(row.alert_pagerduty_key, pagerDutyKeyContext(id))
+        : undefined;
     },
 
     /** The decrypted credentials; undefined if the destination is not in this sandbox or has none. */

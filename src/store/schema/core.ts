@@ -53,7 +53,10 @@ export interface DestinationsTable {
   api_base_url: string | null;
   /** JSON array of marketing action names. */
   marketing_actions: string;
+  /** SecretBox-sealed URL its alerts are posted to, bound to the destination id (a chat webhook's URL is a token). */
   alert_webhook_url: string | null;
+  /** SecretBox-sealed PagerDuty routing key its alerts also go to, bound to the destination id (migration 0015). */
+  alert_pagerduty_key: Generated<string | null>;
   /** JSON array of the addresses its alerts are also emailed to (migration 0013). */
   alert_email_to: Generated<string>;
   /** What its alert webhook takes: 'json', 'slack', 'teams' or 'google-chat' (migration 0014). */

@@ -95,6 +95,7 @@ export function Catalog() {
                           Activate audiences
                         </a>
                         {d.alertWebhook ? <TestAlert destinationId={d.id} name={d.name} /> : null}
+                        {d.hasAlertPagerDutyKey ? <TestIncident destinationId={d.id} name={d.name} /> : null}
                         {d.alertEmailTo?.length ? (
                           <TestEmail destinationId={d.id} name={d.name} to={d.alertEmailTo} />
                         ) : null}
@@ -122,6 +123,22 @@ function TestEmail({ destinationId, name, to }: { destinationId: string; name: s
       send={() => api.testDestinationEmail(destinationId)}
       accepted={() => `The SMTP server accepted the test email to ${to.join(', ')}`}
       errorTitle="The test email could not be sent"
+    />
+  );
+}
+
+function TestIncident({ destinationId, name }: { destinationId: string; name: string }) {
+  const { api } = useApp();
+  return (
+    <TestNotification
+      label="Send test incident"
+      ariaLabel={`Send test incident (${name})`}
+      buttonClassName="link-button"
+      send={() => api.testDestinationPagerDuty(destinationId)}
+      accepted={(error) =>
+        `PagerDuty accepted the test incident${error ? `; but ${error}` : ', now resolved'}`
+      }
+      errorTitle="The test incident could not be sent"
     />
   );
 }

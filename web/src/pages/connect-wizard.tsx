@@ -14,6 +14,7 @@ import {
   validateName,
   validatePin,
   validateWebhookUrl,
+  validatePagerDutyKey,
   validateEmailList,
 } from '../validation.ts';
 import type { CredentialFields } from '../validation.ts';
@@ -90,6 +91,9 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const [removeWebhook, setRemoveWebhook] = useState(false);
   const [webhookFormat, setWebhookFormat] = useState<WebhookFormat>(initial?.alertWebhook?.format ?? 'json');
   const [emails, setEmails] = useState((initial?.alertEmailTo ?? []).join(', '));
+  // Like the webhook's URL, a stored PagerDuty key is never shown: one typed here replaces it.
+  const [pagerDutyKey, setPagerDutyKey] = useState('');
+  const [removePagerDuty, setRemovePagerDuty] = useState(false);
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [touched, setTouched] = useState(false);
@@ -104,10 +108,12 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const credentialErrors = validateCredentials(credentials);
   const webhookResult = validateWebhookUrl(webhook);
   const emailsResult = validateEmailList(emails);
+  const pagerDutyResult = validatePagerDutyKey(pagerDutyKey);
   // Null: the service sends no email (undefined: not said, to a token that may not read the settings).
   const noEmail = settings.data?.alertEmail === null;
-  const alertsOk = webhookResult.ok && emailsResult.ok;
+  const alertsOk = webhookResult.ok && emailsResult.ok && pagerDutyResult.ok;
   const currentWebhook = destination?.alertWebhook ?? initial?.alertWebhook ?? null;
+  const hasPagerDutyKey = destination?.hasAlertPagerDutyKey ?? initial?.hasAlertPagerDutyKey ?? false;
   const detailsOk = nameResult.ok && descriptionResult.ok && accountResult.ok;
 
   const refresh = async () => {
@@ -219,7 +225,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   };
 
   const saveGovernance = (then: 'exit' | 'activate') => {
-    if (!destination || !webhookResult.ok || !emailsResult.ok) return;
+    if (!destination || !webhookResult.ok || !emailsResult.ok || !pagerDutyResult.ok) return;
     void run('Saving…', async () => {
       const unchangedEmails = emailsResult.value.join(',') === (destination.alertEmailTo ?? []).join(',');
       const saved = await api.updateDestination(destination.id, {
@@ -231,6 +237,11 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             ? { alertWebhookUrl: webhookResult.value }
             : {}),
         alertWebhookFormat: webhookFormat,
+        ...(removePagerDuty
+          ? { alertPagerDutyRoutingKey: null }
+          : pagerDutyResult.value !== ''
+            ? { alertPagerDutyRoutingKey: pagerDutyResult.value }
+            : {}),
         // Left out when unchanged: a service without email refuses any list but keeps what it has.
         ...(unchangedEmails ? {} : { alertEmailTo: emailsResult.value }),
       });
@@ -707,6 +718,38 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               />
             )}
           </Field>
+          <Field
+            label={hasPagerDutyKey ? 'New PagerDuty routing key' : 'PagerDuty routing key'}
+            optional
+            hint={
+              hasPagerDutyKey
+                ? 'Its alerts page a PagerDuty service with a key of its own, kept secret and not shown: leave this empty to keep it, or enter one to replace it.'
+                : "Its alerts also open incidents in this PagerDuty service, besides the installation's: the service's Events API V2 integration key. Kept secret: encrypted at rest, never shown again."
+            }
+            {...(!pagerDutyResult.ok ? { error: pagerDutyResult.message } : {})}
+          >
+            {(props) => (
+              <input
+                {...props}
+                type="password"
+                autoComplete="off"
+                spellCheck={false}
+                value={pagerDutyKey}
+                disabled={removePagerDuty}
+                onChange={(e) => setPagerDutyKey(e.target.value)}
+              />
+            )}
+          </Field>
+          {hasPagerDutyKey ? (
+            <label className="checkbox">
+              <input
+                type="checkbox"
+                checked={removePagerDuty}
+                onChange={(e) => setRemovePagerDuty(e.target.checked)}
+              />{' '}
+              Remove the PagerDuty routing key
+            </label>
+          ) : null}
           <div className="actions">
             <button type="button" className="secondary" onClick={() => setStep('preflight')}>
               Back
