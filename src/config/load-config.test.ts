@@ -220,6 +220,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('sends alert emails through the egress proxy unless NO_PROXY names the SMTP server', () => {
+    const mail = {
+      TCA_ALERT_EMAIL_FROM: 'tca@example.com',
+      TCA_SMTP_URL: 'smtps://mailer:pw@smtp.example.com:465',
+      HTTPS_PROXY: 'http://egress:3128',
+    };
+    expect(loadConfig(mail).alerts.email?.proxy).toBe('http://egress:3128');
+    expect(loadConfig({ ...mail, NO_PROXY: 'smtp.example.com' }).alerts.email?.proxy).toBeUndefined();
+    expect(loadConfig({ ...mail, HTTPS_PROXY: undefined }).alerts.email?.proxy).toBeUndefined();
+  });
+
   it('reads the egress proxy, and lists a bad one with the other problems, without its password', () => {
     expect(loadConfig({}).outboundProxy).toBeUndefined();
     expect(

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { outboundProxyFromEnv, type OutboundProxy } from '../net/outbound-proxy.ts';
+import { outboundProxyFromEnv, smtpRoute, type OutboundProxy } from '../net/outbound-proxy.ts';
 import { parseUrlAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import { readSetting } from './secret-env.ts';
 
@@ -81,7 +81,8 @@ export interface Config {
     /** The same for a warning (default 0: once only). */
     repeatWarningHours: number;
     /** Every alert is also emailed to `to`, from `from`, through the SMTP server at `smtpUrl` (a secret). */
-    email: { to: string[]; from: string; smtpUrl: string } | undefined;
+    /** `proxy`: the egress proxy the SMTP server is reached through, when not directly (see `smtpRoute`). */
+    email: { to: string[]; from: string; smtpUrl: string; proxy?: string } | undefined;
   };
   shutdownTimeoutSeconds: number;
   /** The audit feed returns events this many milliseconds old or older (an insert still landing is never passed). */
@@ -443,6 +444,9 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
 
   const outbound = outboundProxyFromEnv(env);
   problems.push(...outbound.problems);
+  // Alert emails leave through the egress proxy too (an HTTP CONNECT tunnel), unless NO_PROXY names the server.
+  const smtpProxy = email && outbound.proxy ? smtpRoute(outbound.proxy, email.smtpUrl) : null;
+  if (email && smtpProxy !== null) email.proxy = smtpProxy;
 
   const importUrlAllow = parseUrlAllowList(read('TCA_IMPORT_URL_ALLOW', undefined));
   for (const message of importUrlAllow.problems) problems.push({ variable: 'TCA_IMPORT_URL_ALLOW', message });
@@ -554,7 +558,7 @@ const EMAIL_ADDRESS = /^[^\s@,<>"]+@[^\s@,<>"]+\.[^\s@,<>"]+$/;
 function alertEmailSettings(
   read: (name: string, dflt: undefined) => string | undefined,
   problems: ConfigProblem[],
-): { to: string[]; from: string; smtpUrl: string } | undefined {
+): { to: string[]; from: string; smtpUrl: string; proxy?: string } | undefined {
   const rawTo = read('TCA_ALERT_EMAIL_TO', undefined)?.trim();
   const from = read('TCA_ALERT_EMAIL_FROM', undefined)?.trim();
   const smtpUrl = read('TCA_SMTP_URL', undefined)?.trim();

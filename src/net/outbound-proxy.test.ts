@@ -8,6 +8,7 @@ import {
   outboundProxyFromEnv,
   outboundRoute,
   redactProxyUrl,
+  smtpRoute,
   type OutboundProxy,
 } from './outbound-proxy.ts';
 
@@ -58,6 +59,26 @@ describe('redactProxyUrl and describeOutboundProxy', () => {
     expect(
       describeOutboundProxy({ http: null, https: 'https://u:p@proxy:443', noProxy: ['.corp.example'] }),
     ).toEqual({ http: null, https: 'https://***@proxy', noProxy: ['.corp.example'] });
+  });
+});
+
+describe('smtpRoute', () => {
+  it('tunnels SMTP through the https proxy, else the http one; loopback and NO_PROXY hosts directly', () => {
+    const both: OutboundProxy = {
+      https: 'http://secure:3128',
+      http: 'http://plain:3128',
+      noProxy: ['.corp.example'],
+    };
+    expect(smtpRoute(both, 'smtps://u:p@smtp.example.com')).toBe('http://secure:3128');
+    expect(smtpRoute({ ...both, https: null }, 'smtp://smtp.example.com:587')).toBe('http://plain:3128');
+    expect(smtpRoute(both, 'smtp://relay.corp.example:25')).toBeNull();
+    expect(smtpRoute(both, 'smtp://127.0.0.1:2525')).toBeNull();
+    expect(smtpRoute(both, 'smtp://localhost')).toBeNull();
+    // NO_PROXY's host:port matches the port the mailer connects to when the URL names none.
+    expect(smtpRoute({ ...both, noProxy: ['smtp.example.com:465'] }, 'smtps://smtp.example.com')).toBeNull();
+    expect(smtpRoute({ ...both, noProxy: ['smtp.example.com:465'] }, 'smtp://smtp.example.com')).toBe(
+      'http://secure:3128',
+    );
   });
 });
 

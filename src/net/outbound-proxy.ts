@@ -186,6 +186,23 @@ export function outboundRoute(proxy: OutboundProxy): (url: URL) => string | null
   };
 }
 
+/**
+ * The proxy an SMTP server is reached through, or null for a direct connection. SMTP is tunnelled with HTTP CONNECT,
+ * like https: through the https proxy, else the http one; loopback and `NO_PROXY` hosts are reached directly.
+ *
+ * @example
+ * smtpRoute({ http: null, https: 'http://proxy:3128', noProxy: [] }, 'smtps://u:p@smtp.example.com'); // 'http://proxy:3128'
+ */
+export function smtpRoute(proxy: OutboundProxy, smtpUrl: string): string | null {
+  const via = proxy.https ?? proxy.http;
+  if (via === null) return null;
+  const url = new URL(smtpUrl);
+  const host = hostOf(url);
+  // What the mailer connects to when the URL names no port.
+  const port = Number(url.port || (url.protocol === 'smtps:' ? 465 : 587));
+  return isLoopback(host) || compileNoProxy(proxy.noProxy)(host, port) ? null : via;
+}
+
 /** Sends each request through the proxy its origin calls for ({@link outboundRoute}), or directly. */
 class OutboundDispatcher extends Dispatcher {
   readonly #direct = new Agent();

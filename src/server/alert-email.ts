@@ -1,4 +1,6 @@
 import nodemailer from 'nodemailer';
+import { parseConnectionUrl } from 'nodemailer/lib/shared/index.js';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Alert } from './alerts.ts';
 
 /** Alert emails: who gets them, from whom, and the SMTP server that sends them (its URL may hold credentials). */
@@ -6,6 +8,8 @@ export interface AlertEmail {
   to: string[];
   from: string;
   smtpUrl: string;
+  /** The egress proxy the SMTP server is reached through (an HTTP CONNECT tunnel), when it is not reached directly. */
+  proxy?: string | undefined;
 }
 
 /** An outbox target that is an email to these recipients (`mailto:a@x,b@y`), not a webhook. */
@@ -59,13 +63,19 @@ export function composeEmail(alert: Alert): { subject: string; text: string } {
 
 const TIMEOUT_MS = 15_000;
 
-/** A transport to the SMTP server that gives up on a connection, greeting or reply after `timeoutMs`. */
+/**
+ * A transport to the SMTP server that gives up on a connection, greeting or reply after `timeoutMs`, through the
+ * egress proxy when there is one. Made from the URL's options plus these: options given next to a URL string are
+ * message defaults to nodemailer (its timeouts would not apply), and an options object with a `url` keeps only it.
+ */
 const transportTo = (email: AlertEmail, timeoutMs: number) =>
-  nodemailer.createTransport(email.smtpUrl, {
+  nodemailer.createTransport({
+    ...parseConnectionUrl(email.smtpUrl),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
-  });
+    ...(email.proxy ? { proxy: email.proxy } : {}),
+  } as SMTPTransport.Options);
 
 /** Sends alert emails through one SMTP server, a connection per message; `close` ends it. */
 export function createMailer(email: AlertEmail): {

@@ -220,6 +220,10 @@ export const SettingsSchema = z
         smtp: z
           .string()
           .meta({ description: 'The SMTP server, scheme, host and port only (never its credentials)' }),
+        proxy: z.string().nullable().meta({
+          description:
+            'The egress proxy the SMTP server is reached through (HTTP CONNECT; HTTPS_PROXY, else HTTP_PROXY, unless NO_PROXY names it), without its credentials; null: directly',
+        }),
       })
       .nullable()
       .optional()

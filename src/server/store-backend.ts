@@ -49,7 +49,7 @@ import type {
 } from './backend.ts';
 import type { DomainRules, EnginePort, XConnectionPort } from './ports.ts';
 import { isPermission } from './permissions.ts';
-import { describeOutboundProxy, type OutboundProxy } from '../net/outbound-proxy.ts';
+import { describeOutboundProxy, redactProxyUrl, type OutboundProxy } from '../net/outbound-proxy.ts';
 
 const DAY_MS = 86_400_000;
 /** An alert as the API shows it. */
@@ -561,7 +561,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         ? { events: new URL(options.alertPagerDuty.url).origin }
         : null;
       const alertEmail = options.alertEmail
-        ? { to: options.alertEmail.to, smtp: smtpOrigin(options.alertEmail.smtpUrl) }
+        ? {
+            to: options.alertEmail.to,
+            smtp: smtpOrigin(options.alertEmail.smtpUrl),
+            proxy: options.alertEmail.proxy ? redactProxyUrl(options.alertEmail.proxy) : null,
+          }
         : null;
       const forward = options.auditForward;
       if (forward === undefined)

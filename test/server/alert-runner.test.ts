@@ -281,10 +281,10 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       for (const row of queued) expect(row.body).not.toMatch(/Key0123456789/);
       expect(await w.deliver()).toBe(2);
       expect(
-        pd.accepted.map((e) => [
-          (e as { routing_key: string }).routing_key,
-          (e as { dedup_key: string }).dedup_key,
-        ]),
+        pd.accepted.map((e) => {
+          const event = e as unknown as { routing_key: string; dedup_key: string };
+          return [event.routing_key, event.dedup_key];
+        }),
       ).toEqual([
         [installationKey, fired!.alertId],
         [ownKey, fired!.alertId],

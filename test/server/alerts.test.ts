@@ -489,6 +489,7 @@ describe('alert webhooks', () => {
     expect(settings.body.alertEmail).toEqual({
       to: ['oncall@example.com'],
       smtp: smtp.url.replace('user:secret@', ''),
+      proxy: null,
     });
     const before = smtp.received.length;
     const r = await t.call('POST', '/api/v1/alerts/test-email', { token: t.adminToken });

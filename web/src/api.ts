@@ -197,7 +197,8 @@ export interface ServiceSettings {
   alertWebhook?: { origin: string; signed: boolean; format?: WebhookFormat } | null;
   /** PagerDuty's Events API every alert triggers an incident in (its origin); null when no routing key is set. */
   alertPagerDuty?: { events: string } | null;
-  alertEmail?: { to: string[]; smtp: string } | null;
+  /** `proxy`: the egress proxy the SMTP server is reached through (without credentials), or null: directly. */
+  alertEmail?: { to: string[]; smtp: string; proxy: string | null } | null;
 }
 
 export type DataflowStatus = 'active' | 'paused' | 'error' | string;

@@ -390,9 +390,15 @@ function InstallationAlertWebhook() {
       ) : null}
       {email && email.to.length === 0 ? (
         <p>
-          Alerts are emailed through <code>{email.smtp}</code> to the recipients each connection names (none
-          of the installation&apos;s: set <code>TCA_ALERT_EMAIL_TO</code> to email every alert to one list
-          too).
+          Alerts are emailed through <code>{email.smtp}</code>
+          {email.proxy ? (
+            <>
+              {' '}
+              (via the egress proxy <code>{email.proxy}</code>)
+            </>
+          ) : null}{' '}
+          to the recipients each connection names (none of the installation&apos;s: set{' '}
+          <code>TCA_ALERT_EMAIL_TO</code> to email every alert to one list too).
         </p>
       ) : email ? (
         // Alerts are also emailed: to whom, through which server, and a test email on request.
@@ -404,7 +410,14 @@ function InstallationAlertWebhook() {
           errorTitle="The test email could not be sent"
         >
           <p>
-            Every alert is also emailed to {email.to.join(', ')} through <code>{email.smtp}</code>.
+            Every alert is also emailed to {email.to.join(', ')} through <code>{email.smtp}</code>
+            {email.proxy ? (
+              <>
+                {' '}
+                (via the egress proxy <code>{email.proxy}</code>)
+              </>
+            ) : null}
+            .
           </p>
         </TestNotification>
       ) : null}

@@ -1,0 +1,84 @@
+import { createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMailer, verifySmtp } from '../../src/server/alert-email.ts';
+import { testAlert } from '../../src/server/alerts.ts';
+import { startConnectProxy } from '../fixtures/connect-proxy.ts';
+import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
+
+describe('alert emails', () => {
+  let smtp: Awaited<ReturnType<typeof startSmtpReceiver>>;
+  let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
+  let silent: Server;
+
+  beforeAll(async () => {
+    smtp = await startSmtpReceiver();
+    proxy = await startConnectProxy({ credentials: 'egress:pw' });
+    // Accepts connections and never greets, as a stuck mail server does.
+    silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterAll(async () => {
+    await smtp.close();
+    await proxy.close();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it('reaches the SMTP server through the egress proxy, as an HTTP CONNECT tunnel to the host it names', async () => {
+    const port = new URL(smtp.url).port;
+    // A host that exists nowhere: only the proxy's tunnel reaches it (the fixture maps it to loopback).
+    const email = {
+      to: ['oncall@example.com'],
+      from: 'tca@example.com',
+      smtpUrl: `smtp://user:secret@smtp.corp.test:${port}`,
+      proxy: `http://egress:pw@${new URL(proxy.url).host}`,
+    };
+    expect(await verifySmtp(email)).toBeNull();
+    const mailer = createMailer(email);
+    try {
+      const alert = testAlert({
+        id: 'alr_proxy',
+        sandbox: 'prod',
+        destinationId: '',
+        message: 'Test alert through the egress proxy',
+        now: Date.parse('2026-11-30T12:00:00Z'),
+      });
+      const before = smtp.received.length;
+      expect(await mailer.send(alert, 'oncall@example.com')).toBeNull();
+      expect(smtp.received.slice(before).map((m) => m.to)).toEqual([['oncall@example.com']]);
+    } finally {
+      mailer.close();
+    }
+    expect(proxy.tunnels.map((t) => [t.target, t.credentials, t.status])).toEqual([
+      [`smtp.corp.test:${port}`, 'egress:pw', 200],
+      [`smtp.corp.test:${port}`, 'egress:pw', 200],
+    ]);
+  });
+
+  it('says so when the egress proxy refuses the tunnel to the mail server', async () => {
+    const refusing = await startConnectProxy({ refuse: ['smtp.blocked.test'] });
+    try {
+      const failure = await verifySmtp({
+        to: ['oncall@example.com'],
+        from: 'tca@example.com',
+        smtpUrl: 'smtps://user:secret@smtp.blocked.test:465',
+        proxy: refusing.url,
+      });
+      expect(failure).toMatch(/^SMTP smtps:\/\/smtp\.blocked\.test:465: .*403/);
+      expect(failure).not.toContain('secret');
+      expect(refusing.tunnels).toEqual([{ target: 'smtp.blocked.test:465', credentials: null, status: 403 }]);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('gives up on a server that never greets within its timeout, saying so', async () => {
+    const { port } = silent.address() as AddressInfo;
+    const failure = await verifySmtp(
+      { to: ['oncall@example.com'], from: 'tca@example.com', smtpUrl: `smtp://127.0.0.1:${port}` },
+      300,
+    );
+    expect(failure).toMatch(/^SMTP smtp:\/\/127\.0\.0\.1:\d+: .*timeout/i);
+  });
+});
