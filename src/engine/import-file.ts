@@ -11,8 +11,10 @@ import {
   ParquetFileError,
   parseCsvProfileHeader,
   readParquetFile,
+  readParquetRows,
   type FileFormat,
 } from '../profile/index.ts';
+import type { AsyncBuffer } from 'hyparquet';
 import type { CsvProfileLayout } from '../profile/index.ts';
 import {
   audienceActive,
@@ -142,7 +144,9 @@ export interface ImportReport {
  */
 export type ImportSource =
   | { kind: 'file'; path: string }
-  | { kind: 'stream'; name: string; bytes: AsyncIterable<Uint8Array>; totalBytes: number | null };
+  | { kind: 'stream'; name: string; bytes: AsyncIterable<Uint8Array>; totalBytes: number | null }
+  /** An object read by byte ranges (a Parquet file behind a URL): Parquet is read from its end. */
+  | { kind: 'ranges'; name: string; buffer: AsyncBuffer };
 
 /**
  * The bytes of a source as stored or sent, counted into `progress`, in reads of about `readSize` bytes for a file.
@@ -154,6 +158,8 @@ async function* rawBytesOf(
   progress: { bytesRead: number },
   readSize: number,
 ): AsyncGenerator<Buffer> {
+  // Only Parquet is read by ranges, and `importProfiles` refuses any other format from such a source.
+  if (source.kind === 'ranges') throw new Error(`${source.name} is read by byte ranges, as Parquet only`);
   const reads: AsyncIterable<Uint8Array> =
     source.kind === 'stream' ? source.bytes : createReadStream(source.path, { highWaterMark: readSize });
   try {
@@ -255,6 +261,34 @@ async function* gunzipped(chunks: AsyncIterable<Buffer>, name: string): AsyncGen
 
 function nameOf(source: ImportSource): string {
   return source.kind === 'file' ? source.path : source.name;
+}
+
+/**
+ * An object read by ranges, counting the bytes read into `progress`. A range that cannot be read fails the source
+ * (`source_failed`), as a stream cut off does: the import stops, resumable, never taking it for damaged data.
+ */
+function countedBuffer(
+  source: Extract<ImportSource, { kind: 'ranges' }>,
+  progress: { bytesRead: number },
+): AsyncBuffer {
+  return {
+    byteLength: source.buffer.byteLength,
+    async slice(start: number, end?: number) {
+      let bytes: ArrayBuffer;
+      try {
+        bytes = await source.buffer.slice(start, end);
+      } catch (cause) {
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        throw new EngineError('source_failed', `Reading ${source.name} failed: ${reason}`, {
+          cause,
+          details: [{ path: source.name, reason }],
+          hint: 'Import it again with the same key: it resumes after the rows already imported',
+        });
+      }
+      progress.bytesRead += bytes.byteLength;
+      return bytes;
+    },
+  };
 }
 
 /**
@@ -389,12 +423,21 @@ async function* readCsvRecords(
  * throws before any row is read.
  */
 async function* readParquetRecords(
-  path: string,
+  source: Exclude<ImportSource, { kind: 'stream' }>,
   progress: { bytesRead: number },
 ): AsyncGenerator<{ line: number; layout: CsvProfileLayout; record: string[] }> {
   let layout: CsvProfileLayout | null = null;
+  const path = nameOf(source);
+  const items =
+    source.kind === 'file'
+      ? readParquetFile(source.path, progress)
+      : readParquetRows(
+          countedBuffer(source, progress),
+          source.name,
+          (error) => error instanceof EngineError,
+        );
   try {
-    for await (const item of readParquetFile(path, progress)) {
+    for await (const item of items) {
       if ('header' in item) {
         const header = parseCsvProfileHeader(item.header);
         if (!header.ok) {
@@ -464,13 +507,28 @@ export async function importProfiles(
       hint: 'Name the segment (--segment ID, or segmentId in the API)',
     });
   }
-  if (format === 'parquet' && source.kind !== 'file') {
+  if (format === 'parquet' && source.kind === 'stream') {
     throw new EngineError('invalid_input', 'A Parquet file is read from a file, not a stream', {
       details: [{ path: 'format', reason: 'parquet needs random access to the file' }],
       hint: 'Import it with `tca import FILE.parquet` (it sends the rows as CSV), or export CSV or NDJSON',
     });
   }
-  const totalBytes = source.kind === 'file' ? fileSize(source.path) : source.totalBytes;
+  if (format !== 'parquet' && source.kind === 'ranges') {
+    throw new EngineError(
+      'invalid_input',
+      `${source.name} is read by byte ranges, which only Parquet needs`,
+      {
+        details: [{ path: 'format', reason: `${format} is read as a stream` }],
+        hint: 'Import it as a stream (an upload, or a URL import of a CSV or NDJSON file)',
+      },
+    );
+  }
+  const totalBytes =
+    source.kind === 'file'
+      ? fileSize(source.path)
+      : source.kind === 'ranges'
+        ? source.buffer.byteLength
+        : source.totalBytes;
   const store = rt.store;
   const maxListed = options.maxRejectedListed ?? 1000;
   const keyNamespace = (options.csvKeyNamespace ?? 'CRMID').toUpperCase();
@@ -645,8 +703,8 @@ export async function importProfiles(
       let layout: CsvProfileLayout | null = null;
       let fatal: { line: number; errors: ItemErrors; fatal: true } | null = null;
       const rows =
-        format === 'parquet' && source.kind === 'file'
-          ? readParquetRecords(source.path, progress)
+        format === 'parquet' && source.kind !== 'stream'
+          ? readParquetRecords(source, progress)
           : readCsvRecords(source, progress);
       for await (const row of rows) {
         if ('errors' in row) {

@@ -4,6 +4,7 @@
  * source → ingest (map, normalize, hash, filter) → ledger (desired vs delivered, hash-only) → delivery (plan batches
  * → X client) → X → feedback (runs, health, dead letters).
  */
+import type { AsyncBuffer } from 'hyparquet';
 import { randomUUID } from 'node:crypto';
 import type { Destination, Store } from '../store/index.ts';
 import { resetXAudience, type AudienceDeliveryReport } from './delivery.ts';
@@ -146,6 +147,14 @@ export interface Engine {
   importStream(
     bytes: AsyncIterable<Uint8Array>,
     options: ImportOptions & { format: ImportFormat; name?: string; totalBytes?: number | null },
+  ): Promise<ImportReport>;
+  /**
+   * Imports a Parquet file read by byte ranges (an object behind a URL) like `importFile`. A range that cannot be
+   * read throws a `source_failed` EngineError (the import stops, resumable).
+   */
+  importRanges(
+    buffer: AsyncBuffer,
+    options: ImportOptions & { format: 'parquet'; name: string },
   ): Promise<ImportReport>;
   /** The sandbox's file imports, newest first (kept 30 days after their last write). */
   imports(sandboxId: string, options?: { limit?: number }): Promise<ImportView[]>;
@@ -304,6 +313,8 @@ export function createEngine(options: EngineOptions): Engine {
         { kind: 'stream', name: name ?? 'the upload', bytes, totalBytes: totalBytes ?? null },
         importOptions,
       ),
+    importRanges: (buffer, { name, ...importOptions }) =>
+      importProfiles(rt, { kind: 'ranges', name, buffer }, importOptions),
     imports: (sandboxId, listOptions) => listImports(rt, sandboxId, listOptions),
     importStatus: (sandboxId, key) => getImport(rt, sandboxId, key),
     importCounts: () => countImports(rt),

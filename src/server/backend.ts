@@ -1,3 +1,4 @@
+import type { AsyncBuffer } from 'hyparquet';
 import type { IngestBody } from './ingest-evaluate.ts';
 import type { z } from 'zod';
 import type * as S from './schemas.ts';
@@ -64,6 +65,13 @@ export interface ImportInput {
   /** The import key (the request's Idempotency-Key): the same key resumes an unfinished import. */
   key?: string | undefined;
 }
+
+/** A Parquet import read by byte ranges (an object behind a URL): the options of `ImportInput`, and the object. */
+export type RangedImportInput = Omit<ImportInput, 'bytes' | 'totalBytes' | 'format'> & {
+  buffer: AsyncBuffer;
+  /** How reports and errors name the object (its URL without the query string). */
+  name: string;
+};
 
 export interface TokenRecord {
   id: string;

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Store } from '../store/index.ts';
 import type { Engine, ImportReport, ImportView as EngineImportView } from '../engine/index.ts';
 import type { EnginePort, PendingCounts } from './ports.ts';
-import type { DeadLetterView, ImportReportView, ImportView } from './backend.ts';
+import type { DeadLetterView, ImportInput, ImportReportView, ImportView } from './backend.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { EngineError } from '../engine/index.ts';
 import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
@@ -26,6 +26,18 @@ function retryLater(error: EngineError, status: number, code: string): ApiError 
     details: error.details,
     headers: { 'retry-after': String(seconds) },
   });
+}
+
+/** The engine's options of an import, from the API's. */
+function importOptions(sandboxId: string, input: Omit<ImportInput, 'bytes' | 'totalBytes' | 'format'>) {
+  return {
+    sandboxId,
+    mode: input.mode,
+    ...(input.segmentId !== undefined ? { segmentId: input.segmentId } : {}),
+    ...(input.keyNamespace !== undefined ? { csvKeyNamespace: input.keyNamespace } : {}),
+    ...(input.maxRejectedPercent !== undefined ? { maxRejectedShare: input.maxRejectedPercent / 100 } : {}),
+    ...(input.key !== undefined ? { key: input.key } : {}),
+  };
 }
 
 function importView(view: EngineImportView): ImportView {
@@ -67,6 +79,44 @@ export function createEngineAdapter(options: {
     }
     return context;
   };
+
+  /** Runs an import and counts it; the engine's refusals become API errors (400, 409). */
+  const runImport = async (run: () => Promise<ImportReport>): Promise<ImportReportView> => {
+    try {
+      const report = await run();
+      if (metrics) {
+        // This call's rows only: a resumed import's report also counts the attempts before.
+        metrics.ingestedProfiles.inc({ outcome: 'accepted' }, report.thisCall.accepted);
+        for (const [reason, n] of Object.entries(report.thisCall.excluded))
+          metrics.identitiesExcluded.inc({ reason }, n);
+      }
+      return reportView(report);
+    } catch (error) {
+      if (
+        error instanceof EngineError &&
+        ['invalid_file', 'invalid_input', 'source_failed'].includes(error.code)
+      ) {
+        throw badRequest(
+          error.message,
+          error.details.length > 0 ? error.details : [{ path: '$', reason: error.message }],
+          error.code === 'source_failed' ? 'upload_incomplete' : error.code,
+        );
+      }
+      // A live attempt under the key: the client may try again once it has ended, or gone silent.
+      if (error instanceof EngineError && error.code === 'too_soon')
+        throw retryLater(error, 409, 'import_running');
+      // Another file, or other options under the key.
+      if (error instanceof EngineError && error.code === 'conflict')
+        throw new ApiError({
+          status: 409,
+          code: 'import_conflict',
+          message: error.message,
+          details: error.details,
+        });
+      throw error;
+    }
+  };
+
   return {
     async ingestBody(sandboxId, body, requestId) {
       for (let attempt = 1; ; attempt += 1) {
@@ -112,52 +162,22 @@ export function createEngineAdapter(options: {
         };
       }
     },
-    async importStream(sandboxId, input) {
-      try {
-        const report = await engine.importStream(input.bytes, {
-          sandboxId,
+    importStream: (sandboxId, input) =>
+      runImport(() =>
+        engine.importStream(input.bytes, {
+          ...importOptions(sandboxId, input),
           format: input.format,
-          mode: input.mode,
-          ...(input.segmentId !== undefined ? { segmentId: input.segmentId } : {}),
-          ...(input.keyNamespace !== undefined ? { csvKeyNamespace: input.keyNamespace } : {}),
-          ...(input.maxRejectedPercent !== undefined
-            ? { maxRejectedShare: input.maxRejectedPercent / 100 }
-            : {}),
-          ...(input.key !== undefined ? { key: input.key } : {}),
           totalBytes: input.totalBytes,
-        });
-        if (metrics) {
-          // This call's rows only: a resumed import's report also counts the attempts before.
-          metrics.ingestedProfiles.inc({ outcome: 'accepted' }, report.thisCall.accepted);
-          for (const [reason, n] of Object.entries(report.thisCall.excluded))
-            metrics.identitiesExcluded.inc({ reason }, n);
-        }
-        return reportView(report);
-      } catch (error) {
-        if (
-          error instanceof EngineError &&
-          ['invalid_file', 'invalid_input', 'source_failed'].includes(error.code)
-        ) {
-          throw badRequest(
-            error.message,
-            error.details.length > 0 ? error.details : [{ path: '$', reason: error.message }],
-            error.code === 'source_failed' ? 'upload_incomplete' : error.code,
-          );
-        }
-        // A live attempt under the key: the client may try again once it has ended, or gone silent.
-        if (error instanceof EngineError && error.code === 'too_soon')
-          throw retryLater(error, 409, 'import_running');
-        // Another file, or other options under the key.
-        if (error instanceof EngineError && error.code === 'conflict')
-          throw new ApiError({
-            status: 409,
-            code: 'import_conflict',
-            message: error.message,
-            details: error.details,
-          });
-        throw error;
-      }
-    },
+        }),
+      ),
+    importRanges: (sandboxId, input) =>
+      runImport(() =>
+        engine.importRanges(input.buffer, {
+          ...importOptions(sandboxId, input),
+          format: 'parquet',
+          name: input.name,
+        }),
+      ),
     async imports(sandboxId, limit) {
       return (await engine.imports(sandboxId, { limit })).map(importView);
     },

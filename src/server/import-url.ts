@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AsyncBuffer } from 'hyparquet';
 import { describeNetworkFailure } from '../net/network-failure.ts';
 import { describeAllowList, isAllowedUrl, type AllowedOrigin } from '../net/url-allow-list.ts';
 import type { ErrorDetail } from './api-error.ts';
@@ -27,6 +28,8 @@ export interface OpenedUrl {
   totalBytes: number | null;
   /** What changes when the object does (ETag, else Last-Modified, else the length): part of the default key. */
   version: string;
+  /** The ETag, when given: byte ranges are read only from this version of the object (If-Match). */
+  etag: string | null;
   /** The response's media type, lower-case, without parameters. */
   contentType: string | null;
   /** Stops reading (the import refused to start). */
@@ -145,10 +148,80 @@ export async function openImportUrl(
         body: body as unknown as AsyncIterable<Uint8Array>,
         totalBytes: length !== null && /^\d+$/.test(length) ? Number(length) : null,
         version,
+        etag: response.headers.get('etag'),
         contentType: response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() ?? null,
         cancel: () => body.cancel(),
       },
     };
+  }
+}
+
+/**
+ * An object read by byte ranges from where `openImportUrl` found it (after its redirects): how a Parquet file is read,
+ * from its end. Each range must come back whole (206, exactly as long as asked) and, when the object has an ETag, from
+ * that version (If-Match: a changed object answers 412). Anything else fails the import's source, so the import stops
+ * (resumable from its last batch) instead of reading a mix of two versions.
+ */
+export class RangedUrl implements AsyncBuffer {
+  readonly #url: URL;
+  readonly #etag: string | null;
+  readonly #fetch: typeof globalThis.fetch;
+  readonly byteLength: number;
+
+  constructor(
+    opened: Pick<OpenedUrl, 'url' | 'etag'> & { totalBytes: number },
+    fetchImpl: typeof globalThis.fetch = globalThis.fetch,
+  ) {
+    this.#url = opened.url;
+    this.#etag = opened.etag;
+    this.byteLength = opened.totalBytes;
+    this.#fetch = fetchImpl;
+  }
+
+  async slice(start: number, end = this.byteLength): Promise<ArrayBuffer> {
+    if (end <= start) return new ArrayBuffer(0);
+    // The engine reports it as the source failing, naming the object.
+    const failed = (reason: string, cause?: unknown) =>
+      new Error(`bytes ${start}-${end - 1}: ${reason}`, cause !== undefined ? { cause } : {});
+    const headersTimeout = new AbortController();
+    const timer = setTimeout(() => headersTimeout.abort(), HEADERS_TIMEOUT_MS);
+    let response: Response;
+    try {
+      response = await this.#fetch(this.#url, {
+        // The object's own URL: a redirect now would be to somewhere the allow-list was not asked about.
+        redirect: 'manual',
+        headers: {
+          'user-agent': 'tca-import',
+          'accept-encoding': 'identity',
+          range: `bytes=${start}-${end - 1}`,
+          ...(this.#etag !== null ? { 'if-match': this.#etag } : {}),
+        },
+        signal: headersTimeout.signal,
+      });
+    } catch (error) {
+      throw failed(describeNetworkFailure(error).reason, error);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status !== 206) {
+      await response.body?.cancel();
+      throw failed(
+        response.status === 412
+          ? 'the object changed while it was read (its ETag is no longer the one it had)'
+          : response.status === 200
+            ? 'the server does not serve byte ranges, which a Parquet file is read by'
+            : `HTTP ${response.status}${response.status === 403 ? ' (a presigned URL that expired meanwhile?)' : ''}`,
+      );
+    }
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await response.arrayBuffer();
+    } catch (error) {
+      throw failed(describeNetworkFailure(error).reason, error);
+    }
+    if (bytes.byteLength !== end - start)
+      throw failed(`${bytes.byteLength} bytes came back of ${end - start}`);
+    return bytes;
   }
 }
 

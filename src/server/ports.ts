@@ -8,6 +8,7 @@ import type {
   VerifyResult,
   ImportInput,
   ImportReportView,
+  RangedImportInput,
   ImportView,
   ProfileKeysView,
   ConsentPoliciesInput,
@@ -42,6 +43,8 @@ export interface EnginePort {
    * or an upload cut off before its end: the batches before stay, and mirror mode then removes nothing.
    */
   importStream(sandboxId: string, input: ImportInput): Promise<ImportReportView>;
+  /** `importStream` of a Parquet file read by byte ranges; a range that cannot be read is a 400 too. */
+  importRanges(sandboxId: string, input: RangedImportInput): Promise<ImportReportView>;
   /** The sandbox's imports, newest first. */
   imports(sandboxId: string, limit: number): Promise<ImportView[]>;
   /** Undefined for an unknown key. */

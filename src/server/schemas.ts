@@ -893,9 +893,9 @@ export const ImportUrlSchema = z
         'An http(s) URL of the file, on an origin the service may read (TCA_IMPORT_URL_ALLOW): a presigned S3 URL, a signed Cloud Storage URL, an Azure blob URL with a SAS token. Its query string is never stored or shown.',
       example: 'https://exports.s3.amazonaws.com/vip.csv.gz?X-Amz-Signature=…',
     }),
-    format: z.enum(['ndjson', 'json', 'csv']).optional().meta({
+    format: z.enum(['ndjson', 'json', 'csv', 'parquet']).optional().meta({
       description:
-        "Default: from the URL's extension (.csv, .json, .ndjson, .jsonl, each maybe .gz), else the answer's Content-Type",
+        "Default: from the URL's extension (.csv, .json, .ndjson, .jsonl, each maybe .gz; .parquet), else the answer's Content-Type. A Parquet file is read by byte ranges from its end, so the server must answer Range requests and give the object's size",
     }),
     mode: ImportQuerySchema.shape.mode,
     segmentId: ImportQuerySchema.shape.segmentId,

@@ -1,6 +1,6 @@
 import { forwardedCursor } from './audit-forward.ts';
 import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
-import { openImportUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
+import { openImportUrl, publicUrl, RangedUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
 import { describeAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import { PAGERDUTY_EVENTS_URL, type WebhookFormat } from '../config/index.ts';
 import {
@@ -1496,15 +1496,29 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       if (!opened.ok) return opened;
       const source = opened.value;
       const format = input.format ?? urlFormat(source.url.href, source.contentType);
+      const key = input.key ?? urlImportKey(source.url.href, source.version);
       if (format === 'parquet') {
+        // Read from its end, by byte ranges, from where the redirects led.
         await source.cancel();
-        return problems([
-          {
-            path: 'url',
-            reason:
-              'a Parquet file is read from its end, by ranges: import it with `tca import <url>`, which reads it so (or export CSV or NDJSON)',
-          },
-        ]);
+        if (source.totalBytes === null)
+          return problems([
+            {
+              path: 'url',
+              reason: `${publicUrl(source.url)} did not say its size (Content-Length), which reading a Parquet file by byte ranges needs`,
+            },
+          ]);
+        return {
+          ok: true,
+          value: await engine.importRanges(sandboxId, {
+            buffer: new RangedUrl({ ...source, totalBytes: source.totalBytes }),
+            name: publicUrl(source.url),
+            mode: input.mode,
+            segmentId: input.segmentId,
+            keyNamespace: input.keyNamespace,
+            maxRejectedPercent: input.maxRejectedPercent,
+            key,
+          }),
+        };
       }
       return {
         ok: true,
@@ -1516,7 +1530,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           segmentId: input.segmentId,
           keyNamespace: input.keyNamespace,
           maxRejectedPercent: input.maxRejectedPercent,
-          key: input.key ?? urlImportKey(source.url.href, source.version),
+          key,
         }),
       };
     },

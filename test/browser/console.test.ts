@@ -116,8 +116,34 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     });
     await new Promise<void>((r) => siem.listen(0, '127.0.0.1', r));
     siemUrl = `http://127.0.0.1:${(siem.address() as AddressInfo).port}/siem`;
+    // A Parquet export beside it, served by byte ranges as object stores do.
+    const newsletterParquet = Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'profile_key', data: ['crm-n3', 'crm-n4'], type: 'STRING' },
+          { name: 'email', data: ['news.3@example.com', 'news.4@example.com'], type: 'STRING' },
+          { name: 'segment:seg-newsletter', data: [true, true], type: 'BOOLEAN' },
+        ],
+      }),
+    );
     objects = createServer((req, res) => {
       objectRequests.push(req.url ?? '');
+      if (req.url?.startsWith('/exports/newsletter.parquet')) {
+        const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+        const etag = '"newsletter-parquet-1"';
+        if (!range)
+          return void res
+            .writeHead(200, { etag, 'content-length': newsletterParquet.length })
+            .end(newsletterParquet);
+        const [start, end] = [Number(range[1]), Math.min(Number(range[2]), newsletterParquet.length - 1)];
+        return void res
+          .writeHead(206, {
+            etag,
+            'content-range': `bytes ${start}-${end}/${newsletterParquet.length}`,
+            'content-length': end - start + 1,
+          })
+          .end(newsletterParquet.subarray(start, end + 1));
+      }
       res
         .writeHead(200, { 'content-type': 'binary/octet-stream', etag: '"newsletter-1"' })
         .end(
@@ -680,6 +706,20 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(page.getByTestId('import-key'), 'Import key url-');
     expect(objectRequests).toEqual(['/exports/newsletter.csv?X-Amz-Signature=abc']);
     await shot(page, '15b-dataflow-import-url');
+    // A Parquet export too: the service reads it by byte ranges, from its end.
+    const csvKey = await page.getByTestId('import-key').innerText();
+    await fileUrl.fill(`${objectsOrigin}/exports/newsletter.parquet?X-Amz-Signature=abc`);
+    expect(await page.getByLabel('Format').inputValue()).toBe('parquet');
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await waitFor('the Parquet import report', async () => {
+      const key = await page.getByTestId('import-key').innerText();
+      return key !== csvKey && key.includes('url-') ? key : undefined;
+    });
+    await expectText(page.getByTestId('import-rows'), '2');
+    await expectText(page.getByTestId('import-accepted'), '2');
+    expect(objectRequests.filter((r) => r.startsWith('/exports/newsletter.parquet')).length).toBeGreaterThan(
+      1,
+    );
     await page.getByLabel('A file on this computer').check();
   });
 

@@ -236,6 +236,8 @@ export type { ConsentPolicy, ConsentPolicyInput } from '../../src/audience/conse
 export { fileFormatOf, namedFileFormat, type FileFormat } from '../../src/profile/file-format.ts';
 /** What `POST /imports` takes. */
 export type ImportFormat = Exclude<FileFormat, 'parquet'>;
+/** A URL import's options: the service reads a Parquet file behind a URL itself, by byte ranges. */
+export type UrlImportQuery = Omit<ImportQuery, 'format'> & { format?: FileFormat };
 
 export interface ImportQuery {
   format: ImportFormat;
@@ -731,7 +733,7 @@ export function createApi(options: ApiOptions) {
             'idempotency-key': key,
           }),
     /** Has the service read the file at `url` (an allowed origin) and import it; the format defaults from its path. */
-    importUrl: (url: string, query: Omit<ImportQuery, 'format'> & { format?: ImportFormat; key?: string }) =>
+    importUrl: (url: string, query: UrlImportQuery & { key?: string }) =>
       request<ImportReport>('POST', '/imports/url', { url, ...query }),
     imports: async (limit = 10) =>
       (await request<{ imports: ImportRecord[] }>('GET', '/imports', undefined, { limit })).imports,

@@ -23,6 +23,7 @@ import type {
   ImportRecord,
   ScheduleInput,
   Segment,
+  UrlImportQuery,
 } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
@@ -757,7 +758,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const [source, setSource] = useState<'file' | 'url'>('file');
   const [url, setUrl] = useState('');
   const fromUrl = useMutation({
-    mutationFn: ({ target, query, key }: { target: string; query: ImportQuery; key?: string }) =>
+    mutationFn: ({ target, query, key }: { target: string; query: UrlImportQuery; key?: string }) =>
       api.importUrl(target, { ...query, ...(key !== undefined ? { key } : {}) }),
     onSettled: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
@@ -794,6 +795,8 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       : {}),
     ...(csvColumns && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
   };
+  // From a URL, the service reads a Parquet file itself (by byte ranges); an upload sends it as the CSV it reads as.
+  const urlQuery: UrlImportQuery = { ...query, format };
   const keyFor = (picked: File[]) => resuming?.key ?? again ?? importKeyOf(picked);
   // The files' extensions name one format, or the user picks it (a mix is refused before anything is sent).
   const pickedFormats = new Set(files.map((f) => fileFormatOf(f.name)));
@@ -822,7 +825,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
       onSubmit={(e) => {
         e.preventDefault();
         if (source === 'url') {
-          if (url.trim() !== '') fromUrl.mutate({ target: url.trim(), query });
+          if (url.trim() !== '') fromUrl.mutate({ target: url.trim(), query: urlQuery });
         } else if (files.length > 0) upload.mutate({ picked: files, query, key: keyFor(files), as: format });
       }}
     >
@@ -1003,9 +1006,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
         <button
           type="submit"
           disabled={
-            (source === 'url'
-              ? url.trim() === '' || fromUrl.isPending || format === 'parquet'
-              : !file || pickedFormats.size > 1) ||
+            (source === 'url' ? url.trim() === '' || fromUrl.isPending : !file || pickedFormats.size > 1) ||
             upload.isPending ||
             (mode === 'mirror' && (segmentId === '' || !maxRejectedOk))
           }
@@ -1013,12 +1014,6 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           {upload.isPending || fromUrl.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
         </button>
       </div>
-      {source === 'url' && format === 'parquet' ? (
-        <p className="callout" role="status">
-          The service reads a Parquet file by ranges from its end, not from a URL as it streams: run{' '}
-          <code>tca import &lt;url&gt; --dataflow {dataflow.id}</code>, or export CSV or NDJSON.
-        </p>
-      ) : null}
       {source === 'url' && fromUrl.isError ? (
         <ErrorMessage error={fromUrl.error} title="The file was not imported" />
       ) : null}
@@ -1053,7 +1048,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
                 onClick={() => {
                   const key = `${report.key.slice(0, 180)}:again:${Date.now()}`;
                   if (source === 'url') {
-                    fromUrl.mutate({ target: url.trim(), query, key });
+                    fromUrl.mutate({ target: url.trim(), query: urlQuery, key });
                     return;
                   }
                   setAgain(key);
