@@ -1,12 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, Store } from '../store/index.ts';
-import {
-  ALERT_TARGETS_CONTEXT,
-  OUTBOX_TARGET_CONTEXT,
-  openColumn,
-  pagerDutyKeyContext,
-} from '../store/sealed-columns.ts';
+import { alertPagerDutyKeyOf } from '../store/repositories/destinations.ts';
+import { ALERT_TARGETS_CONTEXT, OUTBOX_TARGET_CONTEXT, openColumn } from '../store/sealed-columns.ts';
 import type { SecretBox } from '../store/secret-box.ts';
 import type { Logger } from './logger.ts';
 import type { ServiceMetrics } from './metrics.ts';
@@ -912,7 +908,7 @@ export function startAlerts(options: {
       const routingKey = pagerDuty
         ? pagerDuty.destinationId === null
           ? (options.pagerDuty?.routingKey ?? null)
-          : await destinationPagerDutyKey(db, store.secrets, pagerDuty.destinationId)
+          : await alertPagerDutyKeyOf({ db, secrets: store.secrets }, pagerDuty.destinationId)
         : null;
       const failure =
         pagerDuty && routingKey === null
@@ -1000,22 +996,6 @@ export function startAlerts(options: {
       await releaseLease(db, LEASE_KEY, INITIAL, owner);
     },
   };
-}
-
-/** A destination's own PagerDuty routing key (sealed at rest), or null when it has none any more. */
-async function destinationPagerDutyKey(
-  db: Kysely<Database>,
-  secrets: SecretBox,
-  destinationId: string,
-): Promise<string | null> {
-  const row = await db
-    .selectFrom('destinations')
-    .select('alert_pagerduty_key')
-    .where('id', '=', destinationId)
-    .executeTakeFirst();
-  return row?.alert_pagerduty_key
-    ? secrets.open(row.alert_pagerduty_key, pagerDutyKeyContext(destinationId))
-    : null;
 }
 
 /** The targets an alert was sent to, as `alert_states.urls` keeps them (sealed: a webhook URL is a secret). */

@@ -119,9 +119,23 @@ const toDestination = (row: DestinationRow, secrets: SecretBox): Destination => 
   updatedAt: row.updated_at,
 });
 
-/** The additional authenticated data that binds sealed credentials to their destination. */
 /** What a destination's sealed credentials are bound to (the additional authenticated data). */
 export const credentialsContext = (id: string) => `destination:${id}`;
+
+/**
+ * A destination's own PagerDuty routing key, decrypted, or null when it has none (or is not in `sandboxId`, when
+ * given). The alert sender reads it by destination id alone, as each event is sent.
+ */
+export async function alertPagerDutyKeyOf(
+  ctx: Pick<RepositoryContext, 'db' | 'secrets'>,
+  id: string,
+  sandboxId?: string,
+): Promise<string | null> {
+  let query = ctx.db.selectFrom('destinations').select('alert_pagerduty_key').where('id', '=', id);
+  if (sandboxId !== undefined) query = query.where('sandbox_id', '=', sandboxId);
+  const row = await query.executeTakeFirst();
+  return row?.alert_pagerduty_key ? ctx.secrets.open(row.alert_pagerduty_key, pagerDutyKeyContext(id)) : null;
+}
 
 /** Destinations (X connections). Credentials are sealed with the store's SecretBox before they reach the database. */
 export function destinationRepository(ctx: RepositoryContext) {
@@ -231,15 +245,7 @@ export function destinationRepository(ctx: RepositoryContext) {
 
     /** Its own PagerDuty routing key, decrypted; undefined if the destination is not in this sandbox or has none. */
     async getAlertPagerDutyKey(sandboxId: string, id: string): Promise<string | undefined> {
-      const row = await ctx.db
-        .selectFrom('destinations')
-        .select('alert_pagerduty_key')
-        .where('sandbox_id', '=', sandboxId)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      return row?.alert_pagerduty_key
-        ? ctx.secrets.open(row.alert_pagerduty_key, pagerDutyKeyContext(id))
-        : undefined;
+      return (await alertPagerDutyKeyOf(ctx, id, sandboxId)) ?? undefined;
     },
 
     /** The decrypted credentials; undefined if the destination is not in this sandbox or has none. */
