@@ -241,7 +241,7 @@ function describeSilence(silence: Record<string, unknown>): string {
   return `${type} of ${of}`;
 }
 
-type Delivery<T> = T & { delivered: boolean; error: string | null };
+export type Delivery<T> = T & { delivered: boolean; error: string | null };
 
 /** Whether the SMTP server accepted a test email, in words. */
 export function emailDelivery(r: Delivery<{ to: string[] }>): string {

@@ -13,7 +13,7 @@ import {
   CliError,
   type GlobalOptions,
 } from './api-client.ts';
-import { emailDelivery, pagerDutyDelivery, testAlert, webhookDelivery } from './alerts.ts';
+import { emailDelivery, pagerDutyDelivery, testAlert, webhookDelivery, type Delivery } from './alerts.ts';
 
 interface Destination {
   id: string;
@@ -279,51 +279,34 @@ export function registerDestinationsCommand(program: Command): void {
     }),
   );
 
-  withConnection(
-    group
-      .command('test-alert <id>')
-      .description("Send a test notification to the destination's alert webhook (signed as alerts are)")
-      .addHelpText('after', examples(['tca destinations test-alert dst_123'])),
-  ).action(
-    action(async (id: string, opts: GlobalOptions) => {
-      const api = await connect(opts);
-      return testAlert(
-        api,
-        `/api/v1/destinations/${encodeURIComponent(id)}/test-alert`,
-        opts,
-        webhookDelivery,
-      );
-    }),
+  // A test of where the destination's alerts go, by the route `POST /destinations/:id/<command>`.
+  const testCommand = <T>(command: string, description: string, say: (r: Delivery<T>) => string) =>
+    withConnection(
+      group
+        .command(`${command} <id>`)
+        .description(description)
+        .addHelpText('after', examples([`tca destinations ${command} dst_123`])),
+    ).action(
+      action(async (id: string, opts: GlobalOptions) =>
+        testAlert(
+          await connect(opts),
+          `/api/v1/destinations/${encodeURIComponent(id)}/${command}`,
+          opts,
+          say,
+        ),
+      ),
+    );
+  testCommand(
+    'test-alert',
+    "Send a test notification to the destination's alert webhook (signed as alerts are)",
+    webhookDelivery,
   );
-
-  withConnection(
-    group
-      .command('test-pagerduty <id>')
-      .description("Trigger and resolve a test incident with the destination's own PagerDuty routing key")
-      .addHelpText('after', examples(['tca destinations test-pagerduty dst_123'])),
-  ).action(
-    action(async (id: string, opts: GlobalOptions) => {
-      const api = await connect(opts);
-      return testAlert(
-        api,
-        `/api/v1/destinations/${encodeURIComponent(id)}/test-pagerduty`,
-        opts,
-        pagerDutyDelivery,
-      );
-    }),
+  testCommand(
+    'test-pagerduty',
+    "Trigger and resolve a test incident with the destination's own PagerDuty routing key",
+    pagerDutyDelivery,
   );
-
-  withConnection(
-    group
-      .command('test-email <id>')
-      .description("Email a test alert to the destination's own alert recipients")
-      .addHelpText('after', examples(['tca destinations test-email dst_123'])),
-  ).action(
-    action(async (id: string, opts: GlobalOptions) => {
-      const api = await connect(opts);
-      return testAlert(api, `/api/v1/destinations/${encodeURIComponent(id)}/test-email`, opts, emailDelivery);
-    }),
-  );
+  testCommand('test-email', "Email a test alert to the destination's own alert recipients", emailDelivery);
 
   withConnection(
     group

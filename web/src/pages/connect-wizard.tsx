@@ -644,40 +644,26 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               Add
             </button>
           </div>
-          <Field
-            label={currentWebhook ? 'New alert webhook URL' : 'Alert webhook URL'}
-            optional
+          <SecretField
+            label="Alert webhook URL"
+            newLabel="New alert webhook URL"
+            removeLabel="Remove the alert webhook"
+            stored={currentWebhook !== null}
             hint={
               currentWebhook
                 ? `Alerts are posted to a webhook at ${currentWebhook.origin}. Its URL is kept secret and not shown: leave this empty to keep it, or enter one to replace it.`
                 : 'Called when a dataflow fails, pauses, is delayed or excludes too many identities, and when that clears. Kept secret: encrypted at rest, never shown again.'
             }
-            {...(!webhookResult.ok ? { error: webhookResult.message } : {})}
-          >
-            {(props) => (
-              <input
-                {...props}
-                type="url"
-                autoComplete="off"
-                placeholder={
-                  currentWebhook ? `${currentWebhook.origin}/…` : 'https://hooks.example.com/alerts'
-                }
-                value={webhook}
-                disabled={removeWebhook}
-                onChange={(e) => setWebhook(e.target.value)}
-              />
-            )}
-          </Field>
-          {currentWebhook ? (
-            <label className="checkbox">
-              <input
-                type="checkbox"
-                checked={removeWebhook}
-                onChange={(e) => setRemoveWebhook(e.target.checked)}
-              />{' '}
-              Remove the alert webhook
-            </label>
-          ) : null}
+            error={webhookResult.ok ? undefined : webhookResult.message}
+            input={{
+              type: 'url',
+              placeholder: currentWebhook ? `${currentWebhook.origin}/…` : 'https://hooks.example.com/alerts',
+            }}
+            value={webhook}
+            onChange={setWebhook}
+            remove={removeWebhook}
+            onRemoveChange={setRemoveWebhook}
+          />
           <Field
             label="Alert webhook format"
             hint="What the webhook takes: the documented JSON (scripts, incident tools), or a chat tool's own message."
@@ -718,38 +704,23 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               />
             )}
           </Field>
-          <Field
-            label={hasPagerDutyKey ? 'New PagerDuty routing key' : 'PagerDuty routing key'}
-            optional
+          <SecretField
+            label="PagerDuty routing key"
+            newLabel="New PagerDuty routing key"
+            removeLabel="Remove the PagerDuty routing key"
+            stored={hasPagerDutyKey}
             hint={
               hasPagerDutyKey
                 ? 'Its alerts page a PagerDuty service with a key of its own, kept secret and not shown: leave this empty to keep it, or enter one to replace it.'
                 : "Its alerts also open incidents in this PagerDuty service, besides the installation's: the service's Events API V2 integration key. Kept secret: encrypted at rest, never shown again."
             }
-            {...(!pagerDutyResult.ok ? { error: pagerDutyResult.message } : {})}
-          >
-            {(props) => (
-              <input
-                {...props}
-                type="password"
-                autoComplete="off"
-                spellCheck={false}
-                value={pagerDutyKey}
-                disabled={removePagerDuty}
-                onChange={(e) => setPagerDutyKey(e.target.value)}
-              />
-            )}
-          </Field>
-          {hasPagerDutyKey ? (
-            <label className="checkbox">
-              <input
-                type="checkbox"
-                checked={removePagerDuty}
-                onChange={(e) => setRemovePagerDuty(e.target.checked)}
-              />{' '}
-              Remove the PagerDuty routing key
-            </label>
-          ) : null}
+            error={pagerDutyResult.ok ? undefined : pagerDutyResult.message}
+            input={{ type: 'password', spellCheck: false }}
+            value={pagerDutyKey}
+            onChange={setPagerDutyKey}
+            remove={removePagerDuty}
+            onRemoveChange={setRemovePagerDuty}
+          />
           <div className="actions">
             <button type="button" className="secondary" onClick={() => setStep('preflight')}>
               Back
@@ -779,4 +750,56 @@ function trimmed(fields: CredentialFields): CredentialFields {
     accessToken: fields.accessToken.trim(),
     accessTokenSecret: fields.accessTokenSecret.trim(),
   };
+}
+
+/**
+ * A write-only secret of the connection (a webhook URL, a routing key): the service never shows a stored one, so the
+ * field starts empty and asks for a new value to replace it (left empty, it is kept), with a box to remove it.
+ */
+function SecretField(props: {
+  label: string;
+  /** The label once one is stored: what is typed replaces it. */
+  newLabel: string;
+  removeLabel: string;
+  /** Whether one is stored now. */
+  stored: boolean;
+  hint: string;
+  error: string | undefined;
+  input: { type: 'url' | 'password'; placeholder?: string; spellCheck?: boolean };
+  value: string;
+  onChange: (value: string) => void;
+  remove: boolean;
+  onRemoveChange: (remove: boolean) => void;
+}) {
+  return (
+    <>
+      <Field
+        label={props.stored ? props.newLabel : props.label}
+        optional
+        hint={props.hint}
+        {...(props.error !== undefined ? { error: props.error } : {})}
+      >
+        {(field) => (
+          <input
+            {...field}
+            {...props.input}
+            autoComplete="off"
+            value={props.value}
+            disabled={props.remove}
+            onChange={(e) => props.onChange(e.target.value)}
+          />
+        )}
+      </Field>
+      {props.stored ? (
+        <label className="checkbox">
+          <input
+            type="checkbox"
+            checked={props.remove}
+            onChange={(e) => props.onRemoveChange(e.target.checked)}
+          />{' '}
+          {props.removeLabel}
+        </label>
+      ) : null}
+    </>
+  );
 }
