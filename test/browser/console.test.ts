@@ -380,6 +380,13 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         'PagerDuty accepted the test incident, now resolved',
       );
       expect(acmePagerDutyEvents.map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+      // The row says where the connection's own alerts go: the webhook by its origin only.
+      const routes = acme.getByTestId('alert-routes');
+      await expectText(routes, `Webhook at ${new URL(siemUrl).origin} (Slack)`);
+      await expectText(routes, 'Its own PagerDuty service');
+      await expectText(routes, 'Email to crm-owner@example.com');
+      expect(await routes.innerText()).not.toContain('acme-token');
+      await shot(page, '06c-destinations-alert-routes');
       // Taken off again: the rest of this run pages the installation's key only.
       const { items } = await callApi<{
         items: { id: string; name: string; hasAlertPagerDutyKey: boolean }[];

@@ -3,6 +3,7 @@ import { useApp } from '../app-context.tsx';
 import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
 import { TestNotification } from '../components/alerts.tsx';
 import { formatRoute } from '../router.ts';
+import type { Destination, WebhookFormat } from '../api.ts';
 
 export function Catalog() {
   const { api, session } = useApp();
@@ -67,6 +68,7 @@ export function Catalog() {
                     <th scope="col">Account ID</th>
                     <th scope="col">Status</th>
                     <th scope="col">Marketing actions</th>
+                    <th scope="col">Its alerts also go to</th>
                     <th scope="col">
                       <span className="visually-hidden">Actions</span>
                     </th>
@@ -88,6 +90,9 @@ export function Catalog() {
                       </td>
                       <td className="small">
                         {d.marketingActions?.length ? d.marketingActions.join(', ') : '—'}
+                      </td>
+                      <td className="small" data-testid="alert-routes">
+                        <AlertRoutes destination={d} />
                       </td>
                       <td className="row-actions">
                         <a href={formatRoute({ page: 'connect', destinationId: d.id })}>Edit / verify</a>
@@ -126,6 +131,37 @@ function TestEmail({ destinationId, name, to }: { destinationId: string; name: s
     />
   );
 }
+
+/**
+ * Where a connection's own alerts go, besides the installation's: a webhook by its origin (its URL is a secret), the
+ * PagerDuty service of its own key, and its email recipients.
+ */
+function AlertRoutes({ destination: d }: { destination: Destination }) {
+  const routes = [
+    ...(d.alertWebhook
+      ? [
+          `Webhook at ${d.alertWebhook.origin}${d.alertWebhook.format === 'json' ? '' : ` (${WEBHOOK_LABEL[d.alertWebhook.format]})`}`,
+        ]
+      : []),
+    ...(d.hasAlertPagerDutyKey ? ['Its own PagerDuty service'] : []),
+    ...(d.alertEmailTo?.length ? [`Email to ${d.alertEmailTo.join(', ')}`] : []),
+  ];
+  if (routes.length === 0) return <span className="muted">Only the installation&apos;s targets</span>;
+  return (
+    <ul className="plain-list">
+      {routes.map((r) => (
+        <li key={r}>{r}</li>
+      ))}
+    </ul>
+  );
+}
+
+const WEBHOOK_LABEL: Record<WebhookFormat, string> = {
+  json: 'JSON',
+  slack: 'Slack',
+  teams: 'Teams',
+  'google-chat': 'Google Chat',
+};
 
 function TestIncident({ destinationId, name }: { destinationId: string; name: string }) {
   const { api } = useApp();
