@@ -93,16 +93,19 @@ describe('loadConfig', () => {
   it('sends alerts to PagerDuty only with an integration key, refused without being echoed when malformed', () => {
     expect(loadConfig({}).alerts.pagerDuty).toBeUndefined();
     const key = 'R0ut1ngKey0123456789abcdefABCDEF';
-    expect(loadConfig({ TCA_ALERT_PAGERDUTY_ROUTING_KEY: key }).alerts.pagerDuty).toEqual({
-      routingKey: key,
-      url: 'https://events.pagerduty.com/v2/enqueue',
-    });
-    expect(
-      loadConfig({
-        TCA_ALERT_PAGERDUTY_ROUTING_KEY: ` ${key}\n`,
-        TCA_ALERT_PAGERDUTY_URL: 'https://events.eu.pagerduty.com/v2/enqueue',
-      }).alerts.pagerDuty,
-    ).toEqual({ routingKey: key, url: 'https://events.eu.pagerduty.com/v2/enqueue' });
+    const us = loadConfig({ TCA_ALERT_PAGERDUTY_ROUTING_KEY: key }).alerts;
+    expect([us.pagerDuty, us.pagerDutyUrl]).toEqual([
+      { routingKey: key },
+      'https://events.pagerduty.com/v2/enqueue',
+    ]);
+    const eu = loadConfig({
+      TCA_ALERT_PAGERDUTY_ROUTING_KEY: ` ${key}\n`,
+      TCA_ALERT_PAGERDUTY_URL: 'https://events.eu.pagerduty.com/v2/enqueue',
+    }).alerts;
+    expect([eu.pagerDuty, eu.pagerDutyUrl]).toEqual([
+      { routingKey: key },
+      'https://events.eu.pagerduty.com/v2/enqueue',
+    ]);
     let error: unknown;
     try {
       loadConfig({ TCA_ALERT_PAGERDUTY_ROUTING_KEY: 'pd-secret-but-not-a-key' });

@@ -71,9 +71,9 @@ export interface Config {
     webhookSecret: string | undefined;
     /**
      * PagerDuty Events API v2: every alert also triggers (and its clearing resolves) an incident of the service this
-     * integration key routes to. A secret: never logged, never stored.
+     * integration key routes to (through `pagerDutyUrl`). A secret: never logged, never stored.
      */
-    pagerDuty: { routingKey: string; url: string } | undefined;
+    pagerDuty: { routingKey: string } | undefined;
     /** Where PagerDuty events go (TCA_ALERT_PAGERDUTY_URL): the installation's and destinations' own keys alike. */
     pagerDutyUrl: string;
     /** A critical alert still firing is sent again every this many hours (0: once only). */
@@ -396,7 +396,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
   );
   const pagerDuty =
     pagerDutyKey !== undefined && /^[A-Za-z0-9]{32}$/.test(pagerDutyKey)
-      ? { routingKey: pagerDutyKey, url: pagerDutyUrl ?? PAGERDUTY_EVENTS_URL }
+      ? { routingKey: pagerDutyKey }
       : undefined;
   const email = alertEmailSettings(read, problems);
   const shutdownTimeoutSeconds = int(

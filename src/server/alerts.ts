@@ -689,8 +689,8 @@ export function startAlerts(options: {
   /** Signs every notification (`x-tca-signature`) when set. */
   webhookSecret?: string | undefined;
   /** PagerDuty Events API v2: every alert also triggers an incident, resolved when the alert is. */
-  pagerDuty?: { routingKey: string; url: string } | undefined;
-  /** Where destinations' own PagerDuty keys send events (TCA_ALERT_PAGERDUTY_URL; default PagerDuty's). */
+  pagerDuty?: { routingKey: string } | undefined;
+  /** Where PagerDuty events go, the installation's and destinations' own (TCA_ALERT_PAGERDUTY_URL). */
   pagerDutyUrl?: string | undefined;
   /** Every alert is also emailed to these recipients through this SMTP server. */
   email?: AlertEmail | undefined;
@@ -711,6 +711,7 @@ export function startAlerts(options: {
   let running: Promise<unknown> | null = null;
   let stopped = false;
   const mailer = options.email ? createMailer(options.email) : null;
+  const pagerDutyUrl = options.pagerDutyUrl ?? PAGERDUTY_EVENTS_URL;
 
   const check = async (): Promise<Alert[]> => {
     const held = await takeLease(db, LEASE_KEY, INITIAL, owner, now(), LEASE_MS);
@@ -738,14 +739,11 @@ export function startAlerts(options: {
             text: `[${condition.alert.severity.toUpperCase()}] ${condition.alert.message}`,
             firedAt: new Date(at).toISOString(),
           };
-          const pagerDuty = options.pagerDuty ? `${PAGERDUTY_PREFIX}${options.pagerDuty.url}` : null;
+          const pagerDuty = options.pagerDuty ? `${PAGERDUTY_PREFIX}${pagerDutyUrl}` : null;
           // The destination's own PagerDuty service too: the team that owns it is paged as well.
           const ownPagerDuty =
             condition.pagerDutyDestinationId !== null
-              ? destinationPagerDutyTarget(
-                  condition.pagerDutyDestinationId,
-                  options.pagerDutyUrl ?? PAGERDUTY_EVENTS_URL,
-                )
+              ? destinationPagerDutyTarget(condition.pagerDutyDestinationId, pagerDutyUrl)
               : null;
           // One email to the installation's recipients and the destination's together.
           const recipients = options.email ? [...new Set([...options.email.to, ...condition.emailTo])] : [];
@@ -890,8 +888,9 @@ export function startAlerts(options: {
     let accepted = 0;
     let sent = 0;
     for (const row of queued) {
+      if (stopped || sent >= SEND_BATCH) break;
       const target = outboxTarget(store.secrets, row.url);
-      if (stopped || sent >= SEND_BATCH || held.has(target)) continue;
+      if (held.has(target)) continue;
       if (Number(row.next_attempt_at) > now()) {
         held.add(target);
         continue;

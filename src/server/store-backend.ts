@@ -104,7 +104,7 @@ export interface StoreBackendOptions {
   /** What it takes (TCA_ALERT_WEBHOOK_FORMAT, default json). */
   alertWebhookFormat?: WebhookFormat | undefined;
   /** PagerDuty's Events API and routing key every alert goes to, when set (the key is only shown to PagerDuty). */
-  alertPagerDuty?: { routingKey: string; url: string } | undefined;
+  alertPagerDuty?: { routingKey: string } | undefined;
   /** Where PagerDuty events go, for the installation's key and destinations' own (default PagerDuty's). */
   alertPagerDutyUrl?: string | undefined;
   /** Alert emails (recipients, sender, SMTP server), when set up. */
@@ -450,6 +450,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   };
 
   /** Sends a test notification to an alert webhook: a destination's, or the installation's (null). */
+  // Where PagerDuty events go: the installation's key and destinations' own alike.
+  const pagerDutyUrl = options.alertPagerDutyUrl ?? PAGERDUTY_EVENTS_URL;
+
   const testWebhook = async (
     sandboxId: string,
     url: string,
@@ -557,9 +560,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             format: options.alertWebhookFormat ?? 'json',
           }
         : null;
-      const alertPagerDuty = options.alertPagerDuty
-        ? { events: new URL(options.alertPagerDuty.url).origin }
-        : null;
+      const alertPagerDuty = options.alertPagerDuty ? { events: new URL(pagerDutyUrl).origin } : null;
       const alertEmail = options.alertEmail
         ? {
             to: options.alertEmail.to,
@@ -860,7 +861,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ]);
         const value = await sendPagerDutyTest({
           routingKey,
-          url: options.alertPagerDutyUrl ?? options.alertPagerDuty?.url ?? PAGERDUTY_EVENTS_URL,
+          url: pagerDutyUrl,
           id: store.newId('alr'),
           sandbox: await sandboxName(sandboxId),
           ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
@@ -1355,7 +1356,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             },
           ]);
         const value = await sendPagerDutyTest({
-          ...pagerDuty,
+          routingKey: pagerDuty.routingKey,
+          url: pagerDutyUrl,
           id: store.newId('alr'),
           sandbox: await sandboxName(sandboxId),
           ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
