@@ -3,12 +3,14 @@ import type { Database } from './schema/index.ts';
 import type { SecretBox } from './secret-box.ts';
 
 /**
- * Columns that hold a secret other than credentials: where alerts go. A chat tool's incoming webhook URL (Slack,
- * Teams, Google Chat) carries the token that lets anyone post to the channel, and a PagerDuty routing key opens
- * incidents, so these are sealed like credentials,
- * each bound to its row or use by its context, and re-sealed by a key rotation. A value written before they were
- * sealed is sealed at the next open that may write (see `sealPlaintextColumns`); until then it is read as it is.
+ * Columns that hold a secret: a destination's X credentials, and where alerts go. A chat tool's incoming webhook URL
+ * (Slack, Teams, Google Chat) carries the token that lets anyone post to the channel, and a PagerDuty routing key
+ * opens incidents, so these are sealed like credentials, each bound to its row or use by its context, and re-sealed by
+ * a key rotation. A value written before they were sealed (alert targets only: credentials always were) is sealed at
+ * the next open that may write (see `sealPlaintextColumns`); until then it is read as it is.
  */
+/** What a destination's sealed credentials are bound to (the additional authenticated data). */
+export const credentialsContext = (id: string) => `destination:${id}`;
 export const webhookContext = (destinationId: string) => `destination-webhook:${destinationId}`;
 /** `destinations.alert_pagerduty_key`: a destination's own PagerDuty routing key. */
 export const pagerDutyKeyContext = (destinationId: string) => `destination-pagerduty:${destinationId}`;
@@ -27,37 +29,72 @@ export function openColumn(box: SecretBox, value: string, context: string): stri
   return isSealed(value) ? box.open(value, context) : value;
 }
 
+/** What a rotation reports re-sealing: credentials, and alert targets (everything else). */
+type SealedKind = 'credentials' | 'alertTargets';
+
 interface SealedColumn {
   table: 'destinations' | 'alert_states' | 'alert_outbox';
   key: 'id' | 'key';
-  column: 'alert_webhook_url' | 'alert_pagerduty_key' | 'urls' | 'url';
+  column: 'credentials' | 'alert_webhook_url' | 'alert_pagerduty_key' | 'urls' | 'url';
   context: (key: string) => string;
+  kind: SealedKind;
 }
 
 const SEALED_COLUMNS: readonly SealedColumn[] = [
-  { table: 'destinations', key: 'id', column: 'alert_webhook_url', context: webhookContext },
-  { table: 'destinations', key: 'id', column: 'alert_pagerduty_key', context: pagerDutyKeyContext },
-  { table: 'alert_states', key: 'key', column: 'urls', context: () => ALERT_TARGETS_CONTEXT },
-  { table: 'alert_outbox', key: 'id', column: 'url', context: () => OUTBOX_TARGET_CONTEXT },
+  {
+    table: 'destinations',
+    key: 'id',
+    column: 'credentials',
+    context: credentialsContext,
+    kind: 'credentials',
+  },
+  {
+    table: 'destinations',
+    key: 'id',
+    column: 'alert_webhook_url',
+    context: webhookContext,
+    kind: 'alertTargets',
+  },
+  {
+    table: 'destinations',
+    key: 'id',
+    column: 'alert_pagerduty_key',
+    context: pagerDutyKeyContext,
+    kind: 'alertTargets',
+  },
+  {
+    table: 'alert_states',
+    key: 'key',
+    column: 'urls',
+    context: () => ALERT_TARGETS_CONTEXT,
+    kind: 'alertTargets',
+  },
+  {
+    table: 'alert_outbox',
+    key: 'id',
+    column: 'url',
+    context: () => OUTBOX_TARGET_CONTEXT,
+    kind: 'alertTargets',
+  },
 ];
 
 /**
  * Seals every value of the sealed columns again, under `next`: each is opened with `previous` (or read as it is, if
- * it was never sealed). Runs inside the key rotation's transaction. Returns how many values were re-sealed.
+ * it was never sealed). Runs inside the key rotation's transaction. Returns how many values were re-sealed, by kind.
  */
 export async function resealColumns(
   db: Kysely<Database>,
   previous: SecretBox,
   next: SecretBox,
-): Promise<number> {
-  let count = 0;
+): Promise<Record<SealedKind, number>> {
+  const count: Record<SealedKind, number> = { credentials: 0, alertTargets: 0 };
   for (const c of SEALED_COLUMNS) {
     const rows = await readColumn(db, c, false);
     for (const row of rows) {
       const context = c.context(row.key);
       await writeColumn(db, c, row.key, next.seal(openColumn(previous, row.value, context), context));
     }
-    count += rows.length;
+    count[c.kind] += rows.length;
   }
   return count;
 }

@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
 import { StoreError } from './errors.ts';
-import { credentialsContext } from './repositories/destinations.ts';
 import type { Database } from './schema/index.ts';
 import { SecretBox } from './secret-box.ts';
 import { resealColumns, sealPlaintextColumns } from './sealed-columns.ts';
@@ -86,20 +85,7 @@ export async function settleSecretKey(
             ? previous.profileKeyMaterial()
             : unsealProfileKey(previous, sealedProfileKey);
         const next = new SecretBox(key, { ...random, profileKey });
-        const destinations = await trx
-          .selectFrom('destinations')
-          .select(['id', 'credentials'])
-          .where('credentials', 'is not', null)
-          .execute();
-        for (const row of destinations) {
-          const context = credentialsContext(row.id);
-          await trx
-            .updateTable('destinations')
-            .set({ credentials: next.seal(previous.open(row.credentials!, context), context) })
-            .where('id', '=', row.id)
-            .execute();
-        }
-        const alertTargets = await resealColumns(trx, previous, next);
+        const resealed = await resealColumns(trx, previous, next);
         await trx
           .insertInto('store_meta')
           .values({ key: PROFILE_KEY, value: next.seal(profileKey.toString('hex'), PROFILE_KEY_CONTEXT) })
@@ -115,7 +101,7 @@ export async function settleSecretKey(
         if (Number(moved.numUpdatedRows) !== 1) throw new RotatedElsewhere();
         return {
           secrets: next,
-          rotation: { from: stored, to: next.keyId, credentials: destinations.length, alertTargets },
+          rotation: { from: stored, to: next.keyId, ...resealed },
         };
       })
       .catch((error: unknown) => {

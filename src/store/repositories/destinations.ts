@@ -3,7 +3,7 @@ import { isForeignKeyViolation, StoreError } from '../errors.ts';
 import type { DestinationsTable } from '../schema/index.ts';
 import { definedOnly, parseJson, type RepositoryContext } from './context.ts';
 import type { WebhookFormat } from '../../config/index.ts';
-import { openColumn, pagerDutyKeyContext, webhookContext } from '../sealed-columns.ts';
+import { credentialsContext, openColumn, pagerDutyKeyContext, webhookContext } from '../sealed-columns.ts';
 import type { SecretBox } from '../secret-box.ts';
 
 /** `unverified` until a preflight passes; `unauthorized` when X answers 401/403 (re-authorize); `error` otherwise. */
@@ -118,9 +118,6 @@ const toDestination = (row: DestinationRow, secrets: SecretBox): Destination => 
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
-
-/** What a destination's sealed credentials are bound to (the additional authenticated data). */
-export const credentialsContext = (id: string) => `destination:${id}`;
 
 /**
  * A destination's own PagerDuty routing key, decrypted, or null when it has none (or is not in `sandboxId`, when
