@@ -17,6 +17,28 @@ const MAX_REDIRECTS = 5;
 /** Time to the response headers; the body then streams for as long as the import reads it. */
 const HEADERS_TIMEOUT_MS = 30_000;
 
+/**
+ * GETs an object's URL without following redirects (each is checked against the allow-list first), as is (no
+ * compression), giving up when its headers take longer than `HEADERS_TIMEOUT_MS`; the body then streams unbounded.
+ */
+async function requestObject(
+  fetchImpl: typeof globalThis.fetch,
+  url: URL,
+  headers: Record<string, string>,
+): Promise<Response> {
+  const headersTimeout = new AbortController();
+  const timer = setTimeout(() => headersTimeout.abort(), HEADERS_TIMEOUT_MS);
+  try {
+    return await fetchImpl(url, {
+      redirect: 'manual',
+      headers: { 'user-agent': 'tca-import', 'accept-encoding': 'identity', ...headers },
+      signal: headersTimeout.signal,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A URL without its query string and fragment (which may hold a credential). */
 export const publicUrl = (url: URL): string => `${url.origin}${url.pathname}`;
 
@@ -82,22 +104,14 @@ export async function openImportUrl(
   if (refused.length > 0) return { ok: false, problems: refused };
   let url = new URL(raw);
   for (let hop = 0; ; hop += 1) {
-    const headersTimeout = new AbortController();
-    const timer = setTimeout(() => headersTimeout.abort(), HEADERS_TIMEOUT_MS);
     let response: Response;
     try {
-      response = await fetchImpl(url, {
-        redirect: 'manual',
-        headers: { 'user-agent': 'tca-import', 'accept-encoding': 'identity' },
-        signal: headersTimeout.signal,
-      });
+      response = await requestObject(fetchImpl, url, {});
     } catch (error) {
       return {
         ok: false,
         problems: [{ path: 'url', reason: `${publicUrl(url)}: ${describeNetworkFailure(error).reason}` }],
       };
-    } finally {
-      clearTimeout(timer);
     }
     const location = response.headers.get('location');
     if (response.status >= 300 && response.status < 400 && location !== null) {
@@ -183,25 +197,15 @@ export class RangedUrl implements AsyncBuffer {
     // The engine reports it as the source failing, naming the object.
     const failed = (reason: string, cause?: unknown) =>
       new Error(`bytes ${start}-${end - 1}: ${reason}`, cause !== undefined ? { cause } : {});
-    const headersTimeout = new AbortController();
-    const timer = setTimeout(() => headersTimeout.abort(), HEADERS_TIMEOUT_MS);
     let response: Response;
     try {
-      response = await this.#fetch(this.#url, {
-        // The object's own URL: a redirect now would be to somewhere the allow-list was not asked about.
-        redirect: 'manual',
-        headers: {
-          'user-agent': 'tca-import',
-          'accept-encoding': 'identity',
-          range: `bytes=${start}-${end - 1}`,
-          ...(this.#etag !== null ? { 'if-match': this.#etag } : {}),
-        },
-        signal: headersTimeout.signal,
+      // The object's own URL: a redirect now (not followed) would be to somewhere the allow-list was not asked about.
+      response = await requestObject(this.#fetch, this.#url, {
+        range: `bytes=${start}-${end - 1}`,
+        ...(this.#etag !== null ? { 'if-match': this.#etag } : {}),
       });
     } catch (error) {
       throw failed(describeNetworkFailure(error).reason, error);
-    } finally {
-      clearTimeout(timer);
     }
     if (response.status !== 206) {
       await response.body?.cancel();
