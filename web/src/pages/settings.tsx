@@ -390,15 +390,9 @@ function InstallationAlertWebhook() {
       ) : null}
       {email && email.to.length === 0 ? (
         <p>
-          Alerts are emailed through <code>{email.smtp}</code>
-          {email.proxy ? (
-            <>
-              {' '}
-              (via the egress proxy <code>{email.proxy}</code>)
-            </>
-          ) : null}{' '}
-          to the recipients each connection names (none of the installation&apos;s: set{' '}
-          <code>TCA_ALERT_EMAIL_TO</code> to email every alert to one list too).
+          Alerts are emailed through <SmtpServer email={email} /> to the recipients each connection names
+          (none of the installation&apos;s: set <code>TCA_ALERT_EMAIL_TO</code> to email every alert to one
+          list too).
         </p>
       ) : email ? (
         // Alerts are also emailed: to whom, through which server, and a test email on request.
@@ -410,14 +404,7 @@ function InstallationAlertWebhook() {
           errorTitle="The test email could not be sent"
         >
           <p>
-            Every alert is also emailed to {email.to.join(', ')} through <code>{email.smtp}</code>
-            {email.proxy ? (
-              <>
-                {' '}
-                (via the egress proxy <code>{email.proxy}</code>)
-              </>
-            ) : null}
-            .
+            Every alert is also emailed to {email.to.join(', ')} through <SmtpServer email={email} />.
           </p>
         </TestNotification>
       ) : null}
@@ -1369,6 +1356,21 @@ function PrivacyRequestSection() {
           </p>
         ) : null}
       </form>
+    </>
+  );
+}
+
+/** The SMTP server alert emails go through, and the egress proxy that reaches it when there is one. */
+function SmtpServer({ email }: { email: { smtp: string; proxy: string | null } }) {
+  return (
+    <>
+      <code>{email.smtp}</code>
+      {email.proxy ? (
+        <>
+          {' '}
+          (via the egress proxy <code>{email.proxy}</code>)
+        </>
+      ) : null}
     </>
   );
 }
