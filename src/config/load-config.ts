@@ -90,7 +90,7 @@ export interface Config {
   /** Where workers push the audit trail (a SIEM's HTTP input), when set. */
   auditForward: AuditForwardConfig | undefined;
   /**
-   * The HTTP proxy outbound requests go through (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), when one is set. The `tca`
+   * The proxy outbound requests go through (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), when one is set. The `tca`
    * command routes every request by it (see `installOutboundProxy`); the service reports it.
    */
   outboundProxy: OutboundProxy | undefined;
@@ -444,7 +444,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
 
   const outbound = outboundProxyFromEnv(env);
   problems.push(...outbound.problems);
-  // Alert emails leave through the egress proxy too (an HTTP CONNECT tunnel), unless NO_PROXY names the server.
+  // Alert emails leave through the egress proxy too (an HTTP CONNECT tunnel or SOCKS5), unless NO_PROXY names the server.
   const smtpProxy = email && outbound.proxy ? smtpRoute(outbound.proxy, email.smtpUrl) : null;
   if (email && smtpProxy !== null) email.proxy = smtpProxy;
 

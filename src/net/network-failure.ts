@@ -50,5 +50,46 @@ export function describeNetworkFailure(error: unknown): NetworkFailure {
       hint: proxyHint(status),
     };
   }
+  const socks = describeSocksFailure(reason);
+  if (socks) return { ...socks, proxyStatus: null };
   return { reason, proxyStatus: null, hint: null };
+}
+
+/** SOCKS5 reply codes (RFC 1928 §6) as the `socks` library names them, in words. */
+const SOCKS_REPLIES: Record<string, string> = {
+  Failure: 'a general failure',
+  NotAllowed: 'not allowed by its rules',
+  NetworkUnreachable: 'network unreachable',
+  HostUnreachable: 'host unreachable',
+  ConnectionRefused: 'connection refused',
+  TTLExpired: 'TTL expired',
+  CommandNotSupported: 'command not supported',
+  AddressNotSupported: 'address type not supported',
+};
+
+function describeSocksFailure(reason: string): { reason: string; hint: string } | null {
+  if (reason === 'Socks5 Authentication failed' || /no accepted authentication type/.test(reason))
+    return {
+      reason: 'the SOCKS5 proxy refused the credentials',
+      hint: 'Give the credentials the proxy expects in its URL, e.g. HTTPS_PROXY=socks5h://user:password@proxy.example.com:1080 (URL-encode special characters).',
+    };
+  const rejected = /^Socks5 proxy rejected connection - (\w+)$/.exec(reason);
+  if (rejected) {
+    const code = rejected[1]!;
+    return {
+      reason: `the SOCKS5 proxy refused to connect (${SOCKS_REPLIES[code] ?? code})`,
+      hint:
+        code === 'NotAllowed'
+          ? 'The proxy does not let this host through: ask for it to be allowed, or list the host in NO_PROXY if it is reachable without the proxy.'
+          : code === 'HostUnreachable' || code === 'AddressNotSupported'
+            ? 'The proxy could not reach the host: check the name (with socks5:// this machine resolves it; socks5h:// lets the proxy do it), or list the host in NO_PROXY if it is reachable without the proxy.'
+            : 'The proxy could not reach the host: check that it can, or list the host in NO_PROXY if it is reachable without the proxy.',
+    };
+  }
+  if (reason === 'Proxy connection timed out')
+    return {
+      reason: 'the SOCKS5 proxy did not answer in time',
+      hint: 'Check the proxy address and port, and that it is up.',
+    };
+  return null;
 }

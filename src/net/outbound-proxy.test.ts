@@ -36,19 +36,38 @@ describe('outboundProxyFromEnv', () => {
     expect(outboundProxyFromEnv({ NO_PROXY: '*', HTTPS_PROXY: '  ' })).toEqual({ proxy: null, problems: [] });
   });
 
-  it('refuses SOCKS and other schemes, and URLs it cannot read, never showing a password', () => {
+  it('takes SOCKS5 proxies, and ALL_PROXY for a scheme without its own', () => {
+    expect(
+      outboundProxyFromEnv({ ALL_PROXY: 'socks5h://svc:pw@egress:1080', HTTP_PROXY: 'http://plain:3128' }),
+    ).toEqual({
+      proxy: { https: 'socks5h://svc:pw@egress:1080', http: 'http://plain:3128', noProxy: [] },
+      problems: [],
+    });
+    expect(outboundProxyFromEnv({ all_proxy: 'socks5://egress:1080' }).proxy).toEqual({
+      https: 'socks5://egress:1080',
+      http: 'socks5://egress:1080',
+      noProxy: [],
+    });
+  });
+
+  it('refuses SOCKS4 and other schemes, and URLs it cannot read, never showing a password', () => {
     const { proxy, problems } = outboundProxyFromEnv({
-      HTTPS_PROXY: 'socks5://me:s3cret@proxy:1080',
+      HTTPS_PROXY: 'socks4://me:s3cret@proxy:1080',
       http_proxy: 'ftp://me:s3cret@proxy:21',
     });
     expect(proxy).toBeNull();
     expect(problems.map((p) => p.variable)).toEqual(['http_proxy', 'HTTPS_PROXY']);
-    expect(problems[1]!.message).toContain('SOCKS proxy ("socks5://***@proxy:1080")');
-    expect(problems[0]!.message).toContain('must be an http or https URL');
+    expect(problems[1]!.message).toContain(
+      'SOCKS4 proxy ("socks4://***@proxy:1080"), which is not supported',
+    );
+    expect(problems[1]!.message).toContain('socks5h://');
+    expect(problems[0]!.message).toContain('must be an http, https, socks5 or socks5h URL');
     expect(JSON.stringify(problems)).not.toContain('s3cret');
     const unreadable = outboundProxyFromEnv({ HTTPS_PROXY: 'http://me:s3cret@[bad' });
     expect(unreadable.problems[0]!.message).toContain('must be a proxy URL');
     expect(JSON.stringify(unreadable.problems)).not.toContain('s3cret');
+    // A bad ALL_PROXY is one problem, not one per scheme it stands in for.
+    expect(outboundProxyFromEnv({ ALL_PROXY: 'socks4://proxy:1080' }).problems).toHaveLength(1);
   });
 });
 

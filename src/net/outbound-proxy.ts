@@ -1,11 +1,21 @@
 import { BlockList, isIP } from 'node:net';
-import { Agent, Dispatcher, ProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
+import {
+  Agent,
+  Dispatcher,
+  ProxyAgent,
+  getGlobalDispatcher,
+  setGlobalDispatcher,
+  type buildConnector,
+} from 'undici';
 // A proxy setting that cannot be used is named as `loadConfig` names any bad variable.
 import type { ConfigProblem } from '../config/load-config.ts';
+import { isSocksUrl, parseSocksProxy, socksConnector } from './socks.ts';
 
 /**
  * Outbound HTTP through a corporate proxy, configured as most tools are: `HTTPS_PROXY` for https URLs, `HTTP_PROXY`
- * for http URLs (each also lowercase, which wins), and `NO_PROXY` for the hosts reached directly. Every request the
+ * for http URLs, `ALL_PROXY` for either when its own is not set (each also lowercase, which wins), and `NO_PROXY` for
+ * the hosts reached directly. A proxy is an HTTP proxy that tunnels (CONNECT), or a SOCKS5 proxy (`socks5://`, or
+ * `socks5h://` to have it resolve host names; see `socks.ts`). Every request the
  * product makes with `fetch` (X's API, signed-URL imports, the audit collector, alert webhooks, the CLI's calls to the
  * service) follows it once {@link installOutboundProxy} has run.
  *
@@ -62,12 +72,12 @@ function proxyUrl(setting: { variable: string; value: string }, problems: Config
     });
     return null;
   }
-  if (url.protocol === 'http:' || url.protocol === 'https:') return raw;
+  if (url.protocol === 'http:' || url.protocol === 'https:' || isSocksUrl(raw)) return raw;
   problems.push({
     variable: setting.variable,
     message: url.protocol.startsWith('socks')
-      ? `is a SOCKS proxy ("${shown}"), which is not supported: give an HTTP proxy (one that accepts CONNECT), for example ${setting.variable}=http://proxy.example.com:3128`
-      : `must be an http or https URL (got "${shown}"); for example ${setting.variable}=http://proxy.example.com:3128`,
+      ? `is a ${url.protocol.slice(0, -1).toUpperCase()} proxy ("${shown}"), which is not supported: give a SOCKS5 proxy (socks5h://proxy.example.com:1080 lets it resolve host names, socks5:// resolves them here) or an HTTP proxy that accepts CONNECT`
+      : `must be an http, https, socks5 or socks5h URL (got "${shown}"); for example ${setting.variable}=http://proxy.example.com:3128`,
   });
   return null;
 }
@@ -79,10 +89,17 @@ function proxyUrl(setting: { variable: string; value: string }, problems: Config
  */
 export function outboundProxyFromEnv(env: Env): { proxy: OutboundProxy | null; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
-  const httpSetting = read(env, 'HTTP_PROXY');
-  const httpsSetting = read(env, 'HTTPS_PROXY');
+  // ALL_PROXY (curl's name) stands in for a scheme whose own variable is not set.
+  const allSetting = read(env, 'ALL_PROXY');
+  const httpSetting = read(env, 'HTTP_PROXY') ?? allSetting;
+  const httpsSetting = read(env, 'HTTPS_PROXY') ?? allSetting;
   const http = httpSetting ? proxyUrl(httpSetting, problems) : null;
-  const https = httpsSetting ? proxyUrl(httpsSetting, problems) : null;
+  // One problem for ALL_PROXY, not one per scheme it stands in for.
+  const https = httpsSetting
+    ? httpsSetting === httpSetting
+      ? http
+      : proxyUrl(httpsSetting, problems)
+    : null;
   const noProxy = (read(env, 'NO_PROXY')?.value ?? '').split(/[\s,]+/).filter((entry) => entry !== '');
   if (problems.length > 0 || (http === null && https === null)) return { proxy: null, problems };
   return { proxy: { http, https, noProxy }, problems };
@@ -187,8 +204,9 @@ export function outboundRoute(proxy: OutboundProxy): (url: URL) => string | null
 }
 
 /**
- * The proxy an SMTP server is reached through, or null for a direct connection. SMTP is tunnelled with HTTP CONNECT,
- * like https: through the https proxy, else the http one; loopback and `NO_PROXY` hosts are reached directly.
+ * The proxy an SMTP server is reached through, or null for a direct connection. SMTP is tunnelled like https (HTTP
+ * CONNECT, or a SOCKS5 connection): through the https proxy, else the http one; loopback and `NO_PROXY` hosts are
+ * reached directly.
  *
  * @example
  * smtpRoute({ http: null, https: 'http://proxy:3128', noProxy: [] }, 'smtps://u:p@smtp.example.com'); // 'http://proxy:3128'
@@ -206,12 +224,15 @@ export function smtpRoute(proxy: OutboundProxy, smtpUrl: string): string | null 
 /** Sends each request through the proxy its origin calls for ({@link outboundRoute}), or directly. */
 class OutboundDispatcher extends Dispatcher {
   readonly #direct = new Agent();
-  readonly #proxies = new Map<string, ProxyAgent>();
+  /** By proxy URL: a `ProxyAgent` for an HTTP proxy, an `Agent` connecting through it for a SOCKS5 one. */
+  readonly #proxies = new Map<string, Dispatcher>();
   readonly #route: (url: URL) => string | null;
+  readonly #tls: buildConnector.BuildOptions;
 
-  constructor(proxy: OutboundProxy) {
+  constructor(proxy: OutboundProxy, tls: buildConnector.BuildOptions) {
     super();
     this.#route = outboundRoute(proxy);
+    this.#tls = tls;
   }
 
   #dispatcherFor(origin: URL): Dispatcher {
@@ -219,7 +240,9 @@ class OutboundDispatcher extends Dispatcher {
     if (via === null) return this.#direct;
     let agent = this.#proxies.get(via);
     if (!agent) {
-      agent = new ProxyAgent(via);
+      agent = isSocksUrl(via)
+        ? new Agent({ connect: socksConnector(parseSocksProxy(via), this.#tls) })
+        : new ProxyAgent({ uri: via, requestTls: this.#tls });
       this.#proxies.set(via, agent);
     }
     return agent;
@@ -241,11 +264,15 @@ class OutboundDispatcher extends Dispatcher {
 
 /**
  * Routes every `fetch` of this process by the settings, and returns a function that puts back the dispatcher it
- * replaced (for tests).
+ * replaced (for tests). `tls` adds TLS options for origins reached through a proxy (a test's CA; in production,
+ * `NODE_EXTRA_CA_CERTS` serves).
  */
-export function installOutboundProxy(proxy: OutboundProxy): () => Promise<void> {
+export function installOutboundProxy(
+  proxy: OutboundProxy,
+  tls: buildConnector.BuildOptions = {},
+): () => Promise<void> {
   const previous = getGlobalDispatcher();
-  const dispatcher = new OutboundDispatcher(proxy);
+  const dispatcher = new OutboundDispatcher(proxy, tls);
   setGlobalDispatcher(dispatcher);
   return async () => {
     setGlobalDispatcher(previous);

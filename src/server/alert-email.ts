@@ -1,6 +1,9 @@
 import nodemailer from 'nodemailer';
+import type { Socket } from 'node:net';
 import { parseConnectionUrl } from 'nodemailer/lib/shared/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import { describeNetworkFailure } from '../net/network-failure.ts';
+import { isSocksUrl, openSocksTunnel, parseSocksProxy } from '../net/socks.ts';
 import type { Alert } from './alerts.ts';
 
 /** Alert emails: who gets them, from whom, and the SMTP server that sends them (its URL may hold credentials). */
@@ -8,7 +11,10 @@ export interface AlertEmail {
   to: string[];
   from: string;
   smtpUrl: string;
-  /** The egress proxy the SMTP server is reached through (an HTTP CONNECT tunnel), when it is not reached directly. */
+  /**
+   * The egress proxy the SMTP server is reached through (an HTTP CONNECT tunnel, or a SOCKS5 connection), when it is
+   * not reached directly.
+   */
   proxy?: string | undefined;
 }
 
@@ -68,14 +74,32 @@ const TIMEOUT_MS = 15_000;
  * egress proxy when there is one. Made from the URL's options plus these: options given next to a URL string are
  * message defaults to nodemailer (its timeouts would not apply), and an options object with a `url` keeps only it.
  */
-const transportTo = (email: AlertEmail, timeoutMs: number) =>
-  nodemailer.createTransport({
+function transportTo(email: AlertEmail, timeoutMs: number) {
+  const transport = nodemailer.createTransport({
     ...parseConnectionUrl(email.smtpUrl),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
     ...(email.proxy ? { proxy: email.proxy } : {}),
   } as SMTPTransport.Options);
+  // nodemailer speaks HTTP CONNECT itself; a SOCKS5 proxy is reached by the connector `fetch` uses too, so both
+  // resolve names and authenticate alike.
+  if (email.proxy && isSocksUrl(email.proxy)) {
+    const proxy = parseSocksProxy(email.proxy);
+    const handler = (
+      _proxy: unknown,
+      target: { host: string; port: number },
+      callback: (error: Error | null, socket?: { connection: Socket }) => void,
+    ) =>
+      void openSocksTunnel(proxy, target.host, target.port).then(
+        (connection) => callback(null, { connection }),
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+      );
+    const scheme = new URL(email.proxy).protocol.slice(0, -1).toLowerCase();
+    transport.set(`proxy_handler_${scheme}`, handler);
+  }
+  return transport;
+}
 
 /** Sends alert emails through one SMTP server, a connection per message; `close` ends it. */
 export function createMailer(email: AlertEmail): {
@@ -109,7 +133,9 @@ export function createMailer(email: AlertEmail): {
 /** Why the SMTP server did not take a message: its reply code and text, or the connection failure. */
 function smtpFailure(email: AlertEmail, error: unknown): string {
   const e = error as { message?: string; responseCode?: number };
-  return `SMTP ${smtpOrigin(email.smtpUrl)}: ${e.responseCode ? `${e.responseCode} ` : ''}${e.message ?? String(error)}`;
+  // A proxy's refusal in words (a SOCKS5 reply code, failed credentials), as for any other outbound request.
+  const reason = e.responseCode ? e.message : describeNetworkFailure(error).reason;
+  return `SMTP ${smtpOrigin(email.smtpUrl)}: ${e.responseCode ? `${e.responseCode} ` : ''}${reason ?? String(error)}`;
 }
 
 /** Connects to the SMTP server and logs in, sending nothing: null when that works, else why not. */

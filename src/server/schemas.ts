@@ -184,7 +184,7 @@ export const SettingsSchema = z
       .optional()
       .meta({
         description:
-          'The HTTP proxy outbound requests (X, collectors, webhooks) go through, null when none; only for tokens with Manage Tokens',
+          'The proxy (HTTP or SOCKS5) outbound requests (X, collectors, webhooks) go through, null when none; only for tokens with Manage Tokens',
       }),
     alertWebhook: z
       .object({
@@ -222,7 +222,7 @@ export const SettingsSchema = z
           .meta({ description: 'The SMTP server, scheme, host and port only (never its credentials)' }),
         proxy: z.string().nullable().meta({
           description:
-            'The egress proxy the SMTP server is reached through (HTTP CONNECT; HTTPS_PROXY, else HTTP_PROXY, unless NO_PROXY names it), without its credentials; null: directly',
+            'The egress proxy the SMTP server is reached through (HTTP CONNECT or SOCKS5; HTTPS_PROXY, else HTTP_PROXY, unless NO_PROXY names it), without its credentials; null: directly',
         }),
       })
       .nullable()

@@ -5,6 +5,7 @@ import { createMailer, verifySmtp } from '../../src/server/alert-email.ts';
 import { testAlert } from '../../src/server/alerts.ts';
 import { startConnectProxy } from '../fixtures/connect-proxy.ts';
 import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
+import { startSocksProxy } from '../fixtures/socks-proxy.ts';
 
 describe('alert emails', () => {
   let smtp: Awaited<ReturnType<typeof startSmtpReceiver>>;
@@ -68,6 +69,55 @@ describe('alert emails', () => {
       expect(failure).toMatch(/^SMTP smtps:\/\/smtp\.blocked\.test:465: .*403/);
       expect(failure).not.toContain('secret');
       expect(refusing.tunnels).toEqual([{ target: 'smtp.blocked.test:465', credentials: null, status: 403 }]);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('reaches the SMTP server through a SOCKS5 proxy, by name, with its credentials', async () => {
+    const socks = await startSocksProxy({ credentials: 'egress:pw' });
+    const port = new URL(smtp.url).port;
+    const email = {
+      to: ['oncall@example.com'],
+      from: 'tca@example.com',
+      smtpUrl: `smtp://user:secret@smtp.corp.test:${port}`,
+      proxy: `socks5h://egress:pw@${new URL(socks.url).host}`,
+    };
+    const mailer = createMailer(email);
+    try {
+      expect(await verifySmtp(email)).toBeNull();
+      const before = smtp.received.length;
+      const alert = testAlert({
+        id: 'alr_socks',
+        sandbox: 'prod',
+        destinationId: '',
+        message: 'Test alert through a SOCKS5 proxy',
+        now: Date.parse('2026-11-30T12:00:00Z'),
+      });
+      expect(await mailer.send(alert, 'oncall@example.com')).toBeNull();
+      expect(smtp.received.slice(before).map((m) => m.to)).toEqual([['oncall@example.com']]);
+      expect(socks.requests).toEqual([
+        { target: `smtp.corp.test:${port}`, credentials: 'egress:pw', reply: 0 },
+        { target: `smtp.corp.test:${port}`, credentials: 'egress:pw', reply: 0 },
+      ]);
+      // Refused credentials and a refused host, in words, without the passwords.
+      const badLogin = await verifySmtp({ ...email, proxy: email.proxy.replace('egress:pw', 'egress:nope') });
+      expect(badLogin).toBe(`SMTP smtp://smtp.corp.test:${port}: the SOCKS5 proxy refused the credentials`);
+    } finally {
+      mailer.close();
+      await socks.close();
+    }
+    const refusing = await startSocksProxy({ refuse: ['smtp.blocked.test'] });
+    try {
+      const failure = await verifySmtp({
+        to: ['oncall@example.com'],
+        from: 'tca@example.com',
+        smtpUrl: 'smtps://user:secret@smtp.blocked.test:465',
+        proxy: refusing.url,
+      });
+      expect(failure).toBe(
+        'SMTP smtps://smtp.blocked.test:465: the SOCKS5 proxy refused to connect (not allowed by its rules)',
+      );
     } finally {
       await refusing.close();
     }

@@ -311,7 +311,7 @@ function useAdminSettings() {
   });
 }
 
-/** The HTTP proxy the service's outbound requests go through (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), for administrators. */
+/** The proxy the service's outbound requests go through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY), for administrators. */
 function OutboundProxyStatus() {
   const proxy = useAdminSettings().data?.outboundProxy;
   if (proxy === undefined) return null;
