@@ -3,7 +3,8 @@ import { useApp } from '../app-context.tsx';
 import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
 import { TestNotification } from '../components/alerts.tsx';
 import { formatRoute } from '../router.ts';
-import type { Destination, WebhookFormat } from '../api.ts';
+import type { Destination } from '../api.ts';
+import { WEBHOOK_FORMATS } from '../webhook-formats.ts';
 
 export function Catalog() {
   const { api, session } = useApp();
@@ -140,7 +141,7 @@ function AlertRoutes({ destination: d }: { destination: Destination }) {
   const routes = [
     ...(d.alertWebhook
       ? [
-          `Webhook at ${d.alertWebhook.origin}${d.alertWebhook.format === 'json' ? '' : ` (${WEBHOOK_LABEL[d.alertWebhook.format]})`}`,
+          `Webhook at ${d.alertWebhook.origin}${d.alertWebhook.format === 'json' ? '' : ` (${WEBHOOK_FORMATS[d.alertWebhook.format].name})`}`,
         ]
       : []),
     ...(d.hasAlertPagerDutyKey ? ['Its own PagerDuty service'] : []),
@@ -155,13 +156,6 @@ function AlertRoutes({ destination: d }: { destination: Destination }) {
     </ul>
   );
 }
-
-const WEBHOOK_LABEL: Record<WebhookFormat, string> = {
-  json: 'JSON',
-  slack: 'Slack',
-  teams: 'Teams',
-  'google-chat': 'Google Chat',
-};
 
 function TestIncident({ destinationId, name }: { destinationId: string; name: string }) {
   const { api } = useApp();

@@ -18,13 +18,7 @@ import {
   validateEmailList,
 } from '../validation.ts';
 import type { CredentialFields } from '../validation.ts';
-
-const WEBHOOK_FORMAT_LABEL: Record<WebhookFormat, string> = {
-  json: 'JSON notification (scripts, incident tools)',
-  slack: 'Slack incoming webhook',
-  teams: 'Microsoft Teams workflow (an Adaptive Card)',
-  'google-chat': 'Google Chat webhook',
-};
+import { WEBHOOK_FORMATS } from '../webhook-formats.ts';
 
 type Step = 'details' | 'authenticate' | 'preflight' | 'governance';
 
@@ -674,9 +668,9 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                 value={webhookFormat}
                 onChange={(e) => setWebhookFormat(e.target.value as WebhookFormat)}
               >
-                {(Object.keys(WEBHOOK_FORMAT_LABEL) as WebhookFormat[]).map((f) => (
+                {(Object.keys(WEBHOOK_FORMATS) as WebhookFormat[]).map((f) => (
                   <option key={f} value={f}>
-                    {WEBHOOK_FORMAT_LABEL[f]}
+                    {WEBHOOK_FORMATS[f].choice}
                   </option>
                 ))}
               </select>

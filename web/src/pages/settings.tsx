@@ -1,6 +1,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Fragment, useState } from 'react';
 import { PERMISSIONS, PERMISSION_DESCRIPTIONS, createApi } from '../api.ts';
+import { WEBHOOK_FORMATS } from '../webhook-formats.ts';
 import type {
   ConsentPolicy,
   ConsentPolicyInput,
@@ -423,7 +424,7 @@ function InstallationAlertWebhook() {
         >
           <p>
             Every sandbox&apos;s alerts also go to <code>{hook.origin}</code>
-            {hook.format && hook.format !== 'json' ? ` as ${hook.format} messages` : ''}
+            {hook.format && hook.format !== 'json' ? ` as ${WEBHOOK_FORMATS[hook.format].name} messages` : ''}
             {hook.signed
               ? ', signed (x-tca-signature)'
               : ', unsigned (set TCA_ALERT_WEBHOOK_SECRET to sign them)'}
