@@ -10,6 +10,7 @@ import { describeNetworkFailure } from '../net/network-failure.ts';
 import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
 import { createMailer, EMAIL_PREFIX, emailTarget, type AlertEmail } from './alert-email.ts';
 import { PAGERDUTY_EVENTS_URL, WEBHOOK_FORMATS, type WebhookFormat } from '../config/index.ts';
+import type { AlertType } from './alert-types.ts';
 
 /*
  * Alerts: conditions evaluated from the dataflows' health, kept in the store (`alert_states`), and sent to webhooks
@@ -19,14 +20,7 @@ import { PAGERDUTY_EVENTS_URL, WEBHOOK_FORMATS, type WebhookFormat } from '../co
  * `store_meta`).
  */
 
-export type AlertType =
-  | 'dataflow_failed'
-  | 'dataflow_paused'
-  | 'dataflow_delayed'
-  | 'exclusion_rate_exceeded'
-  | 'audience_not_targetable'
-  /** Sent on request, to check that a webhook is reached and verifies signatures. */
-  | 'test';
+export type { AlertType } from './alert-types.ts';
 
 /** What the evaluator needs to know about one dataflow. */
 export interface DataflowHealth {
@@ -42,6 +36,8 @@ export interface DataflowHealth {
   emailTo: string[];
   /** The destination, when it has a PagerDuty routing key of its own. */
   pagerDutyDestinationId: string | null;
+  /** The alert types the destination's own targets (webhook, recipients, PagerDuty key) receive; null: every type. */
+  alertTypes: readonly string[] | null;
   status: string;
   statusReason: string | null;
   /** Epoch ms of the oldest undelivered change. */
@@ -133,13 +129,15 @@ export function evaluateConditions(
       severity: Alert['severity'],
       message: string,
       details: Record<string, unknown>,
-    ) =>
+    ) => {
+      // The destination's own targets get the types it subscribed to; the installation's get every type.
+      const own = h.alertTypes === null || h.alertTypes.includes(type);
       conditions.push({
         key,
         sandboxId: h.sandboxId,
-        webhookUrl: h.webhookUrl,
-        emailTo: h.emailTo,
-        pagerDutyDestinationId: h.pagerDutyDestinationId,
+        webhookUrl: own ? h.webhookUrl : null,
+        emailTo: own ? h.emailTo : [],
+        pagerDutyDestinationId: own ? h.pagerDutyDestinationId : null,
         alert: {
           type,
           severity,
@@ -151,6 +149,7 @@ export function evaluateConditions(
           details,
         },
       });
+    };
     if (h.status === 'failed') {
       raise(
         `${h.dataflowId}:failed`,
@@ -362,15 +361,6 @@ export interface AlertSilence {
   createdBy: string;
   createdAt: number;
 }
-
-/** Alert types a silence can name (a test notification is sent on request, never silenced). */
-export const SILENCEABLE_TYPES = [
-  'dataflow_failed',
-  'dataflow_paused',
-  'dataflow_delayed',
-  'exclusion_rate_exceeded',
-  'audience_not_targetable',
-] as const satisfies readonly AlertType[];
 
 /** The longest a silence may last: an alert silenced for longer is better fixed, or its threshold changed. */
 export const MAX_SILENCE_MS = 30 * 86_400_000;

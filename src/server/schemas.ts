@@ -2,7 +2,7 @@ import { CONSENT_ATTRIBUTES, CONSENT_OPERATORS, CONSENT_VALUES } from '../audien
 import { z } from 'zod';
 import { MAX_AUDIENCE_TEXT_LENGTH } from '../audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
-import { SILENCEABLE_TYPES } from './alerts.ts';
+import { ALERT_TYPES } from './alert-types.ts';
 import { WEBHOOK_FORMATS } from '../config/index.ts';
 import { PERMISSIONS } from './permissions.ts';
 
@@ -255,6 +255,16 @@ const accountId = z
 
 export const DestinationStatusSchema = z.enum(['unverified', 'active', 'needs_login', 'error']);
 
+const destinationAlertTypes = z
+  .array(z.enum(ALERT_TYPES))
+  .max(ALERT_TYPES.length * 2)
+  .nullable()
+  .meta({
+    description:
+      "The alert types its own webhook, PagerDuty key and email recipients receive; null: every type, [] none. The installation's webhook, PagerDuty key and recipients receive every type whatever this says",
+    example: ['dataflow_failed', 'dataflow_paused'],
+  });
+
 export const DestinationSchema = z
   .object({
     id,
@@ -284,6 +294,7 @@ export const DestinationSchema = z
     hasAlertPagerDutyKey: z.boolean().meta({
       description: 'Its alerts also go to a PagerDuty routing key of its own (the key is never shown)',
     }),
+    alertTypes: destinationAlertTypes,
     status: z.string(),
     statusReason: z.string().nullable(),
     hasCredentials: z.boolean(),
@@ -332,6 +343,7 @@ export const DestinationCreateSchema = z.object({
   alertWebhookFormat: destinationFields.alertWebhookFormat.optional(),
   alertEmailTo: destinationFields.alertEmailTo.optional(),
   alertPagerDutyRoutingKey: destinationFields.alertPagerDutyRoutingKey.optional(),
+  alertTypes: destinationAlertTypes.optional(),
 });
 export const DestinationPatchSchema = DestinationCreateSchema.partial();
 
@@ -736,7 +748,8 @@ export const TestAlertResultSchema = z
     notification: z.record(z.string(), z.unknown()).meta({ description: 'The notification as sent' }),
   })
   .meta({ id: 'TestAlertResult' });
-const silenceableType = z.enum(SILENCEABLE_TYPES);
+// Any type a condition fires as (a test notification is sent on request, never silenced).
+const silenceableType = z.enum(ALERT_TYPES);
 export const AlertSilenceSchema = z
   .object({
     id: z.string(),

@@ -352,6 +352,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
         : null,
       emailTo: destination?.alertEmailTo ?? [],
       pagerDutyDestinationId: destination?.hasAlertPagerDutyKey ? destination.id : null,
+      alertTypes: destination?.alertTypes ?? null,
       status: d.status,
       statusReason: d.statusReason,
       oldestPendingAt: oldest,

@@ -1,5 +1,6 @@
 import { forwardedCursor } from './audit-forward.ts';
 import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
+import { ALERT_TYPES } from './alert-types.ts';
 import { openImportUrl, publicUrl, RangedUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
 import { describeAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import { PAGERDUTY_EVENTS_URL, type WebhookFormat } from '../config/index.ts';
@@ -168,6 +169,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       : null,
     alertEmailTo: d.alertEmailTo,
     hasAlertPagerDutyKey: d.hasAlertPagerDutyKey,
+    // Only known types are written (the API's schema checks them).
+    alertTypes: d.alertTypes as DestinationView['alertTypes'],
     status: d.status,
     statusReason: d.statusReason,
     hasCredentials: d.hasCredentials,
@@ -499,6 +502,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
 
   /** A destination's alert recipients as stored: each once, in the order given. */
   const alertEmailTo = (to: readonly string[] | undefined): string[] => [...new Set(to ?? [])];
+  // Each type once, in the order alerts are listed; null (every type) as given.
+  const alertTypes = (types: readonly string[] | null | undefined): string[] | null =>
+    types === null || types === undefined ? null : ALERT_TYPES.filter((t) => types.includes(t));
   const alertEmailProblems = (to: readonly string[] | undefined): ErrorDetail[] =>
     to !== undefined && to.length > 0 && !options.alertEmail
       ? [
@@ -742,6 +748,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           ...(input.alertWebhookFormat !== undefined ? { alertWebhookFormat: input.alertWebhookFormat } : {}),
           alertEmailTo: alertEmailTo(input.alertEmailTo),
           alertPagerDutyKey: input.alertPagerDutyRoutingKey ?? null,
+          alertTypes: alertTypes(input.alertTypes),
         });
         return { ok: true, value: await destinationView(d) };
       },
@@ -795,6 +802,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             ...(patch.alertPagerDutyRoutingKey !== undefined
               ? { alertPagerDutyKey: patch.alertPagerDutyRoutingKey }
               : {}),
+            ...(patch.alertTypes !== undefined ? { alertTypes: alertTypes(patch.alertTypes) } : {}),
             // A changed connection must pass the preflight again before deliveries resume.
             ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
           });

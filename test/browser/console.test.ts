@@ -335,6 +335,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
           marketingActions: ['Onsite Advertising'],
           alertEmailTo: ['crm-owner@example.com'],
           alertWebhook: { origin: new URL(siemUrl).origin, format: 'slack' },
+          // Every box checked: every type, including any added later.
+          alertTypes: null,
         }),
       ]);
       expect(JSON.stringify(destinations)).not.toContain('acme-token');
@@ -362,10 +364,25 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await pagerDutyKey.fill('too-short');
       await expectText(page.locator('.field-invalid'), '32 letters and digits');
       await pagerDutyKey.fill(ACME_PAGERDUTY_KEY);
+      // Its team is not paged for an audience too small to target, nor for delays.
+      expect(await page.getByLabel('X will not target an audience').isChecked()).toBe(true);
+      await page.getByLabel('X will not target an audience').uncheck();
+      await page.getByLabel('Changes wait longer than the delay threshold').uncheck();
       await shot(page, '06b-connect-alerts-edit');
       await page.getByRole('button', { name: 'Save & exit' }).click();
       await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
       const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
+      await expectText(acme, 'Only dataflow_failed, dataflow_paused, exclusion_rate_exceeded');
+      const subscribed = await callApi<{ items: { name: string; alertTypes: string[] | null }[] }>(
+        stack,
+        'GET',
+        '/destinations',
+      );
+      expect(subscribed.items.find((d) => d.name === 'X Ads Acme US')?.alertTypes).toEqual([
+        'dataflow_failed',
+        'dataflow_paused',
+        'exclusion_rate_exceeded',
+      ]);
       await acme.getByRole('button', { name: 'Send test alert (X Ads Acme US)' }).click();
       await expectText(
         acme.getByRole('status').filter({ hasText: 'Delivered' }),

@@ -69,6 +69,7 @@ const paused: DataflowHealth = {
   webhookUrl: null,
   emailTo: [],
   pagerDutyDestinationId: null,
+  alertTypes: null,
   status: 'paused',
   statusReason: 'X answered 401: re-authorize the destination',
   oldestPendingAt: null,

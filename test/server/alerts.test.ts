@@ -288,6 +288,67 @@ describe('alert webhooks', () => {
     );
   });
 
+  it("sends a destination's own webhook and recipients only the alert types it subscribed to", async () => {
+    const { id, destinationId } = await dataflow('Subscribed flow');
+    const refused = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertTypes: ['dataflow_failed', 'dataflow_on_fire'] },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details[0].path).toMatch(/^alertTypes/);
+    const patched = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertTypes: ['dataflow_failed', 'dataflow_failed'], alertEmailTo: ['crm-owner@example.com'] },
+    });
+    expect(patched.body.alertTypes).toEqual(['dataflow_failed']);
+    const listed = await t.call('GET', '/api/v1/destinations', { token: t.adminToken });
+    expect(listed.body.items.find((d: Json) => d.id === destinationId).alertTypes).toEqual([
+      'dataflow_failed',
+    ]);
+
+    // Paused: the installation's webhook and recipients only.
+    await t.service.store.dataflows.update('prod', id, { status: 'paused', statusReason: 'X answered 403' });
+    const paused = await waitFor(alertOf('dataflow_paused', id), 20_000, 'paused alert');
+    expect(paused.path).toBe('/global');
+    const pausedMail = await waitFor(
+      () => Promise.resolve(smtp.received.find((m) => m.headers['x-tca-alert-id'] === paused.body.alertId)),
+      20_000,
+      'the paused alert email',
+    );
+    expect(pausedMail.to).toEqual(['oncall@example.com']);
+    // Failed, which it subscribed to: its own webhook and recipients too.
+    await t.service.store.dataflows.update('prod', id, { status: 'failed', statusReason: 'planned failure' });
+    const failed = await waitFor(
+      () =>
+        Promise.resolve(
+          received.find(
+            (a) => a.path === '/destination' && a.body.type === 'dataflow_failed' && a.body.dataflowId === id,
+          ),
+        ),
+      20_000,
+      'failed alert at the destination webhook',
+    );
+    const failedMail = await waitFor(
+      () => Promise.resolve(smtp.received.find((m) => m.headers['x-tca-alert-id'] === failed.body.alertId)),
+      20_000,
+      'the failed alert email',
+    );
+    expect(failedMail.to).toEqual(['oncall@example.com', 'crm-owner@example.com']);
+    // A webhook's notifications go in the order they fired: had the paused one been queued for the destination's
+    // webhook, it would have arrived before the failed one.
+    const atDestination = received.filter((a) => a.path === '/destination' && a.body.dataflowId === id);
+    expect(atDestination.map((a) => a.body.type)).toEqual(['dataflow_failed']);
+
+    // Every type again (null), and cleared.
+    const every = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertTypes: null },
+    });
+    expect(every.body.alertTypes).toBeNull();
+    await t.service.store.dataflows.update('prod', id, { status: 'active', statusReason: null });
+    await waitFor(alertOf('dataflow_failed', id, 'resolved'), 20_000, 'failed resolved');
+  });
+
   it('holds back a silenced alert, lists it as not notified, and sends it once the silence is ended', async () => {
     const { id } = await dataflow('Maintenance flow');
     const call = (method: string, path: string, body?: unknown) =>
@@ -631,6 +692,7 @@ describe('planAlerts', () => {
     webhookUrl: null,
     emailTo: [],
     pagerDutyDestinationId: null,
+    alertTypes: null,
     status: 'paused',
     statusReason: 'X answered 401',
     oldestPendingAt: null,
@@ -705,5 +767,34 @@ describe('planAlerts', () => {
 
   it('does not alert on a pause a user asked for', () => {
     expect(evaluateConditions([{ ...base, statusReason: 'paused by a user' }], thresholds, 0)).toEqual([]);
+  });
+
+  it("sends a destination's own targets only the types it subscribed to; the condition holds either way", () => {
+    const targets = {
+      webhookUrl: 'https://hooks.example.com/a',
+      emailTo: ['team@example.com'],
+      pagerDutyDestinationId: 'd1',
+    };
+    const run = { runId: 'r1', activated: 1, excluded: 9, failed: 0 };
+    const health: DataflowHealth = { ...base, ...targets, lastRun: run, alertTypes: ['dataflow_paused'] };
+    const routed = evaluateConditions([health], thresholds, 0).map((c) => [
+      c.alert.type,
+      c.webhookUrl,
+      c.emailTo,
+      c.pagerDutyDestinationId,
+    ]);
+    expect(routed).toEqual([
+      ['dataflow_paused', targets.webhookUrl, targets.emailTo, 'd1'],
+      // Still a condition (the installation's targets get it), without the destination's own targets.
+      ['exclusion_rate_exceeded', null, [], null],
+    ]);
+    // None subscribed: the destination's targets get nothing; null: every type.
+    const none = evaluateConditions([{ ...health, alertTypes: [] }], thresholds, 0);
+    expect(none.map((c) => c.webhookUrl ?? c.pagerDutyDestinationId ?? c.emailTo[0] ?? null)).toEqual([
+      null,
+      null,
+    ]);
+    const every = evaluateConditions([{ ...health, alertTypes: null }], thresholds, 0);
+    expect(every.map((c) => c.webhookUrl)).toEqual([targets.webhookUrl, targets.webhookUrl]);
   });
 });

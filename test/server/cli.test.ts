@@ -434,6 +434,42 @@ describe('tca CLI', () => {
     ]);
     expect(JSON.parse(shown.stdout)).toMatchObject({ hasAlertPagerDutyKey: false });
     expect(shown.stdout).not.toContain(key);
+    // Which alert types its own targets receive: a list, `none`, `all`; an unknown type refused with the API's reason.
+    const only = await tca([
+      'destinations',
+      'update',
+      destinationId,
+      '--alert-webhook',
+      'http://127.0.0.1:9/hook',
+      '--alert-types',
+      'dataflow_paused, dataflow_failed',
+    ]);
+    expect(only.code, only.stderr).toBe(0);
+    expect(only.stdout).toContain('alerts to http://127.0.0.1:9, for dataflow_failed, dataflow_paused only');
+    const muted = await tca(['destinations', 'update', destinationId, '--alert-types', 'none']);
+    expect(muted.stdout).toContain(
+      'alerts to the installation’s targets only (http://127.0.0.1:9 subscribed to no alert type)',
+    );
+    const unknownType = await tca([
+      'destinations',
+      'update',
+      destinationId,
+      '--alert-types',
+      'dataflow_on_fire',
+    ]);
+    expect(unknownType.code).toBe(1);
+    expect(unknownType.stderr).toContain('alertTypes');
+    const all = await tca([
+      'destinations',
+      'update',
+      destinationId,
+      '--alert-types',
+      'all',
+      '--alert-webhook',
+      'none',
+      '--json',
+    ]);
+    expect(JSON.parse(all.stdout)).toMatchObject({ alertTypes: null, alertWebhook: null });
   });
 
   it('streams a CSV file to the service in mirror mode: members absent from it leave the audience', async () => {
@@ -690,10 +726,10 @@ describe('tca CLI', () => {
 
       // A proxy setting that cannot be used stops every command, naming it, without its password.
       const socks = await tca(['imports', 'list'], {
-        HTTPS_PROXY: 'socks5://egress:hush@proxy.example.com:1080',
+        HTTPS_PROXY: 'socks4://egress:hush@proxy.example.com:1080',
       });
       expect(socks.code).toBe(2);
-      expect(socks.stderr).toContain('HTTPS_PROXY is a SOCKS proxy');
+      expect(socks.stderr).toContain('HTTPS_PROXY is a SOCKS4 proxy');
       expect(socks.stderr).not.toContain('hush');
     } finally {
       await proxy.close();

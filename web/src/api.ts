@@ -18,6 +18,7 @@ import type {
 } from '../../src/server/backend.ts';
 import type { FileFormat } from '../../src/profile/file-format.ts';
 import type { WebhookFormat } from '../../src/config/load-config.ts';
+import type { SubscribableAlertType } from '../../src/server/alert-types.ts';
 import { describeReason } from './reason-catalog.ts';
 import type { MappingRow } from './validation.ts';
 
@@ -83,6 +84,8 @@ export interface Destination {
   alertEmailTo: string[];
   /** Its alerts also page a PagerDuty service with a routing key of its own (never shown). */
   hasAlertPagerDutyKey: boolean;
+  /** The alert types its own webhook, recipients and PagerDuty key receive; null: every type. */
+  alertTypes: SubscribableAlertType[] | null;
   status: DestinationStatus | string;
   statusReason: string | null;
   /** True once credentials are stored; the credentials themselves are never returned. */
@@ -109,7 +112,12 @@ export interface DestinationInput {
   /** Write-only; null removes it. */
   alertPagerDutyRoutingKey?: string | null;
   alertEmailTo?: string[];
+  /** Null: every type. */
+  alertTypes?: SubscribableAlertType[] | null;
 }
+
+export { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS } from '../../src/server/alert-types.ts';
+export type { SubscribableAlertType } from '../../src/server/alert-types.ts';
 
 /** What an alert webhook takes: the service's own type, so the two cannot drift. */
 export type { WebhookFormat } from '../../src/config/load-config.ts';

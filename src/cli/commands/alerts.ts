@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { ALERT_TYPES } from '../../server/alert-types.ts';
 import {
   EXIT,
   action,
@@ -152,10 +153,7 @@ function registerSilenceCommands(alerts: Command): void {
       .option('--until <time>', 'when it ends (ISO-8601), instead of --for')
       .option('--starts <time>', 'when it starts (ISO-8601; default now), for a maintenance window ahead')
       .option('--dataflow <id>', "only this dataflow's alerts (default: every dataflow)")
-      .option(
-        '--type <type>',
-        'only this type: dataflow_failed, dataflow_paused, dataflow_delayed, exclusion_rate_exceeded, audience_not_targetable',
-      )
+      .option('--type <type>', `only this type: ${ALERT_TYPES.join(', ')}`)
       .addHelpText(
         'after',
         examples([

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { Option, type Command } from 'commander';
 import { WEBHOOK_FORMATS } from '../../config/index.ts';
+import { ALERT_TYPES } from '../../server/alert-types.ts';
 import {
   action,
   connect,
@@ -48,6 +49,50 @@ const pagerDutyKeyOption = (removable: boolean) =>
     '--alert-pagerduty-key <key>',
     `a PagerDuty Events API v2 routing key its alerts also open incidents with (kept secret)${removable ? '; `none` removes it' : ''}`,
   );
+
+/** `--alert-types`, for create and update: which alert types the destination's own targets receive. */
+const alertTypesOption = () =>
+  new Option(
+    '--alert-types <types>',
+    `the alert types (comma-separated) its own webhook, PagerDuty key and recipients receive: ${ALERT_TYPES.join(', ')}; \`all\` (the default) or \`none\``,
+  );
+
+/** `--alert-types` as the API takes it: `all` is null (every type), `none` an empty list. */
+function alertTypes(value: string | undefined): { alertTypes?: string[] | null } {
+  if (value === undefined) return {};
+  const given = value.trim().toLowerCase();
+  if (given === 'all') return { alertTypes: null };
+  if (given === 'none') return { alertTypes: [] };
+  return {
+    alertTypes: value
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+  };
+}
+
+/** Where a destination's own alerts go, in words: its webhook, recipients and PagerDuty key, and which types. */
+function ownAlertTargets(d: {
+  alertWebhook: { origin: string; format: string } | null;
+  alertEmailTo: string[];
+  hasAlertPagerDutyKey: boolean;
+  alertTypes: string[] | null;
+}): string {
+  const targets = [
+    d.alertWebhook
+      ? `${d.alertWebhook.origin}${d.alertWebhook.format === 'json' ? '' : ` (${d.alertWebhook.format})`}`
+      : '',
+    d.alertEmailTo.join(', '),
+    d.hasAlertPagerDutyKey ? 'its own PagerDuty key' : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  if (targets === '') return 'the installation’s targets only';
+  if (d.alertTypes === null) return targets;
+  return d.alertTypes.length === 0
+    ? `the installation’s targets only (${targets} subscribed to no alert type)`
+    : `${targets}, for ${d.alertTypes.join(', ')} only`;
+}
 
 /** `--alert-pagerduty-key` as the API takes it: `none` removes the key. */
 const pagerDutyKey = (value: string | undefined) =>
@@ -111,6 +156,7 @@ export function registerDestinationsCommand(program: Command): void {
         'addresses (comma-separated) this destination’s alerts are also emailed to (needs TCA_SMTP_URL on the service)',
       )
       .addOption(pagerDutyKeyOption(false))
+      .addOption(alertTypesOption())
       .addHelpText(
         'after',
         examples([
@@ -135,6 +181,7 @@ export function registerDestinationsCommand(program: Command): void {
           alertWebhookFormat?: string;
           alertEmail?: string;
           alertPagerdutyKey?: string;
+          alertTypes?: string;
         },
       ) => {
         const creds = {
@@ -162,6 +209,7 @@ export function registerDestinationsCommand(program: Command): void {
           ...(opts.alertWebhookFormat !== undefined ? { alertWebhookFormat: opts.alertWebhookFormat } : {}),
           ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
           ...pagerDutyKey(opts.alertPagerdutyKey),
+          ...alertTypes(opts.alertTypes),
         });
         if (opts.json) printJson(d);
         else
@@ -189,10 +237,12 @@ export function registerDestinationsCommand(program: Command): void {
         'addresses (comma-separated) its alerts are also emailed to, replacing the list; `none` clears it',
       )
       .addOption(pagerDutyKeyOption(true))
+      .addOption(alertTypesOption())
       .addHelpText(
         'after',
         examples([
           'tca destinations update dst_123 --alert-email crm-owner@example.com,oncall@example.com',
+          'tca destinations update dst_123 --alert-types dataflow_failed,dataflow_paused',
           'tca destinations update dst_123 --alert-webhook none --alert-email none',
           'tca destinations update dst_123 --alert-pagerduty-key "$TEAM_PAGERDUTY_KEY"',
         ]),
@@ -209,6 +259,7 @@ export function registerDestinationsCommand(program: Command): void {
           alertWebhookFormat?: string;
           alertEmail?: string;
           alertPagerdutyKey?: string;
+          alertTypes?: string;
         },
       ) => {
         const patch = {
@@ -223,10 +274,11 @@ export function registerDestinationsCommand(program: Command): void {
           ...(opts.alertWebhookFormat !== undefined ? { alertWebhookFormat: opts.alertWebhookFormat } : {}),
           ...(opts.alertEmail !== undefined ? { alertEmailTo: alertEmails(opts.alertEmail) } : {}),
           ...pagerDutyKey(opts.alertPagerdutyKey),
+          ...alertTypes(opts.alertTypes),
         };
         if (Object.keys(patch).length === 0)
           throw new CliError(
-            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook, --alert-webhook-format, --alert-email or --alert-pagerduty-key',
+            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook, --alert-webhook-format, --alert-email, --alert-pagerduty-key or --alert-types',
             EXIT.usage,
           );
         const api = await connect(opts);
@@ -235,23 +287,12 @@ export function registerDestinationsCommand(program: Command): void {
             alertWebhook: { origin: string; format: string } | null;
             alertEmailTo: string[];
             hasAlertPagerDutyKey: boolean;
+            alertTypes: string[] | null;
           }
         >('PATCH', `/api/v1/destinations/${encodeURIComponent(id)}`, patch);
         if (opts.json) printJson(d);
         else
-          process.stdout.write(
-            `Updated destination ${d.id} (${d.name}): alerts to ${
-              [
-                d.alertWebhook
-                  ? `${d.alertWebhook.origin}${d.alertWebhook.format === 'json' ? '' : ` (${d.alertWebhook.format})`}`
-                  : '',
-                d.alertEmailTo.join(', '),
-                d.hasAlertPagerDutyKey ? 'its own PagerDuty key' : '',
-              ]
-                .filter(Boolean)
-                .join('; ') || 'the installation’s targets only'
-            }\n`,
-          );
+          process.stdout.write(`Updated destination ${d.id} (${d.name}): alerts to ${ownAlertTargets(d)}\n`);
       },
     ),
   );

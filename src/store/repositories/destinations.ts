@@ -37,6 +37,11 @@ export interface Destination {
   alertEmailTo: string[];
   /** Whether its alerts also open incidents with a PagerDuty routing key of its own (never the key itself). */
   hasAlertPagerDutyKey: boolean;
+  /**
+   * The alert types its own webhook, PagerDuty key and recipients receive (`src/server/alerts.ts`), or null for
+   * every type. The installation's targets receive every type whatever this says.
+   */
+  alertTypes: string[] | null;
   status: DestinationStatus;
   statusReason: string | null;
   createdAt: number;
@@ -56,6 +61,7 @@ export interface CreateDestinationInput {
   alertEmailTo?: readonly string[];
   /** A PagerDuty Events API v2 routing key its alerts also go to. Write-only: sealed, never returned. */
   alertPagerDutyKey?: string | null;
+  alertTypes?: readonly string[] | null;
   status?: DestinationStatus;
   statusReason?: string | null;
 }
@@ -70,6 +76,7 @@ export interface UpdateDestinationInput {
   alertWebhookFormat?: WebhookFormat;
   alertEmailTo?: readonly string[];
   alertPagerDutyKey?: string | null;
+  alertTypes?: readonly string[] | null;
   status?: DestinationStatus;
   statusReason?: string | null;
 }
@@ -85,6 +92,7 @@ const DESTINATION_COLUMNS = [
   'alert_webhook_url',
   'alert_email_to',
   'alert_webhook_format',
+  'alert_types',
   'status',
   'status_reason',
   'created_at',
@@ -95,6 +103,9 @@ type DestinationRow = Omit<Selectable<DestinationsTable>, 'credentials' | 'alert
   has_credentials: number | boolean;
   has_pagerduty_key: number | boolean;
 };
+
+const alertTypesColumn = (types: readonly string[] | null): string | null =>
+  types === null ? null : JSON.stringify([...types]);
 
 const toDestination = (row: DestinationRow, secrets: SecretBox): Destination => ({
   id: row.id,
@@ -113,6 +124,8 @@ const toDestination = (row: DestinationRow, secrets: SecretBox): Destination => 
   alertEmailTo: parseJson<string[]>(row.alert_email_to, 'destinations.alert_email_to'),
   // Written only from WEBHOOK_FORMATS (the API's schema checks it).
   alertWebhookFormat: row.alert_webhook_format as WebhookFormat,
+  alertTypes:
+    row.alert_types === null ? null : parseJson<string[]>(row.alert_types, 'destinations.alert_types'),
   status: row.status as DestinationStatus,
   statusReason: row.status_reason,
   createdAt: row.created_at,
@@ -177,6 +190,7 @@ export function destinationRepository(ctx: RepositoryContext) {
           alert_email_to: JSON.stringify([...(input.alertEmailTo ?? [])]),
           alert_webhook_format: input.alertWebhookFormat ?? 'json',
           alert_pagerduty_key: sealPagerDutyKey(id, input.alertPagerDutyKey ?? null),
+          alert_types: alertTypesColumn(input.alertTypes ?? null),
           status: input.status ?? 'unverified',
           status_reason: input.statusReason ?? null,
           created_at: now,
@@ -213,6 +227,7 @@ export function destinationRepository(ctx: RepositoryContext) {
         alert_webhook_format: patch.alertWebhookFormat,
         alert_pagerduty_key:
           patch.alertPagerDutyKey === undefined ? undefined : sealPagerDutyKey(id, patch.alertPagerDutyKey),
+        alert_types: patch.alertTypes === undefined ? undefined : alertTypesColumn(patch.alertTypes),
         status: patch.status,
         status_reason: patch.statusReason,
       });

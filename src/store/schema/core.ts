@@ -61,6 +61,8 @@ export interface DestinationsTable {
   alert_email_to: Generated<string>;
   /** What its alert webhook takes: 'json', 'slack', 'teams' or 'google-chat' (migration 0014). */
   alert_webhook_format: Generated<string>;
+  /** JSON array of the alert types its own targets receive, or null for every type (migration 0016). */
+  alert_types: Generated<string | null>;
   status: string;
   status_reason: string | null;
   created_at: EpochMs;

@@ -149,11 +149,20 @@ function AlertRoutes({ destination: d }: { destination: Destination }) {
   ];
   if (routes.length === 0) return <span className="muted">Only the installation&apos;s targets</span>;
   return (
-    <ul className="plain-list">
-      {routes.map((r) => (
-        <li key={r}>{r}</li>
-      ))}
-    </ul>
+    <>
+      <ul className="plain-list">
+        {routes.map((r) => (
+          <li key={r}>{r}</li>
+        ))}
+      </ul>
+      {d.alertTypes === null ? null : (
+        <span className="muted">
+          {d.alertTypes.length === 0
+            ? 'No alert types: subscribed to none'
+            : `Only ${d.alertTypes.join(', ')}`}
+        </span>
+      )}
+    </>
   );
 }
 

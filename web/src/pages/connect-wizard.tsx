@@ -1,7 +1,8 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
-import type { Destination, LoginStart, Preflight, WebhookFormat } from '../api.ts';
+import { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS } from '../api.ts';
+import type { Destination, LoginStart, Preflight, SubscribableAlertType, WebhookFormat } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { NameInput } from '../components/name-input.tsx';
 import { ErrorMessage, Field, Loading, StatusBadge, Stepper } from '../components/ui.tsx';
@@ -88,6 +89,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   // Like the webhook's URL, a stored PagerDuty key is never shown: one typed here replaces it.
   const [pagerDutyKey, setPagerDutyKey] = useState('');
   const [removePagerDuty, setRemovePagerDuty] = useState(false);
+  // Null: every type (including any added later); checking every box means the same.
+  const [alertTypes, setAlertTypes] = useState<readonly SubscribableAlertType[]>(
+    initial?.alertTypes ?? ALERT_TYPES,
+  );
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [touched, setTouched] = useState(false);
@@ -238,6 +243,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             : {}),
         // Left out when unchanged: a service without email refuses any list but keeps what it has.
         ...(unchangedEmails ? {} : { alertEmailTo: emailsResult.value }),
+        alertTypes: alertTypes.length === ALERT_TYPES.length ? null : [...alertTypes],
       });
       await refresh();
       navigate(then === 'activate' ? { page: 'activate', destinationId: saved.id } : { page: 'catalog' });
@@ -715,6 +721,27 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             remove={removePagerDuty}
             onRemoveChange={setRemovePagerDuty}
           />
+          <fieldset className="choice">
+            <legend>Alerts its webhook, recipients and PagerDuty service receive</legend>
+            <p className="muted">
+              The installation&apos;s webhook, recipients and PagerDuty service receive every alert whatever
+              is chosen here.
+            </p>
+            {ALERT_TYPES.map((type) => (
+              <label key={type}>
+                <input
+                  type="checkbox"
+                  checked={alertTypes.includes(type)}
+                  onChange={(e) =>
+                    setAlertTypes(
+                      ALERT_TYPES.filter((t) => (t === type ? e.target.checked : alertTypes.includes(t))),
+                    )
+                  }
+                />{' '}
+                {ALERT_TYPE_DESCRIPTIONS[type]} <code>{type}</code>
+              </label>
+            ))}
+          </fieldset>
           <div className="actions">
             <button type="button" className="secondary" onClick={() => setStep('preflight')}>
               Back
