@@ -245,7 +245,7 @@ describe('loadConfig', () => {
     });
     let error: unknown;
     try {
-      loadConfig({ TCA_PORT: 'eighty', HTTPS_PROXY: 'socks5://me:pw-secret@egress:1080' });
+      loadConfig({ TCA_PORT: 'eighty', HTTPS_PROXY: 'socks4://me:pw-secret@egress:1080' });
     } catch (e) {
       error = e;
     }

@@ -41,7 +41,14 @@ import {
   type ImportStatus,
   type ImportView,
 } from './import-progress.ts';
-import { listRuns, pruneHistory, runTotals, type DataflowRun, type RunTotals } from './runs.ts';
+import {
+  lastReceivedHours,
+  listRuns,
+  pruneHistory,
+  runTotals,
+  type DataflowRun,
+  type RunTotals,
+} from './runs.ts';
 import {
   DEFAULT_TUNING,
   silentLogger,
@@ -138,6 +145,8 @@ export interface Engine {
     dataflowIds: readonly string[],
     range?: { from?: number; to?: number },
   ): Promise<Map<string, RunTotals>>;
+  /** The start of the latest hour each dataflow received profiles in, since `since`; absent: none since. */
+  lastReceivedHours(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
   /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
   importFile(path: string, options: ImportOptions): Promise<ImportReport>;
   /**
@@ -306,6 +315,7 @@ export function createEngine(options: EngineOptions): Engine {
     plan: (dataflowId, planOptions = {}) => planDataflow(rt, dataflowId, planOptions.sandboxId),
     runs: (dataflowId, range) => listRuns(rt, dataflowId, range),
     runTotals: (dataflowIds, range) => runTotals(rt, dataflowIds, range),
+    lastReceivedHours: (dataflowIds, since) => lastReceivedHours(rt, dataflowIds, since),
     importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
     importStream: (bytes, { name, totalBytes, ...importOptions }) =>
       importProfiles(

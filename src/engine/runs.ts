@@ -210,6 +210,32 @@ export async function runTotals(
 }
 
 /**
+ * The start of the latest hour in which each dataflow received profiles, looking back to `since` (epoch ms); a
+ * dataflow with none since then is absent from the map.
+ */
+export async function lastReceivedHours(
+  rt: EngineRuntime,
+  dataflowIds: readonly string[],
+  since: number,
+): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (let i = 0; i < dataflowIds.length; i += 500) {
+    const rows = await rt.store.db
+      .selectFrom('engine_run_counters')
+      .select((eb) => ['dataflow_id', eb.fn.max<number | string>('hour').as('hour')])
+      .where('dataflow_id', 'in', dataflowIds.slice(i, i + 500))
+      .where('audience_id', '=', DATAFLOW_LEVEL)
+      .where('metric', '=', 'profiles_received')
+      .where('value', '>', 0)
+      .where('hour', '>=', runHour(since))
+      .groupBy('dataflow_id')
+      .execute();
+    for (const row of rows) out.set(row.dataflow_id, Number(row.hour));
+  }
+  return out;
+}
+
+/**
  * Deletes run counters past the retention (90 days, as AEP keeps runs), old idempotency records, and audit events
  * past theirs (400 days: a year's reviews and then some), and file imports past theirs (30 days).
  */

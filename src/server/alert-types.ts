@@ -8,6 +8,7 @@ export type AlertType =
   | 'dataflow_delayed'
   | 'exclusion_rate_exceeded'
   | 'audience_not_targetable'
+  | 'dataflow_no_data'
   /** Sent on request, to check that a webhook is reached and verifies signatures. */
   | 'test';
 
@@ -18,6 +19,7 @@ export const ALERT_TYPES = [
   'dataflow_delayed',
   'exclusion_rate_exceeded',
   'audience_not_targetable',
+  'dataflow_no_data',
 ] as const satisfies readonly AlertType[];
 
 export type SubscribableAlertType = (typeof ALERT_TYPES)[number];
@@ -29,4 +31,5 @@ export const ALERT_TYPE_DESCRIPTIONS: Record<SubscribableAlertType, string> = {
   dataflow_delayed: 'Changes wait longer than the delay threshold',
   exclusion_rate_exceeded: 'A run excluded more identities than the threshold',
   audience_not_targetable: 'X will not target an audience (too small)',
+  dataflow_no_data: 'No profiles arrived for the hours the dataflow expects (its source stopped?)',
 };

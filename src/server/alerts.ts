@@ -42,6 +42,12 @@ export interface DataflowHealth {
   statusReason: string | null;
   /** Epoch ms of the oldest undelivered change. */
   oldestPendingAt: number | null;
+  /**
+   * When the dataflow expects profiles (`noDataAlertHours`): that many hours, and since when none arrived (the end of
+   * the last hour with some, or when it started to expect them). Null: it expects none (not set, or no audience of
+   * it is scheduled now).
+   */
+  noData: { hours: number; since: number } | null;
   /** The latest hourly run with identities in it. */
   lastRun: { runId: string; activated: number; excluded: number; failed: number } | null;
   /** The dataflow's X audiences as their last health check found them. */
@@ -191,6 +197,18 @@ export function evaluateConditions(
           'warning',
           `Audience "${a.name}" of dataflow "${h.dataflowName}" is not targetable at X (${a.reasons.join(', ')})${hints.length > 0 ? `: ${hints.join('; ')}` : ''}`,
           { audienceId: a.id, xAudienceId: a.xAudienceId, reasons: a.reasons, size: a.size },
+        );
+      }
+    }
+    if (h.status === 'active' && h.noData !== null) {
+      const hours = Math.floor((now - h.noData.since) / 3_600_000);
+      if (hours >= h.noData.hours) {
+        raise(
+          `${h.dataflowId}:no_data`,
+          'dataflow_no_data',
+          'warning',
+          `Dataflow "${h.dataflowName}" received no profiles in the last ${hours} hours (it expects some within ${h.noData.hours}): check its source, the AEP dataflow or the import that feeds it`,
+          { since: new Date(h.noData.since).toISOString(), hours, threshold: h.noData.hours },
         );
       }
     }

@@ -259,6 +259,7 @@ export function createEngineAdapter(options: {
       return runs.map((run) => ({ ...run, runStart: new Date(run.startedAt).toISOString() }));
     },
     runTotals: (dataflowIds, window) => engine.runTotals(dataflowIds, window),
+    lastReceivedHours: (dataflowIds, since) => engine.lastReceivedHours(dataflowIds, since),
     async flush(sandboxId, dataflowId) {
       const r = await engine.flush({ sandboxId, dataflowId });
       return { audiences: r.audiences, skipped: r.skipped };

@@ -92,6 +92,8 @@ export interface EnginePort {
     dataflowIds: readonly string[],
     window: { from: number; to: number },
   ): Promise<Map<string, RunTotals>>;
+  /** The start of the latest hour each dataflow received profiles in, since `since` (epoch ms); absent: none since. */
+  lastReceivedHours(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
   flush(sandboxId: string, dataflowId: string): Promise<Record<string, unknown>>;
   pending(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
   pendingTotals(): Promise<{ adds: number; removes: number }>;

@@ -486,12 +486,19 @@ const activatedAudiences = z
     `at most ${MAX_AUDIENCES_PER_DATAFLOW} segments per dataflow; activate the rest in another dataflow`,
   );
 
+const noDataAlertHours = z.number().int().min(1).max(720).nullable().meta({
+  description:
+    'Alert (dataflow_no_data) when no profiles arrive for this many hours while an audience of it is scheduled: a source that stopped sending; null (the default) never',
+  example: 26,
+});
+
 export const DataflowCreateSchema = z.object({
   name: z.string().min(1).max(200),
   destinationId: id,
   mapping: mappingRows,
   audiences: activatedAudiences,
   maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
+  noDataAlertHours: noDataAlertHours.optional(),
   status: z.enum(['active', 'paused']).optional(),
 });
 export const DataflowPatchSchema = z.object({
@@ -499,6 +506,7 @@ export const DataflowPatchSchema = z.object({
   mapping: mappingRows.optional(),
   audiences: activatedAudiences.optional(),
   maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
+  noDataAlertHours: noDataAlertHours.optional(),
   status: z.enum(['active', 'paused']).optional(),
 });
 
@@ -529,6 +537,7 @@ export const DataflowSchema = z
     mapping: z.array(MappingRowSchema),
     audiences: z.array(DataflowAudienceSchema),
     maxBatchAgeSeconds: z.number(),
+    noDataAlertHours,
     createdAt: timestamp,
     updatedAt: timestamp,
   })
@@ -706,14 +715,7 @@ export const AlertSchema = z
     alertId: z.string(),
     status: z.enum(['firing', 'resolved']),
     type: z
-      .enum([
-        'dataflow_failed',
-        'dataflow_paused',
-        'dataflow_delayed',
-        'exclusion_rate_exceeded',
-        'audience_not_targetable',
-        'test',
-      ])
+      .enum([...ALERT_TYPES, 'test'])
       .meta({ description: '`test`: a test notification (sent on request, never listed)' }),
     severity: z.enum(['critical', 'warning']),
     dataflowId: z.string(),

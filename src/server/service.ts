@@ -6,7 +6,15 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Config } from '../config/index.ts';
-import { openStore, DEFAULT_SANDBOX_ID, type Store, type Destination } from '../store/index.ts';
+import {
+  openStore,
+  DEFAULT_SANDBOX_ID,
+  NO_DATA_ALERT_HOURS,
+  type Audience,
+  type Dataflow,
+  type Destination,
+  type Store,
+} from '../store/index.ts';
 import { createEngine, type Engine, type EngineTuning } from '../engine/index.ts';
 import { AuthError, XAdsClient } from '../xads/index.ts';
 import { createApp, type ServiceApp } from './app.ts';
@@ -316,10 +324,40 @@ export async function readAdminToken(dataDir: string): Promise<string | undefine
   return (await readFile(file, 'utf8')).trim() || undefined;
 }
 
+/**
+ * What a dataflow expects of its source for the `dataflow_no_data` alert: none unless it has `noDataAlertHours` and an
+ * audience scheduled now; otherwise since when nothing arrived: the end of the last hour with profiles, or when it
+ * began to expect them (created, or its earliest scheduled audience started), whichever is later.
+ */
+function expectedData(
+  d: Pick<Dataflow, 'noDataAlertHours'>,
+  audiences: ReadonlyArray<Pick<Audience, 'startDate' | 'endDate'>>,
+  lastReceivedHour: number | null,
+  expectingSince: number,
+  now: number,
+): DataflowHealth['noData'] {
+  if (d.noDataAlertHours === null) return null;
+  const scheduled = audiences.filter((a) => a.startDate <= now && (a.endDate === null || a.endDate > now));
+  if (scheduled.length === 0) return null;
+  const started = Math.min(...scheduled.map((a) => a.startDate));
+  const since = Math.max(
+    expectingSince,
+    started,
+    lastReceivedHour === null ? 0 : lastReceivedHour + 3_600_000,
+  );
+  return { hours: d.noDataAlertHours, since };
+}
+
 async function collectHealth(store: Store, engine: EnginePort, now: () => number): Promise<DataflowHealth[]> {
   const flows = await store.dataflows.listAcrossSandboxes(['active', 'paused', 'failed']);
   const out: DataflowHealth[] = [];
   const sandboxNames = new Map((await store.sandboxes.list()).map((s) => [s.id, s.name]));
+  // The longest a dataflow may expect to wait for profiles, and then some: every receipt that could matter.
+  const lookback = now() - (NO_DATA_ALERT_HOURS.max + 24) * 3_600_000;
+  const received = await engine.lastReceivedHours(
+    flows.filter((d) => d.noDataAlertHours !== null).map((d) => d.id),
+    lookback,
+  );
   for (const d of flows) {
     const destination = await store.destinations.get(d.sandboxId, d.destinationId);
     const audiences = await store.audiences.list(d.sandboxId, { dataflowId: d.id });
@@ -364,6 +402,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
         targetable: a.targetable,
         reasons: a.reasonsNotTargetable ?? [],
       })),
+      noData: expectedData(d, audiences, received.get(d.id) ?? null, Math.max(lookback, d.createdAt), now()),
       lastRun: latest
         ? {
             runId: String(latest['runId'] ?? latest.runStart),

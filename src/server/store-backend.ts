@@ -209,6 +209,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         removeMembersAtEnd: a.removeMembersAtEnd,
       })),
     maxBatchAgeSeconds: d.maxBatchAgeSeconds,
+    noDataAlertHours: d.noDataAlertHours,
     createdAt: new Date(d.createdAt).toISOString(),
     updatedAt: new Date(d.updatedAt).toISOString(),
   });
@@ -1057,6 +1058,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             ...(input.maxBatchAgeSeconds !== undefined
               ? { maxBatchAgeSeconds: input.maxBatchAgeSeconds }
               : {}),
+            noDataAlertHours: input.noDataAlertHours ?? null,
             status: input.status ?? 'active',
           });
           const auds: Audience[] = [];
@@ -1114,6 +1116,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             ...(patch.maxBatchAgeSeconds !== undefined
               ? { maxBatchAgeSeconds: patch.maxBatchAgeSeconds }
               : {}),
+            ...(patch.noDataAlertHours !== undefined ? { noDataAlertHours: patch.noDataAlertHours } : {}),
             ...(patch.status !== undefined
               ? { status: patch.status, statusReason: patch.status === 'paused' ? 'paused by a user' : null }
               : {}),

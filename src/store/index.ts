@@ -28,7 +28,11 @@ export type {
 } from './repositories/destinations.ts';
 export { DEFAULT_SEGMENT_NAMESPACE } from './repositories/segments.ts';
 export type { Segment, SegmentInput, UpdateSegmentInput } from './repositories/segments.ts';
-export { DEFAULT_CADENCE_WINDOW_SECONDS, MAX_BATCH_AGE_SECONDS } from './repositories/dataflows.ts';
+export {
+  DEFAULT_CADENCE_WINDOW_SECONDS,
+  MAX_BATCH_AGE_SECONDS,
+  NO_DATA_ALERT_HOURS,
+} from './repositories/dataflows.ts';
 export type {
   AudienceRemovalAction,
   CadenceMode,

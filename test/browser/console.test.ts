@@ -372,7 +372,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByRole('button', { name: 'Save & exit' }).click();
       await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
       const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
-      await expectText(acme, 'Only dataflow_failed, dataflow_paused, exclusion_rate_exceeded');
+      await expectText(acme, 'Only dataflow_failed, dataflow_paused, exclusion_rate_exceeded, dataflow_no_data');
       const subscribed = await callApi<{ items: { name: string; alertTypes: string[] | null }[] }>(
         stack,
         'GET',
@@ -382,6 +382,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         'dataflow_failed',
         'dataflow_paused',
         'exclusion_rate_exceeded',
+        'dataflow_no_data',
       ]);
       await acme.getByRole('button', { name: 'Send test alert (X Ads Acme US)' }).click();
       await expectText(
@@ -1417,6 +1418,17 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       const pausedRow = history.locator('tbody tr', { hasText: 'dataflow paused' });
       await shot(page, '21c-dataflow-alerts');
       await expectText(pausedRow, /firing.*critical.*by \S+/i);
+      // The source of this dataflow sends daily: an alert if a day and two hours pass without profiles.
+      const noData = page.getByLabel('Alert when no profiles arrive for (hours)');
+      await noData.fill('0');
+      await expectText(page.locator('.field-invalid'), 'A whole number of hours from 1 to 720');
+      await noData.fill('26');
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      await expectText(page.locator('main'), 'An alert fires when 26 hours pass without profiles');
+      expect(
+        (await callApi<{ noDataAlertHours: number | null }>(stack, 'GET', `/dataflows/${flow.id}`))
+          .noDataAlertHours,
+      ).toBe(26);
       await page.getByRole('link', { name: 'Runs & charts', exact: true }).click();
 
       // The activated dataflow's audiences are too small for X to target: its page lists those alerts.

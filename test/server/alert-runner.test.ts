@@ -70,6 +70,7 @@ const paused: DataflowHealth = {
   emailTo: [],
   pagerDutyDestinationId: null,
   alertTypes: null,
+  noData: null,
   status: 'paused',
   statusReason: 'X answered 401: re-authorize the destination',
   oldestPendingAt: null,

@@ -680,6 +680,43 @@ describe('alert webhooks', () => {
     const alert = await waitFor(alertOf('dataflow_delayed', id), 20_000, 'delayed alert');
     expect(alert.body.details.minutes).toBeGreaterThanOrEqual(150);
   });
+
+  it('fires "no data" when a dataflow that expects profiles gets none for its hours, and resolves when some arrive', async () => {
+    const { id } = await dataflow('Daily export flow', { noDataAlertHours: 2 });
+    const shown = await t.call('GET', `/api/v1/dataflows/${id}`, { token: t.adminToken });
+    expect(shown.body.noDataAlertHours).toBe(2);
+    const tooMany = await t.call('PATCH', `/api/v1/dataflows/${id}`, {
+      token: t.adminToken,
+      body: { noDataAlertHours: 721 },
+    });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.details[0].path).toBe('noDataAlertHours');
+    await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: profile('daily@example.com', { 'seg-a': 'realized' }, 'daily1'),
+    });
+    // Four hours on, nothing more arrived.
+    offsetMs += 4 * 3_600_000;
+    const alert = await waitFor(alertOf('dataflow_no_data', id), 20_000, 'no-data alert');
+    expect(alert.body.severity).toBe('warning');
+    expect(alert.body.details.threshold).toBe(2);
+    expect(alert.body.details.hours).toBeGreaterThanOrEqual(3);
+    expect(alert.body.message).toContain(
+      `received no profiles in the last ${alert.body.details.hours} hours`,
+    );
+    // The source sends again: resolved.
+    await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: profile('daily2@example.com', { 'seg-a': 'realized' }, 'daily2'),
+    });
+    const resolved = await waitFor(alertOf('dataflow_no_data', id, 'resolved'), 20_000, 'no-data resolved');
+    expect(resolved.body.alertId).toBe(alert.body.alertId);
+    const off = await t.call('PATCH', `/api/v1/dataflows/${id}`, {
+      token: t.adminToken,
+      body: { noDataAlertHours: null },
+    });
+    expect(off.body.noDataAlertHours).toBeNull();
+  });
 });
 
 describe('planAlerts', () => {
@@ -693,6 +730,7 @@ describe('planAlerts', () => {
     emailTo: [],
     pagerDutyDestinationId: null,
     alertTypes: null,
+    noData: null,
     status: 'paused',
     statusReason: 'X answered 401',
     oldestPendingAt: null,
@@ -763,6 +801,27 @@ describe('planAlerts', () => {
       { ...active, audiences: [{ ...audience, targetable: true, reasons: [], size: 150 }] },
     ]);
     expect(grown.plan.resolve.map((f) => f.key)).toEqual(['df1:aud1:not_targetable']);
+  });
+
+  it('alerts when an active dataflow expecting profiles has had none for its hours', () => {
+    const active = { ...base, status: 'active', statusReason: null };
+    const hour = 3_600_000;
+    const at = (hours: number) =>
+      evaluateConditions([{ ...active, noData: { hours: 24, since: 0 } }], thresholds, hours * hour);
+    expect(at(23.9)).toEqual([]);
+    const [fired] = at(25.5);
+    expect(fired).toMatchObject({
+      key: 'df1:no_data',
+      alert: { type: 'dataflow_no_data', severity: 'warning', details: { hours: 25, threshold: 24 } },
+    });
+    expect(fired!.alert.message).toBe(
+      'Dataflow "A" received no profiles in the last 25 hours (it expects some within 24): check its source, the AEP dataflow or the import that feeds it',
+    );
+    // Not while paused (nothing is expected of it), nor without an expectation.
+    expect(evaluateConditions([{ ...base, noData: { hours: 24, since: 0 } }], thresholds, 30 * hour)).toEqual(
+      expect.not.arrayContaining([expect.objectContaining({ key: 'df1:no_data' })]),
+    );
+    expect(evaluateConditions([{ ...active, noData: null }], thresholds, 30 * hour)).toEqual([]);
   });
 
   it('does not alert on a pause a user asked for', () => {

@@ -172,6 +172,15 @@ describe('tca CLI', () => {
     expect(removed.stdout).toContain('cli-seg as "CLI Buyers" from');
     expect(removed.stdout).not.toContain('cli-seg-2');
     expect(removed.stdout).not.toContain('2099');
+    // Expecting profiles at least daily: an alert when none arrive for 26 hours; `none` stops it.
+    const expecting = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', '26']);
+    expect(expecting.code, expecting.stderr).toBe(0);
+    expect(expecting.stdout).toContain('alerts when no profiles arrive for 26 hours');
+    const outOfRange = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', '0']);
+    expect(outOfRange.code).toBe(1);
+    expect(outOfRange.stderr).toContain('noDataAlertHours');
+    const stopped = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', 'none', '--json']);
+    expect(JSON.parse(stopped.stdout).noDataAlertHours).toBeNull();
   });
 
   it('imports an NDJSON file over the API with a report, and again with --local', async () => {

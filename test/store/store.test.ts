@@ -506,6 +506,7 @@ for (const backend of BACKENDS) {
           marketingActions: ['Email Targeting'],
           alertWebhookUrl: 'http://127.0.0.1:9999/hook',
           alertEmailTo: ['crm-owner@example.com'],
+          alertTypes: null,
           status: 'unverified',
           statusReason: null,
           createdAt: clock.now(),
@@ -527,6 +528,12 @@ for (const backend of BACKENDS) {
           description: null,
           updatedAt: created.updatedAt + 1000,
         });
+        // Which alert types its own targets receive: a list, none, or back to every type.
+        for (const alertTypes of [['dataflow_failed', 'dataflow_paused'], [], null]) {
+          const subscribed = await store.destinations.update(sandboxId, created.id, { alertTypes });
+          expect(subscribed?.alertTypes).toEqual(alertTypes);
+          expect((await store.destinations.get(sandboxId, created.id))?.alertTypes).toEqual(alertTypes);
+        }
         expect(await store.destinations.delete(sandboxId, created.id)).toBe(true);
         expect(await store.destinations.get(sandboxId, created.id)).toBeUndefined();
         expect(await store.destinations.delete(sandboxId, created.id)).toBe(false);
@@ -734,6 +741,7 @@ for (const backend of BACKENDS) {
           status: 'active',
           statusReason: null,
           onAudienceRemoval: 'delete',
+          noDataAlertHours: null,
           createdAt: clock.now(),
           updatedAt: clock.now(),
         });
@@ -751,13 +759,22 @@ for (const backend of BACKENDS) {
           status: 'paused',
           statusReason: 'set up',
           onAudienceRemoval: 'keep',
+          noDataAlertHours: 26,
         });
         expect(await store.dataflows.get(sandboxId, custom.id)).toEqual(custom);
         expect(custom).toMatchObject({
           maxBatchAgeSeconds: 60,
           cadenceMode: 'x_cadence',
           onAudienceRemoval: 'keep',
+          noDataAlertHours: 26,
         });
+        expect(await store.dataflows.update(sandboxId, custom.id, { noDataAlertHours: null })).toMatchObject({
+          noDataAlertHours: null,
+        });
+        const outOfRange = await rejection(
+          store.dataflows.update(sandboxId, custom.id, { noDataAlertHours: 721 }),
+        );
+        expect(outOfRange).toMatchObject({ code: 'invalid_input', details: { path: 'noDataAlertHours' } });
       });
 
       it('enforces the aggregation window 60–28800 s in the repository and in the database', async () => {

@@ -221,6 +221,8 @@ export interface Dataflow {
   mapping: MappingRow[];
   audiences: SegmentSchedule[];
   maxBatchAgeSeconds: number;
+  /** Hours without profiles before a `dataflow_no_data` alert fires; null: never. */
+  noDataAlertHours: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -278,6 +280,7 @@ export interface DataflowPatch {
   name?: string;
   mapping?: MappingRow[];
   audiences?: ScheduleInput[];
+  noDataAlertHours?: number | null;
   status?: 'active' | 'paused';
 }
 

@@ -26,6 +26,7 @@ interface Dataflow {
     endDate: string | null;
     removeMembersAtEnd?: boolean;
   }>;
+  noDataAlertHours?: number | null;
 }
 
 /** A `--file` request body: the JSON object in the file, or a usage error naming the file. */
@@ -66,7 +67,19 @@ function printDataflow(d: Dataflow): void {
     process.stdout.write(
       `    ${a.segmentId} as "${a.mappingName}" from ${a.startDate ?? 'now'}${a.endDate ? ` to ${a.endDate}${a.removeMembersAtEnd ? ' (then members are removed)' : ''}` : ''}\n`,
     );
+  if (d.noDataAlertHours)
+    process.stdout.write(`  alerts when no profiles arrive for ${d.noDataAlertHours} hours\n`);
 }
+
+/** `--alert-no-data <hours|none>` as the API takes it. */
+function noDataAlert(value: string | undefined): { noDataAlertHours?: number | null } {
+  if (value === undefined) return {};
+  if (value.trim().toLowerCase() === 'none') return { noDataAlertHours: null };
+  return { noDataAlertHours: Number(value) };
+}
+
+const NO_DATA_ALERT_HELP =
+  'alert (dataflow_no_data) when no profiles arrive for this many hours, 1–720 (a source that stopped sending)';
 
 /** `tca dataflows list|create|show|plan|pause|resume|flush|delete`. */
 export function registerDataflowsCommand(program: Command): void {
@@ -107,6 +120,7 @@ export function registerDataflowsCommand(program: Command): void {
         'mapping rows: namespace:Email=email:hash, namespace:Phone=phone_number:hash, attribute:loyalty.id=partner_user_id',
       )
       .option('--max-batch-age <seconds>', 'aggregation window, 60–28800 (default 900)')
+      .option('--alert-no-data <hours>', NO_DATA_ALERT_HELP)
       .option('--paused', 'create paused')
       .addHelpText(
         'after',
@@ -125,6 +139,7 @@ export function registerDataflowsCommand(program: Command): void {
           segment?: string[];
           map?: string[];
           maxBatchAge?: string;
+          alertNoData?: string;
           paused?: boolean;
         },
       ) => {
@@ -141,6 +156,7 @@ export function registerDataflowsCommand(program: Command): void {
             mapping: opts.map.map(parseMapArg),
             audiences: opts.segment.map((segmentId) => ({ segmentId })),
             ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: Number(opts.maxBatchAge) } : {}),
+            ...noDataAlert(opts.alertNoData),
             ...(opts.paused ? { status: 'paused' } : {}),
           };
         }
@@ -161,6 +177,7 @@ export function registerDataflowsCommand(program: Command): void {
       .option('--file <json>', 'the whole PATCH body as a JSON file (see PATCH /api/v1/dataflows/:id)')
       .option('--name <name>', 'dataflow name')
       .option('--max-batch-age <seconds>', 'aggregation window, 60–28800')
+      .option('--alert-no-data <hours>', `${NO_DATA_ALERT_HELP}; \`none\` stops it`)
       .option('--map <row...>', 'mapping rows, replacing the mapping (as for create)')
       .option('--add-segment <id...>', 'segments to activate too (mapping name = segment name)')
       .option('--remove-segment <id...>', 'segments to stop activating (their X audiences are deleted)')
@@ -173,6 +190,7 @@ export function registerDataflowsCommand(program: Command): void {
         examples([
           'tca dataflows update df_123 --add-segment seg-3 --end seg-1=2027-01-31',
           'tca dataflows update df_123 --remove-segment seg-2 --max-batch-age 3600',
+          'tca dataflows update df_123 --alert-no-data 26    # fed by a daily export',
           'tca dataflows update df_123 --file patch.json --json',
         ]),
       ),
@@ -184,6 +202,7 @@ export function registerDataflowsCommand(program: Command): void {
           file?: string;
           name?: string;
           maxBatchAge?: string;
+          alertNoData?: string;
           map?: string[];
           addSegment?: string[];
           removeSegment?: string[];
@@ -206,6 +225,7 @@ export function registerDataflowsCommand(program: Command): void {
           body = {
             ...(opts.name !== undefined ? { name: opts.name } : {}),
             ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: Number(opts.maxBatchAge) } : {}),
+            ...noDataAlert(opts.alertNoData),
             ...(opts.map !== undefined ? { mapping: opts.map.map(parseMapArg) } : {}),
           };
           if (touchesAudiences) {
@@ -234,7 +254,7 @@ export function registerDataflowsCommand(program: Command): void {
           }
           if (Object.keys(body).length === 0)
             throw new CliError(
-              'Nothing to change: give --name, --max-batch-age, --map, --add-segment, --remove-segment, --end or --file',
+              'Nothing to change: give --name, --max-batch-age, --alert-no-data, --map, --add-segment, --remove-segment, --end or --file',
               EXIT.usage,
             );
         }

@@ -15,6 +15,7 @@ import { destinationAlertEmailsMigration } from './0013-destination-alert-emails
 import { destinationWebhookFormatMigration } from './0014-destination-webhook-format.ts';
 import { destinationPagerDutyKeyMigration } from './0015-destination-pagerduty-key.ts';
 import { destinationAlertTypesMigration } from './0016-destination-alert-types.ts';
+import { dataflowNoDataAlertMigration } from './0017-dataflow-no-data-alert.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -47,6 +48,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0014-destination-webhook-format', destinationWebhookFormatMigration],
   ['0015-destination-pagerduty-key', destinationPagerDutyKeyMigration],
   ['0016-destination-alert-types', destinationAlertTypesMigration],
+  ['0017-dataflow-no-data-alert', dataflowNoDataAlertMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

@@ -19,6 +19,8 @@ export interface StoredMappingRow {
 
 export const MAX_BATCH_AGE_SECONDS = { default: 900, min: 60, max: 28_800 } as const;
 export const DEFAULT_CADENCE_WINDOW_SECONDS = 6 * 3600;
+/** The hours a dataflow may expect to go without profiles: up to 30 days. */
+export const NO_DATA_ALERT_HOURS = { min: 1, max: 720 } as const;
 export interface Dataflow {
   id: string;
   sandboxId: string;
@@ -32,6 +34,8 @@ export interface Dataflow {
   status: DataflowStatus;
   statusReason: string | null;
   onAudienceRemoval: AudienceRemovalAction;
+  /** Hours without profiles before a `dataflow_no_data` alert fires; null: never. */
+  noDataAlertHours: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -48,6 +52,7 @@ export interface CreateDataflowInput {
   status?: DataflowStatus;
   statusReason?: string | null;
   onAudienceRemoval?: AudienceRemovalAction;
+  noDataAlertHours?: number | null;
 }
 
 export interface UpdateDataflowInput {
@@ -60,6 +65,7 @@ export interface UpdateDataflowInput {
   status?: DataflowStatus;
   statusReason?: string | null;
   onAudienceRemoval?: AudienceRemovalAction;
+  noDataAlertHours?: number | null;
 }
 
 const toDataflow = (row: Selectable<DataflowsTable>): Dataflow => ({
@@ -75,6 +81,7 @@ const toDataflow = (row: Selectable<DataflowsTable>): Dataflow => ({
   status: row.status as DataflowStatus,
   statusReason: row.status_reason,
   onAudienceRemoval: row.on_audience_removal as AudienceRemovalAction,
+  noDataAlertHours: row.no_data_alert_hours ?? null,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -82,7 +89,18 @@ const toDataflow = (row: Selectable<DataflowsTable>): Dataflow => ({
 function checkPolicy(input: {
   maxBatchAgeSeconds?: number | undefined;
   cadenceWindowSeconds?: number | undefined;
+  noDataAlertHours?: number | null | undefined;
 }) {
+  const hours = input.noDataAlertHours;
+  if (
+    hours !== undefined &&
+    hours !== null &&
+    (!Number.isInteger(hours) || hours < NO_DATA_ALERT_HOURS.min || hours > NO_DATA_ALERT_HOURS.max)
+  ) {
+    throw new StoreError('invalid_input', `noDataAlertHours must be an integer from 1 to 720, got ${hours}`, {
+      details: { path: 'noDataAlertHours' },
+    });
+  }
   const age = input.maxBatchAgeSeconds;
   if (
     age !== undefined &&
@@ -149,6 +167,7 @@ export function dataflowRepository(ctx: RepositoryContext) {
         status: input.status ?? 'active',
         status_reason: input.statusReason ?? null,
         on_audience_removal: input.onAudienceRemoval ?? 'delete',
+        no_data_alert_hours: input.noDataAlertHours ?? null,
         created_at: now,
         updated_at: now,
       };
@@ -201,6 +220,7 @@ export function dataflowRepository(ctx: RepositoryContext) {
         status: patch.status,
         status_reason: patch.statusReason,
         on_audience_removal: patch.onAudienceRemoval,
+        no_data_alert_hours: patch.noDataAlertHours,
       });
       const result = await ctx.db
         .updateTable('dataflows')

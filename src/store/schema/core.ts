@@ -97,6 +97,8 @@ export interface DataflowsTable {
   status: string;
   status_reason: string | null;
   on_audience_removal: Generated<string>;
+  /** Hours without profiles before a `dataflow_no_data` alert fires; null: never (migration 0017). */
+  no_data_alert_hours: Generated<number | null>;
   created_at: EpochMs;
   updated_at: EpochMs;
 }

@@ -14,6 +14,7 @@ import {
 } from 'recharts';
 import { fetchServiceCounters, fileFormatOf, namedFileFormat } from '../api.ts';
 import type {
+  Alert,
   Audience,
   Dataflow,
   DataflowRun,
@@ -1208,12 +1209,80 @@ function AlertsTab({ dataflow }: { dataflow: Dataflow }) {
     refetchInterval: 30_000,
   });
   return (
+    <>
+      <NoDataAlert dataflow={dataflow} key={`${dataflow.id}:${dataflow.noDataAlertHours}`} />
+      <AlertList query={alerts} />
+    </>
+  );
+}
+
+/**
+ * How long the dataflow may go without profiles before `dataflow_no_data` fires: a source that stopped sending (the
+ * AEP dataflow, a scheduled import) leaves no other trace.
+ */
+function NoDataAlert({ dataflow }: { dataflow: Dataflow }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const [hours, setHours] = useState(
+    dataflow.noDataAlertHours === null ? '' : String(dataflow.noDataAlertHours),
+  );
+  const value = hours.trim() === '' ? null : Number(hours);
+  const invalid = value !== null && (!Number.isInteger(value) || value < 1 || value > 720);
+  const save = useMutation({
+    mutationFn: () => api.updateDataflow(dataflow.id, { noDataAlertHours: value }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox, 'dataflow', dataflow.id] }),
+  });
+  return (
+    <form
+      className="card inline-add"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!invalid) save.mutate();
+      }}
+      noValidate
+    >
+      <Field
+        label="Alert when no profiles arrive for (hours)"
+        optional
+        hint={
+          dataflow.noDataAlertHours === null
+            ? 'Empty: never. Set it a little above the longest gap the source leaves (26 for a daily export), so a source that stops sending is noticed.'
+            : `An alert fires when ${dataflow.noDataAlertHours} hours pass without profiles while an audience is scheduled. Empty it to stop.`
+        }
+        {...(invalid ? { error: 'A whole number of hours from 1 to 720 (30 days).' } : {})}
+      >
+        {(props) => (
+          <input
+            {...props}
+            type="number"
+            min={1}
+            max={720}
+            step={1}
+            value={hours}
+            onChange={(e) => setHours(e.target.value)}
+          />
+        )}
+      </Field>
+      <button
+        type="submit"
+        className="secondary"
+        disabled={invalid || save.isPending || value === dataflow.noDataAlertHours}
+      >
+        Save
+      </button>
+      {save.isError ? <ErrorMessage error={save.error} title="Could not save the alert" /> : null}
+    </form>
+  );
+}
+
+function AlertList({ query: alerts }: { query: UseQueryResult<Alert[]> }) {
+  return (
     <QueryView query={alerts} label="alerts">
       {(list) =>
         list.length === 0 ? (
           <Empty title="No alerts in the last 30 days">
             Alerts fire when this dataflow fails, is paused by an error, falls behind, excludes too many
-            identities, or has an X audience X will not target.
+            identities, has an X audience X will not target, or (when asked above) receives no profiles.
           </Empty>
         ) : (
           <div className="table-wrap">
