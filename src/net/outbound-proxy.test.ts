@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConnectProxy } from '../../test/fixtures/connect-proxy.ts';
+import { startSocksProxy } from '../../test/fixtures/socks-proxy.ts';
 import { createEmulator, defaultDemoSeed } from '../emulator/index.ts';
 import { RateBudgets, XAdsClient } from '../xads/index.ts';
 import {
@@ -11,6 +16,12 @@ import {
   smtpRoute,
   type OutboundProxy,
 } from './outbound-proxy.ts';
+import { describeNetworkFailure } from './network-failure.ts';
+
+// A certificate for x-ads.test (and 192.0.2.10) made for these tests only, valid until 2126.
+const tlsDir = join(import.meta.dirname, '../../test/fixtures/tls');
+const cert = readFileSync(join(tlsDir, 'test-only.crt'));
+const key = readFileSync(join(tlsDir, 'test-only.key'));
 
 describe('outboundProxyFromEnv', () => {
   it('reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY, lowercase first', () => {
@@ -154,17 +165,26 @@ describe('outboundRoute', () => {
   });
 });
 
-describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', () => {
+describe('installOutboundProxy: fetch through proxies on loopback', () => {
   const seed = defaultDemoSeed();
   let emulator: { url: string; close(): Promise<void> };
   let emulatorPort = '';
+  let secure: Server;
+  let securePort = 0;
 
   beforeAll(async () => {
     emulator = await createEmulator({ seed }).listen();
     emulatorPort = new URL(emulator.url).port;
+    secure = createHttpsServer({ cert, key }, (req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ host: req.headers.host, path: req.url }));
+    });
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    securePort = (secure.address() as AddressInfo).port;
   });
   afterAll(async () => {
     await emulator.close();
+    await new Promise<void>((resolve) => secure.close(() => resolve()));
   });
 
   const client = (host: string) =>
@@ -180,18 +200,21 @@ describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', (
       sleep: async () => {},
       maxRetries: 0,
     });
+  const refusal = (host: string) =>
+    client(host)
+      .getAccount(seed.accounts[0]!.id)
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
 
-  /** Runs `test` with every fetch going through a proxy on loopback that wants `svc:pw`, given `credentials`. */
-  async function throughProxy(
-    credentials: string,
-    test: (proxy: Awaited<ReturnType<typeof startConnectProxy>>) => Promise<void>,
+  /** Runs `test` with every fetch going through `proxy` (a fixture on loopback), reached at `url`. */
+  async function through<P extends { close(): Promise<void> }>(
+    proxy: P,
+    url: string,
+    test: (proxy: P) => Promise<void>,
   ): Promise<void> {
-    const proxy = await startConnectProxy({ credentials: 'svc:pw' });
-    const restore = installOutboundProxy({
-      http: proxy.url.replace('//', `//${credentials}@`),
-      https: null,
-      noProxy: [],
-    });
+    const restore = installOutboundProxy({ http: url, https: url, noProxy: [] }, { ca: [cert] });
     try {
       await test(proxy);
     } finally {
@@ -200,8 +223,28 @@ describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', (
     }
   }
 
-  it("takes X's API through the proxy, with its credentials, and loopback around it", () =>
-    throughProxy('svc:pw', async (proxy) => {
+  /** An HTTP proxy that tunnels and wants `svc:pw`, given `credentials`. */
+  const throughConnect = async (
+    credentials: string,
+    test: (proxy: Awaited<ReturnType<typeof startConnectProxy>>) => Promise<void>,
+  ) => {
+    const proxy = await startConnectProxy({ credentials: 'svc:pw' });
+    return through(proxy, proxy.url.replace('//', `//${credentials}@`), test);
+  };
+
+  /** A SOCKS5 proxy that wants `svc:pw`, given `credentials`, refusing the hosts in `refuse`. */
+  const throughSocks = async (
+    scheme: 'socks5' | 'socks5h',
+    credentials: string,
+    test: (proxy: Awaited<ReturnType<typeof startSocksProxy>>) => Promise<void>,
+    refuse: string[] = [],
+  ) => {
+    const proxy = await startSocksProxy({ credentials: 'svc:pw', refuse });
+    return through(proxy, `${scheme}://${credentials}@${new URL(proxy.url).host}`, test);
+  };
+
+  it("takes X's API through an HTTP proxy, with its credentials, and loopback around it", () =>
+    throughConnect('svc:pw', async (proxy) => {
       // `x-ads.test` resolves nowhere: only the proxy reaches it.
       const account = await client('x-ads.test').getAccount(seed.accounts[0]!.id);
       expect(account.id).toBe(seed.accounts[0]!.id);
@@ -212,14 +255,9 @@ describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', (
       expect(proxy.tunnels).toHaveLength(1);
     }));
 
-  it('names the refusal and what to fix when the proxy wants credentials', () =>
-    throughProxy('svc:wrong-pw', async () => {
-      const error = await client('x-ads.test')
-        .getAccount(seed.accounts[0]!.id)
-        .then(
-          () => null,
-          (e: unknown) => e,
-        );
+  it('names the refusal and what to fix when the HTTP proxy wants credentials', () =>
+    throughConnect('svc:wrong-pw', async () => {
+      const error = await refusal('x-ads.test');
       expect(error).toMatchObject({
         kind: 'transient',
         message: expect.stringContaining(
@@ -229,4 +267,69 @@ describe('installOutboundProxy: fetch through a tunnelling proxy on loopback', (
       });
       expect(JSON.stringify(error)).not.toContain('wrong-pw');
     }));
+
+  it("takes X's API through a SOCKS5 proxy by name, with its credentials, and loopback around it", () =>
+    throughSocks('socks5h', 'svc:pw', async (proxy) => {
+      const account = await client('x-ads.test').getAccount(seed.accounts[0]!.id);
+      expect(account.id).toBe(seed.accounts[0]!.id);
+      expect(proxy.requests).toEqual([
+        { target: `x-ads.test:${emulatorPort}`, credentials: 'svc:pw', reply: 0 },
+      ]);
+      await client('127.0.0.1').getAccount(seed.accounts[0]!.id);
+      expect(proxy.requests).toHaveLength(1);
+    }));
+
+  it("speaks TLS to the origin over a SOCKS5 tunnel and checks the origin's certificate, not the proxy's", () =>
+    throughSocks('socks5h', 'svc:pw', async (proxy) => {
+      const response = await fetch(`https://x-ads.test:${securePort}/12/accounts`);
+      expect(await response.json()).toEqual({ host: `x-ads.test:${securePort}`, path: '/12/accounts' });
+      // An address the certificate names, handed over as an address (socks5h keeps it as given).
+      const byAddress = await fetch(`https://192.0.2.10:${securePort}/`);
+      expect(byAddress.status).toBe(200);
+      // A name the certificate does not hold: refused, although the tunnel opened.
+      const wrongName = await fetch(`https://other.test:${securePort}/`).then(
+        () => null,
+        (e: unknown) => describeNetworkFailure(e).reason,
+      );
+      expect(wrongName).toMatch(/altnames|Hostname\/IP does not match/i);
+      expect(proxy.requests.map((r) => [r.target, r.reply])).toEqual([
+        [`x-ads.test:${securePort}`, 0],
+        [`192.0.2.10:${securePort}`, 0],
+        [`other.test:${securePort}`, 0],
+      ]);
+    }));
+
+  it('hands a SOCKS5 proxy addresses, not names, with socks5', () =>
+    throughSocks('socks5', 'svc:pw', async (proxy) => {
+      const account = await client('192.0.2.10').getAccount(seed.accounts[0]!.id);
+      expect(account.id).toBe(seed.accounts[0]!.id);
+      expect(proxy.requests.map((r) => r.target)).toEqual([`192.0.2.10:${emulatorPort}`]);
+    }));
+
+  it('names credentials a SOCKS5 proxy refused and what to fix, never the password', () =>
+    throughSocks('socks5h', 'svc:wrong-pw', async () => {
+      const error = await refusal('x-ads.test');
+      expect(error).toMatchObject({
+        kind: 'transient',
+        message: expect.stringContaining('the SOCKS5 proxy refused the credentials'),
+        hint: expect.stringContaining('socks5h://user:password@'),
+      });
+      expect(JSON.stringify(error)).not.toContain('wrong-pw');
+    }));
+
+  it("names a SOCKS5 proxy's refusal of a host", () =>
+    throughSocks(
+      'socks5h',
+      'svc:pw',
+      async (proxy) => {
+        expect(await refusal('blocked.test')).toMatchObject({
+          message: expect.stringContaining('the SOCKS5 proxy refused to connect (not allowed by its rules)'),
+          hint: expect.stringContaining('NO_PROXY'),
+        });
+        expect(proxy.requests).toEqual([
+          { target: `blocked.test:${emulatorPort}`, credentials: 'svc:pw', reply: 2 },
+        ]);
+      },
+      ['blocked.test'],
+    ));
 });

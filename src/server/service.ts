@@ -331,13 +331,19 @@ export async function readAdminToken(dataDir: string): Promise<string | undefine
  */
 function expectedData(
   d: Pick<Dataflow, 'noDataAlertHours'>,
-  audiences: ReadonlyArray<Pick<Audience, 'startDate' | 'endDate'>>,
+  audiences: ReadonlyArray<Pick<Audience, 'startDate' | 'endDate' | 'state'>>,
   lastReceivedHour: number | null,
   expectingSince: number,
   now: number,
 ): DataflowHealth['noData'] {
   if (d.noDataAlertHours === null) return null;
-  const scheduled = audiences.filter((a) => a.startDate <= now && (a.endDate === null || a.endDate > now));
+  const scheduled = audiences.filter(
+    (a) =>
+      a.state !== 'removing' &&
+      a.state !== 'removed' &&
+      a.startDate <= now &&
+      (a.endDate === null || a.endDate > now),
+  );
   if (scheduled.length === 0) return null;
   const started = Math.min(...scheduled.map((a) => a.startDate));
   const since = Math.max(

@@ -372,7 +372,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await page.getByRole('button', { name: 'Save & exit' }).click();
       await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
       const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
-      await expectText(acme, 'Only dataflow_failed, dataflow_paused, exclusion_rate_exceeded, dataflow_no_data');
+      await expectText(
+        acme,
+        'Only dataflow_failed, dataflow_paused, exclusion_rate_exceeded, dataflow_no_data',
+      );
       const subscribed = await callApi<{ items: { name: string; alertTypes: string[] | null }[] }>(
         stack,
         'GET',

@@ -7,6 +7,14 @@ import { startConnectProxy } from '../fixtures/connect-proxy.ts';
 import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 import { startSocksProxy } from '../fixtures/socks-proxy.ts';
 
+/** Alert emails to the on-call address through the SMTP server at `smtpUrl`, by way of `proxy` if given. */
+const emailVia = (smtpUrl: string, proxy?: string) => ({
+  to: ['oncall@example.com'],
+  from: 'tca@example.com',
+  smtpUrl,
+  ...(proxy === undefined ? {} : { proxy }),
+});
+
 describe('alert emails', () => {
   let smtp: Awaited<ReturnType<typeof startSmtpReceiver>>;
   let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
@@ -29,12 +37,10 @@ describe('alert emails', () => {
   it('reaches the SMTP server through the egress proxy, as an HTTP CONNECT tunnel to the host it names', async () => {
     const port = new URL(smtp.url).port;
     // A host that exists nowhere: only the proxy's tunnel reaches it (the fixture maps it to loopback).
-    const email = {
-      to: ['oncall@example.com'],
-      from: 'tca@example.com',
-      smtpUrl: `smtp://user:secret@smtp.corp.test:${port}`,
-      proxy: `http://egress:pw@${new URL(proxy.url).host}`,
-    };
+    const email = emailVia(
+      `smtp://user:secret@smtp.corp.test:${port}`,
+      `http://egress:pw@${new URL(proxy.url).host}`,
+    );
     expect(await verifySmtp(email)).toBeNull();
     const mailer = createMailer(email);
     try {
@@ -60,12 +66,7 @@ describe('alert emails', () => {
   it('says so when the egress proxy refuses the tunnel to the mail server', async () => {
     const refusing = await startConnectProxy({ refuse: ['smtp.blocked.test'] });
     try {
-      const failure = await verifySmtp({
-        to: ['oncall@example.com'],
-        from: 'tca@example.com',
-        smtpUrl: 'smtps://user:secret@smtp.blocked.test:465',
-        proxy: refusing.url,
-      });
+      const failure = await verifySmtp(emailVia('smtps://user:secret@smtp.blocked.test:465', refusing.url));
       expect(failure).toMatch(/^SMTP smtps:\/\/smtp\.blocked\.test:465: .*403/);
       expect(failure).not.toContain('secret');
       expect(refusing.tunnels).toEqual([{ target: 'smtp.blocked.test:465', credentials: null, status: 403 }]);
@@ -77,12 +78,12 @@ describe('alert emails', () => {
   it('reaches the SMTP server through a SOCKS5 proxy, by name, with its credentials', async () => {
     const socks = await startSocksProxy({ credentials: 'egress:pw' });
     const port = new URL(smtp.url).port;
-    const email = {
-      to: ['oncall@example.com'],
-      from: 'tca@example.com',
-      smtpUrl: `smtp://user:secret@smtp.corp.test:${port}`,
-      proxy: `socks5h://egress:pw@${new URL(socks.url).host}`,
-    };
+    const via = (credentials: string) =>
+      emailVia(
+        `smtp://user:secret@smtp.corp.test:${port}`,
+        `socks5h://${credentials}@${new URL(socks.url).host}`,
+      );
+    const email = via('egress:pw');
     const mailer = createMailer(email);
     try {
       expect(await verifySmtp(email)).toBeNull();
@@ -101,7 +102,7 @@ describe('alert emails', () => {
         { target: `smtp.corp.test:${port}`, credentials: 'egress:pw', reply: 0 },
       ]);
       // Refused credentials and a refused host, in words, without the passwords.
-      const badLogin = await verifySmtp({ ...email, proxy: email.proxy.replace('egress:pw', 'egress:nope') });
+      const badLogin = await verifySmtp(via('egress:nope'));
       expect(badLogin).toBe(`SMTP smtp://smtp.corp.test:${port}: the SOCKS5 proxy refused the credentials`);
     } finally {
       mailer.close();
@@ -109,12 +110,7 @@ describe('alert emails', () => {
     }
     const refusing = await startSocksProxy({ refuse: ['smtp.blocked.test'] });
     try {
-      const failure = await verifySmtp({
-        to: ['oncall@example.com'],
-        from: 'tca@example.com',
-        smtpUrl: 'smtps://user:secret@smtp.blocked.test:465',
-        proxy: refusing.url,
-      });
+      const failure = await verifySmtp(emailVia('smtps://user:secret@smtp.blocked.test:465', refusing.url));
       expect(failure).toBe(
         'SMTP smtps://smtp.blocked.test:465: the SOCKS5 proxy refused to connect (not allowed by its rules)',
       );
@@ -125,10 +121,7 @@ describe('alert emails', () => {
 
   it('gives up on a server that never greets within its timeout, saying so', async () => {
     const { port } = silent.address() as AddressInfo;
-    const failure = await verifySmtp(
-      { to: ['oncall@example.com'], from: 'tca@example.com', smtpUrl: `smtp://127.0.0.1:${port}` },
-      300,
-    );
+    const failure = await verifySmtp(emailVia(`smtp://127.0.0.1:${port}`), 300);
     expect(failure).toMatch(/^SMTP smtp:\/\/127\.0\.0\.1:\d+: .*timeout/i);
   });
 });
