@@ -86,6 +86,11 @@ function describeSocksFailure(reason: string): { reason: string; hint: string } 
             : 'The proxy could not reach the host: check that it can, or list the host in NO_PROXY if it is reachable without the proxy.',
     };
   }
+  if (/^the SOCKS5 proxy at \S+ could not be reached/.test(reason))
+    return {
+      reason,
+      hint: 'Check the proxy address and port in HTTPS_PROXY (or HTTP_PROXY, ALL_PROXY), and that the proxy is up.',
+    };
   if (reason === 'Proxy connection timed out')
     return {
       reason: 'the SOCKS5 proxy did not answer in time',

@@ -317,6 +317,23 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
       expect(JSON.stringify(error)).not.toContain('wrong-pw');
     }));
 
+  it('says so when the SOCKS5 proxy itself cannot be reached', async () => {
+    const closed = await startSocksProxy();
+    const url = closed.url;
+    await closed.close();
+    const restore = installOutboundProxy({ http: url, https: url, noProxy: [] });
+    try {
+      expect(await refusal('x-ads.test')).toMatchObject({
+        message: expect.stringMatching(
+          /the SOCKS5 proxy at 127\.0\.0\.1:\d+ could not be reached \(connect ECONNREFUSED/,
+        ),
+        hint: expect.stringContaining('Check the proxy address and port in HTTPS_PROXY'),
+      });
+    } finally {
+      await restore();
+    }
+  });
+
   it("names a SOCKS5 proxy's refusal of a host", () =>
     throughSocks(
       'socks5h',

@@ -47,22 +47,32 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
 /**
  * A TCP connection to `host:port` through the proxy, open and ready for the protocol's first byte (TLS is the
  * caller's). Refusals reject with the `socks` library's message (`Socks5 proxy rejected connection - NotAllowed`,
- * `Socks5 Authentication failed`), which `describeNetworkFailure` puts in words.
+ * `Socks5 Authentication failed`), and a proxy that cannot be reached with `the SOCKS5 proxy at host:port could not
+ * be reached (…)`; `describeNetworkFailure` puts them in words.
  */
 export async function openSocksTunnel(proxy: SocksProxy, host: string, port: number): Promise<Socket> {
   const target = proxy.remoteDns || isIP(host) !== 0 ? host : (await lookup(host)).address;
-  const { socket } = await SocksClient.createConnection({
-    command: 'connect',
-    destination: { host: target, port },
-    proxy: {
-      host: proxy.host,
-      port: proxy.port,
-      type: 5,
-      ...(proxy.user === null ? {} : { userId: proxy.user, password: proxy.password ?? '' }),
-    },
-    timeout: HANDSHAKE_TIMEOUT_MS,
-  });
-  return socket;
+  try {
+    const { socket } = await SocksClient.createConnection({
+      command: 'connect',
+      destination: { host: target, port },
+      proxy: {
+        host: proxy.host,
+        port: proxy.port,
+        type: 5,
+        ...(proxy.user === null ? {} : { userId: proxy.user, password: proxy.password ?? '' }),
+      },
+      timeout: HANDSHAKE_TIMEOUT_MS,
+    });
+    return socket;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    // The proxy itself is down or misnamed: say so, rather than a bare address the user may not recognize.
+    if (/^(connect|getaddrinfo) E[A-Z]+/.test(reason))
+      // No `cause`: `describeNetworkFailure` reads the innermost error, and this one says it all.
+      throw new Error(`the SOCKS5 proxy at ${proxy.host}:${proxy.port} could not be reached (${reason})`);
+    throw error;
+  }
 }
 
 /**
