@@ -35,6 +35,8 @@ function proxyHint(status: number): string {
 export function describeNetworkFailure(error: unknown): NetworkFailure {
   let innermost: unknown = error;
   for (let depth = 0; depth < 8; depth += 1) {
+    // A proxy that cannot be reached is named by the error that says so, not by the socket error inside it.
+    if (innermost instanceof Error && innermost.message.startsWith(SOCKS_UNREACHABLE)) break;
     const cause = (innermost as { cause?: unknown } | null)?.cause;
     if (cause === undefined || cause === null) break;
     innermost = cause;
@@ -54,6 +56,9 @@ export function describeNetworkFailure(error: unknown): NetworkFailure {
   if (socks) return { ...socks, proxyStatus: null };
   return { reason, proxyStatus: null, hint: null };
 }
+
+/** How `openSocksTunnel` begins the error for a SOCKS5 proxy it could not connect to. */
+const SOCKS_UNREACHABLE = 'the SOCKS5 proxy at ';
 
 /** SOCKS5 reply codes (RFC 1928 §6) as the `socks` library names them, in words. */
 const SOCKS_REPLIES: Record<string, string> = {
@@ -86,7 +91,7 @@ function describeSocksFailure(reason: string): { reason: string; hint: string } 
             : 'The proxy could not reach the host: check that it can, or list the host in NO_PROXY if it is reachable without the proxy.',
     };
   }
-  if (/^the SOCKS5 proxy at \S+ could not be reached/.test(reason))
+  if (reason.startsWith(SOCKS_UNREACHABLE))
     return {
       reason,
       hint: 'Check the proxy address and port in HTTPS_PROXY (or HTTP_PROXY, ALL_PROXY), and that the proxy is up.',

@@ -69,8 +69,9 @@ export async function openSocksTunnel(proxy: SocksProxy, host: string, port: num
     const reason = error instanceof Error ? error.message : String(error);
     // The proxy itself is down or misnamed: say so, rather than a bare address the user may not recognize.
     if (/^(connect|getaddrinfo) E[A-Z]+/.test(reason))
-      // No `cause`: `describeNetworkFailure` reads the innermost error, and this one says it all.
-      throw new Error(`the SOCKS5 proxy at ${proxy.host}:${proxy.port} could not be reached (${reason})`);
+      throw new Error(`the SOCKS5 proxy at ${proxy.host}:${proxy.port} could not be reached (${reason})`, {
+        cause: error,
+      });
     throw error;
   }
 }
