@@ -615,6 +615,10 @@ export const MonitoringDataflowSchema = z
     lastRunAt: timestamp.nullable().meta({
       description: 'Start of the newest hourly run in the window with anything counted',
     }),
+    lastProfilesAt: timestamp.nullable().meta({
+      description:
+        'Start of the latest hour the dataflow received profiles in, within the last 31 days (whatever the window); null: none',
+    }),
     alertsFiring: count,
     attention: z.array(z.enum(['paused', 'identities_failed', 'alerts_firing', 'not_targetable'])).meta({
       description:

@@ -53,6 +53,8 @@ import { isPermission } from './permissions.ts';
 import { describeOutboundProxy, redactProxyUrl, type OutboundProxy } from '../net/outbound-proxy.ts';
 
 const DAY_MS = 86_400_000;
+/** How far back the monitoring overview looks for the last profiles a dataflow received. */
+const LAST_PROFILES_LOOKBACK_MS = 31 * DAY_MS;
 /** An alert as the API shows it. */
 function alertView(a: ListedAlert): AlertView {
   const { alert } = a;
@@ -1196,7 +1198,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           listAlerts(store.db, sandboxId, { status: 'firing', limit: 10_000 }),
         ]);
         const audiences = allAudiences.filter((a) => a.state !== 'removing' && a.state !== 'removed');
-        const [totals, pending] = await Promise.all([
+        const [totals, pending, received] = await Promise.all([
           engine.runTotals(
             flows.map((d) => d.id),
             window,
@@ -1204,6 +1206,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           engine.pending(
             sandboxId,
             audiences.map((a) => a.id),
+          ),
+          // Whatever the window: a source that went quiet shows as such on a 24-hour view too.
+          engine.lastReceivedHours(
+            flows.map((d) => d.id),
+            now() - LAST_PROFILES_LOOKBACK_MS,
           ),
         ]);
         const alertsOf = new Map<string, number>();
@@ -1262,6 +1269,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             pendingPeak: t.pendingPeak,
             lastDeliveryAt: iso(lastDelivery),
             lastRunAt: iso(t.lastRunAt),
+            lastProfilesAt: iso(received.get(d.id) ?? null),
             alertsFiring,
             attention,
           };

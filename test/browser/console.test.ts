@@ -1343,6 +1343,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       // shown says why; the search finds a dataflow by words of its name.
       await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Paused by an error');
       await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Alert firing');
+      // When its source last sent profiles: within the hour.
+      await expectText(
+        revokedRow.locator('td[title^="Profiles arrived in the hour from"]'),
+        /just now|min ago/,
+      );
       const attentionOnly = page.getByLabel(/Show only those needing a look/);
       await attentionOnly.check();
       await revokedRow.waitFor();

@@ -107,6 +107,8 @@ describe('GET /api/v1/monitoring', () => {
     expect(Object.values(news.failedByCode as Record<string, number>)).toEqual([1]);
     expect(Date.parse(news.lastDeliveryAt)).toBeGreaterThan(Date.parse(overview.body.from));
     expect(news.lastRunAt).toBe(runs[0].runStart);
+    // The hour its profiles last arrived in (its only run received them).
+    expect(news.lastProfilesAt).toBe(runs[0].runStart);
 
     const loyal = rows.get(paused);
     expect(loyal).toMatchObject({
@@ -133,6 +135,7 @@ describe('GET /api/v1/monitoring', () => {
       activationRate: null,
       pendingChanges: 0,
       lastRunAt: null,
+      lastProfilesAt: null,
       lastDeliveryAt: null,
       attention: [],
     });

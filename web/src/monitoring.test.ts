@@ -27,6 +27,7 @@ function row(name: string, extra: Partial<MonitoringRow> = {}): MonitoringRow {
     pendingPeak: null,
     lastDeliveryAt: null,
     lastRunAt: null,
+    lastProfilesAt: null,
     alertsFiring: 0,
     attention: [],
     ...extra,

@@ -17,6 +17,7 @@ export type SortKey =
   | 'identitiesFailed'
   | 'activationRate'
   | 'pendingChanges'
+  | 'lastProfilesAt'
   | 'lastDeliveryAt'
   | 'membersAtX';
 
@@ -34,7 +35,10 @@ export const nextSort = (current: Sort | null, key: SortKey): Sort =>
 
 function sortValue(row: MonitoringRow, key: SortKey): number | string | null {
   if (key === 'name') return row.name.toLowerCase();
-  if (key === 'lastDeliveryAt') return row.lastDeliveryAt === null ? null : Date.parse(row.lastDeliveryAt);
+  if (key === 'lastDeliveryAt' || key === 'lastProfilesAt') {
+    const at = row[key];
+    return at === null ? null : Date.parse(at);
+  }
   return row[key];
 }
 

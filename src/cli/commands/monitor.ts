@@ -81,6 +81,7 @@ export function registerMonitorCommand(program: Command): void {
             'identitiesFailed',
             'activationRate',
             'pendingChanges',
+            'lastProfilesAt',
             'lastDeliveryAt',
             'alertsFiring',
             'attention',

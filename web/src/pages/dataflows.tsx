@@ -19,6 +19,7 @@ const COLUMNS: Array<{ label: string; key?: SortKey; numeric?: boolean }> = [
   { label: 'Failed', key: 'identitiesFailed', numeric: true },
   { label: 'Activation rate', key: 'activationRate', numeric: true },
   { label: 'Waiting', key: 'pendingChanges', numeric: true },
+  { label: 'Last profiles', key: 'lastProfilesAt' },
   { label: 'Last delivery', key: 'lastDeliveryAt' },
   { label: 'Members at X', key: 'membersAtX', numeric: true },
 ];
@@ -174,6 +175,16 @@ export function Dataflows() {
                             }
                           >
                             {formatCount(d.pendingChanges)}
+                          </td>
+                          <td
+                            className="small"
+                            title={
+                              d.lastProfilesAt === null
+                                ? 'No profiles in the last 31 days'
+                                : `Profiles arrived in the hour from ${new Date(d.lastProfilesAt).toLocaleString()}`
+                            }
+                          >
+                            {formatAge(d.lastProfilesAt, now)}
                           </td>
                           <td
                             className="small"
