@@ -19,9 +19,10 @@ export interface SocksProxy {
 
 export const SOCKS_SCHEMES = ['socks5:', 'socks5h:'] as const;
 
-/** Whether a proxy URL names a SOCKS5 proxy. */
+/** Whether a proxy URL names a SOCKS5 proxy (one of `SOCKS_SCHEMES`). */
 export function isSocksUrl(url: string): boolean {
-  return /^socks5h?:\/\//i.test(url);
+  const scheme = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(url)?.[1]?.toLowerCase();
+  return scheme !== undefined && (SOCKS_SCHEMES as readonly string[]).includes(scheme);
 }
 
 /**

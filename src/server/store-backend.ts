@@ -503,6 +503,17 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     }
   };
 
+  /** A test incident with `routingKey`, triggered and resolved at once: whether PagerDuty accepted it. */
+  const sendTestIncident = async (sandboxId: string, routingKey: string) =>
+    sendPagerDutyTest({
+      routingKey,
+      url: pagerDutyUrl,
+      id: store.newId('alr'),
+      sandbox: await sandboxName(sandboxId),
+      ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
+      now: now(),
+    });
+
   /** A destination's alert recipients as stored: each once, in the order given. */
   const alertEmailTo = (to: readonly string[] | undefined): string[] => [...new Set(to ?? [])];
   // Each type once, in the order alerts are listed; null (every type) as given.
@@ -870,15 +881,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
                 'the destination has no PagerDuty routing key of its own: set one (PATCH alertPagerDutyRoutingKey) and test again',
             },
           ]);
-        const value = await sendPagerDutyTest({
-          routingKey,
-          url: pagerDutyUrl,
-          id: store.newId('alr'),
-          sandbox: await sandboxName(sandboxId),
-          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
-          now: now(),
-        });
-        return { ok: true, value };
+        return { ok: true, value: await sendTestIncident(sandboxId, routingKey) };
       },
       async testAlert(sandboxId, id) {
         const d = await store.destinations.get(sandboxId, id);
@@ -1374,15 +1377,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               reason: 'the installation sends no alert to PagerDuty: set TCA_ALERT_PAGERDUTY_ROUTING_KEY',
             },
           ]);
-        const value = await sendPagerDutyTest({
-          routingKey: pagerDuty.routingKey,
-          url: pagerDutyUrl,
-          id: store.newId('alr'),
-          sandbox: await sandboxName(sandboxId),
-          ...(options.alertFetch ? { fetch: options.alertFetch } : {}),
-          now: now(),
-        });
-        return { ok: true, value };
+        return { ok: true, value: await sendTestIncident(sandboxId, pagerDuty.routingKey) };
       },
       list: async (sandboxId, filter) => (await listAlerts(store.db, sandboxId, filter)).map(alertView),
       async acknowledge(sandboxId, alertId, by) {

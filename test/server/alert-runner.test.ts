@@ -84,17 +84,30 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
   let health: DataflowHealth[] = [];
   let clock = Date.parse('2026-11-30T12:00:00Z');
   const metrics = createMetrics({ defaultMetrics: false });
-  const runner = (owner: string) =>
+  type RunnerOptions = Parameters<typeof startAlerts>[0];
+  /**
+   * An alert runner of `health` on the test clock, checking only when told; `targets` says where its alerts go
+   * (default: the receiver, with metrics).
+   */
+  const runner = (
+    owner: string,
+    targets: Omit<
+      RunnerOptions,
+      'store' | 'owner' | 'collect' | 'thresholds' | 'intervalMs' | 'logger' | 'now'
+    > = {
+      globalWebhookUrl: receiver.url,
+      metrics,
+    },
+  ) =>
     startAlerts({
       store: db.store,
       owner,
       collect: () => Promise.resolve(health),
       thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
-      globalWebhookUrl: receiver.url,
       intervalMs: 3_600_000,
       logger: createLogger('silent'),
-      metrics,
       now: () => clock,
+      ...targets,
     });
   // Targets are sealed at rest (a webhook URL is a secret): no row holds one in the clear.
   const outbox = async () => {
@@ -182,17 +195,10 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
   it('triggers a PagerDuty incident per alert and resolves it, the routing key added as sent and never stored', async () => {
     const routingKey = 'R0ut1ngKey0123456789abcdefABCDEF';
     const pd = await startReceiver();
-    const w = startAlerts({
-      store: db.store,
-      owner: 'worker-pd',
-      collect: () => Promise.resolve(health),
-      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+    const w = runner('worker-pd', {
       globalWebhookUrl: undefined,
       pagerDuty: { routingKey },
       pagerDutyUrl: pd.url,
-      intervalMs: 3_600_000,
-      logger: createLogger('silent'),
-      now: () => clock,
     });
     try {
       const d = { ...paused, dataflowId: 'df_pd', dataflowName: 'Paged flow', sandbox: 'prod' };
@@ -254,17 +260,10 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       accountId: '18ce54d4x5t',
       alertPagerDutyKey: ownKey,
     });
-    const w = startAlerts({
-      store: db.store,
-      owner: 'worker-own-pd',
-      collect: () => Promise.resolve(health),
-      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+    const w = runner('worker-own-pd', {
       globalWebhookUrl: undefined,
       pagerDuty: { routingKey: installationKey },
       pagerDutyUrl: pd.url,
-      intervalMs: 3_600_000,
-      logger: createLogger('silent'),
-      now: () => clock,
     });
     try {
       const d = {
@@ -307,16 +306,9 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
   });
 
   it('sends a critical alert still firing again every repeat interval, not while silenced, and never a warning', async () => {
-    const w = startAlerts({
-      store: db.store,
-      owner: 'worker-r',
-      collect: () => Promise.resolve(health),
-      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+    const w = runner('worker-r', {
       globalWebhookUrl: receiver.url,
       repeatMs: 4 * 3_600_000,
-      intervalMs: 3_600_000,
-      logger: createLogger('silent'),
-      now: () => clock,
     });
     // df_a, paused since the tests above, is reminded of too: these look at their own dataflows only.
     const mine = (list: Alert[]) => list.filter((n) => n.dataflowId !== 'df_a');
@@ -391,18 +383,11 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
   it('acknowledges an alert: no more reminders, webhooks told and its PagerDuty incident acknowledged once, and it still resolves', async () => {
     const routingKey = 'Ack0wledgeKey0123456789abcdefABC';
     const pd = await startReceiver();
-    const w = startAlerts({
-      store: db.store,
-      owner: 'worker-k',
-      collect: () => Promise.resolve(health),
-      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+    const w = runner('worker-k', {
       globalWebhookUrl: receiver.url,
       pagerDuty: { routingKey },
       pagerDutyUrl: pd.url,
       repeatMs: 4 * 3_600_000,
-      intervalMs: 3_600_000,
-      logger: createLogger('silent'),
-      now: () => clock,
     });
     const mine = (list: Alert[]) => list.filter((n) => n.dataflowId === 'df_k');
     try {
@@ -475,11 +460,7 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
 
   it('emails every alert through the SMTP server: firing, reminded and resolved, retried while the server refuses', async () => {
     const smtp = await startSmtpReceiver();
-    const w = startAlerts({
-      store: db.store,
-      owner: 'worker-m',
-      collect: () => Promise.resolve(health),
-      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+    const w = runner('worker-m', {
       globalWebhookUrl: undefined,
       email: {
         to: ['oncall@example.com', 'data-team@example.com'],
@@ -487,9 +468,6 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
         smtpUrl: smtp.url,
       },
       repeatMs: 4 * 3_600_000,
-      intervalMs: 3_600_000,
-      logger: createLogger('silent'),
-      now: () => clock,
     });
     const mine = (list: Alert[]) => list.filter((n) => n.dataflowId === 'df_m');
     try {
@@ -569,17 +547,10 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
   });
 
   it('reminds of a warning still firing when warnings repeat too, and never of an exclusion rate', async () => {
-    const w = startAlerts({
-      store: db.store,
-      owner: 'worker-wr',
-      collect: () => Promise.resolve(health),
-      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+    const w = runner('worker-wr', {
       globalWebhookUrl: receiver.url,
       repeatMs: 4 * 3_600_000,
       warningRepeatMs: 24 * 3_600_000,
-      intervalMs: 3_600_000,
-      logger: createLogger('silent'),
-      now: () => clock,
     });
     const mine = (list: Alert[]) => list.filter((n) => n.dataflowId === 'df_wr');
     try {
@@ -617,15 +588,8 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
   it("sends a chat tool's own message to a webhook of its format: Slack text, a Teams card", async () => {
     const slack = await startReceiver();
     const teams = await startReceiver();
-    const w = startAlerts({
-      store: db.store,
-      owner: 'worker-f',
-      collect: () => Promise.resolve(health),
-      thresholds: { exclusionRate: 0.5, delayMinutes: 60 },
+    const w = runner('worker-f', {
       globalWebhookUrl: webhookTarget(slack.url, 'slack'),
-      intervalMs: 3_600_000,
-      logger: createLogger('silent'),
-      now: () => clock,
     });
     try {
       const chatty = {
