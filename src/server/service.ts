@@ -8,6 +8,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Config } from '../config/index.ts';
 import {
   openStore,
+  isActivated,
   DEFAULT_SANDBOX_ID,
   NO_DATA_ALERT_HOURS,
   type Audience,
@@ -338,11 +339,7 @@ function expectedData(
 ): DataflowHealth['noData'] {
   if (d.noDataAlertHours === null) return null;
   const scheduled = audiences.filter(
-    (a) =>
-      a.state !== 'removing' &&
-      a.state !== 'removed' &&
-      a.startDate <= now &&
-      (a.endDate === null || a.endDate > now),
+    (a) => isActivated(a) && a.startDate <= now && (a.endDate === null || a.endDate > now),
   );
   if (scheduled.length === 0) return null;
   const started = Math.min(...scheduled.map((a) => a.startDate));

@@ -27,7 +27,7 @@ import type {
   ApiToken,
   AuditEvent,
 } from '../store/index.ts';
-import { recordedKeyId } from '../store/index.ts';
+import { isActivated, recordedKeyId } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
 import { policyViolation, upstreamError } from './api-error.ts';
 
@@ -198,18 +198,16 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     status: d.status,
     statusReason: d.statusReason,
     mapping: d.mapping.map((m) => ({ ...m, target: m.target as DataflowView['mapping'][number]['target'] })),
-    audiences: audiences
-      .filter((a) => a.state !== 'removing' && a.state !== 'removed')
-      .map((a) => ({
-        segmentId: a.segmentId,
-        mappingName: a.mappingName,
-        startDate: dayOf(a.startDate),
-        endDate: dayOf(a.endDate),
-        existingXAudienceId: a.existingXAudienceId,
-        xAudienceId: a.xAudienceId,
-        ttlDays: a.ttlDays,
-        removeMembersAtEnd: a.removeMembersAtEnd,
-      })),
+    audiences: audiences.filter(isActivated).map((a) => ({
+      segmentId: a.segmentId,
+      mappingName: a.mappingName,
+      startDate: dayOf(a.startDate),
+      endDate: dayOf(a.endDate),
+      existingXAudienceId: a.existingXAudienceId,
+      xAudienceId: a.xAudienceId,
+      ttlDays: a.ttlDays,
+      removeMembersAtEnd: a.removeMembersAtEnd,
+    })),
     maxBatchAgeSeconds: d.maxBatchAgeSeconds,
     noDataAlertHours: d.noDataAlertHours,
     createdAt: new Date(d.createdAt).toISOString(),
@@ -338,7 +336,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       (await store.dataflows.list(sandboxId)).filter((d) => d.status !== 'deleted').map((d) => [d.id, d]),
     );
     return (await store.audiences.list(sandboxId))
-      .filter((a) => a.state !== 'removing' && a.state !== 'removed' && flows.has(a.dataflowId))
+      .filter((a) => isActivated(a) && flows.has(a.dataflowId))
       .map((a) => ({ segmentId: a.segmentId, destinationId: flows.get(a.dataflowId)!.destinationId }));
   };
 
@@ -1088,7 +1086,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         if (patch.audiences !== undefined) {
           const live = new Map(
             (await store.audiences.list(sandboxId, { dataflowId: id }))
-              .filter((a) => a.state !== 'removing' && a.state !== 'removed')
+              .filter(isActivated)
               .map((a) => [a.segmentId, a]),
           );
           patch.audiences.forEach((w, i) => {
@@ -1128,7 +1126,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           });
           if (patch.audiences !== undefined) {
             const existing = await tx.audiences.list(sandboxId, { dataflowId: id });
-            const live = existing.filter((a) => a.state !== 'removing' && a.state !== 'removed');
+            const live = existing.filter(isActivated);
             const wanted = new Map(patch.audiences.map((a) => [a.segmentId, a]));
             for (const a of live) {
               const w = wanted.get(a.segmentId);
@@ -1200,7 +1198,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           store.audiences.list(sandboxId),
           listAlerts(store.db, sandboxId, { status: 'firing', limit: 10_000 }),
         ]);
-        const audiences = allAudiences.filter((a) => a.state !== 'removing' && a.state !== 'removed');
+        const audiences = allAudiences.filter(isActivated);
         const [totals, pending, received] = await Promise.all([
           engine.runTotals(
             flows.map((d) => d.id),

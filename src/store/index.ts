@@ -49,3 +49,4 @@ export type {
   CreateAudienceInput,
   UpdateAudienceInput,
 } from './repositories/audiences.ts';
+export { isActivated } from './repositories/audiences.ts';

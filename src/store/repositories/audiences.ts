@@ -9,6 +9,10 @@ import { definedOnly, parseJsonOrNull, type RepositoryContext } from './context.
  */
 export type AudienceState = 'pending_create' | 'active' | 'renaming' | 'ended' | 'removing' | 'removed';
 
+/** Whether the audience is still part of its dataflow (not being removed from it, nor removed). */
+export const isActivated = (audience: { state: AudienceState }): boolean =>
+  audience.state !== 'removing' && audience.state !== 'removed';
+
 /** An activated audience: one segment of a dataflow, and the X audience it maps to. */
 export interface Audience {
   id: string;
