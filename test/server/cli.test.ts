@@ -176,6 +176,9 @@ describe('tca CLI', () => {
     const expecting = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', '26']);
     expect(expecting.code, expecting.stderr).toBe(0);
     expect(expecting.stdout).toContain('alerts when no profiles arrive for 26 hours');
+    const notHours = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', 'daily']);
+    expect(notHours.code).toBe(2);
+    expect(notHours.stderr).toContain('must be a whole number of hours');
     const outOfRange = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', '0']);
     expect(outOfRange.code).toBe(1);
     expect(outOfRange.stderr).toContain('noDataAlertHours');

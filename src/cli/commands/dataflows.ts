@@ -75,6 +75,12 @@ function printDataflow(d: Dataflow): void {
 function noDataAlert(value: string | undefined): { noDataAlertHours?: number | null } {
   if (value === undefined) return {};
   if (value.trim().toLowerCase() === 'none') return { noDataAlertHours: null };
+  // Not a number would travel as null, which clears the setting: refuse it here.
+  if (!/^\s*\d+\s*$/.test(value))
+    throw new CliError(
+      `--alert-no-data "${value}" must be a whole number of hours (1–720) or none`,
+      EXIT.usage,
+    );
   return { noDataAlertHours: Number(value) };
 }
 
