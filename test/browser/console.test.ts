@@ -33,16 +33,32 @@ if (!HAVE_CHROMIUM) {
 
 /** Waits until the locator's text contains `expected` (or matches it), with a deadline. */
 async function expectText(locator: Locator, expected: string | RegExp, timeoutMs = 30_000): Promise<void> {
-  await waitFor(
-    `text ${String(expected)}`,
-    async () => {
-      const text = (await locator.first().innerText({ timeout: 1_000 })).replace(/\s+/g, ' ');
-      return (typeof expected === 'string' ? text.includes(expected) : expected.test(text))
-        ? true
-        : undefined;
-    },
-    timeoutMs,
-  );
+  let seen: string | undefined;
+  try {
+    await waitFor(
+      `text ${String(expected)}`,
+      async () => {
+        seen = undefined;
+        const text = (await locator.first().innerText({ timeout: 1_000 })).replace(/\s+/g, ' ');
+        seen = text;
+        return (typeof expected === 'string' ? text.includes(expected) : expected.test(text))
+          ? true
+          : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (error) {
+    // Say what was there instead: the element's text, or the page's when the element never appeared.
+    const where = seen === undefined ? 'the element was absent; the page read' : 'the element read';
+    const text =
+      seen ??
+      (await locator
+        .page()
+        .locator('main')
+        .innerText({ timeout: 1_000 })
+        .catch(() => '(unreadable)'));
+    throw new Error(`${(error as Error).message}; ${where}: ${text.replace(/\s+/g, ' ').slice(0, 1_500)}`);
+  }
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -965,7 +981,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       async () => (await page.getByLabel('New token').inputValue()) || undefined,
     );
     expect(secret.length).toBeGreaterThan(10);
-    const row = page.locator('tr', { hasText: 'cdp-streaming' });
+    const row = page.getByRole('table', { name: 'API tokens' }).locator('tr', { hasText: 'cdp-streaming' });
     await expectText(row, 'Ingest Profiles');
     await shot(page, '17-settings-token-created');
     await row.getByRole('button', { name: /Revoke/ }).click();
