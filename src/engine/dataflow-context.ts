@@ -60,11 +60,33 @@ export interface SandboxContext {
   dataflows: DataflowContext[];
   /** Namespaces (upper case) that give the profile key, in order of preference. */
   keyNamespaces: string[];
+  /**
+   * While the sandbox is re-keyed: the namespaces its older profiles were keyed by. A profile not found under its key
+   * is looked for under the key these give, and adopted (see `setProfileKeyNamespaces`). Null otherwise.
+   */
+  previousKeyNamespaces: string[] | null;
+  /** The sandbox's `profile_key_generation`: profiles written now are marked with it. */
+  keyGeneration: number;
+}
+
+/** A re-keying in progress as the sandbox row stores it (`profile_key_rekey`). */
+export interface StoredRekey {
+  /** The namespaces the profiles of older generations were keyed by (upper case). */
+  from: string[];
+  /** When the re-keying began, epoch ms. */
+  since: number;
+}
+
+/** The re-keying in progress from a sandbox's `profile_key_rekey` JSON, or null. */
+export function rekeyOf(json: string | null | undefined): StoredRekey | null {
+  return json ? (JSON.parse(json) as StoredRekey) : null;
 }
 
 /** The sandbox row's settings the context is built from. */
 interface SandboxSettings {
   profile_key_namespaces: string | null;
+  profile_key_generation: number;
+  profile_key_rekey: string | null;
   consent_policies: string;
   /** JSON of `FieldLabel[]`. */
   field_labels: string;
@@ -174,6 +196,8 @@ function buildSandboxContext(
     rows,
     dataflows,
     keyNamespaces: keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces),
+    previousKeyNamespaces: rekeyOf(sandbox?.profile_key_rekey)?.from ?? null,
+    keyGeneration: sandbox?.profile_key_generation ?? 0,
   };
 }
 
@@ -188,8 +212,8 @@ export function keyNamespacesOf(json: string | null | undefined, defaults: reado
 
 /**
  * The sandbox's profile key namespaces as they stand now, read inside the writer's transaction, to check that a batch
- * evaluated under `context` still keys profiles the same way (they change only while the sandbox has no profile, but
- * a batch may have been evaluated before). `shareLock` as in `loadSandboxContext`.
+ * evaluated under `context` still keys profiles the same way (the namespaces, the generation and the re-keying in
+ * progress; they change rarely, but a batch may have been evaluated before). `shareLock` as in `loadSandboxContext`.
  */
 export async function sameKeyNamespaces(
   db: Db,
@@ -208,7 +232,10 @@ function sameSettings(
 ): boolean {
   return (
     keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces).join() ===
-    context.keyNamespaces.join()
+      context.keyNamespaces.join() &&
+    (sandbox?.profile_key_generation ?? 0) === context.keyGeneration &&
+    (rekeyOf(sandbox?.profile_key_rekey)?.from.join() ?? null) ===
+      (context.previousKeyNamespaces?.join() ?? null)
   );
 }
 
@@ -231,7 +258,13 @@ async function sandboxSettings(
 ): Promise<SandboxSettings | undefined> {
   const query = db
     .selectFrom('sandboxes')
-    .select(['profile_key_namespaces', 'consent_policies', 'field_labels'])
+    .select([
+      'profile_key_namespaces',
+      'profile_key_generation',
+      'profile_key_rekey',
+      'consent_policies',
+      'field_labels',
+    ])
     .where('id', '=', sandboxId);
   return shareLock ? query.forShare().executeTakeFirst() : query.executeTakeFirst();
 }
@@ -311,7 +344,8 @@ function contextStatementsOf(database: BetterSqlite3.Database): ContextStatement
   if (!st) {
     st = {
       sandbox: database.prepare(
-        'select profile_key_namespaces, consent_policies, field_labels from sandboxes where id = ?',
+        `select profile_key_namespaces, profile_key_generation, profile_key_rekey, consent_policies, field_labels
+         from sandboxes where id = ?`,
       ),
       flows: database.prepare(
         `select f.id, f.sandbox_id, f.destination_id, f.status, f.mapping, f.max_batch_age_seconds, f.cadence_mode,

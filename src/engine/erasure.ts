@@ -7,6 +7,7 @@ import { loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
+import type { Store } from '../store/index.ts';
 import { chunkRows, type Db } from './sql-helpers.ts';
 
 /** A person's identity as a privacy request names it: an identity namespace and the raw id (never stored). */
@@ -66,11 +67,10 @@ export async function eraseProfiles(
     .where('id', '=', sandboxId)
     .executeTakeFirst();
   if (!sandbox) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
-  const { rows: mappingRows, keyNamespaces } = await loadSandboxContext(
-    db,
-    sandboxId,
-    rt.tuning.profileKeyNamespaces,
-  );
+  const context = await loadSandboxContext(db, sandboxId, rt.tuning.profileKeyNamespaces);
+  const mappingRows = context.rows;
+  // While the sandbox is re-keyed, profiles not met again still carry keys from the namespaces before.
+  const keyNamespaces = [...new Set([...context.keyNamespaces, ...(context.previousKeyNamespaces ?? [])])];
   const result: ErasureResult = { profiles: 0, audiences: 0, notFound: 0, skipped: [] };
   const keys = new Set<string>();
   // Identities a mapping hashes (an email, say): each as the stored value its mapping rows would keep.
@@ -191,58 +191,74 @@ export async function eraseProfiles(
     result.notFound += mappedIdentities.size - hits.size;
     result.profiles = found.length;
     if (found.length === 0) return;
-    const members = found.map((p) => String(p.id));
-    const audiences = await tdb
-      .selectFrom('engine_audiences')
-      .select('id')
-      .where('sandbox_id', '=', sandboxId)
-      .execute();
-    const writes: DesiredWrite[] = [];
-    for (const { id: audienceId } of audiences) {
-      for (const chunk of chunkRows(members, 1, caps, 500)) {
-        const rows = await tdb
-          .selectFrom('engine_ledger')
-          .select('member')
-          .where('audience_id', '=', audienceId)
-          .where('member', 'in', chunk)
-          .execute();
-        for (const row of rows) writes.push({ audienceId, member: row.member, desired: null });
-        if (rows.length > 0)
-          await tdb
-            .updateTable('engine_ledger')
-            .set({ dead: null })
-            .where('audience_id', '=', audienceId)
-            .where('member', 'in', chunk)
-            .execute();
-        await tdb
-          .deleteFrom('engine_dead_letters')
-          .where('audience_id', '=', audienceId)
-          .where('member', 'in', chunk)
-          .execute();
-      }
-    }
-    // Not a member anywhere: the next delivery removes what X holds (the ledger keeps only hashes until then).
-    await writeDesired(tdb, caps, writes, now);
-    result.audiences = writes.length;
-    for (const chunk of chunkRows(found, 1, caps, 500)) {
-      await tdb
-        .deleteFrom('engine_import_seen')
-        .where(
-          'profile_key',
-          'in',
-          chunk.map((p) => p.profile_key),
-        )
-        .execute();
-      // The row stays (its id is a ledger member) but keeps nothing of the person.
-      const ids = chunk.map((p) => p.id);
-      await sql`update engine_profiles set profile_key = ${sql.lit(ERASED_KEY_PREFIX)} || cast(id as text), identities = '{}',
-          segments = '[]', updated_at = ${now}${caps.dialect === 'sqlite' ? sql`, key_prefix = 0` : sql``}
-        where id in (${sql.join(ids)})`.execute(tdb);
-    }
+    result.audiences = await retireProfiles(tdb, caps, sandboxId, found, now);
   });
   rt.logger.info(
     { sandboxId, profiles: result.profiles, audiences: result.audiences, notFound: result.notFound },
     'profiles erased',
   );
   return result;
+}
+
+/**
+ * Takes profiles out of every audience of the sandbox and keeps nothing of them, inside the caller's transaction: each
+ * membership's desired state becomes "not a member" (the next delivery removes what X holds), its dead letters and
+ * mirror-import marks go, and the row stays (its id is a ledger member) with an erased key, no identifiers and no
+ * segments, so no lookup finds it again. Returns the memberships left.
+ */
+export async function retireProfiles(
+  tdb: Db,
+  caps: Store['capabilities'],
+  sandboxId: string,
+  found: ReadonlyArray<{ id: number; profile_key: string }>,
+  now: number,
+): Promise<number> {
+  const members = found.map((p) => String(p.id));
+  const audiences = await tdb
+    .selectFrom('engine_audiences')
+    .select('id')
+    .where('sandbox_id', '=', sandboxId)
+    .execute();
+  const writes: DesiredWrite[] = [];
+  for (const { id: audienceId } of audiences) {
+    for (const chunk of chunkRows(members, 1, caps, 500)) {
+      const rows = await tdb
+        .selectFrom('engine_ledger')
+        .select('member')
+        .where('audience_id', '=', audienceId)
+        .where('member', 'in', chunk)
+        .execute();
+      for (const row of rows) writes.push({ audienceId, member: row.member, desired: null });
+      if (rows.length > 0)
+        await tdb
+          .updateTable('engine_ledger')
+          .set({ dead: null })
+          .where('audience_id', '=', audienceId)
+          .where('member', 'in', chunk)
+          .execute();
+      await tdb
+        .deleteFrom('engine_dead_letters')
+        .where('audience_id', '=', audienceId)
+        .where('member', 'in', chunk)
+        .execute();
+    }
+  }
+  // Not a member anywhere: the next delivery removes what X holds (the ledger keeps only hashes until then).
+  await writeDesired(tdb, caps, writes, now);
+  for (const chunk of chunkRows(found, 1, caps, 500)) {
+    await tdb
+      .deleteFrom('engine_import_seen')
+      .where(
+        'profile_key',
+        'in',
+        chunk.map((p) => p.profile_key),
+      )
+      .execute();
+    // The row stays (its id is a ledger member) but keeps nothing of the person.
+    const ids = chunk.map((p) => p.id);
+    await sql`update engine_profiles set profile_key = ${sql.lit(ERASED_KEY_PREFIX)} || cast(id as text), identities = '{}',
+        segments = '[]', updated_at = ${now}${caps.dialect === 'sqlite' ? sql`, key_prefix = 0` : sql``}
+      where id in (${sql.join(ids)})`.execute(tdb);
+  }
+  return writes.length;
 }

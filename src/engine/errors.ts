@@ -3,6 +3,8 @@ export type EngineErrorCode =
   | 'not_found'
   /** The change conflicts with what is stored (profile keys once profiles exist). */
   | 'conflict'
+  /** A sandbox's profile keys are being re-keyed already: one re-keying at a time. */
+  | 'rekey_in_progress'
   /** Allowed again later ("Activate now" once per 24 hours); the details say when. */
   | 'too_soon'
   | 'invalid_input'

@@ -9,6 +9,7 @@ import type { ProfileEvaluation } from './profile-state.ts';
 
 const base: ProfileEvaluation = {
   key: 'k:00ff',
+  previousKey: null,
   valuesText: '{"email|Email|1":["ab"]}',
   users: ['{"email":["ab"]}'],
   consentDenied: [],
@@ -23,6 +24,8 @@ describe('evaluation codec', () => {
       base,
       // No dataflow (no users) and one dataflow whose user is null must not read alike.
       { ...base, key: null, users: [] },
+      // A re-keyed sandbox's evaluation carries the key before.
+      { ...base, previousKey: 'u:ab12' },
       { ...base, users: [null] },
       { ...base, users: [null, '{"email":["cd"]}', null], consentDenied: [0, 2] },
       {

@@ -11,7 +11,7 @@ const USER_SEPARATOR = '\u0002';
 const NO_USER = '-';
 
 /** The fields `encodeEvaluation` writes, in order. */
-const EVALUATION_FIELDS = 7;
+const EVALUATION_FIELDS = 8;
 
 /** An evaluation as one line of text (see `decodeEvaluation`). */
 export function encodeEvaluation(e: ProfileEvaluation): string {
@@ -23,17 +23,19 @@ export function encodeEvaluation(e: ProfileEvaluation): string {
     Object.keys(e.rejections).length === 0 ? '' : JSON.stringify(e.rejections),
     e.memberships.size === 0 ? '' : JSON.stringify([...e.memberships]),
     e.foreignSegments.length === 0 ? '' : JSON.stringify(e.foreignSegments),
+    e.previousKey ?? '',
   ].join(FIELD_SEPARATOR);
 }
 
 /** The evaluation whose `encodeEvaluation` fields start at `fields[at]`, as it was. */
 export function decodeEvaluation(fields: readonly string[], at = 0): ProfileEvaluation {
-  const [key, valuesText, users, consentDenied, rejections, memberships, foreign] = fields.slice(
+  const [key, valuesText, users, consentDenied, rejections, memberships, foreign, previousKey] = fields.slice(
     at,
     at + EVALUATION_FIELDS,
-  ) as [string, string, string, string, string, string, string];
+  ) as [string, string, string, string, string, string, string, string];
   return {
     key: key === '' ? null : key,
+    previousKey: previousKey === '' ? null : previousKey,
     valuesText,
     users: users === '' ? [] : users.split(USER_SEPARATOR).map((user) => (user === NO_USER ? null : user)),
     consentDenied: consentDenied === '' ? [] : consentDenied.split(',').map(Number),

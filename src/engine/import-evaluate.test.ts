@@ -25,6 +25,7 @@ const phone: MappingRow = {
 const context: PlainEvaluationContext = {
   rows: [email, phone].map((row) => [mappingRowKey(row), row]),
   keyNamespaces: ['ECID'],
+  previousKeyNamespaces: null,
   dataflows: [
     { id: 'df-open', mapping: [email, phone], rowKeys: [email, phone].map(mappingRowKey), consent: [] },
     {

@@ -100,8 +100,10 @@ function forEachImportItem(
         continue;
       }
       const evaluation = evaluateProfile(parsed.profile, context, profileKeyHash);
-      // A CSV row carries its own key: the profile_key column, hashed like any profile key.
+      // A CSV row carries its own key: the profile_key column, hashed like any profile key, under the import's
+      // namespace (which a re-keying of the sandbox does not change).
       evaluation.key = `k:${profileKeyHash(task.keyNamespace, parsed.profileKey)}`;
+      evaluation.previousKey = null;
       emit({ line, evaluation });
     }
     return;

@@ -16,7 +16,13 @@ import {
 } from './dead-letters.ts';
 import { activateNow, type ActivateNowResult } from './activate-now.ts';
 import { eraseProfiles, type ErasureIdentity, type ErasureResult } from './erasure.ts';
-import { profileKeySettings, setProfileKeyNamespaces, type ProfileKeySettings } from './identity-settings.ts';
+import {
+  finishProfileRekey,
+  profileKeySettings,
+  setProfileKeyNamespaces,
+  type ProfileKeySettings,
+  type RekeyFinish,
+} from './identity-settings.ts';
 import {
   importProfiles,
   importProfilesFile,
@@ -73,7 +79,7 @@ export type { AudienceDeliveryReport } from './delivery.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
 export type { ImportStatus, ImportView } from './import-progress.ts';
-export type { ProfileKeySettings } from './identity-settings.ts';
+export type { ProfileKeySettings, RekeyFinish } from './identity-settings.ts';
 export type { ConsentPreview } from './consent-settings.ts';
 export type { ActivateNowResult } from './activate-now.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';
@@ -185,13 +191,17 @@ export interface Engine {
   /** How the sandbox's profiles are keyed, and whether that can still change. */
   profileKeySettings(sandboxId: string): Promise<ProfileKeySettings>;
   /**
-   * Sets the identity namespaces the sandbox's profile keys come from (null: the default). Throws a `conflict`
-   * EngineError once the sandbox holds profiles, and `invalid_input` for a bad list.
+   * Sets the identity namespaces the sandbox's profile keys come from (null: the default). Once the sandbox holds
+   * profiles it needs `rekey` (else a `conflict` EngineError), and one re-keying at a time (`rekey_in_progress`);
+   * `invalid_input` for a bad list. See `setProfileKeyNamespaces` in `identity-settings.ts`.
    */
   setProfileKeyNamespaces(
     sandboxId: string,
     namespaces: readonly string[] | null,
+    options?: { rekey?: boolean },
   ): Promise<ProfileKeySettings>;
+  /** Ends the sandbox's re-keying, optionally removing the profiles not met under the new keys (`not_found`: none). */
+  finishProfileRekey(sandboxId: string, options: { removeRemaining: boolean }): Promise<RekeyFinish>;
   /** The sandbox's consent policies. */
   consentPolicies(sandboxId: string): Promise<ConsentPolicy[]>;
   /**
@@ -331,7 +341,9 @@ export function createEngine(options: EngineOptions): Engine {
     activateNow: (sandboxId, audienceId) => activateNow(rt, sandboxId, audienceId),
     erase: (sandboxId, identities) => eraseProfiles(rt, sandboxId, identities),
     profileKeySettings: (sandboxId) => profileKeySettings(rt, sandboxId),
-    setProfileKeyNamespaces: (sandboxId, namespaces) => setProfileKeyNamespaces(rt, sandboxId, namespaces),
+    setProfileKeyNamespaces: (sandboxId, namespaces, options) =>
+      setProfileKeyNamespaces(rt, sandboxId, namespaces, options),
+    finishProfileRekey: (sandboxId, options) => finishProfileRekey(rt, sandboxId, options),
     consentPolicies: (sandboxId) => consentPolicies(rt, sandboxId),
     setConsentPolicies: (sandboxId, policies) => setConsentPolicies(rt, sandboxId, policies),
     reevaluate: (scope) => reevaluateAudiences(rt.store.db as unknown as Db, rt.now(), scope),

@@ -84,11 +84,14 @@ interface StoredProfile {
 interface LoadedProfile extends StoredProfile {
   id: number;
   segmentsText: string;
+  /** The key generation it was last met under (see `SandboxContext.keyGeneration`). */
+  keyGen: number;
 }
 
-function loadedProfile(id: number, identities: string, segments: string): LoadedProfile {
+function loadedProfile(id: number, identities: string, segments: string, keyGen = 0): LoadedProfile {
   return {
     id,
+    keyGen,
     segments: new Set(JSON.parse(segments) as string[]),
     text: identities,
     segmentsText: segments,
@@ -123,13 +126,47 @@ async function loadProfiles(
   for (const chunk of chunkRows(keys, 1, store.capabilities, 1000)) {
     const rows = await db
       .selectFrom('engine_profiles')
-      .select(['id', 'profile_key', 'identities', 'segments'])
+      .select(['id', 'profile_key', 'identities', 'segments', 'key_gen'])
       .where('sandbox_id', '=', sandboxId)
       .where('profile_key', 'in', chunk)
       .execute();
-    for (const row of rows) found.set(row.profile_key, loadedProfile(row.id, row.identities, row.segments));
+    for (const row of rows)
+      found.set(row.profile_key, loadedProfile(row.id, row.identities, row.segments, row.key_gen));
   }
   return found;
+}
+
+/**
+ * A re-keyed sandbox: profiles of the batch not found under their keys are looked for under the keys they had before
+ * (`previousKey`); each one found that an older key generation left is adopted (its row takes the new key and the
+ * current generation) and joins `stored` under the new key. A row is adopted once, by the first profile naming it.
+ */
+async function adoptPreviousKeys(
+  db: Db,
+  store: Store,
+  context: SandboxContext,
+  evaluations: readonly ProfileEvaluation[],
+  stored: Map<string, LoadedProfile>,
+): Promise<void> {
+  const unknown = (e: ProfileEvaluation) => e.key !== null && e.previousKey !== null && !stored.has(e.key);
+  const previousKeys = [...new Set(evaluations.filter(unknown).map((e) => e.previousKey!))];
+  if (previousKeys.length === 0) return;
+  const generation = context.keyGeneration;
+  const old = await loadProfiles(db, store, context.sandboxId, previousKeys);
+  for (const evaluation of evaluations) {
+    if (!unknown(evaluation)) continue;
+    const profile = old.get(evaluation.previousKey!);
+    if (!profile || profile.keyGen >= generation) continue;
+    old.delete(evaluation.previousKey!);
+    // Keyed on the old key too: a concurrent batch that adopted the row first leaves nothing to update here.
+    const result = await db
+      .updateTable('engine_profiles')
+      .set({ profile_key: evaluation.key!, key_gen: generation })
+      .where('id', '=', profile.id)
+      .where('profile_key', '=', evaluation.previousKey!)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) > 0) stored.set(evaluation.key!, { ...profile, keyGen: generation });
+  }
 }
 
 /**
@@ -462,19 +499,28 @@ export async function applyEvaluations(
   extra: ApplyExtra = {},
 ): Promise<number> {
   const stored = await loadProfiles(db, store, context.sandboxId, keysOf(evaluations));
+  await adoptPreviousKeys(db, store, context, evaluations, stored);
   const plan = planBatch(evaluations, stored, context, now, excluded, extra);
+  const generation = context.keyGeneration;
   const ids = new Map<string, number>();
   for (const [key, profile] of stored) ids.set(key, profile.id);
-  for (const chunk of chunkRows(plan.profileRows, 5, store.capabilities)) {
+  for (const chunk of chunkRows(plan.profileRows, 6, store.capabilities)) {
     const { rows } = await sql<{
       id: number;
       profile_key: string;
-    }>`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at) values ${sql.join(
-      chunk.map((r) => sql`(${context.sandboxId}, ${r.key}, ${r.identities}, ${r.segments}, ${now})`),
-    )} on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments, updated_at = excluded.updated_at
+    }>`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at, key_gen) values ${sql.join(
+      chunk.map(
+        (r) => sql`(${context.sandboxId}, ${r.key}, ${r.identities}, ${r.segments}, ${now}, ${generation})`,
+      ),
+    )} on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments,
+      updated_at = excluded.updated_at, key_gen = excluded.key_gen
       returning id, profile_key`.execute(db);
     for (const row of rows) ids.set(row.profile_key, Number(row.id));
   }
+  // Met under the current keys (a CSV row's key, or one no namespace change touched): no longer left to adopt.
+  const behind = [...stored.values()].filter((p) => p.keyGen < generation).map((p) => p.id);
+  for (const chunk of chunkRows(behind, 1, store.capabilities, 1000))
+    await db.updateTable('engine_profiles').set({ key_gen: generation }).where('id', 'in', chunk).execute();
   await writeDesired(db, store.capabilities, membersOf(plan.writes, ids), now);
   await plan.counters.write(db, store.capabilities);
   return plan.writes.length;
@@ -496,6 +542,7 @@ export function applyEvaluationsSqlite(
   const st = sqliteStatements(database);
   const planner = new ProfilePlanner(context, now, excluded, extra);
   const sandboxId = context.sandboxId;
+  const generation = context.keyGeneration;
   const writes: Array<[audienceId: string, desired: string | null]> = [];
   const collect = (audienceId: string, desired: string | null) => void writes.push([audienceId, desired]);
   let written = 0;
@@ -506,17 +553,28 @@ export function applyEvaluationsSqlite(
       continue;
     }
     const prefix = hashPrefix(key);
-    const row = st.selectProfile.get(prefix, sandboxId, key);
+    let row = st.selectProfile.get(prefix, sandboxId, key);
+    if (!row && evaluation.previousKey !== null) {
+      // A re-keyed sandbox: the profile may be known under the key it had before, and is adopted under this one.
+      const old = st.selectProfile.get(hashPrefix(evaluation.previousKey), sandboxId, evaluation.previousKey);
+      if (old && old.key_gen < generation) {
+        st.adoptProfile.run(key, prefix, generation, old.id);
+        row = { ...old, key_gen: generation };
+      }
+    }
     const previous = row ? loadedProfile(row.id, row.identities, row.segments) : undefined;
     writes.length = 0;
     const next = planner.plan(evaluation, previous, collect)!;
     let id: number;
     if (!row)
       id = Number(
-        st.insertProfile.run(sandboxId, key, prefix, next.text, next.segmentsText, now).lastInsertRowid,
+        st.insertProfile.run(sandboxId, key, prefix, next.text, next.segmentsText, now, generation)
+          .lastInsertRowid,
       );
     else {
       id = row.id;
+      // Met under the current keys (a CSV row's key, or one no namespace change touched): no longer left to adopt.
+      if (row.key_gen < generation) st.setKeyGeneration.run(generation, id);
       // Rewriting a profile to the texts it already has changes nothing anyone reads: leave its pages clean.
       if (row.identities !== next.text || row.segments !== next.segmentsText)
         st.updateProfile.run(next.text, next.segmentsText, now, id);

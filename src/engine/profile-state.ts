@@ -26,6 +26,11 @@ export type RowValues = Record<string, string[]>;
 export interface ProfileEvaluation {
   /** `k:` + keyed hash of the profile's key identity; `u:` + digest of its identifiers when it has none; null when untrackable. */
   key: string | null;
+  /**
+   * While the sandbox is re-keyed (`previousKeyNamespaces`): the key the profile had under the namespaces before, when
+   * it differs from `key`; a profile not found under `key` is looked for, and adopted, under it. Null otherwise.
+   */
+  previousKey: string | null;
   /** The values each mapping row produced (`RowValues`) as the profile row stores them: JSON. */
   valuesText: string;
   /** The user each dataflow of the context yields (see `userFor`), in the context's dataflow order. */
@@ -50,7 +55,7 @@ export type EvaluationDataflow = Pick<DataflowContext, 'id' | 'mapping' | 'rowKe
  * What mapping a profile needs: every mapping row of the sandbox, the profile key namespaces, and the dataflows
  * whose users each profile yields.
  */
-export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces'> & {
+export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces' | 'previousKeyNamespaces'> & {
   dataflows: readonly EvaluationDataflow[];
 };
 
@@ -58,6 +63,7 @@ export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces'> &
 export interface PlainEvaluationContext {
   rows: Array<[key: string, row: MappingRow]>;
   keyNamespaces: string[];
+  previousKeyNamespaces: string[] | null;
   dataflows: EvaluationDataflow[];
 }
 
@@ -65,6 +71,7 @@ export function plainEvaluationContext(context: EvaluationContext): PlainEvaluat
   return {
     rows: [...context.rows],
     keyNamespaces: context.keyNamespaces,
+    previousKeyNamespaces: context.previousKeyNamespaces,
     dataflows: context.dataflows.map((d) => ({
       id: d.id,
       mapping: d.mapping,
@@ -75,7 +82,12 @@ export function plainEvaluationContext(context: EvaluationContext): PlainEvaluat
 }
 
 export function evaluationContextOf(plain: PlainEvaluationContext): EvaluationContext {
-  return { rows: new Map(plain.rows), keyNamespaces: plain.keyNamespaces, dataflows: plain.dataflows };
+  return {
+    rows: new Map(plain.rows),
+    keyNamespaces: plain.keyNamespaces,
+    previousKeyNamespaces: plain.previousKeyNamespaces,
+    dataflows: plain.dataflows,
+  };
 }
 
 /**
@@ -88,7 +100,8 @@ export function evaluationFingerprint(context: EvaluationContext): string {
       (d) => `${d.id}:${d.rowKeys.join('\u0002')}:${d.consent.length === 0 ? '' : JSON.stringify(d.consent)}`,
     )
     .join('\u0003');
-  return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}\u0001${dataflows}`;
+  const previous = context.previousKeyNamespaces?.join(',') ?? '';
+  return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}\u0001${previous}\u0001${dataflows}`;
 }
 
 /** Reads the membership statuses and identities a profile export carries, and maps them with every sandbox row. */
@@ -123,45 +136,58 @@ export function evaluateProfile(
     if (result.rejected.length > 0) rejections[rowKey] = result.rejected.map((r) => r.code);
   }
 
-  let key: string | null = null;
   const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
-  // Only the key namespaces' ids are needed (matched without case).
-  const byNamespace = new Map<string, string[]>();
-  for (const namespace in identityMap) {
-    const upper = namespace.toUpperCase();
-    if (!context.keyNamespaces.includes(upper)) continue;
-    const ids: string[] = [];
-    for (const e of identityMap[namespace] ?? [])
-      if (typeof e?.id === 'string' && e.id !== '') ids.push(e.id);
-    if (ids.length > 0) byNamespace.set(upper, ids);
-  }
-  for (const namespace of context.keyNamespaces) {
-    const ids = byNamespace.get(namespace);
-    if (!ids) continue;
-    // Several ids in one namespace: the smallest, so the key does not depend on the order the source lists them.
-    const id = ids.length === 1 ? ids[0]! : [...ids].sort()[0]!;
-    key = `k:${profileKeyHash(namespace, id)}`;
-    break;
-  }
-  if (key === null) {
-    // Identifiers only: a profile whose consent changes is still the same profile.
-    const rowKeys = Object.keys(values).sort();
-    if (rowKeys.length > 0) {
-      const text = JSON.stringify(rowKeys.map((k) => [k, values[k]]));
-      // A digest of digests: the identifiers themselves are hashes already (partner ids aside).
-      key = `u:${sha256Hex(text)}`;
-    }
+  const key = profileKeyOf(identityMap, context.keyNamespaces, values, profileKeyHash);
+  let previousKey: string | null = null;
+  if (context.previousKeyNamespaces !== null && key !== null) {
+    previousKey = profileKeyOf(identityMap, context.previousKeyNamespaces, values, profileKeyHash);
+    if (previousKey === key) previousKey = null;
   }
   for (const [consentKey, consentValues] of readConsents(profile, attributeValues))
     values[consentKey] = consentValues;
   return {
     key,
+    previousKey,
     valuesText: JSON.stringify(values),
     ...usersOf(context.dataflows, values),
     rejections,
     memberships,
     foreignSegments,
   };
+}
+
+/**
+ * A profile's key under `namespaces` (upper case, in order of preference): `k:` + the keyed hash of its id in the
+ * first of them it has (several ids in one: the smallest, so the key does not depend on the order the source lists
+ * them); else `u:` + a digest of its mapped identifiers (`values` before consent values join them); else null.
+ */
+function profileKeyOf(
+  identityMap: IdentityMap,
+  namespaces: readonly string[],
+  values: RowValues,
+  profileKeyHash: (namespace: string, id: string) => string,
+): string | null {
+  // Only the key namespaces' ids are needed (matched without case).
+  const byNamespace = new Map<string, string[]>();
+  for (const namespace in identityMap) {
+    const upper = namespace.toUpperCase();
+    if (!namespaces.includes(upper)) continue;
+    const ids: string[] = [];
+    for (const e of identityMap[namespace] ?? [])
+      if (typeof e?.id === 'string' && e.id !== '') ids.push(e.id);
+    if (ids.length > 0) byNamespace.set(upper, ids);
+  }
+  for (const namespace of namespaces) {
+    const ids = byNamespace.get(namespace);
+    if (!ids) continue;
+    const id = ids.length === 1 ? ids[0]! : [...ids].sort()[0]!;
+    return `k:${profileKeyHash(namespace, id)}`;
+  }
+  // Identifiers only: a profile whose consent changes is still the same profile.
+  const rowKeys = Object.keys(values).sort();
+  if (rowKeys.length === 0) return null;
+  // A digest of digests: the identifiers themselves are hashes already (partner ids aside).
+  return `u:${sha256Hex(JSON.stringify(rowKeys.map((k) => [k, values[k]])))}`;
 }
 
 /**

@@ -22,6 +22,8 @@ export interface EngineProfilesTable {
   /** JSON array of the `ups` segment ids the profile is a member of. */
   segments: string;
   updated_at: EpochMs;
+  /** The sandbox's `profile_key_generation` the key was made (or last met) under (migration 0110). */
+  key_gen: Generated<number>;
 }
 
 /** Desired vs delivered state per (activated audience, member). */

@@ -9,11 +9,18 @@ export interface SqliteStatements {
   /** By key prefix (`hashPrefix`), sandbox and key. */
   selectProfile: BetterSqlite3.Statement<
     [number, string, string],
-    { id: number; identities: string; segments: string }
+    { id: number; identities: string; segments: string; key_gen: number }
   >;
-  /** Run, not `returning`: its `lastInsertRowid` is the id, and SQLite's `returning` buffers every row. */
-  insertProfile: BetterSqlite3.Statement<[string, string, number, string, string, number]>;
+  /**
+   * Run, not `returning`: its `lastInsertRowid` is the id, and SQLite's `returning` buffers every row. The last
+   * parameter is the key generation.
+   */
+  insertProfile: BetterSqlite3.Statement<[string, string, number, string, string, number, number]>;
   updateProfile: BetterSqlite3.Statement<[string, string, number, number]>;
+  /** A re-keyed sandbox's profile met under its new key: key, key prefix, generation, id. */
+  adoptProfile: BetterSqlite3.Statement<[string, number, number, number]>;
+  /** A profile met under the sandbox's current key generation: generation, id. */
+  setKeyGeneration: BetterSqlite3.Statement<[number, number]>;
   /** Audience, member, desired user, pending (0 when the desired user is null, else 1), pending since, now. */
   upsertDesired: BetterSqlite3.Statement<[string, string, string | null, number, number | null, number]>;
   addCounter: BetterSqlite3.Statement<[string, number, string, string, string, number]>;
@@ -57,15 +64,19 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
   const done = `(desired is @delivered and @sent is null and (resend = 0 or ${settledHere}))`;
   const statements: SqliteStatements = {
     selectProfile: db.prepare(
-      'select id, identities, segments from engine_profiles where key_prefix = ? and sandbox_id = ? and profile_key = ?',
+      'select id, identities, segments, key_gen from engine_profiles where key_prefix = ? and sandbox_id = ? and profile_key = ?',
     ),
     insertProfile: db.prepare(
-      `insert into engine_profiles (sandbox_id, profile_key, key_prefix, identities, segments, updated_at)
-       values (?, ?, ?, ?, ?, ?)`,
+      `insert into engine_profiles (sandbox_id, profile_key, key_prefix, identities, segments, updated_at, key_gen)
+       values (?, ?, ?, ?, ?, ?, ?)`,
     ),
     updateProfile: db.prepare(
       'update engine_profiles set identities = ?, segments = ?, updated_at = ? where id = ?',
     ),
+    adoptProfile: db.prepare(
+      'update engine_profiles set profile_key = ?, key_prefix = ?, key_gen = ? where id = ?',
+    ),
+    setKeyGeneration: db.prepare('update engine_profiles set key_gen = ? where id = ?'),
     upsertDesired: db.prepare(
       `insert into engine_ledger (audience_id, member, desired, pending, pending_since, updated_at)
        values (?, ?, ?, ?, ?, ?)

@@ -22,6 +22,7 @@ export type PlanView = z.input<typeof S.PlanSchema>;
 export type ImportReportView = z.input<typeof S.ImportReportSchema>;
 export type ImportView = z.input<typeof S.ImportSchema>;
 export type ProfileKeysView = z.input<typeof S.ProfileKeysSchema>;
+export type ProfileKeysRekeyFinishView = z.input<typeof S.ProfileKeysRekeyFinishSchema>;
 export type ConsentPoliciesView = z.input<typeof S.ConsentPoliciesSchema>;
 export type DataUsagePoliciesView = z.input<typeof S.DataUsagePoliciesSchema>;
 export type DataUsagePoliciesInput = z.output<typeof S.DataUsagePoliciesPutSchema>['policies'];
@@ -265,8 +266,20 @@ export interface ServiceBackend {
   ingestBody(sandboxId: string, body: IngestBody, options: { requestId: string }): Promise<IngestOutcome>;
   profileKeys: {
     get(sandboxId: string): Promise<ProfileKeysView>;
-    /** Refused (409) once the sandbox holds profiles; `null` returns to the service default. */
-    set(sandboxId: string, namespaces: string[] | null): Promise<ProfileKeysView>;
+    /**
+     * Refused (409) once the sandbox holds profiles, unless `rekey`; `null` returns to the service default. See
+     * `setProfileKeyNamespaces` in `src/engine/identity-settings.ts`.
+     */
+    set(
+      sandboxId: string,
+      namespaces: string[] | null,
+      options: { rekey?: boolean | undefined },
+    ): Promise<ProfileKeysView>;
+    /** Ends the re-keying in progress (409 when there is none). */
+    finishRekey(
+      sandboxId: string,
+      options: { removeRemaining: boolean },
+    ): Promise<ProfileKeysRekeyFinishView>;
   };
   dataUsagePolicies: {
     get(sandboxId: string): Promise<DataUsagePoliciesView>;

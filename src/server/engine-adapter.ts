@@ -210,19 +210,37 @@ export function createEngineAdapter(options: {
       }
     },
     profileKeys: (sandboxId) => engine.profileKeySettings(sandboxId),
-    async setProfileKeys(sandboxId, namespaces) {
+    async setProfileKeys(sandboxId, namespaces, options) {
       try {
-        return await engine.setProfileKeyNamespaces(sandboxId, namespaces);
+        return await engine.setProfileKeyNamespaces(
+          sandboxId,
+          namespaces,
+          options.rekey === undefined ? {} : { rekey: options.rekey },
+        );
       } catch (error) {
-        if (error instanceof EngineError && error.code === 'conflict')
+        if (error instanceof EngineError && (error.code === 'conflict' || error.code === 'rekey_in_progress'))
           throw new ApiError({
             status: 409,
-            code: 'profile_keys_fixed',
-            message: error.message,
+            code: error.code === 'conflict' ? 'profile_keys_fixed' : 'rekey_in_progress',
+            message: error.hint === undefined ? error.message : `${error.message}. ${error.hint}`,
             details: error.details,
           });
         if (error instanceof EngineError && error.code === 'invalid_input')
           throw badRequest(error.message, error.details, 'validation_failed');
+        throw error;
+      }
+    },
+    async finishProfileRekey(sandboxId, options) {
+      try {
+        return await engine.finishProfileRekey(sandboxId, options);
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'not_found')
+          throw new ApiError({
+            status: 409,
+            code: 'no_rekey',
+            message: error.message,
+            details: [{ path: 'rekey', reason: 'no re-keying in progress' }],
+          });
         throw error;
       }
     },

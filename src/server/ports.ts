@@ -10,6 +10,7 @@ import type {
   ImportReportView,
   RangedImportInput,
   ImportView,
+  ProfileKeysRekeyFinishView,
   ProfileKeysView,
   ConsentPoliciesInput,
   ConsentPoliciesView,
@@ -61,8 +62,20 @@ export interface EnginePort {
   erase(sandboxId: string, identities: Array<{ namespace: string; id: string }>): Promise<ErasureView>;
   /** The sandbox's profile key namespaces. */
   profileKeys(sandboxId: string): Promise<ProfileKeysView>;
-  /** Changes them; throws an ApiError 409 once the sandbox holds profiles, 400 for a bad list. */
-  setProfileKeys(sandboxId: string, namespaces: string[] | null): Promise<ProfileKeysView>;
+  /**
+   * Changes them; throws an ApiError 409 once the sandbox holds profiles unless `rekey` (and while a re-keying is in
+   * progress), 400 for a bad list.
+   */
+  setProfileKeys(
+    sandboxId: string,
+    namespaces: string[] | null,
+    options: { rekey?: boolean | undefined },
+  ): Promise<ProfileKeysView>;
+  /** Ends the re-keying in progress; throws an ApiError 409 when there is none. */
+  finishProfileRekey(
+    sandboxId: string,
+    options: { removeRemaining: boolean },
+  ): Promise<ProfileKeysRekeyFinishView>;
   consentPolicies(sandboxId: string): Promise<ConsentPoliciesView>;
   /** Replaces them; throws an ApiError 400 with every problem. */
   setConsentPolicies(sandboxId: string, policies: ConsentPoliciesInput): Promise<ConsentPoliciesView>;

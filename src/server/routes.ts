@@ -113,12 +113,27 @@ export function buildRoutes(options: RouteOptions): Route[] {
       tag: 'Sandboxes',
       summary:
         "Sets the identity namespaces the sandbox's profile keys come from (null: the default, ECID then CRMID). " +
-        '409 once the sandbox holds profiles: their keys cannot be remade.',
+        'Once the sandbox holds profiles this re-keys it and needs "rekey": true (409 profile_keys_fixed without; ' +
+        '409 rekey_in_progress during another): each profile takes its new key when it next arrives.',
       body: S.ProfileKeysPatchSchema,
       status: 200,
       response: S.ProfileKeysSchema,
       handler: async ({ principal, backend, body }) =>
-        backend.profileKeys.set(principal.sandboxId, body.namespaces),
+        backend.profileKeys.set(principal.sandboxId, body.namespaces, { rekey: body.rekey }),
+    }),
+    route({
+      method: 'POST',
+      path: `${V1}/profile-keys/rekey/finish`,
+      permissions: ['Activate Destinations'],
+      tag: 'Sandboxes',
+      summary:
+        'Ends the re-keying in progress (409 no_rekey when there is none): profiles are no longer looked for under ' +
+        'their old keys; with removeRemaining, those not met under the new keys leave every audience first.',
+      body: S.ProfileKeysRekeyFinishPostSchema,
+      status: 200,
+      response: S.ProfileKeysRekeyFinishSchema,
+      handler: async ({ principal, backend, body }) =>
+        backend.profileKeys.finishRekey(principal.sandboxId, { removeRemaining: body.removeRemaining }),
     }),
     route({
       method: 'GET',

@@ -1009,10 +1009,36 @@ export const ProfileKeysSchema = z
       .boolean()
       .meta({ description: "true when the sandbox names none and the service's default applies" }),
     fixed: z.boolean().meta({
-      description: 'true once the sandbox holds profiles: their keys were made under these namespaces',
+      description:
+        'true once the sandbox holds profiles: their keys were made under these namespaces, and a change re-keys them',
     }),
+    rekey: z
+      .object({
+        from: z.array(z.string()).meta({ description: 'The namespaces before the change' }),
+        since: z.string().meta({ description: 'When the re-keying began (ISO 8601)' }),
+        remaining: z
+          .number()
+          .int()
+          .meta({
+            description:
+              'Profiles not met under the new keys yet: each takes its new key when it next arrives, or leaves ' +
+              'when the re-keying ends with removeRemaining',
+          }),
+      })
+      .nullable()
+      .meta({ description: 'The re-keying in progress, or null' }),
   })
   .meta({ id: 'ProfileKeys' });
+
+export const ProfileKeysRekeyFinishSchema = z
+  .object({
+    settings: ProfileKeysSchema,
+    removedProfiles: z.number().int().meta({ description: 'Profiles that left every audience' }),
+    removedMemberships: z.number().int().meta({
+      description: 'Their audience memberships: each is removed from its X audience by the next delivery',
+    }),
+  })
+  .meta({ id: 'ProfileKeysRekeyFinish' });
 
 export const CustomPolicySchema = z
   .object({
@@ -1201,6 +1227,22 @@ export const ConsentPreviewSchema = z
 export const ProfileKeysPatchSchema = z.object({
   namespaces: z.array(z.string().min(1).max(100)).min(1).max(10).nullable().meta({
     description: 'In order of preference, e.g. ["CUSTOMERID", "ECID"]; null returns to the default',
+  }),
+  rekey: z
+    .boolean()
+    .optional()
+    .meta({
+      description:
+        'Required (true) once the sandbox holds profiles: each profile takes its key under the new namespaces when it ' +
+        'next arrives, found by the key it had before',
+    }),
+});
+
+export const ProfileKeysRekeyFinishPostSchema = z.object({
+  removeRemaining: z.boolean().meta({
+    description:
+      'true: profiles not met under the new keys leave every audience (removed from X by the next delivery) and ' +
+      'keep nothing; false: they stay as they are',
   }),
 });
 

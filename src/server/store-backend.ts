@@ -1432,7 +1432,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     ingestBody: (sandboxId, body, { requestId }) => engine.ingestBody(sandboxId, body, requestId),
     profileKeys: {
       get: (sandboxId) => engine.profileKeys(sandboxId),
-      set: (sandboxId, namespaces) => engine.setProfileKeys(sandboxId, namespaces),
+      set: (sandboxId, namespaces, options) => engine.setProfileKeys(sandboxId, namespaces, options),
+      finishRekey: (sandboxId, options) => engine.finishProfileRekey(sandboxId, options),
     },
     dataUsagePolicies: {
       get: async (sandboxId) => policiesView(await customPolicies(sandboxId)),

@@ -648,7 +648,7 @@ for (const backend of BACKENDS) {
         // A profile without identifiers is counted but not stored: the sandbox still holds no profile after it.
         yield line({ segmentMembership: { ups: { seg: { status: 'realized' } } } });
         const keys = await h!.engine.setProfileKeyNamespaces('prod', ['CustomerID']);
-        expect(keys).toEqual({ namespaces: ['CUSTOMERID'], isDefault: false, fixed: false });
+        expect(keys).toEqual({ namespaces: ['CUSTOMERID'], isDefault: false, fixed: false, rekey: null });
         yield line(profile(1));
       })();
       await expect(
@@ -669,6 +669,7 @@ for (const backend of BACKENDS) {
         namespaces: ['ECID', 'CRMID'],
         isDefault: true,
         fixed: true,
+        rekey: null,
       });
       await expect(h!.engine.setProfileKeyNamespaces('prod', ['CRMID'])).rejects.toMatchObject({
         code: 'conflict',

@@ -547,6 +547,7 @@ for (const backend of BACKENDS) {
       const [rowKey] = context.rows[0]!;
       const evaluation = (c: string, member: boolean) => ({
         key: `k:${hash(c)}`,
+        previousKey: null,
         valuesText: JSON.stringify({ [rowKey]: [hash(c)] }),
         users: context.dataflows.map((d) => (d.id === flow.id ? JSON.stringify({ email: [hash(c)] }) : null)),
         rejections: {},

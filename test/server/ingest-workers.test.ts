@@ -24,6 +24,7 @@ const PHONE = {
 const CONTEXT: PlainEvaluationContext = {
   rows: [EMAIL, PHONE].map((row) => [mappingRowKey(row), row]),
   keyNamespaces: ['ECID', 'CRMID'],
+  previousKeyNamespaces: null,
   dataflows: [
     {
       id: 'df-1',

@@ -232,6 +232,23 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys' }),
   // Setting what is already set changes nothing, so it is allowed even once the sandbox holds profiles.
   'PATCH /api/v1/profile-keys': async () => ({ path: '/api/v1/profile-keys', body: { namespaces: null } }),
+  'POST /api/v1/profile-keys/rekey/finish': async () => {
+    // A re-keying to end: the sandbox holds a profile, and its key namespaces change (away from the default).
+    const ingest = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: admin(),
+      body: profile('rekey@example.com', { 'seg-main': 'realized' }, 'ecid-rekey'),
+    });
+    expect(ingest.status).toBe(202);
+    const keys = await t.call('GET', '/api/v1/profile-keys', { token: admin() });
+    if (keys.body.rekey === null) {
+      const change = await t.call('PATCH', '/api/v1/profile-keys', {
+        token: admin(),
+        body: { namespaces: keys.body.isDefault ? ['CRMID', 'ECID'] : null, rekey: true },
+      });
+      expect(change.status, JSON.stringify(change.body)).toBe(200);
+    }
+    return { path: '/api/v1/profile-keys/rekey/finish', body: { removeRemaining: false } };
+  },
   'GET /api/v1/data-usage-policies': async () => ({ path: '/api/v1/data-usage-policies' }),
   'PUT /api/v1/data-usage-policies': async () => ({
     path: '/api/v1/data-usage-policies',

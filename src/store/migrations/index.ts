@@ -16,6 +16,7 @@ import { destinationWebhookFormatMigration } from './0014-destination-webhook-fo
 import { destinationPagerDutyKeyMigration } from './0015-destination-pagerduty-key.ts';
 import { destinationAlertTypesMigration } from './0016-destination-alert-types.ts';
 import { dataflowNoDataAlertMigration } from './0017-dataflow-no-data-alert.ts';
+import { sandboxProfileRekeyMigration } from './0018-sandbox-profile-rekey.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -26,6 +27,7 @@ import { engineCompactIndexesMigration } from './0106-engine-compact-indexes.ts'
 import { engineAudienceResendMigration } from './0107-engine-audience-resend.ts';
 import { engineImportsMigration } from './0108-engine-imports.ts';
 import { engineClusteredTablesMigration } from './0109-engine-clustered-tables.ts';
+import { engineProfileKeyGenerationMigration } from './0110-engine-profile-key-generation.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -49,6 +51,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0015-destination-pagerduty-key', destinationPagerDutyKeyMigration],
   ['0016-destination-alert-types', destinationAlertTypesMigration],
   ['0017-dataflow-no-data-alert', dataflowNoDataAlertMigration],
+  ['0018-sandbox-profile-rekey', sandboxProfileRekeyMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],
@@ -59,4 +62,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0107-engine-audience-resend', engineAudienceResendMigration],
   ['0108-engine-imports', engineImportsMigration],
   ['0109-engine-clustered-tables', engineClusteredTablesMigration],
+  ['0110-engine-profile-key-generation', engineProfileKeyGenerationMigration],
 ];

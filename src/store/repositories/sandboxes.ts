@@ -46,7 +46,14 @@ export function sandboxRepository(ctx: RepositoryContext) {
         }
         throw cause;
       }
-      return toSandbox({ ...row, consent_policies: '[]', data_usage_policies: '[]', field_labels: '[]' });
+      return toSandbox({
+        ...row,
+        consent_policies: '[]',
+        data_usage_policies: '[]',
+        field_labels: '[]',
+        profile_key_generation: 0,
+        profile_key_rekey: null,
+      });
     },
 
     async get(id: string): Promise<Sandbox | undefined> {
@@ -71,6 +78,37 @@ export function sandboxRepository(ctx: RepositoryContext) {
       const result = await ctx.db
         .updateTable('sandboxes')
         .set({ profile_key_namespaces: namespaces === null ? null : JSON.stringify([...namespaces]) })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    /**
+     * Re-keys a sandbox that holds profiles: new namespaces (null: the default), the next key generation, and the
+     * re-keying in progress (JSON `{ from, since }`; null when it ends). Returns false for an unknown sandbox.
+     */
+    async startProfileRekey(
+      id: string,
+      namespaces: readonly string[] | null,
+      rekey: string,
+    ): Promise<boolean> {
+      const result = await ctx.db
+        .updateTable('sandboxes')
+        .set((eb) => ({
+          profile_key_namespaces: namespaces === null ? null : JSON.stringify([...namespaces]),
+          profile_key_generation: eb('profile_key_generation', '+', 1),
+          profile_key_rekey: rekey,
+        }))
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    /** Ends the re-keying in progress (profiles are no longer looked for under their keys before). */
+    async finishProfileRekey(id: string): Promise<boolean> {
+      const result = await ctx.db
+        .updateTable('sandboxes')
+        .set({ profile_key_rekey: null })
         .where('id', '=', id)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;

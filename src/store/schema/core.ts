@@ -19,6 +19,10 @@ export interface SandboxesTable {
    * the service default. Fixed once the sandbox holds profiles (their keys are keyed hashes under these namespaces).
    */
   profile_key_namespaces: string | null;
+  /** How many times the profile key namespaces changed while the sandbox held profiles (migration 0018). */
+  profile_key_generation: Generated<number>;
+  /** The re-keying in progress, JSON `{ from: string[]; since: EpochMs }`, or null (migration 0018). */
+  profile_key_rekey: string | null;
   /** JSON array of the sandbox's consent policies (migration 0005; see `src/audience/consent.ts`). */
   consent_policies: Generated<string>;
   /** JSON array of the sandbox's own data-usage policies (migration 0006; see `src/audience/governance.ts`). */

@@ -1,0 +1,153 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../store/backends.ts';
+import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+
+// Re-keying a sandbox that holds profiles: each profile is adopted under its new key as it arrives, so its later
+// changes still reach X, and the end of the re-keying can remove those never met again.
+
+const MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
+const person = (ecid: string, crmId: string, email: string, status = 'realized') => ({
+  segmentMembership: { ups: { seg: { status } } },
+  identityMap: { ECID: [{ id: ecid }], CRMID: [{ id: crmId }], Email: [{ id: email }] },
+});
+const emails = (...list: string[]) => new Set(list.map((e) => `email:${emailHash(e)}`));
+
+for (const backend of BACKENDS) {
+  describe(`re-keying profile keys (${backend.name})`, () => {
+    let h: Harness | undefined;
+    afterEach(async () => {
+      await h?.cleanup();
+      h = undefined;
+    });
+
+    async function prepare() {
+      h = await setup(backend);
+      const flow = await h.store.dataflows.create({
+        sandboxId: 'prod',
+        destinationId: h.destination.id,
+        name: 'f',
+        mapping: MAPPING,
+      });
+      const audience = await h.store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: flow.id,
+        segmentId: 'seg',
+        mappingName: 'Re-keyed',
+        startDate: 0,
+      });
+      await h.engine.sync();
+      const atX = async () => {
+        await h!.engine.flush();
+        return xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!);
+      };
+      const profiles = async () =>
+        (
+          await h!.store.db
+            .selectFrom('engine_profiles')
+            .select('id')
+            .where('sandbox_id', '=', 'prod')
+            .execute()
+        ).length;
+      return { atX, profiles };
+    }
+
+    it('adopts each profile under its new key as it arrives: exits and identity changes still reach X', async () => {
+      const { atX, profiles } = await prepare();
+      // Keyed by ECID (the default's first namespace).
+      await h!.engine.ingest(
+        [person('e1', 'c1', 'a@x.com'), person('e2', 'c2', 'b@x.com'), person('e3', 'c3', 'c@x.com')],
+        {
+          sandboxId: 'prod',
+        },
+      );
+      expect(await atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
+
+      await expect(h!.engine.setProfileKeyNamespaces('prod', ['CRMID'])).rejects.toMatchObject({
+        code: 'conflict',
+        hint: expect.stringContaining('"rekey": true'),
+      });
+      const started = await h!.engine.setProfileKeyNamespaces('prod', ['crmid'], { rekey: true });
+      expect(started).toMatchObject({
+        namespaces: ['CRMID'],
+        isDefault: false,
+        fixed: true,
+        rekey: { from: ['ECID', 'CRMID'], remaining: 3 },
+      });
+      expect(Date.parse(started.rekey!.since)).toBe(h!.clock.now());
+      // One re-keying at a time.
+      await expect(
+        h!.engine.setProfileKeyNamespaces('prod', ['ECID'], { rekey: true }),
+      ).rejects.toMatchObject({
+        code: 'rekey_in_progress',
+      });
+
+      // Person 1 comes back with a new email (twice in the batch), keyed by CRMID now: the same profile, so the old
+      // email leaves X. Person 2 exits through a file parsed on worker threads.
+      await h!.engine.ingest([person('e1', 'c1', 'a2@x.com'), person('e1', 'c1', 'a3@x.com')], {
+        sandboxId: 'prod',
+      });
+      const file = join(h!.testStore.dataDir, 'exits.ndjson');
+      writeFileSync(file, `${JSON.stringify(person('e2', 'c2', 'b@x.com', 'exited'))}\n`);
+      expect(await h!.engine.importFile(file, { sandboxId: 'prod', threads: 2 })).toMatchObject({
+        accepted: 1,
+      });
+      expect(await atX()).toEqual(emails('a3@x.com', 'c@x.com'));
+      // Adopted, not added: still three profiles, one of them not met under the new keys.
+      expect(await profiles()).toBe(3);
+      expect((await h!.engine.profileKeySettings('prod')).rekey).toMatchObject({ remaining: 1 });
+
+      // The end, removing the profile never met again: it leaves the X audience.
+      const finished = await h!.engine.finishProfileRekey('prod', { removeRemaining: true });
+      expect(finished).toMatchObject({
+        removedProfiles: 1,
+        removedMemberships: 1,
+        settings: { rekey: null },
+      });
+      expect(await atX()).toEqual(emails('a3@x.com'));
+      await expect(h!.engine.finishProfileRekey('prod', { removeRemaining: false })).rejects.toMatchObject({
+        code: 'not_found',
+      });
+      // Exported again after the end, that person is a new profile under the new key.
+      await h!.engine.ingest([person('e3', 'c3', 'c@x.com')], { sandboxId: 'prod' });
+      expect(await atX()).toEqual(emails('a3@x.com', 'c@x.com'));
+      expect(await profiles()).toBe(4);
+    });
+
+    it('counts a profile whose key the change did not touch as met, and keeps the rest when asked', async () => {
+      const { atX } = await prepare();
+      await h!.engine.ingest(
+        [
+          person('e1', 'c1', 'a@x.com'),
+          // No ECID: keyed by CRMID before and after.
+          {
+            segmentMembership: { ups: { seg: { status: 'realized' } } },
+            identityMap: { CRMID: [{ id: 'c2' }], Email: [{ id: 'b@x.com' }] },
+          },
+        ],
+        { sandboxId: 'prod' },
+      );
+      await h!.engine.setProfileKeyNamespaces('prod', ['CRMID', 'ECID'], { rekey: true });
+      expect((await h!.engine.profileKeySettings('prod')).rekey).toMatchObject({ remaining: 2 });
+      await h!.engine.ingest(
+        [
+          {
+            segmentMembership: { ups: { seg: { status: 'realized' } } },
+            identityMap: { CRMID: [{ id: 'c2' }], Email: [{ id: 'b2@x.com' }] },
+          },
+        ],
+        { sandboxId: 'prod' },
+      );
+      expect((await h!.engine.profileKeySettings('prod')).rekey).toMatchObject({ remaining: 1 });
+      const finished = await h!.engine.finishProfileRekey('prod', { removeRemaining: false });
+      expect(finished).toMatchObject({ removedProfiles: 0, removedMemberships: 0 });
+      expect(await atX()).toEqual(emails('a@x.com', 'b2@x.com'));
+      // A privacy request names a person by a namespace of either generation.
+      expect(await h!.engine.erase('prod', [{ namespace: 'ECID', id: 'e1' }])).toMatchObject({ profiles: 1 });
+      expect(await atX()).toEqual(emails('b2@x.com'));
+    });
+  });
+}
