@@ -57,7 +57,9 @@ async function expectText(locator: Locator, expected: string | RegExp, timeoutMs
         .locator('main')
         .innerText({ timeout: 1_000 })
         .catch(() => '(unreadable)'));
-    throw new Error(`${(error as Error).message}; ${where}: ${text.replace(/\s+/g, ' ').slice(0, 1_500)}`);
+    throw new Error(`${(error as Error).message}; ${where}: ${text.replace(/\s+/g, ' ').slice(0, 1_500)}`, {
+      cause: error,
+    });
   }
 }
 
