@@ -801,13 +801,30 @@ describe('tca CLI', () => {
     expect(refused.stderr + refused.stdout).toContain('Cross Site Targeting');
   });
 
-  it('shows the profile keys, fixed once the sandbox holds profiles', async () => {
+  it('shows the profile keys, changed once the sandbox holds profiles only by re-keying it', async () => {
     const shown = await tca(['sandboxes', 'profile-keys', '--json']);
     expect(shown.code, shown.stderr).toBe(0);
-    expect(JSON.parse(shown.stdout)).toEqual({ namespaces: ['ECID', 'CRMID'], isDefault: true, fixed: true });
+    expect(JSON.parse(shown.stdout)).toEqual({
+      namespaces: ['ECID', 'CRMID'],
+      isDefault: true,
+      fixed: true,
+      rekey: null,
+    });
     const refused = await tca(['sandboxes', 'profile-keys', '--set', 'CustomerID,ECID']);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr + refused.stdout).toContain('cannot change');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('Add --rekey to re-key');
+    const rekeyed = await tca(['sandboxes', 'profile-keys', '--set', 'CRMID,ECID', '--rekey']);
+    expect(rekeyed.code, rekeyed.stderr).toBe(0);
+    expect(rekeyed.stdout).toMatch(/Re-keying from ECID, CRMID since \S+: \d+ profiles not met/);
+    expect((await tca(['sandboxes', 'profile-keys', '--finish-rekey'])).code).toBe(2);
+    expect((await tca(['sandboxes', 'profile-keys', '--keep-remaining'])).code).toBe(2);
+    const kept = await tca(['sandboxes', 'profile-keys', '--finish-rekey', '--keep-remaining', '--json']);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(JSON.parse(kept.stdout)).toMatchObject({ removedProfiles: 0, settings: { rekey: null } });
+    // Back to the default for the tests after this one, the same way.
+    expect((await tca(['sandboxes', 'profile-keys', '--default', '--rekey'])).code).toBe(0);
+    const ended = await tca(['sandboxes', 'profile-keys', '--finish-rekey', '--keep-remaining']);
+    expect(ended.stdout).toContain('Re-keying ended. 0 profiles');
   });
 
   it('labels mapped fields, lists and removes them, refusing bad labels with their problems', async () => {
