@@ -1234,6 +1234,55 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(result, '1 id(s) matched no profile');
   });
 
+  it('re-keys the profiles in Settings, shows who is left, and ends the re-keying', async () => {
+    const person = {
+      identityMap: {
+        ECID: [{ id: 'ecid-rekey' }],
+        CRMID: [{ id: 'crm-rekey' }],
+        Email: [{ id: 'rekey@example.com' }],
+      },
+      segmentMembership: { ups: { 'seg-buyers': { status: 'realized' } } },
+    };
+    await callApi(stack, 'POST', '/ingest/profiles', [person]);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Re-key profiles…' }).click();
+    await page.getByLabel('Profile key namespaces').fill('CRMID, ECID');
+    await page.getByRole('button', { name: 'Re-key profiles', exact: true }).click();
+    const progress = page.getByTestId('rekey-progress');
+    await expectText(progress, 'Re-keying from ECID, CRMID');
+    await expectText(page.getByTestId('profile-key-namespaces'), 'CRMID, ECID');
+    const count = async () =>
+      (await callApi<{ rekey: { remaining: number } }>(stack, 'GET', '/profile-keys')).rekey.remaining;
+    const before = await count();
+    expect(before).toBeGreaterThan(1);
+    await expectText(progress, `${before.toLocaleString('en-US')} profiles not met under the new keys`);
+    // The person arrives again with a new email, now keyed by CRMID: found under the ECID key and moved, one fewer
+    // left.
+    await callApi(stack, 'POST', '/ingest/profiles', [
+      { ...person, identityMap: { ...person.identityMap, Email: [{ id: 'rekey.2@example.com' }] } },
+    ]);
+    expect(await count()).toBe(before - 1);
+    await page.reload();
+    await expectText(progress, `${(before - 1).toLocaleString('en-US')} profiles not met`);
+    await shot(page, '18d-settings-rekey');
+    // Removing the rest asks first; kept instead, nothing leaves X.
+    await page.getByRole('button', { name: 'End re-keying, remove the rest…' }).click();
+    await expectText(
+      page.getByRole('button', { name: /^Confirm: remove/ }),
+      (before - 1).toLocaleString('en-US'),
+    );
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('button', { name: 'End re-keying, keep the rest' }).click();
+    await expectText(page.locator('main'), 'Re-keying ended: 0 profiles left every audience');
+    expect(await progress.count()).toBe(0);
+    // Back to the default, the same way, for what follows.
+    await page.getByRole('button', { name: 'Re-key profiles…' }).click();
+    await page.getByRole('button', { name: 'Re-key to the default' }).click();
+    await expectText(progress, 'Re-keying from CRMID, ECID');
+    await page.getByRole('button', { name: 'End re-keying, keep the rest' }).click();
+    await expectText(page.getByTestId('profile-key-namespaces'), 'ECID, CRMID');
+  });
+
   it(
     'switches sandboxes: a token of another sandbox sees only that sandbox',
     { timeout: 120_000 },

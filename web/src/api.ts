@@ -15,6 +15,8 @@ import type {
   ImportReportView,
   ImportView,
   MonitoringView,
+  ProfileKeysRekeyFinishView,
+  ProfileKeysView,
 } from '../../src/server/backend.ts';
 import type { FileFormat } from '../../src/profile/file-format.ts';
 import type { WebhookFormat } from '../../src/config/load-config.ts';
@@ -228,12 +230,10 @@ export interface Dataflow {
 }
 
 /** How the sandbox's profiles are keyed (see `GET /profile-keys`). */
-export interface ProfileKeys {
-  namespaces: string[];
-  isDefault: boolean;
-  /** True once the sandbox holds profiles: the namespaces can no longer change. */
-  fixed: boolean;
-}
+/** How the sandbox keys profiles; `fixed` once it holds profiles (a change then re-keys them), `rekey` while it does. */
+export type ProfileKeys = ProfileKeysView;
+/** What ending a re-keying did. */
+export type RekeyFinish = ProfileKeysRekeyFinishView;
 
 /** The data-usage policies activations are checked against (see `GET /data-usage-policies`): the service's type. */
 export type DataUsagePolicies = DataUsagePoliciesView;
@@ -750,9 +750,15 @@ export function createApi(options: ApiOptions) {
       (await request<{ imports: ImportRecord[] }>('GET', '/imports', undefined, { limit })).imports,
 
     profileKeys: () => request<ProfileKeys>('GET', '/profile-keys'),
-    /** `null` returns to the service default; refused (409) once the sandbox holds profiles. */
-    setProfileKeys: (namespaces: string[] | null) =>
-      request<ProfileKeys>('PATCH', '/profile-keys', { namespaces }),
+    /**
+     * `null` returns to the service default. Once the sandbox holds profiles it needs `rekey` (409 otherwise, and
+     * while a re-keying is in progress): each profile takes its new key when it next arrives.
+     */
+    setProfileKeys: (namespaces: string[] | null, rekey = false) =>
+      request<ProfileKeys>('PATCH', '/profile-keys', { namespaces, ...(rekey ? { rekey: true } : {}) }),
+    /** Ends the re-keying in progress, removing the profiles never met under the new keys or keeping them. */
+    finishRekey: (removeRemaining: boolean) =>
+      request<RekeyFinish>('POST', '/profile-keys/rekey/finish', { removeRemaining }),
 
     dataUsagePolicies: () => request<DataUsagePolicies>('GET', '/data-usage-policies'),
     /** Replaces the sandbox's own policies; refused (409) when an activation in place breaks the new set. */

@@ -558,87 +558,189 @@ function useProfileKeys() {
   return useQuery({ queryKey: [session.sandbox, 'profile-keys'], queryFn: () => api.profileKeys() });
 }
 
-/** How the sandbox keys its profiles: shown always, editable until the sandbox holds profiles. */
+/**
+ * How the sandbox keys its profiles: shown always, set freely until the sandbox holds profiles, then changed by
+ * re-keying them (each takes its new key when it next arrives), with the re-keying's progress and its end.
+ */
 function ProfileKeysSection() {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
   const keys = useProfileKeys();
   const mayChange = session.permissions.includes('Activate Destinations');
   const [draft, setDraft] = useState<string | null>(null);
+  const [rekeying, setRekeying] = useState(false);
+  const [confirmRemove, setConfirmRemove] = useState(false);
+  const refresh = () => queryClient.invalidateQueries({ queryKey: [session.sandbox, 'profile-keys'] });
   const save = useMutation({
-    mutationFn: (namespaces: string[] | null) => api.setProfileKeys(namespaces),
+    mutationFn: ({ namespaces, rekey }: { namespaces: string[] | null; rekey: boolean }) =>
+      api.setProfileKeys(namespaces, rekey),
     onSuccess: async () => {
       setDraft(null);
-      await queryClient.invalidateQueries({ queryKey: [session.sandbox, 'profile-keys'] });
+      setRekeying(false);
+      await refresh();
+    },
+  });
+  const finish = useMutation({
+    mutationFn: (removeRemaining: boolean) => api.finishRekey(removeRemaining),
+    onSuccess: async () => {
+      setConfirmRemove(false);
+      await refresh();
     },
   });
   return (
     <>
       <h2>Profile keys</h2>
       <QueryView query={keys} label="the profile keys">
-        {(current) => (
-          <div className="card">
-            <p>
-              A profile is keyed by the first of these identity namespaces it has:{' '}
-              <strong data-testid="profile-key-namespaces">{current.namespaces.join(', ')}</strong>
-              {current.isDefault ? <span className="muted"> (the default)</span> : null}. Its exports are tied
-              together by that key, so a changed email replaces the old one at X.
-            </p>
-            {current.fixed ? (
-              <p className="muted">
-                Fixed: this sandbox holds profiles keyed this way. Use a new sandbox for data keyed otherwise.
-              </p>
-            ) : !mayChange ? (
-              <p className="muted">
-                A token with Activate Destinations can change them until the sandbox holds profiles.
-              </p>
-            ) : (
-              <form
-                noValidate
-                onSubmit={(e) => {
-                  e.preventDefault();
-                  const namespaces = splitList(draft ?? '');
-                  if (namespaces.length > 0) save.mutate(namespaces);
-                }}
+        {(current) => {
+          const form = (rekey: boolean) => (
+            <form
+              noValidate
+              onSubmit={(e) => {
+                e.preventDefault();
+                const namespaces = splitList(draft ?? '');
+                if (namespaces.length > 0) save.mutate({ namespaces, rekey });
+              }}
+            >
+              <Field
+                label="Profile key namespaces"
+                hint={
+                  rekey
+                    ? 'The new ones, in order of preference, separated by commas, e.g. CRMID, ECID.'
+                    : 'In order of preference, separated by commas, e.g. CustomerID, ECID. Changing them later re-keys the profiles.'
+                }
               >
-                <Field
-                  label="Profile key namespaces"
-                  hint="In order of preference, separated by commas, e.g. CustomerID, ECID. Fixed once profiles arrive."
-                >
-                  {(props) => (
-                    <input
-                      {...props}
-                      type="text"
-                      value={draft ?? current.namespaces.join(', ')}
-                      onChange={(e) => setDraft(e.target.value)}
-                    />
-                  )}
-                </Field>
-                <div className="actions">
-                  {!current.isDefault ? (
-                    <button
-                      type="button"
-                      className="secondary"
-                      disabled={save.isPending}
-                      onClick={() => save.mutate(null)}
-                    >
-                      Use the default
-                    </button>
-                  ) : null}
+                {(props) => (
+                  <input
+                    {...props}
+                    type="text"
+                    value={draft ?? current.namespaces.join(', ')}
+                    onChange={(e) => setDraft(e.target.value)}
+                  />
+                )}
+              </Field>
+              <div className="actions">
+                {rekey ? (
                   <button
-                    type="submit"
-                    disabled={save.isPending || draft === null || splitList(draft).length === 0}
+                    type="button"
+                    className="secondary"
+                    onClick={() => {
+                      setRekeying(false);
+                      setDraft(null);
+                    }}
                   >
-                    Save profile keys
+                    Cancel
                   </button>
+                ) : null}
+                {!current.isDefault ? (
+                  <button
+                    type="button"
+                    className="secondary"
+                    disabled={save.isPending}
+                    onClick={() => save.mutate({ namespaces: null, rekey })}
+                  >
+                    {rekey ? 'Re-key to the default' : 'Use the default'}
+                  </button>
+                ) : null}
+                <button
+                  type="submit"
+                  disabled={save.isPending || draft === null || splitList(draft).length === 0}
+                >
+                  {rekey ? 'Re-key profiles' : 'Save profile keys'}
+                </button>
+              </div>
+            </form>
+          );
+          return (
+            <div className="card">
+              <p>
+                A profile is keyed by the first of these identity namespaces it has:{' '}
+                <strong data-testid="profile-key-namespaces">{current.namespaces.join(', ')}</strong>
+                {current.isDefault ? <span className="muted"> (the default)</span> : null}. Its exports are
+                tied together by that key, so a changed email replaces the old one at X.
+              </p>
+              {current.rekey ? (
+                <div className="callout" role="status" data-testid="rekey-progress">
+                  <p>
+                    Re-keying from <strong>{current.rekey.from.join(', ')}</strong> since{' '}
+                    {new Date(current.rekey.since).toLocaleString()}:{' '}
+                    <strong>{formatCount(current.rekey.remaining)}</strong> profiles not met under the new
+                    keys yet. Each takes its new key when it next arrives, found by the key it had before; a
+                    full export from the source moves them all.
+                  </p>
+                  {mayChange ? (
+                    <div className="actions">
+                      <button
+                        type="button"
+                        className="secondary"
+                        disabled={finish.isPending}
+                        onClick={() => finish.mutate(false)}
+                      >
+                        End re-keying, keep the rest
+                      </button>
+                      {confirmRemove ? (
+                        <>
+                          <button
+                            type="button"
+                            className="danger"
+                            disabled={finish.isPending}
+                            onClick={() => finish.mutate(true)}
+                          >
+                            Confirm: remove {formatCount(current.rekey.remaining)} profiles from X
+                          </button>
+                          <button type="button" className="secondary" onClick={() => setConfirmRemove(false)}>
+                            Cancel
+                          </button>
+                        </>
+                      ) : (
+                        <button
+                          type="button"
+                          className="danger"
+                          disabled={finish.isPending}
+                          onClick={() => setConfirmRemove(true)}
+                        >
+                          End re-keying, remove the rest…
+                        </button>
+                      )}
+                    </div>
+                  ) : null}
                 </div>
-              </form>
-            )}
-            {save.isError ? (
-              <ErrorMessage error={save.error} title="The profile keys were not changed" />
-            ) : null}
-          </div>
-        )}
+              ) : current.fixed ? (
+                <>
+                  <p className="muted">
+                    Fixed: this sandbox holds profiles keyed this way. Changing the namespaces re-keys them:
+                    each profile takes its new key when it next arrives, and ending the re-keying can remove
+                    those never met again.
+                  </p>
+                  {mayChange && rekeying ? form(true) : null}
+                  {mayChange && !rekeying ? (
+                    <div className="actions">
+                      <button type="button" className="secondary" onClick={() => setRekeying(true)}>
+                        Re-key profiles…
+                      </button>
+                    </div>
+                  ) : null}
+                </>
+              ) : !mayChange ? (
+                <p className="muted">A token with Activate Destinations can change them.</p>
+              ) : (
+                form(false)
+              )}
+              {save.isError ? (
+                <ErrorMessage error={save.error} title="The profile keys were not changed" />
+              ) : null}
+              {finish.isError ? (
+                <ErrorMessage error={finish.error} title="The re-keying did not end" />
+              ) : null}
+              {finish.isSuccess ? (
+                <p className="small" role="status">
+                  Re-keying ended: {formatCount(finish.data.removedProfiles)} profiles left every audience (
+                  {formatCount(finish.data.removedMemberships)} memberships, removed from X by the next
+                  delivery).
+                </p>
+              ) : null}
+            </div>
+          );
+        }}
       </QueryView>
     </>
   );
@@ -1293,7 +1395,8 @@ function PrivacyRequestSection() {
       await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
     },
   });
-  const namespaces = keys.data?.namespaces ?? [];
+  // While the sandbox is re-keyed, people are also named by the namespaces before.
+  const namespaces = [...new Set([...(keys.data?.namespaces ?? []), ...(keys.data?.rekey?.from ?? [])])];
   const chosen = namespace ?? namespaces[0] ?? '';
   // One id per line: ids may hold commas.
   const idList = ids
