@@ -1,7 +1,8 @@
 import { createEmulator, defaultDemoSeed, type Emulator } from '../../src/emulator/index.ts';
 import { createEngine, type Engine, type EngineTuning } from '../../src/engine/index.ts';
 import { sha256Hex } from '../../src/identity/index.ts';
-import type { Destination, Store } from '../../src/store/index.ts';
+import type { MappingRow } from '../../src/audience/mapping-rules.ts';
+import type { Audience, Dataflow, Destination, Store } from '../../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../../src/xads/index.ts';
 import type { Backend, TestStore } from '../store/backends.ts';
 
@@ -134,4 +135,25 @@ export async function xAudienceIdOf(store: Store, audienceId: string): Promise<s
     .where('id', '=', audienceId)
     .executeTakeFirst();
   return row?.x_audience_id ?? null;
+}
+
+/** A dataflow to the harness's destination with one audience of `segmentId`, exporting from the start. */
+export async function activateSegment(
+  h: Harness,
+  options: { mapping: MappingRow[]; segmentId: string; mappingName: string },
+): Promise<{ flow: Dataflow; audience: Audience }> {
+  const flow = await h.store.dataflows.create({
+    sandboxId: 'prod',
+    destinationId: h.destination.id,
+    name: 'f',
+    mapping: options.mapping,
+  });
+  const audience = await h.store.audiences.create({
+    sandboxId: 'prod',
+    dataflowId: flow.id,
+    segmentId: options.segmentId,
+    mappingName: options.mappingName,
+    startDate: 0,
+  });
+  return { flow, audience };
 }

@@ -240,7 +240,12 @@ describe.each(BACKENDS)('migration 0109 on $name', (backend) => {
       db,
     );
 
-    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(['0109-engine-clustered-tables']);
+    expect(
+      await migrateToLatest(
+        db,
+        MIGRATIONS.filter(([name]) => name < '0110'),
+      ),
+    ).toEqual(['0109-engine-clustered-tables']);
 
     expect(await db.selectFrom('engine_ledger').selectAll().orderBy('member').execute()).toEqual([
       {
@@ -347,5 +352,33 @@ describe.each(BACKENDS)('migration 0003 on $name', (backend) => {
     ]);
     await expect(sql`select profile_key_namespaces from dataflows`.execute(db)).rejects.toThrow();
     expect((await t.store.sandboxes.get('sbx_keyed'))?.profileKeyNamespaces).toEqual(['CUSTOMERID', 'ECID']);
+  });
+});
+
+describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
+  it('start every sandbox at key generation 0 with no re-keying, and every profile keyed under it', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name < '0018' || (name >= '0100' && name < '0110')),
+    );
+    await sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
+      values ('prod', 'k:aaa', '{}', '[]', 1)`.execute(db);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual([
+      '0018-sandbox-profile-rekey',
+      '0110-engine-profile-key-generation',
+    ]);
+    expect(
+      await db
+        .selectFrom('sandboxes')
+        .select(['profile_key_generation', 'profile_key_rekey'])
+        .where('id', '=', 'prod')
+        .execute(),
+    ).toEqual([{ profile_key_generation: 0, profile_key_rekey: null }]);
+    expect(await db.selectFrom('engine_profiles').select(['profile_key', 'key_gen']).execute()).toEqual([
+      { profile_key: 'k:aaa', key_gen: 0 },
+    ]);
   });
 });
