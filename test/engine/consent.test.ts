@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
-import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
 const MAPPING = [
   { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
@@ -26,18 +26,10 @@ function profile(i: number, share: string | null, shape: 'flat' | 'xdm' = 'flat'
 const emails = (...ids: number[]) => new Set(ids.map((i) => `email:${emailHash(`u${i}@x.com`)}`));
 
 async function flowOf(h: Harness) {
-  const flow = await h.store.dataflows.create({
-    sandboxId: 'prod',
-    destinationId: h.destination.id,
-    name: 'flow',
+  const { audience } = await activateSegment(h, {
     mapping: MAPPING,
-  });
-  const audience = await h.store.audiences.create({
-    sandboxId: 'prod',
-    dataflowId: flow.id,
     segmentId: 'seg',
     mappingName: 'Loyal',
-    startDate: 0,
   });
   return audience;
 }

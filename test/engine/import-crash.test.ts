@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ImportReport } from '../../src/engine/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
+  activateSegment,
   emailHash,
   makeClock,
   seededRandom,
@@ -72,18 +73,10 @@ for (const backend of BACKENDS) {
 
     it('a mirror import killed at many points and resumed each time ends exactly as one uninterrupted run', async () => {
       h = await setup(backend, { clock: makeClock(Date.now()) });
-      const flow = await h.store.dataflows.create({
-        sandboxId: 'prod',
-        destinationId: h.destination.id,
-        name: 'nightly',
+      const { audience } = await activateSegment(h, {
         mapping: MAPPING,
-      });
-      const audience = await h.store.audiences.create({
-        sandboxId: 'prod',
-        dataflowId: flow.id,
         segmentId: 'seg',
         mappingName: 'Nightly members',
-        startDate: 0,
       });
       // Members 0–599 before: the mirror file holds 300–1199, so 0–299 must leave, once, when the file is read.
       const dir = h.testStore.dataDir;

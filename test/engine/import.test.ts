@@ -6,7 +6,7 @@ import { nestedParquet } from '../fixtures/parquet.ts';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { csvField } from '../../src/profile/index.ts';
 import { BACKENDS } from '../store/backends.ts';
-import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
 const MAPPING = [
   { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
@@ -69,18 +69,10 @@ for (const backend of BACKENDS) {
 
     async function prepare() {
       h = await setup(backend);
-      const flow = await h.store.dataflows.create({
-        sandboxId: 'prod',
-        destinationId: h.destination.id,
-        name: 'f',
+      const { flow, audience } = await activateSegment(h, {
         mapping: MAPPING,
-      });
-      const audience = await h.store.audiences.create({
-        sandboxId: 'prod',
-        dataflowId: flow.id,
         segmentId: 'seg',
         mappingName: 'Imported',
-        startDate: 0,
       });
       return { flow, audience, dir: h.testStore.dataDir };
     }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
-import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
 // Re-keying a sandbox that holds profiles: each profile is adopted under its new key as it arrives, so its later
 // changes still reach X, and the end of the re-keying can remove those never met again.
@@ -26,18 +26,10 @@ for (const backend of BACKENDS) {
 
     async function prepare() {
       h = await setup(backend);
-      const flow = await h.store.dataflows.create({
-        sandboxId: 'prod',
-        destinationId: h.destination.id,
-        name: 'f',
+      const { audience } = await activateSegment(h, {
         mapping: MAPPING,
-      });
-      const audience = await h.store.audiences.create({
-        sandboxId: 'prod',
-        dataflowId: flow.id,
         segmentId: 'seg',
         mappingName: 'Re-keyed',
-        startDate: 0,
       });
       await h.engine.sync();
       const atX = async () => {

@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SQLITE_BACKEND } from '../store/backends.ts';
-import { emailHash, setup, usersRequests, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import {
+  activateSegment,
+  emailHash,
+  setup,
+  usersRequests,
+  xAudienceIdOf,
+  xIdentifiers,
+  type Harness,
+} from './harness.ts';
 
 const MAPPING = [
   { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
@@ -15,18 +23,10 @@ describe('engine smoke', () => {
 
   it('creates the audience and delivers members', async () => {
     h = await setup(SQLITE_BACKEND);
-    const flow = await h.store.dataflows.create({
-      sandboxId: 'prod',
-      destinationId: h.destination.id,
-      name: 'f',
+    const { audience: aud } = await activateSegment(h, {
       mapping: MAPPING,
-    });
-    const aud = await h.store.audiences.create({
-      sandboxId: 'prod',
-      dataflowId: flow.id,
       segmentId: 'seg-1',
       mappingName: 'Loyal',
-      startDate: 0,
     });
     const result = await h.engine.ingest(
       [
