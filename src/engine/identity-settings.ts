@@ -178,18 +178,16 @@ export async function finishProfileRekey(
   options: { removeRemaining: boolean },
 ): Promise<RekeyFinish> {
   const db = rt.store.db as unknown as Db;
-  const before = await settingsIn(db, rt, sandboxId, false);
-  if (!before.rekey)
+  const sandbox = await db
+    .selectFrom('sandboxes')
+    .select(['profile_key_generation', 'profile_key_rekey'])
+    .where('id', '=', sandboxId)
+    .executeTakeFirst();
+  if (!sandbox?.profile_key_rekey)
     throw new EngineError('not_found', `Sandbox ${sandboxId} is not being re-keyed`, {
       hint: 'GET /api/v1/profile-keys says whether a re-keying is in progress',
     });
-  const generation = (
-    await db
-      .selectFrom('sandboxes')
-      .select('profile_key_generation')
-      .where('id', '=', sandboxId)
-      .executeTakeFirstOrThrow()
-  ).profile_key_generation;
+  const generation = sandbox.profile_key_generation;
   let removedProfiles = 0;
   let removedMemberships = 0;
   if (options.removeRemaining) {
