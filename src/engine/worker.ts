@@ -123,8 +123,11 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
   return due;
 }
 
-/** Polls the health of audiences not checked within the interval. */
-export async function pollDueHealth(rt: EngineRuntime): Promise<number> {
+/**
+ * Polls the health of audiences not checked within the interval. With `locks`, each poll runs under its audience's
+ * in-process lock, so it never overlaps that audience's delivery (a poll that finds the X audience gone resets it).
+ */
+export async function pollDueHealth(rt: EngineRuntime, locks?: AudienceLocks): Promise<number> {
   const now = rt.now();
   const rows = await rt.store.db
     .selectFrom('dataflow_audiences as a')
@@ -142,21 +145,25 @@ export async function pollDueHealth(rt: EngineRuntime): Promise<number> {
     .execute();
   let polled = 0;
   for (const row of rows) {
-    try {
-      const destination = await rt.store.destinations.get(row.sandbox_id, row.destination_id);
-      if (!destination) continue;
-      const client = await rt.clientFor(destination);
-      await pollHealth(rt, client, destination.accountId, {
-        id: row.id,
-        sandboxId: row.sandbox_id,
-        xAudienceId: row.x_audience_id!,
-      });
-      polled += 1;
-    } catch (error) {
-      // Deleted at X (by hand, or X's store was reset): recreate it with every desired member, as delivery does.
-      if (isXAdsError(error) && error.kind === 'not_found') await resetXAudience(rt, row.id);
-      else rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
-    }
+    const poll = async (): Promise<boolean> => {
+      try {
+        const destination = await rt.store.destinations.get(row.sandbox_id, row.destination_id);
+        if (!destination) return false;
+        const client = await rt.clientFor(destination);
+        await pollHealth(rt, client, destination.accountId, {
+          id: row.id,
+          sandboxId: row.sandbox_id,
+          xAudienceId: row.x_audience_id!,
+        });
+        return true;
+      } catch (error) {
+        // Deleted at X (by hand, or X's store was reset): recreate it with every desired member, as delivery does.
+        if (isXAdsError(error) && error.kind === 'not_found') await resetXAudience(rt, row.id);
+        else rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
+        return false;
+      }
+    };
+    if (await (locks ? locks.run(row.id, poll) : poll())) polled += 1;
   }
   return polled;
 }
@@ -201,17 +208,29 @@ export function startWorkerLoop(rt: EngineRuntime, locks: AudienceLocks): { stop
   let running: Promise<void> = Promise.resolve();
   const inFlight = new Set<string>();
   let lastSlow = 0;
+  // The slow upkeep (verifying paused destinations, health polls, backlog samples, pruning) runs beside delivery, one
+  // pass at a time: an X that answers a health poll slowly, or only after its retries, holds back no delivery.
+  let upkeep: Promise<void> | null = null;
+  const runUpkeep = async () => {
+    try {
+      await resumeVerified(rt);
+      await pollDueHealth(rt, locks);
+      await samplePending(rt);
+      await pruneHistory(rt);
+    } catch (error) {
+      rt.logger.error({ error: String(error) }, 'worker upkeep failed');
+    }
+  };
 
   const tick = async () => {
     try {
       await syncAudiences(rt);
       const now = rt.now();
-      if (now - lastSlow >= 30_000) {
+      if (upkeep === null && now - lastSlow >= 30_000) {
         lastSlow = now;
-        await resumeVerified(rt);
-        await pollDueHealth(rt);
-        await samplePending(rt);
-        await pruneHistory(rt);
+        upkeep = runUpkeep().finally(() => {
+          upkeep = null;
+        });
       }
       const due = (await dueAudiences(rt)).filter((id) => !inFlight.has(id));
       const queue = [...due];
@@ -246,6 +265,7 @@ export function startWorkerLoop(rt: EngineRuntime, locks: AudienceLocks): { stop
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
+      await upkeep;
       await locks.idle();
     },
   };

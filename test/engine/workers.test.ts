@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEngine, type EngineXClient } from '../../src/engine/index.ts';
-import { POSTGRES_BACKEND } from '../store/backends.ts';
+import { POSTGRES_BACKEND, SQLITE_BACKEND } from '../store/backends.ts';
 import {
   emailHash,
   emulatorClient,
@@ -148,3 +148,94 @@ describe('several delivery workers on PostgreSQL', () => {
     );
   });
 });
+
+describe('the background worker loop', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.cleanup();
+    h = undefined;
+  });
+
+  it('delivers while a health poll waits on X: the upkeep runs beside delivery, not before it', async () => {
+    h = await setup(SQLITE_BACKEND);
+    const flow = await h.store.dataflows.create({
+      sandboxId: 'prod',
+      destinationId: h.destination.id,
+      name: 'f',
+      mapping: MAPPING,
+    });
+    const audiences = await Promise.all(
+      ['s', 't'].map((segmentId) =>
+        h!.store.audiences.create({
+          sandboxId: 'prod',
+          dataflowId: flow.id,
+          segmentId,
+          mappingName: `Polled ${segmentId}`,
+          startDate: 0,
+        }),
+      ),
+    );
+    const member = (email: string) => ({
+      segmentMembership: { ups: { s: { status: 'realized' }, t: { status: 'realized' } } },
+      identityMap: { ECID: [{ id: email }], Email: [{ id: email }] },
+    });
+    await h.engine.ingest([member('first@x.com')], { sandboxId: 'prod' });
+    await h.engine.flush();
+    const xIds = await Promise.all(audiences.map(async (a) => (await xAudienceIdOf(h!.store, a.id))!));
+    // From now on X holds every health poll until released.
+    const client = emulatorClient(h.emulator, h.clock);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const polled: string[] = [];
+    const holding: EngineXClient = {
+      createCustomAudience: (a, i) => client.createCustomAudience(a, i),
+      getCustomAudience: async (a, id) => {
+        polled.push(id);
+        await held;
+        return client.getCustomAudience(a, id);
+      },
+      updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
+      deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
+      listCustomAudiences: (a) => client.listCustomAudiences(a),
+      verify: (a) => client.verify(a),
+      postUsers: (...args: Parameters<EngineXClient['postUsers']>) => client.postUsers(...args),
+    };
+    const engine = createEngine({
+      store: h.store,
+      clientFor: () => holding,
+      now: h.clock.now,
+      random: seededRandom(3),
+      workerId: 'upkeep-test',
+      tuning: { tickMs: 20 },
+    });
+    const worker = engine.startWorker();
+    try {
+      await waitUntil('the first health poll', () => polled.length === 1);
+      await h.engine.ingest([member('second@x.com')], { sandboxId: 'prod' });
+      // The batch ages past the aggregation window while the poll is held.
+      h.clock.advance(901_000);
+      // The audience not being polled gets its new member (the polled one waits for its poll: never both at once).
+      const other = xIds.find((id) => id !== polled[0])!;
+      await waitUntil('the second member at X', () => xIdentifiers(h!.emulator, other).size === 2);
+      expect(xIdentifiers(h.emulator, polled[0]!).size).toBe(1);
+      // No second upkeep pass started beside the held one.
+      expect(polled).toHaveLength(1);
+    } finally {
+      release();
+      await worker.stop();
+    }
+    // Released, the polls complete, and the polled audience's delivery follows.
+    expect(polled).toHaveLength(2);
+    await h.engine.flush();
+    expect(xIdentifiers(h.emulator, polled[0]!).size).toBe(2);
+  });
+});
+
+/** Waits until `done()` holds, checking every 20 ms, for at most 20 s. */
+async function waitUntil(what: string, done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
