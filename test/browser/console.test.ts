@@ -696,6 +696,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await page.getByRole('button', { name: 'Deliver now' }).click();
     await page.getByRole('link', { name: 'Audiences' }).click();
     const row = page.getByTestId('audiences-table').locator('tr', { hasText: 'Frequent buyers' });
+    // The table refreshes itself: the id shows once the delivery that creates the X audience has run.
+    await expectText(row.getByTestId('x-audience-id'), /\w+/);
     const xAudienceId = (await row.getByTestId('x-audience-id').innerText()).trim();
     await waitFor(
       'the imported users at X',
