@@ -232,21 +232,20 @@ export function startWorkerLoop(rt: EngineRuntime, locks: AudienceLocks): { stop
           upkeep = null;
         });
       }
-      const due = (await dueAudiences(rt)).filter((id) => !inFlight.has(id));
-      const queue = [...due];
-      const lanes = Array.from({ length: Math.max(1, rt.tuning.concurrency) }, async () => {
-        for (let id = queue.shift(); id !== undefined && !stopped; id = queue.shift()) {
-          inFlight.add(id);
-          try {
-            await deliverClaimed(rt, locks, id);
-          } catch (error) {
-            rt.logger.error({ audienceId: id, error: String(error) }, 'delivery pass failed');
-          } finally {
-            inFlight.delete(id);
-          }
-        }
-      });
-      await Promise.all(lanes);
+      // Up to `concurrency` audiences in flight; the tick does not wait for them, so an audience whose X is slow
+      // (timeouts, retries, back-off) holds one lane, not the next tick: a lane that frees up is filled at once.
+      const lanes = Math.max(1, rt.tuning.concurrency);
+      if (inFlight.size >= lanes) return;
+      for (const id of await dueAudiences(rt)) {
+        if (stopped || inFlight.size >= lanes) break;
+        if (inFlight.has(id)) continue;
+        inFlight.add(id);
+        void deliverClaimed(rt, locks, id)
+          .catch((error: unknown) =>
+            rt.logger.error({ audienceId: id, error: String(error) }, 'delivery pass failed'),
+          )
+          .finally(() => inFlight.delete(id));
+      }
     } catch (error) {
       rt.logger.error({ error: String(error) }, 'worker tick failed');
     }

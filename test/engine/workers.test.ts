@@ -55,12 +55,7 @@ describe('several delivery workers on PostgreSQL', () => {
     let overlaps = 0;
     const client = emulatorClient(h.emulator, h.clock);
     const guarded: EngineXClient = {
-      createCustomAudience: (a, i) => client.createCustomAudience(a, i),
-      getCustomAudience: (a, id) => client.getCustomAudience(a, id),
-      updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
-      deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
-      listCustomAudiences: (a) => client.listCustomAudiences(a),
-      verify: (a) => client.verify(a),
+      ...passThrough(client),
       postUsers: async (...args: Parameters<EngineXClient['postUsers']>) => {
         const key = args[1];
         inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
@@ -158,51 +153,22 @@ describe('the background worker loop', () => {
 
   it('delivers while a health poll waits on X: the upkeep runs beside delivery, not before it', async () => {
     h = await setup(SQLITE_BACKEND);
-    const flow = await h.store.dataflows.create({
-      sandboxId: 'prod',
-      destinationId: h.destination.id,
-      name: 'f',
-      mapping: MAPPING,
-    });
-    const audiences = await Promise.all(
-      ['s', 't'].map((segmentId) =>
-        h!.store.audiences.create({
-          sandboxId: 'prod',
-          dataflowId: flow.id,
-          segmentId,
-          mappingName: `Polled ${segmentId}`,
-          startDate: 0,
-        }),
-      ),
-    );
-    const member = (email: string) => ({
-      segmentMembership: { ups: { s: { status: 'realized' }, t: { status: 'realized' } } },
-      identityMap: { ECID: [{ id: email }], Email: [{ id: email }] },
-    });
-    await h.engine.ingest([member('first@x.com')], { sandboxId: 'prod' });
-    await h.engine.flush();
-    const xIds = await Promise.all(audiences.map(async (a) => (await xAudienceIdOf(h!.store, a.id))!));
+    const { xIds, member } = await twoDeliveredAudiences(h);
     // From now on X holds every health poll until released.
     const client = emulatorClient(h.emulator, h.clock);
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => (release = resolve));
     const polled: string[] = [];
-    const holding: EngineXClient = {
-      createCustomAudience: (a, i) => client.createCustomAudience(a, i),
-      getCustomAudience: async (a, id) => {
-        polled.push(id);
-        await held;
-        return client.getCustomAudience(a, id);
-      },
-      updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
-      deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
-      listCustomAudiences: (a) => client.listCustomAudiences(a),
-      verify: (a) => client.verify(a),
-      postUsers: (...args: Parameters<EngineXClient['postUsers']>) => client.postUsers(...args),
-    };
     const engine = createEngine({
       store: h.store,
-      clientFor: () => holding,
+      clientFor: () => ({
+        ...passThrough(client),
+        getCustomAudience: async (a, id) => {
+          polled.push(id);
+          await held;
+          return client.getCustomAudience(a, id);
+        },
+      }),
       now: h.clock.now,
       random: seededRandom(3),
       workerId: 'upkeep-test',
@@ -229,6 +195,47 @@ describe('the background worker loop', () => {
     await h.engine.flush();
     expect(xIdentifiers(h.emulator, polled[0]!).size).toBe(2);
   });
+
+  it("keeps delivering other audiences while X holds one audience's request", async () => {
+    h = await setup(SQLITE_BACKEND);
+    const { xIds, member } = await twoDeliveredAudiences(h);
+    const client = emulatorClient(h.emulator, h.clock);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding = 0;
+    const engine = createEngine({
+      store: h.store,
+      clientFor: () => ({
+        ...passThrough(client),
+        postUsers: async (...args: Parameters<EngineXClient['postUsers']>) => {
+          if (args[1] === xIds[0]) {
+            holding += 1;
+            await held;
+          }
+          return client.postUsers(...args);
+        },
+      }),
+      now: h.clock.now,
+      random: seededRandom(5),
+      workerId: 'lanes-test',
+      tuning: { tickMs: 20 },
+    });
+    const worker = engine.startWorker();
+    try {
+      await h.engine.ingest([member('second@x.com', ['s'])], { sandboxId: 'prod' });
+      h.clock.advance(901_000);
+      await waitUntil('the first audience request to be held', () => holding === 1);
+      // The other audience's change arrives, and ages, while that request is held.
+      await h.engine.ingest([member('third@x.com', ['t'])], { sandboxId: 'prod' });
+      h.clock.advance(901_000);
+      await waitUntil('the other audience delivered', () => xIdentifiers(h!.emulator, xIds[1]!).size === 2);
+      expect(xIdentifiers(h.emulator, xIds[0]!).size).toBe(1);
+    } finally {
+      release();
+      await worker.stop();
+    }
+    expect(xIdentifiers(h.emulator, xIds[0]!).size).toBe(2);
+  });
 });
 
 /** Waits until `done()` holds, checking every 20 ms, for at most 20 s. */
@@ -238,4 +245,46 @@ async function waitUntil(what: string, done: () => boolean): Promise<void> {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Two audiences (segments s and t) of one dataflow, created at X with one member each. */
+async function twoDeliveredAudiences(h: Harness) {
+  const flow = await h.store.dataflows.create({
+    sandboxId: 'prod',
+    destinationId: h.destination.id,
+    name: 'f',
+    mapping: MAPPING,
+  });
+  const audiences = await Promise.all(
+    ['s', 't'].map((segmentId) =>
+      h.store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: flow.id,
+        segmentId,
+        mappingName: `Audience ${segmentId}`,
+        startDate: 0,
+      }),
+    ),
+  );
+  const member = (email: string, segments = ['s', 't']) => ({
+    segmentMembership: { ups: Object.fromEntries(segments.map((seg) => [seg, { status: 'realized' }])) },
+    identityMap: { ECID: [{ id: email }], Email: [{ id: email }] },
+  });
+  await h.engine.ingest([member('first@x.com')], { sandboxId: 'prod' });
+  await h.engine.flush();
+  const xIds = await Promise.all(audiences.map(async (a) => (await xAudienceIdOf(h.store, a.id))!));
+  return { audiences, xIds, member };
+}
+
+/** An EngineXClient that hands every call to `client`. */
+function passThrough(client: EngineXClient): EngineXClient {
+  return {
+    createCustomAudience: (a, i) => client.createCustomAudience(a, i),
+    getCustomAudience: (a, id) => client.getCustomAudience(a, id),
+    updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
+    deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
+    listCustomAudiences: (a) => client.listCustomAudiences(a),
+    verify: (a) => client.verify(a),
+    postUsers: (...args: Parameters<EngineXClient['postUsers']>) => client.postUsers(...args),
+  };
 }
