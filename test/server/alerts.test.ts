@@ -62,7 +62,8 @@ beforeAll(async () => {
       // No installation key: only destinations' own keys page, through this loopback Events API.
       TCA_ALERT_PAGERDUTY_URL: `${url}/pagerduty`,
     },
-    { now },
+    // The hours this file moves forward pass for X too.
+    { now, xNow: now },
   );
   await t.call('POST', '/api/v1/segments', { token: t.adminToken, body: { id: 'seg-a', name: 'Alerted' } });
 });
