@@ -6,7 +6,7 @@ import { createEngine } from '../../src/engine/index.ts';
 import { openStore } from '../../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../../src/xads/index.ts';
 import type { EngineXClient } from '../../src/engine/index.ts';
-import { CREDENTIALS } from './harness.ts';
+import { CREDENTIALS, passThrough } from './harness.ts';
 
 const env = process.env;
 const store = await openStore({ dataDir: env.CRASH_DATA_DIR!, url: env.CRASH_DB_URL! });
@@ -20,12 +20,7 @@ const real = new XAdsClient({
 const crashAfter = env.CRASH_AFTER_ACCEPT ? Number(env.CRASH_AFTER_ACCEPT) : 0;
 let accepted = 0;
 const client: EngineXClient = {
-  createCustomAudience: (a, i) => real.createCustomAudience(a, i),
-  getCustomAudience: (a, id) => real.getCustomAudience(a, id),
-  updateCustomAudience: (a, id, i) => real.updateCustomAudience(a, id, i),
-  deleteCustomAudience: (a, id) => real.deleteCustomAudience(a, id),
-  listCustomAudiences: (a) => real.listCustomAudiences(a),
-  verify: (a) => real.verify(a),
+  ...passThrough(real),
   postUsers: async (a, id, request) => {
     const result = await real.postUsers(a, id, request);
     accepted += 1;

@@ -1,5 +1,5 @@
 import { createEmulator, defaultDemoSeed, type Emulator } from '../../src/emulator/index.ts';
-import { createEngine, type Engine, type EngineTuning } from '../../src/engine/index.ts';
+import { createEngine, type Engine, type EngineTuning, type EngineXClient } from '../../src/engine/index.ts';
 import { sha256Hex } from '../../src/identity/index.ts';
 import type { MappingRow } from '../../src/audience/mapping-rules.ts';
 import type { Audience, Dataflow, Destination, Store } from '../../src/store/index.ts';
@@ -156,4 +156,17 @@ export async function activateSegment(
     startDate: 0,
   });
   return { flow, audience };
+}
+
+/** An X client that hands every call to `client`: spread it and replace the calls a test watches or holds. */
+export function passThrough(client: EngineXClient): EngineXClient {
+  return {
+    createCustomAudience: (a, i) => client.createCustomAudience(a, i),
+    getCustomAudience: (a, id) => client.getCustomAudience(a, id),
+    updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
+    deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
+    listCustomAudiences: (a) => client.listCustomAudiences(a),
+    verify: (a) => client.verify(a),
+    postUsers: (...args: Parameters<EngineXClient['postUsers']>) => client.postUsers(...args),
+  };
 }

@@ -3,6 +3,7 @@ import { createEngine, type EngineXClient } from '../../src/engine/index.ts';
 import { POSTGRES_BACKEND, SQLITE_BACKEND } from '../store/backends.ts';
 import {
   emailHash,
+  passThrough,
   emulatorClient,
   seededRandom,
   setup,
@@ -274,17 +275,4 @@ async function twoDeliveredAudiences(h: Harness) {
   await h.engine.flush();
   const xIds = await Promise.all(audiences.map(async (a) => (await xAudienceIdOf(h.store, a.id))!));
   return { audiences, xIds, member };
-}
-
-/** An EngineXClient that hands every call to `client`. */
-function passThrough(client: EngineXClient): EngineXClient {
-  return {
-    createCustomAudience: (a, i) => client.createCustomAudience(a, i),
-    getCustomAudience: (a, id) => client.getCustomAudience(a, id),
-    updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
-    deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
-    listCustomAudiences: (a) => client.listCustomAudiences(a),
-    verify: (a) => client.verify(a),
-    postUsers: (...args: Parameters<EngineXClient['postUsers']>) => client.postUsers(...args),
-  };
 }
