@@ -195,6 +195,16 @@ function buildSandboxContext(
     sandboxId,
     rows,
     dataflows,
+    ...keyingOf(sandbox, defaultKeyNamespaces),
+  };
+}
+
+/** How a sandbox row keys profiles: the context's key namespaces, those of a re-keying in progress, the generation. */
+function keyingOf(
+  sandbox: SandboxSettings | undefined,
+  defaultKeyNamespaces: readonly string[],
+): Pick<SandboxContext, 'keyNamespaces' | 'previousKeyNamespaces' | 'keyGeneration'> {
+  return {
     keyNamespaces: keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces),
     previousKeyNamespaces: rekeyOf(sandbox?.profile_key_rekey)?.from ?? null,
     keyGeneration: sandbox?.profile_key_generation ?? 0,
@@ -230,12 +240,11 @@ function sameSettings(
   context: SandboxContext,
   defaultKeyNamespaces: readonly string[],
 ): boolean {
+  const current = keyingOf(sandbox, defaultKeyNamespaces);
   return (
-    keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces).join() ===
-      context.keyNamespaces.join() &&
-    (sandbox?.profile_key_generation ?? 0) === context.keyGeneration &&
-    (rekeyOf(sandbox?.profile_key_rekey)?.from.join() ?? null) ===
-      (context.previousKeyNamespaces?.join() ?? null)
+    current.keyNamespaces.join() === context.keyNamespaces.join() &&
+    current.keyGeneration === context.keyGeneration &&
+    current.previousKeyNamespaces?.join() === context.previousKeyNamespaces?.join()
   );
 }
 
