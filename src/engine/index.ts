@@ -80,6 +80,7 @@ export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
 export type { ImportStatus, ImportView } from './import-progress.ts';
 export type { ProfileKeySettings, RekeyFinish } from './identity-settings.ts';
+export { isScheduleActive } from './schedule.ts';
 export type { ConsentPreview } from './consent-settings.ts';
 export type { ActivateNowResult } from './activate-now.ts';
 export type { IngestOptions, IngestResult, RejectedProfile } from './ingest.ts';

@@ -16,7 +16,7 @@ import {
   type Destination,
   type Store,
 } from '../store/index.ts';
-import { createEngine, type Engine, type EngineTuning } from '../engine/index.ts';
+import { createEngine, isScheduleActive, type Engine, type EngineTuning } from '../engine/index.ts';
 import { AuthError, XAdsClient } from '../xads/index.ts';
 import { createApp, type ServiceApp } from './app.ts';
 import { createStoreBackend } from './store-backend.ts';
@@ -339,7 +339,7 @@ function expectedData(
 ): DataflowHealth['noData'] {
   if (d.noDataAlertHours === null) return null;
   const scheduled = audiences.filter(
-    (a) => isActivated(a) && a.startDate <= now && (a.endDate === null || a.endDate > now),
+    (a) => isActivated(a) && isScheduleActive({ startAt: a.startDate, endAt: a.endDate }, now),
   );
   if (scheduled.length === 0) return null;
   const started = Math.min(...scheduled.map((a) => a.startDate));
