@@ -9,6 +9,7 @@ import {
   examples,
   printJson,
   printTable,
+  splitList,
   withConnection,
   EXIT,
   CliError,
@@ -63,12 +64,7 @@ function alertTypes(value: string | undefined): { alertTypes?: string[] | null }
   const given = value.trim().toLowerCase();
   if (given === 'all') return { alertTypes: null };
   if (given === 'none') return { alertTypes: [] };
-  return {
-    alertTypes: value
-      .split(',')
-      .map((t) => t.trim())
-      .filter(Boolean),
-  };
+  return { alertTypes: splitList(value) };
 }
 
 /** Where a destination's own alerts go, in words: its webhook, recipients and PagerDuty key, and which types. */
@@ -103,10 +99,7 @@ const pagerDutyKey = (value: string | undefined) =>
 /** `--alert-email a@x,b@y` as the API takes it; `none` clears the list. */
 function alertEmails(value: string): string[] {
   if (value.trim().toLowerCase() === 'none') return [];
-  return value
-    .split(',')
-    .map((a) => a.trim())
-    .filter(Boolean);
+  return splitList(value);
 }
 
 /** `tca destinations create|list|update|verify|test-alert|test-email|test-pagerduty|login|delete`. */
