@@ -2,15 +2,6 @@
  * The alert types, shared by the alert runner, the API, the CLI and the console (no imports: the console bundles
  * it). See `alerts.ts` for when each fires and clears.
  */
-export type AlertType =
-  | 'dataflow_failed'
-  | 'dataflow_paused'
-  | 'dataflow_delayed'
-  | 'exclusion_rate_exceeded'
-  | 'audience_not_targetable'
-  | 'dataflow_no_data'
-  /** Sent on request, to check that a webhook is reached and verifies signatures. */
-  | 'test';
 
 /** The types a condition fires as (every type but `test`), which a destination's own targets may subscribe to. */
 export const ALERT_TYPES = [
@@ -20,9 +11,12 @@ export const ALERT_TYPES = [
   'exclusion_rate_exceeded',
   'audience_not_targetable',
   'dataflow_no_data',
-] as const satisfies readonly AlertType[];
+] as const;
 
 export type SubscribableAlertType = (typeof ALERT_TYPES)[number];
+
+/** Every alert type: those conditions fire as, and `test`, sent on request to check that a webhook is reached. */
+export type AlertType = SubscribableAlertType | 'test';
 
 /** Each type in a few words, as the console's choices name it. */
 export const ALERT_TYPE_DESCRIPTIONS: Record<SubscribableAlertType, string> = {
