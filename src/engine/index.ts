@@ -124,6 +124,12 @@ export interface FlushResult {
   skipped: string[];
 }
 
+export interface StartedFlush {
+  /** The audiences flagged and being delivered, in id order. */
+  audienceIds: string[];
+  done: Promise<FlushResult>;
+}
+
 export interface Engine {
   /**
    * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths),
@@ -141,6 +147,12 @@ export interface Engine {
   evaluationContext(sandboxId: string): Promise<PlainEvaluationContext & { fingerprint: string }>;
   /** Delivers every pending change of the scope now (all audiences when empty) and resolves when done. */
   flush(scope?: FlushScope): Promise<FlushResult>;
+  /**
+   * `flush` in two steps: resolves once the scope's audiences are flagged for delivery (durably: a worker delivers a
+   * flagged audience at its next tick, should this process stop first) and their deliveries started, with `done`
+   * resolving when they finish. For callers that wait only so long (see `POST /dataflows/:id/flush?wait=`).
+   */
+  startFlush(scope?: FlushScope): Promise<StartedFlush>;
   /** Starts the background delivery loop; `stop()` drains in-flight deliveries. */
   startWorker(): { stop(): Promise<void> };
   /** Dry run for a dataflow: audiences to create/rename/delete, pending adds/removes, requests, a sample payload. */
@@ -277,7 +289,7 @@ export function createEngine(options: EngineOptions): Engine {
   };
   const locks = new AudienceLocks();
 
-  return {
+  const engine: Engine = {
     ingest: (profiles, ingestOptions) =>
       ingestProfiles(rt.store, profiles, ingestOptions, {
         now: rt.now(),
@@ -294,6 +306,10 @@ export function createEngine(options: EngineOptions): Engine {
     },
 
     async flush(scope = {}) {
+      return (await engine.startFlush(scope)).done;
+    },
+
+    async startFlush(scope = {}) {
       await syncAudiences(rt, scope.sandboxId !== undefined ? { sandboxId: scope.sandboxId } : {});
       let query = rt.store.db.selectFrom('engine_audiences').select('id').where('lifecycle', '<>', 'removed');
       if (scope.sandboxId !== undefined) query = query.where('sandbox_id', '=', scope.sandboxId);
@@ -309,7 +325,7 @@ export function createEngine(options: EngineOptions): Engine {
       }
       const result: FlushResult = { audiences: [], skipped: [] };
       const queue = [...ids];
-      await Promise.all(
+      const done = Promise.all(
         Array.from({ length: Math.max(1, rt.tuning.concurrency) }, async () => {
           for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
             const report = await deliverClaimed(rt, locks, id);
@@ -317,9 +333,11 @@ export function createEngine(options: EngineOptions): Engine {
             else result.skipped.push(id);
           }
         }),
-      );
-      result.audiences.sort((a, b) => a.audienceId.localeCompare(b.audienceId));
-      return result;
+      ).then(() => {
+        result.audiences.sort((a, b) => a.audienceId.localeCompare(b.audienceId));
+        return result;
+      });
+      return { audienceIds: ids, done };
     },
 
     startWorker: () => startWorkerLoop(rt, locks),
@@ -368,4 +386,5 @@ export function createEngine(options: EngineOptions): Engine {
     deadLetters: (sandboxId, filter) => listDeadLetters(rt, sandboxId, filter),
     replayDeadLetters: (sandboxId, selection) => replayDeadLetters(rt, sandboxId, selection),
   };
+  return engine;
 }

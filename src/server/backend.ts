@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type * as S from './schemas.ts';
 import type { Permission } from './permissions.ts';
 import type { ErrorDetail } from './api-error.ts';
+import type { FlushView } from './ports.ts';
 
 // What the HTTP handlers need from the rest of the system. The handlers know nothing of the store's tables or the
 // engine's internals; src/server/store-backend.ts implements this over the store and the engine. Every call is scoped
@@ -12,6 +13,7 @@ import type { ErrorDetail } from './api-error.ts';
 export type DestinationView = z.input<typeof S.DestinationSchema>;
 export type SegmentView = z.input<typeof S.SegmentSchema>;
 export type DataflowView = z.input<typeof S.DataflowSchema>;
+export type FlushResultView = z.input<typeof S.FlushResultSchema>;
 export type AudienceView = z.input<typeof S.AudienceSchema>;
 export type DeadLetterView = z.input<typeof S.DeadLetterSchema>;
 export type TokenView = z.input<typeof S.TokenSchema>;
@@ -214,7 +216,7 @@ export interface ServiceBackend {
       sandboxId: string,
       window: { range: '24h' | '7d' | '30d'; from?: number; to?: number },
     ): Promise<Checked<MonitoringView>>;
-    flush(sandboxId: string, id: string): Promise<Record<string, unknown> | undefined>;
+    flush(sandboxId: string, id: string, options: { waitMs: number }): Promise<FlushView | undefined>;
   };
   audiences: {
     list(sandboxId: string, filter: { dataflowId?: string }): Promise<AudienceView[]>;

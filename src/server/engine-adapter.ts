@@ -4,6 +4,7 @@ import type { Engine, ImportReport, ImportView as EngineImportView } from '../en
 import type { EnginePort, PendingCounts } from './ports.ts';
 import type { DeadLetterView, ImportInput, ImportReportView, ImportView } from './backend.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import type { Logger } from './logger.ts';
 import { EngineError } from '../engine/index.ts';
 import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
 import { evaluateIngestBody } from './ingest-evaluate.ts';
@@ -61,8 +62,10 @@ export function createEngineAdapter(options: {
   metrics?: ServiceMetrics;
   /** Worker threads that evaluate ingest bodies; 0 evaluates them on the main thread. */
   ingestThreads?: number;
+  /** Where deliveries that go on after a request stopped waiting report unexpected failures. */
+  logger?: Pick<Logger, 'error'>;
 }): EnginePort {
-  const { engine, store, metrics } = options;
+  const { engine, store, metrics, logger } = options;
   const workers =
     (options.ingestThreads ?? 0) > 0
       ? new IngestWorkers({ size: options.ingestThreads!, profileKey: store.secrets.profileKeyMaterial() })
@@ -278,9 +281,23 @@ export function createEngineAdapter(options: {
     },
     runTotals: (dataflowIds, window) => engine.runTotals(dataflowIds, window),
     lastReceivedHours: (dataflowIds, since) => engine.lastReceivedHours(dataflowIds, since),
-    async flush(sandboxId, dataflowId) {
-      const r = await engine.flush({ sandboxId, dataflowId });
-      return { audiences: r.audiences, skipped: r.skipped };
+    async flush(sandboxId, dataflowId, { waitMs }) {
+      const started = await engine.startFlush({ sandboxId, dataflowId });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), waitMs);
+      });
+      try {
+        const r = await Promise.race([started.done, timeout]);
+        if (r !== null) return { status: 'delivered', audiences: r.audiences, skipped: r.skipped };
+      } finally {
+        clearTimeout(timer);
+      }
+      // Still delivering: the passes go on here; one that fails records its error on its audience, as the worker's do.
+      started.done.catch((error: unknown) =>
+        logger?.error({ dataflowId, error: String(error) }, 'background delivery failed'),
+      );
+      return { status: 'delivering', audienceIds: started.audienceIds };
     },
     async pending(_sandboxId, audienceIds) {
       const out = new Map<string, PendingCounts>();

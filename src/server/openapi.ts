@@ -110,13 +110,13 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
       op['requestBody'] = { required: !r.body.safeParse(undefined).success, content };
     }
     const responses: Json = {};
-    responses[String(r.status)] =
+    const success = (description: string) =>
       r.response === null
         ? { description: 'No content' }
-        : {
-            description: 'Success',
-            content: { 'application/json': { schema: convert(r.response, 'output') } },
-          };
+        : { description, content: { 'application/json': { schema: convert(r.response, 'output') } } };
+    responses[String(r.status)] = success('Success');
+    for (const [status, description] of Object.entries(r.otherStatuses ?? {}))
+      responses[status] = success(description);
     const errorRef = convert(ErrorSchema, 'output');
     for (const [code, description] of Object.entries(ERROR_RESPONSES)) {
       if (code === '413' && (!r.body || r.streamBody)) continue;

@@ -19,6 +19,8 @@ import type {
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
 import type { RunTotals } from '../engine/index.ts';
+import type { z } from 'zod';
+import type * as S from './schemas.ts';
 
 // The narrow interfaces the service needs from the activation engine, the X client and the pure domain rules. The
 // adapters that implement them (engine-adapter.ts, x-connection.ts, domain-rules.ts) are the only server files that
@@ -107,7 +109,11 @@ export interface EnginePort {
   ): Promise<Map<string, RunTotals>>;
   /** The start of the latest hour each dataflow received profiles in, since `since` (epoch ms); absent: none since. */
   lastReceivedHours(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
-  flush(sandboxId: string, dataflowId: string): Promise<Record<string, unknown>>;
+  /**
+   * Delivers the dataflow's pending changes now, waiting up to `waitMs` for the deliveries to finish: their reports
+   * when they do, else the audiences still being delivered (the deliveries go on in the background).
+   */
+  flush(sandboxId: string, dataflowId: string, options: { waitMs: number }): Promise<FlushView>;
   pending(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
   pendingTotals(): Promise<{ adds: number; removes: number }>;
   deadLetters(sandboxId: string, filter: { dataflowId?: string; limit: number }): Promise<DeadLetterView[]>;
@@ -115,6 +121,11 @@ export interface EnginePort {
   /** Starts delivery workers; `stop` drains in-flight deliveries. */
   startWorker(): { stop(): Promise<void> };
 }
+
+/** What `POST /dataflows/:id/flush` answers (see `EnginePort.flush`). */
+export type FlushView = DistributiveOmit<z.input<typeof S.FlushResultSchema>, 'dataflowId'>;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export interface XCredentialsInput {
   consumerKey: string;

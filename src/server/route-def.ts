@@ -53,6 +53,8 @@ export interface Route {
   /** Request headers the handler reads (documented in the OpenAPI document; the handler checks them). */
   headers?: Record<string, string>;
   status: number;
+  /** Other success statuses the handler may pick (`setStatus`), with when: the same response schema. */
+  otherStatuses?: Record<number, string>;
   response: z.ZodType | null;
   /**
    * A change through this route goes to the audit trail (the default for POST, PUT, PATCH and DELETE); false for
@@ -81,6 +83,7 @@ export function route<
   streamBody?: { contentTypes: Record<string, string> };
   headers?: Record<string, string>;
   status: number;
+  otherStatuses?: Record<number, string>;
   response: R;
   audit?: boolean;
   handler: (

@@ -756,14 +756,22 @@ export function buildRoutes(options: RouteOptions): Route[] {
       path: `${V1}/dataflows/:id/flush`,
       permissions: ['Activate Destinations'],
       tag: 'Dataflows',
-      summary: 'Deliver pending changes now instead of waiting for the aggregation window',
+      summary:
+        'Deliver pending changes now instead of waiting for the aggregation window; 202 when they outlast the wait',
       params: S.IdParams,
+      query: S.FlushQuerySchema,
       status: 200,
+      otherStatuses: { 202: 'The deliveries outlasted the wait and go on in the background' },
       response: S.FlushResultSchema,
-      handler: async ({ principal, backend, params }) => ({
-        dataflowId: params.id,
-        ...found(await backend.dataflows.flush(principal.sandboxId, params.id), 'Dataflow', params.id),
-      }),
+      handler: async ({ principal, backend, params, query, setStatus }) => {
+        const result = found(
+          await backend.dataflows.flush(principal.sandboxId, params.id, { waitMs: query.wait * 1000 }),
+          'Dataflow',
+          params.id,
+        );
+        if (result.status === 'delivering') setStatus(202);
+        return { dataflowId: params.id, ...result };
+      },
     }),
 
     // --- audiences, dead letters ---

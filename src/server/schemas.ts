@@ -652,7 +652,56 @@ export const MonitoringSchema = z
       'the last delivery, the alerts firing, and why it needs a look',
   });
 
-export const FlushResultSchema = z.object({ dataflowId: z.string() }).catchall(z.unknown());
+export const FlushQuerySchema = z.object({
+  wait: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(300)
+    .default(30)
+    .meta({
+      description:
+        'Seconds to wait for the deliveries to finish (0–300, default 30). Past it the answer is 202 and they go on ' +
+        'in the background; 0 answers as soon as they are started',
+    }),
+});
+
+const DeliveryReportSchema = z.object({
+  audienceId: z.string(),
+  dataflowId: z.string(),
+  outcome: z.enum(['delivered', 'idle', 'deferred', 'retrying', 'paused', 'error', 'removed']).meta({
+    description:
+      'delivered: changes went out; idle: nothing was pending; deferred: X cadence holds the rest back; ' +
+      'retrying: X failed and the delivery retries at nextAttemptAt; paused: the destination needs a fix; ' +
+      'error: see message; removed: the audience was removed',
+  }),
+  requests: z.number().int().meta({ description: 'Users requests X accepted' }),
+  added: z.number().int().meta({ description: 'Identifiers X accepted in Update operations' }),
+  removed: z.number().int().meta({ description: 'Identifiers X accepted in Delete operations' }),
+  deadLettered: z.number().int(),
+  message: z.string().optional(),
+  nextAttemptAt: z.number().nullable().optional().meta({ description: 'Epoch ms of the next attempt' }),
+});
+
+export const FlushResultSchema = z
+  .discriminatedUnion('status', [
+    z.object({
+      dataflowId: z.string(),
+      status: z.literal('delivered').meta({ description: 'Every delivery finished within the wait (200)' }),
+      audiences: z.array(DeliveryReportSchema),
+      skipped: z
+        .array(z.string())
+        .meta({ description: 'Audiences another worker was delivering: they go out with its next pass' }),
+    }),
+    z.object({
+      dataflowId: z.string(),
+      status: z
+        .literal('delivering')
+        .meta({ description: 'The deliveries go on in the background (202); runs and audiences show them' }),
+      audienceIds: z.array(z.string()),
+    }),
+  ])
+  .meta({ id: 'FlushResult' });
 
 // --- audiences and dead letters -------------------------------------------------------------------------------------
 

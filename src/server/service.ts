@@ -147,6 +147,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     metrics,
     // Only the API reads ingest bodies.
     ingestThreads: config.role === 'worker' ? 0 : config.ingestThreads,
+    logger,
   });
   metrics.sources.pending = () => enginePort.pendingTotals();
   metrics.sources.imports = () => engine.importCounts();

@@ -1300,8 +1300,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           },
         };
       },
-      async flush(sandboxId, id) {
-        return (await liveDataflow(sandboxId, id)) ? engine.flush(sandboxId, id) : undefined;
+      async flush(sandboxId, id, options) {
+        return (await liveDataflow(sandboxId, id)) ? engine.flush(sandboxId, id, options) : undefined;
       },
     },
 

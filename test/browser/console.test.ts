@@ -572,6 +572,12 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       expect(ingest.accepted).toBe(28);
 
       await page.getByRole('button', { name: 'Deliver now' }).click();
+      // What went to X, in a sentence (or, for a long delivery, that it goes on in the background).
+      await expectText(
+        page.getByRole('status').filter({ hasText: /Delivered|Delivering/ }),
+        /Delivered in \d+ requests?: \d+ identifiers? added|in the background/,
+        60_000,
+      );
       await expectText(page.getByTestId('total-received'), /^28$/, 60_000);
       await expectText(page.getByTestId('total-activated'), /^25$/, 60_000);
       const runs = await callApi<{

@@ -1,6 +1,6 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+import { DEMO, profile, startTestService, waitFor, type TestService } from './harness.ts';
 
 let t: TestService;
 let destinationId: string;
@@ -448,6 +448,46 @@ describe('ingest', () => {
     const runs = await t.call('GET', `/api/v1/dataflows/${df.id}/runs`, { token: t.adminToken });
     expect(runs.body.items.length).toBeGreaterThan(0);
     expect(runs.body.items[0].identitiesAdded).toBeGreaterThan(0);
+    // What each audience's delivery did, since it finished within the wait.
+    expect(flush.body).toMatchObject({ dataflowId: df.id, status: 'delivered', skipped: [] });
+    expect(flush.body.audiences.find((a: { audienceId: string }) => a.audienceId === loyal.id)).toMatchObject(
+      {
+        outcome: 'delivered',
+        requests: 1,
+      },
+    );
+  });
+
+  it('lets a delivery outlast the wait: 202, and it goes on in the background', async () => {
+    const token = t.adminToken;
+    const df = (await t.call('GET', '/api/v1/dataflows', { token })).body.items[0];
+    const auds = await t.call('GET', `/api/v1/audiences?dataflowId=${df.id}`, { token });
+    const loyal = auds.body.items.find((a: { segmentId: string }) => a.segmentId === SEG);
+    const atX = () => t.emulator.admin.members(DEMO.accountId, loyal.xAudienceId).length;
+    const before = atX();
+
+    // A wait out of range is refused, and nothing is delivered.
+    const bad = await t.call('POST', `/api/v1/dataflows/${df.id}/flush?wait=301`, { token });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual([expect.objectContaining({ path: 'query.wait' })]);
+
+    const added = await t.call('POST', '/api/v1/ingest/profiles', {
+      token,
+      body: [
+        profile('late.one@example.com', { [SEG]: 'realized' }),
+        profile('late.two@example.com', { [SEG]: 'realized' }),
+      ],
+    });
+    expect(added.body.accepted).toBe(2);
+    expect(atX()).toBe(before);
+    const flush = await t.call('POST', `/api/v1/dataflows/${df.id}/flush?wait=0`, { token });
+    expect(flush.status).toBe(202);
+    expect(flush.body).toEqual({
+      dataflowId: df.id,
+      status: 'delivering',
+      audienceIds: auds.body.items.map((a: { id: string }) => a.id).sort(),
+    });
+    await waitFor(async () => (atX() === before + 2 ? true : undefined), 20_000, 'the background delivery');
   });
 
   it('pauses and resumes a dataflow', async () => {

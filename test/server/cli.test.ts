@@ -221,7 +221,9 @@ describe('tca CLI', () => {
         rejectedCount: 1,
       });
     }
-    await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+    const flushed = await tca(['dataflows', 'flush', dataflowId]);
+    expect(flushed.code, flushed.stderr).toBe(0);
+    expect(flushed.stdout).toMatch(/^Delivered in \d+ requests?: [\d,]+ identifiers added, 0 removed\.\n$/);
     const auds = await tca(['audiences', '--dataflow', dataflowId, '--json']);
     const [a] = JSON.parse(auds.stdout);
     expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(30);

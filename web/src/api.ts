@@ -12,6 +12,7 @@ import type {
   AuditEventListView,
   ConsentPreviewView,
   DataUsagePoliciesView,
+  FlushResultView,
   ImportReportView,
   ImportView,
   MonitoringView,
@@ -28,6 +29,8 @@ export { PERMISSIONS, PERMISSION_DESCRIPTIONS } from '../../src/server/permissio
 export type { Permission } from '../../src/server/permissions.ts';
 
 export type AuditEventList = AuditEventListView;
+/** What "Deliver now" answers: each audience's delivery, or the ones still going on in the background. */
+export type FlushResult = FlushResultView;
 /** An alert: firing while its condition holds, then resolved (kept 30 days). */
 export type Alert = AlertView;
 /** A window in which alerts (of one dataflow or all, of one type or all) are recorded but not sent. */
@@ -682,7 +685,9 @@ export function createApi(options: ApiOptions) {
       request<Dataflow>('PATCH', `/dataflows/${enc(id)}`, patch),
     deleteDataflow: (id: string) => request<void>('DELETE', `/dataflows/${enc(id)}`),
     planDataflow: async (id: string) => normalizePlan(await request('GET', `/dataflows/${enc(id)}/plan`)),
-    flushDataflow: (id: string) => request<Record<string, unknown>>('POST', `/dataflows/${enc(id)}/flush`),
+    /** Delivers now, waiting up to `waitSeconds` for it to finish (past it, it goes on in the background). */
+    flushDataflow: (id: string, waitSeconds: number) =>
+      request<FlushResult>('POST', `/dataflows/${enc(id)}/flush`, undefined, { wait: String(waitSeconds) }),
     listRuns: async (id: string, range: { from?: string; to?: string } = {}) =>
       listOf<unknown>(await request('GET', `/dataflows/${enc(id)}/runs`, undefined, range)).map(normalizeRun),
 

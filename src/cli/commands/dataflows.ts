@@ -1,11 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { describeFlush } from '../../server/flush-summary.ts';
+import type { FlushResultView } from '../../server/backend.ts';
 import {
   action,
   connect,
   examples,
   printJson,
   printTable,
+  wholeNumber,
   withConnection,
   CliError,
   EXIT,
@@ -346,16 +349,22 @@ export function registerDataflowsCommand(program: Command): void {
     group
       .command('flush <id>')
       .description('Deliver pending changes now')
-      .addHelpText('after', examples(['tca dataflows flush df_123'])),
+      .option(
+        '--wait <seconds>',
+        'how long to wait for the deliveries to finish (0–300); past it they go on in the background',
+        wholeNumber(0, 300),
+        300,
+      )
+      .addHelpText('after', examples(['tca dataflows flush df_123', 'tca dataflows flush df_123 --wait 0'])),
   ).action(
-    action(async (id: string, opts: GlobalOptions) => {
+    action(async (id: string, opts: GlobalOptions & { wait: number }) => {
       const api = await connect(opts);
-      const r = await api.request<Record<string, unknown>>(
+      const r = await api.request<FlushResultView>(
         'POST',
-        `/api/v1/dataflows/${encodeURIComponent(id)}/flush`,
+        `/api/v1/dataflows/${encodeURIComponent(id)}/flush?wait=${opts.wait}`,
       );
       if (opts.json) printJson(r);
-      else process.stdout.write(`Flushed ${id}\n`);
+      else process.stdout.write(`${describeFlush(r)}\n`);
     }),
   );
 

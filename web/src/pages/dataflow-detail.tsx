@@ -57,6 +57,7 @@ import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
 import { importBlob } from '../import-files.ts';
 import { FiringAlerts } from '../components/alerts.tsx';
+import { describeFlush } from '../../../src/server/flush-summary.ts';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
 import type { MappingRow, ScheduleDraft } from '../validation.ts';
 
@@ -81,6 +82,9 @@ const COLORS = {
 /** Monitoring pages refresh on their own so an audience can be watched while it fills. */
 const LIVE_MS = 5_000;
 
+/** How long "Deliver now" waits for the deliveries before letting them go on in the background. */
+const FLUSH_WAIT_SECONDS = 10;
+
 export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTab; runId?: string }) {
   const { api, session } = useApp();
   const queryClient = useQueryClient();
@@ -97,7 +101,8 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
       list.filter((a) => a.dataflowId === id && a.type !== 'dataflow_paused' && a.type !== 'dataflow_failed'),
   });
   const flush = useMutation({
-    mutationFn: () => api.flushDataflow(id),
+    // Short deliveries report here; longer ones go on in the background, and the tabs below show their progress.
+    mutationFn: () => api.flushDataflow(id, FLUSH_WAIT_SECONDS),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
   const toggle = useMutation({
@@ -154,9 +159,9 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
               <ErrorMessage error={toggle.error} title="Could not change the dataflow status" />
             ) : null}
             {flush.isError ? <ErrorMessage error={flush.error} title="Delivery failed" /> : null}
-            {flush.isSuccess ? (
+            {flush.data ? (
               <p className="callout callout-ok" role="status">
-                Pending changes were handed to delivery.
+                {describeFlush(flush.data)}
               </p>
             ) : null}
             <nav className="tabs" aria-label="Dataflow sections">

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { FlushResultView as FlushResult } from './backend.ts';
+import { describeFlush } from './flush-summary.ts';
+
+type Report = Extract<FlushResult, { status: 'delivered' }>['audiences'][number];
+const report = (patch: Partial<Report>): Report => ({
+  audienceId: 'da_1',
+  dataflowId: 'df_1',
+  outcome: 'delivered',
+  requests: 0,
+  added: 0,
+  removed: 0,
+  deadLettered: 0,
+  ...patch,
+});
+const delivered = (audiences: Report[], skipped: string[] = []): FlushResult => ({
+  dataflowId: 'df_1',
+  status: 'delivered',
+  audiences,
+  skipped,
+});
+
+describe('describeFlush', () => {
+  it('sums what went to X over the audiences', () => {
+    const text = describeFlush(
+      delivered([report({ requests: 2, added: 1200, removed: 3 }), report({ requests: 1, added: 5 })]),
+    );
+    expect(text).toBe('Delivered in 3 requests: 1,205 identifiers added, 3 removed.');
+  });
+
+  it('names what X refused, what waits for a retry, and what another worker holds', () => {
+    const text = describeFlush(
+      delivered(
+        [
+          report({ requests: 1, added: 1, deadLettered: 2 }),
+          report({ audienceId: 'da_2', outcome: 'retrying', message: 'X answered 503' }),
+        ],
+        ['da_3'],
+      ),
+    );
+    expect(text).toBe(
+      'Delivered in 1 request: 1 identifier added, 0 removed. X refused 2 members: see Dead letters. ' +
+        'Audience da_2 will be retried: X answered 503. ' +
+        '1 audience was being delivered by another worker: it goes out with its next pass.',
+    );
+  });
+
+  it('tells nothing waiting apart from no audiences', () => {
+    expect(describeFlush(delivered([report({ outcome: 'idle' })]))).toBe(
+      'Nothing was waiting: X already holds every change.',
+    );
+    expect(describeFlush(delivered([]))).toBe('Nothing to deliver: the dataflow has no audiences yet.');
+  });
+
+  it('says when the deliveries go on in the background', () => {
+    expect(describeFlush({ dataflowId: 'df_1', status: 'delivering', audienceIds: ['a', 'b'] })).toBe(
+      "Delivering 2 audiences in the background: the dataflow's runs and audiences show the progress.",
+    );
+  });
+});
