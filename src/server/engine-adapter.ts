@@ -66,6 +66,8 @@ export function createEngineAdapter(options: {
   logger?: Pick<Logger, 'error'>;
 }): EnginePort {
   const { engine, store, metrics, logger } = options;
+  /** Deliveries that go on after their request stopped waiting. */
+  const background = new Set<Promise<void>>();
   const workers =
     (options.ingestThreads ?? 0) > 0
       ? new IngestWorkers({ size: options.ingestThreads!, profileKey: store.secrets.profileKeyMaterial() })
@@ -269,6 +271,8 @@ export function createEngineAdapter(options: {
       await engine.reevaluate(scope);
     },
     close: async () => {
+      // Deliveries a request stopped waiting for finish before the store closes (on the API role no worker drains them).
+      await Promise.all(background);
       await workers?.close();
     },
     plan: async (sandboxId, dataflowId) => ({ ...(await engine.plan(dataflowId, { sandboxId })) }),
@@ -294,9 +298,12 @@ export function createEngineAdapter(options: {
         clearTimeout(timer);
       }
       // Still delivering: the passes go on here; one that fails records its error on its audience, as the worker's do.
-      started.done.catch((error: unknown) =>
-        logger?.error({ dataflowId, error: String(error) }, 'background delivery failed'),
+      const settled = started.done.then(
+        () => undefined,
+        (error: unknown) => logger?.error({ dataflowId, error: String(error) }, 'background delivery failed'),
       );
+      background.add(settled);
+      void settled.finally(() => background.delete(settled));
       return { status: 'delivering', audienceIds: started.audienceIds };
     },
     async pending(_sandboxId, audienceIds) {
