@@ -10,7 +10,7 @@ import { describeNetworkFailure } from '../net/network-failure.ts';
 import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
 import { createMailer, EMAIL_PREFIX, emailTarget, type AlertEmail } from './alert-email.ts';
 import { PAGERDUTY_EVENTS_URL, WEBHOOK_FORMATS, type WebhookFormat } from '../config/index.ts';
-import type { AlertType } from './alert-types.ts';
+import type { AlertType, RunNoticeType } from './alert-types.ts';
 
 /*
  * Alerts: conditions evaluated from the dataflows' health, kept in the store (`alert_states`), and sent to webhooks
@@ -50,6 +50,17 @@ export interface DataflowHealth {
   noData: { hours: number; since: number } | null;
   /** The latest hourly run with identities in it. */
   lastRun: { runId: string; activated: number; excluded: number; failed: number } | null;
+  /** The runs of the last two hours with identities activated, newest first (for run notifications). */
+  recentRuns: Array<{
+    runId: string;
+    /** Epoch ms the run's hour ends: it is open until then. */
+    endsAt: number;
+    activated: number;
+    added: number;
+    removed: number;
+    excluded: number;
+    failed: number;
+  }>;
   /** The dataflow's X audiences as their last health check found them. */
   audiences: Array<{
     id: string;
@@ -74,10 +85,14 @@ export interface Alert {
   id: string;
   /** The alert this notification is about: its `firing` and its `resolved` notification share it. */
   alertId: string;
-  /** `acknowledged`: someone took the alert on (sent once, to where its firing went; PagerDuty acknowledges). */
-  status: 'firing' | 'resolved' | 'acknowledged';
+  /**
+   * `acknowledged`: someone took the alert on (sent once, to where its firing went; PagerDuty acknowledges).
+   * `notice`: a run notification (see `RUN_NOTICE_TYPES`), news that neither fires nor resolves.
+   */
+  status: 'firing' | 'resolved' | 'acknowledged' | 'notice';
   type: AlertType;
-  severity: 'critical' | 'warning';
+  /** `info` for run notifications only. */
+  severity: 'critical' | 'warning' | 'info';
   sandbox: string;
   dataflowId: string;
   dataflowName: string;
@@ -227,6 +242,74 @@ export function evaluateConditions(
     }
   }
   return conditions;
+}
+
+/** A run notification due now: sent once per run (see `RUN_NOTICE_TYPES`). */
+export interface RunNotice {
+  /** The dataflow and type: the run last noticed is kept under it, so each run is noticed once. */
+  key: string;
+  runId: string;
+  sandboxId: string;
+  /** The destination's own webhook and recipients (never the installation's targets, nor PagerDuty). */
+  webhookUrl: string | null;
+  emailTo: string[];
+  alert: Pick<
+    Alert,
+    'type' | 'severity' | 'sandbox' | 'dataflowId' | 'dataflowName' | 'destinationId' | 'message' | 'details'
+  >;
+}
+
+/**
+ * The run notifications the destinations asked for (by listing their types in `alertTypes`): `dataflow_run_started`
+ * for the open run (the current hour) once it has activated identities, `dataflow_run_succeeded` for the latest run
+ * that ended with identities activated and none failed.
+ */
+export function evaluateRunNotices(health: readonly DataflowHealth[], now: number): RunNotice[] {
+  const notices: RunNotice[] = [];
+  for (const h of health) {
+    if (h.status !== 'active' || h.alertTypes === null) continue;
+    if (h.webhookUrl === null && h.emailTo.length === 0) continue;
+    const notice = (type: RunNoticeType, run: DataflowHealth['recentRuns'][number], message: string) =>
+      notices.push({
+        key: `${h.dataflowId}:${type}`,
+        runId: run.runId,
+        sandboxId: h.sandboxId,
+        webhookUrl: h.webhookUrl,
+        emailTo: h.emailTo,
+        alert: {
+          type,
+          severity: 'info',
+          sandbox: h.sandbox,
+          dataflowId: h.dataflowId,
+          dataflowName: h.dataflowName,
+          destinationId: h.destinationId,
+          message,
+          details: {
+            runId: run.runId,
+            activated: run.activated,
+            added: run.added,
+            removed: run.removed,
+            excluded: run.excluded,
+            failed: run.failed,
+          },
+        },
+      });
+    const open = h.recentRuns.find((r) => r.endsAt > now);
+    if (open && h.alertTypes.includes('dataflow_run_started'))
+      notice(
+        'dataflow_run_started',
+        open,
+        `Dataflow "${h.dataflowName}" started run ${open.runId}: ${open.activated} identities activated so far`,
+      );
+    const ended = h.recentRuns.find((r) => r.endsAt <= now);
+    if (ended && ended.failed === 0 && h.alertTypes.includes('dataflow_run_succeeded'))
+      notice(
+        'dataflow_run_succeeded',
+        ended,
+        `Dataflow "${h.dataflowName}" completed run ${ended.runId}: ${ended.activated} identities activated (${ended.added} added, ${ended.removed} removed), ${ended.excluded} excluded, none failed`,
+      );
+  }
+  return notices;
 }
 
 /** A firing alert as the store keeps it. */
@@ -529,7 +612,7 @@ export function webhookBody(alert: Alert, format: WebhookFormat): string {
     { title: 'Alert id', value: alert.alertId },
   ];
   const color =
-    alert.status === 'resolved'
+    alert.status === 'resolved' || alert.status === 'notice'
       ? 'Good'
       : alert.severity === 'critical' && alert.status === 'firing'
         ? 'Attention'
@@ -660,6 +743,8 @@ export async function sendPagerDutyTest(options: {
 }
 
 const LEASE_KEY = 'alerts';
+/** `store_meta` keys of the run each dataflow was last notified of, per run notification type. */
+const RUN_NOTICE_PREFIX = 'run_notice:';
 const INITIAL: Leased = { owner: null, until: 0 };
 const LEASE_MS = 120_000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -724,7 +809,9 @@ export function startAlerts(options: {
   const check = async (): Promise<Alert[]> => {
     const held = await takeLease(db, LEASE_KEY, INITIAL, owner, now(), LEASE_MS);
     if (held === null) return [];
-    const conditions = evaluateConditions(await options.collect(), options.thresholds, now());
+    const health = await options.collect();
+    const conditions = evaluateConditions(health, options.thresholds, now());
+    const notices = evaluateRunNotices(health, now());
     try {
       return await store.transaction(async (tx) => {
         // Written only while the lease is still this worker's: renewed here, in the same transaction.
@@ -870,6 +957,38 @@ export function startAlerts(options: {
             .set({ resolved_at: at })
             .where('key', '=', ended.key)
             .execute();
+        for (const notice of notices) {
+          // The run this dataflow was last notified of, for this type: each run once.
+          const metaKey = `${RUN_NOTICE_PREFIX}${notice.key}`;
+          const last = await tx.db
+            .selectFrom('store_meta')
+            .select('value')
+            .where('key', '=', metaKey)
+            .executeTakeFirst();
+          if (last?.value === notice.runId) continue;
+          await tx.db
+            .insertInto('store_meta')
+            .values({ key: metaKey, value: notice.runId })
+            .onConflict((oc) => oc.column('key').doUpdateSet({ value: notice.runId }))
+            .execute();
+          const recipients = options.email ? notice.emailTo : [];
+          const urls = [notice.webhookUrl, recipients.length > 0 ? emailTarget(recipients) : null].filter(
+            (u): u is string => u !== null && u !== '',
+          );
+          if (urls.length === 0 || isSilenced({ sandboxId: notice.sandboxId, ...notice.alert })) continue;
+          const id = store.newId('ntc');
+          const alert: Alert = {
+            id,
+            alertId: id,
+            status: 'notice',
+            ...notice.alert,
+            text: `[INFO] ${notice.alert.message}`,
+            firedAt: new Date(at).toISOString(),
+          };
+          await enqueue(tx.db, store.secrets, alert, urls, at);
+          queued.push(alert);
+          logger.info({ alert: alert.type, dataflowId: alert.dataflowId }, alert.message);
+        }
         await tx.db
           .deleteFrom('alert_states')
           .where('resolved_at', '<', at - KEEP_RESOLVED_MS)

@@ -2,7 +2,7 @@ import { CONSENT_ATTRIBUTES, CONSENT_OPERATORS, CONSENT_VALUES } from '../audien
 import { z } from 'zod';
 import { MAX_AUDIENCE_TEXT_LENGTH } from '../audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
-import { ALERT_TYPES } from './alert-types.ts';
+import { ALERT_TYPES, SUBSCRIBABLE_TYPES } from './alert-types.ts';
 import { WEBHOOK_FORMATS } from '../config/index.ts';
 import { PERMISSIONS } from './permissions.ts';
 
@@ -256,12 +256,12 @@ const accountId = z
 export const DestinationStatusSchema = z.enum(['unverified', 'active', 'needs_login', 'error']);
 
 const destinationAlertTypes = z
-  .array(z.enum(ALERT_TYPES))
-  .max(ALERT_TYPES.length * 2)
+  .array(z.enum(SUBSCRIBABLE_TYPES))
+  .max(SUBSCRIBABLE_TYPES.length * 2)
   .nullable()
   .meta({
     description:
-      "The alert types its own webhook, PagerDuty key and email recipients receive; null: every type, [] none. The installation's webhook, PagerDuty key and recipients receive every type whatever this says",
+      "The alert types its own webhook, PagerDuty key and email recipients receive; null: every alert type, [] none. The installation's webhook, PagerDuty key and recipients receive every alert type whatever this says. The run notifications (`dataflow_run_started`, `dataflow_run_succeeded`) go only to a destination's own webhook and recipients, and only when listed here",
     example: ['dataflow_failed', 'dataflow_paused'],
   });
 
@@ -803,8 +803,8 @@ export const TestAlertResultSchema = z
     notification: z.record(z.string(), z.unknown()).meta({ description: 'The notification as sent' }),
   })
   .meta({ id: 'TestAlertResult' });
-// Any type a condition fires as (a test notification is sent on request, never silenced).
-const silenceableType = z.enum(ALERT_TYPES);
+// Any type a condition fires as, and the run notifications (a test notification is sent on request, never silenced).
+const silenceableType = z.enum(SUBSCRIBABLE_TYPES);
 export const AlertSilenceSchema = z
   .object({
     id: z.string(),

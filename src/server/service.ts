@@ -415,6 +415,17 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
             failed: Number(latest['identitiesFailed'] ?? 0),
           }
         : null,
+      recentRuns: runs
+        .filter((r) => Number(r['identitiesActivated'] ?? 0) > 0)
+        .map((r) => ({
+          runId: String(r['runId'] ?? r.runStart),
+          endsAt: Number(r['endsAt'] ?? Date.parse(r.runStart) + 3_600_000),
+          activated: Number(r['identitiesActivated'] ?? 0),
+          added: Number(r['identitiesAdded'] ?? 0),
+          removed: Number(r['identitiesRemoved'] ?? 0),
+          excluded: Number(r['identitiesExcluded'] ?? 0),
+          failed: Number(r['identitiesFailed'] ?? 0),
+        })),
     });
   }
   return out;

@@ -1,6 +1,6 @@
 import { forwardedCursor } from './audit-forward.ts';
 import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
-import { ALERT_TYPES } from './alert-types.ts';
+import { SUBSCRIBABLE_TYPES } from './alert-types.ts';
 import { openImportUrl, publicUrl, RangedUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
 import { describeAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import { PAGERDUTY_EVENTS_URL, type WebhookFormat } from '../config/index.ts';
@@ -61,8 +61,9 @@ function alertView(a: ListedAlert): AlertView {
   return {
     alertId: alert.alertId,
     status: a.resolvedAt === null ? 'firing' : 'resolved',
-    type: alert.type,
-    severity: alert.severity,
+    // Run notifications are sent, never kept as alerts: a listed alert is of an alert type (or a test).
+    type: alert.type as AlertView['type'],
+    severity: alert.severity as AlertView['severity'],
     dataflowId: alert.dataflowId,
     dataflowName: alert.dataflowName,
     destinationId: alert.destinationId,
@@ -514,9 +515,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
 
   /** A destination's alert recipients as stored: each once, in the order given. */
   const alertEmailTo = (to: readonly string[] | undefined): string[] => [...new Set(to ?? [])];
-  // Each type once, in the order alerts are listed; null (every type) as given.
+  // Each type once, in the order alerts are listed; null (every alert type) as given.
   const alertTypes = (types: readonly string[] | null | undefined): string[] | null =>
-    types === null || types === undefined ? null : ALERT_TYPES.filter((t) => types.includes(t));
+    types === null || types === undefined ? null : SUBSCRIBABLE_TYPES.filter((t) => types.includes(t));
   const alertEmailProblems = (to: readonly string[] | undefined): ErrorDetail[] =>
     to !== undefined && to.length > 0 && !options.alertEmail
       ? [

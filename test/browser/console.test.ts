@@ -386,13 +386,16 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       expect(await page.getByLabel('X will not target an audience').isChecked()).toBe(true);
       await page.getByLabel('X will not target an audience').uncheck();
       await page.getByLabel('Changes wait longer than the delay threshold').uncheck();
+      // Run notifications are asked for one by one: "every type" never includes them.
+      expect(await page.getByLabel('A run starts activating identities').isChecked()).toBe(false);
+      await page.getByLabel('A run ended with identities activated and none failed').check();
       await shot(page, '06b-connect-alerts-edit');
       await page.getByRole('button', { name: 'Save & exit' }).click();
       await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
       const acme = page.locator('tr', { hasText: 'X Ads Acme US' });
       await expectText(
         acme,
-        'Only dataflow_failed, dataflow_paused, exclusion_rate_exceeded, dataflow_no_data',
+        'Only dataflow_failed, dataflow_paused, exclusion_rate_exceeded, dataflow_no_data, dataflow_run_succeeded',
       );
       const subscribed = await callApi<{ items: { name: string; alertTypes: string[] | null }[] }>(
         stack,
@@ -404,6 +407,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         'dataflow_paused',
         'exclusion_rate_exceeded',
         'dataflow_no_data',
+        'dataflow_run_succeeded',
       ]);
       await acme.getByRole('button', { name: 'Send test alert (X Ads Acme US)' }).click();
       await expectText(

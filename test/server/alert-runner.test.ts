@@ -9,6 +9,7 @@ import {
   listAlerts,
   listSilences,
   startAlerts,
+  USER_PAUSE_REASON,
   webhookTarget,
   type Alert,
   type DataflowHealth,
@@ -71,6 +72,7 @@ const paused: DataflowHealth = {
   pagerDutyDestinationId: null,
   alertTypes: null,
   noData: null,
+  recentRuns: [],
   status: 'paused',
   statusReason: 'X answered 401: re-authorize the destination',
   oldestPendingAt: null,
@@ -717,6 +719,86 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       (await listSilences(db.store.db, 'sbx_test', { now: clock, expired: true })).map((x) => x.id),
     ).toEqual(['sil_all', 'sil_b', 'sil_c', 'sil_r']);
     expect((await w.check()).map((n) => [n.dataflowId, n.status])).toEqual([['df_c', 'firing']]);
+    await w.stop();
+  });
+  it('sends run notifications once per run, only to the destination targets that list them', async () => {
+    const w = runner('worker-n', {
+      globalWebhookUrl: `${receiver.url}?installation`,
+      pagerDuty: { routingKey: 'installation-key' },
+      pagerDutyUrl: `${receiver.url}?pagerduty`,
+    });
+    // What the tests before left firing resolves first.
+    health = [];
+    await w.check();
+    while ((await w.deliver()) > 0);
+    const before = receiver.accepted.length;
+    const hour = 3_600_000;
+    const run = (runId: string, endsAt: number, activated: number, failed = 0) => ({
+      runId,
+      endsAt,
+      activated,
+      added: activated - 1,
+      removed: 1,
+      excluded: 2,
+      failed,
+    });
+    const flow: DataflowHealth = {
+      ...paused,
+      dataflowId: 'df_runs',
+      dataflowName: 'Runs',
+      status: 'active',
+      statusReason: null,
+      webhookUrl: receiver.url,
+      pagerDutyDestinationId: 'dst_a',
+      alertTypes: ['dataflow_failed', 'dataflow_run_started', 'dataflow_run_succeeded'],
+      recentRuns: [run('r2', clock + hour / 2, 5), run('r1', clock - hour / 2, 10)],
+    };
+    health = [flow];
+    expect((await w.check()).map((n) => [n.type, n.status, n.severity, n.details['runId']])).toEqual([
+      ['dataflow_run_started', 'notice', 'info', 'r2'],
+      ['dataflow_run_succeeded', 'notice', 'info', 'r1'],
+    ]);
+    // Only the destination's own webhook: never the installation's targets, nor any PagerDuty service.
+    const notices = (await outbox()).filter((row) => row.type.startsWith('dataflow_run_'));
+    expect(notices.map((row) => row.url)).toEqual([receiver.url, receiver.url]);
+    // Each run once, and nothing kept as an alert.
+    expect(await w.check()).toEqual([]);
+    const listed = await listAlerts(db.store.db, 'sbx_test');
+    expect(listed.filter((a) => a.alert.dataflowId === 'df_runs')).toEqual([]);
+
+    // The next hour: r3 opens; r2 ended with a failure, so no success is told of it.
+    clock += hour;
+    health = [{ ...flow, recentRuns: [run('r3', clock + hour / 2, 1), run('r2', clock - hour / 2, 5, 1)] }];
+    expect((await w.check()).map((n) => [n.type, n.details['runId']])).toEqual([
+      ['dataflow_run_started', 'r3'],
+    ]);
+    // Every alert type (null) is not a subscription to run notifications, nor is a paused dataflow's run news.
+    clock += hour;
+    const r4 = [run('r4', clock + hour / 2, 3)];
+    health = [{ ...flow, alertTypes: null, recentRuns: r4 }];
+    expect(await w.check()).toEqual([]);
+    health = [{ ...flow, status: 'paused', statusReason: USER_PAUSE_REASON, recentRuns: r4 }];
+    expect(await w.check()).toEqual([]);
+
+    expect(await w.deliver()).toBe(3);
+    const sent = receiver.accepted.slice(before);
+    expect(sent.map((n) => [n.type, n.status, n.text])).toEqual([
+      [
+        'dataflow_run_started',
+        'notice',
+        '[INFO] Dataflow "Runs" started run r2: 5 identities activated so far',
+      ],
+      [
+        'dataflow_run_succeeded',
+        'notice',
+        '[INFO] Dataflow "Runs" completed run r1: 10 identities activated (9 added, 1 removed), 2 excluded, none failed',
+      ],
+      [
+        'dataflow_run_started',
+        'notice',
+        '[INFO] Dataflow "Runs" started run r3: 1 identities activated so far',
+      ],
+    ]);
     await w.stop();
   });
 });

@@ -350,6 +350,41 @@ describe('alert webhooks', () => {
     await waitFor(alertOf('dataflow_failed', id, 'resolved'), 20_000, 'failed resolved');
   });
 
+  it('tells a destination that subscribed to run notifications of a run that starts, by webhook and email', async () => {
+    const { id, destinationId } = await dataflow('Run news');
+    const subscribed = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { alertTypes: ['dataflow_run_started'], alertEmailTo: ['news@example.com'] },
+    });
+    expect(subscribed.body.alertTypes).toEqual(['dataflow_run_started']);
+    const ingest = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: profile('news@example.com', { 'seg-a': 'realized' }, 'news1'),
+    });
+    expect(ingest.status).toBe(202);
+    expect((await t.call('POST', `/api/v1/dataflows/${id}/flush`, { token: t.adminToken })).status).toBe(200);
+
+    const notice = await waitFor(alertOf('dataflow_run_started', id, 'notice'), 20_000, 'the run notice');
+    expect(notice.path).toBe('/destination');
+    expect(notice.body).toMatchObject({ severity: 'info', details: { runId: expect.any(String) } });
+    expect(notice.body.text).toMatch(
+      /^\[INFO\] Dataflow "Run news" started run \S+: \d+ identities activated so far$/,
+    );
+    const mail = await waitFor(
+      () => Promise.resolve(smtp.received.find((m) => m.headers['x-tca-alert-id'] === notice.body.alertId)),
+      20_000,
+      'the run notice email',
+    );
+    // The destination's own recipients only: the installation's get no run notifications.
+    expect(mail.to).toEqual(['news@example.com']);
+    // Nothing of it went to the installation's webhook, and it is no alert to list.
+    expect(received.filter((a) => a.path === '/global' && a.body.type === 'dataflow_run_started')).toEqual(
+      [],
+    );
+    const listed = await t.call('GET', `/api/v1/alerts?dataflowId=${id}`, { token: t.adminToken });
+    expect(listed.body.items).toEqual([]);
+  });
+
   it('holds back a silenced alert, lists it as not notified, and sends it once the silence is ended', async () => {
     const { id } = await dataflow('Maintenance flow');
     const call = (method: string, path: string, body?: unknown) =>
@@ -732,6 +767,7 @@ describe('planAlerts', () => {
     pagerDutyDestinationId: null,
     alertTypes: null,
     noData: null,
+    recentRuns: [],
     status: 'paused',
     statusReason: 'X answered 401',
     oldestPendingAt: null,

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { Option, type Command } from 'commander';
 import { WEBHOOK_FORMATS } from '../../config/index.ts';
-import { ALERT_TYPES } from '../../server/alert-types.ts';
+import { ALERT_TYPES, RUN_NOTICE_TYPES } from '../../server/alert-types.ts';
 import {
   action,
   connect,
@@ -55,7 +55,7 @@ const pagerDutyKeyOption = (removable: boolean) =>
 const alertTypesOption = () =>
   new Option(
     '--alert-types <types>',
-    `the alert types (comma-separated) its own webhook, PagerDuty key and recipients receive: ${ALERT_TYPES.join(', ')}; \`all\` (the default) or \`none\``,
+    `the alert types (comma-separated) its own webhook, PagerDuty key and recipients receive: ${ALERT_TYPES.join(', ')}; \`all\` (the default) or \`none\`; and the run notifications its webhook and recipients receive only when listed: ${RUN_NOTICE_TYPES.join(', ')}`,
   );
 
 /** `--alert-types` as the API takes it: `all` is null (every type), `none` an empty list. */

@@ -1,7 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
-import { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS } from '../api.ts';
+import { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS, RUN_NOTICE_TYPES } from '../api.ts';
 import type { Destination, LoginStart, Preflight, SubscribableAlertType, WebhookFormat } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { NameInput } from '../components/name-input.tsx';
@@ -89,7 +89,8 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   // Like the webhook's URL, a stored PagerDuty key is never shown: one typed here replaces it.
   const [pagerDutyKey, setPagerDutyKey] = useState('');
   const [removePagerDuty, setRemovePagerDuty] = useState(false);
-  // Null: every type (including any added later); checking every box means the same.
+  // Null: every alert type (including any added later), and no run notification; checking every alert box and no
+  // notification box means the same.
   const [alertTypes, setAlertTypes] = useState<readonly SubscribableAlertType[]>(
     initial?.alertTypes ?? ALERT_TYPES,
   );
@@ -243,7 +244,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             : {}),
         // Left out when unchanged: a service without email refuses any list but keeps what it has.
         ...(unchangedEmails ? {} : { alertEmailTo: emailsResult.value }),
-        alertTypes: alertTypes.length === ALERT_TYPES.length ? null : [...alertTypes],
+        alertTypes: everyAlertType(alertTypes) ? null : [...alertTypes],
       });
       await refresh();
       navigate(then === 'activate' ? { page: 'activate', destinationId: saved.id } : { page: 'catalog' });
@@ -728,18 +729,17 @@ function ConnectForm({ initial }: { initial?: Destination }) {
               is chosen here.
             </p>
             {ALERT_TYPES.map((type) => (
-              <label key={type}>
-                <input
-                  type="checkbox"
-                  checked={alertTypes.includes(type)}
-                  onChange={(e) =>
-                    setAlertTypes(
-                      ALERT_TYPES.filter((t) => (t === type ? e.target.checked : alertTypes.includes(t))),
-                    )
-                  }
-                />{' '}
-                {ALERT_TYPE_DESCRIPTIONS[type]} <code>{type}</code>
-              </label>
+              <TypeChoice key={type} type={type} chosen={alertTypes} onChange={setAlertTypes} />
+            ))}
+          </fieldset>
+          <fieldset className="choice">
+            <legend>Run notifications its webhook and recipients receive</legend>
+            <p className="muted">
+              News rather than problems, as AEP&apos;s run start and success alerts: each is sent once per
+              hourly run, only where chosen here (never to PagerDuty or the installation&apos;s targets).
+            </p>
+            {RUN_NOTICE_TYPES.map((type) => (
+              <TypeChoice key={type} type={type} chosen={alertTypes} onChange={setAlertTypes} />
             ))}
           </fieldset>
           <div className="actions">
@@ -822,5 +822,35 @@ function SecretField(props: {
         </label>
       ) : null}
     </>
+  );
+}
+
+const SUBSCRIBABLE: readonly SubscribableAlertType[] = [...ALERT_TYPES, ...RUN_NOTICE_TYPES];
+
+/** Every alert type and no run notification: what a destination's `alertTypes` null stands for. */
+const everyAlertType = (chosen: readonly SubscribableAlertType[]) =>
+  ALERT_TYPES.every((t) => chosen.includes(t)) && RUN_NOTICE_TYPES.every((t) => !chosen.includes(t));
+
+/** One type's checkbox; the choice keeps the listed order. */
+function TypeChoice({
+  type,
+  chosen,
+  onChange,
+}: {
+  type: SubscribableAlertType;
+  chosen: readonly SubscribableAlertType[];
+  onChange: (next: readonly SubscribableAlertType[]) => void;
+}) {
+  return (
+    <label>
+      <input
+        type="checkbox"
+        checked={chosen.includes(type)}
+        onChange={(e) =>
+          onChange(SUBSCRIBABLE.filter((t) => (t === type ? e.target.checked : chosen.includes(t))))
+        }
+      />{' '}
+      {ALERT_TYPE_DESCRIPTIONS[type]} <code>{type}</code>
+    </label>
   );
 }
