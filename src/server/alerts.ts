@@ -989,6 +989,18 @@ export function startAlerts(options: {
           queued.push(alert);
           logger.info({ alert: alert.type, dataflowId: alert.dataflowId }, alert.message);
         }
+        // The runs last noticed of dataflows that are gone are not needed any more.
+        const present = new Set(health.map((h) => h.dataflowId));
+        const gone = (
+          await tx.db
+            .selectFrom('store_meta')
+            .select('key')
+            .where('key', 'like', `${RUN_NOTICE_PREFIX}%`)
+            .execute()
+        )
+          .map((row) => row.key)
+          .filter((key) => !present.has(key.slice(RUN_NOTICE_PREFIX.length).split(':')[0]!));
+        if (gone.length > 0) await tx.db.deleteFrom('store_meta').where('key', 'in', gone).execute();
         await tx.db
           .deleteFrom('alert_states')
           .where('resolved_at', '<', at - KEEP_RESOLVED_MS)

@@ -780,6 +780,22 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     health = [{ ...flow, status: 'paused', statusReason: USER_PAUSE_REASON, recentRuns: r4 }];
     expect(await w.check()).toEqual([]);
 
+    // Each dataflow's last noticed run is kept per type, until the dataflow is gone.
+    const noticed = () =>
+      db.store.db
+        .selectFrom('store_meta')
+        .selectAll()
+        .where('key', 'like', 'run_notice:%')
+        .orderBy('key')
+        .execute();
+    expect(await noticed()).toEqual([
+      { key: 'run_notice:df_runs:dataflow_run_started', value: 'r3' },
+      { key: 'run_notice:df_runs:dataflow_run_succeeded', value: 'r1' },
+    ]);
+    health = [];
+    await w.check();
+    expect(await noticed()).toEqual([]);
+
     expect(await w.deliver()).toBe(3);
     const sent = receiver.accepted.slice(before);
     expect(sent.map((n) => [n.type, n.status, n.text])).toEqual([
