@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { createEmulator, defaultDemoSeed, parseEmulatorSeed } from '../../emulator/index.ts';
-import type { EmulatorSeed } from '../../emulator/index.ts';
+import type { defaultDemoSeed, EmulatorSeed } from '../../emulator/index.ts';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -72,6 +71,9 @@ export function registerEmulatorCommand(program: Command): void {
         processingDelay: number;
         matchRate: number;
       }) => {
+        // Loaded here, not with the CLI: every other command starts without the emulator's code.
+        const { createEmulator, defaultDemoSeed, parseEmulatorSeed } =
+          await import('../../emulator/index.ts');
         let seedInput: unknown = defaultDemoSeed();
         if (opts.seed !== undefined) {
           try {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
-import pg from 'pg';
+import type pg from 'pg';
 import type { ImportReportView } from '../../server/backend.ts';
 import { finish, maxRejectedOption, postImport } from './import.ts';
 import { csvField } from '../../profile/index.ts';
@@ -106,7 +106,9 @@ export function registerImportSqlCommand(program: Command): void {
         throw new CliError('--mode mirror needs --segment', EXIT.usage);
       const api = await connect(opts);
       await api.request('GET', `/api/v1/dataflows/${encodeURIComponent(opts.dataflow)}`);
-      const client = new pg.Client({ connectionString: sourceUrl });
+      // Loaded here, not with the CLI: every other command starts without the PostgreSQL driver.
+      const { default: pgDriver } = await import('pg');
+      const client = new pgDriver.Client({ connectionString: sourceUrl });
       try {
         await client.connect();
       } catch (error) {
