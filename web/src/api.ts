@@ -121,7 +121,12 @@ export interface DestinationInput {
   alertTypes?: SubscribableAlertType[] | null;
 }
 
-export { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS, RUN_NOTICE_TYPES } from '../../src/server/alert-types.ts';
+export {
+  ALERT_TYPES,
+  ALERT_TYPE_DESCRIPTIONS,
+  RUN_NOTICE_TYPES,
+  SUBSCRIBABLE_TYPES,
+} from '../../src/server/alert-types.ts';
 export type { SubscribableAlertType } from '../../src/server/alert-types.ts';
 
 /** What an alert webhook takes: the service's own type, so the two cannot drift. */

@@ -1,7 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
-import { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS, RUN_NOTICE_TYPES } from '../api.ts';
+import { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS, RUN_NOTICE_TYPES, SUBSCRIBABLE_TYPES } from '../api.ts';
 import type { Destination, LoginStart, Preflight, SubscribableAlertType, WebhookFormat } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { NameInput } from '../components/name-input.tsx';
@@ -825,8 +825,6 @@ function SecretField(props: {
   );
 }
 
-const SUBSCRIBABLE: readonly SubscribableAlertType[] = [...ALERT_TYPES, ...RUN_NOTICE_TYPES];
-
 /** Every alert type and no run notification: what a destination's `alertTypes` null stands for. */
 const everyAlertType = (chosen: readonly SubscribableAlertType[]) =>
   ALERT_TYPES.every((t) => chosen.includes(t)) && RUN_NOTICE_TYPES.every((t) => !chosen.includes(t));
@@ -847,7 +845,7 @@ function TypeChoice({
         type="checkbox"
         checked={chosen.includes(type)}
         onChange={(e) =>
-          onChange(SUBSCRIBABLE.filter((t) => (t === type ? e.target.checked : chosen.includes(t))))
+          onChange(SUBSCRIBABLE_TYPES.filter((t) => (t === type ? e.target.checked : chosen.includes(t))))
         }
       />{' '}
       {ALERT_TYPE_DESCRIPTIONS[type]} <code>{type}</code>
