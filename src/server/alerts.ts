@@ -957,15 +957,19 @@ export function startAlerts(options: {
             .set({ resolved_at: at })
             .where('key', '=', ended.key)
             .execute();
+        // The run each dataflow was last notified of, per type: each run once.
+        const noticed = new Map(
+          (
+            await tx.db
+              .selectFrom('store_meta')
+              .select(['key', 'value'])
+              .where('key', 'like', `${RUN_NOTICE_PREFIX}%`)
+              .execute()
+          ).map((row) => [row.key, row.value]),
+        );
         for (const notice of notices) {
-          // The run this dataflow was last notified of, for this type: each run once.
           const metaKey = `${RUN_NOTICE_PREFIX}${notice.key}`;
-          const last = await tx.db
-            .selectFrom('store_meta')
-            .select('value')
-            .where('key', '=', metaKey)
-            .executeTakeFirst();
-          if (last?.value === notice.runId) continue;
+          if (noticed.get(metaKey) === notice.runId) continue;
           await tx.db
             .insertInto('store_meta')
             .values({ key: metaKey, value: notice.runId })
@@ -991,15 +995,9 @@ export function startAlerts(options: {
         }
         // The runs last noticed of dataflows that are gone are not needed any more.
         const present = new Set(health.map((h) => h.dataflowId));
-        const gone = (
-          await tx.db
-            .selectFrom('store_meta')
-            .select('key')
-            .where('key', 'like', `${RUN_NOTICE_PREFIX}%`)
-            .execute()
-        )
-          .map((row) => row.key)
-          .filter((key) => !present.has(key.slice(RUN_NOTICE_PREFIX.length).split(':')[0]!));
+        const gone = [...noticed.keys()].filter(
+          (key) => !present.has(key.slice(RUN_NOTICE_PREFIX.length).split(':')[0]!),
+        );
         if (gone.length > 0) await tx.db.deleteFrom('store_meta').where('key', 'in', gone).execute();
         await tx.db
           .deleteFrom('alert_states')
