@@ -372,17 +372,19 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
     let oldest: number | null = null;
     for (const p of pending.values())
       if (p.oldestAt !== null && (oldest === null || p.oldestAt < oldest)) oldest = p.oldestAt;
-    const runs = await engine.runs(d.sandboxId, d.id, {
-      from: new Date(now() - 2 * 3_600_000),
-      to: new Date(now()),
-    });
-    const latest = runs.find(
-      (r) =>
-        Number(r['identitiesActivated'] ?? 0) +
-          Number(r['identitiesExcluded'] ?? 0) +
-          Number(r['identitiesFailed'] ?? 0) >
-        0,
-    );
+    // The last two hours' runs, newest first, with the counts alerts and run notifications read.
+    const runs = (
+      await engine.runs(d.sandboxId, d.id, { from: new Date(now() - 2 * 3_600_000), to: new Date(now()) })
+    ).map((r) => ({
+      runId: String(r['runId'] ?? r.runStart),
+      endsAt: Number(r['endsAt'] ?? Date.parse(r.runStart) + 3_600_000),
+      activated: Number(r['identitiesActivated'] ?? 0),
+      added: Number(r['identitiesAdded'] ?? 0),
+      removed: Number(r['identitiesRemoved'] ?? 0),
+      excluded: Number(r['identitiesExcluded'] ?? 0),
+      failed: Number(r['identitiesFailed'] ?? 0),
+    }));
+    const latest = runs.find((r) => r.activated + r.excluded + r.failed > 0);
     out.push({
       sandboxId: d.sandboxId,
       sandbox: sandboxNames.get(d.sandboxId) ?? d.sandboxId,
@@ -409,23 +411,13 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       noData: expectedData(d, audiences, received.get(d.id) ?? null, Math.max(lookback, d.createdAt), now()),
       lastRun: latest
         ? {
-            runId: String(latest['runId'] ?? latest.runStart),
-            activated: Number(latest['identitiesActivated'] ?? 0),
-            excluded: Number(latest['identitiesExcluded'] ?? 0),
-            failed: Number(latest['identitiesFailed'] ?? 0),
+            runId: latest.runId,
+            activated: latest.activated,
+            excluded: latest.excluded,
+            failed: latest.failed,
           }
         : null,
-      recentRuns: runs
-        .filter((r) => Number(r['identitiesActivated'] ?? 0) > 0)
-        .map((r) => ({
-          runId: String(r['runId'] ?? r.runStart),
-          endsAt: Number(r['endsAt'] ?? Date.parse(r.runStart) + 3_600_000),
-          activated: Number(r['identitiesActivated'] ?? 0),
-          added: Number(r['identitiesAdded'] ?? 0),
-          removed: Number(r['identitiesRemoved'] ?? 0),
-          excluded: Number(r['identitiesExcluded'] ?? 0),
-          failed: Number(r['identitiesFailed'] ?? 0),
-        })),
+      recentRuns: runs.filter((r) => r.activated > 0),
     });
   }
   return out;
