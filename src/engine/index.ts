@@ -48,7 +48,7 @@ import {
   type ImportView,
 } from './import-progress.ts';
 import {
-  lastReceivedHours,
+  lastReceivedAt,
   listRuns,
   pruneHistory,
   runTotals,
@@ -164,8 +164,8 @@ export interface Engine {
     dataflowIds: readonly string[],
     range?: { from?: number; to?: number },
   ): Promise<Map<string, RunTotals>>;
-  /** The start of the latest hour each dataflow received profiles in, since `since`; absent: none since. */
-  lastReceivedHours(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
+  /** When each dataflow last received profiles, since `since` (epoch ms); absent: none since. */
+  lastReceivedAt(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
   /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
   importFile(path: string, options: ImportOptions): Promise<ImportReport>;
   /**
@@ -344,7 +344,7 @@ export function createEngine(options: EngineOptions): Engine {
     plan: (dataflowId, planOptions = {}) => planDataflow(rt, dataflowId, planOptions.sandboxId),
     runs: (dataflowId, range) => listRuns(rt, dataflowId, range),
     runTotals: (dataflowIds, range) => runTotals(rt, dataflowIds, range),
-    lastReceivedHours: (dataflowIds, since) => lastReceivedHours(rt, dataflowIds, since),
+    lastReceivedAt: (dataflowIds, since) => lastReceivedAt(rt, dataflowIds, since),
     importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
     importStream: (bytes, { name, totalBytes, ...importOptions }) =>
       importProfiles(

@@ -17,6 +17,14 @@ export type RunMetric =
   | 'pending_changes'
   | 'pending_peak';
 
+/**
+ * How a counter met again adds up (both backends): its value grows by the new one, and `last_at` keeps the later
+ * time (a null one is from before `last_at` was kept).
+ */
+export const COUNTER_UPSERT_SQL = `value = engine_run_counters.value + excluded.value,
+  last_at = case when engine_run_counters.last_at is null or excluded.last_at > engine_run_counters.last_at
+    then excluded.last_at else engine_run_counters.last_at end`;
+
 /** Audience id used for dataflow-level counters. */
 export const DATAFLOW_LEVEL = '';
 
@@ -27,7 +35,16 @@ export const DATAFLOW_LEVEL = '';
 export class RunCounters {
   readonly #counters = new Map<
     string,
-    { dataflowId: string; hour: number; audienceId: string; metric: RunMetric; code: string; value: number }
+    {
+      dataflowId: string;
+      hour: number;
+      audienceId: string;
+      metric: RunMetric;
+      code: string;
+      value: number;
+      /** The latest `at` added. */
+      lastAt: number;
+    }
   >();
 
   add(input: {
@@ -44,8 +61,10 @@ export class RunCounters {
     const key = `${input.dataflowId}\u0000${hour}\u0000${audienceId}\u0000${input.metric}\u0000${code}`;
     const existing = this.#counters.get(key);
     const value = input.value ?? 1;
-    if (existing) existing.value += value;
-    else
+    if (existing) {
+      existing.value += value;
+      if (input.at > existing.lastAt) existing.lastAt = input.at;
+    } else
       this.#counters.set(key, {
         dataflowId: input.dataflowId,
         hour,
@@ -53,6 +72,7 @@ export class RunCounters {
         metric: input.metric,
         code,
         value,
+        lastAt: input.at,
       });
   }
 
@@ -63,7 +83,8 @@ export class RunCounters {
   /** Adds the counters to the stored ones with SQLite prepared statements (inside the caller's transaction). */
   writeSqlite(st: SqliteStatements): void {
     for (const c of this.#counters.values()) {
-      if (c.value !== 0) st.addCounter.run(c.dataflowId, c.hour, c.audienceId, c.metric, c.code, c.value);
+      if (c.value !== 0)
+        st.addCounter.run(c.dataflowId, c.hour, c.audienceId, c.metric, c.code, c.value, c.lastAt);
     }
     this.#counters.clear();
   }
@@ -71,12 +92,13 @@ export class RunCounters {
   /** Adds the counters to the stored ones. */
   async write(db: Db, capabilities: Capabilities): Promise<void> {
     const all = [...this.#counters.values()].filter((c) => c.value !== 0);
-    for (const chunk of chunkRows(all, 6, capabilities)) {
-      await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value) values ${sql.join(
+    for (const chunk of chunkRows(all, 7, capabilities)) {
+      await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value, last_at) values ${sql.join(
         chunk.map(
-          (c) => sql`(${c.dataflowId}, ${c.hour}, ${c.audienceId}, ${c.metric}, ${c.code}, ${c.value})`,
+          (c) =>
+            sql`(${c.dataflowId}, ${c.hour}, ${c.audienceId}, ${c.metric}, ${c.code}, ${c.value}, ${c.lastAt})`,
         ),
-      )} on conflict (dataflow_id, hour, audience_id, metric, code) do update set value = engine_run_counters.value + excluded.value`.execute(
+      )} on conflict (dataflow_id, hour, audience_id, metric, code) do update set ${sql.raw(COUNTER_UPSERT_SQL)}`.execute(
         db,
       );
     }

@@ -210,10 +210,10 @@ export async function runTotals(
 }
 
 /**
- * The start of the latest hour in which each dataflow received profiles, looking back to `since` (epoch ms); a
- * dataflow with none since then is absent from the map.
+ * When each dataflow last received profiles (epoch ms), looking back to `since`; a dataflow with none since then is
+ * absent from the map. Counters from before their time was kept give the start of their hour.
  */
-export async function lastReceivedHours(
+export async function lastReceivedAt(
   rt: EngineRuntime,
   dataflowIds: readonly string[],
   since: number,
@@ -222,7 +222,7 @@ export async function lastReceivedHours(
   for (let i = 0; i < dataflowIds.length; i += 500) {
     const rows = await rt.store.db
       .selectFrom('engine_run_counters')
-      .select((eb) => ['dataflow_id', eb.fn.max<number | string>('hour').as('hour')])
+      .select((eb) => ['dataflow_id', eb.fn.max<number | string>(eb.fn.coalesce('last_at', 'hour')).as('at')])
       .where('dataflow_id', 'in', dataflowIds.slice(i, i + 500))
       .where('audience_id', '=', DATAFLOW_LEVEL)
       .where('metric', '=', 'profiles_received')
@@ -230,7 +230,7 @@ export async function lastReceivedHours(
       .where('hour', '>=', runHour(since))
       .groupBy('dataflow_id')
       .execute();
-    for (const row of rows) out.set(row.dataflow_id, Number(row.hour));
+    for (const row of rows) out.set(row.dataflow_id, Number(row.at));
   }
   return out;
 }

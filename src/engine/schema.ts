@@ -120,6 +120,8 @@ export interface EngineRunCountersTable {
   metric: string;
   code: string;
   value: number;
+  /** When the counter last grew (null: written before this was kept; see migration 0111). */
+  last_at: EpochMs | null;
 }
 
 /** Members X refused (400) after bisection isolated them. */

@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { COUNTER_UPSERT_SQL } from './run-counters.ts';
 
 /**
  * Prepared statements for SQLite hot paths (ingest and delivery commits): one compiled statement per shape, run
@@ -23,7 +24,8 @@ export interface SqliteStatements {
   setKeyGeneration: BetterSqlite3.Statement<[number, number]>;
   /** Audience, member, desired user, pending (0 when the desired user is null, else 1), pending since, now. */
   upsertDesired: BetterSqlite3.Statement<[string, string, string | null, number, number | null, number]>;
-  addCounter: BetterSqlite3.Statement<[string, number, string, string, string, number]>;
+  /** Dataflow, hour, audience, metric, code, value, the time it was counted at. */
+  addCounter: BetterSqlite3.Statement<[string, number, string, string, string, number, number]>;
   selectRequest: BetterSqlite3.Statement<[string, string], { result: string }>;
   insertRequest: BetterSqlite3.Statement<[string, string, string, number]>;
   commitMember: BetterSqlite3.Statement<{
@@ -88,8 +90,9 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
        where engine_ledger.desired is not excluded.desired`,
     ),
     addCounter: db.prepare(
-      `insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value) values (?, ?, ?, ?, ?, ?)
-       on conflict (dataflow_id, hour, audience_id, metric, code) do update set value = engine_run_counters.value + excluded.value`,
+      `insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value, last_at)
+       values (?, ?, ?, ?, ?, ?, ?)
+       on conflict (dataflow_id, hour, audience_id, metric, code) do update set ${COUNTER_UPSERT_SQL}`,
     ),
     selectRequest: db.prepare(
       'select result from engine_ingest_requests where sandbox_id = ? and request_id = ?',

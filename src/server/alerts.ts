@@ -43,8 +43,8 @@ export interface DataflowHealth {
   /** Epoch ms of the oldest undelivered change. */
   oldestPendingAt: number | null;
   /**
-   * When the dataflow expects profiles (`noDataAlertHours`): that many hours, and since when none arrived (the end of
-   * the last hour with some, or when it started to expect them). Null: it expects none (not set, or no audience of
+   * When the dataflow expects profiles (`noDataAlertHours`): that many hours, and since when none arrived (when the
+   * last did, or when it started to expect them). Null: it expects none (not set, or no audience of
    * it is scheduled now).
    */
   noData: { hours: number; since: number } | null;

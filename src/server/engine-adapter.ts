@@ -284,7 +284,7 @@ export function createEngineAdapter(options: {
       return runs.map((run) => ({ ...run, runStart: new Date(run.startedAt).toISOString() }));
     },
     runTotals: (dataflowIds, window) => engine.runTotals(dataflowIds, window),
-    lastReceivedHours: (dataflowIds, since) => engine.lastReceivedHours(dataflowIds, since),
+    lastReceivedAt: (dataflowIds, since) => engine.lastReceivedAt(dataflowIds, since),
     async flush(sandboxId, dataflowId, { waitMs }) {
       const started = await engine.startFlush({ sandboxId, dataflowId });
       let timer: NodeJS.Timeout | undefined;

@@ -107,8 +107,8 @@ export interface EnginePort {
     dataflowIds: readonly string[],
     window: { from: number; to: number },
   ): Promise<Map<string, RunTotals>>;
-  /** The start of the latest hour each dataflow received profiles in, since `since` (epoch ms); absent: none since. */
-  lastReceivedHours(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
+  /** When each dataflow last received profiles, since `since` (epoch ms); absent: none since. */
+  lastReceivedAt(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
   /**
    * Delivers the dataflow's pending changes now, waiting up to `waitMs` for the deliveries to finish: their reports
    * when they do, else the audiences still being delivered (the deliveries go on in the background).

@@ -617,7 +617,7 @@ export const MonitoringDataflowSchema = z
     }),
     lastProfilesAt: timestamp.nullable().meta({
       description:
-        'Start of the latest hour the dataflow received profiles in, within the last 31 days (whatever the window); null: none',
+        'When the dataflow last received profiles, within the last 31 days (whatever the window); null: none',
     }),
     alertsFiring: count,
     attention: z.array(z.enum(['paused', 'identities_failed', 'alerts_firing', 'not_targetable'])).meta({

@@ -328,13 +328,13 @@ export async function readAdminToken(dataDir: string): Promise<string | undefine
 
 /**
  * What a dataflow expects of its source for the `dataflow_no_data` alert: none unless it has `noDataAlertHours` and an
- * audience scheduled now; otherwise since when nothing arrived: the end of the last hour with profiles, or when it
- * began to expect them (created, or its earliest scheduled audience started), whichever is later.
+ * audience scheduled now; otherwise since when nothing arrived: when the last profiles did, or when it began to
+ * expect them (created, or its earliest scheduled audience started), whichever is later.
  */
 function expectedData(
   d: Pick<Dataflow, 'noDataAlertHours'>,
   audiences: ReadonlyArray<Pick<Audience, 'startDate' | 'endDate' | 'state'>>,
-  lastReceivedHour: number | null,
+  lastReceivedAt: number | null,
   expectingSince: number,
   now: number,
 ): DataflowHealth['noData'] {
@@ -344,11 +344,7 @@ function expectedData(
   );
   if (scheduled.length === 0) return null;
   const started = Math.min(...scheduled.map((a) => a.startDate));
-  const since = Math.max(
-    expectingSince,
-    started,
-    lastReceivedHour === null ? 0 : lastReceivedHour + 3_600_000,
-  );
+  const since = Math.max(expectingSince, started, lastReceivedAt ?? 0);
   return { hours: d.noDataAlertHours, since };
 }
 
@@ -358,7 +354,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
   const sandboxNames = new Map((await store.sandboxes.list()).map((s) => [s.id, s.name]));
   // The longest a dataflow may expect to wait for profiles, and then some: every receipt that could matter.
   const lookback = now() - (NO_DATA_ALERT_HOURS.max + 24) * 3_600_000;
-  const received = await engine.lastReceivedHours(
+  const received = await engine.lastReceivedAt(
     flows.filter((d) => d.noDataAlertHours !== null).map((d) => d.id),
     lookback,
   );

@@ -1210,7 +1210,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             audiences.map((a) => a.id),
           ),
           // Whatever the window: a source that went quiet shows as such on a 24-hour view too.
-          engine.lastReceivedHours(
+          engine.lastReceivedAt(
             flows.map((d) => d.id),
             now() - LAST_PROFILES_LOOKBACK_MS,
           ),

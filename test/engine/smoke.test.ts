@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SQLITE_BACKEND } from '../store/backends.ts';
+import { BACKENDS, SQLITE_BACKEND } from '../store/backends.ts';
 import {
   activateSegment,
   emailHash,
@@ -68,3 +68,46 @@ describe('engine smoke', () => {
     expect(xIdentifiers(h.emulator, xId!)).toEqual(new Set([`email:${emailHash('b@x.com')}`]));
   });
 });
+
+for (const backend of BACKENDS) {
+  describe(`when profiles last arrived (${backend.name})`, () => {
+    let h: Harness | undefined;
+    afterEach(async () => {
+      await h?.cleanup();
+      h = undefined;
+    });
+
+    it('keeps the time of the latest receipt, not the start of its hour', async () => {
+      h = await setup(backend);
+      const { flow: dataflow } = await activateSegment(h, {
+        mapping: MAPPING,
+        segmentId: 'seg-1',
+        mappingName: 'Arrivals',
+      });
+      const receive = (id: string) =>
+        h!.engine.ingest(
+          [
+            {
+              segmentMembership: { ups: { 'seg-1': { status: 'realized' } } },
+              identityMap: { ECID: [{ id }], Email: [{ id: `${id}@x.com` }] },
+            },
+          ],
+          { sandboxId: 'prod' },
+        );
+      const since = h.clock.now() - 86_400_000;
+      expect(await h.engine.lastReceivedAt([dataflow.id], since)).toEqual(new Map());
+      h.clock.advance(7 * 60_000);
+      await receive('first');
+      const first = h.clock.now();
+      expect(await h.engine.lastReceivedAt([dataflow.id], since)).toEqual(new Map([[dataflow.id, first]]));
+      // Later in the same hour: the same run's counter grows, and its time moves on.
+      h.clock.advance(25 * 60_000);
+      await receive('second');
+      expect(await h.engine.lastReceivedAt([dataflow.id], since)).toEqual(
+        new Map([[dataflow.id, first + 25 * 60_000]]),
+      );
+      // Nothing received since a later time: absent.
+      expect(await h.engine.lastReceivedAt([dataflow.id], h.clock.now() + 3_600_000)).toEqual(new Map());
+    });
+  });
+}

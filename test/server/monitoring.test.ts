@@ -29,6 +29,8 @@ async function dataflow(name: string, segmentId: string, credentials = DEMO.cred
 let delivered: string;
 let paused: string;
 let idle: string;
+/** When the Newsletter's profiles were sent: before the request, and after its answer. */
+let newsSent: { from: number; to: number };
 
 beforeAll(async () => {
   t = await startTestService({ TCA_ROLE: 'all', TCA_ALERT_CHECK_SECONDS: '1' });
@@ -48,7 +50,9 @@ beforeAll(async () => {
       profile(`broken${i}(at)example.com`, { 'seg-news': 'realized' }, `b${i}`),
     ),
   ];
+  const from = Date.now();
   expect((await call('POST', '/api/v1/ingest/profiles', body)).status).toBe(202);
+  newsSent = { from, to: Date.now() };
   t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 400, times: 4 }] });
   expect((await call('POST', `/api/v1/dataflows/${delivered}/flush`)).status).toBe(200);
 
@@ -107,8 +111,9 @@ describe('GET /api/v1/monitoring', () => {
     expect(Object.values(news.failedByCode as Record<string, number>)).toEqual([1]);
     expect(Date.parse(news.lastDeliveryAt)).toBeGreaterThan(Date.parse(overview.body.from));
     expect(news.lastRunAt).toBe(runs[0].runStart);
-    // The hour its profiles last arrived in (its only run received them).
-    expect(news.lastProfilesAt).toBe(runs[0].runStart);
+    // When its profiles arrived, to the millisecond (not the start of their run's hour).
+    expect(Date.parse(news.lastProfilesAt)).toBeGreaterThanOrEqual(newsSent.from);
+    expect(Date.parse(news.lastProfilesAt)).toBeLessThanOrEqual(newsSent.to);
 
     const loyal = rows.get(paused);
     expect(loyal).toMatchObject({

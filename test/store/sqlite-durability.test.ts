@@ -5,6 +5,7 @@ import { migrateToLatest } from '../../src/store/index.ts';
 import { hashPrefix } from '../../src/store/hash-prefix.ts';
 import { MIGRATIONS } from '../../src/store/migrations/index.ts';
 import { WalSync } from '../../src/store/sqlite-backend.ts';
+import { COUNTER_UPSERT_SQL } from '../../src/engine/run-counters.ts';
 import { BACKENDS, SQLITE_BACKEND, type TestStore } from './backends.ts';
 
 const KEY = randomBytes(32).toString('hex');
@@ -369,6 +370,7 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
     expect(await migrateToLatest(db, MIGRATIONS)).toEqual([
       '0018-sandbox-profile-rekey',
       '0110-engine-profile-key-generation',
+      '0111-engine-run-counter-last-at',
     ]);
     expect(
       await db
@@ -380,5 +382,33 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
     expect(await db.selectFrom('engine_profiles').select(['profile_key', 'key_gen']).execute()).toEqual([
       { profile_key: 'k:aaa', key_gen: 0 },
     ]);
+  });
+});
+
+describe.each(BACKENDS)('migration 0111 on $name', (backend) => {
+  it('leaves the counters before it without a time, and the next count of one gives it its time', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name < '0111'),
+    );
+    await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value)
+      values ('df_1', 3600000, '', 'profiles_received', '', 5)`.execute(db);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(['0111-engine-run-counter-last-at']);
+    const counter = () => db.selectFrom('engine_run_counters').select(['value', 'last_at']).execute();
+    expect((await counter()).map((r) => [Number(r.value), r.last_at])).toEqual([[5, null]]);
+    const count = (value: number, at: number) =>
+      sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value, last_at)
+        values ('df_1', 3600000, '', 'profiles_received', '', ${value}, ${at})
+        on conflict (dataflow_id, hour, audience_id, metric, code) do update set ${sql.raw(COUNTER_UPSERT_SQL)}`.execute(
+        db,
+      );
+    await count(2, 4_000_000);
+    expect((await counter()).map((r) => [Number(r.value), Number(r.last_at)])).toEqual([[7, 4_000_000]]);
+    // A count that carries an earlier time (another worker's, committed later) keeps the later one.
+    await count(1, 3_900_000);
+    expect((await counter()).map((r) => [Number(r.value), Number(r.last_at)])).toEqual([[8, 4_000_000]]);
   });
 });

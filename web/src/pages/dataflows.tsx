@@ -181,7 +181,7 @@ export function Dataflows() {
                             title={
                               d.lastProfilesAt === null
                                 ? 'No profiles in the last 31 days'
-                                : `Profiles arrived in the hour from ${new Date(d.lastProfilesAt).toLocaleString()}`
+                                : `Last profiles arrived ${new Date(d.lastProfilesAt).toLocaleString()}`
                             }
                           >
                             {formatAge(d.lastProfilesAt, now)}
