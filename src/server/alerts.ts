@@ -50,7 +50,7 @@ export interface DataflowHealth {
   noData: { hours: number; since: number } | null;
   /** The latest hourly run with identities in it. */
   lastRun: { runId: string; activated: number; excluded: number; failed: number } | null;
-  /** The runs of the last two hours with identities activated, newest first (for run notifications). */
+  /** The runs of the last two hours with identities activated, excluded or failed, newest first (run notifications). */
   recentRuns: Array<{
     runId: string;
     /** Epoch ms the run's hour ends: it is open until then. */
@@ -261,8 +261,9 @@ export interface RunNotice {
 
 /**
  * The run notifications the destinations asked for (by listing their types in `alertTypes`): `dataflow_run_started`
- * for the open run (the current hour) once it has activated identities, `dataflow_run_succeeded` for the latest run
- * that ended with identities activated and none failed.
+ * for the open run (the current hour) once it has counted identities (activated, excluded or failed),
+ * `dataflow_run_succeeded` for the latest run that ended with identities counted and none failed (only exclusions
+ * count: the run did its work, and its details say what it left out).
  */
 export function evaluateRunNotices(health: readonly DataflowHealth[], now: number): RunNotice[] {
   const notices: RunNotice[] = [];

@@ -413,7 +413,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
             failed: latest.failed,
           }
         : null,
-      recentRuns: runs.filter((r) => r.activated > 0),
+      recentRuns: runs.filter((r) => r.activated + r.excluded + r.failed > 0),
     });
   }
   return out;

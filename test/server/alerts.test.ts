@@ -754,6 +754,47 @@ describe('alert webhooks', () => {
     });
     expect(off.body.noDataAlertHours).toBeNull();
   });
+
+  it('tells a destination that asked of a run that only excluded profiles: started, then succeeded', async () => {
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: {
+        name: 'Run news destination',
+        accountId: DEMO.accountId,
+        credentials: DEMO.credentials,
+        alertWebhookUrl: `${receiverUrl()}/run-news`,
+        alertTypes: ['dataflow_run_started', 'dataflow_run_succeeded'],
+      },
+    });
+    expect(d.status, JSON.stringify(d.body)).toBe(201);
+    const df = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: {
+        name: 'Nothing to send',
+        destinationId: d.body.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: 'seg-a' }],
+      },
+    });
+    expect(df.status, JSON.stringify(df.body)).toBe(201);
+    const id = df.body.id as string;
+    // Every profile's email is malformed: the run excludes them all and activates nothing.
+    const body = Array.from({ length: 3 }, (_, i) =>
+      profile(`nothing${i}(at)example.com`, { 'seg-a': 'realized' }, `nothing${i}`),
+    );
+    expect((await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body })).status).toBe(202);
+    const started = await waitFor(alertOf('dataflow_run_started', id, 'notice'), 20_000, 'run started');
+    expect(started.path).toBe('/run-news');
+    expect(started.body.details).toMatchObject({ activated: 0, failed: 0 });
+    expect(started.body.details.excluded).toBeGreaterThanOrEqual(3);
+    // The hour ends: the run succeeded, with what it excluded.
+    offsetMs += 3_600_000;
+    const succeeded = await waitFor(alertOf('dataflow_run_succeeded', id, 'notice'), 20_000, 'run succeeded');
+    expect(succeeded.body.details.runId).toBe(started.body.details.runId);
+    expect(succeeded.body.message).toMatch(
+      /: 0 identities activated \(0 added, 0 removed\), \d+ excluded, none failed$/,
+    );
+  });
 });
 
 describe('planAlerts', () => {
