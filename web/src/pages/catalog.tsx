@@ -95,16 +95,20 @@ export function Catalog() {
                       <td className="small" data-testid="alert-routes">
                         <AlertRoutes destination={d} />
                       </td>
-                      <td className="row-actions">
-                        <a href={formatRoute({ page: 'connect', destinationId: d.id })}>Edit / verify</a>
-                        <a href={formatRoute({ page: 'activate', destinationId: d.id })}>
-                          Activate audiences
-                        </a>
-                        {d.alertWebhook ? <TestAlert destinationId={d.id} name={d.name} /> : null}
-                        {d.hasAlertPagerDutyKey ? <TestIncident destinationId={d.id} name={d.name} /> : null}
-                        {d.alertEmailTo?.length ? (
-                          <TestEmail destinationId={d.id} name={d.name} to={d.alertEmailTo} />
-                        ) : null}
+                      <td>
+                        <div className="row-actions">
+                          <a href={formatRoute({ page: 'connect', destinationId: d.id })}>Edit / verify</a>
+                          <a href={formatRoute({ page: 'activate', destinationId: d.id })}>
+                            Activate audiences
+                          </a>
+                          {d.alertWebhook ? <TestAlert destinationId={d.id} name={d.name} /> : null}
+                          {d.hasAlertPagerDutyKey ? (
+                            <TestIncident destinationId={d.id} name={d.name} />
+                          ) : null}
+                          {d.alertEmailTo?.length ? (
+                            <TestEmail destinationId={d.id} name={d.name} to={d.alertEmailTo} />
+                          ) : null}
+                        </div>
                       </td>
                     </tr>
                   ))}
