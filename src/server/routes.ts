@@ -715,13 +715,14 @@ export function buildRoutes(options: RouteOptions): Route[] {
         const range: { from?: Date; to?: Date } = {};
         if (query.from !== undefined) range.from = new Date(query.from);
         if (query.to !== undefined) range.to = new Date(query.to);
-        return {
-          items: found(
-            await backend.dataflows.runs(principal.sandboxId, params.id, range),
-            'Dataflow',
-            params.id,
-          ),
-        };
+        const runs = found(
+          await backend.dataflows.runs(principal.sandboxId, params.id, range),
+          'Dataflow',
+          params.id,
+        );
+        if (query.with === undefined) return { items: runs };
+        const field = S.RUN_FILTERS[query.with];
+        return { items: runs.filter((run) => Number(run[field] ?? 0) > 0) };
       },
     }),
     route({

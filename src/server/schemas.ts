@@ -554,9 +554,19 @@ export const PlanSchema = z
       'and the consent policies switched on that hold for each audience.',
   });
 
+/** The kinds of identities a run may be filtered by, and the run field that counts each. */
+export const RUN_FILTERS = {
+  failed: 'identitiesFailed',
+  excluded: 'identitiesExcluded',
+  activated: 'identitiesActivated',
+} as const;
 export const RunsQuerySchema = z.object({
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
+  with: z
+    .enum(['failed', 'excluded', 'activated'])
+    .optional()
+    .meta({ description: 'Only the runs with identities of this kind (failed, excluded or activated)' }),
 });
 export const RunSchema = z.object({ runStart: z.string() }).catchall(z.unknown()).meta({
   id: 'Run',

@@ -594,6 +594,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       const table = page.getByTestId('runs-table');
       await expectText(table, '28');
       await expectText(table, /Completed|Processing/i);
+      // Only the runs with failed identities: none; with excluded ones: the run again.
+      await page.getByLabel('Show').selectOption('failed');
+      await page.getByText('No runs with failed identities in this range').waitFor();
+      await page.getByLabel('Show').selectOption('excluded');
+      await expectText(page.getByTestId('runs-table'), '28');
       expect(await page.locator('figure.chart svg.recharts-surface').count()).toBeGreaterThanOrEqual(3);
       // X requests are stored per run, so their chart is the history, not a live sample.
       await page.getByRole('figure', { name: 'X requests per hour' }).waitFor();
@@ -1422,10 +1427,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       // shown says why; the search finds a dataflow by words of its name.
       await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Paused by an error');
       await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Alert firing');
-      // When its source last sent profiles: within the hour.
+      // When its source last sent profiles: moments ago (the time itself, not the start of its hour).
       await expectText(
-        revokedRow.locator('td[title^="Profiles arrived in the hour from"]'),
-        /just now|min ago/,
+        revokedRow.locator('td[title^="Last profiles arrived"]'),
+        /^(just now|[1-3] min ago)$/,
       );
       const attentionOnly = page.getByLabel(/Show only those needing a look/);
       await attentionOnly.check();

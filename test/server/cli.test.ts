@@ -232,6 +232,11 @@ describe('tca CLI', () => {
     const table = await tca(['runs', dataflowId]);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/XREQUESTS\s+PENDINGPEAK/);
+    // Only the runs with failed identities: none here; a kind it does not know is a usage error.
+    const failedRuns = await tca(['runs', dataflowId, '--with', 'failed', '--json']);
+    expect(failedRuns.code, failedRuns.stderr).toBe(0);
+    expect(JSON.parse(failedRuns.stdout)).toEqual([]);
+    expect((await tca(['runs', dataflowId, '--with', 'broken'])).code).toBe(2);
 
     // The overview: the dataflow's row sums its runs; --attention keeps only the rows that say why they need a look.
     const overview = await tca(['monitor', '--range', '7d', '--json']);

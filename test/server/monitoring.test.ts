@@ -111,6 +111,18 @@ describe('GET /api/v1/monitoring', () => {
     expect(Object.values(news.failedByCode as Record<string, number>)).toEqual([1]);
     expect(Date.parse(news.lastDeliveryAt)).toBeGreaterThan(Date.parse(overview.body.from));
     expect(news.lastRunAt).toBe(runs[0].runStart);
+    // The runs with identities of one kind: the Newsletter's run failed one, excluded some and activated some.
+    const runsWith = async (id: string, kind: string) =>
+      (await call('GET', `/api/v1/dataflows/${id}/runs?with=${kind}`)).body.items as Json[];
+    for (const kind of ['failed', 'excluded', 'activated'])
+      expect((await runsWith(delivered, kind)).map((r) => r.runStart)).toEqual(runs.map((r) => r.runStart));
+    // The Loyalty's run received a profile but activated nothing (X refused the credentials).
+    const loyaltyRuns = (await call('GET', `/api/v1/dataflows/${paused}/runs`)).body.items as Json[];
+    expect(loyaltyRuns.map((r) => r.profilesReceived)).toEqual([1]);
+    expect(await runsWith(paused, 'activated')).toEqual([]);
+    const unknownKind = await call('GET', `/api/v1/dataflows/${delivered}/runs?with=skipped`);
+    expect(unknownKind.status).toBe(400);
+    expect(unknownKind.body.error.details[0].path).toBe('query.with');
     // When its profiles arrived, to the millisecond (not the start of their run's hour).
     expect(Date.parse(news.lastProfilesAt)).toBeGreaterThanOrEqual(newsSent.from);
     expect(Date.parse(news.lastProfilesAt)).toBeLessThanOrEqual(newsSent.to);

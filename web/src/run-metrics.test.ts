@@ -4,6 +4,7 @@ import {
   activationRate,
   appendSample,
   chartSeries,
+  filterRuns,
   formatRate,
   hourLabel,
   livePoints,
@@ -63,6 +64,16 @@ describe('totals and reasons', () => {
       reasons: [{ code: 'no_mappable_identifier', count: 1, description: 'd2', kind: 'excluded' }],
     }),
   ];
+
+  it('shows all runs, or those with failed, excluded or activated identities', () => {
+    const quiet = run({ id: 'c', startedAt: '2026-11-28T08:00:00.000Z', profilesReceived: 2 });
+    const all = [...runs, quiet];
+    const ids = (shown: DataflowRun[]) => shown.map((r) => r.id);
+    expect(ids(filterRuns(all, 'all'))).toEqual(['a', 'b', 'c']);
+    expect(ids(filterRuns(all, 'failed'))).toEqual(['a']);
+    expect(ids(filterRuns(all, 'excluded'))).toEqual(['a', 'b']);
+    expect(ids(filterRuns(all, 'activated'))).toEqual(['a', 'b']);
+  });
 
   it('sums the counts of every run', () => {
     expect(totals(runs)).toEqual({ received: 15, activated: 10, excluded: 4, failed: 1, rate: 10 / 15 });

@@ -9,6 +9,28 @@ export const RANGES = [
 ] as const;
 export type RangeId = (typeof RANGES)[number]['id'];
 
+/** Which runs the runs table shows: all, or those with identities of one kind (as the service's `?with=`). */
+export const RUN_FILTERS = [
+  { id: 'all', label: 'All runs' },
+  { id: 'failed', label: 'Runs with failed identities' },
+  { id: 'excluded', label: 'Runs with excluded identities' },
+  { id: 'activated', label: 'Runs with activated identities' },
+] as const;
+export type RunFilterId = (typeof RUN_FILTERS)[number]['id'];
+
+export function filterRuns(runs: readonly DataflowRun[], filter: RunFilterId): DataflowRun[] {
+  switch (filter) {
+    case 'all':
+      return [...runs];
+    case 'failed':
+      return runs.filter((r) => r.identitiesFailed > 0);
+    case 'excluded':
+      return runs.filter((r) => r.identitiesExcluded > 0);
+    case 'activated':
+      return runs.filter((r) => r.identitiesActivated > 0);
+  }
+}
+
 /**
  * Share of identities handled in a run that were activated. The service's figure wins when it sends one; otherwise
  * activated / (activated + excluded + failed). Null when the run handled nothing.

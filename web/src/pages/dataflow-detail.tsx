@@ -43,15 +43,17 @@ import {
   activationRate,
   appendSample,
   chartSeries,
+  filterRuns,
   formatCount,
   formatRate,
   hourLabel,
   livePoints,
   RANGES,
   reasonTotals,
+  RUN_FILTERS,
   totals,
 } from '../run-metrics.ts';
-import type { LiveSample, RangeId } from '../run-metrics.ts';
+import type { LiveSample, RangeId, RunFilterId } from '../run-metrics.ts';
 import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
@@ -207,7 +209,7 @@ function useRuns(dataflowId: string, hours: number) {
 
 function RunsTab({ dataflow }: { dataflow: Dataflow }) {
   const [range, setRange] = useState<RangeId>('24h');
-  const [failuresOnly, setFailuresOnly] = useState(false);
+  const [show, setShow] = useState<RunFilterId>('all');
   const hours = RANGES.find((r) => r.id === range)?.hours ?? 24;
   const runs = useRuns(dataflow.id, hours);
 
@@ -215,15 +217,22 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
     <>
       <div className="filters">
         <RangeField value={range} onChange={setRange} />
-        <label className="toggle">
-          <input type="checkbox" checked={failuresOnly} onChange={(e) => setFailuresOnly(e.target.checked)} />{' '}
-          Show failures only
-        </label>
+        <Field label="Show">
+          {(props) => (
+            <select {...props} value={show} onChange={(e) => setShow(e.target.value as RunFilterId)}>
+              {RUN_FILTERS.map((f) => (
+                <option key={f.id} value={f.id}>
+                  {f.label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
       </div>
       <QueryView query={runs} label="dataflow runs">
         {(list) => {
           const sum = totals(list);
-          const shown = failuresOnly ? list.filter((r) => r.identitiesFailed > 0) : list;
+          const shown = filterRuns(list, show);
           const series = chartSeries(list);
           return (
             <>
@@ -256,7 +265,7 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
                     </figure>
                     <ActivityCharts dataflowId={dataflow.id} runs={list} />
                   </div>
-                  <RunsTable dataflowId={dataflow.id} runs={shown} />
+                  <RunsTable dataflowId={dataflow.id} runs={shown} filter={show} />
                 </>
               )}
             </>
@@ -403,8 +412,21 @@ function SmallChart<T extends object>({
   );
 }
 
-function RunsTable({ dataflowId, runs }: { dataflowId: string; runs: DataflowRun[] }) {
-  if (runs.length === 0) return <Empty title="No failed runs in this range" />;
+function RunsTable({
+  dataflowId,
+  runs,
+  filter,
+}: {
+  dataflowId: string;
+  runs: DataflowRun[];
+  filter: RunFilterId;
+}) {
+  if (runs.length === 0)
+    return (
+      <Empty
+        title={`No ${RUN_FILTERS.find((f) => f.id === filter)?.label.toLowerCase() ?? 'runs'} in this range`}
+      />
+    );
   return (
     <div className="table-wrap">
       <table data-testid="runs-table">
