@@ -40,6 +40,7 @@ import { loadSandboxContext } from './dataflow-context.ts';
 import type { Db } from './sql-helpers.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
+import { pendingCounts, pendingTotals, type PendingCounts } from './pending-counts.ts';
 import {
   countImports,
   getImport,
@@ -76,6 +77,7 @@ import { AudienceLocks, deliverClaimed, pollDueHealth, samplePending, startWorke
 import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
+export type { PendingCounts } from './pending-counts.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
 export type { ImportStatus, ImportView } from './import-progress.ts';
@@ -166,6 +168,10 @@ export interface Engine {
   ): Promise<Map<string, RunTotals>>;
   /** When each dataflow last received profiles, since `since` (epoch ms); absent: none since. */
   lastReceivedAt(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
+  /** Each audience's changes waiting for delivery (adds, removes, the oldest); audiences with none are absent. */
+  pendingCounts(audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
+  /** Every audience's changes waiting for delivery, together. */
+  pendingTotals(): Promise<{ adds: number; removes: number }>;
   /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
   importFile(path: string, options: ImportOptions): Promise<ImportReport>;
   /**
@@ -345,6 +351,8 @@ export function createEngine(options: EngineOptions): Engine {
     runs: (dataflowId, range) => listRuns(rt, dataflowId, range),
     runTotals: (dataflowIds, range) => runTotals(rt, dataflowIds, range),
     lastReceivedAt: (dataflowIds, since) => lastReceivedAt(rt, dataflowIds, since),
+    pendingCounts: (audienceIds) => pendingCounts(rt.store.db as unknown as Db, audienceIds),
+    pendingTotals: () => pendingTotals(rt.store.db as unknown as Db),
     importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
     importStream: (bytes, { name, totalBytes, ...importOptions }) =>
       importProfiles(

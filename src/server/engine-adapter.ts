@@ -1,7 +1,6 @@
-import { sql } from 'kysely';
 import type { Store } from '../store/index.ts';
 import type { Engine, ImportReport, ImportView as EngineImportView } from '../engine/index.ts';
-import type { EnginePort, PendingCounts } from './ports.ts';
+import type { EnginePort } from './ports.ts';
 import type { DeadLetterView, ImportInput, ImportReportView, ImportView } from './backend.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import type { Logger } from './logger.ts';
@@ -9,8 +8,6 @@ import { EngineError } from '../engine/index.ts';
 import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
 import { evaluateIngestBody } from './ingest-evaluate.ts';
 import { IngestWorkers } from './ingest-workers.ts';
-
-const CHUNK = 500;
 
 /** An engine import report without the engine's own counters. */
 function reportView({ ledgerWrites: _writes, thisCall: _call, ...view }: ImportReport): ImportReportView {
@@ -306,48 +303,8 @@ export function createEngineAdapter(options: {
       void settled.finally(() => background.delete(settled));
       return { status: 'delivering', audienceIds: started.audienceIds };
     },
-    async pending(_sandboxId, audienceIds) {
-      const out = new Map<string, PendingCounts>();
-      for (let i = 0; i < audienceIds.length; i += CHUNK) {
-        const ids = audienceIds.slice(i, i + CHUNK);
-        if (ids.length === 0) continue;
-        const rows = await store.db
-          .selectFrom('engine_ledger')
-          .select((eb) => [
-            'audience_id',
-            eb.fn.countAll<number>().as('n'),
-            eb.fn.sum<number>(sql`case when desired is null then 1 else 0 end`).as('removes'),
-            eb.fn.min<number>('pending_since').as('oldest'),
-          ])
-          .where('audience_id', 'in', ids)
-          .where('pending', '=', 1)
-          .groupBy('audience_id')
-          .execute();
-        for (const r of rows) {
-          const n = Number(r.n);
-          const removes = Number(r.removes ?? 0);
-          out.set(r.audience_id, {
-            adds: n - removes,
-            removes,
-            oldestAt: r.oldest === null ? null : Number(r.oldest),
-          });
-        }
-      }
-      return out;
-    },
-    async pendingTotals() {
-      const r = await store.db
-        .selectFrom('engine_ledger')
-        .select((eb) => [
-          eb.fn.countAll<number>().as('n'),
-          eb.fn.sum<number>(sql`case when desired is null then 1 else 0 end`).as('removes'),
-        ])
-        .where('pending', '=', 1)
-        .executeTakeFirst();
-      const n = Number(r?.n ?? 0);
-      const removes = Number(r?.removes ?? 0);
-      return { adds: n - removes, removes };
-    },
+    pending: (_sandboxId, audienceIds) => engine.pendingCounts(audienceIds),
+    pendingTotals: () => engine.pendingTotals(),
     async deadLetters(sandboxId, filter) {
       const letters = await engine.deadLetters(sandboxId, filter);
       return letters.map((d): DeadLetterView => {

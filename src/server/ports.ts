@@ -18,7 +18,7 @@ import type {
   ErasureView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
-import type { RunTotals } from '../engine/index.ts';
+import type { PendingCounts, RunTotals } from '../engine/index.ts';
 import type { z } from 'zod';
 import type * as S from './schemas.ts';
 
@@ -26,12 +26,7 @@ import type * as S from './schemas.ts';
 // adapters that implement them (engine-adapter.ts, x-connection.ts, domain-rules.ts) are the only server files that
 // know those modules' APIs.
 
-export interface PendingCounts {
-  adds: number;
-  removes: number;
-  /** Epoch ms of the oldest pending change, null when nothing is pending. */
-  oldestAt: number | null;
-}
+export type { PendingCounts } from '../engine/index.ts';
 
 export interface EnginePort {
   /**

@@ -371,6 +371,7 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
       '0018-sandbox-profile-rekey',
       '0110-engine-profile-key-generation',
       '0111-engine-run-counter-last-at',
+      '0112-engine-ledger-pending-removes',
     ]);
     expect(
       await db
@@ -396,7 +397,10 @@ describe.each(BACKENDS)('migration 0111 on $name', (backend) => {
     );
     await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value)
       values ('df_1', 3600000, '', 'profiles_received', '', 5)`.execute(db);
-    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(['0111-engine-run-counter-last-at']);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual([
+      '0111-engine-run-counter-last-at',
+      '0112-engine-ledger-pending-removes',
+    ]);
     const counter = () => db.selectFrom('engine_run_counters').select(['value', 'last_at']).execute();
     expect((await counter()).map((r) => [Number(r.value), r.last_at])).toEqual([[5, null]]);
     const count = (value: number, at: number) =>
