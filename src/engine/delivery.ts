@@ -801,7 +801,7 @@ async function commit(
           delivered = v.delivered,
           sent = v.sent,
           resend = case when ${settledHere} then 0 else engine_ledger.resend end,
-          expires_at = case when v.add_ok = 1 then v.expires else engine_ledger.expires_at end,
+          expires_at = case when v.add_ok = 1 then v.expires when v.delivered is null then null else engine_ledger.expires_at end,
           pending = case when ${done} then 0 else 1 end,
           pending_since = case when ${done} then null else coalesce(engine_ledger.pending_since, ${now}) end,
           updated_at = ${now}

@@ -73,7 +73,14 @@ import {
   setConsentPolicies,
   type ConsentPreview,
 } from './consent-settings.ts';
-import { AudienceLocks, deliverClaimed, pollDueHealth, samplePending, startWorkerLoop } from './worker.ts';
+import {
+  AudienceLocks,
+  deliverClaimed,
+  dueAudiences,
+  pollDueHealth,
+  samplePending,
+  startWorkerLoop,
+} from './worker.ts';
 import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
@@ -172,6 +179,8 @@ export interface Engine {
   pendingCounts(audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
   /** Every audience's changes waiting for delivery, together. */
   pendingTotals(): Promise<{ adds: number; removes: number }>;
+  /** The audiences the worker would deliver at its next tick (see `dueAudiences` in worker.ts). */
+  dueAudiences(): Promise<string[]>;
   /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
   importFile(path: string, options: ImportOptions): Promise<ImportReport>;
   /**
@@ -353,6 +362,7 @@ export function createEngine(options: EngineOptions): Engine {
     lastReceivedAt: (dataflowIds, since) => lastReceivedAt(rt, dataflowIds, since),
     pendingCounts: (audienceIds) => pendingCounts(rt.store.db as unknown as Db, audienceIds),
     pendingTotals: () => pendingTotals(rt.store.db as unknown as Db),
+    dueAudiences: () => dueAudiences(rt),
     importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
     importStream: (bytes, { name, totalBytes, ...importOptions }) =>
       importProfiles(

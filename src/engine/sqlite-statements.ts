@@ -105,7 +105,7 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
          delivered = @delivered,
          sent = @sent,
          resend = case when ${settledHere} then 0 else resend end,
-         expires_at = case when @addOk = 1 then @expires else expires_at end,
+         expires_at = case when @addOk = 1 then @expires when @delivered is null then null else expires_at end,
          pending = case when ${done} then 0 else 1 end,
          pending_since = case when ${done} then null else coalesce(pending_since, @now) end,
          updated_at = @now

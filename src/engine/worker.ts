@@ -80,7 +80,10 @@ export async function deliverClaimed(
   });
 }
 
-/** Audiences due for delivery now: removal, on-demand flush, full batch, aged batch (never during a back-off). */
+/**
+ * Audiences due for delivery now: removal, on-demand flush, full batch, aged batch, members to re-send before X
+ * expires them (not with a membership TTL, which lets them lapse); never during a back-off.
+ */
 export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
   const now = rt.now();
   const cap = rt.tuning.fullRequestUsers;
@@ -97,9 +100,12 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
   }>`select a.id, a.lifecycle, a.flush_requested, a.next_attempt_at, d.max_batch_age_seconds, d.status,
       (select count(*) from (select 1 from engine_ledger l where l.audience_id = a.id and l.pending = 1 limit ${cap}) p) as pending_count,
       (select min(l.pending_since) from engine_ledger l where l.audience_id = a.id and l.pending = 1) as oldest,
-      (select count(*) from (select 1 from engine_ledger l where l.audience_id = a.id and l.pending = 0 and l.desired is not null
-          and l.expires_at is not null and l.expires_at < ${now + rt.tuning.refreshWindowMs} limit 1) r) as refresh_due
+      case when da.ttl_days is null then
+        (select count(*) from (select 1 from engine_ledger l where l.audience_id = a.id and l.pending = 0 and l.desired is not null
+          and l.expires_at is not null and l.expires_at < ${now + rt.tuning.refreshWindowMs} limit 1) r)
+        else 0 end as refresh_due
     from engine_audiences a left join dataflows d on d.id = a.dataflow_id
+      left join dataflow_audiences da on da.id = a.id
     where a.lifecycle <> 'removed'`.execute(rt.store.db);
   const due: string[] = [];
   for (const row of rows.rows) {

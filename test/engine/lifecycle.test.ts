@@ -296,6 +296,41 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 1));
     });
 
+    it('lets a delivered audience rest: a membership TTL is left to lapse, and a removed member has nothing to refresh', async () => {
+      h = await setup(backend);
+      const ttl = await flowWith(h, { ttlDays: 7, mappingName: 'Week long' });
+      const plain = await flowWith(h, { mappingName: 'Refreshed' });
+      await ingestMembers(h, 3);
+      await h.engine.flush();
+      expect(await h.engine.dueAudiences()).toEqual([]);
+      // A week on, the TTL audience's members lapse at X as asked: it stays at rest, not due at every tick.
+      h.clock.advance(8 * DAY);
+      expect(await h.engine.dueAudiences()).toEqual([]);
+
+      // A member leaves: once X removed it, X holds nothing of it to expire.
+      await h.engine.ingest([member('e0', 'u0@x.com', 'seg', 'exited')], { sandboxId: 'prod' });
+      await h.engine.flush();
+      const expiries = await h.store.db
+        .selectFrom('engine_ledger')
+        .select(['member', 'expires_at'])
+        .where('audience_id', '=', plain.audience.id)
+        .orderBy('member')
+        .execute();
+      expect(expiries.map((r) => r.expires_at === null)).toEqual([true, false, false]);
+
+      // Near X's 13 months, the members still in the default-expiry audience are due for a refresh, and only them.
+      h.clock.advance(370 * DAY);
+      expect(await h.engine.dueAudiences()).toEqual([plain.audience.id]);
+      const before = usersRequests(h.emulator);
+      await h.engine.flush();
+      expect(usersRequests(h.emulator)).toBe(before + 1);
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, plain.audience.id))!)).toEqual(
+        expectedEmails(1, 3),
+      );
+      expect(await h.engine.dueAudiences()).toEqual([]);
+      expect(ttl.audience.id).not.toBe(plain.audience.id);
+    });
+
     it('plans a flush without calling X: audiences to create, pending changes, requests, a hashed sample', async () => {
       h = await setup(backend);
       const { flow } = await flowWith(h);

@@ -372,6 +372,7 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
       '0110-engine-profile-key-generation',
       '0111-engine-run-counter-last-at',
       '0112-engine-ledger-pending-removes',
+      '0113-engine-ledger-removed-expiry',
     ]);
     expect(
       await db
@@ -400,6 +401,7 @@ describe.each(BACKENDS)('migration 0111 on $name', (backend) => {
     expect(await migrateToLatest(db, MIGRATIONS)).toEqual([
       '0111-engine-run-counter-last-at',
       '0112-engine-ledger-pending-removes',
+      '0113-engine-ledger-removed-expiry',
     ]);
     const counter = () => db.selectFrom('engine_run_counters').select(['value', 'last_at']).execute();
     expect((await counter()).map((r) => [Number(r.value), r.last_at])).toEqual([[5, null]]);
@@ -414,5 +416,33 @@ describe.each(BACKENDS)('migration 0111 on $name', (backend) => {
     // A count that carries an earlier time (another worker's, committed later) keeps the later one.
     await count(1, 3_900_000);
     expect((await counter()).map((r) => [Number(r.value), Number(r.last_at)])).toEqual([[8, 4_000_000]]);
+  });
+});
+
+describe.each(BACKENDS)('migration 0113 on $name', (backend) => {
+  it('clears the expiry of members X holds nothing of, and keeps the others', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name < '0113'),
+    );
+    const user = '{"email":["e"]}';
+    await sql`insert into engine_ledger (audience_id, member, desired, delivered, expires_at, updated_at) values
+      ('aud_1', '1', ${user}, ${user}, 5000, 1),
+      ('aud_1', '2', null, null, 5000, 1),
+      ('aud_1', '3', null, ${user}, 5000, 1)`.execute(db);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(['0113-engine-ledger-removed-expiry']);
+    const rows = await db
+      .selectFrom('engine_ledger')
+      .select(['member', 'expires_at'])
+      .orderBy('member')
+      .execute();
+    expect(rows.map((r) => [r.member, r.expires_at === null ? null : Number(r.expires_at)])).toEqual([
+      ['1', 5000],
+      ['2', null],
+      ['3', 5000],
+    ]);
   });
 });

@@ -30,6 +30,7 @@ import { engineClusteredTablesMigration } from './0109-engine-clustered-tables.t
 import { engineProfileKeyGenerationMigration } from './0110-engine-profile-key-generation.ts';
 import { engineRunCounterLastAtMigration } from './0111-engine-run-counter-last-at.ts';
 import { engineLedgerPendingRemovesMigration } from './0112-engine-ledger-pending-removes.ts';
+import { engineLedgerRemovedExpiryMigration } from './0113-engine-ledger-removed-expiry.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -67,4 +68,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0110-engine-profile-key-generation', engineProfileKeyGenerationMigration],
   ['0111-engine-run-counter-last-at', engineRunCounterLastAtMigration],
   ['0112-engine-ledger-pending-removes', engineLedgerPendingRemovesMigration],
+  ['0113-engine-ledger-removed-expiry', engineLedgerRemovedExpiryMigration],
 ];
