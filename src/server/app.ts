@@ -19,7 +19,7 @@ import { bearerToken } from './auth.ts';
 import { buildRoutes } from './routes.ts';
 import { buildOpenApi } from './openapi.ts';
 import { serveConsole } from './static-files.ts';
-import { StoreError } from '../store/index.ts';
+import { StoreError, storeUnavailable } from '../store/index.ts';
 
 export interface AppOptions {
   backend: ServiceBackend;
@@ -314,6 +314,9 @@ export function createApp(options: AppOptions): ServiceApp {
   return { app, routes, openapi };
 }
 
+/** When a client should try again after the store refused work (a full disk, a database down). */
+const STORE_RETRY_AFTER_SECONDS = 30;
+
 function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   if (err instanceof ApiError) {
     return c.json(err.toBody(), err.status as 400, err.headers);
@@ -338,6 +341,18 @@ function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   }
   if (err instanceof z.ZodError) {
     return c.json(badRequest('Invalid request', zodDetails(err), 'validation_failed').toBody(), 400);
+  }
+  const unavailable = storeUnavailable(err);
+  if (unavailable !== undefined) {
+    logger.error({ err }, `the store cannot take work: ${unavailable}`);
+    const error = new ApiError({
+      status: 503,
+      code: 'store_unavailable',
+      message: `The service cannot store anything now: ${unavailable}. Nothing of this request was kept: send it again later (the service takes work again by itself once its operator frees disk space or brings the database back)`,
+      details: [{ path: '$', reason: unavailable }],
+      headers: { 'retry-after': String(STORE_RETRY_AFTER_SECONDS) },
+    });
+    return c.json(error.toBody(), 503, error.headers);
   }
   logger.error({ err }, 'unhandled error');
   return c.json(

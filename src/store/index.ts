@@ -2,7 +2,7 @@ export { openStore, SQLITE_FILE } from './open-store.ts';
 export type { OpenStoreOptions, Repositories, SqliteAccess, Store, StoreTransaction } from './open-store.ts';
 export { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './capabilities.ts';
 export type { Capabilities } from './capabilities.ts';
-export { isForeignKeyViolation, isUniqueViolation, StoreError } from './errors.ts';
+export { isForeignKeyViolation, isUniqueViolation, StoreError, storeUnavailable } from './errors.ts';
 export type { StoreErrorCode } from './errors.ts';
 export { randomId, sequentialIds } from './ids.ts';
 export type { IdGenerator, IdPrefix } from './ids.ts';
