@@ -41,6 +41,7 @@ import type { Db } from './sql-helpers.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
 import { pendingCounts, pendingTotals, type PendingCounts } from './pending-counts.ts';
+import { deliveryOutlook, type DeliveryOutlook } from './outlook.ts';
 import {
   countImports,
   getImport,
@@ -85,6 +86,7 @@ import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
 export type { PendingCounts } from './pending-counts.ts';
+export type { DeliveryOutlook } from './outlook.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
 export type { ImportStatus, ImportView } from './import-progress.ts';
@@ -181,6 +183,8 @@ export interface Engine {
   pendingTotals(): Promise<{ adds: number; removes: number }>;
   /** The audiences the worker would deliver at its next tick (see `dueAudiences` in worker.ts). */
   dueAudiences(): Promise<string[]>;
+  /** Each audience's waiting changes and when the worker sends them at the latest, and why then. */
+  deliveryOutlook(audienceIds: readonly string[]): Promise<Map<string, DeliveryOutlook>>;
   /** Imports an NDJSON / JSON array / CSV file of profiles (streamed), incremental or mirror mode. */
   importFile(path: string, options: ImportOptions): Promise<ImportReport>;
   /**
@@ -363,6 +367,7 @@ export function createEngine(options: EngineOptions): Engine {
     pendingCounts: (audienceIds) => pendingCounts(rt.store.db as unknown as Db, audienceIds),
     pendingTotals: () => pendingTotals(rt.store.db as unknown as Db),
     dueAudiences: () => dueAudiences(rt),
+    deliveryOutlook: (audienceIds) => deliveryOutlook(rt, audienceIds),
     importFile: (path, importOptions) => importProfilesFile(rt, path, importOptions),
     importStream: (bytes, { name, totalBytes, ...importOptions }) =>
       importProfiles(

@@ -5,6 +5,7 @@ import {
   flushReason,
   isScheduleActive,
   nextAttemptAt,
+  nextDelivery,
   runHour,
 } from './schedule.ts';
 
@@ -60,4 +61,49 @@ describe('cadence and back-off', () => {
   });
   it('buckets runs by hour', () =>
     expect(runHour(Date.UTC(2026, 0, 1, 10, 30))).toBe(Date.UTC(2026, 0, 1, 10)));
+});
+
+describe('nextDelivery', () => {
+  const base = {
+    now: 1_000_000,
+    adds: 10,
+    removes: 0,
+    oldestAt: 1_000_000 - 100_000,
+    maxBatchAgeSeconds: 900,
+    fullRequestUsers: 100,
+    nextAttemptAt: null,
+    requested: false,
+    active: true,
+    cadence: null,
+  };
+  it('is when the oldest change has waited the batch window', () =>
+    expect(nextDelivery(base)).toEqual({ at: 1_800_000, reason: 'batch_window' }));
+  it('is now for a full request or a flush asked for', () => {
+    expect(nextDelivery({ ...base, adds: 60, removes: 40 })).toEqual({
+      at: base.now,
+      reason: 'full_request',
+    });
+    expect(nextDelivery({ ...base, requested: true })).toEqual({ at: base.now, reason: 'requested' });
+  });
+  it('is now, not in the past, for a window that has passed', () =>
+    expect(nextDelivery({ ...base, oldestAt: 0 })).toEqual({ at: base.now, reason: 'batch_window' }));
+  it('waits for a back-off first, whatever else holds', () =>
+    expect(nextDelivery({ ...base, requested: true, nextAttemptAt: base.now + 5 })).toEqual({
+      at: base.now + 5,
+      reason: 'back_off',
+    }));
+  it('waits in X cadence mode for the window since the last push of a kind that waits', () => {
+    const cadence = { windowMs: 6 * 3_600_000, lastAdd: base.now - 3_600_000, lastRemove: null };
+    expect(nextDelivery({ ...base, cadence })).toEqual({ at: base.now + 5 * 3_600_000, reason: 'cadence' });
+    // A removal may go at its own pace: the earlier kind decides.
+    expect(nextDelivery({ ...base, removes: 1, cadence })).toEqual({ at: 1_800_000, reason: 'batch_window' });
+    expect(nextDelivery({ ...base, cadence: { ...cadence, lastAdd: null } })).toEqual({
+      at: 1_800_000,
+      reason: 'batch_window',
+    });
+  });
+  it('is null when nothing waits or the dataflow is not active', () => {
+    expect(nextDelivery({ ...base, adds: 0 })).toBeNull();
+    expect(nextDelivery({ ...base, active: false })).toBeNull();
+  });
 });

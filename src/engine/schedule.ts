@@ -49,6 +49,54 @@ export function flushReason(input: {
   return null;
 }
 
+/** Why an audience's waiting changes go out when `nextDelivery` says. */
+export type NextDeliveryReason = 'full_request' | 'requested' | 'batch_window' | 'back_off' | 'cadence';
+
+/**
+ * When the worker delivers an audience's waiting changes at the latest, and what it waits for: the same rules as
+ * `flushReason` (a back-off first; a full request or a flush asked for goes at the next tick; otherwise when the
+ * oldest change has waited the batch window), then, in X cadence mode, the window since the last push of the kind
+ * (the earlier of adds and removes, whichever is waiting). Null when nothing waits or the dataflow is not active.
+ *
+ * @example
+ * nextDelivery({ now: 0, adds: 1, removes: 0, oldestAt: 0, maxBatchAgeSeconds: 900, fullRequestUsers: 2500,
+ *   nextAttemptAt: null, requested: false, active: true, cadence: null });
+ * // { at: 900000, reason: 'batch_window' }
+ */
+export function nextDelivery(input: {
+  now: number;
+  adds: number;
+  removes: number;
+  oldestAt: number | null;
+  maxBatchAgeSeconds: number;
+  fullRequestUsers: number;
+  nextAttemptAt: number | null;
+  requested: boolean;
+  active: boolean;
+  cadence: { windowMs: number; lastAdd: number | null; lastRemove: number | null } | null;
+}): { at: number; reason: NextDeliveryReason } | null {
+  const waiting = input.adds + input.removes;
+  if (!input.active || waiting === 0) return null;
+  let next: { at: number; reason: NextDeliveryReason };
+  if (input.nextAttemptAt !== null && input.now < input.nextAttemptAt)
+    next = { at: input.nextAttemptAt, reason: 'back_off' };
+  else if (input.requested) next = { at: input.now, reason: 'requested' };
+  else if (waiting >= input.fullRequestUsers) next = { at: input.now, reason: 'full_request' };
+  else {
+    const due = (input.oldestAt ?? input.now) + input.maxBatchAgeSeconds * 1000;
+    next = { at: Math.max(input.now, due), reason: 'batch_window' };
+  }
+  if (input.cadence === null) return next;
+  const { windowMs, lastAdd, lastRemove } = input.cadence;
+  const allowedAt = (last: number | null) => (last === null ? 0 : last + windowMs);
+  const kinds = [
+    ...(input.adds > 0 ? [allowedAt(lastAdd)] : []),
+    ...(input.removes > 0 ? [allowedAt(lastRemove)] : []),
+  ];
+  const cadenceAt = Math.min(...kinds);
+  return cadenceAt > next.at ? { at: cadenceAt, reason: 'cadence' } : next;
+}
+
 /**
  * X cadence mode: at most one push of additions and one of removals per audience per window (X recommends one
  * update for additions and one for removals per 6–8 h processing cycle).

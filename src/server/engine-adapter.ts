@@ -305,6 +305,7 @@ export function createEngineAdapter(options: {
     },
     pending: (_sandboxId, audienceIds) => engine.pendingCounts(audienceIds),
     pendingTotals: () => engine.pendingTotals(),
+    outlook: (_sandboxId, audienceIds) => engine.deliveryOutlook(audienceIds),
     async deadLetters(sandboxId, filter) {
       const letters = await engine.deadLetters(sandboxId, filter);
       return letters.map((d): DeadLetterView => {

@@ -18,7 +18,7 @@ import type {
   ErasureView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
-import type { PendingCounts, RunTotals } from '../engine/index.ts';
+import type { DeliveryOutlook, PendingCounts, RunTotals } from '../engine/index.ts';
 import type { z } from 'zod';
 import type * as S from './schemas.ts';
 
@@ -26,7 +26,7 @@ import type * as S from './schemas.ts';
 // adapters that implement them (engine-adapter.ts, x-connection.ts, domain-rules.ts) are the only server files that
 // know those modules' APIs.
 
-export type { PendingCounts } from '../engine/index.ts';
+export type { DeliveryOutlook, PendingCounts } from '../engine/index.ts';
 
 export interface EnginePort {
   /**
@@ -111,6 +111,8 @@ export interface EnginePort {
   flush(sandboxId: string, dataflowId: string, options: { waitMs: number }): Promise<FlushView>;
   pending(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
   pendingTotals(): Promise<{ adds: number; removes: number }>;
+  /** Each audience's waiting changes and when the worker sends them at the latest (see `Engine.deliveryOutlook`). */
+  outlook(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, DeliveryOutlook>>;
   deadLetters(sandboxId: string, filter: { dataflowId?: string; limit: number }): Promise<DeadLetterView[]>;
   replayDeadLetters(sandboxId: string, selection: { ids?: string[]; dataflowId?: string }): Promise<number>;
   /** Starts delivery workers; `stop` drains in-flight deliveries. */

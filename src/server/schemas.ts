@@ -734,6 +734,23 @@ export const AudienceSchema = z
     reasonsNotTargetable: z.array(z.string()),
     pendingAdds: z.number(),
     pendingRemoves: z.number(),
+    oldestPendingAt: z
+      .string()
+      .nullable()
+      .meta({ description: 'Since when the oldest waiting change has waited; null when nothing waits' }),
+    nextDeliveryAt: z.string().nullable().meta({
+      description:
+        'When the worker sends the waiting changes at the latest; null when nothing waits or the dataflow is not active',
+    }),
+    nextDeliveryReason: z
+      .enum(['full_request', 'requested', 'batch_window', 'back_off', 'cadence'])
+      .nullable()
+      .meta({
+        description:
+          'Why then: full_request (enough changes to fill a request: next tick), requested (a flush was asked for), ' +
+          'batch_window (the oldest change reaches the aggregation window), back_off (X asked to wait or a retry is ' +
+          'scheduled), cadence (X cadence mode: the window since the last push of the kind)',
+      }),
     lastDeliveryAt: z.string().nullable(),
     status: z.string(),
   })

@@ -1314,7 +1314,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             filter.dataflowId === undefined ? {} : { dataflowId: filter.dataflowId },
           )
         ).filter((a) => a.state !== 'removed');
-        const pending = await engine.pending(
+        const outlook = await engine.outlook(
           sandboxId,
           audiences.map((a) => a.id),
         );
@@ -1328,8 +1328,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           size: a.audienceSize,
           targetable: a.targetable,
           reasonsNotTargetable: a.reasonsNotTargetable ?? [],
-          pendingAdds: pending.get(a.id)?.adds ?? 0,
-          pendingRemoves: pending.get(a.id)?.removes ?? 0,
+          pendingAdds: outlook.get(a.id)?.adds ?? 0,
+          pendingRemoves: outlook.get(a.id)?.removes ?? 0,
+          oldestPendingAt: iso(outlook.get(a.id)?.oldestAt ?? null),
+          nextDeliveryAt: iso(outlook.get(a.id)?.nextDeliveryAt ?? null),
+          nextDeliveryReason: outlook.get(a.id)?.nextDeliveryReason ?? null,
           lastDeliveryAt: iso(a.lastDeliveryAt),
           status: a.state,
         }));

@@ -622,6 +622,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         const row = audiences.locator('tr', { hasText: name });
         await expectText(row.getByTestId('pending-adds'), /^0$/, 60_000);
         await expectText(row.getByTestId('pending-removes'), /^0$/);
+        await expectText(row.getByTestId('next-delivery'), /^—$/);
         await expectText(row.getByTestId('x-audience-id'), /^\w+$/, 60_000);
         const xAudienceId = (await row.getByTestId('x-audience-id').innerText()).trim();
         // X (the emulator) holds exactly the members the console reports as delivered for this audience.

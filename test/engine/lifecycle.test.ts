@@ -263,9 +263,56 @@ for (const backend of BACKENDS) {
       expect(deferred.audiences[0]?.outcome).toBe('deferred');
       const xId = (await xAudienceIdOf(h.store, audience.id))!;
       expect(xIdentifiers(h.emulator, xId).size).toBe(2);
+      // The audience says when the additions go: six hours after the last push of additions.
+      expect((await h.engine.deliveryOutlook([audience.id])).get(audience.id)).toMatchObject({
+        adds: 2,
+        removes: 0,
+        nextDeliveryAt: h.clock.now() - 3_600_000 + 6 * 3_600_000,
+        nextDeliveryReason: 'cadence',
+      });
       h.clock.advance(5 * 3_600_000);
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 4));
+    });
+
+    it('says when each audience’s waiting changes go out, as the worker decides it', async () => {
+      const harness = await setup(backend);
+      h = harness;
+      const { flow, audience } = await flowWith(h);
+      const outlook = async () =>
+        (await harness.engine.deliveryOutlook([audience.id, 'aud_unknown'])).get(audience.id);
+      expect(await outlook()).toEqual({
+        adds: 0,
+        removes: 0,
+        oldestAt: null,
+        nextDeliveryAt: null,
+        nextDeliveryReason: null,
+      });
+      const since = h.clock.now();
+      await ingestMembers(h, 3);
+      h.clock.advance(60_000);
+      await ingestMembers(h, 1, 3);
+      // The oldest change sets the time: the aggregation window (900 s by default) after it arrived.
+      expect(await outlook()).toEqual({
+        adds: 4,
+        removes: 0,
+        oldestAt: since,
+        nextDeliveryAt: since + 900_000,
+        nextDeliveryReason: 'batch_window',
+      });
+      // The worker agrees: it syncs the audiences, then delivers those due, this one once the window is over.
+      await h.engine.sync();
+      expect(await h.engine.dueAudiences()).toEqual([]);
+      h.clock.advance(840_000);
+      expect(await h.engine.dueAudiences()).toEqual([audience.id]);
+      expect((await outlook())?.nextDeliveryAt).toBe(h.clock.now());
+
+      // A paused dataflow sends nothing: its changes wait with no time.
+      await h.store.dataflows.update('prod', flow.id, { status: 'paused' });
+      expect(await outlook()).toMatchObject({ adds: 4, nextDeliveryAt: null, nextDeliveryReason: null });
+      await h.store.dataflows.update('prod', flow.id, { status: 'active' });
+      await h.engine.flush();
+      expect(await outlook()).toMatchObject({ adds: 0, nextDeliveryAt: null });
     });
 
     it('sends the TTL as expires_at, and refreshes members before X expires them', async () => {

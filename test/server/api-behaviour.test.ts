@@ -433,12 +433,25 @@ describe('ingest', () => {
 
   it('makes accepted profiles deliverable: flush fills the emulator audience', async () => {
     const df = (await t.call('GET', '/api/v1/dataflows', { token: t.adminToken })).body.items[0];
+    // Before: the changes wait, and each audience says until when (the aggregation window after the oldest).
+    const waiting = await t.call('GET', `/api/v1/audiences?dataflowId=${df.id}`, { token: t.adminToken });
+    const queued = waiting.body.items.find((a: { segmentId: string }) => a.segmentId === SEG);
+    expect(queued.pendingAdds).toBeGreaterThan(0);
+    expect(queued.nextDeliveryReason).toBe('batch_window');
+    expect(Date.parse(queued.nextDeliveryAt) - Date.parse(queued.oldestPendingAt)).toBe(
+      df.maxBatchAgeSeconds * 1000,
+    );
     const flush = await t.call('POST', `/api/v1/dataflows/${df.id}/flush`, { token: t.adminToken });
     expect(flush.status).toBe(200);
     const auds = await t.call('GET', `/api/v1/audiences?dataflowId=${df.id}`, { token: t.adminToken });
     const loyal = auds.body.items.find((a: { segmentId: string }) => a.segmentId === SEG);
     expect(loyal.xAudienceId).toEqual(expect.any(String));
-    expect(loyal.pendingAdds).toBe(0);
+    expect(loyal).toMatchObject({
+      pendingAdds: 0,
+      oldestPendingAt: null,
+      nextDeliveryAt: null,
+      nextDeliveryReason: null,
+    });
     const members = t.emulator.admin.members(DEMO.accountId, loyal.xAudienceId);
     expect(members.length).toBeGreaterThanOrEqual(5);
     const cart = auds.body.items.find((a: { segmentId: string }) => a.segmentId === SEG2);

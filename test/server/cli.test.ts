@@ -221,6 +221,11 @@ describe('tca CLI', () => {
         rejectedCount: 1,
       });
     }
+    // The imported changes wait, and the table says until when and why.
+    const waiting = await tca(['audiences', '--dataflow', dataflowId]);
+    expect(waiting.code, waiting.stderr).toBe(0);
+    expect(waiting.stdout).toMatch(/PENDINGADDS\s+PENDINGREMOVES\s+NEXTDELIVERYAT\s+NEXTDELIVERYREASON/);
+    expect(waiting.stdout).toMatch(/\s30\s+0\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+batch_window\s/);
     const flushed = await tca(['dataflows', 'flush', dataflowId]);
     expect(flushed.code, flushed.stderr).toBe(0);
     expect(flushed.stdout).toMatch(/^Delivered in \d+ requests?: [\d,]+ identifiers added, 0 removed\.\n$/);

@@ -54,7 +54,9 @@ describe('a store that cannot take writes', () => {
       details: [{ path: '$', reason: 'the disk holding the database is full (SQLITE_FULL)' }],
     });
     expect(refused.body.error.message).toMatch(/Nothing of this request was kept: send it again later/);
-    const pending = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, { token: t.adminToken });
+    const pending = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, {
+      token: t.adminToken,
+    });
     expect(pending.body.items.map((a: { pendingAdds: number }) => a.pendingAdds)).toEqual([0]);
 
     database.pragma('max_page_count = 4294967294');

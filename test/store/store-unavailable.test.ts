@@ -54,7 +54,9 @@ describe('storeUnavailable', () => {
     try {
       await client.query('begin read only');
       const readOnly = await rejected(() => client.query('create temporary table refused (id int)'));
-      expect(storeUnavailable(readOnly)).toBe('the database server is read-only (a standby?) (SQLSTATE 25006)');
+      expect(storeUnavailable(readOnly)).toBe(
+        'the database server is read-only (a standby?) (SQLSTATE 25006)',
+      );
       await client.query('rollback');
       expect(storeUnavailable(await rejected(() => client.query('select nope')))).toBeUndefined();
     } finally {

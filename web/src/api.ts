@@ -368,6 +368,11 @@ export interface Audience {
   reasonsNotTargetable: string[];
   pendingAdds: number;
   pendingRemoves: number;
+  /** Since when the oldest waiting change has waited (absent from an older service). */
+  oldestPendingAt?: string | null;
+  /** When the worker sends the waiting changes at the latest; null when nothing waits or the dataflow is not active. */
+  nextDeliveryAt?: string | null;
+  nextDeliveryReason?: string | null;
   lastDeliveryAt: string | null;
   status: string;
 }

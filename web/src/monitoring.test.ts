@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MonitoringRow } from './api.ts';
-import { formatAge, nextSort, visibleRows, type Sort } from './monitoring.ts';
+import { describeNextDelivery, formatAge, nextSort, visibleRows, type Sort } from './monitoring.ts';
 
 function row(name: string, extra: Partial<MonitoringRow> = {}): MonitoringRow {
   return {
@@ -107,5 +107,36 @@ describe('formatAge', () => {
   it('shows a dash for nothing or for a date it cannot read', () => {
     expect(formatAge(null, now)).toBe('—');
     expect(formatAge('not a date', now)).toBe('—');
+  });
+});
+
+describe('describeNextDelivery', () => {
+  const now = Date.parse('2026-11-30T12:00:00Z');
+  const waiting = { pendingAdds: 3, pendingRemoves: 0 };
+  const at = (iso: string, reason: string) => ({
+    ...waiting,
+    nextDeliveryAt: iso,
+    nextDeliveryReason: reason,
+  });
+
+  it('says when the waiting changes go, and why', () => {
+    expect(describeNextDelivery(at('2026-11-30T12:00:00Z', 'full_request'), now).text).toBe('next tick');
+    const window = describeNextDelivery(at('2026-11-30T12:11:10Z', 'batch_window'), now);
+    expect(window.text).toBe('in 12 min');
+    expect(window.title).toMatch(
+      /^When the oldest waiting change reaches the dataflow’s aggregation window \(/,
+    );
+    expect(describeNextDelivery(at('2026-11-30T17:40:00Z', 'cadence'), now)).toMatchObject({
+      text: 'in 6 h',
+      title: expect.stringMatching(/^X cadence mode/),
+    });
+    expect(describeNextDelivery(at('2026-12-03T12:00:00Z', 'back_off'), now).text).toBe('in 3 d');
+  });
+
+  it('shows a dash when nothing waits, and on hold when the dataflow is not active', () => {
+    expect(describeNextDelivery({ pendingAdds: 0, pendingRemoves: 0 }, now).text).toBe('—');
+    expect(describeNextDelivery({ ...waiting, nextDeliveryAt: null }, now).text).toBe('on hold');
+    // An older service that does not say.
+    expect(describeNextDelivery(waiting, now).text).toBe('—');
   });
 });

@@ -82,3 +82,43 @@ export function formatAge(iso: string | null, now: number): string {
   if (hours < 48) return `${hours} h ago`;
   return `${Math.floor(hours / 24)} d ago`;
 }
+
+/** Why an audience's waiting changes go out when they do (the `nextDeliveryReason` of an audience). */
+export const NEXT_DELIVERY_REASON: Record<string, string> = {
+  full_request: 'Enough changes wait to fill a request: they go at the next worker tick',
+  requested: 'A delivery was asked for: it starts at the next worker tick',
+  batch_window: 'When the oldest waiting change reaches the dataflow’s aggregation window',
+  back_off: 'After a back-off: X asked to wait, or a failed request is retried then',
+  cadence: 'X cadence mode: one push of additions and one of removals per window',
+};
+
+/**
+ * When an audience's waiting changes go out, in words ("—" when nothing waits, "on hold" when its dataflow is not
+ * active, "next tick" when due, else "in 12 min", "in 3 h", "in 2 d"), and why (for a tooltip).
+ */
+export function describeNextDelivery(
+  audience: {
+    pendingAdds: number;
+    pendingRemoves: number;
+    nextDeliveryAt?: string | null;
+    nextDeliveryReason?: string | null;
+  },
+  now: number,
+): { text: string; title: string } {
+  if (audience.pendingAdds + audience.pendingRemoves === 0) return { text: '—', title: 'Nothing waits' };
+  if (audience.nextDeliveryAt === undefined) return { text: '—', title: 'The service does not say' };
+  const at = audience.nextDeliveryAt ? Date.parse(audience.nextDeliveryAt) : Number.NaN;
+  if (Number.isNaN(at))
+    return { text: 'on hold', title: 'The dataflow is not active: the changes wait until it is resumed' };
+  const reason = NEXT_DELIVERY_REASON[audience.nextDeliveryReason ?? ''] ?? 'Scheduled';
+  const minutes = Math.ceil((at - now) / 60_000);
+  const text =
+    minutes <= 0
+      ? 'next tick'
+      : minutes < 120
+        ? `in ${minutes} min`
+        : minutes < 48 * 60
+          ? `in ${Math.round(minutes / 60)} h`
+          : `in ${Math.round(minutes / 1440)} d`;
+  return { text, title: `${reason} (${new Date(at).toLocaleString()})` };
+}

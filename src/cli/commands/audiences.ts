@@ -14,7 +14,9 @@ export function registerAudiencesCommand(program: Command): void {
   withConnection(
     program
       .command('audiences')
-      .description('Activated audiences: X audience id, size, targetable, pending changes, last delivery')
+      .description(
+        'Activated audiences: X audience id, size, targetable, pending changes, next and last delivery',
+      )
       .option('--dataflow <id>', 'only this dataflow’s audiences')
       .addHelpText('after', examples(['tca audiences', 'tca audiences --dataflow df_123 --json'])),
   ).action(
@@ -32,6 +34,8 @@ export function registerAudiencesCommand(program: Command): void {
         'targetable',
         'pendingAdds',
         'pendingRemoves',
+        'nextDeliveryAt',
+        'nextDeliveryReason',
         'lastDeliveryAt',
         'status',
       ]);

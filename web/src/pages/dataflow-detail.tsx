@@ -58,6 +58,7 @@ import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
 import { importBlob } from '../import-files.ts';
+import { describeNextDelivery } from '../monitoring.ts';
 import { FiringAlerts } from '../components/alerts.tsx';
 import { describeFlush } from '../../../src/server/flush-summary.ts';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
@@ -632,6 +633,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                     <th scope="col" className="num">
                       Pending removes
                     </th>
+                    <th scope="col">Next delivery</th>
                     {mayActivate ? (
                       <th scope="col">
                         <span className="visually-hidden">Actions</span>
@@ -674,6 +676,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                       <td className="num" data-testid="pending-removes">
                         {formatCount(a.pendingRemoves)}
                       </td>
+                      <NextDeliveryCell audience={a} />
                       {mayActivate ? (
                         <td>
                           <button
@@ -1698,5 +1701,15 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
         </div>
       )}
     </form>
+  );
+}
+
+/** When an audience's waiting changes go out, with why in its tooltip. */
+function NextDeliveryCell({ audience }: { audience: Audience }) {
+  const next = describeNextDelivery(audience, Date.now());
+  return (
+    <td className="small" data-testid="next-delivery" title={next.title}>
+      {next.text}
+    </td>
   );
 }
