@@ -259,11 +259,15 @@ export interface RunNotice {
   >;
 }
 
+/** How long after its end a run's success is still news: one hourly run. */
+const RUN_NOTICE_FRESH_MS = 3_600_000;
+
 /**
  * The run notifications the destinations asked for (by listing their types in `alertTypes`): `dataflow_run_started`
  * for the open run (the current hour) once it has counted identities (activated, excluded or failed),
  * `dataflow_run_succeeded` for the latest run that ended with identities counted and none failed (only exclusions
- * count: the run did its work, and its details say what it left out).
+ * count: the run did its work, and its details say what it left out), within a run's length of its end: news, not
+ * history (a destination that starts listing the type is not told of a run that ended days ago).
  */
 export function evaluateRunNotices(health: readonly DataflowHealth[], now: number): RunNotice[] {
   const notices: RunNotice[] = [];
@@ -303,7 +307,8 @@ export function evaluateRunNotices(health: readonly DataflowHealth[], now: numbe
         `Dataflow "${h.dataflowName}" started run ${open.runId}: ${open.activated} identities activated so far`,
       );
     const ended = h.recentRuns.find((r) => r.endsAt <= now);
-    if (ended && ended.failed === 0 && h.alertTypes.includes('dataflow_run_succeeded'))
+    const fresh = ended !== undefined && now - ended.endsAt < RUN_NOTICE_FRESH_MS;
+    if (ended && fresh && ended.failed === 0 && h.alertTypes.includes('dataflow_run_succeeded'))
       notice(
         'dataflow_run_succeeded',
         ended,
