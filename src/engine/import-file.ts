@@ -539,11 +539,14 @@ export async function importProfiles(
     });
   }
   const progress = { bytesRead: 0 };
-  const context = await loadSandboxContext(
+  // The sandbox's context the batches are evaluated and written under; read again when a re-keying starts or ends
+  // during the import (see `writeNext`).
+  let context = await loadSandboxContext(
     store.db as unknown as Db,
     options.sandboxId,
     rt.tuning.profileKeyNamespaces,
   );
+  const initialContext = context;
   const claim = await claimImport(rt, {
     sandboxId: options.sandboxId,
     key,
@@ -653,8 +656,11 @@ export async function importProfiles(
         })
       : null;
   type EvaluatedBatch = { rows: number; digest: string; items: EvaluatedItem[] };
-  const evaluate = (task: ImportTask, rows: number): Promise<EvaluatedBatch> =>
-    pool
+  let plain = plainEvaluationContext(context);
+  // A batch is evaluated under the context current when it is handed out.
+  const evaluate = (batch: ImportTask, rows: number): Promise<EvaluatedBatch> => {
+    const task = { ...batch, context: plain };
+    return pool
       ? pool
           .run(task)
           .then((done) => ({ rows, digest: done.digest, items: decodeEvaluatedItems(done.items) }))
@@ -663,25 +669,58 @@ export async function importProfiles(
           digest: batchDigest(task),
           items: evaluateImportItems(task, store.profileKeyHash),
         });
-  const plain = plainEvaluationContext(context);
-  const inFlight: Array<Promise<EvaluatedBatch>> = [];
+  };
+  const inFlight: Array<{ task: ImportTask; rows: number; done: Promise<EvaluatedBatch> }> = [];
+  // True once batches were keyed again: mirror mode then removes nobody (see below).
+  let keysChanged = false;
   const writeNext = async () => {
-    const batch = await inFlight.shift()!;
-    const evaluations: ProfileEvaluation[] = [];
-    for (const item of batch.items) {
-      report.rowsRead += 1;
-      if ('errors' in item) reject(item);
-      else evaluations.push(item.evaluation);
+    const next = inFlight[0]!;
+    for (let attempt = 1; ; attempt += 1) {
+      const batch = await next.done;
+      const before = {
+        rowsRead: report.rowsRead,
+        rejectedCount: report.rejectedCount,
+        listed: report.rejected.length,
+        truncated: report.truncated,
+        excluded: { ...report.excluded },
+      };
+      const evaluations: ProfileEvaluation[] = [];
+      for (const item of batch.items) {
+        report.rowsRead += 1;
+        if ('errors' in item) reject(item);
+        else evaluations.push(item.evaluation);
+      }
+      const seen: string[] = [];
+      const extra: ApplyExtra =
+        mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {};
+      for (const evaluation of evaluations) adjustEvaluation(evaluation, extra);
+      try {
+        await writeBatch(evaluations, seen, extra, batch);
+        inFlight.shift();
+        return;
+      } catch (error) {
+        // A re-keying started or ended since the batches were keyed (the transaction wrote nothing): the import goes
+        // on under the sandbox's keys as they are now, with this batch and those queued evaluated again.
+        if (!(error instanceof EngineError && error.code === 'context_changed') || attempt >= 3) throw error;
+        const { excluded, listed, ...counts } = before;
+        Object.assign(report, counts, { excluded });
+        report.rejected.length = listed;
+        keysChanged = true;
+        context = await loadSandboxContext(
+          store.db as unknown as Db,
+          options.sandboxId,
+          rt.tuning.profileKeyNamespaces,
+        );
+        plain = plainEvaluationContext(context);
+        // Settle the old evaluations first: a worker's failure must not go unheard.
+        await Promise.allSettled(inFlight.map((queued) => queued.done));
+        for (const queued of inFlight) queued.done = evaluate(queued.task, queued.rows);
+      }
     }
-    const seen: string[] = [];
-    const extra: ApplyExtra =
-      mode === 'mirror' ? { forceMember: options.segmentId!, seen: (key: string) => seen.push(key) } : {};
-    for (const evaluation of evaluations) adjustEvaluation(evaluation, extra);
-    await writeBatch(evaluations, seen, extra, batch);
   };
   const send = async (task: ImportTask, rows: number) => {
     if (skipping()) return skipBatch(task, rows);
-    inFlight.push(evaluate(task, rows));
+    inFlight.push({ task, rows, done: evaluate(task, rows) });
     // Enough queued to keep every worker busy while this thread writes.
     if (inFlight.length > threads * 2) await writeNext();
   };
@@ -743,7 +782,12 @@ export async function importProfiles(
     if (mode === 'mirror' && !report.truncated) {
       // A file read only in part is not the full audience: removing the rest would drop real members. Nor is one
       // whose rows were rejected by more than a few: each may be a member.
-      report.removalSkipped = mirrorRemovalRisk(report, options.maxRejectedShare);
+      // The rows are keyed under two sets of keys, and a profile another source moved to its new key meanwhile
+      // would look absent.
+      report.removalSkipped = keysChanged
+        ? "The sandbox's profile keys changed during the import (a re-keying began or ended): every row was " +
+          'imported, but nobody was removed. Import the file again in mirror mode to remove the absent members'
+        : mirrorRemovalRisk(report, options.maxRejectedShare);
       if (report.removalSkipped === null)
         await removeAbsent(rt, context, options.segmentId!, importId, report);
     }
@@ -779,7 +823,7 @@ export async function importProfiles(
   } finally {
     clearInterval(heartbeat);
     // Settle what is still queued (after an error) before the workers go.
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(inFlight.map((queued) => queued.done));
     await pool?.close();
     // Consent policies (or a destination's marketing actions) changed during the import: its batches were decided
     // under the old ones, so the audiences are evaluated again from the stored profiles.
@@ -788,7 +832,7 @@ export async function importProfiles(
       options.sandboxId,
       rt.tuning.profileKeyNamespaces,
     );
-    if (consentStamp(now) !== consentStamp(context))
+    if (consentStamp(now) !== consentStamp(initialContext))
       await reevaluateAudiences(store.db as unknown as Db, rt.now(), { sandboxId: options.sandboxId });
   }
   options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });

@@ -633,20 +633,32 @@ for (const backend of BACKENDS) {
       expect(await h!.engine.importStatus('prod', 'slow')).toMatchObject({ status: 'complete', attempts: 2 });
     });
 
-    it('refuses to write a batch keyed under namespaces the sandbox no longer uses', async () => {
+    it('keys the batches after a change of the profile key namespaces under the new ones', async () => {
       await prepare();
       const line = (value: unknown) => Buffer.from(`${JSON.stringify(value)}\n`);
+      const customer = {
+        ...profile(1),
+        identityMap: { ...profile(1).identityMap, CustomerID: [{ id: 'cust-1' }] },
+      };
       const source = (async function* () {
-        // A profile without identifiers is counted but not stored: the sandbox still holds no profile after it.
+        // A profile without identifiers is rejected, not stored: the sandbox still holds no profile after it.
         yield line({ segmentMembership: { ups: { seg: { status: 'realized' } } } });
         const keys = await h!.engine.setProfileKeyNamespaces('prod', ['CustomerID']);
         expect(keys).toEqual({ namespaces: ['CUSTOMERID'], isDefault: false, fixed: false, rekey: null });
-        yield line(profile(1));
+        yield line(customer);
       })();
-      await expect(
-        h!.engine.importStream(source, { sandboxId: 'prod', format: 'ndjson', batchSize: 1, threads: 0 }),
-      ).rejects.toMatchObject({ code: 'context_changed' });
-      expect(await h!.store.db.selectFrom('engine_profiles').select('id').execute()).toEqual([]);
+      // The second batch, keyed under ECID when it was read, is refused at its write and keyed again.
+      expect(
+        await h!.engine.importStream(source, {
+          sandboxId: 'prod',
+          format: 'ndjson',
+          batchSize: 1,
+          threads: 0,
+        }),
+      ).toMatchObject({ rowsRead: 2, accepted: 1, rejectedCount: 1 });
+      expect(await h!.store.db.selectFrom('engine_profiles').select('profile_key').execute()).toEqual([
+        { profile_key: `k:${h!.store.profileKeyHash('CUSTOMERID', 'cust-1')}` },
+      ]);
     });
 
     it('fixes the profile key namespaces once the sandbox holds profiles', async () => {

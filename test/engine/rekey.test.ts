@@ -109,6 +109,59 @@ for (const backend of BACKENDS) {
       expect(await profiles()).toBe(4);
     });
 
+    it('goes on with an import that was running when the re-keying started, under the new keys', async () => {
+      const { atX, profiles } = await prepare();
+      await h!.engine.ingest(
+        [person('e1', 'c1', 'a@x.com'), person('e2', 'c2', 'b@x.com'), person('e3', 'c3', 'c@x.com')],
+        { sandboxId: 'prod' },
+      );
+      expect(await atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
+      const line = (value: unknown) => Buffer.from(`${JSON.stringify(value)}\n`);
+      const source = (async function* () {
+        // Keyed by ECID when the import starts; the re-keying begins between its batches.
+        yield line(person('e1', 'c1', 'a2@x.com'));
+        await h!.engine.setProfileKeyNamespaces('prod', ['CRMID'], { rekey: true });
+        yield line(person('e2', 'c2', 'b@x.com', 'exited'));
+        yield line(person('e4', 'c4', 'd@x.com'));
+      })();
+      expect(
+        await h!.engine.importStream(source, {
+          sandboxId: 'prod',
+          format: 'ndjson',
+          batchSize: 1,
+          threads: 0,
+          key: 'during-rekey',
+        }),
+      ).toMatchObject({ rowsRead: 3, accepted: 3, rejectedCount: 0 });
+      // Each person's change reached X: the same profiles (adopted, not added twice), plus the new one.
+      expect(await atX()).toEqual(emails('a2@x.com', 'c@x.com', 'd@x.com'));
+      expect(await profiles()).toBe(4);
+      // e1's batch was written before the re-keying began: e1 and e3 were not met under the new keys. e2's batch,
+      // keyed under ECID and refused at its write, was keyed again under CRMID.
+      expect((await h!.engine.profileKeySettings('prod')).rekey).toMatchObject({ remaining: 2 });
+      expect(await h!.engine.importStatus('prod', 'during-rekey')).toMatchObject({ status: 'complete' });
+
+      // A mirror import across the re-keying's end imports every row but removes nobody: its rows are keyed under
+      // two sets of keys, so absence cannot be told. It says so, and the next mirror import removes the absent.
+      const mirror = (finishing: boolean) =>
+        h!.engine.importStream(
+          (async function* () {
+            yield line(person('e1', 'c1', 'a2@x.com'));
+            if (finishing) await h!.engine.finishProfileRekey('prod', { removeRemaining: false });
+            yield line(person('e4', 'c4', 'd@x.com'));
+          })(),
+          { sandboxId: 'prod', format: 'ndjson', batchSize: 1, threads: 0, mode: 'mirror', segmentId: 'seg' },
+        );
+      expect(await mirror(true)).toMatchObject({
+        accepted: 2,
+        removed: 0,
+        removalSkipped: expect.stringContaining('profile keys changed during the import'),
+      });
+      expect(await atX()).toEqual(emails('a2@x.com', 'c@x.com', 'd@x.com'));
+      expect(await mirror(false)).toMatchObject({ accepted: 2, removed: 1, removalSkipped: null });
+      expect(await atX()).toEqual(emails('a2@x.com', 'd@x.com'));
+    });
+
     it('counts a profile whose key the change did not touch as met, and keeps the rest when asked', async () => {
       const { atX } = await prepare();
       await h!.engine.ingest(
