@@ -58,7 +58,7 @@ import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
 import { importBlob } from '../import-files.ts';
-import { describeNextDelivery } from '../monitoring.ts';
+import { describeNextDelivery, formatAge } from '../monitoring.ts';
 import { FiringAlerts } from '../components/alerts.tsx';
 import { describeFlush } from '../../../src/server/flush-summary.ts';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
@@ -625,7 +625,6 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                       Size
                     </th>
                     <th scope="col">Targetable</th>
-                    <th scope="col">Reasons not targetable</th>
                     <th scope="col">Last delivery</th>
                     <th scope="col" className="num">
                       Pending adds
@@ -661,14 +660,20 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                           formatCount(a.size)
                         )}
                       </td>
-                      <td>{a.targetable === null ? '—' : a.targetable ? 'Yes' : 'No'}</td>
-                      <td className="small">
-                        {a.reasonsNotTargetable.length
-                          ? a.reasonsNotTargetable.map(describeTargetability).join('; ')
-                          : '—'}
+                      <td data-testid="targetable">
+                        {a.targetable === null ? '—' : a.targetable ? 'Yes' : 'No'}
+                        {a.reasonsNotTargetable.length ? (
+                          <span className="small">
+                            : {a.reasonsNotTargetable.map(describeTargetability).join('; ')}
+                          </span>
+                        ) : null}
                       </td>
-                      <td className="small">
-                        {a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : 'never'}
+                      <td
+                        className="small"
+                        data-testid="last-delivery"
+                        title={a.lastDeliveryAt ? new Date(a.lastDeliveryAt).toLocaleString() : undefined}
+                      >
+                        {a.lastDeliveryAt ? formatAge(a.lastDeliveryAt, Date.now()) : 'never'}
                       </td>
                       <td className="num" data-testid="pending-adds">
                         {formatCount(a.pendingAdds)}
