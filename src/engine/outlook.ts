@@ -1,6 +1,6 @@
 import { pendingCounts, type PendingCounts } from './pending-counts.ts';
 import type { EngineRuntime } from './runtime.ts';
-import { nextDelivery, type NextDeliveryReason } from './schedule.ts';
+import { deliveryDueAt, nextDelivery, type NextDeliveryReason } from './schedule.ts';
 import type { Db } from './sql-helpers.ts';
 
 /** An audience's changes waiting for delivery, and when the worker sends them at the latest. */
@@ -8,6 +8,11 @@ export interface DeliveryOutlook extends PendingCounts {
   /** Epoch ms; null when nothing waits, or the audience's dataflow is not active (paused, failed). */
   nextDeliveryAt: number | null;
   nextDeliveryReason: NextDeliveryReason | null;
+  /**
+   * When the waiting changes are due by the audience's schedule alone (see `deliveryDueAt`): past it, they are late,
+   * whatever holds them (a back-off, a pause). Null when nothing waits.
+   */
+  dueAt: number | null;
 }
 
 /** Audiences per query. */
@@ -44,14 +49,9 @@ export async function deliveryOutlook(
       .execute();
     for (const row of rows) {
       const counts = pending.get(row.id) ?? { adds: 0, removes: 0, oldestAt: null };
-      const next = nextDelivery({
-        now,
+      const schedule = {
         ...counts,
         maxBatchAgeSeconds: Number(row.max_batch_age_seconds ?? 900),
-        fullRequestUsers: rt.tuning.fullRequestUsers,
-        nextAttemptAt: row.next_attempt_at === null ? null : Number(row.next_attempt_at),
-        requested: Number(row.flush_requested ?? 0) === 1,
-        active: row.status === 'active' && (row.lifecycle ?? 'active') === 'active',
         cadence:
           row.cadence_mode === 'x_cadence'
             ? {
@@ -60,11 +60,20 @@ export async function deliveryOutlook(
                 lastRemove: row.last_remove_push_at === null ? null : Number(row.last_remove_push_at),
               }
             : null,
+      };
+      const next = nextDelivery({
+        now,
+        ...schedule,
+        fullRequestUsers: rt.tuning.fullRequestUsers,
+        nextAttemptAt: row.next_attempt_at === null ? null : Number(row.next_attempt_at),
+        requested: Number(row.flush_requested ?? 0) === 1,
+        active: row.status === 'active' && (row.lifecycle ?? 'active') === 'active',
       });
       out.set(row.id, {
         ...counts,
         nextDeliveryAt: next?.at ?? null,
         nextDeliveryReason: next?.reason ?? null,
+        dueAt: deliveryDueAt(schedule),
       });
     }
   }

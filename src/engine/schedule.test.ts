@@ -6,6 +6,7 @@ import {
   isScheduleActive,
   nextAttemptAt,
   nextDelivery,
+  deliveryDueAt,
   runHour,
 } from './schedule.ts';
 
@@ -106,4 +107,15 @@ describe('nextDelivery', () => {
     expect(nextDelivery({ ...base, adds: 0 })).toBeNull();
     expect(nextDelivery({ ...base, active: false })).toBeNull();
   });
+});
+
+describe('deliveryDueAt', () => {
+  const base = { adds: 3, removes: 0, oldestAt: 1_000, maxBatchAgeSeconds: 900, cadence: null };
+  it('is the aggregation window after the oldest change', () => expect(deliveryDueAt(base)).toBe(901_000));
+  it('is the end of the X cadence window when that is later, for the kind that waits', () => {
+    const cadence = { windowMs: 6 * 3_600_000, lastAdd: 500, lastRemove: null };
+    expect(deliveryDueAt({ ...base, cadence })).toBe(500 + 6 * 3_600_000);
+    expect(deliveryDueAt({ ...base, adds: 0, removes: 2, cadence })).toBe(901_000);
+  });
+  it('is null when nothing waits', () => expect(deliveryDueAt({ ...base, adds: 0 })).toBeNull());
 });

@@ -73,7 +73,7 @@ export function nextDelivery(input: {
   nextAttemptAt: number | null;
   requested: boolean;
   active: boolean;
-  cadence: { windowMs: number; lastAdd: number | null; lastRemove: number | null } | null;
+  cadence: CadenceState | null;
 }): { at: number; reason: NextDeliveryReason } | null {
   const waiting = input.adds + input.removes;
   if (!input.active || waiting === 0) return null;
@@ -86,15 +86,52 @@ export function nextDelivery(input: {
     const due = (input.oldestAt ?? input.now) + input.maxBatchAgeSeconds * 1000;
     next = { at: Math.max(input.now, due), reason: 'batch_window' };
   }
-  if (input.cadence === null) return next;
+  const cadenceAt = cadenceAllowedAt(input);
+  return cadenceAt !== null && cadenceAt > next.at ? { at: cadenceAt, reason: 'cadence' } : next;
+}
+
+/** X cadence settings of an audience: the window and its last push of each kind (epoch ms). */
+export interface CadenceState {
+  windowMs: number;
+  lastAdd: number | null;
+  lastRemove: number | null;
+}
+
+/** In X cadence mode, when the first kind of change waiting (adds, removes) may be pushed; null otherwise. */
+function cadenceAllowedAt(input: {
+  adds: number;
+  removes: number;
+  cadence: CadenceState | null;
+}): number | null {
+  if (input.cadence === null) return null;
   const { windowMs, lastAdd, lastRemove } = input.cadence;
   const allowedAt = (last: number | null) => (last === null ? 0 : last + windowMs);
   const kinds = [
     ...(input.adds > 0 ? [allowedAt(lastAdd)] : []),
     ...(input.removes > 0 ? [allowedAt(lastRemove)] : []),
   ];
-  const cadenceAt = Math.min(...kinds);
-  return cadenceAt > next.at ? { at: cadenceAt, reason: 'cadence' } : next;
+  return kinds.length === 0 ? null : Math.min(...kinds);
+}
+
+/**
+ * When an audience's waiting changes are due at X by its schedule alone: the aggregation window after the oldest
+ * or, in X cadence mode, the end of the window since the last push of the kind, whichever is later. Back-offs do not
+ * move it (a delivery that has been failing for hours is late), nor does a pause. Null when nothing waits.
+ *
+ * @example
+ * deliveryDueAt({ adds: 1, removes: 0, oldestAt: 1000, maxBatchAgeSeconds: 900, cadence: null }); // 901000
+ */
+export function deliveryDueAt(input: {
+  adds: number;
+  removes: number;
+  oldestAt: number | null;
+  maxBatchAgeSeconds: number;
+  cadence: CadenceState | null;
+}): number | null {
+  if (input.adds + input.removes === 0 || input.oldestAt === null) return null;
+  const due = input.oldestAt + input.maxBatchAgeSeconds * 1000;
+  const cadenceAt = cadenceAllowedAt(input);
+  return cadenceAt === null ? due : Math.max(due, cadenceAt);
 }
 
 /**

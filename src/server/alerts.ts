@@ -43,6 +43,12 @@ export interface DataflowHealth {
   /** Epoch ms of the oldest undelivered change. */
   oldestPendingAt: number | null;
   /**
+   * When the earliest of its audiences' waiting changes were due at X by their schedule (the aggregation window, or X
+   * cadence mode's window); the delay is counted from here, so changes a dataflow holds back by design are not late.
+   * Absent or null: counted from `oldestPendingAt`.
+   */
+  dueAt?: number | null;
+  /**
    * When the dataflow expects profiles (`noDataAlertHours`): that many hours, and since when none arrived (when the
    * last did, or when it started to expect them). Null: it expects none (not set, or no audience of
    * it is scheduled now).
@@ -191,13 +197,21 @@ export function evaluateConditions(
     }
     if (h.status === 'active' && h.oldestPendingAt !== null) {
       const minutes = (now - h.oldestPendingAt) / 60_000;
-      if (minutes > thresholds.delayMinutes) {
+      const dueAt = h.dueAt ?? h.oldestPendingAt;
+      const late = (now - dueAt) / 60_000;
+      if (late > thresholds.delayMinutes) {
+        const past = dueAt > h.oldestPendingAt ? `, ${Math.floor(late)} past their delivery time` : '';
         raise(
           `${h.dataflowId}:delayed`,
           'dataflow_delayed',
           'warning',
-          `Dataflow "${h.dataflowName}" has changes waiting ${Math.floor(minutes)} minutes (threshold ${thresholds.delayMinutes})`,
-          { oldestPendingAt: new Date(h.oldestPendingAt).toISOString(), minutes: Math.floor(minutes) },
+          `Dataflow "${h.dataflowName}" has changes waiting ${Math.floor(minutes)} minutes${past} (threshold ${thresholds.delayMinutes})`,
+          {
+            oldestPendingAt: new Date(h.oldestPendingAt).toISOString(),
+            dueAt: new Date(dueAt).toISOString(),
+            minutes: Math.floor(minutes),
+            minutesLate: Math.floor(late),
+          },
         );
       }
     }

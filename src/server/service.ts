@@ -361,13 +361,16 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
   for (const d of flows) {
     const destination = await store.destinations.get(d.sandboxId, d.destinationId);
     const audiences = await store.audiences.list(d.sandboxId, { dataflowId: d.id });
-    const pending = await engine.pending(
+    const outlook = await engine.outlook(
       d.sandboxId,
       audiences.map((a) => a.id),
     );
     let oldest: number | null = null;
-    for (const p of pending.values())
-      if (p.oldestAt !== null && (oldest === null || p.oldestAt < oldest)) oldest = p.oldestAt;
+    let dueAt: number | null = null;
+    for (const o of outlook.values()) {
+      if (o.oldestAt !== null && (oldest === null || o.oldestAt < oldest)) oldest = o.oldestAt;
+      if (o.dueAt !== null && (dueAt === null || o.dueAt < dueAt)) dueAt = o.dueAt;
+    }
     // The last two hours' runs, newest first, with the counts alerts and run notifications read.
     const runs = (
       await engine.runs(d.sandboxId, d.id, { from: new Date(now() - 2 * 3_600_000), to: new Date(now()) })
@@ -396,6 +399,7 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       status: d.status,
       statusReason: d.statusReason,
       oldestPendingAt: oldest,
+      dueAt,
       audiences: audiences.map((a) => ({
         id: a.id,
         name: a.xAudienceName ?? a.mappingName,

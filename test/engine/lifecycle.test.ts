@@ -269,6 +269,7 @@ for (const backend of BACKENDS) {
         removes: 0,
         nextDeliveryAt: h.clock.now() - 3_600_000 + 6 * 3_600_000,
         nextDeliveryReason: 'cadence',
+        dueAt: h.clock.now() - 3_600_000 + 6 * 3_600_000,
       });
       h.clock.advance(5 * 3_600_000);
       await h.engine.flush();
@@ -287,6 +288,7 @@ for (const backend of BACKENDS) {
         oldestAt: null,
         nextDeliveryAt: null,
         nextDeliveryReason: null,
+        dueAt: null,
       });
       const since = h.clock.now();
       await ingestMembers(h, 3);
@@ -299,6 +301,7 @@ for (const backend of BACKENDS) {
         oldestAt: since,
         nextDeliveryAt: since + 900_000,
         nextDeliveryReason: 'batch_window',
+        dueAt: since + 900_000,
       });
       // The worker agrees: it syncs the audiences, then delivers those due, this one once the window is over.
       await h.engine.sync();
@@ -309,7 +312,13 @@ for (const backend of BACKENDS) {
 
       // A paused dataflow sends nothing: its changes wait with no time.
       await h.store.dataflows.update('prod', flow.id, { status: 'paused' });
-      expect(await outlook()).toMatchObject({ adds: 4, nextDeliveryAt: null, nextDeliveryReason: null });
+      // Still due when it was: held back, the changes are late all the same.
+      expect(await outlook()).toMatchObject({
+        adds: 4,
+        nextDeliveryAt: null,
+        nextDeliveryReason: null,
+        dueAt: since + 900_000,
+      });
       await h.store.dataflows.update('prod', flow.id, { status: 'active' });
       await h.engine.flush();
       expect(await outlook()).toMatchObject({ adds: 0, nextDeliveryAt: null });

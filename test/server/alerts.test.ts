@@ -706,15 +706,30 @@ describe('alert webhooks', () => {
     expect(alert.body.details).toMatchObject({ reasons: ['TOO_SMALL'], size: null });
   });
 
-  it('fires "delayed" when changes wait longer than the threshold', async () => {
-    const { id } = await dataflow('Slow flow', { maxBatchAgeSeconds: 28_800 });
-    await t.call('POST', '/api/v1/ingest/profiles', {
-      token: t.adminToken,
-      body: profile('slow@example.com', { 'seg-a': 'realized' }, 'slow1'),
-    });
-    offsetMs = 3 * 3_600_000;
-    const alert = await waitFor(alertOf('dataflow_delayed', id), 20_000, 'delayed alert');
-    expect(alert.body.details.minutes).toBeGreaterThanOrEqual(150);
+  it('fires "delayed" when changes are late past the threshold: past their window, as X keeps failing', async () => {
+    // X fails every users request: the worker backs off and the change stays pending.
+    t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 503, times: 10_000 }] });
+    try {
+      const { id } = await dataflow('Slow flow', { maxBatchAgeSeconds: 3_600 });
+      await t.call('POST', '/api/v1/ingest/profiles', {
+        token: t.adminToken,
+        body: profile('slow@example.com', { 'seg-a': 'realized' }, 'slow1'),
+      });
+      const audiences = await t.call('GET', `/api/v1/audiences?dataflowId=${id}`, { token: t.adminToken });
+      const oldest = Date.parse(audiences.body.items[0].oldestPendingAt);
+      // Five hours on, the change was due four hours ago (an hour's window): 240 minutes late, over the 150.
+      offsetMs = 5 * 3_600_000;
+      const alert = await waitFor(alertOf('dataflow_delayed', id), 20_000, 'delayed alert');
+      expect(alert.body.details).toMatchObject({
+        oldestPendingAt: new Date(oldest).toISOString(),
+        dueAt: new Date(oldest + 3_600_000).toISOString(),
+      });
+      expect(alert.body.details.minutes).toBeGreaterThanOrEqual(300);
+      expect(alert.body.details.minutesLate).toBe(alert.body.details.minutes - 60);
+      expect(alert.body.message).toMatch(/has changes waiting \d+ minutes, \d+ past their delivery time/);
+    } finally {
+      t.emulator.admin.clearFaults();
+    }
   });
 
   it('fires "no data" when a dataflow that expects profiles gets none for its hours, and resolves when some arrive', async () => {
