@@ -6,7 +6,8 @@ import { resumeVerified } from './pauses.ts';
 import { recordPendingSamples, type PendingSample } from './run-counters.ts';
 import { pruneHistory } from './runs.ts';
 import type { EngineRuntime } from './runtime.ts';
-import { flushReason } from './schedule.ts';
+import { pendingCounts } from './pending-counts.ts';
+import { cadenceAllows, flushReason } from './schedule.ts';
 import type { Db } from './sql-helpers.ts';
 import { syncAudiences } from './sync.ts';
 
@@ -82,7 +83,8 @@ export async function deliverClaimed(
 
 /**
  * Audiences due for delivery now: removal, on-demand flush, full batch, aged batch, members to re-send before X
- * expires them (not with a membership TTL, which lets them lapse); never during a back-off.
+ * expires them (not with a membership TTL, which lets them lapse); never during a back-off, nor in X cadence mode
+ * while no kind of change that waits may be pushed.
  */
 export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
   const now = rt.now();
@@ -97,7 +99,12 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
     pending_count: number;
     oldest: number | null;
     refresh_due: number;
+    cadence_mode: string | null;
+    cadence_window_seconds: number | null;
+    last_add_push_at: number | null;
+    last_remove_push_at: number | null;
   }>`select a.id, a.lifecycle, a.flush_requested, a.next_attempt_at, d.max_batch_age_seconds, d.status,
+      d.cadence_mode, d.cadence_window_seconds, a.last_add_push_at, a.last_remove_push_at,
       (select count(*) from (select 1 from engine_ledger l where l.audience_id = a.id and l.pending = 1 limit ${cap}) p) as pending_count,
       (select min(l.pending_since) from engine_ledger l where l.audience_id = a.id and l.pending = 1) as oldest,
       case when da.ttl_days is null then
@@ -108,6 +115,8 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
       left join dataflow_audiences da on da.id = a.id
     where a.lifecycle <> 'removed'`.execute(rt.store.db);
   const due: string[] = [];
+  // X cadence mode: audiences due by their window whose waiting kinds of change may not be pushed yet (see below).
+  const cadenced = new Map<string, (typeof rows.rows)[number]>();
   for (const row of rows.rows) {
     if (row.lifecycle === 'removing') {
       if (row.next_attempt_at === null || now >= Number(row.next_attempt_at)) due.push(row.id);
@@ -124,9 +133,24 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
       demand: row.flush_requested === 1,
       refreshDue: Number(row.refresh_due) > 0,
     });
-    if (reason !== null) due.push(row.id);
+    if (reason === null) continue;
+    if (row.cadence_mode === 'x_cadence') cadenced.set(row.id, row);
+    due.push(row.id);
   }
-  return due;
+  if (cadenced.size === 0) return due;
+  // A delivery would defer every change whose kind (additions, removals) was pushed within the window: due only when a
+  // kind that waits may go, else the audience would be claimed, read and deferred at every tick for hours.
+  const counts = await pendingCounts(rt.store.db as unknown as Db, [...cadenced.keys()]);
+  return due.filter((id) => {
+    const row = cadenced.get(id);
+    if (row === undefined) return true;
+    const waiting = counts.get(id) ?? { adds: 0, removes: 0 };
+    const windowMs = Number(row.cadence_window_seconds) * 1000;
+    const open = (last: number | null) => cadenceAllows(last === null ? null : Number(last), now, windowMs);
+    // A refresh re-adds members: it is an addition.
+    const adds = waiting.adds > 0 || Number(row.refresh_due) > 0;
+    return (adds && open(row.last_add_push_at)) || (waiting.removes > 0 && open(row.last_remove_push_at));
+  });
 }
 
 /**
