@@ -263,6 +263,11 @@ export interface RunNotice {
   /** The dataflow and type: the run last noticed is kept under it, so each run is noticed once. */
   key: string;
   runId: string;
+  /**
+   * False for the success of a run that ended over an hour ago: told only to a dataflow told of an earlier run of the
+   * type (the service was down meanwhile), not to one that has just started listing the type.
+   */
+  news: boolean;
   sandboxId: string;
   /** The destination's own webhook and recipients (never the installation's targets, nor PagerDuty). */
   webhookUrl: string | null;
@@ -273,25 +278,31 @@ export interface RunNotice {
   >;
 }
 
-/** How long after its end a run's success is still news: one hourly run. */
+/** How long after its end a run's success is news to anyone: one hourly run. */
 const RUN_NOTICE_FRESH_MS = 3_600_000;
 
 /**
  * The run notifications the destinations asked for (by listing their types in `alertTypes`): `dataflow_run_started`
  * for the open run (the current hour) once it has counted identities (activated, excluded or failed),
  * `dataflow_run_succeeded` for the latest run that ended with identities counted and none failed (only exclusions
- * count: the run did its work, and its details say what it left out), within a run's length of its end: news, not
- * history (a destination that starts listing the type is not told of a run that ended days ago).
+ * count: the run did its work, and its details say what it left out). A success is news within a run's length of its
+ * end; later, only a dataflow told of an earlier run hears of it (see `RunNotice.news`).
  */
 export function evaluateRunNotices(health: readonly DataflowHealth[], now: number): RunNotice[] {
   const notices: RunNotice[] = [];
   for (const h of health) {
     if (h.status !== 'active' || h.alertTypes === null) continue;
     if (h.webhookUrl === null && h.emailTo.length === 0) continue;
-    const notice = (type: RunNoticeType, run: DataflowHealth['recentRuns'][number], message: string) =>
+    const notice = (
+      type: RunNoticeType,
+      run: DataflowHealth['recentRuns'][number],
+      message: string,
+      news = true,
+    ) =>
       notices.push({
         key: `${h.dataflowId}:${type}`,
         runId: run.runId,
+        news,
         sandboxId: h.sandboxId,
         webhookUrl: h.webhookUrl,
         emailTo: h.emailTo,
@@ -321,12 +332,12 @@ export function evaluateRunNotices(health: readonly DataflowHealth[], now: numbe
         `Dataflow "${h.dataflowName}" started run ${open.runId}: ${open.activated} identities activated so far`,
       );
     const ended = h.recentRuns.find((r) => r.endsAt <= now);
-    const fresh = ended !== undefined && now - ended.endsAt < RUN_NOTICE_FRESH_MS;
-    if (ended && fresh && ended.failed === 0 && h.alertTypes.includes('dataflow_run_succeeded'))
+    if (ended && ended.failed === 0 && h.alertTypes.includes('dataflow_run_succeeded'))
       notice(
         'dataflow_run_succeeded',
         ended,
         `Dataflow "${h.dataflowName}" completed run ${ended.runId}: ${ended.activated} identities activated (${ended.added} added, ${ended.removed} removed), ${ended.excluded} excluded, none failed`,
+        now - ended.endsAt < RUN_NOTICE_FRESH_MS,
       );
   }
   return notices;
@@ -990,11 +1001,14 @@ export function startAlerts(options: {
         for (const notice of notices) {
           const metaKey = `${RUN_NOTICE_PREFIX}${notice.key}`;
           if (noticed.get(metaKey) === notice.runId) continue;
+          const told = noticed.has(metaKey);
           await tx.db
             .insertInto('store_meta')
             .values({ key: metaKey, value: notice.runId })
             .onConflict((oc) => oc.column('key').doUpdateSet({ value: notice.runId }))
             .execute();
+          // An old success for a dataflow never told of a run of the type: kept as told, not sent.
+          if (!notice.news && !told) continue;
           const recipients = options.email ? notice.emailTo : [];
           const urls = [notice.webhookUrl, recipients.length > 0 ? emailTarget(recipients) : null].filter(
             (u): u is string => u !== null && u !== '',

@@ -784,7 +784,7 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     health = [{ ...flow, status: 'paused', statusReason: USER_PAUSE_REASON, recentRuns: r4 }];
     expect(await w.check()).toEqual([]);
     // A success is news for a run's length after its end: a dataflow that starts listing the type is not told of
-    // a run that ended two hours ago (nor marked as told: a later run still is).
+    // a run that ended two hours ago (it is kept as told), only of the next one.
     const quiet = { ...flow, dataflowId: 'df_quiet', alertTypes: ['dataflow_run_succeeded' as const] };
     const runs = { ...flow, alertTypes: null, recentRuns: r4 };
     health = [runs, { ...quiet, recentRuns: [run('q1', clock - 2 * hour, 4)] }];
@@ -796,6 +796,13 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     expect((await w.check()).map((n) => [n.type, n.details['runId']])).toEqual([
       ['dataflow_run_succeeded', 'q2'],
     ]);
+    // Told of q2, it hears of q3 even 90 minutes after its end (the service was down meanwhile).
+    clock += 3 * hour;
+    health = [runs, { ...quiet, recentRuns: [run('q3', clock - 1.5 * hour, 6)] }];
+    expect((await w.check()).map((n) => [n.type, n.details['runId']])).toEqual([
+      ['dataflow_run_succeeded', 'q3'],
+    ]);
+    expect(await w.check()).toEqual([]);
 
     // Each dataflow's last noticed run is kept per type, until the dataflow is gone.
     const noticed = () =>
@@ -806,7 +813,7 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
         .orderBy('key')
         .execute();
     expect(await noticed()).toEqual([
-      { key: 'run_notice:df_quiet:dataflow_run_succeeded', value: 'q2' },
+      { key: 'run_notice:df_quiet:dataflow_run_succeeded', value: 'q3' },
       { key: 'run_notice:df_runs:dataflow_run_started', value: 'r3' },
       { key: 'run_notice:df_runs:dataflow_run_succeeded', value: 'r1' },
     ]);
@@ -814,7 +821,7 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     await w.check();
     expect(await noticed()).toEqual([]);
 
-    expect(await w.deliver()).toBe(4);
+    expect(await w.deliver()).toBe(5);
     const sent = receiver.accepted.slice(before);
     expect(sent.map((n) => [n.type, n.status, n.text])).toEqual([
       [
@@ -836,6 +843,11 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
         'dataflow_run_succeeded',
         'notice',
         '[INFO] Dataflow "Runs" completed run q2: 4 identities activated (3 added, 1 removed), 2 excluded, none failed',
+      ],
+      [
+        'dataflow_run_succeeded',
+        'notice',
+        '[INFO] Dataflow "Runs" completed run q3: 6 identities activated (5 added, 1 removed), 2 excluded, none failed',
       ],
     ]);
     await w.stop();
