@@ -16,7 +16,7 @@ import { ensureXAudience, removeAudience } from './lifecycle.ts';
 import { pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
-import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt } from './schedule.ts';
+import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt, type CadenceState } from './schedule.ts';
 import { chunkRows, same, typed, type Db } from './sql-helpers.ts';
 import { sqliteStatements } from './sqlite-statements.ts';
 import type { EngineXClient } from './x-port.ts';
@@ -56,7 +56,7 @@ interface AudienceRow {
   accountId: string;
   xAudienceId: string;
   ttlDays: number | null;
-  cadence: { windowMs: number; lastAdd: number | null; lastRemove: number | null } | null;
+  cadence: CadenceState | null;
   /** Whether `engine_member_idents` holds the audience's delivered identifiers (see `indexIdentifiers`). */
   identsIndexed: boolean;
 }

@@ -1,6 +1,6 @@
 import { pendingCounts, type PendingCounts } from './pending-counts.ts';
 import type { EngineRuntime } from './runtime.ts';
-import { deliveryDueAt, nextDelivery, type NextDeliveryReason } from './schedule.ts';
+import { cadenceStateOf, deliveryDueAt, nextDelivery, type NextDeliveryReason } from './schedule.ts';
 import type { Db } from './sql-helpers.ts';
 
 /** An audience's changes waiting for delivery, and when the worker sends them at the latest. */
@@ -52,14 +52,7 @@ export async function deliveryOutlook(
       const schedule = {
         ...counts,
         maxBatchAgeSeconds: Number(row.max_batch_age_seconds ?? 900),
-        cadence:
-          row.cadence_mode === 'x_cadence'
-            ? {
-                windowMs: Number(row.cadence_window_seconds) * 1000,
-                lastAdd: row.last_add_push_at === null ? null : Number(row.last_add_push_at),
-                lastRemove: row.last_remove_push_at === null ? null : Number(row.last_remove_push_at),
-              }
-            : null,
+        cadence: cadenceStateOf(row),
       };
       const next = nextDelivery({
         now,

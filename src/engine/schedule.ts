@@ -97,8 +97,29 @@ export interface CadenceState {
   lastRemove: number | null;
 }
 
-/** In X cadence mode, when the first kind of change waiting (adds, removes) may be pushed; null otherwise. */
-function cadenceAllowedAt(input: {
+/**
+ * An audience's X cadence state from its dataflow's settings and its last pushes, as the engine's queries read them
+ * (PostgreSQL may give numbers as strings); null when the dataflow is not in X cadence mode.
+ */
+export function cadenceStateOf(row: {
+  cadence_mode: string | null;
+  cadence_window_seconds: number | string | null;
+  last_add_push_at: number | string | null;
+  last_remove_push_at: number | string | null;
+}): CadenceState | null {
+  if (row.cadence_mode !== 'x_cadence') return null;
+  return {
+    windowMs: Number(row.cadence_window_seconds) * 1000,
+    lastAdd: row.last_add_push_at === null ? null : Number(row.last_add_push_at),
+    lastRemove: row.last_remove_push_at === null ? null : Number(row.last_remove_push_at),
+  };
+}
+
+/**
+ * In X cadence mode, when the first kind of change waiting (adds, removes) may be pushed (at or before `now`: one may
+ * go now); null when not in cadence mode or nothing waits.
+ */
+export function cadenceAllowedAt(input: {
   adds: number;
   removes: number;
   cadence: CadenceState | null;

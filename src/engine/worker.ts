@@ -7,7 +7,7 @@ import { recordPendingSamples, type PendingSample } from './run-counters.ts';
 import { pruneHistory } from './runs.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { pendingCounts } from './pending-counts.ts';
-import { cadenceAllows, flushReason } from './schedule.ts';
+import { cadenceAllowedAt, cadenceStateOf, flushReason } from './schedule.ts';
 import type { Db } from './sql-helpers.ts';
 import { syncAudiences } from './sync.ts';
 
@@ -145,11 +145,13 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
     const row = cadenced.get(id);
     if (row === undefined) return true;
     const waiting = counts.get(id) ?? { adds: 0, removes: 0 };
-    const windowMs = Number(row.cadence_window_seconds) * 1000;
-    const open = (last: number | null) => cadenceAllows(last === null ? null : Number(last), now, windowMs);
-    // A refresh re-adds members: it is an addition.
-    const adds = waiting.adds > 0 || Number(row.refresh_due) > 0;
-    return (adds && open(row.last_add_push_at)) || (waiting.removes > 0 && open(row.last_remove_push_at));
+    const allowedAt = cadenceAllowedAt({
+      // A refresh re-adds members: it is an addition.
+      adds: waiting.adds + Number(row.refresh_due),
+      removes: waiting.removes,
+      cadence: cadenceStateOf(row),
+    });
+    return allowedAt !== null && allowedAt <= now;
   });
 }
 
