@@ -5,6 +5,8 @@ import { loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import { pageLimit, readPendingPage, type PendingKey } from './delivery.ts';
 import { planMemberChange } from './ledger-diff.ts';
+import { deliveryOutlook } from './outlook.ts';
+import type { NextDeliveryReason } from './schedule.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { syncAudiences } from './sync.ts';
 
@@ -23,6 +25,12 @@ export interface AudiencePlan {
   pendingRemoves: number;
   /** Users requests the next flush makes for this audience. */
   requests: number;
+  /**
+   * When the worker sends the waiting changes at the latest (epoch ms), by the rules of `GET /audiences`; null when
+   * nothing waits, or the dataflow is not active (its changes wait until it is resumed).
+   */
+  nextDeliveryAt: number | null;
+  nextDeliveryReason: NextDeliveryReason | null;
   /** The first request's body, cut to a few users per operation (hashes only). */
   samplePayload: UserOperation[] | null;
   /**
@@ -36,7 +44,13 @@ export interface DataflowPlan {
   dataflowId: string;
   status: string;
   audiences: AudiencePlan[];
-  totals: { pendingAdds: number; pendingRemoves: number; requests: number };
+  totals: {
+    pendingAdds: number;
+    pendingRemoves: number;
+    requests: number;
+    /** The earliest of the audiences' `nextDeliveryAt`. */
+    nextDeliveryAt: number | null;
+  };
 }
 
 const SAMPLE_USERS = 3;
@@ -76,6 +90,10 @@ export async function planDataflow(
   const context = await loadSandboxContext(db, flow.sandbox_id, rt.tuning.profileKeyNamespaces);
   const dataflow = context.dataflows.find((d) => d.id === dataflowId);
   const policyNames = new Map((await consentPolicies(rt, flow.sandbox_id)).map((p) => [p.id, p.name]));
+  const outlook = await deliveryOutlook(
+    rt,
+    engineRows.map((ea) => ea.id),
+  );
   const audiences: AudiencePlan[] = [];
   for (const ea of engineRows) {
     const da = live.get(ea.id);
@@ -100,6 +118,9 @@ export async function planDataflow(
       pendingAdds: 0,
       pendingRemoves: 0,
       requests: 0,
+      // A removed audience's deletion at X is not scheduled by the delivery rules: the worker's next tick does it.
+      nextDeliveryAt: outlook.get(ea.id)?.nextDeliveryAt ?? null,
+      nextDeliveryReason: outlook.get(ea.id)?.nextDeliveryReason ?? null,
       samplePayload: null,
       consentPolicies: [],
     };
@@ -170,6 +191,11 @@ export async function planDataflow(
       pendingAdds: audiences.reduce((n, a) => n + a.pendingAdds, 0),
       pendingRemoves: audiences.reduce((n, a) => n + a.pendingRemoves, 0),
       requests: audiences.reduce((n, a) => n + a.requests, 0),
+      nextDeliveryAt: audiences.reduce<number | null>(
+        (min, a) =>
+          a.nextDeliveryAt !== null && (min === null || a.nextDeliveryAt < min) ? a.nextDeliveryAt : min,
+        null,
+      ),
     },
   };
 }

@@ -272,7 +272,15 @@ export function createEngineAdapter(options: {
       await Promise.all(background);
       await workers?.close();
     },
-    plan: async (sandboxId, dataflowId) => ({ ...(await engine.plan(dataflowId, { sandboxId })) }),
+    async plan(sandboxId, dataflowId) {
+      const plan = await engine.plan(dataflowId, { sandboxId });
+      const at = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+      return {
+        ...plan,
+        audiences: plan.audiences.map((a) => ({ ...a, nextDeliveryAt: at(a.nextDeliveryAt) })),
+        totals: { ...plan.totals, nextDeliveryAt: at(plan.totals.nextDeliveryAt) },
+      };
+    },
     async runs(_sandboxId, dataflowId, range) {
       const r: { from?: number; to?: number } = {};
       if (range.from) r.from = range.from.getTime();
@@ -303,7 +311,6 @@ export function createEngineAdapter(options: {
       void settled.finally(() => background.delete(settled));
       return { status: 'delivering', audienceIds: started.audienceIds };
     },
-    pending: (_sandboxId, audienceIds) => engine.pendingCounts(audienceIds),
     pendingTotals: () => engine.pendingTotals(),
     outlook: (_sandboxId, audienceIds) => engine.deliveryOutlook(audienceIds),
     async deadLetters(sandboxId, filter) {

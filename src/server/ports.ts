@@ -18,7 +18,7 @@ import type {
   ErasureView,
 } from './backend.ts';
 import type { IngestBody } from './ingest-evaluate.ts';
-import type { DeliveryOutlook, PendingCounts, RunTotals } from '../engine/index.ts';
+import type { DeliveryOutlook, RunTotals } from '../engine/index.ts';
 import type { z } from 'zod';
 import type * as S from './schemas.ts';
 
@@ -109,7 +109,6 @@ export interface EnginePort {
    * when they do, else the audiences still being delivered (the deliveries go on in the background).
    */
   flush(sandboxId: string, dataflowId: string, options: { waitMs: number }): Promise<FlushView>;
-  pending(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
   pendingTotals(): Promise<{ adds: number; removes: number }>;
   /** Each audience's waiting changes and when the worker sends them at the latest (see `Engine.deliveryOutlook`). */
   outlook(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, DeliveryOutlook>>;

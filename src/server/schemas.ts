@@ -590,6 +590,17 @@ const count = z.number().int();
 const rate = z.number().nullable().meta({
   description: 'Activated / (activated + excluded + failed), 0–1; null when nothing was processed',
 });
+/** Why an audience's waiting changes go out when they do (see `nextDelivery` in the engine's schedule). */
+const nextDeliveryReason = z
+  .enum(['full_request', 'requested', 'batch_window', 'back_off', 'cadence'])
+  .nullable()
+  .meta({
+    description:
+      'Why then: full_request (enough changes to fill a request: next tick), requested (a flush was asked for), ' +
+      'batch_window (the oldest change reaches the aggregation window), back_off (X asked to wait or a retry is ' +
+      'scheduled), cadence (X cadence mode: the window since the last push of the kind)',
+  });
+
 export const MonitoringDataflowSchema = z
   .object({
     dataflowId: z.string(),
@@ -616,6 +627,12 @@ export const MonitoringDataflowSchema = z
     oldestPendingAt: timestamp
       .nullable()
       .meta({ description: 'When the oldest change waiting now was made' }),
+    nextDeliveryAt: timestamp.nullable().meta({
+      description:
+        "The earliest of its audiences' next delivery times (see Audience); null when nothing waits or the " +
+        'dataflow is not active',
+    }),
+    nextDeliveryReason,
     pendingPeak: count
       .nullable()
       .meta({ description: 'The most changes seen waiting in the window (sampled)' }),
@@ -742,15 +759,7 @@ export const AudienceSchema = z
       description:
         'When the worker sends the waiting changes at the latest; null when nothing waits or the dataflow is not active',
     }),
-    nextDeliveryReason: z
-      .enum(['full_request', 'requested', 'batch_window', 'back_off', 'cadence'])
-      .nullable()
-      .meta({
-        description:
-          'Why then: full_request (enough changes to fill a request: next tick), requested (a flush was asked for), ' +
-          'batch_window (the oldest change reaches the aggregation window), back_off (X asked to wait or a retry is ' +
-          'scheduled), cadence (X cadence mode: the window since the last push of the kind)',
-      }),
+    nextDeliveryReason,
     lastDeliveryAt: z.string().nullable(),
     status: z.string(),
   })

@@ -48,7 +48,7 @@ import type {
   TokenView,
   VerifyResult,
 } from './backend.ts';
-import type { DomainRules, EnginePort, XConnectionPort } from './ports.ts';
+import type { DeliveryOutlook, DomainRules, EnginePort, XConnectionPort } from './ports.ts';
 import { isPermission } from './permissions.ts';
 import { describeOutboundProxy, redactProxyUrl, type OutboundProxy } from '../net/outbound-proxy.ts';
 
@@ -1205,7 +1205,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             flows.map((d) => d.id),
             window,
           ),
-          engine.pending(
+          engine.outlook(
             sandboxId,
             audiences.map((a) => a.id),
           ),
@@ -1229,6 +1229,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           const t = totals.get(d.id)!;
           let waiting = 0;
           let oldest: number | null = null;
+          let next: { at: number; reason: DeliveryOutlook['nextDeliveryReason'] } | null = null;
           let lastDelivery: number | null = null;
           let membersAtX: number | null = null;
           for (const a of own) {
@@ -1236,6 +1237,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             if (p) {
               waiting += p.adds + p.removes;
               if (p.oldestAt !== null && (oldest === null || p.oldestAt < oldest)) oldest = p.oldestAt;
+              if (p.nextDeliveryAt !== null && (next === null || p.nextDeliveryAt < next.at))
+                next = { at: p.nextDeliveryAt, reason: p.nextDeliveryReason };
             }
             if (a.lastDeliveryAt !== null && (lastDelivery === null || a.lastDeliveryAt > lastDelivery))
               lastDelivery = a.lastDeliveryAt;
@@ -1268,6 +1271,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             xRequests: t.xRequests,
             pendingChanges: waiting,
             oldestPendingAt: iso(oldest),
+            nextDeliveryAt: iso(next?.at ?? null),
+            nextDeliveryReason: next?.reason ?? null,
             pendingPeak: t.pendingPeak,
             lastDeliveryAt: iso(lastDelivery),
             lastRunAt: iso(t.lastRunAt),

@@ -1428,6 +1428,9 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       // shown says why; the search finds a dataflow by words of its name.
       await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Paused by an error');
       await expectText(revokedRow.getByRole('list', { name: 'Needs a look' }), 'Alert firing');
+      // Its change waits for the dataflow to resume: no delivery time, and the tooltip says why.
+      await expectText(revokedRow.getByTestId('next-delivery'), /^on hold$/);
+      expect(await revokedRow.getByTestId('next-delivery').getAttribute('title')).toMatch(/not active/);
       // When its source last sent profiles: moments ago (the time itself, not the start of its hour).
       await expectText(
         revokedRow.locator('td[title^="Last profiles arrived"]'),

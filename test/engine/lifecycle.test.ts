@@ -411,7 +411,19 @@ for (const backend of BACKENDS) {
         pendingAdds: 4,
         pendingRemoves: 0,
         requests: 1,
+        // Four members are far from a request's worth: they go when the oldest reaches the aggregation window.
+        nextDeliveryAt: h.clock.now() + flow.maxBatchAgeSeconds * 1000,
+        nextDeliveryReason: 'batch_window',
       });
+      expect(plan.totals.nextDeliveryAt).toBe(plan.audiences[0]?.nextDeliveryAt);
+      // A paused dataflow's changes wait until it is resumed: the plan names no time.
+      await h.store.dataflows.update('prod', flow.id, { status: 'paused' });
+      expect((await h.engine.plan(flow.id)).audiences[0]).toMatchObject({
+        pendingAdds: 4,
+        nextDeliveryAt: null,
+        nextDeliveryReason: null,
+      });
+      await h.store.dataflows.update('prod', flow.id, { status: 'active' });
       const sample = JSON.stringify(plan.audiences[0]?.samplePayload);
       expect([1, 2, 3, 4].some((i) => sample.includes(emailHash(`u${i}@x.com`)))).toBe(true);
       expect(sample).not.toContain('@x.com');
@@ -422,7 +434,10 @@ for (const backend of BACKENDS) {
         pendingAdds: 0,
         pendingRemoves: 0,
         requests: 0,
+        nextDeliveryAt: null,
+        nextDeliveryReason: null,
       });
+      expect(after.totals.nextDeliveryAt).toBeNull();
     });
 
     it("keeps the backlog's history in the runs: the last and the highest count of changes waiting", async () => {

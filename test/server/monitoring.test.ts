@@ -102,6 +102,8 @@ describe('GET /api/v1/monitoring', () => {
       xRequests: sumOf('xRequests'),
       pendingChanges: 0,
       oldestPendingAt: null,
+      nextDeliveryAt: null,
+      nextDeliveryReason: null,
       alertsFiring: 0,
       attention: ['identities_failed'],
     });
@@ -133,6 +135,9 @@ describe('GET /api/v1/monitoring', () => {
       pendingChanges: 1,
       identitiesActivated: 0,
       lastDeliveryAt: null,
+      // Paused: its change waits until the dataflow resumes, so no time is given.
+      nextDeliveryAt: null,
+      nextDeliveryReason: null,
     });
     expect(loyal.statusReason).toMatch(/./);
     expect(loyal.attention).toEqual(['paused', 'alerts_firing']);
@@ -235,5 +240,27 @@ describe('GET /api/v1/monitoring', () => {
     });
     const refused = await call('GET', '/api/v1/monitoring', undefined, ingestOnly.body.token);
     expect(refused.status).toBe(403);
+  });
+
+  it("says when each dataflow's waiting changes go out, by its audiences' delivery schedule", async () => {
+    const sent = Date.now();
+    expect(
+      (
+        await call(
+          'POST',
+          '/api/v1/ingest/profiles',
+          profile('waiting@example.com', { 'seg-idle': 'realized' }, 'w1'),
+        )
+      ).status,
+    ).toBe(202);
+    const row = (((await call('GET', '/api/v1/monitoring')).body.dataflows as Json[]) ?? []).find(
+      (d) => d.dataflowId === idle,
+    );
+    // One change is far from a request's worth: it goes when it has waited the aggregation window (900 s by default).
+    expect(row).toMatchObject({ pendingChanges: 1, nextDeliveryReason: 'batch_window' });
+    expect(Date.parse(row.nextDeliveryAt) - Date.parse(row.oldestPendingAt)).toBe(900_000);
+    expect(Date.parse(row.oldestPendingAt)).toBeGreaterThanOrEqual(sent);
+    const audiences = (await call('GET', `/api/v1/audiences?dataflowId=${idle}`)).body.items as Json[];
+    expect(row.nextDeliveryAt).toBe(audiences[0].nextDeliveryAt);
   });
 });

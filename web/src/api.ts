@@ -309,6 +309,9 @@ export interface AudiencePlan {
   pendingAdds: number;
   pendingRemoves: number;
   requests: number;
+  /** When the worker sends the waiting changes at the latest (absent from an older service); see `Audience`. */
+  nextDeliveryAt?: string | null;
+  nextDeliveryReason?: string | null;
   /** The consent policies switched on that hold for this audience (absent from an older service). */
   consentPolicies?: Array<{ id: string; name: string }>;
 }

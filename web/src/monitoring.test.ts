@@ -24,6 +24,8 @@ function row(name: string, extra: Partial<MonitoringRow> = {}): MonitoringRow {
     xRequests: 0,
     pendingChanges: 0,
     oldestPendingAt: null,
+    nextDeliveryAt: null,
+    nextDeliveryReason: null,
     pendingPeak: null,
     lastDeliveryAt: null,
     lastRunAt: null,
@@ -67,12 +69,18 @@ describe('visibleRows', () => {
 
 describe('sorting the overview', () => {
   const rows = [
-    row('Newsletter', { identitiesFailed: 2, activationRate: 0.9, lastDeliveryAt: '2026-11-30T10:00:00Z' }),
+    row('Newsletter', {
+      identitiesFailed: 2,
+      activationRate: 0.9,
+      lastDeliveryAt: '2026-11-30T10:00:00Z',
+      nextDeliveryAt: '2026-11-30T12:15:00Z',
+    }),
     row('Loyalty', { identitiesFailed: 7, activationRate: null, attention: ['identities_failed'] }),
     row('Cart abandoners', {
       identitiesFailed: 2,
       activationRate: 0.5,
       lastDeliveryAt: '2026-11-30T11:00:00Z',
+      nextDeliveryAt: '2026-11-30T12:05:00Z',
     }),
   ];
   const names = (sort: Sort) =>
@@ -92,6 +100,13 @@ describe('sorting the overview', () => {
     expect(names(rate)).toEqual(['Newsletter', 'Cart abandoners', 'Loyalty']);
     expect(names(nextSort(rate, 'activationRate'))).toEqual(['Cart abandoners', 'Newsletter', 'Loyalty']);
     expect(names(nextSort(null, 'lastDeliveryAt'))).toEqual(['Cart abandoners', 'Newsletter', 'Loyalty']);
+  });
+
+  it('sorts the next deliveries soonest first, those with none last', () => {
+    const next = nextSort(null, 'nextDeliveryAt');
+    expect(next).toEqual({ key: 'nextDeliveryAt', descending: false });
+    expect(names(next)).toEqual(['Cart abandoners', 'Newsletter', 'Loyalty']);
+    expect(names(nextSort(next, 'nextDeliveryAt'))).toEqual(['Newsletter', 'Cart abandoners', 'Loyalty']);
   });
 });
 

@@ -17,6 +17,7 @@ export type SortKey =
   | 'identitiesFailed'
   | 'activationRate'
   | 'pendingChanges'
+  | 'nextDeliveryAt'
   | 'lastProfilesAt'
   | 'lastDeliveryAt'
   | 'membersAtX';
@@ -26,8 +27,11 @@ export interface Sort {
   descending: boolean;
 }
 
-/** A column's first sort: names A to Z, numbers and dates highest or latest first. */
-export const firstSort = (key: SortKey): Sort => ({ key, descending: key !== 'name' });
+/** A column's first sort: names A to Z, the next deliveries soonest first, other numbers and dates highest or latest first. */
+export const firstSort = (key: SortKey): Sort => ({
+  key,
+  descending: key !== 'name' && key !== 'nextDeliveryAt',
+});
 
 /** Clicking a column: its first sort, or the other way round when it is sorted by already. */
 export const nextSort = (current: Sort | null, key: SortKey): Sort =>
@@ -35,7 +39,7 @@ export const nextSort = (current: Sort | null, key: SortKey): Sort =>
 
 function sortValue(row: MonitoringRow, key: SortKey): number | string | null {
   if (key === 'name') return row.name.toLowerCase();
-  if (key === 'lastDeliveryAt' || key === 'lastProfilesAt') {
+  if (key === 'lastDeliveryAt' || key === 'lastProfilesAt' || key === 'nextDeliveryAt') {
     const at = row[key];
     return at === null ? null : Date.parse(at);
   }
@@ -93,7 +97,7 @@ export const NEXT_DELIVERY_REASON: Record<string, string> = {
 };
 
 /**
- * When an audience's waiting changes go out, in words ("—" when nothing waits, "on hold" when its dataflow is not
+ * When an audience's (or a dataflow's: its earliest audience's) waiting changes go out, in words ("—" when nothing waits, "on hold" when its dataflow is not
  * active, "next tick" when due, else "in 12 min", "in 3 h", "in 2 d"), and why (for a tooltip).
  */
 export function describeNextDelivery(

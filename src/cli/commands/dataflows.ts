@@ -298,7 +298,7 @@ export function registerDataflowsCommand(program: Command): void {
       const api = await connect(opts);
       const p = await api.request<{
         audiences: Array<Record<string, unknown>>;
-        totals: Record<string, number>;
+        totals: Record<string, number | string | null>;
       }>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}/plan`);
       if (opts.json) return printJson(p);
       printTable(
@@ -315,11 +315,15 @@ export function registerDataflowsCommand(program: Command): void {
           'pendingAdds',
           'pendingRemoves',
           'requests',
+          'nextDeliveryAt',
+          'nextDeliveryReason',
           'consentPolicies',
         ],
       );
+      const next = p.totals['nextDeliveryAt'];
       process.stdout.write(
-        `total: +${p.totals['pendingAdds'] ?? 0} −${p.totals['pendingRemoves'] ?? 0} in ${p.totals['requests'] ?? 0} request(s)\n`,
+        `total: +${p.totals['pendingAdds'] ?? 0} −${p.totals['pendingRemoves'] ?? 0} in ${p.totals['requests'] ?? 0} request(s)` +
+          `${typeof next === 'string' ? `; the first go out by ${next}` : ''}\n`,
       );
     }),
   );

@@ -32,7 +32,7 @@ export function registerMonitorCommand(program: Command): void {
       .command('monitor')
       .description(
         'Every dataflow at a glance over a window: received, activated, excluded, failed, activation rate, ' +
-          'changes waiting now, last delivery, alerts firing, and why one needs a look',
+          'changes waiting now and when the next go out, last delivery, alerts firing, and why one needs a look',
       )
       .addOption(
         new Option('--range <window>', 'the window ending now').choices(['24h', '7d', '30d']).default('24h'),
@@ -81,6 +81,7 @@ export function registerMonitorCommand(program: Command): void {
             'identitiesFailed',
             'activationRate',
             'pendingChanges',
+            'nextDeliveryAt',
             'lastProfilesAt',
             'lastDeliveryAt',
             'alertsFiring',

@@ -1669,6 +1669,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                 <th scope="col" className="num">
                   Requests
                 </th>
+                <th scope="col">Next delivery</th>
                 <th scope="col">Consent policies</th>
               </tr>
             </thead>
@@ -1681,6 +1682,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                   <td className="num">{formatCount(item.pendingAdds)}</td>
                   <td className="num">{formatCount(item.pendingRemoves)}</td>
                   <td className="num">{formatCount(item.requests)}</td>
+                  <NextDeliveryCell audience={item} />
                   <td>
                     {(item.consentPolicies ?? []).length === 0 ? (
                       <span className="muted">none</span>
@@ -1700,6 +1702,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                 <td className="num">{formatCount(plan.data.totals.pendingRemoves)}</td>
                 <td className="num">{formatCount(plan.data.totals.requests)}</td>
                 <td />
+                <td />
               </tr>
             </tfoot>
           </table>
@@ -1710,7 +1713,11 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
 }
 
 /** When an audience's waiting changes go out, with why in its tooltip. */
-function NextDeliveryCell({ audience }: { audience: Audience }) {
+function NextDeliveryCell({
+  audience,
+}: {
+  audience: Pick<Audience, 'pendingAdds' | 'pendingRemoves' | 'nextDeliveryAt' | 'nextDeliveryReason'>;
+}) {
   const next = describeNextDelivery(audience, Date.now());
   return (
     <td className="small" data-testid="next-delivery" title={next.title}>

@@ -4,7 +4,16 @@ import { useApp } from '../app-context.tsx';
 import { Empty, Field, Metric, QueryView, StatusBadge } from '../components/ui.tsx';
 import { FiringAlerts, Silences } from '../components/alerts.tsx';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
-import { ATTENTION_LABEL, formatAge, nextSort, visibleRows, type Sort, type SortKey } from '../monitoring.ts';
+import {
+  ATTENTION_LABEL,
+  describeNextDelivery,
+  formatAge,
+  nextSort,
+  visibleRows,
+  type Sort,
+  type SortKey,
+} from '../monitoring.ts';
+import type { MonitoringRow } from '../api.ts';
 import { formatCount, formatRate, type RangeId } from '../run-metrics.ts';
 import { formatRoute } from '../router.ts';
 
@@ -19,6 +28,7 @@ const COLUMNS: Array<{ label: string; key?: SortKey; numeric?: boolean }> = [
   { label: 'Failed', key: 'identitiesFailed', numeric: true },
   { label: 'Activation rate', key: 'activationRate', numeric: true },
   { label: 'Waiting', key: 'pendingChanges', numeric: true },
+  { label: 'Next delivery', key: 'nextDeliveryAt' },
   { label: 'Last profiles', key: 'lastProfilesAt' },
   { label: 'Last delivery', key: 'lastDeliveryAt' },
   { label: 'Members at X', key: 'membersAtX', numeric: true },
@@ -176,6 +186,7 @@ export function Dataflows() {
                           >
                             {formatCount(d.pendingChanges)}
                           </td>
+                          <NextDeliveryCell row={d} now={now} />
                           <td
                             className="small"
                             title={
@@ -208,5 +219,23 @@ export function Dataflows() {
         }}
       </QueryView>
     </section>
+  );
+}
+
+/** When the dataflow's first waiting changes go out, with why in its tooltip. */
+function NextDeliveryCell({ row, now }: { row: MonitoringRow; now: number }) {
+  const next = describeNextDelivery(
+    {
+      pendingAdds: row.pendingChanges,
+      pendingRemoves: 0,
+      nextDeliveryAt: row.nextDeliveryAt,
+      nextDeliveryReason: row.nextDeliveryReason,
+    },
+    now,
+  );
+  return (
+    <td className="small" data-testid="next-delivery" title={next.title}>
+      {next.text}
+    </td>
   );
 }
