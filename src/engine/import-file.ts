@@ -555,6 +555,7 @@ export async function importProfiles(
     segmentId: mode === 'mirror' ? options.segmentId! : null,
     keyNamespace,
     batchSize: Math.max(1, options.batchSize ?? 20_000),
+    keyGeneration: context.keyGeneration,
   });
   if (claim.complete) return { ...claim.report!, replayed: true, thisCall: { accepted: 0, excluded: {} } };
   // A resumed import cuts its batches as the first attempt did, so the committed rows are whole batches.
@@ -672,7 +673,8 @@ export async function importProfiles(
   };
   const inFlight: Array<{ task: ImportTask; rows: number; done: Promise<EvaluatedBatch> }> = [];
   // True once batches were keyed again: mirror mode then removes nobody (see below).
-  let keysChanged = false;
+  // A resumed import whose earlier attempts keyed their batches under other keys (a re-keying began or ended since).
+  let keysChanged = claim.keyGeneration !== null && claim.keyGeneration !== context.keyGeneration;
   const writeNext = async () => {
     const next = inFlight[0]!;
     for (let attempt = 1; ; attempt += 1) {
@@ -786,7 +788,8 @@ export async function importProfiles(
       // would look absent.
       report.removalSkipped = keysChanged
         ? "The sandbox's profile keys changed during the import (a re-keying began or ended): every row was " +
-          'imported, but nobody was removed. Import the file again in mirror mode to remove the absent members'
+          'imported, but nobody was removed. Import the file again in mirror mode (a new import) to remove the ' +
+          'absent members'
         : mirrorRemovalRisk(report, options.maxRejectedShare);
       if (report.removalSkipped === null)
         await removeAbsent(rt, context, options.segmentId!, importId, report);

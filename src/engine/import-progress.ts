@@ -24,6 +24,8 @@ export interface ImportSpec {
   segmentId: string | null;
   keyNamespace: string;
   batchSize: number;
+  /** The sandbox's profile key generation the import starts under. */
+  keyGeneration: number;
 }
 
 /** What an attempt starts from. */
@@ -37,6 +39,8 @@ export interface ImportClaim {
   /** The report so far (null for a new import); the final one when `complete`. */
   report: ImportReport | null;
   complete: boolean;
+  /** The profile key generation the import's first attempt started under (null: not recorded, see migration 0114). */
+  keyGeneration: number | null;
 }
 
 /** An import as the API and CLI list it. */
@@ -86,6 +90,7 @@ export async function claimImport(rt: EngineRuntime, spec: ImportSpec): Promise<
       digest: '',
       report: 'null',
       error: null,
+      key_gen: spec.keyGeneration,
       created_at: now,
       updated_at: now,
       finished_at: null,
@@ -107,6 +112,7 @@ export async function claimImport(rt: EngineRuntime, spec: ImportSpec): Promise<
     digest: row.digest,
     report: storedReport(row.report),
     complete: row.status === 'complete',
+    keyGeneration: row.key_gen === null ? null : Number(row.key_gen),
   });
   if (row.id === id) return claim(1);
 

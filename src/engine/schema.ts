@@ -193,6 +193,8 @@ export interface EngineImportsTable {
   report: string;
   /** Why the last attempt stopped, when it did not complete. */
   error: string | null;
+  /** The sandbox's `profile_key_generation` the first batch was keyed under (null: begun before migration 0114). */
+  key_gen: number | null;
   created_at: EpochMs;
   /** Also the heartbeat of a running attempt. */
   updated_at: EpochMs;

@@ -162,6 +162,54 @@ for (const backend of BACKENDS) {
       expect(await atX()).toEqual(emails('a2@x.com', 'd@x.com'));
     });
 
+    it('resumes a mirror import interrupted before the re-keying began, but removes nobody', async () => {
+      const { atX } = await prepare();
+      await h!.engine.ingest(
+        [person('e1', 'c1', 'a@x.com'), person('e2', 'c2', 'b@x.com'), person('e3', 'c3', 'c@x.com')],
+        { sandboxId: 'prod' },
+      );
+      expect(await atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
+      const line = (value: unknown) => Buffer.from(`${JSON.stringify(value)}\n`);
+      // The file is the full audience: e1 and e2. e3 is absent from it.
+      const reads = (fail: boolean) =>
+        (async function* () {
+          yield line(person('e1', 'c1', 'a@x.com'));
+          if (fail) throw new Error('connection reset');
+          yield line(person('e2', 'c2', 'b@x.com'));
+        })();
+      const options = {
+        sandboxId: 'prod',
+        format: 'ndjson' as const,
+        batchSize: 1,
+        threads: 0,
+        mode: 'mirror' as const,
+        segmentId: 'seg',
+        key: 'mirror-across',
+      };
+      await expect(h!.engine.importStream(reads(true), options)).rejects.toMatchObject({
+        code: 'source_failed',
+      });
+      // e1 was met under ECID. Then the keys change, and a stream moves e1 to its new key (CRMID): under the keys
+      // the import met, e1 would look absent.
+      await h!.engine.setProfileKeyNamespaces('prod', ['CRMID'], { rekey: true });
+      await h!.engine.ingest([person('e1', 'c1', 'a@x.com')], { sandboxId: 'prod' });
+      // Resumed, the import meets e2 under CRMID, its earlier batch was keyed under ECID: absence cannot be told.
+      expect(await h!.engine.importStream(reads(false), options)).toMatchObject({
+        attempts: 2,
+        accepted: 2,
+        removed: 0,
+        removalSkipped: expect.stringContaining('profile keys changed during the import'),
+      });
+      expect(await atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
+      // A new mirror import, all under the new keys, removes the absent one.
+      expect(await h!.engine.importStream(reads(false), { ...options, key: 'mirror-after' })).toMatchObject({
+        accepted: 2,
+        removed: 1,
+        removalSkipped: null,
+      });
+      expect(await atX()).toEqual(emails('a@x.com', 'b@x.com'));
+    });
+
     it('counts a profile whose key the change did not touch as met, and keeps the rest when asked', async () => {
       const { atX } = await prepare();
       await h!.engine.ingest(

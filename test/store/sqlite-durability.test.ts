@@ -9,6 +9,8 @@ import { COUNTER_UPSERT_SQL } from '../../src/engine/run-counters.ts';
 import { BACKENDS, SQLITE_BACKEND, type TestStore } from './backends.ts';
 
 const KEY = randomBytes(32).toString('hex');
+/** The names of the engine's migrations from `first` on (those a database made before it still lacks). */
+const namesFrom = (first: string) => MIGRATIONS.map(([name]) => name).filter((name) => name >= first);
 
 /** A fake fsync whose calls finish when the test says so. */
 function manualFsync() {
@@ -369,10 +371,7 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
       values ('prod', 'k:aaa', '{}', '[]', 1)`.execute(db);
     expect(await migrateToLatest(db, MIGRATIONS)).toEqual([
       '0018-sandbox-profile-rekey',
-      '0110-engine-profile-key-generation',
-      '0111-engine-run-counter-last-at',
-      '0112-engine-ledger-pending-removes',
-      '0113-engine-ledger-removed-expiry',
+      ...namesFrom('0110'),
     ]);
     expect(
       await db
@@ -398,11 +397,7 @@ describe.each(BACKENDS)('migration 0111 on $name', (backend) => {
     );
     await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value)
       values ('df_1', 3600000, '', 'profiles_received', '', 5)`.execute(db);
-    expect(await migrateToLatest(db, MIGRATIONS)).toEqual([
-      '0111-engine-run-counter-last-at',
-      '0112-engine-ledger-pending-removes',
-      '0113-engine-ledger-removed-expiry',
-    ]);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(namesFrom('0111'));
     const counter = () => db.selectFrom('engine_run_counters').select(['value', 'last_at']).execute();
     expect((await counter()).map((r) => [Number(r.value), r.last_at])).toEqual([[5, null]]);
     const count = (value: number, at: number) =>
@@ -433,7 +428,7 @@ describe.each(BACKENDS)('migration 0113 on $name', (backend) => {
       ('aud_1', '1', ${user}, ${user}, 5000, 1),
       ('aud_1', '2', null, null, 5000, 1),
       ('aud_1', '3', null, ${user}, 5000, 1)`.execute(db);
-    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(['0113-engine-ledger-removed-expiry']);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(namesFrom('0113'));
     const rows = await db
       .selectFrom('engine_ledger')
       .select(['member', 'expires_at'])
@@ -443,6 +438,48 @@ describe.each(BACKENDS)('migration 0113 on $name', (backend) => {
       ['1', 5000],
       ['2', null],
       ['3', 5000],
+    ]);
+  });
+});
+
+describe.each(BACKENDS)('migration 0114 on $name', (backend) => {
+  it('leaves the imports before it without a key generation, and a new one records the one it starts under', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name < '0114'),
+    );
+    const row = (key: string) => ({
+      sandbox_id: 'prod',
+      key,
+      id: `imp_${key}`,
+      format: 'ndjson',
+      mode: 'mirror',
+      segment_id: 'seg',
+      key_namespace: 'ECID',
+      status: 'interrupted',
+      attempts: 1,
+      batch_size: 10,
+      rows_committed: 10,
+      digest: '',
+      report: 'null',
+      error: null,
+      created_at: 1,
+      updated_at: 1,
+      finished_at: null,
+    });
+    await db.insertInto('engine_imports').values(row('before')).execute();
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(namesFrom('0114'));
+    await db
+      .insertInto('engine_imports')
+      .values({ ...row('after'), key_gen: 3 })
+      .execute();
+    const rows = await db.selectFrom('engine_imports').select(['key', 'key_gen']).orderBy('key').execute();
+    expect(rows.map((r) => [r.key, r.key_gen === null ? null : Number(r.key_gen)])).toEqual([
+      ['after', 3],
+      ['before', null],
     ]);
   });
 });

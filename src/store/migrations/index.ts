@@ -31,6 +31,7 @@ import { engineProfileKeyGenerationMigration } from './0110-engine-profile-key-g
 import { engineRunCounterLastAtMigration } from './0111-engine-run-counter-last-at.ts';
 import { engineLedgerPendingRemovesMigration } from './0112-engine-ledger-pending-removes.ts';
 import { engineLedgerRemovedExpiryMigration } from './0113-engine-ledger-removed-expiry.ts';
+import { engineImportKeyGenerationMigration } from './0114-engine-import-key-generation.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -69,4 +70,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0111-engine-run-counter-last-at', engineRunCounterLastAtMigration],
   ['0112-engine-ledger-pending-removes', engineLedgerPendingRemovesMigration],
   ['0113-engine-ledger-removed-expiry', engineLedgerRemovedExpiryMigration],
+  ['0114-engine-import-key-generation', engineImportKeyGenerationMigration],
 ];
