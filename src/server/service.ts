@@ -40,6 +40,7 @@ import { describeOutboundProxy } from '../net/outbound-proxy.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 const ADMIN_TOKEN_NAME = 'admin';
+const HOUR_MS = 3_600_000;
 
 export interface Service {
   url: string;
@@ -371,9 +372,10 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       if (o.oldestAt !== null && (oldest === null || o.oldestAt < oldest)) oldest = o.oldestAt;
       if (o.dueAt !== null && (dueAt === null || o.dueAt < dueAt)) dueAt = o.dueAt;
     }
-    // The last two hours' runs, newest first, with the counts alerts and run notifications read.
+    // The last day's runs, newest first, with the counts alerts and run notifications read: a service that was down
+    // for hours still tells of the newest run that ended meanwhile.
     const runs = (
-      await engine.runs(d.sandboxId, d.id, { from: new Date(now() - 2 * 3_600_000), to: new Date(now()) })
+      await engine.runs(d.sandboxId, d.id, { from: new Date(now() - 24 * HOUR_MS), to: new Date(now()) })
     ).map((r) => ({
       runId: String(r['runId'] ?? r.runStart),
       endsAt: Number(r['endsAt'] ?? Date.parse(r.runStart) + 3_600_000),
@@ -383,7 +385,11 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       excluded: Number(r['identitiesExcluded'] ?? 0),
       failed: Number(r['identitiesFailed'] ?? 0),
     }));
-    const latest = runs.find((r) => r.activated + r.excluded + r.failed > 0);
+    // The rate alerts read the newest run with anything counted among those that started in the last two hours.
+    const rateFrom = Math.floor((now() - 2 * HOUR_MS) / HOUR_MS) * HOUR_MS;
+    const latest = runs.find(
+      (r) => r.endsAt - HOUR_MS >= rateFrom && r.activated + r.excluded + r.failed > 0,
+    );
     out.push({
       sandboxId: d.sandboxId,
       sandbox: sandboxNames.get(d.sandboxId) ?? d.sandboxId,

@@ -809,6 +809,43 @@ describe('alert webhooks', () => {
     expect(succeeded.body.message).toMatch(
       /: 0 identities activated \(0 added, 0 removed\), \d+ excluded, none failed$/,
     );
+
+    // Another run, and the service is down from its last hour until 2.5 hours after it ended (the clock jumps): the
+    // dataflow was told of the run before, so it still hears of this one's success.
+    const more = Array.from({ length: 2 }, (_, i) =>
+      profile(`later${i}(at)example.com`, { 'seg-a': 'realized' }, `later${i}`),
+    );
+    expect(
+      (await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: more })).status,
+    ).toBe(202);
+    const next = await waitFor(
+      () =>
+        Promise.resolve(
+          received.find(
+            (a) =>
+              a.body.type === 'dataflow_run_started' &&
+              a.body.dataflowId === id &&
+              a.body.details.runId !== started.body.details.runId,
+          ),
+        ),
+      20_000,
+      'the next run started',
+    );
+    offsetMs += 3.5 * 3_600_000;
+    const late = await waitFor(
+      () =>
+        Promise.resolve(
+          received.find(
+            (a) =>
+              a.body.type === 'dataflow_run_succeeded' &&
+              a.body.dataflowId === id &&
+              a.body.details.runId === next.body.details.runId,
+          ),
+        ),
+      20_000,
+      'the success of the run that ended while the service was down',
+    );
+    expect(late.path).toBe('/run-news');
   });
 });
 
