@@ -117,7 +117,7 @@ export function Dataflows() {
                 <Empty title="No dataflow matches">Clear the search or show every dataflow.</Empty>
               ) : (
                 <div className="table-wrap">
-                  <table>
+                  <table className="overview">
                     <caption className="visually-hidden">Dataflows</caption>
                     <thead>
                       <tr>
