@@ -118,7 +118,7 @@ export async function planDataflow(
       pendingAdds: 0,
       pendingRemoves: 0,
       requests: 0,
-      // A removed audience's deletion at X is not scheduled by the delivery rules: the worker's next tick does it.
+      // Null for an audience being removed: no delivery rule times it (the worker's next tick deletes it at X).
       nextDeliveryAt: outlook.get(ea.id)?.nextDeliveryAt ?? null,
       nextDeliveryReason: outlook.get(ea.id)?.nextDeliveryReason ?? null,
       samplePayload: null,
