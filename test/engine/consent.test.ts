@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
 import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
@@ -37,10 +37,6 @@ async function flowOf(h: Harness) {
 for (const backend of BACKENDS) {
   describe(`consent policies (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     it('leaves out profiles without consent, removes a member who withdraws it, adds one who grants it', async () => {
       h = await setup(backend);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
 import { seededRandom, setup, usersRequests, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 import {
@@ -30,10 +30,6 @@ const active = (a: ModelAudience, t: number) => t >= a.start && (a.end === null 
 for (const backend of BACKENDS) {
   describe(`end to end against the emulator (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     // Pages of 7 ledger rows: each full page's last request waits for the next pages to fill it up.
     for (const pageSize of [null, 7]) {

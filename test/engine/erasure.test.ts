@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
 import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
@@ -16,10 +16,6 @@ const emails = (...ids: number[]) => new Set(ids.map((i) => `email:${emailHash(`
 for (const backend of BACKENDS) {
   describe(`privacy erasure (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     it('removes an erased profile from every X audience, forgets its state, and makes it new if it comes back', async () => {
       h = await setup(backend);

@@ -4,6 +4,7 @@ import { sha256Hex } from '../../src/identity/index.ts';
 import type { MappingRow } from '../../src/audience/mapping-rules.ts';
 import type { Audience, Dataflow, Destination, Store } from '../../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../../src/xads/index.ts';
+import { onTestFinished } from 'vitest';
 import type { Backend, TestStore } from '../store/backends.ts';
 
 export const ACCOUNT_ID = '18ce54d4x5t';
@@ -39,6 +40,7 @@ export interface Harness {
   destination: Destination;
   client: XAdsClient;
   testStore: TestStore;
+  /** Closes and removes the store; done for the test when it finishes, so needed only to close it earlier. */
   cleanup(): Promise<void>;
 }
 
@@ -59,6 +61,7 @@ export function emulatorClient(
   });
 }
 
+/** An engine on a fresh store of `backend` with the emulator in process; call it in a test, which cleans it up. */
 export async function setup(
   backend: Backend,
   options: { tuning?: Partial<EngineTuning>; clock?: Clock } = {},
@@ -66,6 +69,9 @@ export async function setup(
   const clock = options.clock ?? makeClock();
   const emulator = createEmulator({ now: clock.now, seed: defaultDemoSeed(), random: seededRandom(7) });
   const testStore = await backend.open({ now: clock.now });
+  let closed: Promise<void> | undefined;
+  const cleanup = () => (closed ??= testStore.cleanup());
+  onTestFinished(cleanup);
   const store = testStore.store;
   const destination = await store.destinations.create({
     sandboxId: 'prod',
@@ -91,7 +97,7 @@ export async function setup(
     destination,
     client,
     testStore,
-    cleanup: () => testStore.cleanup(),
+    cleanup,
   };
 }
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ImportReport } from '../../src/engine/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
@@ -66,10 +66,6 @@ const emails = (ids: Iterable<number>) => new Set([...ids].map((i) => `email:${e
 for (const backend of BACKENDS) {
   describe(`import crash safety (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     it('a mirror import killed at many points and resumed each time ends exactly as one uninterrupted run', async () => {
       h = await setup(backend, { clock: makeClock(Date.now()) });

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nestedParquet } from '../fixtures/parquet.ts';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { csvField } from '../../src/profile/index.ts';
@@ -62,10 +62,6 @@ const emails = (ids: number[]) => new Set(ids.map((i) => `email:${emailHash(`u${
 for (const backend of BACKENDS) {
   describe(`file import (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     async function prepare() {
       h = await setup(backend);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MappingRow } from '../../src/audience/mapping.ts';
 import { createEngine } from '../../src/engine/index.ts';
 import { packUserChanges, type XAdsClient } from '../../src/xads/index.ts';
@@ -108,10 +108,6 @@ const expectedEmails = (from: number, to: number) =>
 for (const backend of BACKENDS) {
   describe(`audience lifecycle and delivery behaviour (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     it('suffixes the name when a deleted audience holds it, renames, and deletes on removal', async () => {
       h = await setup(backend);

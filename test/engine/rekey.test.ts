@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
 import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
 
@@ -19,10 +19,6 @@ const emails = (...list: string[]) => new Set(list.map((e) => `email:${emailHash
 for (const backend of BACKENDS) {
   describe(`re-keying profile keys (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     async function prepare() {
       h = await setup(backend);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS, SQLITE_BACKEND } from '../store/backends.ts';
 import {
   activateSegment,
@@ -16,10 +16,6 @@ const MAPPING = [
 
 describe('engine smoke', () => {
   let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.cleanup();
-    h = undefined;
-  });
 
   it('creates the audience and delivers members', async () => {
     h = await setup(SQLITE_BACKEND);
@@ -72,10 +68,6 @@ describe('engine smoke', () => {
 for (const backend of BACKENDS) {
   describe(`when profiles last arrived (${backend.name})`, () => {
     let h: Harness | undefined;
-    afterEach(async () => {
-      await h?.cleanup();
-      h = undefined;
-    });
 
     it('keeps the time of the latest receipt, not the start of its hour', async () => {
       h = await setup(backend);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createEngine, type EngineXClient } from '../../src/engine/index.ts';
 import { POSTGRES_BACKEND, SQLITE_BACKEND } from '../store/backends.ts';
 import {
@@ -19,10 +19,6 @@ const MAPPING = [
 
 describe('several delivery workers on PostgreSQL', () => {
   let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.cleanup();
-    h = undefined;
-  });
 
   it('never delivers one audience from two workers at once, and delivers each change once', async () => {
     h = await setup(POSTGRES_BACKEND);
@@ -147,10 +143,6 @@ describe('several delivery workers on PostgreSQL', () => {
 
 describe('the background worker loop', () => {
   let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.cleanup();
-    h = undefined;
-  });
 
   it('delivers while a health poll waits on X: the upkeep runs beside delivery, not before it', async () => {
     h = await setup(SQLITE_BACKEND);

@@ -110,10 +110,6 @@ function keyedHash(namespace: string, id: string): string {
 
 describe('evaluated ingest and mapping changes', () => {
   let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.cleanup();
-    h = undefined;
-  });
 
   async function flowWith(mapping: Array<typeof EMAIL | typeof PHONE>, segmentId: string) {
     const flow = await h!.store.dataflows.create({
