@@ -672,8 +672,8 @@ export async function importProfiles(
         });
   };
   const inFlight: Array<{ task: ImportTask; rows: number; done: Promise<EvaluatedBatch> }> = [];
-  // True once batches were keyed again: mirror mode then removes nobody (see below).
-  // A resumed import whose earlier attempts keyed their batches under other keys (a re-keying began or ended since).
+  // True once batches were keyed under more than one set of keys (mirror mode then removes nobody, see below): batches
+  // keyed again during this attempt, or earlier attempts keyed under other keys (a re-keying began or ended since).
   let keysChanged = claim.keyGeneration !== null && claim.keyGeneration !== context.keyGeneration;
   const writeNext = async () => {
     const next = inFlight[0]!;

@@ -40,7 +40,7 @@ import { loadSandboxContext } from './dataflow-context.ts';
 import type { Db } from './sql-helpers.ts';
 import { resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
-import { pendingCounts, pendingTotals, type PendingCounts } from './pending-counts.ts';
+import { pendingTotals } from './pending-counts.ts';
 import { deliveryOutlook, type DeliveryOutlook } from './outlook.ts';
 import {
   countImports,
@@ -85,7 +85,6 @@ import {
 import type { EngineXClient } from './x-port.ts';
 
 export type { AudienceDeliveryReport } from './delivery.ts';
-export type { PendingCounts } from './pending-counts.ts';
 export type { DeliveryOutlook } from './outlook.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
 export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
@@ -177,8 +176,6 @@ export interface Engine {
   ): Promise<Map<string, RunTotals>>;
   /** When each dataflow last received profiles, since `since` (epoch ms); absent: none since. */
   lastReceivedAt(dataflowIds: readonly string[], since: number): Promise<Map<string, number>>;
-  /** Each audience's changes waiting for delivery (adds, removes, the oldest); audiences with none are absent. */
-  pendingCounts(audienceIds: readonly string[]): Promise<Map<string, PendingCounts>>;
   /** Every audience's changes waiting for delivery, together. */
   pendingTotals(): Promise<{ adds: number; removes: number }>;
   /** The audiences the worker would deliver at its next tick (see `dueAudiences` in worker.ts). */
@@ -364,7 +361,6 @@ export function createEngine(options: EngineOptions): Engine {
     runs: (dataflowId, range) => listRuns(rt, dataflowId, range),
     runTotals: (dataflowIds, range) => runTotals(rt, dataflowIds, range),
     lastReceivedAt: (dataflowIds, since) => lastReceivedAt(rt, dataflowIds, since),
-    pendingCounts: (audienceIds) => pendingCounts(rt.store.db as unknown as Db, audienceIds),
     pendingTotals: () => pendingTotals(rt.store.db as unknown as Db),
     dueAudiences: () => dueAudiences(rt),
     deliveryOutlook: (audienceIds) => deliveryOutlook(rt, audienceIds),

@@ -11,6 +11,12 @@ export interface PendingCounts {
 /** Audiences per query. */
 const CHUNK = 500;
 
+/** Ledger rows waiting for delivery: those `engine_ledger_pending` holds. */
+const pendingRows = (db: Db) => db.selectFrom('engine_ledger').where('pending', '=', 1);
+
+/** The pending removals among them: those `engine_ledger_pending_removes` holds (its condition, exactly). */
+const pendingRemovals = (db: Db) => pendingRows(db).where('desired', 'is', null);
+
 /**
  * The queries behind the counts, each answered from a partial index alone, without reading a ledger row: pending
  * changes and the oldest by `engine_ledger_pending`, the removals among them by `engine_ledger_pending_removes`. A
@@ -18,22 +24,17 @@ const CHUNK = 500;
  */
 export function pendingQueries(db: Db, audienceIds: readonly string[]) {
   return {
-    pending: db
-      .selectFrom('engine_ledger')
+    pending: pendingRows(db)
       .select((eb) => [
         'audience_id',
         eb.fn.countAll<number | string>().as('n'),
         eb.fn.min<number | string>('pending_since').as('oldest'),
       ])
       .where('audience_id', 'in', audienceIds)
-      .where('pending', '=', 1)
       .groupBy('audience_id'),
-    removes: db
-      .selectFrom('engine_ledger')
+    removes: pendingRemovals(db)
       .select((eb) => ['audience_id', eb.fn.countAll<number | string>().as('n')])
       .where('audience_id', 'in', audienceIds)
-      .where('pending', '=', 1)
-      .where('desired', 'is', null)
       .groupBy('audience_id'),
   };
 }
@@ -64,19 +65,9 @@ export async function pendingCounts(
 
 /** Every audience's pending adds and removes together, from the same two indexes. */
 export async function pendingTotals(db: Db): Promise<{ adds: number; removes: number }> {
-  const [pending, removes] = await Promise.all([
-    db
-      .selectFrom('engine_ledger')
-      .select((eb) => eb.fn.countAll<number | string>().as('n'))
-      .where('pending', '=', 1)
-      .executeTakeFirst(),
-    db
-      .selectFrom('engine_ledger')
-      .select((eb) => eb.fn.countAll<number | string>().as('n'))
-      .where('pending', '=', 1)
-      .where('desired', 'is', null)
-      .executeTakeFirst(),
-  ]);
+  const count = (rows: ReturnType<typeof pendingRows>) =>
+    rows.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+  const [pending, removes] = await Promise.all([count(pendingRows(db)), count(pendingRemovals(db))]);
   const n = Number(pending?.n ?? 0);
   const removed = Number(removes?.n ?? 0);
   return { adds: n - removed, removes: removed };

@@ -54,9 +54,9 @@ export interface DataflowHealth {
    * it is scheduled now).
    */
   noData: { hours: number; since: number } | null;
-  /** The latest hourly run with identities in it. */
+  /** The latest hourly run with identities in it among those that started in the last two hours. */
   lastRun: { runId: string; activated: number; excluded: number; failed: number } | null;
-  /** The runs of the last two hours with identities activated, excluded or failed, newest first (run notifications). */
+  /** The runs of the last day with identities activated, excluded or failed, newest first (run notifications). */
   recentRuns: Array<{
     runId: string;
     /** Epoch ms the run's hour ends: it is open until then. */

@@ -26,7 +26,7 @@ import type * as S from './schemas.ts';
 // adapters that implement them (engine-adapter.ts, x-connection.ts, domain-rules.ts) are the only server files that
 // know those modules' APIs.
 
-export type { DeliveryOutlook, PendingCounts } from '../engine/index.ts';
+export type { DeliveryOutlook } from '../engine/index.ts';
 
 export interface EnginePort {
   /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { splitList } from '../text/split-list.ts';
 import * as S from './schemas.ts';
+import { RUN_FILTERS } from './run-filters.ts';
 import { mediaType, route, type Route } from './route-def.ts';
 import type { Checked } from './backend.ts';
 import { ApiError, badRequest, conflict, forbidden, notFound } from './api-error.ts';
@@ -721,7 +722,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
           params.id,
         );
         if (query.with === undefined) return { items: runs };
-        const field = S.RUN_FILTERS[query.with];
+        const field = RUN_FILTERS[query.with];
         return { items: runs.filter((run) => Number(run[field] ?? 0) > 0) };
       },
     }),

@@ -5,6 +5,7 @@ import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
 import { ALERT_TYPES, SUBSCRIBABLE_TYPES } from './alert-types.ts';
 import { WEBHOOK_FORMATS } from '../config/index.ts';
 import { PERMISSIONS } from './permissions.ts';
+import { RUN_FILTER_KINDS } from './run-filters.ts';
 
 // Request and response schemas of the REST API. They validate requests and generate the OpenAPI document
 // (src/server/openapi.ts), so each is written once.
@@ -554,17 +555,11 @@ export const PlanSchema = z
       'and the consent policies switched on that hold for each audience.',
   });
 
-/** The kinds of identities a run may be filtered by, and the run field that counts each. */
-export const RUN_FILTERS = {
-  failed: 'identitiesFailed',
-  excluded: 'identitiesExcluded',
-  activated: 'identitiesActivated',
-} as const;
 export const RunsQuerySchema = z.object({
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
   with: z
-    .enum(['failed', 'excluded', 'activated'])
+    .enum(RUN_FILTER_KINDS)
     .optional()
     .meta({ description: 'Only the runs with identities of this kind (failed, excluded or activated)' }),
 });

@@ -27,7 +27,10 @@ export interface Sort {
   descending: boolean;
 }
 
-/** A column's first sort: names A to Z, the next deliveries soonest first, other numbers and dates highest or latest first. */
+/**
+ * A column's first sort: names A to Z, the next deliveries soonest first, other numbers and dates highest or latest
+ * first.
+ */
 export const firstSort = (key: SortKey): Sort => ({
   key,
   descending: key !== 'name' && key !== 'nextDeliveryAt',
@@ -97,8 +100,9 @@ export const NEXT_DELIVERY_REASON: Record<string, string> = {
 };
 
 /**
- * When an audience's (or a dataflow's: its earliest audience's) waiting changes go out, in words ("—" when nothing waits, "on hold" when its dataflow is not
- * active, "next tick" when due, else "in 12 min", "in 3 h", "in 2 d"), and why (for a tooltip).
+ * When an audience's (or a dataflow's: its earliest audience's) waiting changes go out, in words ("—" when nothing
+ * waits, "on hold" when its dataflow is not active, "next tick" when due, else "in 12 min", "in 3 h", "in 2 d"), and
+ * why (for a tooltip).
  */
 export function describeNextDelivery(
   audience: {

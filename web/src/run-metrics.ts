@@ -1,5 +1,6 @@
 /** Numbers behind the monitoring page: activation rate, chart series and the error/exclusion drill-down. */
 import type { DataflowRun, RunReason } from './api.ts';
+import { RUN_FILTERS as RUN_FIELDS } from '../../src/server/run-filters.ts';
 
 /** The time ranges the monitoring views offer, ending now. */
 export const RANGES = [
@@ -18,17 +19,11 @@ export const RUN_FILTERS = [
 ] as const;
 export type RunFilterId = (typeof RUN_FILTERS)[number]['id'];
 
+/** The runs `filter` keeps, as the service's `?with=` does. */
 export function filterRuns(runs: readonly DataflowRun[], filter: RunFilterId): DataflowRun[] {
-  switch (filter) {
-    case 'all':
-      return [...runs];
-    case 'failed':
-      return runs.filter((r) => r.identitiesFailed > 0);
-    case 'excluded':
-      return runs.filter((r) => r.identitiesExcluded > 0);
-    case 'activated':
-      return runs.filter((r) => r.identitiesActivated > 0);
-  }
+  if (filter === 'all') return [...runs];
+  const field = RUN_FIELDS[filter];
+  return runs.filter((r) => r[field] > 0);
 }
 
 /**

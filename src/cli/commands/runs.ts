@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { RUN_FILTER_KINDS } from '../../server/run-filters.ts';
 import {
   action,
   connect,
@@ -21,11 +22,7 @@ export function registerRunsCommand(program: Command): void {
       .option('--from <iso>', 'start of the range (default: 24 h ago)')
       .option('--to <iso>', 'end of the range (default: now)')
       .addOption(
-        new Option('--with <kind>', 'only the runs with identities of this kind').choices([
-          'failed',
-          'excluded',
-          'activated',
-        ]),
+        new Option('--with <kind>', 'only the runs with identities of this kind').choices(RUN_FILTER_KINDS),
       )
       .addHelpText(
         'after',

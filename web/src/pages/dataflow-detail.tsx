@@ -58,7 +58,8 @@ import { DATAFLOW_TABS, formatRoute } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
 import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
 import { importBlob } from '../import-files.ts';
-import { describeNextDelivery, formatAge } from '../monitoring.ts';
+import { formatAge } from '../monitoring.ts';
+import { NextDeliveryCell } from '../components/next-delivery.tsx';
 import { FiringAlerts } from '../components/alerts.tsx';
 import { describeFlush } from '../../../src/server/flush-summary.ts';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
@@ -681,7 +682,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                       <td className="num" data-testid="pending-removes">
                         {formatCount(a.pendingRemoves)}
                       </td>
-                      <NextDeliveryCell audience={a} />
+                      <NextDeliveryCell waiting={a} />
                       {mayActivate ? (
                         <td>
                           <button
@@ -1682,7 +1683,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
                   <td className="num">{formatCount(item.pendingAdds)}</td>
                   <td className="num">{formatCount(item.pendingRemoves)}</td>
                   <td className="num">{formatCount(item.requests)}</td>
-                  <NextDeliveryCell audience={item} />
+                  <NextDeliveryCell waiting={item} />
                   <td>
                     {(item.consentPolicies ?? []).length === 0 ? (
                       <span className="muted">none</span>
@@ -1709,19 +1710,5 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
         </div>
       )}
     </form>
-  );
-}
-
-/** When an audience's waiting changes go out, with why in its tooltip. */
-function NextDeliveryCell({
-  audience,
-}: {
-  audience: Pick<Audience, 'pendingAdds' | 'pendingRemoves' | 'nextDeliveryAt' | 'nextDeliveryReason'>;
-}) {
-  const next = describeNextDelivery(audience, Date.now());
-  return (
-    <td className="small" data-testid="next-delivery" title={next.title}>
-      {next.text}
-    </td>
   );
 }

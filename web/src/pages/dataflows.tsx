@@ -4,16 +4,8 @@ import { useApp } from '../app-context.tsx';
 import { Empty, Field, Metric, QueryView, StatusBadge } from '../components/ui.tsx';
 import { FiringAlerts, Silences } from '../components/alerts.tsx';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
-import {
-  ATTENTION_LABEL,
-  describeNextDelivery,
-  formatAge,
-  nextSort,
-  visibleRows,
-  type Sort,
-  type SortKey,
-} from '../monitoring.ts';
-import type { MonitoringRow } from '../api.ts';
+import { ATTENTION_LABEL, formatAge, nextSort, visibleRows, type Sort, type SortKey } from '../monitoring.ts';
+import { NextDeliveryCell } from '../components/next-delivery.tsx';
 import { formatCount, formatRate, type RangeId } from '../run-metrics.ts';
 import { formatRoute } from '../router.ts';
 
@@ -186,7 +178,15 @@ export function Dataflows() {
                           >
                             {formatCount(d.pendingChanges)}
                           </td>
-                          <NextDeliveryCell row={d} now={now} />
+                          <NextDeliveryCell
+                            waiting={{
+                              pendingAdds: d.pendingChanges,
+                              pendingRemoves: 0,
+                              nextDeliveryAt: d.nextDeliveryAt,
+                              nextDeliveryReason: d.nextDeliveryReason,
+                            }}
+                            now={now}
+                          />
                           <td
                             className="small"
                             title={
@@ -219,23 +219,5 @@ export function Dataflows() {
         }}
       </QueryView>
     </section>
-  );
-}
-
-/** When the dataflow's first waiting changes go out, with why in its tooltip. */
-function NextDeliveryCell({ row, now }: { row: MonitoringRow; now: number }) {
-  const next = describeNextDelivery(
-    {
-      pendingAdds: row.pendingChanges,
-      pendingRemoves: 0,
-      nextDeliveryAt: row.nextDeliveryAt,
-      nextDeliveryReason: row.nextDeliveryReason,
-    },
-    now,
-  );
-  return (
-    <td className="small" data-testid="next-delivery" title={next.title}>
-      {next.text}
-    </td>
   );
 }
