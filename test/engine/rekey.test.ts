@@ -15,6 +15,8 @@ const person = (ecid: string, crmId: string, email: string, status = 'realized')
   identityMap: { ECID: [{ id: ecid }], CRMID: [{ id: crmId }], Email: [{ id: email }] },
 });
 const emails = (...list: string[]) => new Set(list.map((e) => `email:${emailHash(e)}`));
+/** One NDJSON line of a file being imported. */
+const line = (value: unknown) => Buffer.from(`${JSON.stringify(value)}\n`);
 
 for (const backend of BACKENDS) {
   describe(`re-keying profile keys (${backend.name})`, () => {
@@ -112,7 +114,6 @@ for (const backend of BACKENDS) {
         { sandboxId: 'prod' },
       );
       expect(await atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
-      const line = (value: unknown) => Buffer.from(`${JSON.stringify(value)}\n`);
       const source = (async function* () {
         // Keyed by ECID when the import starts; the re-keying begins between its batches.
         yield line(person('e1', 'c1', 'a2@x.com'));
@@ -165,7 +166,6 @@ for (const backend of BACKENDS) {
         { sandboxId: 'prod' },
       );
       expect(await atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
-      const line = (value: unknown) => Buffer.from(`${JSON.stringify(value)}\n`);
       // The file is the full audience: e1 and e2. e3 is absent from it.
       const reads = (fail: boolean) =>
         (async function* () {

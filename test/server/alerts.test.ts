@@ -818,30 +818,20 @@ describe('alert webhooks', () => {
     expect(
       (await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body: more })).status,
     ).toBe(202);
-    const next = await waitFor(
-      () =>
-        Promise.resolve(
-          received.find(
-            (a) =>
-              a.body.type === 'dataflow_run_started' &&
-              a.body.dataflowId === id &&
-              a.body.details.runId !== started.body.details.runId,
-          ),
+    const noticeOf = (type: string, runMatches: (runId: string) => boolean) => () =>
+      Promise.resolve(
+        received.find(
+          (a) => a.body.type === type && a.body.dataflowId === id && runMatches(a.body.details.runId),
         ),
+      );
+    const next = await waitFor(
+      noticeOf('dataflow_run_started', (runId) => runId !== started.body.details.runId),
       20_000,
       'the next run started',
     );
     offsetMs += 3.5 * 3_600_000;
     const late = await waitFor(
-      () =>
-        Promise.resolve(
-          received.find(
-            (a) =>
-              a.body.type === 'dataflow_run_succeeded' &&
-              a.body.dataflowId === id &&
-              a.body.details.runId === next.body.details.runId,
-          ),
-        ),
+      noticeOf('dataflow_run_succeeded', (runId) => runId === next.body.details.runId),
       20_000,
       'the success of the run that ended while the service was down',
     );
