@@ -42,15 +42,21 @@ function padded(key: Buffer, hash: OneShot): (message: string) => string {
     inner[i] = block[i]! ^ 0x36;
     outer[i] = block[i]! ^ 0x5c;
   }
+  // Views of `inner` by message length: a view costs more to make than the hash of a short message.
+  let views = new Map<number, Buffer>();
   return (message) => {
     // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
     if (BLOCK + message.length * 3 > inner.length) {
       const bigger = Buffer.alloc(BLOCK + message.length * 3);
       inner.copy(bigger, 0, 0, BLOCK);
       inner = bigger;
+      views = new Map();
     }
     const length = inner.write(message, BLOCK, 'utf8');
-    (hash('sha256', inner.subarray(0, BLOCK + length), 'buffer') as Buffer).copy(outer, BLOCK);
+    let view = views.get(length);
+    if (view === undefined) views.set(length, (view = inner.subarray(0, BLOCK + length)));
+    // The inner digest crosses as a latin1 string (one character per byte): a Buffer result costs more to allocate.
+    outer.write(hash('sha256', view, 'latin1') as string, BLOCK, 'latin1');
     return hash('sha256', outer, 'hex') as string;
   };
 }
