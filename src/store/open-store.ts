@@ -197,7 +197,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     const background = path !== ':memory:' && options.sqlite?.backgroundCheckpoints !== false;
     const backend = openSqlite(path, {
       // With the worker checkpointing, the main connection's own threshold is a safety net only.
-      walAutocheckpointPages: background ? 16_000 : 1000,
+      walAutocheckpointBytes: background ? 64 * 1024 * 1024 : 4 * 1024 * 1024,
       synchronous,
       busyTimeoutMs: options.sqlite?.busyTimeoutMs ?? 5000,
       guard,

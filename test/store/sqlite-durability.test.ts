@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrateToLatest } from '../../src/store/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { migrateToLatest, openStore } from '../../src/store/index.ts';
 import { hashPrefix } from '../../src/store/hash-prefix.ts';
 import { MIGRATIONS } from '../../src/store/migrations/index.ts';
-import { WalSync } from '../../src/store/sqlite-backend.ts';
+import { SQLITE_PAGE_SIZE, WalSync } from '../../src/store/sqlite-backend.ts';
 import { COUNTER_UPSERT_SQL } from '../../src/engine/run-counters.ts';
 import { BACKENDS, SQLITE_BACKEND, type TestStore } from './backends.ts';
 
@@ -90,6 +94,35 @@ describe('SQLite durable commits off the main thread', () => {
     expect(await write).toBe(1);
   });
 
+  it('gives a new file 16 KiB pages, and opens a file made with another page size as it is', async () => {
+    const fresh = await SQLITE_BACKEND.open({ secretKey: KEY });
+    opened.push(fresh);
+    const pageSize = (t: TestStore) =>
+      t.store.sqlite!.exclusive((db) => db.pragma('page_size', { simple: true }) as number);
+    expect(await pageSize(fresh)).toBe(SQLITE_PAGE_SIZE);
+    // The safety-net checkpoint threshold is a WAL size (64 MiB), in pages of the file's size.
+    const threshold = (sqlite: NonNullable<TestStore['store']['sqlite']>) =>
+      sqlite.exclusive((db) => db.pragma('wal_autocheckpoint', { simple: true }));
+    expect(await threshold(fresh.store.sqlite!)).toBe(4096);
+
+    // A file made before (4 KiB pages, in WAL mode) keeps its size: changing it would rewrite the whole file.
+    const dir = mkdtempSync(join(tmpdir(), 'tca-page-size-'));
+    const old = new BetterSqlite3(join(dir, 'tca.db'));
+    old.pragma('page_size = 4096');
+    old.pragma('journal_mode = WAL');
+    old.exec('create table kept (v text)');
+    old.close();
+    const store = await openStore({ dataDir: dir, secretKey: KEY });
+    try {
+      expect(await store.sqlite!.exclusive((db) => db.pragma('page_size', { simple: true }))).toBe(4096);
+      expect(await threshold(store.sqlite!)).toBe(16_384);
+      expect(await store.destinations.list('prod')).toEqual([]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('checkpoints the WAL on its worker thread while the connection keeps committing', async () => {
     const t = await SQLITE_BACKEND.open({ secretKey: KEY });
     opened.push(t);
@@ -101,7 +134,7 @@ describe('SQLite durable commits off the main thread', () => {
         for (let i = 0; i < 200; i += 1) statement.run(randomBytes(200).toString('hex'));
       })();
     for (let i = 0; i < 20; i += 1) await sqlite.exclusiveDurable(insert);
-    // The main connection's own threshold (16,000 pages) is far above what these commits wrote.
+    // The main connection's own threshold (64 MB of WAL) is far above what these commits wrote.
     await until(() => sqlite.checkpointedFrames() > 0, 'a background checkpoint');
     expect(await sqlite.exclusive((db) => db.prepare('select count(*) as n from t').get())).toEqual({
       n: 4000,
