@@ -1,4 +1,6 @@
-export { openStore, SQLITE_FILE } from './open-store.ts';
+export { openStore, SQLITE_FILE, sqlitePath } from './open-store.ts';
+export { compactSqliteFile } from './compact.ts';
+export type { SqliteFileShape } from './compact.ts';
 export type { OpenStoreOptions, Repositories, SqliteAccess, Store, StoreTransaction } from './open-store.ts';
 export { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './capabilities.ts';
 export type { Capabilities } from './capabilities.ts';

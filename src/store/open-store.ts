@@ -135,7 +135,8 @@ function repositories(ctx: RepositoryContext): Repositories {
   };
 }
 
-function sqlitePath(url: string | undefined, dataDir: string): string {
+/** The SQLite file a store URL names (`dataDir/tca.db` when none does); `:memory:` for an in-memory one. */
+export function sqlitePath(url: string | undefined, dataDir: string): string {
   if (url === undefined || url === '') return join(dataDir, SQLITE_FILE);
   let path = url;
   if (path.startsWith('sqlite://')) path = path.slice('sqlite://'.length);

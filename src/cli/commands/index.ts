@@ -21,6 +21,7 @@ import { registerFieldLabelsCommand } from './field-labels.ts';
 import { registerEraseCommand } from './erase.ts';
 import { registerAuditCommand } from './audit.ts';
 import { registerDoctorCommand } from './doctor.ts';
+import { registerStoreCommand } from './store.ts';
 
 /** Every `tca` sub-command registers itself here; one line per command module. */
 export function registerCommands(program: Command): void {
@@ -46,5 +47,6 @@ export function registerCommands(program: Command): void {
   registerEraseCommand(program);
   registerAuditCommand(program);
   registerDoctorCommand(program);
+  registerStoreCommand(program);
   void program;
 }
