@@ -14,6 +14,7 @@ export { migrateToLatest, migrationStatus } from './migrate.ts';
 export { SecretBox } from './secret-box.ts';
 export { recordedKeyId } from './secret-key-rotation.ts';
 export { loadSecretKey, parseSecretKey, SECRET_KEY_FILE } from './secret-key.ts';
+export { SQLITE_PAGE_SIZE } from './sqlite-backend.ts';
 export type { SqliteSynchronous } from './sqlite-backend.ts';
 export type { Database, EpochMs } from './schema/index.ts';
 export { API_TOKEN_PREFIX, hashApiToken } from './repositories/api-tokens.ts';

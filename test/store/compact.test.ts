@@ -2,11 +2,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compactSqliteFile, openStore, StoreError } from '../../src/store/index.ts';
 import { SQLITE_PAGE_SIZE } from '../../src/store/sqlite-backend.ts';
+import type { DoctorCheck } from '../../src/cli/commands/doctor.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const KEY = randomBytes(32).toString('hex');
@@ -49,10 +51,13 @@ async function olderStore(): Promise<{ dir: string; file: string; destinationId:
   return { dir, file, destinationId: destination.id };
 }
 
-function tca(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function tca(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'tca.js'), ...args], {
-      env: { ...process.env, TCA_LOG_LEVEL: 'silent' },
+      env: { ...process.env, TCA_LOG_LEVEL: 'silent', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -61,6 +66,15 @@ function tca(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('exit', (code) => done({ code, stdout, stderr }));
   });
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((closed) => server.close(closed));
+  return port;
 }
 
 describe('compacting a SQLite store', () => {
@@ -117,6 +131,24 @@ describe('compacting a SQLite store', () => {
 
   it('runs as `tca store compact`: a summary, JSON, and exit 1 with the reason while the store is in use', async () => {
     const older = await olderStore();
+    // `tca doctor` points an older file to the command, and is content once it ran.
+    const closed = await closedPort();
+    const doctorEnv = {
+      TCA_DATA_DIR: older.dir,
+      TCA_SECRET_KEY: KEY,
+      TCA_URL: `http://127.0.0.1:${closed}`,
+      TCA_X_API_BASE_URL: `http://127.0.0.1:${closed}`,
+    };
+    const storeCheck = async () =>
+      (
+        JSON.parse((await tca(['doctor', '--json'], doctorEnv)).stdout) as { checks: DoctorCheck[] }
+      ).checks.find((c) => c.id === 'store');
+    expect(await storeCheck()).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining('4 KiB pages, where new files have 16 KiB'),
+      hint: expect.stringContaining('tca store compact'),
+    });
+
     const running = await openStore({ dataDir: older.dir, secretKey: KEY });
     const busy = await tca(['store', 'compact', '--data-dir', older.dir]);
     await running.close();
@@ -133,6 +165,8 @@ describe('compacting a SQLite store', () => {
     const again = await tca(['store', 'compact', '--data-dir', older.dir]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/tca\.db: [\d.]+ MB in 16 KiB pages -> [\d.]+ MB in 16 KiB pages\n$/);
+
+    expect(await storeCheck()).toMatchObject({ status: 'pass' });
 
     const missing = await tca(['store', 'compact', '--data-dir', join(older.dir, 'nowhere')]);
     expect(missing.code).toBe(4);

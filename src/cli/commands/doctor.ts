@@ -64,7 +64,7 @@ async function checkStore(
         'Set TCA_SECRET_KEY (or TCA_SECRET_KEY_FILE) to the key the database was written with, or restore secret.key',
       ),
     );
-  const { openStore } = await import('../../store/index.ts');
+  const { openStore, SQLITE_PAGE_SIZE } = await import('../../store/index.ts');
   const options = { url: config.databaseUrl, dataDir: config.dataDir, migrate: false };
   let store;
   try {
@@ -114,6 +114,21 @@ async function checkStore(
     const alerts = pending.some((m) => m === '0010-alerts' || m === '0011-alert-silences')
       ? check('alerts', 'skipped', 'Needs the pending migrations')
       : await checkAlerts(config, store);
+    // A file made before new files got 16 KiB pages keeps its own until it is compacted.
+    const pageSize = store.sqlite
+      ? await store.sqlite.exclusive((db) => db.pragma('page_size', { simple: true }) as number)
+      : SQLITE_PAGE_SIZE;
+    if (pending.length === 0 && pageSize < SQLITE_PAGE_SIZE)
+      return {
+        finding: check(
+          'store',
+          'warn',
+          `${opened}; ${pageSize / 1024} KiB pages, where new files have ${SQLITE_PAGE_SIZE / 1024} KiB`,
+          'Delivery commits run faster on larger pages: stop the service, back up, and run `tca store compact` (docs/storage.md#compacting).',
+        ),
+        connectable,
+        alerts,
+      };
     if (pending.length === 0) return { finding: check('store', 'pass', opened), connectable, alerts };
     return finding(
       check(
