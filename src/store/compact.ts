@@ -29,28 +29,29 @@ export function compactSqliteFile(path: string): { before: SqliteFileShape; afte
   try {
     // No waiting: a lock held by anyone else means the file is in use.
     database.pragma('busy_timeout = 0');
-    // Leaving WAL mode needs the only connection; it also folds the WAL into the file, so its size is the data's.
+    // Leaving WAL mode needs the only connection (SQLite refuses, or answers with the mode it stays in); it also folds
+    // the WAL into the file, so the file's size is the data's.
+    let mode: unknown;
+    let refusal: unknown;
     try {
-      database.pragma('journal_mode = DELETE');
+      mode = database.pragma('journal_mode = DELETE', { simple: true });
     } catch (error) {
+      refusal = error;
+    }
+    if (typeof mode !== 'string' || mode.toLowerCase() !== 'delete')
       throw new StoreError('conflict', `${path} is in use by another process`, {
-        cause: error,
+        cause: refusal,
         hint: 'Stop the service (and any other tca process using this data directory), then compact again',
       });
-    }
-    if ((database.pragma('journal_mode', { simple: true }) as string).toLowerCase() !== 'delete') {
-      throw new StoreError('conflict', `${path} is in use by another process`, {
-        hint: 'Stop the service (and any other tca process using this data directory), then compact again',
-      });
-    }
     const before = shapeOf(database, path);
     // VACUUM writes a full copy before it replaces the file.
     const disk = statfsSync(dirname(path));
     const free = disk.bavail * disk.bsize;
-    if (free < before.bytes * 1.1) {
+    const needed = Math.ceil(before.bytes * 1.1);
+    if (free < needed) {
       database.pragma('journal_mode = WAL');
       throw new StoreError('invalid_input', `Not enough free disk next to ${path} to rewrite it`, {
-        details: { needBytes: Math.ceil(before.bytes * 1.1), freeBytes: free },
+        details: { needBytes: needed, freeBytes: free },
         hint: 'Free disk space (VACUUM writes a copy as large as the file), then compact again',
       });
     }

@@ -1,4 +1,4 @@
-export { openStore, SQLITE_FILE, sqlitePath } from './open-store.ts';
+export { isPostgresUrl, openStore, SQLITE_FILE, sqlitePath } from './open-store.ts';
 export { compactSqliteFile } from './compact.ts';
 export type { SqliteFileShape } from './compact.ts';
 export type { OpenStoreOptions, Repositories, SqliteAccess, Store, StoreTransaction } from './open-store.ts';

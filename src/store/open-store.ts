@@ -154,7 +154,9 @@ export function sqlitePath(url: string | undefined, dataDir: string): string {
   return isAbsolute(path) ? path : resolve(path);
 }
 
-const isPostgresUrl = (url: string | undefined) => url !== undefined && /^postgres(ql)?:\/\//i.test(url);
+/** Whether a store URL names PostgreSQL (anything else is a SQLite file, see `sqlitePath`). */
+export const isPostgresUrl = (url: string | undefined) =>
+  url !== undefined && /^postgres(ql)?:\/\//i.test(url);
 
 /**
  * Opens the store: connects, applies pending migrations and checks that the secret key is the one the database was

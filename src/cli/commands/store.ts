@@ -32,13 +32,14 @@ export function registerStoreCommand(program: Command): void {
           if (e instanceof ConfigError) throw new CliError(e.message, EXIT.usage);
           throw e;
         }
-        if (config.databaseUrl !== undefined && /^postgres(ql)?:\/\//i.test(config.databaseUrl)) {
+        const { compactSqliteFile, isPostgresUrl, sqlitePath, StoreError } =
+          await import('../../store/index.ts');
+        if (isPostgresUrl(config.databaseUrl)) {
           throw new CliError(
             'The store is PostgreSQL, which compacts its own tables (autovacuum); nothing to do here',
             EXIT.refused,
           );
         }
-        const { compactSqliteFile, sqlitePath, StoreError } = await import('../../store/index.ts');
         const path = sqlitePath(config.databaseUrl, config.dataDir);
         let result;
         try {
