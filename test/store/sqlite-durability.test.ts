@@ -10,7 +10,7 @@ import { hashPrefix } from '../../src/store/hash-prefix.ts';
 import { MIGRATIONS } from '../../src/store/migrations/index.ts';
 import { SQLITE_PAGE_SIZE, WalSync } from '../../src/store/sqlite-backend.ts';
 import { COUNTER_UPSERT_SQL } from '../../src/engine/run-counters.ts';
-import { BACKENDS, SQLITE_BACKEND, type TestStore } from './backends.ts';
+import { BACKENDS, SQLITE_BACKEND, type Backend, type TestStore } from './backends.ts';
 
 const KEY = randomBytes(32).toString('hex');
 /** The names of the engine's migrations from `first` on (those a database made before it still lacks). */
@@ -37,6 +37,17 @@ const opened: TestStore[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((t) => t.cleanup()));
 });
+
+/** A store of `backend`, closed after the test, migrated up to (not including) the migration numbered `first`. */
+async function migratedBefore(backend: Backend, first: string) {
+  const t = await backend.open({ secretKey: KEY, migrate: false });
+  opened.push(t);
+  await migrateToLatest(
+    t.store.db,
+    MIGRATIONS.filter(([name]) => name < first),
+  );
+  return t.store.db;
+}
 
 describe('WalSync', () => {
   it('shares syncs: calls made while one runs wait for one fresh sync that starts after it', async () => {
@@ -201,13 +212,7 @@ describe.each(BACKENDS)('migration 0102 on $name', (backend) => {
 
 describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
   it('re-keys the delivered-identifier index by hash prefix and keeps every profile findable', async () => {
-    const t = await backend.open({ secretKey: KEY, migrate: false });
-    opened.push(t);
-    const db = t.store.db;
-    await migrateToLatest(
-      db,
-      MIGRATIONS.filter(([name]) => name < '0106'),
-    );
+    const db = await migratedBefore(backend, '0106');
     const hashes = Array.from({ length: 3 }, () => randomBytes(32).toString('hex'));
     for (const [i, hash] of hashes.entries()) {
       await sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
@@ -260,13 +265,7 @@ describe.each(BACKENDS)('migration 0106 on $name', (backend) => {
 
 describe.each(BACKENDS)('migration 0109 on $name', (backend) => {
   it('clusters the ledger and the mirror-import rows on their keys (SQLite), keeping every row and index', async () => {
-    const t = await backend.open({ secretKey: KEY, migrate: false });
-    opened.push(t);
-    const db = t.store.db;
-    await migrateToLatest(
-      db,
-      MIGRATIONS.filter(([name]) => name < '0109'),
-    );
+    const db = await migratedBefore(backend, '0109');
     await sql`insert into engine_ledger (audience_id, member, desired, delivered, sent, pending, pending_since, resend, expires_at, dead, updated_at)
       values ('aud_1', '1', '{"email":["a"]}', null, null, 1, 5, 0, null, null, 5),
              ('aud_1', '2', '{"email":["b"]}', '{"email":["b"]}', null, 0, null, 1, 99, '{"email":["x"]}', 6)`.execute(
@@ -421,13 +420,7 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
 
 describe.each(BACKENDS)('migration 0111 on $name', (backend) => {
   it('leaves the counters before it without a time, and the next count of one gives it its time', async () => {
-    const t = await backend.open({ secretKey: KEY, migrate: false });
-    opened.push(t);
-    const db = t.store.db;
-    await migrateToLatest(
-      db,
-      MIGRATIONS.filter(([name]) => name < '0111'),
-    );
+    const db = await migratedBefore(backend, '0111');
     await sql`insert into engine_run_counters (dataflow_id, hour, audience_id, metric, code, value)
       values ('df_1', 3600000, '', 'profiles_received', '', 5)`.execute(db);
     expect(await migrateToLatest(db, MIGRATIONS)).toEqual(namesFrom('0111'));
@@ -449,13 +442,7 @@ describe.each(BACKENDS)('migration 0111 on $name', (backend) => {
 
 describe.each(BACKENDS)('migration 0113 on $name', (backend) => {
   it('clears the expiry of members X holds nothing of, and keeps the others', async () => {
-    const t = await backend.open({ secretKey: KEY, migrate: false });
-    opened.push(t);
-    const db = t.store.db;
-    await migrateToLatest(
-      db,
-      MIGRATIONS.filter(([name]) => name < '0113'),
-    );
+    const db = await migratedBefore(backend, '0113');
     const user = '{"email":["e"]}';
     await sql`insert into engine_ledger (audience_id, member, desired, delivered, expires_at, updated_at) values
       ('aud_1', '1', ${user}, ${user}, 5000, 1),
@@ -477,13 +464,7 @@ describe.each(BACKENDS)('migration 0113 on $name', (backend) => {
 
 describe.each(BACKENDS)('migration 0114 on $name', (backend) => {
   it('leaves the imports before it without a key generation, and a new one records the one it starts under', async () => {
-    const t = await backend.open({ secretKey: KEY, migrate: false });
-    opened.push(t);
-    const db = t.store.db;
-    await migrateToLatest(
-      db,
-      MIGRATIONS.filter(([name]) => name < '0114'),
-    );
+    const db = await migratedBefore(backend, '0114');
     const row = (key: string) => ({
       sandbox_id: 'prod',
       key,
