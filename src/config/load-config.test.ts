@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
+import { isPostgresUrl } from '../store/store-url.ts';
 import { ConfigError, defaultIngestThreads, loadConfig, X_API_DEFAULT_BASE_URL } from './load-config.ts';
 
 describe('loadConfig', () => {
@@ -42,6 +43,15 @@ describe('loadConfig', () => {
       xApiBaseUrlExplicit: true,
       databaseUrl: 'postgres://tca@db:5432/tca',
     });
+  });
+
+  it('takes a PostgreSQL URL whatever the case of its scheme, as the store does', () => {
+    const c = loadConfig({ TCA_DATABASE_URL: 'PostgreSQL://tca@db:5432/tca' }, {}, '/srv/tca');
+    expect(c.databaseUrl).toMatch(/^postgresql:\/\/tca@db:5432\/tca$/i);
+    expect(isPostgresUrl(c.databaseUrl)).toBe(true);
+    expect(loadConfig({ TCA_DATABASE_URL: 'data/tca.db' }, {}, '/srv/tca').databaseUrl).toBe(
+      '/srv/tca/data/tca.db',
+    );
   });
 
   it('reports every bad setting at once, naming the variable and a valid value', () => {

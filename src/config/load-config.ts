@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { outboundProxyFromEnv, smtpRoute, type OutboundProxy } from '../net/outbound-proxy.ts';
 import { parseUrlAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
+import { isPostgresUrl } from '../store/store-url.ts';
 import { readSetting } from './secret-env.ts';
 
 /**
@@ -232,7 +233,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
   const databaseRaw = read('TCA_DATABASE_URL', flags.databaseUrl);
   let databaseUrl: string | undefined;
   if (databaseRaw !== undefined) {
-    if (/^postgres(ql)?:\/\//.test(databaseRaw)) {
+    if (isPostgresUrl(databaseRaw)) {
       databaseUrl = url(
         'TCA_DATABASE_URL',
         databaseRaw,

@@ -1,4 +1,5 @@
-export { isPostgresUrl, openStore, SQLITE_FILE, sqlitePath } from './open-store.ts';
+export { openStore, SQLITE_FILE, sqlitePath } from './open-store.ts';
+export { isPostgresUrl } from './store-url.ts';
 export { compactSqliteFile } from './compact.ts';
 export type { SqliteFileShape } from './compact.ts';
 export type { OpenStoreOptions, Repositories, SqliteAccess, Store, StoreTransaction } from './open-store.ts';

@@ -24,6 +24,7 @@ import { settleSecretKey, type KeyRotation } from './secret-key-rotation.ts';
 import { TransactionGuard } from './transaction-guard.ts';
 import { openSqlite, WalSync, type SqliteSynchronous } from './sqlite-backend.ts';
 import { startSqliteCheckpointer, type SqliteCheckpointer } from './sqlite-checkpointer.ts';
+import { isPostgresUrl } from './store-url.ts';
 
 /** Name of the default SQLite file inside the data directory. */
 export const SQLITE_FILE = 'tca.db';
@@ -153,10 +154,6 @@ export function sqlitePath(url: string | undefined, dataDir: string): string {
   }
   return isAbsolute(path) ? path : resolve(path);
 }
-
-/** Whether a store URL names PostgreSQL (anything else is a SQLite file, see `sqlitePath`). */
-export const isPostgresUrl = (url: string | undefined) =>
-  url !== undefined && /^postgres(ql)?:\/\//i.test(url);
 
 /**
  * Opens the store: connects, applies pending migrations and checks that the secret key is the one the database was
