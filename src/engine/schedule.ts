@@ -20,9 +20,40 @@ export function isScheduleActive(schedule: AudienceSchedule, now: number): boole
 /** Why an audience's pending changes should go out now, or `null` when they can wait. */
 export type FlushReason = 'full' | 'age' | 'demand' | 'refresh';
 
+/** When an audience's waiting changes go out by the batching rules, before X cadence, and why. */
+interface BatchingDue {
+  at: number;
+  reason: 'back_off' | 'requested' | 'full_request' | 'batch_window';
+}
+
+/**
+ * The batching rules `flushReason` and `nextDelivery` share, for an audience with `waiting` changes: a back-off
+ * (`nextAttemptAt`) always wins; a flush asked for or a full request goes now; otherwise the oldest change goes when
+ * it has waited `maxBatchAgeSeconds`.
+ */
+function batchingDue(input: {
+  now: number;
+  waiting: number;
+  oldestAt: number | null;
+  maxBatchAgeSeconds: number;
+  fullRequestUsers: number;
+  nextAttemptAt: number | null;
+  requested: boolean;
+}): BatchingDue {
+  if (input.nextAttemptAt !== null && input.now < input.nextAttemptAt)
+    return { at: input.nextAttemptAt, reason: 'back_off' };
+  if (input.requested) return { at: input.now, reason: 'requested' };
+  if (input.waiting >= input.fullRequestUsers) return { at: input.now, reason: 'full_request' };
+  const due = (input.oldestAt ?? input.now) + input.maxBatchAgeSeconds * 1000;
+  return { at: Math.max(input.now, due), reason: 'batch_window' };
+}
+
+const FLUSH_REASONS = { requested: 'demand', full_request: 'full', batch_window: 'age' } as const;
+
 /**
  * Decides whether an audience is due for delivery: its pending changes would fill a request, the oldest of them has
- * waited `maxBatchAgeSeconds`, or a flush was asked for. A back-off (`nextAttemptAt`) always wins.
+ * waited `maxBatchAgeSeconds`, or a flush was asked for (see `batchingDue`); else whether a membership refresh is
+ * due. A back-off (`nextAttemptAt`) always wins.
  */
 export function flushReason(input: {
   now: number;
@@ -34,28 +65,26 @@ export function flushReason(input: {
   demand: boolean;
   refreshDue?: boolean;
 }): FlushReason | null {
-  if (input.nextAttemptAt !== null && input.now < input.nextAttemptAt) return null;
-  if (input.pendingCount > 0) {
-    if (input.demand) return 'demand';
-    if (input.pendingCount >= input.fullRequestUsers) return 'full';
-    if (
-      input.oldestPendingAt !== null &&
-      input.now - input.oldestPendingAt >= input.maxBatchAgeSeconds * 1000
-    ) {
-      return 'age';
-    }
-  }
-  if (input.refreshDue) return 'refresh';
-  return null;
+  const due = batchingDue({
+    now: input.now,
+    waiting: input.pendingCount,
+    oldestAt: input.oldestPendingAt,
+    maxBatchAgeSeconds: input.maxBatchAgeSeconds,
+    fullRequestUsers: input.fullRequestUsers,
+    nextAttemptAt: input.nextAttemptAt,
+    requested: input.demand,
+  });
+  if (due.reason === 'back_off') return null;
+  if (input.pendingCount > 0 && due.at <= input.now) return FLUSH_REASONS[due.reason];
+  return input.refreshDue ? 'refresh' : null;
 }
 
 /** Why an audience's waiting changes go out when `nextDelivery` says. */
 export type NextDeliveryReason = 'full_request' | 'requested' | 'batch_window' | 'back_off' | 'cadence';
 
 /**
- * When the worker delivers an audience's waiting changes at the latest, and what it waits for: the same rules as
- * `flushReason` (a back-off first; a full request or a flush asked for goes at the next tick; otherwise when the
- * oldest change has waited the batch window), then, in X cadence mode, the window since the last push of the kind
+ * When the worker delivers an audience's waiting changes at the latest, and what it waits for: the rules
+ * `flushReason` applies (see `batchingDue`), then, in X cadence mode, the window since the last push of the kind
  * (the earlier of adds and removes, whichever is waiting). Null when nothing waits or the dataflow is not active.
  *
  * @example
@@ -77,15 +106,7 @@ export function nextDelivery(input: {
 }): { at: number; reason: NextDeliveryReason } | null {
   const waiting = input.adds + input.removes;
   if (!input.active || waiting === 0) return null;
-  let next: { at: number; reason: NextDeliveryReason };
-  if (input.nextAttemptAt !== null && input.now < input.nextAttemptAt)
-    next = { at: input.nextAttemptAt, reason: 'back_off' };
-  else if (input.requested) next = { at: input.now, reason: 'requested' };
-  else if (waiting >= input.fullRequestUsers) next = { at: input.now, reason: 'full_request' };
-  else {
-    const due = (input.oldestAt ?? input.now) + input.maxBatchAgeSeconds * 1000;
-    next = { at: Math.max(input.now, due), reason: 'batch_window' };
-  }
+  const next = batchingDue({ ...input, waiting });
   const cadenceAt = cadenceAllowedAt(input);
   return cadenceAt !== null && cadenceAt > next.at ? { at: cadenceAt, reason: 'cadence' } : next;
 }
