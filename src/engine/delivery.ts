@@ -503,10 +503,12 @@ function buildChanges(units: readonly Unit[], expiresAt: Date | undefined): Buil
   for (const unit of units) {
     for (const item of unit.items) {
       if (item.change.add && !item.accepted.add) {
+        // The added user is the desired one, read from its stored canonical text: the body takes that text as it is.
+        const json = item.entry.desired!;
         built.changes.push(
           expiresAt
-            ? { operation: 'Update', user: item.change.add, expiresAt }
-            : { operation: 'Update', user: item.change.add },
+            ? { operation: 'Update', user: item.change.add, json, expiresAt }
+            : { operation: 'Update', user: item.change.add, json },
         );
         built.owners.push({ item, unit, kind: 'add' });
       }
@@ -860,8 +862,8 @@ function countRequest(
   counters.add({ dataflowId: audience.dataflowId, audienceId: audience.id, metric: 'x_requests', at });
 }
 
-/** A request's write-ahead: every member of its units, with the user it adds (or null). */
-interface Inflight {
+/** A request's write-ahead: every member of its units, with the user it adds (its canonical text, or null). */
+export interface Inflight {
   id: string;
   members: Array<[member: string, sent: string | null]>;
 }
@@ -891,7 +893,7 @@ async function recordSending(
       members.push([item.entry.member, adding.has(item) ? (item.entry.sent ?? null) : null]);
   }
   const inflight: Inflight = { id: rt.store.newId('inf'), members };
-  const payload = JSON.stringify(inflight.members);
+  const payload = inflightPayload(members);
   const now = rt.now();
   if (rt.store.sqlite) {
     await rt.store.sqlite.exclusiveDurable((database) =>
@@ -906,6 +908,31 @@ async function recordSending(
   return inflight;
 }
 
+/**
+ * The stored form of a write-ahead's members: a JSON array of `[member, user]` pairs, each sent user embedded as the
+ * JSON it is (its canonical text), not as a string holding it, which would escape every quote of it again.
+ *
+ * @example
+ * inflightPayload([['12', '{"email":["4798…"]}'], ['13', null]]); // '[["12",{"email":["4798…"]}],["13",null]]'
+ */
+export function inflightPayload(members: Inflight['members']): string {
+  const parts = new Array<string>(members.length);
+  for (let i = 0; i < members.length; i += 1) {
+    const [member, sent] = members[i]!;
+    parts[i] = `[${JSON.stringify(member)},${sent ?? 'null'}]`;
+  }
+  return `[${parts.join(',')}]`;
+}
+
+/** Reads a write-ahead's members back; rows written before users were embedded hold each one as a string. */
+export function parseInflightPayload(payload: string): Inflight['members'] {
+  const pairs = JSON.parse(payload) as Array<[string, XUser | string | null]>;
+  return pairs.map(([member, sent]) => [
+    member,
+    sent === null || typeof sent === 'string' ? sent : JSON.stringify(sent),
+  ]);
+}
+
 /** Writes every write-ahead row left for the audience (after a crash or a failed commit) into the ledger. */
 async function recoverInflight(rt: EngineRuntime, audienceId: string): Promise<void> {
   const rows = await rt.store.db
@@ -917,7 +944,7 @@ async function recoverInflight(rt: EngineRuntime, audienceId: string): Promise<v
   for (const row of rows) {
     await writeInflight(rt, audienceId, {
       id: row.id,
-      members: JSON.parse(row.members) as Inflight['members'],
+      members: parseInflightPayload(row.members),
     });
   }
 }

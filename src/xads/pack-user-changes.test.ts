@@ -87,6 +87,24 @@ describe('packUserChanges', () => {
     expect(r!.body).toBe(`[{"operation_type":"Update","params":{"users":[{"handle":["${hash('h')}"]}]}}]`);
   });
 
+  it("takes a user's serialized text when the caller holds it, unless the user needed cleaning", () => {
+    const user: XUser = { email: [hash('a')], phone_number: [hash('p')] };
+    const json = JSON.stringify(user);
+    const held = packUserChanges([{ operation: 'Update', user, json }]);
+    checkInvariants(held);
+    expect(held).toEqual(packUserChanges([{ operation: 'Update', user }]));
+    // The text is what the body carries: one that differs from the user shows it was taken as given.
+    const spaced = `{"email": ["${hash('a')}"]}`;
+    const [taken] = packUserChanges([{ operation: 'Update', user: { email: [hash('a')] }, json: spaced }]);
+    expect(taken!.body).toContain(spaced);
+    expect(taken!.bytes).toBe(Buffer.byteLength(taken!.body));
+    // A user with an empty identifier list is cleaned first, so its text no longer describes it and is not used.
+    const untidy = { email: [hash('a')], handle: [] } as XUser;
+    const [cleaned] = packUserChanges([{ operation: 'Update', user: untidy, json: JSON.stringify(untidy) }]);
+    expect(cleaned!.body).not.toContain('handle');
+    checkInvariants([cleaned!]);
+  });
+
   describe('ordering', () => {
     const u = (s: string): XUser => ({ email: [hash(s)] });
 

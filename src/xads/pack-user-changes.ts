@@ -220,7 +220,9 @@ export function planUserRequests(changes: readonly UserChange[], options: PackOp
       };
       templates.set(groupKey, template);
     }
-    const json = JSON.stringify(cleaned.user);
+    // A user that needed no cleaning serializes to the text the caller may hold already.
+    const json =
+      change.json !== undefined && cleaned.user === change.user ? change.json : JSON.stringify(cleaned.user);
     const bytes = Buffer.byteLength(json);
     if (2 + template.headerBytes + bytes + FOOTER_BYTES > maxBytes) {
       rejected.push({

@@ -65,6 +65,11 @@ export interface UserOperation {
 export interface UserChange {
   operation: UserOperationType;
   user: XUser;
+  /**
+   * `JSON.stringify(user)`, when the caller holds it already (a user read back from its stored canonical text): the
+   * packer puts it in the body as it is instead of serializing the user again.
+   */
+  json?: string;
   effectiveAt?: Date;
   expiresAt?: Date;
 }

@@ -542,6 +542,42 @@ for (const backend of BACKENDS) {
       await expectNothingLeftToSend(h);
     });
 
+    it('recovers a write-ahead row that holds each sent user as a string', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 2);
+      let applied = false;
+      const doomed = engineSendingThrough(h, 'doomed-worker', async (send, ...args) => {
+        await send(...args);
+        applied = true;
+        return new Promise<never>(() => {});
+      });
+      void doomed.flush();
+      const deadline = Date.now() + 10_000;
+      while (!applied && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+      expect(applied).toBe(true);
+      // The row as it was stored before users were embedded in it: each one the text of its JSON.
+      const [row] = await h.store.db.selectFrom('engine_inflight').select(['id', 'members']).execute();
+      const pairs = JSON.parse(row!.members) as Array<[string, object | null]>;
+      expect(pairs.filter(([, sent]) => sent !== null && typeof sent === 'object')).toHaveLength(2);
+      const legacy = JSON.stringify(
+        pairs.map(([m, sent]) => [m, sent === null ? null : JSON.stringify(sent)]),
+      );
+      await h.store.db
+        .updateTable('engine_inflight')
+        .set({ members: legacy })
+        .where('id', '=', row!.id)
+        .execute();
+
+      await h.engine.ingest([member('e0', 'u0@x.com', 'seg', 'exited')], { sandboxId: 'prod' });
+      h.clock.advance(61_000);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(1, 2));
+      expect(await h.store.db.selectFrom('engine_inflight').selectAll().execute()).toEqual([]);
+      await expectNothingLeftToSend(h);
+    });
+
     it('keeps changes that arrive while their request is in flight pending, and delivers them next', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);
