@@ -88,6 +88,20 @@ function engineSendingThrough(
   });
 }
 
+/** Another worker's first users request is applied by X, but its answer never comes back (the process dies waiting). */
+async function requestAppliedButNeverAnswered(h: Harness): Promise<void> {
+  let applied = false;
+  const doomed = engineSendingThrough(h, 'doomed-worker', async (send, ...args) => {
+    await send(...args);
+    applied = true;
+    return new Promise<never>(() => {});
+  });
+  void doomed.flush();
+  const deadline = Date.now() + 10_000;
+  while (!applied && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  expect(applied).toBe(true);
+}
+
 async function ingestMembers(h: Harness, count: number, from = 0, segment = 'seg') {
   const profiles = Array.from({ length: count }, (_, i) =>
     member(`e${from + i}`, `u${from + i}@x.com`, segment),
@@ -518,17 +532,7 @@ for (const backend of BACKENDS) {
       h = await setup(backend);
       const { audience } = await flowWith(h);
       await ingestMembers(h, 2);
-      // A worker whose request X applies but whose answer never comes back (the process dies while waiting).
-      let applied = false;
-      const doomed = engineSendingThrough(h, 'doomed-worker', async (send, ...args) => {
-        await send(...args);
-        applied = true;
-        return new Promise<never>(() => {});
-      });
-      void doomed.flush();
-      const deadline = Date.now() + 10_000;
-      while (!applied && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
-      expect(applied).toBe(true);
+      await requestAppliedButNeverAnswered(h);
       const xId = (await xAudienceIdOf(h.store, audience.id))!;
       expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 2));
       expect(await h.store.db.selectFrom('engine_inflight').selectAll().execute()).toHaveLength(1);
@@ -546,16 +550,7 @@ for (const backend of BACKENDS) {
       h = await setup(backend);
       const { audience } = await flowWith(h);
       await ingestMembers(h, 2);
-      let applied = false;
-      const doomed = engineSendingThrough(h, 'doomed-worker', async (send, ...args) => {
-        await send(...args);
-        applied = true;
-        return new Promise<never>(() => {});
-      });
-      void doomed.flush();
-      const deadline = Date.now() + 10_000;
-      while (!applied && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
-      expect(applied).toBe(true);
+      await requestAppliedButNeverAnswered(h);
       // The row as it was stored before users were embedded in it: each one the text of its JSON.
       const [row] = await h.store.db.selectFrom('engine_inflight').select(['id', 'members']).execute();
       const pairs = JSON.parse(row!.members) as Array<[string, object | null]>;
