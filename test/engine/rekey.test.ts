@@ -159,6 +159,35 @@ for (const backend of BACKENDS) {
       expect(await atX()).toEqual(emails('a2@x.com', 'd@x.com'));
     });
 
+    it('keys again the batches a worker thread evaluated before a re-keying began', async () => {
+      const { atX, profiles } = await prepare();
+      await h!.engine.ingest(
+        [person('e1', 'c1', 'a@x.com'), person('e2', 'c2', 'b@x.com'), person('e3', 'c3', 'c@x.com')],
+        { sandboxId: 'prod' },
+      );
+      // The batches go to the worker under the ECID keys the import started with; the re-keying begins before the first
+      // is written, which the write refuses, so every batch is evaluated again under CRMID.
+      const source = (async function* () {
+        yield line(person('e1', 'c1', 'a2@x.com'));
+        yield line(person('e2', 'c2', 'b@x.com', 'exited'));
+        await h!.engine.setProfileKeyNamespaces('prod', ['CRMID'], { rekey: true });
+        yield line(person('e4', 'c4', 'd@x.com'));
+      })();
+      expect(
+        await h!.engine.importStream(source, {
+          sandboxId: 'prod',
+          format: 'ndjson',
+          batchSize: 1,
+          threads: 1,
+          key: 'threads-during-rekey',
+        }),
+      ).toMatchObject({ rowsRead: 3, accepted: 3, rejectedCount: 0 });
+      // Keyed again under CRMID, e1 and e2 are adopted, not added twice; e4 is new.
+      expect(await atX()).toEqual(emails('a2@x.com', 'c@x.com', 'd@x.com'));
+      expect(await profiles()).toBe(4);
+      expect((await h!.engine.profileKeySettings('prod')).rekey).toMatchObject({ remaining: 1 });
+    });
+
     it('resumes a mirror import interrupted before the re-keying began, but removes nobody', async () => {
       const { atX } = await prepare();
       await h!.engine.ingest(
