@@ -656,29 +656,82 @@ export async function importProfiles(
           data: { profileKey: new Uint8Array(store.secrets.profileKeyMaterial()) },
         })
       : null;
-  type EvaluatedBatch = { rows: number; digest: string; items: EvaluatedItem[] };
+  /** A worker's items stay packed until their batch is written: decoded then, their objects die young. */
+  type EvaluatedBatch = { rows: number; digest: string; items: EvaluatedItem[] | string };
+  /**
+   * A batch read from the source, in file order: queued here, handed to a worker thread (`pool`), or evaluated on
+   * this thread (`here`). `done` is set once it is handed out; `settled` once its evaluation is in.
+   */
+  interface Batch {
+    task: ImportTask;
+    rows: number;
+    where: 'queued' | 'pool' | 'here';
+    done: Promise<EvaluatedBatch> | null;
+    settled: boolean;
+  }
   let plain = plainEvaluationContext(context);
   // A batch is evaluated under the context current when it is handed out.
-  const evaluate = (batch: ImportTask, rows: number): Promise<EvaluatedBatch> => {
-    const task = { ...batch, context: plain };
-    return pool
-      ? pool
-          .run(task)
-          .then((done) => ({ rows, digest: done.digest, items: decodeEvaluatedItems(done.items) }))
-      : Promise.resolve({
-          rows,
-          digest: batchDigest(task),
-          items: evaluateImportItems(task, store.profileKeyHash),
-        });
+  const evaluateHere = (batch: Batch) => {
+    const task = { ...batch.task, context: plain };
+    batch.where = 'here';
+    batch.settled = true;
+    batch.done = Promise.resolve({
+      rows: batch.rows,
+      digest: batchDigest(task),
+      items: evaluateImportItems(task, store.profileKeyHash),
+    });
   };
-  const inFlight: Array<{ task: ImportTask; rows: number; done: Promise<EvaluatedBatch> }> = [];
+  const inFlight: Batch[] = [];
+  // Batches a worker holds (evaluating one, the next waiting in its queue) and batches read ahead of the writes:
+  // enough that no worker waits while this thread writes.
+  const atWorkers = threads * 2;
+  const readAhead = threads === 0 ? 0 : atWorkers + 2;
+  const handOut = () => {
+    if (!pool) return;
+    let busy = 0;
+    for (const batch of inFlight) if (batch.where === 'pool' && !batch.settled) busy += 1;
+    for (const batch of inFlight) {
+      if (busy >= atWorkers) return;
+      if (batch.where !== 'queued') continue;
+      const task = { ...batch.task, context: plain };
+      batch.where = 'pool';
+      const done = pool.run(task).then((result) => ({
+        rows: batch.rows,
+        digest: result.digest,
+        items: result.items,
+      }));
+      batch.done = done;
+      busy += 1;
+      // A finished batch makes room at the workers for the next one at once, whatever this thread is waiting on.
+      done.then(
+        () => {
+          if (batch.done !== done) return;
+          batch.settled = true;
+          handOut();
+        },
+        () => {
+          if (batch.done === done) batch.settled = true;
+        },
+      );
+    }
+  };
   // True once batches were keyed under more than one set of keys (mirror mode then removes nobody, see below): batches
   // keyed again during this attempt, or earlier attempts keyed under other keys (a re-keying began or ended since).
   let keysChanged = claim.keyGeneration !== null && claim.keyGeneration !== context.keyGeneration;
   const writeNext = async () => {
     const next = inFlight[0]!;
     for (let attempt = 1; ; attempt += 1) {
-      const batch = await next.done;
+      // While a worker still evaluates the next batch to write, this thread evaluates the last one queued instead of
+      // waiting: the threads share the work, whichever is the slower. Each one taken lets the event loop turn, so a
+      // worker's answer that came meanwhile is seen before taking another.
+      while (next.where === 'pool' && !next.settled) {
+        const last = inFlight.findLast((batch) => batch.where === 'queued');
+        if (!last) break;
+        evaluateHere(last);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (next.where === 'queued') evaluateHere(next);
+      const batch = await next.done!;
       const before = {
         rowsRead: report.rowsRead,
         rejectedCount: report.rejectedCount,
@@ -687,7 +740,8 @@ export async function importProfiles(
         excluded: { ...report.excluded },
       };
       const evaluations: ProfileEvaluation[] = [];
-      for (const item of batch.items) {
+      const items = typeof batch.items === 'string' ? decodeEvaluatedItems(batch.items) : batch.items;
+      for (const item of items) {
         report.rowsRead += 1;
         if ('errors' in item) reject(item);
         else evaluations.push(item.evaluation);
@@ -699,6 +753,7 @@ export async function importProfiles(
       try {
         await writeBatch(evaluations, seen, extra, batch);
         inFlight.shift();
+        handOut();
         return;
       } catch (error) {
         // A re-keying started or ended since the batches were keyed (the transaction wrote nothing): the import goes
@@ -716,15 +771,16 @@ export async function importProfiles(
         plain = plainEvaluationContext(context);
         // Settle the old evaluations first: a worker's failure must not go unheard.
         await Promise.allSettled(inFlight.map((queued) => queued.done));
-        for (const queued of inFlight) queued.done = evaluate(queued.task, queued.rows);
+        for (const queued of inFlight) Object.assign(queued, { where: 'queued', done: null, settled: false });
+        handOut();
       }
     }
   };
   const send = async (task: ImportTask, rows: number) => {
     if (skipping()) return skipBatch(task, rows);
-    inFlight.push({ task, rows, done: evaluate(task, rows) });
-    // Enough queued to keep every worker busy while this thread writes.
-    if (inFlight.length > threads * 2) await writeNext();
+    inFlight.push({ task, rows, where: 'queued', done: null, settled: false });
+    handOut();
+    if (inFlight.length > readAhead) await writeNext();
   };
   // A long batch (a slow upload) must not pass for a dead attempt.
   const heartbeat = setInterval(
