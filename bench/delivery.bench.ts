@@ -2,7 +2,8 @@
 // emulator (in process, so what is measured is the engine's own work), first as additions, then as removals after
 // every member exits. The floor is the pure part of a delivery measured in the same run: packing the same
 // changes into requests and serializing their bodies, with no store and no X. `DELIVERY_BENCH_MEMBERS` sets the
-// size (default 100,000).
+// size (default 100,000); `DELIVERY_BENCH_LATENCY_MS` makes the emulator take that long to answer each request, as X
+// does (default 0).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { planUserRequests, RateBudgets, XAdsClient, type UserChange } from '../s
 import { BENCH_ACCOUNT, BENCH_CREDENTIALS, benchDataflow } from './fixture.ts';
 
 const MEMBERS = Number(process.env.DELIVERY_BENCH_MEMBERS ?? 100_000);
+const LATENCY_MS = Number(process.env.DELIVERY_BENCH_LATENCY_MS ?? 0);
 
 const profile = (i: number, status: 'realized' | 'exited') => ({
   segmentMembership: { ups: { 'seg-bench': { status } } },
@@ -39,6 +41,7 @@ try {
   const floorRate = floor();
   const store = await openStore({ dataDir: dir });
   const emulator = createEmulator({ seed: defaultDemoSeed() });
+  if (LATENCY_MS > 0) emulator.admin.addFaults({ rates: { latency: 1, latencyMs: LATENCY_MS } });
   const client = new XAdsClient({
     baseUrl: 'http://x-emulator.bench',
     credentials: BENCH_CREDENTIALS,
@@ -85,7 +88,9 @@ try {
   await store.close();
 
   const fmt = (n: number) => Math.round(n).toLocaleString('en');
-  console.log(`members: ${fmt(MEMBERS)}, ${requests} users requests`);
+  console.log(
+    `members: ${fmt(MEMBERS)}, ${requests} users requests${LATENCY_MS > 0 ? `, each answered after ${LATENCY_MS} ms` : ''}`,
+  );
   console.log(`floor (pack + serialize): ${fmt(floorRate)} members/s`);
   console.log(
     `additions:  ${fmt(addRate)} members/s (floor / additions ${(floorRate / addRate).toFixed(1)}x), ${fmt(afterAdds)} members at X`,

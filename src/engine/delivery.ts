@@ -544,7 +544,7 @@ async function sendUnits(
     );
     return null;
   }
-  const { requests, rejected } = planUserRequests(built.changes);
+  const { requests, rejected } = planUserRequests(built.changes, { maxBytes: rt.tuning.requestMaxBytes });
   if (rejected.length > 0) {
     const bad = new Set(rejected.map((r) => built.owners[r.index]!.unit));
     for (const unit of bad) {

@@ -167,7 +167,10 @@ export async function planDataflow(
           }
         }
         const owned = [...carry, ...removes, ...adds];
-        const { requests } = planUserRequests(owned.map((o) => o.change));
+        const { requests } = planUserRequests(
+          owned.map((o) => o.change),
+          { maxBytes: rt.tuning.requestMaxBytes },
+        );
         const full = page.length === limit;
         const last = requests[requests.length - 1];
         carry = full && last ? last.changeIndexes.map((i) => owned[i]!) : [];

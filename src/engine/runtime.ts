@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Destination, Store } from '../store/index.ts';
+import { MAX_BODY_BYTES } from '../xads/pack-user-changes.ts';
 import type { EngineXClient } from './x-port.ts';
 
 /** Structured log sink (pino-compatible subset). Never pass identifiers or credentials. */
@@ -22,6 +23,8 @@ export interface EngineTuning {
   fullRequestUsers: number;
   /** Ledger rows read per delivery round. */
   pageSize: number;
+  /** Largest users request body, in bytes: X's limit (5,000,000) by default; lower leaves headroom. */
+  requestMaxBytes: number;
   /** Re-send still-desired members this long before X expires them. */
   refreshWindowMs: number;
   /** Audiences delivered at once by the worker (within the client's shared rate budget). */
@@ -52,6 +55,7 @@ export const DEFAULT_TUNING: EngineTuning = {
   // ~170 bytes per user with two identifiers: 25 000 users stay under X's 5 MB body.
   fullRequestUsers: 25_000,
   pageSize: 50_000,
+  requestMaxBytes: MAX_BODY_BYTES,
   refreshWindowMs: 30 * 86_400_000,
   concurrency: 4,
   leaseMs: 60_000,

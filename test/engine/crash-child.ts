@@ -32,7 +32,8 @@ const engine = createEngine({
   store,
   clientFor: () => client,
   workerId: 'crash-child',
-  tuning: { leaseMs: 10_000, pageSize: 150 },
+  // Small pages and requests: many requests per flush, so that kills land between the requests of a page too.
+  tuning: { leaseMs: 10_000, pageSize: 150, requestMaxBytes: 3000 },
 });
 const batches = JSON.parse(readFileSync(env.CRASH_EVENTS_FILE!, 'utf8')) as unknown[][];
 for (let i = Number(env.CRASH_FROM ?? 0); i < batches.length; i += 1) {

@@ -191,6 +191,40 @@ for (const backend of BACKENDS) {
       expect((await h.engine.deadLetters('prod'))[0]?.replayedAt).not.toBeNull();
     });
 
+    it('delivers an audience page after page in many requests, a refused one bisected, a 401 stopping the pass', async () => {
+      // Pages of 10 rows and requests of about 5 users: each page sends requests and carries its last one over.
+      h = await setup(backend, { tuning: { pageSize: 10, requestMaxBytes: 500 } });
+      const { audience, flow } = await flowWith(h);
+      await ingestMembers(h, 40);
+      // The third users request is refused once: its halves are sent again and pass.
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 400, after: 2 }] });
+      const first = await h.engine.flush();
+      expect(first.audiences[0]).toMatchObject({ outcome: 'delivered', added: 40, deadLettered: 0 });
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 40));
+      const sent = h.emulator.admin
+        .requests()
+        .filter((r) => r.method === 'POST' && r.path.endsWith('/users'));
+      expect(sent.filter((r) => r.status < 300).length).toBeGreaterThanOrEqual(9);
+      expect(sent.filter((r) => r.status === 400)).toHaveLength(1);
+      await expectNothingLeftToSend(h);
+
+      // A 401 on the fourth request of the next pass stops it: what X accepted before is delivered, the rest stays.
+      await ingestMembers(h, 40, 40);
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 401, after: 3 }] });
+      const second = await h.engine.flush();
+      expect(second.audiences[0]?.outcome).toBe('paused');
+      const delivered = xIdentifiers(h.emulator, xId).size - 40;
+      expect(delivered).toBeGreaterThan(0);
+      expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(40 - delivered);
+      h.clock.advance(1000);
+      await h.store.destinations.update('prod', h.destination.id, { description: 'new credentials' });
+      expect(await h.engine.resumePaused()).toEqual([flow.id]);
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 80));
+      await expectNothingLeftToSend(h);
+    });
+
     it('pauses on 401 with what to fix, keeps pending changes and resumes once the destination verifies', async () => {
       h = await setup(backend);
       const { audience, flow } = await flowWith(h);

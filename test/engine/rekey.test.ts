@@ -45,6 +45,44 @@ for (const backend of BACKENDS) {
       return { atX, profiles };
     }
 
+    /**
+     * Into a sandbox holding e1–e3 keyed by ECID, imports e1 with a new email, e2's exit and a new e4, a batch each; a
+     * re-keying to CRMID begins before row `rekeyBefore` (1-based) is read. Each person's change reaches X, and the
+     * profiles are adopted under their new keys, not added twice.
+     */
+    async function importAcrossRekey(options: { rekeyBefore: number; threads: number; key: string }) {
+      const prepared = await prepare();
+      await h!.engine.ingest(
+        [person('e1', 'c1', 'a@x.com'), person('e2', 'c2', 'b@x.com'), person('e3', 'c3', 'c@x.com')],
+        { sandboxId: 'prod' },
+      );
+      expect(await prepared.atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
+      const rows = [
+        person('e1', 'c1', 'a2@x.com'),
+        person('e2', 'c2', 'b@x.com', 'exited'),
+        person('e4', 'c4', 'd@x.com'),
+      ];
+      const source = (async function* () {
+        for (const [i, row] of rows.entries()) {
+          if (i + 1 === options.rekeyBefore)
+            await h!.engine.setProfileKeyNamespaces('prod', ['CRMID'], { rekey: true });
+          yield line(row);
+        }
+      })();
+      expect(
+        await h!.engine.importStream(source, {
+          sandboxId: 'prod',
+          format: 'ndjson',
+          batchSize: 1,
+          threads: options.threads,
+          key: options.key,
+        }),
+      ).toMatchObject({ rowsRead: 3, accepted: 3, rejectedCount: 0 });
+      expect(await prepared.atX()).toEqual(emails('a2@x.com', 'c@x.com', 'd@x.com'));
+      expect(await prepared.profiles()).toBe(4);
+      return prepared;
+    }
+
     it('adopts each profile under its new key as it arrives: exits and identity changes still reach X', async () => {
       const { atX, profiles } = await prepare();
       // Keyed by ECID (the default's first namespace).
@@ -108,31 +146,7 @@ for (const backend of BACKENDS) {
     });
 
     it('goes on with an import that was running when the re-keying started, under the new keys', async () => {
-      const { atX, profiles } = await prepare();
-      await h!.engine.ingest(
-        [person('e1', 'c1', 'a@x.com'), person('e2', 'c2', 'b@x.com'), person('e3', 'c3', 'c@x.com')],
-        { sandboxId: 'prod' },
-      );
-      expect(await atX()).toEqual(emails('a@x.com', 'b@x.com', 'c@x.com'));
-      const source = (async function* () {
-        // Keyed by ECID when the import starts; the re-keying begins between its batches.
-        yield line(person('e1', 'c1', 'a2@x.com'));
-        await h!.engine.setProfileKeyNamespaces('prod', ['CRMID'], { rekey: true });
-        yield line(person('e2', 'c2', 'b@x.com', 'exited'));
-        yield line(person('e4', 'c4', 'd@x.com'));
-      })();
-      expect(
-        await h!.engine.importStream(source, {
-          sandboxId: 'prod',
-          format: 'ndjson',
-          batchSize: 1,
-          threads: 0,
-          key: 'during-rekey',
-        }),
-      ).toMatchObject({ rowsRead: 3, accepted: 3, rejectedCount: 0 });
-      // Each person's change reached X: the same profiles (adopted, not added twice), plus the new one.
-      expect(await atX()).toEqual(emails('a2@x.com', 'c@x.com', 'd@x.com'));
-      expect(await profiles()).toBe(4);
+      const { atX } = await importAcrossRekey({ rekeyBefore: 2, threads: 0, key: 'during-rekey' });
       // e1's batch was written before the re-keying began: e1 and e3 were not met under the new keys. e2's batch,
       // keyed under ECID and refused at its write, was keyed again under CRMID.
       expect((await h!.engine.profileKeySettings('prod')).rekey).toMatchObject({ remaining: 2 });
@@ -160,31 +174,9 @@ for (const backend of BACKENDS) {
     });
 
     it('keys again the batches a worker thread evaluated before a re-keying began', async () => {
-      const { atX, profiles } = await prepare();
-      await h!.engine.ingest(
-        [person('e1', 'c1', 'a@x.com'), person('e2', 'c2', 'b@x.com'), person('e3', 'c3', 'c@x.com')],
-        { sandboxId: 'prod' },
-      );
       // The batches go to the worker under the ECID keys the import started with; the re-keying begins before the first
       // is written, which the write refuses, so every batch is evaluated again under CRMID.
-      const source = (async function* () {
-        yield line(person('e1', 'c1', 'a2@x.com'));
-        yield line(person('e2', 'c2', 'b@x.com', 'exited'));
-        await h!.engine.setProfileKeyNamespaces('prod', ['CRMID'], { rekey: true });
-        yield line(person('e4', 'c4', 'd@x.com'));
-      })();
-      expect(
-        await h!.engine.importStream(source, {
-          sandboxId: 'prod',
-          format: 'ndjson',
-          batchSize: 1,
-          threads: 1,
-          key: 'threads-during-rekey',
-        }),
-      ).toMatchObject({ rowsRead: 3, accepted: 3, rejectedCount: 0 });
-      // Keyed again under CRMID, e1 and e2 are adopted, not added twice; e4 is new.
-      expect(await atX()).toEqual(emails('a2@x.com', 'c@x.com', 'd@x.com'));
-      expect(await profiles()).toBe(4);
+      await importAcrossRekey({ rekeyBefore: 3, threads: 1, key: 'threads-during-rekey' });
       expect((await h!.engine.profileKeySettings('prod')).rekey).toMatchObject({ remaining: 1 });
     });
 
