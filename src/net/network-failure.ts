@@ -36,7 +36,7 @@ export function describeNetworkFailure(error: unknown): NetworkFailure {
   let innermost: unknown = error;
   for (let depth = 0; depth < 8; depth += 1) {
     // A proxy that cannot be reached is named by the error that says so, not by the socket error inside it.
-    if (innermost instanceof Error && innermost.message.startsWith(SOCKS_UNREACHABLE)) break;
+    if (innermost instanceof Error && SOCKS_UNREACHABLE.test(innermost.message)) break;
     const cause = (innermost as { cause?: unknown } | null)?.cause;
     if (cause === undefined || cause === null) break;
     innermost = cause;
@@ -57,8 +57,8 @@ export function describeNetworkFailure(error: unknown): NetworkFailure {
   return { reason, proxyStatus: null, hint: null };
 }
 
-/** How `openSocksTunnel` begins the error for a SOCKS5 proxy it could not connect to. */
-const SOCKS_UNREACHABLE = 'the SOCKS5 proxy at ';
+/** How `openSocksTunnel` begins the error for a SOCKS proxy it could not connect to. */
+const SOCKS_UNREACHABLE = /^the SOCKS[45] proxy at /;
 
 /** SOCKS5 reply codes (RFC 1928 §6) as the `socks` library names them, in words. */
 const SOCKS_REPLIES: Record<string, string> = {
@@ -72,7 +72,30 @@ const SOCKS_REPLIES: Record<string, string> = {
   AddressNotSupported: 'address type not supported',
 };
 
+/** SOCKS4 reply codes (91-93) as the `socks` library names them, in words. */
+const SOCKS4_REPLIES: Record<string, string> = {
+  Failed: 'request rejected or failed',
+  Rejected: 'it could not reach an identd on this machine',
+  RejectedIdent: 'the user id did not match',
+};
+
 function describeSocksFailure(reason: string): { reason: string; hint: string } | null {
+  const socks4 = /^Socks4 Proxy rejected connection - \((\w+)\)$/.exec(reason);
+  if (socks4) {
+    const code = socks4[1]!;
+    return {
+      reason: `the SOCKS4 proxy refused to connect (${SOCKS4_REPLIES[code] ?? code})`,
+      hint:
+        code === 'Failed'
+          ? 'The proxy does not let this host through, or cannot reach it: ask for it to be allowed (with socks4:// this machine resolves the name; socks4a:// lets the proxy do it), or list the host in NO_PROXY if it is reachable without the proxy.'
+          : 'The proxy checks who is asking: give the user id it expects in its URL, e.g. HTTPS_PROXY=socks4a://userid@proxy.example.com:1080, or use a SOCKS5 proxy with a user and password.',
+    };
+  }
+  if (reason.startsWith('a SOCKS4 proxy cannot reach an IPv6 address'))
+    return {
+      reason,
+      hint: 'Name the host instead of its IPv6 address and use socks4a://, list it in NO_PROXY if it is reachable without the proxy, or use a SOCKS5 proxy.',
+    };
   if (reason === 'Socks5 Authentication failed' || /no accepted authentication type/.test(reason))
     return {
       reason: 'the SOCKS5 proxy refused the credentials',
@@ -91,14 +114,14 @@ function describeSocksFailure(reason: string): { reason: string; hint: string } 
             : 'The proxy could not reach the host: check that it can, or list the host in NO_PROXY if it is reachable without the proxy.',
     };
   }
-  if (reason.startsWith(SOCKS_UNREACHABLE))
+  if (SOCKS_UNREACHABLE.test(reason))
     return {
       reason,
       hint: 'Check the proxy address and port in HTTPS_PROXY (or HTTP_PROXY, ALL_PROXY), and that the proxy is up.',
     };
   if (reason === 'Proxy connection timed out')
     return {
-      reason: 'the SOCKS5 proxy did not answer in time',
+      reason: 'the SOCKS proxy did not answer in time',
       hint: 'Check the proxy address and port, and that it is up.',
     };
   return null;

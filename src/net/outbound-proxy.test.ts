@@ -61,24 +61,39 @@ describe('outboundProxyFromEnv', () => {
     });
   });
 
-  it('refuses SOCKS4 and other schemes, and URLs it cannot read, never showing a password', () => {
+  it('takes SOCKS4 proxies, with a user id and no password', () => {
+    expect(
+      outboundProxyFromEnv({ HTTPS_PROXY: 'socks4a://batch@egress:1080', HTTP_PROXY: 'socks4://10.0.0.5' }),
+    ).toEqual({
+      proxy: { https: 'socks4a://batch@egress:1080', http: 'socks4://10.0.0.5', noProxy: [] },
+      problems: [],
+    });
+    const { proxy, problems } = outboundProxyFromEnv({ HTTPS_PROXY: 'socks4a://batch:s3cret@egress:1080' });
+    expect(proxy).toBeNull();
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.message).toContain('is a SOCKS4 proxy with a password ("socks4a://***@egress:1080")');
+    expect(problems[0]!.message).toContain('socks4a://userid@host:port');
+    expect(JSON.stringify(problems)).not.toContain('s3cret');
+  });
+
+  it('refuses other schemes, and URLs it cannot read, never showing a password', () => {
     const { proxy, problems } = outboundProxyFromEnv({
-      HTTPS_PROXY: 'socks4://me:s3cret@proxy:1080',
+      HTTPS_PROXY: 'socks6://me:s3cret@proxy:1080',
       http_proxy: 'ftp://me:s3cret@proxy:21',
     });
     expect(proxy).toBeNull();
     expect(problems.map((p) => p.variable)).toEqual(['http_proxy', 'HTTPS_PROXY']);
     expect(problems[1]!.message).toContain(
-      'SOCKS4 proxy ("socks4://***@proxy:1080"), which is not supported',
+      'is a socks6 proxy ("socks6://***@proxy:1080"), which is not a scheme this product knows',
     );
     expect(problems[1]!.message).toContain('socks5h://');
-    expect(problems[0]!.message).toContain('must be an http, https, socks5 or socks5h URL');
+    expect(problems[0]!.message).toContain('must be an http, https, socks5, socks5h, socks4 or socks4a URL');
     expect(JSON.stringify(problems)).not.toContain('s3cret');
     const unreadable = outboundProxyFromEnv({ HTTPS_PROXY: 'http://me:s3cret@[bad' });
     expect(unreadable.problems[0]!.message).toContain('must be a proxy URL');
     expect(JSON.stringify(unreadable.problems)).not.toContain('s3cret');
     // A bad ALL_PROXY is one problem, not one per scheme it stands in for.
-    expect(outboundProxyFromEnv({ ALL_PROXY: 'socks4://proxy:1080' }).problems).toHaveLength(1);
+    expect(outboundProxyFromEnv({ ALL_PROXY: 'socks://proxy:1080' }).problems).toHaveLength(1);
   });
 });
 
@@ -243,6 +258,17 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
     return through(proxy, `${scheme}://${credentials}@${new URL(proxy.url).host}`, test);
   };
 
+  /** A SOCKS4 proxy that wants the user id `batch`, given `userId`, refusing the hosts in `refuse`. */
+  const throughSocks4 = async (
+    scheme: 'socks4' | 'socks4a',
+    userId: string,
+    test: (proxy: Awaited<ReturnType<typeof startSocksProxy>>) => Promise<void>,
+    refuse: string[] = [],
+  ) => {
+    const proxy = await startSocksProxy({ userId: 'batch', refuse });
+    return through(proxy, `${scheme}://${userId}@${new URL(proxy.url).host}`, test);
+  };
+
   it("takes X's API through an HTTP proxy, with its credentials, and loopback around it", () =>
     throughConnect('svc:pw', async (proxy) => {
       // `x-ads.test` resolves nowhere: only the proxy reaches it.
@@ -273,7 +299,7 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
       const account = await client('x-ads.test').getAccount(seed.accounts[0]!.id);
       expect(account.id).toBe(seed.accounts[0]!.id);
       expect(proxy.requests).toEqual([
-        { target: `x-ads.test:${emulatorPort}`, credentials: 'svc:pw', reply: 0 },
+        { target: `x-ads.test:${emulatorPort}`, credentials: 'svc:pw', reply: 0, version: 5 },
       ]);
       await client('127.0.0.1').getAccount(seed.accounts[0]!.id);
       expect(proxy.requests).toHaveLength(1);
@@ -317,6 +343,56 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
       expect(JSON.stringify(error)).not.toContain('wrong-pw');
     }));
 
+  it("takes X's API through a SOCKS4a proxy by name, with its user id, and TLS to the origin over it", () =>
+    throughSocks4('socks4a', 'batch', async (proxy) => {
+      const account = await client('x-ads.test').getAccount(seed.accounts[0]!.id);
+      expect(account.id).toBe(seed.accounts[0]!.id);
+      const response = await fetch(`https://x-ads.test:${securePort}/12/accounts`);
+      expect(await response.json()).toEqual({ host: `x-ads.test:${securePort}`, path: '/12/accounts' });
+      await client('127.0.0.1').getAccount(seed.accounts[0]!.id);
+      expect(proxy.requests).toEqual([
+        { target: `x-ads.test:${emulatorPort}`, credentials: 'batch', reply: 90, version: 4 },
+        { target: `x-ads.test:${securePort}`, credentials: 'batch', reply: 90, version: 4 },
+      ]);
+    }));
+
+  it('hands a SOCKS4 proxy IPv4 addresses with socks4, and refuses IPv6 ones itself, saying what to do', () =>
+    throughSocks4('socks4', 'batch', async (proxy) => {
+      const account = await client('192.0.2.10').getAccount(seed.accounts[0]!.id);
+      expect(account.id).toBe(seed.accounts[0]!.id);
+      expect(await refusal('[2001:db8::10]')).toMatchObject({
+        message: expect.stringContaining('a SOCKS4 proxy cannot reach an IPv6 address (2001:db8::10)'),
+        hint: expect.stringContaining('socks4a://'),
+      });
+      expect(proxy.requests.map((r) => [r.target, r.reply])).toEqual([[`192.0.2.10:${emulatorPort}`, 90]]);
+    }));
+
+  it("names a SOCKS4 proxy's refusals: of the user id, and of a host", async () => {
+    await throughSocks4('socks4a', 'someone', async () => {
+      expect(await refusal('x-ads.test')).toMatchObject({
+        kind: 'transient',
+        message: expect.stringContaining('the SOCKS4 proxy refused to connect (the user id did not match)'),
+        hint: expect.stringContaining('socks4a://userid@'),
+      });
+    });
+    await throughSocks4(
+      'socks4a',
+      'batch',
+      async (proxy) => {
+        expect(await refusal('blocked.test')).toMatchObject({
+          message: expect.stringContaining(
+            'the SOCKS4 proxy refused to connect (request rejected or failed)',
+          ),
+          hint: expect.stringContaining('NO_PROXY'),
+        });
+        expect(proxy.requests).toEqual([
+          { target: `blocked.test:${emulatorPort}`, credentials: 'batch', reply: 91, version: 4 },
+        ]);
+      },
+      ['blocked.test'],
+    );
+  });
+
   it('says so when the SOCKS5 proxy itself cannot be reached', async () => {
     const closed = await startSocksProxy();
     const url = closed.url;
@@ -344,7 +420,7 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
           hint: expect.stringContaining('NO_PROXY'),
         });
         expect(proxy.requests).toEqual([
-          { target: `blocked.test:${emulatorPort}`, credentials: 'svc:pw', reply: 2 },
+          { target: `blocked.test:${emulatorPort}`, credentials: 'svc:pw', reply: 2, version: 5 },
         ]);
       },
       ['blocked.test'],

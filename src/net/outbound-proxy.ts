@@ -14,8 +14,8 @@ import { isSocksUrl, parseSocksProxy, socksConnector } from './socks.ts';
 /**
  * Outbound HTTP through a corporate proxy, configured as most tools are: `HTTPS_PROXY` for https URLs, `HTTP_PROXY`
  * for http URLs, `ALL_PROXY` for either when its own is not set (each also lowercase, which wins), and `NO_PROXY` for
- * the hosts reached directly. A proxy is an HTTP proxy that tunnels (CONNECT), or a SOCKS5 proxy (`socks5://`, or
- * `socks5h://` to have it resolve host names; see `socks.ts`). Every request the
+ * the hosts reached directly. A proxy is an HTTP proxy that tunnels (CONNECT), or a SOCKS proxy: SOCKS5 (`socks5://`, or
+ * `socks5h://` to have it resolve host names) or SOCKS4 (`socks4://`, or `socks4a://` likewise; see `socks.ts`). Every request the
  * product makes with `fetch` (X's API, signed-URL imports, the audit collector, alert webhooks, the CLI's calls to the
  * service) follows it once {@link installOutboundProxy} has run.
  *
@@ -72,12 +72,19 @@ function proxyUrl(setting: { variable: string; value: string }, problems: Config
     });
     return null;
   }
+  if (url.protocol.startsWith('socks4') && url.password !== '') {
+    problems.push({
+      variable: setting.variable,
+      message: `is a SOCKS4 proxy with a password ("${shown}"), which SOCKS4 cannot send (it sends a user id only): drop the password (${url.protocol}//userid@host:port), or give a SOCKS5 proxy, which takes a user and password (socks5h://user:password@host:port)`,
+    });
+    return null;
+  }
   if (url.protocol === 'http:' || url.protocol === 'https:' || isSocksUrl(raw)) return raw;
   problems.push({
     variable: setting.variable,
     message: url.protocol.startsWith('socks')
-      ? `is a ${url.protocol.slice(0, -1).toUpperCase()} proxy ("${shown}"), which is not supported: give a SOCKS5 proxy (socks5h://proxy.example.com:1080 lets it resolve host names, socks5:// resolves them here) or an HTTP proxy that accepts CONNECT`
-      : `must be an http, https, socks5 or socks5h URL (got "${shown}"); for example ${setting.variable}=http://proxy.example.com:3128`,
+      ? `is a ${url.protocol.slice(0, -1)} proxy ("${shown}"), which is not a scheme this product knows: give socks5h:// or socks4a:// (the proxy resolves host names), socks5:// or socks4:// (this machine resolves them), or an HTTP proxy that accepts CONNECT`
+      : `must be an http, https, socks5, socks5h, socks4 or socks4a URL (got "${shown}"); for example ${setting.variable}=http://proxy.example.com:3128`,
   });
   return null;
 }
@@ -205,7 +212,7 @@ export function outboundRoute(proxy: OutboundProxy): (url: URL) => string | null
 
 /**
  * The proxy an SMTP server is reached through, or null for a direct connection. SMTP is tunnelled like https (HTTP
- * CONNECT, or a SOCKS5 connection): through the https proxy, else the http one; loopback and `NO_PROXY` hosts are
+ * CONNECT, or a SOCKS connection): through the https proxy, else the http one; loopback and `NO_PROXY` hosts are
  * reached directly.
  *
  * @example
@@ -224,7 +231,7 @@ export function smtpRoute(proxy: OutboundProxy, smtpUrl: string): string | null 
 /** Sends each request through the proxy its origin calls for ({@link outboundRoute}), or directly. */
 class OutboundDispatcher extends Dispatcher {
   readonly #direct = new Agent();
-  /** By proxy URL: a `ProxyAgent` for an HTTP proxy, an `Agent` connecting through it for a SOCKS5 one. */
+  /** By proxy URL: a `ProxyAgent` for an HTTP proxy, an `Agent` connecting through it for a SOCKS one. */
   readonly #proxies = new Map<string, Dispatcher>();
   readonly #route: (url: URL) => string | null;
   readonly #tls: buildConnector.BuildOptions;

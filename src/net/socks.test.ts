@@ -6,6 +6,7 @@ import { openSocksTunnel, parseSocksProxy } from './socks.ts';
 describe('parseSocksProxy', () => {
   it('reads host, port (1080 by default), credentials and who resolves names', () => {
     expect(parseSocksProxy('socks5h://svc:p%40ss@proxy.corp.example')).toEqual({
+      version: 5,
       host: 'proxy.corp.example',
       port: 1080,
       user: 'svc',
@@ -13,13 +14,33 @@ describe('parseSocksProxy', () => {
       remoteDns: true,
     });
     expect(parseSocksProxy('socks5://[fd00::5]:9050')).toEqual({
+      version: 5,
       host: 'fd00::5',
       port: 9050,
       user: null,
       password: null,
       remoteDns: false,
     });
-    expect(() => parseSocksProxy('http://proxy:3128')).toThrow('not a SOCKS5 proxy URL');
+    expect(() => parseSocksProxy('http://proxy:3128')).toThrow('not a SOCKS proxy URL');
+  });
+
+  it('reads SOCKS4 proxies: the user is the user id, and socks4a lets the proxy resolve names', () => {
+    expect(parseSocksProxy('socks4a://batch%20job@proxy.corp.example:1081')).toEqual({
+      version: 4,
+      host: 'proxy.corp.example',
+      port: 1081,
+      user: 'batch job',
+      password: null,
+      remoteDns: true,
+    });
+    expect(parseSocksProxy('socks4://10.0.0.5')).toEqual({
+      version: 4,
+      host: '10.0.0.5',
+      port: 1080,
+      user: null,
+      password: null,
+      remoteDns: false,
+    });
   });
 });
 
@@ -53,6 +74,40 @@ describe('openSocksTunnel', () => {
         `localhost:${port}`,
         expect.stringMatching(new RegExp(`^(127\\.0\\.0\\.1|0:0:0:0:0:0:0:1):${port}$`)),
       ]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('speaks SOCKS4: a name with socks4a, an IPv4 address resolved here with socks4, and the user id', async () => {
+    const proxy = await startSocksProxy({ userId: 'batch' });
+    const port = (echo.address() as AddressInfo).port;
+    const base = `batch@${new URL(proxy.url).host}`;
+    try {
+      const remote = await openSocksTunnel(parseSocksProxy(`socks4a://${base}`), 'localhost', port);
+      const local = await openSocksTunnel(parseSocksProxy(`socks4://${base}`), 'localhost', port);
+      for (const socket of [remote, local]) {
+        socket.write('ping');
+        const [answer] = (await new Promise((resolve) => socket.once('data', (d) => resolve([d])))) as [
+          Buffer,
+        ];
+        expect(answer.toString()).toBe('ping');
+        socket.destroy();
+      }
+      expect(proxy.requests).toEqual([
+        { target: `localhost:${port}`, credentials: 'batch', reply: 90, version: 4 },
+        { target: `127.0.0.1:${port}`, credentials: 'batch', reply: 90, version: 4 },
+      ]);
+      // SOCKS4 carries IPv4 addresses only: an IPv6 one is refused here, before the proxy hears of it.
+      await expect(openSocksTunnel(parseSocksProxy(`socks4://${base}`), '::1', port)).rejects.toThrow(
+        'a SOCKS4 proxy cannot reach an IPv6 address (::1)',
+      );
+      // A user id the proxy does not take: its reply 93, as the library names it.
+      await expect(
+        openSocksTunnel(parseSocksProxy(`socks4a://someone@${new URL(proxy.url).host}`), 'localhost', port),
+      ).rejects.toThrow('Socks4 Proxy rejected connection - (RejectedIdent)');
+      expect(proxy.requests).toHaveLength(3);
+      expect(proxy.requests[2]).toMatchObject({ credentials: 'someone', reply: 93 });
     } finally {
       await proxy.close();
     }

@@ -12,7 +12,7 @@ export interface AlertEmail {
   from: string;
   smtpUrl: string;
   /**
-   * The egress proxy the SMTP server is reached through (an HTTP CONNECT tunnel, or a SOCKS5 connection), when it is
+   * The egress proxy the SMTP server is reached through (an HTTP CONNECT tunnel, or a SOCKS connection), when it is
    * not reached directly.
    */
   proxy?: string | undefined;
@@ -82,7 +82,7 @@ function transportTo(email: AlertEmail, timeoutMs: number) {
     socketTimeout: timeoutMs,
     ...(email.proxy ? { proxy: email.proxy } : {}),
   } as SMTPTransport.Options);
-  // nodemailer speaks HTTP CONNECT itself; a SOCKS5 proxy is reached by the connector `fetch` uses too, so both
+  // nodemailer speaks HTTP CONNECT itself; a SOCKS proxy is reached by the connector `fetch` uses too, so both
   // resolve names and authenticate alike.
   if (email.proxy && isSocksUrl(email.proxy)) {
     const proxy = parseSocksProxy(email.proxy);
@@ -133,7 +133,7 @@ export function createMailer(email: AlertEmail): {
 /** Why the SMTP server did not take a message: its reply code and text, or the connection failure. */
 function smtpFailure(email: AlertEmail, error: unknown): string {
   const e = error as { message?: string; responseCode?: number };
-  // A proxy's refusal in words (a SOCKS5 reply code, failed credentials), as for any other outbound request.
+  // A proxy's refusal in words (a SOCKS reply code, failed credentials), as for any other outbound request.
   const reason = e.responseCode ? e.message : describeNetworkFailure(error).reason;
   return `SMTP ${smtpOrigin(email.smtpUrl)}: ${e.responseCode ? `${e.responseCode} ` : ''}${reason ?? String(error)}`;
 }

@@ -185,7 +185,7 @@ export const SettingsSchema = z
       .optional()
       .meta({
         description:
-          'The proxy (HTTP or SOCKS5) outbound requests (X, collectors, webhooks) go through, null when none; only for tokens with Manage Tokens',
+          'The proxy (HTTP, SOCKS5 or SOCKS4) outbound requests (X, collectors, webhooks) go through, null when none; only for tokens with Manage Tokens',
       }),
     alertWebhook: z
       .object({
@@ -223,7 +223,7 @@ export const SettingsSchema = z
           .meta({ description: 'The SMTP server, scheme, host and port only (never its credentials)' }),
         proxy: z.string().nullable().meta({
           description:
-            'The egress proxy the SMTP server is reached through (HTTP CONNECT or SOCKS5; HTTPS_PROXY, else HTTP_PROXY, unless NO_PROXY names it), without its credentials; null: directly',
+            'The egress proxy the SMTP server is reached through (HTTP CONNECT, SOCKS5 or SOCKS4; HTTPS_PROXY, else HTTP_PROXY, unless NO_PROXY names it), without its credentials; null: directly',
         }),
       })
       .nullable()

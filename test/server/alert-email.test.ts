@@ -98,8 +98,8 @@ describe('alert emails', () => {
       expect(await mailer.send(alert, 'oncall@example.com')).toBeNull();
       expect(smtp.received.slice(before).map((m) => m.to)).toEqual([['oncall@example.com']]);
       expect(socks.requests).toEqual([
-        { target: `smtp.corp.test:${port}`, credentials: 'egress:pw', reply: 0 },
-        { target: `smtp.corp.test:${port}`, credentials: 'egress:pw', reply: 0 },
+        { target: `smtp.corp.test:${port}`, credentials: 'egress:pw', reply: 0, version: 5 },
+        { target: `smtp.corp.test:${port}`, credentials: 'egress:pw', reply: 0, version: 5 },
       ]);
       // Refused credentials and a refused host, in words, without the passwords.
       const badLogin = await verifySmtp(via('egress:nope'));

@@ -209,7 +209,7 @@ export interface ServiceSettings {
     forwardedThrough: string | null;
     waiting: number;
   } | null;
-  /** The proxy (HTTP or SOCKS5) outbound requests go through (credentials hidden), null when none. Manage Tokens only. */
+  /** The proxy (HTTP, SOCKS5 or SOCKS4) outbound requests go through (credentials hidden), null when none. Manage Tokens only. */
   outboundProxy?: { http: string | null; https: string | null; noProxy: string[] } | null;
   /** The installation's alert webhook (its origin) and whether notifications are signed; null when none. */
   alertWebhook?: { origin: string; signed: boolean; format?: WebhookFormat } | null;
