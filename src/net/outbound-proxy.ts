@@ -14,10 +14,10 @@ import { isSocksUrl, parseSocksProxy, socksConnector } from './socks.ts';
 /**
  * Outbound HTTP through a corporate proxy, configured as most tools are: `HTTPS_PROXY` for https URLs, `HTTP_PROXY`
  * for http URLs, `ALL_PROXY` for either when its own is not set (each also lowercase, which wins), and `NO_PROXY` for
- * the hosts reached directly. A proxy is an HTTP proxy that tunnels (CONNECT), or a SOCKS proxy: SOCKS5 (`socks5://`, or
- * `socks5h://` to have it resolve host names) or SOCKS4 (`socks4://`, or `socks4a://` likewise; see `socks.ts`). Every request the
- * product makes with `fetch` (X's API, signed-URL imports, the audit collector, alert webhooks, the CLI's calls to the
- * service) follows it once {@link installOutboundProxy} has run.
+ * the hosts reached directly. A proxy is an HTTP proxy that tunnels (CONNECT), or a SOCKS proxy: SOCKS5 (`socks5://`,
+ * or `socks5h://` to have it resolve host names) or SOCKS4 (`socks4://`, or `socks4a://` likewise; see `socks.ts`).
+ * Every request the product makes with `fetch` (X's API, signed-URL imports, the audit collector, alert webhooks, the
+ * CLI's calls to the service) follows it once {@link installOutboundProxy} has run.
  *
  * Loopback (`localhost`, `*.localhost`, 127.0.0.0/8, ::1) is always reached directly: a proxy's loopback is the proxy
  * itself, never this machine's.
