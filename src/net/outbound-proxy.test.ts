@@ -247,26 +247,18 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
     return through(proxy, proxy.url.replace('//', `//${credentials}@`), test);
   };
 
-  /** A SOCKS5 proxy that wants `svc:pw`, given `credentials`, refusing the hosts in `refuse`. */
+  /**
+   * A SOCKS proxy that wants `svc:pw` over SOCKS5 and the user id `batch` over SOCKS4, given `credentials` (the URL's
+   * user part), refusing the hosts in `refuse`.
+   */
   const throughSocks = async (
-    scheme: 'socks5' | 'socks5h',
+    scheme: 'socks5' | 'socks5h' | 'socks4' | 'socks4a',
     credentials: string,
     test: (proxy: Awaited<ReturnType<typeof startSocksProxy>>) => Promise<void>,
     refuse: string[] = [],
   ) => {
-    const proxy = await startSocksProxy({ credentials: 'svc:pw', refuse });
+    const proxy = await startSocksProxy({ credentials: 'svc:pw', userId: 'batch', refuse });
     return through(proxy, `${scheme}://${credentials}@${new URL(proxy.url).host}`, test);
-  };
-
-  /** A SOCKS4 proxy that wants the user id `batch`, given `userId`, refusing the hosts in `refuse`. */
-  const throughSocks4 = async (
-    scheme: 'socks4' | 'socks4a',
-    userId: string,
-    test: (proxy: Awaited<ReturnType<typeof startSocksProxy>>) => Promise<void>,
-    refuse: string[] = [],
-  ) => {
-    const proxy = await startSocksProxy({ userId: 'batch', refuse });
-    return through(proxy, `${scheme}://${userId}@${new URL(proxy.url).host}`, test);
   };
 
   it("takes X's API through an HTTP proxy, with its credentials, and loopback around it", () =>
@@ -344,7 +336,7 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
     }));
 
   it("takes X's API through a SOCKS4a proxy by name, with its user id, and TLS to the origin over it", () =>
-    throughSocks4('socks4a', 'batch', async (proxy) => {
+    throughSocks('socks4a', 'batch', async (proxy) => {
       const account = await client('x-ads.test').getAccount(seed.accounts[0]!.id);
       expect(account.id).toBe(seed.accounts[0]!.id);
       const response = await fetch(`https://x-ads.test:${securePort}/12/accounts`);
@@ -357,7 +349,7 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
     }));
 
   it('hands a SOCKS4 proxy IPv4 addresses with socks4, and refuses IPv6 ones itself, saying what to do', () =>
-    throughSocks4('socks4', 'batch', async (proxy) => {
+    throughSocks('socks4', 'batch', async (proxy) => {
       const account = await client('192.0.2.10').getAccount(seed.accounts[0]!.id);
       expect(account.id).toBe(seed.accounts[0]!.id);
       expect(await refusal('[2001:db8::10]')).toMatchObject({
@@ -368,14 +360,14 @@ describe('installOutboundProxy: fetch through proxies on loopback', () => {
     }));
 
   it("names a SOCKS4 proxy's refusals: of the user id, and of a host", async () => {
-    await throughSocks4('socks4a', 'someone', async () => {
+    await throughSocks('socks4a', 'someone', async () => {
       expect(await refusal('x-ads.test')).toMatchObject({
         kind: 'transient',
         message: expect.stringContaining('the SOCKS4 proxy refused to connect (the user id did not match)'),
         hint: expect.stringContaining('socks4a://userid@'),
       });
     });
-    await throughSocks4(
+    await throughSocks(
       'socks4a',
       'batch',
       async (proxy) => {

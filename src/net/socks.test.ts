@@ -1,4 +1,9 @@
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
+import {
+  createServer as createTcpServer,
+  type AddressInfo,
+  type Server as TcpServer,
+  type Socket,
+} from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSocksProxy } from '../../test/fixtures/socks-proxy.ts';
 import { openSocksTunnel, parseSocksProxy } from './socks.ts';
@@ -44,6 +49,14 @@ describe('parseSocksProxy', () => {
   });
 });
 
+/** The tunnel reaches the echo server: what is written comes back. Closes the socket. */
+async function expectEcho(socket: Socket): Promise<void> {
+  socket.write('ping');
+  const answer = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+  expect(answer.toString()).toBe('ping');
+  socket.destroy();
+}
+
 describe('openSocksTunnel', () => {
   let echo: TcpServer;
   beforeAll(async () => {
@@ -62,14 +75,7 @@ describe('openSocksTunnel', () => {
         'localhost',
         port,
       );
-      for (const socket of [remote, local]) {
-        socket.write('ping');
-        const [answer] = (await new Promise((resolve) => socket.once('data', (d) => resolve([d])))) as [
-          Buffer,
-        ];
-        expect(answer.toString()).toBe('ping');
-        socket.destroy();
-      }
+      for (const socket of [remote, local]) await expectEcho(socket);
       expect(proxy.requests.map((r) => r.target)).toEqual([
         `localhost:${port}`,
         expect.stringMatching(new RegExp(`^(127\\.0\\.0\\.1|0:0:0:0:0:0:0:1):${port}$`)),
@@ -86,14 +92,7 @@ describe('openSocksTunnel', () => {
     try {
       const remote = await openSocksTunnel(parseSocksProxy(`socks4a://${base}`), 'localhost', port);
       const local = await openSocksTunnel(parseSocksProxy(`socks4://${base}`), 'localhost', port);
-      for (const socket of [remote, local]) {
-        socket.write('ping');
-        const [answer] = (await new Promise((resolve) => socket.once('data', (d) => resolve([d])))) as [
-          Buffer,
-        ];
-        expect(answer.toString()).toBe('ping');
-        socket.destroy();
-      }
+      for (const socket of [remote, local]) await expectEcho(socket);
       expect(proxy.requests).toEqual([
         { target: `localhost:${port}`, credentials: 'batch', reply: 90, version: 4 },
         { target: `127.0.0.1:${port}`, credentials: 'batch', reply: 90, version: 4 },
