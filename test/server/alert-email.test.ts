@@ -119,6 +119,25 @@ describe('alert emails', () => {
     }
   });
 
+  it('reaches the SMTP server through a SOCKS4a proxy, by name, with its user id', async () => {
+    const socks = await startSocksProxy({ userId: 'egress' });
+    const port = new URL(smtp.url).port;
+    const via = (userId: string) =>
+      emailVia(`smtp://user:secret@smtp.corp.test:${port}`, `socks4a://${userId}@${new URL(socks.url).host}`);
+    try {
+      expect(await verifySmtp(via('egress'))).toBeNull();
+      expect(await verifySmtp(via('someone'))).toBe(
+        `SMTP smtp://smtp.corp.test:${port}: the SOCKS4 proxy refused to connect (the user id did not match)`,
+      );
+      expect(socks.requests.map((r) => [r.target, r.credentials, r.reply])).toEqual([
+        [`smtp.corp.test:${port}`, 'egress', 90],
+        [`smtp.corp.test:${port}`, 'someone', 93],
+      ]);
+    } finally {
+      await socks.close();
+    }
+  });
+
   it('gives up on a server that never greets within its timeout, saying so', async () => {
     const { port } = silent.address() as AddressInfo;
     const failure = await verifySmtp(emailVia(`smtp://127.0.0.1:${port}`), 300);
