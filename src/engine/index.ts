@@ -58,7 +58,7 @@ import {
   type RunTotals,
 } from './runs.ts';
 import {
-  DEFAULT_TUNING,
+  resolveTuning,
   silentLogger,
   type EngineLogger,
   type EngineRuntime,
@@ -300,7 +300,7 @@ export function createEngine(options: EngineOptions): Engine {
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
     logger: options.logger ?? silentLogger,
-    tuning: { ...DEFAULT_TUNING, ...options.tuning },
+    tuning: resolveTuning(options.tuning),
     workerId: options.workerId ?? `w_${randomUUID()}`,
   };
   const locks = new AudienceLocks();

@@ -19,7 +19,10 @@ export const silentLogger: EngineLogger = {
 
 /** Tunables of delivery; defaults in `resolveOptions`. */
 export interface EngineTuning {
-  /** Pending members that fill a users request (flush at once when reached). */
+  /**
+   * Pending members that fill a users request (flush at once when reached). Follows `requestMaxBytes` unless given
+   * (see `resolveTuning`).
+   */
   fullRequestUsers: number;
   /** Ledger rows read per delivery round. */
   pageSize: number;
@@ -51,9 +54,14 @@ export interface EngineTuning {
   importThreads: number;
 }
 
+/**
+ * The bytes a member is taken to need in a users request when counting how many fill one: a user with two hashed
+ * identifiers is about 170 in the body; the rest is headroom (X's 5,000,000 bytes make 25,000 members).
+ */
+export const BYTES_PER_REQUEST_USER = 200;
+
 export const DEFAULT_TUNING: EngineTuning = {
-  // ~170 bytes per user with two identifiers: 25 000 users stay under X's 5 MB body.
-  fullRequestUsers: 25_000,
+  fullRequestUsers: Math.floor(MAX_BODY_BYTES / BYTES_PER_REQUEST_USER),
   pageSize: 50_000,
   requestMaxBytes: MAX_BODY_BYTES,
   refreshWindowMs: 30 * 86_400_000,
@@ -70,6 +78,20 @@ export const DEFAULT_TUNING: EngineTuning = {
   // One per core beyond the first (the main thread writes the store), at most 4.
   importThreads: Math.max(0, Math.min(4, availableParallelism() - 1)),
 };
+
+/**
+ * The tuning an engine runs with: the defaults, overridden by `given`. A request size given without a member count
+ * brings its own count (`BYTES_PER_REQUEST_USER` each), so that a smaller request is also flushed sooner.
+ *
+ * @example
+ * resolveTuning({ requestMaxBytes: 3000 }).fullRequestUsers; // 15
+ */
+export function resolveTuning(given: Partial<EngineTuning> = {}): EngineTuning {
+  const tuning = { ...DEFAULT_TUNING, ...given };
+  if (given.requestMaxBytes !== undefined && given.fullRequestUsers === undefined)
+    tuning.fullRequestUsers = Math.max(1, Math.floor(given.requestMaxBytes / BYTES_PER_REQUEST_USER));
+  return tuning;
+}
 
 /** Everything the engine's parts share. */
 export interface EngineRuntime {
