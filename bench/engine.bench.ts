@@ -8,6 +8,7 @@
 // `ENGINE_BENCH_RUNS` repeats the end-to-end run on fresh stores (each between two floors) and reports the median ratio:
 // on a shared machine one run's ratio moves by a tenth or more. Two bounds follow each run's ratio: the CPU seconds of
 // both processes spread over every core, and the busy time of the main thread, the store's only writer, on its own.
+// On Linux it also prints what the process read and wrote in each phase (the file, the store, its WAL, checkpoints).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, createWriteStream, createReadStream } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,21 @@ async function startEmulatorProcess(): Promise<{
   };
 }
 
+/** This process's I/O so far (bytes read and written through system calls, all threads), from /proc; null elsewhere. */
+function processIo(): { read: number; written: number } | null {
+  try {
+    const fields = new Map(
+      readFileSync('/proc/self/io', 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split(': ') as [string, string]),
+    );
+    return { read: Number(fields.get('rchar')), written: Number(fields.get('wchar')) };
+  } catch {
+    return null;
+  }
+}
+
 /** Profiles that are members at the end of the file (each profile is in one segment). */
 const finalMembers = new Set<number>();
 const dir = mkdtempSync(join(tmpdir(), 'tca-engine-bench-'));
@@ -134,6 +150,8 @@ async function endToEnd(storeDir: string): Promise<{
   cpu: { import: number; delivery: number; emulatorImport: number; emulatorDelivery: number };
   /** Seconds the main thread (the store's only writer) was busy, per phase: its event loop's active time. */
   mainBusy: { import: number; delivery: number };
+  /** Megabytes this process read and wrote per phase (the file, the store, its WAL and checkpoints), when known. */
+  io: { import: { read: number; written: number }; delivery: { read: number; written: number } } | null;
   eventsPerSecond: number;
   importSeconds: number;
   flushSeconds: number;
@@ -159,6 +177,7 @@ async function endToEnd(storeDir: string): Promise<{
   });
   // The dataflow is activated before profiles arrive, as in the service (its worker syncs new dataflows at once).
   await engine.sync();
+  const io0 = processIo();
   const cpu0 = process.cpuUsage();
   const emulatorCpu0 = emulator.cpuSeconds();
   const loop0 = performance.eventLoopUtilization();
@@ -171,7 +190,9 @@ async function endToEnd(storeDir: string): Promise<{
   const cpu1 = process.cpuUsage(cpu0);
   const emulatorCpu1 = emulator.cpuSeconds();
   const loop1 = performance.eventLoopUtilization();
+  const io1 = processIo();
   await engine.flush();
+  const io2 = processIo();
   const done = performance.now();
   const loop2 = performance.eventLoopUtilization();
   const cpu2 = process.cpuUsage(cpu0);
@@ -204,6 +225,13 @@ async function endToEnd(storeDir: string): Promise<{
       import: performance.eventLoopUtilization(loop1, loop0).active / 1000,
       delivery: performance.eventLoopUtilization(loop2, loop1).active / 1000,
     },
+    io:
+      io0 && io1 && io2
+        ? {
+            import: { read: (io1.read - io0.read) / 1e6, written: (io1.written - io0.written) / 1e6 },
+            delivery: { read: (io2.read - io1.read) / 1e6, written: (io2.written - io1.written) / 1e6 },
+          }
+        : null,
     eventsPerSecond: report.rowsRead / ((done - start) / 1000),
     importSeconds: (imported - start) / 1000,
     flushSeconds: (done - imported) / 1000,
@@ -233,6 +261,10 @@ try {
     console.log(
       `CPU seconds (2 cores = 2 per second):  import ${e2e.cpu.import.toFixed(1)} here + ${e2e.cpu.emulatorImport.toFixed(1)} emulator, delivery ${e2e.cpu.delivery.toFixed(1)} here + ${e2e.cpu.emulatorDelivery.toFixed(1)} emulator`,
     );
+    if (e2e.io)
+      console.log(
+        `I/O (MB read / written):    import ${e2e.io.import.read.toFixed(0)} / ${e2e.io.import.written.toFixed(0)}, delivery ${e2e.io.delivery.read.toFixed(0)} / ${e2e.io.delivery.written.toFixed(0)}`,
+      );
     const exact = e2e.members === finalMembers.size;
     console.log(
       `members at X = file's final members: ${exact ? 'yes' : `NO (${e2e.members} at X, ${finalMembers.size} expected)`}`,
