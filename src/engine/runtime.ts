@@ -17,7 +17,7 @@ export const silentLogger: EngineLogger = {
   error: () => undefined,
 };
 
-/** Tunables of delivery; defaults in `resolveOptions`. */
+/** Tunables of delivery; defaults in `DEFAULT_TUNING`, resolved by `resolveTuning`. */
 export interface EngineTuning {
   /**
    * Pending members that fill a users request (flush at once when reached). Follows `requestMaxBytes` unless given
