@@ -94,6 +94,10 @@ describe('outboundProxyFromEnv', () => {
     expect(JSON.stringify(unreadable.problems)).not.toContain('s3cret');
     // A bad ALL_PROXY is one problem, not one per scheme it stands in for.
     expect(outboundProxyFromEnv({ ALL_PROXY: 'socks://proxy:1080' }).problems).toHaveLength(1);
+    // An unknown scheme that begins like SOCKS4 is named as unknown, whatever its credentials.
+    expect(
+      outboundProxyFromEnv({ HTTPS_PROXY: 'socks4x://me:s3cret@proxy:1080' }).problems[0]!.message,
+    ).toContain('is a socks4x proxy ("socks4x://***@proxy:1080"), which is not a scheme this product knows');
   });
 });
 

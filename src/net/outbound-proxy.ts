@@ -72,7 +72,7 @@ function proxyUrl(setting: { variable: string; value: string }, problems: Config
     });
     return null;
   }
-  if (url.protocol.startsWith('socks4') && url.password !== '') {
+  if (isSocksUrl(raw) && url.protocol.startsWith('socks4') && url.password !== '') {
     problems.push({
       variable: setting.variable,
       message: `is a SOCKS4 proxy with a password ("${shown}"), which SOCKS4 cannot send (it sends a user id only): drop the password (${url.protocol}//userid@host:port), or give a SOCKS5 proxy, which takes a user and password (socks5h://user:password@host:port)`,
