@@ -60,8 +60,13 @@ export interface EngineTuning {
  */
 export const BYTES_PER_REQUEST_USER = 200;
 
+/** How many pending members fill a users request of `requestMaxBytes` (at least one). */
+function fullRequestUsersFor(requestMaxBytes: number): number {
+  return Math.max(1, Math.floor(requestMaxBytes / BYTES_PER_REQUEST_USER));
+}
+
 export const DEFAULT_TUNING: EngineTuning = {
-  fullRequestUsers: Math.floor(MAX_BODY_BYTES / BYTES_PER_REQUEST_USER),
+  fullRequestUsers: fullRequestUsersFor(MAX_BODY_BYTES),
   pageSize: 50_000,
   requestMaxBytes: MAX_BODY_BYTES,
   refreshWindowMs: 30 * 86_400_000,
@@ -89,7 +94,7 @@ export const DEFAULT_TUNING: EngineTuning = {
 export function resolveTuning(given: Partial<EngineTuning> = {}): EngineTuning {
   const tuning = { ...DEFAULT_TUNING, ...given };
   if (given.requestMaxBytes !== undefined && given.fullRequestUsers === undefined)
-    tuning.fullRequestUsers = Math.max(1, Math.floor(given.requestMaxBytes / BYTES_PER_REQUEST_USER));
+    tuning.fullRequestUsers = fullRequestUsersFor(given.requestMaxBytes);
   return tuning;
 }
 
