@@ -4,7 +4,9 @@
 // and after the end-to-end run (the ratio uses their mean).
 // `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000), `ENGINE_BENCH_BATCH` the import batch size,
 // `ENGINE_BENCH_THREADS` the import worker threads (default: the engine's, one per core beyond the first),
-// `ENGINE_BENCH_FORMAT=csv` uses a CSV file (profile_key, email, phone_e164, segment columns) instead of NDJSON, and
+// `ENGINE_BENCH_FORMAT=csv` uses a CSV file (profile_key, email, phone_e164, segment columns) instead of NDJSON,
+// `ENGINE_BENCH_DATABASE_URL=postgres://…` runs on that PostgreSQL server instead of SQLite (a database of its own per
+// run, made and dropped with that URL's role; the CPU seconds below leave out the server's), and
 // `ENGINE_BENCH_RUNS` repeats the end-to-end run on fresh stores (each between two floors) and reports the median ratio:
 // on a shared machine one run's ratio moves by a tenth or more. Two bounds follow each run's ratio: the CPU seconds of
 // both processes spread over every core, and the busy time of the main thread, the store's only writer, on its own.
@@ -13,9 +15,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, createWriteStream, create
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import pg from 'pg';
 import { applyMapping } from '../src/audience/mapping.ts';
 import { createEngine } from '../src/engine/index.ts';
 import { parseProfileExport } from '../src/profile/index.ts';
@@ -30,6 +34,8 @@ import {
 } from './fixture.ts';
 
 const EVENTS = Number(process.env.ENGINE_BENCH_EVENTS ?? 1_000_000);
+/** A PostgreSQL server to run on instead of SQLite: each run makes a database of its own there and drops it after. */
+const DATABASE_URL = process.env.ENGINE_BENCH_DATABASE_URL;
 const RUNS = Math.max(1, Number(process.env.ENGINE_BENCH_RUNS ?? 1));
 const PROFILES = Math.ceil(EVENTS * 0.8);
 const MAPPING = EMAIL_PHONE_MAPPING;
@@ -87,6 +93,24 @@ function processIo(): { read: number; written: number } | null {
   } catch {
     return null;
   }
+}
+
+/** A fresh database on the server `adminUrl` points at (its role may create databases), dropped by `drop`. */
+async function createBenchDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `tca_bench_${randomBytes(6).toString('hex')}`;
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`create database "${name}"`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
 }
 
 /** Profiles that are members at the end of the file (each profile is in one segment). */
@@ -158,7 +182,8 @@ async function endToEnd(storeDir: string): Promise<{
   requests: number;
   members: number;
 }> {
-  const store = await openStore({ dataDir: storeDir, sqlite: { synchronous: 'normal' } });
+  const database = DATABASE_URL ? await createBenchDatabase(DATABASE_URL) : null;
+  const store = await openStore({ dataDir: storeDir, url: database?.url, sqlite: { synchronous: 'normal' } });
   // X runs elsewhere: the emulator is a `tca emulator` process of its own, reached over loopback HTTP.
   const emulator = await startEmulatorProcess();
   const client = new XAdsClient({
@@ -218,6 +243,7 @@ async function endToEnd(storeDir: string): Promise<{
   const log = (await emulator.admin('/requests?path=/users')) as Array<{ path: string }>;
   const requests = log.filter((r) => r.path.endsWith('/users')).length;
   await store.close();
+  await database?.drop();
   emulator.stop();
   return {
     cpu,
@@ -256,7 +282,7 @@ try {
     const e2e = await endToEnd(storeDir);
     rmSync(storeDir, { recursive: true, force: true });
     console.log(
-      `import + delivery (SQLite): ${Math.round(e2e.eventsPerSecond).toLocaleString('en')} events/s (import ${e2e.importSeconds.toFixed(1)} s, flush ${e2e.flushSeconds.toFixed(1)} s, ${e2e.requests} users requests, ${e2e.members.toLocaleString('en')} members at X)`,
+      `import + delivery (${DATABASE_URL ? 'PostgreSQL' : 'SQLite'}): ${Math.round(e2e.eventsPerSecond).toLocaleString('en')} events/s (import ${e2e.importSeconds.toFixed(1)} s, flush ${e2e.flushSeconds.toFixed(1)} s, ${e2e.requests} users requests, ${e2e.members.toLocaleString('en')} members at X)`,
     );
     console.log(
       `CPU seconds (2 cores = 2 per second):  import ${e2e.cpu.import.toFixed(1)} here + ${e2e.cpu.emulatorImport.toFixed(1)} emulator, delivery ${e2e.cpu.delivery.toFixed(1)} here + ${e2e.cpu.emulatorDelivery.toFixed(1)} emulator`,

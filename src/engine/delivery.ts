@@ -365,6 +365,7 @@ async function indexIdentifiers(rt: EngineRuntime, audienceId: string): Promise<
     );
     return;
   }
+  let indexed = 0;
   await rt.store.transaction(async (tx) => {
     const db = tx.db as unknown as Db;
     await db.deleteFrom('engine_member_idents').where('audience_id', '=', audienceId).execute();
@@ -378,7 +379,9 @@ async function indexIdentifiers(rt: EngineRuntime, audienceId: string): Promise<
         .orderBy('member')
         .limit(page)
         .execute();
-      for (const chunk of chunkRows(rowsOf(users), 3, rt.store.capabilities)) {
+      const rows = rowsOf(users);
+      indexed += rows.length;
+      for (const chunk of chunkRows(rows, 3, rt.store.capabilities)) {
         await db
           .insertInto('engine_member_idents')
           .values(chunk)
@@ -394,6 +397,8 @@ async function indexIdentifiers(rt: EngineRuntime, audienceId: string): Promise<
       .where('id', '=', audienceId)
       .execute();
   });
+  // The removals that follow look their identifiers up in it.
+  await rt.store.statistics.wrote({ engine_member_idents: indexed });
 }
 
 /**
@@ -786,6 +791,9 @@ async function commit(
     );
     return;
   }
+  const indexed = updates.flatMap((u) =>
+    u.indexed.map((ident) => ({ audience_id: audience.id, ident, member: u.member })),
+  );
   await rt.store.transaction(async (tx) => {
     const db = tx.db as unknown as Db;
     const L = sql.ref('engine_ledger.desired');
@@ -817,9 +825,6 @@ async function commit(
         chunk.map((r) => sql`(${typed(caps, r.ident, 'bigint')}, ${typed(caps, r.member, 'text')})`),
       )})`.execute(db);
     }
-    const indexed = updates.flatMap((u) =>
-      u.indexed.map((ident) => ({ audience_id: audience.id, ident, member: u.member })),
-    );
     for (const chunk of chunkRows(indexed, 3, caps)) {
       await db
         .insertInto('engine_member_idents')
@@ -850,6 +855,7 @@ async function commit(
       .where('lease_owner', '=', rt.workerId)
       .execute();
   });
+  await rt.store.statistics.wrote({ engine_member_idents: indexed.length });
 }
 
 /** One users request sent for the audience, in its dataflow's run and the audience's breakdown. */

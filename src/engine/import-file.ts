@@ -630,6 +630,12 @@ export async function importProfiles(
         await writeImportProgress(db, claim, { ...next, report: reported }, now);
         return reported;
       });
+      // New profiles and members: the next batches' lookups are planned on statistics that know of them.
+      await store.statistics.wrote({
+        engine_profiles: evaluations.length,
+        engine_ledger: after.ledgerWrites - report.ledgerWrites,
+        engine_import_seen: seen.length,
+      });
     }
     report.accepted = after.accepted;
     report.ledgerWrites = after.ledgerWrites;

@@ -212,9 +212,11 @@ async function backfill(
       const last = rows[rows.length - 1];
       if (last) after = last.id;
       total += writes.filter((w) => w.desired !== null).length;
-      return rows.length;
+      return { read: rows.length, written: writes.length };
     });
-    if (count < BACKFILL_PAGE) break;
+    // A new audience's members: the deliveries after this are planned on statistics that know of them.
+    await rt.store.statistics.wrote({ engine_ledger: count.written });
+    if (count.read < BACKFILL_PAGE) break;
   }
   await rt.store.db
     .updateTable('engine_audiences')

@@ -1,6 +1,8 @@
 export { openStore, SQLITE_FILE, sqlitePath } from './open-store.ts';
 export { isPostgresUrl } from './store-url.ts';
 export { compactSqliteFile } from './compact.ts';
+export { PostgresTableStatistics } from './table-statistics.ts';
+export type { BulkTable, BulkWrites, TableStatistics } from './table-statistics.ts';
 export type { SqliteFileShape } from './compact.ts';
 export type { OpenStoreOptions, Repositories, SqliteAccess, Store, StoreTransaction } from './open-store.ts';
 export { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './capabilities.ts';

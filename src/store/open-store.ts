@@ -9,6 +9,7 @@ import { randomId, type IdGenerator } from './ids.ts';
 import { insertMany, type InsertManyOptions } from './insert-many.ts';
 import { migrateToLatest, migrationStatus } from './migrate.ts';
 import { openPostgres } from './postgres-backend.ts';
+import { noTableStatistics, PostgresTableStatistics, type TableStatistics } from './table-statistics.ts';
 import { apiTokenRepository } from './repositories/api-tokens.ts';
 import { auditEventRepository } from './repositories/audit-events.ts';
 import { audienceRepository } from './repositories/audiences.ts';
@@ -116,6 +117,8 @@ export interface Store extends Repositories {
   sqlite: SqliteAccess | undefined;
   /** The connection pool, present on PostgreSQL only (e.g. for COPY). */
   pg: pg.Pool | undefined;
+  /** Planner statistics of the bulk tables, kept current after large writes (PostgreSQL; a no-op on SQLite). */
+  statistics: TableStatistics;
   now: () => number;
   newId: IdGenerator;
   /** Resolves when the database answers a query (for readiness checks). */
@@ -297,6 +300,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     insertMany: (table, rows, insertOptions) => insertMany(db, capabilities, table, rows, insertOptions),
     sqlite: sqliteAccess,
     pg: pool,
+    statistics: pool
+      ? new PostgresTableStatistics(pool, { onError: options.onBackgroundError ?? (() => undefined) })
+      : noTableStatistics,
     now,
     newId,
     ping: async () => {
