@@ -17,12 +17,15 @@ import { pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt, type CadenceState } from './schedule.ts';
-import { chunkRows, same, typed, type Db } from './sql-helpers.ts';
+import { chunkRows, chunksOf, same, typed, unnestRows, type Db } from './sql-helpers.ts';
 import { sqliteStatements } from './sqlite-statements.ts';
 import type { EngineXClient } from './x-port.ts';
 import { identifierCount, identifierPrefixes, mergeUsers, parseUser, serializeUser } from './xuser.ts';
 
 /** What one delivery pass did for one audience. */
+/** Members per statement of a PostgreSQL commit (see `commit`). */
+const UPDATE_CHUNK = 5000;
+
 export interface AudienceDeliveryReport {
   audienceId: string;
   dataflowId: string;
@@ -799,23 +802,25 @@ async function commit(
     const L = sql.ref('engine_ledger.desired');
     const settledHere = sql`(v.complete = 1 and ${same(caps, L, sql.ref('v.planned'))})`;
     const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and v.sent is null and (engine_ledger.resend = 0 or ${settledHere}))`;
-    for (const chunk of chunkRows(updates, 7, caps)) {
-      const values = sql.join(
-        chunk.map(
-          (u) =>
-            sql`(${typed(caps, u.member, 'text')}, ${typed(caps, u.delivered, 'text')}, ${typed(caps, u.sent, 'text')}, ${typed(caps, u.addOk, 'integer')}, ${typed(caps, u.complete, 'integer')}, ${typed(caps, u.planned, 'text')}, ${typed(caps, expires, 'bigint')})`,
-        ),
-      );
-      await sql`with v(member, delivered, sent, add_ok, complete, planned, expires) as (values ${values})
-        update engine_ledger set
+    // Members in chunks that stay far below the audience's size: each is planned as probes of the ledger's key.
+    for (const chunk of chunksOf(updates, UPDATE_CHUNK)) {
+      const v = unnestRows('v', [
+        ['member', 'text', chunk.map((u) => u.member)],
+        ['delivered', 'text', chunk.map((u) => u.delivered)],
+        ['sent', 'text', chunk.map((u) => u.sent)],
+        ['add_ok', 'integer', chunk.map((u) => u.addOk)],
+        ['complete', 'integer', chunk.map((u) => u.complete)],
+        ['planned', 'text', chunk.map((u) => u.planned)],
+      ]);
+      await sql`update engine_ledger set
           delivered = v.delivered,
           sent = v.sent,
           resend = case when ${settledHere} then 0 else engine_ledger.resend end,
-          expires_at = case when v.add_ok = 1 then v.expires when v.delivered is null then null else engine_ledger.expires_at end,
+          expires_at = case when v.add_ok = 1 then ${expires} when v.delivered is null then null else engine_ledger.expires_at end,
           pending = case when ${done} then 0 else 1 end,
           pending_since = case when ${done} then null else coalesce(engine_ledger.pending_since, ${now}) end,
           updated_at = ${now}
-        from v where engine_ledger.audience_id = ${audience.id} and engine_ledger.member = v.member`.execute(
+        from ${v} where engine_ledger.audience_id = ${audience.id} and engine_ledger.member = v.member`.execute(
         db,
       );
     }

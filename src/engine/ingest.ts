@@ -26,7 +26,7 @@ import {
   type RowValues,
 } from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
-import { chunkRows, type Db } from './sql-helpers.ts';
+import { chunkRows, chunksOf, unnestRows, type Db } from './sql-helpers.ts';
 import { sqliteStatements } from './sqlite-statements.ts';
 import { hashPrefix } from '../store/hash-prefix.ts';
 
@@ -115,7 +115,7 @@ function parseItems(items: readonly unknown[], result: IngestResult): ProfileExp
   return profiles;
 }
 
-/** Reads stored profile states for a set of keys. */
+/** Reads stored profile states for a set of keys (PostgreSQL). */
 async function loadProfiles(
   db: Db,
   store: Store,
@@ -123,12 +123,12 @@ async function loadProfiles(
   keys: string[],
 ): Promise<Map<string, LoadedProfile>> {
   const found = new Map<string, LoadedProfile>();
-  for (const chunk of chunkRows(keys, 1, store.capabilities, 1000)) {
+  for (const chunk of chunksOf(keys, 10_000)) {
     const rows = await db
       .selectFrom('engine_profiles')
       .select(['id', 'profile_key', 'identities', 'segments', 'key_gen'])
       .where('sandbox_id', '=', sandboxId)
-      .where('profile_key', 'in', chunk)
+      .where('profile_key', '=', sql<string>`any(cast(${sql.val(chunk)} as text[]))`)
       .execute();
     for (const row of rows)
       found.set(row.profile_key, loadedProfile(row.id, row.identities, row.segments, row.key_gen));
@@ -490,8 +490,8 @@ function keysOf(evaluations: readonly ProfileEvaluation[]): string[] {
 }
 
 /**
- * Applies evaluated profiles inside an open transaction (portable SQL): per-profile state, desired states and run
- * counters. Returns the number of ledger writes and adds exclusions to `excluded`.
+ * Applies evaluated profiles inside an open PostgreSQL transaction (SQLite has `applyEvaluationsSqlite`): per-profile
+ * state, desired states and run counters, a statement per table for thousands of profiles. Returns the number of ledger writes and adds exclusions to `excluded`.
  */
 export async function applyEvaluations(
   db: Db,
@@ -508,15 +508,18 @@ export async function applyEvaluations(
   const generation = context.keyGeneration;
   const ids = new Map<string, number>();
   for (const [key, profile] of stored) ids.set(key, profile.id);
-  for (const chunk of chunkRows(plan.profileRows, 6, store.capabilities)) {
+  for (const chunk of chunksOf(plan.profileRows, 10_000)) {
     const { rows } = await sql<{
       id: number;
       profile_key: string;
-    }>`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at, key_gen) values ${sql.join(
-      chunk.map(
-        (r) => sql`(${context.sandboxId}, ${r.key}, ${r.identities}, ${r.segments}, ${now}, ${generation})`,
-      ),
-    )} on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments,
+    }>`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at, key_gen)
+      select ${context.sandboxId}, v.profile_key, v.identities, v.segments, cast(${now} as bigint), cast(${generation} as integer)
+      from ${unnestRows('v', [
+        ['profile_key', 'text', chunk.map((r) => r.key)],
+        ['identities', 'text', chunk.map((r) => r.identities)],
+        ['segments', 'text', chunk.map((r) => r.segments)],
+      ])}
+      on conflict (sandbox_id, profile_key) do update set identities = excluded.identities, segments = excluded.segments,
       updated_at = excluded.updated_at, key_gen = excluded.key_gen
       returning id, profile_key`.execute(db);
     for (const row of rows) ids.set(row.profile_key, Number(row.id));

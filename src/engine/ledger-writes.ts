@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Capabilities } from '../store/capabilities.ts';
-import { chunkRows, differs, same, type Db } from './sql-helpers.ts';
+import { chunkRows, chunksOf, differs, same, unnestRows, type Db } from './sql-helpers.ts';
 
 /** One desired-state write: the member's desired user for an audience (canonical JSON or null). */
 export interface DesiredWrite {
@@ -29,13 +29,24 @@ export async function writeDesired(
     incoming,
     sql.ref('engine_ledger.dead'),
   )}))`;
-  for (const chunk of chunkRows(writes, 6, capabilities)) {
-    await sql`insert into ${t} (audience_id, member, desired, pending, pending_since, updated_at) values ${sql.join(
-      chunk.map(
-        (w) =>
-          sql`(${w.audienceId}, ${w.member}, ${w.desired}, ${w.desired === null ? 0 : 1}, ${w.desired === null ? null : now}, ${now})`,
-      ),
-    )} on conflict (audience_id, member) do update set
+  const postgres = capabilities.dialect === 'postgres';
+  for (const chunk of postgres ? chunksOf(writes, 10_000) : chunkRows(writes, 6, capabilities)) {
+    const rows = postgres
+      ? sql`select v.audience_id, v.member, v.desired, case when v.desired is null then 0 else 1 end,
+          case when v.desired is null then null else cast(${now} as bigint) end, cast(${now} as bigint)
+        from ${unnestRows('v', [
+          ['audience_id', 'text', chunk.map((w) => w.audienceId)],
+          ['member', 'text', chunk.map((w) => w.member)],
+          ['desired', 'text', chunk.map((w) => w.desired)],
+        ])}`
+      : sql`values ${sql.join(
+          chunk.map(
+            (w) =>
+              sql`(${w.audienceId}, ${w.member}, ${w.desired}, ${w.desired === null ? 0 : 1}, ${w.desired === null ? null : now}, ${now})`,
+          ),
+        )}`;
+    await sql`insert into ${t} (audience_id, member, desired, pending, pending_since, updated_at) ${rows}
+      on conflict (audience_id, member) do update set
         desired = excluded.desired,
         pending = case when ${settled} then 0 else 1 end,
         pending_since = case when ${settled} then null when engine_ledger.pending = 1 then engine_ledger.pending_since else excluded.updated_at end,

@@ -35,6 +35,22 @@ export function typed(
   return capabilities.dialect === 'postgres' ? sql`cast(${value} as ${sql.raw(type)})` : sql`${value}`;
 }
 
+/** A column of `unnestRows`: its name, its PostgreSQL type and a value per row. */
+export type UnnestColumn = [name: string, type: 'text' | 'bigint' | 'integer', values: readonly unknown[]];
+
+/**
+ * PostgreSQL: rows passed as one array per column and read back with `unnest(…) as v(…)`, for a `from` clause. A
+ * statement then binds one parameter per column however many rows it carries, so PostgreSQL parses and plans it once
+ * for them all, rather than a `values` list with a parameter per cell in chunks of the bound-parameter limit.
+ *
+ * @example
+ * sql`update t set n = v.n from ${unnestRows('v', [['id', 'text', ['a', 'b']], ['n', 'bigint', [1, 2]]])} where t.id = v.id`;
+ */
+export function unnestRows(alias: string, columns: readonly UnnestColumn[]): RawBuilder<unknown> {
+  const arrays = columns.map(([, type, values]) => sql`cast(${sql.val(values)} as ${sql.raw(type)}[])`);
+  return sql`unnest(${sql.join(arrays)}) as ${sql.id(alias)}(${sql.join(columns.map(([name]) => sql.id(name)))})`;
+}
+
 /** Splits rows so that a statement never exceeds the backend's bound-parameter limit (or `maxRows`). */
 export function chunkRows<T>(
   rows: readonly T[],
@@ -46,6 +62,11 @@ export function chunkRows<T>(
     1,
     Math.min(maxRows, Math.floor(capabilities.maxParameters / Math.max(1, paramsPerRow)) - 1),
   );
+  return chunksOf(rows, size);
+}
+
+/** `rows` in slices of `size`. */
+export function chunksOf<T>(rows: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
   return chunks;

@@ -32,6 +32,7 @@ import { engineRunCounterLastAtMigration } from './0111-engine-run-counter-last-
 import { engineLedgerPendingRemovesMigration } from './0112-engine-ledger-pending-removes.ts';
 import { engineLedgerRemovedExpiryMigration } from './0113-engine-ledger-removed-expiry.ts';
 import { engineImportKeyGenerationMigration } from './0114-engine-import-key-generation.ts';
+import { engineInflightUncompressedMigration } from './0115-engine-inflight-uncompressed.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -71,4 +72,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0112-engine-ledger-pending-removes', engineLedgerPendingRemovesMigration],
   ['0113-engine-ledger-removed-expiry', engineLedgerRemovedExpiryMigration],
   ['0114-engine-import-key-generation', engineImportKeyGenerationMigration],
+  ['0115-engine-inflight-uncompressed', engineInflightUncompressedMigration],
 ];
