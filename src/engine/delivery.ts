@@ -22,10 +22,10 @@ import { sqliteStatements } from './sqlite-statements.ts';
 import type { EngineXClient } from './x-port.ts';
 import { identifierCount, identifierPrefixes, mergeUsers, parseUser, serializeUser } from './xuser.ts';
 
-/** What one delivery pass did for one audience. */
 /** Members per statement of a PostgreSQL commit (see `commit`). */
 const UPDATE_CHUNK = 5000;
 
+/** What one delivery pass did for one audience. */
 export interface AudienceDeliveryReport {
   audienceId: string;
   dataflowId: string;

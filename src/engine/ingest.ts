@@ -116,12 +116,7 @@ function parseItems(items: readonly unknown[], result: IngestResult): ProfileExp
 }
 
 /** Reads stored profile states for a set of keys (PostgreSQL). */
-async function loadProfiles(
-  db: Db,
-  store: Store,
-  sandboxId: string,
-  keys: string[],
-): Promise<Map<string, LoadedProfile>> {
+async function loadProfiles(db: Db, sandboxId: string, keys: string[]): Promise<Map<string, LoadedProfile>> {
   const found = new Map<string, LoadedProfile>();
   for (const chunk of chunksOf(keys, 10_000)) {
     const rows = await db
@@ -152,7 +147,7 @@ async function adoptPreviousKeys(
   const previousKeys = [...new Set(evaluations.filter(unknown).map((e) => e.previousKey!))];
   if (previousKeys.length === 0) return;
   const generation = context.keyGeneration;
-  const old = await loadProfiles(db, store, context.sandboxId, previousKeys);
+  const old = await loadProfiles(db, context.sandboxId, previousKeys);
   for (const evaluation of evaluations) {
     if (!unknown(evaluation)) continue;
     const profile = old.get(evaluation.previousKey!);
@@ -491,7 +486,8 @@ function keysOf(evaluations: readonly ProfileEvaluation[]): string[] {
 
 /**
  * Applies evaluated profiles inside an open PostgreSQL transaction (SQLite has `applyEvaluationsSqlite`): per-profile
- * state, desired states and run counters, a statement per table for thousands of profiles. Returns the number of ledger writes and adds exclusions to `excluded`.
+ * state, desired states and run counters, a statement per table for thousands of profiles. Returns the number of
+ * ledger writes and adds exclusions to `excluded`.
  */
 export async function applyEvaluations(
   db: Db,
@@ -502,7 +498,7 @@ export async function applyEvaluations(
   excluded: Record<string, number>,
   extra: ApplyExtra = {},
 ): Promise<number> {
-  const stored = await loadProfiles(db, store, context.sandboxId, keysOf(evaluations));
+  const stored = await loadProfiles(db, context.sandboxId, keysOf(evaluations));
   await adoptPreviousKeys(db, store, context, evaluations, stored);
   const plan = planBatch(evaluations, stored, context, now, excluded, extra);
   const generation = context.keyGeneration;

@@ -29,7 +29,7 @@ interface TableState {
   known: number | null;
   running: Promise<void> | null;
   runs: number;
-  /** ANALYZE failed (e.g. the role does not own the table): left to autovacuum from then on. */
+  /** The role may not analyze the table: left to autovacuum from then on. */
   disabled: boolean;
 }
 
@@ -111,11 +111,12 @@ export class PostgresTableStatistics implements TableStatistics {
       state.known = await this.#reltuples(table);
       state.written -= counted;
     } catch (error) {
-      state.disabled = true;
+      // Tried again once as many rows more were written.
+      state.written = 0;
       const reason = error instanceof Error ? error.message : String(error);
       this.#onError(
         new Error(
-          `ANALYZE ${table} failed (${reason}), so its planner statistics are left to autovacuum. Run ANALYZE ${table} after large imports.`,
+          `ANALYZE ${table} failed (${reason}); it is tried again after more writes. Until then run ANALYZE ${table} by hand if large imports into it slow down.`,
         ),
       );
     }

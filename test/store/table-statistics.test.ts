@@ -43,7 +43,7 @@ async function freshStore() {
   onTestFinished(() => testStore.cleanup());
   const pool = new pg.Pool({ connectionString: testStore.url, max: 2 });
   onTestFinished(() => pool.end());
-  return { store: testStore.store, pool };
+  return { store: testStore.store, pool, url: testStore.url };
 }
 
 /** Inserts `count` profiles of `sandbox` straight into the table, as large imports leave it. */
@@ -143,6 +143,33 @@ describe('planner statistics of the bulk tables (postgres)', () => {
       await admin.query(`drop role if exists ${role}`);
       await admin.end();
     }
+  });
+
+  it('reports a failed run without failing the writer, and tries again after more writes', async () => {
+    const { pool, url } = await freshStore();
+    // Runs that give up after 200 ms waiting for a lock.
+    const impatient = new pg.Pool({ connectionString: url, max: 2, options: '-c lock_timeout=200' });
+    onTestFinished(() => impatient.end());
+    const errors: string[] = [];
+    const statistics = new PostgresTableStatistics(impatient, {
+      onError: (e) => errors.push(e.message),
+      minRows: 10,
+    });
+    const locker = await pool.connect();
+    await locker.query('begin');
+    await locker.query('lock table engine_ledger in share update exclusive mode');
+    await statistics.wrote({ engine_ledger: 20 });
+    await locker.query('rollback');
+    locker.release();
+    expect(statistics.analyzed('engine_ledger')).toBe(0);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/ANALYZE engine_ledger failed .*lock timeout.*tried again/);
+
+    await statistics.wrote({ engine_ledger: 5 });
+    expect(statistics.analyzed('engine_ledger')).toBe(0);
+    await statistics.wrote({ engine_ledger: 5 });
+    expect(statistics.analyzed('engine_ledger')).toBe(1);
+    expect(errors).toHaveLength(1);
   });
 
   it('keeps the statistics of an import and of a backfill current through the engine', async () => {
