@@ -15,16 +15,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, createWriteStream, create
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import pg from 'pg';
 import { applyMapping } from '../src/audience/mapping.ts';
 import { createEngine } from '../src/engine/index.ts';
 import { parseProfileExport } from '../src/profile/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../src/xads/index.ts';
+import { createPostgresDatabase } from '../test/store/backends.ts';
 import {
   BENCH_ACCOUNT,
   BENCH_CREDENTIALS,
@@ -93,24 +92,6 @@ function processIo(): { read: number; written: number } | null {
   } catch {
     return null;
   }
-}
-
-/** A fresh database on the server `adminUrl` points at (its role may create databases), dropped by `drop`. */
-async function createBenchDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `tca_bench_${randomBytes(6).toString('hex')}`;
-  const admin = async (statement: string) => {
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`create database "${name}"`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
 }
 
 /** Profiles that are members at the end of the file (each profile is in one segment). */
@@ -182,7 +163,7 @@ async function endToEnd(storeDir: string): Promise<{
   requests: number;
   members: number;
 }> {
-  const database = DATABASE_URL ? await createBenchDatabase(DATABASE_URL) : null;
+  const database = DATABASE_URL ? await createPostgresDatabase('tca_bench', DATABASE_URL) : null;
   const store = await openStore({ dataDir: storeDir, url: database?.url, sqlite: { synchronous: 'normal' } });
   // X runs elsewhere: the emulator is a `tca emulator` process of its own, reached over loopback HTTP.
   const emulator = await startEmulatorProcess();

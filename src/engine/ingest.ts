@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { parseProfileExport } from '../profile/index.ts';
 import type { ProfileExport } from '../profile/index.ts';
-import type { BulkWrites, Store } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import {
   audienceActive,
   loadSandboxContext,
@@ -221,7 +221,6 @@ export async function ingestProfiles(
     });
   }
 
-  const written: BulkWrites = {};
   const ingested = await store.transaction(async (tx) => {
     const db = tx.db as unknown as Db;
     if (requestId !== null) {
@@ -239,7 +238,6 @@ export async function ingestProfiles(
     const result = emptyResult(requestId, received);
     const evaluations = evaluationsFor(context, profilesOf(result));
     result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);
-    Object.assign(written, { engine_profiles: evaluations.length, engine_ledger: result.ledgerWrites });
 
     if (requestId !== null) {
       await db
@@ -254,7 +252,12 @@ export async function ingestProfiles(
     }
     return result;
   });
-  await store.statistics.wrote(written);
+  // Each accepted profile was written (or found unchanged).
+  if (!ingested.duplicate)
+    await store.statistics.wrote({
+      engine_profiles: ingested.accepted,
+      engine_ledger: ingested.ledgerWrites,
+    });
   return ingested;
 }
 

@@ -9,25 +9,29 @@ import { openStore, type OpenStoreOptions, type Store } from '../../src/store/in
 export const POSTGRES_ADMIN_URL =
   process.env.TCA_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** A fresh PostgreSQL database; `drop()` removes it even if connections are still open. */
+/**
+ * A fresh PostgreSQL database on the server `adminUrl` points at (its role may create databases); `drop()` removes it
+ * even if connections are still open.
+ */
 export async function createPostgresDatabase(
   prefix = 'tca_test',
+  adminUrl = POSTGRES_ADMIN_URL,
 ): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
     await admin.query(`create database "${name}"`);
   } finally {
     await admin.end();
   }
-  const url = new URL(POSTGRES_ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     name,
     async drop() {
-      const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      const client = new pg.Client({ connectionString: adminUrl });
       await client.connect();
       try {
         await client.query(`drop database if exists "${name}" with (force)`);
