@@ -17,7 +17,13 @@ describe('loadConfig', () => {
       logLevel: 'info',
       role: 'all',
       demo: false,
-      limits: { maxBodyBytes: 5 * 1024 * 1024, maxIngestItems: 10_000, idleTimeoutSeconds: 120 },
+      limits: {
+        maxBodyBytes: 5 * 1024 * 1024,
+        maxIngestItems: 10_000,
+        idleTimeoutSeconds: 120,
+        ingestMaxPendingBytes: 16 * 1024 * 1024,
+        ingestMaxWaitSeconds: 10,
+      },
       ingestThreads: defaultIngestThreads(),
     });
     expect(defaultIngestThreads()).toBe(Math.max(0, Math.min(4, availableParallelism() - 1)));
@@ -65,6 +71,7 @@ describe('loadConfig', () => {
         TCA_DATABASE_URL: 'mysql://db/tca',
         TCA_MAX_INGEST_ITEMS: '0',
         TCA_INGEST_THREADS: '-1',
+        TCA_INGEST_MAX_WAIT_SECONDS: 'forever',
         TCA_ALERT_EXCLUSION_RATE: '2',
         TCA_ALERT_WEBHOOK_SECRET: 'hunter2',
         TCA_DEMO: 'maybe',
@@ -80,6 +87,7 @@ describe('loadConfig', () => {
         'TCA_ALERT_WEBHOOK_SECRET',
         'TCA_DATABASE_URL',
         'TCA_DEMO',
+        'TCA_INGEST_MAX_WAIT_SECONDS',
         'TCA_INGEST_THREADS',
         'TCA_LOG_LEVEL',
         'TCA_MAX_INGEST_ITEMS',

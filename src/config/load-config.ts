@@ -54,6 +54,12 @@ export interface Config {
      * so an upload of any size can take as long as it needs.
      */
     idleTimeoutSeconds: number;
+    /**
+     * Bytes of ingest bodies held at once; a request beyond it waits for room up to `ingestMaxWaitSeconds`, then gets
+     * 503 with Retry-After, nothing of it read.
+     */
+    ingestMaxPendingBytes: number;
+    ingestMaxWaitSeconds: number;
   };
   /** Worker threads that read and hash ingest bodies (0: on the main thread); see `defaultIngestThreads`. */
   ingestThreads: number;
@@ -314,6 +320,22 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     86_400,
     '120',
   );
+  const ingestMaxPendingBytes = int(
+    'TCA_INGEST_MAX_PENDING_BYTES',
+    read('TCA_INGEST_MAX_PENDING_BYTES', undefined),
+    16 * 1024 * 1024,
+    1024,
+    64 * 1024 * 1024 * 1024,
+    '16777216',
+  );
+  const ingestMaxWaitSeconds = int(
+    'TCA_INGEST_MAX_WAIT_SECONDS',
+    read('TCA_INGEST_MAX_WAIT_SECONDS', undefined),
+    10,
+    0,
+    600,
+    '10',
+  );
   const ingestThreads = int(
     'TCA_INGEST_THREADS',
     read('TCA_INGEST_THREADS', undefined),
@@ -467,7 +489,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     role,
     demo,
     emulatorPort,
-    limits: { maxBodyBytes, maxIngestItems, idleTimeoutSeconds },
+    limits: { maxBodyBytes, maxIngestItems, idleTimeoutSeconds, ingestMaxPendingBytes, ingestMaxWaitSeconds },
     ingestThreads,
     alerts: {
       webhookUrl,

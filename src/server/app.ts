@@ -19,13 +19,22 @@ import { bearerToken } from './auth.ts';
 import { buildRoutes } from './routes.ts';
 import { buildOpenApi } from './openapi.ts';
 import { serveConsole } from './static-files.ts';
+import { IngestAdmission, type Admitted } from './ingest-admission.ts';
 import { StoreError, storeUnavailable } from '../store/index.ts';
 
 export interface AppOptions {
   backend: ServiceBackend;
   logger: Logger;
   metrics: ServiceMetrics;
-  limits: { maxBodyBytes: number; maxIngestItems: number; idleTimeoutSeconds: number };
+  limits: {
+    maxBodyBytes: number;
+    maxIngestItems: number;
+    idleTimeoutSeconds: number;
+    /** Bytes of ingest bodies held at once (`IngestAdmission`). */
+    ingestMaxPendingBytes: number;
+    /** How long an ingest request waits for room before it is refused with 503. */
+    ingestMaxWaitSeconds: number;
+  };
   /** The console build (web/dist); null serves no console. */
   staticDir: string | null;
   /** Check every response against its schema (tests turn this on; a mismatch is a 500). */
@@ -65,6 +74,31 @@ export function createApp(options: AppOptions): ServiceApp {
   const now = options.now ?? Date.now;
   const routes = buildRoutes({ maxIngestItems: options.limits.maxIngestItems });
   const idleMs = options.limits.idleTimeoutSeconds * 1000;
+  const admission = new IngestAdmission({
+    maxPendingBytes: options.limits.ingestMaxPendingBytes,
+    maxWaitMs: options.limits.ingestMaxWaitSeconds * 1000,
+    onChange: ({ pendingBytes, waiting }) => {
+      metrics.ingestPendingBytes.set(pendingBytes);
+      metrics.ingestWaiting.set(waiting);
+    },
+  });
+  let lastBusyLog = -Infinity;
+  /** Reserves room for a body the route reads whole, before a byte of it is read; throws 503 when there is none. */
+  const admitBody = async (req: Request): Promise<Admitted> => {
+    const max = options.limits.maxBodyBytes;
+    // A compressed body's size says little of what it expands to: it reserves the most a body may hold.
+    const declared = contentEncoding(req) === 'identity' ? declaredLength(req.headers) : null;
+    const admitted = await admission.admit(Math.min(declared ?? max, max));
+    if (admitted !== null) return admitted;
+    if (now() - lastBusyLog >= BUSY_LOG_INTERVAL_MS) {
+      lastBusyLog = now();
+      logger.warn(
+        { pendingBytes: admission.pendingBytes, waiting: admission.waiting },
+        'ingest requests are being refused (503): the bodies held reached TCA_INGEST_MAX_PENDING_BYTES',
+      );
+    }
+    throw ingestBusy(options.limits.ingestMaxPendingBytes, options.limits.ingestMaxWaitSeconds);
+  };
   const openapi = buildOpenApi(routes, { version: options.version ?? '0.1.0' });
   const lastTouch = new Map<string, number>();
   const app = new Hono();
@@ -202,77 +236,83 @@ export function createApp(options: AppOptions): ServiceApp {
           });
         }
       }
-      const rawBody =
-        (r.body || r.rawBody) && !r.streamBody
-          ? await readBody(c.req.raw, options.limits.maxBodyBytes, idleMs)
-          : '';
-      if (r.body && !r.rawBody) {
-        const ct = mediaType(c.req.header('content-type') ?? 'application/json');
-        if (ct !== 'application/json') {
-          throw new ApiError({
-            status: 415,
-            code: 'unsupported_media_type',
-            message: 'Send the body as application/json',
-            details: [{ path: 'content-type', reason: `unsupported: ${ct}` }],
-          });
+      const admitted = r.rawBody ? await admitBody(c.req.raw) : null;
+      try {
+        const rawBody =
+          (r.body || r.rawBody) && !r.streamBody
+            ? await readBody(c.req.raw, options.limits.maxBodyBytes, idleMs)
+            : '';
+        admitted?.shrink(rawBody.length);
+        if (r.body && !r.rawBody) {
+          const ct = mediaType(c.req.header('content-type') ?? 'application/json');
+          if (ct !== 'application/json') {
+            throw new ApiError({
+              status: 415,
+              code: 'unsupported_media_type',
+              message: 'Send the body as application/json',
+              details: [{ path: 'content-type', reason: `unsupported: ${ct}` }],
+            });
+          }
+          let doc: unknown;
+          try {
+            doc = rawBody.trim() === '' ? undefined : JSON.parse(rawBody);
+          } catch (e) {
+            throw badRequest(
+              'The body is not valid JSON',
+              [{ path: '$', reason: (e as Error).message }],
+              'invalid_json',
+            );
+          }
+          if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) sent.push(...Object.keys(doc));
+          const res = r.body.safeParse(doc);
+          if (res.success) body = res.data;
+          else details.push(...zodDetails(res.error));
         }
-        let doc: unknown;
-        try {
-          doc = rawBody.trim() === '' ? undefined : JSON.parse(rawBody);
-        } catch (e) {
+        if (details.length > 0) {
           throw badRequest(
-            'The body is not valid JSON',
-            [{ path: '$', reason: (e as Error).message }],
-            'invalid_json',
+            `Invalid request (${details.length} problem${details.length === 1 ? '' : 's'})`,
+            details,
+            'validation_failed',
           );
         }
-        if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) sent.push(...Object.keys(doc));
-        const res = r.body.safeParse(doc);
-        if (res.success) body = res.data;
-        else details.push(...zodDetails(res.error));
-      }
-      if (details.length > 0) {
-        throw badRequest(
-          `Invalid request (${details.length} problem${details.length === 1 ? '' : 's'})`,
-          details,
-          'validation_failed',
-        );
-      }
 
-      let status = r.status;
-      const result = await r.handler({
-        params,
-        query,
-        body,
-        principal,
-        backend,
-        rawBody,
-        bodyStream: r.streamBody ? chunksOf(c.req.raw.body, idleMs) : null,
-        bodyLength: declaredLength(c.req.raw.headers),
-        headers: c.req.raw.headers,
-        setStatus: (s) => {
-          status = s;
-        },
-      });
-      await audit(
-        status,
-        [...sent, ...Object.keys(c.req.query()).map((name) => `?${name}`)],
-        (params as { id?: string }).id ?? createdId(result),
-      );
-      if (r.response === null) return c.body(null, status as 204);
-      if (options.validateResponses) {
-        const check = r.response.safeParse(result);
-        if (!check.success) {
-          logger.error({ route: r.path, issues: check.error.issues }, 'response does not match its schema');
-          throw new ApiError({
-            status: 500,
-            code: 'internal',
-            message: `Response of ${r.method} ${r.path} does not match its schema`,
-            details: zodDetails(check.error),
-          });
+        let status = r.status;
+        const result = await r.handler({
+          params,
+          query,
+          body,
+          principal,
+          backend,
+          rawBody,
+          bodyStream: r.streamBody ? chunksOf(c.req.raw.body, idleMs) : null,
+          bodyLength: declaredLength(c.req.raw.headers),
+          headers: c.req.raw.headers,
+          setStatus: (s) => {
+            status = s;
+          },
+        });
+        await audit(
+          status,
+          [...sent, ...Object.keys(c.req.query()).map((name) => `?${name}`)],
+          (params as { id?: string }).id ?? createdId(result),
+        );
+        if (r.response === null) return c.body(null, status as 204);
+        if (options.validateResponses) {
+          const check = r.response.safeParse(result);
+          if (!check.success) {
+            logger.error({ route: r.path, issues: check.error.issues }, 'response does not match its schema');
+            throw new ApiError({
+              status: 500,
+              code: 'internal',
+              message: `Response of ${r.method} ${r.path} does not match its schema`,
+              details: zodDetails(check.error),
+            });
+          }
         }
+        return c.json(result as object, status as 200);
+      } finally {
+        admitted?.release();
       }
-      return c.json(result as object, status as 200);
     });
   }
 
@@ -316,6 +356,24 @@ export function createApp(options: AppOptions): ServiceApp {
 
 /** When a client should try again after the store refused work (a full disk, a database down). */
 const STORE_RETRY_AFTER_SECONDS = 30;
+/** When a busy service asks a refused ingest request to come back. */
+const BUSY_RETRY_AFTER_SECONDS = 2;
+/** A service refusing ingest requests says so in its log at most this often. */
+const BUSY_LOG_INTERVAL_MS = 60_000;
+
+function ingestBusy(maxPendingBytes: number, maxWaitSeconds: number): ApiError {
+  return new ApiError({
+    status: 503,
+    code: 'service_busy',
+    message:
+      `The service already holds ${maxPendingBytes} bytes of ingest bodies (TCA_INGEST_MAX_PENDING_BYTES) and no room ` +
+      `came free within ${maxWaitSeconds} s (TCA_INGEST_MAX_WAIT_SECONDS). Nothing of this request was read or kept: ` +
+      `send it again after Retry-After seconds. If this persists, the store cannot keep up with the senders: send ` +
+      `fewer requests at once, or raise the limit where the machine has memory to spare`,
+    details: [{ path: '$', reason: 'ingest bodies held at the limit' }],
+    headers: { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) },
+  });
+}
 
 function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   if (err instanceof ApiError) {

@@ -6,6 +6,9 @@ export interface ServiceMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
   ingestedProfiles: Counter<'outcome'>;
+  /** Bytes of ingest bodies admitted and not yet answered, and requests waiting for room (`IngestAdmission`). */
+  ingestPendingBytes: Gauge;
+  ingestWaiting: Gauge;
   identities: Gauge<'outcome' | 'reason'>;
   identitiesExcluded: Counter<'reason'>;
   xRequests: Counter<'status' | 'endpoint'>;
@@ -74,6 +77,16 @@ export function createMetrics(
       name: 'tca_ingested_profiles_total',
       help: 'Profiles received on the ingest API, by outcome (accepted, rejected, duplicate)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    ingestPendingBytes: new Gauge({
+      name: 'tca_ingest_pending_bytes',
+      help: 'Bytes of ingest bodies the service holds now (admitted, not yet answered); at TCA_INGEST_MAX_PENDING_BYTES new requests wait',
+      registers: [registry],
+    }),
+    ingestWaiting: new Gauge({
+      name: 'tca_ingest_waiting_requests',
+      help: 'Ingest requests waiting for room under TCA_INGEST_MAX_PENDING_BYTES (refused with 503 after TCA_INGEST_MAX_WAIT_SECONDS)',
       registers: [registry],
     }),
     identities: new Gauge({

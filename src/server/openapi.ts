@@ -12,6 +12,8 @@ const ERROR_RESPONSES: Record<string, string> = {
   '404': 'No such object in the token’s sandbox, or no such route',
   '413': 'Body or item count over the limit',
   '415': 'The body’s content type is not one the route accepts',
+  '503':
+    'Busy (ingest bodies held at TCA_INGEST_MAX_PENDING_BYTES) or the store cannot take writes: nothing was kept; send it again after Retry-After',
 };
 
 /**
@@ -121,6 +123,7 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
     for (const [code, description] of Object.entries(ERROR_RESPONSES)) {
       if (code === '413' && (!r.body || r.streamBody)) continue;
       if (code === '415' && !r.rawBody && !r.streamBody) continue;
+      if (code === '503' && !r.rawBody) continue;
       if (code === '400' && !r.body && !r.query && !r.params) continue;
       responses[code] = { description, content: { 'application/json': { schema: errorRef } } };
     }
