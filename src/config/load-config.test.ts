@@ -23,6 +23,7 @@ describe('loadConfig', () => {
         idleTimeoutSeconds: 120,
         ingestMaxPendingBytes: 16 * 1024 * 1024,
         ingestMaxWaitSeconds: 10,
+        maxConcurrentImports: 2,
       },
       ingestThreads: defaultIngestThreads(),
     });

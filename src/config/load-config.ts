@@ -60,6 +60,8 @@ export interface Config {
      */
     ingestMaxPendingBytes: number;
     ingestMaxWaitSeconds: number;
+    /** File imports (uploads, URLs) a process runs at once; later ones wait their turn, unread. */
+    maxConcurrentImports: number;
   };
   /** Worker threads that read and hash ingest bodies (0: on the main thread); see `defaultIngestThreads`. */
   ingestThreads: number;
@@ -336,6 +338,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     600,
     '10',
   );
+  const maxConcurrentImports = int(
+    'TCA_MAX_CONCURRENT_IMPORTS',
+    read('TCA_MAX_CONCURRENT_IMPORTS', undefined),
+    2,
+    1,
+    64,
+    '2',
+  );
   const ingestThreads = int(
     'TCA_INGEST_THREADS',
     read('TCA_INGEST_THREADS', undefined),
@@ -489,7 +499,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     role,
     demo,
     emulatorPort,
-    limits: { maxBodyBytes, maxIngestItems, idleTimeoutSeconds, ingestMaxPendingBytes, ingestMaxWaitSeconds },
+    limits: {
+      maxBodyBytes,
+      maxIngestItems,
+      idleTimeoutSeconds,
+      ingestMaxPendingBytes,
+      ingestMaxWaitSeconds,
+      maxConcurrentImports,
+    },
     ingestThreads,
     alerts: {
       webhookUrl,

@@ -19,7 +19,7 @@ import { bearerToken } from './auth.ts';
 import { buildRoutes } from './routes.ts';
 import { buildOpenApi } from './openapi.ts';
 import { serveConsole } from './static-files.ts';
-import { IngestAdmission, type Admitted } from './ingest-admission.ts';
+import { AdmissionGate, type Admitted } from './admission-gate.ts';
 import { StoreError, storeUnavailable } from '../store/index.ts';
 
 export interface AppOptions {
@@ -30,10 +30,12 @@ export interface AppOptions {
     maxBodyBytes: number;
     maxIngestItems: number;
     idleTimeoutSeconds: number;
-    /** Bytes of ingest bodies held at once (`IngestAdmission`). */
+    /** Bytes of ingest bodies held at once. */
     ingestMaxPendingBytes: number;
     /** How long an ingest request waits for room before it is refused with 503. */
     ingestMaxWaitSeconds: number;
+    /** File imports (uploads, URLs) run at once; later ones wait their turn. */
+    maxConcurrentImports: number;
   };
   /** The console build (web/dist); null serves no console. */
   staticDir: string | null;
@@ -74,13 +76,20 @@ export function createApp(options: AppOptions): ServiceApp {
   const now = options.now ?? Date.now;
   const routes = buildRoutes({ maxIngestItems: options.limits.maxIngestItems });
   const idleMs = options.limits.idleTimeoutSeconds * 1000;
-  const admission = new IngestAdmission({
-    maxPendingBytes: options.limits.ingestMaxPendingBytes,
+  const admission = new AdmissionGate({
+    capacity: options.limits.ingestMaxPendingBytes,
     maxWaitMs: options.limits.ingestMaxWaitSeconds * 1000,
-    onChange: ({ pendingBytes, waiting }) => {
-      metrics.ingestPendingBytes.set(pendingBytes);
+    onChange: ({ pending, waiting }) => {
+      metrics.ingestPendingBytes.set(pending);
       metrics.ingestWaiting.set(waiting);
     },
+  });
+  // Each import holds its read-ahead batches and worker threads (hundreds of MB), and all of them share one store
+  // writer: more at once only adds memory. A later one waits, unread, as long as it takes, while its client stays.
+  const importSlots = new AdmissionGate({
+    capacity: options.limits.maxConcurrentImports,
+    maxWaitMs: Infinity,
+    onChange: ({ waiting }) => metrics.importsWaiting.set(waiting),
   });
   let lastBusyLog = -Infinity;
   /** Reserves room for a body the route reads whole, before a byte of it is read; throws 503 when there is none. */
@@ -93,11 +102,17 @@ export function createApp(options: AppOptions): ServiceApp {
     if (now() - lastBusyLog >= BUSY_LOG_INTERVAL_MS) {
       lastBusyLog = now();
       logger.warn(
-        { pendingBytes: admission.pendingBytes, waiting: admission.waiting },
+        { pendingBytes: admission.pending, waiting: admission.waiting },
         'ingest requests are being refused (503): the bodies held reached TCA_INGEST_MAX_PENDING_BYTES',
       );
     }
     throw ingestBusy(options.limits.ingestMaxPendingBytes, options.limits.ingestMaxWaitSeconds);
+  };
+  /** Waits for an import's turn; only a client that goes away meanwhile is turned down (and hears nothing). */
+  const admitImport = async (req: Request): Promise<Admitted> => {
+    const admitted = await importSlots.admit(1, req.signal);
+    if (admitted === null) throw clientGone();
+    return admitted;
   };
   const openapi = buildOpenApi(routes, { version: options.version ?? '0.1.0' });
   const lastTouch = new Map<string, number>();
@@ -236,13 +251,18 @@ export function createApp(options: AppOptions): ServiceApp {
           });
         }
       }
-      const admitted = r.rawBody ? await admitBody(c.req.raw) : null;
+      const admitted = r.rawBody
+        ? await admitBody(c.req.raw)
+        : r.importSlot
+          ? await admitImport(c.req.raw)
+          : null;
       try {
         const rawBody =
           (r.body || r.rawBody) && !r.streamBody
             ? await readBody(c.req.raw, options.limits.maxBodyBytes, idleMs)
             : '';
-        admitted?.shrink(rawBody.length);
+        // The body's own size from now on, once read (an import's turn is one unit whatever it reads).
+        if (r.rawBody) admitted?.shrink(rawBody.length);
         if (r.body && !r.rawBody) {
           const ct = mediaType(c.req.header('content-type') ?? 'application/json');
           if (ct !== 'application/json') {
@@ -360,6 +380,14 @@ const STORE_RETRY_AFTER_SECONDS = 30;
 const BUSY_RETRY_AFTER_SECONDS = 2;
 /** A service refusing ingest requests says so in its log at most this often. */
 const BUSY_LOG_INTERVAL_MS = 60_000;
+
+function clientGone(): ApiError {
+  return new ApiError({
+    status: 499,
+    code: 'client_closed_request',
+    message: 'The client closed the connection while the request waited its turn; nothing of it was read',
+  });
+}
 
 function ingestBusy(maxPendingBytes: number, maxWaitSeconds: number): ApiError {
   return new ApiError({

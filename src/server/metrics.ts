@@ -9,6 +9,8 @@ export interface ServiceMetrics {
   /** Bytes of ingest bodies admitted and not yet answered, and requests waiting for room (`IngestAdmission`). */
   ingestPendingBytes: Gauge;
   ingestWaiting: Gauge;
+  /** File imports waiting for their turn under TCA_MAX_CONCURRENT_IMPORTS. */
+  importsWaiting: Gauge;
   identities: Gauge<'outcome' | 'reason'>;
   identitiesExcluded: Counter<'reason'>;
   xRequests: Counter<'status' | 'endpoint'>;
@@ -87,6 +89,11 @@ export function createMetrics(
     ingestWaiting: new Gauge({
       name: 'tca_ingest_waiting_requests',
       help: 'Ingest requests waiting for room under TCA_INGEST_MAX_PENDING_BYTES (refused with 503 after TCA_INGEST_MAX_WAIT_SECONDS)',
+      registers: [registry],
+    }),
+    importsWaiting: new Gauge({
+      name: 'tca_imports_waiting',
+      help: 'File imports (uploads, URLs) waiting for their turn: TCA_MAX_CONCURRENT_IMPORTS run at once',
       registers: [registry],
     }),
     identities: new Gauge({

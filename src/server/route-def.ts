@@ -52,6 +52,11 @@ export interface Route {
   streamBody?: { contentTypes: Record<string, string> };
   /** Request headers the handler reads (documented in the OpenAPI document; the handler checks them). */
   headers?: Record<string, string>;
+  /**
+   * The route runs a file import: at most TCA_MAX_CONCURRENT_IMPORTS run at once in the process, and a request beyond
+   * them waits its turn before its body is read.
+   */
+  importSlot?: boolean;
   status: number;
   /** Other success statuses the handler may pick (`setStatus`), with when: the same response schema. */
   otherStatuses?: Record<number, string>;
@@ -82,6 +87,7 @@ export function route<
   rawBody?: { contentTypes: string[] };
   streamBody?: { contentTypes: Record<string, string> };
   headers?: Record<string, string>;
+  importSlot?: boolean;
   status: number;
   otherStatuses?: Record<number, string>;
   response: R;

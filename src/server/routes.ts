@@ -988,6 +988,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       method: 'POST',
       path: `${V1}/imports`,
       permissions: ['Ingest Profiles'],
+      importSlot: true,
       tag: 'Ingest',
       summary:
         'Import a file streamed in the body: NDJSON or a JSON array of profile exports, or CSV rows (profile_key, ' +
@@ -1041,6 +1042,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       method: 'POST',
       path: `${V1}/imports/url`,
       permissions: ['Ingest Profiles'],
+      importSlot: true,
       tag: 'Ingest',
       summary:
         'Import the file at an http(s) URL (a presigned S3 URL, a signed Cloud Storage URL, an Azure blob URL with a ' +

@@ -8,9 +8,9 @@ import {
   type TestService,
 } from './harness.ts';
 
-// A burst of ingest requests over loopback HTTP against a service whose room for ingest bodies is small: a request
-// beyond it waits for room, or is refused with 503 and Retry-After having changed nothing, and is accepted when sent
-// again once room is free.
+// Bursts over loopback HTTP against a service with little room. An ingest request beyond the room for bodies waits
+// for it, or is refused with 503 and Retry-After having changed nothing, and is accepted when sent again once room is
+// free. A file import beyond TCA_MAX_CONCURRENT_IMPORTS waits its turn, unread, and runs once the one before ends.
 
 const SEG = 'seg-admission';
 
@@ -156,5 +156,71 @@ describe('ingest with no room and a wait', () => {
     expect(answer.body).toMatchObject({ accepted: 3 });
     expect(await gauge(t, 'tca_ingest_waiting_requests')).toBe(0);
     expect(await pendingAdds(t, dataflowId)).toBe(7);
+  });
+});
+
+describe('file imports beyond the ones running', () => {
+  let t: TestService;
+  let dataflowId: string;
+  beforeAll(async () => {
+    t = await startTestService({ TCA_MAX_CONCURRENT_IMPORTS: '1' });
+    dataflowId = await activateEmailSegment(t, {
+      segmentId: SEG,
+      segmentName: 'Admission',
+      dataflowName: 'Admission',
+      mappingName: 'Admission',
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const csv = (from: number, to: number) =>
+    Array.from({ length: to - from }, (_, i) => `crm-${from + i},imported${from + i}@example.com,1\n`).join(
+      '',
+    );
+  const upload = (body: BodyInit, key: string, signal?: AbortSignal) =>
+    fetch(`${t.service.url}/api/v1/imports`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${t.adminToken}`,
+        'content-type': 'text/csv',
+        'idempotency-key': key,
+      },
+      body,
+      duplex: 'half',
+      ...(signal ? { signal } : {}),
+    } as RequestInit);
+  const importKeys = async () => {
+    const res = await t.call('GET', '/api/v1/imports', { token: t.adminToken });
+    return (res.body.imports as Array<{ key: string }>).map((i) => i.key).sort();
+  };
+
+  it('runs one at a time: the next waits unread, a client that leaves is dropped from the queue', async () => {
+    const header = `profile_key,email,segment:${SEG}\n`;
+    const first = heldBody(header + csv(0, 5), csv(5, 10));
+    const firstAnswer = upload(first.body, 'first');
+    await waitFor(async () => ((await importKeys()).includes('first') ? true : undefined));
+
+    const second = upload(header + csv(100, 103), 'second');
+    await waitFor(async () => ((await gauge(t, 'tca_imports_waiting')) === 1 ? true : undefined));
+    const leaving = new AbortController();
+    const third = upload(header + csv(200, 201), 'third', leaving.signal).catch((e: unknown) => e);
+    await waitFor(async () => ((await gauge(t, 'tca_imports_waiting')) === 2 ? true : undefined));
+    leaving.abort();
+    expect(await third).toBeInstanceOf(Error);
+    await waitFor(async () => ((await gauge(t, 'tca_imports_waiting')) === 1 ? true : undefined));
+    expect(await importKeys()).toEqual(['first']);
+
+    first.finish();
+    const firstReport = await firstAnswer;
+    expect(firstReport.status).toBe(200);
+    expect(await firstReport.json()).toMatchObject({ accepted: 10 });
+    const secondReport = await second;
+    expect(secondReport.status).toBe(200);
+    expect(await secondReport.json()).toMatchObject({ accepted: 3 });
+    expect(await gauge(t, 'tca_imports_waiting')).toBe(0);
+    expect(await importKeys()).toEqual(['first', 'second']);
+    expect(await pendingAdds(t, dataflowId)).toBe(13);
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { IngestAdmission, type Admitted } from './ingest-admission.ts';
+import { AdmissionGate, type Admitted } from './admission-gate.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -16,17 +16,17 @@ async function settled<T>(promise: Promise<T>): Promise<{ done: boolean; value?:
   return state;
 }
 
-describe('IngestAdmission', () => {
+describe('AdmissionGate', () => {
   it('admits bodies up to the limit, then makes the next wait until room comes free', async () => {
-    const states: Array<{ pendingBytes: number; waiting: number }> = [];
-    const gate = new IngestAdmission({
-      maxPendingBytes: 100,
+    const states: Array<{ pending: number; waiting: number }> = [];
+    const gate = new AdmissionGate({
+      capacity: 100,
       maxWaitMs: 1000,
       onChange: (s) => states.push(s),
     });
     const a = (await gate.admit(60))!;
     const b = (await gate.admit(40))!;
-    expect(gate.pendingBytes).toBe(100);
+    expect(gate.pending).toBe(100);
     const c = gate.admit(10);
     expect((await settled(c)).done).toBe(false);
     expect(gate.waiting).toBe(1);
@@ -34,28 +34,28 @@ describe('IngestAdmission', () => {
     const admitted = await settled(c);
     expect(admitted.done).toBe(true);
     expect(admitted.value).not.toBeNull();
-    expect(gate.pendingBytes).toBe(50);
+    expect(gate.pending).toBe(50);
     expect(gate.waiting).toBe(0);
     b.release();
     admitted.value!.release();
-    expect(gate.pendingBytes).toBe(0);
-    expect(states.at(-1)).toEqual({ pendingBytes: 0, waiting: 0 });
+    expect(gate.pending).toBe(0);
+    expect(states.at(-1)).toEqual({ pending: 0, waiting: 0 });
   });
 
   it('admits a body larger than the limit alone, once nothing else is held', async () => {
-    const gate = new IngestAdmission({ maxPendingBytes: 100, maxWaitMs: 1000 });
+    const gate = new AdmissionGate({ capacity: 100, maxWaitMs: 1000 });
     const small = (await gate.admit(10))!;
     const large = gate.admit(500);
     expect((await settled(large)).done).toBe(false);
     small.release();
     const admitted = await settled(large);
     expect(admitted.value).not.toBeNull();
-    expect(gate.pendingBytes).toBe(500);
+    expect(gate.pending).toBe(500);
     expect((await settled(gate.admit(1))).done).toBe(false);
   });
 
   it('serves waiters in arrival order: a small body does not pass a large one waiting before it', async () => {
-    const gate = new IngestAdmission({ maxPendingBytes: 100, maxWaitMs: 1000 });
+    const gate = new AdmissionGate({ capacity: 100, maxWaitMs: 1000 });
     const held = (await gate.admit(90))!;
     const large = gate.admit(80);
     const small = gate.admit(5);
@@ -63,11 +63,11 @@ describe('IngestAdmission', () => {
     held.release();
     expect((await settled(large)).value).not.toBeNull();
     expect((await settled(small)).value).not.toBeNull();
-    expect(gate.pendingBytes).toBe(85);
+    expect(gate.pending).toBe(85);
   });
 
   it('refuses a request that found no room within the wait, holding nothing for it, and lets those behind it in', async () => {
-    const gate = new IngestAdmission({ maxPendingBytes: 100, maxWaitMs: 1000 });
+    const gate = new AdmissionGate({ capacity: 100, maxWaitMs: 1000 });
     const held = (await gate.admit(70))!;
     const large = gate.admit(50);
     const small = gate.admit(20);
@@ -77,14 +77,14 @@ describe('IngestAdmission', () => {
     expect((await settled(large)).value).toBeNull();
     // The refused head no longer holds back the small request, which fits beside what is held.
     expect((await settled(small)).value).not.toBeNull();
-    expect(gate.pendingBytes).toBe(90);
+    expect(gate.pending).toBe(90);
     expect(gate.waiting).toBe(0);
     held.release();
-    expect(gate.pendingBytes).toBe(20);
+    expect(gate.pending).toBe(20);
   });
 
   it('refuses at once when no wait is allowed', async () => {
-    const gate = new IngestAdmission({ maxPendingBytes: 100, maxWaitMs: 0 });
+    const gate = new AdmissionGate({ capacity: 100, maxWaitMs: 0 });
     const held = (await gate.admit(100))!;
     expect(await gate.admit(1)).toBeNull();
     expect(gate.waiting).toBe(0);
@@ -93,16 +93,34 @@ describe('IngestAdmission', () => {
   });
 
   it('gives back what a body did not need once it is read, and a reservation only once', async () => {
-    const gate = new IngestAdmission({ maxPendingBytes: 100, maxWaitMs: 1000 });
+    const gate = new AdmissionGate({ capacity: 100, maxWaitMs: 1000 });
     const reserved: Admitted = (await gate.admit(100))!;
     const next = gate.admit(60);
     reserved.shrink(30);
     expect((await settled(next)).value).not.toBeNull();
-    expect(gate.pendingBytes).toBe(90);
+    expect(gate.pending).toBe(90);
     reserved.shrink(80); // never grows back
-    expect(gate.pendingBytes).toBe(90);
+    expect(gate.pending).toBe(90);
     reserved.release();
     reserved.release();
-    expect(gate.pendingBytes).toBe(60);
+    expect(gate.pending).toBe(60);
+  });
+
+  it('waits without a time limit when told to, until room comes free or the client goes away', async () => {
+    const gate = new AdmissionGate({ capacity: 1, maxWaitMs: Infinity });
+    const running = (await gate.admit(1))!;
+    const client = new AbortController();
+    const gone = gate.admit(1, client.signal);
+    const next = gate.admit(1);
+    await vi.advanceTimersByTimeAsync(24 * 3600_000);
+    expect((await settled(gone)).done).toBe(false);
+    expect(gate.waiting).toBe(2);
+    client.abort();
+    expect((await settled(gone)).value).toBeNull();
+    expect(gate.waiting).toBe(1);
+    running.release();
+    expect((await settled(next)).value).not.toBeNull();
+    expect(gate.pending).toBe(1);
+    expect(await gate.admit(1, AbortSignal.abort())).toBeNull();
   });
 });

@@ -1,0 +1,122 @@
+/**
+ * Bounds the work the service takes on at once, so a burst of senders costs a wait or a retry instead of the memory
+ * it would take to hold all of it: a request reserves its units (the bytes of an ingest body, or one import) before
+ * its body is read and gives them back once its answer is decided. One that cannot be admitted waits, first come
+ * first served, for at most `maxWaitMs` (or until its client goes away); then it is refused (the caller answers 503
+ * with Retry-After) and nothing of it has been read.
+ */
+export class AdmissionGate {
+  readonly #capacity: number;
+  readonly #maxWaitMs: number;
+  readonly #onChange: (state: { pending: number; waiting: number }) => void;
+  readonly #waiters: Waiter[] = [];
+  #pending = 0;
+
+  constructor(options: {
+    /** Units admitted at once. A request asking for more is admitted alone, when nothing else is. */
+    capacity: number;
+    /** How long a request may wait for room (`Infinity`: until room comes free or its client goes away). */
+    maxWaitMs: number;
+    /** Told of every change (for metrics). */
+    onChange?: (state: { pending: number; waiting: number }) => void;
+  }) {
+    this.#capacity = options.capacity;
+    this.#maxWaitMs = options.maxWaitMs;
+    this.#onChange = options.onChange ?? (() => {});
+  }
+
+  /** Units reserved by admitted requests. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Requests waiting to be admitted. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Reserves `units`; resolves to the reservation, or to null when it could not be made within the wait or `signal`
+   * aborted first.
+   */
+  admit(units: number, signal?: AbortSignal): Promise<Admitted | null> {
+    if (this.#waiters.length === 0 && this.#fits(units)) return Promise.resolve(this.#reserve(units));
+    if (this.#maxWaitMs <= 0 || signal?.aborted) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const giveUp = () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at < 0) return;
+        this.#waiters.splice(at, 1);
+        clearTimeout(waiter.timer);
+        signal?.removeEventListener('abort', giveUp);
+        this.#changed();
+        resolve(null);
+        // A refused head may have been what held back smaller requests behind it.
+        this.#drain();
+      };
+      const waiter: Waiter = {
+        units,
+        resolve: (admitted) => {
+          signal?.removeEventListener('abort', giveUp);
+          resolve(admitted);
+        },
+        timer: Number.isFinite(this.#maxWaitMs) ? setTimeout(giveUp, this.#maxWaitMs) : undefined,
+      };
+      signal?.addEventListener('abort', giveUp, { once: true });
+      this.#waiters.push(waiter);
+      this.#changed();
+    });
+  }
+
+  #fits(units: number): boolean {
+    return this.#pending === 0 || this.#pending + units <= this.#capacity;
+  }
+
+  #reserve(units: number): Admitted {
+    let held = units;
+    this.#pending += held;
+    this.#changed();
+    return {
+      shrink: (to) => {
+        const next = Math.max(0, Math.min(held, to));
+        this.#pending -= held - next;
+        held = next;
+        this.#changed();
+        this.#drain();
+      },
+      release: () => {
+        this.#pending -= held;
+        held = 0;
+        this.#changed();
+        this.#drain();
+      },
+    };
+  }
+
+  /** Admits waiters in arrival order while the first of them fits. */
+  #drain(): void {
+    while (this.#waiters.length > 0 && this.#fits(this.#waiters[0]!.units)) {
+      const waiter = this.#waiters.shift()!;
+      clearTimeout(waiter.timer);
+      waiter.resolve(this.#reserve(waiter.units));
+    }
+  }
+
+  #changed(): void {
+    this.#onChange({ pending: this.#pending, waiting: this.#waiters.length });
+  }
+}
+
+/** An admitted request's reservation. */
+export interface Admitted {
+  /** Holds only `units` from now on (a body read and smaller than reserved); never more than before. */
+  shrink(units: number): void;
+  /** Gives the reservation back; further calls do nothing. */
+  release(): void;
+}
+
+interface Waiter {
+  units: number;
+  resolve: (admitted: Admitted | null) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
