@@ -97,8 +97,9 @@ export function createApp(options: AppOptions): ServiceApp {
     const max = options.limits.maxBodyBytes;
     // A compressed body's size says little of what it expands to: it reserves the most a body may hold.
     const declared = contentEncoding(req) === 'identity' ? declaredLength(req.headers) : null;
-    const admitted = await admission.admit(Math.min(declared ?? max, max));
+    const admitted = await admission.admit(Math.min(declared ?? max, max), req.signal);
     if (admitted !== null) return admitted;
+    if (req.signal.aborted) throw clientGone();
     if (now() - lastBusyLog >= BUSY_LOG_INTERVAL_MS) {
       lastBusyLog = now();
       logger.warn(
