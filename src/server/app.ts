@@ -21,22 +21,13 @@ import { buildOpenApi } from './openapi.ts';
 import { serveConsole } from './static-files.ts';
 import { AdmissionGate, type Admitted } from './admission-gate.ts';
 import { StoreError, storeUnavailable } from '../store/index.ts';
+import type { Config } from '../config/index.ts';
 
 export interface AppOptions {
   backend: ServiceBackend;
   logger: Logger;
   metrics: ServiceMetrics;
-  limits: {
-    maxBodyBytes: number;
-    maxIngestItems: number;
-    idleTimeoutSeconds: number;
-    /** Bytes of ingest bodies held at once. */
-    ingestMaxPendingBytes: number;
-    /** How long an ingest request waits for room before it is refused with 503. */
-    ingestMaxWaitSeconds: number;
-    /** File imports (uploads, URLs) run at once; later ones wait their turn. */
-    maxConcurrentImports: number;
-  };
+  limits: Config['limits'];
   /** The console build (web/dist); null serves no console. */
   staticDir: string | null;
   /** Check every response against its schema (tests turn this on; a mismatch is a 500). */

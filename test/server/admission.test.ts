@@ -73,12 +73,12 @@ async function holdRoom(t: TestService) {
   return { finish: held.finish, answer };
 }
 
-describe('ingest with no room and no wait', () => {
-  let t: TestService;
-  let dataflowId: string;
+/** A service started with `env` for the enclosing describe, with the segment activated. */
+function serviceWith(env: Record<string, string>): { t: TestService; dataflowId: string } {
+  const s = {} as { t: TestService; dataflowId: string };
   beforeAll(async () => {
-    t = await startTestService({ TCA_INGEST_MAX_PENDING_BYTES: '1024', TCA_INGEST_MAX_WAIT_SECONDS: '0' });
-    dataflowId = await activateEmailSegment(t, {
+    s.t = await startTestService(env);
+    s.dataflowId = await activateEmailSegment(s.t, {
       segmentId: SEG,
       segmentName: 'Admission',
       dataflowName: 'Admission',
@@ -86,12 +86,17 @@ describe('ingest with no room and no wait', () => {
     });
   });
   afterAll(async () => {
-    await t?.close();
+    await s.t?.close();
   });
+  return s;
+}
+
+describe('ingest with no room and no wait', () => {
+  const s = serviceWith({ TCA_INGEST_MAX_PENDING_BYTES: '1024', TCA_INGEST_MAX_WAIT_SECONDS: '0' });
 
   it('refuses a request with 503 and Retry-After, keeping nothing of it, and takes it once room is free', async () => {
-    const held = await holdRoom(t);
-    const refused = await ingest(t, ndjson(10, 13), 'refused');
+    const held = await holdRoom(s.t);
+    const refused = await ingest(s.t, ndjson(10, 13), 'refused');
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('2');
     expect(refused.body.error).toMatchObject({
@@ -100,23 +105,23 @@ describe('ingest with no room and no wait', () => {
     });
     expect(refused.body.error.message).toMatch(/TCA_INGEST_MAX_PENDING_BYTES/);
     expect(refused.body.error.message).toMatch(/Nothing of this request was read or kept/);
-    expect(await pendingAdds(t, dataflowId)).toBe(0);
+    expect(await pendingAdds(s.t, s.dataflowId)).toBe(0);
 
     held.finish();
     const first = await held.answer;
     expect(first.status, JSON.stringify(first.body)).toBe(202);
     expect(first.body).toMatchObject({ accepted: 4 });
-    expect(await gauge(t, 'tca_ingest_pending_bytes')).toBe(0);
+    expect(await gauge(s.t, 'tca_ingest_pending_bytes')).toBe(0);
 
-    const again = await ingest(t, ndjson(10, 13), 'refused');
+    const again = await ingest(s.t, ndjson(10, 13), 'refused');
     expect(again.status, JSON.stringify(again.body)).toBe(202);
     expect(again.body).toMatchObject({ accepted: 3, duplicate: false });
-    expect(await pendingAdds(t, dataflowId)).toBe(7);
+    expect(await pendingAdds(s.t, s.dataflowId)).toBe(7);
   });
 
   it('checks the token before waiting for room: a bad token gets 401, not 503', async () => {
-    const held = await holdRoom(t);
-    const res = await fetch(`${t.service.url}/api/v1/ingest/profiles`, {
+    const held = await holdRoom(s.t);
+    const res = await fetch(`${s.t.service.url}/api/v1/ingest/profiles`, {
       method: 'POST',
       headers: { authorization: 'Bearer nope', 'content-type': 'application/x-ndjson' },
       body: ndjson(20, 21),
@@ -128,62 +133,36 @@ describe('ingest with no room and no wait', () => {
 });
 
 describe('ingest with no room and a wait', () => {
-  let t: TestService;
-  let dataflowId: string;
-  beforeAll(async () => {
-    t = await startTestService({ TCA_INGEST_MAX_PENDING_BYTES: '1024', TCA_INGEST_MAX_WAIT_SECONDS: '60' });
-    dataflowId = await activateEmailSegment(t, {
-      segmentId: SEG,
-      segmentName: 'Admission',
-      dataflowName: 'Admission',
-      mappingName: 'Admission',
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const s = serviceWith({ TCA_INGEST_MAX_PENDING_BYTES: '1024', TCA_INGEST_MAX_WAIT_SECONDS: '60' });
 
   it('holds a request until room comes free, then accepts it', async () => {
-    const held = await holdRoom(t);
-    const waiting = ingest(t, ndjson(10, 13), 'waiting');
-    await waitFor(async () => ((await gauge(t, 'tca_ingest_waiting_requests')) === 1 ? true : undefined));
-    expect(await pendingAdds(t, dataflowId)).toBe(0);
+    const held = await holdRoom(s.t);
+    const waiting = ingest(s.t, ndjson(10, 13), 'waiting');
+    await waitFor(async () => ((await gauge(s.t, 'tca_ingest_waiting_requests')) === 1 ? true : undefined));
+    expect(await pendingAdds(s.t, s.dataflowId)).toBe(0);
 
     held.finish();
     expect((await held.answer).status).toBe(202);
     const answer = await waiting;
     expect(answer.status, JSON.stringify(answer.body)).toBe(202);
     expect(answer.body).toMatchObject({ accepted: 3 });
-    expect(await gauge(t, 'tca_ingest_waiting_requests')).toBe(0);
-    expect(await pendingAdds(t, dataflowId)).toBe(7);
+    expect(await gauge(s.t, 'tca_ingest_waiting_requests')).toBe(0);
+    expect(await pendingAdds(s.t, s.dataflowId)).toBe(7);
   });
 });
 
 describe('file imports beyond the ones running', () => {
-  let t: TestService;
-  let dataflowId: string;
-  beforeAll(async () => {
-    t = await startTestService({ TCA_MAX_CONCURRENT_IMPORTS: '1' });
-    dataflowId = await activateEmailSegment(t, {
-      segmentId: SEG,
-      segmentName: 'Admission',
-      dataflowName: 'Admission',
-      mappingName: 'Admission',
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const s = serviceWith({ TCA_MAX_CONCURRENT_IMPORTS: '1' });
 
   const csv = (from: number, to: number) =>
     Array.from({ length: to - from }, (_, i) => `crm-${from + i},imported${from + i}@example.com,1\n`).join(
       '',
     );
   const upload = (body: BodyInit, key: string, signal?: AbortSignal) =>
-    fetch(`${t.service.url}/api/v1/imports`, {
+    fetch(`${s.t.service.url}/api/v1/imports`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${t.adminToken}`,
+        authorization: `Bearer ${s.t.adminToken}`,
         'content-type': 'text/csv',
         'idempotency-key': key,
       },
@@ -192,7 +171,7 @@ describe('file imports beyond the ones running', () => {
       ...(signal ? { signal } : {}),
     } as RequestInit);
   const importKeys = async () => {
-    const res = await t.call('GET', '/api/v1/imports', { token: t.adminToken });
+    const res = await s.t.call('GET', '/api/v1/imports', { token: s.t.adminToken });
     return (res.body.imports as Array<{ key: string }>).map((i) => i.key).sort();
   };
 
@@ -203,13 +182,13 @@ describe('file imports beyond the ones running', () => {
     await waitFor(async () => ((await importKeys()).includes('first') ? true : undefined));
 
     const second = upload(header + csv(100, 103), 'second');
-    await waitFor(async () => ((await gauge(t, 'tca_imports_waiting')) === 1 ? true : undefined));
+    await waitFor(async () => ((await gauge(s.t, 'tca_imports_waiting')) === 1 ? true : undefined));
     const leaving = new AbortController();
     const third = upload(header + csv(200, 201), 'third', leaving.signal).catch((e: unknown) => e);
-    await waitFor(async () => ((await gauge(t, 'tca_imports_waiting')) === 2 ? true : undefined));
+    await waitFor(async () => ((await gauge(s.t, 'tca_imports_waiting')) === 2 ? true : undefined));
     leaving.abort();
     expect(await third).toBeInstanceOf(Error);
-    await waitFor(async () => ((await gauge(t, 'tca_imports_waiting')) === 1 ? true : undefined));
+    await waitFor(async () => ((await gauge(s.t, 'tca_imports_waiting')) === 1 ? true : undefined));
     expect(await importKeys()).toEqual(['first']);
 
     first.finish();
@@ -219,8 +198,8 @@ describe('file imports beyond the ones running', () => {
     const secondReport = await second;
     expect(secondReport.status).toBe(200);
     expect(await secondReport.json()).toMatchObject({ accepted: 3 });
-    expect(await gauge(t, 'tca_imports_waiting')).toBe(0);
+    expect(await gauge(s.t, 'tca_imports_waiting')).toBe(0);
     expect(await importKeys()).toEqual(['first', 'second']);
-    expect(await pendingAdds(t, dataflowId)).toBe(13);
+    expect(await pendingAdds(s.t, s.dataflowId)).toBe(13);
   });
 });
