@@ -243,6 +243,8 @@ export function createApp(options: AppOptions): ServiceApp {
           });
         }
       }
+      // A route that takes no JSON body knows every problem of the request by now: it says so before waiting its turn.
+      if (!(r.body && !r.rawBody) && details.length > 0) throw invalidRequest(details);
       const admitted = r.rawBody
         ? await admitBody(c.req.raw)
         : r.importSlot
@@ -280,13 +282,7 @@ export function createApp(options: AppOptions): ServiceApp {
           if (res.success) body = res.data;
           else details.push(...zodDetails(res.error));
         }
-        if (details.length > 0) {
-          throw badRequest(
-            `Invalid request (${details.length} problem${details.length === 1 ? '' : 's'})`,
-            details,
-            'validation_failed',
-          );
-        }
+        if (details.length > 0) throw invalidRequest(details);
 
         let status = r.status;
         const result = await r.handler({
@@ -372,6 +368,14 @@ const STORE_RETRY_AFTER_SECONDS = 30;
 const BUSY_RETRY_AFTER_SECONDS = 2;
 /** A service refusing ingest requests says so in its log at most this often. */
 const BUSY_LOG_INTERVAL_MS = 60_000;
+
+function invalidRequest(details: ErrorDetail[]): ApiError {
+  return badRequest(
+    `Invalid request (${details.length} problem${details.length === 1 ? '' : 's'})`,
+    details,
+    'validation_failed',
+  );
+}
 
 function clientGone(): ApiError {
   return new ApiError({

@@ -175,7 +175,7 @@ describe('file imports beyond the ones running', () => {
     return (res.body.imports as Array<{ key: string }>).map((i) => i.key).sort();
   };
 
-  it('runs one at a time: the next waits unread, a client that leaves is dropped from the queue', async () => {
+  it('runs one at a time: the next waits unread, a client that leaves is dropped from the queue, a bad query is told at once', async () => {
     const header = `profile_key,email,segment:${SEG}\n`;
     const first = heldBody(header + csv(0, 5), csv(5, 10));
     const firstAnswer = upload(first.body, 'first');
@@ -190,6 +190,14 @@ describe('file imports beyond the ones running', () => {
     expect(await third).toBeInstanceOf(Error);
     await waitFor(async () => ((await gauge(s.t, 'tca_imports_waiting')) === 1 ? true : undefined));
     expect(await importKeys()).toEqual(['first']);
+    // A request the service can refuse without reading it does not wait its turn to be told.
+    const invalid = await fetch(`${s.t.service.url}/api/v1/imports?mode=sideways`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.t.adminToken}`, 'content-type': 'text/csv' },
+      body: header + csv(300, 301),
+    });
+    expect(invalid.status).toBe(400);
+    expect(await invalid.json()).toMatchObject({ error: { code: 'validation_failed' } });
 
     first.finish();
     const firstReport = await firstAnswer;
