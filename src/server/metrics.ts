@@ -6,7 +6,7 @@ export interface ServiceMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
   ingestedProfiles: Counter<'outcome'>;
-  /** Bytes of ingest bodies admitted and not yet answered, and requests waiting for room (`IngestAdmission`). */
+  /** Bytes of ingest bodies admitted and not yet answered, and requests waiting for room (`AdmissionGate`). */
   ingestPendingBytes: Gauge;
   ingestWaiting: Gauge;
   /** File imports waiting for their turn under TCA_MAX_CONCURRENT_IMPORTS. */
