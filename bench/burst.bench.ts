@@ -6,13 +6,20 @@
 // Knobs: BURST_BENCH_SENDERS (default 256) × BURST_BENCH_PROFILES per request (2,000) × BURST_BENCH_REQUESTS (512);
 // BURST_BENCH_UPLOADS (6) × BURST_BENCH_ROWS (100,000). Service settings (TCA_INGEST_MAX_PENDING_BYTES,
 // TCA_MAX_CONCURRENT_IMPORTS, …) pass through from the environment.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { once } from 'node:events';
-import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adminApi, EMAIL_PHONE_MAPPING, freePort, startApiService, waitReady } from './fixture.ts';
+import {
+  adminApi,
+  EMAIL_PHONE_MAPPING,
+  freePort,
+  pausedDataflowOverApi,
+  startApiService,
+  uploadCsv,
+  waitReady,
+} from './fixture.ts';
 
 const SENDERS = Number(process.env['BURST_BENCH_SENDERS'] ?? 256);
 const PER_REQUEST = Number(process.env['BURST_BENCH_PROFILES'] ?? 2000);
@@ -39,18 +46,7 @@ async function withService(
   try {
     await waitReady(url, Date.now() + 120_000);
     const { token, api } = await adminApi(url, join(dir, 'data'));
-    await api('POST', '/api/v1/segments', { id: SEGMENT, name: 'Bench burst' });
-    const destination = await api('POST', '/api/v1/destinations', {
-      name: 'Bench',
-      accountId: '18ce54d4x5t',
-    });
-    await api('POST', '/api/v1/dataflows', {
-      name: 'Bench burst flow',
-      destinationId: destination.id,
-      mapping: EMAIL_PHONE_MAPPING,
-      audiences: [{ segmentId: SEGMENT }],
-      status: 'paused',
-    });
+    await pausedDataflowOverApi(api, 'Bench burst flow', [SEGMENT], EMAIL_PHONE_MAPPING);
     const start = performance.now();
     const { refused, accepted } = await load(url, token);
     const seconds = (performance.now() - start) / 1000;
@@ -111,14 +107,8 @@ function ingestLoad(senders: number) {
 function uploadLoad(files: readonly string[], atOnce: boolean) {
   return async (url: string, token: string) => {
     const upload = async (file: string) => {
-      const res = await fetch(`${url}/api/v1/imports`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
-        body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
-        duplex: 'half',
-      } as RequestInit);
-      const report = (await res.json()) as { accepted?: number };
-      if (res.status !== 200) throw new Error(`upload answered ${res.status}: ${JSON.stringify(report)}`);
+      const { status, report } = await uploadCsv(url, token, file);
+      if (status !== 200) throw new Error(`upload answered ${status}: ${JSON.stringify(report)}`);
       return report.accepted ?? 0;
     };
     let accepted = 0;

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse';
@@ -112,6 +113,48 @@ export async function adminApi(
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
       return (await res.json()) as { id: string };
     },
+  };
+}
+
+/**
+ * Over a service's API (see `adminApi`): the segments, a destination on the demo account and a dataflow activating
+ * them, paused, so what a benchmark measures is ingest (durable ledger writes), not delivery.
+ */
+export async function pausedDataflowOverApi(
+  api: (method: string, path: string, body: unknown) => Promise<{ id: string }>,
+  name: string,
+  segments: readonly string[],
+  mapping: readonly MappingRow[],
+): Promise<void> {
+  for (const id of segments) await api('POST', '/api/v1/segments', { id, name: `Bench ${id}` });
+  const destination = await api('POST', '/api/v1/destinations', {
+    name: 'Bench',
+    accountId: seed.accounts[0]!.id,
+  });
+  await api('POST', '/api/v1/dataflows', {
+    name,
+    destinationId: destination.id,
+    mapping,
+    audiences: segments.map((segmentId) => ({ segmentId })),
+    status: 'paused',
+  });
+}
+
+/** Streams a CSV file to a service's `POST /api/v1/imports`; the status and the import report it answered. */
+export async function uploadCsv(
+  url: string,
+  token: string,
+  file: string,
+): Promise<{ status: number; report: { accepted?: number } & Record<string, unknown> }> {
+  const res = await fetch(`${url}/api/v1/imports`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+    body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+    duplex: 'half',
+  } as RequestInit);
+  return {
+    status: res.status,
+    report: (await res.json()) as { accepted?: number } & Record<string, unknown>,
   };
 }
 

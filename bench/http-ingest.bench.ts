@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error autocannon ships no type declarations
 import autocannonModule from 'autocannon';
-import { adminApi, freePort, startApiService, waitReady } from './fixture.ts';
+import { adminApi, freePort, pausedDataflowOverApi, startApiService, waitReady } from './fixture.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -42,19 +42,10 @@ try {
   await waitReady(url, Date.now() + 120_000);
   const { token, api } = await adminApi(url, join(dir, 'data'));
   const segments = ['seg-loyal', 'seg-cart', 'seg-vip'];
-  for (const id of segments) await api('POST', '/api/v1/segments', { id, name: `Bench ${id}` });
-  const destination = await api('POST', '/api/v1/destinations', { name: 'Bench', accountId: '18ce54d4x5t' });
-  await api('POST', '/api/v1/dataflows', {
-    name: 'Bench flow',
-    destinationId: destination.id,
-    mapping: [
-      { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true },
-      { sourceType: 'namespace', source: 'Phone', target: 'phone_number', applyTransformation: true },
-    ],
-    audiences: segments.map((segmentId) => ({ segmentId })),
-    // Paused: this measures ingest (durable ledger writes), not delivery.
-    status: 'paused',
-  });
+  await pausedDataflowOverApi(api, 'Bench flow', segments, [
+    { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true },
+    { sourceType: 'namespace', source: 'Phone', target: 'phone_number', applyTransformation: true },
+  ]);
 
   let counter = 0;
   // Bodies are built from a template (the same JSON JSON.stringify would give), so the load generator, which shares

@@ -5,18 +5,19 @@
 // `UPLOAD_BENCH_ROWS` sets the size (default 300,000).
 //
 // Run: node bin/run-ts.js bench/upload.bench.ts
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import {
   adminApi,
   csvParseHashFloor,
   EMAIL_PHONE_MAPPING,
   freePort,
+  pausedDataflowOverApi,
   startApiService,
+  uploadCsv,
   waitReady,
 } from './fixture.ts';
 
@@ -47,29 +48,15 @@ try {
   const size = (await stat(file)).size;
   await waitReady(url, Date.now() + 120_000);
   const { token, api } = await adminApi(url, join(dir, 'data'));
-  await api('POST', '/api/v1/segments', { id: SEGMENT, name: 'Bench upload' });
-  const destination = await api('POST', '/api/v1/destinations', { name: 'Bench', accountId: '18ce54d4x5t' });
-  await api('POST', '/api/v1/dataflows', {
-    name: 'Bench upload flow',
-    destinationId: destination.id,
-    mapping: MAPPING,
-    audiences: [{ segmentId: SEGMENT }],
-    status: 'paused',
-  });
+  await pausedDataflowOverApi(api, 'Bench upload flow', [SEGMENT], MAPPING);
 
   const measured = await csvParseHashFloor(file, MAPPING);
   if (measured.rows !== ROWS) throw new Error(`the floor parsed ${measured.rows} of ${ROWS} rows`);
   const floorRate = measured.rowsPerSecond;
   const upload = async () => {
     const start = performance.now();
-    const res = await fetch(`${url}/api/v1/imports`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
-      body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
-      duplex: 'half',
-    } as RequestInit);
-    const report = (await res.json()) as { rowsRead: number; accepted: number; rejectedCount: number };
-    if (res.status !== 200 || report.accepted !== ROWS) throw new Error(`upload: ${JSON.stringify(report)}`);
+    const { status, report } = await uploadCsv(url, token, file);
+    if (status !== 200 || report.accepted !== ROWS) throw new Error(`upload: ${JSON.stringify(report)}`);
     return ROWS / ((performance.now() - start) / 1000);
   };
   const first = await upload();
