@@ -47,20 +47,20 @@ export class AdmissionGate {
         const at = this.#waiters.indexOf(waiter);
         if (at < 0) return;
         this.#waiters.splice(at, 1);
-        clearTimeout(waiter.timer);
-        signal?.removeEventListener('abort', giveUp);
         this.#changed();
-        resolve(null);
+        waiter.settle(null);
         // A refused head may have been what held back smaller requests behind it.
         this.#drain();
       };
+      const timer = Number.isFinite(this.#maxWaitMs) ? setTimeout(giveUp, this.#maxWaitMs) : undefined;
+      // Admitted or given up, the waiter's timer and abort listener go with it.
       const waiter: Waiter = {
         units,
-        resolve: (admitted) => {
+        settle: (admitted) => {
+          clearTimeout(timer);
           signal?.removeEventListener('abort', giveUp);
           resolve(admitted);
         },
-        timer: Number.isFinite(this.#maxWaitMs) ? setTimeout(giveUp, this.#maxWaitMs) : undefined,
       };
       signal?.addEventListener('abort', giveUp, { once: true });
       this.#waiters.push(waiter);
@@ -97,8 +97,7 @@ export class AdmissionGate {
   #drain(): void {
     while (this.#waiters.length > 0 && this.#fits(this.#waiters[0]!.units)) {
       const waiter = this.#waiters.shift()!;
-      clearTimeout(waiter.timer);
-      waiter.resolve(this.#reserve(waiter.units));
+      waiter.settle(this.#reserve(waiter.units));
     }
   }
 
@@ -117,6 +116,6 @@ export interface Admitted {
 
 interface Waiter {
   units: number;
-  resolve: (admitted: Admitted | null) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves the waiter's `admit` call and drops its timer and abort listener. */
+  settle: (admitted: Admitted | null) => void;
 }
