@@ -31,13 +31,14 @@ const SEGMENT = 'seg-burst';
 interface Outcome {
   seconds: number;
   peakRssMb: number;
-  refused: number;
+  /** The Retry-After of each refusal. */
+  refused: number[];
   accepted: number;
 }
 
 /** Starts a service with a paused dataflow, runs `load` against it, and reports the service's peak RSS. */
 async function withService(
-  load: (url: string, token: string) => Promise<{ refused: number; accepted: number }>,
+  load: (url: string, token: string) => Promise<{ refused: number[]; accepted: number }>,
 ): Promise<Outcome> {
   const dir = await mkdtemp(join(tmpdir(), 'tca-bench-burst-'));
   const port = await freePort();
@@ -65,7 +66,8 @@ async function withService(
 function ingestLoad(senders: number) {
   return async (url: string, token: string) => {
     let next = 0;
-    let refused = 0;
+    /** The Retry-After of each refusal. */
+    const refused: number[] = [];
     let accepted = 0;
     const sender = async () => {
       for (let n = next++; n < REQUESTS; n = next++) {
@@ -93,8 +95,9 @@ function ingestLoad(senders: number) {
             break;
           }
           if (res.status !== 503) throw new Error(`ingest answered ${res.status}: ${JSON.stringify(result)}`);
-          refused += 1;
-          await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
+          const retryAfter = Number(res.headers.get('retry-after') ?? 1);
+          refused.push(retryAfter);
+          await new Promise((r) => setTimeout(r, retryAfter * 1000));
         }
       }
     };
@@ -114,12 +117,18 @@ function uploadLoad(files: readonly string[], atOnce: boolean) {
     let accepted = 0;
     if (atOnce) for (const n of await Promise.all(files.map(upload))) accepted += n;
     else for (const file of files) accepted += await upload(file);
-    return { refused: 0, accepted };
+    return { refused: [], accepted };
   };
 }
 
+function refusals(retryAfter: readonly number[]): string {
+  if (retryAfter.length === 0) return '0 refused';
+  const sorted = [...retryAfter].sort((a, b) => a - b);
+  return `${sorted.length} refused and sent again after Retry-After ${sorted[0]}-${sorted.at(-1)} s (median ${sorted[sorted.length >> 1]})`;
+}
+
 function line(label: string, o: Outcome): string {
-  return `${label.padEnd(34)} ${o.seconds.toFixed(1).padStart(6)} s, peak RSS ${Math.round(o.peakRssMb).toLocaleString('en-US').padStart(5)} MB, ${o.accepted.toLocaleString('en-US')} accepted, ${o.refused} refused and sent again`;
+  return `${label.padEnd(34)} ${o.seconds.toFixed(1).padStart(6)} s, peak RSS ${Math.round(o.peakRssMb).toLocaleString('en-US').padStart(5)} MB, ${o.accepted.toLocaleString('en-US')} accepted, ${refusals(o.refused)}`;
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'tca-bench-burst-files-'));

@@ -123,4 +123,33 @@ describe('AdmissionGate', () => {
     expect(gate.pending).toBe(1);
     expect(await gate.admit(1, AbortSignal.abort())).toBeNull();
   });
+
+  it('asks a refused request back after the time the bodies ahead take to drain at the rate they drained lately', async () => {
+    const gate = new AdmissionGate({ capacity: 100, maxWaitMs: 0, now: Date.now });
+    const first = (await gate.admit(100))!;
+    // Nothing freed yet: no rate to go by.
+    expect(gate.retryAfterSeconds(50, 1, 30)).toBe(30);
+    // 100 units freed over 4 s: 25 per second.
+    vi.advanceTimersByTime(4000);
+    first.release();
+    const held = (await gate.admit(100))!;
+    expect(await gate.admit(50)).toBeNull();
+    // 50 more than the room: 2 s at 25 per second.
+    expect(gate.retryAfterSeconds(50, 1, 30)).toBe(2);
+    // Each request waiting goes first, and makes the estimate longer.
+    const waiting = new AdmissionGate({ capacity: 100, maxWaitMs: 1000, now: Date.now });
+    vi.advanceTimersByTime(1000);
+    (await waiting.admit(100))!.release(); // 100 per second
+    const full = (await waiting.admit(100))!;
+    void waiting.admit(100);
+    void waiting.admit(100);
+    expect(waiting.retryAfterSeconds(100, 1, 30)).toBe(3);
+    expect(waiting.retryAfterSeconds(100, 5, 30)).toBe(5);
+    // A gate that freed nothing for longer than its window has no rate again.
+    vi.advanceTimersByTime(60_000);
+    expect(gate.retryAfterSeconds(50, 1, 30)).toBe(30);
+    held.release();
+    full.release();
+    expect(gate.retryAfterSeconds(50, 1, 30)).toBe(1);
+  });
 });

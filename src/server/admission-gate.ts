@@ -10,6 +10,7 @@ export class AdmissionGate {
   readonly #maxWaitMs: number;
   readonly #onChange: (state: { pending: number; waiting: number }) => void;
   readonly #waiters: Waiter[] = [];
+  readonly #freed: DrainRate;
   #pending = 0;
 
   constructor(options: {
@@ -19,10 +20,13 @@ export class AdmissionGate {
     maxWaitMs: number;
     /** Told of every change (for metrics). */
     onChange?: (state: { pending: number; waiting: number }) => void;
+    /** The clock the rate room comes free at is measured by (epoch milliseconds). */
+    now?: () => number;
   }) {
     this.#capacity = options.capacity;
     this.#maxWaitMs = options.maxWaitMs;
     this.#onChange = options.onChange ?? (() => {});
+    this.#freed = new DrainRate(options.now ?? Date.now);
   }
 
   /** Units reserved by admitted requests. */
@@ -33,6 +37,21 @@ export class AdmissionGate {
   /** Requests waiting to be admitted. */
   get waiting(): number {
     return this.#waiters.length;
+  }
+
+  /**
+   * When a request for `units` that was refused should come back, in whole seconds within `[minSeconds,
+   * maxSeconds]`: the time room for it and for every request waiting now takes to come free, at the rate room came
+   * free over the last few seconds. A gate that freed nothing lately answers `maxSeconds`.
+   */
+  retryAfterSeconds(units: number, minSeconds: number, maxSeconds: number): number {
+    let queued = 0;
+    for (const waiter of this.#waiters) queued += waiter.units;
+    const short = this.#pending + queued + Math.min(units, this.#capacity) - this.#capacity;
+    if (short <= 0) return minSeconds;
+    const perSecond = this.#freed.perSecond();
+    if (perSecond <= 0) return maxSeconds;
+    return Math.min(maxSeconds, Math.max(minSeconds, Math.ceil(short / perSecond)));
   }
 
   /**
@@ -80,12 +99,14 @@ export class AdmissionGate {
       shrink: (to) => {
         const next = Math.max(0, Math.min(held, to));
         this.#pending -= held - next;
+        this.#freed.add(held - next);
         held = next;
         this.#changed();
         this.#drain();
       },
       release: () => {
         this.#pending -= held;
+        this.#freed.add(held);
         held = 0;
         this.#changed();
         this.#drain();
@@ -118,4 +139,51 @@ interface Waiter {
   units: number;
   /** Resolves the waiter's `admit` call and drops its timer and abort listener. */
   settle: (admitted: Admitted | null) => void;
+}
+
+/** Units freed over the last `DrainRate.WINDOW_MS`, in one-second buckets: the rate room comes free at. */
+class DrainRate {
+  static readonly WINDOW_MS = 10_000;
+  static readonly #BUCKET_MS = 1000;
+  readonly #now: () => number;
+  /** Units freed per bucket, oldest first, and the start of the newest bucket. */
+  readonly #buckets: number[] = [];
+  #newest = -Infinity;
+  /** When the gate was made: a young gate's rate is over the time it has lived. */
+  readonly #since: number;
+
+  constructor(now: () => number) {
+    this.#now = now;
+    this.#since = now();
+  }
+
+  add(units: number): void {
+    if (units <= 0) return;
+    this.#advance();
+    this.#buckets[this.#buckets.length - 1]! += units;
+  }
+
+  /** Units freed per second over the window (0 when nothing was freed in it). */
+  perSecond(): number {
+    this.#advance();
+    let total = 0;
+    for (const units of this.#buckets) total += units;
+    if (total === 0) return 0;
+    const spanMs = Math.min(DrainRate.WINDOW_MS, Math.max(DrainRate.#BUCKET_MS, this.#now() - this.#since));
+    return total / (spanMs / 1000);
+  }
+
+  /** Opens the bucket the clock is in, dropping those older than the window. */
+  #advance(): void {
+    const size = DrainRate.#BUCKET_MS;
+    const start = Math.floor(this.#now() / size) * size;
+    if (start < this.#newest) return;
+    const gap = Math.min(
+      DrainRate.WINDOW_MS / size,
+      this.#newest === -Infinity ? 1 : (start - this.#newest) / size,
+    );
+    for (let i = 0; i < gap; i += 1) this.#buckets.push(0);
+    while (this.#buckets.length > DrainRate.WINDOW_MS / size) this.#buckets.shift();
+    this.#newest = start;
+  }
 }

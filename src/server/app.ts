@@ -70,6 +70,7 @@ export function createApp(options: AppOptions): ServiceApp {
   const admission = new AdmissionGate({
     capacity: options.limits.ingestMaxPendingBytes,
     maxWaitMs: options.limits.ingestMaxWaitSeconds * 1000,
+    now,
     onChange: ({ pending, waiting }) => {
       metrics.ingestPendingBytes.set(pending);
       metrics.ingestWaiting.set(waiting);
@@ -88,17 +89,23 @@ export function createApp(options: AppOptions): ServiceApp {
     const max = options.limits.maxBodyBytes;
     // A compressed body's size says little of what it expands to: it reserves the most a body may hold.
     const declared = contentEncoding(req) === 'identity' ? declaredLength(req.headers) : null;
-    const admitted = await admission.admit(Math.min(declared ?? max, max), req.signal);
+    const units = Math.min(declared ?? max, max);
+    const admitted = await admission.admit(units, req.signal);
     if (admitted !== null) return admitted;
     if (req.signal.aborted) throw clientGone();
+    const retryAfter = admission.retryAfterSeconds(
+      units,
+      BUSY_RETRY_AFTER_SECONDS.min,
+      BUSY_RETRY_AFTER_SECONDS.max,
+    );
     if (now() - lastBusyLog >= BUSY_LOG_INTERVAL_MS) {
       lastBusyLog = now();
       logger.warn(
-        { pendingBytes: admission.pending, waiting: admission.waiting },
+        { pendingBytes: admission.pending, waiting: admission.waiting, retryAfterSeconds: retryAfter },
         'ingest requests are being refused (503): the bodies held reached TCA_INGEST_MAX_PENDING_BYTES',
       );
     }
-    throw ingestBusy(options.limits.ingestMaxPendingBytes, options.limits.ingestMaxWaitSeconds);
+    throw ingestBusy(options.limits.ingestMaxPendingBytes, options.limits.ingestMaxWaitSeconds, retryAfter);
   };
   /** Waits for an import's turn; only a client that goes away meanwhile is turned down (and hears nothing). */
   const admitImport = async (req: Request): Promise<Admitted> => {
@@ -364,8 +371,11 @@ export function createApp(options: AppOptions): ServiceApp {
 
 /** When a client should try again after the store refused work (a full disk, a database down). */
 const STORE_RETRY_AFTER_SECONDS = 30;
-/** When a busy service asks a refused ingest request to come back. */
-const BUSY_RETRY_AFTER_SECONDS = 2;
+/**
+ * The bounds of when a busy service asks a refused ingest request to come back: in between, the time the bodies held
+ * and waiting take to drain at the rate they drained lately (`AdmissionGate.retryAfterSeconds`).
+ */
+const BUSY_RETRY_AFTER_SECONDS = { min: 1, max: 30 };
 /** A service refusing ingest requests says so in its log at most this often. */
 const BUSY_LOG_INTERVAL_MS = 60_000;
 
@@ -385,7 +395,7 @@ function clientGone(): ApiError {
   });
 }
 
-function ingestBusy(maxPendingBytes: number, maxWaitSeconds: number): ApiError {
+function ingestBusy(maxPendingBytes: number, maxWaitSeconds: number, retryAfterSeconds: number): ApiError {
   return new ApiError({
     status: 503,
     code: 'service_busy',
@@ -395,7 +405,7 @@ function ingestBusy(maxPendingBytes: number, maxWaitSeconds: number): ApiError {
       `send it again after Retry-After seconds. If this persists, the store cannot keep up with the senders: send ` +
       `fewer requests at once, or raise the limit where the machine has memory to spare`,
     details: [{ path: '$', reason: 'ingest bodies held at the limit' }],
-    headers: { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) },
+    headers: { 'retry-after': String(retryAfterSeconds) },
   });
 }
 
