@@ -41,3 +41,16 @@ export const ALERT_TYPE_DESCRIPTIONS: Record<SubscribableAlertType, string> = {
   audience_not_targetable: 'X will not target an audience (too small)',
   dataflow_no_data: 'No profiles arrived for the hours the dataflow expects (its source stopped?)',
 };
+
+/**
+ * Whether an audience X will not target needs a look: not while X still processes it (PROCESSING takes hours after
+ * an audience is made or grows; X says so with its other reasons, TOO_SMALL among them).
+ */
+export function notTargetableAfterProcessing(audience: {
+  targetable: boolean | null;
+  reasons: readonly string[];
+}): boolean {
+  return (
+    audience.targetable === false && audience.reasons.length > 0 && !audience.reasons.includes('PROCESSING')
+  );
+}

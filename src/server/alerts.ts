@@ -10,7 +10,7 @@ import { describeNetworkFailure } from '../net/network-failure.ts';
 import { releaseLease, swapMeta, takeLease, type Leased } from './meta-lease.ts';
 import { createMailer, EMAIL_PREFIX, emailTarget, type AlertEmail } from './alert-email.ts';
 import { PAGERDUTY_EVENTS_URL, WEBHOOK_FORMATS, type WebhookFormat } from '../config/index.ts';
-import type { AlertType, RunNoticeType } from './alert-types.ts';
+import { notTargetableAfterProcessing, type AlertType, type RunNoticeType } from './alert-types.ts';
 
 /*
  * Alerts: conditions evaluated from the dataflows' health, kept in the store (`alert_states`), and sent to webhooks
@@ -218,7 +218,7 @@ export function evaluateConditions(
     // X's processing takes hours (PROCESSING meanwhile): an audience still not targetable after it needs a look.
     if (h.status === 'active') {
       for (const a of h.audiences) {
-        if (a.targetable !== false || a.reasons.length === 0 || a.reasons.includes('PROCESSING')) continue;
+        if (!notTargetableAfterProcessing(a)) continue;
         const hints = a.reasons.map((r) => NOT_TARGETABLE_HINTS[r]).filter((x) => x !== undefined);
         raise(
           `${h.dataflowId}:${a.id}:not_targetable`,

@@ -645,7 +645,7 @@ export const MonitoringDataflowSchema = z
     attention: z.array(z.enum(['paused', 'identities_failed', 'alerts_firing', 'not_targetable'])).meta({
       description:
         'Why the dataflow needs a look, empty when it does not: paused by an error, identities failed in the ' +
-        'window, alerts firing now, an X audience not targetable',
+        'window, alerts firing now, an X audience X has processed and will not target',
     }),
   })
   .meta({ id: 'MonitoringDataflow' });

@@ -1,6 +1,6 @@
 import { forwardedCursor } from './audit-forward.ts';
 import { createMailer, smtpOrigin, type AlertEmail } from './alert-email.ts';
-import { SUBSCRIBABLE_TYPES } from './alert-types.ts';
+import { notTargetableAfterProcessing, SUBSCRIBABLE_TYPES } from './alert-types.ts';
 import { openImportUrl, publicUrl, RangedUrl, urlFormat, urlImportKey, urlProblems } from './import-url.ts';
 import { describeAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
 import { PAGERDUTY_EVENTS_URL, type WebhookFormat } from '../config/index.ts';
@@ -1249,7 +1249,11 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           if (d.status === 'paused' && d.statusReason !== null) attention.push('paused');
           if (t.identitiesFailed > 0) attention.push('identities_failed');
           if (alertsFiring > 0) attention.push('alerts_firing');
-          if (own.some((a) => a.targetable === false)) attention.push('not_targetable');
+          const looked = own.map((a) => ({
+            targetable: a.targetable,
+            reasons: a.reasonsNotTargetable ?? [],
+          }));
+          if (looked.some(notTargetableAfterProcessing)) attention.push('not_targetable');
           return {
             dataflowId: d.id,
             name: d.name,

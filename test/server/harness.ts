@@ -64,15 +64,20 @@ export function callerFor(url: string): TestService['call'] {
 /**
  * A real service on loopback (temp SQLite dir) with a real emulator on loopback. `xNow` is X's clock (the real one by
  * default): a test that moves the service's clock moves X's with it, or its OAuth timestamps fall out of X's window.
+ * `xProcessingDelayMs` is how long X reports an audience PROCESSING after it changes (none by default).
  */
 export async function startTestService(
   env: Record<string, string> = {},
-  { xNow, ...options }: StartServiceOptions & { xNow?: () => number } = {},
+  {
+    xNow,
+    xProcessingDelayMs = 0,
+    ...options
+  }: StartServiceOptions & { xNow?: () => number; xProcessingDelayMs?: number } = {},
 ): Promise<TestService> {
   const dir = await mkdtemp(join(tmpdir(), 'tca-server-'));
   const emulator = createEmulator({
     seed: defaultDemoSeed(),
-    processingDelayMs: 0,
+    processingDelayMs: xProcessingDelayMs,
     ...(xNow ? { now: xNow } : {}),
   });
   const running = await emulator.listen({ port: 0, host: '127.0.0.1' });

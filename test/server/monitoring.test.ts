@@ -264,3 +264,56 @@ describe('GET /api/v1/monitoring', () => {
     expect(row.nextDeliveryAt).toBe(audiences[0].nextDeliveryAt);
   });
 });
+
+describe('GET /api/v1/monitoring: audiences X will not target', () => {
+  // Its own service: X here reports an audience PROCESSING for an hour after it changes, as it does for hours.
+  let x: TestService;
+  afterAll(async () => {
+    await x?.close();
+  });
+
+  it('flags an audience too small to target, and not one X still processes', async () => {
+    x = await startTestService({}, { xProcessingDelayMs: 3_600_000, engineTuning: { healthIntervalMs: 0 } });
+    const as = (method: string, path: string, body?: unknown) =>
+      x.call(method, path, { token: x.adminToken, ...(body === undefined ? {} : { body }) });
+    expect((await as('POST', '/api/v1/segments', { id: 'seg-small', name: 'Small' })).status).toBe(201);
+    const d = await as('POST', '/api/v1/destinations', {
+      name: 'Small destination',
+      accountId: DEMO.accountId,
+      credentials: DEMO.credentials,
+    });
+    const df = await as('POST', '/api/v1/dataflows', {
+      name: 'Small',
+      destinationId: d.body.id,
+      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+      audiences: [{ segmentId: 'seg-small' }],
+    });
+    expect(df.status, JSON.stringify(df.body)).toBe(201);
+    await as(
+      'POST',
+      '/api/v1/ingest/profiles',
+      profile('small@example.com', { 'seg-small': 'realized' }, 's1'),
+    );
+    expect((await as('POST', `/api/v1/dataflows/${df.body.id}/flush`)).status).toBe(200);
+    await x.service.engine.pollHealth();
+    const audience = (
+      (await as('GET', `/api/v1/audiences?dataflowId=${df.body.id}`)).body.items as Json[]
+    )[0]!;
+    expect(audience).toMatchObject({ targetable: false, reasonsNotTargetable: ['PROCESSING', 'TOO_SMALL'] });
+    const rowOf = async () =>
+      ((await as('GET', '/api/v1/monitoring')).body.dataflows as Json[]).find(
+        (r) => r.dataflowId === df.body.id,
+      );
+    expect((await rowOf())!.attention).toEqual([]);
+
+    // Processed: X now says only that it is too small, which needs a look.
+    x.emulator.admin.configure({ processingDelayMs: 0 });
+    expect(x.emulator.admin.process()).toBeGreaterThan(0);
+    await x.service.engine.pollHealth();
+    const processed = (
+      (await as('GET', `/api/v1/audiences?dataflowId=${df.body.id}`)).body.items as Json[]
+    )[0]!;
+    expect(processed).toMatchObject({ targetable: false, reasonsNotTargetable: ['TOO_SMALL'] });
+    expect((await rowOf())!.attention).toEqual(['not_targetable']);
+  });
+});
