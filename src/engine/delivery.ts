@@ -571,7 +571,9 @@ async function sendUnits(
     const requestUnits = unitsOf(request, built);
     const inflight = await recordSending(rt, audience.id, requestUnits, addsOf(request, built));
     try {
-      await client.postUsers(audience.accountId, audience.xAudienceId, request);
+      // X advises retrying a users request at once, then after 1 minute, then after 5: the engine's back-off
+      // (`nextAttemptAt`) does exactly that, so the client adds no retries of its own.
+      await client.postUsers(audience.accountId, audience.xAudienceId, request, { retries: 0 });
     } catch (error) {
       // X may have applied part of it, or all of it before the connection broke: record the write-ahead first.
       await writeInflight(rt, audience.id, inflight, audience);

@@ -17,6 +17,12 @@ export interface EngineXClient {
   ): Promise<CustomAudience>;
   deleteCustomAudience(accountId: string, audienceId: string): Promise<CustomAudience>;
   listCustomAudiences(accountId: string): Promise<CustomAudience[]>;
-  postUsers(accountId: string, audienceId: string, request: PackedRequest): Promise<UsersResult>;
+  /** `retries: 0`: a failure comes back at once, and the engine schedules the next attempt (`nextAttemptAt`). */
+  postUsers(
+    accountId: string,
+    audienceId: string,
+    request: PackedRequest,
+    options?: { retries?: number },
+  ): Promise<UsersResult>;
   verify(accountId: string): Promise<{ ok: boolean }>;
 }

@@ -212,6 +212,8 @@ interface RequestSpec {
    * X did not act on the request (423, 429, 503), so a create or delete is never repeated blindly.
    */
   retry: 'all' | 'unprocessed';
+  /** Retries of a retryable failure for this request (the client's `maxRetries` when absent). */
+  maxRetries?: number;
   /** Extra check of a 2xx body; an error returned here counts as a failed attempt. */
   check?: (body: unknown, status: number) => XAdsError | undefined;
   signal?: AbortSignal | undefined;
@@ -588,7 +590,8 @@ export class XAdsClient {
    * `POST accounts/:account_id/custom_audiences/:id/users` with a JSON array body. Checks that
    * `success_count == total_count ==` the number of user objects sent; anything else is a `TransientError`
    * (reason `count_mismatch`), retried like a 5xx: the endpoint is atomic and membership is a set, so resending
-   * the same body is safe.
+   * the same body is safe. `retries` bounds the retries of a retryable failure made here (the client's `maxRetries`
+   * by default); a caller that schedules its own, as X advises (at once, then after 1 and 5 minutes), passes 0.
    *
    * @example
    * const result = await client.postUsers('18ce54d4x5t', '1nmth', packUserChanges(changes)[0]!);
@@ -598,7 +601,7 @@ export class XAdsClient {
     accountId: string,
     audienceId: string,
     request: PackedRequest | readonly UserOperation[],
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; retries?: number } = {},
   ): Promise<UsersResult> {
     const operations = Array.isArray(request)
       ? (request as readonly UserOperation[])
@@ -629,6 +632,7 @@ export class XAdsClient {
       json: body,
       accountId,
       retry: 'all',
+      ...(options.retries === undefined ? {} : { maxRetries: options.retries }),
       signal: options.signal,
       check: (responseBody) => {
         counts = parseUsersCounts(responseBody);
@@ -764,7 +768,7 @@ export class XAdsClient {
       const retries = skewCorrected ? attempt - 1 : attempt;
       const retryAllowed =
         error.retryable &&
-        retries < this.#maxRetries &&
+        retries < (spec.maxRetries ?? this.#maxRetries) &&
         (spec.retry === 'all' || (error.status !== undefined && UNPROCESSED_STATUSES.has(error.status)));
       const now = this.#now();
       const limited = error instanceof RateLimitedError;

@@ -44,11 +44,12 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-/** A client talking to the emulator in process, on the harness clock, with no real waiting. */
+/** A client talking to the emulator in process, on the harness clock, with no real waiting (nor retries). */
 export function emulatorClient(
   emulator: Emulator,
   clock: Clock,
   fetchUrl = 'http://x-emulator.test',
+  maxRetries = 0,
 ): XAdsClient {
   return new XAdsClient({
     baseUrl: fetchUrl,
@@ -56,7 +57,7 @@ export function emulatorClient(
     fetch: (input, init) => emulator.fetch(new Request(input, init)),
     now: clock.now,
     budgets: new RateBudgets(),
-    maxRetries: 0,
+    maxRetries,
     sleep: async () => {},
   });
 }
@@ -64,7 +65,12 @@ export function emulatorClient(
 /** An engine on a fresh store of `backend` with the emulator in process; call it in a test, which cleans it up. */
 export async function setup(
   backend: Backend,
-  options: { tuning?: Partial<EngineTuning>; clock?: Clock } = {},
+  options: {
+    tuning?: Partial<EngineTuning>;
+    clock?: Clock;
+    /** The client's own retries of a retryable failure (none by default; the service's client makes 3). */
+    clientRetries?: number;
+  } = {},
 ): Promise<Harness> {
   const clock = options.clock ?? makeClock();
   const emulator = createEmulator({ now: clock.now, seed: defaultDemoSeed(), random: seededRandom(7) });
@@ -80,7 +86,7 @@ export async function setup(
     credentials: CREDENTIALS,
     status: 'active',
   });
-  const client = emulatorClient(emulator, clock);
+  const client = emulatorClient(emulator, clock, undefined, options.clientRetries);
   const engine = createEngine({
     store,
     clientFor: () => client,

@@ -296,6 +296,41 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it('retries a failed users request as X advises: at once, then after 1 minute, then after 5', async () => {
+      // A client that would retry by itself, as the service's does: the engine's schedule is the only one.
+      h = await setup(backend, { clientRetries: 3 });
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 3);
+      await h.engine.flush(); // creates the X audience
+      await ingestMembers(h, 2, 3);
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 503, times: 3 }] });
+      const attempts = () =>
+        h!.emulator.admin.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/users')).length;
+      const before = attempts();
+      expect((await h.engine.flush()).audiences[0]?.outcome).toBe('retrying');
+      expect(attempts() - before).toBe(1);
+      // The second attempt is due at once.
+      expect(await h.engine.dueAudiences()).toEqual([audience.id]);
+      await h.engine.flush();
+      expect(attempts() - before).toBe(2);
+      // The third a minute later, the fourth five minutes after the third.
+      expect(await h.engine.dueAudiences()).toEqual([]);
+      h.clock.advance(59_000);
+      expect(await h.engine.dueAudiences()).toEqual([]);
+      h.clock.advance(1_000 + 6_000); // at most a tenth of the step later (jitter)
+      expect(await h.engine.dueAudiences()).toEqual([audience.id]);
+      await h.engine.flush();
+      expect(attempts() - before).toBe(3);
+      h.clock.advance(299_000);
+      expect(await h.engine.dueAudiences()).toEqual([]);
+      h.clock.advance(1_000 + 30_000);
+      await h.engine.flush();
+      expect(attempts() - before).toBe(4);
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
+        expectedEmails(0, 5),
+      );
+    });
+
     it('in X cadence mode pushes each kind of change at most once per window, and is not due before it may', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h, { cadence: true });
