@@ -58,10 +58,17 @@ const FIELD_LABEL: Readonly<Record<AudienceTextField, string>> = {
  * // { ok: false, problems: [{ char: ',', index: 2, reason: 'forbidden_character' }],
  * //   suggestion: 'US European Shoppers', message: 'The audience name contains "," at position 2, …' }
  */
-export function validateAudienceName(value: string, options: { field: AudienceTextField }): NameValidation {
+export function validateAudienceName(
+  value: string,
+  options: {
+    field: AudienceTextField;
+    /** What the message calls the value (e.g. 'destination name'); the field's own by default. */
+    label?: string;
+  },
+): NameValidation {
   const field = options.field;
   const max = MAX_AUDIENCE_TEXT_LENGTH[field] ?? MAX_AUDIENCE_TEXT_LENGTH.name;
-  const label = FIELD_LABEL[field] ?? FIELD_LABEL.name;
+  const label = options.label ?? FIELD_LABEL[field] ?? FIELD_LABEL.name;
   const text = typeof value === 'string' ? value : '';
   const scanned = text.length > SCAN_LIMIT ? text.slice(0, SCAN_LIMIT) : text;
 

@@ -107,18 +107,16 @@ export async function setProfileKeyNamespaces(
 ): Promise<ProfileKeySettings> {
   if (namespaces !== null) {
     const problems = namespaces.flatMap((ns, i) =>
-      NAMESPACE.test(ns)
-        ? []
-        : [{ path: `profileKeyNamespaces[${i}]`, reason: 'letters, digits, _ . - only (1–100)' }],
+      NAMESPACE.test(ns) ? [] : [{ path: `namespaces[${i}]`, reason: 'letters, digits, _ . - only (1–100)' }],
     );
     if (namespaces.length === 0 || namespaces.length > 10)
       problems.push({
-        path: 'profileKeyNamespaces',
+        path: 'namespaces',
         reason: 'give 1 to 10 namespaces, or null for the default',
       });
     const upper = namespaces.map((ns) => ns.toUpperCase());
     if (new Set(upper).size !== upper.length)
-      problems.push({ path: 'profileKeyNamespaces', reason: 'each namespace once' });
+      problems.push({ path: 'namespaces', reason: 'each namespace once' });
     if (problems.length > 0)
       throw new EngineError('invalid_input', 'The profile key namespaces are not valid', {
         details: problems,
@@ -148,7 +146,7 @@ export async function setProfileKeyNamespaces(
         {
           details: [
             {
-              path: 'profileKeyNamespaces',
+              path: 'namespaces',
               reason:
                 'fixed once the sandbox holds profiles (keys are keyed hashes of identities that are not stored)',
             },

@@ -144,11 +144,11 @@ export interface Engine {
   /**
    * Applies a batch of profile exports (AEP shape; each is validated, bad ones rejected per item with JSON paths),
    * or profiles `evaluated` elsewhere (see `evaluationContext`). Durable when it resolves; idempotent per
-   * `requestId`.
+   * `requestId`: the same id with other content (`requestDigest`, or the profiles' own) fails with `conflict`.
    */
   ingest(
     profiles: readonly unknown[],
-    options: Pick<IngestOptions, 'sandboxId' | 'requestId' | 'evaluated'>,
+    options: Pick<IngestOptions, 'sandboxId' | 'requestId' | 'requestDigest' | 'evaluated'>,
   ): Promise<IngestResult>;
   /**
    * What evaluating a profile needs (the sandbox's mapping rows and profile key namespaces) as plain data, with its

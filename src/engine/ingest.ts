@@ -29,11 +29,17 @@ import { RunCounters } from './run-counters.ts';
 import { chunkRows, chunksOf, unnestRows, type Db } from './sql-helpers.ts';
 import { sqliteStatements } from './sqlite-statements.ts';
 import { hashPrefix } from '../store/hash-prefix.ts';
+import { sha256Hex } from '../identity/sha256-hex.ts';
 
 export interface IngestOptions {
   sandboxId: string;
   /** Idempotency key: a request id already accepted returns its first result and changes nothing. */
   requestId?: string | undefined;
+  /**
+   * A digest of the request's content (e.g. SHA-256 of its decoded body), kept with `requestId`: the id sent again
+   * with another digest fails with `conflict` and writes nothing. Without it, the digest of `items` is used.
+   */
+  requestDigest?: string | undefined;
   /**
    * Profiles evaluated already (e.g. on a worker thread) under the mapping whose `evaluationFingerprint` is given;
    * `items` is then ignored. When the sandbox's mapping has changed since, the call fails with `context_changed`
@@ -47,6 +53,23 @@ function contextChanged(message: string): EngineError {
   return new EngineError('context_changed', message, {
     hint: 'Evaluate the batch again with the current mapping',
   });
+}
+
+/**
+ * The first result of a request id accepted before, or a `conflict` when it came with other content (a request kept
+ * before digests were has none, and matches).
+ */
+function repeatedRequest(
+  requestId: string,
+  seen: { result: string; digest: string | null },
+  digest: string | null,
+): IngestResult {
+  if (seen.digest !== null && digest !== null && seen.digest !== digest)
+    throw new EngineError('conflict', `Request "${requestId}" was accepted before with other content`, {
+      hint: 'Send new profiles under a new request id; a retry sends the same content as the first time',
+      details: [{ path: 'requestId', reason: 'used before with other content' }],
+    });
+  return { ...(JSON.parse(seen.result) as IngestResult), duplicate: true };
 }
 
 /** The sandbox's profile key namespaces changed after the batch's context was read. */
@@ -177,6 +200,10 @@ export async function ingestProfiles(
 ): Promise<IngestResult> {
   const { sandboxId } = options;
   const requestId = options.requestId ?? null;
+  const digest =
+    requestId === null
+      ? null
+      : (options.requestDigest ?? (options.evaluated ? null : sha256Hex(JSON.stringify(items))));
   const now = env.now;
 
   const { evaluated } = options;
@@ -210,12 +237,13 @@ export async function ingestProfiles(
         const st = sqliteStatements(database);
         if (requestId !== null) {
           const seen = st.selectRequest.get(sandboxId, requestId);
-          if (seen) return { ...(JSON.parse(seen.result) as IngestResult), duplicate: true };
+          if (seen) return repeatedRequest(requestId, seen, digest);
         }
         // Built afresh on every run: a group that failed runs its units again.
         const written: IngestResult = { ...result, excluded: {} };
         written.ledgerWrites = applyEvaluationsSqlite(database, context, evaluations, now, written.excluded);
-        if (requestId !== null) st.insertRequest.run(sandboxId, requestId, JSON.stringify(written), now);
+        if (requestId !== null)
+          st.insertRequest.run(sandboxId, requestId, JSON.stringify(written), now, digest);
         return written;
       },
     });
@@ -226,11 +254,11 @@ export async function ingestProfiles(
     if (requestId !== null) {
       const seen = await db
         .selectFrom('engine_ingest_requests')
-        .select('result')
+        .select(['result', 'digest'])
         .where('sandbox_id', '=', sandboxId)
         .where('request_id', '=', requestId)
         .executeTakeFirst();
-      if (seen) return { ...(JSON.parse(seen.result) as IngestResult), duplicate: true };
+      if (seen) return repeatedRequest(requestId, seen, digest);
     }
 
     // Held until commit: a change of the sandbox's key namespaces waits for this batch, then sees its profiles.
@@ -247,6 +275,7 @@ export async function ingestProfiles(
           request_id: requestId,
           result: JSON.stringify(result),
           created_at: now,
+          digest,
         })
         .execute();
     }

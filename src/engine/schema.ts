@@ -110,6 +110,8 @@ export interface EngineIngestRequestsTable {
   /** JSON of the ingest result returned the first time. */
   result: string;
   created_at: EpochMs;
+  /** SHA-256 (hex) of the request's content; null for requests stored before digests were kept. */
+  digest: string | null;
 }
 
 /** Hourly run counters per dataflow (audience_id '' = the whole dataflow). */

@@ -26,8 +26,8 @@ export interface SqliteStatements {
   upsertDesired: BetterSqlite3.Statement<[string, string, string | null, number, number | null, number]>;
   /** Dataflow, hour, audience, metric, code, value, the time it was counted at. */
   addCounter: BetterSqlite3.Statement<[string, number, string, string, string, number, number]>;
-  selectRequest: BetterSqlite3.Statement<[string, string], { result: string }>;
-  insertRequest: BetterSqlite3.Statement<[string, string, string, number]>;
+  selectRequest: BetterSqlite3.Statement<[string, string], { result: string; digest: string | null }>;
+  insertRequest: BetterSqlite3.Statement<[string, string, string, number, string | null]>;
   commitMember: BetterSqlite3.Statement<{
     audience: string;
     member: string;
@@ -95,10 +95,10 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
        on conflict (dataflow_id, hour, audience_id, metric, code) do update set ${COUNTER_UPSERT_SQL}`,
     ),
     selectRequest: db.prepare(
-      'select result from engine_ingest_requests where sandbox_id = ? and request_id = ?',
+      'select result, digest from engine_ingest_requests where sandbox_id = ? and request_id = ?',
     ),
     insertRequest: db.prepare(
-      'insert into engine_ingest_requests (sandbox_id, request_id, result, created_at) values (?, ?, ?, ?)',
+      'insert into engine_ingest_requests (sandbox_id, request_id, result, created_at, digest) values (?, ?, ?, ?, ?)',
     ),
     commitMember: db.prepare(
       `update engine_ledger set

@@ -76,6 +76,10 @@ export const forbidden = (permission: string) =>
     details: [{ path: 'authorization', reason: `missing permission: ${permission}` }],
   });
 
+/** A body whose content type (or encoding) the route does not read: `message` names what it takes. */
+export const unsupportedMediaType = (message: string, details: ErrorDetail[] = []) =>
+  new ApiError({ status: 415, code: 'unsupported_media_type', message, details });
+
 export const payloadTooLarge = (message: string, details: ErrorDetail[] = []) =>
   new ApiError({ status: 413, code: 'payload_too_large', message, details });
 

@@ -12,9 +12,10 @@ import type { DomainRules } from './ports.ts';
 
 /** The pure domain rules (naming, mapping, governance), as the API reports them: `{ path, reason }`. */
 export const domainRules: DomainRules = {
-  checkName(value, field) {
-    const r = validateAudienceName(value, { field });
-    return r.ok ? { ok: true } : { ok: false, reason: `${r.message} Suggested: "${r.suggestion}"` };
+  checkName(value, field, label) {
+    // The message ends with the suggestion (or asks for a new value when nothing usable is left).
+    const r = validateAudienceName(value, label === undefined ? { field } : { field, label });
+    return r.ok ? { ok: true } : { ok: false, reason: r.message };
   },
   checkMapping(rows) {
     const r = validateMapping(rows);

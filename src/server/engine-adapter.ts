@@ -7,6 +7,7 @@ import type { Logger } from './logger.ts';
 import { EngineError } from '../engine/index.ts';
 import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
 import { evaluateIngestBody } from './ingest-evaluate.ts';
+import { sha256Hex } from '../identity/sha256-hex.ts';
 import { IngestWorkers } from './ingest-workers.ts';
 
 /** An engine import report without the engine's own counters. */
@@ -141,6 +142,8 @@ export function createEngineAdapter(options: {
           r = await engine.ingest([], {
             sandboxId,
             requestId,
+            // The decoded body: sent compressed or not, the same profiles are the same request.
+            requestDigest: sha256Hex(body.text),
             evaluated: { evaluations: evaluated.evaluations, fingerprint: context.fingerprint },
           });
         } catch (error) {
@@ -148,6 +151,16 @@ export function createEngineAdapter(options: {
             contexts.delete(sandboxId);
             continue;
           }
+          // A body's own digest names requests sent without a key: only a reused key meets another body.
+          if (error instanceof EngineError && error.code === 'conflict')
+            throw new ApiError({
+              status: 409,
+              code: 'idempotency_conflict',
+              message:
+                `Idempotency-Key "${requestId}" was used before with another body, which was not stored: send new ` +
+                'profiles under a new key (or without one); a retry sends the same body as the first time',
+              details: [{ path: 'idempotency-key', reason: 'used before with another body' }],
+            });
           throw error;
         }
         if (metrics && !r.duplicate) {
@@ -224,7 +237,8 @@ export function createEngineAdapter(options: {
           throw new ApiError({
             status: 409,
             code: error.code === 'conflict' ? 'profile_keys_fixed' : 'rekey_in_progress',
-            message: error.hint === undefined ? error.message : `${error.message}. ${error.hint}`,
+            // The engine's message ends with its hint already.
+            message: error.message,
             details: error.details,
           });
         if (error instanceof EngineError && error.code === 'invalid_input')

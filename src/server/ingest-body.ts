@@ -1,5 +1,5 @@
 import type { ErrorDetail } from './api-error.ts';
-import { badRequest, payloadTooLarge } from './api-error.ts';
+import { badRequest, payloadTooLarge, unsupportedMediaType } from './api-error.ts';
 import { mediaType } from './route-def.ts';
 
 /**
@@ -32,10 +32,9 @@ export function parseIngestBody(
     return { items, lineErrors };
   }
   if (ct !== 'application/json' && ct !== '') {
-    throw badRequest(
+    throw unsupportedMediaType(
       `Unsupported content type "${ct}"; send application/json (an object or an array) or application/x-ndjson`,
       [{ path: 'content-type', reason: `unsupported: ${ct}` }],
-      'unsupported_media_type',
     );
   }
   let doc: unknown;

@@ -49,8 +49,10 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
     // A named top-level schema is emitted as a component and referenced, so clients get one type per name.
     const id = (z.globalRegistry.get(schema) as { id?: string } | undefined)?.id;
     if (id !== undefined) {
-      components[rename(id)] = top;
-      return { $ref: `#/components/schemas/${rename(id)}` };
+      const ref = `#/components/schemas/${rename(id)}`;
+      // zod writes a named root as a reference to its own `$defs` entry, already a component: keep that definition.
+      if (top['$ref'] !== ref) components[rename(id)] = top;
+      return { $ref: ref };
     }
     return top;
   };
@@ -127,6 +129,8 @@ export function buildOpenApi(routes: readonly Route[], info: { version: string; 
       if (code === '400' && !r.body && !r.query && !r.params) continue;
       responses[code] = { description, content: { 'application/json': { schema: errorRef } } };
     }
+    for (const [code, description] of Object.entries(r.errors ?? {}))
+      responses[code] = { description, content: { 'application/json': { schema: errorRef } } };
     op['responses'] = responses;
     (paths[path] ??= {})[r.method.toLowerCase()] = op;
   }

@@ -32,7 +32,8 @@ export interface EnginePort {
   /**
    * Reads, validates and evaluates an ingest body (on worker threads when configured) and makes its valid profiles
    * durable; resolves only when they are. Throws an ApiError for a body that cannot be read and a 400 when every
-   * item is rejected (nothing is written then). A repeated `requestId` is a no-op reported as `duplicate`.
+   * item is rejected (nothing is written then). A repeated `requestId` with the same body is a no-op reported as
+   * `duplicate`; with another body it is a 409 `idempotency_conflict` (nothing is written).
    */
   ingestBody(sandboxId: string, body: IngestBody, requestId: string): Promise<IngestOutcome>;
   /**
@@ -152,10 +153,14 @@ export interface XConnectionPort {
 }
 
 export interface DomainRules {
-  /** X's naming rules for audience names, descriptions and mapping names; problems are human-readable reasons. */
+  /**
+   * X's naming rules for audience names, descriptions and mapping names; problems are human-readable reasons that
+   * call the value `label` (e.g. 'destination name'; the field's own by default).
+   */
   checkName(
     value: string,
     field: 'name' | 'description' | 'mappingName',
+    label?: string,
   ): { ok: true } | { ok: false; reason: string };
   /** Mapping rows: problems at `[index].field`. */
   checkMapping(rows: readonly unknown[]): ErrorDetail[];

@@ -60,6 +60,11 @@ export interface Route {
   status: number;
   /** Other success statuses the handler may pick (`setStatus`), with when: the same response schema. */
   otherStatuses?: Record<number, string>;
+  /**
+   * Error statuses of this route beyond those every route may answer (400, 401, 403, 404, …), with their codes and
+   * when, e.g. `{ 409: '`conflict`: the destination is in use' }`: documented with the error schema.
+   */
+  errors?: Record<number, string>;
   response: z.ZodType | null;
   /**
    * A change through this route goes to the audit trail (the default for POST, PUT, PATCH and DELETE); false for
@@ -90,6 +95,7 @@ export function route<
   importSlot?: boolean;
   status: number;
   otherStatuses?: Record<number, string>;
+  errors?: Record<number, string>;
   response: R;
   audit?: boolean;
   handler: (

@@ -117,6 +117,9 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Once the sandbox holds profiles this re-keys it and needs "rekey": true (409 profile_keys_fixed without; ' +
         '409 rekey_in_progress during another): each profile takes its new key when it next arrives.',
       body: S.ProfileKeysPatchSchema,
+      errors: {
+        409: '`profile_keys_fixed`: the sandbox holds profiles and "rekey": true was not sent; `rekey_in_progress`: another re-keying runs',
+      },
       status: 200,
       response: S.ProfileKeysSchema,
       handler: async ({ principal, backend, body }) =>
@@ -131,6 +134,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Ends the re-keying in progress (409 no_rekey when there is none): profiles are no longer looked for under ' +
         'their old keys; with removeRemaining, those not met under the new keys leave every audience first.',
       body: S.ProfileKeysRekeyFinishPostSchema,
+      errors: { 409: '`no_rekey`: no re-keying is in progress' },
       status: 200,
       response: S.ProfileKeysRekeyFinishSchema,
       handler: async ({ principal, backend, body }) =>
@@ -294,6 +298,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       tag: 'Sandboxes',
       summary: 'Create a sandbox',
       body: S.SandboxCreateSchema,
+      errors: { 409: '`conflict`: a sandbox of that name exists' },
       status: 201,
       response: S.SandboxSchema,
       handler: async ({ body, backend, principal }) => {
@@ -471,6 +476,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
       tag: 'Destinations',
       summary: 'Delete a destination that no dataflow uses',
       params: S.IdParams,
+      errors: { 409: '`conflict`: a dataflow uses the destination (details name it)' },
       status: 204,
       response: null,
       handler: async ({ principal, backend, params }) => {
@@ -803,6 +809,9 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Activate now: send every current member of the audience to X again with a delivery started now (restores ' +
         'members removed in X). Once per 24 hours per audience: 429 with Retry-After sooner.',
       params: S.IdParams,
+      errors: {
+        429: '`too_soon`: the audience was activated now within 24 hours; Retry-After says when it may be again',
+      },
       status: 202,
       response: S.ActivateNowSchema,
       handler: async ({ principal, backend, params }) =>
@@ -837,6 +846,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'incident it triggered is acknowledged; it still resolves when its condition clears. Again: no change. ' +
         '409 when it has resolved.',
       params: S.IdParams,
+      errors: { 409: '`conflict`: the alert has resolved' },
       status: 200,
       response: S.AlertSchema,
       handler: async ({ principal, backend, params }) => {
@@ -998,6 +1008,11 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Idempotency-Key, sending the file again after an interruption skips the rows already written (409 when the ' +
         'file does not start with them), and sending it once complete returns the report without importing again.',
       query: S.ImportQuerySchema,
+      errors: {
+        409:
+          '`import_conflict`: the Idempotency-Key was used for another file or other options; `import_running`: an ' +
+          'upload under the key is being imported (Retry-After says when to try again)',
+      },
       streamBody: {
         contentTypes: {
           'text/csv': 'CSV with a header row',
@@ -1117,6 +1132,9 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Stream profile exports (one object, a JSON array, or NDJSON). 202 once durable; rejected items are listed with index, path and reason. ' +
         'Retries with the same Idempotency-Key (or the same body) change nothing.',
       body: S.ProfileExportDocSchema,
+      errors: {
+        409: '`idempotency_conflict`: the Idempotency-Key was used before with another body; nothing was stored',
+      },
       rawBody: { contentTypes: ['application/json', 'application/x-ndjson'] },
       headers: {
         'Idempotency-Key':

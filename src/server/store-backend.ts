@@ -224,9 +224,10 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     value: string | undefined | null,
     field: 'name' | 'description' | 'mappingName',
     path: string,
+    label?: string,
   ) => {
     if (value === undefined || value === null || value === '') return [];
-    const r = rules.checkName(value, field);
+    const r = rules.checkName(value, field, label);
     return r.ok ? [] : [{ path, reason: r.reason }];
   };
 
@@ -738,8 +739,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       },
       async create(sandboxId, input): Promise<Checked<DestinationView>> {
         const p = [
-          ...nameProblems(input.name, 'name', 'name'),
-          ...nameProblems(input.description, 'description', 'description'),
+          ...nameProblems(input.name, 'name', 'name', 'destination name'),
+          ...nameProblems(input.description, 'description', 'description', 'destination description'),
         ];
         if ((await store.destinations.list(sandboxId)).length >= MAX_DESTINATIONS_PER_SANDBOX) {
           p.push({
@@ -768,8 +769,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async update(sandboxId, id, patch) {
         if (!(await store.destinations.get(sandboxId, id))) return undefined;
         const p = [
-          ...nameProblems(patch.name, 'name', 'name'),
-          ...nameProblems(patch.description, 'description', 'description'),
+          ...nameProblems(patch.name, 'name', 'name', 'destination name'),
+          ...nameProblems(patch.description, 'description', 'description', 'destination description'),
           ...alertEmailProblems(patch.alertEmailTo),
         ];
         if (p.length > 0) return problems(p);

@@ -103,3 +103,69 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+for (const backend of BACKENDS) {
+  describe(`a request id sent again (${backend.name})`, () => {
+    const member = (id: string) => ({
+      segmentMembership: { ups: { 'seg-1': { status: 'realized' } } },
+      identityMap: { ECID: [{ id }], Email: [{ id: `${id}@x.com` }] },
+    });
+    const profileCount = async (h: Harness) =>
+      Number(
+        (
+          await h.store.db
+            .selectFrom('engine_profiles')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+
+    it('returns the first result for the same content, refuses other content, and takes a digest-less row as a match', async () => {
+      const h = await setup(backend);
+      await activateSegment(h, { mapping: MAPPING, segmentId: 'seg-1', mappingName: 'Retries' });
+      const first = await h.engine.ingest([member('a')], { sandboxId: 'prod', requestId: 'reuse-1' });
+      expect(first).toMatchObject({ duplicate: false, accepted: 1 });
+      expect(await h.engine.ingest([member('a')], { sandboxId: 'prod', requestId: 'reuse-1' })).toMatchObject(
+        {
+          duplicate: true,
+          accepted: 1,
+        },
+      );
+
+      const other = h.engine.ingest([member('b'), member('c')], { sandboxId: 'prod', requestId: 'reuse-1' });
+      await expect(other).rejects.toMatchObject({
+        code: 'conflict',
+        details: [{ path: 'requestId', reason: 'used before with other content' }],
+      });
+      expect(await profileCount(h)).toBe(1);
+
+      // A digest given by the caller (the decoded body) stands for the content.
+      await h.engine.ingest([member('d')], {
+        sandboxId: 'prod',
+        requestId: 'keyed',
+        requestDigest: 'body-1',
+      });
+      expect(
+        await h.engine.ingest([member('e')], {
+          sandboxId: 'prod',
+          requestId: 'keyed',
+          requestDigest: 'body-1',
+        }),
+      ).toMatchObject({ duplicate: true });
+      await expect(
+        h.engine.ingest([member('d')], { sandboxId: 'prod', requestId: 'keyed', requestDigest: 'body-2' }),
+      ).rejects.toMatchObject({ code: 'conflict' });
+
+      // Requests stored before digests were kept have none: whatever comes under their id is a retry.
+      await h.store.db
+        .updateTable('engine_ingest_requests')
+        .set({ digest: null })
+        .where('request_id', '=', 'reuse-1')
+        .execute();
+      expect(await h.engine.ingest([member('f')], { sandboxId: 'prod', requestId: 'reuse-1' })).toMatchObject(
+        { duplicate: true, accepted: 1 },
+      );
+      expect(await profileCount(h)).toBe(2);
+    });
+  });
+}

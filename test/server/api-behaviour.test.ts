@@ -189,14 +189,20 @@ describe('destinations', () => {
     expect(after.body.status).toBe('unauthorized');
   });
 
-  it('refuses names that break X naming rules, with a suggestion', async () => {
+  it('refuses names that break X naming rules, naming the field and suggesting a name once', async () => {
     const r = await t.call('POST', '/api/v1/destinations', {
       token: t.adminToken,
-      body: { name: 'US, EU & more', accountId: DEMO.accountId },
+      body: { name: 'US, European 5h0pP3rs', accountId: DEMO.accountId },
     });
     expect(r.status).toBe(400);
     expect(r.body.error.details[0].path).toBe('name');
-    expect(r.body.error.details[0].reason).toMatch(/Suggested/);
+    const reason = r.body.error.details[0].reason as string;
+    expect(reason).toMatch(
+      /^The destination name contains characters X does not accept: "," at position 2\./,
+    );
+    expect(reason).toMatch(/Suggestion: "US European 5h0pP3rs"\.$/);
+    expect(reason.split('US European 5h0pP3rs')).toHaveLength(2);
+    expect(reason).not.toContain('audience name');
   });
 
   it('refuses alert email recipients on a service that sends no email, naming the settings, and changes nothing', async () => {
@@ -346,6 +352,19 @@ describe('ingest', () => {
     expect(await ledgerRows()).toBe(before);
   });
 
+  it('answers 415 to a body of another content type, and writes nothing', async () => {
+    const before = await ledgerRows();
+    const r = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      raw: JSON.stringify(profile('plain@example.com', { [SEG]: 'realized' }, 'e-plain')),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(r.status).toBe(415);
+    expect(r.body.error.code).toBe('unsupported_media_type');
+    expect(r.body.error.details).toEqual([{ path: 'content-type', reason: 'unsupported: text/plain' }]);
+    expect(await ledgerRows()).toBe(before);
+  });
+
   it('takes compressed bodies; the limit holds for what they expand to, and broken or unknown ones are refused', async () => {
     const send = async (body: Buffer, encoding: string, type = 'application/x-ndjson') => {
       const res = await fetch(`${t.service.url}/api/v1/ingest/profiles`, {
@@ -429,6 +448,56 @@ describe('ingest', () => {
       headers: keyed,
     });
     expect([k1.body.duplicate, k2.body.duplicate]).toEqual([false, true]);
+  });
+
+  it('refuses an Idempotency-Key sent again with another body (409), and keeps none of it', async () => {
+    const keyed = { 'idempotency-key': 'reuse-1' };
+    const a = profile('reuse-a@example.com', { [SEG]: 'realized' }, 'e-reuse-a');
+    const first = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: a,
+      headers: keyed,
+    });
+    expect(first.body).toMatchObject({ received: 1, accepted: 1, duplicate: false });
+    const rows = await ledgerRows();
+
+    const other = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: [
+        profile('reuse-b@example.com', { [SEG]: 'realized' }, 'e-reuse-b'),
+        profile('reuse-c@example.com', { [SEG]: 'realized' }, 'e-reuse-c'),
+      ],
+      headers: keyed,
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('idempotency_conflict');
+    expect(other.body.error.message).toContain('new key');
+    expect(other.body.error.details).toEqual([
+      { path: 'idempotency-key', reason: 'used before with another body' },
+    ]);
+    expect(await ledgerRows()).toBe(rows);
+
+    // A true retry, plain or compressed, is still the first request.
+    const retry = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      body: a,
+      headers: keyed,
+    });
+    expect(retry.status).toBe(202);
+    expect(retry.body).toMatchObject({ accepted: 1, duplicate: true, requestId: 'reuse-1' });
+    const zipped = await fetch(`${t.service.url}/api/v1/ingest/profiles`, {
+      method: 'POST',
+      headers: {
+        ...keyed,
+        authorization: `Bearer ${t.adminToken}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+      body: new Uint8Array(gzipSync(JSON.stringify(a))),
+    });
+    expect(zipped.status).toBe(202);
+    expect(await zipped.json()).toMatchObject({ duplicate: true, requestId: 'reuse-1' });
+    expect(await ledgerRows()).toBe(rows);
   });
 
   it('makes accepted profiles deliverable: flush fills the emulator audience', async () => {

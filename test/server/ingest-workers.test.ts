@@ -97,7 +97,7 @@ describe('ingest worker threads', () => {
       status: 413,
     });
     await expect(workers.evaluate({ ...BODY, contentType: 'text/plain' }, CONTEXT)).rejects.toMatchObject({
-      status: 400,
+      status: 415,
       code: 'unsupported_media_type',
     });
   });

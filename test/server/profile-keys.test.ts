@@ -39,8 +39,8 @@ describe('profile keys', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.map((d: { path: string }) => d.path)).toEqual([
-      'profileKeyNamespaces[0]',
-      'profileKeyNamespaces',
+      'namespaces[0]',
+      'namespaces',
     ]);
   });
 
@@ -88,7 +88,9 @@ describe('profile keys', () => {
       expect(change.status).toBe(409);
       expect(change.body.error.code).toBe('profile_keys_fixed');
       expect(change.body.error.message).toContain('"rekey": true');
-      expect(change.body.error.details[0].path).toBe('profileKeyNamespaces');
+      // The hint is said once, and the path is the request's own field.
+      expect(change.body.error.message.split('Send "rekey": true')).toHaveLength(2);
+      expect(change.body.error.details[0].path).toBe('namespaces');
     }
     // Setting what is already set is no change.
     const same = await t.call('PATCH', '/api/v1/profile-keys', {

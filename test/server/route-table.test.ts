@@ -384,6 +384,37 @@ describe('route table', () => {
       expect(doc.body.components.schemas[ref.split('/').pop()!], ref).toBeDefined();
   });
 
+  it('defines every component schema: none is only a reference, and every reference leads to a definition', async () => {
+    const schemas = (await t.call('GET', '/api/v1/openapi.json')).body.components.schemas as Record<
+      string,
+      Json
+    >;
+    expect(Object.keys(schemas)).toEqual(
+      expect.arrayContaining(['Settings', 'Error', 'Destination', 'IngestResult']),
+    );
+    const bare = Object.entries(schemas).filter(([, s]) => Object.keys(s).length === 1 && '$ref' in s);
+    expect(bare.map(([name, s]) => `${name} → ${s.$ref}`)).toEqual([]);
+    expect(schemas.Settings!.type).toBe('object');
+    expect(schemas.Error!.properties).toHaveProperty('error');
+  });
+
+  it('documents the 409 and 429 answers of the routes that give them', async () => {
+    const paths = (await t.call('GET', '/api/v1/openapi.json')).body.paths as Record<string, Json>;
+    const expected: Array<[string, string, string, string]> = [
+      ['/api/v1/destinations/{id}', 'delete', '409', 'conflict'],
+      ['/api/v1/audiences/{id}/activate-now', 'post', '429', 'too_soon'],
+      ['/api/v1/imports', 'post', '409', 'import_conflict'],
+      ['/api/v1/profile-keys', 'patch', '409', 'profile_keys_fixed'],
+      ['/api/v1/ingest/profiles', 'post', '409', 'idempotency_conflict'],
+    ];
+    for (const [path, method, status, code] of expected) {
+      const response = paths[path]![method].responses[status];
+      expect(response, `${method} ${path} ${status}`).toBeDefined();
+      expect(response.description).toContain(code);
+      expect(response.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
+    }
+  });
+
   // The same table the server mounts (built here too so each route gets a named test case).
   const TABLE = buildRoutes({ maxIngestItems: 10_000 });
 

@@ -33,6 +33,7 @@ import { engineLedgerPendingRemovesMigration } from './0112-engine-ledger-pendin
 import { engineLedgerRemovedExpiryMigration } from './0113-engine-ledger-removed-expiry.ts';
 import { engineImportKeyGenerationMigration } from './0114-engine-import-key-generation.ts';
 import { engineInflightUncompressedMigration } from './0115-engine-inflight-uncompressed.ts';
+import { engineIngestRequestDigestMigration } from './0116-engine-ingest-request-digest.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -73,4 +74,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0113-engine-ledger-removed-expiry', engineLedgerRemovedExpiryMigration],
   ['0114-engine-import-key-generation', engineImportKeyGenerationMigration],
   ['0115-engine-inflight-uncompressed', engineInflightUncompressedMigration],
+  ['0116-engine-ingest-request-digest', engineIngestRequestDigestMigration],
 ];
