@@ -555,14 +555,19 @@ export const PlanSchema = z
       'and the consent policies switched on that hold for each audience.',
   });
 
-export const RunsQuerySchema = z.object({
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
-  with: z
-    .enum(RUN_FILTER_KINDS)
-    .optional()
-    .meta({ description: 'Only the runs with identities of this kind (failed, excluded or activated)' }),
-});
+export const RunsQuerySchema = z
+  .object({
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+    with: z
+      .enum(RUN_FILTER_KINDS)
+      .optional()
+      .meta({ description: 'Only the runs with identities of this kind (failed, excluded or activated)' }),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
+    path: ['to'],
+    message: 'the window must end after it starts',
+  });
 export const RunSchema = z.object({ runStart: z.string() }).catchall(z.unknown()).meta({
   id: 'Run',
   description: 'An hourly dataflow run: received, activated, excluded and failed counts.',

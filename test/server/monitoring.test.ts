@@ -125,6 +125,15 @@ describe('GET /api/v1/monitoring', () => {
     const unknownKind = await call('GET', `/api/v1/dataflows/${delivered}/runs?with=skipped`);
     expect(unknownKind.status).toBe(400);
     expect(unknownKind.body.error.details[0].path).toBe('query.with');
+    // A window that ends before it starts is refused, as the overview's is, rather than answered empty.
+    const reversed = await call(
+      'GET',
+      `/api/v1/dataflows/${delivered}/runs?from=${encodeURIComponent(new Date().toISOString())}&to=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`,
+    );
+    expect(reversed.status).toBe(400);
+    expect(reversed.body.error.details).toEqual([
+      { path: 'query.to', reason: 'the window must end after it starts' },
+    ]);
     // When its profiles arrived, to the millisecond (not the start of their run's hour).
     expect(Date.parse(news.lastProfilesAt)).toBeGreaterThanOrEqual(newsSent.from);
     expect(Date.parse(news.lastProfilesAt)).toBeLessThanOrEqual(newsSent.to);
