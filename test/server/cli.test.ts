@@ -1126,6 +1126,13 @@ describe('tca CLI', () => {
       'FAIL  The store opens with the configured key: The database was written with',
     );
     expect(wrongKey.stdout).toContain('TCA_SECRET_KEY_PREVIOUS');
+    // What to do is said once, as the check's hint, not again at the end of its message.
+    const wrongKeyJson = JSON.parse(
+      (await tca(['doctor', '--json'], { ...env, TCA_SECRET_KEY: 'ab'.repeat(32) })).stdout,
+    ) as { checks: Array<{ status: string; message: string; hint?: string }> };
+    const failed = wrongKeyJson.checks.find((c) => c.status === 'fail')!;
+    expect(failed.hint).toMatch(/./);
+    expect(failed.message).not.toContain(failed.hint!);
     // A loopback port nothing listens on.
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

@@ -86,7 +86,7 @@ async function checkStore(
         );
       }
     }
-    return finding(check('store', 'fail', e.message, e.hint));
+    return finding(check('store', 'fail', withoutHint(e), e.hint));
   }
   try {
     const where = config.databaseUrl === undefined ? sqliteFile! : 'PostgreSQL';
@@ -140,7 +140,7 @@ async function checkStore(
     );
   } catch (error) {
     const e = error as { message: string; hint?: string };
-    return finding(check('store', 'fail', e.message, e.hint));
+    return finding(check('store', 'fail', withoutHint(e), e.hint));
   } finally {
     await store.close();
   }
@@ -450,4 +450,10 @@ export function registerDoctorCommand(program: Command): void {
         return ok ? EXIT.ok : EXIT.refused;
       }),
     );
+}
+
+/** A store error's message without the hint it ends with (the check shows the hint on its own). */
+function withoutHint(e: { message: string; hint?: string | undefined }): string {
+  const tail = e.hint === undefined ? '' : `. ${e.hint}`;
+  return tail !== '' && e.message.endsWith(tail) ? e.message.slice(0, -tail.length) : e.message;
 }
