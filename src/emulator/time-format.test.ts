@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addMonthsUtc, isoSeconds, parseIsoUtc } from './time-format.ts';
+import { isoSeconds, parseIsoUtc } from './time-format.ts';
 
 describe('time formats', () => {
   it('writes second precision with Z', () => {
@@ -19,10 +19,5 @@ describe('time formats', () => {
     ]) {
       expect(parseIsoUtc(bad), bad).toBeNull();
     }
-  });
-
-  it('adds calendar months, clamping to the last day of the month', () => {
-    expect(addMonthsUtc(Date.UTC(2026, 10, 28, 12), 13)).toBe(Date.UTC(2027, 11, 28, 12));
-    expect(addMonthsUtc(Date.UTC(2027, 0, 31), 13)).toBe(Date.UTC(2028, 1, 29));
   });
 });

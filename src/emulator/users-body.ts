@@ -1,7 +1,8 @@
 import { X_IDENTIFIER_TYPES } from '../identity/types.ts';
 import type { XIdentifierType, XUser } from '../identity/types.ts';
 import type { XErrorItem } from './x-errors.ts';
-import { addMonthsUtc, parseIsoUtc } from './time-format.ts';
+import { addMonthsUtc } from '../xads/add-months-utc.ts';
+import { parseIsoUtc } from './time-format.ts';
 
 /** docs.x.com audiences reference: "The current maximum batch size is 2500 for this endpoint". */
 export const MAX_OPERATIONS = 2500;

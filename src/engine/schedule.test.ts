@@ -60,6 +60,11 @@ describe('cadence and back-off', () => {
       '2027-02-15T00:00:00.000Z',
     );
   });
+  it('expires at the end of a shorter month, as X does, not in the month after', () => {
+    expect(new Date(defaultMembershipExpiry(Date.UTC(2026, 0, 31, 8))).toISOString()).toBe(
+      '2027-02-28T08:00:00.000Z',
+    );
+  });
   it('buckets runs by hour', () =>
     expect(runHour(Date.UTC(2026, 0, 1, 10, 30))).toBe(Date.UTC(2026, 0, 1, 10)));
 });

@@ -1,3 +1,5 @@
+import { addMonthsUtc } from '../xads/add-months-utc.ts';
+
 /** Activation window of an audience on a dataflow: start inclusive, end exclusive (ms since epoch). */
 export interface AudienceSchedule {
   startAt: number | null;
@@ -201,11 +203,9 @@ export function nextAttemptAt(input: {
   return input.retryAt !== undefined && input.retryAt > ours ? input.retryAt : ours;
 }
 
-/** X keeps a membership for 13 months unless `expires_at` says otherwise. */
+/** X keeps a membership for 13 months unless `expires_at` says otherwise (clamped at month end, as X does). */
 export function defaultMembershipExpiry(now: number): number {
-  const d = new Date(now);
-  d.setUTCMonth(d.getUTCMonth() + 13);
-  return d.getTime();
+  return addMonthsUtc(now, 13);
 }
 
 /** The start of the hourly run window that holds `now` (runs are hourly, as AEP's dataflow runs). */
