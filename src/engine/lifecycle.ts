@@ -88,15 +88,17 @@ export async function ensureXAudience(
       message: `${validation.message} Suggested: "${validation.suggestion}"`,
     };
   }
+  // The name X gets is the validated one: trimmed, as the API stores what it checked.
+  const base = validation.value;
   try {
     if (audience.xAudienceId !== null) {
-      if (audience.createdByEngine && audience.nameBase !== audience.mappingName) {
-        return await rename(rt, client, accountId, audience.id, audience.xAudienceId, audience.mappingName);
+      if (audience.createdByEngine && audience.nameBase !== base) {
+        return await rename(rt, client, accountId, audience.id, audience.xAudienceId, base);
       }
       return {
         ok: true,
         xAudienceId: audience.xAudienceId,
-        name: audience.xAudienceName ?? audience.mappingName,
+        name: audience.xAudienceName ?? base,
       };
     }
     if (audience.existingXAudienceId !== null) {
@@ -104,7 +106,7 @@ export async function ensureXAudience(
       await recordXAudience(rt, audience.id, {
         id: existing.id,
         name: existing.name,
-        base: audience.mappingName,
+        base,
         createdByEngine: false,
       });
       return { ok: true, xAudienceId: existing.id, name: existing.name };
@@ -116,7 +118,7 @@ export async function ensureXAudience(
         await recordXAudience(rt, audience.id, {
           id: adopted.id,
           name: adopted.name,
-          base: audience.mappingName,
+          base,
           createdByEngine: true,
         });
         return { ok: true, xAudienceId: adopted.id, name: adopted.name };
@@ -128,13 +130,13 @@ export async function ensureXAudience(
       .where('id', '=', audience.id)
       .execute();
     for (let attempt = 1; attempt <= MAX_NAME_ATTEMPTS; attempt += 1) {
-      const name = suffixedName(audience.mappingName, attempt);
+      const name = suffixedName(base, attempt);
       try {
         const created = await client.createCustomAudience(accountId, { name, description: marker });
         await recordXAudience(rt, audience.id, {
           id: created.id,
           name: created.name,
-          base: audience.mappingName,
+          base,
           createdByEngine: true,
         });
         rt.logger.info({ audienceId: audience.id, xAudienceId: created.id, attempt }, 'created X audience');
@@ -147,7 +149,7 @@ export async function ensureXAudience(
           await recordXAudience(rt, audience.id, {
             id: adopted.id,
             name: adopted.name,
-            base: audience.mappingName,
+            base,
             createdByEngine: true,
           });
           return { ok: true, xAudienceId: adopted.id, name: adopted.name };
@@ -157,7 +159,7 @@ export async function ensureXAudience(
     return {
       ok: false,
       reason: 'invalid_name',
-      message: `Every name from "${audience.mappingName}" to "${suffixedName(audience.mappingName, MAX_NAME_ATTEMPTS)}" is taken in the X account`,
+      message: `Every name from "${base}" to "${suffixedName(base, MAX_NAME_ATTEMPTS)}" is taken in the X account`,
     };
   } catch (error) {
     return { ok: false, reason: 'x_error', error: error instanceof Error ? error : new Error(String(error)) };

@@ -105,7 +105,8 @@ export async function planDataflow(
           : 'keep';
     } else if (ea.x_audience_id === null) {
       action = da?.existing_x_audience_id ? 'attach' : 'create';
-    } else if (ea.created_by_engine === 1 && da && ea.name_base !== da.mapping_name) {
+    } else if (ea.created_by_engine === 1 && da && ea.name_base !== da.mapping_name.trim()) {
+      // Delivery names the X audience after the trimmed mapping name (see ensureXAudience).
       action = 'rename';
     }
     const plan: AudiencePlan = {

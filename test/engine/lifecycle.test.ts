@@ -146,6 +146,23 @@ for (const backend of BACKENDS) {
       expect((await h.store.audiences.get('prod', audience.id))?.state).toBe('removed');
     });
 
+    it('names the X audience after the trimmed mapping name, on create and on rename', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h, { mappingName: '  Loyal  ' });
+      await ingestMembers(h, 1);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId)).name).toBe('Loyal');
+      expect((await h.engine.plan(audience.dataflowId)).audiences[0]?.action).toBe('none');
+
+      await h.store.audiences.update('prod', audience.id, { mappingName: ' Loyal EU ' });
+      expect((await h.engine.plan(audience.dataflowId)).audiences[0]?.action).toBe('rename');
+      await h.engine.flush();
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId)).name).toBe('Loyal EU');
+      expect((await h.engine.plan(audience.dataflowId)).audiences[0]?.action).toBe('none');
+      expect(await xAudienceIdOf(h.store, audience.id)).toBe(xId);
+    });
+
     it('attaches to an existing audience and keeps it on removal', async () => {
       h = await setup(backend);
       const existing = await h.client.createCustomAudience(ACCOUNT_ID, { name: 'Made by hand' });
