@@ -12,7 +12,7 @@ import {
   type LedgerEntry,
   type MemberChange,
 } from './ledger-diff.ts';
-import { ensureXAudience, removeAudience } from './lifecycle.ts';
+import { ensureXAudience, removeAudience, xAudienceGone } from './lifecycle.ts';
 import { pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
@@ -173,7 +173,19 @@ export async function deliverAudience(
         .execute();
       return { ...report, outcome: 'error', message: ensured.message };
     }
-    const stop = await onError(rt, where, ensured.error, ea.failures);
+    const stop = await onError(
+      rt,
+      {
+        ...where,
+        x: {
+          client,
+          accountId: destination.accountId,
+          xAudienceId: ea.x_audience_id ?? da.existing_x_audience_id,
+        },
+      },
+      ensured.error,
+      ea.failures,
+    );
     return {
       ...report,
       outcome: stop.outcome,
@@ -260,7 +272,12 @@ export async function deliverAudience(
     const hold = page.length === limit ? carry : null;
     const stop = await sendUnits(rt, client, audience, sendable, report, pushed, hold);
     if (stop) {
-      const handled = await onError(rt, where, stop.error, ea.failures);
+      const handled = await onError(
+        rt,
+        { ...where, x: { client, accountId: destination.accountId, xAudienceId: audience.xAudienceId } },
+        stop.error,
+        ea.failures,
+      );
       return {
         ...report,
         outcome: handled.outcome,
@@ -1086,7 +1103,10 @@ async function deadLetter(
   );
 }
 
-/** The X audience is gone (deleted outside the engine): start over with a new one holding every desired member. */
+/**
+ * The X audience is gone (deleted outside the engine, as X confirmed): start over with a new one holding every desired
+ * member.
+ */
 export async function resetXAudience(rt: EngineRuntime, audienceId: string): Promise<void> {
   const now = rt.now();
   await rt.store.transaction(async (tx) => {
@@ -1144,10 +1164,20 @@ async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): P
   );
 }
 
-/** Errors outside a users request (lifecycle calls): pause on 401/403, back off otherwise. */
+/**
+ * Errors outside a users request (lifecycle calls): pause on 401/403, start over when X confirms the audience is gone,
+ * back off otherwise.
+ */
 async function onError(
   rt: EngineRuntime,
-  where: { audienceId: string; dataflowId: string; sandboxId: string; destination: Destination | null },
+  where: {
+    audienceId: string;
+    dataflowId: string;
+    sandboxId: string;
+    destination: Destination | null;
+    /** Where to confirm a 404: the X audience the failed call was about. */
+    x?: { client: EngineXClient; accountId: string; xAudienceId: string | null };
+  },
   error: unknown,
   _failures: number,
 ): Promise<Stop> {
@@ -1159,8 +1189,17 @@ async function onError(
       error: error as XAdsError,
     });
   } else if (stop.outcome === 'error' && stop.message === 'x_audience_gone') {
-    await resetXAudience(rt, where.audienceId);
+    const x = where.x;
+    if (x && x.xAudienceId !== null && (await xAudienceGone(x.client, x.accountId, x.xAudienceId))) {
+      await resetXAudience(rt, where.audienceId);
+    } else {
+      rt.logger.warn(
+        { audienceId: where.audienceId, xAudienceId: x?.xAudienceId ?? null },
+        'X answered 404 but does not confirm the audience is gone; retrying',
+      );
+    }
     stop.outcome = 'retrying';
+    stop.message = (error as XAdsError).message;
   }
   await noteFailure(rt, where.audienceId, stop);
   return stop;

@@ -24,6 +24,24 @@ export function isNameTaken(error: unknown): boolean {
   );
 }
 
+/**
+ * Whether X confirms that the audience is gone: asked with `with_deleted=true`, it reports the audience deleted, or
+ * answers 404 with its JSON error. A 404 on another call proves nothing: X occasionally answers 404 with an HTML
+ * page, and starting over would re-send every member (docs.x.com: "never re-send the complete audience memberships").
+ */
+export async function xAudienceGone(
+  client: EngineXClient,
+  accountId: string,
+  xAudienceId: string,
+): Promise<boolean> {
+  try {
+    return (await client.getCustomAudience(accountId, xAudienceId, { withDeleted: true })).deleted;
+  } catch (error) {
+    if (isXAdsError(error) && error.kind === 'not_found') return true;
+    return false;
+  }
+}
+
 export type LifecycleOutcome =
   | { ok: true; xAudienceId: string; name: string }
   | { ok: false; reason: 'invalid_name'; message: string }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { isXAdsError } from '../xads/errors.ts';
 import { deliverAudience, resetXAudience, type AudienceDeliveryReport } from './delivery.ts';
-import { pollHealth } from './lifecycle.ts';
+import { pollHealth, xAudienceGone } from './lifecycle.ts';
 import { resumeVerified } from './pauses.ts';
 import { recordPendingSamples, type PendingSample } from './run-counters.ts';
 import { pruneHistory } from './runs.ts';
@@ -10,6 +10,7 @@ import { pendingCounts } from './pending-counts.ts';
 import { cadenceAllowedAt, cadenceStateOf, flushReason } from './schedule.ts';
 import type { Db } from './sql-helpers.ts';
 import { syncAudiences } from './sync.ts';
+import type { EngineXClient } from './x-port.ts';
 
 /**
  * Claims an audience for this process: a lease row update that succeeds for one claimant only, on every backend
@@ -178,19 +179,27 @@ export async function pollDueHealth(rt: EngineRuntime, locks?: AudienceLocks): P
   let polled = 0;
   for (const row of rows) {
     const poll = async (): Promise<boolean> => {
+      let x: { client: EngineXClient; accountId: string } | undefined;
       try {
         const destination = await rt.store.destinations.get(row.sandbox_id, row.destination_id);
         if (!destination) return false;
-        const client = await rt.clientFor(destination);
-        await pollHealth(rt, client, destination.accountId, {
+        x = { client: await rt.clientFor(destination), accountId: destination.accountId };
+        await pollHealth(rt, x.client, x.accountId, {
           id: row.id,
           sandboxId: row.sandbox_id,
           xAudienceId: row.x_audience_id!,
         });
         return true;
       } catch (error) {
-        // Deleted at X (by hand, or X's store was reset): recreate it with every desired member, as delivery does.
-        if (isXAdsError(error) && error.kind === 'not_found') await resetXAudience(rt, row.id);
+        // Deleted at X (by hand, or X's store was reset), as X confirms: recreate it with every desired member, as
+        // delivery does. A stray 404 (X's HTML one) is not that.
+        if (
+          isXAdsError(error) &&
+          error.kind === 'not_found' &&
+          x &&
+          (await xAudienceGone(x.client, x.accountId, row.x_audience_id!))
+        )
+          await resetXAudience(rt, row.id);
         else rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
         return false;
       }

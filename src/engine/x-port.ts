@@ -9,7 +9,12 @@ export interface EngineXClient {
     accountId: string,
     input: { name: string; description?: string },
   ): Promise<CustomAudience>;
-  getCustomAudience(accountId: string, audienceId: string): Promise<CustomAudience>;
+  /** With `withDeleted`, a deleted audience is returned (`deleted: true`) instead of a 404. */
+  getCustomAudience(
+    accountId: string,
+    audienceId: string,
+    options?: { withDeleted?: boolean },
+  ): Promise<CustomAudience>;
   updateCustomAudience(
     accountId: string,
     audienceId: string,

@@ -244,6 +244,21 @@ describe('XAdsClient requests', () => {
     await expect(client.getCustomAudience('acc', 'x')).rejects.toBeInstanceOf(NotFoundError);
     expect(seen).toHaveLength(1);
   });
+
+  it('retries a 404 that comes with an HTML page, as X occasionally sends', async () => {
+    const { client, seen } = setup(
+      (_request, index) =>
+        index === 0
+          ? new Response('<html><body>Not Found</body></html>', {
+              status: 404,
+              headers: { 'content-type': 'text/html' },
+            })
+          : json({ data: audience('1nmth', 'Loyal') }),
+      { maxRetries: 1 },
+    );
+    expect((await client.getCustomAudience('acc', '1nmth')).name).toBe('Loyal');
+    expect(seen).toHaveLength(2);
+  });
 });
 
 describe('XAdsClient.postUsers', () => {

@@ -79,13 +79,27 @@ describe('errorFromResponse', () => {
 
   it('accepts an HTML 404 and an empty 504', () => {
     const html = respond(404, '<html><body><h1>Not Found</h1></body></html>');
-    expect(html).toBeInstanceOf(NotFoundError);
+    expect(html).toBeInstanceOf(TransientError);
+    expect(html.retryable).toBe(true);
+    expect(html.status).toBe(404);
     expect(html.xCode).toBeUndefined();
     expect(html.details).toEqual([]);
     expect(html.message).toContain('non-JSON body');
     const empty = respond(504, '');
     expect(empty).toBeInstanceOf(TransientError);
     expect(empty.retryAt).toBeUndefined();
+  });
+
+  it("takes a 404 for a missing entity only with X's JSON error envelope", () => {
+    const gone = respond(404, { errors: [{ code: 'NOT_FOUND', message: 'gone' }], request: { params: {} } });
+    expect(gone).toBeInstanceOf(NotFoundError);
+    expect(gone.retryable).toBe(false);
+    const route = respond(404, { errors: [{ code: 'ROUTE_NOT_FOUND', message: 'no route' }] });
+    expect(route).toBeInstanceOf(TransientError);
+    expect(route.xCode).toBe('ROUTE_NOT_FOUND');
+    for (const body of ['', 'Not Found', '{"data":null}', '{"errors":[]}']) {
+      expect(respond(404, body), body).toBeInstanceOf(TransientError);
+    }
   });
 
   it('honours retry-after on 503 (seconds and HTTP date)', () => {

@@ -94,7 +94,10 @@ export class RateLimitedError extends XAdsError {
 
 export type TransientReason = 'status' | 'network' | 'timeout' | 'count_mismatch' | 'invalid_response';
 
-/** 408, 423, 5xx, network failures, timeouts and `success_count` mismatches: retry the same request. */
+/**
+ * 408, 423, 5xx, a 404 without X's JSON error (HTML) or with `ROUTE_NOT_FOUND`, network failures, timeouts and
+ * `success_count` mismatches: retry the same request.
+ */
 export class TransientError extends XAdsError {
   readonly kind = 'transient' as const;
   readonly retryable = true;
@@ -117,7 +120,7 @@ export class PermissionError extends XAdsError {
   readonly retryable = false;
 }
 
-/** 404: unknown or deleted audience, wrong path or API version. */
+/** 404 with X's JSON error envelope (e.g. `NOT_FOUND`): unknown or deleted account or audience. */
 export class NotFoundError extends XAdsError {
   readonly kind = 'not_found' as const;
   readonly retryable = false;
@@ -280,8 +283,14 @@ const PERMISSION_HINTS: Record<string, string> = {
   CURRENT_USER_SUSPENDED: 'The authenticated user is suspended.',
 };
 
+/** True when a 404 carries X's JSON error envelope naming a missing entity (not ROUTE_NOT_FOUND). */
+function isNotFoundEnvelope(body: unknown, xCode: string | undefined): boolean {
+  return isRecord(body) && Array.isArray(body.errors) && xCode !== undefined && xCode !== 'ROUTE_NOT_FOUND';
+}
+
 /**
- * Maps a non-2xx response to the taxonomy. Never throws: any body (JSON, HTML, empty) is accepted.
+ * Maps a non-2xx response to the taxonomy. A 404 is a `NotFoundError` only with X's JSON error envelope; an HTML
+ * 404 or `ROUTE_NOT_FOUND` is transient. Never throws: any body (JSON, HTML, empty) is accepted.
  *
  * @example
  * const error = errorFromResponse({ status: 503, headers: new Headers({ 'retry-after': '30' }), bodyText: '', now: Date.now() });
@@ -338,6 +347,16 @@ export function errorFromResponse(input: ResponseErrorInput): XAdsError {
     return new PermissionError({
       ...base,
       hint: PERMISSION_HINTS[xCode ?? ''] ?? 'X denied the request for this user or app.',
+    });
+  }
+  if (status === 404 && !isNotFoundEnvelope(body, xCode)) {
+    // X "may occasionally" answer 404 with an HTML page (docs.x.com error codes): not a verdict on the audience. Nor
+    // is ROUTE_NOT_FOUND, which names the path, not the entity.
+    const retryAt = parseRetryAfter(input.headers.get('retry-after'), input.now);
+    return new TransientError({
+      ...base,
+      ...(retryAt === undefined ? {} : { retryAt }),
+      hint: 'X answered 404 without its JSON error for an entity (an HTML page, or ROUTE_NOT_FOUND); send the same request again after a backoff.',
     });
   }
   if (status === 404) {

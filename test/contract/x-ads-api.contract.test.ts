@@ -285,18 +285,26 @@ for (const transport of TRANSPORTS) {
         expect(app.xCode).toBe('UNAUTHORIZED_CLIENT_APPLICATION');
       });
 
-      it('NotFoundError for an unknown audience and for an HTML 404', async () => {
+      it('NotFoundError for an unknown audience; an HTML 404 or ROUTE_NOT_FOUND is transient and retried', async () => {
         const client = h.client();
-        expect(await caught(client.getCustomAudience(ACCOUNT, 'zzzzz'))).toMatchObject({
-          status: 404,
-          xCode: 'NOT_FOUND',
-        });
+        const unknown = await caught(client.getCustomAudience(ACCOUNT, 'zzzzz'));
+        expect(unknown).toBeInstanceOf(NotFoundError);
+        expect(unknown).toMatchObject({ status: 404, xCode: 'NOT_FOUND' });
         h.emulator.admin.addFaults({
           faults: [{ path: '/custom_audiences$', status: 404, body: '<html><body>Not Found</body></html>' }],
         });
-        const html = await caught(client.listCustomAudiences(ACCOUNT));
-        expect(html).toBeInstanceOf(NotFoundError);
+        const html = await caught(h.client({ maxRetries: 0 }).listCustomAudiences(ACCOUNT));
+        expect(html).toBeInstanceOf(TransientError);
         expect(html.message).toContain('non-JSON');
+        h.emulator.admin.addFaults({
+          faults: [{ path: '/custom_audiences$', status: 404, body: '<html><body>Not Found</body></html>' }],
+        });
+        expect(await client.listCustomAudiences(ACCOUNT)).toEqual(expect.any(Array));
+        const route = await caught(
+          h.client({ maxRetries: 0, baseUrl: `${h.baseUrl}/nowhere` }).getAccount(ACCOUNT),
+        );
+        expect(route).toBeInstanceOf(TransientError);
+        expect(route).toMatchObject({ status: 404, xCode: 'ROUTE_NOT_FOUND' });
       });
 
       it('ValidationError for a duplicate name and for operation_errors, by operation index', async () => {

@@ -174,7 +174,7 @@ export async function activateSegment(
 export function passThrough(client: EngineXClient): EngineXClient {
   return {
     createCustomAudience: (a, i) => client.createCustomAudience(a, i),
-    getCustomAudience: (a, id) => client.getCustomAudience(a, id),
+    getCustomAudience: (a, id, o) => client.getCustomAudience(a, id, o),
     updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
     deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
     listCustomAudiences: (a) => client.listCustomAudiences(a),

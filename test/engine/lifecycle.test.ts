@@ -803,6 +803,73 @@ for (const backend of BACKENDS) {
       await expectNothingLeftToSend(h);
     });
 
+    it('takes an HTML 404 on a users request for a stray failure: the same audience, only the pending change sent', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 3);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      // Edited in X's tools: the description no longer says which audience of the service it is.
+      await h.client.updateCustomAudience(ACCOUNT_ID, xId, { description: 'edited in X' });
+      await h.engine.ingest([member('e2', 'u2@x.com', 'seg', 'exited')], { sandboxId: 'prod' });
+      h.emulator.admin.addFaults({
+        faults: [
+          { method: 'POST', path: '/users$', status: 404, body: '<html><body>Not Found</body></html>' },
+        ],
+      });
+      expect((await h.engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying', requests: 0 });
+      expect(await xAudienceIdOf(h.store, audience.id)).toBe(xId);
+
+      expect((await h.engine.flush()).audiences[0]).toMatchObject({ requests: 1, added: 0, removed: 1 });
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 2));
+      const names = (await h.client.listCustomAudiences(ACCOUNT_ID)).map((a) => a.name);
+      expect(names.filter((name) => name.startsWith('Loyal'))).toEqual(['Loyal']);
+      await expectNothingLeftToSend(h);
+    });
+
+    it('starts over only when X confirms the audience is gone, not on a 404 for an audience it still has', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 2);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      await ingestMembers(h, 1, 2);
+      // X's JSON NOT_FOUND, while a GET with with_deleted=true still finds the audience alive.
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 404 }] });
+      expect((await h.engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
+      expect(await xAudienceIdOf(h.store, audience.id)).toBe(xId);
+      expect((await h.engine.flush()).audiences[0]).toMatchObject({ requests: 1, added: 1 });
+      expect(xIdentifiers(h.emulator, xId)).toEqual(expectedEmails(0, 3));
+
+      // Deleted in X's tools: the next users request is refused, X confirms the deletion, and a new audience gets
+      // every desired member.
+      await h.client.deleteCustomAudience(ACCOUNT_ID, xId);
+      await ingestMembers(h, 1, 3);
+      expect((await h.engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
+      expect(await xAudienceIdOf(h.store, audience.id)).toBeNull();
+      await h.engine.flush();
+      const after = (await xAudienceIdOf(h.store, audience.id))!;
+      expect(after).not.toBe(xId);
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, after)).name).toBe('Loyal (2)');
+      expect(xIdentifiers(h.emulator, after)).toEqual(expectedEmails(0, 4));
+    });
+
+    it('keeps the audience when the health poll meets an HTML 404', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 2);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      h.emulator.admin.addFaults({
+        faults: [
+          { method: 'GET', path: `/custom_audiences/${xId}$`, status: 404, body: '<html>Not Found</html>' },
+        ],
+      });
+      expect(await h.engine.pollHealth()).toBe(0);
+      expect(await xAudienceIdOf(h.store, audience.id)).toBe(xId);
+      await expectNothingLeftToSend(h);
+    });
+
     it('recreates an audience that the health poll finds gone at X, with every desired member', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);
