@@ -13,7 +13,7 @@ import {
   type MemberChange,
 } from './ledger-diff.ts';
 import { ensureXAudience, removeAudience, xAudienceGone } from './lifecycle.ts';
-import { pauseDataflow } from './pauses.ts';
+import { failDataflow, pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt, type CadenceState } from './schedule.ts';
@@ -166,11 +166,7 @@ export async function deliverAudience(
   });
   if (!ensured.ok) {
     if (ensured.reason === 'invalid_name') {
-      await db
-        .updateTable('engine_audiences')
-        .set({ last_error: ensured.message, updated_at: rt.now() })
-        .where('id', '=', audienceId)
-        .execute();
+      await failDataflow(rt, { dataflowId: df.id, audienceId, message: ensured.message });
       return { ...report, outcome: 'error', message: ensured.message };
     }
     const stop = await onError(
@@ -673,6 +669,8 @@ function classify(error: unknown): Stop {
       return { stop: true, outcome: 'paused', message: error.message, error };
     if (error.kind === 'not_found')
       return { stop: true, outcome: 'error', message: 'x_audience_gone', error };
+    // A 400 on create, rename or delete (users requests are bisected instead): the same request would be refused again.
+    if (error.kind === 'validation') return { stop: true, outcome: 'error', message: 'x_refused', error };
     return {
       stop: true,
       outcome: 'retrying',
@@ -1165,8 +1163,8 @@ async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): P
 }
 
 /**
- * Errors outside a users request (lifecycle calls): pause on 401/403, start over when X confirms the audience is gone,
- * back off otherwise.
+ * What a failed call means for the audience: pause on 401/403; stop the dataflow on a refused create, rename or delete
+ * (400); start over when X confirms the audience is gone; back off otherwise.
  */
 async function onError(
   rt: EngineRuntime,
@@ -1200,6 +1198,19 @@ async function onError(
     }
     stop.outcome = 'retrying';
     stop.message = (error as XAdsError).message;
+  } else if (stop.outcome === 'error' && stop.message === 'x_refused') {
+    const refused = error as XAdsError;
+    const action =
+      refused.method === 'POST'
+        ? 'create'
+        : refused.method === 'PUT'
+          ? 'rename'
+          : refused.method === 'DELETE'
+            ? 'delete'
+            : 'manage';
+    stop.message = `X refused to ${action} the audience: ${refused.message}. Fix the cause, then resume the dataflow.`;
+    // A dataflow no longer active (deleted, its audiences being removed) cannot be stopped: back off instead.
+    if (!(await failDataflow(rt, { ...where, message: stop.message }))) stop.outcome = 'retrying';
   }
   await noteFailure(rt, where.audienceId, stop);
   return stop;

@@ -1,5 +1,5 @@
 import { validateAudienceName } from '../audience/naming.ts';
-import { isXAdsError, type XAdsError } from '../xads/errors.ts';
+import { isXAdsError, type XAdsError, type XErrorDetail } from '../xads/errors.ts';
 import type { CustomAudience } from '../xads/types.ts';
 import type { EngineRuntime } from './runtime.ts';
 import type { EngineXClient } from './x-port.ts';
@@ -14,14 +14,39 @@ export function suffixedName(base: string, attempt: number): string {
   return attempt <= 1 ? base : `${base} (${attempt})`;
 }
 
-/** True when X refused a name because another (possibly deleted) audience of the account holds it. */
-export function isNameTaken(error: unknown): boolean {
-  if (!isXAdsError(error) || error.kind !== 'validation') return false;
-  return error.details.some(
-    (d) =>
-      (d.parameter === 'name' || d.parameter === undefined) &&
-      /already exists|unique|taken|duplicate/i.test(d.message),
+/**
+ * The part of a refusal that is about the name: X's detail on `parameter: "name"`. X's wording for a taken name is
+ * undocumented (docs.x.com custom audiences: "Unique name value must be used. Failure to do so will result in an
+ * error"), so the message decides only when X names no parameter at all.
+ */
+export function nameRefusalDetail(error: unknown): XErrorDetail | undefined {
+  if (!isXAdsError(error) || error.kind !== 'validation') return undefined;
+  return (
+    error.details.find((d) => d.parameter === 'name') ??
+    error.details.find(
+      (d) => d.parameter === undefined && /already exists|unique|taken|duplicate/i.test(d.message),
+    )
   );
+}
+
+/**
+ * Why X refused `name`: `taken` when an audience of the account holds it (deleted ones keep their names), else X's
+ * reason for an invalid name; null when the refusal is not about the name.
+ */
+async function nameRefusal(
+  client: EngineXClient,
+  accountId: string,
+  name: string,
+  error: unknown,
+): Promise<'taken' | { message: string } | null> {
+  const detail = nameRefusalDetail(error);
+  if (!detail) return null;
+  // `q` matches a case-insensitive prefix: compare exact names here.
+  const holders = await client.listCustomAudiences(accountId, { q: name, withDeleted: true });
+  if (holders.some((a) => a.name === name)) return 'taken';
+  return {
+    message: `X refused the audience name "${name}" (${detail.code}: ${detail.message}). Change the mapping name, then resume the dataflow.`,
+  };
 }
 
 /**
@@ -149,6 +174,19 @@ export async function ensureXAudience(
       .execute();
     for (let attempt = 1; attempt <= MAX_NAME_ATTEMPTS; attempt += 1) {
       const name = suffixedName(base, attempt);
+      // Looked up first, as X's answer to a taken name is undocumented.
+      const holder = await client.findCustomAudienceByName(accountId, name);
+      if (holder) {
+        // The audience a crashed create made: adopt it rather than make a second one.
+        if (holder.description !== marker) continue;
+        await recordXAudience(rt, audience.id, {
+          id: holder.id,
+          name: holder.name,
+          base,
+          createdByEngine: true,
+        });
+        return { ok: true, xAudienceId: holder.id, name: holder.name };
+      }
       try {
         const created = await client.createCustomAudience(accountId, { name, description: marker });
         await recordXAudience(rt, audience.id, {
@@ -160,24 +198,15 @@ export async function ensureXAudience(
         rt.logger.info({ audienceId: audience.id, xAudienceId: created.id, attempt }, 'created X audience');
         return { ok: true, xAudienceId: created.id, name: created.name };
       } catch (error) {
-        if (!isNameTaken(error)) throw error;
-        // The name may be held by the audience a crashed create made: adopt it rather than make a second one.
-        const adopted = attempt === 1 ? await findByMarker(client, accountId, marker) : null;
-        if (adopted) {
-          await recordXAudience(rt, audience.id, {
-            id: adopted.id,
-            name: adopted.name,
-            base,
-            createdByEngine: true,
-          });
-          return { ok: true, xAudienceId: adopted.id, name: adopted.name };
-        }
+        const refusal = await nameRefusal(client, accountId, name, error);
+        if (refusal === null) throw error;
+        if (refusal !== 'taken') return { ok: false, reason: 'invalid_name', message: refusal.message };
       }
     }
     return {
       ok: false,
       reason: 'invalid_name',
-      message: `Every name from "${base}" to "${suffixedName(base, MAX_NAME_ATTEMPTS)}" is taken in the X account`,
+      message: `Every name from "${base}" to "${suffixedName(base, MAX_NAME_ATTEMPTS)}" is taken in the X account. Change the mapping name, then resume the dataflow.`,
     };
   } catch (error) {
     return { ok: false, reason: 'x_error', error: error instanceof Error ? error : new Error(String(error)) };
@@ -203,8 +232,11 @@ async function rename(
 ): Promise<LifecycleOutcome> {
   for (let attempt = 1; attempt <= MAX_NAME_ATTEMPTS; attempt += 1) {
     const name = suffixedName(base, attempt);
+    const holder = await client.findCustomAudienceByName(accountId, name);
+    if (holder && holder.id !== xAudienceId) continue;
     try {
-      const updated = await client.updateCustomAudience(accountId, xAudienceId, { name });
+      const updated =
+        holder === null ? await client.updateCustomAudience(accountId, xAudienceId, { name }) : holder;
       await recordXAudience(rt, audienceId, {
         id: xAudienceId,
         name: updated.name,
@@ -214,13 +246,15 @@ async function rename(
       rt.logger.info({ audienceId, xAudienceId }, 'renamed X audience');
       return { ok: true, xAudienceId, name: updated.name };
     } catch (error) {
-      if (!isNameTaken(error)) throw error;
+      const refusal = await nameRefusal(client, accountId, name, error);
+      if (refusal === null) throw error;
+      if (refusal !== 'taken') return { ok: false, reason: 'invalid_name', message: refusal.message };
     }
   }
   return {
     ok: false,
     reason: 'invalid_name',
-    message: `Every name derived from "${base}" is taken in the X account`,
+    message: `Every name derived from "${base}" is taken in the X account. Change the mapping name, then resume the dataflow.`,
   };
 }
 

@@ -61,6 +61,38 @@ export async function pauseDataflow(
 }
 
 /**
+ * Stops a dataflow X will not serve as it stands: an audience name X refuses, or a create, rename or delete X answers
+ * with a 400 (the same request would be refused again). Status `failed` with what to fix (the `dataflow_failed` alert
+ * says it); every pending change is kept, and delivery resumes when the user sets the dataflow `active` again. False
+ * when the dataflow was not active (a user paused or deleted it), which is left as it is.
+ */
+export async function failDataflow(
+  rt: EngineRuntime,
+  input: { dataflowId: string; audienceId: string; message: string },
+): Promise<boolean> {
+  const now = rt.now();
+  const stopped = await rt.store.transaction(async (tx) => {
+    await tx.db
+      .updateTable('engine_audiences')
+      .set({ last_error: input.message, updated_at: now })
+      .where('id', '=', input.audienceId)
+      .execute();
+    const result = await tx.db
+      .updateTable('dataflows')
+      .set({ status: 'failed', status_reason: input.message, updated_at: now })
+      .where('id', '=', input.dataflowId)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  });
+  rt.logger.warn(
+    { dataflowId: input.dataflowId, audienceId: input.audienceId, error: input.message },
+    'dataflow failed',
+  );
+  return stopped;
+}
+
+/**
  * Resumes dataflows the engine paused whose destination changed since (new credentials, say) and now verifies.
  * Returns the ids resumed.
  */

@@ -120,6 +120,8 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
   const cadenced = new Map<string, (typeof rows.rows)[number]>();
   for (const row of rows.rows) {
     if (row.lifecycle === 'removing') {
+      // A failed dataflow (X refused a call) waits for the user to resume it, removals included.
+      if (row.status === 'failed') continue;
       if (row.next_attempt_at === null || now >= Number(row.next_attempt_at)) due.push(row.id);
       continue;
     }

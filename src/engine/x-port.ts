@@ -15,13 +15,19 @@ export interface EngineXClient {
     audienceId: string,
     options?: { withDeleted?: boolean },
   ): Promise<CustomAudience>;
+  /** The non-deleted audience with exactly this name, or null. */
+  findCustomAudienceByName(accountId: string, name: string): Promise<CustomAudience | null>;
   updateCustomAudience(
     accountId: string,
     audienceId: string,
     input: { name?: string; description?: string },
   ): Promise<CustomAudience>;
   deleteCustomAudience(accountId: string, audienceId: string): Promise<CustomAudience>;
-  listCustomAudiences(accountId: string): Promise<CustomAudience[]>;
+  /** `q` is X's case-insensitive name prefix; `withDeleted` includes deleted audiences. */
+  listCustomAudiences(
+    accountId: string,
+    options?: { q?: string; withDeleted?: boolean },
+  ): Promise<CustomAudience[]>;
   /** `retries: 0`: a failure comes back at once, and the engine schedules the next attempt (`nextAttemptAt`). */
   postUsers(
     accountId: string,

@@ -175,9 +175,10 @@ export function passThrough(client: EngineXClient): EngineXClient {
   return {
     createCustomAudience: (a, i) => client.createCustomAudience(a, i),
     getCustomAudience: (a, id, o) => client.getCustomAudience(a, id, o),
+    findCustomAudienceByName: (a, name) => client.findCustomAudienceByName(a, name),
     updateCustomAudience: (a, id, i) => client.updateCustomAudience(a, id, i),
     deleteCustomAudience: (a, id) => client.deleteCustomAudience(a, id),
-    listCustomAudiences: (a) => client.listCustomAudiences(a),
+    listCustomAudiences: (a, o) => client.listCustomAudiences(a, o),
     verify: (a) => client.verify(a),
     postUsers: (...args: Parameters<EngineXClient['postUsers']>) => client.postUsers(...args),
   };

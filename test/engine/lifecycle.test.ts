@@ -163,6 +163,91 @@ for (const backend of BACKENDS) {
       expect(await xAudienceIdOf(h.store, audience.id)).toBe(xId);
     });
 
+    it('looks a name up before creating: a live audience holding it means a suffix, with no create refused', async () => {
+      h = await setup(backend);
+      await h.client.createCustomAudience(ACCOUNT_ID, { name: 'Loyal', description: 'made by hand' });
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 1);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId)).name).toBe('Loyal (2)');
+      const refused = h.emulator.admin
+        .requests()
+        .filter((r) => r.method === 'POST' && r.path.endsWith('/custom_audiences') && r.status >= 400);
+      expect(refused).toEqual([]);
+    });
+
+    it('reads a refusal on parameter "name" by the name, not its wording: taken by a deleted audience, or invalid', async () => {
+      h = await setup(backend);
+      const old = await h.client.createCustomAudience(ACCOUNT_ID, { name: 'Loyal' });
+      await h.client.deleteCustomAudience(ACCOUNT_ID, old.id);
+      const nameRefused = (message: string) => ({
+        method: 'POST',
+        path: '/custom_audiences$',
+        status: 400,
+        body: {
+          errors: [{ code: 'INVALID_PARAMETER', message, parameter: 'name' }],
+          request: { params: {} },
+        },
+      });
+      h.emulator.admin.addFaults({ faults: [nameRefused('Invalid name')] });
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 1);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId)).name).toBe('Loyal (2)');
+
+      // A name no audience holds, refused all the same: the user is told, nothing is retried.
+      const other = await flowWith(h, { mappingName: 'Frequent' });
+      await h.engine.ingest([member('f0', 'f0@x.com', 'seg')], { sandboxId: 'prod' });
+      h.emulator.admin.addFaults({ faults: [nameRefused('Name uses a reserved word')] });
+      const report = await h.engine.flush({ dataflowId: other.flow.id });
+      expect(report.audiences[0]).toMatchObject({ outcome: 'error' });
+      const failed = await h.store.dataflows.get('prod', other.flow.id);
+      expect(failed?.status).toBe('failed');
+      expect(failed?.statusReason).toContain('Name uses a reserved word');
+      expect(failed?.statusReason).toContain('mapping name');
+      expect(await h.engine.dueAudiences()).not.toContain(other.audience.id);
+      expect(await xAudienceIdOf(h.store, other.audience.id)).toBeNull();
+    });
+
+    it('stops the dataflow and says why when X refuses a create with a 400, and delivers once resumed', async () => {
+      h = await setup(backend);
+      const { audience, flow } = await flowWith(h);
+      await ingestMembers(h, 2);
+      h.emulator.admin.addFaults({
+        faults: [
+          {
+            method: 'POST',
+            path: '/custom_audiences$',
+            status: 400,
+            body: {
+              errors: [
+                { code: 'INVALID_PARAMETER', message: 'description is too long', parameter: 'description' },
+              ],
+              request: { params: {} },
+            },
+          },
+        ],
+      });
+      const report = await h.engine.flush();
+      expect(report.audiences[0]?.outcome).toBe('error');
+      expect(report.audiences[0]?.message).toMatch(
+        /X refused to create the audience.*description is too long/,
+      );
+      const failed = await h.store.dataflows.get('prod', flow.id);
+      expect(failed?.status).toBe('failed');
+      expect(failed?.statusReason).toBe(report.audiences[0]?.message);
+      expect(await h.engine.dueAudiences()).toEqual([]);
+      expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(2);
+
+      await h.store.dataflows.update('prod', flow.id, { status: 'active', statusReason: null });
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
+        expectedEmails(0, 2),
+      );
+    });
+
     it('attaches to an existing audience and keeps it on removal', async () => {
       h = await setup(backend);
       const existing = await h.client.createCustomAudience(ACCOUNT_ID, { name: 'Made by hand' });

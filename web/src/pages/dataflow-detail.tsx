@@ -130,12 +130,12 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
                 <button
                   type="button"
                   className="secondary"
-                  disabled={flush.isPending || flow.status === 'paused'}
+                  disabled={flush.isPending || flow.status === 'paused' || flow.status === 'failed'}
                   onClick={() => flush.mutate()}
                 >
                   {flush.isPending ? 'Delivering…' : 'Deliver now'}
                 </button>
-                {flow.status === 'paused' ? (
+                {flow.status === 'paused' || flow.status === 'failed' ? (
                   <button type="button" disabled={toggle.isPending} onClick={() => toggle.mutate('active')}>
                     Resume
                   </button>
@@ -152,7 +152,7 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
               </div>
             </div>
             {flow.statusReason ? (
-              <p className={flow.status === 'error' ? 'callout callout-error' : 'callout'}>
+              <p className={flow.status === 'failed' ? 'callout callout-error' : 'callout'}>
                 {flow.statusReason}
               </p>
             ) : null}
