@@ -1,5 +1,4 @@
 import { createReadStream, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { once } from 'node:events';
@@ -361,7 +360,8 @@ async function* readArrayItems(
 
 /**
  * The records of a CSV profile file after its header, with the header's layout and their line numbers. A bad
- * header throws; a syntax error (an unclosed quote, say) ends the file with a fatal row, since the rest is unreadable.
+ * header throws; a syntax error (an unclosed quote, say) ends the file with a fatal row, after every record before
+ * it: the rest is unreadable.
  */
 async function* readCsvRecords(
   source: ImportSource,
@@ -370,50 +370,71 @@ async function* readCsvRecords(
   | { line: number; layout: CsvProfileLayout; record: string[] }
   | { line: number; errors: ItemErrors; fatal: true }
 > {
-  const stream = Readable.from(bytesOf(source, progress), { objectMode: false });
-  // A source that fails (an upload cut off) fails the parser too, instead of leaving it waiting for more. Every line
-  // break ends a record, whichever the file started with: left to guess, the parser takes the first one it meets
-  // for the whole file, so a file (or parts joined into one) written half CRLF, half LF would run rows together.
-  const parser = stream.pipe(
-    parseCsv({ info: true, relax_column_count: true, bom: true, record_delimiter: ['\r\n', '\n', '\r'] }),
-  );
-  stream.once('error', (error) => parser.destroy(error));
+  // The parser hands each record over as it reads it (`on_record`), and this generator gives it one read at a time:
+  // a stream of records fails as soon as the parser meets a syntax error, and loses the records it had read before
+  // it in the same read. Every line break ends a record, whichever the file started with: left to guess, the parser
+  // takes the first one it meets for the whole file, so a file (or parts joined into one) written half CRLF, half LF
+  // would run rows together.
+  const read: Array<{ record: string[]; lines: number }> = [];
+  const parser = parseCsv({
+    relax_column_count: true,
+    bom: true,
+    record_delimiter: ['\r\n', '\n', '\r'],
+    on_record: (record: string[], info) => {
+      read.push({ record, lines: info.lines });
+      return null;
+    },
+  });
+  // The error comes with the write that met it (below); the stream emits it too, and must not go unheard.
+  parser.on('error', () => undefined);
+  const parse = (bytes: Buffer | null) =>
+    new Promise<Error | null>((resolve) => {
+      const done = (error?: Error | null) => resolve(error ?? null);
+      if (bytes === null) parser.end(done);
+      else parser.write(bytes, done);
+    });
   let layout: CsvProfileLayout | null = null;
   // Records are numbered by the line they start on, as an editor shows it. The parser counts each line break inside a
   // quoted value, but a CRLF there as two: those extra ones are taken off.
   let lastLine = 0;
   let doubleCounted = 0;
+  let failure: Error | null;
+  const bytes = bytesOf(source, progress);
   try {
-    for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      const line = lastLine + 1;
-      for (const value of record.record)
-        for (let at = value.indexOf('\r\n'); at !== -1; at = value.indexOf('\r\n', at + 2))
-          doubleCounted += 1;
-      lastLine = record.info.lines - doubleCounted;
-      if (layout === null) {
-        const header = parseCsvProfileHeader(record.record);
-        if (!header.ok) {
-          throw new EngineError('invalid_file', `The CSV header of ${nameOf(source)} is not valid`, {
-            details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
-            hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
-          });
+    for (;;) {
+      const next = await bytes.next();
+      failure = await parse(next.done ? null : next.value);
+      for (const record of read.splice(0)) {
+        const line = lastLine + 1;
+        for (const value of record.record)
+          for (let at = value.indexOf('\r\n'); at !== -1; at = value.indexOf('\r\n', at + 2))
+            doubleCounted += 1;
+        lastLine = record.lines - doubleCounted;
+        if (layout === null) {
+          const header = parseCsvProfileHeader(record.record);
+          if (!header.ok) {
+            throw new EngineError('invalid_file', `The CSV header of ${nameOf(source)} is not valid`, {
+              details: header.errors.map((e) => ({ path: e.path, reason: e.reason })),
+              hint: 'Name a profile_key column, identity columns (email, phone, …) and segment:<id> columns',
+            });
+          }
+          layout = header.layout;
+          continue;
         }
-        layout = header.layout;
-        continue;
+        yield { line, layout, record: record.record };
       }
-      yield { line, layout, record: record.record };
+      if (failure !== null || next.done) break;
     }
-  } catch (error) {
-    if (error instanceof EngineError) throw error;
-    const line =
-      typeof (error as { lines?: unknown }).lines === 'number'
-        ? (error as { lines: number }).lines - doubleCounted
-        : lastLine + 1;
-    yield {
-      line,
-      errors: [{ path: `line ${line}`, reason: error instanceof Error ? error.message : String(error) }],
-      fatal: true,
-    };
+  } finally {
+    parser.destroy();
+    // Stopped early (a bad header, or the import failed): the file is closed now, not when collected.
+    await bytes.return(undefined);
+  }
+  if (failure !== null) {
+    const { lines } = failure as { lines?: unknown };
+    const line = typeof lines === 'number' ? lines - doubleCounted : lastLine + 1;
+    const reason = failure.message;
+    yield { line, errors: [{ path: `line ${line}`, reason }], fatal: true };
   }
 }
 

@@ -216,6 +216,36 @@ for (const backend of BACKENDS) {
       expect(report).toMatchObject({ truncated: true, removed: 0, accepted: 1, rejectedCount: 1 });
     });
 
+    it('imports every CSV row before a syntax error, which it names by its line', async () => {
+      const { audience, dir } = await prepare();
+      // A bad closing quote after 3 rows, and after 5,000 (the parser reads all of them in the read that meets it).
+      for (const good of [3, 5000]) {
+        const rows = ['profile_key,email,segment:seg'];
+        for (let i = 0; i < good; i += 1) rows.push(`k${i},u${i}@x.com,1`);
+        rows.push('bqX,"bad@example.com"x');
+        for (let i = 6000; i < 6010; i += 1) rows.push(`k${i},u${i}@x.com,1`);
+        const file = join(dir, `bad-quote-${good}.csv`);
+        writeFileSync(file, `${rows.join('\n')}\n`);
+        const report = await h!.engine.importFile(file, { sandboxId: 'prod', batchSize: 1000 });
+        expect(report).toMatchObject({
+          rowsRead: good + 1,
+          accepted: good,
+          rejectedCount: 1,
+          truncated: true,
+        });
+        expect(report.rejected).toEqual([
+          {
+            line: good + 2,
+            errors: [{ path: `line ${good + 2}`, reason: expect.stringContaining('Invalid Closing Quote') }],
+          },
+        ]);
+      }
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails(Array.from({ length: 5000 }, (_, i) => i)),
+      );
+    });
+
     it('imports on worker threads exactly as on the main thread, in file order', async () => {
       const { audience, dir } = await prepare();
       // 300 profiles, then half of them exit, with bad lines among them: batches of 17 keep several in flight.

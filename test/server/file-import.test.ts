@@ -142,6 +142,22 @@ describe('POST /api/v1/imports', () => {
     for (const i of [6000, 6250, 6499]) expect(atX.has(emailHash(i))).toBe(true);
   });
 
+  it('imports every CSV row before a syntax error and ends the import there, naming the row by its line', async () => {
+    const after = csv(12000, 12010).split('\n').slice(1).join('\n');
+    const r = await upload('', `${csv(7000, 12000)}bqX,"bad@example.com"x\n${after}`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ rowsRead: 5001, accepted: 5000, rejectedCount: 1, truncated: true });
+    expect(r.body.rejected).toEqual([
+      {
+        line: 5002,
+        errors: [{ path: 'line 5002', reason: expect.stringContaining('Invalid Closing Quote') }],
+      },
+    ]);
+    const atX = await membersAtX();
+    for (const i of range(7000, 12000)) expect(atX.has(emailHash(i)), String(i)).toBe(true);
+    expect(atX.has(emailHash(12000))).toBe(false);
+  });
+
   it('refuses what it cannot import, with what to fix, and changes nothing', async () => {
     const before = await membersAtX();
     const type = await upload('', csv(5000, 5010), 'text/plain');
