@@ -360,8 +360,8 @@ async function* readArrayItems(
 
 /**
  * The records of a CSV profile file after its header, with the header's layout and their line numbers. A bad
- * header throws; a syntax error (an unclosed quote, say) ends the file with a fatal row, after every record before
- * it: the rest is unreadable.
+ * header throws; a syntax error (an unclosed quote, say) ends the file with a fatal row, named by the line the row
+ * starts on, after every record before it: the rest is unreadable.
  */
 async function* readCsvRecords(
   source: ImportSource,
@@ -431,9 +431,13 @@ async function* readCsvRecords(
     await bytes.return(undefined);
   }
   if (failure !== null) {
-    const { lines } = failure as { lines?: unknown };
-    const line = typeof lines === 'number' ? lines - doubleCounted : lastLine + 1;
-    const reason = failure.message;
+    // The row that cannot be read starts on the line after the last record read. The parser names the line it
+    // stopped on instead, which for an unclosed quote is the end of the file.
+    const line = lastLine + 1;
+    const reason =
+      (failure as { code?: unknown }).code === 'CSV_QUOTE_NOT_CLOSED'
+        ? 'Quote Not Closed: a quoted value of this row is not closed before the end of the file'
+        : failure.message;
     yield { line, errors: [{ path: `line ${line}`, reason }], fatal: true };
   }
 }

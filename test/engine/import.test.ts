@@ -246,6 +246,30 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it('names an unclosed CSV quote by the line its row starts on, not where the file ends', async () => {
+      const { dir } = await prepare();
+      // An unclosed quote: the parser finds it at the end of the file, but the row starts on line 5 (a quoted value
+      // across a CRLF comes before it).
+      const unclosed = join(dir, 'unclosed.csv');
+      writeFileSync(
+        unclosed,
+        'profile_key,email,segment:seg\r\nk1,u1@x.com,1\r\nk2,"u2@x.com\r\n",1\r\nk4,"u4@x.com\r\nk5,u5@x.com,1\r\nk6,u6@x.com,1\r\n',
+      );
+      const report = await h!.engine.importFile(unclosed, { sandboxId: 'prod' });
+      expect(report).toMatchObject({ rowsRead: 3, accepted: 2, rejectedCount: 1, truncated: true });
+      expect(report.rejected).toEqual([
+        {
+          line: 5,
+          errors: [
+            {
+              path: 'line 5',
+              reason: 'Quote Not Closed: a quoted value of this row is not closed before the end of the file',
+            },
+          ],
+        },
+      ]);
+    });
+
     it('imports on worker threads exactly as on the main thread, in file order', async () => {
       const { audience, dir } = await prepare();
       // 300 profiles, then half of them exit, with bad lines among them: batches of 17 keep several in flight.
