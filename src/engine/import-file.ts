@@ -360,8 +360,8 @@ async function* readArrayItems(
 
 /**
  * The records of a CSV profile file after its header, with the header's layout and their line numbers. A bad
- * header throws; a syntax error (an unclosed quote, say) ends the file with a fatal row, named by the line the row
- * starts on, after every record before it: the rest is unreadable.
+ * header, or none (an empty file), throws; a syntax error (an unclosed quote, say) ends the file with a fatal row,
+ * named by the line the row starts on, after every record before it: the rest is unreadable.
  */
 async function* readCsvRecords(
   source: ImportSource,
@@ -439,7 +439,17 @@ async function* readCsvRecords(
         ? 'Quote Not Closed: a quoted value of this row is not closed before the end of the file'
         : failure.message;
     yield { line, errors: [{ path: `line ${line}`, reason }], fatal: true };
+    return;
   }
+  if (layout === null)
+    throw new EngineError(
+      'invalid_file',
+      `${nameOf(source)} is empty: a CSV file starts with its header row`,
+      {
+        details: [{ path: nameOf(source), reason: 'no header row' }],
+        hint: 'Send the file with its header row: profile_key, identity columns (email, phone, …) and segment:<id> columns',
+      },
+    );
 }
 
 /**
@@ -868,6 +878,9 @@ export async function importProfiles(
     }
     // The file ended within the rows the import had committed: it is shorter than the one it started with.
     if (skipping()) throw notTheSameFile(key, claim.rowsCommitted);
+    // A mirror file without rows would remove every member: an export that came out empty, far more likely than a
+    // segment that emptied. Refused, so that the file sent again under the same key, once whole, is imported.
+    if (mode === 'mirror' && report.rowsRead === 0) throw noRowsToMirror(nameOf(source), options.segmentId!);
     if (mode === 'mirror' && !report.truncated) {
       // A file read only in part is not the full audience: removing the rest would drop real members. Nor is one
       // whose rows were rejected by more than a few: each may be a member.
@@ -944,6 +957,21 @@ function notTheSameFile(key: string, rows: number): EngineError {
     },
   );
 }
+
+/** A mirror import whose file holds no rows: refused rather than taken for an empty segment. */
+function noRowsToMirror(name: string, segmentId: string): EngineError {
+  return new EngineError(
+    'invalid_file',
+    `${name} has no rows: in mirror mode it would remove every member of segment ${segmentId}, so nobody was removed`,
+    {
+      details: [{ path: name, reason: 'no rows (mirror mode takes the file for the whole segment)' }],
+      hint:
+        'Check that the export is complete and import it again (with the same key, if you gave one). To empty the ' +
+        'segment, import its members as having left it (segment column 0, or status exited) in incremental mode',
+    },
+  );
+}
+
 /** Mirror mode: every known member of the segment the file did not list leaves it. */
 /** The share of a mirror file's rows that may be rejected while its absent members are still removed. */
 export const MIRROR_MAX_REJECTED_SHARE = 0.05;

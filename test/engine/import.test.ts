@@ -270,6 +270,63 @@ for (const backend of BACKENDS) {
       ]);
     });
 
+    it('refuses an empty CSV file, and a mirror file without rows, removing nobody', async () => {
+      const { audience, dir } = await prepare();
+      const seed = join(dir, 'seed.csv');
+      writeFileSync(seed, 'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,u2@x.com,1\nk3,u3@x.com,1\n');
+      await h!.engine.importFile(seed, { sandboxId: 'prod' });
+      const mirror = { sandboxId: 'prod', mode: 'mirror' as const, segmentId: 'seg' };
+      const empty = join(dir, 'empty.csv');
+      writeFileSync(empty, '');
+      for (const mode of ['incremental', 'mirror'] as const)
+        await expect(h!.engine.importFile(empty, { ...mirror, mode })).rejects.toMatchObject({
+          code: 'invalid_file',
+          message: expect.stringContaining(`${empty} is empty: a CSV file starts with its header row`),
+          details: [{ path: empty, reason: 'no header row' }],
+        });
+      // No rows: a CSV header alone, an NDJSON file of blank lines, an empty JSON array, an empty stream.
+      const noRows = (name: string) => ({
+        code: 'invalid_file',
+        message: expect.stringContaining(
+          `${name} has no rows: in mirror mode it would remove every member of segment seg, so nobody was removed`,
+        ),
+        details: [{ path: name, reason: expect.stringContaining('no rows') }],
+      });
+      for (const [name, text] of [
+        ['header.csv', 'profile_key,email,segment:seg\n'],
+        ['blank.ndjson', '\n\n'],
+        ['empty.json', '[]'],
+      ] as const) {
+        const file = join(dir, name);
+        writeFileSync(file, text);
+        await expect(h!.engine.importFile(file, mirror)).rejects.toMatchObject(noRows(file));
+      }
+      const nothing = (async function* () {})();
+      await expect(h!.engine.importStream(nothing, { ...mirror, format: 'ndjson' })).rejects.toMatchObject(
+        noRows('the upload'),
+      );
+      await h!.engine.flush();
+      const xId = (await xAudienceIdOf(h!.store, audience.id))!;
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([1, 2, 3]));
+
+      // Refused under a key, the export sent again once whole is imported under it, and the absent removed.
+      const header = join(dir, 'header.csv');
+      await expect(h!.engine.importFile(header, { ...mirror, key: 'members-1' })).rejects.toMatchObject(
+        noRows(header),
+      );
+      const whole = join(dir, 'whole.csv');
+      writeFileSync(whole, 'profile_key,email,segment:seg\nk1,u1@x.com,1\n');
+      expect(await h!.engine.importFile(whole, { ...mirror, key: 'members-1' })).toMatchObject({
+        key: 'members-1',
+        attempts: 2,
+        rowsRead: 1,
+        accepted: 1,
+        removed: 2,
+      });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([1]));
+    });
+
     it('imports on worker threads exactly as on the main thread, in file order', async () => {
       const { audience, dir } = await prepare();
       // 300 profiles, then half of them exit, with bad lines among them: batches of 17 keep several in flight.

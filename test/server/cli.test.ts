@@ -781,6 +781,25 @@ describe('tca CLI', () => {
     const again = await tca(keyed, {}, csv);
     expect(again.stdout).toContain('Imported before under the key stdin-members');
 
+    // Empty input removes nobody: a CSV without its header, and rows-less NDJSON in mirror mode, are refused (exit 1).
+    for (const [format, extra, message] of [
+      ['csv', [], 'is empty: a CSV file starts with its header row'],
+      [
+        'ndjson',
+        [],
+        'the upload has no rows: in mirror mode it would remove every member of segment cli-seg',
+      ],
+      ['ndjson', ['--local'], 'has no rows: in mirror mode it would remove every member of segment cli-seg'],
+    ] as const) {
+      const empty = await tca(['import', '-', '--format', format, ...mirror, ...extra], {}, '');
+      expect(empty.code, empty.stderr).toBe(1);
+      expect(empty.stderr).toContain(message);
+      expect(empty.stdout).not.toContain('Removed');
+    }
+    await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: t.adminToken });
+    const [a] = JSON.parse((await tca(['audiences', '--dataflow', dataflowId, '--json'])).stdout);
+    expect(t.emulator.admin.members(DEMO.accountId, a.xAudienceId).length).toBe(10);
+
     const unnamed = await tca(['import', '-', ...mirror], {}, csv);
     expect(unnamed.code).toBe(2);
     expect(unnamed.stderr).toContain('--format');

@@ -208,6 +208,31 @@ describe('POST /api/v1/imports', () => {
     const array = await upload('', '{"not":"an array"}', 'application/json');
     expect(array.status).toBe(400);
     expect(array.body.error.code).toBe('invalid_file');
+
+    // An empty CSV has no header; in mirror mode, a file without rows would remove every member.
+    for (const query of ['', `?mode=mirror&segmentId=${SEG}`]) {
+      const empty = await upload(query, '');
+      expect(empty.status).toBe(400);
+      expect(empty.body.error).toMatchObject({
+        code: 'invalid_file',
+        details: [{ path: 'the upload', reason: 'no header row' }],
+      });
+    }
+    for (const [text, type] of [
+      ['', 'application/x-ndjson'],
+      ['[]', 'application/json'],
+      [`profile_key,email,segment:${SEG}\n`, 'text/csv'],
+    ] as const) {
+      const none = await upload(`?mode=mirror&segmentId=${SEG}`, text, type);
+      expect(none.status, type).toBe(400);
+      expect(none.body.error).toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining(
+          `the upload has no rows: in mirror mode it would remove every member`,
+        ),
+        details: [{ path: 'the upload', reason: expect.stringContaining('no rows') }],
+      });
+    }
     expect(await membersAtX()).toEqual(before);
   });
 

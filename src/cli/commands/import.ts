@@ -298,7 +298,7 @@ async function importLocal(
   body?: BodySource,
 ): Promise<Report> {
   const { openStore } = await import('../../store/index.ts');
-  const { createEngine } = await import('../../engine/index.ts');
+  const { createEngine, EngineError } = await import('../../engine/index.ts');
   const { AuthError } = await import('../../xads/index.ts');
   const config = loadConfig(process.env);
   const store = await openStore({
@@ -349,6 +349,12 @@ async function importLocal(
     if (size !== null) bar.update(size);
     bar.stop();
     return report;
+  } catch (error) {
+    // A file the engine refuses (empty, a bad header, no rows to mirror) or a key of another import: said as the
+    // service's refusal is, with the same exit code.
+    if (error instanceof EngineError && ['invalid_file', 'invalid_input', 'conflict'].includes(error.code))
+      throw new CliError(error.message, EXIT.refused, error.details);
+    throw error;
   } finally {
     await store.close();
   }
