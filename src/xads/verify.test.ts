@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AuthError, NotFoundError, PermissionError, TransientError } from './errors.ts';
+import { AuthError, errorFromResponse, NotFoundError, PermissionError, TransientError } from './errors.ts';
 import type { AuthenticatedUserAccess, XAccount } from './types.ts';
 import { verifyAccount } from './verify.ts';
 import type { VerifySource } from './verify.ts';
@@ -121,6 +121,25 @@ describe('verifyAccount', () => {
     expect(result.checks[0]!.xCode).toBe('UNAUTHORIZED_ACCESS');
     expect(result.checks[0]!.message).toMatch(/Re-authorize/);
     expect(s.calls).toEqual(['account']);
+    expect(result.ok).toBe(false);
+  });
+
+  it('says once how to fix refused credentials, though the error carries its own hint', async () => {
+    const refused = errorFromResponse({
+      status: 401,
+      headers: new Headers(),
+      bodyText: JSON.stringify({
+        errors: [{ code: 'UNAUTHORIZED_ACCESS', message: 'This request is not properly authenticated' }],
+      }),
+      now: NOW,
+      method: 'GET',
+      path: '/12/accounts/acc',
+    });
+    const result = await verifyAccount(source(refused), 'acc', { now: NOW });
+    const message = result.checks[0]!.message;
+    expect(message.match(/re-authorize/gi)).toHaveLength(1);
+    expect(message).toContain('UNAUTHORIZED_ACCESS');
+    expect(message).toContain('log in with X again or paste fresh tokens');
     expect(result.ok).toBe(false);
   });
 

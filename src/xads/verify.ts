@@ -97,10 +97,11 @@ export async function verifyAccount(
   } catch (error) {
     const { message, xCode } = errorText(error);
     if (error instanceof AuthError) {
+      // The error's own hint also says to re-authorize: say it once, with the ways to do it.
       set(
         'credentials',
         'fail',
-        `X refused the credentials: ${message} Re-authorize the destination (log in with X again or paste fresh tokens).`,
+        `X refused the credentials (bad signature, revoked token, or keys of another app): ${error.message}. Re-authorize the destination (log in with X again or paste fresh tokens).`,
         xCode,
       );
       skipRest('Skipped: the credentials were refused.');

@@ -82,6 +82,14 @@ describe('connection fields', () => {
     expect(validateAccountId('18ce-54d4 x5t')).toMatchObject({ ok: false, suggestion: '18ce54d4x5t' });
   });
 
+  it('suggests no account id when the one typed is too long: a cut one names another account', () => {
+    const long = 'a'.repeat(40);
+    const result = validateAccountId(long);
+    expect(result).toMatchObject({ ok: false });
+    expect(result).not.toHaveProperty('suggestion');
+    expect(validateAccountId(`${'b'.repeat(30)}-${'c'.repeat(5)}`)).not.toHaveProperty('suggestion');
+  });
+
   it('accepts an empty or http(s) webhook only', () => {
     expect(validateWebhookUrl('')).toEqual({ ok: true, value: '' });
     expect(validateWebhookUrl('https://hooks.example.com/a')).toMatchObject({ ok: true });

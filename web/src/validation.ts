@@ -115,12 +115,16 @@ export function validateAccountId(value: string): FieldResult {
   if (trimmed === '')
     return { ok: false, message: 'Account ID is required. Find it in your X Ads account settings.' };
   if (!/^[0-9A-Za-z]{1,32}$/.test(trimmed)) {
-    const suggestion = trimmed.replace(/[^0-9A-Za-z]/g, '').slice(0, 32);
+    const cleaned = trimmed.replace(/[^0-9A-Za-z]/g, '');
     const result: FieldResult = {
       ok: false,
-      message: 'Account ID has only letters and digits, at most 32 (for example 18ce54d4x5t).',
+      message:
+        cleaned.length > 32
+          ? `Account ID has only letters and digits, at most 32 (for example 18ce54d4x5t); this has ${cleaned.length}. Copy it again from your X Ads account settings.`
+          : 'Account ID has only letters and digits, at most 32 (for example 18ce54d4x5t).',
     };
-    if (suggestion !== '' && suggestion !== trimmed) result.suggestion = suggestion;
+    // Dropping stray characters can recover the id; cutting a long one would name another account.
+    if (cleaned !== '' && cleaned !== trimmed && cleaned.length <= 32) result.suggestion = cleaned;
     return result;
   }
   return { ok: true, value: trimmed };

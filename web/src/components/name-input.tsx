@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { highlightForbidden, validateName } from '../validation.ts';
 import type { NameField } from '../validation.ts';
@@ -5,7 +6,8 @@ import { Field } from './ui.tsx';
 
 /**
  * A name, description or mapping-name input validated as the user types: forbidden characters are marked in a preview
- * and a corrected value can be applied with one click.
+ * and a corrected value can be applied with one click. Problems show once the user has edited or left the field, or
+ * when `showErrors` says so (a form that tried to continue; a value filled in for the user).
  */
 export function NameInput({
   label,
@@ -24,10 +26,11 @@ export function NameInput({
   hint?: string;
   showErrors?: boolean;
 }) {
+  const [edited, setEdited] = useState(false);
   const result = validateName(value, { field });
   const hasBadChars = !result.ok && result.problems.length > 0;
   const error =
-    !result.ok && showErrors ? (
+    !result.ok && (showErrors || edited) ? (
       <>
         <span>{result.message}</span>
         {hasBadChars ? (
@@ -63,13 +66,26 @@ export function NameInput({
     <Field {...fieldProps}>
       {(props) =>
         multiline ? (
-          <textarea {...props} value={value} rows={3} onChange={(e) => onChange(e.target.value)} />
+          <textarea
+            {...props}
+            value={value}
+            rows={3}
+            onChange={(e) => {
+              setEdited(true);
+              onChange(e.target.value);
+            }}
+            onBlur={() => setEdited(true)}
+          />
         ) : (
           <input
             {...props}
             type="text"
             value={value}
-            onChange={(e) => onChange(e.target.value)}
+            onChange={(e) => {
+              setEdited(true);
+              onChange(e.target.value);
+            }}
+            onBlur={() => setEdited(true)}
             autoComplete="off"
           />
         )
