@@ -12,7 +12,7 @@ import {
   type LedgerEntry,
   type MemberChange,
 } from './ledger-diff.ts';
-import { ensureXAudience, removeAudience, xAudienceGone } from './lifecycle.ts';
+import { ensureXAudience, removeAudience, xAudienceGone, type XAudienceChange } from './lifecycle.ts';
 import { failDataflow, pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
@@ -36,6 +36,8 @@ export interface AudienceDeliveryReport {
   /** Identifiers X accepted in Delete operations. */
   removed: number;
   deadLettered: number;
+  /** What the pass did to the X audience itself (made, attached or renamed it), when anything. */
+  xAudience?: XAudienceChange;
   message?: string;
   nextAttemptAt?: number | null;
 }
@@ -188,6 +190,11 @@ export async function deliverAudience(
       message: stop.message,
       nextAttemptAt: stop.nextAttemptAt ?? null,
     };
+  }
+
+  if (ensured.change !== undefined) {
+    report.xAudience = ensured.change;
+    report.outcome = 'delivered';
   }
 
   const audience: AudienceRow = {

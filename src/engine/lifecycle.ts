@@ -68,9 +68,18 @@ export async function xAudienceGone(
 }
 
 export type LifecycleOutcome =
-  | { ok: true; xAudienceId: string; name: string }
+  | {
+      ok: true;
+      xAudienceId: string;
+      name: string;
+      /** What this call did at X: made the audience, took over an existing one, or pushed a new name. */
+      change?: XAudienceChange;
+    }
   | { ok: false; reason: 'invalid_name'; message: string }
   | { ok: false; reason: 'x_error'; error: XAdsError | Error };
+
+/** What a delivery pass did to the X audience itself, besides its members. */
+export type XAudienceChange = 'created' | 'attached' | 'renamed';
 
 const MAX_NAME_ATTEMPTS = 50;
 
@@ -152,7 +161,7 @@ export async function ensureXAudience(
         base,
         createdByEngine: false,
       });
-      return { ok: true, xAudienceId: existing.id, name: existing.name };
+      return { ok: true, xAudienceId: existing.id, name: existing.name, change: 'attached' };
     }
     const marker = audienceMarker(audience.id);
     if (audience.creatingAt !== null) {
@@ -164,7 +173,7 @@ export async function ensureXAudience(
           base,
           createdByEngine: true,
         });
-        return { ok: true, xAudienceId: adopted.id, name: adopted.name };
+        return { ok: true, xAudienceId: adopted.id, name: adopted.name, change: 'created' };
       }
     }
     await rt.store.db
@@ -185,7 +194,7 @@ export async function ensureXAudience(
           base,
           createdByEngine: true,
         });
-        return { ok: true, xAudienceId: holder.id, name: holder.name };
+        return { ok: true, xAudienceId: holder.id, name: holder.name, change: 'created' };
       }
       try {
         const created = await client.createCustomAudience(accountId, { name, description: marker });
@@ -196,7 +205,7 @@ export async function ensureXAudience(
           createdByEngine: true,
         });
         rt.logger.info({ audienceId: audience.id, xAudienceId: created.id, attempt }, 'created X audience');
-        return { ok: true, xAudienceId: created.id, name: created.name };
+        return { ok: true, xAudienceId: created.id, name: created.name, change: 'created' };
       } catch (error) {
         const refusal = await nameRefusal(client, accountId, name, error);
         if (refusal === null) throw error;
@@ -244,7 +253,7 @@ async function rename(
         createdByEngine: true,
       });
       rt.logger.info({ audienceId, xAudienceId }, 'renamed X audience');
-      return { ok: true, xAudienceId, name: updated.name };
+      return { ok: true, xAudienceId, name: updated.name, change: 'renamed' };
     } catch (error) {
       const refusal = await nameRefusal(client, accountId, name, error);
       if (refusal === null) throw error;

@@ -60,6 +60,22 @@ export const policyViolation = (details: ErrorDetail[]) =>
     details,
   });
 
+/**
+ * A new ads account for a destination whose audiences already live in its current one: deliveries would address them
+ * in the new account, where X has no such audience.
+ */
+export const accountInUse = (input: { from: string; to: string; details: ErrorDetail[] }) =>
+  new ApiError({
+    status: 409,
+    code: 'account_in_use',
+    message:
+      `Refused: ${input.details.length} activated audience${input.details.length === 1 ? ' has its' : 's have their'} ` +
+      `X audience in ads account ${input.from}, so the destination cannot move to account ${input.to}. ` +
+      'Remove those audiences from their dataflows (or delete the dataflows) first, or create a new destination ' +
+      `for account ${input.to}. Nothing was changed.`,
+    details: input.details,
+  });
+
 export const unauthorized = (message: string) =>
   new ApiError({
     status: 401,

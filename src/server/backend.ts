@@ -159,7 +159,15 @@ export interface ServiceBackend {
       patch: z.output<typeof S.DestinationPatchSchema>,
     ): Promise<Checked<DestinationView> | undefined>;
     remove(sandboxId: string, id: string): Promise<Checked<true> | undefined>;
-    verify(sandboxId: string, id: string): Promise<VerifyResult | undefined>;
+    /**
+     * Runs the preflight on the stored connection, or on a candidate (new account, API base URL or credentials),
+     * which replaces the stored one only when every check passes.
+     */
+    verify(
+      sandboxId: string,
+      id: string,
+      candidate?: z.output<typeof S.VerifyCandidateSchema>,
+    ): Promise<VerifyResult | undefined>;
     /** Emails a test alert to the destination's own alert recipients; a problem when it has none. */
     testEmail(
       sandboxId: string,

@@ -45,6 +45,25 @@ describe('describeFlush', () => {
     );
   });
 
+  it('reports the changes made to the X audiences themselves, which send no users request', () => {
+    expect(describeFlush(delivered([report({ xAudience: 'renamed' })]))).toBe(
+      'Renamed 1 X audience to its new mapping name.',
+    );
+    expect(
+      describeFlush(
+        delivered([
+          report({ xAudience: 'created', requests: 1, added: 2 }),
+          report({ audienceId: 'da_2', xAudience: 'attached' }),
+          report({ audienceId: 'da_3', xAudience: 'renamed' }),
+          report({ audienceId: 'da_4', xAudience: 'renamed' }),
+        ]),
+      ),
+    ).toBe(
+      'Delivered in 1 request: 2 identifiers added, 0 removed. Created 1 X audience. ' +
+        'Attached 1 existing X audience. Renamed 2 X audiences to their new mapping names.',
+    );
+  });
+
   it('tells nothing waiting apart from no audiences', () => {
     expect(describeFlush(delivered([report({ outcome: 'idle' })]))).toBe(
       'Nothing was waiting: X already holds every change.',

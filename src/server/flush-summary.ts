@@ -22,6 +22,18 @@ export function describeFlush(result: FlushResult): string {
       `Delivered in ${count(requests, 'request')}: ${count(added, 'identifier')} added, ${removed.toLocaleString('en-US')} removed.`,
     );
   }
+  // Changes to the X audiences themselves go out without a users request: a renamed mapping name, say.
+  const made = (change: string) => reports.filter((r) => r.xAudience === change).length;
+  const created = made('created');
+  const attached = made('attached');
+  const renamed = made('renamed');
+  if (created > 0) parts.push(`Created ${count(created, 'X audience')}.`);
+  if (attached > 0) parts.push(`Attached ${count(attached, 'existing X audience')}.`);
+  if (renamed > 0) {
+    parts.push(
+      `Renamed ${count(renamed, 'X audience')} to ${renamed === 1 ? 'its new mapping name' : 'their new mapping names'}.`,
+    );
+  }
   if (refused > 0) parts.push(`X refused ${count(refused, 'member')}: see Dead letters.`);
   const stuck = reports.filter((r) => ['retrying', 'paused', 'error'].includes(r.outcome));
   for (const r of stuck) {

@@ -457,9 +457,14 @@ export function buildRoutes(options: RouteOptions): Route[] {
       path: `${V1}/destinations/:id`,
       permissions: ['Manage Destinations'],
       tag: 'Destinations',
-      summary: 'Change a destination (new credentials re-verify it and resume paused dataflows)',
+      summary:
+        'Change a destination (saved unchecked; to check a new account or credentials before they replace the ' +
+        'stored ones, send them to POST /destinations/:id/verify instead)',
       params: S.IdParams,
       body: S.DestinationPatchSchema,
+      errors: {
+        409: '`account_in_use`: a new accountId while activated audiences have their X audience in the current account (details name them)',
+      },
       status: 200,
       response: S.DestinationSchema,
       handler: async ({ principal, backend, params, body }) =>
@@ -500,12 +505,21 @@ export function buildRoutes(options: RouteOptions): Route[] {
       permissions: ['Manage Destinations'],
       tag: 'Destinations',
       summary:
-        'Preflight checklist: credentials, account access, Partner Audience Manager permission, eligibility',
+        'Preflight checklist: credentials, account access, Partner Audience Manager permission, eligibility; of the ' +
+        'stored connection, or of a new account, API base URL or credentials in the body, saved only when every check passes',
       params: S.IdParams,
+      body: S.VerifyCandidateSchema,
+      errors: {
+        409: '`account_in_use`: a new accountId while activated audiences have their X audience in the current account (details name them)',
+      },
       status: 200,
       response: S.VerifyResultSchema,
-      handler: async ({ principal, backend, params }) =>
-        found(await backend.destinations.verify(principal.sandboxId, params.id), 'Destination', params.id),
+      handler: async ({ principal, backend, params, body }) =>
+        found(
+          await backend.destinations.verify(principal.sandboxId, params.id, body),
+          'Destination',
+          params.id,
+        ),
     }),
     route({
       method: 'POST',

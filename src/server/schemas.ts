@@ -254,7 +254,12 @@ const accountId = z
   .regex(/^[A-Za-z0-9]{1,32}$/, 'must be an X Ads account id such as 18ce54d4x5t')
   .meta({ example: '18ce54d4x5t' });
 
-export const DestinationStatusSchema = z.enum(['unverified', 'active', 'needs_login', 'error']);
+export const DestinationStatusSchema = z.enum(['unverified', 'active', 'unauthorized', 'error']).meta({
+  description:
+    'unverified: not checked since it was made or its connection changed; active: the preflight passed; ' +
+    'unauthorized: X refused the credentials (log in again or paste fresh tokens); error: another check failed ' +
+    '(statusReason says which)',
+});
 
 const destinationAlertTypes = z
   .array(z.enum(SUBSCRIBABLE_TYPES))
@@ -296,7 +301,7 @@ export const DestinationSchema = z
       description: 'Its alerts also go to a PagerDuty routing key of its own (the key is never shown)',
     }),
     alertTypes: destinationAlertTypes,
-    status: z.string(),
+    status: DestinationStatusSchema,
     statusReason: z.string().nullable(),
     hasCredentials: z.boolean(),
     createdAt: timestamp,
@@ -356,8 +361,35 @@ export const VerifyCheckSchema = z.object({
   xCode: z.string().optional(),
 });
 export const VerifyResultSchema = z
-  .object({ accountId: z.string(), ok: z.boolean(), checks: z.array(VerifyCheckSchema) })
+  .object({
+    accountId: z.string(),
+    ok: z.boolean(),
+    checks: z.array(VerifyCheckSchema),
+    saved: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          'Given when the request named a new connection: true when every check passed and it replaced the stored one; ' +
+          'false when nothing was saved (the stored connection and its status are unchanged)',
+      }),
+  })
   .meta({ id: 'VerifyResult' });
+
+export const VerifyCandidateSchema = z
+  .object({
+    accountId: destinationFields.accountId.optional(),
+    apiBaseUrl: destinationFields.apiBaseUrl.optional(),
+    credentials: destinationFields.credentials.optional(),
+  })
+  // An empty body checks the stored connection.
+  .default({})
+  .meta({
+    description:
+      'A new connection to check before it replaces the stored one: any of accountId, apiBaseUrl and credentials ' +
+      '(the stored values stand in for those left out). It is saved only when every check passes. An empty body ' +
+      'checks the stored connection.',
+  });
 
 export const LoginStartSchema = z
   .object({
@@ -706,6 +738,14 @@ const DeliveryReportSchema = z.object({
   added: z.number().int().meta({ description: 'Identifiers X accepted in Update operations' }),
   removed: z.number().int().meta({ description: 'Identifiers X accepted in Delete operations' }),
   deadLettered: z.number().int(),
+  xAudience: z
+    .enum(['created', 'attached', 'renamed'])
+    .optional()
+    .meta({
+      description:
+        'What the pass did to the X audience itself: created it, attached an existing one, or renamed it to a changed ' +
+        'mapping name; absent when nothing',
+    }),
   message: z.string().optional(),
   nextAttemptAt: z.number().nullable().optional().meta({ description: 'Epoch ms of the next attempt' }),
 });

@@ -29,7 +29,7 @@ import type {
 } from '../store/index.ts';
 import { isActivated, recordedKeyId } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
-import { policyViolation, upstreamError } from './api-error.ts';
+import { accountInUse, policyViolation, upstreamError } from './api-error.ts';
 
 /** Guardrail (as AEP's): destinations per sandbox. */
 const MAX_DESTINATIONS_PER_SANDBOX = 100;
@@ -48,7 +48,13 @@ import type {
   TokenView,
   VerifyResult,
 } from './backend.ts';
-import type { DeliveryOutlook, DomainRules, EnginePort, XConnectionPort } from './ports.ts';
+import type {
+  DeliveryOutlook,
+  DomainRules,
+  EnginePort,
+  XConnectionPort,
+  XCredentialsInput,
+} from './ports.ts';
 import { isPermission } from './permissions.ts';
 import { describeOutboundProxy, redactProxyUrl, type OutboundProxy } from '../net/outbound-proxy.ts';
 
@@ -543,21 +549,23 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     return [];
   };
 
+  const storedCredentials = async (sandboxId: string, id: string) => {
+    const creds = await store.destinations.getCredentials(sandboxId, id);
+    return creds && creds.accessToken !== undefined && creds.accessTokenSecret !== undefined
+      ? {
+          consumerKey: creds.consumerKey,
+          consumerSecret: creds.consumerSecret,
+          accessToken: creds.accessToken,
+          accessTokenSecret: creds.accessTokenSecret,
+        }
+      : undefined;
+  };
+
   const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
-    const creds = await store.destinations.getCredentials(sandboxId, d.id);
-    const complete =
-      creds && creds.accessToken !== undefined && creds.accessTokenSecret !== undefined
-        ? {
-            consumerKey: creds.consumerKey,
-            consumerSecret: creds.consumerSecret,
-            accessToken: creds.accessToken,
-            accessTokenSecret: creds.accessTokenSecret,
-          }
-        : undefined;
     const result = await x.verify({
       apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
       accountId: d.accountId,
-      credentials: complete,
+      credentials: await storedCredentials(sandboxId, d.id),
     });
     const failed = result.checks.find((c) => c.status === 'fail');
     await store.destinations.update(sandboxId, d.id, {
@@ -565,6 +573,58 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       statusReason: result.ok ? null : (failed?.message ?? 'preflight failed'),
     });
     return result;
+  };
+
+  /**
+   * Refuses (409 account_in_use) moving a destination to another ads account while activated audiences have their X
+   * audience in the current one: the next delivery would address those audience ids in the new account, which X
+   * refuses (403), pausing the dataflows.
+   */
+  const assertAccountFree = async (sandboxId: string, d: Destination, accountId: string | undefined) => {
+    if (accountId === undefined || accountId === d.accountId) return;
+    const details: ErrorDetail[] = [];
+    const flows = (await store.dataflows.list(sandboxId, { destinationId: d.id })).filter(
+      (f) => f.status !== 'deleted',
+    );
+    for (const f of flows) {
+      for (const a of await store.audiences.list(sandboxId, { dataflowId: f.id })) {
+        if (!isActivated(a) || a.xAudienceId === null) continue;
+        details.push({
+          path: 'accountId',
+          reason: `dataflow ${f.id} ("${f.name}"), segment ${a.segmentId}: X audience ${a.xAudienceId} ("${a.mappingName}") is in account ${d.accountId}`,
+        });
+      }
+    }
+    if (details.length > 0) throw accountInUse({ from: d.accountId, to: accountId, details });
+  };
+
+  /** The preflight on a candidate connection; it replaces the stored one only when every check passes. */
+  const verifyCandidate = async (
+    sandboxId: string,
+    d: Destination,
+    candidate: { accountId?: string; apiBaseUrl?: string; credentials?: XCredentialsInput },
+  ): Promise<VerifyResult> => {
+    await assertAccountFree(sandboxId, d, candidate.accountId);
+    const accountId = candidate.accountId ?? d.accountId;
+    const apiBaseUrl = candidate.apiBaseUrl ?? d.apiBaseUrl;
+    const result = await x.verify({
+      apiBaseUrl: apiBaseUrl ?? options.defaultXApiBaseUrl,
+      accountId,
+      credentials: candidate.credentials ?? (await storedCredentials(sandboxId, d.id)),
+    });
+    // A failed candidate changes nothing: the stored connection (and the status it earned) stays.
+    if (!result.ok) return { ...result, saved: false };
+    await store.transaction(async (tx) => {
+      if (candidate.credentials !== undefined)
+        await tx.destinations.setCredentials(sandboxId, d.id, candidate.credentials);
+      await tx.destinations.update(sandboxId, d.id, {
+        ...(candidate.accountId !== undefined ? { accountId } : {}),
+        ...(candidate.apiBaseUrl !== undefined ? { apiBaseUrl: candidate.apiBaseUrl } : {}),
+        status: 'active',
+        statusReason: null,
+      });
+    });
+    return { ...result, saved: true };
   };
 
   return {
@@ -767,13 +827,15 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         return { ok: true, value: await destinationView(d) };
       },
       async update(sandboxId, id, patch) {
-        if (!(await store.destinations.get(sandboxId, id))) return undefined;
+        const current = await store.destinations.get(sandboxId, id);
+        if (!current) return undefined;
         const p = [
           ...nameProblems(patch.name, 'name', 'name', 'destination name'),
           ...nameProblems(patch.description, 'description', 'description', 'destination description'),
           ...alertEmailProblems(patch.alertEmailTo),
         ];
         if (p.length > 0) return problems(p);
+        await assertAccountFree(sandboxId, current, patch.accountId);
         if (patch.marketingActions !== undefined) {
           // New marketing actions may not be forbidden by the labels of segments already activated here.
           const ids = new Set(
@@ -846,9 +908,17 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         });
         return { ok: true, value: true };
       },
-      async verify(sandboxId, id) {
+      async verify(sandboxId, id, candidate = {}) {
         const d = await store.destinations.get(sandboxId, id);
-        return d && verifyDestination(sandboxId, d);
+        if (!d) return undefined;
+        const { accountId, apiBaseUrl, credentials } = candidate;
+        if (accountId === undefined && apiBaseUrl === undefined && credentials === undefined)
+          return verifyDestination(sandboxId, d);
+        return verifyCandidate(sandboxId, d, {
+          ...(accountId !== undefined ? { accountId } : {}),
+          ...(apiBaseUrl !== undefined ? { apiBaseUrl } : {}),
+          ...(credentials !== undefined ? { credentials } : {}),
+        });
       },
       async testEmail(sandboxId, id) {
         const d = await store.destinations.get(sandboxId, id);

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nestedParquet } from '../fixtures/parquet.ts';
 import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import { defaultDemoSeed } from '../../src/emulator/index.ts';
 import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
 import type { Stack } from './stack.ts';
 
@@ -1582,6 +1583,121 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       await row.getByRole('button', { name: 'Send test alert (Revoked connection)' }).click();
       await expectText(row.getByRole('status'), /Not delivered: .+/);
       await shot(page, '22-test-alert');
+    },
+  );
+
+  it('shows "Name is required" only once the name field was touched or Next was pressed', async () => {
+    await page.goto(`${stack.url}/#/connect`);
+    await page.getByRole('heading', { name: 'Connection details' }).waitFor();
+    const nameField = page.locator('.field', { has: page.getByLabel('Name', { exact: true }) });
+    expect(await nameField.innerText()).not.toContain('Name is required');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expectText(nameField, 'Name is required');
+    await page.reload();
+    await page.getByRole('heading', { name: 'Connection details' }).waitFor();
+    expect(await nameField.innerText()).not.toContain('Name is required');
+    await page.getByLabel('Name', { exact: true }).fill('x');
+    await page.getByLabel('Name', { exact: true }).fill('');
+    await expectText(nameField, 'Name is required');
+    // A 40-character account id is not cut to 32: that would name another account.
+    await page.getByLabel('Account ID').fill('a1'.repeat(20));
+    const accountField = page.locator('.field', { has: page.getByLabel('Account ID') });
+    await expectText(accountField, 'this has 40');
+    expect(await accountField.getByRole('button', { name: 'Use suggestion' }).count()).toBe(0);
+  });
+
+  it(
+    'edits a connection whose dataflow delivers: a new account id is refused at the field, wrong keys are kept out',
+    { timeout: 120_000 },
+    async () => {
+      const seed = defaultDemoSeed();
+      const working = {
+        consumerKey: seed.apps[0]!.consumer_key,
+        consumerSecret: seed.apps[0]!.consumer_secret,
+        accessToken: seed.users[0]!.token,
+        accessTokenSecret: seed.users[0]!.token_secret,
+      };
+      await callApi(stack, 'POST', '/segments', { id: 'seg-live', name: 'Live buyers' });
+      const destination = await callApi<{ id: string }>(stack, 'POST', '/destinations', {
+        name: 'Live connection',
+        accountId: DEMO_ACCOUNT,
+        credentials: working,
+      });
+      await callApi(stack, 'POST', `/destinations/${destination.id}/verify`);
+      const flow = await callApi<{ id: string }>(stack, 'POST', '/dataflows', {
+        name: 'Live flow',
+        destinationId: destination.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: 'seg-live', mappingName: 'Live buyers' }],
+      });
+      const deliver = async (email: string) => {
+        await callApi(stack, 'POST', '/ingest/profiles', [profile('seg-live', email)]);
+        return callApi<{ audiences: Array<{ outcome: string; requests: number }> }>(
+          stack,
+          'POST',
+          `/dataflows/${flow.id}/flush`,
+        );
+      };
+      await deliver('live.1@example.com');
+      const audiences = await callApi<{ items: Array<{ xAudienceId: string | null }> }>(
+        stack,
+        'GET',
+        `/audiences?dataflowId=${flow.id}`,
+      );
+      const xAudienceId = audiences.items[0]!.xAudienceId;
+      expect(xAudienceId).toEqual(expect.any(String));
+      const stored = () =>
+        callApi<{ accountId: string; status: string; updatedAt: string }>(
+          stack,
+          'GET',
+          `/destinations/${destination.id}`,
+        );
+      const before = await stored();
+
+      await page.getByRole('link', { name: 'Destinations', exact: true }).click();
+      await page
+        .locator('tr', { hasText: 'Live connection' })
+        .getByRole('link', { name: 'Edit / verify' })
+        .click();
+      await page.getByRole('heading', { name: 'Connection details' }).waitFor();
+      await page.getByLabel('Account ID').fill('zz999');
+      await page.getByRole('button', { name: 'Next' }).click();
+      const accountField = page.locator('.field', { has: page.getByLabel('Account ID') });
+      await expectText(
+        accountField,
+        `X audience in ads account ${DEMO_ACCOUNT}, so the destination cannot move`,
+      );
+      await expectText(accountField, `dataflow ${flow.id} ("Live flow")`);
+      await expectText(accountField, 'create a new destination for account zz999');
+      await shot(page, '23-edit-account-refused');
+      expect(await page.getByRole('heading', { name: 'Connection details' }).count()).toBe(1);
+      expect(await stored()).toMatchObject({
+        accountId: DEMO_ACCOUNT,
+        status: 'active',
+        updatedAt: before.updatedAt,
+      });
+
+      await page.getByLabel('Account ID').fill(DEMO_ACCOUNT);
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByRole('heading', { name: 'Authenticate to X' }).waitFor();
+      await page.getByLabel('Paste consumer key/secret and access token/secret').check();
+      await page.getByLabel('Consumer key (API key)', { exact: true }).fill('wrong-consumer-key');
+      await page.getByLabel('Consumer secret (API secret)', { exact: true }).fill('wrong-consumer-secret');
+      await page.getByLabel('Access token', { exact: true }).fill('wrong-access-token');
+      await page.getByLabel('Access token secret', { exact: true }).fill('wrong-access-token-secret');
+      await page.getByRole('button', { name: 'Save and check' }).click();
+      const verdict = page.getByRole('status').filter({ hasText: 'checks' });
+      await expectText(verdict, 'Some checks failed');
+      await expectText(verdict, 'Nothing was saved: the connection keeps its stored account and credentials');
+      await shot(page, '24-edit-wrong-keys-kept-out');
+      expect(await stored()).toMatchObject({
+        accountId: DEMO_ACCOUNT,
+        status: 'active',
+        updatedAt: before.updatedAt,
+      });
+      // The stored credentials still deliver, to the audience in the account it lives in.
+      const flushed = await deliver('live.2@example.com');
+      expect(flushed.audiences[0]).toMatchObject({ outcome: 'delivered', requests: 1 });
     },
   );
 });

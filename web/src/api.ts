@@ -69,8 +69,8 @@ export interface Sandbox {
   current: boolean;
 }
 
-/** 'active' once the preflight passed; 'unverified', 'needs_login', 'unauthorized' or 'error' otherwise. */
-export type DestinationStatus = 'unverified' | 'active' | 'needs_login' | 'unauthorized' | 'error';
+/** 'active' once the preflight passed; 'unverified', 'unauthorized' or 'error' otherwise. */
+export type DestinationStatus = 'unverified' | 'active' | 'unauthorized' | 'error';
 
 export interface Destination {
   id: string;
@@ -146,6 +146,20 @@ export interface PreflightCheck {
 export interface Preflight {
   ok: boolean;
   checks: PreflightCheck[];
+  /** For a checked new connection: whether it replaced the stored one (only when every check passed). */
+  saved?: boolean;
+}
+
+/** A new account, API base URL or credentials for a connection, checked before it replaces the stored one. */
+export interface ConnectionCandidate {
+  accountId?: string;
+  apiBaseUrl?: string;
+  credentials?: {
+    consumerKey: string;
+    consumerSecret: string;
+    accessToken: string;
+    accessTokenSecret: string;
+  };
 }
 
 export interface LoginStart {
@@ -516,10 +530,11 @@ const PREFLIGHT_STATUSES: readonly string[] = ['pass', 'fail', 'warn', 'skipped'
 
 /** The preflight answer as the checklist shows it: each check's status as the service states it. */
 export function normalizePreflight(raw: unknown): Preflight {
-  const r = (raw ?? {}) as { ok?: unknown; checks?: unknown };
+  const r = (raw ?? {}) as { ok?: unknown; checks?: unknown; saved?: unknown };
   const checks = Array.isArray(r.checks) ? (r.checks as Record<string, unknown>[]) : [];
   return {
     ok: r.ok === true,
+    ...(typeof r.saved === 'boolean' ? { saved: r.saved } : {}),
     checks: checks.map((c) => ({
       id: String(c['id'] ?? ''),
       label: String(c['label'] ?? c['id'] ?? ''),
@@ -652,8 +667,9 @@ export function createApi(options: ApiOptions) {
     updateDestination: (id: string, patch: Partial<DestinationInput>) =>
       request<Destination>('PATCH', `/destinations/${enc(id)}`, patch),
     deleteDestination: (id: string) => request<void>('DELETE', `/destinations/${enc(id)}`),
-    verifyDestination: async (id: string) =>
-      normalizePreflight(await request('POST', `/destinations/${enc(id)}/verify`)),
+    /** Runs the preflight on the stored connection, or on a candidate, saved only when every check passes. */
+    verifyDestination: async (id: string, candidate?: ConnectionCandidate) =>
+      normalizePreflight(await request('POST', `/destinations/${enc(id)}/verify`, candidate)),
     /** Sends a test notification to the destination's alert webhook: whether it was accepted, and if not why. */
     testAlert: (id: string) =>
       request<{ webhook: string; delivered: boolean; error: string | null }>(

@@ -76,7 +76,6 @@ const STATUS_TONE: Record<string, string> = {
   active: 'ok',
   processing: 'info',
   unverified: 'warn',
-  needs_login: 'warn',
   unauthorized: 'bad',
   paused: 'warn',
   warn: 'warn',

@@ -1,8 +1,21 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
-import { ALERT_TYPES, ALERT_TYPE_DESCRIPTIONS, RUN_NOTICE_TYPES, SUBSCRIBABLE_TYPES } from '../api.ts';
-import type { Destination, LoginStart, Preflight, SubscribableAlertType, WebhookFormat } from '../api.ts';
+import {
+  ALERT_TYPES,
+  ALERT_TYPE_DESCRIPTIONS,
+  ApiError,
+  RUN_NOTICE_TYPES,
+  SUBSCRIBABLE_TYPES,
+} from '../api.ts';
+import type {
+  ConnectionCandidate,
+  Destination,
+  LoginStart,
+  Preflight,
+  SubscribableAlertType,
+  WebhookFormat,
+} from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { NameInput } from '../components/name-input.tsx';
 import { ErrorMessage, Field, Loading, StatusBadge, Stepper } from '../components/ui.tsx';
@@ -97,6 +110,8 @@ function ConnectForm({ initial }: { initial?: Destination }) {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [touched, setTouched] = useState(false);
+  // The service's refusal of a new account id (its audiences live in the current account), shown at the field.
+  const [accountRefusal, setAccountRefusal] = useState<{ accountId: string; error: ApiError } | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
 
   // Moving between steps puts keyboard focus on the step heading, so screen readers announce the new step.
@@ -126,7 +141,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     try {
       await fn();
     } catch (caught) {
-      setError(caught);
+      if (caught instanceof ApiError && caught.code === 'account_in_use') {
+        setAccountRefusal({ accountId: details().accountId, error: caught });
+        setStep('details');
+      } else setError(caught);
     } finally {
       setBusy(null);
     }
@@ -138,6 +156,32 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     accountId: accountResult.ok ? accountResult.value : accountId,
   });
 
+  /**
+   * What an existing connection would change: a new account id, new pasted keys. Neither is saved before the preflight
+   * passes with it, so a typo cannot break the dataflows that use the working connection.
+   */
+  const candidate = (current: Destination): ConnectionCandidate => ({
+    ...(details().accountId !== current.accountId ? { accountId: details().accountId } : {}),
+    ...(method === 'keys' ? { credentials: trimmed(credentials) } : {}),
+  });
+
+  /** Checks the candidate (if any) against X; the service saves it only when every check passes. */
+  const checkConnection = async (current: Destination) => {
+    const next = candidate(current);
+    if (next.accountId === undefined && next.credentials === undefined) return runPreflight(current.id);
+    setStep('preflight');
+    const result = await api.verifyDestination(current.id, next);
+    setPreflight(result);
+    if (result.saved) {
+      setDestination(await api.getDestination(current.id));
+      if (next.credentials) {
+        setCredentials(EMPTY_CREDENTIALS);
+        setMethod('keep');
+      }
+      await refresh();
+    }
+  };
+
   const submitDetails = (event: FormEvent) => {
     event.preventDefault();
     setTouched(true);
@@ -145,12 +189,22 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     void run('Saving details…', async () => {
       if (destination) {
         const current = details();
-        if (
-          current.name !== destination.name ||
-          current.description !== destination.description ||
-          current.accountId !== destination.accountId
-        ) {
-          setDestination(await api.updateDestination(destination.id, current));
+        // Name and description are the service's own labels: saved now. The account id waits for a check.
+        if (current.name !== destination.name || current.description !== destination.description) {
+          setDestination(
+            await api.updateDestination(destination.id, {
+              name: current.name,
+              description: current.description,
+            }),
+          );
+          await refresh();
+        }
+        if (current.accountId !== destination.accountId) {
+          // Refused at once (409, shown at the field) when audiences live in the current account; otherwise saved
+          // only if the stored credentials pass every check on the new account.
+          const result = await api.verifyDestination(destination.id, { accountId: current.accountId });
+          setAccountRefusal(null);
+          if (result.saved) setDestination(await api.getDestination(destination.id));
           setPreflight(null);
           await refresh();
         }
@@ -160,12 +214,10 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     });
   };
 
-  /** Creates the connection on first save; later saves update it. */
+  /** Creates the connection; an existing one changes its account and credentials only through `checkConnection`. */
   const saveConnection = async (withCredentials: boolean): Promise<Destination> => {
     const body = withCredentials ? { ...details(), credentials: trimmed(credentials) } : details();
-    const saved = destination
-      ? await api.updateDestination(destination.id, body)
-      : await api.createDestination(body);
+    const saved = await api.createDestination(body);
     setDestination(saved);
     await refresh();
     return saved;
@@ -175,7 +227,8 @@ function ConnectForm({ initial }: { initial?: Destination }) {
     event.preventDefault();
     setTouched(true);
     if (method === 'keys' && Object.keys(credentialErrors).length > 0) return;
-    void run('Saving credentials…', async () => {
+    void run(destination ? 'Checking the connection…' : 'Saving credentials…', async () => {
+      if (destination) return checkConnection(destination);
       const saved = await saveConnection(method === 'keys');
       await runPreflight(saved.id);
     });
@@ -214,7 +267,8 @@ function ConnectForm({ initial }: { initial?: Destination }) {
         requestToken: login.requestToken,
       });
       setDestination(saved);
-      await runPreflight(saved.id);
+      // X issued these tokens; a new account id still waits for the check.
+      await checkConnection(saved);
     });
   };
 
@@ -274,6 +328,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             field="name"
             value={name}
             onChange={setName}
+            showErrors={touched}
             hint="How you will recognize this connection."
           />
           <NameInput
@@ -281,11 +336,28 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             field="description"
             value={description}
             onChange={setDescription}
+            showErrors={touched}
             multiline
           />
           <Field
             label="Account ID"
             hint="Your X Ads account ID, shown in the X Ads account settings (for example 18ce54d4x5t)."
+            {...(accountResult.ok && accountRefusal?.accountId === accountResult.value
+              ? {
+                  error: (
+                    <>
+                      {accountRefusal.error.message}
+                      {accountRefusal.error.details.length > 0 ? (
+                        <ul>
+                          {accountRefusal.error.details.map((d, i) => (
+                            <li key={i}>{d.reason}</li>
+                          ))}
+                        </ul>
+                      ) : null}
+                    </>
+                  ),
+                }
+              : {})}
             {...(!accountResult.ok && (touched || accountId !== '')
               ? {
                   error: (
@@ -521,7 +593,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                   type="button"
                   disabled={!destination}
                   onClick={() =>
-                    destination && void run('Running checks…', () => runPreflight(destination.id))
+                    destination && void run('Running checks…', () => checkConnection(destination))
                   }
                 >
                   Run checks
@@ -534,6 +606,9 @@ function ConnectForm({ initial }: { initial?: Destination }) {
                 {preflight.ok
                   ? 'All checks passed: this connection can create and fill audiences.'
                   : 'Some checks failed. Fix what is listed below, then run the checks again.'}
+                {preflight.saved === false
+                  ? ' Nothing was saved: the connection keeps its stored account and credentials.'
+                  : null}
               </p>
               <ul className="checklist" aria-label="Preflight checklist">
                 {orderChecks(preflight.checks).map((check) => {
@@ -576,7 +651,7 @@ function ConnectForm({ initial }: { initial?: Destination }) {
             <button
               type="button"
               className="secondary"
-              onClick={() => destination && void run('Running checks…', () => runPreflight(destination.id))}
+              onClick={() => destination && void run('Running checks…', () => checkConnection(destination))}
               disabled={busy !== null || !destination}
             >
               Run checks again

@@ -1,0 +1,205 @@
+/**
+ * Changing a destination's connection (ads account, credentials) while its dataflows deliver: a change that would
+ * break them is refused or checked first, and a failed check leaves the working connection in place.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeFlush } from '../../src/server/flush-summary.ts';
+import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+
+let t: TestService;
+let destinationId: string;
+let dataflowId: string;
+let xAudienceId: string;
+const SEG = 'seg-loyal';
+
+const members = () => t.emulator.admin.members(DEMO.accountId, xAudienceId).length;
+const destination = async () =>
+  (await t.call('GET', `/api/v1/destinations/${destinationId}`, { token: t.adminToken })).body;
+
+async function deliver(email: string) {
+  const token = t.adminToken;
+  const ingested = await t.call('POST', '/api/v1/ingest/profiles', {
+    token,
+    body: profile(email, { [SEG]: 'realized' }),
+  });
+  expect(ingested.status).toBe(202);
+  return t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token });
+}
+
+beforeAll(async () => {
+  t = await startTestService();
+  const token = t.adminToken;
+  await t.call('POST', '/api/v1/segments', { token, body: { id: SEG, name: 'Loyal Customers' } });
+  const d = await t.call('POST', '/api/v1/destinations', {
+    token,
+    body: { name: 'Acme US', accountId: DEMO.accountId, credentials: DEMO.credentials },
+  });
+  destinationId = d.body.id;
+  expect((await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, { token })).body.ok).toBe(
+    true,
+  );
+  const df = await t.call('POST', '/api/v1/dataflows', {
+    token,
+    body: {
+      name: 'CRM to X',
+      destinationId,
+      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+      audiences: [{ segmentId: SEG, mappingName: 'Loyal Customers' }],
+    },
+  });
+  expect(df.status, JSON.stringify(df.body)).toBe(201);
+  dataflowId = df.body.id;
+  const flushed = await deliver('first@example.com');
+  expect(flushed.status).toBe(200);
+  const auds = await t.call('GET', `/api/v1/audiences?dataflowId=${dataflowId}`, { token });
+  xAudienceId = auds.body.items[0].xAudienceId;
+  expect(xAudienceId).toEqual(expect.any(String));
+  expect(members()).toBe(1);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('moving a destination to another ads account', () => {
+  it('is refused (409) while its audiences live in the current account, naming them; nothing changes', async () => {
+    const before = await destination();
+    const patched = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { accountId: 'zz999' },
+    });
+    expect(patched.status).toBe(409);
+    expect(patched.body.error.code).toBe('account_in_use');
+    expect(patched.body.error.message).toContain(`account ${DEMO.accountId}`);
+    expect(patched.body.error.message).toContain('create a new destination for account zz999');
+    expect(patched.body.error.details).toEqual([
+      {
+        path: 'accountId',
+        reason: expect.stringContaining(
+          `dataflow ${dataflowId} ("CRM to X"), segment ${SEG}: X audience ${xAudienceId}`,
+        ),
+      },
+    ]);
+    const checked = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+      token: t.adminToken,
+      body: { accountId: 'zz999' },
+    });
+    expect(checked.status).toBe(409);
+    expect(checked.body.error.code).toBe('account_in_use');
+    const after = await destination();
+    expect(after).toMatchObject({ accountId: DEMO.accountId, status: 'active', updatedAt: before.updatedAt });
+
+    // Deliveries go on to the audience in the account it lives in.
+    const flushed = await deliver('second@example.com');
+    expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'delivered', requests: 1 });
+    expect(members()).toBe(2);
+  });
+
+  it('is allowed where no audience has an X audience yet, once the new account passes the checks', async () => {
+    const token = t.adminToken;
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: { name: 'Wrong account', accountId: '0000bad0', credentials: DEMO.credentials },
+    });
+    const unreachable = await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, {
+      token,
+      body: { accountId: 'zz999' },
+    });
+    expect(unreachable.status).toBe(200);
+    expect(unreachable.body).toMatchObject({ ok: false, saved: false, accountId: 'zz999' });
+    expect((await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body.accountId).toBe(
+      '0000bad0',
+    );
+    const moved = await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, {
+      token,
+      body: { accountId: DEMO.accountId },
+    });
+    expect(moved.body).toMatchObject({ ok: true, saved: true, accountId: DEMO.accountId });
+    expect((await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body).toMatchObject({
+      accountId: DEMO.accountId,
+      status: 'active',
+    });
+  });
+});
+
+describe('new credentials, checked before they replace the stored ones', () => {
+  it('keeps the working credentials when the new ones fail the preflight', async () => {
+    const before = await destination();
+    const r = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+      token: t.adminToken,
+      body: {
+        credentials: { ...DEMO.credentials, consumerKey: 'wrong-key', consumerSecret: 'wrong-secret' },
+      },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.ok).toBe(false);
+    expect(r.body.saved).toBe(false);
+    expect(r.body.checks[0]).toMatchObject({ id: 'credentials', status: 'fail' });
+    expect(await destination()).toMatchObject({
+      status: 'active',
+      statusReason: null,
+      updatedAt: before.updatedAt,
+    });
+    // The stored credentials still deliver.
+    const flushed = await deliver('third@example.com');
+    expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'delivered', requests: 1 });
+    expect(members()).toBe(3);
+  });
+
+  it('saves new credentials that pass', async () => {
+    const r = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+      token: t.adminToken,
+      body: { credentials: DEMO.credentials },
+    });
+    expect(r.body).toMatchObject({ ok: true, saved: true });
+    expect(await destination()).toMatchObject({ status: 'active', hasCredentials: true });
+  });
+
+  it('refuses a malformed candidate with the field at fault', async () => {
+    const r = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+      token: t.adminToken,
+      body: { credentials: { consumerKey: 'only-this' } },
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details.map((d: { path: string }) => d.path)).toContain('credentials.consumerSecret');
+  });
+});
+
+describe('destination status', () => {
+  it('is one of the values the API document lists, unauthorized included', async () => {
+    const doc = await t.call('GET', '/api/v1/openapi.json');
+    const status = doc.body.components.schemas.Destination.properties.status;
+    expect(status.enum).toEqual(['unverified', 'active', 'unauthorized', 'error']);
+    const token = t.adminToken;
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: {
+        name: 'Refused keys',
+        accountId: DEMO.accountId,
+        credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' },
+      },
+    });
+    await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
+    // Responses are checked against their schema here: a status outside it would answer 500.
+    const got = await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token });
+    expect(got.status).toBe(200);
+    expect(got.body.status).toBe('unauthorized');
+    expect(status.enum).toContain(got.body.status);
+  });
+});
+
+describe('Deliver now after a mapping name changed', () => {
+  it('reports the rename it made at X rather than nothing waiting', async () => {
+    const token = t.adminToken;
+    const patched = await t.call('PATCH', `/api/v1/dataflows/${dataflowId}`, {
+      token,
+      body: { audiences: [{ segmentId: SEG, mappingName: 'Loyal Customers EU' }] },
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    const flushed = await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token });
+    expect(flushed.status).toBe(200);
+    expect(flushed.body.audiences[0]).toMatchObject({ xAudience: 'renamed', requests: 0 });
+    expect(t.emulator.admin.audience(DEMO.accountId, xAudienceId)?.name).toBe('Loyal Customers EU');
+    expect(describeFlush(flushed.body)).toBe('Renamed 1 X audience to its new mapping name.');
+  });
+});
