@@ -36,6 +36,7 @@ export interface EmulatorSettings {
   timestampSkewSeconds: number;
   rejectReplayedNonces: boolean;
   versions: ReadonlySet<string>;
+  deletedAudiencesKeepNames: boolean;
 }
 
 /** Everything the routes share: state, policies and the injected clock and randomness. */

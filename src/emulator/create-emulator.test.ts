@@ -344,14 +344,27 @@ describe('custom audience CRUD', () => {
     expect(missing.json.errors[0]).toMatchObject({ code: 'MISSING_PARAMETER', parameter: 'name' });
   });
 
-  it('enforces unique names, including names of deleted audiences', async () => {
+  it("enforces unique names among the account's live audiences; a deleted audience's name is free", async () => {
     const { call, create } = setup();
     const id = await create('dup');
     const again = await call('POST', `/12/accounts/${ACCOUNT}/custom_audiences?name=dup`);
     expect(again.status).toBe(400);
     expect(again.json.errors[0]).toMatchObject({ code: 'INVALID_PARAMETER', parameter: 'name' });
+    const other = await create('other');
+    expect((await call('PUT', `/12/accounts/${ACCOUNT}/custom_audiences/${other}?name=dup`)).status).toBe(
+      400,
+    );
     expect((await call('DELETE', `/12/accounts/${ACCOUNT}/custom_audiences/${id}`)).status).toBe(200);
-    expect((await call('POST', `/12/accounts/${ACCOUNT}/custom_audiences?name=dup`)).status).toBe(400);
+    expect((await call('POST', `/12/accounts/${ACCOUNT}/custom_audiences?name=dup`)).status).toBe(200);
+  });
+
+  it("keeps deleted audiences' names when told to", async () => {
+    const { call, create } = setup({ deletedAudiencesKeepNames: true });
+    const id = await create('dup');
+    expect((await call('DELETE', `/12/accounts/${ACCOUNT}/custom_audiences/${id}`)).status).toBe(200);
+    const again = await call('POST', `/12/accounts/${ACCOUNT}/custom_audiences?name=dup`);
+    expect(again.status).toBe(400);
+    expect(again.json.errors[0].message).toContain('deleted audiences keep their names');
     const other = await create('other');
     expect((await call('PUT', `/12/accounts/${ACCOUNT}/custom_audiences/${other}?name=dup`)).status).toBe(
       400,

@@ -43,6 +43,11 @@ export interface EmulatorOptions {
   rejectReplayedNonces?: boolean;
   /** API versions served (default [11, 12]). */
   versions?: number[];
+  /**
+   * Whether a deleted audience keeps its name from new and renamed audiences of the account (default false: names
+   * are unique among the account's live audiences, as X documents; whether X also reserves deleted ones is not).
+   */
+  deletedAudiencesKeepNames?: boolean;
   /** Entries kept in the request log (default 10,000, oldest dropped first). */
   requestLogLimit?: number;
   /** How latency faults wait (default a timer). */
@@ -131,6 +136,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     timestampSkewSeconds: options.timestampSkewSeconds ?? 300,
     rejectReplayedNonces: options.rejectReplayedNonces ?? false,
     versions: new Set((options.versions ?? [11, 12]).map(String)),
+    deletedAudiencesKeepNames: options.deletedAudiencesKeepNames ?? false,
   };
   const logLimit = options.requestLogLimit ?? 10_000;
   const ctx: EmulatorContext = {

@@ -212,6 +212,7 @@ export function xApiRoutes(ctx: EmulatorContext): Hono<Env> {
       return { code: 'INVALID_PARAMETER', message: 'name must be 1 to 255 characters', parameter: 'name' };
     }
     for (const other of account.audiences) {
+      if (other.deleted && !ctx.settings.deletedAudiencesKeepNames) continue;
       if (other !== self && other.name === name) {
         return {
           code: 'INVALID_PARAMETER',

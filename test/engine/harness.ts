@@ -70,10 +70,17 @@ export async function setup(
     clock?: Clock;
     /** The client's own retries of a retryable failure (none by default; the service's client makes 3). */
     clientRetries?: number;
+    /** The emulator's `deletedAudiencesKeepNames`. */
+    deletedAudiencesKeepNames?: boolean;
   } = {},
 ): Promise<Harness> {
   const clock = options.clock ?? makeClock();
-  const emulator = createEmulator({ now: clock.now, seed: defaultDemoSeed(), random: seededRandom(7) });
+  const emulator = createEmulator({
+    now: clock.now,
+    seed: defaultDemoSeed(),
+    random: seededRandom(7),
+    deletedAudiencesKeepNames: options.deletedAudiencesKeepNames ?? false,
+  });
   const testStore = await backend.open({ now: clock.now });
   let closed: Promise<void> | undefined;
   const cleanup = () => (closed ??= testStore.cleanup());
