@@ -94,7 +94,8 @@ function forEachImportItem(
   if (task.kind === 'csv') {
     const options = { lastQualificationTime: task.lastQualificationTime };
     for (const { line, record } of task.records) {
-      const parsed = parseCsvProfileRow(task.layout, record, { ...options, line });
+      // The report gives each rejected row its line: the paths name only the column.
+      const parsed = parseCsvProfileRow(task.layout, record, options);
       if (!parsed.ok) {
         emit({ line, errors: parsed.errors.map((e) => ({ path: e.path, reason: e.reason })) });
         continue;

@@ -805,7 +805,7 @@ for (const backend of BACKENDS) {
       expect(threaded).toMatchObject({ format: 'parquet', rowsRead: 30, accepted: 29, rejectedCount: 1 });
       expect(threaded.rejected[0]).toMatchObject({
         line: 12,
-        errors: [{ path: 'line 12, column "profile_key"' }],
+        errors: [{ path: 'column "profile_key"' }],
       });
       expect(threaded.excluded.no_mappable_identifier).toBe(1);
       const inline = await h!.engine.importFile(parquet, { sandboxId: 'prod', batchSize: 4, threads: 0 });
