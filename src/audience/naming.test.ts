@@ -66,10 +66,11 @@ describe('validateAudienceName', () => {
   });
 
   it('enforces the per-field maximum length', () => {
-    expect(validateAudienceName('a'.repeat(255), { field: 'name' })).toMatchObject({ ok: true });
-    const long = validateAudienceName(`  ${'a'.repeat(256)}`, { field: 'name' });
-    expect(long).toMatchObject({ ok: false, problems: [{ index: 257, reason: 'too_long' }] });
-    if (!long.ok) expect(long.suggestion).toHaveLength(255);
+    // Destination and dataflow names: the service's limit.
+    expect(validateAudienceName('a'.repeat(200), { field: 'name' })).toMatchObject({ ok: true });
+    const long = validateAudienceName(`  ${'a'.repeat(201)}`, { field: 'name' });
+    expect(long).toMatchObject({ ok: false, problems: [{ index: 202, reason: 'too_long' }] });
+    if (!long.ok) expect(long.suggestion).toHaveLength(200);
     expect(validateAudienceName('a'.repeat(1000), { field: 'description' })).toMatchObject({ ok: true });
     expect(validateAudienceName('a'.repeat(1001), { field: 'description' })).toMatchObject({ ok: false });
     expect(validateAudienceName('x'.repeat(2_000_000), { field: 'mappingName' })).toMatchObject({

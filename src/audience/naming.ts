@@ -5,15 +5,16 @@
  * failure as "This request is not properly authenticated", which sends users looking at credentials instead):
  * `+ & , % : ; @ / = ? $` and newline. Other control characters are refused as well.
  *
- * Length limits: X does not publish them, so we pick limits that every X surface we know of accepts:
- * 255 characters for names, 1000 for descriptions, and 200 for mapping names, which become X audience names with
- * room left for the ` (2)`, ` (3)`… X may need when a deleted audience still holds a name.
+ * Length limits: X does not publish them, so we pick limits that every X surface we know of accepts (X's audience
+ * search takes name prefixes of up to 255 characters): 200 characters for names of destinations and dataflows (the
+ * service's limit, the same in the console and the API), 1000 for descriptions, and 200 for mapping names, which become
+ * X audience names with room left for the ` (2)`, ` (3)`… X may need when a deleted audience still holds a name.
  */
 
 export type AudienceTextField = 'name' | 'description' | 'mappingName';
 
 export const MAX_AUDIENCE_TEXT_LENGTH: Readonly<Record<AudienceTextField, number>> = {
-  name: 255,
+  name: 200,
   mappingName: 200,
   description: 1000,
 };

@@ -310,8 +310,14 @@ export const DestinationSchema = z
   .meta({ id: 'Destination' });
 export const DestinationListSchema = z.object({ items: z.array(DestinationSchema) });
 
+/** Names of destinations and dataflows: the console checks the same limit, so its messages and these agree. */
+const entityName = z
+  .string()
+  .min(1, 'is required')
+  .max(MAX_AUDIENCE_TEXT_LENGTH.name, `is longer than ${MAX_AUDIENCE_TEXT_LENGTH.name} characters`);
+
 const destinationFields = {
-  name: z.string().min(1).max(200),
+  name: entityName,
   description: z.string().max(1000),
   accountId,
   credentials: CredentialsSchema,
@@ -526,7 +532,7 @@ const noDataAlertHours = z.number().int().min(1).max(720).nullable().meta({
 });
 
 export const DataflowCreateSchema = z.object({
-  name: z.string().min(1).max(200),
+  name: entityName,
   destinationId: id,
   mapping: mappingRows,
   audiences: activatedAudiences,
@@ -535,7 +541,7 @@ export const DataflowCreateSchema = z.object({
   status: z.enum(['active', 'paused']).optional(),
 });
 export const DataflowPatchSchema = z.object({
-  name: z.string().min(1).max(200).optional(),
+  name: entityName.optional(),
   mapping: mappingRows.optional(),
   audiences: activatedAudiences.optional(),
   maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),

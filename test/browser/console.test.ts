@@ -251,6 +251,25 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await new Promise((r) => objects?.close(r));
   }, 60_000);
 
+  /** Opens a console page, signing in with the admin token first when this tab holds no token. */
+  async function openSignedIn(hash: string): Promise<void> {
+    await page.goto(`${stack.url}/${hash}`);
+    const token = page.getByLabel('API token');
+    await token.or(page.locator('main h1')).first().waitFor();
+    if (await token.isVisible()) {
+      await token.fill(stack.adminToken);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { level: 1 }).filter({ hasNotText: 'Sign in' }).waitFor();
+      await page.goto(`${stack.url}/${hash}`);
+    }
+    // An earlier test may have left the console in another sandbox.
+    const switcher = page.locator('#sandbox-switcher');
+    if ((await switcher.count()) > 0 && (await switcher.inputValue()) !== 'prod') {
+      await switcher.selectOption('prod');
+      await page.goto(`${stack.url}/${hash}`);
+    }
+  }
+
   it('refuses a bad token with its message, then signs in with the admin token', async () => {
     await page.goto(stack.url + '/');
     await page.getByLabel('API token').fill('tca_not-a-real-token');
@@ -1698,6 +1717,52 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       // The stored credentials still deliver, to the audience in the account it lives in.
       const flushed = await deliver('live.2@example.com');
       expect(flushed.audiences[0]).toMatchObject({ outcome: 'delivered', requests: 1 });
+    },
+  );
+
+  it(
+    'names a dataflow within the service limit: the default is cut to fit, a longer name is refused at the field',
+    { timeout: 120_000 },
+    async () => {
+      // A connection whose name takes the whole limit: the default dataflow name built on it must still fit.
+      const longName = `Acme ${'Loyalty '.repeat(30)}`.trim().slice(0, 200);
+      expect(longName).toHaveLength(200);
+      const destination = await callApi<{ id: string }>(stack, 'POST', '/destinations', {
+        name: longName,
+        accountId: DEMO_ACCOUNT,
+        credentials: { ...DEMO_APP, accessToken: 'long-token', accessTokenSecret: 'long-secret' },
+      });
+      await openSignedIn(`#/activate/${destination.id}`);
+      await page.getByRole('heading', { name: 'Select segments' }).waitFor();
+      await page.getByLabel('Frequent buyers').check();
+      await page.getByLabel('No onsite ads').check();
+      for (let i = 0; i < 2; i += 1) await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByRole('heading', { name: 'Scheduling', exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Next' }).click();
+      await page.getByRole('heading', { name: 'Review', exact: true }).waitFor();
+
+      // A name one character too long is refused next to the field, as it is typed, and Finish creates nothing.
+      const nameField = page.locator('.field', { has: page.getByLabel('Dataflow name') });
+      await page.getByLabel('Dataflow name').fill('n'.repeat(201));
+      await expectText(nameField, 'Dataflow name is longer than 200 characters (201).');
+      await page.getByRole('button', { name: 'Finish' }).click();
+      await expectText(page.getByRole('alert'), 'Fix the dataflow name.');
+      const flowsOf = async () =>
+        (
+          await callApi<{ items: { name: string; destinationId: string }[] }>(stack, 'GET', '/dataflows')
+        ).items.filter((d) => d.destinationId === destination.id);
+      expect(await flowsOf()).toEqual([]);
+      await shot(page, '23-dataflow-name-too-long');
+
+      // Left blank, the default name is used: cut with "…" to 200 characters, keeping the count of the others.
+      await page.getByLabel('Dataflow name').fill('');
+      expect(await nameField.locator('.error-text').count()).toBe(0);
+      await page.getByRole('button', { name: 'Finish' }).click();
+      await page.waitForURL(/#\/dataflows\/[^/]+/);
+      const flow = await waitFor('the new dataflow', async () => (await flowsOf())[0]);
+      expect(flow.name).toHaveLength(200);
+      expect(flow.name.startsWith('Acme Loyalty')).toBe(true);
+      expect(flow.name.endsWith('… and 1 more')).toBe(true);
     },
   );
 });

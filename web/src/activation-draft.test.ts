@@ -150,6 +150,20 @@ describe('buildDataflowRequest and the preview', () => {
     expect(defaultDataflowName('X Ads', segments, draft)).toBe('X Ads · Frequent buyers and 1 more');
   });
 
+  it('cuts the default name to the service limit, keeping the count of further segments', () => {
+    const long = defaultDataflowName('D'.repeat(200), segments, draft);
+    expect(long).toHaveLength(200);
+    expect(long.endsWith('… and 1 more')).toBe(true);
+    // A cut never splits an emoji in two.
+    const emoji = defaultDataflowName(`${'E'.repeat(186)}😀😀😀`, segments, draft);
+    expect(emoji.length).toBeLessThanOrEqual(200);
+    expect(emoji).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+    expect(checkStep({ ...draft, name: 'n'.repeat(201) }, 'review').nameError).toBe(
+      'Dataflow name is longer than 200 characters (201).',
+    );
+    expect(checkStep({ ...draft, name: '' }, 'review').nameError).toBeNull();
+  });
+
   it('previews creating or reusing one X audience per segment', () => {
     expect(previewPlan(draft, segments)).toEqual([
       expect.objectContaining({

@@ -3,7 +3,13 @@
  * selected, what each step needs before Next, the request Finish sends and the dry-run preview shown on Review.
  */
 import type { DataflowInput, Segment } from './api.ts';
-import { scheduleToRequest, validateMapping, validateSchedule } from './validation.ts';
+import {
+  MAX_AUDIENCE_TEXT_LENGTH,
+  scheduleToRequest,
+  validateDataflowName,
+  validateMapping,
+  validateSchedule,
+} from './validation.ts';
 import type { MappingProblem, MappingRow, ScheduleDraft, ScheduleErrors } from './validation.ts';
 
 export type ActivateStep = 'segments' | 'mapping' | 'scheduling' | 'review';
@@ -126,6 +132,8 @@ export interface StepCheck {
   messages: string[];
   mappingProblems: MappingProblem[];
   scheduleErrors: Record<string, ScheduleErrors>;
+  /** The dataflow name's problem (review step), or null. */
+  nameError: string | null;
 }
 
 /** What stands between the user and the next step. Later steps include the checks of earlier ones. */
@@ -157,10 +165,15 @@ export function checkStep(draft: ActivationDraft, step: ActivateStep): StepCheck
     const bad = Object.keys(scheduleErrors).length;
     if (bad > 0) messages.push(`Fix the schedule of ${bad} segment${bad === 1 ? '' : 's'}.`);
   }
-  return { ok: messages.length === 0, messages, mappingProblems, scheduleErrors };
+  const nameError = step === 'review' ? validateDataflowName(draft.name, { optional: true }) : null;
+  if (nameError) messages.push('Fix the dataflow name.');
+  return { ok: messages.length === 0, messages, mappingProblems, scheduleErrors, nameError };
 }
 
-/** Dataflow name used when the user leaves it blank: the destination plus the first segment. */
+/**
+ * Dataflow name used when the user leaves it blank: the destination plus the first segment, cut with "…" to the
+ * service's limit (the count of further segments is kept).
+ */
 export function defaultDataflowName(
   destinationName: string,
   segments: readonly Segment[],
@@ -168,7 +181,13 @@ export function defaultDataflowName(
 ): string {
   const first = segments.find((s) => s.id === draft.selected[0]);
   const more = draft.selected.length > 1 ? ` and ${draft.selected.length - 1} more` : '';
-  return `${destinationName} · ${first?.name ?? 'segments'}${more}`;
+  const head = `${destinationName} · ${first?.name ?? 'segments'}`;
+  const max = MAX_AUDIENCE_TEXT_LENGTH.name;
+  if (head.length + more.length <= max) return `${head}${more}`;
+  let cut = head.slice(0, max - more.length - 1);
+  // Never leave half of a surrogate pair at the cut.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut.trimEnd()}…${more}`;
 }
 
 export function buildDataflowRequest(draft: ActivationDraft, fallbackName: string): DataflowInput {

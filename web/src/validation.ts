@@ -76,6 +76,18 @@ export function validateName(value: string, options: { field: NameField }): Name
   return { ok: false, problems, suggestion: result.suggestion, message: parts.join(' ') };
 }
 
+/**
+ * A dataflow's name: the service keeps any text up to the destination-name limit (it is never sent to X). Blank is
+ * accepted where the console fills in a default.
+ */
+export function validateDataflowName(value: string, options: { optional: boolean }): string | null {
+  const trimmed = value.trim();
+  if (trimmed === '') return options.optional ? null : 'Dataflow name is required.';
+  const max = MAX_AUDIENCE_TEXT_LENGTH.name;
+  if (trimmed.length > max) return `Dataflow name is longer than ${max} characters (${trimmed.length}).`;
+  return null;
+}
+
 export interface HighlightPart {
   text: string;
   bad: boolean;

@@ -14,6 +14,7 @@ import {
   toggleSegment,
 } from '../activation-draft.ts';
 import type { ActivateStep, ActivationDraft, SegmentFilter } from '../activation-draft.ts';
+import { ApiError } from '../api.ts';
 import type { Destination, Segment } from '../api.ts';
 import { mappingPolicyViolations, policyViolations } from '../../../src/audience/governance.ts';
 
@@ -218,6 +219,9 @@ function ActivateFlow({ destination }: { destination: Destination }) {
             destination={destination}
             violations={violations}
             onChange={setDraft}
+            nameError={
+              check.nameError ?? (finish.error instanceof ApiError ? nameRefusal(finish.error) : null)
+            }
           />
         ) : null}
 
@@ -494,18 +498,27 @@ function SchedulingStep({
   );
 }
 
+/** The service's reason for refusing the dataflow name, worded for the field. */
+function nameRefusal(error: ApiError): string | null {
+  const reason = error.details.find((d) => d.path === 'name')?.reason;
+  return reason === undefined ? null : `The service refused this name: ${reason}.`;
+}
+
 function ReviewStep({
   segments,
   draft,
   destination,
   violations,
   onChange,
+  nameError,
 }: {
   segments: Segment[];
   draft: ActivationDraft;
   destination: Destination;
   violations: Violation[];
   onChange: (d: ActivationDraft) => void;
+  /** Checked as the name is typed; or the service's reason when it refused the name. */
+  nameError: string | null;
 }) {
   const plan = previewPlan(draft, segments);
   // Segment sizes are known only when the source reports them.
@@ -513,7 +526,12 @@ function ReviewStep({
   const fallbackName = defaultDataflowName(destination.name, segments, draft);
   return (
     <>
-      <Field label="Dataflow name" optional hint={`Defaults to “${fallbackName}”.`}>
+      <Field
+        label="Dataflow name"
+        optional
+        hint={`Defaults to “${fallbackName}”.`}
+        {...(nameError ? { error: nameError } : {})}
+      >
         {(props) => (
           <input
             {...props}
