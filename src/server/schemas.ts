@@ -531,6 +531,11 @@ const noDataAlertHours = z.number().int().min(1).max(720).nullable().meta({
   example: 26,
 });
 
+const onAudienceRemoval = z.enum(['delete', 'keep']).meta({
+  description:
+    "What happens at X to the audience of a segment removed from the dataflow, and to every audience when the dataflow is deleted: 'delete' (the default) deletes the X audiences this service created, 'keep' leaves them in X. Attached audiences are never deleted. It holds for removals still waiting for the worker too",
+});
+
 export const DataflowCreateSchema = z.object({
   name: entityName,
   destinationId: id,
@@ -538,6 +543,7 @@ export const DataflowCreateSchema = z.object({
   audiences: activatedAudiences,
   maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
   noDataAlertHours: noDataAlertHours.optional(),
+  onAudienceRemoval: onAudienceRemoval.optional(),
   status: z.enum(['active', 'paused']).optional(),
 });
 export const DataflowPatchSchema = z.object({
@@ -546,6 +552,7 @@ export const DataflowPatchSchema = z.object({
   audiences: activatedAudiences.optional(),
   maxBatchAgeSeconds: z.number().int().min(60).max(28_800).optional(),
   noDataAlertHours: noDataAlertHours.optional(),
+  onAudienceRemoval: onAudienceRemoval.optional(),
   status: z.enum(['active', 'paused']).optional(),
 });
 
@@ -577,6 +584,7 @@ export const DataflowSchema = z
     audiences: z.array(DataflowAudienceSchema),
     maxBatchAgeSeconds: z.number(),
     noDataAlertHours,
+    onAudienceRemoval,
     createdAt: timestamp,
     updatedAt: timestamp,
   })

@@ -217,6 +217,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     })),
     maxBatchAgeSeconds: d.maxBatchAgeSeconds,
     noDataAlertHours: d.noDataAlertHours,
+    onAudienceRemoval: d.onAudienceRemoval,
     createdAt: new Date(d.createdAt).toISOString(),
     updatedAt: new Date(d.updatedAt).toISOString(),
   });
@@ -1134,6 +1135,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               ? { maxBatchAgeSeconds: input.maxBatchAgeSeconds }
               : {}),
             noDataAlertHours: input.noDataAlertHours ?? null,
+            ...(input.onAudienceRemoval !== undefined ? { onAudienceRemoval: input.onAudienceRemoval } : {}),
             status: input.status ?? 'active',
           });
           const auds: Audience[] = [];
@@ -1192,6 +1194,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               ? { maxBatchAgeSeconds: patch.maxBatchAgeSeconds }
               : {}),
             ...(patch.noDataAlertHours !== undefined ? { noDataAlertHours: patch.noDataAlertHours } : {}),
+            ...(patch.onAudienceRemoval !== undefined ? { onAudienceRemoval: patch.onAudienceRemoval } : {}),
             ...(patch.status !== undefined
               ? { status: patch.status, statusReason: patch.status === 'paused' ? 'paused by a user' : null }
               : {}),

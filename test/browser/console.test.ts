@@ -251,9 +251,13 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await new Promise((r) => objects?.close(r));
   }, 60_000);
 
-  /** Opens a console page, signing in with the admin token first when this tab holds no token. */
+  /**
+   * Opens a console page afresh (a new load, so nothing read before is cached), signing in with the admin token first
+   * when this tab holds no token.
+   */
   async function openSignedIn(hash: string): Promise<void> {
     await page.goto(`${stack.url}/${hash}`);
+    await page.reload();
     const token = page.getByLabel('API token');
     await token.or(page.locator('main h1')).first().waitFor();
     if (await token.isVisible()) {
@@ -981,7 +985,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(page.getByRole('heading', { level: 1 }), /active/i);
 
     await page.getByRole('link', { name: 'Mapping & schedule' }).click();
-    const buyers = page.getByRole('group', { name: 'Frequent buyers' });
+    const buyers = page.getByRole('group', { name: 'Frequent buyers', exact: true });
     // The X audience in use is shown read-only; the form never sends it back.
     const inUse = buyers.getByLabel('X audience in use');
     const createdId = await waitFor('the X audience in use', async () => {
@@ -1763,6 +1767,225 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       expect(flow.name).toHaveLength(200);
       expect(flow.name.startsWith('Acme Loyalty')).toBe(true);
       expect(flow.name.endsWith('… and 1 more')).toBe(true);
+    },
+  );
+
+  it(
+    'removes segments, keeping or deleting their X audiences, renames and deletes a dataflow, then its connection',
+    { timeout: 180_000 },
+    async () => {
+      const destination = await callApi<{ id: string }>(stack, 'POST', '/destinations', {
+        name: 'Short-lived connection',
+        accountId: DEMO_ACCOUNT,
+        credentials: {
+          ...DEMO_APP,
+          accessToken: '2417045708-demo-access-token',
+          accessTokenSecret: 'demo-access-token-secret',
+        },
+      });
+      const created = await callApi<{ id: string }>(stack, 'POST', '/dataflows', {
+        name: 'Short-lived flow',
+        destinationId: destination.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [
+          { segmentId: 'seg-buyers', mappingName: 'Short-lived buyers' },
+          { segmentId: 'seg-cart', mappingName: 'Short-lived cart' },
+          { segmentId: 'seg-no-onsite', mappingName: 'Short-lived no onsite' },
+        ],
+      });
+      type Flow = {
+        name: string;
+        onAudienceRemoval: string;
+        audiences: { segmentId: string; xAudienceId: string | null }[];
+      };
+      const getFlow = () => callApi<Flow>(stack, 'GET', `/dataflows/${created.id}`);
+      await callApi(stack, 'POST', '/ingest/profiles', [
+        profile('seg-buyers', 'short.buyer@example.com'),
+        profile('seg-cart', 'short.cart@example.com'),
+        profile('seg-no-onsite', 'short.onsite@example.com'),
+      ]);
+      await callApi(stack, 'POST', `/dataflows/${created.id}/flush?wait=30`);
+      const xIds = await waitFor(
+        'the X audiences of the dataflow',
+        async () => {
+          const flow = await getFlow();
+          return flow.audiences.every((a) => a.xAudienceId)
+            ? new Map(flow.audiences.map((a) => [a.segmentId, a.xAudienceId!]))
+            : undefined;
+        },
+        60_000,
+      );
+      const atX = async (segmentId: string) => {
+        const response = await fetch(
+          `${stack.emulatorUrl}/_emulator/accounts/${DEMO_ACCOUNT}/custom_audiences/${xIds.get(segmentId)}`,
+        );
+        return ((await response.json()) as { data: { deleted: boolean } }).data;
+      };
+
+      await openSignedIn(`#/dataflows/${created.id}/settings`);
+      const cart = page.getByRole('group', { name: 'Cart abandoners, last 7 days', exact: true });
+      // Removal is confirmed first, and keeps the X audience only when asked to.
+      await cart.getByRole('button', { name: 'Remove Cart abandoners, last 7 days' }).click();
+      const confirmCart = page.getByRole('group', { name: 'Remove Cart abandoners, last 7 days' });
+      expect(await confirmCart.getByLabel('Delete the X audience (default)').isChecked()).toBe(true);
+      await expectText(confirmCart, `Its X audience ${xIds.get('seg-cart')} is deleted from X`);
+      await confirmCart.getByLabel('Keep the X audience in X').check();
+      await expectText(confirmCart, 'stays in X with its members');
+      await shot(page, '24-remove-segment-confirm');
+      expect((await getFlow()).audiences).toHaveLength(3);
+      await confirmCart.getByRole('button', { name: 'Confirm: remove Cart abandoners, last 7 days' }).click();
+      await cart.waitFor({ state: 'detached' });
+      const afterKeep = await getFlow();
+      expect(afterKeep.audiences.map((a) => a.segmentId).sort()).toEqual(['seg-buyers', 'seg-no-onsite']);
+      expect(afterKeep.onAudienceRemoval).toBe('keep');
+      await callApi(stack, 'POST', `/dataflows/${created.id}/flush?wait=30`);
+      await waitFor('the kept audience to leave the dataflow', async () => {
+        const audiences = await callApi<{ items: { segmentId: string; dataflowId: string }[] }>(
+          stack,
+          'GET',
+          `/audiences?dataflowId=${created.id}`,
+        );
+        return audiences.items.some((a) => a.segmentId === 'seg-cart') ? undefined : true;
+      });
+      expect((await atX('seg-cart')).deleted).toBe(false);
+
+      // The default deletes the X audience; a cancelled removal changes nothing.
+      const onsite = page.getByRole('group', { name: 'No onsite ads', exact: true });
+      await onsite.getByRole('button', { name: 'Remove No onsite ads' }).click();
+      await page
+        .getByRole('group', { name: 'Remove No onsite ads' })
+        .getByRole('button', { name: 'Cancel' })
+        .click();
+      expect((await getFlow()).audiences).toHaveLength(2);
+      await onsite.getByRole('button', { name: 'Remove No onsite ads' }).click();
+      await page
+        .getByRole('group', { name: 'Remove No onsite ads' })
+        .getByRole('button', { name: 'Confirm: remove No onsite ads' })
+        .click();
+      await onsite.waitFor({ state: 'detached' });
+      expect((await getFlow()).onAudienceRemoval).toBe('delete');
+      await callApi(stack, 'POST', `/dataflows/${created.id}/flush?wait=30`);
+      await waitFor('the removed X audience to be deleted', async () =>
+        (await atX('seg-no-onsite')).deleted ? true : undefined,
+      );
+      // The last segment cannot be removed: the dataflow is deleted instead.
+      await expectText(
+        page.getByRole('group', { name: 'Frequent buyers', exact: true }),
+        'delete the dataflow (below)',
+      );
+
+      // Renamed: a blank name or one past the limit is refused at the field and not saved.
+      const name = page.getByLabel('Dataflow name');
+      await name.fill('');
+      await expectText(page.locator('.field', { has: name }), 'Dataflow name is required.');
+      await name.fill('r'.repeat(201));
+      await expectText(page.locator('.field', { has: name }), 'Dataflow name is longer than 200 characters');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await expectText(page.getByRole('alert').first(), 'Fix the problems marked above');
+      expect((await getFlow()).name).toBe('Short-lived flow');
+      await name.fill('Short-lived flow, renamed');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await expectText(page.getByRole('status').filter({ hasText: 'Saved' }), 'Saved');
+      await expectText(page.getByRole('heading', { level: 1 }), 'Short-lived flow, renamed');
+      expect((await getFlow()).name).toBe('Short-lived flow, renamed');
+
+      // The connection cannot go while the dataflow uses it: the Destinations list says which one.
+      await page.getByRole('link', { name: 'Destinations', exact: true }).click();
+      const row = page.locator('tr', { hasText: 'Short-lived connection' });
+      await row.getByRole('button', { name: 'Delete Short-lived connection' }).click();
+      await row.getByRole('button', { name: 'Confirm delete Short-lived connection' }).click();
+      await expectText(row.getByRole('alert'), 'was not deleted: dataflows still use it');
+      await expectText(
+        row.getByRole('alert'),
+        `Used by dataflow ${created.id} ("Short-lived flow, renamed")`,
+      );
+      await shot(page, '25-delete-connection-refused');
+      await row.getByRole('button', { name: 'Dismiss' }).click();
+
+      // Deleting the dataflow says what happens at X, and does it once confirmed.
+      await page.goto(`${stack.url}/#/dataflows/${created.id}/settings`);
+      await page.getByRole('button', { name: 'Delete dataflow…' }).click();
+      const confirmDelete = page.getByRole('group', { name: 'Delete the dataflow' });
+      await expectText(confirmDelete, 'The 1 X audience it created is deleted from X.');
+      await shot(page, '26-delete-dataflow-confirm');
+      await confirmDelete.getByRole('button', { name: 'Confirm: delete the dataflow' }).click();
+      await page.getByRole('heading', { name: 'Dataflows', level: 1 }).waitFor();
+      const left = await callApi<{ items: { id: string }[] }>(stack, 'GET', '/dataflows');
+      expect(left.items.map((d) => d.id)).not.toContain(created.id);
+      await waitFor("the dataflow's X audience to be deleted", async () =>
+        (await atX('seg-buyers')).deleted ? true : undefined,
+      );
+
+      // Now unused, the connection is deleted.
+      await page.getByRole('link', { name: 'Destinations', exact: true }).click();
+      await row.getByRole('button', { name: 'Delete Short-lived connection' }).click();
+      await row.getByRole('button', { name: 'Confirm delete Short-lived connection' }).click();
+      await row.waitFor({ state: 'detached' });
+      const destinations = await callApi<{ items: { id: string }[] }>(stack, 'GET', '/destinations');
+      expect(destinations.items.map((d) => d.id)).not.toContain(destination.id);
+    },
+  );
+
+  it(
+    'adds segments to a dataflow with their schedules, checked as in the activation wizard',
+    { timeout: 120_000 },
+    async () => {
+      const destination = await callApi<{ id: string }>(stack, 'POST', '/destinations', {
+        name: 'Growing connection',
+        accountId: DEMO_ACCOUNT,
+        credentials: { ...DEMO_APP, accessToken: 'growing-token', accessTokenSecret: 'growing-secret' },
+      });
+      const created = await callApi<{ id: string }>(stack, 'POST', '/dataflows', {
+        name: 'Growing flow',
+        destinationId: destination.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: 'seg-buyers', mappingName: 'Growing buyers' }],
+      });
+      const audiencesOf = async () =>
+        (
+          await callApi<{ audiences: { segmentId: string; mappingName: string }[] }>(
+            stack,
+            'GET',
+            `/dataflows/${created.id}`,
+          )
+        ).audiences
+          .map((a) => [a.segmentId, a.mappingName])
+          .sort();
+      await openSignedIn(`#/dataflows/${created.id}/settings`);
+      await page.getByRole('button', { name: 'Add segments…' }).click();
+      const adding = page.getByRole('region', { name: 'Add segments' });
+      // Segments already in the dataflow are not offered again; those X cannot take stay disabled, as in the wizard.
+      expect(await adding.getByLabel('Frequent buyers', { exact: true }).count()).toBe(0);
+      expect(await adding.getByLabel('CRM list upload').isDisabled()).toBe(true);
+      await adding.getByLabel('Cart abandoners, last 7 days').check();
+      await adding.getByLabel('No onsite ads').check();
+      const cart = adding.getByRole('group', { name: 'Schedule for Cart abandoners, last 7 days' });
+      await expectText(cart, 'Mapping name contains characters X does not accept: ","');
+      const onsite = adding.getByRole('group', { name: 'Schedule for No onsite ads' });
+      // A mapping name the dataflow already uses is refused too, and nothing is added.
+      await onsite.getByLabel('Mapping name').fill('Growing buyers');
+      await adding.getByRole('button', { name: 'Add 2 segments' }).click();
+      await expectText(adding.getByRole('alert'), 'Fix the schedules marked above.');
+      await expectText(onsite, 'Another segment uses this mapping name');
+      expect(await audiencesOf()).toEqual([['seg-buyers', 'Growing buyers']]);
+      await shot(page, '27-add-segments');
+      await cart.getByRole('button', { name: 'Use suggestion' }).click();
+      await onsite.getByLabel('Mapping name').fill('Growing no onsite');
+      await adding.getByRole('button', { name: 'Add 2 segments' }).click();
+      await adding.waitFor({ state: 'detached' });
+      expect(await audiencesOf()).toEqual([
+        ['seg-buyers', 'Growing buyers'],
+        ['seg-cart', 'Cart abandoners last 7 days'],
+        ['seg-no-onsite', 'Growing no onsite'],
+      ]);
+      // Their schedules are edited with the others from here on.
+      await page.getByRole('group', { name: 'No onsite ads', exact: true }).waitFor();
+      expect(
+        await page
+          .getByRole('group', { name: 'No onsite ads', exact: true })
+          .getByLabel('Mapping name')
+          .inputValue(),
+      ).toBe('Growing no onsite');
     },
   );
 });

@@ -172,6 +172,13 @@ describe('tca CLI', () => {
     expect(removed.stdout).toContain('cli-seg as "CLI Buyers" from');
     expect(removed.stdout).not.toContain('cli-seg-2');
     expect(removed.stdout).not.toContain('2099');
+    // The X audiences of segments removed from here on stay in X.
+    const keeping = await tca(['dataflows', 'update', dataflowId, '--on-remove', 'keep', '--json']);
+    expect(keeping.code, keeping.stderr).toBe(0);
+    expect(JSON.parse(keeping.stdout).onAudienceRemoval).toBe('keep');
+    const notAChoice = await tca(['dataflows', 'update', dataflowId, '--on-remove', 'later']);
+    expect(notAChoice.code).toBe(2);
+    expect(notAChoice.stderr).toContain('--on-remove "later" must be delete or keep');
     // Expecting profiles at least daily: an alert when none arrive for 26 hours; `none` stops it.
     const expecting = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', '26']);
     expect(expecting.code, expecting.stderr).toBe(0);

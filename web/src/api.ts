@@ -247,6 +247,8 @@ export interface Dataflow {
   maxBatchAgeSeconds: number;
   /** Hours without profiles before a `dataflow_no_data` alert fires; null: never. */
   noDataAlertHours: number | null;
+  /** What happens at X to the audience of a removed segment (and to all of them when the dataflow is deleted). */
+  onAudienceRemoval: AudienceRemoval;
   createdAt: string;
   updatedAt: string;
 }
@@ -298,11 +300,15 @@ export interface DataflowInput {
   audiences: ScheduleInput[];
 }
 
+/** `delete` (the default): the X audiences this service created are deleted; `keep`: they stay in X. */
+export type AudienceRemoval = 'delete' | 'keep';
+
 export interface DataflowPatch {
   name?: string;
   mapping?: MappingRow[];
   audiences?: ScheduleInput[];
   noDataAlertHours?: number | null;
+  onAudienceRemoval?: AudienceRemoval;
   status?: 'active' | 'paused';
 }
 

@@ -189,7 +189,14 @@ export function registerDataflowsCommand(program: Command): void {
       .option('--alert-no-data <hours>', `${NO_DATA_ALERT_HELP}; \`none\` stops it`)
       .option('--map <row...>', 'mapping rows, replacing the mapping (as for create)')
       .option('--add-segment <id...>', 'segments to activate too (mapping name = segment name)')
-      .option('--remove-segment <id...>', 'segments to stop activating (their X audiences are deleted)')
+      .option(
+        '--remove-segment <id...>',
+        'segments to stop activating (their X audiences are deleted, unless --on-remove keep)',
+      )
+      .option(
+        '--on-remove <delete|keep>',
+        'what happens at X to the audiences of removed segments, and of the dataflow once deleted: delete (default) or keep',
+      )
       .option(
         '--end <segment=date...>',
         'end date of a segment’s activation (YYYY-MM-DD), or `none` to remove it, e.g. seg-1=2027-01-31',
@@ -199,6 +206,7 @@ export function registerDataflowsCommand(program: Command): void {
         examples([
           'tca dataflows update df_123 --add-segment seg-3 --end seg-1=2027-01-31',
           'tca dataflows update df_123 --remove-segment seg-2 --max-batch-age 3600',
+          'tca dataflows update df_123 --remove-segment seg-2 --on-remove keep    # the X audience stays',
           'tca dataflows update df_123 --alert-no-data 26    # fed by a daily export',
           'tca dataflows update df_123 --file patch.json --json',
         ]),
@@ -215,6 +223,7 @@ export function registerDataflowsCommand(program: Command): void {
           map?: string[];
           addSegment?: string[];
           removeSegment?: string[];
+          onRemove?: string;
           end?: string[];
         },
       ) => {
@@ -237,6 +246,11 @@ export function registerDataflowsCommand(program: Command): void {
             ...noDataAlert(opts.alertNoData),
             ...(opts.map !== undefined ? { mapping: opts.map.map(parseMapArg) } : {}),
           };
+          if (opts.onRemove !== undefined) {
+            if (opts.onRemove !== 'delete' && opts.onRemove !== 'keep')
+              throw new CliError(`--on-remove "${opts.onRemove}" must be delete or keep`, EXIT.usage);
+            body['onAudienceRemoval'] = opts.onRemove;
+          }
           if (touchesAudiences) {
             // The audiences are replaced as a whole: start from what the dataflow activates now.
             const current = await api.request<Dataflow>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}`);
@@ -263,7 +277,7 @@ export function registerDataflowsCommand(program: Command): void {
           }
           if (Object.keys(body).length === 0)
             throw new CliError(
-              'Nothing to change: give --name, --max-batch-age, --alert-no-data, --map, --add-segment, --remove-segment, --end or --file',
+              'Nothing to change: give --name, --max-batch-age, --alert-no-data, --map, --add-segment, --remove-segment, --on-remove, --end or --file',
               EXIT.usage,
             );
         }

@@ -266,7 +266,7 @@ function ActivateFlow({ destination }: { destination: Destination }) {
   );
 }
 
-function SegmentsStep({
+export function SegmentsStep({
   segments,
   draft,
   onChange,
@@ -388,7 +388,7 @@ function SegmentsStep({
   );
 }
 
-function SchedulingStep({
+export function SchedulingStep({
   segments,
   draft,
   onChange,

@@ -12,10 +12,11 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { fetchServiceCounters, fileFormatOf, namedFileFormat } from '../api.ts';
+import { ApiError, fetchServiceCounters, fileFormatOf, namedFileFormat } from '../api.ts';
 import type {
   Alert,
   Audience,
+  AudienceRemoval,
   Dataflow,
   DataflowRun,
   DeadLetter,
@@ -27,6 +28,9 @@ import type {
   UrlImportQuery,
 } from '../api.ts';
 import { useApp } from '../app-context.tsx';
+import { emptyDraft } from '../activation-draft.ts';
+import type { ActivationDraft } from '../activation-draft.ts';
+import { SchedulingStep, SegmentsStep } from './activate-wizard.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
 import {
@@ -54,16 +58,22 @@ import {
   totals,
 } from '../run-metrics.ts';
 import type { LiveSample, RangeId, RunFilterId } from '../run-metrics.ts';
-import { DATAFLOW_TABS, formatRoute } from '../router.ts';
+import { DATAFLOW_TABS, formatRoute, navigate } from '../router.ts';
 import type { DataflowTab } from '../router.ts';
-import { scheduleToRequest, validateMapping, validateName, validateSchedule } from '../validation.ts';
+import {
+  scheduleToRequest,
+  validateDataflowName,
+  validateMapping,
+  validateName,
+  validateSchedule,
+} from '../validation.ts';
 import { importBlob } from '../import-files.ts';
 import { formatAge } from '../monitoring.ts';
 import { NextDeliveryCell } from '../components/next-delivery.tsx';
 import { FiringAlerts } from '../components/alerts.tsx';
 import { describeFlush } from '../../../src/server/flush-summary.ts';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
-import type { MappingRow, ScheduleDraft } from '../validation.ts';
+import type { MappingRow, ScheduleDraft, ScheduleErrors } from '../validation.ts';
 
 const TAB_LABEL: Record<DataflowTab, string> = {
   runs: 'Runs & charts',
@@ -1541,17 +1551,29 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
     queryKey: [session.sandbox, 'plan', dataflow.id],
     queryFn: () => api.planDataflow(dataflow.id),
   });
+  const [name, setName] = useState(dataflow.name);
   const [mapping, setMapping] = useState<MappingRow[]>(dataflow.mapping ?? []);
   const [schedules, setSchedules] = useState<ScheduleDraft[]>(dataflow.audiences.map(toDraft));
   const [attempted, setAttempted] = useState(false);
   const save = useMutation({
-    mutationFn: () => api.updateDataflow(dataflow.id, { mapping, audiences: schedules.map(scheduleToPatch) }),
+    mutationFn: () =>
+      api.updateDataflow(dataflow.id, {
+        name: name.trim(),
+        mapping,
+        audiences: schedules.map(scheduleToPatch),
+      }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
   });
+  const nameError =
+    validateDataflowName(name, { optional: false }) ??
+    (save.error instanceof ApiError ? nameRefusal(save.error) : null);
   const mappingResult = validateMapping(mapping);
   const names = schedules.map((s) => s.mappingName);
   const scheduleErrors = schedules.map((s) => validateSchedule(s, names));
-  const valid = mappingResult.ok && scheduleErrors.every((e) => Object.keys(e).length === 0);
+  const valid =
+    validateDataflowName(name, { optional: false }) === null &&
+    mappingResult.ok &&
+    scheduleErrors.every((e) => Object.keys(e).length === 0);
   const segmentName = useSegmentName();
   const update = (index: number, patch: Partial<ScheduleDraft>) =>
     setSchedules(schedules.map((s, i) => (i === index ? { ...s, ...patch } : s)));
@@ -1566,6 +1588,9 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
         if (valid) save.mutate();
       }}
     >
+      <Field label="Dataflow name" {...(nameError ? { error: nameError } : {})}>
+        {(props) => <input {...props} type="text" value={name} onChange={(e) => setName(e.target.value)} />}
+      </Field>
       <h2>Mapping</h2>
       <MappingEditor
         rows={mapping}
@@ -1626,9 +1651,24 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
               error={errors.removeAtEnd}
               onChange={(removeAtEnd) => update(index, { removeAtEnd })}
             />
+            <RemoveSegment
+              dataflow={dataflow}
+              segmentId={schedule.segmentId}
+              label={segmentName(schedule.segmentId)}
+              onRemoved={() => setSchedules((now) => now.filter((s) => s.segmentId !== schedule.segmentId))}
+            />
           </fieldset>
         );
       })}
+      <AddSegments
+        dataflow={dataflow}
+        onAdded={(flow) =>
+          setSchedules((now) => [
+            ...now,
+            ...flow.audiences.filter((a) => !now.some((s) => s.segmentId === a.segmentId)).map(toDraft),
+          ])
+        }
+      />
       {attempted && !valid ? (
         <p className="callout callout-error" role="alert">
           Fix the problems marked above before saving.
@@ -1709,6 +1749,279 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
           </table>
         </div>
       )}
+      <DeleteDataflow dataflow={dataflow} />
     </form>
+  );
+}
+
+/**
+ * Activates more segments in the dataflow: the activation wizard's segment and scheduling steps, checked the same way
+ * (mapping names unique across the dataflow), added with the saved schedules of the others.
+ */
+function AddSegments({ dataflow, onAdded }: { dataflow: Dataflow; onAdded: (flow: Dataflow) => void }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const segments = useQuery({ queryKey: [session.sandbox, 'segments'], queryFn: () => api.listSegments() });
+  const [open, setOpen] = useState(false);
+  const [attempted, setAttempted] = useState(false);
+  const [draft, setDraft] = useState<ActivationDraft>(() => emptyDraft(dataflow.destinationId));
+  const inFlow = new Set(dataflow.audiences.map((a) => a.segmentId));
+  const available = (segments.data ?? []).filter((s) => !inFlow.has(s.id));
+  const names = [
+    ...dataflow.audiences.map((a) => a.mappingName),
+    ...draft.selected.map((id) => draft.schedules[id]?.mappingName ?? ''),
+  ];
+  const errors: Record<string, ScheduleErrors> = {};
+  for (const id of draft.selected) {
+    const schedule = draft.schedules[id];
+    const e = schedule ? validateSchedule(schedule, names) : { startDate: 'Schedule missing.' };
+    if (Object.keys(e).length > 0) errors[id] = e;
+  }
+  const problem =
+    draft.selected.length === 0
+      ? 'Select at least one segment.'
+      : Object.keys(errors).length > 0
+        ? 'Fix the schedules marked above.'
+        : null;
+  const add = useMutation({
+    mutationFn: () =>
+      api.updateDataflow(dataflow.id, {
+        audiences: [
+          ...dataflow.audiences.map((a) => scheduleToPatch(toDraft(a))),
+          ...draft.selected.flatMap((id) => {
+            const schedule = draft.schedules[id];
+            return schedule ? [scheduleToRequest(schedule)] : [];
+          }),
+        ],
+      }),
+    onSuccess: async (flow) => {
+      onAdded(flow);
+      setOpen(false);
+      setAttempted(false);
+      setDraft(emptyDraft(dataflow.destinationId));
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
+    },
+  });
+  if (!open)
+    return (
+      <div className="actions">
+        <button type="button" className="secondary" onClick={() => setOpen(true)}>
+          Add segments…
+        </button>
+      </div>
+    );
+  return (
+    <section className="card step" aria-labelledby="add-segments-title">
+      <h3 id="add-segments-title">Add segments</h3>
+      {segments.isPending ? (
+        <Loading label="Loading segments…" />
+      ) : segments.isError ? (
+        <ErrorMessage error={segments.error} title="Could not load segments" />
+      ) : (
+        <>
+          <SegmentsStep segments={available} draft={draft} onChange={setDraft} />
+          {draft.selected.length > 0 ? (
+            <SchedulingStep
+              segments={available}
+              draft={draft}
+              onChange={setDraft}
+              errors={errors}
+              showAll={attempted}
+            />
+          ) : null}
+        </>
+      )}
+      {attempted && problem ? (
+        <p className="callout callout-error" role="alert">
+          {problem}
+        </p>
+      ) : null}
+      {add.isError ? <ErrorMessage error={add.error} title="The segments were not added" /> : null}
+      <div className="actions">
+        <button
+          type="button"
+          disabled={add.isPending}
+          onClick={() => {
+            setAttempted(true);
+            if (problem === null) add.mutate();
+          }}
+        >
+          {add.isPending
+            ? 'Adding…'
+            : `Add ${draft.selected.length} segment${draft.selected.length === 1 ? '' : 's'}`}
+        </button>
+        <button type="button" className="secondary" onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+      </div>
+    </section>
+  );
+}
+
+/** The service's reason for refusing the dataflow name, worded for the field. */
+function nameRefusal(error: ApiError): string | null {
+  const reason = error.details.find((d) => d.path === 'name')?.reason;
+  return reason === undefined ? null : `The service refused this name: ${reason}.`;
+}
+
+/** What happens at X to a segment's audience once it leaves the dataflow. */
+function removalOutcome(
+  audience: Dataflow['audiences'][number] | undefined,
+  choice: AudienceRemoval,
+): string {
+  if (audience?.existingXAudienceId)
+    return `It is attached to the existing X audience ${audience.existingXAudienceId}, which stays in X.`;
+  if (!audience?.xAudienceId) return 'Its X audience was not created yet: nothing changes in X.';
+  return choice === 'delete'
+    ? `Its X audience ${audience.xAudienceId} is deleted from X on the next delivery.`
+    : `Its X audience ${audience.xAudienceId} stays in X with its members; this service stops updating it.`;
+}
+
+/**
+ * Takes one segment off the dataflow, once confirmed. The choice to delete or keep its X audience is the dataflow's
+ * (`onAudienceRemoval`): the service applies it to every removal the worker has not carried out yet.
+ */
+function RemoveSegment({
+  dataflow,
+  segmentId,
+  label,
+  onRemoved,
+}: {
+  dataflow: Dataflow;
+  segmentId: string;
+  label: string;
+  onRemoved: () => void;
+}) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const [confirming, setConfirming] = useState(false);
+  const [choice, setChoice] = useState<AudienceRemoval>('delete');
+  const audience = dataflow.audiences.find((a) => a.segmentId === segmentId);
+  const remove = useMutation({
+    mutationFn: () =>
+      api.updateDataflow(dataflow.id, {
+        // The saved schedules of the others, not their unsaved edits.
+        audiences: dataflow.audiences
+          .filter((a) => a.segmentId !== segmentId)
+          .map((a) => scheduleToPatch(toDraft(a))),
+        onAudienceRemoval: choice,
+      }),
+    onSuccess: async () => {
+      onRemoved();
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
+    },
+  });
+  if (dataflow.audiences.length <= 1)
+    return (
+      <p className="small muted">
+        The only segment of this dataflow: to stop activating it, delete the dataflow (below).
+      </p>
+    );
+  if (!confirming)
+    return (
+      <div className="actions">
+        <button type="button" className="secondary small" onClick={() => setConfirming(true)}>
+          Remove<span className="visually-hidden"> {label}</span>
+        </button>
+      </div>
+    );
+  const choosable = Boolean(audience?.xAudienceId) && !audience?.existingXAudienceId;
+  return (
+    <div className="callout" role="group" aria-label={`Remove ${label}`}>
+      <p>
+        <strong>Remove {label} from this dataflow?</strong> Its members stop being sent to X.
+      </p>
+      {choosable ? (
+        <fieldset>
+          <legend>Its X audience</legend>
+          <label>
+            <input
+              type="radio"
+              name={`removal-${segmentId}`}
+              checked={choice === 'delete'}
+              onChange={() => setChoice('delete')}
+            />{' '}
+            Delete the X audience (default)
+          </label>
+          <label>
+            <input
+              type="radio"
+              name={`removal-${segmentId}`}
+              checked={choice === 'keep'}
+              onChange={() => setChoice('keep')}
+            />{' '}
+            Keep the X audience in X
+          </label>
+        </fieldset>
+      ) : null}
+      <p className="small">{removalOutcome(audience, choice)}</p>
+      {remove.isError ? <ErrorMessage error={remove.error} title="The segment was not removed" /> : null}
+      <div className="actions">
+        <button type="button" className="danger" disabled={remove.isPending} onClick={() => remove.mutate()}>
+          {remove.isPending ? 'Removing…' : `Confirm: remove ${label}`}
+        </button>
+        <button type="button" className="secondary" onClick={() => setConfirming(false)}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** Deletes the dataflow once confirmed, saying what happens to its X audiences. */
+function DeleteDataflow({ dataflow }: { dataflow: Dataflow }) {
+  const { api, session } = useApp();
+  const queryClient = useQueryClient();
+  const [confirming, setConfirming] = useState(false);
+  const remove = useMutation({
+    mutationFn: () => api.deleteDataflow(dataflow.id),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: [session.sandbox] });
+      navigate({ page: 'dataflows' });
+    },
+  });
+  const created = dataflow.audiences.filter((a) => a.xAudienceId && !a.existingXAudienceId).length;
+  const attached = dataflow.audiences.filter((a) => a.existingXAudienceId).length;
+  const fate =
+    created === 0
+      ? 'It created no X audience yet.'
+      : dataflow.onAudienceRemoval === 'keep'
+        ? `The ${created} X audience${created === 1 ? '' : 's'} it created stay in X (this dataflow keeps removed audiences).`
+        : `The ${created} X audience${created === 1 ? '' : 's'} it created ${created === 1 ? 'is' : 'are'} deleted from X.`;
+  return (
+    <>
+      <h2>Delete this dataflow</h2>
+      {confirming ? (
+        <div className="callout callout-error" role="group" aria-label="Delete the dataflow">
+          <p>
+            <strong>Delete “{dataflow.name}”?</strong> Its {dataflow.audiences.length} segment
+            {dataflow.audiences.length === 1 ? ' is' : 's are'} no longer sent to X. {fate}
+            {attached > 0
+              ? ` The ${attached} existing X audience${attached === 1 ? '' : 's'} it was attached to stay in X.`
+              : ''}
+          </p>
+          {remove.isError ? <ErrorMessage error={remove.error} title="The dataflow was not deleted" /> : null}
+          <div className="actions">
+            <button
+              type="button"
+              className="danger"
+              disabled={remove.isPending}
+              onClick={() => remove.mutate()}
+            >
+              {remove.isPending ? 'Deleting…' : 'Confirm: delete the dataflow'}
+            </button>
+            <button type="button" className="secondary" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      ) : (
+        <div className="actions">
+          <button type="button" className="danger" onClick={() => setConfirming(true)}>
+            Delete dataflow…
+          </button>
+        </div>
+      )}
+    </>
   );
 }
