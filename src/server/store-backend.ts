@@ -880,7 +880,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               ? { alertPagerDutyKey: patch.alertPagerDutyRoutingKey }
               : {}),
             ...(patch.alertTypes !== undefined ? { alertTypes: alertTypes(patch.alertTypes) } : {}),
-            // A changed connection must pass the preflight again before deliveries resume.
+            // A changed connection shows as not checked until the preflight runs again; deliveries go on with it (a
+            // 401/403 then pauses them). `POST …/verify` with the new values checks them before they are saved.
             ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
           });
         });
