@@ -988,16 +988,21 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           return problemsFromX(e, 'consumerKey');
         }
         const existing = await store.destinations.getCredentials(sandboxId, id);
-        const sameApp = existing?.consumerKey === app.value.consumerKey;
+        // The stored credentials keep working until the login completes (and passes the checks, for a connection
+        // that works): the login's app and request token wait beside them.
         await store.destinations.setCredentials(sandboxId, id, {
-          consumerKey: app.value.consumerKey,
-          consumerSecret: app.value.consumerSecret,
-          // Keep working access tokens until the new login completes (same app only: tokens are per app).
-          ...(sameApp && existing?.accessToken !== undefined ? { accessToken: existing.accessToken } : {}),
-          ...(sameApp && existing?.accessTokenSecret !== undefined
+          consumerKey: existing?.consumerKey ?? app.value.consumerKey,
+          consumerSecret: existing?.consumerSecret ?? app.value.consumerSecret,
+          ...(existing?.accessToken !== undefined ? { accessToken: existing.accessToken } : {}),
+          ...(existing?.accessTokenSecret !== undefined
             ? { accessTokenSecret: existing.accessTokenSecret }
             : {}),
-          extra: { requestToken: started.requestToken, requestTokenSecret: started.requestTokenSecret },
+          extra: {
+            requestToken: started.requestToken,
+            requestTokenSecret: started.requestTokenSecret,
+            loginConsumerKey: app.value.consumerKey,
+            loginConsumerSecret: app.value.consumerSecret,
+          },
         });
         return {
           ok: true,
@@ -1020,12 +1025,16 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             { path: 'requestToken', reason: 'does not match the login in progress; start the login again' },
           ]);
         }
+        // A login started before the app was kept beside the credentials used the stored app.
+        const consumerKey = creds.extra?.['loginConsumerKey'] ?? creds.consumerKey;
+        const consumerSecret = creds.extra?.['loginConsumerSecret'] ?? creds.consumerSecret;
+        const apiBaseUrl = d.apiBaseUrl ?? options.defaultXApiBaseUrl;
         let access;
         try {
           access = await x.loginComplete({
-            apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
-            consumerKey: creds.consumerKey,
-            consumerSecret: creds.consumerSecret,
+            apiBaseUrl,
+            consumerKey,
+            consumerSecret,
             requestToken,
             requestTokenSecret,
             pin: input.pin,
@@ -1033,12 +1042,31 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         } catch (e) {
           return problemsFromX(e, 'pin');
         }
-        await store.destinations.setCredentials(sandboxId, id, {
-          consumerKey: creds.consumerKey,
-          consumerSecret: creds.consumerSecret,
+        const issued = {
+          consumerKey,
+          consumerSecret,
           accessToken: access.accessToken,
           accessTokenSecret: access.accessTokenSecret,
-        });
+        };
+        if (d.status === 'active') {
+          // A connection that works is replaced only by one that passes the checks too.
+          const result = await x.verify({ apiBaseUrl, accountId: d.accountId, credentials: issued });
+          const failed = result.checks.find((c) => c.status === 'fail');
+          if (failed) {
+            const { extra: _pending, ...working } = creds;
+            await store.destinations.setCredentials(sandboxId, id, working);
+            return problems([
+              {
+                path: 'pin',
+                reason:
+                  `X issued access tokens, but they do not pass the checks (${failed.message}); nothing was ` +
+                  'saved and the connection keeps its working credentials. Log in as a user with access to the ' +
+                  'ads account and the Partner Audience Manager permission',
+              },
+            ]);
+          }
+        }
+        await store.destinations.setCredentials(sandboxId, id, issued);
         const updated = await store.destinations.update(sandboxId, id, {
           status: 'unverified',
           statusReason: null,

@@ -252,6 +252,46 @@ describe('destinations', () => {
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     expect(done.body.status).toBe('active');
     expect(done.body.hasCredentials).toBe(true);
+
+    // Logging in again, as an X user without access to the ads account: X issues tokens, but they would not work, so
+    // the connection keeps the ones it has. Starting the login changed nothing either.
+    t.emulator.admin.seed({
+      apps: [],
+      users: [
+        {
+          user_id: '900000001',
+          screen_name: 'no_access',
+          consumer_key: DEMO.credentials.consumerKey,
+          token: '900000001-token',
+          token_secret: '900000001-secret',
+        },
+      ],
+      accounts: [],
+    });
+    const again = await t.call('POST', `/api/v1/destinations/${d.body.id}/login`, {
+      token: t.adminToken,
+      body: { consumerKey: DEMO.credentials.consumerKey, consumerSecret: DEMO.credentials.consumerSecret },
+    });
+    expect(again.status).toBe(200);
+    const verify = () => t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token: t.adminToken });
+    expect((await verify()).body.ok).toBe(true);
+    const refused = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, {
+      token: t.adminToken,
+      body: { pin: t.emulator.admin.authorize(again.body.requestToken, '900000001') },
+    });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(400);
+    expect(refused.body.error.details[0].path).toBe('pin');
+    expect(refused.body.error.details[0].reason).toContain('nothing was saved');
+    expect((await verify()).body.ok).toBe(true);
+    const kept = await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token: t.adminToken });
+    expect(kept.body.status).toBe('active');
+    // The login is over: its PIN cannot be used again.
+    const twice = await t.call('POST', `/api/v1/destinations/${d.body.id}/login/complete`, {
+      token: t.adminToken,
+      body: { pin: '1234567' },
+    });
+    expect(twice.status).toBe(400);
+    expect(twice.body.error.details[0].reason).toContain('no login in progress');
   });
 });
 
