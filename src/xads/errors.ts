@@ -322,6 +322,11 @@ export function errorFromResponse(input: ResponseErrorInput): XAdsError {
     ...(input.path === undefined ? {} : { path: input.path }),
   };
   const status = input.status;
+  /** Send the same request again, after X's Retry-After when it gives one. */
+  const transient = (hint: string) => {
+    const retryAt = parseRetryAfter(input.headers.get('retry-after'), input.now);
+    return new TransientError({ ...base, ...(retryAt === undefined ? {} : { retryAt }), hint });
+  };
   if (status === 429) {
     return new RateLimitedError({
       ...base,
@@ -329,14 +334,8 @@ export function errorFromResponse(input: ResponseErrorInput): XAdsError {
       hint: 'Rate limit reached; the request can be sent again after the reset time.',
     });
   }
-  if (status === 408 || status === 423 || status >= 500) {
-    const retryAt = parseRetryAfter(input.headers.get('retry-after'), input.now);
-    return new TransientError({
-      ...base,
-      ...(retryAt === undefined ? {} : { retryAt }),
-      hint: 'X could not complete the request; send the same request again after a backoff.',
-    });
-  }
+  if (status === 408 || status === 423 || status >= 500)
+    return transient('X could not complete the request; send the same request again after a backoff.');
   if (status === 401) {
     return new AuthError({
       ...base,
@@ -349,20 +348,16 @@ export function errorFromResponse(input: ResponseErrorInput): XAdsError {
       hint: PERMISSION_HINTS[xCode ?? ''] ?? 'X denied the request for this user or app.',
     });
   }
-  if (status === 404 && !isNotFoundEnvelope(body, xCode)) {
+  if (status === 404) {
     // X "may occasionally" answer 404 with an HTML page (docs.x.com error codes): not a verdict on the audience. Nor
     // is ROUTE_NOT_FOUND, which names the path, not the entity.
-    const retryAt = parseRetryAfter(input.headers.get('retry-after'), input.now);
-    return new TransientError({
-      ...base,
-      ...(retryAt === undefined ? {} : { retryAt }),
-      hint: 'X answered 404 without its JSON error for an entity (an HTML page, or ROUTE_NOT_FOUND); send the same request again after a backoff.',
-    });
-  }
-  if (status === 404) {
+    if (!isNotFoundEnvelope(body, xCode))
+      return transient(
+        'X answered 404 without its JSON error for an entity (an HTML page, or ROUTE_NOT_FOUND); send the same request again after a backoff.',
+      );
     return new NotFoundError({
       ...base,
-      hint: 'The account, audience or route does not exist (a deleted audience also answers 404).',
+      hint: 'The account or audience does not exist (a deleted audience also answers 404).',
     });
   }
   const hints: Record<number, string> = {
