@@ -1109,6 +1109,20 @@ async function deadLetter(
 }
 
 /**
+ * After a 404 about an X audience: starts the audience over (`resetXAudience`) only when X confirms the X audience is
+ * gone (`xAudienceGone`). True when it did.
+ */
+export async function resetIfGone(
+  rt: EngineRuntime,
+  audienceId: string,
+  x: { client: EngineXClient; accountId: string; xAudienceId: string },
+): Promise<boolean> {
+  if (!(await xAudienceGone(x.client, x.accountId, x.xAudienceId))) return false;
+  await resetXAudience(rt, audienceId);
+  return true;
+}
+
+/**
  * The X audience is gone (deleted outside the engine, as X confirmed): start over with a new one holding every desired
  * member.
  */
@@ -1195,11 +1209,10 @@ async function onError(
     });
   } else if (stop.outcome === 'error' && stop.message === 'x_audience_gone') {
     const x = where.x;
-    if (x && x.xAudienceId !== null && (await xAudienceGone(x.client, x.accountId, x.xAudienceId))) {
-      await resetXAudience(rt, where.audienceId);
-    } else {
+    const xAudienceId = x?.xAudienceId ?? null;
+    if (!(x && xAudienceId !== null && (await resetIfGone(rt, where.audienceId, { ...x, xAudienceId })))) {
       rt.logger.warn(
-        { audienceId: where.audienceId, xAudienceId: x?.xAudienceId ?? null },
+        { audienceId: where.audienceId, xAudienceId },
         'X answered 404 but does not confirm the audience is gone; retrying',
       );
     }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { isXAdsError } from '../xads/errors.ts';
-import { deliverAudience, resetXAudience, type AudienceDeliveryReport } from './delivery.ts';
-import { pollHealth, xAudienceGone } from './lifecycle.ts';
+import { deliverAudience, resetIfGone, type AudienceDeliveryReport } from './delivery.ts';
+import { pollHealth } from './lifecycle.ts';
 import { resumeVerified } from './pauses.ts';
 import { recordPendingSamples, type PendingSample } from './run-counters.ts';
 import { pruneHistory } from './runs.ts';
@@ -195,14 +195,13 @@ export async function pollDueHealth(rt: EngineRuntime, locks?: AudienceLocks): P
       } catch (error) {
         // Deleted at X (by hand, or X's store was reset), as X confirms: recreate it with every desired member, as
         // delivery does. A stray 404 (X's HTML one) is not that.
-        if (
+        const gone =
           isXAdsError(error) &&
           error.kind === 'not_found' &&
-          x &&
-          (await xAudienceGone(x.client, x.accountId, row.x_audience_id!))
-        )
-          await resetXAudience(rt, row.id);
-        else rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
+          x !== undefined &&
+          (await resetIfGone(rt, row.id, { ...x, xAudienceId: row.x_audience_id! }));
+        if (!gone)
+          rt.logger.warn({ audienceId: row.id, error: String(error) }, 'audience health poll failed');
         return false;
       }
     };
