@@ -1050,21 +1050,23 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         };
         if (d.status === 'active') {
           // A connection that works is replaced only by one that passes the checks too.
-          const result = await x.verify({ apiBaseUrl, accountId: d.accountId, credentials: issued });
-          const failed = result.checks.find((c) => c.status === 'fail');
-          if (failed) {
+          const checked = await verifyCandidate(sandboxId, d, { credentials: issued });
+          if (!checked.saved) {
             const { extra: _pending, ...working } = creds;
             await store.destinations.setCredentials(sandboxId, id, working);
+            const failed = checked.checks.find((c) => c.status === 'fail');
             return problems([
               {
                 path: 'pin',
                 reason:
-                  `X issued access tokens, but they do not pass the checks (${failed.message}); nothing was ` +
-                  'saved and the connection keeps its working credentials. Log in as a user with access to the ' +
-                  'ads account and the Partner Audience Manager permission',
+                  `X issued access tokens, but they do not pass the checks (${failed?.message ?? 'not every check ran'}); ` +
+                  'nothing was saved and the connection keeps its working credentials. Log in as a user with access ' +
+                  'to the ads account and the Partner Audience Manager permission',
               },
             ]);
           }
+          const after = await store.destinations.get(sandboxId, id);
+          return after && { ok: true, value: await destinationView(after) };
         }
         await store.destinations.setCredentials(sandboxId, id, issued);
         const updated = await store.destinations.update(sandboxId, id, {
