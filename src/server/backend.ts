@@ -271,9 +271,14 @@ export interface ServiceBackend {
   };
   /**
    * Reads an ingest body and makes its valid profiles durable; resolves only when they are. `requestId` makes
-   * retries of the same request harmless. See `EnginePort.ingestBody`.
+   * retries of the same request harmless; `digest` (of the body, for a caller's own id) tells another body sent under
+   * it. See `EnginePort.ingestBody`.
    */
-  ingestBody(sandboxId: string, body: IngestBody, options: { requestId: string }): Promise<IngestOutcome>;
+  ingestBody(
+    sandboxId: string,
+    body: IngestBody,
+    options: { requestId: string; digest?: string },
+  ): Promise<IngestOutcome>;
   profileKeys: {
     get(sandboxId: string): Promise<ProfileKeysView>;
     /**

@@ -7,7 +7,6 @@ import type { Logger } from './logger.ts';
 import { EngineError } from '../engine/index.ts';
 import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
 import { evaluateIngestBody } from './ingest-evaluate.ts';
-import { sha256Hex } from '../identity/sha256-hex.ts';
 import { IngestWorkers } from './ingest-workers.ts';
 
 /** An engine import report without the engine's own counters. */
@@ -121,7 +120,7 @@ export function createEngineAdapter(options: {
   };
 
   return {
-    async ingestBody(sandboxId, body, requestId) {
+    async ingestBody(sandboxId, body, requestId, digest) {
       for (let attempt = 1; ; attempt += 1) {
         const context = await contextOf(sandboxId);
         const evaluated = workers
@@ -142,8 +141,7 @@ export function createEngineAdapter(options: {
           r = await engine.ingest([], {
             sandboxId,
             requestId,
-            // The decoded body: sent compressed or not, the same profiles are the same request.
-            requestDigest: sha256Hex(body.text),
+            ...(digest === undefined ? {} : { requestDigest: digest }),
             evaluated: { evaluations: evaluated.evaluations, fingerprint: context.fingerprint },
           });
         } catch (error) {

@@ -33,9 +33,10 @@ export interface EnginePort {
    * Reads, validates and evaluates an ingest body (on worker threads when configured) and makes its valid profiles
    * durable; resolves only when they are. Throws an ApiError for a body that cannot be read and a 400 when every
    * item is rejected (nothing is written then). A repeated `requestId` with the same body is a no-op reported as
-   * `duplicate`; with another body it is a 409 `idempotency_conflict` (nothing is written).
+   * `duplicate`; with another body (`digest`: the body's, kept with the id) it is a 409 `idempotency_conflict`
+   * (nothing is written). An id made from the body itself needs no digest.
    */
-  ingestBody(sandboxId: string, body: IngestBody, requestId: string): Promise<IngestOutcome>;
+  ingestBody(sandboxId: string, body: IngestBody, requestId: string, digest?: string): Promise<IngestOutcome>;
   /**
    * Imports a streamed file in batches (each durable when written), on the engine's import threads. Throws an
    * ApiError (400) for a file that cannot be read as its format (a bad CSV header, a JSON body that is not an array)

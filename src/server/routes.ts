@@ -1158,14 +1158,18 @@ export function buildRoutes(options: RouteOptions): Route[] {
       response: S.IngestResultSchema,
       handler: async ({ principal, backend, rawBody, headers }) => {
         const key = idempotencyKey(headers);
+        // Each body is hashed once: into the id when no key is sent (the id then names the body), else into the
+        // digest kept with the key, which tells a retry from another body sent under it. The body is decoded
+        // already: sent compressed or not, the same profiles are the same request.
         const requestId =
           key ??
           'body:' +
             createHash('sha256').update(principal.sandboxId).update('\0').update(rawBody).digest('hex');
+        const digest = key === null ? undefined : createHash('sha256').update(rawBody).digest('hex');
         const outcome = await backend.ingestBody(
           principal.sandboxId,
           { text: rawBody, contentType: headers.get('content-type') ?? '', maxItems: options.maxIngestItems },
-          { requestId },
+          digest === undefined ? { requestId } : { requestId, digest },
         );
         return {
           ...(outcome.extra ?? {}),

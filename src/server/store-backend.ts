@@ -1547,7 +1547,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       replay: (sandboxId, selection) => engine.replayDeadLetters(sandboxId, selection),
     },
 
-    ingestBody: (sandboxId, body, { requestId }) => engine.ingestBody(sandboxId, body, requestId),
+    ingestBody: (sandboxId, body, { requestId, digest }) =>
+      engine.ingestBody(sandboxId, body, requestId, digest),
     profileKeys: {
       get: (sandboxId) => engine.profileKeys(sandboxId),
       set: (sandboxId, namespaces, options) => engine.setProfileKeys(sandboxId, namespaces, options),
