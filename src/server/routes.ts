@@ -7,6 +7,9 @@ import type { Checked } from './backend.ts';
 import { ApiError, badRequest, conflict, forbidden, notFound } from './api-error.ts';
 
 const V1 = '/api/v1';
+/** The 409 of a destination moved to another ads account (PATCH, or verify with a new account). */
+const ACCOUNT_IN_USE =
+  '`account_in_use`: a new accountId while activated audiences have their X audience in the current account (details name them)';
 
 /** A page read with a cursor from the query, or the 400 that says the cursor is not one this API gave. */
 function validCursor<T>(page: Checked<T>): T {
@@ -462,9 +465,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'stored ones, send them to POST /destinations/:id/verify instead)',
       params: S.IdParams,
       body: S.DestinationPatchSchema,
-      errors: {
-        409: '`account_in_use`: a new accountId while activated audiences have their X audience in the current account (details name them)',
-      },
+      errors: { 409: ACCOUNT_IN_USE },
       status: 200,
       response: S.DestinationSchema,
       handler: async ({ principal, backend, params, body }) =>
@@ -509,9 +510,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'stored connection, or of a new account, API base URL or credentials in the body, saved only when every check passes',
       params: S.IdParams,
       body: S.VerifyCandidateSchema,
-      errors: {
-        409: '`account_in_use`: a new accountId while activated audiences have their X audience in the current account (details name them)',
-      },
+      errors: { 409: ACCOUNT_IN_USE },
       status: 200,
       response: S.VerifyResultSchema,
       handler: async ({ principal, backend, params, body }) =>
