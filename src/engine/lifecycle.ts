@@ -142,6 +142,16 @@ export async function ensureXAudience(
   }
   // The name X gets is the validated one: trimmed, as the API stores what it checked.
   const base = validation.value;
+  /** Records `x` as the audience's X audience (the engine's own unless attached) and reports what this call did. */
+  const settle = async (x: CustomAudience, change: XAudienceChange): Promise<LifecycleOutcome> => {
+    await recordXAudience(rt, audience.id, {
+      id: x.id,
+      name: x.name,
+      base,
+      createdByEngine: change !== 'attached',
+    });
+    return { ok: true, xAudienceId: x.id, name: x.name, change };
+  };
   try {
     if (audience.xAudienceId !== null) {
       if (audience.createdByEngine && audience.nameBase !== base) {
@@ -154,27 +164,15 @@ export async function ensureXAudience(
       };
     }
     if (audience.existingXAudienceId !== null) {
-      const existing = await client.getCustomAudience(accountId, audience.existingXAudienceId);
-      await recordXAudience(rt, audience.id, {
-        id: existing.id,
-        name: existing.name,
-        base,
-        createdByEngine: false,
-      });
-      return { ok: true, xAudienceId: existing.id, name: existing.name, change: 'attached' };
+      return await settle(
+        await client.getCustomAudience(accountId, audience.existingXAudienceId),
+        'attached',
+      );
     }
     const marker = audienceMarker(audience.id);
     if (audience.creatingAt !== null) {
       const adopted = await findByMarker(client, accountId, marker);
-      if (adopted) {
-        await recordXAudience(rt, audience.id, {
-          id: adopted.id,
-          name: adopted.name,
-          base,
-          createdByEngine: true,
-        });
-        return { ok: true, xAudienceId: adopted.id, name: adopted.name, change: 'created' };
-      }
+      if (adopted) return await settle(adopted, 'created');
     }
     await rt.store.db
       .updateTable('engine_audiences')
@@ -188,24 +186,12 @@ export async function ensureXAudience(
       if (holder) {
         // The audience a crashed create made: adopt it rather than make a second one.
         if (holder.description !== marker) continue;
-        await recordXAudience(rt, audience.id, {
-          id: holder.id,
-          name: holder.name,
-          base,
-          createdByEngine: true,
-        });
-        return { ok: true, xAudienceId: holder.id, name: holder.name, change: 'created' };
+        return await settle(holder, 'created');
       }
       try {
         const created = await client.createCustomAudience(accountId, { name, description: marker });
-        await recordXAudience(rt, audience.id, {
-          id: created.id,
-          name: created.name,
-          base,
-          createdByEngine: true,
-        });
         rt.logger.info({ audienceId: audience.id, xAudienceId: created.id, attempt }, 'created X audience');
-        return { ok: true, xAudienceId: created.id, name: created.name, change: 'created' };
+        return await settle(created, 'created');
       } catch (error) {
         const refusal = await nameRefusal(client, accountId, name, error);
         if (refusal === null) throw error;
