@@ -25,6 +25,29 @@ import { identifierCount, identifierPrefixes, mergeUsers, parseUser, serializeUs
 /** Members per statement of a PostgreSQL commit (see `commit`). */
 const UPDATE_CHUNK = 5000;
 
+/**
+ * This worker's lease on the audience was taken over (it stalled past the lease, and another worker claimed the
+ * audience): it must neither send nor commit anything more for it. What X accepted and was not committed is re-sent
+ * by whoever delivers next (the write-ahead says X may hold it), which membership being a set makes harmless.
+ */
+export class LeaseLostError extends Error {
+  constructor(audienceId: string) {
+    super(`The delivery lease on audience ${audienceId} was taken over by another worker`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** Renews this worker's lease on the audience; throws `LeaseLostError` when another worker holds it now. */
+export async function renewLease(rt: EngineRuntime, audienceId: string): Promise<void> {
+  const result = await rt.store.db
+    .updateTable('engine_audiences')
+    .set({ lease_until: rt.now() + rt.tuning.leaseMs })
+    .where('id', '=', audienceId)
+    .where('lease_owner', '=', rt.workerId)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) throw new LeaseLostError(audienceId);
+}
+
 /** What one delivery pass did for one audience. */
 export interface AudienceDeliveryReport {
   audienceId: string;
@@ -813,7 +836,9 @@ async function commit(
         for (const member of owed) st.owe.run(now, now, audience.id, member);
         if (inflight !== null) st.deleteInflight.run(inflight);
         counters.writeSqlite(st);
-        st.renewLease.run(now + rt.tuning.leaseMs, audience.id, rt.workerId);
+        // Rolls the commit back when another worker took the audience over meanwhile.
+        if (st.renewLease.run(now + rt.tuning.leaseMs, audience.id, rt.workerId).changes === 0)
+          throw new LeaseLostError(audience.id);
       })(),
     );
     return;
@@ -877,12 +902,14 @@ async function commit(
     }
     if (inflight !== null) await db.deleteFrom('engine_inflight').where('id', '=', inflight).execute();
     await counters.write(db, caps);
-    await db
+    const renewed = await db
       .updateTable('engine_audiences')
       .set({ lease_until: now + rt.tuning.leaseMs })
       .where('id', '=', audience.id)
       .where('lease_owner', '=', rt.workerId)
-      .execute();
+      .executeTakeFirst();
+    // Rolls the commit back when another worker took the audience over meanwhile.
+    if (Number(renewed.numUpdatedRows) === 0) throw new LeaseLostError(audience.id);
   });
   await rt.store.statistics.wrote({ engine_member_idents: indexed.length });
 }
@@ -931,10 +958,15 @@ async function recordSending(
   const payload = inflightPayload(members);
   const now = rt.now();
   if (rt.store.sqlite) {
-    await rt.store.sqlite.exclusiveDurable((database) =>
-      sqliteStatements(database).insertInflight.run(inflight.id, audienceId, payload, now),
-    );
+    await rt.store.sqlite.exclusiveDurable((database) => {
+      const st = sqliteStatements(database);
+      // Nothing is sent for an audience another worker took over.
+      if (st.renewLease.run(now + rt.tuning.leaseMs, audienceId, rt.workerId).changes === 0)
+        throw new LeaseLostError(audienceId);
+      st.insertInflight.run(inflight.id, audienceId, payload, now);
+    });
   } else {
+    await renewLease(rt, audienceId);
     await rt.store.db
       .insertInto('engine_inflight')
       .values({ id: inflight.id, audience_id: audienceId, members: payload, created_at: now })

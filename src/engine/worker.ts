@@ -1,6 +1,12 @@
 import { sql } from 'kysely';
 import { isXAdsError } from '../xads/errors.ts';
-import { deliverAudience, resetIfGone, type AudienceDeliveryReport } from './delivery.ts';
+import {
+  deliverAudience,
+  LeaseLostError,
+  renewLease,
+  resetIfGone,
+  type AudienceDeliveryReport,
+} from './delivery.ts';
 import { pollHealth } from './lifecycle.ts';
 import { resumeVerified } from './pauses.ts';
 import { recordPendingSamples, type PendingSample } from './run-counters.ts';
@@ -66,20 +72,42 @@ export class AudienceLocks {
   }
 }
 
+/**
+ * Runs `fn` holding the audience's lease; `null` when another worker holds it, or took it over meanwhile. The lease is
+ * renewed every third of its length while `fn` runs: X calls (a create retried, a users request waiting for X) can
+ * outlast it, and a lease that lapsed mid-delivery let a second worker deliver the same audience at once.
+ */
+async function withLease<T>(rt: EngineRuntime, audienceId: string, fn: () => Promise<T>): Promise<T | null> {
+  if (!(await claimAudience(rt, audienceId))) return null;
+  const heartbeat = setInterval(
+    () => {
+      // A lost lease is seen by the next write-ahead or commit, which then stops the delivery.
+      renewLease(rt, audienceId).catch(() => undefined);
+    },
+    Math.max(10, Math.floor(rt.tuning.leaseMs / 3)),
+  );
+  heartbeat.unref();
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof LeaseLostError) {
+      rt.logger.warn({ audienceId }, 'delivery stopped: another worker took the audience over');
+      return null;
+    }
+    throw error;
+  } finally {
+    clearInterval(heartbeat);
+    await releaseAudience(rt, audienceId);
+  }
+}
+
 /** Delivers one audience under the in-process lock and the lease; `null` when another worker holds it. */
 export async function deliverClaimed(
   rt: EngineRuntime,
   locks: AudienceLocks,
   audienceId: string,
 ): Promise<AudienceDeliveryReport | null> {
-  return locks.run(audienceId, async () => {
-    if (!(await claimAudience(rt, audienceId))) return null;
-    try {
-      return await deliverAudience(rt, audienceId);
-    } finally {
-      await releaseAudience(rt, audienceId);
-    }
-  });
+  return locks.run(audienceId, () => withLease(rt, audienceId, () => deliverAudience(rt, audienceId)));
 }
 
 /**
@@ -205,7 +233,10 @@ export async function pollDueHealth(rt: EngineRuntime, locks?: AudienceLocks): P
         return false;
       }
     };
-    if (await (locks ? locks.run(row.id, poll) : poll())) polled += 1;
+    // Under the lease too: a poll that finds the audience gone resets its ledger, which must not happen while
+    // another worker delivers it.
+    const leased = () => withLease(rt, row.id, poll).then((done) => done === true);
+    if (await (locks ? locks.run(row.id, leased) : leased())) polled += 1;
   }
   return polled;
 }

@@ -95,6 +95,94 @@ describe('several delivery workers on PostgreSQL', () => {
     expect(usersRequests(h.emulator)).toBe(6);
   });
 
+  it('keeps the lease while X holds a request longer than the lease: a second worker does not deliver beside it', async () => {
+    h = await setup(POSTGRES_BACKEND, { tuning: { leaseMs: 300 } });
+    const audience = await oneAudienceWithMembers(h, 3);
+    const client = emulatorClient(h.emulator, h.clock);
+    const held = hold();
+    const calls = { w1: 0, w2: 0 };
+    const worker = (workerId: 'w1' | 'w2') =>
+      createEngine({
+        store: h!.store,
+        clientFor: () => ({
+          ...passThrough(client),
+          postUsers: async (...args: Parameters<EngineXClient['postUsers']>) => {
+            calls[workerId] += 1;
+            if (workerId === 'w1') await held.promise;
+            return client.postUsers(...args);
+          },
+        }),
+        now: h!.clock.now,
+        random: seededRandom(1),
+        workerId,
+        tuning: { leaseMs: 300 },
+      });
+    const [w1, w2] = [worker('w1'), worker('w2')];
+    const first = w1.flush();
+    await waitUntil('w1 to send its request', () => calls.w1 === 1);
+    // The request outlasts the lease it was claimed with; the heartbeat renews it past the new time.
+    h.clock.advance(1_000);
+    await waitUntilAsync(
+      'the heartbeat to renew the lease',
+      async () => (await leaseOf(h!, audience.id)).until! > h!.clock.now(),
+    );
+    expect((await leaseOf(h, audience.id)).owner).toBe('w1');
+    const second = await w2.flush();
+    expect(calls.w2).toBe(0);
+    expect(second.audiences.filter((r) => r.outcome === 'delivered')).toEqual([]);
+    held.release();
+    const report = await first;
+    expect(report.audiences.map((r) => r.outcome)).toEqual(['delivered']);
+    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(emails(3));
+    expect(usersRequests(h.emulator)).toBe(1);
+    expect(await leaseOf(h, audience.id)).toEqual({ owner: null, until: null });
+  });
+
+  it('commits nothing when another worker took the audience over mid-request, and the next delivery re-sends it', async () => {
+    h = await setup(POSTGRES_BACKEND, { tuning: { leaseMs: 300 } });
+    const audience = await oneAudienceWithMembers(h, 2);
+    const client = emulatorClient(h.emulator, h.clock);
+    const held = hold();
+    let sent = 0;
+    const w1 = createEngine({
+      store: h.store,
+      clientFor: () => ({
+        ...passThrough(client),
+        postUsers: async (...args: Parameters<EngineXClient['postUsers']>) => {
+          sent += 1;
+          await held.promise;
+          return client.postUsers(...args);
+        },
+      }),
+      now: h.clock.now,
+      random: seededRandom(1),
+      workerId: 'w1',
+      tuning: { leaseMs: 300 },
+    });
+    const first = w1.flush();
+    await waitUntil('w1 to send its request', () => sent === 1);
+    // As if w1 had stalled past its lease (a paused process) and w2 had claimed the audience.
+    await h.store.db
+      .updateTable('engine_audiences')
+      .set({ lease_owner: 'w2', lease_until: h.clock.now() + 60_000 })
+      .where('id', '=', audience.id)
+      .execute();
+    held.release();
+    const report = await first;
+    expect(report.audiences.filter((r) => r.outcome === 'delivered')).toEqual([]);
+    // X took the request, but w1 committed nothing: the lease stays w2's and the change is still owed.
+    expect(await leaseOf(h, audience.id)).toEqual({ owner: 'w2', until: h.clock.now() + 60_000 });
+    const xId = (await xAudienceIdOf(h.store, audience.id))!;
+    expect(xIdentifiers(h.emulator, xId)).toEqual(emails(2));
+    // w2's lease lapses; the next delivery sends the owed change again, which X's set semantics make harmless.
+    h.clock.advance(61_000);
+    const next = await h.engine.flush();
+    expect(next.audiences.map((r) => [r.outcome, r.added])).toEqual([['delivered', 2]]);
+    expect(usersRequests(h.emulator)).toBe(2);
+    expect(xIdentifiers(h.emulator, xId)).toEqual(emails(2));
+    expect((await h.engine.flush()).audiences.map((r) => [r.outcome, r.requests])).toEqual([['idle', 0]]);
+  });
+
   it('runs the background worker loop until stopped', async () => {
     h = await setup(POSTGRES_BACKEND, { tuning: { tickMs: 20 } });
     const flow = await h.store.dataflows.create({
@@ -230,6 +318,57 @@ describe('the background worker loop', () => {
     expect(xIdentifiers(h.emulator, xIds[0]!).size).toBe(2);
   });
 });
+
+/** Waits until `done()` resolves true, checking every 20 ms, for at most 20 s. */
+async function waitUntilAsync(what: string, done: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A promise released by hand. */
+function hold(): { promise: Promise<void>; release: () => void } {
+  let release: () => void = () => {};
+  const promise = new Promise<void>((resolve) => (release = resolve));
+  return { promise, release };
+}
+
+async function leaseOf(h: Harness, audienceId: string) {
+  const row = await h.store.db
+    .selectFrom('engine_audiences')
+    .select(['lease_owner', 'lease_until'])
+    .where('id', '=', audienceId)
+    .executeTakeFirstOrThrow();
+  return { owner: row.lease_owner, until: row.lease_until === null ? null : Number(row.lease_until) };
+}
+
+const emails = (n: number) =>
+  new Set(Array.from({ length: n }, (_, i) => `email:${emailHash(`m${i}@x.com`)}`));
+
+/** One audience (segment s) with `n` members ingested, not yet delivered. */
+async function oneAudienceWithMembers(h: Harness, n: number) {
+  const flow = await h.store.dataflows.create({
+    sandboxId: 'prod',
+    destinationId: h.destination.id,
+    name: 'f',
+    mapping: MAPPING,
+  });
+  const audience = await h.store.audiences.create({
+    sandboxId: 'prod',
+    dataflowId: flow.id,
+    segmentId: 's',
+    mappingName: 'Leased',
+    startDate: 0,
+  });
+  const profiles = Array.from({ length: n }, (_, i) => ({
+    segmentMembership: { ups: { s: { status: 'realized' } } },
+    identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `m${i}@x.com` }] },
+  }));
+  await h.engine.ingest(profiles, { sandboxId: 'prod' });
+  return audience;
+}
 
 /** Waits until `done()` holds, checking every 20 ms, for at most 20 s. */
 async function waitUntil(what: string, done: () => boolean): Promise<void> {
