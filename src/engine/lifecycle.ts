@@ -29,23 +29,29 @@ export function nameRefusalDetail(error: unknown): XErrorDetail | undefined {
   );
 }
 
+/** Why X refused a name: an audience of the account holds it (deleted ones keep their names), or it is invalid. */
+type NameRefusal = { taken: CustomAudience } | { invalid: string };
+
 /**
- * Why X refused `name`: `taken` when an audience of the account holds it (deleted ones keep their names), else X's
- * reason for an invalid name; null when the refusal is not about the name.
+ * Why X refused `name`: the audience that holds it, else X's reason for an invalid name; null when the refusal is not
+ * about the name.
  */
 async function nameRefusal(
   client: EngineXClient,
   accountId: string,
   name: string,
   error: unknown,
-): Promise<'taken' | { message: string } | null> {
+): Promise<NameRefusal | null> {
   const detail = nameRefusalDetail(error);
   if (!detail) return null;
-  // `q` matches a case-insensitive prefix: compare exact names here.
-  const holders = await client.listCustomAudiences(accountId, { q: name, withDeleted: true });
-  if (holders.some((a) => a.name === name)) return 'taken';
+  // `q` matches a case-insensitive prefix: compare exact names here. A live holder before a deleted one.
+  const holders = (await client.listCustomAudiences(accountId, { q: name, withDeleted: true })).filter(
+    (a) => a.name === name,
+  );
+  const holder = holders.find((a) => !a.deleted) ?? holders[0];
+  if (holder) return { taken: holder };
   return {
-    message: `X refused the audience name "${name}" (${detail.code}: ${detail.message}). Change the mapping name, then resume the dataflow.`,
+    invalid: `X refused the audience name "${name}" (${detail.code}: ${detail.message}). Change the mapping name, then resume the dataflow.`,
   };
 }
 
@@ -195,7 +201,10 @@ export async function ensureXAudience(
       } catch (error) {
         const refusal = await nameRefusal(client, accountId, name, error);
         if (refusal === null) throw error;
-        if (refusal !== 'taken') return { ok: false, reason: 'invalid_name', message: refusal.message };
+        if ('invalid' in refusal) return { ok: false, reason: 'invalid_name', message: refusal.invalid };
+        // An earlier create whose answer was lost (a timeout) reached X after the lookup above: adopt it too.
+        if (!refusal.taken.deleted && refusal.taken.description === marker)
+          return await settle(refusal.taken, 'created');
       }
     }
     return {
@@ -243,7 +252,12 @@ async function rename(
     } catch (error) {
       const refusal = await nameRefusal(client, accountId, name, error);
       if (refusal === null) throw error;
-      if (refusal !== 'taken') return { ok: false, reason: 'invalid_name', message: refusal.message };
+      if ('invalid' in refusal) return { ok: false, reason: 'invalid_name', message: refusal.invalid };
+      // An earlier rename whose answer was lost (a timeout) reached X after the lookup above: it is done.
+      if (refusal.taken.id === xAudienceId) {
+        await recordXAudience(rt, audienceId, { id: xAudienceId, name, base, createdByEngine: true });
+        return { ok: true, xAudienceId, name, change: 'renamed' };
+      }
     }
   }
   return {

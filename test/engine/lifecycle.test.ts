@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MappingRow } from '../../src/audience/mapping.ts';
 import { createEngine } from '../../src/engine/index.ts';
-import { packUserChanges, type XAdsClient } from '../../src/xads/index.ts';
+import { packUserChanges, TransientError, type XAdsClient } from '../../src/xads/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
   ACCOUNT_ID,
@@ -62,23 +62,26 @@ async function flowWith(
 
 type PostUsers = XAdsClient['postUsers'];
 
-/**
- * Another engine on the harness's store, whose users requests go through `postUsers` (handed the real call). The
- * client keeps private state, so its other methods run on the client itself, not on the proxy.
- */
+/** Another engine on the harness's store, whose users requests go through `postUsers` (handed the real call). */
 function engineSendingThrough(
   h: Harness,
   workerId: string,
   postUsers: (send: PostUsers, ...args: Parameters<PostUsers>) => ReturnType<PostUsers>,
 ) {
-  const client = new Proxy(h.client, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver) as unknown;
-      if (property === 'postUsers')
-        return (...args: Parameters<PostUsers>) => postUsers(target.postUsers.bind(target), ...args);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  return engineWithClient(
+    h,
+    workerId,
+    replacing(
+      h.client,
+      'postUsers',
+      (send) =>
+        (...args) =>
+          postUsers(send, ...args),
+    ),
+  );
+}
+
+function engineWithClient(h: Harness, workerId: string, client: XAdsClient) {
   return createEngine({
     store: h.store,
     clientFor: () => client,
@@ -86,6 +89,40 @@ function engineSendingThrough(
     random: seededRandom(5),
     workerId,
   });
+}
+
+type AsyncMethod = 'postUsers' | 'createCustomAudience' | 'updateCustomAudience';
+
+/**
+ * `client` with one method replaced by `replace(real)`. The client keeps private state, so its other methods run on
+ * the client itself, not on the proxy.
+ */
+function replacing<K extends AsyncMethod>(
+  client: XAdsClient,
+  method: K,
+  replace: (real: XAdsClient[K]) => XAdsClient[K],
+): XAdsClient {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (property === method)
+        return replace((value as (...a: unknown[]) => unknown).bind(target) as XAdsClient[K]);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** A request whose answer is lost (a timeout on our side), which reaches X only when `land()` is called. */
+function lostAnswer<A extends unknown[], R>(call: (...args: A) => Promise<R>, ...args: A) {
+  let landed = false;
+  return {
+    error: new TransientError({ message: 'The request timed out', reason: 'timeout' }),
+    land: async () => {
+      if (landed) return;
+      landed = true;
+      await call(...args);
+    },
+  };
 }
 
 /** Another worker's first users request is applied by X, but its answer never comes back (the process dies waiting). */
@@ -175,6 +212,71 @@ for (const backend of BACKENDS) {
         .requests()
         .filter((r) => r.method === 'POST' && r.path.endsWith('/custom_audiences') && r.status >= 400);
       expect(refused).toEqual([]);
+    });
+
+    it('adopts its own audience when a create whose answer was lost reaches X after the retry looked the name up', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 2);
+      let first: ReturnType<typeof lostAnswer> | undefined;
+      const client = replacing(h.client, 'createCustomAudience', (create) => async (...args) => {
+        if (first === undefined) {
+          first = lostAnswer(create, ...args);
+          throw first.error;
+        }
+        // The retry looked the name up and found nothing; the first create lands just before the retry's.
+        await first.land();
+        return create(...args);
+      });
+      const engine = engineWithClient(h, 'timeouts', client);
+      expect((await engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
+      h.clock.advance(3_600_000);
+      expect((await engine.flush()).audiences[0]).toMatchObject({ outcome: 'delivered', added: 2 });
+      const mine = (await h.client.listCustomAudiences(ACCOUNT_ID, { withDeleted: true })).filter((a) =>
+        a.name.startsWith('Loyal'),
+      );
+      expect(mine.map((a) => a.name)).toEqual(['Loyal']);
+      expect(await xAudienceIdOf(h.store, audience.id)).toBe(mine[0]!.id);
+      expect(xIdentifiers(h.emulator, mine[0]!.id)).toEqual(expectedEmails(0, 2));
+    });
+
+    it('takes a rename refused because its own lost earlier rename landed first as done, not as a taken name', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 1);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      await h.store.audiences.update('prod', audience.id, { mappingName: 'Loyal EU' });
+      let first: ReturnType<typeof lostAnswer> | undefined;
+      const client = replacing(h.client, 'updateCustomAudience', (update) => async (...args) => {
+        if (first === undefined) {
+          first = lostAnswer(update, ...args);
+          throw first.error;
+        }
+        await first.land();
+        // X may refuse a name its holder asks for again.
+        h!.emulator.admin.addFaults({
+          faults: [
+            {
+              method: 'PUT',
+              path: '/custom_audiences/',
+              status: 400,
+              body: { errors: [{ code: 'INVALID_PARAMETER', message: 'Name taken', parameter: 'name' }] },
+            },
+          ],
+        });
+        return update(...args);
+      });
+      const engine = engineWithClient(h, 'timeouts', client);
+      expect((await engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
+      h.clock.advance(3_600_000);
+      await engine.flush();
+      expect((await h.client.getCustomAudience(ACCOUNT_ID, xId)).name).toBe('Loyal EU');
+      expect((await h.engine.plan(audience.dataflowId)).audiences[0]?.action).toBe('none');
+      const names = (await h.client.listCustomAudiences(ACCOUNT_ID, { withDeleted: true })).map(
+        (a) => a.name,
+      );
+      expect(names.filter((name) => name.startsWith('Loyal'))).toEqual(['Loyal EU']);
     });
 
     it('reads a refusal on parameter "name" by the name, not its wording: taken by a deleted audience, or invalid', async () => {
