@@ -388,7 +388,7 @@ export function createEngine(options: EngineOptions): Engine {
     consentPreview: (sandboxId, destinationId, segmentIds, mapping) =>
       consentPreview(rt, sandboxId, destinationId, segmentIds, mapping),
     sync: (scope) => syncAudiences(rt, scope ?? {}),
-    pollHealth: () => pollDueHealth(rt),
+    pollHealth: () => pollDueHealth(rt, locks),
     samplePending: () => samplePending(rt),
     resumePaused: () => resumeVerified(rt),
     prune: () => pruneHistory(rt),

@@ -187,10 +187,11 @@ export async function dueAudiences(rt: EngineRuntime): Promise<string[]> {
 }
 
 /**
- * Polls the health of audiences not checked within the interval. With `locks`, each poll runs under its audience's
- * in-process lock, so it never overlaps that audience's delivery (a poll that finds the X audience gone resets it).
+ * Polls the health of audiences not checked within the interval. Each poll runs under its audience's in-process lock
+ * and its lease, so it never overlaps that audience's delivery here or on another worker (a poll that finds the X
+ * audience gone resets it).
  */
-export async function pollDueHealth(rt: EngineRuntime, locks?: AudienceLocks): Promise<number> {
+export async function pollDueHealth(rt: EngineRuntime, locks: AudienceLocks): Promise<number> {
   const now = rt.now();
   const rows = await rt.store.db
     .selectFrom('dataflow_audiences as a')
@@ -233,10 +234,7 @@ export async function pollDueHealth(rt: EngineRuntime, locks?: AudienceLocks): P
         return false;
       }
     };
-    // Under the lease too: a poll that finds the audience gone resets its ledger, which must not happen while
-    // another worker delivers it.
-    const leased = () => withLease(rt, row.id, poll).then((done) => done === true);
-    if (await (locks ? locks.run(row.id, leased) : leased())) polled += 1;
+    if (await locks.run(row.id, () => withLease(rt, row.id, poll).then((done) => done === true))) polled += 1;
   }
   return polled;
 }
