@@ -12,9 +12,18 @@ import { RUN_FILTER_KINDS } from './run-filters.ts';
 
 const id = z.string().min(1).max(200);
 const timestamp = z.string().meta({ description: 'ISO-8601 timestamp', example: '2026-01-31T12:00:00.000Z' });
+const DAY_SHAPE = /^\d{4}-\d{2}-\d{2}$/;
+// A day of the calendar: Date.parse takes 2026-02-30 as March 2nd and 2026-13-01 as nothing, so the day must read back.
+// A value of another shape is the pattern's problem alone.
+const isCalendarDay = (day: string): boolean => {
+  if (!DAY_SHAPE.test(day)) return true;
+  const ms = Date.parse(`${day}T00:00:00.000Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === day;
+};
 const dateOnly = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD')
+  .regex(DAY_SHAPE, 'must be a date as YYYY-MM-DD')
+  .refine(isCalendarDay, 'is not a day of the calendar (month 01–12, day within that month), e.g. 2026-02-28')
   .meta({ example: '2026-02-01' });
 
 export const ErrorSchema = z

@@ -128,6 +128,29 @@ describe('errors', () => {
     expect(paths.some((p) => p.startsWith('mapping[0]'))).toBe(true);
   });
 
+  it('refuses dates that are not on the calendar, naming the field, and creates nothing', async () => {
+    const before = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
+    const r = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: {
+        name: 'Impossible dates',
+        destinationId,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [
+          // February 30th used to become March 2nd; month 13 used to end in a 500.
+          { segmentId: SEG, startDate: '2027-02-30' },
+          { segmentId: SEG2, startDate: '2027-13-45', endDate: '2028-00-10' },
+        ],
+      },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body.error.code).toBe('validation_failed');
+    const paths = (r.body.error.details as Array<{ path: string }>).map((d) => d.path);
+    expect(paths).toEqual(['audiences[0].startDate', 'audiences[1].startDate', 'audiences[1].endDate']);
+    const after = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
+    expect(after.body.items).toHaveLength(before.body.items.length);
+  });
+
   it('lists schema problems of several fields at once', async () => {
     const r = await t.call('POST', '/api/v1/dataflows', {
       token: t.adminToken,
