@@ -256,6 +256,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       mapping?: readonly unknown[] | undefined;
       audiences?: readonly AudienceInput[] | undefined;
     },
+    /** The stored start (ms) of each segment the dataflow activates now: a PATCH that leaves startDate out keeps it. */
+    storedStarts: ReadonlyMap<string, number> = new Map(),
   ): Promise<{ problems: ErrorDetail[]; segments: Map<string, Segment> }> => {
     const out: ErrorDetail[] = [];
     if (
@@ -291,13 +293,17 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         }
         const mappingName = a.mappingName ?? seg?.name;
         out.push(...nameProblems(mappingName, 'mappingName', `audiences[${i}].mappingName`));
-        if (
-          a.startDate !== undefined &&
-          a.endDate !== undefined &&
-          a.endDate !== null &&
-          a.endDate < a.startDate
-        ) {
-          out.push({ path: `audiences[${i}].endDate`, reason: 'must not be before startDate' });
+        // The start the audience gets when startDate is left out: the stored one, else today (audienceFields).
+        const stored = storedStarts.get(a.segmentId);
+        const startDate = a.startDate ?? dayOf(stored ?? Math.floor(now() / DAY_MS) * DAY_MS);
+        if (a.endDate !== undefined && a.endDate !== null && startDate !== null && a.endDate < startDate) {
+          out.push({
+            path: `audiences[${i}].endDate`,
+            reason:
+              a.startDate !== undefined
+                ? 'must not be before startDate'
+                : `must not be before startDate (${startDate}, ${stored === undefined ? 'today, the default' : 'as stored'}): send a later endDate, or an earlier startDate with it`,
+          });
         }
         if (a.removeMembersAtEnd === true && (a.endDate === undefined || a.endDate === null)) {
           out.push({
@@ -1187,13 +1193,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       async update(sandboxId, id, patch) {
         const current = await liveDataflow(sandboxId, id);
         if (!current) return undefined;
-        const { problems: p, segments } = await checkDataflow(sandboxId, patch);
+        const live = new Map(
+          (await store.audiences.list(sandboxId, { dataflowId: id }))
+            .filter(isActivated)
+            .map((a) => [a.segmentId, a]),
+        );
+        const storedStarts = new Map([...live].map(([segmentId, a]) => [segmentId, a.startDate]));
+        const { problems: p, segments } = await checkDataflow(sandboxId, patch, storedStarts);
         if (patch.audiences !== undefined) {
-          const live = new Map(
-            (await store.audiences.list(sandboxId, { dataflowId: id }))
-              .filter(isActivated)
-              .map((a) => [a.segmentId, a]),
-          );
           patch.audiences.forEach((w, i) => {
             const a = live.get(w.segmentId);
             if (!a || w.existingXAudienceId === undefined) return;

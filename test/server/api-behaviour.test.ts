@@ -151,6 +151,60 @@ describe('errors', () => {
     expect(after.body.items).toHaveLength(before.body.items.length);
   });
 
+  it('refuses an end date before the start the audience gets when startDate is left out, and changes nothing', async () => {
+    const mapping = [
+      { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true },
+    ];
+    // POST: startDate defaults to today, so an end date in the past ends the audience before it starts.
+    const before = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
+    const past = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: {
+        name: 'Ended already',
+        destinationId,
+        mapping,
+        audiences: [{ segmentId: SEG, endDate: '2020-01-01' }],
+      },
+    });
+    expect(past.status, JSON.stringify(past.body)).toBe(400);
+    expect(past.body.error.details).toEqual([
+      { path: 'audiences[0].endDate', reason: expect.stringContaining('must not be before startDate') },
+    ]);
+    const after = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
+    expect(after.body.items).toHaveLength(before.body.items.length);
+
+    // PATCH: an audience sent without startDate keeps its stored start, and the end date is checked against it.
+    const created = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: {
+        name: 'Starts later',
+        destinationId,
+        mapping,
+        audiences: [{ segmentId: SEG, startDate: '2099-01-10' }],
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const patched = await t.call('PATCH', `/api/v1/dataflows/${id}`, {
+      token: t.adminToken,
+      body: { audiences: [{ segmentId: SEG, endDate: '2099-01-05' }] },
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(400);
+    expect(patched.body.error.details).toEqual([
+      { path: 'audiences[0].endDate', reason: expect.stringContaining('2099-01-10') },
+    ]);
+    const kept = await t.call('GET', `/api/v1/dataflows/${id}`, { token: t.adminToken });
+    expect(kept.body.audiences[0]).toMatchObject({ startDate: '2099-01-10', endDate: null });
+    // An end date on or after the stored start is taken.
+    const ok = await t.call('PATCH', `/api/v1/dataflows/${id}`, {
+      token: t.adminToken,
+      body: { audiences: [{ segmentId: SEG, endDate: '2099-01-10' }] },
+    });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body.audiences[0]).toMatchObject({ startDate: '2099-01-10', endDate: '2099-01-10' });
+    expect((await t.call('DELETE', `/api/v1/dataflows/${id}`, { token: t.adminToken })).status).toBe(204);
+  });
+
   it('lists schema problems of several fields at once', async () => {
     const r = await t.call('POST', '/api/v1/dataflows', {
       token: t.adminToken,
