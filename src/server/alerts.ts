@@ -54,8 +54,12 @@ export interface DataflowHealth {
    * it is scheduled now).
    */
   noData: { hours: number; since: number } | null;
-  /** The latest hourly run with identities in it among those that started in the last two hours. */
-  lastRun: { runId: string; activated: number; excluded: number; failed: number } | null;
+  /**
+   * The latest hourly run with identities in it among those that started in the last two hours. `pending`: the
+   * changes waiting for delivery, now for the open run, at its last sample for an ended one; they are not yet
+   * activated, but not excluded either.
+   */
+  lastRun: { runId: string; activated: number; excluded: number; failed: number; pending: number } | null;
   /** The runs of the last day with identities activated, excluded or failed, newest first (run notifications). */
   recentRuns: Array<{
     runId: string;
@@ -242,7 +246,9 @@ export function evaluateConditions(
       }
     }
     if (h.lastRun) {
-      const total = h.lastRun.activated + h.lastRun.excluded + h.lastRun.failed;
+      // Activations are counted when X accepts them and exclusions when profiles arrive: what waits for its
+      // aggregation window counts against the exclusions too, or a run would read as all excluded until delivered.
+      const total = h.lastRun.activated + h.lastRun.excluded + h.lastRun.failed + h.lastRun.pending;
       const rate = total === 0 ? 0 : h.lastRun.excluded / total;
       if (total > 0 && rate > thresholds.exclusionRate) {
         raise(
@@ -250,7 +256,7 @@ export function evaluateConditions(
           'exclusion_rate_exceeded',
           'warning',
           `Dataflow "${h.dataflowName}" excluded ${(rate * 100).toFixed(1)}% of identities in run ${h.lastRun.runId} (threshold ${(thresholds.exclusionRate * 100).toFixed(1)}%)`,
-          { runId: h.lastRun.runId, excluded: h.lastRun.excluded, total, rate },
+          { runId: h.lastRun.runId, excluded: h.lastRun.excluded, pending: h.lastRun.pending, total, rate },
         );
       }
     }

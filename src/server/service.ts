@@ -384,7 +384,10 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       removed: Number(r['identitiesRemoved'] ?? 0),
       excluded: Number(r['identitiesExcluded'] ?? 0),
       failed: Number(r['identitiesFailed'] ?? 0),
+      pendingSample: r['pendingChanges'] == null ? 0 : Number(r['pendingChanges']),
     }));
+    let waiting = 0;
+    for (const o of outlook.values()) waiting += o.adds + o.removes;
     // The rate alerts read the newest run with anything counted among those that started in the last two hours.
     const rateFrom = Math.floor((now() - 2 * HOUR_MS) / HOUR_MS) * HOUR_MS;
     const latest = runs.find(
@@ -421,6 +424,8 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
             activated: latest.activated,
             excluded: latest.excluded,
             failed: latest.failed,
+            // The open run's backlog is the one waiting now; an ended run's, the last sampled before it ended.
+            pending: latest.endsAt > now() ? waiting : latest.pendingSample,
           }
         : null,
       recentRuns: runs.filter((r) => r.activated + r.excluded + r.failed > 0),

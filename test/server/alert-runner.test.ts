@@ -563,7 +563,7 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
         status: 'active',
         statusReason: null,
         oldestPendingAt: clock - 2 * 3_600_000,
-        lastRun: { runId: 'run-1', activated: 1, excluded: 9, failed: 0 },
+        lastRun: { runId: 'run-1', activated: 1, excluded: 9, failed: 0, pending: 0 },
       };
       // Held back by design (an 8-hour window, or X cadence mode's), two hours of waiting are not late.
       health = [paused, { ...delayed, dueAt: clock + 6 * 3_600_000 }];

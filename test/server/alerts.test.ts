@@ -133,6 +133,45 @@ describe('alert webhooks', () => {
     );
   });
 
+  it('judges a run whose changes wait for their aggregation window by all it counted, not by its exclusions alone', async () => {
+    const flow = async (name: string, segmentId: string) => {
+      await t.call('POST', '/api/v1/segments', { token: t.adminToken, body: { id: segmentId, name } });
+      return (await dataflow(name, { audiences: [{ segmentId }] })).id;
+    };
+    const ingest = async (segmentId: string, bad: number, good: number) => {
+      const body = Array.from({ length: bad + good }, (_, i) =>
+        profile(
+          i < bad ? `broken${i}(at)example.com` : `${segmentId}-${i}@example.com`,
+          { [segmentId]: 'realized' },
+          `${segmentId}-${i}`,
+        ),
+      );
+      expect((await t.call('POST', '/api/v1/ingest/profiles', { token: t.adminToken, body })).status).toBe(
+        202,
+      );
+    };
+    // 2 of 10 profiles without a valid email: 4 exclusions (the email, and the profile left with no identifier)
+    // beside 8 adds waiting for the 15-minute window; nothing activated yet.
+    const mostlyGood = await flow('Mostly good emails', 'seg-good');
+    await ingest('seg-good', 2, 8);
+    await waitFor(
+      async () => {
+        const runs = await t.call('GET', `/api/v1/dataflows/${mostlyGood}/runs`, { token: t.adminToken });
+        const latest = (runs.body.items as Json[])[0];
+        return latest?.identitiesExcluded === 4 && latest.identitiesActivated === 0 ? true : undefined;
+      },
+      20_000,
+      'the exclusions counted',
+    );
+    // A dataflow that does exclude most of its identities alerts: the check that says so judged both.
+    const mostlyBad = await flow('Mostly bad emails too', 'seg-bad');
+    await ingest('seg-bad', 8, 2);
+    await waitFor(alertOf('exclusion_rate_exceeded', mostlyBad), 20_000, 'exclusion alert');
+    expect(
+      received.filter((a) => a.body.type === 'exclusion_rate_exceeded' && a.body.dataflowId === mostlyGood),
+    ).toEqual([]);
+  });
+
   it('fires "paused" when X refuses the credentials during delivery', async () => {
     const { id, destinationId } = await dataflow(
       'Revoked credentials',
@@ -894,7 +933,7 @@ describe('planAlerts', () => {
     expect(firingAfter(first.next, []).plan.resolve.map((f) => f.key)).toEqual(['df1:paused']);
   });
   it('forgets an exclusion-rate alert without resolving it: it belongs to its run', () => {
-    const run = { runId: 'r1', activated: 1, excluded: 9, failed: 0 };
+    const run = { runId: 'r1', activated: 1, excluded: 9, failed: 0, pending: 0 };
     const first = firingAfter([], [{ ...base, status: 'active', lastRun: run }]);
     expect(first.plan.fire.map((c) => c.key)).toEqual(['df1:exclusion:r1']);
     const next = firingAfter(first.next, [
@@ -902,6 +941,15 @@ describe('planAlerts', () => {
     ]);
     expect(next.plan.resolve).toEqual([]);
     expect(next.plan.forget.map((f) => f.key)).toEqual(['df1:exclusion:r1']);
+  });
+  it('counts the changes waiting for delivery against the exclusions, not as excluded', () => {
+    const rate = (lastRun: DataflowHealth['lastRun']) =>
+      evaluateConditions([{ ...base, status: 'active', lastRun }], thresholds, 0).map((c) => c.alert.type);
+    // Exclusions are counted on arrival, activations once X accepts them: 4 excluded beside 2,681 waiting is 0.15%.
+    expect(rate({ runId: 'r1', activated: 0, excluded: 4, failed: 0, pending: 2681 })).toEqual([]);
+    expect(rate({ runId: 'r1', activated: 0, excluded: 8, failed: 0, pending: 2 })).toEqual([
+      'exclusion_rate_exceeded',
+    ]);
   });
   it('alerts on an audience X processed and will not target, not on one still processing', () => {
     const audience = {
@@ -955,7 +1003,7 @@ describe('planAlerts', () => {
       emailTo: ['team@example.com'],
       pagerDutyDestinationId: 'd1',
     };
-    const run = { runId: 'r1', activated: 1, excluded: 9, failed: 0 };
+    const run = { runId: 'r1', activated: 1, excluded: 9, failed: 0, pending: 0 };
     const health: DataflowHealth = { ...base, ...targets, lastRun: run, alertTypes: ['dataflow_paused'] };
     const routed = evaluateConditions([health], thresholds, 0).map((c) => [
       c.alert.type,
