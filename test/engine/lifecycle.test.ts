@@ -102,26 +102,36 @@ function replacing<K extends AsyncMethod>(
   method: K,
   replace: (real: XAdsClient[K]) => XAdsClient[K],
 ): XAdsClient {
+  const replaced = replace((client[method] as (...a: unknown[]) => unknown).bind(client) as XAdsClient[K]);
   return new Proxy(client, {
     get(target, property, receiver) {
+      if (property === method) return replaced;
       const value = Reflect.get(target, property, receiver) as unknown;
-      if (property === method)
-        return replace((value as (...a: unknown[]) => unknown).bind(target) as XAdsClient[K]);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
 }
 
-/** A request whose answer is lost (a timeout on our side), which reaches X only when `land()` is called. */
-function lostAnswer<A extends unknown[], R>(call: (...args: A) => Promise<R>, ...args: A) {
-  let landed = false;
-  return {
-    error: new TransientError({ message: 'The request timed out', reason: 'timeout' }),
-    land: async () => {
-      if (landed) return;
-      landed = true;
-      await call(...args);
-    },
+/**
+ * `call` whose first request's answer is lost (a timeout on our side): that request reaches X only later, just before
+ * the next one (after `meanwhile`).
+ */
+function firstAnswerLost<A extends unknown[], R>(
+  call: (...args: A) => Promise<R>,
+  meanwhile: () => void = () => {},
+): (...args: A) => Promise<R> {
+  let late: (() => Promise<R>) | null | undefined;
+  return async (...args) => {
+    if (late === undefined) {
+      late = () => call(...args);
+      throw new TransientError({ message: 'The request timed out', reason: 'timeout' });
+    }
+    if (late !== null) {
+      await late();
+      late = null;
+      meanwhile();
+    }
+    return call(...args);
   };
 }
 
@@ -218,16 +228,8 @@ for (const backend of BACKENDS) {
       h = await setup(backend);
       const { audience } = await flowWith(h);
       await ingestMembers(h, 2);
-      let first: ReturnType<typeof lostAnswer> | undefined;
-      const client = replacing(h.client, 'createCustomAudience', (create) => async (...args) => {
-        if (first === undefined) {
-          first = lostAnswer(create, ...args);
-          throw first.error;
-        }
-        // The retry looked the name up and found nothing; the first create lands just before the retry's.
-        await first.land();
-        return create(...args);
-      });
+      // The retry looks the name up and finds nothing; the first create lands just before the retry's.
+      const client = replacing(h.client, 'createCustomAudience', (create) => firstAnswerLost(create));
       const engine = engineWithClient(h, 'timeouts', client);
       expect((await engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
       h.clock.advance(3_600_000);
@@ -247,14 +249,8 @@ for (const backend of BACKENDS) {
       await h.engine.flush();
       const xId = (await xAudienceIdOf(h.store, audience.id))!;
       await h.store.audiences.update('prod', audience.id, { mappingName: 'Loyal EU' });
-      let first: ReturnType<typeof lostAnswer> | undefined;
-      const client = replacing(h.client, 'updateCustomAudience', (update) => async (...args) => {
-        if (first === undefined) {
-          first = lostAnswer(update, ...args);
-          throw first.error;
-        }
-        await first.land();
-        // X may refuse a name its holder asks for again.
+      // X may refuse a name its holder asks for again.
+      const refusedOnce = () =>
         h!.emulator.admin.addFaults({
           faults: [
             {
@@ -265,8 +261,9 @@ for (const backend of BACKENDS) {
             },
           ],
         });
-        return update(...args);
-      });
+      const client = replacing(h.client, 'updateCustomAudience', (update) =>
+        firstAnswerLost(update, refusedOnce),
+      );
       const engine = engineWithClient(h, 'timeouts', client);
       expect((await engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
       h.clock.advance(3_600_000);

@@ -152,20 +152,19 @@ describe('errors', () => {
   });
 
   it('refuses an end date before the start the audience gets when startDate is left out, and changes nothing', async () => {
-    const mapping = [
-      { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true },
-    ];
+    const create = (name: string, audience: Record<string, string>) =>
+      t.call('POST', '/api/v1/dataflows', {
+        token: t.adminToken,
+        body: {
+          name,
+          destinationId,
+          mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+          audiences: [{ segmentId: SEG, ...audience }],
+        },
+      });
     // POST: startDate defaults to today, so an end date in the past ends the audience before it starts.
     const before = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
-    const past = await t.call('POST', '/api/v1/dataflows', {
-      token: t.adminToken,
-      body: {
-        name: 'Ended already',
-        destinationId,
-        mapping,
-        audiences: [{ segmentId: SEG, endDate: '2020-01-01' }],
-      },
-    });
+    const past = await create('Ended already', { endDate: '2020-01-01' });
     expect(past.status, JSON.stringify(past.body)).toBe(400);
     expect(past.body.error.details).toEqual([
       { path: 'audiences[0].endDate', reason: expect.stringContaining('must not be before startDate') },
@@ -174,15 +173,7 @@ describe('errors', () => {
     expect(after.body.items).toHaveLength(before.body.items.length);
 
     // PATCH: an audience sent without startDate keeps its stored start, and the end date is checked against it.
-    const created = await t.call('POST', '/api/v1/dataflows', {
-      token: t.adminToken,
-      body: {
-        name: 'Starts later',
-        destinationId,
-        mapping,
-        audiences: [{ segmentId: SEG, startDate: '2099-01-10' }],
-      },
-    });
+    const created = await create('Starts later', { startDate: '2099-01-10' });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body.id as string;
     const patched = await t.call('PATCH', `/api/v1/dataflows/${id}`, {
