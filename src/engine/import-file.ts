@@ -358,6 +358,14 @@ async function* readArrayItems(
     });
 }
 
+/** What a CSV syntax error that ends reading says, by the parser's code: never the text it met. */
+const CSV_SYNTAX_ERRORS: Readonly<Record<string, string>> = {
+  CSV_QUOTE_NOT_CLOSED:
+    'Quote Not Closed: a quoted value of this row is not closed before the end of the file',
+  CSV_INVALID_CLOSING_QUOTE:
+    'Invalid Closing Quote: a quoted value of this row is followed by something other than a separator or a line break',
+};
+
 /**
  * The records of a CSV profile file after its header, with the header's layout and their line numbers. A bad
  * header, or none (an empty file), throws; a syntax error (an unclosed quote, say) ends the file with a fatal row,
@@ -378,6 +386,9 @@ async function* readCsvRecords(
   const read: Array<{ record: string[]; lines: number }> = [];
   const parser = parseCsv({
     relax_column_count: true,
+    // A quote inside an unquoted value is part of it (that row's value is then invalid), as spreadsheets read it:
+    // refused, it would end the import there and leave every later row unread.
+    relax_quotes: true,
     bom: true,
     record_delimiter: ['\r\n', '\n', '\r'],
     on_record: (record: string[], info) => {
@@ -434,10 +445,12 @@ async function* readCsvRecords(
     // The row that cannot be read starts on the line after the last record read. The parser names the line it
     // stopped on instead, which for an unclosed quote is the end of the file.
     const line = lastLine + 1;
+    // The parser's own messages quote what it held (part of a cell: an email, say), and the report is stored: each
+    // is said in words of its own.
+    const code = (failure as { code?: unknown }).code;
     const reason =
-      (failure as { code?: unknown }).code === 'CSV_QUOTE_NOT_CLOSED'
-        ? 'Quote Not Closed: a quoted value of this row is not closed before the end of the file'
-        : failure.message;
+      CSV_SYNTAX_ERRORS[typeof code === 'string' ? code : ''] ??
+      `the CSV cannot be read on from this row (${typeof code === 'string' ? code : 'a syntax error'})`;
     yield { line, errors: [{ path: `line ${line}`, reason }], fatal: true };
     return;
   }

@@ -218,11 +218,11 @@ for (const backend of BACKENDS) {
 
     it('imports every CSV row before a syntax error, which it names by its line', async () => {
       const { audience, dir } = await prepare();
-      // A bad closing quote after 3 rows, and after 5,000 (the parser reads all of them in the read that meets it).
+      // A quote not closed after 3 rows, and after 5,000 (the parser reads all of them in the read that meets it).
       for (const good of [3, 5000]) {
         const rows = ['profile_key,email,segment:seg'];
         for (let i = 0; i < good; i += 1) rows.push(`k${i},u${i}@x.com,1`);
-        rows.push('bqX,"bad@example.com"x');
+        rows.push('bqX,"bad@example.com,1');
         for (let i = 6000; i < 6010; i += 1) rows.push(`k${i},u${i}@x.com,1`);
         const file = join(dir, `bad-quote-${good}.csv`);
         writeFileSync(file, `${rows.join('\n')}\n`);
@@ -236,7 +236,7 @@ for (const backend of BACKENDS) {
         expect(report.rejected).toEqual([
           {
             line: good + 2,
-            errors: [{ path: `line ${good + 2}`, reason: expect.stringContaining('Invalid Closing Quote') }],
+            errors: [{ path: `line ${good + 2}`, reason: expect.stringContaining('Quote Not Closed') }],
           },
         ]);
       }
@@ -244,6 +244,24 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
         emails(Array.from({ length: 5000 }, (_, i) => i)),
       );
+    });
+
+    it('reads a stray quote in a CSV value as part of it, so its row alone is affected and no cell is reported', async () => {
+      const { audience, dir } = await prepare();
+      // A quote inside an unquoted value, or after a quoted one, is that row's problem, not the end of the file; the
+      // report (stored with the import) never holds the value the parser met.
+      const stray = join(dir, 'stray-quote.csv');
+      writeFileSync(
+        stray,
+        'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,secret"person@x.com,1\nk3,"secret.person@x.com"Z,1,2\nk4,u4@x.com,1\n',
+      );
+      const report = await h!.engine.importFile(stray, { sandboxId: 'prod' });
+      expect(report).toMatchObject({ rowsRead: 4, rejectedCount: 1, truncated: false });
+      expect(report.rejected.map((r) => r.line)).toEqual([4]);
+      expect(JSON.stringify(report)).not.toMatch(/secret/);
+      await h!.engine.flush();
+      const members = xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!);
+      for (const member of emails([1, 4])) expect(members).toContain(member);
     });
 
     it('names an unclosed CSV quote by the line its row starts on, not where the file ends', async () => {
