@@ -129,3 +129,24 @@ describe('evaluateImportItemsEncoded', () => {
     expect(decodeEvaluatedItems('')).toEqual([]);
   });
 });
+
+describe('evaluateImportItems, NDJSON lines too long to be a profile', () => {
+  it('rejects a line longer than the limit by its number and evaluates the lines around it', () => {
+    const good = (id: string) =>
+      profile({ identityMap: { ECID: [{ id }], Email: [{ id: `${id}@example.com` }] } });
+    const long = profile({ identityMap: { ECID: [{ id: 'big' }] }, attributes: { blob: 'y'.repeat(500) } });
+    const chunk = Buffer.from([good('a'), long, '', good('b')].join('\n'));
+    const task: ImportTask = { kind: 'ndjson', chunk, firstLine: 3, context };
+    // A chunk above the limit is read line by line: a line above it is never decoded (a file's line can outgrow
+    // what a string holds), and is that line's problem alone.
+    const items = evaluateImportItems(task, hash, { maxItemBytes: 400 });
+    expect(items.map((item) => [item.line, 'errors' in item])).toEqual([
+      [3, false],
+      [4, true],
+      [6, false],
+    ]);
+    expect(items[1]).toMatchObject({ errors: [{ path: '', reason: expect.stringContaining('400 bytes') }] });
+    // Under the limit, the same chunk evaluates as before.
+    expect(evaluateImportItems(task, hash).filter((item) => 'errors' in item)).toEqual([]);
+  });
+});

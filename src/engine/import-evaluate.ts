@@ -62,13 +62,25 @@ export type ImportTask =
 export type EvaluatedItem =
   { line: number; evaluation: ProfileEvaluation } | { line: number; errors: ItemErrors };
 
+/**
+ * The longest NDJSON line read as a profile (64 MiB): a profile is kilobytes, and a line beyond what a string holds
+ * (512 MiB) would otherwise fail its whole batch, and the import with it.
+ */
+export const MAX_IMPORT_ITEM_BYTES = 64 * 1024 * 1024;
+
+export interface ImportItemLimits {
+  /** The longest NDJSON line evaluated; a longer one is rejected unread. */
+  maxItemBytes?: number;
+}
+
 /** Parses, validates, maps and hashes a batch of import items (pure: runs on a worker thread). */
 export function evaluateImportItems(
   task: ImportTask,
   profileKeyHash: (namespace: string, id: string) => string,
+  limits: ImportItemLimits = {},
 ): EvaluatedItem[] {
   const items: EvaluatedItem[] = [];
-  forEachImportItem(task, profileKeyHash, (item) => items.push(item));
+  forEachImportItem(task, profileKeyHash, (item) => items.push(item), limits);
   return items;
 }
 
@@ -89,6 +101,7 @@ function forEachImportItem(
   task: ImportTask,
   profileKeyHash: (namespace: string, id: string) => string,
   emit: (item: EvaluatedItem) => void,
+  { maxItemBytes = MAX_IMPORT_ITEM_BYTES }: ImportItemLimits = {},
 ): void {
   const context = evaluationContextOf(task.context);
   if (task.kind === 'csv') {
@@ -119,7 +132,25 @@ function forEachImportItem(
     for (const { line, text } of task.items) emit(evaluate(line, text));
     return;
   }
-  const text = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength).toString('utf8');
+  const bytes = Buffer.from(task.chunk.buffer, task.chunk.byteOffset, task.chunk.byteLength);
+  if (bytes.byteLength > maxItemBytes) {
+    // A chunk this large may hold a line too long to decode: each line is decoded alone, and one too long is rejected.
+    let line = task.firstLine;
+    for (let start = 0; start < bytes.length; line += 1) {
+      let end = bytes.indexOf(10, start);
+      if (end === -1) end = bytes.length;
+      if (end - start > maxItemBytes) {
+        const reason = `the line is longer than ${maxItemBytes} bytes, far more than a profile: not read`;
+        emit({ line, errors: [{ path: '', reason }] });
+      } else {
+        const item = bytes.toString('utf8', start, end).trim();
+        if (item !== '') emit(evaluate(line, item));
+      }
+      start = end + 1;
+    }
+    return;
+  }
+  const text = bytes.toString('utf8');
   let line = task.firstLine;
   for (let start = 0; start < text.length; line += 1) {
     let end = text.indexOf('\n', start);

@@ -29,6 +29,7 @@ import {
   batchDigest,
   decodeEvaluatedItems,
   evaluateImportItems,
+  MAX_IMPORT_ITEM_BYTES,
   type EncodedBatch,
   type EvaluatedItem,
   type ImportTask,
@@ -342,7 +343,7 @@ async function* readArrayItems(
   source: ImportSource,
   progress: { bytesRead: number },
 ): AsyncGenerator<{ line: number; text: string }> {
-  const splitter = new JsonArraySplitter();
+  const splitter = new JsonArraySplitter(MAX_IMPORT_ITEM_BYTES);
   // Reads may end inside a multibyte character: the decoder holds its first bytes until the rest arrives.
   const decoder = new StringDecoder('utf8');
   let item = 0;
@@ -364,6 +365,7 @@ const CSV_SYNTAX_ERRORS: Readonly<Record<string, string>> = {
     'Quote Not Closed: a quoted value of this row is not closed before the end of the file',
   CSV_INVALID_CLOSING_QUOTE:
     'Invalid Closing Quote: a quoted value of this row is followed by something other than a separator or a line break',
+  CSV_MAX_RECORD_SIZE: `Max Record Size: the row is longer than ${MAX_IMPORT_ITEM_BYTES} characters, far more than a profile`,
 };
 
 /**
@@ -389,6 +391,8 @@ async function* readCsvRecords(
     // A quote inside an unquoted value is part of it (that row's value is then invalid), as spreadsheets read it:
     // refused, it would end the import there and leave every later row unread.
     relax_quotes: true,
+    // A row beyond this is refused as a syntax error rather than grown past what a string holds.
+    max_record_size: MAX_IMPORT_ITEM_BYTES,
     bom: true,
     record_delimiter: ['\r\n', '\n', '\r'],
     on_record: (record: string[], info) => {

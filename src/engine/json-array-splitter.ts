@@ -14,8 +14,14 @@ export class JsonArraySplitter {
   #inString = false;
   #escaped = false;
   #buffer = '';
-  /** Set when the input is not a JSON array at all. */
+  /** Set when the input is not a JSON array at all, or holds an element longer than `maxElement` characters. */
   error: string | null = null;
+
+  readonly maxElement: number;
+
+  constructor(maxElement = Infinity) {
+    this.maxElement = maxElement;
+  }
 
   push(chunk: string): string[] {
     const out: string[] = [];
@@ -50,25 +56,34 @@ export class JsonArraySplitter {
       else if (c === 0x7d || c === 0x5d) {
         if (this.#depth === 0) {
           // `]` closing the array right after a scalar element
-          out.push((this.#buffer + chunk.slice(start, i)).trim());
-          this.#buffer = '';
+          this.#element(out, (this.#buffer + chunk.slice(start, i)).trim());
           this.#state = 'done';
           continue;
         }
         this.#depth -= 1;
         if (this.#depth === 0) {
-          out.push(this.#buffer + chunk.slice(start, i + 1));
-          this.#buffer = '';
+          this.#element(out, this.#buffer + chunk.slice(start, i + 1));
           this.#state = 'between';
         }
       } else if (c === 0x2c && this.#depth === 0) {
-        out.push((this.#buffer + chunk.slice(start, i)).trim());
-        this.#buffer = '';
+        this.#element(out, (this.#buffer + chunk.slice(start, i)).trim());
         this.#state = 'between';
       }
     }
     if (this.#state === 'element' && start >= 0) this.#buffer += chunk.slice(start);
+    if (this.#buffer.length > this.maxElement) this.#tooLong();
     return out;
+  }
+
+  #element(out: string[], text: string): void {
+    this.#buffer = '';
+    if (text.length > this.maxElement) this.#tooLong();
+    else out.push(text);
+  }
+
+  #tooLong(): void {
+    this.#buffer = '';
+    this.error = `an element is longer than ${this.maxElement} characters, far more than a profile`;
   }
 
   /** Call at end of input; reports an unterminated array. */

@@ -264,6 +264,23 @@ for (const backend of BACKENDS) {
       for (const member of emails([1, 4])) expect(members).toContain(member);
     });
 
+    it('refuses a CSV row or JSON array element too long to be a profile as a problem of the file, not a crash', async () => {
+      const { dir } = await prepare();
+      // Past MAX_IMPORT_ITEM_BYTES (64 MiB), a value would grow toward what a string holds and fail the import.
+      const blob = 'y'.repeat(64 * 1024 * 1024 + 1);
+      const csv = join(dir, 'long-row.csv');
+      writeFileSync(csv, `profile_key,email,note,segment:seg\nk1,u1@x.com,,1\nk2,u2@x.com,"${blob}",1\n`);
+      const report = await h!.engine.importFile(csv, { sandboxId: 'prod' });
+      expect(report).toMatchObject({ rowsRead: 2, accepted: 1, rejectedCount: 1, truncated: true });
+      expect(report.rejected[0]!.errors[0]!.reason).toContain('Max Record Size');
+      const json = join(dir, 'long-item.json');
+      writeFileSync(json, `[${JSON.stringify(profile(1))},{"attributes":{"blob":"${blob}"}}]`);
+      await expect(h!.engine.importFile(json, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining('longer than'),
+      });
+    });
+
     it('names an unclosed CSV quote by the line its row starts on, not where the file ends', async () => {
       const { dir } = await prepare();
       // An unclosed quote: the parser finds it at the end of the file, but the row starts on line 5 (a quoted value
