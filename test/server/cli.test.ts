@@ -558,6 +558,23 @@ describe('tca CLI', () => {
     expect(missing.stdout + missing.stderr).toContain('no segment nope');
   });
 
+  it('says when a syntax error stopped reading a file, and that mirror mode then removed nobody', async () => {
+    const file = join(t.dir, 'unclosed.csv');
+    // Ten members, then a quote not closed: the rows after it are not read, so the file is not the whole segment.
+    const rows = Array.from({ length: 10 }, (_, i) => csvRow(i));
+    await writeFile(
+      file,
+      [CSV_HEADER, ...rows, 'cli-e10,"cli10@example.com,1', csvRow(11)].join('\n') + '\n',
+    );
+    const r = await tca(['import', file, ...mirrorArgs()]);
+    expect(r.stdout).toContain('Rows read: 11');
+    expect(r.stdout).toContain(
+      'Reading stopped at line 12 (a syntax error): the rest of the file was not read, so nobody was removed',
+    );
+    const key = /Import key: (\S+)/.exec(r.stdout)![1]!;
+    expect((await tca(['imports', 'show', key])).stdout).toContain('Reading stopped at line 12');
+  });
+
   it('imports a Parquet file: sent as CSV over the API, read in place with --local, refused when nested', async () => {
     const file = join(t.dir, 'members.parquet');
     // The same ten members as the CSV mirror, and a row without a key.

@@ -203,7 +203,7 @@ export function registerImportCommand(program: Command): void {
 type Report = Pick<
   ImportReport,
   'rowsRead' | 'accepted' | 'excluded' | 'rejectedCount' | 'rejected' | 'removed'
-> & { removalSkipped?: string | null } & {
+> & { removalSkipped?: string | null; truncated?: boolean } & {
   mode: string;
   format: string;
   key: string;
@@ -237,6 +237,25 @@ export function printRejected(
     );
   }
   if (report.rejectedCount > 20) process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
+}
+
+/**
+ * What a report that a syntax error cut short says (empty otherwise): the line reading stopped at, the last rejected
+ * one, and that mirror mode then removed nobody.
+ */
+export function truncationNote(
+  report: Pick<Report, 'truncated' | 'rejected' | 'rejectedCount' | 'mode'>,
+  locate?: LineLocator,
+): string {
+  if (!report.truncated) return '';
+  // The row that stopped reading is the last rejected, when the report lists them all (it lists the first 1,000).
+  const last = report.rejected.length === report.rejectedCount ? report.rejected.at(-1) : undefined;
+  const at = last === undefined ? undefined : (locate?.(last.line) ?? { path: '', line: last.line });
+  const where = at === undefined ? '' : ` at ${at.path ? `${at.path} ` : ''}line ${at.line}`;
+  return (
+    `Reading stopped${where} (a syntax error): the rest of the file was not read` +
+    `${report.mode === 'mirror' ? ', so nobody was removed' : ''}. Fix that line and import the file again\n`
+  );
 }
 
 /**
@@ -279,7 +298,8 @@ export function finish(
         }\n` +
         `Rejected: ${report.rejectedCount}\n` +
         (report.mode === 'mirror' ? `Removed (absent from ${source}): ${report.removed}\n` : '') +
-        (report.removalSkipped ? `Nobody removed: ${report.removalSkipped}\n` : ''),
+        (report.removalSkipped ? `Nobody removed: ${report.removalSkipped}\n` : '') +
+        truncationNote(report, locate),
     );
     printRejected(report, locate);
   }

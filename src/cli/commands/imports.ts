@@ -10,7 +10,7 @@ import {
   type GlobalOptions,
 } from './api-client.ts';
 import type { ImportView } from '../../server/backend.ts';
-import { printRejected } from './import.ts';
+import { printRejected, truncationNote } from './import.ts';
 
 /** `tca imports list|show`: file imports, where each stands, and the key that resumes an interrupted one. */
 export function registerImportsCommand(program: Command): void {
@@ -78,6 +78,7 @@ export function registerImportsCommand(program: Command): void {
           `Rows written: ${i.rowsCommitted}\nAccepted: ${r.accepted}\nRejected: ${r.rejectedCount}\n` +
           (i.mode === 'mirror' && i.status === 'complete' ? `Removed: ${r.removed}\n` : '') +
           (r.removalSkipped ? `Nobody removed: ${r.removalSkipped}\n` : '') +
+          truncationNote({ ...r, mode: i.mode }) +
           `Started: ${i.createdAt}\nLast write: ${i.updatedAt}\n` +
           (i.finishedAt ? `Finished: ${i.finishedAt}\n` : '') +
           (i.error ? `Stopped: ${i.error}\n` : '') +
