@@ -84,7 +84,8 @@ function packageRoot(): string {
 export async function startService(config: Config, options: StartServiceOptions = {}): Promise<Service> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const now = options.now ?? Date.now;
-  await mkdir(config.dataDir, { recursive: true });
+  // The store's file, the secret key and the admin token live there: the owner's alone when it is made here.
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore({
     url: config.databaseUrl,
     dataDir: config.dataDir,

@@ -1,4 +1,5 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely, type Transaction } from 'kysely';
@@ -238,6 +239,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       },
       backup: async (path) => {
         await db.connection().execute(async () => {
+          // The copy holds what the store holds: the owner's alone, as the store's own file.
+          closeSync(openSync(path, 'a', 0o600));
           await database.backup(path);
         });
       },

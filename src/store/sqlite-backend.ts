@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -82,7 +82,12 @@ export function openSqlite(
     walAutocheckpointBytes?: number;
   },
 ): SqliteBackend {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // A new file is made readable by its owner alone (SQLite gives its WAL and shared-memory files the same mode): it
+    // holds hashed identifiers and sealed credentials. An existing file keeps the mode its operator gave it.
+    closeSync(openSync(path, 'a', 0o600));
+  }
   const database = new BetterSqlite3(path);
   // A new file gets 16 KiB pages (an existing one keeps its own): ledger rows of a few hundred bytes then share a
   // page with dozens of others, and a delivery commit, which grows each row it settles, splits and rewrites a quarter

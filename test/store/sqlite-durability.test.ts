@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -131,6 +131,21 @@ describe('SQLite durable commits off the main thread', () => {
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('makes a new store file, its WAL and shared memory readable by the owner alone, in a directory of its own', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'tca-modes-'));
+    const dir = join(parent, 'data');
+    const store = await openStore({ dataDir: dir, secretKey: KEY });
+    try {
+      await store.destinations.list('prod');
+      const mode = (name: string) => statSync(join(dir, name)).mode & 0o777;
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(['tca.db', 'tca.db-wal', 'tca.db-shm'].map(mode)).toEqual([0o600, 0o600, 0o600]);
+    } finally {
+      await store.close();
+      rmSync(parent, { recursive: true, force: true });
     }
   });
 

@@ -1272,6 +1272,7 @@ for (const backend of BACKENDS) {
           const dir = mkdtempSync(join(tmpdir(), 'tca-store-backup-'));
           dirs.push(dir);
           await store.sqlite?.backup(join(dir, 'tca.db'));
+          expect(statSync(join(dir, 'tca.db')).mode & 0o777).toBe(0o600);
           const restored = await openStore({ dataDir: dir, secretKey: KEY });
           try {
             expect((await restored.segments.get(sandboxId, 'backed-up'))?.name).toBe('b');
