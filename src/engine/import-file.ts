@@ -1002,7 +1002,7 @@ export function mirrorRemovalRisk(
   return (
     `${report.rejectedCount} of ${report.rowsRead} rows were rejected (more than ${Number((maxShare * 100).toFixed(2))}%): ` +
     'a rejected row may be a member, so nobody was removed. Fix the rows and import the file again, or allow more ' +
-    'rejected rows for this import (maxRejectedPercent)'
+    'rejected rows for this import (maxRejectedPercent in the API, --max-rejected in tca import)'
   );
 }
 

@@ -144,7 +144,7 @@ for (const backend of BACKENDS) {
       // One row in four rejected: it may be a member, so nobody is removed (its rows are still written).
       expect(r2).toMatchObject({ mode: 'mirror', removed: 0, rejectedCount: 1, truncated: false });
       expect(r2.removalSkipped).toBe(
-        '1 of 4 rows were rejected (more than 5%): a rejected row may be a member, so nobody was removed. Fix the rows and import the file again, or allow more rejected rows for this import (maxRejectedPercent)',
+        '1 of 4 rows were rejected (more than 5%): a rejected row may be a member, so nobody was removed. Fix the rows and import the file again, or allow more rejected rows for this import (maxRejectedPercent in the API, --max-rejected in tca import)',
       );
       expect(r2.rejected[0]!.line).toBe(5);
       await h!.engine.flush();

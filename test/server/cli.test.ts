@@ -571,8 +571,27 @@ describe('tca CLI', () => {
     expect(r.stdout).toContain(
       'Reading stopped at line 12 (a syntax error): the rest of the file was not read, so nobody was removed',
     );
+    // The row that cannot be read is named once: its line is its path.
+    expect(r.stdout).toContain('  line 12: Quote Not Closed');
     const key = /Import key: (\S+)/.exec(r.stdout)![1]!;
     expect((await tca(['imports', 'show', key])).stdout).toContain('Reading stopped at line 12');
+  });
+
+  it('names a rejected element of a JSON array by its item number, not as a line', async () => {
+    const file = join(t.dir, 'array.json');
+    const items = [
+      profile('item1@example.com', { 'not-activated': 'realized' }, 'item-e1'),
+      { segmentMembership: 5 },
+      profile('item3@example.com', { 'not-activated': 'realized' }, 'item-e3'),
+    ];
+    // One line holds the whole array: "line 2" would point at nothing. (Its segment is not the dataflow's, so the
+    // audience the other tests count is left as it is.)
+    await writeFile(file, JSON.stringify(items));
+    const r = await tca(['import', file, '--dataflow', dataflowId]);
+    expect(r.stdout).toContain('Rejected: 1');
+    expect(r.stdout).toMatch(/\n {2}item 2: \S/);
+    const key = /Import key: (\S+)/.exec(r.stdout)![1]!;
+    expect((await tca(['imports', 'show', key])).stdout).toMatch(/\n {2}item 2: \S/);
   });
 
   it('imports a Parquet file: sent as CSV over the API, read in place with --local, refused when nested', async () => {

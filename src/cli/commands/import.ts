@@ -227,14 +227,19 @@ function fileKey(parts: readonly Part[], options: ReadonlyArray<string | undefin
  * line there when it came from one of several files.
  */
 export function printRejected(
-  report: Pick<Report, 'rejected' | 'rejectedCount'>,
+  report: Pick<Report, 'rejected' | 'rejectedCount' | 'format'>,
   locate?: LineLocator,
 ): void {
+  // A JSON array's rows are counted by element, not by line.
+  const unit = report.format === 'json' ? 'item' : 'line';
   for (const r of report.rejected.slice(0, 20)) {
     const at = locate?.(r.line);
-    process.stdout.write(
-      `  ${at ? `${at.path} line ${at.line}` : `line ${r.line}`}: ${r.errors.map((e) => [e.path, e.reason].filter(Boolean).join(' ')).join('; ')}\n`,
+    const where = at ? `${at.path} ${unit} ${at.line}` : `${unit} ${r.line}`;
+    // A row that cannot be read at all is its own path (`line 12`): said once.
+    const problems = r.errors.map((e) =>
+      [e.path === `line ${r.line}` ? '' : e.path, e.reason].filter(Boolean).join(' '),
     );
+    process.stdout.write(`  ${where}: ${problems.join('; ')}\n`);
   }
   if (report.rejectedCount > 20) process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
 }

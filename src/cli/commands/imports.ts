@@ -86,7 +86,7 @@ export function registerImportsCommand(program: Command): void {
             ? `Resume: tca import FILE --dataflow ID --key ${i.key} (the same file and options)\n`
             : ''),
       );
-      printRejected(r);
+      printRejected({ ...r, format: i.format });
     }),
   );
 }
