@@ -85,6 +85,11 @@ export interface EngineAudiencesTable {
   /** When the members were removed because the end date passed (remove-at-end audiences); reset by a new backfill. */
   end_cleared_at: Generated<EpochMs | null>;
   /**
+   * When the audience was found out of its schedule (an end date passed, a start moved later) with nothing removed:
+   * its next backfill also drops the members who left the segment meanwhile, and resets it (migration 0117).
+   */
+  paused_at: Generated<EpochMs | null>;
+  /**
    * 1 once `engine_member_idents` holds this audience's delivered identifiers (migration 0106). The index is built at
    * the first removal that needs it and kept up by every commit after; an audience that only ever grows never pays
    * for it.

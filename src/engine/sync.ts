@@ -13,6 +13,8 @@ import type { EngineRuntime } from './runtime.ts';
 import type { Db } from './sql-helpers.ts';
 
 const BACKFILL_PAGE = 2000;
+/** Ledger rows checked per transaction for members who left the segment (their ids go in one `in` list). */
+const LEFT_PAGE = 500;
 
 /**
  * Reconciles the engine's audience state with the dataflows: new activated audiences get a row, audiences taken off a
@@ -89,7 +91,7 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
   // Backfill audiences whose schedule has begun.
   const waiting = await db
     .selectFrom('engine_audiences')
-    .select(['id', 'sandbox_id', 'dataflow_id', 'segment_id'])
+    .select(['id', 'sandbox_id', 'dataflow_id', 'segment_id', 'paused_at'])
     .where('lifecycle', '=', 'active')
     .where('backfilled_at', 'is', null)
     .execute();
@@ -112,11 +114,93 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
       )
         continue;
       if (!audienceActive(audience, now)) continue;
-      await backfill(rt, sandboxId, dataflow, audience);
+      await backfill(rt, sandboxId, dataflow, audience, w.paused_at !== null);
     }
   }
 
   await removeEndedMembers(rt, scope, now);
+  await markOutOfSchedule(rt, scope, now);
+}
+
+/**
+ * Audiences outside their schedule (an end date passed, or a start moved later) export nothing: ingest leaves their
+ * ledger as it was. Each is marked (`paused_at`) to be backfilled when it is active again (an end date moved
+ * later, a start reached), so it then gets every current member and loses those who left the segment meanwhile.
+ */
+async function markOutOfSchedule(
+  rt: EngineRuntime,
+  scope: { sandboxId?: string },
+  now: number,
+): Promise<void> {
+  const db = rt.store.db as unknown as Db;
+  let query = db
+    .selectFrom('dataflow_audiences as a')
+    .innerJoin('engine_audiences as e', 'e.id', 'a.id')
+    .select('a.id')
+    .where((eb) =>
+      eb.or([
+        eb('a.start_date', '>', now),
+        eb.and([eb('a.end_date', 'is not', null), eb('a.end_date', '<=', now)]),
+      ]),
+    )
+    .where('e.lifecycle', '=', 'active')
+    .where('e.backfilled_at', 'is not', null)
+    .where('e.paused_at', 'is', null);
+  if (scope.sandboxId !== undefined) query = query.where('a.sandbox_id', '=', scope.sandboxId);
+  const ids = (await query.execute()).map((r) => r.id);
+  if (ids.length === 0) return;
+  await db
+    .updateTable('engine_audiences')
+    .set({ paused_at: now, backfilled_at: null, updated_at: now })
+    .where('id', 'in', ids)
+    .execute();
+}
+
+/**
+ * Members the ledger still wants in the audience whose profile is no longer in the segment (or was erased): they left
+ * while the audience was out of schedule, when ingest did not write for it. Each is set to leave.
+ */
+async function dropMembersWhoLeft(rt: EngineRuntime, audienceId: string, segmentId: string): Promise<void> {
+  let after = '';
+  for (;;) {
+    const done = await rt.store.transaction(async (tx) => {
+      const db = tx.db as unknown as Db;
+      const rows = await db
+        .selectFrom('engine_ledger')
+        .select('member')
+        .where('audience_id', '=', audienceId)
+        .where('desired', 'is not', null)
+        .where('member', '>', after)
+        .orderBy('member')
+        .limit(LEFT_PAGE)
+        .execute();
+      const last = rows[rows.length - 1];
+      if (!last) return true;
+      after = last.member;
+      let query = db
+        .selectFrom('engine_profiles')
+        .select(['id', 'segments'])
+        .where(
+          'id',
+          'in',
+          rows.map((r) => Number(r.member)),
+        );
+      // As in the backfill: on PostgreSQL an ingest could commit between this read and the write below.
+      if (rt.store.capabilities.dialect === 'postgres') query = query.forUpdate();
+      const profiles = await query.execute();
+      const stay = new Set(
+        profiles
+          .filter((p) => (JSON.parse(p.segments) as string[]).includes(segmentId))
+          .map((p) => String(p.id)),
+      );
+      const writes = rows
+        .filter((r) => !stay.has(r.member))
+        .map((r) => ({ audienceId, member: r.member, desired: null }));
+      await writeDesired(db, rt.store.capabilities, writes, rt.now());
+      return rows.length < LEFT_PAGE;
+    });
+    if (done) return;
+  }
 }
 
 /**
@@ -177,8 +261,11 @@ async function backfill(
   sandboxId: string,
   dataflow: Parameters<typeof userFor>[0],
   audience: Pick<AudienceContext, 'id' | 'segmentId' | 'extraConsent'>,
+  /** The audience was out of schedule: members may have left the segment unnoticed. */
+  resumed = false,
 ): Promise<void> {
   const { id: audienceId, segmentId } = audience;
+  if (resumed) await dropMembersWhoLeft(rt, audienceId, segmentId);
   const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
   let after = 0;
   let total = 0;
@@ -220,7 +307,7 @@ async function backfill(
   }
   await rt.store.db
     .updateTable('engine_audiences')
-    .set({ backfilled_at: rt.now(), end_cleared_at: null, updated_at: rt.now() })
+    .set({ backfilled_at: rt.now(), end_cleared_at: null, paused_at: null, updated_at: rt.now() })
     .where('id', '=', audienceId)
     .execute();
   rt.logger.info({ audienceId, members: total }, 'audience backfilled');

@@ -798,6 +798,47 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it('brings an audience resumed after its end (or a start moved later) up to date with the segment', async () => {
+      h = await setup(backend);
+      const { audience: ended } = await flowWith(h, { mappingName: 'Ended' });
+      const { audience: postponed } = await flowWith(h, { mappingName: 'Postponed' });
+      await h.store.audiences.update('prod', ended.id, { endDate: h.clock.now() + 2 * DAY });
+      await ingestMembers(h, 3);
+      await h.engine.flush();
+      const endedX = (await xAudienceIdOf(h.store, ended.id))!;
+      const postponedX = (await xAudienceIdOf(h.store, postponed.id))!;
+      await h.store.audiences.update('prod', postponed.id, { startDate: h.clock.now() + 2 * DAY });
+
+      // While neither exports: member 0 leaves, member 1 changes email, member 10 joins.
+      h.clock.advance(DAY);
+      await h.engine.flush();
+      h.clock.advance(2 * DAY);
+      await h.engine.flush();
+      await h.engine.ingest(
+        [
+          member('e0', 'u0@x.com', 'seg', 'exited'),
+          member('e1', 'new1@x.com', 'seg'),
+          member('e10', 'u10@x.com', 'seg'),
+        ],
+        { sandboxId: 'prod' },
+      );
+      await h.engine.flush();
+      expect(xIdentifiers(h.emulator, endedX)).toEqual(expectedEmails(0, 3));
+
+      // The end moved later, and the postponed start reached: both hold the segment as it is now.
+      await h.store.audiences.update('prod', ended.id, { endDate: h.clock.now() + 10 * DAY });
+      await h.store.audiences.update('prod', postponed.id, { startDate: h.clock.now() - DAY });
+      await h.engine.flush();
+      const now = new Set([
+        `email:${emailHash('new1@x.com')}`,
+        ...expectedEmails(2, 3),
+        ...expectedEmails(10, 11),
+      ]);
+      expect(xIdentifiers(h.emulator, endedX)).toEqual(now);
+      expect(xIdentifiers(h.emulator, postponedX)).toEqual(now);
+      await expectNothingLeftToSend(h);
+    });
+
     it('removes what a request X applied but whose acceptance was never recorded, once that member left', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);

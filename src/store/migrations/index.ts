@@ -34,6 +34,7 @@ import { engineLedgerRemovedExpiryMigration } from './0113-engine-ledger-removed
 import { engineImportKeyGenerationMigration } from './0114-engine-import-key-generation.ts';
 import { engineInflightUncompressedMigration } from './0115-engine-inflight-uncompressed.ts';
 import { engineIngestRequestDigestMigration } from './0116-engine-ingest-request-digest.ts';
+import { engineAudiencePausedMigration } from './0117-engine-audience-paused.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -75,4 +76,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0114-engine-import-key-generation', engineImportKeyGenerationMigration],
   ['0115-engine-inflight-uncompressed', engineInflightUncompressedMigration],
   ['0116-engine-ingest-request-digest', engineIngestRequestDigestMigration],
+  ['0117-engine-audience-paused', engineAudiencePausedMigration],
 ];
