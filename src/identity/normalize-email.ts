@@ -5,6 +5,12 @@ import { hasInvalidCharacters, isPrintableAscii, MAX_RAW_LENGTH } from './text-g
 export const MAX_EMAIL_LENGTH = 254;
 
 const WHITESPACE = /\s/;
+// RFC 5322 specials: outside a quoted local part no address holds them, and X's account addresses are never quoted,
+// so `a,b@x.com` or `<jane@example.com>` is a paste or parsing slip that could never match.
+const SPECIALS = /[(),:;<>[\]\\"]/;
+// Invisible format characters (zero-width space and joiners, bidi marks, soft hyphen): a copy-paste artefact that
+// changes the digest while the address looks right.
+const FORMAT_CHARACTERS = /\p{Cf}/u;
 
 /**
  * Normalizes an email address the way X's User Data rules say: trim, lowercase, nothing else. Dots and `+tags` are
@@ -32,6 +38,12 @@ export function normalizeEmail(raw: string): Normalized {
     if (WHITESPACE.test(trimmed)) {
       return rejected('email_whitespace', 'The email address contains whitespace; remove it.');
     }
+    if (FORMAT_CHARACTERS.test(trimmed)) {
+      return rejected(
+        'invalid_characters',
+        'The email address contains an invisible format character (e.g. a zero-width space); remove it.',
+      );
+    }
     value = trimmed.toLowerCase();
   }
   if (value.length === 0) return rejected('empty', 'The email address is empty.');
@@ -44,6 +56,12 @@ export function normalizeEmail(raw: string): Normalized {
   if (at === 0) return rejected('email_empty_local_part', 'The email address has nothing before the "@".');
   if (at === value.length - 1)
     return rejected('email_empty_domain', 'The email address has nothing after the "@".');
+  if (SPECIALS.test(value)) {
+    return rejected(
+      'invalid_characters',
+      'The email address contains one of ( ) , : ; < > [ ] \\ " which no unquoted address holds; send the bare address.',
+    );
+  }
   const domainDot = value.indexOf('.', at + 1);
   if (domainDot === -1) {
     return rejected('email_domain_without_dot', 'The email domain has no dot (expected e.g. "example.com").');
