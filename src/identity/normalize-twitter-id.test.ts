@@ -22,6 +22,8 @@ describe('normalizeTwitterId', () => {
     ['1,000', 'twitter_id_invalid'],
     ['١٢٣', 'twitter_id_invalid'],
     ['123456789012345678901', 'too_long'],
+    ['18446744073709551616', 'too_long'],
+    ['99999999999999999999', 'too_long'],
   ])('rejects %j with %s', (raw, code) => {
     expect(normalizeTwitterId(raw)).toMatchObject({ ok: false, code });
   });

@@ -4,6 +4,7 @@ import { MAX_RAW_LENGTH } from './text-guards.ts';
 const DIGITS = /^[0-9]+$/;
 // X user ids are unsigned 64-bit integers: at most 20 decimal digits.
 const MAX_DIGITS = 20;
+const MAX_ID = '18446744073709551615';
 
 /**
  * Normalizes an X user id to a standard integer: trimmed, digits only, no sign, leading zeros removed (X hashes the
@@ -27,10 +28,12 @@ export function normalizeTwitterId(raw: string): Normalized {
   while (start < value.length - 1 && value.charCodeAt(start) === 0x30) start += 1;
   const canonical = start === 0 ? value : value.slice(start);
   if (canonical === '0') return rejected('twitter_id_invalid', 'An X user id is never zero.');
-  if (canonical.length > MAX_DIGITS) return tooLong();
+  // Equal lengths compare as numbers: 20 digits above 2^64 - 1 name no user.
+  if (canonical.length > MAX_DIGITS || (canonical.length === MAX_DIGITS && canonical > MAX_ID))
+    return tooLong();
   return accepted(canonical);
 }
 
 function tooLong(): Normalized {
-  return rejected('too_long', `An X user id has at most ${MAX_DIGITS} digits.`);
+  return rejected('too_long', `An X user id has at most ${MAX_DIGITS} digits (at most ${MAX_ID}).`);
 }
