@@ -39,7 +39,9 @@ export function parseIngestBody(
   }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // A UTF-8 byte order mark is no JSON, but editors and Windows tools write one; NDJSON lines and JSON file
+    // imports already read past it.
+    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
     throw badRequest(
       'The body is not valid JSON',
