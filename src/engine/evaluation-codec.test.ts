@@ -10,6 +10,7 @@ import type { ProfileEvaluation } from './profile-state.ts';
 const base: ProfileEvaluation = {
   key: 'k:00ff',
   previousKey: null,
+  aliasKeys: [],
   valuesText: '{"email|Email|1":["ab"]}',
   users: ['{"email":["ab"]}'],
   consentDenied: [],
@@ -26,6 +27,8 @@ describe('evaluation codec', () => {
       { ...base, key: null, users: [] },
       // A re-keyed sandbox's evaluation carries the key before.
       { ...base, previousKey: 'u:ab12' },
+      // A merged profile's evaluation carries the keys of its other ids.
+      { ...base, aliasKeys: ['k:11aa', 'k:22bb'] },
       { ...base, users: [null] },
       { ...base, users: [null, '{"email":["cd"]}', null], consentDenied: [0, 2] },
       {

@@ -11,7 +11,7 @@ const USER_SEPARATOR = '\u0002';
 const NO_USER = '-';
 
 /** The fields `encodeEvaluation` writes, in order. */
-const EVALUATION_FIELDS = 8;
+const EVALUATION_FIELDS = 9;
 
 /** An evaluation as one line of text (see `decodeEvaluation`). */
 export function encodeEvaluation(e: ProfileEvaluation): string {
@@ -24,18 +24,28 @@ export function encodeEvaluation(e: ProfileEvaluation): string {
     e.memberships.size === 0 ? '' : JSON.stringify([...e.memberships]),
     e.foreignSegments.length === 0 ? '' : JSON.stringify(e.foreignSegments),
     e.previousKey ?? '',
+    e.aliasKeys.join(','),
   ].join(FIELD_SEPARATOR);
 }
 
 /** The evaluation whose `encodeEvaluation` fields start at `fields[at]`, as it was. */
 export function decodeEvaluation(fields: readonly string[], at = 0): ProfileEvaluation {
-  const [key, valuesText, users, consentDenied, rejections, memberships, foreign, previousKey] = fields.slice(
-    at,
-    at + EVALUATION_FIELDS,
-  ) as [string, string, string, string, string, string, string, string];
+  const [key, valuesText, users, consentDenied, rejections, memberships, foreign, previousKey, aliasKeys] =
+    fields.slice(at, at + EVALUATION_FIELDS) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
   return {
     key: key === '' ? null : key,
     previousKey: previousKey === '' ? null : previousKey,
+    aliasKeys: aliasKeys === '' ? [] : aliasKeys.split(','),
     valuesText,
     users: users === '' ? [] : users.split(USER_SEPARATOR).map((user) => (user === NO_USER ? null : user)),
     consentDenied: consentDenied === '' ? [] : consentDenied.split(',').map(Number),

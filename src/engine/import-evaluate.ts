@@ -118,6 +118,7 @@ function forEachImportItem(
       // namespace (which a re-keying of the sandbox does not change).
       evaluation.key = `k:${profileKeyHash(task.keyNamespace, parsed.profileKey)}`;
       evaluation.previousKey = null;
+      evaluation.aliasKeys = [];
       emit({ line, evaluation });
     }
     return;

@@ -435,6 +435,22 @@ class ProfilePlanner {
     return { segments, text: evaluation.valuesText, segmentsText: JSON.stringify([...segments].sort()) };
   }
 
+  /**
+   * A profile the source merged into another (see `ProfileEvaluation.aliasKeys`): it leaves every audience of a segment
+   * it was in, as an exit takes a member out (identifiers the merged profile still holds stay at X, as any identifier
+   * another member wants does), and keeps no segment. Nothing is counted: it was not received.
+   */
+  retire(
+    previous: StoredProfile,
+    write: (audienceId: string, desired: string | null) => void,
+  ): PlannedProfile {
+    for (const dataflow of this.#context.dataflows)
+      for (const audience of dataflow.audiences)
+        if (previous.segments.has(audience.segmentId) && audienceActive(audience, this.#now))
+          write(audience.id, null);
+    return { segments: new Set(), text: previous.text, segmentsText: '[]' };
+  }
+
   /** The run counters of every profile planned. */
   counters(): RunCounters {
     const at = this.#now;
@@ -492,6 +508,15 @@ function planBatch(
     if (key === null || next === null) continue;
     stored.set(key, next);
     profileRows.set(key, { identities: next.text, segments: next.segmentsText });
+    for (const alias of evaluation.aliasKeys) {
+      const other = stored.get(alias);
+      if (!other || other.segments.size === 0) continue;
+      const retired = planner.retire(other, (audienceId, desired) =>
+        ledger.set(`${audienceId}\u0000${alias}`, { audienceId, key: alias, desired }),
+      );
+      stored.set(alias, retired);
+      profileRows.set(alias, { identities: retired.text, segments: retired.segmentsText });
+    }
   }
   const rows: BatchPlan['profileRows'] = [];
   for (const [key, row] of profileRows) {
@@ -512,8 +537,45 @@ function membersOf(writes: readonly KeyedWrite[], ids: ReadonlyMap<string, numbe
   }));
 }
 
+/** The keys a batch's profiles are stored under, and those of profiles they merged (see `aliasKeys`). */
 function keysOf(evaluations: readonly ProfileEvaluation[]): string[] {
-  return [...new Set(evaluations.map((e) => e.key).filter((k): k is string => k !== null))];
+  const keys = new Set<string>();
+  for (const e of evaluations) {
+    if (e.key === null) continue;
+    keys.add(e.key);
+    for (const alias of e.aliasKeys) keys.add(alias);
+  }
+  return [...keys];
+}
+
+/**
+ * Profiles of the batch not stored under their keys, but under the key of another of their ids (a profile the source
+ * merged, met alone before): each such row is adopted under the profile's key (the first alias found), so the person
+ * keeps one ledger member and X is sent only what changed. A row is adopted once, by the first profile naming it.
+ */
+async function adoptAliasKeys(
+  db: Db,
+  context: SandboxContext,
+  evaluations: readonly ProfileEvaluation[],
+  stored: Map<string, LoadedProfile>,
+): Promise<void> {
+  for (const evaluation of evaluations) {
+    const key = evaluation.key;
+    if (key === null || evaluation.aliasKeys.length === 0 || stored.has(key)) continue;
+    const alias = evaluation.aliasKeys.find((k) => stored.has(k));
+    if (alias === undefined) continue;
+    const profile = stored.get(alias)!;
+    // Keyed on the alias too: a concurrent batch that adopted the row first leaves nothing to update here.
+    const result = await db
+      .updateTable('engine_profiles')
+      .set({ profile_key: key, key_gen: context.keyGeneration })
+      .where('id', '=', profile.id)
+      .where('profile_key', '=', alias)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) continue;
+    stored.delete(alias);
+    stored.set(key, { ...profile, keyGen: context.keyGeneration });
+  }
 }
 
 /**
@@ -532,6 +594,7 @@ export async function applyEvaluations(
 ): Promise<number> {
   const stored = await loadProfiles(db, context.sandboxId, keysOf(evaluations));
   await adoptPreviousKeys(db, store, context, evaluations, stored);
+  await adoptAliasKeys(db, context, evaluations, stored);
   const plan = planBatch(evaluations, stored, context, now, excluded, extra);
   const generation = context.keyGeneration;
   const ids = new Map<string, number>();
@@ -597,6 +660,16 @@ export function applyEvaluationsSqlite(
         row = { ...old, key_gen: generation };
       }
     }
+    if (!row) {
+      // A profile the source merged, met alone before under another of its ids: adopted under this key.
+      for (const alias of evaluation.aliasKeys) {
+        const found = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
+        if (!found) continue;
+        st.adoptProfile.run(key, prefix, generation, found.id);
+        row = { ...found, key_gen: generation };
+        break;
+      }
+    }
     const previous = row ? loadedProfile(row.id, row.identities, row.segments) : undefined;
     writes.length = 0;
     const next = planner.plan(evaluation, previous, collect)!;
@@ -620,6 +693,17 @@ export function applyEvaluationsSqlite(
       st.upsertDesired.run(audienceId, member, desired, pending, pending ? now : null, now);
     }
     written += writes.length;
+    // The other profiles it merged leave their audiences.
+    for (const alias of evaluation.aliasKeys) {
+      const other = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
+      if (!other || other.segments === '[]') continue;
+      writes.length = 0;
+      const retired = planner.retire(loadedProfile(other.id, other.identities, other.segments), collect);
+      st.updateProfile.run(retired.text, retired.segmentsText, now, other.id);
+      for (const [audienceId] of writes)
+        st.upsertDesired.run(audienceId, String(other.id), null, 0, null, now);
+      written += writes.length;
+    }
   }
   planner.counters().writeSqlite(st);
   return written;

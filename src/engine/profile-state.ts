@@ -31,6 +31,13 @@ export interface ProfileEvaluation {
    * it differs from `key`; a profile not found under `key` is looked for, and adopted, under it. Null otherwise.
    */
   previousKey: string | null;
+  /**
+   * The keys of the profile's other ids in the namespace its key comes from (a profile the source merged: ECIDs of
+   * two devices, say), each the key of a profile met alone before. Such a profile is this one now: it is adopted (when
+   * none is stored under `key`) or leaves every audience, so what it added is not held at X for a person it no longer
+   * is. Empty for a profile with one id there.
+   */
+  aliasKeys: string[];
   /** The values each mapping row produced (`RowValues`) as the profile row stores them: JSON. */
   valuesText: string;
   /** The user each dataflow of the context yields (see `userFor`), in the context's dataflow order. */
@@ -137,7 +144,8 @@ export function evaluateProfile(
   }
 
   const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
-  const key = profileKeyOf(identityMap, context.keyNamespaces, values, profileKeyHash);
+  const aliasKeys: string[] = [];
+  const key = profileKeyOf(identityMap, context.keyNamespaces, values, profileKeyHash, aliasKeys);
   let previousKey: string | null = null;
   if (context.previousKeyNamespaces !== null && key !== null) {
     previousKey = profileKeyOf(identityMap, context.previousKeyNamespaces, values, profileKeyHash);
@@ -148,6 +156,7 @@ export function evaluateProfile(
   return {
     key,
     previousKey,
+    aliasKeys,
     valuesText: JSON.stringify(values),
     ...usersOf(context.dataflows, values),
     rejections,
@@ -159,13 +168,15 @@ export function evaluateProfile(
 /**
  * A profile's key under `namespaces` (upper case, in order of preference): `k:` + the keyed hash of its id in the
  * first of them it has (several ids in one: the smallest, so the key does not depend on the order the source lists
- * them); else `u:` + a digest of its mapped identifiers (`values` before consent values join them); else null.
+ * them, and the others' keys go to `aliases`); else `u:` + a digest of its mapped identifiers (`values` before
+ * consent values join them); else null.
  */
 function profileKeyOf(
   identityMap: IdentityMap,
   namespaces: readonly string[],
   values: RowValues,
   profileKeyHash: (namespace: string, id: string) => string,
+  aliases?: string[],
 ): string | null {
   // Only the key namespaces' ids are needed (matched without case).
   const byNamespace = new Map<string, string[]>();
@@ -180,8 +191,10 @@ function profileKeyOf(
   for (const namespace of namespaces) {
     const ids = byNamespace.get(namespace);
     if (!ids) continue;
-    const id = ids.length === 1 ? ids[0]! : [...ids].sort()[0]!;
-    return `k:${profileKeyHash(namespace, id)}`;
+    if (ids.length === 1) return `k:${profileKeyHash(namespace, ids[0]!)}`;
+    const [id, ...others] = [...new Set(ids)].sort();
+    if (aliases) for (const other of others) aliases.push(`k:${profileKeyHash(namespace, other)}`);
+    return `k:${profileKeyHash(namespace, id!)}`;
   }
   // Identifiers only: a profile whose consent changes is still the same profile.
   const rowKeys = Object.keys(values).sort();

@@ -1003,6 +1003,7 @@ for (const backend of BACKENDS) {
       const evaluation = (c: string, member: boolean) => ({
         key: `k:${hash(c)}`,
         previousKey: null,
+        aliasKeys: [],
         valuesText: JSON.stringify({ [rowKey]: [hash(c)] }),
         users: context.dataflows.map((d) => (d.id === flow.id ? JSON.stringify({ email: [hash(c)] }) : null)),
         rejections: {},
