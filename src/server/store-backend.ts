@@ -256,8 +256,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       mapping?: readonly unknown[] | undefined;
       audiences?: readonly AudienceInput[] | undefined;
     },
-    /** The stored start (ms) of each segment the dataflow activates now: a PATCH that leaves startDate out keeps it. */
-    storedStarts: ReadonlyMap<string, number> = new Map(),
+    /**
+     * The settings stored for each segment the dataflow activates now: a PATCH that leaves one out keeps it, so the
+     * checks read what the audience will have.
+     */
+    storedAudiences: ReadonlyMap<
+      string,
+      Pick<Audience, 'mappingName' | 'startDate' | 'endDate' | 'removeMembersAtEnd'>
+    > = new Map(),
   ): Promise<{ problems: ErrorDetail[]; segments: Map<string, Segment> }> => {
     const out: ErrorDetail[] = [];
     if (
@@ -291,25 +297,42 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             reason: `segment "${a.segmentId}" comes from "${seg.namespace}"; X Custom Audiences accepts only Segmentation Service (ups) people audiences`,
           });
         }
-        const mappingName = a.mappingName ?? seg?.name;
+        // What the audience will have: what the request says, else what is stored, else the default (audienceFields).
+        const stored = storedAudiences.get(a.segmentId);
+        const mappingName = a.mappingName ?? stored?.mappingName ?? seg?.name;
         out.push(...nameProblems(mappingName, 'mappingName', `audiences[${i}].mappingName`));
-        // The start the audience gets when startDate is left out: the stored one, else today (audienceFields).
-        const stored = storedStarts.get(a.segmentId);
-        const startDate = a.startDate ?? dayOf(stored ?? Math.floor(now() / DAY_MS) * DAY_MS);
-        if (a.endDate !== undefined && a.endDate !== null && startDate !== null && a.endDate < startDate) {
-          out.push({
-            path: `audiences[${i}].endDate`,
-            reason:
-              a.startDate !== undefined
-                ? 'must not be before startDate'
-                : `must not be before startDate (${startDate}, ${stored === undefined ? 'today, the default' : 'as stored'}): send a later endDate, or an earlier startDate with it`,
-          });
+        const startDate = a.startDate ?? dayOf(stored?.startDate ?? Math.floor(now() / DAY_MS) * DAY_MS);
+        const endDate =
+          a.endDate !== undefined ? a.endDate : stored?.endDate == null ? null : dayOf(stored.endDate);
+        if (endDate !== null && startDate !== null && endDate < startDate) {
+          out.push(
+            a.endDate === undefined
+              ? {
+                  path: `audiences[${i}].startDate`,
+                  reason: `must not be after endDate (${endDate}, as stored): send an earlier startDate, or a later endDate with it`,
+                }
+              : {
+                  path: `audiences[${i}].endDate`,
+                  reason:
+                    a.startDate !== undefined
+                      ? 'must not be before startDate'
+                      : `must not be before startDate (${startDate}, ${stored === undefined ? 'today, the default' : 'as stored'}): send a later endDate, or an earlier startDate with it`,
+                },
+          );
         }
-        if (a.removeMembersAtEnd === true && (a.endDate === undefined || a.endDate === null)) {
-          out.push({
-            path: `audiences[${i}].removeMembersAtEnd`,
-            reason: 'needs an endDate: members are removed when the end date passes',
-          });
+        if ((a.removeMembersAtEnd ?? stored?.removeMembersAtEnd) === true && endDate === null) {
+          out.push(
+            a.removeMembersAtEnd === true
+              ? {
+                  path: `audiences[${i}].removeMembersAtEnd`,
+                  reason: 'needs an endDate: members are removed when the end date passes',
+                }
+              : {
+                  path: `audiences[${i}].endDate`,
+                  reason:
+                    'cannot be cleared while removeMembersAtEnd is on (as stored): send removeMembersAtEnd: false with it',
+                },
+          );
         }
       });
     }
@@ -1198,8 +1221,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             .filter(isActivated)
             .map((a) => [a.segmentId, a]),
         );
-        const storedStarts = new Map([...live].map(([segmentId, a]) => [segmentId, a.startDate]));
-        const { problems: p, segments } = await checkDataflow(sandboxId, patch, storedStarts);
+        const { problems: p, segments } = await checkDataflow(sandboxId, patch, live);
         if (patch.audiences !== undefined) {
           patch.audiences.forEach((w, i) => {
             const a = live.get(w.segmentId);
@@ -1248,13 +1270,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
                 await tx.audiences.update(sandboxId, a.id, { state: 'removing' });
                 continue;
               }
+              // A setting left out keeps its stored value (send null to clear endDate or ttlDays).
               const f = audienceFields(w, segments.get(w.segmentId));
               await tx.audiences.update(sandboxId, a.id, {
-                mappingName: f.mappingName,
+                ...(w.mappingName !== undefined ? { mappingName: f.mappingName } : {}),
                 ...(w.startDate !== undefined ? { startDate: f.startDate } : {}),
-                endDate: f.endDate,
-                ttlDays: f.ttlDays,
-                removeMembersAtEnd: f.removeMembersAtEnd,
+                ...(w.endDate !== undefined ? { endDate: f.endDate } : {}),
+                ...(w.ttlDays !== undefined ? { ttlDays: f.ttlDays } : {}),
+                ...(w.removeMembersAtEnd !== undefined ? { removeMembersAtEnd: f.removeMembersAtEnd } : {}),
               });
               wanted.delete(a.segmentId);
             }

@@ -151,6 +151,61 @@ describe('errors', () => {
     expect(after.body.items).toHaveLength(before.body.items.length);
   });
 
+  it('keeps the settings a segment listed again in a PATCH leaves out, and clears only those sent as null', async () => {
+    const created = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: {
+        name: 'Kept settings',
+        destinationId,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [
+          {
+            segmentId: SEG,
+            mappingName: 'Loyal EU',
+            startDate: '2099-01-01',
+            endDate: '2099-02-01',
+            ttlDays: 30,
+            removeMembersAtEnd: true,
+          },
+        ],
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const patch = (audiences: unknown[]) =>
+      t.call('PATCH', `/api/v1/dataflows/${id}`, { token: t.adminToken, body: { audiences } });
+    const settings = async () => {
+      const a = (await t.call('GET', `/api/v1/dataflows/${id}`, { token: t.adminToken })).body.audiences[0];
+      return [a.mappingName, a.startDate, a.endDate, a.ttlDays, a.removeMembersAtEnd];
+    };
+    const stored = ['Loyal EU', '2099-01-01', '2099-02-01', 30, true];
+
+    // Adding a segment while listing the first by its id alone changes nothing of the first.
+    const added = await patch([{ segmentId: SEG }, { segmentId: SEG2 }]);
+    expect(added.status, JSON.stringify(added.body)).toBe(200);
+    expect(await settings()).toEqual(stored);
+
+    // Checked against what the audience will have: a start after the stored end, an end cleared under the removal.
+    const late = await patch([{ segmentId: SEG, startDate: '2099-03-01' }, { segmentId: SEG2 }]);
+    expect(late.status).toBe(400);
+    expect(late.body.error.details).toEqual([
+      { path: 'audiences[0].startDate', reason: expect.stringContaining('2099-02-01') },
+    ]);
+    const cleared = await patch([{ segmentId: SEG, endDate: null }, { segmentId: SEG2 }]);
+    expect(cleared.status).toBe(400);
+    expect(cleared.body.error.details).toEqual([
+      { path: 'audiences[0].endDate', reason: expect.stringContaining('removeMembersAtEnd') },
+    ]);
+    expect(await settings()).toEqual(stored);
+
+    const off = await patch([
+      { segmentId: SEG, endDate: null, ttlDays: null, removeMembersAtEnd: false },
+      { segmentId: SEG2 },
+    ]);
+    expect(off.status, JSON.stringify(off.body)).toBe(200);
+    expect(await settings()).toEqual(['Loyal EU', '2099-01-01', null, null, false]);
+  });
+
   it('refuses an end date before the start the audience gets when startDate is left out, and changes nothing', async () => {
     const create = (name: string, audience: Record<string, string>) =>
       t.call('POST', '/api/v1/dataflows', {

@@ -1501,11 +1501,12 @@ function toDraft(schedule: Dataflow['audiences'][number]): ScheduleDraft {
 
 /**
  * The schedule fields a saved segment may change. The X audience it attaches to is fixed once activated (the service
- * refuses a change), so it is left out and the service keeps it.
+ * refuses a change), so it is left out and the service keeps it. The service keeps any setting left out, so an
+ * emptied end date or TTL, or an unticked removal at the end, is sent as cleared.
  */
 function scheduleToPatch(draft: ScheduleDraft): ScheduleInput {
   const { existingXAudienceId: _fixed, ...rest } = scheduleToRequest(draft);
-  return rest;
+  return { endDate: null, ttlDays: null, removeMembersAtEnd: false, ...rest };
 }
 
 /** Which X audience a saved segment uses: read-only, the service decides it on the first delivery. */
