@@ -122,6 +122,16 @@ export async function syncAudiences(rt: EngineRuntime, scope: { sandboxId?: stri
   await markOutOfSchedule(rt, scope, now);
 }
 
+/** The ids of the active engine audiences (`e`) with their activation (`a`), of the scope's sandbox. */
+function activeAudiences(db: Db, scope: { sandboxId?: string }) {
+  const query = db
+    .selectFrom('dataflow_audiences as a')
+    .innerJoin('engine_audiences as e', 'e.id', 'a.id')
+    .select('a.id')
+    .where('e.lifecycle', '=', 'active');
+  return scope.sandboxId === undefined ? query : query.where('a.sandbox_id', '=', scope.sandboxId);
+}
+
 /**
  * Audiences outside their schedule (an end date passed, or a start moved later) export nothing: ingest leaves their
  * ledger as it was. Each is marked (`paused_at`) to be backfilled when it is active again (an end date moved
@@ -133,20 +143,15 @@ async function markOutOfSchedule(
   now: number,
 ): Promise<void> {
   const db = rt.store.db as unknown as Db;
-  let query = db
-    .selectFrom('dataflow_audiences as a')
-    .innerJoin('engine_audiences as e', 'e.id', 'a.id')
-    .select('a.id')
+  const query = activeAudiences(db, scope)
     .where((eb) =>
       eb.or([
         eb('a.start_date', '>', now),
         eb.and([eb('a.end_date', 'is not', null), eb('a.end_date', '<=', now)]),
       ]),
     )
-    .where('e.lifecycle', '=', 'active')
     .where('e.backfilled_at', 'is not', null)
     .where('e.paused_at', 'is', null);
-  if (scope.sandboxId !== undefined) query = query.where('a.sandbox_id', '=', scope.sandboxId);
   const ids = (await query.execute()).map((r) => r.id);
   if (ids.length === 0) return;
   await db
@@ -214,16 +219,11 @@ async function removeEndedMembers(
   now: number,
 ): Promise<void> {
   const db = rt.store.db as unknown as Db;
-  let query = db
-    .selectFrom('dataflow_audiences as a')
-    .innerJoin('engine_audiences as e', 'e.id', 'a.id')
-    .select('a.id')
+  const query = activeAudiences(db, scope)
     .where('a.remove_members_at_end', '=', 1)
     .where('a.end_date', 'is not', null)
     .where('a.end_date', '<=', now)
-    .where('e.lifecycle', '=', 'active')
     .where('e.end_cleared_at', 'is', null);
-  if (scope.sandboxId !== undefined) query = query.where('a.sandbox_id', '=', scope.sandboxId);
   for (const { id } of await query.execute()) {
     let removed = 0;
     for (;;) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/backends.ts';
+import { BACKENDS, type Backend } from '../store/backends.ts';
 import {
   activateSegment,
   emailHash,
@@ -30,19 +30,25 @@ async function deliver(h: Harness, profiles: unknown[]): Promise<void> {
   await h.engine.flush();
 }
 
+/** An audience of segment `seg` on a fresh store of `backend`, `first` delivered to it; `atX` reads its members. */
+async function audienceWith(backend: Backend, first: unknown[]) {
+  const h = await setup(backend);
+  const { audience } = await activateSegment(h, {
+    mapping: MAPPING,
+    segmentId: 'seg',
+    mappingName: 'Merged',
+  });
+  await deliver(h, first);
+  const xId = (await xAudienceIdOf(h.store, audience.id))!;
+  return { h, atX: () => xIdentifiers(h.emulator, xId) };
+}
+
 for (const backend of BACKENDS) {
   describe(`profiles the source merged (${backend.name})`, () => {
     it('adopts the profile met before under another id: the exit of the merged profile reaches X', async () => {
-      const h = await setup(backend);
-      const { audience } = await activateSegment(h, {
-        mapping: MAPPING,
-        segmentId: 'seg',
-        mappingName: 'Merged',
-      });
       // e2 sorts after e1: the merged profile's key is e1's, under which nothing was stored.
-      await deliver(h, [profile(['e2'], ['a@x.com'])]);
-      const xId = (await xAudienceIdOf(h.store, audience.id))!;
-      expect(xIdentifiers(h.emulator, xId)).toEqual(at('a@x.com'));
+      const { h, atX } = await audienceWith(backend, [profile(['e2'], ['a@x.com'])]);
+      expect(atX()).toEqual(at('a@x.com'));
       const requests = usersRequests(h.emulator);
 
       // The merged profile is the one met before: nothing changed at X, nothing is sent.
@@ -50,50 +56,36 @@ for (const backend of BACKENDS) {
       expect(usersRequests(h.emulator)).toBe(requests);
 
       await deliver(h, [profile(['e2', 'e1'], ['a@x.com'], 'exited')]);
-      expect(xIdentifiers(h.emulator, xId)).toEqual(new Set());
+      expect(atX()).toEqual(new Set());
       // Met alone again later, the adopted profile is the merged one.
       await deliver(h, [profile(['e1'], ['a@x.com'])]);
-      expect(xIdentifiers(h.emulator, xId)).toEqual(at('a@x.com'));
+      expect(atX()).toEqual(at('a@x.com'));
     });
 
     it('takes every other profile it merged out of the audience, keeping what the merged profile holds', async () => {
-      const h = await setup(backend);
-      const { audience } = await activateSegment(h, {
-        mapping: MAPPING,
-        segmentId: 'seg',
-        mappingName: 'Merged',
-      });
-      await deliver(h, [
+      const { h, atX } = await audienceWith(backend, [
         profile(['e1'], ['a@x.com']),
         profile(['e2'], ['b@x.com']),
         profile(['e3'], ['c@x.com']),
       ]);
-      const xId = (await xAudienceIdOf(h.store, audience.id))!;
-      expect(xIdentifiers(h.emulator, xId)).toEqual(at('a@x.com', 'b@x.com', 'c@x.com'));
+      expect(atX()).toEqual(at('a@x.com', 'b@x.com', 'c@x.com'));
 
       // e1, e2 and e3 are one person, who kept the first two emails.
       await deliver(h, [profile(['e3', 'e1', 'e2'], ['a@x.com', 'b@x.com'])]);
-      expect(xIdentifiers(h.emulator, xId)).toEqual(at('a@x.com', 'b@x.com'));
+      expect(atX()).toEqual(at('a@x.com', 'b@x.com'));
 
       await deliver(h, [profile(['e1', 'e2', 'e3'], ['a@x.com', 'b@x.com'], 'exited')]);
-      expect(xIdentifiers(h.emulator, xId)).toEqual(new Set());
+      expect(atX()).toEqual(new Set());
     });
 
     it('retires a profile met alone earlier in the batch that merges it', async () => {
-      const h = await setup(backend);
-      const { audience } = await activateSegment(h, {
-        mapping: MAPPING,
-        segmentId: 'seg',
-        mappingName: 'Merged',
-      });
-      await deliver(h, [
+      const { atX } = await audienceWith(backend, [
         profile(['e2'], ['b@x.com']),
         profile(['e1', 'e2'], ['a@x.com']),
         profile(['e4'], ['d@x.com']),
         profile(['e3', 'e4'], ['c@x.com']),
       ]);
-      const xId = (await xAudienceIdOf(h.store, audience.id))!;
-      expect(xIdentifiers(h.emulator, xId)).toEqual(at('a@x.com', 'c@x.com'));
+      expect(atX()).toEqual(at('a@x.com', 'c@x.com'));
     });
   });
 }

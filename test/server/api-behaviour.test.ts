@@ -7,6 +7,18 @@ let destinationId: string;
 const SEG = 'seg-loyal';
 const SEG2 = 'seg-cart';
 
+/** Creates a dataflow to the test destination, mapping Email, with `audiences`. */
+const createDataflow = (name: string, audiences: unknown[]) =>
+  t.call('POST', '/api/v1/dataflows', {
+    token: t.adminToken,
+    body: {
+      name,
+      destinationId,
+      mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+      audiences,
+    },
+  });
+
 const ledgerRows = async () =>
   Number(
     (
@@ -130,19 +142,11 @@ describe('errors', () => {
 
   it('refuses dates that are not on the calendar, naming the field, and creates nothing', async () => {
     const before = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
-    const r = await t.call('POST', '/api/v1/dataflows', {
-      token: t.adminToken,
-      body: {
-        name: 'Impossible dates',
-        destinationId,
-        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
-        audiences: [
-          // February 30th used to become March 2nd; month 13 used to end in a 500.
-          { segmentId: SEG, startDate: '2027-02-30' },
-          { segmentId: SEG2, startDate: '2027-13-45', endDate: '2028-00-10' },
-        ],
-      },
-    });
+    const r = await createDataflow('Impossible dates', [
+      // February 30th used to become March 2nd; month 13 used to end in a 500.
+      { segmentId: SEG, startDate: '2027-02-30' },
+      { segmentId: SEG2, startDate: '2027-13-45', endDate: '2028-00-10' },
+    ]);
     expect(r.status, JSON.stringify(r.body)).toBe(400);
     expect(r.body.error.code).toBe('validation_failed');
     const paths = (r.body.error.details as Array<{ path: string }>).map((d) => d.path);
@@ -152,24 +156,16 @@ describe('errors', () => {
   });
 
   it('keeps the settings a segment listed again in a PATCH leaves out, and clears only those sent as null', async () => {
-    const created = await t.call('POST', '/api/v1/dataflows', {
-      token: t.adminToken,
-      body: {
-        name: 'Kept settings',
-        destinationId,
-        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
-        audiences: [
-          {
-            segmentId: SEG,
-            mappingName: 'Loyal EU',
-            startDate: '2099-01-01',
-            endDate: '2099-02-01',
-            ttlDays: 30,
-            removeMembersAtEnd: true,
-          },
-        ],
+    const created = await createDataflow('Kept settings', [
+      {
+        segmentId: SEG,
+        mappingName: 'Loyal EU',
+        startDate: '2099-01-01',
+        endDate: '2099-02-01',
+        ttlDays: 30,
+        removeMembersAtEnd: true,
       },
-    });
+    ]);
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body.id as string;
     const patch = (audiences: unknown[]) =>
@@ -208,15 +204,7 @@ describe('errors', () => {
 
   it('refuses an end date before the start the audience gets when startDate is left out, and changes nothing', async () => {
     const create = (name: string, audience: Record<string, string>) =>
-      t.call('POST', '/api/v1/dataflows', {
-        token: t.adminToken,
-        body: {
-          name,
-          destinationId,
-          mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
-          audiences: [{ segmentId: SEG, ...audience }],
-        },
-      });
+      createDataflow(name, [{ segmentId: SEG, ...audience }]);
     // POST: startDate defaults to today, so an end date in the past ends the audience before it starts.
     const before = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
     const past = await create('Ended already', { endDate: '2020-01-01' });
