@@ -18,7 +18,7 @@ import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt, type CadenceState } from './schedule.ts';
 import { chunkRows, chunksOf, same, typed, unnestRows, type Db } from './sql-helpers.ts';
-import { sqliteStatements } from './sqlite-statements.ts';
+import { sqliteStatements, type SqliteStatements } from './sqlite-statements.ts';
 import type { EngineXClient } from './x-port.ts';
 import { identifierCount, identifierPrefixes, mergeUsers, parseUser, serializeUser } from './xuser.ts';
 
@@ -37,15 +37,29 @@ export class LeaseLostError extends Error {
   }
 }
 
-/** Renews this worker's lease on the audience; throws `LeaseLostError` when another worker holds it now. */
-export async function renewLease(rt: EngineRuntime, audienceId: string): Promise<void> {
-  const result = await rt.store.db
+/**
+ * Renews this worker's lease on the audience from `now`, on `db` (a transaction's, for a renewal that must commit or
+ * roll back with its writes); throws `LeaseLostError` when another worker holds it now.
+ */
+export async function renewLease(
+  rt: EngineRuntime,
+  audienceId: string,
+  db: Db = rt.store.db as unknown as Db,
+  now = rt.now(),
+): Promise<void> {
+  const result = await db
     .updateTable('engine_audiences')
-    .set({ lease_until: rt.now() + rt.tuning.leaseMs })
+    .set({ lease_until: now + rt.tuning.leaseMs })
     .where('id', '=', audienceId)
     .where('lease_owner', '=', rt.workerId)
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) throw new LeaseLostError(audienceId);
+}
+
+/** `renewLease` inside a SQLite transaction, with its prepared statement. */
+function renewLeaseSqlite(st: SqliteStatements, rt: EngineRuntime, audienceId: string, now: number): void {
+  if (st.renewLease.run(now + rt.tuning.leaseMs, audienceId, rt.workerId).changes === 0)
+    throw new LeaseLostError(audienceId);
 }
 
 /** What one delivery pass did for one audience. */
@@ -837,8 +851,7 @@ async function commit(
         if (inflight !== null) st.deleteInflight.run(inflight);
         counters.writeSqlite(st);
         // Rolls the commit back when another worker took the audience over meanwhile.
-        if (st.renewLease.run(now + rt.tuning.leaseMs, audience.id, rt.workerId).changes === 0)
-          throw new LeaseLostError(audience.id);
+        renewLeaseSqlite(st, rt, audience.id, now);
       })(),
     );
     return;
@@ -902,14 +915,8 @@ async function commit(
     }
     if (inflight !== null) await db.deleteFrom('engine_inflight').where('id', '=', inflight).execute();
     await counters.write(db, caps);
-    const renewed = await db
-      .updateTable('engine_audiences')
-      .set({ lease_until: now + rt.tuning.leaseMs })
-      .where('id', '=', audience.id)
-      .where('lease_owner', '=', rt.workerId)
-      .executeTakeFirst();
     // Rolls the commit back when another worker took the audience over meanwhile.
-    if (Number(renewed.numUpdatedRows) === 0) throw new LeaseLostError(audience.id);
+    await renewLease(rt, audience.id, db, now);
   });
   await rt.store.statistics.wrote({ engine_member_idents: indexed.length });
 }
@@ -961,12 +968,11 @@ async function recordSending(
     await rt.store.sqlite.exclusiveDurable((database) => {
       const st = sqliteStatements(database);
       // Nothing is sent for an audience another worker took over.
-      if (st.renewLease.run(now + rt.tuning.leaseMs, audienceId, rt.workerId).changes === 0)
-        throw new LeaseLostError(audienceId);
+      renewLeaseSqlite(st, rt, audienceId, now);
       st.insertInflight.run(inflight.id, audienceId, payload, now);
     });
   } else {
-    await renewLease(rt, audienceId);
+    await renewLease(rt, audienceId, undefined, now);
     await rt.store.db
       .insertInto('engine_inflight')
       .values({ id: inflight.id, audience_id: audienceId, members: payload, created_at: now })

@@ -27,7 +27,7 @@ import {
 } from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
 import { chunkRows, chunksOf, unnestRows, type Db } from './sql-helpers.ts';
-import { sqliteStatements } from './sqlite-statements.ts';
+import { sqliteStatements, type SqliteStatements } from './sqlite-statements.ts';
 import { hashPrefix } from '../store/hash-prefix.ts';
 import { sha256Hex } from '../identity/sha256-hex.ts';
 
@@ -176,15 +176,23 @@ async function adoptPreviousKeys(
     const profile = old.get(evaluation.previousKey!);
     if (!profile || profile.keyGen >= generation) continue;
     old.delete(evaluation.previousKey!);
-    // Keyed on the old key too: a concurrent batch that adopted the row first leaves nothing to update here.
-    const result = await db
-      .updateTable('engine_profiles')
-      .set({ profile_key: evaluation.key!, key_gen: generation })
-      .where('id', '=', profile.id)
-      .where('profile_key', '=', evaluation.previousKey!)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) > 0) stored.set(evaluation.key!, { ...profile, keyGen: generation });
+    if (await adoptRow(db, profile.id, evaluation.previousKey!, evaluation.key!, generation))
+      stored.set(evaluation.key!, { ...profile, keyGen: generation });
   }
+}
+
+/**
+ * Moves the profile row `id` from key `from` to `key` in key generation `generation`; false when a concurrent batch
+ * moved it first (the update is keyed on `from` too, so it then changes nothing).
+ */
+async function adoptRow(db: Db, id: number, from: string, key: string, generation: number): Promise<boolean> {
+  const result = await db
+    .updateTable('engine_profiles')
+    .set({ profile_key: key, key_gen: generation })
+    .where('id', '=', id)
+    .where('profile_key', '=', from)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
 /**
@@ -500,20 +508,20 @@ function planBatch(
   const profileRows = new Map<string, { identities: string; segments: string }>();
   // States as this batch leaves them (a key can occur more than once), starting from the stored ones.
   const stored = new Map<string, StoredProfile>(loaded);
+  // The ledger writes of the profile stored under `key`, the last for each audience.
+  const writeFor = (key: string) => (audienceId: string, desired: string | null) =>
+    void ledger.set(`${audienceId}\u0000${key}`, { audienceId, key, desired });
   for (const evaluation of evaluations) {
     const key = evaluation.key;
-    const next = planner.plan(evaluation, key === null ? undefined : stored.get(key), (audienceId, desired) =>
-      ledger.set(`${audienceId}\u0000${key}`, { audienceId, key: key!, desired }),
-    );
+    // Without a key, `plan` writes nothing.
+    const next = planner.plan(evaluation, key === null ? undefined : stored.get(key), writeFor(key ?? ''));
     if (key === null || next === null) continue;
     stored.set(key, next);
     profileRows.set(key, { identities: next.text, segments: next.segmentsText });
     for (const alias of evaluation.aliasKeys) {
       const other = stored.get(alias);
       if (!other || other.segments.size === 0) continue;
-      const retired = planner.retire(other, (audienceId, desired) =>
-        ledger.set(`${audienceId}\u0000${alias}`, { audienceId, key: alias, desired }),
-      );
+      const retired = planner.retire(other, writeFor(alias));
       stored.set(alias, retired);
       profileRows.set(alias, { identities: retired.text, segments: retired.segmentsText });
     }
@@ -565,14 +573,7 @@ async function adoptAliasKeys(
     const alias = evaluation.aliasKeys.find((k) => stored.has(k));
     if (alias === undefined) continue;
     const profile = stored.get(alias)!;
-    // Keyed on the alias too: a concurrent batch that adopted the row first leaves nothing to update here.
-    const result = await db
-      .updateTable('engine_profiles')
-      .set({ profile_key: key, key_gen: context.keyGeneration })
-      .where('id', '=', profile.id)
-      .where('profile_key', '=', alias)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) continue;
+    if (!(await adoptRow(db, profile.id, alias, key, context.keyGeneration))) continue;
     stored.delete(alias);
     stored.set(key, { ...profile, keyGen: context.keyGeneration });
   }
@@ -624,6 +625,19 @@ export async function applyEvaluations(
   return plan.writes.length;
 }
 
+/** Writes one ledger member's desired states (audience, user or null) with SQLite's prepared statement. */
+function upsertLedgerSqlite(
+  st: SqliteStatements,
+  member: string,
+  writes: ReadonlyArray<readonly [audienceId: string, desired: string | null]>,
+  now: number,
+): void {
+  for (const [audienceId, desired] of writes) {
+    const pending = desired === null ? 0 : 1;
+    st.upsertDesired.run(audienceId, member, desired, pending, pending ? now : null, now);
+  }
+}
+
 /**
  * `applyEvaluations` on SQLite's connection with prepared statements; call inside `database.transaction`. Profiles
  * are looked up, planned and written one at a time (a key met again in the batch reads what the batch wrote), so no
@@ -660,9 +674,12 @@ export function applyEvaluationsSqlite(
         row = { ...old, key_gen: generation };
       }
     }
+    // The merged profiles' keys looked up already: none is stored under them (the last one's row, if any, adopted).
+    let looked = 0;
     if (!row) {
       // A profile the source merged, met alone before under another of its ids: adopted under this key.
-      for (const alias of evaluation.aliasKeys) {
+      while (looked < evaluation.aliasKeys.length) {
+        const alias = evaluation.aliasKeys[looked++]!;
         const found = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
         if (!found) continue;
         st.adoptProfile.run(key, prefix, generation, found.id);
@@ -687,21 +704,17 @@ export function applyEvaluationsSqlite(
       if (row.identities !== next.text || row.segments !== next.segmentsText)
         st.updateProfile.run(next.text, next.segmentsText, now, id);
     }
-    const member = String(id);
-    for (const [audienceId, desired] of writes) {
-      const pending = desired === null ? 0 : 1;
-      st.upsertDesired.run(audienceId, member, desired, pending, pending ? now : null, now);
-    }
+    upsertLedgerSqlite(st, String(id), writes, now);
     written += writes.length;
     // The other profiles it merged leave their audiences.
-    for (const alias of evaluation.aliasKeys) {
+    for (let i = looked; i < evaluation.aliasKeys.length; i += 1) {
+      const alias = evaluation.aliasKeys[i]!;
       const other = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
       if (!other || other.segments === '[]') continue;
       writes.length = 0;
       const retired = planner.retire(loadedProfile(other.id, other.identities, other.segments), collect);
       st.updateProfile.run(retired.text, retired.segmentsText, now, other.id);
-      for (const [audienceId] of writes)
-        st.upsertDesired.run(audienceId, String(other.id), null, 0, null, now);
+      upsertLedgerSqlite(st, String(other.id), writes, now);
       written += writes.length;
     }
   }

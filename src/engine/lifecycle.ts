@@ -238,27 +238,28 @@ async function rename(
     const name = suffixedName(base, attempt);
     const holder = await client.findCustomAudienceByName(accountId, name);
     if (holder && holder.id !== xAudienceId) continue;
-    try {
-      const updated =
-        holder === null ? await client.updateCustomAudience(accountId, xAudienceId, { name }) : holder;
-      await recordXAudience(rt, audienceId, {
-        id: xAudienceId,
-        name: updated.name,
-        base,
-        createdByEngine: true,
-      });
-      rt.logger.info({ audienceId, xAudienceId }, 'renamed X audience');
-      return { ok: true, xAudienceId, name: updated.name, change: 'renamed' };
-    } catch (error) {
-      const refusal = await nameRefusal(client, accountId, name, error);
-      if (refusal === null) throw error;
-      if ('invalid' in refusal) return { ok: false, reason: 'invalid_name', message: refusal.invalid };
-      // An earlier rename whose answer was lost (a timeout) reached X after the lookup above: it is done.
-      if (refusal.taken.id === xAudienceId) {
-        await recordXAudience(rt, audienceId, { id: xAudienceId, name, base, createdByEngine: true });
-        return { ok: true, xAudienceId, name, change: 'renamed' };
+    let updated = holder;
+    if (updated === null) {
+      try {
+        updated = await client.updateCustomAudience(accountId, xAudienceId, { name });
+      } catch (error) {
+        const refusal = await nameRefusal(client, accountId, name, error);
+        if (refusal === null) throw error;
+        if ('invalid' in refusal) return { ok: false, reason: 'invalid_name', message: refusal.invalid };
+        // Taken by another audience: the next name. By this one: an earlier rename whose answer was lost (a timeout)
+        // reached X after the lookup above, and it is done.
+        if (refusal.taken.id !== xAudienceId) continue;
+        updated = refusal.taken;
       }
     }
+    await recordXAudience(rt, audienceId, {
+      id: xAudienceId,
+      name: updated.name,
+      base,
+      createdByEngine: true,
+    });
+    rt.logger.info({ audienceId, xAudienceId }, 'renamed X audience');
+    return { ok: true, xAudienceId, name: updated.name, change: 'renamed' };
   }
   return {
     ok: false,

@@ -369,9 +369,11 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
     );
     let oldest: number | null = null;
     let dueAt: number | null = null;
+    let waiting = 0;
     for (const o of outlook.values()) {
       if (o.oldestAt !== null && (oldest === null || o.oldestAt < oldest)) oldest = o.oldestAt;
       if (o.dueAt !== null && (dueAt === null || o.dueAt < dueAt)) dueAt = o.dueAt;
+      waiting += o.adds + o.removes;
     }
     // The last day's runs, newest first, with the counts alerts and run notifications read: a service that was down
     // for hours still tells of the newest run that ended meanwhile.
@@ -387,8 +389,6 @@ async function collectHealth(store: Store, engine: EnginePort, now: () => number
       failed: Number(r['identitiesFailed'] ?? 0),
       pendingSample: r['pendingChanges'] == null ? 0 : Number(r['pendingChanges']),
     }));
-    let waiting = 0;
-    for (const o of outlook.values()) waiting += o.adds + o.removes;
     // The rate alerts read the newest run with anything counted among those that started in the last two hours.
     const rateFrom = Math.floor((now() - 2 * HOUR_MS) / HOUR_MS) * HOUR_MS;
     const latest = runs.find(

@@ -1,5 +1,4 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely, type Transaction } from 'kysely';
@@ -24,7 +23,7 @@ import type { SecretBox } from './secret-box.ts';
 import { loadSecretKey, parseSecretKey } from './secret-key.ts';
 import { settleSecretKey, type KeyRotation } from './secret-key-rotation.ts';
 import { TransactionGuard } from './transaction-guard.ts';
-import { openSqlite, WalSync, type SqliteSynchronous } from './sqlite-backend.ts';
+import { createPrivateFile, openSqlite, WalSync, type SqliteSynchronous } from './sqlite-backend.ts';
 import { startSqliteCheckpointer, type SqliteCheckpointer } from './sqlite-checkpointer.ts';
 import { isPostgresUrl } from './store-url.ts';
 
@@ -239,8 +238,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       },
       backup: async (path) => {
         await db.connection().execute(async () => {
-          // The copy holds what the store holds: the owner's alone, as the store's own file.
-          closeSync(openSync(path, 'a', 0o600));
+          createPrivateFile(path);
           await database.backup(path);
         });
       },

@@ -71,6 +71,14 @@ export interface SqliteBackend {
   database: BetterSqlite3.Database;
 }
 
+/**
+ * Creates `path` readable by its owner alone, when it does not exist: a store file (or a copy of one) holds hashed
+ * identifiers and sealed credentials. An existing file keeps the mode its operator gave it.
+ */
+export function createPrivateFile(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+}
+
 /** Opens (creating if needed) the SQLite file with the pragmas the store relies on. */
 export function openSqlite(
   path: string,
@@ -84,9 +92,8 @@ export function openSqlite(
 ): SqliteBackend {
   if (path !== ':memory:') {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    // A new file is made readable by its owner alone (SQLite gives its WAL and shared-memory files the same mode): it
-    // holds hashed identifiers and sealed credentials. An existing file keeps the mode its operator gave it.
-    closeSync(openSync(path, 'a', 0o600));
+    // SQLite gives the WAL and shared-memory files the mode of the database file.
+    createPrivateFile(path);
   }
   const database = new BetterSqlite3(path);
   // A new file gets 16 KiB pages (an existing one keeps its own): ledger rows of a few hundred bytes then share a
