@@ -2,11 +2,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
-import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import {
+  EMAIL_MAPPING as MAPPING,
+  activateSegment,
+  emailHash,
+  setup,
+  xAudienceIdOf,
+  xIdentifiers,
+  type Harness,
+} from './harness.ts';
 
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 const ADS = 'Cross Site Targeting';
 const POLICY = { name: 'Ads need sharing consent', marketingActions: [ADS], attribute: 'consents.share.val' };
 

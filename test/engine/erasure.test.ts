@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
-import { emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
-
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
+import {
+  EMAIL_MAPPING as MAPPING,
+  emailHash,
+  setup,
+  xAudienceIdOf,
+  xIdentifiers,
+  type Harness,
+} from './harness.ts';
 
 /** A member of both segments, keyed by its ECID. */
 const profile = (i: number) => ({

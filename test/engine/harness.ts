@@ -8,6 +8,11 @@ import { onTestFinished } from 'vitest';
 import type { Backend, TestStore } from '../store/backends.ts';
 
 export const ACCOUNT_ID = '18ce54d4x5t';
+
+/** The mapping most tests activate with: the Email namespace, normalized and hashed, to X's `email`. */
+export const EMAIL_MAPPING = [
+  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
+];
 export const CREDENTIALS = {
   consumerKey: 'demo-consumer-key',
   consumerSecret: 'demo-consumer-secret',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, type Backend } from '../store/backends.ts';
 import {
+  EMAIL_MAPPING as MAPPING,
   activateSegment,
   emailHash,
   setup,
@@ -13,10 +14,6 @@ import {
 // A source that merges profiles (one person's ECIDs from two devices, joined once they logged in) exports the merged
 // profile with every id; its key is the smallest, so it may be neither profile met before. Those are the merged
 // profile now: one is adopted under its key, the others leave their audiences, and an exit reaches X.
-
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 
 const profile = (ecids: string[], emails: string[], status: 'realized' | 'exited' = 'realized') => ({
   segmentMembership: { ups: { seg: { status } } },

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { ImportReport } from '../../src/engine/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
+  EMAIL_MAPPING as MAPPING,
   activateSegment,
   emailHash,
   makeClock,
@@ -54,9 +55,6 @@ function runChild(
   });
 }
 
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 const profile = (i: number) => ({
   segmentMembership: { ups: { seg: { status: 'realized' } } },
   identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },

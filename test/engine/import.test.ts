@@ -6,11 +6,16 @@ import { nestedParquet } from '../fixtures/parquet.ts';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { csvField } from '../../src/profile/index.ts';
 import { BACKENDS } from '../store/backends.ts';
-import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import {
+  EMAIL_MAPPING as MAPPING,
+  activateSegment,
+  emailHash,
+  setup,
+  xAudienceIdOf,
+  xIdentifiers,
+  type Harness,
+} from './harness.ts';
 
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 const profile = (i: number, status = 'realized') => ({
   segmentMembership: { ups: { seg: { status } } },
   identityMap: { ECID: [{ id: `e${i}` }], Email: [{ id: `u${i}@x.com` }] },

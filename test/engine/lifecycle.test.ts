@@ -4,6 +4,7 @@ import { createEngine } from '../../src/engine/index.ts';
 import { packUserChanges, TransientError, type XAdsClient } from '../../src/xads/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
+  EMAIL_MAPPING as MAPPING,
   ACCOUNT_ID,
   emailHash,
   seededRandom,
@@ -14,9 +15,6 @@ import {
   type Harness,
 } from './harness.ts';
 
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 const DAY = 86_400_000;
 
 const member = (

@@ -2,14 +2,19 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/backends.ts';
-import { activateSegment, emailHash, setup, xAudienceIdOf, xIdentifiers, type Harness } from './harness.ts';
+import {
+  EMAIL_MAPPING as MAPPING,
+  activateSegment,
+  emailHash,
+  setup,
+  xAudienceIdOf,
+  xIdentifiers,
+  type Harness,
+} from './harness.ts';
 
 // Re-keying a sandbox that holds profiles: each profile is adopted under its new key as it arrives, so its later
 // changes still reach X, and the end of the re-keying can remove those never met again.
 
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 const person = (ecid: string, crmId: string, email: string, status = 'realized') => ({
   segmentMembership: { ups: { seg: { status } } },
   identityMap: { ECID: [{ id: ecid }], CRMID: [{ id: crmId }], Email: [{ id: email }] },

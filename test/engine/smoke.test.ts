@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, SQLITE_BACKEND } from '../store/backends.ts';
 import {
+  EMAIL_MAPPING as MAPPING,
   activateSegment,
   emailHash,
   setup,
@@ -9,10 +10,6 @@ import {
   xIdentifiers,
   type Harness,
 } from './harness.ts';
-
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 
 describe('engine smoke', () => {
   let h: Harness | undefined;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createEngine, type EngineXClient } from '../../src/engine/index.ts';
 import { POSTGRES_BACKEND, SQLITE_BACKEND } from '../store/backends.ts';
 import {
+  EMAIL_MAPPING as MAPPING,
   emailHash,
   passThrough,
   emulatorClient,
@@ -12,10 +13,6 @@ import {
   xIdentifiers,
   type Harness,
 } from './harness.ts';
-
-const MAPPING = [
-  { sourceType: 'namespace' as const, source: 'Email', target: 'email' as const, applyTransformation: true },
-];
 
 describe('several delivery workers on PostgreSQL', () => {
   let h: Harness | undefined;
