@@ -109,6 +109,8 @@ type Stop = {
   message: string;
   nextAttemptAt?: number | null;
   error: unknown;
+  /** X confirmed the X audience gone and the audience started over (`resetXAudience`): deliver it again now. */
+  startedOver?: boolean;
 };
 
 /**
@@ -119,6 +121,8 @@ type Stop = {
 export async function deliverAudience(
   rt: EngineRuntime,
   audienceId: string,
+  /** Set on the pass that follows a start-over, which is not followed by another. */
+  startedOver = false,
 ): Promise<AudienceDeliveryReport> {
   const db = rt.store.db as unknown as Db;
   const ea = await db
@@ -221,6 +225,8 @@ export async function deliverAudience(
       ensured.error,
       ea.failures,
     );
+    if (stop.startedOver && !startedOver)
+      return afterStartOver(report, await deliverAudience(rt, audienceId, true));
     return {
       ...report,
       outcome: stop.outcome,
@@ -318,6 +324,8 @@ export async function deliverAudience(
         stop.error,
         ea.failures,
       );
+      if (handled.startedOver && !startedOver)
+        return afterStartOver(report, await deliverAudience(rt, audienceId, true));
       return {
         ...report,
         outcome: handled.outcome,
@@ -1146,6 +1154,20 @@ async function deadLetter(
   );
 }
 
+/** The report of a pass that found its X audience gone, followed by the pass that started it over. */
+function afterStartOver(
+  before: AudienceDeliveryReport,
+  after: AudienceDeliveryReport,
+): AudienceDeliveryReport {
+  return {
+    ...after,
+    requests: before.requests + after.requests,
+    added: before.added + after.added,
+    removed: before.removed + after.removed,
+    deadLettered: before.deadLettered + after.deadLettered,
+  };
+}
+
 /**
  * After a 404 about an X audience: starts the audience over (`resetXAudience`) only when X confirms the X audience is
  * gone (`xAudienceGone`). True when it did.
@@ -1248,14 +1270,15 @@ async function onError(
   } else if (stop.outcome === 'error' && stop.message === 'x_audience_gone') {
     const x = where.x;
     const xAudienceId = x?.xAudienceId ?? null;
-    if (!(x && xAudienceId !== null && (await resetIfGone(rt, where.audienceId, { ...x, xAudienceId })))) {
-      rt.logger.warn(
-        { audienceId: where.audienceId, xAudienceId },
-        'X answered 404 but does not confirm the audience is gone; retrying',
-      );
-    }
     stop.outcome = 'retrying';
     stop.message = (error as XAdsError).message;
+    // Gone for good (deleted at X, or the destination moved to another API base URL): nothing to wait for.
+    if (x && xAudienceId !== null && (await resetIfGone(rt, where.audienceId, { ...x, xAudienceId })))
+      return { ...stop, startedOver: true };
+    rt.logger.warn(
+      { audienceId: where.audienceId, xAudienceId },
+      'X answered 404 but does not confirm the audience is gone; retrying',
+    );
   } else if (stop.outcome === 'error' && stop.message === 'x_refused') {
     const refused = error as XAdsError;
     const action =

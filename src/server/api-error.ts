@@ -76,6 +76,28 @@ export const accountInUse = (input: { from: string; to: string; details: ErrorDe
     details: input.details,
   });
 
+/**
+ * New credentials, account or API URL for a destination that works, refused because they fail the preflight: each
+ * failed or skipped check, at the field it is about. Nothing was saved.
+ */
+export const connectionCheckFailed = (
+  checks: ReadonlyArray<{ id: string; label: string; status: string; message: string }>,
+) => {
+  const failed = checks.filter((c) => c.status === 'fail' || c.status === 'skipped');
+  return new ApiError({
+    status: 422,
+    code: 'connection_check_failed',
+    message:
+      `Refused: the new connection does not pass the checks (${failed.find((c) => c.status === 'fail')?.message ?? 'not every check ran'}). ` +
+      'Nothing was saved: the destination keeps its working connection and deliveries go on with it. ' +
+      'Fix what the details say and send the change again (POST /api/v1/destinations/:id/verify runs the same checks).',
+    details: failed.map((c) => ({
+      path: c.id === 'credentials' ? 'credentials' : 'accountId',
+      reason: `${c.label}: ${c.status === 'fail' ? 'failed' : 'not checked'}. ${c.message}`,
+    })),
+  });
+};
+
 export const unauthorized = (message: string) =>
   new ApiError({
     status: 401,

@@ -461,11 +461,15 @@ export function buildRoutes(options: RouteOptions): Route[] {
       permissions: ['Manage Destinations'],
       tag: 'Destinations',
       summary:
-        'Change a destination (saved unchecked; to check a new account or credentials before they replace the ' +
-        'stored ones, send them to POST /destinations/:id/verify instead)',
+        'Change a destination. New credentials, account or API base URL for an active destination are saved only ' +
+        'when they pass the preflight (422 otherwise); for one that is not active they are saved unchecked and its ' +
+        'status becomes unverified',
       params: S.IdParams,
       body: S.DestinationPatchSchema,
-      errors: { 409: ACCOUNT_IN_USE },
+      errors: {
+        409: ACCOUNT_IN_USE,
+        422: '`connection_check_failed`: the destination is active and the new connection fails the preflight (details name each failed check); nothing was saved',
+      },
       status: 200,
       response: S.DestinationSchema,
       handler: async ({ principal, backend, params, body }) =>

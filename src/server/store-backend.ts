@@ -29,7 +29,7 @@ import type {
 } from '../store/index.ts';
 import { isActivated, recordedKeyId } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
-import { accountInUse, policyViolation, upstreamError } from './api-error.ts';
+import { accountInUse, connectionCheckFailed, policyViolation, upstreamError } from './api-error.ts';
 
 /** Guardrail (as AEP's): destinations per sandbox. */
 const MAX_DESTINATIONS_PER_SANDBOX = 100;
@@ -887,18 +887,36 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               })),
             );
         }
+        const connection = {
+          ...(patch.accountId !== undefined && patch.accountId !== current.accountId
+            ? { accountId: patch.accountId }
+            : {}),
+          ...(patch.apiBaseUrl !== undefined && patch.apiBaseUrl !== current.apiBaseUrl
+            ? { apiBaseUrl: patch.apiBaseUrl }
+            : {}),
+          ...(patch.credentials !== undefined ? { credentials: patch.credentials } : {}),
+        };
+        const changesConnection = Object.keys(connection).length > 0;
+        // A connection that works is replaced only by one that passes the checks: a mistyped secret would otherwise
+        // pause every dataflow at its next delivery. The checks save the new connection when they pass.
+        const checkedFirst = changesConnection && current.status === 'active';
+        if (checkedFirst) {
+          const checked = await verifyCandidate(sandboxId, current, connection);
+          if (!checked.saved) throw connectionCheckFailed(checked.checks);
+        }
+        const saveUnchecked = changesConnection && !checkedFirst;
         const d = await store.transaction(async (tx) => {
-          if (patch.credentials !== undefined)
-            await tx.destinations.setCredentials(sandboxId, id, patch.credentials);
-          const changesConnection =
-            patch.credentials !== undefined ||
-            patch.accountId !== undefined ||
-            patch.apiBaseUrl !== undefined;
+          if (saveUnchecked && connection.credentials !== undefined)
+            await tx.destinations.setCredentials(sandboxId, id, connection.credentials);
           return tx.destinations.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name } : {}),
             ...(patch.description !== undefined ? { description: patch.description } : {}),
-            ...(patch.accountId !== undefined ? { accountId: patch.accountId } : {}),
-            ...(patch.apiBaseUrl !== undefined ? { apiBaseUrl: patch.apiBaseUrl } : {}),
+            ...(saveUnchecked && connection.accountId !== undefined
+              ? { accountId: connection.accountId }
+              : {}),
+            ...(saveUnchecked && connection.apiBaseUrl !== undefined
+              ? { apiBaseUrl: connection.apiBaseUrl }
+              : {}),
             ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
             ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
             ...(patch.alertEmailTo !== undefined ? { alertEmailTo: alertEmailTo(patch.alertEmailTo) } : {}),
@@ -909,9 +927,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               ? { alertPagerDutyKey: patch.alertPagerDutyRoutingKey }
               : {}),
             ...(patch.alertTypes !== undefined ? { alertTypes: alertTypes(patch.alertTypes) } : {}),
-            // A changed connection shows as not checked until the preflight runs again; deliveries go on with it (a
-            // 401/403 then pauses them). `POST …/verify` with the new values checks them before they are saved.
-            ...(changesConnection ? { status: 'unverified' as const, statusReason: null } : {}),
+            // A connection that did not work, changed, shows as not checked until the preflight runs again.
+            ...(saveUnchecked ? { status: 'unverified' as const, statusReason: null } : {}),
           });
         });
         // Marketing actions decide which consent policies apply to the destination's audiences.

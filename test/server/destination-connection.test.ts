@@ -3,6 +3,7 @@
  * break them is refused or checked first, and a failed check leaves the working connection in place.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmulator, defaultDemoSeed } from '../../src/emulator/index.ts';
 import { describeFlush } from '../../src/server/flush-summary.ts';
 import { DEMO, profile, startTestService, type TestService } from './harness.ts';
 
@@ -162,6 +163,137 @@ describe('new credentials, checked before they replace the stored ones', () => {
     });
     expect(r.status).toBe(400);
     expect(r.body.error.details.map((d: { path: string }) => d.path)).toContain('credentials.consumerSecret');
+  });
+});
+
+describe('new credentials by PATCH', () => {
+  it('are refused (422) on a destination that works when they fail the preflight; nothing changes', async () => {
+    const before = await destination();
+    expect(before.status).toBe('active');
+    const r = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: {
+        name: 'Acme US (rotated)',
+        credentials: { ...DEMO.credentials, accessTokenSecret: 'mistyped' },
+      },
+    });
+    expect(r.status).toBe(422);
+    expect(r.body.error.code).toBe('connection_check_failed');
+    expect(r.body.error.message).toContain('Nothing was saved');
+    expect(r.body.error.details[0]).toMatchObject({ path: 'credentials' });
+    expect(r.body.error.details[0].reason).toMatch(/^Credentials are valid: failed\./);
+    // The rest of the change waits with it: one request, one outcome.
+    expect(await destination()).toMatchObject({
+      name: before.name,
+      status: 'active',
+      updatedAt: before.updatedAt,
+    });
+    const flushed = await deliver('fourth@example.com');
+    expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'delivered', requests: 1 });
+  });
+
+  it('are saved with the rest of the change when they pass, and the destination stays active', async () => {
+    const r = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: t.adminToken,
+      body: { description: 'Keys rotated', credentials: DEMO.credentials },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ description: 'Keys rotated', status: 'active', hasCredentials: true });
+  });
+
+  it('are saved unchecked on a destination that does not work yet, which becomes unverified', async () => {
+    const token = t.adminToken;
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: {
+        name: 'Broken keys',
+        accountId: DEMO.accountId,
+        credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' },
+      },
+    });
+    await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
+    expect((await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body.status).toBe(
+      'unauthorized',
+    );
+    const r = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+      token,
+      body: { credentials: { ...DEMO.credentials, accessTokenSecret: 'still-wrong' } },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ status: 'unverified', statusReason: null });
+  });
+});
+
+describe('moving a destination to another X API base URL', () => {
+  it('checks the new URL first, then re-creates its audiences there with every member', async () => {
+    const token = t.adminToken;
+    const other = createEmulator({ seed: defaultDemoSeed() });
+    const running = await other.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const seg = 'seg-moving';
+      await t.call('POST', '/api/v1/segments', { token, body: { id: seg, name: 'Moving' } });
+      const d = await t.call('POST', '/api/v1/destinations', {
+        token,
+        body: { name: 'Moving', accountId: DEMO.accountId, credentials: DEMO.credentials },
+      });
+      await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
+      const df = await t.call('POST', '/api/v1/dataflows', {
+        token,
+        body: {
+          name: 'Moving',
+          destinationId: d.body.id,
+          mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+          audiences: [{ segmentId: seg, mappingName: 'Moving Audience' }],
+        },
+      });
+      const emails = ['m1@example.com', 'm2@example.com', 'm3@example.com'];
+      for (const email of emails)
+        await t.call('POST', '/api/v1/ingest/profiles', {
+          token,
+          body: profile(email, { [seg]: 'realized' }),
+        });
+      await t.call('POST', `/api/v1/dataflows/${df.body.id}/flush`, { token });
+      const first = (await t.call('GET', `/api/v1/audiences?dataflowId=${df.body.id}`, { token })).body
+        .items[0];
+      expect(t.emulator.admin.members(DEMO.accountId, first.xAudienceId)).toHaveLength(3);
+
+      // A URL where nothing answers is refused, and the destination stays where it was.
+      const dead = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+        token,
+        body: { apiBaseUrl: 'http://127.0.0.1:9' },
+      });
+      expect(dead.status).toBe(422);
+      expect((await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body.apiBaseUrl).toBe(
+        t.emulatorUrl,
+      );
+
+      const moved = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+        token,
+        body: { apiBaseUrl: running.url },
+      });
+      expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+      expect(moved.body).toMatchObject({ apiBaseUrl: running.url, status: 'active' });
+      // The next change finds the audience missing at the new URL and starts over there with every member.
+      await t.call('POST', '/api/v1/ingest/profiles', {
+        token,
+        body: profile('m4@example.com', { [seg]: 'realized' }),
+      });
+      const flushed = await t.call('POST', `/api/v1/dataflows/${df.body.id}/flush`, { token });
+      expect(flushed.status).toBe(200);
+      // In the same pass: X confirms the audience is not there, so there is nothing to wait for.
+      expect(flushed.body.audiences[0]).toMatchObject({
+        outcome: 'delivered',
+        xAudience: 'created',
+        added: 4,
+      });
+      const after = (await t.call('GET', `/api/v1/audiences?dataflowId=${df.body.id}`, { token })).body
+        .items[0];
+      const atNew = other.admin.members(DEMO.accountId, after.xAudienceId);
+      expect(atNew).toHaveLength(4);
+      expect(other.admin.audience(DEMO.accountId, after.xAudienceId)?.name).toBe('Moving Audience');
+    } finally {
+      await running.close();
+    }
   });
 });
 
