@@ -29,6 +29,28 @@ describe('normalizeDeviceId', () => {
     });
   });
 
+  it('puts back the dashes of a UUID in a namespace of IDFAs or GAIDs, and only there', () => {
+    const bare = 'DD99CFF7618646029DF2ED3FD0B2D431';
+    const uuid = 'dd99cff7-6186-4602-9df2-ed3fd0b2d431';
+    expect(normalizeDeviceId(bare, { deviceKind: 'idfa' })).toEqual({ ok: true, normalized: uuid });
+    expect(normalizeDeviceId(` ${bare.toLowerCase()} `, { deviceKind: 'gaid' })).toEqual({
+      ok: true,
+      normalized: uuid,
+    });
+    expect(normalizeDeviceId(bare, { deviceKind: 'android_id' })).toMatchObject({
+      ok: false,
+      code: 'device_id_invalid',
+    });
+    expect(normalizeDeviceId('0'.repeat(32), { deviceKind: 'idfa' })).toMatchObject({
+      ok: false,
+      code: 'device_id_zero',
+    });
+    expect(normalizeDeviceId(`${bare}0`, { deviceKind: 'idfa' })).toMatchObject({
+      ok: false,
+      code: 'device_id_invalid',
+    });
+  });
+
   it.each([
     ['', 'empty'],
     ['00000000-0000-0000-0000-000000000000', 'device_id_zero'],
