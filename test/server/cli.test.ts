@@ -577,6 +577,23 @@ describe('tca CLI', () => {
     expect((await tca(['imports', 'show', key])).stdout).toContain('Reading stopped at line 12');
   });
 
+  it('lists and shows the profiles an import read, not the blank lines between them', async () => {
+    const file = join(t.dir, 'spaced.ndjson');
+    const lines = [0, 1, 2].map((i) =>
+      JSON.stringify(profile(`spaced${i}@example.com`, { 'not-activated': 'realized' }, `spaced-e${i}`)),
+    );
+    await writeFile(file, ['', lines[0], '', '', lines[1], lines[2], '', ''].join('\n'));
+    const r = await tca(['import', file, '--dataflow', dataflowId]);
+    expect(r.stdout).toContain('Rows read: 3');
+    const key = /Import key: (\S+)/.exec(r.stdout)![1]!;
+    expect((await tca(['imports', 'list'])).stdout).toMatch(
+      new RegExp(`${key}\\s+complete\\s+ndjson\\s+incremental\\s+3\\s+3\\s`),
+    );
+    const shown = (await tca(['imports', 'show', key])).stdout;
+    expect(shown).toContain('Rows read: 3');
+    expect(shown).toContain('Resume position: 7 lines of the file written');
+  });
+
   it('names a rejected element of a JSON array by its item number, not as a line', async () => {
     const file = join(t.dir, 'array.json');
     const items = [

@@ -50,7 +50,8 @@ export function registerImportsCommand(program: Command): void {
           status: i.status,
           format: i.format,
           mode: i.mode,
-          rows: i.rowsCommitted,
+          // Profiles read: the resume position (`rowsCommitted`) counts blank lines too.
+          rows: i.report.rowsRead,
           accepted: i.report.accepted,
           rejected: i.report.rejectedCount,
           attempts: i.attempts,
@@ -75,7 +76,8 @@ export function registerImportsCommand(program: Command): void {
       process.stdout.write(
         `Import ${i.key}: ${i.status} (${i.format}, ${i.mode}${i.segmentId ? ` of ${i.segmentId}` : ''}), ` +
           `${i.attempts} attempt${i.attempts === 1 ? '' : 's'}\n` +
-          `Rows written: ${i.rowsCommitted}\nAccepted: ${r.accepted}\nRejected: ${r.rejectedCount}\n` +
+          `Rows read: ${r.rowsRead}\nAccepted: ${r.accepted}\nRejected: ${r.rejectedCount}\n` +
+          `Resume position: ${i.rowsCommitted} ${i.format === 'json' ? 'items' : i.format === 'csv' ? 'records' : 'lines'} of the file written\n` +
           (i.mode === 'mirror' && i.status === 'complete' ? `Removed: ${r.removed}\n` : '') +
           (r.removalSkipped ? `Nobody removed: ${r.removalSkipped}\n` : '') +
           truncationNote({ ...r, mode: i.mode }) +
