@@ -7,7 +7,7 @@
 import type { AsyncBuffer } from 'hyparquet';
 import { randomUUID } from 'node:crypto';
 import type { Destination, Store } from '../store/index.ts';
-import { resetXAudience, type AudienceDeliveryReport } from './delivery.ts';
+import type { AudienceDeliveryReport } from './delivery.ts';
 import {
   listDeadLetters,
   replayDeadLetters,
@@ -77,6 +77,7 @@ import {
 import {
   AudienceLocks,
   deliverClaimed,
+  resetClaimed,
   dueAudiences,
   pollDueHealth,
   samplePending,
@@ -270,7 +271,8 @@ export interface Engine {
   prune(): Promise<void>;
   /**
    * Forgets the X audiences of a dataflow, for when X no longer holds them (its store was wiped, e.g. a fresh
-   * emulator): each is created again on the next delivery with every desired member.
+   * emulator): each is created again on the next delivery with every desired member. Each is reset under its lease;
+   * returns how many were (one another worker holds starts over at its next delivery, when X answers 404).
    */
   recreateXAudiences(dataflowId: string): Promise<number>;
   /** Members X refused (hashes and X's error), newest first. */
@@ -399,8 +401,9 @@ export function createEngine(options: EngineOptions): Engine {
         .where('dataflow_id', '=', dataflowId)
         .where('lifecycle', '=', 'active')
         .execute();
-      for (const { id } of audiences) await resetXAudience(rt, id);
-      return audiences.length;
+      let reset = 0;
+      for (const { id } of audiences) if (await resetClaimed(rt, locks, id)) reset += 1;
+      return reset;
     },
     deadLetters: (sandboxId, filter) => listDeadLetters(rt, sandboxId, filter),
     replayDeadLetters: (sandboxId, selection) => replayDeadLetters(rt, sandboxId, selection),

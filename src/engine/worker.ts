@@ -5,6 +5,7 @@ import {
   LeaseLostError,
   renewLease,
   resetIfGone,
+  resetXAudience,
   type AudienceDeliveryReport,
 } from './delivery.ts';
 import { pollHealth } from './lifecycle.ts';
@@ -99,6 +100,22 @@ async function withLease<T>(rt: EngineRuntime, audienceId: string, fn: () => Pro
     clearInterval(heartbeat);
     await releaseAudience(rt, audienceId);
   }
+}
+
+/**
+ * Starts one audience over (`resetXAudience`) under the in-process lock and the lease, so no delivery of it runs
+ * meanwhile: true when it did, false when another worker holds it (its next delivery finds the X audience gone and
+ * starts over then).
+ */
+export async function resetClaimed(
+  rt: EngineRuntime,
+  locks: AudienceLocks,
+  audienceId: string,
+): Promise<boolean> {
+  const done = await locks.run(audienceId, () =>
+    withLease(rt, audienceId, () => resetXAudience(rt, audienceId).then(() => true)),
+  );
+  return done === true;
 }
 
 /** Delivers one audience under the in-process lock and the lease; `null` when another worker holds it. */

@@ -180,6 +180,29 @@ describe('several delivery workers on PostgreSQL', () => {
     expect((await h.engine.flush()).audiences.map((r) => [r.outcome, r.requests])).toEqual([['idle', 0]]);
   });
 
+  it('starts an audience over only under its lease: one another worker holds is left to its holder', async () => {
+    h = await setup(POSTGRES_BACKEND);
+    const audience = await oneAudienceWithMembers(h, 2);
+    await h.engine.flush();
+    const xId = (await xAudienceIdOf(h.store, audience.id))!;
+    await h.store.db
+      .updateTable('engine_audiences')
+      .set({ lease_owner: 'w2', lease_until: h.clock.now() + 60_000 })
+      .where('id', '=', audience.id)
+      .execute();
+    expect(await h.engine.recreateXAudiences(audience.dataflowId)).toBe(0);
+    expect(await xAudienceIdOf(h.store, audience.id)).toBe(xId);
+    expect(await leaseOf(h, audience.id)).toEqual({ owner: 'w2', until: h.clock.now() + 60_000 });
+
+    h.clock.advance(61_000);
+    expect(await h.engine.recreateXAudiences(audience.dataflowId)).toBe(1);
+    expect(await xAudienceIdOf(h.store, audience.id)).toBeNull();
+    const next = await h.engine.flush();
+    expect(next.audiences.map((r) => [r.outcome, r.xAudience, r.added])).toEqual([
+      ['delivered', 'created', 2],
+    ]);
+  });
+
   it('runs the background worker loop until stopped', async () => {
     h = await setup(POSTGRES_BACKEND, { tuning: { tickMs: 20 } });
     const flow = await h.store.dataflows.create({
