@@ -78,22 +78,37 @@ export const accountInUse = (input: { from: string; to: string; details: ErrorDe
 
 /**
  * New credentials, account or API URL for a destination that works, refused because they fail the preflight: each
- * failed or skipped check, at the field it is about. Nothing was saved.
+ * failed check, at the field it is about. Nothing was saved.
  */
 export const connectionCheckFailed = (
-  checks: ReadonlyArray<{ id: string; label: string; status: string; message: string }>,
+  checks: ReadonlyArray<{
+    id: string;
+    label: string;
+    status: string;
+    message: string;
+    xCode?: string | undefined;
+  }>,
+  /** The change included a new API base URL: a check X never answered is about that URL. */
+  newApiBaseUrl = false,
 ) => {
-  const failed = checks.filter((c) => c.status === 'fail' || c.status === 'skipped');
+  const failed = checks.filter((c) => c.status === 'fail');
+  const skipped = checks.filter((c) => c.status === 'skipped').length;
   return new ApiError({
     status: 422,
     code: 'connection_check_failed',
     message:
-      `Refused: the new connection does not pass the checks (${failed.find((c) => c.status === 'fail')?.message ?? 'not every check ran'}). ` +
-      'Nothing was saved: the destination keeps its working connection and deliveries go on with it. ' +
-      'Fix what the details say and send the change again (POST /api/v1/destinations/:id/verify runs the same checks).',
+      `Refused: the new connection fails ${failed.length === 1 ? 'a check' : `${failed.length} checks`} of the preflight` +
+      `${skipped > 0 ? ` (and ${skipped} could not run after ${failed.length === 1 ? 'it' : 'them'})` : ''}. ` +
+      'Nothing was saved: the destination keeps its working connection and deliveries go on with it. Fix what the ' +
+      'details say and send the change again (POST /api/v1/destinations/:id/verify runs the same checks alone).',
     details: failed.map((c) => ({
-      path: c.id === 'credentials' ? 'credentials' : 'accountId',
-      reason: `${c.label}: ${c.status === 'fail' ? 'failed' : 'not checked'}. ${c.message}`,
+      path:
+        newApiBaseUrl && c.xCode === undefined
+          ? 'apiBaseUrl'
+          : c.id === 'credentials'
+            ? 'credentials'
+            : 'accountId',
+      reason: `Check "${c.label}" failed: ${c.message}`,
     })),
   });
 };

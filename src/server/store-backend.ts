@@ -902,7 +902,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const checkedFirst = changesConnection && current.status === 'active';
         if (checkedFirst) {
           const checked = await verifyCandidate(sandboxId, current, connection);
-          if (!checked.saved) throw connectionCheckFailed(checked.checks);
+          if (!checked.saved)
+            throw connectionCheckFailed(checked.checks, connection.apiBaseUrl !== undefined);
         }
         const saveUnchecked = changesConnection && !checkedFirst;
         const d = await store.transaction(async (tx) => {

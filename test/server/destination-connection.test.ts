@@ -179,9 +179,15 @@ describe('new credentials by PATCH', () => {
     });
     expect(r.status).toBe(422);
     expect(r.body.error.code).toBe('connection_check_failed');
-    expect(r.body.error.message).toContain('Nothing was saved');
+    expect(r.body.error.message).toMatch(
+      /^Refused: the new connection fails a check of the preflight \(and 4 could not run after it\)\. Nothing was saved/,
+    );
+    // The failed check only, with what X said: the checks it kept from running add nothing to fix.
+    expect(r.body.error.details).toHaveLength(1);
     expect(r.body.error.details[0]).toMatchObject({ path: 'credentials' });
-    expect(r.body.error.details[0].reason).toMatch(/^Credentials are valid: failed\./);
+    expect(r.body.error.details[0].reason).toMatch(
+      /^Check "Credentials are valid" failed: X refused the credentials/,
+    );
     // The rest of the change waits with it: one request, one outcome.
     expect(await destination()).toMatchObject({
       name: before.name,
@@ -263,6 +269,9 @@ describe('moving a destination to another X API base URL', () => {
         body: { apiBaseUrl: 'http://127.0.0.1:9' },
       });
       expect(dead.status).toBe(422);
+      expect(dead.body.error.details).toEqual([
+        { path: 'apiBaseUrl', reason: expect.stringContaining('Check network access to http://127.0.0.1:9') },
+      ]);
       expect((await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body.apiBaseUrl).toBe(
         t.emulatorUrl,
       );
