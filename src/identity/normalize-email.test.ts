@@ -9,6 +9,9 @@ describe('normalizeEmail', () => {
     ['first.last+tag+more@sub.example.org', 'first.last+tag+more@sub.example.org'],
     ['\ufeffjane@example.com', 'jane@example.com'],
     ['ÉLODIE@EXAMPLE.FR', 'élodie@example.fr'],
+    // E and a combining acute accent: the same address as the one above, spelled with two code points.
+    ['E\u0301LODIE@example.fr', 'élodie@example.fr'],
+    ['jose\u0301@example.com', 'josé@example.com'],
   ])('accepts %j as %j', (raw, normalized) => {
     expect(normalizeEmail(raw)).toEqual({ ok: true, normalized });
   });

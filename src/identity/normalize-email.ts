@@ -13,8 +13,9 @@ const SPECIALS = /[(),:;<>[\]\\"]/;
 const FORMAT_CHARACTERS = /\p{Cf}/u;
 
 /**
- * Normalizes an email address the way X's User Data rules say: trim, lowercase, nothing else. Dots and `+tags` are
- * kept, because X hashes the address as written and stripping them would change the digest.
+ * Normalizes an email address the way X's User Data rules say: trim, lowercase, nothing else (beyond composing the
+ * accents of a non-ASCII address, NFC). Dots and `+tags` are kept, because X hashes the address as written and
+ * stripping them would change the digest.
  *
  * @example
  * normalizeEmail('  Test.User+Promo@Example.COM '); // { ok: true, normalized: 'test.user+promo@example.com' }
@@ -44,7 +45,9 @@ export function normalizeEmail(raw: string): Normalized {
         'The email address contains an invisible format character (e.g. a zero-width space); remove it.',
       );
     }
-    value = trimmed.toLowerCase();
+    // One spelling of each accented letter (NFC, as RFC 6532 asks of internationalized addresses): an address typed
+    // on another keyboard may spell `é` as `e` plus a combining accent, which would hash differently.
+    value = trimmed.normalize('NFC').toLowerCase();
   }
   if (value.length === 0) return rejected('empty', 'The email address is empty.');
   if (value.length > MAX_EMAIL_LENGTH) return tooLong();
