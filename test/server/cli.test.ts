@@ -97,6 +97,37 @@ describe('tca CLI', () => {
     expect(verify.stdout).toContain('Preflight passed');
   });
 
+  it('changes a destination’s connection, checked first: refused credentials change nothing', async () => {
+    const creds = {
+      TCA_X_CONSUMER_KEY: DEMO.credentials.consumerKey,
+      TCA_X_CONSUMER_SECRET: DEMO.credentials.consumerSecret,
+      TCA_X_ACCESS_TOKEN: DEMO.credentials.accessToken,
+      TCA_X_ACCESS_TOKEN_SECRET: DEMO.credentials.accessTokenSecret,
+    };
+    // Variables alone change nothing: an update takes them only when asked to.
+    const named = await tca(['destinations', 'update', destinationId, '--name', 'CLI destination'], creds);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout).not.toContain('connection');
+    const partial = await tca(['destinations', 'update', destinationId, '--access-token', 'x']);
+    expect(partial.code).toBe(1);
+    expect(partial.stderr).toContain('Give all four credentials');
+    const refused = await tca(
+      ['destinations', 'update', destinationId, '--credentials-from-env', '--access-token-secret', 'wrong'],
+      creds,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('Refused: the new connection fails a check of the preflight');
+    expect(refused.stderr).toContain('- credentials: Check "Credentials are valid" failed');
+    const moved = await tca(
+      ['destinations', 'update', destinationId, '--api-base-url', t.emulatorUrl, '--credentials-from-env'],
+      creds,
+    );
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toContain('the new connection passed the preflight');
+    const verify = await tca(['destinations', 'verify', destinationId]);
+    expect(verify.stdout).toContain('Preflight passed');
+  });
+
   it('exits 1 with the problems listed when the service refuses', async () => {
     const r = await tca(['destinations', 'create', '--name', 'Bad: name', '--account-id', DEMO.accountId]);
     expect(r.code).toBe(1);

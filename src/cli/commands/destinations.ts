@@ -97,6 +97,32 @@ const pagerDutyKey = (value: string | undefined) =>
     : { alertPagerDutyRoutingKey: value.trim().toLowerCase() === 'none' ? null : value.trim() };
 
 /** `--alert-email a@x,b@y` as the API takes it; `none` clears the list. */
+/**
+ * The four OAuth credentials from their flags, each else from its `TCA_X_…` variable when `fromEnv`; undefined when
+ * none is given, refused when only some are.
+ */
+function credentialsOf(
+  opts: { consumerKey?: string; consumerSecret?: string; accessToken?: string; accessTokenSecret?: string },
+  fromEnv: boolean,
+) {
+  const env = (name: string) => (fromEnv ? envSetting(name) : undefined);
+  const creds = {
+    consumerKey: opts.consumerKey ?? env('TCA_X_CONSUMER_KEY'),
+    consumerSecret: opts.consumerSecret ?? env('TCA_X_CONSUMER_SECRET'),
+    accessToken: opts.accessToken ?? env('TCA_X_ACCESS_TOKEN'),
+    accessTokenSecret: opts.accessTokenSecret ?? env('TCA_X_ACCESS_TOKEN_SECRET'),
+  };
+  const given = Object.values(creds).filter((v) => v !== undefined).length;
+  if (given === 0) return undefined;
+  if (given < 4) {
+    throw new CliError(
+      'Give all four credentials (consumer key/secret, access token/secret), or none and use `tca destinations login`',
+      EXIT.refused,
+    );
+  }
+  return creds as { [K in keyof typeof creds]: string };
+}
+
 function alertEmails(value: string): string[] {
   if (value.trim().toLowerCase() === 'none') return [];
   return splitList(value);
@@ -177,25 +203,13 @@ export function registerDestinationsCommand(program: Command): void {
           alertTypes?: string;
         },
       ) => {
-        const creds = {
-          consumerKey: opts.consumerKey ?? envSetting('TCA_X_CONSUMER_KEY'),
-          consumerSecret: opts.consumerSecret ?? envSetting('TCA_X_CONSUMER_SECRET'),
-          accessToken: opts.accessToken ?? envSetting('TCA_X_ACCESS_TOKEN'),
-          accessTokenSecret: opts.accessTokenSecret ?? envSetting('TCA_X_ACCESS_TOKEN_SECRET'),
-        };
-        const given = Object.values(creds).filter((v) => v !== undefined).length;
-        if (given > 0 && given < 4) {
-          throw new CliError(
-            'Give all four credentials (consumer key/secret, access token/secret), or none and use `tca destinations login`',
-            EXIT.refused,
-          );
-        }
+        const credentials = credentialsOf(opts, true);
         const api = await connect(opts);
         const d = await api.request<Destination>('POST', '/api/v1/destinations', {
           name: opts.name,
           accountId: opts.accountId,
           ...(opts.description !== undefined ? { description: opts.description } : {}),
-          ...(given === 4 ? { credentials: creds } : {}),
+          ...(credentials ? { credentials } : {}),
           ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
           ...(opts.marketingAction !== undefined ? { marketingActions: opts.marketingAction } : {}),
           ...(opts.alertWebhook !== undefined ? { alertWebhookUrl: opts.alertWebhook } : {}),
@@ -216,9 +230,22 @@ export function registerDestinationsCommand(program: Command): void {
   withConnection(
     group
       .command('update <id>')
-      .description('Change a destination’s name, description, marketing actions or where its alerts go')
+      .description(
+        'Change a destination’s name, description, connection (account, API URL, credentials), marketing actions or ' +
+          'where its alerts go; a new connection for an active destination is saved only when it passes the preflight',
+      )
       .option('--name <name>', 'connection name (X naming rules apply)')
       .option('--description <text>', 'description')
+      .option('--account-id <id>', 'another X Ads account id')
+      .option('--api-base-url <url>', 'another X Ads API base URL (the emulator’s, or https://ads-api.x.com)')
+      .option('--consumer-key <key>', 'app consumer key (the four credentials go together)')
+      .option('--consumer-secret <secret>', 'app consumer secret')
+      .option('--access-token <token>', 'user access token')
+      .option('--access-token-secret <secret>', 'user access token secret')
+      .option(
+        '--credentials-from-env',
+        'take the four credentials from TCA_X_CONSUMER_KEY, TCA_X_CONSUMER_SECRET, TCA_X_ACCESS_TOKEN and TCA_X_ACCESS_TOKEN_SECRET (flags given win)',
+      )
       .option(
         '--marketing-action <action...>',
         'marketing actions the destination is used for (replaces them)',
@@ -238,6 +265,7 @@ export function registerDestinationsCommand(program: Command): void {
           'tca destinations update dst_123 --alert-types dataflow_failed,dataflow_paused',
           'tca destinations update dst_123 --alert-webhook none --alert-email none',
           'tca destinations update dst_123 --alert-pagerduty-key "$TEAM_PAGERDUTY_KEY"',
+          'tca destinations update dst_123 --api-base-url https://ads-api.x.com --credentials-from-env',
         ]),
       ),
   ).action(
@@ -247,6 +275,13 @@ export function registerDestinationsCommand(program: Command): void {
         opts: GlobalOptions & {
           name?: string;
           description?: string;
+          accountId?: string;
+          apiBaseUrl?: string;
+          consumerKey?: string;
+          consumerSecret?: string;
+          accessToken?: string;
+          accessTokenSecret?: string;
+          credentialsFromEnv?: boolean;
           marketingAction?: string[];
           alertWebhook?: string;
           alertWebhookFormat?: string;
@@ -255,9 +290,13 @@ export function registerDestinationsCommand(program: Command): void {
           alertTypes?: string;
         },
       ) => {
+        const credentials = credentialsOf(opts, opts.credentialsFromEnv === true);
         const patch = {
           ...(opts.name !== undefined ? { name: opts.name } : {}),
           ...(opts.description !== undefined ? { description: opts.description } : {}),
+          ...(opts.accountId !== undefined ? { accountId: opts.accountId } : {}),
+          ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
+          ...(credentials ? { credentials } : {}),
           ...(opts.marketingAction !== undefined ? { marketingActions: opts.marketingAction } : {}),
           ...(opts.alertWebhook !== undefined
             ? {
@@ -271,9 +310,11 @@ export function registerDestinationsCommand(program: Command): void {
         };
         if (Object.keys(patch).length === 0)
           throw new CliError(
-            'Nothing to change: give --name, --description, --marketing-action, --alert-webhook, --alert-webhook-format, --alert-email, --alert-pagerduty-key or --alert-types',
+            'Nothing to change: give --name, --description, --account-id, --api-base-url, the four credentials, --marketing-action, --alert-webhook, --alert-webhook-format, --alert-email, --alert-pagerduty-key or --alert-types',
             EXIT.usage,
           );
+        const connectionChanged =
+          opts.accountId !== undefined || opts.apiBaseUrl !== undefined || credentials !== undefined;
         const api = await connect(opts);
         const d = await api.request<
           Destination & {
@@ -285,7 +326,15 @@ export function registerDestinationsCommand(program: Command): void {
         >('PATCH', `/api/v1/destinations/${encodeURIComponent(id)}`, patch);
         if (opts.json) printJson(d);
         else
-          process.stdout.write(`Updated destination ${d.id} (${d.name}): alerts to ${ownAlertTargets(d)}\n`);
+          process.stdout.write(
+            `Updated destination ${d.id} (${d.name}): alerts to ${ownAlertTargets(d)}` +
+              (connectionChanged
+                ? d.status === 'active'
+                  ? '; the new connection passed the preflight'
+                  : `; the new connection is saved unchecked (status ${d.status}): run \`tca destinations verify ${d.id}\``
+                : '') +
+              '\n',
+          );
       },
     ),
   );
