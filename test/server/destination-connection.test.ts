@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulator, defaultDemoSeed } from '../../src/emulator/index.ts';
 import { describeFlush } from '../../src/server/flush-summary.ts';
-import { DEMO, profile, startTestService, type TestService } from './harness.ts';
+import { activateEmailSegment, DEMO, profile, startTestService, type TestService } from './harness.ts';
 
 let t: TestService;
 let destinationId: string;
@@ -237,34 +237,26 @@ describe('moving a destination to another X API base URL', () => {
     const running = await other.listen({ port: 0, host: '127.0.0.1' });
     try {
       const seg = 'seg-moving';
-      await t.call('POST', '/api/v1/segments', { token, body: { id: seg, name: 'Moving' } });
-      const d = await t.call('POST', '/api/v1/destinations', {
-        token,
-        body: { name: 'Moving', accountId: DEMO.accountId, credentials: DEMO.credentials },
+      const flowId = await activateEmailSegment(t, {
+        segmentId: seg,
+        segmentName: 'Moving',
+        dataflowName: 'Moving',
+        mappingName: 'Moving Audience',
       });
-      await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
-      const df = await t.call('POST', '/api/v1/dataflows', {
-        token,
-        body: {
-          name: 'Moving',
-          destinationId: d.body.id,
-          mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
-          audiences: [{ segmentId: seg, mappingName: 'Moving Audience' }],
-        },
-      });
+      const moving = (await t.call('GET', `/api/v1/dataflows/${flowId}`, { token })).body.destinationId;
+      await t.call('POST', `/api/v1/destinations/${moving}/verify`, { token });
       const emails = ['m1@example.com', 'm2@example.com', 'm3@example.com'];
       for (const email of emails)
         await t.call('POST', '/api/v1/ingest/profiles', {
           token,
           body: profile(email, { [seg]: 'realized' }),
         });
-      await t.call('POST', `/api/v1/dataflows/${df.body.id}/flush`, { token });
-      const first = (await t.call('GET', `/api/v1/audiences?dataflowId=${df.body.id}`, { token })).body
-        .items[0];
+      await t.call('POST', `/api/v1/dataflows/${flowId}/flush`, { token });
+      const first = (await t.call('GET', `/api/v1/audiences?dataflowId=${flowId}`, { token })).body.items[0];
       expect(t.emulator.admin.members(DEMO.accountId, first.xAudienceId)).toHaveLength(3);
 
       // A URL where nothing answers is refused, and the destination stays where it was.
-      const dead = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+      const dead = await t.call('PATCH', `/api/v1/destinations/${moving}`, {
         token,
         body: { apiBaseUrl: 'http://127.0.0.1:9' },
       });
@@ -272,11 +264,11 @@ describe('moving a destination to another X API base URL', () => {
       expect(dead.body.error.details).toEqual([
         { path: 'apiBaseUrl', reason: expect.stringContaining('Check network access to http://127.0.0.1:9') },
       ]);
-      expect((await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body.apiBaseUrl).toBe(
+      expect((await t.call('GET', `/api/v1/destinations/${moving}`, { token })).body.apiBaseUrl).toBe(
         t.emulatorUrl,
       );
 
-      const moved = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+      const moved = await t.call('PATCH', `/api/v1/destinations/${moving}`, {
         token,
         body: { apiBaseUrl: running.url },
       });
@@ -287,7 +279,7 @@ describe('moving a destination to another X API base URL', () => {
         token,
         body: profile('m4@example.com', { [seg]: 'realized' }),
       });
-      const flushed = await t.call('POST', `/api/v1/dataflows/${df.body.id}/flush`, { token });
+      const flushed = await t.call('POST', `/api/v1/dataflows/${flowId}/flush`, { token });
       expect(flushed.status).toBe(200);
       // In the same pass: X confirms the audience is not there, so there is nothing to wait for.
       expect(flushed.body.audiences[0]).toMatchObject({
@@ -295,8 +287,7 @@ describe('moving a destination to another X API base URL', () => {
         xAudience: 'created',
         added: 4,
       });
-      const after = (await t.call('GET', `/api/v1/audiences?dataflowId=${df.body.id}`, { token })).body
-        .items[0];
+      const after = (await t.call('GET', `/api/v1/audiences?dataflowId=${flowId}`, { token })).body.items[0];
       const atNew = other.admin.members(DEMO.accountId, after.xAudienceId);
       expect(atNew).toHaveLength(4);
       expect(other.admin.audience(DEMO.accountId, after.xAudienceId)?.name).toBe('Moving Audience');
