@@ -225,8 +225,8 @@ export async function deliverAudience(
       ensured.error,
       ea.failures,
     );
-    if (stop.startedOver && !startedOver)
-      return afterStartOver(report, await deliverAudience(rt, audienceId, true));
+    const again = await startOverNow(rt, audienceId, stop, startedOver);
+    if (again) return afterStartOver(report, again);
     return {
       ...report,
       outcome: stop.outcome,
@@ -324,8 +324,8 @@ export async function deliverAudience(
         stop.error,
         ea.failures,
       );
-      if (handled.startedOver && !startedOver)
-        return afterStartOver(report, await deliverAudience(rt, audienceId, true));
+      const again = await startOverNow(rt, audienceId, handled, startedOver);
+      if (again) return afterStartOver(report, again);
       return {
         ...report,
         outcome: handled.outcome,
@@ -1152,6 +1152,22 @@ async function deadLetter(
     { audienceId: audience.id, members: unit.items.length, code: error.code },
     'members dead-lettered',
   );
+}
+
+/**
+ * After a pass whose X audience X confirmed gone: the pass that starts it over, at once. Null when the pass did not
+ * start over, or was itself such a pass: an X that keeps losing new audiences is then backed off like any failure.
+ */
+async function startOverNow(
+  rt: EngineRuntime,
+  audienceId: string,
+  stop: Stop,
+  startedOver: boolean,
+): Promise<AudienceDeliveryReport | null> {
+  if (!stop.startedOver) return null;
+  if (!startedOver) return deliverAudience(rt, audienceId, true);
+  await noteFailure(rt, audienceId, stop);
+  return null;
 }
 
 /** The report of a pass that found its X audience gone, followed by the pass that started it over. */

@@ -1081,6 +1081,41 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, after)).toEqual(expectedEmails(0, 4));
     });
 
+    it('starts over once per pass: an X that keeps losing new audiences is backed off, not looped on', async () => {
+      h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingestMembers(h, 2);
+      const client = h.client;
+      let created = 0;
+      // Every audience is gone by the time its users arrive, as X confirms each time.
+      const losing = engineWithClient(
+        h,
+        'w-losing',
+        replacing(
+          replacing(client, 'createCustomAudience', (create) => async (...args) => {
+            created += 1;
+            return create(...args);
+          }),
+          'postUsers',
+          (send) =>
+            async (...args) => {
+              await client.deleteCustomAudience(args[0], args[1]);
+              return send(...args);
+            },
+        ),
+      );
+      expect((await losing.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
+      expect(created).toBe(2);
+      const again = (await losing.flush()).audiences[0]!;
+      expect(created).toBe(4);
+      // Each start-over after the first in a pass counts as a failure: the backoff grows (none, then a minute, …).
+      expect(again.nextAttemptAt).toBeGreaterThanOrEqual(h.clock.now() + 60_000);
+      expect(await xAudienceIdOf(h.store, audience.id)).toBeNull();
+      // Once X keeps what it makes, the next delivery creates the audience with every member.
+      h.clock.advance(again.nextAttemptAt! - h.clock.now());
+      expect((await h.engine.flush()).audiences[0]).toMatchObject({ outcome: 'delivered', added: 2 });
+    });
+
     it('keeps the audience when the health poll meets an HTML 404', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);
