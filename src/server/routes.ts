@@ -462,8 +462,8 @@ export function buildRoutes(options: RouteOptions): Route[] {
       tag: 'Destinations',
       summary:
         'Change a destination. New credentials, account or API base URL for an active destination are saved only ' +
-        'when they pass the preflight (422 otherwise); for one that is not active they are saved unchecked and its ' +
-        'status becomes unverified',
+        'when they pass the preflight (422 otherwise); for one that is not active they are saved, then checked, and ' +
+        'its status says the outcome',
       params: S.IdParams,
       body: S.DestinationPatchSchema,
       errors: {

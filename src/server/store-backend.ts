@@ -928,14 +928,24 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               ? { alertPagerDutyKey: patch.alertPagerDutyRoutingKey }
               : {}),
             ...(patch.alertTypes !== undefined ? { alertTypes: alertTypes(patch.alertTypes) } : {}),
-            // A connection that did not work, changed, shows as not checked until the preflight runs again.
+            // A connection that did not work, changed: not checked until the preflight below runs.
             ...(saveUnchecked ? { status: 'unverified' as const, statusReason: null } : {}),
           });
         });
         // Marketing actions decide which consent policies apply to the destination's audiences.
         if (d && patch.marketingActions !== undefined)
           await engine.reevaluate({ sandboxId, destinationId: id });
-        return d && { ok: true, value: await destinationView(d) };
+        if (!d) return undefined;
+        if (!saveUnchecked) return { ok: true, value: await destinationView(d) };
+        // Saved because nothing worked before; now checked, so the status says what X thinks of it (and dataflows
+        // paused on the old credentials resume once it is active).
+        try {
+          await verifyDestination(sandboxId, d);
+        } catch {
+          // The change is saved; `POST …/verify` runs the preflight again.
+        }
+        const checked = await store.destinations.get(sandboxId, id);
+        return checked && { ok: true, value: await destinationView(checked) };
       },
       async remove(sandboxId, id) {
         if (!(await store.destinations.get(sandboxId, id))) return undefined;

@@ -207,7 +207,7 @@ describe('new credentials by PATCH', () => {
     expect(r.body).toMatchObject({ description: 'Keys rotated', status: 'active', hasCredentials: true });
   });
 
-  it('are saved unchecked on a destination that does not work yet, which becomes unverified', async () => {
+  it('are saved on a destination that does not work yet, then checked: its status says what X answered', async () => {
     const token = t.adminToken;
     const d = await t.call('POST', '/api/v1/destinations', {
       token,
@@ -226,7 +226,15 @@ describe('new credentials by PATCH', () => {
       body: { credentials: { ...DEMO.credentials, accessTokenSecret: 'still-wrong' } },
     });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ status: 'unverified', statusReason: null });
+    expect(r.body).toMatchObject({
+      status: 'unauthorized',
+      statusReason: expect.stringContaining('X refused'),
+    });
+    const fixed = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+      token,
+      body: { credentials: DEMO.credentials },
+    });
+    expect(fixed.body).toMatchObject({ status: 'active', statusReason: null });
   });
 });
 

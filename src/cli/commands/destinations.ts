@@ -331,7 +331,8 @@ export function registerDestinationsCommand(program: Command): void {
               (connectionChanged
                 ? d.status === 'active'
                   ? '; the new connection passed the preflight'
-                  : `; the new connection is saved unchecked (status ${d.status}): run \`tca destinations verify ${d.id}\``
+                  : `; the new connection is saved, as nothing worked before, but fails the preflight (status ${d.status}` +
+                    `${d.statusReason ? `: ${d.statusReason}` : ''})`
                 : '') +
               '\n',
           );
