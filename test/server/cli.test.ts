@@ -623,6 +623,13 @@ describe('tca CLI', () => {
     const shown = (await tca(['imports', 'show', key])).stdout;
     expect(shown).toContain('Rows read: 3');
     expect(shown).toContain('Resume position: 7 lines of the file written');
+
+    // An export that wrote nothing is a valid, empty delta, said as such.
+    const blank = join(t.dir, 'blank.ndjson');
+    await writeFile(blank, '\n\n');
+    const empty = await tca(['import', blank, '--dataflow', dataflowId]);
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stderr).toContain('warning: the file holds no profiles: nothing changed');
   });
 
   it('names a rejected element of a JSON array by its item number, not as a line', async () => {

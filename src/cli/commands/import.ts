@@ -307,6 +307,9 @@ export function finish(
         truncationNote(report, locate),
     );
     printRejected(report, locate);
+    // An empty delta is a valid incremental import, but an export that wrote nothing is worth a look.
+    if (report.rowsRead === 0 && !report.replayed)
+      process.stderr.write(`warning: ${source} holds no profiles: nothing changed\n`);
   }
   return report.accepted === 0 && report.rowsRead > 0 ? EXIT.refused : EXIT.ok;
 }
