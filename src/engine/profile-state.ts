@@ -33,10 +33,9 @@ export interface ProfileEvaluation {
   previousKey: string | null;
   /**
    * The keys of the profile's other ids in the namespace its key comes from (a profile the source merged: ECIDs of
-   * two devices, say), then of its ids in the later key namespaces (a CRM id met before any ECID), each the key of a
-   * profile met without this one before. Such a profile is this one now: it is adopted (when none is stored under
-   * `key`) or leaves every audience, so what it added is not held at X for a person it no longer is. Empty for a
-   * profile with one id in the key namespaces.
+   * two devices, say), each the key of a profile met alone before. Such a profile is this one now: it is adopted (when
+   * none is stored under `key`) or leaves every audience, so what it added is not held at X for a person it no longer
+   * is. Empty for a profile with one id there.
    */
   aliasKeys: string[];
   /** The values each mapping row produced (`RowValues`) as the profile row stores them: JSON. */
@@ -151,9 +150,6 @@ export function evaluateProfile(
   if (context.previousKeyNamespaces !== null && key !== null) {
     previousKey = profileKeyOf(identityMap, context.previousKeyNamespaces, values, profileKeyHash);
     if (previousKey === key) previousKey = null;
-    // The key before a re-keying is adopted by the re-keying's own rules (`previousKey`), not as a merged profile.
-    if (previousKey !== null && aliasKeys.includes(previousKey))
-      aliasKeys.splice(aliasKeys.indexOf(previousKey), 1);
   }
   for (const [consentKey, consentValues] of readConsents(profile, attributeValues))
     values[consentKey] = consentValues;
@@ -172,7 +168,7 @@ export function evaluateProfile(
 /**
  * A profile's key under `namespaces` (upper case, in order of preference): `k:` + the keyed hash of its id in the
  * first of them it has (several ids in one: the smallest, so the key does not depend on the order the source lists
- * them, and the others' keys go to `aliases`, followed by the keys of its ids in the later namespaces); else `u:` + a digest of its mapped identifiers (`values` before
+ * them, and the others' keys go to `aliases`); else `u:` + a digest of its mapped identifiers (`values` before
  * consent values join them); else null.
  */
 function profileKeyOf(
@@ -192,20 +188,12 @@ function profileKeyOf(
       if (typeof e?.id === 'string' && e.id !== '') ids.push(e.id);
     if (ids.length > 0) byNamespace.set(upper, ids);
   }
-  for (let i = 0; i < namespaces.length; i += 1) {
-    const namespace = namespaces[i]!;
+  for (const namespace of namespaces) {
     const ids = byNamespace.get(namespace);
     if (!ids) continue;
-    if (aliases && byNamespace.size > 1) {
-      // Ids of the later key namespaces name profiles met before without this one (a CRM id imported before the
-      // first ECID arrived): the same person.
-      for (const later of namespaces.slice(i + 1))
-        for (const other of new Set(byNamespace.get(later)))
-          aliases.push(`k:${profileKeyHash(later, other)}`);
-    }
     if (ids.length === 1) return `k:${profileKeyHash(namespace, ids[0]!)}`;
     const [id, ...others] = [...new Set(ids)].sort();
-    if (aliases) aliases.unshift(...others.map((other) => `k:${profileKeyHash(namespace, other)}`));
+    if (aliases) for (const other of others) aliases.push(`k:${profileKeyHash(namespace, other)}`);
     return `k:${profileKeyHash(namespace, id!)}`;
   }
   // Identifiers only: a profile whose consent changes is still the same profile.

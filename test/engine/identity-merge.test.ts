@@ -20,21 +20,6 @@ const profile = (ecids: string[], emails: string[], status: 'realized' | 'exited
   identityMap: { ECID: ecids.map((id) => ({ id })), Email: emails.map((id) => ({ id })) },
 });
 
-/** A profile with its ECIDs (maybe none) and CRM id (maybe none): the default key namespaces, in that order. */
-const crmProfile = (
-  ecids: string[],
-  crmId: string | undefined,
-  emails: string[],
-  status: 'realized' | 'exited' = 'realized',
-) => ({
-  segmentMembership: { ups: { seg: { status } } },
-  identityMap: {
-    ...(ecids.length > 0 ? { ECID: ecids.map((id) => ({ id })) } : {}),
-    ...(crmId === undefined ? {} : { CRMID: [{ id: crmId }] }),
-    Email: emails.map((id) => ({ id })),
-  },
-});
-
 const at = (...emails: string[]) => new Set(emails.map((e) => `email:${emailHash(e)}`));
 
 async function deliver(h: Harness, profiles: unknown[]): Promise<void> {
@@ -98,31 +83,6 @@ for (const backend of BACKENDS) {
         profile(['e3', 'e4'], ['c@x.com']),
       ]);
       expect(atX()).toEqual(at('a@x.com', 'c@x.com'));
-    });
-
-    it('merges across key namespaces: a profile met by its CRM id alone is the one its first ECID arrives with', async () => {
-      // A CRM export came first (no ECID yet): keyed by its CRM id.
-      const { h, atX } = await audienceWith(backend, [crmProfile([], 'c1', ['a@x.com'])]);
-      expect(atX()).toEqual(at('a@x.com'));
-      const requests = usersRequests(h.emulator);
-      // The same person with an ECID now: keyed by the ECID, adopting the CRM-keyed profile; nothing to send.
-      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'])]);
-      expect(usersRequests(h.emulator)).toBe(requests);
-      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'], 'exited')]);
-      expect(atX()).toEqual(new Set());
-    });
-
-    it('retires a CRM-keyed profile once an export joins it to an ECID profile met before', async () => {
-      const { h, atX } = await audienceWith(backend, [
-        crmProfile(['e1'], undefined, ['web@x.com']),
-        crmProfile([], 'c1', ['crm@x.com']),
-      ]);
-      expect(atX()).toEqual(at('web@x.com', 'crm@x.com'));
-      // One person, whose merged profile holds the web email only: the CRM profile's email leaves X.
-      await deliver(h, [crmProfile(['e1'], 'c1', ['web@x.com'])]);
-      expect(atX()).toEqual(at('web@x.com'));
-      await deliver(h, [crmProfile(['e1'], 'c1', ['web@x.com'], 'exited')]);
-      expect(atX()).toEqual(new Set());
     });
   });
 }
