@@ -5,6 +5,7 @@
 // `ENGINE_BENCH_EVENTS` sets the size (default 1,000,000), `ENGINE_BENCH_BATCH` the import batch size,
 // `ENGINE_BENCH_THREADS` the import worker threads (default: the engine's, one per core beyond the first),
 // `ENGINE_BENCH_FORMAT=csv` uses a CSV file (profile_key, email, phone_e164, segment columns) instead of NDJSON,
+// `ENGINE_BENCH_CRM_ID=1` gives each NDJSON profile a CRM id besides its ECID (a second key namespace),
 // `ENGINE_BENCH_DATABASE_URL=postgres://…` runs on that PostgreSQL server instead of SQLite (a database of its own per
 // run, made and dropped with that URL's role; the CPU seconds below leave out the server's), and
 // `ENGINE_BENCH_RUNS` repeats the end-to-end run on fresh stores (each between two floors) and reports the median ratio:
@@ -36,6 +37,8 @@ const EVENTS = Number(process.env.ENGINE_BENCH_EVENTS ?? 1_000_000);
 /** A PostgreSQL server to run on instead of SQLite: each run makes a database of its own there and drops it after. */
 const DATABASE_URL = process.env.ENGINE_BENCH_DATABASE_URL;
 const RUNS = Math.max(1, Number(process.env.ENGINE_BENCH_RUNS ?? 1));
+/** Each NDJSON profile carries a CRM id besides its ECID, as AEP exports of known customers do. */
+const WITH_CRM_ID = process.env.ENGINE_BENCH_CRM_ID === '1';
 const PROFILES = Math.ceil(EVENTS * 0.8);
 const MAPPING = EMAIL_PHONE_MAPPING;
 const SEGMENTS = ['seg-loyal', 'seg-churn'];
@@ -120,6 +123,7 @@ async function generate(): Promise<void> {
     } else {
       const identityMap: Record<string, Array<{ id: string }>> = {
         ECID: [{ id: `ecid-${p}` }],
+        ...(WITH_CRM_ID ? { CRMID: [{ id: `crm-${p}` }] } : {}),
         Email: [{ id: `Person.${p}@Example.com` }],
       };
       if (p % 3 === 0) identityMap['Phone_E.164'] = [{ id: `+1415${String(p).padStart(7, '0')}` }];
