@@ -606,6 +606,20 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   };
 
   /**
+   * A connection just saved unchecked (nothing worked before it): the preflight runs now, so the view returned says what
+   * X made of it. A preflight that throws leaves the status `unverified`; `POST …/verify` runs it again.
+   */
+  const verifySaved = async (sandboxId: string, d: Destination) => {
+    try {
+      await verifyDestination(sandboxId, d);
+    } catch {
+      // The connection is saved either way.
+    }
+    const after = await store.destinations.get(sandboxId, d.id);
+    return after && { ok: true as const, value: await destinationView(after) };
+  };
+
+  /**
    * Refuses (409 account_in_use) moving a destination to another ads account while activated audiences have their X
    * audience in the current one: the next delivery would address those audience ids in the new account, which X
    * refuses (403), pausing the dataflows.
@@ -906,18 +920,15 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             throw connectionCheckFailed(checked.checks, connection.apiBaseUrl !== undefined);
         }
         const saveUnchecked = changesConnection && !checkedFirst;
+        // The account and API URL changed, if any: saved here only when the checks did not save them.
+        const { credentials, ...endpoint } = connection;
         const d = await store.transaction(async (tx) => {
-          if (saveUnchecked && connection.credentials !== undefined)
-            await tx.destinations.setCredentials(sandboxId, id, connection.credentials);
+          if (saveUnchecked && credentials !== undefined)
+            await tx.destinations.setCredentials(sandboxId, id, credentials);
           return tx.destinations.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name } : {}),
             ...(patch.description !== undefined ? { description: patch.description } : {}),
-            ...(saveUnchecked && connection.accountId !== undefined
-              ? { accountId: connection.accountId }
-              : {}),
-            ...(saveUnchecked && connection.apiBaseUrl !== undefined
-              ? { apiBaseUrl: connection.apiBaseUrl }
-              : {}),
+            ...(saveUnchecked ? endpoint : {}),
             ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
             ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
             ...(patch.alertEmailTo !== undefined ? { alertEmailTo: alertEmailTo(patch.alertEmailTo) } : {}),
@@ -936,16 +947,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         if (d && patch.marketingActions !== undefined)
           await engine.reevaluate({ sandboxId, destinationId: id });
         if (!d) return undefined;
-        if (!saveUnchecked) return { ok: true, value: await destinationView(d) };
-        // Saved because nothing worked before; now checked, so the status says what X thinks of it (and dataflows
-        // paused on the old credentials resume once it is active).
-        try {
-          await verifyDestination(sandboxId, d);
-        } catch {
-          // The change is saved; `POST …/verify` runs the preflight again.
-        }
-        const checked = await store.destinations.get(sandboxId, id);
-        return checked && { ok: true, value: await destinationView(checked) };
+        // Dataflows paused on the old connection resume once the new one is active.
+        return saveUnchecked ? verifySaved(sandboxId, d) : { ok: true, value: await destinationView(d) };
       },
       async remove(sandboxId, id) {
         if (!(await store.destinations.get(sandboxId, id))) return undefined;
@@ -1131,13 +1134,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           statusReason: null,
         });
         if (!updated) return undefined;
-        try {
-          await verifyDestination(sandboxId, updated);
-        } catch {
-          // The login itself succeeded; the preflight can be re-run with /verify.
-        }
-        const after = await store.destinations.get(sandboxId, id);
-        return after && { ok: true, value: await destinationView(after) };
+        return verifySaved(sandboxId, updated);
       },
     },
 

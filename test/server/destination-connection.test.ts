@@ -17,6 +17,21 @@ const members = () => t.emulator.admin.members(DEMO.accountId, xAudienceId).leng
 const destination = async () =>
   (await t.call('GET', `/api/v1/destinations/${destinationId}`, { token: t.adminToken })).body;
 
+/** A new destination whose access token secret X refuses, checked once: its id. */
+async function refusedDestination(name: string): Promise<string> {
+  const token = t.adminToken;
+  const d = await t.call('POST', '/api/v1/destinations', {
+    token,
+    body: {
+      name,
+      accountId: DEMO.accountId,
+      credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' },
+    },
+  });
+  await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
+  return d.body.id as string;
+}
+
 async function deliver(email: string) {
   const token = t.adminToken;
   const ingested = await t.call('POST', '/api/v1/ingest/profiles', {
@@ -209,19 +224,11 @@ describe('new credentials by PATCH', () => {
 
   it('are saved on a destination that does not work yet, then checked: its status says what X answered', async () => {
     const token = t.adminToken;
-    const d = await t.call('POST', '/api/v1/destinations', {
-      token,
-      body: {
-        name: 'Broken keys',
-        accountId: DEMO.accountId,
-        credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' },
-      },
-    });
-    await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
-    expect((await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body.status).toBe(
+    const refused = await refusedDestination('Broken keys');
+    expect((await t.call('GET', `/api/v1/destinations/${refused}`, { token })).body.status).toBe(
       'unauthorized',
     );
-    const r = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+    const r = await t.call('PATCH', `/api/v1/destinations/${refused}`, {
       token,
       body: { credentials: { ...DEMO.credentials, accessTokenSecret: 'still-wrong' } },
     });
@@ -230,7 +237,7 @@ describe('new credentials by PATCH', () => {
       status: 'unauthorized',
       statusReason: expect.stringContaining('X refused'),
     });
-    const fixed = await t.call('PATCH', `/api/v1/destinations/${d.body.id}`, {
+    const fixed = await t.call('PATCH', `/api/v1/destinations/${refused}`, {
       token,
       body: { credentials: DEMO.credentials },
     });
@@ -311,17 +318,9 @@ describe('destination status', () => {
     const status = doc.body.components.schemas.Destination.properties.status;
     expect(status.enum).toEqual(['unverified', 'active', 'unauthorized', 'error']);
     const token = t.adminToken;
-    const d = await t.call('POST', '/api/v1/destinations', {
-      token,
-      body: {
-        name: 'Refused keys',
-        accountId: DEMO.accountId,
-        credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' },
-      },
-    });
-    await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
+    const refused = await refusedDestination('Refused keys');
     // Responses are checked against their schema here: a status outside it would answer 500.
-    const got = await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token });
+    const got = await t.call('GET', `/api/v1/destinations/${refused}`, { token });
     expect(got.status).toBe(200);
     expect(got.body.status).toBe('unauthorized');
     expect(status.enum).toContain(got.body.status);
