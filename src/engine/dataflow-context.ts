@@ -67,6 +67,13 @@ export interface SandboxContext {
   previousKeyNamespaces: string[] | null;
   /** The sandbox's `profile_key_generation`: profiles written now are marked with it. */
   keyGeneration: number;
+  /**
+   * Whether the sandbox may hold a profile keyed by a key namespace other than the first (`profile_key_aliases`):
+   * then each export's ids in the later key namespaces are looked up, to merge the profile they name (see
+   * `ProfileEvaluation.aliasKeys`). A batch holding such a profile cannot be written while it is false (see
+   * `ingest.ts`, `keyAliasesNeeded`).
+   */
+  keyAliases: boolean;
 }
 
 /** A re-keying in progress as the sandbox row stores it (`profile_key_rekey`). */
@@ -87,6 +94,7 @@ interface SandboxSettings {
   profile_key_namespaces: string | null;
   profile_key_generation: number;
   profile_key_rekey: string | null;
+  profile_key_aliases: number;
   consent_policies: string;
   /** JSON of `FieldLabel[]`. */
   field_labels: string;
@@ -199,15 +207,20 @@ function buildSandboxContext(
   };
 }
 
-/** How a sandbox row keys profiles: the context's key namespaces, those of a re-keying in progress, the generation. */
+/**
+ * How a sandbox row keys profiles: the context's key namespaces, those of a re-keying in progress, the generation,
+ * whether later key namespaces' ids are looked up.
+ */
 function keyingOf(
   sandbox: SandboxSettings | undefined,
   defaultKeyNamespaces: readonly string[],
-): Pick<SandboxContext, 'keyNamespaces' | 'previousKeyNamespaces' | 'keyGeneration'> {
+): Pick<SandboxContext, 'keyNamespaces' | 'previousKeyNamespaces' | 'keyGeneration' | 'keyAliases'> {
   return {
     keyNamespaces: keyNamespacesOf(sandbox?.profile_key_namespaces, defaultKeyNamespaces),
     previousKeyNamespaces: rekeyOf(sandbox?.profile_key_rekey)?.from ?? null,
     keyGeneration: sandbox?.profile_key_generation ?? 0,
+    // Without a sandbox row nothing can record the first such profile: look, always.
+    keyAliases: sandbox === undefined || sandbox.profile_key_aliases === 1,
   };
 }
 
@@ -244,6 +257,7 @@ function sameSettings(
   return (
     current.keyNamespaces.join() === context.keyNamespaces.join() &&
     current.keyGeneration === context.keyGeneration &&
+    current.keyAliases === context.keyAliases &&
     current.previousKeyNamespaces?.join() === context.previousKeyNamespaces?.join()
   );
 }
@@ -271,6 +285,7 @@ async function sandboxSettings(
       'profile_key_namespaces',
       'profile_key_generation',
       'profile_key_rekey',
+      'profile_key_aliases',
       'consent_policies',
       'field_labels',
     ])
@@ -353,7 +368,8 @@ function contextStatementsOf(database: BetterSqlite3.Database): ContextStatement
   if (!st) {
     st = {
       sandbox: database.prepare(
-        `select profile_key_namespaces, profile_key_generation, profile_key_rekey, consent_policies, field_labels
+        `select profile_key_namespaces, profile_key_generation, profile_key_rekey, profile_key_aliases, consent_policies,
+           field_labels
          from sandboxes where id = ?`,
       ),
       flows: database.prepare(

@@ -11,6 +11,7 @@ const base: ProfileEvaluation = {
   key: 'k:00ff',
   previousKey: null,
   aliasKeys: [],
+  laterKey: false,
   valuesText: '{"email|Email|1":["ab"]}',
   users: ['{"email":["ab"]}'],
   consentDenied: [],
@@ -29,6 +30,8 @@ describe('evaluation codec', () => {
       { ...base, previousKey: 'u:ab12' },
       // A merged profile's evaluation carries the keys of its other ids.
       { ...base, aliasKeys: ['k:11aa', 'k:22bb'] },
+      // A profile keyed by a later key namespace says so.
+      { ...base, laterKey: true },
       { ...base, users: [null] },
       { ...base, users: [null, '{"email":["cd"]}', null], consentDenied: [0, 2] },
       {

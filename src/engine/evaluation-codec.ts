@@ -11,7 +11,7 @@ const USER_SEPARATOR = '\u0002';
 const NO_USER = '-';
 
 /** The fields `encodeEvaluation` writes, in order. */
-const EVALUATION_FIELDS = 9;
+const EVALUATION_FIELDS = 10;
 
 /** An evaluation as one line of text (see `decodeEvaluation`). */
 export function encodeEvaluation(e: ProfileEvaluation): string {
@@ -25,27 +25,40 @@ export function encodeEvaluation(e: ProfileEvaluation): string {
     e.foreignSegments.length === 0 ? '' : JSON.stringify(e.foreignSegments),
     e.previousKey ?? '',
     e.aliasKeys.join(','),
+    e.laterKey ? '1' : '',
   ].join(FIELD_SEPARATOR);
 }
 
 /** The evaluation whose `encodeEvaluation` fields start at `fields[at]`, as it was. */
 export function decodeEvaluation(fields: readonly string[], at = 0): ProfileEvaluation {
-  const [key, valuesText, users, consentDenied, rejections, memberships, foreign, previousKey, aliasKeys] =
-    fields.slice(at, at + EVALUATION_FIELDS) as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+  const [
+    key,
+    valuesText,
+    users,
+    consentDenied,
+    rejections,
+    memberships,
+    foreign,
+    previousKey,
+    aliasKeys,
+    laterKey,
+  ] = fields.slice(at, at + EVALUATION_FIELDS) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   return {
     key: key === '' ? null : key,
     previousKey: previousKey === '' ? null : previousKey,
     aliasKeys: aliasKeys === '' ? [] : aliasKeys.split(','),
+    laterKey: laterKey === '1',
     valuesText,
     users: users === '' ? [] : users.split(USER_SEPARATOR).map((user) => (user === NO_USER ? null : user)),
     consentDenied: consentDenied === '' ? [] : consentDenied.split(',').map(Number),

@@ -26,6 +26,7 @@ const context: PlainEvaluationContext = {
   rows: [email, phone].map((row) => [mappingRowKey(row), row]),
   keyNamespaces: ['ECID'],
   previousKeyNamespaces: null,
+  keyAliases: false,
   dataflows: [
     { id: 'df-open', mapping: [email, phone], rowKeys: [email, phone].map(mappingRowKey), consent: [] },
     {

@@ -39,6 +39,8 @@ import {
   adjustEvaluation,
   applyEvaluations,
   applyEvaluationsSqlite,
+  enableKeyAliases,
+  isKeyAliasesNeeded,
   keyNamespacesChanged,
   type ApplyExtra,
 } from './ingest.ts';
@@ -820,7 +822,9 @@ export async function importProfiles(
         const { excluded, listed, ...counts } = before;
         Object.assign(report, counts, { excluded });
         report.rejected.length = listed;
-        keysChanged = true;
+        // The first profile keyed by a later key namespace: the keys stay as they are, the exports look such keys up.
+        if (isKeyAliasesNeeded(error)) await enableKeyAliases(store, options.sandboxId);
+        else keysChanged = true;
         context = await loadSandboxContext(
           store.db as unknown as Db,
           options.sandboxId,

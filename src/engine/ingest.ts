@@ -72,6 +72,40 @@ function repeatedRequest(
   return { ...(JSON.parse(seen.result) as IngestResult), duplicate: true };
 }
 
+/** Errors of `keyAliasesNeeded`, told apart from other `context_changed` errors. */
+const aliasErrors = new WeakSet<EngineError>();
+
+/**
+ * A batch holding a profile keyed by a later key namespace (`ProfileEvaluation.laterKey`), evaluated while the
+ * sandbox did not look for such keys (`SandboxContext.keyAliases`): it writes nothing. The caller records that the
+ * sandbox may hold them (`enableKeyAliases`) and evaluates the batch again, so that it and every export after it look
+ * their later namespaces' ids up.
+ */
+function keyAliasesNeeded(): EngineError {
+  const error = contextChanged('The batch holds the first profile keyed by a later key namespace');
+  aliasErrors.add(error);
+  return error;
+}
+
+/** Whether `error` is a batch's `keyAliasesNeeded`. */
+export function isKeyAliasesNeeded(error: unknown): boolean {
+  return error instanceof EngineError && aliasErrors.has(error);
+}
+
+/** Checks, before a batch writes anything, that its profiles' keys can be written under `context`. */
+function checkKeyAliases(context: SandboxContext, evaluations: readonly ProfileEvaluation[]): void {
+  if (!context.keyAliases && evaluations.some((e) => e.laterKey)) throw keyAliasesNeeded();
+}
+
+/** Records that the sandbox may hold profiles keyed by a later key namespace (see `keyAliasesNeeded`). */
+export async function enableKeyAliases(store: Store, sandboxId: string): Promise<void> {
+  await store.db
+    .updateTable('sandboxes')
+    .set({ profile_key_aliases: 1 })
+    .where('id', '=', sandboxId)
+    .execute();
+}
+
 /** The sandbox's profile key namespaces changed after the batch's context was read. */
 export function keyNamespacesChanged(): EngineError {
   return contextChanged("The sandbox's profile key namespaces changed while the batch was evaluated");
@@ -201,6 +235,24 @@ async function adoptRow(db: Db, id: number, from: string, key: string, generatio
  * resolves, the batch is durable.
  */
 export async function ingestProfiles(
+  store: Store,
+  items: readonly unknown[],
+  options: IngestOptions,
+  env: { now: number; defaultKeyNamespaces: readonly string[] },
+): Promise<IngestResult> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await ingestOnce(store, items, options, env);
+    } catch (error) {
+      if (!isKeyAliasesNeeded(error) || attempt >= 3) throw error;
+      await enableKeyAliases(store, options.sandboxId);
+      // Evaluated elsewhere: evaluated again there, under the context that looks for the aliases.
+      if (options.evaluated) throw error;
+    }
+  }
+}
+
+async function ingestOnce(
   store: Store,
   items: readonly unknown[],
   options: IngestOptions,
@@ -593,6 +645,7 @@ export async function applyEvaluations(
   excluded: Record<string, number>,
   extra: ApplyExtra = {},
 ): Promise<number> {
+  checkKeyAliases(context, evaluations);
   const stored = await loadProfiles(db, context.sandboxId, keysOf(evaluations));
   await adoptPreviousKeys(db, store, context, evaluations, stored);
   await adoptAliasKeys(db, context, evaluations, stored);
@@ -651,6 +704,7 @@ export function applyEvaluationsSqlite(
   excluded: Record<string, number>,
   extra: ApplyExtra = {},
 ): number {
+  checkKeyAliases(context, evaluations);
   const st = sqliteStatements(database);
   const planner = new ProfilePlanner(context, now, excluded, extra);
   const sandboxId = context.sandboxId;

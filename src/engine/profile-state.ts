@@ -33,11 +33,18 @@ export interface ProfileEvaluation {
   previousKey: string | null;
   /**
    * The keys of the profile's other ids in the namespace its key comes from (a profile the source merged: ECIDs of
-   * two devices, say), each the key of a profile met alone before. Such a profile is this one now: it is adopted (when
-   * none is stored under `key`) or leaves every audience, so what it added is not held at X for a person it no longer
-   * is. Empty for a profile with one id there.
+   * two devices, say), then, when the sandbox looks for them (`SandboxContext.keyAliases`), of its ids in the later
+   * key namespaces (a CRM id met before any ECID): each the key of a profile met without this one before. Such a
+   * profile is this one now: it is adopted (when none is stored under `key`) or leaves every audience, so what it
+   * added is not held at X for a person it no longer is. Empty for a profile with one id in the key namespaces.
    */
   aliasKeys: string[];
+  /**
+   * Whether `key` comes from a key namespace other than the sandbox's first (a CRM id alone; a CSV row keyed by
+   * another namespace): a key a later export may name among its `aliasKeys`. Written only once the sandbox looks for
+   * such keys (`SandboxContext.keyAliases`).
+   */
+  laterKey: boolean;
   /** The values each mapping row produced (`RowValues`) as the profile row stores them: JSON. */
   valuesText: string;
   /** The user each dataflow of the context yields (see `userFor`), in the context's dataflow order. */
@@ -62,7 +69,10 @@ export type EvaluationDataflow = Pick<DataflowContext, 'id' | 'mapping' | 'rowKe
  * What mapping a profile needs: every mapping row of the sandbox, the profile key namespaces, and the dataflows
  * whose users each profile yields.
  */
-export type EvaluationContext = Pick<SandboxContext, 'rows' | 'keyNamespaces' | 'previousKeyNamespaces'> & {
+export type EvaluationContext = Pick<
+  SandboxContext,
+  'rows' | 'keyNamespaces' | 'previousKeyNamespaces' | 'keyAliases'
+> & {
   dataflows: readonly EvaluationDataflow[];
 };
 
@@ -71,6 +81,7 @@ export interface PlainEvaluationContext {
   rows: Array<[key: string, row: MappingRow]>;
   keyNamespaces: string[];
   previousKeyNamespaces: string[] | null;
+  keyAliases: boolean;
   dataflows: EvaluationDataflow[];
 }
 
@@ -79,6 +90,7 @@ export function plainEvaluationContext(context: EvaluationContext): PlainEvaluat
     rows: [...context.rows],
     keyNamespaces: context.keyNamespaces,
     previousKeyNamespaces: context.previousKeyNamespaces,
+    keyAliases: context.keyAliases,
     dataflows: context.dataflows.map((d) => ({
       id: d.id,
       mapping: d.mapping,
@@ -93,6 +105,7 @@ export function evaluationContextOf(plain: PlainEvaluationContext): EvaluationCo
     rows: new Map(plain.rows),
     keyNamespaces: plain.keyNamespaces,
     previousKeyNamespaces: plain.previousKeyNamespaces,
+    keyAliases: plain.keyAliases,
     dataflows: plain.dataflows,
   };
 }
@@ -108,7 +121,8 @@ export function evaluationFingerprint(context: EvaluationContext): string {
     )
     .join('\u0003');
   const previous = context.previousKeyNamespaces?.join(',') ?? '';
-  return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}\u0001${previous}\u0001${dataflows}`;
+  const aliases = context.keyAliases ? 'aliases' : '';
+  return `${[...context.rows.keys()].sort().join('\n')}\u0001${context.keyNamespaces.join(',')}\u0001${previous}\u0001${aliases}\u0001${dataflows}`;
 }
 
 /** Reads the membership statuses and identities a profile export carries, and maps them with every sandbox row. */
@@ -144,12 +158,16 @@ export function evaluateProfile(
   }
 
   const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
-  const aliasKeys: string[] = [];
-  const key = profileKeyOf(identityMap, context.keyNamespaces, values, profileKeyHash, aliasKeys);
+  const keying: Keying = { aliases: [], laterAliases: context.keyAliases, later: false };
+  const key = profileKeyOf(identityMap, context.keyNamespaces, values, profileKeyHash, keying);
+  const aliasKeys = keying.aliases;
   let previousKey: string | null = null;
   if (context.previousKeyNamespaces !== null && key !== null) {
     previousKey = profileKeyOf(identityMap, context.previousKeyNamespaces, values, profileKeyHash);
     if (previousKey === key) previousKey = null;
+    // The key before a re-keying is adopted by the re-keying's own rules (`previousKey`), not as a merged profile.
+    const at = previousKey === null ? -1 : aliasKeys.indexOf(previousKey);
+    if (at >= 0) aliasKeys.splice(at, 1);
   }
   for (const [consentKey, consentValues] of readConsents(profile, attributeValues))
     values[consentKey] = consentValues;
@@ -157,6 +175,7 @@ export function evaluateProfile(
     key,
     previousKey,
     aliasKeys,
+    laterKey: keying.later,
     valuesText: JSON.stringify(values),
     ...usersOf(context.dataflows, values),
     rejections,
@@ -165,18 +184,29 @@ export function evaluateProfile(
   };
 }
 
+/** What `profileKeyOf` tells besides the key, and whether to look for the later namespaces' keys. */
+interface Keying {
+  /** The keys of the profile's other ids: see `ProfileEvaluation.aliasKeys`. */
+  aliases: string[];
+  /** Whether the ids of the namespaces after the key's go to `aliases` too. */
+  laterAliases: boolean;
+  /** Set when the key comes from a namespace other than the first. */
+  later: boolean;
+}
+
 /**
  * A profile's key under `namespaces` (upper case, in order of preference): `k:` + the keyed hash of its id in the
  * first of them it has (several ids in one: the smallest, so the key does not depend on the order the source lists
- * them, and the others' keys go to `aliases`); else `u:` + a digest of its mapped identifiers (`values` before
- * consent values join them); else null.
+ * them, and the others' keys go to `keying.aliases`, followed by the keys of its ids in the later namespaces when
+ * `keying.laterAliases`); else `u:` + a digest of its mapped identifiers (`values` before consent values join them);
+ * else null.
  */
 function profileKeyOf(
   identityMap: IdentityMap,
   namespaces: readonly string[],
   values: RowValues,
   profileKeyHash: (namespace: string, id: string) => string,
-  aliases?: string[],
+  keying?: Keying,
 ): string | null {
   // Only the key namespaces' ids are needed (matched without case).
   const byNamespace = new Map<string, string[]>();
@@ -188,13 +218,26 @@ function profileKeyOf(
       if (typeof e?.id === 'string' && e.id !== '') ids.push(e.id);
     if (ids.length > 0) byNamespace.set(upper, ids);
   }
-  for (const namespace of namespaces) {
+  for (let i = 0; i < namespaces.length; i += 1) {
+    const namespace = namespaces[i]!;
     const ids = byNamespace.get(namespace);
     if (!ids) continue;
-    if (ids.length === 1) return `k:${profileKeyHash(namespace, ids[0]!)}`;
-    const [id, ...others] = [...new Set(ids)].sort();
-    if (aliases) for (const other of others) aliases.push(`k:${profileKeyHash(namespace, other)}`);
-    return `k:${profileKeyHash(namespace, id!)}`;
+    let key: string;
+    if (ids.length === 1) key = `k:${profileKeyHash(namespace, ids[0]!)}`;
+    else {
+      const [id, ...others] = [...new Set(ids)].sort();
+      key = `k:${profileKeyHash(namespace, id!)}`;
+      if (keying) for (const other of others) keying.aliases.push(`k:${profileKeyHash(namespace, other)}`);
+    }
+    if (keying) {
+      keying.later = i > 0;
+      // A profile met before without this one, by an id of a later namespace alone (a CRM id before any ECID).
+      if (keying.laterAliases && byNamespace.size > 1)
+        for (const later of namespaces.slice(i + 1))
+          for (const other of new Set(byNamespace.get(later)))
+            keying.aliases.push(`k:${profileKeyHash(later, other)}`);
+    }
+    return key;
   }
   // Identifiers only: a profile whose consent changes is still the same profile.
   const rowKeys = Object.keys(values).sort();

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, type Backend } from '../store/backends.ts';
 import {
@@ -19,6 +22,28 @@ const profile = (ecids: string[], emails: string[], status: 'realized' | 'exited
   segmentMembership: { ups: { seg: { status } } },
   identityMap: { ECID: ecids.map((id) => ({ id })), Email: emails.map((id) => ({ id })) },
 });
+
+/** A profile with its ECIDs (maybe none) and CRM id (maybe none): the default key namespaces, in that order. */
+const crmProfile = (
+  ecids: string[],
+  crmId: string | undefined,
+  emails: string[],
+  status: 'realized' | 'exited' = 'realized',
+) => ({
+  segmentMembership: { ups: { seg: { status } } },
+  identityMap: {
+    ...(ecids.length > 0 ? { ECID: ecids.map((id) => ({ id })) } : {}),
+    ...(crmId === undefined ? {} : { CRMID: [{ id: crmId }] }),
+    Email: emails.map((id) => ({ id })),
+  },
+});
+
+/** `profiles` as an NDJSON file of their own. */
+function ndjson(profiles: unknown[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tca-merge-')), 'profiles.ndjson');
+  writeFileSync(file, `${profiles.map((p) => JSON.stringify(p)).join('\n')}\n`);
+  return file;
+}
 
 const at = (...emails: string[]) => new Set(emails.map((e) => `email:${emailHash(e)}`));
 
@@ -82,6 +107,70 @@ for (const backend of BACKENDS) {
         profile(['e4'], ['d@x.com']),
         profile(['e3', 'e4'], ['c@x.com']),
       ]);
+      expect(atX()).toEqual(at('a@x.com', 'c@x.com'));
+    });
+
+    it('merges across key namespaces: a profile met by its CRM id alone is the one its first ECID arrives with', async () => {
+      // A CRM export came first (no ECID yet): keyed by its CRM id.
+      const { h, atX } = await audienceWith(backend, [crmProfile([], 'c1', ['a@x.com'])]);
+      expect(atX()).toEqual(at('a@x.com'));
+      const requests = usersRequests(h.emulator);
+      // The same person with an ECID now: keyed by the ECID, adopting the CRM-keyed profile; nothing to send.
+      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'])]);
+      expect(usersRequests(h.emulator)).toBe(requests);
+      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'], 'exited')]);
+      expect(atX()).toEqual(new Set());
+    });
+
+    it('retires a CRM-keyed profile once an export joins it to an ECID profile met before', async () => {
+      const { h, atX } = await audienceWith(backend, [
+        crmProfile(['e1'], undefined, ['web@x.com']),
+        crmProfile([], 'c1', ['crm@x.com']),
+      ]);
+      expect(atX()).toEqual(at('web@x.com', 'crm@x.com'));
+      // One person, whose merged profile holds the web email only: the CRM profile's email leaves X.
+      await deliver(h, [crmProfile(['e1'], 'c1', ['web@x.com'])]);
+      expect(atX()).toEqual(at('web@x.com'));
+      await deliver(h, [crmProfile(['e1'], 'c1', ['web@x.com'], 'exited')]);
+      expect(atX()).toEqual(new Set());
+    });
+
+    it('looks later key namespaces up only once the sandbox holds a profile keyed by one', async () => {
+      const { h } = await audienceWith(backend, [
+        crmProfile(['e1'], undefined, ['a@x.com']),
+        crmProfile(['e2'], 'c2', ['b@x.com']),
+      ]);
+      expect((await h.engine.evaluationContext('prod')).keyAliases).toBe(false);
+      await deliver(h, [crmProfile([], 'c3', ['c@x.com'])]);
+      expect((await h.engine.evaluationContext('prod')).keyAliases).toBe(true);
+    });
+
+    it('evaluates again the batches a file import read ahead once one holds the first CRM-keyed profile', async () => {
+      const { h, atX } = await audienceWith(backend, [crmProfile(['e0'], undefined, ['z@x.com'])]);
+      // One profile per batch, handed to a worker thread before the first is written: the second is evaluated while
+      // the sandbox does not look CRM ids up yet, and must be evaluated again once the first is stored.
+      const report = await h.engine.importFile(
+        ndjson([crmProfile([], 'c1', ['a@x.com']), crmProfile(['e1'], 'c1', ['b@x.com'])]),
+        { sandboxId: 'prod', batchSize: 1, threads: 1 },
+      );
+      expect(report).toMatchObject({ rowsRead: 2, accepted: 2, rejectedCount: 0 });
+      await h.engine.flush();
+      // One person, who holds b@ now.
+      expect(atX()).toEqual(at('z@x.com', 'b@x.com'));
+    });
+
+    it('a mirror import that stores the first CRM-keyed profile still removes the members absent from it', async () => {
+      const { h, atX } = await audienceWith(backend, [
+        crmProfile(['e1'], undefined, ['a@x.com']),
+        crmProfile(['e2'], undefined, ['b@x.com']),
+      ]);
+      const report = await h.engine.importFile(
+        ndjson([crmProfile([], 'c3', ['c@x.com']), crmProfile(['e1'], undefined, ['a@x.com'])]),
+        { sandboxId: 'prod', mode: 'mirror', segmentId: 'seg', batchSize: 1, threads: 1 },
+      );
+      expect(report.removalSkipped ?? null).toBeNull();
+      expect(report.removed).toBe(1);
+      await h.engine.flush();
       expect(atX()).toEqual(at('a@x.com', 'c@x.com'));
     });
   });

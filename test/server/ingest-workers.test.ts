@@ -25,6 +25,7 @@ const CONTEXT: PlainEvaluationContext = {
   rows: [EMAIL, PHONE].map((row) => [mappingRowKey(row), row]),
   keyNamespaces: ['ECID', 'CRMID'],
   previousKeyNamespaces: null,
+  keyAliases: false,
   dataflows: [
     {
       id: 'df-1',

@@ -512,3 +512,24 @@ describe.each(BACKENDS)('migration 0114 on $name', (backend) => {
     ]);
   });
 });
+
+describe.each(BACKENDS)('migration 0118 on $name', (backend) => {
+  it('makes a sandbox that holds profiles look its later key namespaces up, and leaves an empty one as it was', async () => {
+    const db = await migratedBefore(backend, '0118');
+    await sql`insert into sandboxes (id, name, created_at) values ('sbx_empty', 'sbx_empty', 1)`.execute(db);
+    await sql`insert into engine_profiles (sandbox_id, profile_key, identities, segments, updated_at)
+      values ('prod', 'k:aaa', '{}', '[]', 1)`.execute(db);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(namesFrom('0118'));
+    expect(
+      await db
+        .selectFrom('sandboxes')
+        .select(['id', 'profile_key_aliases'])
+        .where('id', 'in', ['prod', 'sbx_empty'])
+        .orderBy('id')
+        .execute(),
+    ).toEqual([
+      { id: 'prod', profile_key_aliases: 1 },
+      { id: 'sbx_empty', profile_key_aliases: 0 },
+    ]);
+  });
+});

@@ -35,6 +35,7 @@ import { engineImportKeyGenerationMigration } from './0114-engine-import-key-gen
 import { engineInflightUncompressedMigration } from './0115-engine-inflight-uncompressed.ts';
 import { engineIngestRequestDigestMigration } from './0116-engine-ingest-request-digest.ts';
 import { engineAudiencePausedMigration } from './0117-engine-audience-paused.ts';
+import { sandboxProfileKeyAliasesMigration } from './0118-sandbox-profile-key-aliases.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -77,4 +78,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0115-engine-inflight-uncompressed', engineInflightUncompressedMigration],
   ['0116-engine-ingest-request-digest', engineIngestRequestDigestMigration],
   ['0117-engine-audience-paused', engineAudiencePausedMigration],
+  ['0118-sandbox-profile-key-aliases', sandboxProfileKeyAliasesMigration],
 ];

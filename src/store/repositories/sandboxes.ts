@@ -53,6 +53,7 @@ export function sandboxRepository(ctx: RepositoryContext) {
         field_labels: '[]',
         profile_key_generation: 0,
         profile_key_rekey: null,
+        profile_key_aliases: 0,
       });
     },
 

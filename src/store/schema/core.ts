@@ -23,6 +23,11 @@ export interface SandboxesTable {
   profile_key_generation: Generated<number>;
   /** The re-keying in progress, JSON `{ from: string[]; since: EpochMs }`, or null (migration 0018). */
   profile_key_rekey: string | null;
+  /**
+   * 1 once a profile keyed by a key namespace other than the first may be stored (migration 0118): exports then look
+   * their later key namespaces' ids up, to merge such a profile (see `ProfileEvaluation.aliasKeys`).
+   */
+  profile_key_aliases: Generated<number>;
   /** JSON array of the sandbox's consent policies (migration 0005; see `src/audience/consent.ts`). */
   consent_policies: Generated<string>;
   /** JSON array of the sandbox's own data-usage policies (migration 0006; see `src/audience/governance.ts`). */
