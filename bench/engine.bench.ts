@@ -6,6 +6,8 @@
 // `ENGINE_BENCH_THREADS` the import worker threads (default: the engine's, one per core beyond the first),
 // `ENGINE_BENCH_FORMAT=csv` uses a CSV file (profile_key, email, phone_e164, segment columns) instead of NDJSON,
 // `ENGINE_BENCH_CRM_ID=1` gives each NDJSON profile a CRM id besides its ECID (a second key namespace),
+// `ENGINE_BENCH_KEY_ALIASES=1` imports into a sandbox that looks later key namespaces' ids up, as one that holds a
+// profile keyed by its CRM id alone does (with `ENGINE_BENCH_CRM_ID=1`, each profile's CRM id is then looked up),
 // `ENGINE_BENCH_DATABASE_URL=postgres://…` runs on that PostgreSQL server instead of SQLite (a database of its own per
 // run, made and dropped with that URL's role; the CPU seconds below leave out the server's), and
 // `ENGINE_BENCH_RUNS` repeats the end-to-end run on fresh stores (each between two floors) and reports the median ratio:
@@ -39,6 +41,7 @@ const DATABASE_URL = process.env.ENGINE_BENCH_DATABASE_URL;
 const RUNS = Math.max(1, Number(process.env.ENGINE_BENCH_RUNS ?? 1));
 /** Each NDJSON profile carries a CRM id besides its ECID, as AEP exports of known customers do. */
 const WITH_CRM_ID = process.env.ENGINE_BENCH_CRM_ID === '1';
+const KEY_ALIASES = process.env.ENGINE_BENCH_KEY_ALIASES === '1';
 const PROFILES = Math.ceil(EVENTS * 0.8);
 const MAPPING = EMAIL_PHONE_MAPPING;
 const SEGMENTS = ['seg-loyal', 'seg-churn'];
@@ -178,6 +181,12 @@ async function endToEnd(storeDir: string): Promise<{
     sleep: async () => {},
   });
   const audiences = await benchDataflow(store, MAPPING, SEGMENTS);
+  if (KEY_ALIASES)
+    await store.db
+      .updateTable('sandboxes')
+      .set({ profile_key_aliases: 1 })
+      .where('id', '=', 'prod')
+      .execute();
   const engine = createEngine({
     store,
     clientFor: () => client,
