@@ -205,4 +205,40 @@ describe('evaluated ingest and mapping changes', () => {
       }
     },
   );
+
+  it.each([0, 1])(
+    'evaluates again the body that holds the first CRM-keyed profile, and merges it once its ECID comes (%i threads)',
+    async (threads) => {
+      h = await setup(SQLITE_BACKEND);
+      await flowWith([EMAIL], 'seg-1');
+      const adapter = createEngineAdapter({ engine: h.engine, store: h.store, ingestThreads: threads });
+      const body = (identityMap: Record<string, Array<{ id: string }>>) => ({
+        text: JSON.stringify({
+          segmentMembership: { ups: { 'seg-1': { status: 'realized' } } },
+          identityMap,
+        }),
+        contentType: 'application/x-ndjson',
+        maxItems: 100,
+      });
+      try {
+        // Evaluated under a context that does not look CRM ids up yet: refused once, then evaluated again.
+        const crm = await adapter.ingestBody(
+          'prod',
+          body({ CRMID: [{ id: 'c1' }], Email: [{ id: 'a@x.com' }] }),
+          'r1',
+        );
+        expect(crm).toMatchObject({ received: 1, accepted: 1 });
+        expect((await h.engine.evaluationContext('prod')).keyAliases).toBe(true);
+        await adapter.ingestBody(
+          'prod',
+          body({ ECID: [{ id: 'e1' }], CRMID: [{ id: 'c1' }], Email: [{ id: 'b@x.com' }] }),
+          'r2',
+        );
+        // One person: the CRM-keyed profile was adopted under the ECID's key.
+        expect(await identitiesOf()).toHaveLength(1);
+      } finally {
+        await adapter.close();
+      }
+    },
+  );
 });
