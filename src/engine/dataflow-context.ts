@@ -254,11 +254,21 @@ function sameSettings(
   defaultKeyNamespaces: readonly string[],
 ): boolean {
   const current = keyingOf(sandbox, defaultKeyNamespaces);
+  return sameKeys(current, context) && current.keyAliases === context.keyAliases;
+}
+
+/**
+ * Whether two contexts give every profile the same key: the same namespaces, generation and re-keying in progress
+ * (whether they look later namespaces' ids up aside).
+ */
+export function sameKeys(
+  a: Pick<SandboxContext, 'keyNamespaces' | 'keyGeneration' | 'previousKeyNamespaces'>,
+  b: Pick<SandboxContext, 'keyNamespaces' | 'keyGeneration' | 'previousKeyNamespaces'>,
+): boolean {
   return (
-    current.keyNamespaces.join() === context.keyNamespaces.join() &&
-    current.keyGeneration === context.keyGeneration &&
-    current.keyAliases === context.keyAliases &&
-    current.previousKeyNamespaces?.join() === context.previousKeyNamespaces?.join()
+    a.keyNamespaces.join() === b.keyNamespaces.join() &&
+    a.keyGeneration === b.keyGeneration &&
+    a.previousKeyNamespaces?.join() === b.previousKeyNamespaces?.join()
   );
 }
 

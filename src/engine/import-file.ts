@@ -21,6 +21,7 @@ import {
   loadSandboxContext,
   sameKeyNamespaces,
   sameKeyNamespacesSqlite,
+  sameKeys,
   type SandboxContext,
 } from './dataflow-context.ts';
 import { reevaluateAudiences } from './consent-settings.ts';
@@ -816,20 +817,23 @@ export async function importProfiles(
         handOut();
         return;
       } catch (error) {
-        // A re-keying started or ended since the batches were keyed (the transaction wrote nothing): the import goes
-        // on under the sandbox's keys as they are now, with this batch and those queued evaluated again.
+        // A re-keying started or ended since the batches were keyed, or the sandbox began looking later key
+        // namespaces up (the transaction wrote nothing): the import goes on under the sandbox's keys as they are now,
+        // with this batch and those queued evaluated again.
         if (!(error instanceof EngineError && error.code === 'context_changed') || attempt >= 3) throw error;
         const { excluded, listed, ...counts } = before;
         Object.assign(report, counts, { excluded });
         report.rejected.length = listed;
-        // The first profile keyed by a later key namespace: the keys stay as they are, the exports look such keys up.
+        // The first profile keyed by a later key namespace: the exports look such keys up from now on.
         if (isKeyAliasesNeeded(error)) await enableKeyAliases(store, options.sandboxId);
-        else keysChanged = true;
+        const keyedUnder = context;
         context = await loadSandboxContext(
           store.db as unknown as Db,
           options.sandboxId,
           rt.tuning.profileKeyNamespaces,
         );
+        // Looking later namespaces up (here or by another writer) leaves every key as it was.
+        if (!sameKeys(keyedUnder, context)) keysChanged = true;
         plain = plainEvaluationContext(context);
         // Settle the old evaluations first: a worker's failure must not go unheard.
         await Promise.allSettled(inFlight.map((queued) => queued.done));

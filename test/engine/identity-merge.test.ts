@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { enableKeyAliases } from '../../src/engine/ingest.ts';
 import { BACKENDS, type Backend } from '../store/backends.ts';
 import {
   EMAIL_MAPPING as MAPPING,
@@ -168,6 +169,35 @@ for (const backend of BACKENDS) {
         ndjson([crmProfile([], 'c3', ['c@x.com']), crmProfile(['e1'], undefined, ['a@x.com'])]),
         { sandboxId: 'prod', mode: 'mirror', segmentId: 'seg', batchSize: 1, threads: 1 },
       );
+      expect(report.removalSkipped ?? null).toBeNull();
+      expect(report.removed).toBe(1);
+      await h.engine.flush();
+      expect(atX()).toEqual(at('a@x.com', 'c@x.com'));
+    });
+
+    it('a mirror import whose batches another writer made look CRM ids up still removes the members absent from it', async () => {
+      const { h, atX } = await audienceWith(backend, [
+        crmProfile(['e1'], undefined, ['a@x.com']),
+        crmProfile(['e2'], undefined, ['b@x.com']),
+        crmProfile(['e3'], undefined, ['c@x.com']),
+      ]);
+      let batches = 0;
+      const report = await h.engine.importFile(
+        ndjson([crmProfile(['e1'], 'c1', ['a@x.com']), crmProfile(['e3'], 'c3', ['c@x.com'])]),
+        {
+          sandboxId: 'prod',
+          mode: 'mirror',
+          segmentId: 'seg',
+          batchSize: 1,
+          threads: 1,
+          // Once the first batch is in, a CRM export elsewhere stores the sandbox's first CRM-keyed profile: the
+          // second batch, evaluated before, is evaluated again; its keys are the same.
+          onProgress: () => {
+            if ((batches += 1) === 1) void enableKeyAliases(h.store, 'prod');
+          },
+        },
+      );
+      expect((await h.engine.evaluationContext('prod')).keyAliases).toBe(true);
       expect(report.removalSkipped ?? null).toBeNull();
       expect(report.removed).toBe(1);
       await h.engine.flush();
