@@ -15,6 +15,12 @@ export interface ProfileKeySettings {
    * re-keys the sandbox (see `setProfileKeyNamespaces`).
    */
   fixed: boolean;
+  /**
+   * True once the sandbox holds a profile keyed by a namespace after the first (a CRM id alone, or a CSV row keyed by
+   * one): an export carrying ids of several of these namespaces then merges the profiles they name, at one more
+   * lookup per id. False until then: no such profile exists to merge.
+   */
+  mergesAcrossNamespaces: boolean;
   /** The re-keying in progress, or null. */
   rekey: {
     /** The namespaces before (upper case). */
@@ -48,7 +54,7 @@ async function settingsIn(
 ): Promise<ProfileKeySettings> {
   const query = db
     .selectFrom('sandboxes')
-    .select(['profile_key_namespaces', 'profile_key_generation', 'profile_key_rekey'])
+    .select(['profile_key_namespaces', 'profile_key_generation', 'profile_key_rekey', 'profile_key_aliases'])
     .where('id', '=', sandboxId);
   const sandbox = await (lock ? query.forUpdate() : query).executeTakeFirst();
   if (!sandbox) throw new EngineError('not_found', `Sandbox ${sandboxId} does not exist`);
@@ -66,6 +72,7 @@ async function settingsIn(
     namespaces,
     isDefault: own.length === 0,
     fixed: profile !== undefined,
+    mergesAcrossNamespaces: sandbox.profile_key_aliases === 1,
     rekey: rekey && {
       from: rekey.from,
       since: new Date(rekey.since).toISOString(),

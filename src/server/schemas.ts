@@ -1160,6 +1160,12 @@ export const ProfileKeysSchema = z
       description:
         'true once the sandbox holds profiles: their keys were made under these namespaces, and a change re-keys them',
     }),
+    mergesAcrossNamespaces: z.boolean().meta({
+      description:
+        'true once the sandbox holds a profile keyed by a namespace after the first (a CRM id alone, a CSV keyed by ' +
+        'one): an export carrying ids of several of these namespaces then merges the profiles they name, at one ' +
+        'more lookup per id',
+    }),
     rekey: z
       .object({
         from: z.array(z.string()).meta({ description: 'The namespaces before the change' }),

@@ -1293,6 +1293,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     const progress = page.getByTestId('rekey-progress');
     await expectText(progress, 'Re-keying from ECID, CRMID');
     await expectText(page.getByTestId('profile-key-namespaces'), 'CRMID, ECID');
+    // Profiles keyed by ECID before are keyed by a later namespace now: exports naming both ids merge them.
+    await expectText(page.getByTestId('profile-key-merges'), 'merges the profiles they key into one');
     const count = async () =>
       (await callApi<{ rekey: { remaining: number } }>(stack, 'GET', '/profile-keys')).rekey.remaining;
     const before = await count();

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { enableKeyAliases } from '../../src/engine/ingest.ts';
 import { BACKENDS, type Backend } from '../store/backends.ts';
 import {
@@ -39,9 +39,16 @@ const crmProfile = (
   },
 });
 
+const fileDirs: string[] = [];
+afterAll(() => {
+  for (const dir of fileDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** `profiles` as an NDJSON file of their own. */
 function ndjson(profiles: unknown[]): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'tca-merge-')), 'profiles.ndjson');
+  const dir = mkdtempSync(join(tmpdir(), 'tca-merge-'));
+  fileDirs.push(dir);
+  const file = join(dir, 'profiles.ndjson');
   writeFileSync(file, `${profiles.map((p) => JSON.stringify(p)).join('\n')}\n`);
   return file;
 }

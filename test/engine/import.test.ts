@@ -791,7 +791,13 @@ for (const backend of BACKENDS) {
         // A profile without identifiers is rejected, not stored: the sandbox still holds no profile after it.
         yield line({ segmentMembership: { ups: { seg: { status: 'realized' } } } });
         const keys = await h!.engine.setProfileKeyNamespaces('prod', ['CustomerID']);
-        expect(keys).toEqual({ namespaces: ['CUSTOMERID'], isDefault: false, fixed: false, rekey: null });
+        expect(keys).toEqual({
+          namespaces: ['CUSTOMERID'],
+          isDefault: false,
+          fixed: false,
+          mergesAcrossNamespaces: false,
+          rekey: null,
+        });
         yield line(customer);
       })();
       // The second batch, keyed under ECID when it was read, is refused at its write and keyed again.
@@ -820,6 +826,7 @@ for (const backend of BACKENDS) {
         namespaces: ['ECID', 'CRMID'],
         isDefault: true,
         fixed: true,
+        mergesAcrossNamespaces: false,
         rekey: null,
       });
       await expect(h!.engine.setProfileKeyNamespaces('prod', ['CRMID'])).rejects.toMatchObject({

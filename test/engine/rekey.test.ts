@@ -108,6 +108,8 @@ for (const backend of BACKENDS) {
         namespaces: ['CRMID'],
         isDefault: false,
         fixed: true,
+        // Profiles the re-keying never meets keep ECID keys: a namespace after CRMID now.
+        mergesAcrossNamespaces: true,
         rekey: { from: ['ECID', 'CRMID'], remaining: 3 },
       });
       expect(Date.parse(started.rekey!.since)).toBe(h!.clock.now());
@@ -263,6 +265,28 @@ for (const backend of BACKENDS) {
       // A privacy request names a person by a namespace of either generation.
       expect(await h!.engine.erase('prod', [{ namespace: 'ECID', id: 'e1' }])).toMatchObject({ profiles: 1 });
       expect(await atX()).toEqual(emails('b2@x.com'));
+    });
+
+    it('merges a profile the re-keying never met, keyed by a namespace that is a later one now', async () => {
+      const { atX, profiles } = await prepare();
+      await h!.engine.ingest(
+        [
+          {
+            segmentMembership: { ups: { seg: { status: 'realized' } } },
+            identityMap: { ECID: [{ id: 'e1' }], Email: [{ id: 'a@x.com' }] },
+          },
+        ],
+        { sandboxId: 'prod' },
+      );
+      await h!.engine.setProfileKeyNamespaces('prod', ['CRMID', 'ECID'], { rekey: true });
+      await h!.engine.finishProfileRekey('prod', { removeRemaining: false });
+      // Keyed by its CRM id now, and joined to the ECID-keyed profile kept from before: one person, whose email
+      // changed.
+      await h!.engine.ingest([person('e1', 'c1', 'a2@x.com')], { sandboxId: 'prod' });
+      expect(await profiles()).toBe(1);
+      expect(await atX()).toEqual(emails('a2@x.com'));
+      await h!.engine.ingest([person('e1', 'c1', 'a2@x.com', 'exited')], { sandboxId: 'prod' });
+      expect(await atX()).toEqual(new Set());
     });
   });
 }

@@ -940,6 +940,7 @@ describe('tca CLI', () => {
       namespaces: ['ECID', 'CRMID'],
       isDefault: true,
       fixed: true,
+      mergesAcrossNamespaces: false,
       rekey: null,
     });
     const refused = await tca(['sandboxes', 'profile-keys', '--set', 'CustomerID,ECID']);
@@ -948,6 +949,9 @@ describe('tca CLI', () => {
     const rekeyed = await tca(['sandboxes', 'profile-keys', '--set', 'CRMID,ECID', '--rekey']);
     expect(rekeyed.code, rekeyed.stderr).toBe(0);
     expect(rekeyed.stdout).toMatch(/Re-keying from ECID, CRMID since \S+: \d+ profiles not met/);
+    expect(rekeyed.stdout).toContain(
+      'Some are keyed by a later namespace: an export naming ids of several merges',
+    );
     expect((await tca(['sandboxes', 'profile-keys', '--finish-rekey'])).code).toBe(2);
     expect((await tca(['sandboxes', 'profile-keys', '--keep-remaining'])).code).toBe(2);
     const kept = await tca(['sandboxes', 'profile-keys', '--finish-rekey', '--keep-remaining', '--json']);

@@ -32,7 +32,13 @@ afterAll(async () => {
 describe('profile keys', () => {
   it('starts with the default and refuses a bad list with every problem', async () => {
     const r = await t.call('GET', '/api/v1/profile-keys', { token: t.adminToken });
-    expect(r.body).toEqual({ namespaces: ['ECID', 'CRMID'], isDefault: true, fixed: false, rekey: null });
+    expect(r.body).toEqual({
+      namespaces: ['ECID', 'CRMID'],
+      isDefault: true,
+      fixed: false,
+      mergesAcrossNamespaces: false,
+      rekey: null,
+    });
     const bad = await t.call('PATCH', '/api/v1/profile-keys', {
       token: t.adminToken,
       body: { namespaces: ['Customer ID', 'ecid', 'ECID'] },
@@ -54,6 +60,7 @@ describe('profile keys', () => {
       namespaces: ['CUSTOMERID', 'ECID'],
       isDefault: false,
       fixed: false,
+      mergesAcrossNamespaces: false,
       rekey: null,
     });
 
@@ -78,6 +85,7 @@ describe('profile keys', () => {
       namespaces: ['CUSTOMERID', 'ECID'],
       isDefault: false,
       fixed: true,
+      mergesAcrossNamespaces: false,
       rekey: null,
     });
     for (const namespaces of [['ECID'], null]) {

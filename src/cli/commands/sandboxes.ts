@@ -130,6 +130,7 @@ interface ProfileKeys {
   namespaces: string[];
   isDefault: boolean;
   fixed: boolean;
+  mergesAcrossNamespaces: boolean;
   rekey: { from: string[]; since: string; remaining: number } | null;
 }
 
@@ -142,6 +143,9 @@ interface RekeyFinish {
 function printKeys(keys: ProfileKeys): void {
   process.stdout.write(
     `Profiles are keyed by the first of: ${keys.namespaces.join(', ')}${keys.isDefault ? ' (the default)' : ''}\n` +
+      (keys.mergesAcrossNamespaces
+        ? 'Some are keyed by a later namespace: an export naming ids of several merges their profiles.\n'
+        : '') +
       (keys.rekey
         ? `Re-keying from ${keys.rekey.from.join(', ')} since ${keys.rekey.since}: ${keys.rekey.remaining} profiles ` +
           'not met under the new keys yet (each moves when it next arrives).\n' +

@@ -86,7 +86,9 @@ export function sandboxRepository(ctx: RepositoryContext) {
 
     /**
      * Re-keys a sandbox that holds profiles: new namespaces (null: the default), the next key generation, and the
-     * re-keying in progress (JSON `{ from, since }`; null when it ends). Returns false for an unknown sandbox.
+     * re-keying in progress (JSON `{ from, since }`; null when it ends). Returns false for an unknown sandbox. Profiles
+     * the re-keying never meets keep keys of the namespaces before, which may be later ones now: exports look later
+     * namespaces' ids up from then on (`profile_key_aliases`).
      */
     async startProfileRekey(
       id: string,
@@ -99,6 +101,7 @@ export function sandboxRepository(ctx: RepositoryContext) {
           profile_key_namespaces: namespaces === null ? null : JSON.stringify([...namespaces]),
           profile_key_generation: eb('profile_key_generation', '+', 1),
           profile_key_rekey: rekey,
+          profile_key_aliases: 1,
         }))
         .where('id', '=', id)
         .executeTakeFirst();

@@ -658,6 +658,13 @@ function ProfileKeysSection() {
                 {current.isDefault ? <span className="muted"> (the default)</span> : null}. Its exports are
                 tied together by that key, so a changed email replaces the old one at X.
               </p>
+              {current.mergesAcrossNamespaces ? (
+                <p className="muted" data-testid="profile-key-merges">
+                  Some profiles are keyed by a later namespace (a CRM id met before any ECID, say): an export
+                  that names ids of several of these namespaces merges the profiles they key into one, so the
+                  person's exit reaches X.
+                </p>
+              ) : null}
               {current.rekey ? (
                 <div className="callout" role="status" data-testid="rekey-progress">
                   <p>
