@@ -11,6 +11,7 @@ const base: ProfileEvaluation = {
   key: 'k:00ff',
   previousKey: null,
   aliasKeys: [],
+  laterAliasKeys: [],
   laterKey: false,
   valuesText: '{"email|Email|1":["ab"]}',
   users: ['{"email":["ab"]}'],
@@ -30,6 +31,9 @@ describe('evaluation codec', () => {
       { ...base, previousKey: 'u:ab12' },
       // A merged profile's evaluation carries the keys of its other ids.
       { ...base, aliasKeys: ['k:11aa', 'k:22bb'] },
+      // The keys of its ids in later key namespaces, apart.
+      { ...base, laterAliasKeys: ['k:33cc'] },
+      { ...base, aliasKeys: ['k:11aa'], laterAliasKeys: ['k:33cc', 'k:44dd'] },
       // A profile keyed by a later key namespace says so.
       { ...base, laterKey: true },
       { ...base, users: [null] },

@@ -11,7 +11,7 @@ const USER_SEPARATOR = '\u0002';
 const NO_USER = '-';
 
 /** The fields `encodeEvaluation` writes, in order. */
-const EVALUATION_FIELDS = 10;
+const EVALUATION_FIELDS = 11;
 
 /** An evaluation as one line of text (see `decodeEvaluation`). */
 export function encodeEvaluation(e: ProfileEvaluation): string {
@@ -25,6 +25,7 @@ export function encodeEvaluation(e: ProfileEvaluation): string {
     e.foreignSegments.length === 0 ? '' : JSON.stringify(e.foreignSegments),
     e.previousKey ?? '',
     e.aliasKeys.join(','),
+    e.laterAliasKeys.join(','),
     e.laterKey ? '1' : '',
   ].join(FIELD_SEPARATOR);
 }
@@ -41,8 +42,10 @@ export function decodeEvaluation(fields: readonly string[], at = 0): ProfileEval
     foreign,
     previousKey,
     aliasKeys,
+    laterAliasKeys,
     laterKey,
   ] = fields.slice(at, at + EVALUATION_FIELDS) as [
+    string,
     string,
     string,
     string,
@@ -58,6 +61,7 @@ export function decodeEvaluation(fields: readonly string[], at = 0): ProfileEval
     key: key === '' ? null : key,
     previousKey: previousKey === '' ? null : previousKey,
     aliasKeys: aliasKeys === '' ? [] : aliasKeys.split(','),
+    laterAliasKeys: laterAliasKeys === '' ? [] : laterAliasKeys.split(','),
     laterKey: laterKey === '1',
     valuesText,
     users: users === '' ? [] : users.split(USER_SEPARATOR).map((user) => (user === NO_USER ? null : user)),

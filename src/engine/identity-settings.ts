@@ -17,8 +17,9 @@ export interface ProfileKeySettings {
   fixed: boolean;
   /**
    * True once the sandbox holds a profile keyed by a namespace after the first (a CRM id alone, or a CSV row keyed by
-   * one): an export carrying ids of several of these namespaces then merges the profiles they name, at one more
-   * lookup per id. False until then: no such profile exists to merge.
+   * one): an export carrying ids of several of these namespaces then speaks for the segments it states in place of
+   * the profiles those ids key (see `ProfileEvaluation.laterAliasKeys`), at one more lookup per id. False until then:
+   * no such profile exists.
    */
   mergesAcrossNamespaces: boolean;
   /** The re-keying in progress, or null. */

@@ -119,6 +119,7 @@ function forEachImportItem(
       evaluation.key = `k:${profileKeyHash(task.keyNamespace, parsed.profileKey)}`;
       evaluation.previousKey = null;
       evaluation.aliasKeys = [];
+      evaluation.laterAliasKeys = [];
       evaluation.laterKey = task.keyNamespace !== context.keyNamespaces[0];
       emit({ line, evaluation });
     }

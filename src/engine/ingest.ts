@@ -511,6 +511,30 @@ class ProfilePlanner {
     return { segments: new Set(), text: previous.text, segmentsText: '[]' };
   }
 
+  /**
+   * A profile met under one of a merged profile's ids in a later key namespace (see
+   * `ProfileEvaluation.laterAliasKeys`): it leaves the audiences of the segments the merged profile's export states
+   * (`stated`), which that profile speaks for now, and keeps its other segments. Null when it held none of them.
+   */
+  release(
+    previous: StoredProfile,
+    stated: ReadonlyMap<string, boolean>,
+    write: (audienceId: string, desired: string | null) => void,
+  ): PlannedProfile | null {
+    const segments = new Set(previous.segments);
+    for (const segmentId of stated.keys()) segments.delete(segmentId);
+    if (segments.size === previous.segments.size) return null;
+    for (const dataflow of this.#context.dataflows)
+      for (const audience of dataflow.audiences)
+        if (
+          previous.segments.has(audience.segmentId) &&
+          !segments.has(audience.segmentId) &&
+          audienceActive(audience, this.#now)
+        )
+          write(audience.id, null);
+    return { segments, text: previous.text, segmentsText: JSON.stringify([...segments].sort()) };
+  }
+
   /** The run counters of every profile planned. */
   counters(): RunCounters {
     const at = this.#now;
@@ -577,6 +601,13 @@ function planBatch(
       stored.set(alias, retired);
       profileRows.set(alias, { identities: retired.text, segments: retired.segmentsText });
     }
+    for (const alias of evaluation.laterAliasKeys) {
+      const other = stored.get(alias);
+      const released = other && planner.release(other, evaluation.memberships, writeFor(alias));
+      if (!released) continue;
+      stored.set(alias, released);
+      profileRows.set(alias, { identities: released.text, segments: released.segmentsText });
+    }
   }
   const rows: BatchPlan['profileRows'] = [];
   for (const [key, row] of profileRows) {
@@ -597,13 +628,17 @@ function membersOf(writes: readonly KeyedWrite[], ids: ReadonlyMap<string, numbe
   }));
 }
 
-/** The keys a batch's profiles are stored under, and those of profiles they merged (see `aliasKeys`). */
+/**
+ * The keys a batch's profiles are stored under, and those of profiles they merged (see `aliasKeys` and
+ * `laterAliasKeys`).
+ */
 function keysOf(evaluations: readonly ProfileEvaluation[]): string[] {
   const keys = new Set<string>();
   for (const e of evaluations) {
     if (e.key === null) continue;
     keys.add(e.key);
     for (const alias of e.aliasKeys) keys.add(alias);
+    for (const alias of e.laterAliasKeys) keys.add(alias);
   }
   return [...keys];
 }
@@ -768,6 +803,21 @@ export function applyEvaluationsSqlite(
       writes.length = 0;
       const retired = planner.retire(loadedProfile(other.id, other.identities, other.segments), collect);
       st.updateProfile.run(retired.text, retired.segmentsText, now, other.id);
+      upsertLedgerSqlite(st, String(other.id), writes, now);
+      written += writes.length;
+    }
+    // Profiles met under its ids in later key namespaces leave the segments its export states.
+    for (const alias of evaluation.laterAliasKeys) {
+      const other = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
+      if (!other || other.segments === '[]') continue;
+      writes.length = 0;
+      const released = planner.release(
+        loadedProfile(other.id, other.identities, other.segments),
+        evaluation.memberships,
+        collect,
+      );
+      if (!released) continue;
+      st.updateProfile.run(released.text, released.segmentsText, now, other.id);
       upsertLedgerSqlite(st, String(other.id), writes, now);
       written += writes.length;
     }

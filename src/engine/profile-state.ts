@@ -33,16 +33,22 @@ export interface ProfileEvaluation {
   previousKey: string | null;
   /**
    * The keys of the profile's other ids in the namespace its key comes from (a profile the source merged: ECIDs of
-   * two devices, say), then, when the sandbox looks for them (`SandboxContext.keyAliases`), of its ids in the later
-   * key namespaces (a CRM id met before any ECID): each the key of a profile met without this one before. Such a
-   * profile is this one now: it is adopted (when none is stored under `key`) or leaves every audience, so what it
-   * added is not held at X for a person it no longer is. Empty for a profile with one id in the key namespaces.
+   * two devices, say), each the key of a profile met alone before. Such a profile is this one now: it is adopted (when
+   * none is stored under `key`) or leaves every audience, so what it added is not held at X for a person it no longer
+   * is. Empty for a profile with one id there.
    */
   aliasKeys: string[];
   /**
+   * When the sandbox looks for them (`SandboxContext.keyAliases`): the keys of the profile's ids in the later key
+   * namespaces (a CRM id met before any ECID, or a CSV row's key), each the key of a profile met without this one.
+   * Such a profile leaves the audiences of the segments this export states, which this profile speaks for now; it
+   * keeps the others (a CSV import's segment, say), which its own source still speaks for under that key.
+   */
+  laterAliasKeys: string[];
+  /**
    * Whether `key` comes from a key namespace other than the sandbox's first (a CRM id alone; a CSV row keyed by
-   * another namespace): a key a later export may name among its `aliasKeys`. Written only once the sandbox looks for
-   * such keys (`SandboxContext.keyAliases`).
+   * another namespace): a key a later export may name among its `laterAliasKeys`. Written only once the sandbox looks
+   * for such keys (`SandboxContext.keyAliases`).
    */
   laterKey: boolean;
   /** The values each mapping row produced (`RowValues`) as the profile row stores them: JSON. */
@@ -158,16 +164,19 @@ export function evaluateProfile(
   }
 
   const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
-  const keying: Keying = { aliases: [], laterAliases: context.keyAliases, later: false };
+  const keying: Keying = { aliases: [], laterAliases: context.keyAliases ? [] : null, later: false };
   const key = profileKeyOf(identityMap, context.keyNamespaces, values, profileKeyHash, keying);
   const aliasKeys = keying.aliases;
+  const laterAliasKeys = keying.laterAliases ?? [];
   let previousKey: string | null = null;
   if (context.previousKeyNamespaces !== null && key !== null) {
     previousKey = profileKeyOf(identityMap, context.previousKeyNamespaces, values, profileKeyHash);
     if (previousKey === key) previousKey = null;
     // The key before a re-keying is adopted by the re-keying's own rules (`previousKey`), not as a merged profile.
-    const at = previousKey === null ? -1 : aliasKeys.indexOf(previousKey);
-    if (at >= 0) aliasKeys.splice(at, 1);
+    for (const keys of [aliasKeys, laterAliasKeys]) {
+      const at = previousKey === null ? -1 : keys.indexOf(previousKey);
+      if (at >= 0) keys.splice(at, 1);
+    }
   }
   for (const [consentKey, consentValues] of readConsents(profile, attributeValues))
     values[consentKey] = consentValues;
@@ -175,6 +184,7 @@ export function evaluateProfile(
     key,
     previousKey,
     aliasKeys,
+    laterAliasKeys,
     laterKey: keying.later,
     valuesText: JSON.stringify(values),
     ...usersOf(context.dataflows, values),
@@ -186,10 +196,10 @@ export function evaluateProfile(
 
 /** What `profileKeyOf` tells besides the key, and whether to look for the later namespaces' keys. */
 interface Keying {
-  /** The keys of the profile's other ids: see `ProfileEvaluation.aliasKeys`. */
+  /** The keys of the profile's other ids in the key's namespace: see `ProfileEvaluation.aliasKeys`. */
   aliases: string[];
-  /** Whether the ids of the namespaces after the key's go to `aliases` too. */
-  laterAliases: boolean;
+  /** Null, or where the keys of its ids in the namespaces after the key's go: see `ProfileEvaluation.laterAliasKeys`. */
+  laterAliases: string[] | null;
   /** Set when the key comes from a namespace other than the first. */
   later: boolean;
 }
@@ -197,8 +207,8 @@ interface Keying {
 /**
  * A profile's key under `namespaces` (upper case, in order of preference): `k:` + the keyed hash of its id in the
  * first of them it has (several ids in one: the smallest, so the key does not depend on the order the source lists
- * them, and the others' keys go to `keying.aliases`, followed by the keys of its ids in the later namespaces when
- * `keying.laterAliases`); else `u:` + a digest of its mapped identifiers (`values` before consent values join them);
+ * them, and the others' keys go to `keying.aliases`; the keys of its ids in the later namespaces go to
+ * `keying.laterAliases` unless null); else `u:` + a digest of its mapped identifiers (`values` before consent values join them);
  * else null.
  */
 function profileKeyOf(
@@ -235,7 +245,7 @@ function profileKeyOf(
       if (keying.laterAliases && byNamespace.size > 1)
         for (const later of namespaces.slice(i + 1))
           for (const other of new Set(byNamespace.get(later)))
-            keying.aliases.push(`k:${profileKeyHash(later, other)}`);
+            keying.laterAliases.push(`k:${profileKeyHash(later, other)}`);
     }
     return key;
   }

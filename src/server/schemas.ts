@@ -1163,8 +1163,8 @@ export const ProfileKeysSchema = z
     mergesAcrossNamespaces: z.boolean().meta({
       description:
         'true once the sandbox holds a profile keyed by a namespace after the first (a CRM id alone, a CSV keyed by ' +
-        'one): an export carrying ids of several of these namespaces then merges the profiles they name, at one ' +
-        'more lookup per id',
+        'one): an export carrying ids of several of these namespaces then speaks for the segments it states in place ' +
+        'of the profiles those ids key, at one more lookup per id',
     }),
     rekey: z
       .object({

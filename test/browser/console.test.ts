@@ -1294,7 +1294,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(progress, 'Re-keying from ECID, CRMID');
     await expectText(page.getByTestId('profile-key-namespaces'), 'CRMID, ECID');
     // Profiles keyed by ECID before are keyed by a later namespace now: exports naming both ids merge them.
-    await expectText(page.getByTestId('profile-key-merges'), 'merges the profiles they key into one');
+    await expectText(page.getByTestId('profile-key-merges'), 'speaks for the segments it states');
     const count = async () =>
       (await callApi<{ rekey: { remaining: number } }>(stack, 'GET', '/profile-keys')).rekey.remaining;
     const before = await count();

@@ -118,16 +118,50 @@ for (const backend of BACKENDS) {
       expect(atX()).toEqual(at('a@x.com', 'c@x.com'));
     });
 
-    it('merges across key namespaces: a profile met by its CRM id alone is the one its first ECID arrives with', async () => {
+    it('merges across key namespaces: the ECID export speaks for the segments a CRM-keyed profile was in', async () => {
       // A CRM export came first (no ECID yet): keyed by its CRM id.
       const { h, atX } = await audienceWith(backend, [crmProfile([], 'c1', ['a@x.com'])]);
       expect(atX()).toEqual(at('a@x.com'));
-      const requests = usersRequests(h.emulator);
-      // The same person with an ECID now: keyed by the ECID, adopting the CRM-keyed profile; nothing to send.
+      // The same person with an ECID now: keyed by the ECID; the CRM-keyed profile leaves the segment the export
+      // states, and X keeps the email the ECID profile holds.
       await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'])]);
-      expect(usersRequests(h.emulator)).toBe(requests);
+      expect(atX()).toEqual(at('a@x.com'));
       await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'], 'exited')]);
       expect(atX()).toEqual(new Set());
+    });
+
+    it('keeps the segments only a CRM-keyed CSV import speaks for when an ECID export names the CRM id', async () => {
+      const h = await setup(backend);
+      const { audience: web } = await activateSegment(h, {
+        mapping: MAPPING,
+        segmentId: 'seg',
+        mappingName: 'Web',
+      });
+      const { audience: crm } = await activateSegment(h, {
+        mapping: MAPPING,
+        segmentId: 'crm-list',
+        mappingName: 'CRM list',
+      });
+      // A CSV keyed by CRM id puts c1 in the CRM list; the source's export of the same person, with an ECID, puts
+      // it in seg.
+      const dir = mkdtempSync(join(tmpdir(), 'tca-merge-'));
+      fileDirs.push(dir);
+      const csv = join(dir, 'crm.csv');
+      writeFileSync(csv, 'profile_key,email,segment:crm-list\nc1,a@x.com,1\n');
+      expect(await h.engine.importFile(csv, { sandboxId: 'prod' })).toMatchObject({ accepted: 1 });
+      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'])]);
+      const atX = async (audienceId: string) =>
+        xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audienceId))!);
+      expect(await atX(web.id)).toEqual(at('a@x.com'));
+      expect(await atX(crm.id)).toEqual(at('a@x.com'));
+      // The export says nothing of the CRM list: the person stays in it until the CSV says otherwise.
+      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'], 'exited')]);
+      expect(await atX(web.id)).toEqual(new Set());
+      expect(await atX(crm.id)).toEqual(at('a@x.com'));
+      writeFileSync(csv, 'profile_key,email,segment:crm-list\nc1,a@x.com,0\n');
+      await h.engine.importFile(csv, { sandboxId: 'prod', key: 'second' });
+      await h.engine.flush();
+      expect(await atX(crm.id)).toEqual(new Set());
     });
 
     it('retires a CRM-keyed profile once an export joins it to an ECID profile met before', async () => {

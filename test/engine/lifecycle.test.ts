@@ -1002,6 +1002,7 @@ for (const backend of BACKENDS) {
         key: `k:${hash(c)}`,
         previousKey: null,
         aliasKeys: [],
+        laterAliasKeys: [],
         laterKey: false,
         valuesText: JSON.stringify({ [rowKey]: [hash(c)] }),
         users: context.dataflows.map((d) => (d.id === flow.id ? JSON.stringify({ email: [hash(c)] }) : null)),

@@ -950,7 +950,7 @@ describe('tca CLI', () => {
     expect(rekeyed.code, rekeyed.stderr).toBe(0);
     expect(rekeyed.stdout).toMatch(/Re-keying from ECID, CRMID since \S+: \d+ profiles not met/);
     expect(rekeyed.stdout).toContain(
-      'Some are keyed by a later namespace: an export naming ids of several merges',
+      'Some are keyed by a later namespace: an export naming ids of several speaks for',
     );
     expect((await tca(['sandboxes', 'profile-keys', '--finish-rekey'])).code).toBe(2);
     expect((await tca(['sandboxes', 'profile-keys', '--keep-remaining'])).code).toBe(2);

@@ -234,8 +234,9 @@ describe('evaluated ingest and mapping changes', () => {
           body({ ECID: [{ id: 'e1' }], CRMID: [{ id: 'c1' }], Email: [{ id: 'b@x.com' }] }),
           'r2',
         );
-        // One person: the CRM-keyed profile was adopted under the ECID's key.
-        expect(await identitiesOf()).toHaveLength(1);
+        // One person: the CRM-keyed profile left the segment the ECID export states.
+        const segments = await h.store.db.selectFrom('engine_profiles').select('segments').execute();
+        expect(segments.map((r) => r.segments).sort()).toEqual(['["seg-1"]', '[]']);
       } finally {
         await adapter.close();
       }

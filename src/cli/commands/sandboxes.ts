@@ -144,7 +144,7 @@ function printKeys(keys: ProfileKeys): void {
   process.stdout.write(
     `Profiles are keyed by the first of: ${keys.namespaces.join(', ')}${keys.isDefault ? ' (the default)' : ''}\n` +
       (keys.mergesAcrossNamespaces
-        ? 'Some are keyed by a later namespace: an export naming ids of several merges their profiles.\n'
+        ? 'Some are keyed by a later namespace: an export naming ids of several speaks for their segments.\n'
         : '') +
       (keys.rekey
         ? `Re-keying from ${keys.rekey.from.join(', ')} since ${keys.rekey.since}: ${keys.rekey.remaining} profiles ` +

@@ -661,8 +661,8 @@ function ProfileKeysSection() {
               {current.mergesAcrossNamespaces ? (
                 <p className="muted" data-testid="profile-key-merges">
                   Some profiles are keyed by a later namespace (a CRM id met before any ECID, say): an export
-                  that names ids of several of these namespaces merges the profiles they key into one, so the
-                  person's exit reaches X.
+                  that names ids of several of these namespaces speaks for the segments it states in place of
+                  the profiles they key, so the person's exit reaches X.
                 </p>
               ) : null}
               {current.rekey ? (
