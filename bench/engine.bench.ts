@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { applyMapping } from '../src/audience/mapping.ts';
 import { createEngine } from '../src/engine/index.ts';
+import { enableKeyAliases } from '../src/engine/ingest.ts';
 import { parseProfileExport } from '../src/profile/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { RateBudgets, XAdsClient } from '../src/xads/index.ts';
@@ -181,12 +182,7 @@ async function endToEnd(storeDir: string): Promise<{
     sleep: async () => {},
   });
   const audiences = await benchDataflow(store, MAPPING, SEGMENTS);
-  if (KEY_ALIASES)
-    await store.db
-      .updateTable('sandboxes')
-      .set({ profile_key_aliases: 1 })
-      .where('id', '=', 'prod')
-      .execute();
+  if (KEY_ALIASES) await enableKeyAliases(store, 'prod');
   const engine = createEngine({
     store,
     clientFor: () => client,

@@ -496,33 +496,20 @@ class ProfilePlanner {
   }
 
   /**
-   * A profile the source merged into another (see `ProfileEvaluation.aliasKeys`): it leaves every audience of a segment
-   * it was in, as an exit takes a member out (identifiers the merged profile still holds stay at X, as any identifier
-   * another member wants does), and keeps no segment. Nothing is counted: it was not received.
+   * A profile the source merged into another leaves the audiences of `segmentIds`, as an exit takes a member out
+   * (identifiers the merged profile still holds stay at X, as any identifier another member wants does), and keeps its
+   * other segments: every segment for a profile of another id in the key's namespace (see
+   * `ProfileEvaluation.aliasKeys`), the segments the merged profile's export states for one of an id in a later key
+   * namespace (see `ProfileEvaluation.laterAliasKeys`). Nothing is counted: it was not received. Null when it was in
+   * none of them.
    */
-  retire(
+  leave(
     previous: StoredProfile,
-    write: (audienceId: string, desired: string | null) => void,
-  ): PlannedProfile {
-    for (const dataflow of this.#context.dataflows)
-      for (const audience of dataflow.audiences)
-        if (previous.segments.has(audience.segmentId) && audienceActive(audience, this.#now))
-          write(audience.id, null);
-    return { segments: new Set(), text: previous.text, segmentsText: '[]' };
-  }
-
-  /**
-   * A profile met under one of a merged profile's ids in a later key namespace (see
-   * `ProfileEvaluation.laterAliasKeys`): it leaves the audiences of the segments the merged profile's export states
-   * (`stated`), which that profile speaks for now, and keeps its other segments. Null when it held none of them.
-   */
-  release(
-    previous: StoredProfile,
-    stated: ReadonlyMap<string, boolean>,
+    segmentIds: Iterable<string>,
     write: (audienceId: string, desired: string | null) => void,
   ): PlannedProfile | null {
     const segments = new Set(previous.segments);
-    for (const segmentId of stated.keys()) segments.delete(segmentId);
+    for (const segmentId of segmentIds) segments.delete(segmentId);
     if (segments.size === previous.segments.size) return null;
     for (const dataflow of this.#context.dataflows)
       for (const audience of dataflow.audiences)
@@ -587,6 +574,14 @@ function planBatch(
   // The ledger writes of the profile stored under `key`, the last for each audience.
   const writeFor = (key: string) => (audienceId: string, desired: string | null) =>
     void ledger.set(`${audienceId}\u0000${key}`, { audienceId, key, desired });
+  // The profile stored under `alias` leaves the audiences of the segments `segmentsOf` names.
+  const leave = (alias: string, segmentsOf: (other: StoredProfile) => Iterable<string>) => {
+    const other = stored.get(alias);
+    const left = other && planner.leave(other, segmentsOf(other), writeFor(alias));
+    if (!left) return;
+    stored.set(alias, left);
+    profileRows.set(alias, { identities: left.text, segments: left.segmentsText });
+  };
   for (const evaluation of evaluations) {
     const key = evaluation.key;
     // Without a key, `plan` writes nothing.
@@ -594,20 +589,9 @@ function planBatch(
     if (key === null || next === null) continue;
     stored.set(key, next);
     profileRows.set(key, { identities: next.text, segments: next.segmentsText });
-    for (const alias of evaluation.aliasKeys) {
-      const other = stored.get(alias);
-      if (!other || other.segments.size === 0) continue;
-      const retired = planner.retire(other, writeFor(alias));
-      stored.set(alias, retired);
-      profileRows.set(alias, { identities: retired.text, segments: retired.segmentsText });
-    }
-    for (const alias of evaluation.laterAliasKeys) {
-      const other = stored.get(alias);
-      const released = other && planner.release(other, evaluation.memberships, writeFor(alias));
-      if (!released) continue;
-      stored.set(alias, released);
-      profileRows.set(alias, { identities: released.text, segments: released.segmentsText });
-    }
+    // The other profiles it merged leave their audiences (see `ProfilePlanner.leave`).
+    for (const alias of evaluation.aliasKeys) leave(alias, (other) => other.segments);
+    for (const alias of evaluation.laterAliasKeys) leave(alias, () => evaluation.memberships.keys());
   }
   const rows: BatchPlan['profileRows'] = [];
   for (const [key, row] of profileRows) {
@@ -747,6 +731,18 @@ export function applyEvaluationsSqlite(
   const writes: Array<[audienceId: string, desired: string | null]> = [];
   const collect = (audienceId: string, desired: string | null) => void writes.push([audienceId, desired]);
   let written = 0;
+  // The profile stored under `alias` leaves the audiences of the segments `segmentsOf` names: its row and ledger.
+  const leave = (alias: string, segmentsOf: (other: StoredProfile) => Iterable<string>) => {
+    const row = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
+    if (!row || row.segments === '[]') return;
+    const other = loadedProfile(row.id, row.identities, row.segments);
+    writes.length = 0;
+    const left = planner.leave(other, segmentsOf(other), collect);
+    if (!left) return;
+    st.updateProfile.run(left.text, left.segmentsText, now, row.id);
+    upsertLedgerSqlite(st, String(row.id), writes, now);
+    written += writes.length;
+  };
   for (const evaluation of evaluations) {
     const key = evaluation.key;
     if (key === null) {
@@ -795,32 +791,10 @@ export function applyEvaluationsSqlite(
     }
     upsertLedgerSqlite(st, String(id), writes, now);
     written += writes.length;
-    // The other profiles it merged leave their audiences.
-    for (let i = looked; i < evaluation.aliasKeys.length; i += 1) {
-      const alias = evaluation.aliasKeys[i]!;
-      const other = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
-      if (!other || other.segments === '[]') continue;
-      writes.length = 0;
-      const retired = planner.retire(loadedProfile(other.id, other.identities, other.segments), collect);
-      st.updateProfile.run(retired.text, retired.segmentsText, now, other.id);
-      upsertLedgerSqlite(st, String(other.id), writes, now);
-      written += writes.length;
-    }
-    // Profiles met under its ids in later key namespaces leave the segments its export states.
-    for (const alias of evaluation.laterAliasKeys) {
-      const other = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
-      if (!other || other.segments === '[]') continue;
-      writes.length = 0;
-      const released = planner.release(
-        loadedProfile(other.id, other.identities, other.segments),
-        evaluation.memberships,
-        collect,
-      );
-      if (!released) continue;
-      st.updateProfile.run(released.text, released.segmentsText, now, other.id);
-      upsertLedgerSqlite(st, String(other.id), writes, now);
-      written += writes.length;
-    }
+    // The other profiles it merged leave their audiences (see `ProfilePlanner.leave`).
+    for (let i = looked; i < evaluation.aliasKeys.length; i += 1)
+      leave(evaluation.aliasKeys[i]!, (other) => other.segments);
+    for (const alias of evaluation.laterAliasKeys) leave(alias, () => evaluation.memberships.keys());
   }
   planner.counters().writeSqlite(st);
   return written;

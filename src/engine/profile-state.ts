@@ -173,10 +173,11 @@ export function evaluateProfile(
     previousKey = profileKeyOf(identityMap, context.previousKeyNamespaces, values, profileKeyHash);
     if (previousKey === key) previousKey = null;
     // The key before a re-keying is adopted by the re-keying's own rules (`previousKey`), not as a merged profile.
-    for (const keys of [aliasKeys, laterAliasKeys]) {
-      const at = previousKey === null ? -1 : keys.indexOf(previousKey);
-      if (at >= 0) keys.splice(at, 1);
-    }
+    if (previousKey !== null)
+      for (const keys of [aliasKeys, laterAliasKeys]) {
+        const at = keys.indexOf(previousKey);
+        if (at >= 0) keys.splice(at, 1);
+      }
   }
   for (const [consentKey, consentValues] of readConsents(profile, attributeValues))
     values[consentKey] = consentValues;
