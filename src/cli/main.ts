@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { registerCommands } from './commands/index.ts';
-import { installOutboundProxy, outboundProxyFromEnv } from '../net/outbound-proxy.ts';
+import { outboundProxyFromEnv } from '../net/outbound-proxy.ts';
 
 // Every request any command makes (X, signed URLs, the service, collectors, webhooks) goes through the proxy the
 // environment names; a proxy setting that cannot be used stops here rather than being skipped.
@@ -9,7 +9,7 @@ if (outbound.problems.length > 0) {
   for (const problem of outbound.problems) console.error(`tca: ${problem.variable} ${problem.message}`);
   process.exit(2);
 }
-if (outbound.proxy) installOutboundProxy(outbound.proxy);
+if (outbound.proxy) (await import('../net/outbound-dispatcher.ts')).installOutboundProxy(outbound.proxy);
 
 const program = new Command('tca')
   .description('Activate customer audiences to X Custom Audiences')
@@ -20,6 +20,6 @@ const program = new Command('tca')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-registerCommands(program);
+await registerCommands(program, process.argv.slice(2));
 
 await program.parseAsync(process.argv);

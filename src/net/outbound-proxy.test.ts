@@ -9,13 +9,13 @@ import { createEmulator, defaultDemoSeed } from '../emulator/index.ts';
 import { RateBudgets, XAdsClient } from '../xads/index.ts';
 import {
   describeOutboundProxy,
-  installOutboundProxy,
   outboundProxyFromEnv,
   outboundRoute,
   redactProxyUrl,
   smtpRoute,
   type OutboundProxy,
 } from './outbound-proxy.ts';
+import { installOutboundProxy } from './outbound-dispatcher.ts';
 import { describeNetworkFailure } from './network-failure.ts';
 
 // A certificate for x-ads.test (and 192.0.2.10) made for these tests only, valid until 2126.

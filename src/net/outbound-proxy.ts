@@ -1,15 +1,7 @@
 import { BlockList, isIP } from 'node:net';
-import {
-  Agent,
-  Dispatcher,
-  ProxyAgent,
-  getGlobalDispatcher,
-  setGlobalDispatcher,
-  type buildConnector,
-} from 'undici';
 // A proxy setting that cannot be used is named as `loadConfig` names any bad variable.
 import type { ConfigProblem } from '../config/load-config.ts';
-import { isSocksUrl, parseSocksProxy, socksConnector } from './socks.ts';
+import { isSocksUrl } from './socks-url.ts';
 
 /**
  * Outbound HTTP through a corporate proxy, configured as most tools are: `HTTPS_PROXY` for https URLs, `HTTP_PROXY`
@@ -17,7 +9,7 @@ import { isSocksUrl, parseSocksProxy, socksConnector } from './socks.ts';
  * the hosts reached directly. A proxy is an HTTP proxy that tunnels (CONNECT), or a SOCKS proxy: SOCKS5 (`socks5://`,
  * or `socks5h://` to have it resolve host names) or SOCKS4 (`socks4://`, or `socks4a://` likewise; see `socks.ts`).
  * Every request the product makes with `fetch` (X's API, signed-URL imports, the audit collector, alert webhooks, the
- * CLI's calls to the service) follows it once {@link installOutboundProxy} has run.
+ * CLI's calls to the service) follows it once `installOutboundProxy` (`outbound-dispatcher.ts`) has run.
  *
  * Loopback (`localhost`, `*.localhost`, 127.0.0.0/8, ::1) is always reached directly: a proxy's loopback is the proxy
  * itself, never this machine's.
@@ -226,63 +218,4 @@ export function smtpRoute(proxy: OutboundProxy, smtpUrl: string): string | null 
   // What the mailer connects to when the URL names no port.
   const port = Number(url.port || (url.protocol === 'smtps:' ? 465 : 587));
   return isLoopback(host) || compileNoProxy(proxy.noProxy)(host, port) ? null : via;
-}
-
-/** Sends each request through the proxy its origin calls for ({@link outboundRoute}), or directly. */
-class OutboundDispatcher extends Dispatcher {
-  readonly #direct = new Agent();
-  /** By proxy URL: a `ProxyAgent` for an HTTP proxy, an `Agent` connecting through it for a SOCKS one. */
-  readonly #proxies = new Map<string, Dispatcher>();
-  readonly #route: (url: URL) => string | null;
-  readonly #tls: buildConnector.BuildOptions;
-
-  constructor(proxy: OutboundProxy, tls: buildConnector.BuildOptions) {
-    super();
-    this.#route = outboundRoute(proxy);
-    this.#tls = tls;
-  }
-
-  #dispatcherFor(origin: URL): Dispatcher {
-    const via = this.#route(origin);
-    if (via === null) return this.#direct;
-    let agent = this.#proxies.get(via);
-    if (!agent) {
-      agent = isSocksUrl(via)
-        ? new Agent({ connect: socksConnector(parseSocksProxy(via), this.#tls) })
-        : new ProxyAgent({ uri: via, requestTls: this.#tls });
-      this.#proxies.set(via, agent);
-    }
-    return agent;
-  }
-
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandlers): boolean {
-    const origin = typeof options.origin === 'string' ? new URL(options.origin) : options.origin!;
-    return this.#dispatcherFor(origin as URL).dispatch(options, handler);
-  }
-
-  override async close(): Promise<void> {
-    await Promise.all([this.#direct.close(), ...[...this.#proxies.values()].map((p) => p.close())]);
-  }
-
-  override async destroy(): Promise<void> {
-    await Promise.all([this.#direct.destroy(), ...[...this.#proxies.values()].map((p) => p.destroy())]);
-  }
-}
-
-/**
- * Routes every `fetch` of this process by the settings, and returns a function that puts back the dispatcher it
- * replaced (for tests). `tls` adds TLS options for origins reached through a proxy (a test's CA; in production,
- * `NODE_EXTRA_CA_CERTS` serves).
- */
-export function installOutboundProxy(
-  proxy: OutboundProxy,
-  tls: buildConnector.BuildOptions = {},
-): () => Promise<void> {
-  const previous = getGlobalDispatcher();
-  const dispatcher = new OutboundDispatcher(proxy, tls);
-  setGlobalDispatcher(dispatcher);
-  return async () => {
-    setGlobalDispatcher(previous);
-    await dispatcher.close();
-  };
 }

@@ -6,7 +6,8 @@ import {
 } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSocksProxy } from '../../test/fixtures/socks-proxy.ts';
-import { openSocksTunnel, parseSocksProxy } from './socks.ts';
+import { openSocksTunnel } from './socks.ts';
+import { parseSocksProxy } from './socks-url.ts';
 
 describe('parseSocksProxy', () => {
   it('reads host, port (1080 by default), credentials and who resolves names', () => {

@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import { parseConnectionUrl } from 'nodemailer/lib/shared/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { describeNetworkFailure } from '../net/network-failure.ts';
-import { isSocksUrl, openSocksTunnel, parseSocksProxy } from '../net/socks.ts';
+import { openSocksTunnel } from '../net/socks.ts';
+import { isSocksUrl, parseSocksProxy } from '../net/socks-url.ts';
 import type { Alert } from './alerts.ts';
 
 /** Alert emails: who gets them, from whom, and the SMTP server that sends them (its URL may hold credentials). */

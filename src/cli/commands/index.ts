@@ -1,52 +1,45 @@
 import type { Command } from 'commander';
-import { registerEmulatorCommand } from './emulator.ts';
-import { registerIdentityCommand } from './identity.ts';
-import { registerStartCommand } from './start.ts';
-import { registerDestinationsCommand } from './destinations.ts';
-import { registerSegmentsCommand } from './segments.ts';
-import { registerDataflowsCommand } from './dataflows.ts';
-import { registerImportCommand } from './import.ts';
-import { registerImportsCommand } from './imports.ts';
-import { registerImportSqlCommand } from './import-sql.ts';
-import { registerRunsCommand } from './runs.ts';
-import { registerMonitorCommand } from './monitor.ts';
-import { registerAudiencesCommand } from './audiences.ts';
-import { registerTokensCommand } from './tokens.ts';
-import { registerSandboxesCommand } from './sandboxes.ts';
-import { registerDeadLettersCommand } from './dead-letters.ts';
-import { registerAlertsCommand } from './alerts.ts';
-import { registerConsentCommand } from './consent.ts';
-import { registerPoliciesCommand } from './policies.ts';
-import { registerFieldLabelsCommand } from './field-labels.ts';
-import { registerEraseCommand } from './erase.ts';
-import { registerAuditCommand } from './audit.ts';
-import { registerDoctorCommand } from './doctor.ts';
-import { registerStoreCommand } from './store.ts';
 
-/** Every `tca` sub-command registers itself here; one line per command module. */
-export function registerCommands(program: Command): void {
-  registerIdentityCommand(program);
-  registerEmulatorCommand(program);
-  registerStartCommand(program);
-  registerDestinationsCommand(program);
-  registerSegmentsCommand(program);
-  registerDataflowsCommand(program);
-  registerImportCommand(program);
-  registerImportsCommand(program);
-  registerImportSqlCommand(program);
-  registerRunsCommand(program);
-  registerMonitorCommand(program);
-  registerAudiencesCommand(program);
-  registerTokensCommand(program);
-  registerSandboxesCommand(program);
-  registerDeadLettersCommand(program);
-  registerAlertsCommand(program);
-  registerConsentCommand(program);
-  registerPoliciesCommand(program);
-  registerFieldLabelsCommand(program);
-  registerEraseCommand(program);
-  registerAuditCommand(program);
-  registerDoctorCommand(program);
-  registerStoreCommand(program);
-  void program;
+type Register = (program: Command) => void;
+
+/**
+ * Every `tca` sub-command, in the order help lists them, with the module that registers it (one registers two). A module is loaded only
+ * when its command runs (or help lists them all): a command that only talks to the service starts without the
+ * modules of the service, the store, the emulator and the file readers.
+ */
+export const COMMANDS: ReadonlyArray<readonly [names: readonly string[], load: () => Promise<Register>]> = [
+  [['identity'], async () => (await import('./identity.ts')).registerIdentityCommand],
+  [['emulator'], async () => (await import('./emulator.ts')).registerEmulatorCommand],
+  [['start'], async () => (await import('./start.ts')).registerStartCommand],
+  [['destinations'], async () => (await import('./destinations.ts')).registerDestinationsCommand],
+  [['segments'], async () => (await import('./segments.ts')).registerSegmentsCommand],
+  [['dataflows'], async () => (await import('./dataflows.ts')).registerDataflowsCommand],
+  [['import'], async () => (await import('./import.ts')).registerImportCommand],
+  [['imports'], async () => (await import('./imports.ts')).registerImportsCommand],
+  [['import-sql'], async () => (await import('./import-sql.ts')).registerImportSqlCommand],
+  [['runs'], async () => (await import('./runs.ts')).registerRunsCommand],
+  [['monitor'], async () => (await import('./monitor.ts')).registerMonitorCommand],
+  [['audiences', 'activate-now'], async () => (await import('./audiences.ts')).registerAudiencesCommand],
+  [['tokens'], async () => (await import('./tokens.ts')).registerTokensCommand],
+  [['sandboxes'], async () => (await import('./sandboxes.ts')).registerSandboxesCommand],
+  [['dead-letters'], async () => (await import('./dead-letters.ts')).registerDeadLettersCommand],
+  [['alerts'], async () => (await import('./alerts.ts')).registerAlertsCommand],
+  [['consent'], async () => (await import('./consent.ts')).registerConsentCommand],
+  [['policies'], async () => (await import('./policies.ts')).registerPoliciesCommand],
+  [['field-labels'], async () => (await import('./field-labels.ts')).registerFieldLabelsCommand],
+  [['erase'], async () => (await import('./erase.ts')).registerEraseCommand],
+  [['audit'], async () => (await import('./audit.ts')).registerAuditCommand],
+  [['doctor'], async () => (await import('./doctor.ts')).registerDoctorCommand],
+  [['store'], async () => (await import('./store.ts')).registerStoreCommand],
+];
+
+/**
+ * Registers the command `args` (the arguments after `tca`) runs, or every command when they name none that exists
+ * (help, a typo that help then corrects). `tca` itself takes no option with a value, so the first argument that is
+ * not an option names the command.
+ */
+export async function registerCommands(program: Command, args: readonly string[]): Promise<void> {
+  const name = args.find((arg) => !arg.startsWith('-'));
+  const one = COMMANDS.filter(([names]) => name !== undefined && names.includes(name));
+  for (const [, load] of one.length === 1 ? one : COMMANDS) (await load())(program);
 }
