@@ -170,9 +170,39 @@ export async function eraseProfiles(
               .execute();
       found.push(...rows);
     }
-    result.notFound = keys.size - found.length;
-    // The profiles the mapped identities found, as they stand now (on PostgreSQL, locked until the erasure commits).
+    const named = new Set(found.map((p) => p.profile_key));
+    // Profiles that carried a named id beside the one that keys them (a CRM id beside an ECID; see migration 0119).
+    const owners = new Map<number, string[]>();
+    for (const chunk of chunkRows([...keys], 2, caps, 500)) {
+      const rows = await tdb
+        .selectFrom('engine_profile_aliases')
+        .select(['profile_id', 'alias'])
+        .where('sandbox_id', '=', sandboxId)
+        .where('alias_prefix', 'in', chunk.map(hashPrefix))
+        .where('alias', 'in', chunk)
+        .execute();
+      for (const row of rows) {
+        const id = Number(row.profile_id);
+        owners.set(id, [...(owners.get(id) ?? []), row.alias]);
+      }
+    }
     const seen = new Set(found.map((p) => p.id));
+    for (const chunk of chunkRows([...owners.keys()], 1, caps, 500)) {
+      const query = tdb
+        .selectFrom('engine_profiles')
+        .select(['id', 'profile_key'])
+        .where('sandbox_id', '=', sandboxId)
+        .where('id', 'in', chunk)
+        .where('profile_key', 'not like', `${ERASED_KEY_PREFIX}%`);
+      for (const row of await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute()) {
+        for (const alias of owners.get(row.id) ?? []) named.add(alias);
+        if (seen.has(row.id)) continue;
+        seen.add(row.id);
+        found.push(row);
+      }
+    }
+    result.notFound = keys.size - named.size;
+    // The profiles the mapped identities found, as they stand now (on PostgreSQL, locked until the erasure commits).
     const hits = new Set<number>();
     for (const chunk of chunkRows([...candidates.keys()], 1, caps, 500)) {
       const query = tdb
@@ -256,6 +286,7 @@ export async function retireProfiles(
       .execute();
     // The row stays (its id is a ledger member) but keeps nothing of the person.
     const ids = chunk.map((p) => p.id);
+    await tdb.deleteFrom('engine_profile_aliases').where('profile_id', 'in', ids).execute();
     await sql`update engine_profiles set profile_key = ${sql.lit(ERASED_KEY_PREFIX)} || cast(id as text), identities = '{}',
         segments = '[]', updated_at = ${now}${caps.dialect === 'sqlite' ? sql`, key_prefix = 0` : sql``}
       where id in (${sql.join(ids)})`.execute(tdb);

@@ -565,12 +565,15 @@ function planBatch(
   now: number,
   excluded: Record<string, number>,
   extra: ApplyExtra,
+  owners: ReadonlyMap<string, readonly string[]>,
 ): BatchPlan {
   const planner = new ProfilePlanner(context, now, excluded, extra);
   const ledger = new Map<string, KeyedWrite>();
   const profileRows = new Map<string, { identities: string; segments: string }>();
   // States as this batch leaves them (a key can occur more than once), starting from the stored ones.
   const stored = new Map<string, StoredProfile>(loaded);
+  // The keys of the batch's profiles by the aliases they carry (see `owners`).
+  const batchOwners = new Map<string, string[]>();
   // The ledger writes of the profile stored under `key`, the last for each audience.
   const writeFor = (key: string) => (audienceId: string, desired: string | null) =>
     void ledger.set(`${audienceId}\u0000${key}`, { audienceId, key, desired });
@@ -590,8 +593,14 @@ function planBatch(
     stored.set(key, next);
     profileRows.set(key, { identities: next.text, segments: next.segmentsText });
     // The other profiles it merged leave their audiences (see `ProfilePlanner.leave`).
+    const stated = () => evaluation.memberships.keys();
     for (const alias of evaluation.aliasKeys) leave(alias, (other) => other.segments);
-    for (const alias of evaluation.laterAliasKeys) leave(alias, () => evaluation.memberships.keys());
+    if (context.keyAliases) for (const alias of evaluation.laterAliasKeys) leave(alias, stated);
+    // Profiles that carried this key beside their own, stored or earlier in the batch, leave the segments it states.
+    for (const owner of new Set([...(owners.get(key) ?? []), ...(batchOwners.get(key) ?? [])]))
+      if (owner !== key) leave(owner, stated);
+    for (const keys of [evaluation.aliasKeys, evaluation.laterAliasKeys])
+      for (const alias of keys) batchOwners.set(alias, [...(batchOwners.get(alias) ?? []), key]);
   }
   const rows: BatchPlan['profileRows'] = [];
   for (const [key, row] of profileRows) {
@@ -616,15 +625,81 @@ function membersOf(writes: readonly KeyedWrite[], ids: ReadonlyMap<string, numbe
  * The keys a batch's profiles are stored under, and those of profiles they merged (see `aliasKeys` and
  * `laterAliasKeys`).
  */
-function keysOf(evaluations: readonly ProfileEvaluation[]): string[] {
+function keysOf(evaluations: readonly ProfileEvaluation[], keyAliases: boolean): string[] {
   const keys = new Set<string>();
   for (const e of evaluations) {
     if (e.key === null) continue;
     keys.add(e.key);
     for (const alias of e.aliasKeys) keys.add(alias);
-    for (const alias of e.laterAliasKeys) keys.add(alias);
+    if (keyAliases) for (const alias of e.laterAliasKeys) keys.add(alias);
   }
   return [...keys];
+}
+
+/**
+ * The profiles that carried a key of the batch beside their own (`engine_profile_aliases`; see `laterAliasKeys`):
+ * their keys by that key, each profile joining `stored` under its own key. Nothing is read while the sandbox holds
+ * no alias.
+ */
+async function loadAliasOwners(
+  db: Db,
+  sandboxId: string,
+  evaluations: readonly ProfileEvaluation[],
+  stored: Map<string, LoadedProfile>,
+): Promise<Map<string, string[]>> {
+  const owners = new Map<string, string[]>();
+  const any = await db
+    .selectFrom('engine_profile_aliases')
+    .select('profile_id')
+    .where('sandbox_id', '=', sandboxId)
+    .limit(1)
+    .executeTakeFirst();
+  if (!any) return owners;
+  const keys = [...new Set(evaluations.flatMap((e) => (e.key === null ? [] : [e.key])))];
+  for (const chunk of chunksOf(keys, 10_000)) {
+    const { rows } = await sql<{
+      alias: string;
+      id: number;
+      profile_key: string;
+      identities: string;
+      segments: string;
+      key_gen: number;
+    }>`select a.alias, p.id, p.profile_key, p.identities, p.segments, p.key_gen
+      from engine_profile_aliases a join engine_profiles p on p.id = a.profile_id
+      where a.sandbox_id = ${sandboxId} and a.alias_prefix = any(cast(${sql.val(chunk.map(hashPrefix))} as bigint[]))
+        and a.alias = any(cast(${sql.val(chunk)} as text[]))`.execute(db);
+    for (const row of rows) {
+      if (!stored.has(row.profile_key))
+        stored.set(row.profile_key, loadedProfile(Number(row.id), row.identities, row.segments, row.key_gen));
+      owners.set(row.alias, [...(owners.get(row.alias) ?? []), row.profile_key]);
+    }
+  }
+  return owners;
+}
+
+/** Records the keys of each profile's other ids as its aliases (see `loadAliasOwners`). */
+async function recordAliases(
+  db: Db,
+  sandboxId: string,
+  evaluations: readonly ProfileEvaluation[],
+  ids: ReadonlyMap<string, number>,
+): Promise<void> {
+  const rows = new Map<string, { alias: string; id: number }>();
+  for (const e of evaluations) {
+    const id = e.key === null ? undefined : ids.get(e.key);
+    if (id === undefined) continue;
+    for (const keys of [e.aliasKeys, e.laterAliasKeys])
+      for (const alias of keys) rows.set(`${alias}\u0000${id}`, { alias, id });
+  }
+  for (const chunk of chunksOf([...rows.values()], 10_000))
+    await sql`insert into engine_profile_aliases (sandbox_id, alias_prefix, alias, profile_id)
+      select ${sandboxId}, v.alias_prefix, v.alias, v.profile_id
+      from ${unnestRows('v', [
+        ['alias_prefix', 'bigint', chunk.map((r) => hashPrefix(r.alias))],
+        ['alias', 'text', chunk.map((r) => r.alias)],
+        ['profile_id', 'bigint', chunk.map((r) => r.id)],
+      ])}
+      on conflict do nothing`.execute(db);
 }
 
 /**
@@ -665,10 +740,11 @@ export async function applyEvaluations(
   extra: ApplyExtra = {},
 ): Promise<number> {
   checkKeyAliases(context, evaluations);
-  const stored = await loadProfiles(db, context.sandboxId, keysOf(evaluations));
+  const stored = await loadProfiles(db, context.sandboxId, keysOf(evaluations, context.keyAliases));
   await adoptPreviousKeys(db, store, context, evaluations, stored);
   await adoptAliasKeys(db, context, evaluations, stored);
-  const plan = planBatch(evaluations, stored, context, now, excluded, extra);
+  const owners = await loadAliasOwners(db, context.sandboxId, evaluations, stored);
+  const plan = planBatch(evaluations, stored, context, now, excluded, extra, owners);
   const generation = context.keyGeneration;
   const ids = new Map<string, number>();
   for (const [key, profile] of stored) ids.set(key, profile.id);
@@ -693,6 +769,7 @@ export async function applyEvaluations(
   for (const chunk of chunkRows(behind, 1, store.capabilities, 1000))
     await db.updateTable('engine_profiles').set({ key_gen: generation }).where('id', 'in', chunk).execute();
   await writeDesired(db, store.capabilities, membersOf(plan.writes, ids), now);
+  await recordAliases(db, context.sandboxId, evaluations, ids);
   await plan.counters.write(db, store.capabilities);
   return plan.writes.length;
 }
@@ -731,9 +808,13 @@ export function applyEvaluationsSqlite(
   const writes: Array<[audienceId: string, desired: string | null]> = [];
   const collect = (audienceId: string, desired: string | null) => void writes.push([audienceId, desired]);
   let written = 0;
-  // The profile stored under `alias` leaves the audiences of the segments `segmentsOf` names: its row and ledger.
-  const leave = (alias: string, segmentsOf: (other: StoredProfile) => Iterable<string>) => {
-    const row = st.selectProfile.get(hashPrefix(alias), sandboxId, alias);
+  // Whether a profile of the sandbox may have carried another's key as an alias (then each key is looked up there).
+  let aliased = st.anyAlias.get(sandboxId) !== undefined;
+  // The profile `row` leaves the audiences of the segments `segmentsOf` names: its row and ledger.
+  const leaveRow = (
+    row: { id: number; identities: string; segments: string } | undefined,
+    segmentsOf: (other: StoredProfile) => Iterable<string>,
+  ) => {
     if (!row || row.segments === '[]') return;
     const other = loadedProfile(row.id, row.identities, row.segments);
     writes.length = 0;
@@ -743,6 +824,8 @@ export function applyEvaluationsSqlite(
     upsertLedgerSqlite(st, String(row.id), writes, now);
     written += writes.length;
   };
+  const leave = (alias: string, segmentsOf: (other: StoredProfile) => Iterable<string>) =>
+    leaveRow(st.selectProfile.get(hashPrefix(alias), sandboxId, alias), segmentsOf);
   for (const evaluation of evaluations) {
     const key = evaluation.key;
     if (key === null) {
@@ -792,9 +875,20 @@ export function applyEvaluationsSqlite(
     upsertLedgerSqlite(st, String(id), writes, now);
     written += writes.length;
     // The other profiles it merged leave their audiences (see `ProfilePlanner.leave`).
+    const stated = () => evaluation.memberships.keys();
     for (let i = looked; i < evaluation.aliasKeys.length; i += 1)
       leave(evaluation.aliasKeys[i]!, (other) => other.segments);
-    for (const alias of evaluation.laterAliasKeys) leave(alias, () => evaluation.memberships.keys());
+    if (context.keyAliases) for (const alias of evaluation.laterAliasKeys) leave(alias, stated);
+    // Profiles that carried this one's key beside their own (an ECID-keyed profile, for a CRM id exported alone) leave
+    // the segments this export states, which this profile speaks for now.
+    if (aliased)
+      for (const { profile_id: owner } of st.selectAliasOwners.all(sandboxId, prefix, key))
+        if (owner !== id) leaveRow(st.selectProfileById.get(owner), stated);
+    for (const keys of [evaluation.aliasKeys, evaluation.laterAliasKeys])
+      for (const alias of keys) {
+        st.insertAlias.run(sandboxId, hashPrefix(alias), alias, id);
+        aliased = true;
+      }
   }
   planner.counters().writeSqlite(st);
   return written;

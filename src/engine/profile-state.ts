@@ -39,10 +39,12 @@ export interface ProfileEvaluation {
    */
   aliasKeys: string[];
   /**
-   * When the sandbox looks for them (`SandboxContext.keyAliases`): the keys of the profile's ids in the later key
-   * namespaces (a CRM id met before any ECID, or a CSV row's key), each the key of a profile met without this one.
-   * Such a profile leaves the audiences of the segments this export states, which this profile speaks for now; it
-   * keeps the others (a CSV import's segment, say), which its own source still speaks for under that key.
+   * The keys of the profile's ids in the later key namespaces (a CRM id beside the ECID that keys it), each the key of
+   * a profile met without this one (a CRM id met before any ECID, or a CSV row's key), looked for once the sandbox
+   * may hold one (`SandboxContext.keyAliases`). Such a profile leaves the audiences of the segments this export
+   * states, which this profile speaks for now; it keeps the others (a CSV import's segment, say), which its own source
+   * still speaks for under that key. Recorded with `aliasKeys` as this profile's (`engine_profile_aliases`), so an
+   * export keyed by one of them alone, or a privacy request naming it, finds this profile.
    */
   laterAliasKeys: string[];
   /**
@@ -164,10 +166,10 @@ export function evaluateProfile(
   }
 
   const identityMap = (profile as { identityMap?: IdentityMap }).identityMap ?? {};
-  const keying: Keying = { aliases: [], laterAliases: context.keyAliases ? [] : null, later: false };
+  const keying: Keying = { aliases: [], laterAliases: [], later: false };
   const key = profileKeyOf(identityMap, context.keyNamespaces, values, profileKeyHash, keying);
   const aliasKeys = keying.aliases;
-  const laterAliasKeys = keying.laterAliases ?? [];
+  const laterAliasKeys = keying.laterAliases;
   let previousKey: string | null = null;
   if (context.previousKeyNamespaces !== null && key !== null) {
     previousKey = profileKeyOf(identityMap, context.previousKeyNamespaces, values, profileKeyHash);
@@ -199,8 +201,8 @@ export function evaluateProfile(
 interface Keying {
   /** The keys of the profile's other ids in the key's namespace: see `ProfileEvaluation.aliasKeys`. */
   aliases: string[];
-  /** Null, or where the keys of its ids in the namespaces after the key's go: see `ProfileEvaluation.laterAliasKeys`. */
-  laterAliases: string[] | null;
+  /** The keys of its ids in the namespaces after the key's: see `ProfileEvaluation.laterAliasKeys`. */
+  laterAliases: string[];
   /** Set when the key comes from a namespace other than the first. */
   later: boolean;
 }
@@ -209,7 +211,7 @@ interface Keying {
  * A profile's key under `namespaces` (upper case, in order of preference): `k:` + the keyed hash of its id in the
  * first of them it has (several ids in one: the smallest, so the key does not depend on the order the source lists
  * them, and the others' keys go to `keying.aliases`; the keys of its ids in the later namespaces go to
- * `keying.laterAliases` unless null); else `u:` + a digest of its mapped identifiers (`values` before consent values join them);
+ * `keying.laterAliases`); else `u:` + a digest of its mapped identifiers (`values` before consent values join them);
  * else null.
  */
 function profileKeyOf(
@@ -243,7 +245,7 @@ function profileKeyOf(
     if (keying) {
       keying.later = i > 0;
       // A profile met before without this one, by an id of a later namespace alone (a CRM id before any ECID).
-      if (keying.laterAliases && byNamespace.size > 1)
+      if (byNamespace.size > 1)
         for (const later of namespaces.slice(i + 1))
           for (const other of new Set(byNamespace.get(later)))
             keying.laterAliases.push(`k:${profileKeyHash(later, other)}`);

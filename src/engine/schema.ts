@@ -63,6 +63,14 @@ export interface EngineMemberIdentsTable {
   member: string;
 }
 
+/** A profile's ids in key namespaces other than its key's, keyed as profile keys are (migration 0119). */
+export interface EngineProfileAliasesTable {
+  sandbox_id: string;
+  alias_prefix: number;
+  alias: string;
+  profile_id: number;
+}
+
 /** The engine's state of each activated audience, kept after the dataflow audience is removed (to delete it at X). */
 export interface EngineAudiencesTable {
   id: string;
@@ -213,6 +221,7 @@ export interface EngineTables {
   engine_profiles: EngineProfilesTable;
   engine_ledger: EngineLedgerTable;
   engine_member_idents: EngineMemberIdentsTable;
+  engine_profile_aliases: EngineProfileAliasesTable;
   engine_audiences: EngineAudiencesTable;
   engine_ingest_requests: EngineIngestRequestsTable;
   engine_run_counters: EngineRunCountersTable;

@@ -18,6 +18,14 @@ export interface SqliteStatements {
    */
   insertProfile: BetterSqlite3.Statement<[string, string, number, string, string, number, number]>;
   updateProfile: BetterSqlite3.Statement<[string, string, number, number]>;
+  /** By id. */
+  selectProfileById: BetterSqlite3.Statement<[number], { id: number; identities: string; segments: string }>;
+  /** Sandbox, alias prefix, alias, profile id: a key of one of the profile's other ids (`engine_profile_aliases`). */
+  insertAlias: BetterSqlite3.Statement<[string, number, string, number]>;
+  /** The profiles that carried the id keyed `alias` beside their own key: sandbox, alias prefix, alias. */
+  selectAliasOwners: BetterSqlite3.Statement<[string, number, string], { profile_id: number }>;
+  /** Whether the sandbox holds any alias. */
+  anyAlias: BetterSqlite3.Statement<[string], { one: number }>;
   /** A re-keyed sandbox's profile met under its new key: key, key prefix, generation, id. */
   adoptProfile: BetterSqlite3.Statement<[string, number, number, number]>;
   /** A profile met under the sandbox's current key generation: generation, id. */
@@ -75,6 +83,14 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
     updateProfile: db.prepare(
       'update engine_profiles set identities = ?, segments = ?, updated_at = ? where id = ?',
     ),
+    selectProfileById: db.prepare('select id, identities, segments from engine_profiles where id = ?'),
+    insertAlias: db.prepare(
+      'insert or ignore into engine_profile_aliases (sandbox_id, alias_prefix, alias, profile_id) values (?, ?, ?, ?)',
+    ),
+    selectAliasOwners: db.prepare(
+      'select profile_id from engine_profile_aliases where sandbox_id = ? and alias_prefix = ? and alias = ?',
+    ),
+    anyAlias: db.prepare('select 1 as one from engine_profile_aliases where sandbox_id = ? limit 1'),
     adoptProfile: db.prepare(
       'update engine_profiles set profile_key = ?, key_prefix = ?, key_gen = ? where id = ?',
     ),

@@ -177,6 +177,56 @@ for (const backend of BACKENDS) {
       expect(atX()).toEqual(new Set());
     });
 
+    it('an export keyed by a CRM id alone speaks for the segments of the ECID profile that carried it', async () => {
+      const { h, atX } = await audienceWith(backend, [crmProfile(['e1'], 'c1', ['a@x.com'])]);
+      expect(atX()).toEqual(at('a@x.com'));
+      // The source exports the person by the CRM id alone now (the ECID left its graph): the exit reaches X.
+      await deliver(h, [crmProfile([], 'c1', ['a@x.com'], 'exited')]);
+      expect(atX()).toEqual(new Set());
+      await deliver(h, [crmProfile([], 'c1', ['b@x.com'])]);
+      expect(atX()).toEqual(at('b@x.com'));
+      // Back with the ECID: the merged profile speaks for the segment again, and its own email replaces b@.
+      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'])]);
+      expect(atX()).toEqual(at('a@x.com'));
+      // The CRM-keyed profile exists now, and the export keyed by it still takes the ECID profile out.
+      await deliver(h, [crmProfile([], 'c1', ['a@x.com'], 'exited')]);
+      expect(atX()).toEqual(new Set());
+    });
+
+    it('an export keyed by one of a merged profile’s ECIDs alone speaks for that profile’s segments', async () => {
+      const { h, atX } = await audienceWith(backend, [profile(['e1', 'e2'], ['a@x.com'])]);
+      expect(atX()).toEqual(at('a@x.com'));
+      await deliver(h, [profile(['e2'], ['a@x.com'], 'exited')]);
+      expect(atX()).toEqual(new Set());
+    });
+
+    it('a CRM-only export in the batch after the ECID export that named the CRM id still reaches it', async () => {
+      const { h, atX } = await audienceWith(backend, [crmProfile(['e0'], undefined, ['z@x.com'])]);
+      // One batch: the alias is written and read within it.
+      await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com']), crmProfile([], 'c1', ['a@x.com'], 'exited')]);
+      expect(atX()).toEqual(at('z@x.com'));
+    });
+
+    it('a privacy request naming the CRM id erases the ECID-keyed profile that carried it', async () => {
+      const { h, atX } = await audienceWith(backend, [
+        crmProfile(['e1'], 'c1', ['a@x.com']),
+        crmProfile(['e2'], 'c2', ['b@x.com']),
+      ]);
+      expect(await h.engine.erase('prod', [{ namespace: 'CRMID', id: 'c1' }])).toEqual({
+        profiles: 1,
+        audiences: 1,
+        notFound: 0,
+        skipped: [],
+      });
+      await h.engine.flush();
+      expect(atX()).toEqual(at('b@x.com'));
+      // Erased, the profile no longer answers to its CRM id.
+      expect(await h.engine.erase('prod', [{ namespace: 'CRMID', id: 'c1' }])).toMatchObject({
+        profiles: 0,
+        notFound: 1,
+      });
+    });
+
     it('looks later key namespaces up only once the sandbox holds a profile keyed by one', async () => {
       const { h } = await audienceWith(backend, [
         crmProfile(['e1'], undefined, ['a@x.com']),

@@ -36,6 +36,7 @@ import { engineInflightUncompressedMigration } from './0115-engine-inflight-unco
 import { engineIngestRequestDigestMigration } from './0116-engine-ingest-request-digest.ts';
 import { engineAudiencePausedMigration } from './0117-engine-audience-paused.ts';
 import { sandboxProfileKeyAliasesMigration } from './0118-sandbox-profile-key-aliases.ts';
+import { engineProfileAliasesMigration } from './0119-engine-profile-aliases.ts';
 
 /**
  * Every migration, in the order it runs. Names sort in run order: the store owns 0001–0099, the engine 0100–0199.
@@ -79,4 +80,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0116-engine-ingest-request-digest', engineIngestRequestDigestMigration],
   ['0117-engine-audience-paused', engineAudiencePausedMigration],
   ['0118-sandbox-profile-key-aliases', sandboxProfileKeyAliasesMigration],
+  ['0119-engine-profile-aliases', engineProfileAliasesMigration],
 ];
