@@ -84,6 +84,12 @@ export interface ImportOptions {
    * (default `MIRROR_MAX_REJECTED_SHARE`). Above it, nobody is removed (see `ImportReport.removalSkipped`).
    */
   maxRejectedShare?: number;
+  /**
+   * Mirror mode: the share of the segment's known members (0–1) that may be absent from the file and removed (default
+   * `MIRROR_MAX_REMOVED_SHARE`). Above it, nobody is removed (see `ImportReport.removalSkipped`): a file that lists a
+   * few members of a large segment is far more often a cut-off export or a wrong query than a segment that emptied.
+   */
+  maxRemovedShare?: number;
   /** Called after every batch. */
   onProgress?: (progress: ImportProgress) => void;
   /**
@@ -130,7 +136,8 @@ export interface ImportReport {
   truncated: boolean;
   /**
    * Mirror mode read the whole file but removed nobody, and why: more than `MIRROR_MAX_REJECTED_SHARE` of its rows
-   * were rejected (a rejected row may be a member; a file in the wrong shape would otherwise empty the audience).
+   * were rejected (a rejected row may be a member; a file in the wrong shape would otherwise empty the audience), or
+   * more than `MIRROR_MAX_REMOVED_SHARE` of the segment's known members are absent from it.
    */
   removalSkipped: string | null;
   ledgerWrites: number;
@@ -916,6 +923,13 @@ export async function importProfiles(
           'imported, but nobody was removed. Import the file again in mirror mode (a new import) to remove the ' +
           'absent members'
         : mirrorRemovalRisk(report, options.maxRejectedShare);
+      report.removalSkipped ??= await mirrorShrinkRisk(
+        rt,
+        context.sandboxId,
+        options.segmentId!,
+        importId,
+        options.maxRemovedShare,
+      );
       if (report.removalSkipped === null)
         await removeAbsent(rt, context, options.segmentId!, importId, report);
     }
@@ -1014,6 +1028,55 @@ export function mirrorRemovalRisk(
   );
 }
 
+/** The share of a segment's known members a mirror file may leave out, and so remove. */
+export const MIRROR_MAX_REMOVED_SHARE = 0.9;
+
+/** `segments like` this matches the profiles in the segment (their segments are a JSON array of ids). */
+function segmentNeedle(segmentId: string): string {
+  return `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Why a mirror import that read its whole file must remove nobody because it would remove too many, or null: more
+ * than `maxShare` of the segment's known members (those the file listed among them) are absent from it.
+ */
+async function mirrorShrinkRisk(
+  rt: EngineRuntime,
+  sandboxId: string,
+  segmentId: string,
+  importId: string,
+  maxShare = MIRROR_MAX_REMOVED_SHARE,
+): Promise<string | null> {
+  const db = rt.store.db as unknown as Db;
+  const { known, absent } = await db
+    .selectFrom('engine_profiles as p')
+    .select(({ fn, exists, selectFrom }) => [
+      fn.countAll<number>().as('known'),
+      fn
+        .sum<number>(
+          sql`case when ${exists(
+            selectFrom('engine_import_seen as s')
+              .select('s.profile_key')
+              .where('s.import_id', '=', importId)
+              .whereRef('s.profile_key', '=', 'p.profile_key'),
+          )} then 0 else 1 end`,
+        )
+        .as('absent'),
+    ])
+    .where('p.sandbox_id', '=', sandboxId)
+    .where(sql<boolean>`p.segments like ${segmentNeedle(segmentId)} escape '\\'`)
+    .executeTakeFirstOrThrow();
+  const removing = Number(absent ?? 0);
+  if (removing === 0 || removing <= maxShare * Number(known)) return null;
+  const percent = Number((maxShare * 100).toFixed(2));
+  return (
+    `${removing} of the segment's ${Number(known)} known members are absent from the file (more than ${percent}%): ` +
+    'an export cut short or a query that went wrong would empty the audience, so nobody was removed. If the segment ' +
+    'really shrank that much, import the file again allowing it (maxRemovedPercent in the API, --max-removed in tca ' +
+    'import)'
+  );
+}
+
 async function removeAbsent(
   rt: EngineRuntime,
   context: SandboxContext,
@@ -1022,7 +1085,7 @@ async function removeAbsent(
   /** The import's report: `removed` grows with each committed chunk, stored with it (see below). */
   report: ImportReport,
 ): Promise<void> {
-  const needle = `%${JSON.stringify(segmentId).replace(/[%_]/g, (c) => `\\${c}`)}%`;
+  const needle = segmentNeedle(segmentId);
   const audiences = context.dataflows.flatMap((d) =>
     d.audiences.filter((a) => a.segmentId === segmentId && audienceActive(a, rt.now())),
   );

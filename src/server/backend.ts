@@ -65,6 +65,8 @@ export interface ImportInput {
   keyNamespace?: string | undefined;
   /** Mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5). */
   maxRejectedPercent?: number | undefined;
+  /** Mirror mode: the percentage of the segment's known members that may be absent and removed (default 90). */
+  maxRemovedPercent?: number | undefined;
   /** The import key (the request's Idempotency-Key): the same key resumes an unfinished import. */
   key?: string | undefined;
 }

@@ -34,6 +34,7 @@ function importOptions(sandboxId: string, input: Omit<ImportInput, 'bytes' | 'to
     ...(input.segmentId !== undefined ? { segmentId: input.segmentId } : {}),
     ...(input.keyNamespace !== undefined ? { csvKeyNamespace: input.keyNamespace } : {}),
     ...(input.maxRejectedPercent !== undefined ? { maxRejectedShare: input.maxRejectedPercent / 100 } : {}),
+    ...(input.maxRemovedPercent !== undefined ? { maxRemovedShare: input.maxRemovedPercent / 100 } : {}),
     ...(input.key !== undefined ? { key: input.key } : {}),
   };
 }

@@ -230,9 +230,19 @@ export class RangedUrl implements AsyncBuffer {
 }
 
 /** The default key of a URL import: the same object (URL without query, and version) resumes the same import. */
-export function urlImportKey(raw: string, version: string): string {
+export function urlImportKey(
+  raw: string,
+  version: string,
+  allowances: { maxRejectedPercent?: number | undefined; maxRemovedPercent?: number | undefined } = {},
+): string {
+  // The same object imported again allowing more rejected rows or removals is a new import, not the completed one
+  // that removed nobody; without them, the key is what it always was.
+  const allowed = [
+    ...(allowances.maxRejectedPercent !== undefined ? [`max-rejected:${allowances.maxRejectedPercent}`] : []),
+    ...(allowances.maxRemovedPercent !== undefined ? [`max-removed:${allowances.maxRemovedPercent}`] : []),
+  ];
   const digest = createHash('sha256')
-    .update(`${publicUrl(new URL(raw))}\n${version}`)
+    .update([`${publicUrl(new URL(raw))}\n${version}`, ...allowed].join('\n'))
     .digest('hex');
   return `url-${digest.slice(0, 32)}`;
 }

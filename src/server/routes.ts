@@ -1058,6 +1058,7 @@ export function buildRoutes(options: RouteOptions): Route[] {
           segmentId: query.segmentId,
           keyNamespace: query.keyNamespace,
           maxRejectedPercent: query.maxRejectedPercent,
+          maxRemovedPercent: query.maxRemovedPercent,
           key,
         });
         if (!started.ok) {

@@ -1025,6 +1025,8 @@ export const IngestResultSchema = z
 
 const MAX_REJECTED_PERCENT =
   'Mirror mode: the percentage of rows that may be rejected while the members absent from the file are still removed (default 5); above it nobody is removed';
+const MAX_REMOVED_PERCENT =
+  "Mirror mode: the percentage of the segment's known members that may be absent from the file and removed (default 90; 100 removes any number); above it nobody is removed";
 
 export const ImportQuerySchema = z.object({
   format: z.enum(['ndjson', 'json', 'csv']).optional().meta({
@@ -1051,6 +1053,7 @@ export const ImportQuerySchema = z.object({
     .max(100)
     .optional()
     .meta({ description: MAX_REJECTED_PERCENT }),
+  maxRemovedPercent: z.coerce.number().min(0).max(100).optional().meta({ description: MAX_REMOVED_PERCENT }),
 });
 
 export const ImportUrlSchema = z
@@ -1068,6 +1071,7 @@ export const ImportUrlSchema = z
     segmentId: ImportQuerySchema.shape.segmentId,
     keyNamespace: ImportQuerySchema.shape.keyNamespace,
     maxRejectedPercent: z.number().min(0).max(100).optional().meta({ description: MAX_REJECTED_PERCENT }),
+    maxRemovedPercent: z.number().min(0).max(100).optional().meta({ description: MAX_REMOVED_PERCENT }),
     key: z.string().min(1).max(200).optional().meta({
       description:
         "The import key. Default: one made from the URL without its query string and the object's ETag, so importing the same object again resumes an unfinished import (and answers a completed one's report)",

@@ -1685,7 +1685,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       if (!opened.ok) return opened;
       const source = opened.value;
       const format = input.format ?? urlFormat(source.url.href, source.contentType);
-      const key = input.key ?? urlImportKey(source.url.href, source.version);
+      const key = input.key ?? urlImportKey(source.url.href, source.version, input);
       if (format === 'parquet') {
         // Read from its end, by byte ranges, from where the redirects led.
         await source.cancel();
@@ -1705,6 +1705,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             segmentId: input.segmentId,
             keyNamespace: input.keyNamespace,
             maxRejectedPercent: input.maxRejectedPercent,
+            maxRemovedPercent: input.maxRemovedPercent,
             key,
           }),
         };
@@ -1719,6 +1720,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           segmentId: input.segmentId,
           keyNamespace: input.keyNamespace,
           maxRejectedPercent: input.maxRejectedPercent,
+          maxRemovedPercent: input.maxRemovedPercent,
           key,
         }),
       };

@@ -809,6 +809,25 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       1,
     );
     await page.getByLabel('A file on this computer').check();
+
+    // A mirror file listing one buyer of many looks cut short: its row is written, nobody is removed.
+    await page.getByLabel(/Mirror: the file/).check();
+    await page.getByLabel('Segment the file holds in full').selectOption('seg-buyers');
+    const removedAtMost = page.getByLabel('Members removed at most (%)');
+    expect(await removedAtMost.inputValue()).toBe('90');
+    await removedAtMost.fill('95');
+    await page.getByLabel('File', { exact: true }).setInputFiles({
+      name: 'one-buyer.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from('profile_key,email\ncrm-901,file.buyer1@example.com\n'),
+    });
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await expectText(page.getByTestId('import-rows'), '1');
+    await expectText(
+      page.locator('main'),
+      /Nobody was removed: \d+ of the segment's \d+ known members are absent from the file \(more than 95%\)/,
+    );
+    await page.getByLabel(/Incremental: add/).check();
   });
 
   it(

@@ -166,6 +166,40 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([2, 3, 4]));
     });
 
+    it('removes nobody when a mirror file leaves out nearly all of the segment, unless told it may', async () => {
+      const { audience, dir } = await prepare();
+      const all = join(dir, 'all.csv');
+      const rows = Array.from({ length: 20 }, (_, i) => `k${i},u${i}@x.com,1`);
+      writeFileSync(all, `profile_key,email,segment:seg\n${rows.join('\n')}\n`);
+      await h!.engine.importFile(all, { sandboxId: 'prod' });
+      await h!.engine.flush();
+      const xId = (await xAudienceIdOf(h!.store, audience.id))!;
+      const everyone = emails(Array.from({ length: 20 }, (_, i) => i));
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(everyone);
+
+      // A query that went wrong: one member of twenty (and one new person), so 19 of 21 known members are absent.
+      const few = join(dir, 'few.csv');
+      writeFileSync(few, 'profile_key,email\nk0,u0@x.com\nk20,u20@x.com\n');
+      const cut = await h!.engine.importFile(few, { sandboxId: 'prod', mode: 'mirror', segmentId: 'seg' });
+      expect(cut).toMatchObject({ accepted: 2, removed: 0 });
+      expect(cut.removalSkipped).toBe(
+        "19 of the segment's 21 known members are absent from the file (more than 90%): an export cut short or a query that went wrong would empty the audience, so nobody was removed. If the segment really shrank that much, import the file again allowing it (maxRemovedPercent in the API, --max-removed in tca import)",
+      );
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(new Set([...everyone, ...emails([20])]));
+
+      // Told the segment did shrink: the absent leave.
+      const shrunk = await h!.engine.importFile(few, {
+        sandboxId: 'prod',
+        mode: 'mirror',
+        segmentId: 'seg',
+        maxRemovedShare: 1,
+      });
+      expect(shrunk).toMatchObject({ removed: 19, removalSkipped: null });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([0, 20]));
+    });
+
     it('reads a CSV file whose line breaks change midway (CRLF, then LF) row by row, numbering lines right', async () => {
       const { audience, dir } = await prepare();
       const file = join(dir, 'mixed.csv');
@@ -395,7 +429,8 @@ for (const backend of BACKENDS) {
       const odd = Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 2 === 1);
       expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(emails(odd));
 
-      // Mirror mode on threads: a JSON array holding only the first ten odd members leaves only them.
+      // Mirror mode on threads: a JSON array holding only the first ten odd members leaves only them (more than 90% of
+      // the segment leaves, which this import allows).
       const mirror = join(dir, 'mirror.json');
       writeFileSync(mirror, JSON.stringify(odd.slice(0, 10).map((i) => profile(i))));
       const mirrored = await h!.engine.importFile(mirror, {
@@ -403,6 +438,7 @@ for (const backend of BACKENDS) {
         mode: 'mirror',
         segmentId: 'seg',
         threads: 1,
+        maxRemovedShare: 1,
       });
       // Removed: the other 140 odd members, and the member whose only email was rejected.
       expect(mirrored).toMatchObject({ format: 'json', rowsRead: 10, accepted: 10, removed: 141 });

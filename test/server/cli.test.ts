@@ -542,6 +542,13 @@ describe('tca CLI', () => {
     // The same people as the NDJSON import (keyed by ECID), only the first ten of them.
     const rows = Array.from({ length: 10 }, (_, i) => csvRow(i));
     await writeFile(file, [CSV_HEADER, ...rows].join('\n') + '\n');
+    // Allowed to remove at most half of the segment, the import removes nobody and says so with exit 1.
+    const held = await tca(['import', file, ...mirrorArgs(), '--max-removed', '50']);
+    expect(held.code).toBe(1);
+    expect(held.stdout).toContain(
+      "Nobody removed: 20 of the segment's 30 known members are absent from the file (more than 50%)",
+    );
+    // Allowed the default 90%, the same file is a new import (not the one that removed nobody).
     const r = await tca(['import', file, ...mirrorArgs(), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({
@@ -663,13 +670,15 @@ describe('tca CLI', () => {
       rowGroupSize: 4,
     });
     const args = ['import', file, '--dataflow', dataflowId, '--mode', 'mirror', '--segment', 'cli-seg'];
+    // The row without a key is one of eleven rejected, so mirror mode removes nobody (exit 1), as the report says.
     const remote = await tca([...args, '--key-namespace', 'ECID', '--json']);
-    expect(remote.code, remote.stderr).toBe(0);
+    expect(remote.code, remote.stderr).toBe(1);
+    expect(JSON.parse(remote.stdout).removalSkipped).toMatch(/^1 of 11 rows were rejected/);
     const expected = { rowsRead: 11, accepted: 10, rejectedCount: 1, removed: 0 };
     expect(JSON.parse(remote.stdout)).toMatchObject({ format: 'csv', ...expected });
     expect(JSON.parse(remote.stdout).rejected[0].line).toBe(12);
     const local = await tca([...args, '--key-namespace', 'ECID', '--local', '--key', 'pq-local', '--json']);
-    expect(local.code, local.stderr).toBe(0);
+    expect(local.code, local.stderr).toBe(1);
     expect(JSON.parse(local.stdout)).toMatchObject({ format: 'parquet', ...expected });
     expect((await tca(['imports', 'show', 'pq-local'])).stdout).toContain(
       'complete (parquet, mirror of cli-seg)',
@@ -701,8 +710,9 @@ describe('tca CLI', () => {
     );
     const mirror = mirrorArgs();
     for (const extra of [[], ['--local']]) {
+      // One rejected row of eleven: mirror mode removes nobody (exit 1).
       const r = await tca(['import', ...csvParts, ...mirror, ...extra, '--json']);
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.code, r.stderr).toBe(1);
       const report = JSON.parse(r.stdout);
       expect(report).toMatchObject({ rowsRead: 11, accepted: 10, rejectedCount: 1, removed: 0 });
       // Line 10 of what was sent (two headers left out) is line 4 of the third part.

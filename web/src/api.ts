@@ -280,6 +280,8 @@ export interface ImportQuery {
   keyNamespace?: string;
   /** Mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5). */
   maxRejectedPercent?: number;
+  /** Mirror mode: the percentage of the segment's known members that may be absent and removed (default 90). */
+  maxRemovedPercent?: number;
 }
 
 /** What `POST /imports` answers once the whole file is written: the service's own type, so the two cannot drift. */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import type pg from 'pg';
 import type { ImportReportView } from '../../server/backend.ts';
-import { finish, maxRejectedOption, postImport } from './import.ts';
+import { finish, maxRejectedOption, maxRemovedOption, postImport } from './import.ts';
 import { csvField } from '../../profile/index.ts';
 import {
   action,
@@ -24,6 +24,7 @@ interface ImportSqlOpts extends GlobalOptions {
   segment?: string;
   keyNamespace?: string;
   maxRejected?: number;
+  maxRemoved?: number;
   key?: string;
   fetch: number;
 }
@@ -83,6 +84,7 @@ export function registerImportSqlCommand(program: Command): void {
       )
       .option('--segment <id>', 'mirror mode: the segment the rows hold in full')
       .addOption(maxRejectedOption())
+      .addOption(maxRemovedOption())
       .option(
         '--key-namespace <namespace>',
         'the identity namespace of the profile_key column (default CRMID)',

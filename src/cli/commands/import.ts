@@ -28,6 +28,7 @@ interface ImportOpts extends GlobalOptions {
   segment?: string;
   keyNamespace?: string;
   maxRejected?: number;
+  maxRemoved?: number;
   local?: boolean;
   batch?: string;
   retries: number;
@@ -84,6 +85,7 @@ export function registerImportCommand(program: Command): void {
       )
       .option('--segment <id>', 'mirror mode: the segment the file holds in full')
       .addOption(maxRejectedOption())
+      .addOption(maxRemovedOption())
       .option(
         '--key-namespace <namespace>',
         'CSV: the identity namespace of the profile_key column (default CRMID)',
@@ -161,7 +163,7 @@ export function registerImportCommand(program: Command): void {
         opts.key ??
         (stdin
           ? `stdin-${randomUUID()}`
-          : fileKey(parts, [format, opts.mode, opts.segment, opts.keyNamespace]));
+          : fileKey(parts, [format, opts.mode, opts.segment, opts.keyNamespace], allowances(opts)));
       const size = parts.reduce<number | null>(
         (sum, part) => (sum === null || part.size === null ? null : sum + part.size),
         0,
@@ -216,10 +218,26 @@ type Report = Pick<
  * with the same options, get the same key (so the same command resumes the import); other options make another
  * import.
  */
-function fileKey(parts: readonly Part[], options: ReadonlyArray<string | undefined>): string {
+function fileKey(
+  parts: readonly Part[],
+  options: ReadonlyArray<string | undefined>,
+  extra: readonly string[] = [],
+): string {
   const files = parts.flatMap((part) => [part.name, part.version]);
-  const text = [...files, ...options.map((o) => o ?? '')].join('\0');
+  const text = [...files, ...options.map((o) => o ?? ''), ...extra].join('\0');
   return `file-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The mirror allowances given (`--max-rejected`, `--max-removed`), for the file's key: the same file imported again
+ * allowing more is a new import, not the completed one that removed nobody. None given adds nothing, so keys made
+ * before these options stay the same.
+ */
+function allowances(opts: Pick<ImportOpts, 'maxRejected' | 'maxRemoved'>): string[] {
+  return [
+    ...(opts.maxRejected !== undefined ? [`max-rejected:${opts.maxRejected}`] : []),
+    ...(opts.maxRemoved !== undefined ? [`max-removed:${opts.maxRemoved}`] : []),
+  ];
 }
 
 /**
@@ -311,7 +329,9 @@ export function finish(
     if (report.rowsRead === 0 && !report.replayed)
       process.stderr.write(`warning: ${source} holds no profiles: nothing changed\n`);
   }
-  return report.accepted === 0 && report.rowsRead > 0 ? EXIT.refused : EXIT.ok;
+  // A mirror import that removed nobody did not do all it was asked: a script running it must hear of it.
+  const unmirrored = report.mode === 'mirror' && (report.removalSkipped || report.truncated);
+  return (report.accepted === 0 && report.rowsRead > 0) || unmirrored ? EXIT.refused : EXIT.ok;
 }
 
 /**
@@ -355,6 +375,7 @@ async function importLocal(
       ...(opts.segment !== undefined ? { segmentId: opts.segment } : {}),
       ...(opts.keyNamespace !== undefined ? { csvKeyNamespace: opts.keyNamespace } : {}),
       ...(opts.maxRejected !== undefined ? { maxRejectedShare: opts.maxRejected / 100 } : {}),
+      ...(opts.maxRemoved !== undefined ? { maxRemovedShare: opts.maxRemoved / 100 } : {}),
       ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
       key: opts.key,
     };
@@ -461,6 +482,13 @@ export const maxRejectedOption = () =>
     'mirror mode: the percentage of rows that may be rejected while absent members are still removed (default 5)',
   ).argParser(percentage);
 
+/** `--max-removed`, for `tca import` and `tca import-sql`. */
+export const maxRemovedOption = () =>
+  new Option(
+    '--max-removed <percent>',
+    "mirror mode: the percentage of the segment's known members that may be absent and removed (default 90; 100: any)",
+  ).argParser(percentage);
+
 /** A percentage from 0 to 100 (`%` allowed). */
 function percentage(value: string): number {
   const n = Number(value.trim().replace(/%$/, ''));
@@ -479,6 +507,7 @@ export function postImport(
     segment?: string | undefined;
     keyNamespace?: string | undefined;
     maxRejected?: number | undefined;
+    maxRemoved?: number | undefined;
     key?: string | undefined;
   },
 ): Promise<Response> {
@@ -486,6 +515,7 @@ export function postImport(
   if (opts.segment !== undefined) query.set('segmentId', opts.segment);
   if (opts.keyNamespace !== undefined) query.set('keyNamespace', opts.keyNamespace);
   if (opts.maxRejected !== undefined) query.set('maxRejectedPercent', String(opts.maxRejected));
+  if (opts.maxRemoved !== undefined) query.set('maxRemovedPercent', String(opts.maxRemoved));
   const contentType =
     opts.format === 'csv' ? 'text/csv' : opts.format === 'json' ? 'application/json' : 'application/x-ndjson';
   return api.raw(

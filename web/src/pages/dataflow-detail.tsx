@@ -790,6 +790,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const [maxRejected, setMaxRejected] = useState('5');
   const maxRejectedValue = Number(maxRejected);
   const maxRejectedOk = maxRejected.trim() !== '' && maxRejectedValue >= 0 && maxRejectedValue <= 100;
+  const [maxRemoved, setMaxRemoved] = useState('90');
+  const maxRemovedValue = Number(maxRemoved);
+  const maxRemovedOk = maxRemoved.trim() !== '' && maxRemovedValue >= 0 && maxRemovedValue <= 100;
   // An unfinished import picked in the list: the next upload goes under its key, with its options.
   const [resuming, setResuming] = useState<ImportRecord | null>(null);
   // Set by "Import it again": a completed file goes under a new key.
@@ -839,6 +842,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     ...(mode === 'mirror' ? { segmentId } : {}),
     ...(mode === 'mirror' && maxRejectedOk && maxRejectedValue !== 5
       ? { maxRejectedPercent: maxRejectedValue }
+      : {}),
+    ...(mode === 'mirror' && maxRemovedOk && maxRemovedValue !== 90
+      ? { maxRemovedPercent: maxRemovedValue }
       : {}),
     ...(csvColumns && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
   };
@@ -1022,6 +1028,25 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           )}
         </Field>
       ) : null}
+      {mode === 'mirror' ? (
+        <Field
+          label="Members removed at most (%)"
+          hint="Members absent from the file are removed only when they are at most this share of the segment's known members: a file listing a few of many is more often an export cut short than a segment that emptied."
+          {...(!maxRemovedOk ? { error: 'A percentage from 0 to 100.' } : {})}
+        >
+          {(props) => (
+            <input
+              {...props}
+              type="number"
+              min={0}
+              max={100}
+              step="any"
+              value={maxRemoved}
+              onChange={(e) => setMaxRemoved(e.target.value)}
+            />
+          )}
+        </Field>
+      ) : null}
       {csvColumns ? (
         <Field
           label="Identity namespace of profile_key"
@@ -1055,7 +1080,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           disabled={
             (source === 'url' ? url.trim() === '' || fromUrl.isPending : !file || pickedFormats.size > 1) ||
             upload.isPending ||
-            (mode === 'mirror' && (segmentId === '' || !maxRejectedOk))
+            (mode === 'mirror' && (segmentId === '' || !maxRejectedOk || !maxRemovedOk))
           }
         >
           {upload.isPending || fromUrl.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
