@@ -187,37 +187,33 @@ export async function eraseProfiles(
       }
     }
     const seen = new Set(found.map((p) => p.id));
-    for (const chunk of chunkRows([...owners.keys()], 1, caps, 500)) {
-      const query = tdb
-        .selectFrom('engine_profiles')
-        .select(['id', 'profile_key'])
-        .where('sandbox_id', '=', sandboxId)
-        .where('id', 'in', chunk)
-        .where('profile_key', 'not like', `${ERASED_KEY_PREFIX}%`);
-      for (const row of await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute()) {
-        for (const alias of owners.get(row.id) ?? []) named.add(alias);
-        if (seen.has(row.id)) continue;
-        seen.add(row.id);
-        found.push(row);
+    // The profiles of `ids` not erased yet, as they stand now (on PostgreSQL, locked until the erasure commits): each
+    // joins `found` once, and `onFound` hears of it.
+    const take = async (ids: Iterable<number>, onFound: (id: number) => void) => {
+      for (const chunk of chunkRows([...ids], 1, caps, 500)) {
+        const query = tdb
+          .selectFrom('engine_profiles')
+          .select(['id', 'profile_key'])
+          .where('sandbox_id', '=', sandboxId)
+          .where('id', 'in', chunk)
+          .where('profile_key', 'not like', `${ERASED_KEY_PREFIX}%`);
+        for (const row of await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute()) {
+          onFound(row.id);
+          if (seen.has(row.id)) continue;
+          seen.add(row.id);
+          found.push(row);
+        }
       }
-    }
+    };
+    await take(owners.keys(), (id) => {
+      for (const alias of owners.get(id) ?? []) named.add(alias);
+    });
     result.notFound = keys.size - named.size;
-    // The profiles the mapped identities found, as they stand now (on PostgreSQL, locked until the erasure commits).
+    // The profiles the mapped identities found.
     const hits = new Set<number>();
-    for (const chunk of chunkRows([...candidates.keys()], 1, caps, 500)) {
-      const query = tdb
-        .selectFrom('engine_profiles')
-        .select(['id', 'profile_key'])
-        .where('sandbox_id', '=', sandboxId)
-        .where('id', 'in', chunk)
-        .where('profile_key', 'not like', `${ERASED_KEY_PREFIX}%`);
-      for (const row of await (caps.dialect === 'postgres' ? query.forUpdate() : query).execute()) {
-        for (const index of candidates.get(row.id) ?? []) hits.add(index);
-        if (seen.has(row.id)) continue;
-        seen.add(row.id);
-        found.push(row);
-      }
-    }
+    await take(candidates.keys(), (id) => {
+      for (const index of candidates.get(id) ?? []) hits.add(index);
+    });
     result.notFound += mappedIdentities.size - hits.size;
     result.profiles = found.length;
     if (found.length === 0) return;

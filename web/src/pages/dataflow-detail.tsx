@@ -787,12 +787,8 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const [mode, setMode] = useState<'incremental' | 'mirror'>('incremental');
   const [segmentId, setSegmentId] = useState(dataflow.audiences[0]?.segmentId ?? '');
   const [keyNamespace, setKeyNamespace] = useState('CRMID');
-  const [maxRejected, setMaxRejected] = useState('5');
-  const maxRejectedValue = Number(maxRejected);
-  const maxRejectedOk = maxRejected.trim() !== '' && maxRejectedValue >= 0 && maxRejectedValue <= 100;
-  const [maxRemoved, setMaxRemoved] = useState('90');
-  const maxRemovedValue = Number(maxRemoved);
-  const maxRemovedOk = maxRemoved.trim() !== '' && maxRemovedValue >= 0 && maxRemovedValue <= 100;
+  const maxRejected = usePercent('5');
+  const maxRemoved = usePercent('90');
   // An unfinished import picked in the list: the next upload goes under its key, with its options.
   const [resuming, setResuming] = useState<ImportRecord | null>(null);
   // Set by "Import it again": a completed file goes under a new key.
@@ -840,11 +836,11 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
     format: format === 'parquet' ? 'csv' : format,
     mode,
     ...(mode === 'mirror' ? { segmentId } : {}),
-    ...(mode === 'mirror' && maxRejectedOk && maxRejectedValue !== 5
-      ? { maxRejectedPercent: maxRejectedValue }
+    ...(mode === 'mirror' && maxRejected.ok && maxRejected.value !== 5
+      ? { maxRejectedPercent: maxRejected.value }
       : {}),
-    ...(mode === 'mirror' && maxRemovedOk && maxRemovedValue !== 90
-      ? { maxRemovedPercent: maxRemovedValue }
+    ...(mode === 'mirror' && maxRemoved.ok && maxRemoved.value !== 90
+      ? { maxRemovedPercent: maxRemoved.value }
       : {}),
     ...(csvColumns && keyNamespace.trim() !== '' ? { keyNamespace: keyNamespace.trim() } : {}),
   };
@@ -1010,42 +1006,18 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
         </Field>
       ) : null}
       {mode === 'mirror' ? (
-        <Field
+        <PercentField
           label="Rejected rows allowed (%)"
           hint="Members absent from the file are removed only when at most this share of its rows is rejected: a rejected row may be a member."
-          {...(!maxRejectedOk ? { error: 'A percentage from 0 to 100.' } : {})}
-        >
-          {(props) => (
-            <input
-              {...props}
-              type="number"
-              min={0}
-              max={100}
-              step="any"
-              value={maxRejected}
-              onChange={(e) => setMaxRejected(e.target.value)}
-            />
-          )}
-        </Field>
+          percent={maxRejected}
+        />
       ) : null}
       {mode === 'mirror' ? (
-        <Field
+        <PercentField
           label="Members removed at most (%)"
           hint="Members absent from the file are removed only when they are at most this share of the segment's known members: a file listing a few of many is more often an export cut short than a segment that emptied."
-          {...(!maxRemovedOk ? { error: 'A percentage from 0 to 100.' } : {})}
-        >
-          {(props) => (
-            <input
-              {...props}
-              type="number"
-              min={0}
-              max={100}
-              step="any"
-              value={maxRemoved}
-              onChange={(e) => setMaxRemoved(e.target.value)}
-            />
-          )}
-        </Field>
+          percent={maxRemoved}
+        />
       ) : null}
       {csvColumns ? (
         <Field
@@ -1080,7 +1052,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           disabled={
             (source === 'url' ? url.trim() === '' || fromUrl.isPending : !file || pickedFormats.size > 1) ||
             upload.isPending ||
-            (mode === 'mirror' && (segmentId === '' || !maxRejectedOk || !maxRemovedOk))
+            (mode === 'mirror' && (segmentId === '' || !maxRejected.ok || !maxRemoved.ok))
           }
         >
           {upload.isPending || fromUrl.isPending ? 'Importing…' : resuming ? 'Resume import' : 'Import'}
@@ -1197,6 +1169,39 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
 }
 
 /** Bytes as megabytes with one decimal (`12.3 MB`). */
+/** A percentage typed in a field: its text, and whether it is one from 0 to 100. */
+function usePercent(initial: string) {
+  const [text, setText] = useState(initial);
+  const value = Number(text);
+  return { text, setText, value, ok: text.trim() !== '' && value >= 0 && value <= 100 };
+}
+
+function PercentField({
+  label,
+  hint,
+  percent,
+}: {
+  label: string;
+  hint: string;
+  percent: ReturnType<typeof usePercent>;
+}) {
+  return (
+    <Field label={label} hint={hint} {...(!percent.ok ? { error: 'A percentage from 0 to 100.' } : {})}>
+      {(props) => (
+        <input
+          {...props}
+          type="number"
+          min={0}
+          max={100}
+          step="any"
+          value={percent.text}
+          onChange={(e) => percent.setText(e.target.value)}
+        />
+      )}
+    </Field>
+  );
+}
+
 function formatMegabytes(bytes: number): string {
   return `${(bytes / 1_000_000).toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} MB`;
 }
