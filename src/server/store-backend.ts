@@ -26,6 +26,7 @@ import type {
   Segment,
   ApiToken,
   AuditEvent,
+  UpdateDestinationInput,
 } from '../store/index.ts';
 import { isActivated, recordedKeyId } from '../store/index.ts';
 import type { ErrorDetail } from './api-error.ts';
@@ -647,6 +648,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     sandboxId: string,
     d: Destination,
     candidate: { accountId?: string; apiBaseUrl?: string; credentials?: XCredentialsInput },
+    /** Other changes of the destination, saved with the connection in one transaction when it passes. */
+    also: UpdateDestinationInput = {},
   ): Promise<VerifyResult> => {
     await assertAccountFree(sandboxId, d, candidate.accountId);
     const accountId = candidate.accountId ?? d.accountId;
@@ -662,6 +665,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       if (candidate.credentials !== undefined)
         await tx.destinations.setCredentials(sandboxId, d.id, candidate.credentials);
       await tx.destinations.update(sandboxId, d.id, {
+        ...also,
         ...(candidate.accountId !== undefined ? { accountId } : {}),
         ...(candidate.apiBaseUrl !== undefined ? { apiBaseUrl: candidate.apiBaseUrl } : {}),
         status: 'active',
@@ -912,37 +916,41 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         };
         const changesConnection = Object.keys(connection).length > 0;
         // A connection that works is replaced only by one that passes the checks: a mistyped secret would otherwise
-        // pause every dataflow at its next delivery. The checks save the new connection when they pass.
+        // pause every dataflow at its next delivery. The checks save the new connection, with the rest, when they pass.
         const checkedFirst = changesConnection && current.status === 'active';
+        const fields: UpdateDestinationInput = {
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
+          ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
+          ...(patch.alertEmailTo !== undefined ? { alertEmailTo: alertEmailTo(patch.alertEmailTo) } : {}),
+          ...(patch.alertWebhookFormat !== undefined ? { alertWebhookFormat: patch.alertWebhookFormat } : {}),
+          ...(patch.alertPagerDutyRoutingKey !== undefined
+            ? { alertPagerDutyKey: patch.alertPagerDutyRoutingKey }
+            : {}),
+          ...(patch.alertTypes !== undefined ? { alertTypes: alertTypes(patch.alertTypes) } : {}),
+        };
+        const saveUnchecked = changesConnection && !checkedFirst;
+        let d: Destination | undefined;
         if (checkedFirst) {
-          const checked = await verifyCandidate(sandboxId, current, connection);
+          // The checks save the new connection and the other changes together, or nothing.
+          const checked = await verifyCandidate(sandboxId, current, connection, fields);
           if (!checked.saved)
             throw connectionCheckFailed(checked.checks, connection.apiBaseUrl !== undefined);
-        }
-        const saveUnchecked = changesConnection && !checkedFirst;
-        // The account and API URL changed, if any: saved here only when the checks did not save them.
-        const { credentials, ...endpoint } = connection;
-        const d = await store.transaction(async (tx) => {
-          if (saveUnchecked && credentials !== undefined)
-            await tx.destinations.setCredentials(sandboxId, id, credentials);
-          return tx.destinations.update(sandboxId, id, {
-            ...(patch.name !== undefined ? { name: patch.name } : {}),
-            ...(patch.description !== undefined ? { description: patch.description } : {}),
-            ...(saveUnchecked ? endpoint : {}),
-            ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
-            ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
-            ...(patch.alertEmailTo !== undefined ? { alertEmailTo: alertEmailTo(patch.alertEmailTo) } : {}),
-            ...(patch.alertWebhookFormat !== undefined
-              ? { alertWebhookFormat: patch.alertWebhookFormat }
-              : {}),
-            ...(patch.alertPagerDutyRoutingKey !== undefined
-              ? { alertPagerDutyKey: patch.alertPagerDutyRoutingKey }
-              : {}),
-            ...(patch.alertTypes !== undefined ? { alertTypes: alertTypes(patch.alertTypes) } : {}),
-            // A connection that did not work, changed: not checked until the preflight below runs.
-            ...(saveUnchecked ? { status: 'unverified' as const, statusReason: null } : {}),
+          d = await store.destinations.get(sandboxId, id);
+        } else {
+          const { credentials, ...endpoint } = connection;
+          d = await store.transaction(async (tx) => {
+            if (saveUnchecked && credentials !== undefined)
+              await tx.destinations.setCredentials(sandboxId, id, credentials);
+            return tx.destinations.update(sandboxId, id, {
+              ...fields,
+              ...(saveUnchecked ? endpoint : {}),
+              // A connection that did not work, changed: not checked until the preflight below runs.
+              ...(saveUnchecked ? { status: 'unverified' as const, statusReason: null } : {}),
+            });
           });
-        });
+        }
         // Marketing actions decide which consent policies apply to the destination's audiences.
         if (d && patch.marketingActions !== undefined)
           await engine.reevaluate({ sandboxId, destinationId: id });
