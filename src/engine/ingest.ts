@@ -882,11 +882,11 @@ export function applyEvaluationsSqlite(
     // Profiles that carried this one's key beside their own (an ECID-keyed profile, for a CRM id exported alone) leave
     // the segments this export states, which this profile speaks for now.
     if (aliased)
-      for (const { profile_id: owner } of st.selectAliasOwners.all(sandboxId, prefix, key))
+      for (const { profile_id: owner } of st.selectAliasOwners.all(prefix, sandboxId, key))
         if (owner !== id) leaveRow(st.selectProfileById.get(owner), stated);
     for (const keys of [evaluation.aliasKeys, evaluation.laterAliasKeys])
       for (const alias of keys) {
-        st.insertAlias.run(sandboxId, hashPrefix(alias), alias, id);
+        st.insertAlias.run(sandboxId, id, alias, hashPrefix(alias));
         aliased = true;
       }
   }

@@ -20,10 +20,10 @@ export interface SqliteStatements {
   updateProfile: BetterSqlite3.Statement<[string, string, number, number]>;
   /** By id. */
   selectProfileById: BetterSqlite3.Statement<[number], { id: number; identities: string; segments: string }>;
-  /** Sandbox, alias prefix, alias, profile id: a key of one of the profile's other ids (`engine_profile_aliases`). */
+  /** Sandbox, profile id, alias, alias prefix: a key of one of the profile's other ids (`engine_profile_aliases`). */
   insertAlias: BetterSqlite3.Statement<[string, number, string, number]>;
-  /** The profiles that carried the id keyed `alias` beside their own key: sandbox, alias prefix, alias. */
-  selectAliasOwners: BetterSqlite3.Statement<[string, number, string], { profile_id: number }>;
+  /** The profiles that carried the id keyed `alias` beside their own key: alias prefix, sandbox, alias. */
+  selectAliasOwners: BetterSqlite3.Statement<[number, string, string], { profile_id: number }>;
   /** Whether the sandbox holds any alias. */
   anyAlias: BetterSqlite3.Statement<[string], { one: number }>;
   /** A re-keyed sandbox's profile met under its new key: key, key prefix, generation, id. */
@@ -85,10 +85,10 @@ export function sqliteStatements(db: BetterSqlite3.Database): SqliteStatements {
     ),
     selectProfileById: db.prepare('select id, identities, segments from engine_profiles where id = ?'),
     insertAlias: db.prepare(
-      'insert or ignore into engine_profile_aliases (sandbox_id, alias_prefix, alias, profile_id) values (?, ?, ?, ?)',
+      'insert or ignore into engine_profile_aliases (sandbox_id, profile_id, alias, alias_prefix) values (?, ?, ?, ?)',
     ),
     selectAliasOwners: db.prepare(
-      'select profile_id from engine_profile_aliases where sandbox_id = ? and alias_prefix = ? and alias = ?',
+      'select profile_id from engine_profile_aliases where alias_prefix = ? and sandbox_id = ? and alias = ?',
     ),
     anyAlias: db.prepare('select 1 as one from engine_profile_aliases where sandbox_id = ? limit 1'),
     adoptProfile: db.prepare(
