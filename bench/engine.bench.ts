@@ -43,6 +43,8 @@ const RUNS = Math.max(1, Number(process.env.ENGINE_BENCH_RUNS ?? 1));
 /** Each NDJSON profile carries a CRM id besides its ECID, as AEP exports of known customers do. */
 const WITH_CRM_ID = process.env.ENGINE_BENCH_CRM_ID === '1';
 const KEY_ALIASES = process.env.ENGINE_BENCH_KEY_ALIASES === '1';
+/** The SQLite page cache in MiB, as the service takes it (default `SQLITE_CACHE_MB`). */
+const SQLITE_CACHE_MB = process.env.TCA_SQLITE_CACHE_MB;
 const PROFILES = Math.ceil(EVENTS * 0.8);
 const MAPPING = EMAIL_PHONE_MAPPING;
 const SEGMENTS = ['seg-loyal', 'seg-churn'];
@@ -172,7 +174,14 @@ async function endToEnd(storeDir: string): Promise<{
   members: number;
 }> {
   const database = DATABASE_URL ? await createPostgresDatabase('tca_bench', DATABASE_URL) : null;
-  const store = await openStore({ dataDir: storeDir, url: database?.url, sqlite: { synchronous: 'normal' } });
+  const store = await openStore({
+    dataDir: storeDir,
+    url: database?.url,
+    sqlite: {
+      synchronous: 'normal',
+      ...(SQLITE_CACHE_MB === undefined ? {} : { cacheMb: Number(SQLITE_CACHE_MB) }),
+    },
+  });
   // X runs elsewhere: the emulator is a `tca emulator` process of its own, reached over loopback HTTP.
   const emulator = await startEmulatorProcess();
   const client = new XAdsClient({

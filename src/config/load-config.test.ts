@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
+import { SQLITE_CACHE_MB } from '../store/sqlite-defaults.ts';
 import { isPostgresUrl } from '../store/store-url.ts';
 import { ConfigError, defaultIngestThreads, loadConfig, X_API_DEFAULT_BASE_URL } from './load-config.ts';
 
@@ -38,6 +39,7 @@ describe('loadConfig', () => {
         TCA_LOG_LEVEL: 'DEBUG',
         TCA_X_API_BASE_URL: 'http://127.0.0.1:9090/',
         TCA_DATABASE_URL: 'postgres://tca@db:5432/tca',
+        TCA_SQLITE_CACHE_MB: '64',
       },
       { port: '9001', role: 'worker' },
     );
@@ -49,7 +51,9 @@ describe('loadConfig', () => {
       xApiBaseUrl: 'http://127.0.0.1:9090',
       xApiBaseUrlExplicit: true,
       databaseUrl: 'postgres://tca@db:5432/tca',
+      sqliteCacheMb: 64,
     });
+    expect(loadConfig({}).sqliteCacheMb).toBe(SQLITE_CACHE_MB);
   });
 
   it('takes a PostgreSQL URL whatever the case of its scheme, as the store does', () => {
@@ -76,6 +80,7 @@ describe('loadConfig', () => {
         TCA_ALERT_EXCLUSION_RATE: '2',
         TCA_ALERT_WEBHOOK_SECRET: 'hunter2',
         TCA_DEMO: 'maybe',
+        TCA_SQLITE_CACHE_MB: '1',
       });
     } catch (e) {
       error = e;
@@ -94,6 +99,7 @@ describe('loadConfig', () => {
         'TCA_MAX_INGEST_ITEMS',
         'TCA_PORT',
         'TCA_SECRET_KEY',
+        'TCA_SQLITE_CACHE_MB',
         'TCA_X_API_BASE_URL',
       ].sort(),
     );

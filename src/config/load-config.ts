@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { outboundProxyFromEnv, smtpRoute, type OutboundProxy } from '../net/outbound-proxy.ts';
 import { parseUrlAllowList, type AllowedOrigin } from '../net/url-allow-list.ts';
+import { SQLITE_CACHE_MB } from '../store/sqlite-defaults.ts';
 import { isPostgresUrl } from '../store/store-url.ts';
 import { readSetting } from './secret-env.ts';
 
@@ -65,6 +66,8 @@ export interface Config {
   };
   /** Worker threads that read and hash ingest bodies (0: on the main thread); see `defaultIngestThreads`. */
   ingestThreads: number;
+  /** The SQLite connection's page cache in MiB (`TCA_SQLITE_CACHE_MB`); unused on PostgreSQL. */
+  sqliteCacheMb: number;
   alerts: {
     /** A webhook that receives every alert, in addition to each destination's own webhook. */
     webhookUrl: string | undefined;
@@ -354,6 +357,14 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
     64,
     '2',
   );
+  const sqliteCacheMb = int(
+    'TCA_SQLITE_CACHE_MB',
+    read('TCA_SQLITE_CACHE_MB', undefined),
+    SQLITE_CACHE_MB,
+    2,
+    1024 * 1024,
+    '512',
+  );
   const webhookUrl = url(
     'TCA_ALERT_WEBHOOK_URL',
     read('TCA_ALERT_WEBHOOK_URL', undefined),
@@ -508,6 +519,7 @@ export function loadConfig(env: Env, flags: ConfigFlags = {}, cwd: string = proc
       maxConcurrentImports,
     },
     ingestThreads,
+    sqliteCacheMb,
     alerts: {
       webhookUrl,
       webhookFormat,

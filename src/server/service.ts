@@ -91,6 +91,7 @@ export async function startService(config: Config, options: StartServiceOptions 
     dataDir: config.dataDir,
     secretKey: config.secretKey,
     previousSecretKey: config.previousSecretKey,
+    sqlite: { cacheMb: config.sqliteCacheMb },
     now,
   });
   if (store.keyRotation) {

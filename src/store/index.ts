@@ -18,6 +18,7 @@ export { SecretBox } from './secret-box.ts';
 export { recordedKeyId } from './secret-key-rotation.ts';
 export { loadSecretKey, parseSecretKey, SECRET_KEY_FILE } from './secret-key.ts';
 export { SQLITE_PAGE_SIZE } from './sqlite-backend.ts';
+export { SQLITE_CACHE_MB } from './sqlite-defaults.ts';
 export type { SqliteSynchronous } from './sqlite-backend.ts';
 export type { Database, EpochMs } from './schema/index.ts';
 export { API_TOKEN_PREFIX, hashApiToken } from './repositories/api-tokens.ts';

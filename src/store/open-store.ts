@@ -54,6 +54,8 @@ export interface OpenStoreOptions {
     fsync?: (path: string) => Promise<void>;
     /** Checkpoint the WAL on a worker thread (default true for a file); see `sqlite-checkpointer.ts`. */
     backgroundCheckpoints?: boolean;
+    /** The connection's page cache in MiB (default `SQLITE_CACHE_MB`; `TCA_SQLITE_CACHE_MB`). */
+    cacheMb?: number;
   };
   postgres?: { poolSize?: number };
   /** Receives errors of idle PostgreSQL connections (they are replaced automatically). */
@@ -203,6 +205,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       walAutocheckpointBytes: background ? 64 * 1024 * 1024 : 4 * 1024 * 1024,
       synchronous,
       busyTimeoutMs: options.sqlite?.busyTimeoutMs ?? 5000,
+      ...(options.sqlite?.cacheMb === undefined ? {} : { cacheMb: options.sqlite.cacheMb }),
       guard,
     });
     db = backend.db;

@@ -13,6 +13,7 @@ import {
   type SqliteDialectConfig,
 } from 'kysely';
 import type { Database } from './schema/index.ts';
+import { SQLITE_CACHE_MB } from './sqlite-defaults.ts';
 import type { TransactionGuard } from './transaction-guard.ts';
 
 /** How hard SQLite syncs commits to disk; see docs/storage.md. */
@@ -88,6 +89,8 @@ export function openSqlite(
     guard: TransactionGuard;
     /** WAL size at which a commit checkpoints on this connection (default 4 MiB, SQLite's own 1,000 pages of 4 KiB). */
     walAutocheckpointBytes?: number;
+    /** The page cache in MiB (default `SQLITE_CACHE_MB`). */
+    cacheMb?: number;
   },
 ): SqliteBackend {
   if (path !== ':memory:') {
@@ -106,7 +109,8 @@ export function openSqlite(
   database.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
   database.pragma('foreign_keys = ON');
-  database.pragma('cache_size = -32000');
+  // Negative: in KiB rather than pages.
+  database.pragma(`cache_size = -${Math.max(1, Math.trunc(options.cacheMb ?? SQLITE_CACHE_MB)) * 1024}`);
   // SQLite counts the threshold in pages, and a file made before keeps its smaller ones.
   const pageSize = database.pragma('page_size', { simple: true }) as number;
   const walBytes = Math.max(0, options.walAutocheckpointBytes ?? 4 * 1024 * 1024);

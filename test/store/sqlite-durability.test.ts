@@ -9,6 +9,7 @@ import { migrateToLatest, openStore } from '../../src/store/index.ts';
 import { hashPrefix } from '../../src/store/hash-prefix.ts';
 import { MIGRATIONS } from '../../src/store/migrations/index.ts';
 import { SQLITE_PAGE_SIZE, WalSync } from '../../src/store/sqlite-backend.ts';
+import { SQLITE_CACHE_MB } from '../../src/store/sqlite-defaults.ts';
 import { COUNTER_UPSERT_SQL } from '../../src/engine/run-counters.ts';
 import { BACKENDS, SQLITE_BACKEND, type Backend, type TestStore } from './backends.ts';
 
@@ -132,6 +133,18 @@ describe('SQLite durable commits off the main thread', () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('gives the connection the page cache configured, in MiB', async () => {
+    const cacheKib = (t: TestStore) =>
+      t.store.sqlite!.exclusive((db) => db.pragma('cache_size', { simple: true }) as number);
+    const fresh = await SQLITE_BACKEND.open({ secretKey: KEY });
+    opened.push(fresh);
+    // Negative: KiB rather than pages.
+    expect(await cacheKib(fresh)).toBe(-SQLITE_CACHE_MB * 1024);
+    const small = await SQLITE_BACKEND.open({ secretKey: KEY, sqlite: { cacheMb: 8 } });
+    opened.push(small);
+    expect(await cacheKib(small)).toBe(-8 * 1024);
   });
 
   it('makes a new store file, its WAL and shared memory readable by the owner alone, in a directory of its own', async () => {

@@ -354,6 +354,7 @@ async function importLocal(
     dataDir: config.dataDir,
     secretKey: config.secretKey,
     previousSecretKey: config.previousSecretKey,
+    sqlite: { cacheMb: config.sqliteCacheMb },
   });
   try {
     const flow = (await store.dataflows.listAcrossSandboxes(['active', 'paused', 'failed'])).find(
