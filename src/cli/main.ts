@@ -15,7 +15,8 @@ const program = new Command('tca')
   .description('Activate customer audiences to X Custom Audiences')
   // An option after a subcommand is the subcommand's: `tca alerts silence --json` is not `tca alerts --json`.
   .enablePositionalOptions()
-  .showHelpAfterError()
+  // The error alone, with where to read more: a whole help page would bury the one line that matters.
+  .showHelpAfterError('(add --help for usage)')
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
   });

@@ -1,3 +1,4 @@
+import { EngineError } from './errors.ts';
 import type { EngineRuntime } from './runtime.ts';
 
 /** A member X refused, as stored (hashes only). */
@@ -65,6 +66,27 @@ export async function replayDeadLetters(
       .where('replayed_at', 'is', null);
     if (ids !== undefined) {
       if (ids.length === 0) return 0;
+      // An id the sandbox never had is a mistake to report, not a letter to skip: nothing is replayed then.
+      const known = new Set(
+        (
+          await tx.db
+            .selectFrom('engine_dead_letters')
+            .select('id')
+            .where('sandbox_id', '=', sandboxId)
+            .where('id', 'in', [...ids])
+            .execute()
+        ).map((r) => r.id),
+      );
+      const missing = [...ids.entries()].filter(([, id]) => !known.has(id));
+      if (missing.length > 0)
+        throw new EngineError(
+          'not_found',
+          `No dead letter ${missing.map(([, id]) => id).join(', ')} in this sandbox`,
+          {
+            hint: 'List the dead letters (tca dead-letters list) and replay ids from there',
+            details: missing.map(([i]) => ({ path: `ids[${i}]`, reason: 'no dead letter with this id' })),
+          },
+        );
       query = query.where('id', 'in', [...ids]);
     }
     if (dataflowId !== undefined) query = query.where('dataflow_id', '=', dataflowId);

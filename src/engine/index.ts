@@ -38,7 +38,7 @@ import {
 } from './profile-state.ts';
 import { loadSandboxContext } from './dataflow-context.ts';
 import type { Db } from './sql-helpers.ts';
-import { resumeVerified } from './pauses.ts';
+import { resumeCheckedDestination, resumeVerified } from './pauses.ts';
 import { planDataflow, type DataflowPlan } from './plan.ts';
 import { pendingTotals } from './pending-counts.ts';
 import { deliveryOutlook, type DeliveryOutlook } from './outlook.ts';
@@ -267,6 +267,15 @@ export interface Engine {
   samplePending(): Promise<number>;
   /** Resumes dataflows paused on 401/403 whose destination was updated and verifies. */
   resumePaused(): Promise<string[]>;
+  /**
+   * Resumes, in one transaction, the dataflows paused on 401/403 of a destination that has just passed its checks,
+   * `checkedUpdatedAt` being its `updatedAt` when they ran (see `resumeCheckedDestination`). Returns the ids resumed.
+   */
+  resumeCheckedDestination(input: {
+    sandboxId: string;
+    destinationId: string;
+    checkedUpdatedAt: number;
+  }): Promise<string[]>;
   /** Deletes run counters past 90 days and stale idempotency records. */
   prune(): Promise<void>;
   /**
@@ -393,6 +402,7 @@ export function createEngine(options: EngineOptions): Engine {
     pollHealth: () => pollDueHealth(rt, locks),
     samplePending: () => samplePending(rt),
     resumePaused: () => resumeVerified(rt),
+    resumeCheckedDestination: (input) => resumeCheckedDestination(rt, input),
     prune: () => pruneHistory(rt),
     async recreateXAudiences(dataflowId) {
       const audiences = await rt.store.db

@@ -1,19 +1,26 @@
-import type { Destination } from '../store/index.ts';
+import type { Destination, StoreTransaction } from '../store/index.ts';
 import type { XAdsError } from '../xads/errors.ts';
 import { EngineError } from './errors.ts';
 import type { EngineRuntime } from './runtime.ts';
 
-/** What the operator must do, by error kind and X code. */
+/**
+ * What the operator must do, by error kind and X code. X's hint is added only where the sentence here is generic (a
+ * 403 with another code): where this one already names the cause and the fix, the hint would say it a second time.
+ */
 export function pauseMessage(error: XAdsError): { code: string; message: string } {
   const code = error.xCode ?? (error.kind === 'auth' ? 'UNAUTHORIZED_ACCESS' : 'FORBIDDEN');
-  const fix =
+  // No clock among the causes of a 401: the client signs again with X's time when X refuses the timestamp.
+  const specific =
     error.kind === 'auth'
-      ? 'X refused the credentials (401). Log in again for this destination (PIN flow) or update its credentials; delivery resumes once the destination verifies.'
+      ? "X refused the credentials (401): the access token was revoked, the user changed their password, or the app's keys were regenerated or belong to another app. Log in again for this destination (PIN flow) or update its credentials; delivery resumes once the destination verifies."
       : code === 'UNAUTHORIZED_CLIENT_APPLICATION'
         ? 'The X app is not approved for the Ads API (403). Use an allowlisted app, then update the destination.'
         : code === 'ACCOUNT_NOT_FOUND'
           ? 'The ads account is not accessible to this user (403). Check the account id or grant the user access, then update the destination.'
-          : 'X refused the action (403). Give the user the Partner Audience Manager permission on the ads account (or fix the app access), then update the destination.';
+          : undefined;
+  if (specific !== undefined) return { code, message: `${specific} (${code})` };
+  const fix =
+    'X refused the action (403). Give the user the Partner Audience Manager permission on the ads account (or fix the app access), then update the destination.';
   return { code, message: `${fix} (${code}${error.hint ? `: ${error.hint}` : ''})` };
 }
 
@@ -131,27 +138,87 @@ export async function resumeVerified(rt: EngineRuntime): Promise<string[]> {
       );
       continue;
     }
-    await rt.store.transaction(async (tx) => {
-      await tx.db.deleteFrom('engine_dataflow_pauses').where('dataflow_id', '=', pause.dataflow_id).execute();
-      await tx.db
-        .updateTable('dataflows')
-        .set({ status: 'active', status_reason: null, updated_at: now })
-        .where('id', '=', pause.dataflow_id)
-        .where('status', '=', 'paused')
-        .execute();
-      await tx.db
-        .updateTable('engine_audiences')
-        .set({ failures: 0, next_attempt_at: null, updated_at: now })
-        .where('dataflow_id', '=', pause.dataflow_id)
-        .execute();
-      await tx.db
-        .updateTable('destinations')
-        .set({ status: 'active', status_reason: null })
-        .where('id', '=', destination.id)
-        .execute();
-    });
+    await rt.store.transaction((tx) => resumeDataflow(tx, pause.dataflow_id, destination.id, now));
     resumed.push(pause.dataflow_id);
     rt.logger.info({ dataflowId: pause.dataflow_id }, 'dataflow resumed');
   }
   return resumed;
+}
+
+/**
+ * Resumes at once the dataflows the engine paused on a destination that has just passed its checks (`POST …/verify`,
+ * a login, an update that ran the preflight), so the answer to that request already finds them active; the worker's
+ * `resumeVerified` is left for the cases no such request saw (a destination changed by another process, say).
+ *
+ * `checkedUpdatedAt` is the destination's `updatedAt` when the checks ran: only pauses recorded with that state of
+ * the connection or an earlier one are lifted. A delivery that read the destination after a new connection was saved
+ * and still got a 401 records a later state, and waits for the worker. One transaction, read and write, so processes
+ * sharing a PostgreSQL store see the pause lifted entirely or not at all. Returns the ids resumed, in id order.
+ */
+export async function resumeCheckedDestination(
+  rt: EngineRuntime,
+  input: { sandboxId: string; destinationId: string; checkedUpdatedAt: number },
+): Promise<string[]> {
+  const now = rt.now();
+  const resumed = await rt.store.transaction(async (tx) => {
+    const pauses = await tx.db
+      .selectFrom('engine_dataflow_pauses as p')
+      .innerJoin('dataflows as f', 'f.id', 'p.dataflow_id')
+      .select(['p.dataflow_id as dataflowId', 'f.status as status'])
+      .where('f.sandbox_id', '=', input.sandboxId)
+      .where('f.destination_id', '=', input.destinationId)
+      .where('p.destination_updated_at', '<=', input.checkedUpdatedAt)
+      .orderBy('p.dataflow_id')
+      .execute();
+    const ids: string[] = [];
+    for (const pause of pauses) {
+      // Deleted, or set active (or failed) by a user since: nothing to resume, only the pause to forget.
+      if (pause.status !== 'paused') {
+        await tx.db
+          .deleteFrom('engine_dataflow_pauses')
+          .where('dataflow_id', '=', pause.dataflowId)
+          .execute();
+        continue;
+      }
+      await resumeDataflow(tx, pause.dataflowId, input.destinationId, now);
+      ids.push(pause.dataflowId);
+    }
+    return ids;
+  });
+  for (const dataflowId of resumed)
+    rt.logger.info(
+      { dataflowId, destinationId: input.destinationId },
+      'dataflow resumed: the destination verifies',
+    );
+  return resumed;
+}
+
+/**
+ * Lifts the engine's pause of a dataflow whose destination verifies, inside the caller's transaction: the pause row
+ * goes, the dataflow is active again (unless it is no longer paused), its audiences retry at once, and the
+ * destination is active.
+ */
+async function resumeDataflow(
+  tx: StoreTransaction,
+  dataflowId: string,
+  destinationId: string,
+  now: number,
+): Promise<void> {
+  await tx.db.deleteFrom('engine_dataflow_pauses').where('dataflow_id', '=', dataflowId).execute();
+  await tx.db
+    .updateTable('dataflows')
+    .set({ status: 'active', status_reason: null, updated_at: now })
+    .where('id', '=', dataflowId)
+    .where('status', '=', 'paused')
+    .execute();
+  await tx.db
+    .updateTable('engine_audiences')
+    .set({ failures: 0, next_attempt_at: null, updated_at: now })
+    .where('dataflow_id', '=', dataflowId)
+    .execute();
+  await tx.db
+    .updateTable('destinations')
+    .set({ status: 'active', status_reason: null })
+    .where('id', '=', destinationId)
+    .execute();
 }

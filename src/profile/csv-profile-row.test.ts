@@ -10,6 +10,25 @@ function layoutOf(header: string[]): CsvProfileLayout {
 }
 
 describe('parseCsvProfileHeader', () => {
+  it('names the delimiter of a file separated by something else than commas', () => {
+    for (const [header, named] of [
+      ['profile_key;email;segment:4f1c', '";"'],
+      ['profile_key\temail', 'tabs'],
+      ['profile_key|email', '"|"'],
+    ] as const) {
+      const result = parseCsvProfileHeader([header]);
+      expect(result.ok).toBe(false);
+      expect(!result.ok && result.errors).toEqual([
+        { path: 'header', reason: expect.stringContaining(`separate its columns with ${named}`) },
+      ]);
+    }
+    // One column of a comma-separated file is only missing columns.
+    const alone = parseCsvProfileHeader(['profile_key']);
+    expect(!alone.ok && alone.errors.map((e) => e.reason)).toEqual([
+      expect.stringContaining('no identity column'),
+    ]);
+  });
+
   it('classifies every column by the header convention', () => {
     const result = parseCsvProfileHeader([
       '\ufeffProfile_Key',

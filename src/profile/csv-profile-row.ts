@@ -67,6 +67,19 @@ const LEFT = new Set(['0', 'false', 'no', 'exited']);
  * // { ok: true, layout: { columns: [{ kind: 'profileKey' }, { kind: 'identity', namespace: 'Email' }, { kind: 'segment', namespace: 'ups', segmentId: '4f1c…' }] } }
  */
 export function parseCsvProfileHeader(header: readonly string[]): CsvHeaderResult {
+  const other = header.length === 1 ? otherDelimiter(header[0]) : null;
+  if (other !== null)
+    return {
+      ok: false,
+      errors: [
+        {
+          path: 'header',
+          reason:
+            `the header is one column, ${JSON.stringify(header[0]!.slice(0, 80))}: the file seems to separate its ` +
+            `columns with ${other}, but CSV files here are separated by commas. Export it with commas as the delimiter`,
+        },
+      ],
+    };
   const errors: ProfileError[] = [];
   const columns: CsvColumn[] = [];
   const seen = new Set<string>();
@@ -104,6 +117,15 @@ export function parseCsvProfileHeader(header: readonly string[]): CsvHeaderResul
     });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, layout: { header: [...header], columns } };
+}
+
+/** The delimiter a lone header column seems to hold instead of commas (`"profile_key;email"`), or null. */
+function otherDelimiter(name: string | undefined): string | null {
+  if (typeof name !== 'string') return null;
+  if (name.includes(';')) return '";"';
+  if (name.includes('\t')) return 'tabs';
+  if (name.includes('|')) return '"|"';
+  return null;
 }
 
 function classify(name: string, lower: string): CsvColumn | { error: string } {

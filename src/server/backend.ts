@@ -205,6 +205,8 @@ export interface ServiceBackend {
       id: string,
       patch: z.output<typeof S.SegmentPatchSchema>,
     ): Promise<Checked<SegmentView> | undefined>;
+    /** Undefined for an unknown segment; problems (one per dataflow) while a dataflow activates it. */
+    remove(sandboxId: string, id: string): Promise<Checked<true> | undefined>;
   };
   dataflows: {
     list(sandboxId: string): Promise<DataflowView[]>;

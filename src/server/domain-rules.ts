@@ -1,4 +1,4 @@
-import { validateAudienceName } from '../audience/naming.ts';
+import { validateAudienceName, validateDisplayName, validateSegmentId } from '../audience/naming.ts';
 import { validateMapping } from '../audience/mapping.ts';
 import {
   checkCustomPolicies,
@@ -15,6 +15,14 @@ export const domainRules: DomainRules = {
   checkName(value, field, label) {
     // The message ends with the suggestion (or asks for a new value when nothing usable is left).
     const r = validateAudienceName(value, label === undefined ? { field } : { field, label });
+    return r.ok ? { ok: true } : { ok: false, reason: r.message };
+  },
+  checkDisplayName(value, label) {
+    const r = validateDisplayName(value, { label });
+    return r.ok ? { ok: true } : { ok: false, reason: r.message };
+  },
+  checkSegmentId(value) {
+    const r = validateSegmentId(value);
     return r.ok ? { ok: true } : { ok: false, reason: r.message };
   },
   checkMapping(rows) {

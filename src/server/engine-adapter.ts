@@ -7,6 +7,7 @@ import type { Logger } from './logger.ts';
 import { EngineError } from '../engine/index.ts';
 import { ApiError, badRequest, type ErrorDetail } from './api-error.ts';
 import { evaluateIngestBody } from './ingest-evaluate.ts';
+import { finishedFlushStatus } from './flush-summary.ts';
 import { IngestWorkers } from './ingest-workers.ts';
 
 /** An engine import report without the engine's own counters. */
@@ -311,7 +312,8 @@ export function createEngineAdapter(options: {
       });
       try {
         const r = await Promise.race([started.done, timeout]);
-        if (r !== null) return { status: 'delivered', audiences: r.audiences, skipped: r.skipped };
+        if (r !== null)
+          return { status: finishedFlushStatus(r.audiences), audiences: r.audiences, skipped: r.skipped };
       } finally {
         clearTimeout(timer);
       }
@@ -324,6 +326,8 @@ export function createEngineAdapter(options: {
       void settled.finally(() => background.delete(settled));
       return { status: 'delivering', audienceIds: started.audienceIds };
     },
+    resumeCheckedDestination: (sandboxId, destinationId, checkedUpdatedAt) =>
+      engine.resumeCheckedDestination({ sandboxId, destinationId, checkedUpdatedAt }),
     pendingTotals: () => engine.pendingTotals(),
     outlook: (_sandboxId, audienceIds) => engine.deliveryOutlook(audienceIds),
     async deadLetters(sandboxId, filter) {
@@ -344,7 +348,21 @@ export function createEngineAdapter(options: {
         };
       });
     },
-    replayDeadLetters: (sandboxId, selection) => engine.replayDeadLetters(sandboxId, selection),
+    async replayDeadLetters(sandboxId, selection) {
+      try {
+        return await engine.replayDeadLetters(sandboxId, selection);
+      } catch (error) {
+        // Ids the sandbox never had: nothing was replayed.
+        if (error instanceof EngineError && error.code === 'not_found')
+          throw new ApiError({
+            status: 404,
+            code: 'not_found',
+            message: error.message,
+            details: error.details,
+          });
+        throw error;
+      }
+    },
     startWorker: () => engine.startWorker(),
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FlushResultView as FlushResult } from './backend.ts';
-import { describeFlush } from './flush-summary.ts';
+import { describeFlush, finishedFlushStatus } from './flush-summary.ts';
 
 type Report = Extract<FlushResult, { status: 'delivered' }>['audiences'][number];
 const report = (patch: Partial<Report>): Report => ({
@@ -19,6 +19,12 @@ const delivered = (audiences: Report[], skipped: string[] = []): FlushResult => 
   audiences,
   skipped,
 });
+const incomplete = (audiences: Report[], skipped: string[] = []): FlushResult => ({
+  dataflowId: 'df_1',
+  status: 'incomplete',
+  audiences,
+  skipped,
+});
 
 describe('describeFlush', () => {
   it('sums what went to X over the audiences', () => {
@@ -30,7 +36,7 @@ describe('describeFlush', () => {
 
   it('names what X refused, what waits for a retry, and what another worker holds', () => {
     const text = describeFlush(
-      delivered(
+      incomplete(
         [
           report({ requests: 1, added: 1, deadLettered: 2 }),
           report({ audienceId: 'da_2', outcome: 'retrying', message: 'X answered 503' }),
@@ -39,9 +45,22 @@ describe('describeFlush', () => {
       ),
     );
     expect(text).toBe(
-      'Delivered in 1 request: 1 identifier added, 0 removed. X refused 2 members: see Dead letters. ' +
+      'Incomplete: 1 of 2 audiences did not deliver; its changes wait. ' +
+        'Delivered in 1 request: 1 identifier added, 0 removed. X refused 2 members: see Dead letters. ' +
         'Audience da_2 will be retried: X answered 503. ' +
         '1 audience was being delivered by another worker: it goes out with its next pass.',
+    );
+  });
+
+  it('leads with what was not delivered when X refused the credentials, and where the fix is', () => {
+    const paused = report({
+      outcome: 'paused',
+      message: 'X Ads API returned HTTP 401 (POST /12/accounts/a/custom_audiences/x/users)',
+    });
+    expect(describeFlush(incomplete([paused, report({ audienceId: 'da_2', outcome: 'idle' })]))).toBe(
+      'Incomplete: 1 of 2 audiences did not deliver; its changes wait. ' +
+        'Audience da_1 is paused: X Ads API returned HTTP 401 (POST /12/accounts/a/custom_audiences/x/users). ' +
+        "The dataflow's status says what to fix.",
     );
   });
 
@@ -75,5 +94,15 @@ describe('describeFlush', () => {
     expect(describeFlush({ dataflowId: 'df_1', status: 'delivering', audienceIds: ['a', 'b'] })).toBe(
       "Delivering 2 audiences in the background: the dataflow's runs and audiences show the progress.",
     );
+  });
+});
+
+describe('finishedFlushStatus', () => {
+  it('is delivered only when every audience delivered or had nothing to deliver', () => {
+    for (const outcome of ['delivered', 'idle', 'deferred', 'removed'] as const)
+      expect(finishedFlushStatus([report({}), report({ outcome })]), outcome).toBe('delivered');
+    expect(finishedFlushStatus([])).toBe('delivered');
+    for (const outcome of ['paused', 'retrying', 'error'] as const)
+      expect(finishedFlushStatus([report({}), report({ outcome })]), outcome).toBe('incomplete');
   });
 });

@@ -1,6 +1,25 @@
 /** `POST /dataflows/:id/flush` ("Deliver now") in a sentence: what went to X, what waits for a retry, or that it goes on in the background. */
 import type { FlushResultView as FlushResult } from './backend.ts';
 
+type Outcome = Extract<FlushResult, { audiences: unknown }>['audiences'][number]['outcome'];
+
+/**
+ * Outcomes of an audience whose changes did not go out: X refused the credentials or permissions (paused; also a
+ * dataflow paused before the flush), failed in a way that is retried later, or failed for good. The others
+ * (delivered, idle, deferred by X's cadence, removed) are what was asked.
+ */
+export const UNDELIVERED_OUTCOMES: readonly Outcome[] = ['retrying', 'paused', 'error'];
+
+/**
+ * The status of a flush whose deliveries finished: `delivered` only when no audience was left undelivered, so a
+ * script (or `tca dataflows flush`'s exit code) tells a 401 that sent nothing from a delivery.
+ */
+export function finishedFlushStatus(
+  audiences: ReadonlyArray<{ outcome: Outcome }>,
+): 'delivered' | 'incomplete' {
+  return audiences.some((a) => UNDELIVERED_OUTCOMES.includes(a.outcome)) ? 'incomplete' : 'delivered';
+}
+
 const count = (n: number, one: string, many = `${one}s`) =>
   `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 
@@ -13,6 +32,13 @@ export function describeFlush(result: FlushResult): string {
   }
   const parts: string[] = [];
   const reports = result.audiences;
+  const stuck = reports.filter((r) => UNDELIVERED_OUTCOMES.includes(r.outcome));
+  // Said first: a partial delivery must not read as a success.
+  if (stuck.length > 0) {
+    parts.push(
+      `Incomplete: ${stuck.length.toLocaleString('en-US')} of ${count(reports.length, 'audience')} did not deliver; ${stuck.length === 1 ? 'its' : 'their'} changes wait.`,
+    );
+  }
   const requests = reports.reduce((n, r) => n + r.requests, 0);
   const added = reports.reduce((n, r) => n + r.added, 0);
   const removed = reports.reduce((n, r) => n + r.removed, 0);
@@ -35,12 +61,12 @@ export function describeFlush(result: FlushResult): string {
     );
   }
   if (refused > 0) parts.push(`X refused ${count(refused, 'member')}: see Dead letters.`);
-  const stuck = reports.filter((r) => ['retrying', 'paused', 'error'].includes(r.outcome));
   for (const r of stuck) {
     const when =
       r.outcome === 'retrying' ? 'will be retried' : r.outcome === 'paused' ? 'is paused' : 'failed';
     parts.push(`Audience ${r.audienceId} ${when}${r.message ? `: ${r.message}` : ''}.`);
   }
+  if (stuck.some((r) => r.outcome === 'paused')) parts.push("The dataflow's status says what to fix.");
   if (reports.some((r) => r.outcome === 'deferred')) parts.push("Some changes wait for X's cadence window.");
   if (result.skipped.length > 0) {
     parts.push(

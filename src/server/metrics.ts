@@ -45,7 +45,7 @@ export function createMetrics(
   options: { defaultMetrics?: boolean; sources?: MetricsSources } = {},
 ): ServiceMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tca_process_' });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tca_' });
   // Sources are looked up at scrape time so they can be attached after the store opens.
   const sources: MetricsSources = options.sources ?? {};
   const collectPending = () => sources.pending?.() ?? Promise.resolve({ adds: 0, removes: 0 });

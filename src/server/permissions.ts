@@ -23,7 +23,7 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'Activate Destinations': 'Create, change, pause, flush and delete dataflows; replay dead letters.',
   'View Profiles': 'Needed with Activate Destinations to activate profiles (as in AEP).',
   'View Segments': 'Read segments.',
-  'Manage Segments': 'Create and change segments.',
+  'Manage Segments': 'Create, change and delete segments.',
   'View Identity Graph': 'Read dead letters (hashed identities and X errors).',
   'Ingest Profiles': 'Send profile exports to /api/v1/ingest/profiles.',
   'Manage Tokens': "Create, list and revoke the sandbox's API tokens; read its audit trail.",

@@ -111,6 +111,16 @@ export interface EnginePort {
    * when they do, else the audiences still being delivered (the deliveries go on in the background).
    */
   flush(sandboxId: string, dataflowId: string, options: { waitMs: number }): Promise<FlushView>;
+  /**
+   * Resumes, in one store transaction, the dataflows paused on 401/403 of a destination that has just passed its
+   * checks, `checkedUpdatedAt` being its `updatedAt` when they ran. Returns the ids resumed (see
+   * `Engine.resumeCheckedDestination`).
+   */
+  resumeCheckedDestination(
+    sandboxId: string,
+    destinationId: string,
+    checkedUpdatedAt: number,
+  ): Promise<string[]>;
   pendingTotals(): Promise<{ adds: number; removes: number }>;
   /** Each audience's waiting changes and when the worker sends them at the latest (see `Engine.deliveryOutlook`). */
   outlook(sandboxId: string, audienceIds: readonly string[]): Promise<Map<string, DeliveryOutlook>>;
@@ -163,6 +173,13 @@ export interface DomainRules {
     field: 'name' | 'description' | 'mappingName',
     label?: string,
   ): { ok: true } | { ok: false; reason: string };
+  /**
+   * Names the service keeps but never sends to X (dataflows, segments): not blank once trimmed, no control
+   * characters, at most 200 characters. The reason calls the value `label` and ends with a fix.
+   */
+  checkDisplayName(value: string, label: string): { ok: true } | { ok: false; reason: string };
+  /** A segment id as registered: not blank, no whitespace around it, no control characters (it is matched exactly). */
+  checkSegmentId(value: string): { ok: true } | { ok: false; reason: string };
   /** Mapping rows: problems at `[index].field`. */
   checkMapping(rows: readonly unknown[]): ErrorDetail[];
   /** Data-usage labels: problems at `[index]`; and the labels as stored (upper case, each once). */

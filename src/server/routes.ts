@@ -645,6 +645,29 @@ export function buildRoutes(options: RouteOptions): Route[] {
       handler: async ({ principal, backend, params, body }) =>
         valid(await backend.segments.update(principal.sandboxId, params.id, body), 'Segment', params.id),
     }),
+    route({
+      method: 'DELETE',
+      path: `${V1}/segments/:id`,
+      permissions: ['Manage Segments'],
+      tag: 'Segments',
+      summary: 'Delete a segment that no dataflow activates',
+      params: S.IdParams,
+      errors: {
+        409: '`conflict`: a dataflow (active, paused or failed) activates the segment (details name each one)',
+      },
+      status: 204,
+      response: null,
+      handler: async ({ principal, backend, params }) => {
+        const r = found(await backend.segments.remove(principal.sandboxId, params.id), 'Segment', params.id);
+        if (!r.ok)
+          throw new ApiError({
+            status: 409,
+            code: 'conflict',
+            message: `The segment is activated by ${r.problems.length === 1 ? 'a dataflow' : `${r.problems.length} dataflows`}; remove it from ${r.problems.length === 1 ? 'that dataflow' : 'them'} first`,
+            details: r.problems,
+          });
+      },
+    }),
 
     // --- dataflows ---
     route({

@@ -96,8 +96,17 @@ const allSandboxes = z
   .transform((v) => v === 'true')
   .meta({ description: "true: every sandbox's events (needs Manage Sandboxes)" });
 
+/** A page size in a query string (`?limit=50`): one message for text, fractions and numbers out of range alike. */
+function pageLimit(max: number, dflt: number) {
+  return z.coerce
+    .number({ error: `must be a whole number from 1 to ${max}` })
+    .int()
+    .min(1)
+    .max(max)
+    .default(dflt);
+}
 export const AuditQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: pageLimit(1000, 100),
   cursor: z.string().max(200).optional(),
   target: id.optional(),
   allSandboxes,
@@ -109,7 +118,7 @@ export const AuditFeedQuerySchema = z.object({
     .max(200)
     .optional()
     .meta({ description: 'The cursor the last page answered; omitted: from the oldest event kept' }),
-  limit: z.coerce.number().int().min(1).max(1000).default(500),
+  limit: pageLimit(1000, 500),
   allSandboxes,
 });
 
@@ -387,6 +396,14 @@ export const VerifyResultSchema = z
         description:
           'Given when the request named a new connection: true when every check passed and it replaced the stored one; ' +
           'false when nothing was saved (the stored connection and its status are unchanged)',
+      }),
+    resumedDataflowIds: z
+      .array(z.string())
+      .optional()
+      .meta({
+        description:
+          'Given when every check passed (and a new connection was saved): the dataflows paused because X refused ' +
+          'this destination (401/403) that are active again, before this answer; empty when none was',
       }),
   })
   .meta({ id: 'VerifyResult' });
@@ -773,15 +790,32 @@ const DeliveryReportSchema = z.object({
   nextAttemptAt: z.number().nullable().optional().meta({ description: 'Epoch ms of the next attempt' }),
 });
 
+/** What a flush whose deliveries finished within the wait reports, whatever they came to. */
+const finishedFlush = {
+  dataflowId: z.string(),
+  audiences: z.array(DeliveryReportSchema),
+  skipped: z
+    .array(z.string())
+    .meta({ description: 'Audiences another worker was delivering: they go out with its next pass' }),
+};
+
 export const FlushResultSchema = z
   .discriminatedUnion('status', [
     z.object({
-      dataflowId: z.string(),
-      status: z.literal('delivered').meta({ description: 'Every delivery finished within the wait (200)' }),
-      audiences: z.array(DeliveryReportSchema),
-      skipped: z
-        .array(z.string())
-        .meta({ description: 'Audiences another worker was delivering: they go out with its next pass' }),
+      ...finishedFlush,
+      status: z.literal('delivered').meta({
+        description:
+          'Every delivery finished within the wait (200) and every audience delivered or had nothing to deliver ' +
+          '(outcome delivered, idle, deferred or removed)',
+      }),
+    }),
+    z.object({
+      ...finishedFlush,
+      status: z.literal('incomplete').meta({
+        description:
+          'Every delivery finished within the wait (200), but at least one audience did not deliver (outcome ' +
+          'paused, retrying or error): its changes wait, and its message says why. What the others delivered stands',
+      }),
     }),
     z.object({
       dataflowId: z.string(),
@@ -852,7 +886,7 @@ export const DeadLetterSchema = z
 export const DeadLetterListSchema = z.object({ items: z.array(DeadLetterSchema) });
 export const DeadLetterQuerySchema = z.object({
   dataflowId: id.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: pageLimit(1000, 100),
 });
 export const DeadLetterReplaySchema = z
   .object({ ids: z.array(id).min(1).max(10_000).optional(), dataflowId: id.optional() })
@@ -984,7 +1018,7 @@ export const AlertQuerySchema = z.object({
     .optional()
     .meta({ description: 'Only firing or only resolved alerts; both when omitted' }),
   dataflowId: id.optional().meta({ description: "Only this dataflow's alerts" }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: pageLimit(1000, 100),
 });
 
 // --- ingest ---------------------------------------------------------------------------------------------------------
@@ -1149,7 +1183,7 @@ export const ImportSchema = z
 export const ImportListSchema = z.object({ imports: z.array(ImportSchema) });
 
 export const ImportListQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: pageLimit(500, 50),
 });
 
 export const ProfileKeysSchema = z

@@ -239,6 +239,13 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     return r.ok ? [] : [{ path, reason: r.reason }];
   };
 
+  /** The problem of a dataflow's or segment's name (never sent to X) at `path`; none when the request leaves it out. */
+  const displayNameProblems = (value: string | undefined, path: string, label: string): ErrorDetail[] => {
+    if (value === undefined) return [];
+    const r = rules.checkDisplayName(value, label);
+    return r.ok ? [] : [{ path, reason: r.reason }];
+  };
+
   type AudienceInput = {
     segmentId: string;
     mappingName?: string | undefined;
@@ -469,7 +476,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   });
 
   const audienceFields = (a: AudienceInput, seg: Segment | undefined) => ({
-    mappingName: a.mappingName ?? seg?.name ?? a.segmentId,
+    // Stored as checked, trimmed: the name X gets (a segment name stored before names were trimmed is trimmed here).
+    mappingName: (a.mappingName ?? seg?.name ?? a.segmentId).trim(),
     startDate: a.startDate === undefined ? Math.floor(now() / DAY_MS) * DAY_MS : fromDay(a.startDate),
     endDate: a.endDate === undefined || a.endDate === null ? null : fromDay(a.endDate),
     existingXAudienceId: a.existingXAudienceId ?? null,
@@ -592,6 +600,15 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       : undefined;
   };
 
+  /**
+   * The dataflows the engine paused on a 401/403 of `d` (as it was when its checks ran) resume now that it passed
+   * them, before the request answers: an immediate read finds them active and a flush delivers. The worker's own pass
+   * stays for what no request saw (a destination changed by another process).
+   */
+  const resumePaused = async (sandboxId: string, d: Destination) => ({
+    resumedDataflowIds: await engine.resumeCheckedDestination(sandboxId, d.id, d.updatedAt),
+  });
+
   const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
     const result = await x.verify({
       apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
@@ -603,7 +620,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       status: result.ok ? 'active' : failed?.id === 'credentials' ? 'unauthorized' : 'error',
       statusReason: result.ok ? null : (failed?.message ?? 'preflight failed'),
     });
-    return result;
+    return result.ok ? { ...result, ...(await resumePaused(sandboxId, d)) } : result;
   };
 
   /**
@@ -672,7 +689,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         statusReason: null,
       });
     });
-    return { ...result, saved: true };
+    return { ...result, saved: true, ...(await resumePaused(sandboxId, d)) };
   };
 
   return {
@@ -860,7 +877,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         if (p.length > 0) return problems(p);
         const d = await store.destinations.create({
           sandboxId,
-          name: input.name,
+          // Names are stored trimmed, as they were checked.
+          name: input.name.trim(),
           description: input.description ?? null,
           accountId: input.accountId,
           credentials: input.credentials ?? null,
@@ -919,7 +937,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         // pause every dataflow at its next delivery. The checks save the new connection, with the rest, when they pass.
         const checkedFirst = changesConnection && current.status === 'active';
         const fields: UpdateDestinationInput = {
-          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),
           ...(patch.description !== undefined ? { description: patch.description } : {}),
           ...(patch.marketingActions !== undefined ? { marketingActions: patch.marketingActions } : {}),
           ...(patch.alertWebhookUrl !== undefined ? { alertWebhookUrl: patch.alertWebhookUrl } : {}),
@@ -955,7 +973,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         if (d && patch.marketingActions !== undefined)
           await engine.reevaluate({ sandboxId, destinationId: id });
         if (!d) return undefined;
-        // Dataflows paused on the old connection resume once the new one is active.
+        // Dataflows paused on the old connection resume once the new one passes the checks, run here (saved unchecked)
+        // or above (checked first); otherwise the worker checks it on its next pass.
         return saveUnchecked ? verifySaved(sandboxId, d) : { ok: true, value: await destinationView(d) };
       },
       async remove(sandboxId, id) {
@@ -1152,12 +1171,18 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
       },
       async create(sandboxId, input) {
         const labels = checkLabels(input.labels ?? []);
-        if (labels.problems.length > 0) return problems(labels.problems);
+        const idCheck = rules.checkSegmentId(input.id);
+        const p = [
+          ...(idCheck.ok ? [] : [{ path: 'id', reason: idCheck.reason }]),
+          ...displayNameProblems(input.name, 'name', 'segment name'),
+          ...labels.problems,
+        ];
+        if (p.length > 0) return problems(p);
         const s = await store.segments.create({
           sandboxId,
           id: input.id,
           namespace: input.namespace,
-          name: input.name,
+          name: input.name.trim(),
           description: input.description ?? null,
           labels: labels.labels,
         });
@@ -1167,7 +1192,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const current = await store.segments.get(sandboxId, id);
         if (!current) return undefined;
         const labels = patch.labels === undefined ? undefined : checkLabels(patch.labels);
-        if (labels && labels.problems.length > 0) return problems(labels.problems);
+        const p = [...displayNameProblems(patch.name, 'name', 'segment name'), ...(labels?.problems ?? [])];
+        if (p.length > 0) return problems(p);
         if (labels) {
           // Labels of an activated segment may not come to forbid what its destinations are used for.
           const next = { ...current, labels: labels.labels };
@@ -1180,7 +1206,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           }
         }
         const s = await store.segments.update(sandboxId, id, {
-          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),
           ...(patch.description !== undefined ? { description: patch.description } : {}),
           ...(labels ? { labels: labels.labels } : {}),
         });
@@ -1193,6 +1219,36 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         )
           await engine.reevaluate({ sandboxId, segmentId: id });
         return s && { ok: true, value: await segmentView(s) };
+      },
+      async remove(sandboxId, id) {
+        // Checked in the transaction that deletes, so an activation saved meanwhile is seen.
+        return store.transaction(async (tx): Promise<Checked<true> | undefined> => {
+          if (!(await tx.segments.get(sandboxId, id))) return undefined;
+          // Every dataflow that activates it, whatever its status (paused and failed ones resume with it); a deleted
+          // dataflow's audiences are only being cleaned up at X, which needs no segment.
+          const flows = new Map((await tx.dataflows.list(sandboxId)).map((d) => [d.id, d]));
+          const users = new Map<string, Dataflow>();
+          for (const a of await tx.audiences.list(sandboxId, { segmentIds: [id] })) {
+            const d = flows.get(a.dataflowId);
+            if (d && isActivated(a)) users.set(d.id, d);
+          }
+          if (users.size > 0) {
+            return problems(
+              [...users.values()].map((d) => ({
+                path: 'id',
+                reason:
+                  `activated by dataflow ${d.id} ("${d.name}", ${d.status}): remove the segment from it ` +
+                  `(PATCH /api/v1/dataflows/${d.id} with audiences that leave it out, or tca dataflows update ${d.id} ` +
+                  `--remove-segment ${id}) or delete the dataflow, then delete the segment`,
+              })),
+            );
+          }
+          // Nothing else belongs to the segment alone: the audiences of removed activations belong to their dataflows
+          // (their runs refer to them), and the memberships profiles carry are recorded for every segment an export
+          // names, registered or not, so registering the segment again finds its members.
+          await tx.segments.delete(sandboxId, id);
+          return { ok: true, value: true };
+        });
       },
     },
 
@@ -1214,7 +1270,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         return d && dataflowView(d, await store.audiences.list(sandboxId, { dataflowId: id }));
       },
       async create(sandboxId, input) {
-        const { problems: p, segments } = await checkDataflow(sandboxId, input);
+        const checked = await checkDataflow(sandboxId, input);
+        const segments = checked.segments;
+        const p = [...displayNameProblems(input.name, 'name', 'dataflow name'), ...checked.problems];
         if (p.length > 0) return problems(p);
         await enforceActivation(sandboxId, input.destinationId, input.audiences, segments);
         await enforceMapping(sandboxId, input.destinationId, input.mapping, (i) => `mapping[${i}].source`);
@@ -1222,7 +1280,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           const d = await tx.dataflows.create({
             sandboxId,
             destinationId: input.destinationId,
-            name: input.name,
+            name: input.name.trim(),
             mapping: input.mapping,
             ...(input.maxBatchAgeSeconds !== undefined
               ? { maxBatchAgeSeconds: input.maxBatchAgeSeconds }
@@ -1254,7 +1312,9 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             .filter(isActivated)
             .map((a) => [a.segmentId, a]),
         );
-        const { problems: p, segments } = await checkDataflow(sandboxId, patch, live);
+        const checked = await checkDataflow(sandboxId, patch, live);
+        const segments = checked.segments;
+        const p = [...displayNameProblems(patch.name, 'name', 'dataflow name'), ...checked.problems];
         if (patch.audiences !== undefined) {
           patch.audiences.forEach((w, i) => {
             const a = live.get(w.segmentId);
@@ -1281,7 +1341,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           );
         const updated = await store.transaction(async (tx) => {
           const d = await tx.dataflows.update(sandboxId, id, {
-            ...(patch.name !== undefined ? { name: patch.name } : {}),
+            ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),
             ...(patch.mapping !== undefined ? { mapping: patch.mapping } : {}),
             ...(patch.maxBatchAgeSeconds !== undefined
               ? { maxBatchAgeSeconds: patch.maxBatchAgeSeconds }

@@ -77,6 +77,13 @@ describe('errorFromResponse', () => {
     expect(respond(403, { errors: [{ code: 'ACCOUNT_NOT_FOUND', message: 'x' }] }).hint).toMatch(/account/);
   });
 
+  it("names a 401's causes without the clock, which the client corrects by signing again with X's time", () => {
+    const error = respond(401, { errors: [{ code: 'UNAUTHORIZED_ACCESS', message: 'bad' }] });
+    expect(error.hint).toMatch(/revoked/);
+    expect(error.hint).toMatch(/Log in again/);
+    expect(error.hint).not.toMatch(/clock/i);
+  });
+
   it('accepts an HTML 404 and an empty 504', () => {
     const html = respond(404, '<html><body><h1>Not Found</h1></body></html>');
     expect(html).toBeInstanceOf(TransientError);

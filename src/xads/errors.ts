@@ -270,6 +270,14 @@ export interface ResponseErrorInput {
   path?: string;
 }
 
+/**
+ * Why X answers 401 and what to do. A wrong clock is not among the causes: the client signs a request refused with a
+ * `Date` too far from this machine's time again with X's time (see `CLOCK_SKEW_TOLERANCE_MS` in client.ts), so only a
+ * refusal the clock does not explain reaches the caller.
+ */
+const AUTH_HINT =
+  "X refused the OAuth signature or token: the access token was revoked, the user changed their password, or the app's keys were regenerated or belong to another app. Log in again for the destination or give it fresh credentials.";
+
 const PERMISSION_HINTS: Record<string, string> = {
   ACCOUNT_NOT_FOUND:
     'The authenticated user cannot access this ads account. Check the account id, or ask an account administrator to add the user at ads.x.com (account settings, multi-user access).',
@@ -336,12 +344,7 @@ export function errorFromResponse(input: ResponseErrorInput): XAdsError {
   }
   if (status === 408 || status === 423 || status >= 500)
     return transient('X could not complete the request; send the same request again after a backoff.');
-  if (status === 401) {
-    return new AuthError({
-      ...base,
-      hint: 'X refused the credentials (bad signature, revoked token or clock skew). Re-authorize the destination and check the server clock.',
-    });
-  }
+  if (status === 401) return new AuthError({ ...base, hint: AUTH_HINT });
   if (status === 403) {
     return new PermissionError({
       ...base,

@@ -1452,7 +1452,13 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         segmentMembership: { ups: { 'seg-cart': { status: 'realized' } } },
         identityMap: { Email: [{ id: 'revoked.token@example.com' }], ECID: [{ id: 'revoked-1' }] },
       });
-      await callApi(stack, 'POST', `/dataflows/${flow.id}/flush`);
+      // Deliver now sends nothing (X refuses the credentials) and says so as a failure, not as a success.
+      await page.goto(`${stack.url}/#/dataflows/${flow.id}/runs`);
+      await page.getByRole('button', { name: 'Deliver now' }).click();
+      const flushed = page.getByTestId('flush-result');
+      await expectText(flushed, /^Incomplete: 1 of 1 audience did not deliver; its changes wait\./, 30_000);
+      await expectText(flushed, 'is paused');
+      expect(await flushed.getAttribute('class')).toContain('callout-error');
       await waitFor('the paused alert', async () => {
         const firing = await callApi<{ items: Array<{ dataflowId: string }> }>(
           stack,
@@ -1461,7 +1467,8 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         );
         return firing.items.some((a) => a.dataflowId === flow.id) ? true : undefined;
       });
-      await page.getByRole('link', { name: 'Dataflows', exact: true }).click();
+      // The main navigation's link: the dataflow's page has one in its breadcrumb too.
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dataflows' }).click();
       // Opened afresh, as after the dataflow was made elsewhere (a script, another user).
       await page.reload();
       const alerts = page.getByTestId('firing-alerts');

@@ -384,7 +384,15 @@ for (const backend of BACKENDS) {
       // Replayed on request once the cause is fixed.
       const listed = await h.engine.deadLetters('prod');
       expect(listed[0]).toMatchObject({ errorCode: expect.any(String), replayedAt: null });
-      expect(await h.engine.replayDeadLetters('prod')).toBe(1);
+      // An id the sandbox never had is refused, and the known one beside it is not replayed either.
+      await expect(
+        h.engine.replayDeadLetters('prod', { ids: ['dl_nope', listed[0]!.id] }),
+      ).rejects.toMatchObject({
+        code: 'not_found',
+        details: [{ path: 'ids[0]', reason: 'no dead letter with this id' }],
+      });
+      expect((await h.engine.deadLetters('prod'))[0]?.replayedAt).toBeNull();
+      expect(await h.engine.replayDeadLetters('prod', { ids: [listed[0]!.id] })).toBe(1);
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, xId).size).toBe(8);
       expect((await h.engine.deadLetters('prod'))[0]?.replayedAt).not.toBeNull();
@@ -436,6 +444,11 @@ for (const backend of BACKENDS) {
       const paused = await h.store.dataflows.get('prod', flow.id);
       expect(paused?.status).toBe('paused');
       expect(paused?.statusReason).toMatch(/Log in again|credentials/);
+      // Said once, and without the clock: a request X refused for its timestamp was signed again with X's time.
+      expect(paused?.statusReason).toMatch(/^X refused the credentials \(401\): .+ \(UNAUTHORIZED_ACCESS\)$/);
+      expect(paused?.statusReason).not.toMatch(/clock/i);
+      expect(paused?.statusReason?.match(/refused the credentials/g)).toHaveLength(1);
+      expect(paused?.statusReason?.match(/Log in again|Re-authorize/g)).toHaveLength(1);
       // The connection shows why, without counting as changed (that is what resumes).
       const refused = await h.store.destinations.get('prod', h.destination.id);
       expect(refused).toMatchObject({ status: 'unauthorized', statusReason: paused?.statusReason });
@@ -453,6 +466,40 @@ for (const backend of BACKENDS) {
       await h.engine.flush();
       expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
         expectedEmails(0, 4),
+      );
+    });
+
+    it('resumes what a 401 paused as soon as its destination passes the checks, not a pause of a later connection', async () => {
+      h = await setup(backend);
+      const { audience, flow } = await flowWith(h);
+      await ingestMembers(h, 2);
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 401, times: 1 }] });
+      expect((await h.engine.flush()).audiences[0]?.outcome).toBe('paused');
+      const checked = (checkedUpdatedAt: number, sandboxId = 'prod') =>
+        h!.engine.resumeCheckedDestination({ sandboxId, destinationId: h!.destination.id, checkedUpdatedAt });
+      // Checks that ran on the destination as it was before the delivery that paused lift nothing, nor do another
+      // sandbox's.
+      expect(await checked(h.destination.updatedAt - 1)).toEqual([]);
+      expect(await checked(h.destination.updatedAt, 'other')).toEqual([]);
+      expect((await h.store.dataflows.get('prod', flow.id))?.status).toBe('paused');
+      // Checks of the connection the delivery used: resumed now, unlike the worker's pass, which waits for a change.
+      expect(await h.engine.resumePaused()).toEqual([]);
+      expect(await checked(h.destination.updatedAt)).toEqual([flow.id]);
+      expect(await h.store.dataflows.get('prod', flow.id)).toMatchObject({
+        status: 'active',
+        statusReason: null,
+      });
+      expect(await h.store.destinations.get('prod', h.destination.id)).toMatchObject({
+        status: 'active',
+        statusReason: null,
+      });
+      // The pause is gone for every process: nothing is left to resume.
+      expect(await h.store.db.selectFrom('engine_dataflow_pauses').selectAll().execute()).toEqual([]);
+      expect(await checked(h.destination.updatedAt)).toEqual([]);
+      const report = await h.engine.flush();
+      expect(report.audiences[0]).toMatchObject({ outcome: 'delivered', added: 2 });
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
+        expectedEmails(0, 2),
       );
     });
 

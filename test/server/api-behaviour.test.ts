@@ -757,6 +757,38 @@ describe('observability', () => {
       expect(m.body).toContain(name);
     }
     expect(m.body).toMatch(/tca_ingested_profiles_total\{outcome="accepted"\} [1-9]/);
+    // Node.js's own metrics carry the product's prefix once: tca_process_…, tca_nodejs_….
+    expect(m.body).toMatch(/^tca_process_cpu_seconds_total \d/m);
+    expect(m.body).toMatch(/^tca_nodejs_heap_size_used_bytes \d/m);
+    expect(m.body).not.toContain('tca_process_process_');
+  });
+});
+
+describe('dead letters', () => {
+  it('says what a page size must be, whatever is wrong with it', async () => {
+    for (const limit of ['abc', '0', '2.5', '5000']) {
+      const r = await t.call('GET', `/api/v1/dead-letters?limit=${limit}`, { token: t.adminToken });
+      expect(r.status, limit).toBe(400);
+      expect(r.body.error.details, limit).toEqual([
+        { path: expect.stringContaining('limit'), reason: 'must be a whole number from 1 to 1000' },
+      ]);
+    }
+  });
+
+  it('refuses to replay ids the sandbox never had, naming each', async () => {
+    const r = await t.call('POST', '/api/v1/dead-letters/replay', {
+      token: t.adminToken,
+      body: { ids: ['dl_nope', 'dl_gone'] },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(404);
+    expect(r.body.error).toMatchObject({
+      code: 'not_found',
+      message: expect.stringContaining('dl_nope, dl_gone'),
+      details: [
+        { path: 'ids[0]', reason: 'no dead letter with this id' },
+        { path: 'ids[1]', reason: 'no dead letter with this id' },
+      ],
+    });
   });
 });
 
@@ -832,5 +864,273 @@ describe('guardrails', () => {
     const over = await create(100);
     expect(over.status).toBe(400);
     expect(over.body.error.details[0].reason).toContain('at most 100 destinations');
+  });
+});
+
+describe('names and segment ids', () => {
+  const detailsOf = (r: { body: { error: { details: Array<{ path: string; reason: string }> } } }) =>
+    r.body.error.details;
+
+  it('refuses a blank dataflow name or one with control characters on create and update, and changes nothing', async () => {
+    const blank = await createDataflow('   ', [{ segmentId: SEG }]);
+    expect(blank.status, JSON.stringify(blank.body)).toBe(400);
+    expect(detailsOf(blank)).toEqual([
+      { path: 'name', reason: 'The dataflow name is empty. Choose a new dataflow name.' },
+    ]);
+    const tabbed = await createDataflow('CRM\tto X', [{ segmentId: SEG }]);
+    expect(tabbed.status).toBe(400);
+    expect(detailsOf(tabbed)).toEqual([
+      {
+        path: 'name',
+        reason:
+          'The dataflow name contains control characters: "\\t" at position 3. Use spaces instead of tabs and line breaks. Suggestion: "CRM to X".',
+      },
+    ]);
+
+    // Spaces around a name are not part of it: stored trimmed. X's characters are fine: it never reaches X.
+    const created = await createDataflow('  Nightly: CRM, US/EU  ', [
+      { segmentId: SEG, mappingName: ' Loyal US ' },
+    ]);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.name).toBe('Nightly: CRM, US/EU');
+    expect(created.body.audiences[0].mappingName).toBe('Loyal US');
+    const id = created.body.id as string;
+    const patch = (body: unknown) =>
+      t.call('PATCH', `/api/v1/dataflows/${id}`, { token: t.adminToken, body });
+    for (const name of ['  ', '\n', 'Nightly\nCRM']) {
+      const r = await patch({ name, status: 'paused' });
+      expect(r.status, JSON.stringify(name)).toBe(400);
+      expect(detailsOf(r).map((d) => d.path)).toEqual(['name']);
+    }
+    const kept = await t.call('GET', `/api/v1/dataflows/${id}`, { token: t.adminToken });
+    expect(kept.body).toMatchObject({ name: 'Nightly: CRM, US/EU', status: 'active' });
+    const renamed = await patch({ name: ' Nightly CRM ' });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    expect(renamed.body.name).toBe('Nightly CRM');
+    expect((await t.call('DELETE', `/api/v1/dataflows/${id}`, { token: t.adminToken })).status).toBe(204);
+  });
+
+  it('suggests a mapping name with a space where each refused character was', async () => {
+    const r = await createDataflow('Suggested', [
+      { segmentId: SEG, mappingName: 'Buyers,US EU' },
+      { segmentId: SEG2, mappingName: 'Acme: US/EU' },
+    ]);
+    expect(r.status).toBe(400);
+    const reasons = detailsOf(r).map((d) => [d.path, d.reason.replace(/^.*(Suggestion: .*)$/, '$1')]);
+    expect(reasons).toEqual([
+      ['audiences[0].mappingName', 'Suggestion: "Buyers US EU".'],
+      ['audiences[1].mappingName', 'Suggestion: "Acme US EU".'],
+    ]);
+  });
+
+  it('refuses a blank segment id and name, and names with tabs or line breaks, on create and update', async () => {
+    const blank = await t.call('POST', '/api/v1/segments', {
+      token: t.adminToken,
+      body: { id: '   ', name: '   ', namespace: 'ups' },
+    });
+    expect(blank.status, JSON.stringify(blank.body)).toBe(400);
+    expect(blank.body.error.code).toBe('validation_failed');
+    expect(detailsOf(blank)).toEqual([
+      { path: 'id', reason: expect.stringContaining('The segment id is empty') },
+      { path: 'name', reason: 'The segment name is empty. Choose a new segment name.' },
+    ]);
+    for (const name of ['Loyal\tCustomers', 'Loyal\nCustomers']) {
+      const r = await t.call('POST', '/api/v1/segments', {
+        token: t.adminToken,
+        body: { id: 'seg-control', name },
+      });
+      expect(r.status, JSON.stringify(name)).toBe(400);
+      expect(detailsOf(r)).toEqual([
+        {
+          path: 'name',
+          reason: expect.stringMatching(/control characters: .* Suggestion: "Loyal Customers"\.$/),
+        },
+      ]);
+    }
+    // An id is matched exactly against segmentMembership: never trimmed, refused with the trimmed one suggested.
+    const spaced = await t.call('POST', '/api/v1/segments', {
+      token: t.adminToken,
+      body: { id: ' seg-spaced ', name: 'Spaced' },
+    });
+    expect(spaced.status).toBe(400);
+    expect(detailsOf(spaced)).toEqual([
+      { path: 'id', reason: expect.stringMatching(/whitespace around it.*Suggestion: "seg-spaced"\.$/) },
+    ]);
+    const listed = await t.call('GET', '/api/v1/segments', { token: t.adminToken });
+    const ids = (listed.body.items as Array<{ id: string }>).map((s) => s.id);
+    expect(ids.filter((id) => id.trim() === '' || id.includes('control') || id.includes('spaced'))).toEqual(
+      [],
+    );
+
+    // A name is stored trimmed; an update is checked as a create is.
+    const created = await t.call('POST', '/api/v1/segments', {
+      token: t.adminToken,
+      body: { id: 'seg-trimmed', name: '  Trimmed: US/EU ' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.name).toBe('Trimmed: US/EU');
+    for (const name of ['  ', 'Two\nlines']) {
+      const r = await t.call('PATCH', '/api/v1/segments/seg-trimmed', {
+        token: t.adminToken,
+        body: { name, labels: ['C2'] },
+      });
+      expect(r.status, JSON.stringify(name)).toBe(400);
+      expect(detailsOf(r).map((d) => d.path)).toEqual(['name']);
+    }
+    const renamed = await t.call('PATCH', '/api/v1/segments/seg-trimmed', {
+      token: t.adminToken,
+      body: { name: ' Renamed ' },
+    });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({ name: 'Renamed', labels: [] });
+  });
+
+  it('stores destination names trimmed, and refuses blank ones on update', async () => {
+    const created = await t.call('POST', '/api/v1/destinations', {
+      token: t.adminToken,
+      body: { name: '  Acme EU  ', accountId: DEMO.accountId },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.name).toBe('Acme EU');
+    const id = created.body.id as string;
+    for (const name of ['   ', 'Acme\tEU']) {
+      const r = await t.call('PATCH', `/api/v1/destinations/${id}`, { token: t.adminToken, body: { name } });
+      expect(r.status, JSON.stringify(name)).toBe(400);
+      expect(detailsOf(r).map((d) => d.path)).toEqual(['name']);
+    }
+    const renamed = await t.call('PATCH', `/api/v1/destinations/${id}`, {
+      token: t.adminToken,
+      body: { name: ' Acme Europe ' },
+    });
+    expect(renamed.body.name).toBe('Acme Europe');
+    expect((await t.call('DELETE', `/api/v1/destinations/${id}`, { token: t.adminToken })).status).toBe(204);
+  });
+
+  it('keeps names stored before the checks working: changes that leave the name out are taken', async () => {
+    const me = await t.call('GET', '/api/v1/me', { token: t.adminToken });
+    const sandbox = await t.service.store.sandboxes.getByName(me.body.sandbox as string);
+    await t.service.store.segments.create({ sandboxId: sandbox!.id, id: 'seg-legacy', name: 'Old\tname ' });
+    const labelled = await t.call('PATCH', '/api/v1/segments/seg-legacy', {
+      token: t.adminToken,
+      body: { labels: ['C2'] },
+    });
+    expect(labelled.status, JSON.stringify(labelled.body)).toBe(200);
+    expect(labelled.body).toMatchObject({ name: 'Old\tname ', labels: ['C2'] });
+    const flow = await createDataflow('Legacy name', [{ segmentId: SEG }]);
+    expect(flow.status).toBe(201);
+    const id = flow.body.id as string;
+    await t.service.store.dataflows.update(sandbox!.id, id, { name: '  ' });
+    const paused = await t.call('PATCH', `/api/v1/dataflows/${id}`, {
+      token: t.adminToken,
+      body: { status: 'paused' },
+    });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body).toMatchObject({ name: '  ', status: 'paused' });
+    expect((await t.call('DELETE', `/api/v1/dataflows/${id}`, { token: t.adminToken })).status).toBe(204);
+    expect((await t.call('DELETE', '/api/v1/segments/seg-legacy', { token: t.adminToken })).status).toBe(204);
+  });
+});
+
+describe('segment deletion', () => {
+  const segment = (id: string) =>
+    t.call('POST', '/api/v1/segments', { token: t.adminToken, body: { id, name: `Segment ${id}` } });
+  const remove = (id: string) => t.call('DELETE', `/api/v1/segments/${id}`, { token: t.adminToken });
+  const segmentIds = async () =>
+    (
+      (await t.call('GET', '/api/v1/segments', { token: t.adminToken })).body.items as Array<{ id: string }>
+    ).map((s) => s.id);
+
+  it('answers 404 for a segment the sandbox does not have', async () => {
+    const r = await remove('seg-never');
+    expect(r.status).toBe(404);
+    expect(r.body.error.code).toBe('not_found');
+  });
+
+  it('refuses (409) while a dataflow of any status activates it, naming each, then deletes it once none does', async () => {
+    expect((await segment('seg-doomed')).status).toBe(201);
+    const active = await createDataflow('Doomed active', [{ segmentId: 'seg-doomed' }, { segmentId: SEG }]);
+    const paused = await createDataflow('Doomed paused', [{ segmentId: 'seg-doomed' }]);
+    expect([active.status, paused.status]).toEqual([201, 201]);
+    const pausedId = paused.body.id as string;
+    const activeId = active.body.id as string;
+    await t.call('PATCH', `/api/v1/dataflows/${pausedId}`, {
+      token: t.adminToken,
+      body: { status: 'paused' },
+    });
+
+    const refused = await remove('seg-doomed');
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.error).toMatchObject({
+      code: 'conflict',
+      message: 'The segment is activated by 2 dataflows; remove it from them first',
+    });
+    expect(refused.body.error.details).toEqual(
+      expect.arrayContaining([
+        {
+          path: 'id',
+          reason: expect.stringContaining(`activated by dataflow ${activeId} ("Doomed active", active)`),
+        },
+        {
+          path: 'id',
+          reason: expect.stringContaining(`activated by dataflow ${pausedId} ("Doomed paused", paused)`),
+        },
+      ]),
+    );
+    expect(refused.body.error.details[0].reason).toContain('--remove-segment seg-doomed');
+    expect(await segmentIds()).toContain('seg-doomed');
+
+    // Removed from one dataflow (its X audience goes), the other deleted: nothing activates it any more.
+    const removed = await t.call('PATCH', `/api/v1/dataflows/${activeId}`, {
+      token: t.adminToken,
+      body: { audiences: [{ segmentId: SEG }] },
+    });
+    expect(removed.status, JSON.stringify(removed.body)).toBe(200);
+    const still = await remove('seg-doomed');
+    expect(still.status).toBe(409);
+    expect(still.body.error.details).toEqual([
+      { path: 'id', reason: expect.stringContaining(`dataflow ${pausedId}`) },
+    ]);
+    expect((await t.call('DELETE', `/api/v1/dataflows/${pausedId}`, { token: t.adminToken })).status).toBe(
+      204,
+    );
+
+    const deleted = await remove('seg-doomed');
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    expect(await segmentIds()).not.toContain('seg-doomed');
+    expect((await remove('seg-doomed')).status).toBe(404);
+    // The dataflow that activated it goes on with its other segment.
+    const flow = await t.call('GET', `/api/v1/dataflows/${activeId}`, { token: t.adminToken });
+    expect(flow.body.audiences.map((a: { segmentId: string }) => a.segmentId)).toEqual([SEG]);
+    expect((await t.call('DELETE', `/api/v1/dataflows/${activeId}`, { token: t.adminToken })).status).toBe(
+      204,
+    );
+
+    // Recorded in the audit trail as other deletions are; the refusals changed nothing, so they are not.
+    const audit = await t.call('GET', '/api/v1/audit-events?target=seg-doomed', { token: t.adminToken });
+    expect(audit.body.items).toEqual([
+      expect.objectContaining({
+        method: 'DELETE',
+        route: '/api/v1/segments/:id',
+        action: 'Delete a segment that no dataflow activates',
+        target: 'seg-doomed',
+        status: 204,
+      }),
+      expect.objectContaining({ method: 'POST', route: '/api/v1/segments', target: 'seg-doomed' }),
+    ]);
+
+    // The id can be registered again.
+    expect((await segment('seg-doomed')).status).toBe(201);
+    expect((await remove('seg-doomed')).status).toBe(204);
+  });
+
+  it('needs Manage Segments', async () => {
+    expect((await segment('seg-guarded')).status).toBe(201);
+    const reader = await t.call('POST', '/api/v1/tokens', {
+      token: t.adminToken,
+      body: { name: 'segment reader', permissions: ['View Segments'] },
+    });
+    const r = await t.call('DELETE', '/api/v1/segments/seg-guarded', { token: reader.body.token as string });
+    expect(r.status).toBe(403);
+    expect(await segmentIds()).toContain('seg-guarded');
   });
 });

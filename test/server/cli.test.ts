@@ -217,11 +217,62 @@ describe('tca CLI', () => {
     const notHours = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', 'daily']);
     expect(notHours.code).toBe(2);
     expect(notHours.stderr).toContain('must be a whole number of hours');
+    // A window that is not a number is a usage error naming the range, with one line of help rather than a page.
+    const notSeconds = await tca(['dataflows', 'update', dataflowId, '--max-batch-age', 'abc']);
+    expect(notSeconds.code).toBe(2);
+    expect(notSeconds.stderr).toContain("argument 'abc' is invalid. a whole number from 60 to 28800");
+    expect(notSeconds.stderr).toContain('(add --help for usage)');
+    expect(notSeconds.stderr).not.toContain('Options:');
     const outOfRange = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', '0']);
     expect(outOfRange.code).toBe(1);
     expect(outOfRange.stderr).toContain('noDataAlertHours');
     const stopped = await tca(['dataflows', 'update', dataflowId, '--alert-no-data', 'none', '--json']);
     expect(JSON.parse(stopped.stdout).noDataAlertHours).toBeNull();
+  });
+
+  it('refuses blank names and names with line breaks, listing the problem (exit 1); stores names trimmed', async () => {
+    const blank = await tca(['segments', 'create', '--id', '   ', '--name', '   ']);
+    expect(blank.code).toBe(1);
+    expect(blank.stderr).toContain('- id: The segment id is empty');
+    expect(blank.stderr).toContain('- name: The segment name is empty.');
+    const twoLines = await tca(['segments', 'create', '--id', 'cli-two-lines', '--name', 'CLI\nBuyers']);
+    expect(twoLines.code).toBe(1);
+    expect(twoLines.stderr).toContain('Suggestion: "CLI Buyers"');
+    const flow = await tca(['dataflows', 'update', dataflowId, '--name', ' \t ']);
+    expect(flow.code).toBe(1);
+    expect(flow.stderr).toContain('- name: The dataflow name is empty.');
+    const destination = await tca(['destinations', 'update', destinationId, '--name', '  ']);
+    expect(destination.code).toBe(1);
+    expect(destination.stderr).toContain('- name: The destination name is empty.');
+    const trimmed = await tca([
+      'segments',
+      'create',
+      '--id',
+      'cli-trimmed',
+      '--name',
+      ' CLI Trimmed ',
+      '--json',
+    ]);
+    expect(trimmed.code, trimmed.stderr).toBe(0);
+    expect(JSON.parse(trimmed.stdout).name).toBe('CLI Trimmed');
+  });
+
+  it('deletes a segment no dataflow activates, and refuses one a dataflow activates, naming it (exit 1)', async () => {
+    const inUse = await tca(['segments', 'delete', 'cli-seg']);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toContain('The segment is activated by a dataflow');
+    expect(inUse.stderr).toContain(`- id: activated by dataflow ${dataflowId} ("CLI flow, renamed", active)`);
+    expect((await tca(['segments', 'list', '--json'])).stdout).toContain('"cli-seg"');
+    const gone = await tca(['segments', 'delete', 'cli-trimmed', '--json']);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(JSON.parse(gone.stdout)).toEqual({ deleted: 'cli-trimmed' });
+    const listed = JSON.parse((await tca(['segments', 'list', '--json'])).stdout) as Array<{ id: string }>;
+    expect(listed.map((s) => s.id)).not.toContain('cli-trimmed');
+    const again = await tca(['segments', 'delete', 'cli-trimmed']);
+    expect(again.code).toBe(4);
+    const plain = await tca(['segments', 'create', '--id', 'cli-plain', '--name', 'Plain']);
+    expect(plain.code).toBe(0);
+    expect((await tca(['segments', 'delete', 'cli-plain'])).stdout).toBe('Deleted segment cli-plain\n');
   });
 
   it('imports an NDJSON file over the API with a report, and again with --local', async () => {
@@ -309,6 +360,67 @@ describe('tca CLI', () => {
     const unknown = await tca(['monitor', '--range', '1y']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('Allowed choices are 24h, 7d, 30d');
+  });
+
+  it('exits 1 from a flush that delivered nothing (X refused the credentials), and verify resumes the dataflow', async () => {
+    // A dataflow of its own, removed at the end, so the others keep their counts.
+    const token = t.adminToken;
+    await t.call('POST', '/api/v1/segments', { token, body: { id: 'cli-refused', name: 'CLI refused' } });
+    const dst = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: { name: 'CLI refused', accountId: DEMO.accountId, credentials: DEMO.credentials },
+    });
+    const flow = await t.call('POST', '/api/v1/dataflows', {
+      token,
+      body: {
+        name: 'CLI refused',
+        destinationId: dst.body.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: 'cli-refused', mappingName: 'CLI refused' }],
+      },
+    });
+    expect(flow.status, JSON.stringify(flow.body)).toBe(201);
+    const id = flow.body.id as string;
+    const waiting = (email: string) =>
+      t.call('POST', '/api/v1/ingest/profiles', {
+        token,
+        body: profile(email, { 'cli-refused': 'realized' }),
+      });
+    await waiting('refused1@example.com');
+    t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 401 }] });
+    const refused = await tca(['dataflows', 'flush', id]);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stdout).toMatch(
+      /^Incomplete: 1 of 1 audience did not deliver; its changes wait\. (Created 1 X audience\. )?Audience \S+ is paused: X Ads API returned HTTP 401 .+ The dataflow's status says what to fix\.\n$/,
+    );
+    // As JSON too: the status a script reads, and the same exit code.
+    const held = await tca(['dataflows', 'flush', id, '--json']);
+    expect(held.code, held.stderr).toBe(1);
+    expect(JSON.parse(held.stdout)).toMatchObject({
+      status: 'incomplete',
+      audiences: [{ outcome: 'paused', message: 'dataflow is paused' }],
+    });
+    // The destination verifies: the dataflow is resumed by that command, and the next flush delivers at once.
+    const verified = await tca(['destinations', 'verify', dst.body.id]);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toContain(`Preflight passed.\nResumed dataflow ${id}.\n`);
+    const delivered = await tca(['dataflows', 'flush', id]);
+    expect(delivered.code, delivered.stderr).toBe(0);
+    expect(delivered.stdout).toMatch(/^Delivered in 1 request: 1 identifier added, 0 removed\./);
+    // A flush left in the background (--wait 0) is not a failure.
+    await waiting('refused2@example.com');
+    expect((await tca(['dataflows', 'flush', id, '--wait', '0'])).code).toBe(0);
+    await waitFor(
+      async () =>
+        (await t.call('GET', `/api/v1/audiences?dataflowId=${id}`, { token })).body.items[0]?.pendingAdds ===
+        0
+          ? true
+          : undefined,
+      20_000,
+      'the background flush',
+    );
+    expect((await t.call('DELETE', `/api/v1/dataflows/${id}`, { token })).status).toBe(204);
+    expect((await t.call('DELETE', `/api/v1/destinations/${dst.body.id}`, { token })).status).toBe(204);
   });
 
   it('silences alerts for a while, lists the silences and ends one', async () => {
@@ -1095,7 +1207,8 @@ describe('tca CLI', () => {
       'Email=someone@example.com',
       '--json',
     ]);
-    expect(erased.code, erased.stderr).toBe(0);
+    // An identity it could not use is a request not carried out: exit 1, the answer printed all the same.
+    expect(erased.code, erased.stderr).toBe(1);
     expect(JSON.parse(erased.stdout)).toEqual({
       profiles: 0,
       audiences: 0,
@@ -1103,8 +1216,13 @@ describe('tca CLI', () => {
       skipped: [{ index: 1, reason: expect.stringContaining('nor an identity namespace its mappings read') }],
     });
     const text = await tca(['erase', 'ECID=nobody-here', 'Loyalty=L-1']);
+    expect(text.code).toBe(1);
     expect(text.stdout).toContain('Erased 0 profile(s)');
     expect(text.stdout).toContain('skipped Loyalty=L-1');
+    // Nobody found is an answer, not a failure.
+    const unknown = await tca(['erase', 'ECID=nobody-here']);
+    expect(unknown.code, unknown.stderr).toBe(0);
+    expect(unknown.stdout).toContain('1 identity matched no profile');
     const bad = await tca(['erase', 'ECID']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('is not NAMESPACE=ID');
@@ -1311,21 +1429,38 @@ describe('tca CLI', () => {
     expect(JSON.parse(unreachable.stdout).checks[3].hint).toContain('run `tca doctor --demo`');
     // A demo installation: its built-in emulator stands for X; and with no emulator running, a warning that says how
     // to start one, the destinations on it not tried again.
-    const emulatorPort = new URL(t.emulatorUrl).port;
-    const demo = await tca(['doctor', '--demo', '--json'], { TCA_EMULATOR_PORT: emulatorPort });
+    // The emulator is where the destinations say it served last, whatever port this process's configuration names.
+    const demo = await tca(['doctor', '--demo', '--json'], { TCA_EMULATOR_PORT: String(closedPort) });
     expect(JSON.parse(demo.stdout).checks[3]).toMatchObject({
       id: 'x_api',
       status: 'pass',
       message: expect.stringContaining(`${t.emulatorUrl} (the demo's built-in X emulator) answered HTTP 401`),
     });
-    const noDemo = await tca(['doctor', '--demo', '--json'], { TCA_EMULATOR_PORT: String(closedPort) });
-    expect(JSON.parse(noDemo.stdout).checks[3]).toMatchObject({
-      status: 'warn',
-      message: expect.stringContaining(
-        `http://127.0.0.1:${closedPort} (the demo's built-in X emulator) could not`,
-      ),
-      hint: expect.stringContaining('tca start --demo'),
-    });
+    const stored = await t.service.store.db
+      .selectFrom('destinations')
+      .select(['id', 'api_base_url'])
+      .execute();
+    await t.service.store.db
+      .updateTable('destinations')
+      .set({ api_base_url: `http://127.0.0.1:${closedPort}` })
+      .execute();
+    try {
+      const noDemo = await tca(['doctor', '--demo', '--json']);
+      expect(JSON.parse(noDemo.stdout).checks[3]).toMatchObject({
+        status: 'warn',
+        message: expect.stringContaining(
+          `http://127.0.0.1:${closedPort} (the demo's built-in X emulator) could not`,
+        ),
+        hint: expect.stringContaining('tca start --demo'),
+      });
+    } finally {
+      for (const { id, api_base_url } of stored)
+        await t.service.store.db
+          .updateTable('destinations')
+          .set({ api_base_url })
+          .where('id', '=', id)
+          .execute();
+    }
     const badConfig = await tca(['doctor'], { TCA_PORT: 'eighty' });
     expect(badConfig.code).toBe(1);
     expect(badConfig.stdout).toContain('FAIL  Configuration is valid: TCA_PORT: must be a whole number');

@@ -342,3 +342,100 @@ describe('Deliver now after a mapping name changed', () => {
     expect(describeFlush(flushed.body)).toBe('Renamed 1 X audience to its new mapping name.');
   });
 });
+
+describe('a 401 during delivery, then a destination that verifies', () => {
+  const token = () => t.adminToken;
+  const flow = async () => (await t.call('GET', `/api/v1/dataflows/${dataflowId}`, { token: token() })).body;
+  const flush = () => t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token: token() });
+
+  /** Delivers a new member while X refuses the credentials once: the dataflow pauses. */
+  async function refusedDelivery(email: string) {
+    t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 401 }] });
+    const flushed = await deliver(email);
+    // The request worked, so 200; its status says nothing was delivered.
+    expect(flushed.status).toBe(200);
+    expect(flushed.body).toMatchObject({ dataflowId, status: 'incomplete', skipped: [] });
+    expect(flushed.body.audiences).toEqual([
+      expect.objectContaining({ outcome: 'paused', requests: 0, added: 0 }),
+    ]);
+    expect(describeFlush(flushed.body)).toMatch(
+      /^Incomplete: 1 of 1 audience did not deliver; its changes wait\. Audience \S+ is paused: X Ads API returned HTTP 401 /,
+    );
+    expect((await flow()).status).toBe('paused');
+  }
+
+  /** The paused dataflow is active as soon as the request that verified answered, and delivers what waited. */
+  async function deliversAgain(before: number) {
+    expect(await flow()).toMatchObject({ status: 'active', statusReason: null });
+    expect(await destination()).toMatchObject({ status: 'active', statusReason: null });
+    const flushed = await flush();
+    expect(flushed.body).toMatchObject({ status: 'delivered' });
+    expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'delivered', requests: 1, added: 1 });
+    expect(members()).toBe(before + 1);
+  }
+
+  it('reports the flush incomplete, and the pause says what to fix once, without the clock', async () => {
+    const before = members();
+    await refusedDelivery('fifth@example.com');
+    const paused = await flow();
+    expect(paused.statusReason).toMatch(/^X refused the credentials \(401\): .+ \(UNAUTHORIZED_ACCESS\)$/);
+    // The client signs a request X refused for its timestamp again with X's time: the clock is not the cause.
+    expect(paused.statusReason).not.toMatch(/clock/i);
+    expect(paused.statusReason.match(/refused the credentials/g)).toHaveLength(1);
+    expect(paused.statusReason.match(/Log in again|Re-authorize/g)).toHaveLength(1);
+    expect(await destination()).toMatchObject({ status: 'unauthorized', statusReason: paused.statusReason });
+    // A flush of the paused dataflow sends nothing, and says so.
+    const held = await flush();
+    expect(held.status).toBe(200);
+    expect(held.body).toMatchObject({
+      status: 'incomplete',
+      audiences: [expect.objectContaining({ outcome: 'paused', message: 'dataflow is paused' })],
+    });
+    expect(members()).toBe(before);
+  });
+
+  it('resumes it within the verify that passes: a read and a flush right after find it active', async () => {
+    const before = members();
+    const verified = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+      token: token(),
+      body: {},
+    });
+    expect(verified.status).toBe(200);
+    expect(verified.body).toMatchObject({ ok: true, resumedDataflowIds: [dataflowId] });
+    await deliversAgain(before);
+    // Nothing is paused now: a verify resumes nothing.
+    const again = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, { token: token() });
+    expect(again.body).toMatchObject({ ok: true, resumedDataflowIds: [] });
+  });
+
+  it('resumes it when new credentials sent to verify pass the checks and are saved', async () => {
+    const before = members();
+    await refusedDelivery('sixth@example.com');
+    // Credentials that fail resume nothing, and the pause stays.
+    const wrong = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+      token: token(),
+      body: { credentials: { ...DEMO.credentials, accessTokenSecret: 'wrong' } },
+    });
+    expect(wrong.body).toMatchObject({ ok: false, saved: false });
+    expect(wrong.body.resumedDataflowIds).toBeUndefined();
+    expect((await flow()).status).toBe('paused');
+    const verified = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+      token: token(),
+      body: { credentials: DEMO.credentials },
+    });
+    expect(verified.body).toMatchObject({ ok: true, saved: true, resumedDataflowIds: [dataflowId] });
+    await deliversAgain(before);
+  });
+
+  it('resumes it when a PATCH saves credentials on the refused destination and its preflight passes', async () => {
+    const before = members();
+    await refusedDelivery('seventh@example.com');
+    const patched = await t.call('PATCH', `/api/v1/destinations/${destinationId}`, {
+      token: token(),
+      body: { credentials: DEMO.credentials },
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body).toMatchObject({ status: 'active' });
+    await deliversAgain(before);
+  });
+});

@@ -223,6 +223,13 @@ const FIXTURES: Record<string, Fixture> = {
     path: `/api/v1/segments/${c.segmentId}`,
     body: { description: uniq('described ') },
   }),
+  'DELETE /api/v1/segments/:id': async () => {
+    // A segment no dataflow activates: the valid call deletes it.
+    const id = uniq('seg-scratch-');
+    const r = await t.call('POST', '/api/v1/segments', { token: admin(), body: { id, name: 'Scratch' } });
+    expect(r.status).toBe(201);
+    return { path: `/api/v1/segments/${id}` };
+  },
   'POST /api/v1/audiences/:id/activate-now': async (c) => {
     // A fresh audience each time: the valid call may then run, once.
     const dataflowId = await freshDataflow(c);
@@ -402,6 +409,7 @@ describe('route table', () => {
     const paths = (await t.call('GET', '/api/v1/openapi.json')).body.paths as Record<string, Json>;
     const expected: Array<[string, string, string, string]> = [
       ['/api/v1/destinations/{id}', 'delete', '409', 'conflict'],
+      ['/api/v1/segments/{id}', 'delete', '409', 'conflict'],
       ['/api/v1/audiences/{id}/activate-now', 'post', '429', 'too_soon'],
       ['/api/v1/imports', 'post', '409', 'import_conflict'],
       ['/api/v1/profile-keys', 'patch', '409', 'profile_keys_fixed'],

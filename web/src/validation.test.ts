@@ -5,6 +5,7 @@ import {
   scheduleToRequest,
   validateAccountId,
   validateCredentials,
+  validateDataflowName,
   validateMapping,
   validateName,
   validatePin,
@@ -33,6 +34,11 @@ describe('validateName', () => {
       ['%', 25],
     ]);
     expect(result.suggestion).toBe('US European 5h0pP3rs 50 off');
+    // A refused character between two words leaves them apart.
+    expect(validateName('Buyers,US EU', { field: 'mappingName' })).toMatchObject({
+      suggestion: 'Buyers US EU',
+    });
+    expect(validateName('Acme: US/EU', { field: 'mappingName' })).toMatchObject({ suggestion: 'Acme US EU' });
     expect(result.message).toBe('Mapping name contains characters X does not accept: "," ":" "%".');
   });
 
@@ -54,6 +60,20 @@ describe('validateName', () => {
     for (const char of ['+', '&', ',', '%', ':', ';', '@', '/', '=', '?', '$']) {
       expect(validateName(`a${char}b`, { field: 'name' }).ok, char).toBe(false);
     }
+  });
+});
+
+describe('validateDataflowName', () => {
+  it("takes any printable name, X's forbidden characters included, and a blank one only where a default fills in", () => {
+    expect(validateDataflowName('  CRM to X, daily: US/EU ', { optional: false })).toBeNull();
+    expect(validateDataflowName('   ', { optional: true })).toBeNull();
+    expect(validateDataflowName('   ', { optional: false })).toBe('Dataflow name is required.');
+  });
+
+  it('refuses tabs and line breaks, as the service does, suggesting spaces', () => {
+    expect(validateDataflowName('CRM\tto X\nnightly', { optional: false })).toBe(
+      'Dataflow name contains characters a name cannot hold: tab, line break. Use spaces instead: "CRM to X nightly".',
+    );
   });
 });
 
@@ -79,7 +99,16 @@ describe('connection fields', () => {
   it('validates the account id and suggests a cleaned one', () => {
     expect(validateAccountId(' 18ce54d4x5t ')).toEqual({ ok: true, value: '18ce54d4x5t' });
     expect(validateAccountId('')).toMatchObject({ ok: false });
-    expect(validateAccountId('18ce-54d4 x5t')).toMatchObject({ ok: false, suggestion: '18ce54d4x5t' });
+    expect(validateAccountId('"18ce54d4x5t".')).toMatchObject({ ok: false, suggestion: '18ce54d4x5t' });
+    expect(validateAccountId('<18ce54d4x5t>')).toMatchObject({ ok: false, suggestion: '18ce54d4x5t' });
+  });
+
+  it('suggests no account id when fixing it would glue pieces into an id nobody typed', () => {
+    for (const value of ['not an id!', '18ce-54d4 x5t', 'id: 18ce54d4x5t', '!!!']) {
+      const result = validateAccountId(value);
+      expect(result, value).toMatchObject({ ok: false });
+      expect(result, value).not.toHaveProperty('suggestion');
+    }
   });
 
   it('suggests no account id when the one typed is too long: a cut one names another account', () => {

@@ -5,7 +5,11 @@
  * Naming rules come from src/audience/naming.ts itself. The mapping rules mirror src/audience/mapping.ts (same checks,
  * same problem shape): that module also normalizes and hashes, which needs Node's crypto, so it stays out of the bundle.
  */
-import { MAX_AUDIENCE_TEXT_LENGTH, validateAudienceName } from '../../src/audience/naming.ts';
+import {
+  MAX_AUDIENCE_TEXT_LENGTH,
+  validateAudienceName,
+  validateDisplayName,
+} from '../../src/audience/naming.ts';
 import type { AudienceTextField, NameProblem } from '../../src/audience/naming.ts';
 import { X_IDENTIFIER_TYPES } from '../../src/identity/types.ts';
 import {
@@ -77,7 +81,8 @@ export function validateName(value: string, options: { field: NameField }): Name
 }
 
 /**
- * A dataflow's name: the service keeps any text up to the destination-name limit (it is never sent to X). Blank is
+ * A dataflow's name: the service keeps any printable text up to the destination-name limit (it is never sent to X),
+ * trimmed, but no tabs, line breaks or other control characters (the shared rule, src/audience/naming.ts). Blank is
  * accepted where the console fills in a default.
  */
 export function validateDataflowName(value: string, options: { optional: boolean }): string | null {
@@ -85,6 +90,11 @@ export function validateDataflowName(value: string, options: { optional: boolean
   if (trimmed === '') return options.optional ? null : 'Dataflow name is required.';
   const max = MAX_AUDIENCE_TEXT_LENGTH.name;
   if (trimmed.length > max) return `Dataflow name is longer than ${max} characters (${trimmed.length}).`;
+  const result = validateDisplayName(value, { label: 'dataflow name' });
+  if (!result.ok) {
+    const chars = [...new Set(result.problems.filter((p) => p.char !== '').map((p) => describeChar(p.char)))];
+    return `Dataflow name contains characters a name cannot hold: ${chars.join(', ')}. Use spaces instead: ${JSON.stringify(result.suggestion)}.`;
+  }
   return null;
 }
 
@@ -127,7 +137,8 @@ export function validateAccountId(value: string): FieldResult {
   if (trimmed === '')
     return { ok: false, message: 'Account ID is required. Find it in your X Ads account settings.' };
   if (!/^[0-9A-Za-z]{1,32}$/.test(trimmed)) {
-    const cleaned = trimmed.replace(/[^0-9A-Za-z]/g, '');
+    const runs = trimmed.match(/[0-9A-Za-z]+/g) ?? [];
+    const cleaned = runs.join('');
     const result: FieldResult = {
       ok: false,
       message:
@@ -135,8 +146,11 @@ export function validateAccountId(value: string): FieldResult {
           ? `Account ID has only letters and digits, at most 32 (for example 18ce54d4x5t); this has ${cleaned.length}. Copy it again from your X Ads account settings.`
           : 'Account ID has only letters and digits, at most 32 (for example 18ce54d4x5t).',
     };
-    // Dropping stray characters can recover the id; cutting a long one would name another account.
-    if (cleaned !== '' && cleaned !== trimmed && cleaned.length <= 32) result.suggestion = cleaned;
+    // Only stray characters around one id (quotes, brackets, a trailing period) are dropped to recover it. Gluing
+    // separate pieces together ("not an id!" → "notanid") makes up an id, and cutting a long one names another
+    // account: no suggestion then.
+    const only = runs.length === 1 ? runs[0]! : '';
+    if (only !== '' && only.length <= 32) result.suggestion = only;
     return result;
   }
   return { ok: true, value: trimmed };

@@ -7,7 +7,10 @@ import { readSetting } from '../../config/secret-env.ts';
 /** Exit codes of every `tca` command that talks to the service (also listed in docs/operations.md). */
 export const EXIT = {
   ok: 0,
-  /** The service refused the request (validation, conflict) or a check failed (e.g. a failing preflight). */
+  /**
+   * The service refused the request (validation, conflict), a check failed (e.g. a failing preflight), or what was
+   * asked did not all happen (e.g. a flush that left an audience undelivered).
+   */
   refused: 1,
   /** Bad command-line usage (commander). */
   usage: 2,

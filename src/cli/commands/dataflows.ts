@@ -128,7 +128,11 @@ export function registerDataflowsCommand(program: Command): void {
         '--map <row...>',
         'mapping rows: namespace:Email=email:hash, namespace:Phone=phone_number:hash, attribute:loyalty.id=partner_user_id',
       )
-      .option('--max-batch-age <seconds>', 'aggregation window, 60–28800 (default 900)')
+      .option(
+        '--max-batch-age <seconds>',
+        'aggregation window, 60–28800 (default 900)',
+        wholeNumber(60, 28_800),
+      )
       .option('--alert-no-data <hours>', NO_DATA_ALERT_HELP)
       .option('--paused', 'create paused')
       .addHelpText(
@@ -147,7 +151,7 @@ export function registerDataflowsCommand(program: Command): void {
           destination?: string;
           segment?: string[];
           map?: string[];
-          maxBatchAge?: string;
+          maxBatchAge?: number;
           alertNoData?: string;
           paused?: boolean;
         },
@@ -164,7 +168,7 @@ export function registerDataflowsCommand(program: Command): void {
             destinationId: opts.destination,
             mapping: opts.map.map(parseMapArg),
             audiences: opts.segment.map((segmentId) => ({ segmentId })),
-            ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: Number(opts.maxBatchAge) } : {}),
+            ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: opts.maxBatchAge } : {}),
             ...noDataAlert(opts.alertNoData),
             ...(opts.paused ? { status: 'paused' } : {}),
           };
@@ -185,7 +189,7 @@ export function registerDataflowsCommand(program: Command): void {
       )
       .option('--file <json>', 'the whole PATCH body as a JSON file (see PATCH /api/v1/dataflows/:id)')
       .option('--name <name>', 'dataflow name')
-      .option('--max-batch-age <seconds>', 'aggregation window, 60–28800')
+      .option('--max-batch-age <seconds>', 'aggregation window, 60–28800', wholeNumber(60, 28_800))
       .option('--alert-no-data <hours>', `${NO_DATA_ALERT_HELP}; \`none\` stops it`)
       .option('--map <row...>', 'mapping rows, replacing the mapping (as for create)')
       .option('--add-segment <id...>', 'segments to activate too (mapping name = segment name)')
@@ -218,7 +222,7 @@ export function registerDataflowsCommand(program: Command): void {
         opts: GlobalOptions & {
           file?: string;
           name?: string;
-          maxBatchAge?: string;
+          maxBatchAge?: number;
           alertNoData?: string;
           map?: string[];
           addSegment?: string[];
@@ -242,7 +246,7 @@ export function registerDataflowsCommand(program: Command): void {
             (opts.addSegment?.length ?? 0) + (opts.removeSegment?.length ?? 0) + ends.length > 0;
           body = {
             ...(opts.name !== undefined ? { name: opts.name } : {}),
-            ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: Number(opts.maxBatchAge) } : {}),
+            ...(opts.maxBatchAge !== undefined ? { maxBatchAgeSeconds: opts.maxBatchAge } : {}),
             ...noDataAlert(opts.alertNoData),
             ...(opts.map !== undefined ? { mapping: opts.map.map(parseMapArg) } : {}),
           };
@@ -366,7 +370,9 @@ export function registerDataflowsCommand(program: Command): void {
   withConnection(
     group
       .command('flush <id>')
-      .description('Deliver pending changes now')
+      .description(
+        'Deliver pending changes now; exits 1 when an audience did not deliver (paused, retrying or failed)',
+      )
       .option(
         '--wait <seconds>',
         'how long to wait for the deliveries to finish (0–300); past it they go on in the background',
@@ -383,6 +389,8 @@ export function registerDataflowsCommand(program: Command): void {
       );
       if (opts.json) printJson(r);
       else process.stdout.write(`${describeFlush(r)}\n`);
+      // A flush that left an audience undelivered (paused on a 401, say) is no success for a cron job or CI step.
+      return r.status === 'incomplete' ? EXIT.refused : EXIT.ok;
     }),
   );
 

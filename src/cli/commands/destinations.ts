@@ -28,6 +28,7 @@ interface Destination {
 interface VerifyResult {
   ok: boolean;
   checks: Array<{ id: string; label: string; status: string; message: string }>;
+  resumedDataflowIds?: string[];
 }
 
 function printVerify(r: VerifyResult): void {
@@ -36,6 +37,12 @@ function printVerify(r: VerifyResult): void {
   process.stdout.write(
     r.ok ? 'Preflight passed.\n' : 'Preflight failed: fix the items marked FAIL and run verify again.\n',
   );
+  // The dataflows X's refusal had paused deliver again from now on: say which, so nobody resumes them by hand.
+  const resumed = r.resumedDataflowIds ?? [];
+  if (resumed.length > 0)
+    process.stdout.write(
+      `Resumed ${resumed.length === 1 ? 'dataflow' : 'dataflows'} ${resumed.join(', ')}.\n`,
+    );
 }
 
 /** `--alert-webhook-format`, for create and update. */

@@ -270,11 +270,14 @@ async function checkDestinations(
 
 /**
  * Where the X check looks: the demo's built-in emulator when the configuration is the demo's (`tca start --demo`
- * with no X API base URL of its own), else the X API base URL new destinations use.
+ * with no X API base URL of its own), else the X API base URL new destinations use. The demo's destinations hold
+ * the address its emulator last served on (another port when `TCA_EMULATOR_PORT` was set, or taken, at its start):
+ * that one, when there is one, rather than the port this process's configuration names.
  */
-function xTarget(config: Config): { url: string; name: string } {
+function xTarget(config: Config, connectable: readonly Connectable[] | null): { url: string; name: string } {
   if (config.demo && !config.xApiBaseUrlExplicit) {
-    const url = `http://127.0.0.1:${config.emulatorPort}`;
+    const stored = connectable?.find((d) => d.apiBaseUrl !== null && isLoopbackUrl(new URL(d.apiBaseUrl)));
+    const url = stored?.apiBaseUrl?.replace(/\/+$/, '') ?? `http://127.0.0.1:${config.emulatorPort}`;
     return { url, name: `${url} (the demo's built-in X emulator)` };
   }
   return { url: config.xApiBaseUrl, name: config.xApiBaseUrl };
@@ -284,8 +287,11 @@ function xTarget(config: Config): { url: string; name: string } {
  * Any answer from X's API host proves the way there; its `Date` tells how far this clock is from X's. `unreachable`
  * is the base URL that did not answer (null when it did).
  */
-async function checkXApi(config: Config): Promise<{ finding: DoctorCheck; unreachable: string | null }> {
-  const target = xTarget(config);
+async function checkXApi(
+  config: Config,
+  connectable: readonly Connectable[] | null,
+): Promise<{ finding: DoctorCheck; unreachable: string | null }> {
+  const target = xTarget(config, connectable);
   const unreached = (...finding: Parameters<typeof check>) => ({
     finding: check(...finding),
     unreachable: target.url,
@@ -387,7 +393,7 @@ export async function diagnose(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}):
     ? `Through ${[proxy.https && `${proxy.https} (https)`, proxy.http && `${proxy.http} (http)`].filter(Boolean).join(' and ')}; directly to loopback${proxy.noProxy.length > 0 ? ` and ${proxy.noProxy.join(', ')}` : ''}`
     : 'Direct (no HTTPS_PROXY or HTTP_PROXY)';
   const store = await checkStore(config);
-  const xApi = await checkXApi(config);
+  const xApi = await checkXApi(config, store.connectable);
   const destinations =
     store.connectable !== null
       ? await checkDestinations(config, store.connectable, xApi.unreachable)

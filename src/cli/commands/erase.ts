@@ -38,12 +38,17 @@ export function registerEraseCommand(program: Command): void {
       });
       const api = await connect(opts);
       const r = await api.request<ErasureResult>('POST', '/api/v1/privacy/erasures', { identities });
-      if (opts.json) return printJson(r);
-      process.stdout.write(
-        `Erased ${r.profiles} profile(s); ${r.audiences} audience membership(s) leave X with the next delivery; ` +
-          `${r.notFound} identit${r.notFound === 1 ? 'y' : 'ies'} matched no profile\n`,
-      );
-      for (const s of r.skipped) process.stdout.write(`skipped ${args[s.index]}: ${s.reason}\n`);
+      if (opts.json) printJson(r);
+      else {
+        process.stdout.write(
+          `Erased ${r.profiles} profile(s); ${r.audiences} audience membership(s) leave X with the next delivery; ` +
+            `${r.notFound} identit${r.notFound === 1 ? 'y' : 'ies'} matched no profile\n`,
+        );
+        for (const s of r.skipped) process.stdout.write(`skipped ${args[s.index]}: ${s.reason}\n`);
+      }
+      // An identity that could not be looked for (a namespace nothing reads, an identifier that is not one) is a
+      // request not carried out: a script handling privacy requests must hear of it. No profile found is an answer.
+      return r.skipped.length > 0 ? EXIT.refused : EXIT.ok;
     }),
   );
 }

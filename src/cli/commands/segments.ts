@@ -10,7 +10,7 @@ import {
   type GlobalOptions,
 } from './api-client.ts';
 
-/** `tca segments list|create|labels`. */
+/** `tca segments list|create|labels|delete`. */
 export function registerSegmentsCommand(program: Command): void {
   const group = program.command('segments').description('Source segments (as in segmentMembership)');
   withConnection(
@@ -91,6 +91,22 @@ export function registerSegmentsCommand(program: Command): void {
       );
       if (opts.json) printJson(s);
       else process.stdout.write(`Segment ${s.id}: labels ${s.labels.join(', ') || 'none'}\n`);
+    }),
+  );
+  withConnection(
+    group
+      .command('delete <id>')
+      .description(
+        'Delete a segment no dataflow activates (refused, naming the dataflows, while one does: remove it from ' +
+          'them first with `tca dataflows update <dataflow> --remove-segment <id>`)',
+      )
+      .addHelpText('after', examples(['tca segments delete seg-crm'])),
+  ).action(
+    action(async (id: string, opts: GlobalOptions) => {
+      const api = await connect(opts);
+      await api.request('DELETE', `/api/v1/segments/${encodeURIComponent(id)}`);
+      if (opts.json) printJson({ deleted: id });
+      else process.stdout.write(`Deleted segment ${id}\n`);
     }),
   );
 }

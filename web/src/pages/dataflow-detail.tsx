@@ -174,7 +174,14 @@ export function DataflowDetail({ id, tab, runId }: { id: string; tab: DataflowTa
             ) : null}
             {flush.isError ? <ErrorMessage error={flush.error} title="Delivery failed" /> : null}
             {flush.data ? (
-              <p className="callout callout-ok" role="status">
+              // An audience left undelivered (paused on a 401, say) is shown as the failure it is, not as a success.
+              <p
+                className={
+                  flush.data.status === 'incomplete' ? 'callout callout-error' : 'callout callout-ok'
+                }
+                role="status"
+                data-testid="flush-result"
+              >
                 {describeFlush(flush.data)}
               </p>
             ) : null}
