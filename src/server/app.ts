@@ -19,6 +19,7 @@ import { bearerToken } from './auth.ts';
 import { buildRoutes } from './routes.ts';
 import { buildOpenApi } from './openapi.ts';
 import { serveConsole } from './static-files.ts';
+import { unknownFields } from './unknown-fields.ts';
 import { AdmissionGate, type Admitted } from './admission-gate.ts';
 import { StoreError, storeUnavailable } from '../store/index.ts';
 import type { Config } from '../config/index.ts';
@@ -285,6 +286,8 @@ export function createApp(options: AppOptions): ServiceApp {
             );
           }
           if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) sent.push(...Object.keys(doc));
+          // A field the route does not take would be dropped without a word: refused, with what it may have meant.
+          details.push(...unknownFields(r.body, doc));
           const res = r.body.safeParse(doc);
           if (res.success) body = res.data;
           else details.push(...zodDetails(res.error));

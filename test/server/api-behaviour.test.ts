@@ -155,6 +155,24 @@ describe('errors', () => {
     expect(after.body.items).toHaveLength(before.body.items.length);
   });
 
+  it('refuses fields a request does not take, saying which it may have meant, and changes nothing', async () => {
+    const created = await createDataflow('Typos', [{ segmentId: SEG }]);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const r = await t.call('PATCH', `/api/v1/dataflows/${id}`, {
+      token: t.adminToken,
+      body: { maxBatchAgeSecond: 3600, audiences: [{ segmentId: SEG, end_date: '2030-01-01' }] },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body.error.details).toEqual([
+      { path: 'maxBatchAgeSecond', reason: 'unknown field: did you mean "maxBatchAgeSeconds"?' },
+      { path: 'audiences[0].end_date', reason: 'unknown field: did you mean "endDate"?' },
+    ]);
+    const after = await t.call('GET', `/api/v1/dataflows/${id}`, { token: t.adminToken });
+    expect(after.body.maxBatchAgeSeconds).toBe(created.body.maxBatchAgeSeconds);
+    expect(after.body.updatedAt).toBe(created.body.updatedAt);
+  });
+
   it('keeps the settings a segment listed again in a PATCH leaves out, and clears only those sent as null', async () => {
     const created = await createDataflow('Kept settings', [
       {
