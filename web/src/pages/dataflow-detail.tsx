@@ -1000,31 +1000,29 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
         </label>
       </fieldset>
       {mode === 'mirror' ? (
-        <Field label="Segment the file holds in full">
-          {(props) => (
-            <select {...props} value={segmentId} onChange={(e) => setSegmentId(e.target.value)}>
-              {dataflow.audiences.map((a) => (
-                <option key={a.segmentId} value={a.segmentId}>
-                  {segmentName(a.segmentId)}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
-      ) : null}
-      {mode === 'mirror' ? (
-        <PercentField
-          label="Rejected rows allowed (%)"
-          hint="Members absent from the file are removed only when at most this share of its rows is rejected: a rejected row may be a member."
-          percent={maxRejected}
-        />
-      ) : null}
-      {mode === 'mirror' ? (
-        <PercentField
-          label="Members removed at most (%)"
-          hint="Members absent from the file are removed only when they are at most this share of the segment's known members: a file listing a few of many is more often an export cut short than a segment that emptied."
-          percent={maxRemoved}
-        />
+        <>
+          <Field label="Segment the file holds in full">
+            {(props) => (
+              <select {...props} value={segmentId} onChange={(e) => setSegmentId(e.target.value)}>
+                {dataflow.audiences.map((a) => (
+                  <option key={a.segmentId} value={a.segmentId}>
+                    {segmentName(a.segmentId)}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <PercentField
+            label="Rejected rows allowed (%)"
+            hint="Members absent from the file are removed only when at most this share of its rows is rejected: a rejected row may be a member."
+            percent={maxRejected}
+          />
+          <PercentField
+            label="Members removed at most (%)"
+            hint="Members absent from the file are removed only when they are at most this share of the segment's known members: a file listing a few of many is more often an export cut short than a segment that emptied."
+            percent={maxRemoved}
+          />
+        </>
       ) : null}
       {csvColumns ? (
         <Field
