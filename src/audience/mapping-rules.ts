@@ -100,23 +100,41 @@ export interface MappingProblem {
 }
 export type MappingValidation = { ok: true } | { ok: false; problems: MappingProblem[] };
 
+export interface MappingValidationOptions {
+  /** How a reason names another row (default `row 2`, as the console numbers them; the API: `mapping[1]`). */
+  rowName?: (index: number) => string;
+}
+
+/**
+ * What a row reads, as ingest reads it: a namespace is matched without case (`Email` and `email` read the same
+ * identities), an attribute path exactly (`person.Email` and `person.email` are different fields).
+ */
+function sourceIdentity(row: MappingRow): string {
+  return row.sourceType === 'namespace' ? `namespace|${row.source.toLowerCase()}` : `attribute|${row.source}`;
+}
+
 /**
  * Checks a mapping before it is saved: at least one identity target; known targets only; hashed sources cannot take
  * "Apply transformation" (it would hash a hash); plain standard namespaces feeding a hashed target require it;
- * `partner_user_id` is sent unhashed so it cannot take it; a standard namespace only feeds its own identifier.
- * Accepts anything (rows straight from a request body) and never throws.
+ * `partner_user_id` is sent unhashed so it cannot take it; a standard namespace only feeds its own identifier; no
+ * source feeds the same identifier twice (namespaces compared without case, attribute paths exactly, as ingest reads
+ * them), reported at the later row with the earlier one named by `options.rowName`. Accepts anything (rows straight
+ * from a request body) and never throws.
  *
  * @example
  * validateMapping([{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }]); // { ok: true }
  * validateMapping([{ sourceType: 'namespace', source: 'Email_LC_SHA256', target: 'email', applyTransformation: true }]);
  * // { ok: false, problems: [{ index: 0, field: 'applyTransformation', reason: '…already SHA-256 digests…' }] }
  */
-export function validateMapping(rows: unknown): MappingValidation {
+export function validateMapping(rows: unknown, options: MappingValidationOptions = {}): MappingValidation {
   if (!Array.isArray(rows)) {
     return { ok: false, problems: [{ index: -1, field: 'rows', reason: 'a mapping is a list of rows' }] };
   }
+  const rowName = options.rowName ?? ((index: number) => `row ${index + 1}`);
   const problems: MappingProblem[] = [];
   let identityTargets = 0;
+  /** The first well-formed row reading each source into each target, by source identity and target. */
+  const firstRow = new Map<string, { index: number; row: MappingRow }>();
   rows.forEach((row: unknown, index) => {
     const add = (field: MappingField, reason: string): void => {
       problems.push({ index, field, reason });
@@ -149,6 +167,25 @@ export function validateMapping(rows: unknown): MappingValidation {
     if (!valid) return;
     const r = row as MappingRow;
     identityTargets += 1;
+    // The same source read into the same identifier twice: a row that adds nothing (its values are the other's), or,
+    // when the two differ in "Apply transformation", one that is wrong about what the source holds and refuses them.
+    const key = `${sourceIdentity(r)}|${r.target}`;
+    const first = firstRow.get(key);
+    if (first === undefined) firstRow.set(key, { index, row: r });
+    else {
+      const what = r.sourceType === 'namespace' ? 'namespace' : 'attribute';
+      const sameText = first.row.source === r.source;
+      add(
+        'source',
+        `maps the ${what} "${r.source}" to ${r.target} again: ${rowName(first.index)} ("${first.row.source}" → ` +
+          `${first.row.target}) already does` +
+          (sameText ? '' : ' (namespace names match without regard to case)') +
+          (first.row.applyTransformation === r.applyTransformation
+            ? '. Remove one of the two rows'
+            : '. The two rows differ in "Apply transformation": keep the one that says what the source holds ' +
+              '(plain values: on; SHA-256 digests: off) and remove the other'),
+      );
+    }
     const hashedSource = r.sourceType === 'namespace' && isHashedNamespace(r.source);
     const standard = r.sourceType === 'namespace' ? standardNamespace(r.source) : undefined;
     if (standard !== undefined && !STANDARD_TARGETS[standard].includes(r.target)) {

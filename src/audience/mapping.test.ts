@@ -150,6 +150,62 @@ describe('validateMapping', () => {
     });
   });
 
+  it('refuses the same source mapped to the same target twice: namespaces without case, attribute paths exactly', () => {
+    const result = validateMapping([
+      row('Email', 'email', true),
+      row('email', 'email', true),
+      row('CRM_ID', 'partner_user_id', false),
+      row('CRM_ID', 'partner_user_id', false),
+      row('person.email', 'email', true, 'attribute'),
+      row('person.Email', 'email', true, 'attribute'),
+      row('person.email', 'email', true, 'attribute'),
+      row('MY_KEY', 'handle', true),
+      row('my_key', 'handle', false),
+    ]);
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        {
+          index: 1,
+          field: 'source',
+          reason:
+            'maps the namespace "email" to email again: row 1 ("Email" → email) already does (namespace names match ' +
+            'without regard to case). Remove one of the two rows',
+        },
+        {
+          index: 3,
+          field: 'source',
+          reason:
+            'maps the namespace "CRM_ID" to partner_user_id again: row 3 ("CRM_ID" → partner_user_id) already does. Remove one of the two rows',
+        },
+        {
+          index: 6,
+          field: 'source',
+          reason: expect.stringContaining('maps the attribute "person.email" to email again: row 5 ('),
+        },
+        { index: 8, field: 'source', reason: expect.stringContaining('differ in "Apply transformation"') },
+      ],
+    });
+    // The same source to another target, or another source to the same target, is no repeat.
+    expect(
+      validateMapping([
+        row('CRM_ID', 'partner_user_id', false),
+        row('CRM_ID', 'handle', true),
+        row('Email', 'email', true),
+        row('Email', 'email', true, 'attribute'),
+      ]),
+    ).toEqual({ ok: true });
+    // The API names the other row by its JSON path.
+    expect(
+      validateMapping([row('Email', 'email', true), row('EMAIL', 'email', true)], {
+        rowName: (i) => `mapping[${i}]`,
+      }),
+    ).toMatchObject({
+      ok: false,
+      problems: [{ index: 1, reason: expect.stringContaining('mapping[0] ("Email"') }],
+    });
+  });
+
   it('never throws on arbitrary input', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 3 }), (value) => {

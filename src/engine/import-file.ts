@@ -140,12 +140,69 @@ export interface ImportReport {
    * more than `MIRROR_MAX_REMOVED_SHARE` of the segment's known members are absent from it.
    */
   removalSkipped: string | null;
+  /** What was imported but will reach no audience as the file says (see `ImportWarning`); empty for most files. */
+  warnings: ImportWarning[];
   ledgerWrites: number;
   /**
    * What this call added, for counters that must not count a row twice: the report of a resumed import counts every
    * attempt, and a completed import sent again adds nothing.
    */
   thisCall: { accepted: number; excluded: Record<string, number> };
+}
+
+/**
+ * Something an import did as asked but that will not do what the file seems to mean; its rows are imported all the
+ * same. `segment_not_activated`: a `segment:<id>` column (CSV, Parquet) names a segment that no dataflow of the
+ * sandbox activates, so the memberships it holds are kept with the profiles but reach no audience (a typo in the id,
+ * or a segment not activated yet).
+ */
+export interface ImportWarning {
+  code: 'segment_not_activated';
+  /** The segment ids, as the columns name them. */
+  segmentIds: string[];
+  /** Where: the header columns, as the file names them. */
+  columns: string[];
+  /** What, and what to do. */
+  message: string;
+}
+
+/**
+ * The warning for the `segment:` columns of `layout` whose segment no dataflow of the sandbox activates (an audience
+ * of an active, paused or failed dataflow, not being removed), or none.
+ */
+export function unactivatedSegmentWarnings(
+  layout: CsvProfileLayout,
+  context: SandboxContext,
+): ImportWarning[] {
+  const activated = new Set(context.dataflows.flatMap((d) => d.audiences.map((a) => a.segmentId)));
+  const missing: Array<{ segmentId: string; column: string }> = [];
+  layout.columns.forEach((column, index) => {
+    if (column.kind !== 'segment' || activated.has(column.segmentId)) return;
+    missing.push({ segmentId: column.segmentId, column: String(layout.header[index] ?? '').trim() });
+  });
+  if (missing.length === 0) return [];
+  const ids = [...new Set(missing.map((m) => m.segmentId))];
+  const one = ids.length === 1;
+  // The likeliest reason: the id differs from an activated one only in case (ids are matched exactly).
+  const lower = new Map([...activated].map((id) => [id.toLowerCase(), id]));
+  const near = ids.flatMap((id) => {
+    const match = lower.get(id.toLowerCase());
+    return match === undefined ? [] : [`"${id}" is not "${match}", which is activated (ids match exactly)`];
+  });
+  return [
+    {
+      code: 'segment_not_activated',
+      segmentIds: ids,
+      columns: missing.map((m) => m.column),
+      message:
+        `No dataflow of this sandbox activates segment${one ? '' : 's'} ${ids.join(', ')} ` +
+        `(column${missing.length === 1 ? '' : 's'} ${missing.map((m) => `"${m.column}"`).join(', ')}): ` +
+        `the rows were imported, but the memberships ${missing.length === 1 ? 'that column holds' : 'those columns hold'} ` +
+        `reach no audience${near.length > 0 ? `. ${near.join('; ')}` : ''}. Activate ${one ? 'it' : 'them'} ` +
+        `(tca dataflows update <dataflow> --add-segment ${ids.join(' ')}, or PATCH /api/v1/dataflows/:id), ` +
+        'or name the segment ids the dataflows activate in the header, then import the file again',
+    },
+  ];
 }
 
 /**
@@ -861,6 +918,8 @@ export async function importProfiles(
     Math.max(10, rt.tuning.importStaleMs / 4),
   );
   heartbeat.unref();
+  // The header of a CSV or Parquet file, once read: its segment columns are checked against the activations.
+  let csvLayout: CsvProfileLayout | null = null;
   try {
     if (format === 'csv' || format === 'parquet') {
       const csv = {
@@ -889,6 +948,7 @@ export async function importProfiles(
       }
       if (layout !== null && records.length > 0) await send({ ...csv, layout, records }, records.length);
       while (inFlight.length > 0) await writeNext();
+      csvLayout = layout;
       if (fatal) {
         report.rowsRead += 1;
         reject(fatal);
@@ -933,6 +993,7 @@ export async function importProfiles(
       if (report.removalSkipped === null)
         await removeAbsent(rt, context, options.segmentId!, importId, report);
     }
+    report.warnings = csvLayout === null ? [] : unactivatedSegmentWarnings(csvLayout, context);
     await finishImport(rt, claim, { status: 'complete', report });
   } catch (error) {
     const cutOff = error instanceof EngineError && error.code === 'source_failed';

@@ -289,7 +289,9 @@ type ImportRow = {
 /** A stored report, with the fields added since it was written at their defaults. */
 function storedReport(text: string): ImportReport | null {
   const report = JSON.parse(text) as ImportReport | null;
-  return report && { ...report, removalSkipped: report.removalSkipped ?? null };
+  return (
+    report && { ...report, removalSkipped: report.removalSkipped ?? null, warnings: report.warnings ?? [] }
+  );
 }
 
 function viewOf(row: ImportRow, now: number, staleMs: number): ImportView {
@@ -339,6 +341,7 @@ export function emptyReport(
     removed: 0,
     truncated: false,
     removalSkipped: null,
+    warnings: [],
     ledgerWrites: 0,
     thisCall: { accepted: 0, excluded: {} },
   };

@@ -88,7 +88,7 @@ import type { EngineXClient } from './x-port.ts';
 export type { AudienceDeliveryReport } from './delivery.ts';
 export type { DeliveryOutlook } from './outlook.ts';
 export type { DeadLetter, DeadLetterSelection } from './dead-letters.ts';
-export type { ImportFormat, ImportOptions, ImportReport } from './import-file.ts';
+export type { ImportFormat, ImportOptions, ImportReport, ImportWarning } from './import-file.ts';
 export type { ImportStatus, ImportView } from './import-progress.ts';
 export type { ProfileKeySettings, RekeyFinish } from './identity-settings.ts';
 export { isScheduleActive } from './schedule.ts';

@@ -295,6 +295,7 @@ export function createApp(options: AppOptions): ServiceApp {
         if (details.length > 0) throw invalidRequest(details);
 
         let status = r.status;
+        let changed = true;
         const result = await r.handler({
           params,
           query,
@@ -308,12 +309,17 @@ export function createApp(options: AppOptions): ServiceApp {
           setStatus: (s) => {
             status = s;
           },
+          unchanged: () => {
+            changed = false;
+          },
         });
-        await audit(
-          status,
-          [...sent, ...Object.keys(c.req.query()).map((name) => `?${name}`)],
-          (params as { id?: string }).id ?? createdId(result),
-        );
+        // A request that changed nothing is no change to record.
+        if (changed)
+          await audit(
+            status,
+            [...sent, ...Object.keys(c.req.query()).map((name) => `?${name}`)],
+            (params as { id?: string }).id ?? createdId(result),
+          );
         if (r.response === null) return c.body(null, status as 204);
         if (options.validateResponses) {
           const check = r.response.safeParse(result);

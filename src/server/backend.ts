@@ -88,7 +88,14 @@ export interface TokenRecord {
 }
 
 /** Outcome of a write that domain rules may refuse: every problem at once, as `{ path, reason }`. */
-export type Checked<T> = { ok: true; value: T } | { ok: false; problems: ErrorDetail[] };
+export type Checked<T> =
+  | {
+      ok: true;
+      value: T;
+      /** The request matched what is stored: nothing was written (no `updatedAt` moved), `value` is as it was. */
+      unchanged?: boolean;
+    }
+  | { ok: false; problems: ErrorDetail[] };
 
 export interface IngestOutcome {
   /** Items in the body. */

@@ -26,7 +26,8 @@ export const domainRules: DomainRules = {
     return r.ok ? { ok: true } : { ok: false, reason: r.message };
   },
   checkMapping(rows) {
-    const r = validateMapping(rows);
+    // A reason naming another row names it by its JSON path, as the details' paths do.
+    const r = validateMapping(rows, { rowName: (index) => `mapping[${index}]` });
     if (r.ok) return [];
     return r.problems.map((p) => ({
       path: p.index < 0 ? '' : `[${p.index}]${p.field === 'rows' ? '' : `.${p.field}`}`,

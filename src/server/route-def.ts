@@ -30,6 +30,11 @@ export interface HandlerContext<P, Q, B> {
   headers: Headers;
   /** Lets a handler pick the response status when the route allows several (e.g. 200 vs 202). */
   setStatus(status: number): void;
+  /**
+   * Says the request changed nothing (a PATCH of what is stored already): it answers as usual, but no audit event is
+   * recorded, since the trail lists changes.
+   */
+  unchanged(): void;
 }
 
 /** One line of the route table. */

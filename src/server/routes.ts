@@ -59,6 +59,21 @@ function valid<T>(result: Checked<T> | undefined, what: string, id: string): T {
   return r.value;
 }
 
+/**
+ * `valid` for a change: a result that changed nothing (the request matched what is stored) answers the resource as it
+ * is, and tells the app so (`unchanged`), which records no audit event for it.
+ */
+function validChange<T>(
+  result: Checked<T> | undefined,
+  what: string,
+  id: string,
+  ctx: { unchanged(): void },
+): T {
+  const value = valid(result, what, id);
+  if (result?.ok && result.unchanged === true) ctx.unchanged();
+  return value;
+}
+
 export interface RouteOptions {
   maxIngestItems: number;
 }
@@ -472,11 +487,12 @@ export function buildRoutes(options: RouteOptions): Route[] {
       },
       status: 200,
       response: S.DestinationSchema,
-      handler: async ({ principal, backend, params, body }) =>
-        valid(
+      handler: async ({ principal, backend, params, body, unchanged }) =>
+        validChange(
           await backend.destinations.update(principal.sandboxId, params.id, body),
           'Destination',
           params.id,
+          { unchanged },
         ),
     }),
     route({
@@ -642,8 +658,13 @@ export function buildRoutes(options: RouteOptions): Route[] {
       body: S.SegmentPatchSchema,
       status: 200,
       response: S.SegmentSchema,
-      handler: async ({ principal, backend, params, body }) =>
-        valid(await backend.segments.update(principal.sandboxId, params.id, body), 'Segment', params.id),
+      handler: async ({ principal, backend, params, body, unchanged }) =>
+        validChange(
+          await backend.segments.update(principal.sandboxId, params.id, body),
+          'Segment',
+          params.id,
+          { unchanged },
+        ),
     }),
     route({
       method: 'DELETE',
@@ -718,8 +739,13 @@ export function buildRoutes(options: RouteOptions): Route[] {
       body: S.DataflowPatchSchema,
       status: 200,
       response: S.DataflowSchema,
-      handler: async ({ principal, backend, params, body }) =>
-        valid(await backend.dataflows.update(principal.sandboxId, params.id, body), 'Dataflow', params.id),
+      handler: async ({ principal, backend, params, body, unchanged }) =>
+        validChange(
+          await backend.dataflows.update(principal.sandboxId, params.id, body),
+          'Dataflow',
+          params.id,
+          { unchanged },
+        ),
     }),
     route({
       method: 'DELETE',

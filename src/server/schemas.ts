@@ -1149,6 +1149,21 @@ export const ImportReportSchema = z
       description:
         'Mirror mode read the whole file but removed nobody, and why: more than 5% of its rows were rejected (each may be a member)',
     }),
+    warnings: z
+      .array(
+        z.object({
+          code: z.enum(['segment_not_activated']),
+          segmentIds: z.array(z.string()),
+          columns: z
+            .array(z.string())
+            .meta({ description: 'The header columns it is about, as the file names them' }),
+          message: z.string().meta({ description: 'What, and what to do' }),
+        }),
+      )
+      .meta({
+        description:
+          'What was imported but will not reach an audience as the file seems to mean; the rows are imported all the same. `segment_not_activated`: `segment:<id>` columns (CSV, Parquet) naming segments no dataflow of the sandbox activates',
+      }),
   })
   .meta({ id: 'ImportReport' });
 

@@ -246,6 +246,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     return r.ok ? [] : [{ path, reason: r.reason }];
   };
 
+  type MappingRowInput = { sourceType: string; source: string; target: string; applyTransformation: boolean };
   type AudienceInput = {
     segmentId: string;
     mappingName?: string | undefined;
@@ -484,6 +485,55 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     ttlDays: a.ttlDays ?? null,
     removeMembersAtEnd: a.removeMembersAtEnd ?? false,
   });
+
+  /** Whether every setting a dataflow PATCH sends holds the value stored: then it would change nothing. */
+  const dataflowPatchIsNoop = (
+    current: Dataflow,
+    patch: {
+      name?: string | undefined;
+      mapping?: readonly MappingRowInput[] | undefined;
+      audiences?: readonly AudienceInput[] | undefined;
+      maxBatchAgeSeconds?: number | undefined;
+      noDataAlertHours?: number | null | undefined;
+      onAudienceRemoval?: string | undefined;
+      status?: string | undefined;
+    },
+    /** The audiences it activates now, by segment. */
+    live: ReadonlyMap<string, Audience>,
+    segments: ReadonlyMap<string, Segment>,
+  ): boolean => {
+    const rowText = (rows: readonly MappingRowInput[]) =>
+      JSON.stringify(rows.map((r) => [r.sourceType, r.source, r.target, r.applyTransformation]));
+    if (patch.name !== undefined && patch.name.trim() !== current.name) return false;
+    if (patch.mapping !== undefined && rowText(patch.mapping) !== rowText(current.mapping)) return false;
+    if (patch.maxBatchAgeSeconds !== undefined && patch.maxBatchAgeSeconds !== current.maxBatchAgeSeconds)
+      return false;
+    if (patch.noDataAlertHours !== undefined && patch.noDataAlertHours !== current.noDataAlertHours)
+      return false;
+    if (patch.onAudienceRemoval !== undefined && patch.onAudienceRemoval !== current.onAudienceRemoval)
+      return false;
+    if (
+      patch.status !== undefined &&
+      (patch.status !== current.status ||
+        current.statusReason !== (patch.status === 'paused' ? 'paused by a user' : null))
+    )
+      return false;
+    if (patch.audiences === undefined) return true;
+    // The same segments (each listed once: checked before), each with the settings it sends as stored.
+    if (patch.audiences.length !== live.size) return false;
+    return patch.audiences.every((w) => {
+      const a = live.get(w.segmentId);
+      if (!a) return false;
+      const f = audienceFields(w, segments.get(w.segmentId));
+      return (
+        (w.mappingName === undefined || f.mappingName === a.mappingName) &&
+        (w.startDate === undefined || f.startDate === a.startDate) &&
+        (w.endDate === undefined || f.endDate === a.endDate) &&
+        (w.ttlDays === undefined || f.ttlDays === a.ttlDays) &&
+        (w.removeMembersAtEnd === undefined || f.removeMembersAtEnd === a.removeMembersAtEnd)
+      );
+    });
+  };
 
   const silenceView = (silence: AlertSilence): AlertSilenceView => {
     const at = now();
@@ -923,6 +973,28 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               })),
             );
         }
+        // A patch of what is stored already (`{}`, say) writes nothing: `updatedAt` stays, and no change is recorded.
+        // Credentials sent are saved again and checked whatever they are, so they are always a change.
+        const same = (sent: unknown, stored: unknown) => JSON.stringify(sent) === JSON.stringify(stored);
+        const unchanged =
+          patch.credentials === undefined &&
+          (patch.name === undefined || patch.name.trim() === current.name) &&
+          (patch.description === undefined || patch.description === (current.description ?? '')) &&
+          (patch.accountId === undefined || patch.accountId === current.accountId) &&
+          (patch.apiBaseUrl === undefined || patch.apiBaseUrl === current.apiBaseUrl) &&
+          (patch.marketingActions === undefined || same(patch.marketingActions, current.marketingActions)) &&
+          (patch.alertWebhookUrl === undefined || patch.alertWebhookUrl === current.alertWebhookUrl) &&
+          (patch.alertWebhookFormat === undefined ||
+            patch.alertWebhookFormat === current.alertWebhookFormat) &&
+          (patch.alertEmailTo === undefined ||
+            same(alertEmailTo(patch.alertEmailTo), current.alertEmailTo)) &&
+          (patch.alertTypes === undefined || same(alertTypes(patch.alertTypes), current.alertTypes)) &&
+          (patch.alertPagerDutyRoutingKey === undefined ||
+            (patch.alertPagerDutyRoutingKey === null
+              ? !current.hasAlertPagerDutyKey
+              : (await store.destinations.getAlertPagerDutyKey(sandboxId, id)) ===
+                patch.alertPagerDutyRoutingKey));
+        if (unchanged) return { ok: true, unchanged: true, value: await destinationView(current) };
         const connection = {
           ...(patch.accountId !== undefined && patch.accountId !== current.accountId
             ? { accountId: patch.accountId }
@@ -1205,6 +1277,13 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
               await enforcePolicies(sandboxId, destination.marketingActions, [next], () => 'labels');
           }
         }
+        // A patch of what is stored already (`{}`, say) writes nothing: `updatedAt` stays, and no change is recorded.
+        if (
+          (patch.name === undefined || patch.name.trim() === current.name) &&
+          (patch.description === undefined || patch.description === (current.description ?? '')) &&
+          (labels === undefined || labels.labels.join('\u0000') === current.labels.join('\u0000'))
+        )
+          return { ok: true, unchanged: true, value: await segmentView(current) };
         const s = await store.segments.update(sandboxId, id, {
           ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),
           ...(patch.description !== undefined ? { description: patch.description } : {}),
@@ -1339,6 +1418,14 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
             patch.mapping,
             (i) => `mapping[${i}].source`,
           );
+        // A patch of what is stored already (`{}`, or the audiences it activates sent back as they are, which is
+        // what adding a segment it activates comes to) writes nothing: `updatedAt` stays, and no change is recorded.
+        if (dataflowPatchIsNoop(current, patch, live, segments))
+          return {
+            ok: true,
+            unchanged: true,
+            value: await dataflowView(current, await store.audiences.list(sandboxId, { dataflowId: id })),
+          };
         const updated = await store.transaction(async (tx) => {
           const d = await tx.dataflows.update(sandboxId, id, {
             ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),

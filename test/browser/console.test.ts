@@ -715,10 +715,11 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   it('imports a CSV file from the Import tab and shows its report', { timeout: 120_000 }, async () => {
     await page.getByRole('link', { name: 'Import a file' }).click();
     const csv = [
-      'profile_key,email,segment:seg-buyers',
-      'crm-901,file.buyer1@example.com,1',
-      'crm-902,file.buyer2@example.com,yes',
-      'crm-903,file.buyer3@example.com,perhaps',
+      // The last column names a segment no dataflow activates (a typo): imported, with a warning saying so.
+      'profile_key,email,segment:seg-buyers,segment:seg-buyerz',
+      'crm-901,file.buyer1@example.com,1,0',
+      'crm-902,file.buyer2@example.com,yes,0',
+      'crm-903,file.buyer3@example.com,perhaps,0',
     ].join('\n');
     await page
       .getByLabel('File', { exact: true })
@@ -729,6 +730,10 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await expectText(page.getByTestId('import-accepted'), '2');
     await expectText(page.getByTestId('import-rejected'), '1');
     await expectText(page.getByTestId('import-key'), 'Import key console:');
+    await expectText(
+      page.getByTestId('import-warning'),
+      /No dataflow of this sandbox activates segment seg-buyerz/,
+    );
     // The bad row is named by its line in the file.
     await expectText(page.locator('main table'), '4');
     await shot(page, '15-dataflow-import');
@@ -894,6 +899,32 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
         '/imports/nightly-crm',
       );
       expect(done).toMatchObject({ status: 'complete', rowsCommitted: 25_000, attempts: 2 });
+
+      // A file refused at its header wrote nothing: it is listed as stopped, and no Resume is offered for it.
+      await page.getByLabel('File', { exact: true }).setInputFiles({
+        name: 'no-key.csv',
+        mimeType: 'text/csv',
+        buffer: Buffer.from('email,segment:seg-archive\nno.key@example.com,1\n'),
+      });
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await expectText(
+        page.getByRole('alert').filter({ hasText: 'was not imported' }),
+        'a "profile_key" column is required',
+      );
+      const [refused] = (
+        await callApi<{ imports: { key: string; status: string; rowsCommitted: number }[] }>(
+          stack,
+          'GET',
+          '/imports?limit=1',
+        )
+      ).imports;
+      expect(refused).toMatchObject({ status: 'failed', rowsCommitted: 0 });
+      const refusedRow = page.getByTestId('recent-imports').locator('tr', { hasText: refused!.key });
+      await expectText(refusedRow, 'Stopped by an error');
+      await expectText(refusedRow, 'Nothing to resume: no row was written');
+      expect(await refusedRow.getByRole('button', { name: 'Resume…' }).count()).toBe(0);
+      expect(await page.getByTestId('import-stopped').count()).toBe(0);
+      await shot(page, '15b-dataflow-import-refused-header');
     },
   );
 
@@ -2014,6 +2045,110 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
           .getByLabel('Mapping name')
           .inputValue(),
       ).toBe('Growing no onsite');
+    },
+  );
+
+  it(
+    'lists the segments with their known members and dataflows, and deletes one no dataflow activates',
+    { timeout: 120_000 },
+    async () => {
+      // Three members of a segment no dataflow activates; another segment with none.
+      await callApi(stack, 'POST', '/segments', { id: 'seg-sized', name: 'Sized segment' });
+      await callApi(stack, 'POST', '/segments', {
+        id: 'seg-doomed',
+        name: 'Doomed segment',
+        description: 'Registered by mistake',
+      });
+      await callApi(stack, 'POST', '/ingest/profiles', [
+        profile('seg-sized', 'sized.1@example.com'),
+        profile('seg-sized', 'sized.2@example.com'),
+        profile('seg-sized', 'sized.3@example.com'),
+      ]);
+      const preview = await callApi<{ segments: { segmentId: string; profiles: number }[] }>(
+        stack,
+        'GET',
+        '/consent-policies/preview?segmentIds=seg-buyers',
+      );
+      const buyers = preview.segments.find((s) => s.segmentId === 'seg-buyers')!.profiles;
+      expect(buyers).toBeGreaterThan(20);
+
+      // The activation wizard's segment step shows each segment's known members; the service knows none of a
+      // segment from another origin, and its tooltip says why.
+      const { items: connections } = await callApi<{ items: { id: string }[] }>(
+        stack,
+        'GET',
+        '/destinations',
+      );
+      await openSignedIn(`#/activate/${connections[0]!.id}`);
+      await page.getByRole('heading', { name: 'Select segments' }).waitFor();
+      const sizeIn = (name: string) => page.locator('tr', { hasText: name }).getByTestId('segment-size');
+      await expectText(sizeIn('Sized segment'), /^3$/);
+      await expectText(sizeIn('Frequent buyers'), new RegExp(`^${buyers.toLocaleString('en-US')}$`));
+      await expectText(sizeIn('CRM list upload'), /^—$/);
+      expect(await sizeIn('CRM list upload').getAttribute('title')).toMatch(
+        /Segmentation Service \(ups\) segments only/,
+      );
+      expect(await sizeIn('Sized segment').getAttribute('title')).toMatch(/^Known members/);
+      await shot(page, '28-activate-segment-sizes');
+
+      // The Segments page, from the main navigation.
+      await page.getByRole('link', { name: 'Segments', exact: true }).click();
+      await page.getByRole('heading', { name: 'Segments', level: 1 }).waitFor();
+      expect(
+        await page
+          .getByRole('navigation', { name: 'Main' })
+          .getByRole('link', { name: 'Segments' })
+          .getAttribute('aria-current'),
+      ).toBe('page');
+      const table = page.getByRole('table', { name: 'Segments' });
+      const rowOf = (name: string) => table.locator('tbody tr', { hasText: name });
+      await expectText(rowOf('Sized segment').getByTestId('segment-size'), /^3$/);
+      await expectText(rowOf('Doomed segment').getByTestId('segment-size'), /^0$/);
+      await expectText(rowOf('Doomed segment'), 'seg-doomed');
+      await expectText(rowOf('Doomed segment'), 'Registered by mistake');
+      await expectText(rowOf('Doomed segment').getByTestId('activated-by'), 'No dataflow');
+      await expectText(rowOf('CRM list upload'), 'Custom upload (custom_upload)');
+      await expectText(rowOf('CRM list upload').getByTestId('segment-size'), /^—$/);
+      const activatedBy = rowOf('Frequent buyers').getByTestId('activated-by');
+      await expectText(activatedBy, 'Acme US retargeting');
+      await expectText(activatedBy, 'Growing flow');
+      await shot(page, '29-segments');
+
+      // A segment dataflows activate is not deleted: the refusal names each of them.
+      const buyersRow = rowOf('Frequent buyers');
+      await buyersRow.getByRole('button', { name: 'Delete Frequent buyers' }).click();
+      await page
+        .getByRole('group', { name: 'Delete Frequent buyers' })
+        .getByRole('button', { name: 'Confirm delete Frequent buyers' })
+        .click();
+      const refusal = buyersRow.getByRole('alert');
+      await expectText(refusal, '“Frequent buyers” was not deleted: dataflows activate it.');
+      await expectText(refusal, 'Activated by dataflow Acme US retargeting (active)');
+      await expectText(refusal, 'Activated by dataflow Growing flow');
+      expect(await refusal.getByRole('link', { name: 'Acme US retargeting' }).getAttribute('href')).toBe(
+        `#/dataflows/${dataflowId}/settings`,
+      );
+      await shot(page, '30-delete-segment-refused');
+      await refusal.getByRole('button', { name: 'Dismiss' }).click();
+      const segmentIds = async () =>
+        (await callApi<{ items: { id: string }[] }>(stack, 'GET', '/segments')).items.map((s) => s.id);
+      expect(await segmentIds()).toContain('seg-buyers');
+
+      // One no dataflow activates is deleted once confirmed; a cancelled delete changes nothing.
+      const doomed = rowOf('Doomed segment');
+      await doomed.getByRole('button', { name: 'Delete Doomed segment' }).click();
+      await page
+        .getByRole('group', { name: 'Delete Doomed segment' })
+        .getByRole('button', { name: 'Cancel' })
+        .click();
+      expect(await segmentIds()).toContain('seg-doomed');
+      await doomed.getByRole('button', { name: 'Delete Doomed segment' }).click();
+      await page
+        .getByRole('group', { name: 'Delete Doomed segment' })
+        .getByRole('button', { name: 'Confirm delete Doomed segment' })
+        .click();
+      await doomed.waitFor({ state: 'detached' });
+      expect(await segmentIds()).not.toContain('seg-doomed');
     },
   );
 });

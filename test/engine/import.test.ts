@@ -166,6 +166,56 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h!.emulator, xId)).toEqual(emails([2, 3, 4]));
     });
 
+    it('warns of segment columns no dataflow activates, naming them, and imports their rows all the same', async () => {
+      const { audience, dir } = await prepare();
+      const file = join(dir, 'unactivated.csv');
+      // Segment ids are matched exactly: Seg is not the activated seg (column names alone are read without case).
+      writeFileSync(
+        file,
+        'profile_key,email,segment:Seg,segment:aam/legacy\nk1,u1@x.com,1,1\nk2,u2@x.com,,0\n',
+      );
+      const report = await h!.engine.importFile(file, { sandboxId: 'prod', key: 'unactivated' });
+      expect(report).toMatchObject({ format: 'csv', rowsRead: 2, accepted: 2, rejectedCount: 0 });
+      expect(report.warnings).toEqual([
+        {
+          code: 'segment_not_activated',
+          segmentIds: ['Seg', 'legacy'],
+          columns: ['segment:Seg', 'segment:aam/legacy'],
+          message:
+            'No dataflow of this sandbox activates segments Seg, legacy (columns "segment:Seg", "segment:aam/legacy"): ' +
+            'the rows were imported, but the memberships those columns hold reach no audience. "Seg" is not "seg", ' +
+            'which is activated (ids match exactly). Activate them (tca dataflows update <dataflow> --add-segment Seg ' +
+            'legacy, or PATCH /api/v1/dataflows/:id), or name the segment ids the dataflows activate in the header, ' +
+            'then import the file again',
+        },
+      ]);
+      // Kept with the report: the same import asked for again answers it with its warnings.
+      const replayed = await h!.engine.importFile(file, { sandboxId: 'prod', key: 'unactivated' });
+      expect(replayed).toMatchObject({ replayed: true, warnings: report.warnings });
+
+      // A Parquet file is read as the same columns.
+      const { parquet } = writeParquetAndCsv(
+        join(dir, 'columns'),
+        ['profile_key', 'email', 'segment:seg', 'segment:nobody'],
+        [['k3', 'u3@x.com', '1', '1']],
+      );
+      const fromParquet = await h!.engine.importFile(parquet, { sandboxId: 'prod' });
+      expect(fromParquet).toMatchObject({ format: 'parquet', accepted: 1 });
+      expect(fromParquet.warnings).toMatchObject([{ segmentIds: ['nobody'], columns: ['segment:nobody'] }]);
+      // Every segment column activated, or no segment columns (NDJSON): nothing to say.
+      const activated = join(dir, 'activated.csv');
+      writeFileSync(activated, 'profile_key,email,segment:seg\nk4,u4@x.com,1\n');
+      expect((await h!.engine.importFile(activated, { sandboxId: 'prod' })).warnings).toEqual([]);
+      const ndjson = join(dir, 'members.ndjson');
+      writeFileSync(ndjson, `${JSON.stringify(profile(5))}\n`);
+      expect((await h!.engine.importFile(ndjson, { sandboxId: 'prod' })).warnings).toEqual([]);
+      // The activated segment's members arrive as before; the others' memberships reach no audience.
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([3, 4, 5]),
+      );
+    });
+
     it('removes nobody when a mirror file leaves out nearly all of the segment, unless told it may', async () => {
       const { audience, dir } = await prepare();
       const all = join(dir, 'all.csv');

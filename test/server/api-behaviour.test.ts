@@ -140,6 +140,69 @@ describe('errors', () => {
     expect(paths.some((p) => p.startsWith('mapping[0]'))).toBe(true);
   });
 
+  it('refuses a mapping that maps the same source to the same target twice, naming both rows, and saves nothing', async () => {
+    const email = { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true };
+    const before = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
+    // Namespaces are read without case at ingest: Email and email are the same source.
+    const created = await t.call('POST', '/api/v1/dataflows', {
+      token: t.adminToken,
+      body: {
+        name: 'Twice',
+        destinationId,
+        mapping: [email, { ...email, source: 'email' }],
+        audiences: [{ segmentId: SEG }],
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(400);
+    expect(created.body.error).toMatchObject({
+      code: 'validation_failed',
+      details: [
+        {
+          path: 'mapping[1].source',
+          reason:
+            'maps the namespace "email" to email again: mapping[0] ("Email" → email) already does (namespace names ' +
+            'match without regard to case). Remove one of the two rows',
+        },
+      ],
+    });
+    const after = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
+    expect(after.body.items).toHaveLength(before.body.items.length);
+
+    // An update of the mapping gets the same rule; the stored mapping stays as it was.
+    const flow = await createDataflow('Mapped once', [{ segmentId: SEG }]);
+    expect(flow.status, JSON.stringify(flow.body)).toBe(201);
+    const crm = {
+      sourceType: 'attribute',
+      source: 'crm.id',
+      target: 'partner_user_id',
+      applyTransformation: false,
+    };
+    const updated = await t.call('PATCH', `/api/v1/dataflows/${flow.body.id}`, {
+      token: t.adminToken,
+      body: { mapping: [email, crm, { ...email }, crm] },
+    });
+    expect(updated.status, JSON.stringify(updated.body)).toBe(400);
+    expect(updated.body.error.details).toEqual([
+      {
+        path: 'mapping[2].source',
+        reason: expect.stringContaining('mapping[0] ("Email" → email) already does.'),
+      },
+      {
+        path: 'mapping[3].source',
+        reason: expect.stringContaining('maps the attribute "crm.id" to partner_user_id again: mapping[1]'),
+      },
+    ]);
+    const unchanged = await t.call('GET', `/api/v1/dataflows/${flow.body.id}`, { token: t.adminToken });
+    expect(unchanged.body.mapping).toEqual([email]);
+    expect(unchanged.body.updatedAt).toBe(flow.body.updatedAt);
+    // Attribute paths are read exactly: crm.id and crm.ID are two fields.
+    const distinct = await t.call('PATCH', `/api/v1/dataflows/${flow.body.id}`, {
+      token: t.adminToken,
+      body: { mapping: [email, crm, { ...crm, source: 'crm.ID' }] },
+    });
+    expect(distinct.status, JSON.stringify(distinct.body)).toBe(200);
+  });
+
   it('refuses dates that are not on the calendar, naming the field, and creates nothing', async () => {
     const before = await t.call('GET', '/api/v1/dataflows', { token: t.adminToken });
     const r = await createDataflow('Impossible dates', [

@@ -185,6 +185,33 @@ describe('tca CLI', () => {
       ['cli-seg', '2099-12-31'],
       ['cli-seg-2', null],
     ]);
+    // A segment it activates already is not added again: said so, nothing written, nothing recorded as a change.
+    const trail = async () =>
+      (await t.call('GET', `/api/v1/audit-events?target=${dataflowId}`, { token: t.adminToken })).body.items
+        .length as number;
+    const recorded = await trail();
+    const again = await tca(['dataflows', 'update', dataflowId, '--add-segment', 'cli-seg-2', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(
+      `${dataflowId} already activates cli-seg-2: not added again, nothing to change for it`,
+    );
+    expect(again.stderr).toContain(`Nothing changed: ${dataflowId} is as it was`);
+    expect(JSON.parse(again.stdout)).toEqual(updated);
+    // With settings it already has, the service answers the dataflow as it was (its updatedAt stays).
+    const sameName = await tca([
+      'dataflows',
+      'update',
+      dataflowId,
+      '--add-segment',
+      'cli-seg',
+      '--name',
+      'CLI flow, renamed',
+      '--json',
+    ]);
+    expect(sameName.code, sameName.stderr).toBe(0);
+    expect(sameName.stderr).toContain(`Nothing changed: ${dataflowId} already had these settings`);
+    expect(JSON.parse(sameName.stdout).updatedAt).toBe(updated.updatedAt);
+    expect(await trail()).toBe(recorded);
     const unknown = await tca(['dataflows', 'update', dataflowId, '--remove-segment', 'nope']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('does not activate nope (it activates cli-seg, cli-seg-2)');
@@ -725,6 +752,31 @@ describe('tca CLI', () => {
     expect(r.stdout).toContain('  line 12: Quote Not Closed');
     const key = /Import key: (\S+)/.exec(r.stdout)![1]!;
     expect((await tca(['imports', 'show', key])).stdout).toContain('Reading stopped at line 12');
+  });
+
+  it('warns of a segment column no dataflow activates, and imports its rows all the same', async () => {
+    const file = join(t.dir, 'unactivated.csv');
+    const rows = Array.from({ length: 3 }, (_, i) => `${csvRow(i)},1`);
+    await writeFile(file, [`${CSV_HEADER},segment:cli-nobody`, ...rows].join('\n') + '\n');
+    const r = await tca(['import', file, '--dataflow', dataflowId, '--key-namespace', 'ECID']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Accepted: 3');
+    expect(r.stderr).toContain(
+      'warning: No dataflow of this sandbox activates segment cli-nobody (column "segment:cli-nobody"): the rows ' +
+        'were imported, but the memberships that column holds reach no audience. Activate it ' +
+        '(tca dataflows update <dataflow> --add-segment cli-nobody',
+    );
+    const json = await tca(['import', file, '--dataflow', dataflowId, '--key-namespace', 'ECID', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      replayed: true,
+      warnings: [
+        { code: 'segment_not_activated', segmentIds: ['cli-nobody'], columns: ['segment:cli-nobody'] },
+      ],
+    });
+    const key = /Import key: (\S+)/.exec(r.stdout)![1]!;
+    expect((await tca(['imports', 'show', key])).stderr).toContain(
+      'warning: No dataflow of this sandbox activates segment cli-nobody',
+    );
   });
 
   it('lists and shows the profiles an import read, not the blank lines between them', async () => {

@@ -117,6 +117,29 @@ describe('POST /api/v1/imports', () => {
     expect(r.body.rejected[0].line).toBe(3);
   });
 
+  it('warns of a segment column no dataflow of the sandbox activates, and imports its rows all the same', async () => {
+    const text = `profile_key,email,segment:${SEG},segment:seg-typo\ncrm-9100,Zoë.9100@Example.com,1,1\n`;
+    const r = await upload('', text, 'text/csv', 'unactivated-column');
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ rowsRead: 1, accepted: 1, rejectedCount: 0 });
+    expect(r.body.warnings).toEqual([
+      {
+        code: 'segment_not_activated',
+        segmentIds: ['seg-typo'],
+        columns: ['segment:seg-typo'],
+        message: expect.stringContaining(
+          'No dataflow of this sandbox activates segment seg-typo (column "segment:seg-typo"): the rows were imported',
+        ),
+      },
+    ]);
+    const stored = await t.call('GET', '/api/v1/imports/unactivated-column', { token: t.adminToken });
+    expect(stored.body.report.warnings).toEqual(r.body.warnings);
+    expect((await membersAtX()).has(emailHash(9100))).toBe(true);
+    // Every segment column activated: no warning.
+    const quiet = await upload('', `profile_key,email,segment:${SEG}\ncrm-9101,Zoë.9101@Example.com,1\n`);
+    expect(quiet.body.warnings).toEqual([]);
+  });
+
   it('takes NDJSON and JSON arrays by content type', async () => {
     const exportOf = (i: number) => ({
       identityMap: { CRMID: [{ id: `crm-${i}` }], Email: [{ id: `Zoë.${i}@Example.com` }] },

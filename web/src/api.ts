@@ -714,6 +714,8 @@ export function createApi(options: ApiOptions) {
     listSegments: async () => listOf<Segment>(await request('GET', '/segments')),
     createSegment: (input: { id: string; name: string; namespace?: string; description?: string }) =>
       request<Segment>('POST', '/segments', input),
+    /** Refused (409 `conflict`, a detail naming each) while a dataflow activates the segment. */
+    deleteSegment: (id: string) => request<void>('DELETE', `/segments/${enc(id)}`),
 
     listDataflows: async () => listOf<Dataflow>(await request('GET', '/dataflows')),
     getDataflow: (id: string) => request<Dataflow>('GET', `/dataflows/${enc(id)}`),

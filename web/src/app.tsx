@@ -6,6 +6,7 @@ import { ActivateWizard } from './pages/activate-wizard.tsx';
 import { Catalog } from './pages/catalog.tsx';
 import { ConnectWizard } from './pages/connect-wizard.tsx';
 import { Dataflows } from './pages/dataflows.tsx';
+import { Segments } from './pages/segments.tsx';
 import { Settings } from './pages/settings.tsx';
 import { SignIn } from './pages/sign-in.tsx';
 import { Loading } from './components/ui.tsx';
@@ -37,6 +38,7 @@ function useSessions() {
 
 const NAV: { label: string; route: Route; match: Route['page'][] }[] = [
   { label: 'Destinations', route: { page: 'catalog' }, match: ['catalog', 'connect', 'activate'] },
+  { label: 'Segments', route: { page: 'segments' }, match: ['segments'] },
   { label: 'Dataflows', route: { page: 'dataflows' }, match: ['dataflows', 'dataflow'] },
   { label: 'Settings', route: { page: 'settings' }, match: ['settings'] },
 ];
@@ -137,6 +139,8 @@ function Page({ route }: { route: Route }) {
       return <ConnectWizard {...(route.destinationId ? { destinationId: route.destinationId } : {})} />;
     case 'activate':
       return <ActivateWizard {...(route.destinationId ? { destinationId: route.destinationId } : {})} />;
+    case 'segments':
+      return <Segments />;
     case 'dataflows':
       return <Dataflows />;
     case 'dataflow':

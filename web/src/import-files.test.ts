@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { importBlob } from './import-files.ts';
+import { canResume, importBlob } from './import-files.ts';
 
 // The body the Import tab uploads for several parts of one export (Node's File and Blob are the browser's).
 
@@ -56,5 +56,17 @@ describe('importBlob', () => {
       'ndjson',
     );
     expect(await sent(blob)).toBe('{"a":1}\n{"b":2}\n{"c":3}\n');
+  });
+});
+
+describe('canResume', () => {
+  it('offers a resume only for an import that stopped after writing rows', () => {
+    expect(canResume({ status: 'interrupted', rowsCommitted: 20_000 })).toBe(true);
+    expect(canResume({ status: 'failed', rowsCommitted: 1 })).toBe(true);
+    // A CSV whose header was refused stops before its first batch: nothing to resume.
+    expect(canResume({ status: 'failed', rowsCommitted: 0 })).toBe(false);
+    expect(canResume({ status: 'interrupted', rowsCommitted: 0 })).toBe(false);
+    expect(canResume({ status: 'complete', rowsCommitted: 3 })).toBe(false);
+    expect(canResume({ status: 'running', rowsCommitted: 3 })).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { csvField, csvHeaderText } from '../../src/profile/csv-profile-row.ts';
-import { ApiError, type FileFormat } from './api.ts';
+import { ApiError, type FileFormat, type ImportRecord } from './api.ts';
 
 /*
  * What the Import tab uploads for the files picked. One file goes as it is (gzip stays compressed: the service
@@ -116,4 +116,13 @@ export async function importBlob(files: readonly File[], format: FileFormat): Pr
     parts.flatMap((p) => p.body),
     { type: 'text/csv' },
   );
+}
+
+/**
+ * Whether an import can be resumed: it stopped (interrupted, or failed) after writing rows, which a resume with the
+ * same file skips before going on. The service takes any stopped import's key again, but one that stopped before its
+ * first batch was written (a CSV header refused, say) has nothing to resume: importing the file again is the same.
+ */
+export function canResume(record: Pick<ImportRecord, 'status' | 'rowsCommitted'>): boolean {
+  return (record.status === 'interrupted' || record.status === 'failed') && record.rowsCommitted > 0;
 }

@@ -9,6 +9,7 @@ describe('hash routes', () => {
     expect(parseRoute('#/connect')).toEqual({ page: 'connect' });
     expect(parseRoute('#/connect/d%201')).toEqual({ page: 'connect', destinationId: 'd 1' });
     expect(parseRoute('#/activate/d1')).toEqual({ page: 'activate', destinationId: 'd1' });
+    expect(parseRoute('#/segments')).toEqual({ page: 'segments' });
     expect(parseRoute('#/dataflows')).toEqual({ page: 'dataflows' });
     expect(parseRoute('#/dataflows/df1')).toEqual({ page: 'dataflow', id: 'df1', tab: 'runs' });
     expect(parseRoute('#/dataflows/df1/errors?run=r%3A1')).toEqual({
@@ -22,6 +23,7 @@ describe('hash routes', () => {
 
   it('turns unknown paths into a not-found page', () => {
     expect(parseRoute('#/nowhere')).toEqual({ page: 'not-found', path: '/nowhere' });
+    expect(parseRoute('#/segments/seg-1')).toEqual({ page: 'not-found', path: '/segments/seg-1' });
     expect(parseRoute('#/dataflows/df1/bogus')).toEqual({ page: 'not-found', path: '/dataflows/df1/bogus' });
   });
 
@@ -31,6 +33,7 @@ describe('hash routes', () => {
       { page: 'connect' },
       { page: 'connect', destinationId: 'a/b' },
       { page: 'activate', destinationId: 'd1' },
+      { page: 'segments' },
       { page: 'dataflows' },
       { page: 'dataflow', id: 'df 1', tab: 'dead-letters' },
       { page: 'dataflow', id: 'df1', tab: 'import' },

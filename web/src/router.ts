@@ -17,6 +17,7 @@ export type Route =
   | { page: 'catalog' }
   | { page: 'connect'; destinationId?: string }
   | { page: 'activate'; destinationId?: string }
+  | { page: 'segments' }
   | { page: 'dataflows' }
   | { page: 'dataflow'; id: string; tab: DataflowTab; runId?: string }
   | { page: 'settings' }
@@ -38,6 +39,7 @@ export function parseRoute(hash: string): Route {
   if (head === 'activate' && parts.length <= 2) {
     return second ? { page: 'activate', destinationId: second } : { page: 'activate' };
   }
+  if (head === 'segments' && parts.length === 1) return { page: 'segments' };
   if (head === 'dataflows' && parts.length === 1) return { page: 'dataflows' };
   if (head === 'dataflows' && second && parts.length <= 3) {
     const tab = (DATAFLOW_TABS as readonly string[]).includes(third ?? '') ? (third as DataflowTab) : 'runs';
@@ -58,6 +60,8 @@ export function formatRoute(route: Route): string {
       return route.destinationId ? `#/connect/${enc(route.destinationId)}` : '#/connect';
     case 'activate':
       return route.destinationId ? `#/activate/${enc(route.destinationId)}` : '#/activate';
+    case 'segments':
+      return '#/segments';
     case 'dataflows':
       return '#/dataflows';
     case 'dataflow':

@@ -30,6 +30,7 @@ interface Dataflow {
     removeMembersAtEnd?: boolean;
   }>;
   noDataAlertHours?: number | null;
+  updatedAt?: string;
 }
 
 /** A `--file` request body: the JSON object in the file, or a usage error naming the file. */
@@ -192,7 +193,10 @@ export function registerDataflowsCommand(program: Command): void {
       .option('--max-batch-age <seconds>', 'aggregation window, 60–28800', wholeNumber(60, 28_800))
       .option('--alert-no-data <hours>', `${NO_DATA_ALERT_HELP}; \`none\` stops it`)
       .option('--map <row...>', 'mapping rows, replacing the mapping (as for create)')
-      .option('--add-segment <id...>', 'segments to activate too (mapping name = segment name)')
+      .option(
+        '--add-segment <id...>',
+        'segments to activate too (mapping name = segment name); one it activates already is left as it is',
+      )
       .option(
         '--remove-segment <id...>',
         'segments to stop activating (their X audiences are deleted, unless --on-remove keep)',
@@ -233,6 +237,8 @@ export function registerDataflowsCommand(program: Command): void {
       ) => {
         const api = await connect(opts);
         let body: Record<string, unknown>;
+        // The dataflow as it was, when read first: the answer then says whether the change changed anything.
+        let current: Dataflow | undefined;
         if (opts.file) {
           body = await readBodyFile(opts.file);
         } else {
@@ -257,7 +263,7 @@ export function registerDataflowsCommand(program: Command): void {
           }
           if (touchesAudiences) {
             // The audiences are replaced as a whole: start from what the dataflow activates now.
-            const current = await api.request<Dataflow>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}`);
+            current = await api.request<Dataflow>('GET', `/api/v1/dataflows/${encodeURIComponent(id)}`);
             const known = new Set(current.audiences.map((a) => a.segmentId));
             const named = [...(opts.removeSegment ?? []), ...ends.map((e) => e.segmentId)];
             const unknown = named.filter((segmentId) => !known.has(segmentId));
@@ -267,17 +273,32 @@ export function registerDataflowsCommand(program: Command): void {
                 EXIT.refused,
               );
             const removed = new Set(opts.removeSegment ?? []);
-            body['audiences'] = [
-              ...current.audiences
-                .filter((a) => !removed.has(a.segmentId))
-                .map((a) => {
-                  // What the service reports but does not take back (the X audience in use is read-only).
-                  const { xAudienceId: _inUse, ...kept } = a as typeof a & { xAudienceId?: string | null };
-                  const end = ends.find((e) => e.segmentId === a.segmentId);
-                  return end ? { ...kept, endDate: end.endDate } : kept;
-                }),
-              ...(opts.addSegment ?? []).filter((s) => !known.has(s)).map((segmentId) => ({ segmentId })),
-            ];
+            // A segment it activates already is not added again: said, and left out of the change.
+            const already = [...new Set((opts.addSegment ?? []).filter((s) => known.has(s)))];
+            if (already.length > 0)
+              process.stderr.write(
+                `${id} already activates ${already.join(', ')}: not added again, nothing to change for ${already.length === 1 ? 'it' : 'them'}\n`,
+              );
+            const added = [...new Set((opts.addSegment ?? []).filter((s) => !known.has(s)))];
+            if (removed.size + ends.length + added.length > 0)
+              body['audiences'] = [
+                ...current.audiences
+                  .filter((a) => !removed.has(a.segmentId))
+                  .map((a) => {
+                    // What the service reports but does not take back (the X audience in use is read-only).
+                    const { xAudienceId: _inUse, ...kept } = a as typeof a & { xAudienceId?: string | null };
+                    const end = ends.find((e) => e.segmentId === a.segmentId);
+                    return end ? { ...kept, endDate: end.endDate } : kept;
+                  }),
+                ...added.map((segmentId) => ({ segmentId })),
+              ];
+          }
+          // Only segments it activates already were named: there is nothing to send.
+          if (Object.keys(body).length === 0 && current !== undefined) {
+            process.stderr.write(`Nothing changed: ${id} is as it was\n`);
+            if (opts.json) printJson(current);
+            else printDataflow(current);
+            return;
           }
           if (Object.keys(body).length === 0)
             throw new CliError(
@@ -286,6 +307,9 @@ export function registerDataflowsCommand(program: Command): void {
             );
         }
         const d = await api.request<Dataflow>('PATCH', `/api/v1/dataflows/${encodeURIComponent(id)}`, body);
+        // A change of what is stored already is answered as it was (its updatedAt stays).
+        if (current !== undefined && d.updatedAt === current.updatedAt)
+          process.stderr.write(`Nothing changed: ${id} already had these settings\n`);
         if (opts.json) printJson(d);
         else printDataflow(d);
       },

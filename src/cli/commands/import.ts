@@ -205,7 +205,12 @@ export function registerImportCommand(program: Command): void {
 type Report = Pick<
   ImportReport,
   'rowsRead' | 'accepted' | 'excluded' | 'rejectedCount' | 'rejected' | 'removed'
-> & { removalSkipped?: string | null; truncated?: boolean } & {
+> & {
+  removalSkipped?: string | null;
+  truncated?: boolean;
+  /** Absent from the reports of services before them. */
+  warnings?: ReadonlyArray<{ message: string }>;
+} & {
   mode: string;
   format: string;
   key: string;
@@ -260,6 +265,11 @@ export function printRejected(
     process.stdout.write(`  ${where}: ${problems.join('; ')}\n`);
   }
   if (report.rejectedCount > 20) process.stdout.write(`  … ${report.rejectedCount - 20} more (use --json)\n`);
+}
+
+/** The report's warnings (a segment column no dataflow activates, say), each on a line of its own on stderr. */
+export function printWarnings(report: Pick<Report, 'warnings'>): void {
+  for (const w of report.warnings ?? []) process.stderr.write(`warning: ${w.message}\n`);
 }
 
 /**
@@ -325,6 +335,7 @@ export function finish(
         truncationNote(report, locate),
     );
     printRejected(report, locate);
+    printWarnings(report);
     // An empty delta is a valid incremental import, but an export that wrote nothing is worth a look.
     if (report.rowsRead === 0 && !report.replayed)
       process.stderr.write(`warning: ${source} holds no profiles: nothing changed\n`);

@@ -10,7 +10,7 @@ import {
   type GlobalOptions,
 } from './api-client.ts';
 import type { ImportView } from '../../server/backend.ts';
-import { printRejected, truncationNote } from './import.ts';
+import { printRejected, printWarnings, truncationNote } from './import.ts';
 
 /** `tca imports list|show`: file imports, where each stands, and the key that resumes an interrupted one. */
 export function registerImportsCommand(program: Command): void {
@@ -89,6 +89,7 @@ export function registerImportsCommand(program: Command): void {
             : ''),
       );
       printRejected({ ...r, format: i.format });
+      printWarnings(r);
     }),
   );
 }

@@ -27,6 +27,7 @@ interface Violation {
 import { useApp } from '../app-context.tsx';
 import { MappingEditor } from '../components/mapping-editor.tsx';
 import { NameInput } from '../components/name-input.tsx';
+import { SegmentSizeCell, useSegmentSizes } from '../components/segment-size.tsx';
 import {
   Empty,
   ErrorMessage,
@@ -278,6 +279,7 @@ export function SegmentsStep({
   const [filter, setFilter] = useState<SegmentFilter>({ query: '', show: 'all', origin: '' });
   const origins = useMemo(() => [...new Set(segments.map((s) => s.namespace))].sort(), [segments]);
   const visible = filterSegments(segments, filter);
+  const sizes = useSegmentSizes(segments);
   if (segments.length === 0) {
     return (
       <Empty title="No segments in this sandbox">
@@ -342,7 +344,7 @@ export function SegmentsStep({
                 <th scope="col">Origin</th>
                 <th scope="col">Type</th>
                 <th scope="col" className="num">
-                  Size
+                  Known members
                 </th>
               </tr>
             </thead>
@@ -376,7 +378,7 @@ export function SegmentsStep({
                     </td>
                     <td>{originLabel(segment.namespace)}</td>
                     <td>{segment.audienceType ?? 'people'}</td>
-                    <td className="num">{formatCount(segment.size)}</td>
+                    <SegmentSizeCell segment={segment} sizes={sizes} />
                   </tr>
                 );
               })}

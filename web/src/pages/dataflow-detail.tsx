@@ -67,7 +67,7 @@ import {
   validateName,
   validateSchedule,
 } from '../validation.ts';
-import { importBlob } from '../import-files.ts';
+import { canResume, importBlob } from '../import-files.ts';
 import { formatAge } from '../monitoring.ts';
 import { NextDeliveryCell } from '../components/next-delivery.tsx';
 import { FiringAlerts } from '../components/alerts.tsx';
@@ -859,9 +859,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
   const report = source === 'url' ? fromUrl.data : upload.data;
   // While the service reads a URL, the import it runs (the newest running one) shows how far it got.
   const reading = fromUrl.isPending ? recent.data?.find((i) => i.status === 'running') : undefined;
-  // After a failed upload, where its import stands (what a resume will skip).
+  // After a failed upload, where its import stands (what a resume will skip): only one that wrote rows has any.
   const failedKey = upload.isError ? upload.variables?.key : undefined;
-  const stopped = recent.data?.find((i) => i.key === failedKey && i.status !== 'complete');
+  const stopped = recent.data?.find((i) => i.key === failedKey && canResume(i));
   const resumeFrom = (record: ImportRecord) => {
     // Parquet files imported on the service's machine resume there (the list offers no Resume for them).
     if (record.format === 'parquet') return;
@@ -1126,6 +1126,11 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
               Nobody was removed: {report.removalSkipped}.
             </p>
           ) : null}
+          {report.warnings.map((w) => (
+            <p key={w.code} className="callout" role="note" data-testid="import-warning">
+              {w.message}.
+            </p>
+          ))}
           {report.truncated ? (
             <p className="callout callout-error">
               A syntax error stopped reading before the end of the file
@@ -1217,7 +1222,7 @@ function isCutOff(error: unknown): boolean {
   return code === 'network' || code === 'upload_incomplete';
 }
 
-/** The sandbox's latest imports; an unfinished one can be resumed with the same file. */
+/** The sandbox's latest imports; one that stopped after writing rows can be resumed with the same file. */
 function RecentImports({
   query,
   onResume,
@@ -1265,13 +1270,17 @@ function RecentImports({
               <td className="num">{formatCount(i.report.rejectedCount)}</td>
               <td>{new Date(i.updatedAt).toLocaleString()}</td>
               <td>
-                {(i.status === 'interrupted' || i.status === 'failed') && i.format === 'parquet' ? (
+                {!canResume(i) ? (
+                  i.status === 'interrupted' || i.status === 'failed' ? (
+                    <span className="muted">Nothing to resume: no row was written</span>
+                  ) : null
+                ) : i.format === 'parquet' ? (
                   <span className="muted">Resume with tca import --local</span>
-                ) : i.status === 'interrupted' || i.status === 'failed' ? (
+                ) : (
                   <button type="button" className="secondary" onClick={() => onResume(i)}>
                     Resume…
                   </button>
-                ) : null}
+                )}
               </td>
             </tr>
           ))}
