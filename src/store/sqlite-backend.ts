@@ -109,6 +109,10 @@ export function openSqlite(
   database.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
   database.pragma('foreign_keys = ON');
+  // Deleted and overwritten content is zeroed, not left in a page's free space or on the free-page list: an erased
+  // person's hashed identifiers (an unsalted SHA-256 of an email can be looked up in a dictionary) leave the file with
+  // the rows that held them, once the WAL holding their old pages is checkpointed and reused.
+  database.pragma('secure_delete = ON');
   // Negative: in KiB rather than pages.
   database.pragma(`cache_size = -${Math.max(1, Math.trunc(options.cacheMb ?? SQLITE_CACHE_MB)) * 1024}`);
   // SQLite counts the threshold in pages, and a file made before keeps its smaller ones.
