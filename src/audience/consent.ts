@@ -1,5 +1,5 @@
 import type { ProfileExport } from '../profile/index.ts';
-import { labelProblems, normalizeLabels } from './governance.ts';
+import { actionKey, checkMarketingActions, labelProblems, normalizeLabels } from './governance.ts';
 import { checkPolicyNameAndId, type PolicyProblem } from './policy-checks.ts';
 
 /**
@@ -124,9 +124,9 @@ export function policyApplies(
   policy: Pick<ConsentPolicy, 'marketingActions' | 'labels' | 'operator'>,
   scope: ConsentScope,
 ): boolean {
-  const actions = new Set(scope.marketingActions.map((a) => a.trim().toLowerCase()));
+  const actions = new Set(scope.marketingActions.map(actionKey));
   const labels = new Set((scope.labels ?? []).map((l) => l.toUpperCase()));
-  const byAction = policy.marketingActions.some((a) => actions.has(a.trim().toLowerCase()));
+  const byAction = policy.marketingActions.some((a) => actions.has(actionKey(a)));
   const byLabel = policy.labels.some((l) => labels.has(l.toUpperCase()));
   if (policy.labels.length === 0) return byAction;
   if (policy.marketingActions.length === 0) return byLabel;
@@ -278,7 +278,11 @@ export function checkConsentPolicies(
   const policies = input.map((p, i): ConsentPolicy => {
     const at = `policies[${i}]`;
     const { id, name } = checkPolicyNameAndId(p, at, seen, newId, problems, (n) => `"${n}" is used twice`);
-    const actions = [...new Set((p.marketingActions ?? []).map((a) => a.trim()).filter((a) => a !== ''))];
+    // Core actions in their spelling; a slip of one (`Email targetting`) would never match a destination's.
+    const checkedActions = checkMarketingActions((p.marketingActions ?? []).map((a) => a.trim()));
+    for (const problem of checkedActions.problems)
+      problems.push({ path: `${at}.marketingActions[${problem.index}]`, reason: problem.reason });
+    const actions = checkedActions.actions.filter((a) => a !== '');
     const labelsIn = p.labels ?? [];
     for (const problem of labelProblems(labelsIn))
       problems.push({ path: `${at}.labels[${problem.index}]`, reason: problem.reason });

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   checkCustomPolicies,
   checkFieldLabels,
+  checkMarketingActions,
+  coreActionSlip,
   labelProblems,
   mappingPolicyViolations,
   normalizeLabels,
@@ -158,5 +160,62 @@ describe('labels', () => {
     ]);
     expect(found[0]!.reason).toContain('the mapping exports EMAIL, labelled C5');
     expect(mappingPolicyViolations(['Analytics'], mapping.slice(0, 2), fields)).toEqual([]);
+  });
+});
+
+describe('marketing actions', () => {
+  it('names the core action a slip is of: one letter off', () => {
+    expect(coreActionSlip('Exprot to Third Party')).toBe('Export to Third Party');
+    expect(coreActionSlip('Export to third-partys')).toBe('Export to Third Party');
+    expect(coreActionSlip('Onsite Personalisation')).toBe('Onsite Personalization');
+    expect(coreActionSlip('Analytic')).toBe('Analytics');
+    // The core action itself, in any case, spacing or punctuation, is no slip; nor is a custom action two letters or
+    // more away.
+    expect(coreActionSlip(' export to third party ')).toBeUndefined();
+    expect(coreActionSlip('Export to third-party')).toBeUndefined();
+    expect(coreActionSlip('Export  to Third Party.')).toBeUndefined();
+    expect(coreActionSlip('Offsite Advertising')).toBeUndefined();
+    expect(coreActionSlip('Email Retargeting')).toBeUndefined();
+    expect(coreActionSlip('Loyalty Rewards')).toBeUndefined();
+  });
+
+  it('stores core actions in their spelling, each once, and refuses slips at their index', () => {
+    expect(checkMarketingActions([' analytics', 'Loyalty Rewards', 'ANALYTICS'])).toEqual({
+      actions: ['Analytics', 'Loyalty Rewards'],
+      problems: [],
+    });
+    // Other separators are the core action's own spelling: stored as it.
+    expect(checkMarketingActions(['Cross-Site Targeting', 'export to third-party'])).toEqual({
+      actions: ['Cross Site Targeting', 'Export to Third Party'],
+      problems: [],
+    });
+    const checked = checkMarketingActions(['Analytics', 'Cross-Site Targetting']);
+    expect(checked.problems).toEqual([
+      { index: 1, reason: expect.stringContaining('did you mean "Cross Site Targeting"?') },
+    ]);
+  });
+
+  it("checks the action of the sandbox's own policies the same way", () => {
+    const checked = checkCustomPolicies(
+      [
+        { name: 'Own', action: 'cross site targeting', labels: ['X1'] },
+        { name: 'Slip', action: 'Data-Sceince', labels: ['X1'] },
+      ],
+      (() => {
+        let n = 0;
+        return () => `id-${(n += 1)}`;
+      })(),
+    );
+    expect(checked).toEqual({
+      ok: false,
+      problems: [
+        { path: 'policies[1].action', reason: expect.stringContaining('did you mean "Data Science"?') },
+      ],
+    });
+    const own = checkCustomPolicies(
+      [{ name: 'Own', action: 'cross site targeting', labels: ['X1'] }],
+      () => 'a',
+    );
+    expect(own.ok && own.policies[0]!.action).toBe('Cross Site Targeting');
   });
 });

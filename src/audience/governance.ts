@@ -8,6 +8,7 @@
  * label (a custom one) is kept and shown but restricts nothing by itself.
  */
 
+import { editDistance } from '../text/edit-distance.ts';
 import { checkPolicyNameAndId, type PolicyProblem } from './policy-checks.ts';
 
 /** The labels the policies know, with what each one means. */
@@ -45,6 +46,63 @@ export const MARKETING_ACTIONS = [
   'Segment Match',
   'Single Identity Personalization',
 ] as const;
+
+/**
+ * The key actions are matched by, everywhere (policies, consent policies): their letters and digits without case, so
+ * `Export to third-party` is `Export to Third Party` (and is stored so), and a destination that took such a spelling
+ * before is held to the core action's policies.
+ */
+export const actionKey = (action: string) => action.toLowerCase().replace(/[^\p{L}\p{N}]/gu, '');
+const CORE_BY_KEY: ReadonlyMap<string, string> = new Map(MARKETING_ACTIONS.map((a) => [actionKey(a), a]));
+
+/**
+ * The core marketing action `action` is a slip of, if any: one letter added, dropped, changed or swapped
+ * (`Exprot to Third Party`). Such an action would be taken as a custom one, which no core policy restricts. A core
+ * action itself (in any case, spacing or punctuation: `Export to third-party`) is no slip; nor is a custom action two
+ * letters or more away (`Offsite Advertising`).
+ *
+ * @example
+ * coreActionSlip('Exprot to Third Party'); // 'Export to Third Party'
+ * coreActionSlip('Export to third-party'); // undefined: the core action, spelt otherwise
+ */
+export function coreActionSlip(action: string): string | undefined {
+  const given = actionKey(action);
+  if (given === '' || CORE_BY_KEY.has(given)) return undefined;
+  return MARKETING_ACTIONS.find(
+    (core) => editDistance(given, actionKey(core), { transpositions: true }) <= 1,
+  );
+}
+
+/**
+ * Marketing actions as given, in their stored form: a core action in another case or with spaces around takes its
+ * core spelling (it is matched as the core one anyway), each action once, custom ones as given. A slip of a core
+ * action (`coreActionSlip`) is a problem at its index, naming the core action meant.
+ *
+ * @example
+ * checkMarketingActions([' analytics', 'Export to third-party', 'Loyalty Rewards']);
+ * // { actions: ['Analytics', 'Export to third-party', 'Loyalty Rewards'],
+ * //   problems: [{ index: 1, reason: '"Export to third-party" is not a core marketing action: did you mean "Export to Third Party"? …' }] }
+ */
+export function checkMarketingActions(actions: readonly string[]): {
+  actions: string[];
+  problems: Array<{ index: number; reason: string }>;
+} {
+  const problems: Array<{ index: number; reason: string }> = [];
+  actions.forEach((action, index) => {
+    const meant = coreActionSlip(action);
+    if (meant !== undefined)
+      problems.push({
+        index,
+        reason:
+          `"${action}" is not a core marketing action: did you mean "${meant}"? As written it would be a custom ` +
+          `action, which the core policies on "${meant}" do not restrict; a custom action needs a name of its own`,
+      });
+  });
+  return {
+    actions: [...new Set(actions.map((a) => CORE_BY_KEY.get(actionKey(a)) ?? a))],
+    problems,
+  };
+}
 
 export interface Policy {
   name: string;
@@ -147,11 +205,11 @@ function forbidden(
   labels: readonly string[],
   custom: readonly CustomPolicy[],
 ): Array<{ label: string; action: string | null; policy: string; meaning: string }> {
-  const actions = new Map(marketingActions.map((a) => [a.trim().toLowerCase(), a]));
+  const actions = new Map(marketingActions.map((a) => [actionKey(a), a]));
   const held = new Set(labels.map((l) => l.toUpperCase()));
   const out: Array<{ label: string; action: string | null; policy: string; meaning: string }> = [];
   for (const policy of [...POLICIES, ...custom.filter((p) => p.enabled)]) {
-    const action = policy.action === null ? null : actions.get(policy.action.trim().toLowerCase());
+    const action = policy.action === null ? null : actions.get(actionKey(policy.action));
     if (action === undefined) continue;
     for (const label of policy.labels) {
       if (!held.has(label)) continue;
@@ -307,12 +365,16 @@ export function checkCustomPolicies(
       problems,
       (n) => `"${n}" is already the name of a policy`,
     );
-    const action = p.action.trim();
-    if (action === '' || action.length > 100)
+    const given = p.action.trim();
+    const checkedAction = checkMarketingActions([given]);
+    const action = checkedAction.actions[0] ?? given;
+    if (given === '' || given.length > 100)
       problems.push({
         path: `${at}.action`,
         reason: 'name the marketing action the policy restricts (1–100)',
       });
+    for (const problem of checkedAction.problems)
+      problems.push({ path: `${at}.action`, reason: problem.reason });
     if (p.labels.length === 0) problems.push({ path: `${at}.labels`, reason: 'name at least one label' });
     for (const problem of labelProblems(p.labels))
       problems.push({ path: `${at}.labels[${problem.index}]`, reason: problem.reason });

@@ -13,7 +13,7 @@ import {
   type MemberChange,
 } from './ledger-diff.ts';
 import { ensureXAudience, removeAudience, xAudienceGone, type XAudienceChange } from './lifecycle.ts';
-import { failDataflow, pauseDataflow } from './pauses.ts';
+import { clearDestinationPause, failDataflow, pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
 import { destinationClient, type EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt, type CadenceState } from './schedule.ts';
@@ -77,6 +77,8 @@ export interface AudienceDeliveryReport {
   xAudience?: XAudienceChange;
   message?: string;
   nextAttemptAt?: number | null;
+  /** X's rate limit holds the audience back (outcome `retrying`): it goes again at `nextAttemptAt`, when it resets. */
+  rateLimited?: boolean;
 }
 
 interface Item {
@@ -109,6 +111,8 @@ type Stop = {
   message: string;
   nextAttemptAt?: number | null;
   error: unknown;
+  /** A rate limit (429, or the client's spent budget): not a failure of the audience (see `noteFailure`). */
+  rateLimited?: boolean;
   /** X confirmed the X audience gone and the audience started over (`resetXAudience`): deliver it again now. */
   startedOver?: boolean;
 };
@@ -176,6 +180,7 @@ export async function deliverAudience(
         outcome: stop.outcome,
         message: stop.message,
         nextAttemptAt: stop.nextAttemptAt ?? null,
+        ...(stop.rateLimited ? { rateLimited: true } : {}),
       };
     }
   }
@@ -232,6 +237,7 @@ export async function deliverAudience(
       outcome: stop.outcome,
       message: stop.message,
       nextAttemptAt: stop.nextAttemptAt ?? null,
+      ...(stop.rateLimited ? { rateLimited: true } : {}),
     };
   }
 
@@ -331,6 +337,7 @@ export async function deliverAudience(
         outcome: handled.outcome,
         message: handled.message,
         nextAttemptAt: handled.nextAttemptAt ?? null,
+        ...(handled.rateLimited ? { rateLimited: true } : {}),
       };
     }
     if (sendable.length < units.length) {
@@ -361,6 +368,8 @@ export async function deliverAudience(
       .execute();
     if (report.outcome === 'idle') report.outcome = 'delivered';
   }
+  // X accepted what this pass sent: a destination an earlier pause marked refused works again.
+  if (report.requests > 0 || ensured.change !== undefined) await clearDestinationPause(rt, destination);
   return report;
 }
 
@@ -729,6 +738,7 @@ function classify(error: unknown): Stop {
       message: error.message,
       error,
       ...(error.retryAt !== undefined ? { nextAttemptAt: error.retryAt } : {}),
+      ...(error.kind === 'rate_limited' ? { rateLimited: true } : {}),
     };
   }
   return {
@@ -1233,6 +1243,11 @@ export async function resetXAudience(rt: EngineRuntime, audienceId: string): Pro
   rt.logger.warn({ audienceId }, 'X audience not found; it will be recreated with every desired member');
 }
 
+/**
+ * Schedules the next attempt of an audience whose pass stopped and is retried: after a failure, on the back-off
+ * ladder (`nextAttemptAt`), one step further; after a rate limit, which is X pacing requests and no failure of the
+ * audience, when the window resets, the ladder left where it was.
+ */
 async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): Promise<void> {
   if (stop.outcome !== 'retrying') return;
   const row = await rt.store.db
@@ -1240,11 +1255,13 @@ async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): P
     .select('failures')
     .where('id', '=', audienceId)
     .executeTakeFirst();
-  const failures = (row?.failures ?? 0) + 1;
+  const rateLimited = stop.rateLimited === true;
+  const failures = (row?.failures ?? 0) + (rateLimited ? 0 : 1);
   const next = nextAttemptAt({
     now: rt.now(),
     failures,
     retryAt: stop.nextAttemptAt ?? undefined,
+    rateLimited,
     random: rt.random,
   });
   stop.nextAttemptAt = next;
@@ -1255,7 +1272,7 @@ async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): P
     .execute();
   rt.logger.warn(
     { audienceId, failures, nextAttemptAt: next, error: stop.message },
-    'delivery will be retried',
+    rateLimited ? "delivery waits for X's rate limit to reset" : 'delivery will be retried',
   );
 }
 

@@ -76,7 +76,7 @@ import {
 } from './consent-settings.ts';
 import {
   AudienceLocks,
-  deliverClaimed,
+  deliverWithinWait,
   resetClaimed,
   dueAudiences,
   pollDueHealth,
@@ -161,9 +161,11 @@ export interface Engine {
   /**
    * `flush` in two steps: resolves once the scope's audiences are flagged for delivery (durably: a worker delivers a
    * flagged audience at its next tick, should this process stop first) and their deliveries started, with `done`
-   * resolving when they finish. For callers that wait only so long (see `POST /dataflows/:id/flush?wait=`).
+   * resolving when they finish. For callers that wait only so long (see `POST /dataflows/:id/flush?wait=`): given
+   * that wait (`waitMs`), an audience X's rate limit holds back is delivered again when the limit resets within it,
+   * rather than reported `retrying` at once.
    */
-  startFlush(scope?: FlushScope): Promise<StartedFlush>;
+  startFlush(scope?: FlushScope, options?: { waitMs?: number }): Promise<StartedFlush>;
   /** Starts the background delivery loop; `stop()` drains in-flight deliveries. */
   startWorker(): { stop(): Promise<void> };
   /** Dry run for a dataflow: audiences to create/rename/delete, pending adds/removes, requests, a sample payload. */
@@ -336,7 +338,9 @@ export function createEngine(options: EngineOptions): Engine {
       return (await engine.startFlush(scope)).done;
     },
 
-    async startFlush(scope = {}) {
+    async startFlush(scope = {}, options = {}) {
+      // A flush that waits does so in real time, whatever clock the engine runs on.
+      const until = options.waitMs === undefined ? null : Date.now() + options.waitMs;
       await syncAudiences(rt, scope.sandboxId !== undefined ? { sandboxId: scope.sandboxId } : {});
       let query = rt.store.db.selectFrom('engine_audiences').select('id').where('lifecycle', '<>', 'removed');
       if (scope.sandboxId !== undefined) query = query.where('sandbox_id', '=', scope.sandboxId);
@@ -355,7 +359,7 @@ export function createEngine(options: EngineOptions): Engine {
       const done = Promise.all(
         Array.from({ length: Math.max(1, rt.tuning.concurrency) }, async () => {
           for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-            const report = await deliverClaimed(rt, locks, id);
+            const report = await deliverWithinWait(rt, locks, id, until);
             if (report) result.audiences.push(report);
             else result.skipped.push(id);
           }

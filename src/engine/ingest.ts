@@ -125,7 +125,12 @@ export interface IngestResult {
   /** Profiles read and applied (those not in `rejected`). */
   accepted: number;
   rejected: RejectedProfile[];
-  /** Identities (or whole profiles, for `no_mappable_identifier`) left out, per reason code. */
+  /**
+   * Identities left out, per reason code: each rejected identity under its code, and a whole profile once under
+   * `no_mappable_identifier` (no identity the mapping reads), `consent_denied` or `segment_namespace_not_supported`.
+   * Counted per audience that takes the profile and summed over the dataflows (a profile in the audiences of two
+   * dataflows counts twice), as the runs count them.
+   */
   excluded: Record<string, number>;
   /** Ledger entries whose desired state this batch set. */
   ledgerWrites: number;
@@ -478,14 +483,24 @@ class ProfilePlanner {
               (values ??= JSON.parse(evaluation.valuesText) as RowValues),
             ) !== null;
           if (deniedHere) desired = null;
-          if (desired === null)
-            this.#exclude(
-              dataflow.id,
-              audience.id,
-              deniedHere || evaluation.consentDenied.includes(dataflowIndex)
-                ? EXCLUSION_CODES.consentDenied
-                : EXCLUSION_CODES.noIdentifier,
-            );
+          if (desired === null) {
+            const denied = deniedHere || evaluation.consentDenied.includes(dataflowIndex);
+            // Each identity or profile is counted once. Identities the mapping rejected are counted by their codes
+            // above, so a profile they leave with nothing to send is not counted again: `no_mappable_identifier` is a
+            // profile with no identity the mapping reads at all, and `consent_denied` one that had some to send.
+            if (codes.length === 0)
+              this.#exclude(
+                dataflow.id,
+                audience.id,
+                denied ? EXCLUSION_CODES.consentDenied : EXCLUSION_CODES.noIdentifier,
+              );
+            else if (
+              denied &&
+              (deniedHere ||
+                mapsIdentifier(dataflow.rowKeys, (values ??= JSON.parse(evaluation.valuesText) as RowValues)))
+            )
+              this.#exclude(dataflow.id, audience.id, EXCLUSION_CODES.consentDenied);
+          }
         }
         if (evaluation.key !== null) write(audience.id, desired);
       }
@@ -535,6 +550,12 @@ class ProfilePlanner {
     this.#receivedBy.clear();
     return this.#counters;
   }
+}
+
+/** Whether a profile's values hold an identifier for one of a dataflow's mapping rows (`rowKeys`). */
+function mapsIdentifier(rowKeys: readonly string[], values: RowValues): boolean {
+  for (const key of rowKeys) if ((values[key]?.length ?? 0) > 0) return true;
+  return false;
 }
 
 const CONSENT_MARK = `"${CONSENT_KEY_PREFIX}`;

@@ -14,13 +14,13 @@ export function pauseMessage(error: XAdsError): { code: string; message: string 
     error.kind === 'auth'
       ? "X refused the credentials (401): the access token was revoked, the user changed their password, or the app's keys were regenerated or belong to another app. Log in again for this destination (PIN flow) or update its credentials; delivery resumes once the destination verifies."
       : code === 'UNAUTHORIZED_CLIENT_APPLICATION'
-        ? 'The X app is not approved for the Ads API (403). Use an allowlisted app, then update the destination.'
+        ? "The X app may not use the Ads API or its Audience API (custom audiences) (403). Have X grant the app that access (Ads API access with Custom Audiences, requested in X's developer portal), then verify the destination; or update it with the credentials of an app that has it. Delivery resumes once the destination verifies."
         : code === 'ACCOUNT_NOT_FOUND'
-          ? 'The ads account is not accessible to this user (403). Check the account id or grant the user access, then update the destination.'
+          ? 'The ads account is not accessible to this user (403). Have an account administrator give the user access at ads.x.com, then verify the destination; or update it if the account id or credentials were wrong. Delivery resumes once the destination verifies.'
           : undefined;
   if (specific !== undefined) return { code, message: `${specific} (${code})` };
   const fix =
-    'X refused the action (403). Give the user the Partner Audience Manager permission on the ads account (or fix the app access), then update the destination.';
+    'X refused the action (403). Fix the access at X (give the user the Partner Audience Manager permission on the ads account at ads.x.com, or fix the app access), then verify the destination; or update it if the credentials change. Delivery resumes once the destination verifies.';
   return { code, message: `${fix} (${code}${error.hint ? `: ${error.hint}` : ''})` };
 }
 
@@ -65,6 +65,48 @@ export async function pauseDataflow(
       .execute();
   });
   rt.logger.warn({ dataflowId: input.dataflowId, code }, 'dataflow paused');
+}
+
+/**
+ * After a delivery X accepted through `destination`: the status an engine pause gave it (`unauthorized`/`error`, with
+ * a pause's message as its reason) no longer holds, since the connection works (access fixed at X, the dataflow resumed
+ * by hand), so the destination is `active` again, as a passing verify would make it. Left as it is while a dataflow
+ * of the destination is still paused on X's refusal (a verify resumes it), or when the status came from elsewhere (a
+ * failed verify: its checks, not one delivery, say what is wrong). A destination already fine costs no query: the
+ * caller passes the destination it read for the delivery. True when it was made active.
+ */
+export async function clearDestinationPause(rt: EngineRuntime, destination: Destination): Promise<boolean> {
+  if (destination.status !== 'error' && destination.status !== 'unauthorized') return false;
+  const reason = destination.statusReason;
+  if (reason === null) return false;
+  const cleared = await rt.store.transaction(async (tx) => {
+    const pauses = await tx.db
+      .selectFrom('engine_dataflow_pauses as p')
+      .innerJoin('dataflows as f', 'f.id', 'p.dataflow_id')
+      .select(['p.dataflow_id as dataflowId', 'p.message as message', 'f.status as status'])
+      .where('f.sandbox_id', '=', destination.sandboxId)
+      .where('f.destination_id', '=', destination.id)
+      .execute();
+    if (pauses.some((p) => p.status === 'paused') || !pauses.some((p) => p.message === reason)) return false;
+    const updated = await tx.db
+      .updateTable('destinations')
+      .set({ status: 'active', status_reason: null })
+      .where('id', '=', destination.id)
+      .where('status', '=', destination.status)
+      .where('status_reason', '=', reason)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) !== 1) return false;
+    // Their dataflows deliver again (resumed by hand): nothing left to resume, only the pauses to forget.
+    for (const pause of pauses)
+      await tx.db.deleteFrom('engine_dataflow_pauses').where('dataflow_id', '=', pause.dataflowId).execute();
+    return true;
+  });
+  if (cleared)
+    rt.logger.info(
+      { destinationId: destination.id },
+      'destination active again: X accepted a delivery after the pause',
+    );
+  return cleared;
 }
 
 /**

@@ -106,6 +106,49 @@ export class RunCounters {
   }
 }
 
+/** A count to take back from the run counters: `value` of `metric` (with `code`) in the run of `at`'s hour. */
+export interface WithdrawnCount {
+  dataflowId: string;
+  audienceId?: string;
+  metric: RunMetric;
+  code: string;
+  value: number;
+  at: number;
+}
+
+/**
+ * Takes counts back from the runs that counted them (a replayed dead letter's identities are no longer failed: see
+ * `replayDeadLetters`), inside the caller's transaction: each counter drops by the counts given for it, never below
+ * zero, and one that reaches zero is deleted, as if never counted. A counter pruned already is left alone. One
+ * update and one delete per distinct counter.
+ */
+export async function withdrawCounts(db: Db, counts: readonly WithdrawnCount[]): Promise<void> {
+  const byCounter = new Map<string, Required<Omit<WithdrawnCount, 'at'>> & { hour: number }>();
+  for (const c of counts) {
+    const hour = runHour(c.at);
+    const audienceId = c.audienceId ?? DATAFLOW_LEVEL;
+    const key = `${c.dataflowId}\u0000${hour}\u0000${audienceId}\u0000${c.metric}\u0000${c.code}`;
+    const existing = byCounter.get(key);
+    if (existing) existing.value += c.value;
+    else
+      byCounter.set(key, {
+        dataflowId: c.dataflowId,
+        audienceId,
+        metric: c.metric,
+        code: c.code,
+        value: c.value,
+        hour,
+      });
+  }
+  for (const c of byCounter.values()) {
+    if (c.value <= 0) continue;
+    const where = sql`dataflow_id = ${c.dataflowId} and hour = ${c.hour} and audience_id = ${c.audienceId}
+      and metric = ${c.metric} and code = ${c.code}`;
+    await sql`delete from engine_run_counters where ${where} and value <= ${c.value}`.execute(db);
+    await sql`update engine_run_counters set value = value - ${c.value} where ${where}`.execute(db);
+  }
+}
+
 /** A sample of the changes waiting for delivery: of a dataflow (`audienceId` omitted) or one of its audiences. */
 export interface PendingSample {
   dataflowId: string;

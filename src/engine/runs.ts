@@ -158,12 +158,20 @@ export interface RunTotals extends RunCounts {
   dataflowId: string;
   /** Start of the newest hour in the range with anything counted, or null when nothing was. */
   lastRunAt: number | null;
+  /**
+   * Dead letters of those runs not replayed yet: members X refused that nobody has sent again. Their identities are
+   * in `identitiesFailed`; a replayed one's left it (see `replayDeadLetters`), but not one replayed before replays
+   * took failures back, so this, not `identitiesFailed`, says whether failures are left to look at.
+   */
+  unreplayedDeadLetters: number;
 }
 
 /**
- * Each dataflow's counts summed over the hourly runs that start in `[from, to]` (default the last 24 hours), in one
- * grouped query. `pendingPeak` is the highest sample in the range; `pendingChanges` is left null (a sum of samples
- * means nothing: ask the ledger for the live count). Dataflows with nothing counted get zeroes.
+ * Each dataflow's counts summed over the hourly runs that start in `[from, to)` (default the last 24 hours), in one
+ * grouped query: counts are kept per hour and cannot be split, so a run that started before `from` is left out even
+ * while it is still open, and consecutive windows count each run once. `pendingPeak` is the highest sample in the
+ * range; `pendingChanges` is left null (a sum of samples means nothing: ask the ledger for the live count). Dataflows
+ * with nothing counted get zeroes.
  *
  * @example
  * const totals = await runTotals(rt, ['df_1', 'df_2'], { from: Date.now() - 7 * 86_400_000 });
@@ -178,7 +186,10 @@ export async function runTotals(
   const from = range.from ?? to - 86_400_000;
   const totals = new Map<string, RunTotals>();
   for (const dataflowId of dataflowIds)
-    totals.set(dataflowId, { dataflowId, lastRunAt: null, ...emptyCounts() });
+    totals.set(dataflowId, { dataflowId, lastRunAt: null, unreplayedDeadLetters: 0, ...emptyCounts() });
+  // The runs that start in the window: their hours, and the times they cover.
+  const firstHour = Math.ceil(from / 3_600_000) * 3_600_000;
+  const coveredUntil = runHour(to - 1) + 3_600_000;
   for (let i = 0; i < dataflowIds.length; i += 500) {
     const ids = dataflowIds.slice(i, i + 500);
     const rows = await rt.store.db
@@ -193,8 +204,8 @@ export async function runTotals(
       ])
       .where('dataflow_id', 'in', ids)
       .where('audience_id', '=', DATAFLOW_LEVEL)
-      .where('hour', '>=', runHour(from))
-      .where('hour', '<=', to)
+      .where('hour', '>=', from)
+      .where('hour', '<', to)
       .groupBy(['dataflow_id', 'metric', 'code'])
       .execute();
     for (const row of rows) {
@@ -204,6 +215,16 @@ export async function runTotals(
       if (row.metric === 'pending_changes') continue;
       add(counts, row.metric, row.code, Number(row.metric === 'pending_peak' ? row.highest : row.total));
     }
+    const letters = await rt.store.db
+      .selectFrom('engine_dead_letters')
+      .select((eb) => ['dataflow_id', eb.fn.countAll<number | string>().as('count')])
+      .where('dataflow_id', 'in', ids)
+      .where('replayed_at', 'is', null)
+      .where('created_at', '>=', firstHour)
+      .where('created_at', '<', coveredUntil)
+      .groupBy('dataflow_id')
+      .execute();
+    for (const row of letters) totals.get(row.dataflow_id)!.unreplayedDeadLetters = Number(row.count);
   }
   for (const counts of totals.values()) finish(counts);
   return totals;

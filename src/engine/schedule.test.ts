@@ -7,6 +7,7 @@ import {
   nextAttemptAt,
   nextDelivery,
   deliveryDueAt,
+  RATE_LIMIT_MAX_WAIT_MS,
   runHour,
 } from './schedule.ts';
 
@@ -54,6 +55,15 @@ describe('cadence and back-off', () => {
     expect(nextAttemptAt({ now: 0, failures: 3 })).toBe(300_000);
     expect(nextAttemptAt({ now: 0, failures: 50 })).toBe(3_600_000);
     expect(nextAttemptAt({ now: 0, failures: 1, retryAt: 5_000 })).toBe(5_000);
+  });
+  it('waits out a rate limit until its reset, whatever the failures before, with at most a second of jitter', () => {
+    const limited = { now: 0, rateLimited: true, retryAt: 1_000 };
+    expect(nextAttemptAt({ ...limited, failures: 0 })).toBe(1_000);
+    expect(nextAttemptAt({ ...limited, failures: 4 })).toBe(1_000);
+    expect(nextAttemptAt({ ...limited, failures: 2, random: () => 0.999 })).toBe(1_000 + 999);
+    // A reset already passed: at once; one further than any X window: at most that long.
+    expect(nextAttemptAt({ ...limited, failures: 1, retryAt: -5_000 })).toBe(0);
+    expect(nextAttemptAt({ ...limited, failures: 1, retryAt: 6 * 3_600_000 })).toBe(RATE_LIMIT_MAX_WAIT_MS);
   });
   it('expires memberships after 13 months by default', () => {
     expect(new Date(defaultMembershipExpiry(Date.UTC(2026, 0, 15))).toISOString()).toBe(

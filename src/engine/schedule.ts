@@ -186,16 +186,35 @@ export function cadenceAllows(lastPushAt: number | null, now: number, windowMs: 
   return lastPushAt === null || now - lastPushAt >= windowMs;
 }
 
+/** The longest a rate limit is waited out: X's longest rate-limit window (15 minutes). A later reset is asked again then. */
+export const RATE_LIMIT_MAX_WAIT_MS = 900_000;
+/** The most added to a rate-limit reset, so that the audiences a window held back do not all go at its first moment. */
+export const RATE_LIMIT_JITTER_MS = 1_000;
+
 /**
- * Back-off after consecutive retryable failures, as X advises for the users endpoint: retry at once, then after
- * 1 min, 5 min, and longer up to an hour. A server-given `retryAt` (rate limit reset, Retry-After) wins when later.
+ * When to try an audience again. After consecutive retryable failures, as X advises for the users endpoint: retry at
+ * once, then after 1 min, 5 min, and longer up to an hour; a server-given `retryAt` (Retry-After) wins when later.
+ * A rate limit (`rateLimited`) is no failure of the audience: it goes again when the window resets (`retryAt`, from
+ * `x-rate-limit-reset` or the client's budget) plus up to `RATE_LIMIT_JITTER_MS`, whatever `failures` says, and
+ * waits at most `RATE_LIMIT_MAX_WAIT_MS`.
+ *
+ * @example
+ * nextAttemptAt({ now: 0, failures: 3, rateLimited: true, retryAt: 1_000 }); // 1_000 (not the 5-minute step)
  */
 export function nextAttemptAt(input: {
   now: number;
   failures: number;
   retryAt?: number | undefined;
+  rateLimited?: boolean;
   random?: () => number;
 }): number {
+  if (input.rateLimited) {
+    const reset = Math.min(
+      Math.max(input.retryAt ?? input.now + 60_000, input.now),
+      input.now + RATE_LIMIT_MAX_WAIT_MS,
+    );
+    return reset + (input.random ? Math.floor(RATE_LIMIT_JITTER_MS * input.random()) : 0);
+  }
   const steps = [0, 60_000, 300_000, 900_000, 1_800_000, 3_600_000];
   const base = steps[Math.min(Math.max(input.failures - 1, 0), steps.length - 1)] ?? 3_600_000;
   const jitter = base > 0 && input.random ? Math.floor(base * 0.1 * input.random()) : 0;

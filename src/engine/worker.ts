@@ -128,6 +128,41 @@ export async function deliverClaimed(
 }
 
 /**
+ * `deliverClaimed` for a flush that waits until `until` (epoch ms, real time; null: it does not wait): an audience
+ * X's rate limit holds back is delivered again once the limit resets (`nextAttemptAt`), as long as that comes before
+ * `until`, and its report adds up the passes. `null` when another worker holds the audience.
+ */
+export async function deliverWithinWait(
+  rt: EngineRuntime,
+  locks: AudienceLocks,
+  audienceId: string,
+  until: number | null,
+): Promise<AudienceDeliveryReport | null> {
+  let report = await deliverClaimed(rt, locks, audienceId);
+  while (until !== null && report?.outcome === 'retrying' && report.rateLimited && report.nextAttemptAt) {
+    const delay = Math.max(0, report.nextAttemptAt - rt.now());
+    if (Date.now() + delay >= until) break;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    const next = await deliverClaimed(rt, locks, audienceId);
+    // Another worker took it up when the limit reset: it goes out with that worker's pass.
+    if (next === null) return null;
+    const before: AudienceDeliveryReport = report;
+    const sent = before.requests > 0 || before.xAudience !== undefined;
+    const xAudience = next.xAudience ?? before.xAudience;
+    report = {
+      ...next,
+      outcome: next.outcome === 'idle' && sent ? 'delivered' : next.outcome,
+      requests: before.requests + next.requests,
+      added: before.added + next.added,
+      removed: before.removed + next.removed,
+      deadLettered: before.deadLettered + next.deadLettered,
+      ...(xAudience === undefined ? {} : { xAudience }),
+    };
+  }
+  return report;
+}
+
+/**
  * Audiences due for delivery now: removal, on-demand flush, full batch, aged batch, members to re-send before X
  * expires them (not with a membership TTL, which lets them lapse); never during a back-off, nor in X cadence mode
  * while no kind of change that waits may be pushed.

@@ -351,6 +351,9 @@ export function evaluateRunNotices(health: readonly DataflowHealth[], now: numbe
 
 /** A firing alert as the store keeps it. */
 export interface FiringAlert {
+  /** The alert's id (its `alertId`): its row. */
+  id: string;
+  /** Its condition. */
   key: string;
   sandboxId: string;
   type: string;
@@ -366,15 +369,29 @@ export interface FiringAlert {
 }
 
 /**
+ * The conditions that cannot be told now (see `evaluateConditions`): an audience's `audience_not_targetable` while its
+ * dataflow is not active (paused or failed: its health is not checked meanwhile) or before a health check says how
+ * X sees it. An alert of one keeps firing as it is, neither resolved nor sent again, until the condition can be told.
+ */
+export function undeterminedConditions(health: readonly DataflowHealth[]): Set<string> {
+  const keys = new Set<string>();
+  for (const h of health)
+    for (const a of h.audiences)
+      if (h.status !== 'active' || a.targetable === null) keys.add(`${h.dataflowId}:${a.id}:not_targetable`);
+  return keys;
+}
+
+/**
  * What changed since the last evaluation: the conditions that newly hold fire; the firing alerts whose condition no
  * longer holds are resolved, except exclusion-rate alerts, which belong to one run and are only forgotten (they fire
- * once per run and have nothing to clear).
+ * once per run and have nothing to clear). A firing alert whose condition is `undetermined` keeps firing.
  */
 export function planAlerts(
   conditions: readonly AlertCondition[],
   firing: readonly FiringAlert[],
+  undetermined: ReadonlySet<string> = new Set(),
 ): { fire: AlertCondition[]; resolve: FiringAlert[]; forget: FiringAlert[] } {
-  const holding = new Set(conditions.map((c) => c.key));
+  const holding = new Set([...conditions.map((c) => c.key), ...undetermined]);
   const known = new Set(firing.map((f) => f.key));
   const ended = firing.filter((f) => !holding.has(f.key));
   return {
@@ -848,6 +865,7 @@ export function startAlerts(options: {
     if (held === null) return [];
     const health = await options.collect();
     const conditions = evaluateConditions(health, options.thresholds, now());
+    const undetermined = undeterminedConditions(health);
     const notices = evaluateRunNotices(health, now());
     try {
       return await store.transaction(async (tx) => {
@@ -856,7 +874,7 @@ export function startAlerts(options: {
           throw new LeaseLost();
         const at = now();
         const firing = await readFiring(tx.db, store.secrets);
-        const plan = planAlerts(conditions, firing);
+        const plan = planAlerts(conditions, firing, undetermined);
         const silenced = await activeSilences(tx.db, at);
         const isSilenced = (alert: { sandboxId: string; dataflowId: string; type: string }) =>
           silenced.some((silence) => silences(silence, alert, at));
@@ -901,11 +919,11 @@ export function startAlerts(options: {
             acknowledged_at: null,
             acknowledged_by: null,
           };
-          // A condition that fired and resolved before fires again as a new alert.
+          // A condition that fired and resolved before fires again as a new alert, with a row of its own: the earlier
+          // one stays listed, resolved. Only a condition with no firing alert fires (a unique index says so too).
           await tx.db
             .insertInto('alert_states')
-            .values({ key: condition.key, ...row })
-            .onConflict((oc) => oc.column('key').doUpdateSet(row))
+            .values({ id: alertId, key: condition.key, ...row })
             .execute();
           if (held) {
             options.metrics?.alertsSent.inc({ type: alert.type, outcome: 'silenced' });
@@ -922,9 +940,11 @@ export function startAlerts(options: {
         // Firing alerts to send now, unless a silence covers them: one a silence held back, now that it is over
         // (ended early or run out); and one last sent `repeatMs` (a warning: `warningRepeatMs`) ago or more, as a
         // reminder (its own id, the alert's `alertId`, saying since when it fires). An exclusion-rate alert is about
-        // a past run: nothing of it still fires to remind of.
+        // a past run: nothing of it still fires to remind of. Nor is one whose condition cannot be told now: it is
+        // sent again, if it still fires, once it can.
         const ending = new Set([...plan.resolve, ...plan.forget]);
         for (const still of firing) {
+          if (undetermined.has(still.key)) continue;
           const every =
             still.type === 'exclusion_rate_exceeded'
               ? 0
@@ -956,7 +976,7 @@ export function startAlerts(options: {
           await tx.db
             .updateTable('alert_states')
             .set({ notified: 1, last_notified_at: at })
-            .where('key', '=', still.key)
+            .where('id', '=', still.id)
             .execute();
           await enqueue(tx.db, store.secrets, alert, still.urls, at);
           queued.push(alert);
@@ -977,7 +997,7 @@ export function startAlerts(options: {
           await tx.db
             .updateTable('alert_states')
             .set({ resolved_at: at })
-            .where('key', '=', ended.key)
+            .where('id', '=', ended.id)
             .execute();
           // Its resolution goes where its firing went: nowhere, when a silence held that back.
           if (!ended.notified) continue;
@@ -992,7 +1012,7 @@ export function startAlerts(options: {
           await tx.db
             .updateTable('alert_states')
             .set({ resolved_at: at })
-            .where('key', '=', ended.key)
+            .where('id', '=', ended.id)
             .execute();
         // The run each dataflow was last notified of, per type: each run once.
         const noticed = new Map(
@@ -1246,20 +1266,19 @@ export async function acknowledgeAlert(
   input: { sandboxId: string; alertId: string; by: string; at: number },
 ): Promise<ListedAlert | 'not_found' | 'resolved'> {
   return store.transaction(async (tx) => {
-    const rows = await tx.db
+    const row = await tx.db
       .selectFrom('alert_states')
-      .select(['key', 'urls', ...LISTED_COLUMNS])
+      .select(['id', 'urls', ...LISTED_COLUMNS])
       .where('sandbox_id', '=', input.sandboxId)
-      .where('alert', 'like', `%"alertId":"${input.alertId.replace(/[^\w-]/g, '')}"%`)
-      .execute();
-    const row = rows.find((r) => (JSON.parse(r.alert) as Alert).alertId === input.alertId);
+      .where('id', '=', input.alertId)
+      .executeTakeFirst();
     if (!row) return 'not_found';
     if (row.resolved_at !== null) return 'resolved';
     if (row.acknowledged_at !== null) return listed(row);
     await tx.db
       .updateTable('alert_states')
       .set({ acknowledged_at: input.at, acknowledged_by: input.by })
-      .where('key', '=', row.key)
+      .where('id', '=', row.id)
       .execute();
     const acknowledged = listed({ ...row, acknowledged_at: input.at, acknowledged_by: input.by });
     // Nobody heard of the alert if a silence held its firing notification back: nobody is told it was taken on.
@@ -1275,6 +1294,7 @@ async function readFiring(db: Kysely<Database>, secrets: SecretBox): Promise<Fir
   const rows = await db
     .selectFrom('alert_states')
     .select([
+      'id',
       'key',
       'sandbox_id',
       'type',
@@ -1288,6 +1308,7 @@ async function readFiring(db: Kysely<Database>, secrets: SecretBox): Promise<Fir
     .where('resolved_at', 'is', null)
     .execute();
   return rows.map((r) => ({
+    id: r.id,
     key: r.key,
     sandboxId: r.sandbox_id,
     type: r.type,
@@ -1333,7 +1354,10 @@ function listed(r: {
   };
 }
 
-/** Alerts of a sandbox for the API: firing ones, then those resolved in the last 30 days, newest first. */
+/**
+ * Alerts of a sandbox for the API: those firing and those resolved in the last 30 days, newest first; each time a
+ * condition fired is an alert of its own.
+ */
 export async function listAlerts(
   db: Kysely<Database>,
   sandboxId: string,
@@ -1348,7 +1372,7 @@ export async function listAlerts(
     .select(LISTED_COLUMNS)
     .where('sandbox_id', '=', sandboxId)
     .orderBy('fired_at', 'desc')
-    .orderBy('key')
+    .orderBy('id', 'desc')
     .limit(options.limit ?? 100);
   if (options.dataflowId !== undefined) query = query.where('dataflow_id', '=', options.dataflowId);
   if (options.status === 'firing') query = query.where('resolved_at', 'is', null);

@@ -105,7 +105,7 @@ export const connectionCheckFailed = (
       path:
         newApiBaseUrl && c.xCode === undefined
           ? 'apiBaseUrl'
-          : c.id === 'credentials'
+          : c.id === 'credentials' || c.id === 'audience_api'
             ? 'credentials'
             : 'accountId',
       reason: `Check "${c.label}" failed: ${c.message}`,

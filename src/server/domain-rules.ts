@@ -3,6 +3,7 @@ import { validateMapping } from '../audience/mapping.ts';
 import {
   checkCustomPolicies,
   checkFieldLabels,
+  checkMarketingActions,
   labelProblems,
   mappingPolicyViolations,
   normalizeLabels,
@@ -38,6 +39,13 @@ export const domainRules: DomainRules = {
     return {
       problems: labelProblems(labels).map((p) => ({ path: `[${p.index}]`, reason: p.reason })),
       labels: normalizeLabels(labels),
+    };
+  },
+  checkMarketingActions(actions) {
+    const checked = checkMarketingActions(actions);
+    return {
+      problems: checked.problems.map((p) => ({ path: `[${p.index}]`, reason: p.reason })),
+      actions: checked.actions,
     };
   },
   checkCustomPolicies: (input, newId) => checkCustomPolicies(input, newId),

@@ -305,7 +305,8 @@ export function createEngineAdapter(options: {
     runTotals: (dataflowIds, window) => engine.runTotals(dataflowIds, window),
     lastReceivedAt: (dataflowIds, since) => engine.lastReceivedAt(dataflowIds, since),
     async flush(sandboxId, dataflowId, { waitMs }) {
-      const started = await engine.startFlush({ sandboxId, dataflowId });
+      // Given the wait, a rate limit that resets within it is waited out rather than answered as `incomplete`.
+      const started = await engine.startFlush({ sandboxId, dataflowId }, { waitMs });
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<null>((resolve) => {
         timer = setTimeout(() => resolve(null), waitMs);

@@ -52,6 +52,44 @@ describe('describeFlush', () => {
     );
   });
 
+  it('says when an audience that did not deliver is tried again, and why when X rate-limits it', () => {
+    const now = Date.UTC(2026, 5, 1, 12);
+    const text = describeFlush(
+      incomplete([
+        report({
+          outcome: 'retrying',
+          message: 'X Ads API returned HTTP 503',
+          nextAttemptAt: now + 60_000,
+        }),
+        report({
+          audienceId: 'da_2',
+          outcome: 'retrying',
+          rateLimited: true,
+          message: 'X Ads API returned HTTP 429: TOO_MANY_REQUESTS',
+          nextAttemptAt: now + 4_200,
+        }),
+      ]),
+      now,
+    );
+    expect(text).toBe(
+      'Incomplete: 2 of 2 audiences did not deliver; their changes wait. ' +
+        'Audience da_1 will be retried at 2026-06-01T12:01:00.000Z (in 1 min): X Ads API returned HTTP 503. ' +
+        "Audience da_2 waits for X's rate limit to reset: next attempt at 2026-06-01T12:00:04.200Z (in 5 s): " +
+        'X Ads API returned HTTP 429: TOO_MANY_REQUESTS.',
+    );
+  });
+
+  it('ends each sentence with one full stop, also after a message that has its own', () => {
+    const failed = report({
+      outcome: 'error',
+      message: 'X refused to create the audience: bad name. Fix the cause, then resume the dataflow.',
+    });
+    expect(describeFlush(incomplete([failed]))).toBe(
+      'Incomplete: 1 of 1 audience did not deliver; its changes wait. ' +
+        'Audience da_1 failed: X refused to create the audience: bad name. Fix the cause, then resume the dataflow.',
+    );
+  });
+
   it('leads with what was not delivered when X refused the credentials, and where the fix is', () => {
     const paused = report({
       outcome: 'paused',

@@ -23,7 +23,27 @@ export function finishedFlushStatus(
 const count = (n: number, one: string, many = `${one}s`) =>
   `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 
-export function describeFlush(result: FlushResult): string {
+/** `text` as a sentence: ends with a full stop unless it ends with one already (X's messages and ours often do). */
+const sentence = (text: string) => (/[.!?]$/.test(text) ? text : `${text}.`);
+
+/** When `at` (epoch ms) comes, from `now`: `now`, `in 5 s`, `in 2 min`, `in 3 h`. */
+function fromNow(at: number, now: number): string {
+  const seconds = Math.ceil((at - now) / 1000);
+  if (seconds <= 0) return 'now';
+  if (seconds < 60) return `in ${seconds} s`;
+  if (seconds < 3600) return `in ${Math.ceil(seconds / 60)} min`;
+  return `in ${Math.ceil(seconds / 3600)} h`;
+}
+
+/** When an audience that did not deliver is tried again, for a report that says (`nextAttemptAt`); else empty. */
+function nextAttempt(report: { nextAttemptAt?: number | null | undefined }, now: number): string {
+  const at = report.nextAttemptAt;
+  if (at === undefined || at === null) return '';
+  return ` at ${new Date(at).toISOString()} (${fromNow(at, now)})`;
+}
+
+/** The flush in sentences; `now` (epoch ms) says how soon a next attempt comes. */
+export function describeFlush(result: FlushResult, now = Date.now()): string {
   if (result.status === 'delivering') {
     return (
       `Delivering ${count(result.audienceIds.length, 'audience')} in the background: ` +
@@ -63,8 +83,14 @@ export function describeFlush(result: FlushResult): string {
   if (refused > 0) parts.push(`X refused ${count(refused, 'member')}: see Dead letters.`);
   for (const r of stuck) {
     const when =
-      r.outcome === 'retrying' ? 'will be retried' : r.outcome === 'paused' ? 'is paused' : 'failed';
-    parts.push(`Audience ${r.audienceId} ${when}${r.message ? `: ${r.message}` : ''}.`);
+      r.outcome === 'retrying'
+        ? r.rateLimited
+          ? `waits for X's rate limit to reset: next attempt${nextAttempt(r, now)}`
+          : `will be retried${nextAttempt(r, now)}`
+        : r.outcome === 'paused'
+          ? 'is paused'
+          : 'failed';
+    parts.push(sentence(`Audience ${r.audienceId} ${when}${r.message ? `: ${r.message}` : ''}`));
   }
   if (stuck.some((r) => r.outcome === 'paused')) parts.push("The dataflow's status says what to fix.");
   if (reports.some((r) => r.outcome === 'deferred')) parts.push("Some changes wait for X's cadence window.");

@@ -142,12 +142,19 @@ export interface XCredentialsInput {
   accessTokenSecret: string;
 }
 
+/**
+ * A preflight's answer, and why it did not pass (for the destination's status, not for the API answer):
+ * `credentials` missing or refused by X (401); `refused` X answered and refused something else (403, 404, a check's
+ * finding); `unreachable` X could not be reached or did not answer usefully (network, timeout, 5xx, 429).
+ */
+export type CheckedConnection = VerifyResult & { failure?: 'credentials' | 'refused' | 'unreachable' };
+
 export interface XConnectionPort {
   verify(input: {
     apiBaseUrl: string;
     accountId: string;
     credentials: XCredentialsInput | undefined;
-  }): Promise<VerifyResult>;
+  }): Promise<CheckedConnection>;
   loginStart(input: {
     apiBaseUrl: string;
     consumerKey: string;
@@ -184,6 +191,11 @@ export interface DomainRules {
   checkMapping(rows: readonly unknown[]): ErrorDetail[];
   /** Data-usage labels: problems at `[index]`; and the labels as stored (upper case, each once). */
   checkLabels(labels: readonly string[]): { problems: ErrorDetail[]; labels: string[] };
+  /**
+   * A destination's marketing actions: a slip of a core action (`Export to third-party`) is a problem at `[index]`
+   * naming the core one; and the actions as stored (core ones in their core spelling, each once).
+   */
+  checkMarketingActions(actions: readonly string[]): { problems: ErrorDetail[]; actions: string[] };
   /**
    * The data-usage policies an activation of `segments` to a destination used for `marketingActions` breaks, each
    * with its segment and what to do.

@@ -526,8 +526,9 @@ export function buildRoutes(options: RouteOptions): Route[] {
       permissions: ['Manage Destinations'],
       tag: 'Destinations',
       summary:
-        'Preflight checklist: credentials, account access, Partner Audience Manager permission, eligibility; of the ' +
-        'stored connection, or of a new account, API base URL or credentials in the body, saved only when every check passes',
+        "Preflight checklist: credentials, account access, Partner Audience Manager permission, eligibility, the app's " +
+        'Audience API access; of the stored connection, or of a new account, API base URL or credentials in the body, ' +
+        'saved only when every check passes',
       params: S.IdParams,
       body: S.VerifyCandidateSchema,
       errors: { 409: ACCOUNT_IN_USE },

@@ -651,7 +651,14 @@ export const MonitoringQuerySchema = z
     range: z.enum(['24h', '7d', '30d']).default('24h').meta({
       description: 'The window ending now: the last 24 hours (default), 7 days or 30 days',
     }),
-    from: z.iso.datetime({ offset: true }).optional().meta({ description: 'Custom window start (with to)' }),
+    from: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .meta({
+        description:
+          'Custom window start (with to). The window sums the hourly runs that start in it (from inclusive, to ' +
+          'exclusive): a run that started before from is left out, since counts are kept per hour',
+      }),
     to: z.iso.datetime({ offset: true }).optional().meta({ description: 'Custom window end (default now)' }),
   })
   .refine((q) => q.to === undefined || q.from !== undefined, {
@@ -722,7 +729,8 @@ export const MonitoringDataflowSchema = z
     attention: z.array(z.enum(['paused', 'identities_failed', 'alerts_firing', 'not_targetable'])).meta({
       description:
         'Why the dataflow needs a look, empty when it does not: paused by an error, identities failed in the ' +
-        'window, alerts firing now, an X audience X has processed and will not target',
+        "window's runs and not replayed yet (dead letters), alerts firing now, an X audience X has processed and " +
+        'will not target',
     }),
   })
   .meta({ id: 'MonitoringDataflow' });
@@ -788,6 +796,14 @@ const DeliveryReportSchema = z.object({
     }),
   message: z.string().optional(),
   nextAttemptAt: z.number().nullable().optional().meta({ description: 'Epoch ms of the next attempt' }),
+  rateLimited: z
+    .boolean()
+    .optional()
+    .meta({
+      description:
+        "true when X's rate limit holds the audience back (outcome retrying): it goes again at nextAttemptAt, when " +
+        'the limit resets; a flush waits that out when it comes within its wait',
+    }),
 });
 
 /** What a flush whose deliveries finished within the wait reports, whatever they came to. */
@@ -1053,6 +1069,15 @@ export const IngestResultSchema = z
       .boolean()
       .meta({ description: 'true when this request was already accepted (a retry); nothing changed' }),
     rejected: z.array(z.object({ index: z.number(), path: z.string(), reason: z.string() })),
+    excluded: z
+      .record(z.string(), z.number())
+      .optional()
+      .meta({
+        description:
+          'Identities left out, by reason code: each rejected identity under its code, a whole profile once under ' +
+          'no_mappable_identifier (no identity the mapping reads), consent_denied or segment_namespace_not_supported. ' +
+          'Counted per audience that takes the profile and summed over the dataflows, as their runs count them',
+      }),
   })
   .catchall(z.unknown())
   .meta({ id: 'IngestResult' });

@@ -348,24 +348,59 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     return { problems: out, segments };
   };
 
-  /**
-   * The policy check of activating `audiences` (their segments, found by `checkDataflow`) to a destination; each
-   * violation is reported at its place in the request, `audiences[i].segmentId`.
-   */
-  const enforceActivation = async (
-    sandboxId: string,
+  /** Where a violation happens, for its reason: the dataflow and its destination (and `more`, a mapping row, say). */
+  const inDataflow = (
+    dataflowName: string,
+    destination: Destination | undefined,
     destinationId: string,
-    audiences: readonly AudienceInput[],
+    more?: string,
+  ) =>
+    `(dataflow "${dataflowName}" to destination "${destination?.name ?? destinationId}"${more === undefined ? '' : `, ${more}`})`;
+
+  /**
+   * The policy violations of a dataflow named `dataflowName` activating `audiences` (their segments, found by
+   * `checkDataflow`) to a destination and exporting what `mapping` maps (when given): each at its place in the
+   * request (`audiences[i].segmentId`, `mapping[i].source`), naming the dataflow and destination. A request is
+   * refused once, with all of them.
+   */
+  const dataflowViolationDetails = async (
+    sandboxId: string,
+    dataflowName: string,
+    destinationId: string,
+    audiences: readonly AudienceInput[] | undefined,
     segments: ReadonlyMap<string, Segment>,
-  ): Promise<void> => {
+    mapping: ReadonlyArray<{ sourceType: string; source: string }> | undefined,
+  ): Promise<ErrorDetail[]> => {
     const destination = await store.destinations.get(sandboxId, destinationId);
-    const index = new Map(audiences.map((a, i) => [a.segmentId, i]));
-    await enforcePolicies(
-      sandboxId,
-      destination?.marketingActions ?? [],
-      audiences.map((a) => segments.get(a.segmentId)!),
-      (segmentId) => `audiences[${index.get(segmentId)}].segmentId`,
-    );
+    const actions = destination?.marketingActions ?? [];
+    const custom = await customPolicies(sandboxId);
+    const where = inDataflow(dataflowName, destination, destinationId);
+    const details: ErrorDetail[] = [];
+    if (audiences !== undefined) {
+      const index = new Map(audiences.map((a, i) => [a.segmentId, i]));
+      for (const v of rules.policyViolations(
+        actions,
+        audiences.map((a) => segments.get(a.segmentId)!),
+        custom,
+      ))
+        details.push({
+          path: `audiences[${index.get(v.segmentId)}].segmentId`,
+          reason: `${v.reason} ${where}`,
+        });
+    }
+    if (mapping !== undefined)
+      for (const v of rules.mappingPolicyViolations(actions, mapping, await fieldLabels(sandboxId), custom))
+        details.push({ path: `mapping[${v.index}].source`, reason: `${v.reason} ${where}` });
+    return details;
+  };
+
+  /** A destination's marketing actions as stored, or their problems at `marketingActions[i]`. */
+  const checkActions = (actions: readonly string[]) => {
+    const checked = rules.checkMarketingActions(actions);
+    return {
+      actions: checked.actions,
+      problems: checked.problems.map((p) => ({ path: `marketingActions${p.path}`, reason: p.reason })),
+    };
   };
 
   /** A segment's labels as stored, or their problems at `labels[i]`. */
@@ -377,29 +412,61 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     };
   };
 
-  /** The live activations of the sandbox: each live audience with its dataflow's destination. */
+  /** The live activations of the sandbox: each live audience with its dataflow and the dataflow's destination. */
   const liveActivations = async (sandboxId: string) => {
     const flows = new Map(
       (await store.dataflows.list(sandboxId)).filter((d) => d.status !== 'deleted').map((d) => [d.id, d]),
     );
     return (await store.audiences.list(sandboxId))
       .filter((a) => isActivated(a) && flows.has(a.dataflowId))
-      .map((a) => ({ segmentId: a.segmentId, destinationId: flows.get(a.dataflowId)!.destinationId }));
+      .map((a) => ({
+        segmentId: a.segmentId,
+        dataflow: flows.get(a.dataflowId)!,
+        destinationId: flows.get(a.dataflowId)!.destinationId,
+      }));
   };
 
   /**
-   * Refuses (409 policy_violation) segments activated to a destination whose marketing actions their labels forbid.
-   * `path` names the field each violation is reported at.
+   * The segment violations of the sandbox's live activations under the policies `custom` (and the core ones), as
+   * details at `path`: one per (dataflow, segment, label, action), each naming its dataflow and destination. `only`
+   * narrows them to one segment, with the labels it would have, or to one destination, as if used for
+   * `marketingActions`.
    */
-  const enforcePolicies = async (
+  const activationViolationDetails = async (
     sandboxId: string,
-    marketingActions: readonly string[],
-    segments: ReadonlyArray<Segment>,
-    path: (segmentId: string) => string,
-  ): Promise<void> => {
-    const violations = rules.policyViolations(marketingActions, segments, await customPolicies(sandboxId));
-    if (violations.length > 0)
-      throw policyViolation(violations.map((v) => ({ path: path(v.segmentId), reason: v.reason })));
+    path: string,
+    custom: readonly CustomPolicy[],
+    only: { segment?: Segment; destinationId?: string; marketingActions?: readonly string[] } = {},
+  ): Promise<ErrorDetail[]> => {
+    const activations = (await liveActivations(sandboxId)).filter(
+      (a) =>
+        (only.segment === undefined || a.segmentId === only.segment.id) &&
+        (only.destinationId === undefined || a.destinationId === only.destinationId),
+    );
+    const segments = new Map(
+      (await store.segments.list(sandboxId, { ids: [...new Set(activations.map((a) => a.segmentId))] })).map(
+        (s) => [s.id, s],
+      ),
+    );
+    if (only.segment !== undefined) segments.set(only.segment.id, only.segment);
+    const flows = new Map<string, { dataflow: Dataflow; segments: Segment[] }>();
+    for (const a of activations) {
+      const segment = segments.get(a.segmentId);
+      if (segment === undefined) continue;
+      const flow = flows.get(a.dataflow.id) ?? { dataflow: a.dataflow, segments: [] };
+      flow.segments.push(segment);
+      flows.set(a.dataflow.id, flow);
+    }
+    const destinations = new Map((await store.destinations.list(sandboxId)).map((d) => [d.id, d]));
+    const details: ErrorDetail[] = [];
+    for (const { dataflow, segments: activated } of flows.values()) {
+      const destination = destinations.get(dataflow.destinationId);
+      const actions = only.marketingActions ?? destination?.marketingActions ?? [];
+      const where = inDataflow(dataflow.name, destination, dataflow.destinationId);
+      for (const v of rules.policyViolations(actions, activated, custom))
+        details.push({ path, reason: `${v.reason} ${where}` });
+    }
+    return details;
   };
 
   /** The sandbox's own data-usage policies, next to the core ones. */
@@ -447,29 +514,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
   ): Promise<ErrorDetail[]> =>
     (await mappingViolations(sandboxId, under)).map((v) => ({
       path,
-      reason: `${v.reason} (dataflow "${v.dataflow.name}" to destination "${v.destination.name}")`,
+      reason: `${v.reason} ${inDataflow(v.dataflow.name, v.destination, v.destination.id)}`,
     }));
-
-  /**
-   * Refuses (409 policy_violation) a mapping that exports a field whose labels forbid one of the destination's
-   * marketing actions; `path` names the field each violation is reported at.
-   */
-  const enforceMapping = async (
-    sandboxId: string,
-    destinationId: string,
-    mapping: ReadonlyArray<{ sourceType: string; source: string }>,
-    path: (index: number) => string,
-  ): Promise<void> => {
-    const destination = await store.destinations.get(sandboxId, destinationId);
-    const violations = rules.mappingPolicyViolations(
-      destination?.marketingActions ?? [],
-      mapping,
-      await fieldLabels(sandboxId),
-      await customPolicies(sandboxId),
-    );
-    if (violations.length > 0)
-      throw policyViolation(violations.map((v) => ({ path: path(v.index), reason: v.reason })));
-  };
 
   const policiesView = (custom: CustomPolicy[]): DataUsagePoliciesView => ({
     core: POLICIES.map((p) => ({ name: p.name, action: p.action, labels: [...p.labels] })),
@@ -659,17 +705,24 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     resumedDataflowIds: await engine.resumeCheckedDestination(sandboxId, d.id, d.updatedAt),
   });
 
+  /**
+   * The preflight of a destination's stored connection, its outcome stored as the status by what X answered, not by
+   * which check failed: credentials missing or refused (401) make it `unauthorized`; anything else X refused (403, an
+   * account not fit) `error`. When X could not be reached (network, timeout, 5xx, 429) nothing was learnt about the
+   * connection: the status stays as it was, and the failed checks say that X could not be reached.
+   */
   const verifyDestination = async (sandboxId: string, d: Destination): Promise<VerifyResult> => {
-    const result = await x.verify({
+    const { failure, ...result } = await x.verify({
       apiBaseUrl: d.apiBaseUrl ?? options.defaultXApiBaseUrl,
       accountId: d.accountId,
       credentials: await storedCredentials(sandboxId, d.id),
     });
     const failed = result.checks.find((c) => c.status === 'fail');
-    await store.destinations.update(sandboxId, d.id, {
-      status: result.ok ? 'active' : failed?.id === 'credentials' ? 'unauthorized' : 'error',
-      statusReason: result.ok ? null : (failed?.message ?? 'preflight failed'),
-    });
+    if (result.ok || failure !== 'unreachable')
+      await store.destinations.update(sandboxId, d.id, {
+        status: result.ok ? 'active' : failure === 'credentials' ? 'unauthorized' : 'error',
+        statusReason: result.ok ? null : (failed?.message ?? 'preflight failed'),
+      });
     return result.ok ? { ...result, ...(await resumePaused(sandboxId, d)) } : result;
   };
 
@@ -721,7 +774,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
     await assertAccountFree(sandboxId, d, candidate.accountId);
     const accountId = candidate.accountId ?? d.accountId;
     const apiBaseUrl = candidate.apiBaseUrl ?? d.apiBaseUrl;
-    const result = await x.verify({
+    const { failure: _failure, ...result } = await x.verify({
       apiBaseUrl: apiBaseUrl ?? options.defaultXApiBaseUrl,
       accountId,
       credentials: candidate.credentials ?? (await storedCredentials(sandboxId, d.id)),
@@ -924,6 +977,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           });
         }
         p.push(...alertEmailProblems(input.alertEmailTo));
+        const actions = checkActions(input.marketingActions ?? []);
+        p.push(...actions.problems);
         if (p.length > 0) return problems(p);
         const d = await store.destinations.create({
           sandboxId,
@@ -933,7 +988,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           accountId: input.accountId,
           credentials: input.credentials ?? null,
           apiBaseUrl: input.apiBaseUrl ?? options.defaultXApiBaseUrl,
-          marketingActions: input.marketingActions ?? [],
+          marketingActions: actions.actions,
           alertWebhookUrl: input.alertWebhookUrl ?? null,
           ...(input.alertWebhookFormat !== undefined ? { alertWebhookFormat: input.alertWebhookFormat } : {}),
           alertEmailTo: alertEmailTo(input.alertEmailTo),
@@ -942,36 +997,40 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         });
         return { ok: true, value: await destinationView(d) };
       },
-      async update(sandboxId, id, patch) {
+      async update(sandboxId, id, patchIn) {
         const current = await store.destinations.get(sandboxId, id);
         if (!current) return undefined;
+        const actions =
+          patchIn.marketingActions === undefined ? undefined : checkActions(patchIn.marketingActions);
+        // Core actions in their core spelling from here on (stored so, and compared so with what is stored).
+        const patch = actions === undefined ? patchIn : { ...patchIn, marketingActions: actions.actions };
         const p = [
           ...nameProblems(patch.name, 'name', 'name', 'destination name'),
           ...nameProblems(patch.description, 'description', 'description', 'destination description'),
           ...alertEmailProblems(patch.alertEmailTo),
+          ...(actions?.problems ?? []),
         ];
         if (p.length > 0) return problems(p);
         await assertAccountFree(sandboxId, current, patch.accountId);
         if (patch.marketingActions !== undefined) {
-          // New marketing actions may not be forbidden by the labels of segments already activated here.
-          const ids = new Set(
-            (await liveActivations(sandboxId)).filter((a) => a.destinationId === id).map((a) => a.segmentId),
-          );
-          const activated = await store.segments.list(sandboxId, { ids: [...ids] });
-          await enforcePolicies(sandboxId, patch.marketingActions, activated, () => 'marketingActions');
-          // Nor by the labels of fields its dataflows export.
+          // New marketing actions may not be forbidden by the labels of segments already activated here, nor by the
+          // labels of fields its dataflows export: refused once, with every violation.
+          const custom = await customPolicies(sandboxId);
+          const refused = await activationViolationDetails(sandboxId, 'marketingActions', custom, {
+            destinationId: id,
+            marketingActions: patch.marketingActions,
+          });
           const exported = await mappingViolations(
             sandboxId,
-            { fields: await fieldLabels(sandboxId), custom: await customPolicies(sandboxId) },
+            { fields: await fieldLabels(sandboxId), custom },
             { destinationId: id, marketingActions: patch.marketingActions },
           );
-          if (exported.length > 0)
-            throw policyViolation(
-              exported.map((v) => ({
-                path: 'marketingActions',
-                reason: `${v.reason} (dataflow "${v.dataflow.name}", mapping row ${v.index + 1})`,
-              })),
-            );
+          for (const v of exported)
+            refused.push({
+              path: 'marketingActions',
+              reason: `${v.reason} ${inDataflow(v.dataflow.name, v.destination, id, `mapping row ${v.index + 1}`)}`,
+            });
+          if (refused.length > 0) throw policyViolation(refused);
         }
         // A patch of what is stored already (`{}`, say) writes nothing: `updatedAt` stays, and no change is recorded.
         // Credentials sent are saved again and checked whatever they are, so they are always a change.
@@ -1267,15 +1326,17 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const p = [...displayNameProblems(patch.name, 'name', 'segment name'), ...(labels?.problems ?? [])];
         if (p.length > 0) return problems(p);
         if (labels) {
-          // Labels of an activated segment may not come to forbid what its destinations are used for.
-          const next = { ...current, labels: labels.labels };
-          for (const destinationId of new Set(
-            (await liveActivations(sandboxId)).filter((a) => a.segmentId === id).map((a) => a.destinationId),
-          )) {
-            const destination = await store.destinations.get(sandboxId, destinationId);
-            if (destination)
-              await enforcePolicies(sandboxId, destination.marketingActions, [next], () => 'labels');
-          }
+          // Labels of an activated segment may not come to forbid what its destinations are used for: refused once,
+          // with every violation over every dataflow that activates it.
+          const refused = await activationViolationDetails(
+            sandboxId,
+            'labels',
+            await customPolicies(sandboxId),
+            {
+              segment: { ...current, labels: labels.labels },
+            },
+          );
+          if (refused.length > 0) throw policyViolation(refused);
         }
         // A patch of what is stored already (`{}`, say) writes nothing: `updatedAt` stays, and no change is recorded.
         if (
@@ -1353,8 +1414,16 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const segments = checked.segments;
         const p = [...displayNameProblems(input.name, 'name', 'dataflow name'), ...checked.problems];
         if (p.length > 0) return problems(p);
-        await enforceActivation(sandboxId, input.destinationId, input.audiences, segments);
-        await enforceMapping(sandboxId, input.destinationId, input.mapping, (i) => `mapping[${i}].source`);
+        // Refused once, with every violation of its segments and of its mapping.
+        const refused = await dataflowViolationDetails(
+          sandboxId,
+          input.name.trim(),
+          input.destinationId,
+          input.audiences,
+          segments,
+          input.mapping,
+        );
+        if (refused.length > 0) throw policyViolation(refused);
         const created = await store.transaction(async (tx) => {
           const d = await tx.dataflows.create({
             sandboxId,
@@ -1409,15 +1478,16 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           });
         }
         if (p.length > 0) return problems(p);
-        if (patch.audiences !== undefined)
-          await enforceActivation(sandboxId, current.destinationId, patch.audiences, segments);
-        if (patch.mapping !== undefined)
-          await enforceMapping(
-            sandboxId,
-            current.destinationId,
-            patch.mapping,
-            (i) => `mapping[${i}].source`,
-          );
+        // New segments and a new mapping are checked together: refused once, with every violation.
+        const refused = await dataflowViolationDetails(
+          sandboxId,
+          patch.name?.trim() ?? current.name,
+          current.destinationId,
+          patch.audiences,
+          segments,
+          patch.mapping,
+        );
+        if (refused.length > 0) throw policyViolation(refused);
         // A patch of what is stored already (`{}`, or the audiences it activates sent back as they are, which is
         // what adding a segment it activates comes to) writes nothing: `updatedAt` stays, and no change is recorded.
         if (dataflowPatchIsNoop(current, patch, live, segments))
@@ -1562,7 +1632,8 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
           const alertsFiring = alertsOf.get(d.id) ?? 0;
           const attention: MonitoringView['dataflows'][number]['attention'] = [];
           if (d.status === 'paused' && d.statusReason !== null) attention.push('paused');
-          if (t.identitiesFailed > 0) attention.push('identities_failed');
+          // Failures nobody has replayed yet: a replayed dead letter needs no look (its new attempt is under way).
+          if (t.unreplayedDeadLetters > 0) attention.push('identities_failed');
           if (alertsFiring > 0) attention.push('alerts_firing');
           const looked = own.map((a) => ({
             targetable: a.targetable,
@@ -1770,22 +1841,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         const checked = rules.checkCustomPolicies(input, () => store.newId('dup'));
         if (!checked.ok) return problems(checked.problems);
         // A policy that an activation in place already breaks is refused: fix the activation (or the labels) first.
-        const activations = await liveActivations(sandboxId);
-        const details: ErrorDetail[] = [];
-        for (const destinationId of new Set(activations.map((a) => a.destinationId))) {
-          const destination = await store.destinations.get(sandboxId, destinationId);
-          const ids = activations.filter((a) => a.destinationId === destinationId).map((a) => a.segmentId);
-          const segments = await store.segments.list(sandboxId, { ids: [...new Set(ids)] });
-          for (const v of rules.policyViolations(
-            destination?.marketingActions ?? [],
-            segments,
-            checked.policies,
-          ))
-            details.push({
-              path: 'policies',
-              reason: `${v.reason} (activated to destination "${destination?.name ?? destinationId}")`,
-            });
-        }
+        const details = await activationViolationDetails(sandboxId, 'policies', checked.policies);
         // Dataflows in place may export labelled fields the new set forbids.
         details.push(
           ...(await mappingViolationDetails(sandboxId, 'policies', {

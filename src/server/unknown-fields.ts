@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { editDistance } from '../text/edit-distance.ts';
 import type { ErrorDetail } from './api-error.ts';
 
 /**
@@ -68,20 +69,4 @@ function meant(key: string, known: readonly string[]): string {
   return known.length === 0
     ? 'this object takes no fields'
     : `this object takes ${listed}${known.length > 12 ? ', …' : ''}`;
-}
-
-/** Levenshtein distance: the fewest single-character insertions, deletions and substitutions from `a` to `b`. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i += 1) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j += 1)
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    previous = current;
-  }
-  return previous[b.length]!;
 }

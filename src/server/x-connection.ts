@@ -106,6 +106,7 @@ export function createXConnection(options: {
         return {
           accountId,
           ok: false,
+          failure: 'credentials',
           checks: [
             {
               id: 'credentials',
@@ -118,6 +119,7 @@ export function createXConnection(options: {
             skipped('approval_status', 'The ads account is approved (approval_status ACCEPTED)'),
             skipped('account_age', 'The ads account is older than 14 days'),
             skipped('permissions', 'The user may manage partner audiences'),
+            skipped('audience_api', 'The app may use the Audience API (custom audiences)'),
           ],
         };
       }
@@ -140,6 +142,7 @@ export function createXConnection(options: {
       return {
         accountId: result.accountId,
         ok: result.ok,
+        ...(result.failure === undefined ? {} : { failure: result.failure }),
         checks: result.checks.map((c) => ({
           id: c.id,
           label: c.label,

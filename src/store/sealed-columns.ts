@@ -34,7 +34,7 @@ type SealedKind = 'credentials' | 'alertTargets';
 
 interface SealedColumn {
   table: 'destinations' | 'alert_states' | 'alert_outbox';
-  key: 'id' | 'key';
+  key: 'id';
   column: 'credentials' | 'alert_webhook_url' | 'alert_pagerduty_key' | 'urls' | 'url';
   context: (key: string) => string;
   kind: SealedKind;
@@ -64,7 +64,7 @@ const SEALED_COLUMNS: readonly SealedColumn[] = [
   },
   {
     table: 'alert_states',
-    key: 'key',
+    key: 'id',
     column: 'urls',
     context: () => ALERT_TARGETS_CONTEXT,
     kind: 'alertTargets',

@@ -72,7 +72,14 @@ export {
 } from './rate-limit.ts';
 export type { BudgetKey, EndpointFamily, RateLimitInfo, RateLimitWindow } from './rate-limit.ts';
 export { verifyAccount } from './verify.ts';
-export type { VerifyCheck, VerifyCheckId, VerifyResult, VerifySource, VerifyStatus } from './verify.ts';
+export type {
+  VerifyCheck,
+  VerifyCheckId,
+  VerifyFailure,
+  VerifyResult,
+  VerifySource,
+  VerifyStatus,
+} from './verify.ts';
 export { accessToken, authorizeUrl, DEFAULT_OAUTH_BASE_URL, requestToken } from './pin-login.ts';
 export type { AccessTokenResult, AppCredentials, PinLoginOptions, RequestToken } from './pin-login.ts';
 export {

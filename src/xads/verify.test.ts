@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { AuthError, errorFromResponse, NotFoundError, PermissionError, TransientError } from './errors.ts';
+import {
+  AuthError,
+  errorFromResponse,
+  NotFoundError,
+  PermissionError,
+  RateLimitedError,
+  TransientError,
+} from './errors.ts';
 import type { AuthenticatedUserAccess, XAccount } from './types.ts';
 import { verifyAccount } from './verify.ts';
 import type { VerifySource } from './verify.ts';
@@ -21,6 +28,7 @@ const account = (overrides: Partial<XAccount> = {}): XAccount => ({
 function source(
   accountResult: XAccount | Error,
   accessResult: AuthenticatedUserAccess | Error = { userId: 'u1', permissions: ['PARTNER_AUDIENCE_MANAGER'] },
+  audiencesResult: Error | null = null,
 ): VerifySource & { calls: string[] } {
   const calls: string[] = [];
   return {
@@ -35,6 +43,11 @@ function source(
       if (accessResult instanceof Error) throw accessResult;
       return accessResult;
     },
+    listCustomAudiencesPage: async (_accountId, options) => {
+      calls.push(`audiences count=${options?.count}`);
+      if (audiencesResult) throw audiencesResult;
+      return { audiences: [], nextCursor: null };
+    },
   };
 }
 
@@ -45,12 +58,14 @@ describe('verifyAccount', () => {
   it('passes every check for an approved, old account with Partner Audience Manager', async () => {
     const result = await verifyAccount(source(account()), 'acc', { now: NOW });
     expect(result.ok).toBe(true);
+    expect(result.failure).toBeUndefined();
     expect(statuses(result)).toEqual({
       credentials: 'pass',
       account_access: 'pass',
       approval_status: 'pass',
       account_age: 'pass',
       permissions: 'pass',
+      audience_api: 'pass',
     });
     expect(result.access?.permissions).toEqual(['PARTNER_AUDIENCE_MANAGER']);
     for (const check of result.checks) expect(check.label).toBeTruthy();
@@ -117,7 +132,9 @@ describe('verifyAccount', () => {
       approval_status: 'skipped',
       account_age: 'skipped',
       permissions: 'skipped',
+      audience_api: 'skipped',
     });
+    expect(result.failure).toBe('credentials');
     expect(result.checks[0]!.xCode).toBe('UNAUTHORIZED_ACCESS');
     expect(result.checks[0]!.message).toMatch(/Re-authorize/);
     expect(s.calls).toEqual(['account']);
@@ -153,6 +170,8 @@ describe('verifyAccount', () => {
     );
     expect(statuses(result).credentials).toBe('fail');
     expect(result.checks[0]!.xCode).toBe('UNAUTHORIZED_CLIENT_APPLICATION');
+    // X answered: the app is not allowed, which is not a refusal of the credentials.
+    expect(result.failure).toBe('refused');
   });
 
   it('fails account access on ACCOUNT_NOT_FOUND or 404 and skips what depends on it', async () => {
@@ -168,7 +187,9 @@ describe('verifyAccount', () => {
         approval_status: 'skipped',
         account_age: 'skipped',
         permissions: 'skipped',
+        audience_api: 'skipped',
       });
+      expect(result.failure).toBe('refused');
       expect(s.calls).toEqual(['account']);
       const access = result.checks.find((c) => c.id === 'account_access')!;
       expect(access.message.match(/Check the account id/g)).toHaveLength(1);
@@ -185,6 +206,109 @@ describe('verifyAccount', () => {
     );
     expect(statuses(result).credentials).toBe('fail');
     expect(result.checks[0]!.message).toMatch(/Could not check/);
+    expect(result.checks[0]!.message).toContain('X could not be reached');
+    expect(result.failure).toBe('unreachable');
+  });
+
+  it('says X could not be reached, not that the credentials are wrong, on a 503, a 429 or a network failure', async () => {
+    const unavailable = errorFromResponse({
+      status: 503,
+      headers: new Headers(),
+      bodyText: JSON.stringify({ errors: [{ code: 'SERVICE_UNAVAILABLE', message: 'Over capacity' }] }),
+      now: NOW,
+      method: 'GET',
+      path: '/12/accounts/acc',
+    });
+    for (const error of [
+      unavailable,
+      new RateLimitedError({ message: 'HTTP 429', status: 429, retryAt: NOW + 60_000 }),
+      new TransientError({ message: 'fetch failed', reason: 'network' }),
+    ]) {
+      const result = await verifyAccount(source(error), 'acc', { now: NOW });
+      expect(result.ok).toBe(false);
+      expect(result.failure).toBe('unreachable');
+      expect(result.checks[0]).toMatchObject({ id: 'credentials', status: 'fail' });
+      expect(result.checks[0]!.message).toContain('X could not be reached');
+      expect(result.checks[0]!.message).not.toMatch(/refused the credentials|Re-authorize/);
+    }
+  });
+
+  it('fails the Audience API check, after every other check, for an app X keeps off custom audiences', async () => {
+    const refused = errorFromResponse({
+      status: 403,
+      headers: new Headers(),
+      bodyText: JSON.stringify({
+        errors: [
+          {
+            code: 'UNAUTHORIZED_CLIENT_APPLICATION',
+            message: 'The client application making this request does not have access to this API',
+          },
+        ],
+      }),
+      now: NOW,
+      method: 'GET',
+      path: '/12/accounts/acc/custom_audiences',
+    });
+    const s = source(account(), { userId: 'u1', permissions: ['ACCOUNT_ADMIN'] }, refused);
+    const result = await verifyAccount(s, 'acc', { now: NOW });
+    expect(result.ok).toBe(false);
+    expect(result.failure).toBe('refused');
+    // The existing checks keep their order and pass; the new one comes last.
+    expect(result.checks.map((c) => [c.id, c.status])).toEqual([
+      ['credentials', 'pass'],
+      ['account_access', 'pass'],
+      ['approval_status', 'pass'],
+      ['account_age', 'pass'],
+      ['permissions', 'pass'],
+      ['audience_api', 'fail'],
+    ]);
+    const check = result.checks.at(-1)!;
+    expect(check).toMatchObject({
+      label: 'The app may use the Audience API (custom audiences)',
+      xCode: 'UNAUTHORIZED_CLIENT_APPLICATION',
+    });
+    // What, and how to fix it: request the access for the app, then verify again.
+    expect(check.message).toContain('403 UNAUTHORIZED_CLIENT_APPLICATION');
+    expect(check.message).toContain('allowlist');
+    expect(check.message).toContain('developer portal');
+    expect(check.message).toContain('Custom Audiences');
+    expect(check.message).toContain('verify the destination again');
+    // One read of one audience: nothing written at X.
+    expect(s.calls).toEqual(['account', 'access', 'audiences count=1']);
+  });
+
+  it('grades other answers to the Audience API read by what they say about the connection', async () => {
+    const run = (error: Error) =>
+      verifyAccount(source(account(), undefined, error), 'acc', { now: NOW }).then((r) => ({
+        failure: r.failure,
+        check: r.checks.find((c) => c.id === 'audience_api')!,
+      }));
+    const down = await run(new TransientError({ message: 'HTTP 503', status: 503 }));
+    expect(down.failure).toBe('unreachable');
+    expect(down.check.status).toBe('fail');
+    expect(down.check.message).toContain('X could not be reached');
+    const denied = await run(
+      new PermissionError({ message: 'HTTP 403', status: 403, xCode: 'ACTION_NOT_ALLOWED' }),
+    );
+    expect(denied).toMatchObject({
+      failure: 'refused',
+      check: { status: 'fail', xCode: 'ACTION_NOT_ALLOWED' },
+    });
+    const revoked = await run(
+      new AuthError({ message: 'HTTP 401', status: 401, xCode: 'UNAUTHORIZED_ACCESS' }),
+    );
+    expect(revoked.failure).toBe('credentials');
+    // A check that fails on what X answered outranks one X did not answer.
+    const both = await verifyAccount(
+      source(
+        account({ approvalStatus: 'UNDER_REVIEW' }),
+        undefined,
+        new TransientError({ message: 'timeout', reason: 'timeout' }),
+      ),
+      'acc',
+      { now: NOW },
+    );
+    expect(both.failure).toBe('refused');
   });
 
   it('fails permissions when the access read fails', async () => {

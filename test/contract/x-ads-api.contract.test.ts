@@ -439,7 +439,46 @@ for (const transport of TRANSPORTS) {
           approval_status: 'pass',
           account_age: 'pass',
           permissions: 'pass',
+          audience_api: 'pass',
         });
+      });
+
+      it('fails the Audience API check for an app not allowlisted for custom audiences, writing nothing', async () => {
+        h.emulator.admin.seed({
+          apps: [{ ...APP, audience_access: false }],
+          accounts: [
+            {
+              id: ACCOUNT,
+              name: 'Demo',
+              access: [{ user_id: USER.user_id, permissions: ['ACCOUNT_ADMIN'] }],
+            },
+          ],
+        });
+        const result = await h.client().verify(ACCOUNT);
+        expect(result.ok).toBe(false);
+        expect(result.failure).toBe('refused');
+        expect(statuses(result.checks)).toEqual({
+          credentials: 'pass',
+          account_access: 'pass',
+          approval_status: 'pass',
+          account_age: 'pass',
+          permissions: 'pass',
+          audience_api: 'fail',
+        });
+        expect(result.checks.at(-1)).toMatchObject({
+          id: 'audience_api',
+          xCode: 'UNAUTHORIZED_CLIENT_APPLICATION',
+          message: expect.stringContaining('developer portal'),
+        });
+        // Reads only: the check costs no write at X.
+        expect(h.emulator.admin.requests().map((r) => `${r.method} ${r.path}`)).toEqual([
+          `GET /12/accounts/${ACCOUNT}`,
+          `GET /12/accounts/${ACCOUNT}/authenticated_user_access`,
+          `GET /12/accounts/${ACCOUNT}/custom_audiences`,
+        ]);
+        // Once X grants the access, the same credentials pass.
+        h.emulator.admin.seed({ apps: [{ ...APP, audience_access: true }] });
+        expect((await h.client().verify(ACCOUNT)).ok).toBe(true);
       });
 
       it('fails credentials for a refused token and for an app without Ads API access', async () => {

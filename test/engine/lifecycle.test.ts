@@ -503,6 +503,41 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it('pauses on 403 saying to fix the access at X, then verify; a delivery X accepts after a resume by hand makes the destination active', async () => {
+      h = await setup(backend);
+      const { audience, flow } = await flowWith(h);
+      await ingestMembers(h, 2);
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 403, times: 1 }] });
+      expect((await h.engine.flush()).audiences[0]?.outcome).toBe('paused');
+      const paused = await h.store.dataflows.get('prod', flow.id);
+      expect(paused?.statusReason).toMatch(
+        /\(403\)\. Have an account administrator .+, then verify the destination/,
+      );
+      expect(paused?.statusReason).not.toMatch(/then update the destination/);
+      expect(await h.store.destinations.get('prod', h.destination.id)).toMatchObject({
+        status: 'error',
+        statusReason: paused?.statusReason,
+      });
+      // Nothing sent, nothing to clear: a flush of the paused dataflow leaves the destination as it is.
+      await h.engine.flush();
+      expect((await h.store.destinations.get('prod', h.destination.id))?.status).toBe('error');
+      // The access was fixed at X and the dataflow resumed by hand: what X accepts shows the connection works.
+      await h.store.dataflows.update('prod', flow.id, { status: 'active', statusReason: null });
+      const report = await h.engine.flush();
+      expect(report.audiences[0]).toMatchObject({ outcome: 'delivered', added: 2 });
+      expect(await h.store.destinations.get('prod', h.destination.id)).toMatchObject({
+        status: 'active',
+        statusReason: null,
+        // Not a change of the connection: that would ask the worker to verify it.
+        updatedAt: h.destination.updatedAt,
+      });
+      // The pause is forgotten: a later verify has nothing to resume.
+      expect(await h.store.db.selectFrom('engine_dataflow_pauses').selectAll().execute()).toEqual([]);
+      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
+        expectedEmails(0, 2),
+      );
+    });
+
     it('"Activate now" sends every member again, restoring what X lost, once per 24 hours', async () => {
       h = await setup(backend);
       const { audience } = await flowWith(h);

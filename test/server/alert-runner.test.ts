@@ -460,6 +460,64 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
     }
   });
 
+  it('keeps an audience-not-targetable alert firing, unchanged and unsent, while its dataflow is paused or its health unknown', async () => {
+    const w = runner('worker-t', { globalWebhookUrl: receiver.url, warningRepeatMs: 3_600_000 });
+    const mine = (list: Alert[]) =>
+      list.filter((n) => n.dataflowId === 'df_t' && n.type === 'audience_not_targetable');
+    const small = {
+      id: 'aud_t',
+      name: 'Buyers',
+      xAudienceId: 'x_t',
+      size: null,
+      targetable: false as boolean | null,
+      reasons: ['TOO_SMALL'],
+    };
+    const active: DataflowHealth = {
+      ...paused,
+      dataflowId: 'df_t',
+      dataflowName: 'Small audience',
+      status: 'active',
+      statusReason: null,
+      audiences: [small],
+    };
+    const firing = async () =>
+      (await listAlerts(db.store.db, 'sbx_test', { dataflowId: 'df_t', status: 'firing' })).map(
+        (a) => a.alert,
+      );
+    try {
+      health = [paused, active];
+      const [fired] = mine(await w.check());
+      expect(fired).toMatchObject({ type: 'audience_not_targetable', status: 'firing' });
+      // Paused a little while (by a user, or by X refusing the credentials): its audience's health is not checked
+      // meanwhile, so the alert stays as it is; no reminder either.
+      for (const statusReason of [USER_PAUSE_REASON, 'X answered 401']) {
+        health = [paused, { ...active, status: 'paused', statusReason }];
+        clock += 2 * 3_600_000;
+        expect(mine(await w.check())).toEqual([]);
+        expect(await firing()).toEqual(expect.arrayContaining([fired]));
+      }
+      // Resumed, its health not yet known again (a recreated audience): still the same alert.
+      health = [paused, { ...active, audiences: [{ ...small, targetable: null, reasons: [] }] }];
+      expect(mine(await w.check())).toEqual([]);
+      // Known again, still not targetable: the same alert, reminded of now that it is known to fire.
+      health = [paused, active];
+      const [reminder, ...more] = mine(await w.check());
+      expect(more).toEqual([]);
+      expect(reminder).toMatchObject({ alertId: fired!.alertId, reminder: true });
+      // Targetable: resolved.
+      health = [paused, { ...active, audiences: [{ ...small, targetable: true, reasons: [], size: 150 }] }];
+      expect(mine(await w.check()).map((n) => [n.status, n.alertId])).toEqual([['resolved', fired!.alertId]]);
+      // A dataflow gone takes its alert with it.
+      health = [paused, active];
+      const [again] = mine(await w.check());
+      health = [paused];
+      expect(mine(await w.check()).map((n) => [n.status, n.alertId])).toEqual([['resolved', again!.alertId]]);
+      await w.deliver();
+    } finally {
+      await w.stop();
+    }
+  });
+
   it('emails every alert through the SMTP server: firing, reminded and resolved, retried while the server refuses', async () => {
     const smtp = await startSmtpReceiver();
     const w = runner('worker-m', {
@@ -851,5 +909,107 @@ describe.each(BACKENDS)('alert runner on $name', (backend) => {
       ],
     ]);
     await w.stop();
+  });
+
+  it('keeps every alert of a condition that fires again, each with its own id, times, acknowledgement and incident, for 30 days', async () => {
+    const routingKey = 'Ep1sodeKey0123456789abcdefABCDEF';
+    const pd = await startReceiver();
+    const w = runner('worker-e', {
+      globalWebhookUrl: receiver.url,
+      pagerDuty: { routingKey },
+      pagerDutyUrl: pd.url,
+    });
+    const mine = (list: Alert[]) => list.filter((n) => n.dataflowId === 'df_e');
+    const listed = async (status?: 'firing' | 'resolved') =>
+      (await listAlerts(db.store.db, 'sbx_test', { dataflowId: 'df_e', status })).map((a) => ({
+        alertId: a.alert.alertId,
+        firedAt: a.alert.firedAt,
+        resolvedAt: a.resolvedAt,
+        acknowledgedBy: a.acknowledgedBy,
+      }));
+    const iso = (ms: number) => new Date(ms).toISOString();
+    try {
+      const pausedE = { ...paused, dataflowId: 'df_e', dataflowName: 'Episodes' };
+      // Paused, acknowledged, resolved.
+      health = [paused, pausedE];
+      const firstAt = clock;
+      const [first] = mine(await w.check());
+      expect(
+        await acknowledgeAlert(db.store, {
+          sandboxId: 'sbx_test',
+          alertId: first!.alertId,
+          by: 'on-call',
+          at: clock,
+        }),
+      ).toMatchObject({ acknowledgedBy: 'on-call' });
+      clock += 600_000;
+      const firstResolvedAt = clock;
+      health = [paused];
+      expect(mine(await w.check()).map((n) => [n.status, n.alertId])).toEqual([['resolved', first!.alertId]]);
+      // Paused again an hour on: a new alert, the first one kept as it was.
+      clock += 3_600_000;
+      const secondAt = clock;
+      health = [paused, pausedE];
+      const [second] = mine(await w.check());
+      expect(second).toMatchObject({ status: 'firing', type: 'dataflow_paused' });
+      expect(second!.alertId).not.toBe(first!.alertId);
+      expect(await listed()).toEqual([
+        { alertId: second!.alertId, firedAt: iso(secondAt), resolvedAt: null, acknowledgedBy: null },
+        {
+          alertId: first!.alertId,
+          firedAt: iso(firstAt),
+          resolvedAt: iso(firstResolvedAt),
+          acknowledgedBy: 'on-call',
+        },
+      ]);
+      expect((await listed('firing')).map((a) => a.alertId)).toEqual([second!.alertId]);
+      expect((await listed('resolved')).map((a) => a.alertId)).toEqual([first!.alertId]);
+      // The resolved one is refused acknowledgement; the firing one is not.
+      const ack = { sandboxId: 'sbx_test', by: 'ops', at: clock };
+      expect(await acknowledgeAlert(db.store, { ...ack, alertId: first!.alertId })).toBe('resolved');
+      expect(await acknowledgeAlert(db.store, { ...ack, alertId: second!.alertId })).toMatchObject({
+        acknowledgedBy: 'ops',
+      });
+      // Still firing: nothing fires again, however often it is evaluated.
+      expect(mine(await w.check())).toEqual([]);
+      clock += 600_000;
+      const secondResolvedAt = clock;
+      health = [paused];
+      expect(mine(await w.check()).map((n) => [n.status, n.alertId])).toEqual([
+        ['resolved', second!.alertId],
+      ]);
+      await w.deliver();
+      // PagerDuty: one incident per alert, each triggered, acknowledged and resolved under its own key.
+      expect(
+        pd.accepted
+          .filter((e) => e['dedup_key'] === first!.alertId || e['dedup_key'] === second!.alertId)
+          .map((e) => [e['event_action'], e['dedup_key']]),
+      ).toEqual([
+        ['trigger', first!.alertId],
+        ['acknowledge', first!.alertId],
+        ['resolve', first!.alertId],
+        ['trigger', second!.alertId],
+        ['acknowledge', second!.alertId],
+        ['resolve', second!.alertId],
+      ]);
+      // Each kept 30 days after it resolved: the first goes, the second stays.
+      clock = firstResolvedAt + 30 * 86_400_000 + 60_000;
+      await w.check();
+      expect(await listed()).toEqual([
+        {
+          alertId: second!.alertId,
+          firedAt: iso(secondAt),
+          resolvedAt: iso(secondResolvedAt),
+          acknowledgedBy: 'ops',
+        },
+      ]);
+      clock = secondResolvedAt + 30 * 86_400_000 + 60_000;
+      await w.check();
+      expect(await listed()).toEqual([]);
+      await w.deliver();
+    } finally {
+      await w.stop();
+      await pd.close();
+    }
   });
 });

@@ -150,15 +150,15 @@ describe('alert webhooks', () => {
         202,
       );
     };
-    // 2 of 10 profiles without a valid email: 4 exclusions (the email, and the profile left with no identifier)
-    // beside 8 adds waiting for the 15-minute window; nothing activated yet.
+    // 2 of 10 profiles without a valid email: 2 exclusions (each email, counted once: not again as a profile left
+    // with no identifier) beside 8 adds waiting for the 15-minute window; nothing activated yet.
     const mostlyGood = await flow('Mostly good emails', 'seg-good');
     await ingest('seg-good', 2, 8);
     await waitFor(
       async () => {
         const runs = await t.call('GET', `/api/v1/dataflows/${mostlyGood}/runs`, { token: t.adminToken });
         const latest = (runs.body.items as Json[])[0];
-        return latest?.identitiesExcluded === 4 && latest.identitiesActivated === 0 ? true : undefined;
+        return latest?.identitiesExcluded === 2 && latest.identitiesActivated === 0 ? true : undefined;
       },
       20_000,
       'the exclusions counted',
@@ -204,6 +204,76 @@ describe('alert webhooks', () => {
     expect(mail.headers['subject']).toBe(
       alert.body.text.length > 200 ? `${alert.body.text.slice(0, 199)}…` : alert.body.text,
     );
+  });
+
+  it('keeps each pause of a dataflow as an alert of its own: listed, resolved and refused acknowledgement apart', async () => {
+    const { id, destinationId } = await dataflow('Paused twice');
+    /** X refuses the next users request: the flush pauses the dataflow, and a `dataflow_paused` alert fires. */
+    const pause = async (email: string) => {
+      t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', times: 1, status: 401 }] });
+      await t.call('POST', '/api/v1/ingest/profiles', {
+        token: t.adminToken,
+        body: profile(email, { 'seg-a': 'realized' }, email),
+      });
+      await t.call('POST', `/api/v1/dataflows/${id}/flush`, { token: t.adminToken });
+    };
+    const firings = () =>
+      received.filter(
+        (a) =>
+          a.path === '/global' &&
+          a.body.type === 'dataflow_paused' &&
+          a.body.dataflowId === id &&
+          a.body.status === 'firing',
+      );
+    const resolution = (alertId: string) => () =>
+      Promise.resolve(
+        received.find(
+          (a) => a.path === '/global' && a.body.alertId === alertId && a.body.status === 'resolved',
+        ),
+      );
+    /** The destination verifies: its dataflows resume, and the alert resolves. */
+    const verify = async (alertId: string) => {
+      const verified = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, {
+        token: t.adminToken,
+      });
+      expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+      await waitFor(resolution(alertId), 20_000, `${alertId} resolved`);
+    };
+
+    await pause('twice1@example.com');
+    const first = await waitFor(() => Promise.resolve(firings()[0]), 20_000, 'the first paused alert');
+    await verify(first.body.alertId);
+    await pause('twice2@example.com');
+    const second = await waitFor(() => Promise.resolve(firings()[1]), 20_000, 'the second paused alert');
+    // Firing again after it resolved: a new alert.
+    expect(second.body.alertId).not.toBe(first.body.alertId);
+    const listed = async (query: string) =>
+      (await t.call('GET', `/api/v1/alerts?dataflowId=${id}${query}`, { token: t.adminToken })).body
+        .items as Json[];
+    expect((await listed('')).map((a) => [a.alertId, a.status])).toEqual([
+      [second.body.alertId, 'firing'],
+      [first.body.alertId, 'resolved'],
+    ]);
+    // The earlier one has resolved: nothing left to acknowledge (409, not 404); the firing one is acknowledged.
+    const ack = (alertId: string) =>
+      t.call('POST', `/api/v1/alerts/${alertId}/acknowledge`, { token: t.adminToken });
+    const refused = await ack(first.body.alertId);
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.error.code).toBe('conflict');
+    expect((await ack(second.body.alertId)).body).toMatchObject({
+      alertId: second.body.alertId,
+      acknowledgedBy: expect.any(String),
+    });
+    await verify(second.body.alertId);
+    // Both listed, each with its own times and acknowledgement.
+    const resolved = await listed('&status=resolved');
+    expect(resolved.map((a) => a.alertId)).toEqual([second.body.alertId, first.body.alertId]);
+    const [secondListed, firstListed] = resolved;
+    expect(firstListed).toMatchObject({ firedAt: first.body.firedAt, acknowledgedAt: null });
+    expect(secondListed).toMatchObject({ firedAt: second.body.firedAt, acknowledgedAt: expect.any(String) });
+    expect(Date.parse(firstListed!.resolvedAt)).toBeLessThanOrEqual(Date.parse(secondListed!.firedAt));
+    expect((await listed('&status=firing')).map((a) => a.alertId)).toEqual([]);
+    expect(firings()).toHaveLength(2);
   });
 
   it("pages a destination's own PagerDuty service with its write-only, sealed routing key: trigger, resolve, test", async () => {
@@ -906,6 +976,7 @@ describe('planAlerts', () => {
     const next = firing.filter((f) => !ended.has(f.key));
     for (const c of plan.fire)
       next.push({
+        id: `alr_${c.key}`,
         key: c.key,
         sandboxId: c.sandboxId,
         type: c.alert.type,

@@ -484,12 +484,16 @@ describe('tca CLI', () => {
     expect(listed.stdout).toContain(`dataflow_paused alerts of ${dataflowId}`);
     expect(listed.stdout).toMatch(/pending\s+every alert of every dataflow/);
     const ended = await tca(['alerts', 'unsilence', silence.id]);
-    expect(ended.stdout).toContain(`Ended ${silence.id}: dataflow_paused alerts of ${dataflowId} alerts`);
+    expect(ended.stdout).toBe(
+      `Ended ${silence.id}: dataflow_paused alerts of ${dataflowId} are sent again\n`,
+    );
     const expired = JSON.parse((await tca(['alerts', 'silences', '--expired', '--json'])).stdout);
     expect(expired.find((x: { id: string }) => x.id === silence.id).state).toBe('ended');
     const pendingId = expired.find((x: { state: string }) => x.state === 'pending').id;
     // One still to start is called off.
-    expect((await tca(['alerts', 'unsilence', pendingId])).code).toBe(0);
+    const calledOff = await tca(['alerts', 'unsilence', pendingId]);
+    expect(calledOff.code).toBe(0);
+    expect(calledOff.stdout).toBe(`Ended ${pendingId}: every alert of every dataflow is sent again\n`);
     expect(JSON.parse((await tca(['alerts', 'silences', '--json'])).stdout)).toEqual([]);
     // Refused with the reason, before or by the service.
     const both = await tca(['alerts', 'silence', '--comment', 'x']);
@@ -504,6 +508,7 @@ describe('tca CLI', () => {
   it('lists alerts: firing and resolved, or only one kind', async () => {
     const sandbox = (await t.service.store.sandboxes.list()).find((s) => s.name === 'prod')!;
     const state = (key: string, status: 'firing' | 'resolved', firedAt: number) => ({
+      id: key,
       key,
       sandbox_id: sandbox.id,
       dataflow_id: dataflowId,
@@ -1218,6 +1223,7 @@ describe('tca CLI', () => {
     expect(preview.code, preview.stderr).toBe(0);
     expect(preview.stdout).toContain('all known profiles');
     expect(preview.stdout).toContain('Health data: ');
+    expect(preview.stdout).toContain('Ads need sharing consent (switched off: would leave out): ');
     const asJson = JSON.parse((await tca(['consent', 'preview', '--json'])).stdout) as {
       policies: Array<{ name: string }>;
       all: { profiles: number; consenting: number };
@@ -1422,6 +1428,24 @@ describe('tca CLI', () => {
       });
     } finally {
       t.emulator.admin.clearFaults();
+    }
+
+    // An app X keeps off the Audience API (the account reads work, custom audiences get 403): its preflight fails too.
+    const app = {
+      consumer_key: DEMO.credentials.consumerKey,
+      consumer_secret: DEMO.credentials.consumerSecret,
+    };
+    t.emulator.admin.seed({ apps: [{ ...app, audience_access: false }] });
+    try {
+      const offAudiences = await tca(['doctor', '--json'], env);
+      expect(offAudiences.code).toBe(1);
+      expect(JSON.parse(offAudiences.stdout).checks[4]).toMatchObject({
+        id: 'destinations',
+        status: 'fail',
+        message: expect.stringContaining('403 UNAUTHORIZED_CLIENT_APPLICATION'),
+      });
+    } finally {
+      t.emulator.admin.seed({ apps: [app] });
     }
 
     const wrongKey = await tca(['doctor'], { ...env, TCA_SECRET_KEY: 'ab'.repeat(32) });
@@ -1757,6 +1781,48 @@ describe('tca CLI', () => {
     expect(percent.code).toBe(2);
     expect(percent.stderr).toContain('a percentage from 0 to 100');
     expect((await tca(['tokens', 'create', '--name', 'x', '--permission', 'Fly'])).code).toBe(2);
+    // A replay names what to replay: a usage error that names the options, not the API's field names.
+    const bare = await tca(['dead-letters', 'replay']);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('--id');
+    expect(bare.stderr).toContain('--dataflow');
+    expect(bare.stderr).not.toContain('ids:');
+  });
+
+  it('says when an audience a flush left undelivered is tried again, each sentence ending once', async () => {
+    // A dataflow of its own, removed at the end, so the others keep their counts.
+    const token = t.adminToken;
+    await t.call('POST', '/api/v1/segments', { token, body: { id: 'cli-retry', name: 'CLI retry' } });
+    const dst = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: { name: 'CLI retry', accountId: DEMO.accountId, credentials: DEMO.credentials },
+    });
+    const flow = await t.call('POST', '/api/v1/dataflows', {
+      token,
+      body: {
+        name: 'CLI retry',
+        destinationId: dst.body.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: 'cli-retry', mappingName: 'CLI retry' }],
+      },
+    });
+    expect(flow.status, JSON.stringify(flow.body)).toBe(201);
+    const id = flow.body.id as string;
+    await t.call('POST', '/api/v1/ingest/profiles', {
+      token,
+      body: profile('retry1@example.com', { 'cli-retry': 'realized' }),
+    });
+    t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 503 }] });
+    const retrying = await tca(['dataflows', 'flush', id]);
+    expect(retrying.code, retrying.stderr).toBe(1);
+    expect(retrying.stdout).toMatch(
+      /Audience \S+ will be retried at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \((now|in \d+ s)\): X Ads API returned HTTP 503/,
+    );
+    expect(retrying.stdout).not.toContain('..');
+    const json = JSON.parse((await tca(['dataflows', 'flush', id, '--json'])).stdout);
+    expect(json).toMatchObject({ status: 'delivered' });
+    expect((await t.call('DELETE', `/api/v1/dataflows/${id}`, { token })).status).toBe(204);
+    expect((await t.call('DELETE', `/api/v1/destinations/${dst.body.id}`, { token })).status).toBe(204);
   });
 
   it('has --help with examples on every command', async () => {

@@ -121,7 +121,8 @@ describe('consent policies', () => {
       {
         id: expect.stringMatching(/^cp_/),
         name: 'Ads need sharing consent',
-        marketingActions: ['cross site targeting'],
+        // A core action in another case is stored in its core spelling.
+        marketingActions: ['Cross Site Targeting'],
         labels: [],
         operator: 'and',
         attribute: 'consents.share.val',

@@ -54,6 +54,7 @@ describe('preflight check statuses', () => {
       approval_status: 'skipped',
       account_age: 'skipped',
       permissions: 'skipped',
+      audience_api: 'skipped',
     });
   });
 

@@ -195,7 +195,7 @@ describe('new credentials by PATCH', () => {
     expect(r.status).toBe(422);
     expect(r.body.error.code).toBe('connection_check_failed');
     expect(r.body.error.message).toMatch(
-      /^Refused: the new connection fails a check of the preflight \(and 4 could not run after it\)\. Nothing was saved/,
+      /^Refused: the new connection fails a check of the preflight \(and 5 could not run after it\)\. Nothing was saved/,
     );
     // The failed check only, with what X said: the checks it kept from running add nothing to fix.
     expect(r.body.error.details).toHaveLength(1);
@@ -437,5 +437,229 @@ describe('a 401 during delivery, then a destination that verifies', () => {
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     expect(patched.body).toMatchObject({ status: 'active' });
     await deliversAgain(before);
+  });
+});
+
+describe('an app X keeps off the Audience API', () => {
+  const APP = { consumer_key: 'ck-no-audiences', consumer_secret: 'cs-no-audiences' };
+  const ACCOUNT = 'noaud0001';
+  const SEGMENT = 'seg-noaud';
+  const credentials = {
+    consumerKey: APP.consumer_key,
+    consumerSecret: APP.consumer_secret,
+    accessToken: 'tok-no-audiences',
+    accessTokenSecret: 'tsec-no-audiences',
+  };
+
+  it('fails the preflight with what to do, so a verify never resumes a dataflow X pauses again at once', async () => {
+    const token = t.adminToken;
+    t.emulator.admin.seed({
+      apps: [{ ...APP, audience_access: false }],
+      users: [
+        {
+          user_id: '9001',
+          consumer_key: APP.consumer_key,
+          token: credentials.accessToken,
+          token_secret: credentials.accessTokenSecret,
+        },
+      ],
+      accounts: [
+        {
+          id: ACCOUNT,
+          name: 'No audiences',
+          created_at: '2020-01-01T00:00:00Z',
+          access: [{ user_id: '9001', permissions: ['ACCOUNT_ADMIN'] }],
+        },
+      ],
+    });
+    await t.call('POST', '/api/v1/segments', { token, body: { id: SEGMENT, name: 'No audiences' } });
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: { name: 'No Audience API', accountId: ACCOUNT, credentials },
+    });
+    expect(d.status, JSON.stringify(d.body)).toBe(201);
+    const id = d.body.id as string;
+    const verify = () => t.call('POST', `/api/v1/destinations/${id}/verify`, { token });
+    const status = async () => (await t.call('GET', `/api/v1/destinations/${id}`, { token })).body;
+
+    const first = await verify();
+    expect(first.status).toBe(200);
+    expect(first.body.ok).toBe(false);
+    expect(Object.keys(first.body).sort()).toEqual(['accountId', 'checks', 'ok']);
+    expect(first.body.checks.map((c: { id: string; status: string }) => [c.id, c.status])).toEqual([
+      ['credentials', 'pass'],
+      ['account_access', 'pass'],
+      ['approval_status', 'pass'],
+      ['account_age', 'pass'],
+      ['permissions', 'pass'],
+      ['audience_api', 'fail'],
+    ]);
+    const check = first.body.checks.at(-1);
+    expect(check).toMatchObject({ xCode: 'UNAUTHORIZED_CLIENT_APPLICATION' });
+    expect(check.message).toContain('developer portal');
+    // X answered: the app is not allowed, the credentials are fine.
+    expect(await status()).toMatchObject({ status: 'error', statusReason: check.message });
+
+    // A dataflow on it pauses at its first delivery, saying to fix the access at X, then verify.
+    const df = await t.call('POST', '/api/v1/dataflows', {
+      token,
+      body: {
+        name: 'No audiences flow',
+        destinationId: id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: SEGMENT, mappingName: 'No Audiences' }],
+      },
+    });
+    expect(df.status, JSON.stringify(df.body)).toBe(201);
+    const flowId = df.body.id as string;
+    await t.call('POST', '/api/v1/ingest/profiles', {
+      token,
+      body: profile('na1@example.com', { [SEGMENT]: 'realized' }),
+    });
+    const flushed = await t.call('POST', `/api/v1/dataflows/${flowId}/flush`, { token });
+    expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'paused' });
+    const paused = (await t.call('GET', `/api/v1/dataflows/${flowId}`, { token })).body;
+    expect(paused.status).toBe('paused');
+    expect(paused.statusReason).toMatch(/then verify the destination/);
+    expect(paused.statusReason).not.toMatch(/then update the destination/);
+    expect(paused.statusReason).toMatch(/\(UNAUTHORIZED_CLIENT_APPLICATION\)$/);
+
+    // Verify again: it still fails, and resumes nothing.
+    const again = await verify();
+    expect(again.body.ok).toBe(false);
+    expect(again.body.resumedDataflowIds).toBeUndefined();
+    expect((await t.call('GET', `/api/v1/dataflows/${flowId}`, { token })).body.status).toBe('paused');
+
+    // X grants the access: the same credentials pass, the verify resumes the dataflow, and it delivers.
+    t.emulator.admin.seed({ apps: [{ ...APP, audience_access: true }] });
+    const granted = await verify();
+    expect(granted.body).toMatchObject({ ok: true, resumedDataflowIds: [flowId] });
+    expect(await status()).toMatchObject({ status: 'active', statusReason: null });
+    const delivered = await t.call('POST', `/api/v1/dataflows/${flowId}/flush`, { token });
+    expect(delivered.body.audiences[0]).toMatchObject({ outcome: 'delivered', added: 1 });
+  });
+});
+
+describe("a destination's status after a verify, by what X answered", () => {
+  it('stays as it was when X answers 503 or cannot be reached, and the answer says X could not be reached', async () => {
+    const token = t.adminToken;
+    expect(await destination()).toMatchObject({ status: 'active', statusReason: null });
+    t.emulator.admin.addFaults({
+      faults: [{ method: 'GET', path: `/accounts/${DEMO.accountId}$`, status: 503, times: 5 }],
+    });
+    const down = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, { token });
+    t.emulator.admin.clearFaults();
+    expect(down.body.ok).toBe(false);
+    expect(down.body.checks[0]).toMatchObject({ id: 'credentials', status: 'fail' });
+    expect(down.body.checks[0].message).toContain('X could not be reached');
+    expect(down.body.checks[0].message).toContain('503');
+    expect(down.body.failure).toBeUndefined();
+    expect(await destination()).toMatchObject({ status: 'active', statusReason: null });
+    // Deliveries go on.
+    const flushed = await deliver('after-503@example.com');
+    expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'delivered' });
+
+    // An API base URL where nothing answers: not a verdict on the credentials either.
+    const nowhere = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: {
+        name: 'Nowhere',
+        accountId: DEMO.accountId,
+        credentials: DEMO.credentials,
+        apiBaseUrl: 'http://127.0.0.1:9',
+      },
+    });
+    expect(nowhere.status, JSON.stringify(nowhere.body)).toBe(201);
+    const unreached = await t.call('POST', `/api/v1/destinations/${nowhere.body.id}/verify`, { token });
+    expect(unreached.body.ok).toBe(false);
+    expect(unreached.body.checks[0].message).toContain('X could not be reached');
+    const stored = (await t.call('GET', `/api/v1/destinations/${nowhere.body.id}`, { token })).body;
+    expect(stored.status).not.toBe('unauthorized');
+    expect(stored.status).toBe(nowhere.body.status);
+  });
+
+  it('is error, not unauthorized, when X answers 403 for an app without Ads API access', async () => {
+    const token = t.adminToken;
+    const app = { consumer_key: 'ck-no-ads', consumer_secret: 'cs-no-ads', ads_access: false };
+    t.emulator.admin.seed({
+      apps: [app],
+      users: [
+        { user_id: '9002', consumer_key: app.consumer_key, token: 'tok-no-ads', token_secret: 'tsec-no-ads' },
+      ],
+    });
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: {
+        name: 'No Ads API',
+        accountId: DEMO.accountId,
+        credentials: {
+          consumerKey: app.consumer_key,
+          consumerSecret: app.consumer_secret,
+          accessToken: 'tok-no-ads',
+          accessTokenSecret: 'tsec-no-ads',
+        },
+      },
+    });
+    const r = await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, { token });
+    expect(r.body.checks[0]).toMatchObject({
+      id: 'credentials',
+      status: 'fail',
+      xCode: 'UNAUTHORIZED_CLIENT_APPLICATION',
+    });
+    const stored = (await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body;
+    expect(stored).toMatchObject({ status: 'error', statusReason: r.body.checks[0].message });
+  });
+});
+
+describe('a 403 pause, the dataflow resumed by hand, then a delivery X accepts', () => {
+  it('makes the destination active again, and the pause said to verify once the access is fixed', async () => {
+    const token = t.adminToken;
+    t.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 403 }] });
+    const refused = await deliver('after-403@example.com');
+    expect(refused.body.audiences[0]).toMatchObject({ outcome: 'paused' });
+    const paused = (await t.call('GET', `/api/v1/dataflows/${dataflowId}`, { token })).body;
+    expect(paused.status).toBe('paused');
+    expect(paused.statusReason).toMatch(/then verify the destination/);
+    expect(paused.statusReason).not.toMatch(/then update the destination/);
+    expect(await destination()).toMatchObject({ status: 'error', statusReason: paused.statusReason });
+
+    // Resumed by hand: the next delivery works, and the destination says so.
+    const resumed = await t.call('PATCH', `/api/v1/dataflows/${dataflowId}`, {
+      token,
+      body: { status: 'active' },
+    });
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    const before = members();
+    const flushed = await t.call('POST', `/api/v1/dataflows/${dataflowId}/flush`, { token });
+    expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'delivered', added: 1 });
+    expect(members()).toBe(before + 1);
+    expect(await destination()).toMatchObject({ status: 'active', statusReason: null });
+  });
+
+  it('leaves a status a failed verify gave: one delivery does not overrule its checks', async () => {
+    const token = t.adminToken;
+    t.emulator.admin.seed({
+      accounts: [
+        {
+          id: DEMO.accountId,
+          name: 'Demo',
+          approval_status: 'UNDER_REVIEW',
+          access: [{ user_id: defaultDemoSeed().users[0]!.user_id, permissions: ['ACCOUNT_ADMIN'] }],
+        },
+      ],
+    });
+    try {
+      const r = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, { token });
+      expect(r.body.ok).toBe(false);
+      const reason = r.body.checks.find((c: { id: string }) => c.id === 'approval_status').message;
+      expect(await destination()).toMatchObject({ status: 'error', statusReason: reason });
+      const flushed = await deliver('under-review@example.com');
+      expect(flushed.body.audiences[0]).toMatchObject({ outcome: 'delivered' });
+      expect(await destination()).toMatchObject({ status: 'error', statusReason: reason });
+    } finally {
+      t.emulator.admin.seed({ accounts: [defaultDemoSeed().accounts[0]!] });
+    }
+    const ok = await t.call('POST', `/api/v1/destinations/${destinationId}/verify`, { token });
+    expect(ok.body.ok).toBe(true);
   });
 });

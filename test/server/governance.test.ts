@@ -152,7 +152,8 @@ describe('data governance', () => {
     expect(own).toEqual({
       id: expect.stringMatching(/^dup_/),
       name: 'Scores stay out of targeting',
-      action: 'cross site targeting',
+      // A core action in another case is stored in its core spelling.
+      action: 'Cross Site Targeting',
       labels: ['MY-SCORE'],
       enabled: true,
     });
@@ -276,5 +277,225 @@ describe('data governance', () => {
     );
     expect(policy[0]!.reason).toContain('dataflow "Emails to targeting"');
     expect((await call('PUT', '/api/v1/field-labels', { fields: [] })).status).toBe(200);
+  });
+
+  it('refuses once with every violation, each naming its dataflow and destination, and changes nothing', async () => {
+    const destination = async (name: string, marketingActions: string[]) => {
+      const d = await call('POST', '/api/v1/destinations', {
+        name,
+        accountId: DEMO.accountId,
+        credentials: DEMO.credentials,
+        marketingActions,
+        alertWebhookUrl: null,
+      });
+      expect(d.status, JSON.stringify(d.body)).toBe(201);
+      return d.body.id as string;
+    };
+    const flow = async (body: Json) => {
+      const r = await call('POST', '/api/v1/dataflows', body);
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      return r.body.id as string;
+    };
+    const emailRow = { sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true };
+    const phoneRow = {
+      sourceType: 'namespace',
+      source: 'Phone',
+      target: 'phone_number',
+      applyTransformation: true,
+    };
+    const onsite = await destination('Onsite ads', ['Onsite Advertising']);
+    const thirdParty = await destination('Third-party targeting', [
+      'Export to Third Party',
+      'Cross Site Targeting',
+    ]);
+    await call('POST', '/api/v1/segments', { id: 'seg-shared', name: 'Shared' });
+    await flow({
+      name: 'Shared onsite',
+      destinationId: onsite,
+      mapping: [emailRow],
+      audiences: [{ segmentId: 'seg-shared', mappingName: 'Shared onsite' }],
+    });
+    const shared = await flow({
+      name: 'Shared to third parties',
+      destinationId: thirdParty,
+      mapping: [emailRow],
+      audiences: [{ segmentId: 'seg-shared', mappingName: 'Shared third' }],
+    });
+
+    // New labels on a segment two dataflows activate: every (dataflow, label, action) they forbid.
+    const labelled = violations(await call('PATCH', '/api/v1/segments/seg-shared', { labels: ['C2', 'C4'] }));
+    expect(labelled.map((v) => v.path)).toEqual(['labels', 'labels', 'labels']);
+    const reasons = labelled.map((v) => v.reason);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /C4 .*"Onsite Advertising".*dataflow "Shared onsite" to destination "Onsite ads"/,
+        ),
+        expect.stringMatching(
+          /C2 .*"Export to Third Party".*dataflow "Shared to third parties" to destination "Third-party targeting"/,
+        ),
+        expect.stringMatching(
+          /C4 .*"Cross Site Targeting".*dataflow "Shared to third parties" to destination "Third-party targeting"/,
+        ),
+      ]),
+    );
+    expect(
+      (await call('GET', '/api/v1/segments')).body.items.find((s: Json) => s.id === 'seg-shared').labels,
+    ).toEqual([]);
+
+    // New marketing actions that a segment label and a mapped field label forbid: both, at once.
+    await call('POST', '/api/v1/segments', { id: 'seg-private', name: 'Private', labels: ['C2'] });
+    const analytics = await destination('Analytics only', ['Analytics']);
+    await flow({
+      name: 'Private phones',
+      destinationId: analytics,
+      mapping: [phoneRow],
+      audiences: [{ segmentId: 'seg-private', mappingName: 'Private phones' }],
+    });
+    const phoneLabels = { fields: [{ sourceType: 'namespace', source: 'Phone', labels: ['C5'] }] };
+    expect((await call('PUT', '/api/v1/field-labels', phoneLabels)).status).toBe(200);
+    const actions = violations(
+      await call('PATCH', `/api/v1/destinations/${analytics}`, {
+        marketingActions: ['Analytics', 'Export to Third Party', 'Cross Site Targeting'],
+      }),
+    );
+    expect(actions).toEqual([
+      {
+        path: 'marketingActions',
+        reason: expect.stringMatching(
+          /"Private" is labelled C2 .*dataflow "Private phones" to destination "Analytics only"/,
+        ),
+      },
+      {
+        path: 'marketingActions',
+        reason: expect.stringMatching(
+          /exports Phone, labelled C5 .*dataflow "Private phones" to destination "Analytics only", mapping row 1/,
+        ),
+      },
+    ]);
+    expect((await call('GET', `/api/v1/destinations/${analytics}`)).body.marketingActions).toEqual([
+      'Analytics',
+    ]);
+
+    // A dataflow activating a forbidden segment and mapping a forbidden field: both, on create and on update.
+    const created = violations(
+      await call('POST', '/api/v1/dataflows', {
+        name: 'Private to third parties',
+        destinationId: thirdParty,
+        mapping: [phoneRow],
+        audiences: [{ segmentId: 'seg-private', mappingName: 'Private third' }],
+      }),
+    );
+    expect(created.map((v) => v.path)).toEqual(['audiences[0].segmentId', 'mapping[0].source']);
+    expect(created[0]!.reason).toContain(
+      'dataflow "Private to third parties" to destination "Third-party targeting"',
+    );
+    expect(created[1]!.reason).toContain(
+      'dataflow "Private to third parties" to destination "Third-party targeting"',
+    );
+    const updated = violations(
+      await call('PATCH', `/api/v1/dataflows/${shared}`, {
+        mapping: [emailRow, phoneRow],
+        audiences: [
+          { segmentId: 'seg-shared', mappingName: 'Shared third' },
+          { segmentId: 'seg-private', mappingName: 'Private third' },
+        ],
+      }),
+    );
+    expect(updated.map((v) => v.path)).toEqual(['audiences[1].segmentId', 'mapping[1].source']);
+    expect(updated[1]!.reason).toContain(
+      'dataflow "Shared to third parties" to destination "Third-party targeting"',
+    );
+    const after = (await call('GET', `/api/v1/dataflows/${shared}`)).body;
+    expect(after.mapping).toHaveLength(1);
+    expect(after.audiences).toHaveLength(1);
+    expect((await call('PUT', '/api/v1/field-labels', { fields: [] })).status).toBe(200);
+  });
+
+  it('refuses a marketing action that only looks like a core one, and stores core ones in their spelling', async () => {
+    // seg-private (C2) is activated to "Analytics only": a near miss of "Export to Third Party" would get past
+    // the core policy as a custom action.
+    const analytics = (await call('GET', '/api/v1/destinations')).body.items.find(
+      (d: Json) => d.name === 'Analytics only',
+    ).id as string;
+    // Other separators spell the core action itself: held to its policy (seg-private's C2 forbids it).
+    const spelt = await call('PATCH', `/api/v1/destinations/${analytics}`, {
+      marketingActions: ['Onsite Advertising', 'Export to third-party'],
+    });
+    expect(spelt.status, JSON.stringify(spelt.body)).toBe(409);
+    expect(spelt.body.error.code).toBe('policy_violation');
+    const typos = await call('PATCH', `/api/v1/destinations/${analytics}`, {
+      marketingActions: ['Anaytics', 'Exprot to Third Party', 'cross-site targetting', 'Offsite Advertising'],
+    });
+    expect(typos.status).toBe(400);
+    expect(typos.body.error.details).toEqual([
+      { path: 'marketingActions[0]', reason: expect.stringContaining('did you mean "Analytics"?') },
+      {
+        path: 'marketingActions[1]',
+        reason: expect.stringContaining('did you mean "Export to Third Party"?'),
+      },
+      {
+        path: 'marketingActions[2]',
+        reason: expect.stringContaining('did you mean "Cross Site Targeting"?'),
+      },
+    ]);
+    expect((await call('GET', `/api/v1/destinations/${analytics}`)).body.marketingActions).toEqual([
+      'Analytics',
+    ]);
+
+    // The core action in another case is the core action: checked as one, stored in its spelling.
+    violations(
+      await call('PATCH', `/api/v1/destinations/${analytics}`, {
+        marketingActions: ['export to third party'],
+      }),
+    );
+    const cased = await call('PATCH', `/api/v1/destinations/${analytics}`, {
+      marketingActions: [' ANALYTICS ', 'onsite advertising', 'Analytics', 'Loyalty Rewards'],
+    });
+    expect(cased.status, JSON.stringify(cased.body)).toBe(200);
+    expect(cased.body.marketingActions).toEqual(['Analytics', 'Onsite Advertising', 'Loyalty Rewards']);
+
+    const created = await call('POST', '/api/v1/destinations', {
+      name: 'Slipped',
+      accountId: DEMO.accountId,
+      credentials: DEMO.credentials,
+      marketingActions: ['Single Identity Personalisation'],
+      alertWebhookUrl: null,
+    });
+    expect(created.status).toBe(400);
+    expect(created.body.error.details).toEqual([
+      {
+        path: 'marketingActions[0]',
+        reason: expect.stringContaining('did you mean "Single Identity Personalization"?'),
+      },
+    ]);
+    expect(
+      (await call('GET', '/api/v1/destinations')).body.items.some((d: Json) => d.name === 'Slipped'),
+    ).toBe(false);
+
+    // Policies name marketing actions too: the sandbox's own and consent policies.
+    const own = await call('PUT', '/api/v1/data-usage-policies', {
+      policies: [{ name: 'No onsite ads on scores', action: 'Onsite Advertisng', labels: ['my-score'] }],
+    });
+    expect(own.status).toBe(400);
+    expect(own.body.error.details).toEqual([
+      { path: 'policies[0].action', reason: expect.stringContaining('did you mean "Onsite Advertising"?') },
+    ]);
+    const consent = await call('PUT', '/api/v1/consent-policies', {
+      policies: [
+        {
+          name: 'Emails need consent',
+          marketingActions: ['Loyalty Rewards', 'Email targetting'],
+          attribute: 'consents.marketing.email.val',
+        },
+      ],
+    });
+    expect(consent.status).toBe(400);
+    expect(consent.body.error.details).toEqual([
+      {
+        path: 'policies[0].marketingActions[1]',
+        reason: expect.stringContaining('did you mean "Email Targeting"?'),
+      },
+    ]);
   });
 });

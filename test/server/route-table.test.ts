@@ -147,6 +147,7 @@ const FIXTURES: Record<string, Fixture> = {
     await t.service.store.db
       .insertInto('alert_states')
       .values({
+        id: alertId,
         key: `${alertId}:paused`,
         sandbox_id: sandbox.id,
         dataflow_id: c.dataflowId,

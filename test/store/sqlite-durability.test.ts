@@ -431,6 +431,7 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
       values ('prod', 'k:aaa', '{}', '[]', 1)`.execute(db);
     expect(await migrateToLatest(db, MIGRATIONS)).toEqual([
       '0018-sandbox-profile-rekey',
+      '0019-alert-episodes',
       ...namesFrom('0110'),
     ]);
     expect(
@@ -442,6 +443,122 @@ describe.each(BACKENDS)('migrations 0018 and 0110 on $name', (backend) => {
     ).toEqual([{ profile_key_generation: 0, profile_key_rekey: null }]);
     expect(await db.selectFrom('engine_profiles').select(['profile_key', 'key_gen']).execute()).toEqual([
       { profile_key: 'k:aaa', key_gen: 0 },
+    ]);
+  });
+});
+
+describe.each(BACKENDS)('migration 0019 on $name', (backend) => {
+  it('keys alerts by their id and keeps every row: a condition may then have several alerts, one of them firing', async () => {
+    const t = await backend.open({ secretKey: KEY, migrate: false });
+    opened.push(t);
+    const db = t.store.db;
+    await migrateToLatest(
+      db,
+      MIGRATIONS.filter(([name]) => name !== '0019-alert-episodes'),
+    );
+    // As the layout before it kept them: one row per condition, the alert's id only in its JSON.
+    const alert = (alertId: string, type: string) =>
+      JSON.stringify({ id: alertId, alertId, status: 'firing', type, dataflowId: 'df_1', firedAt: '' });
+    await sql`insert into alert_states (key, sandbox_id, dataflow_id, type, alert, urls, fired_at, resolved_at,
+        notified, last_notified_at, acknowledged_at, acknowledged_by) values
+      ('df_1:paused', 'prod', 'df_1', 'dataflow_paused', ${alert('alr_paused', 'dataflow_paused')}, 'v1.sealed', 1000,
+        2000, 1, 1000, 1500, 'on-call'),
+      ('df_1:failed', 'prod', 'df_1', 'dataflow_failed', ${alert('alr_failed', 'dataflow_failed')}, '[]', 3000,
+        null, 0, null, null, null)`.execute(db);
+    expect(await migrateToLatest(db, MIGRATIONS)).toEqual(['0019-alert-episodes']);
+    const rows = await db.selectFrom('alert_states').selectAll().orderBy('fired_at').execute();
+    expect(
+      rows.map((r) => ({
+        ...r,
+        fired_at: Number(r.fired_at),
+        resolved_at: r.resolved_at === null ? null : Number(r.resolved_at),
+        notified: Number(r.notified),
+        last_notified_at: r.last_notified_at === null ? null : Number(r.last_notified_at),
+        acknowledged_at: r.acknowledged_at === null ? null : Number(r.acknowledged_at),
+      })),
+    ).toEqual([
+      {
+        id: 'alr_paused',
+        key: 'df_1:paused',
+        sandbox_id: 'prod',
+        dataflow_id: 'df_1',
+        type: 'dataflow_paused',
+        alert: alert('alr_paused', 'dataflow_paused'),
+        urls: 'v1.sealed',
+        fired_at: 1000,
+        resolved_at: 2000,
+        notified: 1,
+        last_notified_at: 1000,
+        acknowledged_at: 1500,
+        acknowledged_by: 'on-call',
+      },
+      {
+        id: 'alr_failed',
+        key: 'df_1:failed',
+        sandbox_id: 'prod',
+        dataflow_id: 'df_1',
+        type: 'dataflow_failed',
+        alert: alert('alr_failed', 'dataflow_failed'),
+        urls: '[]',
+        fired_at: 3000,
+        resolved_at: null,
+        notified: 0,
+        last_notified_at: null,
+        acknowledged_at: null,
+        acknowledged_by: null,
+      },
+    ]);
+    const row = (id: string, key: string, resolvedAt: number | null) => ({
+      id,
+      key,
+      sandbox_id: 'prod',
+      dataflow_id: 'df_1',
+      type: 'dataflow_paused',
+      alert: alert(id, 'dataflow_paused'),
+      urls: '[]',
+      fired_at: 4000,
+      resolved_at: resolvedAt,
+      last_notified_at: null,
+      acknowledged_at: null,
+      acknowledged_by: null,
+    });
+    // The paused condition fires again: a new alert beside the resolved one, and it resolves too.
+    await db
+      .insertInto('alert_states')
+      .values(row('alr_paused_2', 'df_1:paused', null))
+      .execute();
+    await db
+      .updateTable('alert_states')
+      .set({ resolved_at: 5000 })
+      .where('id', '=', 'alr_paused_2')
+      .execute();
+    await db
+      .insertInto('alert_states')
+      .values(row('alr_paused_3', 'df_1:paused', null))
+      .execute();
+    // A second firing alert of a condition is refused; a second row under an id, too.
+    await expect(
+      db
+        .insertInto('alert_states')
+        .values(row('alr_paused_4', 'df_1:paused', null))
+        .execute(),
+    ).rejects.toThrow(/unique|duplicate/i);
+    await expect(
+      db
+        .insertInto('alert_states')
+        .values(row('alr_failed', 'df_1:other', 6000))
+        .execute(),
+    ).rejects.toThrow(/unique|duplicate/i);
+    const paused = await db
+      .selectFrom('alert_states')
+      .select(['id', 'resolved_at'])
+      .where('key', '=', 'df_1:paused')
+      .orderBy('id')
+      .execute();
+    expect(paused.map((r) => [r.id, r.resolved_at === null ? null : Number(r.resolved_at)])).toEqual([
+      ['alr_paused', 2000],
+      ['alr_paused_2', 5000],
+      ['alr_paused_3', null],
     ]);
   });
 });

@@ -11,6 +11,10 @@ export const PREFLIGHT_CHECKS: Record<string, CheckInfo> = {
     label: 'Credentials accepted by X',
     fix: 'Log in with X again, or paste the consumer key/secret and access token/secret of an app approved for the Ads API. Tokens created before the app was approved must be regenerated.',
   },
+  audience_api: {
+    label: 'App may use the Audience API',
+    fix: "X lets only allowlisted apps use custom audiences. Request Ads API access with Custom Audiences for the app in X's developer portal (or use an app that has it), then run the checks again.",
+  },
   account_access: {
     label: 'Access to the ads account',
     fix: 'Check the Account ID in your X Ads account settings, and that the authorized user has been added to that ads account.',
@@ -39,6 +43,7 @@ export const PREFLIGHT_CHECKS: Record<string, CheckInfo> = {
 
 export const PREFLIGHT_ORDER = [
   'credentials',
+  'audience_api',
   'account_access',
   'permissions',
   'partner_audience_manager',

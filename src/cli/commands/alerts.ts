@@ -225,9 +225,9 @@ function registerSilenceCommands(alerts: Command): void {
         `/api/v1/alerts/silences/${encodeURIComponent(id)}`,
       );
       if (opts.json) return printJson(silence);
-      process.stdout.write(
-        `Ended ${String(silence.id)}: ${describeSilence(silence)} alerts are sent again\n`,
-      );
+      // `dataflow_paused alerts of df_1 are sent again`, `every alert of every dataflow is sent again`.
+      const verb = silence.type === null ? 'is' : 'are';
+      process.stdout.write(`Ended ${String(silence.id)}: ${describeSilence(silence)} ${verb} sent again\n`);
     }),
   );
 }

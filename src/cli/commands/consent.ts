@@ -144,7 +144,10 @@ export function registerConsentCommand(program: Command): void {
         `/api/v1/consent-policies/preview${query.size > 0 ? `?${query.toString()}` : ''}`,
       );
       if (opts.json) return printJson(preview);
-      const names = new Map(preview.policies.map((p) => [p.id, p.name]));
+      // A policy switched off leaves nobody out yet: its count says whom it would, once switched on.
+      const names = new Map(
+        preview.policies.map((p) => [p.id, p.enabled ? p.name : `${p.name} (switched off: would leave out)`]),
+      );
       const rows = [
         { scope: 'all known profiles', ...preview.all },
         ...preview.segments.map((s) => ({ scope: s.segmentId, ...s })),

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import {
   action,
+  CliError,
   connect,
+  EXIT,
   examples,
   printJson,
   printTable,
@@ -43,6 +45,12 @@ export function registerDeadLettersCommand(program: Command): void {
       ),
   ).action(
     action(async (opts: GlobalOptions & { dataflow?: string; id?: string[] }) => {
+      // Replaying every dead letter of the sandbox is never what a bare command means: say what to give.
+      if (opts.dataflow === undefined && opts.id === undefined)
+        throw new CliError(
+          'Say which dead letters to replay: --id <id...> (from tca dead-letters list), --dataflow <id> (all of a dataflow), or both (those ids, of that dataflow)',
+          EXIT.usage,
+        );
       const api = await connect(opts);
       const r = await api.request<{ replayed: number }>('POST', '/api/v1/dead-letters/replay', {
         ...(opts.dataflow ? { dataflowId: opts.dataflow } : {}),

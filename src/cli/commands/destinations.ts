@@ -351,7 +351,7 @@ export function registerDestinationsCommand(program: Command): void {
     group
       .command('verify <id>')
       .description(
-        'Run the preflight checklist (credentials, account access, approval, age, Partner Audience Manager)',
+        'Run the preflight checklist (credentials, account access, approval, age, Partner Audience Manager, Audience API access)',
       )
       .addHelpText(
         'after',

@@ -227,7 +227,7 @@ async function checkAlerts(config: Config, store: Store): Promise<DoctorCheck> {
 /**
  * The preflight `tca destinations verify` runs (the service's own, over the X client), for every destination with
  * complete credentials, straight from the store (the service need not run): credentials, account access, approval,
- * age and the audience permission. Each is verified at its own API base URL; those at `unreachable` (the X API base
+ * age, the audience permission and the app's Audience API access. Each is verified at its own API base URL; those at `unreachable` (the X API base
  * URL the X check could not reach) are not tried again, and named.
  */
 async function checkDestinations(

@@ -17,6 +17,7 @@ import { destinationPagerDutyKeyMigration } from './0015-destination-pagerduty-k
 import { destinationAlertTypesMigration } from './0016-destination-alert-types.ts';
 import { dataflowNoDataAlertMigration } from './0017-dataflow-no-data-alert.ts';
 import { sandboxProfileRekeyMigration } from './0018-sandbox-profile-rekey.ts';
+import { alertEpisodesMigration } from './0019-alert-episodes.ts';
 import { engineLedgerMigration } from './0100-engine-ledger.ts';
 import { engineLedgerExpiryIndexMigration } from './0101-engine-ledger-expiry-index.ts';
 import { engineProfileIdsMigration } from './0102-engine-profile-ids.ts';
@@ -61,6 +62,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ['0016-destination-alert-types', destinationAlertTypesMigration],
   ['0017-dataflow-no-data-alert', dataflowNoDataAlertMigration],
   ['0018-sandbox-profile-rekey', sandboxProfileRekeyMigration],
+  ['0019-alert-episodes', alertEpisodesMigration],
   ['0100-engine-ledger', engineLedgerMigration],
   ['0101-engine-ledger-expiry-index', engineLedgerExpiryIndexMigration],
   ['0102-engine-profile-ids', engineProfileIdsMigration],

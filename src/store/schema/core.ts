@@ -163,9 +163,17 @@ export interface AuditEventsTable {
   fields: string;
 }
 
-/** The state of one alert condition (migration 0010): firing while `resolved_at` is null. */
+/**
+ * One alert (migration 0010; one row per alert since 0019): firing while `resolved_at` is null. A condition that fires
+ * again after it resolved is a new alert, with a row of its own; at most one alert of a condition is firing.
+ */
 export interface AlertStatesTable {
-  /** The condition, e.g. `df_…:paused` (an exclusion-rate alert's key names its run). */
+  /** The alert's id (`alr_…`), the `alertId` its notifications carry. */
+  id: string;
+  /**
+   * The condition, e.g. `df_…:paused` (an exclusion-rate alert's key names its run): unique among the firing alerts
+   * (a partial unique index), not among all.
+   */
   key: string;
   sandbox_id: string;
   dataflow_id: string;
