@@ -15,7 +15,7 @@ import {
 import { ensureXAudience, removeAudience, xAudienceGone, type XAudienceChange } from './lifecycle.ts';
 import { clearDestinationPause, failDataflow, pauseDataflow } from './pauses.ts';
 import { RunCounters } from './run-counters.ts';
-import { destinationClient, type EngineRuntime } from './runtime.ts';
+import type { EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt, type CadenceState } from './schedule.ts';
 import { chunkRows, chunksOf, same, typed, unnestRows, type Db } from './sql-helpers.ts';
 import { sqliteStatements, type SqliteStatements } from './sqlite-statements.ts';
@@ -150,10 +150,27 @@ export async function deliverAudience(
     .selectAll()
     .where('id', '=', audienceId)
     .executeTakeFirst();
-  const connection = await destinationClient(rt, ea.sandbox_id, ea.destination_id);
+  const destinationRow = await rt.store.destinations.get(ea.sandbox_id, ea.destination_id);
+  let connection: { destination: Destination; client: EngineXClient } | null = null;
+  // A destination without usable credentials (no access token yet) has no client: that is a 401 of ours, which pauses
+  // the dataflow with what to fix like X's, instead of failing every pass with nothing recorded.
+  let clientError: XAdsError | null = null;
+  if (destinationRow) {
+    try {
+      connection = { destination: destinationRow, client: await rt.clientFor(destinationRow) };
+    } catch (error) {
+      if (!isXAdsError(error)) throw error;
+      clientError = error;
+    }
+  }
 
   if (ea.lifecycle === 'removing') {
     try {
+      const deletesAtX =
+        ea.x_audience_id !== null &&
+        ea.created_by_engine === 1 &&
+        (df?.on_audience_removal ?? 'delete') !== 'keep';
+      if (clientError && deletesAtX) throw clientError;
       await removeAudience(rt, {
         audienceId,
         client: connection?.client ?? null,
@@ -170,7 +187,7 @@ export async function deliverAudience(
           audienceId,
           dataflowId: ea.dataflow_id,
           sandboxId: ea.sandbox_id,
-          destination: connection?.destination ?? null,
+          destination: connection?.destination ?? destinationRow ?? null,
         },
         error,
         ea.failures,
@@ -186,6 +203,20 @@ export async function deliverAudience(
   }
   if (!df || df.status !== 'active' || !da)
     return { ...report, outcome: 'paused', message: `dataflow is ${df?.status ?? 'gone'}` };
+  if (clientError && destinationRow) {
+    const stop = await onError(
+      rt,
+      { audienceId, dataflowId: df.id, sandboxId: ea.sandbox_id, destination: destinationRow },
+      clientError,
+      ea.failures,
+    );
+    return {
+      ...report,
+      outcome: stop.outcome,
+      message: stop.message,
+      nextAttemptAt: stop.nextAttemptAt ?? null,
+    };
+  }
   if (!connection)
     return { ...report, outcome: 'error', message: `destination ${ea.destination_id} not found` };
   const { client, destination } = connection;

@@ -10,6 +10,13 @@ import type { EngineRuntime } from './runtime.ts';
 export function pauseMessage(error: XAdsError): { code: string; message: string } {
   const code = error.xCode ?? (error.kind === 'auth' ? 'UNAUTHORIZED_ACCESS' : 'FORBIDDEN');
   // No clock among the causes of a 401: the client signs again with X's time when X refuses the timestamp.
+  // A 401 without an HTTP status is ours: the destination has no access token to sign with, so nothing reached X.
+  if (error.kind === 'auth' && error.status === undefined)
+    return {
+      code: 'MISSING_CREDENTIALS',
+      message:
+        'The destination has no X access token, so nothing can be sent to X. Log in with X for this destination (tca destinations login, or Log in with X in the console) or set its credentials; delivery resumes once the destination verifies. (MISSING_CREDENTIALS)',
+    };
   const specific =
     error.kind === 'auth'
       ? "X refused the credentials (401): the access token was revoked, the user changed their password, or the app's keys were regenerated or belong to another app. Log in again for this destination (PIN flow) or update its credentials; delivery resumes once the destination verifies."
@@ -60,7 +67,7 @@ export async function pauseDataflow(
     // The connection says so too. Its `updated_at` stays: a change to it after the pause is what resumes.
     await tx.db
       .updateTable('destinations')
-      .set({ status: input.error.status === 401 ? 'unauthorized' : 'error', status_reason: message })
+      .set({ status: input.error.kind === 'auth' ? 'unauthorized' : 'error', status_reason: message })
       .where('id', '=', input.destination.id)
       .execute();
   });

@@ -109,14 +109,3 @@ export interface EngineRuntime {
   /** This process's id for audience leases. */
   workerId: string;
 }
-
-/** Loads a destination and its client. */
-export async function destinationClient(
-  rt: EngineRuntime,
-  sandboxId: string,
-  destinationId: string,
-): Promise<{ destination: Destination; client: EngineXClient } | null> {
-  const destination = await rt.store.destinations.get(sandboxId, destinationId);
-  if (!destination) return null;
-  return { destination, client: await rt.clientFor(destination) };
-}

@@ -663,3 +663,56 @@ describe('a 403 pause, the dataflow resumed by hand, then a delivery X accepts',
     expect(ok.body.ok).toBe(true);
   });
 });
+
+describe('a dataflow on a destination that has no access token yet', () => {
+  it('pauses at the first delivery saying to log in, and delivers once credentials that verify are saved', async () => {
+    const token = t.adminToken;
+    const seg = 'seg-no-token';
+    await t.call('POST', '/api/v1/segments', { token, body: { id: seg, name: 'No Token Yet' } });
+    const d = await t.call('POST', '/api/v1/destinations', {
+      token,
+      body: { name: 'Acme not logged in', accountId: DEMO.accountId },
+    });
+    expect(d.body).toMatchObject({ hasCredentials: false });
+    const df = await t.call('POST', '/api/v1/dataflows', {
+      token,
+      body: {
+        name: 'CRM to X, not logged in',
+        destinationId: d.body.id,
+        mapping: [{ sourceType: 'namespace', source: 'Email', target: 'email', applyTransformation: true }],
+        audiences: [{ segmentId: seg, mappingName: 'No Token Yet' }],
+      },
+    });
+    expect(df.status, JSON.stringify(df.body)).toBe(201);
+    const ingested = await t.call('POST', '/api/v1/ingest/profiles', {
+      token,
+      body: profile('no-token@example.com', { [seg]: 'realized' }),
+    });
+    expect(ingested.status).toBe(202);
+
+    // Nothing can be signed: the flush answers, the dataflow pauses with what to do, and nothing reached X.
+    const flushed = await t.call('POST', `/api/v1/dataflows/${df.body.id}/flush`, { token });
+    expect(flushed.status, JSON.stringify(flushed.body)).toBe(200);
+    expect(flushed.body).toMatchObject({
+      status: 'incomplete',
+      audiences: [expect.objectContaining({ outcome: 'paused', requests: 0 })],
+    });
+    const paused = (await t.call('GET', `/api/v1/dataflows/${df.body.id}`, { token })).body;
+    expect(paused.status).toBe('paused');
+    expect(paused.statusReason).toMatch(
+      /^The destination has no X access token.+Log in with X.+\(MISSING_CREDENTIALS\)$/,
+    );
+    expect(paused.statusReason).not.toMatch(/X refused/);
+    const dst = (await t.call('GET', `/api/v1/destinations/${d.body.id}`, { token })).body;
+    expect(dst).toMatchObject({ status: 'unauthorized', statusReason: paused.statusReason });
+
+    const verified = await t.call('POST', `/api/v1/destinations/${d.body.id}/verify`, {
+      token,
+      body: { credentials: DEMO.credentials },
+    });
+    expect(verified.body).toMatchObject({ ok: true, resumedDataflowIds: [df.body.id] });
+    const delivered = await t.call('POST', `/api/v1/dataflows/${df.body.id}/flush`, { token });
+    expect(delivered.body).toMatchObject({ status: 'delivered' });
+    expect(delivered.body.audiences[0]).toMatchObject({ outcome: 'delivered', requests: 1, added: 1 });
+  });
+});
