@@ -1,10 +1,9 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
 import { useApp } from '../app-context.tsx';
-import { Empty, ErrorMessage, QueryView, StatusBadge } from '../components/ui.tsx';
+import { ConfirmDelete } from '../components/confirm-delete.tsx';
+import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
 import { TestNotification } from '../components/alerts.tsx';
 import { formatRoute } from '../router.ts';
-import { ApiError } from '../api.ts';
 import type { Destination } from '../api.ts';
 import { WEBHOOK_FORMATS } from '../webhook-formats.ts';
 
@@ -130,62 +129,29 @@ export function Catalog() {
  * the details): the refusal is shown in the row, with what to do.
  */
 function DeleteConnection({ destination }: { destination: Destination }) {
-  const { api, session } = useApp();
-  const queryClient = useQueryClient();
-  const [confirming, setConfirming] = useState(false);
-  const remove = useMutation({
-    mutationFn: () => api.deleteDestination(destination.id),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
-  });
-  const error = remove.error;
-  if (error instanceof ApiError && error.status === 409)
-    return (
-      <div className="callout callout-error" role="alert">
-        <strong>“{destination.name}” was not deleted: dataflows still use it.</strong>
-        <ul>
-          {error.details.map((d, i) => (
-            <li key={i}>{d.reason.replace(/^used by/, 'Used by')}</li>
-          ))}
-        </ul>
-        <button
-          type="button"
-          className="secondary small"
-          onClick={() => {
-            remove.reset();
-            setConfirming(false);
-          }}
-        >
-          Dismiss
-        </button>
-      </div>
-    );
-  if (!confirming)
-    return (
-      <button type="button" className="secondary small" onClick={() => setConfirming(true)}>
-        Delete<span className="visually-hidden"> {destination.name}</span>
-      </button>
-    );
+  const { api } = useApp();
   return (
-    <div className="callout" role="group" aria-label={`Delete ${destination.name}`}>
-      <p className="small">
-        Delete the connection “{destination.name}”? Its stored credentials are forgotten. X audiences in
-        account <code>{destination.accountId}</code> are not touched.
-      </p>
-      {error ? <ErrorMessage error={error} title="The connection was not deleted" /> : null}
-      <span className="row-actions">
-        <button
-          type="button"
-          className="danger small"
-          disabled={remove.isPending}
-          onClick={() => remove.mutate()}
-        >
-          Confirm delete<span className="visually-hidden"> {destination.name}</span>
-        </button>
-        <button type="button" className="secondary small" onClick={() => setConfirming(false)}>
-          Cancel
-        </button>
-      </span>
-    </div>
+    <ConfirmDelete
+      name={destination.name}
+      question={
+        <>
+          Delete the connection “{destination.name}”? Its stored credentials are forgotten. X audiences in
+          account <code>{destination.accountId}</code> are not touched.
+        </>
+      }
+      failedTitle="The connection was not deleted"
+      remove={() => api.deleteDestination(destination.id)}
+      refused={(error) => (
+        <>
+          <strong>“{destination.name}” was not deleted: dataflows still use it.</strong>
+          <ul>
+            {error.details.map((d, i) => (
+              <li key={i}>{d.reason.replace(/^used by/, 'Used by')}</li>
+            ))}
+          </ul>
+        </>
+      )}
+    />
   );
 }
 

@@ -273,7 +273,7 @@ function RunsTab({ dataflow }: { dataflow: Dataflow }) {
                         <BarChart data={series}>
                           <CartesianGrid strokeDasharray="3 3" />
                           <XAxis dataKey="hour" fontSize={11} />
-                          <YAxis allowDecimals={false} fontSize={11} />
+                          <YAxis allowDecimals={false} fontSize={11} tickFormatter={formatCount} />
                           <Tooltip />
                           <Legend />
                           <Bar dataKey="activated" name="Activated" stackId="ids" fill={COLORS.activated} />
@@ -356,7 +356,7 @@ function ActivityCharts({ dataflowId, runs }: { dataflowId: string; runs: Datafl
       {requestsPerRun ? (
         <SmallChart
           title="X requests per hour"
-          note="Users requests sent to X for this dataflow, per run."
+          note="Requests sent to X to add or remove members (refused ones included), per run."
           data={chartSeries(runs)}
           xKey="hour"
           dataKey="requests"
@@ -406,7 +406,7 @@ function SmallChart<T extends object>({
           <LineChart data={data}>
             <CartesianGrid strokeDasharray="3 3" />
             <XAxis dataKey={xKey} fontSize={11} />
-            <YAxis allowDecimals={false} fontSize={11} />
+            <YAxis allowDecimals={false} fontSize={11} tickFormatter={formatCount} />
             <Tooltip />
             <Line
               type="monotone"
@@ -421,7 +421,7 @@ function SmallChart<T extends object>({
           <BarChart data={data}>
             <CartesianGrid strokeDasharray="3 3" />
             <XAxis dataKey={xKey} fontSize={11} />
-            <YAxis allowDecimals={false} fontSize={11} />
+            <YAxis allowDecimals={false} fontSize={11} tickFormatter={formatCount} />
             <Tooltip />
             <Bar dataKey={dataKey} name={title} fill={color} isAnimationActive={false} />
           </BarChart>

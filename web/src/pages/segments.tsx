@@ -1,11 +1,10 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
 import { originLabel } from '../activation-draft.ts';
-import { ApiError } from '../api.ts';
 import type { Dataflow, Segment } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { SegmentSizeCell, useSegmentSizes } from '../components/segment-size.tsx';
-import { Empty, ErrorMessage, QueryView, StatusBadge } from '../components/ui.tsx';
+import { ConfirmDelete } from '../components/confirm-delete.tsx';
+import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
 import { formatRoute } from '../router.ts';
 import { activatingDataflows, refusingDataflows } from '../segments.ts';
 
@@ -126,75 +125,42 @@ function ActivatedBy({
  * in the details): the refusal is shown in the row, naming them, with what to do.
  */
 function DeleteSegment({ segment }: { segment: Segment }) {
-  const { api, session } = useApp();
-  const queryClient = useQueryClient();
-  const [confirming, setConfirming] = useState(false);
-  const remove = useMutation({
-    mutationFn: () => api.deleteSegment(segment.id),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: [session.sandbox] }),
-  });
-  const error = remove.error;
-  if (error instanceof ApiError && error.status === 409)
-    return (
-      <div className="callout callout-error" role="alert">
-        <strong>“{segment.name}” was not deleted: dataflows activate it.</strong>
-        <ul>
-          {refusingDataflows(error.details).map((d, i) => (
-            <li key={i}>
-              {'reason' in d ? (
-                d.reason
-              ) : (
-                <>
-                  Activated by dataflow{' '}
-                  <a href={formatRoute({ page: 'dataflow', id: d.id, tab: 'settings' })}>{d.name}</a> (
-                  {d.status})
-                </>
-              )}
-            </li>
-          ))}
-        </ul>
-        <p className="small">
-          Remove the segment from each of them (their Mapping &amp; schedule tab) or delete them, then delete
-          the segment.
-        </p>
-        <button
-          type="button"
-          className="secondary small"
-          onClick={() => {
-            remove.reset();
-            setConfirming(false);
-          }}
-        >
-          Dismiss
-        </button>
-      </div>
-    );
-  if (!confirming)
-    return (
-      <button type="button" className="secondary small" onClick={() => setConfirming(true)}>
-        Delete<span className="visually-hidden"> {segment.name}</span>
-      </button>
-    );
+  const { api } = useApp();
   return (
-    <div className="callout" role="group" aria-label={`Delete ${segment.name}`}>
-      <p className="small">
-        Delete the segment “{segment.name}” (<code>{segment.id}</code>)? Its profiles keep their memberships:
-        registered again under the same id, the segment finds its members.
-      </p>
-      {error ? <ErrorMessage error={error} title="The segment was not deleted" /> : null}
-      <span className="row-actions">
-        <button
-          type="button"
-          className="danger small"
-          disabled={remove.isPending}
-          onClick={() => remove.mutate()}
-        >
-          Confirm delete<span className="visually-hidden"> {segment.name}</span>
-        </button>
-        <button type="button" className="secondary small" onClick={() => setConfirming(false)}>
-          Cancel
-        </button>
-      </span>
-    </div>
+    <ConfirmDelete
+      name={segment.name}
+      question={
+        <>
+          Delete the segment “{segment.name}” (<code>{segment.id}</code>)? Its profiles keep their
+          memberships: registered again under the same id, the segment finds its members.
+        </>
+      }
+      failedTitle="The segment was not deleted"
+      remove={() => api.deleteSegment(segment.id)}
+      refused={(error) => (
+        <>
+          <strong>“{segment.name}” was not deleted: dataflows activate it.</strong>
+          <ul>
+            {refusingDataflows(error.details).map((d, i) => (
+              <li key={i}>
+                {'reason' in d ? (
+                  d.reason
+                ) : (
+                  <>
+                    Activated by dataflow{' '}
+                    <a href={formatRoute({ page: 'dataflow', id: d.id, tab: 'settings' })}>{d.name}</a> (
+                    {d.status})
+                  </>
+                )}
+              </li>
+            ))}
+          </ul>
+          <p className="small">
+            Remove the segment from each of them (their Mapping &amp; schedule tab) or delete them, then
+            delete the segment.
+          </p>
+        </>
+      )}
+    />
   );
 }

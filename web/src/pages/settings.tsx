@@ -793,7 +793,11 @@ function FieldLabelsSection() {
                     <tr>
                       <th scope="col">Field</th>
                       <th scope="col">Labels</th>
-                      {mayChange ? <th scope="col" aria-label="Actions" /> : null}
+                      {mayChange ? (
+                        <th scope="col">
+                          <span className="visually-hidden">Actions</span>
+                        </th>
+                      ) : null}
                     </tr>
                   </thead>
                   <tbody>
@@ -946,7 +950,7 @@ function ConsentPoliciesSection() {
             {current.length === 0 ? (
               <Empty title="No consent policy">Consent restricts nothing until a policy is added.</Empty>
             ) : (
-              <table>
+              <table aria-label="Consent policies">
                 <thead>
                   <tr>
                     <th>Policy</th>
@@ -954,7 +958,11 @@ function ConsentPoliciesSection() {
                     <th>Then export only when</th>
                     <th>Would leave out</th>
                     <th>Status</th>
-                    {mayChange ? <th aria-label="Actions" /> : null}
+                    {mayChange ? (
+                      <th scope="col">
+                        <span className="visually-hidden">Actions</span>
+                      </th>
+                    ) : null}
                   </tr>
                 </thead>
                 <tbody>
@@ -1174,7 +1182,11 @@ function DataUsagePoliciesSection() {
                     <th scope="col">Forbids</th>
                     <th scope="col">On segments labelled</th>
                     <th scope="col">Status</th>
-                    {mayChange ? <th scope="col" aria-label="Actions" /> : null}
+                    {mayChange ? (
+                      <th scope="col">
+                        <span className="visually-hidden">Actions</span>
+                      </th>
+                    ) : null}
                   </tr>
                 </thead>
                 <tbody>
