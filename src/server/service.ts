@@ -204,7 +204,12 @@ export async function startService(config: Config, options: StartServiceOptions 
     now,
   });
 
-  const { adminToken, file: adminTokenFile } = await ensureAdminToken(store, config.dataDir);
+  // Only a process that serves the API issues the admin token: a worker's data directory is no place to look for it
+  // (often a container's, thrown away), and a worker started first would leave the API process none to print.
+  const { adminToken, file: adminTokenFile } =
+    config.role === 'worker'
+      ? { adminToken: undefined, file: join(config.dataDir, ADMIN_TOKEN_FILE) }
+      : await ensureAdminToken(store, config.dataDir);
 
   const server: ServerType = await new Promise((resolveServer) => {
     const s = serve({ fetch: app.app.fetch, port: config.port, hostname: config.host }, () =>

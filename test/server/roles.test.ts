@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from './harness.ts';
 
@@ -17,5 +19,10 @@ describe('--role worker', () => {
     const api = await worker.call('GET', '/api/v1/destinations', { token: worker.adminToken });
     expect(api.status).toBe(404);
     expect(api.body.error.message).toContain('worker role');
+  });
+
+  it('issues no admin token: the process that serves the API does, when it starts', async () => {
+    expect(worker.adminToken).toBeUndefined();
+    expect(existsSync(join(worker.dir, 'admin-token'))).toBe(false);
   });
 });
