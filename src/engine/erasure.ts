@@ -8,7 +8,7 @@ import { EngineError } from './errors.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
 import type { Store } from '../store/index.ts';
-import { chunkRows, type Db } from './sql-helpers.ts';
+import { chunkRows, lockSandboxProfiles, type Db } from './sql-helpers.ts';
 
 /** A person's identity as a privacy request names it: an identity namespace and the raw id (never stored). */
 export interface ErasureIdentity {
@@ -151,6 +151,7 @@ export async function eraseProfiles(
   }
   await rt.store.transaction(async (tx) => {
     const tdb = tx.db as unknown as Db;
+    await lockSandboxProfiles(tdb, caps, sandboxId);
     const found: Array<{ id: number; profile_key: string }> = [];
     for (const chunk of chunkRows([...keys], 1, caps, 500)) {
       // SQLite finds profiles through their key prefix (see migration 0106); PostgreSQL by the key itself.

@@ -40,6 +40,7 @@ import {
   adjustEvaluation,
   applyEvaluations,
   applyEvaluationsSqlite,
+  retryTransientConflicts,
   enableKeyAliases,
   isKeyAliasesNeeded,
   keyNamespacesChanged,
@@ -59,7 +60,7 @@ import { ThreadPool } from '../workers/thread-pool.ts';
 import { JsonArraySplitter } from './json-array-splitter.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
-import { chunkRows, type Db } from './sql-helpers.ts';
+import { chunkRows, lockSandboxProfiles, type Db } from './sql-helpers.ts';
 
 /** `parquet` reads the CSV profile model from a Parquet file's columns; it needs a file, not a stream. */
 export type ImportFormat = FileFormat;
@@ -733,21 +734,37 @@ export async function importProfiles(
         })(),
       );
     } else {
-      after = await store.transaction(async (tx) => {
-        const db = tx.db as unknown as Db;
-        if (!(await sameKeyNamespaces(db, context, rt.tuning.profileKeyNamespaces, { shareLock: true })))
-          throw keyNamespacesChanged();
-        const written = await applyEvaluations(db, store, context, evaluations, now, report.excluded, extra);
-        for (const chunk of chunkRows(seen, 2, store.capabilities)) {
-          await db
-            .insertInto('engine_import_seen')
-            .values(chunk.map((key) => ({ import_id: importId, profile_key: key })))
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-        }
-        const reported = reportAfter(written);
-        await writeImportProgress(db, claim, { ...next, report: reported }, now);
-        return reported;
+      // A run rolled back for a deadlock with another process's runs again, from what was counted before it.
+      const excludedBefore = { ...report.excluded };
+      const seenBefore = seen.length;
+      after = await retryTransientConflicts(() => {
+        report.excluded = { ...excludedBefore };
+        seen.length = seenBefore;
+        return store.transaction(async (tx) => {
+          const db = tx.db as unknown as Db;
+          await lockSandboxProfiles(db, store.capabilities, context.sandboxId);
+          if (!(await sameKeyNamespaces(db, context, rt.tuning.profileKeyNamespaces, { shareLock: true })))
+            throw keyNamespacesChanged();
+          const written = await applyEvaluations(
+            db,
+            store,
+            context,
+            evaluations,
+            now,
+            report.excluded,
+            extra,
+          );
+          for (const chunk of chunkRows(seen, 2, store.capabilities)) {
+            await db
+              .insertInto('engine_import_seen')
+              .values(chunk.map((key) => ({ import_id: importId, profile_key: key })))
+              .onConflict((oc) => oc.doNothing())
+              .execute();
+          }
+          const reported = reportAfter(written);
+          await writeImportProgress(db, claim, { ...next, report: reported }, now);
+          return reported;
+        });
       });
       // New profiles and members: the next batches' lookups are planned on statistics that know of them.
       await store.statistics.wrote({
@@ -1154,6 +1171,7 @@ async function removeAbsent(
   for (;;) {
     const count = await rt.store.transaction(async (tx) => {
       const db = tx.db as unknown as Db;
+      await lockSandboxProfiles(db, rt.store.capabilities, context.sandboxId);
       const rows = await db
         .selectFrom('engine_profiles as p')
         .select(['p.id', 'p.segments'])

@@ -26,7 +26,14 @@ import {
   type RowValues,
 } from './profile-state.ts';
 import { RunCounters } from './run-counters.ts';
-import { chunkRows, chunksOf, unnestRows, type Db } from './sql-helpers.ts';
+import {
+  chunkRows,
+  chunksOf,
+  isTransientConflict,
+  lockSandboxProfiles,
+  unnestRows,
+  type Db,
+} from './sql-helpers.ts';
 import { sqliteStatements, type SqliteStatements } from './sqlite-statements.ts';
 import { hashPrefix } from '../store/hash-prefix.ts';
 import { sha256Hex } from '../identity/sha256-hex.ts';
@@ -314,38 +321,43 @@ async function ingestOnce(
     });
   }
 
-  const ingested = await store.transaction(async (tx) => {
-    const db = tx.db as unknown as Db;
-    if (requestId !== null) {
-      const seen = await db
-        .selectFrom('engine_ingest_requests')
-        .select(['result', 'digest'])
-        .where('sandbox_id', '=', sandboxId)
-        .where('request_id', '=', requestId)
-        .executeTakeFirst();
-      if (seen) return repeatedRequest(requestId, seen, digest);
-    }
+  // Built afresh on every run: a run that PostgreSQL rolled back for a deadlock with another process's runs again.
+  const ingested = await retryTransientConflicts(() =>
+    store.transaction(async (tx) => {
+      const db = tx.db as unknown as Db;
+      // Before the sandbox's row lock below, as every transaction that takes both (see `lockSandboxProfiles`).
+      await lockSandboxProfiles(db, store.capabilities, sandboxId);
+      if (requestId !== null) {
+        const seen = await db
+          .selectFrom('engine_ingest_requests')
+          .select(['result', 'digest'])
+          .where('sandbox_id', '=', sandboxId)
+          .where('request_id', '=', requestId)
+          .executeTakeFirst();
+        if (seen) return repeatedRequest(requestId, seen, digest);
+      }
 
-    // Held until commit: a change of the sandbox's key namespaces waits for this batch, then sees its profiles.
-    const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces, { shareLock: true });
-    const result = emptyResult(requestId, received);
-    const evaluations = evaluationsFor(context, profilesOf(result));
-    result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);
+      // Held until commit: a change of the sandbox's key namespaces waits for this batch, then sees its profiles.
+      const context = await loadSandboxContext(db, sandboxId, env.defaultKeyNamespaces, { shareLock: true });
+      const result = emptyResult(requestId, received);
+      const evaluations = evaluationsFor(context, profilesOf(result));
+      result.ledgerWrites = await applyEvaluations(db, store, context, evaluations, now, result.excluded);
 
-    if (requestId !== null) {
-      await db
-        .insertInto('engine_ingest_requests')
-        .values({
-          sandbox_id: sandboxId,
-          request_id: requestId,
-          result: JSON.stringify(result),
-          created_at: now,
-          digest,
-        })
-        .execute();
-    }
-    return result;
-  });
+      if (requestId !== null) {
+        await db
+          .insertInto('engine_ingest_requests')
+          .values({
+            sandbox_id: sandboxId,
+            request_id: requestId,
+            result: JSON.stringify(result),
+            created_at: now,
+            digest,
+          })
+          .execute();
+      }
+      return result;
+    }),
+  );
   // Each accepted profile was written (or found unchanged).
   if (!ingested.duplicate)
     await store.statistics.wrote({
@@ -913,4 +925,18 @@ export function applyEvaluationsSqlite(
   }
   planner.counters().writeSqlite(st);
   return written;
+}
+
+/**
+ * Runs `transaction` again, up to twice, when PostgreSQL rolled it back for a deadlock or a serialization failure with
+ * another process's transaction: nothing of it was kept, and a run of it holds no state of the run before.
+ */
+export async function retryTransientConflicts<T>(transaction: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await transaction();
+    } catch (error) {
+      if (attempt >= 3 || !isTransientConflict(error)) throw error;
+    }
+  }
 }

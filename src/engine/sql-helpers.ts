@@ -77,3 +77,25 @@ export async function rows<T>(db: Db, query: RawBuilder<T>): Promise<T[]> {
   const result = await query.execute(db);
   return result.rows;
 }
+
+/**
+ * Serializes the transactions that read a sandbox's profiles and write them back (ingest, file imports, erasure, a
+ * mirror import's removals) across processes sharing a PostgreSQL database, until the transaction ends. Without it two
+ * batches that meet the same person plan from the same stored state and the later commit drops what the earlier one
+ * wrote (a segment joined, an identifier changed), or they deadlock on each other's rows. Call it first in the
+ * transaction. SQLite takes one writer at a time already.
+ */
+export async function lockSandboxProfiles(
+  db: Db,
+  capabilities: Capabilities,
+  sandboxId: string,
+): Promise<void> {
+  if (capabilities.dialect !== 'postgres') return;
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`tca.profiles:${sandboxId}`}, 0))`.execute(db);
+}
+
+/** A PostgreSQL deadlock or serialization failure: the transaction was rolled back and may be run again as is. */
+export function isTransientConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
