@@ -913,8 +913,10 @@ async function commit(
     const L = sql.ref('engine_ledger.desired');
     const settledHere = sql`(v.complete = 1 and ${same(caps, L, sql.ref('v.planned'))})`;
     const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and v.sent is null and (engine_ledger.resend = 0 or ${settledHere}))`;
-    // Members in chunks that stay far below the audience's size: each is planned as probes of the ledger's key.
-    for (const chunk of chunksOf(updates, UPDATE_CHUNK)) {
+    // Members in chunks that stay far below the audience's size: each is planned as probes of the ledger's key. In
+    // member order, as ingest writes the ledger (`byLedgerKey`): the two wait for each other on its rows, not deadlock.
+    const ordered = [...updates].sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+    for (const chunk of chunksOf(ordered, UPDATE_CHUNK)) {
       const v = unnestRows('v', [
         ['member', 'text', chunk.map((u) => u.member)],
         ['delivered', 'text', chunk.map((u) => u.delivered)],

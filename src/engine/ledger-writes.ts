@@ -30,7 +30,10 @@ export async function writeDesired(
     sql.ref('engine_ledger.dead'),
   )}))`;
   const postgres = capabilities.dialect === 'postgres';
-  for (const chunk of postgres ? chunksOf(writes, 10_000) : chunkRows(writes, 6, capabilities)) {
+  // In one order, the delivery commit's too (see `byLedgerKey`): two processes' transactions that meet the same rows
+  // lock them in the same order, so they wait for each other instead of deadlocking.
+  const ordered = postgres ? [...writes].sort(byLedgerKey) : writes;
+  for (const chunk of postgres ? chunksOf(ordered, 10_000) : chunkRows(ordered, 6, capabilities)) {
     const rows = postgres
       ? sql`select v.audience_id, v.member, v.desired, case when v.desired is null then 0 else 1 end,
           case when v.desired is null then null else cast(${now} as bigint) end, cast(${now} as bigint)
@@ -53,4 +56,13 @@ export async function writeDesired(
         updated_at = excluded.updated_at
       where ${differs(capabilities, sql.ref('engine_ledger.desired'), incoming)}`.execute(db);
   }
+}
+
+/** Ledger rows in the order PostgreSQL transactions write them: by audience, then member (code-unit order). */
+export function byLedgerKey(
+  a: { audienceId: string; member: string },
+  b: { audienceId: string; member: string },
+): number {
+  if (a.audienceId !== b.audienceId) return a.audienceId < b.audienceId ? -1 : 1;
+  return a.member < b.member ? -1 : a.member > b.member ? 1 : 0;
 }
