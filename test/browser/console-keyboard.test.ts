@@ -88,6 +88,16 @@ describe.skipIf(!existsSync(CHROMIUM))('console for keyboard and screen-reader u
     });
   }
 
+  /** Waits until the console's polite live region says `text`. */
+  async function expectAnnounced(text: string): Promise<void> {
+    const region = page.getByRole('status').filter({ hasText: text });
+    await waitFor(`"${text}" in the live region`, async () =>
+      (await region.count()) === 1 && (await region.getAttribute('aria-live')) === 'polite'
+        ? true
+        : undefined,
+    );
+  }
+
   const segmentIds = async () =>
     (await callApi<{ items: { id: string }[] }>(stack, 'GET', '/segments')).items.map((s) => s.id);
 
@@ -117,6 +127,9 @@ describe.skipIf(!existsSync(CHROMIUM))('console for keyboard and screen-reader u
     await page.keyboard.press('Enter');
     await spare.waitFor({ state: 'detached' });
     expect(await segmentIds()).not.toContain('seg-spare');
+    // Focus goes to the row that takes its place (here the one before, Spare was the last), not to the page's top.
+    await expectFocusOn('Delete Kept segment');
+    await expectAnnounced('“Spare segment” was deleted.');
   });
 
   it('focuses the refusal of a segment a dataflow activates, and returns to Delete when it is dismissed', async () => {
@@ -169,6 +182,8 @@ describe.skipIf(!existsSync(CHROMIUM))('console for keyboard and screen-reader u
       (d) => d.name,
     );
     expect(names).toEqual(['Used connection']);
+    await expectFocusOn('Delete Used connection');
+    await expectAnnounced('“Spare connection” was deleted.');
   });
 
   it("writes the charts' axis figures as the totals are written (1,200, not 1200)", async () => {
@@ -206,5 +221,29 @@ describe.skipIf(!existsSync(CHROMIUM))('console for keyboard and screen-reader u
     await expect.poll(() => table.locator('tbody tr').count()).toBe(1);
     // Read by screen readers as the column's header; an aria-label on an empty header cell is not.
     expect(await table.locator('thead th').last().textContent()).toBe('Actions');
+  });
+  it('moves focus to the heading when the last segment is deleted', async () => {
+    // Nothing activates the kept segment any more: it can go, and the list is left empty.
+    await callApi(stack, 'DELETE', `/dataflows/${dataflowId}`);
+    await page.goto(`${stack.url}/#/segments`);
+    const kept = page
+      .getByRole('table', { name: 'Segments' })
+      .locator('tbody tr', { hasText: 'Kept segment' });
+    await kept.getByRole('button', { name: 'Delete Kept segment' }).focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Shift+Tab');
+    await expectFocusOn('Confirm delete Kept segment');
+    await page.keyboard.press('Enter');
+    await page.getByText('No segments in this sandbox').waitFor();
+    expect(await segmentIds()).toEqual([]);
+    await waitFor('focus on the Segments heading', async () =>
+      (await page.evaluate(() => {
+        const el = document.activeElement;
+        return el?.tagName === 'H1' && el.textContent?.trim() === 'Segments';
+      }))
+        ? true
+        : undefined,
+    );
+    await expectAnnounced('“Kept segment” was deleted.');
   });
 });

@@ -2152,4 +2152,49 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
       expect(await segmentIds()).not.toContain('seg-doomed');
     },
   );
+
+  it(
+    'scrolls no page sideways at 1280 and 800 px wide, with everything the tests above left',
+    { timeout: 240_000 },
+    async () => {
+      const { items: flows } = await callApi<{ items: { id: string }[] }>(stack, 'GET', '/dataflows');
+      const { items: connections } = await callApi<{ items: { id: string }[] }>(
+        stack,
+        'GET',
+        '/destinations',
+      );
+      const hashes = [
+        '#/',
+        '#/connect',
+        '#/activate',
+        '#/segments',
+        '#/dataflows',
+        '#/settings',
+        ...connections.map((c) => `#/connect/${c.id}`),
+        ...flows.flatMap((f) =>
+          ['runs', 'audiences', 'errors', 'alerts', 'dead-letters', 'import', 'settings'].map(
+            (tab) => `#/dataflows/${f.id}/${tab}`,
+          ),
+        ),
+      ];
+      await openSignedIn('#/');
+      const overflowing: string[] = [];
+      for (const width of [1280, 800]) {
+        await page.setViewportSize({ width, height: 900 });
+        for (const hash of hashes) {
+          await page.goto(`${stack.url}/${hash}`);
+          await page.locator('main h1').first().waitFor();
+          await waitFor(`${hash} to finish loading`, async () =>
+            (await page.locator('main .loading').count()) === 0 ? true : undefined,
+          );
+          const overflow = await page.evaluate(
+            () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          );
+          if (overflow > 0) overflowing.push(`${hash} at ${width} px: ${overflow} px too wide`);
+        }
+      }
+      await page.setViewportSize({ width: 1280, height: 900 });
+      expect(overflowing).toEqual([]);
+    },
+  );
 });

@@ -7,6 +7,8 @@ export interface AppContextValue {
   session: Session;
   /** Signs in with another token (another sandbox) and switches to it. */
   addSession: (session: Session) => void;
+  /** Says `message` to screen readers through the console's polite live region (what happened out of sight). */
+  announce: (message: string) => void;
 }
 
 export const AppContext = createContext<AppContextValue | null>(null);

@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { Suspense, lazy, useMemo, useState } from 'react';
+import { Suspense, lazy, useCallback, useMemo, useState } from 'react';
 import { createApi } from './api.ts';
 import { AppContext } from './app-context.tsx';
 import { ActivateWizard } from './pages/activate-wizard.tsx';
@@ -46,6 +46,12 @@ const NAV: { label: string; route: Route; match: Route['page'][] }[] = [
 export function App() {
   const { state, update } = useSessions();
   const [addingSandbox, setAddingSandbox] = useState(false);
+  // What the live region says last; a new key each time, so the same words said twice are read twice.
+  const [announcement, setAnnouncement] = useState({ key: 0, text: '' });
+  const announce = useCallback(
+    (text: string) => setAnnouncement((previous) => ({ key: previous.key + 1, text })),
+    [],
+  );
   const route = useRoute();
   const queryClient = useQueryClient();
   const session = activeSession(state);
@@ -67,7 +73,7 @@ export function App() {
   }
 
   return (
-    <AppContext.Provider value={{ api, session, addSession: signedIn }}>
+    <AppContext.Provider value={{ api, session, addSession: signedIn, announce }}>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
@@ -127,6 +133,9 @@ export function App() {
       <main id="main" tabIndex={-1}>
         <Page route={route} key={session.sandbox} />
       </main>
+      <div className="visually-hidden" role="status" aria-live="polite" data-testid="announcer">
+        {announcement.text ? <p key={announcement.key}>{announcement.text}</p> : null}
+      </div>
     </AppContext.Provider>
   );
 }

@@ -1,4 +1,4 @@
-import { useId } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
 import { ApiError } from '../api.ts';
 
@@ -195,6 +195,32 @@ export function RemoveAtEnd({
           {error}
         </div>
       ) : null}
+    </div>
+  );
+}
+
+/**
+ * The scroll container of a table: a table wider than the window scrolls inside it, never the page. It is a named
+ * region, and while its table is wider than it is, a stop in the tab order, so the keyboard can reach it and scroll it
+ * with the arrow keys (focus shows as everywhere else).
+ */
+export function TableScroll({ label, children }: { label: string; children: ReactNode }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [scrolls, setScrolls] = useState(false);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const measure = () => setScrolls(el.scrollWidth > el.clientWidth);
+    measure();
+    if (typeof ResizeObserver === 'undefined') return;
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    for (const child of Array.from(el.children)) observer.observe(child);
+    return () => observer.disconnect();
+  }, []);
+  return (
+    <div ref={box} className="table-wrap" role="region" aria-label={label} tabIndex={scrolls ? 0 : undefined}>
+      {children}
     </div>
   );
 }

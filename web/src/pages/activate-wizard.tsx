@@ -37,6 +37,7 @@ import {
   RemoveAtEnd,
   StatusBadge,
   Stepper,
+  TableScroll,
 } from '../components/ui.tsx';
 import { ConsentRule } from '../components/consent-rule.tsx';
 import { formatCount } from '../run-metrics.ts';
@@ -332,7 +333,7 @@ export function SegmentsStep({
       {visible.length === 0 ? (
         <Empty title="No segment matches these filters" />
       ) : (
-        <div className="table-wrap">
+        <TableScroll label="Segments table">
           <table>
             <caption className="visually-hidden">Segments</caption>
             <thead>
@@ -384,7 +385,7 @@ export function SegmentsStep({
               })}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
     </>
   );
@@ -561,7 +562,7 @@ function ReviewStep({
         </dd>
       </dl>
       <h3>Dry-run plan</h3>
-      <div className="table-wrap">
+      <TableScroll label="Dry-run plan">
         <table aria-label="Dry-run plan">
           <thead>
             <tr>
@@ -598,7 +599,7 @@ function ReviewStep({
             ))}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       <p className="small muted">
         Current members are sent first (backfill); after that, only changes. The service&apos;s exact plan
         (requests and batches) is on the dataflow page once it exists.
@@ -687,7 +688,7 @@ function ConsentPreviewSection({
                   </li>
                 ))}
               </ul>
-              <div className="table-wrap">
+              <TableScroll label="Consent preview table">
                 <table aria-label="Consent preview">
                   <thead>
                     <tr>
@@ -730,7 +731,7 @@ function ConsentPreviewSection({
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableScroll>
               <p className="small muted">
                 Counts are of the profiles this sandbox knows now; profiles that arrive later are checked as
                 they come.

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useApp } from '../app-context.tsx';
 import { ConfirmDelete } from '../components/confirm-delete.tsx';
-import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
+import { Empty, QueryView, StatusBadge, TableScroll } from '../components/ui.tsx';
 import { TestNotification } from '../components/alerts.tsx';
 import { formatRoute } from '../router.ts';
 import type { Destination } from '../api.ts';
@@ -53,7 +53,9 @@ export function Catalog() {
         </article>
       </div>
 
-      <h2 className="section-title">Connections</h2>
+      <h2 id="connections-title" className="section-title" tabIndex={-1}>
+        Connections
+      </h2>
       <QueryView query={destinations} label="connections">
         {(list) =>
           list.length === 0 ? (
@@ -61,7 +63,7 @@ export function Catalog() {
               Choose <strong>Set up</strong> on the X Custom Audiences card to connect an X Ads account.
             </Empty>
           ) : (
-            <div className="table-wrap">
+            <TableScroll label="Configured X Custom Audiences connections">
               <table>
                 <caption className="visually-hidden">Configured X Custom Audiences connections</caption>
                 <thead>
@@ -116,7 +118,7 @@ export function Catalog() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
           )
         }
       </QueryView>
@@ -140,6 +142,7 @@ function DeleteConnection({ destination }: { destination: Destination }) {
         </>
       }
       failedTitle="The connection was not deleted"
+      emptyFocusId="connections-title"
       remove={() => api.deleteDestination(destination.id)}
       refused={(error) => (
         <>

@@ -42,6 +42,7 @@ import {
   QueryView,
   RemoveAtEnd,
   StatusBadge,
+  TableScroll,
 } from '../components/ui.tsx';
 import {
   activationRate,
@@ -447,7 +448,7 @@ function RunsTable({
       />
     );
   return (
-    <div className="table-wrap">
+    <TableScroll label="Dataflow runs">
       <table data-testid="runs-table">
         <caption>Dataflow runs (one per hour)</caption>
         <thead>
@@ -497,7 +498,7 @@ function RunsTable({
             ))}
         </tbody>
       </table>
-    </div>
+    </TableScroll>
   );
 }
 
@@ -566,7 +567,7 @@ function ErrorsTab({ dataflow, runId }: { dataflow: Dataflow; runId?: string }) 
             {reasons.length === 0 ? (
               <Empty title={kind === 'failed' ? 'No failed identities' : 'No excluded identities'} />
             ) : (
-              <div className="table-wrap">
+              <TableScroll label={kind === 'failed' ? 'Errors' : 'Exclusion reasons'}>
                 <table data-testid="reasons-table">
                   <caption className="visually-hidden">
                     {kind === 'failed' ? 'Errors' : 'Exclusion reasons'}
@@ -592,7 +593,7 @@ function ErrorsTab({ dataflow, runId }: { dataflow: Dataflow; runId?: string }) 
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableScroll>
             )}
           </>
         );
@@ -632,7 +633,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                 {new Date(activate.data.nextAllowedAt).toLocaleString()}.
               </p>
             ) : null}
-            <div className="table-wrap">
+            <TableScroll label="X audiences of this dataflow">
               <table data-testid="audiences-table">
                 <caption className="visually-hidden">X audiences of this dataflow</caption>
                 <thead>
@@ -717,7 +718,7 @@ function AudiencesTab({ dataflow }: { dataflow: Dataflow }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
           </>
         );
       }}
@@ -1147,7 +1148,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
             </p>
           ) : null}
           {report.rejected.length > 0 ? (
-            <div className="table-wrap">
+            <TableScroll label="Rejected rows">
               <table>
                 <caption>Rejected rows (first {report.rejected.length})</caption>
                 <thead>
@@ -1169,7 +1170,7 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
           ) : null}
         </section>
       ) : null}
@@ -1232,7 +1233,7 @@ function RecentImports({
 }) {
   if (!query.data || query.data.length === 0) return null;
   return (
-    <div className="table-wrap">
+    <TableScroll label="Recent imports">
       <table data-testid="recent-imports">
         <caption>Recent imports</caption>
         <thead>
@@ -1286,7 +1287,7 @@ function RecentImports({
           ))}
         </tbody>
       </table>
-    </div>
+    </TableScroll>
   );
 }
 
@@ -1375,7 +1376,7 @@ function AlertList({ query: alerts }: { query: UseQueryResult<Alert[]> }) {
             identities, has an X audience X will not target, or (when asked above) receives no profiles.
           </Empty>
         ) : (
-          <div className="table-wrap">
+          <TableScroll label="Alerts of this dataflow">
             <table>
               <caption className="visually-hidden">Alerts of this dataflow</caption>
               <thead>
@@ -1418,7 +1419,7 @@ function AlertList({ query: alerts }: { query: UseQueryResult<Alert[]> }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableScroll>
         )
       }
     </QueryView>
@@ -1468,7 +1469,7 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
                     Replay all ({waiting.length})
                   </button>
                 </div>
-                <div className="table-wrap">
+                <TableScroll label="Dead letters">
                   <table>
                     <caption className="visually-hidden">Dead letters</caption>
                     <thead>
@@ -1521,7 +1522,7 @@ function DeadLettersTab({ dataflow }: { dataflow: Dataflow }) {
                       ))}
                     </tbody>
                   </table>
-                </div>
+                </TableScroll>
               </>
             )}
           </>
@@ -1739,7 +1740,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
       ) : !plan.data || plan.data.audiences.length === 0 ? (
         <Empty title="Nothing planned">No audience of this dataflow has work waiting.</Empty>
       ) : (
-        <div className="table-wrap">
+        <TableScroll label="Delivery plan">
           <table aria-label="Delivery plan">
             <thead>
               <tr>
@@ -1792,7 +1793,7 @@ function SettingsTab({ dataflow }: { dataflow: Dataflow }) {
               </tr>
             </tfoot>
           </table>
-        </div>
+        </TableScroll>
       )}
       <DeleteDataflow dataflow={dataflow} />
     </form>

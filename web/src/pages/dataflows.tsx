@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useApp } from '../app-context.tsx';
-import { Empty, Field, Metric, QueryView, StatusBadge } from '../components/ui.tsx';
+import { Empty, Field, Metric, QueryView, StatusBadge, TableScroll } from '../components/ui.tsx';
 import { FiringAlerts, Silences } from '../components/alerts.tsx';
 import { RangeField, RunTotalsMetrics } from '../components/run-totals.tsx';
 import { ATTENTION_LABEL, formatAge, nextSort, visibleRows, type Sort, type SortKey } from '../monitoring.ts';
@@ -108,7 +108,7 @@ export function Dataflows() {
               {rows.length === 0 ? (
                 <Empty title="No dataflow matches">Clear the search or show every dataflow.</Empty>
               ) : (
-                <div className="table-wrap">
+                <TableScroll label="Dataflows table">
                   <table className="overview">
                     <caption className="visually-hidden">Dataflows</caption>
                     <thead>
@@ -159,7 +159,7 @@ export function Dataflows() {
                               </ul>
                             )}
                           </th>
-                          <td>{d.destinationName ?? d.destinationId}</td>
+                          <td className="wrap-anywhere">{d.destinationName ?? d.destinationId}</td>
                           <td>
                             <StatusBadge status={d.status} />
                           </td>
@@ -212,7 +212,7 @@ export function Dataflows() {
                       ))}
                     </tbody>
                   </table>
-                </div>
+                </TableScroll>
               )}
             </>
           );

@@ -4,7 +4,7 @@ import type { Dataflow, Segment } from '../api.ts';
 import { useApp } from '../app-context.tsx';
 import { SegmentSizeCell, useSegmentSizes } from '../components/segment-size.tsx';
 import { ConfirmDelete } from '../components/confirm-delete.tsx';
-import { Empty, QueryView, StatusBadge } from '../components/ui.tsx';
+import { Empty, QueryView, StatusBadge, TableScroll } from '../components/ui.tsx';
 import { formatRoute } from '../router.ts';
 import { activatingDataflows, refusingDataflows } from '../segments.ts';
 
@@ -20,7 +20,9 @@ export function Segments() {
 
   return (
     <section className="page" aria-labelledby="segments-title">
-      <h1 id="segments-title">Segments</h1>
+      <h1 id="segments-title" tabIndex={-1}>
+        Segments
+      </h1>
       <p className="muted">
         Segments come from the customer-data platform, registered under the id its exports use (
         <code>POST /api/v1/segments</code> or <code>tca segments</code>). Known members are the profiles this
@@ -35,7 +37,7 @@ export function Segments() {
               <code>tca segments</code> command.
             </Empty>
           ) : (
-            <div className="table-wrap">
+            <TableScroll label="Segments table">
               <table>
                 <caption className="visually-hidden">Segments</caption>
                 <thead>
@@ -80,7 +82,7 @@ export function Segments() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
           )
         }
       </QueryView>
@@ -136,6 +138,7 @@ function DeleteSegment({ segment }: { segment: Segment }) {
         </>
       }
       failedTitle="The segment was not deleted"
+      emptyFocusId="segments-title"
       remove={() => api.deleteSegment(segment.id)}
       refused={(error) => (
         <>

@@ -18,7 +18,7 @@ import { useApp } from '../app-context.tsx';
 import { formatCount } from '../run-metrics.ts';
 import { ConsentRule, ConsentScope } from '../components/consent-rule.tsx';
 import { TestNotification } from '../components/alerts.tsx';
-import { Empty, ErrorMessage, Field, QueryView, StatusBadge } from '../components/ui.tsx';
+import { Empty, ErrorMessage, Field, QueryView, StatusBadge, TableScroll } from '../components/ui.tsx';
 
 export function Settings() {
   const { api, session, addSession } = useApp();
@@ -226,7 +226,7 @@ export function Settings() {
           list.length === 0 ? (
             <Empty title="No tokens listed" />
           ) : (
-            <div className="table-wrap">
+            <TableScroll label="API tokens">
               <table>
                 <caption className="visually-hidden">API tokens</caption>
                 <thead>
@@ -288,7 +288,7 @@ export function Settings() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
           )
         }
       </QueryView>
@@ -494,7 +494,7 @@ function AuditTrailSection() {
           list.length === 0 ? (
             <Empty title="No changes recorded yet" />
           ) : (
-            <div className="table-wrap">
+            <TableScroll label="Audit trail">
               <table>
                 <caption className="visually-hidden">Audit trail</caption>
                 <thead>
@@ -532,7 +532,7 @@ function AuditTrailSection() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
           )
         }
       </QueryView>
@@ -787,7 +787,7 @@ function FieldLabelsSection() {
                 Only segment labels are checked until a field is labelled.
               </Empty>
             ) : (
-              <div className="table-wrap">
+              <TableScroll label="Field labels">
                 <table aria-label="Field labels">
                   <thead>
                     <tr>
@@ -823,7 +823,7 @@ function FieldLabelsSection() {
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableScroll>
             )}
             {mayChange ? (
               <form
@@ -950,49 +950,51 @@ function ConsentPoliciesSection() {
             {current.length === 0 ? (
               <Empty title="No consent policy">Consent restricts nothing until a policy is added.</Empty>
             ) : (
-              <table aria-label="Consent policies">
-                <thead>
-                  <tr>
-                    <th>Policy</th>
-                    <th>If</th>
-                    <th>Then export only when</th>
-                    <th>Would leave out</th>
-                    <th>Status</th>
-                    {mayChange ? (
-                      <th scope="col">
-                        <span className="visually-hidden">Actions</span>
-                      </th>
-                    ) : null}
-                  </tr>
-                </thead>
-                <tbody>
-                  {current.map((p) => (
-                    <tr key={p.id} data-testid="consent-policy">
-                      <PolicyNameCell
-                        policy={p}
-                        policies={current}
-                        mayChange={mayChange}
-                        saving={save.isPending}
-                        save={save.mutate}
-                      />
-                      <td>
-                        <ConsentScope policy={p} />
-                      </td>
-                      <td>
-                        <ConsentRule policy={p} />
-                      </td>
-                      <td>{leftOut(p.id) ?? <span className="muted">no profiles yet</span>}</td>
-                      <PolicySwitchCells
-                        policy={p}
-                        policies={current}
-                        mayChange={mayChange}
-                        saving={save.isPending}
-                        save={save.mutate}
-                      />
+              <TableScroll label="Consent policies">
+                <table aria-label="Consent policies">
+                  <thead>
+                    <tr>
+                      <th>Policy</th>
+                      <th>If</th>
+                      <th>Then export only when</th>
+                      <th>Would leave out</th>
+                      <th>Status</th>
+                      {mayChange ? (
+                        <th scope="col">
+                          <span className="visually-hidden">Actions</span>
+                        </th>
+                      ) : null}
                     </tr>
-                  ))}
-                </tbody>
-              </table>
+                  </thead>
+                  <tbody>
+                    {current.map((p) => (
+                      <tr key={p.id} data-testid="consent-policy">
+                        <PolicyNameCell
+                          policy={p}
+                          policies={current}
+                          mayChange={mayChange}
+                          saving={save.isPending}
+                          save={save.mutate}
+                        />
+                        <td>
+                          <ConsentScope policy={p} />
+                        </td>
+                        <td>
+                          <ConsentRule policy={p} />
+                        </td>
+                        <td>{leftOut(p.id) ?? <span className="muted">no profiles yet</span>}</td>
+                        <PolicySwitchCells
+                          policy={p}
+                          policies={current}
+                          mayChange={mayChange}
+                          saving={save.isPending}
+                          save={save.mutate}
+                        />
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </TableScroll>
             )}
             {mayChange ? (
               <form
@@ -1174,7 +1176,7 @@ function DataUsagePoliciesSection() {
               Each policy forbids a marketing action on segments with certain labels. Activations, and label
               or marketing-action changes, that break one are refused with what to change.
             </p>
-            <div className="table-wrap">
+            <TableScroll label="Data-usage policies">
               <table aria-label="Data-usage policies">
                 <thead>
                   <tr>
@@ -1223,7 +1225,7 @@ function DataUsagePoliciesSection() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableScroll>
             {mayChange ? (
               <form
                 noValidate
