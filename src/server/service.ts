@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -313,15 +314,22 @@ export async function ensureAdminToken(
   dataDir: string,
 ): Promise<{ adminToken: string | undefined; file: string }> {
   const file = join(dataDir, ADMIN_TOKEN_FILE);
-  const existing = (await store.apiTokens.list(DEFAULT_SANDBOX_ID)).filter(
-    (t) => t.name === ADMIN_TOKEN_NAME && t.revokedAt === null,
-  );
-  if (existing.length > 0) return { adminToken: undefined, file };
-  const { token } = await store.apiTokens.create({
-    sandboxId: DEFAULT_SANDBOX_ID,
-    name: ADMIN_TOKEN_NAME,
-    permissions: PERMISSIONS,
+  // Processes that start together on one PostgreSQL database take turns, so exactly one of them issues the token.
+  const token = await store.transaction(async (tx) => {
+    if (store.capabilities.dialect === 'postgres')
+      await sql`select pg_advisory_xact_lock(hashtextextended('tca.admin-token', 0))`.execute(tx.db);
+    const existing = (await tx.apiTokens.list(DEFAULT_SANDBOX_ID)).filter(
+      (t) => t.name === ADMIN_TOKEN_NAME && t.revokedAt === null,
+    );
+    if (existing.length > 0) return undefined;
+    const created = await tx.apiTokens.create({
+      sandboxId: DEFAULT_SANDBOX_ID,
+      name: ADMIN_TOKEN_NAME,
+      permissions: PERMISSIONS,
+    });
+    return created.token;
   });
+  if (token === undefined) return { adminToken: undefined, file };
   await writeFile(file, token + '\n', { mode: 0o600 });
   await chmod(file, 0o600);
   return { adminToken: token, file };

@@ -11,8 +11,9 @@ import { createPostgresDatabase } from '../store/backends.ts';
 import { callerFor, DEMO, waitFor, type TestService } from './harness.ts';
 
 // The scaled-out deployment as operators run it: `tca start` processes of their own on one PostgreSQL database with
-// one secret key, an `api` process taking the profiles and two `worker` processes delivering them to X (the
-// emulator, over loopback HTTP). All three start at once on an empty database, as a deployment's pods do.
+// one secret key, two `api` processes taking the profiles (behind a load balancer) and two `worker` processes
+// delivering them to X (the emulator, over loopback HTTP). All four start at once on an empty database, as a
+// deployment's pods do.
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 /** A full request's worth (the worker delivers an audience once 25,000 changes wait) and a few more. */
@@ -34,8 +35,10 @@ let emulatorUrl: string;
 let closeEmulator: () => Promise<void>;
 const procs: Proc[] = [];
 let api: Proc;
+let api2: Proc;
 let workers: Proc[];
 let call: TestService['call'];
+let call2: TestService['call'];
 let token: string;
 
 async function startProcess(role: 'api' | 'worker', env: Record<string, string>): Promise<Proc> {
@@ -98,15 +101,16 @@ function profiles(segment: string, from: number, to: number, status: 'realized' 
   return items;
 }
 
-/** Sends the profiles `first..first+count` of `segment` with `status` to the api process, in requests of `CHUNK`. */
+/** Sends the profiles `first..first+count` of `segment` with `status` to an api process, in requests of `CHUNK`. */
 async function ingest(
   segment: string,
   count: number,
   status: 'realized' | 'exited',
   first = 0,
+  via: TestService['call'] = call,
 ): Promise<void> {
   for (let from = first; from < first + count; from += CHUNK) {
-    const sent = await call('POST', '/api/v1/ingest/profiles', {
+    const sent = await via('POST', '/api/v1/ingest/profiles', {
       token,
       body: profiles(segment, from, Math.min(first + count, from + CHUNK), status),
     });
@@ -130,12 +134,14 @@ beforeAll(async () => {
     TCA_X_API_BASE_URL: emulatorUrl,
   };
   // Every process migrates the empty database at start-up; they start together.
-  [api, ...workers] = await Promise.all([
+  [api, api2, ...workers] = await Promise.all([
+    startProcess('api', env),
     startProcess('api', env),
     startProcess('worker', env),
     startProcess('worker', env),
   ]);
   call = callerFor(api.url);
+  call2 = callerFor(api2.url);
 }, 120_000);
 
 afterAll(async () => {
@@ -150,17 +156,20 @@ afterAll(async () => {
   for (const { dir } of procs) await rm(dir, { recursive: true, force: true });
 });
 
-describe('an api process and two worker processes on one PostgreSQL database', () => {
-  it('start together on an empty database: each is ready, and the api process issued the admin token', async () => {
+describe('two api processes and two worker processes on one PostgreSQL database', () => {
+  it('start together on an empty database: each is ready, and one api process issued the one admin token', async () => {
     for (const proc of procs) expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
     // Workers serve no API: they issue no token, even when they migrated the database first.
     for (const worker of workers) expect(existsSync(join(worker.dir, 'admin-token'))).toBe(false);
-    token = (await readFile(join(api.dir, 'admin-token'), 'utf8')).trim();
-    expect(api.log.some((line) => line.includes(token))).toBe(true);
+    const issuers = [api, api2].filter((proc) => existsSync(join(proc.dir, 'admin-token')));
+    expect(issuers).toHaveLength(1);
+    token = (await readFile(join(issuers[0]!.dir, 'admin-token'), 'utf8')).trim();
+    expect(issuers[0]!.log.some((line) => line.includes(token))).toBe(true);
     expect((await call('GET', '/api/v1/destinations', { token })).status).toBe(200);
+    expect((await call2('GET', '/api/v1/destinations', { token })).status).toBe(200);
   });
 
-  it('deliver what the api process takes in, through the workers only, each change once', async () => {
+  it('deliver what the api processes take in, through the workers only, each change once', async () => {
     for (const id of SEGMENTS) {
       const made = await call('POST', '/api/v1/segments', { token, body: { id, name: `Scale ${id}` } });
       expect(made.status, JSON.stringify(made.body)).toBe(201);
@@ -182,7 +191,11 @@ describe('an api process and two worker processes on one PostgreSQL database', (
     expect(dataflow.status, JSON.stringify(dataflow.body)).toBe(201);
 
     // More than a full request's worth per audience: the workers deliver them without a flush.
-    for (const segment of SEGMENTS) await ingest(segment, PER_SEGMENT, 'realized');
+    // Each api process takes one segment's profiles, at the same time.
+    await Promise.all([
+      ingest('so-a', PER_SEGMENT, 'realized', 0, call),
+      ingest('so-b', PER_SEGMENT, 'realized', 0, call2),
+    ]);
     const audiences = await waitFor(
       async () => {
         const listed = await call('GET', `/api/v1/audiences?dataflowId=${dataflow.body.id}`, { token });
@@ -205,10 +218,11 @@ describe('an api process and two worker processes on one PostgreSQL database', (
     );
     expect(await membersAtX(audiences.get('so-b')!)).toBe(PER_SEGMENT);
 
-    // The api process sent nothing to X; the workers sent every users request X received, none twice: as many as
+    // The api processes sent nothing to X; the workers sent every users request X received, none twice: as many as
     // the changes need: one request per audience for its adds, one for the removals (each fits X's 5,000,000 bytes).
     const sentByWorkers = (await usersRequests(workers[0]!)) + (await usersRequests(workers[1]!));
     expect(await usersRequests(api)).toBe(0);
+    expect(await usersRequests(api2)).toBe(0);
     const received = emulator.admin.requests().filter((r) => r.path.endsWith('/users')).length;
     expect(sentByWorkers).toBe(received);
     expect(received).toBe(SEGMENTS.length + 1);
