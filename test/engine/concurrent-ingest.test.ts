@@ -23,25 +23,38 @@ const profile = (i: number, email: string, segments: Record<string, 'realized' |
   },
 });
 
+/**
+ * A store on a fresh PostgreSQL database with audiences of `seg-a` and `seg-b` in one dataflow (Email → email), its
+ * engine (`h.engine`), and a second process's engine: its own store (connections) on the same database.
+ */
+async function twoProcesses() {
+  const h = await setup(POSTGRES_BACKEND);
+  const a = await activateSegment(h, { mapping: MAPPING, segmentId: 'seg-a', mappingName: 'A' });
+  const b = await h.store.audiences.create({
+    sandboxId: 'prod',
+    dataflowId: a.flow.id,
+    segmentId: 'seg-b',
+    mappingName: 'B',
+    startDate: 0,
+  });
+  const other = createEngine({
+    store: await h.testStore.reopen(),
+    clientFor: () => h.client,
+    now: h.clock.now,
+    random: seededRandom(5),
+    workerId: 'other-worker',
+  });
+  return { h, a, b, other };
+}
+
+/** Every identifier X holds for `audienceId`'s X audience. */
+async function atX(h: Awaited<ReturnType<typeof twoProcesses>>['h'], audienceId: string) {
+  return xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audienceId))!);
+}
+
 describe('concurrent ingest on PostgreSQL (two processes, one database)', () => {
   it('applies batches that meet the same profiles in opposite orders, keeping what each wrote', async () => {
-    const h = await setup(POSTGRES_BACKEND);
-    const a = await activateSegment(h, { mapping: MAPPING, segmentId: 'seg-a', mappingName: 'A' });
-    const b = await h.store.audiences.create({
-      sandboxId: 'prod',
-      dataflowId: a.flow.id,
-      segmentId: 'seg-b',
-      mappingName: 'B',
-      startDate: 0,
-    });
-    // The second process: its own store (connections) on the same database, its own engine.
-    const other = createEngine({
-      store: await h.testStore.reopen(),
-      clientFor: () => h.client,
-      now: h.clock.now,
-      random: seededRandom(5),
-      workerId: 'other-worker',
-    });
+    const { h, a, b, other } = await twoProcesses();
     const N = 2000;
     const ids = Array.from({ length: N }, (_, i) => i);
     // Each round, one process says every profile is in seg-a, the other that it is in seg-b, in the opposite order.
@@ -66,27 +79,12 @@ describe('concurrent ingest on PostgreSQL (two processes, one database)', () => 
     );
     await h.engine.flush();
     const expected = new Set(ids.map((i) => `email:${emailHash(`new${i}@example.com`)}`));
-    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, a.audience.id))!)).toEqual(expected);
-    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, b.id))!)).toEqual(expected);
+    expect(await atX(h, a.audience.id)).toEqual(expected);
+    expect(await atX(h, b.id)).toEqual(expected);
   });
 
   it('lets a batch that meets profiles another batch is writing plan from what that one wrote', async () => {
-    const h = await setup(POSTGRES_BACKEND);
-    const a = await activateSegment(h, { mapping: MAPPING, segmentId: 'seg-a', mappingName: 'A' });
-    const b = await h.store.audiences.create({
-      sandboxId: 'prod',
-      dataflowId: a.flow.id,
-      segmentId: 'seg-b',
-      mappingName: 'B',
-      startDate: 0,
-    });
-    const other = createEngine({
-      store: await h.testStore.reopen(),
-      clientFor: () => h.client,
-      now: h.clock.now,
-      random: seededRandom(5),
-      workerId: 'other-worker',
-    });
+    const { h, a, b, other } = await twoProcesses();
     const ids = Array.from({ length: 50 }, (_, i) => i);
     // A third connection holds the run counters, which a batch writes last: the first batch stops there, its
     // profiles written but not committed, while the second one starts.
@@ -132,7 +130,7 @@ describe('concurrent ingest on PostgreSQL (two processes, one database)', () => 
     );
     await h.engine.flush();
     const expected = new Set(ids.map((i) => `email:${emailHash(`new${i}@example.com`)}`));
-    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, a.audience.id))!)).toEqual(expected);
-    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, b.id))!)).toEqual(expected);
+    expect(await atX(h, a.audience.id)).toEqual(expected);
+    expect(await atX(h, b.id)).toEqual(expected);
   });
 });
