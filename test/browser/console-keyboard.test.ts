@@ -4,23 +4,28 @@
  * another in the row, and focus follows them instead of falling back to the top of the page), tables named with
  * headers that are read, and chart axes that write figures as the totals beside them do.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
+import {
+  CHROMIUM,
+  REPO_ROOT,
+  callApi,
+  ensureConsoleBuild,
+  launchChromium,
+  signIn,
+  startStack,
+  waitFor,
+} from './stack.ts';
 import type { Stack } from './stack.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(REPO_ROOT, 'test-artifacts', 'screenshots');
 
 describe.skipIf(!existsSync(CHROMIUM))('console for keyboard and screen-reader users', () => {
   let stack: Stack;
-  let context: BrowserContext;
   let page: Page;
-  let userDataDir: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   let dataflowId = '';
 
   beforeAll(async () => {
@@ -41,32 +46,13 @@ describe.skipIf(!existsSync(CHROMIUM))('console for keyboard and screen-reader u
       audiences: [{ segmentId: 'seg-kept' }],
     });
     dataflowId = flow.id;
-    userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    await page.goto(`${stack.url}/`);
-    await page.getByLabel('API token').fill(stack.adminToken);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+    browser = await launchChromium();
+    page = browser.page;
+    await signIn(page, stack);
   }, 300_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   }, 60_000);
 

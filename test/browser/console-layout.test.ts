@@ -3,24 +3,29 @@
  * no page scrolls sideways, wide tables scroll inside their own container (which the keyboard reaches and scrolls),
  * the Dataflows table fits a desktop window, and the filter checkbox sits level with its label.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
+import {
+  CHROMIUM,
+  REPO_ROOT,
+  callApi,
+  ensureConsoleBuild,
+  launchChromium,
+  signIn,
+  startStack,
+  waitFor,
+} from './stack.ts';
 import type { Stack } from './stack.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(REPO_ROOT, 'test-artifacts', 'screenshots');
 const WIDTHS = [1280, 800] as const;
 
 describe.skipIf(!existsSync(CHROMIUM))('console layout at desktop and narrow widths', () => {
   let stack: Stack;
-  let context: BrowserContext;
   let page: Page;
-  let userDataDir: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   let dataflowId = '';
   let destinationId = '';
 
@@ -65,32 +70,13 @@ describe.skipIf(!existsSync(CHROMIUM))('console layout at desktop and narrow wid
         identityMap: { Email: [{ id: 'layout.one@example.com' }] },
       },
     ]);
-    userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    await page.goto(`${stack.url}/`);
-    await page.getByLabel('API token').fill(stack.adminToken);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+    browser = await launchChromium();
+    page = browser.page;
+    await signIn(page, stack);
   }, 300_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   }, 60_000);
 

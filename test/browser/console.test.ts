@@ -4,23 +4,28 @@
  * schedule, ingest profiles through the API, then watch runs, charts, errors and audiences. Every page is
  * photographed into test-artifacts/screenshots/.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nestedParquet } from '../fixtures/parquet.ts';
 import { startSmtpReceiver } from '../fixtures/smtp-receiver.ts';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { defaultDemoSeed } from '../../src/emulator/index.ts';
-import { REPO_ROOT, callApi, ensureConsoleBuild, startStack, waitFor } from './stack.ts';
+import {
+  CHROMIUM,
+  REPO_ROOT,
+  callApi,
+  ensureConsoleBuild,
+  launchChromium,
+  startStack,
+  waitFor,
+} from './stack.ts';
 import type { Stack } from './stack.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const SHOTS = join(REPO_ROOT, 'test-artifacts', 'screenshots');
 const DEMO_ACCOUNT = '18ce54d4x5t';
@@ -84,7 +89,7 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
   let stack: Stack;
   let context: BrowserContext;
   let page: Page;
-  let userDataDir: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   let dataflowId = '';
   let siem: Server;
   let siemUrl = '';
@@ -223,29 +228,13 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     await callApi(stack, 'PUT', '/field-labels', {
       fields: [{ sourceType: 'attribute', source: 'person.email', labels: ['C6'] }],
     });
-    userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
+    browser = await launchChromium();
+    ({ context, page } = browser);
   }, 300_000);
 
   afterAll(async () => {
     await smtp?.close();
-    await context?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
     await new Promise((r) => siem?.close(r));
     await new Promise((r) => objects?.close(r));

@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const TCA = join(REPO_ROOT, 'bin', 'tca.js');
@@ -179,4 +181,48 @@ export async function callApi<T>(stack: Stack, method: string, path: string, bod
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
   return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** Debian's Chromium, which the browser tests drive (they are skipped where it is missing). */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** A headless Chromium with a profile of its own, at 1280×900; `close()` ends it and removes the profile. */
+export async function launchChromium(): Promise<{
+  context: BrowserContext;
+  page: Page;
+  close(): Promise<void>;
+}> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'tca-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  return {
+    context,
+    page,
+    async close() {
+      await context.close();
+      rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Signs the console in with the stack's admin token and waits for its first page. */
+export async function signIn(page: Page, stack: Stack): Promise<void> {
+  await page.goto(`${stack.url}/`);
+  await page.getByLabel('API token').fill(stack.adminToken);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
 }
