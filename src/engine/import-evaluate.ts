@@ -20,6 +20,9 @@ import {
 
 export type ItemErrors = Array<{ path: string; reason: string }>;
 
+/** Why an NDJSON line or a JSON array item that does not parse is rejected (no message quotes what it held). */
+export const NOT_JSON = 'not valid JSON';
+
 /** One JSON item of an import file: the profile, or why it is not one. */
 function parseImportItem(
   text: string,
@@ -28,7 +31,7 @@ function parseImportItem(
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, errors: [{ path: '', reason: 'not valid JSON' }] };
+    return { ok: false, errors: [{ path: '', reason: NOT_JSON }] };
   }
   const parsed = parseProfileExport(value);
   return parsed.ok

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { parse as parseCsv } from 'csv-parse';
 import { sql } from 'kysely';
 import {
+  CSV_IDENTITY_COLUMNS,
   fileFormatOf,
   PARQUET_MAGIC,
   ParquetFileError,
@@ -31,6 +32,7 @@ import {
   decodeEvaluatedItems,
   evaluateImportItems,
   MAX_IMPORT_ITEM_BYTES,
+  NOT_JSON,
   type EncodedBatch,
   type EvaluatedItem,
   type ImportTask,
@@ -61,6 +63,7 @@ import { JsonArraySplitter } from './json-array-splitter.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { chunkRows, lockSandboxProfiles, type Db } from './sql-helpers.ts';
+import { editDistance } from '../text/edit-distance.ts';
 
 /** `parquet` reads the CSV profile model from a Parquet file's columns; it needs a file, not a stream. */
 export type ImportFormat = FileFormat;
@@ -133,7 +136,10 @@ export interface ImportReport {
   rejected: Array<{ line: number; errors: Array<{ path: string; reason: string }> }>;
   /** Mirror mode: members of the segment absent from the file, now removed. */
   removed: number;
-  /** True when a syntax error stopped reading before the end of the file (mirror mode then removes nothing). */
+  /**
+   * True when a syntax error stopped reading before the end of the file, or the file looks cut off (an NDJSON last
+   * line that is no JSON, ended by no line break): mirror mode then removes nothing.
+   */
   truncated: boolean;
   /**
    * Mirror mode read the whole file but removed nobody, and why: more than `MIRROR_MAX_REJECTED_SHARE` of its rows
@@ -155,10 +161,12 @@ export interface ImportReport {
  * Something an import did as asked but that will not do what the file seems to mean; its rows are imported all the
  * same. `segment_not_activated`: a `segment:<id>` column (CSV, Parquet) names a segment that no dataflow of the
  * sandbox activates, so the memberships it holds are kept with the profiles but reach no audience (a typo in the id,
- * or a segment not activated yet).
+ * or a segment not activated yet). `column_not_read`: a column read as an attribute that nothing reads, whose name
+ * looks like a slip for an identity or segment column (`emial`, `segment_vip`): its values reach no audience
+ * (`segmentIds` is empty).
  */
 export interface ImportWarning {
-  code: 'segment_not_activated';
+  code: 'segment_not_activated' | 'column_not_read';
   /** The segment ids, as the columns name them. */
   segmentIds: string[];
   /** Where: the header columns, as the file names them. */
@@ -202,6 +210,64 @@ export function unactivatedSegmentWarnings(
         `reach no audience${near.length > 0 ? `. ${near.join('; ')}` : ''}. Activate ${one ? 'it' : 'them'} ` +
         `(tca dataflows update <dataflow> --add-segment ${ids.join(' ')}, or PATCH /api/v1/dataflows/:id), ` +
         'or name the segment ids the dataflows activate in the header, then import the file again',
+    },
+  ];
+}
+
+/** The column names a header may misspell: the identity columns and the profile key. */
+const NAMED_COLUMNS = ['profile_key', ...Object.keys(CSV_IDENTITY_COLUMNS)];
+
+/**
+ * What a CSV or Parquet header's attribute column seems meant to be, when its name looks like a slip: the column
+ * name it is an edit or two from (`emial`, `e-mail`, `phone_e.164`) or names (`email_address`, `phone_number`), or the
+ * `segment:` / `identity:` / `attr:` form its name starts like (`segment_vip`, `segments:vip`, `Identity ECID`). Null
+ * for an attribute named as one.
+ */
+function meantColumn(name: string): string | null {
+  const lower = name.toLowerCase();
+  const near = NAMED_COLUMNS.find(
+    (known) => editDistance(lower, known, { transpositions: true }) <= (known.length <= 4 ? 1 : 2),
+  );
+  if (near !== undefined) return `"${near}"`;
+  // `email_address`, `hashed_email`, `phone_number`, `mobile_phone`.
+  if (lower.includes('email')) return '"email" (or "email_sha256" for digests)';
+  if (lower.includes('phone')) return '"phone" (or "phone_e164", "phone_sha256")';
+  for (const prefix of ['segment', 'identity', 'attr'])
+    if (lower.startsWith(prefix) && !lower.startsWith(`${prefix}:`))
+      return `"${prefix}:${name.slice(prefix.length).replace(/^[^A-Za-z0-9]+/, '') || '…'}"`;
+  return null;
+}
+
+/**
+ * The warning for attribute columns of `layout` that nothing reads (no mapping row of the sandbox, no consent policy)
+ * and whose names look like slips for an identity or segment column (see `meantColumn`), or none: their values reach
+ * no audience, while the file seems to mean them to.
+ */
+export function unreadColumnWarnings(layout: CsvProfileLayout, context: SandboxContext): ImportWarning[] {
+  const read = new Set<string>();
+  for (const row of context.rows.values()) if (row.sourceType === 'attribute') read.add(row.source);
+  const slips: Array<{ column: string; meant: string }> = [];
+  layout.columns.forEach((column, index) => {
+    if (column.kind !== 'attribute' || read.has(column.path) || column.path.startsWith('consents')) return;
+    const name = String(layout.header[index] ?? '')
+      .replace(/^\ufeff/, '')
+      .trim();
+    const meant = meantColumn(name);
+    if (meant !== null) slips.push({ column: name, meant });
+  });
+  if (slips.length === 0) return [];
+  const one = slips.length === 1;
+  return [
+    {
+      code: 'column_not_read',
+      segmentIds: [],
+      columns: slips.map((s) => s.column),
+      message:
+        `${one ? 'Column' : 'Columns'} ${slips.map((s) => `"${s.column}" (did you mean ${s.meant}?)`).join(', ')} ` +
+        `${one ? 'is' : 'are'} read as ${one ? 'an attribute' : 'attributes'} that no mapping reads: the rows were ` +
+        `imported, but ${one ? 'its' : 'their'} values reach no audience. Rename ${one ? 'it' : 'them'} in the ` +
+        'header (profile_key, email, phone, phone_e164, email_sha256, phone_sha256, idfa, gaid, identity:<namespace>, ' +
+        'segment:<id>), then import the file again',
     },
   ];
 }
@@ -368,7 +434,7 @@ export async function* readLineChunks(
   lines: number,
   progress: { bytesRead: number },
   readSize = 1024 * 1024,
-): AsyncGenerator<{ chunk: Buffer; firstLine: number; lines: number }> {
+): AsyncGenerator<{ chunk: Buffer; firstLine: number; lines: number; open?: true }> {
   let parts: Buffer[] = [];
   let linesInParts = 0;
   let firstLine = 1;
@@ -401,8 +467,9 @@ export async function* readLineChunks(
   }
   if (parts.length > 0) {
     const chunk = Buffer.concat(parts);
-    // The last lines: those the newlines end, and one more when the file does not end with a newline.
-    yield { chunk, firstLine, lines: linesInParts + (chunk[chunk.length - 1] === 10 ? 0 : 1) };
+    // The last lines: those the newlines end, and one more when the file does not end with a newline (`open`).
+    if (chunk[chunk.length - 1] === 10) yield { chunk, firstLine, lines: linesInParts };
+    else yield { chunk, firstLine, lines: linesInParts + 1, open: true };
   }
 }
 
@@ -421,10 +488,24 @@ async function* readArrayItems(
   }
   if (!splitter.error) for (const text of splitter.push(decoder.end())) yield { line: (item += 1), text };
   splitter.end();
-  if (splitter.error)
+  if (splitter.error) {
     throw new EngineError('invalid_file', `${nameOf(source)} is not a JSON array: ${splitter.error}`, {
-      hint: 'Use the ndjson format for one profile per line',
+      details: [{ path: item === 0 ? nameOf(source) : `after item ${item}`, reason: splitter.error }],
+      hint: 'Send one JSON array of profiles ([{…}, {…}]; the items of several joined in one), or one profile per line with the format ndjson',
     });
+  }
+}
+
+/** A CSV header's cells as they name the columns (byte order mark, spaces and case aside), to tell it again. */
+function headerKey(cells: readonly string[]): string {
+  return JSON.stringify(
+    cells.map((cell) =>
+      cell
+        .replace(/^\ufeff/, '')
+        .trim()
+        .toLowerCase(),
+    ),
+  );
 }
 
 /** What a CSV syntax error that ends reading says, by the parser's code: never the text it met. */
@@ -477,6 +558,7 @@ async function* readCsvRecords(
       else parser.write(bytes, done);
     });
   let layout: CsvProfileLayout | null = null;
+  let headerText = '';
   // Records are numbered by the line they start on, as an editor shows it. The parser counts each line break inside a
   // quoted value, but a CRLF there as two: those extra ones are taken off.
   let lastLine = 0;
@@ -493,6 +575,9 @@ async function* readCsvRecords(
           for (let at = value.indexOf('\r\n'); at !== -1; at = value.indexOf('\r\n', at + 2))
             doubleCounted += 1;
         lastLine = record.lines - doubleCounted;
+        // A blank line (one at the end, say, or before the header) is no row, as in NDJSON: a profile has at least
+        // a key and an identity, so no row of the file is a single empty cell.
+        if (record.record.length === 1 && record.record[0]!.trim() === '') continue;
         if (layout === null) {
           const header = parseCsvProfileHeader(record.record);
           if (!header.ok) {
@@ -502,8 +587,12 @@ async function* readCsvRecords(
             });
           }
           layout = header.layout;
+          headerText = headerKey(record.record);
           continue;
         }
+        // The header again: files joined with `cat`, each with its own. It names no profile.
+        if (record.record.length === layout.columns.length && headerKey(record.record) === headerText)
+          continue;
         yield { line, layout, record: record.record };
       }
       if (failure !== null || next.done) break;
@@ -597,16 +686,34 @@ export async function importProfilesFile(
   );
 }
 
-/** The size of a file to import, or why it cannot be read. */
+/** The size of a file to import, or why it cannot be read (before any import is recorded). */
 function fileSize(path: string): number {
+  let stats;
   try {
-    return statSync(path).size;
+    stats = statSync(path);
   } catch (cause) {
-    throw new EngineError('invalid_file', `Cannot read ${path}`, {
+    const code = (cause as { code?: unknown }).code;
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : cause instanceof Error
+            ? cause.message
+            : String(cause);
+    throw new EngineError('invalid_file', `Cannot read ${path}: ${reason}`, {
       cause,
+      details: [{ path, reason }],
       hint: 'Check the path and its permissions',
     });
   }
+  // A pipe (a process substitution) is read as it comes; a directory holds no rows.
+  if (stats.isDirectory())
+    throw new EngineError('invalid_file', `${path} is a directory, not a file`, {
+      details: [{ path, reason: 'a directory' }],
+      hint: 'Name a file in it (the parts of one export: tca import DIR/part-*.csv)',
+    });
+  return stats.size;
 }
 
 /**
@@ -779,9 +886,12 @@ export async function importProfiles(
     digest = next.digest;
     options.onProgress?.({ rowsRead: report.rowsRead, bytesRead: progress.bytesRead, totalBytes });
   };
+  // The last row rejected, listed or not: an NDJSON file's last line may turn out to be cut off (see below).
+  let lastRejected: { line: number; errors: ItemErrors } | null = null;
   const reject = (row: { line: number; errors: ItemErrors; fatal?: boolean }) => {
     if (row.fatal) report.truncated = true;
     report.rejectedCount += 1;
+    lastRejected = row;
     if (report.rejected.length < maxListed) report.rejected.push({ line: row.line, errors: row.errors });
   };
 
@@ -971,9 +1081,14 @@ export async function importProfiles(
         reject(fatal);
       }
     } else if (format === 'ndjson') {
-      for await (const { chunk, firstLine, lines } of readLineChunks(source, batchSize, progress))
+      // The file's last line when no line break ends it.
+      let openLine: number | null = null;
+      for await (const { chunk, firstLine, lines, open } of readLineChunks(source, batchSize, progress)) {
+        if (open) openLine = firstLine + lines - 1;
         await send({ kind: 'ndjson', chunk, firstLine, context: plain }, lines);
+      }
       while (inFlight.length > 0) await writeNext();
+      if (openLine !== null) cutOffLastLine(report, openLine, lastRejected);
     } else {
       let items: Array<{ line: number; text: string }> = [];
       for await (const item of readArrayItems(source, progress)) {
@@ -1010,7 +1125,10 @@ export async function importProfiles(
       if (report.removalSkipped === null)
         await removeAbsent(rt, context, options.segmentId!, importId, report);
     }
-    report.warnings = csvLayout === null ? [] : unactivatedSegmentWarnings(csvLayout, context);
+    report.warnings =
+      csvLayout === null
+        ? []
+        : [...unactivatedSegmentWarnings(csvLayout, context), ...unreadColumnWarnings(csvLayout, context)];
     await finishImport(rt, claim, { status: 'complete', report });
   } catch (error) {
     const cutOff = error instanceof EngineError && error.code === 'source_failed';
@@ -1061,6 +1179,30 @@ export async function importProfiles(
     if (n > (before.excluded[reason] ?? 0)) excluded[reason] = n - (before.excluded[reason] ?? 0);
   report.thisCall = { accepted: report.accepted - before.accepted, excluded };
   return report;
+}
+
+/**
+ * An NDJSON file whose last line, ended by no line break, is no JSON: an export or a download cut off mid-line, far
+ * more likely than a line written so. The file was not read in full, as after a CSV quote never closed: `truncated`,
+ * so mirror mode removes nobody, and the line's listed reason says so.
+ */
+function cutOffLastLine(
+  report: ImportReport,
+  line: number,
+  lastRejected: { line: number; errors: ItemErrors } | null,
+): void {
+  if (lastRejected?.line !== line || lastRejected.errors[0]?.reason !== NOT_JSON) return;
+  report.truncated = true;
+  const listed = report.rejected.at(-1);
+  if (listed?.line === line)
+    listed.errors = [
+      {
+        path: `line ${line}`,
+        reason:
+          `${NOT_JSON}, and the file ends in it without a line break: the file looks cut off ` +
+          '(an export or a download that stopped short), so it was not read in full',
+      },
+    ];
 }
 
 /** A resumed import whose file does not start with the rows the import committed. */

@@ -21,4 +21,18 @@ describe('JsonArraySplitter', () => {
     expect(split('{"a":1}', 3).error).toMatch(/does not start/);
     expect(split('[{"a":1}', 3).error).toMatch(/not closed/);
   });
+  it('says a file is empty, or starts with an object, rather than that an array is not closed', () => {
+    expect(split('', 3).error).toMatch(/empty/);
+    expect(split('  \n', 3).error).toMatch(/empty/);
+    expect(split('{"a":1}\n{"a":2}\n', 3).error).toMatch(/with "\{".*NDJSON/);
+  });
+  it.each([1, 2, 5, 1000])(
+    'refuses anything but spaces after the closing bracket (chunk size %i), not dropping it in silence',
+    (size) => {
+      expect(split('[{"a":1}] \r\n\t', size)).toEqual({ items: ['{"a":1}'], error: null });
+      expect(split('[1]\n', size)).toEqual({ items: ['1'], error: null });
+      for (const doc of ['[{"a":1}][{"b":2}]', '[{"a":1}]\n[{"b":2}]', '[{"a":1}] x', '[1],2', '[]]'])
+        expect(split(doc, size).error, doc).toMatch(/goes on after the array's closing "\]"/);
+    },
+  );
 });

@@ -14,7 +14,10 @@ export class JsonArraySplitter {
   #inString = false;
   #escaped = false;
   #buffer = '';
-  /** Set when the input is not a JSON array at all, or holds an element longer than `maxElement` characters. */
+  /**
+   * Set when the input is not a JSON array at all (empty, or more than one), or holds an element longer than
+   * `maxElement` characters.
+   */
   error: string | null = null;
 
   readonly maxElement: number;
@@ -28,9 +31,17 @@ export class JsonArraySplitter {
     let start = this.#state === 'element' ? 0 : -1;
     for (let i = 0; i < chunk.length; i += 1) {
       const c = chunk.charCodeAt(i);
-      if (this.#state === 'done' || this.error) break;
+      if (this.error) break;
+      if (this.#state === 'done') {
+        // Whatever follows the array would be lost in silence: a second array (files joined), or a cut-off copy.
+        if (!isSpace(c)) this.error = 'the file goes on after the array\'s closing "]"';
+        continue;
+      }
       if (this.#state === 'start') {
         if (c === 0x5b /* [ */) this.#state = 'between';
+        else if (c === 0x7b /* { */)
+          this.error =
+            'the file does not start with "[" but with "{": a profile, or one profile per line (NDJSON)';
         else if (!isSpace(c) && c !== 0xfeff) this.error = 'the file does not start with "["';
         continue;
       }
@@ -88,7 +99,11 @@ export class JsonArraySplitter {
 
   /** Call at end of input; reports an unterminated array. */
   end(): void {
-    if (this.error === null && this.#state !== 'done') this.error = 'the JSON array is not closed with "]"';
+    if (this.error !== null || this.#state === 'done') return;
+    this.error =
+      this.#state === 'start'
+        ? 'the file is empty (an empty array is "[]")'
+        : 'the JSON array is not closed with "]"';
   }
 }
 

@@ -226,9 +226,11 @@ function profileKeyOf(
   for (const namespace in identityMap) {
     const upper = namespace.toUpperCase();
     if (!namespaces.includes(upper)) continue;
-    const ids: string[] = [];
+    // `ECID` and `ecid` both listed are one namespace, as the mapping reads them: their ids together. A blank id
+    // keys nobody: it would make one profile of everyone who has it.
+    const ids = byNamespace.get(upper) ?? [];
     for (const e of identityMap[namespace] ?? [])
-      if (typeof e?.id === 'string' && e.id !== '') ids.push(e.id);
+      if (typeof e?.id === 'string' && e.id.trim() !== '') ids.push(e.id);
     if (ids.length > 0) byNamespace.set(upper, ids);
   }
   for (let i = 0; i < namespaces.length; i += 1) {

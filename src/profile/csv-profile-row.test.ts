@@ -68,6 +68,26 @@ describe('parseCsvProfileHeader', () => {
   });
 
   it('explains a bad header', () => {
+    // One segment in two columns (its namespace named, or not): their cells could say opposite things.
+    expect(
+      parseCsvProfileHeader([
+        'profile_key',
+        'email',
+        'segment:seg',
+        'segment:UPS/seg',
+        'attr:x',
+        'segment:seg',
+      ]),
+    ).toEqual({
+      ok: false,
+      errors: [
+        {
+          path: 'header column 4',
+          reason: 'the column names segment seg of namespace UPS, as column 3 does',
+        },
+        { path: 'header column 6', reason: 'the column "segment:seg" appears twice' },
+      ],
+    });
     expect(parseCsvProfileHeader(['email', 'Email', '', 'segment:', 'identity: ', 'attr:'])).toEqual({
       ok: false,
       errors: [

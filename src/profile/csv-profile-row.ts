@@ -83,6 +83,9 @@ export function parseCsvProfileHeader(header: readonly string[]): CsvHeaderResul
   const errors: ProfileError[] = [];
   const columns: CsvColumn[] = [];
   const seen = new Set<string>();
+  // Each segment's column, by namespace and id: `segment:seg` and `segment:ups/seg` are one segment, whose two cells
+  // could say opposite things.
+  const segmentColumns = new Map<string, number>();
   let keyColumns = 0;
   header.forEach((rawName, index) => {
     const name = typeof rawName === 'string' ? rawName.replace(/^\ufeff/, '').trim() : '';
@@ -93,7 +96,8 @@ export function parseCsvProfileHeader(header: readonly string[]): CsvHeaderResul
       columns.push({ kind: 'attribute', path: '' });
       return;
     }
-    if (seen.has(lower)) errors.push({ path, reason: `the column ${JSON.stringify(name)} appears twice` });
+    const duplicate = seen.has(lower);
+    if (duplicate) errors.push({ path, reason: `the column ${JSON.stringify(name)} appears twice` });
     seen.add(lower);
     const column = classify(name, lower);
     if ('error' in column) {
@@ -102,6 +106,16 @@ export function parseCsvProfileHeader(header: readonly string[]): CsvHeaderResul
       return;
     }
     if (column.kind === 'profileKey') keyColumns += 1;
+    if (column.kind === 'segment') {
+      const segment = `${column.namespace.toLowerCase()}/${column.segmentId}`;
+      const other = segmentColumns.get(segment);
+      if (other !== undefined && !duplicate)
+        errors.push({
+          path,
+          reason: `the column names segment ${column.segmentId} of namespace ${column.namespace}, as column ${other + 1} does`,
+        });
+      else segmentColumns.set(segment, index);
+    }
     columns.push(column);
   });
   if (keyColumns === 0) {

@@ -41,6 +41,31 @@ describe('parseProfileExport', () => {
     expect(result.profile['person']).toEqual(SAMPLE.person);
   });
 
+  it('refuses a lastQualificationTime on a day its month does not have, and takes a leap day', () => {
+    const at = (lastQualificationTime: string) =>
+      parseProfileExport({
+        segmentMembership: { ups: { s: { status: 'realized', lastQualificationTime } } },
+        identityMap: {},
+      });
+    for (const time of [
+      '2022-02-31T00:00:00Z',
+      '2023-02-29T10:00:00Z',
+      '2022-04-31T10:00:00+02:00',
+      '2022-13-01T00:00:00Z',
+    ])
+      expect(at(time), time).toEqual({
+        ok: false,
+        errors: [
+          {
+            path: '$.segmentMembership.ups.s.lastQualificationTime',
+            reason: 'must be an ISO 8601 instant, e.g. 2022-01-11T21:24:39Z',
+          },
+        ],
+      });
+    for (const time of ['2024-02-29T23:59:59Z', '2022-12-31T00:00:00.5-05:00', '2022-01-11T21:24Z'])
+      expect(at(time).ok, time).toBe(true);
+  });
+
   it('accepts all three statuses, names, authenticated states and extra membership fields', () => {
     const result = parseProfileExport({
       segmentMembership: {

@@ -157,10 +157,7 @@ function parseMembership(value: unknown, path: string, fail: Fail): SegmentMembe
     ok = false;
   }
   const time = value['lastQualificationTime'];
-  if (
-    time !== undefined &&
-    !(typeof time === 'string' && ISO_INSTANT.test(time) && !Number.isNaN(Date.parse(time)))
-  ) {
+  if (time !== undefined && !(typeof time === 'string' && isInstant(time))) {
     fail(childPath(path, 'lastQualificationTime'), 'must be an ISO 8601 instant, e.g. 2022-01-11T21:24:39Z');
     ok = false;
   }
@@ -221,6 +218,17 @@ function parseIdentity(value: unknown, path: string, fail: Fail): IdentityEntry 
     ok = false;
   }
   return ok ? (copyRecord(value) as IdentityEntry) : null;
+}
+
+/**
+ * Whether `text` is an ISO 8601 instant with a zone, on a day the calendar has: `Date.parse` takes `2022-02-31` for
+ * March 3rd, so the day is checked against its month.
+ */
+function isInstant(text: string): boolean {
+  if (!ISO_INSTANT.test(text) || Number.isNaN(Date.parse(text))) return false;
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
 export function isSegmentStatus(value: unknown): value is SegmentStatus {

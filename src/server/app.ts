@@ -20,6 +20,7 @@ import { buildRoutes } from './routes.ts';
 import { buildOpenApi } from './openapi.ts';
 import { serveConsole } from './static-files.ts';
 import { unknownFields } from './unknown-fields.ts';
+import { jsonSyntaxReason } from './ingest-body.ts';
 import { AdmissionGate, type Admitted } from './admission-gate.ts';
 import { StoreError, storeUnavailable } from '../store/index.ts';
 import type { Config } from '../config/index.ts';
@@ -235,6 +236,9 @@ export function createApp(options: AppOptions): ServiceApp {
         const res = r.query.safeParse(c.req.query());
         if (res.success) query = res.data;
         else details.push(...zodDetails(res.error, 'query'));
+        // An upload's options are its query: a misspelt one (`keynamespace`) would import the whole file under the
+        // default instead, so it is refused before a byte is read.
+        if (r.streamBody) details.push(...unknownFields(r.query, c.req.query(), 'query'));
       }
       if (r.streamBody) {
         // A streamed upload is read as sent; gzip is recognized by its first bytes, whatever the header says.
@@ -281,7 +285,7 @@ export function createApp(options: AppOptions): ServiceApp {
           } catch (e) {
             throw badRequest(
               'The body is not valid JSON',
-              [{ path: '$', reason: (e as Error).message }],
+              [{ path: '$', reason: jsonSyntaxReason(e) }],
               'invalid_json',
             );
           }

@@ -57,6 +57,8 @@ export interface ImportInput {
   bytes: AsyncIterable<Uint8Array>;
   /** The declared length, null when unknown (a chunked upload). */
   totalBytes: number | null;
+  /** How errors name the file (its name, or a URL without its query string); default "the upload". */
+  name?: string | undefined;
   format: 'ndjson' | 'json' | 'csv';
   mode: 'incremental' | 'mirror';
   /** Mirror mode: the segment the file holds in full. */
@@ -102,8 +104,11 @@ export interface IngestOutcome {
   received: number;
   accepted: number;
   duplicate: boolean;
-  /** Items that are not valid profile exports, by index in the body (one entry per problem, in index order). */
-  rejected: Array<{ index: number; path: string; reason: string }>;
+  /**
+   * Items that are not valid profile exports, by index in the body and, for NDJSON, line (one entry per problem, in
+   * index order).
+   */
+  rejected: Array<{ index: number; line?: number; path: string; reason: string }>;
   /** Extra counters the engine reports (excluded by reason, …), passed through to the response. */
   extra?: Record<string, unknown>;
 }

@@ -133,7 +133,7 @@ export function createEngineAdapter(options: {
             `Every profile was rejected (${evaluated.received})`,
             evaluated.rejected.slice(0, 1000).map((r): ErrorDetail => ({
               path: `[${r.index}]${r.path.replace(/^\$/, '')}`,
-              reason: r.reason,
+              reason: r.line === undefined ? r.reason : `line ${r.line}: ${r.reason}`,
             })),
             'validation_failed',
           );
@@ -183,6 +183,7 @@ export function createEngineAdapter(options: {
           ...importOptions(sandboxId, input),
           format: input.format,
           totalBytes: input.totalBytes,
+          ...(input.name === undefined ? {} : { name: input.name }),
         }),
       ),
     importRanges: (sandboxId, input) =>

@@ -5,31 +5,34 @@ import { mediaType } from './route-def.ts';
 /**
  * Splits an ingest body into items: one JSON object, a JSON array of objects, or NDJSON (one object per line).
  * Syntax errors in NDJSON are per line (the line becomes a rejected item); a malformed JSON document rejects the request.
+ * For NDJSON, `lines` gives each item's line in the body (1-based; blank lines are no items, so the two differ).
  */
 export function parseIngestBody(
   text: string,
   contentType: string,
   maxItems: number,
-): { items: unknown[]; lineErrors: Map<number, ErrorDetail> } {
+): { items: unknown[]; lineErrors: Map<number, ErrorDetail>; lines?: number[] } {
   const ct = mediaType(contentType);
   const lineErrors = new Map<number, ErrorDetail>();
   if (ct === 'application/x-ndjson' || ct === 'application/ndjson' || ct === 'application/jsonl') {
     const items: unknown[] = [];
+    const numbers: number[] = [];
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!.trim();
       if (line === '') continue;
       if (items.length >= maxItems) throw tooMany(maxItems);
+      numbers.push(i + 1);
       try {
         items.push(JSON.parse(line));
       } catch {
-        lineErrors.set(items.length, { path: '$', reason: `line ${i + 1} is not valid JSON` });
+        lineErrors.set(items.length, { path: '$', reason: 'not valid JSON' });
         items.push(undefined);
       }
     }
     if (items.length === 0)
       throw badRequest('The body holds no profiles', [{ path: '$', reason: 'empty body' }]);
-    return { items, lineErrors };
+    return { items, lineErrors, lines: numbers };
   }
   if (ct !== 'application/json' && ct !== '') {
     throw unsupportedMediaType(
@@ -45,7 +48,7 @@ export function parseIngestBody(
   } catch (e) {
     throw badRequest(
       'The body is not valid JSON',
-      [{ path: '$', reason: (e as Error).message }],
+      [{ path: '$', reason: text.trim() === '' ? 'empty body' : jsonSyntaxReason(e) }],
       'invalid_json',
     );
   }
@@ -66,4 +69,13 @@ function tooMany(max: number, got?: number) {
     `Too many profiles in one request: at most ${max} (TCA_MAX_INGEST_ITEMS); split the batch`,
     [{ path: '$', reason: got === undefined ? `more than ${max} items` : `${got} items > ${max}` }],
   );
+}
+
+/**
+ * What a JSON syntax error says, without the part of the body the parser quotes (`Unexpected token 'j', "jane@…" is
+ * not valid JSON`): a body holds identities, and an error is no place to repeat them.
+ */
+export function jsonSyntaxReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/,\s*(?:\.\.\.)?".*$/s, ' (not valid JSON)');
 }

@@ -20,8 +20,11 @@ export type { PlainEvaluationContext };
 export interface EvaluatedBody {
   /** Items in the body. */
   received: number;
-  /** Items that are not valid profile exports, by index in the body, one entry per problem. */
-  rejected: Array<{ index: number; path: string; reason: string }>;
+  /**
+   * Items that are not valid profile exports, by index in the body (and, for NDJSON, the line it is on), one entry
+   * per problem.
+   */
+  rejected: Array<{ index: number; line?: number; path: string; reason: string }>;
   /** The accepted profiles, mapped, normalized and hashed, in body order. */
   evaluations: ProfileEvaluation[];
 }
@@ -36,19 +39,20 @@ export function evaluateIngestBody(
   context: PlainEvaluationContext,
   profileKeyHash: (namespace: string, id: string) => string,
 ): EvaluatedBody {
-  const { items, lineErrors } = parseIngestBody(body.text, body.contentType, body.maxItems);
+  const { items, lineErrors, lines } = parseIngestBody(body.text, body.contentType, body.maxItems);
   const mapping = evaluationContextOf(context);
   const rejected: EvaluatedBody['rejected'] = [];
   const evaluations: ProfileEvaluation[] = [];
   items.forEach((item, index) => {
+    const at = lines === undefined ? { index } : { index, line: lines[index]! };
     const lineError = lineErrors.get(index);
     if (lineError) {
-      rejected.push({ index, ...lineError });
+      rejected.push({ ...at, ...lineError });
       return;
     }
     const parsed = parseProfileExport(item);
     if (parsed.ok) evaluations.push(evaluateProfile(parsed.profile, mapping, profileKeyHash));
-    else for (const e of parsed.errors) rejected.push({ index, path: e.path, reason: e.reason });
+    else for (const e of parsed.errors) rejected.push({ ...at, path: e.path, reason: e.reason });
   });
   return { received: items.length, rejected, evaluations };
 }

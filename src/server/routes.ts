@@ -32,6 +32,32 @@ function idempotencyKey(headers: Headers): string | null {
   return key;
 }
 
+/**
+ * The file name an upload's `Content-Disposition` gives (`attachment; filename*=UTF-8''members.csv`, or
+ * `filename="members.csv"`), for messages and reports to name the file by; null without one. Only its last path
+ * segment, without control characters, at most 200 characters.
+ */
+export function uploadFileName(headers: Headers): string | null {
+  const value = headers.get('content-disposition');
+  if (value === null) return null;
+  const extended = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(value)?.[1];
+  let name: string | undefined;
+  if (extended !== undefined)
+    try {
+      name = decodeURIComponent(extended.trim());
+    } catch {
+      name = undefined;
+    }
+  name ??= /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i
+    .exec(value)
+    ?.slice(1)
+    .find((v) => v !== undefined);
+  if (name === undefined) return null;
+  // eslint-disable-next-line no-control-regex -- control characters are what is removed
+  const base = (name.split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  return base === '' ? null : base.slice(0, 200);
+}
+
 /** The sandbox whose audit events a request reads: the token's, or every one (null) for an admin who asks. */
 function auditScope(
   principal: { sandboxId: string; permissions: readonly string[] },
@@ -1091,6 +1117,9 @@ export function buildRoutes(options: RouteOptions): Route[] {
         'Idempotency-Key':
           'The import key: the same file sent again under it resumes an unfinished import, and answers with the ' +
           "report of a completed one without reading the body. Without it the service makes one (the report's key).",
+        'Content-Disposition':
+          "The file's name (`attachment; filename*=UTF-8''members.csv`), which errors then name the file by instead " +
+          'of "the upload"',
       },
       status: 200,
       response: S.ImportReportSchema,
@@ -1100,9 +1129,11 @@ export function buildRoutes(options: RouteOptions): Route[] {
         const format =
           query.format ??
           (contentType === 'text/csv' ? 'csv' : contentType === 'application/json' ? 'json' : 'ndjson');
+        const name = uploadFileName(headers);
         const started = await backend.importFile(principal.sandboxId, {
           bytes: bodyStream!,
           totalBytes: bodyLength,
+          ...(name === null ? {} : { name }),
           format,
           mode: query.mode,
           segmentId: query.segmentId,

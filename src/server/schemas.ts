@@ -1047,11 +1047,15 @@ export const ProfileExportDocSchema = z
         z.string(),
         z.object({
           status: z.enum(['realized', 'existing', 'exited']),
-          lastQualificationTime: z.string().optional(),
+          lastQualificationTime: z
+            .string()
+            .optional()
+            .meta({ description: 'An ISO 8601 instant with a zone, e.g. 2022-01-11T21:24:39Z' }),
         }),
       ),
     ),
-    identityMap: z.record(z.string(), z.array(z.object({ id: z.string() }).catchall(z.unknown()))).optional(),
+    identityMap: z.record(z.string(), z.array(z.object({ id: z.string().min(1) }).catchall(z.unknown()))),
+    attributes: z.record(z.string(), z.unknown()).optional(),
   })
   .catchall(z.unknown())
   .meta({
@@ -1068,7 +1072,17 @@ export const IngestResultSchema = z
     duplicate: z
       .boolean()
       .meta({ description: 'true when this request was already accepted (a retry); nothing changed' }),
-    rejected: z.array(z.object({ index: z.number(), path: z.string(), reason: z.string() })),
+    rejected: z.array(
+      z.object({
+        index: z.number(),
+        line: z
+          .number()
+          .optional()
+          .meta({ description: 'NDJSON: the line of the body the item is on (blank lines are no items)' }),
+        path: z.string(),
+        reason: z.string(),
+      }),
+    ),
     excluded: z
       .record(z.string(), z.number())
       .optional()
@@ -1168,7 +1182,8 @@ export const ImportReportSchema = z
       .meta({ description: 'The first 1000 rejected rows; rejectedCount counts them all' }),
     removed: z.number().meta({ description: 'Mirror mode: members absent from the file, now removed' }),
     truncated: z.boolean().meta({
-      description: 'A syntax error stopped reading before the end (mirror mode then removed nothing)',
+      description:
+        'A syntax error stopped reading before the end, or the file looks cut off (an NDJSON last line that is no JSON, without a line break): mirror mode then removed nothing',
     }),
     removalSkipped: z.string().nullable().meta({
       description:
@@ -1177,8 +1192,10 @@ export const ImportReportSchema = z
     warnings: z
       .array(
         z.object({
-          code: z.enum(['segment_not_activated']),
-          segmentIds: z.array(z.string()),
+          code: z.enum(['segment_not_activated', 'column_not_read']),
+          segmentIds: z
+            .array(z.string())
+            .meta({ description: 'segment_not_activated: the segment ids; else empty' }),
           columns: z
             .array(z.string())
             .meta({ description: 'The header columns it is about, as the file names them' }),
@@ -1187,7 +1204,7 @@ export const ImportReportSchema = z
       )
       .meta({
         description:
-          'What was imported but will not reach an audience as the file seems to mean; the rows are imported all the same. `segment_not_activated`: `segment:<id>` columns (CSV, Parquet) naming segments no dataflow of the sandbox activates',
+          'What was imported but will not reach an audience as the file seems to mean; the rows are imported all the same. `segment_not_activated`: `segment:<id>` columns (CSV, Parquet) naming segments no dataflow of the sandbox activates. `column_not_read`: columns read as attributes nothing reads whose names look like slips for identity or segment columns (`emial`, `phone_number`, `segment_vip`)',
       }),
   })
   .meta({ id: 'ImportReport' });

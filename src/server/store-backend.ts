@@ -1926,6 +1926,7 @@ export function createStoreBackend(options: StoreBackendOptions): ServiceBackend
         value: await engine.importStream(sandboxId, {
           bytes: source.body,
           totalBytes: source.totalBytes,
+          name: publicUrl(source.url),
           format,
           mode: input.mode,
           segmentId: input.segmentId,

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -215,6 +215,51 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
         emails([3, 4, 5]),
       );
+    });
+
+    it('warns of columns that look misspelt and that nothing reads, and imports their rows all the same', async () => {
+      const { audience, dir } = await prepare();
+      const file = join(dir, 'slips.csv');
+      // `emial` and `Phone Number` would reach no audience; `loyalty_tier` and a consent column are attributes.
+      writeFileSync(
+        file,
+        'profile_key,idfa,emial,Phone Number,segment_seg,loyalty_tier,consents.marketing.email.val\n' +
+          'k1,,u1@x.com,+12125550100,1,gold,y\n',
+      );
+      const report = await h!.engine.importFile(file, { sandboxId: 'prod' });
+      expect(report).toMatchObject({ rowsRead: 1, accepted: 1, rejectedCount: 0 });
+      expect(report.warnings).toEqual([
+        {
+          code: 'column_not_read',
+          segmentIds: [],
+          columns: ['emial', 'Phone Number', 'segment_seg'],
+          message: expect.stringContaining(
+            'Columns "emial" (did you mean "email"?), "Phone Number" (did you mean "phone" (or "phone_e164", ' +
+              '"phone_sha256")?), "segment_seg" (did you mean "segment:seg"?) are read as attributes that no mapping ' +
+              'reads: the rows were imported, but their values reach no audience. Rename them in the header',
+          ),
+        },
+      ]);
+      // A column a mapping reads as an attribute is no slip.
+      const flow = await h!.store.dataflows.create({
+        sandboxId: 'prod',
+        destinationId: h!.destination.id,
+        name: 'attribute flow',
+        mapping: [{ sourceType: 'attribute', source: 'emial', target: 'email', applyTransformation: true }],
+      });
+      const read = await h!.store.audiences.create({
+        sandboxId: 'prod',
+        dataflowId: flow.id,
+        segmentId: 'seg',
+        mappingName: 'From attribute',
+        startDate: 0,
+      });
+      const again = await h!.engine.importFile(file, { sandboxId: 'prod', key: 'read-now' });
+      expect(again.warnings).toMatchObject([{ columns: ['Phone Number', 'segment_seg'] }]);
+      await h!.engine.flush();
+      // The row states no membership of seg (its segment column is misspelt): neither audience gets a member.
+      expect(await xAudienceIdOf(h!.store, audience.id)).toBeNull();
+      expect(await xAudienceIdOf(h!.store, read.id)).toBeNull();
     });
 
     it('removes nobody when a mirror file leaves out nearly all of the segment, unless told it may', async () => {
@@ -1020,6 +1065,156 @@ for (const backend of BACKENDS) {
         message: expect.stringContaining('is a Parquet file'),
       });
       expect(await h!.store.db.selectFrom('engine_ledger').select('member').execute()).toEqual([]);
+    });
+
+    it('reads blank CSV lines (before the header, between rows, at the end) and the header repeated as no rows, numbering lines right', async () => {
+      const { audience, dir } = await prepare();
+      const seed = join(dir, 'seed.csv');
+      writeFileSync(seed, 'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,u2@x.com,1\nk3,u3@x.com,1\n');
+      await h!.engine.importFile(seed, { sandboxId: 'prod' });
+      const file = join(dir, 'blank.csv');
+      writeFileSync(
+        file,
+        '\r\n\nprofile_key,email,segment:seg\r\nk1,u1@x.com,1\r\n\r\n   \r\nk4,u4@x.com,maybe\r\n' +
+          '"k5","u5@x.com\r\n",1\r\n\r\nk6,u6@x.com,nope\n\n\n',
+      );
+      const report = await h!.engine.importFile(file, { sandboxId: 'prod' });
+      expect(report).toMatchObject({ rowsRead: 4, accepted: 2, rejectedCount: 2, truncated: false });
+      expect(report.rejected.map((r) => r.line)).toEqual([7, 11]);
+      // Parts joined with `cat`, each under its own header (a byte order mark, CRLF): a header again is no row.
+      const joined = join(dir, 'joined.csv');
+      writeFileSync(
+        joined,
+        'profile_key,email,segment:seg\nk7,u7@x.com,1\n\ufeffProfile_Key,Email,segment:seg\r\nk8,u8@x.com,nope\r\n',
+      );
+      const joinedReport = await h!.engine.importFile(joined, { sandboxId: 'prod' });
+      expect(joinedReport).toMatchObject({ rowsRead: 2, accepted: 1, rejectedCount: 1 });
+      expect(joinedReport.rejected.map((r) => r.line)).toEqual([4]);
+      // A file of blank lines holds no header.
+      const blanks = join(dir, 'blanks.csv');
+      writeFileSync(blanks, '\n \r\n\n');
+      await expect(h!.engine.importFile(blanks, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining('is empty: a CSV file starts with its header row'),
+      });
+      // A mirror file ending in blank lines has no rejected rows: the absent members are removed.
+      const mirror = join(dir, 'mirror.csv');
+      writeFileSync(mirror, 'profile_key,email,segment:seg\nk1,u1@x.com,1\nk2,u2@x.com,1\n\n\n');
+      expect(
+        await h!.engine.importFile(mirror, { sandboxId: 'prod', mode: 'mirror', segmentId: 'seg' }),
+      ).toMatchObject({ rowsRead: 2, accepted: 2, rejectedCount: 0, removalSkipped: null, removed: 3 });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([1, 2]),
+      );
+    });
+
+    it('refuses a JSON array file that goes on after its closing bracket, naming where; mirror mode removes nobody', async () => {
+      const { audience, dir } = await prepare();
+      const seed = join(dir, 'seed.ndjson');
+      writeFileSync(seed, [1, 2, 3].map((i) => `${JSON.stringify(profile(i))}\n`).join(''));
+      await h!.engine.importFile(seed, { sandboxId: 'prod' });
+      const mirror = { sandboxId: 'prod', mode: 'mirror' as const, segmentId: 'seg' };
+      // Two arrays joined, or an array and something else: the rest would otherwise be dropped in silence.
+      for (const [name, text] of [
+        ['joined.json', `[${JSON.stringify(profile(1))}]\n[${JSON.stringify(profile(4))}]\n`],
+        ['tail.json', `[${JSON.stringify(profile(1))}] ,\n`],
+      ] as const) {
+        const file = join(dir, name);
+        writeFileSync(file, text);
+        await expect(h!.engine.importFile(file, mirror)).rejects.toMatchObject({
+          code: 'invalid_file',
+          message: expect.stringContaining(
+            `${file} is not a JSON array: the file goes on after the array's closing "]"`,
+          ),
+          details: [{ path: 'after item 1', reason: expect.stringContaining('goes on after') }],
+          hint: expect.stringContaining('one JSON array'),
+        });
+      }
+      // Spaces and line breaks after it are fine.
+      const spaced = join(dir, 'spaced.json');
+      writeFileSync(spaced, `\ufeff[${JSON.stringify(profile(1))}]\r\n\n  `);
+      expect(await h!.engine.importFile(spaced, { sandboxId: 'prod' })).toMatchObject({
+        rowsRead: 1,
+        accepted: 1,
+      });
+      // An empty file, or one profile per line, is told as such.
+      const empty = join(dir, 'empty.json');
+      writeFileSync(empty, '');
+      await expect(h!.engine.importFile(empty, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        details: [{ path: empty, reason: expect.stringContaining('the file is empty') }],
+      });
+      const lines = join(dir, 'lines.json');
+      writeFileSync(lines, `${JSON.stringify(profile(1))}\n${JSON.stringify(profile(2))}\n`);
+      await expect(h!.engine.importFile(lines, { sandboxId: 'prod' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        details: [{ path: lines, reason: expect.stringContaining('one profile per line (NDJSON)') }],
+      });
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([1, 2, 3]),
+      );
+    });
+
+    it('takes an NDJSON file whose last line is cut off mid-profile for one not read in full: mirror mode removes nobody', async () => {
+      const { audience, dir } = await prepare();
+      const seed = join(dir, 'seed.ndjson');
+      const members = Array.from({ length: 40 }, (_, i) => i);
+      writeFileSync(seed, members.map((i) => `${JSON.stringify(profile(i))}\n`).join(''));
+      await h!.engine.importFile(seed, { sandboxId: 'prod' });
+      const mirror = { sandboxId: 'prod', mode: 'mirror' as const, segmentId: 'seg', batchSize: 7 };
+      const first = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify(profile(i))).join('\n');
+      // An export that stopped in line 31: the members after it are not absent, only unread.
+      const cut = join(dir, 'cut.ndjson');
+      writeFileSync(cut, `${first(30)}\n${JSON.stringify(profile(30)).slice(0, 40)}`);
+      const report = await h!.engine.importFile(cut, mirror);
+      expect(report).toMatchObject({
+        rowsRead: 31,
+        accepted: 30,
+        rejectedCount: 1,
+        truncated: true,
+        removed: 0,
+      });
+      expect(report.rejected).toEqual([
+        {
+          line: 31,
+          errors: [{ path: 'line 31', reason: expect.stringContaining('the file looks cut off') }],
+        },
+      ]);
+      await h!.engine.flush();
+      const xId = (await xAudienceIdOf(h!.store, audience.id))!;
+      expect(xIdentifiers(h!.emulator, xId)).toEqual(emails(members));
+      // A last line without a line break that is whole, or a bad line the file goes on after, is no cut.
+      const whole = join(dir, 'whole.ndjson');
+      writeFileSync(whole, first(39));
+      expect(await h!.engine.importFile(whole, mirror)).toMatchObject({ truncated: false, removed: 1 });
+      const bad = join(dir, 'bad.ndjson');
+      writeFileSync(bad, `${first(38)}\n{"segmentMembership":\n`);
+      const badReport = await h!.engine.importFile(bad, mirror);
+      expect(badReport).toMatchObject({ truncated: false, rejectedCount: 1, removed: 1 });
+      expect(badReport.rejected).toEqual([{ line: 39, errors: [{ path: '', reason: 'not valid JSON' }] }]);
+    });
+
+    it('refuses a path that is a directory or does not exist before recording any import', async () => {
+      const { dir } = await prepare();
+      const folder = join(dir, 'exports.ndjson');
+      mkdirSync(folder);
+      const missing = join(dir, 'missing.csv');
+      await expect(h!.engine.importFile(folder, { sandboxId: 'prod', key: 'k-dir' })).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining(`${folder} is a directory, not a file`),
+        details: [{ path: folder, reason: 'a directory' }],
+      });
+      await expect(
+        h!.engine.importFile(missing, { sandboxId: 'prod', key: 'k-missing' }),
+      ).rejects.toMatchObject({
+        code: 'invalid_file',
+        message: expect.stringContaining(`Cannot read ${missing}: no such file`),
+        details: [{ path: missing, reason: 'no such file' }],
+      });
+      // Nothing to resume: no import was recorded.
+      expect(await h!.store.db.selectFrom('engine_imports').select('key').execute()).toEqual([]);
     });
 
     it('refuses mirror mode without a segment', async () => {

@@ -558,6 +558,7 @@ describe('ingest', () => {
       token: t.adminToken,
       raw: [
         JSON.stringify(profile('six@example.com', { [SEG]: 'realized' }, 'e6')),
+        '',
         JSON.stringify({ segmentMembership: { ups: { [SEG]: { status: 'exiting' } } }, identityMap: {} }),
         '{ not json',
         JSON.stringify(profile('seven@example.com', { [SEG]: 'realized' }, 'e7')),
@@ -567,8 +568,18 @@ describe('ingest', () => {
     expect(r.status).toBe(202);
     expect(r.body.accepted).toBe(2);
     expect(r.body.rejected.map((x: { index: number }) => x.index)).toEqual([1, 2]);
-    expect(r.body.rejected[0].path).toContain('segmentMembership');
-    expect(r.body.rejected[0].reason).toEqual(expect.any(String));
+    // NDJSON items also name their line: a blank line is no item, so index and line differ.
+    expect(r.body.rejected).toEqual([
+      { index: 1, line: 3, path: `$.segmentMembership.ups["${SEG}"].status`, reason: expect.any(String) },
+      { index: 2, line: 4, path: '$', reason: 'not valid JSON' },
+    ]);
+    const none = await t.call('POST', '/api/v1/ingest/profiles', {
+      token: t.adminToken,
+      raw: '\n{ "email": "jane@example.com",\n',
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
+    expect(none.status).toBe(400);
+    expect(none.body.error.details).toEqual([{ path: '[0]', reason: 'line 2: not valid JSON' }]);
   });
 
   it('answers 400 when every item is rejected, and writes nothing', async () => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,6 +10,8 @@ import {
   type Json,
   type TestService,
 } from './harness.ts';
+import { postImport } from '../../src/cli/commands/import.ts';
+import type { Api } from '../../src/cli/commands/api-client.ts';
 
 // File imports streamed to POST /api/v1/imports over loopback HTTP, into the real store, delivered to the emulator.
 
@@ -230,6 +233,28 @@ describe('POST /api/v1/imports', () => {
     expect(array.status).toBe(400);
     expect(array.body.error.code).toBe('invalid_file');
 
+    // A misspelt option would import the whole file under the default: refused before the body is read.
+    const misspelt = await upload(`?mode=mirror&segmentid=${SEG}&keynamespace=ECID`, csv(5000, 5010));
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body.error).toMatchObject({
+      code: 'validation_failed',
+      details: [
+        { path: 'query.segmentid', reason: 'unknown field: did you mean "segmentId"?' },
+        { path: 'query.keynamespace', reason: 'unknown field: did you mean "keyNamespace"?' },
+      ],
+    });
+    // Two arrays joined: the second would be dropped in silence.
+    const joined = await upload(
+      '',
+      `[{"segmentMembership":{},"identityMap":{}}]\n[{"segmentMembership":{},"identityMap":{}}]\n`,
+      'application/json',
+    );
+    expect(joined.status).toBe(400);
+    expect(joined.body.error).toMatchObject({
+      code: 'invalid_file',
+      details: [{ path: 'after item 1', reason: 'the file goes on after the array\'s closing "]"' }],
+    });
+
     // An empty CSV has no header; in mirror mode, a file without rows would remove every member.
     for (const query of ['', `?mode=mirror&segmentId=${SEG}`]) {
       const empty = await upload(query, '');
@@ -255,6 +280,44 @@ describe('POST /api/v1/imports', () => {
       });
     }
     expect(await membersAtX()).toEqual(before);
+  });
+
+  it('names an upload by the file name its Content-Disposition gives, as tca import sends it', async () => {
+    const api: Api = {
+      request: () => Promise.reject(new Error('not used')),
+      raw: (method, path, body, headers) =>
+        fetch(`${t.service.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${t.adminToken}`, ...headers },
+          body,
+          duplex: 'half',
+        } as RequestInit),
+    };
+    const res = await postImport(api, Readable.from([Buffer.alloc(0)]), {
+      format: 'csv',
+      mode: 'incremental',
+      name: 'membres été.csv',
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as Json).error).toMatchObject({
+      code: 'invalid_file',
+      message: expect.stringContaining('membres été.csv is empty: a CSV file starts with its header row'),
+      details: [{ path: 'membres été.csv', reason: 'no header row' }],
+    });
+    // The plain form, with a path: only the file's own name.
+    const named = await fetch(`${t.service.url}/api/v1/imports`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${t.adminToken}`,
+        'content-type': 'application/json',
+        'content-disposition': 'attachment; filename="C:\\exports\\members.json"',
+      },
+      body: '[{"segmentMembership":{},"identityMap":{}}] [',
+    });
+    expect(named.status).toBe(400);
+    expect(((await named.json()) as Json).error.message).toMatch(
+      /^members\.json is not a JSON array: the file goes on/,
+    );
   });
 
   it('answers 409 import_running with Retry-After while an attempt under the key is still reading', async () => {

@@ -385,7 +385,10 @@ describe('route table', () => {
       name: string;
       in: string;
     }>;
-    expect(importParams.filter((p) => p.in === 'header').map((p) => p.name)).toEqual(['Idempotency-Key']);
+    expect(importParams.filter((p) => p.in === 'header').map((p) => p.name)).toEqual([
+      'Idempotency-Key',
+      'Content-Disposition',
+    ]);
     // Every $ref resolves to a component.
     const refs = JSON.stringify(doc.body).match(/#\/components\/schemas\/[A-Za-z0-9_]+/g) ?? [];
     for (const ref of new Set(refs))

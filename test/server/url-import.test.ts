@@ -38,6 +38,8 @@ const OBJECTS: Record<string, { body: Buffer; type: string; etag: string }> = {
     type: 'application/json; charset=utf-8',
     etag: '"v3"',
   },
+  // An export that came out empty.
+  '/exports/empty.csv': { body: Buffer.alloc(0), type: 'text/csv', etag: '"v6"' },
   // Half its rows rejected (a segment cell that is not a membership).
   '/exports/half-broken.csv': {
     body: Buffer.from(
@@ -115,6 +117,18 @@ describe('URL imports', () => {
     const record = await t.call('GET', `/api/v1/imports/${first.body.key}`, { token: t.adminToken });
     expect(record.body.status).toBe('complete');
     expect(JSON.stringify(record.body)).not.toContain('secret');
+
+    // A file it cannot import is named by its URL without the query, not as "the upload".
+    const empty = await importUrl({ url: `${origin}/exports/empty.csv?X-Amz-Signature=secret` });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error).toMatchObject({
+      code: 'invalid_file',
+      message: expect.stringContaining(
+        `${origin}/exports/empty.csv is empty: a CSV file starts with its header row`,
+      ),
+      details: [{ path: `${origin}/exports/empty.csv`, reason: 'no header row' }],
+    });
+    expect(JSON.stringify(empty.body)).not.toContain('secret');
   });
 
   it('follows a redirect on an allowed origin, and mirrors a segment from a URL', async () => {

@@ -134,3 +134,18 @@ describe('import parts at URLs', () => {
     expect(await drain(await body(() => undefined))).toBe(content);
   });
 });
+
+describe('import parts on disk', () => {
+  it('refuses a directory or a missing path as a usage error saying which, before reading anything', async () => {
+    const folder = mkdtempSync(join(dir, 'export-'));
+    await expect(resolvePart(folder)).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+      message: expect.stringContaining(`${folder} is a directory, not a file: name the files in it`),
+    });
+    const missing = join(dir, 'missing.csv');
+    await expect(resolvePart(missing)).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+      message: `Cannot read ${missing}: no such file`,
+    });
+  });
+});

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AsyncBuffer } from 'hyparquet';
@@ -60,19 +60,28 @@ export async function resolvePart(arg: string): Promise<Part> {
     );
   if (scheme === 'http:' || scheme === 'https:') return probeUrl(new URL(arg));
   const path = resolve(arg);
+  let s;
   try {
-    const s = await stat(path);
-    return {
-      kind: 'file',
-      name: path,
-      url: null,
-      size: s.size,
-      version: `${s.size}\0${s.mtimeMs}`,
-      ranges: true,
-    };
-  } catch {
-    throw new CliError(`Cannot read ${path}`, EXIT.usage);
+    s = await stat(path);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : null;
+    throw new CliError(why === null ? `Cannot read ${path}` : `Cannot read ${path}: ${why}`, EXIT.usage);
   }
+  if (s.isDirectory())
+    throw new CliError(
+      `${path} is a directory, not a file: name the files in it (the parts of one export: ${join(path, 'part-*')})`,
+      EXIT.usage,
+    );
+  return {
+    kind: 'file',
+    name: path,
+    url: null,
+    size: s.size,
+    version: `${s.size}\0${s.mtimeMs}`,
+    ranges: true,
+  };
 }
 
 /**

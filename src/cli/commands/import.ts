@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -196,7 +197,9 @@ export function registerImportCommand(program: Command): void {
         );
       // Standard input cannot be read again: an upload that stops short is resumed by running the command again.
       const retries = stdin ? 0 : opts.retries;
-      const report = await uploadRemote(body, { ...opts, format: sent, key, retries }, size, tty);
+      // One file is named by its name in the service's messages; parts joined are "the upload".
+      const name = parts.length === 1 && parts[0]!.kind !== 'stdin' ? basename(parts[0]!.name) : undefined;
+      const report = await uploadRemote(body, { ...opts, format: sent, key, retries, name }, size, tty);
       return finish(report, opts, source, report.rejected.length > 0 ? await locate() : undefined);
     }),
   );
@@ -285,6 +288,13 @@ export function truncationNote(
   const last = report.rejected.length === report.rejectedCount ? report.rejected.at(-1) : undefined;
   const at = last === undefined ? undefined : (locate?.(last.line) ?? { path: '', line: last.line });
   const where = at === undefined ? '' : ` at ${at.path ? `${at.path} ` : ''}line ${at.line}`;
+  // An NDJSON file whose last line is no JSON and ends without a line break: nothing came after it.
+  if (last?.errors.some((e) => e.reason.includes('looks cut off')))
+    return (
+      `The file looks cut off${where} (its last line is no JSON and ends without a line break): it was not read ` +
+      `in full${report.mode === 'mirror' ? ', so nobody was removed' : ''}. Export or download it again, then ` +
+      'import it again\n'
+    );
   return (
     `Reading stopped${where} (a syntax error): the rest of the file was not read` +
     `${report.mode === 'mirror' ? ', so nobody was removed' : ''}. Fix that line and import the file again\n`
@@ -436,7 +446,7 @@ function retryDelayMs(attempt: number, retryAfter: string | null): number {
  */
 async function uploadRemote(
   body: BodySource,
-  opts: Omit<ImportOpts, 'batch'> & { format: string; key: string },
+  opts: Omit<ImportOpts, 'batch'> & { format: string; key: string; name?: string | undefined },
   size: number | null,
   tty: boolean,
 ): Promise<Report> {
@@ -521,6 +531,8 @@ export function postImport(
     maxRejected?: number | undefined;
     maxRemoved?: number | undefined;
     key?: string | undefined;
+    /** The file's name, for the service's messages (`Content-Disposition`). */
+    name?: string | undefined;
   },
 ): Promise<Response> {
   const query = new URLSearchParams({ format: opts.format, mode: opts.mode });
@@ -537,6 +549,9 @@ export function postImport(
     {
       'content-type': contentType,
       ...(opts.key !== undefined ? { 'idempotency-key': opts.key } : {}),
+      ...(opts.name !== undefined
+        ? { 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(opts.name)}` }
+        : {}),
     },
   );
 }
