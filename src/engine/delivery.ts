@@ -167,8 +167,8 @@ export async function deliverAudience(
   if (ea.lifecycle === 'removing') {
     try {
       const deletesAtX =
-        ea.x_audience_id !== null &&
-        ea.created_by_engine === 1 &&
+        ((ea.x_audience_id !== null && ea.created_by_engine === 1) ||
+          (ea.x_audience_id === null && ea.creating_at !== null)) &&
         (df?.on_audience_removal ?? 'delete') !== 'keep';
       if (clientError && deletesAtX) throw clientError;
       await removeAudience(rt, {
@@ -177,6 +177,7 @@ export async function deliverAudience(
         accountId: connection?.destination.accountId ?? null,
         xAudienceId: ea.x_audience_id,
         createdByEngine: ea.created_by_engine === 1,
+        creatingAt: ea.creating_at,
         action: df?.on_audience_removal ?? 'delete',
       });
       return { ...report, outcome: 'removed' };
@@ -192,6 +193,12 @@ export async function deliverAudience(
         error,
         ea.failures,
       );
+      // A removal goes on while its dataflow is paused (or deleted): backed off like a failure, not asked at every tick.
+      if (stop.outcome === 'paused') {
+        const backOff: Stop = { ...stop, outcome: 'retrying' };
+        await noteFailure(rt, audienceId, backOff);
+        stop.nextAttemptAt = backOff.nextAttemptAt ?? null;
+      }
       return {
         ...report,
         outcome: stop.outcome,
@@ -244,7 +251,7 @@ export async function deliverAudience(
     creatingAt: ea.creating_at,
   });
   if (!ensured.ok) {
-    if (ensured.reason === 'invalid_name') {
+    if (ensured.reason === 'invalid_name' || ensured.reason === 'attach_gone') {
       await failDataflow(rt, { dataflowId: df.id, audienceId, message: ensured.message });
       return { ...report, outcome: 'error', message: ensured.message };
     }
@@ -434,9 +441,16 @@ export function pageLimit(pageSize: number, carried: number): number {
   return Math.max(Math.ceil(pageSize / 2), pageSize - carried);
 }
 
+/**
+ * Whether X cadence lets a unit go now. A change's kind is the one the pending counts give it, as the schedule, the
+ * audiences list and the delayed alert read them (`pendingCounts`): a member who stays is an addition (an identity
+ * change too, whose Delete of the old identifiers travels with it), a member who leaves a removal; the re-adds a removal
+ * owes others (`dependent`) travel with it. Judged otherwise, such a unit would wait for a window no schedule shows.
+ */
 function cadenceOk(unit: Unit, cadence: NonNullable<AudienceRow['cadence']>, now: number): boolean {
-  const needsAdd = unit.items.some((i) => i.change.add !== null);
-  const needsRemove = unit.items.some((i) => i.change.remove !== null);
+  const own = unit.items.filter((i) => !i.dependent);
+  const needsAdd = own.some((i) => i.entry.desired !== null);
+  const needsRemove = own.some((i) => i.entry.desired === null);
   if (needsAdd && !cadenceAllows(cadence.lastAdd, now, cadence.windowMs)) return false;
   if (needsRemove && !cadenceAllows(cadence.lastRemove, now, cadence.windowMs)) return false;
   return true;

@@ -82,6 +82,8 @@ export type LifecycleOutcome =
       change?: XAudienceChange;
     }
   | { ok: false; reason: 'invalid_name'; message: string }
+  /** The X audience to attach to does not exist at X (never did, or was deleted there): only the user can fix it. */
+  | { ok: false; reason: 'attach_gone'; message: string }
   | { ok: false; reason: 'x_error'; error: XAdsError | Error };
 
 /** What a delivery pass did to the X audience itself, besides its members. */
@@ -170,10 +172,25 @@ export async function ensureXAudience(
       };
     }
     if (audience.existingXAudienceId !== null) {
-      return await settle(
-        await client.getCustomAudience(accountId, audience.existingXAudienceId),
-        'attached',
-      );
+      const existingId = audience.existingXAudienceId;
+      let existing: CustomAudience;
+      try {
+        existing = await client.getCustomAudience(accountId, existingId);
+      } catch (error) {
+        // Retrying cannot bring it back, and making another one would not be the audience asked for.
+        if (
+          isXAdsError(error) &&
+          error.kind === 'not_found' &&
+          (await xAudienceGone(client, accountId, existingId))
+        )
+          return {
+            ok: false,
+            reason: 'attach_gone',
+            message: `The X audience ${existingId} to attach to does not exist in ads account ${accountId} (the id is wrong, or it was deleted at X). Remove the segment from the dataflow, save, and add it again with the right existingXAudienceId (or none, to have a new X audience made), then resume the dataflow.`,
+          };
+        throw error;
+      }
+      return await settle(existing, 'attached');
     }
     const marker = audienceMarker(audience.id);
     if (audience.creatingAt !== null) {
@@ -280,18 +297,30 @@ export async function removeAudience(
     accountId: string | null;
     xAudienceId: string | null;
     createdByEngine: boolean;
+    /** When a create was sent whose outcome was never recorded (`engine_audiences.creating_at`), else null. */
+    creatingAt?: number | null;
     action: string;
   },
 ): Promise<void> {
+  let xAudienceId = input.xAudienceId;
+  let createdByEngine = input.createdByEngine;
+  // A create whose answer was lost may have made the audience at X all the same: found by its marker, it goes too.
   if (
+    xAudienceId === null &&
+    (input.creatingAt ?? null) !== null &&
     input.client &&
     input.accountId &&
-    input.xAudienceId &&
-    input.createdByEngine &&
     input.action !== 'keep'
   ) {
+    const made = await findByMarker(input.client, input.accountId, audienceMarker(input.audienceId));
+    if (made) {
+      xAudienceId = made.id;
+      createdByEngine = true;
+    }
+  }
+  if (input.client && input.accountId && xAudienceId && createdByEngine && input.action !== 'keep') {
     try {
-      await input.client.deleteCustomAudience(input.accountId, input.xAudienceId);
+      await input.client.deleteCustomAudience(input.accountId, xAudienceId);
     } catch (error) {
       // Already gone at X is the state we want.
       if (!(isXAdsError(error) && error.kind === 'not_found')) throw error;
