@@ -781,12 +781,17 @@ export function createApi(options: ApiOptions) {
             file,
             { ...query },
             IMPORT_CONTENT_TYPES[query.format],
-            { 'idempotency-key': key },
+            uploadHeaders(file, key),
             onProgress,
           )
-        : request<ImportReport>('POST', '/imports', file, { ...query }, IMPORT_CONTENT_TYPES[query.format], {
-            'idempotency-key': key,
-          }),
+        : request<ImportReport>(
+            'POST',
+            '/imports',
+            file,
+            { ...query },
+            IMPORT_CONTENT_TYPES[query.format],
+            uploadHeaders(file, key),
+          ),
     /** Has the service read the file at `url` (an allowed origin) and import it; the format defaults from its path. */
     importUrl: (url: string, query: UrlImportQuery & { key?: string }) =>
       request<ImportReport>('POST', '/imports/url', { url, ...query }),
@@ -880,4 +885,12 @@ export function sumMetric(text: string, name: string): number {
     }
   }
   return sum;
+}
+
+/** An upload's headers: its import key, and the file's name, which the service's messages then name it by. */
+function uploadHeaders(file: Blob, key: string): Record<string, string> {
+  const headers: Record<string, string> = { 'idempotency-key': key };
+  if (file instanceof File && file.name !== '')
+    headers['content-disposition'] = `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`;
+  return headers;
 }

@@ -1134,9 +1134,9 @@ function ImportTab({ dataflow }: { dataflow: Dataflow }) {
           ))}
           {report.truncated ? (
             <p className="callout callout-error">
-              A syntax error stopped reading before the end of the file
-              {report.mode === 'mirror' ? ', so nobody was removed' : ''}. Fix the line listed below and
-              import it again.
+              The file was not read to its end (a syntax error, or a last line cut off as by a download that
+              stopped short){report.mode === 'mirror' ? ', so nobody was removed' : ''}. Fix the line listed
+              below, or send the whole file, and import it again.
             </p>
           ) : null}
           {Object.keys(report.excluded).length > 0 ? (
