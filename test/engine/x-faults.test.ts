@@ -361,6 +361,8 @@ for (const backend of BACKENDS) {
       expect((await engine.flush()).audiences[0]).toMatchObject({ outcome: 'retrying' });
       expect((await h.client.listCustomAudiences(ACCOUNT_ID)).map((a) => a.name)).toEqual(['Loyal']);
       await h.store.audiences.update('prod', audience.id, { state: 'removing' });
+      // The dry-run plan says so before it happens.
+      expect((await h.engine.plan(audience.dataflowId)).audiences[0]?.action).toBe('delete');
       h.clock.advance(3_600_000);
       expect((await h.engine.flush()).audiences[0]).toMatchObject({ outcome: 'removed' });
       expect(await h.client.listCustomAudiences(ACCOUNT_ID)).toEqual([]);
