@@ -1110,6 +1110,8 @@ export function buildRoutes(options: RouteOptions): Route[] {
         contentTypes: {
           'text/csv': 'CSV with a header row',
           'application/x-ndjson': 'One profile export per line',
+          'application/ndjson': 'The same (another name for it)',
+          'application/jsonl': 'The same (JSON Lines)',
           'application/json': 'A JSON array of profile exports',
         },
       },

@@ -156,8 +156,16 @@ describe('POST /api/v1/imports', () => {
     expect(nd.body).toMatchObject({ format: 'ndjson', rowsRead: 2, accepted: 2 });
     const arr = await upload('', JSON.stringify([exportOf(4002)]), 'application/json');
     expect(arr.body).toMatchObject({ format: 'json', rowsRead: 1, accepted: 1 });
+    // NDJSON's other names, as the ingest endpoint takes them.
+    for (const [i, type] of [
+      [4003, 'application/ndjson'],
+      [4004, 'application/jsonl'],
+    ] as const) {
+      const other = await upload('', JSON.stringify(exportOf(i)), type);
+      expect(other.body, type).toMatchObject({ format: 'ndjson', rowsRead: 1, accepted: 1 });
+    }
     const atX = await membersAtX();
-    for (const i of [4000, 4001, 4002]) expect(atX.has(emailHash(i))).toBe(true);
+    for (const i of [4000, 4001, 4002, 4003, 4004]) expect(atX.has(emailHash(i))).toBe(true);
   });
 
   it('takes a gzip upload as its content, whatever its type says', async () => {
