@@ -42,7 +42,6 @@ import {
   adjustEvaluation,
   applyEvaluations,
   applyEvaluationsSqlite,
-  retryTransientConflicts,
   enableKeyAliases,
   isKeyAliasesNeeded,
   keyNamespacesChanged,
@@ -62,7 +61,7 @@ import { ThreadPool } from '../workers/thread-pool.ts';
 import { JsonArraySplitter } from './json-array-splitter.ts';
 import { writeDesired, type DesiredWrite } from './ledger-writes.ts';
 import type { EngineRuntime } from './runtime.ts';
-import { chunkRows, lockSandboxProfiles, type Db } from './sql-helpers.ts';
+import { chunkRows, lockSandboxProfiles, retryTransientConflicts, type Db } from './sql-helpers.ts';
 import { editDistance } from '../text/edit-distance.ts';
 
 /** `parquet` reads the CSV profile model from a Parquet file's columns; it needs a file, not a stream. */
@@ -496,16 +495,22 @@ async function* readArrayItems(
   }
 }
 
-/** A CSV header's cells as they name the columns (byte order mark, spaces and case aside), to tell it again. */
-function headerKey(cells: readonly string[]): string {
-  return JSON.stringify(
-    cells.map((cell) =>
-      cell
-        .replace(/^\ufeff/, '')
-        .trim()
-        .toLowerCase(),
-    ),
-  );
+/** A CSV header cell as it names its column: byte order mark, spaces and case aside. */
+function headerCell(cell: string): string {
+  return cell
+    .replace(/^\ufeff/, '')
+    .trim()
+    .toLowerCase();
+}
+
+/**
+ * Whether `cells` are the header `header` (its cells by `headerCell`) again. Asked of every row: a row's first cell
+ * (its profile key, mostly) tells it apart at once, before any other cell is looked at.
+ */
+function isHeaderAgain(cells: readonly string[], header: readonly string[]): boolean {
+  if (cells.length !== header.length) return false;
+  for (let i = 0; i < cells.length; i += 1) if (headerCell(cells[i]!) !== header[i]) return false;
+  return true;
 }
 
 /** What a CSV syntax error that ends reading says, by the parser's code: never the text it met. */
@@ -558,7 +563,7 @@ async function* readCsvRecords(
       else parser.write(bytes, done);
     });
   let layout: CsvProfileLayout | null = null;
-  let headerText = '';
+  let headerCells: string[] = [];
   // Records are numbered by the line they start on, as an editor shows it. The parser counts each line break inside a
   // quoted value, but a CRLF there as two: those extra ones are taken off.
   let lastLine = 0;
@@ -587,12 +592,11 @@ async function* readCsvRecords(
             });
           }
           layout = header.layout;
-          headerText = headerKey(record.record);
+          headerCells = record.record.map(headerCell);
           continue;
         }
         // The header again: files joined with `cat`, each with its own. It names no profile.
-        if (record.record.length === layout.columns.length && headerKey(record.record) === headerText)
-          continue;
+        if (isHeaderAgain(record.record, headerCells)) continue;
         yield { line, layout, record: record.record };
       }
       if (failure !== null || next.done) break;

@@ -29,8 +29,8 @@ import { RunCounters } from './run-counters.ts';
 import {
   chunkRows,
   chunksOf,
-  isTransientConflict,
   lockSandboxProfiles,
+  retryTransientConflicts,
   unnestRows,
   type Db,
 } from './sql-helpers.ts';
@@ -925,18 +925,4 @@ export function applyEvaluationsSqlite(
   }
   planner.counters().writeSqlite(st);
   return written;
-}
-
-/**
- * Runs `transaction` again, up to twice, when PostgreSQL rolled it back for a deadlock or a serialization failure with
- * another process's transaction: nothing of it was kept, and a run of it holds no state of the run before.
- */
-export async function retryTransientConflicts<T>(transaction: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await transaction();
-    } catch (error) {
-      if (attempt >= 3 || !isTransientConflict(error)) throw error;
-    }
-  }
 }

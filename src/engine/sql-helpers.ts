@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Capabilities } from '../store/capabilities.ts';
+import { lockUntilCommit } from '../store/transaction-lock.ts';
 import type { Database } from '../store/schema/index.ts';
 
 /** A query executor: the store's Kysely instance or an open transaction. */
@@ -90,12 +91,26 @@ export async function lockSandboxProfiles(
   capabilities: Capabilities,
   sandboxId: string,
 ): Promise<void> {
-  if (capabilities.dialect !== 'postgres') return;
-  await sql`select pg_advisory_xact_lock(hashtextextended(${`tca.profiles:${sandboxId}`}, 0))`.execute(db);
+  await lockUntilCommit(db, capabilities, `tca.profiles:${sandboxId}`);
 }
 
 /** A PostgreSQL deadlock or serialization failure: the transaction was rolled back and may be run again as is. */
 export function isTransientConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001';
+}
+
+/**
+ * Runs `transaction` again, up to twice, when PostgreSQL rolled it back for a deadlock or a serialization failure with
+ * another process's transaction (`isTransientConflict`): nothing of it was kept, and a run of it holds no state of the
+ * run before.
+ */
+export async function retryTransientConflicts<T>(transaction: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await transaction();
+    } catch (error) {
+      if (attempt >= 3 || !isTransientConflict(error)) throw error;
+    }
+  }
 }

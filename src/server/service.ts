@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -10,6 +9,7 @@ import type { Config } from '../config/index.ts';
 import {
   openStore,
   isActivated,
+  lockUntilCommit,
   DEFAULT_SANDBOX_ID,
   NO_DATA_ALERT_HOURS,
   type Audience,
@@ -316,8 +316,7 @@ export async function ensureAdminToken(
   const file = join(dataDir, ADMIN_TOKEN_FILE);
   // Processes that start together on one PostgreSQL database take turns, so exactly one of them issues the token.
   const token = await store.transaction(async (tx) => {
-    if (store.capabilities.dialect === 'postgres')
-      await sql`select pg_advisory_xact_lock(hashtextextended('tca.admin-token', 0))`.execute(tx.db);
+    await lockUntilCommit(tx.db, store.capabilities, 'tca.admin-token');
     const existing = (await tx.apiTokens.list(DEFAULT_SANDBOX_ID)).filter(
       (t) => t.name === ADMIN_TOKEN_NAME && t.revokedAt === null,
     );

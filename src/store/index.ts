@@ -14,6 +14,7 @@ export type { IdGenerator, IdPrefix } from './ids.ts';
 export { insertMany } from './insert-many.ts';
 export type { InsertManyOptions, OnConflict } from './insert-many.ts';
 export { migrateToLatest, migrationStatus } from './migrate.ts';
+export { lockUntilCommit } from './transaction-lock.ts';
 export { SecretBox } from './secret-box.ts';
 export { recordedKeyId } from './secret-key-rotation.ts';
 export { loadSecretKey, parseSecretKey, SECRET_KEY_FILE } from './secret-key.ts';
