@@ -12,8 +12,15 @@ import {
   type LedgerEntry,
   type MemberChange,
 } from './ledger-diff.ts';
-import { ensureXAudience, removeAudience, xAudienceGone, type XAudienceChange } from './lifecycle.ts';
+import {
+  ensureXAudience,
+  removalDeletesAtX,
+  removeAudience,
+  xAudienceGone,
+  type XAudienceChange,
+} from './lifecycle.ts';
 import { clearDestinationPause, failDataflow, pauseDataflow } from './pauses.ts';
+import { byMember } from './ledger-writes.ts';
 import { RunCounters } from './run-counters.ts';
 import type { EngineRuntime } from './runtime.ts';
 import { cadenceAllows, defaultMembershipExpiry, nextAttemptAt, type CadenceState } from './schedule.ts';
@@ -166,11 +173,7 @@ export async function deliverAudience(
 
   if (ea.lifecycle === 'removing') {
     try {
-      const deletesAtX =
-        ((ea.x_audience_id !== null && ea.created_by_engine === 1) ||
-          (ea.x_audience_id === null && ea.creating_at !== null)) &&
-        (df?.on_audience_removal ?? 'delete') !== 'keep';
-      if (clientError && deletesAtX) throw clientError;
+      if (clientError && removalDeletesAtX(ea, df?.on_audience_removal)) throw clientError;
       await removeAudience(rt, {
         audienceId,
         client: connection?.client ?? null,
@@ -929,7 +932,7 @@ async function commit(
     const done = sql`(${same(caps, L, sql.ref('v.delivered'))} and v.sent is null and (engine_ledger.resend = 0 or ${settledHere}))`;
     // Members in chunks that stay far below the audience's size: each is planned as probes of the ledger's key. In
     // member order, as ingest writes the ledger (`byLedgerKey`): the two wait for each other on its rows, not deadlock.
-    const ordered = [...updates].sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+    const ordered = [...updates].sort(byMember);
     for (const chunk of chunksOf(ordered, UPDATE_CHUNK)) {
       const v = unnestRows('v', [
         ['member', 'text', chunk.map((u) => u.member)],

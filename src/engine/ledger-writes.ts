@@ -58,11 +58,16 @@ export async function writeDesired(
   }
 }
 
-/** Ledger rows in the order PostgreSQL transactions write them: by audience, then member (code-unit order). */
+/** Ledger rows in the order PostgreSQL transactions write them: by audience, then member (`byMember`). */
 export function byLedgerKey(
   a: { audienceId: string; member: string },
   b: { audienceId: string; member: string },
 ): number {
   if (a.audienceId !== b.audienceId) return a.audienceId < b.audienceId ? -1 : 1;
+  return byMember(a, b);
+}
+
+/** One audience's ledger rows in that order: by member, in code-unit order. */
+export function byMember(a: { member: string }, b: { member: string }): number {
   return a.member < b.member ? -1 : a.member > b.member ? 1 : 0;
 }

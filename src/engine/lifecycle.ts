@@ -286,6 +286,18 @@ async function rename(
 }
 
 /**
+ * Whether removing the audience deletes an X audience (`removeAudience`): one the engine made, or one a create whose
+ * answer was lost may have made, unless the dataflow keeps removed audiences.
+ */
+export function removalDeletesAtX(
+  audience: { x_audience_id: string | null; created_by_engine: number; creating_at: number | null },
+  onAudienceRemoval: string | undefined,
+): boolean {
+  if (onAudienceRemoval === 'keep') return false;
+  return audience.x_audience_id !== null ? audience.created_by_engine === 1 : audience.creating_at !== null;
+}
+
+/**
  * Takes a removed audience off X: deletes the X audience when the engine created it and the dataflow says
  * `delete` (the default, as AEP does for this destination), keeps it otherwise, then drops the ledger rows.
  */

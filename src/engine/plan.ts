@@ -5,6 +5,7 @@ import { loadSandboxContext } from './dataflow-context.ts';
 import { EngineError } from './errors.ts';
 import { pageLimit, readPendingPage, type PendingKey } from './delivery.ts';
 import { planMemberChange } from './ledger-diff.ts';
+import { removalDeletesAtX } from './lifecycle.ts';
 import { deliveryOutlook } from './outlook.ts';
 import type { NextDeliveryReason } from './schedule.ts';
 import type { EngineRuntime } from './runtime.ts';
@@ -99,10 +100,7 @@ export async function planDataflow(
     const da = live.get(ea.id);
     let action: AudienceAction = 'none';
     if (ea.lifecycle === 'removing') {
-      // As `removeAudience` decides: what the engine made goes, a create whose answer was lost included (X may hold
-      // what it made; the removal looks it up by its marker).
-      const made = ea.x_audience_id ? ea.created_by_engine === 1 : ea.creating_at !== null;
-      action = made && flow.on_audience_removal !== 'keep' ? 'delete' : 'keep';
+      action = removalDeletesAtX(ea, flow.on_audience_removal) ? 'delete' : 'keep';
     } else if (ea.x_audience_id === null) {
       action = da?.existing_x_audience_id ? 'attach' : 'create';
     } else if (ea.created_by_engine === 1 && da && ea.name_base !== da.mapping_name.trim()) {
