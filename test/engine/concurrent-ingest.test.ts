@@ -3,13 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine/index.ts';
 import { POSTGRES_BACKEND } from '../store/backends.ts';
 import {
+  identifiersAtX,
   EMAIL_MAPPING as MAPPING,
   activateSegment,
   emailHash,
   seededRandom,
   setup,
-  xAudienceIdOf,
-  xIdentifiers,
 } from './harness.ts';
 
 // Several api processes on one PostgreSQL database take profiles at once, and a load balancer may hand the same
@@ -47,11 +46,6 @@ async function twoProcesses() {
   return { h, a, b, other };
 }
 
-/** Every identifier X holds for `audienceId`'s X audience. */
-async function atX(h: Awaited<ReturnType<typeof twoProcesses>>['h'], audienceId: string) {
-  return xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audienceId))!);
-}
-
 describe('concurrent ingest on PostgreSQL (two processes, one database)', () => {
   it('applies batches that meet the same profiles in opposite orders, keeping what each wrote', async () => {
     const { h, a, b, other } = await twoProcesses();
@@ -79,8 +73,8 @@ describe('concurrent ingest on PostgreSQL (two processes, one database)', () => 
     );
     await h.engine.flush();
     const expected = new Set(ids.map((i) => `email:${emailHash(`new${i}@example.com`)}`));
-    expect(await atX(h, a.audience.id)).toEqual(expected);
-    expect(await atX(h, b.id)).toEqual(expected);
+    expect(await identifiersAtX(h, a.audience.id)).toEqual(expected);
+    expect(await identifiersAtX(h, b.id)).toEqual(expected);
   });
 
   it('lets a batch that meets profiles another batch is writing plan from what that one wrote', async () => {
@@ -130,7 +124,7 @@ describe('concurrent ingest on PostgreSQL (two processes, one database)', () => 
     );
     await h.engine.flush();
     const expected = new Set(ids.map((i) => `email:${emailHash(`new${i}@example.com`)}`));
-    expect(await atX(h, a.audience.id)).toEqual(expected);
-    expect(await atX(h, b.id)).toEqual(expected);
+    expect(await identifiersAtX(h, a.audience.id)).toEqual(expected);
+    expect(await identifiersAtX(h, b.id)).toEqual(expected);
   });
 });

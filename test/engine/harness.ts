@@ -149,6 +149,14 @@ export function usersRequests(emulator: Emulator): number {
     .filter((r) => r.method === 'POST' && r.path.endsWith('/users') && r.status < 300).length;
 }
 
+/** Every identifier the X audience of `audienceId` holds (`xIdentifiers`), read through the emulator's admin API. */
+export async function identifiersAtX(
+  h: Pick<Harness, 'emulator' | 'store'>,
+  audienceId: string,
+): Promise<Set<string>> {
+  return xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audienceId))!);
+}
+
 export const emailHash = (email: string) => sha256Hex(email.trim().toLowerCase());
 export const phoneHash = (e164: string) => sha256Hex(e164);
 

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { enableKeyAliases } from '../../src/engine/ingest.ts';
 import { BACKENDS, type Backend } from '../store/backends.ts';
 import {
+  identifiersAtX,
   EMAIL_MAPPING as MAPPING,
   activateSegment,
   emailHash,
@@ -150,18 +151,16 @@ for (const backend of BACKENDS) {
       writeFileSync(csv, 'profile_key,email,segment:crm-list\nc1,a@x.com,1\n');
       expect(await h.engine.importFile(csv, { sandboxId: 'prod' })).toMatchObject({ accepted: 1 });
       await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'])]);
-      const atX = async (audienceId: string) =>
-        xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audienceId))!);
-      expect(await atX(web.id)).toEqual(at('a@x.com'));
-      expect(await atX(crm.id)).toEqual(at('a@x.com'));
+      expect(await identifiersAtX(h, web.id)).toEqual(at('a@x.com'));
+      expect(await identifiersAtX(h, crm.id)).toEqual(at('a@x.com'));
       // The export says nothing of the CRM list: the person stays in it until the CSV says otherwise.
       await deliver(h, [crmProfile(['e1'], 'c1', ['a@x.com'], 'exited')]);
-      expect(await atX(web.id)).toEqual(new Set());
-      expect(await atX(crm.id)).toEqual(at('a@x.com'));
+      expect(await identifiersAtX(h, web.id)).toEqual(new Set());
+      expect(await identifiersAtX(h, crm.id)).toEqual(at('a@x.com'));
       writeFileSync(csv, 'profile_key,email,segment:crm-list\nc1,a@x.com,0\n');
       await h.engine.importFile(csv, { sandboxId: 'prod', key: 'second' });
       await h.engine.flush();
-      expect(await atX(crm.id)).toEqual(new Set());
+      expect(await identifiersAtX(h, crm.id)).toEqual(new Set());
     });
 
     it('retires a CRM-keyed profile once an export joins it to an ECID profile met before', async () => {

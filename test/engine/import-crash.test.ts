@@ -5,14 +5,13 @@ import { describe, expect, it } from 'vitest';
 import type { ImportReport } from '../../src/engine/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
+  identifiersAtX,
   EMAIL_MAPPING as MAPPING,
   activateSegment,
   emailHash,
   makeClock,
   seededRandom,
   setup,
-  xAudienceIdOf,
-  xIdentifiers,
   type Harness,
 } from './harness.ts';
 
@@ -132,9 +131,7 @@ for (const backend of BACKENDS) {
 
       await h.engine.flush();
       const expected = new Set(ids.filter((i) => !bad.has(i) || again.has(i)));
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-        emails(expected),
-      );
+      expect(await identifiersAtX(h, audience.id)).toEqual(emails(expected));
       expect(await h.store.db.selectFrom('engine_import_seen').select('profile_key').execute()).toEqual([]);
     }, 300_000);
   });

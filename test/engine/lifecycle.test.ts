@@ -4,6 +4,7 @@ import { createEngine } from '../../src/engine/index.ts';
 import { packUserChanges, TransientError, type XAdsClient } from '../../src/xads/index.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
+  identifiersAtX,
   EMAIL_MAPPING as MAPPING,
   ACCOUNT_ID,
   emailHash,
@@ -340,9 +341,7 @@ for (const backend of BACKENDS) {
 
       await h.store.dataflows.update('prod', flow.id, { status: 'active', statusReason: null });
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-        expectedEmails(0, 2),
-      );
+      expect(await identifiersAtX(h, audience.id)).toEqual(expectedEmails(0, 2));
     });
 
     it('attaches to an existing audience and keeps it on removal', async () => {
@@ -464,9 +463,7 @@ for (const backend of BACKENDS) {
         statusReason: null,
       });
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-        expectedEmails(0, 4),
-      );
+      expect(await identifiersAtX(h, audience.id)).toEqual(expectedEmails(0, 4));
     });
 
     it('resumes what a 401 paused as soon as its destination passes the checks, not a pause of a later connection', async () => {
@@ -498,9 +495,7 @@ for (const backend of BACKENDS) {
       expect(await checked(h.destination.updatedAt)).toEqual([]);
       const report = await h.engine.flush();
       expect(report.audiences[0]).toMatchObject({ outcome: 'delivered', added: 2 });
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-        expectedEmails(0, 2),
-      );
+      expect(await identifiersAtX(h, audience.id)).toEqual(expectedEmails(0, 2));
     });
 
     it('pauses on 403 saying to fix the access at X, then verify; a delivery X accepts after a resume by hand makes the destination active', async () => {
@@ -533,9 +528,7 @@ for (const backend of BACKENDS) {
       });
       // The pause is forgotten: a later verify has nothing to resume.
       expect(await h.store.db.selectFrom('engine_dataflow_pauses').selectAll().execute()).toEqual([]);
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-        expectedEmails(0, 2),
-      );
+      expect(await identifiersAtX(h, audience.id)).toEqual(expectedEmails(0, 2));
     });
 
     it('"Activate now" sends every member again, restoring what X lost, once per 24 hours', async () => {
@@ -572,9 +565,7 @@ for (const backend of BACKENDS) {
       const first = await h.engine.flush();
       expect(first.audiences[0]?.outcome).toBe('retrying');
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-        expectedEmails(0, 3),
-      );
+      expect(await identifiersAtX(h, audience.id)).toEqual(expectedEmails(0, 3));
     });
 
     it('retries a failed users request as X advises: at once, then after 1 minute, then after 5', async () => {
@@ -607,9 +598,7 @@ for (const backend of BACKENDS) {
       h.clock.advance(1_000 + 30_000);
       await h.engine.flush();
       expect(attempts() - before).toBe(4);
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-        expectedEmails(0, 5),
-      );
+      expect(await identifiersAtX(h, audience.id)).toEqual(expectedEmails(0, 5));
     });
 
     it('in X cadence mode pushes each kind of change at most once per window, and is not due before it may', async () => {
@@ -751,9 +740,7 @@ for (const backend of BACKENDS) {
       const before = usersRequests(h.emulator);
       await h.engine.flush();
       expect(usersRequests(h.emulator)).toBe(before + 1);
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, plain.audience.id))!)).toEqual(
-        expectedEmails(1, 3),
-      );
+      expect(await identifiersAtX(h, plain.audience.id)).toEqual(expectedEmails(1, 3));
       expect(await h.engine.dueAudiences()).toEqual([]);
       expect(ttl.audience.id).not.toBe(plain.audience.id);
     });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RATE_LIMIT_JITTER_MS, RATE_LIMIT_MAX_WAIT_MS } from '../../src/engine/schedule.ts';
 import { BACKENDS } from '../store/backends.ts';
 import {
+  identifiersAtX,
   EMAIL_MAPPING as MAPPING,
   activateSegment,
   emailHash,
@@ -173,7 +174,7 @@ for (const backend of BACKENDS) {
       expect(audiences).toEqual([
         expect.objectContaining({ audienceId: audience.id, outcome: 'delivered', requests: 1, added: 2 }),
       ]);
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(emails(0, 5));
+      expect(await identifiersAtX(h, audience.id)).toEqual(emails(0, 5));
 
       // A reset past the wait is not waited for: the flush answers at once that the audience goes again then.
       await h.engine.ingest(members(5, 1), { sandboxId: 'prod' });
@@ -232,7 +233,7 @@ for (const backend of BACKENDS) {
         identitiesFailed: 0,
         unreplayedDeadLetters: 0,
       });
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(emails(0, 2));
+      expect(await identifiersAtX(h, audience.id)).toEqual(emails(0, 2));
 
       // A member X refuses again after its replay is failed once, in the run of its last attempt.
       await h.engine.ingest(members(2, 1), { sandboxId: 'prod' });

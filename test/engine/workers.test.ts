@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createEngine, type EngineXClient } from '../../src/engine/index.ts';
 import { POSTGRES_BACKEND, SQLITE_BACKEND } from '../store/backends.ts';
 import {
+  identifiersAtX,
   EMAIL_MAPPING as MAPPING,
   emailHash,
   passThrough,
@@ -87,7 +88,7 @@ describe('several delivery workers on PostgreSQL', () => {
           .filter((k) => k % 6 === i)
           .map((k) => `email:${emailHash(`u${k}@x.com`)}`),
       );
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(expected);
+      expect(await identifiersAtX(h, audience.id)).toEqual(expected);
     }
     expect(usersRequests(h.emulator)).toBe(6);
   });
@@ -130,7 +131,7 @@ describe('several delivery workers on PostgreSQL', () => {
     held.release();
     const report = await first;
     expect(report.audiences.map((r) => r.outcome)).toEqual(['delivered']);
-    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(emails(3));
+    expect(await identifiersAtX(h, audience.id)).toEqual(emails(3));
     expect(usersRequests(h.emulator)).toBe(1);
     expect(await leaseOf(h, audience.id)).toEqual({ owner: null, until: null });
   });
@@ -235,7 +236,7 @@ describe('several delivery workers on PostgreSQL', () => {
       const deadline = Date.now() + 20_000;
       while (
         (await xAudienceIdOf(h.store, audience.id)) === null ||
-        xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!).size === 0
+        (await identifiersAtX(h, audience.id)).size === 0
       ) {
         if (Date.now() > deadline) throw new Error('the worker did not deliver the aged batch in time');
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -243,9 +244,7 @@ describe('several delivery workers on PostgreSQL', () => {
     } finally {
       await worker.stop();
     }
-    expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(
-      new Set([`email:${emailHash('bg@x.com')}`]),
-    );
+    expect(await identifiersAtX(h, audience.id)).toEqual(new Set([`email:${emailHash('bg@x.com')}`]));
   });
 });
 

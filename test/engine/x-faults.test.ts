@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  identifiersAtX,
   ACCOUNT_ID,
   EMAIL_MAPPING as MAPPING,
   emailHash,
@@ -115,7 +116,7 @@ for (const backend of BACKENDS) {
       expect(await h.engine.dueAudiences()).toEqual([]);
       h.clock.advance(62_000);
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(emails(0, 3));
+      expect(await identifiersAtX(h, audience.id)).toEqual(emails(0, 3));
     });
 
     it('waits for x-rate-limit-reset on a 429 that names it', async () => {
@@ -134,7 +135,7 @@ for (const backend of BACKENDS) {
       expect(first.nextAttemptAt).toBeLessThanOrEqual(reset * 1000 + 1000);
       h.clock.advance(reset * 1000 + 1000 - h.clock.now());
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(emails(0, 3));
+      expect(await identifiersAtX(h, audience.id)).toEqual(emails(0, 3));
     });
 
     it('bisects a refused users request of an audience X holds already, delivering everyone but the one refused', async () => {
@@ -167,7 +168,7 @@ for (const backend of BACKENDS) {
       await h.store.destinations.update('prod', h.destination.id, { description: 'fixed' });
       expect(await h.engine.resumePaused()).toEqual([flow.id]);
       await h.engine.flush();
-      expect(xIdentifiers(h.emulator, (await xAudienceIdOf(h.store, audience.id))!)).toEqual(emails(0, 20));
+      expect(await identifiersAtX(h, audience.id)).toEqual(emails(0, 20));
     });
 
     it('stops the dataflow with what to fix when the X audience to attach to does not exist, creating none', async () => {
