@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { isXAdsError, type XAdsError } from '../xads/errors.ts';
-import { planUserRequests } from '../xads/pack-user-changes.ts';
+import { changeIndexesForError, planUserRequests } from '../xads/pack-user-changes.ts';
 import type { PackedRequest, UserChange } from '../xads/types.ts';
 import type { XUser } from '../identity/types.ts';
 import type { Destination } from '../store/index.ts';
@@ -648,8 +648,22 @@ function buildChanges(units: readonly Unit[], expiresAt: Date | undefined): Buil
 }
 
 /**
- * Sends units, bisecting any request X refuses with a 400 until the offending members are isolated (they go to the
- * dead-letter store; everyone else is delivered). Returns a stop for errors that end the pass.
+ * A users request X refused with a 400, being narrowed down to the members at fault. X names them in
+ * `operation_errors` when it can; a request-level refusal (`errors` alone) may be about the request rather than its
+ * members, so the first member refused on its own is held back until another request is accepted: a second one refused
+ * alone before that shows the request itself is at fault, and nobody is dead-lettered.
+ */
+interface Bisection {
+  /** The report's accepted requests when the bisection began: any more show the fault lies with members. */
+  readonly since: number;
+  /** A member refused alone at request level, dead-lettered once another request is accepted. */
+  held: { unit: Unit; error: unknown } | null;
+}
+
+/**
+ * Sends units, narrowing any request X refuses with a 400 down to the offending members (they go to the dead-letter
+ * store; everyone else is delivered). Returns a stop for errors that end the pass, and for a refusal that is not
+ * about any member.
  */
 async function sendUnits(
   rt: EngineRuntime,
@@ -660,6 +674,8 @@ async function sendUnits(
   pushed: { add: boolean; remove: boolean },
   /** When given, the last request is not sent: its units' items are pushed here, for the next page to fill it up. */
   hold: Item[] | null = null,
+  /** Set while a refused request is being narrowed down. */
+  bisection: Bisection | null = null,
 ): Promise<Stop | null> {
   const expiresAt =
     audience.ttlDays !== null ? new Date(rt.now() + audience.ttlDays * 86_400_000) : undefined;
@@ -682,7 +698,7 @@ async function sendUnits(
       await deadLetter(rt, audience, unit, { code: first.code, message: first.message, details: [] }, report);
     }
     const rest = units.filter((u) => !bad.has(u));
-    return rest.length > 0 ? sendUnits(rt, client, audience, rest, report, pushed) : null;
+    return rest.length > 0 ? sendUnits(rt, client, audience, rest, report, pushed, null, bisection) : null;
   }
   let toSend = requests;
   if (hold !== null && requests.length > 0) {
@@ -699,29 +715,34 @@ async function sendUnits(
     } catch (error) {
       // X may have applied part of it, or all of it before the connection broke: record the write-ahead first.
       await writeInflight(rt, audience.id, inflight, audience);
-      if (isXAdsError(error) && error.kind === 'validation') {
-        const inRequest = requestUnits;
-        if (inRequest.length === 1) {
-          const unit = inRequest[0]!;
-          if (unit.items.length > 1) {
-            const singles = unit.items.map((item) => ({ items: [item] }));
-            const stop = await sendUnits(rt, client, audience, singles, report, pushed);
-            if (stop) return stop;
-          } else {
-            await deadLetter(rt, audience, unit, describe(error), report);
-          }
-          continue;
-        }
-        const half = Math.ceil(inRequest.length / 2);
-        const stop =
-          (await sendUnits(rt, client, audience, inRequest.slice(0, half), report, pushed)) ??
-          (await sendUnits(rt, client, audience, inRequest.slice(half), report, pushed));
-        if (stop) return stop;
-        continue;
+      if (!isXAdsError(error) || error.kind !== 'validation') return classify(error);
+      const narrowing = bisection ?? { since: report.requests, held: null };
+      const stop = await narrowDown(
+        rt,
+        client,
+        audience,
+        request,
+        requestUnits,
+        built,
+        error,
+        report,
+        pushed,
+        narrowing,
+      );
+      if (stop) return stop;
+      // The bisection began here and ended with nothing else to judge by: the one member refused goes, as X said.
+      if (bisection === null && narrowing.held !== null) {
+        await deadLetter(rt, audience, narrowing.held.unit, describe(narrowing.held.error), report);
+        narrowing.held = null;
       }
-      return classify(error);
+      continue;
     }
     report.requests += 1;
+    if (bisection?.held) {
+      // A request was accepted after a member was refused alone: that member was at fault.
+      await deadLetter(rt, audience, bisection.held.unit, describe(bisection.held.error), report);
+      bisection.held = null;
+    }
     // What this request carried of each member (a member's removal and re-addition may travel apart).
     const carried = new Map<Item, { remove: boolean; add: boolean }>();
     for (const index of request.changeIndexes) {
@@ -736,6 +757,49 @@ async function sendUnits(
     await commit(rt, audience, [...carried.keys()], requestUnits, report, inflight.id, carried);
   }
   return null;
+}
+
+/**
+ * Narrows a refused users request down. The units X names in `operation_errors` are the suspects: the others go in a
+ * request of their own. Suspects are split in halves down to single members, who are dead-lettered; a member refused
+ * alone at request level is judged by the rest of the bisection (see `Bisection`).
+ */
+async function narrowDown(
+  rt: EngineRuntime,
+  client: EngineXClient,
+  audience: AudienceRow,
+  request: PackedRequest,
+  requestUnits: Unit[],
+  built: Built,
+  error: XAdsError,
+  report: AudienceDeliveryReport,
+  pushed: { add: boolean; remove: boolean },
+  bisection: Bisection,
+): Promise<Stop | null> {
+  const send = (units: Unit[]) => sendUnits(rt, client, audience, units, report, pushed, null, bisection);
+  const named = new Set(changeIndexesForError(request, error).map((index) => built.owners[index]!.unit));
+  if (named.size > 0 && named.size < requestUnits.length) {
+    const suspects = requestUnits.filter((unit) => named.has(unit));
+    return (await send(requestUnits.filter((unit) => !named.has(unit)))) ?? (await send(suspects));
+  }
+  if (requestUnits.length > 1) {
+    const half = Math.ceil(requestUnits.length / 2);
+    return (await send(requestUnits.slice(0, half))) ?? (await send(requestUnits.slice(half)));
+  }
+  const unit = requestUnits[0]!;
+  // A unit holds members one's removal joins (they share an X record): each goes on its own.
+  if (unit.items.length > 1) return send(unit.items.map((item) => ({ items: [item] })));
+  if (named.size > 0 || report.requests > bisection.since) {
+    await deadLetter(rt, audience, unit, describe(error), report);
+    return null;
+  }
+  if (bisection.held === null) {
+    bisection.held = { unit, error };
+    return null;
+  }
+  // A second member refused alone, and nothing accepted since the bisection began: the request is at fault, not its
+  // members. Every change stays pending; the dataflow stops with X's reason.
+  return { stop: true, outcome: 'error', message: 'x_refused', error };
 }
 
 /** The items whose additions a request carries. */
@@ -778,7 +842,7 @@ function classify(error: unknown): Stop {
       return { stop: true, outcome: 'paused', message: error.message, error };
     if (error.kind === 'not_found')
       return { stop: true, outcome: 'error', message: 'x_audience_gone', error };
-    // A 400 on create, rename or delete (users requests are bisected instead): the same request would be refused again.
+    // A 400 on create, rename or delete, or on users requests whatever members they carry: it would be refused again.
     if (error.kind === 'validation') return { stop: true, outcome: 'error', message: 'x_refused', error };
     return {
       stop: true,
@@ -1328,7 +1392,7 @@ async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): P
 
 /**
  * What a failed call means for the audience: pause on 401/403; stop the dataflow on a refused create, rename or delete
- * (400); start over when X confirms the audience is gone; back off otherwise.
+ * (400), or a users request refused whatever members it carries; start over when X confirms the audience is gone; back off otherwise.
  */
 async function onError(
   rt: EngineRuntime,
@@ -1364,15 +1428,10 @@ async function onError(
     );
   } else if (stop.outcome === 'error' && stop.message === 'x_refused') {
     const refused = error as XAdsError;
-    const action =
-      refused.method === 'POST'
-        ? 'create'
-        : refused.method === 'PUT'
-          ? 'rename'
-          : refused.method === 'DELETE'
-            ? 'delete'
-            : 'manage';
-    stop.message = `X refused to ${action} the audience: ${refused.message}. Fix the cause, then resume the dataflow.`;
+    const what = refused.path?.endsWith('/users')
+      ? 'members sent to the audience, whichever were sent (they stay pending)'
+      : `to ${refused.method === 'POST' ? 'create' : refused.method === 'PUT' ? 'rename' : refused.method === 'DELETE' ? 'delete' : 'manage'} the audience`;
+    stop.message = `X refused ${what}: ${refused.message}. Fix the cause, then resume the dataflow.`;
     // A dataflow no longer active (deleted, its audiences being removed) cannot be stopped: back off instead.
     if (!(await failDataflow(rt, { ...where, message: stop.message }))) stop.outcome = 'retrying';
   }

@@ -152,6 +152,67 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, xId).size).toBe(13);
     });
 
+    it('stops, dead-lettering nobody, when X refuses users requests whatever members they carry', async () => {
+      const h = await setup(backend);
+      const { audience, flow } = await flowWith(h);
+      await ingest(h, 6);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      await ingest(h, 8, 6);
+      const refused = h.emulator.admin.requests().length;
+      h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 400, times: 1000 }] });
+      const report = (await h.engine.flush()).audiences[0]!;
+      expect(report).toMatchObject({ outcome: 'error', deadLettered: 0, added: 0 });
+      expect(report.message).toMatch(/^X refused members sent to the audience.*Fix the cause, then resume/);
+      // 8, 4, 2, then two members alone: not the 15 requests of a bisection down to every member.
+      const sent = h.emulator.admin.requests().slice(refused);
+      expect(sent.filter((r) => r.path.endsWith('/users')).map((r) => r.status)).toEqual([
+        400, 400, 400, 400, 400,
+      ]);
+      const df = await h.store.dataflows.get('prod', flow.id);
+      expect(df).toMatchObject({ status: 'failed', statusReason: report.message });
+      expect((await h.engine.plan(flow.id)).totals.pendingAdds).toBe(8);
+      expect(await h.engine.deadLetters('prod', { dataflowId: flow.id })).toEqual([]);
+
+      h.emulator.admin.clearFaults();
+      await h.store.dataflows.update('prod', flow.id, { status: 'active', statusReason: null });
+      expect((await h.engine.flush()).audiences[0]).toMatchObject({
+        outcome: 'delivered',
+        added: 8,
+        requests: 1,
+      });
+      expect(xIdentifiers(h.emulator, xId)).toEqual(emails(0, 14));
+    });
+
+    it('sends the members X does not name in operation_errors at once, and narrows down those it names', async () => {
+      const h = await setup(backend);
+      const { audience } = await flowWith(h);
+      await ingest(h, 8);
+      await h.engine.flush();
+      const xId = (await xAudienceIdOf(h.store, audience.id))!;
+      await ingest(h, 8, 8);
+      const before = h.emulator.admin.requests().length;
+      // X names the first operation's third user; the request is refused as a whole.
+      const body = {
+        operation_errors: [[{ code: 'INVALID_PARAMETER', message: 'bad user', user_index: 2 }]],
+      };
+      h.emulator.admin.addFaults({
+        faults: [
+          { method: 'POST', path: '/users$', status: 400, body },
+          { method: 'POST', path: '/users$', status: 400, body, after: 1 },
+        ],
+      });
+      const report = (await h.engine.flush()).audiences[0]!;
+      expect(report).toMatchObject({ outcome: 'delivered', deadLettered: 1, added: 7 });
+      // The refused request, the seven others together, then the one named, refused again on its own.
+      const users = h.emulator.admin
+        .requests()
+        .slice(before)
+        .filter((r) => r.path.endsWith('/users'));
+      expect(users.map((r) => r.status)).toEqual([400, 200, 400]);
+      expect(xIdentifiers(h.emulator, xId).size).toBe(15);
+    });
+
     it('pauses on a 403 mid-run and resumes when the destination verifies', async () => {
       const h = await setup(backend, { tuning: { pageSize: 10, requestMaxBytes: 500 } });
       const { audience, flow } = await flowWith(h);
