@@ -1,5 +1,7 @@
 import {
   isSegmentStatus,
+  lostInDecoding,
+  NOT_UTF8,
   type IdentityEntry,
   type ProfileError,
   type ProfileExport,
@@ -206,6 +208,10 @@ export function parseCsvProfileRow(
   layout.columns.forEach((column, index) => {
     const raw = row[index];
     const cell = typeof raw === 'string' ? raw.trim() : '';
+    if ((column.kind === 'profileKey' || column.kind === 'identity') && lostInDecoding(cell)) {
+      errors.push({ path: where(index), reason: NOT_UTF8 });
+      return;
+    }
     switch (column.kind) {
       case 'profileKey':
         profileKey = cell;

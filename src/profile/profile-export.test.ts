@@ -140,6 +140,35 @@ describe('parseProfileExport', () => {
     });
   });
 
+  it('says to write a status in lowercase when only its case is wrong', () => {
+    const result = parseProfileExport({
+      segmentMembership: { ups: { a: { status: 'Realized' }, b: { status: 'gone' } } },
+      identityMap: {},
+    });
+    expect(result).toEqual({
+      ok: false,
+      errors: [
+        {
+          path: '$.segmentMembership.ups.a.status',
+          reason: 'must be one of realized, existing, exited, in lowercase: write "realized"',
+        },
+        { path: '$.segmentMembership.ups.b.status', reason: 'must be one of realized, existing, exited' },
+      ],
+    });
+  });
+
+  it('refuses an identifier holding U+FFFD (bytes that were not UTF-8), and takes accented UTF-8 text', () => {
+    const identityMap = (id: string) => ({ Email: [{ id: 'ok@x.com' }, { id }] });
+    const bad = parseProfileExport({ segmentMembership: {}, identityMap: identityMap('jos\ufffd@x.com') });
+    expect(bad).toEqual({
+      ok: false,
+      errors: [{ path: '$.identityMap.Email[1].id', reason: expect.stringMatching(/^holds U\+FFFD.*UTF-8/) }],
+    });
+    expect(parseProfileExport({ segmentMembership: {}, identityMap: identityMap('josé@x.com') }).ok).toBe(
+      true,
+    );
+  });
+
   it('requires segmentMembership and identityMap', () => {
     expect(parseProfileExport({})).toMatchObject({
       ok: false,

@@ -60,6 +60,18 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z
 const IDENTIFIER_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 /**
+ * Why an identifier holding U+FFFD is refused. Decoding a file that is not UTF-8 (Latin-1, Windows-1252) puts that
+ * character where each byte it cannot read was, so the identifier would hash to a value X matches to nobody.
+ */
+export const NOT_UTF8 =
+  'holds U+FFFD, the character decoding puts in place of bytes that are not UTF-8: save the file as UTF-8 (it may be Latin-1 or Windows-1252), or fix the value where it lost characters';
+
+/** Whether an identifier's text shows bytes that were not UTF-8 (see `NOT_UTF8`). */
+export function lostInDecoding(text: string): boolean {
+  return text.includes('\ufffd');
+}
+
+/**
  * Parses and validates one exported profile. Never throws: any input gives the profile or a list of errors, each with
  * the JSONPath of the offending value and the reason. `segmentMembership` and `identityMap` are required (AEP always
  * sends them); `attributes` defaults to `{}`; unknown fields are kept.
@@ -153,7 +165,13 @@ function parseMembership(value: unknown, path: string, fail: Fail): SegmentMembe
   let ok = true;
   const status = value['status'];
   if (!isSegmentStatus(status)) {
-    fail(childPath(path, 'status'), `must be one of ${SEGMENT_STATUSES.join(', ')}`);
+    const lower = typeof status === 'string' ? status.trim().toLowerCase() : null;
+    fail(
+      childPath(path, 'status'),
+      isSegmentStatus(lower)
+        ? `must be one of ${SEGMENT_STATUSES.join(', ')}, in lowercase: write "${lower}"`
+        : `must be one of ${SEGMENT_STATUSES.join(', ')}`,
+    );
     ok = false;
   }
   const time = value['lastQualificationTime'];
@@ -205,6 +223,9 @@ function parseIdentity(value: unknown, path: string, fail: Fail): IdentityEntry 
   const id = value['id'];
   if (typeof id !== 'string' || id.length === 0) {
     fail(childPath(path, 'id'), 'must be a non-empty string');
+    ok = false;
+  } else if (lostInDecoding(id)) {
+    fail(childPath(path, 'id'), NOT_UTF8);
     ok = false;
   }
   const state = value['authenticatedState'];

@@ -131,6 +131,48 @@ for (const backend of BACKENDS) {
       );
     });
 
+    it('rejects the rows of a Latin-1 file whose identifiers are not UTF-8, by line, and imports the rest', async () => {
+      const { audience, dir } = await prepare();
+      // "josé@x.com" written as Latin-1: é is the single byte 0xE9, which UTF-8 cannot read.
+      const latin1 = (text: string) => Buffer.from(text, 'latin1');
+      const accented = JSON.stringify({
+        segmentMembership: { ups: { seg: { status: 'realized' } } },
+        identityMap: { ECID: [{ id: 'e-jose' }], Email: [{ id: 'josé@x.com' }] },
+      });
+      const ndjson = join(dir, 'latin1.ndjson');
+      writeFileSync(
+        ndjson,
+        latin1([JSON.stringify(profile(1)), accented, JSON.stringify(profile(2))].join('\n')),
+      );
+      const json = join(dir, 'latin1.json');
+      writeFileSync(json, latin1(`[${JSON.stringify(profile(3))},${accented}]`));
+      const csv = join(dir, 'latin1.csv');
+      writeFileSync(csv, latin1('profile_key,email,segment:seg\nk4,u4@x.com,1\nk5,josé@x.com,1\n'));
+      for (const [file, line, path] of [
+        [ndjson, 2, '$.identityMap.Email[0].id'],
+        [json, 2, '$.identityMap.Email[0].id'],
+        [csv, 3, 'column "email"'],
+      ] as const) {
+        const report = await h!.engine.importFile(file, { sandboxId: 'prod' });
+        expect(report.rejected).toEqual([
+          {
+            line,
+            errors: [
+              {
+                path: expect.stringContaining(path),
+                reason: expect.stringMatching(/U\+FFFD.*save the file as UTF-8/),
+              },
+            ],
+          },
+        ]);
+        expect(report.rejectedCount).toBe(1);
+      }
+      await h!.engine.flush();
+      expect(xIdentifiers(h!.emulator, (await xAudienceIdOf(h!.store, audience.id))!)).toEqual(
+        emails([1, 2, 3, 4]),
+      );
+    });
+
     it('mirrors a CSV file: members absent from it are removed', async () => {
       const { audience, dir } = await prepare();
       const first = join(dir, 'first.csv');
