@@ -110,37 +110,48 @@ describe.skipIf(!existsSync(CHROMIUM))('console layout at desktop and narrow wid
     });
   }
 
-  it('scrolls no page sideways at 1280 and 800 px wide', { timeout: 240_000 }, async () => {
-    const hashes = [
-      '#/',
-      '#/connect',
-      `#/connect/${destinationId}`,
-      '#/activate',
-      `#/activate/${destinationId}`,
-      '#/segments',
-      '#/dataflows',
-      '#/settings',
-      ...['runs', 'audiences', 'errors', 'alerts', 'dead-letters', 'import', 'settings'].map(
-        (tab) => `#/dataflows/${dataflowId}/${tab}`,
-      ),
-      '#/no-such-page',
-    ];
-    const overflowing: string[] = [];
-    for (const width of WIDTHS) {
-      for (const hash of hashes) {
-        await open(hash, width);
-        const overflow = await pageOverflow();
-        if (overflow > 0) {
-          overflowing.push(`${hash} at ${width} px: ${overflow} px too wide`);
-          await page.screenshot({
-            path: join(SHOTS, `overflow-${width}-${hash.replace(/[^a-z0-9]+/gi, '-')}.png`),
-            fullPage: true,
-          });
+  it(
+    'scrolls no page sideways at 1280 and 800 px wide, and scopes every column header',
+    { timeout: 240_000 },
+    async () => {
+      const hashes = [
+        '#/',
+        '#/connect',
+        `#/connect/${destinationId}`,
+        '#/activate',
+        `#/activate/${destinationId}`,
+        '#/segments',
+        '#/dataflows',
+        '#/settings',
+        ...['runs', 'audiences', 'errors', 'alerts', 'dead-letters', 'import', 'settings'].map(
+          (tab) => `#/dataflows/${dataflowId}/${tab}`,
+        ),
+        '#/no-such-page',
+      ];
+      const overflowing: string[] = [];
+      const unscoped: string[] = [];
+      for (const width of WIDTHS) {
+        for (const hash of hashes) {
+          await open(hash, width);
+          // Column headers say so, for screen readers to announce them with each cell.
+          const headers = await page.evaluate(() =>
+            [...document.querySelectorAll('thead th:not([scope])')].map((th) => th.textContent),
+          );
+          if (headers.length > 0) unscoped.push(`${hash}: ${headers.join(', ')}`);
+          const overflow = await pageOverflow();
+          if (overflow > 0) {
+            overflowing.push(`${hash} at ${width} px: ${overflow} px too wide`);
+            await page.screenshot({
+              path: join(SHOTS, `overflow-${width}-${hash.replace(/[^a-z0-9]+/gi, '-')}.png`),
+              fullPage: true,
+            });
+          }
         }
       }
-    }
-    expect(overflowing).toEqual([]);
-  });
+      expect(overflowing).toEqual([]);
+      expect(unscoped).toEqual([]);
+    },
+  );
 
   it('fits the Dataflows table in a 1280 px window', async () => {
     await open('#/dataflows', 1280);

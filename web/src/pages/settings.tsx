@@ -954,11 +954,11 @@ function ConsentPoliciesSection() {
                 <table aria-label="Consent policies">
                   <thead>
                     <tr>
-                      <th>Policy</th>
-                      <th>If</th>
-                      <th>Then export only when</th>
-                      <th>Would leave out</th>
-                      <th>Status</th>
+                      <th scope="col">Policy</th>
+                      <th scope="col">If</th>
+                      <th scope="col">Then export only when</th>
+                      <th scope="col">Would leave out</th>
+                      <th scope="col">Status</th>
                       {mayChange ? (
                         <th scope="col">
                           <span className="visually-hidden">Actions</span>
