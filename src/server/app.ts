@@ -232,13 +232,20 @@ export function createApp(options: AppOptions): ServiceApp {
         if (res.success) params = res.data;
         else details.push(...zodDetails(res.error, 'params'));
       }
+      // A parameter the route does not know is refused, with what it may have meant: misspelt, it would be ignored,
+      // and a list would come back unfiltered, an upload import the whole file under the default key namespace.
+      const sentQuery = c.req.query();
       if (r.query) {
-        const res = r.query.safeParse(c.req.query());
+        const res = r.query.safeParse(sentQuery);
         if (res.success) query = res.data;
         else details.push(...zodDetails(res.error, 'query'));
-        // An upload's options are its query: a misspelt one (`keynamespace`) would import the whole file under the
-        // default instead, so it is refused before a byte is read.
-        if (r.streamBody) details.push(...unknownFields(r.query, c.req.query(), 'query'));
+        details.push(...unknownFields(r.query, sentQuery, 'query'));
+      } else {
+        for (const name of Object.keys(sentQuery))
+          details.push({
+            path: `query.${name}`,
+            reason: 'unknown parameter: this route takes no parameters',
+          });
       }
       if (r.streamBody) {
         // A streamed upload is read as sent; gzip is recognized by its first bytes, whatever the header says.

@@ -39,7 +39,10 @@ export function unknownFields(schema: z.ZodType, value: unknown, path = ''): Err
       return Object.entries(value as Record<string, unknown>).flatMap(([key, field]) => {
         const at = path === '' ? key : `${path}.${key}`;
         if (Object.hasOwn(shape, key)) return unknownFields(shape[key]!, field, at);
-        return [{ path: at, reason: `unknown field: ${meant(key, known)}` }];
+        const query = path === 'query';
+        return [
+          { path: at, reason: `unknown ${query ? 'parameter' : 'field'}: ${meant(key, known, query)}` },
+        ];
       });
     }
     default:
@@ -53,10 +56,10 @@ function definition(schema: z.ZodType): Record<string, unknown> & { type: string
 }
 
 /** The known field `key` is closest to, when one is close enough to be a slip; else the fields there are. */
-function meant(key: string, known: readonly string[]): string {
+function meant(key: string, known: readonly string[], query: boolean): string {
   let best: { name: string; distance: number } | undefined;
   for (const name of known) {
-    const distance = editDistance(key.toLowerCase(), name.toLowerCase());
+    const distance = editDistance(key.toLowerCase(), name.toLowerCase(), { transpositions: true });
     if (best === undefined || distance < best.distance) best = { name, distance };
   }
   // A slip: a few letters wrong, or the same letters in another case or with separators changed.
@@ -66,7 +69,8 @@ function meant(key: string, known: readonly string[]): string {
     (best.distance <= Math.max(1, Math.floor(key.length / 4)) || plain(best.name) === plain(key));
   if (near) return `did you mean "${best!.name}"?`;
   const listed = known.slice(0, 12).join(', ');
+  const what = query ? 'this route takes' : 'this object takes';
   return known.length === 0
-    ? 'this object takes no fields'
-    : `this object takes ${listed}${known.length > 12 ? ', …' : ''}`;
+    ? `${what} no ${query ? 'parameters' : 'fields'}`
+    : `${what} ${listed}${known.length > 12 ? ', …' : ''}`;
 }

@@ -657,11 +657,16 @@ describe.skipIf(!HAVE_CHROMIUM)('console in Chromium against tca start', () => {
     { timeout: 180_000 },
     async () => {
       const faults = `${stack.emulatorUrl}/_emulator/faults`;
-      // X answers 400 to every users request until the fault is removed.
+      // X refuses the users of every users request, naming them in operation_errors, until the fault is removed.
+      const refusal = {
+        operation_errors: [[{ code: 'INVALID_PARAMETER', message: 'Invalid user', parameter: 'users' }]],
+      };
       const added = await fetch(faults, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ faults: [{ method: 'POST', path: 'users$', status: 400, times: 1000 }] }),
+        body: JSON.stringify({
+          faults: [{ method: 'POST', path: 'users$', status: 400, body: refusal, times: 1000 }],
+        }),
       });
       expect(added.ok).toBe(true);
       await callApi(stack, 'POST', '/ingest/profiles', [

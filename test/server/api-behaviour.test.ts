@@ -236,6 +236,24 @@ describe('errors', () => {
     expect(after.body.updatedAt).toBe(created.body.updatedAt);
   });
 
+  it('refuses query parameters a route does not take, saying which it may have meant', async () => {
+    const filtered = await t.call('GET', '/api/v1/alerts?stauts=firing', { token: t.adminToken });
+    expect(filtered.status, JSON.stringify(filtered.body)).toBe(400);
+    expect(filtered.body.error.details).toEqual([
+      { path: 'query.stauts', reason: 'unknown parameter: did you mean "status"?' },
+    ]);
+    const created = await createDataflow('Query typos', [{ segmentId: SEG }]);
+    const id = created.body.id as string;
+    // A route that takes no parameters: `force` would change nothing, so the delete is refused, not done.
+    const removed = await t.call('DELETE', `/api/v1/dataflows/${id}?force=true`, { token: t.adminToken });
+    expect(removed.status, JSON.stringify(removed.body)).toBe(400);
+    expect(removed.body.error.details).toEqual([
+      { path: 'query.force', reason: 'unknown parameter: this route takes no parameters' },
+    ]);
+    expect((await t.call('GET', `/api/v1/dataflows/${id}`, { token: t.adminToken })).status).toBe(200);
+    expect((await t.call('GET', '/api/v1/alerts?status=firing', { token: t.adminToken })).status).toBe(200);
+  });
+
   it('keeps the settings a segment listed again in a PATCH leaves out, and clears only those sent as null', async () => {
     const created = await createDataflow('Kept settings', [
       {

@@ -247,8 +247,8 @@ describe('POST /api/v1/imports', () => {
     expect(misspelt.body.error).toMatchObject({
       code: 'validation_failed',
       details: [
-        { path: 'query.segmentid', reason: 'unknown field: did you mean "segmentId"?' },
-        { path: 'query.keynamespace', reason: 'unknown field: did you mean "keyNamespace"?' },
+        { path: 'query.segmentid', reason: 'unknown parameter: did you mean "segmentId"?' },
+        { path: 'query.keynamespace', reason: 'unknown parameter: did you mean "keyNamespace"?' },
       ],
     });
     // Two arrays joined: the second would be dropped in silence.
