@@ -843,22 +843,23 @@ export function applyEvaluationsSqlite(
   let written = 0;
   // Whether a profile of the sandbox may have carried another's key as an alias (then each key is looked up there).
   let aliased = st.anyAlias.get(sandboxId) !== undefined;
-  // The profile `row` leaves the audiences of the segments `segmentsOf` names: its row and ledger.
+  // The profile `row` leaves the audiences of its own segments, or (`stated`) of the segments an export states: its
+  // row and ledger. Neither takes a callback: a closure made per profile costs more than the call on this hot path.
   const leaveRow = (
     row: { id: number; identities: string; segments: string } | undefined,
-    segmentsOf: (other: StoredProfile) => Iterable<string>,
+    stated: ProfileEvaluation | null,
   ) => {
     if (!row || row.segments === '[]') return;
     const other = loadedProfile(row.id, row.identities, row.segments);
     writes.length = 0;
-    const left = planner.leave(other, segmentsOf(other), collect);
+    const left = planner.leave(other, stated === null ? other.segments : stated.memberships.keys(), collect);
     if (!left) return;
     st.updateProfile.run(left.text, left.segmentsText, now, row.id);
     upsertLedgerSqlite(st, String(row.id), writes, now);
     written += writes.length;
   };
-  const leave = (alias: string, segmentsOf: (other: StoredProfile) => Iterable<string>) =>
-    leaveRow(st.selectProfile.get(hashPrefix(alias), sandboxId, alias), segmentsOf);
+  const leave = (alias: string, stated: ProfileEvaluation | null) =>
+    leaveRow(st.selectProfile.get(hashPrefix(alias), sandboxId, alias), stated);
   for (const evaluation of evaluations) {
     const key = evaluation.key;
     if (key === null) {
@@ -908,15 +909,13 @@ export function applyEvaluationsSqlite(
     upsertLedgerSqlite(st, String(id), writes, now);
     written += writes.length;
     // The other profiles it merged leave their audiences (see `ProfilePlanner.leave`).
-    const stated = () => evaluation.memberships.keys();
-    for (let i = looked; i < evaluation.aliasKeys.length; i += 1)
-      leave(evaluation.aliasKeys[i]!, (other) => other.segments);
-    if (context.keyAliases) for (const alias of evaluation.laterAliasKeys) leave(alias, stated);
+    for (let i = looked; i < evaluation.aliasKeys.length; i += 1) leave(evaluation.aliasKeys[i]!, null);
+    if (context.keyAliases) for (const alias of evaluation.laterAliasKeys) leave(alias, evaluation);
     // Profiles that carried this one's key beside their own (an ECID-keyed profile, for a CRM id exported alone) leave
     // the segments this export states, which this profile speaks for now.
     if (aliased)
       for (const { profile_id: owner } of st.selectAliasOwners.all(prefix, sandboxId, key))
-        if (owner !== id) leaveRow(st.selectProfileById.get(owner), stated);
+        if (owner !== id) leaveRow(st.selectProfileById.get(owner), evaluation);
     for (const keys of [evaluation.aliasKeys, evaluation.laterAliasKeys])
       for (const alias of keys) {
         st.insertAlias.run(sandboxId, id, alias, hashPrefix(alias));
