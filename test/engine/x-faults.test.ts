@@ -50,6 +50,17 @@ async function ingest(h: Harness, count: number, from = 0) {
   );
 }
 
+/** A flow whose X audience holds `held` members already, with `pending` more waiting for the next delivery. */
+async function heldThenPending(backend: (typeof BACKENDS)[number], held: number, pending: number) {
+  const h = await setup(backend);
+  const { audience, flow } = await flowWith(h);
+  await ingest(h, held);
+  await h.engine.flush();
+  const xId = (await xAudienceIdOf(h.store, audience.id))!;
+  await ingest(h, pending, held);
+  return { h, audience, flow, xId };
+}
+
 for (const backend of BACKENDS) {
   describe(`X faults during delivery (${backend.name})`, () => {
     for (const fault of [
@@ -139,12 +150,7 @@ for (const backend of BACKENDS) {
     });
 
     it('bisects a refused users request of an audience X holds already, delivering everyone but the one refused', async () => {
-      const h = await setup(backend);
-      const { audience } = await flowWith(h);
-      await ingest(h, 6);
-      await h.engine.flush();
-      const xId = (await xAudienceIdOf(h.store, audience.id))!;
-      await ingest(h, 8, 6);
+      const { h, xId } = await heldThenPending(backend, 6, 8);
       // 8 → 4 → 2 → 1 members.
       h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 400, times: 4 }] });
       const report = (await h.engine.flush()).audiences[0]!;
@@ -153,12 +159,7 @@ for (const backend of BACKENDS) {
     });
 
     it('stops, dead-lettering nobody, when X refuses users requests whatever members they carry', async () => {
-      const h = await setup(backend);
-      const { audience, flow } = await flowWith(h);
-      await ingest(h, 6);
-      await h.engine.flush();
-      const xId = (await xAudienceIdOf(h.store, audience.id))!;
-      await ingest(h, 8, 6);
+      const { h, flow, xId } = await heldThenPending(backend, 6, 8);
       const refused = h.emulator.admin.requests().length;
       h.emulator.admin.addFaults({ faults: [{ method: 'POST', path: '/users$', status: 400, times: 1000 }] });
       const report = (await h.engine.flush()).audiences[0]!;
@@ -185,12 +186,7 @@ for (const backend of BACKENDS) {
     });
 
     it('sends the members X does not name in operation_errors at once, and narrows down those it names', async () => {
-      const h = await setup(backend);
-      const { audience } = await flowWith(h);
-      await ingest(h, 8);
-      await h.engine.flush();
-      const xId = (await xAudienceIdOf(h.store, audience.id))!;
-      await ingest(h, 8, 8);
+      const { h, xId } = await heldThenPending(backend, 8, 8);
       const before = h.emulator.admin.requests().length;
       // X names the first operation's third user; the request is refused as a whole.
       const body = {
@@ -332,12 +328,7 @@ for (const backend of BACKENDS) {
       expect(xIdentifiers(h.emulator, after)).toEqual(emails(0, 3));
     });
     it('keeps changes pending when a users request times out, though X applies it later, and sends them again', async () => {
-      const h = await setup(backend);
-      const { audience, flow } = await flowWith(h);
-      await ingest(h, 3);
-      await h.engine.flush();
-      const xId = (await xAudienceIdOf(h.store, audience.id))!;
-      await ingest(h, 2, 3);
+      const { h, flow, xId } = await heldThenPending(backend, 3, 2);
       const impatient = new XAdsClient({
         baseUrl: 'http://x-emulator.test',
         credentials: CREDENTIALS,
