@@ -1390,9 +1390,17 @@ async function noteFailure(rt: EngineRuntime, audienceId: string, stop: Stop): P
   );
 }
 
+/** What a refused call on an X audience tried to do, by its method. */
+const AUDIENCE_ACTIONS: Readonly<Record<string, string>> = {
+  POST: 'create',
+  PUT: 'rename',
+  DELETE: 'delete',
+};
+
 /**
  * What a failed call means for the audience: pause on 401/403; stop the dataflow on a refused create, rename or delete
- * (400), or a users request refused whatever members it carries; start over when X confirms the audience is gone; back off otherwise.
+ * (400), or a users request refused whatever members it carries; start over when X confirms the audience is gone;
+ * back off otherwise.
  */
 async function onError(
   rt: EngineRuntime,
@@ -1430,7 +1438,7 @@ async function onError(
     const refused = error as XAdsError;
     const what = refused.path?.endsWith('/users')
       ? 'members sent to the audience, whichever were sent (they stay pending)'
-      : `to ${refused.method === 'POST' ? 'create' : refused.method === 'PUT' ? 'rename' : refused.method === 'DELETE' ? 'delete' : 'manage'} the audience`;
+      : `to ${AUDIENCE_ACTIONS[refused.method ?? ''] ?? 'manage'} the audience`;
     stop.message = `X refused ${what}: ${refused.message}. Fix the cause, then resume the dataflow.`;
     // A dataflow no longer active (deleted, its audiences being removed) cannot be stopped: back off instead.
     if (!(await failDataflow(rt, { ...where, message: stop.message }))) stop.outcome = 'retrying';
