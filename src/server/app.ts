@@ -63,6 +63,9 @@ export function zodDetails(error: z.ZodError, prefix = ''): ErrorDetail[] {
 // Touching last-used on every request would turn every read into a write; once a minute per token is plenty.
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** The query of a route that takes no parameters: any sent is unknown. */
+const NO_QUERY = z.object({});
+
 /** Builds the Hono app: route table, auth, validation, error envelope, 404/405, health, metrics, OpenAPI, console. */
 export function createApp(options: AppOptions): ServiceApp {
   const { backend, logger, metrics } = options;
@@ -239,14 +242,8 @@ export function createApp(options: AppOptions): ServiceApp {
         const res = r.query.safeParse(sentQuery);
         if (res.success) query = res.data;
         else details.push(...zodDetails(res.error, 'query'));
-        details.push(...unknownFields(r.query, sentQuery, 'query'));
-      } else {
-        for (const name of Object.keys(sentQuery))
-          details.push({
-            path: `query.${name}`,
-            reason: 'unknown parameter: this route takes no parameters',
-          });
       }
+      details.push(...unknownFields(r.query ?? NO_QUERY, sentQuery, 'query'));
       if (r.streamBody) {
         // A streamed upload is read as sent; gzip is recognized by its first bytes, whatever the header says.
         const encoding = contentEncoding(c.req.raw);
